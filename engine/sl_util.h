@@ -1,0 +1,46 @@
+/*  sl_util: the small helpers every module needs: clocks, ids, hashing,
+    file helpers. No state; all functions are thread-safe.
+*/
+#ifndef SL_UTIL_H_INCLUDED
+#define SL_UTIL_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SL_ID_LEN 32            //  ids are 32 lowercase hex chars (128 bits)
+#define SL_SHA256_HEX 65        //  64 hex chars + NUL
+
+//  Wall clock in ms since the epoch (deadlines, timestamps on the wire).
+int64_t sl_now_ms (void);
+
+//  Monotonic clock in ms (timeouts, heartbeats: immune to clock jumps).
+int64_t sl_mono_ms (void);
+
+//  Write a fresh random id (SL_ID_LEN hex chars + NUL) into buf.
+void sl_id_new (char buf [SL_ID_LEN + 1]);
+
+//  Write a deterministic id derived from the given parts (sha256 of the
+//  NUL-separated parts, first 128 bits). Used where a redelivered message
+//  must produce the same downstream id, so duplicates are detectable.
+void sl_id_derive (char buf [SL_ID_LEN + 1], const char *a, const char *b, const char *c);
+
+//  sha256 of a buffer as lowercase hex.
+void sl_sha256_hex (const void *data, size_t size, char out [SL_SHA256_HEX]);
+
+//  Streaming sha256: opaque context; new, update, final (final frees ctx).
+typedef struct sl_sha256_s sl_sha256_t;
+sl_sha256_t *sl_sha256_new (void);
+void sl_sha256_update (sl_sha256_t *self, const void *data, size_t size);
+void sl_sha256_final (sl_sha256_t **self_p, char out [SL_SHA256_HEX]);
+
+//  Create directory and parents (mkdir -p). Returns 0 or -1.
+int sl_mkdirs (const char *path, int mode);
+
+//  True if s is a valid id-like token: 1..64 chars of [A-Za-z0-9_.-].
+//  Used to validate ids from the network before they touch file paths.
+bool sl_token_valid (const char *s);
+
+void sl_util_test (bool verbose);
+
+#endif

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# setup-deps.sh: install every Debian package Sluice needs to build, run, test
+# and benchmark. Idempotent: packages already present are skipped by apt, and
+# apt-get update runs only when a package is actually missing.
+#
+# Why each package is here is explained in README.md ("Dependencies").
+set -euo pipefail
+
+PKGS=(
+  # build
+  build-essential cmake pkg-config clang libclang-rt-14-dev
+  # messaging
+  libzmq3-dev libczmq-dev libsodium-dev libmsgpack-dev
+  # fetch, hashing
+  libcurl4-openssl-dev libssl-dev
+  # parse: MuPDF ships static libs only, so its third-party libs are needed too
+  libmupdf-dev mupdf-tools libfreetype-dev libharfbuzz-dev libjbig2dec0-dev
+  libopenjp2-7-dev libjpeg-dev zlib1g-dev libgumbo-dev libmujs-dev
+  # embed / search
+  libopenblas-dev libutf8proc-dev
+  # store
+  libsqlite3-dev sqlite3 libpq-dev
+  # edge
+  libmicrohttpd-dev libjansson-dev
+  # tests and benchmarks
+  python3-zmq python3-msgpack redis-server hyperfine wrk curl time
+  postgresql
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "setup-deps: all ${#PKGS[@]} packages present"
