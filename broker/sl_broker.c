@@ -1,0 +1,1136 @@
+/*  sl_broker: reliable ROUTER broker. Design and guarantees in sl_broker.h;
+    wire format in docs/protocol.md.
+
+    State (all owned by the broker thread):
+      services   name → service: FIFO queue of items + workers serving it
+      workers    identity → worker: credit, items it holds, expiry
+      items      message id → item, for every message queued or in flight
+      done       recently completed ids (bounded), to drop late duplicates
+      dlq        dead letters, oldest first, bounded
+    An item is in exactly one place: a service queue (queue_handle set), a
+    worker's hands (worker set), or the DLQ (dead). Moving it means updating
+    that one field and the counters beside it; nothing else is derived.
+*/
+#include "sl_broker.h"
+#include "sl_envelope.h"
+#include "sl_log.h"
+#include "sl_mp.h"
+#include "sl_proto.h"
+#include "sl_util.h"
+
+#include <assert.h>
+
+#define DONE_MEMORY 200000          //  completed ids remembered for dedupe
+
+typedef struct _worker_t worker_t;
+typedef struct _service_t service_t;
+
+typedef struct {
+    sl_envelope_t *env;
+    service_t *service;             //  service it is queued for / held by
+    void *queue_handle;             //  in service->queue when queued
+    worker_t *worker;               //  holder when in flight
+    bool dead;                      //  in the DLQ
+    zframe_t *reply_to;             //  requests: client identity
+    char corr [65];                 //  requests: client correlation id
+    char reason [SL_REASON_MAX];    //  why it was dead-lettered
+    int64_t dead_ms;
+    void *dlq_handle;
+} item_t;
+
+struct _service_t {
+    char name [SL_NAME_MAX];
+    zlistx_t *queue;                //  item_t *, FIFO
+    zlistx_t *workers;              //  worker_t *, round-robin order
+    int64_t inflight;
+    uint64_t submitted, completed, dead, busy, redelivered;
+};
+
+struct _worker_t {
+    char *key;                      //  identity as hex: hash key
+    zframe_t *identity;
+    char name [65];
+    service_t *services [SL_PROTO_MAX_SERVICES];
+    int service_count;
+    int64_t credit;
+    int64_t held;                   //  items in flight here
+    int64_t expiry;                 //  mono ms after which it is dead
+};
+
+typedef struct {
+    sl_broker_config_t cfg;
+    zsock_t *pipe;
+    zsock_t *router;
+    zsock_t *pub;
+    zhashx_t *services;
+    zhashx_t *workers;
+    zhashx_t *items;
+    zhashx_t *done;
+    zlistx_t *done_order;
+    zlistx_t *dlq;
+    int64_t heartbeat_at;
+    int64_t started;
+    uint64_t published, malformed;
+    bool terminated;
+} broker_t;
+
+struct _sl_broker_t {
+    zactor_t *actor;
+    char *endpoint;
+    char *pub_endpoint;
+    sl_broker_config_t cfg;
+};
+
+void
+sl_broker_config_defaults (sl_broker_config_t *cfg)
+{
+    memset (cfg, 0, sizeof *cfg);
+    cfg->heartbeat_ms = 1000;
+    cfg->liveness = 3;
+    cfg->queue_limit = 10000;
+    cfg->retry_after_ms = 1000;
+    cfg->dlq_limit = 100000;
+}
+
+//  ---------------------------------------------------------------------
+//  Items, services, workers
+
+static void
+s_item_destroy (item_t **item_p)
+{
+    if (*item_p) {
+        sl_envelope_destroy (&(*item_p)->env);
+        zframe_destroy (&(*item_p)->reply_to);
+        free (*item_p);
+        *item_p = NULL;
+    }
+}
+
+static void
+s_service_destroy (void **item)
+{
+    service_t *self = (service_t *) *item;
+    zlistx_destroy (&self->queue);
+    zlistx_destroy (&self->workers);
+    free (self);
+    *item = NULL;
+}
+
+static service_t *
+s_service_require (broker_t *self, const char *name)
+{
+    service_t *service = zhashx_lookup (self->services, name);
+    if (!service) {
+        service = calloc (1, sizeof *service);
+        assert (service);
+        snprintf (service->name, sizeof service->name, "%s", name);
+        service->queue = zlistx_new ();
+        service->workers = zlistx_new ();
+        zhashx_insert (self->services, name, service);
+    }
+    return service;
+}
+
+//  ---------------------------------------------------------------------
+//  Sending
+
+static void
+s_send_to (broker_t *self, zframe_t *identity, sl_proto_t *cmd)
+{
+    zmsg_t *msg = sl_proto_encode (cmd);
+    zmsg_pushmem (msg, zframe_data (identity), zframe_size (identity));
+    if (zmsg_send (&msg, self->router))
+        zmsg_destroy (&msg);        //  peer gone (ROUTER_MANDATORY): drop
+}
+
+static void
+s_reply_error (broker_t *self, zframe_t *identity, const char *corr, int code, const char *reason)
+{
+    sl_proto_t reply;
+    sl_proto_init (&reply, SL_CMD_ERROR);
+    snprintf (reply.corr, sizeof reply.corr, "%s", corr);
+    reply.code = code;
+    snprintf (reply.reason, sizeof reply.reason, "%s", reason);
+    s_send_to (self, identity, &reply);
+}
+
+static void
+s_publish (broker_t *self, const char *topic, const void *data, size_t size)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, topic);
+    zmsg_addmem (msg, data, size);
+    zmsg_send (&msg, self->pub);
+    self->published++;
+}
+
+//  ---------------------------------------------------------------------
+//  Queueing
+
+static void s_dispatch (broker_t *self, service_t *service);
+static void s_enqueue (broker_t *self, item_t *item, bool front);
+
+//  Events either go to the journal service (persisted, then republished
+//  with a sequence number) or, with no journal, straight to subscribers.
+static void
+s_emit_event (broker_t *self, const char *job, const char *ws, const void *data, size_t size)
+{
+    if (!self->cfg.journal_service || !*job) {
+        s_publish (self, job, data, size);
+        return;
+    }
+    sl_envelope_t *env = sl_envelope_new ("event", job, ws);
+    if (!env)
+        return;
+    sl_envelope_route_append (env, self->cfg.journal_service);
+    sl_envelope_set_max_attempts (env, 10);
+    sl_envelope_set_body (env, data, size);
+    item_t *item = calloc (1, sizeof *item);
+    assert (item);
+    item->env = env;
+    s_enqueue (self, item, false);
+}
+
+static void
+s_dead_letter (broker_t *self, item_t *item, const char *reason)
+{
+    sl_envelope_t *env = item->env;
+    const char *stage = item->service ? item->service->name : "?";
+    if (item->reply_to) {
+        //  A request nobody could answer: tell the client, keep no letter
+        s_reply_error (self, item->reply_to, item->corr, SL_ERR_TIMEOUT, reason);
+        zhashx_delete (self->items, sl_envelope_id (env));
+        s_item_destroy (&item);
+        return;
+    }
+    sl_warn (sl_envelope_job (env), "dead-letter %s at %s after %u attempts: %s",
+             sl_envelope_id (env), stage, sl_envelope_attempt (env), reason);
+    if (item->service)
+        item->service->dead++;
+    item->dead = true;
+    item->dead_ms = sl_now_ms ();
+    snprintf (item->reason, sizeof item->reason, "%s", reason);
+    item->dlq_handle = zlistx_add_end (self->dlq, item);
+    //  Bounded: the oldest letter goes when full (logged, counted)
+    while (zlistx_size (self->dlq) > self->cfg.dlq_limit) {
+        item_t *old = zlistx_first (self->dlq);
+        zlistx_delete (self->dlq, old->dlq_handle);
+        sl_warn (sl_envelope_job (old->env), "DLQ full: dropping oldest letter %s",
+                 sl_envelope_id (old->env));
+        zhashx_delete (self->items, sl_envelope_id (old->env));
+        s_item_destroy (&old);
+    }
+    //  Tell whoever follows the job (the store marks it failed)
+    if (strcmp (sl_envelope_kind (env), "event") != 0) {
+        sl_mpw_t w;
+        sl_mpw_init (&w);
+        msgpack_pack_map (&w.pk, 7);
+        sl_mpw_kv_str (&w, "type", "dead_letter");
+        sl_mpw_kv_str (&w, "stage", stage);
+        sl_mpw_kv_str (&w, "reason", reason);
+        sl_mpw_kv_int (&w, "attempts", sl_envelope_attempt (env) + 1);
+        sl_mpw_kv_str (&w, "mid", sl_envelope_id (env));
+        sl_mpw_kv_str (&w, "kind", sl_envelope_kind (env));
+        sl_mpw_kv_int (&w, "ts", sl_now_ms ());
+        s_emit_event (self, sl_envelope_job (env), sl_envelope_workspace (env),
+                      w.buf.data, w.buf.size);
+        sl_mpw_reset (&w);
+    }
+}
+
+//  Put an item on its service's queue (front for redeliveries, so a
+//  message that was already in progress does not wait behind new work).
+static void
+s_enqueue (broker_t *self, item_t *item, bool front)
+{
+    const char *name = sl_envelope_service (item->env);
+    item->service = s_service_require (self, name);
+    item->worker = NULL;
+    item->queue_handle = front ? zlistx_add_start (item->service->queue, item)
+                               : zlistx_add_end (item->service->queue, item);
+    zhashx_update (self->items, sl_envelope_id (item->env), item);
+    s_dispatch (self, item->service);
+}
+
+//  A message comes back from a worker that died or left. A graceful leave
+//  (BYE, drain) does not count as an attempt; a death does.
+static void
+s_requeue (broker_t *self, item_t *item, bool count_attempt, const char *why)
+{
+    service_t *service = item->service;
+    service->inflight--;
+    item->worker = NULL;
+    if (count_attempt) {
+        uint32_t attempt = sl_envelope_attempt (item->env) + 1;
+        sl_envelope_set_attempt (item->env, attempt);
+        if (attempt >= sl_envelope_max_attempts (item->env)) {
+            char reason [SL_REASON_MAX];
+            snprintf (reason, sizeof reason, "%s (attempt %u of %u)", why, attempt,
+                      sl_envelope_max_attempts (item->env));
+            sl_envelope_set_attempt (item->env, attempt - 1);
+            s_dead_letter (self, item, reason);
+            return;
+        }
+        service->redelivered++;
+    }
+    s_enqueue (self, item, true);
+}
+
+static void
+s_worker_destroy (broker_t *self, worker_t **worker_p, bool count_attempt, const char *why)
+{
+    worker_t *worker = *worker_p;
+    //  Out of every service's rotation first, so nothing re-queued below
+    //  is dispatched straight back to it.
+    for (int i = 0; i < worker->service_count; i++) {
+        void *handle = zlistx_find (worker->services [i]->workers, worker);
+        if (handle)
+            zlistx_delete (worker->services [i]->workers, handle);
+    }
+    worker->service_count = 0;
+    zhashx_delete (self->workers, worker->key);
+    //  Return everything the worker held. Items point at their holder, so
+    //  a scan of the live items finds them without a second index.
+    if (worker->held > 0) {
+        zlistx_t *held = zlistx_new ();
+        for (item_t *item = zhashx_first (self->items); item; item = zhashx_next (self->items))
+            if (item->worker == worker)
+                zlistx_add_end (held, item);
+        for (item_t *item = zlistx_first (held); item; item = zlistx_next (held))
+            s_requeue (self, item, count_attempt, why);
+        zlistx_destroy (&held);
+    }
+    zframe_destroy (&worker->identity);
+    free (worker->key);
+    free (worker);
+    *worker_p = NULL;
+}
+
+static void
+s_deliver (broker_t *self, worker_t *worker, item_t *item)
+{
+    sl_proto_t cmd;
+    sl_proto_init (&cmd, SL_CMD_DELIVER);
+    char *data;
+    size_t size;
+    sl_envelope_encode (item->env, &data, &size);
+    cmd.frames = zmsg_new ();
+    zmsg_addmem (cmd.frames, data, size);
+    free (data);
+    zmsg_t *msg = sl_proto_encode (&cmd);
+    zmsg_pushmem (msg, zframe_data (worker->identity), zframe_size (worker->identity));
+    item->worker = worker;
+    item->service->inflight++;
+    worker->held++;
+    if (zmsg_send (&msg, self->router)) {
+        //  The worker's connection is gone: it is dead, now
+        zmsg_destroy (&msg);
+        sl_warn (NULL, "worker %s unreachable: removing", worker->name);
+        s_worker_destroy (self, &worker, false, "worker unreachable");
+    }
+}
+
+//  Hand queued messages to workers with credit, round-robin. A worker that
+//  gets one moves to the back of the service's list.
+static void
+s_dispatch (broker_t *self, service_t *service)
+{
+    while (zlistx_size (service->queue) > 0) {
+        worker_t *chosen = NULL;
+        for (worker_t *w = zlistx_first (service->workers); w; w = zlistx_next (service->workers))
+            if (w->held < w->credit) {
+                chosen = w;
+                break;
+            }
+        if (!chosen)
+            return;
+        item_t *item = zlistx_first (service->queue);
+        zlistx_delete (service->queue, item->queue_handle);
+        item->queue_handle = NULL;
+        int64_t deadline = sl_envelope_deadline (item->env);
+        if (deadline && sl_now_ms () > deadline) {
+            s_dead_letter (self, item, "deadline exceeded before delivery");
+            continue;
+        }
+        zlistx_move_end (service->workers, zlistx_find (service->workers, chosen));
+        s_deliver (self, chosen, item);
+    }
+}
+
+static void
+s_remember_done (broker_t *self, const char *mid)
+{
+    if (zhashx_lookup (self->done, mid))
+        return;
+    zhashx_insert (self->done, mid, (void *) 1);
+    zlistx_add_end (self->done_order, strdup (mid));
+    if (zlistx_size (self->done_order) > DONE_MEMORY) {
+        char *old = zlistx_first (self->done_order);
+        zhashx_delete (self->done, old);
+        zlistx_delete (self->done_order, zlistx_cursor (self->done_order));
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Commands from peers
+
+static worker_t *
+s_worker_lookup (broker_t *self, zframe_t *identity)
+{
+    char *key = zframe_strhex (identity);
+    worker_t *worker = zhashx_lookup (self->workers, key);
+    free (key);
+    return worker;
+}
+
+static void
+s_on_ready (broker_t *self, zframe_t *identity, sl_proto_t *cmd)
+{
+    char *key = zframe_strhex (identity);
+    worker_t *worker = zhashx_lookup (self->workers, key);
+    if (!worker) {
+        worker = calloc (1, sizeof *worker);
+        assert (worker);
+        worker->key = key;
+        worker->identity = zframe_dup (identity);
+        zhashx_insert (self->workers, key, worker);
+    }
+    else
+        free (key);
+    snprintf (worker->name, sizeof worker->name, "%s", cmd->name [0] ? cmd->name : "worker");
+    for (int i = 0; i < worker->service_count; i++) {
+        void *handle = zlistx_find (worker->services [i]->workers, worker);
+        if (handle)
+            zlistx_delete (worker->services [i]->workers, handle);
+    }
+    worker->service_count = cmd->svc_count;
+    worker->credit = cmd->credit < 0 ? 0 : cmd->credit == 0 ? 1 : cmd->credit;
+    worker->expiry = sl_mono_ms () + (int64_t) self->cfg.heartbeat_ms * self->cfg.liveness;
+    sl_info (NULL, "worker %s ready: %d service(s), credit %lld", worker->name,
+             cmd->svc_count, (long long) worker->credit);
+    for (int i = 0; i < cmd->svc_count; i++) {
+        worker->services [i] = s_service_require (self, cmd->svc [i]);
+        zlistx_add_end (worker->services [i]->workers, worker);
+    }
+    for (int i = 0; i < worker->service_count; i++)
+        s_dispatch (self, worker->services [i]);
+}
+
+//  Decode and queue one successor envelope from an ACK. Internal forwards
+//  are not subject to the queue bound: refusing them would lose work that
+//  was already accepted.
+static void
+s_forward (broker_t *self, zframe_t *frame)
+{
+    char err [256];
+    sl_envelope_t *env = sl_envelope_decode (zframe_data (frame), zframe_size (frame), 0,
+                                             err, sizeof err);
+    if (!env) {
+        self->malformed++;
+        sl_warn (NULL, "dropping malformed forward: %s", err);
+        return;
+    }
+    if (!sl_envelope_service (env)) {
+        sl_envelope_destroy (&env);
+        return;                 //  route finished: nothing to queue
+    }
+    if (zhashx_lookup (self->items, sl_envelope_id (env)) || zhashx_lookup (self->done, sl_envelope_id (env))) {
+        sl_envelope_destroy (&env);
+        return;                 //  same successor already queued or done
+    }
+    item_t *item = calloc (1, sizeof *item);
+    assert (item);
+    item->env = env;
+    item->service = s_service_require (self, sl_envelope_service (env));
+    item->service->submitted++;
+    s_enqueue (self, item, false);
+}
+
+//  Settle a message: the worker is done with it (ACK, REPLY, final NACK).
+//  Returns false if the message had already been settled (a duplicate).
+static bool
+s_settle (broker_t *self, worker_t *worker, const char *mid)
+{
+    if (zhashx_lookup (self->done, mid))
+        return false;
+    item_t *item = zhashx_lookup (self->items, mid);
+    if (item) {
+        if (item->worker) {
+            item->worker->held--;
+            item->service->inflight--;
+            //  Credit came back: that worker may take more
+            worker_t *holder = item->worker;
+            item->worker = NULL;
+            for (int i = 0; i < holder->service_count; i++)
+                if (holder->services [i] != item->service)
+                    s_dispatch (self, holder->services [i]);
+        }
+        else
+        if (item->queue_handle) {
+            //  Re-queued after its worker was declared dead, then the
+            //  worker finished after all: take it back out of the queue
+            zlistx_delete (item->service->queue, item->queue_handle);
+            item->queue_handle = NULL;
+        }
+        else
+        if (item->dead)
+            zlistx_delete (self->dlq, item->dlq_handle);
+        item->service->completed++;
+        service_t *service = item->service;
+        zhashx_delete (self->items, mid);
+        s_item_destroy (&item);
+        s_dispatch (self, service);
+    }
+    s_remember_done (self, mid);
+    (void) worker;
+    return true;
+}
+
+static void
+s_on_ack (broker_t *self, worker_t *worker, sl_proto_t *cmd)
+{
+    if (!s_settle (self, worker, cmd->mid))
+        return;                 //  late duplicate: its successors exist already
+    for (zframe_t *frame = zmsg_first (cmd->frames); frame; frame = zmsg_next (cmd->frames))
+        s_forward (self, frame);
+}
+
+static void
+s_on_nack (broker_t *self, worker_t *worker, sl_proto_t *cmd)
+{
+    item_t *item = zhashx_lookup (self->items, cmd->mid);
+    if (!item || item->worker != worker)
+        return;                 //  not held by this worker any more
+    item->worker->held--;
+    item->service->inflight--;
+    item->worker = NULL;
+    const char *reason = cmd->reason [0] ? cmd->reason : "failed";
+    uint32_t attempt = sl_envelope_attempt (item->env) + 1;
+    if (cmd->retry && attempt < sl_envelope_max_attempts (item->env)) {
+        sl_info (sl_envelope_job (item->env), "retrying %s at %s: %s", cmd->mid,
+                 item->service->name, reason);
+        sl_envelope_set_attempt (item->env, attempt);
+        item->service->redelivered++;
+        s_enqueue (self, item, false);
+    }
+    else
+        s_dead_letter (self, item, reason);
+    s_dispatch (self, worker->services [0]);
+    for (int i = 1; i < worker->service_count; i++)
+        s_dispatch (self, worker->services [i]);
+}
+
+static void
+s_on_reply (broker_t *self, worker_t *worker, sl_proto_t *cmd)
+{
+    item_t *item = zhashx_lookup (self->items, cmd->mid);
+    if (item && item->reply_to) {
+        sl_proto_t reply;
+        sl_proto_init (&reply, SL_CMD_REPLY);
+        snprintf (reply.corr, sizeof reply.corr, "%s", item->corr);
+        reply.frames = cmd->frames;
+        cmd->frames = NULL;
+        zframe_t *to = zframe_dup (item->reply_to);
+        s_send_to (self, to, &reply);
+        zframe_destroy (&to);
+    }
+    s_settle (self, worker, cmd->mid);
+}
+
+static item_t *
+s_item_from_frame (broker_t *self, zframe_t *identity, sl_proto_t *cmd, char *err, size_t errlen)
+{
+    zframe_t *frame = cmd->frames ? zmsg_first (cmd->frames) : NULL;
+    if (!frame) {
+        snprintf (err, errlen, "missing envelope frame");
+        return NULL;
+    }
+    sl_envelope_t *env = sl_envelope_decode (zframe_data (frame), zframe_size (frame), 0, err, errlen);
+    if (!env)
+        return NULL;
+    if (!sl_envelope_service (env)) {
+        snprintf (err, errlen, "envelope has an empty route");
+        sl_envelope_destroy (&env);
+        return NULL;
+    }
+    item_t *item = calloc (1, sizeof *item);
+    assert (item);
+    item->env = env;
+    (void) self;
+    (void) identity;
+    return item;
+}
+
+static void
+s_on_submit (broker_t *self, zframe_t *identity, sl_proto_t *cmd)
+{
+    char err [256];
+    item_t *item = s_item_from_frame (self, identity, cmd, err, sizeof err);
+    if (!item) {
+        self->malformed++;
+        s_reply_error (self, identity, cmd->corr, SL_ERR_MALFORMED, err);
+        return;
+    }
+    const char *mid = sl_envelope_id (item->env);
+    sl_proto_t reply;
+    if (zhashx_lookup (self->items, mid) || zhashx_lookup (self->done, mid)) {
+        //  Idempotent submit: the client retried after a lost reply
+        sl_proto_init (&reply, SL_CMD_ACCEPTED);
+        snprintf (reply.corr, sizeof reply.corr, "%s", cmd->corr);
+        snprintf (reply.mid, sizeof reply.mid, "%s", mid);
+        s_send_to (self, identity, &reply);
+        s_item_destroy (&item);
+        return;
+    }
+    service_t *service = s_service_require (self, sl_envelope_service (item->env));
+    if (zlistx_size (service->queue) >= self->cfg.queue_limit) {
+        service->busy++;
+        sl_proto_init (&reply, SL_CMD_BUSY);
+        snprintf (reply.corr, sizeof reply.corr, "%s", cmd->corr);
+        snprintf (reply.svc [0], sizeof reply.svc [0], "%s", service->name);
+        reply.svc_count = 1;
+        reply.retry_ms = self->cfg.retry_after_ms;
+        reply.depth = (int64_t) zlistx_size (service->queue);
+        s_send_to (self, identity, &reply);
+        s_item_destroy (&item);
+        return;
+    }
+    service->submitted++;
+    sl_proto_init (&reply, SL_CMD_ACCEPTED);
+    snprintf (reply.corr, sizeof reply.corr, "%s", cmd->corr);
+    snprintf (reply.mid, sizeof reply.mid, "%s", mid);
+    s_enqueue (self, item, false);
+    s_send_to (self, identity, &reply);
+}
+
+static void
+s_on_request (broker_t *self, zframe_t *identity, sl_proto_t *cmd)
+{
+    char err [256];
+    item_t *item = s_item_from_frame (self, identity, cmd, err, sizeof err);
+    if (!item) {
+        self->malformed++;
+        s_reply_error (self, identity, cmd->corr, SL_ERR_MALFORMED, err);
+        return;
+    }
+    service_t *service = s_service_require (self, sl_envelope_service (item->env));
+    if (zlistx_size (service->workers) == 0) {
+        char why [128];
+        snprintf (why, sizeof why, "no worker serves '%s'", service->name);
+        s_reply_error (self, identity, cmd->corr, SL_ERR_NO_SERVICE, why);
+        s_item_destroy (&item);
+        return;
+    }
+    if (zhashx_lookup (self->items, sl_envelope_id (item->env))) {
+        char id [SL_ID_LEN + 1];
+        sl_id_new (id);
+        sl_envelope_set_id (item->env, id);
+    }
+    //  A request is worth nothing after its caller gave up
+    int64_t timeout = cmd->timeout_ms > 0 ? cmd->timeout_ms : 30000;
+    sl_envelope_set_deadline (item->env, sl_now_ms () + timeout);
+    sl_envelope_set_max_attempts (item->env, 2);
+    item->reply_to = zframe_dup (identity);
+    snprintf (item->corr, sizeof item->corr, "%s", cmd->corr);
+    service->submitted++;
+    s_enqueue (self, item, false);
+}
+
+static void
+s_pack_service (sl_mpw_t *w, service_t *service)
+{
+    int64_t credit = 0;
+    for (worker_t *wk = zlistx_first (service->workers); wk; wk = zlistx_next (service->workers))
+        credit += wk->credit;
+    msgpack_pack_map (&w->pk, 9);
+    sl_mpw_kv_int (w, "queued", (int64_t) zlistx_size (service->queue));
+    sl_mpw_kv_int (w, "inflight", service->inflight);
+    sl_mpw_kv_int (w, "workers", (int64_t) zlistx_size (service->workers));
+    sl_mpw_kv_int (w, "credit", credit);
+    sl_mpw_kv_int (w, "submitted", (int64_t) service->submitted);
+    sl_mpw_kv_int (w, "completed", (int64_t) service->completed);
+    sl_mpw_kv_int (w, "dead", (int64_t) service->dead);
+    sl_mpw_kv_int (w, "busy", (int64_t) service->busy);
+    sl_mpw_kv_int (w, "redelivered", (int64_t) service->redelivered);
+}
+
+static void
+s_send_result (broker_t *self, zframe_t *identity, const char *corr, sl_mpw_t *w)
+{
+    sl_proto_t reply;
+    sl_proto_init (&reply, SL_CMD_RESULT);
+    snprintf (reply.corr, sizeof reply.corr, "%s", corr);
+    reply.frames = zmsg_new ();
+    zmsg_addmem (reply.frames, w->buf.data, w->buf.size);
+    sl_mpw_reset (w);
+    s_send_to (self, identity, &reply);
+}
+
+static void
+s_on_stats (broker_t *self, zframe_t *identity, sl_proto_t *cmd)
+{
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 6);
+    sl_mpw_key (&w, "services");
+    msgpack_pack_map (&w.pk, zhashx_size (self->services));
+    for (service_t *s = zhashx_first (self->services); s; s = zhashx_next (self->services)) {
+        sl_mpw_key (&w, s->name);
+        s_pack_service (&w, s);
+    }
+    sl_mpw_kv_int (&w, "workers", (int64_t) zhashx_size (self->workers));
+    sl_mpw_kv_int (&w, "dlq", (int64_t) zlistx_size (self->dlq));
+    sl_mpw_kv_int (&w, "uptime_ms", sl_mono_ms () - self->started);
+    sl_mpw_kv_int (&w, "published", (int64_t) self->published);
+    sl_mpw_kv_int (&w, "malformed", (int64_t) self->malformed);
+    s_send_result (self, identity, cmd->corr, &w);
+}
+
+static void
+s_on_dlq_list (broker_t *self, zframe_t *identity, sl_proto_t *cmd)
+{
+    size_t limit = cmd->limit > 0 ? (size_t) cmd->limit : 100;
+    size_t n = zlistx_size (self->dlq) < limit ? zlistx_size (self->dlq) : limit;
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_array (&w.pk, n);
+    item_t *item = zlistx_first (self->dlq);
+    for (size_t i = 0; i < n; i++, item = zlistx_next (self->dlq)) {
+        msgpack_pack_map (&w.pk, 7);
+        sl_mpw_kv_str (&w, "mid", sl_envelope_id (item->env));
+        sl_mpw_kv_str (&w, "job", sl_envelope_job (item->env));
+        sl_mpw_kv_str (&w, "kind", sl_envelope_kind (item->env));
+        sl_mpw_kv_str (&w, "service", item->service ? item->service->name : "");
+        sl_mpw_kv_int (&w, "attempts", sl_envelope_attempt (item->env) + 1);
+        sl_mpw_kv_str (&w, "reason", item->reason);
+        sl_mpw_kv_int (&w, "ts", item->dead_ms);
+    }
+    s_send_result (self, identity, cmd->corr, &w);
+}
+
+static void
+s_on_dlq_replay (broker_t *self, zframe_t *identity, sl_proto_t *cmd)
+{
+    item_t *item = zhashx_lookup (self->items, cmd->mid);
+    if (!item || !item->dead) {
+        s_reply_error (self, identity, cmd->corr, SL_ERR_NOT_FOUND, "no such dead letter");
+        return;
+    }
+    zlistx_delete (self->dlq, item->dlq_handle);
+    item->dlq_handle = NULL;
+    item->dead = false;
+    item->reason [0] = 0;
+    sl_envelope_set_attempt (item->env, 0);
+    sl_info (sl_envelope_job (item->env), "replaying dead letter %s", cmd->mid);
+    s_enqueue (self, item, false);
+    sl_proto_t reply;
+    sl_proto_init (&reply, SL_CMD_ACCEPTED);
+    snprintf (reply.corr, sizeof reply.corr, "%s", cmd->corr);
+    snprintf (reply.mid, sizeof reply.mid, "%s", cmd->mid);
+    s_send_to (self, identity, &reply);
+}
+
+static void
+s_on_event (broker_t *self, sl_proto_t *cmd, bool publish_only)
+{
+    zframe_t *frame = cmd->frames ? zmsg_first (cmd->frames) : NULL;
+    if (!frame || !sl_token_valid (cmd->topic))
+        return;
+    if (publish_only)
+        s_publish (self, cmd->topic, zframe_data (frame), zframe_size (frame));
+    else
+        s_emit_event (self, cmd->topic, cmd->name, zframe_data (frame), zframe_size (frame));
+}
+
+//  Commands that only registered workers may send. An unknown peer (the
+//  broker restarted, or declared it dead) gets DISCONNECT so it announces
+//  itself again; its ACK is still honoured so finished work is not lost.
+static void
+s_on_worker_cmd (broker_t *self, zframe_t *identity, sl_proto_t *cmd)
+{
+    worker_t *worker = s_worker_lookup (self, identity);
+    if (worker)
+        worker->expiry = sl_mono_ms () + (int64_t) self->cfg.heartbeat_ms * self->cfg.liveness;
+    switch (cmd->cmd) {
+        case SL_CMD_ACK:   s_on_ack (self, worker, cmd); break;
+        case SL_CMD_REPLY: s_on_reply (self, worker, cmd); break;
+        case SL_CMD_NACK:  if (worker) s_on_nack (self, worker, cmd); break;
+        case SL_CMD_CREDIT:
+            if (worker) {
+                worker->credit = cmd->credit < 0 ? 0 : cmd->credit;
+                for (int i = 0; i < worker->service_count; i++)
+                    s_dispatch (self, worker->services [i]);
+            }
+            break;
+        case SL_CMD_BYE:
+            if (worker) {
+                sl_info (NULL, "worker %s left", worker->name);
+                s_worker_destroy (self, &worker, false, "worker left");
+            }
+            return;
+        default: break;
+    }
+    if (!worker) {
+        sl_proto_t reply;
+        sl_proto_init (&reply, SL_CMD_DISCONNECT);
+        snprintf (reply.reason, sizeof reply.reason, "unknown worker: send READY");
+        s_send_to (self, identity, &reply);
+    }
+}
+
+static void
+s_handle_router (broker_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->router);
+    if (!msg)
+        return;
+    zframe_t *identity = zmsg_pop (msg);
+    sl_proto_t cmd;
+    char err [256];
+    if (!identity || sl_proto_decode (&msg, &cmd, err, sizeof err)) {
+        self->malformed++;
+        if (identity)
+            s_reply_error (self, identity, "", SL_ERR_MALFORMED, err);
+        zframe_destroy (&identity);
+        zmsg_destroy (&msg);
+        return;
+    }
+    switch (cmd.cmd) {
+        case SL_CMD_READY:      s_on_ready (self, identity, &cmd); break;
+        case SL_CMD_SUBMIT:     s_on_submit (self, identity, &cmd); break;
+        case SL_CMD_REQUEST:    s_on_request (self, identity, &cmd); break;
+        case SL_CMD_STATS:      s_on_stats (self, identity, &cmd); break;
+        case SL_CMD_DLQ_LIST:   s_on_dlq_list (self, identity, &cmd); break;
+        case SL_CMD_DLQ_REPLAY: s_on_dlq_replay (self, identity, &cmd); break;
+        case SL_CMD_EVENT:      s_on_event (self, &cmd, false); break;
+        case SL_CMD_PUBLISH:    s_on_event (self, &cmd, true); break;
+        case SL_CMD_HEARTBEAT:
+        case SL_CMD_ACK:
+        case SL_CMD_NACK:
+        case SL_CMD_REPLY:
+        case SL_CMD_CREDIT:
+        case SL_CMD_BYE:        s_on_worker_cmd (self, identity, &cmd); break;
+        default:
+            s_reply_error (self, identity, cmd.corr, SL_ERR_MALFORMED, "command not accepted by broker");
+    }
+    sl_proto_clear (&cmd);
+    zframe_destroy (&identity);
+}
+
+//  Heartbeat every worker; bury the silent ones.
+static void
+s_heartbeat (broker_t *self)
+{
+    int64_t now = sl_mono_ms ();
+    zlistx_t *dead = zlistx_new ();
+    for (worker_t *w = zhashx_first (self->workers); w; w = zhashx_next (self->workers)) {
+        if (w->expiry < now)
+            zlistx_add_end (dead, w);
+        else {
+            sl_proto_t hb;
+            sl_proto_init (&hb, SL_CMD_HEARTBEAT);
+            s_send_to (self, w->identity, &hb);
+        }
+    }
+    for (worker_t *w = zlistx_first (dead); w; w = zlistx_next (dead)) {
+        sl_warn (NULL, "worker %s silent for %d ms: declared dead, re-queuing %lld message(s)",
+                 w->name, self->cfg.heartbeat_ms * self->cfg.liveness, (long long) w->held);
+        worker_t *victim = w;
+        s_worker_destroy (self, &victim, true, "worker died while processing");
+    }
+    zlistx_destroy (&dead);
+    //  Expire requests whose callers gave up, even with no worker to take them
+    for (service_t *s = zhashx_first (self->services); s; s = zhashx_next (self->services))
+        if (zlistx_size (s->queue) && zlistx_size (s->workers) == 0) {
+            item_t *item = zlistx_first (s->queue);
+            while (item) {
+                item_t *next = zlistx_next (s->queue);
+                int64_t dl = sl_envelope_deadline (item->env);
+                if (dl && sl_now_ms () > dl) {
+                    zlistx_delete (s->queue, item->queue_handle);
+                    item->queue_handle = NULL;
+                    s_dead_letter (self, item, "deadline exceeded before delivery");
+                }
+                item = next;
+            }
+        }
+    self->heartbeat_at = now + self->cfg.heartbeat_ms;
+}
+
+//  ---------------------------------------------------------------------
+//  Snapshot: queued, in-flight and dead messages survive a clean restart
+
+static void
+s_snapshot_save (broker_t *self)
+{
+    if (!self->cfg.snapshot_path)
+        return;
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    size_t n = 0;
+    for (item_t *item = zhashx_first (self->items); item; item = zhashx_next (self->items))
+        n += item->reply_to == NULL;
+    msgpack_pack_array (&w.pk, n);
+    for (item_t *item = zhashx_first (self->items); item; item = zhashx_next (self->items)) {
+        if (item->reply_to)
+            continue;           //  requests die with their callers' sockets
+        char *data;
+        size_t size;
+        sl_envelope_encode (item->env, &data, &size);
+        msgpack_pack_map (&w.pk, 3);
+        sl_mpw_key (&w, "env");
+        sl_mpw_bin (&w, data, size);
+        sl_mpw_kv_bool (&w, "dead", item->dead);
+        sl_mpw_kv_str (&w, "reason", item->reason);
+        free (data);
+    }
+    char tmp [4096];
+    snprintf (tmp, sizeof tmp, "%s.tmp", self->cfg.snapshot_path);
+    FILE *file = fopen (tmp, "wb");
+    if (!file || fwrite (w.buf.data, 1, w.buf.size, file) != w.buf.size
+    ||  fflush (file) || fsync (fileno (file))) {
+        sl_error (NULL, "cannot write broker snapshot %s: %s", tmp, strerror (errno));
+        if (file)
+            fclose (file);
+    }
+    else {
+        fclose (file);
+        rename (tmp, self->cfg.snapshot_path);
+        sl_info (NULL, "broker snapshot: %zu message(s) saved to %s", n, self->cfg.snapshot_path);
+    }
+    sl_mpw_reset (&w);
+}
+
+static void
+s_snapshot_load (broker_t *self)
+{
+    if (!self->cfg.snapshot_path)
+        return;
+    zchunk_t *chunk = NULL;
+    FILE *file = fopen (self->cfg.snapshot_path, "rb");
+    if (!file)
+        return;
+    chunk = zchunk_read (file, 1u << 30);
+    fclose (file);
+    char err [256];
+    sl_mp_t *mp = chunk ? sl_mp_decode (zchunk_data (chunk), zchunk_size (chunk), err, sizeof err) : NULL;
+    const msgpack_object *root = mp ? sl_mp_root (mp) : NULL;
+    if (!root || root->type != MSGPACK_OBJECT_ARRAY) {
+        sl_error (NULL, "broker snapshot %s unreadable: kept aside as .bad", self->cfg.snapshot_path);
+        char bad [4096];
+        snprintf (bad, sizeof bad, "%s.bad", self->cfg.snapshot_path);
+        rename (self->cfg.snapshot_path, bad);
+    }
+    else {
+        size_t loaded = 0;
+        for (uint32_t i = 0; i < root->via.array.size; i++) {
+            const msgpack_object *entry = &root->via.array.ptr [i];
+            const char *data;
+            size_t size;
+            if (sl_mp_bytes (sl_mp_get (entry, "env"), &data, &size))
+                continue;
+            sl_envelope_t *env = sl_envelope_decode (data, size, 0, err, sizeof err);
+            if (!env || !sl_envelope_service (env) || zhashx_lookup (self->items, sl_envelope_id (env))) {
+                sl_envelope_destroy (&env);
+                continue;
+            }
+            item_t *item = calloc (1, sizeof *item);
+            assert (item);
+            item->env = env;
+            bool dead = false;
+            sl_mp_bool (sl_mp_get (entry, "dead"), &dead);
+            if (dead) {
+                item->service = s_service_require (self, sl_envelope_service (env));
+                zhashx_insert (self->items, sl_envelope_id (env), item);
+                char reason [SL_REASON_MAX] = "";
+                sl_mp_get_str (entry, "reason", reason, sizeof reason);
+                item->dead = true;
+                item->dead_ms = sl_now_ms ();
+                snprintf (item->reason, sizeof item->reason, "%s", reason);
+                item->dlq_handle = zlistx_add_end (self->dlq, item);
+            }
+            else
+                s_enqueue (self, item, false);
+            loaded++;
+        }
+        sl_info (NULL, "broker snapshot: %zu message(s) restored from %s", loaded,
+                 self->cfg.snapshot_path);
+        unlink (self->cfg.snapshot_path);
+    }
+    sl_mp_destroy (&mp);
+    zchunk_destroy (&chunk);
+}
+
+//  ---------------------------------------------------------------------
+//  Actor
+
+static int
+s_bind (zsock_t *sock, const char *endpoint, const sl_broker_config_t *cfg)
+{
+    if (cfg->curve_secret) {
+        zcert_t *cert = zcert_load (cfg->curve_secret);
+        if (!cert) {
+            sl_error (NULL, "cannot load CURVE secret certificate %s", cfg->curve_secret);
+            return -1;
+        }
+        zcert_apply (cert, sock);
+        zsock_set_curve_server (sock, 1);
+        zsock_set_zap_domain (sock, "sluice");
+        zcert_destroy (&cert);
+    }
+    if (zsock_bind (sock, "%s", endpoint) < 0) {
+        sl_error (NULL, "cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+        return -1;
+    }
+    return 0;
+}
+
+static void
+s_broker_actor (zsock_t *pipe, void *args)
+{
+    sl_broker_t *outer = (sl_broker_t *) args;
+    sl_log_set_role ("broker");
+    broker_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->cfg = outer->cfg;
+    self->pipe = pipe;
+    self->router = zsock_new (ZMQ_ROUTER);
+    self->pub = zsock_new (ZMQ_PUB);
+    zsock_set_router_mandatory (self->router, 1);
+    zsock_set_sndhwm (self->router, 100000);
+    zsock_set_rcvhwm (self->router, 100000);
+    zsock_set_sndhwm (self->pub, 100000);
+    zsock_set_linger (self->router, 0);
+    zsock_set_linger (self->pub, 0);
+    zactor_t *auth = NULL;
+    if (self->cfg.curve_secret) {
+        auth = zactor_new (zauth, NULL);
+        zstr_sendx (auth, "CURVE", self->cfg.curve_clients ? self->cfg.curve_clients : "/nonexistent", NULL);
+        zsock_wait (auth);
+    }
+    if (s_bind (self->router, self->cfg.endpoint, &self->cfg)
+    ||  s_bind (self->pub, self->cfg.pub_endpoint, &self->cfg)) {
+        zsock_signal (pipe, 1);
+        goto done;
+    }
+    outer->endpoint = zsock_last_endpoint (self->router);
+    outer->pub_endpoint = zsock_last_endpoint (self->pub);
+    self->services = zhashx_new ();
+    zhashx_set_destructor (self->services, s_service_destroy);
+    self->workers = zhashx_new ();
+    self->items = zhashx_new ();
+    self->done = zhashx_new ();
+    self->done_order = zlistx_new ();
+    zlistx_set_destructor (self->done_order, (zlistx_destructor_fn *) zstr_free);
+    self->dlq = zlistx_new ();
+    self->started = sl_mono_ms ();
+    self->heartbeat_at = sl_mono_ms () + self->cfg.heartbeat_ms;
+    s_snapshot_load (self);
+    sl_info (NULL, "broker listening on %s, events on %s", outer->endpoint, outer->pub_endpoint);
+    zsock_signal (pipe, 0);
+
+    zpoller_t *poller = zpoller_new (pipe, self->router, NULL);
+    while (!self->terminated) {
+        int64_t wait = self->heartbeat_at - sl_mono_ms ();
+        void *which = zpoller_wait (poller, (int) (wait > 0 ? wait : 0));
+        if (which == pipe) {
+            zmsg_t *msg = zmsg_recv (pipe);
+            char *command = msg ? zmsg_popstr (msg) : NULL;
+            if (!command || streq (command, "$TERM"))
+                self->terminated = true;
+            zstr_free (&command);
+            zmsg_destroy (&msg);
+        }
+        else
+        if (which == self->router) {
+            //  Drain what is ready before polling again: one poll per batch
+            for (int i = 0; i < 1000 && (zsock_events (self->router) & ZMQ_POLLIN); i++)
+                s_handle_router (self);
+        }
+        else
+        if (zpoller_terminated (poller))
+            break;
+        if (sl_mono_ms () >= self->heartbeat_at)
+            s_heartbeat (self);
+    }
+    zpoller_destroy (&poller);
+    s_snapshot_save (self);
+
+    for (worker_t *w = zhashx_first (self->workers); w; w = zhashx_first (self->workers)) {
+        worker_t *victim = w;
+        zhashx_delete (self->workers, victim->key);
+        zframe_destroy (&victim->identity);
+        free (victim->key);
+        free (victim);
+    }
+    for (item_t *item = zhashx_first (self->items); item; item = zhashx_next (self->items))
+        s_item_destroy (&item);
+    zhashx_destroy (&self->items);
+    zhashx_destroy (&self->workers);
+    zhashx_destroy (&self->services);
+    zhashx_destroy (&self->done);
+    zlistx_destroy (&self->done_order);
+    zlistx_destroy (&self->dlq);
+done:
+    zsock_destroy (&self->router);
+    zsock_destroy (&self->pub);
+    zactor_destroy (&auth);
+    free (self);
+}
+
+sl_broker_t *
+sl_broker_new (const sl_broker_config_t *cfg)
+{
+    assert (cfg && cfg->endpoint && cfg->pub_endpoint);
+    sl_broker_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->cfg = *cfg;
+    self->actor = zactor_new (s_broker_actor, self);
+    if (!self->actor) {
+        free (self);
+        return NULL;
+    }
+    if (!self->endpoint) {          //  bind failed: the actor signalled 1
+        zactor_destroy (&self->actor);
+        free (self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+sl_broker_destroy (sl_broker_t **self_p)
+{
+    if (*self_p) {
+        sl_broker_t *self = *self_p;
+        zactor_destroy (&self->actor);
+        zstr_free (&self->endpoint);
+        zstr_free (&self->pub_endpoint);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+const char *
+sl_broker_endpoint (sl_broker_t *self)
+{
+    return self->endpoint;
+}
+
+const char *
+sl_broker_pub_endpoint (sl_broker_t *self)
+{
+    return self->pub_endpoint;
+}
+
+int
+sl_broker_run (const sl_broker_config_t *cfg)
+{
+    sl_broker_t *broker = sl_broker_new (cfg);
+    if (!broker)
+        return -1;
+    while (!zsys_interrupted)
+        zclock_sleep (100);
+    sl_broker_destroy (&broker);
+    return 0;
+}

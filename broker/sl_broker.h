@@ -1,0 +1,73 @@
+/*  sl_broker: the message router at the centre of Sluice.
+
+    One ROUTER socket takes every peer: workers that serve stages (fetch,
+    parse, …), clients that submit jobs and ask questions (the HTTP edge,
+    bindings, the CLI). One PUB socket fans out live events by job id.
+    The broker keeps, per service, a bounded FIFO of envelopes and the set
+    of workers that serve it, and moves messages from the first to the
+    second under these rules (docs/protocol.md has the full contract):
+
+    - credit: a worker says how many messages it may hold; the broker never
+      sends more, and picks among workers with credit round-robin;
+    - acknowledgement: a message leaves the broker only when the worker
+      ACKs it, and the ACK carries the message's successors (the next stage
+      of its route) so "done here" and "queued there" happen together;
+    - liveness: both sides heartbeat; a worker silent for `liveness`
+      intervals is dead and every message it held is re-queued with
+      attempt+1; after max attempts a message goes to the dead-letter queue
+      (listable, replayable) and a `dead_letter` event is emitted;
+    - backpressure: a SUBMIT to a service whose queue is full gets BUSY
+      with a retry hint, never a silent drop;
+    - dedupe: message ids already completed are remembered for a while, so a
+      late ACK from a worker declared dead does not forward twice;
+    - durability across restarts: on a clean stop the queues and the DLQ
+      are written to a snapshot file and loaded at the next start. A crash
+      loses the broker's memory, which is why jobs are also recorded in the
+      store and re-driven from there (actors/store).
+
+    The broker runs as a czmq actor thread, inside `sluiced --role all` or
+    alone as `sluiced --role broker`. All state is owned by that thread.
+*/
+#ifndef SL_BROKER_H_INCLUDED
+#define SL_BROKER_H_INCLUDED
+
+#include <czmq.h>
+#include <stdbool.h>
+
+typedef struct {
+    const char *endpoint;        //  ROUTER bind, e.g. "tcp://*:5555" or "inproc://sluice"
+    const char *pub_endpoint;    //  PUB bind for live events
+    int heartbeat_ms;            //  heartbeat interval (default 1000)
+    int liveness;                //  intervals of silence before a worker is dead (default 3)
+    size_t queue_limit;          //  max queued messages per service (default 10000)
+    int retry_after_ms;          //  hint sent with BUSY (default 1000)
+    size_t dlq_limit;            //  dead letters kept (default 100000)
+    const char *journal_service; //  events are queued to this service (NULL: publish directly)
+    const char *snapshot_path;   //  queues saved here on stop, loaded on start (NULL: none)
+    const char *curve_secret;    //  path of the broker's CURVE secret cert (NULL: plain)
+    const char *curve_clients;   //  directory of authorised client public certs
+} sl_broker_config_t;
+
+typedef struct _sl_broker_t sl_broker_t;
+
+//  Fill cfg with defaults (endpoints left NULL).
+void sl_broker_config_defaults (sl_broker_config_t *cfg);
+
+//  Start a broker thread bound to the configured endpoints. Returns NULL
+//  (and logs why) if binding fails. Caller owns the result.
+sl_broker_t *sl_broker_new (const sl_broker_config_t *cfg);
+
+//  Stop the broker: it writes its snapshot, then the thread ends.
+void sl_broker_destroy (sl_broker_t **self_p);
+
+//  The ROUTER endpoint actually bound (resolves tcp://*:* ports).
+const char *sl_broker_endpoint (sl_broker_t *self);
+const char *sl_broker_pub_endpoint (sl_broker_t *self);
+
+//  Run a broker in the calling thread until interrupted (SIGINT/SIGTERM);
+//  used by `sluiced --role broker`. Returns 0 on clean stop.
+int sl_broker_run (const sl_broker_config_t *cfg);
+
+void sl_broker_test (bool verbose);
+
+#endif

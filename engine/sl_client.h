@@ -1,0 +1,83 @@
+/*  sl_client: the synchronous peer used by everything that talks to the
+    broker without serving a stage: the HTTP edge, the CLI, the bindings,
+    tests and benchmarks.
+
+    Each call sends one command with a fresh correlation id and waits up to
+    its timeout for the answer carrying that id; answers to earlier calls
+    that timed out are recognised by their stale id and dropped. There is
+    no connection state to repair: the DEALER socket reconnects by itself
+    when the broker restarts, so the next call simply works again.
+
+    Live events: sl_client_subscribe opens a SUB socket on the broker's
+    event endpoint for one topic (a job id) or "" (everything).
+
+    Not thread-safe: one client per thread (ZeroMQ sockets are not shared).
+*/
+#ifndef SL_CLIENT_H_INCLUDED
+#define SL_CLIENT_H_INCLUDED
+
+#include "sl_envelope.h"
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct _sl_client_t sl_client_t;
+
+//  Outcome of a call.
+typedef enum {
+    SL_CLIENT_OK = 0,
+    SL_CLIENT_BUSY = 1,         //  queue full: retry after result.retry_ms
+    SL_CLIENT_ERROR = -1,       //  refused: result.code + result.reason
+    SL_CLIENT_TIMEOUT = -2      //  no answer in time
+} sl_client_rc_t;
+
+typedef struct {
+    sl_client_rc_t rc;
+    int64_t code;               //  sl_errcode_t for errors
+    int64_t retry_ms;           //  for BUSY
+    int64_t depth;              //  for BUSY: queue depth seen
+    char mid [65];              //  accepted message id
+    char service [32];          //  service that was busy
+    char reason [512];
+} sl_client_result_t;
+
+//  Connect to a broker ROUTER endpoint. With curve_client/curve_server
+//  (paths to this client's secret cert and the broker's public cert) the
+//  link is CURVE-encrypted. Caller owns the result.
+sl_client_t *sl_client_new (const char *endpoint, const char *curve_client, const char *curve_server);
+void sl_client_destroy (sl_client_t **self_p);
+
+//  Submit an envelope for its route's first service.
+sl_client_rc_t sl_client_submit (sl_client_t *self, const sl_envelope_t *env, int timeout_ms,
+                                 sl_client_result_t *result);
+
+//  Ask a service and wait for its reply body (malloc'd into *reply; caller
+//  frees). The broker stamps a deadline of timeout_ms on the request.
+sl_client_rc_t sl_client_request (sl_client_t *self, const sl_envelope_t *env, int timeout_ms,
+                                  char **reply, size_t *size, sl_client_result_t *result);
+
+//  Broker statistics as a msgpack map (see docs/protocol.md). Caller frees.
+sl_client_rc_t sl_client_stats (sl_client_t *self, int timeout_ms, char **data, size_t *size,
+                                sl_client_result_t *result);
+
+//  Dead letters as a msgpack array of maps, at most limit. Caller frees.
+sl_client_rc_t sl_client_dlq_list (sl_client_t *self, int limit, int timeout_ms,
+                                   char **data, size_t *size, sl_client_result_t *result);
+
+//  Put a dead letter back on its queue with attempt 0.
+sl_client_rc_t sl_client_dlq_replay (sl_client_t *self, const char *mid, int timeout_ms,
+                                     sl_client_result_t *result);
+
+//  Subscribe to live events on the broker's PUB endpoint; topic "" = all.
+//  May be called again to add topics. 0 or -1.
+int sl_client_subscribe (sl_client_t *self, const char *pub_endpoint, const char *topic);
+int sl_client_unsubscribe (sl_client_t *self, const char *topic);
+
+//  Wait up to timeout_ms for one event: topic copied into topic (65 bytes),
+//  data malloc'd (caller frees). 0 on event, -1 on timeout.
+int sl_client_event (sl_client_t *self, int timeout_ms, char topic [65], char **data, size_t *size);
+
+//  The underlying sockets, for callers that poll several things at once.
+void *sl_client_socket (sl_client_t *self);
+void *sl_client_sub_socket (sl_client_t *self);
+
+#endif

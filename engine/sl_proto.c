@@ -1,0 +1,218 @@
+/*  sl_proto: broker command headers as msgpack. See sl_proto.h. */
+#include "sl_proto.h"
+#include "sl_envelope.h"
+#include "sl_mp.h"
+
+#include <assert.h>
+
+static const char *s_names [] = {
+    "?", "READY", "HEARTBEAT", "DELIVER", "ACK", "NACK", "CREDIT", "SUBMIT",
+    "ACCEPTED", "BUSY", "ERROR", "REQUEST", "REPLY", "EVENT", "PUBLISH",
+    "STATS", "DLQ_LIST", "DLQ_REPLAY", "RESULT", "DISCONNECT", "BYE"
+};
+
+const char *
+sl_proto_cmd_name (sl_cmd_t cmd)
+{
+    return cmd > 0 && cmd < SL_CMD_MAX_ ? s_names [cmd] : "?";
+}
+
+void
+sl_proto_init (sl_proto_t *self, sl_cmd_t cmd)
+{
+    memset (self, 0, sizeof *self);
+    self->cmd = cmd;
+}
+
+void
+sl_proto_clear (sl_proto_t *self)
+{
+    zmsg_destroy (&self->frames);
+}
+
+//  Header fields are written only when set, keeping common messages small.
+static int
+s_count_fields (const sl_proto_t *self)
+{
+    int n = 2;
+    n += self->corr [0] != 0;
+    n += self->mid [0] != 0;
+    n += self->topic [0] != 0;
+    n += self->name [0] != 0;
+    n += self->svc_count > 0;
+    n += self->credit != 0;
+    n += self->retry_ms != 0;
+    n += self->depth != 0;
+    n += self->timeout_ms != 0;
+    n += self->limit != 0;
+    n += self->code != 0;
+    n += self->retry;
+    n += self->reason [0] != 0;
+    return n;
+}
+
+zmsg_t *
+sl_proto_encode (sl_proto_t *self)
+{
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, (size_t) s_count_fields (self));
+    sl_mpw_kv_str (&w, "p", SL_PROTO_TAG);
+    sl_mpw_kv_int (&w, "c", self->cmd);
+    if (self->corr [0])  sl_mpw_kv_str (&w, "corr", self->corr);
+    if (self->mid [0])   sl_mpw_kv_str (&w, "mid", self->mid);
+    if (self->topic [0]) sl_mpw_kv_str (&w, "topic", self->topic);
+    if (self->name [0])  sl_mpw_kv_str (&w, "name", self->name);
+    if (self->svc_count > 0) {
+        sl_mpw_key (&w, "svc");
+        msgpack_pack_array (&w.pk, (size_t) self->svc_count);
+        for (int i = 0; i < self->svc_count; i++)
+            sl_mpw_str (&w, self->svc [i]);
+    }
+    if (self->credit)     sl_mpw_kv_int (&w, "credit", self->credit);
+    if (self->retry_ms)   sl_mpw_kv_int (&w, "retry_ms", self->retry_ms);
+    if (self->depth)      sl_mpw_kv_int (&w, "depth", self->depth);
+    if (self->timeout_ms) sl_mpw_kv_int (&w, "timeout", self->timeout_ms);
+    if (self->limit)      sl_mpw_kv_int (&w, "limit", self->limit);
+    if (self->code)       sl_mpw_kv_int (&w, "code", self->code);
+    if (self->retry)      sl_mpw_kv_bool (&w, "retry", true);
+    if (self->reason [0]) sl_mpw_kv_str (&w, "reason", self->reason);
+
+    zmsg_t *msg = self->frames ? self->frames : zmsg_new ();
+    self->frames = NULL;
+    zmsg_pushmem (msg, w.buf.data, w.buf.size);
+    sl_mpw_reset (&w);
+    return msg;
+}
+
+int
+sl_proto_send (sl_proto_t *self, void *socket)
+{
+    zmsg_t *msg = sl_proto_encode (self);
+    return zmsg_send (&msg, socket);
+}
+
+#define S_FAIL(...) do { snprintf (err, errlen, "protocol: " __VA_ARGS__); goto fail; } while (0)
+
+static int
+s_opt_str (const msgpack_object *root, const char *key, char *buf, size_t cap)
+{
+    const msgpack_object *o = sl_mp_get (root, key);
+    return o ? sl_mp_str (o, buf, cap) : 0;
+}
+
+static int
+s_opt_int (const msgpack_object *root, const char *key, int64_t *out)
+{
+    const msgpack_object *o = sl_mp_get (root, key);
+    return o ? sl_mp_int (o, out) : 0;
+}
+
+int
+sl_proto_decode (zmsg_t **msg_p, sl_proto_t *self, char *err, size_t errlen)
+{
+    sl_proto_init (self, 0);
+    zframe_t *header = zmsg_pop (*msg_p);
+    sl_mp_t *mp = NULL;
+    if (!header)
+        S_FAIL ("empty message");
+    mp = sl_mp_decode (zframe_data (header), zframe_size (header), err, errlen);
+    if (!mp)
+        goto fail;
+    const msgpack_object *root = sl_mp_root (mp);
+    char tag [8];
+    int64_t cmd;
+    if (sl_mp_get_str (root, "p", tag, sizeof tag) || strcmp (tag, SL_PROTO_TAG))
+        S_FAIL ("not an %s header", SL_PROTO_TAG);
+    if (sl_mp_get_int (root, "c", &cmd) || cmd <= 0 || cmd >= SL_CMD_MAX_)
+        S_FAIL ("unknown command");
+    self->cmd = (sl_cmd_t) cmd;
+    int64_t flag = 0;
+    const msgpack_object *retry = sl_mp_get (root, "retry");
+    if (s_opt_str (root, "corr", self->corr, sizeof self->corr)
+    ||  s_opt_str (root, "mid", self->mid, sizeof self->mid)
+    ||  s_opt_str (root, "topic", self->topic, sizeof self->topic)
+    ||  s_opt_str (root, "name", self->name, sizeof self->name)
+    ||  s_opt_str (root, "reason", self->reason, sizeof self->reason)
+    ||  s_opt_int (root, "credit", &self->credit)
+    ||  s_opt_int (root, "retry_ms", &self->retry_ms)
+    ||  s_opt_int (root, "depth", &self->depth)
+    ||  s_opt_int (root, "timeout", &self->timeout_ms)
+    ||  s_opt_int (root, "limit", &self->limit)
+    ||  s_opt_int (root, "code", &self->code)
+    ||  (retry && sl_mp_bool (retry, &self->retry)))
+        S_FAIL ("%s header has a field of wrong type or size", sl_proto_cmd_name (self->cmd));
+    (void) flag;
+    const msgpack_object *svc = sl_mp_get (root, "svc");
+    if (svc) {
+        if (svc->type != MSGPACK_OBJECT_ARRAY || svc->via.array.size > SL_PROTO_MAX_SERVICES)
+            S_FAIL ("bad service list");
+        for (uint32_t i = 0; i < svc->via.array.size; i++)
+            if (sl_mp_str (&svc->via.array.ptr [i], self->svc [i], sizeof self->svc [i])
+            ||  !sl_envelope_name_valid (self->svc [i]))
+                S_FAIL ("bad service name in list");
+        self->svc_count = (int) svc->via.array.size;
+    }
+    sl_mp_destroy (&mp);
+    zframe_destroy (&header);
+    self->frames = *msg_p;
+    *msg_p = NULL;
+    return 0;
+fail:
+    sl_mp_destroy (&mp);
+    zframe_destroy (&header);
+    zmsg_destroy (msg_p);
+    return -1;
+}
+
+void
+sl_proto_test (bool verbose)
+{
+    char err [256];
+    sl_proto_t p;
+    sl_proto_init (&p, SL_CMD_READY);
+    strcpy (p.name, "w1");
+    strcpy (p.svc [0], "parse");
+    strcpy (p.svc [1], "chunk");
+    p.svc_count = 2;
+    p.credit = 4;
+    p.retry = true;
+    strcpy (p.reason, "why");
+    p.frames = zmsg_new ();
+    zmsg_addstr (p.frames, "payload");
+    zmsg_t *msg = sl_proto_encode (&p);
+    assert (p.frames == NULL);
+    assert (zmsg_size (msg) == 2);
+    sl_proto_t q;
+    assert (sl_proto_decode (&msg, &q, err, sizeof err) == 0);
+    assert (msg == NULL);
+    assert (q.cmd == SL_CMD_READY && q.credit == 4 && q.retry);
+    assert (q.svc_count == 2 && strcmp (q.svc [1], "chunk") == 0);
+    assert (strcmp (q.name, "w1") == 0 && strcmp (q.reason, "why") == 0);
+    assert (zmsg_size (q.frames) == 1);
+    char *s = zmsg_popstr (q.frames);
+    assert (streq (s, "payload"));
+    free (s);
+    sl_proto_clear (&q);
+
+    //  Rejections: garbage header, wrong tag, unknown command, bad types
+    const char *bad [] = {
+        "\xc1",
+        "\x82\xa1p\xa4XXXX\xa1" "c\x01",
+        "\x82\xa1p\xa4SLP1\xa1" "c\x7f",
+        "\x83\xa1p\xa4SLP1\xa1" "c\x01\xa6" "credit\xa1x",
+        "\x83\xa1p\xa4SLP1\xa1" "c\x01\xa3svc\x91\xa3" "A B",
+    };
+    for (int i = 0; i < 5; i++) {
+        msg = zmsg_new ();
+        zmsg_addmem (msg, bad [i], strlen (bad [i]));
+        err [0] = 0;
+        int rc = sl_proto_decode (&msg, &q, err, sizeof err);
+        if (verbose)
+            printf ("bad header %d: %s\n", i, err);
+        assert (rc == -1 && msg == NULL && *err);
+        assert (i == 0 || strstr (err, i == 1 ? "header" : i == 2 ? "unknown" : i == 3 ? "wrong type" : "service"));
+    }
+    msg = zmsg_new ();
+    assert (sl_proto_decode (&msg, &q, err, sizeof err) == -1);
+}

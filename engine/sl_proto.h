@@ -1,0 +1,105 @@
+/*  sl_proto: the commands spoken between the broker and its peers.
+
+    Every ZeroMQ message between a peer (a DEALER: worker, client, edge) and
+    the broker (a ROUTER) is:
+        frame 0   header: msgpack map {"p":"SLP1","c":<cmd>, ...fields}
+        frame 1.. payload frames (envelopes, bodies), depending on cmd
+    The ROUTER prepends the peer identity frame on receipt; peers never see
+    it. The full table of commands, fields and payloads is in
+    docs/protocol.md. This module only turns headers into structs and back;
+    what the commands mean lives in broker/sl_broker.c (broker side) and
+    engine/sl_worker.c / engine/sl_client.c (peer side).
+
+    Decoding never trusts the peer: wrong protocol tag, unknown command,
+    wrong field types or oversized strings give -1 and a reason.
+*/
+#ifndef SL_PROTO_H_INCLUDED
+#define SL_PROTO_H_INCLUDED
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SL_PROTO_TAG "SLP1"
+#define SL_PROTO_MAX_SERVICES 16
+#define SL_REASON_MAX 512
+
+typedef enum {
+    SL_CMD_READY = 1,       //  worker → broker: svc[], credit, name
+    SL_CMD_HEARTBEAT,       //  both ways
+    SL_CMD_DELIVER,         //  broker → worker: + envelope frame
+    SL_CMD_ACK,             //  worker → broker: mid, + N forward envelope frames
+    SL_CMD_NACK,            //  worker → broker: mid, retry, reason
+    SL_CMD_CREDIT,          //  worker → broker: credit (new total; 0 = draining)
+    SL_CMD_SUBMIT,          //  any → broker: corr, + envelope frame
+    SL_CMD_ACCEPTED,        //  broker → peer: corr, mid
+    SL_CMD_BUSY,            //  broker → peer: corr, svc, retry_ms, depth
+    SL_CMD_ERROR,           //  broker → peer: corr, code, reason
+    SL_CMD_REQUEST,         //  client → broker: corr, timeout, + envelope frame
+    SL_CMD_REPLY,           //  worker → broker: mid, + body frame;
+                            //  broker → client: corr, + body frame
+    SL_CMD_EVENT,           //  worker → broker: topic, + event frame (msgpack map)
+    SL_CMD_PUBLISH,         //  worker → broker: topic, + data frame (fan out live)
+    SL_CMD_STATS,           //  client → broker: corr
+    SL_CMD_DLQ_LIST,        //  client → broker: corr, limit
+    SL_CMD_DLQ_REPLAY,      //  client → broker: corr, mid
+    SL_CMD_RESULT,          //  broker → client: corr, + msgpack frame (stats, dlq list)
+    SL_CMD_DISCONNECT,      //  broker → worker: reason (re-announce yourself)
+    SL_CMD_BYE,             //  worker → broker: leaving; re-queue what I hold
+    SL_CMD_MAX_
+} sl_cmd_t;
+
+//  Error codes carried by SL_CMD_ERROR (and by client results).
+typedef enum {
+    SL_ERR_NONE = 0,
+    SL_ERR_MALFORMED = 400,     //  could not decode what you sent
+    SL_ERR_NOT_FOUND = 404,     //  no such message / service
+    SL_ERR_TIMEOUT = 408,
+    SL_ERR_TOO_LARGE = 413,
+    SL_ERR_NO_SERVICE = 503,    //  no worker serves that request
+    SL_ERR_INTERNAL = 500
+} sl_errcode_t;
+
+typedef struct {
+    sl_cmd_t cmd;
+    char corr [65];                 //  client correlation id (echoed back)
+    char mid [65];                  //  message id
+    char topic [65];                //  event / publish topic (job id)
+    char name [65];                 //  worker name (logs)
+    char svc [SL_PROTO_MAX_SERVICES][32];
+    int svc_count;
+    int64_t credit;
+    int64_t retry_ms;
+    int64_t depth;
+    int64_t timeout_ms;
+    int64_t limit;
+    int64_t code;
+    bool retry;
+    char reason [SL_REASON_MAX];
+    zmsg_t *frames;                 //  payload frames after the header (owned)
+} sl_proto_t;
+
+//  Reset a struct to an empty command of the given kind.
+void sl_proto_init (sl_proto_t *self, sl_cmd_t cmd);
+
+//  Free the payload frames held by self.
+void sl_proto_clear (sl_proto_t *self);
+
+//  Build a message: header + the payload frames (ownership of self->frames
+//  moves into the returned message). Caller owns the result.
+zmsg_t *sl_proto_encode (sl_proto_t *self);
+
+//  Send self on socket (consumes payload frames). 0 or -1.
+int sl_proto_send (sl_proto_t *self, void *socket);
+
+//  Decode msg (whose identity frame, if any, was already popped). Takes
+//  ownership of msg's remaining frames into self->frames. 0, or -1 with a
+//  reason in err; msg is destroyed in both cases.
+int sl_proto_decode (zmsg_t **msg_p, sl_proto_t *self, char *err, size_t errlen);
+
+//  Command name for logs.
+const char *sl_proto_cmd_name (sl_cmd_t cmd);
+
+void sl_proto_test (bool verbose);
+
+#endif

@@ -1,0 +1,535 @@
+/*  sl_worker: actor runtime (broker link + handler pool). See sl_worker.h.
+
+    Inside a worker:
+        broker  <-DEALER->  actor thread  <-ROUTER/DEALER inproc->  handlers
+    Handler → actor frames: "I" (idle), "E" + proto msg (relay now),
+    "R" + proto msg (outcome: relay and mark idle).
+    Actor → handler frames: envelope bytes, or "$STOP".
+*/
+#include "sl_worker.h"
+#include "sl_log.h"
+#include "sl_mp.h"
+#include "sl_proto.h"
+#include "sl_util.h"
+
+#include <czmq.h>
+#include <pthread.h>
+#include <stdarg.h>
+
+struct _sl_worker_t {
+    sl_worker_config_t cfg;
+    char service [SL_NAME_MAX];
+    char name [65];
+    char inproc [64];
+    char curve_client [1024];
+    char curve_server [1024];
+    zactor_t *actor;
+    pthread_t *threads;
+    volatile uint64_t handled;
+};
+
+struct _sl_ctx_t {
+    sl_worker_t *worker;
+    zsock_t *sock;
+    sl_envelope_t *env;
+    sl_mp_t *body;
+    zmsg_t *forwards;
+    zmsg_t *reply;
+    char error [SL_REASON_MAX];
+    int64_t last_progress;
+};
+
+void
+sl_worker_config_defaults (sl_worker_config_t *cfg)
+{
+    memset (cfg, 0, sizeof *cfg);
+    cfg->concurrency = 1;
+    cfg->heartbeat_ms = 1000;
+    cfg->liveness = 3;
+    cfg->reconnect_max_ms = 5000;
+    cfg->drain_timeout_ms = 30000;
+}
+
+//  ---------------------------------------------------------------------
+//  Handler side
+
+const sl_envelope_t *sl_ctx_envelope (sl_ctx_t *ctx) { return ctx->env; }
+const char *sl_ctx_service (sl_ctx_t *ctx) { return ctx->worker->service; }
+
+const msgpack_object *
+sl_ctx_body (sl_ctx_t *ctx)
+{
+    if (!ctx->body) {
+        size_t size;
+        const void *data = sl_envelope_body (ctx->env, &size);
+        if (size)
+            ctx->body = sl_mp_decode (data, size, NULL, 0);
+    }
+    return ctx->body ? sl_mp_root (ctx->body) : NULL;
+}
+
+//  Send a proto message to the actor, tagged E (relay) or R (outcome).
+static void
+s_to_actor (sl_ctx_t *ctx, const char *tag, sl_proto_t *cmd)
+{
+    zmsg_t *msg = sl_proto_encode (cmd);
+    zmsg_pushstr (msg, tag);
+    zmsg_send (&msg, ctx->sock);
+}
+
+static void
+s_add_envelope (zmsg_t **frames_p, sl_envelope_t *env)
+{
+    char *data;
+    size_t size;
+    sl_envelope_encode (env, &data, &size);
+    if (!*frames_p)
+        *frames_p = zmsg_new ();
+    zmsg_addmem (*frames_p, data, size);
+    free (data);
+}
+
+int
+sl_ctx_forward (sl_ctx_t *ctx, const char *kind, const void *body, size_t size)
+{
+    if (sl_envelope_route_size (ctx->env) < 2)
+        return -1;
+    sl_envelope_t *next = sl_envelope_dup (ctx->env);
+    sl_envelope_route_pop (next);
+    //  Same input, same successor id: duplicates die at the broker
+    char id [SL_ID_LEN + 1], index [16];
+    snprintf (index, sizeof index, "%zu", ctx->forwards ? zmsg_size (ctx->forwards) : 0);
+    sl_id_derive (id, sl_envelope_id (ctx->env), "fwd", index);
+    sl_envelope_set_id (next, id);
+    sl_envelope_set_attempt (next, 0);
+    if (kind)
+        sl_envelope_set_kind (next, kind);
+    sl_envelope_set_body (next, body, size);
+    s_add_envelope (&ctx->forwards, next);
+    sl_envelope_destroy (&next);
+    return 0;
+}
+
+void
+sl_ctx_submit (sl_ctx_t *ctx, sl_envelope_t **env_p)
+{
+    s_add_envelope (&ctx->forwards, *env_p);
+    sl_envelope_destroy (env_p);
+}
+
+void
+sl_ctx_event (sl_ctx_t *ctx, const void *data, size_t size)
+{
+    if (!*sl_envelope_job (ctx->env))
+        return;
+    sl_proto_t cmd;
+    sl_proto_init (&cmd, SL_CMD_EVENT);
+    snprintf (cmd.topic, sizeof cmd.topic, "%s", sl_envelope_job (ctx->env));
+    snprintf (cmd.name, sizeof cmd.name, "%s", sl_envelope_workspace (ctx->env));
+    cmd.frames = zmsg_new ();
+    zmsg_addmem (cmd.frames, data, size);
+    s_to_actor (ctx, "E", &cmd);
+}
+
+void
+sl_ctx_progress (sl_ctx_t *ctx, int percent, const char *fmt, ...)
+{
+    int64_t now = sl_mono_ms ();
+    if (percent < 100 && now - ctx->last_progress < 200)
+        return;
+    ctx->last_progress = now;
+    char message [256];
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (message, sizeof message, fmt, args);
+    va_end (args);
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 5);
+    sl_mpw_kv_str (&w, "type", "stage_progress");
+    sl_mpw_kv_str (&w, "stage", ctx->worker->service);
+    sl_mpw_kv_int (&w, "percent", percent);
+    sl_mpw_kv_str (&w, "message", message);
+    sl_mpw_kv_int (&w, "ts", sl_now_ms ());
+    sl_ctx_event (ctx, w.buf.data, w.buf.size);
+    sl_mpw_reset (&w);
+}
+
+void
+sl_ctx_publish (sl_ctx_t *ctx, const char *topic, const void *data, size_t size)
+{
+    sl_proto_t cmd;
+    sl_proto_init (&cmd, SL_CMD_PUBLISH);
+    snprintf (cmd.topic, sizeof cmd.topic, "%s", topic);
+    cmd.frames = zmsg_new ();
+    zmsg_addmem (cmd.frames, data, size);
+    s_to_actor (ctx, "E", &cmd);
+}
+
+void
+sl_ctx_reply (sl_ctx_t *ctx, const void *data, size_t size)
+{
+    zmsg_destroy (&ctx->reply);
+    ctx->reply = zmsg_new ();
+    zmsg_addmem (ctx->reply, data, size);
+}
+
+void
+sl_ctx_set_error (sl_ctx_t *ctx, const char *fmt, ...)
+{
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (ctx->error, sizeof ctx->error, fmt, args);
+    va_end (args);
+}
+
+//  Run the handler on one delivered envelope and report the outcome.
+static void
+s_handle_one (sl_worker_t *worker, zsock_t *sock, zframe_t *frame)
+{
+    sl_ctx_t ctx = { .worker = worker, .sock = sock };
+    char err [256];
+    sl_proto_t out;
+    ctx.env = sl_envelope_decode (zframe_data (frame), zframe_size (frame), 0, err, sizeof err);
+    if (!ctx.env) {
+        //  Cannot even name the message: nothing to ACK; the broker's
+        //  liveness/attempt logic will dead-letter it if it keeps coming
+        sl_error (NULL, "undecodable delivery: %s", err);
+        zstr_send (sock, "X");
+        return;
+    }
+    sl_outcome_t outcome = worker->cfg.handler (&ctx, worker->cfg.state);
+    if (outcome == SL_DONE && ctx.reply) {
+        sl_proto_init (&out, SL_CMD_REPLY);
+        out.frames = ctx.reply;
+        ctx.reply = NULL;
+    }
+    else
+    if (outcome == SL_DONE) {
+        sl_proto_init (&out, SL_CMD_ACK);
+        out.frames = ctx.forwards;
+        ctx.forwards = NULL;
+    }
+    else {
+        sl_proto_init (&out, SL_CMD_NACK);
+        out.retry = outcome == SL_RETRY;
+        snprintf (out.reason, sizeof out.reason, "%s", ctx.error [0] ? ctx.error : "handler failed");
+        sl_warn (sl_envelope_job (ctx.env), "%s %s: %s", worker->service,
+                 out.retry ? "will retry" : "failed", out.reason);
+    }
+    snprintf (out.mid, sizeof out.mid, "%s", sl_envelope_id (ctx.env));
+    s_to_actor (&ctx, "R", &out);
+    zmsg_destroy (&ctx.forwards);
+    zmsg_destroy (&ctx.reply);
+    sl_mp_destroy (&ctx.body);
+    sl_envelope_destroy (&ctx.env);
+    __atomic_add_fetch (&worker->handled, 1, __ATOMIC_RELAXED);
+}
+
+static void *
+s_handler_thread (void *args)
+{
+    sl_worker_t *worker = (sl_worker_t *) args;
+    sl_log_set_role (worker->service);
+    zsock_t *sock = zsock_new_dealer (worker->inproc);
+    assert (sock);
+    zstr_send (sock, "I");
+    while (true) {
+        zmsg_t *msg = zmsg_recv (sock);
+        if (!msg)
+            break;
+        zframe_t *frame = zmsg_first (msg);
+        if (zframe_streq (frame, "$STOP")) {
+            zmsg_destroy (&msg);
+            break;
+        }
+        s_handle_one (worker, sock, frame);
+        zmsg_destroy (&msg);
+    }
+    zsock_destroy (&sock);
+    return NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  Actor side
+
+typedef struct {
+    sl_worker_t *worker;
+    zsock_t *pipe;
+    zsock_t *broker;
+    zsock_t *handlers;
+    zlistx_t *idle;             //  handler identities (zframe_t *)
+    zlistx_t *backlog;          //  deliveries waiting for a handler (zframe_t *)
+    int busy;
+    int64_t broker_expiry;
+    int64_t heartbeat_at;
+    int backoff_ms;
+    bool draining;
+    int64_t drain_deadline;
+} actor_t;
+
+static void
+s_send_ready (actor_t *self)
+{
+    sl_worker_config_t *cfg = &self->worker->cfg;
+    sl_proto_t ready;
+    sl_proto_init (&ready, SL_CMD_READY);
+    snprintf (ready.name, sizeof ready.name, "%s", self->worker->name);
+    snprintf (ready.svc [0], sizeof ready.svc [0], "%s", self->worker->service);
+    ready.svc_count = 1;
+    //  -1, not 0: a zero field is not encoded, and the broker reads an
+    //  absent credit as 1
+    ready.credit = self->draining ? -1 : cfg->concurrency;
+    sl_proto_send (&ready, self->broker);
+}
+
+static void
+s_broker_connect (actor_t *self)
+{
+    sl_worker_config_t *cfg = &self->worker->cfg;
+    zsock_destroy (&self->broker);
+    self->broker = zsock_new (ZMQ_DEALER);
+    zsock_set_linger (self->broker, 2000);
+    zsock_set_sndhwm (self->broker, 100000);
+    zsock_set_rcvhwm (self->broker, 100000);
+    if (self->worker->curve_client [0]) {
+        zcert_t *mine = zcert_load (self->worker->curve_client);
+        zcert_t *theirs = zcert_load (self->worker->curve_server);
+        if (mine && theirs) {
+            zcert_apply (mine, self->broker);
+            zsock_set_curve_serverkey (self->broker, zcert_public_txt (theirs));
+        }
+        else
+            sl_error (NULL, "cannot load CURVE certificates %s / %s", self->worker->curve_client,
+                      self->worker->curve_server);
+        zcert_destroy (&mine);
+        zcert_destroy (&theirs);
+    }
+    zsock_connect (self->broker, "%s", cfg->broker);
+    s_send_ready (self);
+    self->broker_expiry = sl_mono_ms () + self->backoff_ms;
+}
+
+static void
+s_send_broker (actor_t *self, sl_cmd_t cmd_type)
+{
+    sl_proto_t cmd;
+    sl_proto_init (&cmd, cmd_type);
+    sl_proto_send (&cmd, self->broker);
+}
+
+static void
+s_dispatch_local (actor_t *self)
+{
+    while (zlistx_size (self->idle) && zlistx_size (self->backlog)) {
+        zframe_t *who = zlistx_first (self->idle);
+        zlistx_detach_cur (self->idle);
+        zframe_t *env = zlistx_first (self->backlog);
+        zlistx_detach_cur (self->backlog);
+        zmsg_t *msg = zmsg_new ();
+        zmsg_append (msg, &who);
+        zmsg_append (msg, &env);
+        zmsg_send (&msg, self->handlers);
+        self->busy++;
+    }
+}
+
+static void
+s_on_broker (actor_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->broker);
+    if (!msg)
+        return;
+    sl_worker_config_t *cfg = &self->worker->cfg;
+    self->broker_expiry = sl_mono_ms () + (int64_t) cfg->heartbeat_ms * cfg->liveness;
+    self->backoff_ms = cfg->heartbeat_ms * cfg->liveness;
+    sl_proto_t cmd;
+    char err [256];
+    if (sl_proto_decode (&msg, &cmd, err, sizeof err)) {
+        sl_warn (NULL, "bad message from broker: %s", err);
+        return;
+    }
+    if (cmd.cmd == SL_CMD_DELIVER && cmd.frames && zmsg_size (cmd.frames) >= 1) {
+        zframe_t *env = zmsg_pop (cmd.frames);
+        zlistx_add_end (self->backlog, env);
+        s_dispatch_local (self);
+    }
+    else
+    if (cmd.cmd == SL_CMD_DISCONNECT) {
+        sl_info (NULL, "broker asked us to re-announce (%s)", cmd.reason);
+        s_send_ready (self);
+    }
+    sl_proto_clear (&cmd);
+}
+
+static void
+s_on_handler (actor_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->handlers);
+    if (!msg)
+        return;
+    zframe_t *who = zmsg_pop (msg);
+    char *tag = zmsg_popstr (msg);
+    if (tag && streq (tag, "I"))
+        zlistx_add_end (self->idle, who);
+    else
+    if (tag && (streq (tag, "R") || streq (tag, "E") || streq (tag, "X"))) {
+        if (!streq (tag, "X"))
+            zmsg_send (&msg, self->broker);
+        if (!streq (tag, "E")) {
+            self->busy--;
+            zlistx_add_end (self->idle, who);
+        }
+        else
+            zframe_destroy (&who);
+    }
+    else
+        zframe_destroy (&who);
+    zstr_free (&tag);
+    zmsg_destroy (&msg);
+    s_dispatch_local (self);
+}
+
+static void
+s_start_drain (actor_t *self)
+{
+    self->draining = true;
+    self->drain_deadline = sl_mono_ms () + self->worker->cfg.drain_timeout_ms;
+    sl_proto_t cmd;
+    sl_proto_init (&cmd, SL_CMD_CREDIT);
+    cmd.credit = -1;            //  no new work
+    sl_proto_send (&cmd, self->broker);
+    sl_info (NULL, "draining: %d message(s) in progress, %zu waiting", self->busy,
+             zlistx_size (self->backlog));
+}
+
+static void
+s_worker_actor (zsock_t *pipe, void *args)
+{
+    sl_worker_t *worker = (sl_worker_t *) args;
+    sl_worker_config_t *cfg = &worker->cfg;
+    sl_log_set_role (worker->service);
+    actor_t self = { .worker = worker, .pipe = pipe };
+    self.handlers = zsock_new_router (worker->inproc);
+    assert (self.handlers);
+    self.idle = zlistx_new ();
+    zlistx_set_destructor (self.idle, (zlistx_destructor_fn *) zframe_destroy);
+    self.backlog = zlistx_new ();
+    zlistx_set_destructor (self.backlog, (zlistx_destructor_fn *) zframe_destroy);
+    self.backoff_ms = cfg->heartbeat_ms * cfg->liveness;
+    s_broker_connect (&self);
+    self.heartbeat_at = sl_mono_ms () + cfg->heartbeat_ms;
+    zsock_signal (pipe, 0);
+
+    //  zmq_poll with items rebuilt every turn: the broker socket is
+    //  replaced on reconnect, and a cached poll set would keep the old one
+    while (true) {
+        zmq_pollitem_t items [] = {
+            { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
+            { zsock_resolve (self.handlers), 0, ZMQ_POLLIN, 0 },
+            { zsock_resolve (self.broker), 0, ZMQ_POLLIN, 0 },
+        };
+        int rc = zmq_poll (items, 3, 100);
+        if (rc == -1 && zmq_errno () == ETERM) {
+            if (!self.draining)
+                s_start_drain (&self);
+        }
+        else
+        if (rc > 0) {
+            if (items [0].revents & ZMQ_POLLIN) {
+                char *command = zstr_recv (pipe);
+                bool term = !command || streq (command, "$TERM");
+                zstr_free (&command);
+                if (term && !self.draining)
+                    s_start_drain (&self);
+            }
+            if (items [1].revents & ZMQ_POLLIN)
+                s_on_handler (&self);
+            if (items [2].revents & ZMQ_POLLIN)
+                s_on_broker (&self);
+        }
+        int64_t now = sl_mono_ms ();
+        if (self.draining && (self.busy == 0 || now > self.drain_deadline))
+            break;
+        if (now >= self.heartbeat_at) {
+            s_send_broker (&self, SL_CMD_HEARTBEAT);
+            self.heartbeat_at = now + cfg->heartbeat_ms;
+        }
+        if (now > self.broker_expiry) {
+            sl_warn (NULL, "broker silent: reconnecting to %s (next try in %d ms)", cfg->broker,
+                     self.backoff_ms);
+            self.backoff_ms = self.backoff_ms * 2 > cfg->reconnect_max_ms
+                            ? cfg->reconnect_max_ms : self.backoff_ms * 2;
+            s_broker_connect (&self);
+        }
+    }
+    if (self.busy > 0)
+        sl_error (NULL, "drain timed out with %d message(s) still running", self.busy);
+    //  What was delivered but never started goes back to the broker
+    s_send_broker (&self, SL_CMD_BYE);
+    //  Stop idle handlers; a handler stuck past the drain timeout is left
+    //  detached (the process is about to exit anyway)
+    int stopped = 0;
+    for (zframe_t *who = zlistx_first (self.idle); who; who = zlistx_next (self.idle)) {
+        zmsg_t *msg = zmsg_new ();
+        zmsg_addmem (msg, zframe_data (who), zframe_size (who));
+        zmsg_addstr (msg, "$STOP");
+        zmsg_send (&msg, self.handlers);
+        stopped++;
+    }
+    for (int i = 0; i < cfg->concurrency; i++) {
+        if (stopped == cfg->concurrency)
+            pthread_join (worker->threads [i], NULL);
+        else
+            pthread_detach (worker->threads [i]);
+    }
+    zlistx_destroy (&self.idle);
+    zlistx_destroy (&self.backlog);
+    zsock_destroy (&self.broker);
+    zsock_destroy (&self.handlers);
+}
+
+sl_worker_t *
+sl_worker_new (const sl_worker_config_t *cfg)
+{
+    assert (cfg && cfg->service && cfg->broker && cfg->handler);
+    sl_worker_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->cfg = *cfg;
+    if (self->cfg.concurrency < 1)
+        self->cfg.concurrency = 1;
+    snprintf (self->service, sizeof self->service, "%s", cfg->service);
+    snprintf (self->name, sizeof self->name, "%s-%d", cfg->name ? cfg->name : cfg->service, getpid ());
+    snprintf (self->inproc, sizeof self->inproc, "inproc://sl-worker-%p", (void *) self);
+    if (cfg->curve_client && cfg->curve_server) {
+        snprintf (self->curve_client, sizeof self->curve_client, "%s", cfg->curve_client);
+        snprintf (self->curve_server, sizeof self->curve_server, "%s", cfg->curve_server);
+    }
+    self->cfg.service = self->service;
+    self->cfg.name = self->name;
+    self->cfg.curve_client = self->cfg.curve_server = NULL;
+    self->actor = zactor_new (s_worker_actor, self);
+    //  The actor has bound the inproc endpoint: handlers may connect now
+    self->threads = calloc ((size_t) self->cfg.concurrency, sizeof (pthread_t));
+    for (int i = 0; i < self->cfg.concurrency; i++)
+        pthread_create (&self->threads [i], NULL, s_handler_thread, self);
+    return self;
+}
+
+void
+sl_worker_destroy (sl_worker_t **self_p)
+{
+    if (*self_p) {
+        sl_worker_t *self = *self_p;
+        zactor_destroy (&self->actor);
+        free (self->threads);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+uint64_t
+sl_worker_handled (sl_worker_t *self)
+{
+    return __atomic_load_n (&self->handled, __ATOMIC_RELAXED);
+}

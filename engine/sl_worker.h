@@ -1,0 +1,114 @@
+/*  sl_worker: the actor runtime. Runs one stage's handler on a pool of
+    threads, connected to a broker over inproc or tcp.
+
+    A worker is a czmq actor (its own thread) that owns the DEALER socket to
+    the broker, plus `concurrency` handler threads. The actor thread does all
+    the talking: it announces the service with credit = concurrency, answers
+    heartbeats, hands each delivered envelope to an idle handler thread and
+    relays the handler's outcome (ACK with successors, NACK, REPLY) and its
+    events to the broker. Handlers never touch the broker socket, so a
+    handler that parses a 1000-page PDF for minutes does not stop heartbeats.
+
+    Resilience: if the broker falls silent for `liveness` heartbeats the
+    actor throws its socket away and reconnects with exponential backoff,
+    then announces itself again; handler results produced meanwhile are
+    delivered on the new connection (the broker honours ACKs from peers it
+    does not know, so finished work is not lost across a broker restart).
+
+    Drain: sl_worker_destroy first withdraws credit (no new deliveries),
+    waits for running handlers to finish and their ACKs to be sent, then
+    says BYE (the broker re-queues anything not started) and joins.
+
+    Handlers get an sl_ctx_t: the delivered envelope, its decoded body, and
+    calls to forward successors, emit events, reply, or fail. Successor ids
+    are derived from the delivered message's id, so a redelivered message
+    produces the same successors and the broker drops the duplicates.
+*/
+#ifndef SL_WORKER_H_INCLUDED
+#define SL_WORKER_H_INCLUDED
+
+#include "sl_envelope.h"
+#include <msgpack.h>
+#include <stdbool.h>
+
+typedef struct _sl_worker_t sl_worker_t;
+typedef struct _sl_ctx_t sl_ctx_t;
+
+//  What a handler returns.
+typedef enum {
+    SL_DONE = 0,        //  ACK: successors (if any) are queued
+    SL_RETRY,           //  NACK, retryable: redelivered until max attempts
+    SL_FAIL             //  NACK, permanent: straight to the dead-letter queue
+} sl_outcome_t;
+
+//  A handler runs on one of the pool's threads; state is shared by all of
+//  them, so it must be thread-safe.
+typedef sl_outcome_t (sl_handler_fn) (sl_ctx_t *ctx, void *state);
+
+typedef struct {
+    const char *service;        //  the stage served ("parse")
+    const char *broker;         //  broker ROUTER endpoint
+    const char *name;           //  worker name in logs (default service)
+    int concurrency;            //  handler threads = credit (default 1)
+    int heartbeat_ms;           //  default 1000
+    int liveness;               //  default 3
+    int reconnect_max_ms;       //  backoff ceiling (default 5000)
+    int drain_timeout_ms;       //  how long destroy waits for handlers (default 30000)
+    sl_handler_fn *handler;
+    void *state;
+    const char *curve_client;   //  path of this worker's CURVE cert (secret), or NULL
+    const char *curve_server;   //  path of the broker's public cert, or NULL
+} sl_worker_config_t;
+
+void sl_worker_config_defaults (sl_worker_config_t *cfg);
+
+//  Start the worker. Caller owns the result.
+sl_worker_t *sl_worker_new (const sl_worker_config_t *cfg);
+
+//  Drain and stop (see above). Nulls the pointer.
+void sl_worker_destroy (sl_worker_t **self_p);
+
+//  Number of messages handled so far (ACKed or NACKed).
+uint64_t sl_worker_handled (sl_worker_t *self);
+
+//  --- For handlers -----------------------------------------------------
+
+//  The delivered envelope (read-only, valid during the handler).
+const sl_envelope_t *sl_ctx_envelope (sl_ctx_t *ctx);
+
+//  The body decoded as msgpack, or NULL if the body is empty or not valid
+//  msgpack (the handler should then fail permanently).
+const msgpack_object *sl_ctx_body (sl_ctx_t *ctx);
+
+//  Queue a successor for the next stage of the route, with this body
+//  (copied). kind NULL keeps the delivered kind. A handler may forward
+//  several times (fan-out). Sent with the ACK. 0 or -1 (route finished).
+int sl_ctx_forward (sl_ctx_t *ctx, const char *kind, const void *body, size_t size);
+
+//  Queue an arbitrary new envelope (ownership taken), sent with the ACK.
+void sl_ctx_submit (sl_ctx_t *ctx, sl_envelope_t **env_p);
+
+//  Emit an event now (msgpack map bytes, copied) on the job's topic.
+void sl_ctx_event (sl_ctx_t *ctx, const void *data, size_t size);
+
+//  Emit a stage_progress event: {"type":"stage_progress","stage":service,
+//  "percent":p,"message":...}. Rate-limited per message to one per 200 ms
+//  unless percent is 100.
+void sl_ctx_progress (sl_ctx_t *ctx, int percent, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
+//  Publish data on a topic without persistence (live only).
+void sl_ctx_publish (sl_ctx_t *ctx, const char *topic, const void *data, size_t size);
+
+//  Answer a request (REQUEST from a client). Body copied.
+void sl_ctx_reply (sl_ctx_t *ctx, const void *data, size_t size);
+
+//  Record why the handler failed; used with SL_RETRY / SL_FAIL.
+void sl_ctx_set_error (sl_ctx_t *ctx, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+//  The service this worker serves (= the stage name).
+const char *sl_ctx_service (sl_ctx_t *ctx);
+
+
+#endif
