@@ -323,7 +323,7 @@ sl_blob_import_file (sl_blob_t *self, const char *path, size_t max_bytes,
         close (fd);
         return -1;
     }
-    char buf [65536];
+    char buf [32768];
     int rc = 0;
     while (true) {
         ssize_t n = read (fd, buf, sizeof buf);

@@ -1,0 +1,288 @@
+/*  sluiced: the one Sluice binary. It hosts any set of roles:
+
+        sluiced                         everything in one process (embedded)
+        sluiced --role broker           just the broker, on tcp
+        sluiced --role parse,chunk --broker tcp://broker:5555
+
+    In the embedded default the broker binds inproc endpoints and every
+    actor is a thread of this process; in scaled mode each process connects
+    to a remote broker over tcp. The actor code is the same either way.
+
+    Signals: SIGINT/SIGTERM are blocked in every thread and taken here with
+    sigwait, so no library call elsewhere is interrupted by them. On the
+    first one sluiced drains: the HTTP edge stops taking requests, workers
+    finish what they hold and hand back the rest, the broker saves its
+    queues, and the process exits 0.
+*/
+#include "sl_broker.h"
+#include "sl_config.h"
+#include "sl_log.h"
+#include "sl_node.h"
+#include "sl_roles.h"
+#include "sl_util.h"
+#include "sl_worker.h"
+
+#include <czmq.h>
+#include <getopt.h>
+#include <signal.h>
+
+extern char **environ;
+
+#define SLUICE_VERSION "0.1.0"
+#define MAX_ACTORS 32
+
+typedef struct {
+    const sl_actor_def_t *def;
+    void *state;
+    sl_worker_t *worker;
+} running_t;
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+        "usage: sluiced [options]\n"
+        "  --role ROLES      comma-separated roles, or 'all' (default): broker");
+    for (int i = 0; sl_roles [i]; i++)
+        fprintf (out, ", %s", sl_roles [i]->name);
+    fprintf (out, "\n"
+        "  --broker EP       broker endpoint to connect to (scaled mode), e.g. tcp://10.0.0.5:5555\n"
+        "  --events EP       broker event endpoint to connect to (default: broker port + 1)\n"
+        "  --config FILE     settings file (ZPL); also SLUICE_* environment variables\n"
+        "  --data DIR        data folder (default ./data)\n"
+        "  --set KEY=VALUE   any setting, e.g. --set parse.concurrency=2 (repeatable)\n"
+        "  --print-config    print the effective settings and exit\n"
+        "  --version, --help\n"
+        "See docs/config.md for every setting.\n");
+}
+
+//  tcp://host:5555 → tcp://host:5556 (the event endpoint by convention)
+static void
+s_events_from_broker (const char *broker, char *out, size_t cap)
+{
+    const char *colon = strrchr (broker, ':');
+    if (!strncmp (broker, "tcp://", 6) && colon && atoi (colon + 1) > 0)
+        snprintf (out, cap, "%.*s:%d", (int) (colon - broker), broker, atoi (colon + 1) + 1);
+    else
+        snprintf (out, cap, "%s-events", broker);
+}
+
+static int
+s_parse_args (int argc, char **argv, sl_config_t *cfg)
+{
+    static struct option options [] = {
+        { "role", required_argument, 0, 'r' },
+        { "broker", required_argument, 0, 'b' },
+        { "events", required_argument, 0, 'e' },
+        { "config", required_argument, 0, 'c' },
+        { "data", required_argument, 0, 'd' },
+        { "set", required_argument, 0, 's' },
+        { "print-config", no_argument, 0, 'p' },
+        { "version", no_argument, 0, 'V' },
+        { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 }
+    };
+    //  The config file is read first so the command line overrides it
+    for (int i = 1; i < argc - 1; i++)
+        if (streq (argv [i], "--config")) {
+            char err [512];
+            if (sl_config_load_file (cfg, argv [i + 1], err, sizeof err)) {
+                fprintf (stderr, "sluiced: %s\n", err);
+                return 2;
+            }
+        }
+    sl_config_load_env (cfg, environ);
+    int opt;
+    while ((opt = getopt_long (argc, argv, "r:b:e:c:d:s:pVh", options, NULL)) != -1) {
+        switch (opt) {
+            case 'r': sl_config_set (cfg, "role", optarg); break;
+            case 'b': sl_config_set (cfg, "broker.endpoint", optarg); break;
+            case 'e': sl_config_set (cfg, "broker.events", optarg); break;
+            case 'c': break;
+            case 'd': sl_config_set (cfg, "data.dir", optarg); break;
+            case 's':
+                if (sl_config_set_pair (cfg, optarg)) {
+                    fprintf (stderr, "sluiced: --set wants KEY=VALUE, got '%s'\n", optarg);
+                    return 2;
+                }
+                break;
+            case 'p': sl_config_set (cfg, "print_config", "1"); break;
+            case 'V': printf ("sluiced %s\n", SLUICE_VERSION); return 1;
+            case 'h': s_usage (stdout); return 1;
+            default: s_usage (stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf (stderr, "sluiced: unexpected argument '%s'\n", argv [optind]);
+        return 2;
+    }
+    return 0;
+}
+
+//  Does the role list name this role (or is it 'all')?
+static bool
+s_has_role (const char *roles, const char *name, bool diagnostic)
+{
+    if (streq (roles, "all"))
+        return !diagnostic || streq (name, "broker") ? true : false;
+    char buf [512];
+    snprintf (buf, sizeof buf, "%s", roles);
+    char *save = NULL;
+    for (char *tok = strtok_r (buf, ",", &save); tok; tok = strtok_r (NULL, ",", &save))
+        if (streq (tok, name))
+            return true;
+    return false;
+}
+
+static int
+s_check_roles (const char *roles)
+{
+    if (streq (roles, "all"))
+        return 0;
+    char buf [512];
+    snprintf (buf, sizeof buf, "%s", roles);
+    char *save = NULL;
+    for (char *tok = strtok_r (buf, ",", &save); tok; tok = strtok_r (NULL, ",", &save))
+        if (!streq (tok, "broker") && !sl_roles_find (tok)) {
+            fprintf (stderr, "sluiced: unknown role '%s' (try --help)\n", tok);
+            return -1;
+        }
+    return 0;
+}
+
+static sl_broker_t *
+s_start_broker (sl_config_t *cfg, bool embedded, const char *data_dir)
+{
+    sl_broker_config_t bc;
+    sl_broker_config_defaults (&bc);
+    bc.endpoint = sl_config_get (cfg, "broker.bind", embedded ? "inproc://sluice" : "tcp://*:5555");
+    char events [512];
+    s_events_from_broker (bc.endpoint, events, sizeof events);
+    if (strncmp (bc.endpoint, "tcp://*:", 8) == 0)
+        snprintf (events, sizeof events, "tcp://*:%d", atoi (bc.endpoint + 8) + 1);
+    bc.pub_endpoint = sl_config_get (cfg, "broker.events_bind", events);
+    bc.heartbeat_ms = (int) sl_config_int (cfg, "broker.heartbeat_ms", bc.heartbeat_ms);
+    bc.liveness = (int) sl_config_int (cfg, "broker.liveness", bc.liveness);
+    bc.queue_limit = (size_t) sl_config_int (cfg, "broker.queue_limit", (int64_t) bc.queue_limit);
+    bc.retry_after_ms = (int) sl_config_int (cfg, "broker.retry_after_ms", bc.retry_after_ms);
+    bc.dlq_limit = (size_t) sl_config_int (cfg, "broker.dlq_limit", (int64_t) bc.dlq_limit);
+    bc.journal_service = sl_config_get (cfg, "broker.journal", NULL);
+    if (bc.journal_service && !*bc.journal_service)
+        bc.journal_service = NULL;
+    char snapshot [1100];
+    snprintf (snapshot, sizeof snapshot, "%s/broker.snapshot", data_dir);
+    bc.snapshot_path = sl_config_get (cfg, "broker.snapshot", snapshot);
+    bc.curve_secret = sl_config_get (cfg, "curve.broker_secret", NULL);
+    bc.curve_clients = sl_config_get (cfg, "curve.clients_dir", NULL);
+    return sl_broker_new (&bc);
+}
+
+int
+main (int argc, char **argv)
+{
+    //  Before any thread exists: signals go to sigwait, not to a handler
+    sigset_t signals;
+    sigemptyset (&signals);
+    sigaddset (&signals, SIGINT);
+    sigaddset (&signals, SIGTERM);
+    pthread_sigmask (SIG_BLOCK, &signals, NULL);
+    signal (SIGPIPE, SIG_IGN);
+    zsys_handler_set (NULL);
+    zsys_set_logstream (NULL);
+
+    sl_config_t *cfg = sl_config_new ();
+    int rc = s_parse_args (argc, argv, cfg);
+    if (rc) {
+        sl_config_destroy (&cfg);
+        return rc == 1 ? 0 : rc;
+    }
+    int level = sl_log_level_parse (sl_config_get (cfg, "log.level", NULL));
+    if (level >= 0)
+        sl_log_set_level ((sl_log_level_t) level);
+    sl_log_set_role ("sluiced");
+    const char *roles = sl_config_get (cfg, "role", "all");
+    if (s_check_roles (roles)) {
+        sl_config_destroy (&cfg);
+        return 2;
+    }
+    if (sl_config_bool (cfg, "print_config", false)) {
+        sl_config_print (cfg, stdout);
+        sl_config_destroy (&cfg);
+        return 0;
+    }
+    sl_node_t *node = sl_node_new (cfg);
+    if (sl_mkdirs (sl_node_data_dir (node), 0755)) {
+        sl_error (NULL, "cannot create data folder %s: %s", sl_node_data_dir (node), strerror (errno));
+        return 1;
+    }
+    bool embedded = streq (roles, "all");
+    sl_broker_t *broker = NULL;
+    if (s_has_role (roles, "broker", false)) {
+        broker = s_start_broker (cfg, embedded, sl_node_data_dir (node));
+        if (!broker)
+            return 1;
+        sl_node_set_broker (node, sl_broker_endpoint (broker), sl_broker_pub_endpoint (broker));
+    }
+    else {
+        const char *ep = sl_config_get (cfg, "broker.endpoint", "tcp://127.0.0.1:5555");
+        char events [512];
+        s_events_from_broker (ep, events, sizeof events);
+        sl_node_set_broker (node, ep, sl_config_get (cfg, "broker.events", events));
+    }
+
+    running_t running [MAX_ACTORS];
+    int count = 0;
+    for (int i = 0; sl_roles [i] && count < MAX_ACTORS; i++) {
+        const sl_actor_def_t *def = sl_roles [i];
+        if (!s_has_role (roles, def->name, def->diagnostic))
+            continue;
+        running_t *r = &running [count];
+        memset (r, 0, sizeof *r);
+        r->def = def;
+        char err [512] = "";
+        if (def->start && !(r->state = def->start (node, err, sizeof err))) {
+            sl_error (NULL, "cannot start %s: %s", def->name, err);
+            rc = 1;
+            break;
+        }
+        if (def->handler) {
+            char key [64];
+            snprintf (key, sizeof key, "%s.concurrency", def->name);
+            sl_worker_config_t wc;
+            sl_worker_config_defaults (&wc);
+            wc.service = def->name;
+            wc.broker = sl_node_broker (node);
+            wc.concurrency = (int) sl_config_int (cfg, key, def->default_concurrency);
+            wc.heartbeat_ms = (int) sl_config_int (cfg, "broker.heartbeat_ms", wc.heartbeat_ms);
+            wc.liveness = (int) sl_config_int (cfg, "broker.liveness", wc.liveness);
+            wc.drain_timeout_ms = (int) sl_config_int (cfg, "worker.drain_timeout_ms", wc.drain_timeout_ms);
+            wc.handler = def->handler;
+            wc.state = r->state;
+            if (strncmp (wc.broker, "inproc:", 7) != 0) {
+                wc.curve_client = sl_node_curve_client (node);
+                wc.curve_server = sl_node_curve_server (node);
+            }
+            r->worker = sl_worker_new (&wc);
+        }
+        count++;
+    }
+    if (rc == 0) {
+        sl_info (NULL, "sluiced %s up: roles %s, broker %s, data %s", SLUICE_VERSION, roles,
+                 sl_node_broker (node), sl_node_data_dir (node));
+        int sig = 0;
+        sigwait (&signals, &sig);
+        sl_info (NULL, "signal %d: draining", sig);
+    }
+    //  Reverse order: the edge (last in the table) stops first, then the
+    //  stages drain, and the broker goes last so their ACKs still land
+    for (int i = count - 1; i >= 0; i--) {
+        sl_worker_destroy (&running [i].worker);
+        if (running [i].def->stop)
+            running [i].def->stop (&running [i].state);
+    }
+    sl_broker_destroy (&broker);
+    sl_node_destroy (&node);
+    sl_config_destroy (&cfg);
+    sl_info (NULL, "stopped");
+    return rc;
+}
