@@ -523,18 +523,24 @@ s_on_nack (broker_t *self, worker_t *worker, sl_proto_t *cmd)
 static void
 s_on_reply (broker_t *self, worker_t *worker, sl_proto_t *cmd)
 {
+    //  Frame 1 is the answer for the caller; any further frames are
+    //  successors, queued like an ACK's
     item_t *item = zhashx_lookup (self->items, cmd->mid);
-    if (item && item->reply_to) {
+    zframe_t *body = cmd->frames ? zmsg_pop (cmd->frames) : NULL;
+    if (item && item->reply_to && body) {
         sl_proto_t reply;
         sl_proto_init (&reply, SL_CMD_REPLY);
         snprintf (reply.corr, sizeof reply.corr, "%s", item->corr);
-        reply.frames = cmd->frames;
-        cmd->frames = NULL;
+        reply.frames = zmsg_new ();
+        zmsg_append (reply.frames, &body);
         zframe_t *to = zframe_dup (item->reply_to);
         s_send_to (self, to, &reply);
         zframe_destroy (&to);
     }
-    s_settle (self, worker, cmd->mid);
+    zframe_destroy (&body);
+    if (s_settle (self, worker, cmd->mid) && cmd->frames)
+        for (zframe_t *frame = zmsg_first (cmd->frames); frame; frame = zmsg_next (cmd->frames))
+            s_forward (self, frame);
 }
 
 static item_t *

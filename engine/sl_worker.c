@@ -200,9 +200,13 @@ s_handle_one (sl_worker_t *worker, zsock_t *sock, zframe_t *frame)
     }
     sl_outcome_t outcome = worker->cfg.handler (&ctx, worker->cfg.state);
     if (outcome == SL_DONE && ctx.reply) {
+        //  Reply body first, then any successors (intake replies and forwards)
         sl_proto_init (&out, SL_CMD_REPLY);
         out.frames = ctx.reply;
         ctx.reply = NULL;
+        zframe_t *frame;
+        while (ctx.forwards && (frame = zmsg_pop (ctx.forwards)))
+            zmsg_append (out.frames, &frame);
     }
     else
     if (outcome == SL_DONE) {

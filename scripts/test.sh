@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# test.sh: the whole test suite, as CI runs it (.ci/run calls exactly this).
+#
+#   1. installs the Debian packages the project needs (idempotent)
+#   2. builds with -Wall -Wextra -Werror and runs every ctest
+#   3. rebuilds with AddressSanitizer + UndefinedBehaviorSanitizer and runs
+#      every ctest again
+#   4. builds the libFuzzer targets with clang and fuzzes the wire decoders
+#      for FUZZ_SECONDS (default 30)
+# and ends with one line "N passed, N failed" summing every phase.
+# Options via environment: SKIP_ASAN=1, SKIP_FUZZ=1, CTEST_ARGS="-R broker".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+JOBS=${JOBS:-2}
+passed=0
+failed=0
+
+bash scripts/setup-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+# Run ctest in a build dir and add its counts to the totals.
+run_ctest () {
+  local dir=$1; shift
+  local log; log=$(mktemp)
+  (cd "$dir" && ctest --output-on-failure -j"$JOBS" ${CTEST_ARGS:-} "$@") 2>&1 | tee "$log"
+  local line; line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1)
+  if [ -z "$line" ]; then
+    echo "ctest in $dir printed no summary"; failed=$((failed + 1))
+  else
+    local f t
+    f=$(echo "$line" | sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/')
+    t=$(echo "$line" | sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/')
+    passed=$((passed + t - f)); failed=$((failed + f))
+  fi
+  rm -f "$log"
+}
+
+build () {
+  local dir=$1; shift
+  cmake -S "$ROOT" -B "$dir" "$@" >/dev/null && cmake --build "$dir" -j"$JOBS" 2>&1 | grep -E 'error|warning|Error' ; return "${PIPESTATUS[0]}"
+}
+
+echo "== build (RelWithDebInfo, -Werror)"
+if build build; then run_ctest build; else echo "build failed"; failed=$((failed + 1)); fi
+
+if [ -z "${SKIP_ASAN:-}" ]; then
+  echo "== build with AddressSanitizer + UndefinedBehaviorSanitizer"
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
+  export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp:print_suppressions=0}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+  if build build-asan -DSLUICE_SANITIZE=ON; then run_ctest build-asan; else echo "asan build failed"; failed=$((failed + 1)); fi
+fi
+
+if [ -z "${SKIP_FUZZ:-}" ]; then
+  echo "== fuzz the wire decoders (${FUZZ_SECONDS:-30} s)"
+  if CC=clang cmake -S "$ROOT" -B build-fuzz -DSLUICE_FUZZ=ON >/dev/null \
+     && cmake --build build-fuzz -j"$JOBS" --target fuzz_envelope 2>&1 | grep -E 'error|warning'; [ "${PIPESTATUS[0]}" = 0 ]; then
+    corpus=$(mktemp -d); cp tests/fuzz_corpus/* "$corpus/"
+    if ./build-fuzz/tests/fuzz_envelope -max_total_time="${FUZZ_SECONDS:-30}" -rss_limit_mb=2048 \
+         "$corpus" > build-fuzz/fuzz.log 2>&1; then
+      echo "fuzz_envelope: $(grep -Eo 'Done [0-9]+ runs' build-fuzz/fuzz.log), no crash"
+      passed=$((passed + 1))
+    else
+      tail -40 build-fuzz/fuzz.log; echo "fuzz_envelope: CRASH (see above)"; failed=$((failed + 1))
+    fi
+    rm -rf "$corpus"
+  else
+    echo "fuzz build failed"; failed=$((failed + 1))
+  fi
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
