@@ -1,0 +1,1644 @@
+/*  sl_store: the backend-independent half of the store. See sl_store.h.
+
+    This file validates every argument (ids, names and hashes arrive from
+    the network, so bad ones get SL_STORE_ERROR and a message, never an
+    assert), derives document and chunk ids, dispatches to the backend
+    vtable and keeps the in-memory vector indexes.
+
+    Vector indexes: one sl_vindex per workspace (a workspace has exactly one
+    model, so this is one per (workspace, model)), created on first search
+    and loaded from the database. Every write that changes a workspace's
+    vectors bumps workspaces.generation inside its transaction and reports
+    (generation before, after, chunk keys added, removed). The index keeps
+    the generation it reflects:
+    - a write from generation g applied to an index at g moves it to g + 1
+      incrementally (append / swap-remove, no reload);
+    - an index that fell behind (a write in another process, or concurrent
+      writes whose updates crossed) is marked stale and reloaded by the next
+      search, which compares its generation with the database's.
+    Commits and deletes hold the workspace's index sync lock across the
+    backend write, so in-process writes apply in commit order and a search
+    that already sees a new generation waits for its update instead of
+    reloading. Lock order: index sync -> pool connection -> write lock.
+*/
+#include "sl_store.h"
+#include "sl_log.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_MODEL_MAX 256         //  model ids: up to 255 chars
+#define S_DIM_MAX   65536
+#define S_LIST_MAX  10000       //  cap on one page of any listing
+
+typedef struct s_index_s {
+    char workspace [SL_STORE_TOKEN];
+    sl_vindex_t *index;         //  NULL until first load; then never replaced
+    int64_t gen;                //  generation reflected; -1 = must reload
+    pthread_mutex_t sync;       //  reloads and incremental updates
+    struct s_index_s *next;
+} s_index_t;
+
+struct sl_store_s {
+    const sl_store_ops_t *ops;
+    void *backend;
+    pthread_mutex_t index_lock; //  guards the indexes list
+    s_index_t *indexes;
+};
+
+static __thread char s_errmsg [512];
+
+void
+sl_store_set_errmsg (const char *fmt, ...)
+{
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (s_errmsg, sizeof s_errmsg, fmt, args);
+    va_end (args);
+}
+
+const char *
+sl_store_errmsg (sl_store_t *self)
+{
+    return s_errmsg;
+}
+
+//  --------------------------------------------------------------------------
+//  Names and ids
+
+static const char *s_stage_names [SL_STORE_STAGE_COUNT] = {
+    "fetch", "parse", "chunk", "embed", "store"
+};
+static const char *s_state_names [SL_STORE_STATE_COUNT] = {
+    "queued", "fetching", "parsing", "chunking", "embedding", "storing", "completed", "failed"
+};
+
+const char *
+sl_store_stage_name (sl_store_stage_t stage)
+{
+    return stage >= 0 && stage < SL_STORE_STAGE_COUNT ? s_stage_names [stage] : "";
+}
+
+sl_store_stage_t
+sl_store_stage_parse (const char *name)
+{
+    for (int i = 0; name && i < SL_STORE_STAGE_COUNT; i++)
+        if (strcmp (name, s_stage_names [i]) == 0)
+            return (sl_store_stage_t) i;
+    return SL_STORE_STAGE_NONE;
+}
+
+const char *
+sl_store_state_name (sl_store_state_t state)
+{
+    return state >= 0 && state < SL_STORE_STATE_COUNT ? s_state_names [state] : "";
+}
+
+int
+sl_store_state_parse (const char *name)
+{
+    for (int i = 0; name && i < SL_STORE_STATE_COUNT; i++)
+        if (strcmp (name, s_state_names [i]) == 0)
+            return i;
+    return -1;
+}
+
+void
+sl_store_chunk_id (const char *document_id, int ordinal, char out [SL_STORE_ID])
+{
+    char number [16];
+    snprintf (number, sizeof number, "%d", ordinal);
+    sl_id_derive (out, "chunk", document_id, number);
+}
+
+void
+sl_store_document_id (const char *workspace, const char *sha256, char out [SL_STORE_ID])
+{
+    sl_id_derive (out, "document", workspace, sha256);
+}
+
+//  --------------------------------------------------------------------------
+//  Argument checks: a failure sets the message and returns false
+
+static bool
+s_token_ok (const char *what, const char *value)
+{
+    if (value && sl_token_valid (value))
+        return true;
+    sl_store_set_errmsg ("invalid %s '%.64s': use 1-64 characters of A-Z a-z 0-9 _ . -",
+                         what, value ? value : "(null)");
+    return false;
+}
+
+static bool
+s_sha_ok (const char *value)
+{
+    bool ok = value && strlen (value) == 64;
+    for (int i = 0; ok && i < 64; i++)
+        ok = (value [i] >= '0' && value [i] <= '9') || (value [i] >= 'a' && value [i] <= 'f');
+    if (!ok)
+        sl_store_set_errmsg ("invalid sha256 '%.80s': want 64 lowercase hex characters",
+                             value ? value : "(null)");
+    return ok;
+}
+
+static bool
+s_text_ok (const char *what, const char *value, size_t max)
+{
+    if (value && *value && strlen (value) <= max)
+        return true;
+    sl_store_set_errmsg ("%s is %s", what, !value || !*value ? "missing" : "too long");
+    return false;
+}
+
+static bool
+s_stage_ok (sl_store_stage_t stage)
+{
+    if (stage >= 0 && stage < SL_STORE_STAGE_COUNT)
+        return true;
+    sl_store_set_errmsg ("invalid stage %d", (int) stage);
+    return false;
+}
+
+static bool
+s_page_ok (int limit, int offset)
+{
+    if (limit >= 0 && limit <= S_LIST_MAX && offset >= 0)
+        return true;
+    sl_store_set_errmsg ("invalid page: limit %d (0..%d), offset %d (>= 0)",
+                         limit, S_LIST_MAX, offset);
+    return false;
+}
+
+//  --------------------------------------------------------------------------
+//  Lifecycle
+
+sl_store_t *
+sl_store_open (const char *url, char *err, size_t errlen)
+{
+    assert (err && errlen > 0);
+    if (!url || !*url) {
+        snprintf (err, errlen, "store url is empty: use sqlite:/path/to/sluice.db");
+        return NULL;
+    }
+    if (strncmp (url, "postgres://", 11) == 0 || strncmp (url, "postgresql://", 13) == 0) {
+        snprintf (err, errlen, "PostgreSQL backend not built: use a sqlite: url");
+        return NULL;
+    }
+    const char *path = url;
+    if (strncmp (url, "sqlite://", 9) == 0)
+        path = url + 9;             //  sqlite:///abs/path -> /abs/path
+    else
+    if (strncmp (url, "sqlite:", 7) == 0)
+        path = url + 7;
+    else
+    if (strstr (url, "://")) {
+        snprintf (err, errlen, "unknown store url scheme in '%s': use sqlite:/path", url);
+        return NULL;
+    }
+    if (!*path || strcmp (path, ":memory:") == 0) {
+        snprintf (err, errlen, "store url '%s' names no database file", url);
+        return NULL;
+    }
+    //  Create the parent directory (the data volume may be empty)
+    char *parent = strdup (path);
+    assert (parent);
+    char *slash = strrchr (parent, '/');
+    if (slash && slash != parent) {
+        *slash = 0;
+        if (sl_mkdirs (parent, 0755)) {
+            snprintf (err, errlen, "cannot create directory %s: %s", parent, strerror (errno));
+            free (parent);
+            return NULL;
+        }
+    }
+    free (parent);
+
+    sl_store_t *self = calloc (1, sizeof *self);
+    assert (self);
+    if (sl_store_sqlite_open (path, &self->ops, &self->backend, err, errlen)) {
+        free (self);
+        return NULL;
+    }
+    pthread_mutex_init (&self->index_lock, NULL);
+    return self;
+}
+
+void
+sl_store_destroy (sl_store_t **self_p)
+{
+    assert (self_p);
+    sl_store_t *self = *self_p;
+    if (!self)
+        return;
+    while (self->indexes) {
+        s_index_t *entry = self->indexes;
+        self->indexes = entry->next;
+        sl_vindex_destroy (&entry->index);
+        pthread_mutex_destroy (&entry->sync);
+        free (entry);
+    }
+    pthread_mutex_destroy (&self->index_lock);
+    self->ops->close (self->backend);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+sl_store_backend (sl_store_t *self)
+{
+    assert (self);
+    return self->ops->name;
+}
+
+//  --------------------------------------------------------------------------
+//  Vector indexes
+
+//  The workspace's index entry, created (unloaded) if new. Entries live
+//  until the store is destroyed, so the pointer stays valid unlocked.
+static s_index_t *
+s_index_entry (sl_store_t *self, const char *workspace)
+{
+    pthread_mutex_lock (&self->index_lock);
+    s_index_t *entry = self->indexes;
+    while (entry && strcmp (entry->workspace, workspace) != 0)
+        entry = entry->next;
+    if (!entry) {
+        entry = calloc (1, sizeof *entry);
+        assert (entry);
+        snprintf (entry->workspace, sizeof entry->workspace, "%s", workspace);
+        entry->gen = -1;
+        pthread_mutex_init (&entry->sync, NULL);
+        entry->next = self->indexes;
+        self->indexes = entry;
+    }
+    pthread_mutex_unlock (&self->index_lock);
+    return entry;
+}
+
+//  Follow a committed change; entry->sync is held.
+static void
+s_index_apply (s_index_t *entry, const sl_store_change_t *change, const float *vectors, int dim)
+{
+    int64_t gen = __atomic_load_n (&entry->gen, __ATOMIC_ACQUIRE);
+    if (!entry->index || gen < 0)
+        return;                 //  never loaded: the first search loads all
+    if (gen != change->gen_before) {
+        if (gen < change->gen_after)
+            __atomic_store_n (&entry->gen, -1, __ATOMIC_RELEASE);   //  missed a write
+        return;
+    }
+    for (int i = 0; i < change->n_removed; i++)
+        sl_vindex_remove (entry->index, change->removed [i]);
+    bool ok = change->n_added == 0 || sl_vindex_dim (entry->index) == dim;
+    for (int i = 0; ok && i < change->n_added; i++)
+        ok = sl_vindex_add (entry->index, change->added [i],
+                            vectors + (size_t) i * (size_t) dim) == 0;
+    __atomic_store_n (&entry->gen, ok ? change->gen_after : -1, __ATOMIC_RELEASE);
+}
+
+//  Make the entry reflect at least generation gen, reloading if behind.
+static int
+s_index_sync (sl_store_t *self, s_index_t *entry, const char *model_id, int dim, int64_t gen)
+{
+    if (__atomic_load_n (&entry->gen, __ATOMIC_ACQUIRE) >= gen)
+        return 0;
+    int rc = 0;
+    pthread_mutex_lock (&entry->sync);
+    if (entry->gen < gen) {
+        sl_vindex_t *fresh = sl_vindex_new (dim);
+        int64_t loaded = -1;
+        if (!fresh) {
+            sl_store_set_errmsg ("out of memory creating the index of %s", entry->workspace);
+            rc = SL_STORE_ERROR;
+        }
+        else
+            rc = self->ops->vectors_load (self->backend, entry->workspace, model_id, fresh,
+                                          &loaded);
+        if (rc == 0) {
+            if (entry->index)
+                sl_vindex_swap (entry->index, fresh);
+            else {
+                __atomic_store_n (&entry->index, fresh, __ATOMIC_RELEASE);
+                fresh = NULL;
+            }
+            __atomic_store_n (&entry->gen, loaded, __ATOMIC_RELEASE);
+            sl_debug (NULL, "store: loaded %zu vectors of workspace %s (generation %lld)",
+                      sl_vindex_size (entry->index), entry->workspace, (long long) loaded);
+        }
+        sl_vindex_destroy (&fresh);
+    }
+    pthread_mutex_unlock (&entry->sync);
+    return rc;
+}
+
+static void
+s_change_free (sl_store_change_t *change)
+{
+    free (change->added);
+    free (change->removed);
+    change->added = change->removed = NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Jobs
+
+int
+sl_store_job_create (sl_store_t *self, const char *job_id, const char *workspace,
+                     const char *source, const char *sha256, const char *mime,
+                     const char *options_json)
+{
+    assert (self);
+    if (!s_token_ok ("job id", job_id) || !s_token_ok ("workspace", workspace)
+    ||  !s_text_ok ("source", source, 8192) || (sha256 && !s_sha_ok (sha256)))
+        return SL_STORE_ERROR;
+    return self->ops->job_create (self->backend, job_id, workspace, source, sha256, mime,
+                                  options_json, sl_now_ms ());
+}
+
+int
+sl_store_job_get (sl_store_t *self, const char *job_id, sl_store_job_t *job)
+{
+    assert (self);
+    assert (job);
+    memset (job, 0, sizeof *job);
+    if (!s_token_ok ("job id", job_id))
+        return SL_STORE_ERROR;
+    return self->ops->job_get (self->backend, job_id, job);
+}
+
+int
+sl_store_job_set_blob (sl_store_t *self, const char *job_id, const char *sha256,
+                       const char *mime)
+{
+    assert (self);
+    if (!s_token_ok ("job id", job_id) || !s_sha_ok (sha256))
+        return SL_STORE_ERROR;
+    return self->ops->job_set_blob (self->backend, job_id, sha256, mime, sl_now_ms ());
+}
+
+int
+sl_store_job_stage (sl_store_t *self, const char *job_id, sl_store_stage_t stage,
+                    sl_store_step_t step, int64_t now_ms)
+{
+    assert (self);
+    if (!s_token_ok ("job id", job_id) || !s_stage_ok (stage))
+        return SL_STORE_ERROR;
+    if (step != SL_STORE_STARTED && step != SL_STORE_FINISHED) {
+        sl_store_set_errmsg ("invalid stage step %d", (int) step);
+        return SL_STORE_ERROR;
+    }
+    return self->ops->job_stage (self->backend, job_id, stage, step, now_ms);
+}
+
+int
+sl_store_job_progress (sl_store_t *self, const char *job_id, int percent)
+{
+    assert (self);
+    if (!s_token_ok ("job id", job_id))
+        return SL_STORE_ERROR;
+    percent = percent < 0 ? 0 : percent > 100 ? 100 : percent;
+    return self->ops->job_progress (self->backend, job_id, percent, sl_now_ms ());
+}
+
+int
+sl_store_job_fail (sl_store_t *self, const char *job_id, sl_store_stage_t stage,
+                   const char *reason)
+{
+    assert (self);
+    if (!s_token_ok ("job id", job_id)
+    ||  (stage != SL_STORE_STAGE_NONE && !s_stage_ok (stage)))
+        return SL_STORE_ERROR;
+    return self->ops->job_fail (self->backend, job_id, stage,
+                                reason && *reason ? reason : "unknown error", sl_now_ms ());
+}
+
+int
+sl_store_job_complete (sl_store_t *self, const char *job_id, const char *document_id)
+{
+    assert (self);
+    if (!s_token_ok ("job id", job_id) || !s_token_ok ("document id", document_id))
+        return SL_STORE_ERROR;
+    return self->ops->job_complete (self->backend, job_id, document_id, sl_now_ms ());
+}
+
+int
+sl_store_job_attempt (sl_store_t *self, const char *job_id, int *attempts_out)
+{
+    assert (self);
+    if (!s_token_ok ("job id", job_id))
+        return SL_STORE_ERROR;
+    return self->ops->job_attempt (self->backend, job_id, attempts_out, sl_now_ms ());
+}
+
+int
+sl_store_job_lease (sl_store_t *self, const char *job_id, const char *owner, int64_t now_ms,
+                    int64_t until_ms)
+{
+    assert (self);
+    if (!s_token_ok ("job id", job_id) || !s_text_ok ("lease owner", owner, 256))
+        return SL_STORE_ERROR;
+    return self->ops->job_lease (self->backend, job_id, owner, now_ms, until_ms);
+}
+
+int
+sl_store_job_list (sl_store_t *self, const char *workspace, const char *state, int limit,
+                   int offset, sl_store_job_t **jobs_p, int *count_p)
+{
+    assert (self);
+    assert (jobs_p && count_p);
+    *jobs_p = NULL;
+    *count_p = 0;
+    if (!s_token_ok ("workspace", workspace) || !s_page_ok (limit, offset))
+        return SL_STORE_ERROR;
+    if (state && sl_store_state_parse (state) < 0) {
+        sl_store_set_errmsg ("unknown job state '%.32s'", state);
+        return SL_STORE_ERROR;
+    }
+    return self->ops->job_list (self->backend, workspace, state, limit, offset, jobs_p, count_p);
+}
+
+int
+sl_store_jobs_unfinished (sl_store_t *self, int64_t older_than_ms, int limit,
+                          sl_store_job_t **jobs_p, int *count_p)
+{
+    assert (self);
+    assert (jobs_p && count_p);
+    *jobs_p = NULL;
+    *count_p = 0;
+    if (!s_page_ok (limit, 0))
+        return SL_STORE_ERROR;
+    return self->ops->jobs_unfinished (self->backend, older_than_ms, limit, jobs_p, count_p);
+}
+
+void
+sl_store_job_reset (sl_store_job_t *job)
+{
+    if (!job)
+        return;
+    free (job->source);
+    free (job->mime);
+    free (job->error);
+    free (job->lease_owner);
+    free (job->options);
+    memset (job, 0, sizeof *job);
+}
+
+void
+sl_store_jobs_free (sl_store_job_t **jobs_p, int count)
+{
+    assert (jobs_p);
+    for (int i = 0; *jobs_p && i < count; i++)
+        sl_store_job_reset (&(*jobs_p) [i]);
+    free (*jobs_p);
+    *jobs_p = NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Documents
+
+int
+sl_store_document_find (sl_store_t *self, const char *workspace, const char *sha256,
+                        sl_store_doc_t *doc)
+{
+    assert (self);
+    if (doc)
+        memset (doc, 0, sizeof *doc);
+    if (!s_token_ok ("workspace", workspace) || !s_sha_ok (sha256))
+        return SL_STORE_ERROR;
+    return self->ops->document_find (self->backend, workspace, sha256, doc);
+}
+
+int
+sl_store_document_commit (sl_store_t *self, const sl_doc_meta_t *meta,
+                          const sl_chunk_row_t *chunks, int n, const float *vectors, int dim,
+                          const char *model_id, char doc_id_out [SL_STORE_ID])
+{
+    assert (self);
+    assert (meta);
+    assert (doc_id_out);
+    *doc_id_out = 0;
+    if (!s_token_ok ("workspace", meta->workspace) || !s_text_ok ("source", meta->source, 8192)
+    ||  !s_sha_ok (meta->sha256))
+        return SL_STORE_ERROR;
+    if (n < 0 || (n > 0 && (!chunks || !vectors || dim < 1 || dim > S_DIM_MAX))) {
+        sl_store_set_errmsg ("invalid commit: %d chunks, dim %d%s", n, dim,
+                             n > 0 && (!chunks || !vectors) ? ", missing chunks or vectors" : "");
+        return SL_STORE_ERROR;
+    }
+    if (n > 0 && !s_text_ok ("model id", model_id, S_MODEL_MAX - 1))
+        return SL_STORE_ERROR;
+    if (n == 0)
+        dim = 0;                //  nothing embedded: record no dimension
+    for (int i = 0; i < n; i++)
+        if (!chunks [i].text) {
+            sl_store_set_errmsg ("chunk %d has no text", i);
+            return SL_STORE_ERROR;
+        }
+
+    char doc_id [SL_STORE_ID];
+    sl_store_document_id (meta->workspace, meta->sha256, doc_id);
+    char (*chunk_ids) [SL_STORE_ID] = NULL;
+    char (*computed) [SL_SHA256_HEX] = NULL;
+    const char **hashes = NULL;
+    if (n > 0) {
+        chunk_ids = malloc ((size_t) n * sizeof *chunk_ids);
+        computed = malloc ((size_t) n * sizeof *computed);
+        hashes = malloc ((size_t) n * sizeof *hashes);
+        if (!chunk_ids || !computed || !hashes) {
+            free (chunk_ids);
+            free (computed);
+            free (hashes);
+            sl_store_set_errmsg ("out of memory committing %d chunks", n);
+            return SL_STORE_ERROR;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        sl_store_chunk_id (doc_id, chunks [i].ordinal, chunk_ids [i]);
+        if (chunks [i].hash && *chunks [i].hash)
+            hashes [i] = chunks [i].hash;
+        else {
+            sl_sha256_hex (chunks [i].text, strlen (chunks [i].text), computed [i]);
+            hashes [i] = computed [i];
+        }
+    }
+    //  Hold the index sync across the write: updates apply in commit order
+    s_index_t *entry = s_index_entry (self, meta->workspace);
+    sl_store_change_t change = { .gen_before = -1 };
+    pthread_mutex_lock (&entry->sync);
+    int rc = self->ops->document_commit (self->backend, meta, doc_id, chunks,
+                                         (const char (*) [SL_STORE_ID]) chunk_ids, hashes, n,
+                                         vectors, dim, n > 0 ? model_id : NULL, sl_now_ms (),
+                                         &change);
+    if (rc == SL_STORE_OK) {
+        snprintf (doc_id_out, SL_STORE_ID, "%s", change.doc_id);
+        if (change.changed)
+            s_index_apply (entry, &change, vectors, dim);
+    }
+    pthread_mutex_unlock (&entry->sync);
+    s_change_free (&change);
+    free (chunk_ids);
+    free (computed);
+    free (hashes);
+    return rc;
+}
+
+int
+sl_store_document_get (sl_store_t *self, const char *workspace, const char *doc_id,
+                       sl_store_doc_t *doc)
+{
+    assert (self);
+    assert (doc);
+    memset (doc, 0, sizeof *doc);
+    if (!s_token_ok ("workspace", workspace) || !s_token_ok ("document id", doc_id))
+        return SL_STORE_ERROR;
+    return self->ops->document_get (self->backend, workspace, doc_id, doc);
+}
+
+int
+sl_store_document_list (sl_store_t *self, const char *workspace, int limit, int offset,
+                        sl_store_doc_t **docs_p, int *count_p, int64_t *total_p)
+{
+    assert (self);
+    assert (docs_p && count_p);
+    *docs_p = NULL;
+    *count_p = 0;
+    if (total_p)
+        *total_p = 0;
+    if (!s_token_ok ("workspace", workspace) || !s_page_ok (limit, offset))
+        return SL_STORE_ERROR;
+    return self->ops->document_list (self->backend, workspace, limit, offset, docs_p, count_p,
+                                     total_p);
+}
+
+int
+sl_store_chunks_list (sl_store_t *self, const char *workspace, const char *doc_id, int limit,
+                      int offset, sl_store_chunk_t **chunks_p, int *count_p, int64_t *total_p)
+{
+    assert (self);
+    assert (chunks_p && count_p);
+    *chunks_p = NULL;
+    *count_p = 0;
+    if (total_p)
+        *total_p = 0;
+    if (!s_token_ok ("workspace", workspace) || !s_token_ok ("document id", doc_id)
+    ||  !s_page_ok (limit, offset))
+        return SL_STORE_ERROR;
+    return self->ops->chunks_list (self->backend, workspace, doc_id, limit, offset, chunks_p,
+                                   count_p, total_p);
+}
+
+int
+sl_store_document_delete (sl_store_t *self, const char *workspace, const char *doc_id,
+                          char sha256_out [SL_SHA256_HEX])
+{
+    assert (self);
+    assert (sha256_out);
+    *sha256_out = 0;
+    if (!s_token_ok ("workspace", workspace) || !s_token_ok ("document id", doc_id))
+        return SL_STORE_ERROR;
+    s_index_t *entry = s_index_entry (self, workspace);
+    sl_store_change_t change = { .gen_before = -1 };
+    pthread_mutex_lock (&entry->sync);
+    int rc = self->ops->document_delete (self->backend, workspace, doc_id, sha256_out, &change);
+    if (rc == SL_STORE_OK && change.changed)
+        s_index_apply (entry, &change, NULL, 0);
+    pthread_mutex_unlock (&entry->sync);
+    s_change_free (&change);
+    return rc;
+}
+
+int
+sl_store_blob_referenced (sl_store_t *self, const char *sha256)
+{
+    assert (self);
+    if (!s_sha_ok (sha256))
+        return SL_STORE_ERROR;
+    return self->ops->blob_referenced (self->backend, sha256);
+}
+
+int
+sl_store_workspace_model (sl_store_t *self, const char *workspace, char *model_out,
+                          size_t size, int *dim_out)
+{
+    assert (self);
+    assert (model_out && size > 0);
+    *model_out = 0;
+    if (!s_token_ok ("workspace", workspace))
+        return SL_STORE_ERROR;
+    int dim = 0;
+    int rc = self->ops->workspace_info (self->backend, workspace, model_out, size, &dim, NULL);
+    if (rc == SL_STORE_OK && !*model_out) {
+        sl_store_set_errmsg ("workspace %s has no embedded documents yet", workspace);
+        rc = SL_STORE_NOT_FOUND;
+    }
+    if (dim_out)
+        *dim_out = rc == SL_STORE_OK ? dim : 0;
+    return rc;
+}
+
+void
+sl_store_doc_reset (sl_store_doc_t *doc)
+{
+    if (!doc)
+        return;
+    free (doc->source);
+    free (doc->mime);
+    free (doc->title);
+    free (doc->model_id);
+    free (doc->job_id);
+    memset (doc, 0, sizeof *doc);
+}
+
+void
+sl_store_docs_free (sl_store_doc_t **docs_p, int count)
+{
+    assert (docs_p);
+    for (int i = 0; *docs_p && i < count; i++)
+        sl_store_doc_reset (&(*docs_p) [i]);
+    free (*docs_p);
+    *docs_p = NULL;
+}
+
+void
+sl_store_chunks_free (sl_store_chunk_t **chunks_p, int count)
+{
+    assert (chunks_p);
+    for (int i = 0; *chunks_p && i < count; i++) {
+        free ((*chunks_p) [i].hash);
+        free ((*chunks_p) [i].text);
+    }
+    free (*chunks_p);
+    *chunks_p = NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Embedding cache
+
+static bool
+s_batch_ok (const char *model_id, const char **hashes, int n, int dim, const void *vectors)
+{
+    if (!s_text_ok ("model id", model_id, S_MODEL_MAX - 1))
+        return false;
+    if (n < 0 || (n > 0 && (!hashes || !vectors || dim < 1 || dim > S_DIM_MAX))) {
+        sl_store_set_errmsg ("invalid cache batch: %d entries, dim %d", n, dim);
+        return false;
+    }
+    for (int i = 0; i < n; i++)
+        if (!s_text_ok ("cache hash", hashes [i], 128))
+            return false;
+    return true;
+}
+
+int
+sl_store_cache_get (sl_store_t *self, const char *model_id, const char **hashes, int n,
+                    int dim, float *out, bool *found)
+{
+    assert (self);
+    for (int i = 0; found && i < n; i++)
+        found [i] = false;
+    if (!s_batch_ok (model_id, hashes, n, dim, out) || (n > 0 && !found))
+        return SL_STORE_ERROR;
+    if (n == 0)
+        return 0;
+    return self->ops->cache_get (self->backend, model_id, hashes, n, dim, out, found);
+}
+
+int
+sl_store_cache_put (sl_store_t *self, const char *model_id, const char **hashes, int n,
+                    const float *vectors, int dim)
+{
+    assert (self);
+    if (!s_batch_ok (model_id, hashes, n, dim, vectors))
+        return SL_STORE_ERROR;
+    if (n == 0)
+        return 0;
+    return self->ops->cache_put (self->backend, model_id, hashes, n, vectors, dim, sl_now_ms ());
+}
+
+//  --------------------------------------------------------------------------
+//  Events
+
+int
+sl_store_event_append (sl_store_t *self, const char *job_id, const char *type,
+                       const char *data_json, int64_t ts, int64_t *seq_out)
+{
+    assert (self);
+    if (!s_token_ok ("job id", job_id) || !s_text_ok ("event type", type, 64))
+        return SL_STORE_ERROR;
+    return self->ops->event_append (self->backend, job_id, type, data_json, ts, seq_out);
+}
+
+int
+sl_store_events_list (sl_store_t *self, const char *job_id, int64_t after_seq, int limit,
+                      sl_store_event_t **events_p, int *count_p)
+{
+    assert (self);
+    assert (events_p && count_p);
+    *events_p = NULL;
+    *count_p = 0;
+    if (!s_token_ok ("job id", job_id) || !s_page_ok (limit, 0))
+        return SL_STORE_ERROR;
+    return self->ops->events_list (self->backend, job_id, after_seq, limit, events_p, count_p);
+}
+
+void
+sl_store_events_free (sl_store_event_t **events_p, int count)
+{
+    assert (events_p);
+    for (int i = 0; *events_p && i < count; i++) {
+        free ((*events_p) [i].type);
+        free ((*events_p) [i].data);
+    }
+    free (*events_p);
+    *events_p = NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Search and metrics
+
+int
+sl_store_search (sl_store_t *self, const char *workspace, const char *model_id,
+                 const float *query, int dim, int k, sl_hit_t *hits, int *n_hits)
+{
+    assert (self);
+    assert (n_hits);
+    *n_hits = 0;
+    if (k > 0 && hits)
+        memset (hits, 0, (size_t) k * sizeof *hits);
+    if (!s_token_ok ("workspace", workspace) || !s_text_ok ("model id", model_id, S_MODEL_MAX - 1))
+        return SL_STORE_ERROR;
+    if (!query || dim < 1 || dim > S_DIM_MAX || k < 0 || k > S_LIST_MAX || (k > 0 && !hits)) {
+        sl_store_set_errmsg ("invalid search: dim %d, k %d (0..%d)", dim, k, S_LIST_MAX);
+        return SL_STORE_ERROR;
+    }
+    char ws_model [S_MODEL_MAX];
+    int ws_dim = 0;
+    int64_t gen = 0;
+    int rc = self->ops->workspace_info (self->backend, workspace, ws_model, sizeof ws_model,
+                                        &ws_dim, &gen);
+    if (rc != SL_STORE_OK)
+        return rc;
+    if (!*ws_model)
+        return SL_STORE_OK;     //  nothing embedded yet
+    if (strcmp (ws_model, model_id) != 0) {
+        sl_store_set_errmsg ("workspace %s is embedded with model %s; the query was embedded "
+                             "with %s", workspace, ws_model, model_id);
+        return SL_STORE_CONFLICT;
+    }
+    if (dim != ws_dim) {
+        sl_store_set_errmsg ("workspace %s holds %d-dimensional vectors; the query has %d",
+                             workspace, ws_dim, dim);
+        return SL_STORE_CONFLICT;
+    }
+    if (k == 0)
+        return SL_STORE_OK;
+
+    s_index_t *entry = s_index_entry (self, workspace);
+    if ((rc = s_index_sync (self, entry, ws_model, ws_dim, gen)) != SL_STORE_OK)
+        return rc;
+    sl_vindex_t *index = __atomic_load_n (&entry->index, __ATOMIC_ACQUIRE);
+    assert (index);             //  set before any generation >= 0 is published
+    int64_t *ids = malloc ((size_t) k * sizeof *ids);
+    float *scores = malloc ((size_t) k * sizeof *scores);
+    int n = ids && scores ? sl_vindex_search (index, query, k, ids, scores) : -1;
+    for (int i = 0; i < n; i++) {
+        hits [i].key = ids [i];
+        hits [i].score = scores [i];
+    }
+    free (ids);
+    free (scores);
+    if (n < 0) {
+        sl_store_set_errmsg ("out of memory searching workspace %s", workspace);
+        return SL_STORE_ERROR;
+    }
+    if (n == 0)
+        return SL_STORE_OK;
+    int kept = self->ops->hits_fill (self->backend, workspace, hits, n);
+    if (kept < 0)
+        return kept;
+    *n_hits = kept;
+    return SL_STORE_OK;
+}
+
+void
+sl_store_hits_reset (sl_hit_t *hits, int n)
+{
+    for (int i = 0; hits && i < n; i++) {
+        free (hits [i].title);
+        free (hits [i].source);
+        free (hits [i].text);
+        memset (&hits [i], 0, sizeof hits [i]);
+    }
+}
+
+int
+sl_store_stats (sl_store_t *self, sl_store_stats_t *stats)
+{
+    assert (self);
+    assert (stats);
+    return self->ops->stats (self->backend, stats);
+}
+
+//  --------------------------------------------------------------------------
+//  Self test: a real SQLite file in a mkdtemp directory
+
+#include <ftw.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#define T_DIM 8
+#define T_MODEL "test-model"
+
+//  Count rows with a private connection (what another process would see)
+static int64_t
+s_count (const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert (sqlite3_prepare_v2 (db, sql, -1, &st, NULL) == SQLITE_OK);
+    assert (sqlite3_step (st) == SQLITE_ROW);
+    int64_t value = sqlite3_column_int64 (st, 0);
+    sqlite3_finalize (st);
+    sqlite3_close (db);
+    return value;
+}
+
+static int64_t
+s_countf (const char *path, const char *fmt, const char *arg)
+{
+    char sql [512];
+    snprintf (sql, sizeof sql, fmt, arg);
+    return s_count (path, sql);
+}
+
+//  per thread: the concurrent workers must not share (or repeat) a sequence
+static __thread uint64_t s_rng = 88172645463325252ULL;
+
+static void
+s_unit_vector (float *v, int dim)
+{
+    double norm = 0;
+    for (int i = 0; i < dim; i++) {
+        s_rng ^= s_rng << 13;
+        s_rng ^= s_rng >> 7;
+        s_rng ^= s_rng << 17;
+        v [i] = (float) ((double) (s_rng >> 11) / (double) (1ULL << 53)) * 2.0f - 1.0f;
+        norm += (double) v [i] * v [i];
+    }
+    for (int i = 0; i < dim; i++)
+        v [i] = (float) (v [i] / sqrt (norm));
+}
+
+//  A test document: n chunks with texts "<tag> <i>" and random vectors
+typedef struct {
+    sl_doc_meta_t meta;
+    char sha [SL_SHA256_HEX];
+    char texts [8][64];
+    sl_chunk_row_t chunks [8];
+    float vectors [8 * T_DIM];
+    int n;
+} s_doc_t;
+
+static void
+s_doc_make (s_doc_t *doc, const char *workspace, const char *source, const char *tag, int n)
+{
+    assert (n <= 8);
+    memset (doc, 0, sizeof *doc);
+    sl_sha256_hex (tag, strlen (tag), doc->sha);
+    doc->meta = (sl_doc_meta_t) {
+        .workspace = workspace, .source = source, .sha256 = doc->sha, .mime = "text/plain",
+        .title = tag, .pages = 2, .bytes = 1000 + n, .job_id = NULL
+    };
+    for (int i = 0; i < n; i++) {
+        snprintf (doc->texts [i], sizeof doc->texts [i], "%s %d", tag, i);
+        doc->chunks [i] = (sl_chunk_row_t) {
+            .ordinal = i, .page_start = 1 + i / 2, .page_end = 1 + i / 2,
+            .char_start = i * 100, .char_end = i * 100 + 99, .tokens = 20,
+            .hash = NULL, .text = doc->texts [i]
+        };
+        s_unit_vector (doc->vectors + i * T_DIM, T_DIM);
+    }
+    doc->n = n;
+}
+
+static int
+s_doc_commit (sl_store_t *store, s_doc_t *doc, char id [SL_STORE_ID])
+{
+    return sl_store_document_commit (store, &doc->meta, doc->chunks, doc->n, doc->vectors,
+                                     T_DIM, T_MODEL, id);
+}
+
+//  Top hit for a query; returns hit count and copies the best chunk id
+static int
+s_top (sl_store_t *store, const char *workspace, const float *query, sl_hit_t *best)
+{
+    sl_hit_t hits [5];
+    int n = -1;
+    int rc = sl_store_search (store, workspace, T_MODEL, query, T_DIM, 5, hits, &n);
+    assert (rc == SL_STORE_OK);
+    for (int i = 1; i < n; i++)
+        assert (hits [i - 1].score >= hits [i].score);
+    memset (best, 0, sizeof *best);
+    if (n > 0) {
+        *best = hits [0];
+        hits [0].title = hits [0].source = hits [0].text = NULL;
+    }
+    sl_store_hits_reset (hits, n);
+    return n;
+}
+
+static void
+s_test_open (const char *dir, const char *path, const char *url)
+{
+    char err [256];
+    assert (!sl_store_open ("postgres://sluice@db/sluice", err, sizeof err));
+    assert (strstr (err, "PostgreSQL backend not built"));
+    assert (!sl_store_open ("", err, sizeof err));
+    assert (!sl_store_open ("mysql://x", err, sizeof err));
+    assert (strstr (err, "unknown store url scheme"));
+
+    //  a file that is not a database is refused with a message, no crash
+    char garbage [512];
+    snprintf (garbage, sizeof garbage, "%s/garbage.db", dir);
+    FILE *file = fopen (garbage, "w");
+    assert (file);
+    for (int i = 0; i < 200; i++)
+        fputs ("this is not an sqlite database\n", file);
+    fclose (file);
+    assert (!sl_store_open (garbage, err, sizeof err));
+    assert (strstr (err, garbage));
+
+    //  first open creates the parent directories and applies migrations
+    sl_store_t *store = sl_store_open (url, err, sizeof err);
+    if (!store)
+        fprintf (stderr, "open: %s\n", err);
+    assert (store);
+    assert (strcmp (sl_store_backend (store), "sqlite") == 0);
+    assert (s_count (path, "SELECT COUNT(*) FROM schema_version") == 1);
+    int64_t applied = s_count (path, "SELECT applied_ms FROM schema_version WHERE version = 1");
+    assert (s_count (path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
+                           "AND name IN ('workspaces', 'jobs', 'documents', 'chunks', "
+                           "'vectors', 'embed_cache', 'events')") == 7);
+    sl_store_destroy (&store);
+    assert (store == NULL);
+    sl_store_destroy (&store);
+
+    //  re-open (plain path form) is a no-op for the schema
+    store = sl_store_open (path, err, sizeof err);
+    assert (store);
+    assert (s_count (path, "SELECT COUNT(*) FROM schema_version") == 1);
+    assert (s_count (path, "SELECT applied_ms FROM schema_version WHERE version = 1") == applied);
+    sl_store_destroy (&store);
+
+    //  WAL is on: the -wal file exists while a store is open
+    store = sl_store_open (url, err, sizeof err);
+    assert (sl_store_job_create (store, "wal-probe", "probe", "upload:x", NULL, NULL, NULL) == 0);
+    char wal [600];
+    snprintf (wal, sizeof wal, "%s-wal", path);
+    assert (access (wal, F_OK) == 0);
+    sl_store_destroy (&store);
+}
+
+static void
+s_test_jobs (sl_store_t *store)
+{
+    sl_store_job_t job;
+    assert (sl_store_job_create (store, "job-1", "ws1", "https://example.com/a.pdf", NULL, NULL,
+                                 "{\"ocr\":false}") == 0);
+    //  creating an existing id changes nothing
+    assert (sl_store_job_create (store, "job-1", "ws1", "https://elsewhere/b", NULL, NULL,
+                                 NULL) == 0);
+    assert (sl_store_job_get (store, "job-1", &job) == 0);
+    assert (strcmp (job.source, "https://example.com/a.pdf") == 0);
+    assert (strcmp (job.workspace, "ws1") == 0);
+    assert (strcmp (job.options, "{\"ocr\":false}") == 0);
+    assert (job.state == SL_STORE_QUEUED && job.stage == SL_STORE_STAGE_NONE);
+    assert (job.percent == 0 && job.attempts == 0 && job.sha256 [0] == 0 && !job.mime);
+    assert (job.created_ms > 0 && job.created_ms == job.updated_ms);
+    sl_store_job_reset (&job);
+
+    //  stages: first start time kept on redelivery, state follows the stage
+    assert (sl_store_job_stage (store, "job-1", SL_STORE_STAGE_FETCH, SL_STORE_STARTED, 1000) == 0);
+    assert (sl_store_job_stage (store, "job-1", SL_STORE_STAGE_FETCH, SL_STORE_STARTED, 1500) == 0);
+    char sha [SL_SHA256_HEX];
+    sl_sha256_hex ("job-1 blob", 10, sha);
+    assert (sl_store_job_set_blob (store, "job-1", sha, "application/pdf") == 0);
+    assert (sl_store_job_set_blob (store, "job-1", "not-a-sha", NULL) == SL_STORE_ERROR);
+    assert (sl_store_job_stage (store, "job-1", SL_STORE_STAGE_FETCH, SL_STORE_FINISHED, 2000) == 0);
+    assert (sl_store_job_stage (store, "job-1", SL_STORE_STAGE_PARSE, SL_STORE_STARTED, 2100) == 0);
+    assert (sl_store_job_progress (store, "job-1", 150) == 0);
+    assert (sl_store_job_get (store, "job-1", &job) == 0);
+    assert (job.state == SL_STORE_PARSING && job.stage == SL_STORE_STAGE_PARSE);
+    assert (job.started_ms [SL_STORE_STAGE_FETCH] == 1000);
+    assert (job.finished_ms [SL_STORE_STAGE_FETCH] == 2000);
+    assert (job.started_ms [SL_STORE_STAGE_PARSE] == 2100);
+    assert (job.finished_ms [SL_STORE_STAGE_PARSE] == 0);
+    assert (job.percent == 100);            //  clamped
+    assert (strcmp (job.sha256, sha) == 0 && strcmp (job.mime, "application/pdf") == 0);
+    sl_store_job_reset (&job);
+    assert (sl_store_job_progress (store, "job-1", 40) == 0);
+
+    int attempts = 0;
+    assert (sl_store_job_attempt (store, "job-1", &attempts) == 0 && attempts == 1);
+    assert (sl_store_job_attempt (store, "job-1", &attempts) == 0 && attempts == 2);
+
+    //  leases: one owner at a time until expiry
+    assert (sl_store_job_lease (store, "job-1", "worker-a", 3000, 4000) == 0);
+    assert (sl_store_job_lease (store, "job-1", "worker-a", 3100, 4100) == 0);  //  renew
+    assert (sl_store_job_lease (store, "job-1", "worker-b", 3500, 5000) == SL_STORE_BUSY);
+    assert (sl_store_job_lease (store, "job-1", "worker-b", 4200, 5000) == 0);  //  expired
+    assert (sl_store_job_lease (store, "job-1", "worker-a", 4300, 5000) == SL_STORE_BUSY);
+    assert (sl_store_job_get (store, "job-1", &job) == 0);
+    assert (strcmp (job.lease_owner, "worker-b") == 0 && job.lease_until_ms == 5000);
+    assert (job.percent == 40 && job.attempts == 2);
+    sl_store_job_reset (&job);
+
+    //  completion is terminal: stale redeliveries get SL_STORE_TERMINAL
+    char doc_id [SL_STORE_ID];
+    sl_store_document_id ("ws1", sha, doc_id);
+    assert (sl_store_job_complete (store, "job-1", doc_id) == 0);
+    assert (sl_store_job_stage (store, "job-1", SL_STORE_STAGE_CHUNK, SL_STORE_STARTED, 9000)
+            == SL_STORE_TERMINAL);
+    assert (strstr (sl_store_errmsg (store), "completed"));
+    assert (sl_store_job_stage (store, "job-1", SL_STORE_STAGE_PARSE, SL_STORE_FINISHED, 9000)
+            == SL_STORE_TERMINAL);
+    assert (sl_store_job_progress (store, "job-1", 10) == SL_STORE_TERMINAL);
+    assert (sl_store_job_fail (store, "job-1", SL_STORE_STAGE_PARSE, "late") == SL_STORE_TERMINAL);
+    assert (sl_store_job_complete (store, "job-1", doc_id) == SL_STORE_TERMINAL);
+    assert (sl_store_job_attempt (store, "job-1", NULL) == SL_STORE_TERMINAL);
+    assert (sl_store_job_set_blob (store, "job-1", sha, NULL) == SL_STORE_TERMINAL);
+    assert (sl_store_job_lease (store, "job-1", "worker-c", 9000, 9999) == SL_STORE_TERMINAL);
+    assert (sl_store_job_get (store, "job-1", &job) == 0);
+    assert (job.state == SL_STORE_COMPLETED && job.percent == 100);
+    assert (strcmp (job.document_id, doc_id) == 0);
+    assert (job.lease_owner == NULL && job.started_ms [SL_STORE_STAGE_CHUNK] == 0);
+    assert (job.attempts == 2);
+    sl_store_job_reset (&job);
+
+    //  failure is terminal too, and records where and why
+    assert (sl_store_job_create (store, "job-2", "ws1", "upload:report.pdf", NULL, NULL, NULL) == 0);
+    assert (sl_store_job_fail (store, "job-2", SL_STORE_STAGE_PARSE, "not a PDF") == 0);
+    assert (sl_store_job_stage (store, "job-2", SL_STORE_STAGE_FETCH, SL_STORE_STARTED, 1)
+            == SL_STORE_TERMINAL);
+    assert (sl_store_job_get (store, "job-2", &job) == 0);
+    assert (job.state == SL_STORE_FAILED && job.error_stage == SL_STORE_STAGE_PARSE);
+    assert (strcmp (job.error, "not a PDF") == 0);
+    sl_store_job_reset (&job);
+
+    //  unknown and invalid ids
+    assert (sl_store_job_get (store, "job-none", &job) == SL_STORE_NOT_FOUND);
+    assert (sl_store_job_stage (store, "job-none", SL_STORE_STAGE_FETCH, SL_STORE_STARTED, 1)
+            == SL_STORE_NOT_FOUND);
+    assert (sl_store_job_progress (store, "job-none", 1) == SL_STORE_NOT_FOUND);
+    assert (sl_store_job_lease (store, "job-none", "a", 1, 2) == SL_STORE_NOT_FOUND);
+    assert (sl_store_job_create (store, "../etc", "ws1", "x", NULL, NULL, NULL) == SL_STORE_ERROR);
+    assert (strstr (sl_store_errmsg (store), "invalid job id"));
+    assert (sl_store_job_create (store, "job-x", "bad ws", "x", NULL, NULL, NULL) == SL_STORE_ERROR);
+    assert (sl_store_job_create (store, "job-x", "ws1", "", NULL, NULL, NULL) == SL_STORE_ERROR);
+    assert (sl_store_job_stage (store, "job-2", (sl_store_stage_t) 9, SL_STORE_STARTED, 1)
+            == SL_STORE_ERROR);
+
+    //  listing, filtering and paging
+    sl_store_job_t *jobs = NULL;
+    int count = -1;
+    assert (sl_store_job_list (store, "ws1", NULL, 10, 0, &jobs, &count) == 0 && count == 2);
+    sl_store_jobs_free (&jobs, count);
+    assert (jobs == NULL);
+    assert (sl_store_job_list (store, "ws1", "failed", 10, 0, &jobs, &count) == 0 && count == 1);
+    assert (strcmp (jobs [0].id, "job-2") == 0);
+    sl_store_jobs_free (&jobs, count);
+    assert (sl_store_job_list (store, "ws1", NULL, 1, 1, &jobs, &count) == 0 && count == 1);
+    sl_store_jobs_free (&jobs, count);
+    assert (sl_store_job_list (store, "ws1", "nonsense", 10, 0, &jobs, &count) == SL_STORE_ERROR);
+    assert (sl_store_job_list (store, "ws2", NULL, 10, 0, &jobs, &count) == 0 && count == 0);
+    assert (sl_store_job_list (store, "ws1", NULL, -1, 0, &jobs, &count) == SL_STORE_ERROR);
+}
+
+static void
+s_test_unfinished (sl_store_t *store)
+{
+    //  job-3 was last touched at t=5000, job-4 now; completed/failed never
+    assert (sl_store_job_create (store, "job-3", "ws1", "https://example.com/3", NULL, NULL, NULL) == 0);
+    assert (sl_store_job_stage (store, "job-3", SL_STORE_STAGE_EMBED, SL_STORE_STARTED, 5000) == 0);
+    assert (sl_store_job_create (store, "job-4", "ws1", "https://example.com/4", NULL, NULL, NULL) == 0);
+    sl_store_job_t *jobs = NULL;
+    int count = -1;
+    assert (sl_store_jobs_unfinished (store, 6000, 10, &jobs, &count) == 0);
+    assert (count == 1 && strcmp (jobs [0].id, "job-3") == 0);
+    assert (jobs [0].state == SL_STORE_EMBEDDING);
+    sl_store_jobs_free (&jobs, count);
+    assert (sl_store_jobs_unfinished (store, 4000, 10, &jobs, &count) == 0 && count == 0);
+    //  "wal-probe" (queued, created at open) is unfinished too
+    assert (sl_store_jobs_unfinished (store, sl_now_ms () + 1000, 10, &jobs, &count) == 0);
+    assert (count == 3 && strcmp (jobs [0].id, "job-3") == 0);
+    for (int i = 0; i < count; i++)
+        assert (strcmp (jobs [i].id, "job-1") != 0 && strcmp (jobs [i].id, "job-2") != 0);
+    sl_store_jobs_free (&jobs, count);
+    assert (sl_store_jobs_unfinished (store, sl_now_ms () + 1000, 1, &jobs, &count) == 0);
+    assert (count == 1);
+    sl_store_jobs_free (&jobs, count);
+}
+
+static void
+s_test_documents (sl_store_t *store, const char *path)
+{
+    const char *url_a = "https://example.com/a";
+    s_doc_t doc_a, doc_b, doc_bad;
+    s_doc_make (&doc_a, "ws1", url_a, "alpha", 3);
+    char id_a [SL_STORE_ID], id [SL_STORE_ID], expect [SL_STORE_ID];
+
+    //  first commit
+    assert (sl_store_document_find (store, "ws1", doc_a.sha, NULL) == SL_STORE_NOT_FOUND);
+    assert (s_doc_commit (store, &doc_a, id_a) == 0);
+    sl_store_document_id ("ws1", doc_a.sha, expect);
+    assert (strcmp (id_a, expect) == 0);
+    assert (s_count (path, "SELECT COUNT(*) FROM documents") == 1);
+    assert (s_count (path, "SELECT COUNT(*) FROM chunks") == 3);
+    assert (s_count (path, "SELECT COUNT(*) FROM vectors") == 3);
+
+    //  a query equal to a stored vector finds that chunk first
+    sl_hit_t best;
+    assert (s_top (store, "ws1", doc_a.vectors + 1 * T_DIM, &best) == 3);
+    assert (strcmp (best.document_id, id_a) == 0 && best.ordinal == 1);
+    assert (fabsf (best.score - 1.0f) < 1e-5f);
+    assert (strcmp (best.text, "alpha 1") == 0 && strcmp (best.title, "alpha") == 0);
+    assert (strcmp (best.source, url_a) == 0);
+    sl_store_chunk_id (id_a, 1, expect);
+    assert (strcmp (best.chunk_id, expect) == 0);
+    sl_store_hits_reset (&best, 1);
+
+    //  commit twice (redelivery) and re-ingest from another source: no-ops
+    assert (s_doc_commit (store, &doc_a, id) == 0 && strcmp (id, id_a) == 0);
+    s_doc_t mirror = doc_a;
+    mirror.meta.source = "https://mirror.example.com/a";
+    for (int i = 0; i < mirror.n; i++)
+        mirror.chunks [i].text = mirror.texts [i];
+    assert (s_doc_commit (store, &mirror, id) == 0 && strcmp (id, id_a) == 0);
+    assert (s_count (path, "SELECT COUNT(*) FROM documents") == 1);
+    assert (s_count (path, "SELECT COUNT(*) FROM chunks") == 3);
+    assert (s_count (path, "SELECT COUNT(*) FROM vectors") == 3);
+
+    sl_store_doc_t doc;
+    assert (sl_store_document_find (store, "ws1", doc_a.sha, &doc) == 0);
+    assert (strcmp (doc.id, id_a) == 0 && strcmp (doc.source, url_a) == 0);
+    sl_store_doc_reset (&doc);
+    assert (sl_store_document_get (store, "ws1", id_a, &doc) == 0);
+    assert (doc.chunks == 3 && doc.pages == 2 && doc.bytes == 1003);
+    assert (strcmp (doc.model_id, T_MODEL) == 0 && strcmp (doc.state, "ready") == 0);
+    assert (strcmp (doc.mime, "text/plain") == 0 && strcmp (doc.sha256, doc_a.sha) == 0);
+    sl_store_doc_reset (&doc);
+    char model [64];
+    int dim = 0;
+    assert (sl_store_workspace_model (store, "ws1", model, sizeof model, &dim) == 0);
+    assert (strcmp (model, T_MODEL) == 0 && dim == T_DIM);
+
+    //  chunks listing and paging; chunk hash defaults to sha256 of text
+    sl_store_chunk_t *chunks = NULL;
+    int count = 0;
+    int64_t total = 0;
+    assert (sl_store_chunks_list (store, "ws1", id_a, 10, 0, &chunks, &count, &total) == 0);
+    assert (count == 3 && total == 3);
+    for (int i = 0; i < 3; i++) {
+        assert (chunks [i].ordinal == i && strcmp (chunks [i].text, doc_a.texts [i]) == 0);
+        char hash [SL_SHA256_HEX];
+        sl_sha256_hex (doc_a.texts [i], strlen (doc_a.texts [i]), hash);
+        assert (strcmp (chunks [i].hash, hash) == 0);
+        assert (chunks [i].char_start == i * 100 && chunks [i].tokens == 20);
+    }
+    sl_store_chunks_free (&chunks, count);
+    assert (sl_store_chunks_list (store, "ws1", id_a, 2, 1, &chunks, &count, &total) == 0);
+    assert (count == 2 && chunks [0].ordinal == 1 && chunks [1].ordinal == 2);
+    sl_store_chunks_free (&chunks, count);
+
+    //  same source, changed content: the old document is replaced atomically
+    s_doc_make (&doc_b, "ws1", url_a, "beta", 2);
+    char id_b [SL_STORE_ID];
+    assert (s_doc_commit (store, &doc_b, id_b) == 0);
+    assert (strcmp (id_b, id_a) != 0);
+    assert (s_count (path, "SELECT COUNT(*) FROM documents") == 1);
+    assert (s_count (path, "SELECT COUNT(*) FROM chunks") == 2);
+    assert (s_count (path, "SELECT COUNT(*) FROM vectors") == 2);
+    assert (s_countf (path, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", id_a) == 0);
+    assert (sl_store_document_get (store, "ws1", id_a, &doc) == SL_STORE_NOT_FOUND);
+    assert (sl_store_document_find (store, "ws1", doc_a.sha, NULL) == SL_STORE_NOT_FOUND);
+    //  the index followed: old vectors never come back, not even as
+    //  rows that would crowd a k = 1 search out
+    int n = s_top (store, "ws1", doc_a.vectors + 1 * T_DIM, &best);
+    assert (n == 2 && strcmp (best.document_id, id_b) == 0);
+    sl_store_hits_reset (&best, 1);
+    sl_hit_t one [1];
+    assert (sl_store_search (store, "ws1", T_MODEL, doc_a.vectors + T_DIM, T_DIM, 1, one, &n) == 0);
+    assert (n == 1 && strcmp (one [0].document_id, id_b) == 0);
+    sl_store_hits_reset (one, n);
+    assert (s_top (store, "ws1", doc_b.vectors, &best) == 2);
+    assert (strcmp (best.document_id, id_b) == 0 && best.ordinal == 0);
+    assert (fabsf (best.score - 1.0f) < 1e-5f);
+    sl_store_hits_reset (&best, 1);
+
+    //  a commit that fails half-way (duplicate ordinal) leaves nothing behind
+    s_doc_make (&doc_bad, "ws1", url_a, "gamma", 2);
+    doc_bad.chunks [1].ordinal = 0;
+    assert (s_doc_commit (store, &doc_bad, id) == SL_STORE_ERROR);
+    assert (strstr (sl_store_errmsg (store), "UNIQUE"));
+    assert (s_count (path, "SELECT COUNT(*) FROM documents") == 1);
+    assert (s_countf (path, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", id_b) == 2);
+    assert (s_count (path, "SELECT COUNT(*) FROM vectors") == 2);
+    assert (s_top (store, "ws1", doc_b.vectors + T_DIM, &best) == 2);
+    assert (strcmp (best.document_id, id_b) == 0 && best.ordinal == 1);
+    sl_store_hits_reset (&best, 1);
+
+    //  model and dimension are the workspace's
+    s_doc_t doc_c;
+    s_doc_make (&doc_c, "ws1", "https://example.com/c", "delta", 2);
+    assert (sl_store_document_commit (store, &doc_c.meta, doc_c.chunks, 2, doc_c.vectors, T_DIM,
+                                      "other-model", id) == SL_STORE_CONFLICT);
+    assert (strstr (sl_store_errmsg (store), "other-model"));
+    assert (sl_store_document_commit (store, &doc_c.meta, doc_c.chunks, 2, doc_c.vectors, 4,
+                                      T_MODEL, id) == SL_STORE_CONFLICT);
+    sl_hit_t hits [3];
+    int n_hits = -1;
+    assert (sl_store_search (store, "ws1", "other-model", doc_b.vectors, T_DIM, 3, hits, &n_hits)
+            == SL_STORE_CONFLICT && n_hits == 0);
+    assert (sl_store_search (store, "ws1", T_MODEL, doc_b.vectors, 4, 3, hits, &n_hits)
+            == SL_STORE_CONFLICT);
+    assert (sl_store_search (store, "nowhere", T_MODEL, doc_b.vectors, T_DIM, 3, hits, &n_hits)
+            == SL_STORE_NOT_FOUND);
+    assert (s_count (path, "SELECT COUNT(*) FROM documents") == 1);
+
+    //  invalid input is refused with a message
+    s_doc_t doc_x = doc_c;
+    doc_x.meta.sha256 = "zz";
+    assert (s_doc_commit (store, &doc_x, id) == SL_STORE_ERROR);
+    assert (strstr (sl_store_errmsg (store), "sha256"));
+}
+
+static void
+s_test_isolation (sl_store_t *store, const char *path)
+{
+    //  ws2 gets a document at the same URL as ws1's
+    s_doc_t doc_w2;
+    s_doc_make (&doc_w2, "ws2", "https://example.com/a", "epsilon", 3);
+    char id_w2 [SL_STORE_ID];
+    assert (s_doc_commit (store, &doc_w2, id_w2) == 0);
+    assert (s_count (path, "SELECT COUNT(*) FROM documents") == 2);     //  ws1's survives
+
+    sl_store_doc_t doc;
+    assert (sl_store_document_get (store, "ws1", id_w2, &doc) == SL_STORE_NOT_FOUND);
+    assert (sl_store_document_get (store, "ws2", id_w2, &doc) == 0);
+    sl_store_doc_reset (&doc);
+    assert (sl_store_document_find (store, "ws1", doc_w2.sha, NULL) == SL_STORE_NOT_FOUND);
+
+    sl_store_doc_t *docs = NULL;
+    int count = 0;
+    int64_t total = 0;
+    assert (sl_store_document_list (store, "ws1", 10, 0, &docs, &count, &total) == 0);
+    assert (count == 1 && total == 1 && strcmp (docs [0].id, id_w2) != 0);
+    sl_store_docs_free (&docs, count);
+    assert (sl_store_document_list (store, "ws2", 10, 0, &docs, &count, &total) == 0);
+    assert (count == 1 && total == 1 && strcmp (docs [0].id, id_w2) == 0);
+    assert (strcmp (docs [0].title, "epsilon") == 0 && docs [0].chunks == 3);
+    sl_store_docs_free (&docs, count);
+
+    sl_store_chunk_t *chunks = NULL;
+    assert (sl_store_chunks_list (store, "ws1", id_w2, 10, 0, &chunks, &count, NULL)
+            == SL_STORE_NOT_FOUND && chunks == NULL);
+
+    char sha [SL_SHA256_HEX];
+    assert (sl_store_document_delete (store, "ws1", id_w2, sha) == SL_STORE_NOT_FOUND);
+    assert (s_countf (path, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", id_w2) == 3);
+
+    //  ws1 search never returns ws2's chunk, even for its exact vector
+    sl_hit_t hits [10];
+    int n = 0;
+    assert (sl_store_search (store, "ws1", T_MODEL, doc_w2.vectors, T_DIM, 10, hits, &n) == 0);
+    for (int i = 0; i < n; i++)
+        assert (strcmp (hits [i].document_id, id_w2) != 0);
+    sl_store_hits_reset (hits, n);
+    sl_hit_t best;
+    assert (s_top (store, "ws2", doc_w2.vectors + 2 * T_DIM, &best) == 3);
+    assert (strcmp (best.document_id, id_w2) == 0 && best.ordinal == 2);
+    sl_store_hits_reset (&best, 1);
+}
+
+static void
+s_test_delete (sl_store_t *store, const char *path)
+{
+    sl_store_doc_t *docs = NULL;
+    int count = 0;
+    assert (sl_store_document_list (store, "ws1", 10, 0, &docs, &count, NULL) == 0 && count == 1);
+    char id [SL_STORE_ID], sha_doc [SL_SHA256_HEX];
+    snprintf (id, sizeof id, "%s", docs [0].id);
+    snprintf (sha_doc, sizeof sha_doc, "%s", docs [0].sha256);
+    sl_store_docs_free (&docs, count);
+
+    assert (sl_store_blob_referenced (store, sha_doc) == 1);
+    char sha [SL_SHA256_HEX];
+    assert (sl_store_document_delete (store, "ws1", id, sha) == 0);
+    assert (strcmp (sha, sha_doc) == 0);
+    assert (s_countf (path, "SELECT COUNT(*) FROM documents WHERE id = '%s'", id) == 0);
+    assert (s_countf (path, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", id) == 0);
+    assert (s_count (path, "SELECT COUNT(*) FROM vectors v LEFT JOIN chunks c "
+                           "ON c.rid = v.chunk_rid WHERE c.rid IS NULL") == 0);
+    assert (s_count (path, "SELECT COUNT(*) FROM chunks") == 3);       //  ws2's remain
+    assert (s_count (path, "SELECT COUNT(*) FROM vectors") == 3);
+    assert (sl_store_document_delete (store, "ws1", id, sha) == SL_STORE_NOT_FOUND);
+    assert (sl_store_blob_referenced (store, sha_doc) == 0);
+    //  an unfinished job holding the blob keeps it referenced
+    assert (sl_store_job_create (store, "job-blob", "ws1", "upload:b.txt", sha_doc, "text/plain",
+                                 NULL) == 0);
+    assert (sl_store_blob_referenced (store, sha_doc) == 1);
+    assert (sl_store_job_fail (store, "job-blob", SL_STORE_STAGE_PARSE, "test") == 0);
+    assert (sl_store_blob_referenced (store, sha_doc) == 0);
+    assert (sl_store_blob_referenced (store, "nope") == SL_STORE_ERROR);
+
+    //  the workspace is empty to search, but keeps its model
+    sl_hit_t hits [3];
+    int n = -1;
+    float query [T_DIM] = { 1 };
+    assert (sl_store_search (store, "ws1", T_MODEL, query, T_DIM, 3, hits, &n) == 0 && n == 0);
+    char model [64];
+    assert (sl_store_workspace_model (store, "ws1", model, sizeof model, NULL) == 0);
+    assert (sl_store_workspace_model (store, "probe", model, sizeof model, NULL)
+            == SL_STORE_NOT_FOUND);
+}
+
+static void
+s_test_cache (sl_store_t *store)
+{
+    const char *hashes [3] = { "h-one", "h-two", "h-three" };
+    float vectors [3 * 4], out [3 * 4];
+    for (int i = 0; i < 3; i++)
+        s_unit_vector (vectors + i * 4, 4);
+    bool found [3];
+    assert (sl_store_cache_put (store, "m1", hashes, 2, vectors, 4) == 0);
+    assert (sl_store_cache_get (store, "m1", hashes, 3, 4, out, found) == 2);
+    assert (found [0] && found [1] && !found [2]);
+    assert (memcmp (out, vectors, 2 * 4 * sizeof (float)) == 0);
+    //  existing entries are kept (INSERT OR IGNORE), new ones added
+    float other [3 * 4];
+    for (int i = 0; i < 3; i++)
+        s_unit_vector (other + i * 4, 4);
+    assert (sl_store_cache_put (store, "m1", hashes, 3, other, 4) == 0);
+    assert (sl_store_cache_get (store, "m1", hashes, 3, 4, out, found) == 3);
+    assert (memcmp (out, vectors, 2 * 4 * sizeof (float)) == 0);
+    assert (memcmp (out + 8, other + 8, 4 * sizeof (float)) == 0);
+    //  keyed by model; another dimension is a miss
+    assert (sl_store_cache_get (store, "m2", hashes, 3, 4, out, found) == 0 && !found [0]);
+    float wide [3 * 8];
+    assert (sl_store_cache_get (store, "m1", hashes, 3, 8, wide, found) == 0);
+    assert (sl_store_cache_get (store, "m1", hashes, 0, 4, out, found) == 0);
+    assert (sl_store_cache_put (store, "", hashes, 1, vectors, 4) == SL_STORE_ERROR);
+}
+
+static void
+s_test_events (sl_store_t *store)
+{
+    int64_t seq = 0;
+    for (int i = 1; i <= 3; i++) {
+        assert (sl_store_event_append (store, "job-1", "stage", "{\"stage\":\"fetch\"}",
+                                       1000 + i, &seq) == 0);
+        assert (seq == i);
+    }
+    assert (sl_store_event_append (store, "job-2", "failed", NULL, 5, &seq) == 0 && seq == 1);
+    sl_store_event_t *events = NULL;
+    int count = 0;
+    assert (sl_store_events_list (store, "job-1", 0, 100, &events, &count) == 0 && count == 3);
+    for (int i = 0; i < 3; i++)
+        assert (events [i].seq == i + 1 && events [i].ts == 1001 + i
+                && strcmp (events [i].type, "stage") == 0);
+    assert (strcmp (events [0].data, "{\"stage\":\"fetch\"}") == 0);
+    sl_store_events_free (&events, count);
+    assert (sl_store_events_list (store, "job-1", 1, 100, &events, &count) == 0 && count == 2);
+    assert (events [0].seq == 2 && events [1].seq == 3);
+    sl_store_events_free (&events, count);
+    assert (sl_store_events_list (store, "job-1", 1, 1, &events, &count) == 0 && count == 1);
+    assert (events [0].seq == 2);
+    sl_store_events_free (&events, count);
+    assert (sl_store_events_list (store, "job-1", 3, 10, &events, &count) == 0 && count == 0);
+    assert (sl_store_events_list (store, "job-2", 0, 10, &events, &count) == 0 && count == 1);
+    assert (events [0].data == NULL);
+    sl_store_events_free (&events, count);
+    assert (sl_store_event_append (store, "job-1", "", NULL, 1, NULL) == SL_STORE_ERROR);
+}
+
+#define T_THREADS 4
+#define T_DOCS 25
+
+typedef struct {
+    sl_store_t *store;
+    int thread;
+    int failures;
+    float probe [T_DIM];        //  first chunk vector of this thread's last doc
+    char probe_doc [SL_STORE_ID];
+} s_worker_t;
+
+static void *
+s_worker (void *arg)
+{
+    s_worker_t *w = arg;
+    s_rng += 0x9E3779B97F4A7C15ULL * (uint64_t) (w->thread + 1);
+    for (int i = 0; i < T_DOCS; i++) {
+        char job_id [32], source [64], tag [32];
+        snprintf (job_id, sizeof job_id, "conc-%d-%d", w->thread, i);
+        snprintf (source, sizeof source, "https://conc.example.com/%d/%d", w->thread, i);
+        snprintf (tag, sizeof tag, "conc %d %d", w->thread, i);
+        s_doc_t doc;
+        s_doc_make (&doc, "conc", source, tag, 4);
+        doc.meta.job_id = job_id;
+        char id [SL_STORE_ID];
+        int64_t seq;
+        int rc = sl_store_job_create (w->store, job_id, "conc", source, NULL, NULL, NULL);
+        rc = rc ? rc : sl_store_job_stage (w->store, job_id, SL_STORE_STAGE_STORE,
+                                           SL_STORE_STARTED, sl_now_ms ());
+        rc = rc ? rc : s_doc_commit (w->store, &doc, id);
+        rc = rc ? rc : sl_store_event_append (w->store, "conc-shared", "doc", NULL, 0, &seq);
+        rc = rc ? rc : sl_store_job_complete (w->store, job_id, id);
+        if (rc == 0 && i % 5 == 0) {
+            sl_hit_t hits [3];
+            int n = 0;
+            rc = sl_store_search (w->store, "conc", T_MODEL, doc.vectors, T_DIM, 3, hits, &n);
+            if (rc == 0 && (n < 1 || strcmp (hits [0].document_id, id) != 0))
+                rc = -100;
+            sl_store_hits_reset (hits, n);
+        }
+        if (rc != 0) {
+            fprintf (stderr, "worker %d doc %d: rc %d: %s\n", w->thread, i, rc,
+                     sl_store_errmsg (w->store));
+            w->failures++;
+        }
+        memcpy (w->probe, doc.vectors, sizeof w->probe);
+        snprintf (w->probe_doc, sizeof w->probe_doc, "%s", id);
+    }
+    return NULL;
+}
+
+static void
+s_test_concurrent (sl_store_t *store, const char *path)
+{
+    s_worker_t workers [T_THREADS];
+    pthread_t threads [T_THREADS];
+    for (int t = 0; t < T_THREADS; t++) {
+        workers [t] = (s_worker_t) { .store = store, .thread = t };
+        assert (pthread_create (&threads [t], NULL, s_worker, &workers [t]) == 0);
+    }
+    for (int t = 0; t < T_THREADS; t++) {
+        pthread_join (threads [t], NULL);
+        assert (workers [t].failures == 0);
+    }
+    assert (s_count (path, "SELECT COUNT(*) FROM documents WHERE workspace = 'conc'")
+            == T_THREADS * T_DOCS);
+    assert (s_count (path, "SELECT COUNT(*) FROM chunks c JOIN documents d ON d.id = c.document_id "
+                           "WHERE d.workspace = 'conc'") == T_THREADS * T_DOCS * 4);
+    assert (s_count (path, "SELECT COUNT(*) FROM jobs WHERE workspace = 'conc' "
+                           "AND state = 'completed'") == T_THREADS * T_DOCS);
+    //  one event log appended from 4 threads: 1..N without gaps or repeats
+    sl_store_event_t *events = NULL;
+    int count = 0;
+    assert (sl_store_events_list (store, "conc-shared", 0, 1000, &events, &count) == 0);
+    assert (count == T_THREADS * T_DOCS);
+    for (int i = 0; i < count; i++)
+        assert (events [i].seq == i + 1);
+    sl_store_events_free (&events, count);
+    //  the incrementally maintained index holds every document
+    for (int t = 0; t < T_THREADS; t++) {
+        sl_hit_t best;
+        assert (s_top (store, "conc", workers [t].probe, &best) > 0);
+        assert (strcmp (best.document_id, workers [t].probe_doc) == 0 && best.ordinal == 0);
+        sl_store_hits_reset (&best, 1);
+    }
+}
+
+//  A second handle on the same file stands in for another process: its
+//  writes must reach this handle's index through the generation check
+static void
+s_test_two_handles (sl_store_t *store, const char *url)
+{
+    char err [256];
+    sl_store_t *other = sl_store_open (url, err, sizeof err);
+    assert (other);
+    s_doc_t doc;
+    s_doc_make (&doc, "ws2", "https://example.com/other", "zeta", 2);
+    sl_hit_t best;
+    assert (s_top (store, "ws2", doc.vectors, &best) == 3);     //  index loaded
+    sl_store_hits_reset (&best, 1);
+    char id [SL_STORE_ID];
+    assert (s_doc_commit (other, &doc, id) == 0);
+    assert (s_top (store, "ws2", doc.vectors, &best) == 5);
+    assert (strcmp (best.document_id, id) == 0 && best.ordinal == 0);
+    sl_store_hits_reset (&best, 1);
+    char sha [SL_SHA256_HEX];
+    assert (sl_store_document_delete (other, "ws2", id, sha) == 0);
+    assert (s_top (store, "ws2", doc.vectors, &best) == 3);
+    assert (strcmp (best.document_id, id) != 0);
+    sl_store_hits_reset (&best, 1);
+    sl_hit_t one [1];
+    int n = 0;
+    assert (sl_store_search (store, "ws2", T_MODEL, doc.vectors, T_DIM, 1, one, &n) == 0);
+    assert (n == 1 && strcmp (one [0].document_id, id) != 0);
+    sl_store_hits_reset (one, n);
+    sl_store_destroy (&other);
+}
+
+static void
+s_test_stats (sl_store_t *store, const char *path)
+{
+    sl_store_stats_t stats;
+    assert (sl_store_stats (store, &stats) == 0);
+    assert (stats.documents == s_count (path, "SELECT COUNT(*) FROM documents"));
+    assert (stats.chunks == s_count (path, "SELECT COUNT(*) FROM chunks"));
+    assert (stats.vectors == s_count (path, "SELECT COUNT(*) FROM vectors"));
+    assert (stats.cache_entries == 3);
+    assert (stats.jobs [SL_STORE_COMPLETED] == 1 + T_THREADS * T_DOCS);
+    assert (stats.jobs [SL_STORE_FAILED] == 2);
+    assert (stats.jobs [SL_STORE_EMBEDDING] == 1);
+    assert (stats.jobs [SL_STORE_QUEUED] == 2);         //  job-4, wal-probe
+    assert (stats.workspaces == s_count (path, "SELECT COUNT(*) FROM workspaces"));
+}
+
+static int
+s_rm (const char *file, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    return remove (file);
+}
+
+void
+sl_store_test (bool verbose)
+{
+    printf (" * sl_store: ");
+    fflush (stdout);
+    //  the store logs migrations at INFO; keep test output readable
+    if (!verbose)
+        sl_log_set_level (SL_LOG_WARN);
+    char dir [] = "/tmp/sl_store_test_XXXXXX";
+    assert (mkdtemp (dir));
+    char path [256], url [300];
+    snprintf (path, sizeof path, "%s/data/store/sluice.db", dir);
+    snprintf (url, sizeof url, "sqlite:%s", path);
+
+    s_test_open (dir, path, url);
+    char err [256];
+    sl_store_t *store = sl_store_open (url, err, sizeof err);
+    assert (store);
+    s_test_jobs (store);
+    s_test_unfinished (store);
+    s_test_documents (store, path);
+    s_test_isolation (store, path);
+    s_test_delete (store, path);
+    s_test_cache (store);
+    s_test_events (store);
+    s_test_concurrent (store, path);
+    s_test_two_handles (store, url);
+    s_test_stats (store, path);
+    sl_store_destroy (&store);
+
+    nftw (dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    printf ("OK\n");
+}

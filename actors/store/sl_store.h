@@ -1,0 +1,489 @@
+/*  sl_store: the system of record, and vector search over it.
+
+    What lives here: jobs (the pipeline's state machine, queued -> fetching
+    -> parsing -> chunking -> embedding -> storing -> completed | failed),
+    documents with their chunks and vectors, the embedding cache shared by
+    all workspaces, and the per-job event log the HTTP edge replays to SSE
+    clients. Search goes through an in-memory sl_vindex per (workspace,
+    model), loaded from the database on first use and kept in step with
+    every commit and delete.
+
+    Rules every function follows:
+    - Idempotent writes. Messages are redelivered when a worker dies, so a
+      repeated create / commit / stage event either changes nothing or
+      converges on the same row. Writes rely on unique keys and upserts,
+      never read-then-write, so several store processes can share one
+      database (the PostgreSQL backend will).
+    - Workspace isolation. Every read and write of documents, chunks and
+      search takes the workspace and never crosses it: another workspace's
+      document id is simply "not found".
+    - Terminal jobs stay terminal. A stale message for a completed or failed
+      job gets SL_STORE_TERMINAL so the caller drops it.
+
+    Thread-safety: one sl_store_t is shared by every thread of a process
+    (actor handlers, the HTTP edge). The SQLite backend keeps a pool of
+    connections, each with its own cached prepared statements, and
+    serialises this process's writers on a mutex so SQLITE_BUSY never
+    surfaces; busy_timeout covers other processes.
+
+    Backends sit behind a vtable (bottom of this file): sl_store.c validates
+    arguments, keeps the vector indexes and dispatches; a backend only
+    speaks SQL. Adding PostgreSQL means one new sl_store_pg.c and one line in
+    sl_store_open; callers never change.
+
+    Ownership: rows returned in structs own their heap strings; release them
+    with the matching *_reset / *_free function. Input structs are borrowed.
+*/
+#ifndef SL_STORE_H_INCLUDED
+#define SL_STORE_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sl_util.h"
+#include "sl_vindex.h"
+
+typedef struct sl_store_s sl_store_t;
+
+//  Return codes. Negative = the call did not do what was asked.
+#define SL_STORE_OK          0
+#define SL_STORE_ERROR      -1      //  database or argument error: sl_store_errmsg
+#define SL_STORE_NOT_FOUND  -2      //  no such row (in this workspace)
+#define SL_STORE_TERMINAL   -3      //  job already completed/failed: drop the message
+#define SL_STORE_CONFLICT   -4      //  model or dimension differs from the workspace's
+#define SL_STORE_BUSY       -5      //  job lease held by another owner
+
+//  Workspace names and job ids: sl_token_valid strings (1..64 chars)
+#define SL_STORE_TOKEN 65
+#define SL_STORE_ID (SL_ID_LEN + 1)        //  document and chunk ids (32 hex)
+
+typedef enum {
+    SL_STORE_STAGE_NONE = -1,
+    SL_STORE_STAGE_FETCH = 0,
+    SL_STORE_STAGE_PARSE,
+    SL_STORE_STAGE_CHUNK,
+    SL_STORE_STAGE_EMBED,
+    SL_STORE_STAGE_STORE,
+    SL_STORE_STAGE_COUNT
+} sl_store_stage_t;
+
+typedef enum {
+    SL_STORE_QUEUED = 0,
+    SL_STORE_FETCHING,          //  stage s running <=> state s + 1
+    SL_STORE_PARSING,
+    SL_STORE_CHUNKING,
+    SL_STORE_EMBEDDING,
+    SL_STORE_STORING,
+    SL_STORE_COMPLETED,
+    SL_STORE_FAILED,
+    SL_STORE_STATE_COUNT
+} sl_store_state_t;
+
+typedef enum {
+    SL_STORE_STARTED,
+    SL_STORE_FINISHED
+} sl_store_step_t;
+
+//  A job row. Strings are owned: release with sl_store_job_reset.
+typedef struct {
+    char id [SL_STORE_TOKEN];
+    char workspace [SL_STORE_TOKEN];
+    char *source;               //  URL or "upload:<filename>"
+    char sha256 [SL_SHA256_HEX];    //  blob hash; "" until known
+    char *mime;                 //  NULL until known
+    sl_store_state_t state;
+    sl_store_stage_t stage;     //  current (last started) stage
+    int percent;
+    int attempts;
+    sl_store_stage_t error_stage;
+    char *error;                //  NULL unless failed
+    char document_id [SL_STORE_ID];     //  "" until completed
+    int64_t created_ms;
+    int64_t updated_ms;
+    int64_t started_ms [SL_STORE_STAGE_COUNT];     //  0 = never
+    int64_t finished_ms [SL_STORE_STAGE_COUNT];    //  0 = never
+    char *lease_owner;          //  NULL if no lease
+    int64_t lease_until_ms;
+    char *options;              //  JSON text or NULL
+} sl_store_job_t;
+
+//  What the store stage knows about a document being committed. Borrowed.
+typedef struct {
+    const char *workspace;
+    const char *source;         //  one live document per (workspace, source)
+    const char *sha256;         //  blob hash, 64 hex chars
+    const char *mime;           //  may be NULL
+    const char *title;          //  may be NULL
+    int pages;
+    int64_t bytes;
+    const char *job_id;         //  provenance; may be NULL
+} sl_doc_meta_t;
+
+//  One chunk to commit. Borrowed. The chunk id is derived by the store from
+//  the document id and ordinal (sl_store_chunk_id).
+typedef struct {
+    int ordinal;                //  unique within the document
+    int page_start;
+    int page_end;
+    int64_t char_start;
+    int64_t char_end;
+    int tokens;
+    const char *hash;           //  content hash (embed-cache key); NULL: sha256 of text
+    const char *text;
+} sl_chunk_row_t;
+
+//  A document row. Strings are owned: release with sl_store_doc_reset.
+typedef struct {
+    char id [SL_STORE_ID];
+    char workspace [SL_STORE_TOKEN];
+    char sha256 [SL_SHA256_HEX];
+    char *source;
+    char *mime;
+    char *title;
+    char *model_id;
+    char *job_id;
+    char state [16];            //  "ready"
+    int pages;
+    int64_t bytes;
+    int chunks;
+    int64_t created_ms;
+    int64_t updated_ms;
+} sl_store_doc_t;
+
+//  A stored chunk. Strings are owned: release with sl_store_chunks_free.
+typedef struct {
+    char id [SL_STORE_ID];
+    char document_id [SL_STORE_ID];
+    int ordinal;
+    int page_start;
+    int page_end;
+    int64_t char_start;
+    int64_t char_end;
+    int tokens;
+    char *hash;
+    char *text;
+} sl_store_chunk_t;
+
+//  One search hit. Strings are owned: release with sl_store_hits_reset.
+typedef struct {
+    char chunk_id [SL_STORE_ID];
+    char document_id [SL_STORE_ID];
+    int ordinal;
+    int page_start;
+    int page_end;
+    float score;                //  cosine similarity (dot of unit vectors)
+    char *title;
+    char *source;
+    char *text;
+    int64_t key;                //  internal chunk key used by the index
+} sl_hit_t;
+
+//  One event of a job's log. Strings are owned: sl_store_events_free.
+typedef struct {
+    int64_t seq;                //  1, 2, 3... per job
+    char *type;
+    char *data;                 //  JSON text or NULL
+    int64_t ts;
+} sl_store_event_t;
+
+typedef struct {
+    int64_t jobs [SL_STORE_STATE_COUNT];   //  jobs by state
+    int64_t workspaces;
+    int64_t documents;
+    int64_t chunks;
+    int64_t vectors;
+    int64_t cache_entries;
+} sl_store_stats_t;
+
+//  --------------------------------------------------------------------------
+//  Lifecycle
+
+//  Open the store at url: "sqlite:/path/to/sluice.db", "sqlite:///abs/path"
+//  or a plain path (parent directories are created). Applies pending schema
+//  migrations. "postgres://..." fails with "PostgreSQL backend not built".
+//  On failure returns NULL and writes a message to err. Caller owns the
+//  store and must destroy it.
+sl_store_t *sl_store_open (const char *url, char *err, size_t errlen);
+
+//  Close the store and null the caller's pointer; safe on NULL. No other
+//  thread may be using it.
+void sl_store_destroy (sl_store_t **self_p);
+
+//  Message for the last failure in the calling thread (never NULL).
+const char *sl_store_errmsg (sl_store_t *self);
+
+//  Backend name: "sqlite".
+const char *sl_store_backend (sl_store_t *self);
+
+//  Names <-> enums ("fetch", "parsing", ...). Parse returns -1 / NONE if
+//  unknown; names of out-of-range values are "".
+const char *sl_store_stage_name (sl_store_stage_t stage);
+sl_store_stage_t sl_store_stage_parse (const char *name);
+const char *sl_store_state_name (sl_store_state_t state);
+int sl_store_state_parse (const char *name);
+
+//  Deterministic chunk id: the same document and ordinal always give the
+//  same id, so redelivered commits collide instead of duplicating.
+void sl_store_chunk_id (const char *document_id, int ordinal, char out [SL_STORE_ID]);
+
+//  Deterministic document id for content sha256 in workspace.
+void sl_store_document_id (const char *workspace, const char *sha256, char out [SL_STORE_ID]);
+
+//  --------------------------------------------------------------------------
+//  Jobs. Every job_* write returns SL_STORE_NOT_FOUND for an unknown id and
+//  SL_STORE_TERMINAL if the job is completed or failed (nothing changed).
+
+//  Create job id in state queued (the workspace is created if new).
+//  sha256, mime and options_json may be NULL. If the id exists, returns 0
+//  and changes nothing.
+int sl_store_job_create (sl_store_t *self, const char *job_id, const char *workspace,
+                         const char *source, const char *sha256, const char *mime,
+                         const char *options_json);
+
+//  Read job id into job (caller resets it). 0 or NOT_FOUND / ERROR.
+int sl_store_job_get (sl_store_t *self, const char *job_id, sl_store_job_t *job);
+
+//  Record the fetched blob's sha256 (and mime, if not NULL).
+int sl_store_job_set_blob (sl_store_t *self, const char *job_id, const char *sha256,
+                           const char *mime);
+
+//  Record that stage started (state := stage's running state, stage :=
+//  stage, first start time kept) or finished (finish time; state
+//  unchanged). Also sets updated_ms = now_ms.
+int sl_store_job_stage (sl_store_t *self, const char *job_id, sl_store_stage_t stage,
+                        sl_store_step_t step, int64_t now_ms);
+
+//  Set percent (clamped to 0..100).
+int sl_store_job_progress (sl_store_t *self, const char *job_id, int percent);
+
+//  Mark the job failed at stage with reason; releases any lease.
+int sl_store_job_fail (sl_store_t *self, const char *job_id, sl_store_stage_t stage,
+                       const char *reason);
+
+//  Mark the job completed with its document; percent := 100, lease
+//  released. A second completion returns SL_STORE_TERMINAL.
+int sl_store_job_complete (sl_store_t *self, const char *job_id, const char *document_id);
+
+//  Count one more attempt; *attempts_out (may be NULL) gets the new count.
+int sl_store_job_attempt (sl_store_t *self, const char *job_id, int *attempts_out);
+
+//  Take or renew the job's lease for owner until until_ms. Succeeds if the
+//  job has no lease, owner already holds it, or it expired before now_ms;
+//  else SL_STORE_BUSY. One UPDATE, so concurrent claimers cannot both win.
+int sl_store_job_lease (sl_store_t *self, const char *job_id, const char *owner,
+                        int64_t now_ms, int64_t until_ms);
+
+//  List a workspace's jobs, newest first, optionally only in state (a
+//  state name, or NULL for all). *jobs_p is an array of *count_p rows that
+//  the caller frees with sl_store_jobs_free.
+int sl_store_job_list (sl_store_t *self, const char *workspace, const char *state,
+                       int limit, int offset, sl_store_job_t **jobs_p, int *count_p);
+
+//  List up to limit non-terminal jobs (any workspace) last updated before
+//  older_than_ms, oldest first: candidates to re-drive after a crash.
+int sl_store_jobs_unfinished (sl_store_t *self, int64_t older_than_ms, int limit,
+                              sl_store_job_t **jobs_p, int *count_p);
+
+//  Free one job's strings and zero it.
+void sl_store_job_reset (sl_store_job_t *job);
+
+//  Free an array from a job listing and null the pointer.
+void sl_store_jobs_free (sl_store_job_t **jobs_p, int count);
+
+//  --------------------------------------------------------------------------
+//  Documents
+
+//  Find the ready document with this content in workspace (so the caller
+//  can skip re-ingesting it). doc may be NULL. 0 or NOT_FOUND / ERROR.
+int sl_store_document_find (sl_store_t *self, const char *workspace, const char *sha256,
+                            sl_store_doc_t *doc);
+
+//  Commit a document with n chunks and their n x dim vectors (L2-normalised,
+//  from model_id) in ONE transaction, and write its id to doc_id_out:
+//  - a ready document with the same (workspace, sha256) exists: nothing is
+//    written (idempotent redelivery / re-ingest); its id is returned;
+//  - else the document, chunks and vectors are inserted;
+//  - either way, any other document with the same (workspace, source) is
+//    deleted with its chunks and vectors (a changed document at the same
+//    URL is replaced atomically);
+//  - the workspace's model is recorded on first commit.
+//  Returns SL_STORE_CONFLICT if model_id or dim differ from the workspace's.
+//  n may be 0 (vectors NULL, dim 0, model_id may be NULL).
+int sl_store_document_commit (sl_store_t *self, const sl_doc_meta_t *meta,
+                              const sl_chunk_row_t *chunks, int n, const float *vectors,
+                              int dim, const char *model_id, char doc_id_out [SL_STORE_ID]);
+
+//  Read document doc_id of workspace. 0 or NOT_FOUND / ERROR.
+int sl_store_document_get (sl_store_t *self, const char *workspace, const char *doc_id,
+                           sl_store_doc_t *doc);
+
+//  List a workspace's documents, newest first; *total_p (may be NULL) gets
+//  the workspace's document count. Free with sl_store_docs_free.
+int sl_store_document_list (sl_store_t *self, const char *workspace, int limit, int offset,
+                            sl_store_doc_t **docs_p, int *count_p, int64_t *total_p);
+
+//  List a document's chunks by ordinal; NOT_FOUND if the document is not in
+//  workspace. *total_p (may be NULL) gets its chunk count. Free with
+//  sl_store_chunks_free.
+int sl_store_chunks_list (sl_store_t *self, const char *workspace, const char *doc_id,
+                          int limit, int offset, sl_store_chunk_t **chunks_p, int *count_p,
+                          int64_t *total_p);
+
+//  Delete a document with its chunks and vectors in one transaction and
+//  write its blob's sha256 to sha256_out, so the caller can delete the blob
+//  once sl_store_blob_referenced says nothing else needs it.
+int sl_store_document_delete (sl_store_t *self, const char *workspace, const char *doc_id,
+                              char sha256_out [SL_SHA256_HEX]);
+
+//  1 if any document (any workspace) or any unfinished job uses blob
+//  sha256, 0 if none, SL_STORE_ERROR on failure.
+int sl_store_blob_referenced (sl_store_t *self, const char *sha256);
+
+//  Copy the workspace's embedding model id (recorded at first commit) to
+//  model_out. NOT_FOUND if the workspace does not exist or has no model.
+int sl_store_workspace_model (sl_store_t *self, const char *workspace, char *model_out,
+                              size_t size, int *dim_out);
+
+void sl_store_doc_reset (sl_store_doc_t *doc);
+void sl_store_docs_free (sl_store_doc_t **docs_p, int count);
+void sl_store_chunks_free (sl_store_chunk_t **chunks_p, int count);
+
+//  --------------------------------------------------------------------------
+//  Embedding cache: (model_id, content hash) -> vector, shared by all
+//  workspaces so the same text is embedded once.
+
+//  Look up n hashes; for each found, copy dim floats to out + i * dim and
+//  set found[i]. Entries stored with another dim count as misses. Returns
+//  the number found, or SL_STORE_ERROR.
+int sl_store_cache_get (sl_store_t *self, const char *model_id, const char **hashes, int n,
+                        int dim, float *out, bool *found);
+
+//  Store n vectors (n x dim) in one transaction; existing entries are kept.
+int sl_store_cache_put (sl_store_t *self, const char *model_id, const char **hashes, int n,
+                        const float *vectors, int dim);
+
+//  --------------------------------------------------------------------------
+//  Event log
+
+//  Append an event to job_id's log with the next sequence number (1, 2, ...,
+//  assigned atomically); *seq_out (may be NULL) gets it. data_json may be
+//  NULL.
+int sl_store_event_append (sl_store_t *self, const char *job_id, const char *type,
+                           const char *data_json, int64_t ts, int64_t *seq_out);
+
+//  List up to limit events of job_id with seq > after_seq, in order (the
+//  SSE replay after Last-Event-ID). Free with sl_store_events_free.
+int sl_store_events_list (sl_store_t *self, const char *job_id, int64_t after_seq, int limit,
+                          sl_store_event_t **events_p, int *count_p);
+
+void sl_store_events_free (sl_store_event_t **events_p, int count);
+
+//  --------------------------------------------------------------------------
+//  Search and metrics
+
+//  Top-k chunks of workspace for query (dim floats, L2-normalised, embedded
+//  with model_id). hits is an array of k; *n_hits gets the count written,
+//  best first. SL_STORE_CONFLICT if model_id or dim differ from the
+//  workspace's; NOT_FOUND if the workspace does not exist; a workspace with
+//  nothing embedded yet gives 0 hits. Release hits with sl_store_hits_reset.
+int sl_store_search (sl_store_t *self, const char *workspace, const char *model_id,
+                     const float *query, int dim, int k, sl_hit_t *hits, int *n_hits);
+
+void sl_store_hits_reset (sl_hit_t *hits, int n);
+
+//  Row counts for metrics.
+int sl_store_stats (sl_store_t *self, sl_store_stats_t *stats);
+
+void sl_store_test (bool verbose);
+
+//  --------------------------------------------------------------------------
+//  Backend interface: for backend implementations only, not for callers.
+//  sl_store.c has validated every argument before a backend sees it. Each
+//  op returns the SL_STORE_* codes above and reports errors with
+//  sl_store_set_errmsg.
+
+//  A write that changed a workspace's vectors, so the in-memory index can
+//  follow without reloading. The workspace's generation counter is bumped
+//  by every such write, inside its transaction.
+typedef struct {
+    char doc_id [SL_STORE_ID];
+    bool changed;               //  false: nothing was written
+    int64_t gen_before;         //  workspace generation the write started from
+    int64_t gen_after;
+    int64_t *added;             //  chunk keys, one per committed chunk (malloc)
+    int n_added;
+    int64_t *removed;           //  chunk keys deleted (malloc)
+    int n_removed;
+} sl_store_change_t;
+
+typedef struct {
+    const char *name;
+    void (*close) (void *backend);
+    int (*job_create) (void *backend, const char *job_id, const char *workspace,
+                       const char *source, const char *sha256, const char *mime,
+                       const char *options_json, int64_t now_ms);
+    int (*job_get) (void *backend, const char *job_id, sl_store_job_t *job);
+    int (*job_set_blob) (void *backend, const char *job_id, const char *sha256,
+                         const char *mime, int64_t now_ms);
+    int (*job_stage) (void *backend, const char *job_id, sl_store_stage_t stage,
+                      sl_store_step_t step, int64_t now_ms);
+    int (*job_progress) (void *backend, const char *job_id, int percent, int64_t now_ms);
+    int (*job_fail) (void *backend, const char *job_id, sl_store_stage_t stage,
+                     const char *reason, int64_t now_ms);
+    int (*job_complete) (void *backend, const char *job_id, const char *document_id,
+                         int64_t now_ms);
+    int (*job_attempt) (void *backend, const char *job_id, int *attempts_out, int64_t now_ms);
+    int (*job_lease) (void *backend, const char *job_id, const char *owner, int64_t now_ms,
+                      int64_t until_ms);
+    int (*job_list) (void *backend, const char *workspace, const char *state, int limit,
+                     int offset, sl_store_job_t **jobs_p, int *count_p);
+    int (*jobs_unfinished) (void *backend, int64_t older_than_ms, int limit,
+                            sl_store_job_t **jobs_p, int *count_p);
+    int (*document_find) (void *backend, const char *workspace, const char *sha256,
+                          sl_store_doc_t *doc);
+    //  chunk_ids / hashes: n derived ids and resolved hashes; doc_id derived
+    int (*document_commit) (void *backend, const sl_doc_meta_t *meta, const char *doc_id,
+                            const sl_chunk_row_t *chunks, const char (*chunk_ids) [SL_STORE_ID],
+                            const char **hashes, int n, const float *vectors, int dim,
+                            const char *model_id, int64_t now_ms, sl_store_change_t *change);
+    int (*document_get) (void *backend, const char *workspace, const char *doc_id,
+                         sl_store_doc_t *doc);
+    int (*document_list) (void *backend, const char *workspace, int limit, int offset,
+                          sl_store_doc_t **docs_p, int *count_p, int64_t *total_p);
+    int (*chunks_list) (void *backend, const char *workspace, const char *doc_id, int limit,
+                        int offset, sl_store_chunk_t **chunks_p, int *count_p,
+                        int64_t *total_p);
+    int (*document_delete) (void *backend, const char *workspace, const char *doc_id,
+                            char sha256_out [SL_SHA256_HEX], sl_store_change_t *change);
+    int (*blob_referenced) (void *backend, const char *sha256);
+    //  model_out "" and *dim_out 0 if no model yet; NOT_FOUND if no workspace
+    int (*workspace_info) (void *backend, const char *workspace, char *model_out,
+                           size_t size, int *dim_out, int64_t *gen_out);
+    //  Add every vector of (workspace, model_id) of dimension dim to index
+    //  (empty, private) and report the generation they are consistent with.
+    int (*vectors_load) (void *backend, const char *workspace, const char *model_id,
+                         sl_vindex_t *index, int64_t *gen_out);
+    //  Fill title/source/text/ids of hits[0..n) from their key; drop hits
+    //  whose chunk is gone or outside workspace. Returns the count kept.
+    int (*hits_fill) (void *backend, const char *workspace, sl_hit_t *hits, int n);
+    int (*cache_get) (void *backend, const char *model_id, const char **hashes, int n,
+                      int dim, float *out, bool *found);
+    int (*cache_put) (void *backend, const char *model_id, const char **hashes, int n,
+                      const float *vectors, int dim, int64_t now_ms);
+    int (*event_append) (void *backend, const char *job_id, const char *type,
+                         const char *data_json, int64_t ts, int64_t *seq_out);
+    int (*events_list) (void *backend, const char *job_id, int64_t after_seq, int limit,
+                        sl_store_event_t **events_p, int *count_p);
+    int (*stats) (void *backend, sl_store_stats_t *stats);
+} sl_store_ops_t;
+
+//  Record the calling thread's last error message (printf format).
+void sl_store_set_errmsg (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+
+//  Open the SQLite backend on path (parent directory exists). On success
+//  sets *ops_p and *backend_p and returns 0; else writes err, returns -1.
+int sl_store_sqlite_open (const char *path, const sl_store_ops_t **ops_p, void **backend_p,
+                          char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,1832 @@
+/*  sl_store_sqlite: the SQLite backend of sl_store (see sl_store.h).
+
+    Concurrency design
+    - A pool of connections (opened lazily, at most S_POOL_MAX): a call takes
+      one, uses it, and gives it back, so any number of threads share the
+      store and each connection is used by one thread at a time. Prepared
+      statements are cached per connection (prepared once, reset per use).
+    - WAL journal: readers never block the writer or each other.
+    - SQLite allows one writer per database. Writers in this process queue on
+      write_lock before BEGIN IMMEDIATE, so they wait in FIFO-ish order on a
+      mutex instead of spinning in SQLite's busy handler, and SQLITE_BUSY
+      cannot leak to callers; busy_timeout covers writers in other processes.
+    - synchronous=NORMAL: in WAL mode a commit survives a process crash and
+      only the last transactions can be lost on power failure; that is the
+      usual trade for a service whose jobs are re-driven anyway.
+
+    Schema design
+    - Versioned migrations (schema_version table) applied at open inside one
+      IMMEDIATE transaction, so concurrent openers apply each exactly once.
+    - Document ids are derived from (workspace, sha256) and chunk ids from
+      (document id, ordinal), so a redelivered commit collides on the primary
+      key and becomes a no-op instead of a duplicate.
+    - chunks.rid is an integer key, never reused: the vector index uses it
+      as the row id and vectors hang off it (ON DELETE CASCADE from documents -> chunks ->
+      vectors, so deleting a document is one DELETE).
+    - workspaces.generation is bumped by every write that changes a
+      workspace's vectors, inside that write's transaction, so in-memory
+      indexes (in this or another process) can tell whether they are stale.
+*/
+#include "sl_store.h"
+#include "sl_log.h"
+
+#include <assert.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_POOL_MAX        8         //  connections per store
+#define S_BUSY_TIMEOUT_MS 15000     //  wait for other processes' writers
+
+//  --------------------------------------------------------------------------
+//  Migrations: append only. Never edit a released migration.
+
+typedef struct {
+    int version;
+    const char *sql;
+} s_migration_t;
+
+static const s_migration_t s_migrations [] = {
+    { 1,
+      "CREATE TABLE workspaces ("
+      "  name TEXT PRIMARY KEY,"
+      "  model_id TEXT,"                    //  recorded at first embed
+      "  dim INTEGER,"
+      "  generation INTEGER NOT NULL DEFAULT 0,"
+      "  created_ms INTEGER NOT NULL"
+      ");"
+      "CREATE TABLE jobs ("
+      "  id TEXT PRIMARY KEY,"
+      "  workspace TEXT NOT NULL REFERENCES workspaces (name),"
+      "  source TEXT NOT NULL,"
+      "  sha256 TEXT,"
+      "  mime TEXT,"
+      "  state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'fetching',"
+      "    'parsing', 'chunking', 'embedding', 'storing', 'completed', 'failed')),"
+      "  stage TEXT,"
+      "  percent INTEGER NOT NULL DEFAULT 0,"
+      "  attempts INTEGER NOT NULL DEFAULT 0,"
+      "  error_stage TEXT,"
+      "  error TEXT,"
+      "  document_id TEXT,"
+      "  created_ms INTEGER NOT NULL,"
+      "  updated_ms INTEGER NOT NULL,"
+      "  fetch_started_ms INTEGER, fetch_finished_ms INTEGER,"
+      "  parse_started_ms INTEGER, parse_finished_ms INTEGER,"
+      "  chunk_started_ms INTEGER, chunk_finished_ms INTEGER,"
+      "  embed_started_ms INTEGER, embed_finished_ms INTEGER,"
+      "  store_started_ms INTEGER, store_finished_ms INTEGER,"
+      "  lease_owner TEXT,"
+      "  lease_until_ms INTEGER,"
+      "  options TEXT"
+      ");"
+      "CREATE INDEX jobs_by_workspace ON jobs (workspace, created_ms);"
+      "CREATE INDEX jobs_unfinished ON jobs (updated_ms)"
+      "  WHERE state NOT IN ('completed', 'failed');"
+      "CREATE INDEX jobs_by_sha256 ON jobs (sha256);"
+      "CREATE TABLE documents ("
+      "  id TEXT PRIMARY KEY,"
+      "  workspace TEXT NOT NULL REFERENCES workspaces (name),"
+      "  source TEXT NOT NULL,"
+      "  sha256 TEXT NOT NULL,"
+      "  mime TEXT,"
+      "  title TEXT,"
+      "  pages INTEGER NOT NULL DEFAULT 0,"
+      "  bytes INTEGER NOT NULL DEFAULT 0,"
+      "  chunks INTEGER NOT NULL DEFAULT 0,"
+      "  model_id TEXT,"
+      "  state TEXT NOT NULL DEFAULT 'ready',"
+      "  job_id TEXT,"
+      "  created_ms INTEGER NOT NULL,"
+      "  updated_ms INTEGER NOT NULL"
+      ");"
+      "CREATE UNIQUE INDEX documents_by_content ON documents (workspace, sha256)"
+      "  WHERE state = 'ready';"
+      "CREATE UNIQUE INDEX documents_by_source ON documents (workspace, source)"
+      "  WHERE state = 'ready';"
+      "CREATE INDEX documents_by_time ON documents (workspace, created_ms);"
+      "CREATE INDEX documents_by_sha256 ON documents (sha256);"
+      "CREATE TABLE chunks ("
+      //  AUTOINCREMENT: a rid is never reused, so an index row that is a
+      //  moment stale can only miss, never name a different chunk
+      "  rid INTEGER PRIMARY KEY AUTOINCREMENT,"
+      "  id TEXT NOT NULL UNIQUE,"
+      "  document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,"
+      "  ordinal INTEGER NOT NULL,"
+      "  page_start INTEGER NOT NULL DEFAULT 0,"
+      "  page_end INTEGER NOT NULL DEFAULT 0,"
+      "  char_start INTEGER NOT NULL DEFAULT 0,"
+      "  char_end INTEGER NOT NULL DEFAULT 0,"
+      "  tokens INTEGER NOT NULL DEFAULT 0,"
+      "  hash TEXT NOT NULL,"
+      "  text TEXT NOT NULL,"
+      "  UNIQUE (document_id, ordinal)"
+      ");"
+      "CREATE TABLE vectors ("
+      "  chunk_rid INTEGER PRIMARY KEY REFERENCES chunks (rid) ON DELETE CASCADE,"
+      "  model_id TEXT NOT NULL,"
+      "  dim INTEGER NOT NULL,"
+      "  vec BLOB NOT NULL"                 //  dim float32, host byte order
+      ");"
+      "CREATE TABLE embed_cache ("
+      "  model_id TEXT NOT NULL,"
+      "  hash TEXT NOT NULL,"
+      "  dim INTEGER NOT NULL,"
+      "  vec BLOB NOT NULL,"
+      "  created_ms INTEGER NOT NULL,"
+      "  PRIMARY KEY (model_id, hash)"
+      ") WITHOUT ROWID;"
+      "CREATE TABLE events ("
+      "  job_id TEXT NOT NULL,"
+      "  seq INTEGER NOT NULL,"
+      "  type TEXT NOT NULL,"
+      "  data TEXT,"
+      "  ts INTEGER NOT NULL,"
+      "  PRIMARY KEY (job_id, seq)"
+      ") WITHOUT ROWID;"
+    },
+};
+#define S_MIGRATIONS ((int) (sizeof s_migrations / sizeof s_migrations [0]))
+
+//  --------------------------------------------------------------------------
+//  Statements, prepared once per connection
+
+#define S_TERMINAL "state NOT IN ('completed', 'failed')"
+#define S_JOB_COLS "SELECT id, workspace, source, sha256, mime, state, stage, percent, " \
+    "attempts, error_stage, error, document_id, created_ms, updated_ms, " \
+    "fetch_started_ms, fetch_finished_ms, parse_started_ms, parse_finished_ms, " \
+    "chunk_started_ms, chunk_finished_ms, embed_started_ms, embed_finished_ms, " \
+    "store_started_ms, store_finished_ms, lease_owner, lease_until_ms, options FROM jobs "
+#define S_DOC_COLS "SELECT id, workspace, sha256, source, mime, title, model_id, job_id, " \
+    "state, pages, bytes, chunks, created_ms, updated_ms FROM documents "
+//  ?1 id, ?2 state, ?3 stage, ?4 now
+#define S_STARTED(st) "UPDATE jobs SET state = ?2, stage = ?3, updated_ms = ?4, " \
+    st "_started_ms = COALESCE (" st "_started_ms, ?4) WHERE id = ?1 AND " S_TERMINAL
+#define S_FINISHED(st) "UPDATE jobs SET updated_ms = ?4, " st "_finished_ms = ?4 " \
+    "WHERE id = ?1 AND " S_TERMINAL
+
+typedef enum {
+    S_BEGIN, S_BEGIN_IMMEDIATE, S_COMMIT, S_ROLLBACK,
+    S_WS_ENSURE, S_WS_GET, S_WS_MODEL, S_WS_BUMP,
+    S_JOB_CREATE, S_JOB_GET, S_JOB_STATE, S_JOB_SET_BLOB,
+    S_JOB_STARTED,              //  + stage
+    S_JOB_FINISHED = S_JOB_STARTED + SL_STORE_STAGE_COUNT,
+    S_JOB_PROGRESS = S_JOB_FINISHED + SL_STORE_STAGE_COUNT,
+    S_JOB_FAIL, S_JOB_COMPLETE, S_JOB_ATTEMPT, S_JOB_LEASE, S_JOB_LIST, S_JOBS_UNFINISHED,
+    S_DOC_FIND, S_DOC_GET, S_DOC_LIST, S_DOC_COUNT, S_DOC_STALE_KEYS, S_DOC_DELETE_STALE,
+    S_DOC_INSERT, S_DOC_KEYS, S_DOC_DELETE,
+    S_CHUNK_INSERT, S_VEC_INSERT, S_CHUNKS_LIST,
+    S_BLOB_REF, S_VEC_LOAD, S_HIT_FILL, S_CACHE_GET, S_CACHE_PUT,
+    S_EVENT_APPEND, S_EVENTS_LIST, S_STATS_JOBS, S_STATS_COUNTS,
+    S_COUNT
+} s_stmt_id_t;
+
+static const char *s_sql [S_COUNT] = {
+    [S_BEGIN] = "BEGIN",
+    [S_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_WS_ENSURE] = "INSERT INTO workspaces (name, created_ms) VALUES (?1, ?2) "
+        "ON CONFLICT (name) DO NOTHING",
+    [S_WS_GET] = "SELECT model_id, dim, generation FROM workspaces WHERE name = ?1",
+    //  Records the model on first embed; returns what the workspace uses
+    [S_WS_MODEL] = "INSERT INTO workspaces (name, model_id, dim, created_ms) "
+        "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET "
+        "model_id = COALESCE (model_id, excluded.model_id), dim = COALESCE (dim, excluded.dim) "
+        "RETURNING model_id, dim, generation",
+    [S_WS_BUMP] = "UPDATE workspaces SET generation = generation + 1 WHERE name = ?1 "
+        "RETURNING generation",
+    [S_JOB_CREATE] = "INSERT INTO jobs (id, workspace, source, sha256, mime, options, "
+        "created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) "
+        "ON CONFLICT (id) DO NOTHING",
+    [S_JOB_GET] = S_JOB_COLS "WHERE id = ?1",
+    [S_JOB_STATE] = "SELECT state FROM jobs WHERE id = ?1",
+    [S_JOB_SET_BLOB] = "UPDATE jobs SET sha256 = ?2, mime = COALESCE (?3, mime), "
+        "updated_ms = ?4 WHERE id = ?1 AND " S_TERMINAL,
+    [S_JOB_STARTED + SL_STORE_STAGE_FETCH] = S_STARTED ("fetch"),
+    [S_JOB_STARTED + SL_STORE_STAGE_PARSE] = S_STARTED ("parse"),
+    [S_JOB_STARTED + SL_STORE_STAGE_CHUNK] = S_STARTED ("chunk"),
+    [S_JOB_STARTED + SL_STORE_STAGE_EMBED] = S_STARTED ("embed"),
+    [S_JOB_STARTED + SL_STORE_STAGE_STORE] = S_STARTED ("store"),
+    [S_JOB_FINISHED + SL_STORE_STAGE_FETCH] = S_FINISHED ("fetch"),
+    [S_JOB_FINISHED + SL_STORE_STAGE_PARSE] = S_FINISHED ("parse"),
+    [S_JOB_FINISHED + SL_STORE_STAGE_CHUNK] = S_FINISHED ("chunk"),
+    [S_JOB_FINISHED + SL_STORE_STAGE_EMBED] = S_FINISHED ("embed"),
+    [S_JOB_FINISHED + SL_STORE_STAGE_STORE] = S_FINISHED ("store"),
+    [S_JOB_PROGRESS] = "UPDATE jobs SET percent = ?2, updated_ms = ?3 "
+        "WHERE id = ?1 AND " S_TERMINAL,
+    [S_JOB_FAIL] = "UPDATE jobs SET state = 'failed', error_stage = ?2, error = ?3, "
+        "updated_ms = ?4, lease_owner = NULL, lease_until_ms = NULL "
+        "WHERE id = ?1 AND " S_TERMINAL,
+    [S_JOB_COMPLETE] = "UPDATE jobs SET state = 'completed', percent = 100, "
+        "document_id = ?2, updated_ms = ?3, lease_owner = NULL, lease_until_ms = NULL "
+        "WHERE id = ?1 AND " S_TERMINAL,
+    [S_JOB_ATTEMPT] = "UPDATE jobs SET attempts = attempts + 1, updated_ms = ?2 "
+        "WHERE id = ?1 AND " S_TERMINAL " RETURNING attempts",
+    [S_JOB_LEASE] = "UPDATE jobs SET lease_owner = ?2, lease_until_ms = ?4 "
+        "WHERE id = ?1 AND " S_TERMINAL " AND (lease_owner IS NULL OR lease_owner = ?2 "
+        "OR lease_until_ms < ?3)",
+    [S_JOB_LIST] = S_JOB_COLS "WHERE workspace = ?1 AND (?2 IS NULL OR state = ?2) "
+        "ORDER BY created_ms DESC, id LIMIT ?3 OFFSET ?4",
+    [S_JOBS_UNFINISHED] = S_JOB_COLS "WHERE " S_TERMINAL " AND updated_ms < ?1 "
+        "ORDER BY updated_ms LIMIT ?2",
+    [S_DOC_FIND] = S_DOC_COLS "WHERE workspace = ?1 AND sha256 = ?2 AND state = 'ready'",
+    [S_DOC_GET] = S_DOC_COLS "WHERE workspace = ?1 AND id = ?2",
+    [S_DOC_LIST] = S_DOC_COLS "WHERE workspace = ?1 ORDER BY created_ms DESC, id "
+        "LIMIT ?2 OFFSET ?3",
+    [S_DOC_COUNT] = "SELECT COUNT(*) FROM documents WHERE workspace = ?1",
+    [S_DOC_STALE_KEYS] = "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id "
+        "WHERE d.workspace = ?1 AND d.source = ?2 AND d.id <> ?3",
+    [S_DOC_DELETE_STALE] = "DELETE FROM documents WHERE workspace = ?1 AND source = ?2 "
+        "AND id <> ?3",
+    [S_DOC_INSERT] = "INSERT INTO documents (id, workspace, source, sha256, mime, title, "
+        "pages, bytes, chunks, model_id, job_id, created_ms, updated_ms) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12) "
+        "ON CONFLICT DO NOTHING",
+    [S_DOC_KEYS] = "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id "
+        "WHERE d.workspace = ?1 AND d.id = ?2",
+    [S_DOC_DELETE] = "DELETE FROM documents WHERE workspace = ?1 AND id = ?2 RETURNING sha256",
+    [S_CHUNK_INSERT] = "INSERT INTO chunks (id, document_id, ordinal, page_start, page_end, "
+        "char_start, char_end, tokens, hash, text) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [S_VEC_INSERT] = "INSERT INTO vectors (chunk_rid, model_id, dim, vec) VALUES (?1, ?2, ?3, ?4)",
+    [S_CHUNKS_LIST] = "SELECT id, document_id, ordinal, page_start, page_end, char_start, "
+        "char_end, tokens, hash, text FROM chunks WHERE document_id = ?1 "
+        "ORDER BY ordinal LIMIT ?2 OFFSET ?3",
+    [S_BLOB_REF] = "SELECT EXISTS (SELECT 1 FROM documents WHERE sha256 = ?1) "
+        "OR EXISTS (SELECT 1 FROM jobs WHERE sha256 = ?1 AND " S_TERMINAL ")",
+    [S_VEC_LOAD] = "SELECT v.chunk_rid, v.dim, v.vec FROM documents d "
+        "JOIN chunks c ON c.document_id = d.id JOIN vectors v ON v.chunk_rid = c.rid "
+        "WHERE d.workspace = ?1 AND v.model_id = ?2",
+    [S_HIT_FILL] = "SELECT c.id, c.document_id, c.ordinal, c.page_start, c.page_end, c.text, "
+        "d.title, d.source FROM chunks c JOIN documents d ON d.id = c.document_id "
+        "WHERE c.rid = ?1 AND d.workspace = ?2",
+    [S_CACHE_GET] = "SELECT dim, vec FROM embed_cache WHERE model_id = ?1 AND hash = ?2",
+    [S_CACHE_PUT] = "INSERT INTO embed_cache (model_id, hash, dim, vec, created_ms) "
+        "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+    //  One statement: the writer lock makes MAX + 1 atomic; PRIMARY KEY
+    //  (job_id, seq) makes a racing duplicate fail rather than fork the log
+    [S_EVENT_APPEND] = "INSERT INTO events (job_id, seq, type, data, ts) "
+        "SELECT ?1, COALESCE (MAX (seq), 0) + 1, ?2, ?3, ?4 FROM events WHERE job_id = ?1 "
+        "RETURNING seq",
+    [S_EVENTS_LIST] = "SELECT seq, type, data, ts FROM events WHERE job_id = ?1 AND seq > ?2 "
+        "ORDER BY seq LIMIT ?3",
+    [S_STATS_JOBS] = "SELECT state, COUNT(*) FROM jobs GROUP BY state",
+    [S_STATS_COUNTS] = "SELECT (SELECT COUNT(*) FROM workspaces), (SELECT COUNT(*) FROM documents), "
+        "(SELECT COUNT(*) FROM chunks), (SELECT COUNT(*) FROM vectors), "
+        "(SELECT COUNT(*) FROM embed_cache)",
+};
+
+//  --------------------------------------------------------------------------
+//  Connections and the pool
+
+typedef struct s_conn_s {
+    sqlite3 *db;
+    sqlite3_stmt *stmt [S_COUNT];
+    struct s_conn_s *next;      //  free list
+} s_conn_t;
+
+typedef struct {
+    char *path;
+    pthread_mutex_t pool_lock;
+    pthread_cond_t pool_cond;
+    s_conn_t *idle;             //  free list
+    int open;                   //  connections opened (idle or in use)
+    pthread_mutex_t write_lock; //  one writer at a time in this process
+} s_sqlite_t;
+
+static int
+s_journal_cb (void *arg, int ncols, char **values, char **names)
+{
+    if (ncols > 0 && values [0])
+        snprintf ((char *) arg, 16, "%s", values [0]);
+    return 0;
+}
+
+static s_conn_t *
+s_conn_open (const char *path)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2 (path, &db,
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        sl_store_set_errmsg ("cannot open database %s: %s", path,
+                             db ? sqlite3_errmsg (db) : sqlite3_errstr (rc));
+        sqlite3_close (db);
+        return NULL;
+    }
+    sqlite3_extended_result_codes (db, 1);
+    sqlite3_busy_timeout (db, S_BUSY_TIMEOUT_MS);
+    char mode [16] = "";
+    char *msg = NULL;
+    if (sqlite3_exec (db, "PRAGMA journal_mode = WAL", s_journal_cb, mode, &msg) != SQLITE_OK
+    ||  sqlite3_exec (db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON",
+                      NULL, NULL, &msg) != SQLITE_OK) {
+        sl_store_set_errmsg ("cannot configure database %s: %s", path, msg ? msg : "?");
+        sqlite3_free (msg);
+        sqlite3_close (db);
+        return NULL;
+    }
+    if (strcmp (mode, "wal") != 0)
+        sl_warn (NULL, "store: %s: journal mode is '%s', not 'wal' (file system without "
+                 "shared memory?): readers will block writers", path, mode);
+    s_conn_t *c = calloc (1, sizeof *c);
+    assert (c);
+    c->db = db;
+    return c;
+}
+
+static void
+s_conn_close (s_conn_t *c)
+{
+    for (int i = 0; i < S_COUNT; i++)
+        sqlite3_finalize (c->stmt [i]);
+    sqlite3_close (c->db);
+    free (c);
+}
+
+//  Take a connection: an idle one, a new one, or wait for one.
+static s_conn_t *
+s_acquire (s_sqlite_t *self)
+{
+    pthread_mutex_lock (&self->pool_lock);
+    while (!self->idle && self->open >= S_POOL_MAX)
+        pthread_cond_wait (&self->pool_cond, &self->pool_lock);
+    s_conn_t *c = self->idle;
+    if (c) {
+        self->idle = c->next;
+        pthread_mutex_unlock (&self->pool_lock);
+        return c;
+    }
+    self->open++;
+    pthread_mutex_unlock (&self->pool_lock);
+
+    c = s_conn_open (self->path);
+    if (!c) {
+        pthread_mutex_lock (&self->pool_lock);
+        self->open--;
+        pthread_cond_signal (&self->pool_cond);
+        pthread_mutex_unlock (&self->pool_lock);
+    }
+    return c;
+}
+
+static void
+s_release (s_sqlite_t *self, s_conn_t *c)
+{
+    pthread_mutex_lock (&self->pool_lock);
+    c->next = self->idle;
+    self->idle = c;
+    pthread_cond_signal (&self->pool_cond);
+    pthread_mutex_unlock (&self->pool_lock);
+}
+
+//  --------------------------------------------------------------------------
+//  Statement helpers
+
+static int
+s_fail (s_conn_t *c, const char *what)
+{
+    sl_store_set_errmsg ("sqlite: %s: %s", what, sqlite3_errmsg (c->db));
+    return SL_STORE_ERROR;
+}
+
+//  The cached statement id, ready to bind. NULL (message set) on failure.
+static sqlite3_stmt *
+s_stmt (s_conn_t *c, s_stmt_id_t id)
+{
+    if (!c->stmt [id]
+    &&  sqlite3_prepare_v3 (c->db, s_sql [id], -1, SQLITE_PREPARE_PERSISTENT,
+                            &c->stmt [id], NULL) != SQLITE_OK) {
+        s_fail (c, s_sql [id]);
+        return NULL;
+    }
+    return c->stmt [id];
+}
+
+//  Return a statement to its unbound state for the next use.
+static void
+s_done (sqlite3_stmt *st)
+{
+    sqlite3_reset (st);
+    sqlite3_clear_bindings (st);
+}
+
+static void
+s_bind_text (sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text (st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null (st, i);
+}
+
+//  Run a statement with no result rows (or ignore them). 0 or ERROR.
+static int
+s_run (s_conn_t *c, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step (st);
+    int result = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : s_fail (c, what);
+    s_done (st);
+    return result;
+}
+
+static int
+s_run_id (s_conn_t *c, s_stmt_id_t id)
+{
+    sqlite3_stmt *st = s_stmt (c, id);
+    return st ? s_run (c, st, s_sql [id]) : SL_STORE_ERROR;
+}
+
+//  Begin a write transaction. This process's writers queue on write_lock;
+//  held until s_write_commit / s_write_rollback.
+static int
+s_write_begin (s_sqlite_t *self, s_conn_t *c)
+{
+    pthread_mutex_lock (&self->write_lock);
+    if (s_run_id (c, S_BEGIN_IMMEDIATE) == 0)
+        return 0;
+    pthread_mutex_unlock (&self->write_lock);
+    return SL_STORE_ERROR;
+}
+
+static void
+s_write_rollback (s_sqlite_t *self, s_conn_t *c)
+{
+    //  After some errors SQLite has already rolled back; ignore that error
+    if (!sqlite3_get_autocommit (c->db)) {
+        sqlite3_stmt *st = s_stmt (c, S_ROLLBACK);
+        if (st) {
+            sqlite3_step (st);
+            s_done (st);
+        }
+    }
+    pthread_mutex_unlock (&self->write_lock);
+}
+
+static int
+s_write_commit (s_sqlite_t *self, s_conn_t *c)
+{
+    if (s_run_id (c, S_COMMIT) == 0) {
+        pthread_mutex_unlock (&self->write_lock);
+        return 0;
+    }
+    s_write_rollback (self, c);
+    return SL_STORE_ERROR;
+}
+
+//  Read transactions see one snapshot (WAL); no lock needed.
+static int
+s_read_begin (s_conn_t *c)
+{
+    return s_run_id (c, S_BEGIN);
+}
+
+static void
+s_read_end (s_conn_t *c)
+{
+    if (!sqlite3_get_autocommit (c->db))
+        s_run_id (c, S_COMMIT);
+}
+
+//  One autocommit write statement (already bound) under the write lock.
+//  Returns rows changed, or ERROR. Result rows, if any, are ignored.
+static int
+s_write_one (s_sqlite_t *self, s_conn_t *c, sqlite3_stmt *st, const char *what)
+{
+    pthread_mutex_lock (&self->write_lock);
+    int rc = sqlite3_step (st);
+    int result = rc == SQLITE_DONE || rc == SQLITE_ROW ? sqlite3_changes (c->db)
+                                                       : s_fail (c, what);
+    s_done (st);
+    pthread_mutex_unlock (&self->write_lock);
+    return result;
+}
+
+static char *
+s_col_dup (sqlite3_stmt *st, int i)
+{
+    const unsigned char *text = sqlite3_column_text (st, i);
+    if (!text)
+        return NULL;
+    char *copy = strdup ((const char *) text);
+    assert (copy);
+    return copy;
+}
+
+static void
+s_col_copy (sqlite3_stmt *st, int i, char *buf, size_t size)
+{
+    const unsigned char *text = sqlite3_column_text (st, i);
+    snprintf (buf, size, "%s", text ? (const char *) text : "");
+}
+
+//  Grow a result array by one slot (zeroed); asserts on OOM like strdup.
+static void *
+s_grow (void *array, int count, int *cap, size_t elem)
+{
+    if (count == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        array = realloc (array, (size_t) *cap * elem);
+        assert (array);
+    }
+    memset ((char *) array + (size_t) count * elem, 0, elem);
+    return array;
+}
+
+//  --------------------------------------------------------------------------
+//  Jobs
+
+static void
+s_job_read (sqlite3_stmt *st, sl_store_job_t *job)
+{
+    memset (job, 0, sizeof *job);
+    s_col_copy (st, 0, job->id, sizeof job->id);
+    s_col_copy (st, 1, job->workspace, sizeof job->workspace);
+    job->source = s_col_dup (st, 2);
+    s_col_copy (st, 3, job->sha256, sizeof job->sha256);
+    job->mime = s_col_dup (st, 4);
+    int state = sl_store_state_parse ((const char *) sqlite3_column_text (st, 5));
+    job->state = state < 0 ? SL_STORE_QUEUED : (sl_store_state_t) state;
+    job->stage = sl_store_stage_parse ((const char *) sqlite3_column_text (st, 6));
+    job->percent = sqlite3_column_int (st, 7);
+    job->attempts = sqlite3_column_int (st, 8);
+    job->error_stage = sl_store_stage_parse ((const char *) sqlite3_column_text (st, 9));
+    job->error = s_col_dup (st, 10);
+    s_col_copy (st, 11, job->document_id, sizeof job->document_id);
+    job->created_ms = sqlite3_column_int64 (st, 12);
+    job->updated_ms = sqlite3_column_int64 (st, 13);
+    for (int s = 0; s < SL_STORE_STAGE_COUNT; s++) {
+        job->started_ms [s] = sqlite3_column_int64 (st, 14 + 2 * s);
+        job->finished_ms [s] = sqlite3_column_int64 (st, 15 + 2 * s);
+    }
+    job->lease_owner = s_col_dup (st, 24);
+    job->lease_until_ms = sqlite3_column_int64 (st, 25);
+    job->options = s_col_dup (st, 26);
+}
+
+//  Why did a guarded job UPDATE change nothing? NOT_FOUND or TERMINAL, or
+//  `otherwise` if the job is still live (e.g. a lease held elsewhere).
+static int
+s_job_why (s_conn_t *c, const char *job_id, int otherwise)
+{
+    sqlite3_stmt *st = s_stmt (c, S_JOB_STATE);
+    if (!st)
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, job_id);
+    int rc = sqlite3_step (st);
+    int result;
+    if (rc == SQLITE_ROW) {
+        const char *state = (const char *) sqlite3_column_text (st, 0);
+        bool terminal = state && (strcmp (state, "completed") == 0 || strcmp (state, "failed") == 0);
+        result = terminal ? SL_STORE_TERMINAL : otherwise;
+        if (terminal)
+            sl_store_set_errmsg ("job %s is already %s", job_id, state);
+        else
+        if (otherwise == SL_STORE_BUSY)
+            sl_store_set_errmsg ("job %s is leased by another owner", job_id);
+    }
+    else
+    if (rc == SQLITE_DONE) {
+        sl_store_set_errmsg ("no job %s", job_id);
+        result = SL_STORE_NOT_FOUND;
+    }
+    else
+        result = s_fail (c, "job state");
+    s_done (st);
+    return result;
+}
+
+//  Run a guarded job UPDATE (bound) and classify "nothing changed".
+static int
+s_job_update (s_sqlite_t *self, s_conn_t *c, sqlite3_stmt *st, const char *job_id,
+              const char *what)
+{
+    int changed = s_write_one (self, c, st, what);
+    if (changed < 0)
+        return changed;
+    return changed > 0 ? SL_STORE_OK : s_job_why (c, job_id, SL_STORE_ERROR);
+}
+
+static int
+s_job_create (void *backend, const char *job_id, const char *workspace, const char *source,
+              const char *sha256, const char *mime, const char *options_json, int64_t now_ms)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    int rc = s_write_begin (self, c);
+    if (rc == 0) {
+        sqlite3_stmt *st = s_stmt (c, S_WS_ENSURE);
+        rc = st ? 0 : SL_STORE_ERROR;
+        if (rc == 0) {
+            s_bind_text (st, 1, workspace);
+            sqlite3_bind_int64 (st, 2, now_ms);
+            rc = s_run (c, st, "ensure workspace");
+        }
+        if (rc == 0 && (st = s_stmt (c, S_JOB_CREATE))) {
+            s_bind_text (st, 1, job_id);
+            s_bind_text (st, 2, workspace);
+            s_bind_text (st, 3, source);
+            s_bind_text (st, 4, sha256);
+            s_bind_text (st, 5, mime);
+            s_bind_text (st, 6, options_json);
+            sqlite3_bind_int64 (st, 7, now_ms);
+            rc = s_run (c, st, "create job");
+        }
+        else
+            rc = SL_STORE_ERROR;
+        if (rc == 0)
+            rc = s_write_commit (self, c);
+        else
+            s_write_rollback (self, c);
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_job_get (void *backend, const char *job_id, sl_store_job_t *job)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_JOB_GET);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, job_id);
+        int step = sqlite3_step (st);
+        if (step == SQLITE_ROW) {
+            s_job_read (st, job);
+            rc = SL_STORE_OK;
+        }
+        else
+        if (step == SQLITE_DONE) {
+            sl_store_set_errmsg ("no job %s", job_id);
+            rc = SL_STORE_NOT_FOUND;
+        }
+        else
+            rc = s_fail (c, "get job");
+        s_done (st);
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_job_set_blob (void *backend, const char *job_id, const char *sha256, const char *mime,
+                int64_t now_ms)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_JOB_SET_BLOB);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, job_id);
+        s_bind_text (st, 2, sha256);
+        s_bind_text (st, 3, mime);
+        sqlite3_bind_int64 (st, 4, now_ms);
+        rc = s_job_update (self, c, st, job_id, "set job blob");
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_job_stage (void *backend, const char *job_id, sl_store_stage_t stage, sl_store_step_t step,
+             int64_t now_ms)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    s_stmt_id_t id = (step == SL_STORE_STARTED ? S_JOB_STARTED : S_JOB_FINISHED) + stage;
+    sqlite3_stmt *st = s_stmt (c, id);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, job_id);
+        s_bind_text (st, 2, sl_store_state_name ((sl_store_state_t) (stage + 1)));
+        s_bind_text (st, 3, sl_store_stage_name (stage));
+        sqlite3_bind_int64 (st, 4, now_ms);
+        rc = s_job_update (self, c, st, job_id, "job stage");
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_job_progress (void *backend, const char *job_id, int percent, int64_t now_ms)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_JOB_PROGRESS);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, job_id);
+        sqlite3_bind_int (st, 2, percent);
+        sqlite3_bind_int64 (st, 3, now_ms);
+        rc = s_job_update (self, c, st, job_id, "job progress");
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_job_fail (void *backend, const char *job_id, sl_store_stage_t stage, const char *reason,
+            int64_t now_ms)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_JOB_FAIL);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, job_id);
+        s_bind_text (st, 2, stage == SL_STORE_STAGE_NONE ? NULL : sl_store_stage_name (stage));
+        s_bind_text (st, 3, reason);
+        sqlite3_bind_int64 (st, 4, now_ms);
+        rc = s_job_update (self, c, st, job_id, "fail job");
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_job_complete (void *backend, const char *job_id, const char *document_id, int64_t now_ms)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_JOB_COMPLETE);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, job_id);
+        s_bind_text (st, 2, document_id);
+        sqlite3_bind_int64 (st, 3, now_ms);
+        rc = s_job_update (self, c, st, job_id, "complete job");
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_job_attempt (void *backend, const char *job_id, int *attempts_out, int64_t now_ms)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_JOB_ATTEMPT);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, job_id);
+        sqlite3_bind_int64 (st, 2, now_ms);
+        pthread_mutex_lock (&self->write_lock);
+        int step = sqlite3_step (st);
+        if (step == SQLITE_ROW) {
+            if (attempts_out)
+                *attempts_out = sqlite3_column_int (st, 0);
+            rc = SL_STORE_OK;
+        }
+        else
+        if (step != SQLITE_DONE)
+            rc = s_fail (c, "job attempt");
+        s_done (st);
+        pthread_mutex_unlock (&self->write_lock);
+        if (step == SQLITE_DONE)
+            rc = s_job_why (c, job_id, SL_STORE_ERROR);
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_job_lease (void *backend, const char *job_id, const char *owner, int64_t now_ms,
+             int64_t until_ms)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_JOB_LEASE);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, job_id);
+        s_bind_text (st, 2, owner);
+        sqlite3_bind_int64 (st, 3, now_ms);
+        sqlite3_bind_int64 (st, 4, until_ms);
+        int changed = s_write_one (self, c, st, "lease job");
+        rc = changed < 0 ? changed
+           : changed > 0 ? SL_STORE_OK
+           : s_job_why (c, job_id, SL_STORE_BUSY);
+    }
+    s_release (self, c);
+    return rc;
+}
+
+//  Step a bound job query and collect all rows.
+static int
+s_job_rows (s_conn_t *c, sqlite3_stmt *st, sl_store_job_t **jobs_p, int *count_p)
+{
+    sl_store_job_t *jobs = NULL;
+    int count = 0, cap = 0, step;
+    while ((step = sqlite3_step (st)) == SQLITE_ROW) {
+        jobs = s_grow (jobs, count, &cap, sizeof *jobs);
+        s_job_read (st, &jobs [count++]);
+    }
+    s_done (st);
+    if (step != SQLITE_DONE) {
+        sl_store_jobs_free (&jobs, count);
+        return s_fail (c, "list jobs");
+    }
+    *jobs_p = jobs;
+    *count_p = count;
+    return SL_STORE_OK;
+}
+
+static int
+s_job_list (void *backend, const char *workspace, const char *state, int limit, int offset,
+            sl_store_job_t **jobs_p, int *count_p)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_JOB_LIST);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, workspace);
+        s_bind_text (st, 2, state);
+        sqlite3_bind_int (st, 3, limit);
+        sqlite3_bind_int (st, 4, offset);
+        rc = s_job_rows (c, st, jobs_p, count_p);
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_jobs_unfinished (void *backend, int64_t older_than_ms, int limit, sl_store_job_t **jobs_p,
+                   int *count_p)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_JOBS_UNFINISHED);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        sqlite3_bind_int64 (st, 1, older_than_ms);
+        sqlite3_bind_int (st, 2, limit);
+        rc = s_job_rows (c, st, jobs_p, count_p);
+    }
+    s_release (self, c);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Documents
+
+static void
+s_doc_read (sqlite3_stmt *st, sl_store_doc_t *doc)
+{
+    memset (doc, 0, sizeof *doc);
+    s_col_copy (st, 0, doc->id, sizeof doc->id);
+    s_col_copy (st, 1, doc->workspace, sizeof doc->workspace);
+    s_col_copy (st, 2, doc->sha256, sizeof doc->sha256);
+    doc->source = s_col_dup (st, 3);
+    doc->mime = s_col_dup (st, 4);
+    doc->title = s_col_dup (st, 5);
+    doc->model_id = s_col_dup (st, 6);
+    doc->job_id = s_col_dup (st, 7);
+    s_col_copy (st, 8, doc->state, sizeof doc->state);
+    doc->pages = sqlite3_column_int (st, 9);
+    doc->bytes = sqlite3_column_int64 (st, 10);
+    doc->chunks = sqlite3_column_int (st, 11);
+    doc->created_ms = sqlite3_column_int64 (st, 12);
+    doc->updated_ms = sqlite3_column_int64 (st, 13);
+}
+
+//  Run a bound single-document query. doc may be NULL.
+static int
+s_doc_one (s_conn_t *c, sqlite3_stmt *st, sl_store_doc_t *doc, const char *what)
+{
+    int step = sqlite3_step (st);
+    int rc;
+    if (step == SQLITE_ROW) {
+        if (doc)
+            s_doc_read (st, doc);
+        rc = SL_STORE_OK;
+    }
+    else
+    if (step == SQLITE_DONE) {
+        sl_store_set_errmsg ("%s: no such document", what);
+        rc = SL_STORE_NOT_FOUND;
+    }
+    else
+        rc = s_fail (c, what);
+    s_done (st);
+    return rc;
+}
+
+static int
+s_document_find (void *backend, const char *workspace, const char *sha256, sl_store_doc_t *doc)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_DOC_FIND);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, workspace);
+        s_bind_text (st, 2, sha256);
+        rc = s_doc_one (c, st, doc, "find document");
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_document_get (void *backend, const char *workspace, const char *doc_id, sl_store_doc_t *doc)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_DOC_GET);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, workspace);
+        s_bind_text (st, 2, doc_id);
+        rc = s_doc_one (c, st, doc, "get document");
+    }
+    s_release (self, c);
+    return rc;
+}
+
+//  Append the chunk keys a bound query returns to *keys (length *n).
+static int
+s_collect_keys (s_conn_t *c, sqlite3_stmt *st, int64_t **keys, int *n, const char *what)
+{
+    int cap = *n, step;
+    while ((step = sqlite3_step (st)) == SQLITE_ROW) {
+        *keys = s_grow (*keys, *n, &cap, sizeof (int64_t));
+        (*keys) [(*n)++] = sqlite3_column_int64 (st, 0);
+    }
+    s_done (st);
+    return step == SQLITE_DONE ? 0 : s_fail (c, what);
+}
+
+//  Bump the workspace generation inside the current write transaction.
+static int
+s_bump (s_conn_t *c, const char *workspace, int64_t *gen_out)
+{
+    sqlite3_stmt *st = s_stmt (c, S_WS_BUMP);
+    if (!st)
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, workspace);
+    int rc = sqlite3_step (st) == SQLITE_ROW ? 0 : s_fail (c, "bump workspace generation");
+    if (rc == 0)
+        *gen_out = sqlite3_column_int64 (st, 0);
+    s_done (st);
+    return rc;
+}
+
+//  The body of a commit, inside the write transaction.
+static int
+s_commit_body (s_conn_t *c, const sl_doc_meta_t *meta, const char *doc_id,
+               const sl_chunk_row_t *chunks, const char (*chunk_ids) [SL_STORE_ID],
+               const char **hashes, int n, const float *vectors, int dim,
+               const char *model_id, int64_t now_ms, sl_store_change_t *change)
+{
+    //  1. The workspace's model: recorded now if this is the first embed
+    sqlite3_stmt *st = s_stmt (c, S_WS_MODEL);
+    if (!st)
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, meta->workspace);
+    s_bind_text (st, 2, model_id);
+    if (dim > 0)
+        sqlite3_bind_int (st, 3, dim);
+    sqlite3_bind_int64 (st, 4, now_ms);
+    if (sqlite3_step (st) != SQLITE_ROW) {
+        int rc = s_fail (c, "record workspace model");
+        s_done (st);
+        return rc;
+    }
+    const char *ws_model = (const char *) sqlite3_column_text (st, 0);
+    int ws_dim = sqlite3_column_int (st, 1);
+    change->gen_before = change->gen_after = sqlite3_column_int64 (st, 2);
+    int rc = SL_STORE_OK;
+    if (model_id && ws_model && strcmp (model_id, ws_model) != 0) {
+        sl_store_set_errmsg ("workspace %s embeds with model %s, not %s: use a new workspace "
+                             "to change models", meta->workspace, ws_model, model_id);
+        rc = SL_STORE_CONFLICT;
+    }
+    else
+    if (dim > 0 && ws_dim > 0 && dim != ws_dim) {
+        sl_store_set_errmsg ("workspace %s stores %d-dimensional vectors, not %d",
+                             meta->workspace, ws_dim, dim);
+        rc = SL_STORE_CONFLICT;
+    }
+    s_done (st);
+    if (rc != SL_STORE_OK)
+        return rc;
+
+    //  2. Any other document at this source is replaced: collect its chunk
+    //  keys for the index, then one DELETE cascades to chunks and vectors
+    if (!(st = s_stmt (c, S_DOC_STALE_KEYS)))
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, meta->workspace);
+    s_bind_text (st, 2, meta->source);
+    s_bind_text (st, 3, doc_id);
+    if (s_collect_keys (c, st, &change->removed, &change->n_removed, "stale chunk keys"))
+        return SL_STORE_ERROR;
+    if (!(st = s_stmt (c, S_DOC_DELETE_STALE)))
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, meta->workspace);
+    s_bind_text (st, 2, meta->source);
+    s_bind_text (st, 3, doc_id);
+    if (s_run (c, st, "delete replaced document"))
+        return SL_STORE_ERROR;
+    int replaced = sqlite3_changes (c->db);
+
+    //  3. The document: a primary-key conflict means this content is
+    //  already stored (redelivery or re-ingest) and nothing more is written
+    if (!(st = s_stmt (c, S_DOC_INSERT)))
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, doc_id);
+    s_bind_text (st, 2, meta->workspace);
+    s_bind_text (st, 3, meta->source);
+    s_bind_text (st, 4, meta->sha256);
+    s_bind_text (st, 5, meta->mime);
+    s_bind_text (st, 6, meta->title);
+    sqlite3_bind_int (st, 7, meta->pages);
+    sqlite3_bind_int64 (st, 8, meta->bytes);
+    sqlite3_bind_int (st, 9, n);
+    s_bind_text (st, 10, model_id);
+    s_bind_text (st, 11, meta->job_id);
+    sqlite3_bind_int64 (st, 12, now_ms);
+    if (s_run (c, st, "insert document"))
+        return SL_STORE_ERROR;
+    bool inserted = sqlite3_changes (c->db) > 0;
+    snprintf (change->doc_id, sizeof change->doc_id, "%s", doc_id);
+
+    //  4. Chunks and their vectors
+    if (inserted && n > 0) {
+        change->added = malloc ((size_t) n * sizeof (int64_t));
+        if (!change->added) {
+            sl_store_set_errmsg ("out of memory committing %d chunks", n);
+            return SL_STORE_ERROR;
+        }
+        sqlite3_stmt *ins = s_stmt (c, S_CHUNK_INSERT);
+        sqlite3_stmt *vec = s_stmt (c, S_VEC_INSERT);
+        if (!ins || !vec)
+            return SL_STORE_ERROR;
+        for (int i = 0; i < n; i++) {
+            const sl_chunk_row_t *chunk = &chunks [i];
+            s_bind_text (ins, 1, chunk_ids [i]);
+            s_bind_text (ins, 2, doc_id);
+            sqlite3_bind_int (ins, 3, chunk->ordinal);
+            sqlite3_bind_int (ins, 4, chunk->page_start);
+            sqlite3_bind_int (ins, 5, chunk->page_end);
+            sqlite3_bind_int64 (ins, 6, chunk->char_start);
+            sqlite3_bind_int64 (ins, 7, chunk->char_end);
+            sqlite3_bind_int (ins, 8, chunk->tokens);
+            s_bind_text (ins, 9, hashes [i]);
+            s_bind_text (ins, 10, chunk->text);
+            if (s_run (c, ins, "insert chunk"))
+                return SL_STORE_ERROR;
+            int64_t rid = sqlite3_last_insert_rowid (c->db);
+            change->added [change->n_added++] = rid;
+            sqlite3_bind_int64 (vec, 1, rid);
+            s_bind_text (vec, 2, model_id);
+            sqlite3_bind_int (vec, 3, dim);
+            sqlite3_bind_blob (vec, 4, vectors + (size_t) i * (size_t) dim,
+                               dim * (int) sizeof (float), SQLITE_STATIC);
+            if (s_run (c, vec, "insert vector"))
+                return SL_STORE_ERROR;
+        }
+    }
+    if (inserted || replaced > 0) {
+        change->changed = true;
+        if (s_bump (c, meta->workspace, &change->gen_after))
+            return SL_STORE_ERROR;
+    }
+    return SL_STORE_OK;
+}
+
+static int
+s_document_commit (void *backend, const sl_doc_meta_t *meta, const char *doc_id,
+                   const sl_chunk_row_t *chunks, const char (*chunk_ids) [SL_STORE_ID],
+                   const char **hashes, int n, const float *vectors, int dim,
+                   const char *model_id, int64_t now_ms, sl_store_change_t *change)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    int rc = s_write_begin (self, c);
+    if (rc == 0) {
+        rc = s_commit_body (c, meta, doc_id, chunks, chunk_ids, hashes, n, vectors, dim,
+                            model_id, now_ms, change);
+        if (rc == 0)
+            rc = s_write_commit (self, c);
+        else
+            s_write_rollback (self, c);
+        if (rc != 0) {
+            //  nothing was written: the index must not follow
+            change->changed = false;
+            change->n_added = change->n_removed = 0;
+        }
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_document_list (void *backend, const char *workspace, int limit, int offset,
+                 sl_store_doc_t **docs_p, int *count_p, int64_t *total_p)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    int rc = s_read_begin (c);
+    sl_store_doc_t *docs = NULL;
+    int count = 0, cap = 0;
+    sqlite3_stmt *st;
+    if (rc == 0 && (st = s_stmt (c, S_DOC_COUNT))) {
+        s_bind_text (st, 1, workspace);
+        if (sqlite3_step (st) == SQLITE_ROW) {
+            if (total_p)
+                *total_p = sqlite3_column_int64 (st, 0);
+        }
+        else
+            rc = s_fail (c, "count documents");
+        s_done (st);
+    }
+    else
+        rc = SL_STORE_ERROR;
+    if (rc == 0 && (st = s_stmt (c, S_DOC_LIST))) {
+        s_bind_text (st, 1, workspace);
+        sqlite3_bind_int (st, 2, limit);
+        sqlite3_bind_int (st, 3, offset);
+        int step;
+        while ((step = sqlite3_step (st)) == SQLITE_ROW) {
+            docs = s_grow (docs, count, &cap, sizeof *docs);
+            s_doc_read (st, &docs [count++]);
+        }
+        s_done (st);
+        if (step != SQLITE_DONE)
+            rc = s_fail (c, "list documents");
+    }
+    else
+        rc = SL_STORE_ERROR;
+    s_read_end (c);
+    s_release (self, c);
+    if (rc != 0) {
+        sl_store_docs_free (&docs, count);
+        return rc;
+    }
+    *docs_p = docs;
+    *count_p = count;
+    return SL_STORE_OK;
+}
+
+static void
+s_chunk_read (sqlite3_stmt *st, sl_store_chunk_t *chunk)
+{
+    memset (chunk, 0, sizeof *chunk);
+    s_col_copy (st, 0, chunk->id, sizeof chunk->id);
+    s_col_copy (st, 1, chunk->document_id, sizeof chunk->document_id);
+    chunk->ordinal = sqlite3_column_int (st, 2);
+    chunk->page_start = sqlite3_column_int (st, 3);
+    chunk->page_end = sqlite3_column_int (st, 4);
+    chunk->char_start = sqlite3_column_int64 (st, 5);
+    chunk->char_end = sqlite3_column_int64 (st, 6);
+    chunk->tokens = sqlite3_column_int (st, 7);
+    chunk->hash = s_col_dup (st, 8);
+    chunk->text = s_col_dup (st, 9);
+}
+
+static int
+s_chunks_list (void *backend, const char *workspace, const char *doc_id, int limit, int offset,
+               sl_store_chunk_t **chunks_p, int *count_p, int64_t *total_p)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sl_store_chunk_t *chunks = NULL;
+    int count = 0, cap = 0;
+    int rc = s_read_begin (c);
+    //  The workspace check: the document must be this workspace's
+    sqlite3_stmt *st;
+    if (rc == 0 && (st = s_stmt (c, S_DOC_GET))) {
+        sl_store_doc_t doc;
+        s_bind_text (st, 1, workspace);
+        s_bind_text (st, 2, doc_id);
+        rc = s_doc_one (c, st, &doc, "list chunks");
+        if (rc == 0 && total_p)
+            *total_p = doc.chunks;
+        if (rc == 0)
+            sl_store_doc_reset (&doc);
+    }
+    else
+    if (rc == 0)
+        rc = SL_STORE_ERROR;
+    if (rc == 0 && (st = s_stmt (c, S_CHUNKS_LIST))) {
+        s_bind_text (st, 1, doc_id);
+        sqlite3_bind_int (st, 2, limit);
+        sqlite3_bind_int (st, 3, offset);
+        int step;
+        while ((step = sqlite3_step (st)) == SQLITE_ROW) {
+            chunks = s_grow (chunks, count, &cap, sizeof *chunks);
+            s_chunk_read (st, &chunks [count++]);
+        }
+        s_done (st);
+        if (step != SQLITE_DONE)
+            rc = s_fail (c, "list chunks");
+    }
+    else
+    if (rc == 0)
+        rc = SL_STORE_ERROR;
+    s_read_end (c);
+    s_release (self, c);
+    if (rc != 0) {
+        sl_store_chunks_free (&chunks, count);
+        return rc;
+    }
+    *chunks_p = chunks;
+    *count_p = count;
+    return SL_STORE_OK;
+}
+
+static int
+s_delete_body (s_conn_t *c, const char *workspace, const char *doc_id,
+               char sha256_out [SL_SHA256_HEX], sl_store_change_t *change)
+{
+    sqlite3_stmt *st = s_stmt (c, S_DOC_KEYS);
+    if (!st)
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, workspace);
+    s_bind_text (st, 2, doc_id);
+    if (s_collect_keys (c, st, &change->removed, &change->n_removed, "document chunk keys"))
+        return SL_STORE_ERROR;
+    if (!(st = s_stmt (c, S_DOC_DELETE)))
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, workspace);
+    s_bind_text (st, 2, doc_id);
+    int step = sqlite3_step (st);
+    int rc = SL_STORE_OK;
+    if (step == SQLITE_ROW)
+        s_col_copy (st, 0, sha256_out, SL_SHA256_HEX);
+    else
+    if (step == SQLITE_DONE) {
+        sl_store_set_errmsg ("no document %s in workspace %s", doc_id, workspace);
+        rc = SL_STORE_NOT_FOUND;
+    }
+    else
+        rc = s_fail (c, "delete document");
+    s_done (st);
+    if (rc == SL_STORE_OK) {
+        snprintf (change->doc_id, sizeof change->doc_id, "%s", doc_id);
+        change->changed = true;
+        rc = s_bump (c, workspace, &change->gen_after);
+        change->gen_before = change->gen_after - 1;
+    }
+    return rc;
+}
+
+static int
+s_document_delete (void *backend, const char *workspace, const char *doc_id,
+                   char sha256_out [SL_SHA256_HEX], sl_store_change_t *change)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    int rc = s_write_begin (self, c);
+    if (rc == 0) {
+        rc = s_delete_body (c, workspace, doc_id, sha256_out, change);
+        if (rc == 0)
+            rc = s_write_commit (self, c);
+        else
+            s_write_rollback (self, c);
+        if (rc != 0) {
+            change->changed = false;
+            change->n_removed = 0;
+        }
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_blob_referenced (void *backend, const char *sha256)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_BLOB_REF);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, sha256);
+        if (sqlite3_step (st) == SQLITE_ROW)
+            rc = sqlite3_column_int (st, 0) ? 1 : 0;
+        else
+            rc = s_fail (c, "blob referenced");
+        s_done (st);
+    }
+    s_release (self, c);
+    return rc;
+}
+
+//  Read a workspace's model, dim and generation with the connection held.
+static int
+s_workspace_read (s_conn_t *c, const char *workspace, char *model_out, size_t size,
+                  int *dim_out, int64_t *gen_out)
+{
+    sqlite3_stmt *st = s_stmt (c, S_WS_GET);
+    if (!st)
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, workspace);
+    int step = sqlite3_step (st);
+    int rc = SL_STORE_OK;
+    if (step == SQLITE_ROW) {
+        if (model_out)
+            s_col_copy (st, 0, model_out, size);
+        if (dim_out)
+            *dim_out = sqlite3_column_int (st, 1);
+        if (gen_out)
+            *gen_out = sqlite3_column_int64 (st, 2);
+    }
+    else
+    if (step == SQLITE_DONE) {
+        sl_store_set_errmsg ("no workspace %s", workspace);
+        rc = SL_STORE_NOT_FOUND;
+    }
+    else
+        rc = s_fail (c, "read workspace");
+    s_done (st);
+    return rc;
+}
+
+static int
+s_workspace_info (void *backend, const char *workspace, char *model_out, size_t size,
+                  int *dim_out, int64_t *gen_out)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    int rc = s_workspace_read (c, workspace, model_out, size, dim_out, gen_out);
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_vectors_load (void *backend, const char *workspace, const char *model_id, sl_vindex_t *index,
+                int64_t *gen_out)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    //  One read transaction: the generation and the rows are one snapshot
+    int rc = s_read_begin (c);
+    if (rc == 0)
+        rc = s_workspace_read (c, workspace, NULL, 0, NULL, gen_out);
+    sqlite3_stmt *st;
+    if (rc == 0 && (st = s_stmt (c, S_VEC_LOAD))) {
+        s_bind_text (st, 1, workspace);
+        s_bind_text (st, 2, model_id);
+        int dim = sl_vindex_dim (index);
+        int skipped = 0, step = SQLITE_DONE;
+        //  The blob is not necessarily float-aligned: copy it out
+        float *vec = malloc ((size_t) dim * sizeof (float));
+        while (vec && (step = sqlite3_step (st)) == SQLITE_ROW) {
+            const void *blob = sqlite3_column_blob (st, 2);
+            int bytes = sqlite3_column_bytes (st, 2);
+            if (sqlite3_column_int (st, 1) != dim || bytes != dim * (int) sizeof (float)
+            ||  !blob) {
+                skipped++;
+                continue;
+            }
+            memcpy (vec, blob, (size_t) bytes);
+            if (sl_vindex_add (index, sqlite3_column_int64 (st, 0), vec)) {
+                sl_store_set_errmsg ("out of memory loading vectors of workspace %s", workspace);
+                rc = SL_STORE_ERROR;
+                break;
+            }
+        }
+        s_done (st);
+        if (!vec) {
+            sl_store_set_errmsg ("out of memory loading vectors of workspace %s", workspace);
+            rc = SL_STORE_ERROR;
+        }
+        else
+        if (rc == 0 && step != SQLITE_DONE)
+            rc = s_fail (c, "load vectors");
+        free (vec);
+        if (skipped)
+            sl_warn (NULL, "store: workspace %s: skipped %d vectors whose dimension is not %d",
+                     workspace, skipped, dim);
+    }
+    else
+    if (rc == 0)
+        rc = SL_STORE_ERROR;
+    s_read_end (c);
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_hits_fill (void *backend, const char *workspace, sl_hit_t *hits, int n)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    int kept = 0;
+    int rc = s_read_begin (c);
+    sqlite3_stmt *st = rc == 0 ? s_stmt (c, S_HIT_FILL) : NULL;
+    for (int i = 0; st && i < n; i++) {
+        sqlite3_bind_int64 (st, 1, hits [i].key);
+        s_bind_text (st, 2, workspace);
+        int step = sqlite3_step (st);
+        if (step == SQLITE_ROW) {
+            sl_hit_t *hit = &hits [kept++];
+            if (hit != &hits [i])
+                *hit = hits [i];        //  strings are still NULL here
+            s_col_copy (st, 0, hit->chunk_id, sizeof hit->chunk_id);
+            s_col_copy (st, 1, hit->document_id, sizeof hit->document_id);
+            hit->ordinal = sqlite3_column_int (st, 2);
+            hit->page_start = sqlite3_column_int (st, 3);
+            hit->page_end = sqlite3_column_int (st, 4);
+            hit->text = s_col_dup (st, 5);
+            hit->title = s_col_dup (st, 6);
+            hit->source = s_col_dup (st, 7);
+        }
+        else
+        if (step != SQLITE_DONE) {
+            rc = s_fail (c, "fetch hit");
+            s_done (st);
+            break;
+        }
+        //  SQLITE_DONE: deleted since the index was searched; drop it
+        s_done (st);
+    }
+    if (rc == 0 && !st)
+        rc = SL_STORE_ERROR;
+    s_read_end (c);
+    s_release (self, c);
+    if (rc != 0) {
+        sl_store_hits_reset (hits, kept);
+        return rc;
+    }
+    for (int i = kept; i < n; i++)
+        memset (&hits [i], 0, sizeof hits [i]);
+    return kept;
+}
+
+//  --------------------------------------------------------------------------
+//  Embedding cache
+
+static int
+s_cache_get (void *backend, const char *model_id, const char **hashes, int n, int dim,
+             float *out, bool *found)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    int hits = 0;
+    int rc = s_read_begin (c);
+    sqlite3_stmt *st = rc == 0 ? s_stmt (c, S_CACHE_GET) : NULL;
+    if (!st)
+        rc = SL_STORE_ERROR;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        found [i] = false;
+        s_bind_text (st, 1, model_id);
+        s_bind_text (st, 2, hashes [i]);
+        int step = sqlite3_step (st);
+        if (step == SQLITE_ROW) {
+            const void *blob = sqlite3_column_blob (st, 1);
+            if (sqlite3_column_int (st, 0) == dim && blob
+            &&  sqlite3_column_bytes (st, 1) == dim * (int) sizeof (float)) {
+                memcpy (out + (size_t) i * (size_t) dim, blob, (size_t) dim * sizeof (float));
+                found [i] = true;
+                hits++;
+            }
+        }
+        else
+        if (step != SQLITE_DONE)
+            rc = s_fail (c, "read embed cache");
+        s_done (st);
+    }
+    s_read_end (c);
+    s_release (self, c);
+    return rc == 0 ? hits : rc;
+}
+
+static int
+s_cache_put (void *backend, const char *model_id, const char **hashes, int n,
+             const float *vectors, int dim, int64_t now_ms)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    int rc = s_write_begin (self, c);
+    if (rc == 0) {
+        sqlite3_stmt *st = s_stmt (c, S_CACHE_PUT);
+        if (!st)
+            rc = SL_STORE_ERROR;
+        for (int i = 0; rc == 0 && i < n; i++) {
+            s_bind_text (st, 1, model_id);
+            s_bind_text (st, 2, hashes [i]);
+            sqlite3_bind_int (st, 3, dim);
+            sqlite3_bind_blob (st, 4, vectors + (size_t) i * (size_t) dim,
+                               dim * (int) sizeof (float), SQLITE_STATIC);
+            sqlite3_bind_int64 (st, 5, now_ms);
+            rc = s_run (c, st, "write embed cache");
+        }
+        if (rc == 0)
+            rc = s_write_commit (self, c);
+        else
+            s_write_rollback (self, c);
+    }
+    s_release (self, c);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Events
+
+static int
+s_event_append (void *backend, const char *job_id, const char *type, const char *data_json,
+                int64_t ts, int64_t *seq_out)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_EVENT_APPEND);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, job_id);
+        s_bind_text (st, 2, type);
+        s_bind_text (st, 3, data_json);
+        sqlite3_bind_int64 (st, 4, ts);
+        pthread_mutex_lock (&self->write_lock);
+        if (sqlite3_step (st) == SQLITE_ROW) {
+            if (seq_out)
+                *seq_out = sqlite3_column_int64 (st, 0);
+            rc = SL_STORE_OK;
+        }
+        else
+            rc = s_fail (c, "append event");
+        s_done (st);
+        pthread_mutex_unlock (&self->write_lock);
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_events_list (void *backend, const char *job_id, int64_t after_seq, int limit,
+               sl_store_event_t **events_p, int *count_p)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_EVENTS_LIST);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, job_id);
+        sqlite3_bind_int64 (st, 2, after_seq);
+        sqlite3_bind_int (st, 3, limit);
+        sl_store_event_t *events = NULL;
+        int count = 0, cap = 0, step;
+        while ((step = sqlite3_step (st)) == SQLITE_ROW) {
+            events = s_grow (events, count, &cap, sizeof *events);
+            sl_store_event_t *event = &events [count++];
+            event->seq = sqlite3_column_int64 (st, 0);
+            event->type = s_col_dup (st, 1);
+            event->data = s_col_dup (st, 2);
+            event->ts = sqlite3_column_int64 (st, 3);
+        }
+        s_done (st);
+        if (step == SQLITE_DONE) {
+            *events_p = events;
+            *count_p = count;
+            rc = SL_STORE_OK;
+        }
+        else {
+            sl_store_events_free (&events, count);
+            rc = s_fail (c, "list events");
+        }
+    }
+    s_release (self, c);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Metrics
+
+static int
+s_stats (void *backend, sl_store_stats_t *stats)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    memset (stats, 0, sizeof *stats);
+    int rc = s_read_begin (c);
+    sqlite3_stmt *st;
+    if (rc == 0 && (st = s_stmt (c, S_STATS_JOBS))) {
+        int step;
+        while ((step = sqlite3_step (st)) == SQLITE_ROW) {
+            int state = sl_store_state_parse ((const char *) sqlite3_column_text (st, 0));
+            if (state >= 0)
+                stats->jobs [state] = sqlite3_column_int64 (st, 1);
+        }
+        s_done (st);
+        if (step != SQLITE_DONE)
+            rc = s_fail (c, "count jobs");
+    }
+    else
+        rc = SL_STORE_ERROR;
+    if (rc == 0 && (st = s_stmt (c, S_STATS_COUNTS))) {
+        if (sqlite3_step (st) == SQLITE_ROW) {
+            stats->workspaces = sqlite3_column_int64 (st, 0);
+            stats->documents = sqlite3_column_int64 (st, 1);
+            stats->chunks = sqlite3_column_int64 (st, 2);
+            stats->vectors = sqlite3_column_int64 (st, 3);
+            stats->cache_entries = sqlite3_column_int64 (st, 4);
+        }
+        else
+            rc = s_fail (c, "count rows");
+        s_done (st);
+    }
+    else
+    if (rc == 0)
+        rc = SL_STORE_ERROR;
+    s_read_end (c);
+    s_release (self, c);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Open, migrate, close
+
+//  Apply pending migrations in one IMMEDIATE transaction (so two processes
+//  opening a fresh database cannot both apply version 1).
+static int
+s_migrate (sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_exec (db, "BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS schema_version ("
+                      "version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)",
+                      NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf (err, errlen, "cannot initialise database %s: %s", path, msg ? msg : "?");
+        sqlite3_free (msg);
+        sqlite3_exec (db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    int current = 0;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2 (db, "SELECT COALESCE (MAX (version), 0) FROM schema_version",
+                                 -1, &st, NULL);
+    if (rc == SQLITE_OK && sqlite3_step (st) == SQLITE_ROW)
+        current = sqlite3_column_int (st, 0);
+    else
+        rc = SQLITE_ERROR;
+    sqlite3_finalize (st);
+    int latest = s_migrations [S_MIGRATIONS - 1].version;
+    if (rc != SQLITE_OK)
+        snprintf (err, errlen, "cannot read schema version of %s: %s", path, sqlite3_errmsg (db));
+    else
+    if (current > latest) {
+        snprintf (err, errlen, "database %s has schema version %d, newer than this build "
+                  "supports (%d): upgrade sluice", path, current, latest);
+        rc = SQLITE_ERROR;
+    }
+    for (int i = 0; rc == SQLITE_OK && i < S_MIGRATIONS; i++) {
+        if (s_migrations [i].version <= current)
+            continue;
+        char insert [128];
+        snprintf (insert, sizeof insert,
+                  "INSERT INTO schema_version (version, applied_ms) VALUES (%d, %lld)",
+                  s_migrations [i].version, (long long) sl_now_ms ());
+        if (sqlite3_exec (db, s_migrations [i].sql, NULL, NULL, &msg) != SQLITE_OK
+        ||  sqlite3_exec (db, insert, NULL, NULL, &msg) != SQLITE_OK) {
+            snprintf (err, errlen, "migration %d of %s failed: %s", s_migrations [i].version,
+                      path, msg ? msg : "?");
+            sqlite3_free (msg);
+            rc = SQLITE_ERROR;
+        }
+        else
+            sl_info (NULL, "store: %s: applied schema migration %d", path,
+                     s_migrations [i].version);
+    }
+    if (rc == SQLITE_OK && sqlite3_exec (db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf (err, errlen, "cannot commit migrations of %s: %s", path, msg ? msg : "?");
+        sqlite3_free (msg);
+        rc = SQLITE_ERROR;
+    }
+    if (rc != SQLITE_OK) {
+        sqlite3_exec (db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static void
+s_close (void *backend)
+{
+    s_sqlite_t *self = backend;
+    while (self->idle) {
+        s_conn_t *c = self->idle;
+        self->idle = c->next;
+        s_conn_close (c);
+    }
+    pthread_mutex_destroy (&self->pool_lock);
+    pthread_cond_destroy (&self->pool_cond);
+    pthread_mutex_destroy (&self->write_lock);
+    free (self->path);
+    free (self);
+}
+
+static const sl_store_ops_t s_ops = {
+    .name = "sqlite",
+    .close = s_close,
+    .job_create = s_job_create,
+    .job_get = s_job_get,
+    .job_set_blob = s_job_set_blob,
+    .job_stage = s_job_stage,
+    .job_progress = s_job_progress,
+    .job_fail = s_job_fail,
+    .job_complete = s_job_complete,
+    .job_attempt = s_job_attempt,
+    .job_lease = s_job_lease,
+    .job_list = s_job_list,
+    .jobs_unfinished = s_jobs_unfinished,
+    .document_find = s_document_find,
+    .document_commit = s_document_commit,
+    .document_get = s_document_get,
+    .document_list = s_document_list,
+    .chunks_list = s_chunks_list,
+    .document_delete = s_document_delete,
+    .blob_referenced = s_blob_referenced,
+    .workspace_info = s_workspace_info,
+    .vectors_load = s_vectors_load,
+    .hits_fill = s_hits_fill,
+    .cache_get = s_cache_get,
+    .cache_put = s_cache_put,
+    .event_append = s_event_append,
+    .events_list = s_events_list,
+    .stats = s_stats,
+};
+
+int
+sl_store_sqlite_open (const char *path, const sl_store_ops_t **ops_p, void **backend_p,
+                      char *err, size_t errlen)
+{
+    assert (path && ops_p && backend_p);
+    s_conn_t *c = s_conn_open (path);
+    if (!c) {
+        snprintf (err, errlen, "%s", sl_store_errmsg (NULL));
+        return -1;
+    }
+    if (s_migrate (c->db, path, err, errlen)) {
+        s_conn_close (c);
+        return -1;
+    }
+    s_sqlite_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->path = strdup (path);
+    assert (self->path);
+    pthread_mutex_init (&self->pool_lock, NULL);
+    pthread_cond_init (&self->pool_cond, NULL);
+    pthread_mutex_init (&self->write_lock, NULL);
+    self->idle = c;             //  the migrating connection is the first in the pool
+    self->open = 1;
+    *ops_p = &s_ops;
+    *backend_p = self;
+    return 0;
+}
