@@ -166,7 +166,7 @@ s_start_broker (sl_config_t *cfg, bool embedded, const char *data_dir)
     bc.queue_limit = (size_t) sl_config_int (cfg, "broker.queue_limit", (int64_t) bc.queue_limit);
     bc.retry_after_ms = (int) sl_config_int (cfg, "broker.retry_after_ms", bc.retry_after_ms);
     bc.dlq_limit = (size_t) sl_config_int (cfg, "broker.dlq_limit", (int64_t) bc.dlq_limit);
-    bc.journal_service = sl_config_get (cfg, "broker.journal", NULL);
+    bc.journal_service = sl_config_get (cfg, "broker.journal", "journal");
     if (bc.journal_service && !*bc.journal_service)
         bc.journal_service = NULL;
     char snapshot [1100];
@@ -216,6 +216,8 @@ main (int argc, char **argv)
         return 1;
     }
     bool embedded = streq (roles, "all");
+    if (embedded)
+        sl_config_set (cfg, "node.embedded", "1");
     sl_broker_t *broker = NULL;
     if (s_has_role (roles, "broker", false)) {
         broker = s_start_broker (cfg, embedded, sl_node_data_dir (node));
@@ -257,6 +259,7 @@ main (int argc, char **argv)
             wc.liveness = (int) sl_config_int (cfg, "broker.liveness", wc.liveness);
             wc.drain_timeout_ms = (int) sl_config_int (cfg, "worker.drain_timeout_ms", wc.drain_timeout_ms);
             wc.handler = def->handler;
+            wc.stage_events = def->stage_events;
             wc.state = r->state;
             if (strncmp (wc.broker, "inproc:", 7) != 0) {
                 wc.curve_client = sl_node_curve_client (node);

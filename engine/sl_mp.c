@@ -353,6 +353,31 @@ sl_mpw_kv_bool (sl_mpw_t *w, const char *key, bool value)
         msgpack_pack_false (&w->pk);
 }
 
+static bool
+s_key_in (const msgpack_object *k, const char *const *list)
+{
+    for (; list && *list; list++)
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == strlen (*list)
+        &&  memcmp (k->via.str.ptr, *list, k->via.str.size) == 0)
+            return true;
+    return false;
+}
+
+void
+sl_mpw_map_extend (sl_mpw_t *w, const msgpack_object *map, const char *const *except, size_t extra)
+{
+    size_t kept = 0;
+    uint32_t n = map && map->type == MSGPACK_OBJECT_MAP ? map->via.map.size : 0;
+    for (uint32_t i = 0; i < n; i++)
+        kept += !s_key_in (&map->via.map.ptr [i].key, except);
+    msgpack_pack_map (&w->pk, kept + extra);
+    for (uint32_t i = 0; i < n; i++)
+        if (!s_key_in (&map->via.map.ptr [i].key, except)) {
+            msgpack_pack_object (&w->pk, map->via.map.ptr [i].key);
+            msgpack_pack_object (&w->pk, map->via.map.ptr [i].val);
+        }
+}
+
 char *
 sl_mpw_take (sl_mpw_t *w, size_t *size)
 {
@@ -430,6 +455,25 @@ sl_mp_test (bool verbose)
     for (size_t i = 0; i < size; i++)
         assert (sl_mp_check (data, i, 8, err, sizeof err) == -1);
     assert (sl_mp_check (data, size, 8, err, sizeof err) == 0);
+    free (data);
+    //  Extend a map: drop "b", keep "a", add "c"
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 2);
+    sl_mpw_kv_int (&w, "a", 1);
+    sl_mpw_kv_int (&w, "b", 2);
+    data = sl_mpw_take (&w, &size);
+    mp = sl_mp_decode (data, size, err, sizeof err);
+    const char *except [] = { "b", NULL };
+    sl_mpw_map_extend (&w, sl_mp_root (mp), except, 1);
+    sl_mpw_kv_int (&w, "c", 3);
+    sl_mp_t *ext = sl_mp_decode (w.buf.data, w.buf.size, err, sizeof err);
+    assert (ext && sl_mp_root (ext)->via.map.size == 2);
+    assert (sl_mp_get_int (sl_mp_root (ext), "a", &n) == 0 && n == 1);
+    assert (sl_mp_get (sl_mp_root (ext), "b") == NULL);
+    assert (sl_mp_get_int (sl_mp_root (ext), "c", &n) == 0 && n == 3);
+    sl_mp_destroy (&ext);
+    sl_mp_destroy (&mp);
+    sl_mpw_reset (&w);
     free (data);
     if (verbose)
         printf ("sl_mp: all rejection paths hold\n");

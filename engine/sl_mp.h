@@ -72,6 +72,11 @@ void sl_mpw_kv_str (sl_mpw_t *w, const char *key, const char *value);
 void sl_mpw_kv_int (sl_mpw_t *w, const char *key, int64_t value);
 void sl_mpw_kv_bool (sl_mpw_t *w, const char *key, bool value);
 void sl_mpw_key (sl_mpw_t *w, const char *key);
+//  Start a map with the pairs of `map` whose keys are not in `except`
+//  (NULL-terminated) plus room for `extra` more pairs that the caller
+//  packs next. Lets a stage pass a body on with fields added or replaced.
+void sl_mpw_map_extend (sl_mpw_t *w, const msgpack_object *map, const char *const *except, size_t extra);
+
 //  Hand the buffer to the caller (malloc'd; caller frees); w is reset.
 char *sl_mpw_take (sl_mpw_t *w, size_t *size);
 

@@ -1,6 +1,7 @@
 /*  sl_node: per-process shared context. See sl_node.h. */
 #include "sl_node.h"
 #include "sl_log.h"
+#include "sl_blob.h"
 
 #include <czmq.h>
 #include <pthread.h>
@@ -107,4 +108,27 @@ sl_node_shared (sl_node_t *self, const char *name, sl_shared_new_fn *fn,
     }
     pthread_mutex_unlock (&self->lock);
     return item;
+}
+
+static void *
+s_blob_new (sl_node_t *node, char *err, size_t errlen)
+{
+    sl_blob_t *blob = sl_blob_new (node->data_dir);
+    if (!blob)
+        snprintf (err, errlen, "cannot create the blob area in %s: %s", node->data_dir, strerror (errno));
+    else
+        sl_blob_tmp_sweep (blob, 3600);     //  uploads torn by a crash
+    return blob;
+}
+
+static void
+s_blob_destroy (void **item)
+{
+    sl_blob_destroy ((sl_blob_t **) item);
+}
+
+sl_blob_t *
+sl_node_blob (sl_node_t *self, char *err, size_t errlen)
+{
+    return sl_node_shared (self, "blob", s_blob_new, s_blob_destroy, err, errlen);
 }

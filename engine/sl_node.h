@@ -37,6 +37,11 @@ const char *sl_node_broker_pub (sl_node_t *self);
 const char *sl_node_curve_client (sl_node_t *self);
 const char *sl_node_curve_server (sl_node_t *self);
 
+//  The blob area under the data folder, created on first use (NULL with
+//  err if the folder cannot be created).
+struct sl_blob_s;
+struct sl_blob_s *sl_node_blob (sl_node_t *self, char *err, size_t errlen);
+
 typedef void *(sl_shared_new_fn) (sl_node_t *node, char *err, size_t errlen);
 typedef void (sl_shared_destroy_fn) (void **item_p);
 
@@ -55,6 +60,7 @@ typedef struct {
     sl_handler_fn *handler;
     void (*stop) (void **state_p);
     bool diagnostic;                //  not started by --role all
+    bool stage_events;              //  runtime emits stage_started/completed
 } sl_actor_def_t;
 
 #endif

@@ -35,6 +35,7 @@ struct _sl_ctx_t {
     sl_mp_t *body;
     zmsg_t *forwards;
     zmsg_t *reply;
+    zmsg_t *after;              //  events to emit once the handler returned
     char error [SL_REASON_MAX];
     int64_t last_progress;
 };
@@ -132,6 +133,14 @@ sl_ctx_event (sl_ctx_t *ctx, const void *data, size_t size)
 }
 
 void
+sl_ctx_event_after (sl_ctx_t *ctx, const void *data, size_t size)
+{
+    if (!ctx->after)
+        ctx->after = zmsg_new ();
+    zmsg_addmem (ctx->after, data, size);
+}
+
+void
 sl_ctx_progress (sl_ctx_t *ctx, int percent, const char *fmt, ...)
 {
     int64_t now = sl_mono_ms ();
@@ -175,6 +184,45 @@ sl_ctx_reply (sl_ctx_t *ctx, const void *data, size_t size)
 }
 
 void
+sl_ctx_reply_error (sl_ctx_t *ctx, int code, const char *fmt, ...)
+{
+    char message [512];
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (message, sizeof message, fmt, args);
+    va_end (args);
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 1);
+    sl_mpw_key (&w, "error");
+    msgpack_pack_map (&w.pk, 2);
+    sl_mpw_kv_int (&w, "code", code);
+    sl_mpw_kv_str (&w, "message", message);
+    sl_ctx_reply (ctx, w.buf.data, w.buf.size);
+    sl_mpw_reset (&w);
+}
+
+//  Stage lifecycle events, emitted by the runtime so every stage reports
+//  the same way without each handler remembering to.
+static void
+s_stage_event (sl_ctx_t *ctx, const char *type, int64_t duration_ms, const char *reason)
+{
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 4 + (duration_ms >= 0) + (reason != NULL));
+    sl_mpw_kv_str (&w, "type", type);
+    sl_mpw_kv_str (&w, "stage", ctx->worker->service);
+    sl_mpw_kv_int (&w, "attempt", sl_envelope_attempt (ctx->env));
+    sl_mpw_kv_int (&w, "ts", sl_now_ms ());
+    if (duration_ms >= 0)
+        sl_mpw_kv_int (&w, "duration_ms", duration_ms);
+    if (reason)
+        sl_mpw_kv_str (&w, "reason", reason);
+    sl_ctx_event (ctx, w.buf.data, w.buf.size);
+    sl_mpw_reset (&w);
+}
+
+void
 sl_ctx_set_error (sl_ctx_t *ctx, const char *fmt, ...)
 {
     va_list args;
@@ -198,7 +246,20 @@ s_handle_one (sl_worker_t *worker, zsock_t *sock, zframe_t *frame)
         zstr_send (sock, "X");
         return;
     }
+    bool events = worker->cfg.stage_events && *sl_envelope_job (ctx.env);
+    int64_t started = sl_mono_ms ();
+    if (events)
+        s_stage_event (&ctx, "stage_started", -1, NULL);
     sl_outcome_t outcome = worker->cfg.handler (&ctx, worker->cfg.state);
+    if (events && outcome == SL_DONE)
+        s_stage_event (&ctx, "stage_completed", sl_mono_ms () - started, NULL);
+    else
+    if (events && outcome == SL_RETRY)
+        s_stage_event (&ctx, "stage_retry", -1, ctx.error [0] ? ctx.error : "retrying");
+    if (outcome == SL_DONE && ctx.after)
+        for (zframe_t *f = zmsg_first (ctx.after); f; f = zmsg_next (ctx.after))
+            sl_ctx_event (&ctx, zframe_data (f), zframe_size (f));
+    zmsg_destroy (&ctx.after);
     if (outcome == SL_DONE && ctx.reply) {
         //  Reply body first, then any successors (intake replies and forwards)
         sl_proto_init (&out, SL_CMD_REPLY);

@@ -56,6 +56,7 @@ typedef struct {
     int drain_timeout_ms;       //  how long destroy waits for handlers (default 30000)
     sl_handler_fn *handler;
     void *state;
+    bool stage_events;          //  emit stage_started/stage_completed/stage_retry
     const char *curve_client;   //  path of this worker's CURVE cert (secret), or NULL
     const char *curve_server;   //  path of the broker's public cert, or NULL
 } sl_worker_config_t;
@@ -91,6 +92,10 @@ void sl_ctx_submit (sl_ctx_t *ctx, sl_envelope_t **env_p);
 //  Emit an event now (msgpack map bytes, copied) on the job's topic.
 void sl_ctx_event (sl_ctx_t *ctx, const void *data, size_t size);
 
+//  Emit an event after the handler returns, after the runtime's own
+//  stage_completed: for events that must come last (job_completed).
+void sl_ctx_event_after (sl_ctx_t *ctx, const void *data, size_t size);
+
 //  Emit a stage_progress event: {"type":"stage_progress","stage":service,
 //  "percent":p,"message":...}. Rate-limited per message to one per 200 ms
 //  unless percent is 100.
@@ -102,6 +107,10 @@ void sl_ctx_publish (sl_ctx_t *ctx, const char *topic, const void *data, size_t 
 
 //  Answer a request (REQUEST from a client). Body copied.
 void sl_ctx_reply (sl_ctx_t *ctx, const void *data, size_t size);
+
+//  Answer a request with {"error": {"code": code, "message": ...}}.
+void sl_ctx_reply_error (sl_ctx_t *ctx, int code, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
 
 //  Record why the handler failed; used with SL_RETRY / SL_FAIL.
 void sl_ctx_set_error (sl_ctx_t *ctx, const char *fmt, ...)

@@ -1,0 +1,153 @@
+/*  sl_chunk_actor: pages.mp in, chunks.mp out, streaming.
+
+    The chunker is fed one page at a time and emits chunks as it goes;
+    each chunk is written as a record {o, ps, pe, cs, ce, tk, h, t}. Sizes
+    are counted in the embedding model's own tokens (the process's
+    embedder counts them), and the target never exceeds what the model
+    can take (chunk.target_tokens, chunk.overlap_tokens).
+*/
+#include "sl_chunk.h"
+#include "sl_blob.h"
+#include "sl_embed_actor.h"
+#include "sl_log.h"
+#include "sl_node.h"
+#include "sl_records.h"
+
+#include <czmq.h>
+
+typedef struct {
+    sl_node_t *node;
+    sl_blob_t *blob;
+    sl_embedder_t *embedder;
+    sl_chunk_opts_t opts;
+} chunk_t;
+
+typedef struct {
+    sl_recw_t *out;
+    sl_mpw_t w;
+    int count;
+} chunk_sink_t;
+
+static int
+s_on_chunk (void *arg, const sl_chunk_t *c)
+{
+    chunk_sink_t *sink = (chunk_sink_t *) arg;
+    msgpack_pack_map (&sink->w.pk, 8);
+    sl_mpw_kv_int (&sink->w, "o", c->ordinal);
+    sl_mpw_kv_int (&sink->w, "ps", c->page_start);
+    sl_mpw_kv_int (&sink->w, "pe", c->page_end);
+    sl_mpw_kv_int (&sink->w, "cs", (int64_t) c->char_start);
+    sl_mpw_kv_int (&sink->w, "ce", (int64_t) c->char_end);
+    sl_mpw_kv_int (&sink->w, "tk", c->tokens);
+    sl_mpw_kv_str (&sink->w, "h", c->hash);
+    sl_mpw_key (&sink->w, "t");
+    msgpack_pack_str (&sink->w.pk, c->len);
+    msgpack_pack_str_body (&sink->w.pk, c->text, c->len);
+    sink->count++;
+    return sl_recw_write_mpw (sink->out, &sink->w);
+}
+
+static sl_outcome_t
+s_chunk (sl_ctx_t *ctx, void *state)
+{
+    chunk_t *self = (chunk_t *) state;
+    const sl_envelope_t *env = sl_ctx_envelope (ctx);
+    const msgpack_object *body = sl_ctx_body (ctx);
+    int64_t pages = 0;
+    sl_mp_get_int (body, "pages", &pages);
+    char dir [1200], in_path [1300], out_path [1300], err [512] = "";
+    if (sl_blob_job_dir (self->blob, sl_envelope_job (env), dir, sizeof dir)) {
+        sl_ctx_set_error (ctx, "chunk: bad job id");
+        return SL_FAIL;
+    }
+    snprintf (in_path, sizeof in_path, "%s/pages.mp", dir);
+    snprintf (out_path, sizeof out_path, "%s/chunks.mp", dir);
+    sl_recr_t *reader = sl_recr_new (in_path);
+    chunk_sink_t sink = { .out = sl_recw_new (out_path) };
+    if (!reader || !sink.out) {
+        sl_recr_destroy (&reader);
+        sl_recw_abort (&sink.out);
+        sl_ctx_set_error (ctx, "chunk: cannot open artifacts in %s", dir);
+        return SL_RETRY;
+    }
+    sl_mpw_init (&sink.w);
+    sl_chunker_t *chunker = sl_chunker_new (&self->opts, sl_embedder_token_counter, self->embedder,
+                                            s_on_chunk, &sink);
+    sl_mp_t *mp;
+    int more, rc = chunker ? 0 : -1;
+    while (rc == 0 && (more = sl_recr_next (reader, &mp, err, sizeof err)) == 1) {
+        int64_t page = 0;
+        const char *text;
+        size_t len;
+        if (sl_mp_get_int (sl_mp_root (mp), "p", &page) || sl_mp_bytes (sl_mp_get (sl_mp_root (mp), "t"), &text, &len))
+            rc = -1;
+        else {
+            rc = sl_chunker_add_page (chunker, (int) page, text, len);
+            sl_ctx_progress (ctx, pages ? (int) (100 * page / pages) : 0, "page %lld/%lld, %d chunks",
+                             (long long) page, (long long) pages, sink.count);
+        }
+        sl_mp_destroy (&mp);
+    }
+    if (rc == 0 && more < 0)
+        rc = -1;
+    if (rc == 0)
+        rc = sl_chunker_finish (chunker);
+    sl_chunker_destroy (&chunker);
+    sl_recr_destroy (&reader);
+    sl_mpw_reset (&sink.w);
+    if (rc || sl_recw_commit (&sink.out)) {
+        sl_recw_abort (&sink.out);
+        sl_ctx_set_error (ctx, "chunk: %s", *err ? err : "cannot read pages or write chunks");
+        return SL_RETRY;
+    }
+    if (sink.count == 0) {
+        sl_ctx_set_error (ctx, "no text to index after normalisation");
+        return SL_FAIL;
+    }
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    const char *except [] = { "chunks", NULL };
+    sl_mpw_map_extend (&w, body, except, 1);
+    sl_mpw_kv_int (&w, "chunks", sink.count);
+    sl_ctx_forward (ctx, "chunked", w.buf.data, w.buf.size);
+    sl_mpw_reset (&w);
+    return SL_DONE;
+}
+
+static void *
+s_start (sl_node_t *node, char *err, size_t errlen)
+{
+    chunk_t *self = calloc (1, sizeof *self);
+    self->node = node;
+    self->blob = sl_node_blob (node, err, errlen);
+    self->embedder = self->blob ? sl_embedder_shared (node, err, errlen) : NULL;
+    if (!self->embedder) {
+        free (self);
+        return NULL;
+    }
+    sl_config_t *cfg = sl_node_config (node);
+    sl_chunk_opts_defaults (&self->opts);
+    self->opts.target_tokens = (int) sl_config_int (cfg, "chunk.target_tokens", self->opts.target_tokens);
+    self->opts.overlap_tokens = (int) sl_config_int (cfg, "chunk.overlap_tokens", self->opts.overlap_tokens);
+    int model_max = sl_embedder_max_tokens (self->embedder);
+    if (model_max > 0 && self->opts.target_tokens > model_max) {
+        sl_warn (NULL, "chunk.target_tokens %d exceeds what model %s takes: using %d",
+                 self->opts.target_tokens, sl_embedder_model_id (self->embedder), model_max);
+        self->opts.target_tokens = model_max;
+    }
+    if (self->opts.overlap_tokens >= self->opts.target_tokens)
+        self->opts.overlap_tokens = self->opts.target_tokens / 4;
+    return self;
+}
+
+static void
+s_stop (void **state_p)
+{
+    free (*state_p);
+    *state_p = NULL;
+}
+
+const sl_actor_def_t sl_chunk_actor = {
+    .name = "chunk", .default_concurrency = 2, .stage_events = true,
+    .start = s_start, .handler = s_chunk, .stop = s_stop
+};

@@ -1,0 +1,74 @@
+/*  sl_parse: turn one fetched file into UTF-8 text, one page at a time.
+
+    The parse stage sits between fetch (which stored the file and sniffed its
+    MIME type) and chunk (which splits text into passages). sl_parse_file
+    streams pages to a callback instead of returning the whole text, so a
+    1,000-page PDF never holds more than one page of text in memory: the
+    callback copies what it needs, then the page is dropped.
+
+    Formats and engines:
+      - PDF, EPUB, XPS, CBZ, FB2, MOBI go through MuPDF (sl_parse.c). Each call
+        makes its own fz_context whose allocator enforces max_memory and the
+        deadline, so one hostile document cannot take the process down.
+      - HTML / XHTML go through gumbo (sl_parse_html.c): MuPDF's HTML layout
+        engine is far too slow for text extraction.
+      - Plain text and Markdown are read directly (sl_parse_text.c), with
+        encoding repair.
+
+    Every input is untrusted. Failures come back as -1 and a sentence a
+    person can act on; nothing in here asserts on file content.
+
+    Thread-safety: sl_parse_file may run in several threads at once (each
+    parse actor is a thread of one process). MuPDF keeps a little global
+    state (the harfbuzz and openjpeg allocator hooks, lazily built AES
+    tables); sl_parse serialises those through one process-wide lock and a
+    one-time init, so callers need no locking of their own.
+*/
+#ifndef SL_PARSE_H_INCLUDED
+#define SL_PARSE_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct {
+    int max_pages;              //  default 5000; more pages fails before parsing
+    int max_seconds;            //  default 300, wall time for one document
+    size_t max_memory;          //  default 1 GiB of live MuPDF allocations
+    size_t max_text_bytes;      //  default 64 MiB, size limit for text/HTML files
+} sl_parse_opts_t;
+
+//  Fill opts with the defaults above.
+void sl_parse_opts_defaults (sl_parse_opts_t *opts);
+
+//  Page callback. Called once per page in page order; page_no is 1-based and
+//  page_count is the document's total. text is valid UTF-8, NUL-terminated,
+//  len bytes long (no NUL inside), owned by the parser and valid only during
+//  the call: copy what you keep. A page with no extractable text (a scanned
+//  image, a page MuPDF could not interpret) arrives with len 0. Return 0 to
+//  continue, non-zero to stop (sl_parse_file then fails "stopped by caller").
+typedef int (sl_page_fn) (void *arg, int page_no, int page_count, const char *text, size_t len);
+
+typedef struct {
+    int page_count;             //  pages in the document (after layout for EPUB/FB2)
+    int pages_failed;           //  pages MuPDF could not load; delivered empty
+    size_t peak_memory;         //  peak live bytes in MuPDF's allocator (0 for text/HTML)
+    char title [512];           //  metadata title, else first heading/line, else file name
+    char format [32];           //  "pdf", "epub", "xps", "cbz", "fb2", "mobi",
+                                //  "html", "text" or "markdown"
+} sl_parse_info_t;
+
+//  Parse the file at path, whose MIME type (sniffed by fetch; parameters such
+//  as "; charset=" are ignored) is mime. mime may be NULL or
+//  "application/octet-stream", in which case the format is guessed from magic
+//  bytes and then the file extension. opts may be NULL for defaults; info may
+//  be NULL. Returns 0 on success, or -1 with a reason in err (always NUL-
+//  terminated when errlen > 0); info is filled as far as parsing got. Every
+//  failure is permanent for this file (retrying gives the same result) except
+//  an I/O error opening it, whose reason starts with "cannot open".
+int sl_parse_file (const sl_parse_opts_t *opts, const char *path, const char *mime,
+                   sl_page_fn *fn, void *arg, sl_parse_info_t *info, char *err, size_t errlen);
+
+//  Self-test; uses $SLUICE_SHARED_DIR/corpus when present, mutool when on PATH.
+void sl_parse_test (bool verbose);
+
+#endif

@@ -1,0 +1,138 @@
+/*  sl_parse_actor: turns the job's blob into pages.mp, page by page.
+
+    Each page's text is written as a record {p, t} the moment MuPDF hands
+    it over, so the actor holds one page at a time however long the
+    document; a stage_progress event ("page 40/212") goes out as it goes.
+    Limits come from config (parse.max_pages, parse.max_seconds,
+    parse.max_memory, parse.max_text_bytes). Every parse failure is
+    permanent for that file (retrying a bomb only burns the machine
+    again) except an I/O error opening it; the job fails with MuPDF's or
+    our reason and the actor goes on to the next message.
+*/
+#include "sl_parse.h"
+#include "sl_blob.h"
+#include "sl_log.h"
+#include "sl_node.h"
+#include "sl_records.h"
+#include "sl_util.h"
+
+#include <czmq.h>
+
+typedef struct {
+    sl_node_t *node;
+    sl_blob_t *blob;
+    sl_parse_opts_t opts;
+} parse_t;
+
+typedef struct {
+    sl_ctx_t *ctx;
+    sl_recw_t *out;
+    sl_mpw_t w;
+    size_t text_bytes;
+    int pages;
+} page_sink_t;
+
+static int
+s_on_page (void *arg, int page_no, int page_count, const char *text, size_t len)
+{
+    page_sink_t *sink = (page_sink_t *) arg;
+    msgpack_pack_map (&sink->w.pk, 2);
+    sl_mpw_kv_int (&sink->w, "p", page_no);
+    sl_mpw_key (&sink->w, "t");
+    msgpack_pack_str (&sink->w.pk, len);
+    msgpack_pack_str_body (&sink->w.pk, text, len);
+    if (sl_recw_write_mpw (sink->out, &sink->w))
+        return -1;
+    sink->text_bytes += len;
+    sink->pages = page_no;
+    sl_ctx_progress (sink->ctx, page_count ? 100 * page_no / page_count : 0, "page %d/%d", page_no, page_count);
+    return 0;
+}
+
+static sl_outcome_t
+s_parse (sl_ctx_t *ctx, void *state)
+{
+    parse_t *self = (parse_t *) state;
+    const sl_envelope_t *env = sl_ctx_envelope (ctx);
+    const msgpack_object *body = sl_ctx_body (ctx);
+    char sha [SL_SHA256_HEX] = "", mime [128] = "", path [1200], dir [1200], out_path [1300];
+    if (sl_mp_get_str (body, "sha256", sha, sizeof sha) || sl_blob_path (self->blob, sha, path, sizeof path)) {
+        sl_ctx_set_error (ctx, "parse: message lacks a valid sha256");
+        return SL_FAIL;
+    }
+    sl_mp_get_str (body, "mime", mime, sizeof mime);
+    if (sl_blob_job_dir (self->blob, sl_envelope_job (env), dir, sizeof dir)) {
+        sl_ctx_set_error (ctx, "parse: cannot create the job's artifact folder");
+        return SL_RETRY;
+    }
+    snprintf (out_path, sizeof out_path, "%s/pages.mp", dir);
+    page_sink_t sink = { .ctx = ctx, .out = sl_recw_new (out_path) };
+    if (!sink.out) {
+        sl_ctx_set_error (ctx, "parse: cannot write %s", out_path);
+        return SL_RETRY;
+    }
+    sl_mpw_init (&sink.w);
+    sl_parse_info_t info;
+    memset (&info, 0, sizeof info);
+    char err [1024] = "";
+    int rc = sl_parse_file (&self->opts, path, *mime ? mime : NULL, s_on_page, &sink, &info, err, sizeof err);
+    sl_mpw_reset (&sink.w);
+    if (rc == 0 && sink.text_bytes == 0) {
+        snprintf (err, sizeof err, "no extractable text in %d page(s) (scanned images? OCR is not supported)",
+                  info.page_count);
+        rc = -1;
+    }
+    if (rc) {
+        sl_recw_abort (&sink.out);
+        sl_ctx_set_error (ctx, "%s", err);
+        return strncmp (err, "cannot open", 11) == 0 ? SL_RETRY : SL_FAIL;
+    }
+    if (sl_recw_commit (&sink.out)) {
+        sl_ctx_set_error (ctx, "parse: cannot commit %s", out_path);
+        return SL_RETRY;
+    }
+    if (info.pages_failed)
+        sl_warn (sl_envelope_job (env), "%d of %d pages could not be read and were skipped",
+                 info.pages_failed, info.page_count);
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    const char *except [] = { "title", "pages", "format", NULL };
+    sl_mpw_map_extend (&w, body, except, 3);
+    sl_mpw_kv_str (&w, "title", info.title);
+    sl_mpw_kv_int (&w, "pages", info.page_count);
+    sl_mpw_kv_str (&w, "format", info.format);
+    sl_ctx_forward (ctx, "parsed", w.buf.data, w.buf.size);
+    sl_mpw_reset (&w);
+    return SL_DONE;
+}
+
+static void *
+s_start (sl_node_t *node, char *err, size_t errlen)
+{
+    parse_t *self = calloc (1, sizeof *self);
+    self->node = node;
+    self->blob = sl_node_blob (node, err, errlen);
+    if (!self->blob) {
+        free (self);
+        return NULL;
+    }
+    sl_config_t *cfg = sl_node_config (node);
+    sl_parse_opts_defaults (&self->opts);
+    self->opts.max_pages = (int) sl_config_int (cfg, "parse.max_pages", self->opts.max_pages);
+    self->opts.max_seconds = (int) sl_config_int (cfg, "parse.max_seconds", self->opts.max_seconds);
+    self->opts.max_memory = (size_t) sl_config_size (cfg, "parse.max_memory", (int64_t) self->opts.max_memory);
+    self->opts.max_text_bytes = (size_t) sl_config_size (cfg, "parse.max_text_bytes", (int64_t) self->opts.max_text_bytes);
+    return self;
+}
+
+static void
+s_stop (void **state_p)
+{
+    free (*state_p);
+    *state_p = NULL;
+}
+
+const sl_actor_def_t sl_parse_actor = {
+    .name = "parse", .default_concurrency = 2, .stage_events = true,
+    .start = s_start, .handler = s_parse, .stop = s_stop
+};

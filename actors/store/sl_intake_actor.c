@@ -1,0 +1,285 @@
+/*  sl_intake_actor: the front door of every ingest job.
+
+    A job is recorded in the store (state queued, with the ingest request
+    kept as its options) BEFORE the caller hears "accepted", and the first
+    pipeline envelope leaves with the same REPLY, so an accepted job is
+    never only in someone's memory. When more than jobs.max_pending jobs
+    are unfinished the answer is 429: backpressure that survives restarts,
+    unlike a queue bound.
+
+    The re-driver thread wakes every jobs.redrive_interval_s and takes the
+    jobs nobody has touched for jobs.stale_s (no event, no stage change): a
+    worker process died, the broker lost its memory. It leases each one (so
+    that with several intake processes exactly one re-drives it), counts an
+    attempt, and submits the job again from fetch; after jobs.max_attempts
+    it fails the job with the stage it was stuck in, instead of looping
+    forever on a document that kills its parser. In the embedded mode,
+    where one process is the whole system, jobs left unfinished by the
+    previous run are re-driven at once on start.
+*/
+#include "sl_store_actors.h"
+#include "sl_blob.h"
+#include "sl_client.h"
+#include "sl_json.h"
+#include "sl_log.h"
+#include "sl_util.h"
+
+#include <czmq.h>
+#include <pthread.h>
+
+#define PIPELINE_ROUTE "fetch,parse,chunk,embed,store"
+
+typedef struct {
+    sl_node_t *node;
+    sl_store_t *store;
+    int64_t max_pending;
+    int64_t stale_ms;
+    int64_t interval_ms;
+    int max_attempts;
+    bool embedded;
+    char owner [128];
+    pthread_t thread;
+    volatile bool stopping;
+} intake_t;
+
+//  Build the first pipeline envelope of a job from its ingest body.
+static sl_envelope_t *
+s_ingest_envelope (const char *job, const char *ws, const void *body, size_t size, const char *salt)
+{
+    sl_envelope_t *env = sl_envelope_new ("ingest", job, ws);
+    if (!env)
+        return NULL;
+    sl_envelope_set_route (env, PIPELINE_ROUTE);
+    char id [SL_ID_LEN + 1];
+    sl_id_derive (id, job, "ingest", salt);
+    sl_envelope_set_id (env, id);
+    sl_envelope_set_body (env, body, size);
+    return env;
+}
+
+static int64_t
+s_pending (sl_store_t *store)
+{
+    sl_store_stats_t stats;
+    if (sl_store_stats (store, &stats) != SL_STORE_OK)
+        return 0;
+    int64_t n = 0;
+    for (int s = SL_STORE_QUEUED; s <= SL_STORE_STORING; s++)
+        n += stats.jobs [s];
+    return n;
+}
+
+static sl_outcome_t
+s_intake (sl_ctx_t *ctx, void *state)
+{
+    intake_t *self = (intake_t *) state;
+    const sl_envelope_t *env = sl_ctx_envelope (ctx);
+    const msgpack_object *body = sl_ctx_body (ctx);
+    const char *ws = sl_envelope_workspace (env);
+    char url [2048] = "", blob [SL_SHA256_HEX] = "", filename [256] = "", mime [128] = "";
+    sl_mp_get_str (body, "url", url, sizeof url);
+    sl_mp_get_str (body, "blob", blob, sizeof blob);
+    sl_mp_get_str (body, "filename", filename, sizeof filename);
+    sl_mp_get_str (body, "mime", mime, sizeof mime);
+    if (!*ws) {
+        sl_ctx_reply_error (ctx, 400, "request has no workspace");
+        return SL_DONE;
+    }
+    if (!body || (!*url && !*blob) || (*url && *blob)) {
+        sl_ctx_reply_error (ctx, 400, "ingest needs exactly one of 'url' or 'blob'");
+        return SL_DONE;
+    }
+    if (*url && strncmp (url, "http://", 7) && strncmp (url, "https://", 8) && strncmp (url, "file://", 7)) {
+        sl_ctx_reply_error (ctx, 400, "unsupported URL scheme in '%.100s' (http, https, file)", url);
+        return SL_DONE;
+    }
+    char err [512] = "";
+    sl_blob_t *blobs = sl_node_blob (self->node, err, sizeof err);
+    if (*blob && (!blobs || !sl_blob_exists (blobs, blob))) {
+        sl_ctx_reply_error (ctx, 400, "blob %.16s… is not in the blob area", blob);
+        return SL_DONE;
+    }
+    int64_t pending = s_pending (self->store);
+    if (pending >= self->max_pending) {
+        sl_ctx_reply_error (ctx, 429, "%lld jobs are unfinished (limit %lld): retry later",
+                            (long long) pending, (long long) self->max_pending);
+        return SL_DONE;
+    }
+    char job [SL_ID_LEN + 1];
+    sl_id_new (job);
+    char source [2300];
+    if (*url)
+        snprintf (source, sizeof source, "%s", url);
+    else
+        snprintf (source, sizeof source, "upload:%s", *filename ? filename : blob);
+    size_t size;
+    const void *raw = sl_envelope_body (env, &size);
+    char *options = sl_json_text_from_mp (raw, size);
+    int rc = sl_store_job_create (self->store, job, ws, source, *blob ? blob : NULL,
+                                  *mime ? mime : NULL, options);
+    free (options);
+    if (rc != SL_STORE_OK) {
+        sl_error (job, "cannot record job: %s", sl_store_errmsg (self->store));
+        sl_ctx_set_error (ctx, "store: %s", sl_store_errmsg (self->store));
+        return SL_RETRY;
+    }
+    sl_envelope_t *first = s_ingest_envelope (job, ws, raw, size, "0");
+    sl_ctx_submit (ctx, &first);
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 3);
+    sl_mpw_kv_str (&w, "type", "job_started");
+    sl_mpw_kv_str (&w, "source", source);
+    sl_mpw_kv_int (&w, "ts", sl_now_ms ());
+    sl_store_emit_event (ctx, job, ws, w.buf.data, w.buf.size);
+    sl_mpw_reset (&w);
+
+    sl_store_job_t row;
+    memset (&row, 0, sizeof row);
+    sl_store_job_get (self->store, job, &row);
+    msgpack_pack_map (&w.pk, 1);
+    sl_mpw_key (&w, "job");
+    sl_store_pack_job (&w, &row);
+    sl_ctx_reply (ctx, w.buf.data, w.buf.size);
+    sl_mpw_reset (&w);
+    sl_store_job_reset (&row);
+    sl_info (job, "accepted %s into workspace %s", source, ws);
+    return SL_DONE;
+}
+
+//  ---------------------------------------------------------------------
+//  Re-driver
+
+static void
+s_fail_abandoned (intake_t *self, sl_client_t *client, sl_store_job_t *job)
+{
+    char reason [512];
+    const char *stage = job->stage == SL_STORE_STAGE_NONE ? "fetch" : sl_store_stage_name (job->stage);
+    snprintf (reason, sizeof reason, "abandoned after %d attempts: the job stopped making progress "
+              "during %s each time (a worker crashed or ran out of memory?)", job->attempts, stage);
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 4);
+    sl_mpw_kv_str (&w, "type", "dead_letter");
+    sl_mpw_kv_str (&w, "stage", stage);
+    sl_mpw_kv_str (&w, "reason", reason);
+    sl_mpw_kv_int (&w, "ts", sl_now_ms ());
+    sl_envelope_t *env = sl_envelope_new ("event", job->id, job->workspace);
+    sl_envelope_route_append (env, "journal");
+    sl_envelope_set_max_attempts (env, 10);
+    sl_envelope_set_body (env, w.buf.data, w.buf.size);
+    sl_client_result_t res;
+    if (sl_client_submit (client, env, 5000, &res) != SL_CLIENT_OK)
+        sl_store_job_fail (self->store, job->id, job->stage, reason);     //  at least record it
+    sl_envelope_destroy (&env);
+    sl_mpw_reset (&w);
+    sl_warn (job->id, "%s", reason);
+}
+
+static void
+s_redrive_one (intake_t *self, sl_client_t *client, sl_store_job_t *job)
+{
+    int64_t now = sl_now_ms ();
+    if (sl_store_job_lease (self->store, job->id, self->owner, now, now + self->stale_ms) != SL_STORE_OK)
+        return;                 //  another process has it, or it just finished
+    int attempts = 0;
+    if (sl_store_job_attempt (self->store, job->id, &attempts) != SL_STORE_OK)
+        return;
+    job->attempts = attempts;
+    if (attempts >= self->max_attempts) {
+        s_fail_abandoned (self, client, job);
+        return;
+    }
+    json_error_t error;
+    json_t *options = job->options ? json_loads (job->options, 0, &error) : NULL;
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    if (!options || sl_json_to_mp (options, &w)) {
+        sl_store_job_fail (self->store, job->id, SL_STORE_STAGE_NONE, "cannot re-drive: job options unreadable");
+        json_decref (options);
+        sl_mpw_reset (&w);
+        return;
+    }
+    json_decref (options);
+    char salt [16];
+    snprintf (salt, sizeof salt, "%d", attempts);
+    sl_envelope_t *env = s_ingest_envelope (job->id, job->workspace, w.buf.data, w.buf.size, salt);
+    sl_mpw_reset (&w);
+    sl_client_result_t res;
+    sl_client_rc_t rc = sl_client_submit (client, env, 5000, &res);
+    sl_envelope_destroy (&env);
+    if (rc == SL_CLIENT_OK)
+        sl_info (job->id, "re-driven (attempt %d): no progress since %lld ms ago", attempts,
+                 (long long) (now - job->updated_ms));
+    else
+        sl_warn (job->id, "re-drive submit failed: %s", res.reason);
+}
+
+static void *
+s_redriver (void *args)
+{
+    intake_t *self = (intake_t *) args;
+    sl_log_set_role ("redrive");
+    sl_client_t *client = sl_client_new (sl_node_broker (self->node), sl_node_curve_client (self->node),
+                                         sl_node_curve_server (self->node));
+    int64_t started = sl_now_ms ();
+    bool first = true;
+    while (!self->stopping && client) {
+        //  First pass of an embedded node: everything unfinished is an
+        //  orphan of the previous run. Later passes: only what went quiet.
+        int64_t cutoff = first && self->embedded ? started : sl_now_ms () - self->stale_ms;
+        first = false;
+        sl_store_job_t *jobs = NULL;
+        int count = 0;
+        if (sl_store_jobs_unfinished (self->store, cutoff, 100, &jobs, &count) == SL_STORE_OK) {
+            for (int i = 0; i < count && !self->stopping; i++)
+                s_redrive_one (self, client, &jobs [i]);
+            sl_store_jobs_free (&jobs, count);
+        }
+        for (int64_t t = 0; t < self->interval_ms && !self->stopping; t += 100)
+            zclock_sleep (100);
+    }
+    sl_client_destroy (&client);
+    return NULL;
+}
+
+static void *
+s_start (sl_node_t *node, char *err, size_t errlen)
+{
+    sl_store_t *store = sl_store_shared (node, err, errlen);
+    if (!store)
+        return NULL;
+    sl_config_t *cfg = sl_node_config (node);
+    intake_t *self = calloc (1, sizeof *self);
+    self->node = node;
+    self->store = store;
+    self->max_pending = sl_config_int (cfg, "jobs.max_pending", 10000);
+    self->stale_ms = sl_config_int (cfg, "jobs.stale_s", 120) * 1000;
+    self->interval_ms = sl_config_int (cfg, "jobs.redrive_interval_s", 10) * 1000;
+    self->max_attempts = (int) sl_config_int (cfg, "jobs.max_attempts", 3);
+    self->embedded = sl_config_bool (cfg, "node.embedded", false);
+    char host [64] = "host";
+    gethostname (host, sizeof host);
+    snprintf (self->owner, sizeof self->owner, "%s:%d", host, getpid ());
+    if (sl_config_bool (cfg, "jobs.redrive", true))
+        pthread_create (&self->thread, NULL, s_redriver, self);
+    return self;
+}
+
+static void
+s_stop (void **state_p)
+{
+    intake_t *self = (intake_t *) *state_p;
+    if (self) {
+        self->stopping = true;
+        if (self->thread)
+            pthread_join (self->thread, NULL);
+        free (self);
+        *state_p = NULL;
+    }
+}
+
+const sl_actor_def_t sl_intake_actor = {
+    .name = "intake", .default_concurrency = 2,
+    .start = s_start, .handler = s_intake, .stop = s_stop
+};

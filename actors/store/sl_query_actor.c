@@ -1,0 +1,413 @@
+/*  sl_query_actor: answers questions about a workspace over REQUEST/REPLY
+    (the table in docs/protocol.md §4). Every operation takes the
+    workspace from the envelope, never from the body, so a caller cannot
+    reach into another workspace by naming its ids: those are 404 here.
+    Search embeds the query with the process's embedder and refuses to
+    compare vectors from different models.
+*/
+#include "sl_store_actors.h"
+#include "sl_blob.h"
+#include "sl_embed_actor.h"
+#include "sl_json.h"
+#include "sl_log.h"
+#include "sl_util.h"
+
+#define MAX_K 100
+
+typedef struct {
+    sl_node_t *node;
+    sl_store_t *store;
+} query_t;
+
+static void
+s_limits (const msgpack_object *body, int64_t *limit, int64_t *offset, int64_t max)
+{
+    *limit = 50;
+    *offset = 0;
+    sl_mp_get_int (body, "limit", limit);
+    sl_mp_get_int (body, "offset", offset);
+    if (*limit < 1)
+        *limit = 1;
+    if (*limit > max)
+        *limit = max;
+    if (*offset < 0)
+        *offset = 0;
+}
+
+static void
+s_reply (sl_ctx_t *ctx, sl_mpw_t *w)
+{
+    sl_ctx_reply (ctx, w->buf.data, w->buf.size);
+    sl_mpw_reset (w);
+}
+
+static void
+s_store_error (query_t *self, sl_ctx_t *ctx, int rc, const char *what)
+{
+    if (rc == SL_STORE_NOT_FOUND)
+        sl_ctx_reply_error (ctx, 404, "%s not found", what);
+    else
+        sl_ctx_reply_error (ctx, 500, "store: %s", sl_store_errmsg (self->store));
+}
+
+static void
+s_job_get (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *body)
+{
+    char id [SL_STORE_TOKEN];
+    sl_store_job_t job;
+    memset (&job, 0, sizeof job);
+    int rc = sl_mp_get_str (body, "job", id, sizeof id) ? SL_STORE_NOT_FOUND
+           : sl_store_job_get (self->store, id, &job);
+    if (rc == SL_STORE_OK && strcmp (job.workspace, ws) != 0)
+        rc = SL_STORE_NOT_FOUND;        //  exists, but not for this caller
+    if (rc != SL_STORE_OK)
+        s_store_error (self, ctx, rc, "job");
+    else {
+        sl_mpw_t w;
+        sl_mpw_init (&w);
+        msgpack_pack_map (&w.pk, 1);
+        sl_mpw_key (&w, "job");
+        sl_store_pack_job (&w, &job);
+        s_reply (ctx, &w);
+    }
+    sl_store_job_reset (&job);
+}
+
+static void
+s_jobs_list (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *body)
+{
+    int64_t limit, offset;
+    s_limits (body, &limit, &offset, 1000);
+    char state [32] = "";
+    sl_mp_get_str (body, "state", state, sizeof state);
+    if (*state && sl_store_state_parse (state) < 0) {
+        sl_ctx_reply_error (ctx, 400, "unknown job state '%s'", state);
+        return;
+    }
+    sl_store_job_t *jobs = NULL;
+    int count = 0;
+    int rc = sl_store_job_list (self->store, ws, *state ? state : NULL, (int) limit, (int) offset, &jobs, &count);
+    if (rc != SL_STORE_OK) {
+        s_store_error (self, ctx, rc, "jobs");
+        return;
+    }
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 1);
+    sl_mpw_key (&w, "jobs");
+    msgpack_pack_array (&w.pk, (size_t) count);
+    for (int i = 0; i < count; i++)
+        sl_store_pack_job (&w, &jobs [i]);
+    sl_store_jobs_free (&jobs, count);
+    s_reply (ctx, &w);
+}
+
+static void
+s_events (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *body)
+{
+    char id [SL_STORE_TOKEN];
+    sl_store_job_t job;
+    memset (&job, 0, sizeof job);
+    int rc = sl_mp_get_str (body, "job", id, sizeof id) ? SL_STORE_NOT_FOUND
+           : sl_store_job_get (self->store, id, &job);
+    if (rc == SL_STORE_OK && strcmp (job.workspace, ws) != 0)
+        rc = SL_STORE_NOT_FOUND;
+    bool terminal = job.state == SL_STORE_COMPLETED || job.state == SL_STORE_FAILED;
+    sl_store_job_reset (&job);
+    if (rc != SL_STORE_OK) {
+        s_store_error (self, ctx, rc, "job");
+        return;
+    }
+    int64_t after = 0;
+    sl_mp_get_int (body, "after", &after);
+    sl_store_event_t *events = NULL;
+    int count = 0;
+    rc = sl_store_events_list (self->store, id, after, 1000, &events, &count);
+    if (rc != SL_STORE_OK) {
+        s_store_error (self, ctx, rc, "events");
+        return;
+    }
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 2);
+    sl_mpw_key (&w, "events");
+    msgpack_pack_array (&w.pk, (size_t) count);
+    for (int i = 0; i < count; i++) {
+        //  {seq, type, ts, job, ...data}: the same shape as the live events
+        json_error_t error;
+        json_t *data = events [i].data ? json_loads (events [i].data, 0, &error) : NULL;
+        if (!json_is_object (data)) {
+            json_decref (data);
+            data = json_object ();
+        }
+        json_object_set_new (data, "seq", json_integer (events [i].seq));
+        json_object_set_new (data, "type", json_string (events [i].type));
+        json_object_set_new (data, "ts", json_integer (events [i].ts));
+        json_object_set_new (data, "job", json_string (id));
+        sl_json_to_mp (data, &w);
+        json_decref (data);
+    }
+    sl_mpw_kv_bool (&w, "terminal", terminal);
+    sl_store_events_free (&events, count);
+    s_reply (ctx, &w);
+}
+
+static void
+s_doc_list (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *body)
+{
+    int64_t limit, offset, total = 0;
+    s_limits (body, &limit, &offset, 1000);
+    sl_store_doc_t *docs = NULL;
+    int count = 0;
+    int rc = sl_store_document_list (self->store, ws, (int) limit, (int) offset, &docs, &count, &total);
+    if (rc != SL_STORE_OK) {
+        s_store_error (self, ctx, rc, "documents");
+        return;
+    }
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 2);
+    sl_mpw_key (&w, "documents");
+    msgpack_pack_array (&w.pk, (size_t) count);
+    for (int i = 0; i < count; i++)
+        sl_store_pack_doc (&w, &docs [i]);
+    sl_mpw_kv_int (&w, "total", total);
+    sl_store_docs_free (&docs, count);
+    s_reply (ctx, &w);
+}
+
+static void
+s_doc_get (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *body)
+{
+    char id [SL_STORE_ID];
+    sl_store_doc_t doc;
+    memset (&doc, 0, sizeof doc);
+    int rc = sl_mp_get_str (body, "id", id, sizeof id) ? SL_STORE_NOT_FOUND
+           : sl_store_document_get (self->store, ws, id, &doc);
+    if (rc != SL_STORE_OK)
+        s_store_error (self, ctx, rc, "document");
+    else {
+        sl_mpw_t w;
+        sl_mpw_init (&w);
+        msgpack_pack_map (&w.pk, 1);
+        sl_mpw_key (&w, "document");
+        sl_store_pack_doc (&w, &doc);
+        s_reply (ctx, &w);
+    }
+    sl_store_doc_reset (&doc);
+}
+
+static void
+s_doc_chunks (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *body)
+{
+    char id [SL_STORE_ID];
+    int64_t limit, offset, total = 0;
+    s_limits (body, &limit, &offset, 1000);
+    sl_store_chunk_t *chunks = NULL;
+    int count = 0;
+    int rc = sl_mp_get_str (body, "id", id, sizeof id) ? SL_STORE_NOT_FOUND
+           : sl_store_chunks_list (self->store, ws, id, (int) limit, (int) offset, &chunks, &count, &total);
+    if (rc != SL_STORE_OK) {
+        s_store_error (self, ctx, rc, "document");
+        return;
+    }
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 2);
+    sl_mpw_key (&w, "chunks");
+    msgpack_pack_array (&w.pk, (size_t) count);
+    for (int i = 0; i < count; i++) {
+        msgpack_pack_map (&w.pk, 8);
+        sl_mpw_kv_str (&w, "id", chunks [i].id);
+        sl_mpw_kv_int (&w, "ordinal", chunks [i].ordinal);
+        sl_mpw_kv_int (&w, "page_start", chunks [i].page_start);
+        sl_mpw_kv_int (&w, "page_end", chunks [i].page_end);
+        sl_mpw_kv_int (&w, "char_start", chunks [i].char_start);
+        sl_mpw_kv_int (&w, "char_end", chunks [i].char_end);
+        sl_mpw_kv_int (&w, "tokens", chunks [i].tokens);
+        sl_mpw_kv_str (&w, "text", chunks [i].text);
+    }
+    sl_mpw_kv_int (&w, "total", total);
+    sl_store_chunks_free (&chunks, count);
+    s_reply (ctx, &w);
+}
+
+static void
+s_doc_delete (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *body)
+{
+    char id [SL_STORE_ID], sha [SL_SHA256_HEX] = "";
+    int rc = sl_mp_get_str (body, "id", id, sizeof id) ? SL_STORE_NOT_FOUND
+           : sl_store_document_delete (self->store, ws, id, sha);
+    if (rc != SL_STORE_OK) {
+        s_store_error (self, ctx, rc, "document");
+        return;
+    }
+    //  The stored bytes go too, unless another document holds the same
+    char err [256];
+    sl_blob_t *blob = sl_node_blob (self->node, err, sizeof err);
+    bool blob_removed = false;
+    if (blob && *sha && sl_store_blob_referenced (self->store, sha) == 0)
+        blob_removed = sl_blob_remove (blob, sha) == 0;
+    sl_info (NULL, "deleted document %s from %s (blob %s)", id, ws, blob_removed ? "removed" : "kept");
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 3);
+    sl_mpw_kv_bool (&w, "deleted", true);
+    sl_mpw_kv_str (&w, "id", id);
+    sl_mpw_kv_bool (&w, "blob_removed", blob_removed);
+    s_reply (ctx, &w);
+}
+
+static void
+s_search (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *body)
+{
+    char *query = sl_mp_strdup (sl_mp_get (body, "query"));
+    int64_t k = 10;
+    sl_mp_get_int (body, "k", &k);
+    if (!query || !*query || strlen (query) > 8192) {
+        sl_ctx_reply_error (ctx, 400, "search needs a non-empty 'query' of at most 8192 bytes");
+        free (query);
+        return;
+    }
+    if (k < 1 || k > MAX_K) {
+        sl_ctx_reply_error (ctx, 400, "k must be between 1 and %d", MAX_K);
+        free (query);
+        return;
+    }
+    char err [512] = "";
+    sl_embedder_t *embedder = sl_embedder_shared (self->node, err, sizeof err);
+    if (!embedder) {
+        sl_ctx_reply_error (ctx, 503, "no embedder: %s", err);
+        free (query);
+        return;
+    }
+    int dim = sl_embedder_dim (embedder);
+    float *vec = calloc ((size_t) dim, sizeof (float));
+    const char *texts [1] = { query };
+    size_t lens [1] = { strlen (query) };
+    if (sl_embedder_embed (embedder, texts, lens, 1, vec, err, sizeof err)) {
+        sl_ctx_reply_error (ctx, 500, "cannot embed the query: %s", err);
+        free (vec);
+        free (query);
+        return;
+    }
+    sl_hit_t hits [MAX_K];
+    memset (hits, 0, sizeof hits);
+    int n = 0;
+    int rc = sl_store_search (self->store, ws, sl_embedder_model_id (embedder), vec, dim, (int) k, hits, &n);
+    free (vec);
+    free (query);
+    if (rc == SL_STORE_CONFLICT) {
+        sl_ctx_reply_error (ctx, 409, "this workspace was embedded with another model (%s); "
+                            "re-embed it or query with the same model", sl_store_errmsg (self->store));
+        return;
+    }
+    if (rc != SL_STORE_OK && rc != SL_STORE_NOT_FOUND) {
+        s_store_error (self, ctx, rc, "workspace");
+        return;
+    }
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 2);
+    sl_mpw_key (&w, "hits");
+    msgpack_pack_array (&w.pk, (size_t) n);
+    for (int i = 0; i < n; i++) {
+        msgpack_pack_map (&w.pk, 9);
+        sl_mpw_key (&w, "score");
+        msgpack_pack_double (&w.pk, hits [i].score);
+        sl_mpw_kv_str (&w, "chunk_id", hits [i].chunk_id);
+        sl_mpw_kv_str (&w, "document_id", hits [i].document_id);
+        sl_mpw_kv_int (&w, "ordinal", hits [i].ordinal);
+        sl_mpw_key (&w, "title");
+        sl_mpw_str (&w, hits [i].title);
+        sl_mpw_key (&w, "source");
+        sl_mpw_str (&w, hits [i].source);
+        sl_mpw_kv_int (&w, "page_start", hits [i].page_start);
+        sl_mpw_kv_int (&w, "page_end", hits [i].page_end);
+        sl_mpw_key (&w, "text");
+        sl_mpw_str (&w, hits [i].text);
+    }
+    sl_mpw_kv_str (&w, "model", sl_embedder_model_id (embedder));
+    sl_store_hits_reset (hits, n);
+    s_reply (ctx, &w);
+}
+
+static void
+s_status (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *body)
+{
+    sl_store_stats_t stats;
+    if (sl_store_stats (self->store, &stats) != SL_STORE_OK) {
+        sl_ctx_reply_error (ctx, 503, "store: %s", sl_store_errmsg (self->store));
+        return;
+    }
+    char err [512] = "";
+    sl_embedder_t *embedder = sl_embedder_shared (self->node, err, sizeof err);
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 9);
+    sl_mpw_kv_str (&w, "store", "ok");
+    sl_mpw_kv_str (&w, "backend", sl_store_backend (self->store));
+    sl_mpw_key (&w, "model");
+    sl_mpw_str (&w, embedder ? sl_embedder_model_id (embedder) : NULL);
+    sl_mpw_key (&w, "provider");
+    sl_mpw_str (&w, embedder ? sl_embedder_provider (embedder) : NULL);
+    sl_mpw_kv_int (&w, "dim", embedder ? sl_embedder_dim (embedder) : 0);
+    sl_mpw_kv_str (&w, "embedder_error", err);
+    sl_mpw_key (&w, "jobs");
+    msgpack_pack_map (&w.pk, SL_STORE_STATE_COUNT);
+    for (int s = 0; s < SL_STORE_STATE_COUNT; s++)
+        sl_mpw_kv_int (&w, sl_store_state_name ((sl_store_state_t) s), stats.jobs [s]);
+    sl_mpw_kv_int (&w, "documents", stats.documents);
+    sl_mpw_kv_int (&w, "chunks", stats.chunks);
+    s_reply (ctx, &w);
+}
+
+static sl_outcome_t
+s_query (sl_ctx_t *ctx, void *state)
+{
+    query_t *self = (query_t *) state;
+    const sl_envelope_t *env = sl_ctx_envelope (ctx);
+    const char *kind = sl_envelope_kind (env);
+    const char *ws = sl_envelope_workspace (env);
+    const msgpack_object *body = sl_ctx_body (ctx);
+    if (!*ws) {
+        sl_ctx_reply_error (ctx, 400, "request has no workspace");
+        return SL_DONE;
+    }
+    struct { const char *kind; void (*fn) (query_t *, sl_ctx_t *, const char *, const msgpack_object *); } ops [] = {
+        { "job_get", s_job_get }, { "jobs_list", s_jobs_list }, { "events", s_events },
+        { "doc_list", s_doc_list }, { "doc_get", s_doc_get }, { "doc_chunks", s_doc_chunks },
+        { "doc_delete", s_doc_delete }, { "search", s_search }, { "status", s_status },
+    };
+    for (size_t i = 0; i < sizeof ops / sizeof ops [0]; i++)
+        if (streq (kind, ops [i].kind)) {
+            ops [i].fn (self, ctx, ws, body);
+            return SL_DONE;
+        }
+    sl_ctx_reply_error (ctx, 400, "unknown query '%s'", kind);
+    return SL_DONE;
+}
+
+static void *
+s_start (sl_node_t *node, char *err, size_t errlen)
+{
+    sl_store_t *store = sl_store_shared (node, err, errlen);
+    if (!store)
+        return NULL;
+    query_t *self = calloc (1, sizeof *self);
+    self->node = node;
+    self->store = store;
+    return self;
+}
+
+static void
+s_stop (void **state_p)
+{
+    free (*state_p);
+    *state_p = NULL;
+}
+
+const sl_actor_def_t sl_query_actor = {
+    .name = "query", .default_concurrency = 2,
+    .start = s_start, .handler = s_query, .stop = s_stop
+};

@@ -1,0 +1,110 @@
+/*  sl_store_shared: one store handle per process, and the msgpack shapes
+    of jobs and documents that every store-side actor answers with. */
+#include "sl_store_actors.h"
+#include "sl_util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void *
+s_open (sl_node_t *node, char *err, size_t errlen)
+{
+    char url [1200];
+    snprintf (url, sizeof url, "sqlite:%s/sluice.db", sl_node_data_dir (node));
+    const char *configured = sl_config_get (sl_node_config (node), "store.url", url);
+    return sl_store_open (configured, err, errlen);
+}
+
+static void
+s_close (void **item)
+{
+    sl_store_destroy ((sl_store_t **) item);
+}
+
+sl_store_t *
+sl_store_shared (sl_node_t *node, char *err, size_t errlen)
+{
+    return sl_node_shared (node, "store", s_open, s_close, err, errlen);
+}
+
+static void
+s_kv_str_or_nil (sl_mpw_t *w, const char *key, const char *value)
+{
+    sl_mpw_key (w, key);
+    sl_mpw_str (w, value && *value ? value : NULL);
+}
+
+void
+sl_store_pack_job (sl_mpw_t *w, const sl_store_job_t *job)
+{
+    msgpack_pack_map (&w->pk, 16);
+    sl_mpw_kv_str (w, "id", job->id);
+    sl_mpw_kv_str (w, "workspace", job->workspace);
+    sl_mpw_kv_str (w, "state", sl_store_state_name (job->state));
+    s_kv_str_or_nil (w, "stage", job->stage == SL_STORE_STAGE_NONE ? NULL : sl_store_stage_name (job->stage));
+    sl_mpw_kv_int (w, "percent", job->state == SL_STORE_COMPLETED ? 100 : job->percent);
+    s_kv_str_or_nil (w, "source", job->source);
+    s_kv_str_or_nil (w, "mime", job->mime);
+    s_kv_str_or_nil (w, "sha256", job->sha256);
+    sl_mpw_kv_int (w, "attempts", job->attempts);
+    s_kv_str_or_nil (w, "error_stage", job->error_stage == SL_STORE_STAGE_NONE ? NULL
+                                       : sl_store_stage_name (job->error_stage));
+    s_kv_str_or_nil (w, "error", job->error);
+    s_kv_str_or_nil (w, "document_id", job->document_id);
+    sl_mpw_kv_int (w, "created", job->created_ms);
+    sl_mpw_kv_int (w, "updated", job->updated_ms);
+    sl_mpw_key (w, "stages");
+    int n = 0;
+    for (int s = 0; s < SL_STORE_STAGE_COUNT; s++)
+        n += job->started_ms [s] != 0;
+    msgpack_pack_map (&w->pk, (size_t) n);
+    for (int s = 0; s < SL_STORE_STAGE_COUNT; s++) {
+        if (!job->started_ms [s])
+            continue;
+        sl_mpw_key (w, sl_store_stage_name ((sl_store_stage_t) s));
+        msgpack_pack_map (&w->pk, 3);
+        sl_mpw_kv_int (w, "started", job->started_ms [s]);
+        sl_mpw_key (w, "finished");
+        if (job->finished_ms [s])
+            msgpack_pack_int64 (&w->pk, job->finished_ms [s]);
+        else
+            msgpack_pack_nil (&w->pk);
+        sl_mpw_key (w, "duration_ms");
+        if (job->finished_ms [s])
+            msgpack_pack_int64 (&w->pk, job->finished_ms [s] - job->started_ms [s]);
+        else
+            msgpack_pack_nil (&w->pk);
+    }
+    sl_mpw_kv_bool (w, "terminal", job->state == SL_STORE_COMPLETED || job->state == SL_STORE_FAILED);
+}
+
+void
+sl_store_pack_doc (sl_mpw_t *w, const sl_store_doc_t *doc)
+{
+    msgpack_pack_map (&w->pk, 13);
+    sl_mpw_kv_str (w, "id", doc->id);
+    s_kv_str_or_nil (w, "title", doc->title);
+    s_kv_str_or_nil (w, "source", doc->source);
+    s_kv_str_or_nil (w, "mime", doc->mime);
+    sl_mpw_kv_str (w, "sha256", doc->sha256);
+    sl_mpw_kv_int (w, "pages", doc->pages);
+    sl_mpw_kv_int (w, "chunks", doc->chunks);
+    sl_mpw_kv_int (w, "bytes", doc->bytes);
+    s_kv_str_or_nil (w, "model", doc->model_id);
+    sl_mpw_kv_str (w, "state", doc->state);
+    s_kv_str_or_nil (w, "job_id", doc->job_id);
+    sl_mpw_kv_int (w, "created", doc->created_ms);
+    sl_mpw_kv_int (w, "updated", doc->updated_ms);
+}
+
+void
+sl_store_emit_event (sl_ctx_t *ctx, const char *job, const char *ws, const void *event, size_t size)
+{
+    sl_envelope_t *env = sl_envelope_new ("event", job, ws);
+    if (!env)
+        return;
+    sl_envelope_route_append (env, "journal");
+    sl_envelope_set_max_attempts (env, 10);
+    sl_envelope_set_body (env, event, size);
+    sl_ctx_submit (ctx, &env);
+}
