@@ -12,8 +12,11 @@
     Persisting before publishing is what lets the HTTP edge replay history
     to a late or reconnecting SSE client and then continue live without a
     gap or a duplicate: both sides speak in the same sequence numbers.
-    Events for a job that already completed or failed are dropped (a slow
-    duplicate delivery must not append after the terminal event).
+    Progress and retry events for a job that already completed or failed
+    are dropped (a slow duplicate delivery must not report progress after
+    the end); stage_started/stage_completed are always kept, because the
+    last stage completes the job in the database before its own stage
+    events, emitted earlier, have reached the journal.
 */
 #include "sl_store_actors.h"
 #include "sl_json.h"
@@ -47,8 +50,13 @@ s_apply (sl_store_t *store, const char *job, const char *type, const msgpack_obj
     int64_t now = sl_now_ms ();
     snprintf (final_type, cap, "%s", type);
     int rc = SL_STORE_OK;
-    if (streq (type, "stage_started") && stage != SL_STORE_STAGE_NONE)
-        rc = sl_store_job_stage (store, job, stage, SL_STORE_STARTED, now);
+    if (streq (type, "stage_started") && stage != SL_STORE_STAGE_NONE) {
+        //  Kept even if the job turned terminal meanwhile: the store stage
+        //  completes the job in the database while its own stage_started is
+        //  still on its way here, yet it was emitted before job_completed
+        sl_store_job_stage (store, job, stage, SL_STORE_STARTED, now);
+        return true;
+    }
     else
     if (streq (type, "stage_completed") && stage != SL_STORE_STAGE_NONE) {
         //  Kept even when the job just turned terminal: the last stage

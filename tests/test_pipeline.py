@@ -1,0 +1,340 @@
+"""test_pipeline: real documents through the real pipeline.
+
+Each test starts its own sluiced (real processes, real tcp on loopback, a real
+SQLite file in a temp folder), feeds it documents from ../shared/corpus (or
+documents the test makes), and checks what the store holds with SQL.
+Usage: /usr/bin/python3 tests/test_pipeline.py [test_name ...]
+"""
+import http.server, os, random, shutil, signal, subprocess, sys, threading, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import CORPUS, Client, Runner, db, start, wait_for, wait_ready  # noqa: E402
+
+PDF = os.path.join(CORPUS, "pdf")
+FILE_ROOTS = "fetch.file_roots=%s:/tmp" % CORPUS
+
+
+def have_corpus():
+    return os.path.isdir(PDF)
+
+
+def node(tmp, sets=(), role="all"):
+    data = os.path.join(tmp, "data")
+    os.makedirs(data, exist_ok=True)
+    s = start(data, role=role, sets=[FILE_ROOTS] + list(sets))
+    c = Client(s.port)
+    wait_ready(c)
+    return s, c, data
+
+
+def pages_of(path):
+    out = subprocess.run(["mutool", "info", path], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.startswith("Pages:"):
+            return int(line.split()[1])
+    raise RuntimeError("mutool info failed")
+
+
+def ingest_file(c, path, ws=None, timeout=120):
+    job = c.ingest(url="file://" + path, ws=ws)
+    assert "id" in job, job
+    return c.wait(job["id"], timeout, ws=ws)
+
+
+# ---------------------------------------------------------------------------
+
+def test_pdf_pages_and_phrase_search(tmp):
+    """A phrase known to be on page N is the top hit, with page N."""
+    if not have_corpus():
+        return "skip"
+    s, c, data = node(tmp)
+    for name, phrase, page in (("mpman.pdf", "Figure 28: Example of envelope", 37),
+                               ("momanual.pdf", "nccircle draws a circle", 50)):
+        path = os.path.join(PDF, name)
+        job = ingest_file(c, path)
+        assert job["state"] == "completed", job
+        doc = c.request("query", "doc_get", {"id": job["document_id"]})["document"]
+        assert doc["pages"] == pages_of(path), (doc["pages"], pages_of(path))
+        assert doc["chunks"] > 100, doc
+        hits = c.search(phrase, k=3)["hits"]
+        top = hits[0]
+        assert top["document_id"] == job["document_id"], top
+        assert top["page_start"] <= page <= top["page_end"], (phrase, page, [(h["page_start"], h["page_end"], round(h["score"], 3)) for h in hits])
+        assert phrase.split(":")[0].lower() in top["text"].lower()
+    # every stage reported, in order, with durations
+    ev = c.events(job["id"])
+    types = [(e["type"], e.get("stage")) for e in ev["events"]]
+    for stage in ("fetch", "parse", "chunk", "embed", "store"):
+        assert ("stage_started", stage) in types and ("stage_completed", stage) in types, types
+    assert types[0][0] == "job_started" and types[-1][0] == "job_completed", types
+    assert ev["terminal"] is True
+    seqs = [e["seq"] for e in ev["events"]]
+    assert seqs == list(range(1, len(seqs) + 1)), seqs
+    assert any(e["type"] == "stage_progress" and "page" in e.get("message", "") for e in ev["events"])
+
+
+def test_chunks_within_bounds(tmp):
+    """Every chunk ≤ target tokens, consecutive chunks overlap, offsets grow."""
+    if not have_corpus():
+        return "skip"
+    s, c, data = node(tmp, sets=["chunk.target_tokens=80", "chunk.overlap_tokens=12"])
+    job = ingest_file(c, os.path.join(PDF, "mplibapi.pdf"))
+    con = db(data)
+    rows = con.execute("SELECT ordinal, tokens, char_start, char_end, page_start, page_end, text "
+                       "FROM chunks WHERE document_id=? ORDER BY ordinal", (job["document_id"],)).fetchall()
+    assert len(rows) > 20
+    assert [r[0] for r in rows] == list(range(len(rows)))
+    overlaps = 0
+    for prev, cur in zip(rows, rows[1:]):
+        assert 0 < cur[1] <= 80, cur[:2]
+        assert cur[3] > prev[3] and cur[2] >= prev[2], (prev[:4], cur[:4])
+        assert cur[4] >= prev[4] and cur[4] <= cur[5]
+        if cur[2] < prev[3]:
+            overlaps += 1
+            # offsets are bytes of the normalised text: compare bytes
+            shared = prev[6].encode()[-(prev[3] - cur[2]):].decode(errors="ignore")
+            assert cur[6].startswith(shared.strip()[:20]), (prev[6][-60:], cur[6][:60])
+    assert overlaps > len(rows) // 2, overlaps
+
+
+def test_reingest_creates_nothing(tmp):
+    if not have_corpus():
+        return "skip"
+    s, c, data = node(tmp)
+    path = os.path.join(PDF, "libtasn1.pdf")
+    first = ingest_file(c, path)
+    con = db(data)
+    counts = lambda: con.execute("SELECT (SELECT count(*) FROM documents),(SELECT count(*) FROM chunks),"
+                                 "(SELECT count(*) FROM vectors)").fetchone()
+    before = counts()
+    again = ingest_file(c, path)
+    assert again["state"] == "completed" and again["document_id"] == first["document_id"]
+    assert counts() == before, (counts(), before)
+    # same content under another name: still the same document, nothing new
+    copy = os.path.join(tmp, "copy-of-libtasn1.pdf")
+    shutil.copy(path, copy)
+    third = c.wait(c.ingest(url="file://" + copy)["id"])
+    assert third["document_id"] == first["document_id"] and counts() == before
+    # the events say why
+    ev = c.events(again["id"])["events"]
+    assert ev[-1]["type"] == "job_completed" and ev[-1].get("duplicate") is True
+
+
+def test_delete_leaves_nothing(tmp):
+    if not have_corpus():
+        return "skip"
+    s, c, data = node(tmp)
+    job = ingest_file(c, os.path.join(PDF, "euro.pdf"))
+    doc = job["document_id"]
+    con = db(data)
+    sha = con.execute("SELECT sha256 FROM documents WHERE id=?", (doc,)).fetchone()[0]
+    blob = os.path.join(data, "blobs", sha[:2], sha)
+    assert os.path.exists(blob)
+    r = c.request("query", "doc_delete", {"id": doc})
+    assert r.get("deleted") is True and r.get("blob_removed") is True, r
+    assert con.execute("SELECT count(*) FROM documents WHERE id=?", (doc,)).fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM chunks WHERE document_id=?", (doc,)).fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM vectors").fetchone()[0] == 0
+    assert not os.path.exists(blob)
+    assert c.request("query", "doc_get", {"id": doc})["error"]["code"] == 404
+    assert c.search("euro symbol", k=3)["hits"] == []
+    assert c.request("query", "doc_delete", {"id": doc})["error"]["code"] == 404
+    # no artifacts left behind in the job area
+    assert os.listdir(os.path.join(data, "jobs")) == []
+
+
+def test_hostile_files_fail_clearly(tmp):
+    if not have_corpus():
+        return "skip"
+    s, c, data = node(tmp)
+    src = os.path.join(PDF, "mpman.pdf")
+    files = {}
+    files["encrypted.pdf"] = os.path.join(tmp, "encrypted.pdf")
+    subprocess.run(["mutool", "clean", "-E", "aes-256", "-U", "user", "-O", "owner", src, files["encrypted.pdf"]],
+                   check=True, capture_output=True)
+    raw = open(src, "rb").read()
+    files["truncated.pdf"] = os.path.join(tmp, "truncated.pdf")
+    open(files["truncated.pdf"], "wb").write(raw[: len(raw) * 3 // 10])
+    files["empty.pdf"] = os.path.join(tmp, "empty.pdf")
+    open(files["empty.pdf"], "wb").close()
+    files["random.pdf"] = os.path.join(tmp, "random.pdf")
+    rng = random.Random(7)
+    open(files["random.pdf"], "wb").write(bytes(rng.getrandbits(8) for _ in range(50000)))
+    expect = {"encrypted.pdf": ("parse", "password-protected"),
+              "truncated.pdf": ("parse", "cannot parse PDF"),
+              "empty.pdf": ("fetch", "unsupported document type"),
+              "random.pdf": ("fetch", "unsupported document type")}
+    jobs = {n: c.ingest(url="file://" + p)["id"] for n, p in files.items()}
+    for name, jid in jobs.items():
+        job = c.wait(jid, 30)
+        stage, reason = expect[name]
+        assert job["state"] == "failed", (name, job)
+        assert job["error_stage"] == stage and reason in job["error"], (name, job["error_stage"], job["error"])
+        ev = c.events(jid)["events"][-1]
+        assert ev["type"] == "job_failed" and reason in ev["reason"], ev
+    # the engine keeps serving
+    good = ingest_file(c, os.path.join(PDF, "euro.pdf"))
+    assert good["state"] == "completed"
+    assert s.alive()
+    # permanent failures went to the dead-letter queue once, not into a retry loop
+    st = c.stats()
+    assert st["dlq"] == 4, st["dlq"]
+    assert st["services"]["parse"]["redelivered"] == 0
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+
+
+def _http_server(root):
+    handler = lambda *a, **k: _Quiet(*a, directory=root, **k)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def test_ssrf_guard(tmp):
+    if not have_corpus():
+        return "skip"
+    srv = _http_server(PDF)
+    url = "http://127.0.0.1:%d/euro.pdf" % srv.server_port
+    try:
+        s, c, data = node(tmp)
+        for target in (url, "http://10.0.0.7/x.pdf", "http://169.254.169.254/latest/meta-data/",
+                       "http://[::ffff:10.1.2.3]/a.pdf", "http://localhost:%d/euro.pdf" % srv.server_port):
+            job = c.wait(c.ingest(url=target)["id"], 20)
+            assert job["state"] == "failed" and job["error_stage"] == "fetch", (target, job)
+            assert "refused" in job["error"] and "allow_cidrs" in job["error"], job["error"]
+        s.stop()
+        # allow-listed: the same loopback URL now works
+        s2, c2, _ = node(os.path.join(tmp, "b"), sets=["fetch.allow_cidrs=127.0.0.1/32"])
+        job = c2.wait(c2.ingest(url=url)["id"], 30)
+        assert job["state"] == "completed", job
+        job = c2.wait(c2.ingest(url="http://10.0.0.7/x.pdf")["id"], 20)
+        assert job["state"] == "failed" and "refused" in job["error"]
+    finally:
+        srv.shutdown()
+
+
+def _big_pdf(tmp, copies=9):
+    path = os.path.join(tmp, "big.pdf")
+    subprocess.run(["mutool", "merge", "-o", path] + [os.path.join(PDF, "mpman.pdf")] * copies,
+                   check=True, capture_output=True)
+    return path
+
+
+def _reference_chunks(tmp, path):
+    s, c, data = node(os.path.join(tmp, "ref"))
+    job = ingest_file(c, path, timeout=180)
+    n = db(data).execute("SELECT chunks FROM documents WHERE id=?", (job["document_id"],)).fetchone()[0]
+    s.stop()
+    return n
+
+
+def _no_duplicates(data):
+    con = db(data)
+    total, distinct = con.execute("SELECT count(*), count(DISTINCT document_id || ':' || ordinal) FROM chunks").fetchone()
+    vectors = con.execute("SELECT count(*) FROM vectors").fetchone()[0]
+    assert total == distinct == vectors, (total, distinct, vectors)
+    return total
+
+
+def test_worker_killed_mid_parse(tmp):
+    """kill -9 of the parse process mid-document: redelivered, finished once."""
+    if not have_corpus():
+        return "skip"
+    path = _big_pdf(tmp)
+    want = _reference_chunks(tmp, path)
+    data = os.path.join(tmp, "data")
+    os.makedirs(data)
+    core = start(data, role="broker,intake,journal,query,fetch,chunk,embed,store",
+                 sets=[FILE_ROOTS, "broker.heartbeat_ms=300"])
+    parse = start(data, role="parse", port=core.port, sets=["broker.heartbeat_ms=300"])
+    c = Client(core.port)
+    wait_ready(c)
+    jid = c.ingest(url="file://" + path)["id"]
+    wait_for(lambda: any(e["type"] == "stage_progress" and e.get("stage") == "parse"
+                         for e in c.events(jid)["events"]), 60, "parse progress")
+    parse.kill()
+    parse2 = start(data, role="parse", port=core.port, sets=["broker.heartbeat_ms=300"])
+    job = c.wait(jid, 120)
+    assert job["state"] == "completed", job
+    assert _no_duplicates(data) == want
+    assert c.stats()["services"]["parse"]["redelivered"] >= 1
+    assert any(e["type"] == "stage_started" and e.get("stage") == "parse" and e.get("attempt") == 1
+               for e in c.events(jid)["events"])
+    parse2.stop()
+
+
+def test_restart_mid_job_finishes(tmp):
+    """kill -9 of the whole embedded sluiced mid-job; the restart finishes the job."""
+    if not have_corpus():
+        return "skip"
+    path = _big_pdf(tmp, copies=6)
+    want = _reference_chunks(tmp, path)
+    s, c, data = node(tmp)
+    jid = c.ingest(url="file://" + path)["id"]
+    wait_for(lambda: c.job(jid)["job"]["state"] in ("parsing", "chunking", "embedding"), 60, "job running")
+    s.kill()
+    c.close()
+    s2 = start(data, sets=[FILE_ROOTS], port=s.port)
+    c2 = Client(s2.port)
+    job = c2.wait(jid, 120)
+    assert job["state"] == "completed" and job["attempts"] >= 1, job
+    assert _no_duplicates(data) == want
+
+
+def test_workspaces_are_separate(tmp):
+    if not have_corpus():
+        return "skip"
+    s, c, data = node(tmp)
+    a = ingest_file(c, os.path.join(PDF, "euro.pdf"), ws="alpha")
+    assert c.job(a["id"], ws="beta")["error"]["code"] == 404
+    assert c.request("query", "doc_get", {"id": a["document_id"]}, ws="beta")["error"]["code"] == 404
+    assert c.search("euro", ws="beta")["hits"] == []
+    assert len(c.search("euro", ws="alpha")["hits"]) > 0
+    assert c.request("query", "doc_delete", {"id": a["document_id"]}, ws="beta")["error"]["code"] == 404
+
+
+def test_html_and_text(tmp):
+    if not have_corpus():
+        return "skip"
+    s, c, data = node(tmp)
+    html = ingest_file(c, os.path.join(CORPUS, "html", "zlib_how.html"))
+    txt = ingest_file(c, os.path.join(CORPUS, "text", "gmp-README.txt"))
+    assert html["state"] == "completed" and txt["state"] == "completed"
+    doc = c.request("query", "doc_get", {"id": html["document_id"]})["document"]
+    assert doc["mime"] == "text/html" and doc["pages"] == 1
+    hits = c.search("deflate inflate zlib stream", k=3)["hits"]
+    assert hits and hits[0]["document_id"] == html["document_id"]
+
+
+def test_intake_backpressure(tmp):
+    """More unfinished jobs than jobs.max_pending: intake answers 429."""
+    if not have_corpus():
+        return "skip"
+    data = os.path.join(tmp, "data")
+    os.makedirs(data)
+    # no parse workers: jobs pile up at parse and stay unfinished
+    core = start(data, role="broker,intake,journal,query,fetch,chunk,embed,store",
+                 sets=[FILE_ROOTS, "jobs.max_pending=3"])
+    c = Client(core.port)
+    wait_ready(c, ("intake", "query", "journal", "fetch"))
+    ok = [c.ingest(url="file://" + os.path.join(PDF, n)) for n in ("euro.pdf", "mpman.pdf", "mpintro.pdf")]
+    assert all("id" in j for j in ok), ok
+    refused = c.ingest(url="file://" + os.path.join(PDF, "mpgraph.pdf"))
+    assert refused["error"]["code"] == 429, refused
+    # once a parse worker drains them, intake accepts again
+    start(data, role="parse", port=core.port)
+    for j in ok:
+        assert c.wait(j["id"], 60)["state"] == "completed"
+    assert "id" in c.ingest(url="file://" + os.path.join(PDF, "mpgraph.pdf"))
+
+
+if __name__ == "__main__":
+    tests = [test_pdf_pages_and_phrase_search, test_chunks_within_bounds, test_reingest_creates_nothing,
+             test_delete_leaves_nothing, test_hostile_files_fail_clearly, test_ssrf_guard,
+             test_workspaces_are_separate, test_html_and_text, test_intake_backpressure,
+             test_worker_killed_mid_parse, test_restart_mid_job_finishes]
+    sys.exit(Runner().run(tests, only=set(sys.argv[1:]) or None))
