@@ -216,8 +216,16 @@ main (int argc, char **argv)
         return 1;
     }
     bool embedded = streq (roles, "all");
-    if (embedded)
-        sl_config_set (cfg, "node.embedded", "1");
+    if (embedded) {
+        //  One process is the whole system: jobs it left unfinished are
+        //  orphans, unless it stopped cleanly and saved its queues, in which
+        //  case the broker snapshot carries them on and re-driving them
+        //  would only duplicate work
+        char snapshot [1100];
+        snprintf (snapshot, sizeof snapshot, "%s/broker.snapshot", sl_config_get (cfg, "data.dir", "./data"));
+        bool clean = access (sl_config_get (cfg, "broker.snapshot", snapshot), F_OK) == 0;
+        sl_config_set (cfg, "jobs.redrive_orphans", clean ? "0" : "1");
+    }
     sl_broker_t *broker = NULL;
     if (s_has_role (roles, "broker", false)) {
         broker = s_start_broker (cfg, embedded, sl_node_data_dir (node));

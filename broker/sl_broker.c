@@ -1090,15 +1090,21 @@ sl_broker_new (const sl_broker_config_t *cfg)
     assert (cfg && cfg->endpoint && cfg->pub_endpoint);
     sl_broker_t *self = calloc (1, sizeof *self);
     assert (self);
+    //  Own copies of the strings: callers often pass stack buffers, and the
+    //  snapshot path is used again at shutdown
     self->cfg = *cfg;
+    const char **strings [] = { &self->cfg.endpoint, &self->cfg.pub_endpoint, &self->cfg.journal_service,
+                                &self->cfg.snapshot_path, &self->cfg.curve_secret, &self->cfg.curve_clients };
+    for (size_t i = 0; i < sizeof strings / sizeof strings [0]; i++)
+        if (*strings [i])
+            *strings [i] = strdup (*strings [i]);
     self->actor = zactor_new (s_broker_actor, self);
     if (!self->actor) {
         free (self);
         return NULL;
     }
     if (!self->endpoint) {          //  bind failed: the actor signalled 1
-        zactor_destroy (&self->actor);
-        free (self);
+        sl_broker_destroy (&self);
         return NULL;
     }
     return self;
@@ -1112,6 +1118,12 @@ sl_broker_destroy (sl_broker_t **self_p)
         zactor_destroy (&self->actor);
         zstr_free (&self->endpoint);
         zstr_free (&self->pub_endpoint);
+        free ((char *) self->cfg.endpoint);
+        free ((char *) self->cfg.pub_endpoint);
+        free ((char *) self->cfg.journal_service);
+        free ((char *) self->cfg.snapshot_path);
+        free ((char *) self->cfg.curve_secret);
+        free ((char *) self->cfg.curve_clients);
         free (self);
         *self_p = NULL;
     }

@@ -20,6 +20,7 @@ struct _sl_worker_t {
     sl_worker_config_t cfg;
     char service [SL_NAME_MAX];
     char name [65];
+    char broker [512];
     char inproc [64];
     char curve_client [1024];
     char curve_server [1024];
@@ -570,8 +571,10 @@ sl_worker_new (const sl_worker_config_t *cfg)
         snprintf (self->curve_client, sizeof self->curve_client, "%s", cfg->curve_client);
         snprintf (self->curve_server, sizeof self->curve_server, "%s", cfg->curve_server);
     }
+    snprintf (self->broker, sizeof self->broker, "%s", cfg->broker);
     self->cfg.service = self->service;
     self->cfg.name = self->name;
+    self->cfg.broker = self->broker;
     self->cfg.curve_client = self->cfg.curve_server = NULL;
     self->actor = zactor_new (s_worker_actor, self);
     //  The actor has bound the inproc endpoint: handlers may connect now

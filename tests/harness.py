@@ -163,7 +163,7 @@ def wait_ready(client, services=("intake", "query", "journal", "fetch", "parse",
     def ready():
         s = client.stats()["services"]
         return all(s.get(x, {}).get("workers", 0) > 0 for x in services)
-    wait_for(ready, 20, "workers " + ",".join(services))
+    wait_for(ready, 60, "workers " + ",".join(services))
 
 
 class Runner:
@@ -191,11 +191,12 @@ class Runner:
                 self.failed += 1
                 print("FAIL %s" % name, flush=True)
                 traceback.print_exc()
-                for f in sorted(os.listdir(tmp)):
-                    if f.endswith(".log"):
-                        print("---- %s (tail)" % f)
-                        with open(os.path.join(tmp, f), errors="replace") as fh:
-                            print("".join(fh.readlines()[-25:]))
+                for d, _, names in os.walk(tmp):
+                    for f in sorted(names):
+                        if f.endswith(".log"):
+                            print("---- %s (tail)" % f)
+                            with open(os.path.join(d, f), errors="replace") as fh:
+                                print("".join(fh.readlines()[-25:]))
             finally:
                 for p in list(PROCS):
                     try:

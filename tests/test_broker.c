@@ -508,11 +508,16 @@ test_broker_restart (void)
     CHECK (mkdtemp (dir));
     char snapshot [128];
     snprintf (snapshot, sizeof snapshot, "%s/broker.snapshot", dir);
-    int port = 20000 + (getpid () % 20000);
+    //  Fixed ports (the restarted broker must come back on the same ones):
+    //  try until a free pair is found
     char ep [64], pub [64];
-    snprintf (ep, sizeof ep, "tcp://127.0.0.1:%d", port);
-    snprintf (pub, sizeof pub, "tcp://127.0.0.1:%d", port + 1);
-    sl_broker_t *broker = s_broker (ep, pub, 0, snapshot);
+    sl_broker_t *broker = NULL;
+    for (int attempt = 0; attempt < 50 && !broker; attempt++) {
+        int port = 20000 + (int) ((getpid () * 7919 + attempt * 104729) % 40000);
+        snprintf (ep, sizeof ep, "tcp://127.0.0.1:%d", port);
+        snprintf (pub, sizeof pub, "tcp://127.0.0.1:%d", port + 1);
+        broker = s_broker (ep, pub, 0, snapshot);
+    }
     CHECK (broker);
     sl_worker_t *ws = s_worker (ep, "sink", 1, s_sink_handler, NULL);
     sl_client_t *client = sl_client_new (ep, NULL, NULL);

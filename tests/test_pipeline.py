@@ -285,6 +285,25 @@ def test_restart_mid_job_finishes(tmp):
     assert _no_duplicates(data) == want
 
 
+def test_sigterm_drains_and_resumes(tmp):
+    """SIGTERM mid-job: exits 0, loses nothing; the restart carries on without re-driving."""
+    if not have_corpus():
+        return "skip"
+    path = _big_pdf(tmp, copies=6)
+    want = _reference_chunks(tmp, path)
+    s, c, data = node(tmp)
+    jid = c.ingest(url="file://" + path)["id"]
+    wait_for(lambda: c.job(jid)["job"]["state"] in ("parsing", "chunking", "embedding"), 60, "job running")
+    assert s.stop() == 0
+    assert os.path.exists(os.path.join(data, "broker.snapshot"))
+    c.close()
+    s2 = start(data, sets=[FILE_ROOTS], port=s.port)
+    c2 = Client(s2.port)
+    job = c2.wait(jid, 120)
+    assert job["state"] == "completed" and job["attempts"] == 0, job
+    assert _no_duplicates(data) == want
+
+
 def test_workspaces_are_separate(tmp):
     if not have_corpus():
         return "skip"
@@ -336,5 +355,5 @@ if __name__ == "__main__":
     tests = [test_pdf_pages_and_phrase_search, test_chunks_within_bounds, test_reingest_creates_nothing,
              test_delete_leaves_nothing, test_hostile_files_fail_clearly, test_ssrf_guard,
              test_workspaces_are_separate, test_html_and_text, test_intake_backpressure,
-             test_worker_killed_mid_parse, test_restart_mid_job_finishes]
+             test_worker_killed_mid_parse, test_restart_mid_job_finishes, test_sigterm_drains_and_resumes]
     sys.exit(Runner().run(tests, only=set(sys.argv[1:]) or None))

@@ -14,8 +14,9 @@
     attempt, and submits the job again from fetch; after jobs.max_attempts
     it fails the job with the stage it was stuck in, instead of looping
     forever on a document that kills its parser. In the embedded mode,
-    where one process is the whole system, jobs left unfinished by the
-    previous run are re-driven at once on start.
+    where one process is the whole system, jobs left unfinished by a
+    previous run that crashed are re-driven at once on start (after a clean
+    stop the broker's snapshot carries them instead).
 */
 #include "sl_store_actors.h"
 #include "sl_blob.h"
@@ -257,7 +258,7 @@ s_start (sl_node_t *node, char *err, size_t errlen)
     self->stale_ms = sl_config_int (cfg, "jobs.stale_s", 120) * 1000;
     self->interval_ms = sl_config_int (cfg, "jobs.redrive_interval_s", 10) * 1000;
     self->max_attempts = (int) sl_config_int (cfg, "jobs.max_attempts", 3);
-    self->embedded = sl_config_bool (cfg, "node.embedded", false);
+    self->embedded = sl_config_bool (cfg, "jobs.redrive_orphans", false);
     char host [64] = "host";
     gethostname (host, sizeof host);
     snprintf (self->owner, sizeof self->owner, "%s:%d", host, getpid ());
