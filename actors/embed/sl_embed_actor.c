@@ -29,17 +29,38 @@ typedef struct {
     sl_blob_t *blob;
 } embed_t;
 
+//  The default is the pretrained encoder; if its files are not installed
+//  the node falls back to `hash` and says so (log, /readyz via query
+//  status). An explicitly configured provider that fails is an error: a
+//  node must not quietly embed with something other than what was asked.
+//  Vector spaces never mix either way: every workspace records its model
+//  and the store refuses vectors or queries from another one.
+static char s_fallback_note [512];
+
 static void *
 s_embedder_new (sl_node_t *node, char *err, size_t errlen)
 {
     sl_config_t *cfg = sl_node_config (node);
-    const char *provider = sl_config_get (cfg, "embed.provider", "hash");
+    const char *configured = sl_config_get (cfg, "embed.provider", NULL);
+    const char *provider = configured ? configured : "use";
     const char *options = sl_config_get (cfg, "embed.options", NULL);
     sl_embedder_t *e = sl_embedder_new (provider, options, err, errlen);
+    if (!e && !configured) {
+        snprintf (s_fallback_note, sizeof s_fallback_note,
+                  "default embedder 'use' unavailable (%s): using 'hash'", err);
+        sl_warn (NULL, "%s", s_fallback_note);
+        e = sl_embedder_new ("hash", NULL, err, errlen);
+    }
     if (e)
-        sl_info (NULL, "embedder %s ready: model %s, %d dimensions", provider,
+        sl_info (NULL, "embedder %s ready: model %s, %d dimensions", sl_embedder_provider (e),
                  sl_embedder_model_id (e), sl_embedder_dim (e));
     return e;
+}
+
+const char *
+sl_embedder_fallback_note (void)
+{
+    return s_fallback_note;
 }
 
 static void

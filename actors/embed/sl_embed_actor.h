@@ -13,4 +13,8 @@ extern const sl_actor_def_t sl_embed_actor;
 //  embed.options, created on first use. NULL with a reason on failure.
 sl_embedder_t *sl_embedder_shared (sl_node_t *node, char *err, size_t errlen);
 
+//  Why the node is not running the configured default embedder ("" if it
+//  is): shown by /readyz and the query status.
+const char *sl_embedder_fallback_note (void);
+
 #endif

@@ -352,7 +352,7 @@ s_status (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *bo
     sl_mpw_key (&w, "provider");
     sl_mpw_str (&w, embedder ? sl_embedder_provider (embedder) : NULL);
     sl_mpw_kv_int (&w, "dim", embedder ? sl_embedder_dim (embedder) : 0);
-    sl_mpw_kv_str (&w, "embedder_error", err);
+    sl_mpw_kv_str (&w, "embedder_error", *err ? err : sl_embedder_fallback_note ());
     sl_mpw_key (&w, "jobs");
     msgpack_pack_map (&w.pk, SL_STORE_STATE_COUNT);
     for (int s = 0; s < SL_STORE_STATE_COUNT; s++)
