@@ -27,6 +27,7 @@ typedef struct _service_t service_t;
 
 typedef struct {
     sl_envelope_t *env;
+    zframe_t *raw;                  //  env encoded, as received; NULL once env changed
     service_t *service;             //  service it is queued for / held by
     void *queue_handle;             //  in service->queue when queued
     worker_t *worker;               //  holder when in flight
@@ -68,6 +69,7 @@ typedef struct {
     zhashx_t *done;
     zlistx_t *done_order;
     zlistx_t *dlq;
+    zframe_t *deliver_header;       //  the DELIVER header never changes: encoded once
     int64_t heartbeat_at;
     int64_t started;
     uint64_t published, malformed;
@@ -95,10 +97,19 @@ sl_broker_config_defaults (sl_broker_config_t *cfg)
 //  ---------------------------------------------------------------------
 //  Items, services, workers
 
+//  The envelope changed (attempt, deadline, id): the bytes as received no
+//  longer describe it, so DELIVER must encode it afresh.
+static void
+s_item_dirty (item_t *item)
+{
+    zframe_destroy (&item->raw);
+}
+
 static void
 s_item_destroy (item_t **item_p)
 {
     if (*item_p) {
+        zframe_destroy (&(*item_p)->raw);
         sl_envelope_destroy (&(*item_p)->env);
         zframe_destroy (&(*item_p)->reply_to);
         free (*item_p);
@@ -263,6 +274,7 @@ s_requeue (broker_t *self, item_t *item, bool count_attempt, const char *why)
     if (count_attempt) {
         uint32_t attempt = sl_envelope_attempt (item->env) + 1;
         sl_envelope_set_attempt (item->env, attempt);
+        s_item_dirty (item);
         if (attempt >= sl_envelope_max_attempts (item->env)) {
             char reason [SL_REASON_MAX];
             snprintf (reason, sizeof reason, "%s (attempt %u of %u)", why, attempt,
@@ -309,16 +321,18 @@ s_worker_destroy (broker_t *self, worker_t **worker_p, bool count_attempt, const
 static void
 s_deliver (broker_t *self, worker_t *worker, item_t *item)
 {
-    sl_proto_t cmd;
-    sl_proto_init (&cmd, SL_CMD_DELIVER);
-    char *data;
-    size_t size;
-    sl_envelope_encode (item->env, &data, &size);
-    cmd.frames = zmsg_new ();
-    zmsg_addmem (cmd.frames, data, size);
-    free (data);
-    zmsg_t *msg = sl_proto_encode (&cmd);
-    zmsg_pushmem (msg, zframe_data (worker->identity), zframe_size (worker->identity));
+    if (!item->raw) {
+        char *data;
+        size_t size;
+        sl_envelope_encode (item->env, &data, &size);
+        item->raw = zframe_new (data, size);
+        free (data);
+    }
+    zframe_t *header = self->deliver_header;
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addmem (msg, zframe_data (worker->identity), zframe_size (worker->identity));
+    zmsg_addmem (msg, zframe_data (header), zframe_size (header));
+    zmsg_addmem (msg, zframe_data (item->raw), zframe_size (item->raw));
     item->worker = worker;
     item->service->inflight++;
     worker->held++;
@@ -374,29 +388,44 @@ s_remember_done (broker_t *self, const char *mid)
 //  ---------------------------------------------------------------------
 //  Commands from peers
 
+//  Identity as hex in a caller's buffer: the ACK path runs per message and
+//  should not allocate for a hash lookup.
+static const char *
+s_identity_key (zframe_t *identity, char *buf, size_t cap)
+{
+    static const char digits [] = "0123456789ABCDEF";
+    const unsigned char *data = zframe_data (identity);
+    size_t n = zframe_size (identity);
+    if (n * 2 + 1 > cap)
+        n = (cap - 1) / 2;
+    for (size_t i = 0; i < n; i++) {
+        buf [2 * i] = digits [data [i] >> 4];
+        buf [2 * i + 1] = digits [data [i] & 15];
+    }
+    buf [2 * n] = 0;
+    return buf;
+}
+
 static worker_t *
 s_worker_lookup (broker_t *self, zframe_t *identity)
 {
-    char *key = zframe_strhex (identity);
-    worker_t *worker = zhashx_lookup (self->workers, key);
-    free (key);
-    return worker;
+    char key [512];
+    return zhashx_lookup (self->workers, s_identity_key (identity, key, sizeof key));
 }
 
 static void
 s_on_ready (broker_t *self, zframe_t *identity, sl_proto_t *cmd)
 {
-    char *key = zframe_strhex (identity);
+    char buf [512];
+    const char *key = s_identity_key (identity, buf, sizeof buf);
     worker_t *worker = zhashx_lookup (self->workers, key);
     if (!worker) {
         worker = calloc (1, sizeof *worker);
         assert (worker);
-        worker->key = key;
+        worker->key = strdup (key);
         worker->identity = zframe_dup (identity);
-        zhashx_insert (self->workers, key, worker);
+        zhashx_insert (self->workers, worker->key, worker);
     }
-    else
-        free (key);
     snprintf (worker->name, sizeof worker->name, "%s", cmd->name [0] ? cmd->name : "worker");
     for (int i = 0; i < worker->service_count; i++) {
         void *handle = zlistx_find (worker->services [i]->workers, worker);
@@ -441,6 +470,7 @@ s_forward (broker_t *self, zframe_t *frame)
     item_t *item = calloc (1, sizeof *item);
     assert (item);
     item->env = env;
+    item->raw = zframe_dup (frame);
     item->service = s_service_require (self, sl_envelope_service (env));
     item->service->submitted++;
     s_enqueue (self, item, false);
@@ -510,6 +540,7 @@ s_on_nack (broker_t *self, worker_t *worker, sl_proto_t *cmd)
         sl_info (sl_envelope_job (item->env), "retrying %s at %s: %s", cmd->mid,
                  item->service->name, reason);
         sl_envelope_set_attempt (item->env, attempt);
+        s_item_dirty (item);
         item->service->redelivered++;
         s_enqueue (self, item, false);
     }
@@ -562,6 +593,7 @@ s_item_from_frame (broker_t *self, zframe_t *identity, sl_proto_t *cmd, char *er
     item_t *item = calloc (1, sizeof *item);
     assert (item);
     item->env = env;
+    item->raw = zmsg_pop (cmd->frames);     //  forwarded as is on DELIVER
     (void) self;
     (void) identity;
     return item;
@@ -636,6 +668,7 @@ s_on_request (broker_t *self, zframe_t *identity, sl_proto_t *cmd)
     int64_t timeout = cmd->timeout_ms > 0 ? cmd->timeout_ms : 30000;
     sl_envelope_set_deadline (item->env, sl_now_ms () + timeout);
     sl_envelope_set_max_attempts (item->env, 2);
+    s_item_dirty (item);
     item->reply_to = zframe_dup (identity);
     snprintf (item->corr, sizeof item->corr, "%s", cmd->corr);
     service->submitted++;
@@ -727,6 +760,7 @@ s_on_dlq_replay (broker_t *self, zframe_t *identity, sl_proto_t *cmd)
     item->dead = false;
     item->reason [0] = 0;
     sl_envelope_set_attempt (item->env, 0);
+    s_item_dirty (item);
     sl_info (sl_envelope_job (item->env), "replaying dead letter %s", cmd->mid);
     s_enqueue (self, item, false);
     sl_proto_t reply;
@@ -1030,6 +1064,11 @@ s_broker_actor (zsock_t *pipe, void *args)
     zlistx_set_destructor (self->done_order, (zlistx_destructor_fn *) zstr_free);
     self->dlq = zlistx_new ();
     self->started = sl_mono_ms ();
+    sl_proto_t deliver;
+    sl_proto_init (&deliver, SL_CMD_DELIVER);
+    zmsg_t *encoded = sl_proto_encode (&deliver);
+    self->deliver_header = zmsg_pop (encoded);
+    zmsg_destroy (&encoded);
     self->heartbeat_at = sl_mono_ms () + self->cfg.heartbeat_ms;
     s_snapshot_load (self);
     sl_info (NULL, "broker listening on %s, events on %s", outer->endpoint, outer->pub_endpoint);
@@ -1077,6 +1116,7 @@ s_broker_actor (zsock_t *pipe, void *args)
     zhashx_destroy (&self->done);
     zlistx_destroy (&self->done_order);
     zlistx_destroy (&self->dlq);
+    zframe_destroy (&self->deliver_header);
 done:
     zsock_destroy (&self->router);
     zsock_destroy (&self->pub);

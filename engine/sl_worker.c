@@ -31,7 +31,8 @@ struct _sl_worker_t {
 
 struct _sl_ctx_t {
     sl_worker_t *worker;
-    zsock_t *sock;
+    zsock_t *sock;              //  to the actor (pool) or the broker (inline)
+    bool direct;                //  inline: sock is the broker, no tags
     sl_envelope_t *env;
     sl_mp_t *body;
     zmsg_t *forwards;
@@ -75,7 +76,8 @@ static void
 s_to_actor (sl_ctx_t *ctx, const char *tag, sl_proto_t *cmd)
 {
     zmsg_t *msg = sl_proto_encode (cmd);
-    zmsg_pushstr (msg, tag);
+    if (!ctx->direct)
+        zmsg_pushstr (msg, tag);
     zmsg_send (&msg, ctx->sock);
 }
 
@@ -233,10 +235,11 @@ sl_ctx_set_error (sl_ctx_t *ctx, const char *fmt, ...)
 }
 
 //  Run the handler on one delivered envelope and report the outcome.
+//  direct: called on the actor thread, sock is the broker socket.
 static void
-s_handle_one (sl_worker_t *worker, zsock_t *sock, zframe_t *frame)
+s_handle_one (sl_worker_t *worker, zsock_t *sock, zframe_t *frame, bool direct)
 {
-    sl_ctx_t ctx = { .worker = worker, .sock = sock };
+    sl_ctx_t ctx = { .worker = worker, .sock = sock, .direct = direct };
     char err [256];
     sl_proto_t out;
     ctx.env = sl_envelope_decode (zframe_data (frame), zframe_size (frame), 0, err, sizeof err);
@@ -244,7 +247,8 @@ s_handle_one (sl_worker_t *worker, zsock_t *sock, zframe_t *frame)
         //  Cannot even name the message: nothing to ACK; the broker's
         //  liveness/attempt logic will dead-letter it if it keeps coming
         sl_error (NULL, "undecodable delivery: %s", err);
-        zstr_send (sock, "X");
+        if (!direct)
+            zstr_send (sock, "X");
         return;
     }
     bool events = worker->cfg.stage_events && *sl_envelope_job (ctx.env);
@@ -309,7 +313,7 @@ s_handler_thread (void *args)
             zmsg_destroy (&msg);
             break;
         }
-        s_handle_one (worker, sock, frame);
+        s_handle_one (worker, sock, frame, false);
         zmsg_destroy (&msg);
     }
     zsock_destroy (&sock);
@@ -345,7 +349,7 @@ s_send_ready (actor_t *self)
     ready.svc_count = 1;
     //  -1, not 0: a zero field is not encoded, and the broker reads an
     //  absent credit as 1
-    ready.credit = self->draining ? -1 : cfg->concurrency;
+    ready.credit = self->draining ? -1 : (cfg->concurrency > 0 ? cfg->concurrency : 1) + cfg->prefetch;
     sl_proto_send (&ready, self->broker);
 }
 
@@ -417,8 +421,14 @@ s_on_broker (actor_t *self)
     }
     if (cmd.cmd == SL_CMD_DELIVER && cmd.frames && zmsg_size (cmd.frames) >= 1) {
         zframe_t *env = zmsg_pop (cmd.frames);
-        zlistx_add_end (self->backlog, env);
-        s_dispatch_local (self);
+        if (self->worker->cfg.concurrency == 0) {
+            s_handle_one (self->worker, self->broker, env, true);
+            zframe_destroy (&env);
+        }
+        else {
+            zlistx_add_end (self->backlog, env);
+            s_dispatch_local (self);
+        }
     }
     else
     if (cmd.cmd == SL_CMD_DISCONNECT) {
@@ -562,8 +572,10 @@ sl_worker_new (const sl_worker_config_t *cfg)
     sl_worker_t *self = calloc (1, sizeof *self);
     assert (self);
     self->cfg = *cfg;
-    if (self->cfg.concurrency < 1)
+    if (self->cfg.concurrency < 0)
         self->cfg.concurrency = 1;
+    if (self->cfg.prefetch < 0)
+        self->cfg.prefetch = 0;
     snprintf (self->service, sizeof self->service, "%s", cfg->service);
     snprintf (self->name, sizeof self->name, "%s-%d", cfg->name ? cfg->name : cfg->service, getpid ());
     snprintf (self->inproc, sizeof self->inproc, "inproc://sl-worker-%p", (void *) self);

@@ -49,7 +49,13 @@ typedef struct {
     const char *service;        //  the stage served ("parse")
     const char *broker;         //  broker ROUTER endpoint
     const char *name;           //  worker name in logs (default service)
-    int concurrency;            //  handler threads = credit (default 1)
+    int concurrency;            //  handler threads (default 1); 0 = run the handler
+                                //  on the actor thread itself (for handlers far
+                                //  shorter than a heartbeat: no thread hand-off)
+    int prefetch;               //  messages held beyond those running (default 0):
+                                //  hides the broker round trip for cheap handlers,
+                                //  but a prefetched message waits even if another
+                                //  worker is idle
     int heartbeat_ms;           //  default 1000
     int liveness;               //  default 3
     int reconnect_max_ms;       //  backoff ceiling (default 5000)

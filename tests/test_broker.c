@@ -285,6 +285,39 @@ test_roundtrip (void)
     sl_broker_destroy (&broker);
 }
 
+//  Inline handlers (concurrency 0) with prefetch: same guarantees, no
+//  thread hand-off inside the worker
+static void
+test_inline_prefetch (void)
+{
+    s_sink_reset ();
+    sl_broker_t *broker = s_broker ("inproc://inl", "inproc://inl-pub", 0, NULL);
+    stage_t a = { .lock = PTHREAD_MUTEX_INITIALIZER };
+    sl_worker_config_t cfg;
+    sl_worker_config_defaults (&cfg);
+    cfg.broker = "inproc://inl";
+    cfg.service = "alpha";
+    cfg.concurrency = 0;
+    cfg.prefetch = 16;
+    cfg.handler = s_stage_handler;
+    cfg.state = &a;
+    sl_worker_t *wa = sl_worker_new (&cfg);
+    sl_worker_t *ws = s_worker ("inproc://inl", "sink", 1, s_sink_handler, NULL);
+    sl_client_t *client = sl_client_new ("inproc://inl", NULL, NULL);
+    zclock_sleep (100);
+    //  Credit announced = 1 + prefetch
+    CHECK (s_stat (client, "alpha", "credit") == 17);
+    s_submit_n (client, "alpha,sink", 0, 200);
+    CHECK (s_sink_wait (200, 5000) == 200);
+    CHECK (s_sink_each_once ());
+    CHECK (a.handled == 200 && a.max_running == 1);
+    CHECK (sl_worker_handled (wa) == 200);
+    sl_client_destroy (&client);
+    sl_worker_destroy (&wa);
+    sl_worker_destroy (&ws);
+    sl_broker_destroy (&broker);
+}
+
 static void
 test_fairness (void)
 {
@@ -622,6 +655,7 @@ main (int argc, char **argv)
     struct { const char *name; void (*fn) (void); } cases [] = {
         { "roundtrip", test_roundtrip },
         { "fairness", test_fairness },
+        { "inline_prefetch", test_inline_prefetch },
         { "credit", test_credit },
         { "redelivery_kill", test_redelivery_kill },
         { "dlq_replay", test_dlq_replay },
