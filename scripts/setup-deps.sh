@@ -23,7 +23,7 @@ PKGS=(
   # edge
   libmicrohttpd-dev libjansson-dev
   # tests and benchmarks
-  python3-zmq python3-msgpack redis-server libhiredis-dev hyperfine wrk curl time
+  python3-zmq python3-msgpack redis-server libhiredis-dev hyperfine wrk curl time bc
   python3-torch   # bench/bert_torch.py and tools/bert_fixture (fixture generation, reference)
   postgresql
 )

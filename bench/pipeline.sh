@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# pipeline.sh: parse and end-to-end throughput on the public corpus.
+#
+#   1. parse pages/s: the parse library with 1 and 2 threads (as 1 and 2
+#      parse actors) beside `mutool draw -F txt` (MuPDF's own text
+#      extraction, the ceiling) on the same PDFs, same run;
+#   2. end to end: a fresh `sluiced --role all` ingests the corpus folder
+#      (pages/s, chunks/s, embed stage chunks/s, peak RSS);
+#   3. peak RSS of a fresh sluiced ingesting the largest PDF we can make
+#      (9 copies of mpman.pdf merged: 1026 pages).
+# Writes the "## Pipeline" section of bench/RESULTS.md.
+# Usage: bash bench/pipeline.sh   (RUNS=3 by default; EMBED=hash|use)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+RUNS=${RUNS:-3}
+EMBED=${EMBED:-hash}
+CORPUS=${SLUICE_SHARED_DIR:-$ROOT/../shared}/corpus/pdf
+[ -d "$CORPUS" ] || { echo "pipeline.sh: corpus not found at $CORPUS" >&2; exit 1; }
+cmake -S . -B build-rel -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-rel -j2 --target sluiced bench_parse >/dev/null
+TMP=$(mktemp -d); trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$TMP"' EXIT
+PDFS=("$CORPUS"/*.pdf)
+median () { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+field () { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
+
+echo "== parse"
+for t in 1 2; do
+  for r in $(seq "$RUNS"); do ./build-rel/bench/bench_parse "$t" "${PDFS[@]}" | field pages_per_sec; done | median > "$TMP/parse$t"
+done
+PAGES=$(./build-rel/bench/bench_parse 1 "${PDFS[@]}" | field pages)
+for r in $(seq "$RUNS"); do
+  s=$(date +%s.%N)
+  for f in "${PDFS[@]}"; do mutool draw -q -F txt -o /dev/null "$f" 2>/dev/null; done
+  e=$(date +%s.%N)
+  echo "$PAGES / ($e - $s)" | bc -l
+done | median > "$TMP/mutool"
+printf 'parse 1 thread %.0f p/s, 2 threads %.0f p/s, mutool %.0f p/s\n' "$(cat "$TMP/parse1")" "$(cat "$TMP/parse2")" "$(cat "$TMP/mutool")"
+
+run_sluiced () {   # $1: data dir, rest: files
+  local data=$1; shift
+  local port=$((20000 + RANDOM % 30000))
+  ./build-rel/actors/sluiced --data "$data" --set log.level=warn --set broker.bind=tcp://127.0.0.1:$port \
+      --set fetch.file_roots="$CORPUS:$TMP" --set embed.provider="$EMBED" > "$data.log" 2>&1 &
+  local pid=$!
+  /usr/bin/python3 bench/pipeline_driver.py "$port" "$pid" "$@"
+  kill -TERM "$pid"; wait "$pid" || true
+}
+
+echo "== end to end ($EMBED embedder)"
+for r in $(seq "$RUNS"); do run_sluiced "$TMP/e2e$r" "${PDFS[@]}"; done | tee "$TMP/e2e"
+E2E_PAGES=$(field pages_per_sec < "$TMP/e2e" | median)
+E2E_CHUNKS=$(field chunks_per_sec < "$TMP/e2e" | median)
+E2E_EMBED=$(field embed_chunks_per_stage_sec < "$TMP/e2e" | median)
+E2E_RSS=$(field peak_rss_mib < "$TMP/e2e" | median)
+
+echo "== largest PDF"
+mutool merge -o "$TMP/big.pdf" $(for i in $(seq 9); do echo "$CORPUS/mpman.pdf"; done)
+BIG=$(run_sluiced "$TMP/big" "$TMP/big.pdf" | tee /dev/stderr)
+BIG_PAGES=$(echo "$BIG" | field pages); BIG_RSS=$(echo "$BIG" | field peak_rss_mib)
+BIG_RATE=$(echo "$BIG" | field pages_per_sec)
+
+ratio () { echo "scale=2; $1 / $2" | bc -l; }
+SECTION=$(cat <<MD
+## Pipeline
+
+Run \`bash bench/pipeline.sh\` on $(date -u +%Y-%m-%d) ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)),
+embedder \`$EMBED\`, corpus: the ${#PDFS[@]} public PDFs in \`shared/corpus/pdf\` ($PAGES pages),
+median of $RUNS runs.
+
+| what | figure | beside it (same run) |
+|---|---:|---|
+| parse, 1 thread (one parse actor) | $(printf %.0f "$(cat "$TMP/parse1")") pages/s | \`mutool draw -F txt\` on the same files: $(printf %.0f "$(cat "$TMP/mutool")") pages/s (ratio $(ratio "$(cat "$TMP/parse1")" "$(cat "$TMP/mutool")")) |
+| parse, 2 threads (two parse actors) | $(printf %.0f "$(cat "$TMP/parse2")") pages/s | ratio to mutool $(ratio "$(cat "$TMP/parse2")" "$(cat "$TMP/mutool")") |
+| end to end, \`sluiced --role all\`, corpus folder | $E2E_PAGES pages/s, $E2E_CHUNKS chunks/s | fetch → parse → chunk → embed → store, all committed |
+| embed stage | $E2E_EMBED chunks/s | chunks / summed embed-stage time |
+| peak RSS, corpus run | $E2E_RSS MiB | whole process (broker + every actor) |
+| largest PDF ($BIG_PAGES pages) | $BIG_RATE pages/s end to end, peak RSS $BIG_RSS MiB | memory stays flat: pages are streamed to disk, never held together |
+
+\`mutool\` is timed as a process per file (its start-up is included, as a user running it would
+pay it); the parse library is timed in-process. Two threads share 2 cores with nothing else
+of ours running.
+MD
+)
+python3 - "$SECTION" <<'PY'
+import re, sys
+section = sys.argv[1].rstrip() + "\n"
+path = "bench/RESULTS.md"
+text = open(path).read()
+pattern = re.compile(r"^## Pipeline\n.*?(?=^## |\Z)", re.S | re.M)
+text = pattern.sub(section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
+open(path, "w").write(text)
+PY
+echo "bench/RESULTS.md updated"
