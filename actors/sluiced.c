@@ -15,7 +15,10 @@
     queues, and the process exits 0.
 */
 #include "sl_broker.h"
+#include "sl_client.h"
 #include "sl_config.h"
+#include "sl_health.h"
+#include "sl_json.h"
 #include "sl_log.h"
 #include "sl_node.h"
 #include "sl_roles.h"
@@ -36,6 +39,126 @@ typedef struct {
     void *state;
     sl_worker_t *worker;
 } running_t;
+
+//  What the operational endpoints look at.
+typedef struct {
+    sl_node_t *node;
+    running_t *running;
+    int count;
+} ops_t;
+
+//  ---------------------------------------------------------------------
+//  Broker operational endpoints (broker.metrics_port): /metrics in the
+//  Prometheus format and /stats.json for autoscalers (KEDA reads
+//  services.<stage>.queued), both from the broker's own STATS answer.
+
+static void
+s_prometheus_services (FILE *f, const msgpack_object *services)
+{
+    static const char *fields [][3] = {
+        { "queued", "sluice_broker_queue_depth", "gauge" },
+        { "inflight", "sluice_broker_inflight", "gauge" },
+        { "workers", "sluice_broker_workers", "gauge" },
+        { "credit", "sluice_broker_credit", "gauge" },
+        { "submitted", "sluice_broker_submitted_total", "counter" },
+        { "completed", "sluice_broker_completed_total", "counter" },
+        { "dead", "sluice_broker_dead_letters_total", "counter" },
+        { "busy", "sluice_broker_busy_total", "counter" },
+        { "redelivered", "sluice_broker_redelivered_total", "counter" },
+    };
+    uint32_t n = services && services->type == MSGPACK_OBJECT_MAP ? services->via.map.size : 0;
+    for (size_t i = 0; i < sizeof fields / sizeof fields [0]; i++) {
+        fprintf (f, "# TYPE %s %s\n", fields [i][1], fields [i][2]);
+        for (uint32_t j = 0; j < n; j++) {
+            char name [64] = "";
+            int64_t value = 0;
+            sl_mp_str (&services->via.map.ptr [j].key, name, sizeof name);
+            sl_mp_get_int (&services->via.map.ptr [j].val, fields [i][0], &value);
+            fprintf (f, "%s{service=\"%s\"} %lld\n", fields [i][1], name, (long long) value);
+        }
+    }
+}
+
+static int
+s_broker_ops (void *arg, const char *path, char **body, const char **type)
+{
+    ops_t *ops = (ops_t *) arg;
+    if (streq (path, "/healthz")) {
+        *body = strdup ("ok\n");
+        return 200;
+    }
+    if (!streq (path, "/metrics") && !streq (path, "/stats.json"))
+        return 404;
+    //  One MHD thread serves these: one client, created on first use
+    static sl_client_t *client = NULL;
+    if (!client)
+        client = sl_client_new (sl_node_broker (ops->node), NULL, NULL);
+    char *data = NULL;
+    size_t size = 0;
+    if (!client || sl_client_stats (client, 2000, &data, &size, NULL) != SL_CLIENT_OK) {
+        *body = strdup ("broker did not answer STATS\n");
+        return 503;
+    }
+    if (streq (path, "/stats.json")) {
+        *body = sl_json_text_from_mp (data, size);
+        *type = "application/json";
+        free (data);
+        return *body ? 200 : 500;
+    }
+    sl_mp_t *mp = sl_mp_decode (data, size, NULL, 0);
+    const msgpack_object *root = mp ? sl_mp_root (mp) : NULL;
+    char *out = NULL;
+    size_t out_size = 0;
+    FILE *f = open_memstream (&out, &out_size);
+    s_prometheus_services (f, sl_mp_get (root, "services"));
+    int64_t dlq = 0, workers = 0, malformed = 0;
+    sl_mp_get_int (root, "dlq", &dlq);
+    sl_mp_get_int (root, "workers", &workers);
+    sl_mp_get_int (root, "malformed", &malformed);
+    fprintf (f, "# TYPE sluice_broker_dlq_size gauge\nsluice_broker_dlq_size %lld\n", (long long) dlq);
+    fprintf (f, "# TYPE sluice_broker_peers gauge\nsluice_broker_peers %lld\n", (long long) workers);
+    fprintf (f, "# TYPE sluice_broker_malformed_total counter\nsluice_broker_malformed_total %lld\n",
+             (long long) malformed);
+    fclose (f);
+    sl_mp_destroy (&mp);
+    free (data);
+    *body = out;
+    *type = "text/plain; version=0.0.4";
+    return 200;
+}
+
+//  Worker operational endpoints (worker.health_port): /healthz = every
+//  worker's loop is turning (restart me if not); /readyz = every worker has
+//  heard from the broker within its liveness window (send me work).
+static int
+s_worker_ops (void *arg, const char *path, char **body, const char **type)
+{
+    ops_t *ops = (ops_t *) arg;
+    bool live = streq (path, "/healthz"), ready = streq (path, "/readyz");
+    if (streq (path, "/metrics")) {
+        *body = sl_metrics_render (sl_node_metrics (ops->node));
+        *type = "text/plain; version=0.0.4";
+        return 200;
+    }
+    if (!live && !ready)
+        return 404;
+    char *out = NULL;
+    size_t out_size = 0;
+    FILE *f = open_memstream (&out, &out_size);
+    bool ok = true;
+    for (int i = 0; i < ops->count; i++) {
+        sl_worker_t *w = ops->running [i].worker;
+        if (!w)
+            continue;
+        bool good = live ? sl_worker_alive (w) : sl_worker_connected (w);
+        fprintf (f, "%s: %s\n", ops->running [i].def->name,
+                 good ? "ok" : live ? "actor loop stalled" : "not connected to broker");
+        ok = ok && good;
+    }
+    fclose (f);
+    *body = out;
+    return ok ? 200 : 503;
+}
 
 static void
 s_usage (FILE *out)
@@ -277,6 +400,21 @@ main (int argc, char **argv)
         }
         count++;
     }
+    //  Operational HTTP for pods (off in the embedded default, where the
+    //  edge serves /healthz, /readyz and /metrics)
+    ops_t ops = { node, running, count };
+    sl_health_t *broker_ops = NULL, *worker_ops = NULL;
+    int64_t metrics_port = sl_config_int (cfg, "broker.metrics_port", embedded ? 0 : 9101);
+    if (rc == 0 && broker && metrics_port > 0
+    &&  !(broker_ops = sl_health_new (sl_config_get (cfg, "broker.metrics_bind", NULL), (int) metrics_port, s_broker_ops, &ops)))
+        rc = 1;
+    int64_t health_port = sl_config_int (cfg, "worker.health_port", embedded ? 0 : 9102);
+    bool any_worker = false;
+    for (int i = 0; i < count; i++)
+        any_worker = any_worker || running [i].worker;
+    if (rc == 0 && any_worker && health_port > 0
+    &&  !(worker_ops = sl_health_new (sl_config_get (cfg, "worker.health_bind", NULL), (int) health_port, s_worker_ops, &ops)))
+        rc = 1;
     if (rc == 0) {
         sl_info (NULL, "sluiced %s up: roles %s, broker %s, data %s", SLUICE_VERSION, roles,
                  sl_node_broker (node), sl_node_data_dir (node));
@@ -284,6 +422,8 @@ main (int argc, char **argv)
         sigwait (&signals, &sig);
         sl_info (NULL, "signal %d: draining", sig);
     }
+    sl_health_destroy (&worker_ops);
+    sl_health_destroy (&broker_ops);
     //  Reverse order: the edge (last in the table) stops first, then the
     //  stages drain, and the broker goes last so their ACKs still land
     for (int i = count - 1; i >= 0; i--) {

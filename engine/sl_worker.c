@@ -27,6 +27,8 @@ struct _sl_worker_t {
     zactor_t *actor;
     pthread_t *threads;
     volatile uint64_t handled;
+    volatile int64_t broker_seen;   //  mono ms of the last message from the broker
+    volatile int64_t loop_seen;     //  mono ms of the actor loop's last turn
 };
 
 struct _sl_ctx_t {
@@ -412,6 +414,7 @@ s_on_broker (actor_t *self)
         return;
     sl_worker_config_t *cfg = &self->worker->cfg;
     self->broker_expiry = sl_mono_ms () + (int64_t) cfg->heartbeat_ms * cfg->liveness;
+    __atomic_store_n (&self->worker->broker_seen, sl_mono_ms (), __ATOMIC_RELAXED);
     self->backoff_ms = cfg->heartbeat_ms * cfg->liveness;
     sl_proto_t cmd;
     char err [256];
@@ -525,6 +528,7 @@ s_worker_actor (zsock_t *pipe, void *args)
                 s_on_broker (&self);
         }
         int64_t now = sl_mono_ms ();
+        __atomic_store_n (&worker->loop_seen, now, __ATOMIC_RELAXED);
         if (self.draining && (self.busy == 0 || now > self.drain_deadline))
             break;
         if (now >= self.heartbeat_at) {
@@ -612,4 +616,18 @@ uint64_t
 sl_worker_handled (sl_worker_t *self)
 {
     return __atomic_load_n (&self->handled, __ATOMIC_RELAXED);
+}
+
+bool
+sl_worker_connected (sl_worker_t *self)
+{
+    int64_t seen = __atomic_load_n (&self->broker_seen, __ATOMIC_RELAXED);
+    return seen && sl_mono_ms () - seen <= (int64_t) self->cfg.heartbeat_ms * self->cfg.liveness;
+}
+
+bool
+sl_worker_alive (sl_worker_t *self)
+{
+    int64_t seen = __atomic_load_n (&self->loop_seen, __ATOMIC_RELAXED);
+    return seen == 0 || sl_mono_ms () - seen <= 10000;
 }

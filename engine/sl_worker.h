@@ -78,6 +78,14 @@ void sl_worker_destroy (sl_worker_t **self_p);
 //  Number of messages handled so far (ACKed or NACKed).
 uint64_t sl_worker_handled (sl_worker_t *self);
 
+//  True if the broker was heard from within the liveness window (for a
+//  readiness probe: this worker can receive work).
+bool sl_worker_connected (sl_worker_t *self);
+
+//  True if the worker's actor loop turned within the last 10 s (for a
+//  liveness probe: the process is not wedged).
+bool sl_worker_alive (sl_worker_t *self);
+
 //  --- For handlers -----------------------------------------------------
 
 //  The delivered envelope (read-only, valid during the handler).

@@ -39,11 +39,19 @@ class Sluiced:
     def __init__(self, data, role="all", port=None, sets=(), broker=None, log=None):
         self.data, self.role = data, role
         self.port = port or free_port()
-        args = [SLUICED, "--role", role, "--data", data, "--set", "log.level=warn"]
+        # operational HTTP ports off unless a test asks for them: many
+        # processes share this machine
+        args = [SLUICED, "--role", role, "--data", data, "--set", "log.level=warn",
+                "--set", "broker.metrics_port=0", "--set", "worker.health_port=0"]
         if "all" == role or "broker" in role.split(","):
             args += ["--set", "broker.bind=tcp://127.0.0.1:%d" % self.port]
         else:
             args += ["--broker", broker or "tcp://127.0.0.1:%d" % self.port]
+        # the HTTP edge (in 'all' or an explicit edge role) gets its own port
+        self.http_port = None
+        if role == "all" or "edge" in role.split(","):
+            self.http_port = free_port()
+            args += ["--set", "http.port=%d" % self.http_port]
         for s in sets:
             args += ["--set", s]
         self.log_path = log or os.path.join(data, "sluiced-%s-%d.log" % (role.replace(",", "+"), time.time_ns() % 100000))
