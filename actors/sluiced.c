@@ -28,6 +28,7 @@
 #include <czmq.h>
 #include <getopt.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 extern char **environ;
 
@@ -175,6 +176,7 @@ s_usage (FILE *out)
         "  --data DIR        data folder (default ./data)\n"
         "  --set KEY=VALUE   any setting, e.g. --set parse.concurrency=2 (repeatable)\n"
         "  --print-config    print the effective settings and exit\n"
+        "  --keygen PATH     write a CURVE certificate: PATH (public) and PATH_secret\n"
         "  --version, --help\n"
         "See docs/config.md for every setting.\n");
 }
@@ -190,6 +192,27 @@ s_events_from_broker (const char *broker, char *out, size_t cap)
         snprintf (out, cap, "%s-events", broker);
 }
 
+//  --keygen PATH: write a CURVE certificate pair, PATH (public, to hand
+//  to the broker's clients folder or to peers) and PATH_secret (keep it).
+static int
+s_keygen (const char *path)
+{
+    zcert_t *cert = zcert_new ();
+    zcert_set_meta (cert, "created-by", "sluiced %s", SLUICE_VERSION);
+    int rc = zcert_save (cert, path);
+    if (rc == 0) {
+        printf ("public key  %s\nsecret key  %s_secret (keep it private)\nz85 public  %s\n", path, path,
+                zcert_public_txt (cert));
+        char secret [1100];
+        snprintf (secret, sizeof secret, "%s_secret", path);
+        chmod (secret, 0600);
+    }
+    else
+        fprintf (stderr, "sluiced: cannot write %s: %s\n", path, strerror (errno));
+    zcert_destroy (&cert);
+    return rc == 0 ? 1 : 2;      //  1: handled, exit 0
+}
+
 static int
 s_parse_args (int argc, char **argv, sl_config_t *cfg)
 {
@@ -201,6 +224,7 @@ s_parse_args (int argc, char **argv, sl_config_t *cfg)
         { "data", required_argument, 0, 'd' },
         { "set", required_argument, 0, 's' },
         { "print-config", no_argument, 0, 'p' },
+        { "keygen", required_argument, 0, 'k' },
         { "version", no_argument, 0, 'V' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
@@ -230,6 +254,7 @@ s_parse_args (int argc, char **argv, sl_config_t *cfg)
                 }
                 break;
             case 'p': sl_config_set (cfg, "print_config", "1"); break;
+            case 'k': return s_keygen (optarg);
             case 'V': printf ("sluiced %s\n", SLUICE_VERSION); return 1;
             case 'h': s_usage (stdout); return 1;
             default: s_usage (stderr); return 2;

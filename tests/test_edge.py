@@ -753,11 +753,28 @@ def test_drain_with_open_stream(tmp):
         docs.close()
 
 
+def test_cors_for_browsers(tmp):
+    srv = Sluiced(tmp, sets=["http.cors_origin=http://app.example", "auth.keys=browser-key-1234:web"])
+    st, hdrs, _ = call(srv, "OPTIONS", "/v1/jobs/abc/events",
+                       headers={"Origin": "http://app.example", "Access-Control-Request-Method": "GET"})
+    check(st == 204 and "Authorization" in hdrs.get("access-control-allow-headers", ""), "preflight", st, hdrs)
+    st, hdrs, _ = call(srv, "GET", "/v1/jobs", key="browser-key-1234", headers={"Origin": "http://app.example"})
+    check(st == 200 and hdrs.get("access-control-allow-origin") == "http://app.example", "CORS on a call", hdrs)
+    check("Location" in hdrs.get("access-control-expose-headers", ""), "Location exposed", hdrs)
+    st, hdrs, _ = call(srv, "GET", "/v1/jobs", key="browser-key-1234", headers={"Origin": "http://evil.example"})
+    check("access-control-allow-origin" not in hdrs, "other origins get no CORS header", hdrs)
+    plain = Sluiced(tmp, name="plain")
+    st, hdrs, _ = call(plain, "GET", "/v1/jobs", headers={"Origin": "http://app.example"})
+    check(st == 200 and "access-control-allow-origin" not in hdrs, "no CORS unless configured", hdrs)
+    expect_error(call(plain, "OPTIONS", "/v1/jobs"), 405, "OPTIONS without CORS")
+
+
 TESTS = [test_health_ready_metrics_openapi, test_ingest_url_follow_documents_search_delete,
          test_sse_reconnect_exactly_once, test_sse_heartbeat_and_stalled_job, test_upload_pdf_then_search_page,
          test_multipart_many_files_and_refusals, test_error_codes, test_workspaces_are_separate,
          test_backpressure_429, test_two_edges_one_broker, test_open_mode_refuses_public_bind,
-         test_dlq_list_and_replay, test_slow_client_timeout, test_drain_with_open_stream]
+         test_dlq_list_and_replay, test_slow_client_timeout, test_drain_with_open_stream,
+         test_cors_for_browsers]
 
 
 def main():

@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# test_cli: the `sluice` command-line client end to end, against a real
+# `sluiced` on loopback: every command, --json output, --wait with plain
+# lines and with progress bars (under a pseudo-terminal), and every exit
+# code the help promises (0 ok, 1 job failed, 2 usage/refused, 3 server
+# unreachable, 4 not found, 5 rate-limited after retries).
+#
+# Env: SLUICED and SLUICE_CLI (binaries; default build/...), SLUICE_SHARED_DIR.
+# Ends with "N passed, N failed"; exits 1 if anything failed.
+set -u
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+SLUICED="${SLUICED:-$ROOT/build/actors/sluiced}"
+CLI="${SLUICE_CLI:-$ROOT/build/bindings/cli/sluice}"
+SHARED="${SLUICE_SHARED_DIR:-$ROOT/../shared}"
+PY=/usr/bin/python3
+TMP="$(mktemp -d /tmp/sluice-cli-XXXXXX)"
+PIDS=()
+passed=0
+failed=0
+
+cleanup () {
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+ok () { passed=$((passed + 1)); echo "ok   $1"; }
+bad () { failed=$((failed + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "$2" | tail -20; }
+
+# expect CODE NAME -- command...: run, compare the exit code, keep output in $OUT
+expect () {
+    local want="$1" name="$2"; shift 3
+    OUT="$("$@" 2>&1)"
+    local rc=$?
+    if [ "$rc" -eq "$want" ]; then ok "$name (exit $rc)"; else bad "$name: exit $rc, wanted $want" "$OUT"; fi
+}
+
+# contains NAME NEEDLE: $OUT must contain NEEDLE
+contains () {
+    if grep -qF -- "$2" <<<"$OUT"; then ok "$1"; else bad "$1: no '$2' in output" "$OUT"; fi
+}
+
+free_port () {
+    $PY -c 'import socket,random
+while True:
+    p=random.randint(20000,60000); ok=True
+    for q in (p,p+1):
+        s=socket.socket()
+        try: s.bind(("127.0.0.1",q))
+        except OSError: ok=False
+        s.close()
+    if ok: print(p); break'
+}
+
+# start_sluiced NAME [--set k=v ...]: sets PORT_<NAME>, waits for /readyz
+start_sluiced () {
+    local name="$1"; shift
+    local http broker
+    http="$(free_port)"; broker="$(free_port)"
+    "$SLUICED" --data "$TMP/$name" --set log.level=warn --set "http.port=$http" \
+        --set "broker.bind=tcp://127.0.0.1:$broker" --set fetch.allow_cidrs=127.0.0.1/32 "$@" \
+        >"$TMP/$name.log" 2>&1 &
+    PIDS+=($!)
+    eval "PID_$name=$!"
+    eval "PORT_$name=$http"
+    for _ in $(seq 1 100); do
+        curl -sf "http://127.0.0.1:$http/readyz" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "sluiced $name did not get ready:"; tail -20 "$TMP/$name.log"
+    return 1
+}
+
+[ -x "$SLUICED" ] || { echo "no sluiced at $SLUICED"; exit 2; }
+[ -x "$CLI" ] || { echo "no sluice CLI at $CLI"; exit 2; }
+
+# A document server: /docs/* from a folder, /stall/* never answers, others 404
+mkdir -p "$TMP/www"
+echo '<html><head><title>Otters</title></head><body><p>River otters juggle pebbles at dusk.</p></body></html>' \
+    >"$TMP/www/otters.html"
+WWW_PORT="$(free_port)"
+$PY - "$TMP/www" "$WWW_PORT" <<'EOF' &
+import http.server, os, sys, time
+root, port = sys.argv[1], int(sys.argv[2])
+class H(http.server.SimpleHTTPRequestHandler):
+    def __init__(self, *a, **k): super().__init__(*a, directory=root, **k)
+    def log_message(self, *a): pass
+    def do_GET(self):
+        if self.path.startswith("/stall/"):
+            time.sleep(120); return
+        return super().do_GET()
+s = http.server.ThreadingHTTPServer(("127.0.0.1", port), H); s.daemon_threads = True
+s.serve_forever()
+EOF
+PIDS+=($!)
+WWW="http://127.0.0.1:$WWW_PORT"
+
+start_sluiced main || exit 1
+export SLUICE_SERVER="http://127.0.0.1:$PORT_main"
+unset SLUICE_KEY
+
+# --- usage -----------------------------------------------------------------
+expect 0 "help" -- "$CLI" --help
+contains "help documents exit codes" "5  still rate-limited (429) after the retries"
+expect 2 "no command" -- "$CLI"
+expect 2 "unknown command" -- "$CLI" frobnicate
+expect 2 "unknown option" -- "$CLI" --bogus ls
+expect 2 "bad -k" -- "$CLI" search x -k zero
+expect 2 "missing file" -- "$CLI" ingest "$TMP/does-not-exist.pdf"
+expect 2 "bad state" -- "$CLI" jobs --state done
+
+# --- ingest a directory, plain lines (stdout is not a terminal) -------------
+mkdir -p "$TMP/dir/sub/deeper"
+echo "Alpha notes: the quartz harmonica hums in winter." >"$TMP/dir/a.txt"
+printf '# Beta\n\nBeta talks about sailing barges on the Thames.\n' >"$TMP/dir/sub/b.md"
+echo "Gamma: tortoises prefer dandelions to lettuce." >"$TMP/dir/sub/deeper/c.txt"
+expect 0 "ingest DIR --wait" -- "$CLI" ingest "$TMP/dir" --wait
+n=$(grep -c " completed " <<<"$OUT")
+[ "$n" -eq 3 ] && ok "three documents completed (recursively)" || bad "expected 3 completed lines, got $n" "$OUT"
+contains "plain progress lines" "stage_progress"
+
+expect 0 "ingest --json" -- "$CLI" --json ingest "$WWW/otters.html" --wait
+st=$($PY -c 'import json,sys; d=json.load(sys.stdin); print(d["documents"][0]["status"])' <<<"$OUT" 2>&1)
+[ "$st" = "completed" ] && ok "--json ingest result" || bad "--json ingest status '$st'" "$OUT"
+
+expect 0 "ls" -- "$CLI" ls
+contains "ls lists documents" "(4 documents)"
+expect 0 "ls --json" -- "$CLI" --json ls
+DOC=$($PY -c 'import json,sys; d=json.load(sys.stdin); print([x["id"] for x in d["documents"] if "Otters" in (x.get("title") or "")][0])' <<<"$OUT" 2>/dev/null)
+[ -n "$DOC" ] && ok "ls --json parses" || bad "no Otters document in ls --json" "$OUT"
+expect 0 "jobs" -- "$CLI" jobs --state completed
+n=$(grep -c " completed " <<<"$OUT")
+[ "$n" -eq 4 ] && ok "jobs --state completed lists 4" || bad "jobs --state: $n" "$OUT"
+expect 0 "show document" -- "$CLI" show "$DOC"
+contains "show prints the title" "Otters"
+expect 0 "search" -- "$CLI" search river otters juggle pebbles -k 2
+contains "search finds the page" "$DOC"
+expect 0 "search --json" -- "$CLI" --json search "quartz harmonica"
+$PY -c 'import json,sys; d=json.load(sys.stdin); assert "quartz harmonica" in d["hits"][0]["text"]' <<<"$OUT" \
+    && ok "search --json top hit" || bad "search --json" "$OUT"
+expect 0 "status" -- "$CLI" status
+contains "status shows the model" "model"
+expect 0 "rm" -- "$CLI" rm "$DOC"
+expect 4 "rm again is not found" -- "$CLI" rm "$DOC"
+expect 4 "show missing" -- "$CLI" show 0123456789abcdef0123456789abcdef
+
+# --- failures ----------------------------------------------------------------
+expect 1 "a job that fails exits 1" -- "$CLI" ingest "$WWW/missing.html" --wait
+contains "says why it failed" "failed"
+printf '\x89PNG\r\n\x1a\n' >"$TMP/pic.png"
+expect 2 "unsupported type is refused (415)" -- "$CLI" ingest "$TMP/pic.png"
+contains "415 explained" "unsupported"
+expect 3 "unreachable server" -- "$CLI" --server http://127.0.0.1:1 ls
+
+# --- PDF from the corpus: page numbers in search ----------------------------
+if [ -f "$SHARED/corpus/pdf/euro.pdf" ]; then
+    expect 0 "ingest a PDF" -- "$CLI" ingest "$SHARED/corpus/pdf/euro.pdf" --wait
+    expect 0 "search the PDF" -- "$CLI" search "official Euro symbol is not provided by default" -k 1
+    contains "hit on page 3" "p. 3"
+else
+    echo "skip PDF checks: no corpus at $SHARED/corpus"
+fi
+
+# --- progress bars on a terminal (script(1) gives the CLI a pty) ------------
+if command -v script >/dev/null; then
+    echo "Delta: a terminal shows bars." >"$TMP/d.txt"
+    OUT="$(script -qec "$CLI ingest $TMP/d.txt --wait" /dev/null 2>&1)"
+    grep -q "✓.*d.txt: document" <<<"$OUT" && ok "terminal: final tick line" || bad "no tick line on a tty" "$OUT"
+    grep -q "following" <<<"$OUT" && ok "terminal: progress mode" || bad "no progress mode on a tty" "$OUT"
+fi
+
+# --- keys --------------------------------------------------------------------
+start_sluiced keyed --set auth.keys=cli-key-123456:clispace || exit 1
+KEYED="http://127.0.0.1:$PORT_keyed"
+expect 2 "missing key is refused" -- "$CLI" --server "$KEYED" ls
+contains "401 explained" "401"
+expect 0 "--key" -- "$CLI" --server "$KEYED" --key cli-key-123456 ls
+expect 0 "SLUICE_KEY" -- env SLUICE_KEY=cli-key-123456 "$CLI" --server "$KEYED" jobs
+
+# --- rate limit: one pending job allowed, and it is stalled ------------------
+start_sluiced limited --set jobs.max_pending=1 || exit 1
+LIMITED="http://127.0.0.1:$PORT_limited"
+expect 0 "first stalled job accepted" -- "$CLI" --server "$LIMITED" ingest "$WWW/stall/one.html"
+expect 5 "second is rate-limited after retries" -- "$CLI" --server "$LIMITED" --retries 1 ingest "$WWW/stall/two.html"
+contains "retry announced" "retrying in"
+
+# --- the server goes away mid-wait -----------------------------------------
+expect 0 "stalled job accepted on main" -- "$CLI" ingest "$WWW/stall/three.html"
+kill -9 "$PID_main"; wait "$PID_main" 2>/dev/null
+expect 3 "server gone" -- "$CLI" jobs
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
