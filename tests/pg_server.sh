@@ -2,7 +2,8 @@
 #  pg_server.sh: a throwaway PostgreSQL server for tests.
 #
 #    pg_server.sh start DIR PORT [PID]
-#                                  initdb DIR/data (first time only) and start
+#                                  initdb DIR/data (first time only: DIR must
+#                                  be a fresh empty directory) and start
 #                                  the server on 127.0.0.1:PORT, its unix
 #                                  socket in DIR; prints the superuser URL
 #                                  postgres://sluice@127.0.0.1:PORT/postgres.
@@ -63,8 +64,13 @@ start)
         ''|*[!0-9]*) die "start needs a numeric PORT" ;;
     esac
     if [ ! -f "$dir/data/PG_VERSION" ]; then
+        #  DIR is handed to the server's account: only a fresh, empty one
+        [ -z "$(ls -A "$dir")" ] \
+            || die "$dir is not empty: give start a fresh directory (mktemp -d)"
         [ "$(id -u)" = 0 ] && chown "$user" "$dir"
         chmod 700 "$dir"
+        as_user test -w "$dir" \
+            || die "$dir is not reachable by '$user' (every parent directory must be searchable)"
         as_user "$bindir/initdb" -D "$dir/data" -U sluice -A trust -E UTF8 \
             --locale=C --no-sync >"$dir/initdb.log" 2>&1 \
             || { cat "$dir/initdb.log" >&2; die "initdb failed"; }

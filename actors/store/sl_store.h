@@ -28,8 +28,10 @@
 
     Backends sit behind a vtable (bottom of this file): sl_store.c validates
     arguments, keeps the vector indexes and dispatches; a backend only
-    speaks SQL. Adding PostgreSQL means one new sl_store_pg.c and one line in
-    sl_store_open; callers never change.
+    speaks SQL. SQLite (sl_store_sqlite.c) is the embedded default;
+    PostgreSQL (sl_store_pg.c) is chosen by a postgres:// url and lets
+    several store processes share one database. Callers never change, and
+    one conformance suite (sl_store_conformance) proves both backends.
 
     Ownership: rows returned in structs own their heap strings; release them
     with the matching *_reset / *_free function. Input structs are borrowed.
@@ -200,9 +202,10 @@ typedef struct {
 //  Lifecycle
 
 //  Open the store at url: "sqlite:/path/to/sluice.db", "sqlite:///abs/path"
-//  or a plain path (parent directories are created). Applies pending schema
-//  migrations. "postgres://..." fails with "PostgreSQL backend not built".
-//  On failure returns NULL and writes a message to err. Caller owns the
+//  or a plain path (parent directories are created), or a libpq URI
+//  "postgres://user[:password]@host[:port]/dbname[?param=value...]" (also
+//  "postgresql://"). Applies pending schema migrations. On failure returns
+//  NULL and writes a message to err (passwords masked). Caller owns the
 //  store and must destroy it.
 sl_store_t *sl_store_open (const char *url, char *err, size_t errlen);
 
@@ -213,7 +216,7 @@ void sl_store_destroy (sl_store_t **self_p);
 //  Message for the last failure in the calling thread (never NULL).
 const char *sl_store_errmsg (sl_store_t *self);
 
-//  Backend name: "sqlite".
+//  Backend name: "sqlite" or "postgres".
 const char *sl_store_backend (sl_store_t *self);
 
 //  Names <-> enums ("fetch", "parsing", ...). Parse returns -1 / NONE if
@@ -397,6 +400,10 @@ int sl_store_stats (sl_store_t *self, sl_store_stats_t *stats);
 
 void sl_store_test (bool verbose);
 
+//  Self-test of the PostgreSQL backend: starts a throwaway server with
+//  tests/pg_server.sh; skips (prints why) if PostgreSQL is not installed.
+void sl_store_pg_test (bool verbose);
+
 //  --------------------------------------------------------------------------
 //  Backend interface: for backend implementations only, not for callers.
 //  sl_store.c has validated every argument before a backend sees it. Each
@@ -485,5 +492,21 @@ void sl_store_set_errmsg (const char *fmt, ...) __attribute__ ((format (printf, 
 //  sets *ops_p and *backend_p and returns 0; else writes err, returns -1.
 int sl_store_sqlite_open (const char *path, const sl_store_ops_t **ops_p, void **backend_p,
                           char *err, size_t errlen);
+
+//  Open the PostgreSQL backend on a postgres:// or postgresql:// url.
+//  Same contract as sl_store_sqlite_open.
+int sl_store_pg_open (const char *url, const sl_store_ops_t **ops_p, void **backend_p,
+                      char *err, size_t errlen);
+
+//  For backend self-tests: run one query returning one integer (a row
+//  count) on a private connection, i.e. what another process would see.
+typedef int64_t (sl_store_count_fn) (void *arg, const char *sql);
+
+//  The behavioural suite every backend must pass, asserting on failure.
+//  store is open on an empty database at url (the suite opens a second
+//  handle on url); count(arg, sql) reads the tables directly, so the
+//  backend's schema must use the SQLite backend's table and column names.
+void sl_store_conformance (sl_store_t *store, const char *url, sl_store_count_fn *count,
+                           void *arg, bool verbose);
 
 #endif

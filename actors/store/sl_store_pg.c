@@ -1,0 +1,2989 @@
+/*  sl_store_pg: the PostgreSQL backend of sl_store (see sl_store.h).
+
+    Chosen by a "postgres://" or "postgresql://" store.url (any libpq URI),
+    so several store processes can share one database in scaled mode. Every
+    op has the SQLite backend's semantics and return codes; what differs is
+    how concurrency between processes is made safe.
+
+    Concurrency design
+    - A pool of connections (opened lazily, at most S_POOL_MAX): a call takes
+      one, uses it and gives it back, so each PGconn is used by one thread at
+      a time. Statements are prepared once per connection, on first use, and
+      always run with parameters (never SQL built from values).
+    - Connection loss: a read or BEGIN that fails because the connection
+      broke (the server restarted) is reset and retried once. A loss also
+      bumps the pool's epoch, and every pooled connection older than it is
+      reconnected before its next use, so writes do not go out on dead
+      connections after a restart. A write whose outcome is unknown is not
+      retried here: it returns SL_STORE_ERROR and the caller's redelivery
+      (every write is idempotent) covers it. While the server is down each
+      call fails at once (or after connect_timeout, 10 s unless the url
+      says otherwise) with a message naming the server.
+    - Per-workspace serialisation: a commit starts by upserting its
+      workspace row (recording the model), which row-locks it until COMMIT,
+      and a delete locks it first with FOR NO KEY UPDATE. So writes that
+      change one workspace's documents run one at a time across all
+      processes: the replace-by-source / skip-by-content decisions and the
+      generation bump see each other, and gen_before is exact. Creating a
+      job only takes FOR KEY SHARE on the workspace row (its foreign key),
+      which does not conflict with those locks: ingest never waits for a
+      commit.
+    - Multi-row upserts into the embedding cache insert in hash order, so
+      two processes with overlapping batches cannot deadlock.
+    - Idempotence through unique keys: documents and chunks have derived
+      primary keys and inserts use ON CONFLICT DO NOTHING, so two processes
+      committing the same document leave one copy.
+    - Event sequence numbers come from a per-job counter row bumped with
+      INSERT ... ON CONFLICT DO UPDATE ... RETURNING in the same statement
+      that inserts the event: the row lock orders concurrent appenders, so
+      seqs are 1..N without gaps or retries.
+    - Leases are one guarded UPDATE; a concurrent claimer blocks on the row
+      and re-checks the guard after the winner commits, so exactly one wins.
+      jobs_unfinished reads with FOR UPDATE SKIP LOCKED, so listers in
+      several processes never queue behind one another's lease updates.
+
+    Data
+    - Versioned migrations (schema_version) applied at open in one
+      transaction under an advisory lock, so concurrent openers apply each
+      exactly once.
+    - chunks.rid comes from a sequence (never reused) and is the vector
+      index key. A commit reserves its rids in one query, then streams its
+      chunks and vectors with binary COPY (thousands of rows, two round
+      trips).
+    - Vectors are bytea of dim float32 little-endian; bytea storage is
+      EXTERNAL because float data does not compress.
+    - workspaces.generation is bumped in every transaction that changes a
+      workspace's vectors: each process's in-memory index compares it on
+      every search and reloads when another process wrote (sl_store.c).
+    - Tables live in the connection's schema (search_path, settable in the
+      url with ?options=...).
+
+    Ownership: sl_store_pg_open returns a backend owned by the sl_store_t
+    that holds it; it is thread-safe (the pool) and closed by s_close once
+    no thread uses it. Results copied into caller structs are the caller's.
+*/
+#include "sl_store.h"
+#include "sl_log.h"
+
+#include <assert.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_POOL_MAX      8           //  connections per store
+#define S_PARAMS_MAX    12
+#define S_COPY_FLUSH    (1 << 20)   //  bytes buffered before PQputCopyData
+#define S_MIGRATE_LOCK  "126943050924901"         //  advisory lock key: "sluice" in ASCII
+
+//  --------------------------------------------------------------------------
+//  Migrations: append only. Never edit a released migration.
+
+typedef struct {
+    int version;
+    const char *sql;
+} s_migration_t;
+
+static const s_migration_t s_migrations [] = {
+    { 1,
+      "CREATE TABLE workspaces ("
+      "  name TEXT PRIMARY KEY,"
+      "  model_id TEXT,"                    //  recorded at first embed
+      "  dim INTEGER,"
+      "  generation BIGINT NOT NULL DEFAULT 0,"
+      "  created_ms BIGINT NOT NULL"
+      ");"
+      "CREATE TABLE jobs ("
+      "  id TEXT PRIMARY KEY,"
+      "  workspace TEXT NOT NULL REFERENCES workspaces (name),"
+      "  source TEXT NOT NULL,"
+      "  sha256 TEXT,"
+      "  mime TEXT,"
+      "  state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'fetching',"
+      "    'parsing', 'chunking', 'embedding', 'storing', 'completed', 'failed')),"
+      "  stage TEXT,"
+      "  percent INTEGER NOT NULL DEFAULT 0,"
+      "  attempts INTEGER NOT NULL DEFAULT 0,"
+      "  error_stage TEXT,"
+      "  error TEXT,"
+      "  document_id TEXT,"
+      "  created_ms BIGINT NOT NULL,"
+      "  updated_ms BIGINT NOT NULL,"
+      "  fetch_started_ms BIGINT, fetch_finished_ms BIGINT,"
+      "  parse_started_ms BIGINT, parse_finished_ms BIGINT,"
+      "  chunk_started_ms BIGINT, chunk_finished_ms BIGINT,"
+      "  embed_started_ms BIGINT, embed_finished_ms BIGINT,"
+      "  store_started_ms BIGINT, store_finished_ms BIGINT,"
+      "  lease_owner TEXT,"
+      "  lease_until_ms BIGINT,"
+      "  options TEXT"
+      ");"
+      "CREATE INDEX jobs_by_workspace ON jobs (workspace, created_ms);"
+      "CREATE INDEX jobs_unfinished ON jobs (updated_ms)"
+      "  WHERE state NOT IN ('completed', 'failed');"
+      "CREATE INDEX jobs_by_sha256 ON jobs (sha256);"
+      "CREATE TABLE documents ("
+      "  id TEXT PRIMARY KEY,"
+      "  workspace TEXT NOT NULL REFERENCES workspaces (name),"
+      "  source TEXT NOT NULL,"
+      "  sha256 TEXT NOT NULL,"
+      "  mime TEXT,"
+      "  title TEXT,"
+      "  pages INTEGER NOT NULL DEFAULT 0,"
+      "  bytes BIGINT NOT NULL DEFAULT 0,"
+      "  chunks INTEGER NOT NULL DEFAULT 0,"
+      "  model_id TEXT,"
+      "  state TEXT NOT NULL DEFAULT 'ready',"
+      "  job_id TEXT,"
+      "  created_ms BIGINT NOT NULL,"
+      "  updated_ms BIGINT NOT NULL"
+      ");"
+      "CREATE UNIQUE INDEX documents_by_content ON documents (workspace, sha256)"
+      "  WHERE state = 'ready';"
+      "CREATE UNIQUE INDEX documents_by_source ON documents (workspace, source)"
+      "  WHERE state = 'ready';"
+      "CREATE INDEX documents_by_time ON documents (workspace, created_ms);"
+      "CREATE INDEX documents_by_sha256 ON documents (sha256);"
+      //  A sequence never hands out a value twice, so an index row that is
+      //  a moment stale can only miss, never name a different chunk
+      "CREATE SEQUENCE chunk_rids;"
+      "CREATE TABLE chunks ("
+      "  rid BIGINT PRIMARY KEY DEFAULT nextval ('chunk_rids'),"
+      "  id TEXT NOT NULL UNIQUE,"
+      "  document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,"
+      "  ordinal INTEGER NOT NULL,"
+      "  page_start INTEGER NOT NULL DEFAULT 0,"
+      "  page_end INTEGER NOT NULL DEFAULT 0,"
+      "  char_start BIGINT NOT NULL DEFAULT 0,"
+      "  char_end BIGINT NOT NULL DEFAULT 0,"
+      "  tokens INTEGER NOT NULL DEFAULT 0,"
+      "  hash TEXT NOT NULL,"
+      "  text TEXT NOT NULL,"
+      "  UNIQUE (document_id, ordinal)"
+      ");"
+      "ALTER SEQUENCE chunk_rids OWNED BY chunks.rid;"
+      "CREATE TABLE vectors ("
+      "  chunk_rid BIGINT PRIMARY KEY REFERENCES chunks (rid) ON DELETE CASCADE,"
+      "  model_id TEXT NOT NULL,"
+      "  dim INTEGER NOT NULL,"
+      "  vec BYTEA NOT NULL"                //  dim float32, little-endian
+      ");"
+      "ALTER TABLE vectors ALTER COLUMN vec SET STORAGE EXTERNAL;"
+      "CREATE TABLE embed_cache ("
+      "  model_id TEXT NOT NULL,"
+      "  hash TEXT NOT NULL,"
+      "  dim INTEGER NOT NULL,"
+      "  vec BYTEA NOT NULL,"
+      "  created_ms BIGINT NOT NULL,"
+      "  PRIMARY KEY (model_id, hash)"
+      ");"
+      "ALTER TABLE embed_cache ALTER COLUMN vec SET STORAGE EXTERNAL;"
+      "CREATE TABLE events ("
+      "  job_id TEXT NOT NULL,"
+      "  seq BIGINT NOT NULL,"
+      "  type TEXT NOT NULL,"
+      "  data TEXT,"
+      "  ts BIGINT NOT NULL,"
+      "  PRIMARY KEY (job_id, seq)"
+      ");"
+      //  The last seq handed out per job: its row lock orders appenders
+      "CREATE TABLE event_seqs ("
+      "  job_id TEXT PRIMARY KEY,"
+      "  seq BIGINT NOT NULL"
+      ");"
+    },
+};
+#define S_MIGRATIONS ((int) (sizeof s_migrations / sizeof s_migrations [0]))
+
+//  --------------------------------------------------------------------------
+//  Statements, prepared once per connection
+
+#define S_TERMINAL "state NOT IN ('completed', 'failed')"
+#define S_JOB_COLS "SELECT id, workspace, source, sha256, mime, state, stage, percent, " \
+    "attempts, error_stage, error, document_id, created_ms, updated_ms, " \
+    "fetch_started_ms, fetch_finished_ms, parse_started_ms, parse_finished_ms, " \
+    "chunk_started_ms, chunk_finished_ms, embed_started_ms, embed_finished_ms, " \
+    "store_started_ms, store_finished_ms, lease_owner, lease_until_ms, options FROM jobs "
+#define S_DOC_COLS "SELECT id, workspace, sha256, source, mime, title, model_id, job_id, " \
+    "state, pages, bytes, chunks, created_ms, updated_ms FROM documents "
+//  $1 id, $2 state, $3 stage, $4 now
+#define S_STARTED(st) "UPDATE jobs SET state = $2, stage = $3, updated_ms = $4, " \
+    st "_started_ms = COALESCE (" st "_started_ms, $4) WHERE id = $1 AND " S_TERMINAL
+//  $1 id, $2 now
+#define S_FINISHED(st) "UPDATE jobs SET updated_ms = $2, " st "_finished_ms = $2 " \
+    "WHERE id = $1 AND " S_TERMINAL
+
+typedef enum {
+    S_WS_ENSURE, S_WS_GET, S_WS_MODEL, S_WS_LOCK, S_WS_BUMP,
+    S_JOB_CREATE, S_JOB_GET, S_JOB_STATE, S_JOB_SET_BLOB,
+    S_JOB_STARTED,              //  + stage
+    S_JOB_FINISHED = S_JOB_STARTED + SL_STORE_STAGE_COUNT,
+    S_JOB_PROGRESS = S_JOB_FINISHED + SL_STORE_STAGE_COUNT,
+    S_JOB_FAIL, S_JOB_COMPLETE, S_JOB_ATTEMPT, S_JOB_LEASE, S_JOB_LIST, S_JOBS_UNFINISHED,
+    S_DOC_FIND, S_DOC_GET, S_DOC_LIST, S_DOC_COUNT, S_DOC_STALE_KEYS, S_DOC_DELETE_STALE,
+    S_DOC_INSERT, S_DOC_KEYS, S_DOC_DELETE, S_RIDS, S_CHUNKS_LIST,
+    S_BLOB_REF, S_VEC_LOAD, S_HIT_FILL, S_CACHE_GET, S_CACHE_PUT,
+    S_EVENT_APPEND, S_EVENTS_LIST, S_STATS_JOBS, S_STATS_COUNTS,
+    S_COUNT
+} s_stmt_id_t;
+
+static const char *s_sql [S_COUNT] = {
+    [S_WS_ENSURE] = "INSERT INTO workspaces (name, created_ms) VALUES ($1, $2) "
+        "ON CONFLICT (name) DO NOTHING",
+    [S_WS_GET] = "SELECT model_id, dim, generation FROM workspaces WHERE name = $1",
+    //  Records the model on first embed, returns what the workspace uses,
+    //  and row-locks the workspace until the commit ends
+    [S_WS_MODEL] = "INSERT INTO workspaces AS w (name, model_id, dim, created_ms) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE SET "
+        "model_id = COALESCE (w.model_id, EXCLUDED.model_id), "
+        "dim = COALESCE (w.dim, EXCLUDED.dim) RETURNING model_id, dim, generation",
+    [S_WS_LOCK] = "SELECT generation FROM workspaces WHERE name = $1 FOR NO KEY UPDATE",
+    [S_WS_BUMP] = "UPDATE workspaces SET generation = generation + 1 WHERE name = $1 "
+        "RETURNING generation",
+    [S_JOB_CREATE] = "INSERT INTO jobs (id, workspace, source, sha256, mime, options, "
+        "created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) "
+        "ON CONFLICT (id) DO NOTHING",
+    [S_JOB_GET] = S_JOB_COLS "WHERE id = $1",
+    [S_JOB_STATE] = "SELECT state FROM jobs WHERE id = $1",
+    [S_JOB_SET_BLOB] = "UPDATE jobs SET sha256 = $2, mime = COALESCE ($3, mime), "
+        "updated_ms = $4 WHERE id = $1 AND " S_TERMINAL,
+    [S_JOB_STARTED + SL_STORE_STAGE_FETCH] = S_STARTED ("fetch"),
+    [S_JOB_STARTED + SL_STORE_STAGE_PARSE] = S_STARTED ("parse"),
+    [S_JOB_STARTED + SL_STORE_STAGE_CHUNK] = S_STARTED ("chunk"),
+    [S_JOB_STARTED + SL_STORE_STAGE_EMBED] = S_STARTED ("embed"),
+    [S_JOB_STARTED + SL_STORE_STAGE_STORE] = S_STARTED ("store"),
+    [S_JOB_FINISHED + SL_STORE_STAGE_FETCH] = S_FINISHED ("fetch"),
+    [S_JOB_FINISHED + SL_STORE_STAGE_PARSE] = S_FINISHED ("parse"),
+    [S_JOB_FINISHED + SL_STORE_STAGE_CHUNK] = S_FINISHED ("chunk"),
+    [S_JOB_FINISHED + SL_STORE_STAGE_EMBED] = S_FINISHED ("embed"),
+    [S_JOB_FINISHED + SL_STORE_STAGE_STORE] = S_FINISHED ("store"),
+    [S_JOB_PROGRESS] = "UPDATE jobs SET percent = $2, updated_ms = $3 "
+        "WHERE id = $1 AND " S_TERMINAL,
+    [S_JOB_FAIL] = "UPDATE jobs SET state = 'failed', error_stage = $2, error = $3, "
+        "updated_ms = $4, lease_owner = NULL, lease_until_ms = NULL "
+        "WHERE id = $1 AND " S_TERMINAL,
+    [S_JOB_COMPLETE] = "UPDATE jobs SET state = 'completed', percent = 100, "
+        "document_id = $2, updated_ms = $3, lease_owner = NULL, lease_until_ms = NULL "
+        "WHERE id = $1 AND " S_TERMINAL,
+    [S_JOB_ATTEMPT] = "UPDATE jobs SET attempts = attempts + 1, updated_ms = $2 "
+        "WHERE id = $1 AND " S_TERMINAL " RETURNING attempts",
+    //  One UPDATE: a concurrent claimer waits on the row lock, then re-checks
+    //  this guard against the winner's committed row and changes nothing
+    [S_JOB_LEASE] = "UPDATE jobs SET lease_owner = $2, lease_until_ms = $4 "
+        "WHERE id = $1 AND " S_TERMINAL " AND (lease_owner IS NULL OR lease_owner = $2 "
+        "OR lease_until_ms < $3) RETURNING lease_until_ms",
+    [S_JOB_LIST] = S_JOB_COLS "WHERE workspace = $1 AND ($2::text IS NULL OR state = $2) "
+        "ORDER BY created_ms DESC, id LIMIT $3 OFFSET $4",
+    [S_JOBS_UNFINISHED] = S_JOB_COLS "WHERE " S_TERMINAL " AND updated_ms < $1 "
+        "ORDER BY updated_ms LIMIT $2 FOR UPDATE SKIP LOCKED",
+    [S_DOC_FIND] = S_DOC_COLS "WHERE workspace = $1 AND sha256 = $2 AND state = 'ready'",
+    [S_DOC_GET] = S_DOC_COLS "WHERE workspace = $1 AND id = $2",
+    [S_DOC_LIST] = S_DOC_COLS "WHERE workspace = $1 ORDER BY created_ms DESC, id "
+        "LIMIT $2 OFFSET $3",
+    [S_DOC_COUNT] = "SELECT COUNT(*) FROM documents WHERE workspace = $1",
+    [S_DOC_STALE_KEYS] = "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id "
+        "WHERE d.workspace = $1 AND d.source = $2 AND d.id <> $3",
+    [S_DOC_DELETE_STALE] = "DELETE FROM documents WHERE workspace = $1 AND source = $2 "
+        "AND id <> $3",
+    [S_DOC_INSERT] = "INSERT INTO documents (id, workspace, source, sha256, mime, title, "
+        "pages, bytes, chunks, model_id, job_id, created_ms, updated_ms) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) "
+        "ON CONFLICT DO NOTHING",
+    [S_DOC_KEYS] = "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id "
+        "WHERE d.workspace = $1 AND d.id = $2",
+    [S_DOC_DELETE] = "DELETE FROM documents WHERE workspace = $1 AND id = $2 RETURNING sha256",
+    [S_RIDS] = "SELECT nextval ('chunk_rids') FROM generate_series (1, $1::int)",
+    [S_CHUNKS_LIST] = "SELECT id, document_id, ordinal, page_start, page_end, char_start, "
+        "char_end, tokens, hash, text FROM chunks WHERE document_id = $1 "
+        "ORDER BY ordinal LIMIT $2 OFFSET $3",
+    [S_BLOB_REF] = "SELECT EXISTS (SELECT 1 FROM documents WHERE sha256 = $1) "
+        "OR EXISTS (SELECT 1 FROM jobs WHERE sha256 = $1 AND " S_TERMINAL ")",
+    //  binary result: rid int8, dim int4, vec bytea
+    [S_VEC_LOAD] = "SELECT v.chunk_rid, v.dim, v.vec FROM documents d "
+        "JOIN chunks c ON c.document_id = d.id JOIN vectors v ON v.chunk_rid = c.rid "
+        "WHERE d.workspace = $1 AND v.model_id = $2",
+    [S_HIT_FILL] = "SELECT c.rid, c.id, c.document_id, c.ordinal, c.page_start, c.page_end, "
+        "c.text, d.title, d.source FROM chunks c JOIN documents d ON d.id = c.document_id "
+        "WHERE c.rid = ANY ($1::bigint[]) AND d.workspace = $2",
+    //  binary result: i int8 (1-based position in $2), dim int4, vec bytea
+    [S_CACHE_GET] = "SELECT u.i, c.dim, c.vec FROM unnest ($2::text[]) WITH ORDINALITY "
+        "AS u (hash, i) JOIN embed_cache c ON c.model_id = $1 AND c.hash = u.hash",
+    //  $4 holds all vectors back to back, $5 bytes each. Rows go in in hash
+    //  order: two processes inserting overlapping batches then wait on each
+    //  other's keys in the same order, never in a cycle (deadlock)
+    [S_CACHE_PUT] = "INSERT INTO embed_cache (model_id, hash, dim, vec, created_ms) "
+        "SELECT $1, u.hash, $3, substring ($4::bytea FROM ((u.i - 1) * $5::int + 1)::int "
+        "FOR $5::int), $6 FROM unnest ($2::text[]) WITH ORDINALITY AS u (hash, i) "
+        "ORDER BY u.hash ON CONFLICT DO NOTHING",
+    [S_EVENT_APPEND] = "WITH n AS (INSERT INTO event_seqs AS s (job_id, seq) VALUES ($1, 1) "
+        "ON CONFLICT (job_id) DO UPDATE SET seq = s.seq + 1 RETURNING seq) "
+        "INSERT INTO events (job_id, seq, type, data, ts) SELECT $1, n.seq, $2, $3, $4 "
+        "FROM n RETURNING seq",
+    [S_EVENTS_LIST] = "SELECT seq, type, data, ts FROM events WHERE job_id = $1 AND seq > $2 "
+        "ORDER BY seq LIMIT $3",
+    [S_STATS_JOBS] = "SELECT state, COUNT(*) FROM jobs GROUP BY state",
+    [S_STATS_COUNTS] = "SELECT (SELECT COUNT(*) FROM workspaces), "
+        "(SELECT COUNT(*) FROM documents), "
+        "(SELECT COUNT(*) FROM chunks), (SELECT COUNT(*) FROM vectors), "
+        "(SELECT COUNT(*) FROM embed_cache)",
+};
+
+#define S_COPY_CHUNKS "COPY chunks (rid, id, document_id, ordinal, page_start, page_end, " \
+    "char_start, char_end, tokens, hash, text) FROM STDIN (FORMAT binary)"
+#define S_COPY_VECTORS "COPY vectors (chunk_rid, model_id, dim, vec) FROM STDIN (FORMAT binary)"
+
+//  --------------------------------------------------------------------------
+//  Connections and the pool
+
+typedef struct s_conn_s {
+    PGconn *pg;
+    bool prepared [S_COUNT];
+    int epoch;                  //  the pool's loss epoch when (re)connected
+    struct s_conn_s *next;      //  free list
+} s_conn_t;
+
+typedef struct {
+    char *url;                  //  as configured (may hold a password)
+    char *display;              //  url with any password masked, for messages
+    pthread_mutex_t pool_lock;
+    pthread_cond_t pool_cond;
+    s_conn_t *idle;             //  free list
+    int open;                   //  connections opened (idle or in use)
+    int epoch;                  //  bumped on each lost connection (atomic)
+} s_pg_t;
+
+//  Copy of url with the password (user:PASSWORD@ or password=...) masked.
+static char *
+s_redact (const char *url)
+{
+    char *copy = strdup (url);
+    assert (copy);
+    char *scheme = strstr (copy, "://");
+    if (scheme) {
+        char *user = scheme + 3;
+        char *end = user + strcspn (user, "/?#");
+        char *at = NULL;
+        for (char *p = user; p < end; p++)
+            if (*p == '@')
+                at = p;
+        char *colon = at ? memchr (user, ':', (size_t) (at - user)) : NULL;
+        if (colon && at - colon > 1) {
+            memmove (colon + 4, at, strlen (at) + 1);
+            memcpy (colon + 1, "***", 3);
+        }
+    }
+    char *password = strstr (copy, "password=");
+    if (password) {
+        char *value = password + 9;
+        char *end = value + strcspn (value, "& ");
+        if (end > value) {
+            memmove (value + 3, end, strlen (end) + 1);
+            memcpy (value, "***", 3);
+        }
+    }
+    return copy;
+}
+
+//  libpq messages end in newlines and may span lines: make one line
+static const char *
+s_oneline (const char *msg, char *buf, size_t size)
+{
+    snprintf (buf, size, "%s", msg ? msg : "");
+    size_t len = strlen (buf);
+    while (len > 0 && (buf [len - 1] == '\n' || buf [len - 1] == ' '))
+        buf [--len] = 0;
+    for (char *p = buf; *p; p++)
+        if (*p == '\n' || *p == '\t')
+            *p = ' ';
+    return *buf ? buf : "unknown error";
+}
+
+//  Server notices ("relation already exists, skipping") go to debug, not
+//  to libpq's default of raw stderr lines
+static void
+s_notice (void *arg, const PGresult *res)
+{
+    char line [512];
+    sl_debug (NULL, "store: postgres notice: %s",
+              s_oneline (PQresultErrorMessage (res), line, sizeof line));
+}
+
+static PGconn *
+s_connect (const char *url)
+{
+    //  Defaults first: keywords from the URL (expanded at "dbname") win
+    const char *keys [] = { "connect_timeout", "application_name", "client_encoding",
+                            "dbname", NULL };
+    const char *values [] = { "10", "sluice", "UTF8", url, NULL };
+    PGconn *pg = PQconnectdbParams (keys, values, 1);
+    assert (pg);                //  NULL only when out of memory
+    if (PQstatus (pg) == CONNECTION_OK)
+        PQsetNoticeReceiver (pg, s_notice, NULL);
+    return pg;
+}
+
+static s_conn_t *
+s_conn_open (s_pg_t *self)
+{
+    PGconn *pg = s_connect (self->url);
+    if (PQstatus (pg) != CONNECTION_OK) {
+        char line [512];
+        sl_store_set_errmsg ("cannot connect to PostgreSQL at %s: %s", self->display,
+                             s_oneline (PQerrorMessage (pg), line, sizeof line));
+        PQfinish (pg);
+        return NULL;
+    }
+    s_conn_t *c = calloc (1, sizeof *c);
+    assert (c);
+    c->pg = pg;
+    c->epoch = __atomic_load_n (&self->epoch, __ATOMIC_ACQUIRE);
+    return c;
+}
+
+//  Reconnect c; its prepared statements are gone. lost: c broke under
+//  us, so the others may have too (a server restart leaves every idle
+//  connection dead but looking healthy): bump the epoch, and s_acquire
+//  reconnects each older connection before its next use, so a write never
+//  goes out on a connection known to predate the loss.
+static int
+s_reset (s_pg_t *self, s_conn_t *c, bool lost)
+{
+    if (lost)
+        __atomic_add_fetch (&self->epoch, 1, __ATOMIC_ACQ_REL);
+    memset (c->prepared, 0, sizeof c->prepared);
+    c->epoch = __atomic_load_n (&self->epoch, __ATOMIC_ACQUIRE);
+    PQreset (c->pg);
+    if (PQstatus (c->pg) != CONNECTION_OK) {
+        char line [512];
+        c->epoch = -1;          //  try again next time
+        sl_store_set_errmsg ("lost the connection to PostgreSQL at %s and cannot reconnect "
+                             "(is the server down?): %s", self->display,
+                             s_oneline (PQerrorMessage (c->pg), line, sizeof line));
+        return -1;
+    }
+    PQsetNoticeReceiver (c->pg, s_notice, NULL);
+    sl_info (NULL, "store: reconnected to PostgreSQL at %s", self->display);
+    return 0;
+}
+
+static void s_rollback (s_conn_t *c);
+
+static void
+s_release (s_pg_t *self, s_conn_t *c)
+{
+    s_rollback (c);             //  never pool a connection inside a transaction
+    pthread_mutex_lock (&self->pool_lock);
+    c->next = self->idle;
+    self->idle = c;
+    pthread_cond_signal (&self->pool_cond);
+    pthread_mutex_unlock (&self->pool_lock);
+}
+
+//  Take a working connection: an idle one (reset if it broke), a new one,
+//  or wait for one. NULL (message set) if the server cannot be reached.
+static s_conn_t *
+s_acquire (s_pg_t *self)
+{
+    pthread_mutex_lock (&self->pool_lock);
+    while (!self->idle && self->open >= S_POOL_MAX)
+        pthread_cond_wait (&self->pool_cond, &self->pool_lock);
+    s_conn_t *c = self->idle;
+    if (c) {
+        self->idle = c->next;
+        pthread_mutex_unlock (&self->pool_lock);
+        //  epoch -1: its last reset failed, a loss already counted
+        bool broken = PQstatus (c->pg) != CONNECTION_OK;
+        if ((broken || c->epoch != __atomic_load_n (&self->epoch, __ATOMIC_ACQUIRE))
+        &&  s_reset (self, c, broken && c->epoch >= 0)) {
+            s_release (self, c);    //  kept: the next call tries to reset it again
+            return NULL;
+        }
+        return c;
+    }
+    self->open++;
+    pthread_mutex_unlock (&self->pool_lock);
+
+    c = s_conn_open (self);
+    if (!c) {
+        pthread_mutex_lock (&self->pool_lock);
+        self->open--;
+        pthread_cond_signal (&self->pool_cond);
+        pthread_mutex_unlock (&self->pool_lock);
+    }
+    return c;
+}
+
+static void
+s_conn_close (s_conn_t *c)
+{
+    PQfinish (c->pg);
+    free (c);
+}
+
+//  --------------------------------------------------------------------------
+//  Statement helpers
+
+//  Parameters of one statement: text, int (sent as text) or binary
+typedef struct {
+    int n;
+    const char *values [S_PARAMS_MAX];
+    int lengths [S_PARAMS_MAX];
+    int formats [S_PARAMS_MAX];
+    char ints [S_PARAMS_MAX][24];
+} s_params_t;
+
+static void
+s_p_text (s_params_t *p, const char *value)
+{
+    assert (p->n < S_PARAMS_MAX);
+    p->values [p->n] = value;               //  NULL is SQL NULL
+    p->lengths [p->n] = 0;
+    p->formats [p->n++] = 0;
+}
+
+static void
+s_p_int (s_params_t *p, int64_t value)
+{
+    assert (p->n < S_PARAMS_MAX);
+    snprintf (p->ints [p->n], sizeof p->ints [p->n], "%lld", (long long) value);
+    s_p_text (p, p->ints [p->n]);
+}
+
+static void
+s_p_bytes (s_params_t *p, const void *data, size_t size)
+{
+    assert (p->n < S_PARAMS_MAX);
+    assert (size <= 0x7fffffff);
+    p->values [p->n] = data;
+    p->lengths [p->n] = (int) size;
+    p->formats [p->n++] = 1;
+}
+
+//  Record a failed statement's error. Returns SL_STORE_ERROR.
+static int
+s_fail (s_pg_t *self, s_conn_t *c, const PGresult *res, const char *what)
+{
+    char line [512];
+    if (PQstatus (c->pg) != CONNECTION_OK) {
+        sl_store_set_errmsg ("postgres: %s: lost the connection to %s: %s", what,
+                             self->display, s_oneline (PQerrorMessage (c->pg), line, sizeof line));
+        return SL_STORE_ERROR;
+    }
+    const char *state = res ? PQresultErrorField (res, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = res ? PQresultErrorField (res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    //  23505: say UNIQUE in the same words as SQLite, for operators and tests
+    sl_store_set_errmsg ("postgres: %s: %s%s (SQLSTATE %s)", what,
+                         state && strcmp (state, "23505") == 0 ? "UNIQUE constraint failed: " : "",
+                         s_oneline (msg ? msg : PQerrorMessage (c->pg), line, sizeof line),
+                         state ? state : "none");
+    return SL_STORE_ERROR;
+}
+
+//  Prepare statement id on this connection if it is not yet. NULL on
+//  success, else the failed result (caller reports and clears it).
+static PGresult *
+s_prepare (s_conn_t *c, s_stmt_id_t id, char name [16])
+{
+    snprintf (name, 16, "sl%d", (int) id);
+    if (c->prepared [id])
+        return NULL;
+    PGresult *res = PQprepare (c->pg, name, s_sql [id], 0, NULL);
+    if (PQresultStatus (res) == PGRES_COMMAND_OK) {
+        PQclear (res);
+        c->prepared [id] = true;
+        return NULL;
+    }
+    return res ? res : PQmakeEmptyPGresult (c->pg, PGRES_FATAL_ERROR);
+}
+
+//  A statement that changes nothing can be sent again after the connection
+//  broke under it; a write cannot (it may have committed).
+static bool
+s_retry_safe (s_stmt_id_t id)
+{
+    return strncmp (s_sql [id], "SELECT", 6) == 0 && id != S_JOBS_UNFINISHED
+        && id != S_WS_LOCK && id != S_RIDS;
+}
+
+//  Run statement id with parameters p; rows in text (binary false) or
+//  binary format. Returns the result (caller clears it) or NULL with the
+//  message set.
+static PGresult *
+s_exec (s_pg_t *self, s_conn_t *c, s_stmt_id_t id, const s_params_t *p, bool binary,
+        const char *what)
+{
+    for (int attempt = 0; ; attempt++) {
+        bool idle = PQtransactionStatus (c->pg) == PQTRANS_IDLE;
+        char name [16];
+        PGresult *res = s_prepare (c, id, name);
+        if (!res)
+            res = PQexecPrepared (c->pg, name, p ? p->n : 0, p ? p->values : NULL,
+                                  p ? p->lengths : NULL, p ? p->formats : NULL, binary ? 1 : 0);
+        ExecStatusType status = PQresultStatus (res);
+        if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+            return res;
+        if (attempt == 0 && idle && PQstatus (c->pg) != CONNECTION_OK && s_retry_safe (id)) {
+            PQclear (res);
+            if (s_reset (self, c, true))
+                return NULL;
+            continue;
+        }
+        s_fail (self, c, res, what);
+        PQclear (res);
+        return NULL;
+    }
+}
+
+//  Run a statement for its row count (UPDATE, DELETE, INSERT). Returns
+//  the number of rows changed, or SL_STORE_ERROR.
+static int
+s_exec_count (s_pg_t *self, s_conn_t *c, s_stmt_id_t id, const s_params_t *p, const char *what)
+{
+    PGresult *res = s_exec (self, c, id, p, false, what);
+    if (!res)
+        return SL_STORE_ERROR;
+    int changed = atoi (PQcmdTuples (res));
+    PQclear (res);
+    return changed;
+}
+
+//  Run a parameterless command (BEGIN, COMMIT, ...). 0 or ERROR.
+static int
+s_command (s_pg_t *self, s_conn_t *c, const char *sql)
+{
+    PGresult *res = PQexec (c->pg, sql);
+    int rc = PQresultStatus (res) == PGRES_COMMAND_OK ? 0 : s_fail (self, c, res, sql);
+    PQclear (res);
+    return rc;
+}
+
+//  Begin a transaction: read-write (READ COMMITTED), or a read-only
+//  snapshot (REPEATABLE READ) so several reads agree with each other.
+//  BEGIN changes nothing, so a broken connection is reset and BEGIN retried.
+static int
+s_begin (s_pg_t *self, s_conn_t *c, bool snapshot)
+{
+    const char *sql = snapshot ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN";
+    PGresult *res = PQexec (c->pg, sql);
+    if (PQresultStatus (res) != PGRES_COMMAND_OK && PQstatus (c->pg) != CONNECTION_OK) {
+        PQclear (res);
+        if (s_reset (self, c, true))
+            return SL_STORE_ERROR;
+        res = PQexec (c->pg, sql);
+    }
+    int rc = PQresultStatus (res) == PGRES_COMMAND_OK ? 0 : s_fail (self, c, res, sql);
+    PQclear (res);
+    return rc;
+}
+
+static void
+s_rollback (s_conn_t *c)
+{
+    //  Nothing to roll back if the server already ended it or went away
+    PGTransactionStatusType status = PQtransactionStatus (c->pg);
+    if (status == PQTRANS_INTRANS || status == PQTRANS_INERROR)
+        PQclear (PQexec (c->pg, "ROLLBACK"));
+}
+
+//  Commit if rc is 0, else roll back. Returns the final rc.
+static int
+s_end (s_pg_t *self, s_conn_t *c, int rc)
+{
+    if (rc == 0) {
+        rc = s_command (self, c, "COMMIT");
+        if (rc)
+            s_rollback (c);
+    }
+    else
+        s_rollback (c);
+    return rc;
+}
+
+static char *
+s_dup (const PGresult *res, int row, int col)
+{
+    if (PQgetisnull (res, row, col))
+        return NULL;
+    char *copy = strdup (PQgetvalue (res, row, col));
+    assert (copy);
+    return copy;
+}
+
+static void
+s_copy (const PGresult *res, int row, int col, char *buf, size_t size)
+{
+    snprintf (buf, size, "%s", PQgetvalue (res, row, col));    //  "" if NULL
+}
+
+static int64_t
+s_i64 (const PGresult *res, int row, int col)
+{
+    return PQgetisnull (res, row, col) ? 0 : strtoll (PQgetvalue (res, row, col), NULL, 10);
+}
+
+static int
+s_int (const PGresult *res, int row, int col)
+{
+    return (int) s_i64 (res, row, col);
+}
+
+//  Binary-format integers arrive in network byte order
+static int64_t
+s_be64 (const char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | (uint8_t) p [i];
+    return (int64_t) v;
+}
+
+static int32_t
+s_be32 (const char *p)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++)
+        v = (v << 8) | (uint8_t) p [i];
+    return (int32_t) v;
+}
+
+//  Vectors are stored as float32 little-endian whatever the host is
+static void
+s_vec_decode (const char *bytes, float *out, int dim)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy (out, bytes, (size_t) dim * sizeof (float));
+#else
+    for (int i = 0; i < dim; i++) {
+        uint32_t v = 0;
+        for (int b = 3; b >= 0; b--)
+            v = (v << 8) | (uint8_t) bytes [i * 4 + b];
+        memcpy (&out [i], &v, 4);
+    }
+#endif
+}
+
+//  Little-endian bytes of n floats: the input itself on a little-endian
+//  host, else a converted copy in *tmp (caller frees *tmp).
+static const void *
+s_vec_encode (const float *vectors, size_t n, void **tmp)
+{
+    *tmp = NULL;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return vectors;
+#else
+    uint8_t *out = malloc (n * 4);
+    assert (out);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t v;
+        memcpy (&v, &vectors [i], 4);
+        for (int b = 0; b < 4; b++)
+            out [i * 4 + b] = (uint8_t) (v >> (8 * b));
+    }
+    *tmp = out;
+    return out;
+#endif
+}
+
+//  A PostgreSQL array literal of n strings ({"a","b\"c"}): a parameter
+//  value, never SQL. Caller frees.
+static char *
+s_text_array (const char **items, int n)
+{
+    size_t size = 3;
+    for (int i = 0; i < n; i++)
+        size += 2 * strlen (items [i]) + 3;
+    char *out = malloc (size);
+    assert (out);
+    char *p = out;
+    *p++ = '{';
+    for (int i = 0; i < n; i++) {
+        if (i)
+            *p++ = ',';
+        *p++ = '"';
+        for (const char *s = items [i]; *s; s++) {
+            if (*s == '"' || *s == '\\')
+                *p++ = '\\';
+            *p++ = *s;
+        }
+        *p++ = '"';
+    }
+    *p++ = '}';
+    *p = 0;
+    return out;
+}
+
+//  A bigint array literal ({1,2,3}) of n keys. Caller frees.
+static char *
+s_int_array (const int64_t *keys, size_t stride, int n)
+{
+    char *out = malloc ((size_t) n * 21 + 3);
+    assert (out);
+    char *p = out;
+    *p++ = '{';
+    for (int i = 0; i < n; i++) {
+        int64_t key;
+        memcpy (&key, (const char *) keys + (size_t) i * stride, sizeof key);
+        p += sprintf (p, i ? ",%lld" : "%lld", (long long) key);
+    }
+    *p++ = '}';
+    *p = 0;
+    return out;
+}
+
+//  --------------------------------------------------------------------------
+//  Binary COPY: a growable buffer of rows in PostgreSQL's binary format,
+//  flushed to the server every S_COPY_FLUSH bytes
+
+typedef struct {
+    char *data;
+    size_t size;
+    size_t cap;
+} s_buf_t;
+
+static void
+s_put (s_buf_t *b, const void *data, size_t size)
+{
+    if (b->size + size > b->cap) {
+        size_t cap = b->cap ? b->cap : 65536;
+        while (cap < b->size + size)
+            cap *= 2;
+        b->data = realloc (b->data, cap);
+        assert (b->data);
+        b->cap = cap;
+    }
+    memcpy (b->data + b->size, data, size);
+    b->size += size;
+}
+
+static void
+s_put_be (s_buf_t *b, uint64_t value, int bytes)
+{
+    uint8_t out [8];
+    for (int i = 0; i < bytes; i++)
+        out [i] = (uint8_t) (value >> (8 * (bytes - 1 - i)));
+    s_put (b, out, (size_t) bytes);
+}
+
+static void
+s_field_text (s_buf_t *b, const char *text)
+{
+    if (!text) {
+        s_put_be (b, 0xffffffffu, 4);       //  NULL
+        return;
+    }
+    size_t len = strlen (text);
+    s_put_be (b, len, 4);
+    s_put (b, text, len);
+}
+
+static void
+s_field_i32 (s_buf_t *b, int32_t value)
+{
+    s_put_be (b, 4, 4);
+    s_put_be (b, (uint32_t) value, 4);
+}
+
+static void
+s_field_i64 (s_buf_t *b, int64_t value)
+{
+    s_put_be (b, 8, 4);
+    s_put_be (b, (uint64_t) value, 8);
+}
+
+static int
+s_copy_begin (s_pg_t *self, s_conn_t *c, const char *sql, s_buf_t *b, const char *what)
+{
+    PGresult *res = PQexec (c->pg, sql);
+    int rc = PQresultStatus (res) == PGRES_COPY_IN ? 0 : s_fail (self, c, res, what);
+    PQclear (res);
+    b->size = 0;
+    if (rc == 0) {
+        s_put (b, "PGCOPY\n\377\r\n\0", 11);
+        s_put_be (b, 0, 4);             //  flags
+        s_put_be (b, 0, 4);             //  header extension length
+    }
+    return rc;
+}
+
+static int
+s_copy_flush (s_pg_t *self, s_conn_t *c, s_buf_t *b, const char *what)
+{
+    int rc = 0;
+    if (b->size > 0 && PQputCopyData (c->pg, b->data, (int) b->size) != 1)
+        rc = s_fail (self, c, NULL, what);
+    b->size = 0;
+    return rc;
+}
+
+//  Finish a COPY: send the trailer (or abort it if rc != 0) and collect
+//  the server's verdict (constraint errors arrive here).
+static int
+s_copy_end (s_pg_t *self, s_conn_t *c, s_buf_t *b, int rc, const char *what)
+{
+    if (rc == 0) {
+        s_put_be (b, 0xffff, 2);
+        rc = s_copy_flush (self, c, b, what);
+    }
+    if (PQputCopyEnd (c->pg, rc == 0 ? NULL : "sluice: commit abandoned") != 1 && rc == 0)
+        rc = s_fail (self, c, NULL, what);
+    PGresult *res;
+    while ((res = PQgetResult (c->pg))) {
+        if (PQresultStatus (res) != PGRES_COMMAND_OK && rc == 0)
+            rc = s_fail (self, c, res, what);
+        PQclear (res);
+    }
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Jobs
+
+static void
+s_job_read (const PGresult *res, int row, sl_store_job_t *job)
+{
+    memset (job, 0, sizeof *job);
+    s_copy (res, row, 0, job->id, sizeof job->id);
+    s_copy (res, row, 1, job->workspace, sizeof job->workspace);
+    job->source = s_dup (res, row, 2);
+    s_copy (res, row, 3, job->sha256, sizeof job->sha256);
+    job->mime = s_dup (res, row, 4);
+    int state = sl_store_state_parse (PQgetvalue (res, row, 5));
+    job->state = state < 0 ? SL_STORE_QUEUED : (sl_store_state_t) state;
+    job->stage = PQgetisnull (res, row, 6) ? SL_STORE_STAGE_NONE
+                                            : sl_store_stage_parse (PQgetvalue (res, row, 6));
+    job->percent = s_int (res, row, 7);
+    job->attempts = s_int (res, row, 8);
+    job->error_stage = PQgetisnull (res, row, 9) ? SL_STORE_STAGE_NONE
+                                                  : sl_store_stage_parse (PQgetvalue (res, row, 9));
+    job->error = s_dup (res, row, 10);
+    s_copy (res, row, 11, job->document_id, sizeof job->document_id);
+    job->created_ms = s_i64 (res, row, 12);
+    job->updated_ms = s_i64 (res, row, 13);
+    for (int s = 0; s < SL_STORE_STAGE_COUNT; s++) {
+        job->started_ms [s] = s_i64 (res, row, 14 + 2 * s);
+        job->finished_ms [s] = s_i64 (res, row, 15 + 2 * s);
+    }
+    job->lease_owner = s_dup (res, row, 24);
+    job->lease_until_ms = s_i64 (res, row, 25);
+    job->options = s_dup (res, row, 26);
+}
+
+//  Why did a guarded job UPDATE change nothing? NOT_FOUND or TERMINAL, or
+//  `otherwise` if the job is still live (e.g. a lease held elsewhere).
+static int
+s_job_why (s_pg_t *self, s_conn_t *c, const char *job_id, int otherwise)
+{
+    s_params_t p = { 0 };
+    s_p_text (&p, job_id);
+    PGresult *res = s_exec (self, c, S_JOB_STATE, &p, false, "job state");
+    if (!res)
+        return SL_STORE_ERROR;
+    int rc;
+    if (PQntuples (res) > 0) {
+        const char *state = PQgetvalue (res, 0, 0);
+        bool terminal = strcmp (state, "completed") == 0 || strcmp (state, "failed") == 0;
+        rc = terminal ? SL_STORE_TERMINAL : otherwise;
+        if (terminal)
+            sl_store_set_errmsg ("job %s is already %s", job_id, state);
+        else
+        if (otherwise == SL_STORE_BUSY)
+            sl_store_set_errmsg ("job %s is leased by another owner", job_id);
+        else
+            sl_store_set_errmsg ("job %s: nothing changed", job_id);
+    }
+    else {
+        sl_store_set_errmsg ("no job %s", job_id);
+        rc = SL_STORE_NOT_FOUND;
+    }
+    PQclear (res);
+    return rc;
+}
+
+//  Run a guarded job UPDATE on a fresh connection and classify "nothing
+//  changed"; releases nothing (the caller owns c).
+static int
+s_job_update (s_pg_t *self, s_conn_t *c, s_stmt_id_t id, const s_params_t *p,
+              const char *job_id, int otherwise, const char *what)
+{
+    int changed = s_exec_count (self, c, id, p, what);
+    if (changed < 0)
+        return changed;
+    return changed > 0 ? SL_STORE_OK : s_job_why (self, c, job_id, otherwise);
+}
+
+//  Acquire, run one guarded job UPDATE, release.
+static int
+s_job_write (s_pg_t *self, s_stmt_id_t id, const s_params_t *p, const char *job_id,
+             int otherwise, const char *what)
+{
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    int rc = s_job_update (self, c, id, p, job_id, otherwise, what);
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_job_create (void *backend, const char *job_id, const char *workspace, const char *source,
+              const char *sha256, const char *mime, const char *options_json, int64_t now_ms)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    int rc = s_begin (self, c, false);
+    if (rc == 0) {
+        s_params_t p = { 0 };
+        s_p_text (&p, workspace);
+        s_p_int (&p, now_ms);
+        rc = s_exec_count (self, c, S_WS_ENSURE, &p, "ensure workspace") < 0 ? SL_STORE_ERROR : 0;
+        if (rc == 0) {
+            p = (s_params_t) { 0 };
+            s_p_text (&p, job_id);
+            s_p_text (&p, workspace);
+            s_p_text (&p, source);
+            s_p_text (&p, sha256);
+            s_p_text (&p, mime);
+            s_p_text (&p, options_json);
+            s_p_int (&p, now_ms);
+            rc = s_exec_count (self, c, S_JOB_CREATE, &p, "create job") < 0 ? SL_STORE_ERROR : 0;
+        }
+        rc = s_end (self, c, rc);
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_job_get (void *backend, const char *job_id, sl_store_job_t *job)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    s_params_t p = { 0 };
+    s_p_text (&p, job_id);
+    PGresult *res = s_exec (self, c, S_JOB_GET, &p, false, "get job");
+    int rc = SL_STORE_ERROR;
+    if (res && PQntuples (res) > 0) {
+        s_job_read (res, 0, job);
+        rc = SL_STORE_OK;
+    }
+    else
+    if (res) {
+        sl_store_set_errmsg ("no job %s", job_id);
+        rc = SL_STORE_NOT_FOUND;
+    }
+    PQclear (res);
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_job_set_blob (void *backend, const char *job_id, const char *sha256, const char *mime,
+                int64_t now_ms)
+{
+    s_params_t p = { 0 };
+    s_p_text (&p, job_id);
+    s_p_text (&p, sha256);
+    s_p_text (&p, mime);
+    s_p_int (&p, now_ms);
+    return s_job_write (backend, S_JOB_SET_BLOB, &p, job_id, SL_STORE_ERROR, "set job blob");
+}
+
+static int
+s_job_stage (void *backend, const char *job_id, sl_store_stage_t stage, sl_store_step_t step,
+             int64_t now_ms)
+{
+    s_params_t p = { 0 };
+    s_p_text (&p, job_id);
+    if (step == SL_STORE_STARTED) {
+        s_p_text (&p, sl_store_state_name ((sl_store_state_t) (stage + 1)));
+        s_p_text (&p, sl_store_stage_name (stage));
+    }
+    s_p_int (&p, now_ms);
+    s_stmt_id_t id = (step == SL_STORE_STARTED ? S_JOB_STARTED : S_JOB_FINISHED) + stage;
+    return s_job_write (backend, id, &p, job_id, SL_STORE_ERROR, "job stage");
+}
+
+static int
+s_job_progress (void *backend, const char *job_id, int percent, int64_t now_ms)
+{
+    s_params_t p = { 0 };
+    s_p_text (&p, job_id);
+    s_p_int (&p, percent);
+    s_p_int (&p, now_ms);
+    return s_job_write (backend, S_JOB_PROGRESS, &p, job_id, SL_STORE_ERROR, "job progress");
+}
+
+static int
+s_job_fail (void *backend, const char *job_id, sl_store_stage_t stage, const char *reason,
+            int64_t now_ms)
+{
+    s_params_t p = { 0 };
+    s_p_text (&p, job_id);
+    s_p_text (&p, stage == SL_STORE_STAGE_NONE ? NULL : sl_store_stage_name (stage));
+    s_p_text (&p, reason);
+    s_p_int (&p, now_ms);
+    return s_job_write (backend, S_JOB_FAIL, &p, job_id, SL_STORE_ERROR, "fail job");
+}
+
+static int
+s_job_complete (void *backend, const char *job_id, const char *document_id, int64_t now_ms)
+{
+    s_params_t p = { 0 };
+    s_p_text (&p, job_id);
+    s_p_text (&p, document_id);
+    s_p_int (&p, now_ms);
+    return s_job_write (backend, S_JOB_COMPLETE, &p, job_id, SL_STORE_ERROR, "complete job");
+}
+
+static int
+s_job_attempt (void *backend, const char *job_id, int *attempts_out, int64_t now_ms)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    s_params_t p = { 0 };
+    s_p_text (&p, job_id);
+    s_p_int (&p, now_ms);
+    PGresult *res = s_exec (self, c, S_JOB_ATTEMPT, &p, false, "job attempt");
+    int rc = SL_STORE_ERROR;
+    if (res && PQntuples (res) > 0) {
+        if (attempts_out)
+            *attempts_out = s_int (res, 0, 0);
+        rc = SL_STORE_OK;
+    }
+    else
+    if (res)
+        rc = s_job_why (self, c, job_id, SL_STORE_ERROR);
+    PQclear (res);
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_job_lease (void *backend, const char *job_id, const char *owner, int64_t now_ms,
+             int64_t until_ms)
+{
+    s_params_t p = { 0 };
+    s_p_text (&p, job_id);
+    s_p_text (&p, owner);
+    s_p_int (&p, now_ms);
+    s_p_int (&p, until_ms);
+    return s_job_write (backend, S_JOB_LEASE, &p, job_id, SL_STORE_BUSY, "lease job");
+}
+
+//  Run a job query and collect all rows.
+static int
+s_job_rows (s_pg_t *self, s_stmt_id_t id, const s_params_t *p, sl_store_job_t **jobs_p,
+            int *count_p)
+{
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    PGresult *res = s_exec (self, c, id, p, false, "list jobs");
+    s_release (self, c);
+    if (!res)
+        return SL_STORE_ERROR;
+    int count = PQntuples (res);
+    sl_store_job_t *jobs = count ? calloc ((size_t) count, sizeof *jobs) : NULL;
+    assert (jobs || count == 0);
+    for (int i = 0; i < count; i++)
+        s_job_read (res, i, &jobs [i]);
+    PQclear (res);
+    *jobs_p = jobs;
+    *count_p = count;
+    return SL_STORE_OK;
+}
+
+static int
+s_job_list (void *backend, const char *workspace, const char *state, int limit, int offset,
+            sl_store_job_t **jobs_p, int *count_p)
+{
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    s_p_text (&p, state);
+    s_p_int (&p, limit);
+    s_p_int (&p, offset);
+    return s_job_rows (backend, S_JOB_LIST, &p, jobs_p, count_p);
+}
+
+static int
+s_jobs_unfinished (void *backend, int64_t older_than_ms, int limit, sl_store_job_t **jobs_p,
+                   int *count_p)
+{
+    s_params_t p = { 0 };
+    s_p_int (&p, older_than_ms);
+    s_p_int (&p, limit);
+    return s_job_rows (backend, S_JOBS_UNFINISHED, &p, jobs_p, count_p);
+}
+
+//  --------------------------------------------------------------------------
+//  Documents
+
+static void
+s_doc_read (const PGresult *res, int row, sl_store_doc_t *doc)
+{
+    memset (doc, 0, sizeof *doc);
+    s_copy (res, row, 0, doc->id, sizeof doc->id);
+    s_copy (res, row, 1, doc->workspace, sizeof doc->workspace);
+    s_copy (res, row, 2, doc->sha256, sizeof doc->sha256);
+    doc->source = s_dup (res, row, 3);
+    doc->mime = s_dup (res, row, 4);
+    doc->title = s_dup (res, row, 5);
+    doc->model_id = s_dup (res, row, 6);
+    doc->job_id = s_dup (res, row, 7);
+    s_copy (res, row, 8, doc->state, sizeof doc->state);
+    doc->pages = s_int (res, row, 9);
+    doc->bytes = s_i64 (res, row, 10);
+    doc->chunks = s_int (res, row, 11);
+    doc->created_ms = s_i64 (res, row, 12);
+    doc->updated_ms = s_i64 (res, row, 13);
+}
+
+//  Run a single-document query (workspace, second key). doc may be NULL.
+static int
+s_doc_one (s_pg_t *self, s_conn_t *c, s_stmt_id_t id, const char *workspace, const char *key,
+           sl_store_doc_t *doc, const char *what)
+{
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    s_p_text (&p, key);
+    PGresult *res = s_exec (self, c, id, &p, false, what);
+    if (!res)
+        return SL_STORE_ERROR;
+    int rc = SL_STORE_OK;
+    if (PQntuples (res) > 0) {
+        if (doc)
+            s_doc_read (res, 0, doc);
+    }
+    else {
+        sl_store_set_errmsg ("%s: no such document", what);
+        rc = SL_STORE_NOT_FOUND;
+    }
+    PQclear (res);
+    return rc;
+}
+
+static int
+s_document_find (void *backend, const char *workspace, const char *sha256, sl_store_doc_t *doc)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    int rc = s_doc_one (self, c, S_DOC_FIND, workspace, sha256, doc, "find document");
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_document_get (void *backend, const char *workspace, const char *doc_id, sl_store_doc_t *doc)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    int rc = s_doc_one (self, c, S_DOC_GET, workspace, doc_id, doc, "get document");
+    s_release (self, c);
+    return rc;
+}
+
+//  Append the chunk keys a (workspace, key, [doc id]) query returns.
+static int
+s_collect_keys (s_pg_t *self, s_conn_t *c, s_stmt_id_t id, const s_params_t *p,
+                int64_t **keys, int *n, const char *what)
+{
+    PGresult *res = s_exec (self, c, id, p, false, what);
+    if (!res)
+        return SL_STORE_ERROR;
+    int rows = PQntuples (res);
+    if (rows > 0) {
+        *keys = realloc (*keys, (size_t) (*n + rows) * sizeof (int64_t));
+        assert (*keys);
+        for (int i = 0; i < rows; i++)
+            (*keys) [(*n)++] = s_i64 (res, i, 0);
+    }
+    PQclear (res);
+    return 0;
+}
+
+//  Bump the workspace generation inside the current transaction.
+static int
+s_bump (s_pg_t *self, s_conn_t *c, const char *workspace, int64_t *gen_out)
+{
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    PGresult *res = s_exec (self, c, S_WS_BUMP, &p, false, "bump workspace generation");
+    if (!res)
+        return SL_STORE_ERROR;
+    int rc = 0;
+    if (PQntuples (res) == 1)
+        *gen_out = s_i64 (res, 0, 0);
+    else {
+        sl_store_set_errmsg ("bump workspace generation: no workspace %s", workspace);
+        rc = SL_STORE_ERROR;
+    }
+    PQclear (res);
+    return rc;
+}
+
+//  Stream n chunks (with their reserved rids) and their vectors by COPY.
+static int
+s_copy_rows (s_pg_t *self, s_conn_t *c, const char *doc_id, const sl_chunk_row_t *chunks,
+             const char (*chunk_ids) [SL_STORE_ID], const char **hashes, const int64_t *rids,
+             int n, const float *vectors, int dim, const char *model_id)
+{
+    s_buf_t b = { 0 };
+    int rc = s_copy_begin (self, c, S_COPY_CHUNKS, &b, "insert chunks");
+    if (rc == 0) {
+        for (int i = 0; rc == 0 && i < n; i++) {
+            const sl_chunk_row_t *chunk = &chunks [i];
+            s_put_be (&b, 11, 2);
+            s_field_i64 (&b, rids [i]);
+            s_field_text (&b, chunk_ids [i]);
+            s_field_text (&b, doc_id);
+            s_field_i32 (&b, chunk->ordinal);
+            s_field_i32 (&b, chunk->page_start);
+            s_field_i32 (&b, chunk->page_end);
+            s_field_i64 (&b, chunk->char_start);
+            s_field_i64 (&b, chunk->char_end);
+            s_field_i32 (&b, chunk->tokens);
+            s_field_text (&b, hashes [i]);
+            s_field_text (&b, chunk->text);
+            if (b.size >= S_COPY_FLUSH)
+                rc = s_copy_flush (self, c, &b, "insert chunks");
+        }
+        rc = s_copy_end (self, c, &b, rc, "insert chunks");
+    }
+    if (rc == 0)
+        rc = s_copy_begin (self, c, S_COPY_VECTORS, &b, "insert vectors");
+    if (rc == 0) {
+        void *tmp = NULL;
+        const char *bytes = s_vec_encode (vectors, (size_t) n * (size_t) dim, &tmp);
+        size_t vec_bytes = (size_t) dim * sizeof (float);
+        for (int i = 0; rc == 0 && i < n; i++) {
+            s_put_be (&b, 4, 2);
+            s_field_i64 (&b, rids [i]);
+            s_field_text (&b, model_id);
+            s_field_i32 (&b, dim);
+            s_put_be (&b, vec_bytes, 4);
+            s_put (&b, bytes + (size_t) i * vec_bytes, vec_bytes);
+            if (b.size >= S_COPY_FLUSH)
+                rc = s_copy_flush (self, c, &b, "insert vectors");
+        }
+        free (tmp);
+        rc = s_copy_end (self, c, &b, rc, "insert vectors");
+    }
+    free (b.data);
+    return rc;
+}
+
+//  The body of a commit, inside the transaction.
+static int
+s_commit_body (s_pg_t *self, s_conn_t *c, const sl_doc_meta_t *meta, const char *doc_id,
+               const sl_chunk_row_t *chunks, const char (*chunk_ids) [SL_STORE_ID],
+               const char **hashes, int n, const float *vectors, int dim,
+               const char *model_id, int64_t now_ms, sl_store_change_t *change)
+{
+    //  1. The workspace's model, recorded now if this is the first embed.
+    //  The upsert row-locks the workspace: its writers queue here
+    s_params_t p = { 0 };
+    s_p_text (&p, meta->workspace);
+    s_p_text (&p, model_id);
+    if (dim > 0)
+        s_p_int (&p, dim);
+    else
+        s_p_text (&p, NULL);
+    s_p_int (&p, now_ms);
+    PGresult *res = s_exec (self, c, S_WS_MODEL, &p, false, "record workspace model");
+    if (!res)
+        return SL_STORE_ERROR;
+    const char *ws_model = PQgetisnull (res, 0, 0) ? NULL : PQgetvalue (res, 0, 0);
+    int ws_dim = s_int (res, 0, 1);
+    change->gen_before = change->gen_after = s_i64 (res, 0, 2);
+    int rc = SL_STORE_OK;
+    if (model_id && ws_model && strcmp (model_id, ws_model) != 0) {
+        sl_store_set_errmsg ("workspace %s embeds with model %s, not %s: use a new workspace "
+                             "to change models", meta->workspace, ws_model, model_id);
+        rc = SL_STORE_CONFLICT;
+    }
+    else
+    if (dim > 0 && ws_dim > 0 && dim != ws_dim) {
+        sl_store_set_errmsg ("workspace %s stores %d-dimensional vectors, not %d",
+                             meta->workspace, ws_dim, dim);
+        rc = SL_STORE_CONFLICT;
+    }
+    PQclear (res);
+    if (rc != SL_STORE_OK)
+        return rc;
+
+    //  2. Any other document at this source is replaced: collect its chunk
+    //  keys for the index, then one DELETE cascades to chunks and vectors
+    p = (s_params_t) { 0 };
+    s_p_text (&p, meta->workspace);
+    s_p_text (&p, meta->source);
+    s_p_text (&p, doc_id);
+    if (s_collect_keys (self, c, S_DOC_STALE_KEYS, &p, &change->removed, &change->n_removed,
+                        "stale chunk keys"))
+        return SL_STORE_ERROR;
+    int replaced = s_exec_count (self, c, S_DOC_DELETE_STALE, &p, "delete replaced document");
+    if (replaced < 0)
+        return SL_STORE_ERROR;
+
+    //  3. The document: a key conflict means this content is already
+    //  stored (redelivery, re-ingest, another process) and nothing more is
+    //  written
+    p = (s_params_t) { 0 };
+    s_p_text (&p, doc_id);
+    s_p_text (&p, meta->workspace);
+    s_p_text (&p, meta->source);
+    s_p_text (&p, meta->sha256);
+    s_p_text (&p, meta->mime);
+    s_p_text (&p, meta->title);
+    s_p_int (&p, meta->pages);
+    s_p_int (&p, meta->bytes);
+    s_p_int (&p, n);
+    s_p_text (&p, model_id);
+    s_p_text (&p, meta->job_id);
+    s_p_int (&p, now_ms);
+    int inserted = s_exec_count (self, c, S_DOC_INSERT, &p, "insert document");
+    if (inserted < 0)
+        return SL_STORE_ERROR;
+    snprintf (change->doc_id, sizeof change->doc_id, "%s", doc_id);
+
+    //  4. Chunks and their vectors: reserve n rids, then two COPYs
+    if (inserted > 0 && n > 0) {
+        change->added = malloc ((size_t) n * sizeof (int64_t));
+        if (!change->added) {
+            sl_store_set_errmsg ("out of memory committing %d chunks", n);
+            return SL_STORE_ERROR;
+        }
+        p = (s_params_t) { 0 };
+        s_p_int (&p, n);
+        if (!(res = s_exec (self, c, S_RIDS, &p, false, "reserve chunk keys")))
+            return SL_STORE_ERROR;
+        assert (PQntuples (res) == n);
+        for (int i = 0; i < n; i++)
+            change->added [i] = s_i64 (res, i, 0);
+        PQclear (res);
+        if (s_copy_rows (self, c, doc_id, chunks, chunk_ids, hashes, change->added, n,
+                         vectors, dim, model_id))
+            return SL_STORE_ERROR;
+        change->n_added = n;
+    }
+    if (inserted > 0 || replaced > 0) {
+        change->changed = true;
+        if (s_bump (self, c, meta->workspace, &change->gen_after))
+            return SL_STORE_ERROR;
+    }
+    return SL_STORE_OK;
+}
+
+static int
+s_document_commit (void *backend, const sl_doc_meta_t *meta, const char *doc_id,
+                   const sl_chunk_row_t *chunks, const char (*chunk_ids) [SL_STORE_ID],
+                   const char **hashes, int n, const float *vectors, int dim,
+                   const char *model_id, int64_t now_ms, sl_store_change_t *change)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    int rc = s_begin (self, c, false);
+    if (rc == 0) {
+        rc = s_commit_body (self, c, meta, doc_id, chunks, chunk_ids, hashes, n, vectors, dim,
+                            model_id, now_ms, change);
+        rc = s_end (self, c, rc);
+        if (rc != 0) {
+            //  nothing was written: the index must not follow
+            change->changed = false;
+            change->n_added = change->n_removed = 0;
+        }
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_document_list (void *backend, const char *workspace, int limit, int offset,
+                 sl_store_doc_t **docs_p, int *count_p, int64_t *total_p)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sl_store_doc_t *docs = NULL;
+    int count = 0;
+    //  One snapshot: the total and the page agree
+    int rc = s_begin (self, c, true);
+    if (rc == 0) {
+        s_params_t p = { 0 };
+        s_p_text (&p, workspace);
+        PGresult *res = s_exec (self, c, S_DOC_COUNT, &p, false, "count documents");
+        if (res && total_p)
+            *total_p = s_i64 (res, 0, 0);
+        rc = res ? 0 : SL_STORE_ERROR;
+        PQclear (res);
+        if (rc == 0) {
+            s_p_int (&p, limit);
+            s_p_int (&p, offset);
+            res = s_exec (self, c, S_DOC_LIST, &p, false, "list documents");
+            if (res) {
+                count = PQntuples (res);
+                docs = count ? calloc ((size_t) count, sizeof *docs) : NULL;
+                assert (docs || count == 0);
+                for (int i = 0; i < count; i++)
+                    s_doc_read (res, i, &docs [i]);
+            }
+            else
+                rc = SL_STORE_ERROR;
+            PQclear (res);
+        }
+        rc = s_end (self, c, rc);
+    }
+    s_release (self, c);
+    if (rc != 0) {
+        sl_store_docs_free (&docs, count);
+        return rc;
+    }
+    *docs_p = docs;
+    *count_p = count;
+    return SL_STORE_OK;
+}
+
+static void
+s_chunk_read (const PGresult *res, int row, sl_store_chunk_t *chunk)
+{
+    memset (chunk, 0, sizeof *chunk);
+    s_copy (res, row, 0, chunk->id, sizeof chunk->id);
+    s_copy (res, row, 1, chunk->document_id, sizeof chunk->document_id);
+    chunk->ordinal = s_int (res, row, 2);
+    chunk->page_start = s_int (res, row, 3);
+    chunk->page_end = s_int (res, row, 4);
+    chunk->char_start = s_i64 (res, row, 5);
+    chunk->char_end = s_i64 (res, row, 6);
+    chunk->tokens = s_int (res, row, 7);
+    chunk->hash = s_dup (res, row, 8);
+    chunk->text = s_dup (res, row, 9);
+}
+
+static int
+s_chunks_list (void *backend, const char *workspace, const char *doc_id, int limit, int offset,
+               sl_store_chunk_t **chunks_p, int *count_p, int64_t *total_p)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sl_store_chunk_t *chunks = NULL;
+    int count = 0;
+    int rc = s_begin (self, c, true);
+    if (rc == 0) {
+        //  The workspace check: the document must be this workspace's
+        sl_store_doc_t doc;
+        rc = s_doc_one (self, c, S_DOC_GET, workspace, doc_id, &doc, "list chunks");
+        if (rc == 0) {
+            if (total_p)
+                *total_p = doc.chunks;
+            sl_store_doc_reset (&doc);
+            s_params_t p = { 0 };
+            s_p_text (&p, doc_id);
+            s_p_int (&p, limit);
+            s_p_int (&p, offset);
+            PGresult *res = s_exec (self, c, S_CHUNKS_LIST, &p, false, "list chunks");
+            if (res) {
+                count = PQntuples (res);
+                chunks = count ? calloc ((size_t) count, sizeof *chunks) : NULL;
+                assert (chunks || count == 0);
+                for (int i = 0; i < count; i++)
+                    s_chunk_read (res, i, &chunks [i]);
+            }
+            else
+                rc = SL_STORE_ERROR;
+            PQclear (res);
+        }
+        //  a read: nothing to commit, and NOT_FOUND must survive
+        s_rollback (c);
+    }
+    s_release (self, c);
+    if (rc != 0) {
+        sl_store_chunks_free (&chunks, count);
+        return rc;
+    }
+    *chunks_p = chunks;
+    *count_p = count;
+    return SL_STORE_OK;
+}
+
+static int
+s_delete_body (s_pg_t *self, s_conn_t *c, const char *workspace, const char *doc_id,
+               char sha256_out [SL_SHA256_HEX], sl_store_change_t *change)
+{
+    //  Lock the workspace first, as a commit does: one writer at a time
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    PGresult *res = s_exec (self, c, S_WS_LOCK, &p, false, "lock workspace");
+    if (!res)
+        return SL_STORE_ERROR;
+    bool exists = PQntuples (res) > 0;
+    PQclear (res);
+    if (!exists) {
+        sl_store_set_errmsg ("no document %s in workspace %s", doc_id, workspace);
+        return SL_STORE_NOT_FOUND;
+    }
+    s_p_text (&p, doc_id);
+    if (s_collect_keys (self, c, S_DOC_KEYS, &p, &change->removed, &change->n_removed,
+                        "document chunk keys"))
+        return SL_STORE_ERROR;
+    if (!(res = s_exec (self, c, S_DOC_DELETE, &p, false, "delete document")))
+        return SL_STORE_ERROR;
+    int rc = SL_STORE_OK;
+    if (PQntuples (res) > 0)
+        s_copy (res, 0, 0, sha256_out, SL_SHA256_HEX);
+    else {
+        sl_store_set_errmsg ("no document %s in workspace %s", doc_id, workspace);
+        rc = SL_STORE_NOT_FOUND;
+    }
+    PQclear (res);
+    if (rc == SL_STORE_OK) {
+        snprintf (change->doc_id, sizeof change->doc_id, "%s", doc_id);
+        change->changed = true;
+        rc = s_bump (self, c, workspace, &change->gen_after);
+        change->gen_before = change->gen_after - 1;
+    }
+    return rc;
+}
+
+static int
+s_document_delete (void *backend, const char *workspace, const char *doc_id,
+                   char sha256_out [SL_SHA256_HEX], sl_store_change_t *change)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    int rc = s_begin (self, c, false);
+    if (rc == 0) {
+        rc = s_delete_body (self, c, workspace, doc_id, sha256_out, change);
+        rc = s_end (self, c, rc);
+        if (rc != 0) {
+            change->changed = false;
+            change->n_removed = 0;
+            *sha256_out = 0;
+        }
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_blob_referenced (void *backend, const char *sha256)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    s_params_t p = { 0 };
+    s_p_text (&p, sha256);
+    PGresult *res = s_exec (self, c, S_BLOB_REF, &p, false, "blob referenced");
+    int rc = res ? strcmp (PQgetvalue (res, 0, 0), "t") == 0 : SL_STORE_ERROR;
+    PQclear (res);
+    s_release (self, c);
+    return rc;
+}
+
+//  Read a workspace's model, dim and generation with the connection held.
+static int
+s_workspace_read (s_pg_t *self, s_conn_t *c, const char *workspace, char *model_out,
+                  size_t size, int *dim_out, int64_t *gen_out)
+{
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    PGresult *res = s_exec (self, c, S_WS_GET, &p, false, "read workspace");
+    if (!res)
+        return SL_STORE_ERROR;
+    int rc = SL_STORE_OK;
+    if (PQntuples (res) > 0) {
+        if (model_out)
+            s_copy (res, 0, 0, model_out, size);
+        if (dim_out)
+            *dim_out = s_int (res, 0, 1);
+        if (gen_out)
+            *gen_out = s_i64 (res, 0, 2);
+    }
+    else {
+        sl_store_set_errmsg ("no workspace %s", workspace);
+        rc = SL_STORE_NOT_FOUND;
+    }
+    PQclear (res);
+    return rc;
+}
+
+static int
+s_workspace_info (void *backend, const char *workspace, char *model_out, size_t size,
+                  int *dim_out, int64_t *gen_out)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    int rc = s_workspace_read (self, c, workspace, model_out, size, dim_out, gen_out);
+    s_release (self, c);
+    return rc;
+}
+
+//  Stream the workspace's vectors into index, row by row (a workspace can
+//  hold millions: never one result of all of them in memory).
+static int
+s_vectors_stream (s_pg_t *self, s_conn_t *c, const char *workspace, const char *model_id,
+                  sl_vindex_t *index)
+{
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    s_p_text (&p, model_id);
+    char name [16];
+    PGresult *res = s_prepare (c, S_VEC_LOAD, name);
+    if (res) {
+        int rc = s_fail (self, c, res, "load vectors");
+        PQclear (res);
+        return rc;
+    }
+    if (!PQsendQueryPrepared (c->pg, name, p.n, p.values, p.lengths, p.formats, 1))
+        return s_fail (self, c, NULL, "load vectors");
+    PQsetSingleRowMode (c->pg);
+    int dim = sl_vindex_dim (index);
+    int rc = 0, skipped = 0;
+    float *vec = malloc ((size_t) dim * sizeof (float));
+    if (!vec) {
+        sl_store_set_errmsg ("out of memory loading vectors of workspace %s", workspace);
+        rc = SL_STORE_ERROR;
+    }
+    //  Read every result even after a failure: the connection must drain
+    while ((res = PQgetResult (c->pg))) {
+        ExecStatusType status = PQresultStatus (res);
+        if (status == PGRES_SINGLE_TUPLE && rc == 0) {
+            if (PQgetlength (res, 0, 0) != 8 || PQgetlength (res, 0, 1) != 4
+            ||  s_be32 (PQgetvalue (res, 0, 1)) != dim
+            ||  PQgetlength (res, 0, 2) != dim * (int) sizeof (float))
+                skipped++;
+            else {
+                s_vec_decode (PQgetvalue (res, 0, 2), vec, dim);
+                if (sl_vindex_add (index, s_be64 (PQgetvalue (res, 0, 0)), vec)) {
+                    sl_store_set_errmsg ("out of memory loading vectors of workspace %s",
+                                         workspace);
+                    rc = SL_STORE_ERROR;
+                }
+            }
+        }
+        else
+        if (status != PGRES_SINGLE_TUPLE && status != PGRES_TUPLES_OK && rc == 0)
+            rc = s_fail (self, c, res, "load vectors");
+        PQclear (res);
+    }
+    free (vec);
+    if (skipped)
+        sl_warn (NULL, "store: workspace %s: skipped %d vectors whose dimension is not %d",
+                 workspace, skipped, dim);
+    return rc;
+}
+
+static int
+s_vectors_load (void *backend, const char *workspace, const char *model_id, sl_vindex_t *index,
+                int64_t *gen_out)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    //  One snapshot: the generation and the rows agree
+    int rc = s_begin (self, c, true);
+    if (rc == 0) {
+        rc = s_workspace_read (self, c, workspace, NULL, 0, NULL, gen_out);
+        if (rc == 0)
+            rc = s_vectors_stream (self, c, workspace, model_id, index);
+        s_rollback (c);
+    }
+    s_release (self, c);
+    return rc;
+}
+
+typedef struct {
+    int64_t key;
+    int row;
+} s_keyrow_t;
+
+static int
+s_keyrow_cmp (const void *a, const void *b)
+{
+    int64_t x = ((const s_keyrow_t *) a)->key, y = ((const s_keyrow_t *) b)->key;
+    return x < y ? -1 : x > y;
+}
+
+static int
+s_hits_fill (void *backend, const char *workspace, sl_hit_t *hits, int n)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    //  One query for all hits; rows come back in any order
+    char *keys = s_int_array (&hits [0].key, sizeof hits [0], n);
+    s_params_t p = { 0 };
+    s_p_text (&p, keys);
+    s_p_text (&p, workspace);
+    PGresult *res = s_exec (self, c, S_HIT_FILL, &p, false, "fetch hits");
+    s_release (self, c);
+    free (keys);
+    if (!res)
+        return SL_STORE_ERROR;
+    int rows = PQntuples (res);
+    s_keyrow_t *index = malloc ((size_t) (rows ? rows : 1) * sizeof *index);
+    assert (index);
+    for (int r = 0; r < rows; r++)
+        index [r] = (s_keyrow_t) { s_i64 (res, r, 0), r };
+    qsort (index, (size_t) rows, sizeof *index, s_keyrow_cmp);
+    int kept = 0;
+    for (int i = 0; i < n; i++) {
+        s_keyrow_t probe = { hits [i].key, 0 };
+        s_keyrow_t *found = bsearch (&probe, index, (size_t) rows, sizeof *index, s_keyrow_cmp);
+        if (!found)
+            continue;           //  deleted since the index was searched: drop it
+        sl_hit_t *hit = &hits [kept++];
+        if (hit != &hits [i])
+            *hit = hits [i];    //  strings are still NULL here
+        int r = found->row;
+        s_copy (res, r, 1, hit->chunk_id, sizeof hit->chunk_id);
+        s_copy (res, r, 2, hit->document_id, sizeof hit->document_id);
+        hit->ordinal = s_int (res, r, 3);
+        hit->page_start = s_int (res, r, 4);
+        hit->page_end = s_int (res, r, 5);
+        hit->text = s_dup (res, r, 6);
+        hit->title = s_dup (res, r, 7);
+        hit->source = s_dup (res, r, 8);
+    }
+    free (index);
+    PQclear (res);
+    for (int i = kept; i < n; i++)
+        memset (&hits [i], 0, sizeof hits [i]);
+    return kept;
+}
+
+//  --------------------------------------------------------------------------
+//  Embedding cache
+
+static int
+s_cache_get (void *backend, const char *model_id, const char **hashes, int n, int dim,
+             float *out, bool *found)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    char *array = s_text_array (hashes, n);
+    s_params_t p = { 0 };
+    s_p_text (&p, model_id);
+    s_p_text (&p, array);
+    PGresult *res = s_exec (self, c, S_CACHE_GET, &p, true, "read embed cache");
+    s_release (self, c);
+    free (array);
+    if (!res)
+        return SL_STORE_ERROR;
+    for (int i = 0; i < n; i++)
+        found [i] = false;
+    int hits = 0;
+    for (int r = 0; r < PQntuples (res); r++) {
+        int64_t i = s_be64 (PQgetvalue (res, r, 0)) - 1;
+        if (i < 0 || i >= n || found [i] || s_be32 (PQgetvalue (res, r, 1)) != dim
+        ||  PQgetlength (res, r, 2) != dim * (int) sizeof (float))
+            continue;           //  another dimension counts as a miss
+        s_vec_decode (PQgetvalue (res, r, 2), out + (size_t) i * (size_t) dim, dim);
+        found [i] = true;
+        hits++;
+    }
+    PQclear (res);
+    return hits;
+}
+
+static int
+s_cache_put (void *backend, const char *model_id, const char **hashes, int n,
+             const float *vectors, int dim, int64_t now_ms)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    //  One statement, so one transaction: all n or none
+    char *array = s_text_array (hashes, n);
+    void *tmp = NULL;
+    const void *bytes = s_vec_encode (vectors, (size_t) n * (size_t) dim, &tmp);
+    s_params_t p = { 0 };
+    s_p_text (&p, model_id);
+    s_p_text (&p, array);
+    s_p_int (&p, dim);
+    s_p_bytes (&p, bytes, (size_t) n * (size_t) dim * sizeof (float));
+    s_p_int (&p, dim * (int) sizeof (float));
+    s_p_int (&p, now_ms);
+    int rc = s_exec_count (self, c, S_CACHE_PUT, &p, "write embed cache") < 0 ? SL_STORE_ERROR : 0;
+    s_release (self, c);
+    free (array);
+    free (tmp);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Events
+
+static int
+s_event_append (void *backend, const char *job_id, const char *type, const char *data_json,
+                int64_t ts, int64_t *seq_out)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    s_params_t p = { 0 };
+    s_p_text (&p, job_id);
+    s_p_text (&p, type);
+    s_p_text (&p, data_json);
+    s_p_int (&p, ts);
+    PGresult *res = s_exec (self, c, S_EVENT_APPEND, &p, false, "append event");
+    s_release (self, c);
+    if (!res)
+        return SL_STORE_ERROR;
+    if (seq_out)
+        *seq_out = s_i64 (res, 0, 0);
+    PQclear (res);
+    return SL_STORE_OK;
+}
+
+static int
+s_events_list (void *backend, const char *job_id, int64_t after_seq, int limit,
+               sl_store_event_t **events_p, int *count_p)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    s_params_t p = { 0 };
+    s_p_text (&p, job_id);
+    s_p_int (&p, after_seq);
+    s_p_int (&p, limit);
+    PGresult *res = s_exec (self, c, S_EVENTS_LIST, &p, false, "list events");
+    s_release (self, c);
+    if (!res)
+        return SL_STORE_ERROR;
+    int count = PQntuples (res);
+    sl_store_event_t *events = count ? calloc ((size_t) count, sizeof *events) : NULL;
+    assert (events || count == 0);
+    for (int i = 0; i < count; i++) {
+        events [i].seq = s_i64 (res, i, 0);
+        events [i].type = s_dup (res, i, 1);
+        events [i].data = s_dup (res, i, 2);
+        events [i].ts = s_i64 (res, i, 3);
+    }
+    PQclear (res);
+    *events_p = events;
+    *count_p = count;
+    return SL_STORE_OK;
+}
+
+//  --------------------------------------------------------------------------
+//  Metrics
+
+static int
+s_stats (void *backend, sl_store_stats_t *stats)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    memset (stats, 0, sizeof *stats);
+    int rc = s_begin (self, c, true);
+    if (rc == 0) {
+        PGresult *res = s_exec (self, c, S_STATS_JOBS, NULL, false, "count jobs");
+        for (int r = 0; res && r < PQntuples (res); r++) {
+            int state = sl_store_state_parse (PQgetvalue (res, r, 0));
+            if (state >= 0)
+                stats->jobs [state] = s_i64 (res, r, 1);
+        }
+        rc = res ? 0 : SL_STORE_ERROR;
+        PQclear (res);
+        if (rc == 0 && (res = s_exec (self, c, S_STATS_COUNTS, NULL, false, "count rows"))) {
+            stats->workspaces = s_i64 (res, 0, 0);
+            stats->documents = s_i64 (res, 0, 1);
+            stats->chunks = s_i64 (res, 0, 2);
+            stats->vectors = s_i64 (res, 0, 3);
+            stats->cache_entries = s_i64 (res, 0, 4);
+            PQclear (res);
+        }
+        else
+            rc = SL_STORE_ERROR;
+        s_rollback (c);
+    }
+    s_release (self, c);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Open, migrate, close
+
+//  Apply pending migrations in one transaction. The advisory lock makes
+//  concurrent openers of a fresh database take turns (CREATE TABLE IF NOT
+//  EXISTS alone races); DDL is transactional, so a failed migration
+//  leaves nothing behind.
+static int
+s_migrate (s_pg_t *self, s_conn_t *c, char *err, size_t errlen)
+{
+    char line [512];
+    const char *setup [] = {
+        "BEGIN",
+        "SELECT pg_advisory_xact_lock (" S_MIGRATE_LOCK ")",
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        "version INTEGER PRIMARY KEY, applied_ms BIGINT NOT NULL)",
+    };
+    for (size_t i = 0; i < sizeof setup / sizeof setup [0]; i++) {
+        PGresult *res = PQexec (c->pg, setup [i]);
+        ExecStatusType status = PQresultStatus (res);
+        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+            snprintf (err, errlen, "cannot initialise the database at %s: %s", self->display,
+                      s_oneline (PQresultErrorMessage (res), line, sizeof line));
+            PQclear (res);
+            s_rollback (c);
+            return -1;
+        }
+        PQclear (res);
+    }
+    PGresult *res = PQexec (c->pg, "SELECT COALESCE (MAX (version), 0) FROM schema_version");
+    int current = PQresultStatus (res) == PGRES_TUPLES_OK ? s_int (res, 0, 0) : -1;
+    if (current < 0)
+        snprintf (err, errlen, "cannot read the schema version at %s: %s", self->display,
+                  s_oneline (PQresultErrorMessage (res), line, sizeof line));
+    PQclear (res);
+    int latest = s_migrations [S_MIGRATIONS - 1].version;
+    int rc = current < 0 ? -1 : 0;
+    if (rc == 0 && current > latest) {
+        snprintf (err, errlen, "database at %s has schema version %d, newer than this build "
+                  "supports (%d): upgrade sluice", self->display, current, latest);
+        rc = -1;
+    }
+    for (int i = 0; rc == 0 && i < S_MIGRATIONS; i++) {
+        int version = s_migrations [i].version;
+        if (version <= current)
+            continue;
+        res = PQexec (c->pg, s_migrations [i].sql);
+        if (PQresultStatus (res) == PGRES_COMMAND_OK) {
+            PQclear (res);
+            s_params_t p = { 0 };
+            s_p_int (&p, version);
+            s_p_int (&p, sl_now_ms ());
+            res = PQexecParams (c->pg, "INSERT INTO schema_version (version, applied_ms) "
+                                "VALUES ($1, $2)", p.n, NULL, p.values, p.lengths, p.formats, 0);
+        }
+        if (PQresultStatus (res) != PGRES_COMMAND_OK) {
+            snprintf (err, errlen, "migration %d at %s failed: %s", version, self->display,
+                      s_oneline (PQresultErrorMessage (res), line, sizeof line));
+            rc = -1;
+        }
+        else
+            sl_info (NULL, "store: %s: applied schema migration %d", self->display, version);
+        PQclear (res);
+    }
+    if (rc == 0) {
+        res = PQexec (c->pg, "COMMIT");
+        if (PQresultStatus (res) != PGRES_COMMAND_OK) {
+            snprintf (err, errlen, "cannot commit migrations at %s: %s", self->display,
+                      s_oneline (PQresultErrorMessage (res), line, sizeof line));
+            rc = -1;
+        }
+        PQclear (res);
+    }
+    if (rc)
+        s_rollback (c);
+    return rc;
+}
+
+static void
+s_close (void *backend)
+{
+    s_pg_t *self = backend;
+    while (self->idle) {
+        s_conn_t *c = self->idle;
+        self->idle = c->next;
+        s_conn_close (c);
+    }
+    pthread_mutex_destroy (&self->pool_lock);
+    pthread_cond_destroy (&self->pool_cond);
+    free (self->url);
+    free (self->display);
+    free (self);
+}
+
+static const sl_store_ops_t s_ops = {
+    .name = "postgres",
+    .close = s_close,
+    .job_create = s_job_create,
+    .job_get = s_job_get,
+    .job_set_blob = s_job_set_blob,
+    .job_stage = s_job_stage,
+    .job_progress = s_job_progress,
+    .job_fail = s_job_fail,
+    .job_complete = s_job_complete,
+    .job_attempt = s_job_attempt,
+    .job_lease = s_job_lease,
+    .job_list = s_job_list,
+    .jobs_unfinished = s_jobs_unfinished,
+    .document_find = s_document_find,
+    .document_commit = s_document_commit,
+    .document_get = s_document_get,
+    .document_list = s_document_list,
+    .chunks_list = s_chunks_list,
+    .document_delete = s_document_delete,
+    .blob_referenced = s_blob_referenced,
+    .workspace_info = s_workspace_info,
+    .vectors_load = s_vectors_load,
+    .hits_fill = s_hits_fill,
+    .cache_get = s_cache_get,
+    .cache_put = s_cache_put,
+    .event_append = s_event_append,
+    .events_list = s_events_list,
+    .stats = s_stats,
+};
+
+int
+sl_store_pg_open (const char *url, const sl_store_ops_t **ops_p, void **backend_p,
+                  char *err, size_t errlen)
+{
+    assert (url && ops_p && backend_p);
+    s_pg_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->url = strdup (url);
+    self->display = s_redact (url);
+    assert (self->url);
+    pthread_mutex_init (&self->pool_lock, NULL);
+    pthread_cond_init (&self->pool_cond, NULL);
+    s_conn_t *c = s_conn_open (self);
+    if (!c) {
+        snprintf (err, errlen, "%s", sl_store_errmsg (NULL));
+        s_close (self);
+        return -1;
+    }
+    if (s_migrate (self, c, err, errlen)) {
+        s_conn_close (c);
+        s_close (self);
+        return -1;
+    }
+    self->idle = c;             //  the migrating connection is the first in the pool
+    self->open = 1;
+    *ops_p = &s_ops;
+    *backend_p = self;
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Self test: a throwaway PostgreSQL server (tests/pg_server.sh) on a free
+//  loopback port, its files in a mkdtemp directory. The conformance suite
+//  that proves the SQLite backend runs first, then what only several
+//  processes sharing one database can show (each store handle stands in
+//  for a process: own pool, own in-memory index). Skipped, with a line
+//  saying why, if no PostgreSQL server is installed.
+
+#include <arpa/inet.h>
+#include <ftw.h>
+#include <glob.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define T_DIM 8
+#define T_MODEL "test-model"
+
+typedef struct {
+    char script [1024];
+    char dir [64];
+    int port;
+} s_server_t;
+
+static bool
+s_pg_installed (void)
+{
+    if (getenv ("SLUICE_PG_BIN"))
+        return true;
+    glob_t found;
+    bool any = glob ("/usr/lib/postgresql/*/bin/pg_ctl", 0, NULL, &found) == 0
+            && found.gl_pathc > 0;
+    globfree (&found);
+    return any;
+}
+
+static int
+s_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    assert (fd >= 0);
+    struct sockaddr_in addr = { .sin_family = AF_INET };
+    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    assert (bind (fd, (struct sockaddr *) &addr, sizeof addr) == 0);
+    socklen_t len = sizeof addr;
+    assert (getsockname (fd, (struct sockaddr *) &addr, &len) == 0);
+    close (fd);
+    return ntohs (addr.sin_port);
+}
+
+//  Run pg_server.sh start|stop; returns its exit status. The server
+//  watches this process and goes away with it, even after an assert.
+static int
+s_server_run (s_server_t *server, const char *command)
+{
+    char cmd [1400];
+    snprintf (cmd, sizeof cmd, "sh '%s' %s '%s' %d %d >/dev/null", server->script, command,
+              server->dir, server->port, (int) getpid ());
+    int status = system (cmd);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+//  0 started, 77 not installed, -1 failed
+static int
+s_server_start (s_server_t *server)
+{
+    const char *source = getenv ("SLUICE_SOURCE_DIR");
+    snprintf (server->script, sizeof server->script, "%s/tests/pg_server.sh",
+              source && *source ? source : SL_SOURCE_DIR);
+    snprintf (server->dir, sizeof server->dir, "/tmp/sl_store_pg_XXXXXX");
+    assert (mkdtemp (server->dir));
+    for (int attempt = 0; attempt < 3; attempt++) {
+        server->port = s_free_port ();      //  taken meanwhile? try another
+        int rc = s_server_run (server, "start");
+        if (rc == 0 || rc == 77)
+            return rc;
+    }
+    return -1;
+}
+
+static void
+s_url (const s_server_t *server, const char *db, char *url, size_t size)
+{
+    snprintf (url, size, "postgres://sluice@127.0.0.1:%d/%s", server->port, db);
+}
+
+//  Run one SQL command as the superuser on database db
+static void
+s_admin (const s_server_t *server, const char *db, const char *sql)
+{
+    char url [128];
+    s_url (server, db, url, sizeof url);
+    PGconn *pg = PQconnectdb (url);
+    assert (PQstatus (pg) == CONNECTION_OK);
+    PGresult *res = PQexec (pg, sql);
+    if (PQresultStatus (res) != PGRES_COMMAND_OK && PQresultStatus (res) != PGRES_TUPLES_OK)
+        fprintf (stderr, "%s: %s", sql, PQresultErrorMessage (res));
+    assert (PQresultStatus (res) == PGRES_COMMAND_OK || PQresultStatus (res) == PGRES_TUPLES_OK);
+    PQclear (res);
+    PQfinish (pg);
+}
+
+//  sl_store_count_fn: arg is the database url
+static int64_t
+s_pg_count (void *arg, const char *sql)
+{
+    PGconn *pg = PQconnectdb ((const char *) arg);
+    assert (PQstatus (pg) == CONNECTION_OK);
+    PGresult *res = PQexec (pg, sql);
+    if (PQresultStatus (res) != PGRES_TUPLES_OK)
+        fprintf (stderr, "%s: %s", sql, PQresultErrorMessage (res));
+    assert (PQresultStatus (res) == PGRES_TUPLES_OK && PQntuples (res) == 1);
+    int64_t value = strtoll (PQgetvalue (res, 0, 0), NULL, 10);
+    PQclear (res);
+    PQfinish (pg);
+    return value;
+}
+
+//  One integer from database url
+static int64_t
+s_value (const char *url, const char *sql)
+{
+    return s_pg_count ((void *) url, sql);
+}
+
+static int64_t
+s_pg_countf (const char *url, const char *fmt, const char *arg)
+{
+    char sql [512];
+    snprintf (sql, sizeof sql, fmt, arg);
+    return s_value (url, sql);
+}
+
+static sl_store_t *
+s_open (const char *url)
+{
+    char err [512];
+    sl_store_t *store = sl_store_open (url, err, sizeof err);
+    if (!store)
+        fprintf (stderr, "open %s: %s\n", url, err);
+    assert (store);
+    return store;
+}
+
+//  per thread, so racing threads never share (or repeat) a sequence
+static __thread uint64_t s_rng = 0x2545F4914F6CDD1DULL;
+
+static void
+s_unit_vector (float *v, int dim)
+{
+    double norm = 0;
+    for (int i = 0; i < dim; i++) {
+        s_rng ^= s_rng << 13;
+        s_rng ^= s_rng >> 7;
+        s_rng ^= s_rng << 17;
+        v [i] = (float) ((double) (s_rng >> 11) / (double) (1ULL << 53)) * 2.0f - 1.0f;
+        norm += (double) v [i] * v [i];
+    }
+    for (int i = 0; i < dim; i++)
+        v [i] = (float) (v [i] / sqrt (norm));
+}
+
+//  A test document: n chunks "<tag> <i>" (padded to text_len) with
+//  random unit vectors of dim
+typedef struct {
+    sl_doc_meta_t meta;
+    char sha [SL_SHA256_HEX];
+    char source [128];
+    char tag [64];
+    char **texts;
+    sl_chunk_row_t *chunks;
+    float *vectors;
+    int n;
+    int dim;
+} s_doc_t;
+
+static void
+s_doc_make (s_doc_t *doc, const char *workspace, const char *source, const char *tag, int n,
+            int dim, size_t text_len)
+{
+    memset (doc, 0, sizeof *doc);
+    snprintf (doc->source, sizeof doc->source, "%s", source);
+    snprintf (doc->tag, sizeof doc->tag, "%s", tag);
+    sl_sha256_hex (tag, strlen (tag), doc->sha);
+    doc->meta = (sl_doc_meta_t) {
+        .workspace = workspace, .source = doc->source, .sha256 = doc->sha,
+        .mime = "text/plain", .title = doc->tag, .pages = 1, .bytes = 100 * n
+    };
+    doc->texts = calloc ((size_t) n, sizeof *doc->texts);
+    doc->chunks = calloc ((size_t) n, sizeof *doc->chunks);
+    doc->vectors = malloc ((size_t) n * (size_t) dim * sizeof (float));
+    assert (doc->texts && doc->chunks && doc->vectors);
+    for (int i = 0; i < n; i++) {
+        doc->texts [i] = malloc (text_len + 64);
+        assert (doc->texts [i]);
+        int len = snprintf (doc->texts [i], 64, "%s %d", tag, i);
+        for (; (size_t) len < text_len; len++)
+            doc->texts [i][len] = "lorem ipsum dolor sit amet " [len % 27];
+        doc->texts [i][len] = 0;
+        doc->chunks [i] = (sl_chunk_row_t) {
+            .ordinal = i, .page_start = 1, .page_end = 1, .char_start = i * 100,
+            .char_end = i * 100 + 99, .tokens = 20, .text = doc->texts [i]
+        };
+        s_unit_vector (doc->vectors + (size_t) i * (size_t) dim, dim);
+    }
+    doc->n = n;
+    doc->dim = dim;
+}
+
+static void
+s_doc_free (s_doc_t *doc)
+{
+    for (int i = 0; i < doc->n; i++)
+        free (doc->texts [i]);
+    free (doc->texts);
+    free (doc->chunks);
+    free (doc->vectors);
+    memset (doc, 0, sizeof *doc);
+}
+
+static int
+s_doc_commit (sl_store_t *store, const s_doc_t *doc, const char *model, char id [SL_STORE_ID])
+{
+    return sl_store_document_commit (store, &doc->meta, doc->chunks, doc->n, doc->vectors,
+                                     doc->dim, model, id);
+}
+
+//  Search workspace for query (T_DIM, T_MODEL); copy the top hit's document
+//  id and ordinal; returns the hit count
+static int
+s_top (sl_store_t *store, const char *workspace, const float *query, char doc_id [SL_STORE_ID],
+       int *ordinal)
+{
+    sl_hit_t hits [5];
+    int n = -1;
+    int rc = sl_store_search (store, workspace, T_MODEL, query, T_DIM, 5, hits, &n);
+    if (rc != 0)
+        fprintf (stderr, "search %s: %s\n", workspace, sl_store_errmsg (store));
+    assert (rc == SL_STORE_OK);
+    *doc_id = 0;
+    if (n > 0) {
+        snprintf (doc_id, SL_STORE_ID, "%s", hits [0].document_id);
+        if (ordinal)
+            *ordinal = hits [0].ordinal;
+    }
+    sl_store_hits_reset (hits, n);
+    return n;
+}
+
+//  Open, migrations, bad urls
+static void *
+s_opener (void *arg)
+{
+    char err [512];
+    sl_store_t *store = sl_store_open ((const char *) arg, err, sizeof err);
+    if (!store)
+        fprintf (stderr, "concurrent open: %s\n", err);
+    return store;
+}
+
+static void
+s_test_open (const s_server_t *server)
+{
+    char url [128], err [512];
+    //  nothing listens on port 1: a clear error naming the server, no hang
+    assert (!sl_store_open ("postgres://sluice@127.0.0.1:1/sluice", err, sizeof err));
+    assert (strstr (err, "cannot connect to PostgreSQL at postgres://sluice@127.0.0.1:1/sluice"));
+    //  the password never reaches a message
+    assert (!sl_store_open ("postgresql://sluice:s3cret@127.0.0.1:1/x", err, sizeof err));
+    assert (!strstr (err, "s3cret") && strstr (err, "sluice:***@127.0.0.1"));
+    assert (!sl_store_open ("postgres://127.0.0.1:1/x?password=s3cret&sslmode=disable",
+                            err, sizeof err));
+    assert (!strstr (err, "s3cret"));
+    //  malformed url, missing database
+    assert (!sl_store_open ("postgres://sluice@127.0.0.1:notaport/x", err, sizeof err));
+    assert (strstr (err, "cannot connect to PostgreSQL") && strstr (err, "notaport"));
+    s_url (server, "nope", url, sizeof url);
+    assert (!sl_store_open (url, err, sizeof err));
+    assert (strstr (err, "\"nope\" does not exist"));
+
+    //  first open applies the migrations; re-open changes nothing
+    s_admin (server, "postgres", "CREATE DATABASE t_open");
+    s_url (server, "t_open", url, sizeof url);
+    sl_store_t *store = s_open (url);
+    assert (strcmp (sl_store_backend (store), "postgres") == 0);
+    assert (s_value (url, "SELECT COUNT(*) FROM schema_version") == 1);
+    int64_t applied = s_value (url, "SELECT applied_ms FROM schema_version WHERE version = 1");
+    assert (applied > 0);
+    assert (s_value (url, "SELECT COUNT(*) FROM information_schema.tables WHERE "
+                             "table_schema = 'public' AND table_name IN ('workspaces', 'jobs', "
+                             "'documents', 'chunks', 'vectors', 'embed_cache', 'events', "
+                             "'event_seqs')") == 8);
+    sl_store_destroy (&store);
+    assert (store == NULL);
+    sl_store_destroy (&store);
+    store = s_open (url);
+    assert (s_value (url, "SELECT COUNT(*) FROM schema_version") == 1);
+    assert (s_value (url, "SELECT applied_ms FROM schema_version WHERE version = 1")
+            == applied);
+    sl_store_destroy (&store);
+
+    //  a database migrated by a newer build is refused, not damaged
+    s_admin (server, "t_open", "INSERT INTO schema_version VALUES (999, 0)");
+    assert (!sl_store_open (url, err, sizeof err));
+    assert (strstr (err, "schema version 999, newer than this build"));
+    s_admin (server, "t_open", "DELETE FROM schema_version WHERE version = 999");
+
+    //  four processes starting at once on a fresh database: each migration
+    //  is applied exactly once and every opener succeeds
+    s_admin (server, "postgres", "CREATE DATABASE t_race");
+    s_url (server, "t_race", url, sizeof url);
+    pthread_t threads [4];
+    for (int t = 0; t < 4; t++)
+        assert (pthread_create (&threads [t], NULL, s_opener, url) == 0);
+    for (int t = 0; t < 4; t++) {
+        void *opened = NULL;
+        pthread_join (threads [t], &opened);
+        assert (opened);
+        sl_store_t *other = opened;
+        sl_store_destroy (&other);
+    }
+    assert (s_value (url, "SELECT COUNT(*) FROM schema_version") == 1);
+}
+
+//  Racing commits: T_RACERS threads, two per handle, meet at a barrier
+//  before each round's commit
+#define T_RACERS 4
+#define T_ROUNDS 8
+
+typedef struct {
+    sl_store_t *store;
+    pthread_barrier_t *barrier;
+    const s_doc_t *docs [T_ROUNDS];     //  what this thread commits each round
+    char ids [T_ROUNDS][SL_STORE_ID];
+    int rcs [T_ROUNDS];
+} s_racer_t;
+
+static void *
+s_commit_racer (void *arg)
+{
+    s_racer_t *r = arg;
+    for (int round = 0; round < T_ROUNDS; round++) {
+        pthread_barrier_wait (r->barrier);
+        r->rcs [round] = s_doc_commit (r->store, r->docs [round], T_MODEL, r->ids [round]);
+        if (r->rcs [round])
+            fprintf (stderr, "racing commit: %s\n", sl_store_errmsg (r->store));
+    }
+    return NULL;
+}
+
+static void
+s_race (sl_store_t *a, sl_store_t *b, s_racer_t *racers)
+{
+    pthread_barrier_t barrier;
+    pthread_barrier_init (&barrier, NULL, T_RACERS);
+    pthread_t threads [T_RACERS];
+    for (int t = 0; t < T_RACERS; t++) {
+        racers [t].store = t % 2 ? b : a;
+        racers [t].barrier = &barrier;
+        assert (pthread_create (&threads [t], NULL, s_commit_racer, &racers [t]) == 0);
+    }
+    for (int t = 0; t < T_RACERS; t++)
+        pthread_join (threads [t], NULL);
+    pthread_barrier_destroy (&barrier);
+}
+
+//  Two processes commit the same document at once: one document, one set
+//  of chunks and vectors, the same id everywhere
+static void
+s_test_same_document (const char *url, sl_store_t *a, sl_store_t *b)
+{
+    s_doc_t docs [T_ROUNDS];
+    s_racer_t racers [T_RACERS];
+    memset (racers, 0, sizeof racers);
+    for (int round = 0; round < T_ROUNDS; round++) {
+        char source [64], tag [32];
+        snprintf (source, sizeof source, "https://race.example.com/same/%d", round);
+        snprintf (tag, sizeof tag, "same %d", round);
+        s_doc_make (&docs [round], "race", source, tag, 6, T_DIM, 40);
+        for (int t = 0; t < T_RACERS; t++)
+            racers [t].docs [round] = &docs [round];
+    }
+    s_race (a, b, racers);
+    for (int round = 0; round < T_ROUNDS; round++) {
+        char expect [SL_STORE_ID];
+        sl_store_document_id ("race", docs [round].sha, expect);
+        for (int t = 0; t < T_RACERS; t++)
+            assert (racers [t].rcs [round] == 0 && strcmp (racers [t].ids [round], expect) == 0);
+        assert (s_pg_countf (url, "SELECT COUNT(*) FROM documents WHERE source = '%s'",
+                             docs [round].source) == 1);
+        assert (s_pg_countf (url, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'",
+                             expect) == 6);
+        assert (s_pg_countf (url, "SELECT COUNT(*) FROM vectors v JOIN chunks c ON "
+                                  "c.rid = v.chunk_rid WHERE c.document_id = '%s'", expect) == 6);
+        //  both processes' indexes find it, exactly once
+        for (int h = 0; h < 2; h++) {
+            sl_hit_t hits [5];
+            int n = 0;
+            assert (sl_store_search (h ? b : a, "race", T_MODEL, docs [round].vectors, T_DIM, 5,
+                                     hits, &n) == 0 && n == 5);
+            assert (strcmp (hits [0].document_id, expect) == 0 && hits [0].ordinal == 0);
+            assert (strcmp (hits [1].chunk_id, hits [0].chunk_id) != 0);
+            sl_store_hits_reset (hits, n);
+        }
+    }
+    assert (s_value (url, "SELECT COUNT(*) FROM documents WHERE workspace = 'race'")
+            == T_ROUNDS);
+    for (int round = 0; round < T_ROUNDS; round++)
+        s_doc_free (&docs [round]);
+}
+
+//  Two processes commit different content at the same source at once: one
+//  survives, with all its chunks; the others are gone from both indexes
+static void
+s_test_replace_race (const char *url, sl_store_t *a, sl_store_t *b)
+{
+    s_doc_t docs [T_ROUNDS][T_RACERS];
+    s_racer_t racers [T_RACERS];
+    memset (racers, 0, sizeof racers);
+    for (int round = 0; round < T_ROUNDS; round++) {
+        char source [64], tag [32];
+        snprintf (source, sizeof source, "https://race.example.com/replace/%d", round);
+        for (int t = 0; t < T_RACERS; t++) {
+            snprintf (tag, sizeof tag, "replace %d by %d", round, t);
+            s_doc_make (&docs [round][t], "race", source, tag, 3 + t, T_DIM, 40);
+            racers [t].docs [round] = &docs [round][t];
+        }
+    }
+    s_race (a, b, racers);
+    for (int round = 0; round < T_ROUNDS; round++) {
+        const char *source = docs [round][0].source;
+        assert (s_pg_countf (url, "SELECT COUNT(*) FROM documents WHERE source = '%s'",
+                             source) == 1);
+        int winner = -1;
+        for (int t = 0; t < T_RACERS; t++) {
+            assert (racers [t].rcs [round] == 0);
+            if (s_pg_countf (url, "SELECT COUNT(*) FROM documents WHERE id = '%s'",
+                             racers [t].ids [round]) == 1)
+                winner = t;
+        }
+        assert (winner >= 0);
+        assert (s_pg_countf (url, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'",
+                             racers [winner].ids [round]) == 3 + winner);
+        for (int h = 0; h < 2; h++)
+            for (int t = 0; t < T_RACERS; t++) {
+                char top [SL_STORE_ID];
+                int ordinal = -1;
+                s_top (h ? b : a, "race", docs [round][t].vectors, top, &ordinal);
+                if (t == winner)
+                    assert (strcmp (top, racers [t].ids [round]) == 0 && ordinal == 0);
+                else
+                    for (int l = 0; l < T_RACERS; l++)
+                        assert (l == winner || strcmp (top, racers [l].ids [round]) != 0);
+            }
+    }
+    assert (s_value (url, "SELECT COUNT(*) FROM vectors v LEFT JOIN chunks c "
+                             "ON c.rid = v.chunk_rid WHERE c.rid IS NULL") == 0);
+    assert (s_value (url, "SELECT COUNT(*) FROM chunks c LEFT JOIN vectors v "
+                             "ON c.rid = v.chunk_rid WHERE v.chunk_rid IS NULL") == 0);
+    for (int round = 0; round < T_ROUNDS; round++)
+        for (int t = 0; t < T_RACERS; t++)
+            s_doc_free (&docs [round][t]);
+}
+
+//  Four threads in each of two processes append to one job's log
+#define T_APPENDERS 8
+#define T_APPENDS 25
+
+typedef struct {
+    sl_store_t *store;
+    const char *job_id;
+    int64_t seqs [T_APPENDS];
+    int failures;
+} s_appender_t;
+
+static void *
+s_appender (void *arg)
+{
+    s_appender_t *w = arg;
+    for (int i = 0; i < T_APPENDS; i++)
+        if (sl_store_event_append (w->store, w->job_id, "progress", "{\"n\":1}", i,
+                                   &w->seqs [i])) {
+            fprintf (stderr, "append: %s\n", sl_store_errmsg (w->store));
+            w->failures++;
+        }
+    return NULL;
+}
+
+static void
+s_append_race (sl_store_t *a, sl_store_t *b, const char *job_id)
+{
+    s_appender_t workers [T_APPENDERS];
+    pthread_t threads [T_APPENDERS];
+    for (int t = 0; t < T_APPENDERS; t++) {
+        workers [t] = (s_appender_t) { .store = t % 2 ? b : a, .job_id = job_id };
+        assert (pthread_create (&threads [t], NULL, s_appender, &workers [t]) == 0);
+    }
+    bool seen [T_APPENDERS * T_APPENDS + 1] = { false };
+    for (int t = 0; t < T_APPENDERS; t++) {
+        pthread_join (threads [t], NULL);
+        assert (workers [t].failures == 0);
+        for (int i = 0; i < T_APPENDS; i++) {
+            int64_t seq = workers [t].seqs [i];
+            assert (seq >= 1 && seq <= T_APPENDERS * T_APPENDS && !seen [seq]);
+            seen [seq] = true;
+            assert (i == 0 || seq > workers [t].seqs [i - 1]);    //  a thread's own order
+        }
+    }
+    sl_store_event_t *events = NULL;
+    int count = 0;
+    assert (sl_store_events_list (a, job_id, 0, 1000, &events, &count) == 0);
+    assert (count == T_APPENDERS * T_APPENDS);
+    for (int i = 0; i < count; i++)
+        assert (events [i].seq == i + 1 && strcmp (events [i].type, "progress") == 0);
+    sl_store_events_free (&events, count);
+}
+
+//  Re-drivers in two processes lease the same stale jobs at once
+#define T_LEASE_JOBS 20
+
+typedef struct {
+    sl_store_t *store;
+    pthread_barrier_t *barrier;
+    char owner [32];
+    int *wins;                  //  per job, shared (atomic)
+    int failures;
+} s_leaser_t;
+
+static void *
+s_leaser (void *arg)
+{
+    s_leaser_t *w = arg;
+    int64_t now = sl_now_ms ();
+    for (int j = 0; j < T_LEASE_JOBS; j++) {
+        char job_id [32];
+        snprintf (job_id, sizeof job_id, "lease-%d", j);
+        pthread_barrier_wait (w->barrier);
+        int rc = sl_store_job_lease (w->store, job_id, w->owner, now, now + 60000);
+        if (rc == 0)
+            __atomic_add_fetch (&w->wins [j], 1, __ATOMIC_RELAXED);
+        else
+        if (rc != SL_STORE_BUSY)
+            w->failures++;
+    }
+    return NULL;
+}
+
+static void
+s_test_leases (const s_server_t *server, const char *url, sl_store_t *a, sl_store_t *b)
+{
+    //  Jobs last touched long ago: every re-driver sees them all
+    for (int j = 0; j < T_LEASE_JOBS; j++) {
+        char job_id [32];
+        snprintf (job_id, sizeof job_id, "lease-%d", j);
+        assert (sl_store_job_create (a, job_id, "lease", "https://lease.example.com/", NULL,
+                                     NULL, NULL) == 0);
+        assert (sl_store_job_stage (a, job_id, SL_STORE_STAGE_PARSE, SL_STORE_STARTED, 1000)
+                == 0);
+    }
+    sl_store_job_t *jobs = NULL;
+    int count = 0;
+    assert (sl_store_jobs_unfinished (b, 2000, 100, &jobs, &count) == 0);
+    assert (count == T_LEASE_JOBS);
+    sl_store_jobs_free (&jobs, count);
+
+    int wins [T_LEASE_JOBS] = { 0 };
+    pthread_barrier_t barrier;
+    pthread_barrier_init (&barrier, NULL, 4);
+    s_leaser_t workers [4];
+    pthread_t threads [4];
+    for (int t = 0; t < 4; t++) {
+        workers [t] = (s_leaser_t) { .store = t % 2 ? b : a, .barrier = &barrier, .wins = wins };
+        snprintf (workers [t].owner, sizeof workers [t].owner, "redriver-%d", t);
+        assert (pthread_create (&threads [t], NULL, s_leaser, &workers [t]) == 0);
+    }
+    for (int t = 0; t < 4; t++) {
+        pthread_join (threads [t], NULL);
+        assert (workers [t].failures == 0);
+    }
+    pthread_barrier_destroy (&barrier);
+    for (int j = 0; j < T_LEASE_JOBS; j++)
+        assert (wins [j] == 1);
+    assert (s_value (url, "SELECT COUNT(DISTINCT id) FROM jobs WHERE workspace = 'lease' "
+                             "AND lease_owner LIKE 'redriver-%'") == T_LEASE_JOBS);
+
+    //  A listing skips a job whose row another transaction holds locked
+    //  (being leased right now) instead of waiting for it. The lister has
+    //  a lock timeout (url options reach the server), so waiting would fail
+    char admin_url [128], lister_url [192];
+    s_url (server, "scale", admin_url, sizeof admin_url);
+    snprintf (lister_url, sizeof lister_url, "%s?options=-c%%20lock_timeout%%3D3000", admin_url);
+    sl_store_t *lister = s_open (lister_url);
+    PGconn *admin = PQconnectdb (admin_url);
+    assert (PQstatus (admin) == CONNECTION_OK);
+    PQclear (PQexec (admin, "BEGIN"));
+    PGresult *res = PQexec (admin, "SELECT id FROM jobs WHERE id = 'lease-0' FOR UPDATE");
+    assert (PQresultStatus (res) == PGRES_TUPLES_OK && PQntuples (res) == 1);
+    PQclear (res);
+    int64_t start = sl_mono_ms ();
+    int rc = sl_store_jobs_unfinished (lister, 2000, 100, &jobs, &count);
+    if (rc)
+        fprintf (stderr, "list while locked: %s\n", sl_store_errmsg (lister));
+    assert (rc == 0 && sl_mono_ms () - start < 2000);
+    assert (count == T_LEASE_JOBS - 1);
+    for (int i = 0; i < count; i++)
+        assert (strcmp (jobs [i].id, "lease-0") != 0);
+    sl_store_jobs_free (&jobs, count);
+    PQclear (PQexec (admin, "COMMIT"));
+    PQfinish (admin);
+    sl_store_destroy (&lister);
+    assert (sl_store_jobs_unfinished (a, 2000, 100, &jobs, &count) == 0);
+    assert (count == T_LEASE_JOBS);
+    sl_store_jobs_free (&jobs, count);
+}
+
+//  Process A writes, process B's very next search sees it
+static void
+s_test_freshness (const char *url, sl_store_t *a, sl_store_t *b)
+{
+    s_doc_t docs [10];
+    char ids [10][SL_STORE_ID], top [SL_STORE_ID];
+    int ordinal = -1;
+    for (int k = 0; k < 10; k++) {
+        char source [64], tag [32];
+        snprintf (source, sizeof source, "https://fresh.example.com/%d", k);
+        snprintf (tag, sizeof tag, "fresh %d", k);
+        s_doc_make (&docs [k], "fresh", source, tag, 3, T_DIM, 40);
+        assert (s_doc_commit (a, &docs [k], T_MODEL, ids [k]) == 0);
+        //  every commit and delete so far bumped the generation once
+        assert (s_value (url, "SELECT generation FROM workspaces WHERE name = 'fresh'")
+                == (k == 0 ? 1 : 2 * k));
+        //  B's index (loaded on the first round) follows every write
+        assert (s_top (b, "fresh", docs [k].vectors + 2 * T_DIM, top, &ordinal) > 0);
+        assert (strcmp (top, ids [k]) == 0 && ordinal == 2);
+        if (k > 0) {
+            char sha [SL_SHA256_HEX];
+            assert (sl_store_document_delete (a, "fresh", ids [k - 1], sha) == 0);
+            assert (s_top (b, "fresh", docs [k - 1].vectors, top, &ordinal) > 0);
+            assert (strcmp (top, ids [k - 1]) != 0);
+        }
+    }
+    //  and A's own index, updated in place, agrees
+    assert (s_top (a, "fresh", docs [9].vectors, top, &ordinal) == 3);
+    assert (strcmp (top, ids [9]) == 0 && ordinal == 0);
+    for (int k = 0; k < 10; k++)
+        s_doc_free (&docs [k]);
+}
+
+//  A large commit goes through COPY in one transaction; report the time
+static void
+s_test_big_commit (const char *url, sl_store_t *a, bool verbose)
+{
+    const int n = 3000, dim = 384;
+    s_doc_t doc;
+    s_doc_make (&doc, "big", "https://big.example.com/book.pdf", "big book", n, dim, 600);
+    char id [SL_STORE_ID], again [SL_STORE_ID];
+    int64_t start = sl_mono_ms ();
+    int rc = s_doc_commit (a, &doc, "big-model", id);
+    int64_t commit_ms = sl_mono_ms () - start;
+    if (rc)
+        fprintf (stderr, "big commit: %s\n", sl_store_errmsg (a));
+    assert (rc == 0);
+    start = sl_mono_ms ();
+    assert (s_doc_commit (a, &doc, "big-model", again) == 0 && strcmp (again, id) == 0);
+    int64_t redo_ms = sl_mono_ms () - start;
+    assert (s_pg_countf (url, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", id) == n);
+    assert (s_value (url, "SELECT COUNT(*) FROM vectors WHERE model_id = 'big-model' "
+                             "AND dim = 384 AND octet_length (vec) = 1536") == n);
+    //  bytes are float32 little-endian: the first float of chunk 7
+    char sql [512];
+    snprintf (sql, sizeof sql, "SELECT get_byte (vec, 0) + 256 * get_byte (vec, 1) + "
+              "65536 * get_byte (vec, 2) + 16777216::bigint * get_byte (vec, 3) FROM vectors v "
+              "JOIN chunks c ON c.rid = v.chunk_rid WHERE c.document_id = '%s' AND c.ordinal = 7",
+              id);
+    uint32_t bits;
+    memcpy (&bits, &doc.vectors [7 * dim], 4);
+    assert (s_value (url, sql) == (int64_t) bits);
+    //  text survives COPY byte for byte
+    sl_store_chunk_t *chunks = NULL;
+    int count = 0;
+    assert (sl_store_chunks_list (a, "big", id, 10, 2999, &chunks, &count, NULL) == 0);
+    assert (count == 1 && strcmp (chunks [0].text, doc.texts [2999]) == 0);
+    sl_store_chunks_free (&chunks, count);
+
+    //  a fresh process loads the whole workspace for its first search
+    sl_store_t *other = s_open (url);
+    sl_hit_t hits [3];
+    int n_hits = 0;
+    start = sl_mono_ms ();
+    assert (sl_store_search (other, "big", "big-model", doc.vectors + (size_t) 1234 * dim, dim,
+                             3, hits, &n_hits) == 0);
+    int64_t load_ms = sl_mono_ms () - start;
+    assert (n_hits == 3 && hits [0].ordinal == 1234 && fabsf (hits [0].score - 1.0f) < 1e-5f);
+    sl_store_hits_reset (hits, n_hits);
+    sl_store_destroy (&other);
+
+    char sha [SL_SHA256_HEX];
+    start = sl_mono_ms ();
+    assert (sl_store_document_delete (a, "big", id, sha) == 0);
+    int64_t delete_ms = sl_mono_ms () - start;
+    assert (s_value (url, "SELECT COUNT(*) FROM vectors WHERE model_id = 'big-model'") == 0);
+    printf ("%d-chunk commit (dim %d) %lld ms, redelivered %lld ms, cold search %lld ms, "
+            "delete %lld ms; ", n, dim, (long long) commit_ms, (long long) redo_ms,
+            (long long) load_ms, (long long) delete_ms);
+    fflush (stdout);
+    s_doc_free (&doc);
+}
+
+//  The server goes away and comes back: calls fail with a message naming
+//  it, then every pooled connection recovers, writers included
+static void
+s_test_reconnect (s_server_t *server, sl_store_t *a, sl_store_t *b)
+{
+    assert (sl_store_job_create (a, "rc-job", "rc", "https://rc.example.com/", NULL, NULL,
+                                 NULL) == 0);
+    s_append_race (a, b, "rc-before");      //  several pooled connections in each
+    assert (s_server_run (server, "stop") == 0);
+
+    char expect [128];
+    snprintf (expect, sizeof expect, "PostgreSQL at postgres://sluice@127.0.0.1:%d/scale",
+              server->port);
+    sl_store_job_t job;
+    int64_t start = sl_mono_ms ();
+    assert (sl_store_job_get (a, "rc-job", &job) == SL_STORE_ERROR);
+    assert (strstr (sl_store_errmsg (a), expect));
+    assert (sl_store_job_progress (a, "rc-job", 10) == SL_STORE_ERROR);
+    assert (strstr (sl_store_errmsg (a), "is the server down?"));
+    assert (sl_store_event_append (b, "rc-job", "x", NULL, 1, NULL) == SL_STORE_ERROR);
+    assert (sl_mono_ms () - start < 5000);
+
+    assert (s_server_run (server, "start") == 0);
+    //  writes first: no connection that predates the restart is used
+    s_append_race (a, b, "rc-after");
+    assert (sl_store_job_progress (a, "rc-job", 10) == 0);
+    assert (sl_store_job_get (b, "rc-job", &job) == 0 && job.percent == 10);
+    sl_store_job_reset (&job);
+}
+
+static int
+s_rm (const char *file, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    return remove (file);
+}
+
+void
+sl_store_pg_test (bool verbose)
+{
+    printf (" * sl_store_pg: ");
+    fflush (stdout);
+    if (!verbose)
+        sl_log_set_level (SL_LOG_WARN);
+    if (!s_pg_installed ()) {
+        printf ("skipped: no PostgreSQL server in /usr/lib/postgresql/*/bin "
+                "(apt-get install postgresql)\n");
+        return;
+    }
+    s_server_t server;
+    int rc = s_server_start (&server);
+    if (rc == 77) {
+        printf ("skipped: tests/pg_server.sh found no PostgreSQL server\n");
+        nftw (server.dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+        return;
+    }
+    if (rc != 0)
+        fprintf (stderr, "cannot start PostgreSQL with %s (log in %s)\n", server.script,
+                 server.dir);
+    assert (rc == 0);
+    int64_t started = sl_mono_ms ();
+
+    s_test_open (&server);
+
+    //  The suite the SQLite backend passes, on an empty database
+    char url [128];
+    s_admin (&server, "postgres", "CREATE DATABASE conformance");
+    s_url (&server, "conformance", url, sizeof url);
+    sl_store_t *store = s_open (url);
+    sl_store_conformance (store, url, s_pg_count, url, verbose);
+    sl_store_destroy (&store);
+
+    //  Two handles = two processes on one database
+    s_admin (&server, "postgres", "CREATE DATABASE scale");
+    s_url (&server, "scale", url, sizeof url);
+    sl_store_t *a = s_open (url);
+    sl_store_t *b = s_open (url);
+    s_test_same_document (url, a, b);
+    s_test_replace_race (url, a, b);
+    s_append_race (a, b, "race-job");
+    s_test_leases (&server, url, a, b);
+    s_test_freshness (url, a, b);
+    s_test_big_commit (url, a, verbose);
+    s_test_reconnect (&server, a, b);
+    sl_store_destroy (&a);
+    sl_store_destroy (&b);
+
+    assert (s_server_run (&server, "stop") == 0);
+    nftw (server.dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    if (verbose)
+        printf ("(%lld ms with the server) ", (long long) (sl_mono_ms () - started));
+    printf ("OK\n");
+}
