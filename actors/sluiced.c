@@ -15,7 +15,6 @@
     queues, and the process exits 0.
 */
 #include "sl_broker.h"
-#include "sl_client.h"
 #include "sl_config.h"
 #include "sl_health.h"
 #include "sl_json.h"
@@ -44,6 +43,7 @@ typedef struct {
 //  What the operational endpoints look at.
 typedef struct {
     sl_node_t *node;
+    sl_broker_t *broker;
     running_t *running;
     int count;
 } ops_t;
@@ -90,14 +90,10 @@ s_broker_ops (void *arg, const char *path, char **body, const char **type)
     }
     if (!streq (path, "/metrics") && !streq (path, "/stats.json"))
         return 404;
-    //  One MHD thread serves these: one client, created on first use
-    static sl_client_t *client = NULL;
-    if (!client)
-        client = sl_client_new (sl_node_broker (ops->node), NULL, NULL);
     char *data = NULL;
     size_t size = 0;
-    if (!client || sl_client_stats (client, 2000, &data, &size, NULL) != SL_CLIENT_OK) {
-        *body = strdup ("broker did not answer STATS\n");
+    if (sl_broker_stats (ops->broker, &data, &size)) {
+        *body = strdup ("broker has no statistics yet\n");
         return 503;
     }
     if (streq (path, "/stats.json")) {
@@ -320,6 +316,7 @@ s_start_broker (sl_config_t *cfg, bool embedded, const char *data_dir)
     char snapshot [1100];
     snprintf (snapshot, sizeof snapshot, "%s/broker.snapshot", data_dir);
     bc.snapshot_path = sl_config_get (cfg, "broker.snapshot", snapshot);
+    bc.services = sl_config_get (cfg, "broker.services", "intake,fetch,parse,chunk,embed,store,journal,query");
     bc.curve_secret = sl_config_get (cfg, "curve.broker_secret", NULL);
     bc.curve_clients = sl_config_get (cfg, "curve.clients_dir", NULL);
     return sl_broker_new (&bc);
@@ -427,7 +424,7 @@ main (int argc, char **argv)
     }
     //  Operational HTTP for pods (off in the embedded default, where the
     //  edge serves /healthz, /readyz and /metrics)
-    ops_t ops = { node, running, count };
+    ops_t ops = { node, broker, running, count };
     sl_health_t *broker_ops = NULL, *worker_ops = NULL;
     int64_t metrics_port = sl_config_int (cfg, "broker.metrics_port", embedded ? 0 : 9101);
     if (rc == 0 && broker && metrics_port > 0

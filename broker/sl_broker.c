@@ -19,6 +19,7 @@
 #include "sl_util.h"
 
 #include <assert.h>
+#include <pthread.h>
 
 #define DONE_MEMORY 200000          //  completed ids remembered for dedupe
 
@@ -81,6 +82,9 @@ struct _sl_broker_t {
     char *endpoint;
     char *pub_endpoint;
     sl_broker_config_t cfg;
+    pthread_mutex_t stats_lock;
+    char *stats;                    //  latest stats snapshot (msgpack), every heartbeat
+    size_t stats_size;
 };
 
 void
@@ -706,23 +710,46 @@ s_send_result (broker_t *self, zframe_t *identity, const char *corr, sl_mpw_t *w
 }
 
 static void
+s_pack_stats (broker_t *self, sl_mpw_t *w_p)
+{
+    msgpack_pack_map (&w_p->pk, 6);
+    sl_mpw_key (w_p, "services");
+    msgpack_pack_map (&w_p->pk, zhashx_size (self->services));
+    for (service_t *s = zhashx_first (self->services); s; s = zhashx_next (self->services)) {
+        sl_mpw_key (w_p, s->name);
+        s_pack_service (w_p, s);
+    }
+    sl_mpw_kv_int (w_p, "workers", (int64_t) zhashx_size (self->workers));
+    sl_mpw_kv_int (w_p, "dlq", (int64_t) zlistx_size (self->dlq));
+    sl_mpw_kv_int (w_p, "uptime_ms", sl_mono_ms () - self->started);
+    sl_mpw_kv_int (w_p, "published", (int64_t) self->published);
+    sl_mpw_kv_int (w_p, "malformed", (int64_t) self->malformed);
+}
+
+static void
 s_on_stats (broker_t *self, zframe_t *identity, sl_proto_t *cmd)
 {
     sl_mpw_t w;
     sl_mpw_init (&w);
-    msgpack_pack_map (&w.pk, 6);
-    sl_mpw_key (&w, "services");
-    msgpack_pack_map (&w.pk, zhashx_size (self->services));
-    for (service_t *s = zhashx_first (self->services); s; s = zhashx_next (self->services)) {
-        sl_mpw_key (&w, s->name);
-        s_pack_service (&w, s);
-    }
-    sl_mpw_kv_int (&w, "workers", (int64_t) zhashx_size (self->workers));
-    sl_mpw_kv_int (&w, "dlq", (int64_t) zlistx_size (self->dlq));
-    sl_mpw_kv_int (&w, "uptime_ms", sl_mono_ms () - self->started);
-    sl_mpw_kv_int (&w, "published", (int64_t) self->published);
-    sl_mpw_kv_int (&w, "malformed", (int64_t) self->malformed);
+    s_pack_stats (self, &w);
     s_send_result (self, identity, cmd->corr, &w);
+}
+
+//  Publish a stats snapshot for sl_broker_stats (operational endpoints read
+//  it without a socket, so they work whatever security the links use).
+static void
+s_publish_stats (broker_t *self, sl_broker_t *outer)
+{
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    s_pack_stats (self, &w);
+    size_t size;
+    char *data = sl_mpw_take (&w, &size);
+    pthread_mutex_lock (&outer->stats_lock);
+    free (outer->stats);
+    outer->stats = data;
+    outer->stats_size = size;
+    pthread_mutex_unlock (&outer->stats_lock);
 }
 
 static void
@@ -1070,7 +1097,15 @@ s_broker_actor (zsock_t *pipe, void *args)
     self->deliver_header = zmsg_pop (encoded);
     zmsg_destroy (&encoded);
     self->heartbeat_at = sl_mono_ms () + self->cfg.heartbeat_ms;
+    if (self->cfg.services) {
+        char *list = strdup (self->cfg.services), *save = NULL;
+        for (char *name = strtok_r (list, ",", &save); name; name = strtok_r (NULL, ",", &save))
+            if (sl_envelope_name_valid (name))
+                s_service_require (self, name);
+        free (list);
+    }
     s_snapshot_load (self);
+    s_publish_stats (self, outer);
     sl_info (NULL, "broker listening on %s, events on %s", outer->endpoint, outer->pub_endpoint);
     zsock_signal (pipe, 0);
 
@@ -1095,8 +1130,10 @@ s_broker_actor (zsock_t *pipe, void *args)
         else
         if (zpoller_terminated (poller))
             break;
-        if (sl_mono_ms () >= self->heartbeat_at)
+        if (sl_mono_ms () >= self->heartbeat_at) {
             s_heartbeat (self);
+            s_publish_stats (self, outer);
+        }
     }
     zpoller_destroy (&poller);
     s_snapshot_save (self);
@@ -1133,8 +1170,10 @@ sl_broker_new (const sl_broker_config_t *cfg)
     //  Own copies of the strings: callers often pass stack buffers, and the
     //  snapshot path is used again at shutdown
     self->cfg = *cfg;
+    pthread_mutex_init (&self->stats_lock, NULL);
     const char **strings [] = { &self->cfg.endpoint, &self->cfg.pub_endpoint, &self->cfg.journal_service,
-                                &self->cfg.snapshot_path, &self->cfg.curve_secret, &self->cfg.curve_clients };
+                                &self->cfg.snapshot_path, &self->cfg.curve_secret, &self->cfg.curve_clients,
+                                &self->cfg.services };
     for (size_t i = 0; i < sizeof strings / sizeof strings [0]; i++)
         if (*strings [i])
             *strings [i] = strdup (*strings [i]);
@@ -1164,6 +1203,9 @@ sl_broker_destroy (sl_broker_t **self_p)
         free ((char *) self->cfg.snapshot_path);
         free ((char *) self->cfg.curve_secret);
         free ((char *) self->cfg.curve_clients);
+        free ((char *) self->cfg.services);
+        free (self->stats);
+        pthread_mutex_destroy (&self->stats_lock);
         free (self);
         *self_p = NULL;
     }
@@ -1173,6 +1215,21 @@ const char *
 sl_broker_endpoint (sl_broker_t *self)
 {
     return self->endpoint;
+}
+
+int
+sl_broker_stats (sl_broker_t *self, char **data, size_t *size)
+{
+    pthread_mutex_lock (&self->stats_lock);
+    *data = NULL;
+    *size = 0;
+    if (self->stats) {
+        *data = malloc (self->stats_size);
+        memcpy (*data, self->stats, self->stats_size);
+        *size = self->stats_size;
+    }
+    pthread_mutex_unlock (&self->stats_lock);
+    return *data ? 0 : -1;
 }
 
 const char *

@@ -44,6 +44,8 @@ typedef struct {
     size_t dlq_limit;            //  dead letters kept (default 100000)
     const char *journal_service; //  events are queued to this service (NULL: publish directly)
     const char *snapshot_path;   //  queues saved here on stop, loaded on start (NULL: none)
+    const char *services;        //  comma-separated services listed in stats even before
+                                 //  any worker announces them (autoscalers read zeros)
     const char *curve_secret;    //  path of the broker's CURVE secret cert (NULL: plain)
     const char *curve_clients;   //  directory of authorised client public certs
 } sl_broker_config_t;
@@ -63,6 +65,12 @@ void sl_broker_destroy (sl_broker_t **self_p);
 //  The ROUTER endpoint actually bound (resolves tcp://*:* ports).
 const char *sl_broker_endpoint (sl_broker_t *self);
 const char *sl_broker_pub_endpoint (sl_broker_t *self);
+
+//  The broker's statistics as of its last heartbeat (the same msgpack map
+//  as the STATS command), copied into *data (caller frees). For
+//  operational endpoints in the broker's own process: no socket, so no
+//  CURVE keys needed. 0, or -1 before the first snapshot.
+int sl_broker_stats (sl_broker_t *self, char **data, size_t *size);
 
 //  Run a broker in the calling thread until interrupted (SIGINT/SIGTERM);
 //  used by `sluiced --role broker`. Returns 0 on clean stop.
