@@ -37,6 +37,7 @@ typedef struct {
     int64_t stale_ms;
     int64_t interval_ms;
     int max_attempts;
+    int message_attempts;       //  deliveries of one pipeline message before it is dead-lettered
     bool embedded;
     char owner [128];
     pthread_t thread;
@@ -106,8 +107,31 @@ s_intake (sl_ctx_t *ctx, void *state)
                             (long long) pending, (long long) self->max_pending);
         return SL_DONE;
     }
-    char job [SL_ID_LEN + 1];
-    sl_id_new (job);
+    //  The caller may name the job (the edge does): a request retried after
+    //  a lost reply then finds the same job instead of creating a second
+    char job [SL_TOKEN_MAX + 1];
+    if (*sl_envelope_job (env))
+        snprintf (job, sizeof job, "%s", sl_envelope_job (env));
+    else
+        sl_id_new (job);
+    sl_store_job_t existing;
+    memset (&existing, 0, sizeof existing);
+    if (sl_store_job_get (self->store, job, &existing) == SL_STORE_OK) {
+        if (streq (existing.workspace, ws)) {
+            //  A retry: the job is running (or the re-driver will see to it)
+            sl_mpw_t w;
+            sl_mpw_init (&w);
+            msgpack_pack_map (&w.pk, 1);
+            sl_mpw_key (&w, "job");
+            sl_store_pack_job (&w, &existing);
+            sl_ctx_reply (ctx, w.buf.data, w.buf.size);
+            sl_mpw_reset (&w);
+        }
+        else
+            sl_ctx_reply_error (ctx, 409, "job id %s is already taken", job);
+        sl_store_job_reset (&existing);
+        return SL_DONE;
+    }
     char source [2300];
     if (*url)
         snprintf (source, sizeof source, "%s", url);
@@ -125,6 +149,7 @@ s_intake (sl_ctx_t *ctx, void *state)
         return SL_RETRY;
     }
     sl_envelope_t *first = s_ingest_envelope (job, ws, raw, size, "0");
+    sl_envelope_set_max_attempts (first, (uint32_t) self->message_attempts);
     sl_ctx_submit (ctx, &first);
     sl_mpw_t w;
     sl_mpw_init (&w);
@@ -205,6 +230,7 @@ s_redrive_one (intake_t *self, sl_client_t *client, sl_store_job_t *job)
     char salt [16];
     snprintf (salt, sizeof salt, "%d", attempts);
     sl_envelope_t *env = s_ingest_envelope (job->id, job->workspace, w.buf.data, w.buf.size, salt);
+    sl_envelope_set_max_attempts (env, (uint32_t) self->message_attempts);
     sl_mpw_reset (&w);
     sl_client_result_t res;
     sl_client_rc_t rc = sl_client_submit (client, env, 5000, &res);
@@ -258,6 +284,7 @@ s_start (sl_node_t *node, char *err, size_t errlen)
     self->stale_ms = sl_config_int (cfg, "jobs.stale_s", 120) * 1000;
     self->interval_ms = sl_config_int (cfg, "jobs.redrive_interval_s", 10) * 1000;
     self->max_attempts = (int) sl_config_int (cfg, "jobs.max_attempts", 3);
+    self->message_attempts = (int) sl_config_int (cfg, "jobs.message_attempts", 5);
     self->embedded = sl_config_bool (cfg, "jobs.redrive_orphans", false);
     char host [64] = "host";
     gethostname (host, sizeof host);

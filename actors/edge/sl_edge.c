@@ -1,0 +1,1700 @@
+/*  sl_edge: HTTP server, routing, auth and the API handlers. See sl_edge.h.
+
+    Request life cycle (MHD calls s_access several times per request):
+      1. headers: route, authenticate, refuse early what can be refused
+         without the body (404/405/401/413 by Content-Length/415), set up
+         the body reader;
+      2. body pieces: fed to the upload (streamed to the blob area) or to a
+         bounded JSON buffer;
+      3. end of body: run the handler, queue exactly one response.
+    s_completed (MHD_OPTION_NOTIFY_COMPLETED) frees the request and counts
+    it in the metrics, whatever path it took.
+*/
+#include "sl_edge.h"
+#include "sl_edge_json.h"
+#include "sl_edge_pool.h"
+#include "sl_edge_sse.h"
+#include "sl_edge_upload.h"
+#include "sl_log.h"
+#include "sl_mp.h"
+#include "sl_util.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <czmq.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <strings.h>
+
+#define MAX_KEYS        256
+#define MAX_PAGE        1000
+#define DEFAULT_PAGE    50
+
+typedef struct {
+    char key [129];
+    char ws [65];
+} edge_key_t;
+
+typedef struct {
+    sl_node_t *node;
+    sl_config_t *cfg;
+    sl_metrics_t *metrics;
+    struct MHD_Daemon *daemon;
+    sl_edge_pool_t *pool;
+    sl_edge_hub_t *hub;
+    sl_blob_t *blobs;               //  the node's; not owned
+    edge_key_t *keys;
+    int key_count;
+    char bind [128];
+    int port;
+    size_t max_upload;
+    size_t max_json;
+    int heartbeat_ms;
+    int request_ms;
+    int search_ms;
+    char cors [256];                //  http.cors_origin: "" (none), "*" or one origin
+    volatile int draining;
+} edge_t;
+
+//  --------------------------------------------------------------------------
+//  Routes
+
+typedef enum {
+    R_HEALTHZ, R_READYZ, R_METRICS, R_OPENAPI, R_STATUS, R_INGEST, R_JOBS, R_JOB, R_JOB_EVENTS,
+    R_DOCS, R_DOC, R_DOC_CHUNKS, R_SEARCH, R_DLQ, R_DLQ_REPLAY, R_NONE
+} route_id_t;
+
+typedef struct {
+    route_id_t id;
+    const char *method;
+    const char *path;               //  "{id}" matches one token segment
+    bool open;                      //  no key needed
+} route_t;
+
+static const route_t s_routes [] = {
+    { R_HEALTHZ, "GET", "/healthz", true },
+    { R_READYZ, "GET", "/readyz", true },
+    { R_METRICS, "GET", "/metrics", true },
+    { R_OPENAPI, "GET", "/v1/openapi.yaml", true },
+    { R_STATUS, "GET", "/v1/status", false },
+    { R_INGEST, "POST", "/v1/ingest", false },
+    { R_JOBS, "GET", "/v1/jobs", false },
+    { R_JOB, "GET", "/v1/jobs/{id}", false },
+    { R_JOB_EVENTS, "GET", "/v1/jobs/{id}/events", false },
+    { R_DOCS, "GET", "/v1/documents", false },
+    { R_DOC, "GET", "/v1/documents/{id}", false },
+    { R_DOC, "DELETE", "/v1/documents/{id}", false },
+    { R_DOC_CHUNKS, "GET", "/v1/documents/{id}/chunks", false },
+    { R_SEARCH, "POST", "/v1/search", false },
+    { R_DLQ, "GET", "/v1/dlq", false },
+    { R_DLQ_REPLAY, "POST", "/v1/dlq/{id}/replay", false },
+    { R_NONE, NULL, NULL, false }
+};
+
+//  Does path match the template? Fills id from the {id} segment. A
+//  segment that is not a valid token never matches, so ids from the
+//  network are safe to pass on.
+static bool
+s_path_match (const char *tmpl, const char *path, char id [65], bool *bad_id)
+{
+    while (*tmpl && *path) {
+        if (strncmp (tmpl, "{id}", 4) == 0) {
+            const char *end = strchr (path, '/');
+            size_t len = end ? (size_t) (end - path) : strlen (path);
+            char seg [256];
+            if (len == 0 || len >= sizeof seg)
+                return false;
+            memcpy (seg, path, len);
+            seg [len] = 0;
+            if (!sl_token_valid (seg))
+                *bad_id = true;
+            else
+                snprintf (id, 65, "%.64s", seg);
+            tmpl += 4;
+            path += len;
+            continue;
+        }
+        if (*tmpl != *path)
+            return false;
+        tmpl++;
+        path++;
+    }
+    return *tmpl == 0 && *path == 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Per request
+
+typedef struct {
+    edge_t *edge;
+    const route_t *route;
+    char route_label [64];
+    char method [16];
+    char id [65];
+    char ws [65];
+    int64_t started;
+    sl_edge_upload_t *upload;
+    char *body;                     //  small JSON bodies (search)
+    size_t body_len;
+    int status;                     //  queued response status, 0 = none yet
+    int deferred_status;            //  error to answer once the body is read
+    char deferred_message [512];
+    bool streaming;                 //  SSE response in progress
+} req_t;
+
+typedef struct {
+    edge_t *edge;
+    char ws [65];
+    sl_edge_stream_t *stream;
+} sse_ctx_t;
+
+//  --------------------------------------------------------------------------
+//  Responses
+
+//  CORS: with http.cors_origin set, browsers on that origin may call the API
+//  (and open EventSource streams with ?access_token=).
+static void
+s_cors (edge_t *edge, struct MHD_Connection *conn, struct MHD_Response *response)
+{
+    if (!*edge->cors)
+        return;
+    const char *origin = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Origin");
+    if (strcmp (edge->cors, "*") == 0)
+        MHD_add_response_header (response, "Access-Control-Allow-Origin", "*");
+    else
+    if (origin && strcmp (origin, edge->cors) == 0) {
+        MHD_add_response_header (response, "Access-Control-Allow-Origin", origin);
+        MHD_add_response_header (response, "Vary", "Origin");
+    }
+    MHD_add_response_header (response, "Access-Control-Expose-Headers", "Location, Retry-After");
+}
+
+static enum MHD_Result
+s_send (req_t *req, struct MHD_Connection *conn, int status, const char *ctype, char *body,
+        size_t len, const char *const *headers)
+{
+    struct MHD_Response *response = MHD_create_response_from_buffer (len, body, MHD_RESPMEM_MUST_FREE);
+    if (!response) {
+        free (body);
+        return MHD_NO;
+    }
+    if (ctype)
+        MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header (response, "Cache-Control", "no-store");
+    s_cors (req->edge, conn, response);
+    for (int i = 0; headers && headers [i]; i += 2)
+        MHD_add_response_header (response, headers [i], headers [i + 1]);
+    enum MHD_Result rc = MHD_queue_response (conn, (unsigned int) status, response);
+    MHD_destroy_response (response);
+    if (rc == MHD_YES)
+        req->status = status;
+    return rc;
+}
+
+static enum MHD_Result
+s_json (req_t *req, struct MHD_Connection *conn, int status, json_t *value, const char *const *headers)
+{
+    char *text = json_dumps (value, JSON_COMPACT);
+    json_decref (value);
+    if (!text)
+        return MHD_NO;
+    size_t len = strlen (text);
+    //  A trailing newline makes curl output readable; JSON parsers ignore it
+    text = realloc (text, len + 2);
+    text [len++] = '\n';
+    text [len] = 0;
+    return s_send (req, conn, status, "application/json", text, len, headers);
+}
+
+//  {"error": {"code", "message"}} plus optional extra top-level fields.
+static enum MHD_Result
+s_error_json (req_t *req, struct MHD_Connection *conn, int status, int retry_after_s, json_t *extra,
+              const char *message)
+{
+    json_t *body = extra ? extra : json_object ();
+    json_object_set_new (body, "error", json_pack ("{s:i, s:s}", "code", status, "message", message));
+    const char *headers [7] = { NULL };
+    int n = 0;
+    char retry [16];
+    if (status == 429) {
+        snprintf (retry, sizeof retry, "%d", retry_after_s > 0 ? retry_after_s : 1);
+        headers [n++] = "Retry-After";
+        headers [n++] = retry;
+    }
+    if (status == 401) {
+        headers [n++] = "WWW-Authenticate";
+        headers [n++] = "Bearer realm=\"sluice\"";
+    }
+    if (status == 503 && retry_after_s > 0) {
+        snprintf (retry, sizeof retry, "%d", retry_after_s);
+        headers [n++] = "Retry-After";
+        headers [n++] = retry;
+    }
+    return s_json (req, conn, status, body, headers);
+}
+
+static enum MHD_Result
+s_error (req_t *req, struct MHD_Connection *conn, int status, const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+
+static enum MHD_Result
+s_error (req_t *req, struct MHD_Connection *conn, int status, const char *fmt, ...)
+{
+    char message [1024];
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (message, sizeof message, fmt, args);
+    va_end (args);
+    return s_error_json (req, conn, status, 0, NULL, message);
+}
+
+static enum MHD_Result
+s_fail (req_t *req, struct MHD_Connection *conn, const sl_edge_fail_t *fail)
+{
+    return s_error_json (req, conn, fail->status, fail->retry_after_s, NULL, fail->message);
+}
+
+//  --------------------------------------------------------------------------
+//  Helpers
+
+static const char *
+s_arg (struct MHD_Connection *conn, const char *name)
+{
+    return MHD_lookup_connection_value (conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static const char *
+s_header (struct MHD_Connection *conn, const char *name)
+{
+    return MHD_lookup_connection_value (conn, MHD_HEADER_KIND, name);
+}
+
+//  Parse a non-negative integer query argument; -1 if malformed.
+static int64_t
+s_int_arg (struct MHD_Connection *conn, const char *name, int64_t def, int64_t max)
+{
+    const char *value = s_arg (conn, name);
+    if (!value)
+        return def;
+    if (!*value || strlen (value) > 18)
+        return -1;
+    for (const char *p = value; *p; p++)
+        if (!isdigit ((unsigned char) *p))
+            return -1;
+    int64_t n = strtoll (value, NULL, 10);
+    return n > max ? max : n;
+}
+
+//  Add status_url and events_url to a job object.
+static void
+s_job_links (json_t *job)
+{
+    const char *id = json_string_value (json_object_get (job, "id"));
+    if (!json_is_object (job) || !id)
+        return;
+    char url [128];
+    snprintf (url, sizeof url, "/v1/jobs/%s", id);
+    json_object_set_new (job, "status_url", json_string (url));
+    snprintf (url, sizeof url, "/v1/jobs/%s/events", id);
+    json_object_set_new (job, "events_url", json_string (url));
+}
+
+//  Constant-time comparison, so response timing does not leak key bytes.
+static bool
+s_key_equal (const char *a, const char *b)
+{
+    size_t la = strlen (a), lb = strlen (b);
+    unsigned char diff = (unsigned char) (la != lb);
+    for (size_t i = 0; i < la; i++)
+        diff |= (unsigned char) (a [i] ^ b [i % (lb ? lb : 1)]);
+    return diff == 0;
+}
+
+//  Workspace for the request's key, or NULL (401). Open mode: "default".
+static const char *
+s_authenticate (edge_t *edge, struct MHD_Connection *conn)
+{
+    if (edge->key_count == 0)
+        return "default";
+    const char *auth = s_header (conn, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *key = NULL;
+    if (auth && strncasecmp (auth, "Bearer ", 7) == 0) {
+        key = auth + 7;
+        while (*key == ' ')
+            key++;
+    }
+    //  EventSource in a browser cannot set headers: allow ?access_token=
+    if (!key)
+        key = s_arg (conn, "access_token");
+    if (!key || !*key)
+        return NULL;
+    const char *ws = NULL;
+    for (int i = 0; i < edge->key_count; i++)
+        if (s_key_equal (key, edge->keys [i].key) && !ws)
+            ws = edge->keys [i].ws;
+    return ws;
+}
+
+//  --------------------------------------------------------------------------
+//  Handlers
+
+static enum MHD_Result
+s_on_healthz (req_t *req, struct MHD_Connection *conn)
+{
+    return s_json (req, conn, 200, json_pack ("{s:s, s:b}", "status", "ok", "draining",
+                                              req->edge->draining != 0), NULL);
+}
+
+//  Broker STATS as JSON, or NULL with fail filled.
+static json_t *
+s_broker_stats (edge_t *edge, int timeout_ms, sl_edge_fail_t *fail)
+{
+    sl_client_t *client = sl_edge_pool_take (edge->pool);
+    if (!client) {
+        fail->status = 503;
+        snprintf (fail->message, sizeof fail->message, "cannot connect to the broker");
+        return NULL;
+    }
+    char *data = NULL;
+    size_t size = 0;
+    sl_client_result_t result;
+    sl_client_rc_t rc = sl_client_stats (client, timeout_ms, &data, &size, &result);
+    sl_edge_pool_give (edge->pool, client);
+    if (rc != SL_CLIENT_OK) {
+        free (data);
+        sl_edge_pool_map (&result, "broker stats", fail);
+        return NULL;
+    }
+    char err [256];
+    json_t *stats = sl_edge_json_from_msgpack (data, size, err, sizeof err);
+    free (data);
+    if (!stats) {
+        fail->status = 502;
+        snprintf (fail->message, sizeof fail->message, "unreadable broker stats: %s", err);
+    }
+    return stats;
+}
+
+static enum MHD_Result
+s_on_readyz (req_t *req, struct MHD_Connection *conn)
+{
+    edge_t *edge = req->edge;
+    json_t *checks = json_object ();
+    char reasons [1024] = "";
+    sl_edge_fail_t fail = { 0 };
+    json_t *stats = s_broker_stats (edge, 1000, &fail);
+    if (stats) {
+        json_object_set_new (checks, "broker", json_string ("ok"));
+        json_t *services = json_object_get (stats, "services");
+        const char *needed [] = { "intake", "query", NULL };
+        for (int i = 0; needed [i]; i++) {
+            json_t *workers = json_object_get (json_object_get (services, needed [i]), "workers");
+            bool ok = json_integer_value (workers) > 0;
+            json_object_set_new (checks, needed [i], json_string (ok ? "ok" : "no workers"));
+            if (!ok) {
+                size_t len = strlen (reasons);
+                snprintf (reasons + len, sizeof reasons - len, "%sno %s workers", *reasons ? "; " : "",
+                          needed [i]);
+            }
+        }
+        json_decref (stats);
+    }
+    else {
+        json_object_set_new (checks, "broker", json_string (fail.message));
+        snprintf (reasons, sizeof reasons, "broker unreachable: %s", fail.message);
+    }
+    if (stats) {
+        json_t *reply = NULL;
+        int status = sl_edge_pool_request (edge->pool, "default", "query", "status", NULL, NULL, 2000,
+                                           &reply, &fail);
+        if (status == 200 && json_is_string (json_object_get (reply, "store"))
+        &&  strcmp (json_string_value (json_object_get (reply, "store")), "ok") == 0)
+            json_object_set_new (checks, "store", json_string ("ok"));
+        else {
+            const char *why = status == 200 ? "store not ok" : fail.message;
+            json_object_set_new (checks, "store", json_string (why));
+            size_t len = strlen (reasons);
+            snprintf (reasons + len, sizeof reasons - len, "%sstore: %s", *reasons ? "; " : "", why);
+        }
+        json_decref (reply);
+    }
+    if (edge->draining) {
+        size_t len = strlen (reasons);
+        snprintf (reasons + len, sizeof reasons - len, "%sdraining", *reasons ? "; " : "");
+    }
+    if (*reasons) {
+        char message [1100];
+        snprintf (message, sizeof message, "not ready: %s", reasons);
+        return s_error_json (req, conn, 503, 0, json_pack ("{s:o}", "checks", checks), message);
+    }
+    return s_json (req, conn, 200, json_pack ("{s:b, s:o}", "ready", 1, "checks", checks), NULL);
+}
+
+static void
+s_declare_metrics (sl_metrics_t *m)
+{
+    sl_metrics_declare (m, "sluice_http_requests_total", SL_COUNTER, "HTTP requests by route, method and status");
+    sl_metrics_declare (m, "sluice_http_request_duration_seconds", SL_HISTOGRAM,
+                        "HTTP request duration by route (SSE streams: whole stream)");
+    sl_metrics_declare (m, "sluice_ingest_bytes_total", SL_COUNTER, "Bytes uploaded and accepted for ingest");
+    sl_metrics_declare (m, "sluice_ingest_documents_total", SL_COUNTER, "Documents accepted for ingest by kind");
+    sl_metrics_declare (m, "sluice_sse_streams", SL_GAUGE, "Open Server-Sent Event streams on this edge");
+    sl_metrics_declare (m, "sluice_broker_up", SL_GAUGE, "1 if the broker answered STATS within 1 s");
+    sl_metrics_declare (m, "sluice_queue_depth", SL_GAUGE, "Messages queued per service (broker)");
+    sl_metrics_declare (m, "sluice_inflight", SL_GAUGE, "Messages in flight at workers per service (broker)");
+    sl_metrics_declare (m, "sluice_workers", SL_GAUGE, "Workers connected per service (broker)");
+    sl_metrics_declare (m, "sluice_service_messages_total", SL_COUNTER,
+                        "Messages per service by outcome (broker counters)");
+    sl_metrics_declare (m, "sluice_dlq_size", SL_GAUGE, "Dead letters held by the broker");
+    sl_metrics_declare (m, "sluice_store_up", SL_GAUGE, "1 if query/status answered within 2 s");
+    sl_metrics_declare (m, "sluice_jobs", SL_GAUGE, "Jobs by state (store)");
+    sl_metrics_declare (m, "sluice_documents", SL_GAUGE, "Documents stored");
+    sl_metrics_declare (m, "sluice_chunks", SL_GAUGE, "Chunks stored");
+}
+
+static enum MHD_Result
+s_on_metrics (req_t *req, struct MHD_Connection *conn)
+{
+    edge_t *edge = req->edge;
+    sl_metrics_t *m = edge->metrics;
+    sl_edge_fail_t fail;
+    json_t *stats = s_broker_stats (edge, 1000, &fail);
+    sl_metrics_set (m, "sluice_broker_up", NULL, stats ? 1 : 0);
+    //  Snapshot gauges: clear first so a vanished service disappears too
+    sl_metrics_clear (m, "sluice_queue_depth");
+    sl_metrics_clear (m, "sluice_inflight");
+    sl_metrics_clear (m, "sluice_workers");
+    sl_metrics_clear (m, "sluice_service_messages_total");
+    if (stats) {
+        const char *name;
+        json_t *svc;
+        json_object_foreach (json_object_get (stats, "services"), name, svc) {
+            char label [160], esc [96];
+            snprintf (label, sizeof label, "service=\"%s\"", sl_metrics_label (name, esc, sizeof esc));
+            sl_metrics_set (m, "sluice_queue_depth", label, (double) json_integer_value (json_object_get (svc, "queued")));
+            sl_metrics_set (m, "sluice_inflight", label, (double) json_integer_value (json_object_get (svc, "inflight")));
+            sl_metrics_set (m, "sluice_workers", label, (double) json_integer_value (json_object_get (svc, "workers")));
+            const char *outcomes [] = { "submitted", "completed", "dead", "busy", "redelivered", NULL };
+            for (int i = 0; outcomes [i]; i++) {
+                char l2 [256];
+                snprintf (l2, sizeof l2, "%s,outcome=\"%s\"", label, outcomes [i]);
+                sl_metrics_add (m, "sluice_service_messages_total", l2,
+                                (double) json_integer_value (json_object_get (svc, outcomes [i])));
+            }
+        }
+        sl_metrics_set (m, "sluice_dlq_size", NULL, (double) json_integer_value (json_object_get (stats, "dlq")));
+        json_decref (stats);
+    }
+    json_t *status = NULL;
+    int rc = stats ? sl_edge_pool_request (edge->pool, "default", "query", "status", NULL, NULL, 2000,
+                                           &status, &fail) : 503;
+    sl_metrics_set (m, "sluice_store_up", NULL, rc == 200 ? 1 : 0);
+    if (rc == 200) {
+        sl_metrics_clear (m, "sluice_jobs");
+        const char *state;
+        json_t *count;
+        json_object_foreach (json_object_get (status, "jobs"), state, count) {
+            char label [128], esc [64];
+            snprintf (label, sizeof label, "state=\"%s\"", sl_metrics_label (state, esc, sizeof esc));
+            sl_metrics_set (m, "sluice_jobs", label, (double) json_integer_value (count));
+        }
+        sl_metrics_set (m, "sluice_documents", NULL, (double) json_integer_value (json_object_get (status, "documents")));
+        sl_metrics_set (m, "sluice_chunks", NULL, (double) json_integer_value (json_object_get (status, "chunks")));
+    }
+    json_decref (status);
+    sl_metrics_set (m, "sluice_sse_streams", NULL, edge->hub ? sl_edge_hub_streams (edge->hub) : 0);
+    char *text = sl_metrics_render (m);
+    return s_send (req, conn, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen (text), NULL);
+}
+
+static enum MHD_Result
+s_on_openapi (req_t *req, struct MHD_Connection *conn)
+{
+    char *copy = malloc (sl_edge_openapi_len + 1);
+    assert (copy);
+    memcpy (copy, sl_edge_openapi, sl_edge_openapi_len);
+    copy [sl_edge_openapi_len] = 0;
+    return s_send (req, conn, 200, "application/yaml", copy, sl_edge_openapi_len, NULL);
+}
+
+//  A query request whose reply is the response body (after an optional
+//  touch-up). Any failure becomes the mapped JSON error.
+static enum MHD_Result
+s_query (req_t *req, struct MHD_Connection *conn, const char *kind, json_t *body, int timeout_ms,
+         void (*touch) (json_t *reply), int ok_status)
+{
+    json_t *reply = NULL;
+    sl_edge_fail_t fail;
+    int status = sl_edge_pool_request (req->edge->pool, req->ws, "query", kind, NULL, body,
+                                       timeout_ms, &reply, &fail);
+    json_decref (body);
+    if (status != 200)
+        return s_fail (req, conn, &fail);
+    if (touch)
+        touch (reply);
+    return s_json (req, conn, ok_status, reply, NULL);
+}
+
+static void
+s_touch_job (json_t *reply)
+{
+    s_job_links (json_object_get (reply, "job"));
+}
+
+static void
+s_touch_jobs (json_t *reply)
+{
+    size_t index;
+    json_t *job;
+    json_array_foreach (json_object_get (reply, "jobs"), index, job)
+        s_job_links (job);
+}
+
+static const char *s_states [] = { "queued", "fetching", "parsing", "chunking", "embedding", "storing",
+                                   "completed", "failed", NULL };
+
+//  limit/offset from the query string into body; false (and 400 sent) if bad.
+static bool
+s_page (req_t *req, struct MHD_Connection *conn, json_t *body)
+{
+    int64_t limit = s_int_arg (conn, "limit", DEFAULT_PAGE, MAX_PAGE);
+    int64_t offset = s_int_arg (conn, "offset", 0, INT64_MAX / 2);
+    if (limit < 0 || offset < 0 || limit == 0) {
+        s_error (req, conn, 400, "limit must be an integer 1..%d and offset an integer >= 0", MAX_PAGE);
+        return false;
+    }
+    json_object_set_new (body, "limit", json_integer (limit));
+    json_object_set_new (body, "offset", json_integer (offset));
+    return true;
+}
+
+static enum MHD_Result
+s_on_jobs (req_t *req, struct MHD_Connection *conn)
+{
+    json_t *body = json_object ();
+    if (!s_page (req, conn, body)) {
+        json_decref (body);
+        return MHD_YES;
+    }
+    const char *state = s_arg (conn, "state");
+    if (state) {
+        bool known = false;
+        for (int i = 0; s_states [i]; i++)
+            known |= strcmp (state, s_states [i]) == 0;
+        if (!known) {
+            json_decref (body);
+            return s_error (req, conn, 400, "unknown state '%.64s' (queued, fetching, parsing, chunking, "
+                            "embedding, storing, completed, failed)", state);
+        }
+        json_object_set_new (body, "state", json_string (state));
+    }
+    return s_query (req, conn, "jobs_list", body, req->edge->request_ms, s_touch_jobs, 200);
+}
+
+//  The fetch callback of SSE streams: query/events in the stream's workspace.
+static int
+s_fetch_events (void *arg, const char *job, int64_t after, json_t **reply)
+{
+    sse_ctx_t *ctx = (sse_ctx_t *) arg;
+    sl_edge_fail_t fail;
+    json_t *body = json_pack ("{s:s, s:I}", "job", job, "after", (json_int_t) after);
+    int status = sl_edge_pool_request (ctx->edge->pool, ctx->ws, "query", "events", NULL, body,
+                                       ctx->edge->request_ms, reply, &fail);
+    json_decref (body);
+    if (status != 200)
+        sl_debug (job, "SSE events query failed: %d %s", status, fail.message);
+    return status;
+}
+
+static ssize_t
+s_sse_read (void *cls, uint64_t pos, char *buf, size_t max)
+{
+    sse_ctx_t *ctx = (sse_ctx_t *) cls;
+    ssize_t n = sl_edge_stream_read (ctx->stream, buf, max);
+    return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : n;
+}
+
+static void
+s_sse_free (void *cls)
+{
+    sse_ctx_t *ctx = (sse_ctx_t *) cls;
+    sl_edge_stream_destroy (&ctx->stream);
+    free (ctx);
+}
+
+static enum MHD_Result
+s_on_events (req_t *req, struct MHD_Connection *conn)
+{
+    edge_t *edge = req->edge;
+    //  The job must exist in this workspace (404 otherwise)
+    json_t *reply = NULL;
+    sl_edge_fail_t fail;
+    json_t *body = json_pack ("{s:s}", "job", req->id);
+    int status = sl_edge_pool_request (edge->pool, req->ws, "query", "job_get", NULL, body,
+                                       edge->request_ms, &reply, &fail);
+    json_decref (body);
+    json_decref (reply);
+    if (status != 200)
+        return s_fail (req, conn, &fail);
+    const char *last = s_header (conn, "Last-Event-ID");
+    if (!last)
+        last = s_arg (conn, "last_event_id");
+    int64_t after = 0;
+    if (last && *last) {
+        char *end;
+        long long n = strtoll (last, &end, 10);
+        if (*end || n < 0)
+            return s_error (req, conn, 400, "Last-Event-ID must be an event id (a non-negative integer)");
+        after = n;
+    }
+    //  Subscribe first, then read the journal: nothing can fall between
+    sl_edge_sub_t *sub = sl_edge_hub_subscribe (edge->hub, req->id, 2000);
+    if (!sub)
+        return s_error (req, conn, 503, "this edge is shutting down");
+    sse_ctx_t *ctx = calloc (1, sizeof *ctx);
+    assert (ctx);
+    ctx->edge = edge;
+    snprintf (ctx->ws, sizeof ctx->ws, "%s", req->ws);
+    ctx->stream = sl_edge_stream_new (sub, req->id, after, edge->heartbeat_ms, s_fetch_events, ctx);
+    status = sl_edge_stream_prime (ctx->stream);
+    if (status != 200) {
+        s_sse_free (ctx);
+        if (status == 204)
+            return s_send (req, conn, 204, NULL, NULL, 0, NULL);
+        if (status == 404)
+            return s_error (req, conn, 404, "no job %s", req->id);
+        return s_error (req, conn, status == 429 ? 503 : status, "cannot read the events of job %s", req->id);
+    }
+    struct MHD_Response *response = MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, 4096,
+                                                                       s_sse_read, ctx, s_sse_free);
+    if (!response) {
+        s_sse_free (ctx);
+        return MHD_NO;
+    }
+    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream; charset=utf-8");
+    MHD_add_response_header (response, "Cache-Control", "no-cache");
+    s_cors (edge, conn, response);
+    MHD_add_response_header (response, "X-Accel-Buffering", "no");
+    enum MHD_Result rc = MHD_queue_response (conn, MHD_HTTP_OK, response);
+    MHD_destroy_response (response);
+    if (rc == MHD_YES) {
+        req->status = 200;
+        req->streaming = true;
+    }
+    return rc;
+}
+
+static enum MHD_Result
+s_on_docs (req_t *req, struct MHD_Connection *conn)
+{
+    json_t *body = json_object ();
+    if (!s_page (req, conn, body)) {
+        json_decref (body);
+        return MHD_YES;
+    }
+    return s_query (req, conn, "doc_list", body, req->edge->request_ms, NULL, 200);
+}
+
+static enum MHD_Result
+s_on_doc (req_t *req, struct MHD_Connection *conn)
+{
+    bool delete = strcmp (req->method, "DELETE") == 0;
+    return s_query (req, conn, delete ? "doc_delete" : "doc_get", json_pack ("{s:s}", "id", req->id),
+                    req->edge->request_ms, NULL, 200);
+}
+
+static enum MHD_Result
+s_on_doc_chunks (req_t *req, struct MHD_Connection *conn)
+{
+    json_t *body = json_pack ("{s:s}", "id", req->id);
+    if (!s_page (req, conn, body)) {
+        json_decref (body);
+        return MHD_YES;
+    }
+    return s_query (req, conn, "doc_chunks", body, req->edge->request_ms, NULL, 200);
+}
+
+static enum MHD_Result
+s_on_status (req_t *req, struct MHD_Connection *conn)
+{
+    return s_query (req, conn, "status", json_object (), req->edge->request_ms, NULL, 200);
+}
+
+static enum MHD_Result
+s_on_search (req_t *req, struct MHD_Connection *conn)
+{
+    json_error_t jerr;
+    json_t *in = req->body ? json_loadb (req->body, req->body_len, 0, &jerr) : NULL;
+    if (!in)
+        return req->body ? s_error (req, conn, 400, "malformed JSON at line %d column %d: %s",
+                                    jerr.line, jerr.column, jerr.text)
+                         : s_error (req, conn, 400, "send {\"query\": \"...\", \"k\": 10}");
+    json_t *query = json_object_get (in, "query");
+    json_t *k = json_object_get (in, "k");
+    enum MHD_Result rc;
+    if (!json_is_object (in) || !json_is_string (query) || json_string_length (query) == 0)
+        rc = s_error (req, conn, 400, "\"query\" must be a non-empty string");
+    else
+    if (json_string_length (query) > 4096)
+        rc = s_error (req, conn, 400, "\"query\" is longer than 4096 bytes");
+    else
+    if (k && (!json_is_integer (k) || json_integer_value (k) < 1 || json_integer_value (k) > 100))
+        rc = s_error (req, conn, 400, "\"k\" must be an integer 1..100");
+    else {
+        json_t *body = json_pack ("{s:O, s:I}", "query", query, "k",
+                                  (json_int_t) (k ? json_integer_value (k) : 10));
+        rc = s_query (req, conn, "search", body, req->edge->search_ms, NULL, 200);
+    }
+    json_decref (in);
+    return rc;
+}
+
+//  May this workspace see the dead letter? Letters carry the job (and, once
+//  the broker adds it, the workspace); jobs are looked up in the caller's
+//  workspace, which answers 404 for anyone else's.
+static bool
+s_letter_visible (req_t *req, json_t *letter)
+{
+    if (req->edge->key_count == 0)
+        return true;                //  open mode: one workspace
+    const char *ws = json_string_value (json_object_get (letter, "ws"));
+    if (ws)
+        return strcmp (ws, req->ws) == 0;
+    const char *job = json_string_value (json_object_get (letter, "job"));
+    if (!job || !*job)
+        return false;
+    json_t *reply = NULL;
+    sl_edge_fail_t fail;
+    json_t *body = json_pack ("{s:s}", "job", job);
+    int status = sl_edge_pool_request (req->edge->pool, req->ws, "query", "job_get", NULL, body,
+                                       req->edge->request_ms, &reply, &fail);
+    json_decref (body);
+    json_decref (reply);
+    return status == 200;
+}
+
+//  The DLQ as JSON (array), or NULL with fail.
+static json_t *
+s_dlq (edge_t *edge, int limit, sl_edge_fail_t *fail)
+{
+    sl_client_t *client = sl_edge_pool_take (edge->pool);
+    if (!client) {
+        fail->status = 503;
+        snprintf (fail->message, sizeof fail->message, "cannot connect to the broker");
+        return NULL;
+    }
+    char *data = NULL;
+    size_t size = 0;
+    sl_client_result_t result;
+    sl_client_rc_t rc = sl_client_dlq_list (client, limit, edge->request_ms, &data, &size, &result);
+    sl_edge_pool_give (edge->pool, client);
+    if (rc != SL_CLIENT_OK) {
+        free (data);
+        sl_edge_pool_map (&result, "dead letters", fail);
+        return NULL;
+    }
+    char err [256];
+    json_t *list = sl_edge_json_from_msgpack (data, size, err, sizeof err);
+    free (data);
+    if (!json_is_array (list)) {
+        json_decref (list);
+        fail->status = 502;
+        snprintf (fail->message, sizeof fail->message, "unreadable dead-letter list");
+        return NULL;
+    }
+    return list;
+}
+
+static enum MHD_Result
+s_on_dlq (req_t *req, struct MHD_Connection *conn)
+{
+    int64_t limit = s_int_arg (conn, "limit", 100, 10000);
+    if (limit <= 0)
+        return s_error (req, conn, 400, "limit must be an integer 1..10000");
+    sl_edge_fail_t fail;
+    json_t *list = s_dlq (req->edge, (int) limit, &fail);
+    if (!list)
+        return s_fail (req, conn, &fail);
+    json_t *letters = json_array ();
+    size_t index;
+    json_t *letter;
+    json_array_foreach (list, index, letter)
+        if (s_letter_visible (req, letter)) {
+            json_t *copy = json_deep_copy (letter);
+            //  "id" is what POST /v1/dlq/{id}/replay takes
+            json_object_set (copy, "id", json_object_get (letter, "mid"));
+            json_array_append_new (letters, copy);
+        }
+    json_decref (list);
+    return s_json (req, conn, 200, json_pack ("{s:o}", "letters", letters), NULL);
+}
+
+static enum MHD_Result
+s_on_dlq_replay (req_t *req, struct MHD_Connection *conn)
+{
+    edge_t *edge = req->edge;
+    sl_edge_fail_t fail;
+    if (edge->key_count > 0) {
+        json_t *list = s_dlq (edge, 100000, &fail);
+        if (!list)
+            return s_fail (req, conn, &fail);
+        bool visible = false;
+        size_t index;
+        json_t *letter;
+        json_array_foreach (list, index, letter)
+            if (strcmp (json_string_value (json_object_get (letter, "mid")) ?: "", req->id) == 0) {
+                visible = s_letter_visible (req, letter);
+                break;
+            }
+        json_decref (list);
+        if (!visible)
+            return s_error (req, conn, 404, "no dead letter %s", req->id);
+    }
+    sl_client_t *client = sl_edge_pool_take (edge->pool);
+    if (!client)
+        return s_error (req, conn, 503, "cannot connect to the broker");
+    sl_client_result_t result;
+    sl_client_rc_t rc = sl_client_dlq_replay (client, req->id, edge->request_ms, &result);
+    sl_edge_pool_give (edge->pool, client);
+    if (rc != SL_CLIENT_OK) {
+        sl_edge_pool_map (&result, "replay", &fail);
+        if (fail.status == 404)
+            snprintf (fail.message, sizeof fail.message, "no dead letter %s", req->id);
+        return s_fail (req, conn, &fail);
+    }
+    return s_json (req, conn, 202, json_pack ("{s:s, s:b}", "id", req->id, "replayed", 1), NULL);
+}
+
+static enum MHD_Result
+s_on_ingest (req_t *req, struct MHD_Connection *conn)
+{
+    edge_t *edge = req->edge;
+    sl_edge_upload_t *up = req->upload;
+    const char *message;
+    if (sl_edge_upload_finish (up)) {
+        int status = sl_edge_upload_error (up, &message);
+        return s_error (req, conn, status, "%s", message);
+    }
+    json_t *jobs = json_array ();
+    json_t *rejected = json_array ();
+    sl_edge_fail_t stop = { 0 };    //  once intake is full or gone, stop asking
+    int first_status = 0, first_retry = 0;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < sl_edge_upload_count (up); i++) {
+        sl_edge_doc_t *doc = sl_edge_upload_doc (up, i);
+        json_t *what = doc->url ? json_pack ("{s:s}", "url", doc->url)
+                                : json_pack ("{s:s}", "filename", doc->filename);
+        sl_edge_fail_t fail = { 0 };
+        if (doc->status) {
+            fail.status = doc->status;
+            snprintf (fail.message, sizeof fail.message, "%s", doc->message);
+        }
+        else
+        if (stop.status)
+            fail = stop;
+        else {
+            json_t *body = doc->url
+                ? json_pack ("{s:s}", "url", doc->url)
+                : json_pack ("{s:s, s:I, s:s, s:s}", "blob", doc->sha256, "size", (json_int_t) doc->size,
+                             "filename", doc->filename, "mime", doc->mime);
+            //  The edge names the job, so intake recognises a retry: when
+            //  the answer is lost (timeout) the request may have been done,
+            //  and asking once more with the same id returns that job
+            //  instead of creating a second one
+            char job_id [SL_ID_LEN + 1];
+            sl_id_new (job_id);
+            json_t *reply = NULL;
+            int status = 0;
+            for (int attempt = 0; attempt < 2; attempt++) {
+                status = sl_edge_pool_request (edge->pool, req->ws, "intake", "ingest", job_id, body,
+                                               edge->request_ms, &reply, &fail);
+                if (!(status == 503 && fail.timed_out))
+                    break;
+                sl_warn (job_id, "intake/ingest timed out; asking again with the same job id");
+            }
+            json_decref (body);
+            json_t *job = json_object_get (reply, "job");
+            if (status == 200 && json_is_object (job)) {
+                s_job_links (job);
+                json_array_append (jobs, job);
+                if (!doc->url)
+                    bytes += doc->size;
+                sl_metrics_add (edge->metrics, "sluice_ingest_documents_total",
+                                doc->url ? "kind=\"url\"" : "kind=\"upload\"", 1);
+                json_decref (reply);
+                json_decref (what);
+                continue;
+            }
+            if (status == 200) {
+                fail.status = 502;
+                snprintf (fail.message, sizeof fail.message, "intake/ingest: reply without a job");
+            }
+            json_decref (reply);
+            if (fail.status == 429 || fail.status >= 500)
+                stop = fail;
+        }
+        if (!first_status) {
+            first_status = fail.status;
+            first_retry = fail.retry_after_s;
+        }
+        json_object_set_new (what, "error", json_pack ("{s:i, s:s}", "code", fail.status, "message", fail.message));
+        json_array_append_new (rejected, what);
+    }
+    if (bytes)
+        sl_metrics_add (edge->metrics, "sluice_ingest_bytes_total", NULL, (double) bytes);
+    if (json_array_size (jobs) == 0) {
+        json_decref (jobs);
+        json_t *first = json_array_get (rejected, 0);
+        const char *msg = json_string_value (json_object_get (json_object_get (first, "error"), "message"));
+        char message [600];
+        snprintf (message, sizeof message, "%s", msg ? msg : "nothing to ingest");
+        int status = first_status ? first_status : 400;
+        return s_error_json (req, conn, status, first_retry, json_pack ("{s:o}", "rejected", rejected), message);
+    }
+    char location [128];
+    snprintf (location, sizeof location, "%s",
+              json_string_value (json_object_get (json_array_get (jobs, 0), "status_url")));
+    json_t *out = json_pack ("{s:o}", "jobs", jobs);
+    if (json_array_size (rejected))
+        json_object_set_new (out, "rejected", rejected);
+    else
+        json_decref (rejected);
+    const char *headers [] = { "Location", location, NULL };
+    return s_json (req, conn, 202, out, headers);
+}
+
+static enum MHD_Result
+s_dispatch (req_t *req, struct MHD_Connection *conn)
+{
+    switch (req->route->id) {
+        case R_HEALTHZ: return s_on_healthz (req, conn);
+        case R_READYZ: return s_on_readyz (req, conn);
+        case R_METRICS: return s_on_metrics (req, conn);
+        case R_OPENAPI: return s_on_openapi (req, conn);
+        case R_STATUS: return s_on_status (req, conn);
+        case R_INGEST: return s_on_ingest (req, conn);
+        case R_JOBS: return s_on_jobs (req, conn);
+        case R_JOB:
+            return s_query (req, conn, "job_get", json_pack ("{s:s}", "job", req->id),
+                            req->edge->request_ms, s_touch_job, 200);
+        case R_JOB_EVENTS: return s_on_events (req, conn);
+        case R_DOCS: return s_on_docs (req, conn);
+        case R_DOC: return s_on_doc (req, conn);
+        case R_DOC_CHUNKS: return s_on_doc_chunks (req, conn);
+        case R_SEARCH: return s_on_search (req, conn);
+        case R_DLQ: return s_on_dlq (req, conn);
+        case R_DLQ_REPLAY: return s_on_dlq_replay (req, conn);
+        default: return s_error (req, conn, 404, "no such endpoint");
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  MHD callbacks
+
+//  First call of a request: route, auth, early refusals. Returns true if a
+//  response was queued already.
+static bool
+s_begin (req_t *req, struct MHD_Connection *conn, const char *url, const char *method)
+{
+    edge_t *edge = req->edge;
+    snprintf (req->method, sizeof req->method, "%s", strcmp (method, "HEAD") == 0 ? "GET" : method);
+    snprintf (req->route_label, sizeof req->route_label, "other");
+    if (strcmp (method, "OPTIONS") == 0 && *edge->cors) {
+        //  CORS preflight: answered for any path, no key needed
+        const char *headers [] = { "Access-Control-Allow-Methods", "GET, POST, DELETE",
+                                   "Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID",
+                                   "Access-Control-Max-Age", "600", NULL };
+        s_send (req, conn, 204, NULL, NULL, 0, headers);
+        return true;
+    }
+    char path [1024];
+    snprintf (path, sizeof path, "%s", url);
+    size_t len = strlen (path);
+    while (len > 1 && path [len - 1] == '/')
+        path [--len] = 0;
+    //  Find the route: path first, then method (405 lists what is allowed)
+    char allow [64] = "";
+    bool bad_id = false;
+    for (const route_t *r = s_routes; r->path; r++) {
+        char id [65] = "";
+        bool bad = false;
+        if (!s_path_match (r->path, path, id, &bad))
+            continue;
+        if (bad) {
+            bad_id = true;
+            snprintf (req->route_label, sizeof req->route_label, "%s", r->path);
+            continue;
+        }
+        if (strcmp (r->method, req->method) == 0) {
+            req->route = r;
+            snprintf (req->id, sizeof req->id, "%s", id);
+            snprintf (req->route_label, sizeof req->route_label, "%s", r->path);
+            break;
+        }
+        size_t n = strlen (allow);
+        snprintf (allow + n, sizeof allow - n, "%s%s", n ? ", " : "", r->method);
+        snprintf (req->route_label, sizeof req->route_label, "%s", r->path);
+    }
+    if (!req->route) {
+        if (*allow && !bad_id) {
+            const char *headers [] = { "Allow", allow, NULL };
+            char message [160];
+            snprintf (message, sizeof message, "method %s not allowed here (allowed: %s)", method, allow);
+            json_t *body = json_pack ("{s:{s:i, s:s}}", "error", "code", 405, "message", message);
+            s_json (req, conn, 405, body, headers);
+        }
+        else
+            s_error (req, conn, 404, bad_id ? "no such resource (malformed id)" : "no such endpoint: %.200s", url);
+        return true;
+    }
+    if (edge->draining && req->route->id != R_HEALTHZ) {
+        s_error (req, conn, 503, "this edge is shutting down");
+        return true;
+    }
+    if (!req->route->open) {
+        const char *ws = s_authenticate (edge, conn);
+        if (!ws) {
+            bool given = s_header (conn, MHD_HTTP_HEADER_AUTHORIZATION) || s_arg (conn, "access_token");
+            s_error (req, conn, 401, given ? "invalid API key" : "missing API key: send 'Authorization: Bearer <key>'");
+            return true;
+        }
+        snprintf (req->ws, sizeof req->ws, "%s", ws);
+    }
+    const char *length = s_header (conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long declared = length ? strtoull (length, NULL, 10) : 0;
+    if (req->route->id == R_INGEST) {
+        const char *ctype = s_header (conn, MHD_HTTP_HEADER_CONTENT_TYPE);
+        bool json = ctype && strncasecmp (ctype, "application/json", 16) == 0;
+        size_t limit = json ? edge->max_json : edge->max_upload;
+        if (declared > limit) {
+            s_error (req, conn, 413, "%s of %llu bytes exceeds %s (%zu bytes)", json ? "JSON body" : "upload",
+                     declared, json ? "the JSON limit" : "http.max_upload", limit);
+            return true;
+        }
+        const char *filename = s_arg (conn, "filename");
+        char *from_header = NULL;
+        if (!filename)
+            filename = from_header = sl_edge_disposition_filename (s_header (conn, "Content-Disposition"));
+        int status;
+        char message [512];
+        req->upload = sl_edge_upload_new (conn, edge->blobs, ctype, filename, edge->max_upload,
+                                          edge->max_json, &status, message, sizeof message);
+        free (from_header);
+        if (!req->upload) {
+            s_error (req, conn, status, "%s", message);
+            return true;
+        }
+    }
+    else
+    if (declared > edge->max_json) {
+        s_error (req, conn, 413, "request body of %llu bytes exceeds %zu bytes", declared, edge->max_json);
+        return true;
+    }
+    return false;
+}
+
+static enum MHD_Result
+s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+          const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+    edge_t *edge = (edge_t *) cls;
+    req_t *req = (req_t *) *con_cls;
+    if (!req) {
+        req = calloc (1, sizeof *req);
+        assert (req);
+        req->edge = edge;
+        req->started = sl_mono_ms ();
+        *con_cls = req;
+        s_begin (req, conn, url, method);
+        return MHD_YES;
+    }
+    if (req->status) {
+        //  Answered already (early refusal): drop whatever body follows
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t size = *upload_data_size;
+        *upload_data_size = 0;
+        if (req->deferred_status)
+            return MHD_YES;
+        if (req->upload) {
+            if (sl_edge_upload_feed (req->upload, upload_data, size)) {
+                const char *message;
+                int status = sl_edge_upload_error (req->upload, &message);
+                //  Answer now if MHD lets us (it then closes the connection);
+                //  otherwise read and discard the rest, and answer at the end
+                if (s_error (req, conn, status, "%s", message) != MHD_YES) {
+                    req->deferred_status = status;
+                    snprintf (req->deferred_message, sizeof req->deferred_message, "%s", message);
+                }
+            }
+        }
+        else {
+            if (req->body_len + size > edge->max_json) {
+                req->deferred_status = 413;
+                snprintf (req->deferred_message, sizeof req->deferred_message,
+                          "request body exceeds %zu bytes", edge->max_json);
+                return MHD_YES;
+            }
+            req->body = realloc (req->body, req->body_len + size + 1);
+            assert (req->body);
+            memcpy (req->body + req->body_len, upload_data, size);
+            req->body_len += size;
+            req->body [req->body_len] = 0;
+        }
+        return MHD_YES;
+    }
+    if (req->deferred_status)
+        return s_error (req, conn, req->deferred_status, "%s", req->deferred_message);
+    return s_dispatch (req, conn);
+}
+
+static void
+s_completed (void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    edge_t *edge = (edge_t *) cls;
+    req_t *req = (req_t *) *con_cls;
+    if (!req)
+        return;
+    char labels [256], esc [96];
+    snprintf (labels, sizeof labels, "route=\"%s\",method=\"%s\",status=\"%d\"",
+              sl_metrics_label (req->route_label, esc, sizeof esc), req->method,
+              req->status ? req->status : 499);
+    sl_metrics_add (edge->metrics, "sluice_http_requests_total", labels, 1);
+    snprintf (labels, sizeof labels, "route=\"%s\"", sl_metrics_label (req->route_label, esc, sizeof esc));
+    sl_metrics_observe (edge->metrics, "sluice_http_request_duration_seconds", labels,
+                        (double) (sl_mono_ms () - req->started) / 1000.0);
+    sl_edge_upload_destroy (&req->upload);
+    free (req->body);
+    free (req);
+    *con_cls = NULL;
+}
+
+static void
+s_mhd_log (void *cls, const char *fmt, va_list ap)
+{
+    char line [512];
+    vsnprintf (line, sizeof line, fmt, ap);
+    size_t len = strlen (line);
+    while (len && (line [len - 1] == '\n' || line [len - 1] == '\r'))
+        line [--len] = 0;
+    sl_warn (NULL, "http: %s", line);
+}
+
+//  --------------------------------------------------------------------------
+//  Configuration
+
+int
+sl_edge_keys_check (const char *value, char *err, size_t errlen)
+{
+    if (!value || !*value)
+        return 0;
+    char *copy = strdup (value);
+    char *save = NULL;
+    int n = 0;
+    for (char *tok = strtok_r (copy, ",", &save); tok; tok = strtok_r (NULL, ",", &save)) {
+        while (isspace ((unsigned char) *tok))
+            tok++;
+        char *end = tok + strlen (tok);
+        while (end > tok && isspace ((unsigned char) end [-1]))
+            *--end = 0;
+        if (!*tok)
+            continue;
+        char *colon = strrchr (tok, ':');
+        if (!colon || colon == tok || !colon [1]) {
+            snprintf (err, errlen, "auth.keys: entry #%d is not KEY:WORKSPACE", n + 1);
+            free (copy);
+            return -1;
+        }
+        *colon = 0;
+        if (strlen (tok) < 8 || strlen (tok) > 128) {
+            snprintf (err, errlen, "auth.keys: key #%d must be 8..128 characters", n + 1);
+            free (copy);
+            return -1;
+        }
+        for (const char *p = tok; *p; p++)
+            if (*p <= ' ' || *p == 0x7f) {
+                snprintf (err, errlen, "auth.keys: key #%d contains spaces or control characters", n + 1);
+                free (copy);
+                return -1;
+            }
+        if (!sl_token_valid (colon + 1)) {
+            snprintf (err, errlen, "auth.keys: workspace '%.64s' must be 1..64 of [A-Za-z0-9_.-]", colon + 1);
+            free (copy);
+            return -1;
+        }
+        n++;
+    }
+    free (copy);
+    if (n > MAX_KEYS) {
+        snprintf (err, errlen, "auth.keys: at most %d keys", MAX_KEYS);
+        return -1;
+    }
+    return n;
+}
+
+static void
+s_keys_load (edge_t *edge, const char *value)
+{
+    edge->keys = calloc (MAX_KEYS, sizeof *edge->keys);
+    assert (edge->keys);
+    char *copy = strdup (value ? value : "");
+    char *save = NULL;
+    for (char *tok = strtok_r (copy, ",", &save); tok && edge->key_count < MAX_KEYS;
+         tok = strtok_r (NULL, ",", &save)) {
+        while (isspace ((unsigned char) *tok))
+            tok++;
+        char *end = tok + strlen (tok);
+        while (end > tok && isspace ((unsigned char) end [-1]))
+            *--end = 0;
+        char *colon = strrchr (tok, ':');
+        if (!*tok || !colon)
+            continue;
+        *colon = 0;
+        edge_key_t *k = &edge->keys [edge->key_count++];
+        snprintf (k->key, sizeof k->key, "%s", tok);
+        snprintf (k->ws, sizeof k->ws, "%s", colon + 1);
+    }
+    free (copy);
+}
+
+bool
+sl_edge_is_loopback (const char *host)
+{
+    if (!host)
+        return false;
+    if (strcmp (host, "localhost") == 0 || strcmp (host, "::1") == 0 || strcmp (host, "[::1]") == 0)
+        return true;
+    struct in_addr addr;
+    if (inet_pton (AF_INET, host, &addr) == 1)
+        return (ntohl (addr.s_addr) >> 24) == 127;
+    return false;
+}
+
+//  --------------------------------------------------------------------------
+//  Actor
+
+static void s_stop (void **state_p);
+
+static void *
+s_start (sl_node_t *node, char *err, size_t errlen)
+{
+    sl_config_t *cfg = sl_node_config (node);
+    edge_t *edge = calloc (1, sizeof *edge);
+    assert (edge);
+    edge->node = node;
+    edge->cfg = cfg;
+    edge->metrics = sl_node_metrics (node);
+    snprintf (edge->bind, sizeof edge->bind, "%s", sl_config_get (cfg, "http.bind", "127.0.0.1"));
+    edge->port = (int) sl_config_int (cfg, "http.port", 8080);
+    edge->max_upload = (size_t) sl_config_size (cfg, "http.max_upload", 256LL << 20);
+    edge->max_json = (size_t) sl_config_size (cfg, "http.max_json", 1 << 20);
+    edge->heartbeat_ms = (int) (sl_config_double (cfg, "http.sse_heartbeat_s", 15) * 1000);
+    edge->request_ms = (int) sl_config_int (cfg, "http.request_timeout_ms", 10000);
+    edge->search_ms = (int) sl_config_int (cfg, "http.search_timeout_ms", 30000);
+    snprintf (edge->cors, sizeof edge->cors, "%s", sl_config_get (cfg, "http.cors_origin", ""));
+    int timeout_s = (int) sl_config_int (cfg, "http.timeout_s", 60);
+    int max_conn = (int) sl_config_int (cfg, "http.max_connections", 2048);
+    int clients = (int) sl_config_int (cfg, "http.broker_clients", 64);
+    if (edge->port < 0 || edge->port > 65535 || edge->max_upload == 0 || edge->heartbeat_ms < 100
+    ||  edge->request_ms < 100 || timeout_s < 0 || max_conn < 1 || clients < 1) {
+        snprintf (err, errlen, "invalid http.* settings (port %d, max_upload %zu, sse_heartbeat_s, "
+                  "request_timeout_ms, timeout_s, max_connections, broker_clients must be positive)",
+                  edge->port, edge->max_upload);
+        free (edge);
+        return NULL;
+    }
+    //  Keys: refuse a malformed list rather than run open by accident
+    const char *keys = sl_config_get (cfg, "auth.keys", "");
+    if (sl_edge_keys_check (keys, err, errlen) < 0) {
+        free (edge);
+        return NULL;
+    }
+    s_keys_load (edge, keys);
+    if (edge->key_count == 0 && !sl_edge_is_loopback (edge->bind)
+    &&  !sl_config_bool (cfg, "http.allow_open", false)) {
+        snprintf (err, errlen, "refusing to serve %s without auth.keys: anyone who can reach it could "
+                  "read and write every document. Set auth.keys=KEY:WORKSPACE,... or, on a trusted "
+                  "network, http.allow_open=true", edge->bind);
+        sl_error (NULL, "edge: %s", err);
+        free (edge->keys);
+        free (edge);
+        return NULL;
+    }
+    //  Broker access: the request pool and the event hub
+    const char *broker = sl_node_broker (node);
+    const char *pub = sl_node_broker_pub (node);
+    if (!broker || !pub) {
+        snprintf (err, errlen, "no broker endpoint known");
+        free (edge->keys);
+        free (edge);
+        return NULL;
+    }
+    edge->pool = sl_edge_pool_new (broker, sl_node_curve_client (node), sl_node_curve_server (node), clients);
+    edge->hub = sl_edge_hub_new (pub, sl_node_curve_client (node), sl_node_curve_server (node), err, errlen);
+    if (!edge->hub) {
+        s_stop ((void **) &edge);
+        return NULL;
+    }
+    //  Uploads land in the node's blob area, where fetch adopts them (in
+    //  scaled mode the data folder must be shared with the fetch workers)
+    char berr [256] = "";
+    edge->blobs = sl_node_blob (node, berr, sizeof berr);
+    if (!edge->blobs)
+        sl_warn (NULL, "edge: %s: uploads will be refused", berr);
+    s_declare_metrics (edge->metrics);
+
+    //  The listening address
+    struct sockaddr_in addr4;
+    struct sockaddr_in6 addr6;
+    struct sockaddr *addr = NULL;
+    unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL
+                       | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    const char *host = strcmp (edge->bind, "localhost") == 0 ? "127.0.0.1" : edge->bind;
+    char host6 [128];
+    snprintf (host6, sizeof host6, "%s", host);
+    if (host6 [0] == '[') {
+        memmove (host6, host6 + 1, strlen (host6));
+        char *close_br = strchr (host6, ']');
+        if (close_br)
+            *close_br = 0;
+    }
+    memset (&addr4, 0, sizeof addr4);
+    memset (&addr6, 0, sizeof addr6);
+    if (inet_pton (AF_INET, host, &addr4.sin_addr) == 1) {
+        addr4.sin_family = AF_INET;
+        addr4.sin_port = htons ((uint16_t) edge->port);
+        addr = (struct sockaddr *) &addr4;
+    }
+    else
+    if (inet_pton (AF_INET6, host6, &addr6.sin6_addr) == 1) {
+        addr6.sin6_family = AF_INET6;
+        addr6.sin6_port = htons ((uint16_t) edge->port);
+        addr = (struct sockaddr *) &addr6;
+        flags |= MHD_USE_IPv6;
+    }
+    else {
+        snprintf (err, errlen, "http.bind '%s' is not an IP address", edge->bind);
+        s_stop ((void **) &edge);
+        return NULL;
+    }
+    edge->daemon = MHD_start_daemon (flags, (uint16_t) edge->port, NULL, NULL, s_access, edge,
+        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, edge,
+        MHD_OPTION_SOCK_ADDR, addr,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) timeout_s,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int) max_conn,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t) (512 * 1024),
+        MHD_OPTION_NOTIFY_COMPLETED, s_completed, edge,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int) 1024,
+        MHD_OPTION_END);
+    if (!edge->daemon) {
+        snprintf (err, errlen, "cannot listen on %s:%d: %s", edge->bind, edge->port, strerror (errno));
+        s_stop ((void **) &edge);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info (edge->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    if (info && info->port)
+        edge->port = info->port;
+    sl_info (NULL, "edge listening on http://%s:%d (%s, %d key%s, max upload %zu bytes)", edge->bind,
+             edge->port, edge->key_count ? "keys" : "open, workspace 'default'", edge->key_count,
+             edge->key_count == 1 ? "" : "s", edge->max_upload);
+    return edge;
+}
+
+static void
+s_stop (void **state_p)
+{
+    edge_t *edge = (edge_t *) *state_p;
+    if (!edge)
+        return;
+    edge->draining = 1;
+    if (edge->daemon) {
+        //  Stop accepting, end the SSE streams (they block their threads),
+        //  then let MHD finish the requests in progress and join
+        MHD_socket fd = MHD_quiesce_daemon (edge->daemon);
+        if (fd != MHD_INVALID_SOCKET)
+            close (fd);
+    }
+    if (edge->hub)
+        sl_edge_hub_shutdown (edge->hub);
+    if (edge->daemon)
+        MHD_stop_daemon (edge->daemon);
+    sl_edge_hub_destroy (&edge->hub);
+    sl_edge_pool_destroy (&edge->pool);
+    free (edge->keys);
+    free (edge);
+    *state_p = NULL;
+}
+
+const sl_actor_def_t sl_edge_actor = {
+    .name = "edge",
+    .default_concurrency = 1,
+    .start = s_start,
+    .handler = NULL,
+    .stop = s_stop,
+    .diagnostic = false
+};
+
+//  The port actually bound (tests bind port 0).
+static int
+s_edge_port (void *state)
+{
+    return ((edge_t *) state)->port;
+}
+
+//  --------------------------------------------------------------------------
+//  Self test: a real broker (in-process, inproc) and the real edge on an
+//  ephemeral loopback port, driven by a minimal HTTP/1.1 client over real
+//  sockets. The pipeline services are absent here, so this covers routing,
+//  auth, error mapping, limits and the operational endpoints; the full API
+//  against a running pipeline is tests/test_edge.py.
+
+#include "sl_broker.h"
+#include <netdb.h>
+#include <sys/socket.h>
+
+typedef struct {
+    int status;
+    char headers [4096];
+    char *body;
+} test_resp_t;
+
+//  One request on a fresh connection (Connection: close); reads it all.
+static void
+s_http (int port, const char *method, const char *path, const char *extra_headers,
+        const char *body, size_t body_len, test_resp_t *resp)
+{
+    memset (resp, 0, sizeof *resp);
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    assert (fd >= 0);
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port) };
+    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    assert (connect (fd, (struct sockaddr *) &addr, sizeof addr) == 0);
+    char head [4096];
+    int n = snprintf (head, sizeof head, "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n%s"
+                      "Content-Length: %zu\r\n\r\n", method, path, extra_headers ? extra_headers : "",
+                      body_len);
+    assert (write (fd, head, (size_t) n) == n);
+    size_t sent = 0;
+    while (body && sent < body_len) {
+        ssize_t w = write (fd, body + sent, body_len - sent);
+        if (w <= 0)
+            break;                  //  the server may answer early and close
+        sent += (size_t) w;
+    }
+    size_t cap = 1 << 20, len = 0;
+    char *raw = malloc (cap);
+    ssize_t r;
+    while ((r = read (fd, raw + len, cap - len - 1)) > 0)
+        len += (size_t) r;
+    raw [len] = 0;
+    close (fd);
+    sscanf (raw, "HTTP/1.%*d %d", &resp->status);
+    char *split = strstr (raw, "\r\n\r\n");
+    if (split) {
+        size_t hl = (size_t) (split - raw);
+        snprintf (resp->headers, sizeof resp->headers, "%.*s", (int) (hl < 4095 ? hl : 4095), raw);
+        resp->body = strdup (split + 4);
+    }
+    else
+        resp->body = strdup ("");
+    free (raw);
+}
+
+static json_t *
+s_test_error (test_resp_t *resp, int status)
+{
+    if (resp->status != status)
+        fprintf (stderr, "expected %d, got %d: %s\n", status, resp->status, resp->body);
+    assert (resp->status == status);
+    json_t *body = json_loads (resp->body, 0, NULL);
+    assert (body);
+    json_t *error = json_object_get (body, "error");
+    assert (json_integer_value (json_object_get (error, "code")) == status);
+    assert (json_string_length (json_object_get (error, "message")) > 0);
+    return body;
+}
+
+void
+sl_edge_test (bool verbose)
+{
+    if (verbose)
+        printf (" * sl_edge: ");
+    char err [512];
+    assert (sl_edge_keys_check ("abcdefgh:ws1, ijklmnopq:ws2", err, sizeof err) == 2);
+    assert (sl_edge_keys_check ("", err, sizeof err) == 0);
+    assert (sl_edge_keys_check ("short:ws", err, sizeof err) == -1);
+    assert (sl_edge_keys_check ("abcdefgh:bad ws", err, sizeof err) == -1);
+    assert (sl_edge_keys_check ("abcdefghnows", err, sizeof err) == -1);
+    assert (sl_edge_is_loopback ("127.0.0.1") && sl_edge_is_loopback ("127.1.2.3"));
+    assert (sl_edge_is_loopback ("::1") && sl_edge_is_loopback ("localhost"));
+    assert (!sl_edge_is_loopback ("0.0.0.0") && !sl_edge_is_loopback ("10.0.0.1"));
+    bool bad = false;
+    char id [65] = "";
+    assert (s_path_match ("/v1/jobs/{id}/events", "/v1/jobs/abc123/events", id, &bad) && !bad);
+    assert (strcmp (id, "abc123") == 0);
+    assert (!s_path_match ("/v1/jobs/{id}", "/v1/jobs/abc/events", id, &bad));
+    assert (s_path_match ("/v1/jobs/{id}", "/v1/jobs/a%20b", id, &bad) && bad);
+    assert (sl_edge_openapi_len > 100 && strstr (sl_edge_openapi, "openapi: 3"));
+
+    char data [] = "/tmp/sl-edge-test-XXXXXX";
+    assert (mkdtemp (data));
+    sl_broker_config_t bc;
+    sl_broker_config_defaults (&bc);
+    bc.endpoint = "inproc://sl-edge-test";
+    bc.pub_endpoint = "inproc://sl-edge-test-events";
+    bc.heartbeat_ms = 100;
+    sl_broker_t *broker = sl_broker_new (&bc);
+    assert (broker);
+
+    //  Open mode refuses a public address
+    sl_config_t *cfg = sl_config_new ();
+    sl_config_set (cfg, "data.dir", data);
+    sl_config_set (cfg, "http.bind", "0.0.0.0");
+    sl_config_set (cfg, "http.port", "0");
+    sl_node_t *node = sl_node_new (cfg);
+    sl_node_set_broker (node, bc.endpoint, bc.pub_endpoint);
+    void *state = s_start (node, err, sizeof err);
+    assert (state == NULL && strstr (err, "auth.keys"));
+    sl_node_destroy (&node);
+
+    //  With keys, on loopback
+    sl_config_set (cfg, "http.bind", "127.0.0.1");
+    sl_config_set (cfg, "auth.keys", "key-one-1234:ws1,key-two-5678:ws2");
+    sl_config_set (cfg, "http.max_upload", "1k");
+    sl_config_set (cfg, "http.request_timeout_ms", "500");
+    node = sl_node_new (cfg);
+    sl_node_set_broker (node, bc.endpoint, bc.pub_endpoint);
+    state = s_start (node, err, sizeof err);
+    if (!state)
+        fprintf (stderr, "edge start: %s\n", err);
+    assert (state);
+    int port = s_edge_port (state);
+    assert (port > 0);
+    const char *auth = "Authorization: Bearer key-one-1234\r\n";
+    test_resp_t resp;
+
+    s_http (port, "GET", "/healthz", NULL, NULL, 0, &resp);
+    assert (resp.status == 200 && strstr (resp.body, "\"ok\""));
+    free (resp.body);
+    s_http (port, "GET", "/v1/openapi.yaml", NULL, NULL, 0, &resp);
+    assert (resp.status == 200 && strstr (resp.body, "/v1/ingest"));
+    assert (strcasestr (resp.headers, "content-type: application/yaml"));
+    free (resp.body);
+
+    //  Not ready: no intake/query workers behind the broker
+    s_http (port, "GET", "/readyz", NULL, NULL, 0, &resp);
+    json_t *body = s_test_error (&resp, 503);
+    assert (strstr (resp.body, "no intake workers"));
+    assert (json_is_object (json_object_get (body, "checks")));
+    json_decref (body);
+    free (resp.body);
+
+    //  Routing: 404 and 405 with Allow
+    s_http (port, "GET", "/v2/nothing", auth, NULL, 0, &resp);
+    json_decref (s_test_error (&resp, 404));
+    free (resp.body);
+    s_http (port, "PUT", "/v1/jobs", auth, NULL, 0, &resp);
+    json_decref (s_test_error (&resp, 405));
+    assert (strcasestr (resp.headers, "allow: GET"));
+    free (resp.body);
+    s_http (port, "GET", "/v1/ingest", auth, NULL, 0, &resp);
+    json_decref (s_test_error (&resp, 405));
+    assert (strcasestr (resp.headers, "allow: POST"));
+    free (resp.body);
+
+    //  Auth: missing, wrong, and right key (then 503: no query service)
+    s_http (port, "GET", "/v1/jobs", NULL, NULL, 0, &resp);
+    json_decref (s_test_error (&resp, 401));
+    assert (strcasestr (resp.headers, "www-authenticate: Bearer"));
+    free (resp.body);
+    s_http (port, "GET", "/v1/jobs", "Authorization: Bearer key-one-1235\r\n", NULL, 0, &resp);
+    json_decref (s_test_error (&resp, 401));
+    free (resp.body);
+    s_http (port, "GET", "/v1/jobs?access_token=key-two-5678", NULL, NULL, 0, &resp);
+    json_decref (s_test_error (&resp, 503));
+    free (resp.body);
+    s_http (port, "GET", "/v1/jobs?limit=abc", auth, NULL, 0, &resp);
+    json_decref (s_test_error (&resp, 400));
+    free (resp.body);
+    s_http (port, "GET", "/v1/jobs?state=bogus", auth, NULL, 0, &resp);
+    json_decref (s_test_error (&resp, 400));
+    free (resp.body);
+
+    //  Ingest refusals: malformed JSON, 415, 413 by length and mid-stream
+    const char *json_hdr = "Content-Type: application/json\r\n";
+    char headers [512];
+    snprintf (headers, sizeof headers, "%s%s", auth, json_hdr);
+    s_http (port, "POST", "/v1/ingest", headers, "{\"url\":", 7, &resp);
+    json_decref (s_test_error (&resp, 400));
+    free (resp.body);
+    s_http (port, "POST", "/v1/ingest", headers, "{\"url\":\"gopher://x/\"}", 21, &resp);
+    json_decref (s_test_error (&resp, 400));
+    free (resp.body);
+    snprintf (headers, sizeof headers, "%sContent-Type: image/png\r\n", auth);
+    s_http (port, "POST", "/v1/ingest?filename=a.png", headers, "\x89PNG", 4, &resp);
+    json_decref (s_test_error (&resp, 415));
+    free (resp.body);
+    char big [4096];
+    memset (big, 'a', sizeof big);
+    snprintf (headers, sizeof headers, "%sContent-Type: text/plain\r\n", auth);
+    s_http (port, "POST", "/v1/ingest?filename=a.txt", headers, big, sizeof big, &resp);
+    json_decref (s_test_error (&resp, 413));
+    free (resp.body);
+    //  A URL is valid, but nobody serves intake: 503, nothing accepted
+    snprintf (headers, sizeof headers, "%s%s", auth, json_hdr);
+    s_http (port, "POST", "/v1/ingest", headers, "{\"url\":\"http://127.0.0.1:1/a\"}", 30, &resp);
+    body = s_test_error (&resp, 503);
+    assert (json_array_size (json_object_get (body, "rejected")) == 1);
+    json_decref (body);
+    free (resp.body);
+    //  A small upload is streamed into the blob area before intake says 503
+    snprintf (headers, sizeof headers, "%sContent-Type: text/plain\r\nContent-Disposition: attachment; "
+              "filename=\"note.txt\"\r\n", auth);
+    s_http (port, "POST", "/v1/ingest", headers, "hello edge", 10, &resp);
+    json_decref (s_test_error (&resp, 503));
+    free (resp.body);
+    char sha [65], path [1200];
+    sl_sha256_hex ("hello edge", 10, sha);
+    snprintf (path, sizeof path, "%s/blobs/%.2s/%s", data, sha, sha);
+    assert (access (path, F_OK) == 0);
+
+    //  Search validation happens before the broker is asked
+    s_http (port, "POST", "/v1/search", headers, "{\"query\": \"\"}", 13, &resp);
+    json_decref (s_test_error (&resp, 400));
+    free (resp.body);
+    s_http (port, "POST", "/v1/search", headers, "{\"query\": \"x\", \"k\": 0}", 22, &resp);
+    json_decref (s_test_error (&resp, 400));
+    free (resp.body);
+
+    //  DLQ goes straight to the broker: an empty list
+    s_http (port, "GET", "/v1/dlq", auth, NULL, 0, &resp);
+    assert (resp.status == 200);
+    body = json_loads (resp.body, 0, NULL);
+    assert (json_is_array (json_object_get (body, "letters")));
+    json_decref (body);
+    free (resp.body);
+    s_http (port, "POST", "/v1/dlq/nosuchletter/replay", auth, NULL, 0, &resp);
+    json_decref (s_test_error (&resp, 404));
+    free (resp.body);
+
+    //  Metrics count what happened above
+    s_http (port, "GET", "/metrics", NULL, NULL, 0, &resp);
+    assert (resp.status == 200);
+    assert (strstr (resp.body, "sluice_http_requests_total{route=\"/v1/jobs\",method=\"GET\",status=\"401\"} 2"));
+    assert (strstr (resp.body, "sluice_broker_up 1"));
+    assert (strstr (resp.body, "sluice_store_up 0"));
+    free (resp.body);
+
+    s_stop (&state);
+    assert (state == NULL);
+    sl_node_destroy (&node);
+    sl_config_destroy (&cfg);
+    sl_broker_destroy (&broker);
+    char cmd [256];
+    snprintf (cmd, sizeof cmd, "rm -rf '%s'", data);
+    assert (system (cmd) == 0);
+    if (verbose)
+        printf ("OK\n");
+}

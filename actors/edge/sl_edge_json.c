@@ -1,0 +1,341 @@
+/*  sl_edge_json: msgpack <-> JSON conversion. See sl_edge_json.h. */
+#include "sl_edge_json.h"
+#include "sl_mp.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  Length of the valid UTF-8 sequence at s (at most n bytes), or 0 if the
+//  bytes there are not one. Rejects overlong forms, surrogates and code
+//  points past U+10FFFF: exactly what jansson refuses.
+static size_t
+s_utf8_seq (const unsigned char *s, size_t n)
+{
+    unsigned char c = s [0];
+    if (c < 0x80)
+        return c ? 1 : 0;           //  NUL is legal JSON (\u0000) but not in C strings
+    size_t len;
+    unsigned int cp;
+    if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
+    else
+    if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
+    else
+    if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s [i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s [i] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)
+    ||  (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+        return 0;
+    return len;
+}
+
+static bool
+s_utf8_valid (const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *) s;
+    size_t i = 0;
+    while (i < n) {
+        size_t len = s_utf8_seq (p + i, n - i);
+        if (!len)
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+char *
+sl_edge_json_utf8_repair (const char *s, size_t len, size_t *out_len)
+{
+    //  Worst case every byte becomes the 3-byte replacement character
+    char *out = malloc (len * 3 + 1);
+    assert (out);
+    const unsigned char *p = (const unsigned char *) s;
+    size_t i = 0, o = 0;
+    while (i < len) {
+        size_t seq = s_utf8_seq (p + i, len - i);
+        if (seq) {
+            memcpy (out + o, p + i, seq);
+            o += seq;
+            i += seq;
+        }
+        else {
+            memcpy (out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    out [o] = 0;
+    if (out_len)
+        *out_len = o;
+    return out;
+}
+
+static json_t *
+s_string (const char *ptr, size_t size)
+{
+    if (s_utf8_valid (ptr, size))
+        return json_stringn_nocheck (ptr, size);
+    size_t len;
+    char *fixed = sl_edge_json_utf8_repair (ptr, size, &len);
+    json_t *value = json_stringn_nocheck (fixed, len);
+    free (fixed);
+    return value;
+}
+
+static json_t *
+s_base64 (const char *ptr, size_t size)
+{
+    static const char alphabet [] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t cap = (size + 2) / 3 * 4 + 1;
+    char *out = malloc (cap);
+    assert (out);
+    const unsigned char *p = (const unsigned char *) ptr;
+    size_t o = 0;
+    for (size_t i = 0; i < size; i += 3) {
+        unsigned int v = p [i] << 16;
+        if (i + 1 < size) v |= p [i + 1] << 8;
+        if (i + 2 < size) v |= p [i + 2];
+        out [o++] = alphabet [(v >> 18) & 63];
+        out [o++] = alphabet [(v >> 12) & 63];
+        out [o++] = i + 1 < size ? alphabet [(v >> 6) & 63] : '=';
+        out [o++] = i + 2 < size ? alphabet [v & 63] : '=';
+    }
+    out [o] = 0;
+    json_t *value = json_string (out);
+    free (out);
+    return value;
+}
+
+//  A map key as a C string (keys of other types are printed).
+static char *
+s_key (const msgpack_object *k)
+{
+    if (k->type == MSGPACK_OBJECT_STR || k->type == MSGPACK_OBJECT_BIN) {
+        const char *ptr = k->type == MSGPACK_OBJECT_STR ? k->via.str.ptr : k->via.bin.ptr;
+        size_t size = k->type == MSGPACK_OBJECT_STR ? k->via.str.size : k->via.bin.size;
+        //  A NUL inside a key cannot be a jansson object key: cut there
+        size_t cut = strnlen (ptr, size);
+        return sl_edge_json_utf8_repair (ptr, cut, NULL);
+    }
+    char buf [64];
+    if (k->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        snprintf (buf, sizeof buf, "%llu", (unsigned long long) k->via.u64);
+    else
+    if (k->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        snprintf (buf, sizeof buf, "%lld", (long long) k->via.i64);
+    else
+    if (k->type == MSGPACK_OBJECT_BOOLEAN)
+        snprintf (buf, sizeof buf, "%s", k->via.boolean ? "true" : "false");
+    else
+        snprintf (buf, sizeof buf, "?");
+    return strdup (buf);
+}
+
+json_t *
+sl_edge_json_from_object (const msgpack_object *o)
+{
+    if (!o)
+        return json_null ();
+    switch (o->type) {
+        case MSGPACK_OBJECT_NIL:
+            return json_null ();
+        case MSGPACK_OBJECT_BOOLEAN:
+            return json_boolean (o->via.boolean);
+        case MSGPACK_OBJECT_POSITIVE_INTEGER:
+            //  JSON integers are int64 in jansson; larger ones become reals
+            if (o->via.u64 > (uint64_t) INT64_MAX)
+                return json_real ((double) o->via.u64);
+            return json_integer ((json_int_t) o->via.u64);
+        case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+            return json_integer ((json_int_t) o->via.i64);
+        case MSGPACK_OBJECT_FLOAT32:
+        case MSGPACK_OBJECT_FLOAT64:
+            if (!isfinite (o->via.f64))
+                return json_null ();
+            return json_real (o->via.f64);
+        case MSGPACK_OBJECT_STR:
+            return s_string (o->via.str.ptr, o->via.str.size);
+        case MSGPACK_OBJECT_BIN:
+            if (s_utf8_valid (o->via.bin.ptr, o->via.bin.size))
+                return json_stringn_nocheck (o->via.bin.ptr, o->via.bin.size);
+            return s_base64 (o->via.bin.ptr, o->via.bin.size);
+        case MSGPACK_OBJECT_ARRAY: {
+            json_t *array = json_array ();
+            for (uint32_t i = 0; i < o->via.array.size; i++)
+                json_array_append_new (array, sl_edge_json_from_object (&o->via.array.ptr [i]));
+            return array;
+        }
+        case MSGPACK_OBJECT_MAP: {
+            json_t *object = json_object ();
+            for (uint32_t i = 0; i < o->via.map.size; i++) {
+                char *key = s_key (&o->via.map.ptr [i].key);
+                json_object_set_new (object, key, sl_edge_json_from_object (&o->via.map.ptr [i].val));
+                free (key);
+            }
+            return object;
+        }
+        default:
+            return json_null ();
+    }
+}
+
+json_t *
+sl_edge_json_from_msgpack (const void *data, size_t size, char *err, size_t errlen)
+{
+    sl_mp_t *mp = sl_mp_decode (data, size, err, errlen);
+    if (!mp)
+        return NULL;
+    json_t *value = sl_edge_json_from_object (sl_mp_root (mp));
+    sl_mp_destroy (&mp);
+    return value;
+}
+
+static void
+s_pack (msgpack_packer *pk, const json_t *value)
+{
+    switch (json_typeof (value)) {
+        case JSON_OBJECT: {
+            msgpack_pack_map (pk, json_object_size (value));
+            const char *key;
+            json_t *item;
+            json_object_foreach ((json_t *) value, key, item) {
+                size_t len = strlen (key);
+                msgpack_pack_str (pk, len);
+                msgpack_pack_str_body (pk, key, len);
+                s_pack (pk, item);
+            }
+            break;
+        }
+        case JSON_ARRAY: {
+            msgpack_pack_array (pk, json_array_size (value));
+            size_t index;
+            json_t *item;
+            json_array_foreach (value, index, item)
+                s_pack (pk, item);
+            break;
+        }
+        case JSON_STRING: {
+            size_t len = json_string_length (value);
+            msgpack_pack_str (pk, len);
+            msgpack_pack_str_body (pk, json_string_value (value), len);
+            break;
+        }
+        case JSON_INTEGER:
+            msgpack_pack_int64 (pk, json_integer_value (value));
+            break;
+        case JSON_REAL:
+            msgpack_pack_double (pk, json_real_value (value));
+            break;
+        case JSON_TRUE:
+            msgpack_pack_true (pk);
+            break;
+        case JSON_FALSE:
+            msgpack_pack_false (pk);
+            break;
+        default:
+            msgpack_pack_nil (pk);
+            break;
+    }
+}
+
+char *
+sl_edge_json_to_msgpack (const json_t *value, size_t *size)
+{
+    if (!value)
+        return NULL;
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    s_pack (&w.pk, value);
+    return sl_mpw_take (&w, size);
+}
+
+//  --------------------------------------------------------------------------
+//  Self test
+
+void
+sl_edge_json_test (bool verbose)
+{
+    if (verbose)
+        printf (" * sl_edge_json: ");
+
+    //  Round trip through msgpack keeps types and values
+    json_error_t jerr;
+    const char *text = "{\"a\":1,\"b\":-7,\"c\":2.5,\"d\":\"h\\u00e9llo\",\"e\":[true,false,null],"
+                       "\"f\":{\"g\":[]},\"big\":9007199254740993}";
+    json_t *in = json_loads (text, 0, &jerr);
+    assert (in);
+    size_t size;
+    char *mp = sl_edge_json_to_msgpack (in, &size);
+    assert (mp && size > 0);
+    char err [256];
+    json_t *out = sl_edge_json_from_msgpack (mp, size, err, sizeof err);
+    assert (out);
+    assert (json_equal (in, out));
+    assert (json_integer_value (json_object_get (out, "big")) == 9007199254740993LL);
+    assert (json_is_real (json_object_get (out, "c")));
+    free (mp);
+    json_decref (in);
+    json_decref (out);
+
+    //  Hostile msgpack: truncated, trailing bytes, huge claimed array
+    assert (sl_edge_json_from_msgpack ("\x92\x01", 2, err, sizeof err) == NULL);
+    assert (sl_edge_json_from_msgpack ("\x01\x02", 2, err, sizeof err) == NULL);
+    assert (sl_edge_json_from_msgpack ("\xdd\xff\xff\xff\xff", 5, err, sizeof err) == NULL);
+    assert (sl_edge_json_from_msgpack ("", 0, err, sizeof err) == NULL);
+
+    //  Invalid UTF-8 in a str is repaired, not dropped; NaN becomes null;
+    //  non-string keys are printed; bins are text or base64
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 5);
+    sl_mpw_key (&w, "bad");
+    msgpack_pack_str (&w.pk, 4);
+    msgpack_pack_str_body (&w.pk, "a\xff\xc0z", 4);
+    sl_mpw_key (&w, "nan");
+    msgpack_pack_double (&w.pk, NAN);
+    msgpack_pack_int (&w.pk, 42);
+    msgpack_pack_true (&w.pk);
+    sl_mpw_key (&w, "text");
+    msgpack_pack_bin (&w.pk, 2);
+    msgpack_pack_bin_body (&w.pk, "hi", 2);
+    sl_mpw_key (&w, "blob");
+    msgpack_pack_bin (&w.pk, 3);
+    msgpack_pack_bin_body (&w.pk, "\x00\xff\x10", 3);
+    mp = sl_mpw_take (&w, &size);
+    out = sl_edge_json_from_msgpack (mp, size, err, sizeof err);
+    assert (out);
+    assert (strcmp (json_string_value (json_object_get (out, "bad")), "a\xEF\xBF\xBD\xEF\xBF\xBDz") == 0);
+    assert (json_is_null (json_object_get (out, "nan")));
+    assert (json_is_true (json_object_get (out, "42")));
+    assert (strcmp (json_string_value (json_object_get (out, "text")), "hi") == 0);
+    assert (strcmp (json_string_value (json_object_get (out, "blob")), "AP8Q") == 0);
+    char *dumped = json_dumps (out, JSON_COMPACT);
+    assert (dumped);            //  serialisable: jansson accepted every string
+    free (dumped);
+    free (mp);
+    json_decref (out);
+
+    //  Overlong, surrogate and out-of-range sequences are all repaired
+    const char *evil [] = { "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82", NULL };
+    for (int i = 0; evil [i]; i++) {
+        size_t len;
+        char *fixed = sl_edge_json_utf8_repair (evil [i], strlen (evil [i]), &len);
+        json_t *s = json_stringn (fixed, len);
+        assert (s);
+        json_decref (s);
+        free (fixed);
+    }
+    if (verbose)
+        printf ("OK\n");
+}

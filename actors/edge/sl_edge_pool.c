@@ -1,0 +1,308 @@
+/*  sl_edge_pool: pooled broker clients and outcome mapping. See sl_edge_pool.h. */
+#include "sl_edge_pool.h"
+#include "sl_edge_json.h"
+#include "sl_log.h"
+#include "sl_util.h"
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct _sl_edge_pool_t {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    char *endpoint;
+    char *curve_client;
+    char *curve_server;
+    sl_client_t **idle;
+    int idle_count;
+    int created;
+    int max;
+};
+
+sl_edge_pool_t *
+sl_edge_pool_new (const char *endpoint, const char *curve_client, const char *curve_server,
+                  int max_clients)
+{
+    assert (endpoint);
+    sl_edge_pool_t *self = calloc (1, sizeof *self);
+    assert (self);
+    pthread_mutex_init (&self->lock, NULL);
+    pthread_cond_init (&self->cond, NULL);
+    self->endpoint = strdup (endpoint);
+    //  inproc needs no CURVE: it never leaves the process
+    if (curve_client && curve_server && strncmp (endpoint, "inproc:", 7) != 0) {
+        self->curve_client = strdup (curve_client);
+        self->curve_server = strdup (curve_server);
+    }
+    self->max = max_clients > 0 ? max_clients : 1;
+    self->idle = calloc ((size_t) self->max, sizeof *self->idle);
+    assert (self->idle);
+    return self;
+}
+
+void
+sl_edge_pool_destroy (sl_edge_pool_t **self_p)
+{
+    if (!*self_p)
+        return;
+    sl_edge_pool_t *self = *self_p;
+    for (int i = 0; i < self->idle_count; i++)
+        sl_client_destroy (&self->idle [i]);
+    free (self->idle);
+    free (self->endpoint);
+    free (self->curve_client);
+    free (self->curve_server);
+    pthread_cond_destroy (&self->cond);
+    pthread_mutex_destroy (&self->lock);
+    free (self);
+    *self_p = NULL;
+}
+
+sl_client_t *
+sl_edge_pool_take (sl_edge_pool_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    while (self->idle_count == 0 && self->created >= self->max)
+        pthread_cond_wait (&self->cond, &self->lock);
+    if (self->idle_count > 0) {
+        sl_client_t *client = self->idle [--self->idle_count];
+        pthread_mutex_unlock (&self->lock);
+        return client;
+    }
+    self->created++;
+    pthread_mutex_unlock (&self->lock);
+    //  Connecting happens outside the lock; a failure gives the slot back
+    sl_client_t *client = sl_client_new (self->endpoint, self->curve_client, self->curve_server);
+    if (!client) {
+        sl_error (NULL, "cannot create a broker client for %s", self->endpoint);
+        pthread_mutex_lock (&self->lock);
+        self->created--;
+        pthread_cond_signal (&self->cond);
+        pthread_mutex_unlock (&self->lock);
+    }
+    return client;
+}
+
+void
+sl_edge_pool_give (sl_edge_pool_t *self, sl_client_t *client)
+{
+    if (!client)
+        return;
+    pthread_mutex_lock (&self->lock);
+    assert (self->idle_count < self->max);
+    self->idle [self->idle_count++] = client;
+    pthread_cond_signal (&self->cond);
+    pthread_mutex_unlock (&self->lock);
+}
+
+int
+sl_edge_pool_size (sl_edge_pool_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    int n = self->created;
+    pthread_mutex_unlock (&self->lock);
+    return n;
+}
+
+int
+sl_edge_pool_map (const sl_client_result_t *result, const char *what, sl_edge_fail_t *fail)
+{
+    memset (fail, 0, sizeof *fail);
+    switch (result->rc) {
+        case SL_CLIENT_OK:
+            fail->status = 200;
+            break;
+        case SL_CLIENT_BUSY: {
+            fail->status = 429;
+            int64_t ms = result->retry_ms > 0 ? result->retry_ms : 1000;
+            fail->retry_after_s = (int) ((ms + 999) / 1000);
+            snprintf (fail->message, sizeof fail->message,
+                      "%s: the %s queue is full (%lld waiting); retry in %d s", what,
+                      *result->service ? result->service : "service", (long long) result->depth,
+                      fail->retry_after_s);
+            break;
+        }
+        case SL_CLIENT_TIMEOUT:
+            fail->status = 503;
+            fail->timed_out = true;
+            snprintf (fail->message, sizeof fail->message, "%s: the broker did not answer in time (%.300s)",
+                      what, result->reason);
+            break;
+        case SL_CLIENT_ERROR:
+        default:
+            if (result->code == 503 || result->code == 408) {
+                fail->status = 503;
+                snprintf (fail->message, sizeof fail->message, "%s: service unavailable (%.300s)",
+                          what, result->reason);
+            }
+            else
+            if (result->code == 413) {
+                fail->status = 413;
+                snprintf (fail->message, sizeof fail->message, "%s: request too large for the broker (%.300s)",
+                          what, result->reason);
+            }
+            else
+            if (result->code == 404) {
+                fail->status = 404;
+                snprintf (fail->message, sizeof fail->message, "%s: %.300s", what, result->reason);
+            }
+            else {
+                fail->status = 502;
+                snprintf (fail->message, sizeof fail->message, "%s: broker refused the request (%lld: %.300s)",
+                          what, (long long) result->code, result->reason);
+            }
+            break;
+    }
+    return fail->status;
+}
+
+int
+sl_edge_pool_request (sl_edge_pool_t *self, const char *ws, const char *service, const char *kind,
+                      const char *job, const json_t *body, int timeout_ms, json_t **reply,
+                      sl_edge_fail_t *fail)
+{
+    *reply = NULL;
+    memset (fail, 0, sizeof *fail);
+    char what [96];
+    snprintf (what, sizeof what, "%s/%s", service, kind);
+    sl_envelope_t *env = sl_envelope_new (kind, job, ws);
+    if (!env || sl_envelope_set_route (env, service)) {
+        sl_envelope_destroy (&env);
+        fail->status = 400;
+        snprintf (fail->message, sizeof fail->message, "invalid workspace or job id");
+        return fail->status;
+    }
+    size_t size;
+    json_t *empty = body ? NULL : json_object ();
+    char *packed = sl_edge_json_to_msgpack (body ? body : empty, &size);
+    json_decref (empty);
+    sl_envelope_take_body (env, packed, size);
+    sl_envelope_set_deadline (env, sl_now_ms () + timeout_ms);
+
+    sl_client_t *client = sl_edge_pool_take (self);
+    if (!client) {
+        sl_envelope_destroy (&env);
+        fail->status = 503;
+        snprintf (fail->message, sizeof fail->message, "%s: cannot connect to the broker", what);
+        return fail->status;
+    }
+    char *data = NULL;
+    size_t data_size = 0;
+    sl_client_result_t result;
+    sl_client_rc_t rc = sl_client_request (client, env, timeout_ms, &data, &data_size, &result);
+    sl_edge_pool_give (self, client);
+    sl_envelope_destroy (&env);
+    if (rc != SL_CLIENT_OK) {
+        free (data);
+        return sl_edge_pool_map (&result, what, fail);
+    }
+    char err [256];
+    json_t *value = sl_edge_json_from_msgpack (data, data_size, err, sizeof err);
+    free (data);
+    if (!value || !json_is_object (value)) {
+        json_decref (value);
+        fail->status = 502;
+        snprintf (fail->message, sizeof fail->message, "%s: unreadable reply (%s)", what,
+                  value ? "not a map" : err);
+        return fail->status;
+    }
+    json_t *error = json_object_get (value, "error");
+    if (error) {
+        json_t *code = json_object_get (error, "code");
+        int status = json_is_integer (code) ? (int) json_integer_value (code) : 500;
+        if (status < 400 || status > 599)
+            status = 500;
+        fail->status = status;
+        const char *message = json_string_value (json_object_get (error, "message"));
+        snprintf (fail->message, sizeof fail->message, "%s", message ? message : "request failed");
+        if (status == 429) {
+            //  The service may say how long; otherwise a conservative default
+            json_t *retry_ms = json_object_get (error, "retry_ms");
+            json_t *retry_s = json_object_get (error, "retry_after");
+            fail->retry_after_s = json_is_integer (retry_s) ? (int) json_integer_value (retry_s)
+                                : json_is_integer (retry_ms) ? (int) ((json_integer_value (retry_ms) + 999) / 1000)
+                                : 1;
+            if (fail->retry_after_s < 1)
+                fail->retry_after_s = 1;
+        }
+        json_decref (value);
+        return fail->status;
+    }
+    *reply = value;
+    return 200;
+}
+
+//  --------------------------------------------------------------------------
+//  Self test: a real in-process broker is not available to this library
+//  (it lives in sl_broker), so the self-test covers the mapping table and
+//  the pool bound; tests/test_edge.py drives requests end to end.
+
+typedef struct {
+    sl_edge_pool_t *pool;
+    int rounds;
+} test_thread_t;
+
+static void *
+s_test_thread (void *arg)
+{
+    test_thread_t *t = (test_thread_t *) arg;
+    for (int i = 0; i < t->rounds; i++) {
+        sl_client_t *client = sl_edge_pool_take (t->pool);
+        assert (client);
+        sl_edge_pool_give (t->pool, client);
+    }
+    return NULL;
+}
+
+void
+sl_edge_pool_test (bool verbose)
+{
+    if (verbose)
+        printf (" * sl_edge_pool: ");
+    sl_client_result_t result;
+    sl_edge_fail_t fail;
+    memset (&result, 0, sizeof result);
+    result.rc = SL_CLIENT_BUSY;
+    result.retry_ms = 1500;
+    result.depth = 10000;
+    snprintf (result.service, sizeof result.service, "intake");
+    assert (sl_edge_pool_map (&result, "intake/ingest", &fail) == 429);
+    assert (fail.retry_after_s == 2);
+    assert (strstr (fail.message, "intake"));
+    result.rc = SL_CLIENT_TIMEOUT;
+    assert (sl_edge_pool_map (&result, "x", &fail) == 503);
+    assert (fail.timed_out);
+    result.rc = SL_CLIENT_ERROR;
+    result.code = 503;
+    assert (sl_edge_pool_map (&result, "x", &fail) == 503);
+    assert (!fail.timed_out);
+    result.code = 404;
+    assert (sl_edge_pool_map (&result, "x", &fail) == 404);
+    result.code = 500;
+    assert (sl_edge_pool_map (&result, "x", &fail) == 502);
+
+    //  Eight threads share a pool of two: never more than two clients
+    sl_edge_pool_t *pool = sl_edge_pool_new ("inproc://sl-edge-pool-test", NULL, NULL, 2);
+    pthread_t threads [8];
+    test_thread_t t = { pool, 200 };
+    for (int i = 0; i < 8; i++)
+        pthread_create (&threads [i], NULL, s_test_thread, &t);
+    for (int i = 0; i < 8; i++)
+        pthread_join (threads [i], NULL);
+    assert (sl_edge_pool_size (pool) <= 2 && sl_edge_pool_size (pool) >= 1);
+
+    //  Nobody serves the request: a short timeout becomes 503, not a hang
+    json_t *reply = NULL;
+    int64_t start = sl_mono_ms ();
+    int status = sl_edge_pool_request (pool, "default", "query", "status", NULL, NULL, 200, &reply, &fail);
+    assert (status == 503 && reply == NULL);
+    assert (sl_mono_ms () - start < 2000);
+    assert (sl_edge_pool_request (pool, "bad ws!", "query", "status", NULL, NULL, 200, &reply, &fail) == 400);
+    sl_edge_pool_destroy (&pool);
+    assert (pool == NULL);
+    if (verbose)
+        printf ("OK\n");
+}

@@ -1,0 +1,725 @@
+/*  sl_edge_upload: ingest bodies into documents. See sl_edge_upload.h. */
+#include "sl_edge_upload.h"
+#include "sl_util.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <ctype.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_DOCS     1000           //  documents in one request
+#define MAX_URL      8192
+
+typedef enum { MODE_JSON, MODE_FORM, MODE_RAW } upload_mode_t;
+
+struct _sl_edge_upload_t {
+    upload_mode_t mode;
+    sl_blob_t *blobs;
+    size_t max_upload;
+    size_t max_json;
+    uint64_t bytes;
+    int status;                     //  first error, 0 if none
+    char message [512];
+    //  JSON mode
+    char *json;
+    size_t json_len;
+    //  Form mode
+    struct MHD_PostProcessor *pp;
+    int cur;                        //  index of the part being read, -1
+    char *cur_key;
+    char *cur_filename;
+    //  Documents, with a writer for each file still being written
+    sl_edge_doc_t *docs;
+    sl_blob_writer_t **writers;
+    size_t count, cap;
+    bool finished;
+};
+
+static void
+s_fail (sl_edge_upload_t *self, int status, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
+
+static void
+s_fail (sl_edge_upload_t *self, int status, const char *fmt, ...)
+{
+    if (self->status)
+        return;                     //  the first reason is the one to report
+    self->status = status;
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (self->message, sizeof self->message, fmt, args);
+    va_end (args);
+}
+
+static sl_edge_doc_t *
+s_add_doc (sl_edge_upload_t *self)
+{
+    if (self->count >= MAX_DOCS) {
+        s_fail (self, 413, "too many documents in one request (at most %d)", MAX_DOCS);
+        return NULL;
+    }
+    if (self->count == self->cap) {
+        self->cap = self->cap ? self->cap * 2 : 8;
+        self->docs = realloc (self->docs, self->cap * sizeof *self->docs);
+        self->writers = realloc (self->writers, self->cap * sizeof *self->writers);
+        assert (self->docs && self->writers);
+    }
+    sl_edge_doc_t *doc = &self->docs [self->count];
+    memset (doc, 0, sizeof *doc);
+    self->writers [self->count] = NULL;
+    self->count++;
+    return doc;
+}
+
+//  Start a file document: refuse obvious non-documents, else open a writer.
+static void
+s_start_file (sl_edge_upload_t *self, const char *filename, const char *mime)
+{
+    sl_edge_doc_t *doc = s_add_doc (self);
+    if (!doc)
+        return;
+    doc->filename = sl_edge_filename_clean (filename);
+    doc->mime = strdup (mime ? mime : "");
+    char why [256];
+    if (sl_edge_type_refused (mime, doc->filename, why, sizeof why)) {
+        doc->status = 415;
+        snprintf (doc->message, sizeof doc->message, "%s", why);
+        return;
+    }
+    if (!self->blobs) {
+        s_fail (self, 500, "the blob area is not available on this edge");
+        return;
+    }
+    self->writers [self->count - 1] = sl_blob_writer_new (self->blobs, self->max_upload);
+    if (!self->writers [self->count - 1])
+        s_fail (self, 500, "cannot create a temporary file in the blob area");
+}
+
+static void
+s_write_file (sl_edge_upload_t *self, const char *data, size_t size)
+{
+    if (self->cur < 0 || self->status)
+        return;
+    sl_blob_writer_t *writer = self->writers [self->cur];
+    if (!writer || !size)
+        return;                     //  refused part: discard its bytes
+    if (sl_blob_writer_write (writer, data, size)) {
+        if (sl_blob_writer_exceeded (writer))
+            s_fail (self, 413, "upload exceeds http.max_upload (%zu bytes)", self->max_upload);
+        else
+            s_fail (self, 500, "cannot write the upload to disk: %s", strerror (errno));
+    }
+}
+
+static enum MHD_Result
+s_iterate (void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
+           const char *content_type, const char *transfer_encoding, const char *data,
+           uint64_t off, size_t size)
+{
+    sl_edge_upload_t *self = (sl_edge_upload_t *) cls;
+    if (self->status)
+        return MHD_NO;
+    key = key ? key : "";
+    bool same = self->cur >= 0 && self->cur_key && strcmp (self->cur_key, key) == 0
+             && ((!filename && !self->cur_filename)
+              || (filename && self->cur_filename && strcmp (filename, self->cur_filename) == 0));
+    //  A part starts at off 0; MHD may announce it with an empty call first
+    bool fresh = off == 0
+              && !(same && (self->docs [self->cur].url ? strlen (self->docs [self->cur].url) == 0
+                                                      : self->docs [self->cur].size == 0
+                                                        && (!self->writers [self->cur]
+                                                         || sl_blob_writer_size (self->writers [self->cur]) == 0)));
+    if (fresh) {
+        free (self->cur_key);
+        free (self->cur_filename);
+        self->cur_key = strdup (key);
+        self->cur_filename = filename ? strdup (filename) : NULL;
+        self->cur = -1;
+        if (filename) {
+            s_start_file (self, filename, content_type);
+            self->cur = (int) self->count - 1;
+        }
+        else
+        if (strcmp (key, "url") == 0 || strcmp (key, "urls") == 0) {
+            sl_edge_doc_t *doc = s_add_doc (self);
+            if (doc) {
+                doc->url = strdup ("");
+                self->cur = (int) self->count - 1;
+            }
+        }
+        //  other fields are ignored
+    }
+    if (self->cur < 0 || self->status)
+        return self->status ? MHD_NO : MHD_YES;
+    sl_edge_doc_t *doc = &self->docs [self->cur];
+    if (doc->url) {
+        size_t len = strlen (doc->url);
+        if (len + size > MAX_URL) {
+            s_fail (self, 400, "field '%s' is longer than %d bytes", key, MAX_URL);
+            return MHD_NO;
+        }
+        doc->url = realloc (doc->url, len + size + 1);
+        memcpy (doc->url + len, data, size);
+        doc->url [len + size] = 0;
+    }
+    else
+        s_write_file (self, data, size);
+    return self->status ? MHD_NO : MHD_YES;
+}
+
+//  The type of a Content-Type header, lower-cased, without parameters.
+static void
+s_base_type (const char *content_type, char *buf, size_t cap)
+{
+    size_t n = 0;
+    if (content_type)
+        for (const char *p = content_type; *p && *p != ';' && n < cap - 1; p++)
+            if (!isspace ((unsigned char) *p))
+                buf [n++] = (char) tolower ((unsigned char) *p);
+    buf [n] = 0;
+}
+
+sl_edge_upload_t *
+sl_edge_upload_new (struct MHD_Connection *connection, sl_blob_t *blobs, const char *content_type,
+                    const char *filename, size_t max_upload, size_t max_json,
+                    int *status, char *message, size_t msglen)
+{
+    char type [128];
+    s_base_type (content_type, type, sizeof type);
+    sl_edge_upload_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->blobs = blobs;
+    self->max_upload = max_upload;
+    self->max_json = max_json;
+    self->cur = -1;
+    *status = 0;
+    if (strcmp (type, "application/json") == 0)
+        self->mode = MODE_JSON;
+    else
+    if (strcmp (type, "multipart/form-data") == 0
+    ||  strcmp (type, "application/x-www-form-urlencoded") == 0) {
+        self->mode = MODE_FORM;
+        self->pp = connection ? MHD_create_post_processor (connection, 65536, s_iterate, self) : NULL;
+        if (!self->pp) {
+            *status = 400;
+            snprintf (message, msglen, "cannot read this %s body (is the boundary missing?)", type);
+            sl_edge_upload_destroy (&self);
+            return NULL;
+        }
+    }
+    else {
+        self->mode = MODE_RAW;
+        if (!*type) {
+            *status = 415;
+            snprintf (message, msglen, "Content-Type is required: application/json, "
+                      "multipart/form-data, or the document's own type");
+            sl_edge_upload_destroy (&self);
+            return NULL;
+        }
+        char why [256];
+        char *clean = sl_edge_filename_clean (filename ? filename : "upload");
+        if (sl_edge_type_refused (type, clean, why, sizeof why)) {
+            *status = 415;
+            snprintf (message, msglen, "%s", why);
+            free (clean);
+            sl_edge_upload_destroy (&self);
+            return NULL;
+        }
+        s_start_file (self, clean, type);
+        free (clean);
+        self->cur = 0;
+        if (self->status) {
+            *status = self->status;
+            snprintf (message, msglen, "%s", self->message);
+            sl_edge_upload_destroy (&self);
+            return NULL;
+        }
+    }
+    return self;
+}
+
+void
+sl_edge_upload_destroy (sl_edge_upload_t **self_p)
+{
+    if (!*self_p)
+        return;
+    sl_edge_upload_t *self = *self_p;
+    if (self->pp)
+        MHD_destroy_post_processor (self->pp);
+    for (size_t i = 0; i < self->count; i++) {
+        sl_blob_writer_abort (&self->writers [i]);
+        free (self->docs [i].url);
+        free (self->docs [i].filename);
+        free (self->docs [i].mime);
+    }
+    free (self->docs);
+    free (self->writers);
+    free (self->json);
+    free (self->cur_key);
+    free (self->cur_filename);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+sl_edge_upload_feed (sl_edge_upload_t *self, const char *data, size_t size)
+{
+    self->bytes += size;
+    if (self->status)
+        return -1;
+    if (self->mode == MODE_JSON) {
+        if (self->json_len + size > self->max_json) {
+            s_fail (self, 413, "JSON body exceeds %zu bytes", self->max_json);
+            return -1;
+        }
+        self->json = realloc (self->json, self->json_len + size + 1);
+        assert (self->json);
+        memcpy (self->json + self->json_len, data, size);
+        self->json_len += size;
+        self->json [self->json_len] = 0;
+        return 0;
+    }
+    if (self->bytes > self->max_upload) {
+        s_fail (self, 413, "upload exceeds http.max_upload (%zu bytes)", self->max_upload);
+        return -1;
+    }
+    if (self->mode == MODE_RAW)
+        s_write_file (self, data, size);
+    else
+    if (MHD_post_process (self->pp, data, size) != MHD_YES && !self->status)
+        s_fail (self, 400, "malformed %s body", "form");
+    return self->status ? -1 : 0;
+}
+
+//  {"url": "..."} or {"urls": [...]}
+static void
+s_parse_json (sl_edge_upload_t *self)
+{
+    json_error_t jerr;
+    json_t *root = self->json ? json_loadb (self->json, self->json_len, 0, &jerr) : NULL;
+    if (!root) {
+        if (self->json)
+            s_fail (self, 400, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+        else
+            s_fail (self, 400, "empty body: send {\"url\": \"...\"} or {\"urls\": [...]}");
+        return;
+    }
+    json_t *url = json_object_get (root, "url");
+    json_t *urls = json_object_get (root, "urls");
+    if (!json_is_object (root) || (!url && !urls))
+        s_fail (self, 400, "body must be an object with \"url\" or \"urls\"");
+    else
+    if (url && !json_is_string (url))
+        s_fail (self, 400, "\"url\" must be a string");
+    else
+    if (urls && (!json_is_array (urls) || json_array_size (urls) == 0))
+        s_fail (self, 400, "\"urls\" must be a non-empty array of strings");
+    if (!self->status && url) {
+        sl_edge_doc_t *doc = s_add_doc (self);
+        if (doc)
+            doc->url = strdup (json_string_value (url));
+    }
+    size_t index;
+    json_t *item;
+    if (!self->status && urls)
+        json_array_foreach (urls, index, item) {
+            if (!json_is_string (item)) {
+                s_fail (self, 400, "\"urls\"[%zu] is not a string", index);
+                break;
+            }
+            sl_edge_doc_t *doc = s_add_doc (self);
+            if (!doc)
+                break;
+            doc->url = strdup (json_string_value (item));
+        }
+    json_decref (root);
+}
+
+int
+sl_edge_upload_finish (sl_edge_upload_t *self)
+{
+    assert (!self->finished);
+    self->finished = true;
+    if (self->mode == MODE_JSON && !self->status)
+        s_parse_json (self);
+    if (self->mode == MODE_FORM && self->pp && !self->status) {
+        //  Flushes the last part's buffered bytes through the iterator
+        if (MHD_destroy_post_processor (self->pp) != MHD_YES && !self->status)
+            s_fail (self, 400, "malformed or truncated form body");
+        self->pp = NULL;
+    }
+    if (self->status)
+        return -1;
+    for (size_t i = 0; i < self->count; i++) {
+        sl_edge_doc_t *doc = &self->docs [i];
+        if (doc->url) {
+            if (!sl_edge_url_valid (doc->url))
+                s_fail (self, 400, "not an http(s) URL: '%.200s'", doc->url);
+            continue;
+        }
+        if (!self->writers [i])
+            continue;               //  refused up front
+        if (sl_blob_writer_commit (&self->writers [i], doc->sha256, &doc->size)) {
+            s_fail (self, 500, "cannot store upload '%s' in the blob area", doc->filename);
+            return -1;
+        }
+        if (doc->size == 0) {
+            doc->status = 400;
+            snprintf (doc->message, sizeof doc->message, "file '%s' is empty", doc->filename);
+        }
+    }
+    if (!self->status && self->count == 0)
+        s_fail (self, 400, self->mode == MODE_FORM
+                ? "the form holds no file part and no \"url\" field"
+                : "empty body");
+    return self->status ? -1 : 0;
+}
+
+int
+sl_edge_upload_error (sl_edge_upload_t *self, const char **message)
+{
+    if (message)
+        *message = self->message;
+    return self->status;
+}
+
+bool sl_edge_upload_is_json (sl_edge_upload_t *self) { return self->mode == MODE_JSON; }
+size_t sl_edge_upload_count (sl_edge_upload_t *self) { return self->count; }
+uint64_t sl_edge_upload_bytes (sl_edge_upload_t *self) { return self->bytes; }
+
+sl_edge_doc_t *
+sl_edge_upload_doc (sl_edge_upload_t *self, size_t index)
+{
+    return index < self->count ? &self->docs [index] : NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Helpers
+
+static const char *s_refused_prefixes [] = { "image/", "audio/", "video/", "font/", "model/", NULL };
+static const char *s_refused_types [] = {
+    "application/zip", "application/gzip", "application/x-gzip", "application/x-tar",
+    "application/x-7z-compressed", "application/vnd.rar", "application/x-rar-compressed",
+    "application/x-bzip2", "application/x-xz", "application/zstd", "application/java-archive",
+    "application/x-executable", "application/x-msdownload", "application/x-sharedlib",
+    "application/x-mach-binary", "application/vnd.microsoft.portable-executable",
+    "application/x-iso9660-image", "application/x-apple-diskimage", "application/wasm",
+    "application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet",
+    "application/vnd.oasis.opendocument.presentation", "application/x-sqlite3",
+    NULL
+};
+static const char *s_refused_exts [] = {
+    "png", "jpg", "jpeg", "gif", "webp", "bmp", "tif", "tiff", "ico", "heic", "heif", "avif", "svg",
+    "psd", "raw", "mp3", "wav", "ogg", "oga", "flac", "aac", "m4a", "opus", "mp4", "m4v", "mkv",
+    "avi", "mov", "webm", "wmv", "flv", "zip", "gz", "tgz", "tar", "7z", "rar", "bz2", "xz", "zst",
+    "jar", "exe", "dll", "so", "dylib", "msi", "dmg", "iso", "apk", "deb", "rpm", "wasm", "doc",
+    "docx", "xls", "xlsx", "ppt", "pptx", "odt", "ods", "odp", "sqlite", "db", "ttf", "otf",
+    "woff", "woff2", NULL
+};
+
+bool
+sl_edge_type_refused (const char *mime, const char *filename, char *why, size_t cap)
+{
+    char type [128];
+    s_base_type (mime, type, sizeof type);
+    for (int i = 0; s_refused_prefixes [i]; i++)
+        if (strncmp (type, s_refused_prefixes [i], strlen (s_refused_prefixes [i])) == 0) {
+            snprintf (why, cap, "unsupported media type %s: Sluice ingests PDF, EPUB, XPS, "
+                      "FB2, CBZ, HTML, Markdown and plain text", type);
+            return true;
+        }
+    for (int i = 0; s_refused_types [i]; i++)
+        if (strcmp (type, s_refused_types [i]) == 0) {
+            snprintf (why, cap, "unsupported media type %s: Sluice ingests PDF, EPUB, XPS, "
+                      "FB2, CBZ, HTML, Markdown and plain text", type);
+            return true;
+        }
+    const char *dot = filename ? strrchr (filename, '.') : NULL;
+    if (dot && !strchr (dot, '/'))
+        for (int i = 0; s_refused_exts [i]; i++)
+            if (strcasecmp (dot + 1, s_refused_exts [i]) == 0) {
+                snprintf (why, cap, "unsupported file type '.%s' (%s): Sluice ingests PDF, EPUB, "
+                          "XPS, FB2, CBZ, HTML, Markdown and plain text", s_refused_exts [i], filename);
+                return true;
+            }
+    return false;
+}
+
+static int
+s_hex (int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+char *
+sl_edge_disposition_filename (const char *header)
+{
+    if (!header)
+        return NULL;
+    //  RFC 6266: filename* (RFC 5987 encoded) wins over filename
+    const char *star = strcasestr (header, "filename*=");
+    if (star) {
+        const char *value = star + 10;
+        const char *quote = strstr (value, "''");
+        if (quote) {
+            value = quote + 2;
+            char *out = malloc (strlen (value) + 1);
+            assert (out);
+            size_t n = 0;
+            for (const char *p = value; *p && *p != ';' && !isspace ((unsigned char) *p); p++) {
+                if (*p == '%' && s_hex (p [1]) >= 0 && s_hex (p [2]) >= 0) {
+                    out [n++] = (char) (s_hex (p [1]) * 16 + s_hex (p [2]));
+                    p += 2;
+                }
+                else
+                    out [n++] = *p;
+            }
+            out [n] = 0;
+            if (n)
+                return out;
+            free (out);
+        }
+    }
+    const char *plain = header;
+    while ((plain = strcasestr (plain, "filename=")) != NULL) {
+        //  Skip "filename*=" matches (handled above): need a boundary before
+        if (plain == header || plain [-1] == ';' || isspace ((unsigned char) plain [-1]))
+            break;
+        plain++;
+    }
+    if (!plain)
+        return NULL;
+    const char *value = plain + 9;
+    char *out = malloc (strlen (value) + 1);
+    assert (out);
+    size_t n = 0;
+    if (*value == '"') {
+        for (const char *p = value + 1; *p && *p != '"'; p++) {
+            if (*p == '\\' && p [1])
+                p++;
+            out [n++] = *p;
+        }
+    }
+    else
+        for (const char *p = value; *p && *p != ';' && !isspace ((unsigned char) *p); p++)
+            out [n++] = *p;
+    out [n] = 0;
+    if (n == 0) {
+        free (out);
+        return NULL;
+    }
+    return out;
+}
+
+char *
+sl_edge_filename_clean (const char *name)
+{
+    if (!name)
+        name = "";
+    //  Browsers on Windows send full paths: keep the last component
+    const char *base = name;
+    for (const char *p = name; *p; p++)
+        if (*p == '/' || *p == '\\')
+            base = p + 1;
+    char *out = malloc (201);
+    assert (out);
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *) base; *p && n < 200; p++)
+        if (*p >= 0x20 && *p != 0x7f && *p != '"')
+            out [n++] = (char) *p;
+    //  Do not cut a UTF-8 sequence in half
+    while (n > 0 && ((unsigned char) out [n - 1] & 0xC0) == 0x80 && n == 200) {
+        while (n > 0 && ((unsigned char) out [n - 1] & 0xC0) == 0x80)
+            n--;
+        if (n > 0)
+            n--;
+    }
+    out [n] = 0;
+    if (n == 0 || strcmp (out, ".") == 0 || strcmp (out, "..") == 0)
+        snprintf (out, 201, "upload");
+    return out;
+}
+
+bool
+sl_edge_url_valid (const char *url)
+{
+    if (!url)
+        return false;
+    size_t len = strlen (url);
+    if (len > MAX_URL)
+        return false;
+    size_t skip;
+    if (strncasecmp (url, "http://", 7) == 0)
+        skip = 7;
+    else
+    if (strncasecmp (url, "https://", 8) == 0)
+        skip = 8;
+    else
+        return false;
+    if (len == skip || url [skip] == '/')
+        return false;               //  no host
+    for (const unsigned char *p = (const unsigned char *) url; *p; p++)
+        if (*p <= 0x20 || *p == 0x7f)
+            return false;
+    return true;
+}
+
+//  --------------------------------------------------------------------------
+//  Self test: JSON and raw bodies go through the real blob area in a temp
+//  folder (multipart needs a live connection: tests/test_edge.py).
+
+void
+sl_edge_upload_test (bool verbose)
+{
+    if (verbose)
+        printf (" * sl_edge_upload: ");
+    char why [256];
+    assert (sl_edge_type_refused ("image/png", "x.pdf", why, sizeof why));
+    assert (strstr (why, "image/png"));
+    assert (sl_edge_type_refused ("Application/ZIP; charset=x", NULL, why, sizeof why));
+    assert (sl_edge_type_refused (NULL, "Photo.JPG", why, sizeof why));
+    assert (sl_edge_type_refused ("application/octet-stream", "a.docx", why, sizeof why));
+    assert (!sl_edge_type_refused ("application/pdf", "a.pdf", why, sizeof why));
+    assert (!sl_edge_type_refused ("application/octet-stream", "notes", why, sizeof why));
+    assert (!sl_edge_type_refused ("text/plain", "a.dir/readme", why, sizeof why));
+    assert (!sl_edge_type_refused ("text/markdown; charset=utf-8", "a.md", why, sizeof why));
+
+    char *name = sl_edge_disposition_filename ("attachment; filename=\"re\\\"port.pdf\"");
+    assert (name && strcmp (name, "re\"port.pdf") == 0);
+    free (name);
+    name = sl_edge_disposition_filename ("attachment; filename=plain.txt; size=3");
+    assert (name && strcmp (name, "plain.txt") == 0);
+    free (name);
+    name = sl_edge_disposition_filename ("attachment; filename=\"x.pdf\"; filename*=UTF-8''%C3%A9t%C3%A9.pdf");
+    assert (name && strcmp (name, "\xC3\xA9t\xC3\xA9.pdf") == 0);
+    free (name);
+    assert (sl_edge_disposition_filename ("inline") == NULL);
+    assert (sl_edge_disposition_filename (NULL) == NULL);
+
+    name = sl_edge_filename_clean ("C:\\Users\\me\\a\x01\"b.pdf");
+    assert (strcmp (name, "ab.pdf") == 0);
+    free (name);
+    name = sl_edge_filename_clean ("../..");
+    assert (strcmp (name, "upload") == 0);
+    free (name);
+    name = sl_edge_filename_clean ("");
+    assert (strcmp (name, "upload") == 0);
+    free (name);
+
+    assert (sl_edge_url_valid ("https://example.org/a.pdf"));
+    assert (sl_edge_url_valid ("HTTP://127.0.0.1:8080/x?y=1"));
+    assert (!sl_edge_url_valid ("ftp://example.org/"));
+    assert (!sl_edge_url_valid ("file:///etc/passwd"));
+    assert (!sl_edge_url_valid ("http://"));
+    assert (!sl_edge_url_valid ("http:///path"));
+    assert (!sl_edge_url_valid ("http://a b"));
+    assert (!sl_edge_url_valid ("http://a\nb"));
+
+    char root [] = "/tmp/sl-edge-upload-XXXXXX";
+    assert (mkdtemp (root));
+    sl_blob_t *blobs = sl_blob_new (root);
+    assert (blobs);
+    int status;
+    char message [256];
+
+    //  JSON: one URL, many URLs, malformed, wrong fields, too large
+    sl_edge_upload_t *up = sl_edge_upload_new (NULL, blobs, "application/json; charset=utf-8", NULL,
+                                               1000, 100, &status, message, sizeof message);
+    assert (up && sl_edge_upload_is_json (up));
+    assert (sl_edge_upload_feed (up, "{\"urls\": [\"http://a.example/1\",", 31) == 0);
+    assert (sl_edge_upload_feed (up, " \"https://b.example/2\"]}", 24) == 0);
+    assert (sl_edge_upload_finish (up) == 0);
+    assert (sl_edge_upload_count (up) == 2);
+    assert (strcmp (sl_edge_upload_doc (up, 1)->url, "https://b.example/2") == 0);
+    sl_edge_upload_destroy (&up);
+    assert (up == NULL);
+
+    const char *bad [] = { "{\"url\": ", "[1,2]", "{\"url\": 5}", "{\"urls\": []}", "{\"urls\": [\"x\"]}",
+                           "{\"nothing\": 1}", "{\"url\": \"ftp://x/\"}", "", NULL };
+    for (int i = 0; bad [i]; i++) {
+        up = sl_edge_upload_new (NULL, blobs, "application/json", NULL, 1000, 100, &status,
+                                 message, sizeof message);
+        assert (up);
+        sl_edge_upload_feed (up, bad [i], strlen (bad [i]));
+        assert (sl_edge_upload_finish (up) == -1);
+        const char *reason;
+        assert (sl_edge_upload_error (up, &reason) == 400);
+        assert (*reason);
+        sl_edge_upload_destroy (&up);
+    }
+    up = sl_edge_upload_new (NULL, blobs, "application/json", NULL, 1000, 10, &status, message, sizeof message);
+    assert (sl_edge_upload_feed (up, "{\"url\": \"http://x.example/\"}", 28) == -1);
+    assert (sl_edge_upload_error (up, NULL) == 413);
+    sl_edge_upload_destroy (&up);
+
+    //  Raw: streamed into the blob area with its hash; refused types; limit
+    up = sl_edge_upload_new (NULL, blobs, "text/plain", "../notes.txt", 1000, 100, &status,
+                             message, sizeof message);
+    assert (up);
+    assert (sl_edge_upload_feed (up, "hello ", 6) == 0);
+    assert (sl_edge_upload_feed (up, "world", 5) == 0);
+    assert (sl_edge_upload_finish (up) == 0);
+    sl_edge_doc_t *doc = sl_edge_upload_doc (up, 0);
+    char sha [65];
+    sl_sha256_hex ("hello world", 11, sha);
+    assert (strcmp (doc->sha256, sha) == 0 && doc->size == 11);
+    assert (strcmp (doc->filename, "notes.txt") == 0 && strcmp (doc->mime, "text/plain") == 0);
+    assert (sl_blob_exists (blobs, sha));
+    assert (sl_edge_upload_bytes (up) == 11);
+    sl_edge_upload_destroy (&up);
+
+    assert (sl_edge_upload_new (NULL, blobs, "image/png", "a.png", 1000, 100, &status, message,
+                                sizeof message) == NULL);
+    assert (status == 415 && strstr (message, "image/png"));
+    assert (sl_edge_upload_new (NULL, blobs, "application/octet-stream", "a.exe", 1000, 100, &status,
+                                message, sizeof message) == NULL);
+    assert (status == 415);
+    assert (sl_edge_upload_new (NULL, blobs, NULL, "a.pdf", 1000, 100, &status, message,
+                                sizeof message) == NULL);
+    assert (status == 415);
+
+    up = sl_edge_upload_new (NULL, blobs, "text/plain", "big.txt", 10, 100, &status, message, sizeof message);
+    assert (sl_edge_upload_feed (up, "12345678", 8) == 0);
+    assert (sl_edge_upload_feed (up, "9abc", 4) == -1);
+    assert (sl_edge_upload_error (up, NULL) == 413);
+    assert (sl_edge_upload_finish (up) == -1);
+    sl_edge_upload_destroy (&up);
+
+    //  An empty raw upload is a refused document, not a silent success
+    up = sl_edge_upload_new (NULL, blobs, "text/plain", "empty.txt", 10, 100, &status, message, sizeof message);
+    assert (sl_edge_upload_finish (up) == 0);
+    assert (sl_edge_upload_doc (up, 0)->status == 400);
+    sl_edge_upload_destroy (&up);
+
+    //  Nothing half-written is left in tmp/
+    char tmp [600];
+    snprintf (tmp, sizeof tmp, "%s/tmp", root);
+    DIR *dir = opendir (tmp);
+    assert (dir);
+    int leftovers = 0;
+    struct dirent *entry;
+    while ((entry = readdir (dir)))
+        if (entry->d_name [0] != '.')
+            leftovers++;
+    closedir (dir);
+    assert (leftovers == 0);
+    sl_blob_destroy (&blobs);
+    char cmd [700];
+    snprintf (cmd, sizeof cmd, "rm -rf '%s'", root);
+    assert (system (cmd) == 0);
+    if (verbose)
+        printf ("OK\n");
+}

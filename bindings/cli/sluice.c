@@ -1,0 +1,1151 @@
+/*  sluice: the command-line client of the Sluice HTTP API (docs/openapi.yaml).
+
+        sluice ingest FILE|URL|DIR ... [--wait]
+        sluice jobs | ls | show ID | rm ID | search "query" [-k N] | status
+
+    Talks HTTP only (libcurl + jansson), so it works against any edge, local
+    or remote. Files are uploaded as multipart/form-data streamed from disk
+    (curl reads them as it sends: a 2 GB file is never in memory), one
+    request per document so that a 429 for one document is retried alone;
+    URLs go as JSON. With --wait every job is followed on its Server-Sent
+    Event stream (all at once, on one curl multi handle), with a live
+    progress bar per document when stdout is a terminal and one plain line
+    per event otherwise; a dropped stream is resumed with Last-Event-ID.
+
+    Exit codes are part of the interface (see s_usage): scripts branch on
+    them, so every path ends in exactly one of them.
+*/
+#include <ctype.h>
+#include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SLUICE_CLI_VERSION "0.1.0"
+
+//  Exit codes
+#define EXIT_OK         0
+#define EXIT_FAILED     1           //  a job failed
+#define EXIT_USAGE      2           //  bad command line, or the server refused the request (4xx)
+#define EXIT_SERVER     3           //  server unreachable or 5xx
+#define EXIT_NOTFOUND   4
+#define EXIT_RATE       5           //  still 429 after the retries
+
+#define MAX_STREAMS     64          //  SSE streams followed at once
+
+static struct {
+    char server [1024];
+    const char *key;
+    bool json;
+    bool wait;
+    bool quiet;
+    bool tty;
+    int retries;
+    int k;
+    const char *state;
+    int limit;
+    int offset;
+    CURL *curl;                     //  one handle: connections are reused
+} s_opt;
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+        "usage: sluice [options] COMMAND [ARGS]\n"
+        "\n"
+        "commands:\n"
+        "  ingest FILE|URL|DIR ...   submit documents (DIR: every regular file inside, recursively)\n"
+        "         --wait             follow every job to the end (progress bars on a terminal)\n"
+        "  jobs [--state S]          list jobs (queued, fetching, parsing, chunking, embedding,\n"
+        "                            storing, completed, failed)\n"
+        "  ls                        list documents\n"
+        "  show ID                   show a document (or, if there is none, a job)\n"
+        "  rm ID                     delete a document\n"
+        "  search \"QUERY\" [-k N]     best matching chunks (default k 10)\n"
+        "  status                    server status (model, counts)\n"
+        "\n"
+        "options:\n"
+        "  --server URL      server (default $SLUICE_SERVER or http://127.0.0.1:8080)\n"
+        "  --key KEY         API key (default $SLUICE_KEY)\n"
+        "  --json            machine-readable output (one JSON document)\n"
+        "  --limit N, --offset N   paging for jobs and ls (default 50, 0)\n"
+        "  --retries N       retries on 429 Too Many Requests, honouring Retry-After (default 10)\n"
+        "  -q, --quiet       print only errors\n"
+        "  --help, --version\n"
+        "\n"
+        "exit codes:\n"
+        "  0  success\n"
+        "  1  a job failed (ingest --wait)\n"
+        "  2  usage error, or the server refused the request (400, 401, 413, 415)\n"
+        "  3  server unreachable, or it answered 5xx\n"
+        "  4  not found\n"
+        "  5  still rate-limited (429) after the retries\n");
+}
+
+static void
+s_err (const char *fmt, ...)
+{
+    va_list args;
+    va_start (args, fmt);
+    fprintf (stderr, "sluice: ");
+    vfprintf (stderr, fmt, args);
+    fprintf (stderr, "\n");
+    va_end (args);
+}
+
+//  Exit code for an HTTP status.
+static int
+s_exit_for (long status)
+{
+    if (status >= 200 && status < 300)
+        return EXIT_OK;
+    if (status == 404)
+        return EXIT_NOTFOUND;
+    if (status == 429)
+        return EXIT_RATE;
+    if (status >= 500 || status == 0)
+        return EXIT_SERVER;
+    return EXIT_USAGE;
+}
+
+//  Keep the most severe exit code: usage > server > rate > not found > failed.
+static int
+s_worse (int a, int b)
+{
+    static const int rank [] = { 0, 1, 5, 4, 2, 3 };    //  by code 0..5
+    return rank [b] > rank [a] ? b : a;
+}
+
+//  --------------------------------------------------------------------------
+//  HTTP
+
+typedef struct {
+    char *data;
+    size_t size;
+} buf_t;
+
+static size_t
+s_collect (char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    buf_t *buf = (buf_t *) userdata;
+    size_t n = size * nmemb;
+    char *grown = realloc (buf->data, buf->size + n + 1);
+    if (!grown)
+        return 0;
+    buf->data = grown;
+    memcpy (buf->data + buf->size, ptr, n);
+    buf->size += n;
+    buf->data [buf->size] = 0;
+    return n;
+}
+
+typedef struct {
+    int retry_after;
+} hdr_t;
+
+static size_t
+s_header_cb (char *line, size_t size, size_t nmemb, void *userdata)
+{
+    hdr_t *h = (hdr_t *) userdata;
+    size_t n = size * nmemb;
+    if (n > 12 && strncasecmp (line, "Retry-After:", 12) == 0)
+        h->retry_after = atoi (line + 12);
+    return n;
+}
+
+static struct curl_slist *
+s_auth_headers (struct curl_slist *list)
+{
+    if (s_opt.key && *s_opt.key) {
+        char auth [600];
+        snprintf (auth, sizeof auth, "Authorization: Bearer %s", s_opt.key);
+        list = curl_slist_append (list, auth);
+    }
+    return list;
+}
+
+//  One request, retried on 429 (Retry-After). body: JSON to send, or a
+//  curl_mime for uploads. Returns the HTTP status (0: unreachable, with
+//  a message in *error) and the parsed reply in *reply (may be NULL).
+static long
+s_request (const char *method, const char *path, json_t *body, curl_mime *mime, json_t **reply,
+           char *error, size_t errlen)
+{
+    *reply = NULL;
+    char url [2048];
+    snprintf (url, sizeof url, "%s%s", s_opt.server, path);
+    char *text = body ? json_dumps (body, JSON_COMPACT) : NULL;
+    long status = 0;
+    for (int attempt = 0; ; attempt++) {
+        CURL *curl = s_opt.curl;
+        curl_easy_reset (curl);
+        buf_t buf = { NULL, 0 };
+        hdr_t hdr = { 0 };
+        struct curl_slist *headers = s_auth_headers (NULL);
+        headers = curl_slist_append (headers, "Accept: application/json");
+        if (text)
+            headers = curl_slist_append (headers, "Content-Type: application/json");
+        curl_easy_setopt (curl, CURLOPT_URL, url);
+        curl_easy_setopt (curl, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_collect);
+        curl_easy_setopt (curl, CURLOPT_WRITEDATA, &buf);
+        curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, s_header_cb);
+        curl_easy_setopt (curl, CURLOPT_HEADERDATA, &hdr);
+        curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT, 10L);
+        curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
+        if (text)
+            curl_easy_setopt (curl, CURLOPT_POSTFIELDS, text);
+        if (mime)
+            curl_easy_setopt (curl, CURLOPT_MIMEPOST, mime);
+        CURLcode rc = curl_easy_perform (curl);
+        curl_slist_free_all (headers);
+        if (rc != CURLE_OK) {
+            snprintf (error, errlen, "cannot reach %.300s: %s", s_opt.server, curl_easy_strerror (rc));
+            free (buf.data);
+            status = 0;
+            break;
+        }
+        curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
+        json_t *value = buf.data ? json_loadb (buf.data, buf.size, 0, NULL) : NULL;
+        free (buf.data);
+        if (status == 429 && attempt < s_opt.retries) {
+            int wait = hdr.retry_after > 0 ? hdr.retry_after : 1;
+            if (wait > 30)
+                wait = 30;
+            if (!s_opt.quiet && !s_opt.json)
+                fprintf (stderr, "sluice: server busy (429), retrying in %d s (%d/%d)\n", wait,
+                         attempt + 1, s_opt.retries);
+            json_decref (value);
+            sleep ((unsigned) wait);
+            continue;
+        }
+        if (status >= 400) {
+            const char *message = json_string_value (json_object_get (json_object_get (value, "error"), "message"));
+            snprintf (error, errlen, "%ld: %s", status, message ? message : "request failed");
+        }
+        *reply = value;
+        break;
+    }
+    free (text);
+    return status;
+}
+
+//  Print a reply (JSON mode) or the error, and return the exit code.
+static int
+s_finish (long status, json_t *reply, const char *error)
+{
+    if (status < 200 || status >= 300) {
+        if (s_opt.json && reply)
+            json_dumpf (reply, stdout, JSON_INDENT (2)), printf ("\n");
+        s_err ("%s", error);
+    }
+    return s_exit_for (status);
+}
+
+static void
+s_print_json (json_t *value)
+{
+    json_dumpf (value, stdout, JSON_INDENT (2));
+    printf ("\n");
+}
+
+static const char *
+s_str (json_t *object, const char *key)
+{
+    const char *s = json_string_value (json_object_get (object, key));
+    return s ? s : "";
+}
+
+static void
+s_time (json_t *ms, char *buf, size_t cap)
+{
+    time_t t = (time_t) (json_integer_value (ms) / 1000);
+    struct tm tm;
+    localtime_r (&t, &tm);
+    strftime (buf, cap, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+//  --------------------------------------------------------------------------
+//  Listing commands
+
+static int
+s_cmd_jobs (void)
+{
+    char path [256];
+    snprintf (path, sizeof path, "/v1/jobs?limit=%d&offset=%d%s%s", s_opt.limit, s_opt.offset,
+              s_opt.state ? "&state=" : "", s_opt.state ? s_opt.state : "");
+    json_t *reply;
+    char error [1024];
+    long status = s_request ("GET", path, NULL, NULL, &reply, error, sizeof error);
+    int rc = s_finish (status, reply, error);
+    if (rc == EXIT_OK) {
+        if (s_opt.json)
+            s_print_json (reply);
+        else {
+            size_t i;
+            json_t *job;
+            printf ("%-32s  %-10s  %4s  %-19s  %s\n", "JOB", "STATE", "%", "CREATED", "SOURCE");
+            json_array_foreach (json_object_get (reply, "jobs"), i, job) {
+                char when [32];
+                s_time (json_object_get (job, "created"), when, sizeof when);
+                printf ("%-32s  %-10s  %4lld  %-19s  %s%s%s\n", s_str (job, "id"), s_str (job, "state"),
+                        (long long) json_integer_value (json_object_get (job, "percent")), when,
+                        s_str (job, "source"), *s_str (job, "error") ? "  -- " : "", s_str (job, "error"));
+            }
+        }
+    }
+    json_decref (reply);
+    return rc;
+}
+
+static int
+s_cmd_ls (void)
+{
+    char path [256];
+    snprintf (path, sizeof path, "/v1/documents?limit=%d&offset=%d", s_opt.limit, s_opt.offset);
+    json_t *reply;
+    char error [1024];
+    long status = s_request ("GET", path, NULL, NULL, &reply, error, sizeof error);
+    int rc = s_finish (status, reply, error);
+    if (rc == EXIT_OK) {
+        if (s_opt.json)
+            s_print_json (reply);
+        else {
+            size_t i;
+            json_t *doc;
+            printf ("%-32s  %5s  %6s  %10s  %s\n", "DOCUMENT", "PAGES", "CHUNKS", "BYTES", "TITLE / SOURCE");
+            json_array_foreach (json_object_get (reply, "documents"), i, doc)
+                printf ("%-32s  %5lld  %6lld  %10lld  %s  (%s)\n", s_str (doc, "id"),
+                        (long long) json_integer_value (json_object_get (doc, "pages")),
+                        (long long) json_integer_value (json_object_get (doc, "chunks")),
+                        (long long) json_integer_value (json_object_get (doc, "bytes")),
+                        s_str (doc, "title"), s_str (doc, "source"));
+            json_t *total = json_object_get (reply, "total");
+            if (json_is_integer (total))
+                printf ("(%lld document%s)\n", (long long) json_integer_value (total),
+                        json_integer_value (total) == 1 ? "" : "s");
+        }
+    }
+    json_decref (reply);
+    return rc;
+}
+
+static bool
+s_id_ok (const char *id)
+{
+    size_t n = strlen (id);
+    if (n == 0 || n > 64)
+        return false;
+    for (const char *p = id; *p; p++)
+        if (!isalnum ((unsigned char) *p) && *p != '_' && *p != '.' && *p != '-')
+            return false;
+    return true;
+}
+
+static int
+s_cmd_show (const char *id)
+{
+    if (!s_id_ok (id)) {
+        s_err ("'%s' is not an id", id);
+        return EXIT_USAGE;
+    }
+    char path [256];
+    snprintf (path, sizeof path, "/v1/documents/%s", id);
+    json_t *reply;
+    char error [1024];
+    long status = s_request ("GET", path, NULL, NULL, &reply, error, sizeof error);
+    if (status == 404) {
+        //  Not a document: maybe a job
+        json_decref (reply);
+        snprintf (path, sizeof path, "/v1/jobs/%s", id);
+        status = s_request ("GET", path, NULL, NULL, &reply, error, sizeof error);
+        if (status == 404)
+            snprintf (error, sizeof error, "no document or job %s", id);
+    }
+    int rc = s_finish (status, reply, error);
+    if (rc == EXIT_OK) {
+        if (s_opt.json)
+            s_print_json (reply);
+        else {
+            json_t *item = json_object_get (reply, "document");
+            if (!item)
+                item = json_object_get (reply, "job");
+            const char *key;
+            json_t *value;
+            json_object_foreach (item, key, value) {
+                if (json_is_object (value) || json_is_array (value)) {
+                    char *text = json_dumps (value, JSON_COMPACT);
+                    printf ("%-12s %s\n", key, text);
+                    free (text);
+                }
+                else
+                if (json_is_string (value))
+                    printf ("%-12s %s\n", key, json_string_value (value));
+                else
+                if (!json_is_null (value)) {
+                    char *text = json_dumps (value, JSON_ENCODE_ANY);
+                    printf ("%-12s %s\n", key, text);
+                    free (text);
+                }
+            }
+        }
+    }
+    json_decref (reply);
+    return rc;
+}
+
+static int
+s_cmd_rm (const char *id)
+{
+    if (!s_id_ok (id)) {
+        s_err ("'%s' is not an id", id);
+        return EXIT_USAGE;
+    }
+    char path [256];
+    snprintf (path, sizeof path, "/v1/documents/%s", id);
+    json_t *reply;
+    char error [1024];
+    long status = s_request ("DELETE", path, NULL, NULL, &reply, error, sizeof error);
+    if (status == 404)
+        snprintf (error, sizeof error, "no document %s", id);
+    int rc = s_finish (status, reply, error);
+    if (rc == EXIT_OK) {
+        if (s_opt.json)
+            s_print_json (reply);
+        else
+        if (!s_opt.quiet)
+            printf ("deleted %s\n", id);
+    }
+    json_decref (reply);
+    return rc;
+}
+
+static int
+s_cmd_search (const char *query)
+{
+    json_t *body = json_pack ("{s:s, s:i}", "query", query, "k", s_opt.k);
+    json_t *reply;
+    char error [1024];
+    long status = s_request ("POST", "/v1/search", body, NULL, &reply, error, sizeof error);
+    json_decref (body);
+    int rc = s_finish (status, reply, error);
+    if (rc == EXIT_OK) {
+        if (s_opt.json)
+            s_print_json (reply);
+        else {
+            size_t i;
+            json_t *hit;
+            json_array_foreach (json_object_get (reply, "hits"), i, hit) {
+                long long p0 = json_integer_value (json_object_get (hit, "page_start"));
+                long long p1 = json_integer_value (json_object_get (hit, "page_end"));
+                char pages [48] = "";
+                if (p0 > 0)
+                    snprintf (pages, sizeof pages, p1 > p0 ? "pp. %lld-%lld" : "p. %lld", p0, p1);
+                printf ("%zu. %.3f  %s  %s  [%s]\n", i + 1, json_number_value (json_object_get (hit, "score")),
+                        s_str (hit, "title"), pages, s_str (hit, "document_id"));
+                //  The text, on one line, shortened
+                const char *text = s_str (hit, "text");
+                printf ("   ");
+                int n = 0;
+                for (const char *p = text; *p && n < 240; p++, n++)
+                    putchar (*p == '\n' || *p == '\r' || *p == '\t' ? ' ' : *p);
+                //  Do not end inside a UTF-8 sequence
+                for (const char *p = text + n; *p && ((unsigned char) *p & 0xC0) == 0x80; p++)
+                    putchar (*p);
+                printf ("%s\n", strlen (text) > 240 ? "…" : "");
+            }
+            if (json_array_size (json_object_get (reply, "hits")) == 0)
+                printf ("no matches\n");
+        }
+    }
+    json_decref (reply);
+    return rc;
+}
+
+static int
+s_cmd_status (void)
+{
+    json_t *reply;
+    char error [1024];
+    long status = s_request ("GET", "/v1/status", NULL, NULL, &reply, error, sizeof error);
+    int rc = s_finish (status, reply, error);
+    if (rc == EXIT_OK) {
+        if (s_opt.json)
+            s_print_json (reply);
+        else {
+            printf ("server     %s\nstore      %s\nmodel      %s (%s, dim %lld)\ndocuments  %lld\nchunks     %lld\njobs      ",
+                    s_opt.server, s_str (reply, "store"), s_str (reply, "model"), s_str (reply, "provider"),
+                    (long long) json_integer_value (json_object_get (reply, "dim")),
+                    (long long) json_integer_value (json_object_get (reply, "documents")),
+                    (long long) json_integer_value (json_object_get (reply, "chunks")));
+            const char *state;
+            json_t *n;
+            json_object_foreach (json_object_get (reply, "jobs"), state, n)
+                printf (" %s %lld", state, (long long) json_integer_value (n));
+            printf ("\n");
+        }
+    }
+    json_decref (reply);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Ingest
+
+typedef struct {
+    char *arg;                      //  path or URL
+    char *label;                    //  what to show
+    bool is_url;
+    char job [65];
+    int submit_rc;                  //  exit code of the submission
+    char message [512];
+    //  following (--wait)
+    CURL *stream;
+    buf_t line;                     //  partial SSE line
+    char event [64];
+    buf_t data;
+    char last_id [32];
+    int reconnects;
+    bool done;
+    bool failed;
+    bool printed;                   //  final line shown (terminal mode)
+    char stage [32];
+    int percent;
+    char detail [160];
+    char result [256];
+} doc_t;
+
+typedef struct {
+    doc_t *docs;
+    size_t count, cap;
+} doclist_t;
+
+static void
+s_add (doclist_t *list, const char *arg, bool is_url)
+{
+    if (list->count == list->cap) {
+        list->cap = list->cap ? list->cap * 2 : 16;
+        list->docs = realloc (list->docs, list->cap * sizeof *list->docs);
+        if (!list->docs) {
+            s_err ("out of memory");
+            exit (EXIT_SERVER);
+        }
+    }
+    doc_t *doc = &list->docs [list->count++];
+    memset (doc, 0, sizeof *doc);
+    doc->arg = strdup (arg);
+    doc->is_url = is_url;
+    const char *base = strrchr (arg, '/');
+    doc->label = strdup (is_url || !base ? arg : base + 1);
+}
+
+static int
+s_cmp (const void *a, const void *b)
+{
+    return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+//  Every regular file under dir, recursively, in a stable (sorted) order.
+static int
+s_walk (doclist_t *list, const char *dir, int depth)
+{
+    if (depth > 64)
+        return 0;
+    DIR *d = opendir (dir);
+    if (!d) {
+        s_err ("cannot read directory %s: %s", dir, strerror (errno));
+        return -1;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *entry;
+    while ((entry = readdir (d))) {
+        if (strcmp (entry->d_name, ".") == 0 || strcmp (entry->d_name, "..") == 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 32;
+            names = realloc (names, cap * sizeof *names);
+        }
+        names [n++] = strdup (entry->d_name);
+    }
+    closedir (d);
+    qsort (names, n, sizeof *names, s_cmp);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        char path [PATH_MAX];
+        snprintf (path, sizeof path, "%s/%s", dir, names [i]);
+        struct stat st;
+        //  lstat: a symlink loop must not send us round forever
+        if (lstat (path, &st) == 0) {
+            if (S_ISDIR (st.st_mode))
+                rc |= s_walk (list, path, depth + 1);
+            else
+            if (S_ISREG (st.st_mode))
+                s_add (list, path, false);
+        }
+        free (names [i]);
+    }
+    free (names);
+    return rc;
+}
+
+static bool
+s_is_url (const char *arg)
+{
+    return strncasecmp (arg, "http://", 7) == 0 || strncasecmp (arg, "https://", 8) == 0;
+}
+
+//  Submit one document; fills doc->job or doc->submit_rc + message.
+static void
+s_submit (doc_t *doc)
+{
+    json_t *reply = NULL;
+    char error [1024] = "";
+    long status;
+    if (doc->is_url) {
+        json_t *body = json_pack ("{s:s}", "url", doc->arg);
+        status = s_request ("POST", "/v1/ingest", body, NULL, &reply, error, sizeof error);
+        json_decref (body);
+    }
+    else {
+        curl_mime *mime = curl_mime_init (s_opt.curl);
+        curl_mimepart *part = curl_mime_addpart (mime);
+        curl_mime_name (part, "file");
+        //  Streams the file from disk while sending
+        if (curl_mime_filedata (part, doc->arg) != CURLE_OK) {
+            curl_mime_free (mime);
+            doc->submit_rc = EXIT_USAGE;
+            snprintf (doc->message, sizeof doc->message, "cannot read %s", doc->arg);
+            return;
+        }
+        curl_mime_filename (part, doc->label);
+        status = s_request ("POST", "/v1/ingest", NULL, mime, &reply, error, sizeof error);
+        curl_mime_free (mime);
+    }
+    json_t *job = json_array_get (json_object_get (reply, "jobs"), 0);
+    if (status == 202 && job) {
+        snprintf (doc->job, sizeof doc->job, "%s", s_str (job, "id"));
+        doc->submit_rc = EXIT_OK;
+    }
+    else {
+        doc->submit_rc = status == 202 ? EXIT_SERVER : s_exit_for (status);
+        json_t *rejected = json_array_get (json_object_get (reply, "rejected"), 0);
+        const char *why = json_string_value (json_object_get (json_object_get (rejected, "error"), "message"));
+        snprintf (doc->message, sizeof doc->message, "%s", why ? why : error);
+    }
+    json_decref (reply);
+}
+
+//  --- following jobs over SSE ---
+
+static const char *s_stages [] = { "fetch", "parse", "chunk", "embed", "store", NULL };
+
+static int
+s_overall (doc_t *doc)
+{
+    if (doc->done)
+        return 100;
+    for (int i = 0; s_stages [i]; i++)
+        if (strcmp (doc->stage, s_stages [i]) == 0)
+            return i * 20 + doc->percent / 5;
+    return 0;
+}
+
+//  One SSE event has arrived for doc.
+static void
+s_on_event (doc_t *doc)
+{
+    json_t *data = doc->data.data ? json_loadb (doc->data.data, doc->data.size, 0, NULL) : NULL;
+    const char *type = doc->event;
+    const char *stage = s_str (data, "stage");
+    if (*stage)
+        snprintf (doc->stage, sizeof doc->stage, "%s", stage);
+    if (strcmp (type, "stage_started") == 0) {
+        doc->percent = 0;
+        snprintf (doc->detail, sizeof doc->detail, "%s", stage);
+    }
+    else
+    if (strcmp (type, "stage_progress") == 0) {
+        doc->percent = (int) json_integer_value (json_object_get (data, "percent"));
+        snprintf (doc->detail, sizeof doc->detail, "%s %s", stage, s_str (data, "message"));
+    }
+    else
+    if (strcmp (type, "stage_completed") == 0) {
+        doc->percent = 100;
+        snprintf (doc->detail, sizeof doc->detail, "%s done in %lld ms", stage,
+                  (long long) json_integer_value (json_object_get (data, "duration_ms")));
+    }
+    else
+    if (strcmp (type, "job_completed") == 0) {
+        doc->done = true;
+        snprintf (doc->result, sizeof doc->result, "document %s (%lld pages, %lld chunks)%s",
+                  s_str (data, "document_id"), (long long) json_integer_value (json_object_get (data, "pages")),
+                  (long long) json_integer_value (json_object_get (data, "chunks")),
+                  json_is_true (json_object_get (data, "duplicate")) ? ", already known" : "");
+    }
+    else
+    if (strcmp (type, "job_failed") == 0) {
+        doc->done = true;
+        doc->failed = true;
+        snprintf (doc->result, sizeof doc->result, "failed in %s: %s", *stage ? stage : "?",
+                  s_str (data, "reason"));
+    }
+    if (!s_opt.tty && !s_opt.quiet && !s_opt.json && strcmp (type, "heartbeat") != 0) {
+        //  Plain, grep-able lines
+        if (doc->done)
+            printf ("%s %s %s: %s\n", doc->job, doc->failed ? "failed" : "completed", doc->label, doc->result);
+        else
+            printf ("%s %s %s%s%s\n", doc->job, type, doc->label, *doc->detail ? ": " : "", doc->detail);
+        fflush (stdout);
+    }
+    json_decref (data);
+}
+
+static void
+s_sse_line (doc_t *doc, const char *line, size_t len)
+{
+    if (len == 0) {
+        if (*doc->event || doc->data.size)
+            s_on_event (doc);
+        doc->event [0] = 0;
+        free (doc->data.data);
+        doc->data.data = NULL;
+        doc->data.size = 0;
+        return;
+    }
+    if (line [0] == ':')
+        return;
+    const char *colon = memchr (line, ':', len);
+    size_t flen = colon ? (size_t) (colon - line) : len;
+    const char *value = colon ? colon + 1 : line + len;
+    size_t vlen = len - (size_t) (value - line);
+    if (vlen && *value == ' ') {
+        value++;
+        vlen--;
+    }
+    if (flen == 5 && strncmp (line, "event", 5) == 0)
+        snprintf (doc->event, sizeof doc->event, "%.*s", (int) vlen, value);
+    else
+    if (flen == 2 && strncmp (line, "id", 2) == 0)
+        snprintf (doc->last_id, sizeof doc->last_id, "%.*s", (int) vlen, value);
+    else
+    if (flen == 4 && strncmp (line, "data", 4) == 0) {
+        if (doc->data.size)
+            s_collect ("\n", 1, 1, &doc->data);
+        s_collect ((char *) value, 1, vlen, &doc->data);
+    }
+}
+
+static size_t
+s_sse_write (char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    doc_t *doc = (doc_t *) userdata;
+    size_t n = size * nmemb;
+    for (size_t i = 0; i < n; i++) {
+        if (ptr [i] == '\n') {
+            size_t len = doc->line.size;
+            if (len && doc->line.data [len - 1] == '\r')
+                len--;
+            s_sse_line (doc, doc->line.data ? doc->line.data : "", len);
+            doc->line.size = 0;
+        }
+        else
+            s_collect (ptr + i, 1, 1, &doc->line);
+    }
+    return n;
+}
+
+static CURL *
+s_open_stream (doc_t *doc)
+{
+    CURL *curl = curl_easy_init ();
+    char url [2048];
+    snprintf (url, sizeof url, "%s/v1/jobs/%s/events", s_opt.server, doc->job);
+    struct curl_slist *headers = s_auth_headers (NULL);
+    headers = curl_slist_append (headers, "Accept: text/event-stream");
+    if (*doc->last_id) {
+        char h [64];
+        snprintf (h, sizeof h, "Last-Event-ID: %s", doc->last_id);
+        headers = curl_slist_append (headers, h);
+    }
+    curl_easy_setopt (curl, CURLOPT_URL, url);
+    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_sse_write);
+    curl_easy_setopt (curl, CURLOPT_WRITEDATA, doc);
+    curl_easy_setopt (curl, CURLOPT_PRIVATE, headers);
+    curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
+    //  A stream silent for a minute (heartbeats come every 15 s) is dead
+    curl_easy_setopt (curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt (curl, CURLOPT_LOW_SPEED_TIME, 60L);
+    doc->line.size = 0;
+    doc->event [0] = 0;
+    doc->data.size = 0;
+    return curl;
+}
+
+static void
+s_close_stream (doc_t *doc, CURLM *multi)
+{
+    if (!doc->stream)
+        return;
+    struct curl_slist *headers = NULL;
+    curl_easy_getinfo (doc->stream, CURLINFO_PRIVATE, (char **) &headers);
+    curl_multi_remove_handle (multi, doc->stream);
+    curl_easy_cleanup (doc->stream);
+    curl_slist_free_all (headers);
+    doc->stream = NULL;
+}
+
+static int s_drawn;                 //  bar lines on screen now
+
+static void
+s_draw (doclist_t *list, bool final)
+{
+    if (!s_opt.tty || s_opt.quiet || s_opt.json)
+        return;
+    //  Move back over the bars drawn last time, print finished jobs above,
+    //  then redraw the bars of jobs still running
+    if (s_drawn)
+        printf ("\033[%dA", s_drawn);
+    s_drawn = 0;
+    for (size_t i = 0; i < list->count; i++) {
+        doc_t *doc = &list->docs [i];
+        if (doc->done && doc->result [0] && !doc->printed) {
+            printf ("\033[2K%s %s: %s\n", doc->failed ? "\033[31m✗\033[0m" : "\033[32m✓\033[0m",
+                    doc->label, doc->result);
+            doc->printed = true;
+        }
+    }
+    if (final) {
+        printf ("\033[J");          //  clear bars left below the last line
+        fflush (stdout);
+        return;
+    }
+    int cols = 80;
+    for (size_t i = 0; i < list->count && s_drawn < 40; i++) {
+        doc_t *doc = &list->docs [i];
+        if (!doc->stream || doc->done)
+            continue;
+        int pct = s_overall (doc);
+        char bar [32];
+        int fill = pct * 20 / 100;
+        for (int b = 0; b < 20; b++)
+            bar [b] = b < fill ? '#' : '.';
+        bar [20] = 0;
+        printf ("\033[2K%-24.24s [%s] %3d%%  %.*s\n", doc->label, bar, pct, cols - 56, doc->detail);
+        s_drawn++;
+    }
+    fflush (stdout);
+}
+
+//  Follow every submitted job to its end. Returns the worst exit code.
+static int
+s_follow (doclist_t *list)
+{
+    CURLM *multi = curl_multi_init ();
+    size_t next = 0;
+    int active = 0;
+    int rc = EXIT_OK;
+    int64_t last_draw = 0;
+    while (true) {
+        //  Keep up to MAX_STREAMS streams open
+        while (active < MAX_STREAMS && next < list->count) {
+            doc_t *doc = &list->docs [next++];
+            if (!*doc->job)
+                continue;
+            doc->stream = s_open_stream (doc);
+            curl_multi_add_handle (multi, doc->stream);
+            active++;
+        }
+        if (active == 0)
+            break;
+        int running = 0;
+        curl_multi_perform (multi, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read (multi, &left))) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            doc_t *doc = NULL;
+            for (size_t i = 0; i < list->count; i++)
+                if (list->docs [i].stream == msg->easy_handle)
+                    doc = &list->docs [i];
+            if (!doc)
+                continue;
+            long status = 0;
+            curl_easy_getinfo (msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+            CURLcode result = msg->data.result;
+            s_close_stream (doc, multi);
+            if (doc->done || status == 204) {
+                doc->done = true;
+                active--;
+                continue;
+            }
+            //  The stream dropped before the end: resume where it stopped
+            if ((result != CURLE_OK || status == 200 || status >= 500 || status == 0) && doc->reconnects < 20) {
+                doc->reconnects++;
+                sleep (1);
+                doc->stream = s_open_stream (doc);
+                curl_multi_add_handle (multi, doc->stream);
+                continue;
+            }
+            doc->done = true;
+            doc->failed = true;
+            snprintf (doc->result, sizeof doc->result, "cannot follow job %s (HTTP %ld: %s)", doc->job, status,
+                      curl_easy_strerror (result));
+            rc = s_worse (rc, s_exit_for (status ? status : 0));
+            active--;
+        }
+        struct timespec ts;
+        clock_gettime (CLOCK_MONOTONIC, &ts);
+        int64_t now = (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        if (now - last_draw >= 100) {
+            s_draw (list, false);
+            last_draw = now;
+        }
+        curl_multi_poll (multi, NULL, 0, 200, NULL);
+    }
+    s_draw (list, true);
+    curl_multi_cleanup (multi);
+    for (size_t i = 0; i < list->count; i++)
+        if (list->docs [i].failed && *list->docs [i].job)
+            rc = s_worse (rc, EXIT_FAILED);
+    return rc;
+}
+
+static int
+s_cmd_ingest (int argc, char **argv)
+{
+    if (argc == 0) {
+        s_err ("ingest wants at least one FILE, URL or DIR");
+        return EXIT_USAGE;
+    }
+    doclist_t list = { NULL, 0, 0 };
+    //  Check every argument before sending anything
+    for (int i = 0; i < argc; i++) {
+        if (s_is_url (argv [i])) {
+            s_add (&list, argv [i], true);
+            continue;
+        }
+        struct stat st;
+        if (stat (argv [i], &st)) {
+            s_err ("%s: %s", argv [i], strerror (errno));
+            return EXIT_USAGE;
+        }
+        if (S_ISDIR (st.st_mode)) {
+            char dir [PATH_MAX];
+            snprintf (dir, sizeof dir, "%s", argv [i]);
+            size_t len = strlen (dir);
+            while (len > 1 && dir [len - 1] == '/')
+                dir [--len] = 0;
+            if (s_walk (&list, dir, 0))
+                return EXIT_USAGE;
+        }
+        else
+        if (S_ISREG (st.st_mode)) {
+            if (access (argv [i], R_OK)) {
+                s_err ("%s: %s", argv [i], strerror (errno));
+                return EXIT_USAGE;
+            }
+            s_add (&list, argv [i], false);
+        }
+        else {
+            s_err ("%s: not a regular file, directory or http(s) URL", argv [i]);
+            return EXIT_USAGE;
+        }
+    }
+    if (list.count == 0) {
+        s_err ("nothing to ingest (empty directories?)");
+        return EXIT_USAGE;
+    }
+    int rc = EXIT_OK;
+    for (size_t i = 0; i < list.count; i++) {
+        doc_t *doc = &list.docs [i];
+        s_submit (doc);
+        if (doc->submit_rc) {
+            rc = s_worse (rc, doc->submit_rc);
+            if (!s_opt.json)
+                s_err ("%s: %s", doc->label, doc->message);
+            //  An unreachable server will not come back for the next file
+            if (doc->submit_rc == EXIT_SERVER && strstr (doc->message, "cannot reach")) {
+                for (size_t j = i + 1; j < list.count; j++) {
+                    list.docs [j].submit_rc = EXIT_SERVER;
+                    snprintf (list.docs [j].message, sizeof list.docs [j].message, "not sent: %.400s", doc->message);
+                }
+                break;
+            }
+        }
+        else
+        if (!s_opt.json && !s_opt.quiet && (!s_opt.wait || !s_opt.tty))
+            printf ("%s accepted %s\n", doc->job, doc->label);
+    }
+    if (!s_opt.json && !s_opt.quiet && s_opt.wait && s_opt.tty) {
+        size_t ok = 0;
+        for (size_t i = 0; i < list.count; i++)
+            ok += list.docs [i].job [0] != 0;
+        printf ("%zu of %zu document%s accepted; following...\n", ok, list.count, list.count == 1 ? "" : "s");
+    }
+    fflush (stdout);
+    if (s_opt.wait)
+        rc = s_worse (rc, s_follow (&list));
+    if (s_opt.json) {
+        json_t *out = json_array ();
+        for (size_t i = 0; i < list.count; i++) {
+            doc_t *doc = &list.docs [i];
+            json_t *item = json_pack ("{s:s, s:s}", doc->is_url ? "url" : "file", doc->arg,
+                                      "status", doc->submit_rc ? "rejected" : !s_opt.wait ? "accepted"
+                                              : doc->failed ? "failed" : "completed");
+            if (*doc->job)
+                json_object_set_new (item, "job", json_string (doc->job));
+            if (doc->submit_rc)
+                json_object_set_new (item, "error", json_string (doc->message));
+            if (*doc->result)
+                json_object_set_new (item, "result", json_string (doc->result));
+            json_array_append_new (out, item);
+        }
+        json_t *wrapped = json_pack ("{s:o}", "documents", out);
+        s_print_json (wrapped);
+        json_decref (wrapped);
+    }
+    for (size_t i = 0; i < list.count; i++) {
+        free (list.docs [i].arg);
+        free (list.docs [i].label);
+        free (list.docs [i].line.data);
+        free (list.docs [i].data.data);
+    }
+    free (list.docs);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+
+int
+main (int argc, char **argv)
+{
+    static struct option options [] = {
+        { "server", required_argument, 0, 's' },
+        { "key", required_argument, 0, 'K' },
+        { "json", no_argument, 0, 'j' },
+        { "wait", no_argument, 0, 'w' },
+        { "quiet", no_argument, 0, 'q' },
+        { "retries", required_argument, 0, 'r' },
+        { "state", required_argument, 0, 'S' },
+        { "limit", required_argument, 0, 'l' },
+        { "offset", required_argument, 0, 'o' },
+        { "help", no_argument, 0, 'h' },
+        { "version", no_argument, 0, 'V' },
+        { 0, 0, 0, 0 }
+    };
+    const char *server = getenv ("SLUICE_SERVER");
+    s_opt.key = getenv ("SLUICE_KEY");
+    s_opt.retries = 10;
+    s_opt.k = 10;
+    s_opt.limit = 50;
+    int opt;
+    while ((opt = getopt_long (argc, argv, "k:qhjw", options, NULL)) != -1) {
+        char *end = NULL;
+        switch (opt) {
+            case 's': server = optarg; break;
+            case 'K': s_opt.key = optarg; break;
+            case 'j': s_opt.json = true; break;
+            case 'w': s_opt.wait = true; break;
+            case 'q': s_opt.quiet = true; break;
+            case 'S': s_opt.state = optarg; break;
+            case 'r':
+            case 'k':
+            case 'l':
+            case 'o': {
+                long n = strtol (optarg, &end, 10);
+                if (!*optarg || *end || n < 0 || n > 100000 || (opt == 'k' && n < 1) || (opt == 'l' && n < 1)) {
+                    s_err ("bad number '%s' for -%c", optarg, opt == 'k' ? 'k' : opt == 'l' ? 'l' : opt == 'o' ? 'o' : 'r');
+                    return EXIT_USAGE;
+                }
+                if (opt == 'r') s_opt.retries = (int) n;
+                if (opt == 'k') s_opt.k = (int) n;
+                if (opt == 'l') s_opt.limit = (int) n;
+                if (opt == 'o') s_opt.offset = (int) n;
+                break;
+            }
+            case 'h': s_usage (stdout); return EXIT_OK;
+            case 'V': printf ("sluice %s\n", SLUICE_CLI_VERSION); return EXIT_OK;
+            default: s_usage (stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        s_usage (stderr);
+        return EXIT_USAGE;
+    }
+    snprintf (s_opt.server, sizeof s_opt.server, "%s", server && *server ? server : "http://127.0.0.1:8080");
+    size_t len = strlen (s_opt.server);
+    while (len > 0 && s_opt.server [len - 1] == '/')
+        s_opt.server [--len] = 0;
+    if (strncmp (s_opt.server, "http://", 7) != 0 && strncmp (s_opt.server, "https://", 8) != 0) {
+        s_err ("--server must be an http(s) URL, got '%s'", s_opt.server);
+        return EXIT_USAGE;
+    }
+    if (s_opt.state) {
+        static const char *states [] = { "queued", "fetching", "parsing", "chunking", "embedding",
+                                         "storing", "completed", "failed", NULL };
+        bool known = false;
+        for (int i = 0; states [i]; i++)
+            known |= strcmp (states [i], s_opt.state) == 0;
+        if (!known) {
+            s_err ("unknown state '%s'", s_opt.state);
+            return EXIT_USAGE;
+        }
+    }
+    s_opt.tty = isatty (STDOUT_FILENO);
+    curl_global_init (CURL_GLOBAL_DEFAULT);
+    s_opt.curl = curl_easy_init ();
+    const char *cmd = argv [optind];
+    int nargs = argc - optind - 1;
+    char **args = argv + optind + 1;
+    int rc;
+    if (strcmp (cmd, "ingest") == 0)
+        rc = s_cmd_ingest (nargs, args);
+    else
+    if (strcmp (cmd, "jobs") == 0 && nargs == 0)
+        rc = s_cmd_jobs ();
+    else
+    if (strcmp (cmd, "ls") == 0 && nargs == 0)
+        rc = s_cmd_ls ();
+    else
+    if (strcmp (cmd, "show") == 0 && nargs == 1)
+        rc = s_cmd_show (args [0]);
+    else
+    if (strcmp (cmd, "rm") == 0 && nargs == 1)
+        rc = s_cmd_rm (args [0]);
+    else
+    if (strcmp (cmd, "search") == 0 && nargs >= 1) {
+        //  Several words without quotes are one query
+        char query [4096] = "";
+        for (int i = 0; i < nargs; i++) {
+            size_t n = strlen (query);
+            snprintf (query + n, sizeof query - n, "%s%s", i ? " " : "", args [i]);
+        }
+        rc = s_cmd_search (query);
+    }
+    else
+    if (strcmp (cmd, "status") == 0 && nargs == 0)
+        rc = s_cmd_status ();
+    else {
+        s_err ("unknown command or wrong arguments: %s (try --help)", cmd);
+        rc = EXIT_USAGE;
+    }
+    curl_easy_cleanup (s_opt.curl);
+    curl_global_cleanup ();
+    return rc;
+}
