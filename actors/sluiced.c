@@ -356,6 +356,8 @@ main (int argc, char **argv)
         return 0;
     }
     sl_node_t *node = sl_node_new (cfg);
+    sl_metrics_declare (sl_node_metrics (node), "sluice_stage_duration_seconds", SL_HISTOGRAM,
+                        "Time a stage handler spent on one message, by stage and outcome");
     if (sl_mkdirs (sl_node_data_dir (node), 0755)) {
         sl_error (NULL, "cannot create data folder %s: %s", sl_node_data_dir (node), strerror (errno));
         return 1;
@@ -413,6 +415,7 @@ main (int argc, char **argv)
             wc.drain_timeout_ms = (int) sl_config_int (cfg, "worker.drain_timeout_ms", wc.drain_timeout_ms);
             wc.handler = def->handler;
             wc.stage_events = def->stage_events;
+            wc.metrics = sl_node_metrics (node);
             wc.state = r->state;
             if (strncmp (wc.broker, "inproc:", 7) != 0) {
                 wc.curve_client = sl_node_curve_client (node);

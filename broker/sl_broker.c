@@ -762,9 +762,10 @@ s_on_dlq_list (broker_t *self, zframe_t *identity, sl_proto_t *cmd)
     msgpack_pack_array (&w.pk, n);
     item_t *item = zlistx_first (self->dlq);
     for (size_t i = 0; i < n; i++, item = zlistx_next (self->dlq)) {
-        msgpack_pack_map (&w.pk, 7);
+        msgpack_pack_map (&w.pk, 8);
         sl_mpw_kv_str (&w, "mid", sl_envelope_id (item->env));
         sl_mpw_kv_str (&w, "job", sl_envelope_job (item->env));
+        sl_mpw_kv_str (&w, "ws", sl_envelope_workspace (item->env));
         sl_mpw_kv_str (&w, "kind", sl_envelope_kind (item->env));
         sl_mpw_kv_str (&w, "service", item->service ? item->service->name : "");
         sl_mpw_kv_int (&w, "attempts", sl_envelope_attempt (item->env) + 1);

@@ -8,6 +8,7 @@
 */
 #include "sl_worker.h"
 #include "sl_log.h"
+#include "sl_metrics.h"
 #include "sl_mp.h"
 #include "sl_proto.h"
 #include "sl_util.h"
@@ -263,6 +264,13 @@ s_handle_one (sl_worker_t *worker, zsock_t *sock, zframe_t *frame, bool direct)
     else
     if (events && outcome == SL_RETRY)
         s_stage_event (&ctx, "stage_retry", -1, ctx.error [0] ? ctx.error : "retrying");
+    if (worker->cfg.metrics) {
+        char labels [96];
+        snprintf (labels, sizeof labels, "stage=\"%s\",outcome=\"%s\"", worker->service,
+                  outcome == SL_DONE ? "done" : outcome == SL_RETRY ? "retry" : "fail");
+        sl_metrics_observe (worker->cfg.metrics, "sluice_stage_duration_seconds", labels,
+                            (double) (sl_mono_ms () - started) / 1000.0);
+    }
     if (outcome == SL_DONE && ctx.after)
         for (zframe_t *f = zmsg_first (ctx.after); f; f = zmsg_next (ctx.after))
             sl_ctx_event (&ctx, zframe_data (f), zframe_size (f));

@@ -63,6 +63,7 @@ typedef struct {
     sl_handler_fn *handler;
     void *state;
     bool stage_events;          //  emit stage_started/stage_completed/stage_retry
+    struct _sl_metrics_t *metrics;  //  if set: sluice_stage_duration_seconds{stage,outcome}
     const char *curve_client;   //  path of this worker's CURVE cert (secret), or NULL
     const char *curve_server;   //  path of the broker's public cert, or NULL
 } sl_worker_config_t;
