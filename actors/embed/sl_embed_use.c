@@ -1,0 +1,1191 @@
+/*  sl_embed_use: the `use` provider, Universal Sentence Encoder lite in
+    plain C over OpenBLAS. See sl_embed_use.h for what it offers; this file
+    is the graph, a port of the TensorFlow.js model in model.json, checked
+    against the package's own JavaScript runtime (tests/golden/).
+
+    The graph, per text of n <= 128 token ids (E = 256, W = 512, 4 heads):
+      x     = 2 * embedding [id] + [sin (p * inv), cos (p * inv)]     (E)
+      layer 0 (width E, heads of 64, q scaled by 0.125):
+        y   = Attn (LN (x)) * Wo + bo  +  x * Wr + br                 (W)
+        y  += relu (LN (y) * W1 + b1) * W2 + b2                       (W)
+      layer 1 (width W, heads of 128, q scaled by the stored 0.0884):
+        y  += Attn (LN (y)) * Wo + bo
+        y  += relu (LN (y) * W1 + b1) * W2 + b2
+      v     = l2norm (tanh (mean over the n tokens of y * Wt + bt))
+    LN is a pre-LayerNorm (eps from the manifest, 1e-6); Attn is softmax
+    attention over the text's own tokens with one fused q|k|v projection.
+    The embedding counts twice because the TF graph adds the looked-up
+    vectors to the timing signal and then to themselves again.
+
+    How a call runs: every text is tokenized (first 128 ids kept), then the
+    texts are packed, back to back, into sub-batches of up to S_BATCH_TOKENS
+    tokens. Each projection is one cblas_sgemm over all the tokens of a
+    sub-batch; attention is two sgemms per text and head over that text's
+    rows only. Packing is padding taken to its limit: a padded batch sorted
+    by length still multiplies pad rows, and needs a -1e9 mask so they drop
+    out of the softmax (exp underflows to exactly 0); packed rows have no
+    pads to mask, so the result is the same and no flop is wasted, whatever
+    the mix of lengths (bench/use_numpy.py is the padded, masked, sorted
+    version, for comparison); with no pads, order does not matter, so the
+    texts stay in call order. Biases are written first and sgemm adds the
+    product (beta = 1), residuals likewise, so no pass copies a matrix.
+    The last projection of layer 1's feed-forward is linear and only its
+    mean over the tokens is used, so it runs on the mean (one row per text,
+    not per token): a sixth fewer multiply-adds, exact up to rounding.
+
+    Thread safety: the model (mapped weights, vocabulary trie, timing table)
+    is read-only after open; each call allocates its own scratch, about
+    11 KB per token of its largest sub-batch plus 512 bytes per text for the
+    ids, so concurrent calls share nothing mutable. OpenBLAS may use its own
+    threads inside one sgemm.
+*/
+#include "sl_embed_use.h"
+#include "sl_embedder.h"
+#include "sl_tfjs.h"
+#include "sl_use_tokenizer.h"
+#include "sl_util.h"
+
+#include <assert.h>
+#include <cblas.h>
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef SLUICE_MODEL_DIR
+#   define SLUICE_MODEL_DIR "models"
+#endif
+
+#define S_MODEL_NAME "use-lite"
+#define S_E 256                 //  embedding width, layer 0 width
+#define S_W 512                 //  layer 1 width, output dimension
+#define S_F 1536                //  feed-forward width
+#define S_HEADS 4
+#define S_BATCH_TOKENS 1024     //  tokens per sub-batch: ~11 MB of scratch
+#define S_SETUP_HINT "run `bash scripts/setup-model.sh` to install it"
+
+//  Manifest names
+#define S_P "module_apply_default/Encoder_en/KonaTransformer/Encode/"
+#define S_TS S_P "TransformerStack/"
+#define S_K "module/Encoder_en/KonaTransformer/Encode/"
+
+typedef struct {
+    int d;                      //  width of the layer's input and attention
+    float scale;                //  applied to q
+    const float *ln1_g, *ln1_b, *qkv_w, *qkv_b, *out_w, *out_b;
+    const float *res_w, *res_b; //  layer 0 only: input E -> W for the residual
+    const float *ln2_g, *ln2_b, *ffn1_w, *ffn1_b, *ffn2_w, *ffn2_b;
+} s_layer_t;
+
+typedef struct {
+    sl_tfjs_t *weights;
+    sl_use_tokenizer_t *tokenizer;
+    const float *emb;           //  rows x E
+    int emb_rows;
+    int max_len;                //  tokens read per text (128)
+    float *timing;              //  max_len x E
+    float ln_eps, l2_eps;
+    s_layer_t layer [2];
+    const float *tanh_w, *tanh_b;
+} s_use_t;
+
+//  --------------------------------------------------------------------------
+//  Where the model is
+
+static int
+s_on_option (void *arg, const char *key, const char *value, char *err, size_t errlen)
+{
+    char *path = arg;
+    if (strcmp (key, "path") == 0) {
+        if (!value [0] || strlen (value) >= PATH_MAX - 32) {
+            snprintf (err, errlen, "use provider: option path=%s: expected a folder", value);
+            return -1;
+        }
+        snprintf (path, PATH_MAX, "%s", value);
+        return 0;
+    }
+    snprintf (err, errlen, "use provider: unknown option '%s' (known: path)", key);
+    return -1;
+}
+
+int
+sl_embed_use_model_dir (const char *options, char *buf, size_t buflen, char *err, size_t errlen)
+{
+    assert (buf && buflen);
+    char scratch [256];
+    if (!err || !errlen) {
+        err = scratch;
+        errlen = sizeof scratch;
+    }
+    char path [PATH_MAX] = "";
+    if (sl_embed_options_parse (options, s_on_option, path, err, errlen))
+        return -1;
+    const char *env = getenv ("SLUICE_MODEL_DIR");
+    int n;
+    if (path [0])
+        n = snprintf (buf, buflen, "%s", path);
+    else
+    if (env && env [0])
+        n = snprintf (buf, buflen, "%s/" S_MODEL_NAME, env);
+    else
+        n = snprintf (buf, buflen, "%s/" S_MODEL_NAME, SLUICE_MODEL_DIR);
+    if (n < 0 || (size_t) n >= buflen) {
+        snprintf (err, errlen, "use provider: model folder path is too long");
+        return -1;
+    }
+    return 0;
+}
+
+bool
+sl_embed_use_installed (const char *options)
+{
+    char dir [PATH_MAX], path [PATH_MAX + 16];
+    if (sl_embed_use_model_dir (options, dir, sizeof dir, NULL, 0))
+        return false;
+    snprintf (path, sizeof path, "%s/model.json", dir);
+    struct stat st;
+    return stat (path, &st) == 0 && S_ISREG (st.st_mode);
+}
+
+//  --------------------------------------------------------------------------
+//  Open: map the weights and check every tensor the graph uses
+
+static const float *
+s_tensor (s_use_t *self, const char *name, int rank, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
+          char *err, size_t errlen, int *rc)
+{
+    if (*rc)
+        return NULL;
+    int64_t shape [4] = { d0, d1, d2, d3 };
+    const float *data = sl_tfjs_floats (self->weights, name, rank, shape, err, errlen);
+    if (!data)
+        *rc = -1;
+    return data;
+}
+
+static int
+s_scalar (s_use_t *self, const char *name, double lo, double hi, double *value,
+          char *err, size_t errlen)
+{
+    if (sl_tfjs_scalar (self->weights, name, value, err, errlen))
+        return -1;
+    if (!(*value >= lo && *value <= hi)) {
+        snprintf (err, errlen, "model.json: %s = %g is outside [%g, %g]", name, *value, lo, hi);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+s_bind_layer (s_use_t *self, int i, char *err, size_t errlen)
+{
+    s_layer_t *L = &self->layer [i];
+    int d = i == 0 ? S_E : S_W, rc = 0;
+    char L_ [256], K_ [256], F_ [256], name [512];
+    snprintf (L_, sizeof L_, S_P "Layer_%d/TransformerLayer/", i);
+    snprintf (K_, sizeof K_, S_K "Layer_%d/TransformerLayer/", i);
+    snprintf (F_, sizeof F_, S_TS "Layer_%d/TransformerLayer/FFN/", i);
+    L->d = d;
+#define S_NAME(prefix, rest) (snprintf (name, sizeof name, "%s%s", prefix, rest), name)
+    L->ln1_g = s_tensor (self, S_NAME (L_, "layer_prepostprocess/layer_norm/layer_norm_scale/ConcatPartitions/concat"),
+                         1, d, 0, 0, 0, err, errlen, &rc);
+    L->ln1_b = s_tensor (self, S_NAME (L_, "layer_prepostprocess/layer_norm/layer_norm_bias/ConcatPartitions/concat"),
+                         1, d, 0, 0, 0, err, errlen, &rc);
+    L->qkv_w = s_tensor (self, S_NAME (K_, "MultiheadAttention/qkv_transform_single/kernel/part_0"),
+                         4, 1, 1, d, 3 * d, err, errlen, &rc);
+    L->qkv_b = s_tensor (self, S_NAME (L_, "MultiheadAttention/qkv_transform_single/bias/ConcatPartitions/concat"),
+                         1, 3 * d, 0, 0, 0, err, errlen, &rc);
+    L->out_w = s_tensor (self, S_NAME (K_, "MultiheadAttention/output_transform_single/kernel/part_0"),
+                         4, 1, 1, d, S_W, err, errlen, &rc);
+    L->out_b = s_tensor (self, S_NAME (L_, "MultiheadAttention/output_transform_single/bias/ConcatPartitions/concat"),
+                         1, S_W, 0, 0, 0, err, errlen, &rc);
+    L->ln2_g = s_tensor (self, S_NAME (L_, "FFN/layer_prepostprocess/layer_norm/layer_norm_scale/ConcatPartitions/concat"),
+                         1, S_W, 0, 0, 0, err, errlen, &rc);
+    L->ln2_b = s_tensor (self, S_NAME (L_, "FFN/layer_prepostprocess/layer_norm/layer_norm_bias/ConcatPartitions/concat"),
+                         1, S_W, 0, 0, 0, err, errlen, &rc);
+    L->ffn1_w = s_tensor (self, S_NAME (F_, "conv1/Tensordot/Reshape_1"), 2, S_W, S_F, 0, 0, err, errlen, &rc);
+    L->ffn1_b = s_tensor (self, S_NAME (L_, "FFN/conv1/bias/ConcatPartitions/concat"), 1, S_F, 0, 0, 0,
+                          err, errlen, &rc);
+    L->ffn2_w = s_tensor (self, S_NAME (F_, "conv2/Tensordot/Reshape_1"), 2, S_F, S_W, 0, 0, err, errlen, &rc);
+    L->ffn2_b = s_tensor (self, S_NAME (L_, "FFN/conv2/bias/ConcatPartitions/concat"), 1, S_W, 0, 0, 0,
+                          err, errlen, &rc);
+    if (i == 0) {
+        L->res_w = s_tensor (self, S_NAME (L_, "dense/kernel/ConcatPartitions/concat"), 2, S_E, S_W, 0, 0,
+                             err, errlen, &rc);
+        L->res_b = s_tensor (self, S_NAME (L_, "dense/bias/ConcatPartitions/concat"), 1, S_W, 0, 0, 0,
+                             err, errlen, &rc);
+    }
+    double scale = 0;
+    snprintf (name, sizeof name, S_TS "Layer_%d/TransformerLayer/MultiheadAttention/mul/y", i);
+    if (rc == 0 && s_scalar (self, name, 1e-4, 1, &scale, err, errlen))
+        rc = -1;
+    L->scale = (float) scale;
+#undef S_NAME
+    return rc;
+}
+
+static void
+s_use_close (void *state)
+{
+    s_use_t *self = state;
+    if (self) {
+        sl_tfjs_destroy (&self->weights);
+        sl_use_tokenizer_destroy (&self->tokenizer);
+        free (self->timing);
+        free (self);
+    }
+}
+
+static void *
+s_use_open (const char *options, sl_embed_info_t *info, char *err, size_t errlen)
+{
+    char dir [PATH_MAX], path [PATH_MAX + 16], why [768];
+    if (sl_embed_use_model_dir (options, dir, sizeof dir, err, errlen))
+        return NULL;
+    snprintf (path, sizeof path, "%s/model.json", dir);
+    struct stat st;
+    if (stat (path, &st)) {
+        snprintf (err, errlen, "use provider: model files not found: %s is missing (%s, or point "
+                  "embed.options path= or SLUICE_MODEL_DIR at a copy)", path, S_SETUP_HINT);
+        return NULL;
+    }
+    s_use_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        snprintf (err, errlen, "use provider: out of memory");
+        return NULL;
+    }
+    int rc = 0;
+    self->weights = sl_tfjs_open (dir, why, sizeof why);
+    if (!self->weights)
+        rc = -1;
+    if (rc == 0) {
+        snprintf (path, sizeof path, "%s/vocab.json", dir);
+        self->tokenizer = sl_use_tokenizer_new (path, why, sizeof why);
+        if (!self->tokenizer)
+            rc = -1;
+    }
+    //  Every tensor the graph reads, with the shape it must have
+    int64_t rows = 0;
+    const sl_tfjs_tensor_t *emb = rc ? NULL : sl_tfjs_find (self->weights, "module/Embeddings_en");
+    if (emb && emb->rank == 2)
+        rows = emb->shape [0];
+    if (rc == 0 && rows < sl_use_tokenizer_size (self->tokenizer)) {
+        snprintf (why, sizeof why, "module/Embeddings_en has %lld rows, fewer than the %d pieces of "
+                  "vocab.json (or is missing)", (long long) rows, sl_use_tokenizer_size (self->tokenizer));
+        rc = -1;
+    }
+    self->emb = s_tensor (self, "module/Embeddings_en", 2, rows, S_E, 0, 0, why, sizeof why, &rc);
+    self->emb_rows = (int) rows;
+    const float *inv = s_tensor (self, S_TS "Layer_0/AddTimingSignal/TimingSignal/ExpandDims_1",
+                                 2, 1, S_E / 2, 0, 0, why, sizeof why, &rc);
+    for (int i = 0; i < 2 && rc == 0; i++)
+        rc = s_bind_layer (self, i, why, sizeof why);
+    self->tanh_w = s_tensor (self, "module/Encoder_en/hidden_layers/tanh_layer_0/weights", 2, S_W, S_W, 0, 0,
+                             why, sizeof why, &rc);
+    self->tanh_b = s_tensor (self, "module/Encoder_en/hidden_layers/tanh_layer_0/bias", 1, S_W, 0, 0, 0,
+                             why, sizeof why, &rc);
+    double max_len = 0, ln_eps = 0, l2_eps = 0;
+    if (rc == 0
+    && (s_scalar (self, "module_apply_default/Encoder_en/KonaTransformer/ClipToMaxLength/Less/y",
+                  1, 1024, &max_len, why, sizeof why)
+    ||  s_scalar (self, S_TS "Layer_1/TransformerLayer/FFN/layer_prepostprocess/layer_norm/Cast/x",
+                  0, 1e-2, &ln_eps, why, sizeof why)
+    ||  s_scalar (self, "module_apply_default/Encoder_en/hidden_layers/l2_normalize/Maximum/y",
+                  0, 1e-2, &l2_eps, why, sizeof why)))
+        rc = -1;
+    //  A flipped bit can make a NaN that would poison every vector: refuse
+    for (int t = 0; rc == 0 && t < sl_tfjs_count (self->weights); t++) {
+        const sl_tfjs_tensor_t *tensor = sl_tfjs_at (self->weights, t);
+        const float *v = tensor->data;
+        for (size_t i = 0; tensor->dtype == SL_TFJS_FLOAT32 && i < tensor->count && rc == 0; i++)
+            if (!isfinite (v [i])) {
+                snprintf (why, sizeof why, "tensor %s holds a NaN or infinity at element %zu",
+                          tensor->name, i);
+                rc = -1;
+            }
+    }
+    if (rc) {
+        snprintf (err, errlen, "use provider: cannot load the model in %s: %s (%s again if the files "
+                  "are damaged)", dir, why, S_SETUP_HINT);
+        s_use_close (self);
+        return NULL;
+    }
+    self->max_len = (int) max_len;
+    self->ln_eps = (float) ln_eps;
+    self->l2_eps = (float) l2_eps;
+    //  The timing signal, as the graph computes it: float position times
+    //  float inverse frequency, then sin and cos
+    self->timing = malloc ((size_t) self->max_len * S_E * sizeof (float));
+    if (!self->timing) {
+        snprintf (err, errlen, "use provider: out of memory");
+        s_use_close (self);
+        return NULL;
+    }
+    for (int p = 0; p < self->max_len; p++)
+        for (int k = 0; k < S_E / 2; k++) {
+            float angle = (float) p * inv [k];
+            self->timing [p * S_E + k] = sinf (angle);
+            self->timing [p * S_E + S_E / 2 + k] = cosf (angle);
+        }
+    info->dim = S_W;
+    info->max_tokens = self->max_len;
+    snprintf (info->model_id, sizeof info->model_id, "use:" S_MODEL_NAME ":%.16s:%.8s",
+              sl_tfjs_digest (self->weights), sl_use_tokenizer_digest (self->tokenizer));
+    return self;
+}
+
+static size_t
+s_use_count_tokens (void *state, const char *text, size_t len)
+{
+    s_use_t *self = state;
+    long n = sl_use_tokenizer_encode (self->tokenizer, text, len, NULL, 0);
+    return n >= 0 ? (size_t) n : len + 1;      //  out of memory: too many, never too few
+}
+
+//  --------------------------------------------------------------------------
+//  The forward pass
+
+//  y [rows x out] = (accumulate ? y : 0) + b + x [rows x in] * w [in x out]
+static void
+s_linear (const float *x, int rows, int in, const float *w, const float *b, float *y, int out,
+          bool accumulate)
+{
+    for (int r = 0; r < rows; r++) {
+        float *yr = y + (size_t) r * (size_t) out;
+        if (accumulate)
+            for (int k = 0; k < out; k++)
+                yr [k] += b [k];
+        else
+            memcpy (yr, b, (size_t) out * sizeof (float));
+    }
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, out, in, 1.0f, x, in, w, out,
+                 1.0f, y, out);
+}
+
+static void
+s_layernorm (const float *x, float *y, int rows, int d, const float *g, const float *b, float eps)
+{
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t) r * (size_t) d;
+        float *yr = y + (size_t) r * (size_t) d;
+        float mean = 0, var = 0;
+        for (int k = 0; k < d; k++)
+            mean += xr [k];
+        mean /= (float) d;
+        for (int k = 0; k < d; k++) {
+            float c = xr [k] - mean;
+            var += c * c;
+        }
+        var /= (float) d;
+        float inv = 1.0f / sqrtf (var + eps);
+        for (int k = 0; k < d; k++)
+            yr [k] = (xr [k] - mean) * (g [k] * inv) + b [k];
+    }
+}
+
+static void
+s_relu (float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x [i] = x [i] > 0 ? x [i] : 0;
+}
+
+//  Attention of every text of the sub-batch over its own rows: qkv holds
+//  rows x 3d (q | k | v, each split into 4 heads), a gets rows x d.
+static void
+s_attention (const s_layer_t *L, const float *qkv, float *a, int texts, const int *first,
+             const int *lens, float *scores)
+{
+    int d = L->d, dh = d / S_HEADS, ld = 3 * d;
+    for (int t = 0; t < texts; t++) {
+        int n = lens [t];
+        const float *base = qkv + (size_t) first [t] * (size_t) ld;
+        for (int h = 0; h < S_HEADS; h++) {
+            const float *q = base + h * dh, *k = q + d, *v = q + 2 * d;
+            cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n, n, dh, L->scale, q, ld, k, ld,
+                         0.0f, scores, n);
+            for (int i = 0; i < n; i++) {
+                float *row = scores + (size_t) i * (size_t) n;
+                float max = row [0], sum = 0;
+                for (int j = 1; j < n; j++)
+                    max = row [j] > max ? row [j] : max;
+                for (int j = 0; j < n; j++) {
+                    row [j] = expf (row [j] - max);
+                    sum += row [j];
+                }
+                float inv = 1.0f / sum;
+                for (int j = 0; j < n; j++)
+                    row [j] *= inv;
+            }
+            cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dh, n, 1.0f, scores, n, v, ld,
+                         0.0f, a + (size_t) first [t] * (size_t) d + h * dh, d);
+        }
+    }
+}
+
+typedef struct {
+    float *x0;                  //  tokens x E: layer 0 input
+    float *y;                   //  tokens x W: the residual stream
+    float *h;                   //  tokens x W: LayerNorm out, then attention out
+    float *big;                 //  tokens x 3W: q|k|v, then the FFN's hidden layer
+    float *scores;              //  max_len x max_len
+    float *pooled_f;            //  texts x F: mean of the last FFN's hidden layer
+    float *pooled;              //  texts x W: mean of the output tokens
+    float *z;                   //  texts x W
+} s_scratch_t;
+
+//  Mean of each text's rows of m (rows x width) into pooled (texts x width)
+static void
+s_mean_rows (const float *m, int width, int texts, const int *first, const int *lens, float *pooled)
+{
+    for (int t = 0; t < texts; t++) {
+        float *p = pooled + (size_t) t * (size_t) width;
+        memset (p, 0, (size_t) width * sizeof (float));
+        for (int r = first [t]; r < first [t] + lens [t]; r++) {
+            const float *row = m + (size_t) r * (size_t) width;
+            for (int c = 0; c < width; c++)
+                p [c] += row [c];
+        }
+        float inv = 1.0f / (float) lens [t];
+        for (int c = 0; c < width; c++)
+            p [c] *= inv;
+    }
+}
+
+//  One transformer layer over rows tokens. Layer 0 reads x0 and writes y;
+//  layer 1 updates y, and, being the last, leaves the mean of its output
+//  tokens per text in pooled instead of the tokens themselves: the FFN's
+//  second projection is linear, so the mean of relu (...) * W2 equals
+//  mean (relu (...)) * W2, one row per text instead of one per token (a
+//  sixth of the model's multiply-adds).
+static void
+s_layer (const s_use_t *self, const s_layer_t *L, s_scratch_t *s, int rows, int texts,
+         const int *first, const int *lens, bool last)
+{
+    int d = L->d;
+    const float *in = L->res_w ? s->x0 : s->y;
+    s_layernorm (in, s->h, rows, d, L->ln1_g, L->ln1_b, self->ln_eps);
+    s_linear (s->h, rows, d, L->qkv_w, L->qkv_b, s->big, 3 * d, false);
+    s_attention (L, s->big, s->h, texts, first, lens, s->scores);
+    if (L->res_w)               //  layer 0: the residual is projected E -> W
+        s_linear (s->x0, rows, S_E, L->res_w, L->res_b, s->y, S_W, false);
+    s_linear (s->h, rows, d, L->out_w, L->out_b, s->y, S_W, true);
+    s_layernorm (s->y, s->h, rows, S_W, L->ln2_g, L->ln2_b, self->ln_eps);
+    s_linear (s->h, rows, S_W, L->ffn1_w, L->ffn1_b, s->big, S_F, false);
+    s_relu (s->big, (size_t) rows * S_F);
+    if (last) {
+        s_mean_rows (s->big, S_F, texts, first, lens, s->pooled_f);
+        s_mean_rows (s->y, S_W, texts, first, lens, s->pooled);
+        s_linear (s->pooled_f, texts, S_F, L->ffn2_w, L->ffn2_b, s->pooled, S_W, true);
+    }
+    else
+        s_linear (s->big, rows, S_F, L->ffn2_w, L->ffn2_b, s->y, S_W, true);
+}
+
+//  Sub-batches: consecutive texts while their tokens fit S_BATCH_TOKENS
+//  (a text alone always fits: max_len <= S_BATCH_TOKENS). Texts with no
+//  tokens (only the empty text) are left out: they keep the zero vector.
+//  Returns the index after the last text taken; fills order, first, lens.
+static int
+s_next_batch (const int *count, int n, int from, int *order, int *first, int *lens, int *k_p,
+              int *rows_p)
+{
+    int k = 0, rows = 0;
+    while (from < n && (k == 0 || rows + count [from] <= S_BATCH_TOKENS)) {
+        if (count [from] > 0) {
+            order [k] = from;
+            first [k] = rows;
+            lens [k] = count [from];
+            rows += count [from];
+            k++;
+        }
+        from++;
+    }
+    *k_p = k;
+    *rows_p = rows;
+    return from;
+}
+
+static int
+s_use_embed (void *state, const char **texts, const size_t *lens, int n, float *out,
+             char *err, size_t errlen)
+{
+    s_use_t *self = state;
+    int max_len = self->max_len;
+    int32_t *ids = malloc ((size_t) n * (size_t) max_len * sizeof *ids);
+    int *count = malloc ((size_t) n * 4 * sizeof *count);
+    if (!ids || !count) {
+        free (ids);
+        free (count);
+        snprintf (err, errlen, "use provider: out of memory for %d texts", n);
+        return -1;
+    }
+    //  per text: tokens kept; per packed text: text index, first row, tokens
+    int *order = count + n, *first = count + 2 * n, *packed = count + 3 * n;
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        long total = sl_use_tokenizer_encode (self->tokenizer, texts [i] ? texts [i] : "",
+                                              texts [i] ? lens [i] : 0,
+                                              ids + (size_t) i * (size_t) max_len, (size_t) max_len);
+        if (total < 0) {
+            snprintf (err, errlen, "use provider: out of memory tokenizing text %d", i);
+            rc = -1;
+        }
+        count [i] = total > max_len ? max_len : (int) total;
+    }
+    //  Scratch for the largest sub-batch
+    int largest = 0, texts_max = 0;
+    for (int at = 0, k = 0, rows = 0; at < n; ) {
+        at = s_next_batch (count, n, at, order, first, packed, &k, &rows);
+        largest = rows > largest ? rows : largest;
+        texts_max = k > texts_max ? k : texts_max;
+    }
+    s_scratch_t s = { 0 };
+    size_t floats = (size_t) largest * (S_E + S_W + S_W + 3 * S_W)
+                  + (size_t) max_len * (size_t) max_len + (size_t) texts_max * (S_F + 2 * S_W);
+    float *mem = rc == 0 && largest ? malloc (floats * sizeof (float)) : NULL;
+    if (rc == 0 && largest && !mem) {
+        snprintf (err, errlen, "use provider: out of memory for a batch of %d tokens", largest);
+        rc = -1;
+    }
+    if (mem) {
+        s.x0 = mem;
+        s.y = s.x0 + (size_t) largest * S_E;
+        s.h = s.y + (size_t) largest * S_W;
+        s.big = s.h + (size_t) largest * S_W;
+        s.scores = s.big + (size_t) largest * 3 * S_W;
+        s.pooled_f = s.scores + (size_t) max_len * (size_t) max_len;
+        s.pooled = s.pooled_f + (size_t) texts_max * S_F;
+        s.z = s.pooled + (size_t) texts_max * S_W;
+    }
+    int at = 0;
+    while (rc == 0 && at < n) {
+        int k = 0, rows = 0;
+        at = s_next_batch (count, n, at, order, first, packed, &k, &rows);
+        if (k == 0)
+            continue;
+        //  Input: 2 x embedding + timing signal
+        for (int t = 0; t < k; t++) {
+            const int32_t *tid = ids + (size_t) order [t] * (size_t) max_len;
+            for (int p = 0; p < packed [t]; p++) {
+                assert (tid [p] >= 0 && tid [p] < self->emb_rows);    //  open checked vocab <= rows
+                const float *e = self->emb + (size_t) tid [p] * S_E;
+                const float *tm = self->timing + (size_t) p * S_E;
+                float *x = s.x0 + (size_t) (first [t] + p) * S_E;
+                for (int c = 0; c < S_E; c++)
+                    x [c] = 2.0f * e [c] + tm [c];
+            }
+        }
+        s_layer (self, &self->layer [0], &s, rows, k, first, packed, false);
+        s_layer (self, &self->layer [1], &s, rows, k, first, packed, true);
+        //  tanh layer on the pooled tokens, then L2 normalisation
+        s_linear (s.pooled, k, S_W, self->tanh_w, self->tanh_b, s.z, S_W, false);
+        for (int t = 0; t < k; t++) {
+            float *z = s.z + (size_t) t * S_W;
+            float sum = 0;
+            for (int c = 0; c < S_W; c++) {
+                z [c] = tanhf (z [c]);
+                sum += z [c] * z [c];
+            }
+            float scale = 1.0f / sqrtf (sum > self->l2_eps ? sum : self->l2_eps);
+            float *o = out + (size_t) order [t] * S_W;
+            for (int c = 0; c < S_W; c++)
+                o [c] = z [c] * scale;
+        }
+    }
+    free (mem);
+    free (ids);
+    free (count);
+    return rc;
+}
+
+const sl_embed_provider_t sl_embed_use_provider = {
+    .name = "use",
+    .open = s_use_open,
+    .close = s_use_close,
+    .count_tokens = s_use_count_tokens,
+    .embed = s_use_embed,
+};
+
+//  --------------------------------------------------------------------------
+//  Self-test. The parts that need no model files (option handling, the
+//  missing-model message, the TF.js reader and the tokenizer on files made
+//  here) always run; the rest skips cleanly when models/use-lite is absent.
+//  With the model: golden token ids and vectors from the JavaScript runtime
+//  (tests/golden/use_golden.json, regenerated by tools/use_golden), one text
+//  at a time, batched, and from several threads; then damaged copies.
+
+typedef struct {
+    int n;
+    char **texts;
+    size_t *lens;
+    int32_t **ids;
+    long *nids;
+    float *vectors;             //  n x W, zero where the golden has none
+    bool *has_vector;
+    double similar;             //  golden cosine of texts 0 and 1
+} s_golden_t;
+
+static void
+s_golden_free (s_golden_t *g)
+{
+    for (int i = 0; i < g->n; i++) {
+        free (g->texts [i]);
+        free (g->ids [i]);
+    }
+    free (g->texts);
+    free (g->lens);
+    free (g->ids);
+    free (g->nids);
+    free (g->vectors);
+    free (g->has_vector);
+}
+
+static void
+s_golden_load (const char *path, s_golden_t *g)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file (path, 0, &jerr);
+    if (!root)
+        printf ("cannot read %s: %s\n", path, jerr.text);
+    assert (root);
+    json_t *texts = json_object_get (root, "texts");
+    assert (json_is_array (texts));
+    assert (json_integer_value (json_object_get (root, "dim")) == S_W);
+    g->similar = json_number_value (json_object_get (root, "similar_pair_cosine"));
+    g->n = (int) json_array_size (texts);
+    assert (g->n >= 50);
+    g->texts = calloc ((size_t) g->n, sizeof *g->texts);
+    g->lens = calloc ((size_t) g->n, sizeof *g->lens);
+    g->ids = calloc ((size_t) g->n, sizeof *g->ids);
+    g->nids = calloc ((size_t) g->n, sizeof *g->nids);
+    g->vectors = calloc ((size_t) g->n * S_W, sizeof *g->vectors);
+    g->has_vector = calloc ((size_t) g->n, sizeof *g->has_vector);
+    assert (g->texts && g->lens && g->ids && g->nids && g->vectors && g->has_vector);
+    for (int i = 0; i < g->n; i++) {
+        json_t *item = json_array_get (texts, (size_t) i);
+        json_t *text = json_object_get (item, "text");
+        json_t *ids = json_object_get (item, "ids");
+        json_t *vector = json_object_get (item, "vector");
+        assert (json_is_string (text) && json_is_array (ids));
+        g->lens [i] = json_string_length (text);
+        g->texts [i] = malloc (g->lens [i] + 1);
+        assert (g->texts [i]);
+        memcpy (g->texts [i], json_string_value (text), g->lens [i] + 1);
+        g->nids [i] = (long) json_array_size (ids);
+        g->ids [i] = malloc (((size_t) g->nids [i] + 1) * sizeof (int32_t));
+        assert (g->ids [i]);
+        for (long k = 0; k < g->nids [i]; k++)
+            g->ids [i][k] = (int32_t) json_integer_value (json_array_get (ids, (size_t) k));
+        if (json_is_array (vector)) {
+            assert (json_array_size (vector) == S_W);
+            g->has_vector [i] = true;
+            for (int c = 0; c < S_W; c++)
+                g->vectors [(size_t) i * S_W + c] = (float) json_number_value (json_array_get (vector, (size_t) c));
+        }
+    }
+    json_decref (root);
+}
+
+static double
+s_cos (const float *a, const float *b)
+{
+    double ab = 0, aa = 0, bb = 0;
+    for (int c = 0; c < S_W; c++) {
+        ab += (double) a [c] * b [c];
+        aa += (double) a [c] * a [c];
+        bb += (double) b [c] * b [c];
+    }
+    return aa > 0 && bb > 0 ? ab / sqrt (aa * bb) : 0;
+}
+
+static bool
+s_all_zero (const float *v)
+{
+    for (int c = 0; c < S_W; c++)
+        if (v [c] != 0)
+            return false;
+    return true;
+}
+
+//  Check out (n x W, for golden texts from..from+n-1) against the golden
+//  vectors; returns the lowest cosine.
+static double
+s_check_vectors (const s_golden_t *g, int from, int n, const float *out, const char *what)
+{
+    double worst = 1;
+    for (int i = 0; i < n; i++) {
+        const float *v = out + (size_t) i * S_W;
+        if (!g->has_vector [from + i]) {
+            assert (s_all_zero (v));
+            continue;
+        }
+        double c = s_cos (v, g->vectors + (size_t) (from + i) * S_W);
+        if (c < 0.9999)
+            printf ("\n    %s: text %d ('%.40s') cosine %.6f < 0.9999\n", what, from + i, g->texts [from + i], c);
+        assert (c >= 0.9999);
+        worst = c < worst ? c : worst;
+    }
+    return worst;
+}
+
+typedef struct {
+    sl_embedder_t *embedder;
+    const s_golden_t *golden;
+    int rounds;
+    double worst;
+} s_thread_t;
+
+static void *
+s_thread (void *arg)
+{
+    s_thread_t *t = arg;
+    const s_golden_t *g = t->golden;
+    float *out = malloc ((size_t) g->n * S_W * sizeof *out);
+    assert (out);
+    t->worst = 1;
+    for (int r = 0; r < t->rounds; r++) {
+        char err [256];
+        //  each thread and round a different split, so calls overlap in all shapes
+        int step = 1 + (r * 7 + (int) ((uintptr_t) t % 5)) % 13;
+        for (int i = 0; i < g->n; i += step) {
+            int m = g->n - i < step ? g->n - i : step;
+            int rc = sl_embedder_embed (t->embedder, (const char **) g->texts + i, g->lens + i, m,
+                                        out + (size_t) i * S_W, err, sizeof err);
+            assert (rc == 0);
+        }
+        double w = s_check_vectors (g, 0, g->n, out, "threaded");
+        t->worst = w < t->worst ? w : t->worst;
+    }
+    free (out);
+    return NULL;
+}
+
+//  --- damaged copies: a temp folder whose files link to the real ones,
+//  except the one a case replaces
+
+static const char *s_model_files [] = {
+    "model.json", "vocab.json", "group1-shard1of7", "group1-shard2of7", "group1-shard3of7",
+    "group1-shard4of7", "group1-shard5of7", "group1-shard6of7", "group1-shard7of7", NULL
+};
+
+static void
+s_copy_dir (const char *from, const char *to)
+{
+    for (int i = 0; s_model_files [i]; i++) {
+        char src [PATH_MAX + 64], dst [PATH_MAX + 64];
+        snprintf (src, sizeof src, "%s/%s", from, s_model_files [i]);
+        snprintf (dst, sizeof dst, "%s/%s", to, s_model_files [i]);
+        unlink (dst);
+        assert (symlink (src, dst) == 0);
+    }
+}
+
+static void
+s_write_file (const char *dir, const char *name, const void *data, size_t size)
+{
+    char path [PATH_MAX + 64];
+    snprintf (path, sizeof path, "%s/%s", dir, name);
+    unlink (path);              //  a symlink: replace it, never write through it
+    FILE *f = fopen (path, "wb");
+    assert (f);
+    assert (fwrite (data, 1, size, f) == size);
+    fclose (f);
+}
+
+static char *
+s_read_file (const char *dir, const char *name, size_t *size_p)
+{
+    char path [PATH_MAX + 64];
+    snprintf (path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen (path, "rb");
+    assert (f);
+    fseek (f, 0, SEEK_END);
+    long size = ftell (f);
+    fseek (f, 0, SEEK_SET);
+    char *data = malloc ((size_t) size + 1);
+    assert (data && fread (data, 1, (size_t) size, f) == (size_t) size);
+    fclose (f);
+    data [size] = 0;
+    *size_p = (size_t) size;
+    return data;
+}
+
+//  Write model.json with the weight called name changed by fn.
+typedef void (s_edit_fn) (json_t *weight, json_t *weights, size_t index);
+
+static void
+s_edit_manifest (const char *real, const char *dir, const char *name, s_edit_fn *fn)
+{
+    char path [PATH_MAX + 64];
+    snprintf (path, sizeof path, "%s/model.json", real);
+    json_error_t jerr;
+    json_t *root = json_load_file (path, 0, &jerr);
+    assert (root);
+    json_t *group = json_array_get (json_object_get (root, "weightsManifest"), 0);
+    json_t *weights = json_object_get (group, "weights");
+    bool found = false;
+    for (size_t i = 0; i < json_array_size (weights) && !found; i++) {
+        json_t *w = json_array_get (weights, i);
+        if (strcmp (json_string_value (json_object_get (w, "name")), name) == 0) {
+            fn (w, group, i);
+            found = true;
+        }
+    }
+    assert (found);
+    char *text = json_dumps (root, JSON_COMPACT);
+    assert (text);
+    s_write_file (dir, "model.json", text, strlen (text));
+    free (text);
+    json_decref (root);
+}
+
+static void
+s_swap_shape (json_t *w, json_t *group, size_t index)
+{
+    json_t *shape = json_object_get (w, "shape");       //  [256, 512] -> [512, 256]: same bytes
+    json_t *a = json_incref (json_array_get (shape, 0)), *b = json_incref (json_array_get (shape, 1));
+    json_array_set_new (shape, 0, b);
+    json_array_set_new (shape, 1, a);
+}
+
+static void
+s_grow_shape (json_t *w, json_t *group, size_t index)
+{
+    json_t *shape = json_object_get (w, "shape");       //  one more row: past the end of the shards
+    json_array_set_new (shape, 0, json_integer (json_integer_value (json_array_get (shape, 0)) + 1));
+}
+
+static void
+s_huge_shape (json_t *w, json_t *group, size_t index)
+{
+    json_t *shape = json_object_get (w, "shape");       //  offsets that overflow any file
+    json_array_set_new (shape, 0, json_integer ((json_int_t) 1 << 31));
+    json_array_set_new (shape, 1, json_integer ((json_int_t) 1 << 31));
+}
+
+static void
+s_rename (json_t *w, json_t *group, size_t index)
+{
+    json_object_set_new (w, "name", json_string ("renamed"));
+}
+
+static void
+s_escape_path (json_t *w, json_t *group, size_t index)
+{
+    json_array_set_new (json_object_get (group, "paths"), 0, json_string ("../../group1-shard1of7"));
+}
+
+static void
+s_expect_damaged (const char *dir, const char *needle, bool verbose)
+{
+    char options [PATH_MAX + 16], err [1024] = "";
+    snprintf (options, sizeof options, "path=%s", dir);
+    sl_embedder_t *e = sl_embedder_new ("use", options, err, sizeof err);
+    if (verbose || e || !strstr (err, needle))
+        printf ("    damaged (%s): %s\n", needle, e ? "(opened!)" : err);
+    assert (e == NULL);
+    assert (strstr (err, needle));
+    assert (strstr (err, "use provider: cannot load the model in"));
+    assert (strstr (err, "scripts/setup-model.sh"));
+}
+
+static void
+s_damage_tests (const char *real, bool verbose)
+{
+    char dir [] = "/tmp/sl_embed_use_XXXXXX";
+    assert (mkdtemp (dir));
+    char err [1024];
+    const char *dense = S_P "Layer_0/TransformerLayer/dense/kernel/ConcatPartitions/concat";
+
+    //  The untouched copy opens (links are followed)
+    s_copy_dir (real, dir);
+    char options [PATH_MAX + 16];
+    snprintf (options, sizeof options, "path=%s", dir);
+    sl_embedder_t *e = sl_embedder_new ("use", options, err, sizeof err);
+    assert (e);
+    sl_embedder_destroy (&e);
+
+    //  Truncated shard
+    size_t size = 0;
+    char *shard = s_read_file (real, "group1-shard7of7", &size);
+    s_write_file (dir, "group1-shard7of7", shard, size - 100);
+    s_expect_damaged (dir, "a shard is truncated", verbose);
+    //  A shard with bytes the manifest does not explain
+    char *longer = malloc (size + 8);
+    assert (longer);
+    memcpy (longer, shard, size);
+    memset (longer + size, 0, 8);
+    s_write_file (dir, "group1-shard7of7", longer, size + 8);
+    s_expect_damaged (dir, "extra bytes", verbose);
+    free (longer);
+    //  A NaN in a weight (same size, valid manifest)
+    char *poisoned = malloc (size);
+    assert (poisoned);
+    memcpy (poisoned, shard, size);
+    float nan = NAN;
+    memcpy (poisoned + 4096, &nan, sizeof nan);      //  inside a big float tensor
+    s_write_file (dir, "group1-shard7of7", poisoned, size);
+    s_expect_damaged (dir, "NaN or infinity", verbose);
+    free (poisoned);
+    free (shard);
+    s_copy_dir (real, dir);
+    //  A missing shard
+    char path [PATH_MAX + 64];
+    snprintf (path, sizeof path, "%s/group1-shard3of7", dir);
+    unlink (path);
+    s_expect_damaged (dir, "cannot open weight shard", verbose);
+    s_copy_dir (real, dir);
+    //  Wrong shape, same size: only the graph's own check can see it
+    s_edit_manifest (real, dir, dense, s_swap_shape);
+    s_expect_damaged (dir, "expected float32 [256,512]", verbose);
+    //  A shape that puts the offsets past the end of the shards
+    s_edit_manifest (real, dir, "module/Embeddings_en", s_grow_shape);
+    s_expect_damaged (dir, "manifest describes", verbose);
+    s_edit_manifest (real, dir, "module/Embeddings_en", s_huge_shape);
+    s_expect_damaged (dir, "impossibly large", verbose);
+    //  A tensor the graph needs is not there
+    s_edit_manifest (real, dir, dense, s_rename);
+    s_expect_damaged (dir, "lacks tensor", verbose);
+    //  A shard path that leaves the folder
+    s_edit_manifest (real, dir, dense, s_escape_path);
+    s_expect_damaged (dir, "not a plain file name", verbose);
+    //  Garbage and cut-off JSON
+    s_write_file (dir, "model.json", "\x89PNG\r\n\x1a\n garbage", 16);
+    s_expect_damaged (dir, "is not valid JSON", verbose);
+    size_t msize = 0;
+    char *manifest = s_read_file (real, "model.json", &msize);
+    s_write_file (dir, "model.json", manifest, msize / 2);
+    s_expect_damaged (dir, "is not valid JSON", verbose);
+    free (manifest);
+    s_copy_dir (real, dir);
+    //  A damaged vocabulary
+    s_write_file (dir, "vocab.json", "[[\"a\", 1], [\"b\"", 15);
+    s_expect_damaged (dir, "vocab.json is not valid JSON", verbose);
+    //  a well-formed vocabulary with more pieces than the embedding has rows
+    char *pieces = malloc (9000 * 24);
+    assert (pieces);
+    size_t plen = (size_t) sprintf (pieces, "[");
+    for (int i = 0; i < 9000; i++)
+        plen += (size_t) sprintf (pieces + plen, "%s[\"p%d\", -1.5]", i ? "," : "", i);
+    plen += (size_t) sprintf (pieces + plen, "]");
+    s_write_file (dir, "vocab.json", pieces, plen);
+    free (pieces);
+    s_expect_damaged (dir, "fewer than the 9000 pieces", verbose);
+
+    for (int i = 0; s_model_files [i]; i++) {
+        snprintf (path, sizeof path, "%s/%s", dir, s_model_files [i]);
+        unlink (path);
+    }
+    assert (rmdir (dir) == 0);
+}
+
+void
+sl_embed_use_test (bool verbose)
+{
+    sl_tfjs_test (verbose);
+    sl_use_tokenizer_test (verbose);
+    printf (" * sl_embed_use: ");
+    if (verbose)
+        printf ("\n");
+    char err [1024], dir [PATH_MAX];
+
+    //  Options and the missing-model message: no files needed
+    assert (sl_embedder_new ("use", "colour=red", err, sizeof err) == NULL);
+    assert (strstr (err, "unknown option 'colour'"));
+    assert (sl_embedder_new ("use", "path=/nonexistent/sluice-models", err, sizeof err) == NULL);
+    if (verbose)
+        printf ("    missing: %s\n", err);
+    assert (strstr (err, "model files not found: /nonexistent/sluice-models/model.json is missing"));
+    assert (strstr (err, "bash scripts/setup-model.sh"));
+    assert (!sl_embed_use_installed ("path=/nonexistent/sluice-models"));
+    assert (sl_embed_use_model_dir ("path=/x/y", dir, sizeof dir, err, sizeof err) == 0);
+    assert (strcmp (dir, "/x/y") == 0);
+    char *saved = getenv ("SLUICE_MODEL_DIR") ? strdup (getenv ("SLUICE_MODEL_DIR")) : NULL;
+    setenv ("SLUICE_MODEL_DIR", "/srv/m", 1);
+    assert (sl_embed_use_model_dir (NULL, dir, sizeof dir, err, sizeof err) == 0);
+    assert (strcmp (dir, "/srv/m/use-lite") == 0);
+    if (saved) {
+        setenv ("SLUICE_MODEL_DIR", saved, 1);
+        free (saved);
+    }
+    else
+        unsetenv ("SLUICE_MODEL_DIR");
+
+    assert (sl_embed_use_model_dir (NULL, dir, sizeof dir, err, sizeof err) == 0);
+    if (!sl_embed_use_installed (NULL)) {
+        printf ("SKIP (no model in %s: run `bash scripts/setup-model.sh`) ", dir);
+        printf ("OK\n");
+        return;
+    }
+    //  The golden file lives in the source tree; sl_selftest tells us where
+    char golden_path [PATH_MAX + 64];
+    const char *source = getenv ("SLUICE_SOURCE_DIR");
+    if (source)
+        snprintf (golden_path, sizeof golden_path, "%s/tests/golden/use_golden.json", source);
+    else
+        snprintf (golden_path, sizeof golden_path, "%s/../tests/golden/use_golden.json", SLUICE_MODEL_DIR);
+
+    int64_t t0 = sl_mono_ms ();
+    sl_embedder_t *e = sl_embedder_new ("use", NULL, err, sizeof err);
+    if (!e)
+        printf ("%s\n", err);
+    assert (e);
+    int64_t t_open = sl_mono_ms () - t0;
+    assert (strcmp (sl_embedder_provider (e), "use") == 0);
+    assert (sl_embedder_dim (e) == S_W);
+    assert (sl_embedder_max_tokens (e) == 128);
+    //  the id names the provider, the model and the weights' digest
+    sl_tfjs_t *weights = sl_tfjs_open (dir, err, sizeof err);
+    assert (weights);
+    assert (sl_tfjs_mapped (weights));          //  mapped, not copied
+    assert (sl_tfjs_bytes (weights) == 27903656);
+    assert (sl_tfjs_count (weights) == 61);
+    char want_prefix [64];
+    snprintf (want_prefix, sizeof want_prefix, "use:use-lite:%.16s:", sl_tfjs_digest (weights));
+    assert (strncmp (sl_embedder_model_id (e), want_prefix, strlen (want_prefix)) == 0);
+    assert (strlen (sl_embedder_model_id (e)) == strlen (want_prefix) + 8);
+    sl_tfjs_destroy (&weights);
+
+    //  Golden token ids, from the provider's own tokenizer and its count
+    s_golden_t g = { 0 };
+    s_golden_load (golden_path, &g);
+    char vocab [PATH_MAX + 16];
+    snprintf (vocab, sizeof vocab, "%s/vocab.json", dir);
+    sl_use_tokenizer_t *tok = sl_use_tokenizer_new (vocab, err, sizeof err);
+    assert (tok);
+    int over_limit = 0, non_ascii = 0;
+    for (int i = 0; i < g.n; i++) {
+        int32_t *ids = malloc (((size_t) g.nids [i] + 1) * sizeof *ids);
+        assert (ids);
+        long n = sl_use_tokenizer_encode (tok, g.texts [i], g.lens [i], ids, (size_t) g.nids [i] + 1);
+        bool same = n == g.nids [i] && memcmp (ids, g.ids [i], (size_t) n * sizeof *ids) == 0;
+        if (!same) {
+            printf ("\n    text %d '%s': %ld ids, golden %ld:", i, g.texts [i], n, g.nids [i]);
+            for (long k = 0; k < n && k < 40; k++)
+                printf (" %d/%d", ids [k], k < g.nids [i] ? g.ids [i][k] : -1);
+            printf ("\n");
+        }
+        assert (same);
+        assert (sl_embedder_count_tokens (e, g.texts [i], g.lens [i]) == (size_t) g.nids [i]);
+        over_limit += g.nids [i] > 128;
+        for (size_t k = 0; k < g.lens [i]; k++)
+            if ((unsigned char) g.texts [i][k] >= 0x80) {
+                non_ascii++;
+                break;
+            }
+        free (ids);
+    }
+    assert (over_limit >= 3 && non_ascii >= 10);
+    sl_use_tokenizer_destroy (&tok);
+
+    //  Golden vectors: one text per call
+    float *out = malloc ((size_t) g.n * S_W * sizeof *out);
+    float *single = malloc ((size_t) g.n * S_W * sizeof *single);
+    assert (out && single);
+    t0 = sl_mono_ms ();
+    for (int i = 0; i < g.n; i++) {
+        const char *text = g.texts [i];
+        int rc = sl_embedder_embed (e, &text, &g.lens [i], 1, single + (size_t) i * S_W, err, sizeof err);
+        assert (rc == 0);
+    }
+    int64_t t_single = sl_mono_ms () - t0;
+    double worst_single = s_check_vectors (&g, 0, g.n, single, "single");
+    //  the sanity pair of the facts file: cat/carpet vs kitten/rug
+    double similar = s_cos (single, single + S_W);
+    assert (fabs (similar - g.similar) < 1e-3 && similar > 0.78 && similar < 0.84);
+
+    //  All at once, and in odd-sized batches
+    t0 = sl_mono_ms ();
+    assert (sl_embedder_embed (e, (const char **) g.texts, g.lens, g.n, out, err, sizeof err) == 0);
+    int64_t t_batch = sl_mono_ms () - t0;
+    double worst_batch = s_check_vectors (&g, 0, g.n, out, "batched");
+    for (int i = 0; i < g.n * S_W; i++)
+        assert (fabsf (out [i] - single [i]) < 1e-5f);
+    memset (out, 0, (size_t) g.n * S_W * sizeof *out);
+    for (int i = 0; i < g.n; i += 7) {
+        int m = g.n - i < 7 ? g.n - i : 7;
+        assert (sl_embedder_embed (e, (const char **) g.texts + i, g.lens + i, m,
+                                   out + (size_t) i * S_W, err, sizeof err) == 0);
+    }
+    s_check_vectors (&g, 0, g.n, out, "batches of 7");
+    //  the golden set twice over, shuffled: several sub-batches of tokens
+    int big = g.n * 2;
+    const char **many = malloc ((size_t) big * sizeof *many);
+    size_t *many_lens = malloc ((size_t) big * sizeof *many_lens);
+    float *many_out = malloc ((size_t) big * S_W * sizeof *many_out);
+    assert (many && many_lens && many_out);
+    for (int i = 0; i < big; i++) {
+        many [i] = g.texts [(i * 5) % g.n];
+        many_lens [i] = g.lens [(i * 5) % g.n];
+    }
+    assert (sl_embedder_embed (e, many, many_lens, big, many_out, err, sizeof err) == 0);
+    for (int i = 0; i < big; i++)
+        for (int c = 0; c < S_W; c++)
+            assert (fabsf (many_out [(size_t) i * S_W + c] - single [(size_t) ((i * 5) % g.n) * S_W + c]) < 1e-5f);
+    free (many);
+    free (many_lens);
+    free (many_out);
+
+    //  Several threads at once, each with its own splits
+    s_thread_t threads [3];
+    pthread_t tid [3];
+    for (int i = 0; i < 3; i++) {
+        threads [i] = (s_thread_t) { e, &g, 2, 1 };
+        assert (pthread_create (&tid [i], NULL, s_thread, &threads [i]) == 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join (tid [i], NULL);
+        assert (threads [i].worst >= 0.9999);
+    }
+
+    //  Beyond the golden set: invalid UTF-8 and NUL bytes embed (no crash,
+    //  a unit vector), a text past 128 tokens is its first 128 tokens, and a
+    //  text over the interface's limit is refused
+    static const char bad_utf8 [] = "caf\xc3 \xff\xfe bad bytes", with_nul [] = "nul\0inside";
+    const char *odd [] = { bad_utf8, with_nul };
+    size_t odd_lens [] = { sizeof bad_utf8 - 1, sizeof with_nul - 1 };
+    assert (sl_embedder_embed (e, odd, odd_lens, 2, out, err, sizeof err) == 0);
+    for (int i = 0; i < 2; i++)
+        assert (fabs (s_cos (out + (size_t) i * S_W, out + (size_t) i * S_W) - 1) < 1e-5);
+    char *text = malloc (200 * 6 + 1);
+    assert (text);
+    size_t len = 0;
+    for (int i = 0; i < 200; i++)
+        len += (size_t) sprintf (text + len, "%s%s", i ? " " : "", i % 2 ? "alpha" : "beta");
+    assert (sl_embedder_count_tokens (e, text, len) > 128);
+    size_t cut = 0;             //  the longest prefix of whole words with 128 tokens
+    for (size_t k = 1; k <= len; k++)
+        if ((k == len || text [k] == ' ') && sl_embedder_count_tokens (e, text, k) == 128)
+            cut = k;
+    assert (cut > 0);
+    const char *pair [2] = { text, text };
+    size_t pair_lens [2] = { len, cut };
+    assert (sl_embedder_embed (e, pair, pair_lens, 2, out, err, sizeof err) == 0);
+    assert (s_cos (out, out + S_W) > 0.99999);
+    free (text);
+    char *huge = malloc (SL_EMBED_MAX_TEXT + 2);
+    assert (huge);
+    memset (huge, 'a', SL_EMBED_MAX_TEXT + 1);
+    const char *huge_text = huge;
+    size_t huge_len = SL_EMBED_MAX_TEXT + 1;
+    assert (sl_embedder_embed (e, &huge_text, &huge_len, 1, out, err, sizeof err) == -1);
+    free (huge);
+
+    if (verbose)
+        printf ("    %d golden texts: lowest cosine %.7f single, %.7f batched; open %lld ms, "
+                "single %lld ms, batched %lld ms; model %s\n", g.n, worst_single, worst_batch,
+                (long long) t_open, (long long) t_single, (long long) t_batch, sl_embedder_model_id (e));
+    free (out);
+    free (single);
+    s_golden_free (&g);
+    sl_embedder_destroy (&e);
+
+    s_damage_tests (dir, verbose);
+    printf ("OK\n");
+}
