@@ -62,15 +62,16 @@ s_ingest_envelope (const char *job, const char *ws, const void *body, size_t siz
     return env;
 }
 
-//  Unfinished jobs, counted at most once a second: counting every job by
-//  state on every ingest made intake slower as the jobs table grew. The
-//  bound is approximate by design (a second's worth of extra jobs).
+//  Unfinished jobs. Counting every job by state on every ingest made
+//  intake slower as the jobs table grew, so the count is refreshed at most
+//  once a second and estimated in between (+1 per accepted job) — except
+//  near the limit, where it is always counted exactly before refusing.
 static int64_t
 s_pending (intake_t *self)
 {
     int64_t now = sl_mono_ms ();
     pthread_mutex_lock (&self->pending_lock);
-    if (now - self->pending_at >= 1000) {
+    if (now - self->pending_at >= 1000 || self->pending + 1 >= self->max_pending) {
         sl_store_stats_t stats;
         if (sl_store_stats (self->store, &stats) == SL_STORE_OK) {
             self->pending = 0;
