@@ -134,16 +134,9 @@ s_intake (sl_ctx_t *ctx, void *state)
     sl_store_job_t existing;
     memset (&existing, 0, sizeof existing);
     if (sl_store_job_get (self->store, job, &existing) == SL_STORE_OK) {
-        if (streq (existing.workspace, ws)) {
+        if (streq (existing.workspace, ws))
             //  A retry: the job is running (or the re-driver will see to it)
-            sl_mpw_t w;
-            sl_mpw_init (&w);
-            msgpack_pack_map (&w.pk, 1);
-            sl_mpw_key (&w, "job");
-            sl_store_pack_job (&w, &existing);
-            sl_ctx_reply (ctx, w.buf.data, w.buf.size);
-            sl_mpw_reset (&w);
-        }
+            sl_store_reply_job (ctx, &existing);
         else
             sl_ctx_reply_error (ctx, 409, "job id %s is already taken", job);
         sl_store_job_reset (&existing);
@@ -180,11 +173,7 @@ s_intake (sl_ctx_t *ctx, void *state)
     sl_store_job_t row;
     memset (&row, 0, sizeof row);
     sl_store_job_get (self->store, job, &row);
-    msgpack_pack_map (&w.pk, 1);
-    sl_mpw_key (&w, "job");
-    sl_store_pack_job (&w, &row);
-    sl_ctx_reply (ctx, w.buf.data, w.buf.size);
-    sl_mpw_reset (&w);
+    sl_store_reply_job (ctx, &row);
     sl_store_job_reset (&row);
     sl_info (job, "accepted %s into workspace %s", source, ws);
     return SL_DONE;

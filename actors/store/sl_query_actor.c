@@ -50,26 +50,30 @@ s_store_error (query_t *self, sl_ctx_t *ctx, int rc, const char *what)
         sl_ctx_reply_error (ctx, 500, "store: %s", sl_store_errmsg (self->store));
 }
 
+//  The job named by body.job, if it belongs to ws (another workspace's job
+//  is "not found": its existence is not the caller's business).
+static int
+s_job_in_ws (query_t *self, const char *ws, const msgpack_object *body, char id [SL_STORE_TOKEN],
+             sl_store_job_t *job)
+{
+    memset (job, 0, sizeof *job);
+    int rc = sl_mp_get_str (body, "job", id, SL_STORE_TOKEN) ? SL_STORE_NOT_FOUND
+           : sl_store_job_get (self->store, id, job);
+    if (rc == SL_STORE_OK && strcmp (job->workspace, ws) != 0)
+        rc = SL_STORE_NOT_FOUND;
+    return rc;
+}
+
 static void
 s_job_get (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *body)
 {
     char id [SL_STORE_TOKEN];
     sl_store_job_t job;
-    memset (&job, 0, sizeof job);
-    int rc = sl_mp_get_str (body, "job", id, sizeof id) ? SL_STORE_NOT_FOUND
-           : sl_store_job_get (self->store, id, &job);
-    if (rc == SL_STORE_OK && strcmp (job.workspace, ws) != 0)
-        rc = SL_STORE_NOT_FOUND;        //  exists, but not for this caller
+    int rc = s_job_in_ws (self, ws, body, id, &job);
     if (rc != SL_STORE_OK)
         s_store_error (self, ctx, rc, "job");
-    else {
-        sl_mpw_t w;
-        sl_mpw_init (&w);
-        msgpack_pack_map (&w.pk, 1);
-        sl_mpw_key (&w, "job");
-        sl_store_pack_job (&w, &job);
-        s_reply (ctx, &w);
-    }
+    else
+        sl_store_reply_job (ctx, &job);
     sl_store_job_reset (&job);
 }
 
@@ -107,11 +111,7 @@ s_events (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *bo
 {
     char id [SL_STORE_TOKEN];
     sl_store_job_t job;
-    memset (&job, 0, sizeof job);
-    int rc = sl_mp_get_str (body, "job", id, sizeof id) ? SL_STORE_NOT_FOUND
-           : sl_store_job_get (self->store, id, &job);
-    if (rc == SL_STORE_OK && strcmp (job.workspace, ws) != 0)
-        rc = SL_STORE_NOT_FOUND;
+    int rc = s_job_in_ws (self, ws, body, id, &job);
     bool terminal = job.state == SL_STORE_COMPLETED || job.state == SL_STORE_FAILED;
     sl_store_job_reset (&job);
     if (rc != SL_STORE_OK) {

@@ -98,6 +98,18 @@ sl_store_pack_doc (sl_mpw_t *w, const sl_store_doc_t *doc)
 }
 
 void
+sl_store_reply_job (sl_ctx_t *ctx, const sl_store_job_t *job)
+{
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 1);
+    sl_mpw_key (&w, "job");
+    sl_store_pack_job (&w, job);
+    sl_ctx_reply (ctx, w.buf.data, w.buf.size);
+    sl_mpw_reset (&w);
+}
+
+void
 sl_store_emit_event (sl_ctx_t *ctx, const char *job, const char *ws, const void *event, size_t size)
 {
     sl_envelope_t *env = sl_envelope_new ("event", job, ws);

@@ -35,6 +35,9 @@ sl_store_t *sl_store_shared (sl_node_t *node, char *err, size_t errlen);
 void sl_store_pack_job (sl_mpw_t *w, const sl_store_job_t *job);
 void sl_store_pack_doc (sl_mpw_t *w, const sl_store_doc_t *doc);
 
+//  Reply {"job": {...}} to a request.
+void sl_store_reply_job (sl_ctx_t *ctx, const sl_store_job_t *job);
+
 //  Submit an event for job (as if a stage had emitted it) through the
 //  journal: the envelope is added to the handler's successors.
 void sl_store_emit_event (sl_ctx_t *ctx, const char *job, const char *ws, const void *event, size_t size);
