@@ -11,6 +11,7 @@
     it in the metrics, whatever path it took.
 */
 #include "sl_edge.h"
+#include "sl_edge_assets.h"
 #include "sl_edge_json.h"
 #include "sl_edge_pool.h"
 #include "sl_edge_sse.h"
@@ -1012,6 +1013,20 @@ s_begin (req_t *req, struct MHD_Connection *conn, const char *url, const char *m
     size_t len = strlen (path);
     while (len > 1 && path [len - 1] == '/')
         path [--len] = 0;
+    //  The web page (actors/edge/web, compiled in): public, like /healthz;
+    //  the API calls it makes carry the key
+    const sl_edge_asset_t *asset = strcmp (req->method, "GET") == 0 ? sl_edge_asset_find (path) : NULL;
+    if (asset) {
+        snprintf (req->route_label, sizeof req->route_label, "%s", asset->path);
+        int status = 0;
+        struct MHD_Response *response = sl_edge_asset_response (asset, s_header (conn, "If-None-Match"),
+                                                                &status);
+        if (response && MHD_queue_response (conn, (unsigned int) status, response) == MHD_YES)
+            req->status = status;
+        if (response)
+            MHD_destroy_response (response);
+        return true;
+    }
     //  Find the route: path first, then method (405 lists what is allowed)
     char allow [64] = "";
     bool bad_id = false;

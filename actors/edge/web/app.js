@@ -1,0 +1,1081 @@
+/*  app.js: the Sluice page. Plain JavaScript, no framework, no build step;
+    served by the edge from the copy compiled into sluiced (web.cmake).
+
+    What lives here, top to bottom:
+      - api(): every JSON call, with the API key as a Bearer header and the
+        server's {"error": {...}} turned into a message a person can read;
+      - the ingest queue: each file or URL is its own request (one upload at a
+        time, with upload progress), so each document has its own row;
+      - progress rows: one per document, five stage bars fed by EventSource on
+        /v1/jobs/{id}/events. A stream that drops (server restart) is picked
+        up again where it stopped: natively with Last-Event-ID, or, when the
+        browser gives up (a 503 while the server comes back), by a new
+        EventSource with ?last_event_id=. Events carry their sequence number,
+        so a replayed event is recognised and ignored;
+      - at most MAX_STREAMS streams are open at once: browsers allow six HTTP/1.1
+        connections per server, and the page must keep some for its own calls.
+        Rows without a stream follow GET /v1/jobs until a stream is free;
+      - the library (documents, with delete) and search (hits with the query's
+        words highlighted).
+    Text from the server is always inserted as text (textContent), never as
+    markup. The page talks to its own origin only (the CSP says so too).
+*/
+(function () {
+  'use strict';
+
+  const STAGES = ['fetch', 'parse', 'chunk', 'embed', 'store'];
+  const RUNNING = { fetch: 'fetching', parse: 'parsing', chunk: 'chunking', embed: 'embedding', store: 'storing' };
+  const EVENT_TYPES = ['job_started', 'stage_started', 'stage_progress', 'stage_completed', 'stage_retry',
+                       'job_completed', 'job_failed', 'heartbeat'];
+  const MAX_STREAMS = 4;
+  const MAX_UPLOADS = 1;
+  const POLL_MS = 1500;
+  const STALE_MS = 45000;          // no event nor heartbeat for this long: reopen the stream
+  const LIBRARY_PAGE = 100;
+  const KEY_STORE = 'sluice.key';
+  const JOBS_STORE = 'sluice.jobs';
+
+  const $ = (id) => document.getElementById(id);
+
+  let apiKey = '';
+  try { apiKey = localStorage.getItem(KEY_STORE) || ''; } catch (e) { /* storage disabled */ }
+  let online = null;                // null: not known yet
+  let rowSeq = 0;
+  const rows = [];                  // progress rows, in display order
+  const ingestQueue = [];           // rows waiting for their ingest request
+  let uploading = 0;
+  let clockSkew = null;             // local clock minus server clock, ms (best estimate)
+
+  // ------------------------------------------------------------------------
+  // Small helpers
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === 'class') node.className = v;
+      else if (k === 'text') node.textContent = v;
+      else if (k.startsWith('data-') || k.startsWith('aria-') || k === 'role' || k === 'title'
+               || k === 'type' || k === 'id' || k === 'datetime' || k === 'max' || k === 'value'
+               || k === 'for' || k === 'hidden' || k === 'disabled') node.setAttribute(k, v === true ? '' : v);
+      else node[k] = v;
+    }
+    for (const c of children) {
+      if (c === null || c === undefined) continue;
+      node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return node;
+  }
+
+  function announce(text) {
+    const box = $('announce');
+    box.textContent = '';
+    // A fresh node each time, so screen readers read repeated messages too
+    window.setTimeout(() => { box.textContent = text; }, 50);
+  }
+
+  function formatBytes(n) {
+    if (typeof n !== 'number' || !isFinite(n)) return '–';
+    if (n < 1024) return n + ' B';
+    const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+    let v = n / 1024, i = 0;
+    while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+    return (v >= 100 ? v.toFixed(0) : v.toFixed(1)) + ' ' + units[i];
+  }
+
+  function formatDuration(ms) {
+    if (typeof ms !== 'number' || !isFinite(ms) || ms < 0) ms = 0;
+    if (ms < 1000) return Math.round(ms) + ' ms';
+    const s = ms / 1000;
+    if (s < 60) return s.toFixed(1) + ' s';
+    const m = Math.floor(s / 60), rs = Math.floor(s % 60);
+    if (m < 60) return m + ' min ' + String(rs).padStart(2, '0') + ' s';
+    return Math.floor(m / 60) + ' h ' + String(m % 60).padStart(2, '0') + ' min';
+  }
+
+  function formatWhen(ms) {
+    if (!ms) return { text: '–', title: '' };
+    const d = new Date(ms);
+    const ago = Date.now() - ms;
+    let text;
+    if (ago < 60000) text = 'just now';
+    else if (ago < 3600000) text = Math.floor(ago / 60000) + ' min ago';
+    else if (ago < 86400000) text = Math.floor(ago / 3600000) + ' h ago';
+    else text = d.toLocaleDateString();
+    return { text, title: d.toLocaleString(), iso: d.toISOString() };
+  }
+
+  function basename(source) {
+    if (!source) return '';
+    const s = String(source).replace(/[?#].*$/, '').replace(/\/+$/, '');
+    const i = s.lastIndexOf('/');
+    return decodeURIComponentSafe(i >= 0 ? s.slice(i + 1) : s) || String(source);
+  }
+
+  function decodeURIComponentSafe(s) {
+    try { return decodeURIComponent(s); } catch (e) { return s; }
+  }
+
+  // Server timestamps (ms) on the local clock, so elapsed times tick right
+  // even when the two clocks differ.
+  function noteServerTime(ts) {
+    if (typeof ts !== 'number') return;
+    const skew = Date.now() - ts;
+    if (clockSkew === null || skew < clockSkew) clockSkew = skew;
+  }
+  function toLocal(ts) { return ts + (clockSkew || 0); }
+
+  // ------------------------------------------------------------------------
+  // API
+
+  class ApiError extends Error {
+    constructor(status, message, retryAfter) {
+      super(message);
+      this.status = status;
+      this.retryAfter = retryAfter;
+    }
+  }
+
+  function authHeaders() {
+    return apiKey ? { Authorization: 'Bearer ' + apiKey } : {};
+  }
+
+  function errorMessage(status, data, fallback) {
+    const m = data && data.error && data.error.message;
+    if (m) return m;
+    if (status === 0) return 'cannot reach the server';
+    return fallback || ('HTTP ' + status);
+  }
+
+  async function api(method, path, body) {
+    const opts = { method, headers: authHeaders(), cache: 'no-store' };
+    if (body !== undefined) {
+      opts.headers['Content-Type'] = 'application/json';
+      opts.body = JSON.stringify(body);
+    }
+    let res;
+    try {
+      res = await fetch(path, opts);
+    } catch (e) {
+      setOnline(false);
+      throw new ApiError(0, 'cannot reach the server');
+    }
+    setOnline(true);
+    let data = null;
+    try { data = await res.json(); } catch (e) { /* not JSON */ }
+    if (res.status === 401) needKey(data);
+    if (!res.ok) throw new ApiError(res.status, errorMessage(res.status, data, res.statusText),
+                                    res.headers.get('Retry-After'));
+    return data;
+  }
+
+  // ------------------------------------------------------------------------
+  // Server status and the API key
+
+  let healthTimer = null;
+
+  function setOnline(yes) {
+    if (online === yes) return;
+    const was = online;
+    online = yes;
+    const box = $('server');
+    box.dataset.online = yes ? 'yes' : 'no';
+    if (!yes) {
+      $('server-text').textContent = 'Server unreachable — reconnecting…';
+      if (!healthTimer) healthTimer = window.setInterval(checkHealth, 2000);
+    } else {
+      if (healthTimer) { window.clearInterval(healthTimer); healthTimer = null; }
+      if (was === false) {
+        // Back after an outage: refresh what may have changed meanwhile
+        announce('Connected to the server again.');
+        refreshStatus();
+        loadLibrary();
+        for (const row of rows) if (row.conn === 'reconnecting' && !row.es) openStream(row);
+      }
+    }
+  }
+
+  async function checkHealth() {
+    try {
+      const res = await fetch('/healthz', { cache: 'no-store' });
+      setOnline(res.ok);
+    } catch (e) {
+      setOnline(false);
+    }
+  }
+
+  async function refreshStatus() {
+    try {
+      const s = await api('GET', '/v1/status');
+      const parts = [];
+      if (s.model) parts.push('Model ' + s.model);
+      if (typeof s.documents === 'number') parts.push(s.documents + (s.documents === 1 ? ' document' : ' documents'));
+      if (typeof s.chunks === 'number') parts.push(s.chunks + (s.chunks === 1 ? ' chunk' : ' chunks'));
+      $('server-text').textContent = 'Connected' + (parts.length ? ' · ' + parts.join(' · ') : '');
+    } catch (e) {
+      if (e.status === 401) $('server-text').textContent = 'Connected · API key needed';
+      else if (e.status) $('server-text').textContent = 'Server: ' + e.message;
+    }
+  }
+
+  function needKey(data) {
+    const panel = $('auth');
+    const wasHidden = panel.hidden;
+    panel.hidden = false;
+    $('auth-msg').textContent = apiKey
+      ? 'The server refused this API key (' + errorMessage(401, data, 'invalid key') + '). Enter another one.'
+      : 'This server needs an API key. It is kept in this browser only.';
+    if (wasHidden) {
+      $('key').focus();
+      announce('This server needs an API key.');
+    }
+  }
+
+  function setKey(value) {
+    apiKey = value;
+    try {
+      if (value) localStorage.setItem(KEY_STORE, value);
+      else localStorage.removeItem(KEY_STORE);
+    } catch (e) { /* storage disabled: keep it for this page only */ }
+  }
+
+  async function useKey(value) {
+    setKey(value);
+    try {
+      await api('GET', '/v1/status');
+      $('auth').hidden = true;
+      announce('API key accepted.');
+      refreshStatus();
+      loadLibrary();
+      // Streams opened with the old key (or none) are reopened with the new one
+      for (const row of rows) {
+        if (row.jobId && !row.terminal) { closeStream(row); openStream(row); }
+        if (row.state === 'refused' && row.lastStatus === 401) retry(row);
+      }
+      pumpIngest();
+    } catch (e) {
+      if (e.status !== 401) {
+        $('auth-msg').textContent = 'Could not check the key: ' + e.message;
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------------
+  // Progress rows
+
+  function newRow(kind, name, extra) {
+    const row = Object.assign({
+      uid: ++rowSeq, kind, name, jobId: null, state: 'waiting', conn: 'idle', terminal: false,
+      stages: {}, lastSeq: 0, message: '', error: null, created: null, finished: null,
+      startLocal: Date.now(), es: null, lastSeen: 0, reopenDelay: 1000, reopenTimer: null,
+      closedFailures: 0, lastStatus: 0
+    }, extra || {});
+    for (const s of STAGES) row.stages[s] = { pct: 0, status: 'pending', duration: null };
+    buildRow(row);
+    rows.push(row);
+    $('jobs').prepend(row.el.li);
+    updateEmpty();
+    render(row);
+    return row;
+  }
+
+  function buildRow(row) {
+    const id = 'job-' + row.uid;
+    const refs = {};
+    refs.name = el('span', { class: 'job-name', id: id + '-name', text: row.name, title: row.source || row.name });
+    refs.icon = el('span', { class: 'icon', 'aria-hidden': 'true' });
+    refs.stateText = el('span', { class: 'state-text' });
+    refs.state = el('span', { class: 'job-state' }, refs.icon, refs.stateText);
+    refs.time = el('span', { class: 'job-time', title: 'Elapsed time' });
+    refs.stages = {};
+    const stages = el('div', { class: 'stages' });
+    for (const s of STAGES) {
+      const label = el('span', { class: 'stage-name', id: id + '-' + s, text: s });
+      const pct = el('span', { class: 'stage-pct' });
+      const bar = el('progress', { max: '100', value: '0', 'aria-labelledby': id + '-' + s + ' ' + id + '-name' });
+      const box = el('div', { class: 'stage', 'data-stage': s, 'data-status': 'pending' },
+                     el('div', { class: 'stage-top' }, label, pct), bar);
+      refs.stages[s] = { box, bar, pct };
+      stages.append(box);
+    }
+    refs.msg = el('p', { class: 'job-msg' });
+    refs.errText = el('p');
+    refs.retry = el('button', { type: 'button', class: 'retry', text: 'Retry',
+                                'aria-label': 'Retry ' + row.name });
+    refs.retry.addEventListener('click', () => retry(row));
+    refs.error = el('div', { class: 'job-error', hidden: true }, refs.errText, refs.retry);
+    refs.li = el('li', { class: 'job', 'data-uid': String(row.uid), 'aria-labelledby': id + '-name' },
+                 el('div', { class: 'job-head' }, refs.name, refs.state, refs.time),
+                 stages, refs.msg, refs.error);
+    row.el = refs;
+  }
+
+  function stateWords(row) {
+    switch (row.state) {
+      case 'waiting': return ['…', 'waiting'];
+      case 'uploading': return ['↑', 'uploading'];
+      case 'queued': return ['…', 'queued'];
+      case 'completed': return ['✓', 'completed'];
+      case 'failed': return ['✗', 'failed'];
+      case 'refused': return ['✗', 'refused'];
+      default: return ['⟳', row.state];
+    }
+  }
+
+  function elapsedMs(row) {
+    const start = row.created !== null ? toLocal(row.created) : row.startLocal;
+    const end = row.finished !== null ? toLocal(row.finished) : (row.terminal ? start : Date.now());
+    return Math.max(0, end - start);
+  }
+
+  function render(row) {
+    const r = row.el;
+    const li = r.li;
+    li.dataset.state = row.state;
+    li.dataset.conn = row.conn;
+    if (row.jobId) li.dataset.job = row.jobId;
+    li.dataset.seq = String(row.lastSeq);
+    const [icon, words] = stateWords(row);
+    r.icon.textContent = icon;
+    r.stateText.textContent = words;
+    // A non-breaking space keeps the line's height when there is no time yet
+    r.time.textContent = row.state === 'waiting' || row.state === 'refused' ? '\u00a0' : formatDuration(elapsedMs(row));
+    for (const s of STAGES) {
+      const st = row.stages[s];
+      const ui = r.stages[s];
+      ui.box.dataset.status = st.status;
+      const value = String(Math.round(st.pct));
+      if (ui.bar.getAttribute('value') !== value) ui.bar.setAttribute('value', value);
+      let text;
+      if (st.status === 'done') text = '✓ ' + (st.duration !== null ? formatDuration(st.duration) : '100%');
+      else if (st.status === 'failed') text = '✗ failed';
+      else if (st.status === 'retry') text = '↻ retry';
+      else if (st.status === 'running') text = Math.round(st.pct) + '%';
+      else text = '';
+      ui.pct.textContent = text;
+      ui.bar.setAttribute('aria-valuetext', text ? s + ' ' + text.replace('✓', 'done').replace('✗', '') : s + ' not started');
+    }
+    let msg = row.message;
+    if (row.conn === 'reconnecting' && !row.terminal) msg = 'Connection lost — reconnecting…';
+    r.msg.textContent = msg || '\u00a0';
+    r.msg.title = msg || '';
+    const failed = row.state === 'failed' || row.state === 'refused';
+    r.error.hidden = !failed;
+    if (failed && row.error) {
+      r.errText.textContent = '';
+      const where = row.error.stage ? 'Failed at ' + row.error.stage + ': ' : (row.state === 'refused' ? 'Refused: ' : 'Failed: ');
+      r.errText.append(el('strong', { text: where }), row.error.reason || 'no reason given');
+      const canRetry = row.kind === 'url' ? !!row.url : !!row.file;
+      r.retry.disabled = !canRetry;
+      r.retry.title = canRetry ? '' : 'The file is no longer in this page: choose it again to retry';
+    }
+    $('clear-done').disabled = !rows.some((x) => x.terminal);
+  }
+
+  function updateEmpty() {
+    $('jobs-empty').hidden = rows.length > 0;
+  }
+
+  function saveRows() {
+    const keep = rows.filter((r) => r.jobId).map((r) => ({
+      jobId: r.jobId, name: r.name, kind: r.kind, url: r.url || null, source: r.source || null
+    }));
+    try { sessionStorage.setItem(JOBS_STORE, JSON.stringify(keep.slice(-200))); } catch (e) { /* ignore */ }
+  }
+
+  function resetRow(row) {
+    closeStream(row);
+    row.jobId = null;
+    row.terminal = false;
+    row.state = 'waiting';
+    row.conn = 'idle';
+    row.lastSeq = 0;
+    row.message = '';
+    row.error = null;
+    row.created = null;
+    row.finished = null;
+    row.startLocal = Date.now();
+    row.closedFailures = 0;
+    for (const s of STAGES) row.stages[s] = { pct: 0, status: 'pending', duration: null };
+  }
+
+  function retry(row) {
+    if (!row.terminal && row.state !== 'refused') return;
+    if (row.kind === 'file' && !row.file) return;
+    resetRow(row);
+    render(row);
+    ingestQueue.push(row);
+    pumpIngest();
+    announce('Retrying ' + row.name + '.');
+  }
+
+  function finish(row, how, detail) {
+    row.terminal = true;
+    closeStream(row);
+    if (how === 'completed') {
+      row.state = 'completed';
+      for (const s of STAGES) {
+        const st = row.stages[s];
+        st.status = 'done';
+        st.pct = 100;
+      }
+      row.message = row.documentId ? 'Stored as document ' + row.documentId : 'Stored';
+      announce(row.name + ' completed.');
+      libraryChanged();
+    } else {
+      row.state = 'failed';
+      row.error = detail;
+      const st = detail && row.stages[detail.stage];
+      if (st) st.status = 'failed';
+      row.message = '';
+      announce(row.name + ' failed' + (detail && detail.stage ? ' at ' + detail.stage : '') + ': ' +
+               ((detail && detail.reason) || 'no reason given'));
+    }
+    render(row);
+    pumpStreams();
+  }
+
+  // Apply one event from the job's stream.
+  function onEvent(row, ev) {
+    row.lastSeen = Date.now();
+    if (ev.type === 'heartbeat') return;
+    const seq = parseInt(ev.lastEventId, 10);
+    if (seq > 0) {
+      if (seq <= row.lastSeq) return;       // already seen (a replay after a reconnect)
+      row.lastSeq = seq;
+    }
+    let d;
+    try { d = JSON.parse(ev.data); } catch (e) { return; }
+    noteServerTime(d.ts);
+    if (row.conn !== 'live') row.conn = 'live';
+    row.reopenDelay = 1000;
+    row.closedFailures = 0;
+    const st = d.stage ? row.stages[d.stage] : null;
+    switch (ev.type) {
+      case 'job_started':
+        if (row.created === null && typeof d.ts === 'number') row.created = d.ts;
+        if (row.state === 'queued' || row.state === 'waiting') row.state = 'queued';
+        break;
+      case 'stage_started':
+        if (st && st.status !== 'done') {
+          st.status = 'running';
+          st.pct = 0;
+          row.state = RUNNING[d.stage] || d.stage;
+          row.message = '';
+        }
+        break;
+      case 'stage_progress':
+        if (st && st.status !== 'done') {
+          st.status = 'running';
+          st.pct = Math.max(0, Math.min(100, Number(d.percent) || 0));
+          row.state = RUNNING[d.stage] || d.stage;
+          if (d.message) row.message = d.stage + ': ' + d.message;
+        }
+        break;
+      case 'stage_completed':
+        if (st) {
+          st.status = 'done';
+          st.pct = 100;
+          if (typeof d.duration_ms === 'number') st.duration = d.duration_ms;
+        }
+        break;
+      case 'stage_retry':
+        if (st && st.status !== 'done') {
+          st.status = 'retry';
+          row.message = d.stage + ': retrying (' + (d.reason || 'temporary failure') + ')';
+        }
+        break;
+      case 'job_completed':
+        row.documentId = d.document_id || row.documentId;
+        row.finished = typeof d.ts === 'number' ? d.ts : null;
+        finish(row, 'completed');
+        return;
+      case 'job_failed':
+        row.finished = typeof d.ts === 'number' ? d.ts : null;
+        finish(row, 'failed', { stage: d.stage || '', reason: d.reason || d.error || '' });
+        return;
+      default:
+        return;
+    }
+    render(row);
+  }
+
+  // Fill a row from a job object (GET /v1/jobs): for rows without a stream,
+  // and for rows restored after a reload.
+  function applyJob(row, job) {
+    if (!job || row.terminal) return;
+    noteServerTime(job.updated);
+    if (typeof job.created === 'number') row.created = job.created;
+    if (job.source && !row.source) row.source = job.source;
+    const stages = job.stages || {};
+    const current = STAGES.indexOf(job.stage);
+    STAGES.forEach((s, i) => {
+      const st = row.stages[s];
+      const info = stages[s] || {};
+      if (info.finished) {
+        st.status = 'done';
+        st.pct = 100;
+        if (typeof info.duration_ms === 'number') st.duration = info.duration_ms;
+      } else if (i === current && st.status !== 'done') {
+        // The job's percent is overall: five equal slices, one per stage
+        st.status = 'running';
+        st.pct = Math.max(st.pct, Math.max(0, Math.min(100, (job.percent || 0) * STAGES.length - i * 100)));
+      }
+    });
+    if (job.state === 'completed') {
+      row.documentId = job.document_id;
+      row.finished = job.updated || null;
+      finish(row, 'completed');
+    } else if (job.state === 'failed') {
+      row.finished = job.updated || null;
+      finish(row, 'failed', { stage: job.error_stage || '', reason: job.error || '' });
+    } else {
+      row.state = job.state;
+      render(row);
+    }
+  }
+
+  // ------------------------------------------------------------------------
+  // Event streams
+
+  function streamCount() {
+    return rows.filter((r) => r.es).length;
+  }
+
+  function pumpStreams() {
+    for (const row of rows.slice().reverse()) {       // oldest first
+      if (streamCount() >= MAX_STREAMS) break;
+      if (row.jobId && !row.terminal && !row.es && !row.reopenTimer) openStream(row);
+    }
+    schedulePoll();
+  }
+
+  function openStream(row) {
+    if (row.es || row.terminal || !row.jobId) return;
+    if (streamCount() >= MAX_STREAMS) { schedulePoll(); return; }
+    const params = new URLSearchParams();
+    // EventSource cannot send headers: the key goes in the query string
+    if (apiKey) params.set('access_token', apiKey);
+    // A new EventSource starts without Last-Event-ID; say where we are
+    if (row.lastSeq > 0) params.set('last_event_id', String(row.lastSeq));
+    const query = params.toString();
+    const es = new EventSource('/v1/jobs/' + encodeURIComponent(row.jobId) + '/events' + (query ? '?' + query : ''));
+    row.es = es;
+    row.lastSeen = Date.now();
+    const handler = (ev) => { if (row.es === es) onEvent(row, ev); };
+    for (const t of EVENT_TYPES) es.addEventListener(t, handler);
+    es.onopen = () => {
+      if (row.es !== es) return;
+      row.lastSeen = Date.now();
+      if (row.conn !== 'live') { row.conn = 'live'; render(row); }
+      setOnline(true);
+    };
+    es.onerror = () => {
+      if (row.es !== es || row.terminal) return;
+      if (es.readyState === EventSource.CONNECTING) {
+        // The browser reconnects by itself and sends Last-Event-ID
+        if (row.conn !== 'reconnecting') {
+          row.conn = 'reconnecting';
+          render(row);
+          checkHealth();
+        }
+        return;
+      }
+      // CLOSED: the server answered with an error (503 while it starts,
+      // 401, 404, or 204 when the job is over). Try again, more slowly.
+      closeStream(row);
+      row.conn = 'reconnecting';
+      render(row);
+      row.closedFailures++;
+      scheduleReopen(row);
+      checkJob(row);
+    };
+  }
+
+  function closeStream(row) {
+    if (row.es) {
+      row.es.close();
+      row.es = null;
+    }
+    if (row.reopenTimer) {
+      window.clearTimeout(row.reopenTimer);
+      row.reopenTimer = null;
+    }
+  }
+
+  function scheduleReopen(row) {
+    if (row.reopenTimer) return;
+    const delay = row.reopenDelay;
+    row.reopenDelay = Math.min(10000, row.reopenDelay * 2);
+    row.reopenTimer = window.setTimeout(() => {
+      row.reopenTimer = null;
+      if (!row.terminal && !row.es) openStream(row);
+    }, delay);
+  }
+
+  // After a stream was refused: what does the job look like?
+  async function checkJob(row) {
+    const jobId = row.jobId;
+    try {
+      const data = await api('GET', '/v1/jobs/' + encodeURIComponent(jobId));
+      if (row.jobId !== jobId) return;
+      const job = data.job;
+      // Over, and its stream keeps being refused (204): take the job's word
+      if ((job.state === 'completed' || job.state === 'failed') && row.closedFailures >= 3) {
+        closeStream(row);
+        row.conn = 'idle';
+        applyJob(row, job);
+      }
+    } catch (e) {
+      if (row.jobId !== jobId) return;
+      if (e.status === 404) {
+        closeStream(row);
+        row.conn = 'idle';
+        finish(row, 'failed', { stage: '', reason: 'the server has no job ' + jobId + ' (' + e.message + ')' });
+      }
+    }
+  }
+
+  // Streams that went quiet for too long (a connection silently lost) are
+  // reopened; the server sends a heartbeat every 15 s by default.
+  function watchdog() {
+    const now = Date.now();
+    for (const row of rows) {
+      if (row.es && row.es.readyState === EventSource.OPEN && now - row.lastSeen > STALE_MS) {
+        closeStream(row);
+        row.conn = 'reconnecting';
+        render(row);
+        openStream(row);
+      }
+    }
+  }
+
+  // Rows with a job but no stream follow GET /v1/jobs (one call for all).
+  let pollTimer = null;
+  function schedulePoll() {
+    if (pollTimer) return;
+    if (!rows.some((r) => r.jobId && !r.terminal && !r.es)) return;
+    pollTimer = window.setTimeout(poll, POLL_MS);
+  }
+
+  async function poll() {
+    pollTimer = null;
+    const waiting = rows.filter((r) => r.jobId && !r.terminal && !r.es);
+    if (!waiting.length) return;
+    try {
+      const limit = Math.min(1000, rows.length + 50);
+      const data = await api('GET', '/v1/jobs?limit=' + limit);
+      const byId = new Map((data.jobs || []).map((j) => [j.id, j]));
+      for (const row of waiting) {
+        const job = byId.get(row.jobId);
+        if (!job) continue;
+        if (row.conn === 'reconnecting') row.conn = 'idle';     // heard from the server again
+        applyJob(row, job);
+      }
+      // Jobs older than the page: ask for a few directly
+      for (const row of waiting.filter((r) => !byId.has(r.jobId)).slice(0, 4)) {
+        try { applyJob(row, (await api('GET', '/v1/jobs/' + encodeURIComponent(row.jobId))).job); }
+        catch (e) { if (e.status === 404) finish(row, 'failed', { stage: '', reason: 'the server has no such job' }); }
+      }
+    } catch (e) {
+      // Offline or no key: say so on the rows, the next poll tries again
+      if (e.status === 0 || e.status >= 500) {
+        for (const row of waiting) if (row.conn !== 'reconnecting') { row.conn = 'reconnecting'; render(row); }
+      }
+    }
+    pumpStreams();
+    schedulePoll();
+  }
+
+  // ------------------------------------------------------------------------
+  // Ingest
+
+  function addFiles(fileList) {
+    const files = Array.from(fileList || []);
+    for (const file of files) {
+      const row = newRow('file', file.name, { file, source: file.name });
+      ingestQueue.push(row);
+    }
+    if (files.length) announce(files.length === 1 ? 'Added ' + files[0].name + '.' : 'Added ' + files.length + ' files.');
+    pumpIngest();
+  }
+
+  function addUrls(text) {
+    const urls = String(text || '').split(/\s+/).map((u) => u.trim()).filter((u) => u && !u.startsWith('#'));
+    for (const url of urls) {
+      const row = newRow('url', basename(url) || url, { url, source: url });
+      ingestQueue.push(row);
+    }
+    if (urls.length) announce('Added ' + urls.length + (urls.length === 1 ? ' URL.' : ' URLs.'));
+    pumpIngest();
+    return urls.length;
+  }
+
+  function pumpIngest() {
+    while (uploading < MAX_UPLOADS && ingestQueue.length) {
+      const row = ingestQueue.shift();
+      uploading++;
+      submit(row).finally(() => {
+        uploading--;
+        pumpIngest();
+      });
+    }
+  }
+
+  // XMLHttpRequest, not fetch: only it reports upload progress.
+  function send(row) {
+    return new Promise((resolve) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open('POST', '/v1/ingest');
+      for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
+      let body;
+      if (row.kind === 'file') {
+        body = new FormData();
+        body.append('file', row.file, row.file.name);
+        xhr.upload.onprogress = (e) => {
+          if (!e.lengthComputable) return;
+          row.message = 'uploading ' + Math.round(100 * e.loaded / e.total) + '% of ' + formatBytes(e.total);
+          render(row);
+        };
+      } else {
+        xhr.setRequestHeader('Content-Type', 'application/json');
+        body = JSON.stringify({ url: row.url });
+      }
+      xhr.onload = () => {
+        let data = null;
+        try { data = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
+        resolve({ status: xhr.status, data, retryAfter: xhr.getResponseHeader('Retry-After') });
+      };
+      xhr.onerror = () => resolve({ status: 0, data: null });
+      xhr.onabort = () => resolve({ status: 0, data: null });
+      xhr.send(body);
+    });
+  }
+
+  async function submit(row) {
+    row.state = row.kind === 'file' ? 'uploading' : 'queued';
+    row.message = row.kind === 'file' ? 'uploading…' : 'submitting…';
+    row.startLocal = Date.now();
+    render(row);
+    const res = await send(row);
+    row.lastStatus = res.status;
+    if (res.status === 0) setOnline(false);
+    else setOnline(true);
+    if (res.status === 401) needKey(res.data);
+    const job = res.status === 202 && res.data && res.data.jobs && res.data.jobs[0];
+    if (!job) {
+      // Refused before any job existed: say why, keep the row for a retry
+      const rejected = res.data && res.data.rejected && res.data.rejected[0];
+      const reason = (rejected && rejected.error && rejected.error.message) || errorMessage(res.status, res.data);
+      row.state = 'refused';
+      row.terminal = true;
+      row.message = '';
+      row.error = { stage: '', reason: reason + (res.status ? ' (HTTP ' + res.status + ')' : '') };
+      if (res.status === 429 && res.retryAfter) row.error.reason += ' — try again in ' + res.retryAfter + ' s';
+      render(row);
+      announce(row.name + ' was refused: ' + reason);
+      return;
+    }
+    row.jobId = job.id;
+    if (typeof job.created === 'number') { row.created = job.created; noteServerTime(job.created); }
+    if (job.source) row.source = job.source;
+    row.el.name.title = row.source || row.name;
+    row.state = 'queued';
+    row.message = '';
+    saveRows();
+    render(row);
+    openStream(row);
+    schedulePoll();
+  }
+
+  function restoreRows() {
+    let saved = [];
+    try { saved = JSON.parse(sessionStorage.getItem(JOBS_STORE) || '[]'); } catch (e) { saved = []; }
+    for (const s of saved) {
+      if (!s || !s.jobId) continue;
+      const row = newRow(s.kind === 'url' ? 'url' : 'file', s.name || s.jobId,
+                         { url: s.url || null, source: s.source || null });
+      row.jobId = s.jobId;
+      row.state = 'queued';
+      render(row);
+    }
+    pumpStreams();
+  }
+
+  function clearFinished() {
+    for (let i = rows.length - 1; i >= 0; i--) {
+      const row = rows[i];
+      if (!row.terminal) continue;
+      closeStream(row);
+      row.el.li.remove();
+      rows.splice(i, 1);
+    }
+    saveRows();
+    updateEmpty();
+    $('clear-done').disabled = true;
+    announce('Finished rows cleared.');
+  }
+
+  // ------------------------------------------------------------------------
+  // Library
+
+  let libraryOffset = 0;
+  let libraryTimer = null;
+
+  function libraryChanged() {
+    // Several jobs finishing together cause one reload
+    if (libraryTimer) return;
+    libraryTimer = window.setTimeout(() => {
+      libraryTimer = null;
+      loadLibrary();
+      refreshStatus();
+    }, 300);
+  }
+
+  async function loadLibrary(more) {
+    const status = $('library-status');
+    const offset = more ? libraryOffset : 0;
+    try {
+      const data = await api('GET', '/v1/documents?limit=' + LIBRARY_PAGE + '&offset=' + offset);
+      const body = $('docs');
+      // A reload must not take keyboard focus away from the row it was on
+      const focused = body.contains(document.activeElement) ? document.activeElement.closest('tr') : null;
+      const focusDoc = focused ? focused.dataset.doc : null;
+      if (!more) body.textContent = '';
+      const docs = data.documents || [];
+      for (const doc of docs) body.append(docRow(doc));
+      if (focusDoc) {
+        const again = Array.from(body.querySelectorAll('tr')).find((tr) => tr.dataset.doc === focusDoc);
+        (again ? again.querySelector('button') : $('library-title')).focus();
+      }
+      libraryOffset = offset + docs.length;
+      const total = typeof data.total === 'number' ? data.total : libraryOffset;
+      $('more').hidden = libraryOffset >= total;
+      $('library').hidden = total === 0;
+      status.dataset.kind = '';
+      status.textContent = total === 0 ? 'No documents yet.'
+        : (total === 1 ? '1 document' : total + ' documents') + (libraryOffset < total ? ', ' + libraryOffset + ' shown' : '');
+    } catch (e) {
+      status.dataset.kind = 'error';
+      status.textContent = e.status === 401 ? 'Enter the API key to see the library.' : 'Could not load the library: ' + e.message;
+    }
+  }
+
+  function docTitle(doc) {
+    return doc.title || basename(doc.source) || doc.id;
+  }
+
+  function docRow(doc) {
+    const title = docTitle(doc);
+    const when = formatWhen(doc.created);
+    const source = doc.source && basename(doc.source) !== title ? doc.source : '';
+    const del = el('button', { type: 'button', class: 'danger', text: 'Delete', 'aria-label': 'Delete ' + title });
+    const tr = el('tr', { 'data-doc': doc.id },
+      el('td', { class: 'doc' }, el('span', { class: 'doc-title', text: title }),
+         source ? el('span', { class: 'doc-source', text: source }) : null),
+      el('td', { class: 'num', 'data-label': 'Pages', text: doc.pages ? String(doc.pages) : '–' }),
+      el('td', { class: 'num', 'data-label': 'Chunks', text: typeof doc.chunks === 'number' ? String(doc.chunks) : '–' }),
+      el('td', { class: 'num', 'data-label': 'Size', text: formatBytes(doc.bytes) }),
+      el('td', { class: 'model', 'data-label': 'Model', text: doc.model || '–' }),
+      el('td', { 'data-label': 'Added' },
+         el('time', { datetime: when.iso || null, title: when.title, text: when.text })),
+      el('td', { class: 'actions' }, del));
+    del.addEventListener('click', () => deleteDoc(doc, title, tr));
+    return tr;
+  }
+
+  async function deleteDoc(doc, title, tr) {
+    const chunks = typeof doc.chunks === 'number' ? ' and its ' + doc.chunks + ' chunks' : '';
+    if (!window.confirm('Delete “' + title + '”' + chunks + '? This cannot be undone.')) return;
+    const status = $('library-status');
+    try {
+      await api('DELETE', '/v1/documents/' + encodeURIComponent(doc.id));
+      // Keep keyboard focus in the table: on the next row's button, or the heading
+      const next = tr.nextElementSibling || tr.previousElementSibling;
+      tr.remove();
+      libraryOffset = Math.max(0, libraryOffset - 1);
+      const focus = next && next.querySelector('button');
+      (focus || $('library-title')).focus();
+      announce('Deleted ' + title + '.');
+      await loadLibrary();
+      refreshStatus();
+    } catch (e) {
+      status.dataset.kind = 'error';
+      status.textContent = 'Could not delete ' + title + ': ' + e.message;
+    }
+  }
+
+  // ------------------------------------------------------------------------
+  // Search
+
+  // Words too common to be worth marking
+  const STOPWORDS = new Set(('the and for are but not you your with this that from into have has had was were ' +
+    'will would can could should there their them then than they what when where which who how its our out ' +
+    'all any also about over such some may one two see use used using each other only more most very').split(' '));
+
+  // The query's words worth marking: three letters or more, or a number.
+  function queryTerms(q) {
+    const words = String(q).toLowerCase().match(/[\p{L}\p{N}]+/gu) || [];
+    const seen = new Set();
+    for (const w of words) {
+      if (/^\p{N}+$/u.test(w) ? w.length >= 2 : (w.length >= 3 && !STOPWORDS.has(w))) seen.add(w);
+    }
+    return Array.from(seen).sort((a, b) => b.length - a.length);
+  }
+
+  function escapeRegExp(s) {
+    return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  }
+
+  // Whole words only: "the" must not light up inside "further"
+  function termsPattern(terms) {
+    return '(?<![\\p{L}\\p{N}])(' + terms.map(escapeRegExp).join('|') + ')(?![\\p{L}\\p{N}])';
+  }
+
+  // Text as nodes, with the query's words in <mark>.
+  function highlighted(text, terms) {
+    const frag = document.createDocumentFragment();
+    if (!terms.length) { frag.append(text); return frag; }
+    const re = new RegExp(termsPattern(terms), 'giu');
+    let last = 0, m;
+    while ((m = re.exec(text)) !== null) {
+      if (m.index > last) frag.append(text.slice(last, m.index));
+      frag.append(el('mark', { text: m[0] }));
+      last = m.index + m[0].length;
+      if (m[0].length === 0) re.lastIndex++;
+    }
+    if (last < text.length) frag.append(text.slice(last));
+    return frag;
+  }
+
+  // A passage of about max characters around the first match.
+  function excerpt(text, terms, max) {
+    if (text.length <= max) return { text, cut: false };
+    let at = 0;
+    if (terms.length) {
+      const re = new RegExp(termsPattern(terms), 'iu');
+      const m = re.exec(text);
+      if (m) at = m.index;
+    }
+    let start = Math.max(0, at - Math.floor(max / 4));
+    const space = text.lastIndexOf(' ', start);
+    if (start > 0 && space > start - 40) start = space + 1;
+    let end = Math.min(text.length, start + max);
+    const endSpace = text.indexOf(' ', end);
+    if (end < text.length && endSpace !== -1 && endSpace < end + 40) end = endSpace;
+    return { text: (start > 0 ? '… ' : '') + text.slice(start, end) + (end < text.length ? ' …' : ''), cut: true };
+  }
+
+  function pagesText(hit) {
+    const a = hit.page_start, b = hit.page_end;
+    if (!a) return '';
+    return (!b || b === a) ? 'p. ' + a : 'pp. ' + a + '–' + b;
+  }
+
+  async function search(q, k) {
+    const status = $('search-status');
+    const list = $('hits');
+    status.dataset.kind = '';
+    status.textContent = 'Searching…';
+    try {
+      const data = await api('POST', '/v1/search', { query: q, k });
+      const hits = data.hits || [];
+      const terms = queryTerms(q);
+      list.textContent = '';
+      for (const hit of hits) {
+        const title = hit.title || basename(hit.source) || hit.document_id;
+        const pages = pagesText(hit);
+        const flat = String(hit.text || '').replace(/\s+/g, ' ').trim();
+        const part = excerpt(flat, terms, 320);
+        const li = el('li', { class: 'hit', 'data-doc': hit.document_id,
+                              'data-page-start': hit.page_start || null, 'data-page-end': hit.page_end || null },
+          el('div', { class: 'hit-head' },
+             el('span', { class: 'hit-score', title: 'Similarity score', text: 'score ' + Number(hit.score).toFixed(3) }),
+             el('span', { class: 'hit-doc', text: title }),
+             pages ? el('span', { class: 'hit-pages', text: pages }) : null),
+          el('p', { class: 'hit-text' }, highlighted(part.text, terms)));
+        if (part.cut) {
+          li.append(el('details', {}, el('summary', { text: 'Whole passage' }),
+                       el('p', { class: 'hit-text whole' }, highlighted(hit.text, terms))));
+        }
+        list.append(li);
+      }
+      status.textContent = hits.length === 0 ? 'No matches.'
+        : hits.length + (hits.length === 1 ? ' match' : ' matches') + (data.model ? ' (model ' + data.model + ')' : '') + '.';
+    } catch (e) {
+      status.dataset.kind = 'error';
+      status.textContent = e.status === 401 ? 'Enter the API key to search.' : 'Search failed: ' + e.message;
+    }
+  }
+
+  // ------------------------------------------------------------------------
+  // Wiring
+
+  function setupDrop() {
+    const drop = $('drop');
+    const text = drop.querySelector('.drop-text');
+    const idle = text.textContent;
+    let depth = 0;
+    // A file dropped beside the zone must not make the browser leave the page
+    // to show it; dropped text (a URL into the box) still works as usual
+    const hasFiles = (e) => e.dataTransfer && Array.from(e.dataTransfer.types || []).includes('Files');
+    for (const t of ['dragover', 'drop']) document.addEventListener(t, (e) => { if (hasFiles(e)) e.preventDefault(); });
+    drop.addEventListener('dragover', (e) => e.preventDefault());
+    drop.addEventListener('dragenter', (e) => {
+      e.preventDefault();
+      if (depth++ === 0) { drop.classList.add('over'); text.textContent = 'Release to add these documents'; }
+    });
+    drop.addEventListener('dragleave', () => {
+      if (--depth <= 0) { depth = 0; drop.classList.remove('over'); text.textContent = idle; }
+    });
+    drop.addEventListener('drop', (e) => {
+      e.preventDefault();
+      depth = 0;
+      drop.classList.remove('over');
+      text.textContent = idle;
+      const dt = e.dataTransfer;
+      if (dt.files && dt.files.length) addFiles(dt.files);
+      else addUrls(dt.getData('text/uri-list') || dt.getData('text/plain'));
+    });
+  }
+
+  function init() {
+    setupDrop();
+    $('pick').addEventListener('click', () => $('files').click());
+    $('files').addEventListener('change', (e) => {
+      addFiles(e.target.files);
+      e.target.value = '';          // choosing the same file again is a new ingest
+    });
+    $('url-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      if (addUrls($('urls').value)) $('urls').value = '';
+    });
+    $('search-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      const q = $('q').value.trim();
+      if (q) search(q, parseInt($('k').value, 10) || 10);
+    });
+    $('auth-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      const v = $('key').value.trim();
+      if (v) useKey(v);
+    });
+    $('key-forget').addEventListener('click', () => {
+      setKey('');
+      $('key').value = '';
+      $('auth-msg').textContent = 'Key forgotten. This server needs an API key.';
+    });
+    $('refresh').addEventListener('click', () => { loadLibrary(); refreshStatus(); });
+    $('more').addEventListener('click', () => loadLibrary(true));
+    $('clear-done').addEventListener('click', clearFinished);
+    if (apiKey) $('key').value = apiKey;
+    window.setInterval(() => { for (const r of rows) if (!r.terminal && r.jobId) render(r); }, 1000);
+    window.setInterval(watchdog, 5000);
+    refreshStatus();
+    loadLibrary();
+    restoreRows();
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+  else init();
+})();
