@@ -8,6 +8,7 @@ extern const sl_actor_def_t sl_fetch_actor;
 extern const sl_actor_def_t sl_parse_actor;
 extern const sl_actor_def_t sl_chunk_actor;
 extern const sl_actor_def_t sl_embed_actor;
+extern const sl_actor_def_t sl_upload_actor;
 #ifdef SLUICE_HAVE_EDGE
 extern const sl_actor_def_t sl_edge_actor;
 #endif
@@ -38,6 +39,7 @@ const sl_actor_def_t *sl_roles [] = {
     &sl_chunk_actor,
     &sl_embed_actor,
     &sl_store_actor,
+    &sl_upload_actor,
     &s_echo_actor,
 #ifdef SLUICE_HAVE_EDGE
     &sl_edge_actor,

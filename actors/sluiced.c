@@ -316,7 +316,7 @@ s_start_broker (sl_config_t *cfg, bool embedded, const char *data_dir)
     char snapshot [1100];
     snprintf (snapshot, sizeof snapshot, "%s/broker.snapshot", data_dir);
     bc.snapshot_path = sl_config_get (cfg, "broker.snapshot", snapshot);
-    bc.services = sl_config_get (cfg, "broker.services", "intake,fetch,parse,chunk,embed,store,journal,query");
+    bc.services = sl_config_get (cfg, "broker.services", "intake,fetch,parse,chunk,embed,store,journal,query,upload");
     bc.curve_secret = sl_config_get (cfg, "curve.broker_secret", NULL);
     bc.curve_clients = sl_config_get (cfg, "curve.clients_dir", NULL);
     return sl_broker_new (&bc);

@@ -78,6 +78,9 @@ s_call (sl_client_t *self, sl_proto_t *cmd, int timeout_ms, sl_proto_t *answer,
     sl_id_new (cmd->corr);
     char corr [65];
     snprintf (corr, sizeof corr, "%s", cmd->corr);
+    //  A DEALER with no live connection (broker down, handshake refused)
+    //  blocks on send: bound that by the call's timeout too
+    zsock_set_sndtimeo (self->dealer, timeout_ms);
     if (sl_proto_send (cmd, self->dealer)) {
         result->rc = SL_CLIENT_ERROR;
         snprintf (result->reason, sizeof result->reason, "send failed");

@@ -89,7 +89,9 @@ int
 sl_proto_send (sl_proto_t *self, void *socket)
 {
     zmsg_t *msg = sl_proto_encode (self);
-    return zmsg_send (&msg, socket);
+    int rc = zmsg_send (&msg, socket);
+    zmsg_destroy (&msg);        //  left with us when the send failed
+    return rc;
 }
 
 #define S_FAIL(...) do { snprintf (err, errlen, "protocol: " __VA_ARGS__); goto fail; } while (0)

@@ -1,0 +1,857 @@
+/*  sl_upload: chunked uploads kept in the blob area. See sl_upload.h for
+    the layout and why the state lives on disk rather than in a process.
+
+    Lock discipline: one flock(LOCK_EX) on the upload's .meta file covers
+    both files of the upload. Locks are per open file description, so two
+    threads of one process exclude each other exactly like two processes.
+    Removal (abort, expiry, size violation) happens under that lock, and
+    whoever acquires the lock next re-checks that the path still names the
+    inode it locked before believing the record.
+*/
+#include "sl_upload.h"
+#include "sl_mp.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define S_PATH_MAX   4096
+#define S_META_MAX   8192           //  a record is a few hundred bytes
+#define S_PREFIX     "upload-"
+
+struct _sl_upload_t {
+    sl_blob_t *blobs;               //  borrowed
+    char tmp [S_PATH_MAX - 100];    //  room for "/upload-<id>.meta" in a path
+    uint64_t max_bytes;
+    int64_t idle_s;
+    int max_open;
+};
+
+//  The record kept in <id>.meta.
+typedef struct {
+    char ws [65];
+    int64_t size;                   //  declared total, -1 unknown
+    char filename [256];
+    char mime [128];
+    int64_t next;                   //  seq expected next
+    uint64_t bytes;                 //  valid bytes in .part
+    bool committed;
+    char blob [SL_SHA256_HEX];
+    int64_t created;
+} rec_t;
+
+//  An upload whose .meta we hold locked.
+typedef struct {
+    int fd;
+    char meta [S_PATH_MAX];
+    char part [S_PATH_MAX];
+    rec_t rec;
+} locked_t;
+
+static int
+s_fail (sl_upload_err_t *err, int status, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
+static int
+s_fail (sl_upload_err_t *err, int status, const char *fmt, ...)
+{
+    err->status = status;
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (err->message, sizeof err->message, fmt, args);
+    va_end (args);
+    return -1;
+}
+
+//  Ids are ours (sl_id_new): exactly 32 lowercase hex. Anything else from
+//  the network never becomes part of a path.
+static bool
+s_id_valid (const char *id)
+{
+    if (!id)
+        return false;
+    size_t n = 0;
+    for (; id [n]; n++)
+        if (n >= SL_ID_LEN || !((id [n] >= '0' && id [n] <= '9') || (id [n] >= 'a' && id [n] <= 'f')))
+            return false;
+    return n == SL_ID_LEN;
+}
+
+static void
+s_paths (sl_upload_t *self, const char *id, char *meta, char *part)
+{
+    snprintf (meta, S_PATH_MAX, "%s/" S_PREFIX "%s.meta", self->tmp, id);
+    snprintf (part, S_PATH_MAX, "%s/" S_PREFIX "%s.part", self->tmp, id);
+}
+
+sl_upload_t *
+sl_upload_new (sl_blob_t *blobs, uint64_t max_bytes, int64_t idle_s, int max_open)
+{
+    assert (blobs);
+    const char *root = sl_blob_root (blobs);
+    if (strlen (root) > S_PATH_MAX - 128)
+        return NULL;
+    sl_upload_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->blobs = blobs;
+    snprintf (self->tmp, sizeof self->tmp, "%s/tmp", root);
+    self->max_bytes = max_bytes;
+    self->idle_s = idle_s > 0 ? idle_s : 60;
+    self->max_open = max_open;
+    if (sl_mkdirs (self->tmp, 0755) != 0)
+        sl_upload_destroy (&self);
+    return self;
+}
+
+void
+sl_upload_destroy (sl_upload_t **self_p)
+{
+    assert (self_p);
+    free (*self_p);
+    *self_p = NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Records
+
+static int
+s_write_all (int fd, const void *data, size_t size, off_t offset)
+{
+    const char *p = data;
+    while (size) {
+        ssize_t n = pwrite (fd, p, size, offset);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        size -= (size_t) n;
+        offset += n;
+    }
+    return 0;
+}
+
+//  Write the record in place (the file is the lock: it must keep its inode).
+static int
+s_save (locked_t *l)
+{
+    rec_t *r = &l->rec;
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 10);
+    sl_mpw_kv_int (&w, "v", 1);
+    sl_mpw_kv_str (&w, "ws", r->ws);
+    sl_mpw_kv_int (&w, "size", r->size);
+    sl_mpw_kv_str (&w, "filename", r->filename);
+    sl_mpw_kv_str (&w, "mime", r->mime);
+    sl_mpw_kv_int (&w, "next", r->next);
+    sl_mpw_kv_int (&w, "bytes", (int64_t) r->bytes);
+    sl_mpw_kv_bool (&w, "committed", r->committed);
+    sl_mpw_kv_str (&w, "blob", r->blob);
+    sl_mpw_kv_int (&w, "created", r->created);
+    int rc = s_write_all (l->fd, w.buf.data, w.buf.size, 0) == 0
+          && ftruncate (l->fd, (off_t) w.buf.size) == 0 ? 0 : -1;
+    sl_mpw_reset (&w);
+    //  Refresh mtime explicitly: it is the idle clock, and a rewrite of
+    //  identical bytes must still count as activity
+    if (rc == 0)
+        futimens (l->fd, NULL);
+    return rc;
+}
+
+static int
+s_load (locked_t *l)
+{
+    char buf [S_META_MAX];
+    ssize_t n;
+    do
+        n = pread (l->fd, buf, sizeof buf, 0);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0 || n == (ssize_t) sizeof buf)
+        return -1;
+    char why [128];
+    sl_mp_t *mp = sl_mp_decode (buf, (size_t) n, why, sizeof why);
+    if (!mp)
+        return -1;
+    const msgpack_object *root = sl_mp_root (mp);
+    rec_t *r = &l->rec;
+    memset (r, 0, sizeof *r);
+    int64_t bytes = 0;
+    int rc = sl_mp_get_str (root, "ws", r->ws, sizeof r->ws)
+          || sl_mp_get_int (root, "size", &r->size)
+          || sl_mp_get_str (root, "filename", r->filename, sizeof r->filename)
+          || sl_mp_get_str (root, "mime", r->mime, sizeof r->mime)
+          || sl_mp_get_int (root, "next", &r->next)
+          || sl_mp_get_int (root, "bytes", &bytes)
+          || sl_mp_bool (sl_mp_get (root, "committed"), &r->committed)
+          || sl_mp_get_str (root, "blob", r->blob, sizeof r->blob)
+          || sl_mp_get_int (root, "created", &r->created) ? -1 : 0;
+    r->bytes = bytes > 0 ? (uint64_t) bytes : 0;
+    sl_mp_destroy (&mp);
+    return rc;
+}
+
+static void
+s_unlock (locked_t *l)
+{
+    if (l->fd >= 0)
+        close (l->fd);          //  releases the flock
+    l->fd = -1;
+}
+
+//  Remove both files of a locked upload, then let go of it.
+static void
+s_remove (locked_t *l)
+{
+    unlink (l->part);
+    unlink (l->meta);
+    s_unlock (l);
+}
+
+//  Open and lock upload id of workspace ws. 0, or -1 with err (404 for
+//  anything unknown, including another workspace's id).
+static int
+s_lock (sl_upload_t *self, const char *ws, const char *id, locked_t *l, sl_upload_err_t *err)
+{
+    memset (l, 0, sizeof *l);
+    l->fd = -1;
+    if (!s_id_valid (id))
+        return s_fail (err, 404, "no upload '%.40s' (upload ids are 32 hex characters)", id ? id : "");
+    s_paths (self, id, l->meta, l->part);
+#define S_GONE "no upload %s: unknown, aborted, or expired after %llds idle"
+    l->fd = open (l->meta, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (l->fd < 0)
+        return s_fail (err, 404, S_GONE, id, (long long) self->idle_s);
+    int rc;
+    do
+        rc = flock (l->fd, LOCK_EX);
+    while (rc < 0 && errno == EINTR);
+    struct stat held, now;
+    if (rc < 0 || fstat (l->fd, &held) != 0 || stat (l->meta, &now) != 0
+    ||  held.st_ino != now.st_ino || held.st_dev != now.st_dev) {
+        s_unlock (l);           //  removed while we waited for the lock
+        return s_fail (err, 404, S_GONE, id, (long long) self->idle_s);
+    }
+    if (s_load (l) != 0) {
+        s_unlock (l);
+        return s_fail (err, 500, "upload %s has an unreadable record", id);
+    }
+    if (strcmp (l->rec.ws, ws) != 0) {
+        s_unlock (l);
+        return s_fail (err, 404, S_GONE, id, (long long) self->idle_s);
+    }
+    return 0;
+}
+
+//  Count files in tmp named upload-<id><suffix>.
+static int
+s_count (sl_upload_t *self, const char *suffix)
+{
+    DIR *dir = opendir (self->tmp);
+    if (!dir)
+        return 0;
+    int count = 0;
+    size_t slen = strlen (suffix), plen = strlen (S_PREFIX);
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        size_t len = strlen (entry->d_name);
+        if (len == plen + SL_ID_LEN + slen && strncmp (entry->d_name, S_PREFIX, plen) == 0
+        &&  strcmp (entry->d_name + len - slen, suffix) == 0)
+            count++;
+    }
+    closedir (dir);
+    return count;
+}
+
+int
+sl_upload_open_count (sl_upload_t *self)
+{
+    assert (self);
+    return s_count (self, ".part");
+}
+
+//  A safe base name: no directories, no control characters, at most 200
+//  bytes. Intake only shows it (in the job's source); still, keep it tame.
+static void
+s_clean_name (const char *name, char *out, size_t cap)
+{
+    const char *base = name ? strrchr (name, '/') : NULL;
+    base = base ? base + 1 : (name ? name : "");
+    size_t n = 0;
+    for (const char *p = base; *p && n + 1 < cap && n < 200; p++)
+        if ((unsigned char) *p >= 0x20 && *p != 0x7f && *p != '\\')
+            out [n++] = *p;
+    out [n] = 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Operations
+
+int
+sl_upload_begin (sl_upload_t *self, const char *ws, int64_t size, const char *filename,
+                 const char *mime, char id [SL_ID_LEN + 1], sl_upload_err_t *err)
+{
+    assert (self && ws && id && err);
+    memset (err, 0, sizeof *err);
+    if (!sl_token_valid (ws))
+        return s_fail (err, 400, "invalid workspace");
+    if (size < -1)
+        return s_fail (err, 400, "size must be the byte count (or omitted when unknown)");
+    if (self->max_bytes && size > 0 && (uint64_t) size > self->max_bytes)
+        return s_fail (err, 413, "upload of %lld bytes exceeds upload.max_bytes (%llu bytes)",
+                       (long long) size, (unsigned long long) self->max_bytes);
+    if (mime && strlen (mime) >= sizeof ((rec_t *) 0)->mime)
+        return s_fail (err, 400, "mime type too long");
+    if (self->max_open > 0 && sl_upload_open_count (self) >= self->max_open)
+        return s_fail (err, 429, "%d uploads are open (upload.max_open): retry later", self->max_open);
+    locked_t l;
+    memset (&l, 0, sizeof l);
+    sl_id_new (id);
+    s_paths (self, id, l.meta, l.part);
+    //  The part file first: a death between the two leaves only a stray
+    //  part, which the sweep removes; never a record without its bytes
+    int fd = open (l.part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return s_fail (err, 500, "cannot create an upload file in %s: %s", self->tmp, strerror (errno));
+    close (fd);
+    l.fd = open (l.meta, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (l.fd < 0) {
+        unlink (l.part);
+        return s_fail (err, 500, "cannot create an upload record in %s: %s", self->tmp, strerror (errno));
+    }
+    flock (l.fd, LOCK_EX);
+    snprintf (l.rec.ws, sizeof l.rec.ws, "%s", ws);
+    l.rec.size = size;
+    s_clean_name (filename, l.rec.filename, sizeof l.rec.filename);
+    snprintf (l.rec.mime, sizeof l.rec.mime, "%s", mime ? mime : "");
+    l.rec.created = sl_now_ms ();
+    if (s_save (&l) != 0) {
+        s_remove (&l);
+        return s_fail (err, 500, "cannot write the upload record: %s", strerror (errno));
+    }
+    s_unlock (&l);
+    return 0;
+}
+
+int
+sl_upload_part (sl_upload_t *self, const char *ws, const char *id, int64_t seq,
+                const void *data, size_t size, uint64_t *received, bool *duplicate,
+                sl_upload_err_t *err)
+{
+    assert (self && ws && err && received && duplicate);
+    assert (data || size == 0);
+    memset (err, 0, sizeof *err);
+    *duplicate = false;
+    *received = 0;
+    if (size > SL_UPLOAD_PART_MAX)
+        return s_fail (err, 413, "part of %zu bytes exceeds the %u-byte part limit", size, SL_UPLOAD_PART_MAX);
+    if (seq < 0)
+        return s_fail (err, 400, "seq must be >= 0");
+    locked_t l;
+    if (s_lock (self, ws, id, &l, err))
+        return -1;
+    rec_t *r = &l.rec;
+    if (r->committed) {
+        s_unlock (&l);
+        return s_fail (err, 409, "upload %s is already committed", id);
+    }
+    if (seq < r->next) {
+        //  A retry of a part we applied (its answer was lost): ack again
+        *duplicate = true;
+        *received = r->bytes;
+        s_unlock (&l);
+        return 0;
+    }
+    if (seq > r->next) {
+        s_unlock (&l);
+        return s_fail (err, 409, "part %lld of upload %s is out of order: expected part %lld",
+                       (long long) seq, id, (long long) r->next);
+    }
+    if (self->max_bytes && r->bytes + size > self->max_bytes) {
+        s_remove (&l);
+        return s_fail (err, 413, "upload %s passed upload.max_bytes (%llu bytes) and was discarded", id,
+                       (unsigned long long) self->max_bytes);
+    }
+    if (r->size >= 0 && r->bytes + size > (uint64_t) r->size) {
+        s_remove (&l);
+        return s_fail (err, 413, "upload %s sent more than its declared %lld bytes and was discarded", id,
+                       (long long) r->size);
+    }
+    int fd = open (l.part, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    //  Truncate first: bytes past the record are from a part whose
+    //  writer died before recording it
+    bool ok = fd >= 0 && ftruncate (fd, (off_t) r->bytes) == 0
+           && s_write_all (fd, data, size, (off_t) r->bytes) == 0;
+    int saved_errno = errno;
+    if (fd >= 0 && close (fd) != 0)
+        ok = false;
+    if (!ok) {
+        s_unlock (&l);
+        return s_fail (err, 500, "cannot write part %lld of upload %s: %s", (long long) seq, id,
+                       strerror (saved_errno));
+    }
+    r->next = seq + 1;
+    r->bytes += size;
+    if (s_save (&l) != 0) {
+        s_unlock (&l);
+        return s_fail (err, 500, "cannot record part %lld of upload %s: %s", (long long) seq, id,
+                       strerror (errno));
+    }
+    *received = r->bytes;
+    s_unlock (&l);
+    return 0;
+}
+
+static void
+s_fsync_dir (const char *path)
+{
+    int fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync (fd);
+        close (fd);
+    }
+}
+
+//  Trim the part file to the recorded bytes, fsync and hash it. 0 or -1.
+static int
+s_hash (locked_t *l, char sha [SL_SHA256_HEX], sl_upload_err_t *err)
+{
+    //  The part file may be longer than recorded (a writer died mid-part
+    //  after extending it): the blob must be exactly the recorded bytes
+    if (truncate (l->part, (off_t) l->rec.bytes) != 0)
+        return s_fail (err, 500, "upload bytes are missing: %s", strerror (errno));
+    int fd = open (l->part, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return s_fail (err, 500, "upload bytes are missing: %s", strerror (errno));
+    sl_sha256_t *hash = sl_sha256_new ();
+    char *buf = malloc (1 << 16);
+    assert (buf);
+    uint64_t total = 0;
+    int rc = 0;
+    while (total < l->rec.bytes) {
+        size_t want = l->rec.bytes - total < (1 << 16) ? (size_t) (l->rec.bytes - total) : (1 << 16);
+        ssize_t n = read (fd, buf, want);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = -1;
+            break;
+        }
+        sl_sha256_update (hash, buf, (size_t) n);
+        total += (uint64_t) n;
+    }
+    free (buf);
+    sl_sha256_final (&hash, sha);
+    if (rc == 0 && fsync (fd) != 0)
+        rc = -1;
+    close (fd);
+    if (rc != 0)
+        return s_fail (err, 500, "cannot read back the upload: %s", strerror (errno));
+    return 0;
+}
+
+//  Publish the (hashed, fsync'd) part file at its blob path. 0 or -1.
+static int
+s_publish (sl_upload_t *self, locked_t *l, const char *sha, sl_upload_err_t *err)
+{
+    char path [S_PATH_MAX], shard [S_PATH_MAX];
+    if (sl_blob_path (self->blobs, sha, path, sizeof path) != 0)
+        return s_fail (err, 500, "blob path too long");
+    snprintf (shard, sizeof shard, "%s", path);
+    char *slash = strrchr (shard, '/');
+    assert (slash);
+    *slash = 0;
+    if (mkdir (shard, 0755) != 0 && errno != EEXIST)
+        return s_fail (err, 500, "cannot create %s: %s", shard, strerror (errno));
+    if (link (l->part, path) == 0)
+        s_fsync_dir (shard);
+    else
+    if (errno == EEXIST)
+        utimensat (AT_FDCWD, path, NULL, 0);    //  dedupe; tell an age-based collector it is in use
+    else
+    if (rename (l->part, path) == 0)
+        s_fsync_dir (shard);
+    else
+        return s_fail (err, 500, "cannot publish the blob: %s", strerror (errno));
+    return 0;
+}
+
+int
+sl_upload_commit (sl_upload_t *self, const char *ws, const char *id, const char *sha256,
+                  sl_upload_done_t *done, sl_upload_err_t *err)
+{
+    assert (self && ws && done && err);
+    memset (err, 0, sizeof *err);
+    memset (done, 0, sizeof *done);
+    if (sha256 && *sha256 && !sl_blob_sha_valid (sha256))
+        return s_fail (err, 400, "sha256 must be 64 lowercase hex characters");
+    locked_t l;
+    if (s_lock (self, ws, id, &l, err))
+        return -1;
+    rec_t *r = &l.rec;
+    if (!r->committed) {
+        if (r->size >= 0 && r->bytes != (uint64_t) r->size) {
+            s_unlock (&l);
+            return s_fail (err, 409, "upload %s is incomplete: %llu of %lld bytes received", id,
+                           (unsigned long long) r->bytes, (long long) r->size);
+        }
+        if (r->bytes == 0) {
+            s_remove (&l);
+            return s_fail (err, 400, "upload %s is empty: there is nothing to ingest", id);
+        }
+        char sha [SL_SHA256_HEX];
+        if (s_hash (&l, sha, err)) {
+            s_unlock (&l);
+            return -1;
+        }
+        if (sha256 && *sha256 && strcmp (sha, sha256) != 0) {
+            //  Bytes were lost or changed on the way: never publish them
+            s_remove (&l);
+            return s_fail (err, 400, "upload %s does not match the sha256 given: received bytes hash to %s",
+                           id, sha);
+        }
+        if (s_publish (self, &l, sha, err)) {
+            s_unlock (&l);
+            return -1;
+        }
+        r->committed = true;
+        snprintf (r->blob, sizeof r->blob, "%s", sha);
+        if (s_save (&l) != 0) {
+            s_unlock (&l);
+            return s_fail (err, 500, "cannot record the commit of upload %s", id);
+        }
+        unlink (l.part);
+    }
+    else
+    if (sha256 && *sha256 && strcmp (r->blob, sha256) != 0) {
+        s_unlock (&l);
+        return s_fail (err, 400, "upload %s was committed with sha256 %s, not the one given", id, r->blob);
+    }
+    snprintf (done->blob, sizeof done->blob, "%s", r->blob);
+    done->size = r->bytes;
+    snprintf (done->filename, sizeof done->filename, "%s", r->filename);
+    snprintf (done->mime, sizeof done->mime, "%s", r->mime);
+    s_unlock (&l);
+    return 0;
+}
+
+int
+sl_upload_put (sl_upload_t *self, const void *data, size_t size, const char *sha256,
+               const char *filename, const char *mime, sl_upload_done_t *done, sl_upload_err_t *err)
+{
+    assert (self && done && err);
+    assert (data || size == 0);
+    memset (err, 0, sizeof *err);
+    memset (done, 0, sizeof *done);
+    if (size == 0)
+        return s_fail (err, 400, "the document is empty: there is nothing to ingest");
+    if (size > SL_UPLOAD_PART_MAX)
+        return s_fail (err, 413, "put of %zu bytes exceeds %u bytes: use begin/part/commit", size,
+                       SL_UPLOAD_PART_MAX);
+    if (self->max_bytes && size > self->max_bytes)
+        return s_fail (err, 413, "upload of %zu bytes exceeds upload.max_bytes (%llu bytes)", size,
+                       (unsigned long long) self->max_bytes);
+    if (sha256 && *sha256 && !sl_blob_sha_valid (sha256))
+        return s_fail (err, 400, "sha256 must be 64 lowercase hex characters");
+    if (mime && strlen (mime) >= sizeof done->mime)
+        return s_fail (err, 400, "mime type too long");
+    char sha [SL_SHA256_HEX];
+    sl_sha256_hex (data, size, sha);
+    if (sha256 && *sha256 && strcmp (sha, sha256) != 0)
+        return s_fail (err, 400, "the bytes do not match the sha256 given: they hash to %s", sha);
+    sl_blob_writer_t *writer = sl_blob_writer_new (self->blobs, 0);
+    size_t stored;
+    if (!writer || sl_blob_writer_write (writer, data, size)
+    ||  sl_blob_writer_commit (&writer, done->blob, &stored)) {
+        sl_blob_writer_abort (&writer);
+        return s_fail (err, 500, "cannot store the upload in the blob area: %s", strerror (errno));
+    }
+    done->size = stored;
+    s_clean_name (filename, done->filename, sizeof done->filename);
+    snprintf (done->mime, sizeof done->mime, "%s", mime ? mime : "");
+    return 0;
+}
+
+int
+sl_upload_abort (sl_upload_t *self, const char *ws, const char *id, sl_upload_err_t *err)
+{
+    assert (self && ws && err);
+    memset (err, 0, sizeof *err);
+    locked_t l;
+    if (s_lock (self, ws, id, &l, err))
+        return -1;
+    s_remove (&l);
+    return 0;
+}
+
+int
+sl_upload_sweep (sl_upload_t *self)
+{
+    assert (self);
+    DIR *dir = opendir (self->tmp);
+    if (!dir)
+        return 0;
+    time_t now = time (NULL);
+    int removed = 0;
+    size_t plen = strlen (S_PREFIX);
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        const char *name = entry->d_name;
+        size_t len = strlen (name);
+        if (len != plen + SL_ID_LEN + 5 || strncmp (name, S_PREFIX, plen) != 0)
+            continue;
+        char id [SL_ID_LEN + 1];
+        memcpy (id, name + plen, SL_ID_LEN);
+        id [SL_ID_LEN] = 0;
+        if (!s_id_valid (id))
+            continue;
+        locked_t l;
+        memset (&l, 0, sizeof l);
+        s_paths (self, id, l.meta, l.part);
+        struct stat st;
+        if (fstatat (dirfd (dir), name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG (st.st_mode)
+        ||  (int64_t) (now - st.st_mtime) < self->idle_s)
+            continue;
+        if (strcmp (name + len - 5, ".part") == 0) {
+            //  A part without its record: begin died half-way, or a
+            //  removal was interrupted. Old enough to be nobody's.
+            if (access (l.meta, F_OK) != 0 && errno == ENOENT && unlinkat (dirfd (dir), name, 0) == 0)
+                removed++;
+            continue;
+        }
+        if (strcmp (name + len - 5, ".meta") != 0)
+            continue;
+        l.fd = open (l.meta, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+        if (l.fd < 0)
+            continue;
+        //  Never wait: an upload whose lock is held is active by definition
+        struct stat held, again;
+        if (flock (l.fd, LOCK_EX | LOCK_NB) != 0 || fstat (l.fd, &held) != 0 || stat (l.meta, &again) != 0
+        ||  held.st_ino != again.st_ino || (int64_t) (now - held.st_mtime) < self->idle_s) {
+            s_unlock (&l);
+            continue;
+        }
+        s_remove (&l);
+        removed++;
+    }
+    closedir (dir);
+    return removed;
+}
+
+//  --------------------------------------------------------------------------
+//  Self-test: a real blob area in a temp folder; threads stand in for the
+//  several processes that may serve one upload (flock behaves the same).
+
+static void
+s_make_old (const char *path, int seconds)
+{
+    struct timespec times [2];
+    clock_gettime (CLOCK_REALTIME, &times [0]);
+    times [0].tv_sec -= seconds;
+    times [1] = times [0];
+    assert (utimensat (AT_FDCWD, path, times, 0) == 0);
+}
+
+static void
+s_read_file (const char *path, char *buf, size_t cap, size_t *len)
+{
+    FILE *f = fopen (path, "rb");
+    assert (f);
+    *len = fread (buf, 1, cap, f);
+    fclose (f);
+}
+
+typedef struct {
+    sl_upload_t *up;
+    const char *id;
+    const char *data;
+    size_t size;
+    size_t part;
+    int applied;
+} s_racer_t;
+
+static void *
+s_racer (void *arg)
+{
+    s_racer_t *r = (s_racer_t *) arg;
+    for (size_t off = 0, seq = 0; off < r->size; off += r->part, seq++) {
+        size_t n = r->size - off < r->part ? r->size - off : r->part;
+        uint64_t received;
+        bool dup;
+        sl_upload_err_t err;
+        //  Every racer sends every part in order: whoever is first applies
+        //  it, the others are told it is a duplicate
+        int rc = sl_upload_part (r->up, "default", r->id, (int64_t) seq, r->data + off, n, &received, &dup, &err);
+        assert (rc == 0);
+        assert (received >= off + n);
+        if (!dup)
+            r->applied++;
+    }
+    return NULL;
+}
+
+void
+sl_upload_test (bool verbose)
+{
+    if (verbose)
+        printf (" * sl_upload: ");
+    char root [] = "/tmp/sl-upload-test-XXXXXX";
+    assert (mkdtemp (root));
+    sl_blob_t *blobs = sl_blob_new (root);
+    assert (blobs);
+    sl_upload_t *up = sl_upload_new (blobs, 100000, 1, 3);
+    assert (up);
+    sl_upload_err_t err;
+    char id [SL_ID_LEN + 1], sha [SL_SHA256_HEX], path [S_PATH_MAX];
+    uint64_t received;
+    bool dup;
+    sl_upload_done_t done;
+
+    //  In order, a duplicate, out of order, then commit with the right hash
+    assert (sl_upload_begin (up, "default", 11, "../dir/notes.txt", "text/plain", id, &err) == 0);
+    assert (sl_upload_open_count (up) == 1);
+    assert (sl_upload_part (up, "default", id, 0, "hello ", 6, &received, &dup, &err) == 0);
+    assert (received == 6 && !dup);
+    assert (sl_upload_part (up, "default", id, 0, "hello ", 6, &received, &dup, &err) == 0);
+    assert (received == 6 && dup);
+    assert (sl_upload_part (up, "default", id, 2, "x", 1, &received, &dup, &err) == -1 && err.status == 409);
+    assert (strstr (err.message, "expected part 1"));
+    //  Another workspace cannot see it, nor can a malformed id reach a path
+    assert (sl_upload_part (up, "other", id, 1, "world", 5, &received, &dup, &err) == -1 && err.status == 404);
+    assert (sl_upload_part (up, "default", "../../etc/passwd", 1, "w", 1, &received, &dup, &err) == -1
+            && err.status == 404);
+    //  Incomplete commit is refused but keeps the upload
+    assert (sl_upload_commit (up, "default", id, NULL, &done, &err) == -1 && err.status == 409);
+    assert (sl_upload_part (up, "default", id, 1, "world", 5, &received, &dup, &err) == 0 && received == 11);
+    sl_sha256_hex ("hello world", 11, sha);
+    assert (sl_upload_commit (up, "default", id, sha, &done, &err) == 0);
+    assert (strcmp (done.blob, sha) == 0 && done.size == 11);
+    assert (strcmp (done.filename, "notes.txt") == 0 && strcmp (done.mime, "text/plain") == 0);
+    assert (sl_blob_exists (blobs, sha));
+    assert (sl_upload_open_count (up) == 0);
+    //  A retried commit gets the same answer; parts after commit are refused
+    memset (&done, 0, sizeof done);
+    assert (sl_upload_commit (up, "default", id, NULL, &done, &err) == 0 && strcmp (done.blob, sha) == 0);
+    assert (sl_upload_part (up, "default", id, 2, "!", 1, &received, &dup, &err) == -1 && err.status == 409);
+    char content [64];
+    size_t len;
+    assert (sl_blob_path (blobs, sha, path, sizeof path) == 0);
+    s_read_file (path, content, sizeof content, &len);
+    assert (len == 11 && memcmp (content, "hello world", 11) == 0);
+
+    //  A wrong hash discards the upload (and says what the bytes hash to)
+    assert (sl_upload_begin (up, "default", -1, NULL, NULL, id, &err) == 0);
+    assert (sl_upload_part (up, "default", id, 0, "abc", 3, &received, &dup, &err) == 0);
+    assert (sl_upload_commit (up, "default", id, sha, &done, &err) == -1 && err.status == 400);
+    assert (strstr (err.message, "ba7816bf"));      //  sha256("abc")
+    assert (!sl_blob_exists (blobs, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+    assert (sl_upload_abort (up, "default", id, &err) == -1 && err.status == 404);
+
+    //  A writer that died mid-part left bytes past the record: the resend
+    //  truncates them away
+    assert (sl_upload_begin (up, "default", 6, "t.txt", NULL, id, &err) == 0);
+    assert (sl_upload_part (up, "default", id, 0, "abc", 3, &received, &dup, &err) == 0);
+    char part_path [S_PATH_MAX], meta_path [S_PATH_MAX];
+    s_paths (up, id, meta_path, part_path);
+    FILE *f = fopen (part_path, "ab");
+    assert (f);
+    fputs ("GARBAGE", f);
+    fclose (f);
+    assert (sl_upload_part (up, "default", id, 1, "def", 3, &received, &dup, &err) == 0 && received == 6);
+    assert (sl_upload_commit (up, "default", id, NULL, &done, &err) == 0);
+    sl_sha256_hex ("abcdef", 6, sha);
+    assert (strcmp (done.blob, sha) == 0);
+
+    //  One-shot put: stored at once, checked first, refused when too large
+    assert (sl_upload_put (up, "xyz", 3, NULL, "dir/p.txt", "text/plain", &done, &err) == 0);
+    sl_sha256_hex ("xyz", 3, sha);
+    assert (strcmp (done.blob, sha) == 0 && done.size == 3 && strcmp (done.filename, "p.txt") == 0);
+    assert (sl_blob_exists (blobs, sha));
+    assert (sl_upload_put (up, "xyq", 3, sha, NULL, NULL, &done, &err) == -1 && err.status == 400);
+    assert (sl_upload_put (up, "", 0, NULL, NULL, NULL, &done, &err) == -1 && err.status == 400);
+
+    //  Limits: declared size, max_bytes, part size, open uploads
+    assert (sl_upload_begin (up, "default", 200000, NULL, NULL, id, &err) == -1 && err.status == 413);
+    assert (sl_upload_begin (up, "default", 2, NULL, NULL, id, &err) == 0);
+    assert (sl_upload_part (up, "default", id, 0, "abc", 3, &received, &dup, &err) == -1 && err.status == 413);
+    assert (sl_upload_part (up, "default", id, 0, "ab", 2, &received, &dup, &err) == -1 && err.status == 404);
+    assert (sl_upload_open_count (up) == 0);
+    char *big = calloc (1, SL_UPLOAD_PART_MAX + 1);
+    assert (big);
+    assert (sl_upload_begin (up, "default", -1, NULL, NULL, id, &err) == 0);
+    assert (sl_upload_part (up, "default", id, 0, big, SL_UPLOAD_PART_MAX + 1, &received, &dup, &err) == -1
+            && err.status == 413);
+    for (int seq = 0; seq < 100; seq++)
+        if (sl_upload_part (up, "default", id, seq, big, 2000, &received, &dup, &err))
+            break;
+    assert (err.status == 413 && strstr (err.message, "max_bytes"));
+    free (big);
+    char ids [3][SL_ID_LEN + 1];
+    for (int i = 0; i < 3; i++)
+        assert (sl_upload_begin (up, "default", -1, NULL, NULL, ids [i], &err) == 0);
+    assert (sl_upload_begin (up, "default", -1, NULL, NULL, id, &err) == -1 && err.status == 429);
+    assert (sl_upload_begin (up, "default", 0, NULL, NULL, id, &err) == -1 && err.status == 429);
+    assert (sl_upload_abort (up, "default", ids [0], &err) == 0);
+    assert (sl_upload_commit (up, "default", ids [1], NULL, &done, &err) == -1 && err.status == 400);
+
+    //  Expiry: an idle upload (and a stray part file) disappear; a fresh
+    //  one stays
+    s_paths (up, ids [2], meta_path, part_path);
+    assert (sl_upload_part (up, "default", ids [2], 0, "zz", 2, &received, &dup, &err) == 0);
+    s_make_old (meta_path, 5);
+    char stray [S_PATH_MAX + 64];
+    snprintf (stray, sizeof stray, "%s/tmp/" S_PREFIX "0123456789abcdef0123456789abcdef.part", root);
+    f = fopen (stray, "w");
+    assert (f);
+    fclose (f);
+    s_make_old (stray, 5);
+    assert (sl_upload_begin (up, "default", -1, NULL, NULL, id, &err) == 0);
+    assert (sl_upload_sweep (up) == 2);
+    assert (access (meta_path, F_OK) != 0 && access (part_path, F_OK) != 0 && access (stray, F_OK) != 0);
+    assert (sl_upload_part (up, "default", ids [2], 1, "z", 1, &received, &dup, &err) == -1 && err.status == 404);
+    assert (sl_upload_part (up, "default", id, 0, "ok", 2, &received, &dup, &err) == 0);
+    assert (sl_upload_abort (up, "default", id, &err) == 0);
+
+    //  Four threads race to send the same 64 parts: each applied once, in order
+    size_t total = 64 * 1000;
+    char *data = malloc (total);
+    assert (data);
+    for (size_t i = 0; i < total; i++)
+        data [i] = (char) ('a' + (i * 7 + i / 13) % 26);
+    assert (sl_upload_begin (up, "default", (int64_t) total, "race.txt", NULL, id, &err) == 0);
+    pthread_t threads [4];
+    s_racer_t racers [4];
+    for (int i = 0; i < 4; i++) {
+        racers [i] = (s_racer_t) { up, id, data, total, 1000, 0 };
+        pthread_create (&threads [i], NULL, s_racer, &racers [i]);
+    }
+    int applied = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join (threads [i], NULL);
+        applied += racers [i].applied;
+    }
+    assert (applied == 64);
+    sl_sha256_hex (data, total, sha);
+    assert (sl_upload_commit (up, "default", id, sha, &done, &err) == 0 && done.size == total);
+    free (data);
+
+    sl_upload_destroy (&up);
+    assert (up == NULL);
+    sl_blob_destroy (&blobs);
+    char cmd [128];
+    snprintf (cmd, sizeof cmd, "rm -rf %s", root);
+    assert (system (cmd) == 0);
+    if (verbose)
+        printf ("OK\n");
+}

@@ -1,0 +1,681 @@
+"""The Sluice client: the broker protocol (docs/protocol.md §2, §4, §5)
+over ZeroMQ, with python3-zmq and python3-msgpack.
+
+A :class:`Client` owns one DEALER socket to the broker; each call sends a
+command with a fresh correlation id and waits for the answer carrying it
+(answers to earlier calls that timed out are recognised and dropped). A
+:class:`Watch` owns one SUB socket on the broker's event endpoint and
+follows jobs the way the HTTP edge's SSE stream does: subscribe first,
+then read what was stored, drop duplicates by ``seq``, re-read on a gap
+and when nothing has been heard for a while.
+
+Threads: a client (and its watches) must be used by one thread at a time,
+like the ZeroMQ sockets inside it; use one client per thread. Values
+returned (jobs, events, hits, documents) are immutable and may be shared.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import time
+from typing import Any, BinaryIO, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import msgpack
+import zmq
+
+from . import errors
+from .errors import AuthError, Busy, NotFound, ProtocolError, Refused, SluiceError, Timeout, Unavailable
+from .types import Document, DocumentPage, Event, Hit, Job
+
+__all__ = ["Client", "Watch", "PART_MAX"]
+
+PROTO_TAG = "SLP1"
+CMD_SUBMIT, CMD_ACCEPTED, CMD_BUSY, CMD_ERROR, CMD_REQUEST, CMD_REPLY, CMD_STATS, CMD_RESULT = 7, 8, 9, 10, 11, 12, 15, 18
+PART_MAX = 1 << 20              # the upload service's part limit (1 MiB)
+DEFAULT_TIMEOUT = 10.0
+REQUERY_MIN = 0.25
+REQUERY_MAX = 5.0
+TERMINAL_GRACE = 5.0
+TERMINAL_POLL = 0.25
+_TOKEN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_HANDSHAKE_EVENTS = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                     | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_SUCCEEDED)
+
+
+def _new_id() -> str:
+    return os.urandom(16).hex()
+
+
+def _check_token(value: str, what: str) -> str:
+    if not isinstance(value, str) or not _TOKEN.match(value):
+        raise Refused("%s must be 1..64 characters of [A-Za-z0-9_.-], not %r" % (what, value))
+    return value
+
+
+def _load_cert(path: str) -> Tuple[bytes, Optional[bytes]]:
+    """(public, secret) keys of a certificate written by `sluiced --keygen`."""
+    try:
+        text = open(path, encoding="utf-8").read()
+    except OSError as e:
+        raise SluiceError("cannot read CURVE certificate %s: %s" % (path, e.strerror))
+    public = re.search(r'public-key\s*=\s*"([^"]{40})"', text)
+    secret = re.search(r'secret-key\s*=\s*"([^"]{40})"', text)
+    if not public:
+        raise SluiceError("%s is not a CURVE certificate" % path)
+    return public.group(1).encode(), secret.group(1).encode() if secret else None
+
+
+class Client:
+    """A connection to a Sluice broker.
+
+    ``endpoint`` is the broker's ROUTER (``tcp://host:5555``). For a broker
+    that requires CURVE, give ``client_cert`` (this client's *secret*
+    certificate file, ``PATH_secret`` from ``sluiced --keygen``) and
+    ``broker_cert`` (the broker's public certificate), or ``curve_keys`` =
+    (public, secret, broker_public) as Z85 strings. ``timeout`` (seconds)
+    is the default for every call; each call also takes its own.
+
+    Use as a context manager, or call :meth:`close`::
+
+        with sluice.Client("tcp://127.0.0.1:5555") as c:
+            job = c.ingest_file("report.pdf")
+            for event in c.events(job.id):
+                print(event.type, event.stage, event.percent)
+            print(c.search("quarterly revenue", k=3))
+    """
+
+    def __init__(self, endpoint: str, *, workspace: str = "default", timeout: float = DEFAULT_TIMEOUT,
+                 events_endpoint: Optional[str] = None, client_cert: Optional[str] = None,
+                 broker_cert: Optional[str] = None, curve_keys: Optional[Tuple[str, str, str]] = None,
+                 connect: bool = True, context: Optional[zmq.Context] = None) -> None:
+        if not isinstance(endpoint, str) or "://" not in endpoint:
+            raise Refused("not a ZeroMQ endpoint: %r" % (endpoint,))
+        self.endpoint = endpoint
+        self.workspace = _check_token(workspace, "workspace")
+        self.timeout = float(timeout) if timeout and timeout > 0 else DEFAULT_TIMEOUT
+        self.events_endpoint = events_endpoint or self._events_from(endpoint)
+        self._keys: Optional[Tuple[bytes, bytes, bytes]] = None
+        if curve_keys:
+            public, secret, broker = (k.encode() if isinstance(k, str) else k for k in curve_keys)
+            self._keys = (public, secret, broker)
+        elif client_cert or broker_cert:
+            if not (client_cert and broker_cert):
+                raise SluiceError("CURVE needs both client_cert and broker_cert")
+            public, secret = _load_cert(client_cert)
+            if not secret:
+                raise SluiceError("%s holds no secret key: pass the _secret file" % client_cert)
+            self._keys = (public, secret, _load_cert(broker_cert)[0])
+        self._ctx = context or zmq.Context.instance()
+        self._dealer: Optional[zmq.Socket] = None
+        self._monitor: Optional[zmq.Socket] = None
+        self._refused: Optional[AuthError] = None     # why the last handshake failed
+        self._watches: List["Watch"] = []
+        if connect:
+            self.connect()
+
+    # -- connection --------------------------------------------------------
+
+    @staticmethod
+    def _events_from(endpoint: str) -> Optional[str]:
+        m = re.match(r"^(tcp://.+):(\d+)$", endpoint)
+        return "%s:%d" % (m.group(1), int(m.group(2)) + 1) if m else None
+
+    def _secure(self, sock: zmq.Socket) -> None:
+        if self._keys:
+            sock.curve_publickey, sock.curve_secretkey, sock.curve_serverkey = self._keys
+
+    def connect(self, timeout: Optional[float] = None) -> None:
+        """Open the connection and check the broker answers and accepts this
+        client's key. Raises :class:`Timeout` or :class:`AuthError`."""
+        if self._dealer is None:
+            dealer = self._ctx.socket(zmq.DEALER)
+            dealer.setsockopt(zmq.LINGER, 0)
+            self._secure(dealer)
+            # Watch the security handshake so a refused key is an answer,
+            # not a silence until the timeout
+            self._monitor = dealer.get_monitor_socket(_HANDSHAKE_EVENTS)
+            dealer.connect(self.endpoint)
+            self._dealer = dealer
+        try:
+            self._call({"c": CMD_STATS}, (), timeout)
+        except Timeout:
+            raise Timeout("no answer from the broker at %s within %.1f s (is it running? does it need CURVE "
+                          "keys?)" % (self.endpoint, timeout or self.timeout))
+
+    def close(self) -> None:
+        """Close the sockets (and any watch still open). Safe to call twice."""
+        for w in list(self._watches):
+            w.close()
+        if self._dealer is not None:
+            try:
+                self._dealer.disable_monitor()
+            except zmq.ZMQError:
+                pass
+            if self._monitor is not None:
+                self._monitor.close(0)
+            self._dealer.close(0)
+        self._dealer = self._monitor = None
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # -- one round trip ----------------------------------------------------
+
+    def _handshake_event(self) -> Optional[AuthError]:
+        """Read one handshake report: the failure it tells of, or None."""
+        from zmq.utils.monitor import recv_monitor_message
+        assert self._monitor is not None
+        event = recv_monitor_message(self._monitor)
+        kind, value = event.get("event"), event.get("value")
+        if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            self._refused = None
+        elif kind == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+            self._refused = AuthError("the broker refused this client's CURVE key (status %s): its public key "
+                                      "must be in the broker's curve.clients_dir" % value, 401)
+        elif not self._keys:
+            self._refused = AuthError("security handshake with %s failed: the broker requires CURVE keys"
+                                      % self.endpoint, 401)
+        elif kind == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+            self._refused = AuthError("security handshake with %s failed (protocol error 0x%x): is the broker's "
+                                      "public key right?" % (self.endpoint, value or 0), 401)
+        else:
+            self._refused = AuthError("security handshake with %s failed: wrong broker public key?"
+                                      % self.endpoint, 401)
+        return self._refused
+
+    def _handshake_refused(self) -> Optional[AuthError]:
+        """Take every pending report; the failure if the last one failed."""
+        assert self._monitor is not None
+        while self._monitor.poll(0):
+            self._handshake_event()
+        return self._refused
+
+    def _call(self, header: Dict[str, Any], frames: Sequence[bytes], timeout: Optional[float]
+              ) -> Tuple[Dict[str, Any], List[bytes]]:
+        if self._dealer is None:
+            raise SluiceError("not connected: call connect() first")
+        timeout = timeout if timeout and timeout > 0 else self.timeout
+        corr = _new_id()
+        assert self._monitor is not None
+        msg = [msgpack.packb(dict(header, p=PROTO_TAG, corr=corr))] + list(frames)
+        # A DEALER with no connected peer blocks on send: bound the wait by
+        # the call's timeout (by a second if the last handshake was refused:
+        # then no peer is likely to appear), and see whether that is why
+        refused = self._handshake_refused()
+        self._dealer.setsockopt(zmq.SNDTIMEO, max(1, int(min(timeout, 1.0 if refused else timeout) * 1000)))
+        try:
+            self._dealer.send_multipart(msg, copy=False)
+        except zmq.Again:
+            raise self._handshake_refused() or Timeout("cannot reach the broker at %s within %.1f s"
+                                                       % (self.endpoint, timeout))
+        poller = zmq.Poller()
+        poller.register(self._dealer, zmq.POLLIN)
+        poller.register(self._monitor, zmq.POLLIN)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                # Silence: if the last handshake failed (perhaps before this
+                # call began, and ZeroMQ may not try again), that is why
+                raise self._handshake_refused() or Timeout("no answer from the broker at %s within %.1f s"
+                                                           % (self.endpoint, timeout))
+            ready = dict(poller.poll(max(1, int(left * 1000))))
+            if self._monitor in ready:
+                failure = self._handshake_event()
+                if failure:
+                    raise failure
+            if self._dealer not in ready:
+                continue
+            reply = self._dealer.recv_multipart()
+            try:
+                h = msgpack.unpackb(reply[0], raw=False)
+            except Exception:
+                continue
+            if not isinstance(h, dict) or h.get("corr") != corr:
+                continue                    # the answer to an earlier call that timed out
+            c = h.get("c")
+            if c == CMD_BUSY:
+                svc = (h.get("svc") or ["service"])[0]
+                retry = int(h.get("retry_ms") or 1000)
+                raise Busy("the %s queue is full (%s waiting): retry in %d ms" % (svc, h.get("depth", "?"), retry),
+                           retry)
+            if c == CMD_ERROR:
+                code = int(h.get("code") or 500)
+                reason = "broker: %s" % h.get("reason", "error")
+                if code == 400:
+                    raise Refused(reason, code)
+                raise errors.for_status(code, reason)
+            return h, reply[1:]
+
+    def _request(self, service: str, kind: str, body: Dict[str, Any], timeout: Optional[float] = None,
+                 job: str = "") -> Dict[str, Any]:
+        timeout = timeout if timeout and timeout > 0 else self.timeout
+        now = int(time.time() * 1000)
+        env = msgpack.packb({"v": 1, "id": _new_id(), "kind": kind, "job": job, "ws": self.workspace,
+                             "route": [service], "att": 0, "max": 3, "dl": now + int(timeout * 1000), "ts": now,
+                             "body": msgpack.packb(body)})
+        _, frames = self._call({"c": CMD_REQUEST, "timeout": int(timeout * 1000)}, [env], timeout)
+        try:
+            reply = msgpack.unpackb(frames[0], raw=False) if frames else None
+        except Exception as e:
+            raise ProtocolError("%s/%s: unreadable reply (%s)" % (service, kind, e), 502)
+        if not isinstance(reply, dict):
+            raise ProtocolError("%s/%s: reply is not a map" % (service, kind), 502)
+        error = reply.get("error")
+        if isinstance(error, dict):
+            code = error.get("code")
+            status = code if isinstance(code, int) and 400 <= code <= 599 else 500
+            retry = error.get("retry_ms") or (error.get("retry_after") or 0) * 1000 or 1000
+            raise errors.for_status(status, str(error.get("message") or "request failed"), int(retry))
+        return reply
+
+    def call(self, service: str, kind: str, body: Optional[Dict[str, Any]] = None,
+             timeout: Optional[float] = None) -> Dict[str, Any]:
+        """One request to ``service``/``kind`` (docs/protocol.md §4-5); the
+        reply map, or the error it carried raised as an exception."""
+        return self._request(service, kind, body or {}, timeout)
+
+    def stats(self, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """The broker's statistics (queues, workers per service)."""
+        _, frames = self._call({"c": CMD_STATS}, (), timeout)
+        return msgpack.unpackb(frames[0], raw=False)
+
+    # -- submitting --------------------------------------------------------
+
+    def _ingest(self, body: Dict[str, Any], job_id: Optional[str], timeout: Optional[float]) -> Job:
+        job = _check_token(job_id, "job_id") if job_id else _new_id()
+        try:
+            reply = self._request("intake", "ingest", body, timeout, job=job)
+        except Timeout as e:
+            e.job_id = job      # type: ignore[attr-defined]  # retry with it: same job, not a second
+            raise
+        if not isinstance(reply.get("job"), dict):
+            raise ProtocolError("intake/ingest: reply without a job", 502)
+        return Job.from_map(reply["job"])
+
+    def ingest_url(self, url: str, *, job_id: Optional[str] = None, timeout: Optional[float] = None) -> Job:
+        """Ingest the document at an http(s) URL. ``job_id`` names the job
+        (else a random one): repeating a call with the same id after a
+        :class:`Timeout` returns that job instead of making a second (the
+        exception's ``job_id`` attribute holds the id that was asked for)."""
+        if not isinstance(url, str) or not re.match(r"^https?://", url) or len(url) > 2000:
+            raise Refused("url must be an http or https URL of at most 2000 characters")
+        return self._ingest({"url": url}, job_id, timeout)
+
+    def ingest_bytes(self, data: Union[bytes, bytearray, memoryview], *, filename: Optional[str] = None,
+                     mime: Optional[str] = None, job_id: Optional[str] = None,
+                     timeout: Optional[float] = None) -> Job:
+        """Ingest bytes, sent to the upload service in 1 MiB parts."""
+        data = bytes(data)
+        return self.ingest_stream(io.BytesIO(data), size=len(data), filename=filename, mime=mime,
+                                  job_id=job_id, timeout=timeout)
+
+    def ingest_file(self, path: Union[str, "os.PathLike[str]"], *, mime: Optional[str] = None,
+                    job_id: Optional[str] = None, timeout: Optional[float] = None) -> Job:
+        """Ingest a file, streamed from disk in 1 MiB parts."""
+        path = os.fspath(path)
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            return self.ingest_stream(f, size=size, filename=os.path.basename(path), mime=mime,
+                                      job_id=job_id, timeout=timeout)
+
+    def upload(self, stream: BinaryIO, *, size: Optional[int] = None, filename: Optional[str] = None,
+               mime: Optional[str] = None, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Put the bytes of ``stream`` into the server's blob area through
+        the upload service; returns ``{blob, size, filename, mime}``.
+        ``timeout`` bounds each round trip (one part), not the whole upload."""
+        first = stream.read(PART_MAX)
+        if not first:
+            raise Refused("the document is empty: there is nothing to ingest", 400)
+        more = stream.read(PART_MAX) if len(first) < PART_MAX else b""
+        if len(first) < PART_MAX and not more:
+            # The whole document fits in one part (most do): one round trip,
+            # idempotent (content addressed), so a lost answer is asked again
+            digest = hashlib.sha256(first).hexdigest()
+            put = {"data": first, "filename": filename or "", "mime": mime or "", "sha256": digest}
+            try:
+                done = self._request("upload", "put", put, timeout)
+            except Timeout:
+                done = self._request("upload", "put", put, timeout)
+            if done.get("blob") != digest:
+                raise ProtocolError("upload/put: the blob hash is not the one sent", 502)
+            return done
+        first += more
+        begun = self._request("upload", "begin", {"size": size, "filename": filename or "", "mime": mime or ""},
+                              timeout)
+        upload_id = begun.get("upload_id")
+        if not isinstance(upload_id, str):
+            raise ProtocolError("upload/begin: reply without an upload_id", 502)
+        part_max = min(int(begun.get("part_max") or PART_MAX), PART_MAX)
+        sha = hashlib.sha256()
+        committed = False
+        try:
+            seq, buf = 0, first
+            while buf:
+                for off in range(0, len(buf), part_max):
+                    piece = buf[off:off + part_max]
+                    body = {"upload_id": upload_id, "seq": seq, "data": piece}
+                    try:
+                        self._request("upload", "part", body, timeout)
+                    except Timeout:
+                        # lost in flight: the service acks a seq it already
+                        # applied without writing it twice
+                        self._request("upload", "part", body, timeout)
+                    sha.update(piece)
+                    seq += 1
+                buf = stream.read(PART_MAX)
+            commit = {"upload_id": upload_id, "sha256": sha.hexdigest()}
+            try:
+                done = self._request("upload", "commit", commit, timeout)
+            except Timeout:
+                done = self._request("upload", "commit", commit, timeout)   # same answer if it was done
+            committed = True
+        finally:
+            if not committed:
+                self._abort_quietly(upload_id)
+        if done.get("blob") != sha.hexdigest():
+            raise ProtocolError("upload/commit: the blob hash is not the one sent", 502)
+        return done
+
+    def _abort_quietly(self, upload_id: str) -> None:
+        """Fire and forget: drop an upload now rather than when it expires."""
+        if self._dealer is None:
+            return
+        now = int(time.time() * 1000)
+        env = msgpack.packb({"v": 1, "id": _new_id(), "kind": "abort", "job": "", "ws": self.workspace,
+                             "route": ["upload"], "att": 0, "max": 3, "dl": now + 5000, "ts": now,
+                             "body": msgpack.packb({"upload_id": upload_id})})
+        try:
+            self._dealer.send_multipart([msgpack.packb({"p": PROTO_TAG, "c": CMD_REQUEST, "corr": _new_id(),
+                                                        "timeout": 5000}), env], flags=zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass
+
+    def ingest_stream(self, stream: BinaryIO, *, size: Optional[int] = None, filename: Optional[str] = None,
+                      mime: Optional[str] = None, job_id: Optional[str] = None,
+                      timeout: Optional[float] = None) -> Job:
+        """Ingest the bytes read from a binary stream (``size`` if known)."""
+        job = _check_token(job_id, "job_id") if job_id else None
+        done = self.upload(stream, size=size, filename=filename, mime=mime, timeout=timeout)
+        return self._ingest({"blob": done["blob"], "size": done["size"], "filename": filename or "",
+                             "mime": mime or ""}, job, timeout)
+
+    # -- jobs and events ---------------------------------------------------
+
+    def job(self, job_id: str, *, timeout: Optional[float] = None) -> Job:
+        """The job's current state. Raises :class:`NotFound`."""
+        reply = self._request("query", "job_get", {"job": _check_token(job_id, "job id")}, timeout)
+        if not isinstance(reply.get("job"), dict):
+            raise ProtocolError("query/job_get: reply without a job", 502)
+        return Job.from_map(reply["job"])
+
+    def watch(self, job_ids: Iterable[str] = (), *, after: int = 0) -> "Watch":
+        """A :class:`Watch` following the given jobs (more can be added)."""
+        w = Watch(self)
+        try:
+            for j in job_ids:
+                w.add(j, after=after)
+        except BaseException:
+            w.close()
+            raise
+        return w
+
+    def events(self, job_id: str, *, after: int = 0, timeout: Optional[float] = None) -> Iterator[Event]:
+        """Iterate over a job's events from ``after`` (0 = the first) until
+        its last one (job_completed or job_failed); each exactly once, in
+        seq order. With ``timeout`` (seconds, in total) raises
+        :class:`Timeout` if the job has not finished by then."""
+        deadline = time.monotonic() + timeout if timeout else None
+        with self.watch([job_id], after=after) as w:
+            while True:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise Timeout("job %s did not finish within %.1f s" % (job_id, timeout or 0))
+                event = w.next(timeout=left)
+                if event is None:
+                    if w.done:
+                        return
+                    continue
+                yield event
+
+    def wait(self, job_id: str, *, timeout: Optional[float] = None) -> Job:
+        """Follow a job until it completes or fails; return its final state."""
+        for _ in self.events(job_id, timeout=timeout):
+            pass
+        return self.job(job_id)
+
+    # -- search and documents ----------------------------------------------
+
+    def search(self, query: str, k: int = 10, *, timeout: Optional[float] = None) -> List[Hit]:
+        """The ``k`` (1..100) chunks that best match ``query``, best first."""
+        if not query:
+            raise Refused("an empty query matches nothing")
+        if not 1 <= int(k) <= 100:
+            raise Refused("k must be 1..100")
+        reply = self._request("query", "search", {"query": query, "k": int(k)}, timeout)
+        hits = reply.get("hits")
+        if not isinstance(hits, list):
+            raise ProtocolError("query/search: reply without hits", 502)
+        return [Hit.from_map(h) for h in hits if isinstance(h, dict)]
+
+    def documents(self, limit: int = 50, offset: int = 0, *, timeout: Optional[float] = None) -> DocumentPage:
+        """A page of the workspace's documents (limit 1..1000)."""
+        if not 1 <= int(limit) <= 1000 or int(offset) < 0:
+            raise Refused("limit must be 1..1000 and offset >= 0")
+        reply = self._request("query", "doc_list", {"limit": int(limit), "offset": int(offset)}, timeout)
+        docs = reply.get("documents")
+        if not isinstance(docs, list):
+            raise ProtocolError("query/doc_list: reply without documents", 502)
+        total = reply.get("total")
+        return DocumentPage([Document.from_map(d) for d in docs if isinstance(d, dict)],
+                            total if isinstance(total, int) else len(docs))
+
+    def document(self, doc_id: str, *, timeout: Optional[float] = None) -> Document:
+        """One document. Raises :class:`NotFound`."""
+        reply = self._request("query", "doc_get", {"id": _check_token(doc_id, "document id")}, timeout)
+        return Document.from_map(reply.get("document") or {})
+
+    def delete_document(self, doc_id: str, *, timeout: Optional[float] = None) -> None:
+        """Delete a document with its chunks and vectors. Raises :class:`NotFound`."""
+        self._request("query", "doc_delete", {"id": _check_token(doc_id, "document id")}, timeout)
+
+
+class _Followed:
+    __slots__ = ("id", "last", "done", "need_query", "requery_at", "requery", "terminal_since")
+
+    def __init__(self, job_id: str, after: int) -> None:
+        self.id = job_id
+        self.last = max(0, after)
+        self.done = False
+        self.need_query = True
+        self.requery_at = 0.0
+        self.requery = REQUERY_MIN
+        self.terminal_since = 0.0
+
+
+class Watch:
+    """Follows the events of one or more jobs (docs/protocol.md §5).
+
+    Iterating yields every event of every watched job exactly once, in seq
+    order per job, and stops when all of them have finished::
+
+        with client.watch([a.id, b.id]) as w:
+            for event in w:
+                print(event.job, event.type, event.percent)
+
+    :meth:`next` waits with a timeout instead (``None`` when nothing came).
+    A watch uses its client's socket for reads: same thread as the client.
+    """
+
+    def __init__(self, client: Client) -> None:
+        if client._dealer is None:
+            raise SluiceError("not connected: call connect() first")
+        if not client.events_endpoint:
+            raise SluiceError("no event endpoint: pass events_endpoint= to the Client")
+        self._client = client
+        self._jobs: Dict[str, _Followed] = {}
+        self._ready: List[Event] = []
+        self._sub = client._ctx.socket(zmq.SUB)
+        self._sub.setsockopt(zmq.LINGER, 0)
+        self._sub.setsockopt(zmq.RCVHWM, 100000)
+        client._secure(self._sub)
+        self._sub.connect(client.events_endpoint)
+        client._watches.append(self)
+
+    def add(self, job_id: str, *, after: int = 0, timeout: Optional[float] = None) -> None:
+        """Follow ``job_id`` from after event ``after``. Raises :class:`NotFound`."""
+        _check_token(job_id, "job id")
+        # Subscribe first, then check and read: nothing can fall between
+        self._sub.setsockopt(zmq.SUBSCRIBE, job_id.encode())
+        try:
+            self._client.job(job_id, timeout=timeout)
+        except BaseException:
+            self._sub.setsockopt(zmq.UNSUBSCRIBE, job_id.encode())
+            raise
+        f = _Followed(job_id, after)
+        if after > 0:
+            # Resuming right after the job's last event: nothing more to come
+            reply = self._client._request("query", "events", {"job": job_id, "after": after - 1}, timeout)
+            events = reply.get("events") or []
+            if len(events) == 1 and isinstance(events[0], dict):
+                e = Event.from_map(events[0], job_id)
+                f.done = e.seq == after and e.terminal
+        self._jobs[job_id] = f
+
+    @property
+    def pending(self) -> int:
+        """Jobs not finished yet."""
+        return sum(1 for f in self._jobs.values() if not f.done)
+
+    @property
+    def done(self) -> bool:
+        """True when every job has finished and every event was given."""
+        return not self._ready and self.pending == 0
+
+    def _offer(self, f: _Followed, event: Event) -> int:
+        """1 queued, 0 duplicate, 2 gap (re-query)."""
+        if f.done or (event.seq > 0 and event.seq <= f.last):
+            return 0
+        if event.seq > f.last + 1:
+            return 2
+        if event.seq > 0:
+            f.last = event.seq
+        if event.terminal:
+            f.done = True
+        self._ready.append(event)
+        return 1
+
+    def _query(self, f: _Followed, timeout: Optional[float] = None) -> None:
+        now = time.monotonic()
+        f.requery_at = now + f.requery
+        f.requery = min(f.requery * 2, REQUERY_MAX)
+        f.need_query = False
+        try:
+            reply = self._client._request("query", "events", {"job": f.id, "after": f.last}, timeout)
+        except NotFound:
+            f.done = True           # deleted while watched: nothing more will come
+            return
+        except (Timeout, Unavailable, Busy):
+            return                  # try again at requery_at
+        events = [e for e in (reply.get("events") or []) if isinstance(e, dict)]
+        for m in events:
+            if f.done:
+                break
+            e = Event.from_map(m, f.id)
+            if e.seq > f.last + 1:  # a hole in the journal: take the next one present
+                f.last = e.seq - 1
+            self._offer(f, e)
+        if events and not f.done:
+            f.need_query = True     # one page at a time: ask for more
+        if reply.get("terminal") and not events and not f.done:
+            # the store says finished a moment before the journal records it
+            if not f.terminal_since:
+                f.terminal_since = now
+            if now - f.terminal_since >= TERMINAL_GRACE:
+                f.done = True
+            else:
+                f.requery_at = min(f.requery_at, now + TERMINAL_POLL)
+
+    def _take_live(self) -> None:
+        topic, *rest = self._sub.recv_multipart()
+        f = self._jobs.get(topic.decode("utf-8", "replace"))
+        if f is None or f.done or not rest:
+            return
+        try:
+            m = msgpack.unpackb(rest[0], raw=False)
+        except Exception:
+            return
+        if not isinstance(m, dict):
+            return
+        if self._offer(f, Event.from_map(m, f.id)) == 2:
+            f.need_query = True
+        else:
+            f.requery = REQUERY_MIN
+            f.requery_at = time.monotonic() + REQUERY_MAX
+
+    def next(self, timeout: Optional[float] = None) -> Optional[Event]:
+        """The next event of any watched job, waiting up to ``timeout``
+        seconds (``None`` = until one comes or every job has finished).
+        Returns ``None`` on timeout or when :attr:`done`."""
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        while True:
+            if self._ready:
+                return self._ready.pop(0)
+            if self.pending == 0:
+                return None
+            now = time.monotonic()
+            wake = deadline if deadline is not None else now + 3600
+            asked = False
+            for f in self._jobs.values():
+                if f.done:
+                    continue
+                if f.need_query or now >= f.requery_at:
+                    # bounded by what is left of this call, but never so
+                    # short that a slow answer could never make it
+                    left = self._client.timeout if deadline is None else max(1.0, deadline - now)
+                    self._query(f, min(left, self._client.timeout))
+                    asked = True
+                if not f.done:
+                    wake = min(wake, f.requery_at)
+            if asked:
+                continue
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                return None
+            if self._sub.poll(max(0, int((wake - now) * 1000))):
+                for _ in range(1000):
+                    if not self._sub.poll(0):
+                        break
+                    self._take_live()
+
+    def __iter__(self) -> Iterator[Event]:
+        while True:
+            event = self.next()
+            if event is None:
+                return
+            yield event
+
+    def close(self) -> None:
+        """Unsubscribe and close the socket. Safe to call twice."""
+        if self._sub is not None:
+            self._sub.close(0)
+            self._sub = None  # type: ignore[assignment]
+        if self in self._client._watches:
+            self._client._watches.remove(self)
+
+    def __enter__(self) -> "Watch":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -1,0 +1,143 @@
+"""Values returned by the Sluice client: jobs, events, search hits,
+documents. Plain frozen dataclasses built from the server's maps; the
+whole map is kept in ``raw`` so fields added by newer servers are not lost.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional
+
+TERMINAL_EVENTS = ("job_completed", "job_failed")
+TERMINAL_STATES = ("completed", "failed")
+
+
+def _str(m: Mapping[str, Any], key: str) -> Optional[str]:
+    v = m.get(key)
+    return v if isinstance(v, str) else None
+
+
+def _int(m: Mapping[str, Any], key: str, default: int = 0) -> int:
+    v = m.get(key)
+    return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else default
+
+
+@dataclass(frozen=True)
+class Job:
+    """An ingest job (docs/protocol.md §4). ``state`` is one of queued,
+    fetching, parsing, chunking, embedding, storing, completed, failed."""
+
+    id: str
+    state: str
+    stage: Optional[str]
+    percent: int
+    source: Optional[str]
+    document_id: Optional[str]
+    error: Optional[str]
+    raw: Dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def terminal(self) -> bool:
+        """True once the job has completed or failed."""
+        return self.state in TERMINAL_STATES
+
+    @property
+    def completed(self) -> bool:
+        return self.state == "completed"
+
+    @classmethod
+    def from_map(cls, m: Mapping[str, Any]) -> "Job":
+        return cls(id=_str(m, "id") or "", state=_str(m, "state") or "", stage=_str(m, "stage"),
+                   percent=_int(m, "percent"), source=_str(m, "source"),
+                   document_id=_str(m, "document_id"), error=_str(m, "error"), raw=dict(m))
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event of a job, flat like the SSE stream's ``data:`` line.
+    ``seq`` grows by one per job (the SSE event id); ``type`` is job_started,
+    stage_started, stage_progress, stage_completed, stage_retry,
+    dead_letter, job_completed or job_failed (newer servers may add more)."""
+
+    seq: int
+    type: str
+    job: str
+    ts: int
+    stage: Optional[str]
+    percent: Optional[int]
+    message: Optional[str]
+    reason: Optional[str]
+    document_id: Optional[str]
+    data: Dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def terminal(self) -> bool:
+        """True for job_completed and job_failed: the job's last event."""
+        return self.type in TERMINAL_EVENTS
+
+    @classmethod
+    def from_map(cls, m: Mapping[str, Any], job: str) -> "Event":
+        # Stored events keep their fields under "data"; live ones are flat
+        flat: Dict[str, Any] = {k: v for k, v in m.items() if not (k == "data" and isinstance(v, dict))}
+        inner = m.get("data")
+        if isinstance(inner, dict):
+            for k, v in inner.items():
+                flat.setdefault(k, v)
+        flat.setdefault("job", job)
+        percent = flat.get("percent")
+        return cls(seq=_int(flat, "seq"), type=_str(flat, "type") or "message", job=_str(flat, "job") or job,
+                   ts=_int(flat, "ts"), stage=_str(flat, "stage"),
+                   percent=int(percent) if isinstance(percent, int) and not isinstance(percent, bool) else None,
+                   message=_str(flat, "message"), reason=_str(flat, "reason"),
+                   document_id=_str(flat, "document_id"), data=flat)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk matching a search, best first."""
+
+    score: float
+    text: str
+    document_id: str
+    chunk_id: str
+    title: Optional[str]
+    source: Optional[str]
+    page_start: int
+    page_end: int
+
+    @classmethod
+    def from_map(cls, m: Mapping[str, Any]) -> "Hit":
+        score = m.get("score")
+        return cls(score=float(score) if isinstance(score, (int, float)) else 0.0, text=_str(m, "text") or "",
+                   document_id=_str(m, "document_id") or "", chunk_id=_str(m, "chunk_id") or "",
+                   title=_str(m, "title"), source=_str(m, "source"), page_start=_int(m, "page_start"),
+                   page_end=_int(m, "page_end"))
+
+
+@dataclass(frozen=True)
+class Document:
+    """A stored document."""
+
+    id: str
+    title: Optional[str]
+    source: Optional[str]
+    mime: Optional[str]
+    sha256: Optional[str]
+    pages: int
+    chunks: int
+    bytes: int
+    state: Optional[str]
+    raw: Dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_map(cls, m: Mapping[str, Any]) -> "Document":
+        return cls(id=_str(m, "id") or "", title=_str(m, "title"), source=_str(m, "source"),
+                   mime=_str(m, "mime"), sha256=_str(m, "sha256"), pages=_int(m, "pages"),
+                   chunks=_int(m, "chunks"), bytes=_int(m, "bytes"), state=_str(m, "state"), raw=dict(m))
+
+
+@dataclass(frozen=True)
+class DocumentPage:
+    """One page of the document list, and how many there are in all."""
+
+    documents: List[Document]
+    total: int
