@@ -16,16 +16,19 @@
 */
 #include "sl_broker.h"
 #include "sl_config.h"
+#include "sl_embed_actor.h"
 #include "sl_health.h"
 #include "sl_json.h"
 #include "sl_log.h"
 #include "sl_node.h"
 #include "sl_roles.h"
+#include "sl_store_actors.h"
 #include "sl_util.h"
 #include "sl_worker.h"
 
 #include <czmq.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -173,6 +176,9 @@ s_usage (FILE *out)
         "  --set KEY=VALUE   any setting, e.g. --set parse.concurrency=2 (repeatable)\n"
         "  --print-config    print the effective settings and exit\n"
         "  --keygen PATH     write a CURVE certificate: PATH (public) and PATH_secret\n"
+        "  --reembed WS      re-embed workspace WS's stored chunks with the configured\n"
+        "                    embed.provider/options (no re-parse) and switch it to that\n"
+        "                    model; holds all its vectors in memory (chunks x dim floats)\n"
         "  --version, --help\n"
         "See docs/config.md for every setting.\n");
 }
@@ -209,6 +215,129 @@ s_keygen (const char *path)
     return rc == 0 ? 1 : 2;      //  1: handled, exit 0
 }
 
+//  --reembed WORKSPACE: embed every stored chunk of the workspace again
+//  with the configured embedder and switch the workspace to its model, in
+//  one store transaction at the end (no fetch, no parse, no chunking). All
+//  vectors are held in memory until then (chunks x dim floats). Safe while
+//  nodes run: a document committed or deleted meanwhile makes the store
+//  refuse the switch cleanly ("chunks changed during re-embed: run it
+//  again"), and every node's index reloads on its next search. Nodes still
+//  configured with the old model get 409 from search until reconfigured.
+static const char *s_reembed_workspace = NULL;
+#define S_REEMBED_PAGE 256
+
+static int
+s_reembed (sl_config_t *cfg, const char *workspace)
+{
+    //  Nothing here needs a graceful drain: the switch is one transaction,
+    //  so Ctrl-C at any point leaves the workspace as it was
+    sigset_t signals;
+    sigemptyset (&signals);
+    sigaddset (&signals, SIGINT);
+    sigaddset (&signals, SIGTERM);
+    pthread_sigmask (SIG_UNBLOCK, &signals, NULL);
+
+    sl_node_t *node = sl_node_new (cfg);
+    char err [512] = "";
+    int rc = 1;
+    int64_t *keys = NULL;
+    float *vectors = NULL;
+    size_t n = 0, cap = 0;
+    sl_store_t *store = sl_store_shared (node, err, sizeof err);
+    sl_embedder_t *embedder = store ? sl_embedder_shared (node, err, sizeof err) : NULL;
+    if (!store || !embedder) {
+        fprintf (stderr, "sluiced: --reembed: %s\n", err);
+        goto done;
+    }
+    if (*sl_embedder_fallback_note ()) {
+        fprintf (stderr, "sluiced: --reembed: %s; set embed.provider to the embedder to "
+                 "re-embed with\n", sl_embedder_fallback_note ());
+        goto done;
+    }
+    const char *model = sl_embedder_model_id (embedder);
+    int dim = sl_embedder_dim (embedder);
+    char old_model [256] = "";
+    int old_dim = 0;
+    int src = sl_store_workspace_model (store, workspace, old_model, sizeof old_model, &old_dim);
+    if (src == SL_STORE_NOT_FOUND)
+        snprintf (old_model, sizeof old_model, "(none)");
+    else
+    if (src != SL_STORE_OK) {
+        fprintf (stderr, "sluiced: --reembed: %s\n", sl_store_errmsg (store));
+        goto done;
+    }
+    printf ("re-embedding workspace %s: %s (%d dimensions) -> %s (%d dimensions)\n", workspace,
+            old_model, old_dim, model, dim);
+    fflush (stdout);
+
+    int64_t page_keys [S_REEMBED_PAGE];
+    char *texts [S_REEMBED_PAGE];
+    size_t lens [S_REEMBED_PAGE];
+    int count = 0;
+    int64_t after = 0;
+    do {
+        src = sl_store_workspace_chunks (store, workspace, after, S_REEMBED_PAGE, page_keys, texts,
+                                         &count);
+        if (src != SL_STORE_OK) {
+            fprintf (stderr, "sluiced: --reembed: %s\n", sl_store_errmsg (store));
+            goto done;
+        }
+        if (n + (size_t) count > (size_t) INT_MAX) {
+            fprintf (stderr, "sluiced: --reembed: workspace %s has too many chunks for one "
+                     "re-embed\n", workspace);
+            sl_store_texts_free (texts, count);
+            goto done;
+        }
+        if (n + (size_t) count > cap) {
+            cap = cap ? cap * 2 : 4096;
+            int64_t *new_keys = realloc (keys, cap * sizeof *keys);
+            if (new_keys)
+                keys = new_keys;
+            float *new_vectors = realloc (vectors, cap * (size_t) dim * sizeof *vectors);
+            if (new_vectors)
+                vectors = new_vectors;
+            if (!new_keys || !new_vectors) {
+                fprintf (stderr, "sluiced: --reembed: out of memory for %zu vectors of %d "
+                         "dimensions\n", cap, dim);
+                sl_store_texts_free (texts, count);
+                goto done;
+            }
+        }
+        for (int i = 0; i < count; i++) {
+            lens [i] = strlen (texts [i]);
+            keys [n + (size_t) i] = page_keys [i];
+        }
+        int erc = count > 0 ? sl_embedder_embed (embedder, (const char **) texts, lens, count,
+                                                 vectors + n * (size_t) dim, err, sizeof err)
+                            : 0;
+        sl_store_texts_free (texts, count);
+        if (erc) {
+            fprintf (stderr, "sluiced: --reembed: embedding failed: %s\n", err);
+            goto done;
+        }
+        if (count > 0)
+            after = page_keys [count - 1];
+        n += (size_t) count;
+        if (count > 0 && (n % (16 * S_REEMBED_PAGE) == 0 || count < S_REEMBED_PAGE)) {
+            printf ("embedded %zu chunks\n", n);
+            fflush (stdout);
+        }
+    } while (count == S_REEMBED_PAGE);
+
+    src = sl_store_workspace_reembed (store, workspace, model, dim, keys, vectors, (int) n);
+    if (src != SL_STORE_OK) {
+        fprintf (stderr, "sluiced: --reembed: %s\n", sl_store_errmsg (store));
+        goto done;
+    }
+    printf ("re-embedded %zu chunks of workspace %s: %s -> %s\n", n, workspace, old_model, model);
+    rc = 0;
+done:
+    free (keys);
+    free (vectors);
+    sl_node_destroy (&node);
+    return rc;
+}
+
 static int
 s_parse_args (int argc, char **argv, sl_config_t *cfg)
 {
@@ -221,6 +350,7 @@ s_parse_args (int argc, char **argv, sl_config_t *cfg)
         { "set", required_argument, 0, 's' },
         { "print-config", no_argument, 0, 'p' },
         { "keygen", required_argument, 0, 'k' },
+        { "reembed", required_argument, 0, 'E' },
         { "version", no_argument, 0, 'V' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
@@ -251,6 +381,7 @@ s_parse_args (int argc, char **argv, sl_config_t *cfg)
                 break;
             case 'p': sl_config_set (cfg, "print_config", "1"); break;
             case 'k': return s_keygen (optarg);
+            case 'E': s_reembed_workspace = optarg; break;
             case 'V': printf ("sluiced %s\n", SLUICE_VERSION); return 1;
             case 'h': s_usage (stdout); return 1;
             default: s_usage (stderr); return 2;
@@ -354,6 +485,11 @@ main (int argc, char **argv)
         sl_config_print (cfg, stdout);
         sl_config_destroy (&cfg);
         return 0;
+    }
+    if (s_reembed_workspace) {
+        rc = s_reembed (cfg, s_reembed_workspace);
+        sl_config_destroy (&cfg);
+        return rc;
     }
     sl_node_t *node = sl_node_new (cfg);
     sl_metrics_declare (sl_node_metrics (node), "sluice_stage_duration_seconds", SL_HISTOGRAM,

@@ -8,7 +8,7 @@ Usage: /usr/bin/python3 tests/test_pipeline.py [test_name ...]
 import http.server, os, random, shutil, signal, subprocess, sys, threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import CORPUS, Client, Runner, db, start, wait_for, wait_ready  # noqa: E402
+from harness import CORPUS, SLUICED, Client, Runner, db, start, wait_for, wait_ready  # noqa: E402
 
 PDF = os.path.join(CORPUS, "pdf")
 FILE_ROOTS = "fetch.file_roots=%s:/tmp" % CORPUS
@@ -380,9 +380,68 @@ def test_intake_backpressure(tmp):
     assert "id" in c.ingest(url="file://" + os.path.join(PDF, "mpgraph.pdf"))
 
 
+def test_reembed_workspace(tmp):
+    """sluiced --reembed switches a workspace to another model from its
+    stored chunks: no parse, same chunks, every vector replaced; nodes on
+    the old model are refused (409), nodes on the new one search."""
+    if not have_corpus():
+        return "skip"
+    new_sets = ["embed.provider=hash", "embed.options=dim=256,seed=7"]
+    s, c, data = node(tmp, sets=["embed.provider=hash"])
+    docs = {}
+    for name in ("euro.pdf", "libtasn1.pdf"):
+        job = ingest_file(c, os.path.join(PDF, name))
+        assert job["state"] == "completed", job
+        docs[name] = job["document_id"]
+    query = "ASN.1 DER decoding of a structure with libtasn1"
+    old = c.search(query, k=3)
+    assert old["hits"][0]["document_id"] == docs["libtasn1.pdf"], old
+    old_model = old["model"]
+    s.stop()
+    con = db(data)
+    chunk_ids = lambda: sorted(r[0] for r in con.execute("SELECT id FROM chunks"))
+    jobs = lambda: con.execute("SELECT count(*), max(created_ms) FROM jobs").fetchone()
+    chunks_before, jobs_before = chunk_ids(), jobs()
+    assert len(chunks_before) > 10
+
+    args = [SLUICED, "--reembed", "default", "--data", data]
+    for kv in new_sets:
+        args += ["--set", kv]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    last = r.stdout.strip().splitlines()[-1]
+    prefix = "re-embedded %d chunks of workspace default: %s -> " % (len(chunks_before), old_model)
+    assert last.startswith(prefix), (last, prefix)
+    new_model = last[len(prefix):]
+    assert new_model and new_model != old_model and "d256" in new_model, new_model
+
+    s, c, _ = node(tmp, sets=new_sets)
+    res = c.search(query, k=3)
+    assert res["model"] == new_model, res
+    assert res["hits"] and res["hits"][0]["document_id"] == docs["libtasn1.pdf"], res
+    assert con.execute("SELECT count(*) FROM vectors").fetchone()[0] == len(chunks_before)
+    assert con.execute("SELECT count(*) FROM vectors WHERE model_id = ? AND dim = 256",
+                       (new_model,)).fetchone()[0] == len(chunks_before)
+    assert con.execute("SELECT count(*) FROM vectors v LEFT JOIN chunks c ON c.rid = v.chunk_rid "
+                       "WHERE c.rid IS NULL").fetchone()[0] == 0
+    assert con.execute("SELECT model_id, dim FROM workspaces WHERE name = 'default'").fetchone() == (new_model, 256)
+    assert chunk_ids() == chunks_before
+    assert jobs() == jobs_before          # nothing was fetched or parsed again
+    s.stop()
+
+    # a node still configured with the old model is refused, not misled
+    s, c, _ = node(tmp, sets=["embed.provider=hash"])
+    assert c.search(query, k=3)["error"]["code"] == 409
+    # and re-embedding a workspace that does not exist fails with the reason
+    r = subprocess.run([SLUICED, "--reembed", "nosuch", "--data", data] + sum([["--set", kv] for kv in new_sets], []),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "nosuch" in r.stderr, (r.returncode, r.stderr)
+
+
 if __name__ == "__main__":
     tests = [test_pdf_pages_and_phrase_search, test_paraphrase_search, test_chunks_within_bounds, test_reingest_creates_nothing,
              test_delete_leaves_nothing, test_hostile_files_fail_clearly, test_ssrf_guard,
              test_workspaces_are_separate, test_html_and_text, test_intake_backpressure,
-             test_worker_killed_mid_parse, test_restart_mid_job_finishes, test_sigterm_drains_and_resumes]
+             test_worker_killed_mid_parse, test_restart_mid_job_finishes, test_sigterm_drains_and_resumes,
+             test_reembed_workspace]
     sys.exit(Runner().run(tests, only=set(sys.argv[1:]) or None))

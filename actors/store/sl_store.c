@@ -689,6 +689,55 @@ sl_store_workspace_model (sl_store_t *self, const char *workspace, char *model_o
     return rc;
 }
 
+int
+sl_store_workspace_chunks (sl_store_t *self, const char *workspace, int64_t after_key,
+                           int limit, int64_t *keys, char **texts, int *count)
+{
+    assert (self);
+    assert (count);
+    *count = 0;
+    if (!s_token_ok ("workspace", workspace))
+        return SL_STORE_ERROR;
+    if (limit < 1 || limit > S_LIST_MAX || !keys || !texts) {
+        sl_store_set_errmsg ("invalid chunk page: limit %d (1..%d)", limit, S_LIST_MAX);
+        return SL_STORE_ERROR;
+    }
+    return self->ops->workspace_chunks (self->backend, workspace, after_key, limit, keys, texts,
+                                        count);
+}
+
+void
+sl_store_texts_free (char **texts, int count)
+{
+    for (int i = 0; texts && i < count; i++) {
+        free (texts [i]);
+        texts [i] = NULL;
+    }
+}
+
+int
+sl_store_workspace_reembed (sl_store_t *self, const char *workspace, const char *model_id,
+                            int dim, const int64_t *keys, const float *vectors, int n)
+{
+    assert (self);
+    if (!s_token_ok ("workspace", workspace) || !s_text_ok ("model id", model_id, S_MODEL_MAX - 1))
+        return SL_STORE_ERROR;
+    if (n < 0 || dim < 1 || dim > S_DIM_MAX || (n > 0 && (!keys || !vectors))) {
+        sl_store_set_errmsg ("invalid re-embed: %d chunks, dim %d", n, dim);
+        return SL_STORE_ERROR;
+    }
+    //  Hold the index sync across the write, like commits; the index is
+    //  then stale (other model, maybe other dim): the next search reloads
+    s_index_t *entry = s_index_entry (self, workspace);
+    pthread_mutex_lock (&entry->sync);
+    int rc = self->ops->workspace_reembed (self->backend, workspace, model_id, dim, keys, vectors,
+                                           n, sl_now_ms ());
+    if (rc == SL_STORE_OK)
+        __atomic_store_n (&entry->gen, -1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock (&entry->sync);
+    return rc;
+}
+
 void
 sl_store_doc_reset (sl_store_doc_t *doc)
 {
@@ -1610,6 +1659,148 @@ s_test_two_handles (sl_store_t *store, const char *url)
     sl_store_destroy (&other);
 }
 
+//  Top hit's key for query under (model, dim); -1 if none
+static int64_t
+s_top_key (sl_store_t *store, const char *workspace, const char *model, const float *query,
+           int dim)
+{
+    sl_hit_t hits [3];
+    int n = 0;
+    assert (sl_store_search (store, workspace, model, query, dim, 3, hits, &n) == 0);
+    int64_t key = n > 0 ? hits [0].key : -1;
+    sl_store_hits_reset (hits, n);
+    return key;
+}
+
+//  Re-embedding a workspace with another model (and dimension)
+#define T_DIM_B 4
+#define T_MODEL_B "test-model-b"
+static void
+s_test_reembed (sl_store_t *store, const char *url, const s_db_t *db)
+{
+    s_doc_t doc_a, doc_b;
+    s_doc_make (&doc_a, "wsr", "https://example.com/ra", "rho", 3);
+    s_doc_make (&doc_b, "wsr", "https://example.com/rb", "sigma", 2);
+    char id_a [SL_STORE_ID], id_b [SL_STORE_ID];
+    assert (s_doc_commit (store, &doc_a, id_a) == 0);
+    assert (s_doc_commit (store, &doc_b, id_b) == 0);
+    const char *in_wsr = "SELECT COUNT(*) FROM vectors v JOIN chunks c ON c.rid = v.chunk_rid "
+                         "JOIN documents d ON d.id = c.document_id WHERE d.workspace = 'wsr'";
+    char sql [512];
+    int64_t vectors_all = s_count (db, "SELECT COUNT(*) FROM vectors");
+    int64_t chunks_all = s_count (db, "SELECT COUNT(*) FROM chunks");
+
+    //  Page through the chunks two at a time, in key order
+    int64_t keys [8], page_keys [2];
+    char *texts [8], *page_texts [2];
+    int n = 0, count = 0;
+    int64_t after = 0;
+    do {
+        assert (sl_store_workspace_chunks (store, "wsr", after, 2, page_keys, page_texts, &count)
+                == 0);
+        assert (count <= 2 && n + count <= 5);
+        for (int i = 0; i < count; i++) {
+            assert (page_keys [i] > after);
+            after = keys [n] = page_keys [i];
+            texts [n++] = page_texts [i];
+        }
+    } while (count == 2);
+    assert (n == 5);
+    int found = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < 3; j++)
+            found += strcmp (texts [i], doc_a.texts [j]) == 0
+                  || (j < 2 && strcmp (texts [i], doc_b.texts [j]) == 0);
+    assert (found == 5);
+    assert (sl_store_workspace_chunks (store, "nope-ws", 0, 2, page_keys, page_texts, &count)
+            == SL_STORE_NOT_FOUND && count == 0);
+    assert (sl_store_workspace_chunks (store, "wsr", 0, 0, page_keys, page_texts, &count)
+            == SL_STORE_ERROR);
+
+    //  Both handles have the old index loaded
+    char err [256];
+    sl_store_t *other = sl_store_open (url, err, sizeof err);
+    assert (other);
+    assert (s_top_key (store, "wsr", T_MODEL, doc_a.vectors, T_DIM) == keys [0]);
+    assert (s_top_key (other, "wsr", T_MODEL, doc_a.vectors, T_DIM) == keys [0]);
+
+    float vectors [8 * T_DIM_B];
+    for (int i = 0; i < n; i++)
+        s_unit_vector (vectors + i * T_DIM_B, T_DIM_B);
+
+    //  Refused, changing nothing: wrong count, a foreign key, a repeated key
+    assert (sl_store_workspace_reembed (store, "wsr", T_MODEL_B, T_DIM_B, keys, vectors, n - 1)
+            == SL_STORE_CONFLICT);
+    assert (strstr (sl_store_errmsg (store), "chunks changed during re-embed"));
+    int64_t foreign_key;
+    assert (sl_store_workspace_chunks (store, "ws2", 0, 1, &foreign_key, page_texts, &count)
+            == 0 && count == 1);
+    sl_store_texts_free (page_texts, count);
+    int64_t saved = keys [4];
+    keys [4] = foreign_key;
+    assert (sl_store_workspace_reembed (store, "wsr", T_MODEL_B, T_DIM_B, keys, vectors, n)
+            == SL_STORE_CONFLICT);
+    keys [4] = keys [3];
+    assert (sl_store_workspace_reembed (store, "wsr", T_MODEL_B, T_DIM_B, keys, vectors, n)
+            == SL_STORE_CONFLICT);
+    keys [4] = saved;
+    assert (sl_store_workspace_reembed (store, "nope-ws", T_MODEL_B, T_DIM_B, keys, vectors, 0)
+            == SL_STORE_NOT_FOUND);
+    assert (sl_store_workspace_reembed (store, "wsr", T_MODEL_B, 0, keys, vectors, n)
+            == SL_STORE_ERROR);
+    snprintf (sql, sizeof sql, "%s AND v.model_id = '%s' AND v.dim = %d", in_wsr, T_MODEL,
+              T_DIM);
+    assert (s_count (db, sql) == 5);
+    assert (s_top_key (store, "wsr", T_MODEL, doc_a.vectors, T_DIM) == keys [0]);
+
+    //  Accepted: the old model's queries are refused, the new one's find
+    //  the new vectors, in this process and in the other
+    assert (sl_store_workspace_reembed (store, "wsr", T_MODEL_B, T_DIM_B, keys, vectors, n) == 0);
+    snprintf (sql, sizeof sql, "%s AND v.model_id = '%s' AND v.dim = %d", in_wsr, T_MODEL_B,
+              T_DIM_B);
+    assert (s_count (db, sql) == 5);
+    assert (s_count (db, in_wsr) == 5);
+    assert (s_count (db, "SELECT COUNT(*) FROM vectors") == vectors_all);
+    assert (s_count (db, "SELECT COUNT(*) FROM chunks") == chunks_all);
+    assert (s_count (db, "SELECT COUNT(*) FROM workspaces WHERE name = 'wsr' "
+                         "AND model_id = '" T_MODEL_B "' AND dim = 4") == 1);
+    char model [64];
+    int dim = 0;
+    assert (sl_store_workspace_model (store, "wsr", model, sizeof model, &dim) == 0);
+    assert (strcmp (model, T_MODEL_B) == 0 && dim == T_DIM_B);
+    sl_hit_t hits [2];
+    int hit_count = 0;
+    assert (sl_store_search (store, "wsr", T_MODEL, doc_a.vectors, T_DIM, 2, hits, &hit_count)
+            == SL_STORE_CONFLICT);
+    assert (sl_store_search (other, "wsr", T_MODEL, doc_a.vectors, T_DIM, 2, hits, &hit_count)
+            == SL_STORE_CONFLICT);
+    for (int i = 0; i < n; i++) {
+        assert (s_top_key (store, "wsr", T_MODEL_B, vectors + i * T_DIM_B, T_DIM_B) == keys [i]);
+        assert (s_top_key (other, "wsr", T_MODEL_B, vectors + i * T_DIM_B, T_DIM_B) == keys [i]);
+    }
+
+    //  Commits now take the new model only
+    s_doc_t doc_c;
+    s_doc_make (&doc_c, "wsr", "https://example.com/rc", "tau", 2);
+    char id_c [SL_STORE_ID];
+    assert (s_doc_commit (store, &doc_c, id_c) == SL_STORE_CONFLICT);
+    float vectors_c [2 * T_DIM_B];
+    s_unit_vector (vectors_c, T_DIM_B);
+    s_unit_vector (vectors_c + T_DIM_B, T_DIM_B);
+    assert (sl_store_document_commit (store, &doc_c.meta, doc_c.chunks, 2, vectors_c, T_DIM_B,
+                                      T_MODEL_B, id_c) == 0);
+    assert (s_count (db, in_wsr) == 7);
+    assert (s_top_key (other, "wsr", T_MODEL_B, vectors_c + T_DIM_B, T_DIM_B) > keys [4]);
+
+    //  A workspace with no chunks just changes model
+    assert (sl_store_workspace_reembed (store, "probe", T_MODEL_B, T_DIM_B, NULL, NULL, 0) == 0);
+    assert (sl_store_workspace_model (store, "probe", model, sizeof model, &dim) == 0);
+    assert (strcmp (model, T_MODEL_B) == 0 && dim == T_DIM_B);
+
+    sl_store_texts_free (texts, n);
+    sl_store_destroy (&other);
+}
+
 static void
 s_test_stats (sl_store_t *store, const s_db_t *db)
 {
@@ -1644,6 +1835,7 @@ sl_store_conformance (sl_store_t *store, const char *url, sl_store_count_fn *cou
     s_test_events (store);
     s_test_concurrent (store, &db);
     s_test_two_handles (store, url);
+    s_test_reembed (store, url, &db);
     s_test_stats (store, &db);
 }
 

@@ -348,6 +348,28 @@ int sl_store_blob_referenced (sl_store_t *self, const char *sha256);
 int sl_store_workspace_model (sl_store_t *self, const char *workspace, char *model_out,
                               size_t size, int *dim_out);
 
+//  Page through the workspace's chunks for re-embedding: up to limit
+//  (1..10000) chunks whose key is > after_key (0 for the first page: keys
+//  are positive), in key order. keys gets the
+//  chunk keys (the ids the vector index uses), texts malloc'd copies of
+//  their texts (free with sl_store_texts_free); *count the number written.
+//  NOT_FOUND if the workspace does not exist.
+int sl_store_workspace_chunks (sl_store_t *self, const char *workspace, int64_t after_key,
+                               int limit, int64_t *keys, char **texts, int *count);
+
+//  Free texts [0..count) from sl_store_workspace_chunks (not the array).
+void sl_store_texts_free (char **texts, int count);
+
+//  Replace every vector of the workspace with vectors (n x dim, the i-th
+//  for keys [i]) embedded with model_id, and make model_id/dim the
+//  workspace's model, in one transaction serialised with commits. keys must
+//  be exactly the workspace's chunks, else SL_STORE_CONFLICT ("chunks
+//  changed during re-embed") and nothing changes. Bumps the generation, so
+//  every process's index reloads on its next search. n 0 on an empty
+//  workspace just changes its model. NOT_FOUND if no workspace.
+int sl_store_workspace_reembed (sl_store_t *self, const char *workspace, const char *model_id,
+                                int dim, const int64_t *keys, const float *vectors, int n);
+
 void sl_store_doc_reset (sl_store_doc_t *doc);
 void sl_store_docs_free (sl_store_doc_t **docs_p, int count);
 void sl_store_chunks_free (sl_store_chunk_t **chunks_p, int count);
@@ -483,6 +505,14 @@ typedef struct {
     int (*events_list) (void *backend, const char *job_id, int64_t after_seq, int limit,
                         sl_store_event_t **events_p, int *count_p);
     int (*stats) (void *backend, sl_store_stats_t *stats);
+    //  texts [i] malloc'd; NOT_FOUND if no workspace
+    int (*workspace_chunks) (void *backend, const char *workspace, int64_t after_key,
+                             int limit, int64_t *keys, char **texts, int *count);
+    //  All in one transaction that locks the workspace like a commit:
+    //  CONFLICT unless keys are exactly its chunks; bumps the generation
+    int (*workspace_reembed) (void *backend, const char *workspace, const char *model_id,
+                              int dim, const int64_t *keys, const float *vectors, int n,
+                              int64_t now_ms);
 } sl_store_ops_t;
 
 //  Record the calling thread's last error message (printf format).

@@ -225,6 +225,7 @@ typedef enum {
     S_DOC_INSERT, S_DOC_KEYS, S_DOC_DELETE, S_RIDS, S_CHUNKS_LIST,
     S_BLOB_REF, S_VEC_LOAD, S_HIT_FILL, S_CACHE_GET, S_CACHE_PUT,
     S_EVENT_APPEND, S_EVENTS_LIST, S_STATS_JOBS, S_STATS_COUNTS,
+    S_WS_CHUNKS, S_WS_CHUNK_CHECK, S_WS_VEC_DELETE, S_WS_SET_MODEL, S_WS_DOC_MODEL,
     S_COUNT
 } s_stmt_id_t;
 
@@ -327,6 +328,18 @@ static const char *s_sql [S_COUNT] = {
         "(SELECT COUNT(*) FROM documents), "
         "(SELECT COUNT(*) FROM chunks), (SELECT COUNT(*) FROM vectors), "
         "(SELECT COUNT(*) FROM embed_cache)",
+    //  Re-embedding: a workspace's chunks in key order, and the writes
+    [S_WS_CHUNKS] = "SELECT c.rid, c.text FROM documents d JOIN chunks c "
+        "ON c.document_id = d.id WHERE d.workspace = $1 AND c.rid > $2 ORDER BY c.rid LIMIT $3",
+    //  (chunks of the workspace, how many of them are in $2): both equal
+    //  to the number of keys means the keys are exactly its chunks
+    [S_WS_CHUNK_CHECK] = "SELECT COUNT(*), COUNT(*) FILTER (WHERE c.rid = ANY ($2::bigint[])) "
+        "FROM documents d JOIN chunks c ON c.document_id = d.id WHERE d.workspace = $1",
+    [S_WS_VEC_DELETE] = "DELETE FROM vectors v USING chunks c, documents d "
+        "WHERE v.chunk_rid = c.rid AND c.document_id = d.id AND d.workspace = $1",
+    [S_WS_SET_MODEL] = "UPDATE workspaces SET model_id = $2, dim = $3 WHERE name = $1",
+    [S_WS_DOC_MODEL] = "UPDATE documents SET model_id = $2, updated_ms = $3 "
+        "WHERE workspace = $1 AND model_id IS NOT NULL",
 };
 
 #define S_COPY_CHUNKS "COPY chunks (rid, id, document_id, ordinal, page_start, page_end, " \
@@ -2123,6 +2136,129 @@ s_close (void *backend)
     free (self);
 }
 
+//  --------------------------------------------------------------------------
+//  Re-embedding a workspace
+
+static int
+s_workspace_chunks (void *backend, const char *workspace, int64_t after_key, int limit,
+                    int64_t *keys, char **texts, int *count)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    int rc = s_workspace_read (self, c, workspace, NULL, 0, NULL, NULL);
+    if (rc == 0) {
+        s_params_t p = { 0 };
+        s_p_text (&p, workspace);
+        s_p_int (&p, after_key);
+        s_p_int (&p, limit);
+        PGresult *res = s_exec (self, c, S_WS_CHUNKS, &p, false, "list workspace chunks");
+        if (res) {
+            int n = PQntuples (res);
+            for (int i = 0; i < n && i < limit; i++) {
+                keys [i] = s_i64 (res, i, 0);
+                texts [i] = s_dup (res, i, 1);
+            }
+            *count = n < limit ? n : limit;
+            PQclear (res);
+        }
+        else
+            rc = SL_STORE_ERROR;
+    }
+    s_release (self, c);
+    return rc;
+}
+
+//  The body of a re-embed, inside the transaction.
+static int
+s_reembed_body (s_pg_t *self, s_conn_t *c, const char *workspace, const char *model_id,
+                int dim, const int64_t *keys, const float *vectors, int n, int64_t now_ms)
+{
+    //  Lock the workspace first, as a commit does: one writer at a time
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    PGresult *res = s_exec (self, c, S_WS_LOCK, &p, false, "lock workspace");
+    if (!res)
+        return SL_STORE_ERROR;
+    bool exists = PQntuples (res) > 0;
+    PQclear (res);
+    if (!exists) {
+        sl_store_set_errmsg ("no workspace %s", workspace);
+        return SL_STORE_NOT_FOUND;
+    }
+    char *array = s_int_array (keys, sizeof (int64_t), n);
+    s_p_text (&p, array);
+    res = s_exec (self, c, S_WS_CHUNK_CHECK, &p, false, "check workspace chunks");
+    free (array);
+    if (!res)
+        return SL_STORE_ERROR;
+    int64_t chunks = s_i64 (res, 0, 0), matched = s_i64 (res, 0, 1);
+    PQclear (res);
+    if (chunks != n || matched != n) {
+        sl_store_set_errmsg ("chunks changed during re-embed: run it again (workspace %s has "
+                             "%lld chunks, %d were embedded, %lld of them still there)",
+                             workspace, (long long) chunks, n, (long long) matched);
+        return SL_STORE_CONFLICT;
+    }
+    p = (s_params_t) { 0 };
+    s_p_text (&p, workspace);
+    if (s_exec_count (self, c, S_WS_VEC_DELETE, &p, "delete workspace vectors") < 0)
+        return SL_STORE_ERROR;
+    if (n > 0) {
+        s_buf_t b = { 0 };
+        int rc = s_copy_begin (self, c, S_COPY_VECTORS, &b, "insert vectors");
+        if (rc == 0) {
+            void *tmp = NULL;
+            const char *bytes = s_vec_encode (vectors, (size_t) n * (size_t) dim, &tmp);
+            size_t vec_bytes = (size_t) dim * sizeof (float);
+            for (int i = 0; rc == 0 && i < n; i++) {
+                s_put_be (&b, 4, 2);
+                s_field_i64 (&b, keys [i]);
+                s_field_text (&b, model_id);
+                s_field_i32 (&b, dim);
+                s_put_be (&b, vec_bytes, 4);
+                s_put (&b, bytes + (size_t) i * vec_bytes, vec_bytes);
+                if (b.size >= S_COPY_FLUSH)
+                    rc = s_copy_flush (self, c, &b, "insert vectors");
+            }
+            free (tmp);
+            rc = s_copy_end (self, c, &b, rc, "insert vectors");
+        }
+        free (b.data);
+        if (rc)
+            return rc;
+    }
+    s_p_text (&p, model_id);
+    s_p_int (&p, dim);
+    if (s_exec_count (self, c, S_WS_SET_MODEL, &p, "set workspace model") < 0)
+        return SL_STORE_ERROR;
+    p = (s_params_t) { 0 };
+    s_p_text (&p, workspace);
+    s_p_text (&p, model_id);
+    s_p_int (&p, now_ms);
+    if (s_exec_count (self, c, S_WS_DOC_MODEL, &p, "set document models") < 0)
+        return SL_STORE_ERROR;
+    int64_t gen = 0;
+    return s_bump (self, c, workspace, &gen);
+}
+
+static int
+s_workspace_reembed (void *backend, const char *workspace, const char *model_id, int dim,
+                     const int64_t *keys, const float *vectors, int n, int64_t now_ms)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    int rc = s_begin (self, c, false);
+    if (rc == 0)
+        rc = s_end (self, c, s_reembed_body (self, c, workspace, model_id, dim, keys, vectors,
+                                             n, now_ms));
+    s_release (self, c);
+    return rc;
+}
+
 static const sl_store_ops_t s_ops = {
     .name = "postgres",
     .close = s_close,
@@ -2152,6 +2288,8 @@ static const sl_store_ops_t s_ops = {
     .event_append = s_event_append,
     .events_list = s_events_list,
     .stats = s_stats,
+    .workspace_chunks = s_workspace_chunks,
+    .workspace_reembed = s_workspace_reembed,
 };
 
 int
