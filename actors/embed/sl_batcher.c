@@ -169,7 +169,7 @@ s_flusher (void *arg)
             s_request_t *req = self->segments [s].req;
             if (rc) {
                 req->failed = true;
-                snprintf (req->err, sizeof req->err, "embedding batch failed: %s", err);
+                snprintf (req->err, sizeof req->err, "embedding batch failed: %.200s", err);
                 s_drop_request (self, req);
                 req->done = req->n;
             }
