@@ -132,7 +132,7 @@ table = ["| Variant | msgs/s (median) | runs, msgs/s | broker / Redis, same cons
          "|---|---:|---|---:|---:|---:|"]
 for r in rows:
     same = inflight = zmq = ""
-    m = re.match(r"sluice-(inproc|tcp)-(\d)$", r["key"])
+    m = re.match(r"(?:sluice|inline)-(inproc|tcp)-(\d)$", r["key"])
     if m:
         t, w = m.group(1), int(m.group(2))
         same = times(r["key"], f"redis-{w}")
@@ -150,6 +150,8 @@ def span(keys_a, keys_b):
     return min(xs), max(xs)
 lo_r, hi_r = span(["sluice-inproc-1", "sluice-inproc-2", "sluice-tcp-1", "sluice-tcp-2"],
                   ["redis-1", "redis-2", "redis-1", "redis-2"])
+lo_i, hi_i = span(["inline-inproc-1", "inline-tcp-1", "inline-tcp-2"],
+                  [f"redis-{credit}", f"redis-{credit}", f"redis-{2 * credit}"])
 lo_z, hi_z = span(["sluice-inproc-1", "sluice-inproc-2", "sluice-tcp-1", "sluice-tcp-2"],
                   ["zmq-inproc", "zmq-inproc", "zmq-tcp", "zmq-tcp"])
 tcp_r = by["sluice-tcp-2"] / by[f"redis-{2 * credit}"] if f"redis-{2 * credit}" in by else None
@@ -177,7 +179,10 @@ loopback, no persistence). Load average {env['LOAD_BEFORE']} before,
 
 Summary of this run: the broker did {lo_r:.1f}-{hi_r:.1f}x the Redis queue's
 rate with the same number of consumers{f', {tcp_r:.1f}x with the same number in flight (tcp, 2 workers vs 16 consumers)' if tcp_r else ''}, and
-{1 / hi_z:.0f}-{1 / lo_z:.0f}x below the one-way libzmq ceiling.
+{1 / hi_z:.0f}-{1 / lo_z:.0f}x below the one-way libzmq ceiling. With inline
+workers (`concurrency 0`: the handler runs on the worker's actor thread, no
+hand-off; prefetch keeps the same credit), the broker did
+{lo_i:.1f}-{hi_i:.1f}x the Redis queue with the same number of messages in flight.
 
 Settings, so the comparison is fair and repeatable:
 - Everything runs in one process per variant (broker thread, worker
