@@ -8,7 +8,7 @@
 #      (pages/s, chunks/s, embed stage chunks/s, peak RSS);
 #   3. peak RSS of a fresh sluiced ingesting the largest PDF we can make
 #      (9 copies of mpman.pdf merged: 1026 pages).
-# Writes the "## Pipeline" section of bench/RESULTS.md.
+# Writes the "## Pipeline (<embedder> embedder)" section of bench/RESULTS.md.
 # Usage: bash bench/pipeline.sh   (RUNS=3 by default; EMBED=hash|use)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,7 +62,7 @@ BIG_RATE=$(echo "$BIG" | field pages_per_sec)
 
 ratio () { echo "scale=2; $1 / $2" | bc -l; }
 SECTION=$(cat <<MD
-## Pipeline
+## Pipeline ($EMBED embedder)
 
 Run \`bash bench/pipeline.sh\` on $(date -u +%Y-%m-%d) ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)),
 embedder \`$EMBED\`, corpus: the ${#PDFS[@]} public PDFs in \`shared/corpus/pdf\` ($PAGES pages),
@@ -75,19 +75,19 @@ median of $RUNS runs.
 | end to end, \`sluiced --role all\`, corpus folder | $E2E_PAGES pages/s, $E2E_CHUNKS chunks/s | fetch → parse → chunk → embed → store, all committed |
 | embed stage | $E2E_EMBED chunks/s | chunks / summed embed-stage time |
 | peak RSS, corpus run | $E2E_RSS MiB | whole process (broker + every actor) |
-| largest PDF ($BIG_PAGES pages) | $BIG_RATE pages/s end to end, peak RSS $BIG_RSS MiB | memory stays flat: pages are streamed to disk, never held together |
+| largest PDF ($BIG_PAGES pages) | $BIG_RATE pages/s end to end, peak RSS $BIG_RSS MiB | memory stays flat: pages are streamed to disk, never held together (it is 9 copies of one manual, so the embedding cache serves 8 of every 9 chunks) |
 
 \`mutool\` is timed as a process per file (its start-up is included, as a user running it would
 pay it); the parse library is timed in-process. Two threads share 2 cores with nothing else
 of ours running.
 MD
 )
-python3 - "$SECTION" <<'PY'
+python3 - "$SECTION" "$EMBED" <<'PY'
 import re, sys
 section = sys.argv[1].rstrip() + "\n"
 path = "bench/RESULTS.md"
 text = open(path).read()
-pattern = re.compile(r"^## Pipeline\n.*?(?=^## |\Z)", re.S | re.M)
+pattern = re.compile(r"^## Pipeline \(%s embedder\)\n.*?(?=^## |\Z)" % re.escape(sys.argv[2]), re.S | re.M)
 text = pattern.sub(section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
 open(path, "w").write(text)
 PY
