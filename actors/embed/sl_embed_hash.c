@@ -225,29 +225,9 @@ s_repair (const char *text, size_t len, size_t *len_p, bool *failed)
     }
     if (valid)
         return NULL;
-    char *out = malloc (len * 3 + 1);
-    if (!out) {
+    char *out = sl_embed_utf8_repair (text, len, len_p);
+    if (!out)
         *failed = true;
-        return NULL;
-    }
-    size_t o = 0;
-    i = 0;
-    while (i < len) {
-        int32_t cp;
-        utf8proc_ssize_t n = utf8proc_iterate ((const utf8proc_uint8_t *) text + i,
-                                               (utf8proc_ssize_t) (len - i), &cp);
-        if (n <= 0) {
-            memcpy (out + o, "\xef\xbf\xbd", 3);
-            o += 3;
-            i++;
-        }
-        else {
-            memcpy (out + o, text + i, (size_t) n);
-            o += (size_t) n;
-            i += (size_t) n;
-        }
-    }
-    *len_p = o;
     return out;
 }
 

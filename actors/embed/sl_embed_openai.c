@@ -220,25 +220,10 @@ s_json_text (const char *text, size_t len)
     json_t *s = json_stringn (text, len);
     if (s)
         return s;                       //  valid UTF-8 already
-    char *fixed = malloc (len * 3 + 1);
+    size_t o = 0;
+    char *fixed = sl_embed_utf8_repair (text, len, &o);
     if (!fixed)
         return NULL;
-    size_t o = 0, i = 0;
-    while (i < len) {
-        int32_t cp;
-        utf8proc_ssize_t n = utf8proc_iterate ((const utf8proc_uint8_t *) text + i,
-                                               (utf8proc_ssize_t) (len - i), &cp);
-        if (n <= 0) {
-            memcpy (fixed + o, "\xef\xbf\xbd", 3);
-            o += 3;
-            i++;
-        }
-        else {
-            memcpy (fixed + o, text + i, (size_t) n);
-            o += (size_t) n;
-            i += (size_t) n;
-        }
-    }
     s = json_stringn (fixed, o);
     free (fixed);
     return s;

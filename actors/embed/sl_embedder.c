@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 //  The registry: add new providers here.
 extern const sl_embed_provider_t sl_embed_bert_provider;      //  sl_embed_bert.c
@@ -488,4 +489,31 @@ sl_embedder_test (bool verbose)
     assert (sl_embed_option_int ("dim", "101", 1, 100, &v, err, sizeof err) == -1);
     assert (strstr (err, "dim=101"));
     printf ("OK\n");
+}
+
+char *
+sl_embed_utf8_repair (const char *text, size_t len, size_t *len_p)
+{
+    char *out = malloc (len * 3 + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0, i = 0;
+    while (i < len) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t n = utf8proc_iterate ((const utf8proc_uint8_t *) text + i,
+                                               (utf8proc_ssize_t) (len - i), &cp);
+        if (n <= 0) {
+            memcpy (out + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        }
+        else {
+            memcpy (out + o, text + i, (size_t) n);
+            o += (size_t) n;
+            i += (size_t) n;
+        }
+    }
+    out [o] = 0;
+    *len_p = o;
+    return out;
 }

@@ -96,6 +96,11 @@ typedef struct {
 extern const sl_embed_provider_t sl_embed_hash_provider;
 extern const sl_embed_provider_t sl_embed_use_provider;       //  sl_embed_use.c
 
+//  Copy text with every invalid UTF-8 sequence replaced by U+FFFD (utf8proc
+//  and jansson refuse invalid input; providers must not fail on it). Always
+//  returns a new buffer (caller frees), NULL only when out of memory.
+char *sl_embed_utf8_repair (const char *text, size_t len, size_t *len_p);
+
 //  Split options "k=v,k=v" and call fn for each pair (spaces around keys and
 //  values trimmed). Stops at the first fn returning -1, or at a malformed
 //  pair (err says which). Returns 0 or -1.

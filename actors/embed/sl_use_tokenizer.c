@@ -9,6 +9,7 @@
     loops (end outer, start inner) visit them, so ties resolve the same way.
 */
 #include "sl_use_tokenizer.h"
+#include "sl_embedder.h"
 #include "sl_util.h"
 
 #include <assert.h>
@@ -264,27 +265,7 @@ sl_use_tokenizer_digest (sl_use_tokenizer_t *self)
 static char *
 s_repair (const char *text, size_t len, size_t *len_p)
 {
-    char *out = malloc (len * 3 + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0, i = 0;
-    while (i < len) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t n = utf8proc_iterate ((const utf8proc_uint8_t *) text + i,
-                                               (utf8proc_ssize_t) (len - i), &cp);
-        if (n <= 0) {
-            memcpy (out + o, "\xef\xbf\xbd", 3);
-            o += 3;
-            i++;
-        }
-        else {
-            memcpy (out + o, text + i, (size_t) n);
-            o += (size_t) n;
-            i += (size_t) n;
-        }
-    }
-    *len_p = o;
-    return out;
+    return sl_embed_utf8_repair (text, len, len_p);
 }
 
 long
