@@ -465,6 +465,9 @@ main (int argc, char **argv)
     signal (SIGPIPE, SIG_IGN);
     zsys_handler_set (NULL);
     zsys_set_logstream (NULL);
+    //  Initialise czmq here, once: its lazy init races when two actor
+    //  threads open their first sockets at the same moment
+    zsys_init ();
 
     sl_config_t *cfg = sl_config_new ();
     int rc = s_parse_args (argc, argv, cfg);

@@ -650,6 +650,7 @@ main (int argc, char **argv)
 {
     if (argc == 5 && streq (argv [1], "--worker"))
         return s_child_worker (argv [2], argv [3], argv [4]);
+    zsys_init ();               //  before any thread opens sockets (czmq init races)
     if (getenv ("SLUICE_TEST_VERBOSE") == NULL)
         sl_log_set_level (SL_LOG_WARN);
     struct { const char *name; void (*fn) (void); } cases [] = {
