@@ -37,7 +37,9 @@ THREADS=${THREADS:-"1 2"}
 for tool in cmake cc pkg-config; do
   command -v "$tool" >/dev/null || { echo "bench_bert.sh: $tool not found (run scripts/setup-deps.sh)" >&2; exit 1; }
 done
-"$PY" -c 'import torch, numpy' 2>/dev/null || { echo "bench_bert.sh: python3-torch missing (run scripts/setup-deps.sh)" >&2; exit 1; }
+# torch is for this benchmark only (large): installed here, not by setup-deps.sh
+"$PY" -c 'import torch' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch >/dev/null; }
+"$PY" -c 'import torch, numpy' 2>/dev/null || { echo "bench_bert.sh: python3-torch could not be installed" >&2; exit 1; }
 
 TMP=$(mktemp -d /tmp/sluice-bench-bert-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT

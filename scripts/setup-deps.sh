@@ -26,7 +26,6 @@ PKGS=(
   python3-zmq python3-msgpack python3-fastapi python3-uvicorn python3-uvloop python3-httptools python3-redis python3-multipart redis-server libhiredis-dev hyperfine wrk curl time bc
   # browser tests of the web page (driven by playwright-core from npm)
   chromium
-  python3-torch   # bench/bert_torch.py and tools/bert_fixture (fixture generation, reference)
   python3-numpy   # bench/use_numpy.py (numpy reference of the use embedder)
   postgresql
 )
