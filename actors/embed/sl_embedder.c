@@ -17,8 +17,6 @@
 #include <utf8proc.h>
 
 //  The registry: add new providers here.
-extern const sl_embed_provider_t sl_embed_bert_provider;      //  sl_embed_bert.c
-extern const sl_embed_provider_t sl_embed_openai_provider;    //  sl_embed_openai.c
 static const sl_embed_provider_t *s_providers [] = {
     &sl_embed_hash_provider,
     &sl_embed_use_provider,

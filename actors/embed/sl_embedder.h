@@ -7,10 +7,19 @@
     table, so adding a model means writing one sl_embed_<name>.c that fills
     an sl_embed_provider_t and adding it to the table. Providers today:
 
-      hash  feature hashing of words and word pairs, projected to dim by a
-            fixed seeded random matrix (sl_embed_hash.c). No model files,
-            deterministic, fast; good enough for lexical similarity and for
-            testing the pipeline. Options: dim=384, buckets=4096, seed=42.
+      use     Universal Sentence Encoder lite (sl_embed_use.c): the default,
+              a pretrained 512-d sentence encoder run on OpenBLAS from the
+              weights scripts/setup-model.sh installs. Options: path=DIR.
+      hash    feature hashing of words and word pairs, projected to dim by a
+              fixed seeded random matrix (sl_embed_hash.c). No model files,
+              deterministic, fast; lexical similarity, and the fallback when
+              the use model is missing. Options: dim=384, buckets=4096, seed=42.
+      bert    BERT-family models from a folder with config.json,
+              model.safetensors, vocab.txt (sl_embed_bert.c). Options: path=DIR,
+              max_tokens=N.
+      openai  any OpenAI-compatible POST /v1/embeddings server
+              (sl_embed_openai.c). Options: url=, model=, dim=, batch=,
+              retries=, timeout_ms=, key_env=.
 
     model_id names everything that decides the vectors (provider, version,
     options), so a vector cache or index keyed by it never mixes vectors from
@@ -95,6 +104,8 @@ typedef struct {
 
 extern const sl_embed_provider_t sl_embed_hash_provider;
 extern const sl_embed_provider_t sl_embed_use_provider;       //  sl_embed_use.c
+extern const sl_embed_provider_t sl_embed_bert_provider;      //  sl_embed_bert.c
+extern const sl_embed_provider_t sl_embed_openai_provider;    //  sl_embed_openai.c
 
 //  Copy text with every invalid UTF-8 sequence replaced by U+FFFD (utf8proc
 //  and jansson refuse invalid input; providers must not fail on it). Always
