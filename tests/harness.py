@@ -99,7 +99,13 @@ class Client:
     def _call(self, header, frames=(), timeout=10000):
         corr = os.urandom(8).hex()
         header = dict(header, p="SLP1", corr=corr)
-        self.dealer.send_multipart([msgpack.packb(header)] + list(frames))
+        # a DEALER with no live connection (a refused CURVE handshake, a
+        # broker that is down) blocks on send: bound it like the answer
+        self.dealer.setsockopt(zmq.SNDTIMEO, timeout)
+        try:
+            self.dealer.send_multipart([msgpack.packb(header)] + list(frames))
+        except zmq.Again:
+            raise TimeoutError("broker not reachable (send timed out)")
         deadline = time.time() + timeout / 1000
         while time.time() < deadline:
             if not self.dealer.poll(max(1, int((deadline - time.time()) * 1000))):
