@@ -53,7 +53,7 @@ ports=$($PY - <<'PY'
 import random, socket
 def free(n):
     for _ in range(200):
-        p = random.randint(20000, 60000)
+        p = random.randint(20000, 32000)
         try:
             socks = []
             for q in range(p, p + n):

@@ -39,7 +39,7 @@ printf 'parse 1 thread %.0f p/s, 2 threads %.0f p/s, mutool %.0f p/s\n' "$(cat "
 
 run_sluiced () {   # $1: data dir, rest: files
   local data=$1; shift
-  local port=$((20000 + RANDOM % 30000))
+  local port=$((20000 + RANDOM % 12000))
   ./build-rel/actors/sluiced --data "$data" --set log.level=warn --set broker.bind=tcp://127.0.0.1:$port \
       --set fetch.file_roots="$CORPUS:$TMP" --set embed.provider="$EMBED" > "$data.log" 2>&1 &
   local pid=$!

@@ -40,10 +40,13 @@ contains () {
     if grep -qF -- "$2" <<<"$OUT"; then ok "$1"; else bad "$1: no '$2' in output" "$OUT"; fi
 }
 
+# Ports come from below Linux's ephemeral range (32768-60999): the
+# outgoing connections of the other tests running in parallel take ports
+# from that range and could grab one between our probe and sluiced's bind.
 free_port () {
     $PY -c 'import socket,random
 while True:
-    p=random.randint(20000,60000); ok=True
+    p=random.randint(20000,32000); ok=True
     for q in (p,p+1):
         s=socket.socket()
         try: s.bind(("127.0.0.1",q))
@@ -52,20 +55,31 @@ while True:
     if ok: print(p); break'
 }
 
-# start_sluiced NAME [--set k=v ...]: sets PORT_<NAME>, waits for /readyz
+# start_sluiced NAME [--set k=v ...]: sets PORT_<NAME>, waits for /readyz.
+# A parallel test can still take a probed port first: then start again on
+# new ports (only for "Address already in use", anything else fails).
 start_sluiced () {
     local name="$1"; shift
-    local http broker
-    http="$(free_port)"; broker="$(free_port)"
-    "$SLUICED" --data "$TMP/$name" --set log.level=warn --set "http.port=$http" \
-        --set "broker.bind=tcp://127.0.0.1:$broker" --set fetch.allow_cidrs=127.0.0.1/32 "$@" \
-        >"$TMP/$name.log" 2>&1 &
-    PIDS+=($!)
-    eval "PID_$name=$!"
-    eval "PORT_$name=$http"
-    for _ in $(seq 1 100); do
-        curl -sf "http://127.0.0.1:$http/readyz" >/dev/null 2>&1 && return 0
-        sleep 0.1
+    local http broker pid try
+    for try in 1 2 3; do
+        http="$(free_port)"; broker="$(free_port)"
+        "$SLUICED" --data "$TMP/$name" --set log.level=warn --set "http.port=$http" \
+            --set "broker.bind=tcp://127.0.0.1:$broker" --set fetch.allow_cidrs=127.0.0.1/32 "$@" \
+            >"$TMP/$name.log" 2>&1 &
+        pid=$!
+        for _ in $(seq 1 100); do
+            if curl -sf "http://127.0.0.1:$http/readyz" >/dev/null 2>&1; then
+                PIDS+=("$pid")
+                eval "PID_$name=$pid"
+                eval "PORT_$name=$http"
+                return 0
+            fi
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+        grep -q "Address already in use" "$TMP/$name.log" || break
+        echo "# $name: port taken, starting again ($try)"
     done
     echo "sluiced $name did not get ready:"; tail -20 "$TMP/$name.log"
     return 1

@@ -36,7 +36,7 @@ def check(cond, what, *context):
 def free_ports(n):
     """n consecutive free loopback ports."""
     for _ in range(200):
-        p = random.randint(20000, 60000 - n)
+        p = random.randint(20000, 32000 - n)
         socks, ok = [], True
         for q in range(p, p + n):
             s = socket.socket()

@@ -78,10 +78,12 @@ function portFree(port) {
   });
 }
 
-// n consecutive free loopback ports (the broker needs two: requests, events)
+// n consecutive free loopback ports (the broker needs two: requests, events),
+// below Linux's ephemeral range (32768-60999) so that the outgoing
+// connections of tests running in parallel cannot take one before we bind
 async function freePorts(n) {
   for (let i = 0; i < 200; i++) {
-    const p = 20000 + Math.floor(Math.random() * (40000 - n));
+    const p = 20000 + Math.floor(Math.random() * (12000 - n));
     let ok = true;
     for (let q = p; q < p + n && ok; q++) ok = await portFree(q);
     if (ok) return p;
