@@ -732,6 +732,7 @@ s_on_search (req_t *req, struct MHD_Connection *conn)
                          : s_error (req, conn, 400, "send {\"query\": \"...\", \"k\": 10}");
     json_t *query = json_object_get (in, "query");
     json_t *k = json_object_get (in, "k");
+    json_t *mode = json_object_get (in, "mode");
     enum MHD_Result rc;
     if (!json_is_object (in) || !json_is_string (query) || json_string_length (query) == 0)
         rc = s_error (req, conn, 400, "\"query\" must be a non-empty string");
@@ -741,9 +742,15 @@ s_on_search (req_t *req, struct MHD_Connection *conn)
     else
     if (k && (!json_is_integer (k) || json_integer_value (k) < 1 || json_integer_value (k) > 100))
         rc = s_error (req, conn, 400, "\"k\" must be an integer 1..100");
+    else
+    if (mode && !(json_is_string (mode) && (streq (json_string_value (mode), "hybrid")
+                                           || streq (json_string_value (mode), "vector")
+                                           || streq (json_string_value (mode), "lexical"))))
+        rc = s_error (req, conn, 400, "\"mode\" must be \"hybrid\", \"vector\" or \"lexical\"");
     else {
-        json_t *body = json_pack ("{s:O, s:I}", "query", query, "k",
-                                  (json_int_t) (k ? json_integer_value (k) : 10));
+        json_t *body = json_pack ("{s:O, s:I, s:s}", "query", query, "k",
+                                  (json_int_t) (k ? json_integer_value (k) : 10), "mode",
+                                  mode ? json_string_value (mode) : "hybrid");
         rc = s_query (req, conn, "search", body, req->edge->search_ms, NULL, 200);
     }
     json_decref (in);

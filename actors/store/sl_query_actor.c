@@ -264,6 +264,15 @@ s_search (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *bo
     char *query = sl_mp_strdup (sl_mp_get (body, "query"));
     int64_t k = 10;
     sl_mp_get_int (body, "k", &k);
+    //  hybrid unless asked: older clients send no mode
+    char *mode_name = sl_mp_strdup (sl_mp_get (body, "mode"));
+    int mode = mode_name ? sl_search_mode_parse (mode_name) : SL_SEARCH_HYBRID;
+    free (mode_name);
+    if (mode < 0) {
+        sl_ctx_reply_error (ctx, 400, "mode must be hybrid, vector or lexical");
+        free (query);
+        return;
+    }
     if (!query || !*query || strlen (query) > 8192) {
         sl_ctx_reply_error (ctx, 400, "search needs a non-empty 'query' of at most 8192 bytes");
         free (query);
@@ -294,7 +303,8 @@ s_search (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *bo
     sl_hit_t hits [MAX_K];
     memset (hits, 0, sizeof hits);
     int n = 0;
-    int rc = sl_store_search (self->store, ws, sl_embedder_model_id (embedder), vec, dim, (int) k, hits, &n);
+    int rc = sl_store_search_text (self->store, ws, sl_embedder_model_id (embedder), vec, dim,
+                                   query, (sl_search_mode_t) mode, (int) k, hits, &n);
     free (vec);
     free (query);
     if (rc == SL_STORE_CONFLICT) {
@@ -308,13 +318,16 @@ s_search (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *bo
     }
     sl_mpw_t w;
     sl_mpw_init (&w);
-    msgpack_pack_map (&w.pk, 2);
+    msgpack_pack_map (&w.pk, 3);
     sl_mpw_key (&w, "hits");
     msgpack_pack_array (&w.pk, (size_t) n);
     for (int i = 0; i < n; i++) {
-        msgpack_pack_map (&w.pk, 9);
+        msgpack_pack_map (&w.pk, 10);
         sl_mpw_key (&w, "score");
         msgpack_pack_double (&w.pk, hits [i].score);
+        int match = hits [i].match;
+        sl_mpw_kv_str (&w, "match", match == (SL_HIT_VECTOR | SL_HIT_LEXICAL) ? "both"
+                                  : match == SL_HIT_LEXICAL ? "lexical" : "vector");
         sl_mpw_kv_str (&w, "chunk_id", hits [i].chunk_id);
         sl_mpw_kv_str (&w, "document_id", hits [i].document_id);
         sl_mpw_kv_int (&w, "ordinal", hits [i].ordinal);
@@ -328,6 +341,7 @@ s_search (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *bo
         sl_mpw_str (&w, hits [i].text);
     }
     sl_mpw_kv_str (&w, "model", sl_embedder_model_id (embedder));
+    sl_mpw_kv_str (&w, "mode", sl_search_mode_name ((sl_search_mode_t) mode));
     sl_store_hits_reset (hits, n);
     s_reply (ctx, &w);
 }

@@ -858,9 +858,200 @@ sl_store_events_free (sl_store_event_t **events_p, int count)
 //  --------------------------------------------------------------------------
 //  Search and metrics
 
+//  --------------------------------------------------------------------------
+//  Search: vector, lexical, or both fused
+
+#define S_RRF_K      60         //  reciprocal rank fusion constant (Cormack et al.)
+#define S_CANDIDATES 50         //  per ranking, at least, before fusion
+
+//  Words too common to say what a query is about; dropped unless a query
+//  has nothing else, so "the kitten" needs "kitten", not "the"
+static const char *s_stopwords [] = {
+    "a", "an", "and", "are", "as", "at", "be", "by", "does", "for", "from", "how", "in",
+    "is", "it", "its", "of", "on", "or", "that", "the", "this", "to", "was", "what",
+    "when", "where", "which", "who", "why", "with", NULL
+};
+
+static bool
+s_stopword (const char *term)
+{
+    for (int i = 0; s_stopwords [i]; i++)
+        if (strcmp (term, s_stopwords [i]) == 0)
+            return true;
+    return false;
+}
+
+//  Bytes of the separator at p, 0 if p starts a word character. ASCII
+//  punctuation and spaces separate, and so does the common non-ASCII
+//  punctuation (Latin-1 signs and NBSP, dashes, quotes, ellipsis, CJK
+//  marks), so "naïve—thing" is two terms; other UTF-8 stays in words.
+static int
+s_separator (const unsigned char *p)
+{
+    if (*p < 0x80)
+        return (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+               ? 0 : 1;
+    if (p [0] == 0xC2 && p [1] >= 0xA0 && p [1] <= 0xBF)
+        return 2;               //  U+00A0..U+00BF
+    if (((p [0] == 0xE2 && (p [1] == 0x80 || p [1] == 0x81)) || (p [0] == 0xE3 && p [1] == 0x80))
+    &&  p [2] >= 0x80 && p [2] <= 0xBF)
+        return 3;               //  U+2000..U+207F, U+3000..U+303F
+    return 0;
+}
+
+int
+sl_store_query_terms (const char *text, char terms [SL_STORE_TERMS][SL_STORE_TERM_MAX])
+{
+    int n = 0, kept = 0;
+    bool stop [SL_STORE_TERMS];
+    const unsigned char *p = (const unsigned char *) (text ? text : "");
+    while (*p && n < SL_STORE_TERMS) {
+        int sep;
+        while (*p && (sep = s_separator (p)) > 0)
+            p += sep;
+        const unsigned char *start = p;
+        while (*p && s_separator (p) == 0)
+            p++;
+        size_t len = (size_t) (p - start);
+        //  one ASCII letter says nothing; longer than a term slot is noise
+        if (len == 0 || (len == 1 && *start < 0x80) || len >= SL_STORE_TERM_MAX)
+            continue;
+        char term [SL_STORE_TERM_MAX];
+        for (size_t i = 0; i < len; i++) {
+            unsigned char c = start [i];
+            //  ASCII and Latin-1 capitals (U+00C0..U+00DE but U+00D7,
+            //  bytes C3 80..C3 9E) lower-case in place; the indexes fold
+            //  case too, and a C-locale PostgreSQL folds no further
+            if (c >= 'A' && c <= 'Z')
+                c += 32;
+            else
+            if (i > 0 && start [i - 1] == 0xC3 && c >= 0x80 && c <= 0x9E && c != 0x97)
+                c += 32;
+            term [i] = (char) c;
+        }
+        term [len] = 0;
+        bool dup = false;
+        for (int i = 0; i < n && !dup; i++)
+            dup = strcmp (terms [i], term) == 0;
+        if (dup)
+            continue;
+        memcpy (terms [n], term, len + 1);
+        stop [n] = s_stopword (term);
+        kept += !stop [n];
+        n++;
+    }
+    if (kept == 0)
+        return n;               //  only function words: they are the query
+    int out = 0;
+    for (int i = 0; i < n; i++)
+        if (!stop [i]) {
+            if (out != i)
+                memcpy (terms [out], terms [i], SL_STORE_TERM_MAX);
+            out++;
+        }
+    return out;
+}
+
+const char *
+sl_search_mode_name (sl_search_mode_t mode)
+{
+    return mode == SL_SEARCH_VECTOR ? "vector" : mode == SL_SEARCH_LEXICAL ? "lexical" : "hybrid";
+}
+
+int
+sl_search_mode_parse (const char *name)
+{
+    for (int mode = SL_SEARCH_HYBRID; name && mode <= SL_SEARCH_LEXICAL; mode++)
+        if (strcmp (name, sl_search_mode_name ((sl_search_mode_t) mode)) == 0)
+            return mode;
+    return -1;
+}
+
+//  One candidate of a ranking before fusion
+typedef struct {
+    int64_t key;
+    float score;                //  cosine, if known
+    bool has_score;
+    double fused;               //  sum of 1 / (S_RRF_K + rank) over rankings
+    int match;
+} s_cand_t;
+
+//  Add key at rank (0-based) of the ranking that found it.
+static int
+s_cand_add (s_cand_t *cands, int n, int64_t key, int rank, int match, const float *score)
+{
+    int i = 0;
+    while (i < n && cands [i].key != key)
+        i++;
+    if (i == n)
+        cands [n++] = (s_cand_t) { .key = key };
+    cands [i].fused += 1.0 / (S_RRF_K + rank + 1);
+    cands [i].match |= match;
+    if (score) {
+        cands [i].score = *score;
+        cands [i].has_score = true;
+    }
+    return n;
+}
+
+//  Best fused first; ties (one rank each in different rankings) go to the
+//  higher cosine, then the older chunk, so results are stable
+static int
+s_cand_cmp (const void *a, const void *b)
+{
+    const s_cand_t *x = a, *y = b;
+    if (x->fused != y->fused)
+        return x->fused > y->fused ? -1 : 1;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return x->key < y->key ? -1 : x->key > y->key;
+}
+
+//  Collect candidates of the rankings mode asks for; *count gets how many.
+static int
+s_candidates (sl_store_t *self, const char *workspace, sl_vindex_t *index, const float *query,
+              const char *text, sl_search_mode_t mode, int want, s_cand_t *cands, int *count)
+{
+    int n = 0;
+    int64_t *keys = malloc ((size_t) want * sizeof *keys);
+    float *scores = malloc ((size_t) want * sizeof *scores);
+    int rc = keys && scores ? SL_STORE_OK : SL_STORE_ERROR;
+    if (rc == SL_STORE_OK && mode != SL_SEARCH_LEXICAL) {
+        int found = sl_vindex_search (index, query, want, keys, scores);
+        if (found < 0)
+            rc = SL_STORE_ERROR;
+        for (int i = 0; i < found; i++)
+            n = s_cand_add (cands, n, keys [i], i, SL_HIT_VECTOR, &scores [i]);
+    }
+    char terms [SL_STORE_TERMS][SL_STORE_TERM_MAX];
+    int nterms = mode != SL_SEARCH_VECTOR ? sl_store_query_terms (text, terms) : 0;
+    if (rc == SL_STORE_OK && nterms > 0) {
+        int found = 0;
+        rc = self->ops->lexical (self->backend, workspace, (const char (*) [SL_STORE_TERM_MAX]) terms,
+                                 nterms, want, keys, &found);
+        for (int i = 0; rc == SL_STORE_OK && i < found; i++)
+            n = s_cand_add (cands, n, keys [i], i, SL_HIT_LEXICAL, NULL);
+    }
+    if (rc == SL_STORE_ERROR && (!keys || !scores))
+        sl_store_set_errmsg ("out of memory searching workspace %s", workspace);
+    free (keys);
+    free (scores);
+    *count = n;
+    return rc;
+}
+
 int
 sl_store_search (sl_store_t *self, const char *workspace, const char *model_id,
                  const float *query, int dim, int k, sl_hit_t *hits, int *n_hits)
+{
+    return sl_store_search_text (self, workspace, model_id, query, dim, NULL, SL_SEARCH_VECTOR,
+                                 k, hits, n_hits);
+}
+
+int
+sl_store_search_text (sl_store_t *self, const char *workspace, const char *model_id,
+                      const float *query, int dim, const char *text,
+                      sl_search_mode_t mode, int k, sl_hit_t *hits, int *n_hits)
 {
     assert (self);
     assert (n_hits);
@@ -869,8 +1060,10 @@ sl_store_search (sl_store_t *self, const char *workspace, const char *model_id,
         memset (hits, 0, (size_t) k * sizeof *hits);
     if (!s_token_ok ("workspace", workspace) || !s_text_ok ("model id", model_id, S_MODEL_MAX - 1))
         return SL_STORE_ERROR;
-    if (!query || dim < 1 || dim > S_DIM_MAX || k < 0 || k > S_LIST_MAX || (k > 0 && !hits)) {
-        sl_store_set_errmsg ("invalid search: dim %d, k %d (0..%d)", dim, k, S_LIST_MAX);
+    if (!query || dim < 1 || dim > S_DIM_MAX || k < 0 || k > S_LIST_MAX || (k > 0 && !hits)
+    ||  mode < SL_SEARCH_HYBRID || mode > SL_SEARCH_LEXICAL) {
+        sl_store_set_errmsg ("invalid search: dim %d, k %d (0..%d), mode %d", dim, k, S_LIST_MAX,
+                             (int) mode);
         return SL_STORE_ERROR;
     }
     char ws_model [S_MODEL_MAX];
@@ -900,21 +1093,37 @@ sl_store_search (sl_store_t *self, const char *workspace, const char *model_id,
         return rc;
     sl_vindex_t *index = __atomic_load_n (&entry->index, __ATOMIC_ACQUIRE);
     assert (index);             //  set before any generation >= 0 is published
-    int64_t *ids = malloc ((size_t) k * sizeof *ids);
-    float *scores = malloc ((size_t) k * sizeof *scores);
-    int n = ids && scores ? sl_vindex_search (index, query, k, ids, scores) : -1;
-    for (int i = 0; i < n; i++) {
-        hits [i].key = ids [i];
-        hits [i].score = scores [i];
-    }
-    free (ids);
-    free (scores);
-    if (n < 0) {
+
+    //  Vector mode wants exactly k; fusion looks deeper so that a chunk
+    //  ranked well by one side and fairly by the other can win
+    int want = mode == SL_SEARCH_VECTOR ? k : (k * 4 > S_CANDIDATES ? k * 4 : S_CANDIDATES);
+    if (want > S_LIST_MAX)
+        want = S_LIST_MAX;
+    s_cand_t *cands = calloc ((size_t) want * 2, sizeof *cands);
+    int n = 0;
+    rc = cands ? s_candidates (self, workspace, index, query, text, mode, want, cands, &n)
+               : SL_STORE_ERROR;
+    if (!cands)
         sl_store_set_errmsg ("out of memory searching workspace %s", workspace);
-        return SL_STORE_ERROR;
+    if (rc == SL_STORE_OK) {
+        //  a lexical-only hit gets its cosine from the index, so every
+        //  score means the same thing (0 if its vector is not loaded yet)
+        for (int i = 0; i < n; i++)
+            if (!cands [i].has_score && sl_vindex_score (index, cands [i].key, query,
+                                                         &cands [i].score) != 0)
+                cands [i].score = 0;
+        qsort (cands, (size_t) n, sizeof *cands, s_cand_cmp);
+        if (n > k)
+            n = k;
+        for (int i = 0; i < n; i++) {
+            hits [i].key = cands [i].key;
+            hits [i].score = cands [i].score;
+            hits [i].match = cands [i].match;
+        }
     }
-    if (n == 0)
-        return SL_STORE_OK;
+    free (cands);
+    if (rc != SL_STORE_OK || n == 0)
+        return rc;
     int kept = self->ops->hits_fill (self->backend, workspace, hits, n);
     if (kept < 0)
         return kept;
@@ -1065,6 +1274,39 @@ s_top (sl_store_t *store, const char *workspace, const float *query, sl_hit_t *b
     return n;
 }
 
+//  A database made before lexical search (schema 1) with chunks in it:
+//  opening it applies migration 2, whose rebuild indexes the old chunks
+static void
+s_test_upgrade (const char *path, const char *url)
+{
+    char err [256];
+    sl_store_t *store = sl_store_open (url, err, sizeof err);
+    s_doc_t doc;
+    s_doc_make (&doc, "wsold", "https://example.com/old", "vintage", 2);
+    char id [SL_STORE_ID];
+    assert (s_doc_commit (store, &doc, id) == 0);
+    sl_store_destroy (&store);
+    sqlite3 *db = NULL;
+    assert (sqlite3_open (path, &db) == SQLITE_OK);
+    assert (sqlite3_exec (db, "DROP TRIGGER chunks_fts_insert; DROP TRIGGER chunks_fts_delete; "
+                          "DROP TRIGGER chunks_fts_update; DROP TABLE chunks_fts; "
+                          "DELETE FROM schema_version WHERE version = 2",
+                          NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close (db);
+
+    store = sl_store_open (url, err, sizeof err);
+    assert (store);
+    sl_hit_t hits [4];
+    int n = 0;
+    assert (sl_store_search_text (store, "wsold", T_MODEL, doc.vectors, T_DIM, "Vintage",
+                                  SL_SEARCH_LEXICAL, 4, hits, &n) == SL_STORE_OK);
+    assert (n == 2 && hits [0].match == SL_HIT_LEXICAL);
+    sl_store_hits_reset (hits, n);
+    char sha [SL_SHA256_HEX];
+    assert (sl_store_document_delete (store, "wsold", id, sha) == SL_STORE_OK);
+    sl_store_destroy (&store);
+}
+
 static void
 s_test_open (const char *dir, const char *path, const char *url)
 {
@@ -1094,7 +1336,7 @@ s_test_open (const char *dir, const char *path, const char *url)
         fprintf (stderr, "open: %s\n", err);
     assert (store);
     assert (strcmp (sl_store_backend (store), "sqlite") == 0);
-    assert (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 1);
+    assert (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 2);
     int64_t applied = s_count (&db, "SELECT applied_ms FROM schema_version WHERE version = 1");
     assert (s_count (&db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
                           "AND name IN ('workspaces', 'jobs', 'documents', 'chunks', "
@@ -1106,7 +1348,7 @@ s_test_open (const char *dir, const char *path, const char *url)
     //  re-open (plain path form) is a no-op for the schema
     store = sl_store_open (path, err, sizeof err);
     assert (store);
-    assert (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 1);
+    assert (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 2);
     assert (s_count (&db, "SELECT applied_ms FROM schema_version WHERE version = 1") == applied);
     sl_store_destroy (&store);
 
@@ -1117,6 +1359,7 @@ s_test_open (const char *dir, const char *path, const char *url)
     snprintf (wal, sizeof wal, "%s-wal", path);
     assert (access (wal, F_OK) == 0);
     sl_store_destroy (&store);
+    s_test_upgrade (path, url);
 }
 
 static void
@@ -1817,6 +2060,126 @@ s_test_stats (sl_store_t *store, const s_db_t *db)
     assert (stats.workspaces == s_count (db, "SELECT COUNT(*) FROM workspaces"));
 }
 
+#define streq(a, b) (strcmp ((a), (b)) == 0)
+
+//  Query terms: what the lexical side of a search looks for
+static void
+s_test_terms (void)
+{
+    char t [SL_STORE_TERMS][SL_STORE_TERM_MAX];
+    assert (sl_store_query_terms ("Figure 28: Example of envelope", t) == 4);
+    assert (streq (t [0], "figure") && streq (t [1], "28") && streq (t [3], "envelope"));
+    //  punctuation splits, one ASCII letter and duplicates go, UTF-8 stays
+    assert (sl_store_query_terms ("XK-4471-qz, x CAFÉ—crème xk", t) == 5);
+    assert (streq (t [2], "qz") && streq (t [3], "café") && streq (t [4], "crème"));
+    //  only function words: they are the query; nothing at all: no terms
+    assert (sl_store_query_terms ("The of", t) == 2 && streq (t [0], "the"));
+    assert (sl_store_query_terms ("  ?! «» ", t) == 0);
+    assert (sl_store_query_terms (NULL, t) == 0);
+    //  hostile: query syntax of either backend is just words; a long word
+    //  is dropped; a truncated UTF-8 sequence ends the text, no over-read
+    assert (sl_store_query_terms ("\"quartz\" OR NEAR(x* 'y' & !z)", t) == 2);
+    char longword [200];
+    memset (longword, 'w', sizeof longword - 1);
+    longword [sizeof longword - 1] = 0;
+    assert (sl_store_query_terms (longword, t) == 0);
+    assert (sl_store_query_terms ("ok \xe2", t) == 2);
+    int many = sl_store_query_terms ("a1 a2 a3 a4 a5 a6 a7 a8 a9 b1 b2 b3 b4 b5 b6 b7 b8 b9 c1", t);
+    assert (many == SL_STORE_TERMS);
+    assert (sl_search_mode_parse ("lexical") == SL_SEARCH_LEXICAL);
+    assert (sl_search_mode_parse ("hybrid") == SL_SEARCH_HYBRID);
+    assert (sl_search_mode_parse ("Vector") == -1 && sl_search_mode_parse (NULL) == -1);
+}
+
+//  Search one query text; copies the hits' ordinals (by rank) into ords.
+static int
+s_lex_search (sl_store_t *store, const char *ws, const float *query, const char *text,
+              sl_search_mode_t mode, int ords [8], int matches [8], float scores [8])
+{
+    sl_hit_t hits [8];
+    int n = -1;
+    assert (sl_store_search_text (store, ws, T_MODEL, query, T_DIM, text, mode, 8, hits, &n)
+            == SL_STORE_OK);
+    for (int i = 0; i < n; i++) {
+        ords [i] = hits [i].ordinal;
+        matches [i] = hits [i].match;
+        scores [i] = hits [i].score;
+    }
+    sl_store_hits_reset (hits, n);
+    return n;
+}
+
+//  Hybrid search: exact words find what vectors miss, the fusion ranks a
+//  chunk found by both first, every score stays the cosine
+static void
+s_test_lexical (sl_store_t *store, const s_db_t *db)
+{
+    s_test_terms ();
+    static const char *texts [5] = {
+        "The quartz harmonica sings at dawn",
+        "Otters juggle pebbles; part number XK-4471-QZ",
+        "Café crème brûlée, a recipe",
+        "nothing to see here",
+        "harmonica lessons for otters",
+    };
+    s_doc_t doc;
+    s_doc_make (&doc, "wslex", "https://example.com/lex", "lexical", 5);
+    for (int i = 0; i < 5; i++)
+        doc.chunks [i].text = texts [i];
+    char id [SL_STORE_ID];
+    assert (s_doc_commit (store, &doc, id) == 0);
+    //  the same words in another workspace never show up here
+    s_doc_t other;
+    s_doc_make (&other, "wslex2", "https://example.com/lex", "lexical-2", 1);
+    other.chunks [0].text = texts [0];
+    char other_id [SL_STORE_ID];
+    assert (s_doc_commit (store, &other, other_id) == 0);
+
+    const float *near3 = doc.vectors + 3 * T_DIM;      //  the vector side's favourite
+    int ords [8], matches [8];
+    float scores [8];
+    //  vector: chunk 3 first, found by vectors only
+    int n = s_lex_search (store, "wslex", near3, "quartz harmonica", SL_SEARCH_VECTOR,
+                          ords, matches, scores);
+    assert (n == 5 && ords [0] == 3 && matches [0] == SL_HIT_VECTOR);
+    //  lexical: only the chunk holding both words; its score is its cosine
+    n = s_lex_search (store, "wslex", near3, "Quartz HARMONICA", SL_SEARCH_LEXICAL,
+                      ords, matches, scores);
+    assert (n == 1 && ords [0] == 0 && matches [0] == SL_HIT_LEXICAL);
+    float dot = 0;
+    for (int i = 0; i < T_DIM; i++)
+        dot += near3 [i] * doc.vectors [i];
+    assert (fabsf (scores [0] - dot) < 1e-5f);
+    //  hybrid: found by both beats found by one, the vector favourite next
+    n = s_lex_search (store, "wslex", near3, "quartz harmonica", SL_SEARCH_HYBRID,
+                      ords, matches, scores);
+    assert (n == 5 && ords [0] == 0 && matches [0] == (SL_HIT_VECTOR | SL_HIT_LEXICAL));
+    assert (ords [1] == 3 && matches [1] == SL_HIT_VECTOR);
+    //  codes, accents, case
+    assert (s_lex_search (store, "wslex", near3, "xk-4471-qz", SL_SEARCH_LEXICAL,
+                          ords, matches, scores) == 1 && ords [0] == 1);
+    assert (s_lex_search (store, "wslex", near3, "CRÈME brûlée",
+                          SL_SEARCH_LEXICAL, ords, matches, scores) == 1 && ords [0] == 2);
+    //  every significant word must be there; function words do not count
+    assert (s_lex_search (store, "wslex", near3, "the harmonica of the otters",
+                          SL_SEARCH_LEXICAL, ords, matches, scores) == 1 && ords [0] == 4);
+    assert (s_lex_search (store, "wslex", near3, "harmonica", SL_SEARCH_LEXICAL,
+                          ords, matches, scores) == 2);
+    //  query syntax is words, not operators: no error, no match
+    assert (s_lex_search (store, "wslex", near3, "\"quartz\" OR NEAR(dawn* & !x)",
+                          SL_SEARCH_LEXICAL, ords, matches, scores) == 0);
+    assert (s_lex_search (store, "wslex", near3, "?!", SL_SEARCH_LEXICAL,
+                          ords, matches, scores) == 0);
+    //  a deleted document's words go with it
+    char sha [SL_SHA256_HEX];
+    assert (sl_store_document_delete (store, "wslex", id, sha) == 0);
+    assert (s_lex_search (store, "wslex", near3, "harmonica", SL_SEARCH_LEXICAL,
+                          ords, matches, scores) == 0);
+    assert (s_lex_search (store, "wslex2", other.vectors, "harmonica", SL_SEARCH_LEXICAL,
+                          ords, matches, scores) == 1);
+    assert (s_countf (db, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", id) == 0);
+}
+
 void
 sl_store_conformance (sl_store_t *store, const char *url, sl_store_count_fn *count, void *arg,
                       bool verbose)
@@ -1836,6 +2199,7 @@ sl_store_conformance (sl_store_t *store, const char *url, sl_store_count_fn *cou
     s_test_concurrent (store, &db);
     s_test_two_handles (store, url);
     s_test_reembed (store, url, &db);
+    s_test_lexical (store, &db);
     s_test_stats (store, &db);
 }
 

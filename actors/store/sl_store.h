@@ -175,11 +175,34 @@ typedef struct {
     int page_start;
     int page_end;
     float score;                //  cosine similarity (dot of unit vectors)
+    int match;                  //  SL_HIT_VECTOR | SL_HIT_LEXICAL: who found it
     char *title;
     char *source;
     char *text;
     int64_t key;                //  internal chunk key used by the index
 } sl_hit_t;
+
+//  Which ranking found a hit (bits of sl_hit_t.match)
+#define SL_HIT_VECTOR  1        //  among the nearest vectors
+#define SL_HIT_LEXICAL 2        //  its text holds every significant query word
+
+//  How a search ranks. Hybrid fuses the vector and the lexical ranking
+//  (reciprocal rank fusion): a pretrained encoder finds passages by meaning
+//  but is weak on names, codes and rare words, which the lexical side finds
+//  exactly. Whatever the mode, a hit's score is its cosine similarity.
+typedef enum {
+    SL_SEARCH_HYBRID = 0,
+    SL_SEARCH_VECTOR,
+    SL_SEARCH_LEXICAL
+} sl_search_mode_t;
+
+//  Search query terms: what the lexical side matches. A term is a run of
+//  ASCII letters/digits and non-ASCII characters other than common
+//  punctuation (whole UTF-8 letters), lower-cased; one-character ASCII terms and duplicates go, and
+//  so do common English function words unless nothing else is left.
+#define SL_STORE_TERMS    16
+#define SL_STORE_TERM_MAX 64
+int sl_store_query_terms (const char *text, char terms [SL_STORE_TERMS][SL_STORE_TERM_MAX]);
 
 //  One event of a job's log. Strings are owned: sl_store_events_free.
 typedef struct {
@@ -415,6 +438,17 @@ void sl_store_events_free (sl_store_event_t **events_p, int count);
 int sl_store_search (sl_store_t *self, const char *workspace, const char *model_id,
                      const float *query, int dim, int k, sl_hit_t *hits, int *n_hits);
 
+//  Search by query text too: text gives the lexical side its words, mode
+//  picks the ranking (see sl_search_mode_t). Same results and errors as
+//  sl_store_search, which is this in vector mode.
+int sl_store_search_text (sl_store_t *self, const char *workspace, const char *model_id,
+                          const float *query, int dim, const char *text,
+                          sl_search_mode_t mode, int k, sl_hit_t *hits, int *n_hits);
+
+//  "hybrid", "vector", "lexical"; parse gives -1 for anything else.
+const char *sl_search_mode_name (sl_search_mode_t mode);
+int sl_search_mode_parse (const char *name);
+
 void sl_store_hits_reset (sl_hit_t *hits, int n);
 
 //  Row counts for metrics.
@@ -496,6 +530,11 @@ typedef struct {
     //  Fill title/source/text/ids of hits[0..n) from their key; drop hits
     //  whose chunk is gone or outside workspace. Returns the count kept.
     int (*hits_fill) (void *backend, const char *workspace, sl_hit_t *hits, int n);
+    //  Up to limit chunk keys of workspace whose text holds every one of
+    //  terms [0..nterms) (see sl_store_query_terms), best text match first;
+    //  *count gets how many were written.
+    int (*lexical) (void *backend, const char *workspace, const char (*terms) [SL_STORE_TERM_MAX],
+                    int nterms, int limit, int64_t *keys, int *count);
     int (*cache_get) (void *backend, const char *model_id, const char **hashes, int n,
                       int dim, float *out, bool *found);
     int (*cache_put) (void *backend, const char *model_id, const char **hashes, int n,

@@ -193,6 +193,17 @@ static const s_migration_t s_migrations [] = {
       "  seq BIGINT NOT NULL"
       ");"
     },
+    //  Lexical search: the words of each chunk, kept by PostgreSQL itself
+    //  (a stored generated column) and indexed. Punctuation becomes space
+    //  first, as sl_store_query_terms splits queries: PostgreSQL's parser
+    //  would otherwise read "XK-4471" as XK and the integer -4471, "v2.0"
+    //  as a file name. 'simple' lower-cases, neither stems nor drops words.
+    { 2,
+      "ALTER TABLE chunks ADD COLUMN tsv tsvector GENERATED ALWAYS AS (to_tsvector ('simple',"
+      "  regexp_replace (text, '[\\x01-\\x2f\\x3a-\\x40\\x5b-\\x60\\x7b-\\x7f"
+      "\\u00a0-\\u00bf\\u2000-\\u207f\\u3000-\\u303f]+', ' ', 'g'))) STORED;"
+      "CREATE INDEX chunks_tsv ON chunks USING gin (tsv);"
+    },
 };
 #define S_MIGRATIONS ((int) (sizeof s_migrations / sizeof s_migrations [0]))
 
@@ -226,6 +237,7 @@ typedef enum {
     S_BLOB_REF, S_VEC_LOAD, S_HIT_FILL, S_CACHE_GET, S_CACHE_PUT,
     S_EVENT_APPEND, S_EVENTS_LIST, S_STATS_JOBS, S_STATS_COUNTS,
     S_WS_CHUNKS, S_WS_CHUNK_CHECK, S_WS_VEC_DELETE, S_WS_SET_MODEL, S_WS_DOC_MODEL,
+    S_LEXICAL,
     S_COUNT
 } s_stmt_id_t;
 
@@ -307,6 +319,10 @@ static const char *s_sql [S_COUNT] = {
     [S_HIT_FILL] = "SELECT c.rid, c.id, c.document_id, c.ordinal, c.page_start, c.page_end, "
         "c.text, d.title, d.source FROM chunks c JOIN documents d ON d.id = c.document_id "
         "WHERE c.rid = ANY ($1::bigint[]) AND d.workspace = $2",
+    //  $1 a tsquery of quoted terms joined by &
+    [S_LEXICAL] = "SELECT c.rid FROM chunks c JOIN documents d ON d.id = c.document_id, "
+        "to_tsquery ('simple', $1) q WHERE c.tsv @@ q AND d.workspace = $2 "
+        "ORDER BY ts_rank (c.tsv, q) DESC, c.rid LIMIT $3",
     //  binary result: i int8 (1-based position in $2), dim int4, vec bytea
     [S_CACHE_GET] = "SELECT u.i, c.dim, c.vec FROM unnest ($2::text[]) WITH ORDINALITY "
         "AS u (hash, i) JOIN embed_cache c ON c.model_id = $1 AND c.hash = u.hash",
@@ -1886,6 +1902,37 @@ s_hits_fill (void *backend, const char *workspace, sl_hit_t *hits, int n)
     return kept;
 }
 
+static int
+s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_TERM_MAX],
+           int nterms, int limit, int64_t *keys, int *count)
+{
+    //  Terms hold no quote or backslash (letters, digits, UTF-8 bytes), so
+    //  quoting each makes it a plain lexeme whatever it spells
+    char query [SL_STORE_TERMS * (SL_STORE_TERM_MAX + 8)] = "";
+    size_t used = 0;
+    for (int i = 0; i < nterms; i++)
+        used += (size_t) snprintf (query + used, sizeof query - used, "%s'%s'",
+                                   i ? " & " : "", terms [i]);
+    s_pg_t *self = backend;
+    *count = 0;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    s_params_t p = { 0 };
+    s_p_text (&p, query);
+    s_p_text (&p, workspace);
+    s_p_int (&p, limit);
+    PGresult *res = s_exec (self, c, S_LEXICAL, &p, false, "lexical search");
+    s_release (self, c);
+    if (!res)
+        return SL_STORE_ERROR;
+    int rows = PQntuples (res);
+    for (int r = 0; r < rows && r < limit; r++)
+        keys [(*count)++] = s_i64 (res, r, 0);
+    PQclear (res);
+    return SL_STORE_OK;
+}
+
 //  --------------------------------------------------------------------------
 //  Embedding cache
 
@@ -2283,6 +2330,7 @@ static const sl_store_ops_t s_ops = {
     .workspace_info = s_workspace_info,
     .vectors_load = s_vectors_load,
     .hits_fill = s_hits_fill,
+    .lexical = s_lexical,
     .cache_get = s_cache_get,
     .cache_put = s_cache_put,
     .event_append = s_event_append,
@@ -2610,7 +2658,7 @@ s_test_open (const s_server_t *server)
     s_url (server, "t_open", url, sizeof url);
     sl_store_t *store = s_open (url);
     assert (strcmp (sl_store_backend (store), "postgres") == 0);
-    assert (s_value (url, "SELECT COUNT(*) FROM schema_version") == 1);
+    assert (s_value (url, "SELECT COUNT(*) FROM schema_version") == 2);
     int64_t applied = s_value (url, "SELECT applied_ms FROM schema_version WHERE version = 1");
     assert (applied > 0);
     assert (s_value (url, "SELECT COUNT(*) FROM information_schema.tables WHERE "
@@ -2621,7 +2669,7 @@ s_test_open (const s_server_t *server)
     assert (store == NULL);
     sl_store_destroy (&store);
     store = s_open (url);
-    assert (s_value (url, "SELECT COUNT(*) FROM schema_version") == 1);
+    assert (s_value (url, "SELECT COUNT(*) FROM schema_version") == 2);
     assert (s_value (url, "SELECT applied_ms FROM schema_version WHERE version = 1")
             == applied);
     sl_store_destroy (&store);
@@ -2646,7 +2694,7 @@ s_test_open (const s_server_t *server)
         sl_store_t *other = opened;
         sl_store_destroy (&other);
     }
-    assert (s_value (url, "SELECT COUNT(*) FROM schema_version") == 1);
+    assert (s_value (url, "SELECT COUNT(*) FROM schema_version") == 2);
 }
 
 //  Racing commits: T_RACERS threads, two per handle, meet at a barrier

@@ -147,6 +147,24 @@ static const s_migration_t s_migrations [] = {
       "  PRIMARY KEY (job_id, seq)"
       ") WITHOUT ROWID;"
     },
+    //  Lexical search: a full-text index over chunk text that the chunks
+    //  table keeps current through triggers (cascaded deletes included),
+    //  filled from the chunks already stored
+    { 2,
+      "CREATE VIRTUAL TABLE chunks_fts USING fts5 (text, content = 'chunks',"
+      "  content_rowid = 'rid', tokenize = 'unicode61 remove_diacritics 2');"
+      "CREATE TRIGGER chunks_fts_insert AFTER INSERT ON chunks BEGIN"
+      "  INSERT INTO chunks_fts (rowid, text) VALUES (new.rid, new.text);"
+      "END;"
+      "CREATE TRIGGER chunks_fts_delete AFTER DELETE ON chunks BEGIN"
+      "  INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.rid, old.text);"
+      "END;"
+      "CREATE TRIGGER chunks_fts_update AFTER UPDATE OF text ON chunks BEGIN"
+      "  INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.rid, old.text);"
+      "  INSERT INTO chunks_fts (rowid, text) VALUES (new.rid, new.text);"
+      "END;"
+      "INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild');"
+    },
 };
 #define S_MIGRATIONS ((int) (sizeof s_migrations / sizeof s_migrations [0]))
 
@@ -181,7 +199,7 @@ typedef enum {
     S_BLOB_REF, S_VEC_LOAD, S_HIT_FILL, S_CACHE_GET, S_CACHE_PUT,
     S_EVENT_APPEND, S_EVENTS_LIST, S_STATS_JOBS, S_STATS_COUNTS,
     S_WS_CHUNKS, S_WS_CHUNK_COUNT, S_WS_VEC_DELETE, S_WS_VEC_INSERT, S_WS_SET_MODEL,
-    S_WS_DOC_MODEL,
+    S_WS_DOC_MODEL, S_LEXICAL,
     S_COUNT
 } s_stmt_id_t;
 
@@ -265,6 +283,10 @@ static const char *s_sql [S_COUNT] = {
     [S_HIT_FILL] = "SELECT c.id, c.document_id, c.ordinal, c.page_start, c.page_end, c.text, "
         "d.title, d.source FROM chunks c JOIN documents d ON d.id = c.document_id "
         "WHERE c.rid = ?1 AND d.workspace = ?2",
+    //  ?1 an FTS5 query of quoted terms joined by AND
+    [S_LEXICAL] = "SELECT c.rid FROM chunks_fts JOIN chunks c ON c.rid = chunks_fts.rowid "
+        "JOIN documents d ON d.id = c.document_id WHERE chunks_fts MATCH ?1 "
+        "AND d.workspace = ?2 ORDER BY bm25 (chunks_fts), c.rid LIMIT ?3",
     [S_CACHE_GET] = "SELECT dim, vec FROM embed_cache WHERE model_id = ?1 AND hash = ?2",
     [S_CACHE_PUT] = "INSERT INTO embed_cache (model_id, hash, dim, vec, created_ms) "
         "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
@@ -1518,6 +1540,43 @@ s_hits_fill (void *backend, const char *workspace, sl_hit_t *hits, int n)
     return kept;
 }
 
+static int
+s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_TERM_MAX],
+           int nterms, int limit, int64_t *keys, int *count)
+{
+    //  Terms hold no '"' (letters, digits, UTF-8 bytes), so quoting each
+    //  makes it a plain FTS5 string whatever it spells (AND, NEAR, ...)
+    char match [SL_STORE_TERMS * (SL_STORE_TERM_MAX + 8)] = "";
+    size_t used = 0;
+    for (int i = 0; i < nterms; i++)
+        used += (size_t) snprintf (match + used, sizeof match - used, "%s\"%s\"",
+                                   i ? " AND " : "", terms [i]);
+    s_sqlite_t *self = backend;
+    *count = 0;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    int rc = s_read_begin (c);
+    sqlite3_stmt *st = rc == 0 ? s_stmt (c, S_LEXICAL) : NULL;
+    if (st) {
+        s_bind_text (st, 1, match);
+        s_bind_text (st, 2, workspace);
+        sqlite3_bind_int (st, 3, limit);
+        int step;
+        while ((step = sqlite3_step (st)) == SQLITE_ROW && *count < limit)
+            keys [(*count)++] = sqlite3_column_int64 (st, 0);
+        if (step != SQLITE_ROW && step != SQLITE_DONE)
+            rc = s_fail (c, "lexical search");
+        s_done (st);
+    }
+    else
+    if (rc == 0)
+        rc = SL_STORE_ERROR;
+    s_read_end (c);
+    s_release (self, c);
+    return rc;
+}
+
 //  --------------------------------------------------------------------------
 //  Embedding cache
 
@@ -1937,6 +1996,7 @@ static const sl_store_ops_t s_ops = {
     .workspace_info = s_workspace_info,
     .vectors_load = s_vectors_load,
     .hits_fill = s_hits_fill,
+    .lexical = s_lexical,
     .cache_get = s_cache_get,
     .cache_put = s_cache_put,
     .event_append = s_event_append,

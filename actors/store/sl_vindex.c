@@ -475,6 +475,20 @@ s_elapsed_ms (struct timespec *t0)
     return (double) (t1.tv_sec - t0->tv_sec) * 1e3 + (double) (t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
+int
+sl_vindex_score (sl_vindex_t *self, int64_t id, const float *query, float *score)
+{
+    assert (self);
+    assert (query && score);
+    pthread_rwlock_rdlock (&self->lock);
+    ssize_t slot = s_find (self, id);
+    if (slot >= 0)
+        *score = cblas_sdot (self->dim, query, 1,
+                             self->data + (size_t) self->slots [slot].row * (size_t) self->dim, 1);
+    pthread_rwlock_unlock (&self->lock);
+    return slot >= 0 ? 0 : -1;
+}
+
 void
 sl_vindex_test (bool verbose)
 {
@@ -513,6 +527,11 @@ sl_vindex_test (bool verbose)
         for (int i = 0; i < 5; i++)
             assert (ids [i] == want [i]);
         assert (fabsf (scores [0] - 1.0f) < 1e-6f && fabsf (scores [4] + 1.0f) < 1e-6f);
+
+        //  score of one row equals what search gives it; absent is -1
+        float one = 0;
+        assert (sl_vindex_score (index, 102, q, &one) == 0 && fabsf (one - 0.6f) < 1e-6f);
+        assert (sl_vindex_score (index, 99, q, &one) == -1);
 
         float flipped [2] = { -1, 0 };
         assert (sl_vindex_add (index, 100, flipped) == 0);     //  replace

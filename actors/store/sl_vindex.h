@@ -57,6 +57,11 @@ int sl_vindex_remove (sl_vindex_t *self, int64_t id);
 //  Returns the count written, or -1 if out of memory.
 int sl_vindex_search (sl_vindex_t *self, const float *query, int k, int64_t *ids, float *scores);
 
+//  Dot product of query with id's vector into *score: how a hit that came
+//  from somewhere else (the lexical index) gets the same similarity as the
+//  rows search returns. Returns 0, or -1 if id is not present.
+int sl_vindex_score (sl_vindex_t *self, int64_t id, const float *query, float *score);
+
 //  Exchange the entire contents (rows, ids, dim) of self and other in one
 //  step, so searches on self see either the old or the new contents, never
 //  a mix. other must be private to the caller (typically freshly built).
