@@ -14,8 +14,12 @@
 #include "sl_util.h"
 
 #include <czmq.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
+
+//  How long a stopping worker waits for a handler that has not spoken yet
+#define S_HANDLER_STOP_MS 2000
 
 struct _sl_worker_t {
     sl_worker_config_t cfg;
@@ -30,6 +34,7 @@ struct _sl_worker_t {
     volatile uint64_t handled;
     volatile int64_t broker_seen;   //  mono ms of the last message from the broker
     volatile int64_t loop_seen;     //  mono ms of the actor loop's last turn
+    bool abandoned;                 //  handler threads left running at stop
 };
 
 struct _sl_ctx_t {
@@ -478,6 +483,63 @@ s_on_handler (actor_t *self)
 }
 
 static void
+s_stop_one (actor_t *self, zframe_t *who)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addmem (msg, zframe_data (who), zframe_size (who));
+    zmsg_addstr (msg, "$STOP");
+    zmsg_send (&msg, self->handlers);
+}
+
+//  Stop every handler thread and join it. Idle ones stop at once. A worker
+//  stopped right after it started (a process whose later actor failed to
+//  start) has handlers that have not said "I" yet, and a drain that timed
+//  out has busy ones: wait a little for each to speak, then stop it (a
+//  late result is dropped: the BYE already gave its message back). A
+//  handler still stuck after that is detached, and the worker's memory is
+//  kept for it (see sl_worker_destroy): freeing it under a running thread
+//  would be a use after free.
+static void
+s_stop_handlers (actor_t *self)
+{
+    sl_worker_t *worker = self->worker;
+    int concurrency = worker->cfg.concurrency;
+    int stopped = 0;
+    for (zframe_t *who = zlistx_first (self->idle); who; who = zlistx_next (self->idle)) {
+        s_stop_one (self, who);
+        stopped++;
+    }
+    int64_t deadline = sl_mono_ms () + S_HANDLER_STOP_MS;
+    while (stopped < concurrency && sl_mono_ms () < deadline) {
+        zmq_pollitem_t item = { zsock_resolve (self->handlers), 0, ZMQ_POLLIN, 0 };
+        if (zmq_poll (&item, 1, 100) < 1)
+            continue;
+        zmsg_t *msg = zmsg_recv (self->handlers);
+        zframe_t *who = msg ? zmsg_pop (msg) : NULL;
+        char *tag = msg ? zmsg_popstr (msg) : NULL;
+        //  "E" is an event from a handler still at work: it speaks again
+        if (who && tag && !streq (tag, "E")) {
+            s_stop_one (self, who);
+            stopped++;
+        }
+        zstr_free (&tag);
+        zframe_destroy (&who);
+        zmsg_destroy (&msg);
+    }
+    for (int i = 0; i < concurrency; i++) {
+        if (stopped == concurrency)
+            pthread_join (worker->threads [i], NULL);
+        else
+            pthread_detach (worker->threads [i]);
+    }
+    if (stopped < concurrency) {
+        sl_error (NULL, "%d handler(s) still running after the drain: left behind",
+                  concurrency - stopped);
+        __atomic_store_n (&worker->abandoned, true, __ATOMIC_RELEASE);
+    }
+}
+
+static void
 s_start_drain (actor_t *self)
 {
     self->draining = true;
@@ -555,22 +617,7 @@ s_worker_actor (zsock_t *pipe, void *args)
         sl_error (NULL, "drain timed out with %d message(s) still running", self.busy);
     //  What was delivered but never started goes back to the broker
     s_send_broker (&self, SL_CMD_BYE);
-    //  Stop idle handlers; a handler stuck past the drain timeout is left
-    //  detached (the process is about to exit anyway)
-    int stopped = 0;
-    for (zframe_t *who = zlistx_first (self.idle); who; who = zlistx_next (self.idle)) {
-        zmsg_t *msg = zmsg_new ();
-        zmsg_addmem (msg, zframe_data (who), zframe_size (who));
-        zmsg_addstr (msg, "$STOP");
-        zmsg_send (&msg, self.handlers);
-        stopped++;
-    }
-    for (int i = 0; i < cfg->concurrency; i++) {
-        if (stopped == cfg->concurrency)
-            pthread_join (worker->threads [i], NULL);
-        else
-            pthread_detach (worker->threads [i]);
-    }
+    s_stop_handlers (&self);
     zlistx_destroy (&self.idle);
     zlistx_destroy (&self.backlog);
     zsock_destroy (&self.broker);
@@ -590,7 +637,12 @@ sl_worker_new (const sl_worker_config_t *cfg)
         self->cfg.prefetch = 0;
     snprintf (self->service, sizeof self->service, "%s", cfg->service);
     snprintf (self->name, sizeof self->name, "%s-%d", cfg->name ? cfg->name : cfg->service, getpid ());
-    snprintf (self->inproc, sizeof self->inproc, "inproc://sl-worker-%p", (void *) self);
+    //  A serial, not the address: a new worker can get a freed one's
+    //  address while libzmq still holds that one's endpoint (closing is
+    //  asynchronous), and its bind would fail
+    static uint64_t serial;
+    snprintf (self->inproc, sizeof self->inproc, "inproc://sl-worker-%" PRIu64,
+              __atomic_add_fetch (&serial, 1, __ATOMIC_RELAXED));
     if (cfg->curve_client && cfg->curve_server) {
         snprintf (self->curve_client, sizeof self->curve_client, "%s", cfg->curve_client);
         snprintf (self->curve_server, sizeof self->curve_server, "%s", cfg->curve_server);
@@ -614,8 +666,12 @@ sl_worker_destroy (sl_worker_t **self_p)
     if (*self_p) {
         sl_worker_t *self = *self_p;
         zactor_destroy (&self->actor);
-        free (self->threads);
-        free (self);
+        //  Abandoned handlers still read self: leak it rather than free it
+        //  under them (the process is on its way out)
+        if (!__atomic_load_n (&self->abandoned, __ATOMIC_ACQUIRE)) {
+            free (self->threads);
+            free (self);
+        }
         *self_p = NULL;
     }
 }

@@ -645,6 +645,32 @@ test_request_reply (void)
     sl_broker_destroy (&broker);
 }
 
+//  A worker stopped the moment it started (what a process does when a
+//  later actor fails to start): every handler thread is stopped and joined
+//  before the worker's memory goes, then the next one still works. This
+//  used to free the worker under handlers that had not said "I" yet.
+static void
+test_stop_at_once (void)
+{
+    sl_broker_t *broker = s_broker ("inproc://once", "inproc://once-pub", 0, NULL);
+    for (int i = 0; i < 40; i++) {
+        sl_worker_t *w = s_worker ("inproc://once", "stage", 4, s_sink_handler, NULL);
+        sl_worker_destroy (&w);
+        CHECK (w == NULL);
+    }
+    s_sink_reset ();
+    sl_worker_t *w = s_worker ("inproc://once", "stage", 4, s_sink_handler, NULL);
+    sl_client_t *client = sl_client_new ("inproc://once", NULL, NULL);
+    s_submit_n (client, "stage", 0, 20);
+    int64_t deadline = zclock_mono () + 5000;
+    while (s_sink_total () < 20 && zclock_mono () < deadline)
+        zclock_sleep (20);
+    CHECK (s_sink_total () == 20);
+    sl_client_destroy (&client);
+    sl_worker_destroy (&w);
+    sl_broker_destroy (&broker);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -665,6 +691,7 @@ main (int argc, char **argv)
         { "broker_restart", test_broker_restart },
         { "malformed", test_malformed },
         { "request_reply", test_request_reply },
+        { "stop_at_once", test_stop_at_once },
     };
     int ran = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++)
