@@ -154,8 +154,11 @@ class Client:
     def events(self, job_id, after=0, ws=None):
         return self.request("query", "events", {"job": job_id, "after": after}, ws=ws)
 
-    def search(self, query, k=5, ws=None):
-        return self.request("query", "search", {"query": query, "k": k}, ws=ws)
+    def search(self, query, k=5, ws=None, mode=None):
+        body = {"query": query, "k": k}
+        if mode:
+            body["mode"] = mode
+        return self.request("query", "search", body, ws=ws)
 
 
 def db(data):
@@ -221,6 +224,11 @@ class Runner:
                         pass
                 PROCS.clear()
                 shutil.rmtree(tmp, ignore_errors=True)
+        # a name that matches no test is a broken ctest line, not a pass
+        unknown = sorted((only or set()) - {t.__name__ for t in tests})
+        for name in unknown:
+            self.failed += 1
+            print("FAIL %s: no such test in this file" % name, flush=True)
         print("%d passed, %d failed, %d skipped" % (self.passed, self.failed, self.skipped))
         if self.failed:
             return 1

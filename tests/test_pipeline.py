@@ -102,6 +102,52 @@ def test_paraphrase_search(tmp):
     assert model.startswith("use:use-lite:"), model
 
 
+def test_exact_words_with_default_encoder(tmp):
+    """Hybrid search: with the pretrained encoder (which finds meaning, not
+    spelling) a phrase, a code or a rare name still finds its page, because
+    the lexical ranking is fused in; the vector-only ranking is reported."""
+    if not have_corpus():
+        return "skip"
+    s, c, data = node(tmp)
+    status = c.request("query", "status", {})
+    if status.get("provider") != "use":
+        print("skip: the use model is not installed (%s)" % status.get("embedder_error"))
+        return "skip"
+    docs = {}
+    for name in ("mpman.pdf", "momanual.pdf", "libtasn1.pdf"):
+        job = ingest_file(c, os.path.join(PDF, name))
+        assert job["state"] == "completed", job
+        docs[job["document_id"]] = name
+    cases = (("Figure 28: Example of envelope", "mpman.pdf", 37, "figure 28"),
+             ("nccircle draws a circle", "momanual.pdf", 50, "nccircle"),
+             ("asn1_der_decoding_element", "libtasn1.pdf", None, "asn1"))
+    vector_right = 0
+    for phrase, want, page, needle in cases:
+        reply = c.search(phrase, k=5)
+        assert reply["mode"] == "hybrid", reply.get("mode")
+        top = reply["hits"][0]
+        where = [(docs[h["document_id"]], h["page_start"], h["match"], round(h["score"], 3)) for h in reply["hits"]]
+        assert docs[top["document_id"]] == want, (phrase, where)
+        assert needle in top["text"].lower(), (phrase, top["text"][:300])
+        if page:
+            assert top["page_start"] <= page <= top["page_end"], (phrase, page, where)
+        assert top["match"] in ("lexical", "both"), (phrase, where)
+        assert -1.0 <= top["score"] <= 1.0
+        v = c.search(phrase, k=5, mode="vector")
+        assert v["mode"] == "vector" and all(h["match"] == "vector" for h in v["hits"]), v["hits"][:1]
+        if v["hits"] and v["hits"][0]["chunk_id"] == top["chunk_id"]:
+            vector_right += 1
+        lex = c.search(phrase, k=5, mode="lexical")
+        assert lex["hits"] and all(h["match"] == "lexical" for h in lex["hits"]), lex["hits"][:1]
+    print("vector-only ranking put the same chunk first for %d of %d exact-word queries" % (vector_right, len(cases)))
+    # a word in no document: nothing lexical, vectors still answer
+    hits = c.search("zyzzogeton quasiquux", k=3)["hits"]
+    assert hits and all(h["match"] == "vector" for h in hits), hits[:1]
+    # a bad mode is refused with a reason
+    bad = c.search("anything", mode="fuzzy")
+    assert bad.get("error", {}).get("code") == 400 and "mode" in bad["error"]["message"], bad
+
+
 def test_chunks_within_bounds(tmp):
     """Every chunk ≤ target tokens, consecutive chunks overlap, offsets grow."""
     if not have_corpus():
@@ -439,7 +485,8 @@ def test_reembed_workspace(tmp):
 
 
 if __name__ == "__main__":
-    tests = [test_pdf_pages_and_phrase_search, test_paraphrase_search, test_chunks_within_bounds, test_reingest_creates_nothing,
+    tests = [test_pdf_pages_and_phrase_search, test_paraphrase_search, test_exact_words_with_default_encoder,
+             test_chunks_within_bounds, test_reingest_creates_nothing,
              test_delete_leaves_nothing, test_hostile_files_fail_clearly, test_ssrf_guard,
              test_workspaces_are_separate, test_html_and_text, test_intake_backpressure,
              test_worker_killed_mid_parse, test_restart_mid_job_finishes, test_sigterm_drains_and_resumes,

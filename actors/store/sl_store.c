@@ -863,6 +863,11 @@ sl_store_events_free (sl_store_event_t **events_p, int count)
 
 #define S_RRF_K      60         //  reciprocal rank fusion constant (Cormack et al.)
 #define S_CANDIDATES 50         //  per ranking, at least, before fusion
+//  The lexical side only returns chunks holding every significant query
+//  word, which is strong evidence: its top hit outranks the nearest vector
+//  that lacks the words (equal weights would make them tie), while a chunk
+//  found by both still comes first of all
+#define S_LEXICAL_WEIGHT 1.5
 
 //  Words too common to say what a query is about; dropped unless a query
 //  has nothing else, so "the kitten" needs "kitten", not "the"
@@ -985,7 +990,7 @@ s_cand_add (s_cand_t *cands, int n, int64_t key, int rank, int match, const floa
         i++;
     if (i == n)
         cands [n++] = (s_cand_t) { .key = key };
-    cands [i].fused += 1.0 / (S_RRF_K + rank + 1);
+    cands [i].fused += (match == SL_HIT_LEXICAL ? S_LEXICAL_WEIGHT : 1.0) / (S_RRF_K + rank + 1);
     cands [i].match |= match;
     if (score) {
         cands [i].score = *score;
