@@ -125,6 +125,9 @@ def test_python_client_end_to_end(tmp):
         assert doc.bytes == len(body) and doc.sha256 == hashlib.sha256(body).hexdigest(), doc
         hits = client.search("ocelot harpsichord nebula", k=3)
         assert hits and hits[0].document_id == big.document_id and "ocelot" in hits[0].text, hits[:1]
+        assert hits[0].match in ("lexical", "both"), hits[0].match
+        lex = client.search("Ocelot HARPSICHORD nebula", k=3, mode="lexical")
+        assert lex and all(h.match == "lexical" and "ocelot" in h.text for h in lex), lex[:1]
         # several jobs on one watch, resumed from a seq
         a = client.ingest_file(os.path.join(CORPUS, "text", "euro.txt"))
         b = client.ingest_file(os.path.join(CORPUS, "html", "zlib_how.html"))
@@ -166,6 +169,7 @@ def test_python_client_end_to_end(tmp):
                           (lambda: client.ingest_url("ftp://x/y"), sluice.Refused),
                           (lambda: client.ingest_bytes(b""), sluice.Refused),
                           (lambda: client.search(""), sluice.Refused),
+                          (lambda: client.search("x", mode="fuzzy"), sluice.Refused),
                           (lambda: client.ingest_bytes(b"x", job_id="bad id!"), sluice.Refused),
                           (lambda: client.call("query", "no_such_op", {}), sluice.Refused)):
             try:

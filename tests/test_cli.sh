@@ -120,6 +120,8 @@ expect 2 "no command" -- "$CLI"
 expect 2 "unknown command" -- "$CLI" frobnicate
 expect 2 "unknown option" -- "$CLI" --bogus ls
 expect 2 "bad -k" -- "$CLI" search x -k zero
+expect 2 "bad --mode" -- "$CLI" search x --mode fuzzy
+contains "bad --mode explained" "unknown search mode"
 expect 2 "missing file" -- "$CLI" ingest "$TMP/does-not-exist.pdf"
 expect 2 "bad state" -- "$CLI" jobs --state done
 
@@ -149,6 +151,9 @@ expect 0 "show document" -- "$CLI" show "$DOC"
 contains "show prints the title" "Otters"
 expect 0 "search" -- "$CLI" search river otters juggle pebbles -k 2
 contains "search finds the page" "$DOC"
+expect 0 "search --mode lexical" -- "$CLI" search --mode lexical OTTERS juggle
+contains "lexical hit is the page" "$DOC"
+contains "lexical hit says words" "(words)"
 expect 0 "search --json" -- "$CLI" --json search "quartz harmonica"
 $PY -c 'import json,sys; d=json.load(sys.stdin); assert "quartz harmonica" in d["hits"][0]["text"]' <<<"$OUT" \
     && ok "search --json top hit" || bad "search --json" "$OUT"

@@ -361,6 +361,13 @@ def test_ingest_url_follow_documents_search_delete(tmp):
         st, _, body = call(srv, "POST", "/v1/search", {"query": "marmalade lighthouse keeper seagulls", "k": 3})
         check(st == 200 and body["hits"] and body["hits"][0]["document_id"] == doc_id, "search finds it", body)
         check(len(body["hits"]) <= 3, "k respected", body)
+        check(body.get("mode") == "hybrid" and body["hits"][0]["match"] == "both", "hybrid by default", body)
+        st, _, body = call(srv, "POST", "/v1/search", {"query": "Marmalade LIGHTHOUSE", "mode": "lexical"})
+        check(st == 200 and [h["document_id"] for h in body["hits"]] == [doc_id]
+              and body["hits"][0]["match"] == "lexical", "lexical mode: the words, any case", body)
+        st, _, body = call(srv, "POST", "/v1/search", {"query": "marmalade", "mode": "vector", "k": 2})
+        check(st == 200 and body["mode"] == "vector" and all(h["match"] == "vector" for h in body["hits"]),
+              "vector mode", body)
         st, _, body = call(srv, "DELETE", "/v1/documents/" + doc_id)
         check(st == 200 and body.get("deleted") is True, "delete", st, body)
         expect_error(call(srv, "GET", "/v1/documents/" + doc_id), 404, "deleted document")
@@ -536,6 +543,8 @@ def test_error_codes(tmp):
     expect_error(call(srv, "POST", "/v1/ingest", {"link": "http://x/"}), 400, "wrong field")
     expect_error(call(srv, "POST", "/v1/search", {"k": 3}), 400, "search without query")
     expect_error(call(srv, "POST", "/v1/search", {"query": "x", "k": 1000}), 400, "search k too big")
+    expect_error(call(srv, "POST", "/v1/search", {"query": "x", "mode": "fuzzy"}), 400, "search mode unknown")
+    expect_error(call(srv, "POST", "/v1/search", {"query": "x", "mode": 3}), 400, "search mode not a string")
     expect_error(call(srv, "POST", "/v1/search", b"nope", headers={"Content-Type": "application/json"}),
                  400, "search malformed")
     expect_error(call(srv, "GET", "/v1/jobs?limit=0"), 400, "limit 0")

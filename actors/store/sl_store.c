@@ -887,20 +887,27 @@ s_stopword (const char *term)
 }
 
 //  Bytes of the separator at p, 0 if p starts a word character. ASCII
-//  punctuation and spaces separate, and so does the common non-ASCII
-//  punctuation (Latin-1 signs and NBSP, dashes, quotes, ellipsis, CJK
-//  marks), so "naïve—thing" is two terms; other UTF-8 stays in words.
+//  punctuation and spaces separate, and so do the non-ASCII punctuation and
+//  symbols a full-text tokenizer drops (Latin-1 signs, NBSP, × and ÷; the
+//  U+2000..U+2BFF block of dashes, quotes, currency, arrows, maths; CJK
+//  marks; emoji), so "naïve—thing" is two terms and "€" none: a term the
+//  index holds no token for would match nothing. Other UTF-8 stays in words.
 static int
 s_separator (const unsigned char *p)
 {
     if (*p < 0x80)
         return (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
                ? 0 : 1;
+    bool c1 = p [1] >= 0x80 && p [1] <= 0xBF;
     if (p [0] == 0xC2 && p [1] >= 0xA0 && p [1] <= 0xBF)
         return 2;               //  U+00A0..U+00BF
-    if (((p [0] == 0xE2 && (p [1] == 0x80 || p [1] == 0x81)) || (p [0] == 0xE3 && p [1] == 0x80))
-    &&  p [2] >= 0x80 && p [2] <= 0xBF)
-        return 3;               //  U+2000..U+207F, U+3000..U+303F
+    if (p [0] == 0xC3 && (p [1] == 0x97 || p [1] == 0xB7))
+        return 2;               //  U+00D7, U+00F7
+    bool c2 = c1 && p [2] >= 0x80 && p [2] <= 0xBF;
+    if (c2 && ((p [0] == 0xE2 && p [1] <= 0xAF) || (p [0] == 0xE3 && p [1] == 0x80)))
+        return 3;               //  U+2000..U+2BFF, U+3000..U+303F
+    if (c2 && p [0] == 0xF0 && p [1] == 0x9F && p [3] >= 0x80 && p [3] <= 0xBF)
+        return 4;               //  U+1F000..U+1FFFF
     return 0;
 }
 
@@ -2079,7 +2086,8 @@ s_test_terms (void)
     assert (streq (t [2], "qz") && streq (t [3], "café") && streq (t [4], "crème"));
     //  only function words: they are the query; nothing at all: no terms
     assert (sl_store_query_terms ("The of", t) == 2 && streq (t [0], "the"));
-    assert (sl_store_query_terms ("  ?! «» ", t) == 0);
+    assert (sl_store_query_terms ("  ?! «» € → ≤ 😀 ", t) == 0);
+    assert (sl_store_query_terms ("50€ or 3×40", t) == 2 && streq (t [0], "50") && streq (t [1], "40"));
     assert (sl_store_query_terms (NULL, t) == 0);
     //  hostile: query syntax of either backend is just words; a long word
     //  is dropped; a truncated UTF-8 sequence ends the text, no over-read

@@ -201,7 +201,8 @@ static const s_migration_t s_migrations [] = {
     { 2,
       "ALTER TABLE chunks ADD COLUMN tsv tsvector GENERATED ALWAYS AS (to_tsvector ('simple',"
       "  regexp_replace (text, '[\\x01-\\x2f\\x3a-\\x40\\x5b-\\x60\\x7b-\\x7f"
-      "\\u00a0-\\u00bf\\u2000-\\u207f\\u3000-\\u303f]+', ' ', 'g'))) STORED;"
+      "\\u00a0-\\u00bf\\u00d7\\u00f7\\u2000-\\u2bff\\u3000-\\u303f\\U0001f000-\\U0001ffff]+',"
+      "  ' ', 'g'))) STORED;"
       "CREATE INDEX chunks_tsv ON chunks USING gin (tsv);"
     },
 };

@@ -53,6 +53,7 @@ static struct {
     int retries;
     int k;
     const char *state;
+    const char *mode;
     int limit;
     int offset;
     CURL *curl;                     //  one handle: connections are reused
@@ -72,7 +73,9 @@ s_usage (FILE *out)
         "  ls                        list documents\n"
         "  show ID                   show a document (or, if there is none, a job)\n"
         "  rm ID                     delete a document\n"
-        "  search \"QUERY\" [-k N]     best matching chunks (default k 10)\n"
+        "  search \"QUERY\" [-k N] [--mode M]\n"
+        "                            best matching chunks (default k 10); M: hybrid (default:\n"
+        "                            meaning and exact words), vector or lexical\n"
         "  status                    server status (model, counts)\n"
         "\n"
         "options:\n"
@@ -435,7 +438,8 @@ s_cmd_rm (const char *id)
 static int
 s_cmd_search (const char *query)
 {
-    json_t *body = json_pack ("{s:s, s:i}", "query", query, "k", s_opt.k);
+    json_t *body = json_pack ("{s:s, s:i, s:s}", "query", query, "k", s_opt.k, "mode",
+                              s_opt.mode ? s_opt.mode : "hybrid");
     json_t *reply;
     char error [1024];
     long status = s_request ("POST", "/v1/search", body, NULL, &reply, error, sizeof error);
@@ -453,8 +457,11 @@ s_cmd_search (const char *query)
                 char pages [48] = "";
                 if (p0 > 0)
                     snprintf (pages, sizeof pages, p1 > p0 ? "pp. %lld-%lld" : "p. %lld", p0, p1);
-                printf ("%zu. %.3f  %s  %s  [%s]\n", i + 1, json_number_value (json_object_get (hit, "score")),
-                        s_str (hit, "title"), pages, s_str (hit, "document_id"));
+                const char *match = s_str (hit, "match");
+                printf ("%zu. %.3f  %s  %s  [%s]%s\n", i + 1, json_number_value (json_object_get (hit, "score")),
+                        s_str (hit, "title"), pages, s_str (hit, "document_id"),
+                        !*match || strcmp (match, "vector") == 0 ? "" : strcmp (match, "both") == 0
+                        ? "  (words + meaning)" : "  (words)");
                 //  The text, on one line, shortened
                 const char *text = s_str (hit, "text");
                 printf ("   ");
@@ -1043,6 +1050,7 @@ main (int argc, char **argv)
         { "quiet", no_argument, 0, 'q' },
         { "retries", required_argument, 0, 'r' },
         { "state", required_argument, 0, 'S' },
+        { "mode", required_argument, 0, 'M' },
         { "limit", required_argument, 0, 'l' },
         { "offset", required_argument, 0, 'o' },
         { "help", no_argument, 0, 'h' },
@@ -1064,6 +1072,7 @@ main (int argc, char **argv)
             case 'w': s_opt.wait = true; break;
             case 'q': s_opt.quiet = true; break;
             case 'S': s_opt.state = optarg; break;
+            case 'M': s_opt.mode = optarg; break;
             case 'r':
             case 'k':
             case 'l':
@@ -1094,6 +1103,11 @@ main (int argc, char **argv)
         s_opt.server [--len] = 0;
     if (strncmp (s_opt.server, "http://", 7) != 0 && strncmp (s_opt.server, "https://", 8) != 0) {
         s_err ("--server must be an http(s) URL, got '%s'", s_opt.server);
+        return EXIT_USAGE;
+    }
+    if (s_opt.mode && strcmp (s_opt.mode, "hybrid") != 0 && strcmp (s_opt.mode, "vector") != 0
+    &&  strcmp (s_opt.mode, "lexical") != 0) {
+        s_err ("unknown search mode '%s' (hybrid, vector, lexical)", s_opt.mode);
         return EXIT_USAGE;
     }
     if (s_opt.state) {

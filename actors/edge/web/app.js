@@ -992,7 +992,12 @@
           el('div', { class: 'hit-head' },
              el('span', { class: 'hit-score', title: 'Similarity score', text: 'score ' + Number(hit.score).toFixed(3) }),
              el('span', { class: 'hit-doc', text: title }),
-             pages ? el('span', { class: 'hit-pages', text: pages }) : null),
+             pages ? el('span', { class: 'hit-pages', text: pages }) : null,
+             // which ranking found it, in words (not colour alone)
+             hit.match === 'lexical' || hit.match === 'both'
+               ? el('span', { class: 'hit-match', title: 'The passage holds every word of the query',
+                              text: hit.match === 'both' ? 'words + meaning' : 'exact words' })
+               : null),
           el('p', { class: 'hit-text' }, highlighted(part.text, terms)));
         if (part.cut) {
           li.append(el('details', {}, el('summary', { text: 'Whole passage' }),

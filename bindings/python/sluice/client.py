@@ -457,13 +457,18 @@ class Client:
 
     # -- search and documents ----------------------------------------------
 
-    def search(self, query: str, k: int = 10, *, timeout: Optional[float] = None) -> List[Hit]:
-        """The ``k`` (1..100) chunks that best match ``query``, best first."""
+    def search(self, query: str, k: int = 10, *, mode: str = "hybrid",
+               timeout: Optional[float] = None) -> List[Hit]:
+        """The ``k`` (1..100) chunks that best match ``query``, best first.
+        ``mode``: ``"hybrid"`` (meaning and exact words, fused), ``"vector"``
+        or ``"lexical"``."""
         if not query:
             raise Refused("an empty query matches nothing")
         if not 1 <= int(k) <= 100:
             raise Refused("k must be 1..100")
-        reply = self._request("query", "search", {"query": query, "k": int(k)}, timeout)
+        if mode not in ("hybrid", "vector", "lexical"):
+            raise Refused("mode must be hybrid, vector or lexical")
+        reply = self._request("query", "search", {"query": query, "k": int(k), "mode": mode}, timeout)
         hits = reply.get("hits")
         if not isinstance(hits, list):
             raise ProtocolError("query/search: reply without hits", 502)

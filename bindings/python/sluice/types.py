@@ -93,7 +93,10 @@ class Event:
 
 @dataclass(frozen=True)
 class Hit:
-    """A chunk matching a search, best first."""
+    """A chunk matching a search, best first. ``score`` is the cosine
+    similarity to the query; ``match`` says which ranking found it:
+    ``"vector"``, ``"lexical"`` (every significant query word is in the
+    text) or ``"both"``."""
 
     score: float
     text: str
@@ -103,6 +106,7 @@ class Hit:
     source: Optional[str]
     page_start: int
     page_end: int
+    match: str = "vector"
 
     @classmethod
     def from_map(cls, m: Mapping[str, Any]) -> "Hit":
@@ -110,7 +114,7 @@ class Hit:
         return cls(score=float(score) if isinstance(score, (int, float)) else 0.0, text=_str(m, "text") or "",
                    document_id=_str(m, "document_id") or "", chunk_id=_str(m, "chunk_id") or "",
                    title=_str(m, "title"), source=_str(m, "source"), page_start=_int(m, "page_start"),
-                   page_end=_int(m, "page_end"))
+                   page_end=_int(m, "page_end"), match=_str(m, "match") or "vector")
 
 
 @dataclass(frozen=True)
