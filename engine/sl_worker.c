@@ -558,6 +558,9 @@ s_worker_actor (zsock_t *pipe, void *args)
     sl_worker_t *worker = (sl_worker_t *) args;
     sl_worker_config_t *cfg = &worker->cfg;
     sl_log_set_role (worker->service);
+    char name [16];             //  the handlers carry the bare service name
+    snprintf (name, sizeof name, "%.11s/io", worker->service);
+    pthread_setname_np (pthread_self (), name);
     actor_t self = { .worker = worker, .pipe = pipe };
     self.handlers = zsock_new_router (worker->inproc);
     assert (self.handlers);
