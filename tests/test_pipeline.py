@@ -35,6 +35,19 @@ def pages_of(path):
     raise RuntimeError("mutool info failed")
 
 
+def use_node(tmp):
+    """A node on the default pretrained encoder and a client to it, or None
+    (the test skips) without the corpus or the installed model."""
+    if not have_corpus():
+        return None
+    s, c, data = node(tmp)
+    status = c.request("query", "status", {})
+    if status.get("provider") != "use":
+        print("skip: the use model is not installed (%s)" % status.get("embedder_error"))
+        return None
+    return c
+
+
 def ingest_file(c, path, ws=None, timeout=120):
     job = c.ingest(url="file://" + path, ws=ws)
     assert "id" in job, job
@@ -76,12 +89,8 @@ def test_pdf_pages_and_phrase_search(tmp):
 
 def test_paraphrase_search(tmp):
     """The default pretrained encoder finds passages by meaning, not words."""
-    if not have_corpus():
-        return "skip"
-    s, c, data = node(tmp)
-    status = c.request("query", "status", {})
-    if status.get("provider") != "use":
-        print("skip: the use model is not installed (%s)" % status.get("embedder_error"))
+    c = use_node(tmp)
+    if not c:
         return "skip"
     docs = {}
     for n in ("euro.pdf", "libtasn1.pdf", "shared-mime-info-spec.pdf", "mpintro.pdf"):
@@ -106,12 +115,8 @@ def test_exact_words_with_default_encoder(tmp):
     """Hybrid search: with the pretrained encoder (which finds meaning, not
     spelling) a phrase, a code or a rare name still finds its page, because
     the lexical ranking is fused in; the vector-only ranking is reported."""
-    if not have_corpus():
-        return "skip"
-    s, c, data = node(tmp)
-    status = c.request("query", "status", {})
-    if status.get("provider") != "use":
-        print("skip: the use model is not installed (%s)" % status.get("embedder_error"))
+    c = use_node(tmp)
+    if not c:
         return "skip"
     docs = {}
     for name in ("mpman.pdf", "momanual.pdf", "libtasn1.pdf"):
