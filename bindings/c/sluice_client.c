@@ -1746,6 +1746,7 @@ typedef struct {
     double score;
     char *text, *document_id, *chunk_id, *title, *source;
     int page_start, page_end;
+    const char *match;          //  static: "vector", "lexical", "both"
 } hit_t;
 
 struct _sluice_hits_t {
@@ -1758,6 +1759,13 @@ struct _sluice_hits_t {
 sluice_rc_t
 sluice_client_search (sluice_client_t *self, const char *query, int k, sluice_hits_t **hits_p, int timeout_ms)
 {
+    return sluice_client_search_mode (self, query, k, NULL, hits_p, timeout_ms);
+}
+
+sluice_rc_t
+sluice_client_search_mode (sluice_client_t *self, const char *query, int k, const char *mode,
+                           sluice_hits_t **hits_p, int timeout_ms)
+{
     assert (self && hits_p);
     *hits_p = NULL;
     s_clear (self);
@@ -1765,11 +1773,16 @@ sluice_client_search (sluice_client_t *self, const char *query, int k, sluice_hi
         return s_set (self, SLUICE_EINVAL, 0, "an empty query matches nothing");
     if (k < 1 || k > 100)
         return s_set (self, SLUICE_EINVAL, 0, "k must be 1..100");
+    if (!mode)
+        mode = "hybrid";
+    if (strcmp (mode, "hybrid") != 0 && strcmp (mode, "vector") != 0 && strcmp (mode, "lexical") != 0)
+        return s_set (self, SLUICE_EINVAL, 0, "mode must be hybrid, vector or lexical");
     sl_mpw_t w;
     sl_mpw_init (&w);
-    msgpack_pack_map (&w.pk, 2);
+    msgpack_pack_map (&w.pk, 3);
     sl_mpw_kv_str (&w, "query", query);
     sl_mpw_kv_int (&w, "k", k);
+    sl_mpw_kv_str (&w, "mode", mode);
     size_t size;
     char *body = sl_mpw_take (&w, &size);
     reply_t reply;
@@ -1796,6 +1809,10 @@ sluice_client_search (sluice_client_t *self, const char *query, int k, sluice_hi
         hit->source = s_field_str (h, "source");
         hit->page_start = (int) s_field_int (h, "page_start", 0);
         hit->page_end = (int) s_field_int (h, "page_end", 0);
+        char *match = s_field_str (h, "match");
+        hit->match = match && strcmp (match, "both") == 0 ? "both"
+                   : match && strcmp (match, "lexical") == 0 ? "lexical" : "vector";
+        free (match);
         if (!hit->text)
             hit->text = strdup ("");
         if (!hit->document_id)
@@ -1825,6 +1842,7 @@ const char *sluice_hits_title (const sluice_hits_t *self, size_t i) { return HIT
 const char *sluice_hits_source (const sluice_hits_t *self, size_t i) { return HIT (i)->source; }
 int sluice_hits_page_start (const sluice_hits_t *self, size_t i) { return HIT (i)->page_start; }
 int sluice_hits_page_end (const sluice_hits_t *self, size_t i) { return HIT (i)->page_end; }
+const char *sluice_hits_match (const sluice_hits_t *self, size_t i) { return HIT (i)->match; }
 
 void
 sluice_hits_destroy (sluice_hits_t **self_p)

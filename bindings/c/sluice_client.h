@@ -281,9 +281,16 @@ SLUICE_EXPORT void sluice_event_destroy (sluice_event_t **self_p);
 //  --------------------------------------------------------------------------
 //  Search and documents
 
-//  The k (1..100) chunks that best match query, best first.
+//  The k (1..100) chunks that best match query, best first: hybrid search
+//  (the nearest vectors fused with the chunks that hold every significant
+//  query word).
 SLUICE_EXPORT sluice_rc_t sluice_client_search (sluice_client_t *self, const char *query, int k,
                                                 sluice_hits_t **hits_p, int timeout_ms);
+//  The same with a ranking chosen: mode "hybrid" (or NULL), "vector" or
+//  "lexical"; anything else is SLUICE_EINVAL.
+SLUICE_EXPORT sluice_rc_t sluice_client_search_mode (sluice_client_t *self, const char *query, int k,
+                                                     const char *mode, sluice_hits_t **hits_p,
+                                                     int timeout_ms);
 SLUICE_EXPORT size_t sluice_hits_size (const sluice_hits_t *self);
 SLUICE_EXPORT double sluice_hits_score (const sluice_hits_t *self, size_t index);
 SLUICE_EXPORT const char *sluice_hits_text (const sluice_hits_t *self, size_t index);
@@ -294,6 +301,9 @@ SLUICE_EXPORT const char *sluice_hits_title (const sluice_hits_t *self, size_t i
 SLUICE_EXPORT const char *sluice_hits_source (const sluice_hits_t *self, size_t index);
 SLUICE_EXPORT int sluice_hits_page_start (const sluice_hits_t *self, size_t index);
 SLUICE_EXPORT int sluice_hits_page_end (const sluice_hits_t *self, size_t index);
+//  Which ranking found the hit: "vector", "lexical" or "both". The score is
+//  the cosine similarity to the query whatever found it.
+SLUICE_EXPORT const char *sluice_hits_match (const sluice_hits_t *self, size_t index);
 //  The embedding model that ranked them.
 SLUICE_EXPORT const char *sluice_hits_model (const sluice_hits_t *self);
 SLUICE_EXPORT const char *sluice_hits_json (const sluice_hits_t *self);

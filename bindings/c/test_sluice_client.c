@@ -176,7 +176,20 @@ s_e2e (const char *endpoint, const char *text_path, const char *pdf_path)
     CHECK (strstr (sluice_hits_text (hits, 0), "zebracorn"), "hit text %s", sluice_hits_text (hits, 0));
     CHECK (sluice_hits_score (hits, 0) > 0 && *sluice_hits_model (hits), "score/model");
     CHECK (strstr (sluice_hits_json (hits), "\"hits\":["), "json");
+    CHECK (strcmp (sluice_hits_match (hits, 0), "vector") != 0, "the words matched: %s",
+           sluice_hits_match (hits, 0));
     sluice_hits_destroy (&hits);
+    //  One ranking at a time: lexical finds the words in any case
+    OK (client, sluice_client_search_mode (client, "ZEBRACORN Quasar", 3, "lexical", &hits, 0));
+    CHECK (sluice_hits_size (hits) >= 1 && strcmp (sluice_hits_match (hits, 0), "lexical") == 0
+           && strstr (sluice_hits_text (hits, 0), "zebracorn"), "lexical mode: %s", sluice_hits_json (hits));
+    sluice_hits_destroy (&hits);
+    OK (client, sluice_client_search_mode (client, "zebracorn", 2, "vector", &hits, 0));
+    for (size_t i = 0; i < sluice_hits_size (hits); i++)
+        CHECK (strcmp (sluice_hits_match (hits, i), "vector") == 0, "vector mode");
+    sluice_hits_destroy (&hits);
+    CHECK (sluice_client_search_mode (client, "x", 3, "fuzzy", &hits, 0) == SLUICE_EINVAL && !hits,
+           "unknown mode refused");
 
     //  List, delete, and the errors that follow
     sluice_docs_t *docs = NULL;
