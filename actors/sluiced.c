@@ -216,21 +216,98 @@ s_keygen (const char *path)
 }
 
 //  --reembed WORKSPACE: embed every stored chunk of the workspace again
-//  with the configured embedder and switch the workspace to its model, in
-//  one store transaction at the end (no fetch, no parse, no chunking). All
-//  vectors are held in memory until then (chunks x dim floats). Safe while
-//  nodes run: a document committed or deleted meanwhile makes the store
-//  refuse the switch cleanly ("chunks changed during re-embed: run it
-//  again"), and every node's index reloads on its next search. Nodes still
-//  configured with the old model get 409 from search until reconfigured.
+//  with the configured embedder and switch the workspace to its model (no
+//  fetch, no parse, no chunking). Vectors go to the embedding cache page by
+//  page, so memory stays at one page whatever the workspace's size, a text
+//  already embedded with the model (a repeated chunk, an earlier run cut
+//  short) is not embedded again, and the switch is one store transaction
+//  that takes them from there. Safe while nodes run: a document committed
+//  meanwhile leaves chunks with no new vector, the switch says how many, and
+//  another pass (only those are embedded) follows; a deleted one just has
+//  nothing to switch. Every node's index reloads on its next search; nodes
+//  still configured with the old model get 409 from search until
+//  reconfigured.
 static const char *s_reembed_workspace = NULL;
-#define S_REEMBED_PAGE 256
+#define S_REEMBED_PAGE   256
+#define S_REEMBED_PASSES 3
+
+//  One pass over the workspace: embed into the cache what it lacks.
+//  Returns 0, or 1 with the reason printed.
+static int
+s_reembed_pass (sl_store_t *store, sl_embedder_t *embedder, const char *workspace,
+                size_t *total, size_t *embedded)
+{
+    const char *model = sl_embedder_model_id (embedder);
+    int dim = sl_embedder_dim (embedder);
+    float *vectors = malloc ((size_t) S_REEMBED_PAGE * (size_t) dim * sizeof *vectors);
+    float *fresh = malloc ((size_t) S_REEMBED_PAGE * (size_t) dim * sizeof *fresh);
+    int64_t keys [S_REEMBED_PAGE];
+    char *texts [S_REEMBED_PAGE];
+    char hashes [S_REEMBED_PAGE][SL_SHA256_HEX];
+    const char *hash_ptrs [S_REEMBED_PAGE], *miss_texts [S_REEMBED_PAGE], *miss_hashes [S_REEMBED_PAGE];
+    size_t miss_lens [S_REEMBED_PAGE];
+    bool found [S_REEMBED_PAGE];
+    char err [512] = "";
+    int count = 0, rc = vectors && fresh ? 0 : 1;
+    if (rc)
+        fprintf (stderr, "sluiced: --reembed: out of memory\n");
+    int64_t after = 0;
+    *total = *embedded = 0;
+    do {
+        if (rc || sl_store_workspace_chunks (store, workspace, after, S_REEMBED_PAGE, keys, texts,
+                                             &count) != SL_STORE_OK) {
+            if (!rc)
+                fprintf (stderr, "sluiced: --reembed: %s\n", sl_store_errmsg (store));
+            rc = 1;
+            break;
+        }
+        for (int i = 0; i < count; i++) {
+            sl_sha256_hex (texts [i], strlen (texts [i]), hashes [i]);
+            hash_ptrs [i] = hashes [i];
+        }
+        int misses = 0;
+        if (count > 0 && sl_store_cache_get (store, model, hash_ptrs, count, dim, vectors, found) < 0) {
+            fprintf (stderr, "sluiced: --reembed: %s\n", sl_store_errmsg (store));
+            rc = 1;
+        }
+        for (int i = 0; !rc && i < count; i++)
+            if (!found [i]) {
+                miss_texts [misses] = texts [i];
+                miss_lens [misses] = strlen (texts [i]);
+                miss_hashes [misses++] = hashes [i];
+            }
+        if (!rc && misses > 0
+        &&  sl_embedder_embed (embedder, miss_texts, miss_lens, misses, fresh, err, sizeof err)) {
+            fprintf (stderr, "sluiced: --reembed: embedding failed: %s\n", err);
+            rc = 1;
+        }
+        if (!rc && misses > 0
+        &&  sl_store_cache_put (store, model, miss_hashes, misses, fresh, dim) != SL_STORE_OK) {
+            fprintf (stderr, "sluiced: --reembed: %s\n", sl_store_errmsg (store));
+            rc = 1;
+        }
+        sl_store_texts_free (texts, count);
+        if (count > 0)
+            after = keys [count - 1];
+        *total += (size_t) count;
+        *embedded += (size_t) misses;
+        if (!rc && count > 0 && (*total % (16 * S_REEMBED_PAGE) == 0 || count < S_REEMBED_PAGE)) {
+            printf ("%zu chunks: %zu embedded, %zu already in the cache\n", *total, *embedded,
+                    *total - *embedded);
+            fflush (stdout);
+        }
+    } while (!rc && count == S_REEMBED_PAGE);
+    free (vectors);
+    free (fresh);
+    return rc;
+}
 
 static int
 s_reembed (sl_config_t *cfg, const char *workspace)
 {
     //  Nothing here needs a graceful drain: the switch is one transaction,
-    //  so Ctrl-C at any point leaves the workspace as it was
+    //  so Ctrl-C at any point leaves the workspace as it was (and what was
+    //  embedded stays in the cache for the next run)
     sigset_t signals;
     sigemptyset (&signals);
     sigaddset (&signals, SIGINT);
@@ -240,9 +317,6 @@ s_reembed (sl_config_t *cfg, const char *workspace)
     sl_node_t *node = sl_node_new (cfg);
     char err [512] = "";
     int rc = 1;
-    int64_t *keys = NULL;
-    float *vectors = NULL;
-    size_t n = 0, cap = 0;
     sl_store_t *store = sl_store_shared (node, err, sizeof err);
     sl_embedder_t *embedder = store ? sl_embedder_shared (node, err, sizeof err) : NULL;
     if (!store || !embedder) {
@@ -269,71 +343,26 @@ s_reembed (sl_config_t *cfg, const char *workspace)
     printf ("re-embedding workspace %s: %s (%d dimensions) -> %s (%d dimensions)\n", workspace,
             old_model, old_dim, model, dim);
     fflush (stdout);
-
-    int64_t page_keys [S_REEMBED_PAGE];
-    char *texts [S_REEMBED_PAGE];
-    size_t lens [S_REEMBED_PAGE];
-    int count = 0;
-    int64_t after = 0;
-    do {
-        src = sl_store_workspace_chunks (store, workspace, after, S_REEMBED_PAGE, page_keys, texts,
-                                         &count);
-        if (src != SL_STORE_OK) {
+    for (int pass = 1; pass <= S_REEMBED_PASSES; pass++) {
+        size_t total = 0, embedded = 0;
+        if (s_reembed_pass (store, embedder, workspace, &total, &embedded))
+            goto done;
+        int64_t missing = 0;
+        src = sl_store_workspace_reembed (store, workspace, model, dim, &missing);
+        if (src == SL_STORE_OK) {
+            printf ("re-embedded %zu chunks of workspace %s: %s -> %s\n", total, workspace,
+                    old_model, model);
+            rc = 0;
+            goto done;
+        }
+        if (src != SL_STORE_CONFLICT || missing == 0 || pass == S_REEMBED_PASSES) {
             fprintf (stderr, "sluiced: --reembed: %s\n", sl_store_errmsg (store));
             goto done;
         }
-        if (n + (size_t) count > (size_t) INT_MAX) {
-            fprintf (stderr, "sluiced: --reembed: workspace %s has too many chunks for one "
-                     "re-embed\n", workspace);
-            sl_store_texts_free (texts, count);
-            goto done;
-        }
-        if (n + (size_t) count > cap) {
-            cap = cap ? cap * 2 : 4096;
-            int64_t *new_keys = realloc (keys, cap * sizeof *keys);
-            if (new_keys)
-                keys = new_keys;
-            float *new_vectors = realloc (vectors, cap * (size_t) dim * sizeof *vectors);
-            if (new_vectors)
-                vectors = new_vectors;
-            if (!new_keys || !new_vectors) {
-                fprintf (stderr, "sluiced: --reembed: out of memory for %zu vectors of %d "
-                         "dimensions\n", cap, dim);
-                sl_store_texts_free (texts, count);
-                goto done;
-            }
-        }
-        for (int i = 0; i < count; i++) {
-            lens [i] = strlen (texts [i]);
-            keys [n + (size_t) i] = page_keys [i];
-        }
-        int erc = count > 0 ? sl_embedder_embed (embedder, (const char **) texts, lens, count,
-                                                 vectors + n * (size_t) dim, err, sizeof err)
-                            : 0;
-        sl_store_texts_free (texts, count);
-        if (erc) {
-            fprintf (stderr, "sluiced: --reembed: embedding failed: %s\n", err);
-            goto done;
-        }
-        if (count > 0)
-            after = page_keys [count - 1];
-        n += (size_t) count;
-        if (count > 0 && (n % (16 * S_REEMBED_PAGE) == 0 || count < S_REEMBED_PAGE)) {
-            printf ("embedded %zu chunks\n", n);
-            fflush (stdout);
-        }
-    } while (count == S_REEMBED_PAGE);
-
-    src = sl_store_workspace_reembed (store, workspace, model, dim, keys, vectors, (int) n);
-    if (src != SL_STORE_OK) {
-        fprintf (stderr, "sluiced: --reembed: %s\n", sl_store_errmsg (store));
-        goto done;
+        printf ("%lld chunks were added during the pass: another pass\n", (long long) missing);
+        fflush (stdout);
     }
-    printf ("re-embedded %zu chunks of workspace %s: %s -> %s\n", n, workspace, old_model, model);
-    rc = 0;
 done:
-    free (keys);
-    free (vectors);
     sl_node_destroy (&node);
     return rc;
 }

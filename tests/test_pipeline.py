@@ -5,7 +5,7 @@ SQLite file in a temp folder), feeds it documents from ../shared/corpus (or
 documents the test makes), and checks what the store holds with SQL.
 Usage: /usr/bin/python3 tests/test_pipeline.py [test_name ...]
 """
-import http.server, os, random, shutil, signal, subprocess, sys, threading, time
+import http.server, os, random, re, shutil, signal, subprocess, sys, threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import CORPUS, SLUICED, Client, Runner, db, start, wait_for, wait_ready  # noqa: E402
@@ -465,6 +465,14 @@ def test_reembed_workspace(tmp):
     assert last.startswith(prefix), (last, prefix)
     new_model = last[len(prefix):]
     assert new_model and new_model != old_model and "d256" in new_model, new_model
+    total, embedded, cached = map(int, re.findall(r"(\d+) chunks: (\d+) embedded, (\d+) already in the cache",
+                                                  r.stdout)[-1])
+    assert total == len(chunks_before) and embedded > 0 and embedded + cached == total, r.stdout
+    # vectors went through the embedding cache: a second run embeds nothing
+    again = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, (again.returncode, again.stdout, again.stderr)
+    assert "%d chunks: 0 embedded, %d already in the cache" % (len(chunks_before), len(chunks_before)) \
+        in again.stdout, again.stdout
 
     s, c, _ = node(tmp, sets=new_sets)
     res = c.search(query, k=3)

@@ -717,21 +717,25 @@ sl_store_texts_free (char **texts, int count)
 
 int
 sl_store_workspace_reembed (sl_store_t *self, const char *workspace, const char *model_id,
-                            int dim, const int64_t *keys, const float *vectors, int n)
+                            int dim, int64_t *missing)
 {
     assert (self);
+    int64_t none = 0;
+    if (!missing)
+        missing = &none;
+    *missing = 0;
     if (!s_token_ok ("workspace", workspace) || !s_text_ok ("model id", model_id, S_MODEL_MAX - 1))
         return SL_STORE_ERROR;
-    if (n < 0 || dim < 1 || dim > S_DIM_MAX || (n > 0 && (!keys || !vectors))) {
-        sl_store_set_errmsg ("invalid re-embed: %d chunks, dim %d", n, dim);
+    if (dim < 1 || dim > S_DIM_MAX) {
+        sl_store_set_errmsg ("invalid re-embed: dim %d", dim);
         return SL_STORE_ERROR;
     }
     //  Hold the index sync across the write, like commits; the index is
     //  then stale (other model, maybe other dim): the next search reloads
     s_index_t *entry = s_index_entry (self, workspace);
     pthread_mutex_lock (&entry->sync);
-    int rc = self->ops->workspace_reembed (self->backend, workspace, model_id, dim, keys, vectors,
-                                           n, sl_now_ms ());
+    int rc = self->ops->workspace_reembed (self->backend, workspace, model_id, dim, sl_now_ms (),
+                                           missing);
     if (rc == SL_STORE_OK)
         __atomic_store_n (&entry->gen, -1, __ATOMIC_RELEASE);
     pthread_mutex_unlock (&entry->sync);
@@ -1979,38 +1983,40 @@ s_test_reembed (sl_store_t *store, const char *url, const s_db_t *db)
     assert (s_top_key (store, "wsr", T_MODEL, doc_a.vectors, T_DIM) == keys [0]);
     assert (s_top_key (other, "wsr", T_MODEL, doc_a.vectors, T_DIM) == keys [0]);
 
+    //  The re-embed puts its vectors in the embedding cache, by content hash
     float vectors [8 * T_DIM_B];
-    for (int i = 0; i < n; i++)
+    char hash_buf [8][SL_SHA256_HEX];
+    const char *hashes [8];
+    for (int i = 0; i < n; i++) {
         s_unit_vector (vectors + i * T_DIM_B, T_DIM_B);
+        sl_sha256_hex (texts [i], strlen (texts [i]), hash_buf [i]);
+        hashes [i] = hash_buf [i];
+    }
+    assert (sl_store_cache_put (store, T_MODEL_B, hashes, n - 1, vectors, T_DIM_B) == 0);
 
-    //  Refused, changing nothing: wrong count, a foreign key, a repeated key
-    assert (sl_store_workspace_reembed (store, "wsr", T_MODEL_B, T_DIM_B, keys, vectors, n - 1)
-            == SL_STORE_CONFLICT);
-    assert (strstr (sl_store_errmsg (store), "chunks changed during re-embed"));
-    int64_t foreign_key;
-    assert (sl_store_workspace_chunks (store, "ws2", 0, 1, &foreign_key, page_texts, &count)
-            == 0 && count == 1);
-    sl_store_texts_free (page_texts, count);
-    int64_t saved = keys [4];
-    keys [4] = foreign_key;
-    assert (sl_store_workspace_reembed (store, "wsr", T_MODEL_B, T_DIM_B, keys, vectors, n)
-            == SL_STORE_CONFLICT);
-    keys [4] = keys [3];
-    assert (sl_store_workspace_reembed (store, "wsr", T_MODEL_B, T_DIM_B, keys, vectors, n)
-            == SL_STORE_CONFLICT);
-    keys [4] = saved;
-    assert (sl_store_workspace_reembed (store, "nope-ws", T_MODEL_B, T_DIM_B, keys, vectors, 0)
+    //  Refused, changing nothing, while a chunk has no vector of the model
+    //  (as when a document is committed during the re-embed)
+    int64_t missing = 0;
+    assert (sl_store_workspace_reembed (store, "wsr", T_MODEL_B, T_DIM_B, &missing)
+            == SL_STORE_CONFLICT && missing == 1);
+    assert (strstr (sl_store_errmsg (store), "1 chunk(s) of workspace wsr have no vector"));
+    //  vectors of another dimension do not count
+    assert (sl_store_workspace_reembed (store, "wsr", T_MODEL_B, T_DIM_B + 1, &missing)
+            == SL_STORE_CONFLICT && missing == 5);
+    assert (sl_store_workspace_reembed (store, "nope-ws", T_MODEL_B, T_DIM_B, NULL)
             == SL_STORE_NOT_FOUND);
-    assert (sl_store_workspace_reembed (store, "wsr", T_MODEL_B, 0, keys, vectors, n)
-            == SL_STORE_ERROR);
+    assert (sl_store_workspace_reembed (store, "wsr", T_MODEL_B, 0, NULL) == SL_STORE_ERROR);
     snprintf (sql, sizeof sql, "%s AND v.model_id = '%s' AND v.dim = %d", in_wsr, T_MODEL,
               T_DIM);
     assert (s_count (db, sql) == 5);
     assert (s_top_key (store, "wsr", T_MODEL, doc_a.vectors, T_DIM) == keys [0]);
+    assert (sl_store_cache_put (store, T_MODEL_B, hashes + n - 1, 1, vectors + (n - 1) * T_DIM_B,
+                                T_DIM_B) == 0);
 
     //  Accepted: the old model's queries are refused, the new one's find
     //  the new vectors, in this process and in the other
-    assert (sl_store_workspace_reembed (store, "wsr", T_MODEL_B, T_DIM_B, keys, vectors, n) == 0);
+    assert (sl_store_workspace_reembed (store, "wsr", T_MODEL_B, T_DIM_B, &missing) == 0);
+    assert (missing == 0);
     snprintf (sql, sizeof sql, "%s AND v.model_id = '%s' AND v.dim = %d", in_wsr, T_MODEL_B,
               T_DIM_B);
     assert (s_count (db, sql) == 5);
@@ -2048,7 +2054,7 @@ s_test_reembed (sl_store_t *store, const char *url, const s_db_t *db)
     assert (s_top_key (other, "wsr", T_MODEL_B, vectors_c + T_DIM_B, T_DIM_B) > keys [4]);
 
     //  A workspace with no chunks just changes model
-    assert (sl_store_workspace_reembed (store, "probe", T_MODEL_B, T_DIM_B, NULL, NULL, 0) == 0);
+    assert (sl_store_workspace_reembed (store, "probe", T_MODEL_B, T_DIM_B, NULL) == 0);
     assert (sl_store_workspace_model (store, "probe", model, sizeof model, &dim) == 0);
     assert (strcmp (model, T_MODEL_B) == 0 && dim == T_DIM_B);
 
@@ -2064,7 +2070,7 @@ s_test_stats (sl_store_t *store, const s_db_t *db)
     assert (stats.documents == s_count (db, "SELECT COUNT(*) FROM documents"));
     assert (stats.chunks == s_count (db, "SELECT COUNT(*) FROM chunks"));
     assert (stats.vectors == s_count (db, "SELECT COUNT(*) FROM vectors"));
-    assert (stats.cache_entries == 3);
+    assert (stats.cache_entries == 3 + 5);         //  + the re-embed's five
     assert (stats.jobs [SL_STORE_COMPLETED] == 1 + T_THREADS * T_DOCS);
     assert (stats.jobs [SL_STORE_FAILED] == 2);
     assert (stats.jobs [SL_STORE_EMBEDDING] == 1);

@@ -383,15 +383,19 @@ int sl_store_workspace_chunks (sl_store_t *self, const char *workspace, int64_t 
 //  Free texts [0..count) from sl_store_workspace_chunks (not the array).
 void sl_store_texts_free (char **texts, int count);
 
-//  Replace every vector of the workspace with vectors (n x dim, the i-th
-//  for keys [i]) embedded with model_id, and make model_id/dim the
-//  workspace's model, in one transaction serialised with commits. keys must
-//  be exactly the workspace's chunks, else SL_STORE_CONFLICT ("chunks
-//  changed during re-embed") and nothing changes. Bumps the generation, so
-//  every process's index reloads on its next search. n 0 on an empty
-//  workspace just changes its model. NOT_FOUND if no workspace.
+//  Switch the workspace to model_id (dim) using the embedding cache: every
+//  chunk of the workspace must already have a vector of that model and dim
+//  in the cache (sl_store_cache_put under the chunk's content hash), so a
+//  re-embed can put its vectors there in batches and never hold them all.
+//  In one transaction serialised with commits: replaces every vector of
+//  the workspace, makes model_id/dim its model, bumps the generation (every
+//  process's index reloads on its next search). If some chunk has no such
+//  vector (a document was committed meanwhile) nothing changes and the
+//  answer is SL_STORE_CONFLICT, with *missing (if not NULL) set to how many
+//  lack one: embed those and call again. An empty workspace just changes
+//  its model. NOT_FOUND if no workspace.
 int sl_store_workspace_reembed (sl_store_t *self, const char *workspace, const char *model_id,
-                                int dim, const int64_t *keys, const float *vectors, int n);
+                                int dim, int64_t *missing);
 
 void sl_store_doc_reset (sl_store_doc_t *doc);
 void sl_store_docs_free (sl_store_doc_t **docs_p, int count);
@@ -548,10 +552,10 @@ typedef struct {
     int (*workspace_chunks) (void *backend, const char *workspace, int64_t after_key,
                              int limit, int64_t *keys, char **texts, int *count);
     //  All in one transaction that locks the workspace like a commit:
-    //  CONFLICT unless keys are exactly its chunks; bumps the generation
+    //  vectors from the embedding cache; CONFLICT (and *missing) unless
+    //  every chunk has one; bumps the generation
     int (*workspace_reembed) (void *backend, const char *workspace, const char *model_id,
-                              int dim, const int64_t *keys, const float *vectors, int n,
-                              int64_t now_ms);
+                              int dim, int64_t now_ms, int64_t *missing);
 } sl_store_ops_t;
 
 //  Record the calling thread's last error message (printf format).

@@ -237,7 +237,8 @@ typedef enum {
     S_DOC_INSERT, S_DOC_KEYS, S_DOC_DELETE, S_RIDS, S_CHUNKS_LIST,
     S_BLOB_REF, S_VEC_LOAD, S_HIT_FILL, S_CACHE_GET, S_CACHE_PUT,
     S_EVENT_APPEND, S_EVENTS_LIST, S_STATS_JOBS, S_STATS_COUNTS,
-    S_WS_CHUNKS, S_WS_CHUNK_CHECK, S_WS_VEC_DELETE, S_WS_SET_MODEL, S_WS_DOC_MODEL,
+    S_WS_CHUNKS, S_WS_CACHE_MISSING, S_WS_VEC_FROM_CACHE, S_WS_VEC_DELETE, S_WS_SET_MODEL,
+    S_WS_DOC_MODEL,
     S_LEXICAL,
     S_COUNT
 } s_stmt_id_t;
@@ -350,8 +351,14 @@ static const char *s_sql [S_COUNT] = {
         "ON c.document_id = d.id WHERE d.workspace = $1 AND c.rid > $2 ORDER BY c.rid LIMIT $3",
     //  (chunks of the workspace, how many of them are in $2): both equal
     //  to the number of keys means the keys are exactly its chunks
-    [S_WS_CHUNK_CHECK] = "SELECT COUNT(*), COUNT(*) FILTER (WHERE c.rid = ANY ($2::bigint[])) "
-        "FROM documents d JOIN chunks c ON c.document_id = d.id WHERE d.workspace = $1",
+    //  Chunks of workspace $1 with no vector of model $2, dim $3 in the cache
+    [S_WS_CACHE_MISSING] = "SELECT COUNT(*) FROM documents d JOIN chunks c "
+        "ON c.document_id = d.id LEFT JOIN embed_cache e ON e.model_id = $2 "
+        "AND e.hash = c.hash AND e.dim = $3 WHERE d.workspace = $1 AND e.hash IS NULL",
+    [S_WS_VEC_FROM_CACHE] = "INSERT INTO vectors (chunk_rid, model_id, dim, vec) "
+        "SELECT c.rid, $2, $3, e.vec FROM documents d JOIN chunks c ON c.document_id = d.id "
+        "JOIN embed_cache e ON e.model_id = $2 AND e.hash = c.hash AND e.dim = $3 "
+        "WHERE d.workspace = $1",
     [S_WS_VEC_DELETE] = "DELETE FROM vectors v USING chunks c, documents d "
         "WHERE v.chunk_rid = c.rid AND c.document_id = d.id AND d.workspace = $1",
     [S_WS_SET_MODEL] = "UPDATE workspaces SET model_id = $2, dim = $3 WHERE name = $1",
@@ -2221,7 +2228,7 @@ s_workspace_chunks (void *backend, const char *workspace, int64_t after_key, int
 //  The body of a re-embed, inside the transaction.
 static int
 s_reembed_body (s_pg_t *self, s_conn_t *c, const char *workspace, const char *model_id,
-                int dim, const int64_t *keys, const float *vectors, int n, int64_t now_ms)
+                int dim, int64_t now_ms, int64_t *missing)
 {
     //  Lock the workspace first, as a commit does: one writer at a time
     s_params_t p = { 0 };
@@ -2235,51 +2242,24 @@ s_reembed_body (s_pg_t *self, s_conn_t *c, const char *workspace, const char *mo
         sl_store_set_errmsg ("no workspace %s", workspace);
         return SL_STORE_NOT_FOUND;
     }
-    char *array = s_int_array (keys, sizeof (int64_t), n);
-    s_p_text (&p, array);
-    res = s_exec (self, c, S_WS_CHUNK_CHECK, &p, false, "check workspace chunks");
-    free (array);
-    if (!res)
-        return SL_STORE_ERROR;
-    int64_t chunks = s_i64 (res, 0, 0), matched = s_i64 (res, 0, 1);
-    PQclear (res);
-    if (chunks != n || matched != n) {
-        sl_store_set_errmsg ("chunks changed during re-embed: run it again (workspace %s has "
-                             "%lld chunks, %d were embedded, %lld of them still there)",
-                             workspace, (long long) chunks, n, (long long) matched);
-        return SL_STORE_CONFLICT;
-    }
-    p = (s_params_t) { 0 };
-    s_p_text (&p, workspace);
-    if (s_exec_count (self, c, S_WS_VEC_DELETE, &p, "delete workspace vectors") < 0)
-        return SL_STORE_ERROR;
-    if (n > 0) {
-        s_buf_t b = { 0 };
-        int rc = s_copy_begin (self, c, S_COPY_VECTORS, &b, "insert vectors");
-        if (rc == 0) {
-            void *tmp = NULL;
-            const char *bytes = s_vec_encode (vectors, (size_t) n * (size_t) dim, &tmp);
-            size_t vec_bytes = (size_t) dim * sizeof (float);
-            for (int i = 0; rc == 0 && i < n; i++) {
-                s_put_be (&b, 4, 2);
-                s_field_i64 (&b, keys [i]);
-                s_field_text (&b, model_id);
-                s_field_i32 (&b, dim);
-                s_put_be (&b, vec_bytes, 4);
-                s_put (&b, bytes + (size_t) i * vec_bytes, vec_bytes);
-                if (b.size >= S_COPY_FLUSH)
-                    rc = s_copy_flush (self, c, &b, "insert vectors");
-            }
-            free (tmp);
-            rc = s_copy_end (self, c, &b, rc, "insert vectors");
-        }
-        free (b.data);
-        if (rc)
-            return rc;
-    }
     s_p_text (&p, model_id);
     s_p_int (&p, dim);
-    if (s_exec_count (self, c, S_WS_SET_MODEL, &p, "set workspace model") < 0)
+    res = s_exec (self, c, S_WS_CACHE_MISSING, &p, false, "count chunks without a vector");
+    if (!res)
+        return SL_STORE_ERROR;
+    *missing = s_i64 (res, 0, 0);
+    PQclear (res);
+    if (*missing > 0) {
+        sl_store_set_errmsg ("%lld chunk(s) of workspace %s have no vector of %s yet (documents "
+                             "were added during the re-embed): embed them and switch again",
+                             (long long) *missing, workspace, model_id);
+        return SL_STORE_CONFLICT;
+    }
+    s_params_t one = { 0 };
+    s_p_text (&one, workspace);
+    if (s_exec_count (self, c, S_WS_VEC_DELETE, &one, "delete workspace vectors") < 0
+    ||  s_exec_count (self, c, S_WS_VEC_FROM_CACHE, &p, "insert vectors from the cache") < 0
+    ||  s_exec_count (self, c, S_WS_SET_MODEL, &p, "set workspace model") < 0)
         return SL_STORE_ERROR;
     p = (s_params_t) { 0 };
     s_p_text (&p, workspace);
@@ -2293,7 +2273,7 @@ s_reembed_body (s_pg_t *self, s_conn_t *c, const char *workspace, const char *mo
 
 static int
 s_workspace_reembed (void *backend, const char *workspace, const char *model_id, int dim,
-                     const int64_t *keys, const float *vectors, int n, int64_t now_ms)
+                     int64_t now_ms, int64_t *missing)
 {
     s_pg_t *self = backend;
     s_conn_t *c = s_acquire (self);
@@ -2301,8 +2281,7 @@ s_workspace_reembed (void *backend, const char *workspace, const char *model_id,
         return SL_STORE_ERROR;
     int rc = s_begin (self, c, false);
     if (rc == 0)
-        rc = s_end (self, c, s_reembed_body (self, c, workspace, model_id, dim, keys, vectors,
-                                             n, now_ms));
+        rc = s_end (self, c, s_reembed_body (self, c, workspace, model_id, dim, now_ms, missing));
     s_release (self, c);
     return rc;
 }

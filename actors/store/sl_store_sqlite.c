@@ -198,7 +198,7 @@ typedef enum {
     S_CHUNK_INSERT, S_VEC_INSERT, S_CHUNKS_LIST,
     S_BLOB_REF, S_VEC_LOAD, S_HIT_FILL, S_CACHE_GET, S_CACHE_PUT,
     S_EVENT_APPEND, S_EVENTS_LIST, S_STATS_JOBS, S_STATS_COUNTS,
-    S_WS_CHUNKS, S_WS_CHUNK_COUNT, S_WS_VEC_DELETE, S_WS_VEC_INSERT, S_WS_SET_MODEL,
+    S_WS_CHUNKS, S_WS_CACHE_MISSING, S_WS_VEC_DELETE, S_WS_VEC_FROM_CACHE, S_WS_SET_MODEL,
     S_WS_DOC_MODEL, S_LEXICAL,
     S_COUNT
 } s_stmt_id_t;
@@ -304,14 +304,16 @@ static const char *s_sql [S_COUNT] = {
     //  Re-embedding: a workspace's chunks in key order, and the writes
     [S_WS_CHUNKS] = "SELECT c.rid, c.text FROM documents d JOIN chunks c "
         "ON c.document_id = d.id WHERE d.workspace = ?1 AND c.rid > ?2 ORDER BY c.rid LIMIT ?3",
-    [S_WS_CHUNK_COUNT] = "SELECT COUNT(*) FROM documents d JOIN chunks c "
-        "ON c.document_id = d.id WHERE d.workspace = ?1",
+    //  Chunks of workspace ?1 with no vector of model ?2, dim ?3 in the cache
+    [S_WS_CACHE_MISSING] = "SELECT COUNT(*) FROM documents d JOIN chunks c "
+        "ON c.document_id = d.id LEFT JOIN embed_cache e ON e.model_id = ?2 "
+        "AND e.hash = c.hash AND e.dim = ?3 WHERE d.workspace = ?1 AND e.hash IS NULL",
     [S_WS_VEC_DELETE] = "DELETE FROM vectors WHERE chunk_rid IN (SELECT c.rid FROM documents d "
         "JOIN chunks c ON c.document_id = d.id WHERE d.workspace = ?1)",
-    //  Inserts nothing if the key is not a chunk of the workspace, or repeats
-    [S_WS_VEC_INSERT] = "INSERT INTO vectors (chunk_rid, model_id, dim, vec) "
-        "SELECT c.rid, ?3, ?4, ?5 FROM chunks c JOIN documents d ON d.id = c.document_id "
-        "WHERE c.rid = ?2 AND d.workspace = ?1 ON CONFLICT DO NOTHING",
+    [S_WS_VEC_FROM_CACHE] = "INSERT INTO vectors (chunk_rid, model_id, dim, vec) "
+        "SELECT c.rid, ?2, ?3, e.vec FROM documents d JOIN chunks c ON c.document_id = d.id "
+        "JOIN embed_cache e ON e.model_id = ?2 AND e.hash = c.hash AND e.dim = ?3 "
+        "WHERE d.workspace = ?1",
     [S_WS_SET_MODEL] = "UPDATE workspaces SET model_id = ?2, dim = ?3 WHERE name = ?1",
     [S_WS_DOC_MODEL] = "UPDATE documents SET model_id = ?2, updated_ms = ?3 "
         "WHERE workspace = ?1 AND model_id IS NOT NULL",
@@ -1888,27 +1890,31 @@ s_workspace_chunks (void *backend, const char *workspace, int64_t after_key, int
 }
 
 //  The body of a re-embed, inside the write transaction.
+//  The body of a re-embed, inside the write transaction.
 static int
 s_reembed_body (s_conn_t *c, const char *workspace, const char *model_id, int dim,
-                const int64_t *keys, const float *vectors, int n, int64_t now_ms)
+                int64_t now_ms, int64_t *missing)
 {
     int rc = s_workspace_read (c, workspace, NULL, 0, NULL, NULL);
     if (rc != SL_STORE_OK)
         return rc;
-    sqlite3_stmt *st = s_stmt (c, S_WS_CHUNK_COUNT);
+    sqlite3_stmt *st = s_stmt (c, S_WS_CACHE_MISSING);
     if (!st)
         return SL_STORE_ERROR;
     s_bind_text (st, 1, workspace);
+    s_bind_text (st, 2, model_id);
+    sqlite3_bind_int (st, 3, dim);
     if (sqlite3_step (st) != SQLITE_ROW) {
-        rc = s_fail (c, "count workspace chunks");
+        rc = s_fail (c, "count chunks without a vector");
         s_done (st);
         return rc;
     }
-    int64_t chunks = sqlite3_column_int64 (st, 0);
+    *missing = sqlite3_column_int64 (st, 0);
     s_done (st);
-    if (chunks != n) {
-        sl_store_set_errmsg ("chunks changed during re-embed: run it again (workspace %s has "
-                             "%lld chunks, %d were embedded)", workspace, (long long) chunks, n);
+    if (*missing > 0) {
+        sl_store_set_errmsg ("%lld chunk(s) of workspace %s have no vector of %s yet (documents "
+                             "were added during the re-embed): embed them and switch again",
+                             (long long) *missing, workspace, model_id);
         return SL_STORE_CONFLICT;
     }
     if (!(st = s_stmt (c, S_WS_VEC_DELETE)))
@@ -1916,24 +1922,13 @@ s_reembed_body (s_conn_t *c, const char *workspace, const char *model_id, int di
     s_bind_text (st, 1, workspace);
     if (s_run (c, st, "delete workspace vectors"))
         return SL_STORE_ERROR;
-    if (!(st = s_stmt (c, S_WS_VEC_INSERT)))
+    if (!(st = s_stmt (c, S_WS_VEC_FROM_CACHE)))
         return SL_STORE_ERROR;
-    for (int i = 0; i < n; i++) {
-        s_bind_text (st, 1, workspace);
-        sqlite3_bind_int64 (st, 2, keys [i]);
-        s_bind_text (st, 3, model_id);
-        sqlite3_bind_int (st, 4, dim);
-        sqlite3_bind_blob (st, 5, vectors + (size_t) i * (size_t) dim,
-                           dim * (int) sizeof (float), SQLITE_STATIC);
-        if (s_run (c, st, "insert vector"))
-            return SL_STORE_ERROR;
-        if (sqlite3_changes (c->db) != 1) {
-            //  not a chunk of this workspace (any more), or a repeated key
-            sl_store_set_errmsg ("chunks changed during re-embed: run it again (chunk %lld is "
-                                 "not in workspace %s)", (long long) keys [i], workspace);
-            return SL_STORE_CONFLICT;
-        }
-    }
+    s_bind_text (st, 1, workspace);
+    s_bind_text (st, 2, model_id);
+    sqlite3_bind_int (st, 3, dim);
+    if (s_run (c, st, "insert vectors from the cache"))
+        return SL_STORE_ERROR;
     if (!(st = s_stmt (c, S_WS_SET_MODEL)))
         return SL_STORE_ERROR;
     s_bind_text (st, 1, workspace);
@@ -1954,7 +1949,7 @@ s_reembed_body (s_conn_t *c, const char *workspace, const char *model_id, int di
 
 static int
 s_workspace_reembed (void *backend, const char *workspace, const char *model_id, int dim,
-                     const int64_t *keys, const float *vectors, int n, int64_t now_ms)
+                     int64_t now_ms, int64_t *missing)
 {
     s_sqlite_t *self = backend;
     s_conn_t *c = s_acquire (self);
@@ -1962,7 +1957,7 @@ s_workspace_reembed (void *backend, const char *workspace, const char *model_id,
         return SL_STORE_ERROR;
     int rc = s_write_begin (self, c);
     if (rc == 0) {
-        rc = s_reembed_body (c, workspace, model_id, dim, keys, vectors, n, now_ms);
+        rc = s_reembed_body (c, workspace, model_id, dim, now_ms, missing);
         if (rc == 0)
             rc = s_write_commit (self, c);
         else
