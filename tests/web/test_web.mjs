@@ -432,6 +432,18 @@ async function test_upload_two_pdfs_search_delete(tmp) {
   check(words.some((w) => top.marks.includes(w)), 'a long query word is marked', words, top.marks);
   await shot(b, 'overview');
 
+  // Exact words only: every hit holds the word and says so, in words
+  await page.selectOption('#mode', 'lexical');
+  await page.fill('#q', 'currency');
+  await page.press('#q', 'Enter');
+  await waitFor(async () => (await page.locator('#hits li .hit-match').count()) > 0, 'lexical results');
+  const lexical = await page.locator('#hits li').evaluateAll((lis) => lis.map((li) => ({
+    match: (li.querySelector('.hit-match') || { textContent: '' }).textContent,
+    text: li.querySelector('.hit-text').textContent.toLowerCase() })));
+  check(lexical.length >= 1 && lexical.every((h) => h.match === 'exact words' && h.text.includes('currency')),
+        'lexical mode: every hit has the word and is labelled', lexical);
+  await page.selectOption('#mode', 'hybrid');
+
   // Delete euro.pdf from the library; only mpintro.pdf is left, everywhere
   const euroRow = page.locator('#docs tr[data-doc="' + euroDoc.id + '"]');
   await euroRow.getByRole('button', { name: 'Delete ' + euroDoc.title }).click();

@@ -972,13 +972,13 @@
     return (!b || b === a) ? 'p. ' + a : 'pp. ' + a + '–' + b;
   }
 
-  async function search(q, k) {
+  async function search(q, k, mode) {
     const status = $('search-status');
     const list = $('hits');
     status.dataset.kind = '';
     status.textContent = 'Searching…';
     try {
-      const data = await api('POST', '/v1/search', { query: q, k });
+      const data = await api('POST', '/v1/search', { query: q, k, mode: mode || 'hybrid' });
       const hits = data.hits || [];
       const terms = queryTerms(q);
       list.textContent = '';
@@ -1058,7 +1058,7 @@
     $('search-form').addEventListener('submit', (e) => {
       e.preventDefault();
       const q = $('q').value.trim();
-      if (q) search(q, parseInt($('k').value, 10) || 10);
+      if (q) search(q, parseInt($('k').value, 10) || 10, $('mode').value);
     });
     $('auth-form').addEventListener('submit', (e) => {
       e.preventDefault();
