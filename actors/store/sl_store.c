@@ -1041,6 +1041,10 @@ s_candidates (sl_store_t *self, const char *workspace, sl_vindex_t *index, const
     }
     char terms [SL_STORE_TERMS][SL_STORE_TERM_MAX];
     int nterms = mode != SL_SEARCH_VECTOR ? sl_store_query_terms (text, terms) : 0;
+    //  Only function words ("the", "what is it"): they match nearly every
+    //  chunk, a scan that says nothing; hybrid leaves it to the vectors
+    if (mode == SL_SEARCH_HYBRID && nterms > 0 && s_stopword (terms [0]))
+        nterms = 0;
     if (rc == SL_STORE_OK && nterms > 0) {
         int found = 0;
         rc = self->ops->lexical (self->backend, workspace, (const char (*) [SL_STORE_TERM_MAX]) terms,
@@ -2184,6 +2188,12 @@ s_test_lexical (sl_store_t *store, const s_db_t *db)
                           SL_SEARCH_LEXICAL, ords, matches, scores) == 1 && ords [0] == 4);
     assert (s_lex_search (store, "wslex", near3, "harmonica", SL_SEARCH_LEXICAL,
                           ords, matches, scores) == 2);
+    //  function words alone: lexical mode looks them up, hybrid leaves
+    //  them to the vectors
+    assert (s_lex_search (store, "wslex", near3, "The", SL_SEARCH_LEXICAL,
+                          ords, matches, scores) == 1 && ords [0] == 0);
+    n = s_lex_search (store, "wslex", near3, "the", SL_SEARCH_HYBRID, ords, matches, scores);
+    assert (n == 5 && matches [0] == SL_HIT_VECTOR && matches [4] == SL_HIT_VECTOR);
     //  query syntax is words, not operators: no error, no match
     assert (s_lex_search (store, "wslex", near3, "\"quartz\" OR NEAR(dawn* & !x)",
                           SL_SEARCH_LEXICAL, ords, matches, scores) == 0);
