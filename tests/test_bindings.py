@@ -128,6 +128,9 @@ def test_python_client_end_to_end(tmp):
         assert hits[0].match in ("lexical", "both"), hits[0].match
         lex = client.search("Ocelot HARPSICHORD nebula", k=3, mode="lexical")
         assert lex and all(h.match == "lexical" and "ocelot" in h.text for h in lex), lex[:1]
+        within = client.search("ocelot harpsichord nebula", k=3, documents=[big.document_id])
+        assert within and all(h.document_id == big.document_id for h in within), within[:1]
+        assert client.search("ocelot harpsichord nebula", k=3, documents=["no-such-doc"]) == []
         # several jobs on one watch, resumed from a seq
         a = client.ingest_file(os.path.join(CORPUS, "text", "euro.txt"))
         b = client.ingest_file(os.path.join(CORPUS, "html", "zlib_how.html"))
@@ -170,6 +173,8 @@ def test_python_client_end_to_end(tmp):
                           (lambda: client.ingest_bytes(b""), sluice.Refused),
                           (lambda: client.search(""), sluice.Refused),
                           (lambda: client.search("x", mode="fuzzy"), sluice.Refused),
+                          (lambda: client.search("x", documents=["bad id!"]), sluice.Refused),
+                          (lambda: client.search("x", documents="abc"), sluice.Refused),
                           (lambda: client.ingest_bytes(b"x", job_id="bad id!"), sluice.Refused),
                           (lambda: client.call("query", "no_such_op", {}), sluice.Refused)):
             try:

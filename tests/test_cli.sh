@@ -154,6 +154,10 @@ contains "search finds the page" "$DOC"
 expect 0 "search --mode lexical" -- "$CLI" search --mode lexical OTTERS juggle
 contains "lexical hit is the page" "$DOC"
 contains "lexical hit says words" "(words)"
+expect 0 "search --doc" -- "$CLI" --json search river otters --doc "$DOC"
+$PY -c 'import json,sys; d=json.load(sys.stdin); assert d["hits"] and all(h["document_id"]==sys.argv[1] for h in d["hits"])' "$DOC" <<<"$OUT" \
+    && ok "search --doc stays in the document" || bad "search --doc" "$OUT"
+expect 2 "search --doc bad id is refused (400)" -- "$CLI" search x --doc 'bad id!'
 expect 0 "search --json" -- "$CLI" --json search "quartz harmonica"
 $PY -c 'import json,sys; d=json.load(sys.stdin); assert "quartz harmonica" in d["hits"][0]["text"]' <<<"$OUT" \
     && ok "search --json top hit" || bad "search --json" "$OUT"

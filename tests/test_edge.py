@@ -368,6 +368,11 @@ def test_ingest_url_follow_documents_search_delete(tmp):
         st, _, body = call(srv, "POST", "/v1/search", {"query": "marmalade", "mode": "vector", "k": 2})
         check(st == 200 and body["mode"] == "vector" and all(h["match"] == "vector" for h in body["hits"]),
               "vector mode", body)
+        st, _, body = call(srv, "POST", "/v1/search", {"query": "marmalade lighthouse", "documents": [doc_id]})
+        check(st == 200 and body["hits"] and all(h["document_id"] == doc_id for h in body["hits"]),
+              "search within a document", body)
+        st, _, body = call(srv, "POST", "/v1/search", {"query": "marmalade lighthouse", "documents": ["nope"]})
+        check(st == 200 and body["hits"] == [], "search within an unknown document finds nothing", body)
         st, _, body = call(srv, "DELETE", "/v1/documents/" + doc_id)
         check(st == 200 and body.get("deleted") is True, "delete", st, body)
         expect_error(call(srv, "GET", "/v1/documents/" + doc_id), 404, "deleted document")
@@ -545,6 +550,10 @@ def test_error_codes(tmp):
     expect_error(call(srv, "POST", "/v1/search", {"query": "x", "k": 1000}), 400, "search k too big")
     expect_error(call(srv, "POST", "/v1/search", {"query": "x", "mode": "fuzzy"}), 400, "search mode unknown")
     expect_error(call(srv, "POST", "/v1/search", {"query": "x", "mode": 3}), 400, "search mode not a string")
+    expect_error(call(srv, "POST", "/v1/search", {"query": "x", "documents": "abc"}), 400, "documents not a list")
+    expect_error(call(srv, "POST", "/v1/search", {"query": "x", "documents": ["bad id!"]}), 400, "bad document id")
+    expect_error(call(srv, "POST", "/v1/search", {"query": "x", "documents": ["d%d" % i for i in range(101)]}),
+                 400, "too many documents")
     expect_error(call(srv, "POST", "/v1/search", b"nope", headers={"Content-Type": "application/json"}),
                  400, "search malformed")
     expect_error(call(srv, "GET", "/v1/jobs?limit=0"), 400, "limit 0")

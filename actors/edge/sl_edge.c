@@ -721,6 +721,22 @@ s_on_status (req_t *req, struct MHD_Connection *conn)
     return s_query (req, conn, "status", json_object (), req->edge->request_ms, NULL, 200);
 }
 
+//  A search's "documents": an array of document ids (the query service
+//  checks each against the workspace)
+#define S_SEARCH_DOCS 100
+static bool
+s_search_documents_ok (json_t *docs)
+{
+    if (!json_is_array (docs) || json_array_size (docs) > S_SEARCH_DOCS)
+        return false;
+    size_t i;
+    json_t *id;
+    json_array_foreach (docs, i, id)
+        if (!json_is_string (id) || !sl_token_valid (json_string_value (id)))
+            return false;
+    return true;
+}
+
 static enum MHD_Result
 s_on_search (req_t *req, struct MHD_Connection *conn)
 {
@@ -733,6 +749,7 @@ s_on_search (req_t *req, struct MHD_Connection *conn)
     json_t *query = json_object_get (in, "query");
     json_t *k = json_object_get (in, "k");
     json_t *mode = json_object_get (in, "mode");
+    json_t *docs = json_object_get (in, "documents");
     enum MHD_Result rc;
     if (!json_is_object (in) || !json_is_string (query) || json_string_length (query) == 0)
         rc = s_error (req, conn, 400, "\"query\" must be a non-empty string");
@@ -747,10 +764,16 @@ s_on_search (req_t *req, struct MHD_Connection *conn)
                                            || streq (json_string_value (mode), "vector")
                                            || streq (json_string_value (mode), "lexical"))))
         rc = s_error (req, conn, 400, "\"mode\" must be \"hybrid\", \"vector\" or \"lexical\"");
+    else
+    if (docs && !s_search_documents_ok (docs))
+        rc = s_error (req, conn, 400, "\"documents\" must be an array of at most %d document ids",
+                      S_SEARCH_DOCS);
     else {
         json_t *body = json_pack ("{s:O, s:I, s:s}", "query", query, "k",
                                   (json_int_t) (k ? json_integer_value (k) : 10), "mode",
                                   mode ? json_string_value (mode) : "hybrid");
+        if (docs)
+            json_object_set (body, "documents", docs);
         rc = s_query (req, conn, "search", body, req->edge->search_ms, NULL, 200);
     }
     json_decref (in);

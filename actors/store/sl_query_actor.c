@@ -258,6 +258,31 @@ s_doc_delete (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object
     s_reply (ctx, &w);
 }
 
+//  The search's documents filter: an array of document ids, or absent.
+//  Returns how many, or -1 if it is not an array of at most
+//  SL_STORE_SEARCH_DOCS valid ids.
+static int
+s_search_documents (const msgpack_object *body, char (*ids) [SL_TOKEN_MAX + 1],
+                    const char **ptrs)
+{
+    const msgpack_object *docs = sl_mp_get (body, "documents");
+    if (!docs || docs->type == MSGPACK_OBJECT_NIL)
+        return 0;
+    if (docs->type != MSGPACK_OBJECT_ARRAY || docs->via.array.size > SL_STORE_SEARCH_DOCS)
+        return -1;
+    for (uint32_t i = 0; i < docs->via.array.size; i++) {
+        const msgpack_object *id = &docs->via.array.ptr [i];
+        if (id->type != MSGPACK_OBJECT_STR || id->via.str.size > SL_TOKEN_MAX)
+            return -1;
+        memcpy (ids [i], id->via.str.ptr, id->via.str.size);
+        ids [i][id->via.str.size] = 0;
+        if (!sl_token_valid (ids [i]))
+            return -1;
+        ptrs [i] = ids [i];
+    }
+    return (int) docs->via.array.size;
+}
+
 static void
 s_search (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *body)
 {
@@ -270,6 +295,15 @@ s_search (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *bo
     free (mode_name);
     if (mode < 0) {
         sl_ctx_reply_error (ctx, 400, "mode must be hybrid, vector or lexical");
+        free (query);
+        return;
+    }
+    char doc_ids [SL_STORE_SEARCH_DOCS][SL_TOKEN_MAX + 1];
+    const char *doc_ptrs [SL_STORE_SEARCH_DOCS];
+    int n_docs = s_search_documents (body, doc_ids, doc_ptrs);
+    if (n_docs < 0) {
+        sl_ctx_reply_error (ctx, 400, "documents must be an array of at most %d document ids",
+                            SL_STORE_SEARCH_DOCS);
         free (query);
         return;
     }
@@ -303,8 +337,10 @@ s_search (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *bo
     sl_hit_t hits [MAX_K];
     memset (hits, 0, sizeof hits);
     int n = 0;
+    sl_search_t how = { .text = query, .mode = (sl_search_mode_t) mode,
+                        .documents = doc_ptrs, .n_documents = n_docs };
     int rc = sl_store_search_text (self->store, ws, sl_embedder_model_id (embedder), vec, dim,
-                                   query, (sl_search_mode_t) mode, (int) k, hits, &n);
+                                   &how, (int) k, hits, &n);
     free (vec);
     free (query);
     if (rc == SL_STORE_CONFLICT) {

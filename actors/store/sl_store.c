@@ -1023,37 +1023,79 @@ s_cand_cmp (const void *a, const void *b)
     return x->key < y->key ? -1 : x->key > y->key;
 }
 
-//  Collect candidates of the rankings mode asks for; *count gets how many.
+//  The vector ranking within some documents: every chunk of theirs scored
+//  against the index (a few hundred dot products per document), the best
+//  want kept, best first. Returns the count, or -1 (message set).
+static int
+s_vector_within (sl_store_t *self, const char *workspace, sl_vindex_t *index, const float *query,
+                 const sl_search_t *how, int want, int64_t *keys_out, float *scores_out)
+{
+    int64_t *keys = NULL;
+    int count = 0;
+    if (self->ops->document_keys (self->backend, workspace, how->documents, how->n_documents,
+                                  &keys, &count) != SL_STORE_OK)
+        return -1;
+    s_cand_t *scored = calloc ((size_t) (count ? count : 1), sizeof *scored);
+    int n = 0;
+    for (int i = 0; scored && i < count; i++)
+        if (sl_vindex_score (index, keys [i], query, &scored [n].score) == 0) {
+            scored [n].key = keys [i];
+            scored [n].fused = scored [n].score;    //  s_cand_cmp sorts on it first
+            n++;
+        }
+    free (keys);
+    if (!scored) {
+        sl_store_set_errmsg ("out of memory searching workspace %s", workspace);
+        return -1;
+    }
+    qsort (scored, (size_t) n, sizeof *scored, s_cand_cmp);
+    if (n > want)
+        n = want;
+    for (int i = 0; i < n; i++) {
+        keys_out [i] = scored [i].key;
+        scores_out [i] = scored [i].score;
+    }
+    free (scored);
+    return n;
+}
+
+//  Collect candidates of the rankings the search asks for; *count gets how
+//  many.
 static int
 s_candidates (sl_store_t *self, const char *workspace, sl_vindex_t *index, const float *query,
-              const char *text, sl_search_mode_t mode, int want, s_cand_t *cands, int *count)
+              const sl_search_t *how, int want, s_cand_t *cands, int *count)
 {
     int n = 0;
     int64_t *keys = malloc ((size_t) want * sizeof *keys);
     float *scores = malloc ((size_t) want * sizeof *scores);
     int rc = keys && scores ? SL_STORE_OK : SL_STORE_ERROR;
-    if (rc == SL_STORE_OK && mode != SL_SEARCH_LEXICAL) {
-        int found = sl_vindex_search (index, query, want, keys, scores);
-        if (found < 0)
+    if (rc != SL_STORE_OK)
+        sl_store_set_errmsg ("out of memory searching workspace %s", workspace);
+    if (rc == SL_STORE_OK && how->mode != SL_SEARCH_LEXICAL) {
+        int found = how->n_documents > 0
+                  ? s_vector_within (self, workspace, index, query, how, want, keys, scores)
+                  : sl_vindex_search (index, query, want, keys, scores);
+        if (found < 0) {
             rc = SL_STORE_ERROR;
+            if (how->n_documents == 0)
+                sl_store_set_errmsg ("out of memory searching workspace %s", workspace);
+        }
         for (int i = 0; i < found; i++)
             n = s_cand_add (cands, n, keys [i], i, SL_HIT_VECTOR, &scores [i]);
     }
     char terms [SL_STORE_TERMS][SL_STORE_TERM_MAX];
-    int nterms = mode != SL_SEARCH_VECTOR ? sl_store_query_terms (text, terms) : 0;
+    int nterms = how->mode != SL_SEARCH_VECTOR ? sl_store_query_terms (how->text, terms) : 0;
     //  Only function words ("the", "what is it"): they match nearly every
     //  chunk, a scan that says nothing; hybrid leaves it to the vectors
-    if (mode == SL_SEARCH_HYBRID && nterms > 0 && s_stopword (terms [0]))
+    if (how->mode == SL_SEARCH_HYBRID && nterms > 0 && s_stopword (terms [0]))
         nterms = 0;
     if (rc == SL_STORE_OK && nterms > 0) {
         int found = 0;
         rc = self->ops->lexical (self->backend, workspace, (const char (*) [SL_STORE_TERM_MAX]) terms,
-                                 nterms, want, keys, &found);
+                                 nterms, how->documents, how->n_documents, want, keys, &found);
         for (int i = 0; rc == SL_STORE_OK && i < found; i++)
             n = s_cand_add (cands, n, keys [i], i, SL_HIT_LEXICAL, NULL);
     }
-    if (rc == SL_STORE_ERROR && (!keys || !scores))
-        sl_store_set_errmsg ("out of memory searching workspace %s", workspace);
     free (keys);
     free (scores);
     *count = n;
@@ -1064,15 +1106,16 @@ int
 sl_store_search (sl_store_t *self, const char *workspace, const char *model_id,
                  const float *query, int dim, int k, sl_hit_t *hits, int *n_hits)
 {
-    return sl_store_search_text (self, workspace, model_id, query, dim, NULL, SL_SEARCH_VECTOR,
-                                 k, hits, n_hits);
+    sl_search_t how = { .mode = SL_SEARCH_VECTOR };
+    return sl_store_search_text (self, workspace, model_id, query, dim, &how, k, hits, n_hits);
 }
 
 int
 sl_store_search_text (sl_store_t *self, const char *workspace, const char *model_id,
-                      const float *query, int dim, const char *text,
-                      sl_search_mode_t mode, int k, sl_hit_t *hits, int *n_hits)
+                      const float *query, int dim, const sl_search_t *how, int k,
+                      sl_hit_t *hits, int *n_hits)
 {
+    assert (how);
     assert (self);
     assert (n_hits);
     *n_hits = 0;
@@ -1081,11 +1124,17 @@ sl_store_search_text (sl_store_t *self, const char *workspace, const char *model
     if (!s_token_ok ("workspace", workspace) || !s_text_ok ("model id", model_id, S_MODEL_MAX - 1))
         return SL_STORE_ERROR;
     if (!query || dim < 1 || dim > S_DIM_MAX || k < 0 || k > S_LIST_MAX || (k > 0 && !hits)
-    ||  mode < SL_SEARCH_HYBRID || mode > SL_SEARCH_LEXICAL) {
-        sl_store_set_errmsg ("invalid search: dim %d, k %d (0..%d), mode %d", dim, k, S_LIST_MAX,
-                             (int) mode);
+    ||  how->mode < SL_SEARCH_HYBRID || how->mode > SL_SEARCH_LEXICAL
+    ||  how->n_documents < 0 || how->n_documents > SL_STORE_SEARCH_DOCS
+    ||  (how->n_documents > 0 && !how->documents)) {
+        sl_store_set_errmsg ("invalid search: dim %d, k %d (0..%d), mode %d, %d documents (0..%d)",
+                             dim, k, S_LIST_MAX, (int) how->mode, how->n_documents,
+                             SL_STORE_SEARCH_DOCS);
         return SL_STORE_ERROR;
     }
+    for (int i = 0; i < how->n_documents; i++)
+        if (!s_token_ok ("document id", how->documents [i]))
+            return SL_STORE_ERROR;
     char ws_model [S_MODEL_MAX];
     int ws_dim = 0;
     int64_t gen = 0;
@@ -1116,12 +1165,12 @@ sl_store_search_text (sl_store_t *self, const char *workspace, const char *model
 
     //  Vector mode wants exactly k; fusion looks deeper so that a chunk
     //  ranked well by one side and fairly by the other can win
-    int want = mode == SL_SEARCH_VECTOR ? k : (k * 4 > S_CANDIDATES ? k * 4 : S_CANDIDATES);
+    int want = how->mode == SL_SEARCH_VECTOR ? k : (k * 4 > S_CANDIDATES ? k * 4 : S_CANDIDATES);
     if (want > S_LIST_MAX)
         want = S_LIST_MAX;
     s_cand_t *cands = calloc ((size_t) want * 2, sizeof *cands);
     int n = 0;
-    rc = cands ? s_candidates (self, workspace, index, query, text, mode, want, cands, &n)
+    rc = cands ? s_candidates (self, workspace, index, query, how, want, cands, &n)
                : SL_STORE_ERROR;
     if (!cands)
         sl_store_set_errmsg ("out of memory searching workspace %s", workspace);
@@ -1318,8 +1367,9 @@ s_test_upgrade (const char *path, const char *url)
     assert (store);
     sl_hit_t hits [4];
     int n = 0;
-    assert (sl_store_search_text (store, "wsold", T_MODEL, doc.vectors, T_DIM, "Vintage",
-                                  SL_SEARCH_LEXICAL, 4, hits, &n) == SL_STORE_OK);
+    sl_search_t how = { .text = "Vintage", .mode = SL_SEARCH_LEXICAL };
+    assert (sl_store_search_text (store, "wsold", T_MODEL, doc.vectors, T_DIM, &how, 4, hits, &n)
+            == SL_STORE_OK);
     assert (n == 2 && hits [0].match == SL_HIT_LEXICAL);
     sl_store_hits_reset (hits, n);
     char sha [SL_SHA256_HEX];
@@ -2121,7 +2171,8 @@ s_lex_search (sl_store_t *store, const char *ws, const float *query, const char 
 {
     sl_hit_t hits [8];
     int n = -1;
-    assert (sl_store_search_text (store, ws, T_MODEL, query, T_DIM, text, mode, 8, hits, &n)
+    sl_search_t how = { .text = text, .mode = mode };
+    assert (sl_store_search_text (store, ws, T_MODEL, query, T_DIM, &how, 8, hits, &n)
             == SL_STORE_OK);
     for (int i = 0; i < n; i++) {
         ords [i] = hits [i].ordinal;
@@ -2199,6 +2250,54 @@ s_test_lexical (sl_store_t *store, const s_db_t *db)
                           SL_SEARCH_LEXICAL, ords, matches, scores) == 0);
     assert (s_lex_search (store, "wslex", near3, "?!", SL_SEARCH_LEXICAL,
                           ords, matches, scores) == 0);
+    //  within documents: a second document holding the same words, and
+    //  each mode kept to the documents asked for
+    s_doc_t twin;
+    s_doc_make (&twin, "wslex", "https://example.com/twin", "twin", 2);
+    twin.chunks [0].text = "another quartz harmonica, far away";
+    twin.chunks [1].text = "plain words";
+    char twin_id [SL_STORE_ID];
+    assert (s_doc_commit (store, &twin, twin_id) == 0);
+    assert (s_lex_search (store, "wslex", near3, "quartz harmonica", SL_SEARCH_LEXICAL,
+                          ords, matches, scores) == 2);
+    const char *only_twin [1] = { twin_id };
+    const char *both_docs [2] = { id, twin_id };
+    const char *foreign [2] = { other_id, "no-such-doc" };
+    for (int mode = SL_SEARCH_HYBRID; mode <= SL_SEARCH_LEXICAL; mode++) {
+        sl_hit_t hits [8];
+        int got = 0;
+        sl_search_t how = { .text = "quartz harmonica", .mode = (sl_search_mode_t) mode,
+                            .documents = only_twin, .n_documents = 1 };
+        assert (sl_store_search_text (store, "wslex", T_MODEL, near3, T_DIM, &how, 8, hits, &got)
+                == SL_STORE_OK);
+        assert (got == (mode == SL_SEARCH_LEXICAL ? 1 : 2));
+        for (int i = 0; i < got; i++)
+            assert (streq (hits [i].document_id, twin_id));
+        assert (mode == SL_SEARCH_VECTOR || (hits [0].ordinal == 0 && (hits [0].match & SL_HIT_LEXICAL)));
+        sl_store_hits_reset (hits, got);
+        //  both documents: all seven chunks; another workspace's or no
+        //  document: nothing (ids are looked up in this workspace only)
+        how.documents = both_docs;
+        how.n_documents = 2;
+        assert (sl_store_search_text (store, "wslex", T_MODEL, near3, T_DIM, &how, 8, hits, &got)
+                == SL_STORE_OK && got == (mode == SL_SEARCH_LEXICAL ? 2 : 7));
+        sl_store_hits_reset (hits, got);
+        how.documents = foreign;
+        assert (sl_store_search_text (store, "wslex", T_MODEL, near3, T_DIM, &how, 8, hits, &got)
+                == SL_STORE_OK && got == 0);
+        //  refused: a bad id, too many
+        const char *bad [1] = { "bad id!" };
+        how.documents = bad;
+        how.n_documents = 1;
+        assert (sl_store_search_text (store, "wslex", T_MODEL, near3, T_DIM, &how, 8, hits, &got)
+                == SL_STORE_ERROR);
+        how.n_documents = SL_STORE_SEARCH_DOCS + 1;
+        assert (sl_store_search_text (store, "wslex", T_MODEL, near3, T_DIM, &how, 8, hits, &got)
+                == SL_STORE_ERROR);
+    }
+    char twin_sha [SL_SHA256_HEX];
+    assert (sl_store_document_delete (store, "wslex", twin_id, twin_sha) == 0);
+
     //  a deleted document's words go with it
     char sha [SL_SHA256_HEX];
     assert (sl_store_document_delete (store, "wslex", id, sha) == 0);

@@ -442,12 +442,22 @@ void sl_store_events_free (sl_store_event_t **events_p, int count);
 int sl_store_search (sl_store_t *self, const char *workspace, const char *model_id,
                      const float *query, int dim, int k, sl_hit_t *hits, int *n_hits);
 
-//  Search by query text too: text gives the lexical side its words, mode
-//  picks the ranking (see sl_search_mode_t). Same results and errors as
-//  sl_store_search, which is this in vector mode.
+//  How a search ranks and what it may return, beyond the query vector.
+#define SL_STORE_SEARCH_DOCS 100
+typedef struct {
+    const char *text;               //  the query's text: the lexical side's words
+    sl_search_mode_t mode;
+    const char *const *documents;   //  only chunks of these documents of the
+    int n_documents;                //  workspace (0..SL_STORE_SEARCH_DOCS; 0: all)
+} sl_search_t;
+
+//  Search with a text and a mode (see sl_search_mode_t), optionally within
+//  some documents ("ask this PDF"; an id that is not a document of the
+//  workspace matches nothing). Same results and errors as sl_store_search,
+//  which is this in vector mode over the whole workspace.
 int sl_store_search_text (sl_store_t *self, const char *workspace, const char *model_id,
-                          const float *query, int dim, const char *text,
-                          sl_search_mode_t mode, int k, sl_hit_t *hits, int *n_hits);
+                          const float *query, int dim, const sl_search_t *how, int k,
+                          sl_hit_t *hits, int *n_hits);
 
 //  "hybrid", "vector", "lexical"; parse gives -1 for anything else.
 const char *sl_search_mode_name (sl_search_mode_t mode);
@@ -537,8 +547,14 @@ typedef struct {
     //  Up to limit chunk keys of workspace whose text holds every one of
     //  terms [0..nterms) (see sl_store_query_terms), best text match first;
     //  *count gets how many were written.
+    //  documents/n_documents as in sl_search_t (NULL/0: the whole workspace)
     int (*lexical) (void *backend, const char *workspace, const char (*terms) [SL_STORE_TERM_MAX],
-                    int nterms, int limit, int64_t *keys, int *count);
+                    int nterms, const char *const *documents, int n_documents, int limit,
+                    int64_t *keys, int *count);
+    //  Keys of every chunk of these documents of the workspace (*keys_p
+    //  malloc'd, NULL if none)
+    int (*document_keys) (void *backend, const char *workspace, const char *const *documents,
+                          int n_documents, int64_t **keys_p, int *count);
     int (*cache_get) (void *backend, const char *model_id, const char **hashes, int n,
                       int dim, float *out, bool *found);
     int (*cache_put) (void *backend, const char *model_id, const char **hashes, int n,

@@ -239,7 +239,7 @@ typedef enum {
     S_EVENT_APPEND, S_EVENTS_LIST, S_STATS_JOBS, S_STATS_COUNTS,
     S_WS_CHUNKS, S_WS_CACHE_MISSING, S_WS_VEC_FROM_CACHE, S_WS_VEC_DELETE, S_WS_SET_MODEL,
     S_WS_DOC_MODEL,
-    S_LEXICAL,
+    S_LEXICAL, S_DOCS_KEYS,
     S_COUNT
 } s_stmt_id_t;
 
@@ -321,10 +321,14 @@ static const char *s_sql [S_COUNT] = {
     [S_HIT_FILL] = "SELECT c.rid, c.id, c.document_id, c.ordinal, c.page_start, c.page_end, "
         "c.text, d.title, d.source FROM chunks c JOIN documents d ON d.id = c.document_id "
         "WHERE c.rid = ANY ($1::bigint[]) AND d.workspace = $2",
-    //  $1 a tsquery of quoted terms joined by &
+    //  $1 a tsquery of quoted terms joined by &; $4 NULL or the document
+    //  ids to stay within
     [S_LEXICAL] = "SELECT c.rid FROM chunks c JOIN documents d ON d.id = c.document_id, "
         "to_tsquery ('simple', $1) q WHERE c.tsv @@ q AND d.workspace = $2 "
+        "AND ($4::text[] IS NULL OR d.id = ANY ($4::text[])) "
         "ORDER BY ts_rank (c.tsv, q) DESC, c.rid LIMIT $3",
+    [S_DOCS_KEYS] = "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id "
+        "WHERE d.workspace = $1 AND d.id = ANY ($2::text[])",
     //  binary result: i int8 (1-based position in $2), dim int4, vec bytea
     [S_CACHE_GET] = "SELECT u.i, c.dim, c.vec FROM unnest ($2::text[]) WITH ORDINALITY "
         "AS u (hash, i) JOIN embed_cache c ON c.model_id = $1 AND c.hash = u.hash",
@@ -1911,8 +1915,40 @@ s_hits_fill (void *backend, const char *workspace, sl_hit_t *hits, int n)
 }
 
 static int
+s_document_keys (void *backend, const char *workspace, const char *const *documents,
+                 int n_documents, int64_t **keys_p, int *count)
+{
+    s_pg_t *self = backend;
+    *keys_p = NULL;
+    *count = 0;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    char *ids = s_text_array ((const char **) documents, n_documents);
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    s_p_text (&p, ids);
+    PGresult *res = s_exec (self, c, S_DOCS_KEYS, &p, false, "list document chunk keys");
+    s_release (self, c);
+    free (ids);
+    if (!res)
+        return SL_STORE_ERROR;
+    int rows = PQntuples (res);
+    if (rows > 0) {
+        *keys_p = malloc ((size_t) rows * sizeof **keys_p);
+        assert (*keys_p);
+        for (int r = 0; r < rows; r++)
+            (*keys_p) [r] = s_i64 (res, r, 0);
+        *count = rows;
+    }
+    PQclear (res);
+    return SL_STORE_OK;
+}
+
+static int
 s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_TERM_MAX],
-           int nterms, int limit, int64_t *keys, int *count)
+           int nterms, const char *const *documents, int n_documents, int limit,
+           int64_t *keys, int *count)
 {
     //  Terms hold no quote or backslash (letters, digits, UTF-8 bytes), so
     //  quoting each makes it a plain lexeme whatever it spells
@@ -1926,12 +1962,15 @@ s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_T
     s_conn_t *c = s_acquire (self);
     if (!c)
         return SL_STORE_ERROR;
+    char *ids = n_documents > 0 ? s_text_array ((const char **) documents, n_documents) : NULL;
     s_params_t p = { 0 };
     s_p_text (&p, query);
     s_p_text (&p, workspace);
     s_p_int (&p, limit);
+    s_p_text (&p, ids);
     PGresult *res = s_exec (self, c, S_LEXICAL, &p, false, "lexical search");
     s_release (self, c);
+    free (ids);
     if (!res)
         return SL_STORE_ERROR;
     int rows = PQntuples (res);
@@ -2311,6 +2350,7 @@ static const sl_store_ops_t s_ops = {
     .vectors_load = s_vectors_load,
     .hits_fill = s_hits_fill,
     .lexical = s_lexical,
+    .document_keys = s_document_keys,
     .cache_get = s_cache_get,
     .cache_put = s_cache_put,
     .event_append = s_event_append,

@@ -199,7 +199,7 @@ typedef enum {
     S_BLOB_REF, S_VEC_LOAD, S_HIT_FILL, S_CACHE_GET, S_CACHE_PUT,
     S_EVENT_APPEND, S_EVENTS_LIST, S_STATS_JOBS, S_STATS_COUNTS,
     S_WS_CHUNKS, S_WS_CACHE_MISSING, S_WS_VEC_DELETE, S_WS_VEC_FROM_CACHE, S_WS_SET_MODEL,
-    S_WS_DOC_MODEL, S_LEXICAL,
+    S_WS_DOC_MODEL, S_LEXICAL, S_DOCS_KEYS,
     S_COUNT
 } s_stmt_id_t;
 
@@ -283,10 +283,15 @@ static const char *s_sql [S_COUNT] = {
     [S_HIT_FILL] = "SELECT c.id, c.document_id, c.ordinal, c.page_start, c.page_end, c.text, "
         "d.title, d.source FROM chunks c JOIN documents d ON d.id = c.document_id "
         "WHERE c.rid = ?1 AND d.workspace = ?2",
-    //  ?1 an FTS5 query of quoted terms joined by AND
+    //  ?1 an FTS5 query of quoted terms joined by AND; ?4 NULL or a JSON
+    //  array of document ids to stay within
     [S_LEXICAL] = "SELECT c.rid FROM chunks_fts JOIN chunks c ON c.rid = chunks_fts.rowid "
         "JOIN documents d ON d.id = c.document_id WHERE chunks_fts MATCH ?1 "
-        "AND d.workspace = ?2 ORDER BY bm25 (chunks_fts), c.rid LIMIT ?3",
+        "AND d.workspace = ?2 AND (?4 IS NULL OR d.id IN (SELECT value FROM json_each (?4))) "
+        "ORDER BY bm25 (chunks_fts), c.rid LIMIT ?3",
+    //  ?2 a JSON array of document ids
+    [S_DOCS_KEYS] = "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id "
+        "WHERE d.workspace = ?1 AND d.id IN (SELECT value FROM json_each (?2))",
     [S_CACHE_GET] = "SELECT dim, vec FROM embed_cache WHERE model_id = ?1 AND hash = ?2",
     [S_CACHE_PUT] = "INSERT INTO embed_cache (model_id, hash, dim, vec, created_ms) "
         "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
@@ -1542,9 +1547,78 @@ s_hits_fill (void *backend, const char *workspace, sl_hit_t *hits, int n)
     return kept;
 }
 
+//  Document ids as a JSON array for json_each, or NULL if none. Ids are
+//  tokens (A-Z a-z 0-9 _ . -), checked by sl_store: nothing to escape.
+static char *
+s_ids_json (const char *const *ids, int n)
+{
+    if (n <= 0)
+        return NULL;
+    size_t cap = 3;
+    for (int i = 0; i < n; i++)
+        cap += strlen (ids [i]) + 3;
+    char *json = malloc (cap);
+    assert (json);
+    size_t used = (size_t) snprintf (json, cap, "[");
+    for (int i = 0; i < n; i++)
+        used += (size_t) snprintf (json + used, cap - used, "%s\"%s\"", i ? "," : "", ids [i]);
+    snprintf (json + used, cap - used, "]");
+    return json;
+}
+
+static int
+s_document_keys (void *backend, const char *workspace, const char *const *documents,
+                 int n_documents, int64_t **keys_p, int *count)
+{
+    s_sqlite_t *self = backend;
+    *keys_p = NULL;
+    *count = 0;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    char *ids = s_ids_json (documents, n_documents);
+    int rc = s_read_begin (c);
+    sqlite3_stmt *st = rc == 0 ? s_stmt (c, S_DOCS_KEYS) : NULL;
+    size_t cap = 0;
+    if (st && ids) {
+        s_bind_text (st, 1, workspace);
+        s_bind_text (st, 2, ids);
+        int step;
+        while ((step = sqlite3_step (st)) == SQLITE_ROW) {
+            if ((size_t) *count == cap) {
+                cap = cap ? cap * 2 : 1024;
+                int64_t *grown = realloc (*keys_p, cap * sizeof **keys_p);
+                if (!grown) {
+                    sl_store_set_errmsg ("out of memory listing chunk keys");
+                    rc = SL_STORE_ERROR;
+                    break;
+                }
+                *keys_p = grown;
+            }
+            (*keys_p) [(*count)++] = sqlite3_column_int64 (st, 0);
+        }
+        if (rc == 0 && step != SQLITE_DONE)
+            rc = s_fail (c, "list document chunk keys");
+        s_done (st);
+    }
+    else
+    if (rc == 0 && !st)
+        rc = SL_STORE_ERROR;
+    s_read_end (c);
+    s_release (self, c);
+    free (ids);
+    if (rc != 0) {
+        free (*keys_p);
+        *keys_p = NULL;
+        *count = 0;
+    }
+    return rc;
+}
+
 static int
 s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_TERM_MAX],
-           int nterms, int limit, int64_t *keys, int *count)
+           int nterms, const char *const *documents, int n_documents, int limit,
+           int64_t *keys, int *count)
 {
     //  Terms hold no '"' (letters, digits, UTF-8 bytes), so quoting each
     //  makes it a plain FTS5 string whatever it spells (AND, NEAR, ...)
@@ -1560,10 +1634,12 @@ s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_T
         return SL_STORE_ERROR;
     int rc = s_read_begin (c);
     sqlite3_stmt *st = rc == 0 ? s_stmt (c, S_LEXICAL) : NULL;
+    char *ids = s_ids_json (documents, n_documents);
     if (st) {
         s_bind_text (st, 1, match);
         s_bind_text (st, 2, workspace);
         sqlite3_bind_int (st, 3, limit);
+        s_bind_text (st, 4, ids);
         int step;
         while ((step = sqlite3_step (st)) == SQLITE_ROW && *count < limit)
             keys [(*count)++] = sqlite3_column_int64 (st, 0);
@@ -1574,6 +1650,7 @@ s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_T
     else
     if (rc == 0)
         rc = SL_STORE_ERROR;
+    free (ids);
     s_read_end (c);
     s_release (self, c);
     return rc;
@@ -1992,6 +2069,7 @@ static const sl_store_ops_t s_ops = {
     .vectors_load = s_vectors_load,
     .hits_fill = s_hits_fill,
     .lexical = s_lexical,
+    .document_keys = s_document_keys,
     .cache_get = s_cache_get,
     .cache_put = s_cache_put,
     .event_append = s_event_append,

@@ -1766,6 +1766,14 @@ sluice_rc_t
 sluice_client_search_mode (sluice_client_t *self, const char *query, int k, const char *mode,
                            sluice_hits_t **hits_p, int timeout_ms)
 {
+    return sluice_client_search_within (self, query, k, mode, NULL, 0, hits_p, timeout_ms);
+}
+
+sluice_rc_t
+sluice_client_search_within (sluice_client_t *self, const char *query, int k, const char *mode,
+                             const char *const *documents, size_t n_documents,
+                             sluice_hits_t **hits_p, int timeout_ms)
+{
     assert (self && hits_p);
     *hits_p = NULL;
     s_clear (self);
@@ -1777,12 +1785,24 @@ sluice_client_search_mode (sluice_client_t *self, const char *query, int k, cons
         mode = "hybrid";
     if (strcmp (mode, "hybrid") != 0 && strcmp (mode, "vector") != 0 && strcmp (mode, "lexical") != 0)
         return s_set (self, SLUICE_EINVAL, 0, "mode must be hybrid, vector or lexical");
+    if (n_documents > 100 || (n_documents > 0 && !documents))
+        return s_set (self, SLUICE_EINVAL, 0, "at most 100 documents to search within");
+    for (size_t i = 0; i < n_documents; i++)
+        if (!documents [i] || !sl_token_valid (documents [i]))
+            return s_set (self, SLUICE_EINVAL, 0, "not a document id: %.64s",
+                          documents [i] ? documents [i] : "(null)");
     sl_mpw_t w;
     sl_mpw_init (&w);
-    msgpack_pack_map (&w.pk, 3);
+    msgpack_pack_map (&w.pk, n_documents > 0 ? 4 : 3);
     sl_mpw_kv_str (&w, "query", query);
     sl_mpw_kv_int (&w, "k", k);
     sl_mpw_kv_str (&w, "mode", mode);
+    if (n_documents > 0) {
+        sl_mpw_key (&w, "documents");
+        msgpack_pack_array (&w.pk, n_documents);
+        for (size_t i = 0; i < n_documents; i++)
+            sl_mpw_str (&w, documents [i]);
+    }
     size_t size;
     char *body = sl_mpw_take (&w, &size);
     reply_t reply;

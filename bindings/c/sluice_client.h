@@ -291,6 +291,13 @@ SLUICE_EXPORT sluice_rc_t sluice_client_search (sluice_client_t *self, const cha
 SLUICE_EXPORT sluice_rc_t sluice_client_search_mode (sluice_client_t *self, const char *query, int k,
                                                      const char *mode, sluice_hits_t **hits_p,
                                                      int timeout_ms);
+//  The same within some documents only (up to 100 ids from
+//  sluice_client_documents; an id that is not a document of the workspace
+//  matches nothing). n_documents 0: the whole workspace.
+SLUICE_EXPORT sluice_rc_t sluice_client_search_within (sluice_client_t *self, const char *query, int k,
+                                                       const char *mode, const char *const *documents,
+                                                       size_t n_documents, sluice_hits_t **hits_p,
+                                                       int timeout_ms);
 SLUICE_EXPORT size_t sluice_hits_size (const sluice_hits_t *self);
 SLUICE_EXPORT double sluice_hits_score (const sluice_hits_t *self, size_t index);
 SLUICE_EXPORT const char *sluice_hits_text (const sluice_hits_t *self, size_t index);

@@ -190,6 +190,16 @@ s_e2e (const char *endpoint, const char *text_path, const char *pdf_path)
     sluice_hits_destroy (&hits);
     CHECK (sluice_client_search_mode (client, "x", 3, "fuzzy", &hits, 0) == SLUICE_EINVAL && !hits,
            "unknown mode refused");
+    //  Within one document only
+    const char *within [1] = { big_doc };
+    OK (client, sluice_client_search_within (client, "zebracorn quasar", 3, NULL, within, 1, &hits, 0));
+    CHECK (sluice_hits_size (hits) >= 1, "hits within the document");
+    for (size_t i = 0; i < sluice_hits_size (hits); i++)
+        CHECK (strcmp (sluice_hits_document_id (hits, i), big_doc) == 0, "hit outside the document");
+    sluice_hits_destroy (&hits);
+    const char *bad_doc [1] = { "bad id!" };
+    CHECK (sluice_client_search_within (client, "x", 3, NULL, bad_doc, 1, &hits, 0) == SLUICE_EINVAL,
+           "bad document id refused");
 
     //  List, delete, and the errors that follow
     sluice_docs_t *docs = NULL;

@@ -54,6 +54,8 @@ static struct {
     int k;
     const char *state;
     const char *mode;
+    const char *docs [100];         //  search --doc ID (repeatable)
+    int n_docs;
     int limit;
     int offset;
     CURL *curl;                     //  one handle: connections are reused
@@ -73,9 +75,10 @@ s_usage (FILE *out)
         "  ls                        list documents\n"
         "  show ID                   show a document (or, if there is none, a job)\n"
         "  rm ID                     delete a document\n"
-        "  search \"QUERY\" [-k N] [--mode M]\n"
+        "  search \"QUERY\" [-k N] [--mode M] [--doc ID]...\n"
         "                            best matching chunks (default k 10); M: hybrid (default:\n"
-        "                            meaning and exact words), vector or lexical\n"
+        "                            meaning and exact words), vector or lexical; --doc: only\n"
+        "                            within that document (repeatable, up to 100)\n"
         "  status                    server status (model, counts)\n"
         "\n"
         "options:\n"
@@ -440,6 +443,12 @@ s_cmd_search (const char *query)
 {
     json_t *body = json_pack ("{s:s, s:i, s:s}", "query", query, "k", s_opt.k, "mode",
                               s_opt.mode ? s_opt.mode : "hybrid");
+    if (s_opt.n_docs > 0) {
+        json_t *docs = json_array ();
+        for (int i = 0; i < s_opt.n_docs; i++)
+            json_array_append_new (docs, json_string (s_opt.docs [i]));
+        json_object_set_new (body, "documents", docs);
+    }
     json_t *reply;
     char error [1024];
     long status = s_request ("POST", "/v1/search", body, NULL, &reply, error, sizeof error);
@@ -1051,6 +1060,7 @@ main (int argc, char **argv)
         { "retries", required_argument, 0, 'r' },
         { "state", required_argument, 0, 'S' },
         { "mode", required_argument, 0, 'M' },
+        { "doc", required_argument, 0, 'D' },
         { "limit", required_argument, 0, 'l' },
         { "offset", required_argument, 0, 'o' },
         { "help", no_argument, 0, 'h' },
@@ -1073,6 +1083,13 @@ main (int argc, char **argv)
             case 'q': s_opt.quiet = true; break;
             case 'S': s_opt.state = optarg; break;
             case 'M': s_opt.mode = optarg; break;
+            case 'D':
+                if (s_opt.n_docs == (int) (sizeof s_opt.docs / sizeof s_opt.docs [0])) {
+                    s_err ("at most %d --doc options", s_opt.n_docs);
+                    return EXIT_USAGE;
+                }
+                s_opt.docs [s_opt.n_docs++] = optarg;
+                break;
             case 'r':
             case 'k':
             case 'l':

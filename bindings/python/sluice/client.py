@@ -458,17 +458,24 @@ class Client:
     # -- search and documents ----------------------------------------------
 
     def search(self, query: str, k: int = 10, *, mode: str = "hybrid",
+               documents: Optional[Sequence[str]] = None,
                timeout: Optional[float] = None) -> List[Hit]:
         """The ``k`` (1..100) chunks that best match ``query``, best first.
         ``mode``: ``"hybrid"`` (meaning and exact words, fused), ``"vector"``
-        or ``"lexical"``."""
+        or ``"lexical"``. ``documents``: search only within these document
+        ids (up to 100)."""
         if not query:
             raise Refused("an empty query matches nothing")
         if not 1 <= int(k) <= 100:
             raise Refused("k must be 1..100")
         if mode not in ("hybrid", "vector", "lexical"):
             raise Refused("mode must be hybrid, vector or lexical")
-        reply = self._request("query", "search", {"query": query, "k": int(k), "mode": mode}, timeout)
+        body: Dict[str, Any] = {"query": query, "k": int(k), "mode": mode}
+        if documents is not None:
+            if isinstance(documents, str) or len(documents) > 100:
+                raise Refused("documents must be a list of at most 100 document ids")
+            body["documents"] = [_check_token(d, "document id") for d in documents]
+        reply = self._request("query", "search", body, timeout)
         hits = reply.get("hits")
         if not isinstance(hits, list):
             raise ProtocolError("query/search: reply without hits", 502)
