@@ -444,6 +444,23 @@ async function test_upload_two_pdfs_search_delete(tmp) {
         'lexical mode: every hit has the word and is labelled', lexical);
   await page.selectOption('#mode', 'hybrid');
 
+  // Search in one document from the library, then everywhere again
+  const introDoc = api.find((x) => x.source.endsWith('mpintro.pdf'));
+  await page.locator('#docs tr[data-doc="' + introDoc.id + '"]')
+    .getByRole('button', { name: 'Search in ' + introDoc.title }).click();
+  check(await page.locator('#search-within').isVisible()
+        && (await page.locator('#within-title').textContent()) === introDoc.title, 'the search says where it looks');
+  await page.fill('#q', 'euro currency symbol');
+  await page.press('#q', 'Enter');
+  await waitFor(async () => /match/.test(await page.locator('#search-status').textContent()), 'results within');
+  const inDocs = await page.locator('#hits li').evaluateAll((lis) => lis.map((li) => li.dataset.doc));
+  check(inDocs.length >= 1 && inDocs.every((d) => d === introDoc.id), 'every hit is in that document', inDocs);
+  await page.getByRole('button', { name: 'Search everything' }).click();
+  check(!(await page.locator('#search-within').isVisible()), 'back to everything');
+  await page.press('#q', 'Enter');
+  await waitFor(async () => (await page.locator('#hits li').evaluateAll((lis) => lis.map((li) => li.dataset.doc)))
+    .includes(euroDoc.id), 'results everywhere again');
+
   // Delete euro.pdf from the library; only mpintro.pdf is left, everywhere
   const euroRow = page.locator('#docs tr[data-doc="' + euroDoc.id + '"]');
   await euroRow.getByRole('button', { name: 'Delete ' + euroDoc.title }).click();

@@ -869,6 +869,8 @@
     const title = docTitle(doc);
     const when = formatWhen(doc.created);
     const source = doc.source && basename(doc.source) !== title ? doc.source : '';
+    const within = el('button', { type: 'button', class: 'quiet', text: 'Search in',
+                                  'aria-label': 'Search in ' + title });
     const del = el('button', { type: 'button', class: 'danger', text: 'Delete', 'aria-label': 'Delete ' + title });
     const tr = el('tr', { 'data-doc': doc.id },
       el('td', { class: 'doc' }, el('span', { class: 'doc-title', text: title }),
@@ -879,7 +881,11 @@
       el('td', { class: 'model', 'data-label': 'Model', text: doc.model || '–' }),
       el('td', { 'data-label': 'Added' },
          el('time', { datetime: when.iso || null, title: when.title, text: when.text })),
-      el('td', { class: 'actions' }, del));
+      el('td', { class: 'actions' }, within, del));
+    within.addEventListener('click', () => {
+      setWithin(doc, title);
+      $('q').focus();
+    });
     del.addEventListener('click', () => deleteDoc(doc, title, tr));
     return tr;
   }
@@ -893,6 +899,7 @@
       // Keep keyboard focus in the table: on the next row's button, or the heading
       const next = tr.nextElementSibling || tr.previousElementSibling;
       tr.remove();
+      if (searchWithin && searchWithin.id === doc.id) setWithin(null);
       libraryOffset = Math.max(0, libraryOffset - 1);
       const focus = next && next.querySelector('button');
       (focus || $('library-title')).focus();
@@ -972,13 +979,24 @@
     return (!b || b === a) ? 'p. ' + a : 'pp. ' + a + '–' + b;
   }
 
+  // The document the search is kept to ("Search in" in the library), or null
+  let searchWithin = null;
+
+  function setWithin(doc, title) {
+    searchWithin = doc ? { id: doc.id, title } : null;
+    $('within-title').textContent = doc ? title : '';
+    $('search-within').hidden = !doc;
+  }
+
   async function search(q, k, mode) {
     const status = $('search-status');
     const list = $('hits');
     status.dataset.kind = '';
     status.textContent = 'Searching…';
     try {
-      const data = await api('POST', '/v1/search', { query: q, k, mode: mode || 'hybrid' });
+      const body = { query: q, k, mode: mode || 'hybrid' };
+      if (searchWithin) body.documents = [searchWithin.id];
+      const data = await api('POST', '/v1/search', body);
       const hits = data.hits || [];
       const terms = queryTerms(q);
       list.textContent = '';
@@ -1071,6 +1089,10 @@
       $('auth-msg').textContent = 'Key forgotten. This server needs an API key.';
     });
     $('refresh').addEventListener('click', () => { loadLibrary(); refreshStatus(); });
+    $('within-clear').addEventListener('click', () => {
+      setWithin(null);
+      $('q').focus();
+    });
     $('more').addEventListener('click', () => loadLibrary(true));
     $('clear-done').addEventListener('click', clearFinished);
     if (apiKey) $('key').value = apiKey;
