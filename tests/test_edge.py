@@ -373,6 +373,10 @@ def test_ingest_url_follow_documents_search_delete(tmp):
               "search within a document", body)
         st, _, body = call(srv, "POST", "/v1/search", {"query": "marmalade lighthouse", "documents": ["nope"]})
         check(st == 200 and body["hits"] == [], "search within an unknown document finds nothing", body)
+        # the same search as a GET, for curl and the address bar
+        st, _, body = call(srv, "GET", "/v1/search?q=Marmalade%20lighthouse&k=2&mode=lexical&documents=nope," + doc_id)
+        check(st == 200 and body["mode"] == "lexical" and [h["document_id"] for h in body["hits"]] == [doc_id],
+              "GET search", body)
         st, _, body = call(srv, "DELETE", "/v1/documents/" + doc_id)
         check(st == 200 and body.get("deleted") is True, "delete", st, body)
         expect_error(call(srv, "GET", "/v1/documents/" + doc_id), 404, "deleted document")
@@ -551,6 +555,12 @@ def test_error_codes(tmp):
     expect_error(call(srv, "POST", "/v1/search", {"query": "x", "mode": "fuzzy"}), 400, "search mode unknown")
     expect_error(call(srv, "POST", "/v1/search", {"query": "x", "mode": 3}), 400, "search mode not a string")
     expect_error(call(srv, "POST", "/v1/search", {"query": "x", "documents": "abc"}), 400, "documents not a list")
+    expect_error(call(srv, "GET", "/v1/search"), 400, "GET search without q")
+    expect_error(call(srv, "GET", "/v1/search?q=x&k=ten"), 400, "GET search k not a number")
+    expect_error(call(srv, "GET", "/v1/search?q=x&k=0"), 400, "GET search k 0")
+    expect_error(call(srv, "GET", "/v1/search?q=x&mode=fuzzy"), 400, "GET search mode unknown")
+    expect_error(call(srv, "GET", "/v1/search?q=x&documents=bad%20id"), 400, "GET search bad document id")
+    expect_error(call(srv, "GET", "/v1/search?q=%FF%FE"), 400, "GET search q not UTF-8")
     expect_error(call(srv, "POST", "/v1/search", {"query": "x", "documents": ["bad id!"]}), 400, "bad document id")
     expect_error(call(srv, "POST", "/v1/search", {"query": "x", "documents": ["d%d" % i for i in range(101)]}),
                  400, "too many documents")

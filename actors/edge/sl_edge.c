@@ -87,6 +87,7 @@ static const route_t s_routes [] = {
     { R_DOC, "DELETE", "/v1/documents/{id}", false },
     { R_DOC_CHUNKS, "GET", "/v1/documents/{id}/chunks", false },
     { R_SEARCH, "POST", "/v1/search", false },
+    { R_SEARCH, "GET", "/v1/search", false },
     { R_DLQ, "GET", "/v1/dlq", false },
     { R_DLQ_REPLAY, "POST", "/v1/dlq/{id}/replay", false },
     { R_NONE, NULL, NULL, false }
@@ -737,11 +738,50 @@ s_search_documents_ok (json_t *docs)
     return true;
 }
 
+//  A query-string value as JSON: a string, or (not valid UTF-8) a number,
+//  which the string checks then refuse
+static json_t *
+s_arg_json (const char *value)
+{
+    json_t *string = json_string (value);
+    return string ? string : json_integer (0);
+}
+
+//  GET /v1/search?q=...&k=10&mode=hybrid&documents=ID,ID: the POST body's
+//  fields from the query string, for curl and a browser's address bar.
+//  Values the body could not hold (k not a number, text not UTF-8) go in as
+//  values the body's checks refuse, so both forms answer alike.
+static json_t *
+s_search_args (struct MHD_Connection *conn)
+{
+    json_t *in = json_object ();
+    const char *q = s_arg (conn, "q");
+    if (q)
+        json_object_set_new (in, "query", s_arg_json (q));
+    if (s_arg (conn, "k"))
+        json_object_set_new (in, "k", json_integer (s_int_arg (conn, "k", 10, 1000)));
+    const char *mode = s_arg (conn, "mode");
+    if (mode)
+        json_object_set_new (in, "mode", s_arg_json (mode));
+    const char *docs = s_arg (conn, "documents");
+    if (docs) {
+        json_t *list = json_array ();
+        char *copy = strdup (docs), *save = NULL;
+        for (char *id = strtok_r (copy, ",", &save); id; id = strtok_r (NULL, ",", &save))
+            json_array_append_new (list, s_arg_json (id));
+        free (copy);
+        json_object_set_new (in, "documents", list);
+    }
+    return in;
+}
+
 static enum MHD_Result
 s_on_search (req_t *req, struct MHD_Connection *conn)
 {
     json_error_t jerr;
-    json_t *in = req->body ? json_loadb (req->body, req->body_len, 0, &jerr) : NULL;
+    bool get = strcmp (req->method, "GET") == 0;
+    json_t *in = get ? s_search_args (conn)
+               : req->body ? json_loadb (req->body, req->body_len, 0, &jerr) : NULL;
     if (!in)
         return req->body ? s_error (req, conn, 400, "malformed JSON at line %d column %d: %s",
                                     jerr.line, jerr.column, jerr.text)

@@ -874,11 +874,14 @@ sl_store_events_free (sl_store_event_t **events_p, int count)
 #define S_LEXICAL_WEIGHT 1.5
 
 //  Words too common to say what a query is about; dropped unless a query
-//  has nothing else, so "the kitten" needs "kitten", not "the"
+//  has nothing else, so "the kitten" needs "kitten", not "the". Lucene's
+//  English stop set, plus the words questions are made of ("how do I ...")
 static const char *s_stopwords [] = {
-    "a", "an", "and", "are", "as", "at", "be", "by", "does", "for", "from", "how", "in",
-    "is", "it", "its", "of", "on", "or", "that", "the", "this", "to", "was", "what",
-    "when", "where", "which", "who", "why", "with", NULL
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "did", "do", "does", "for",
+    "from", "has", "have", "how", "if", "in", "into", "is", "it", "its", "my", "no", "not",
+    "of", "on", "or", "our", "such", "that", "the", "their", "then", "there", "these", "they",
+    "this", "to", "was", "we", "what", "when", "where", "which", "who", "why", "will", "with",
+    "you", "your", NULL
 };
 
 static bool
