@@ -64,7 +64,7 @@ def main():
     port, rounds, seed = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     c = Client(port)
     wait_ready(c)
-    texts = chunks_of(c)
+    texts = sorted(chunks_of(c))        # documents list in ingest order, which varies: sort
     rng = random.Random(seed)
     words, rare = query_sets(texts, rng)
     modes = ("vector", "hybrid", "lexical")
