@@ -1,6 +1,7 @@
 /*  sl_util: clocks, ids, hashing and file helpers. See sl_util.h. */
 #include "sl_util.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -8,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -124,6 +127,27 @@ sl_mkdirs (const char *path, int mode)
     if (mkdir (tmp, (mode_t) mode) != 0 && errno != EEXIST)
         return -1;
     return 0;
+}
+
+int
+sl_loopback_listen (int backlog, int *port)
+{
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = 0 };
+    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    socklen_t alen = sizeof addr;
+    if (bind (fd, (struct sockaddr *) &addr, sizeof addr) != 0
+    ||  (backlog > 0 && listen (fd, backlog) != 0)
+    ||  getsockname (fd, (struct sockaddr *) &addr, &alen) != 0) {
+        close (fd);
+        return -1;
+    }
+    *port = ntohs (addr.sin_port);
+    return fd;
 }
 
 bool

@@ -41,6 +41,12 @@ int sl_mkdirs (const char *path, int mode);
 //  Used to validate ids from the network before they touch file paths.
 bool sl_token_valid (const char *s);
 
+//  A TCP socket bound to 127.0.0.1 on a port the kernel picks, listening
+//  with backlog if backlog > 0 (self-tests' little servers, and probes for
+//  a port nobody listens on). Returns the fd (close-on-exec) and sets
+//  *port, or -1.
+int sl_loopback_listen (int backlog, int *port);
+
 void sl_util_test (bool verbose);
 
 #endif

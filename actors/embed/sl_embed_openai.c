@@ -779,17 +779,8 @@ s_server_start (s_server_t *server, int dim)
     memset (server, 0, sizeof *server);
     pthread_mutex_init (&server->lock, NULL);
     server->dim = dim;
-    server->listen_fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    server->listen_fd = sl_loopback_listen (16, &server->port);
     assert (server->listen_fd >= 0);
-    int one = 1;
-    setsockopt (server->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = 0 };
-    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    assert (bind (server->listen_fd, (struct sockaddr *) &addr, sizeof addr) == 0);
-    assert (listen (server->listen_fd, 16) == 0);
-    socklen_t alen = sizeof addr;
-    assert (getsockname (server->listen_fd, (struct sockaddr *) &addr, &alen) == 0);
-    server->port = ntohs (addr.sin_port);
     atomic_store (&server->stop, false);
     assert (pthread_create (&server->thread, NULL, s_server_run, server) == 0);
 }

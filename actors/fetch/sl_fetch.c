@@ -1245,17 +1245,8 @@ s_server_run (void *arg)
 static void
 s_server_start (s_server_t *server)
 {
-    server->listen_fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    server->listen_fd = sl_loopback_listen (16, &server->port);
     assert (server->listen_fd >= 0);
-    int one = 1;
-    setsockopt (server->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = 0 };
-    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    assert (bind (server->listen_fd, (struct sockaddr *) &addr, sizeof addr) == 0);
-    assert (listen (server->listen_fd, 16) == 0);
-    socklen_t alen = sizeof addr;
-    assert (getsockname (server->listen_fd, (struct sockaddr *) &addr, &alen) == 0);
-    server->port = ntohs (addr.sin_port);
     atomic_store (&server->stop, false);
     atomic_store (&server->connections, 0);
     assert (pthread_create (&server->thread, NULL, s_server_run, server) == 0);
@@ -1635,17 +1626,14 @@ sl_fetch_test (bool verbose)
     assert (s_count_files (tmp_dir) == 0);
 
     //  Nobody listening: connection refused is transient
-    int probe = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = 0 };
-    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    assert (bind (probe, (struct sockaddr *) &addr, sizeof addr) == 0);
-    socklen_t alen = sizeof addr;
-    assert (getsockname (probe, (struct sockaddr *) &addr, &alen) == 0);
+    int dead_port = 0;
+    int probe = sl_loopback_listen (0, &dead_port);     //  bound, never listening
+    assert (probe >= 0);
     close (probe);
-    snprintf (url, sizeof url, "http://127.0.0.1:%d/x", ntohs (addr.sin_port));
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/x", dead_port);
     s_expect_fail (&opts, blobs, url, SL_FETCH_RETRY, "download failed", verbose);
     //  ... also when another address of the host was refused (::1)
-    snprintf (url, sizeof url, "http://localhost:%d/x", ntohs (addr.sin_port));
+    snprintf (url, sizeof url, "http://localhost:%d/x", dead_port);
     s_expect_fail (&opts, blobs, url, SL_FETCH_RETRY, "download failed", verbose);
 
     //  The guard: loopback needs allow_cidrs; nothing reaches the server

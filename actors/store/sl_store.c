@@ -860,9 +860,6 @@ sl_store_events_free (sl_store_event_t **events_p, int count)
 }
 
 //  --------------------------------------------------------------------------
-//  Search and metrics
-
-//  --------------------------------------------------------------------------
 //  Search: vector, lexical, or both fused
 
 #define S_RRF_K      60         //  reciprocal rank fusion constant (Cormack et al.)
@@ -1214,6 +1211,9 @@ sl_store_hits_reset (sl_hit_t *hits, int n)
     }
 }
 
+//  --------------------------------------------------------------------------
+//  Metrics
+
 int
 sl_store_stats (sl_store_t *self, sl_store_stats_t *stats)
 {
@@ -1273,8 +1273,8 @@ s_sqlite_count (void *arg, const char *sql)
 //  per thread: the concurrent workers must not share (or repeat) a sequence
 static __thread uint64_t s_rng = 88172645463325252ULL;
 
-static void
-s_unit_vector (float *v, int dim)
+void
+sl_store_test_unit_vector (float *v, int dim)
 {
     double norm = 0;
     for (int i = 0; i < dim; i++) {
@@ -1315,7 +1315,7 @@ s_doc_make (s_doc_t *doc, const char *workspace, const char *source, const char 
             .char_start = i * 100, .char_end = i * 100 + 99, .tokens = 20,
             .hash = NULL, .text = doc->texts [i]
         };
-        s_unit_vector (doc->vectors + i * T_DIM, T_DIM);
+        sl_store_test_unit_vector (doc->vectors + i * T_DIM, T_DIM);
     }
     doc->n = n;
 }
@@ -1804,7 +1804,7 @@ s_test_cache (sl_store_t *store)
     const char *hashes [3] = { "h-one", "h-two", "h-three" };
     float vectors [3 * 4], out [3 * 4];
     for (int i = 0; i < 3; i++)
-        s_unit_vector (vectors + i * 4, 4);
+        sl_store_test_unit_vector (vectors + i * 4, 4);
     bool found [3];
     assert (sl_store_cache_put (store, "m1", hashes, 2, vectors, 4) == 0);
     assert (sl_store_cache_get (store, "m1", hashes, 3, 4, out, found) == 2);
@@ -1813,7 +1813,7 @@ s_test_cache (sl_store_t *store)
     //  existing entries are kept (INSERT OR IGNORE), new ones added
     float other [3 * 4];
     for (int i = 0; i < 3; i++)
-        s_unit_vector (other + i * 4, 4);
+        sl_store_test_unit_vector (other + i * 4, 4);
     assert (sl_store_cache_put (store, "m1", hashes, 3, other, 4) == 0);
     assert (sl_store_cache_get (store, "m1", hashes, 3, 4, out, found) == 3);
     assert (memcmp (out, vectors, 2 * 4 * sizeof (float)) == 0);
@@ -2045,7 +2045,7 @@ s_test_reembed (sl_store_t *store, const char *url, const s_db_t *db)
     char hash_buf [8][SL_SHA256_HEX];
     const char *hashes [8];
     for (int i = 0; i < n; i++) {
-        s_unit_vector (vectors + i * T_DIM_B, T_DIM_B);
+        sl_store_test_unit_vector (vectors + i * T_DIM_B, T_DIM_B);
         sl_sha256_hex (texts [i], strlen (texts [i]), hash_buf [i]);
         hashes [i] = hash_buf [i];
     }
@@ -2103,8 +2103,8 @@ s_test_reembed (sl_store_t *store, const char *url, const s_db_t *db)
     char id_c [SL_STORE_ID];
     assert (s_doc_commit (store, &doc_c, id_c) == SL_STORE_CONFLICT);
     float vectors_c [2 * T_DIM_B];
-    s_unit_vector (vectors_c, T_DIM_B);
-    s_unit_vector (vectors_c + T_DIM_B, T_DIM_B);
+    sl_store_test_unit_vector (vectors_c, T_DIM_B);
+    sl_store_test_unit_vector (vectors_c + T_DIM_B, T_DIM_B);
     assert (sl_store_document_commit (store, &doc_c.meta, doc_c.chunks, 2, vectors_c, T_DIM_B,
                                       T_MODEL_B, id_c) == 0);
     assert (s_count (db, in_wsr) == 7);

@@ -598,4 +598,8 @@ typedef int64_t (sl_store_count_fn) (void *arg, const char *sql);
 void sl_store_conformance (sl_store_t *store, const char *url, sl_store_count_fn *count,
                            void *arg, bool verbose);
 
+//  For backend self-tests: a random unit vector of dim floats (xorshift
+//  state per thread, so racing test threads never share a sequence).
+void sl_store_test_unit_vector (float *v, int dim);
+
 #endif

@@ -2432,15 +2432,11 @@ s_pg_installed (void)
 static int
 s_free_port (void)
 {
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    int port = 0;
+    int fd = sl_loopback_listen (0, &port);
     assert (fd >= 0);
-    struct sockaddr_in addr = { .sin_family = AF_INET };
-    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    assert (bind (fd, (struct sockaddr *) &addr, sizeof addr) == 0);
-    socklen_t len = sizeof addr;
-    assert (getsockname (fd, (struct sockaddr *) &addr, &len) == 0);
     close (fd);
-    return ntohs (addr.sin_port);
+    return port;
 }
 
 //  Run pg_server.sh start|stop; returns its exit status. The server
@@ -2537,24 +2533,6 @@ s_open (const char *url)
     return store;
 }
 
-//  per thread, so racing threads never share (or repeat) a sequence
-static __thread uint64_t s_rng = 0x2545F4914F6CDD1DULL;
-
-static void
-s_unit_vector (float *v, int dim)
-{
-    double norm = 0;
-    for (int i = 0; i < dim; i++) {
-        s_rng ^= s_rng << 13;
-        s_rng ^= s_rng >> 7;
-        s_rng ^= s_rng << 17;
-        v [i] = (float) ((double) (s_rng >> 11) / (double) (1ULL << 53)) * 2.0f - 1.0f;
-        norm += (double) v [i] * v [i];
-    }
-    for (int i = 0; i < dim; i++)
-        v [i] = (float) (v [i] / sqrt (norm));
-}
-
 //  A test document: n chunks "<tag> <i>" (padded to text_len) with
 //  random unit vectors of dim
 typedef struct {
@@ -2596,7 +2574,7 @@ s_doc_make (s_doc_t *doc, const char *workspace, const char *source, const char 
             .ordinal = i, .page_start = 1, .page_end = 1, .char_start = i * 100,
             .char_end = i * 100 + 99, .tokens = 20, .text = doc->texts [i]
         };
-        s_unit_vector (doc->vectors + (size_t) i * (size_t) dim, dim);
+        sl_store_test_unit_vector (doc->vectors + (size_t) i * (size_t) dim, dim);
     }
     doc->n = n;
     doc->dim = dim;
