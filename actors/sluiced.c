@@ -178,7 +178,8 @@ s_usage (FILE *out)
         "  --keygen PATH     write a CURVE certificate: PATH (public) and PATH_secret\n"
         "  --reembed WS      re-embed workspace WS's stored chunks with the configured\n"
         "                    embed.provider/options (no re-parse) and switch it to that\n"
-        "                    model; holds all its vectors in memory (chunks x dim floats)\n"
+        "                    model; vectors go through the embedding cache a page (256)\n"
+        "                    at a time, so memory stays at one page whatever the size\n"
         "  --version, --help\n"
         "See docs/config.md for every setting.\n");
 }
