@@ -199,7 +199,8 @@ s_events_from_broker (const char *broker, char *out, size_t cap)
 }
 
 //  --keygen PATH: write a CURVE certificate pair, PATH (public, to hand
-//  to the broker's clients folder or to peers) and PATH_secret (keep it).
+//  to the broker (curve.worker_keys, curve.workers_dir, curve.client_keys)
+//  or to peers) and PATH_secret (keep it).
 static int
 s_keygen (const char *path)
 {

@@ -2,7 +2,8 @@
 
     One ROUTER socket takes every peer: workers that serve stages (fetch,
     parse, …), clients that submit jobs and ask questions (the HTTP edge,
-    bindings, the CLI). One PUB socket fans out live events by job id.
+    bindings, the CLI). One PUB socket fans out live events on
+    "<workspace>/<job>" topics.
     The broker keeps, per service, a bounded FIFO of envelopes and the set
     of workers that serve it, and moves messages from the first to the
     second under these rules (docs/protocol.md has the full contract):

@@ -40,8 +40,9 @@ typedef enum {
     SL_CMD_REQUEST,         //  client → broker: corr, timeout, + envelope frame
     SL_CMD_REPLY,           //  worker → broker: mid, + body frame;
                             //  broker → client: corr, + body frame
-    SL_CMD_EVENT,           //  worker → broker: topic, + event frame (msgpack map)
-    SL_CMD_PUBLISH,         //  worker → broker: topic, + data frame (fan out live)
+    SL_CMD_EVENT,           //  worker → broker: topic (job), name (workspace), + event frame
+    SL_CMD_PUBLISH,         //  worker → broker: topic (job), name (workspace), + data frame
+                            //  (fanned out live on "<workspace>/<job>")
     SL_CMD_STATS,           //  client → broker: corr
     SL_CMD_DLQ_LIST,        //  client → broker: corr, limit
     SL_CMD_DLQ_REPLAY,      //  client → broker: corr, mid
@@ -67,7 +68,7 @@ typedef struct {
     sl_cmd_t cmd;
     char corr [65];                 //  client correlation id (echoed back)
     char mid [65];                  //  message id
-    char topic [65];                //  event / publish topic (job id)
+    char topic [65];                //  event / publish topic (job id; with name, its workspace)
     char name [65];                 //  worker name (logs)
     char svc [SL_PROTO_MAX_SERVICES][32];
     int svc_count;

@@ -252,7 +252,7 @@ test_roundtrip (void)
     sl_worker_t *wb = s_worker ("inproc://rt", "beta", 2, s_stage_handler, &b);
     sl_worker_t *ws = s_worker ("inproc://rt", "sink", 1, s_sink_handler, NULL);
     sl_client_t *client = sl_client_new ("inproc://rt", NULL, NULL);
-    //  Live events by job id
+    //  Live events by workspace/job
     CHECK (sl_client_subscribe (client, "inproc://rt-pub", "ws/job-7") == 0);
     zclock_sleep (100);
     s_submit_n (client, "alpha,beta,sink", 0, 50);
