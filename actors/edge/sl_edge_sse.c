@@ -164,6 +164,7 @@ sl_edge_hub_new (const char *pub_endpoint, const char *curve_client, const char 
     }
     zsock_set_linger (self->sub, 0);
     zsock_set_rcvhwm (self->sub, 100000);
+    sl_proto_limit (self->sub);
     if (curve_client && curve_server && strncmp (pub_endpoint, "inproc:", 7) != 0) {
         zcert_t *mine = zcert_load (curve_client);
         zcert_t *theirs = zcert_load (curve_server);
