@@ -510,6 +510,8 @@ def test_curve_key_accepted(tmp):
     with sluice.Client(s.endpoint(), client_cert=cert, broker_cert=broker_pub) as client:
         job = client.ingest_file(os.path.join(CORPUS, "text", "gmp-README.txt"))
         assert [e.type for e in client.events(job.id, timeout=60)][-1] == "job_completed"
+        # both libraries' event subscriptions ("default/<job>") were accepted
+        assert client.stats()["refused"] == 0
 
 
 # ---------------------------------------------------------------------------
