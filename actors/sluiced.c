@@ -21,6 +21,7 @@
 #include "sl_json.h"
 #include "sl_log.h"
 #include "sl_node.h"
+#include "sl_proto.h"
 #include "sl_roles.h"
 #include "sl_store_actors.h"
 #include "sl_util.h"
@@ -111,14 +112,17 @@ s_broker_ops (void *arg, const char *path, char **body, const char **type)
     size_t out_size = 0;
     FILE *f = open_memstream (&out, &out_size);
     s_prometheus_services (f, sl_mp_get (root, "services"));
-    int64_t dlq = 0, workers = 0, malformed = 0;
+    int64_t dlq = 0, workers = 0, malformed = 0, refused = 0;
     sl_mp_get_int (root, "dlq", &dlq);
     sl_mp_get_int (root, "workers", &workers);
     sl_mp_get_int (root, "malformed", &malformed);
+    sl_mp_get_int (root, "refused", &refused);
     fprintf (f, "# TYPE sluice_broker_dlq_size gauge\nsluice_broker_dlq_size %lld\n", (long long) dlq);
     fprintf (f, "# TYPE sluice_broker_peers gauge\nsluice_broker_peers %lld\n", (long long) workers);
     fprintf (f, "# TYPE sluice_broker_malformed_total counter\nsluice_broker_malformed_total %lld\n",
              (long long) malformed);
+    fprintf (f, "# TYPE sluice_broker_refused_total counter\nsluice_broker_refused_total %lld\n",
+             (long long) refused);
     fclose (f);
     sl_mp_destroy (&mp);
     free (data);
@@ -196,7 +200,8 @@ s_events_from_broker (const char *broker, char *out, size_t cap)
 }
 
 //  --keygen PATH: write a CURVE certificate pair, PATH (public, to hand
-//  to the broker's clients folder or to peers) and PATH_secret (keep it).
+//  to the broker (curve.worker_keys, curve.workers_dir, curve.client_keys)
+//  or to peers) and PATH_secret (keep it).
 static int
 s_keygen (const char *path)
 {
@@ -479,7 +484,18 @@ s_start_broker (sl_config_t *cfg, bool embedded, const char *data_dir)
     bc.snapshot_path = sl_config_get (cfg, "broker.snapshot", snapshot);
     bc.services = sl_config_get (cfg, "broker.services", "intake,fetch,parse,chunk,embed,store,journal,query,upload");
     bc.curve_secret = sl_config_get (cfg, "curve.broker_secret", NULL);
-    bc.curve_clients = sl_config_get (cfg, "curve.clients_dir", NULL);
+    bc.curve_workers = sl_config_get (cfg, "curve.worker_keys", NULL);
+    //  curve.clients_dir is the old name of curve.workers_dir: every key in
+    //  it could do everything then, and it still can
+    const char *old_dir = sl_config_get (cfg, "curve.clients_dir", NULL);
+    bc.curve_workers_dir = sl_config_get (cfg, "curve.workers_dir", old_dir);
+    if (old_dir && bc.curve_workers_dir == old_dir)
+        sl_warn (NULL, "curve.clients_dir is deprecated: its keys are worker keys (trusted with every "
+                 "workspace); rename it curve.workers_dir, and give outside programs curve.client_keys");
+    bc.curve_clients = sl_config_get (cfg, "curve.client_keys", NULL);
+    bc.client_services = sl_config_get (cfg, "broker.client_services", NULL);
+    bc.insecure = sl_config_bool (cfg, "broker.insecure", false);
+    bc.max_msg_size = sl_config_size (cfg, "broker.max_msg_size", SL_MAX_MSG_DEFAULT);
     return sl_broker_new (&bc);
 }
 
@@ -524,6 +540,8 @@ main (int argc, char **argv)
         sl_config_destroy (&cfg);
         return rc;
     }
+    //  Every socket to or from the broker refuses larger message parts
+    sl_proto_set_max_msg_size (sl_config_size (cfg, "broker.max_msg_size", SL_MAX_MSG_DEFAULT));
     sl_node_t *node = sl_node_new (cfg);
     sl_metrics_declare (sl_node_metrics (node), "sluice_stage_duration_seconds", SL_HISTOGRAM,
                         "Time a stage handler spent on one message, by stage and outcome");

@@ -16,12 +16,14 @@
 #include "sl_log.h"
 #include "sl_mp.h"
 #include "sl_proto.h"
+#include "sl_trust.h"
 #include "sl_util.h"
 
 #include <assert.h>
 #include <pthread.h>
 
 #define DONE_MEMORY 200000          //  completed ids remembered for dedupe
+#define SUBSCRIPTION_MAX 4096       //  largest message the event socket takes (subscriptions)
 
 typedef struct _worker_t worker_t;
 typedef struct _service_t service_t;
@@ -63,7 +65,9 @@ typedef struct {
     sl_broker_config_t cfg;
     zsock_t *pipe;
     zsock_t *router;
-    zsock_t *pub;
+    zsock_t *pub;                   //  PUB, or with CURVE an XPUB that vets subscriptions
+    sl_trust_t *trust;              //  with CURVE: the keys and what each may do
+    zsock_t *zap;                   //  with CURVE: the ZAP handler (answered here)
     zhashx_t *services;
     zhashx_t *workers;
     zhashx_t *items;
@@ -73,7 +77,7 @@ typedef struct {
     zframe_t *deliver_header;       //  the DELIVER header never changes: encoded once
     int64_t heartbeat_at;
     int64_t started;
-    uint64_t published, malformed;
+    uint64_t published, malformed, refused;
     bool terminated;
 } broker_t;
 
@@ -96,6 +100,7 @@ sl_broker_config_defaults (sl_broker_config_t *cfg)
     cfg->queue_limit = 10000;
     cfg->retry_after_ms = 1000;
     cfg->dlq_limit = 100000;
+    cfg->max_msg_size = SL_MAX_MSG_DEFAULT;
 }
 
 //  ---------------------------------------------------------------------
@@ -169,9 +174,13 @@ s_reply_error (broker_t *self, zframe_t *identity, const char *corr, int code, c
     s_send_to (self, identity, &reply);
 }
 
+//  Live events go out on "<workspace>/<job>" (sl_proto_topic), so a
+//  subscriber's key can be checked against the workspace in the prefix.
 static void
-s_publish (broker_t *self, const char *topic, const void *data, size_t size)
+s_publish (broker_t *self, const char *ws, const char *job, const void *data, size_t size)
 {
+    char topic [SL_TOPIC_MAX];
+    snprintf (topic, sizeof topic, "%s/%s", ws ? ws : "", job ? job : "");
     zmsg_t *msg = zmsg_new ();
     zmsg_addstr (msg, topic);
     zmsg_addmem (msg, data, size);
@@ -191,7 +200,7 @@ static void
 s_emit_event (broker_t *self, const char *job, const char *ws, const void *data, size_t size)
 {
     if (!self->cfg.journal_service || !*job) {
-        s_publish (self, job, data, size);
+        s_publish (self, ws, job, data, size);
         return;
     }
     sl_envelope_t *env = sl_envelope_new ("event", job, ws);
@@ -712,7 +721,7 @@ s_send_result (broker_t *self, zframe_t *identity, const char *corr, sl_mpw_t *w
 static void
 s_pack_stats (broker_t *self, sl_mpw_t *w_p)
 {
-    msgpack_pack_map (&w_p->pk, 6);
+    msgpack_pack_map (&w_p->pk, 7);
     sl_mpw_key (w_p, "services");
     msgpack_pack_map (&w_p->pk, zhashx_size (self->services));
     for (service_t *s = zhashx_first (self->services); s; s = zhashx_next (self->services)) {
@@ -724,6 +733,7 @@ s_pack_stats (broker_t *self, sl_mpw_t *w_p)
     sl_mpw_kv_int (w_p, "uptime_ms", sl_mono_ms () - self->started);
     sl_mpw_kv_int (w_p, "published", (int64_t) self->published);
     sl_mpw_kv_int (w_p, "malformed", (int64_t) self->malformed);
+    sl_mpw_kv_int (w_p, "refused", (int64_t) self->refused);
 }
 
 static void
@@ -752,16 +762,21 @@ s_publish_stats (broker_t *self, sl_broker_t *outer)
     pthread_mutex_unlock (&outer->stats_lock);
 }
 
+//  only: a client key sees the letters of its own workspaces (NULL: all)
 static void
-s_on_dlq_list (broker_t *self, zframe_t *identity, sl_proto_t *cmd)
+s_on_dlq_list (broker_t *self, zframe_t *identity, sl_proto_t *cmd, const sl_peer_t *only)
 {
     size_t limit = cmd->limit > 0 ? (size_t) cmd->limit : 100;
-    size_t n = zlistx_size (self->dlq) < limit ? zlistx_size (self->dlq) : limit;
+    size_t n = 0;
+    for (item_t *item = zlistx_first (self->dlq); item && n < limit; item = zlistx_next (self->dlq))
+        n += !only || sl_trust_peer_may_act_for (only, sl_envelope_workspace (item->env));
     sl_mpw_t w;
     sl_mpw_init (&w);
     msgpack_pack_array (&w.pk, n);
     item_t *item = zlistx_first (self->dlq);
     for (size_t i = 0; i < n; i++, item = zlistx_next (self->dlq)) {
+        while (only && !sl_trust_peer_may_act_for (only, sl_envelope_workspace (item->env)))
+            item = zlistx_next (self->dlq);
         msgpack_pack_map (&w.pk, 8);
         sl_mpw_kv_str (&w, "mid", sl_envelope_id (item->env));
         sl_mpw_kv_str (&w, "job", sl_envelope_job (item->env));
@@ -802,10 +817,10 @@ static void
 s_on_event (broker_t *self, sl_proto_t *cmd, bool publish_only)
 {
     zframe_t *frame = cmd->frames ? zmsg_first (cmd->frames) : NULL;
-    if (!frame || !sl_token_valid (cmd->topic))
+    if (!frame || !sl_token_valid (cmd->topic) || (*cmd->name && !sl_token_valid (cmd->name)))
         return;
-    if (publish_only)
-        s_publish (self, cmd->topic, zframe_data (frame), zframe_size (frame));
+    if (publish_only)           //  topic: the job; name: its workspace
+        s_publish (self, cmd->name, cmd->topic, zframe_data (frame), zframe_size (frame));
     else
         s_emit_event (self, cmd->topic, cmd->name, zframe_data (frame), zframe_size (frame));
 }
@@ -846,6 +861,115 @@ s_on_worker_cmd (broker_t *self, zframe_t *identity, sl_proto_t *cmd)
     }
 }
 
+//  ---------------------------------------------------------------------
+//  Trust: what a peer's key allows (docs/architecture.md, "Trust model")
+
+static void
+s_refuse (broker_t *self, zframe_t *identity, sl_proto_t *cmd, const sl_peer_t *peer, const char *why)
+{
+    self->refused++;
+    sl_debug (NULL, "refused %s from key %s: %s", sl_proto_cmd_name (cmd->cmd),
+              peer ? peer->key : "(unknown)", why);
+    s_reply_error (self, identity, cmd->corr, SL_ERR_FORBIDDEN, why);
+}
+
+//  May this peer send this command? Workers (and every peer when there
+//  is no CURVE) may send anything. A client key may ask (STATS), list and
+//  replay its workspaces' dead letters, and SUBMIT or REQUEST envelopes
+//  for its workspaces addressed to a client service; nothing a worker
+//  does. Refusals are answered with ERROR 403 (or, for a dead letter of
+//  another workspace, the same 404 as for one that does not exist).
+static bool
+s_authorize (broker_t *self, zframe_t *identity, const sl_peer_t *peer, sl_proto_t *cmd)
+{
+    if (!self->trust || (peer && peer->worker))
+        return true;
+    if (!peer) {
+        //  Admitted by ZAP, then its key left curve.workers_dir
+        s_refuse (self, identity, cmd, peer, "this key is no longer accepted");
+        return false;
+    }
+    switch (cmd->cmd) {
+        case SL_CMD_STATS:
+        case SL_CMD_DLQ_LIST:
+            return true;
+        case SL_CMD_SUBMIT:
+        case SL_CMD_REQUEST: {
+            zframe_t *frame = cmd->frames ? zmsg_first (cmd->frames) : NULL;
+            char err [256];
+            sl_envelope_t *env = frame ? sl_envelope_decode (zframe_data (frame), zframe_size (frame), 0,
+                                                             err, sizeof err) : NULL;
+            if (!env)
+                return true;    //  malformed: the command's own handler says why (400)
+            char why [256] = "";
+            const char *ws = sl_envelope_workspace (env);
+            if (!sl_trust_peer_may_act_for (peer, ws))
+                snprintf (why, sizeof why, "this key may not act for workspace '%s'", ws);
+            else
+            if (!sl_trust_peer_may_address (self->trust, peer, sl_envelope_service (env),
+                                            (size_t) sl_envelope_route_size (env)))
+                snprintf (why, sizeof why, "this key may not address service '%s' (route of %d)",
+                          sl_envelope_service (env) ? sl_envelope_service (env) : "",
+                          sl_envelope_route_size (env));
+            sl_envelope_destroy (&env);
+            if (*why)
+                s_refuse (self, identity, cmd, peer, why);
+            return *why == 0;
+        }
+        case SL_CMD_DLQ_REPLAY: {
+            item_t *item = zhashx_lookup (self->items, cmd->mid);
+            if (item && item->dead && sl_trust_peer_may_act_for (peer, sl_envelope_workspace (item->env)))
+                return true;
+            self->refused += item != NULL;
+            s_reply_error (self, identity, cmd->corr, SL_ERR_NOT_FOUND, "no such dead letter");
+            return false;
+        }
+        case SL_CMD_HEARTBEAT:
+            return false;       //  nothing to answer: a client is not a worker
+        case SL_CMD_READY:
+            sl_warn (NULL, "client key %s tried to register as a worker (%s): refused", peer->key,
+                     cmd->svc_count ? cmd->svc [0] : "?");
+            s_refuse (self, identity, cmd, peer, "a client key may not serve a service");
+            return false;
+        default: {
+            char why [128];
+            snprintf (why, sizeof why, "a client key may not send %s", sl_proto_cmd_name (cmd->cmd));
+            s_refuse (self, identity, cmd, peer, why);
+            return false;
+        }
+    }
+}
+
+//  A subscription to the event socket (XPUB, manual): applied only if
+//  the subscriber's key may see the topic's workspace. Unsubscriptions
+//  always apply (libzmq sends them with no pipe when a peer leaves, and
+//  then they do nothing). False if none was ready.
+static bool
+s_handle_subscription (broker_t *self)
+{
+    zframe_t *frame = zframe_recv (self->pub);
+    if (!frame)
+        return false;
+    const byte *data = zframe_data (frame);
+    size_t size = zframe_size (frame);
+    void *pub = zsock_resolve (self->pub);
+    if (size >= 1 && data [0] == 1) {
+        const sl_peer_t *peer = sl_trust_lookup (self->trust, zframe_meta (frame, "User-Id"));
+        if (sl_trust_peer_may_subscribe (peer, data + 1, size - 1))
+            zmq_setsockopt (pub, ZMQ_SUBSCRIBE, data + 1, size - 1);
+        else {
+            self->refused++;
+            sl_debug (NULL, "refused a subscription to '%.*s' from key %s", (int) (size - 1), data + 1,
+                      peer ? peer->key : "(unknown)");
+        }
+    }
+    else
+    if (size >= 1 && data [0] == 0)
+        zmq_setsockopt (pub, ZMQ_UNSUBSCRIBE, data + 1, size - 1);
+    zframe_destroy (&frame);
+    return true;
+}
+
 //  Handle one message from the router. False if none was ready.
 static bool
 s_handle_router (broker_t *self)
@@ -854,6 +978,11 @@ s_handle_router (broker_t *self)
     if (!msg)
         return false;           //  nothing ready (the router's receive timeout is 0)
     zframe_t *identity = zmsg_pop (msg);
+    //  With CURVE the peer's own frames carry its key (the identity frame
+    //  the router adds does not)
+    const sl_peer_t *peer = NULL;
+    if (self->trust && zmsg_first (msg))
+        peer = sl_trust_lookup (self->trust, zframe_meta (zmsg_first (msg), "User-Id"));
     sl_proto_t cmd;
     char err [256];
     if (!identity || sl_proto_decode (&msg, &cmd, err, sizeof err)) {
@@ -864,12 +993,18 @@ s_handle_router (broker_t *self)
         zmsg_destroy (&msg);
         return true;
     }
+    if (!s_authorize (self, identity, peer, &cmd)) {
+        sl_proto_clear (&cmd);
+        zframe_destroy (&identity);
+        return true;
+    }
     switch (cmd.cmd) {
         case SL_CMD_READY:      s_on_ready (self, identity, &cmd); break;
         case SL_CMD_SUBMIT:     s_on_submit (self, identity, &cmd); break;
         case SL_CMD_REQUEST:    s_on_request (self, identity, &cmd); break;
         case SL_CMD_STATS:      s_on_stats (self, identity, &cmd); break;
-        case SL_CMD_DLQ_LIST:   s_on_dlq_list (self, identity, &cmd); break;
+        case SL_CMD_DLQ_LIST:   s_on_dlq_list (self, identity, &cmd,
+                                               self->trust && !peer->worker ? peer : NULL); break;
         case SL_CMD_DLQ_REPLAY: s_on_dlq_replay (self, identity, &cmd); break;
         case SL_CMD_EVENT:      s_on_event (self, &cmd, false); break;
         case SL_CMD_PUBLISH:    s_on_event (self, &cmd, true); break;
@@ -1035,8 +1170,9 @@ s_snapshot_load (broker_t *self)
 //  Actor
 
 static int
-s_bind (zsock_t *sock, const char *endpoint, const sl_broker_config_t *cfg)
+s_bind (zsock_t *sock, const char *endpoint, const sl_broker_config_t *cfg, int64_t max_msg_size)
 {
+    zmq_setsockopt (zsock_resolve (sock), ZMQ_MAXMSGSIZE, &max_msg_size, sizeof max_msg_size);
     if (cfg->curve_secret) {
         zcert_t *cert = zcert_load (cfg->curve_secret);
         if (!cert) {
@@ -1065,7 +1201,7 @@ s_broker_actor (zsock_t *pipe, void *args)
     self->cfg = outer->cfg;
     self->pipe = pipe;
     self->router = zsock_new (ZMQ_ROUTER);
-    self->pub = zsock_new (ZMQ_PUB);
+    self->pub = zsock_new (self->cfg.curve_secret ? ZMQ_XPUB : ZMQ_PUB);
     zsock_set_router_mandatory (self->router, 1);
     zsock_set_sndhwm (self->router, 100000);
     zsock_set_rcvhwm (self->router, 100000);
@@ -1073,14 +1209,25 @@ s_broker_actor (zsock_t *pipe, void *args)
     zsock_set_sndhwm (self->pub, 100000);
     zsock_set_linger (self->router, 0);
     zsock_set_linger (self->pub, 0);
-    zactor_t *auth = NULL;
     if (self->cfg.curve_secret) {
-        auth = zactor_new (zauth, NULL);
-        zstr_sendx (auth, "CURVE", self->cfg.curve_clients ? self->cfg.curve_clients : "/nonexistent", NULL);
-        zsock_wait (auth);
+        //  Keys first, then the ZAP handler, then the sockets that use it
+        char err [512];
+        self->trust = sl_trust_new (self->cfg.curve_workers, self->cfg.curve_workers_dir,
+                                    self->cfg.curve_clients, self->cfg.client_services, err, sizeof err);
+        if (self->trust && !(self->zap = sl_trust_zap_new (err, sizeof err)))
+            sl_trust_destroy (&self->trust);
+        if (!self->trust) {
+            sl_error (NULL, "broker: %s", err);
+            zsock_signal (pipe, 1);
+            goto done;
+        }
+        zsock_set_xpub_manual (self->pub, 1);
+        zsock_set_rcvtimeo (self->pub, 0);
+        sl_info (NULL, "CURVE on: %zu worker key(s), %zu client key(s)", sl_trust_workers (self->trust),
+                 sl_trust_clients (self->trust));
     }
-    if (s_bind (self->router, self->cfg.endpoint, &self->cfg)
-    ||  s_bind (self->pub, self->cfg.pub_endpoint, &self->cfg)) {
+    if (s_bind (self->router, self->cfg.endpoint, &self->cfg, self->cfg.max_msg_size)
+    ||  s_bind (self->pub, self->cfg.pub_endpoint, &self->cfg, SUBSCRIPTION_MAX)) {
         zsock_signal (pipe, 1);
         goto done;
     }
@@ -1114,6 +1261,10 @@ s_broker_actor (zsock_t *pipe, void *args)
     zsock_signal (pipe, 0);
 
     zpoller_t *poller = zpoller_new (pipe, self->router, NULL);
+    if (self->trust) {
+        zpoller_add (poller, self->zap);
+        zpoller_add (poller, self->pub);
+    }
     while (!self->terminated) {
         int64_t wait = self->heartbeat_at - sl_mono_ms ();
         void *which = zpoller_wait (poller, (int) (wait > 0 ? wait : 0));
@@ -1135,11 +1286,21 @@ s_broker_actor (zsock_t *pipe, void *args)
                 ;
         }
         else
+        if (self->zap && which == self->zap)
+            sl_trust_zap_handle (self->trust, self->zap);
+        else
+        if (self->trust && which == self->pub) {
+            for (int i = 0; i < 1000 && s_handle_subscription (self); i++)
+                ;
+        }
+        else
         if (zpoller_terminated (poller))
             break;
         if (sl_mono_ms () >= self->heartbeat_at) {
             s_heartbeat (self);
             s_publish_stats (self, outer);
+            if (self->trust)
+                sl_trust_refresh (self->trust);
         }
     }
     zpoller_destroy (&poller);
@@ -1164,14 +1325,45 @@ s_broker_actor (zsock_t *pipe, void *args)
 done:
     zsock_destroy (&self->router);
     zsock_destroy (&self->pub);
-    zactor_destroy (&auth);
+    zsock_destroy (&self->zap);
+    sl_trust_destroy (&self->trust);
     free (self);
+}
+
+//  Closed by default: without CURVE every peer may do everything, so only
+//  endpoints this machine alone can reach are bound, unless told otherwise.
+static int
+s_check_exposure (const sl_broker_config_t *cfg)
+{
+    if (cfg->curve_secret)
+        return 0;
+    const char *endpoints [] = { cfg->endpoint, cfg->pub_endpoint };
+    const char *names [] = { "broker.bind", "broker.events_bind" };
+    for (int i = 0; i < 2; i++) {
+        if (sl_trust_endpoint_local (endpoints [i]))
+            continue;
+        if (!cfg->insecure) {
+            sl_error (NULL, "refusing to bind %s (%s) without CURVE: anyone who can reach it could read, "
+                      "change and delete every workspace's documents, register as a worker and receive "
+                      "other callers' requests, and follow every job. Set curve.broker_secret with "
+                      "curve.worker_keys or curve.workers_dir (and curve.client_keys for outside programs), "
+                      "bind a loopback address, or, on a network you trust completely, set broker.insecure=true",
+                      endpoints [i], names [i]);
+            return -1;
+        }
+        sl_warn (NULL, "INSECURE: %s (%s) is bound without CURVE because broker.insecure=true: every peer "
+                 "that can reach it is trusted with every workspace and may serve any stage",
+                 endpoints [i], names [i]);
+    }
+    return 0;
 }
 
 sl_broker_t *
 sl_broker_new (const sl_broker_config_t *cfg)
 {
     assert (cfg && cfg->endpoint && cfg->pub_endpoint);
+    if (s_check_exposure (cfg))
+        return NULL;
     sl_broker_t *self = calloc (1, sizeof *self);
     assert (self);
     //  Own copies of the strings: callers often pass stack buffers, and the
@@ -1180,7 +1372,8 @@ sl_broker_new (const sl_broker_config_t *cfg)
     pthread_mutex_init (&self->stats_lock, NULL);
     const char **strings [] = { &self->cfg.endpoint, &self->cfg.pub_endpoint, &self->cfg.journal_service,
                                 &self->cfg.snapshot_path, &self->cfg.curve_secret, &self->cfg.curve_clients,
-                                &self->cfg.services };
+                                &self->cfg.services, &self->cfg.curve_workers, &self->cfg.curve_workers_dir,
+                                &self->cfg.client_services };
     for (size_t i = 0; i < sizeof strings / sizeof strings [0]; i++)
         if (*strings [i])
             *strings [i] = strdup (*strings [i]);
@@ -1211,6 +1404,9 @@ sl_broker_destroy (sl_broker_t **self_p)
         free ((char *) self->cfg.curve_secret);
         free ((char *) self->cfg.curve_clients);
         free ((char *) self->cfg.services);
+        free ((char *) self->cfg.curve_workers);
+        free ((char *) self->cfg.curve_workers_dir);
+        free ((char *) self->cfg.client_services);
         free (self->stats);
         pthread_mutex_destroy (&self->stats_lock);
         free (self);

@@ -2,7 +2,8 @@
 
     One ROUTER socket takes every peer: workers that serve stages (fetch,
     parse, …), clients that submit jobs and ask questions (the HTTP edge,
-    bindings, the CLI). One PUB socket fans out live events by job id.
+    bindings, the CLI). One PUB socket fans out live events on
+    "<workspace>/<job>" topics.
     The broker keeps, per service, a bounded FIFO of envelopes and the set
     of workers that serve it, and moves messages from the first to the
     second under these rules (docs/protocol.md has the full contract):
@@ -24,6 +25,15 @@
       are written to a snapshot file and loaded at the next start. A crash
       loses the broker's memory, which is why jobs are also recorded in the
       store and re-driven from there (actors/store).
+
+    Trust (docs/architecture.md, "Trust model"): with CURVE every peer is
+    known by its public key (sl_trust answers ZAP and names the key on every
+    message). Worker keys are the pipeline and may do everything; a client
+    key acts only for its workspaces, only through the client services, and
+    subscribes only to its workspaces' events (the event socket is an XPUB
+    that accepts a subscription only if the subscriber's key may see it).
+    Without CURVE every peer is trusted, so the broker refuses to bind
+    anything but loopback, inproc or ipc endpoints unless told `insecure`.
 
     The broker runs as a czmq actor thread, inside `sluiced --role all` or
     alone as `sluiced --role broker`. All state is owned by that thread.
@@ -47,7 +57,12 @@ typedef struct {
     const char *services;        //  comma-separated services listed in stats even before
                                  //  any worker announces them (autoscalers read zeros)
     const char *curve_secret;    //  path of the broker's CURVE secret cert (NULL: plain)
-    const char *curve_clients;   //  directory of authorised client public certs
+    const char *curve_workers;   //  worker public keys, Z85, comma-separated
+    const char *curve_workers_dir;  //  folder of worker public certs (re-read when it changes)
+    const char *curve_clients;   //  client keys: "KEY:WORKSPACE,..." (see sl_trust.h)
+    const char *client_services; //  services client keys may address (NULL: intake,query,upload)
+    bool insecure;               //  allow a non-local bind without CURVE (logged loudly)
+    int64_t max_msg_size;        //  largest message part a peer may send (default 64 MiB; -1 none)
 } sl_broker_config_t;
 
 typedef struct _sl_broker_t sl_broker_t;
@@ -56,7 +71,9 @@ typedef struct _sl_broker_t sl_broker_t;
 void sl_broker_config_defaults (sl_broker_config_t *cfg);
 
 //  Start a broker thread bound to the configured endpoints. Returns NULL
-//  (and logs why) if binding fails. Caller owns the result.
+//  (and logs why) if binding fails, if an endpoint other than loopback,
+//  inproc or ipc would be bound without CURVE and without `insecure`, or if
+//  the keys are malformed. Caller owns the result.
 sl_broker_t *sl_broker_new (const sl_broker_config_t *cfg);
 
 //  Stop the broker: it writes its snapshot, then the thread ends.

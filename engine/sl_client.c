@@ -42,6 +42,7 @@ sl_client_new (const char *endpoint, const char *curve_client, const char *curve
     }
     self->dealer = zsock_new (ZMQ_DEALER);
     zsock_set_linger (self->dealer, 0);
+    sl_proto_limit (self->dealer);
     s_apply_curve (self, self->dealer);
     if (zsock_connect (self->dealer, "%s", endpoint)) {
         sl_client_destroy (&self);
@@ -226,6 +227,7 @@ sl_client_subscribe (sl_client_t *self, const char *pub_endpoint, const char *to
         self->sub = zsock_new (ZMQ_SUB);
         zsock_set_linger (self->sub, 0);
         zsock_set_rcvhwm (self->sub, 100000);
+        sl_proto_limit (self->sub);
         s_apply_curve (self, self->sub);
         if (zsock_connect (self->sub, "%s", pub_endpoint))
             return -1;
@@ -244,7 +246,7 @@ sl_client_unsubscribe (sl_client_t *self, const char *topic)
 }
 
 int
-sl_client_event (sl_client_t *self, int timeout_ms, char topic [65], char **data, size_t *size)
+sl_client_event (sl_client_t *self, int timeout_ms, char topic [SL_TOPIC_MAX], char **data, size_t *size)
 {
     if (!self->sub)
         return -1;
@@ -255,7 +257,7 @@ sl_client_event (sl_client_t *self, int timeout_ms, char topic [65], char **data
         char *t = msg ? zmsg_popstr (msg) : NULL;
         zframe_t *frame = msg ? zmsg_first (msg) : NULL;
         if (t && frame) {
-            snprintf (topic, 65, "%s", t);
+            snprintf (topic, SL_TOPIC_MAX, "%s", t);
             *size = zframe_size (frame);
             *data = malloc (*size + 1);
             memcpy (*data, zframe_data (frame), *size);

@@ -9,7 +9,9 @@
     when the broker restarts, so the next call simply works again.
 
     Live events: sl_client_subscribe opens a SUB socket on the broker's
-    event endpoint for one topic (a job id) or "" (everything).
+    event endpoint for a topic: "<workspace>/<job>" for one job
+    (sl_proto_topic), "<workspace>/" for a workspace, "" for everything (a
+    client key may only subscribe to its own workspaces).
 
     Not thread-safe: one client per thread (ZeroMQ sockets are not shared).
 */
@@ -17,6 +19,7 @@
 #define SL_CLIENT_H_INCLUDED
 
 #include "sl_envelope.h"
+#include "sl_proto.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -67,14 +70,14 @@ sl_client_rc_t sl_client_dlq_list (sl_client_t *self, int limit, int timeout_ms,
 sl_client_rc_t sl_client_dlq_replay (sl_client_t *self, const char *mid, int timeout_ms,
                                      sl_client_result_t *result);
 
-//  Subscribe to live events on the broker's PUB endpoint; topic "" = all.
+//  Subscribe to live events on the broker's event endpoint (topics above).
 //  May be called again to add topics. 0 or -1.
 int sl_client_subscribe (sl_client_t *self, const char *pub_endpoint, const char *topic);
 int sl_client_unsubscribe (sl_client_t *self, const char *topic);
 
-//  Wait up to timeout_ms for one event: topic copied into topic (65 bytes),
+//  Wait up to timeout_ms for one event: topic copied into topic (SL_TOPIC_MAX),
 //  data malloc'd (caller frees). 0 on event, -1 on timeout.
-int sl_client_event (sl_client_t *self, int timeout_ms, char topic [65], char **data, size_t *size);
+int sl_client_event (sl_client_t *self, int timeout_ms, char topic [SL_TOPIC_MAX], char **data, size_t *size);
 
 //  The underlying sockets, for callers that poll several things at once.
 void *sl_client_socket (sl_client_t *self);

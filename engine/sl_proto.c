@@ -2,6 +2,7 @@
 #include "sl_proto.h"
 #include "sl_envelope.h"
 #include "sl_mp.h"
+#include "sl_util.h"
 
 #include <assert.h>
 
@@ -92,6 +93,39 @@ sl_proto_send (sl_proto_t *self, void *socket)
     int rc = zmsg_send (&msg, socket);
     zmsg_destroy (&msg);        //  left with us when the send failed
     return rc;
+}
+
+static int64_t s_max_msg_size = SL_MAX_MSG_DEFAULT;
+
+void
+sl_proto_set_max_msg_size (int64_t bytes)
+{
+    __atomic_store_n (&s_max_msg_size, bytes > 0 ? bytes : -1, __ATOMIC_RELAXED);
+}
+
+int64_t
+sl_proto_max_msg_size (void)
+{
+    return __atomic_load_n (&s_max_msg_size, __ATOMIC_RELAXED);
+}
+
+void
+sl_proto_limit (void *socket)
+{
+    int64_t size = sl_proto_max_msg_size ();
+    zmq_setsockopt (zsock_resolve (socket), ZMQ_MAXMSGSIZE, &size, sizeof size);
+}
+
+int
+sl_proto_topic (char *buf, size_t cap, const char *ws, const char *job)
+{
+    if (!sl_token_valid (ws) || !sl_token_valid (job)) {
+        if (cap)
+            buf [0] = 0;
+        return -1;
+    }
+    int n = snprintf (buf, cap, "%s/%s", ws, job);
+    return n > 0 && (size_t) n < cap ? 0 : -1;
 }
 
 #define S_FAIL(...) do { snprintf (err, errlen, "protocol: " __VA_ARGS__); goto fail; } while (0)
@@ -217,4 +251,29 @@ sl_proto_test (bool verbose)
     }
     msg = zmsg_new ();
     assert (sl_proto_decode (&msg, &q, err, sizeof err) == -1);
+
+    //  Event topics: "<workspace>/<job>", both parts tokens
+    char topic [SL_TOPIC_MAX];
+    assert (sl_proto_topic (topic, sizeof topic, "ws", "job-1") == 0 && streq (topic, "ws/job-1"));
+    assert (sl_proto_topic (topic, sizeof topic, "", "job-1") == -1 && !*topic);
+    assert (sl_proto_topic (topic, sizeof topic, "a/b", "job") == -1);
+    char long_ws [65], long_job [65];
+    memset (long_ws, 'w', 64);
+    memset (long_job, 'j', 64);
+    long_ws [64] = long_job [64] = 0;
+    assert (sl_proto_topic (topic, sizeof topic, long_ws, long_job) == 0 && strlen (topic) == 129);
+    //  Message size limit: process-wide, applied per socket
+    int64_t was = sl_proto_max_msg_size ();
+    assert (was == SL_MAX_MSG_DEFAULT);
+    sl_proto_set_max_msg_size (4096);
+    zsock_t *sock = zsock_new (ZMQ_DEALER);
+    sl_proto_limit (sock);
+    int64_t got = 0;
+    size_t got_size = sizeof got;
+    zmq_getsockopt (zsock_resolve (sock), ZMQ_MAXMSGSIZE, &got, &got_size);
+    assert (got == 4096);
+    zsock_destroy (&sock);
+    sl_proto_set_max_msg_size (0);
+    assert (sl_proto_max_msg_size () == -1);
+    sl_proto_set_max_msg_size (was);
 }

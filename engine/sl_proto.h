@@ -23,6 +23,8 @@
 #define SL_PROTO_TAG "SLP1"
 #define SL_PROTO_MAX_SERVICES 16
 #define SL_REASON_MAX 512
+#define SL_TOPIC_MAX 130            //  "<workspace>/<job>" + NUL: 64 + 1 + 64 + 1
+#define SL_MAX_MSG_DEFAULT (64LL << 20)     //  broker.max_msg_size default
 
 typedef enum {
     SL_CMD_READY = 1,       //  worker → broker: svc[], credit, name
@@ -38,8 +40,9 @@ typedef enum {
     SL_CMD_REQUEST,         //  client → broker: corr, timeout, + envelope frame
     SL_CMD_REPLY,           //  worker → broker: mid, + body frame;
                             //  broker → client: corr, + body frame
-    SL_CMD_EVENT,           //  worker → broker: topic, + event frame (msgpack map)
-    SL_CMD_PUBLISH,         //  worker → broker: topic, + data frame (fan out live)
+    SL_CMD_EVENT,           //  worker → broker: topic (job), name (workspace), + event frame
+    SL_CMD_PUBLISH,         //  worker → broker: topic (job), name (workspace), + data frame
+                            //  (fanned out live on "<workspace>/<job>")
     SL_CMD_STATS,           //  client → broker: corr
     SL_CMD_DLQ_LIST,        //  client → broker: corr, limit
     SL_CMD_DLQ_REPLAY,      //  client → broker: corr, mid
@@ -53,6 +56,7 @@ typedef enum {
 typedef enum {
     SL_ERR_NONE = 0,
     SL_ERR_MALFORMED = 400,     //  could not decode what you sent
+    SL_ERR_FORBIDDEN = 403,     //  this peer's key may not do that
     SL_ERR_NOT_FOUND = 404,     //  no such message / service
     SL_ERR_TIMEOUT = 408,
     SL_ERR_TOO_LARGE = 413,
@@ -64,7 +68,7 @@ typedef struct {
     sl_cmd_t cmd;
     char corr [65];                 //  client correlation id (echoed back)
     char mid [65];                  //  message id
-    char topic [65];                //  event / publish topic (job id)
+    char topic [65];                //  event / publish topic (job id; with name, its workspace)
     char name [65];                 //  worker name (logs)
     char svc [SL_PROTO_MAX_SERVICES][32];
     int svc_count;
@@ -99,6 +103,22 @@ int sl_proto_decode (zmsg_t **msg_p, sl_proto_t *self, char *err, size_t errlen)
 
 //  Command name for logs.
 const char *sl_proto_cmd_name (sl_cmd_t cmd);
+
+//  The live-event topic of a job, "<workspace>/<job>", into buf (at least
+//  SL_TOPIC_MAX). Subscribers subscribe to exactly this (one job) or to
+//  "<workspace>/" (every job of the workspace); the broker publishes every
+//  event under it and, with CURVE, lets a client key subscribe only to its
+//  own workspaces' prefixes. 0, or -1 if ws or job is not a valid token.
+int sl_proto_topic (char *buf, size_t cap, const char *ws, const char *job);
+
+//  The largest message part a socket facing the network accepts
+//  (ZMQ_MAXMSGSIZE; a peer that sends more is disconnected by libzmq).
+//  Process-wide, set once at start-up from broker.max_msg_size; default
+//  SL_MAX_MSG_DEFAULT. sl_proto_limit applies it to a socket (before
+//  connect or bind); -1 disables the limit.
+void sl_proto_set_max_msg_size (int64_t bytes);
+int64_t sl_proto_max_msg_size (void);
+void sl_proto_limit (void *socket);
 
 void sl_proto_test (bool verbose);
 

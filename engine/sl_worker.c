@@ -181,6 +181,9 @@ sl_ctx_publish (sl_ctx_t *ctx, const char *topic, const void *data, size_t size)
     sl_proto_t cmd;
     sl_proto_init (&cmd, SL_CMD_PUBLISH);
     snprintf (cmd.topic, sizeof cmd.topic, "%s", topic);
+    //  The broker publishes on "<workspace>/<topic>": the workspace of the
+    //  message being handled (the journal republishes a job's events)
+    snprintf (cmd.name, sizeof cmd.name, "%s", sl_envelope_workspace (ctx->env));
     cmd.frames = zmsg_new ();
     zmsg_addmem (cmd.frames, data, size);
     s_to_actor (ctx, "E", &cmd);
@@ -377,6 +380,7 @@ s_broker_connect (actor_t *self)
     zsock_set_linger (self->broker, 2000);
     zsock_set_sndhwm (self->broker, 100000);
     zsock_set_rcvhwm (self->broker, 100000);
+    sl_proto_limit (self->broker);
     if (self->worker->curve_client [0]) {
         zcert_t *mine = zcert_load (self->worker->curve_client);
         zcert_t *theirs = zcert_load (self->worker->curve_server);

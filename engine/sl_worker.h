@@ -117,7 +117,8 @@ void sl_ctx_event_after (sl_ctx_t *ctx, const void *data, size_t size);
 void sl_ctx_progress (sl_ctx_t *ctx, int percent, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 
-//  Publish data on a topic without persistence (live only).
+//  Publish data without persistence (live only) on "<workspace>/<topic>",
+//  the workspace being the delivered envelope's (topic: a job id).
 void sl_ctx_publish (sl_ctx_t *ctx, const char *topic, const void *data, size_t size);
 
 //  Answer a request (REQUEST from a client). Body copied.

@@ -442,21 +442,24 @@ def keygen(path):
     return path, path + "_secret"
 
 
+def z85_public(path):
+    return re.search(r'public-key = "(.+)"', open(path).read()).group(1)
+
+
 def curve_node(tmp):
-    """One process, CURVE on its tcp links; returns (server, keys dir)."""
+    """One process, CURVE on its tcp links; returns (server, keys dir). The
+    node's own actors hold a worker key; the bindings a client key for the
+    workspace "default"."""
     keys = os.path.join(tmp, "keys")
-    clients = os.path.join(keys, "clients")
-    os.makedirs(clients)
+    os.makedirs(keys)
     broker_pub, broker_sec = keygen(os.path.join(keys, "broker"))
     worker_pub, worker_sec = keygen(os.path.join(keys, "worker"))
     client_pub, client_sec = keygen(os.path.join(keys, "client"))
     keygen(os.path.join(keys, "rogue"))
-    for pub in (worker_pub, client_pub):
-        with open(pub) as src, open(os.path.join(clients, os.path.basename(pub) + ".key"), "w") as dst:
-            dst.write(src.read())
     data = os.path.join(tmp, "data")
     os.makedirs(data)
-    s = start(data, sets=FAST + ["curve.broker_secret=" + broker_sec, "curve.clients_dir=" + clients,
+    s = start(data, sets=FAST + ["curve.broker_secret=" + broker_sec, "curve.worker_keys=" + z85_public(worker_pub),
+                                 "curve.client_keys=%s:default" % z85_public(client_pub),
                                  "curve.client_cert=" + worker_sec, "curve.broker_public=" + broker_pub])
     good = sluice.Client(s.endpoint(), client_cert=client_sec, broker_cert=broker_pub, connect=False)
     def ready():
@@ -507,6 +510,8 @@ def test_curve_key_accepted(tmp):
     with sluice.Client(s.endpoint(), client_cert=cert, broker_cert=broker_pub) as client:
         job = client.ingest_file(os.path.join(CORPUS, "text", "gmp-README.txt"))
         assert [e.type for e in client.events(job.id, timeout=60)][-1] == "job_completed"
+        # both libraries' event subscriptions ("default/<job>") were accepted
+        assert client.stats()["refused"] == 0
 
 
 # ---------------------------------------------------------------------------

@@ -252,8 +252,8 @@ test_roundtrip (void)
     sl_worker_t *wb = s_worker ("inproc://rt", "beta", 2, s_stage_handler, &b);
     sl_worker_t *ws = s_worker ("inproc://rt", "sink", 1, s_sink_handler, NULL);
     sl_client_t *client = sl_client_new ("inproc://rt", NULL, NULL);
-    //  Live events by job id
-    CHECK (sl_client_subscribe (client, "inproc://rt-pub", "job-7") == 0);
+    //  Live events by workspace/job
+    CHECK (sl_client_subscribe (client, "inproc://rt-pub", "ws/job-7") == 0);
     zclock_sleep (100);
     s_submit_n (client, "alpha,beta,sink", 0, 50);
     CHECK (s_sink_wait (50, 5000) == 50);
@@ -261,10 +261,10 @@ test_roundtrip (void)
     CHECK (a.handled == 50 && b.handled == 50);
     //  Only job-7's events arrive: one stage_progress from alpha, one from beta
     int events = 0;
-    char topic [65], *data;
+    char topic [SL_TOPIC_MAX], *data;
     size_t size;
     while (sl_client_event (client, 300, topic, &data, &size) == 0) {
-        CHECK (streq (topic, "job-7"));
+        CHECK (streq (topic, "ws/job-7"));
         sl_mp_t *mp = sl_mp_decode (data, size, NULL, 0);
         char type [32];
         CHECK (mp && sl_mp_get_str (sl_mp_root (mp), "type", type, sizeof type) == 0);
@@ -419,7 +419,7 @@ test_dlq_replay (void)
     sl_worker_t *w = s_worker ("inproc://dlq", "work", 1, s_stage_handler, &st);
     sl_worker_t *ws = s_worker ("inproc://dlq", "sink", 1, s_sink_handler, NULL);
     sl_client_t *client = sl_client_new ("inproc://dlq", NULL, NULL);
-    CHECK (sl_client_subscribe (client, "inproc://dlq-pub", "job-1") == 0);
+    CHECK (sl_client_subscribe (client, "inproc://dlq-pub", "ws/job-1") == 0);
     zclock_sleep (100);
     s_submit_n (client, "work,sink", 1, 1);         //  max_attempts 3: all three fail
     int64_t until = sl_mono_ms () + 5000;
@@ -430,7 +430,7 @@ test_dlq_replay (void)
     CHECK (s_sink_total () == 0);
     //  The failure was announced on the job's topic with its reason
     bool announced = false;
-    char topic [65], *data;
+    char topic [SL_TOPIC_MAX], *data;
     size_t size;
     while (!announced && sl_client_event (client, 1000, topic, &data, &size) == 0) {
         sl_mp_t *mp = sl_mp_decode (data, size, NULL, 0);

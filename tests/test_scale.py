@@ -55,7 +55,7 @@ def test_curve_refuses_unauthorised(tmp):
     data = os.path.join(tmp, "data")
     os.makedirs(data)
     b = start(data, role="broker", sets=["curve.broker_secret=%s" % os.path.join(keys, "broker_secret"),
-                                         "curve.clients_dir=%s" % clients])
+                                         "curve.workers_dir=%s" % clients])
     peer = ["curve.broker_public=%s" % os.path.join(keys, "broker")]
     start(data, role="echo", port=b.port, sets=peer + ["curve.client_cert=%s" % os.path.join(keys, "worker_secret")])
     start(data, role="parse", port=b.port, sets=peer + ["curve.client_cert=%s" % os.path.join(keys, "rogue_secret")])

@@ -650,7 +650,9 @@ s_on_events (req_t *req, struct MHD_Connection *conn)
         after = n;
     }
     //  Subscribe first, then read the journal: nothing can fall between
-    sl_edge_sub_t *sub = sl_edge_hub_subscribe (edge->hub, req->id, 2000);
+    char topic [SL_TOPIC_MAX];
+    sl_proto_topic (topic, sizeof topic, req->ws, req->id);
+    sl_edge_sub_t *sub = sl_edge_hub_subscribe (edge->hub, topic, 2000);
     if (!sub)
         return s_error (req, conn, 503, "this edge is shutting down");
     sse_ctx_t *ctx = calloc (1, sizeof *ctx);

@@ -3,6 +3,7 @@
 #include "sl_edge_json.h"
 #include "sl_log.h"
 #include "sl_mp.h"
+#include "sl_proto.h"
 #include "sl_util.h"
 
 #include <czmq.h>
@@ -25,7 +26,7 @@ typedef struct _event_t {
 
 struct _sl_edge_sub_t {
     sl_edge_hub_t *hub;
-    char topic [65];
+    char topic [SL_TOPIC_MAX];          //  "<workspace>/<job>"
     pthread_cond_t cond;
     event_t *head, *tail;
     size_t queued;
@@ -33,7 +34,7 @@ struct _sl_edge_sub_t {
 };
 
 typedef struct {
-    char topic [65];
+    char topic [SL_TOPIC_MAX];
     int op;                         //  +1 subscribe, -1 unsubscribe
 } op_t;
 
@@ -131,8 +132,8 @@ s_hub_thread (void *arg)
                 break;
             zframe_t *topic = zmsg_first (msg);
             zframe_t *data = zmsg_next (msg);
-            if (topic && data && zframe_size (topic) < 65) {
-                char name [65];
+            if (topic && data && zframe_size (topic) < SL_TOPIC_MAX) {
+                char name [SL_TOPIC_MAX];
                 memcpy (name, zframe_data (topic), zframe_size (topic));
                 name [zframe_size (topic)] = 0;
                 pthread_mutex_lock (&self->lock);
@@ -163,6 +164,7 @@ sl_edge_hub_new (const char *pub_endpoint, const char *curve_client, const char 
     }
     zsock_set_linger (self->sub, 0);
     zsock_set_rcvhwm (self->sub, 100000);
+    sl_proto_limit (self->sub);
     if (curve_client && curve_server && strncmp (pub_endpoint, "inproc:", 7) != 0) {
         zcert_t *mine = zcert_load (curve_client);
         zcert_t *theirs = zcert_load (curve_server);
@@ -260,7 +262,7 @@ s_queue_op (sl_edge_hub_t *self, const char *topic, int op)
 sl_edge_sub_t *
 sl_edge_hub_subscribe (sl_edge_hub_t *self, const char *topic, int timeout_ms)
 {
-    assert (strlen (topic) < 65);
+    assert (strlen (topic) < SL_TOPIC_MAX);
     pthread_mutex_lock (&self->lock);
     if (self->stopping) {
         pthread_mutex_unlock (&self->lock);

@@ -321,6 +321,7 @@ sluice_client_connect (sluice_client_t *self, int timeout_ms)
             return s_set (self, SLUICE_EINVAL, 0, "cannot create a socket: %s", zmq_strerror (zmq_errno ()));
         zsock_set_linger (self->dealer, 0);
         zsock_set_sndhwm (self->dealer, 1000);
+        sl_proto_limit (self->dealer);
         s_apply_curve (self, self->dealer);
         //  Watch the security handshake, so a refused key is an answer
         //  (SLUICE_EAUTH) rather than a silence until the timeout
@@ -380,7 +381,8 @@ s_handshake_event (sluice_client_t *self)
         else
         if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
             snprintf (self->refused, sizeof self->refused, "the broker refused this client's CURVE key "
-                      "(status %u): its public key must be in the broker's curve.clients_dir", value);
+                      "(status %u): its public key must be in the broker's curve.client_keys "
+                      "(or curve.worker_keys)", value);
         else
         if (!self->curve)
             snprintf (self->refused, sizeof self->refused, "security handshake with %.200s failed: the broker "
@@ -1354,6 +1356,7 @@ sluice_event_terminal (const sluice_event_t *self)
 
 typedef struct {
     char id [SLUICE_ID_SIZE];
+    char topic [SL_TOPIC_MAX];      //  "<workspace>/<job>", as subscribed
     int64_t last;                   //  highest seq given (or resumed from)
     bool done;
     bool need_query;
@@ -1397,6 +1400,7 @@ sluice_watch_new (sluice_client_t *client, sluice_watch_t **watch_p)
     }
     zsock_set_linger (self->sub, 0);
     zsock_set_rcvhwm (self->sub, 100000);
+    sl_proto_limit (self->sub);
     s_apply_curve (client, self->sub);
     if (zsock_connect (self->sub, "%s", client->events)) {
         zsock_destroy (&self->sub);
@@ -1446,13 +1450,17 @@ sluice_watch_add (sluice_watch_t *self, const char *job_id, int64_t after_seq, i
     s_clear (client);
     if (!sl_token_valid (job_id))
         return s_set (client, SLUICE_EINVAL, 0, "a job id is 1..64 characters of [A-Za-z0-9_.-]");
-    //  Subscribe first, then check and read: nothing can fall between
-    zsock_set_subscribe (self->sub, job_id);
+    //  Subscribe first, then check and read: nothing can fall between.
+    //  Events are published on "<workspace>/<job>" (a client key may only
+    //  subscribe to its own workspaces)
+    char topic [SL_TOPIC_MAX];
+    sl_proto_topic (topic, sizeof topic, client->ws, job_id);
+    zsock_set_subscribe (self->sub, topic);
     sluice_job_t *job = NULL;
     sluice_rc_t rc = sluice_client_job (client, job_id, &job, timeout_ms);
     sluice_job_destroy (&job);
     if (rc != SLUICE_OK) {
-        zsock_set_unsubscribe (self->sub, job_id);
+        zsock_set_unsubscribe (self->sub, topic);
         return rc;
     }
     if (self->count == self->cap) {
@@ -1463,6 +1471,7 @@ sluice_watch_add (sluice_watch_t *self, const char *job_id, int64_t after_seq, i
     wjob_t *j = &self->jobs [self->count++];
     memset (j, 0, sizeof *j);
     snprintf (j->id, sizeof j->id, "%s", job_id);
+    snprintf (j->topic, sizeof j->topic, "%s", topic);
     j->last = after_seq > 0 ? after_seq : 0;
     j->need_query = true;
     j->requery_ms = REQUERY_MIN_MS;
@@ -1613,8 +1622,8 @@ s_take_live (sluice_watch_t *self)
     zframe_t *data = msg ? zmsg_next (msg) : NULL;
     wjob_t *job = NULL;
     for (size_t i = 0; topic && data && i < self->count && !job; i++)
-        if (zframe_size (topic) == strlen (self->jobs [i].id)
-        &&  memcmp (zframe_data (topic), self->jobs [i].id, zframe_size (topic)) == 0)
+        if (zframe_size (topic) == strlen (self->jobs [i].topic)
+        &&  memcmp (zframe_data (topic), self->jobs [i].topic, zframe_size (topic)) == 0)
             job = &self->jobs [i];
     char err [128];
     sl_mp_t *mp = job ? sl_mp_decode (zframe_data (data), zframe_size (data), err, sizeof err) : NULL;

@@ -5,9 +5,13 @@
 //   node k8s/tools/curve-keys.mjs DIR [NAMESPACE]
 //
 //   DIR/broker/broker.key_secret     -> Secret sluice-curve-broker
-//   DIR/clients/client.key           -> Secret sluice-curve-clients
-//   DIR/client/client.key_secret     -> Secret sluice-curve-client
-//   DIR/client/broker.key
+//   DIR/workers/worker.key           -> Secret sluice-curve-workers
+//   DIR/worker/worker.key_secret     -> Secret sluice-curve-worker
+//   DIR/worker/broker.key
+//
+// The worker key is the pipeline's (every pod); it may do everything.
+// Programs outside the cluster get client keys (`sluiced --keygen`), listed
+// on the broker as SLUICE_CURVE_CLIENT_KEYS=KEY:WORKSPACE,...
 //
 // CURVE keys are Curve25519 key pairs; Node's X25519 keys are the same
 // thing, so no ZeroMQ library is needed here. Keys are Z85-encoded (40
@@ -66,17 +70,17 @@ function main() {
         console.error(`curve-keys: ${dir} exists; choose a new folder (a key set is never overwritten)`);
         process.exit(1);
     }
-    const broker = keypair(), client = keypair();
+    const broker = keypair(), worker = keypair();
     const write = (file, text, mode) => {
         fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
         fs.writeFileSync(file, text, { mode });
     };
     write(path.join(dir, "broker", "broker.key_secret"), secretCert(broker), 0o600);
-    write(path.join(dir, "clients", "client.key"), publicCert(client), 0o644);
-    write(path.join(dir, "client", "client.key_secret"), secretCert(client), 0o600);
-    write(path.join(dir, "client", "broker.key"), publicCert(broker), 0o644);
+    write(path.join(dir, "workers", "worker.key"), publicCert(worker), 0o644);
+    write(path.join(dir, "worker", "worker.key_secret"), secretCert(worker), 0o600);
+    write(path.join(dir, "worker", "broker.key"), publicCert(broker), 0o644);
     console.log(`# CURVE certificates written to ${dir}. Create the Secrets with:`);
-    for (const [name, sub] of [["sluice-curve-broker", "broker"], ["sluice-curve-clients", "clients"], ["sluice-curve-client", "client"]])
+    for (const [name, sub] of [["sluice-curve-broker", "broker"], ["sluice-curve-workers", "workers"], ["sluice-curve-worker", "worker"]])
         console.log(`kubectl -n ${namespace} create secret generic ${name} --from-file=${path.join(dir, sub)}`);
 }
 

@@ -573,13 +573,25 @@ async function checkTarget(render, opts, report) {
     };
     if (broker && broker.eff.cfg.get("curve.broker_secret")) {
         c(id(broker.w), curveFile(broker, "curve.broker_secret"), `curve.broker_secret ${broker.eff.cfg.get("curve.broker_secret")} is a key of a mounted Secret`);
-        const dir = broker.eff.cfg.get("curve.clients_dir");
+        // curve.clients_dir is the old name of curve.workers_dir
+        const dir = broker.eff.cfg.get("curve.workers_dir") ?? broker.eff.cfg.get("curve.clients_dir");
         const m = dir && (broker.ct.volumeMounts || []).find((vm) => vm.mountPath === dir);
         const v = m && (broker.pod.volumes || []).find((x) => x.name === m.name);
-        c(id(broker.w), !!v?.secret && !!render.secretKeys(v.secret.secretName),
-          `curve.clients_dir ${dir} is a mounted Secret of client public certificates`);
+        c(id(broker.w), (!!v?.secret && !!render.secretKeys(v.secret.secretName)) || !!broker.eff.cfg.get("curve.worker_keys"),
+          `curve.workers_dir ${dir} is a mounted Secret of worker public certificates (or curve.worker_keys is set)`);
     }
     const curveOn = !!broker?.eff.cfg.get("curve.broker_secret");
+    // Closed by default: sluiced refuses to bind beyond loopback without
+    // CURVE unless broker.insecure says so (the base leaves that to overlays)
+    if (broker && opts.overlay) {
+        const bind = broker.eff.cfg.get("broker.bind") || "tcp://*:5555";
+        const events = broker.eff.cfg.get("broker.events_bind") || bind;
+        const insecure = /^(1|true|yes|on)$/i.test(broker.eff.cfg.get("broker.insecure") || "");
+        const local = [bind, events].every(S.endpointLocal);
+        c(id(broker.w), local || curveOn || insecure,
+          `binds ${bind} with CURVE or broker.insecure (sluiced refuses a public bind without CURVE)`);
+        c(id(broker.w), !(curveOn && insecure), "does not set broker.insecure beside CURVE");
+    }
     for (const s of sluiced) {
         if (s === broker)
             continue;
@@ -761,6 +773,12 @@ const MUTATIONS = [
     ["ScaledObject without a target", /scaleTargetRef/, (d) => { delete d.find((x) => x.kind === "ScaledObject").spec.scaleTargetRef; }],
     ["Secret reference that resolves to nothing", /Secret sluice-nope/, (d) => { container(d, "sluice-store").envFrom.push({ secretRef: { name: "sluice-nope" } }); }],
     ["Service selecting no pods", /selects the pods of exactly one workload/, (d) => { d.find((x) => x.kind === "Service" && x.metadata.name === "sluice-edge").spec.selector["app.kubernetes.io/component"] = "edgy"; }],
+    ["broker bound publicly with neither CURVE nor broker.insecure", /binds tcp:\/\/\*:5555 with CURVE or broker\.insecure/, (d) => {
+        const ct = container(d, "sluice-broker");
+        ct.env = (ct.env || []).filter((e) => !["SLUICE_CURVE_BROKER_SECRET", "SLUICE_BROKER_INSECURE"].includes(e.name));
+        for (const cm of d.filter((x) => x.kind === "ConfigMap"))
+            delete (cm.data || {}).SLUICE_BROKER_INSECURE;
+    }],
     ["embed without OPENBLAS_NUM_THREADS", /OPENBLAS_NUM_THREADS=1/, (d) => { container(d, "sluice-embed").env = container(d, "sluice-embed").env.filter((e) => e.name !== "OPENBLAS_NUM_THREADS"); }],
 ];
 

@@ -34,6 +34,7 @@ __all__ = ["Client", "Watch", "PART_MAX"]
 PROTO_TAG = "SLP1"
 CMD_SUBMIT, CMD_ACCEPTED, CMD_BUSY, CMD_ERROR, CMD_REQUEST, CMD_REPLY, CMD_STATS, CMD_RESULT = 7, 8, 9, 10, 11, 12, 15, 18
 PART_MAX = 1 << 20              # the upload service's part limit (1 MiB)
+MAX_MSG_SIZE = 64 << 20         # largest message part accepted (the broker's broker.max_msg_size default)
 DEFAULT_TIMEOUT = 10.0
 REQUERY_MIN = 0.25
 REQUERY_MAX = 5.0
@@ -123,6 +124,9 @@ class Client:
         return "%s:%d" % (m.group(1), int(m.group(2)) + 1) if m else None
 
     def _secure(self, sock: zmq.Socket) -> None:
+        # A broker (or something posing as one) cannot make us hold a
+        # huge message: libzmq drops a link that sends a larger part
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_MSG_SIZE)
         if self._keys:
             sock.curve_publickey, sock.curve_secretkey, sock.curve_serverkey = self._keys
 
@@ -182,7 +186,7 @@ class Client:
             self._refused = None
         elif kind == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
             self._refused = AuthError("the broker refused this client's CURVE key (status %s): its public key "
-                                      "must be in the broker's curve.clients_dir" % value, 401)
+                                      "must be in the broker's curve.client_keys (or curve.worker_keys)" % value, 401)
         elif not self._keys:
             self._refused = AuthError("security handshake with %s failed: the broker requires CURVE keys"
                                       % self.endpoint, 401)
@@ -537,6 +541,7 @@ class Watch:
             raise SluiceError("no event endpoint: pass events_endpoint= to the Client")
         self._client = client
         self._jobs: Dict[str, _Followed] = {}
+        self._topics: Dict[bytes, str] = {}     # "<workspace>/<job>" -> job id
         self._ready: List[Event] = []
         self._sub = client._ctx.socket(zmq.SUB)
         self._sub.setsockopt(zmq.LINGER, 0)
@@ -548,13 +553,17 @@ class Watch:
     def add(self, job_id: str, *, after: int = 0, timeout: Optional[float] = None) -> None:
         """Follow ``job_id`` from after event ``after``. Raises :class:`NotFound`."""
         _check_token(job_id, "job id")
-        # Subscribe first, then check and read: nothing can fall between
-        self._sub.setsockopt(zmq.SUBSCRIBE, job_id.encode())
+        # Subscribe first, then check and read: nothing can fall between.
+        # Events come on "<workspace>/<job>" (a client key may only
+        # subscribe to its own workspaces)
+        topic = ("%s/%s" % (self._client.workspace, job_id)).encode()
+        self._sub.setsockopt(zmq.SUBSCRIBE, topic)
         try:
             self._client.job(job_id, timeout=timeout)
         except BaseException:
-            self._sub.setsockopt(zmq.UNSUBSCRIBE, job_id.encode())
+            self._sub.setsockopt(zmq.UNSUBSCRIBE, topic)
             raise
+        self._topics[topic] = job_id
         f = _Followed(job_id, after)
         if after > 0:
             # Resuming right after the job's last event: nothing more to come
@@ -621,7 +630,7 @@ class Watch:
 
     def _take_live(self) -> None:
         topic, *rest = self._sub.recv_multipart()
-        f = self._jobs.get(topic.decode("utf-8", "replace"))
+        f = self._jobs.get(self._topics.get(topic, ""))
         if f is None or f.done or not rest:
             return
         try:

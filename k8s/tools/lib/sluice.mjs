@@ -84,6 +84,20 @@ export function settings(repo) {
     return { keys, getenv };
 }
 
+// Is a bind endpoint reachable only from this machine? The rule of
+// broker/sl_trust.c (sl_trust_endpoint_local): inproc, ipc, and tcp on
+// 127.0.0.0/8, ::1 or localhost.
+export function endpointLocal(endpoint) {
+    const e = String(endpoint || "");
+    if (e.startsWith("inproc://") || e.startsWith("ipc://"))
+        return true;
+    const m = /^tcp:\/\/(.+):[^:]+$/.exec(e);
+    if (!m || m[1].includes(";"))
+        return false;
+    const host = m[1].replace(/^\[(.*)\]$/, "$1");
+    return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 // SLUICE_PARSE_MAX_MEMORY -> parse.max_memory (the first "_" after the
 // section becomes the dot; a name without one is ignored by sluiced)
 export function envToKey(name) {
