@@ -2767,6 +2767,256 @@ s_test_lexical (sl_store_t *store, const s_db_t *db)
     assert (s_countf (db, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", id) == 0);
 }
 
+//  A document of n generated chunks ("<tag> <i>"), read in batches: how a
+//  big document reaches the store. fail_at >= 0: the read of that chunk
+//  fails, as a truncated artifact would
+typedef struct {
+    const char *tag;
+    int n;
+    int next;
+    int fail_at;
+    int calls;
+    int max_asked;
+    char texts [SL_STORE_BATCH][48];
+    float first [T_DIM];        //  chunk 0's vector
+    float last [T_DIM];         //  chunk n - 1's
+} s_gen_t;
+
+static int
+s_gen_read (void *arg, sl_chunk_row_t *rows, float *vectors, int max, char *err, size_t errlen)
+{
+    s_gen_t *g = arg;
+    g->calls++;
+    g->max_asked = max > g->max_asked ? max : g->max_asked;
+    int count = 0;
+    for (; count < max && g->next < g->n; count++, g->next++) {
+        if (g->next == g->fail_at) {
+            snprintf (err, errlen, "chunk %d is unreadable", g->next);
+            return -1;
+        }
+        snprintf (g->texts [count], sizeof g->texts [count], "%s %d", g->tag, g->next);
+        rows [count] = (sl_chunk_row_t) { .ordinal = g->next, .page_start = 1, .page_end = 1,
+                                          .tokens = 3, .text = g->texts [count] };
+        float *v = vectors + (size_t) count * T_DIM;
+        sl_store_test_unit_vector (v, T_DIM);
+        if (g->next == 0)
+            memcpy (g->first, v, sizeof g->first);
+        if (g->next == g->n - 1)
+            memcpy (g->last, v, sizeof g->last);
+    }
+    return count;
+}
+
+//  Document identity (sl_store.h): sources, replacement, duplicates, and
+//  the job completed in the commit's transaction
+static void
+s_test_identity (sl_store_t *store, const s_db_t *db)
+{
+    const char *ws = "wsid";
+    char source_a [SL_STORE_SOURCE], source_b [SL_STORE_SOURCE], err [256];
+    assert (sl_store_source_name (NULL, "d/a/n.txt", 9, "job-x", source_a, sizeof source_a,
+                                  err, sizeof err) == 0);
+    assert (sl_store_source_name (NULL, "./d//b/n.txt", 12, "job-x", source_b, sizeof source_b,
+                                  err, sizeof err) == 0);
+    assert (strcmp (source_a, "upload:d/a/n.txt") == 0 && strcmp (source_b, "upload:d/b/n.txt") == 0);
+
+    //  Different sources, same file name in two folders: two documents
+    s_doc_t a, b;
+    s_doc_make (&a, ws, source_a, "alpha", 2);
+    s_doc_make (&b, ws, source_b, "beta", 2);
+    sl_store_commit_t ra, rb, result;
+    assert (s_doc_commit_r (store, &a, &ra) == 0 && !*ra.replaced && !*ra.duplicate_of);
+    assert (s_doc_commit_r (store, &b, &rb) == 0 && !*rb.replaced && !*rb.duplicate_of);
+    assert (strcmp (ra.document_id, rb.document_id) != 0);
+    assert (s_count (db, "SELECT COUNT(*) FROM documents WHERE workspace = 'wsid'") == 2);
+
+    //  A re-sync with a/n.txt changed, as job id-1: exactly that one is
+    //  replaced, reported in the result and on the job row; b untouched
+    assert (sl_store_job_create (store, "id-1", ws, source_a, NULL, NULL, NULL) == 0);
+    s_doc_t a2;
+    s_doc_make (&a2, ws, source_a, "alpha two", 3);
+    a2.meta.job_id = "id-1";
+    assert (s_doc_commit_r (store, &a2, &result) == 0);
+    assert (strcmp (result.replaced, ra.document_id) == 0 && !*result.duplicate_of);
+    assert (result.completed);
+    sl_store_job_t job;
+    assert (sl_store_job_get (store, "id-1", &job) == 0);
+    assert (job.state == SL_STORE_COMPLETED && job.percent == 100);
+    assert (strcmp (job.document_id, result.document_id) == 0);
+    assert (strcmp (job.replaced, ra.document_id) == 0 && !*job.duplicate_of);
+    assert (job.finished_ms [SL_STORE_STAGE_STORE] > 0);
+    sl_store_job_reset (&job);
+    sl_store_doc_t doc;
+    assert (sl_store_document_get (store, ws, ra.document_id, &doc) == SL_STORE_NOT_FOUND);
+    assert (sl_store_document_get (store, ws, rb.document_id, &doc) == 0);
+    assert (strcmp (doc.source, source_b) == 0);
+    sl_store_doc_reset (&doc);
+    assert (s_count (db, "SELECT COUNT(*) FROM documents WHERE workspace = 'wsid'") == 2);
+    //  its redelivery is TERMINAL, writes nothing, and names the document
+    char a2_id [SL_STORE_ID];
+    snprintf (a2_id, sizeof a2_id, "%s", result.document_id);
+    assert (s_doc_commit_r (store, &a2, &result) == SL_STORE_TERMINAL);
+    assert (strcmp (result.document_id, a2_id) == 0 && !result.completed);
+
+    //  Unnamed uploads: a source of their own each, never a named one's
+    char unnamed_1 [SL_STORE_SOURCE], unnamed_2 [SL_STORE_SOURCE], named [SL_STORE_SOURCE];
+    assert (sl_store_source_name (NULL, NULL, 0, "up-1", unnamed_1, sizeof unnamed_1, err,
+                                  sizeof err) == 0);
+    assert (sl_store_source_name ("", "", 0, "up-2", unnamed_2, sizeof unnamed_2, err,
+                                  sizeof err) == 0);
+    assert (sl_store_source_name (NULL, "up-1", 4, "up-3", named, sizeof named, err,
+                                  sizeof err) == 0);
+    assert (strcmp (unnamed_1, "upload:/up-1") == 0 && strcmp (unnamed_2, "upload:/up-2") == 0);
+    assert (strcmp (named, "upload:up-1") == 0);
+    s_doc_t u1, u2, u3;
+    s_doc_make (&u1, ws, unnamed_1, "first paste", 1);
+    s_doc_make (&u2, ws, unnamed_2, "second paste", 1);
+    s_doc_make (&u3, ws, named, "a file called up-1", 1);
+    assert (s_doc_commit_r (store, &u1, &result) == 0 && !*result.replaced);
+    assert (s_doc_commit_r (store, &u2, &result) == 0 && !*result.replaced);
+    assert (s_doc_commit_r (store, &u3, &result) == 0 && !*result.replaced);
+    assert (s_count (db, "SELECT COUNT(*) FROM documents WHERE workspace = 'wsid'") == 5);
+    //  the same bytes uploaded unnamed again: one document, both sources
+    //  name it, and the outcome says so
+    char unnamed_4 [SL_STORE_SOURCE];
+    assert (sl_store_source_name (NULL, NULL, 0, "up-4", unnamed_4, sizeof unnamed_4, err,
+                                  sizeof err) == 0);
+    s_doc_t u4 = u1;
+    u4.meta.source = unnamed_4;
+    for (int i = 0; i < u4.n; i++)
+        u4.chunks [i].text = u4.texts [i];
+    char u1_id [SL_STORE_ID];
+    sl_store_document_id (ws, u1.sha, u1_id);
+    assert (s_doc_commit_r (store, &u4, &result) == 0);
+    assert (strcmp (result.document_id, u1_id) == 0 && strcmp (result.duplicate_of, u1_id) == 0);
+    assert (s_count (db, "SELECT COUNT(*) FROM documents WHERE workspace = 'wsid'") == 5);
+    assert (s_countf (db, "SELECT COUNT(*) FROM document_sources WHERE document_id = '%s'",
+                      u1_id) == 2);
+    //  the fetch stage's short-cut links without chunks: same outcome
+    s_doc_t link = u1;
+    link.meta.source = "https://example.com/same-paste";
+    assert (sl_store_document_link (store, &link.meta, &result) == 0);
+    assert (strcmp (result.duplicate_of, u1_id) == 0 && !*result.replaced);
+    assert (s_countf (db, "SELECT COUNT(*) FROM document_sources WHERE document_id = '%s'",
+                      u1_id) == 3);
+    s_doc_t gone;
+    s_doc_make (&gone, ws, "https://example.com/gone", "never stored", 1);
+    assert (sl_store_document_link (store, &gone.meta, &result) == SL_STORE_NOT_FOUND);
+
+    //  Failed, then the original copy commits after all: completed, with
+    //  its document; a stale failure cannot move it back
+    assert (sl_store_job_create (store, "id-late", ws, "upload:late.txt", NULL, NULL, NULL) == 0);
+    assert (sl_store_job_fail (store, "id-late", SL_STORE_STAGE_EMBED, "abandoned") == 0);
+    s_doc_t late;
+    s_doc_make (&late, ws, "upload:late.txt", "late but fine", 2);
+    late.meta.job_id = "id-late";
+    assert (s_doc_commit_r (store, &late, &result) == 0 && result.completed);
+    assert (sl_store_job_get (store, "id-late", &job) == 0);
+    assert (job.state == SL_STORE_COMPLETED && strcmp (job.document_id, result.document_id) == 0);
+    assert (!job.error && job.error_stage == SL_STORE_STAGE_NONE);
+    sl_store_job_reset (&job);
+    assert (sl_store_job_fail (store, "id-late", SL_STORE_STAGE_EMBED, "dead letter")
+            == SL_STORE_TERMINAL);
+    assert (s_doc_commit_r (store, &late, &result) == SL_STORE_TERMINAL);
+
+    //  An older version never overwrites a newer one: job id-old was
+    //  accepted first, id-new's commit came first
+    assert (sl_store_job_create (store, "id-old", ws, source_b, NULL, NULL, NULL) == 0);
+    usleep (3000);
+    assert (sl_store_job_create (store, "id-new", ws, source_b, NULL, NULL, NULL) == 0);
+    s_doc_t b_new, b_old;
+    s_doc_make (&b_new, ws, source_b, "beta newest", 2);
+    s_doc_make (&b_old, ws, source_b, "beta older", 2);
+    b_new.meta.job_id = "id-new";
+    b_old.meta.job_id = "id-old";
+    assert (s_doc_commit_r (store, &b_new, &result) == 0);
+    assert (strcmp (result.replaced, rb.document_id) == 0);
+    char b_new_id [SL_STORE_ID];
+    snprintf (b_new_id, sizeof b_new_id, "%s", result.document_id);
+    int64_t docs_before = s_count (db, "SELECT COUNT(*) FROM documents");
+    assert (s_doc_commit_r (store, &b_old, &result) == SL_STORE_SUPERSEDED);
+    assert (strcmp (result.superseded_by, "id-new") == 0 && !*result.document_id);
+    assert (strstr (sl_store_errmsg (store), "superseded"));
+    assert (s_count (db, "SELECT COUNT(*) FROM documents") == docs_before);
+    assert (sl_store_document_get (store, ws, b_new_id, &doc) == 0);
+    sl_store_doc_reset (&doc);
+    assert (sl_store_job_get (store, "id-old", &job) == 0 && job.state == SL_STORE_QUEUED);
+    sl_store_job_reset (&job);
+    assert (sl_store_job_fail (store, "id-old", SL_STORE_STAGE_STORE, "superseded") == 0);
+
+    //  A big document goes in batches, one transaction: all or nothing
+    s_gen_t *gen = calloc (1, sizeof *gen);
+    assert (gen);
+    *gen = (s_gen_t) { .tag = "bulk", .n = 2 * SL_STORE_BATCH + 88, .fail_at = -1 };
+    char bulk_sha [SL_SHA256_HEX];
+    sl_sha256_hex ("bulk", 4, bulk_sha);
+    sl_doc_meta_t bulk = { .workspace = ws, .source = source_a, .sha256 = bulk_sha, .pages = 1 };
+    gen->fail_at = SL_STORE_BATCH + 5;
+    assert (sl_store_document_commit_stream (store, &bulk, gen->n, T_DIM, T_MODEL, s_gen_read,
+                                             gen, &result) == SL_STORE_ERROR);
+    assert (strstr (sl_store_errmsg (store), "unreadable") && !*result.document_id);
+    char bulk_id [SL_STORE_ID];
+    sl_store_document_id (ws, bulk_sha, bulk_id);
+    assert (s_countf (db, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", bulk_id) == 0);
+    assert (sl_store_document_get (store, ws, a2_id, &doc) == 0);    //  still what a names
+    sl_store_doc_reset (&doc);
+    //  the reader ends early: refused, nothing written
+    gen->next = 0;
+    gen->fail_at = -1;
+    assert (sl_store_document_commit_stream (store, &bulk, gen->n + 1, T_DIM, T_MODEL,
+                                             s_gen_read, gen, &result) == SL_STORE_ERROR);
+    assert (strstr (sl_store_errmsg (store), "expected"));
+    gen->next = gen->calls = gen->max_asked = 0;
+    sl_hit_t best;
+    assert (s_top (store, ws, a.vectors, &best) > 0);       //  the index is loaded
+    sl_store_hits_reset (&best, 1);
+    assert (sl_store_document_commit_stream (store, &bulk, gen->n, T_DIM, T_MODEL, s_gen_read,
+                                             gen, &result) == 0);
+    assert (strcmp (result.document_id, bulk_id) == 0 && strcmp (result.replaced, a2_id) == 0);
+    assert (gen->calls == 3 && gen->max_asked == SL_STORE_BATCH);
+    assert (s_countf (db, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", bulk_id)
+            == gen->n);
+    //  the loaded index followed, first batch to last
+    assert (s_top (store, ws, gen->first, &best) > 0);
+    assert (strcmp (best.document_id, bulk_id) == 0 && best.ordinal == 0);
+    sl_store_hits_reset (&best, 1);
+    assert (s_top (store, ws, gen->last, &best) > 0);
+    assert (strcmp (best.document_id, bulk_id) == 0 && best.ordinal == gen->n - 1);
+    sl_store_hits_reset (&best, 1);
+    free (gen);
+
+    //  What a filename may be
+    const char *refused [] = { "../x", "a/../../b", "a/..", "", "./", "/", "a\x01" "b",
+                               "bad\xff" "utf8", "\xc0\xaf", "\xed\xa0\x80", "tab\tname",
+                               "c1\xc2\x85" "name", NULL };
+    for (int i = 0; refused [i]; i++) {
+        size_t len = strlen (refused [i]);
+        int rc = sl_store_source_name (NULL, refused [i], len ? len : 2, "job-z", named,
+                                       sizeof named, err, sizeof err);
+        assert (rc == -1 && *err && *named == 0);
+    }
+    assert (sl_store_source_name (NULL, "a\0b", 3, "job-z", named, sizeof named, err,
+                                  sizeof err) == -1);
+    char long_name [SL_STORE_FILENAME_MAX + 2];
+    memset (long_name, 'x', sizeof long_name);
+    assert (sl_store_source_name (NULL, long_name, SL_STORE_FILENAME_MAX + 1, "job-z", named,
+                                  sizeof named, err, sizeof err) == -1);
+    assert (strstr (err, "too long"));
+    assert (sl_store_source_name (NULL, long_name, SL_STORE_FILENAME_MAX, "job-z", named,
+                                  sizeof named, err, sizeof err) == 0);
+    const char *unicode = "/Ünïcödé/ 日本語.txt/";
+    assert (sl_store_source_name (NULL, unicode, strlen (unicode), "job-z", named, sizeof named,
+                                  err, sizeof err) == 0);
+    assert (strcmp (named, "upload:Ünïcödé/ 日本語.txt") == 0);
+    assert (sl_store_source_name (NULL, "..a/b..", 7, "job-z", named, sizeof named, err,
+                                  sizeof err) == 0 && strcmp (named, "upload:..a/b..") == 0);
+    assert (sl_store_source_name ("https://example.com/x", "ignored", 7, "job-z", named,
+                                  sizeof named, err, sizeof err) == 0);
+    assert (strcmp (named, "https://example.com/x") == 0);
+    assert (sl_store_source_name (NULL, NULL, 0, "bad id", named, sizeof named, err,
+                                  sizeof err) == -1);
+}
+
 void
 sl_store_conformance (sl_store_t *store, const char *url, sl_store_count_fn *count, void *arg,
                       bool verbose)
@@ -2788,6 +3038,7 @@ sl_store_conformance (sl_store_t *store, const char *url, sl_store_count_fn *cou
     s_test_reembed (store, url, &db);
     s_test_lexical (store, &db);
     s_test_stats (store, &db);
+    s_test_identity (store, &db);
 }
 
 static int
