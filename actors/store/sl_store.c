@@ -564,7 +564,9 @@ sl_store_source_name (const char *url, const char *filename, size_t filename_len
     }
     if (!filename || filename_len == 0) {
         //  Unnamed: a source of its own. Named sources never start with "/"
-        if (job_id && sl_token_valid (job_id)
+        if (!job_id)
+            return 0;               //  "": to be named once the job id is known
+        if (sl_token_valid (job_id)
         &&  (size_t) snprintf (source, size, "upload:/%s", job_id) < size)
             return 0;
         snprintf (err, errlen, "an unnamed upload needs a valid job id");

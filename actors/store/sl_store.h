@@ -401,7 +401,8 @@ int sl_store_document_link (sl_store_t *self, const sl_doc_meta_t *meta,
 //    err) unless valid UTF-8 without control characters, at most
 //    SL_STORE_FILENAME_MAX bytes, with no ".." component, naming something;
 //  - else (an unnamed upload): "upload:/<job_id>", its own document:
-//    named uploads never start with "/", so it collides with nothing.
+//    named uploads never start with "/", so it collides with nothing
+//    (job_id NULL: "", to check a request before its job id is known).
 #define SL_STORE_FILENAME_MAX 1024
 #define SL_STORE_SOURCE 2304      //  a URL of up to 2 KiB, or an upload's name
 int sl_store_source_name (const char *url, const char *filename, size_t filename_len,
