@@ -2,8 +2,11 @@
 
     This file validates every argument (ids, names and hashes arrive from
     the network, so bad ones get SL_STORE_ERROR and a message, never an
-    assert), derives document and chunk ids, dispatches to the backend
-    vtable and keeps the in-memory vector indexes.
+    assert), derives document and chunk ids and sources, dispatches to the
+    backend vtable and keeps the in-memory vector indexes. The rules of a
+    commit (document identity, sl_store.h) are here, once, for every
+    backend: s_commit_body drives the backend's transaction through its
+    tx_* steps.
 
     Vector indexes: one sl_vindex per workspace (a workspace has exactly one
     model, so this is one per (workspace, model)), created on first search

@@ -18,7 +18,9 @@
       search takes the workspace and never crosses it: another workspace's
       document id is simply "not found".
     - Terminal jobs stay terminal. A stale message for a completed or failed
-      job gets SL_STORE_TERMINAL so the caller drops it.
+      job gets SL_STORE_TERMINAL so the caller drops it. The one exception
+      is a document commit, which completes a failed job (its late original
+      copy still counts; see "Document identity").
 
     Thread-safety: one sl_store_t is shared by every thread of a process
     (actor handlers, the HTTP edge). The SQLite backend keeps a pool of
@@ -27,8 +29,9 @@
     surfaces; busy_timeout covers other processes.
 
     Backends sit behind a vtable (bottom of this file): sl_store.c validates
-    arguments, keeps the vector indexes and dispatches; a backend only
-    speaks SQL. SQLite (sl_store_sqlite.c) is the embedded default;
+    arguments, keeps the vector indexes, holds the rules of a commit (it
+    drives the backend's transaction step by step) and dispatches; a
+    backend only speaks SQL. SQLite (sl_store_sqlite.c) is the embedded default;
     PostgreSQL (sl_store_pg.c) is chosen by a postgres:// url and lets
     several store processes share one database. Callers never change, and
     one conformance suite (sl_store_conformance) proves both backends.
