@@ -589,7 +589,9 @@ sl_store_source_name (const char *url, const char *filename, size_t filename_len
         }
     //  Normalise by path components: "a//b", "./a", "/a/" name "a/b", "a",
     //  "a"; ".." would name something outside the folder sent
-    int shown = (int) (filename_len < 200 ? filename_len : 200);
+    size_t shown = filename_len < 200 ? filename_len : 200;
+    while (shown < filename_len && shown > 0 && (p [shown] & 0xc0) == 0x80)
+        shown--;                //  quote whole characters: messages must stay UTF-8
     size_t out = (size_t) snprintf (source, size, "upload:");
     size_t prefix = out;
     for (size_t i = 0; i < filename_len; ) {
@@ -599,7 +601,7 @@ sl_store_source_name (const char *url, const char *filename, size_t filename_len
         size_t part = end - i;
         if (part == 2 && filename [i] == '.' && filename [i + 1] == '.') {
             snprintf (err, errlen, "filename '%.*s' has a '..' component: send the path "
-                      "relative to the folder, without '..'", shown, filename);
+                      "relative to the folder, without '..'", (int) shown, filename);
             *source = 0;
             return -1;
         }
@@ -618,7 +620,7 @@ sl_store_source_name (const char *url, const char *filename, size_t filename_len
     }
     source [out] = 0;
     if (out == prefix) {
-        snprintf (err, errlen, "filename '%.*s' names no file", shown, filename);
+        snprintf (err, errlen, "filename '%.*s' names no file", (int) shown, filename);
         *source = 0;
         return -1;
     }
