@@ -752,8 +752,9 @@ s_commit_chunks (sl_store_t *self, void *tx, const char *doc_id, int n, int dim,
             }
         }
         if (rc == SL_STORE_OK)
-            rc = self->ops->tx_chunks_insert (tx, doc_id, b.rows, (const char (*) [SL_STORE_ID]) b.ids,
-                                              b.hashes, got, b.vectors, dim, model_id, b.keys);
+            rc = self->ops->tx_chunks_insert (tx, doc_id, b.rows,
+                                              (const char (*) [SL_STORE_ID]) b.ids, b.hashes,
+                                              got, b.vectors, dim, model_id, b.keys);
         if (rc == SL_STORE_OK)
             s_stage (staged, b.keys, b.vectors, got, dim);
         done += got;
@@ -954,7 +955,8 @@ s_commit (sl_store_t *self, const sl_doc_meta_t *meta, int n, int dim, const cha
     if (rc != SL_STORE_OK) {
         //  nothing was written: only the reason for refusing stays
         char document [SL_STORE_ID], later [SL_STORE_TOKEN];
-        snprintf (document, sizeof document, "%s", rc == SL_STORE_TERMINAL ? result->document_id : "");
+        snprintf (document, sizeof document, "%s",
+                  rc == SL_STORE_TERMINAL ? result->document_id : "");
         snprintf (later, sizeof later, "%s", result->superseded_by);
         memset (result, 0, sizeof *result);
         snprintf (result->document_id, sizeof result->document_id, "%s", document);
@@ -1818,7 +1820,8 @@ s_test_upgrade (const char *path, const char *url)
     s_doc_make (&newer, "wsold", "https://example.com/old", "newer", 1);
     sl_store_commit_t result;
     assert (s_doc_commit_r (store, &newer, &result) == 0 && strcmp (result.replaced, id) == 0);
-    assert (sl_store_document_get (store, "wsold", id, &(sl_store_doc_t) { 0 }) == SL_STORE_NOT_FOUND);
+    sl_store_doc_t gone;
+    assert (sl_store_document_get (store, "wsold", id, &gone) == SL_STORE_NOT_FOUND);
     char sha [SL_SHA256_HEX];
     assert (sl_store_document_delete (store, "wsold", result.document_id, sha) == SL_STORE_OK);
     sl_store_destroy (&store);
@@ -2825,7 +2828,8 @@ s_test_identity (sl_store_t *store, const s_db_t *db)
                                   err, sizeof err) == 0);
     assert (sl_store_source_name (NULL, "./d//b/n.txt", 12, "job-x", source_b, sizeof source_b,
                                   err, sizeof err) == 0);
-    assert (strcmp (source_a, "upload:d/a/n.txt") == 0 && strcmp (source_b, "upload:d/b/n.txt") == 0);
+    assert (strcmp (source_a, "upload:d/a/n.txt") == 0);
+    assert (strcmp (source_b, "upload:d/b/n.txt") == 0);
 
     //  Different sources, same file name in two folders: two documents
     s_doc_t a, b;

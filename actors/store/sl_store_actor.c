@@ -384,8 +384,8 @@ s_store (sl_ctx_t *ctx, void *state)
     if (announce)
         s_completed_event (ctx, &result, (int) pages, (int) nchunks, *title ? title : NULL);
     if (rc == SL_STORE_OK)
-        sl_info (job, "stored document %s from %s: %lld pages, %lld chunks%s%s%s", result.document_id,
-                 source, (long long) pages, (long long) nchunks,
+        sl_info (job, "stored document %s from %s: %lld pages, %lld chunks%s%s%s",
+                 result.document_id, source, (long long) pages, (long long) nchunks,
                  *result.duplicate_of ? " (content already stored)" : "",
                  *result.replaced ? ", replacing " : "", result.replaced);
     return outcome;

@@ -337,7 +337,8 @@ static const char *s_sql [S_COUNT] = {
     [S_SRC_SET] = "INSERT INTO document_sources AS s (workspace, source, document_id, job_id, "
         "since_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6) "
         "ON CONFLICT (workspace, source) DO UPDATE SET document_id = EXCLUDED.document_id, "
-        "job_id = CASE WHEN EXCLUDED.since_ms >= s.since_ms THEN EXCLUDED.job_id ELSE s.job_id END, "
+        "job_id = CASE WHEN EXCLUDED.since_ms >= s.since_ms THEN EXCLUDED.job_id "
+        "ELSE s.job_id END, "
         "since_ms = GREATEST (s.since_ms, EXCLUDED.since_ms), updated_ms = EXCLUDED.updated_ms",
     [S_SRC_UNLINK] = "DELETE FROM document_sources WHERE workspace = $1 AND source = $2",
     [S_SRC_FIRST] = "SELECT source FROM document_sources WHERE document_id = $1 "
