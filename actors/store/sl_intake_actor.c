@@ -92,10 +92,9 @@ s_intake (sl_ctx_t *ctx, void *state)
     const sl_envelope_t *env = sl_ctx_envelope (ctx);
     const msgpack_object *body = sl_ctx_body (ctx);
     const char *ws = sl_envelope_workspace (env);
-    char url [2048] = "", blob [SL_SHA256_HEX] = "", filename [256] = "", mime [128] = "";
+    char url [2048] = "", blob [SL_SHA256_HEX] = "", mime [128] = "";
     sl_mp_get_str (body, "url", url, sizeof url);
     sl_mp_get_str (body, "blob", blob, sizeof blob);
-    sl_mp_get_str (body, "filename", filename, sizeof filename);
     sl_mp_get_str (body, "mime", mime, sizeof mime);
     if (!*ws) {
         sl_ctx_reply_error (ctx, 400, "request has no workspace");
@@ -107,6 +106,22 @@ s_intake (sl_ctx_t *ctx, void *state)
     }
     if (*url && strncmp (url, "http://", 7) && strncmp (url, "https://", 8) && strncmp (url, "file://", 7)) {
         sl_ctx_reply_error (ctx, 400, "unsupported URL scheme in '%.100s' (http, https, file)", url);
+        return SL_DONE;
+    }
+    //  The document's identity: the URL, or the caller's name for the
+    //  upload (maybe a folder-relative path), checked before anything is
+    //  counted or recorded; an unnamed upload is named after its job below
+    const msgpack_object *name = sl_mp_get (body, "filename");
+    const char *filename = NULL;
+    size_t filename_len = 0;
+    char source [SL_STORE_SOURCE], why [400];
+    if (name && name->type != MSGPACK_OBJECT_NIL && sl_mp_bytes (name, &filename, &filename_len)) {
+        sl_ctx_reply_error (ctx, 400, "'filename' must be a string");
+        return SL_DONE;
+    }
+    if (sl_store_source_name (url, *url ? NULL : filename, filename_len, NULL, source,
+                              sizeof source, why, sizeof why)) {
+        sl_ctx_reply_error (ctx, 400, "%s", why);
         return SL_DONE;
     }
     char err [512] = "";
@@ -142,11 +157,14 @@ s_intake (sl_ctx_t *ctx, void *state)
         sl_store_job_reset (&existing);
         return SL_DONE;
     }
-    char source [2300];
-    if (*url)
-        snprintf (source, sizeof source, "%s", url);
-    else
-        snprintf (source, sizeof source, "upload:%s", *filename ? filename : blob);
+    if (!*source && sl_store_source_name (NULL, NULL, 0, job, source, sizeof source, why,
+                                          sizeof why)) {
+        pthread_mutex_lock (&self->pending_lock);
+        self->pending--;            //  not accepted after all
+        pthread_mutex_unlock (&self->pending_lock);
+        sl_ctx_reply_error (ctx, 400, "%s", why);
+        return SL_DONE;
+    }
     size_t size;
     const void *raw = sl_envelope_body (env, &size);
     char *options = sl_json_text_from_mp (raw, size);

@@ -2,8 +2,11 @@
 
     This file validates every argument (ids, names and hashes arrive from
     the network, so bad ones get SL_STORE_ERROR and a message, never an
-    assert), derives document and chunk ids, dispatches to the backend
-    vtable and keeps the in-memory vector indexes.
+    assert), derives document and chunk ids and sources, dispatches to the
+    backend vtable and keeps the in-memory vector indexes. The rules of a
+    commit (document identity, sl_store.h) are here, once, for every
+    backend: s_commit_body drives the backend's transaction through its
+    tx_* steps.
 
     Vector indexes: one sl_vindex per workspace (a workspace has exactly one
     model, so this is one per (workspace, model)), created on first search
@@ -35,6 +38,7 @@
 #define S_MODEL_MAX 256         //  model ids: up to 255 chars
 #define S_DIM_MAX   65536
 #define S_LIST_MAX  10000       //  cap on one page of any listing
+#define S_SOURCE_MAX 8192       //  sources: up to 8 KiB
 
 typedef struct s_index_s {
     char workspace [SL_STORE_TOKEN];
@@ -362,7 +366,7 @@ sl_store_job_create (sl_store_t *self, const char *job_id, const char *workspace
 {
     assert (self);
     if (!s_token_ok ("job id", job_id) || !s_token_ok ("workspace", workspace)
-    ||  !s_text_ok ("source", source, 8192) || (sha256 && !s_sha_ok (sha256)))
+    ||  !s_text_ok ("source", source, S_SOURCE_MAX) || (sha256 && !s_sha_ok (sha256)))
         return SL_STORE_ERROR;
     return self->ops->job_create (self->backend, job_id, workspace, source, sha256, mime,
                                   options_json, sl_now_ms ());
@@ -521,77 +525,498 @@ sl_store_document_find (sl_store_t *self, const char *workspace, const char *sha
     return self->ops->document_find (self->backend, workspace, sha256, doc);
 }
 
+//  Length of the UTF-8 sequence at p (at most len bytes) if it is a valid
+//  character that is not a control character (C0, DEL, C1), else 0
+static size_t
+s_utf8_char (const unsigned char *p, size_t len)
+{
+    if (p [0] < 0x20 || p [0] == 0x7f)
+        return 0;
+    if (p [0] < 0x80)
+        return 1;
+    size_t size = p [0] >= 0xc2 && p [0] <= 0xdf ? 2
+                : p [0] >= 0xe0 && p [0] <= 0xef ? 3
+                : p [0] >= 0xf0 && p [0] <= 0xf4 ? 4 : 0;
+    if (size == 0 || size > len)
+        return 0;
+    uint32_t code = p [0] & (0x7f >> size);
+    for (size_t i = 1; i < size; i++) {
+        if ((p [i] & 0xc0) != 0x80)
+            return 0;
+        code = (code << 6) | (p [i] & 0x3f);
+    }
+    //  overlong forms, surrogates, beyond Unicode, C1 controls
+    if ((size == 3 && code < 0x800) || (size == 4 && code < 0x10000) || code > 0x10ffff
+    ||  (code >= 0xd800 && code <= 0xdfff) || (code >= 0x80 && code <= 0x9f))
+        return 0;
+    return size;
+}
+
 int
-sl_store_document_commit (sl_store_t *self, const sl_doc_meta_t *meta,
-                          const sl_chunk_row_t *chunks, int n, const float *vectors, int dim,
-                          const char *model_id, char doc_id_out [SL_STORE_ID])
+sl_store_source_name (const char *url, const char *filename, size_t filename_len,
+                      const char *job_id, char *source, size_t size, char *err, size_t errlen)
+{
+    assert (source && size > 0);
+    *source = 0;
+    if (url && *url) {
+        if ((size_t) snprintf (source, size, "%s", url) < size)
+            return 0;
+        snprintf (err, errlen, "the URL is too long (%zu bytes, at most %zu)", strlen (url),
+                  size - 1);
+        return -1;
+    }
+    if (!filename || filename_len == 0) {
+        //  Unnamed: a source of its own. Named sources never start with "/"
+        if (!job_id)
+            return 0;               //  "": to be named once the job id is known
+        if (sl_token_valid (job_id)
+        &&  (size_t) snprintf (source, size, "upload:/%s", job_id) < size)
+            return 0;
+        snprintf (err, errlen, "an unnamed upload needs a valid job id");
+        return -1;
+    }
+    if (filename_len > SL_STORE_FILENAME_MAX) {
+        snprintf (err, errlen, "filename is too long (%zu bytes, at most %d)", filename_len,
+                  SL_STORE_FILENAME_MAX);
+        return -1;
+    }
+    const unsigned char *p = (const unsigned char *) filename;
+    for (size_t i = 0, step; i < filename_len; i += step)
+        if (!(step = s_utf8_char (p + i, filename_len - i))) {
+            snprintf (err, errlen, "filename is not valid UTF-8 text, or holds a control "
+                      "character (byte %zu)", i);
+            return -1;
+        }
+    //  Normalise by path components: "a//b", "./a", "/a/" name "a/b", "a",
+    //  "a"; ".." would name something outside the folder sent
+    size_t shown = filename_len < 200 ? filename_len : 200;
+    while (shown < filename_len && shown > 0 && (p [shown] & 0xc0) == 0x80)
+        shown--;                //  quote whole characters: messages must stay UTF-8
+    size_t out = (size_t) snprintf (source, size, "upload:");
+    size_t prefix = out;
+    for (size_t i = 0; i < filename_len; ) {
+        size_t end = i;
+        while (end < filename_len && filename [end] != '/')
+            end++;
+        size_t part = end - i;
+        if (part == 2 && filename [i] == '.' && filename [i + 1] == '.') {
+            snprintf (err, errlen, "filename '%.*s' has a '..' component: send the path "
+                      "relative to the folder, without '..'", (int) shown, filename);
+            *source = 0;
+            return -1;
+        }
+        if (part > 0 && !(part == 1 && filename [i] == '.')) {
+            if (out + (out > prefix) + part >= size) {
+                snprintf (err, errlen, "filename is too long");
+                *source = 0;
+                return -1;
+            }
+            if (out > prefix)
+                source [out++] = '/';
+            memcpy (source + out, filename + i, part);
+            out += part;
+        }
+        i = end + 1;
+    }
+    source [out] = 0;
+    if (out == prefix) {
+        snprintf (err, errlen, "filename '%.*s' names no file", (int) shown, filename);
+        *source = 0;
+        return -1;
+    }
+    return 0;
+}
+
+//  Vectors of the chunks a commit adds, kept for the in-memory index
+//  (which will hold them anyway) only while the index is loaded; if they
+//  cannot be kept the index is reloaded instead, the commit goes on.
+typedef struct {
+    bool keep;
+    float *vectors;
+    int64_t *keys;
+    size_t count;
+    size_t cap;
+} s_staged_t;
+
+static void
+s_stage (s_staged_t *staged, const int64_t *keys, const float *vectors, int n, int dim)
+{
+    if (!staged->keep)
+        return;
+    if (staged->count + (size_t) n > staged->cap) {
+        size_t cap = staged->cap ? staged->cap : SL_STORE_BATCH;
+        while (cap < staged->count + (size_t) n)
+            cap *= 2;
+        float *grown = realloc (staged->vectors, cap * (size_t) dim * sizeof (float));
+        if (grown)
+            staged->vectors = grown;
+        int64_t *grown_keys = grown ? realloc (staged->keys, cap * sizeof (int64_t)) : NULL;
+        if (grown_keys)
+            staged->keys = grown_keys;
+        if (!grown || !grown_keys) {
+            free (staged->vectors);
+            free (staged->keys);
+            memset (staged, 0, sizeof *staged);     //  keep = false: reload later
+            return;
+        }
+        staged->cap = cap;
+    }
+    memcpy (staged->vectors + staged->count * (size_t) dim, vectors,
+            (size_t) n * (size_t) dim * sizeof (float));
+    memcpy (staged->keys + staged->count, keys, (size_t) n * sizeof (int64_t));
+    staged->count += (size_t) n;
+}
+
+//  One batch of a commit: what the reader fills and what the store derives
+typedef struct {
+    int cap;
+    sl_chunk_row_t *rows;
+    float *vectors;
+    char (*ids) [SL_STORE_ID];
+    char (*computed) [SL_SHA256_HEX];
+    const char **hashes;
+    int64_t *keys;
+} s_batch_t;
+
+static void
+s_batch_free (s_batch_t *b)
+{
+    free (b->rows);
+    free (b->vectors);
+    free (b->ids);
+    free (b->computed);
+    free (b->hashes);
+    free (b->keys);
+    memset (b, 0, sizeof *b);
+}
+
+//  Batches hold at most SL_STORE_BATCH chunks and 16 MiB of vectors
+static int
+s_batch_new (s_batch_t *b, int n, int dim)
+{
+    memset (b, 0, sizeof *b);
+    int cap = (int) ((16u << 20) / ((size_t) dim * sizeof (float)));
+    cap = cap < 1 ? 1 : cap > SL_STORE_BATCH ? SL_STORE_BATCH : cap;
+    b->cap = cap < n ? cap : n;
+    b->rows = malloc ((size_t) b->cap * sizeof *b->rows);
+    b->vectors = malloc ((size_t) b->cap * (size_t) dim * sizeof (float));
+    b->ids = malloc ((size_t) b->cap * sizeof *b->ids);
+    b->computed = malloc ((size_t) b->cap * sizeof *b->computed);
+    b->hashes = malloc ((size_t) b->cap * sizeof *b->hashes);
+    b->keys = malloc ((size_t) b->cap * sizeof *b->keys);
+    if (b->rows && b->vectors && b->ids && b->computed && b->hashes && b->keys)
+        return 0;
+    s_batch_free (b);
+    sl_store_set_errmsg ("out of memory for a batch of %d chunks (dim %d)", cap, dim);
+    return SL_STORE_ERROR;
+}
+
+//  Insert the document's n chunks, batch by batch, as the reader gives them
+static int
+s_commit_chunks (sl_store_t *self, void *tx, const char *doc_id, int n, int dim,
+                 const char *model_id, sl_store_reader_fn *reader, void *arg,
+                 s_staged_t *staged)
+{
+    s_batch_t b;
+    if (s_batch_new (&b, n, dim))
+        return SL_STORE_ERROR;
+    int rc = SL_STORE_OK, done = 0;
+    while (rc == SL_STORE_OK && done < n) {
+        char err [400] = "";
+        int want = n - done < b.cap ? n - done : b.cap;
+        int got = reader (arg, b.rows, b.vectors, want, err, sizeof err);
+        if (got < 0 || got == 0 || got > want) {
+            if (got < 0)
+                sl_store_set_errmsg ("%s", *err ? err : "reading the chunks failed");
+            else
+            if (got == 0)
+                sl_store_set_errmsg ("the document has %d chunks, %d expected", done, n);
+            else
+                sl_store_set_errmsg ("the reader gave %d chunks, %d were asked for", got, want);
+            rc = SL_STORE_ERROR;
+            break;
+        }
+        for (int i = 0; rc == SL_STORE_OK && i < got; i++) {
+            const sl_chunk_row_t *chunk = &b.rows [i];
+            if (!chunk->text) {
+                sl_store_set_errmsg ("chunk %d has no text", done + i);
+                rc = SL_STORE_ERROR;
+                break;
+            }
+            sl_store_chunk_id (doc_id, chunk->ordinal, b.ids [i]);
+            if (chunk->hash && *chunk->hash)
+                b.hashes [i] = chunk->hash;
+            else {
+                sl_sha256_hex (chunk->text, strlen (chunk->text), b.computed [i]);
+                b.hashes [i] = b.computed [i];
+            }
+        }
+        if (rc == SL_STORE_OK)
+            rc = self->ops->tx_chunks_insert (tx, doc_id, b.rows,
+                                              (const char (*) [SL_STORE_ID]) b.ids, b.hashes,
+                                              got, b.vectors, dim, model_id, b.keys);
+        if (rc == SL_STORE_OK)
+            s_stage (staged, b.keys, b.vectors, got, dim);
+        done += got;
+    }
+    s_batch_free (&b);
+    return rc;
+}
+
+//  The policy of a commit (see sl_store.h, "Document identity"), inside
+//  the backend's transaction
+static int
+s_commit_body (sl_store_t *self, void *tx, const sl_doc_meta_t *meta, const char *doc_id,
+               int n, int dim, const char *model_id, sl_store_reader_fn *reader, void *arg,
+               bool link_only, sl_store_change_t *change, s_staged_t *staged,
+               sl_store_commit_t *result)
+{
+    const sl_store_ops_t *ops = self->ops;
+    const char *ws = meta->workspace;
+    //  1. The workspace: its writers queue here, so every decision below
+    //  sees the commits before it
+    char ws_model [S_MODEL_MAX] = "";
+    int ws_dim = 0;
+    int64_t gen = 0, now = sl_now_ms ();
+    int rc = ops->tx_workspace (tx, ws, n > 0 ? model_id : NULL, dim, now, ws_model,
+                                sizeof ws_model, &ws_dim, &gen);
+    if (rc != SL_STORE_OK)
+        return rc;
+    change->gen_before = change->gen_after = gen;
+    now = sl_now_ms ();
+
+    //  2. The job: completed means this is a redelivery; failed is fine (a
+    //  late copy of a job the re-driver or the dead-letter queue gave up on)
+    bool have_job = false;
+    int64_t since = now;
+    if (meta->job_id) {
+        sl_store_state_t state;
+        char job_doc [SL_STORE_ID] = "";
+        rc = ops->tx_job (tx, meta->job_id, &state, &since, job_doc);
+        if (rc == SL_STORE_NOT_FOUND)
+            since = now;
+        else
+        if (rc != SL_STORE_OK)
+            return rc;
+        else
+        if (state == SL_STORE_COMPLETED) {
+            snprintf (result->document_id, sizeof result->document_id, "%s", job_doc);
+            sl_store_set_errmsg ("job %s is already completed", meta->job_id);
+            return SL_STORE_TERMINAL;
+        }
+        else
+            have_job = true;
+    }
+
+    //  3. What the source names now. A job accepted later made it so: this
+    //  older version must not overwrite it
+    char old_doc [SL_STORE_ID] = "", old_job [SL_STORE_TOKEN] = "";
+    int64_t old_since = 0;
+    rc = ops->tx_source_get (tx, ws, meta->source, old_doc, &old_since, old_job);
+    if (rc != SL_STORE_OK && rc != SL_STORE_NOT_FOUND)
+        return rc;
+    bool named = rc == SL_STORE_OK;
+    bool other = named && strcmp (old_doc, doc_id) != 0;
+    if (other && have_job && old_since > since) {
+        snprintf (result->superseded_by, sizeof result->superseded_by, "%s", old_job);
+        sl_store_set_errmsg ("superseded: %.200s was ingested again by job %s, accepted after "
+                             "job %s", meta->source, *old_job ? old_job : "(unknown)",
+                             meta->job_id);
+        return SL_STORE_SUPERSEDED;
+    }
+    rc = ops->tx_doc_exists (tx, ws, doc_id);
+    if (rc < 0)
+        return rc;
+    bool exists = rc > 0;
+    if (link_only && !exists) {
+        sl_store_set_errmsg ("document %s is no longer in workspace %s", doc_id, ws);
+        return SL_STORE_NOT_FOUND;
+    }
+
+    //  4. The document the source named stops being named by it, and goes
+    //  if no other source names it
+    if (other) {
+        char first [S_SOURCE_MAX + 1] = "";
+        rc = ops->tx_source_unlink (tx, ws, meta->source, old_doc, first, sizeof first);
+        if (rc == SL_STORE_OK && !*first) {
+            rc = ops->tx_doc_remove (tx, ws, old_doc, change);
+            change->changed = true;
+        }
+        else
+        if (rc == SL_STORE_OK)
+            rc = ops->tx_doc_set_source (tx, old_doc, meta->source, first, now);
+        if (rc != SL_STORE_OK)
+            return rc;
+        snprintf (result->replaced, sizeof result->replaced, "%s", old_doc);
+    }
+
+    //  5. The content: stored once; a duplicate writes nothing of it
+    if (exists)
+        snprintf (result->duplicate_of, sizeof result->duplicate_of, "%s", doc_id);
+    else {
+        if (n > 0 && *ws_model && strcmp (model_id, ws_model) != 0) {
+            sl_store_set_errmsg ("workspace %s embeds with model %s, not %s: use a new "
+                                 "workspace to change models", ws, ws_model, model_id);
+            return SL_STORE_CONFLICT;
+        }
+        if (n > 0 && ws_dim > 0 && dim != ws_dim) {
+            sl_store_set_errmsg ("workspace %s stores %d-dimensional vectors, not %d", ws,
+                                 ws_dim, dim);
+            return SL_STORE_CONFLICT;
+        }
+        rc = ops->tx_doc_insert (tx, meta, doc_id, n, n > 0 ? model_id : NULL, now);
+        if (rc < 0)
+            return rc;
+        if (rc == 0)
+            snprintf (result->duplicate_of, sizeof result->duplicate_of, "%s", doc_id);
+        else {
+            change->changed = true;
+            if (n > 0
+            &&  (rc = s_commit_chunks (self, tx, doc_id, n, dim, model_id, reader, arg, staged)))
+                return rc;
+        }
+    }
+
+    //  6. The source names it; the job completes with it, in this same
+    //  transaction, so the job row and the documents always agree
+    rc = ops->tx_source_set (tx, ws, meta->source, doc_id, have_job ? meta->job_id : NULL,
+                             since, now);
+    if (rc != SL_STORE_OK)
+        return rc;
+    snprintf (result->document_id, sizeof result->document_id, "%s", doc_id);
+    snprintf (change->doc_id, sizeof change->doc_id, "%s", doc_id);
+    if (have_job) {
+        rc = ops->tx_job_complete (tx, meta->job_id, doc_id, result->replaced,
+                                   result->duplicate_of, now);
+        if (rc < 0)
+            return rc;
+        result->completed = rc > 0;
+    }
+    if (change->changed)
+        return ops->tx_bump (tx, ws, &change->gen_after);
+    return SL_STORE_OK;
+}
+
+//  Validate, lock the index, run the policy in one transaction, let the
+//  index follow
+static int
+s_commit (sl_store_t *self, const sl_doc_meta_t *meta, int n, int dim, const char *model_id,
+          sl_store_reader_fn *reader, void *arg, bool link_only, sl_store_commit_t *result)
 {
     assert (self);
     assert (meta);
-    assert (doc_id_out);
-    *doc_id_out = 0;
-    if (!s_token_ok ("workspace", meta->workspace) || !s_text_ok ("source", meta->source, 8192)
-    ||  !s_sha_ok (meta->sha256))
+    assert (result);
+    memset (result, 0, sizeof *result);
+    if (!s_token_ok ("workspace", meta->workspace)
+    ||  !s_text_ok ("source", meta->source, S_SOURCE_MAX) || !s_sha_ok (meta->sha256)
+    ||  (meta->job_id && !s_token_ok ("job id", meta->job_id)))
         return SL_STORE_ERROR;
-    if (n < 0 || (n > 0 && (!chunks || !vectors || dim < 1 || dim > S_DIM_MAX))) {
+    if (n < 0 || (n > 0 && (!reader || dim < 1 || dim > S_DIM_MAX))) {
         sl_store_set_errmsg ("invalid commit: %d chunks, dim %d%s", n, dim,
-                             n > 0 && (!chunks || !vectors) ? ", missing chunks or vectors" : "");
+                             n > 0 && !reader ? ", no chunks to read" : "");
         return SL_STORE_ERROR;
     }
     if (n > 0 && !s_text_ok ("model id", model_id, S_MODEL_MAX - 1))
         return SL_STORE_ERROR;
     if (n == 0)
         dim = 0;                //  nothing embedded: record no dimension
-    for (int i = 0; i < n; i++)
-        if (!chunks [i].text) {
-            sl_store_set_errmsg ("chunk %d has no text", i);
-            return SL_STORE_ERROR;
-        }
 
     char doc_id [SL_STORE_ID];
     sl_store_document_id (meta->workspace, meta->sha256, doc_id);
-    char (*chunk_ids) [SL_STORE_ID] = NULL;
-    char (*computed) [SL_SHA256_HEX] = NULL;
-    const char **hashes = NULL;
-    if (n > 0) {
-        chunk_ids = malloc ((size_t) n * sizeof *chunk_ids);
-        computed = malloc ((size_t) n * sizeof *computed);
-        hashes = malloc ((size_t) n * sizeof *hashes);
-        if (!chunk_ids || !computed || !hashes) {
-            free (chunk_ids);
-            free (computed);
-            free (hashes);
-            sl_store_set_errmsg ("out of memory committing %d chunks", n);
-            return SL_STORE_ERROR;
-        }
-    }
-    for (int i = 0; i < n; i++) {
-        sl_store_chunk_id (doc_id, chunks [i].ordinal, chunk_ids [i]);
-        if (chunks [i].hash && *chunks [i].hash)
-            hashes [i] = chunks [i].hash;
-        else {
-            sl_sha256_hex (chunks [i].text, strlen (chunks [i].text), computed [i]);
-            hashes [i] = computed [i];
-        }
-    }
-    //  Hold the index sync across the write: updates apply in commit order
+    //  Hold the index sync across the write: updates apply in commit order,
+    //  and no reload runs meanwhile, so "loaded" stays true to the end
     s_index_t *entry = s_index_entry (self, meta->workspace);
     sl_store_change_t change = { .gen_before = -1 };
     pthread_mutex_lock (&entry->sync);
-    int rc = self->ops->document_commit (self->backend, meta, doc_id, chunks,
-                                         (const char (*) [SL_STORE_ID]) chunk_ids, hashes, n,
-                                         vectors, dim, n > 0 ? model_id : NULL, sl_now_ms (),
-                                         &change);
+    s_staged_t staged = {
+        .keep = entry->index && __atomic_load_n (&entry->gen, __ATOMIC_ACQUIRE) >= 0
+    };
+    void *tx = NULL;
+    int rc = self->ops->tx_begin (self->backend, &tx);
     if (rc == SL_STORE_OK) {
-        snprintf (doc_id_out, SL_STORE_ID, "%s", change.doc_id);
-        if (change.changed)
-            s_index_apply (entry, &change, vectors, dim);
+        rc = s_commit_body (self, tx, meta, doc_id, n, dim, model_id, reader, arg, link_only,
+                            &change, &staged, result);
+        rc = self->ops->tx_end (self->backend, tx, rc);
+    }
+    if (rc == SL_STORE_OK && change.changed) {
+        if (n > 0 && !staged.keep)
+            __atomic_store_n (&entry->gen, -1, __ATOMIC_RELEASE);     //  reload
+        else {
+            change.added = staged.keys;
+            change.n_added = (int) staged.count;
+            staged.keys = NULL;
+            s_index_apply (entry, &change, staged.vectors, dim);
+        }
     }
     pthread_mutex_unlock (&entry->sync);
+    free (staged.vectors);
+    free (staged.keys);
     s_change_free (&change);
-    free (chunk_ids);
-    free (computed);
-    free (hashes);
+    if (rc != SL_STORE_OK) {
+        //  nothing was written: only the reason for refusing stays
+        char document [SL_STORE_ID], later [SL_STORE_TOKEN];
+        snprintf (document, sizeof document, "%s",
+                  rc == SL_STORE_TERMINAL ? result->document_id : "");
+        snprintf (later, sizeof later, "%s", result->superseded_by);
+        memset (result, 0, sizeof *result);
+        snprintf (result->document_id, sizeof result->document_id, "%s", document);
+        snprintf (result->superseded_by, sizeof result->superseded_by, "%s", later);
+    }
+    return rc;
+}
+
+int
+sl_store_document_commit_stream (sl_store_t *self, const sl_doc_meta_t *meta, int n, int dim,
+                                 const char *model_id, sl_store_reader_fn *reader, void *arg,
+                                 sl_store_commit_t *result)
+{
+    return s_commit (self, meta, n, dim, model_id, reader, arg, false, result);
+}
+
+int
+sl_store_document_link (sl_store_t *self, const sl_doc_meta_t *meta, sl_store_commit_t *result)
+{
+    return s_commit (self, meta, 0, 0, NULL, NULL, NULL, true, result);
+}
+
+//  Chunks and vectors from arrays, for sl_store_document_commit
+typedef struct {
+    const sl_chunk_row_t *chunks;
+    const float *vectors;
+    int n;
+    int dim;
+    int next;
+} s_arrays_t;
+
+static int
+s_arrays_read (void *arg, sl_chunk_row_t *rows, float *vectors, int max, char *err,
+               size_t errlen)
+{
+    s_arrays_t *self = arg;
+    int count = self->n - self->next < max ? self->n - self->next : max;
+    memcpy (rows, self->chunks + self->next, (size_t) count * sizeof *rows);
+    memcpy (vectors, self->vectors + (size_t) self->next * (size_t) self->dim,
+            (size_t) count * (size_t) self->dim * sizeof (float));
+    self->next += count;
+    return count;
+}
+
+int
+sl_store_document_commit (sl_store_t *self, const sl_doc_meta_t *meta,
+                          const sl_chunk_row_t *chunks, int n, const float *vectors, int dim,
+                          const char *model_id, char doc_id_out [SL_STORE_ID])
+{
+    assert (doc_id_out);
+    *doc_id_out = 0;
+    if (n > 0 && (!chunks || !vectors)) {
+        sl_store_set_errmsg ("invalid commit: %d chunks, dim %d, missing chunks or vectors",
+                             n, dim);
+        return SL_STORE_ERROR;
+    }
+    s_arrays_t arrays = { chunks, vectors, n, dim, 0 };
+    sl_store_commit_t result;
+    int rc = s_commit (self, meta, n, dim, model_id, s_arrays_read, &arrays, false, &result);
+    snprintf (doc_id_out, SL_STORE_ID, "%s", result.document_id);
     return rc;
 }
 
@@ -1327,6 +1752,15 @@ s_doc_commit (sl_store_t *store, s_doc_t *doc, char id [SL_STORE_ID])
                                      T_DIM, T_MODEL, id);
 }
 
+//  The same, with the whole outcome
+static int
+s_doc_commit_r (sl_store_t *store, s_doc_t *doc, sl_store_commit_t *result)
+{
+    s_arrays_t arrays = { doc->chunks, doc->vectors, doc->n, T_DIM, 0 };
+    return sl_store_document_commit_stream (store, &doc->meta, doc->n, T_DIM, T_MODEL,
+                                            s_arrays_read, &arrays, result);
+}
+
 //  Top hit for a query; returns hit count and copies the best chunk id
 static int
 s_top (sl_store_t *store, const char *workspace, const float *query, sl_hit_t *best)
@@ -1362,7 +1796,9 @@ s_test_upgrade (const char *path, const char *url)
     assert (sqlite3_open (path, &db) == SQLITE_OK);
     assert (sqlite3_exec (db, "DROP TRIGGER chunks_fts_insert; DROP TRIGGER chunks_fts_delete; "
                           "DROP TRIGGER chunks_fts_update; DROP TABLE chunks_fts; "
-                          "DELETE FROM schema_version WHERE version = 2",
+                          "DROP TABLE document_sources; ALTER TABLE jobs DROP COLUMN replaced; "
+                          "ALTER TABLE jobs DROP COLUMN duplicate_of; "
+                          "DELETE FROM schema_version WHERE version >= 2",
                           NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close (db);
 
@@ -1375,8 +1811,19 @@ s_test_upgrade (const char *path, const char *url)
             == SL_STORE_OK);
     assert (n == 2 && hits [0].match == SL_HIT_LEXICAL);
     sl_store_hits_reset (hits, n);
+    //  migration 3 gave the old document its source: a new version there
+    //  replaces it, as one committed after the upgrade would
+    s_db_t counter = { s_sqlite_count, (void *) path };
+    assert (s_count (&counter, "SELECT COUNT(*) FROM document_sources WHERE workspace = 'wsold' "
+                               "AND source = 'https://example.com/old'") == 1);
+    s_doc_t newer;
+    s_doc_make (&newer, "wsold", "https://example.com/old", "newer", 1);
+    sl_store_commit_t result;
+    assert (s_doc_commit_r (store, &newer, &result) == 0 && strcmp (result.replaced, id) == 0);
+    sl_store_doc_t gone;
+    assert (sl_store_document_get (store, "wsold", id, &gone) == SL_STORE_NOT_FOUND);
     char sha [SL_SHA256_HEX];
-    assert (sl_store_document_delete (store, "wsold", id, sha) == SL_STORE_OK);
+    assert (sl_store_document_delete (store, "wsold", result.document_id, sha) == SL_STORE_OK);
     sl_store_destroy (&store);
 }
 
@@ -1409,11 +1856,11 @@ s_test_open (const char *dir, const char *path, const char *url)
         fprintf (stderr, "open: %s\n", err);
     assert (store);
     assert (strcmp (sl_store_backend (store), "sqlite") == 0);
-    assert (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 2);
+    assert (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 3);
     int64_t applied = s_count (&db, "SELECT applied_ms FROM schema_version WHERE version = 1");
     assert (s_count (&db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
                           "AND name IN ('workspaces', 'jobs', 'documents', 'chunks', "
-                          "'vectors', 'embed_cache', 'events')") == 7);
+                          "'vectors', 'embed_cache', 'events', 'document_sources')") == 8);
     sl_store_destroy (&store);
     assert (store == NULL);
     sl_store_destroy (&store);
@@ -1421,7 +1868,7 @@ s_test_open (const char *dir, const char *path, const char *url)
     //  re-open (plain path form) is a no-op for the schema
     store = sl_store_open (path, err, sizeof err);
     assert (store);
-    assert (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 2);
+    assert (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 3);
     assert (s_count (&db, "SELECT applied_ms FROM schema_version WHERE version = 1") == applied);
     sl_store_destroy (&store);
 
@@ -1646,11 +2093,28 @@ s_test_documents (sl_store_t *store, const s_db_t *db)
     assert (count == 2 && chunks [0].ordinal == 1 && chunks [1].ordinal == 2);
     sl_store_chunks_free (&chunks, count);
 
-    //  same source, changed content: the old document is replaced atomically
+    //  same source, changed content: the source names the new document;
+    //  the old one lives on while the mirror still names it
     s_doc_make (&doc_b, "ws1", url_a, "beta", 2);
     char id_b [SL_STORE_ID];
-    assert (s_doc_commit (store, &doc_b, id_b) == 0);
-    assert (strcmp (id_b, id_a) != 0);
+    sl_store_commit_t result;
+    assert (s_doc_commit_r (store, &doc_b, &result) == 0);
+    snprintf (id_b, sizeof id_b, "%s", result.document_id);
+    assert (strcmp (id_b, id_a) != 0 && strcmp (result.replaced, id_a) == 0);
+    assert (!*result.duplicate_of && !result.completed);
+    assert (s_count (db, "SELECT COUNT(*) FROM documents") == 2);
+    assert (sl_store_document_get (store, "ws1", id_a, &doc) == 0);
+    assert (strcmp (doc.source, mirror.meta.source) == 0);       //  its oldest source left
+    sl_store_doc_reset (&doc);
+    //  ... until the mirror changes too: the last source gone, so is it,
+    //  atomically with its chunks and vectors
+    s_doc_t mirror_b = doc_b;
+    mirror_b.meta.source = mirror.meta.source;
+    for (int i = 0; i < mirror_b.n; i++)
+        mirror_b.chunks [i].text = mirror_b.texts [i];
+    assert (s_doc_commit_r (store, &mirror_b, &result) == 0);
+    assert (strcmp (result.document_id, id_b) == 0 && strcmp (result.replaced, id_a) == 0);
+    assert (strcmp (result.duplicate_of, id_b) == 0);
     assert (s_count (db, "SELECT COUNT(*) FROM documents") == 1);
     assert (s_count (db, "SELECT COUNT(*) FROM chunks") == 2);
     assert (s_count (db, "SELECT COUNT(*) FROM vectors") == 2);
@@ -1888,7 +2352,9 @@ s_worker (void *arg)
                                            SL_STORE_STARTED, sl_now_ms ());
         rc = rc ? rc : s_doc_commit (w->store, &doc, id);
         rc = rc ? rc : sl_store_event_append (w->store, "conc-shared", "doc", NULL, 0, &seq);
-        rc = rc ? rc : sl_store_job_complete (w->store, job_id, id);
+        //  the commit completed the job, in its transaction
+        if (rc == 0 && sl_store_job_complete (w->store, job_id, id) != SL_STORE_TERMINAL)
+            rc = -101;
         if (rc == 0 && i % 5 == 0) {
             sl_hit_t hits [3];
             int n = 0;
@@ -2311,6 +2777,257 @@ s_test_lexical (sl_store_t *store, const s_db_t *db)
     assert (s_countf (db, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", id) == 0);
 }
 
+//  A document of n generated chunks ("<tag> <i>"), read in batches: how a
+//  big document reaches the store. fail_at >= 0: the read of that chunk
+//  fails, as a truncated artifact would
+typedef struct {
+    const char *tag;
+    int n;
+    int next;
+    int fail_at;
+    int calls;
+    int max_asked;
+    char texts [SL_STORE_BATCH][48];
+    float first [T_DIM];        //  chunk 0's vector
+    float last [T_DIM];         //  chunk n - 1's
+} s_gen_t;
+
+static int
+s_gen_read (void *arg, sl_chunk_row_t *rows, float *vectors, int max, char *err, size_t errlen)
+{
+    s_gen_t *g = arg;
+    g->calls++;
+    g->max_asked = max > g->max_asked ? max : g->max_asked;
+    int count = 0;
+    for (; count < max && g->next < g->n; count++, g->next++) {
+        if (g->next == g->fail_at) {
+            snprintf (err, errlen, "chunk %d is unreadable", g->next);
+            return -1;
+        }
+        snprintf (g->texts [count], sizeof g->texts [count], "%s %d", g->tag, g->next);
+        rows [count] = (sl_chunk_row_t) { .ordinal = g->next, .page_start = 1, .page_end = 1,
+                                          .tokens = 3, .text = g->texts [count] };
+        float *v = vectors + (size_t) count * T_DIM;
+        sl_store_test_unit_vector (v, T_DIM);
+        if (g->next == 0)
+            memcpy (g->first, v, sizeof g->first);
+        if (g->next == g->n - 1)
+            memcpy (g->last, v, sizeof g->last);
+    }
+    return count;
+}
+
+//  Document identity (sl_store.h): sources, replacement, duplicates, and
+//  the job completed in the commit's transaction
+static void
+s_test_identity (sl_store_t *store, const s_db_t *db)
+{
+    const char *ws = "wsid";
+    char source_a [SL_STORE_SOURCE], source_b [SL_STORE_SOURCE], err [256];
+    assert (sl_store_source_name (NULL, "d/a/n.txt", 9, "job-x", source_a, sizeof source_a,
+                                  err, sizeof err) == 0);
+    assert (sl_store_source_name (NULL, "./d//b/n.txt", 12, "job-x", source_b, sizeof source_b,
+                                  err, sizeof err) == 0);
+    assert (strcmp (source_a, "upload:d/a/n.txt") == 0);
+    assert (strcmp (source_b, "upload:d/b/n.txt") == 0);
+
+    //  Different sources, same file name in two folders: two documents
+    s_doc_t a, b;
+    s_doc_make (&a, ws, source_a, "alpha", 2);
+    s_doc_make (&b, ws, source_b, "beta", 2);
+    sl_store_commit_t ra, rb, result;
+    assert (s_doc_commit_r (store, &a, &ra) == 0 && !*ra.replaced && !*ra.duplicate_of);
+    assert (s_doc_commit_r (store, &b, &rb) == 0 && !*rb.replaced && !*rb.duplicate_of);
+    assert (strcmp (ra.document_id, rb.document_id) != 0);
+    assert (s_count (db, "SELECT COUNT(*) FROM documents WHERE workspace = 'wsid'") == 2);
+
+    //  A re-sync with a/n.txt changed, as job id-1: exactly that one is
+    //  replaced, reported in the result and on the job row; b untouched
+    assert (sl_store_job_create (store, "id-1", ws, source_a, NULL, NULL, NULL) == 0);
+    s_doc_t a2;
+    s_doc_make (&a2, ws, source_a, "alpha two", 3);
+    a2.meta.job_id = "id-1";
+    assert (s_doc_commit_r (store, &a2, &result) == 0);
+    assert (strcmp (result.replaced, ra.document_id) == 0 && !*result.duplicate_of);
+    assert (result.completed);
+    sl_store_job_t job;
+    assert (sl_store_job_get (store, "id-1", &job) == 0);
+    assert (job.state == SL_STORE_COMPLETED && job.percent == 100);
+    assert (strcmp (job.document_id, result.document_id) == 0);
+    assert (strcmp (job.replaced, ra.document_id) == 0 && !*job.duplicate_of);
+    assert (job.finished_ms [SL_STORE_STAGE_STORE] > 0);
+    sl_store_job_reset (&job);
+    sl_store_doc_t doc;
+    assert (sl_store_document_get (store, ws, ra.document_id, &doc) == SL_STORE_NOT_FOUND);
+    assert (sl_store_document_get (store, ws, rb.document_id, &doc) == 0);
+    assert (strcmp (doc.source, source_b) == 0);
+    sl_store_doc_reset (&doc);
+    assert (s_count (db, "SELECT COUNT(*) FROM documents WHERE workspace = 'wsid'") == 2);
+    //  its redelivery is TERMINAL, writes nothing, and names the document
+    char a2_id [SL_STORE_ID];
+    snprintf (a2_id, sizeof a2_id, "%s", result.document_id);
+    assert (s_doc_commit_r (store, &a2, &result) == SL_STORE_TERMINAL);
+    assert (strcmp (result.document_id, a2_id) == 0 && !result.completed);
+
+    //  Unnamed uploads: a source of their own each, never a named one's
+    char unnamed_1 [SL_STORE_SOURCE], unnamed_2 [SL_STORE_SOURCE], named [SL_STORE_SOURCE];
+    assert (sl_store_source_name (NULL, NULL, 0, "up-1", unnamed_1, sizeof unnamed_1, err,
+                                  sizeof err) == 0);
+    assert (sl_store_source_name ("", "", 0, "up-2", unnamed_2, sizeof unnamed_2, err,
+                                  sizeof err) == 0);
+    assert (sl_store_source_name (NULL, "up-1", 4, "up-3", named, sizeof named, err,
+                                  sizeof err) == 0);
+    assert (strcmp (unnamed_1, "upload:/up-1") == 0 && strcmp (unnamed_2, "upload:/up-2") == 0);
+    assert (strcmp (named, "upload:up-1") == 0);
+    s_doc_t u1, u2, u3;
+    s_doc_make (&u1, ws, unnamed_1, "first paste", 1);
+    s_doc_make (&u2, ws, unnamed_2, "second paste", 1);
+    s_doc_make (&u3, ws, named, "a file called up-1", 1);
+    assert (s_doc_commit_r (store, &u1, &result) == 0 && !*result.replaced);
+    assert (s_doc_commit_r (store, &u2, &result) == 0 && !*result.replaced);
+    assert (s_doc_commit_r (store, &u3, &result) == 0 && !*result.replaced);
+    assert (s_count (db, "SELECT COUNT(*) FROM documents WHERE workspace = 'wsid'") == 5);
+    //  the same bytes uploaded unnamed again: one document, both sources
+    //  name it, and the outcome says so
+    char unnamed_4 [SL_STORE_SOURCE];
+    assert (sl_store_source_name (NULL, NULL, 0, "up-4", unnamed_4, sizeof unnamed_4, err,
+                                  sizeof err) == 0);
+    s_doc_t u4 = u1;
+    u4.meta.source = unnamed_4;
+    for (int i = 0; i < u4.n; i++)
+        u4.chunks [i].text = u4.texts [i];
+    char u1_id [SL_STORE_ID];
+    sl_store_document_id (ws, u1.sha, u1_id);
+    assert (s_doc_commit_r (store, &u4, &result) == 0);
+    assert (strcmp (result.document_id, u1_id) == 0 && strcmp (result.duplicate_of, u1_id) == 0);
+    assert (s_count (db, "SELECT COUNT(*) FROM documents WHERE workspace = 'wsid'") == 5);
+    assert (s_countf (db, "SELECT COUNT(*) FROM document_sources WHERE document_id = '%s'",
+                      u1_id) == 2);
+    //  the fetch stage's short-cut links without chunks: same outcome
+    s_doc_t link = u1;
+    link.meta.source = "https://example.com/same-paste";
+    assert (sl_store_document_link (store, &link.meta, &result) == 0);
+    assert (strcmp (result.duplicate_of, u1_id) == 0 && !*result.replaced);
+    assert (s_countf (db, "SELECT COUNT(*) FROM document_sources WHERE document_id = '%s'",
+                      u1_id) == 3);
+    s_doc_t gone;
+    s_doc_make (&gone, ws, "https://example.com/gone", "never stored", 1);
+    assert (sl_store_document_link (store, &gone.meta, &result) == SL_STORE_NOT_FOUND);
+
+    //  Failed, then the original copy commits after all: completed, with
+    //  its document; a stale failure cannot move it back
+    assert (sl_store_job_create (store, "id-late", ws, "upload:late.txt", NULL, NULL, NULL) == 0);
+    assert (sl_store_job_fail (store, "id-late", SL_STORE_STAGE_EMBED, "abandoned") == 0);
+    s_doc_t late;
+    s_doc_make (&late, ws, "upload:late.txt", "late but fine", 2);
+    late.meta.job_id = "id-late";
+    assert (s_doc_commit_r (store, &late, &result) == 0 && result.completed);
+    assert (sl_store_job_get (store, "id-late", &job) == 0);
+    assert (job.state == SL_STORE_COMPLETED && strcmp (job.document_id, result.document_id) == 0);
+    assert (!job.error && job.error_stage == SL_STORE_STAGE_NONE);
+    sl_store_job_reset (&job);
+    assert (sl_store_job_fail (store, "id-late", SL_STORE_STAGE_EMBED, "dead letter")
+            == SL_STORE_TERMINAL);
+    assert (s_doc_commit_r (store, &late, &result) == SL_STORE_TERMINAL);
+
+    //  An older version never overwrites a newer one: job id-old was
+    //  accepted first, id-new's commit came first
+    assert (sl_store_job_create (store, "id-old", ws, source_b, NULL, NULL, NULL) == 0);
+    usleep (3000);
+    assert (sl_store_job_create (store, "id-new", ws, source_b, NULL, NULL, NULL) == 0);
+    s_doc_t b_new, b_old;
+    s_doc_make (&b_new, ws, source_b, "beta newest", 2);
+    s_doc_make (&b_old, ws, source_b, "beta older", 2);
+    b_new.meta.job_id = "id-new";
+    b_old.meta.job_id = "id-old";
+    assert (s_doc_commit_r (store, &b_new, &result) == 0);
+    assert (strcmp (result.replaced, rb.document_id) == 0);
+    char b_new_id [SL_STORE_ID];
+    snprintf (b_new_id, sizeof b_new_id, "%s", result.document_id);
+    int64_t docs_before = s_count (db, "SELECT COUNT(*) FROM documents");
+    assert (s_doc_commit_r (store, &b_old, &result) == SL_STORE_SUPERSEDED);
+    assert (strcmp (result.superseded_by, "id-new") == 0 && !*result.document_id);
+    assert (strstr (sl_store_errmsg (store), "superseded"));
+    assert (s_count (db, "SELECT COUNT(*) FROM documents") == docs_before);
+    assert (sl_store_document_get (store, ws, b_new_id, &doc) == 0);
+    sl_store_doc_reset (&doc);
+    assert (sl_store_job_get (store, "id-old", &job) == 0 && job.state == SL_STORE_QUEUED);
+    sl_store_job_reset (&job);
+    assert (sl_store_job_fail (store, "id-old", SL_STORE_STAGE_STORE, "superseded") == 0);
+
+    //  A big document goes in batches, one transaction: all or nothing
+    s_gen_t *gen = calloc (1, sizeof *gen);
+    assert (gen);
+    *gen = (s_gen_t) { .tag = "bulk", .n = 2 * SL_STORE_BATCH + 88, .fail_at = -1 };
+    char bulk_sha [SL_SHA256_HEX];
+    sl_sha256_hex ("bulk", 4, bulk_sha);
+    sl_doc_meta_t bulk = { .workspace = ws, .source = source_a, .sha256 = bulk_sha, .pages = 1 };
+    gen->fail_at = SL_STORE_BATCH + 5;
+    assert (sl_store_document_commit_stream (store, &bulk, gen->n, T_DIM, T_MODEL, s_gen_read,
+                                             gen, &result) == SL_STORE_ERROR);
+    assert (strstr (sl_store_errmsg (store), "unreadable") && !*result.document_id);
+    char bulk_id [SL_STORE_ID];
+    sl_store_document_id (ws, bulk_sha, bulk_id);
+    assert (s_countf (db, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", bulk_id) == 0);
+    assert (sl_store_document_get (store, ws, a2_id, &doc) == 0);    //  still what a names
+    sl_store_doc_reset (&doc);
+    //  the reader ends early: refused, nothing written
+    gen->next = 0;
+    gen->fail_at = -1;
+    assert (sl_store_document_commit_stream (store, &bulk, gen->n + 1, T_DIM, T_MODEL,
+                                             s_gen_read, gen, &result) == SL_STORE_ERROR);
+    assert (strstr (sl_store_errmsg (store), "expected"));
+    gen->next = gen->calls = gen->max_asked = 0;
+    sl_hit_t best;
+    assert (s_top (store, ws, a.vectors, &best) > 0);       //  the index is loaded
+    sl_store_hits_reset (&best, 1);
+    assert (sl_store_document_commit_stream (store, &bulk, gen->n, T_DIM, T_MODEL, s_gen_read,
+                                             gen, &result) == 0);
+    assert (strcmp (result.document_id, bulk_id) == 0 && strcmp (result.replaced, a2_id) == 0);
+    assert (gen->calls == 3 && gen->max_asked == SL_STORE_BATCH);
+    assert (s_countf (db, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", bulk_id)
+            == gen->n);
+    //  the loaded index followed, first batch to last
+    assert (s_top (store, ws, gen->first, &best) > 0);
+    assert (strcmp (best.document_id, bulk_id) == 0 && best.ordinal == 0);
+    sl_store_hits_reset (&best, 1);
+    assert (s_top (store, ws, gen->last, &best) > 0);
+    assert (strcmp (best.document_id, bulk_id) == 0 && best.ordinal == gen->n - 1);
+    sl_store_hits_reset (&best, 1);
+    free (gen);
+
+    //  What a filename may be
+    const char *refused [] = { "../x", "a/../../b", "a/..", "", "./", "/", "a\x01" "b",
+                               "bad\xff" "utf8", "\xc0\xaf", "\xed\xa0\x80", "tab\tname",
+                               "c1\xc2\x85" "name", NULL };
+    for (int i = 0; refused [i]; i++) {
+        size_t len = strlen (refused [i]);
+        int rc = sl_store_source_name (NULL, refused [i], len ? len : 2, "job-z", named,
+                                       sizeof named, err, sizeof err);
+        assert (rc == -1 && *err && *named == 0);
+    }
+    assert (sl_store_source_name (NULL, "a\0b", 3, "job-z", named, sizeof named, err,
+                                  sizeof err) == -1);
+    char long_name [SL_STORE_FILENAME_MAX + 2];
+    memset (long_name, 'x', sizeof long_name);
+    assert (sl_store_source_name (NULL, long_name, SL_STORE_FILENAME_MAX + 1, "job-z", named,
+                                  sizeof named, err, sizeof err) == -1);
+    assert (strstr (err, "too long"));
+    assert (sl_store_source_name (NULL, long_name, SL_STORE_FILENAME_MAX, "job-z", named,
+                                  sizeof named, err, sizeof err) == 0);
+    const char *unicode = "/Ünïcödé/ 日本語.txt/";
+    assert (sl_store_source_name (NULL, unicode, strlen (unicode), "job-z", named, sizeof named,
+                                  err, sizeof err) == 0);
+    assert (strcmp (named, "upload:Ünïcödé/ 日本語.txt") == 0);
+    assert (sl_store_source_name (NULL, "..a/b..", 7, "job-z", named, sizeof named, err,
+                                  sizeof err) == 0 && strcmp (named, "upload:..a/b..") == 0);
+    assert (sl_store_source_name ("https://example.com/x", "ignored", 7, "job-z", named,
+                                  sizeof named, err, sizeof err) == 0);
+    assert (strcmp (named, "https://example.com/x") == 0);
+    assert (sl_store_source_name (NULL, NULL, 0, "bad id", named, sizeof named, err,
+                                  sizeof err) == -1);
+}
+
 void
 sl_store_conformance (sl_store_t *store, const char *url, sl_store_count_fn *count, void *arg,
                       bool verbose)
@@ -2332,6 +3049,7 @@ sl_store_conformance (sl_store_t *store, const char *url, sl_store_count_fn *cou
     s_test_reembed (store, url, &db);
     s_test_lexical (store, &db);
     s_test_stats (store, &db);
+    s_test_identity (store, &db);
 }
 
 static int

@@ -18,7 +18,9 @@
       search takes the workspace and never crosses it: another workspace's
       document id is simply "not found".
     - Terminal jobs stay terminal. A stale message for a completed or failed
-      job gets SL_STORE_TERMINAL so the caller drops it.
+      job gets SL_STORE_TERMINAL so the caller drops it. The one exception
+      is a document commit, which completes a failed job (its late original
+      copy still counts; see "Document identity").
 
     Thread-safety: one sl_store_t is shared by every thread of a process
     (actor handlers, the HTTP edge). The SQLite backend keeps a pool of
@@ -27,8 +29,9 @@
     surfaces; busy_timeout covers other processes.
 
     Backends sit behind a vtable (bottom of this file): sl_store.c validates
-    arguments, keeps the vector indexes and dispatches; a backend only
-    speaks SQL. SQLite (sl_store_sqlite.c) is the embedded default;
+    arguments, keeps the vector indexes, holds the rules of a commit (it
+    drives the backend's transaction step by step) and dispatches; a
+    backend only speaks SQL. SQLite (sl_store_sqlite.c) is the embedded default;
     PostgreSQL (sl_store_pg.c) is chosen by a postgres:// url and lets
     several store processes share one database. Callers never change, and
     one conformance suite (sl_store_conformance) proves both backends.
@@ -55,6 +58,7 @@ typedef struct sl_store_s sl_store_t;
 #define SL_STORE_TERMINAL   -3      //  job already completed/failed: drop the message
 #define SL_STORE_CONFLICT   -4      //  model or dimension differs from the workspace's
 #define SL_STORE_BUSY       -5      //  job lease held by another owner
+#define SL_STORE_SUPERSEDED -6      //  a job accepted later owns the source: nothing written
 
 //  Workspace names and job ids: sl_token_valid strings (1..64 chars)
 #define SL_STORE_TOKEN 65
@@ -91,7 +95,7 @@ typedef enum {
 typedef struct {
     char id [SL_STORE_TOKEN];
     char workspace [SL_STORE_TOKEN];
-    char *source;               //  URL or "upload:<filename>"
+    char *source;               //  see sl_store_source_name
     char sha256 [SL_SHA256_HEX];    //  blob hash; "" until known
     char *mime;                 //  NULL until known
     sl_store_state_t state;
@@ -101,6 +105,8 @@ typedef struct {
     sl_store_stage_t error_stage;
     char *error;                //  NULL unless failed
     char document_id [SL_STORE_ID];     //  "" until completed
+    char replaced [SL_STORE_ID];        //  the document its source named before, or ""
+    char duplicate_of [SL_STORE_ID];    //  = document_id if the content was stored already
     int64_t created_ms;
     int64_t updated_ms;
     int64_t started_ms [SL_STORE_STAGE_COUNT];     //  0 = never
@@ -113,13 +119,13 @@ typedef struct {
 //  What the store stage knows about a document being committed. Borrowed.
 typedef struct {
     const char *workspace;
-    const char *source;         //  one live document per (workspace, source)
+    const char *source;         //  names one document per workspace (see commit)
     const char *sha256;         //  blob hash, 64 hex chars
     const char *mime;           //  may be NULL
     const char *title;          //  may be NULL
     int pages;
     int64_t bytes;
-    const char *job_id;         //  provenance; may be NULL
+    const char *job_id;         //  the job committing it (completed by the commit); may be NULL
 } sl_doc_meta_t;
 
 //  One chunk to commit. Borrowed. The chunk id is derived by the store from
@@ -325,20 +331,86 @@ void sl_store_jobs_free (sl_store_job_t **jobs_p, int count);
 int sl_store_document_find (sl_store_t *self, const char *workspace, const char *sha256,
                             sl_store_doc_t *doc);
 
-//  Commit a document with n chunks and their n x dim vectors (L2-normalised,
-//  from model_id) in ONE transaction, and write its id to doc_id_out:
-//  - a ready document with the same (workspace, sha256) exists: nothing is
-//    written (idempotent redelivery / re-ingest); its id is returned;
-//  - else the document, chunks and vectors are inserted;
-//  - either way, any other document with the same (workspace, source) is
-//    deleted with its chunks and vectors (a changed document at the same
-//    URL is replaced atomically);
-//  - the workspace's model is recorded on first commit.
-//  Returns SL_STORE_CONFLICT if model_id or dim differ from the workspace's.
-//  n may be 0 (vectors NULL, dim 0, model_id may be NULL).
+//  Document identity. A document is its content: its id is derived from
+//  (workspace, sha256), so the same bytes are stored once per workspace. A
+//  source (a URL, "upload:<name>", see sl_store_source_name) names exactly
+//  one document of the workspace; a document may be named by several
+//  sources (the same file in two folders) and lives as long as one does.
+//  documents.source is the oldest source still naming it.
+//
+//  Committing (workspace, source, content) in ONE transaction:
+//  - the job (meta->job_id, if any) is read first: a job already completed
+//    gets SL_STORE_TERMINAL and nothing is written (a redelivery); a FAILED
+//    job is committed and completed (its late original copy, after the
+//    re-driver gave up or a dead letter was replayed, still counts);
+//  - if the source names a document made by a job accepted LATER than
+//    this one, nothing is written: SL_STORE_SUPERSEDED, result->superseded_by
+//    names that job (an older version never overwrites a newer one,
+//    whatever order the commits arrive in);
+//  - if the source named another document, it stops naming it; that
+//    document is deleted with its chunks and vectors unless another source
+//    still names it; result->replaced is its id;
+//  - if the content is stored already, nothing of it is written again and
+//    result->duplicate_of = result->document_id; else document, chunks and
+//    vectors are inserted (the workspace's model recorded on first commit;
+//    SL_STORE_CONFLICT if model_id or dim differ from the workspace's);
+//  - the source names the document; the job is completed with document_id,
+//    replaced and duplicate_of, and result->completed says this commit did
+//    it (emit job_completed then). Different sources never replace each
+//    other.
+typedef struct {
+    char document_id [SL_STORE_ID];     //  what the source names now
+    char replaced [SL_STORE_ID];        //  what it named before, if another, else ""
+    char duplicate_of [SL_STORE_ID];    //  document_id if the content was stored already
+    bool completed;                     //  this commit completed meta->job_id
+    char superseded_by [SL_STORE_TOKEN];    //  SL_STORE_SUPERSEDED: the later job ("" unknown)
+} sl_store_commit_t;
+
+//  Gives the next chunks of a document being committed: fills up to max
+//  rows (texts must stay valid until the next call) and their vectors
+//  (max x dim floats); returns how many (0: no more), or -1 with a reason
+//  in err. Called inside the commit's transaction, so a document of any
+//  size is committed atomically holding one batch in memory.
+typedef int (sl_store_reader_fn) (void *arg, sl_chunk_row_t *rows, float *vectors, int max,
+                                  char *err, size_t errlen);
+
+//  Commit a document of n chunks read through reader in batches of at
+//  most SL_STORE_BATCH (see identity above). A reader failure rolls
+//  everything back: SL_STORE_ERROR with the reader's reason. n may be 0
+//  (reader is then not called; model_id may be NULL, dim 0). result gets
+//  the outcome (zeroed first).
+#define SL_STORE_BATCH 256
+int sl_store_document_commit_stream (sl_store_t *self, const sl_doc_meta_t *meta, int n,
+                                     int dim, const char *model_id, sl_store_reader_fn *reader,
+                                     void *arg, sl_store_commit_t *result);
+
+//  The same from arrays: n chunks and their n x dim vectors (L2-normalised,
+//  from model_id); doc_id_out gets result.document_id.
 int sl_store_document_commit (sl_store_t *self, const sl_doc_meta_t *meta,
                               const sl_chunk_row_t *chunks, int n, const float *vectors,
                               int dim, const char *model_id, char doc_id_out [SL_STORE_ID]);
+
+//  Commit content already stored (the fetch stage found meta->sha256 in the
+//  workspace): the same rules, with nothing to insert. SL_STORE_NOT_FOUND
+//  if the document is gone (deleted meanwhile).
+int sl_store_document_link (sl_store_t *self, const sl_doc_meta_t *meta,
+                            sl_store_commit_t *result);
+
+//  The source of an ingest, written to source (size >= SL_STORE_SOURCE):
+//  - url (not NULL/""): the URL itself;
+//  - else filename (the caller's name for the upload, maybe a relative
+//    path "d/a/n.txt"): "upload:<filename>" normalised: "." components and
+//    empty ones ("a//b", a leading "/") dropped. Refused (-1, reason in
+//    err) unless valid UTF-8 without control characters, at most
+//    SL_STORE_FILENAME_MAX bytes, with no ".." component, naming something;
+//  - else (an unnamed upload): "upload:/<job_id>", its own document:
+//    named uploads never start with "/", so it collides with nothing
+//    (job_id NULL: "", to check a request before its job id is known).
+#define SL_STORE_FILENAME_MAX 1024
+#define SL_STORE_SOURCE 2304      //  a URL of up to 2 KiB, or an upload's name
+int sl_store_source_name (const char *url, const char *filename, size_t filename_len,
+                          const char *job_id, char *source, size_t size, char *err,
+                          size_t errlen);
 
 //  Read document doc_id of workspace. 0 or NOT_FOUND / ERROR.
 int sl_store_document_get (sl_store_t *self, const char *workspace, const char *doc_id,
@@ -519,11 +591,65 @@ typedef struct {
                             sl_store_job_t **jobs_p, int *count_p);
     int (*document_find) (void *backend, const char *workspace, const char *sha256,
                           sl_store_doc_t *doc);
-    //  chunk_ids / hashes: n derived ids and resolved hashes; doc_id derived
-    int (*document_commit) (void *backend, const sl_doc_meta_t *meta, const char *doc_id,
-                            const sl_chunk_row_t *chunks, const char (*chunk_ids) [SL_STORE_ID],
-                            const char **hashes, int n, const float *vectors, int dim,
-                            const char *model_id, int64_t now_ms, sl_store_change_t *change);
+    //  A commit is a write transaction driven by sl_store.c (which holds
+    //  the policy, see sl_store_document_commit_stream) through the tx_*
+    //  ops below, each on the transaction's tx handle.
+    //  Begin a write transaction; *tx_p gets its handle.
+    int (*tx_begin) (void *backend, void **tx_p);
+    //  Commit it if rc is SL_STORE_OK, else roll back; release the handle.
+    //  Returns the final rc (an error if the commit itself failed).
+    int (*tx_end) (void *backend, void *tx, int rc);
+    //  Serialise the workspace's writers until the transaction ends (its
+    //  row is created if new), record model_id/dim as its model if it has
+    //  none and model_id is not NULL, and report its model ("" if none),
+    //  dim and generation.
+    int (*tx_workspace) (void *tx, const char *workspace, const char *model_id, int dim,
+                         int64_t now_ms, char *model_out, size_t size, int *dim_out,
+                         int64_t *gen_out);
+    //  The job's state and accept time, locked until the end; NOT_FOUND
+    //  if no such job. doc_out gets its document_id ("" if none).
+    int (*tx_job) (void *tx, const char *job_id, sl_store_state_t *state_out,
+                   int64_t *created_out, char doc_out [SL_STORE_ID]);
+    //  The document the source names, the accept time of the job that
+    //  named it (since) and that job's id; NOT_FOUND if none.
+    int (*tx_source_get) (void *tx, const char *workspace, const char *source,
+                          char doc_out [SL_STORE_ID], int64_t *since_out,
+                          char job_out [SL_STORE_TOKEN]);
+    //  Make the source name doc_id (insert or update), since := the later
+    //  of its current since and since_ms.
+    int (*tx_source_set) (void *tx, const char *workspace, const char *source,
+                          const char *doc_id, const char *job_id, int64_t since_ms,
+                          int64_t now_ms);
+    //  The source stops naming doc_id; first_out (size bytes) gets the
+    //  oldest source still naming doc_id, "" if none.
+    int (*tx_source_unlink) (void *tx, const char *workspace, const char *source,
+                             const char *doc_id, char *first_out, size_t size);
+    //  1 if the document exists in the workspace, 0 if not
+    int (*tx_doc_exists) (void *tx, const char *workspace, const char *doc_id);
+    //  Insert the document row (source: its first source, n chunks);
+    //  1 if inserted, 0 if that id existed
+    int (*tx_doc_insert) (void *tx, const sl_doc_meta_t *meta, const char *doc_id, int n,
+                          const char *model_id, int64_t now_ms);
+    //  Delete the document (cascading to chunks, vectors, sources),
+    //  appending its chunk keys to change->removed
+    int (*tx_doc_remove) (void *tx, const char *workspace, const char *doc_id,
+                          sl_store_change_t *change);
+    //  documents.source := source where it is old_source
+    int (*tx_doc_set_source) (void *tx, const char *doc_id, const char *old_source,
+                              const char *source, int64_t now_ms);
+    //  Insert n chunks (ids, resolved hashes) and their vectors; keys_out
+    //  gets the n chunk keys
+    int (*tx_chunks_insert) (void *tx, const char *doc_id, const sl_chunk_row_t *chunks,
+                             const char (*chunk_ids) [SL_STORE_ID], const char **hashes, int n,
+                             const float *vectors, int dim, const char *model_id,
+                             int64_t *keys_out);
+    //  Complete the job unless it is completed already (failed -> completed
+    //  allowed): document, replaced and duplicate_of ("" = NULL), store
+    //  stage finished, error cleared, lease released. 1 if it changed, 0 if not
+    int (*tx_job_complete) (void *tx, const char *job_id, const char *doc_id,
+                            const char *replaced, const char *duplicate_of, int64_t now_ms);
+    //  Bump the workspace's generation; *gen_out gets the new one
+    int (*tx_bump) (void *tx, const char *workspace, int64_t *gen_out);
     int (*document_get) (void *backend, const char *workspace, const char *doc_id,
                          sl_store_doc_t *doc);
     int (*document_list) (void *backend, const char *workspace, int limit, int offset,

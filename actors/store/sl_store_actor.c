@@ -1,15 +1,31 @@
-/*  sl_store_actor: the last stage. Reads the job's chunks.mp and
-    vectors.f32 from its artifact folder, commits document + chunks +
-    vectors in ONE transaction (so a search never sees half a document,
-    and a changed document at the same source replaces the old one
-    atomically), completes the job, emits job_completed and removes the
-    artifacts.
+/*  sl_store_actor: the last stage. Commits the job's chunks.mp and
+    vectors.f32 as a document in ONE transaction (so a search never sees
+    half a document), which also completes the job, then emits
+    job_completed and removes the artifacts.
 
-    Redelivery is harmless: the commit is idempotent on (workspace,
-    sha256), and completing an already-completed job reports TERMINAL, in
-    which case no second job_completed is emitted.
+    Identity (sl_store.h): the document is named by the job's source, taken
+    from the job row that intake wrote. If that source named another
+    document, the event and the job say `replaced`; if the content was
+    stored already, `duplicate_of`.
+
+    Memory: the chunks and vectors are streamed from the artifacts into the
+    transaction SL_STORE_BATCH at a time, so a 10,000-page document costs
+    one batch, not the whole document; every allocation is checked and a
+    document that does not fit fails its job with the reason.
+
+    Redelivery is harmless: a job already completed commits nothing
+    (SL_STORE_TERMINAL) and emits no second job_completed. A job already
+    FAILED (the re-driver gave up on it, or its dead letter was replayed)
+    is committed and completed: its late original copy still counts.
+
     A `duplicate` message (fetch found the same content already stored in
-    the workspace) completes the job with the existing document.
+    the workspace) links the job's source to that document, with nothing
+    to insert.
+
+    Vectors of another model than the workspace's (a `sluiced --reembed`
+    switched it while the job was in flight) are not an error of the job:
+    the job goes back through embed, whose node embeds with its model, at
+    most S_REEMBED_ROUNDS times.
 */
 #include "sl_store_actors.h"
 #include "sl_blob.h"
@@ -20,48 +36,85 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#define S_REEMBED_ROUNDS 3
+
 typedef struct {
     sl_node_t *node;
     sl_store_t *store;
     sl_blob_t *blob;
 } store_stage_t;
 
+//  The artifacts, read one batch at a time (sl_store_reader_fn)
 typedef struct {
-    sl_chunk_row_t *rows;
-    char **texts;
-    char (*hashes) [SL_SHA256_HEX];
-    int count;
-    int cap;
-} chunks_t;
+    sl_recr_t *chunks;
+    FILE *vectors;
+    int dim;
+    bool oom;                   //  an allocation failed: the job fails, the process lives
+    char *texts [SL_STORE_BATCH];
+    char hashes [SL_STORE_BATCH][SL_SHA256_HEX];
+    int held;                   //  texts of the last batch, freed by the next
+} reader_t;
 
 static void
-s_chunks_free (chunks_t *c)
+s_reader_release (reader_t *r)
 {
-    for (int i = 0; i < c->count; i++)
-        free (c->texts [i]);
-    free (c->rows);
-    free (c->texts);
-    free (c->hashes);
-    memset (c, 0, sizeof *c);
+    for (int i = 0; i < r->held; i++) {
+        free (r->texts [i]);
+        r->texts [i] = NULL;
+    }
+    r->held = 0;
+}
+
+static void
+s_reader_close (reader_t *r)
+{
+    s_reader_release (r);
+    sl_recr_destroy (&r->chunks);
+    if (r->vectors)
+        fclose (r->vectors);
+    r->vectors = NULL;
+}
+
+//  Open the job's artifacts: n chunks, n x dim vectors. -1 with a reason.
+static int
+s_reader_open (reader_t *r, const char *dir, int64_t n, int dim, char *err, size_t errlen)
+{
+    memset (r, 0, sizeof *r);
+    r->dim = dim;
+    char path [1300];
+    snprintf (path, sizeof path, "%s/chunks.mp", dir);
+    r->chunks = sl_recr_new (path);
+    snprintf (path, sizeof path, "%s/vectors.f32", dir);
+    r->vectors = fopen (path, "rb");
+    struct stat st;
+    if (!r->chunks || !r->vectors || fstat (fileno (r->vectors), &st)
+    ||  (uint64_t) st.st_size != (uint64_t) n * (uint64_t) dim * sizeof (float)) {
+        snprintf (err, errlen, "%s", !r->chunks ? "chunks artifact missing"
+                  : "vectors artifact missing or of the wrong size");
+        s_reader_close (r);
+        return -1;
+    }
+    return 0;
 }
 
 static int
-s_chunks_load (const char *path, chunks_t *c, char *err, size_t errlen)
+s_reader_read (void *arg, sl_chunk_row_t *rows, float *vectors, int max, char *err,
+               size_t errlen)
 {
-    sl_recr_t *r = sl_recr_new (path);
-    if (!r) {
-        snprintf (err, errlen, "chunks artifact missing: %.300s", path);
-        return -1;
-    }
-    sl_mp_t *mp;
-    int rc;
-    while ((rc = sl_recr_next (r, &mp, err, errlen)) == 1) {
-        if (c->count == c->cap) {
-            c->cap = c->cap ? c->cap * 2 : 256;
-            c->rows = realloc (c->rows, (size_t) c->cap * sizeof *c->rows);
-            c->texts = realloc (c->texts, (size_t) c->cap * sizeof *c->texts);
-            c->hashes = realloc (c->hashes, (size_t) c->cap * sizeof *c->hashes);
+    reader_t *r = (reader_t *) arg;
+    s_reader_release (r);
+    if (max > SL_STORE_BATCH)
+        max = SL_STORE_BATCH;
+    int count = 0;
+    while (count < max) {
+        sl_mp_t *mp;
+        int rc = sl_recr_next (r->chunks, &mp, err, errlen);
+        if (rc < 0) {
+            r->oom = strstr (err, "out of memory") != NULL;
+            return -1;
         }
+        if (rc == 0)
+            break;
         const msgpack_object *o = sl_mp_root (mp);
         int64_t ord = 0, ps = 0, pe = 0, cs = 0, ce = 0, tk = 0;
         sl_mp_get_int (o, "o", &ord);
@@ -70,90 +123,194 @@ s_chunks_load (const char *path, chunks_t *c, char *err, size_t errlen)
         sl_mp_get_int (o, "cs", &cs);
         sl_mp_get_int (o, "ce", &ce);
         sl_mp_get_int (o, "tk", &tk);
-        sl_chunk_row_t *row = &c->rows [c->count];
-        c->texts [c->count] = sl_mp_strdup (sl_mp_get (o, "t"));
-        if (sl_mp_get_str (o, "h", c->hashes [c->count], SL_SHA256_HEX) || !c->texts [c->count]) {
-            free (c->texts [c->count]);
-            sl_mp_destroy (&mp);
-            snprintf (err, errlen, "chunks artifact has a malformed record");
-            rc = -1;
-            break;
-        }
-        *row = (sl_chunk_row_t) { .ordinal = (int) ord, .page_start = (int) ps, .page_end = (int) pe,
-                                  .char_start = cs, .char_end = ce, .tokens = (int) tk,
-                                  .hash = c->hashes [c->count], .text = c->texts [c->count] };
-        c->count++;
+        const msgpack_object *t = sl_mp_get (o, "t");
+        bool is_text = t && (t->type == MSGPACK_OBJECT_STR || t->type == MSGPACK_OBJECT_BIN);
+        char *text = is_text ? sl_mp_strdup (t) : NULL;
+        bool hashed = sl_mp_get_str (o, "h", r->hashes [count], SL_SHA256_HEX) == 0;
         sl_mp_destroy (&mp);
+        if (!text || !hashed) {
+            free (text);
+            r->oom = is_text && hashed;
+            snprintf (err, errlen, r->oom ? "out of memory for the text of chunk %lld"
+                                          : "chunks artifact has a malformed record (chunk %lld)",
+                      (long long) ord);
+            return -1;
+        }
+        r->texts [count] = text;
+        r->held = count + 1;
+        rows [count] = (sl_chunk_row_t) {
+            .ordinal = (int) ord, .page_start = (int) ps, .page_end = (int) pe,
+            .char_start = cs, .char_end = ce, .tokens = (int) tk,
+            .hash = r->hashes [count], .text = text
+        };
+        count++;
     }
-    sl_recr_destroy (&r);
-    //  Pointers into the arrays moved with realloc: fix them up
-    for (int i = 0; i < c->count; i++) {
-        c->rows [i].hash = c->hashes [i];
-        c->rows [i].text = c->texts [i];
+    if (count > 0 && fread (vectors, sizeof (float) * (size_t) r->dim, (size_t) count, r->vectors)
+                     != (size_t) count) {
+        snprintf (err, errlen, "cannot read the vectors artifact");
+        return -1;
     }
-    return rc < 0 ? -1 : 0;
-}
-
-static float *
-s_vectors_load (const char *path, int n, int dim, char *err, size_t errlen)
-{
-    FILE *f = fopen (path, "rb");
-    struct stat st;
-    if (!f || fstat (fileno (f), &st) || (size_t) st.st_size != (size_t) n * (size_t) dim * sizeof (float)) {
-        snprintf (err, errlen, "vectors artifact missing or of the wrong size (%d x %d expected)", n, dim);
-        if (f)
-            fclose (f);
-        return NULL;
-    }
-    float *v = malloc ((size_t) st.st_size ? (size_t) st.st_size : 1);
-    if (fread (v, 1, (size_t) st.st_size, f) != (size_t) st.st_size) {
-        snprintf (err, errlen, "cannot read vectors artifact");
-        free (v);
-        v = NULL;
-    }
-    fclose (f);
-    return v;
+    return count;
 }
 
 static void
-s_completed_event (sl_ctx_t *ctx, const char *doc_id, int pages, int chunks, const char *title, bool duplicate)
+s_completed_event (sl_ctx_t *ctx, const sl_store_commit_t *result, int pages, int chunks,
+                   const char *title)
 {
     sl_mpw_t w;
     sl_mpw_init (&w);
-    msgpack_pack_map (&w.pk, 7);
+    msgpack_pack_map (&w.pk, 7 + (*result->replaced != 0) + (*result->duplicate_of != 0));
     sl_mpw_kv_str (&w, "type", "job_completed");
-    sl_mpw_kv_str (&w, "document_id", doc_id);
+    sl_mpw_kv_str (&w, "document_id", result->document_id);
     sl_mpw_kv_int (&w, "pages", pages);
     sl_mpw_kv_int (&w, "chunks", chunks);
     sl_mpw_key (&w, "title");
     sl_mpw_str (&w, title);
-    sl_mpw_kv_bool (&w, "duplicate", duplicate);
+    //  duplicate: kept for the clients that read it before duplicate_of
+    sl_mpw_kv_bool (&w, "duplicate", *result->duplicate_of != 0);
+    if (*result->duplicate_of)
+        sl_mpw_kv_str (&w, "duplicate_of", result->duplicate_of);
+    if (*result->replaced)
+        sl_mpw_kv_str (&w, "replaced", result->replaced);
     sl_mpw_kv_int (&w, "ts", sl_now_ms ());
     sl_ctx_event_after (ctx, w.buf.data, w.buf.size);
     sl_mpw_reset (&w);
+}
+
+//  The source the document is to be named by: the job row's, written by
+//  intake (sl_store_source_name); the message's only if the row is gone.
+//  *state_out gets the job's state (-1 if there is no row).
+static void
+s_job_source (store_stage_t *self, const char *job, const msgpack_object *body, char *source,
+              size_t size, int *state_out)
+{
+    sl_store_job_t row;
+    memset (&row, 0, sizeof row);
+    *state_out = -1;
+    *source = 0;
+    if (sl_store_job_get (self->store, job, &row) == SL_STORE_OK) {
+        *state_out = (int) row.state;
+        snprintf (source, size, "%s", row.source ? row.source : "");
+    }
+    sl_store_job_reset (&row);
+    if (!*source)
+        sl_mp_get_str (body, "source", source, size);
+}
+
+//  What the commit's outcome means for the message. Returns the outcome;
+//  for SL_DONE also whether to announce job_completed.
+static sl_outcome_t
+s_outcome (store_stage_t *self, sl_ctx_t *ctx, int rc, const sl_store_commit_t *result,
+           bool have_job, bool *announce)
+{
+    const char *job = sl_envelope_job (sl_ctx_envelope (ctx));
+    *announce = false;
+    if (rc == SL_STORE_OK) {
+        //  completed by this commit, or committed for a job nobody recorded
+        *announce = result->completed || !have_job;
+        sl_blob_job_remove (self->blob, job);
+        return SL_DONE;
+    }
+    if (rc == SL_STORE_TERMINAL) {
+        sl_blob_job_remove (self->blob, job);
+        return SL_DONE;             //  a redelivery of a completed job
+    }
+    if (rc == SL_STORE_SUPERSEDED) {
+        sl_blob_job_remove (self->blob, job);
+        sl_ctx_set_error (ctx, "%s", sl_store_errmsg (self->store));
+        return SL_FAIL;
+    }
+    sl_ctx_set_error (ctx, "store: %s", sl_store_errmsg (self->store));
+    return SL_RETRY;
 }
 
 static sl_outcome_t
 s_duplicate (store_stage_t *self, sl_ctx_t *ctx, const msgpack_object *body)
 {
     const sl_envelope_t *env = sl_ctx_envelope (ctx);
-    char doc_id [SL_STORE_ID];
-    if (sl_mp_get_str (body, "document_id", doc_id, sizeof doc_id)) {
-        sl_ctx_set_error (ctx, "duplicate message without document_id");
+    const char *job = sl_envelope_job (env);
+    char doc_id [SL_STORE_ID], sha [SL_SHA256_HEX], source [SL_STORE_SOURCE];
+    if (sl_mp_get_str (body, "document_id", doc_id, sizeof doc_id)
+    ||  sl_mp_get_str (body, "sha256", sha, sizeof sha)) {
+        sl_ctx_set_error (ctx, "duplicate message without document_id or sha256");
         return SL_FAIL;
     }
-    sl_store_doc_t doc;
-    memset (&doc, 0, sizeof doc);
-    if (sl_store_document_get (self->store, sl_envelope_workspace (env), doc_id, &doc) != SL_STORE_OK) {
-        sl_ctx_set_error (ctx, "document %s vanished before the job completed", doc_id);
+    int state;
+    s_job_source (self, job, body, source, sizeof source, &state);
+    if (state == SL_STORE_COMPLETED) {
+        sl_blob_job_remove (self->blob, job);
+        return SL_DONE;
+    }
+    sl_doc_meta_t meta = {
+        .workspace = sl_envelope_workspace (env), .source = source, .sha256 = sha,
+        .job_id = state >= 0 ? job : NULL
+    };
+    sl_store_commit_t result;
+    int rc = sl_store_document_link (self->store, &meta, &result);
+    if (rc == SL_STORE_NOT_FOUND) {
+        sl_ctx_set_error (ctx, "document %s was deleted before the job completed: ingest "
+                          "it again", doc_id);
         return SL_FAIL;
     }
-    sl_store_job_stage (self->store, sl_envelope_job (env), SL_STORE_STAGE_STORE, SL_STORE_FINISHED, sl_now_ms ());
-    int rc = sl_store_job_complete (self->store, sl_envelope_job (env), doc_id);
+    bool announce;
+    sl_outcome_t outcome = s_outcome (self, ctx, rc, &result, state >= 0, &announce);
+    if (announce) {
+        sl_store_doc_t doc;
+        memset (&doc, 0, sizeof doc);
+        sl_store_document_get (self->store, meta.workspace, result.document_id, &doc);
+        s_completed_event (ctx, &result, doc.pages, doc.chunks, doc.title);
+        sl_store_doc_reset (&doc);
+    }
     if (rc == SL_STORE_OK)
-        s_completed_event (ctx, doc_id, doc.pages, doc.chunks, doc.title, true);
-    sl_store_doc_reset (&doc);
-    sl_blob_job_remove (self->blob, sl_envelope_job (env));
+        sl_info (job, "%s names document %s (content already stored)%s%s", source,
+                 result.document_id, *result.replaced ? ", replacing " : "", result.replaced);
+    return outcome;
+}
+
+//  The vectors are of another model than the workspace's: a re-embed
+//  switched it while this job was in flight. Send the job back through
+//  embed (its node embeds with the current model) instead of failing it.
+static sl_outcome_t
+s_reembed (store_stage_t *self, sl_ctx_t *ctx, const msgpack_object *body, const char *model)
+{
+    const sl_envelope_t *env = sl_ctx_envelope (ctx);
+    int64_t rounds = 0;
+    sl_mp_get_int (body, "reembed", &rounds);
+    if (rounds >= S_REEMBED_ROUNDS) {
+        sl_ctx_set_error (ctx, "%s; embedded %lld more times, still with %s: are the embed "
+                          "nodes configured with the workspace's model?",
+                          sl_store_errmsg (self->store), (long long) rounds, model);
+        return SL_FAIL;
+    }
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    const char *except [] = { "model", "dim", "cached", "reembed", NULL };
+    sl_mpw_map_extend (&w, body, except, 1);
+    sl_mpw_kv_int (&w, "reembed", rounds + 1);
+    sl_envelope_t *again = sl_envelope_dup (env);
+    char id [SL_ID_LEN + 1], salt [24];
+    snprintf (salt, sizeof salt, "%lld", (long long) rounds + 1);
+    sl_id_derive (id, sl_envelope_id (env), "reembed", salt);
+    sl_envelope_set_id (again, id);
+    sl_envelope_set_kind (again, "chunked");
+    sl_envelope_set_route (again, "embed,store");
+    sl_envelope_set_attempt (again, 0);
+    sl_envelope_set_body (again, w.buf.data, w.buf.size);
+    sl_mpw_reset (&w);
+    sl_ctx_submit (ctx, &again);
+
+    //  Say so in the job's log: the embed stage will start again
+    char reason [600];
+    snprintf (reason, sizeof reason, "embedding again: %s", sl_store_errmsg (self->store));
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 4);
+    sl_mpw_kv_str (&w, "type", "stage_retry");
+    sl_mpw_kv_str (&w, "stage", "embed");
+    sl_mpw_kv_str (&w, "reason", reason);
+    sl_mpw_kv_int (&w, "ts", sl_now_ms ());
+    sl_ctx_event (ctx, w.buf.data, w.buf.size);
+    sl_mpw_reset (&w);
+    sl_info (sl_envelope_job (env), "%s", reason);
     return SL_DONE;
 }
 
@@ -167,75 +324,71 @@ s_store (sl_ctx_t *ctx, void *state)
     if (streq (sl_envelope_kind (env), "duplicate"))
         return s_duplicate (self, ctx, body);
 
-    char sha [SL_SHA256_HEX] = "", mime [128] = "", source [2300] = "", title [512] = "", model [128] = "";
+    char sha [SL_SHA256_HEX] = "", mime [128] = "", source [SL_STORE_SOURCE] = "", title [512] = "",
+         model [128] = "";
     int64_t pages = 0, bytes = 0, nchunks = 0, dim = 0;
     if (sl_mp_get_str (body, "sha256", sha, sizeof sha) || sl_mp_get_str (body, "model", model, sizeof model)
-    ||  sl_mp_get_int (body, "chunks", &nchunks) || sl_mp_get_int (body, "dim", &dim)) {
+    ||  sl_mp_get_int (body, "chunks", &nchunks) || sl_mp_get_int (body, "dim", &dim)
+    ||  nchunks < 0 || nchunks > INT32_MAX || dim < 0 || dim > 65536) {
         sl_ctx_set_error (ctx, "store: message lacks sha256/model/chunks/dim");
         return SL_FAIL;
     }
     sl_mp_get_str (body, "mime", mime, sizeof mime);
-    sl_mp_get_str (body, "source", source, sizeof source);
     sl_mp_get_str (body, "title", title, sizeof title);
     sl_mp_get_int (body, "pages", &pages);
     sl_mp_get_int (body, "size", &bytes);
+    int job_state;
+    s_job_source (self, job, body, source, sizeof source, &job_state);
+    if (job_state == SL_STORE_COMPLETED) {
+        //  A duplicate delivery after the first one completed
+        sl_blob_job_remove (self->blob, job);
+        return SL_DONE;
+    }
 
-    char dir [1200], path [1300], err [512] = "";
+    char dir [1200], err [512] = "";
     if (sl_blob_job_dir (self->blob, job, dir, sizeof dir)) {
         sl_ctx_set_error (ctx, "store: bad job id");
         return SL_FAIL;
     }
-    chunks_t chunks = { 0 };
-    snprintf (path, sizeof path, "%s/chunks.mp", dir);
-    if (s_chunks_load (path, &chunks, err, sizeof err) || chunks.count != nchunks) {
-        //  Artifacts gone: a duplicate delivery after the first one
-        //  completed and cleaned up. If the job is done, so are we.
-        sl_store_job_t row;
-        memset (&row, 0, sizeof row);
-        bool done = sl_store_job_get (self->store, job, &row) == SL_STORE_OK && row.state == SL_STORE_COMPLETED;
-        sl_store_job_reset (&row);
-        s_chunks_free (&chunks);
-        if (done)
-            return SL_DONE;
-        sl_ctx_set_error (ctx, "store: %s", *err ? err : "chunk count mismatch");
+    reader_t *reader = calloc (1, sizeof *reader);
+    if (!reader) {
+        sl_ctx_set_error (ctx, "store: out of memory");
         return SL_RETRY;
     }
-    snprintf (path, sizeof path, "%s/vectors.f32", dir);
-    float *vectors = s_vectors_load (path, chunks.count, (int) dim, err, sizeof err);
-    if (!vectors) {
-        s_chunks_free (&chunks);
+    if (s_reader_open (reader, dir, nchunks, (int) dim, err, sizeof err)) {
+        free (reader);
         sl_ctx_set_error (ctx, "store: %s", err);
         return SL_RETRY;
     }
-    sl_ctx_progress (ctx, 50, "committing %d chunks", chunks.count);
+    sl_ctx_progress (ctx, 50, "committing %lld chunks", (long long) nchunks);
     sl_doc_meta_t meta = {
         .workspace = sl_envelope_workspace (env), .source = source, .sha256 = sha,
         .mime = *mime ? mime : NULL, .title = *title ? title : NULL, .pages = (int) pages,
-        .bytes = bytes, .job_id = job
+        .bytes = bytes, .job_id = job_state >= 0 ? job : NULL
     };
-    char doc_id [SL_STORE_ID];
-    int rc = sl_store_document_commit (self->store, &meta, chunks.rows, chunks.count, vectors,
-                                       (int) dim, model, doc_id);
-    free (vectors);
-    int count = chunks.count;
-    s_chunks_free (&chunks);
-    if (rc == SL_STORE_CONFLICT) {
-        sl_ctx_set_error (ctx, "workspace uses a different embedding model than %s: %s", model,
+    sl_store_commit_t result;
+    int rc = sl_store_document_commit_stream (self->store, &meta, (int) nchunks, (int) dim,
+                                              model, s_reader_read, reader, &result);
+    bool oom = reader->oom;
+    s_reader_close (reader);
+    free (reader);
+    if (rc == SL_STORE_CONFLICT)
+        return s_reembed (self, ctx, body, model);
+    if (rc == SL_STORE_ERROR && oom) {
+        sl_ctx_set_error (ctx, "store: %s: the document does not fit in memory",
                           sl_store_errmsg (self->store));
         return SL_FAIL;
     }
-    if (rc != SL_STORE_OK) {
-        sl_ctx_set_error (ctx, "store: %s", sl_store_errmsg (self->store));
-        return SL_RETRY;
-    }
-    //  This stage's finish is recorded before the job turns terminal
-    sl_store_job_stage (self->store, job, SL_STORE_STAGE_STORE, SL_STORE_FINISHED, sl_now_ms ());
-    rc = sl_store_job_complete (self->store, job, doc_id);
-    if (rc == SL_STORE_OK || rc == SL_STORE_NOT_FOUND)
-        s_completed_event (ctx, doc_id, (int) pages, count, *title ? title : NULL, false);
-    sl_blob_job_remove (self->blob, job);
-    sl_info (job, "stored document %s: %lld pages, %d chunks", doc_id, (long long) pages, count);
-    return SL_DONE;
+    bool announce;
+    sl_outcome_t outcome = s_outcome (self, ctx, rc, &result, job_state >= 0, &announce);
+    if (announce)
+        s_completed_event (ctx, &result, (int) pages, (int) nchunks, *title ? title : NULL);
+    if (rc == SL_STORE_OK)
+        sl_info (job, "stored document %s from %s: %lld pages, %lld chunks%s%s%s",
+                 result.document_id, source, (long long) pages, (long long) nchunks,
+                 *result.duplicate_of ? " (content already stored)" : "",
+                 *result.replaced ? ", replacing " : "", result.replaced);
+    return outcome;
 }
 
 static void *

@@ -37,7 +37,7 @@ s_kv_str_or_nil (sl_mpw_t *w, const char *key, const char *value)
 void
 sl_store_pack_job (sl_mpw_t *w, const sl_store_job_t *job)
 {
-    msgpack_pack_map (&w->pk, 16);
+    msgpack_pack_map (&w->pk, 18);
     sl_mpw_kv_str (w, "id", job->id);
     sl_mpw_kv_str (w, "workspace", job->workspace);
     sl_mpw_kv_str (w, "state", sl_store_state_name (job->state));
@@ -51,6 +51,10 @@ sl_store_pack_job (sl_mpw_t *w, const sl_store_job_t *job)
                                        : sl_store_stage_name (job->error_stage));
     s_kv_str_or_nil (w, "error", job->error);
     s_kv_str_or_nil (w, "document_id", job->document_id);
+    //  what its commit did to the source's previous document, and whether
+    //  the content was stored already (docs/architecture.md, "Identity")
+    s_kv_str_or_nil (w, "replaced", job->replaced);
+    s_kv_str_or_nil (w, "duplicate_of", job->duplicate_of);
     sl_mpw_kv_int (w, "created", job->created_ms);
     sl_mpw_kv_int (w, "updated", job->updated_ms);
     sl_mpw_key (w, "stages");

@@ -205,6 +205,27 @@ static const s_migration_t s_migrations [] = {
       "  ' ', 'g'))) STORED;"
       "CREATE INDEX chunks_tsv ON chunks USING gin (tsv);"
     },
+    //  Document identity (sl_store.h): a source names one document, a
+    //  document may have several sources; since_ms is the accept time of
+    //  the job that named it (an older job never takes it back). Jobs keep
+    //  what their commit replaced and whether the content was stored
+    //  already. Every existing document keeps its one source.
+    { 3,
+      "CREATE TABLE document_sources ("
+      "  workspace TEXT NOT NULL,"
+      "  source TEXT NOT NULL,"
+      "  document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,"
+      "  job_id TEXT,"
+      "  since_ms BIGINT NOT NULL,"
+      "  updated_ms BIGINT NOT NULL,"
+      "  PRIMARY KEY (workspace, source)"
+      ");"
+      "CREATE INDEX document_sources_by_document ON document_sources (document_id, since_ms);"
+      "INSERT INTO document_sources (workspace, source, document_id, job_id, since_ms, updated_ms)"
+      "  SELECT d.workspace, d.source, d.id, d.job_id, COALESCE (j.created_ms, d.created_ms),"
+      "  d.updated_ms FROM documents d LEFT JOIN jobs j ON j.id = d.job_id;"
+      "ALTER TABLE jobs ADD COLUMN replaced TEXT, ADD COLUMN duplicate_of TEXT;"
+    },
 };
 #define S_MIGRATIONS ((int) (sizeof s_migrations / sizeof s_migrations [0]))
 
@@ -216,7 +237,8 @@ static const s_migration_t s_migrations [] = {
     "attempts, error_stage, error, document_id, created_ms, updated_ms, " \
     "fetch_started_ms, fetch_finished_ms, parse_started_ms, parse_finished_ms, " \
     "chunk_started_ms, chunk_finished_ms, embed_started_ms, embed_finished_ms, " \
-    "store_started_ms, store_finished_ms, lease_owner, lease_until_ms, options FROM jobs "
+    "store_started_ms, store_finished_ms, lease_owner, lease_until_ms, options, replaced, " \
+    "duplicate_of FROM jobs "
 #define S_DOC_COLS "SELECT id, workspace, sha256, source, mime, title, model_id, job_id, " \
     "state, pages, bytes, chunks, created_ms, updated_ms FROM documents "
 //  $1 id, $2 state, $3 stage, $4 now
@@ -233,8 +255,9 @@ typedef enum {
     S_JOB_FINISHED = S_JOB_STARTED + SL_STORE_STAGE_COUNT,
     S_JOB_PROGRESS = S_JOB_FINISHED + SL_STORE_STAGE_COUNT,
     S_JOB_FAIL, S_JOB_COMPLETE, S_JOB_ATTEMPT, S_JOB_LEASE, S_JOB_LIST, S_JOBS_UNFINISHED,
-    S_DOC_FIND, S_DOC_GET, S_DOC_LIST, S_DOC_COUNT, S_DOC_STALE_KEYS, S_DOC_DELETE_STALE,
+    S_DOC_FIND, S_DOC_GET, S_DOC_LIST, S_DOC_COUNT, S_DOC_EXISTS, S_DOC_SET_SOURCE,
     S_DOC_INSERT, S_DOC_KEYS, S_DOC_DELETE, S_RIDS, S_CHUNKS_LIST,
+    S_TX_JOB, S_TX_JOB_COMPLETE, S_SRC_GET, S_SRC_SET, S_SRC_UNLINK, S_SRC_FIRST,
     S_BLOB_REF, S_VEC_LOAD, S_HIT_FILL, S_CACHE_GET, S_CACHE_PUT,
     S_EVENT_APPEND, S_EVENTS_LIST, S_STATS_JOBS, S_STATS_COUNTS,
     S_WS_CHUNKS, S_WS_CACHE_MISSING, S_WS_VEC_FROM_CACHE, S_WS_VEC_DELETE, S_WS_SET_MODEL,
@@ -297,14 +320,33 @@ static const char *s_sql [S_COUNT] = {
     [S_DOC_LIST] = S_DOC_COLS "WHERE workspace = $1 ORDER BY created_ms DESC, id "
         "LIMIT $2 OFFSET $3",
     [S_DOC_COUNT] = "SELECT COUNT(*) FROM documents WHERE workspace = $1",
-    [S_DOC_STALE_KEYS] = "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id "
-        "WHERE d.workspace = $1 AND d.source = $2 AND d.id <> $3",
-    [S_DOC_DELETE_STALE] = "DELETE FROM documents WHERE workspace = $1 AND source = $2 "
-        "AND id <> $3",
+    [S_DOC_EXISTS] = "SELECT 1 FROM documents WHERE workspace = $1 AND id = $2",
+    [S_DOC_SET_SOURCE] = "UPDATE documents SET source = $3, updated_ms = $4 "
+        "WHERE id = $1 AND source = $2",
+    //  Locked until the commit ends: the job's state cannot change under it
+    [S_TX_JOB] = "SELECT state, created_ms, document_id FROM jobs WHERE id = $1 FOR UPDATE",
+    //  Any state but completed: a failed job's late commit completes it
+    [S_TX_JOB_COMPLETE] = "UPDATE jobs SET state = 'completed', stage = 'store', percent = 100, "
+        "document_id = $2, replaced = $3, duplicate_of = $4, error = NULL, error_stage = NULL, "
+        "store_started_ms = COALESCE (store_started_ms, $5), store_finished_ms = $5, "
+        "updated_ms = $5, lease_owner = NULL, lease_until_ms = NULL "
+        "WHERE id = $1 AND state <> 'completed'",
+    [S_SRC_GET] = "SELECT document_id, since_ms, job_id FROM document_sources "
+        "WHERE workspace = $1 AND source = $2",
+    //  since_ms only grows, and job_id follows it
+    [S_SRC_SET] = "INSERT INTO document_sources AS s (workspace, source, document_id, job_id, "
+        "since_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6) "
+        "ON CONFLICT (workspace, source) DO UPDATE SET document_id = EXCLUDED.document_id, "
+        "job_id = CASE WHEN EXCLUDED.since_ms >= s.since_ms THEN EXCLUDED.job_id "
+        "ELSE s.job_id END, "
+        "since_ms = GREATEST (s.since_ms, EXCLUDED.since_ms), updated_ms = EXCLUDED.updated_ms",
+    [S_SRC_UNLINK] = "DELETE FROM document_sources WHERE workspace = $1 AND source = $2",
+    [S_SRC_FIRST] = "SELECT source FROM document_sources WHERE document_id = $1 "
+        "ORDER BY since_ms, source LIMIT 1",
     [S_DOC_INSERT] = "INSERT INTO documents (id, workspace, source, sha256, mime, title, "
         "pages, bytes, chunks, model_id, job_id, created_ms, updated_ms) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) "
-        "ON CONFLICT DO NOTHING",
+        "ON CONFLICT (id) DO NOTHING",
     [S_DOC_KEYS] = "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id "
         "WHERE d.workspace = $1 AND d.id = $2",
     [S_DOC_DELETE] = "DELETE FROM documents WHERE workspace = $1 AND id = $2 RETURNING sha256",
@@ -379,6 +421,7 @@ static const char *s_sql [S_COUNT] = {
 
 typedef struct s_conn_s {
     PGconn *pg;
+    void *owner;                //  the s_pg_t whose pool it belongs to
     bool prepared [S_COUNT];
     int epoch;                  //  the pool's loss epoch when (re)connected
     struct s_conn_s *next;      //  free list
@@ -478,6 +521,7 @@ s_conn_open (s_pg_t *self)
     s_conn_t *c = calloc (1, sizeof *c);
     assert (c);
     c->pg = pg;
+    c->owner = self;
     c->epoch = __atomic_load_n (&self->epoch, __ATOMIC_ACQUIRE);
     return c;
 }
@@ -644,7 +688,7 @@ static bool
 s_retry_safe (s_stmt_id_t id)
 {
     return strncmp (s_sql [id], "SELECT", 6) == 0 && id != S_JOBS_UNFINISHED
-        && id != S_WS_LOCK && id != S_RIDS;
+        && id != S_WS_LOCK && id != S_RIDS && id != S_TX_JOB;
 }
 
 //  Run statement id with parameters p; rows in text (binary false) or
@@ -880,17 +924,24 @@ typedef struct {
     char *data;
     size_t size;
     size_t cap;
+    bool oom;                   //  a row did not fit in memory: the COPY fails
 } s_buf_t;
 
 static void
 s_put (s_buf_t *b, const void *data, size_t size)
 {
+    if (b->oom)
+        return;
     if (b->size + size > b->cap) {
         size_t cap = b->cap ? b->cap : 65536;
         while (cap < b->size + size)
             cap *= 2;
-        b->data = realloc (b->data, cap);
-        assert (b->data);
+        char *grown = realloc (b->data, cap);
+        if (!grown) {
+            b->oom = true;
+            return;
+        }
+        b->data = grown;
         b->cap = cap;
     }
     memcpy (b->data + b->size, data, size);
@@ -951,6 +1002,11 @@ static int
 s_copy_flush (s_pg_t *self, s_conn_t *c, s_buf_t *b, const char *what)
 {
     int rc = 0;
+    if (b->oom) {
+        sl_store_set_errmsg ("postgres: %s: out of memory for a row", what);
+        rc = SL_STORE_ERROR;
+    }
+    else
     if (b->size > 0 && PQputCopyData (c->pg, b->data, (int) b->size) != 1)
         rc = s_fail (self, c, NULL, what);
     b->size = 0;
@@ -1008,6 +1064,8 @@ s_job_read (const PGresult *res, int row, sl_store_job_t *job)
     job->lease_owner = s_dup (res, row, 24);
     job->lease_until_ms = s_i64 (res, row, 25);
     job->options = s_dup (res, row, 26);
+    s_copy (res, row, 27, job->replaced, sizeof job->replaced);
+    s_copy (res, row, 28, job->duplicate_of, sizeof job->duplicate_of);
 }
 
 //  Why did a guarded job UPDATE change nothing? NOT_FOUND or TERMINAL, or
@@ -1344,8 +1402,15 @@ s_collect_keys (s_pg_t *self, s_conn_t *c, s_stmt_id_t id, const s_params_t *p,
         return SL_STORE_ERROR;
     int rows = PQntuples (res);
     if (rows > 0) {
-        *keys = realloc (*keys, (size_t) (*n + rows) * sizeof (int64_t));
-        assert (*keys);
+        //  Out of memory is an error, not an abort: a commit replacing a
+        //  big document runs through here
+        int64_t *grown = realloc (*keys, (size_t) (*n + rows) * sizeof (int64_t));
+        if (!grown) {
+            PQclear (res);
+            sl_store_set_errmsg ("%s: out of memory for %d chunk keys", what, *n + rows);
+            return SL_STORE_ERROR;
+        }
+        *keys = grown;
         for (int i = 0; i < rows; i++)
             (*keys) [(*n)++] = s_i64 (res, i, 0);
     }
@@ -1424,62 +1489,165 @@ s_copy_rows (s_pg_t *self, s_conn_t *c, const char *doc_id, const sl_chunk_row_t
     return rc;
 }
 
-//  The body of a commit, inside the transaction.
+//  A commit's transaction (sl_store.c drives it): a connection inside
+//  BEGIN; the workspace row lock taken by tx_workspace serialises the
+//  workspace's writers across processes until tx_end
+
 static int
-s_commit_body (s_pg_t *self, s_conn_t *c, const sl_doc_meta_t *meta, const char *doc_id,
-               const sl_chunk_row_t *chunks, const char (*chunk_ids) [SL_STORE_ID],
-               const char **hashes, int n, const float *vectors, int dim,
-               const char *model_id, int64_t now_ms, sl_store_change_t *change)
+s_tx_begin (void *backend, void **tx_p)
 {
-    //  1. The workspace's model, recorded now if this is the first embed.
-    //  The upsert row-locks the workspace: its writers queue here
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    if (s_begin (self, c, false)) {
+        s_release (self, c);
+        return SL_STORE_ERROR;
+    }
+    *tx_p = c;
+    return SL_STORE_OK;
+}
+
+static int
+s_tx_end (void *backend, void *tx, int rc)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = tx;
+    rc = s_end (self, c, rc);
+    s_release (self, c);
+    return rc;
+}
+
+//  The upsert row-locks the workspace: its writers queue here
+static int
+s_tx_workspace (void *tx, const char *workspace, const char *model_id, int dim,
+                int64_t now_ms, char *model_out, size_t size, int *dim_out, int64_t *gen_out)
+{
+    s_conn_t *c = tx;
     s_params_t p = { 0 };
-    s_p_text (&p, meta->workspace);
+    s_p_text (&p, workspace);
     s_p_text (&p, model_id);
     if (dim > 0)
         s_p_int (&p, dim);
     else
         s_p_text (&p, NULL);
     s_p_int (&p, now_ms);
-    PGresult *res = s_exec (self, c, S_WS_MODEL, &p, false, "record workspace model");
+    PGresult *res = s_exec (c->owner, c, S_WS_MODEL, &p, false, "record workspace model");
     if (!res)
         return SL_STORE_ERROR;
-    const char *ws_model = PQgetisnull (res, 0, 0) ? NULL : PQgetvalue (res, 0, 0);
-    int ws_dim = s_int (res, 0, 1);
-    change->gen_before = change->gen_after = s_i64 (res, 0, 2);
+    s_copy (res, 0, 0, model_out, size);
+    *dim_out = s_int (res, 0, 1);
+    *gen_out = s_i64 (res, 0, 2);
+    PQclear (res);
+    return SL_STORE_OK;
+}
+
+static int
+s_tx_job (void *tx, const char *job_id, sl_store_state_t *state_out, int64_t *created_out,
+          char doc_out [SL_STORE_ID])
+{
+    s_conn_t *c = tx;
+    s_params_t p = { 0 };
+    s_p_text (&p, job_id);
+    PGresult *res = s_exec (c->owner, c, S_TX_JOB, &p, false, "read job");
+    if (!res)
+        return SL_STORE_ERROR;
     int rc = SL_STORE_OK;
-    if (model_id && ws_model && strcmp (model_id, ws_model) != 0) {
-        sl_store_set_errmsg ("workspace %s embeds with model %s, not %s: use a new workspace "
-                             "to change models", meta->workspace, ws_model, model_id);
-        rc = SL_STORE_CONFLICT;
+    if (PQntuples (res) > 0) {
+        int state = sl_store_state_parse (PQgetvalue (res, 0, 0));
+        *state_out = state < 0 ? SL_STORE_QUEUED : (sl_store_state_t) state;
+        *created_out = s_i64 (res, 0, 1);
+        s_copy (res, 0, 2, doc_out, SL_STORE_ID);
     }
-    else
-    if (dim > 0 && ws_dim > 0 && dim != ws_dim) {
-        sl_store_set_errmsg ("workspace %s stores %d-dimensional vectors, not %d",
-                             meta->workspace, ws_dim, dim);
-        rc = SL_STORE_CONFLICT;
+    else {
+        sl_store_set_errmsg ("no job %s", job_id);
+        rc = SL_STORE_NOT_FOUND;
     }
     PQclear (res);
-    if (rc != SL_STORE_OK)
-        return rc;
+    return rc;
+}
 
-    //  2. Any other document at this source is replaced: collect its chunk
-    //  keys for the index, then one DELETE cascades to chunks and vectors
-    p = (s_params_t) { 0 };
-    s_p_text (&p, meta->workspace);
-    s_p_text (&p, meta->source);
+static int
+s_tx_source_get (void *tx, const char *workspace, const char *source, char doc_out [SL_STORE_ID],
+                 int64_t *since_out, char job_out [SL_STORE_TOKEN])
+{
+    s_conn_t *c = tx;
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    s_p_text (&p, source);
+    PGresult *res = s_exec (c->owner, c, S_SRC_GET, &p, false, "read source");
+    if (!res)
+        return SL_STORE_ERROR;
+    int rc = SL_STORE_NOT_FOUND;
+    if (PQntuples (res) > 0) {
+        s_copy (res, 0, 0, doc_out, SL_STORE_ID);
+        *since_out = s_i64 (res, 0, 1);
+        s_copy (res, 0, 2, job_out, SL_STORE_TOKEN);
+        rc = SL_STORE_OK;
+    }
+    PQclear (res);
+    return rc;
+}
+
+static int
+s_tx_source_set (void *tx, const char *workspace, const char *source, const char *doc_id,
+                 const char *job_id, int64_t since_ms, int64_t now_ms)
+{
+    s_conn_t *c = tx;
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    s_p_text (&p, source);
     s_p_text (&p, doc_id);
-    if (s_collect_keys (self, c, S_DOC_STALE_KEYS, &p, &change->removed, &change->n_removed,
-                        "stale chunk keys"))
-        return SL_STORE_ERROR;
-    int replaced = s_exec_count (self, c, S_DOC_DELETE_STALE, &p, "delete replaced document");
-    if (replaced < 0)
-        return SL_STORE_ERROR;
+    s_p_text (&p, job_id);
+    s_p_int (&p, since_ms);
+    s_p_int (&p, now_ms);
+    return s_exec_count (c->owner, c, S_SRC_SET, &p, "name document by source") < 0
+         ? SL_STORE_ERROR : SL_STORE_OK;
+}
 
-    //  3. The document: a key conflict means this content is already
-    //  stored (redelivery, re-ingest, another process) and nothing more is
-    //  written
+static int
+s_tx_source_unlink (void *tx, const char *workspace, const char *source, const char *doc_id,
+                    char *first_out, size_t size)
+{
+    s_conn_t *c = tx;
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    s_p_text (&p, source);
+    if (s_exec_count (c->owner, c, S_SRC_UNLINK, &p, "unlink source") < 0)
+        return SL_STORE_ERROR;
     p = (s_params_t) { 0 };
+    s_p_text (&p, doc_id);
+    PGresult *res = s_exec (c->owner, c, S_SRC_FIRST, &p, false, "document sources");
+    if (!res)
+        return SL_STORE_ERROR;
+    *first_out = 0;
+    if (PQntuples (res) > 0)
+        s_copy (res, 0, 0, first_out, size);
+    PQclear (res);
+    return SL_STORE_OK;
+}
+
+static int
+s_tx_doc_exists (void *tx, const char *workspace, const char *doc_id)
+{
+    s_conn_t *c = tx;
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    s_p_text (&p, doc_id);
+    PGresult *res = s_exec (c->owner, c, S_DOC_EXISTS, &p, false, "document exists");
+    if (!res)
+        return SL_STORE_ERROR;
+    int exists = PQntuples (res) > 0;
+    PQclear (res);
+    return exists;
+}
+
+static int
+s_tx_doc_insert (void *tx, const sl_doc_meta_t *meta, const char *doc_id, int n,
+                 const char *model_id, int64_t now_ms)
+{
+    s_conn_t *c = tx;
+    s_params_t p = { 0 };
     s_p_text (&p, doc_id);
     s_p_text (&p, meta->workspace);
     s_p_text (&p, meta->source);
@@ -1492,62 +1660,85 @@ s_commit_body (s_pg_t *self, s_conn_t *c, const sl_doc_meta_t *meta, const char 
     s_p_text (&p, model_id);
     s_p_text (&p, meta->job_id);
     s_p_int (&p, now_ms);
-    int inserted = s_exec_count (self, c, S_DOC_INSERT, &p, "insert document");
-    if (inserted < 0)
-        return SL_STORE_ERROR;
-    snprintf (change->doc_id, sizeof change->doc_id, "%s", doc_id);
-
-    //  4. Chunks and their vectors: reserve n rids, then two COPYs
-    if (inserted > 0 && n > 0) {
-        change->added = malloc ((size_t) n * sizeof (int64_t));
-        if (!change->added) {
-            sl_store_set_errmsg ("out of memory committing %d chunks", n);
-            return SL_STORE_ERROR;
-        }
-        p = (s_params_t) { 0 };
-        s_p_int (&p, n);
-        if (!(res = s_exec (self, c, S_RIDS, &p, false, "reserve chunk keys")))
-            return SL_STORE_ERROR;
-        assert (PQntuples (res) == n);
-        for (int i = 0; i < n; i++)
-            change->added [i] = s_i64 (res, i, 0);
-        PQclear (res);
-        if (s_copy_rows (self, c, doc_id, chunks, chunk_ids, hashes, change->added, n,
-                         vectors, dim, model_id))
-            return SL_STORE_ERROR;
-        change->n_added = n;
-    }
-    if (inserted > 0 || replaced > 0) {
-        change->changed = true;
-        if (s_bump (self, c, meta->workspace, &change->gen_after))
-            return SL_STORE_ERROR;
-    }
-    return SL_STORE_OK;
+    int inserted = s_exec_count (c->owner, c, S_DOC_INSERT, &p, "insert document");
+    return inserted < 0 ? SL_STORE_ERROR : inserted > 0 ? 1 : 0;
 }
 
 static int
-s_document_commit (void *backend, const sl_doc_meta_t *meta, const char *doc_id,
-                   const sl_chunk_row_t *chunks, const char (*chunk_ids) [SL_STORE_ID],
-                   const char **hashes, int n, const float *vectors, int dim,
-                   const char *model_id, int64_t now_ms, sl_store_change_t *change)
+s_tx_doc_remove (void *tx, const char *workspace, const char *doc_id, sl_store_change_t *change)
 {
-    s_pg_t *self = backend;
-    s_conn_t *c = s_acquire (self);
-    if (!c)
+    s_conn_t *c = tx;
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    s_p_text (&p, doc_id);
+    if (s_collect_keys (c->owner, c, S_DOC_KEYS, &p, &change->removed, &change->n_removed,
+                        "replaced chunk keys"))
         return SL_STORE_ERROR;
-    int rc = s_begin (self, c, false);
-    if (rc == 0) {
-        rc = s_commit_body (self, c, meta, doc_id, chunks, chunk_ids, hashes, n, vectors, dim,
-                            model_id, now_ms, change);
-        rc = s_end (self, c, rc);
-        if (rc != 0) {
-            //  nothing was written: the index must not follow
-            change->changed = false;
-            change->n_added = change->n_removed = 0;
-        }
+    return s_exec_count (c->owner, c, S_DOC_DELETE, &p, "delete replaced document") < 0
+         ? SL_STORE_ERROR : SL_STORE_OK;
+}
+
+static int
+s_tx_doc_set_source (void *tx, const char *doc_id, const char *old_source, const char *source,
+                     int64_t now_ms)
+{
+    s_conn_t *c = tx;
+    s_params_t p = { 0 };
+    s_p_text (&p, doc_id);
+    s_p_text (&p, old_source);
+    s_p_text (&p, source);
+    s_p_int (&p, now_ms);
+    return s_exec_count (c->owner, c, S_DOC_SET_SOURCE, &p, "document source") < 0
+         ? SL_STORE_ERROR : SL_STORE_OK;
+}
+
+//  One batch: reserve n rids in one query, then two COPYs (chunks, then
+//  the vectors that reference them)
+static int
+s_tx_chunks_insert (void *tx, const char *doc_id, const sl_chunk_row_t *chunks,
+                    const char (*chunk_ids) [SL_STORE_ID], const char **hashes, int n,
+                    const float *vectors, int dim, const char *model_id, int64_t *keys_out)
+{
+    s_conn_t *c = tx;
+    s_pg_t *self = c->owner;
+    s_params_t p = { 0 };
+    s_p_int (&p, n);
+    PGresult *res = s_exec (self, c, S_RIDS, &p, false, "reserve chunk keys");
+    if (!res)
+        return SL_STORE_ERROR;
+    if (PQntuples (res) != n) {
+        sl_store_set_errmsg ("postgres: reserve chunk keys: %d asked, %d given", n,
+                             PQntuples (res));
+        PQclear (res);
+        return SL_STORE_ERROR;
     }
-    s_release (self, c);
-    return rc;
+    for (int i = 0; i < n; i++)
+        keys_out [i] = s_i64 (res, i, 0);
+    PQclear (res);
+    return s_copy_rows (self, c, doc_id, chunks, chunk_ids, hashes, keys_out, n, vectors, dim,
+                        model_id);
+}
+
+static int
+s_tx_job_complete (void *tx, const char *job_id, const char *doc_id, const char *replaced,
+                   const char *duplicate_of, int64_t now_ms)
+{
+    s_conn_t *c = tx;
+    s_params_t p = { 0 };
+    s_p_text (&p, job_id);
+    s_p_text (&p, doc_id);
+    s_p_text (&p, replaced && *replaced ? replaced : NULL);
+    s_p_text (&p, duplicate_of && *duplicate_of ? duplicate_of : NULL);
+    s_p_int (&p, now_ms);
+    int changed = s_exec_count (c->owner, c, S_TX_JOB_COMPLETE, &p, "complete job");
+    return changed < 0 ? SL_STORE_ERROR : changed > 0 ? 1 : 0;
+}
+
+static int
+s_tx_bump (void *tx, const char *workspace, int64_t *gen_out)
+{
+    s_conn_t *c = tx;
+    return s_bump (c->owner, c, workspace, gen_out);
 }
 
 static int
@@ -2340,7 +2531,20 @@ static const sl_store_ops_t s_ops = {
     .job_list = s_job_list,
     .jobs_unfinished = s_jobs_unfinished,
     .document_find = s_document_find,
-    .document_commit = s_document_commit,
+    .tx_begin = s_tx_begin,
+    .tx_end = s_tx_end,
+    .tx_workspace = s_tx_workspace,
+    .tx_job = s_tx_job,
+    .tx_source_get = s_tx_source_get,
+    .tx_source_set = s_tx_source_set,
+    .tx_source_unlink = s_tx_source_unlink,
+    .tx_doc_exists = s_tx_doc_exists,
+    .tx_doc_insert = s_tx_doc_insert,
+    .tx_doc_remove = s_tx_doc_remove,
+    .tx_doc_set_source = s_tx_doc_set_source,
+    .tx_chunks_insert = s_tx_chunks_insert,
+    .tx_job_complete = s_tx_job_complete,
+    .tx_bump = s_tx_bump,
     .document_get = s_document_get,
     .document_list = s_document_list,
     .chunks_list = s_chunks_list,
@@ -2656,18 +2860,18 @@ s_test_open (const s_server_t *server)
     s_url (server, "t_open", url, sizeof url);
     sl_store_t *store = s_open (url);
     assert (strcmp (sl_store_backend (store), "postgres") == 0);
-    assert (s_value (url, "SELECT COUNT(*) FROM schema_version") == 2);
+    assert (s_value (url, "SELECT COUNT(*) FROM schema_version") == 3);
     int64_t applied = s_value (url, "SELECT applied_ms FROM schema_version WHERE version = 1");
     assert (applied > 0);
     assert (s_value (url, "SELECT COUNT(*) FROM information_schema.tables WHERE "
                              "table_schema = 'public' AND table_name IN ('workspaces', 'jobs', "
                              "'documents', 'chunks', 'vectors', 'embed_cache', 'events', "
-                             "'event_seqs')") == 8);
+                             "'event_seqs', 'document_sources')") == 9);
     sl_store_destroy (&store);
     assert (store == NULL);
     sl_store_destroy (&store);
     store = s_open (url);
-    assert (s_value (url, "SELECT COUNT(*) FROM schema_version") == 2);
+    assert (s_value (url, "SELECT COUNT(*) FROM schema_version") == 3);
     assert (s_value (url, "SELECT applied_ms FROM schema_version WHERE version = 1")
             == applied);
     sl_store_destroy (&store);
@@ -2692,7 +2896,7 @@ s_test_open (const s_server_t *server)
         sl_store_t *other = opened;
         sl_store_destroy (&other);
     }
-    assert (s_value (url, "SELECT COUNT(*) FROM schema_version") == 2);
+    assert (s_value (url, "SELECT COUNT(*) FROM schema_version") == 3);
 }
 
 //  Racing commits: T_RACERS threads, two per handle, meet at a barrier

@@ -165,6 +165,28 @@ static const s_migration_t s_migrations [] = {
       "END;"
       "INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild');"
     },
+    //  Document identity (sl_store.h): a source names one document, a
+    //  document may have several sources; since_ms is the accept time of
+    //  the job that named it (an older job never takes it back). Jobs keep
+    //  what their commit replaced and whether the content was stored
+    //  already. Every existing document keeps its one source.
+    { 3,
+      "CREATE TABLE document_sources ("
+      "  workspace TEXT NOT NULL,"
+      "  source TEXT NOT NULL,"
+      "  document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,"
+      "  job_id TEXT,"
+      "  since_ms INTEGER NOT NULL,"
+      "  updated_ms INTEGER NOT NULL,"
+      "  PRIMARY KEY (workspace, source)"
+      ") WITHOUT ROWID;"
+      "CREATE INDEX document_sources_by_document ON document_sources (document_id, since_ms);"
+      "INSERT INTO document_sources (workspace, source, document_id, job_id, since_ms, updated_ms)"
+      "  SELECT d.workspace, d.source, d.id, d.job_id, COALESCE ((SELECT j.created_ms FROM jobs j"
+      "  WHERE j.id = d.job_id), d.created_ms), d.updated_ms FROM documents d;"
+      "ALTER TABLE jobs ADD COLUMN replaced TEXT;"
+      "ALTER TABLE jobs ADD COLUMN duplicate_of TEXT;"
+    },
 };
 #define S_MIGRATIONS ((int) (sizeof s_migrations / sizeof s_migrations [0]))
 
@@ -176,7 +198,8 @@ static const s_migration_t s_migrations [] = {
     "attempts, error_stage, error, document_id, created_ms, updated_ms, " \
     "fetch_started_ms, fetch_finished_ms, parse_started_ms, parse_finished_ms, " \
     "chunk_started_ms, chunk_finished_ms, embed_started_ms, embed_finished_ms, " \
-    "store_started_ms, store_finished_ms, lease_owner, lease_until_ms, options FROM jobs "
+    "store_started_ms, store_finished_ms, lease_owner, lease_until_ms, options, replaced, " \
+    "duplicate_of FROM jobs "
 #define S_DOC_COLS "SELECT id, workspace, sha256, source, mime, title, model_id, job_id, " \
     "state, pages, bytes, chunks, created_ms, updated_ms FROM documents "
 //  ?1 id, ?2 state, ?3 stage, ?4 now
@@ -193,8 +216,9 @@ typedef enum {
     S_JOB_FINISHED = S_JOB_STARTED + SL_STORE_STAGE_COUNT,
     S_JOB_PROGRESS = S_JOB_FINISHED + SL_STORE_STAGE_COUNT,
     S_JOB_FAIL, S_JOB_COMPLETE, S_JOB_ATTEMPT, S_JOB_LEASE, S_JOB_LIST, S_JOBS_UNFINISHED,
-    S_DOC_FIND, S_DOC_GET, S_DOC_LIST, S_DOC_COUNT, S_DOC_STALE_KEYS, S_DOC_DELETE_STALE,
+    S_DOC_FIND, S_DOC_GET, S_DOC_LIST, S_DOC_COUNT, S_DOC_EXISTS, S_DOC_SET_SOURCE,
     S_DOC_INSERT, S_DOC_KEYS, S_DOC_DELETE,
+    S_TX_JOB, S_TX_JOB_COMPLETE, S_SRC_GET, S_SRC_SET, S_SRC_UNLINK, S_SRC_FIRST,
     S_CHUNK_INSERT, S_VEC_INSERT, S_CHUNKS_LIST,
     S_BLOB_REF, S_VEC_LOAD, S_HIT_FILL, S_CACHE_GET, S_CACHE_PUT,
     S_EVENT_APPEND, S_EVENTS_LIST, S_STATS_JOBS, S_STATS_COUNTS,
@@ -257,14 +281,31 @@ static const char *s_sql [S_COUNT] = {
     [S_DOC_LIST] = S_DOC_COLS "WHERE workspace = ?1 ORDER BY created_ms DESC, id "
         "LIMIT ?2 OFFSET ?3",
     [S_DOC_COUNT] = "SELECT COUNT(*) FROM documents WHERE workspace = ?1",
-    [S_DOC_STALE_KEYS] = "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id "
-        "WHERE d.workspace = ?1 AND d.source = ?2 AND d.id <> ?3",
-    [S_DOC_DELETE_STALE] = "DELETE FROM documents WHERE workspace = ?1 AND source = ?2 "
-        "AND id <> ?3",
+    [S_DOC_EXISTS] = "SELECT 1 FROM documents WHERE workspace = ?1 AND id = ?2",
+    [S_DOC_SET_SOURCE] = "UPDATE documents SET source = ?3, updated_ms = ?4 "
+        "WHERE id = ?1 AND source = ?2",
+    [S_TX_JOB] = "SELECT state, created_ms, document_id FROM jobs WHERE id = ?1",
+    //  Any state but completed: a failed job's late commit completes it
+    [S_TX_JOB_COMPLETE] = "UPDATE jobs SET state = 'completed', stage = 'store', percent = 100, "
+        "document_id = ?2, replaced = ?3, duplicate_of = ?4, error = NULL, error_stage = NULL, "
+        "store_started_ms = COALESCE (store_started_ms, ?5), store_finished_ms = ?5, "
+        "updated_ms = ?5, lease_owner = NULL, lease_until_ms = NULL "
+        "WHERE id = ?1 AND state <> 'completed'",
+    [S_SRC_GET] = "SELECT document_id, since_ms, job_id FROM document_sources "
+        "WHERE workspace = ?1 AND source = ?2",
+    //  since_ms only grows, and job_id follows it
+    [S_SRC_SET] = "INSERT INTO document_sources (workspace, source, document_id, job_id, "
+        "since_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+        "ON CONFLICT (workspace, source) DO UPDATE SET document_id = excluded.document_id, "
+        "job_id = CASE WHEN excluded.since_ms >= since_ms THEN excluded.job_id ELSE job_id END, "
+        "since_ms = MAX (since_ms, excluded.since_ms), updated_ms = excluded.updated_ms",
+    [S_SRC_UNLINK] = "DELETE FROM document_sources WHERE workspace = ?1 AND source = ?2",
+    [S_SRC_FIRST] = "SELECT source FROM document_sources WHERE document_id = ?1 "
+        "ORDER BY since_ms, source LIMIT 1",
     [S_DOC_INSERT] = "INSERT INTO documents (id, workspace, source, sha256, mime, title, "
         "pages, bytes, chunks, model_id, job_id, created_ms, updated_ms) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12) "
-        "ON CONFLICT DO NOTHING",
+        "ON CONFLICT (id) DO NOTHING",
     [S_DOC_KEYS] = "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id "
         "WHERE d.workspace = ?1 AND d.id = ?2",
     [S_DOC_DELETE] = "DELETE FROM documents WHERE workspace = ?1 AND id = ?2 RETURNING sha256",
@@ -610,6 +651,8 @@ s_job_read (sqlite3_stmt *st, sl_store_job_t *job)
     job->lease_owner = s_col_dup (st, 24);
     job->lease_until_ms = sqlite3_column_int64 (st, 25);
     job->options = s_col_dup (st, 26);
+    s_col_copy (st, 27, job->replaced, sizeof job->replaced);
+    s_col_copy (st, 28, job->duplicate_of, sizeof job->duplicate_of);
 }
 
 //  Why did a guarded job UPDATE change nothing? NOT_FOUND or TERMINAL, or
@@ -1020,13 +1063,25 @@ s_document_get (void *backend, const char *workspace, const char *doc_id, sl_sto
     return rc;
 }
 
-//  Append the chunk keys a bound query returns to *keys (length *n).
+//  Append the chunk keys a bound query returns to *keys (length *n). Out
+//  of memory is an error, not an abort: a commit replacing a big document
+//  runs through here
 static int
 s_collect_keys (s_conn_t *c, sqlite3_stmt *st, int64_t **keys, int *n, const char *what)
 {
     int cap = *n, step;
     while ((step = sqlite3_step (st)) == SQLITE_ROW) {
-        *keys = s_grow (*keys, *n, &cap, sizeof (int64_t));
+        if (*n == cap) {
+            int more = cap ? cap * 2 : 256;
+            int64_t *grown = realloc (*keys, (size_t) more * sizeof (int64_t));
+            if (!grown) {
+                s_done (st);
+                sl_store_set_errmsg ("%s: out of memory for %d chunk keys", what, more);
+                return SL_STORE_ERROR;
+            }
+            *keys = grown;
+            cap = more;
+        }
         (*keys) [(*n)++] = sqlite3_column_int64 (st, 0);
     }
     s_done (st);
@@ -1048,67 +1103,172 @@ s_bump (s_conn_t *c, const char *workspace, int64_t *gen_out)
     return rc;
 }
 
-//  The body of a commit, inside the write transaction.
+//  A commit's transaction (sl_store.c drives it): the connection, holding
+//  the write lock from tx_begin to tx_end
+
 static int
-s_commit_body (s_conn_t *c, const sl_doc_meta_t *meta, const char *doc_id,
-               const sl_chunk_row_t *chunks, const char (*chunk_ids) [SL_STORE_ID],
-               const char **hashes, int n, const float *vectors, int dim,
-               const char *model_id, int64_t now_ms, sl_store_change_t *change)
+s_tx_begin (void *backend, void **tx_p)
 {
-    //  1. The workspace's model: recorded now if this is the first embed
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    if (s_write_begin (self, c)) {
+        s_release (self, c);
+        return SL_STORE_ERROR;
+    }
+    *tx_p = c;
+    return SL_STORE_OK;
+}
+
+static int
+s_tx_end (void *backend, void *tx, int rc)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = tx;
+    if (rc == SL_STORE_OK)
+        rc = s_write_commit (self, c);
+    else
+        s_write_rollback (self, c);
+    s_release (self, c);
+    return rc;
+}
+
+//  The write lock serialises every writer already: recording the model
+//  is all there is to do
+static int
+s_tx_workspace (void *tx, const char *workspace, const char *model_id, int dim,
+                int64_t now_ms, char *model_out, size_t size, int *dim_out, int64_t *gen_out)
+{
+    s_conn_t *c = tx;
     sqlite3_stmt *st = s_stmt (c, S_WS_MODEL);
     if (!st)
         return SL_STORE_ERROR;
-    s_bind_text (st, 1, meta->workspace);
+    s_bind_text (st, 1, workspace);
     s_bind_text (st, 2, model_id);
     if (dim > 0)
         sqlite3_bind_int (st, 3, dim);
     sqlite3_bind_int64 (st, 4, now_ms);
-    if (sqlite3_step (st) != SQLITE_ROW) {
-        int rc = s_fail (c, "record workspace model");
-        s_done (st);
-        return rc;
-    }
-    const char *ws_model = (const char *) sqlite3_column_text (st, 0);
-    int ws_dim = sqlite3_column_int (st, 1);
-    change->gen_before = change->gen_after = sqlite3_column_int64 (st, 2);
     int rc = SL_STORE_OK;
-    if (model_id && ws_model && strcmp (model_id, ws_model) != 0) {
-        sl_store_set_errmsg ("workspace %s embeds with model %s, not %s: use a new workspace "
-                             "to change models", meta->workspace, ws_model, model_id);
-        rc = SL_STORE_CONFLICT;
+    if (sqlite3_step (st) == SQLITE_ROW) {
+        s_col_copy (st, 0, model_out, size);
+        *dim_out = sqlite3_column_int (st, 1);
+        *gen_out = sqlite3_column_int64 (st, 2);
     }
     else
-    if (dim > 0 && ws_dim > 0 && dim != ws_dim) {
-        sl_store_set_errmsg ("workspace %s stores %d-dimensional vectors, not %d",
-                             meta->workspace, ws_dim, dim);
-        rc = SL_STORE_CONFLICT;
-    }
+        rc = s_fail (c, "record workspace model");
     s_done (st);
-    if (rc != SL_STORE_OK)
-        return rc;
+    return rc;
+}
 
-    //  2. Any other document at this source is replaced: collect its chunk
-    //  keys for the index, then one DELETE cascades to chunks and vectors
-    if (!(st = s_stmt (c, S_DOC_STALE_KEYS)))
+static int
+s_tx_job (void *tx, const char *job_id, sl_store_state_t *state_out, int64_t *created_out,
+          char doc_out [SL_STORE_ID])
+{
+    s_conn_t *c = tx;
+    sqlite3_stmt *st = s_stmt (c, S_TX_JOB);
+    if (!st)
         return SL_STORE_ERROR;
-    s_bind_text (st, 1, meta->workspace);
-    s_bind_text (st, 2, meta->source);
-    s_bind_text (st, 3, doc_id);
-    if (s_collect_keys (c, st, &change->removed, &change->n_removed, "stale chunk keys"))
-        return SL_STORE_ERROR;
-    if (!(st = s_stmt (c, S_DOC_DELETE_STALE)))
-        return SL_STORE_ERROR;
-    s_bind_text (st, 1, meta->workspace);
-    s_bind_text (st, 2, meta->source);
-    s_bind_text (st, 3, doc_id);
-    if (s_run (c, st, "delete replaced document"))
-        return SL_STORE_ERROR;
-    int replaced = sqlite3_changes (c->db);
+    s_bind_text (st, 1, job_id);
+    int step = sqlite3_step (st), rc = SL_STORE_OK;
+    if (step == SQLITE_ROW) {
+        int state = sl_store_state_parse ((const char *) sqlite3_column_text (st, 0));
+        *state_out = state < 0 ? SL_STORE_QUEUED : (sl_store_state_t) state;
+        *created_out = sqlite3_column_int64 (st, 1);
+        s_col_copy (st, 2, doc_out, SL_STORE_ID);
+    }
+    else
+    if (step == SQLITE_DONE) {
+        sl_store_set_errmsg ("no job %s", job_id);
+        rc = SL_STORE_NOT_FOUND;
+    }
+    else
+        rc = s_fail (c, "read job");
+    s_done (st);
+    return rc;
+}
 
-    //  3. The document: a primary-key conflict means this content is
-    //  already stored (redelivery or re-ingest) and nothing more is written
-    if (!(st = s_stmt (c, S_DOC_INSERT)))
+static int
+s_tx_source_get (void *tx, const char *workspace, const char *source, char doc_out [SL_STORE_ID],
+                 int64_t *since_out, char job_out [SL_STORE_TOKEN])
+{
+    s_conn_t *c = tx;
+    sqlite3_stmt *st = s_stmt (c, S_SRC_GET);
+    if (!st)
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, workspace);
+    s_bind_text (st, 2, source);
+    int step = sqlite3_step (st), rc = SL_STORE_OK;
+    if (step == SQLITE_ROW) {
+        s_col_copy (st, 0, doc_out, SL_STORE_ID);
+        *since_out = sqlite3_column_int64 (st, 1);
+        s_col_copy (st, 2, job_out, SL_STORE_TOKEN);
+    }
+    else
+        rc = step == SQLITE_DONE ? SL_STORE_NOT_FOUND : s_fail (c, "read source");
+    s_done (st);
+    return rc;
+}
+
+static int
+s_tx_source_set (void *tx, const char *workspace, const char *source, const char *doc_id,
+                 const char *job_id, int64_t since_ms, int64_t now_ms)
+{
+    s_conn_t *c = tx;
+    sqlite3_stmt *st = s_stmt (c, S_SRC_SET);
+    if (!st)
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, workspace);
+    s_bind_text (st, 2, source);
+    s_bind_text (st, 3, doc_id);
+    s_bind_text (st, 4, job_id);
+    sqlite3_bind_int64 (st, 5, since_ms);
+    sqlite3_bind_int64 (st, 6, now_ms);
+    return s_run (c, st, "name document by source");
+}
+
+static int
+s_tx_source_unlink (void *tx, const char *workspace, const char *source, const char *doc_id,
+                    char *first_out, size_t size)
+{
+    s_conn_t *c = tx;
+    sqlite3_stmt *st = s_stmt (c, S_SRC_UNLINK);
+    if (!st)
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, workspace);
+    s_bind_text (st, 2, source);
+    if (s_run (c, st, "unlink source") || !(st = s_stmt (c, S_SRC_FIRST)))
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, doc_id);
+    int step = sqlite3_step (st);
+    *first_out = 0;
+    if (step == SQLITE_ROW)
+        s_col_copy (st, 0, first_out, size);
+    s_done (st);
+    return step == SQLITE_ROW || step == SQLITE_DONE ? SL_STORE_OK : s_fail (c, "document sources");
+}
+
+static int
+s_tx_doc_exists (void *tx, const char *workspace, const char *doc_id)
+{
+    s_conn_t *c = tx;
+    sqlite3_stmt *st = s_stmt (c, S_DOC_EXISTS);
+    if (!st)
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, workspace);
+    s_bind_text (st, 2, doc_id);
+    int step = sqlite3_step (st);
+    s_done (st);
+    return step == SQLITE_ROW ? 1 : step == SQLITE_DONE ? 0 : s_fail (c, "document exists");
+}
+
+static int
+s_tx_doc_insert (void *tx, const sl_doc_meta_t *meta, const char *doc_id, int n,
+                 const char *model_id, int64_t now_ms)
+{
+    s_conn_t *c = tx;
+    sqlite3_stmt *st = s_stmt (c, S_DOC_INSERT);
+    if (!st)
         return SL_STORE_ERROR;
     s_bind_text (st, 1, doc_id);
     s_bind_text (st, 2, meta->workspace);
@@ -1124,79 +1284,101 @@ s_commit_body (s_conn_t *c, const sl_doc_meta_t *meta, const char *doc_id,
     sqlite3_bind_int64 (st, 12, now_ms);
     if (s_run (c, st, "insert document"))
         return SL_STORE_ERROR;
-    bool inserted = sqlite3_changes (c->db) > 0;
-    snprintf (change->doc_id, sizeof change->doc_id, "%s", doc_id);
+    return sqlite3_changes (c->db) > 0 ? 1 : 0;
+}
 
-    //  4. Chunks and their vectors
-    if (inserted && n > 0) {
-        change->added = malloc ((size_t) n * sizeof (int64_t));
-        if (!change->added) {
-            sl_store_set_errmsg ("out of memory committing %d chunks", n);
+static int
+s_tx_doc_remove (void *tx, const char *workspace, const char *doc_id, sl_store_change_t *change)
+{
+    s_conn_t *c = tx;
+    sqlite3_stmt *st = s_stmt (c, S_DOC_KEYS);
+    if (!st)
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, workspace);
+    s_bind_text (st, 2, doc_id);
+    if (s_collect_keys (c, st, &change->removed, &change->n_removed, "replaced chunk keys"))
+        return SL_STORE_ERROR;
+    if (!(st = s_stmt (c, S_DOC_DELETE)))
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, workspace);
+    s_bind_text (st, 2, doc_id);
+    return s_run (c, st, "delete replaced document");
+}
+
+static int
+s_tx_doc_set_source (void *tx, const char *doc_id, const char *old_source, const char *source,
+                     int64_t now_ms)
+{
+    s_conn_t *c = tx;
+    sqlite3_stmt *st = s_stmt (c, S_DOC_SET_SOURCE);
+    if (!st)
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, doc_id);
+    s_bind_text (st, 2, old_source);
+    s_bind_text (st, 3, source);
+    sqlite3_bind_int64 (st, 4, now_ms);
+    return s_run (c, st, "document source");
+}
+
+static int
+s_tx_chunks_insert (void *tx, const char *doc_id, const sl_chunk_row_t *chunks,
+                    const char (*chunk_ids) [SL_STORE_ID], const char **hashes, int n,
+                    const float *vectors, int dim, const char *model_id, int64_t *keys_out)
+{
+    s_conn_t *c = tx;
+    sqlite3_stmt *ins = s_stmt (c, S_CHUNK_INSERT);
+    sqlite3_stmt *vec = s_stmt (c, S_VEC_INSERT);
+    if (!ins || !vec)
+        return SL_STORE_ERROR;
+    for (int i = 0; i < n; i++) {
+        const sl_chunk_row_t *chunk = &chunks [i];
+        s_bind_text (ins, 1, chunk_ids [i]);
+        s_bind_text (ins, 2, doc_id);
+        sqlite3_bind_int (ins, 3, chunk->ordinal);
+        sqlite3_bind_int (ins, 4, chunk->page_start);
+        sqlite3_bind_int (ins, 5, chunk->page_end);
+        sqlite3_bind_int64 (ins, 6, chunk->char_start);
+        sqlite3_bind_int64 (ins, 7, chunk->char_end);
+        sqlite3_bind_int (ins, 8, chunk->tokens);
+        s_bind_text (ins, 9, hashes [i]);
+        s_bind_text (ins, 10, chunk->text);
+        if (s_run (c, ins, "insert chunk"))
             return SL_STORE_ERROR;
-        }
-        sqlite3_stmt *ins = s_stmt (c, S_CHUNK_INSERT);
-        sqlite3_stmt *vec = s_stmt (c, S_VEC_INSERT);
-        if (!ins || !vec)
-            return SL_STORE_ERROR;
-        for (int i = 0; i < n; i++) {
-            const sl_chunk_row_t *chunk = &chunks [i];
-            s_bind_text (ins, 1, chunk_ids [i]);
-            s_bind_text (ins, 2, doc_id);
-            sqlite3_bind_int (ins, 3, chunk->ordinal);
-            sqlite3_bind_int (ins, 4, chunk->page_start);
-            sqlite3_bind_int (ins, 5, chunk->page_end);
-            sqlite3_bind_int64 (ins, 6, chunk->char_start);
-            sqlite3_bind_int64 (ins, 7, chunk->char_end);
-            sqlite3_bind_int (ins, 8, chunk->tokens);
-            s_bind_text (ins, 9, hashes [i]);
-            s_bind_text (ins, 10, chunk->text);
-            if (s_run (c, ins, "insert chunk"))
-                return SL_STORE_ERROR;
-            int64_t rid = sqlite3_last_insert_rowid (c->db);
-            change->added [change->n_added++] = rid;
-            sqlite3_bind_int64 (vec, 1, rid);
-            s_bind_text (vec, 2, model_id);
-            sqlite3_bind_int (vec, 3, dim);
-            sqlite3_bind_blob (vec, 4, vectors + (size_t) i * (size_t) dim,
-                               dim * (int) sizeof (float), SQLITE_STATIC);
-            if (s_run (c, vec, "insert vector"))
-                return SL_STORE_ERROR;
-        }
-    }
-    if (inserted || replaced > 0) {
-        change->changed = true;
-        if (s_bump (c, meta->workspace, &change->gen_after))
+        int64_t rid = sqlite3_last_insert_rowid (c->db);
+        keys_out [i] = rid;
+        sqlite3_bind_int64 (vec, 1, rid);
+        s_bind_text (vec, 2, model_id);
+        sqlite3_bind_int (vec, 3, dim);
+        sqlite3_bind_blob (vec, 4, vectors + (size_t) i * (size_t) dim,
+                           dim * (int) sizeof (float), SQLITE_STATIC);
+        if (s_run (c, vec, "insert vector"))
             return SL_STORE_ERROR;
     }
     return SL_STORE_OK;
 }
 
 static int
-s_document_commit (void *backend, const sl_doc_meta_t *meta, const char *doc_id,
-                   const sl_chunk_row_t *chunks, const char (*chunk_ids) [SL_STORE_ID],
-                   const char **hashes, int n, const float *vectors, int dim,
-                   const char *model_id, int64_t now_ms, sl_store_change_t *change)
+s_tx_job_complete (void *tx, const char *job_id, const char *doc_id, const char *replaced,
+                   const char *duplicate_of, int64_t now_ms)
 {
-    s_sqlite_t *self = backend;
-    s_conn_t *c = s_acquire (self);
-    if (!c)
+    s_conn_t *c = tx;
+    sqlite3_stmt *st = s_stmt (c, S_TX_JOB_COMPLETE);
+    if (!st)
         return SL_STORE_ERROR;
-    int rc = s_write_begin (self, c);
-    if (rc == 0) {
-        rc = s_commit_body (c, meta, doc_id, chunks, chunk_ids, hashes, n, vectors, dim,
-                            model_id, now_ms, change);
-        if (rc == 0)
-            rc = s_write_commit (self, c);
-        else
-            s_write_rollback (self, c);
-        if (rc != 0) {
-            //  nothing was written: the index must not follow
-            change->changed = false;
-            change->n_added = change->n_removed = 0;
-        }
-    }
-    s_release (self, c);
-    return rc;
+    s_bind_text (st, 1, job_id);
+    s_bind_text (st, 2, doc_id);
+    s_bind_text (st, 3, replaced && *replaced ? replaced : NULL);
+    s_bind_text (st, 4, duplicate_of && *duplicate_of ? duplicate_of : NULL);
+    sqlite3_bind_int64 (st, 5, now_ms);
+    if (s_run (c, st, "complete job"))
+        return SL_STORE_ERROR;
+    return sqlite3_changes (c->db) > 0 ? 1 : 0;
+}
+
+static int
+s_tx_bump (void *tx, const char *workspace, int64_t *gen_out)
+{
+    return s_bump (tx, workspace, gen_out);
 }
 
 static int
@@ -2059,7 +2241,20 @@ static const sl_store_ops_t s_ops = {
     .job_list = s_job_list,
     .jobs_unfinished = s_jobs_unfinished,
     .document_find = s_document_find,
-    .document_commit = s_document_commit,
+    .tx_begin = s_tx_begin,
+    .tx_end = s_tx_end,
+    .tx_workspace = s_tx_workspace,
+    .tx_job = s_tx_job,
+    .tx_source_get = s_tx_source_get,
+    .tx_source_set = s_tx_source_set,
+    .tx_source_unlink = s_tx_source_unlink,
+    .tx_doc_exists = s_tx_doc_exists,
+    .tx_doc_insert = s_tx_doc_insert,
+    .tx_doc_remove = s_tx_doc_remove,
+    .tx_doc_set_source = s_tx_doc_set_source,
+    .tx_chunks_insert = s_tx_chunks_insert,
+    .tx_job_complete = s_tx_job_complete,
+    .tx_bump = s_tx_bump,
     .document_get = s_document_get,
     .document_list = s_document_list,
     .chunks_list = s_chunks_list,
