@@ -40,7 +40,15 @@ sl_client_new (const char *endpoint, const char *curve_client, const char *curve
         snprintf (self->server_key, sizeof self->server_key, "%s", zcert_public_txt (theirs));
         zcert_destroy (&theirs);
     }
+    //  NULL when the process is out of file descriptors (or the ZeroMQ
+    //  context out of sockets): a failure for the caller, not an abort
     self->dealer = zsock_new (ZMQ_DEALER);
+    if (!self->dealer) {
+        int err = errno;
+        sl_client_destroy (&self);
+        errno = err;
+        return NULL;
+    }
     zsock_set_linger (self->dealer, 0);
     s_apply_curve (self, self->dealer);
     if (zsock_connect (self->dealer, "%s", endpoint)) {
