@@ -26,7 +26,10 @@
 #include <limits.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <strings.h>
+#include <sys/resource.h>
 
 #define MAX_KEYS        256
 #define MAX_PAGE        1000
@@ -47,6 +50,10 @@ typedef struct {
     sl_config_t *cfg;
     sl_metrics_t *metrics;
     struct MHD_Daemon *daemon;
+    int listen_fd;                  //  ours, not MHD's: see s_acceptor
+    pthread_t acceptor;
+    bool acceptor_running;
+    volatile int stopping;
     sl_edge_pool_t *pool;
     sl_edge_hub_t *hub;
     sl_blob_t *blobs;               //  the node's; not owned
@@ -1692,12 +1699,105 @@ sl_edge_is_loopback (const char *host)
 
 static void s_stop (void **state_p);
 
+//  Bind and listen on addr; fills edge->listen_fd and, for port 0, the
+//  port the kernel chose. 0, or -1 with a reason.
+static int
+s_listen (edge_t *edge, struct sockaddr *addr, socklen_t len, char *err, size_t errlen)
+{
+    int fd = socket (addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int on = 1;
+    if (fd >= 0) {
+        setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+        if (addr->sa_family == AF_INET6)
+            setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    }
+    if (fd < 0 || bind (fd, addr, len) != 0 || listen (fd, 1024) != 0) {
+        snprintf (err, errlen, "cannot listen on %s:%d: %s", edge->bind, edge->port, strerror (errno));
+        if (fd >= 0)
+            close (fd);
+        return -1;
+    }
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    if (getsockname (fd, (struct sockaddr *) &bound, &blen) == 0)
+        edge->port = ntohs (bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &bound)->sin6_port
+                                                        : ((struct sockaddr_in *) &bound)->sin_port);
+    edge->listen_fd = fd;
+    return 0;
+}
+
+//  The accept loop. MHD runs without a listen socket and this thread hands
+//  it each connection (MHD_add_connection), because MHD's own loop, in
+//  the poll mode thread-per-connection needs, retries a failed accept()
+//  at once: out of file descriptors, it spins a core and logs on every
+//  turn. Here a failed accept logs once and waits a little; the clients
+//  wait in the backlog until descriptors are free again, and the requests
+//  in progress get 503s for what they cannot open.
+static void *
+s_acceptor (void *arg)
+{
+    edge_t *edge = (edge_t *) arg;
+    bool starved = false;
+    while (!edge->stopping) {
+        struct pollfd p = { .fd = edge->listen_fd, .events = POLLIN };
+        if (poll (&p, 1, 200) <= 0)
+            continue;
+        struct sockaddr_storage addr;
+        socklen_t len = sizeof addr;
+        int fd = accept4 (edge->listen_fd, (struct sockaddr *) &addr, &len, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                if (!starved)
+                    sl_warn (NULL, "edge: cannot accept connections (%s): they wait until descriptors "
+                             "are free", strerror (errno));
+                starved = true;
+                usleep (50 * 1000);
+            }
+            continue;
+        }
+        if (starved)
+            sl_info (NULL, "edge: accepting connections again");
+        starved = false;
+        //  On failure (connection limit) MHD closes the socket and logs
+        MHD_add_connection (edge->daemon, fd, (struct sockaddr *) &addr, len);
+    }
+    return NULL;
+}
+
+//  Every connection takes a descriptor, and the common soft limit (1024)
+//  is below http.max_connections: raise the soft limit as far as the hard
+//  one allows (as Go's runtime does; everything here polls with poll(),
+//  never select(), so descriptors above 1024 are fine), and warn when
+//  that is still short.
+static void
+s_check_descriptors (int max_conn)
+{
+    struct rlimit rl;
+    if (getrlimit (RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return;
+    rlim_t want = (rlim_t) max_conn + 512;
+    if (rl.rlim_cur >= want)
+        return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+    if (rl.rlim_cur > was && setrlimit (RLIMIT_NOFILE, &rl) == 0)
+        sl_debug (NULL, "edge: descriptor limit raised from %llu to %llu", (unsigned long long) was,
+                  (unsigned long long) rl.rlim_cur);
+    else
+        rl.rlim_cur = was;
+    if (rl.rlim_cur < want)
+        sl_warn (NULL, "edge: http.max_connections is %d but the descriptor limit (ulimit -n) is %llu: "
+                 "past it, new connections wait and requests get 503s; raise the limit or lower "
+                 "http.max_connections", max_conn, (unsigned long long) rl.rlim_cur);
+}
+
 static void *
 s_start (sl_node_t *node, char *err, size_t errlen)
 {
     sl_config_t *cfg = sl_node_config (node);
     edge_t *edge = calloc (1, sizeof *edge);
     assert (edge);
+    edge->listen_fd = -1;
     edge->node = node;
     edge->cfg = cfg;
     edge->metrics = sl_node_metrics (node);
@@ -1780,8 +1880,9 @@ s_start (sl_node_t *node, char *err, size_t errlen)
     struct sockaddr_in addr4;
     struct sockaddr_in6 addr6;
     struct sockaddr *addr = NULL;
+    socklen_t addr_len = 0;
     unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL
-                       | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+                       | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET;
     const char *host = strcmp (edge->bind, "localhost") == 0 ? "127.0.0.1" : edge->bind;
     char host6 [128];
     snprintf (host6, sizeof host6, "%s", host);
@@ -1797,12 +1898,14 @@ s_start (sl_node_t *node, char *err, size_t errlen)
         addr4.sin_family = AF_INET;
         addr4.sin_port = htons ((uint16_t) edge->port);
         addr = (struct sockaddr *) &addr4;
+        addr_len = sizeof addr4;
     }
     else
     if (inet_pton (AF_INET6, host6, &addr6.sin6_addr) == 1) {
         addr6.sin6_family = AF_INET6;
         addr6.sin6_port = htons ((uint16_t) edge->port);
         addr = (struct sockaddr *) &addr6;
+        addr_len = sizeof addr6;
         flags |= MHD_USE_IPv6;
     }
     else {
@@ -1810,23 +1913,30 @@ s_start (sl_node_t *node, char *err, size_t errlen)
         s_stop ((void **) &edge);
         return NULL;
     }
-    edge->daemon = MHD_start_daemon (flags, (uint16_t) edge->port, NULL, NULL, s_access, edge,
+    if (s_listen (edge, addr, addr_len, err, errlen)) {
+        s_stop ((void **) &edge);
+        return NULL;
+    }
+    s_check_descriptors (max_conn);
+    edge->daemon = MHD_start_daemon (flags, 0, NULL, NULL, s_access, edge,
         MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, edge,
-        MHD_OPTION_SOCK_ADDR, addr,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int) max_conn,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t) (512 * 1024),
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, edge,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int) 1024,
         MHD_OPTION_END);
     if (!edge->daemon) {
-        snprintf (err, errlen, "cannot listen on %s:%d: %s", edge->bind, edge->port, strerror (errno));
+        snprintf (err, errlen, "cannot start the HTTP server on %s:%d: %s", edge->bind, edge->port,
+                  strerror (errno));
         s_stop ((void **) &edge);
         return NULL;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info (edge->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    if (info && info->port)
-        edge->port = info->port;
+    if (pthread_create (&edge->acceptor, NULL, s_acceptor, edge) != 0) {
+        snprintf (err, errlen, "cannot start the accept thread: %s", strerror (errno));
+        s_stop ((void **) &edge);
+        return NULL;
+    }
+    edge->acceptor_running = true;
     sl_info (NULL, "edge listening on http://%s:%d (%s, %d key%s, max upload %zu bytes)", edge->bind,
              edge->port, edge->key_count ? "keys" : "open, workspace 'default'", edge->key_count,
              edge->key_count == 1 ? "" : "s", edge->max_upload);
@@ -1840,13 +1950,13 @@ s_stop (void **state_p)
     if (!edge)
         return;
     edge->draining = 1;
-    if (edge->daemon) {
-        //  Stop accepting, end the SSE streams (they block their threads),
-        //  then let MHD finish the requests in progress and join
-        MHD_socket fd = MHD_quiesce_daemon (edge->daemon);
-        if (fd != MHD_INVALID_SOCKET)
-            close (fd);
-    }
+    //  Stop accepting, end the SSE streams (they block their threads),
+    //  then let MHD finish the requests in progress and join
+    edge->stopping = 1;
+    if (edge->acceptor_running)
+        pthread_join (edge->acceptor, NULL);
+    if (edge->listen_fd >= 0)
+        close (edge->listen_fd);
     if (edge->hub)
         sl_edge_hub_shutdown (edge->hub);
     if (edge->daemon)
