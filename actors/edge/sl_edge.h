@@ -17,6 +17,10 @@
     would need every blocking broker call turned inside out. Broker sockets
     come from a bounded pool (sl_edge_pool) and all SSE streams share one
     SUB socket (sl_edge_hub), so connections never map 1:1 to sockets.
+    The edge accepts connections itself, on one thread, and hands them to
+    MHD: out of file descriptors it waits instead of spinning, and what a
+    request cannot open (a broker client, an upload's file) is a 503 with
+    Retry-After, never an abort.
 
     Settings (section http unless noted; see docs/openapi.yaml for the API):
         http.bind (127.0.0.1), http.port (8080), http.max_upload (256m),

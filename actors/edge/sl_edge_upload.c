@@ -433,6 +433,11 @@ sl_edge_upload_finish (sl_edge_upload_t *self)
     for (size_t i = 0; i < self->count; i++) {
         sl_edge_doc_t *doc = &self->docs [i];
         if (doc->url) {
+            //  Form fields are bytes: a URL that is not UTF-8 could not
+            //  even be put in the JSON answer that names it
+            if (!sl_edge_json_utf8_valid (doc->url, strlen (doc->url)))
+                s_fail (self, 400, "a URL field is not valid UTF-8 (percent-encode non-ASCII characters)");
+            else
             if (!sl_edge_url_valid (doc->url))
                 s_fail (self, 400, "not an http(s) URL: '%.200s'", doc->url);
             else
