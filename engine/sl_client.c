@@ -6,7 +6,7 @@
 #include <czmq.h>
 
 struct _sl_client_t {
-    zsock_t *dealer;
+    void *dealer;                   //  a libzmq socket (see sl_client_new)
     zsock_t *sub;
     char endpoint [512];
     zcert_t *mine;
@@ -14,7 +14,7 @@ struct _sl_client_t {
 };
 
 static void
-s_apply_curve (sl_client_t *self, zsock_t *sock)
+s_apply_curve (sl_client_t *self, void *sock)
 {
     if (self->mine) {
         zcert_apply (self->mine, sock);
@@ -40,12 +40,24 @@ sl_client_new (const char *endpoint, const char *curve_client, const char *curve
         snprintf (self->server_key, sizeof self->server_key, "%s", zcert_public_txt (theirs));
         zcert_destroy (&theirs);
     }
-    self->dealer = zsock_new (ZMQ_DEALER);
+    //  A plain libzmq socket, not a zsock: zsock_new asserts when no socket
+    //  can be made, and that happens when the process is out of file
+    //  descriptors (each socket needs one), which must be a failure for
+    //  the caller (an HTTP 503), not an abort. czmq's helpers take either.
+    self->dealer = zmq_socket (zsys_init (), ZMQ_DEALER);
+    if (!self->dealer) {
+        int err = errno;
+        sl_client_destroy (&self);
+        errno = err;
+        return NULL;
+    }
     zsock_set_linger (self->dealer, 0);
     sl_proto_limit (self->dealer);
     s_apply_curve (self, self->dealer);
-    if (zsock_connect (self->dealer, "%s", endpoint)) {
+    if (zmq_connect (self->dealer, endpoint)) {
+        int err = errno;
         sl_client_destroy (&self);
+        errno = err;
         return NULL;
     }
     return self;
@@ -55,7 +67,8 @@ void
 sl_client_destroy (sl_client_t **self_p)
 {
     if (*self_p) {
-        zsock_destroy (&(*self_p)->dealer);
+        if ((*self_p)->dealer)
+            zmq_close ((*self_p)->dealer);
         zsock_destroy (&(*self_p)->sub);
         zcert_destroy (&(*self_p)->mine);
         free (*self_p);

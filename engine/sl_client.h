@@ -45,7 +45,9 @@ typedef struct {
 
 //  Connect to a broker ROUTER endpoint. With curve_client/curve_server
 //  (paths to this client's secret cert and the broker's public cert) the
-//  link is CURVE-encrypted. Caller owns the result.
+//  link is CURVE-encrypted. Returns NULL if the certs cannot be loaded or
+//  no socket can be made (errno then says why, e.g. EMFILE when the
+//  process is out of file descriptors). Caller owns the result.
 sl_client_t *sl_client_new (const char *endpoint, const char *curve_client, const char *curve_server);
 void sl_client_destroy (sl_client_t **self_p);
 

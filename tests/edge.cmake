@@ -6,7 +6,13 @@ foreach(name health_ready_metrics_openapi ingest_url_follow_documents_search_del
              sse_reconnect_exactly_once sse_heartbeat_and_stalled_job upload_pdf_then_search_page
              multipart_many_files_and_refusals error_codes workspaces_are_separate backpressure_429
              two_edges_one_broker open_mode_refuses_public_bind dlq_list_and_replay
-             slow_client_timeout drain_with_open_stream cors_for_browsers)
+             slow_client_timeout drain_with_open_stream cors_for_browsers
+             browser_cross_origin_post_refused browser_cross_site_fetch_metadata_refused
+             browser_same_origin_allowed browser_foreign_host_refused browser_rebinding_get_refused
+             query_key_only_for_events_and_not_logged thousand_parts_with_few_descriptors
+             descriptor_exhaustion_is_503 upload_names_keep_relative_paths non_utf8_name_refused_no_blob
+             url_scheme_any_case last_event_id_out_of_range offset_out_of_range delete_hides_blob_removed
+             status_and_metrics_scoped_by_key)
   add_test(NAME edge_${name} COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_edge.py test_${name})
   set_tests_properties(edge_${name} PROPERTIES TIMEOUT 180 SKIP_RETURN_CODE 77 ENVIRONMENT "${SL_EDGE_ENV}")
 endforeach()

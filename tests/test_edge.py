@@ -11,7 +11,7 @@ Usage: test_edge.py [test_name ...]   (no names: run everything)
 Env:   SLUICED (path of the binary), SLUICE_SHARED_DIR (corpus parent)
 Ends with "N passed, N failed"; exits non-zero if anything failed.
 """
-import http.client, http.server, json, os, random, re, shutil, signal, socket, subprocess, sys
+import http.client, http.server, json, os, random, re, resource, shutil, signal, socket, subprocess, sys
 import tempfile, threading, time, traceback, urllib.parse, uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -55,7 +55,8 @@ def free_ports(n):
 class Sluiced:
     """A real sluiced. role 'all' binds its broker on tcp so other processes can join."""
 
-    def __init__(self, tmp, name="all", role="all", sets=(), broker_port=None, data=None, wait=True):
+    def __init__(self, tmp, name="all", role="all", sets=(), broker_port=None, data=None, wait=True,
+                 nofile=None):
         self.http_port = free_ports(1)
         self.data = data or os.path.join(tmp, name)
         os.makedirs(self.data, exist_ok=True)
@@ -71,7 +72,9 @@ class Sluiced:
             args += ["--set", s]
         self.log_path = os.path.join(tmp, "sluiced-%s.log" % name)
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        # nofile: RLIMIT_NOFILE for the process (descriptor exhaustion tests)
+        limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, preexec_fn=limit)
         PROCS.append(self)
         if wait:
             self.wait_http()
@@ -88,6 +91,10 @@ class Sluiced:
                 pass
             time.sleep(0.1)
         raise TimeoutError("sluiced not %s on port %d" % ("ready" if ready else "up", self.http_port))
+
+    def fds(self):
+        """Open file descriptors of the process now."""
+        return len(os.listdir("/proc/%d/fd" % self.proc.pid))
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
         if self.proc.poll() is None:
@@ -136,15 +143,17 @@ def expect_error(result, status, what):
 
 
 def multipart(files, fields=()):
-    """files: [(field, filename, content_type, bytes)] -> (body, content-type)."""
+    """files: [(field, filename, content_type, bytes)] -> (body, content-type).
+    A filename given as bytes is sent as those bytes (e.g. not UTF-8)."""
     boundary = "----sluice" + uuid.uuid4().hex
     out = []
     for name, value in fields:
         out.append(("--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n"
                     % (boundary, name, value)).encode())
     for name, filename, ctype, data in files:
-        out.append(("--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"\r\n"
-                    "Content-Type: %s\r\n\r\n" % (boundary, name, filename, ctype)).encode())
+        fn = filename if isinstance(filename, bytes) else filename.encode()
+        out.append(("--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\""
+                    % (boundary, name)).encode() + fn + ("\"\r\nContent-Type: %s\r\n\r\n" % ctype).encode())
         out.append(data)
         out.append(b"\r\n")
     out.append(("--%s--\r\n" % boundary).encode())
@@ -207,6 +216,34 @@ def follow(srv, job, key=None, last_id=None, timeout=90):
             events.append(ev)
     s.close()
     return events
+
+
+def request_on(sock, method, path, body=b"", headers=None):
+    """One request on an open socket, kept alive (closing it would free a
+    descriptor); returns (status, headers, JSON or text). For connections
+    opened before the server ran out of descriptors."""
+    h = {"Host": "127.0.0.1", "Content-Length": str(len(body))}
+    h.update(headers or {})
+    head = "%s %s HTTP/1.1\r\n%s\r\n" % (method, path, "".join("%s: %s\r\n" % kv for kv in h.items()))
+    sock.sendall(head.encode() + body)
+    resp = http.client.HTTPResponse(sock, method=method)
+    resp.begin()
+    raw = resp.read()
+    hdrs = {k.lower(): v for k, v in resp.getheaders()}
+    if hdrs.get("content-type", "").startswith("application/json"):
+        return resp.status, hdrs, json.loads(raw)
+    return resp.status, hdrs, raw.decode("utf-8", "replace")
+
+
+def blobs_of(srv):
+    """The hashes in the blob area."""
+    root = os.path.join(srv.data, "blobs")
+    return {f for d in (os.listdir(root) if os.path.isdir(root) else []) for f in os.listdir(os.path.join(root, d))}
+
+
+def temp_files(srv):
+    tmpdir = os.path.join(srv.data, "tmp")
+    return os.listdir(tmpdir) if os.path.isdir(tmpdir) else []
 
 
 def wait_job(srv, job, key=None, timeout=90):
@@ -580,7 +617,7 @@ def test_error_codes(tmp):
                  413, "upload over max_upload")
     # ... and mid-stream for a chunked body with no length
     s = socket.create_connection(("127.0.0.1", srv.http_port), timeout=10)
-    s.sendall(b"POST /v1/ingest?filename=big.txt HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+    s.sendall(b"POST /v1/ingest?filename=big.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
               b"Transfer-Encoding: chunked\r\n\r\n")
     reply = b""
     try:
@@ -756,7 +793,7 @@ def test_dlq_list_and_replay(tmp):
 def test_slow_client_timeout(tmp):
     srv = Sluiced(tmp, sets=["http.timeout_s=2"])
     s = socket.create_connection(("127.0.0.1", srv.http_port), timeout=15)
-    s.sendall(b"POST /v1/ingest HTTP/1.1\r\nHost: x\r\n")      # ...and never finishes
+    s.sendall(b"POST /v1/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\n")      # ...and never finishes
     t0 = time.time()
     try:
         data = s.recv(4096)
@@ -804,12 +841,394 @@ def test_cors_for_browsers(tmp):
     expect_error(call(plain, "OPTIONS", "/v1/jobs"), 405, "OPTIONS without CORS")
 
 
+# --------------------------------------------------------------------------
+# Browser safety in open mode (no keys): other origins may not change the
+# library, other Host names (DNS rebinding) get nothing
+
+EVIL = "http://evil.example"
+
+
+def no_jobs(srv, what):
+    st, _, body = call(srv, "GET", "/v1/jobs")
+    check(st == 200 and body["jobs"] == [], what + ": nothing was ingested", body)
+
+
+def test_browser_cross_origin_post_refused(tmp):
+    srv = Sluiced(tmp)
+    # What a page on another site can send without asking: a form, a text/plain body
+    body, ctype = multipart([("file", "note.txt", "text/plain", b"planted by another site\n")])
+    r = call(srv, "POST", "/v1/ingest", body, headers={"Content-Type": ctype, "Origin": EVIL})
+    e = expect_error(r, 403, "cross-origin multipart form")
+    check("evil.example" in e["error"]["message"] and "allowed_origins" in e["error"]["message"],
+          "says whose origin and how to allow it", e)
+    expect_error(call(srv, "POST", "/v1/ingest?name=x.txt", b"planted", headers={
+        "Content-Type": "text/plain", "Origin": EVIL}), 403, "cross-origin text/plain")
+    expect_error(call(srv, "POST", "/v1/ingest", b"url=http%3A%2F%2F127.0.0.1%3A9%2Fx", headers={
+        "Content-Type": "application/x-www-form-urlencoded", "Origin": "null"}), 403, "opaque origin (null)")
+    expect_error(call(srv, "DELETE", "/v1/documents/abc", headers={"Origin": EVIL}), 403, "cross-origin DELETE")
+    no_jobs(srv, "cross-origin posts")
+    check(not temp_files(srv) and not blobs_of(srv), "refused before any byte was stored", blobs_of(srv))
+
+
+def test_browser_cross_site_fetch_metadata_refused(tmp):
+    srv = Sluiced(tmp)
+    for site in ("cross-site", "same-site"):
+        r = call(srv, "POST", "/v1/ingest?name=x.txt", b"planted", headers={
+            "Content-Type": "text/plain", "Sec-Fetch-Site": site})
+        e = expect_error(r, 403, "Sec-Fetch-Site: " + site)
+        check(site in e["error"]["message"], "names the header value", e)
+    no_jobs(srv, "cross-site posts")
+    # What the user does themselves (typed URL, own page) passes
+    for site in ("same-origin", "none"):
+        st, _, body = call(srv, "POST", "/v1/ingest?name=%s.txt" % site, b"mine", headers={
+            "Content-Type": "text/plain", "Sec-Fetch-Site": site})
+        check(st == 202, "Sec-Fetch-Site: %s accepted" % site, st, body)
+
+
+def test_browser_same_origin_allowed(tmp):
+    srv = Sluiced(tmp, sets=["http.allowed_origins=https://tools.example/"])
+    port = srv.http_port
+    # The server's own page, under each of its names
+    for host in ("127.0.0.1:%d" % port, "localhost:%d" % port, "[::1]:%d" % port):
+        st, _, body = call(srv, "POST", "/v1/ingest?name=n.txt", ("from " + host).encode(), headers={
+            "Content-Type": "text/plain", "Host": host, "Origin": "http://" + host, "Sec-Fetch-Site": "same-origin"})
+        check(st == 202, "same-origin POST via " + host, st, body)
+    # curl, the CLI, the bindings: no Origin at all
+    st, _, body = call(srv, "POST", "/v1/ingest?name=curl.txt", b"from curl", headers={"Content-Type": "text/plain"})
+    check(st == 202, "no Origin (curl) accepted", st, body)
+    # An origin the operator allowed
+    st, _, body = call(srv, "POST", "/v1/ingest?name=t.txt", b"from tools", headers={
+        "Content-Type": "text/plain", "Origin": "https://TOOLS.example", "Sec-Fetch-Site": "cross-site"})
+    check(st == 202, "http.allowed_origins entry accepted", st, body)
+    # Another port of the same host is another origin
+    expect_error(call(srv, "POST", "/v1/ingest?name=p.txt", b"x", headers={
+        "Content-Type": "text/plain", "Origin": "http://127.0.0.1:%d" % (port + 1)}), 403, "other port")
+
+
+def test_browser_foreign_host_refused(tmp):
+    srv = Sluiced(tmp)
+    r = call(srv, "POST", "/v1/ingest?name=x.txt", b"rebound", headers={
+        "Content-Type": "text/plain", "Host": "evil.example:%d" % srv.http_port,
+        "Origin": "http://evil.example:%d" % srv.http_port})
+    e = expect_error(r, 421, "foreign Host, even with a matching Origin")
+    check("evil.example" in e["error"]["message"] and "allowed_hosts" in e["error"]["message"], "says why", e)
+    no_jobs(srv, "foreign Host")
+
+
+def test_browser_rebinding_get_refused(tmp):
+    srv = Sluiced(tmp)
+    foreign = {"Host": "rebind.evil.example:%d" % srv.http_port}
+    for path in ("/v1/documents", "/v1/jobs", "/v1/status", "/metrics", "/", "/app.js"):
+        expect_error(call(srv, "GET", path, headers=foreign), 421, "GET %s with a foreign Host" % path)
+    check(call(srv, "GET", "/healthz", headers=foreign)[0] == 200, "liveness answers any Host")
+    check(call(srv, "GET", "/v1/documents")[0] == 200, "own names still served")
+    # The address the client connected to is a name of the server too
+    check(call(srv, "GET", "/v1/documents", headers={"Host": "127.0.0.1"})[0] == 200, "Host without port")
+    listed = Sluiced(tmp, name="listed", sets=["http.allowed_hosts=mybox.lan,other.lan:9999"])
+    check(call(listed, "GET", "/v1/documents", headers={"Host": "MyBox.lan:%d" % listed.http_port})[0] == 200,
+          "http.allowed_hosts entry served")
+    check(call(listed, "GET", "/v1/documents", headers={"Host": "other.lan"})[0] == 200, "entry with a port")
+    expect_error(call(listed, "GET", "/v1/documents", headers={"Host": "mybox.lan.evil.example"}), 421,
+                 "a longer name is another name")
+
+
+def test_query_key_only_for_events_and_not_logged(tmp):
+    key = "query-string-key-5f3a9c"
+    srv = Sluiced(tmp, sets=["auth.keys=%s:ws" % key, "log.level=debug"])
+    r = call(srv, "GET", "/v1/jobs?access_token=" + key)
+    e = expect_error(r, 401, "query-string key on /v1/jobs")
+    check("event stream" in e["error"]["message"] and "Authorization" in e["error"]["message"], "says where", e)
+    expect_error(call(srv, "GET", "/v1/documents?access_token=" + key), 401, "on /v1/documents")
+    expect_error(call(srv, "POST", "/v1/search?access_token=" + key, {"query": "x"}), 401, "on /v1/search")
+    expect_error(call(srv, "GET", "/v1/documents?access_token=wrong-key-000000"), 401, "a wrong one too")
+    # The event stream takes it (EventSource cannot send headers)
+    st, _, body = call(srv, "POST", "/v1/ingest?name=k.txt", b"key test", headers={"Content-Type": "text/plain"},
+                       key=key)
+    check(st == 202, "ingest with the header", st, body)
+    job = body["jobs"][0]["id"]
+    s = SSE(srv, job, query="?access_token=" + key)
+    check(s.status == 200 and s.next()["event"] == "job_started", "?access_token= on the event stream")
+    s.close()
+    # A malformed request line with the key in it makes the HTTP library log
+    raw = socket.create_connection(("127.0.0.1", srv.http_port), timeout=10)
+    raw.sendall(("GET /v1/jobs/%s/events?access_token=%s HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header\r\n\r\n"
+                 % (job, key)).encode())
+    try:
+        raw.recv(4096)
+    except OSError:
+        pass
+    raw.close()
+    wait_job(srv, job, key=key)
+    srv.stop()
+    with open(srv.log_path, errors="replace") as f:
+        log = f.read()
+    check(len(log) > 0 and key not in log, "the key never reaches the log", [l for l in log.splitlines() if key in l][:3])
+
+
+# --------------------------------------------------------------------------
+# Bounded resources: descriptors and broker connections
+
+NOFILE = 256                # sluiced idles at about 110 descriptors
+
+
+def test_thousand_parts_with_few_descriptors(tmp):
+    srv = Sluiced(tmp, sets=["jobs.max_pending=3"], nofile=NOFILE)
+    srv.wait_http(ready=True)
+    check(srv.fds() < NOFILE - 60, "room to work under the limit", srv.fds())
+    files = [("file", "many/p%04d.txt" % i, "text/plain", b"part %d of a thousand, about lanterns\n" % i)
+             for i in range(1000)]
+    body, ctype = multipart(files)
+    # Other requests are served meanwhile
+    others, stop = [], threading.Event()
+    def poll():
+        while not stop.is_set():
+            try:
+                others.append(call(srv, "GET", "/v1/documents", timeout=30)[0])
+            except OSError as e:
+                others.append(repr(e))
+            time.sleep(0.05)
+    t = threading.Thread(target=poll)
+    t.start()
+    peak = [0]
+    def watch():
+        while not stop.is_set():
+            try:
+                peak[0] = max(peak[0], srv.fds())
+            except OSError:
+                pass
+            time.sleep(0.01)
+    w = threading.Thread(target=watch)
+    w.start()
+    try:
+        st, hdrs, reply = call(srv, "POST", "/v1/ingest", body, headers={"Content-Type": ctype}, timeout=170)
+    finally:
+        stop.set()
+        t.join()
+        w.join()
+    check(srv.proc.poll() is None, "sluiced is still up")
+    check(st == 202, "1000 parts answered", st, str(reply)[:500])
+    jobs, rejected = reply["jobs"], reply.get("rejected", [])
+    check(len(jobs) + len(rejected) == 1000, "every part accounted for", len(jobs), len(rejected))
+    check(1 <= len(jobs) <= 3 and all(r["error"]["code"] == 429 for r in rejected),
+          "accepted up to jobs.max_pending, the rest refused with a reason", len(jobs), rejected[:2])
+    check(jobs[0]["source"] == "upload:many/p0000.txt", "names keep their folder", jobs[0])
+    check(peak[0] < NOFILE - 20, "a few descriptors for the whole upload, not one per part", peak[0])
+    check(others and all(x == 200 for x in others), "other requests served meanwhile", others[:5])
+    check(call(srv, "GET", "/readyz")[0] == 200, "ready afterwards")
+    check(not temp_files(srv), "no temp files left", temp_files(srv))
+
+
+def test_descriptor_exhaustion_is_503(tmp):
+    srv = Sluiced(tmp, nofile=NOFILE)          # /healthz only: no broker connection made yet
+    # Hold idle connections until the server has no descriptor left
+    socks = []
+    try:
+        for i in range(NOFILE + 20):
+            socks.append(socket.create_connection(("127.0.0.1", srv.http_port), timeout=30))
+            if i % 10 == 9 and srv.fds() >= NOFILE - 1:
+                break
+        deadline = time.time() + 10
+        while srv.fds() < NOFILE - 1 and time.time() < deadline:
+            time.sleep(0.1)
+        check(srv.fds() >= NOFILE - 1, "descriptors exhausted", srv.fds())
+        time.sleep(0.5)
+        # Needs a new broker connection: a 503 with a reason, not an abort
+        st, hdrs, body = request_on(socks[0], "GET", "/v1/jobs")
+        check(srv.proc.poll() is None, "sluiced survives a request it cannot serve")
+        check(st == 503 and "descriptor" in body["error"]["message"] and hdrs.get("retry-after") == "1",
+              "no descriptor for a broker connection: 503 + Retry-After", st, hdrs, body)
+        # Needs a file: the same
+        mp, ctype = multipart([("file", "a.txt", "text/plain", b"alpha"), ("file", "b.txt", "text/plain", b"beta")])
+        st, hdrs, body = request_on(socks[1], "POST", "/v1/ingest", mp, {"Content-Type": ctype})
+        check(st == 503 and "descriptor" in body["error"]["message"] and hdrs.get("retry-after") == "1",
+              "no descriptor for an upload: 503 + Retry-After", st, hdrs, body)
+        st, _, body = request_on(socks[2], "GET", "/healthz")
+        check(st == 200, "liveness still answers", st, body)
+    finally:
+        for s in socks:
+            s.close()
+    check(srv.proc.poll() is None, "sluiced is still up")
+    # Descriptors free again: everything works
+    deadline = time.time() + 20
+    while time.time() < deadline and call(srv, "GET", "/v1/jobs")[0] != 200:
+        time.sleep(0.2)
+    check(call(srv, "GET", "/v1/jobs")[0] == 200, "served again once descriptors are free")
+    st, _, body = call(srv, "POST", "/v1/ingest?name=after.txt", b"after the storm", headers={"Content-Type": "text/plain"})
+    check(st == 202, "uploads work again", st, body)
+    check(wait_job(srv, body["jobs"][0]["id"])["state"] == "completed", "and complete")
+
+
+# --------------------------------------------------------------------------
+# Names from callers
+
+def test_upload_names_keep_relative_paths(tmp):
+    srv = Sluiced(tmp)
+    files = [("file", "d/a/n.txt", "text/plain", b"the north note\n"),
+             ("file", "d\\b\\n.txt", "text/plain", b"the other north note\n"),
+             ("file", "../escape.txt", "text/plain", b"out of the folder\n"),
+             ("file", "d/../../x.txt", "text/plain", b"out again\n"),
+             ("file", "bell\x07.txt", "text/plain", b"control character\n")]
+    body, ctype = multipart(files)
+    st, _, reply = call(srv, "POST", "/v1/ingest", body, headers={"Content-Type": ctype})
+    check(st == 202, "form with good and bad names", st, reply)
+    check([j["source"] for j in reply["jobs"]] == ["upload:d/a/n.txt", "upload:d/b/n.txt"],
+          "relative paths kept ('\\\\' is a separator)", reply["jobs"])
+    rej = {r["filename"]: (r["error"]["code"], r["error"]["message"]) for r in reply["rejected"]}
+    check(rej["../escape.txt"][0] == 400 and ".." in rej["../escape.txt"][1], "'..' refused", rej)
+    check(rej["d/../../x.txt"][0] == 400, "'..' inside refused", rej)
+    check(rej["bell\x07.txt"][0] == 400 and "control" in rej["bell\x07.txt"][1], "control character refused", rej)
+    # Raw bodies name themselves: ?name=, Content-Disposition (RFC 5987 too)
+    st, _, reply = call(srv, "POST", "/v1/ingest?name=" + urllib.parse.quote("notes/été.md"), b"# Summer\n",
+                        headers={"Content-Type": "text/markdown"})
+    check(st == 202 and reply["jobs"][0]["source"] == "upload:notes/été.md", "?name=", st, reply)
+    st, _, reply = call(srv, "POST", "/v1/ingest", b"disposition body\n", headers={
+        "Content-Type": "text/plain", "Content-Disposition": "attachment; filename*=UTF-8''r%C3%A9p/x.txt"})
+    check(st == 202 and reply["jobs"][0]["source"] == "upload:rép/x.txt", "Content-Disposition name", st, reply)
+    # Unnamed: a document of its own, named by its hash
+    st, _, reply = call(srv, "POST", "/v1/ingest", b"no name at all\n", headers={"Content-Type": "text/plain"})
+    check(st == 202 and reply["jobs"][0]["source"] == "upload:" + reply["jobs"][0]["sha256"], "unnamed", st, reply)
+    expect_error(call(srv, "POST", "/v1/ingest?name=../up.txt", b"x", headers={"Content-Type": "text/plain"}),
+                 400, "raw ?name= with '..'")
+    for j in call(srv, "GET", "/v1/jobs")[2]["jobs"]:
+        check(wait_job(srv, j["id"])["state"] == "completed", "named uploads complete", j)
+
+
+def test_non_utf8_name_refused_no_blob(tmp):
+    srv = Sluiced(tmp)
+    before = blobs_of(srv)
+    # Latin-1 bytes, not UTF-8: a raw body...
+    r = call(srv, "POST", "/v1/ingest?name=caf%E9.txt", b"raw body with a latin-1 name\n",
+             headers={"Content-Type": "text/plain"})
+    e = expect_error(r, 400, "raw upload named in Latin-1")
+    check("UTF-8" in e["error"]["message"], "the message names the problem", e)
+    # ... a Content-Disposition header ...
+    r = call(srv, "POST", "/v1/ingest", b"header named in latin-1\n", headers={
+        "Content-Type": "text/plain", "Content-Disposition": "attachment; filename*=UTF-8''caf%E9.txt"})
+    expect_error(r, 400, "Content-Disposition name not UTF-8")
+    # ... and a form part (alone: the request is a 400; beside a good part: rejected alone)
+    body, ctype = multipart([("file", b"caf\xe9.txt", "text/plain", b"form part named in latin-1\n")])
+    e = expect_error(call(srv, "POST", "/v1/ingest", body, headers={"Content-Type": ctype}), 400, "form part")
+    check("UTF-8" in e["error"]["message"] and e["rejected"][0]["filename"] == "caf\ufffd.txt",
+          "names the problem, shows the name repaired", e)
+    body, ctype = multipart([("file", b"caf\xe9.txt", "text/plain", b"form part named in latin-1\n"),
+                             ("file", "good.txt", "text/plain", b"a good part\n")])
+    st, _, reply = call(srv, "POST", "/v1/ingest", body, headers={"Content-Type": ctype})
+    check(st == 202 and len(reply["jobs"]) == 1 and reply["rejected"][0]["error"]["code"] == 400,
+          "the good part goes on", st, reply)
+    time.sleep(0.2)
+    added = blobs_of(srv) - before
+    check(added == {reply["jobs"][0]["sha256"]}, "no blob for any badly named document", added)
+    check(not temp_files(srv), "no temp files", temp_files(srv))
+
+
+# --------------------------------------------------------------------------
+# Small ones
+
+def test_url_scheme_any_case(tmp):
+    docs = DocServer()
+    try:
+        srv = Sluiced(tmp, sets=[LOCAL])
+        url = docs.url("doc", "kappa")
+        for variant in ("HTTP" + url[4:], "HtTp" + url[4:]):
+            st, _, body = call(srv, "POST", "/v1/ingest", {"url": variant})
+            check(st == 202 and body["jobs"][0]["source"] == url, "JSON url %s accepted, scheme lower-cased"
+                  % variant[:8], st, body)
+            check(wait_job(srv, body["jobs"][0]["id"])["state"] == "completed", "and fetched", variant)
+        mp, ctype = multipart([], fields=[("url", "HTTP" + docs.url("doc", "lambda")[4:])])
+        st, _, body = call(srv, "POST", "/v1/ingest", mp, headers={"Content-Type": ctype})
+        check(st == 202 and body["jobs"][0]["source"] == docs.url("doc", "lambda"), "form url field", st, body)
+        st, _, body = call(srv, "POST", "/v1/ingest", {"url": "HTTPS://127.0.0.1:9/x"})
+        check(st == 202 and body["jobs"][0]["source"] == "https://127.0.0.1:9/x", "HTTPS too", st, body)
+        expect_error(call(srv, "POST", "/v1/ingest", {"url": "FTP://127.0.0.1/x"}), 400, "other schemes still refused")
+    finally:
+        docs.close()
+
+
+def test_last_event_id_out_of_range(tmp):
+    srv = Sluiced(tmp)
+    st, _, body = call(srv, "POST", "/v1/ingest?name=e.txt", b"events", headers={"Content-Type": "text/plain"})
+    job = body["jobs"][0]["id"]
+    for bad in ("9223372036854775808", "18446744073709551616", "9223372036854775807", "1000000000000000000",
+                "abc", "-1", "+5", "5x", "1e3", "5 5"):
+        e = expect_error(call(srv, "GET", "/v1/jobs/%s/events" % job, headers={"Last-Event-ID": bad}), 400,
+                         "Last-Event-ID %r" % bad)
+        check("Last-Event-ID" in e["error"]["message"], "says which header", e)
+        expect_error(call(srv, "GET", "/v1/jobs/%s/events?last_event_id=%s" % (job, urllib.parse.quote(bad))),
+                     400, "?last_event_id=%r" % bad)
+    expect_error(call(srv, "GET", "/v1/jobs/%s/events?last_event_id=%%205" % job), 400, "?last_event_id=' 5'")
+    wait_job(srv, job)
+    s = SSE(srv, job, last_id="999999999999999999", timeout=10)
+    check(s.status in (200, 204), "the largest id is accepted", s.status)
+    s.close()
+
+
+def test_offset_out_of_range(tmp):
+    srv = Sluiced(tmp)
+    for path in ("/v1/jobs", "/v1/documents", "/v1/documents/%s/chunks" % ("0" * 32)):
+        for bad in ("2147483648", "9999999999", "99999999999999999999", "-1", "-2147483649", "1.5", ""):
+            e = expect_error(call(srv, "GET", "%s?offset=%s" % (path, bad)), 400, "%s offset=%r" % (path, bad))
+            check("offset" in e["error"]["message"], "says which parameter", e)
+    st, _, body = call(srv, "GET", "/v1/documents?offset=2147483647")
+    check(st == 200 and body["documents"] == [], "INT_MAX itself is fine", st, body)
+    st, _, body = call(srv, "GET", "/v1/jobs?offset=2147483647&limit=1000")
+    check(st == 200 and body["jobs"] == [], "with the largest page too", st, body)
+
+
+def test_delete_hides_blob_removed(tmp):
+    ka, kb = "key-alpha-delete-1", "key-bravo-delete-2"
+    srv = Sluiced(tmp, sets=["auth.keys=%s:alpha,%s:bravo" % (ka, kb)])
+    same = b"the same bytes in two workspaces\n"
+    ids = {}
+    for key in (ka, kb):
+        st, _, body = call(srv, "POST", "/v1/ingest?name=same.txt", same, headers={"Content-Type": "text/plain"},
+                           key=key)
+        check(st == 202, "ingest", st, body)
+        ids[key] = wait_job(srv, body["jobs"][0]["id"], key=key)["document_id"]
+    for key in (ka, kb):
+        st, _, body = call(srv, "DELETE", "/v1/documents/" + ids[key], key=key)
+        check(st == 200 and body.get("deleted") is True, "deleted", st, body)
+        check("blob_removed" not in body, "nothing says whether another workspace holds the bytes", body)
+
+
+def test_status_and_metrics_scoped_by_key(tmp):
+    ka, kb, admin = "key-alpha-status-1", "key-bravo-status-2", "admin-key-status-3"
+    srv = Sluiced(tmp, sets=["auth.keys=%s:alpha,%s:bravo" % (ka, kb), "auth.admin_keys=" + admin])
+    for i in range(2):
+        st, _, body = call(srv, "POST", "/v1/ingest?name=a%d.txt" % i, b"alpha document %d\n" % i,
+                           headers={"Content-Type": "text/plain"}, key=ka)
+        wait_job(srv, body["jobs"][0]["id"], key=ka)
+    st, _, body = call(srv, "GET", "/v1/status", key=kb)
+    check(st == 200 and body["scope"] == "workspace" and body["workspace"] == "bravo", "bravo: its scope", body)
+    check(body["documents"] == 0 and "jobs" not in body and "chunks" not in body,
+          "bravo sees none of alpha's numbers", body)
+    check(body["store"] == "ok" and body.get("model"), "but the store's health and model", body)
+    st, _, body = call(srv, "GET", "/v1/status", key=ka)
+    check(st == 200 and body["documents"] == 2, "alpha sees its own", body)
+    st, _, body = call(srv, "GET", "/v1/status", key=admin)
+    check(st == 200 and body["scope"] == "store" and body["documents"] == 2 and body["jobs"]["completed"] == 2
+          and "chunks" in body, "admin: the whole store", body)
+    expect_error(call(srv, "GET", "/metrics"), 401, "/metrics without a key")
+    e = expect_error(call(srv, "GET", "/metrics", key=ka), 403, "/metrics with a workspace key")
+    check("admin" in e["error"]["message"], "says which key it needs", e)
+    st, hdrs, text = call(srv, "GET", "/metrics", key=admin)
+    check(st == 200 and "sluice_documents 2" in text, "/metrics with the admin key", st, text[:500])
+    expect_error(call(srv, "GET", "/v1/documents", key=admin), 403, "an admin-only key has no workspace")
+    bad = Sluiced(tmp, name="adminonly", sets=["auth.admin_keys=" + admin], wait=False)
+    check(bad.proc.wait(timeout=20) != 0, "admin keys without workspace keys refuse to start")
+
+
 TESTS = [test_health_ready_metrics_openapi, test_ingest_url_follow_documents_search_delete,
          test_sse_reconnect_exactly_once, test_sse_heartbeat_and_stalled_job, test_upload_pdf_then_search_page,
          test_multipart_many_files_and_refusals, test_error_codes, test_workspaces_are_separate,
          test_backpressure_429, test_two_edges_one_broker, test_open_mode_refuses_public_bind,
          test_dlq_list_and_replay, test_slow_client_timeout, test_drain_with_open_stream,
-         test_cors_for_browsers]
+         test_cors_for_browsers, test_browser_cross_origin_post_refused,
+         test_browser_cross_site_fetch_metadata_refused, test_browser_same_origin_allowed,
+         test_browser_foreign_host_refused, test_browser_rebinding_get_refused,
+         test_query_key_only_for_events_and_not_logged, test_thousand_parts_with_few_descriptors,
+         test_descriptor_exhaustion_is_503, test_upload_names_keep_relative_paths,
+         test_non_utf8_name_refused_no_blob, test_url_scheme_any_case, test_last_event_id_out_of_range,
+         test_offset_out_of_range, test_delete_hides_blob_removed, test_status_and_metrics_scoped_by_key]
 
 
 def main():

@@ -23,24 +23,37 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <czmq.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <strings.h>
+#include <sys/resource.h>
 
 #define MAX_KEYS        256
 #define MAX_PAGE        1000
 #define DEFAULT_PAGE    50
+#define MAX_ALLOWED     32          //  http.allowed_hosts / allowed_origins entries
 
 typedef struct {
     char key [129];
-    char ws [65];
+    char ws [65];                   //  "" for an admin key that names no workspace
+    bool admin;                     //  auth.admin_keys: /metrics and store-wide /v1/status
 } edge_key_t;
+
+//  Open mode: everyone is the one local user
+static const edge_key_t s_open_key = { "", "default", true };
 
 typedef struct {
     sl_node_t *node;
     sl_config_t *cfg;
     sl_metrics_t *metrics;
     struct MHD_Daemon *daemon;
+    int listen_fd;                  //  ours, not MHD's: see s_acceptor
+    pthread_t acceptor;
+    bool acceptor_running;
+    volatile int stopping;
     sl_edge_pool_t *pool;
     sl_edge_hub_t *hub;
     sl_blob_t *blobs;               //  the node's; not owned
@@ -54,6 +67,10 @@ typedef struct {
     int request_ms;
     int search_ms;
     char cors [256];                //  http.cors_origin: "" (none), "*" or one origin
+    char *allowed_hosts [MAX_ALLOWED];      //  http.allowed_hosts, lower case
+    int allowed_host_count;
+    char *allowed_origins [MAX_ALLOWED];    //  http.allowed_origins, lower case
+    int allowed_origin_count;
     volatile int draining;
 } edge_t;
 
@@ -75,7 +92,7 @@ typedef struct {
 static const route_t s_routes [] = {
     { R_HEALTHZ, "GET", "/healthz", true },
     { R_READYZ, "GET", "/readyz", true },
-    { R_METRICS, "GET", "/metrics", true },
+    { R_METRICS, "GET", "/metrics", false },     //  admin key (open mode: anyone)
     { R_OPENAPI, "GET", "/v1/openapi.yaml", true },
     { R_STATUS, "GET", "/v1/status", false },
     { R_INGEST, "POST", "/v1/ingest", false },
@@ -138,8 +155,10 @@ typedef struct {
     sl_edge_upload_t *upload;
     char *body;                     //  small JSON bodies (search)
     size_t body_len;
+    bool admin;                     //  the key may see store-wide numbers
     int status;                     //  queued response status, 0 = none yet
     int deferred_status;            //  error to answer once the body is read
+    int deferred_retry_s;
     char deferred_message [512];
     bool streaming;                 //  SSE response in progress
 } req_t;
@@ -271,19 +290,34 @@ s_header (struct MHD_Connection *conn, const char *name)
     return MHD_lookup_connection_value (conn, MHD_HEADER_KIND, name);
 }
 
-//  Parse a non-negative integer query argument; -1 if malformed.
+//  A decimal number 0..max in text: digits only (no sign, no spaces), at
+//  most 18 of them so it cannot overflow. False if it is anything else.
+static bool
+s_uint_parse (const char *value, int64_t max, int64_t *out)
+{
+    if (!value || !*value || strlen (value) > 18)
+        return false;
+    for (const char *p = value; *p; p++)
+        if (!isdigit ((unsigned char) *p))
+            return false;
+    int64_t n = strtoll (value, NULL, 10);
+    if (n > max)
+        return false;
+    *out = n;
+    return true;
+}
+
+//  Parse a non-negative integer query argument, capped at max; -1 if
+//  malformed.
 static int64_t
 s_int_arg (struct MHD_Connection *conn, const char *name, int64_t def, int64_t max)
 {
     const char *value = s_arg (conn, name);
     if (!value)
         return def;
-    if (!*value || strlen (value) > 18)
+    int64_t n;
+    if (!s_uint_parse (value, INT64_MAX, &n))
         return -1;
-    for (const char *p = value; *p; p++)
-        if (!isdigit ((unsigned char) *p))
-            return -1;
-    int64_t n = strtoll (value, NULL, 10);
     return n > max ? max : n;
 }
 
@@ -312,12 +346,16 @@ s_key_equal (const char *a, const char *b)
     return diff == 0;
 }
 
-//  Workspace for the request's key, or NULL (401). Open mode: "default".
-static const char *
-s_authenticate (edge_t *edge, struct MHD_Connection *conn)
+//  The request's key, or NULL with a reason (401). Keys travel in the
+//  Authorization header; only the event stream takes ?access_token=, since
+//  a browser's EventSource cannot set headers, and nowhere else, so keys
+//  do not end up in URLs (browser history, proxy logs) needlessly. Open
+//  mode: the one local user, who may see everything.
+static const edge_key_t *
+s_authenticate (edge_t *edge, struct MHD_Connection *conn, route_id_t route, const char **why)
 {
     if (edge->key_count == 0)
-        return "default";
+        return &s_open_key;
     const char *auth = s_header (conn, MHD_HTTP_HEADER_AUTHORIZATION);
     const char *key = NULL;
     if (auth && strncasecmp (auth, "Bearer ", 7) == 0) {
@@ -325,16 +363,164 @@ s_authenticate (edge_t *edge, struct MHD_Connection *conn)
         while (*key == ' ')
             key++;
     }
-    //  EventSource in a browser cannot set headers: allow ?access_token=
-    if (!key)
-        key = s_arg (conn, "access_token");
-    if (!key || !*key)
+    const char *query_key = s_arg (conn, "access_token");
+    if (!key && query_key && route != R_JOB_EVENTS) {
+        *why = "a key in the query string (access_token) is accepted only by the event stream "
+               "(GET /v1/jobs/{id}/events); send 'Authorization: Bearer <key>'";
         return NULL;
-    const char *ws = NULL;
+    }
+    if (!key)
+        key = query_key;
+    if (!key || !*key) {
+        *why = "missing API key: send 'Authorization: Bearer <key>'";
+        return NULL;
+    }
+    const edge_key_t *found = NULL;
     for (int i = 0; i < edge->key_count; i++)
-        if (s_key_equal (key, edge->keys [i].key) && !ws)
-            ws = edge->keys [i].ws;
-    return ws;
+        if (s_key_equal (key, edge->keys [i].key) && !found)
+            found = &edge->keys [i];
+    if (!found)
+        *why = "invalid API key";
+    return found;
+}
+
+//  --------------------------------------------------------------------------
+//  Browser safety (open mode)
+//
+//  With no keys, the API trusts whoever reaches it, and on a loopback bind
+//  that is meant to be the local user's own tools. A web page the user
+//  visits can reach it too: it can POST a form or a text/plain body to
+//  /v1/ingest (browsers send those cross-origin without asking), and with
+//  DNS rebinding (evil.example resolving to 127.0.0.1) it can read answers
+//  as if it were same-origin. Two checks close that:
+//    - Host must name this server: localhost, 127.0.0.1, [::1], the bound
+//      address, the address the client connected to, or an entry of
+//      http.allowed_hosts; a rebinding page's requests carry its own name
+//      (421). The port is not compared: it changes under port forwarding
+//      (ssh -L, docker -p) and an attacker controls names, not our port.
+//    - a state-changing request (POST, PUT, PATCH, DELETE) from a browser
+//      must come from this server's own page: its Origin must be
+//      http(s)://<Host>, http.cors_origin or in http.allowed_origins;
+//      without Origin, Sec-Fetch-Site must not say cross-site or same-site
+//      (403). curl and the CLI send neither header and pass.
+//  With keys these checks are off: keys travel in headers a foreign page
+//  cannot attach without a CORS grant, and never as cookies.
+
+//  Split a Host header into a lower-case name (IPv6 without brackets) and
+//  return true, or false if it is malformed.
+static bool
+s_host_name (const char *host, char *name, size_t cap)
+{
+    size_t n = 0;
+    const char *p = host;
+    if (*p == '[') {
+        const char *close = strchr (p, ']');
+        if (!close || (close [1] && close [1] != ':'))
+            return false;
+        for (p++; p < close && n + 1 < cap; p++)
+            name [n++] = (char) tolower ((unsigned char) *p);
+        p = close + 1;
+    }
+    else {
+        for (; *p && *p != ':' && n + 1 < cap; p++)
+            name [n++] = (char) tolower ((unsigned char) *p);
+    }
+    name [n] = 0;
+    if (*p == ':')
+        for (p++; *p; p++)
+            if (!isdigit ((unsigned char) *p))
+                return false;
+    return *p == 0 && n > 0;
+}
+
+//  True if the literal address in name is the address this connection
+//  arrived on (what a client that typed the server's IP sends).
+static bool
+s_host_is_local_addr (struct MHD_Connection *conn, const char *name)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info (conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!info)
+        return false;
+    struct sockaddr_storage local;
+    socklen_t len = sizeof local;
+    if (getsockname (info->connect_fd, (struct sockaddr *) &local, &len) != 0)
+        return false;
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton (AF_INET, name, &a4) == 1) {
+        if (local.ss_family == AF_INET)
+            return ((struct sockaddr_in *) &local)->sin_addr.s_addr == a4.s_addr;
+        const struct in6_addr *l6 = &((struct sockaddr_in6 *) &local)->sin6_addr;
+        return IN6_IS_ADDR_V4MAPPED (l6) && memcmp (l6->s6_addr + 12, &a4, 4) == 0;
+    }
+    if (inet_pton (AF_INET6, name, &a6) == 1 && local.ss_family == AF_INET6)
+        return memcmp (&((struct sockaddr_in6 *) &local)->sin6_addr, &a6, sizeof a6) == 0;
+    return false;
+}
+
+static bool
+s_host_allowed (edge_t *edge, struct MHD_Connection *conn, const char *name)
+{
+    if (strcmp (name, "localhost") == 0 || strcmp (name, "127.0.0.1") == 0 || strcmp (name, "::1") == 0)
+        return true;
+    char bind [128];
+    if (s_host_name (edge->bind, bind, sizeof bind) && strcmp (bind, name) == 0)
+        return true;
+    for (int i = 0; i < edge->allowed_host_count; i++)
+        if (strcmp (edge->allowed_hosts [i], "*") == 0 || strcmp (edge->allowed_hosts [i], name) == 0)
+            return true;
+    return s_host_is_local_addr (conn, name);
+}
+
+static bool
+s_origin_allowed (edge_t *edge, const char *origin, const char *host)
+{
+    if (strcmp (edge->cors, "*") == 0 || (*edge->cors && strcasecmp (edge->cors, origin) == 0))
+        return true;
+    for (int i = 0; i < edge->allowed_origin_count; i++)
+        if (strcmp (edge->allowed_origins [i], "*") == 0 || strcasecmp (edge->allowed_origins [i], origin) == 0)
+            return true;
+    //  Same origin: the page this server served, on the host it was asked for
+    const char *authority = strncasecmp (origin, "http://", 7) == 0 ? origin + 7
+                          : strncasecmp (origin, "https://", 8) == 0 ? origin + 8 : NULL;
+    return authority && host && strcasecmp (authority, host) == 0;
+}
+
+//  0 if the request may go on, else the status (421, 403) with a reason.
+static int
+s_browser_check (edge_t *edge, struct MHD_Connection *conn, const char *method, const char *path,
+                 char *why, size_t cap)
+{
+    if (edge->key_count > 0 || strcmp (path, "/healthz") == 0)
+        return 0;
+    const char *host = s_header (conn, MHD_HTTP_HEADER_HOST);
+    char name [256];
+    if (host && (!s_host_name (host, name, sizeof name) || !s_host_allowed (edge, conn, name))) {
+        snprintf (why, cap, "Host '%.200s' is not a name of this server (a DNS rebinding attempt?): "
+                  "open mode answers localhost, 127.0.0.1, [::1] and the bound address; add other "
+                  "names to http.allowed_hosts", host);
+        return 421;
+    }
+    bool changes = strcmp (method, "POST") == 0 || strcmp (method, "PUT") == 0
+                || strcmp (method, "PATCH") == 0 || strcmp (method, "DELETE") == 0;
+    if (!changes)
+        return 0;
+    const char *origin = s_header (conn, "Origin");
+    if (origin) {
+        if (s_origin_allowed (edge, origin, host))
+            return 0;
+        snprintf (why, cap, "cross-origin %s refused: a page on %.200s may not change this server's "
+                  "library (no API keys are set, so anything could); allow it with "
+                  "http.allowed_origins", method, origin);
+        return 403;
+    }
+    const char *site = s_header (conn, "Sec-Fetch-Site");
+    if (site && (strcasecmp (site, "cross-site") == 0 || strcasecmp (site, "same-site") == 0)) {
+        snprintf (why, cap, "cross-site %s refused (Sec-Fetch-Site: %.40s): another site's page may "
+                  "not change this server's library", method, site);
+        return 403;
+    }
+    return 0;
 }
 
 //  --------------------------------------------------------------------------
@@ -351,12 +537,9 @@ s_on_healthz (req_t *req, struct MHD_Connection *conn)
 static json_t *
 s_broker_stats (edge_t *edge, int timeout_ms, sl_edge_fail_t *fail)
 {
-    sl_client_t *client = sl_edge_pool_take (edge->pool);
-    if (!client) {
-        fail->status = 503;
-        snprintf (fail->message, sizeof fail->message, "cannot connect to the broker");
+    sl_client_t *client = sl_edge_pool_take (edge->pool, fail);
+    if (!client)
         return NULL;
-    }
     char *data = NULL;
     size_t size = 0;
     sl_client_result_t result;
@@ -560,9 +743,13 @@ static bool
 s_page (req_t *req, struct MHD_Connection *conn, json_t *body)
 {
     int64_t limit = s_int_arg (conn, "limit", DEFAULT_PAGE, MAX_PAGE);
-    int64_t offset = s_int_arg (conn, "offset", 0, INT64_MAX / 2);
-    if (limit < 0 || offset < 0 || limit == 0) {
-        s_error (req, conn, 400, "limit must be an integer 1..%d and offset an integer >= 0", MAX_PAGE);
+    //  The store pages with an int: an offset past INT_MAX is refused here,
+    //  not wrapped into a negative one down there
+    int64_t offset = 0;
+    const char *text = s_arg (conn, "offset");
+    if (limit <= 0 || (text && !s_uint_parse (text, INT_MAX, &offset))) {
+        s_error (req, conn, 400, "limit must be an integer 1..%d and offset an integer 0..%d", MAX_PAGE,
+                 INT_MAX);
         return false;
     }
     json_object_set_new (body, "limit", json_integer (limit));
@@ -642,13 +829,9 @@ s_on_events (req_t *req, struct MHD_Connection *conn)
     if (!last)
         last = s_arg (conn, "last_event_id");
     int64_t after = 0;
-    if (last && *last) {
-        char *end;
-        long long n = strtoll (last, &end, 10);
-        if (*end || n < 0)
-            return s_error (req, conn, 400, "Last-Event-ID must be an event id (a non-negative integer)");
-        after = n;
-    }
+    if (last && *last && !s_uint_parse (last, INT64_MAX - 1, &after))
+        return s_error (req, conn, 400, "Last-Event-ID must be an event id: a non-negative integer "
+                        "of at most 18 digits");
     //  Subscribe first, then read the journal: nothing can fall between
     char topic [SL_TOPIC_MAX];
     sl_proto_topic (topic, sizeof topic, req->ws, req->id);
@@ -699,12 +882,21 @@ s_on_docs (req_t *req, struct MHD_Connection *conn)
     return s_query (req, conn, "doc_list", body, req->edge->request_ms, NULL, 200);
 }
 
+//  Whether the stored bytes went with a deleted document depends on whether
+//  any other document, in any workspace, holds the same bytes: the store's
+//  "blob_removed" would tell a caller what other workspaces hold. Dropped.
+static void
+s_touch_deleted (json_t *reply)
+{
+    json_object_del (reply, "blob_removed");
+}
+
 static enum MHD_Result
 s_on_doc (req_t *req, struct MHD_Connection *conn)
 {
     bool delete = strcmp (req->method, "DELETE") == 0;
     return s_query (req, conn, delete ? "doc_delete" : "doc_get", json_pack ("{s:s}", "id", req->id),
-                    req->edge->request_ms, NULL, 200);
+                    req->edge->request_ms, delete ? s_touch_deleted : NULL, 200);
 }
 
 static enum MHD_Result
@@ -718,10 +910,42 @@ s_on_doc_chunks (req_t *req, struct MHD_Connection *conn)
     return s_query (req, conn, "doc_chunks", body, req->edge->request_ms, NULL, 200);
 }
 
+//  The store answers status with counts for every workspace. An admin key
+//  (and open mode, one workspace) gets them as they are, "scope": "store".
+//  A workspace key gets the store's health and model with the counts of
+//  its own workspace only, "scope": "workspace": its documents; the store
+//  has no per-workspace job or chunk counts to offer, so those are left
+//  out rather than shown store-wide.
 static enum MHD_Result
 s_on_status (req_t *req, struct MHD_Connection *conn)
 {
-    return s_query (req, conn, "status", json_object (), req->edge->request_ms, NULL, 200);
+    edge_t *edge = req->edge;
+    json_t *reply = NULL;
+    sl_edge_fail_t fail;
+    int status = sl_edge_pool_request (edge->pool, req->ws, "query", "status", NULL, NULL, edge->request_ms,
+                                       &reply, &fail);
+    if (status != 200)
+        return s_fail (req, conn, &fail);
+    if (req->admin) {
+        json_object_set_new (reply, "scope", json_string ("store"));
+        return s_json (req, conn, 200, reply, NULL);
+    }
+    json_t *docs = NULL;
+    json_t *body = json_pack ("{s:i, s:i}", "limit", 1, "offset", 0);
+    status = sl_edge_pool_request (edge->pool, req->ws, "query", "doc_list", NULL, body, edge->request_ms,
+                                   &docs, &fail);
+    json_decref (body);
+    if (status != 200) {
+        json_decref (reply);
+        return s_fail (req, conn, &fail);
+    }
+    json_object_del (reply, "jobs");
+    json_object_del (reply, "chunks");
+    json_object_set (reply, "documents", json_object_get (docs, "total"));
+    json_object_set_new (reply, "scope", json_string ("workspace"));
+    json_object_set_new (reply, "workspace", json_string (req->ws));
+    json_decref (docs);
+    return s_json (req, conn, 200, reply, NULL);
 }
 
 //  A search's "documents": an array of document ids (the query service
@@ -850,12 +1074,9 @@ s_letter_visible (req_t *req, json_t *letter)
 static json_t *
 s_dlq (edge_t *edge, int limit, sl_edge_fail_t *fail)
 {
-    sl_client_t *client = sl_edge_pool_take (edge->pool);
-    if (!client) {
-        fail->status = 503;
-        snprintf (fail->message, sizeof fail->message, "cannot connect to the broker");
+    sl_client_t *client = sl_edge_pool_take (edge->pool, fail);
+    if (!client)
         return NULL;
-    }
     char *data = NULL;
     size_t size = 0;
     sl_client_result_t result;
@@ -923,9 +1144,9 @@ s_on_dlq_replay (req_t *req, struct MHD_Connection *conn)
         if (!visible)
             return s_error (req, conn, 404, "no dead letter %s", req->id);
     }
-    sl_client_t *client = sl_edge_pool_take (edge->pool);
+    sl_client_t *client = sl_edge_pool_take (edge->pool, &fail);
     if (!client)
-        return s_error (req, conn, 503, "cannot connect to the broker");
+        return s_fail (req, conn, &fail);
     sl_client_result_t result;
     sl_client_rc_t rc = sl_client_dlq_replay (client, req->id, edge->request_ms, &result);
     sl_edge_pool_give (edge->pool, client);
@@ -946,7 +1167,7 @@ s_on_ingest (req_t *req, struct MHD_Connection *conn)
     const char *message;
     if (sl_edge_upload_finish (up)) {
         int status = sl_edge_upload_error (up, &message);
-        return s_error (req, conn, status, "%s", message);
+        return s_error_json (req, conn, status, sl_edge_upload_retry_after (up), NULL, message);
     }
     json_t *jobs = json_array ();
     json_t *rejected = json_array ();
@@ -966,10 +1187,15 @@ s_on_ingest (req_t *req, struct MHD_Connection *conn)
         if (stop.status)
             fail = stop;
         else {
+            //  "filename" is the caller's name for the document (the store
+            //  replaces an earlier document of that name); an upload
+            //  without one becomes a document of its own
             json_t *body = doc->url
                 ? json_pack ("{s:s}", "url", doc->url)
-                : json_pack ("{s:s, s:I, s:s, s:s}", "blob", doc->sha256, "size", (json_int_t) doc->size,
-                             "filename", doc->filename, "mime", doc->mime);
+                : json_pack ("{s:s, s:I, s:s}", "blob", doc->sha256, "size", (json_int_t) doc->size,
+                             "mime", doc->mime);
+            if (!doc->url && *doc->filename)
+                json_object_set_new (body, "filename", json_string (doc->filename));
             //  The edge names the job, so intake recognises a retry: when
             //  the answer is lost (timeout) the request may have been done,
             //  and asking once more with the same id returns that job
@@ -1072,6 +1298,17 @@ s_begin (req_t *req, struct MHD_Connection *conn, const char *url, const char *m
     edge_t *edge = req->edge;
     snprintf (req->method, sizeof req->method, "%s", strcmp (method, "HEAD") == 0 ? "GET" : method);
     snprintf (req->route_label, sizeof req->route_label, "other");
+    char path [1024];
+    snprintf (path, sizeof path, "%s", url);
+    size_t len = strlen (path);
+    while (len > 1 && path [len - 1] == '/')
+        path [--len] = 0;
+    char why [512];
+    int refusal = s_browser_check (edge, conn, method, path, why, sizeof why);
+    if (refusal) {
+        s_error (req, conn, refusal, "%s", why);
+        return true;
+    }
     if (strcmp (method, "OPTIONS") == 0 && *edge->cors) {
         //  CORS preflight: answered for any path, no key needed
         const char *headers [] = { "Access-Control-Allow-Methods", "GET, POST, DELETE",
@@ -1080,11 +1317,6 @@ s_begin (req_t *req, struct MHD_Connection *conn, const char *url, const char *m
         s_send (req, conn, 204, NULL, NULL, 0, headers);
         return true;
     }
-    char path [1024];
-    snprintf (path, sizeof path, "%s", url);
-    size_t len = strlen (path);
-    while (len > 1 && path [len - 1] == '/')
-        path [--len] = 0;
     //  The web page (actors/edge/web, compiled in): public, like /healthz;
     //  the API calls it makes carry the key
     const sl_edge_asset_t *asset = strcmp (req->method, "GET") == 0 ? sl_edge_asset_find (path) : NULL;
@@ -1139,13 +1371,26 @@ s_begin (req_t *req, struct MHD_Connection *conn, const char *url, const char *m
         return true;
     }
     if (!req->route->open) {
-        const char *ws = s_authenticate (edge, conn);
-        if (!ws) {
-            bool given = s_header (conn, MHD_HTTP_HEADER_AUTHORIZATION) || s_arg (conn, "access_token");
-            s_error (req, conn, 401, given ? "invalid API key" : "missing API key: send 'Authorization: Bearer <key>'");
+        const char *reason = "";
+        const edge_key_t *key = s_authenticate (edge, conn, req->route->id, &reason);
+        if (!key) {
+            s_error (req, conn, 401, "%s", reason);
             return true;
         }
-        snprintf (req->ws, sizeof req->ws, "%s", ws);
+        //  Store-wide numbers are for operators: a workspace key must not
+        //  learn how much other workspaces hold
+        if (req->route->id == R_METRICS && !key->admin) {
+            s_error (req, conn, 403, "/metrics shows numbers for every workspace: it needs an admin key "
+                     "(auth.admin_keys)");
+            return true;
+        }
+        if (!*key->ws && req->route->id != R_METRICS && req->route->id != R_STATUS) {
+            s_error (req, conn, 403, "this is an admin key (auth.admin_keys): it reads /metrics and "
+                     "/v1/status; documents and jobs need a workspace key (auth.keys)");
+            return true;
+        }
+        req->admin = key->admin;
+        snprintf (req->ws, sizeof req->ws, "%s", *key->ws ? key->ws : "default");
     }
     const char *length = s_header (conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
     unsigned long long declared = length ? strtoull (length, NULL, 10) : 0;
@@ -1158,7 +1403,10 @@ s_begin (req_t *req, struct MHD_Connection *conn, const char *url, const char *m
                      declared, json ? "the JSON limit" : "http.max_upload", limit);
             return true;
         }
-        const char *filename = s_arg (conn, "filename");
+        //  A raw body's name: ?name= (or ?filename=), else Content-Disposition
+        const char *filename = s_arg (conn, "name");
+        if (!filename)
+            filename = s_arg (conn, "filename");
         char *from_header = NULL;
         if (!filename)
             filename = from_header = sl_edge_disposition_filename (s_header (conn, "Content-Disposition"));
@@ -1168,7 +1416,7 @@ s_begin (req_t *req, struct MHD_Connection *conn, const char *url, const char *m
                                           edge->max_json, &status, message, sizeof message);
         free (from_header);
         if (!req->upload) {
-            s_error (req, conn, status, "%s", message);
+            s_error_json (req, conn, status, status == 503 ? 1 : 0, NULL, message);
             return true;
         }
     }
@@ -1209,10 +1457,12 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
             if (sl_edge_upload_feed (req->upload, upload_data, size)) {
                 const char *message;
                 int status = sl_edge_upload_error (req->upload, &message);
+                int retry = sl_edge_upload_retry_after (req->upload);
                 //  Answer now if MHD lets us (it then closes the connection);
                 //  otherwise read and discard the rest, and answer at the end
-                if (s_error (req, conn, status, "%s", message) != MHD_YES) {
+                if (s_error_json (req, conn, status, retry, NULL, message) != MHD_YES) {
                     req->deferred_status = status;
+                    req->deferred_retry_s = retry;
                     snprintf (req->deferred_message, sizeof req->deferred_message, "%s", message);
                 }
             }
@@ -1233,7 +1483,8 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         return MHD_YES;
     }
     if (req->deferred_status)
-        return s_error (req, conn, req->deferred_status, "%s", req->deferred_message);
+        return s_error_json (req, conn, req->deferred_status, req->deferred_retry_s, NULL,
+                             req->deferred_message);
     return s_dispatch (req, conn);
 }
 
@@ -1258,11 +1509,29 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_Re
     *con_cls = NULL;
 }
 
+//  Blank the value of every access_token=... in text (in place): URLs that
+//  reach a log must not carry keys.
+static void
+s_scrub_keys (char *text)
+{
+    const char *mask = "***";
+    char *p = text;
+    while ((p = strcasestr (p, "access_token=")) != NULL) {
+        p += 13;
+        size_t vlen = strcspn (p, "& \t\r\n\"'#");
+        size_t mlen = strlen (mask) < vlen ? strlen (mask) : vlen;
+        memcpy (p, mask, mlen);
+        memmove (p + mlen, p + vlen, strlen (p + vlen) + 1);
+        p += mlen;
+    }
+}
+
 static void
 s_mhd_log (void *cls, const char *fmt, va_list ap)
 {
     char line [512];
     vsnprintf (line, sizeof line, fmt, ap);
+    s_scrub_keys (line);
     size_t len = strlen (line);
     while (len && (line [len - 1] == '\n' || line [len - 1] == '\r'))
         line [--len] = 0;
@@ -1321,10 +1590,63 @@ sl_edge_keys_check (const char *value, char *err, size_t errlen)
     return n;
 }
 
-static void
-s_keys_load (edge_t *edge, const char *value)
+//  A comma-separated list (http.allowed_hosts, http.allowed_origins) into
+//  lower-case entries; an origin loses a trailing '/', a host its port.
+static int
+s_list_load (const char *value, char **out, bool hosts)
 {
-    edge->keys = calloc (MAX_KEYS, sizeof *edge->keys);
+    int n = 0;
+    char *copy = strdup (value ? value : "");
+    char *save = NULL;
+    for (char *tok = strtok_r (copy, ", ", &save); tok && n < MAX_ALLOWED; tok = strtok_r (NULL, ", ", &save)) {
+        size_t len = strlen (tok);
+        while (len > 1 && tok [len - 1] == '/')
+            tok [--len] = 0;
+        char name [256];
+        if (hosts && strcmp (tok, "*") != 0 && s_host_name (tok, name, sizeof name))
+            out [n] = strdup (name);
+        else {
+            out [n] = strdup (tok);
+            for (char *p = out [n]; *p; p++)
+                *p = (char) tolower ((unsigned char) *p);
+        }
+        n++;
+    }
+    free (copy);
+    return n;
+}
+
+int
+sl_edge_admin_keys_check (const char *value, char *err, size_t errlen)
+{
+    int n = 0;
+    char *copy = strdup (value ? value : "");
+    char *save = NULL;
+    for (char *tok = strtok_r (copy, ", ", &save); tok; tok = strtok_r (NULL, ", ", &save)) {
+        size_t len = strlen (tok);
+        bool bad = len < 8 || len > 128 || strchr (tok, ':');
+        for (const char *p = tok; *p; p++)
+            bad |= *p < ' ' || *p == 0x7f;
+        if (bad) {
+            snprintf (err, errlen, "auth.admin_keys: key #%d must be 8..128 characters without ':' "
+                      "or control characters", n + 1);
+            free (copy);
+            return -1;
+        }
+        n++;
+    }
+    free (copy);
+    if (n > MAX_KEYS / 2) {
+        snprintf (err, errlen, "auth.admin_keys: at most %d keys", MAX_KEYS / 2);
+        return -1;
+    }
+    return n;
+}
+
+static void
+s_keys_load (edge_t *edge, const char *value, const char *admin)
+{
+    edge->keys = calloc (MAX_KEYS + MAX_KEYS / 2, sizeof *edge->keys);
     assert (edge->keys);
     char *copy = strdup (value ? value : "");
     char *save = NULL;
@@ -1342,6 +1664,21 @@ s_keys_load (edge_t *edge, const char *value)
         edge_key_t *k = &edge->keys [edge->key_count++];
         snprintf (k->key, sizeof k->key, "%s", tok);
         snprintf (k->ws, sizeof k->ws, "%s", colon + 1);
+    }
+    free (copy);
+    //  Admin keys: a key also in auth.keys keeps its workspace
+    copy = strdup (admin ? admin : "");
+    for (char *tok = strtok_r (copy, ", ", &save); tok && edge->key_count < MAX_KEYS + MAX_KEYS / 2;
+         tok = strtok_r (NULL, ", ", &save)) {
+        edge_key_t *k = NULL;
+        for (int i = 0; i < edge->key_count && !k; i++)
+            if (strcmp (edge->keys [i].key, tok) == 0)
+                k = &edge->keys [i];
+        if (!k) {
+            k = &edge->keys [edge->key_count++];
+            snprintf (k->key, sizeof k->key, "%s", tok);
+        }
+        k->admin = true;
     }
     free (copy);
 }
@@ -1364,12 +1701,105 @@ sl_edge_is_loopback (const char *host)
 
 static void s_stop (void **state_p);
 
+//  Bind and listen on addr; fills edge->listen_fd and, for port 0, the
+//  port the kernel chose. 0, or -1 with a reason.
+static int
+s_listen (edge_t *edge, struct sockaddr *addr, socklen_t len, char *err, size_t errlen)
+{
+    int fd = socket (addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int on = 1;
+    if (fd >= 0) {
+        setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+        if (addr->sa_family == AF_INET6)
+            setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    }
+    if (fd < 0 || bind (fd, addr, len) != 0 || listen (fd, 1024) != 0) {
+        snprintf (err, errlen, "cannot listen on %s:%d: %s", edge->bind, edge->port, strerror (errno));
+        if (fd >= 0)
+            close (fd);
+        return -1;
+    }
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    if (getsockname (fd, (struct sockaddr *) &bound, &blen) == 0)
+        edge->port = ntohs (bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &bound)->sin6_port
+                                                        : ((struct sockaddr_in *) &bound)->sin_port);
+    edge->listen_fd = fd;
+    return 0;
+}
+
+//  The accept loop. MHD runs without a listen socket and this thread hands
+//  it each connection (MHD_add_connection), because MHD's own loop, in
+//  the poll mode thread-per-connection needs, retries a failed accept()
+//  at once: out of file descriptors, it spins a core and logs on every
+//  turn. Here a failed accept logs once and waits a little; the clients
+//  wait in the backlog until descriptors are free again, and the requests
+//  in progress get 503s for what they cannot open.
+static void *
+s_acceptor (void *arg)
+{
+    edge_t *edge = (edge_t *) arg;
+    bool starved = false;
+    while (!edge->stopping) {
+        struct pollfd p = { .fd = edge->listen_fd, .events = POLLIN };
+        if (poll (&p, 1, 200) <= 0)
+            continue;
+        struct sockaddr_storage addr;
+        socklen_t len = sizeof addr;
+        int fd = accept4 (edge->listen_fd, (struct sockaddr *) &addr, &len, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                if (!starved)
+                    sl_warn (NULL, "edge: cannot accept connections (%s): they wait until descriptors "
+                             "are free", strerror (errno));
+                starved = true;
+                usleep (50 * 1000);
+            }
+            continue;
+        }
+        if (starved)
+            sl_info (NULL, "edge: accepting connections again");
+        starved = false;
+        //  On failure (connection limit) MHD closes the socket and logs
+        MHD_add_connection (edge->daemon, fd, (struct sockaddr *) &addr, len);
+    }
+    return NULL;
+}
+
+//  Every connection takes a descriptor, and the common soft limit (1024)
+//  is below http.max_connections: raise the soft limit as far as the hard
+//  one allows (as Go's runtime does; everything here polls with poll(),
+//  never select(), so descriptors above 1024 are fine), and warn when
+//  that is still short.
+static void
+s_check_descriptors (int max_conn)
+{
+    struct rlimit rl;
+    if (getrlimit (RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return;
+    rlim_t want = (rlim_t) max_conn + 512;
+    if (rl.rlim_cur >= want)
+        return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+    if (rl.rlim_cur > was && setrlimit (RLIMIT_NOFILE, &rl) == 0)
+        sl_debug (NULL, "edge: descriptor limit raised from %llu to %llu", (unsigned long long) was,
+                  (unsigned long long) rl.rlim_cur);
+    else
+        rl.rlim_cur = was;
+    if (rl.rlim_cur < want)
+        sl_warn (NULL, "edge: http.max_connections is %d but the descriptor limit (ulimit -n) is %llu: "
+                 "past it, new connections wait and requests get 503s; raise the limit or lower "
+                 "http.max_connections", max_conn, (unsigned long long) rl.rlim_cur);
+}
+
 static void *
 s_start (sl_node_t *node, char *err, size_t errlen)
 {
     sl_config_t *cfg = sl_node_config (node);
     edge_t *edge = calloc (1, sizeof *edge);
     assert (edge);
+    edge->listen_fd = -1;
     edge->node = node;
     edge->cfg = cfg;
     edge->metrics = sl_node_metrics (node);
@@ -1384,6 +1814,7 @@ s_start (sl_node_t *node, char *err, size_t errlen)
     int timeout_s = (int) sl_config_int (cfg, "http.timeout_s", 60);
     int max_conn = (int) sl_config_int (cfg, "http.max_connections", 2048);
     int clients = (int) sl_config_int (cfg, "http.broker_clients", 64);
+    int broker_wait_ms = (int) sl_config_int (cfg, "http.broker_wait_ms", 5000);
     if (edge->port < 0 || edge->port > 65535 || edge->max_upload == 0 || edge->heartbeat_ms < 100
     ||  edge->request_ms < 100 || timeout_s < 0 || max_conn < 1 || clients < 1) {
         snprintf (err, errlen, "invalid http.* settings (port %d, max_upload %zu, sse_heartbeat_s, "
@@ -1394,11 +1825,25 @@ s_start (sl_node_t *node, char *err, size_t errlen)
     }
     //  Keys: refuse a malformed list rather than run open by accident
     const char *keys = sl_config_get (cfg, "auth.keys", "");
-    if (sl_edge_keys_check (keys, err, errlen) < 0) {
+    const char *admin = sl_config_get (cfg, "auth.admin_keys", "");
+    int nkeys = sl_edge_keys_check (keys, err, errlen);
+    int nadmin = nkeys < 0 ? -1 : sl_edge_admin_keys_check (admin, err, errlen);
+    if (nkeys < 0 || nadmin < 0) {
         free (edge);
         return NULL;
     }
-    s_keys_load (edge, keys);
+    if (nadmin > 0 && nkeys == 0) {
+        //  Admin keys alone would leave every document open to anyone
+        snprintf (err, errlen, "auth.admin_keys needs auth.keys: without workspace keys the edge runs "
+                  "open and an admin key would protect nothing");
+        free (edge);
+        return NULL;
+    }
+    s_keys_load (edge, keys, admin);
+    edge->allowed_host_count = s_list_load (sl_config_get (cfg, "http.allowed_hosts", ""),
+                                            edge->allowed_hosts, true);
+    edge->allowed_origin_count = s_list_load (sl_config_get (cfg, "http.allowed_origins", ""),
+                                              edge->allowed_origins, false);
     if (edge->key_count == 0 && !sl_edge_is_loopback (edge->bind)
     &&  !sl_config_bool (cfg, "http.allow_open", false)) {
         snprintf (err, errlen, "refusing to serve %s without auth.keys: anyone who can reach it could "
@@ -1418,7 +1863,8 @@ s_start (sl_node_t *node, char *err, size_t errlen)
         free (edge);
         return NULL;
     }
-    edge->pool = sl_edge_pool_new (broker, sl_node_curve_client (node), sl_node_curve_server (node), clients);
+    edge->pool = sl_edge_pool_new (broker, sl_node_curve_client (node), sl_node_curve_server (node), clients,
+                                   broker_wait_ms);
     edge->hub = sl_edge_hub_new (pub, sl_node_curve_client (node), sl_node_curve_server (node), err, errlen);
     if (!edge->hub) {
         s_stop ((void **) &edge);
@@ -1436,8 +1882,9 @@ s_start (sl_node_t *node, char *err, size_t errlen)
     struct sockaddr_in addr4;
     struct sockaddr_in6 addr6;
     struct sockaddr *addr = NULL;
+    socklen_t addr_len = 0;
     unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL
-                       | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+                       | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET;
     const char *host = strcmp (edge->bind, "localhost") == 0 ? "127.0.0.1" : edge->bind;
     char host6 [128];
     snprintf (host6, sizeof host6, "%s", host);
@@ -1453,12 +1900,14 @@ s_start (sl_node_t *node, char *err, size_t errlen)
         addr4.sin_family = AF_INET;
         addr4.sin_port = htons ((uint16_t) edge->port);
         addr = (struct sockaddr *) &addr4;
+        addr_len = sizeof addr4;
     }
     else
     if (inet_pton (AF_INET6, host6, &addr6.sin6_addr) == 1) {
         addr6.sin6_family = AF_INET6;
         addr6.sin6_port = htons ((uint16_t) edge->port);
         addr = (struct sockaddr *) &addr6;
+        addr_len = sizeof addr6;
         flags |= MHD_USE_IPv6;
     }
     else {
@@ -1466,23 +1915,30 @@ s_start (sl_node_t *node, char *err, size_t errlen)
         s_stop ((void **) &edge);
         return NULL;
     }
-    edge->daemon = MHD_start_daemon (flags, (uint16_t) edge->port, NULL, NULL, s_access, edge,
+    if (s_listen (edge, addr, addr_len, err, errlen)) {
+        s_stop ((void **) &edge);
+        return NULL;
+    }
+    s_check_descriptors (max_conn);
+    edge->daemon = MHD_start_daemon (flags, 0, NULL, NULL, s_access, edge,
         MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, edge,
-        MHD_OPTION_SOCK_ADDR, addr,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int) max_conn,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t) (512 * 1024),
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, edge,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int) 1024,
         MHD_OPTION_END);
     if (!edge->daemon) {
-        snprintf (err, errlen, "cannot listen on %s:%d: %s", edge->bind, edge->port, strerror (errno));
+        snprintf (err, errlen, "cannot start the HTTP server on %s:%d: %s", edge->bind, edge->port,
+                  strerror (errno));
         s_stop ((void **) &edge);
         return NULL;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info (edge->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    if (info && info->port)
-        edge->port = info->port;
+    if (pthread_create (&edge->acceptor, NULL, s_acceptor, edge) != 0) {
+        snprintf (err, errlen, "cannot start the accept thread: %s", strerror (errno));
+        s_stop ((void **) &edge);
+        return NULL;
+    }
+    edge->acceptor_running = true;
     sl_info (NULL, "edge listening on http://%s:%d (%s, %d key%s, max upload %zu bytes)", edge->bind,
              edge->port, edge->key_count ? "keys" : "open, workspace 'default'", edge->key_count,
              edge->key_count == 1 ? "" : "s", edge->max_upload);
@@ -1496,13 +1952,13 @@ s_stop (void **state_p)
     if (!edge)
         return;
     edge->draining = 1;
-    if (edge->daemon) {
-        //  Stop accepting, end the SSE streams (they block their threads),
-        //  then let MHD finish the requests in progress and join
-        MHD_socket fd = MHD_quiesce_daemon (edge->daemon);
-        if (fd != MHD_INVALID_SOCKET)
-            close (fd);
-    }
+    //  Stop accepting, end the SSE streams (they block their threads),
+    //  then let MHD finish the requests in progress and join
+    edge->stopping = 1;
+    if (edge->acceptor_running)
+        pthread_join (edge->acceptor, NULL);
+    if (edge->listen_fd >= 0)
+        close (edge->listen_fd);
     if (edge->hub)
         sl_edge_hub_shutdown (edge->hub);
     if (edge->daemon)
@@ -1510,6 +1966,10 @@ s_stop (void **state_p)
     sl_edge_hub_destroy (&edge->hub);
     sl_edge_pool_destroy (&edge->pool);
     free (edge->keys);
+    for (int i = 0; i < edge->allowed_host_count; i++)
+        free (edge->allowed_hosts [i]);
+    for (int i = 0; i < edge->allowed_origin_count; i++)
+        free (edge->allowed_origins [i]);
     free (edge);
     *state_p = NULL;
 }
@@ -1623,6 +2083,18 @@ sl_edge_test (bool verbose)
     assert (strcmp (id, "abc123") == 0);
     assert (!s_path_match ("/v1/jobs/{id}", "/v1/jobs/abc/events", id, &bad));
     assert (s_path_match ("/v1/jobs/{id}", "/v1/jobs/a%20b", id, &bad) && bad);
+    assert (sl_edge_admin_keys_check ("abcdefgh, ijklmnop", err, sizeof err) == 2);
+    assert (sl_edge_admin_keys_check ("abcdefgh:ws", err, sizeof err) == -1);
+    assert (sl_edge_admin_keys_check ("short", err, sizeof err) == -1);
+    char name [64];
+    assert (s_host_name ("LocalHost:8080", name, sizeof name) && strcmp (name, "localhost") == 0);
+    assert (s_host_name ("[::1]:80", name, sizeof name) && strcmp (name, "::1") == 0);
+    assert (s_host_name ("127.0.0.1", name, sizeof name) && strcmp (name, "127.0.0.1") == 0);
+    assert (!s_host_name ("a:b", name, sizeof name) && !s_host_name ("[::1", name, sizeof name));
+    assert (!s_host_name (":80", name, sizeof name));
+    char line [] = "GET /v1/jobs/x/events?a=1&access_token=sekrit-key-123&b=2 failed; access_token=xyz";
+    s_scrub_keys (line);
+    assert (strcmp (line, "GET /v1/jobs/x/events?a=1&access_token=***&b=2 failed; access_token=***") == 0);
     assert (sl_edge_openapi_len > 100 && strstr (sl_edge_openapi, "openapi: 3"));
 
     char data [] = "/tmp/sl-edge-test-XXXXXX";
@@ -1649,6 +2121,7 @@ sl_edge_test (bool verbose)
     //  With keys, on loopback
     sl_config_set (cfg, "http.bind", "127.0.0.1");
     sl_config_set (cfg, "auth.keys", "key-one-1234:ws1,key-two-5678:ws2");
+    sl_config_set (cfg, "auth.admin_keys", "admin-key-0000");
     sl_config_set (cfg, "http.max_upload", "1k");
     sl_config_set (cfg, "http.request_timeout_ms", "500");
     node = sl_node_new (cfg);
@@ -1699,8 +2172,23 @@ sl_edge_test (bool verbose)
     s_http (port, "GET", "/v1/jobs", "Authorization: Bearer key-one-1235\r\n", NULL, 0, &resp);
     json_decref (s_test_error (&resp, 401));
     free (resp.body);
+    //  A key in the query string only on the event stream
     s_http (port, "GET", "/v1/jobs?access_token=key-two-5678", NULL, NULL, 0, &resp);
+    json_decref (s_test_error (&resp, 401));
+    assert (strstr (resp.body, "only by the event stream"));
+    free (resp.body);
+    s_http (port, "GET", "/v1/jobs/abc/events?access_token=key-two-5678", NULL, NULL, 0, &resp);
     json_decref (s_test_error (&resp, 503));
+    free (resp.body);
+    //  The admin key reads /metrics and /v1/status, not documents
+    s_http (port, "GET", "/v1/jobs", "Authorization: Bearer admin-key-0000\r\n", NULL, 0, &resp);
+    json_decref (s_test_error (&resp, 403));
+    free (resp.body);
+    s_http (port, "GET", "/metrics", auth, NULL, 0, &resp);
+    json_decref (s_test_error (&resp, 403));
+    free (resp.body);
+    s_http (port, "GET", "/metrics", NULL, NULL, 0, &resp);
+    json_decref (s_test_error (&resp, 401));
     free (resp.body);
     s_http (port, "GET", "/v1/jobs?limit=abc", auth, NULL, 0, &resp);
     json_decref (s_test_error (&resp, 400));
@@ -1767,9 +2255,9 @@ sl_edge_test (bool verbose)
     free (resp.body);
 
     //  Metrics count what happened above
-    s_http (port, "GET", "/metrics", NULL, NULL, 0, &resp);
+    s_http (port, "GET", "/metrics", "Authorization: Bearer admin-key-0000\r\n", NULL, 0, &resp);
     assert (resp.status == 200);
-    assert (strstr (resp.body, "sluice_http_requests_total{route=\"/v1/jobs\",method=\"GET\",status=\"401\"} 2"));
+    assert (strstr (resp.body, "sluice_http_requests_total{route=\"/v1/jobs\",method=\"GET\",status=\"401\"} 3"));
     assert (strstr (resp.body, "sluice_broker_up 1"));
     assert (strstr (resp.body, "sluice_store_up 0"));
     free (resp.body);

@@ -53,6 +53,12 @@ s_utf8_valid (const char *s, size_t n)
     return true;
 }
 
+bool
+sl_edge_json_utf8_valid (const char *s, size_t n)
+{
+    return s_utf8_valid (s, n);
+}
+
 char *
 sl_edge_json_utf8_repair (const char *s, size_t len, size_t *out_len)
 {

@@ -39,6 +39,9 @@ char *sl_edge_json_to_msgpack (const json_t *value, size_t *size);
 //  Caller frees.
 char *sl_edge_json_utf8_repair (const char *s, size_t len, size_t *out_len);
 
+//  True if s (n bytes) is valid UTF-8 (no overlongs, no surrogates).
+bool sl_edge_json_utf8_valid (const char *s, size_t n);
+
 void sl_edge_json_test (bool verbose);
 
 #endif

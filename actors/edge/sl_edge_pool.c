@@ -5,10 +5,12 @@
 #include "sl_util.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct _sl_edge_pool_t {
     pthread_mutex_t lock;
@@ -20,17 +22,25 @@ struct _sl_edge_pool_t {
     int idle_count;
     int created;
     int max;
+    int wait_ms;
 };
 
 sl_edge_pool_t *
 sl_edge_pool_new (const char *endpoint, const char *curve_client, const char *curve_server,
-                  int max_clients)
+                  int max_clients, int wait_ms)
 {
     assert (endpoint);
     sl_edge_pool_t *self = calloc (1, sizeof *self);
     assert (self);
     pthread_mutex_init (&self->lock, NULL);
-    pthread_cond_init (&self->cond, NULL);
+    //  Waits are timed on the monotonic clock: a wall-clock step must not
+    //  stretch or cut them
+    pthread_condattr_t attr;
+    pthread_condattr_init (&attr);
+    pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
+    pthread_cond_init (&self->cond, &attr);
+    pthread_condattr_destroy (&attr);
+    self->wait_ms = wait_ms > 0 ? wait_ms : 1;
     self->endpoint = strdup (endpoint);
     //  inproc needs no CURVE: it never leaves the process
     if (curve_client && curve_server && strncmp (endpoint, "inproc:", 7) != 0) {
@@ -62,26 +72,53 @@ sl_edge_pool_destroy (sl_edge_pool_t **self_p)
 }
 
 sl_client_t *
-sl_edge_pool_take (sl_edge_pool_t *self)
+sl_edge_pool_take (sl_edge_pool_t *self, sl_edge_fail_t *fail)
 {
+    memset (fail, 0, sizeof *fail);
+    struct timespec deadline;
+    clock_gettime (CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += self->wait_ms / 1000;
+    deadline.tv_nsec += (long) (self->wait_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
     pthread_mutex_lock (&self->lock);
-    while (self->idle_count == 0 && self->created >= self->max)
-        pthread_cond_wait (&self->cond, &self->lock);
+    int rc = 0;
+    while (self->idle_count == 0 && self->created >= self->max && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait (&self->cond, &self->lock, &deadline);
     if (self->idle_count > 0) {
         sl_client_t *client = self->idle [--self->idle_count];
         pthread_mutex_unlock (&self->lock);
         return client;
     }
+    if (self->created >= self->max) {
+        pthread_mutex_unlock (&self->lock);
+        fail->status = 503;
+        fail->retry_after_s = 1;
+        snprintf (fail->message, sizeof fail->message, "the edge is busy: all %d broker connections "
+                  "(http.broker_clients) stayed in use for %d ms; retry shortly", self->max, self->wait_ms);
+        return NULL;
+    }
     self->created++;
     pthread_mutex_unlock (&self->lock);
     //  Connecting happens outside the lock; a failure gives the slot back
+    errno = 0;
     sl_client_t *client = sl_client_new (self->endpoint, self->curve_client, self->curve_server);
     if (!client) {
-        sl_error (NULL, "cannot create a broker client for %s", self->endpoint);
+        int err = errno;
         pthread_mutex_lock (&self->lock);
         self->created--;
         pthread_cond_signal (&self->cond);
         pthread_mutex_unlock (&self->lock);
+        fail->status = 503;
+        fail->retry_after_s = 1;
+        snprintf (fail->message, sizeof fail->message, "cannot open a broker connection%s%s%s",
+                  err ? " (" : "", err ? strerror (err) : "", err ? ")" : "");
+        if (err == EMFILE || err == ENFILE)
+            snprintf (fail->message, sizeof fail->message, "the server has run out of file "
+                      "descriptors (%s): cannot open a broker connection; retry shortly", strerror (err));
+        sl_warn (NULL, "edge: %s", fail->message);
     }
     return client;
 }
@@ -182,11 +219,9 @@ sl_edge_pool_request (sl_edge_pool_t *self, const char *ws, const char *service,
     sl_envelope_take_body (env, packed, size);
     sl_envelope_set_deadline (env, sl_now_ms () + timeout_ms);
 
-    sl_client_t *client = sl_edge_pool_take (self);
+    sl_client_t *client = sl_edge_pool_take (self, fail);
     if (!client) {
         sl_envelope_destroy (&env);
-        fail->status = 503;
-        snprintf (fail->message, sizeof fail->message, "%s: cannot connect to the broker", what);
         return fail->status;
     }
     char *data = NULL;
@@ -249,8 +284,9 @@ static void *
 s_test_thread (void *arg)
 {
     test_thread_t *t = (test_thread_t *) arg;
+    sl_edge_fail_t fail;
     for (int i = 0; i < t->rounds; i++) {
-        sl_client_t *client = sl_edge_pool_take (t->pool);
+        sl_client_t *client = sl_edge_pool_take (t->pool, &fail);
         assert (client);
         sl_edge_pool_give (t->pool, client);
     }
@@ -285,7 +321,7 @@ sl_edge_pool_test (bool verbose)
     assert (sl_edge_pool_map (&result, "x", &fail) == 502);
 
     //  Eight threads share a pool of two: never more than two clients
-    sl_edge_pool_t *pool = sl_edge_pool_new ("inproc://sl-edge-pool-test", NULL, NULL, 2);
+    sl_edge_pool_t *pool = sl_edge_pool_new ("inproc://sl-edge-pool-test", NULL, NULL, 2, 60000);
     pthread_t threads [8];
     test_thread_t t = { pool, 200 };
     for (int i = 0; i < 8; i++)
@@ -301,6 +337,21 @@ sl_edge_pool_test (bool verbose)
     assert (status == 503 && reply == NULL);
     assert (sl_mono_ms () - start < 2000);
     assert (sl_edge_pool_request (pool, "bad ws!", "query", "status", NULL, NULL, 200, &reply, &fail) == 400);
+    sl_edge_pool_destroy (&pool);
+
+    //  Every client busy: a taker gives up after wait_ms with a 503
+    pool = sl_edge_pool_new ("inproc://sl-edge-pool-test", NULL, NULL, 1, 100);
+    sl_client_t *held = sl_edge_pool_take (pool, &fail);
+    assert (held);
+    start = sl_mono_ms ();
+    assert (sl_edge_pool_take (pool, &fail) == NULL);
+    assert (fail.status == 503 && fail.retry_after_s == 1 && strstr (fail.message, "busy"));
+    assert (sl_mono_ms () - start >= 90 && sl_mono_ms () - start < 2000);
+    assert (sl_edge_pool_request (pool, "default", "query", "status", NULL, NULL, 200, &reply, &fail) == 503);
+    sl_edge_pool_give (pool, held);
+    held = sl_edge_pool_take (pool, &fail);
+    assert (held);
+    sl_edge_pool_give (pool, held);
     sl_edge_pool_destroy (&pool);
     assert (pool == NULL);
     if (verbose)

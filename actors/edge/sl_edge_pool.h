@@ -5,8 +5,12 @@
     one, uses it, and puts it back. The pool grows on demand up to a bound
     (http.broker_clients) so a burst of a thousand connections does not
     open a thousand broker sockets (ZeroMQ's context has a socket limit);
-    beyond the bound, callers wait for a free client. A client whose call
-    timed out goes back too: sl_client drops late answers by correlation id.
+    beyond the bound, callers wait for a free client, but only so long
+    (http.broker_wait_ms): then the request is a 503 with Retry-After
+    rather than a thread parked forever. A client that cannot be created
+    (the process is out of file descriptors) is a 503 too, never an abort.
+    A client whose call timed out goes back too: sl_client drops late
+    answers by correlation id.
 
     It also owns the one mapping from broker outcomes to HTTP statuses, so
     every endpoint answers the same way:
@@ -14,6 +18,7 @@
         BUSY (queue full)                     -> 429, Retry-After from retry_ms
         ERROR 503 (no worker for the service) -> 503
         no answer in time                     -> 503
+        no free client in time, none creatable -> 503, Retry-After 1
         other broker ERRORs                   -> 502
     Thread-safe.
 */
@@ -37,14 +42,16 @@ typedef struct {
 } sl_edge_fail_t;
 
 //  A pool for the broker at endpoint (curve paths may be NULL), at most
-//  max_clients clients. Caller owns the result.
+//  max_clients clients; a caller waits at most wait_ms for a free one.
+//  Caller owns the result.
 sl_edge_pool_t *sl_edge_pool_new (const char *endpoint, const char *curve_client,
-                                  const char *curve_server, int max_clients);
+                                  const char *curve_server, int max_clients, int wait_ms);
 void sl_edge_pool_destroy (sl_edge_pool_t **self_p);
 
-//  Borrow a client (waits while all are busy; NULL if one cannot be
-//  created) and give it back.
-sl_client_t *sl_edge_pool_take (sl_edge_pool_t *self);
+//  Borrow a client and give it back. Waits while all are busy, up to the
+//  pool's wait_ms; returns NULL with fail filled (503, Retry-After) when
+//  none came free in time or a new one cannot be created.
+sl_client_t *sl_edge_pool_take (sl_edge_pool_t *self, sl_edge_fail_t *fail);
 void sl_edge_pool_give (sl_edge_pool_t *self, sl_client_t *client);
 
 //  REQUEST service/kind in workspace ws with a JSON body (converted to

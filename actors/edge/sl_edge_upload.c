@@ -1,5 +1,6 @@
 /*  sl_edge_upload: ingest bodies into documents. See sl_edge_upload.h. */
 #include "sl_edge_upload.h"
+#include "sl_edge_json.h"
 #include "sl_util.h"
 
 #include <assert.h>
@@ -16,6 +17,7 @@
 
 #define MAX_DOCS     1000           //  documents in one request
 #define MAX_URL      8192
+#define MAX_NAME     255            //  bytes in a document name (intake keeps 255)
 
 typedef enum { MODE_JSON, MODE_FORM, MODE_RAW } upload_mode_t;
 
@@ -26,6 +28,7 @@ struct _sl_edge_upload_t {
     size_t max_json;
     uint64_t bytes;
     int status;                     //  first error, 0 if none
+    int retry_after_s;              //  for a 503: when trying again makes sense
     char message [512];
     //  JSON mode
     char *json;
@@ -35,10 +38,13 @@ struct _sl_edge_upload_t {
     int cur;                        //  index of the part being read, -1
     char *cur_key;
     char *cur_filename;
-    //  Documents, with a writer for each file still being written
+    //  Documents. Only the file being received has an open writer: each
+    //  part is committed when the next one starts, so a request holds one
+    //  file descriptor however many parts it has
     sl_edge_doc_t *docs;
-    sl_blob_writer_t **writers;
     size_t count, cap;
+    sl_blob_writer_t *writer;
+    int writer_doc;                 //  the document the writer belongs to
     bool finished;
 };
 
@@ -67,26 +73,80 @@ s_add_doc (sl_edge_upload_t *self)
     if (self->count == self->cap) {
         self->cap = self->cap ? self->cap * 2 : 8;
         self->docs = realloc (self->docs, self->cap * sizeof *self->docs);
-        self->writers = realloc (self->writers, self->cap * sizeof *self->writers);
-        assert (self->docs && self->writers);
+        assert (self->docs);
     }
     sl_edge_doc_t *doc = &self->docs [self->count];
     memset (doc, 0, sizeof *doc);
-    self->writers [self->count] = NULL;
     self->count++;
     return doc;
 }
 
+//  A file operation failed with err: running out of descriptors is the
+//  server's momentary state (503, try again), anything else is a fault.
+static void
+s_fail_io (sl_edge_upload_t *self, int err, const char *what)
+{
+    if (err == EMFILE || err == ENFILE) {
+        self->retry_after_s = 1;
+        s_fail (self, 503, "%s: the server has run out of file descriptors (%s); retry shortly",
+                what, strerror (err));
+    }
+    else
+    if (err == ENOSPC || err == EDQUOT)
+        s_fail (self, 507, "%s: the blob area is full (%s)", what, strerror (err));
+    else
+        s_fail (self, 500, "%s: %s", what, err ? strerror (err) : "I/O error");
+}
+
+//  The file being received is complete: publish it in the blob area and
+//  close it. An upload that then fails still leaves its finished parts as
+//  blobs, like an upload intake refused; they are content-addressed and
+//  unreferenced, which an age-based collector reclaims. Removing them here
+//  could delete the same bytes another request has just adopted.
+static void
+s_end_file (sl_edge_upload_t *self)
+{
+    if (!self->writer)
+        return;
+    sl_edge_doc_t *doc = &self->docs [self->writer_doc];
+    if (self->status) {
+        sl_blob_writer_abort (&self->writer);
+        return;
+    }
+    errno = 0;
+    if (sl_blob_writer_commit (&self->writer, doc->sha256, &doc->size)) {
+        s_fail_io (self, errno, "cannot store the upload in the blob area");
+        return;
+    }
+    if (doc->size == 0) {
+        doc->status = 400;
+        snprintf (doc->message, sizeof doc->message, "file '%s' is empty",
+                  *doc->filename ? doc->filename : "(unnamed)");
+    }
+}
+
 //  Start a file document: refuse obvious non-documents, else open a writer.
+//  Start a file document: refuse bad names and obvious non-documents (no
+//  file is opened for those), else open a writer.
 static void
 s_start_file (sl_edge_upload_t *self, const char *filename, const char *mime)
 {
+    s_end_file (self);
+    if (self->status)
+        return;
     sl_edge_doc_t *doc = s_add_doc (self);
     if (!doc)
         return;
-    doc->filename = sl_edge_filename_clean (filename);
     doc->mime = strdup (mime ? mime : "");
     char why [256];
+    doc->filename = sl_edge_name_clean (filename, why, sizeof why);
+    if (!doc->filename) {
+        //  Refused names are still listed in "rejected": show them repaired
+        doc->filename = sl_edge_json_utf8_repair (filename, strlen (filename), NULL);
+        doc->status = 400;
+        snprintf (doc->message, sizeof doc->message, "%s", why);
+        return;
+    }
     if (sl_edge_type_refused (mime, doc->filename, why, sizeof why)) {
         doc->status = 415;
         snprintf (doc->message, sizeof doc->message, "%s", why);
@@ -96,9 +156,11 @@ s_start_file (sl_edge_upload_t *self, const char *filename, const char *mime)
         s_fail (self, 500, "the blob area is not available on this edge");
         return;
     }
-    self->writers [self->count - 1] = sl_blob_writer_new (self->blobs, self->max_upload);
-    if (!self->writers [self->count - 1])
-        s_fail (self, 500, "cannot create a temporary file in the blob area");
+    errno = 0;
+    self->writer = sl_blob_writer_new (self->blobs, self->max_upload);
+    self->writer_doc = (int) self->count - 1;
+    if (!self->writer)
+        s_fail_io (self, errno, "cannot create a temporary file in the blob area");
 }
 
 static void
@@ -106,14 +168,15 @@ s_write_file (sl_edge_upload_t *self, const char *data, size_t size)
 {
     if (self->cur < 0 || self->status)
         return;
-    sl_blob_writer_t *writer = self->writers [self->cur];
+    sl_blob_writer_t *writer = self->writer_doc == self->cur ? self->writer : NULL;
     if (!writer || !size)
         return;                     //  refused part: discard its bytes
+    errno = 0;
     if (sl_blob_writer_write (writer, data, size)) {
         if (sl_blob_writer_exceeded (writer))
             s_fail (self, 413, "upload exceeds http.max_upload (%zu bytes)", self->max_upload);
         else
-            s_fail (self, 500, "cannot write the upload to disk: %s", strerror (errno));
+            s_fail_io (self, errno, "cannot write the upload to disk");
     }
 }
 
@@ -133,9 +196,13 @@ s_iterate (void *cls, enum MHD_ValueKind kind, const char *key, const char *file
     bool fresh = off == 0
               && !(same && (self->docs [self->cur].url ? strlen (self->docs [self->cur].url) == 0
                                                       : self->docs [self->cur].size == 0
-                                                        && (!self->writers [self->cur]
-                                                         || sl_blob_writer_size (self->writers [self->cur]) == 0)));
+                                                        && (!self->writer || self->writer_doc != self->cur
+                                                         || sl_blob_writer_size (self->writer) == 0)));
     if (fresh) {
+        //  The previous part is complete: close its file now
+        s_end_file (self);
+        if (self->status)
+            return MHD_NO;
         free (self->cur_key);
         free (self->cur_filename);
         self->cur_key = strdup (key);
@@ -222,8 +289,15 @@ sl_edge_upload_new (struct MHD_Connection *connection, sl_blob_t *blobs, const c
             sl_edge_upload_destroy (&self);
             return NULL;
         }
+        //  A bad name is refused before any byte is stored
         char why [256];
-        char *clean = sl_edge_filename_clean (filename ? filename : "upload");
+        char *clean = sl_edge_name_clean (filename, why, sizeof why);
+        if (!clean) {
+            *status = 400;
+            snprintf (message, msglen, "%s", why);
+            sl_edge_upload_destroy (&self);
+            return NULL;
+        }
         if (sl_edge_type_refused (type, clean, why, sizeof why)) {
             *status = 415;
             snprintf (message, msglen, "%s", why);
@@ -252,14 +326,13 @@ sl_edge_upload_destroy (sl_edge_upload_t **self_p)
     sl_edge_upload_t *self = *self_p;
     if (self->pp)
         MHD_destroy_post_processor (self->pp);
+    sl_blob_writer_abort (&self->writer);
     for (size_t i = 0; i < self->count; i++) {
-        sl_blob_writer_abort (&self->writers [i]);
         free (self->docs [i].url);
         free (self->docs [i].filename);
         free (self->docs [i].mime);
     }
     free (self->docs);
-    free (self->writers);
     free (self->json);
     free (self->cur_key);
     free (self->cur_filename);
@@ -354,24 +427,21 @@ sl_edge_upload_finish (sl_edge_upload_t *self)
             s_fail (self, 400, "malformed or truncated form body");
         self->pp = NULL;
     }
+    s_end_file (self);              //  the last part (aborted if anything failed)
     if (self->status)
         return -1;
     for (size_t i = 0; i < self->count; i++) {
         sl_edge_doc_t *doc = &self->docs [i];
         if (doc->url) {
+            //  Form fields are bytes: a URL that is not UTF-8 could not
+            //  even be put in the JSON answer that names it
+            if (!sl_edge_json_utf8_valid (doc->url, strlen (doc->url)))
+                s_fail (self, 400, "a URL field is not valid UTF-8 (percent-encode non-ASCII characters)");
+            else
             if (!sl_edge_url_valid (doc->url))
                 s_fail (self, 400, "not an http(s) URL: '%.200s'", doc->url);
-            continue;
-        }
-        if (!self->writers [i])
-            continue;               //  refused up front
-        if (sl_blob_writer_commit (&self->writers [i], doc->sha256, &doc->size)) {
-            s_fail (self, 500, "cannot store upload '%s' in the blob area", doc->filename);
-            return -1;
-        }
-        if (doc->size == 0) {
-            doc->status = 400;
-            snprintf (doc->message, sizeof doc->message, "file '%s' is empty", doc->filename);
+            else
+                sl_edge_url_normalise (doc->url);
         }
     }
     if (!self->status && self->count == 0)
@@ -387,6 +457,12 @@ sl_edge_upload_error (sl_edge_upload_t *self, const char **message)
     if (message)
         *message = self->message;
     return self->status;
+}
+
+int
+sl_edge_upload_retry_after (sl_edge_upload_t *self)
+{
+    return self->retry_after_s;
 }
 
 bool sl_edge_upload_is_json (sl_edge_upload_t *self) { return self->mode == MODE_JSON; }
@@ -525,32 +601,62 @@ sl_edge_disposition_filename (const char *header)
 }
 
 char *
-sl_edge_filename_clean (const char *name)
+sl_edge_name_clean (const char *name, char *why, size_t cap)
 {
     if (!name)
-        name = "";
-    //  Browsers on Windows send full paths: keep the last component
-    const char *base = name;
-    for (const char *p = name; *p; p++)
-        if (*p == '/' || *p == '\\')
-            base = p + 1;
-    char *out = malloc (201);
+        return strdup ("");
+    size_t len = strlen (name);
+    if (!sl_edge_json_utf8_valid (name, len)) {
+        snprintf (why, cap, "the file name is not valid UTF-8: send document names in UTF-8 "
+                  "(RFC 5987 filename*=UTF-8''... in Content-Disposition)");
+        return NULL;
+    }
+    for (const unsigned char *p = (const unsigned char *) name; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) {
+            snprintf (why, cap, "the file name contains control characters (byte 0x%02x)", *p);
+            return NULL;
+        }
+    //  Components: "\\" separates them too (Windows paths); empty and "."
+    //  components go, ".." is refused: a name never points outside its folder
+    char *out = malloc (len + 1);
     assert (out);
     size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *) base; *p && n < 200; p++)
-        if (*p >= 0x20 && *p != 0x7f && *p != '"')
-            out [n++] = (char) *p;
-    //  Do not cut a UTF-8 sequence in half
-    while (n > 0 && ((unsigned char) out [n - 1] & 0xC0) == 0x80 && n == 200) {
-        while (n > 0 && ((unsigned char) out [n - 1] & 0xC0) == 0x80)
-            n--;
-        if (n > 0)
-            n--;
+    const char *p = name;
+    while (*p) {
+        size_t clen = strcspn (p, "/\\");
+        if (clen == 2 && p [0] == '.' && p [1] == '.') {
+            snprintf (why, cap, "the file name '%.200s' has a '..' component: a name is a path "
+                      "inside the folder that was given", name);
+            free (out);
+            return NULL;
+        }
+        if (clen > 0 && !(clen == 1 && p [0] == '.')) {
+            if (n)
+                out [n++] = '/';
+            memcpy (out + n, p, clen);
+            n += clen;
+        }
+        p += clen;
+        if (*p)
+            p++;
     }
     out [n] = 0;
-    if (n == 0 || strcmp (out, ".") == 0 || strcmp (out, "..") == 0)
-        snprintf (out, 201, "upload");
+    if (n > MAX_NAME) {
+        snprintf (why, cap, "the file name is longer than %d bytes (%zu)", MAX_NAME, n);
+        free (out);
+        return NULL;
+    }
     return out;
+}
+
+void
+sl_edge_url_normalise (char *url)
+{
+    //  Schemes are case-insensitive (RFC 3986 3.1) but the pipeline
+    //  compares them as written: give it the canonical lower case
+    char *colon = url ? strstr (url, "://") : NULL;
+    for (char *p = url; p && p < colon; p++)
+        *p = (char) tolower ((unsigned char) *p);
 }
 
 bool
@@ -609,15 +715,33 @@ sl_edge_upload_test (bool verbose)
     assert (sl_edge_disposition_filename ("inline") == NULL);
     assert (sl_edge_disposition_filename (NULL) == NULL);
 
-    name = sl_edge_filename_clean ("C:\\Users\\me\\a\x01\"b.pdf");
-    assert (strcmp (name, "ab.pdf") == 0);
+    name = sl_edge_name_clean ("d/a/n.txt", why, sizeof why);
+    assert (name && strcmp (name, "d/a/n.txt") == 0);
     free (name);
-    name = sl_edge_filename_clean ("../..");
-    assert (strcmp (name, "upload") == 0);
+    name = sl_edge_name_clean ("/abs//./x\\y\\re\"port.pdf", why, sizeof why);
+    assert (name && strcmp (name, "abs/x/y/re\"port.pdf") == 0);
     free (name);
-    name = sl_edge_filename_clean ("");
-    assert (strcmp (name, "upload") == 0);
+    name = sl_edge_name_clean ("\xC3\xA9t\xC3\xA9/..a../b..", why, sizeof why);
+    assert (name && strcmp (name, "\xC3\xA9t\xC3\xA9/..a../b..") == 0);
     free (name);
+    name = sl_edge_name_clean (NULL, why, sizeof why);
+    assert (name && *name == 0);
+    free (name);
+    name = sl_edge_name_clean ("./", why, sizeof why);
+    assert (name && *name == 0);
+    free (name);
+    assert (sl_edge_name_clean ("../etc/passwd", why, sizeof why) == NULL && strstr (why, ".."));
+    assert (sl_edge_name_clean ("a/../../b", why, sizeof why) == NULL);
+    assert (sl_edge_name_clean ("a\\..\\b", why, sizeof why) == NULL);
+    assert (sl_edge_name_clean ("a\x01b.pdf", why, sizeof why) == NULL && strstr (why, "control"));
+    assert (sl_edge_name_clean ("caf\xE9.txt", why, sizeof why) == NULL && strstr (why, "UTF-8"));
+    char longname [300];
+    memset (longname, 'a', 299);
+    longname [299] = 0;
+    assert (sl_edge_name_clean (longname, why, sizeof why) == NULL && strstr (why, "255"));
+    char url [] = "HtTpS://Example.ORG/A";
+    sl_edge_url_normalise (url);
+    assert (strcmp (url, "https://Example.ORG/A") == 0);
 
     assert (sl_edge_url_valid ("https://example.org/a.pdf"));
     assert (sl_edge_url_valid ("HTTP://127.0.0.1:8080/x?y=1"));
@@ -666,7 +790,10 @@ sl_edge_upload_test (bool verbose)
     sl_edge_upload_destroy (&up);
 
     //  Raw: streamed into the blob area with its hash; refused types; limit
-    up = sl_edge_upload_new (NULL, blobs, "text/plain", "../notes.txt", 1000, 100, &status,
+    assert (sl_edge_upload_new (NULL, blobs, "text/plain", "../notes.txt", 1000, 100, &status,
+                                message, sizeof message) == NULL);
+    assert (status == 400 && strstr (message, ".."));
+    up = sl_edge_upload_new (NULL, blobs, "text/plain", "/d/notes.txt", 1000, 100, &status,
                              message, sizeof message);
     assert (up);
     assert (sl_edge_upload_feed (up, "hello ", 6) == 0);
@@ -676,7 +803,7 @@ sl_edge_upload_test (bool verbose)
     char sha [65];
     sl_sha256_hex ("hello world", 11, sha);
     assert (strcmp (doc->sha256, sha) == 0 && doc->size == 11);
-    assert (strcmp (doc->filename, "notes.txt") == 0 && strcmp (doc->mime, "text/plain") == 0);
+    assert (strcmp (doc->filename, "d/notes.txt") == 0 && strcmp (doc->mime, "text/plain") == 0);
     assert (sl_blob_exists (blobs, sha));
     assert (sl_edge_upload_bytes (up) == 11);
     sl_edge_upload_destroy (&up);

@@ -5,12 +5,20 @@
       multipart/form-data       one or many file parts (and/or "url" fields)
       x-www-form-urlencoded     url=...&url=...
       anything else             the raw bytes of one file, named by
-                                ?filename= or Content-Disposition
+                                ?name= (or ?filename=) or Content-Disposition
     File bytes are streamed into the blob area as they arrive (an
-    sl_blob_writer per file, hashed on the fly), never held whole in RAM;
-    the writers are committed only when the whole body has arrived, so a
-    request refused half-way (413) leaves nothing behind. http.max_upload
-    caps the whole request body.
+    sl_blob_writer per file, hashed on the fly), never held whole in RAM.
+    Each part is committed to the blob area when the next part starts, so
+    a request holds one open file however many parts it has (a form of a
+    thousand files must not take a thousand descriptors); the part being
+    received when a request is refused (413, malformed) is removed, parts
+    already finished stay as unreferenced blobs for the collector, as
+    after an upload intake refused. http.max_upload caps the whole body.
+
+    Names are the caller's (sl_edge_name_clean): a file name or a relative
+    path like "d/a/n.txt", which the store uses to recognise a new version
+    of a document; a part with a bad name (not UTF-8, control characters,
+    "..") is refused alone, with no file written for it.
 
     The edge refuses only what is *obviously* unsupported (declared image,
     audio, video, font, archive, executable and office types, and their
@@ -18,8 +26,8 @@
     word on everything else.
 
     Ownership: an upload belongs to one HTTP request (one connection thread)
-    and owns its writers and documents; destroying it aborts what was not
-    committed.
+    and owns its writer and documents; destroying it aborts the part that
+    was not committed.
 */
 #ifndef SL_EDGE_UPLOAD_H_INCLUDED
 #define SL_EDGE_UPLOAD_H_INCLUDED
@@ -40,7 +48,7 @@ typedef struct {
     char *url;                  //  NULL for files
     char sha256 [65];           //  files: blob hash
     size_t size;                //  files: bytes
-    char *filename;             //  files: cleaned base name
+    char *filename;             //  files: the caller's name, "" if none
     char *mime;                 //  files: declared type, "" if none
     int status;
     char message [256];
@@ -70,6 +78,10 @@ int sl_edge_upload_finish (sl_edge_upload_t *self);
 //  the reason (owned by the upload).
 int sl_edge_upload_error (sl_edge_upload_t *self, const char **message);
 
+//  Seconds after which a 503 error is worth retrying (descriptors ran
+//  out), else 0.
+int sl_edge_upload_retry_after (sl_edge_upload_t *self);
+
 //  True when the body is JSON (the caller limits those more tightly).
 bool sl_edge_upload_is_json (sl_edge_upload_t *self);
 
@@ -91,9 +103,17 @@ bool sl_edge_type_refused (const char *mime, const char *filename, char *why, si
 //  filename="..."), percent-decoded, or NULL. Caller frees.
 char *sl_edge_disposition_filename (const char *header);
 
-//  A safe base name: path components, control characters and quotes
-//  removed, at most 200 bytes, never empty ("upload"). Caller frees.
-char *sl_edge_filename_clean (const char *name);
+//  A caller's name for a document, checked: a file name or a relative
+//  path such as "d/a/n.txt" (the folder-relative path of a file in an
+//  ingested folder). Backslashes count as separators and become '/', and
+//  empty and "." components are dropped (so a leading '/' goes). Returns the
+//  name (caller frees; "" when there is none: an unnamed upload), or NULL
+//  with a reason in why when it is not valid UTF-8, holds control
+//  characters, has a ".." component or is longer than 255 bytes.
+char *sl_edge_name_clean (const char *name, char *why, size_t cap);
+
+//  Lower-case the scheme of a URL in place ("HTTP://x" -> "http://x").
+void sl_edge_url_normalise (char *url);
 
 //  True if url is an absolute http(s) URL of sane length without control
 //  characters or spaces.

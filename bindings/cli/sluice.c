@@ -68,7 +68,9 @@ s_usage (FILE *out)
         "usage: sluice [options] COMMAND [ARGS]\n"
         "\n"
         "commands:\n"
-        "  ingest FILE|URL|DIR ...   submit documents (DIR: every regular file inside, recursively)\n"
+        "  ingest FILE|URL|DIR ...   submit documents (DIR: every regular file inside, recursively,\n"
+        "                            named by its path from DIR's parent: `ingest d` sends d/a/n.txt;\n"
+        "                            ingesting a name again replaces that document)\n"
         "         --wait             follow every job to the end (progress bars on a terminal)\n"
         "  jobs [--state S]          list jobs (queued, fetching, parsing, chunking, embedding,\n"
         "                            storing, completed, failed)\n"
@@ -501,16 +503,24 @@ s_cmd_status (void)
         if (s_opt.json)
             s_print_json (reply);
         else {
-            printf ("server     %s\nstore      %s\nmodel      %s (%s, dim %lld)\ndocuments  %lld\nchunks     %lld\njobs      ",
+            printf ("server     %s\nstore      %s\nmodel      %s (%s, dim %lld)\n",
                     s_opt.server, s_str (reply, "store"), s_str (reply, "model"), s_str (reply, "provider"),
-                    (long long) json_integer_value (json_object_get (reply, "dim")),
-                    (long long) json_integer_value (json_object_get (reply, "documents")),
-                    (long long) json_integer_value (json_object_get (reply, "chunks")));
-            const char *state;
-            json_t *n;
-            json_object_foreach (json_object_get (reply, "jobs"), state, n)
-                printf (" %s %lld", state, (long long) json_integer_value (n));
-            printf ("\n");
+                    (long long) json_integer_value (json_object_get (reply, "dim")));
+            //  A workspace key sees its own counts (scope "workspace"): the
+            //  store-wide job and chunk counts are then absent
+            if (*s_str (reply, "workspace"))
+                printf ("workspace  %s\n", s_str (reply, "workspace"));
+            printf ("documents  %lld\n", (long long) json_integer_value (json_object_get (reply, "documents")));
+            if (json_is_integer (json_object_get (reply, "chunks")))
+                printf ("chunks     %lld\n", (long long) json_integer_value (json_object_get (reply, "chunks")));
+            if (json_is_object (json_object_get (reply, "jobs"))) {
+                printf ("jobs      ");
+                const char *state;
+                json_t *n;
+                json_object_foreach (json_object_get (reply, "jobs"), state, n)
+                    printf (" %s %lld", state, (long long) json_integer_value (n));
+                printf ("\n");
+            }
         }
     }
     json_decref (reply);
@@ -522,7 +532,8 @@ s_cmd_status (void)
 
 typedef struct {
     char *arg;                      //  path or URL
-    char *label;                    //  what to show
+    char *label;                    //  what to show: the name, or the URL
+    char *name;                     //  files: the document's name sent to the server
     bool is_url;
     char job [65];
     int submit_rc;                  //  exit code of the submission
@@ -541,6 +552,8 @@ typedef struct {
     int percent;
     char detail [160];
     char result [256];
+    char replaced [80];             //  the document this one replaced (a new version)
+    char duplicate_of [80];         //  the document already holding these bytes
 } doc_t;
 
 typedef struct {
@@ -548,8 +561,9 @@ typedef struct {
     size_t count, cap;
 } doclist_t;
 
+//  name: what the server calls the document (NULL: the file's base name)
 static void
-s_add (doclist_t *list, const char *arg, bool is_url)
+s_add (doclist_t *list, const char *arg, const char *name, bool is_url)
 {
     if (list->count == list->cap) {
         list->cap = list->cap ? list->cap * 2 : 16;
@@ -564,7 +578,8 @@ s_add (doclist_t *list, const char *arg, bool is_url)
     doc->arg = strdup (arg);
     doc->is_url = is_url;
     const char *base = strrchr (arg, '/');
-    doc->label = strdup (is_url || !base ? arg : base + 1);
+    doc->name = is_url ? NULL : strdup (name ? name : base ? base + 1 : arg);
+    doc->label = strdup (is_url ? arg : doc->name);
 }
 
 static int
@@ -574,8 +589,12 @@ s_cmp (const void *a, const void *b)
 }
 
 //  Every regular file under dir, recursively, in a stable (sorted) order.
+//  prefix is dir's name as the server sees it: each file is named by its
+//  path from the folder given, folder included ("d/a/n.txt" for
+//  `sluice ingest d`), so two n.txt in different subfolders are two
+//  documents and ingesting the folder again replaces them one by one.
 static int
-s_walk (doclist_t *list, const char *dir, int depth)
+s_walk (doclist_t *list, const char *dir, const char *prefix, int depth)
 {
     if (depth > 64)
         return 0;
@@ -600,16 +619,17 @@ s_walk (doclist_t *list, const char *dir, int depth)
     qsort (names, n, sizeof *names, s_cmp);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
-        char path [PATH_MAX];
+        char path [PATH_MAX], name [PATH_MAX];
         snprintf (path, sizeof path, "%s/%s", dir, names [i]);
+        snprintf (name, sizeof name, "%s%s%s", prefix, *prefix ? "/" : "", names [i]);
         struct stat st;
         //  lstat: a symlink loop must not send us round forever
         if (lstat (path, &st) == 0) {
             if (S_ISDIR (st.st_mode))
-                rc |= s_walk (list, path, depth + 1);
+                rc |= s_walk (list, path, name, depth + 1);
             else
             if (S_ISREG (st.st_mode))
-                s_add (list, path, false);
+                s_add (list, path, name, false);
         }
         free (names [i]);
     }
@@ -621,6 +641,23 @@ static bool
 s_is_url (const char *arg)
 {
     return strncasecmp (arg, "http://", 7) == 0 || strncasecmp (arg, "https://", 8) == 0;
+}
+
+//  The server says whether a document replaced an earlier one of the same
+//  name ("replaced": its id, or true) or its bytes were already there
+//  ("duplicate_of": that document's id), on the job or its last event.
+static void
+s_note_identity (doc_t *doc, json_t *object)
+{
+    json_t *replaced = json_object_get (object, "replaced");
+    if (json_is_string (replaced) && json_string_length (replaced))
+        snprintf (doc->replaced, sizeof doc->replaced, "%s", json_string_value (replaced));
+    else
+    if (json_is_true (replaced) && !*doc->replaced)
+        snprintf (doc->replaced, sizeof doc->replaced, "an earlier version");
+    const char *dup = s_str (object, "duplicate_of");
+    if (*dup)
+        snprintf (doc->duplicate_of, sizeof doc->duplicate_of, "%s", dup);
 }
 
 //  Submit one document; fills doc->job or doc->submit_rc + message.
@@ -646,13 +683,14 @@ s_submit (doc_t *doc)
             snprintf (doc->message, sizeof doc->message, "cannot read %s", doc->arg);
             return;
         }
-        curl_mime_filename (part, doc->label);
+        curl_mime_filename (part, doc->name);
         status = s_request ("POST", "/v1/ingest", NULL, mime, &reply, error, sizeof error);
         curl_mime_free (mime);
     }
     json_t *job = json_array_get (json_object_get (reply, "jobs"), 0);
     if (status == 202 && job) {
         snprintf (doc->job, sizeof doc->job, "%s", s_str (job, "id"));
+        s_note_identity (doc, job);
         doc->submit_rc = EXIT_OK;
     }
     else {
@@ -706,10 +744,18 @@ s_on_event (doc_t *doc)
     else
     if (strcmp (type, "job_completed") == 0) {
         doc->done = true;
+        s_note_identity (doc, data);
+        char also [200] = "";
+        if (*doc->replaced)
+            snprintf (also, sizeof also, ", replaces %s", doc->replaced);
+        if (*doc->duplicate_of)
+            snprintf (also + strlen (also), sizeof also - strlen (also), ", same bytes as %s", doc->duplicate_of);
+        else
+        if (json_is_true (json_object_get (data, "duplicate")))
+            snprintf (also + strlen (also), sizeof also - strlen (also), ", already known");
         snprintf (doc->result, sizeof doc->result, "document %s (%lld pages, %lld chunks)%s",
                   s_str (data, "document_id"), (long long) json_integer_value (json_object_get (data, "pages")),
-                  (long long) json_integer_value (json_object_get (data, "chunks")),
-                  json_is_true (json_object_get (data, "duplicate")) ? ", already known" : "");
+                  (long long) json_integer_value (json_object_get (data, "chunks")), also);
     }
     else
     if (strcmp (type, "job_failed") == 0) {
@@ -953,7 +999,7 @@ s_cmd_ingest (int argc, char **argv)
     //  Check every argument before sending anything
     for (int i = 0; i < argc; i++) {
         if (s_is_url (argv [i])) {
-            s_add (&list, argv [i], true);
+            s_add (&list, argv [i], NULL, true);
             continue;
         }
         struct stat st;
@@ -967,7 +1013,17 @@ s_cmd_ingest (int argc, char **argv)
             size_t len = strlen (dir);
             while (len > 1 && dir [len - 1] == '/')
                 dir [--len] = 0;
-            if (s_walk (&list, dir, 0))
+            //  The folder's own name starts its files' names ("." and ".."
+            //  are resolved to the real name; "/" has none)
+            char real [PATH_MAX];
+            const char *base = realpath (dir, real) ? real : dir;
+            const char *slash = strrchr (base, '/');
+            if (slash && slash [1])
+                base = slash + 1;
+            else
+            if (slash)
+                base = "";
+            if (s_walk (&list, dir, base, 0))
                 return EXIT_USAGE;
         }
         else
@@ -976,7 +1032,7 @@ s_cmd_ingest (int argc, char **argv)
                 s_err ("%s: %s", argv [i], strerror (errno));
                 return EXIT_USAGE;
             }
-            s_add (&list, argv [i], false);
+            s_add (&list, argv [i], NULL, false);
         }
         else {
             s_err ("%s: not a regular file, directory or http(s) URL", argv [i]);
@@ -1006,7 +1062,9 @@ s_cmd_ingest (int argc, char **argv)
         }
         else
         if (!s_opt.json && !s_opt.quiet && (!s_opt.wait || !s_opt.tty))
-            printf ("%s accepted %s\n", doc->job, doc->label);
+            printf ("%s accepted %s%s%s%s%s\n", doc->job, doc->label, *doc->replaced ? " (replaces " : "",
+                    doc->replaced, *doc->replaced ? ")" : "",
+                    *doc->duplicate_of ? " (same bytes as an existing document)" : "");
     }
     if (!s_opt.json && !s_opt.quiet && s_opt.wait && s_opt.tty) {
         size_t ok = 0;
@@ -1030,6 +1088,12 @@ s_cmd_ingest (int argc, char **argv)
                 json_object_set_new (item, "error", json_string (doc->message));
             if (*doc->result)
                 json_object_set_new (item, "result", json_string (doc->result));
+            if (doc->name)
+                json_object_set_new (item, "name", json_string (doc->name));
+            if (*doc->replaced)
+                json_object_set_new (item, "replaced", json_string (doc->replaced));
+            if (*doc->duplicate_of)
+                json_object_set_new (item, "duplicate_of", json_string (doc->duplicate_of));
             json_array_append_new (out, item);
         }
         json_t *wrapped = json_pack ("{s:o}", "documents", out);
@@ -1039,6 +1103,7 @@ s_cmd_ingest (int argc, char **argv)
     for (size_t i = 0; i < list.count; i++) {
         free (list.docs [i].arg);
         free (list.docs [i].label);
+        free (list.docs [i].name);
         free (list.docs [i].line.data);
         free (list.docs [i].data.data);
     }

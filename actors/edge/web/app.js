@@ -419,7 +419,7 @@
         st.status = 'done';
         st.pct = 100;
       }
-      row.message = row.documentId ? 'Stored as document ' + row.documentId : 'Stored';
+      row.message = (row.documentId ? 'Stored as document ' + row.documentId : 'Stored') + identityNote(row);
       announce(row.name + ' completed.');
       libraryChanged();
     } else {
@@ -433,6 +433,23 @@
     }
     render(row);
     pumpStreams();
+  }
+
+  // The server says when a document took the place of an earlier one of
+  // the same name ("replaced": its id, or true) or its bytes were already
+  // stored ("duplicate_of"), on the job and on job_completed.
+  function noteIdentity(row, o) {
+    if (!o) return;
+    if (o.replaced) row.replaced = o.replaced;
+    if (o.duplicate_of) row.duplicateOf = o.duplicate_of;
+  }
+
+  function identityNote(row) {
+    let note = '';
+    if (row.replaced) note += typeof row.replaced === 'string' ? ' · replaces document ' + row.replaced
+                                                                : ' · replaces an earlier version';
+    if (row.duplicateOf) note += ' · same bytes as document ' + row.duplicateOf;
+    return note;
   }
 
   // Apply one event from the job's stream.
@@ -487,6 +504,7 @@
         break;
       case 'job_completed':
         row.documentId = d.document_id || row.documentId;
+        noteIdentity(row, d);
         row.finished = typeof d.ts === 'number' ? d.ts : null;
         finish(row, 'completed');
         return;
@@ -524,6 +542,7 @@
     });
     if (job.state === 'completed') {
       row.documentId = job.document_id;
+      noteIdentity(row, job);
       row.finished = job.updated || null;
       finish(row, 'completed');
     } else if (job.state === 'failed') {
@@ -690,14 +709,51 @@
   // ------------------------------------------------------------------------
   // Ingest
 
+  // fileList: File objects (their name, or the folder-relative path a
+  // folder picker gives them) or {file, path} from a dropped folder. The
+  // name sent is the document's name on the server: a file dropped in a
+  // folder is d/a/n.txt, so two n.txt in two folders stay two documents.
   function addFiles(fileList) {
-    const files = Array.from(fileList || []);
-    for (const file of files) {
-      const row = newRow('file', file.name, { file, source: file.name });
+    const files = Array.from(fileList || []).map((f) =>
+      f instanceof File ? { file: f, path: f.webkitRelativePath || f.name } : f);
+    for (const { file, path } of files) {
+      const row = newRow('file', path, { file, path, source: path });
       ingestQueue.push(row);
     }
-    if (files.length) announce(files.length === 1 ? 'Added ' + files[0].name + '.' : 'Added ' + files.length + ' files.');
+    if (files.length) announce(files.length === 1 ? 'Added ' + files[0].path + '.' : 'Added ' + files.length + ' files.');
     pumpIngest();
+  }
+
+  // A drop's entries, if it holds a folder (null otherwise: dt.files will
+  // do). Taken during the drop event: the DataTransfer is empty after it.
+  function droppedEntries(dt) {
+    const entries = Array.from(dt.items || []).map((it) =>
+      it.kind === 'file' && typeof it.webkitGetAsEntry === 'function' ? it.webkitGetAsEntry() : null);
+    return entries.some((e) => e && e.isDirectory) ? entries.filter(Boolean) : null;
+  }
+
+  // Every file under the dropped entries as {file, path}, path relative to
+  // where they were dropped from ("d/a/n.txt"), folders in name order.
+  async function filesOfEntries(entries) {
+    const out = [];
+    const fileOf = (entry) => new Promise((resolve, reject) => entry.file(resolve, reject));
+    async function walk(entry) {
+      if (entry.isFile) {
+        out.push({ file: await fileOf(entry), path: entry.fullPath.replace(/^\/+/, '') });
+        return;
+      }
+      const reader = entry.createReader();
+      const children = [];
+      for (;;) {    // readEntries answers in batches until an empty one
+        const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+        if (!batch.length) break;
+        children.push(...batch);
+      }
+      children.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const child of children) await walk(child);
+    }
+    for (const entry of entries) await walk(entry);
+    return out;
   }
 
   function addUrls(text) {
@@ -731,7 +787,7 @@
       let body;
       if (row.kind === 'file') {
         body = new FormData();
-        body.append('file', row.file, row.file.name);
+        body.append('file', row.file, row.path || row.file.name);
         xhr.upload.onprogress = (e) => {
           if (!e.lengthComputable) return;
           row.message = 'uploading ' + Math.round(100 * e.loaded / e.total) + '% of ' + formatBytes(e.total);
@@ -1057,7 +1113,10 @@
       drop.classList.remove('over');
       text.textContent = idle;
       const dt = e.dataTransfer;
-      if (dt.files && dt.files.length) addFiles(dt.files);
+      const entries = droppedEntries(dt);
+      const files = Array.from(dt.files || []);
+      if (entries) filesOfEntries(entries).then(addFiles, () => addFiles(files));
+      else if (files.length) addFiles(files);
       else addUrls(dt.getData('text/uri-list') || dt.getData('text/plain'));
     });
   }
