@@ -382,15 +382,23 @@ s_deliver (broker_t *self, worker_t *worker, item_t *item)
     zmsg_addmem (msg, zframe_data (worker->identity), zframe_size (worker->identity));
     zmsg_addmem (msg, zframe_data (header), zframe_size (header));
     zmsg_addmem (msg, zframe_data (item->raw), zframe_size (item->raw));
+    if (zmsg_send (&msg, self->router)) {
+        //  The worker's connection is gone: its process died (or it
+        //  reconnected under another identity). This message never reached
+        //  it and goes back to the front as it was. What the worker did
+        //  hold counts an attempt, as if its heartbeats had stopped: a
+        //  document that kills its worker must reach the dead-letter queue
+        //  whichever way the death is noticed, not go round forever
+        zmsg_destroy (&msg);
+        item->queue_handle = zlistx_add_start (item->service->queue, item);
+        sl_warn (NULL, "worker %s unreachable: declared dead, re-queuing %lld message(s)",
+                 worker->name, (long long) worker->held);
+        s_worker_destroy (self, &worker, true, "worker died while processing");
+        return;
+    }
     item->worker = worker;
     item->service->inflight++;
     worker->held++;
-    if (zmsg_send (&msg, self->router)) {
-        //  The worker's connection is gone: it is dead, now
-        zmsg_destroy (&msg);
-        sl_warn (NULL, "worker %s unreachable: removing", worker->name);
-        s_worker_destroy (self, &worker, false, "worker unreachable");
-    }
 }
 
 //  Hand queued messages to workers with credit, round-robin. A worker that

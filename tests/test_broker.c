@@ -410,6 +410,46 @@ test_redelivery_kill (void)
     sl_broker_destroy (&broker);
 }
 
+//  The same death noticed another way: the broker tries to deliver more
+//  work to the killed worker before its heartbeats are missed, and the
+//  send fails. What it held still counts an attempt (a document that kills
+//  its worker must reach the DLQ); the message that never reached it does
+//  not.
+static void
+test_redelivery_unreachable (void)
+{
+    s_sink_reset ();
+    sl_broker_t *broker = s_broker ("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", 0, NULL);
+    CHECK (broker);
+    const char *ep = sl_broker_endpoint (broker);
+    sl_worker_t *ws = s_worker (ep, "sink", 1, s_sink_handler, NULL);
+    sl_client_t *client = sl_client_new (ep, NULL, NULL);
+    pid_t child = s_spawn_worker (ep, "work", "slow");
+    for (int i = 0; i < 100 && s_stat (client, "work", "workers") != 1; i++)
+        zclock_sleep (50);
+    CHECK (s_stat (client, "work", "workers") == 1);
+    s_submit_n (client, "work,sink", 0, 1);
+    for (int i = 0; i < 100 && s_stat (client, "work", "inflight") != 1; i++)
+        zclock_sleep (20);
+    CHECK (kill (child, SIGKILL) == 0);
+    int status;
+    waitpid (child, &status, 0);
+    zclock_sleep (20);              //  the broker's side of the connection closes
+    s_submit_n (client, "work,sink", 1, 1);   //  the dead worker still has credit
+    CHECK (s_stat (client, "work", "workers") == 0);
+    CHECK (s_stat (client, "work", "queued") == 2);
+    CHECK (s_stat (client, "work", "redelivered") == 1);
+    stage_t st = { .lock = PTHREAD_MUTEX_INITIALIZER };
+    sl_worker_t *w2 = s_worker (ep, "work", 2, s_stage_handler, &st);
+    CHECK (s_sink_wait (2, 5000) == 2);
+    CHECK (s_sink_each_once ());
+    CHECK (s_stat (client, "work", "redelivered") == 1);
+    sl_client_destroy (&client);
+    sl_worker_destroy (&w2);
+    sl_worker_destroy (&ws);
+    sl_broker_destroy (&broker);
+}
+
 static void
 test_dlq_replay (void)
 {
@@ -854,6 +894,7 @@ main (int argc, char **argv)
         { "inline_prefetch", test_inline_prefetch },
         { "credit", test_credit },
         { "redelivery_kill", test_redelivery_kill },
+        { "redelivery_unreachable", test_redelivery_unreachable },
         { "dlq_replay", test_dlq_replay },
         { "busy", test_busy },
         { "drain_sigterm", test_drain_sigterm },
