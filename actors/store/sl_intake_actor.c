@@ -7,16 +7,26 @@
     are unfinished the answer is 429: backpressure that survives restarts,
     unlike a queue bound.
 
-    The re-driver thread wakes every jobs.redrive_interval_s and takes the
-    jobs nobody has touched for jobs.stale_s (no event, no stage change): a
-    worker process died, the broker lost its memory. It leases each one (so
-    that with several intake processes exactly one re-drives it), counts an
-    attempt, and submits the job again from fetch; after jobs.max_attempts
-    it fails the job with the stage it was stuck in, instead of looping
-    forever on a document that kills its parser. In the embedded mode,
-    where one process is the whole system, jobs left unfinished by a
-    previous run that crashed are re-driven at once on start (after a clean
-    stop the broker's snapshot carries them instead).
+    The re-driver thread wakes every jobs.redrive_interval_s and looks at
+    the jobs nobody has touched for jobs.stale_s (no event, no stage
+    change). Such a job is either waiting (its message sits in a broker
+    queue behind a backlog, or no worker serves its stage right now: it
+    will move, however long that takes) or lost (its holder died and the
+    broker lost it, or the broker crashed without its snapshot). Only the
+    broker knows which, so the re-driver leases the job (one intake process
+    per job) and submits a fresh ingest message with SUBMIT "ifabsent": the
+    broker queues it only if it holds no live message of the job, in the
+    same step as it checks. Held: the job waits, no attempt is spent, and
+    it is asked about again a stale period later. Queued: the job is
+    re-driven from fetch and an attempt is counted. Either way a job never
+    has two messages in the pipeline. A job lost jobs.max_attempts times is
+    failed with the stage it was stuck in (unless, by then, the broker holds
+    its message after all) instead of looping forever on a document that
+    kills its parser. Outcomes are counted in sluice_redrive_total{outcome}.
+    In the embedded mode, where one process is the whole system, jobs left
+    unfinished by a previous run that crashed are looked at at once on
+    start (after a clean stop the broker's snapshot carries them, and the
+    broker says so).
 */
 #include "sl_store_actors.h"
 #include "sl_blob.h"
