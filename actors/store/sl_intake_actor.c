@@ -25,8 +25,8 @@
     kills its parser. Outcomes are counted in sluice_redrive_total{outcome}.
     In the embedded mode, where one process is the whole system, jobs left
     unfinished by a previous run that crashed are looked at at once on
-    start (after a clean stop the broker's snapshot carries them, and the
-    broker says so).
+    start (after a clean stop the broker's snapshot carries them on, and
+    when they go quiet the broker answers that it holds them).
 */
 #include "sl_store_actors.h"
 #include "sl_blob.h"
@@ -200,7 +200,7 @@ typedef enum {
     S_REDRIVEN,         //  the broker held nothing of it: sent again, attempt + 1
     S_HELD,             //  the broker still holds its message: it waits, left alone
     S_ABANDONED,        //  lost jobs.max_attempts times: failed
-    S_ERROR,            //  no answer, or the store refused: tried again next pass
+    S_ERROR,            //  no answer from the broker: tried again next pass
     S_PASSED            //  leased by another process, or just finished
 } s_redrive_t;
 
