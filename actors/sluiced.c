@@ -70,6 +70,7 @@ s_prometheus_services (FILE *f, const msgpack_object *services)
         { "dead", "sluice_broker_dead_letters_total", "counter" },
         { "busy", "sluice_broker_busy_total", "counter" },
         { "redelivered", "sluice_broker_redelivered_total", "counter" },
+        { "held", "sluice_broker_held_total", "counter" },
     };
     uint32_t n = services && services->type == MSGPACK_OBJECT_MAP ? services->via.map.size : 0;
     for (size_t i = 0; i < sizeof fields / sizeof fields [0]; i++) {
@@ -112,13 +113,15 @@ s_broker_ops (void *arg, const char *path, char **body, const char **type)
     size_t out_size = 0;
     FILE *f = open_memstream (&out, &out_size);
     s_prometheus_services (f, sl_mp_get (root, "services"));
-    int64_t dlq = 0, workers = 0, malformed = 0, refused = 0;
+    int64_t dlq = 0, workers = 0, malformed = 0, refused = 0, jobs = 0;
     sl_mp_get_int (root, "dlq", &dlq);
+    sl_mp_get_int (root, "jobs", &jobs);
     sl_mp_get_int (root, "workers", &workers);
     sl_mp_get_int (root, "malformed", &malformed);
     sl_mp_get_int (root, "refused", &refused);
     fprintf (f, "# TYPE sluice_broker_dlq_size gauge\nsluice_broker_dlq_size %lld\n", (long long) dlq);
     fprintf (f, "# TYPE sluice_broker_peers gauge\nsluice_broker_peers %lld\n", (long long) workers);
+    fprintf (f, "# TYPE sluice_broker_live_jobs gauge\nsluice_broker_live_jobs %lld\n", (long long) jobs);
     fprintf (f, "# TYPE sluice_broker_malformed_total counter\nsluice_broker_malformed_total %lld\n",
              (long long) malformed);
     fprintf (f, "# TYPE sluice_broker_refused_total counter\nsluice_broker_refused_total %lld\n",
@@ -597,6 +600,11 @@ main (int argc, char **argv)
             wc.service = def->name;
             wc.broker = sl_node_broker (node);
             wc.concurrency = (int) sl_config_int (cfg, key, def->default_concurrency);
+            //  Never 0, the runtime's inline mode: the handler would run on
+            //  the thread that heartbeats, and a long document would go
+            //  silent, be declared dead and have its message taken back
+            if (wc.concurrency < 1)
+                wc.concurrency = 1;
             wc.heartbeat_ms = (int) sl_config_int (cfg, "broker.heartbeat_ms", wc.heartbeat_ms);
             wc.liveness = (int) sl_config_int (cfg, "broker.liveness", wc.liveness);
             wc.drain_timeout_ms = (int) sl_config_int (cfg, "worker.drain_timeout_ms", wc.drain_timeout_ms);

@@ -7,9 +7,11 @@
       items      message id → item, for every message queued or in flight
       done       recently completed ids (bounded), to drop late duplicates
       dlq        dead letters, oldest first, bounded
+      jobs       job id → how many of its pipeline messages are live
     An item is in exactly one place: a service queue (queue_handle set), a
     worker's hands (worker set), or the DLQ (dead). Moving it means updating
-    that one field and the counters beside it; nothing else is derived.
+    that one field and the counters beside it; nothing else is derived,
+    except the jobs index, which s_item_live keeps (see there).
 */
 #include "sl_broker.h"
 #include "sl_envelope.h"
@@ -35,6 +37,7 @@ typedef struct {
     void *queue_handle;             //  in service->queue when queued
     worker_t *worker;               //  holder when in flight
     bool dead;                      //  in the DLQ
+    bool live;                      //  counted in broker->jobs (s_item_live)
     zframe_t *reply_to;             //  requests: client identity
     char corr [65];                 //  requests: client correlation id
     char reason [SL_REASON_MAX];    //  why it was dead-lettered
@@ -48,6 +51,7 @@ struct _service_t {
     zlistx_t *workers;              //  worker_t *, round-robin order
     int64_t inflight;
     uint64_t submitted, completed, dead, busy, redelivered;
+    uint64_t held;                  //  SUBMIT ifabsent refused: the job had a live message
 };
 
 struct _worker_t {
@@ -74,6 +78,7 @@ typedef struct {
     zhashx_t *done;
     zlistx_t *done_order;
     zlistx_t *dlq;
+    zhashx_t *jobs;                 //  job id → live pipeline messages (intptr_t, > 0)
     zframe_t *deliver_header;       //  the DELIVER header never changes: encoded once
     int64_t heartbeat_at;
     int64_t started;
@@ -114,10 +119,48 @@ s_item_dirty (item_t *item)
     zframe_destroy (&item->raw);
 }
 
+//  Does the item carry its job through the pipeline? Requests (answered to
+//  a caller, never part of a job's progress) and events (journal traffic
+//  about the job) do not.
+static bool
+s_item_tracked (item_t *item)
+{
+    return !item->reply_to && *sl_envelope_job (item->env)
+        && strcmp (sl_envelope_kind (item->env), "event") != 0;
+}
+
+//  Count the item in, or out of, its job's live messages. Live means the
+//  broker will deliver it without anyone's help: queued or in flight.
+//  Dead letters are not live: they wait for an operator, and a job whose
+//  only message is one must stay re-drivable (or fail as abandoned), not
+//  hang. This index is what SUBMIT ifabsent asks, so it is updated in the
+//  same step as the item moves: s_enqueue counts in, s_dead_letter and
+//  s_item_destroy count out.
 static void
-s_item_destroy (item_t **item_p)
+s_item_live (broker_t *self, item_t *item, bool live)
+{
+    if (item->live == live || (live && !s_item_tracked (item)))
+        return;
+    const char *job = sl_envelope_job (item->env);
+    intptr_t count = (intptr_t) zhashx_lookup (self->jobs, job) + (live ? 1 : -1);
+    if (count > 0)
+        zhashx_update (self->jobs, job, (void *) count);
+    else
+        zhashx_delete (self->jobs, job);
+    item->live = live;
+}
+
+static intptr_t
+s_job_live (broker_t *self, const char *job)
+{
+    return *job ? (intptr_t) zhashx_lookup (self->jobs, job) : 0;
+}
+
+static void
+s_item_destroy (broker_t *self, item_t **item_p)
 {
     if (*item_p) {
+        s_item_live (self, *item_p, false);
         zframe_destroy (&(*item_p)->raw);
         sl_envelope_destroy (&(*item_p)->env);
         zframe_destroy (&(*item_p)->reply_to);
@@ -224,13 +267,14 @@ s_dead_letter (broker_t *self, item_t *item, const char *reason)
         //  A request nobody could answer: tell the client, keep no letter
         s_reply_error (self, item->reply_to, item->corr, SL_ERR_TIMEOUT, reason);
         zhashx_delete (self->items, sl_envelope_id (env));
-        s_item_destroy (&item);
+        s_item_destroy (self, &item);
         return;
     }
     sl_warn (sl_envelope_job (env), "dead-letter %s at %s after %u attempts: %s",
              sl_envelope_id (env), stage, sl_envelope_attempt (env), reason);
     if (item->service)
         item->service->dead++;
+    s_item_live (self, item, false);
     item->dead = true;
     item->dead_ms = sl_now_ms ();
     snprintf (item->reason, sizeof item->reason, "%s", reason);
@@ -242,7 +286,7 @@ s_dead_letter (broker_t *self, item_t *item, const char *reason)
         sl_warn (sl_envelope_job (old->env), "DLQ full: dropping oldest letter %s",
                  sl_envelope_id (old->env));
         zhashx_delete (self->items, sl_envelope_id (old->env));
-        s_item_destroy (&old);
+        s_item_destroy (self, &old);
     }
     //  Tell whoever follows the job (the store marks it failed)
     if (strcmp (sl_envelope_kind (env), "event") != 0) {
@@ -273,6 +317,7 @@ s_enqueue (broker_t *self, item_t *item, bool front)
     item->queue_handle = front ? zlistx_add_start (item->service->queue, item)
                                : zlistx_add_end (item->service->queue, item);
     zhashx_update (self->items, sl_envelope_id (item->env), item);
+    s_item_live (self, item, true);
     s_dispatch (self, item->service);
 }
 
@@ -346,15 +391,23 @@ s_deliver (broker_t *self, worker_t *worker, item_t *item)
     zmsg_addmem (msg, zframe_data (worker->identity), zframe_size (worker->identity));
     zmsg_addmem (msg, zframe_data (header), zframe_size (header));
     zmsg_addmem (msg, zframe_data (item->raw), zframe_size (item->raw));
+    if (zmsg_send (&msg, self->router)) {
+        //  The worker's connection is gone: its process died (or it
+        //  reconnected under another identity). This message never reached
+        //  it and goes back to the front as it was. What the worker did
+        //  hold counts an attempt, as if its heartbeats had stopped: a
+        //  document that kills its worker must reach the dead-letter queue
+        //  whichever way the death is noticed, not go round forever
+        zmsg_destroy (&msg);
+        item->queue_handle = zlistx_add_start (item->service->queue, item);
+        sl_warn (NULL, "worker %s unreachable: declared dead, re-queuing %lld message(s)",
+                 worker->name, (long long) worker->held);
+        s_worker_destroy (self, &worker, true, "worker died while processing");
+        return;
+    }
     item->worker = worker;
     item->service->inflight++;
     worker->held++;
-    if (zmsg_send (&msg, self->router)) {
-        //  The worker's connection is gone: it is dead, now
-        zmsg_destroy (&msg);
-        sl_warn (NULL, "worker %s unreachable: removing", worker->name);
-        s_worker_destroy (self, &worker, false, "worker unreachable");
-    }
 }
 
 //  Hand queued messages to workers with credit, round-robin. A worker that
@@ -521,7 +574,7 @@ s_settle (broker_t *self, worker_t *worker, const char *mid)
         item->service->completed++;
         service_t *service = item->service;
         zhashx_delete (self->items, mid);
-        s_item_destroy (&item);
+        s_item_destroy (self, &item);
         s_dispatch (self, service);
     }
     s_remember_done (self, mid);
@@ -529,13 +582,47 @@ s_settle (broker_t *self, worker_t *worker, const char *mid)
     return true;
 }
 
+//  Queue the successors of an ACK or REPLY. orphan: the settled message was
+//  unknown here (the broker restarted without its snapshot while a worker
+//  held it). If its job has a live message again by now (the re-driver sent
+//  it anew), its successors are dropped, or the job would run twice side by
+//  side. All are checked before any is queued: the first would otherwise
+//  make its own job look re-driven to the rest of a fan-out.
+static void
+s_forward_all (broker_t *self, zmsg_t *frames, bool orphan)
+{
+    if (!frames || zmsg_size (frames) == 0)
+        return;
+    if (orphan) {
+        zlistx_t *keep = zlistx_new ();
+        char err [256];
+        for (zframe_t *frame = zmsg_first (frames); frame; frame = zmsg_next (frames)) {
+            sl_envelope_t *env = sl_envelope_decode (zframe_data (frame), zframe_size (frame), 0,
+                                                     err, sizeof err);
+            item_t probe = { .env = env };
+            if (!env || !s_item_tracked (&probe) || s_job_live (self, sl_envelope_job (env)) == 0)
+                zlistx_add_end (keep, frame);
+            else
+                sl_info (sl_envelope_job (env), "dropping %s from a message this broker never held: "
+                         "the job was re-driven meanwhile", sl_envelope_id (env));
+            sl_envelope_destroy (&env);
+        }
+        for (zframe_t *frame = zlistx_first (keep); frame; frame = zlistx_next (keep))
+            s_forward (self, frame);
+        zlistx_destroy (&keep);
+    }
+    else
+        for (zframe_t *frame = zmsg_first (frames); frame; frame = zmsg_next (frames))
+            s_forward (self, frame);
+}
+
 static void
 s_on_ack (broker_t *self, worker_t *worker, sl_proto_t *cmd)
 {
+    bool orphan = !zhashx_lookup (self->items, cmd->mid);
     if (!s_settle (self, worker, cmd->mid))
         return;                 //  late duplicate: its successors exist already
-    for (zframe_t *frame = zmsg_first (cmd->frames); frame; frame = zmsg_next (cmd->frames))
-        s_forward (self, frame);
+    s_forward_all (self, cmd->frames, orphan);
 }
 
 static void
@@ -582,9 +669,8 @@ s_on_reply (broker_t *self, worker_t *worker, sl_proto_t *cmd)
         zframe_destroy (&to);
     }
     zframe_destroy (&body);
-    if (s_settle (self, worker, cmd->mid) && cmd->frames)
-        for (zframe_t *frame = zmsg_first (cmd->frames); frame; frame = zmsg_next (cmd->frames))
-            s_forward (self, frame);
+    if (s_settle (self, worker, cmd->mid))
+        s_forward_all (self, cmd->frames, item == NULL);
 }
 
 static item_t *
@@ -630,10 +716,24 @@ s_on_submit (broker_t *self, zframe_t *identity, sl_proto_t *cmd)
         snprintf (reply.corr, sizeof reply.corr, "%s", cmd->corr);
         snprintf (reply.mid, sizeof reply.mid, "%s", mid);
         s_send_to (self, identity, &reply);
-        s_item_destroy (&item);
+        s_item_destroy (self, &item);
         return;
     }
     service_t *service = s_service_require (self, sl_envelope_service (item->env));
+    //  Conditional submit (re-drivers): the job's message is still here,
+    //  waiting in a queue or being worked on, so nothing was lost and a
+    //  second message would only run the job twice. Checked and queued in
+    //  this one step of the broker thread: no one slips in between.
+    intptr_t live = cmd->if_absent ? s_job_live (self, sl_envelope_job (item->env)) : 0;
+    if (live > 0) {
+        service->held++;
+        char why [160];
+        snprintf (why, sizeof why, "job %s already has %ld live message(s) here",
+                  sl_envelope_job (item->env), (long) live);
+        s_reply_error (self, identity, cmd->corr, SL_ERR_HELD, why);
+        s_item_destroy (self, &item);
+        return;
+    }
     if (zlistx_size (service->queue) >= self->cfg.queue_limit) {
         service->busy++;
         sl_proto_init (&reply, SL_CMD_BUSY);
@@ -643,7 +743,7 @@ s_on_submit (broker_t *self, zframe_t *identity, sl_proto_t *cmd)
         reply.retry_ms = self->cfg.retry_after_ms;
         reply.depth = (int64_t) zlistx_size (service->queue);
         s_send_to (self, identity, &reply);
-        s_item_destroy (&item);
+        s_item_destroy (self, &item);
         return;
     }
     service->submitted++;
@@ -669,7 +769,7 @@ s_on_request (broker_t *self, zframe_t *identity, sl_proto_t *cmd)
         char why [128];
         snprintf (why, sizeof why, "no worker serves '%s'", service->name);
         s_reply_error (self, identity, cmd->corr, SL_ERR_NO_SERVICE, why);
-        s_item_destroy (&item);
+        s_item_destroy (self, &item);
         return;
     }
     if (zhashx_lookup (self->items, sl_envelope_id (item->env))) {
@@ -694,7 +794,7 @@ s_pack_service (sl_mpw_t *w, service_t *service)
     int64_t credit = 0;
     for (worker_t *wk = zlistx_first (service->workers); wk; wk = zlistx_next (service->workers))
         credit += wk->credit;
-    msgpack_pack_map (&w->pk, 9);
+    msgpack_pack_map (&w->pk, 10);
     sl_mpw_kv_int (w, "queued", (int64_t) zlistx_size (service->queue));
     sl_mpw_kv_int (w, "inflight", service->inflight);
     sl_mpw_kv_int (w, "workers", (int64_t) zlistx_size (service->workers));
@@ -704,6 +804,7 @@ s_pack_service (sl_mpw_t *w, service_t *service)
     sl_mpw_kv_int (w, "dead", (int64_t) service->dead);
     sl_mpw_kv_int (w, "busy", (int64_t) service->busy);
     sl_mpw_kv_int (w, "redelivered", (int64_t) service->redelivered);
+    sl_mpw_kv_int (w, "held", (int64_t) service->held);
 }
 
 static void
@@ -730,6 +831,7 @@ s_pack_stats (broker_t *self, sl_mpw_t *w_p)
     }
     sl_mpw_kv_int (w_p, "workers", (int64_t) zhashx_size (self->workers));
     sl_mpw_kv_int (w_p, "dlq", (int64_t) zlistx_size (self->dlq));
+    sl_mpw_kv_int (w_p, "jobs", (int64_t) zhashx_size (self->jobs));
     sl_mpw_kv_int (w_p, "uptime_ms", sl_mono_ms () - self->started);
     sl_mpw_kv_int (w_p, "published", (int64_t) self->published);
     sl_mpw_kv_int (w_p, "malformed", (int64_t) self->malformed);
@@ -1241,6 +1343,7 @@ s_broker_actor (zsock_t *pipe, void *args)
     self->done_order = zlistx_new ();
     zlistx_set_destructor (self->done_order, (zlistx_destructor_fn *) zstr_free);
     self->dlq = zlistx_new ();
+    self->jobs = zhashx_new ();
     self->started = sl_mono_ms ();
     sl_proto_t deliver;
     sl_proto_init (&deliver, SL_CMD_DELIVER);
@@ -1314,13 +1417,14 @@ s_broker_actor (zsock_t *pipe, void *args)
         free (victim);
     }
     for (item_t *item = zhashx_first (self->items); item; item = zhashx_next (self->items))
-        s_item_destroy (&item);
+        s_item_destroy (self, &item);
     zhashx_destroy (&self->items);
     zhashx_destroy (&self->workers);
     zhashx_destroy (&self->services);
     zhashx_destroy (&self->done);
     zlistx_destroy (&self->done_order);
     zlistx_destroy (&self->dlq);
+    zhashx_destroy (&self->jobs);
     zframe_destroy (&self->deliver_header);
 done:
     zsock_destroy (&self->router);

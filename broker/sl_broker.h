@@ -14,13 +14,19 @@
       ACKs it, and the ACK carries the message's successors (the next stage
       of its route) so "done here" and "queued there" happen together;
     - liveness: both sides heartbeat; a worker silent for `liveness`
-      intervals is dead and every message it held is re-queued with
-      attempt+1; after max attempts a message goes to the dead-letter queue
-      (listable, replayable) and a `dead_letter` event is emitted;
+      intervals (or unreachable when sent more work) is dead and every
+      message it held is re-queued with attempt+1 (a message in flight has
+      no deadline of its own: it stays while its worker heartbeats); after
+      max attempts a message goes to the dead-letter queue (listable,
+      replayable) and a `dead_letter` event is emitted;
     - backpressure: a SUBMIT to a service whose queue is full gets BUSY
       with a retry hint, never a silent drop;
     - dedupe: message ids already completed are remembered for a while, so a
       late ACK from a worker declared dead does not forward twice;
+    - one message per job: the broker counts each job's live pipeline
+      messages (queued or in flight), and a SUBMIT flagged "ifabsent" is
+      queued only when its job has none. Re-drivers use it to tell a job
+      that waits in a queue from one whose message was lost;
     - durability across restarts: on a clean stop the queues and the DLQ
       are written to a snapshot file and loaded at the next start. A crash
       loses the broker's memory, which is why jobs are also recorded in the

@@ -155,17 +155,32 @@ s_take_payload (sl_proto_t *answer, char **data, size_t *size)
     (*data) [*size] = 0;
 }
 
-sl_client_rc_t
-sl_client_submit (sl_client_t *self, const sl_envelope_t *env, int timeout_ms,
-                  sl_client_result_t *result)
+static sl_client_rc_t
+s_submit (sl_client_t *self, const sl_envelope_t *env, bool if_absent, int timeout_ms,
+          sl_client_result_t *result)
 {
     sl_proto_t cmd, answer;
     sl_proto_init (&cmd, SL_CMD_SUBMIT);
+    cmd.if_absent = if_absent;
     s_attach_envelope (&cmd, env);
     sl_client_rc_t rc = s_call (self, &cmd, timeout_ms, &answer, result);
     if (rc != SL_CLIENT_TIMEOUT)
         sl_proto_clear (&answer);
     return rc;
+}
+
+sl_client_rc_t
+sl_client_submit (sl_client_t *self, const sl_envelope_t *env, int timeout_ms,
+                  sl_client_result_t *result)
+{
+    return s_submit (self, env, false, timeout_ms, result);
+}
+
+sl_client_rc_t
+sl_client_submit_if_absent (sl_client_t *self, const sl_envelope_t *env, int timeout_ms,
+                            sl_client_result_t *result)
+{
+    return s_submit (self, env, true, timeout_ms, result);
 }
 
 sl_client_rc_t

@@ -55,6 +55,16 @@ void sl_client_destroy (sl_client_t **self_p);
 sl_client_rc_t sl_client_submit (sl_client_t *self, const sl_envelope_t *env, int timeout_ms,
                                  sl_client_result_t *result);
 
+//  Submit env only if the broker holds no live pipeline message (queued or
+//  in flight; dead letters do not count) of env's job: the check and the
+//  queuing are one step in the broker, so two callers can never both queue
+//  one. SL_CLIENT_OK: queued (or env's id was already known: idempotent);
+//  SL_CLIENT_ERROR with result.code SL_ERR_HELD (409): the job's message is
+//  waiting or being worked on, nothing was queued. For re-drivers, which
+//  must tell a job that waits from one whose message was lost.
+sl_client_rc_t sl_client_submit_if_absent (sl_client_t *self, const sl_envelope_t *env,
+                                           int timeout_ms, sl_client_result_t *result);
+
 //  Ask a service and wait for its reply body (malloc'd into *reply; caller
 //  frees). The broker stamps a deadline of timeout_ms on the request.
 sl_client_rc_t sl_client_request (sl_client_t *self, const sl_envelope_t *env, int timeout_ms,

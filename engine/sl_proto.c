@@ -48,6 +48,7 @@ s_count_fields (const sl_proto_t *self)
     n += self->limit != 0;
     n += self->code != 0;
     n += self->retry;
+    n += self->if_absent;
     n += self->reason [0] != 0;
     return n;
 }
@@ -77,6 +78,7 @@ sl_proto_encode (sl_proto_t *self)
     if (self->limit)      sl_mpw_kv_int (&w, "limit", self->limit);
     if (self->code)       sl_mpw_kv_int (&w, "code", self->code);
     if (self->retry)      sl_mpw_kv_bool (&w, "retry", true);
+    if (self->if_absent)  sl_mpw_kv_bool (&w, "ifabsent", true);
     if (self->reason [0]) sl_mpw_kv_str (&w, "reason", self->reason);
 
     zmsg_t *msg = self->frames ? self->frames : zmsg_new ();
@@ -163,8 +165,8 @@ sl_proto_decode (zmsg_t **msg_p, sl_proto_t *self, char *err, size_t errlen)
     if (sl_mp_get_int (root, "c", &cmd) || cmd <= 0 || cmd >= SL_CMD_MAX_)
         S_FAIL ("unknown command");
     self->cmd = (sl_cmd_t) cmd;
-    int64_t flag = 0;
     const msgpack_object *retry = sl_mp_get (root, "retry");
+    const msgpack_object *if_absent = sl_mp_get (root, "ifabsent");
     if (s_opt_str (root, "corr", self->corr, sizeof self->corr)
     ||  s_opt_str (root, "mid", self->mid, sizeof self->mid)
     ||  s_opt_str (root, "topic", self->topic, sizeof self->topic)
@@ -176,9 +178,9 @@ sl_proto_decode (zmsg_t **msg_p, sl_proto_t *self, char *err, size_t errlen)
     ||  s_opt_int (root, "timeout", &self->timeout_ms)
     ||  s_opt_int (root, "limit", &self->limit)
     ||  s_opt_int (root, "code", &self->code)
-    ||  (retry && sl_mp_bool (retry, &self->retry)))
+    ||  (retry && sl_mp_bool (retry, &self->retry))
+    ||  (if_absent && sl_mp_bool (if_absent, &self->if_absent)))
         S_FAIL ("%s header has a field of wrong type or size", sl_proto_cmd_name (self->cmd));
-    (void) flag;
     const msgpack_object *svc = sl_mp_get (root, "svc");
     if (svc) {
         if (svc->type != MSGPACK_OBJECT_ARRAY || svc->via.array.size > SL_PROTO_MAX_SERVICES)
@@ -213,6 +215,7 @@ sl_proto_test (bool verbose)
     p.svc_count = 2;
     p.credit = 4;
     p.retry = true;
+    p.if_absent = true;
     strcpy (p.reason, "why");
     p.frames = zmsg_new ();
     zmsg_addstr (p.frames, "payload");
@@ -222,7 +225,7 @@ sl_proto_test (bool verbose)
     sl_proto_t q;
     assert (sl_proto_decode (&msg, &q, err, sizeof err) == 0);
     assert (msg == NULL);
-    assert (q.cmd == SL_CMD_READY && q.credit == 4 && q.retry);
+    assert (q.cmd == SL_CMD_READY && q.credit == 4 && q.retry && q.if_absent);
     assert (q.svc_count == 2 && strcmp (q.svc [1], "chunk") == 0);
     assert (strcmp (q.name, "w1") == 0 && strcmp (q.reason, "why") == 0);
     assert (zmsg_size (q.frames) == 1);

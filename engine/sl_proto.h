@@ -33,7 +33,7 @@ typedef enum {
     SL_CMD_ACK,             //  worker → broker: mid, + N forward envelope frames
     SL_CMD_NACK,            //  worker → broker: mid, retry, reason
     SL_CMD_CREDIT,          //  worker → broker: credit (new total; 0 = draining)
-    SL_CMD_SUBMIT,          //  any → broker: corr, + envelope frame
+    SL_CMD_SUBMIT,          //  any → broker: corr, ifabsent, + envelope frame
     SL_CMD_ACCEPTED,        //  broker → peer: corr, mid
     SL_CMD_BUSY,            //  broker → peer: corr, svc, retry_ms, depth
     SL_CMD_ERROR,           //  broker → peer: corr, code, reason
@@ -59,6 +59,8 @@ typedef enum {
     SL_ERR_FORBIDDEN = 403,     //  this peer's key may not do that
     SL_ERR_NOT_FOUND = 404,     //  no such message / service
     SL_ERR_TIMEOUT = 408,
+    SL_ERR_HELD = 409,          //  SUBMIT ifabsent: the broker already holds a
+                                //  live pipeline message of that job
     SL_ERR_TOO_LARGE = 413,
     SL_ERR_NO_SERVICE = 503,    //  no worker serves that request
     SL_ERR_INTERNAL = 500
@@ -79,6 +81,8 @@ typedef struct {
     int64_t limit;
     int64_t code;
     bool retry;
+    bool if_absent;                 //  SUBMIT "ifabsent": queue only if the broker holds
+                                    //  no live pipeline message of the envelope's job
     char reason [SL_REASON_MAX];
     zmsg_t *frames;                 //  payload frames after the header (owned)
 } sl_proto_t;

@@ -7,7 +7,11 @@
     heartbeats, hands each delivered envelope to an idle handler thread and
     relays the handler's outcome (ACK with successors, NACK, REPLY) and its
     events to the broker. Handlers never touch the broker socket, so a
-    handler that parses a 1000-page PDF for minutes does not stop heartbeats.
+    handler that parses a 1000-page PDF for minutes does not stop heartbeats:
+    the broker has no delivery deadline, so a message stays with its worker
+    for as long as that worker heartbeats, however long its handler runs
+    (tests/test_broker.c, long_handler). Inline mode (concurrency 0) gives
+    this up, which is why sluiced never uses it for a stage.
 
     Resilience: if the broker falls silent for `liveness` heartbeats the
     actor throws its socket away and reconnects with exponential backoff,

@@ -410,6 +410,46 @@ test_redelivery_kill (void)
     sl_broker_destroy (&broker);
 }
 
+//  The same death noticed another way: the broker tries to deliver more
+//  work to the killed worker before its heartbeats are missed, and the
+//  send fails. What it held still counts an attempt (a document that kills
+//  its worker must reach the DLQ); the message that never reached it does
+//  not.
+static void
+test_redelivery_unreachable (void)
+{
+    s_sink_reset ();
+    sl_broker_t *broker = s_broker ("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", 0, NULL);
+    CHECK (broker);
+    const char *ep = sl_broker_endpoint (broker);
+    sl_worker_t *ws = s_worker (ep, "sink", 1, s_sink_handler, NULL);
+    sl_client_t *client = sl_client_new (ep, NULL, NULL);
+    pid_t child = s_spawn_worker (ep, "work", "slow");
+    for (int i = 0; i < 100 && s_stat (client, "work", "workers") != 1; i++)
+        zclock_sleep (50);
+    CHECK (s_stat (client, "work", "workers") == 1);
+    s_submit_n (client, "work,sink", 0, 1);
+    for (int i = 0; i < 100 && s_stat (client, "work", "inflight") != 1; i++)
+        zclock_sleep (20);
+    CHECK (kill (child, SIGKILL) == 0);
+    int status;
+    waitpid (child, &status, 0);
+    zclock_sleep (20);              //  the broker's side of the connection closes
+    s_submit_n (client, "work,sink", 1, 1);   //  the dead worker still has credit
+    CHECK (s_stat (client, "work", "workers") == 0);
+    CHECK (s_stat (client, "work", "queued") == 2);
+    CHECK (s_stat (client, "work", "redelivered") == 1);
+    stage_t st = { .lock = PTHREAD_MUTEX_INITIALIZER };
+    sl_worker_t *w2 = s_worker (ep, "work", 2, s_stage_handler, &st);
+    CHECK (s_sink_wait (2, 5000) == 2);
+    CHECK (s_sink_each_once ());
+    CHECK (s_stat (client, "work", "redelivered") == 1);
+    sl_client_destroy (&client);
+    sl_worker_destroy (&w2);
+    sl_worker_destroy (&ws);
+    sl_broker_destroy (&broker);
+}
+
 static void
 test_dlq_replay (void)
 {
@@ -671,6 +711,175 @@ test_stop_at_once (void)
     sl_broker_destroy (&broker);
 }
 
+//  ---------------------------------------------------------------------
+//  Liveness: a job that waits is not a job that is lost
+
+static sl_client_rc_t
+s_submit_job (sl_client_t *client, const char *route, int n, bool if_absent, sl_client_result_t *res)
+{
+    sl_envelope_t *env = s_job (route, n);
+    sl_client_rc_t rc = if_absent ? sl_client_submit_if_absent (client, env, 2000, res)
+                                  : sl_client_submit (client, env, 2000, res);
+    sl_envelope_destroy (&env);
+    return rc;
+}
+
+//  SUBMIT ifabsent queues a job's message only while the broker holds no
+//  live one of that job: queued and in flight count, events and dead
+//  letters do not, and the ACK that forwards a successor keeps the job live
+//  throughout. A plain SUBMIT is unchanged.
+static void
+test_submit_ifabsent (void)
+{
+    s_sink_reset ();
+    sl_broker_t *broker = s_broker ("inproc://ifa", "inproc://ifa-pub", 0, NULL);
+    sl_client_t *client = sl_client_new ("inproc://ifa", NULL, NULL);
+    sl_client_result_t res;
+    //  Nobody serves "work" yet: job-1's message waits in the queue
+    CHECK (s_submit_job (client, "work,sink", 1, true, &res) == SL_CLIENT_OK);
+    CHECK (s_submit_job (client, "work,sink", 1, true, &res) == SL_CLIENT_ERROR);
+    CHECK (res.code == SL_ERR_HELD && strstr (res.reason, "job-1"));
+    CHECK (s_submit_job (client, "work,sink", 2, true, &res) == SL_CLIENT_OK);
+    CHECK (s_stat (client, "work", "held") == 1);
+    CHECK (s_stat (client, "work", "submitted") == 2);
+    CHECK (s_stat (client, NULL, "jobs") == 2);
+    //  An event about job-3 is not job-3's pipeline message
+    sl_envelope_t *event = sl_envelope_new ("event", "job-3", "ws");
+    sl_envelope_set_route (event, "journal");
+    CHECK (sl_client_submit (client, event, 2000, &res) == SL_CLIENT_OK);
+    sl_envelope_destroy (&event);
+    CHECK (s_stat (client, NULL, "jobs") == 2);
+    //  A dead letter is not live either: job-4 dead-letters at once
+    sl_envelope_t *doomed = s_job ("flaky", 4);
+    sl_envelope_set_max_attempts (doomed, 1);
+    CHECK (sl_client_submit (client, doomed, 2000, &res) == SL_CLIENT_OK);
+    sl_envelope_destroy (&doomed);
+    stage_t flaky = { .lock = PTHREAD_MUTEX_INITIALIZER, .fail_until = 1000 };
+    sl_worker_t *wf = s_worker ("inproc://ifa", "flaky", 1, s_stage_handler, &flaky);
+    int64_t until = sl_mono_ms () + 5000;
+    while (s_stat (client, NULL, "dlq") != 1 && sl_mono_ms () < until)
+        zclock_sleep (20);
+    CHECK (s_stat (client, NULL, "dlq") == 1);
+    CHECK (s_stat (client, NULL, "jobs") == 2);
+    //  Slow workers: while job-1 is in flight at work, or forwarded to the
+    //  sink, it is held; the ACK moves it from one to the other in one step
+    stage_t st = { .lock = PTHREAD_MUTEX_INITIALIZER, .sleep_ms = 300 };
+    sl_worker_t *w = s_worker ("inproc://ifa", "work", 1, s_stage_handler, &st);
+    sl_worker_t *ws = s_worker ("inproc://ifa", "sink", 1, s_sink_handler, NULL);
+    until = sl_mono_ms () + 5000;
+    while (s_stat (client, "work", "inflight") != 1 && sl_mono_ms () < until)
+        zclock_sleep (5);
+    CHECK (s_submit_job (client, "work,sink", 1, true, &res) == SL_CLIENT_ERROR && res.code == SL_ERR_HELD);
+    CHECK (s_sink_wait (2, 5000) == 2);
+    CHECK (s_sink_each_once ());
+    CHECK (s_stat (client, NULL, "jobs") == 0);
+    //  Done: job-1 may be sent again (this is what a re-driver does)
+    CHECK (s_submit_job (client, "work,sink", 1, true, &res) == SL_CLIENT_OK);
+    CHECK (s_sink_wait (3, 5000) == 3);
+    //  A plain SUBMIT is not conditional: two messages of job-5
+    CHECK (s_submit_job (client, "work,sink", 5, false, &res) == SL_CLIENT_OK);
+    sl_envelope_t *twin = s_job ("work,sink", 5);
+    CHECK (sl_client_submit (client, twin, 2000, &res) == SL_CLIENT_OK);
+    sl_envelope_destroy (&twin);
+    CHECK (s_sink_wait (5, 5000) == 5);
+    CHECK (s_stat (client, "work", "held") == 2);
+    sl_client_destroy (&client);
+    sl_worker_destroy (&wf);
+    sl_worker_destroy (&w);
+    sl_worker_destroy (&ws);
+    sl_broker_destroy (&broker);
+}
+
+//  A handler that runs far longer than the liveness window (a 2,000-page
+//  parse) keeps its message: the worker's actor thread heartbeats while
+//  the handler thread works, and the broker has no delivery deadline. No
+//  redelivery, no second run.
+static void
+test_long_handler (void)
+{
+    s_sink_reset ();
+    sl_broker_t *broker = s_broker ("inproc://long", "inproc://long-pub", 0, NULL);
+    //  Liveness window 300 ms; each handler runs 2 s
+    stage_t st = { .lock = PTHREAD_MUTEX_INITIALIZER, .sleep_ms = 2000 };
+    sl_worker_t *w = s_worker ("inproc://long", "work", 2, s_stage_handler, &st);
+    sl_worker_t *ws = s_worker ("inproc://long", "sink", 1, s_sink_handler, NULL);
+    sl_client_t *client = sl_client_new ("inproc://long", NULL, NULL);
+    zclock_sleep (100);
+    s_submit_n (client, "work,sink", 0, 3);
+    CHECK (s_sink_wait (3, 10000) == 3);
+    CHECK (s_sink_each_once ());
+    CHECK (st.handled == 3);
+    CHECK (s_stat (client, "work", "redelivered") == 0);
+    CHECK (s_stat (client, "work", "workers") == 1);
+    sl_client_destroy (&client);
+    sl_worker_destroy (&w);
+    sl_worker_destroy (&ws);
+    sl_broker_destroy (&broker);
+}
+
+//  The broker dies without a snapshot while a worker holds job-1's message.
+//  The new broker knows nothing, so the job is re-driven (SUBMIT ifabsent
+//  is accepted); then the worker finishes the old message and ACKs it to
+//  the new broker. That ACK is honoured, but its successor is dropped: the
+//  job already has a live message, and two would run it twice.
+static void
+test_orphan_ack (void)
+{
+    s_sink_reset ();
+    char ep [64], pub [64];
+    sl_broker_t *broker = NULL;
+    for (int attempt = 0; attempt < 50 && !broker; attempt++) {
+        int port = 20000 + (int) ((getpid () * 7919 + attempt * 104729) % 12000);
+        snprintf (ep, sizeof ep, "tcp://127.0.0.1:%d", port);
+        snprintf (pub, sizeof pub, "tcp://127.0.0.1:%d", port + 1);
+        broker = s_broker (ep, pub, 0, NULL);
+    }
+    CHECK (broker);
+    stage_t st = { .lock = PTHREAD_MUTEX_INITIALIZER, .sleep_ms = 1500 };
+    sl_worker_t *w = s_worker (ep, "work", 1, s_stage_handler, &st);
+    sl_worker_t *ws = s_worker (ep, "sink", 1, s_sink_handler, NULL);
+    sl_client_t *client = sl_client_new (ep, NULL, NULL);
+    for (int i = 0; i < 100 && s_stat (client, "work", "workers") != 1; i++)
+        zclock_sleep (20);
+    sl_client_result_t res;
+    CHECK (s_submit_job (client, "work,sink", 1, true, &res) == SL_CLIENT_OK);
+    for (int i = 0; i < 100 && st.running == 0; i++)
+        zclock_sleep (10);
+    CHECK (st.running == 1);
+    sl_broker_destroy (&broker);                  //  no snapshot: memory lost
+    //  The port is released asynchronously: retry the bind for a while
+    for (int i = 0; i < 40 && !broker; i++) {
+        zclock_sleep (50);
+        broker = s_broker (ep, pub, 0, NULL);
+    }
+    CHECK (broker);
+    CHECK (st.running == 1);                      //  still at work on the old message
+    //  The re-drive: a new message id for the same job
+    sl_envelope_t *again = s_job ("work,sink", 1);
+    int64_t until = sl_mono_ms () + 5000;
+    sl_client_rc_t rc;
+    while ((rc = sl_client_submit_if_absent (client, again, 500, &res)) == SL_CLIENT_TIMEOUT
+       &&  sl_mono_ms () < until)
+        ;
+    CHECK (rc == SL_CLIENT_OK);
+    sl_envelope_destroy (&again);
+    //  The old message finishes (its ACK reaches the new broker), then the
+    //  re-driven one: the job reaches the sink once
+    CHECK (s_sink_wait (1, 10000) == 1);
+    until = sl_mono_ms () + 5000;
+    while (st.handled < 2 && sl_mono_ms () < until)
+        zclock_sleep (20);
+    CHECK (st.handled == 2);
+    zclock_sleep (300);
+    CHECK (s_sink_total () == 1);
+    CHECK (s_sink_each_once ());
+    CHECK (s_stat (client, NULL, "jobs") == 0);
+    sl_client_destroy (&client);
+    sl_worker_destroy (&w);
+    sl_worker_destroy (&ws);
+    sl_broker_destroy (&broker);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -685,6 +894,7 @@ main (int argc, char **argv)
         { "inline_prefetch", test_inline_prefetch },
         { "credit", test_credit },
         { "redelivery_kill", test_redelivery_kill },
+        { "redelivery_unreachable", test_redelivery_unreachable },
         { "dlq_replay", test_dlq_replay },
         { "busy", test_busy },
         { "drain_sigterm", test_drain_sigterm },
@@ -692,6 +902,9 @@ main (int argc, char **argv)
         { "malformed", test_malformed },
         { "request_reply", test_request_reply },
         { "stop_at_once", test_stop_at_once },
+        { "submit_ifabsent", test_submit_ifabsent },
+        { "long_handler", test_long_handler },
+        { "orphan_ack", test_orphan_ack },
     };
     int ran = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++)

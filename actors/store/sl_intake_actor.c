@@ -7,22 +7,34 @@
     are unfinished the answer is 429: backpressure that survives restarts,
     unlike a queue bound.
 
-    The re-driver thread wakes every jobs.redrive_interval_s and takes the
-    jobs nobody has touched for jobs.stale_s (no event, no stage change): a
-    worker process died, the broker lost its memory. It leases each one (so
-    that with several intake processes exactly one re-drives it), counts an
-    attempt, and submits the job again from fetch; after jobs.max_attempts
-    it fails the job with the stage it was stuck in, instead of looping
-    forever on a document that kills its parser. In the embedded mode,
-    where one process is the whole system, jobs left unfinished by a
-    previous run that crashed are re-driven at once on start (after a clean
-    stop the broker's snapshot carries them instead).
+    The re-driver thread wakes every jobs.redrive_interval_s and looks at
+    the jobs nobody has touched for jobs.stale_s (no event, no stage
+    change). Such a job is either waiting (its message sits in a broker
+    queue behind a backlog, or no worker serves its stage right now: it
+    will move, however long that takes) or lost (its holder died and the
+    broker lost it, or the broker crashed without its snapshot). Only the
+    broker knows which, so the re-driver leases the job (one intake process
+    per job) and submits a fresh ingest message with SUBMIT "ifabsent": the
+    broker queues it only if it holds no live message of the job, in the
+    same step as it checks. Held: the job waits, no attempt is spent, and
+    it is asked about again a stale period later. Queued: the job is
+    re-driven from fetch and an attempt is counted. Either way a job never
+    has two messages in the pipeline. A job lost jobs.max_attempts times is
+    failed with the stage it was stuck in (unless, by then, the broker holds
+    its message after all) instead of looping forever on a document that
+    kills its parser. Outcomes are counted in sluice_redrive_total{outcome}.
+    In the embedded mode, where one process is the whole system, jobs left
+    unfinished by a previous run that crashed are looked at at once on
+    start (after a clean stop the broker's snapshot carries them on, and
+    when they go quiet the broker answers that it holds them).
 */
 #include "sl_store_actors.h"
 #include "sl_blob.h"
 #include "sl_client.h"
 #include "sl_json.h"
 #include "sl_log.h"
+#include "sl_metrics.h"
+#include "sl_proto.h"
 #include "sl_util.h"
 
 #include <czmq.h>
@@ -45,6 +57,7 @@ typedef struct {
     pthread_mutex_t pending_lock;
     int64_t pending;
     int64_t pending_at;
+    sl_metrics_t *metrics;      //  the node's: sluice_redrive_total{outcome}
 } intake_t;
 
 //  Build the first pipeline envelope of a job from its ingest body.
@@ -200,13 +213,46 @@ s_intake (sl_ctx_t *ctx, void *state)
 //  ---------------------------------------------------------------------
 //  Re-driver
 
-static void
-s_fail_abandoned (intake_t *self, sl_client_t *client, sl_store_job_t *job)
+//  What happened to one stale job, counted in sluice_redrive_total.
+typedef enum {
+    S_REDRIVEN,         //  the broker held nothing of it: sent again, attempt + 1
+    S_HELD,             //  the broker still holds its message: it waits, left alone
+    S_ABANDONED,        //  lost jobs.max_attempts times: failed
+    S_ERROR,            //  no answer from the broker: tried again next pass
+    S_PASSED            //  leased by another process, or just finished
+} s_redrive_t;
+
+static const char *s_redrive_names [] = { "redriven", "held", "abandoned", "error" };
+
+//  The broker vouches for the job: its message waits in a queue (a backlog,
+//  no worker for that stage right now) or a worker is on it. Nothing was
+//  lost and no attempt is counted. The job's updated time moves so it
+//  leaves the stale listing for another stale period: each waiting job is
+//  asked about once per jobs.stale_s, and the listing reaches the ones
+//  behind it instead of returning the same oldest jobs every pass.
+static s_redrive_t
+s_still_held (intake_t *self, sl_store_job_t *job, const char *why)
+{
+    sl_debug (job->id, "not re-driven: %s", why);
+    sl_store_job_t row;
+    memset (&row, 0, sizeof row);
+    if (sl_store_job_get (self->store, job->id, &row) == SL_STORE_OK)
+        sl_store_job_progress (self->store, job->id, row.percent);
+    sl_store_job_reset (&row);
+    return S_HELD;
+}
+
+//  The job was lost once more than jobs.max_attempts allows. Its failure
+//  goes to the journal as a dead_letter event submitted "ifabsent", so a
+//  job whose message turned up in the broker after all (a worker ACKed
+//  late) is left to finish rather than failed under it.
+static s_redrive_t
+s_fail_abandoned (intake_t *self, sl_client_t *client, sl_store_job_t *job, int attempt)
 {
     char reason [512];
     const char *stage = job->stage == SL_STORE_STAGE_NONE ? "fetch" : sl_store_stage_name (job->stage);
     snprintf (reason, sizeof reason, "abandoned after %d attempts: the job stopped making progress "
-              "during %s each time (a worker crashed or ran out of memory?)", job->attempts, stage);
+              "during %s each time (a worker crashed or ran out of memory?)", attempt, stage);
     sl_mpw_t w;
     sl_mpw_init (&w);
     msgpack_pack_map (&w.pk, 4);
@@ -218,28 +264,38 @@ s_fail_abandoned (intake_t *self, sl_client_t *client, sl_store_job_t *job)
     sl_envelope_route_append (env, "journal");
     sl_envelope_set_max_attempts (env, 10);
     sl_envelope_set_body (env, w.buf.data, w.buf.size);
-    sl_client_result_t res;
-    if (sl_client_submit (client, env, 5000, &res) != SL_CLIENT_OK)
-        sl_store_job_fail (self->store, job->id, job->stage, reason);     //  at least record it
-    sl_envelope_destroy (&env);
     sl_mpw_reset (&w);
+    sl_client_result_t res;
+    sl_client_rc_t rc = sl_client_submit_if_absent (client, env, 5000, &res);
+    sl_envelope_destroy (&env);
+    if (rc == SL_CLIENT_ERROR && res.code == SL_ERR_HELD)
+        return s_still_held (self, job, res.reason);
+    if (rc == SL_CLIENT_TIMEOUT || rc == SL_CLIENT_BUSY) {
+        sl_warn (job->id, "cannot fail abandoned job now: %s", res.reason);
+        return S_ERROR;     //  no answer: the broker may hold it; ask again next pass
+    }
+    if (rc != SL_CLIENT_OK)
+        sl_store_job_fail (self->store, job->id, job->stage, reason);     //  at least record it
+    sl_store_job_attempt (self->store, job->id, NULL);
     sl_warn (job->id, "%s", reason);
+    return S_ABANDONED;
 }
 
-static void
+//  A stale job (no event for jobs.stale_s) is either waiting, with its
+//  message held by the broker, or lost, with none. Only the broker can
+//  tell, so the new ingest message is submitted "ifabsent": the broker
+//  queues it only if it holds no live message of the job, in the same step
+//  as it checks. A refusal means the job waits; no attempt is spent on it.
+static s_redrive_t
 s_redrive_one (intake_t *self, sl_client_t *client, sl_store_job_t *job)
 {
     int64_t now = sl_now_ms ();
     if (sl_store_job_lease (self->store, job->id, self->owner, now, now + self->stale_ms) != SL_STORE_OK)
-        return;                 //  another process has it, or it just finished
-    int attempts = 0;
-    if (sl_store_job_attempt (self->store, job->id, &attempts) != SL_STORE_OK)
-        return;
-    job->attempts = attempts;
-    if (attempts >= self->max_attempts) {
-        s_fail_abandoned (self, client, job);
-        return;
-    }
+        return S_PASSED;        //  another process has it, or it just finished
+    //  The attempt this would be, counted only once the broker took it
+    int attempt = job->attempts + 1;
+    if (attempt >= self->max_attempts)
+        return s_fail_abandoned (self, client, job, attempt);
     json_error_t error;
     json_t *options = job->options ? json_loads (job->options, 0, &error) : NULL;
     sl_mpw_t w;
@@ -248,22 +304,33 @@ s_redrive_one (intake_t *self, sl_client_t *client, sl_store_job_t *job)
         sl_store_job_fail (self->store, job->id, SL_STORE_STAGE_NONE, "cannot re-drive: job options unreadable");
         json_decref (options);
         sl_mpw_reset (&w);
-        return;
+        return S_ABANDONED;
     }
     json_decref (options);
-    char salt [16];
-    snprintf (salt, sizeof salt, "%d", attempts);
+    //  The time in the salt makes every re-drive a new message id: had the
+    //  store refused to count an attempt after the broker took the message,
+    //  the next re-drive would reuse the id, and the broker would take it
+    //  for a retry of a message it completed long ago and queue nothing
+    char salt [48];
+    snprintf (salt, sizeof salt, "%d.%lld", attempt, (long long) now);
     sl_envelope_t *env = s_ingest_envelope (job->id, job->workspace, w.buf.data, w.buf.size, salt);
     sl_envelope_set_max_attempts (env, (uint32_t) self->message_attempts);
     sl_mpw_reset (&w);
     sl_client_result_t res;
-    sl_client_rc_t rc = sl_client_submit (client, env, 5000, &res);
+    sl_client_rc_t rc = sl_client_submit_if_absent (client, env, 5000, &res);
     sl_envelope_destroy (&env);
-    if (rc == SL_CLIENT_OK)
-        sl_info (job->id, "re-driven (attempt %d): no progress since %lld ms ago", attempts,
-                 (long long) (now - job->updated_ms));
-    else
+    if (rc == SL_CLIENT_ERROR && res.code == SL_ERR_HELD)
+        return s_still_held (self, job, res.reason);
+    if (rc != SL_CLIENT_OK) {
         sl_warn (job->id, "re-drive submit failed: %s", res.reason);
+        return S_ERROR;
+    }
+    //  Counting moves the job's updated time too: the next look at it is a
+    //  stale period away
+    sl_store_job_attempt (self->store, job->id, NULL);
+    sl_info (job->id, "re-driven (attempt %d): no progress since %lld ms ago and the broker "
+             "holds no message of it", attempt, (long long) (now - job->updated_ms));
+    return S_REDRIVEN;
 }
 
 static void *
@@ -283,8 +350,14 @@ s_redriver (void *args)
         sl_store_job_t *jobs = NULL;
         int count = 0;
         if (sl_store_jobs_unfinished (self->store, cutoff, 100, &jobs, &count) == SL_STORE_OK) {
-            for (int i = 0; i < count && !self->stopping; i++)
-                s_redrive_one (self, client, &jobs [i]);
+            for (int i = 0; i < count && !self->stopping; i++) {
+                s_redrive_t outcome = s_redrive_one (self, client, &jobs [i]);
+                if (outcome != S_PASSED) {
+                    char labels [32];
+                    snprintf (labels, sizeof labels, "outcome=\"%s\"", s_redrive_names [outcome]);
+                    sl_metrics_add (self->metrics, "sluice_redrive_total", labels, 1);
+                }
+            }
             sl_store_jobs_free (&jobs, count);
         }
         for (int64_t t = 0; t < self->interval_ms && !self->stopping; t += 100)
@@ -314,6 +387,18 @@ s_start (sl_node_t *node, char *err, size_t errlen)
     char host [64] = "host";
     gethostname (host, sizeof host);
     snprintf (self->owner, sizeof self->owner, "%s:%d", host, getpid ());
+    //  Every outcome's series exists from the start: "0 re-driven" is an
+    //  answer a dashboard (or a test) can read, an absent series is not
+    self->metrics = sl_node_metrics (node);
+    sl_metrics_declare (self->metrics, "sluice_redrive_total", SL_COUNTER,
+                        "Stale jobs the re-driver looked at, by outcome: redriven (the broker held "
+                        "no message of it: sent again), held (the broker still holds its message: "
+                        "it waits, no attempt spent), abandoned (failed after jobs.max_attempts), error");
+    for (size_t i = 0; i < sizeof s_redrive_names / sizeof s_redrive_names [0]; i++) {
+        char labels [32];
+        snprintf (labels, sizeof labels, "outcome=\"%s\"", s_redrive_names [i]);
+        sl_metrics_add (self->metrics, "sluice_redrive_total", labels, 0);
+    }
     if (sl_config_bool (cfg, "jobs.redrive", true))
         pthread_create (&self->thread, NULL, s_redriver, self);
     return self;
