@@ -822,7 +822,7 @@ s_send_result (broker_t *self, zframe_t *identity, const char *corr, sl_mpw_t *w
 static void
 s_pack_stats (broker_t *self, sl_mpw_t *w_p)
 {
-    msgpack_pack_map (&w_p->pk, 7);
+    msgpack_pack_map (&w_p->pk, 8);         //  the keys below: keep in step
     sl_mpw_key (w_p, "services");
     msgpack_pack_map (&w_p->pk, zhashx_size (self->services));
     for (service_t *s = zhashx_first (self->services); s; s = zhashx_next (self->services)) {

@@ -193,14 +193,12 @@ if command -v script >/dev/null; then
 fi
 
 # --- folder-relative names: `ingest d` names files d/a/n.txt, d/b/n.txt ------
-# The same bytes under two paths are two documents (the name is the
-# document's identity, the bytes are not). The CLI's part is to send the
-# path relative to the folder's parent; that the store keeps two documents
-# is the store side's (the `identity` work): until it is merged, the last
-# check reports PENDING instead of failing.
+# Two different files with the same base name are two documents: the CLI
+# sends the path relative to the folder's parent, and a source names one
+# document (docs/architecture.md, "Identity").
 mkdir -p "$TMP/names/d/a" "$TMP/names/d/b"
-echo "Lantern notes: the same words kept in two folders." >"$TMP/names/d/a/n.txt"
-cp "$TMP/names/d/a/n.txt" "$TMP/names/d/b/n.txt"
+echo "Lantern notes: alpha, kept in the first folder." >"$TMP/names/d/a/n.txt"
+echo "Lantern notes: beta, kept in the second folder." >"$TMP/names/d/b/n.txt"
 expect 0 "ingest d --wait (relative folder)" -- bash -c "cd '$TMP/names' && '$CLI' ingest d --wait"
 contains "d/a/n.txt named from the folder" "d/a/n.txt"
 contains "d/b/n.txt named from the folder" "d/b/n.txt"
@@ -218,7 +216,7 @@ print(len({"d/a/n.txt","d/b/n.txt"} & names))' <<<"$OUT" 2>&1)
 if [ "$listed" = "2" ]; then
     ok "d/a/n.txt and d/b/n.txt are both listed"
 else
-    echo "PENDING d/a/n.txt and d/b/n.txt both listed: $listed of 2 (same bytes; needs the store side, names as identity)"
+    bad "d/a/n.txt and d/b/n.txt both listed" "$listed of 2: $OUT"
 fi
 
 # --- keys --------------------------------------------------------------------

@@ -1084,9 +1084,9 @@ def test_upload_names_keep_relative_paths(tmp):
     st, _, reply = call(srv, "POST", "/v1/ingest", b"disposition body\n", headers={
         "Content-Type": "text/plain", "Content-Disposition": "attachment; filename*=UTF-8''r%C3%A9p/x.txt"})
     check(st == 202 and reply["jobs"][0]["source"] == "upload:rép/x.txt", "Content-Disposition name", st, reply)
-    # Unnamed: a document of its own, named by its hash
+    # Unnamed: a document of its own, named by its job (never collides with a name)
     st, _, reply = call(srv, "POST", "/v1/ingest", b"no name at all\n", headers={"Content-Type": "text/plain"})
-    check(st == 202 and reply["jobs"][0]["source"] == "upload:" + reply["jobs"][0]["sha256"], "unnamed", st, reply)
+    check(st == 202 and reply["jobs"][0]["source"] == "upload:/" + reply["jobs"][0]["id"], "unnamed", st, reply)
     expect_error(call(srv, "POST", "/v1/ingest?name=../up.txt", b"x", headers={"Content-Type": "text/plain"}),
                  400, "raw ?name= with '..'")
     for j in call(srv, "GET", "/v1/jobs")[2]["jobs"]:
