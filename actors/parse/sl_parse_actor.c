@@ -4,7 +4,7 @@
     it over, so the actor holds one page at a time however long the
     document; a stage_progress event ("page 40/212") goes out as it goes.
     Limits come from config (parse.max_pages, parse.max_seconds,
-    parse.max_memory, parse.max_text_bytes). Every parse failure is
+    parse.max_memory, parse.max_text_bytes, parse.max_text_mb). Every parse failure is
     permanent for that file (retrying a bomb only burns the machine
     again) except an I/O error opening it; the job fails with MuPDF's or
     our reason and the actor goes on to the next message.
@@ -122,6 +122,9 @@ s_start (sl_node_t *node, char *err, size_t errlen)
     self->opts.max_seconds = (int) sl_config_int (cfg, "parse.max_seconds", self->opts.max_seconds);
     self->opts.max_memory = (size_t) sl_config_size (cfg, "parse.max_memory", (int64_t) self->opts.max_memory);
     self->opts.max_text_bytes = (size_t) sl_config_size (cfg, "parse.max_text_bytes", (int64_t) self->opts.max_text_bytes);
+    int64_t text_mb = sl_config_int (cfg, "parse.max_text_mb", (int64_t) (self->opts.max_text_total >> 20));
+    if (text_mb > 0)
+        self->opts.max_text_total = (size_t) text_mb << 20;
     return self;
 }
 
