@@ -157,6 +157,17 @@ s_duplicate (store_stage_t *self, sl_ctx_t *ctx, const msgpack_object *body)
     return SL_DONE;
 }
 
+//  Does a store error say the database's disk is full? SQLite: SQLITE_FULL
+//  ("database or disk is full"); PostgreSQL: SQLSTATE 53100 (disk_full),
+//  or an ENOSPC message. Then the commit fails the job with a reason that
+//  says so: retrying at once would meet the same full disk.
+static bool
+s_disk_full (const char *message)
+{
+    return strstr (message, "disk is full") || strstr (message, "SQLSTATE 53100")
+        || strstr (message, "No space left on device");
+}
+
 static sl_outcome_t
 s_store (sl_ctx_t *ctx, void *state)
 {
@@ -222,6 +233,10 @@ s_store (sl_ctx_t *ctx, void *state)
     if (rc == SL_STORE_CONFLICT) {
         sl_ctx_set_error (ctx, "workspace uses a different embedding model than %s: %s", model,
                           sl_store_errmsg (self->store));
+        return SL_FAIL;
+    }
+    if (rc != SL_STORE_OK && s_disk_full (sl_store_errmsg (self->store))) {
+        sl_ctx_set_error (ctx, "disk full writing the database (%s)", sl_store_errmsg (self->store));
         return SL_FAIL;
     }
     if (rc != SL_STORE_OK) {
