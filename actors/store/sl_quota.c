@@ -20,7 +20,6 @@ typedef struct {
 } s_usage_t;
 
 struct _sl_quota_t {
-    sl_store_t *store;
     sl_config_t *config;
     char *data_dir;
     pthread_mutex_t lock;
@@ -28,12 +27,11 @@ struct _sl_quota_t {
 };
 
 sl_quota_t *
-sl_quota_new (sl_store_t *store, sl_config_t *config, const char *data_dir)
+sl_quota_new (sl_config_t *config, const char *data_dir)
 {
-    assert (store && config && data_dir);
+    assert (config && data_dir);
     sl_quota_t *self = calloc (1, sizeof *self);
     assert (self);
-    self->store = store;
     self->config = config;
     self->data_dir = strdup (data_dir);
     assert (self->data_dir);
@@ -78,8 +76,8 @@ s_mib (int64_t bytes, char *buf, size_t cap)
 //  read; incoming is counted in if it fits. Returns 0 (fits), 413, or -1
 //  if the store cannot tell.
 static int
-s_quota (sl_quota_t *self, const char *workspace, int64_t incoming, int64_t limit,
-         char *err, size_t errlen)
+s_quota (sl_quota_t *self, sl_store_t *store, const char *workspace, int64_t incoming,
+         int64_t limit, char *err, size_t errlen)
 {
     int64_t now = sl_mono_ms ();
     pthread_mutex_lock (&self->lock);
@@ -88,7 +86,7 @@ s_quota (sl_quota_t *self, const char *workspace, int64_t incoming, int64_t limi
         //  Read under the lock: one read per workspace per second, however
         //  many intake threads ask, and none of them races past it
         int64_t bytes = 0;
-        if (sl_store_workspace_bytes (self->store, workspace, &bytes) != SL_STORE_OK) {
+        if (sl_store_workspace_bytes (store, workspace, &bytes) != SL_STORE_OK) {
             pthread_mutex_unlock (&self->lock);
             return -1;
         }
@@ -120,10 +118,10 @@ s_quota (sl_quota_t *self, const char *workspace, int64_t incoming, int64_t limi
 }
 
 int
-sl_quota_check (sl_quota_t *self, const char *workspace, int64_t incoming,
+sl_quota_check (sl_quota_t *self, sl_store_t *store, const char *workspace, int64_t incoming,
                 char *err, size_t errlen)
 {
-    assert (self && workspace && err);
+    assert (self && store && workspace && err);
     if (incoming < 0)
         incoming = 0;
     int64_t min_free = sl_config_int (self->config, "storage.min_free_mb", 0);
@@ -144,9 +142,9 @@ sl_quota_check (sl_quota_t *self, const char *workspace, int64_t incoming,
     int64_t limit = sl_quota_limit (self, workspace);
     if (limit == 0)
         return 0;
-    int rc = s_quota (self, workspace, incoming, limit, err, errlen);
+    int rc = s_quota (self, store, workspace, incoming, limit, err, errlen);
     if (rc < 0) {
-        sl_warn (NULL, "quota of workspace %s not checked: %s", workspace, sl_store_errmsg (self->store));
+        sl_warn (NULL, "quota of workspace %s not checked: %s", workspace, sl_store_errmsg (store));
         return 0;
     }
     return rc;
@@ -169,10 +167,10 @@ sl_quota_test (bool verbose)
     sl_store_t *store = sl_store_open (url, err, sizeof err);
     assert (store);
     sl_config_t *config = sl_config_new ();
-    sl_quota_t *quota = sl_quota_new (store, config, dir);
+    sl_quota_t *quota = sl_quota_new (config, dir);
 
     //  Unlimited by default, whatever comes in
-    assert (sl_quota_check (quota, "ws", (int64_t) 1 << 40, err, sizeof err) == 0);
+    assert (sl_quota_check (quota, store, "ws", (int64_t) 1 << 40, err, sizeof err) == 0);
     assert (sl_quota_limit (quota, "ws") == 0);
 
     //  A 2 MiB quota, a 1.5 MiB document stored
@@ -184,23 +182,23 @@ sl_quota_test (bool verbose)
     char id [SL_STORE_ID];
     assert (sl_store_document_commit (store, &meta, NULL, 0, NULL, 0, NULL, id) == 0);
     assert (sl_quota_limit (quota, "ws") == 2 << 20);
-    assert (sl_quota_check (quota, "ws", 1 << 20, err, sizeof err) == 413);
+    assert (sl_quota_check (quota, store, "ws", 1 << 20, err, sizeof err) == 413);
     assert (strstr (err, "workspace ws is over its storage quota: 1.5 MiB stored + 1.0 MiB in this upload, quota 2.0 MiB"));
     //  what fits is accepted and counted until the next read
-    assert (sl_quota_check (quota, "ws", 300 << 10, err, sizeof err) == 0);
-    assert (sl_quota_check (quota, "ws", 300 << 10, err, sizeof err) == 413);
-    assert (sl_quota_check (quota, "ws", 0, err, sizeof err) == 0);
+    assert (sl_quota_check (quota, store, "ws", 300 << 10, err, sizeof err) == 0);
+    assert (sl_quota_check (quota, store, "ws", 300 << 10, err, sizeof err) == 413);
+    assert (sl_quota_check (quota, store, "ws", 0, err, sizeof err) == 0);
     //  another workspace has its own account, and its own quota
-    assert (sl_quota_check (quota, "other", 1 << 20, err, sizeof err) == 0);
+    assert (sl_quota_check (quota, store, "other", 1 << 20, err, sizeof err) == 0);
     sl_config_set (config, "storage.quota.other", "1");
     sl_config_set (config, "storage.quota.big", "0");
     assert (sl_quota_limit (quota, "other") == 1 << 20);
     assert (sl_quota_limit (quota, "big") == 0);
-    assert (sl_quota_check (quota, "big", (int64_t) 1 << 40, err, sizeof err) == 0);
+    assert (sl_quota_check (quota, store, "big", (int64_t) 1 << 40, err, sizeof err) == 0);
     usleep ((S_REFRESH_MS + 50) * 1000);
     //  after the refresh only what is stored counts again
-    assert (sl_quota_check (quota, "ws", 300 << 10, err, sizeof err) == 0);
-    assert (sl_quota_check (quota, "other", (1 << 20) + 1, err, sizeof err) == 413);
+    assert (sl_quota_check (quota, store, "ws", 300 << 10, err, sizeof err) == 0);
+    assert (sl_quota_check (quota, store, "other", (1 << 20) + 1, err, sizeof err) == 413);
     assert (strstr (err, "quota 1.0 MiB"));
     //  a full workspace is refused even a URL (size not known yet)
     meta.source = "upload:doc2";
@@ -208,15 +206,15 @@ sl_quota_test (bool verbose)
     meta.bytes = 1 << 20;
     assert (sl_store_document_commit (store, &meta, NULL, 0, NULL, 0, NULL, id) == 0);
     usleep ((S_REFRESH_MS + 50) * 1000);
-    assert (sl_quota_check (quota, "ws", 0, err, sizeof err) == 413);
+    assert (sl_quota_check (quota, store, "ws", 0, err, sizeof err) == 413);
     assert (strstr (err, "2.5 MiB stored, quota 2.0 MiB"));
 
     //  Free space: a floor no disk has enough for gives 507
     sl_config_set (config, "storage.min_free_mb", "1000000000");
-    assert (sl_quota_check (quota, "big", 0, err, sizeof err) == 507);
+    assert (sl_quota_check (quota, store, "big", 0, err, sizeof err) == 507);
     assert (strstr (err, "disk full") && strstr (err, dir));
     sl_config_set (config, "storage.min_free_mb", "0");
-    assert (sl_quota_check (quota, "big", 0, err, sizeof err) == 0);
+    assert (sl_quota_check (quota, store, "big", 0, err, sizeof err) == 0);
 
     sl_quota_destroy (&quota);
     assert (quota == NULL);

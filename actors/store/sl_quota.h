@@ -20,7 +20,9 @@
     A store that cannot answer does not block intake (the job would fail
     on its own write anyway); the check is skipped with a warning.
 
-    Ownership: borrows the store and the config, which must outlive it.
+    Ownership: borrows the config, which must outlive it; the store is
+    passed to each check (so a checker can be made where the store cannot
+    be opened yet, as in a node's shared registry).
     Thread-safety: sl_quota_check may be called from any thread.
 */
 #ifndef SL_QUOTA_H_INCLUDED
@@ -32,7 +34,7 @@
 typedef struct _sl_quota_t sl_quota_t;
 
 //  Create the checker for the data folder data_dir (copied).
-sl_quota_t *sl_quota_new (sl_store_t *store, sl_config_t *config, const char *data_dir);
+sl_quota_t *sl_quota_new (sl_config_t *config, const char *data_dir);
 
 //  Destroy; nulls *self_p; safe on NULL.
 void sl_quota_destroy (sl_quota_t **self_p);
@@ -41,7 +43,8 @@ void sl_quota_destroy (sl_quota_t **self_p);
 //  yet, like a URL not yet downloaded)? Returns 0 if so, and counts
 //  incoming against the workspace until the next refresh; else an HTTP
 //  status (413 over quota, 507 disk full) with the reason in err.
-int sl_quota_check (sl_quota_t *self, const char *workspace, int64_t incoming,
+//  store answers how much the workspace holds.
+int sl_quota_check (sl_quota_t *self, sl_store_t *store, const char *workspace, int64_t incoming,
                     char *err, size_t errlen);
 
 //  The quota of workspace in bytes (0 = unlimited), as configured.

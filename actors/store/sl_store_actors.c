@@ -31,11 +31,12 @@ sl_store_shared (sl_node_t *node, char *err, size_t errlen)
     return sl_node_shared (node, "store", s_open, s_close, err, errlen);
 }
 
+//  Called under the node's registry lock: must not ask the registry for
+//  anything else (the store), or it would wait on itself
 static void *
 s_quota_open (sl_node_t *node, char *err, size_t errlen)
 {
-    sl_store_t *store = sl_store_shared (node, err, errlen);
-    return store ? sl_quota_new (store, sl_node_config (node), sl_node_data_dir (node)) : NULL;
+    return sl_quota_new (sl_node_config (node), sl_node_data_dir (node));
 }
 
 static void
@@ -62,9 +63,10 @@ sl_store_admit (sl_node_t *node, const char *ws, const char *blob, char *err, si
         }
         incoming = (int64_t) st.st_size;
     }
+    sl_store_t *store = sl_store_shared (node, err, errlen);
     sl_quota_t *quota = (sl_quota_t *) sl_node_shared (node, "quota", s_quota_open, s_quota_close,
                                                        err, errlen);
-    return quota ? sl_quota_check (quota, ws, incoming, err, errlen) : 0;
+    return store && quota ? sl_quota_check (quota, store, ws, incoming, err, errlen) : 0;
 }
 
 static void
