@@ -314,15 +314,16 @@ def text_bomb_pdf(pages, line_chars=1000, lines=256):
     """A PDF whose pages all draw one content stream of lines x line_chars
     characters: a few hundred KB that would extract pages x 256 KB."""
     rnd = random.Random(9)
-    body = ["BT /F1 1 Tf 1.2 TL 5 990 Td"]
+    body = []
     for _ in range(lines):
         words, n = [], 0
         while n < line_chars:
             w = "%s%d" % (rnd.choice(WORDS), rnd.randrange(1000))
             words.append(w)
             n += len(w) + 1
-        body.append("(%s) Tj T*" % " ".join(words)[:line_chars])
-    body.append("ET")
+        # one text object per line, moved down by the CTM: MuPDF grows a
+        # text object's glyphs linearly (quadratic copying under ASan)
+        body.append("1 0 0 1 0 -1.2 cm BT /F1 1 Tf 5 990 Td (%s) Tj ET" % " ".join(words)[:line_chars])
     content = zlib.compress("\n".join(body).encode(), 9)
     objs = ["<< /Type /Catalog /Pages 2 0 R >>",
             "<< /Type /Pages /Count %d /Kids [%s] >>" % (pages, " ".join("%d 0 R" % (5 + i) for i in range(pages))),
