@@ -1,8 +1,14 @@
 /*  sl_roles: the actor table, in pipeline order. See sl_roles.h. */
 #include "sl_roles.h"
+#include "sl_log.h"
+#include "sl_mp.h"
 #include "sl_store_actors.h"
+#include "sl_util.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 extern const sl_actor_def_t sl_fetch_actor;
 extern const sl_actor_def_t sl_parse_actor;
@@ -28,6 +34,62 @@ s_echo (sl_ctx_t *ctx, void *state)
 static const sl_actor_def_t s_echo_actor = { .name = "echo", .default_concurrency = 2, .handler = s_echo,
                                                .diagnostic = true };
 
+//  stall: holds each message {ms} milliseconds (at most a minute), and
+//  every 2 ms checks that its state and the node's config are still there.
+//  A diagnostic role for the shutdown test: a handler still running when
+//  the drain runs out must never see them freed under it (under ASan a
+//  freed config is a reported use after free; the state's marker is
+//  cleared before it is freed, so even a plain build aborts).
+#define S_STALL_ALIVE 0x616c697665ULL
+
+typedef struct {
+    uint64_t alive;             //  first: free() overwrites it anyway
+    sl_node_t *node;
+} stall_t;
+
+static void *
+s_stall_start (sl_node_t *node, char *err, size_t errlen)
+{
+    stall_t *self = calloc (1, sizeof *self);
+    self->alive = S_STALL_ALIVE;
+    self->node = node;
+    return self;
+}
+
+static sl_outcome_t
+s_stall (sl_ctx_t *ctx, void *state)
+{
+    stall_t *self = (stall_t *) state;
+    int64_t ms = 1000;
+    sl_mp_get_int (sl_ctx_body (ctx), "ms", &ms);
+    ms = ms < 0 ? 0 : ms > 60000 ? 60000 : ms;
+    sl_warn (NULL, "stall: holding a message for %lld ms", (long long) ms);
+    for (int64_t until = sl_mono_ms () + ms; sl_mono_ms () < until; ) {
+        if (self->alive != S_STALL_ALIVE
+        ||  !sl_config_get (sl_node_config (self->node), "stall.probe", "set")) {
+            fprintf (stderr, "stall: state freed under a running handler\n");
+            abort ();
+        }
+        usleep (2000);
+    }
+    return SL_DONE;
+}
+
+static void
+s_stall_stop (void **state_p)
+{
+    stall_t *self = (stall_t *) *state_p;
+    if (self) {
+        self->alive = 0;
+        free (self);
+        *state_p = NULL;
+    }
+}
+
+static const sl_actor_def_t s_stall_actor = { .name = "stall", .default_concurrency = 1,
+                                                .start = s_stall_start, .handler = s_stall,
+                                                .stop = s_stall_stop, .diagnostic = true };
+
 //  The store-side actors come first so the journal and intake are up
 //  before any stage emits; the edge comes last so it is stopped first.
 const sl_actor_def_t *sl_roles [] = {
@@ -41,6 +103,7 @@ const sl_actor_def_t *sl_roles [] = {
     &sl_store_actor,
     &sl_upload_actor,
     &s_echo_actor,
+    &s_stall_actor,
 #ifdef SLUICE_HAVE_EDGE
     &sl_edge_actor,
 #endif

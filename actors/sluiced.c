@@ -13,11 +13,25 @@
     first one sluiced drains: the HTTP edge stops taking requests, workers
     finish what they hold and hand back the rest, the broker saves its
     queues, and the process exits 0.
+
+    A handler still running when its worker's drain runs out (a parse deep
+    in a hostile PDF) cannot be stopped from outside. Its worker detaches
+    it, and from then on it may touch its actor's state and the node (the
+    store, the blob area, the config) at any moment, so sluiced frees none
+    of that: the other actors stop as usual, the broker saves its queues,
+    and the process leaves with _exit, letting the operating system take
+    the memory back (no atexit handler runs under the handler's feet).
+
+    Every process with the intake role also runs the storage collector
+    (sl_janitor; storage.gc=false turns it off), which a lease in the
+    store lets one of them run at a time.
 */
 #include "sl_broker.h"
 #include "sl_config.h"
 #include "sl_embed_actor.h"
+#include "sl_blob.h"
 #include "sl_health.h"
+#include "sl_janitor.h"
 #include "sl_json.h"
 #include "sl_log.h"
 #include "sl_node.h"
@@ -502,6 +516,28 @@ s_start_broker (sl_config_t *cfg, bool embedded, const char *data_dir)
     return sl_broker_new (&bc);
 }
 
+//  The storage collector for this node, started; NULL (logged) if the
+//  store or the blob area cannot be had: intake then fails on its own.
+static sl_janitor_t *
+s_start_janitor (sl_node_t *node)
+{
+    char err [512] = "";
+    sl_store_t *store = sl_store_shared (node, err, sizeof err);
+    sl_blob_t *blobs = store ? sl_node_blob (node, err, sizeof err) : NULL;
+    if (!blobs) {
+        sl_error (NULL, "storage collector not started: %s", err);
+        return NULL;
+    }
+    sl_janitor_config_t jc;
+    sl_janitor_config_load (&jc, sl_node_config (node));
+    sl_janitor_t *janitor = sl_janitor_new (store, blobs, &jc, sl_node_metrics (node));
+    if (sl_janitor_start (janitor)) {
+        sl_error (NULL, "storage collector not started: cannot create its thread");
+        sl_janitor_destroy (&janitor);
+    }
+    return janitor;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -620,6 +656,9 @@ main (int argc, char **argv)
         }
         count++;
     }
+    sl_janitor_t *janitor = NULL;
+    if (rc == 0 && s_has_role (roles, "intake", false) && sl_config_bool (cfg, "storage.gc", true))
+        janitor = s_start_janitor (node);
     //  Operational HTTP for pods (off in the embedded default, where the
     //  edge serves /healthz, /readyz and /metrics)
     ops_t ops = { node, broker, running, count };
@@ -644,14 +683,27 @@ main (int argc, char **argv)
     }
     sl_health_destroy (&worker_ops);
     sl_health_destroy (&broker_ops);
+    sl_janitor_destroy (&janitor);
     //  Reverse order: the edge (last in the table) stops first, then the
-    //  stages drain, and the broker goes last so their ACKs still land
+    //  stages drain, and the broker goes last so their ACKs still land.
+    //  An actor whose handler is still running keeps its state (see above).
+    int left_running = 0;
     for (int i = count - 1; i >= 0; i--) {
-        sl_worker_destroy (&running [i].worker);
+        if (!sl_worker_destroy (&running [i].worker)) {
+            left_running++;
+            continue;
+        }
         if (running [i].def->stop)
             running [i].def->stop (&running [i].state);
     }
     sl_broker_destroy (&broker);
+    if (left_running) {
+        sl_error (NULL, "stopped with %d actor(s) still running a handler: exiting without freeing "
+                  "what they use", left_running);
+        fflush (stdout);
+        fflush (stderr);
+        _exit (rc);
+    }
     sl_node_destroy (&node);
     sl_config_destroy (&cfg);
     sl_info (NULL, "stopped");

@@ -8,9 +8,11 @@
     publish), so "same name" means "same bytes".
 */
 #include "sl_blob.h"
+#include "sl_log.h"
 #include "sl_util.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +47,7 @@ struct sl_blob_writer_s {
     size_t max_bytes;
     bool failed;                //  refuses further writes; commit cleans up
     bool exceeded;              //  failed because of max_bytes
+    int error;                  //  errno of the failed disk write
 };
 
 static char *
@@ -148,6 +151,143 @@ sl_blob_remove (sl_blob_t *self, const char *sha256)
     return unlink (path) == 0 ? 0 : -1;
 }
 
+int
+sl_blob_touch (sl_blob_t *self, const char *sha256)
+{
+    char path [S_PATH_MAX];
+    if (sl_blob_path (self, sha256, path, sizeof path) != 0)
+        return -1;
+    //  AT_SYMLINK_NOFOLLOW: a blob is a regular file; a planted link must
+    //  not make us touch whatever it points at
+    return utimensat (AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -1;
+}
+
+static int64_t
+s_mtime_ms (const struct stat *st)
+{
+    return (int64_t) st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000;
+}
+
+int
+sl_blob_collect (sl_blob_t *self, const char *sha256, int64_t cutoff_ms,
+                 sl_blob_unused_fn *unused, void *arg, uint64_t *bytes_out)
+{
+    assert (self);
+    assert (unused);
+    char path [S_PATH_MAX], aside [S_PATH_MAX + 128];
+    if (sl_blob_path (self, sha256, path, sizeof path) != 0)
+        return -1;
+    struct stat before, after;
+    if (lstat (path, &before) != 0)
+        return errno == ENOENT ? 0 : -1;
+    if (!S_ISREG (before.st_mode) || s_mtime_ms (&before) >= cutoff_ms)
+        return 0;
+    int rc = unused (arg, sha256);
+    if (rc != 1)
+        return rc;
+    //  From here nobody can open or touch the blob by its name
+    char id [SL_ID_LEN + 1];
+    sl_id_new (id);
+    snprintf (aside, sizeof aside, "%s/%s.%s.gc", self->tmp_dir, sha256, id);
+    if (rename (path, aside) != 0)
+        return errno == ENOENT ? 0 : -1;
+    if (lstat (aside, &after) != 0)
+        return -1;              //  cannot happen short of a second collector
+    rc = after.st_ino != before.st_ino
+      || after.st_mtim.tv_sec != before.st_mtim.tv_sec
+      || after.st_mtim.tv_nsec != before.st_mtim.tv_nsec ? 0 : unused (arg, sha256);
+    if (rc != 1) {
+        //  Touched between our look and the rename, or adopted meanwhile:
+        //  put it back. rename replaces a copy uploaded in the meantime,
+        //  which has the same bytes.
+        if (rename (aside, path) != 0) {
+            sl_error (NULL, "blob %.16s… held aside as %s cannot be put back: %s", sha256, aside,
+                      strerror (errno));
+            return -1;
+        }
+        return rc;
+    }
+    if (unlink (aside) != 0)
+        return -1;
+    if (bytes_out)
+        *bytes_out = (uint64_t) after.st_size;
+    return 1;
+}
+
+int
+sl_blob_collect_recover (sl_blob_t *self, int64_t min_age_s)
+{
+    assert (self);
+    DIR *dir = opendir (self->tmp_dir);
+    if (!dir)
+        return 0;
+    time_t now = time (NULL);
+    int restored = 0;
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        //  <64 hex>.<32 hex>.gc
+        const char *name = entry->d_name;
+        size_t len = strlen (name);
+        if (len != 64 + 1 + SL_ID_LEN + 3 || strcmp (name + len - 3, ".gc") != 0 || name [64] != '.')
+            continue;
+        char sha [SL_SHA256_HEX], path [S_PATH_MAX];
+        memcpy (sha, name, 64);
+        sha [64] = 0;
+        struct stat st;
+        //  ctime, not mtime: rename keeps the blob's old mtime but sets
+        //  ctime, which says when it was set aside
+        if (sl_blob_path (self, sha, path, sizeof path) != 0
+        ||  fstatat (dirfd (dir), name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG (st.st_mode)
+        ||  (int64_t) (now - st.st_ctime) < min_age_s)
+            continue;
+        char shard [S_PATH_MAX];
+        snprintf (shard, sizeof shard, "%s/%.2s", self->blobs_dir, sha);
+        if (mkdir (shard, 0755) != 0 && errno != EEXIST)
+            continue;
+        if (renameat (dirfd (dir), name, AT_FDCWD, path) == 0)
+            restored++;
+    }
+    closedir (dir);
+    return restored;
+}
+
+int
+sl_blob_each (sl_blob_t *self, sl_blob_each_fn *fn, void *arg)
+{
+    assert (self);
+    assert (fn);
+    DIR *top = opendir (self->blobs_dir);
+    if (!top)
+        return 0;
+    int rc = 0;
+    struct dirent *shard;
+    while (rc == 0 && (shard = readdir (top))) {
+        const char *prefix = shard->d_name;
+        if (strlen (prefix) != 2 || !isxdigit ((unsigned char) prefix [0])
+        ||  !isxdigit ((unsigned char) prefix [1]))
+            continue;
+        int fd = openat (dirfd (top), prefix, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        DIR *dir = fd >= 0 ? fdopendir (fd) : NULL;
+        if (!dir) {
+            if (fd >= 0)
+                close (fd);
+            continue;
+        }
+        struct dirent *entry;
+        while (rc == 0 && (entry = readdir (dir))) {
+            struct stat st;
+            if (!sl_blob_sha_valid (entry->d_name) || strncmp (entry->d_name, prefix, 2) != 0
+            ||  fstatat (dirfd (dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0
+            ||  !S_ISREG (st.st_mode))
+                continue;
+            rc = fn (arg, entry->d_name, (uint64_t) st.st_size, s_mtime_ms (&st));
+        }
+        closedir (dir);
+    }
+    closedir (top);
+    return rc;
+}
+
 //  --------------------------------------------------------------------------
 //  Writer
 
@@ -193,6 +333,7 @@ sl_blob_writer_write (sl_blob_writer_t *self, const void *data, size_t size)
             continue;
         if (n <= 0) {
             self->failed = true;
+            self->error = n < 0 ? errno : ENOSPC;   //  a zero-byte write: no room
             return -1;
         }
         p += n;
@@ -215,6 +356,13 @@ sl_blob_writer_exceeded (sl_blob_writer_t *self)
 {
     assert (self);
     return self->exceeded;
+}
+
+int
+sl_blob_writer_error (sl_blob_writer_t *self)
+{
+    assert (self);
+    return self->error;
 }
 
 void
@@ -254,15 +402,21 @@ sl_blob_writer_commit (sl_blob_writer_t **self_p, char sha256_out [65], size_t *
     sl_blob_writer_t *self = *self_p;
     assert (self);
     if (self->failed) {
+        int error = self->error ? self->error : EFBIG;
         sl_blob_writer_abort (self_p);
+        errno = error;
         return -1;
     }
     int rc = fsync (self->fd);
-    if (close (self->fd) != 0)
+    int error = rc ? errno : 0;
+    if (close (self->fd) != 0 && rc == 0) {
         rc = -1;
+        error = errno;
+    }
     self->fd = -1;
     if (rc != 0) {
         sl_blob_writer_abort (self_p);
+        errno = error;
         return -1;
     }
     char sha [SL_SHA256_HEX];
@@ -272,23 +426,35 @@ sl_blob_writer_commit (sl_blob_writer_t **self_p, char sha256_out [65], size_t *
     snprintf (shard, sizeof shard, "%s/%.2s", self->blob->blobs_dir, sha);
     snprintf (path, sizeof path, "%s/%s", shard, sha);
     if (mkdir (shard, 0755) != 0 && errno != EEXIST) {
+        error = errno;
         sl_blob_writer_abort (self_p);
+        errno = error;
         return -1;
     }
-    if (link (self->tmp_path, path) == 0)
-        s_fsync_dir (shard);
-    else
-    if (errno == EEXIST)
-        //  Dedupe. Touch the existing blob so an age-based collector sees
-        //  that a job just referred to it.
-        utimensat (AT_FDCWD, path, NULL, 0);
-    else
-    //  File systems without hard links: rename is atomic too; at worst it
-    //  replaces an identical blob
-    if (rename (self->tmp_path, path) == 0)
-        s_fsync_dir (shard);
-    else {
+    //  A dedupe refreshes the existing blob's mtime, so the collector sees
+    //  that a job just came to rely on it. If the refresh finds the name
+    //  gone, a collector took the blob away between our link and our touch:
+    //  link again, which now publishes our copy. Bounded: each round needs
+    //  a collector to win a race that takes it a whole pass to set up.
+    for (int round = 0; ; round++) {
+        if (link (self->tmp_path, path) == 0) {
+            s_fsync_dir (shard);
+            break;
+        }
+        if (errno == EEXIST) {
+            if (utimensat (AT_FDCWD, path, NULL, 0) == 0 || errno != ENOENT || round >= 3)
+                break;
+            continue;
+        }
+        //  File systems without hard links: rename is atomic too; at worst
+        //  it replaces an identical blob
+        if (rename (self->tmp_path, path) == 0) {
+            s_fsync_dir (shard);
+            break;
+        }
+        error = errno;
         sl_blob_writer_abort (self_p);
+        errno = error;
         return -1;
     }
     if (sha256_out)
@@ -366,13 +532,28 @@ sl_blob_job_dir (sl_blob_t *self, const char *job_id, char *buf, size_t cap)
     return 0;
 }
 
+//  What a removal took away
+typedef struct {
+    uint64_t bytes;
+    uint64_t files;
+} s_tally_t;
+
 //  Remove name (relative to dirfd) and everything under it. Works with
 //  *at() calls and O_NOFOLLOW so a symlink inside the tree is removed as a
 //  link, never followed, even if the tree changes while we walk it.
 static int
-s_remove_tree_at (int dirfd, const char *name, int depth)
+s_remove_tree_at (int dirfd, const char *name, int depth, s_tally_t *tally)
 {
-    if (unlinkat (dirfd, name, 0) == 0 || errno == ENOENT)
+    struct stat st;
+    bool counted = fstatat (dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR (st.st_mode);
+    if (unlinkat (dirfd, name, 0) == 0) {
+        if (counted) {
+            tally->files++;
+            tally->bytes += S_ISREG (st.st_mode) ? (uint64_t) st.st_size : 0;
+        }
+        return 0;
+    }
+    if (errno == ENOENT)
         return 0;
     if (errno != EISDIR && errno != EPERM)
         return -1;
@@ -391,17 +572,20 @@ s_remove_tree_at (int dirfd, const char *name, int depth)
     while ((entry = readdir (dir))) {
         if (strcmp (entry->d_name, ".") == 0 || strcmp (entry->d_name, "..") == 0)
             continue;
-        if (s_remove_tree_at (fd, entry->d_name, depth + 1) != 0)
+        if (s_remove_tree_at (fd, entry->d_name, depth + 1, tally) != 0)
             rc = -1;
     }
     closedir (dir);
-    if (unlinkat (dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+    if (unlinkat (dirfd, name, AT_REMOVEDIR) == 0)
+        tally->files++;
+    else
+    if (errno != ENOENT)
         rc = -1;
     return rc;
 }
 
 int
-sl_blob_job_remove (sl_blob_t *self, const char *job_id)
+sl_blob_job_reclaim (sl_blob_t *self, const char *job_id, uint64_t *bytes, uint64_t *files)
 {
     assert (self);
     if (!sl_token_valid (job_id))
@@ -409,13 +593,45 @@ sl_blob_job_remove (sl_blob_t *self, const char *job_id)
     int dirfd = open (self->jobs_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd < 0)
         return -1;
-    int rc = s_remove_tree_at (dirfd, job_id, 0);
+    s_tally_t tally = { 0, 0 };
+    int rc = s_remove_tree_at (dirfd, job_id, 0, &tally);
     close (dirfd);
+    if (bytes)
+        *bytes += tally.bytes;
+    if (files)
+        *files += tally.files;
     return rc;
 }
 
 int
-sl_blob_tmp_sweep (sl_blob_t *self, int64_t min_age_s)
+sl_blob_job_remove (sl_blob_t *self, const char *job_id)
+{
+    return sl_blob_job_reclaim (self, job_id, NULL, NULL);
+}
+
+int
+sl_blob_job_each (sl_blob_t *self, sl_blob_job_fn *fn, void *arg)
+{
+    assert (self);
+    assert (fn);
+    DIR *dir = opendir (self->jobs_dir);
+    if (!dir)
+        return 0;
+    int rc = 0;
+    struct dirent *entry;
+    while (rc == 0 && (entry = readdir (dir))) {
+        struct stat st;
+        if (!sl_token_valid (entry->d_name)
+        ||  fstatat (dirfd (dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        rc = fn (arg, entry->d_name, s_mtime_ms (&st));
+    }
+    closedir (dir);
+    return rc;
+}
+
+int
+sl_blob_tmp_reclaim (sl_blob_t *self, int64_t min_age_s, uint64_t *bytes)
 {
     assert (self);
     DIR *dir = opendir (self->tmp_dir);
@@ -431,11 +647,20 @@ sl_blob_tmp_sweep (sl_blob_t *self, int64_t min_age_s)
         struct stat st;
         if (fstatat (dirfd (dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0
         &&  S_ISREG (st.st_mode) && (int64_t) (now - st.st_mtime) >= min_age_s
-        &&  unlinkat (dirfd (dir), entry->d_name, 0) == 0)
+        &&  unlinkat (dirfd (dir), entry->d_name, 0) == 0) {
             removed++;
+            if (bytes)
+                *bytes += (uint64_t) st.st_size;
+        }
     }
     closedir (dir);
     return removed;
+}
+
+int
+sl_blob_tmp_sweep (sl_blob_t *self, int64_t min_age_s)
+{
+    return sl_blob_tmp_reclaim (self, min_age_s, NULL);
 }
 
 //  --------------------------------------------------------------------------
@@ -472,6 +697,64 @@ s_read_file (const char *path, char *buf, size_t cap)
     size_t n = fread (buf, 1, cap, file);
     fclose (file);
     return n;
+}
+
+typedef struct {
+    sl_blob_t *blobs;
+    int calls;
+    int answers [2];            //  what to answer on the first, second call
+    bool touch_first;           //  touch the blob during the first call
+    bool upload_second;         //  publish the same bytes during the second
+    const char *bytes;
+} s_unused_t;
+
+static int
+s_unused (void *arg_, const char *sha256)
+{
+    s_unused_t *arg = arg_;
+    int call = arg->calls++;
+    if (call == 0 && arg->touch_first) {
+        struct timespec later [2] = { { time (NULL) + 5, 0 }, { time (NULL) + 5, 0 } };
+        char path [S_PATH_MAX];
+        assert (sl_blob_path (arg->blobs, sha256, path, sizeof path) == 0);
+        assert (utimensat (AT_FDCWD, path, later, 0) == 0);
+    }
+    if (call == 1 && arg->upload_second) {
+        //  The blob is aside: its name is free, so the same bytes publish anew
+        assert (!sl_blob_exists (arg->blobs, sha256));
+        assert (sl_blob_touch (arg->blobs, sha256) == -1);
+        sl_blob_writer_t *w = sl_blob_writer_new (arg->blobs, 0);
+        char sha [SL_SHA256_HEX];
+        assert (sl_blob_writer_write (w, arg->bytes, strlen (arg->bytes)) == 0);
+        assert (sl_blob_writer_commit (&w, sha, NULL) == 0);
+        assert (strcmp (sha, sha256) == 0 && sl_blob_exists (arg->blobs, sha256));
+    }
+    return arg->answers [call < 2 ? call : 1];
+}
+
+static void
+s_make_old (sl_blob_t *blobs, const char *sha)
+{
+    char path [S_PATH_MAX];
+    assert (sl_blob_path (blobs, sha, path, sizeof path) == 0);
+    struct timespec old [2] = { { time (NULL) - 7200, 0 }, { time (NULL) - 7200, 0 } };
+    assert (utimensat (AT_FDCWD, path, old, 0) == 0);
+}
+
+static int
+s_count_blob (void *arg, const char *sha256, uint64_t size, int64_t mtime_ms)
+{
+    assert (sl_blob_sha_valid (sha256) && mtime_ms > 0);
+    (*(int *) arg)++;
+    return 0;
+}
+
+static int
+s_count_job (void *arg, const char *job_id, int64_t mtime_ms)
+{
+    assert (sl_token_valid (job_id) && mtime_ms > 0);
+    (*(int *) arg)++;
+    return 0;
 }
 
 typedef struct {
@@ -730,6 +1013,111 @@ sl_blob_test (bool verbose)
     assert (s_count_entries (tmp_dir) == 1);
     assert (sl_blob_writer_write (w, "live", 4) == 0);
     assert (sl_blob_writer_commit (&w, sha, NULL) == 0);
+
+    //  Collection: only old blobs nobody uses go, and a touch or an
+    //  adoption while the collector looks keeps the blob
+    const char *kept_text = "collect me if you can";
+    char ksha [SL_SHA256_HEX];
+    uint64_t freed = 0;
+    w = sl_blob_writer_new (blobs, 0);
+    assert (sl_blob_writer_write (w, kept_text, strlen (kept_text)) == 0);
+    assert (sl_blob_writer_commit (&w, ksha, NULL) == 0);
+    int64_t cutoff = sl_now_ms () - 3600 * 1000;
+    s_unused_t probe = { .blobs = blobs, .answers = { 1, 1 }, .bytes = kept_text };
+    assert (sl_blob_collect (blobs, ksha, cutoff, s_unused, &probe, &freed) == 0);
+    assert (probe.calls == 0 && sl_blob_exists (blobs, ksha));         //  young
+    s_make_old (blobs, ksha);
+    probe = (s_unused_t) { .blobs = blobs, .answers = { 0, 1 }, .bytes = kept_text };
+    assert (sl_blob_collect (blobs, ksha, cutoff, s_unused, &probe, &freed) == 0);
+    assert (probe.calls == 1 && sl_blob_exists (blobs, ksha));         //  in use
+    probe = (s_unused_t) { .blobs = blobs, .answers = { -1, 1 }, .bytes = kept_text };
+    assert (sl_blob_collect (blobs, ksha, cutoff, s_unused, &probe, &freed) == -1);
+    assert (sl_blob_exists (blobs, ksha));                              //  store down
+    //  touched between the look and the rename: put back
+    probe = (s_unused_t) { .blobs = blobs, .answers = { 1, 1 }, .touch_first = true, .bytes = kept_text };
+    assert (sl_blob_collect (blobs, ksha, cutoff, s_unused, &probe, &freed) == 0);
+    assert (probe.calls == 1 && sl_blob_exists (blobs, ksha) && freed == 0);
+    s_make_old (blobs, ksha);
+    //  adopted while aside (a job named it after the first look): put back
+    probe = (s_unused_t) { .blobs = blobs, .answers = { 1, 0 }, .bytes = kept_text };
+    assert (sl_blob_collect (blobs, ksha, cutoff, s_unused, &probe, &freed) == 0);
+    assert (probe.calls == 2 && sl_blob_exists (blobs, ksha) && freed == 0);
+    assert (s_count_entries (tmp_dir) == 0);
+    //  the same bytes uploaded while aside, and still needed: one copy stays
+    probe = (s_unused_t) { .blobs = blobs, .answers = { 1, 0 }, .upload_second = true, .bytes = kept_text };
+    assert (sl_blob_collect (blobs, ksha, cutoff, s_unused, &probe, &freed) == 0);
+    assert (sl_blob_exists (blobs, ksha) && s_count_entries (tmp_dir) == 0);
+    s_make_old (blobs, ksha);
+    //  ... and unused after all: the old copy goes, the new upload stays
+    probe = (s_unused_t) { .blobs = blobs, .answers = { 1, 1 }, .upload_second = true, .bytes = kept_text };
+    assert (sl_blob_collect (blobs, ksha, cutoff, s_unused, &probe, &freed) == 1);
+    assert (freed == strlen (kept_text) && sl_blob_exists (blobs, ksha));
+    s_make_old (blobs, ksha);
+    //  unused: deleted, its size reported
+    freed = 0;
+    probe = (s_unused_t) { .blobs = blobs, .answers = { 1, 1 }, .bytes = kept_text };
+    assert (sl_blob_collect (blobs, ksha, cutoff, s_unused, &probe, &freed) == 1);
+    assert (probe.calls == 2 && !sl_blob_exists (blobs, ksha) && freed == strlen (kept_text));
+    assert (sl_blob_collect (blobs, ksha, cutoff, s_unused, &probe, &freed) == 0);      //  absent
+    assert (sl_blob_collect (blobs, "../x", cutoff, s_unused, &probe, &freed) == -1);
+    assert (sl_blob_touch (blobs, ksha) == -1 && sl_blob_touch (blobs, "nope") == -1);
+    assert (s_count_entries (tmp_dir) == 0);
+    //  touch refreshes the mtime
+    w = sl_blob_writer_new (blobs, 0);
+    assert (sl_blob_writer_write (w, kept_text, strlen (kept_text)) == 0);
+    assert (sl_blob_writer_commit (&w, ksha, NULL) == 0);
+    s_make_old (blobs, ksha);
+    assert (sl_blob_touch (blobs, ksha) == 0);
+    assert (sl_blob_path (blobs, ksha, path, sizeof path) == 0);
+    assert (stat (path, &st) == 0 && st.st_mtime >= time (NULL) - 60);
+    //  a dedupe commit refreshes it too
+    s_make_old (blobs, ksha);
+    w = sl_blob_writer_new (blobs, 0);
+    assert (sl_blob_writer_write (w, kept_text, strlen (kept_text)) == 0);
+    assert (sl_blob_writer_commit (&w, ksha, NULL) == 0);
+    assert (stat (path, &st) == 0 && st.st_mtime >= time (NULL) - 60);
+    //  a collector that died with the blob aside: recovered, but only once
+    //  it is clearly not in the middle of its work
+    snprintf (other, sizeof other, "%s/%s.%s.gc", tmp_dir, ksha, "0123456789abcdef0123456789abcdef");
+    assert (rename (path, other) == 0);
+    assert (sl_blob_collect_recover (blobs, 60) == 0);
+    assert (sl_blob_collect_recover (blobs, 0) == 1);
+    assert (sl_blob_exists (blobs, ksha) && s_count_entries (tmp_dir) == 0);
+    //  every blob is listed once; job folders too
+    int listed = 0;
+    assert (sl_blob_each (blobs, s_count_blob, &listed) == 0);
+    snprintf (path, sizeof path, "%s/blobs", root);
+    int expect_blobs = 0;
+    DIR *shards = opendir (path);
+    struct dirent *shard;
+    while ((shard = readdir (shards)))
+        if (shard->d_name [0] != '.') {
+            snprintf (other, sizeof other, "%s/blobs/%.2s", root, shard->d_name);
+            expect_blobs += s_count_entries (other);
+        }
+    closedir (shards);
+    assert (listed == expect_blobs && listed > 0);
+    //  job folders: listed, removed with a tally
+    assert (sl_blob_job_dir (blobs, "tally-job", job, sizeof job) == 0);
+    snprintf (path, sizeof path, "%s/pages.mp", job);
+    s_write_file (path, "0123456789", 10);
+    snprintf (path, sizeof path, "%s/sub", job);
+    assert (mkdir (path, 0755) == 0);
+    snprintf (path, sizeof path, "%s/sub/vectors.f32", job);
+    s_write_file (path, "abcd", 4);
+    listed = 0;
+    assert (sl_blob_job_each (blobs, s_count_job, &listed) == 0 && listed == 1);
+    uint64_t bytes = 0, files = 0;
+    assert (sl_blob_job_reclaim (blobs, "tally-job", &bytes, &files) == 0);
+    assert (bytes == 14 && files == 4);         //  two files, two folders
+    listed = 0;
+    assert (sl_blob_job_each (blobs, s_count_job, &listed) == 0 && listed == 0);
+    //  temp sweep with a tally
+    snprintf (path, sizeof path, "%s/stale2.part", tmp_dir);
+    s_write_file (path, "xyz", 3);
+    assert (utimensat (AT_FDCWD, path, old, 0) == 0);
+    bytes = 0;
+    assert (sl_blob_tmp_reclaim (blobs, 3600, &bytes) == 1 && bytes == 3);
 
     //  Threads share one area: concurrent identical and distinct commits
     pthread_t threads [4];

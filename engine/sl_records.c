@@ -14,6 +14,7 @@ struct _sl_recw_t {
     char *path;
     char *tmp;
     bool failed;
+    int error;          //  errno of the first failure
 };
 
 struct _sl_recr_t {
@@ -48,17 +49,27 @@ sl_recw_new (const char *path)
 int
 sl_recw_write (sl_recw_t *self, const void *data, size_t size)
 {
+    if (self->failed)
+        return -1;
     if (size > SL_RECORD_MAX) {
         self->failed = true;
+        self->error = EMSGSIZE;
         return -1;
     }
     unsigned char len [4] = { (unsigned char) size, (unsigned char) (size >> 8),
                               (unsigned char) (size >> 16), (unsigned char) (size >> 24) };
     if (fwrite (len, 1, 4, self->file) != 4 || fwrite (data, 1, size, self->file) != size) {
         self->failed = true;
+        self->error = errno ? errno : EIO;
         return -1;
     }
     return 0;
+}
+
+int
+sl_recw_error (sl_recw_t *self)
+{
+    return self->error;
 }
 
 int
@@ -82,14 +93,27 @@ sl_recw_commit (sl_recw_t **self_p)
 {
     sl_recw_t *self = *self_p;
     *self_p = NULL;
-    int rc = self->failed || fflush (self->file) || fsync (fileno (self->file)) ? -1 : 0;
-    if (fclose (self->file))
+    int rc = 0, error = self->error;
+    if (self->failed)
         rc = -1;
-    if (rc == 0 && rename (self->tmp, self->path))
+    else
+    if (fflush (self->file) || fsync (fileno (self->file))) {
         rc = -1;
+        error = errno;
+    }
+    if (fclose (self->file) && rc == 0) {
+        rc = -1;
+        error = errno;
+    }
+    if (rc == 0 && rename (self->tmp, self->path)) {
+        rc = -1;
+        error = errno;
+    }
     if (rc)
         unlink (self->tmp);
     s_writer_free (self);
+    if (rc)
+        errno = error ? error : EIO;
     return rc;
 }
 

@@ -24,11 +24,17 @@ typedef struct _sl_recr_t sl_recr_t;
 
 //  Open a writer for path (writes a unique temp file beside it). NULL on error (errno set).
 sl_recw_t *sl_recw_new (const char *path);
-//  Append one record (msgpack bytes). 0 or -1.
+//  Append one record (msgpack bytes). 0 or -1; after a -1 the writer
+//  refuses every further write and its commit fails.
 int sl_recw_write (sl_recw_t *self, const void *data, size_t size);
+//  The errno of the writer's first failed write (ENOSPC: the disk is
+//  full), EMSGSIZE for a record over SL_RECORD_MAX, 0 if none failed.
+int sl_recw_error (sl_recw_t *self);
 //  Append the writer buffer's content as one record and reset it.
 int sl_recw_write_mpw (sl_recw_t *self, sl_mpw_t *w);
-//  fsync + rename into place; destroys the writer. 0 or -1.
+//  fsync + rename into place; destroys the writer. 0, or -1 with errno
+//  saying why (that of the first failed write, or of the flush, fsync or
+//  rename: a full disk often shows only here, when buffers are flushed).
 int sl_recw_commit (sl_recw_t **self_p);
 //  Remove the temp file; destroys the writer.
 void sl_recw_abort (sl_recw_t **self_p);

@@ -151,6 +151,12 @@ sl_loopback_listen (int backlog, int *port)
 }
 
 bool
+sl_disk_full (int err)
+{
+    return err == ENOSPC || err == EDQUOT;
+}
+
+bool
 sl_token_valid (const char *s)
 {
     if (!s || !*s)
@@ -182,6 +188,7 @@ sl_util_test (bool verbose)
     char hex [SL_SHA256_HEX];
     sl_sha256_hex ("abc", 3, hex);
     assert (strcmp (hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") == 0);
+    assert (sl_disk_full (ENOSPC) && sl_disk_full (EDQUOT) && !sl_disk_full (EIO) && !sl_disk_full (0));
     assert (sl_token_valid ("abc-1.2_x"));
     assert (!sl_token_valid ("../etc"));
     assert (!sl_token_valid (".."));

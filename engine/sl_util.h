@@ -47,6 +47,12 @@ bool sl_token_valid (const char *s);
 //  *port, or -1.
 int sl_loopback_listen (int backlog, int *port);
 
+//  True if err (an errno value) says the disk or the caller's disk quota is
+//  full (ENOSPC, EDQUOT): a write that will not succeed by retrying at once,
+//  which stages report as "disk full writing ..." instead of a generic I/O
+//  error.
+bool sl_disk_full (int err);
+
 void sl_util_test (bool verbose);
 
 #endif

@@ -667,20 +667,23 @@ sl_worker_new (const sl_worker_config_t *cfg)
     return self;
 }
 
-void
+bool
 sl_worker_destroy (sl_worker_t **self_p)
 {
+    bool clean = true;
     if (*self_p) {
         sl_worker_t *self = *self_p;
         zactor_destroy (&self->actor);
         //  Abandoned handlers still read self: leak it rather than free it
         //  under them (the process is on its way out)
-        if (!__atomic_load_n (&self->abandoned, __ATOMIC_ACQUIRE)) {
+        clean = !__atomic_load_n (&self->abandoned, __ATOMIC_ACQUIRE);
+        if (clean) {
             free (self->threads);
             free (self);
         }
         *self_p = NULL;
     }
+    return clean;
 }
 
 uint64_t

@@ -21,7 +21,10 @@
 
     Drain: sl_worker_destroy first withdraws credit (no new deliveries),
     waits for running handlers to finish and their ACKs to be sent, then
-    says BYE (the broker re-queues anything not started) and joins.
+    says BYE (the broker re-queues anything not started) and joins. A
+    handler still running after drain_timeout_ms cannot be stopped from
+    outside (it may be deep in MuPDF); it is detached and reported, and
+    the worker's own memory is left to it (see sl_worker_destroy).
 
     Handlers get an sl_ctx_t: the delivered envelope, its decoded body, and
     calls to forward successors, emit events, reply, or fail. Successor ids
@@ -77,8 +80,13 @@ void sl_worker_config_defaults (sl_worker_config_t *cfg);
 //  Start the worker. Caller owns the result.
 sl_worker_t *sl_worker_new (const sl_worker_config_t *cfg);
 
-//  Drain and stop (see above). Nulls the pointer.
-void sl_worker_destroy (sl_worker_t **self_p);
+//  Drain and stop (see above). Nulls the pointer. Returns true if every
+//  handler thread stopped. false means a handler was still running when
+//  the drain and a short grace ran out: it was detached and keeps running,
+//  and it still uses cfg.state and whatever that reaches (the node, the
+//  store), so the caller must not free those; the process should exit
+//  without freeing them (sluiced does, with _exit). Safe on NULL (true).
+bool sl_worker_destroy (sl_worker_t **self_p);
 
 //  Number of messages handled so far (ACKed or NACKed).
 uint64_t sl_worker_handled (sl_worker_t *self);

@@ -8,7 +8,9 @@ the files that changed and says so (`replaced`), an unnamed upload is a
 document of its own. See docs/architecture.md, "Identity".
 Usage: /usr/bin/python3 tests/test_identity.py [test_name ...]
 """
-import os, subprocess, sys, time
+import os, signal, subprocess, sys, time
+
+import msgpack
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import SLUICED, Client, Runner, db, start, wait_for, wait_ready  # noqa: E402
@@ -162,19 +164,32 @@ def test_bad_filenames_refused(tmp):
 
 
 def test_late_commit_after_failure(tmp):
-    """The re-driver gives up on a job whose store is away (failed,
-    job_failed); when a store process comes, the original message commits:
-    the job ends completed with its document, job_completed last."""
+    """A job whose store worker stopped answering is dead-lettered and
+    failed (job_failed); when the letter is replayed to a live store, the
+    original message commits: the job ends completed with its document,
+    job_completed last (a commit moves failed -> completed)."""
     data = os.path.join(tmp, "data")
     os.makedirs(data)
-    front = start(data, role=FRONT + ",embed", sets=HASH + ["jobs.stale_s=1", "jobs.redrive_interval_s=1",
-                                                             "jobs.max_attempts=1"])
+    front = start(data, role=FRONT + ",embed", sets=HASH + ["jobs.message_attempts=1"])
     c = Client(front.port)
     wait_ready(c, ("intake", "query", "journal", "fetch", "parse", "chunk", "embed", "upload"))
+    frozen = start(data, role="store", port=front.port, sets=HASH)
+    wait_ready(c, ("store",))
+    # The store process takes the message, then stops answering: the broker
+    # declares it dead after its heartbeats stop and, with one attempt
+    # allowed, dead-letters the message; the journal fails the job.
+    os.kill(frozen.proc.pid, signal.SIGSTOP)
     job = ingest_bytes(c, text("zeta").encode(), "late.txt")
     failed = c.wait(job["id"], 30)
-    assert failed["state"] == "failed" and "abandoned" in failed["error"], failed
+    assert failed["state"] == "failed" and failed["error_stage"] == "store", failed
+    frozen.kill(signal.SIGKILL)
     start(data, role="store", port=front.port, sets=HASH)
+    wait_ready(c, ("store",))
+    h, frames = c._call({"c": 16, "limit": 100})
+    letters = [d for d in msgpack.unpackb(frames[0]) if d.get("job") == job["id"]]
+    assert letters, msgpack.unpackb(frames[0])
+    h, _ = c._call({"c": 17, "mid": letters[0]["mid"]})
+    assert h["c"] != 10, h
 
     def done():
         return c.job(job["id"])["job"]["state"] == "completed"

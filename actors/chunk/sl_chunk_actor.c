@@ -12,6 +12,7 @@
 #include "sl_log.h"
 #include "sl_node.h"
 #include "sl_records.h"
+#include "sl_util.h"
 
 #include <czmq.h>
 
@@ -95,8 +96,19 @@ s_chunk (sl_ctx_t *ctx, void *state)
     sl_chunker_destroy (&chunker);
     sl_recr_destroy (&reader);
     sl_mpw_reset (&sink.w);
-    if (rc || sl_recw_commit (&sink.out)) {
+    //  A full disk fails the job with a reason that says so: retrying at
+    //  once would meet the same full disk
+    int write_error = sink.out ? sl_recw_error (sink.out) : 0;
+    if (rc == 0 && sl_recw_commit (&sink.out)) {
+        rc = -1;
+        write_error = errno;
+    }
+    if (rc) {
         sl_recw_abort (&sink.out);
+        if (sl_disk_full (write_error)) {
+            sl_ctx_set_error (ctx, "disk full writing chunks.mp (%s)", strerror (write_error));
+            return SL_FAIL;
+        }
         sl_ctx_set_error (ctx, "chunk: %s", *err ? err : "cannot read pages or write chunks");
         return SL_RETRY;
     }

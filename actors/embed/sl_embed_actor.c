@@ -158,7 +158,7 @@ s_embed (sl_ctx_t *ctx, void *state)
     float *vectors = malloc ((size_t) SLICE * (size_t) dim * sizeof (float));
     char *texts [SLICE];
     char hashes [SLICE][SL_SHA256_HEX];
-    int n = 0, done = 0, cached = 0, rc = 0;
+    int n = 0, done = 0, cached = 0, rc = 0, write_error = 0;
     sl_mp_t *mp;
     while (rc == 0) {
         int more = sl_recr_next (reader, &mp, err, sizeof err);
@@ -181,6 +181,7 @@ s_embed (sl_ctx_t *ctx, void *state)
         if (n == SLICE || (more == 0 && n > 0)) {
             rc = s_embed_slice (self, texts, hashes, n, vectors, &cached, err, sizeof err);
             if (rc == 0 && fwrite (vectors, sizeof (float), (size_t) n * (size_t) dim, out) != (size_t) n * (size_t) dim) {
+                write_error = errno;
                 snprintf (err, sizeof err, "cannot write vectors: %s", strerror (errno));
                 rc = -1;
             }
@@ -201,13 +202,22 @@ s_embed (sl_ctx_t *ctx, void *state)
         snprintf (err, sizeof err, "chunks artifact holds %d chunks, message says %lld", done, (long long) total);
         rc = -1;
     }
-    if (fflush (out) || fsync (fileno (out)))
+    if (fflush (out) || fsync (fileno (out))) {
+        if (!write_error)
+            write_error = errno;
         rc = -1;
+    }
     fclose (out);
     if (rc == 0 && rename (tmp_path, out_path))
         rc = -1;
     if (rc) {
         unlink (tmp_path);
+        //  A full disk fails the job with a reason that says so: retrying
+        //  at once would meet the same full disk
+        if (sl_disk_full (write_error)) {
+            sl_ctx_set_error (ctx, "disk full writing vectors.f32 (%s)", strerror (write_error));
+            return SL_FAIL;
+        }
         sl_ctx_set_error (ctx, "embed: %s", *err ? err : "I/O error");
         return SL_RETRY;
     }

@@ -229,6 +229,7 @@ typedef struct {
     bool declared_too_large;
     bool too_large;
     bool disk_error;
+    int disk_errno;             //  why the blob write failed
     bool http_error;
     int64_t last_progress_ms;
 } s_ctx_t;
@@ -636,11 +637,25 @@ s_on_body (char *data, size_t size, size_t nmemb, void *arg)
     if (sl_blob_writer_write (ctx->writer, data, total) != 0) {
         if (sl_blob_writer_exceeded (ctx->writer))
             ctx->too_large = true;
-        else
+        else {
             ctx->disk_error = true;
+            ctx->disk_errno = sl_blob_writer_error (ctx->writer);
+        }
         return 0;
     }
     return total;
+}
+
+//  A write into the blob area failed with errno error: a full disk fails
+//  the job at once with a reason that says so (retrying would only fill it
+//  again); anything else may pass, so it is retried.
+static int
+s_disk_fail (char *err, size_t errlen, int error, const char *doing)
+{
+    if (sl_disk_full (error))
+        return s_fail (err, errlen, SL_FETCH_PERMANENT, "disk full writing the blob area (%s)",
+                       strerror (error));
+    return s_fail (err, errlen, SL_FETCH_RETRY, "%s: %s", doing, strerror (error ? error : EIO));
 }
 
 //  --------------------------------------------------------------------------
@@ -755,8 +770,7 @@ s_fetch_file (const sl_fetch_opts_t *opts, sl_blob_t *blobs, CURLU *u, const cha
     if (!ctx->writer) {
         close (fd);
         free (ctx);
-        return s_fail (err, errlen, SL_FETCH_RETRY, "cannot create a temp file in the blob area: %s",
-                       strerror (errno));
+        return s_disk_fail (err, errlen, errno, "cannot create a temp file in the blob area");
     }
     int rc = 0;
     char buf [32768];
@@ -773,8 +787,7 @@ s_fetch_file (const sl_fetch_opts_t *opts, sl_blob_t *blobs, CURLU *u, const cha
         if (s_on_body (buf, 1, (size_t) got, ctx) != (size_t) got) {
             rc = ctx->too_large
                ? s_fail (err, errlen, SL_FETCH_PERMANENT, "file exceeded the %s limit", limit)
-               : s_fail (err, errlen, SL_FETCH_RETRY, "cannot write to the blob area: %s",
-                         strerror (errno));
+               : s_disk_fail (err, errlen, ctx->disk_errno, "cannot write to the blob area");
             break;
         }
         s_progress_report (ctx, false);
@@ -783,7 +796,7 @@ s_fetch_file (const sl_fetch_opts_t *opts, sl_blob_t *blobs, CURLU *u, const cha
     if (rc == 0) {
         s_progress_report (ctx, true);
         if (sl_blob_writer_commit (&ctx->writer, result->sha256, &result->size) != 0)
-            rc = s_fail (err, errlen, SL_FETCH_RETRY, "cannot commit the blob: %s", strerror (errno));
+            rc = s_disk_fail (err, errlen, errno, "cannot commit the blob");
     }
     if (rc == 0) {
         snprintf (result->mime, sizeof result->mime, "%s",
@@ -829,8 +842,7 @@ s_http_error (s_ctx_t *ctx, CURL *curl, CURLcode code, const char *curl_msg, con
         return s_fail (err, errlen, SL_FETCH_PERMANENT, "download exceeded the %s limit: %s",
                        limit, shown);
     if (ctx->disk_error)
-        return s_fail (err, errlen, SL_FETCH_RETRY, "cannot write to the blob area: %s",
-                       strerror (errno));
+        return s_disk_fail (err, errlen, ctx->disk_errno, "cannot write to the blob area");
     //  Refused is the answer only if the guard let no address through: a
     //  host with a refused ::1 and a live 127.0.0.1 failed for another reason
     if (ctx->refused [0] && ctx->opened == 0 && code == CURLE_COULDNT_CONNECT) {
@@ -913,8 +925,7 @@ s_fetch_http (const sl_fetch_opts_t *opts, sl_blob_t *blobs, const char *url, co
     if (!ctx->writer) {
         free (ctx->allow);
         free (ctx);
-        return s_fail (err, errlen, SL_FETCH_RETRY, "cannot create a temp file in the blob area: %s",
-                       strerror (errno));
+        return s_disk_fail (err, errlen, errno, "cannot create a temp file in the blob area");
     }
     CURL *curl = curl_easy_init ();
     assert (curl);
@@ -962,7 +973,7 @@ s_fetch_http (const sl_fetch_opts_t *opts, sl_blob_t *blobs, const char *url, co
     else {
         s_progress_report (ctx, true);
         if (sl_blob_writer_commit (&ctx->writer, result->sha256, &result->size) != 0)
-            rc = s_fail (err, errlen, SL_FETCH_RETRY, "cannot commit the blob: %s", strerror (errno));
+            rc = s_disk_fail (err, errlen, errno, "cannot commit the blob");
     }
     if (rc == 0) {
         if (ctx->disposition [0])

@@ -50,6 +50,12 @@ s_adopt_blob (fetch_t *self, const msgpack_object *body, sl_fetch_result_t *res,
     sl_mp_get_str (body, "filename", res->filename, sizeof res->filename);
     sl_mp_get_str (body, "mime", declared, sizeof declared);
     FILE *f = fopen (path, "rb");
+    if (!f && errno == ENOENT) {
+        //  The collector may hold an old blob aside for a moment while it
+        //  re-checks it, and puts it back once it sees this job (sl_blob.h)
+        zclock_sleep (200);
+        f = fopen (path, "rb");
+    }
     if (!f) {
         snprintf (err, errlen, "uploaded bytes are no longer in the blob area");
         return SL_FETCH_PERMANENT;

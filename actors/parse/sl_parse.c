@@ -68,6 +68,7 @@ sl_parse_opts_defaults (sl_parse_opts_t *opts)
     opts->max_seconds = SL_PARSE_MAX_SECONDS;
     opts->max_memory = SL_PARSE_MAX_MEMORY;
     opts->max_text_bytes = SL_PARSE_MAX_TEXT;
+    opts->max_text_total = SL_PARSE_MAX_TEXT;
 }
 
 //  --------------------------------------------------------------------------
@@ -193,6 +194,7 @@ typedef struct {
     int index;                  //  0-based page being extracted
     char meta_title [512];      //  title from document metadata, or ""
     sl_parse_buf_t text;        //  the current page, reused page to page
+    size_t text_cap;            //  a page's text stops growing past this
 } s_job_t;
 
 static pthread_mutex_t s_global_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -378,24 +380,26 @@ s_step_layout (s_job_t *job)
 }
 
 //  Page text: blank line between blocks, newline between lines, trailing
-//  spaces trimmed, control characters as spaces.
+//  spaces trimmed, control characters as spaces. Stops once the text passes
+//  cap bytes: the page is over the document's text limit anyway, and one
+//  page drawing a form thousands of times must not build gigabytes first.
 static void
-s_stext_to_text (fz_stext_page *stext, sl_parse_buf_t *out)
+s_stext_to_text (fz_stext_page *stext, sl_parse_buf_t *out, size_t cap)
 {
     sl_parse_buf_reset (out);
-    for (fz_stext_block *block = stext->first_block; block; block = block->next) {
+    for (fz_stext_block *block = stext->first_block; block && out->size <= cap; block = block->next) {
         if (block->type != FZ_STEXT_BLOCK_TEXT)
             continue;
         size_t block_start = out->size;
         if (out->size > 0)
             sl_parse_buf_append (out, "\n\n", 2);
         bool empty = true;
-        for (fz_stext_line *line = block->u.t.first_line; line; line = line->next) {
+        for (fz_stext_line *line = block->u.t.first_line; line && out->size <= cap; line = line->next) {
             size_t line_start = out->size;
             if (!empty)
                 sl_parse_buf_append (out, "\n", 1);
             size_t content = out->size;
-            for (fz_stext_char *ch = line->first_char; ch; ch = ch->next) {
+            for (fz_stext_char *ch = line->first_char; ch && out->size <= cap; ch = ch->next) {
                 uint32_t cp = (uint32_t) ch->c;
                 if (cp < 0x20 || cp == 0x7F)
                     cp = ' ';
@@ -433,7 +437,7 @@ s_step_extract (s_job_t *job)
     job->dev = fz_new_stext_device (ctx, job->stext, &options);
     fz_run_page (ctx, job->page, job->dev, fz_identity, &job->cookie);
     fz_close_device (ctx, job->dev);
-    s_stext_to_text (job->stext, &job->text);
+    s_stext_to_text (job->stext, &job->text, job->text_cap);
 }
 
 //  Run one step under fz_try, always dropping page-level objects after it.
@@ -484,6 +488,7 @@ s_parse_mupdf (const sl_parse_opts_t *opts, const char *path, const s_format_t *
     job->format = format;
     job->path = path;
     job->limit = opts->max_memory;
+    job->text_cap = opts->max_text_total;
     job->deadline = sl_mono_ms () + (int64_t) opts->max_seconds * 1000;
     for (int i = 0; i < FZ_LOCK_MAX; i++)
         pthread_mutex_init (&job->locks [i], NULL);
@@ -598,6 +603,45 @@ done:
 
 //  --------------------------------------------------------------------------
 
+//  The text ceiling, between a back-end and the caller's page callback, so
+//  it holds for every format the same way.
+typedef struct {
+    sl_page_fn *fn;
+    void *arg;
+    size_t limit;
+    size_t total;
+    int over_at;                //  page that passed the limit, 0 if none
+} s_ceiling_t;
+
+static int
+s_ceiling_page (void *arg, int page_no, int page_count, const char *text, size_t len)
+{
+    s_ceiling_t *ceiling = (s_ceiling_t *) arg;
+    if (len > ceiling->limit - ceiling->total) {
+        ceiling->over_at = page_no;
+        return -1;
+    }
+    ceiling->total += len;
+    return ceiling->fn ? ceiling->fn (ceiling->arg, page_no, page_count, text, len) : 0;
+}
+
+static int
+s_parse_engine (const sl_parse_opts_t *opts, const s_format_t *format, const char *path,
+                sl_page_fn *fn, void *arg, sl_parse_info_t *info, char *err, size_t errlen)
+{
+    switch (format->engine) {
+        case S_MUPDF:
+            return s_parse_mupdf (opts, path, format, fn, arg, info, err, errlen);
+        case S_HTML:
+            return sl_parse_html (opts, path, fn, arg, info, err, errlen);
+        case S_TEXT:
+            return sl_parse_text (opts, path, false, fn, arg, info, err, errlen);
+        case S_MARKDOWN:
+            return sl_parse_text (opts, path, true, fn, arg, info, err, errlen);
+    }
+    return -1;
+}
+
 int
 sl_parse_file (const sl_parse_opts_t *opts, const char *path, const char *mime,
                sl_page_fn *fn, void *arg, sl_parse_info_t *info, char *err, size_t errlen)
@@ -609,7 +653,7 @@ sl_parse_file (const sl_parse_opts_t *opts, const char *path, const char *mime,
         opts = &defaults;
     }
     assert (opts->max_pages > 0 && opts->max_seconds > 0);
-    assert (opts->max_memory > 0 && opts->max_text_bytes > 0);
+    assert (opts->max_memory > 0 && opts->max_text_bytes > 0 && opts->max_text_total > 0);
     sl_parse_info_t scratch;
     if (!info)
         info = &scratch;
@@ -654,15 +698,12 @@ sl_parse_file (const sl_parse_opts_t *opts, const char *path, const char *mime,
         return -1;
     }
     snprintf (info->format, sizeof info->format, "%s", format->format);
-    switch (format->engine) {
-        case S_MUPDF:
-            return s_parse_mupdf (opts, path, format, fn, arg, info, err, errlen);
-        case S_HTML:
-            return sl_parse_html (opts, path, fn, arg, info, err, errlen);
-        case S_TEXT:
-            return sl_parse_text (opts, path, false, fn, arg, info, err, errlen);
-        case S_MARKDOWN:
-            return sl_parse_text (opts, path, true, fn, arg, info, err, errlen);
+    s_ceiling_t ceiling = { .fn = fn, .arg = arg, .limit = opts->max_text_total };
+    int rc = s_parse_engine (opts, format, path, s_ceiling_page, &ceiling, info, err, errlen);
+    if (rc && ceiling.over_at) {
+        char limit [32];
+        sl_parse_size_str (opts->max_text_total, limit, sizeof limit);
+        sl_parse_errf (err, errlen, "text limit of %s exceeded at page %d", limit, ceiling.over_at);
     }
-    return -1;
+    return rc;
 }

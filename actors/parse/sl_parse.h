@@ -16,7 +16,10 @@
         encoding repair.
 
     Every input is untrusted. Failures come back as -1 and a sentence a
-    person can act on; nothing in here asserts on file content.
+    person can act on; nothing in here asserts on file content. Text is
+    counted as pages are delivered, and a document whose text passes
+    max_text_total fails ("text limit of 64 MiB exceeded at page 812")
+    before the page over the limit reaches the callback.
 
     Thread-safety: sl_parse_file may run in several threads at once (each
     parse actor is a thread of one process). MuPDF keeps a little global
@@ -35,6 +38,10 @@ typedef struct {
     int max_seconds;            //  default 300, wall time for one document
     size_t max_memory;          //  default 1 GiB of live MuPDF allocations
     size_t max_text_bytes;      //  default 64 MiB, size limit for text/HTML files
+    size_t max_text_total;      //  default 64 MiB of text extracted from one
+                                //  document, every format: a small PDF whose
+                                //  thousands of pages draw one huge content
+                                //  stream would otherwise yield gigabytes
 } sl_parse_opts_t;
 
 //  Fill opts with the defaults above.

@@ -4,10 +4,12 @@
     it over, so the actor holds one page at a time however long the
     document; a stage_progress event ("page 40/212") goes out as it goes.
     Limits come from config (parse.max_pages, parse.max_seconds,
-    parse.max_memory, parse.max_text_bytes). Every parse failure is
+    parse.max_memory, parse.max_text_bytes, parse.max_text_mb). Every parse failure is
     permanent for that file (retrying a bomb only burns the machine
     again) except an I/O error opening it; the job fails with MuPDF's or
-    our reason and the actor goes on to the next message.
+    our reason and the actor goes on to the next message. A full disk
+    while writing pages.mp fails the job too ("disk full writing
+    pages.mp"); other write errors are retried.
 */
 #include "sl_parse.h"
 #include "sl_blob.h"
@@ -30,6 +32,7 @@ typedef struct {
     sl_mpw_t w;
     size_t text_bytes;
     int pages;
+    int write_error;            //  errno of a failed write of pages.mp
 } page_sink_t;
 
 static int
@@ -41,12 +44,29 @@ s_on_page (void *arg, int page_no, int page_count, const char *text, size_t len)
     sl_mpw_key (&sink->w, "t");
     msgpack_pack_str (&sink->w.pk, len);
     msgpack_pack_str_body (&sink->w.pk, text, len);
-    if (sl_recw_write_mpw (sink->out, &sink->w))
+    if (sl_recw_write_mpw (sink->out, &sink->w)) {
+        sink->write_error = sl_recw_error (sink->out);
         return -1;
+    }
     sink->text_bytes += len;
     sink->pages = page_no;
     sl_ctx_progress (sink->ctx, page_count ? 100 * page_no / page_count : 0, "page %d/%d", page_no, page_count);
     return 0;
+}
+
+//  Writing what (an artifact) failed with errno error. A full disk fails
+//  the job with a reason that says so: retrying at once would meet the same
+//  full disk, and the collector may take a while to make room. Anything
+//  else may pass: retry.
+static sl_outcome_t
+s_write_failed (sl_ctx_t *ctx, int error, const char *what)
+{
+    if (sl_disk_full (error)) {
+        sl_ctx_set_error (ctx, "disk full writing %s (%s)", what, strerror (error));
+        return SL_FAIL;
+    }
+    sl_ctx_set_error (ctx, "parse: cannot write %s: %s", what, strerror (error ? error : EIO));
+    return SL_RETRY;
 }
 
 static sl_outcome_t
@@ -61,16 +81,12 @@ s_parse (sl_ctx_t *ctx, void *state)
         return SL_FAIL;
     }
     sl_mp_get_str (body, "mime", mime, sizeof mime);
-    if (sl_blob_job_dir (self->blob, sl_envelope_job (env), dir, sizeof dir)) {
-        sl_ctx_set_error (ctx, "parse: cannot create the job's artifact folder");
-        return SL_RETRY;
-    }
+    if (sl_blob_job_dir (self->blob, sl_envelope_job (env), dir, sizeof dir))
+        return s_write_failed (ctx, errno, "the job's artifact folder");
     snprintf (out_path, sizeof out_path, "%s/pages.mp", dir);
     page_sink_t sink = { .ctx = ctx, .out = sl_recw_new (out_path) };
-    if (!sink.out) {
-        sl_ctx_set_error (ctx, "parse: cannot write %s", out_path);
-        return SL_RETRY;
-    }
+    if (!sink.out)
+        return s_write_failed (ctx, errno, "pages.mp");
     sl_mpw_init (&sink.w);
     sl_parse_info_t info;
     memset (&info, 0, sizeof info);
@@ -82,15 +98,17 @@ s_parse (sl_ctx_t *ctx, void *state)
                   info.page_count);
         rc = -1;
     }
+    if (rc && sink.write_error) {
+        sl_recw_abort (&sink.out);
+        return s_write_failed (ctx, sink.write_error, "pages.mp");
+    }
     if (rc) {
         sl_recw_abort (&sink.out);
         sl_ctx_set_error (ctx, "%s", err);
         return strncmp (err, "cannot open", 11) == 0 ? SL_RETRY : SL_FAIL;
     }
-    if (sl_recw_commit (&sink.out)) {
-        sl_ctx_set_error (ctx, "parse: cannot commit %s", out_path);
-        return SL_RETRY;
-    }
+    if (sl_recw_commit (&sink.out))
+        return s_write_failed (ctx, errno, "pages.mp");
     if (info.pages_failed)
         sl_warn (sl_envelope_job (env), "%d of %d pages could not be read and were skipped",
                  info.pages_failed, info.page_count);
@@ -122,6 +140,9 @@ s_start (sl_node_t *node, char *err, size_t errlen)
     self->opts.max_seconds = (int) sl_config_int (cfg, "parse.max_seconds", self->opts.max_seconds);
     self->opts.max_memory = (size_t) sl_config_size (cfg, "parse.max_memory", (int64_t) self->opts.max_memory);
     self->opts.max_text_bytes = (size_t) sl_config_size (cfg, "parse.max_text_bytes", (int64_t) self->opts.max_text_bytes);
+    int64_t text_mb = sl_config_int (cfg, "parse.max_text_mb", (int64_t) (self->opts.max_text_total >> 20));
+    if (text_mb > 0)
+        self->opts.max_text_total = (size_t) text_mb << 20;
     return self;
 }
 

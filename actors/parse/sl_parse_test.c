@@ -785,6 +785,84 @@ test_pdf_decompression_bomb (void)
     assert (got.pages == 0);
 }
 
+//  A text bomb: one content stream of about 256 KiB of text, shared by
+//  2000 pages (a 40 KiB file that would extract half a gigabyte). The
+//  ceiling stops it at the page that passes the limit, whichever format.
+static void
+test_text_ceiling (void)
+{
+    char path [512], err [256];
+    sl_parse_info_t info;
+    s_collect_t got;
+    sl_parse_opts_t opts;
+    sl_parse_opts_defaults (&opts);
+    assert (opts.max_text_total == (size_t) 64 << 20);
+    opts.max_text_total = 1 << 20;
+
+    //  One text object per line, each moved down by the CTM: MuPDF grows a
+    //  text object's glyph array linearly, so one object of 256K glyphs
+    //  would cost quadratic copying (minutes under ASan's realloc)
+    char line [1200];
+    size_t n = 0;
+    n += (size_t) snprintf (line, sizeof line, "1 0 0 1 0 -1.2 cm BT /F1 1 Tf 5 990 Td (");
+    while (n < 1040)
+        n += (size_t) snprintf (line + n, sizeof line - n, "word%zu ", n % 97);
+    n += (size_t) snprintf (line + n, sizeof line - n, ") Tj ET\n");
+    size_t len;
+    unsigned char *content = s_deflate_repeat ("", line, n, 256, "", &len);
+    enum { PAGES = 2000 };
+    char *kids = malloc (PAGES * 16 + 64);
+    size_t k = (size_t) sprintf (kids, "<< /Type /Pages /Count %d /Kids [", PAGES);
+    for (int i = 0; i < PAGES; i++)
+        k += (size_t) sprintf (kids + k, "%d 0 R ", 5 + i);
+    sprintf (kids + k, "] >>");
+    char stream_dict [128];
+    snprintf (stream_dict, sizeof stream_dict, "<< /Length %zu /Filter /FlateDecode >>", len);
+    const char **objs = calloc (4 + PAGES, sizeof *objs);
+    objs [0] = "<< /Type /Catalog /Pages 2 0 R >>";
+    objs [1] = kids;
+    objs [2] = stream_dict;
+    objs [3] = "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>";
+    for (int i = 0; i < PAGES; i++)
+        objs [4 + i] = "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 1000 1000] /Contents 3 0 R"
+                       " /Resources << /Font << /F1 4 0 R >> >> >>";
+    s_path (path, sizeof path, "text-bomb.pdf");
+    s_write_pdf (path, objs, 4 + PAGES, 3, content, len);
+    free (objs);
+    free (kids);
+    free (content);
+    int64_t start = sl_mono_ms ();
+    assert (s_parse (path, "application/pdf", &opts, &got, &info, err, sizeof err) == -1);
+    int64_t took = sl_mono_ms () - start;
+    if (s_verbose)
+        printf ("  text bomb: %s after %d pages in %" PRId64 " ms\n", err, got.pages, took);
+    assert (info.page_count == PAGES);
+    assert (got.pages >= 3 && got.pages <= 4);
+    char expect [64];
+    snprintf (expect, sizeof expect, "text limit of 1 MiB exceeded at page %d", got.pages + 1);
+    assert (streq (err, expect));
+    size_t total = 0;
+    for (int i = 0; i < got.pages; i++)
+        total += strlen (got.text [i]);
+    assert (total <= (size_t) 1 << 20 && total > (size_t) 3 * 200000);
+    s_collect_free (&got);
+
+    //  Plain text: the same ceiling
+    s_path (path, sizeof path, "long.txt");
+    char *text = malloc (200000);
+    for (size_t i = 0; i < 200000; i++)
+        text [i] = i % 80 == 79 ? '\n' : (char) ('a' + i % 26);
+    s_write (path, text, 200000);
+    free (text);
+    opts.max_text_total = 64 << 10;
+    assert (s_parse (path, "text/plain", &opts, &got, &info, err, sizeof err) == -1);
+    assert (strncmp (err, "text limit of 64.0 KiB exceeded at page ", 40) == 0);
+    s_collect_free (&got);
+    opts.max_text_total = 1 << 20;
+    assert (s_parse (path, "text/plain", &opts, &got, &info, err, sizeof err) == 0);
+    s_collect_free (&got);
+}
+
 static void
 test_pdf_page_count_bomb (void)
 {
@@ -1105,6 +1183,7 @@ sl_parse_test (bool verbose)
     test_pdf_encrypted ();
     test_pdf_decompression_bomb ();
     test_pdf_page_count_bomb ();
+    test_text_ceiling ();
     test_pdf_time_limit ();
     test_pdf_memory_flat ();
     test_epub_reflow ();

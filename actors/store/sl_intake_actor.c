@@ -5,7 +5,8 @@
     pipeline envelope leaves with the same REPLY, so an accepted job is
     never only in someone's memory. When more than jobs.max_pending jobs
     are unfinished the answer is 429: backpressure that survives restarts,
-    unlike a queue bound.
+    unlike a queue bound. A workspace over its storage quota gets 413, a
+    data folder short of space 507 (sl_store_admit).
 
     The re-driver thread wakes every jobs.redrive_interval_s and looks at
     the jobs nobody has touched for jobs.stale_s (no event, no stage
@@ -141,6 +142,11 @@ s_intake (sl_ctx_t *ctx, void *state)
     sl_blob_t *blobs = sl_node_blob (self->node, err, sizeof err);
     if (*blob && (!blobs || !sl_blob_exists (blobs, blob))) {
         sl_ctx_reply_error (ctx, 400, "blob %.16s… is not in the blob area", blob);
+        return SL_DONE;
+    }
+    int refused = sl_store_admit (self->node, ws, blob, err, sizeof err);
+    if (refused) {
+        sl_ctx_reply_error (ctx, refused, "%s", err);
         return SL_DONE;
     }
     int64_t pending = s_pending (self);

@@ -232,6 +232,14 @@ s_doc_chunks (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object
     s_reply (ctx, &w);
 }
 
+//  For sl_blob_collect: 1 if nothing holds the blob any more
+static int
+s_blob_unused (void *store, const char *sha256)
+{
+    int rc = sl_store_blob_referenced ((sl_store_t *) store, sha256);
+    return rc < 0 ? -1 : rc == 0;
+}
+
 static void
 s_doc_delete (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *body)
 {
@@ -242,12 +250,13 @@ s_doc_delete (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object
         s_store_error (self, ctx, rc, "document");
         return;
     }
-    //  The stored bytes go too, unless another document holds the same
+    //  The stored bytes go too, unless another document or a job holds the
+    //  same; collected rather than removed, so an upload of the same bytes
+    //  being accepted right now keeps them (sl_blob.h, "Collection")
     char err [256];
     sl_blob_t *blob = sl_node_blob (self->node, err, sizeof err);
-    bool blob_removed = false;
-    if (blob && *sha && sl_store_blob_referenced (self->store, sha) == 0)
-        blob_removed = sl_blob_remove (blob, sha) == 0;
+    bool blob_removed = blob && *sha
+                     && sl_blob_collect (blob, sha, INT64_MAX, s_blob_unused, self->store, NULL) == 1;
     sl_info (NULL, "deleted document %s from %s (blob %s)", id, ws, blob_removed ? "removed" : "kept");
     sl_mpw_t w;
     sl_mpw_init (&w);

@@ -1247,6 +1247,99 @@ sl_store_cache_put (sl_store_t *self, const char *model_id, const char **hashes,
 }
 
 //  --------------------------------------------------------------------------
+//  Housekeeping
+
+#define S_EVICT_BATCH 1000
+
+int
+sl_store_lease (sl_store_t *self, const char *name, const char *owner, int64_t now_ms,
+                int64_t until_ms)
+{
+    assert (self);
+    if (!s_token_ok ("lease name", name) || !s_text_ok ("lease owner", owner, 256))
+        return SL_STORE_ERROR;
+    if (until_ms <= 0) {
+        sl_store_set_errmsg ("lease until %lld: not a time", (long long) until_ms);
+        return SL_STORE_ERROR;
+    }
+    return self->ops->lease (self->backend, name, owner, now_ms, until_ms);
+}
+
+int
+sl_store_lease_release (sl_store_t *self, const char *name, const char *owner)
+{
+    assert (self);
+    if (!s_token_ok ("lease name", name) || !s_text_ok ("lease owner", owner, 256))
+        return SL_STORE_ERROR;
+    return self->ops->lease (self->backend, name, owner, 0, 0);
+}
+
+int
+sl_store_workspace_bytes (sl_store_t *self, const char *workspace, int64_t *bytes_out)
+{
+    assert (self);
+    assert (bytes_out);
+    *bytes_out = 0;
+    if (!s_token_ok ("workspace", workspace))
+        return SL_STORE_ERROR;
+    return self->ops->workspace_bytes (self->backend, workspace, bytes_out);
+}
+
+int
+sl_store_cache_usage (sl_store_t *self, int64_t *entries_out, int64_t *bytes_out)
+{
+    assert (self);
+    assert (entries_out && bytes_out);
+    *entries_out = *bytes_out = 0;
+    return self->ops->cache_usage (self->backend, entries_out, bytes_out);
+}
+
+int
+sl_store_cache_trim (sl_store_t *self, int64_t max_bytes, int64_t before_ms,
+                     int64_t *entries_out, int64_t *bytes_out)
+{
+    assert (self);
+    int64_t entries = 0, bytes = 0, n, b;
+    if (max_bytes < 0 || before_ms < 0) {
+        sl_store_set_errmsg ("cache trim: negative bound");
+        return SL_STORE_ERROR;
+    }
+    int rc = SL_STORE_OK;
+    //  By age: whatever is older than the cutoff, batch after batch
+    while (rc == SL_STORE_OK && before_ms > 0) {
+        rc = self->ops->cache_evict (self->backend, before_ms, S_EVICT_BATCH, &n, &b);
+        if (rc == SL_STORE_OK) {
+            entries += n;
+            bytes += b;
+        }
+        if (n < S_EVICT_BATCH)
+            break;
+    }
+    //  By size: the oldest, as many as the average entry says are over
+    int64_t count = 0, size = 0;
+    if (rc == SL_STORE_OK && max_bytes > 0)
+        rc = self->ops->cache_usage (self->backend, &count, &size);
+    while (rc == SL_STORE_OK && max_bytes > 0 && size > max_bytes && count > 0) {
+        int64_t average = size / count > 0 ? size / count : 1;
+        int64_t want = (size - max_bytes + average - 1) / average;
+        if (want > S_EVICT_BATCH)
+            want = S_EVICT_BATCH;
+        rc = self->ops->cache_evict (self->backend, INT64_MAX, (int) (want > 0 ? want : 1), &n, &b);
+        if (rc != SL_STORE_OK || n == 0)
+            break;
+        entries += n;
+        bytes += b;
+        count -= n;
+        size -= b;
+    }
+    if (entries_out)
+        *entries_out = entries;
+    if (bytes_out)
+        *bytes_out = bytes;
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
 //  Events
 
 int
@@ -1781,7 +1874,8 @@ s_top (sl_store_t *store, const char *workspace, const float *query, sl_hit_t *b
 }
 
 //  A database made before lexical search (schema 1) with chunks in it:
-//  opening it applies migration 2, whose rebuild indexes the old chunks
+//  opening it applies migration 2, whose rebuild indexes the old chunks,
+//  and migration 3 (leases, the cache's age index)
 static void
 s_test_upgrade (const char *path, const char *url)
 {
@@ -1798,6 +1892,7 @@ s_test_upgrade (const char *path, const char *url)
                           "DROP TRIGGER chunks_fts_update; DROP TABLE chunks_fts; "
                           "DROP TABLE document_sources; ALTER TABLE jobs DROP COLUMN replaced; "
                           "ALTER TABLE jobs DROP COLUMN duplicate_of; "
+                          "DROP TABLE leases; DROP INDEX embed_cache_by_age; "
                           "DELETE FROM schema_version WHERE version >= 2",
                           NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close (db);
@@ -1822,6 +1917,9 @@ s_test_upgrade (const char *path, const char *url)
     assert (s_doc_commit_r (store, &newer, &result) == 0 && strcmp (result.replaced, id) == 0);
     sl_store_doc_t gone;
     assert (sl_store_document_get (store, "wsold", id, &gone) == SL_STORE_NOT_FOUND);
+    int64_t now = sl_now_ms ();
+    assert (sl_store_lease (store, "upgraded", "me", now, now + 1) == SL_STORE_OK);
+    assert (sl_store_lease_release (store, "upgraded", "me") == SL_STORE_OK);
     char sha [SL_SHA256_HEX];
     assert (sl_store_document_delete (store, "wsold", result.document_id, sha) == SL_STORE_OK);
     sl_store_destroy (&store);
@@ -1856,7 +1954,7 @@ s_test_open (const char *dir, const char *path, const char *url)
         fprintf (stderr, "open: %s\n", err);
     assert (store);
     assert (strcmp (sl_store_backend (store), "sqlite") == 0);
-    assert (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 3);
+    assert (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 4);
     int64_t applied = s_count (&db, "SELECT applied_ms FROM schema_version WHERE version = 1");
     assert (s_count (&db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
                           "AND name IN ('workspaces', 'jobs', 'documents', 'chunks', "
@@ -1868,7 +1966,7 @@ s_test_open (const char *dir, const char *path, const char *url)
     //  re-open (plain path form) is a no-op for the schema
     store = sl_store_open (path, err, sizeof err);
     assert (store);
-    assert (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 3);
+    assert (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 4);
     assert (s_count (&db, "SELECT applied_ms FROM schema_version WHERE version = 1") == applied);
     sl_store_destroy (&store);
 
@@ -3028,6 +3126,90 @@ s_test_identity (sl_store_t *store, const s_db_t *db)
                                   sizeof err) == -1);
 }
 
+//  Housekeeping: leases, a workspace's bytes, the cache's size and bounds.
+//  Runs last: it evicts the whole embedding cache.
+static void
+s_test_housekeeping (sl_store_t *store, const s_db_t *db)
+{
+    //  Leases: one holder at a time, renewable, taken over once expired
+    int64_t now = sl_now_ms ();
+    assert (sl_store_lease (store, "janitor", "host-a:1", now, now + 1000) == SL_STORE_OK);
+    assert (sl_store_lease (store, "janitor", "host-b:2", now, now + 1000) == SL_STORE_BUSY);
+    assert (sl_store_lease (store, "janitor", "host-a:1", now + 500, now + 1500) == SL_STORE_OK);
+    assert (sl_store_lease (store, "janitor", "host-b:2", now + 1400, now + 2400) == SL_STORE_BUSY);
+    assert (sl_store_lease (store, "janitor", "host-b:2", now + 1501, now + 2500) == SL_STORE_OK);
+    assert (sl_store_lease (store, "janitor", "host-a:1", now + 1600, now + 2600) == SL_STORE_BUSY);
+    assert (sl_store_lease (store, "other-duty", "host-a:1", now, now + 1000) == SL_STORE_OK);
+    //  only the holder can give it back
+    assert (sl_store_lease_release (store, "janitor", "host-a:1") == SL_STORE_OK);
+    assert (sl_store_lease (store, "janitor", "host-a:1", now + 1600, now + 2600) == SL_STORE_BUSY);
+    assert (sl_store_lease_release (store, "janitor", "host-b:2") == SL_STORE_OK);
+    assert (sl_store_lease (store, "janitor", "host-a:1", now + 1600, now + 2600) == SL_STORE_OK);
+    assert (sl_store_lease (store, "../x", "host-a:1", now, now + 1) == SL_STORE_ERROR);
+    assert (sl_store_lease (store, "janitor", "", now, now + 1) == SL_STORE_ERROR);
+    assert (sl_store_lease (store, "janitor", "host-a:1", now, 0) == SL_STORE_ERROR);
+    assert (s_count (db, "SELECT COUNT(*) FROM leases") == 2);
+
+    //  A workspace's bytes are its documents' bytes
+    int64_t bytes = -1;
+    assert (sl_store_workspace_bytes (store, "ws2", &bytes) == SL_STORE_OK);
+    assert (bytes > 0 && bytes == s_count (db, "SELECT SUM (bytes) FROM documents WHERE workspace = 'ws2'"));
+    assert (sl_store_workspace_bytes (store, "no-such-ws", &bytes) == SL_STORE_OK && bytes == 0);
+    assert (sl_store_workspace_bytes (store, "bad ws", &bytes) == SL_STORE_ERROR);
+
+    //  The cache's size: vectors and keys
+    int64_t entries = -1, size = -1;
+    assert (sl_store_cache_usage (store, &entries, &size) == SL_STORE_OK);
+    assert (entries == s_count (db, "SELECT COUNT(*) FROM embed_cache") && entries > 0);
+    assert (size == s_count (db, "SELECT SUM (dim * 4 + length (model_id) + length (hash)) FROM embed_cache"));
+    //  By age: everything created before the cutoff goes, nothing after
+    const char *hashes [6] = { "age-a", "age-b", "age-c", "age-d", "age-e", "age-f" };
+    float vectors [6 * 4];
+    for (int i = 0; i < 6; i++)
+        sl_store_test_unit_vector (vectors + i * 4, 4);
+    assert (sl_store_cache_put (store, "m-old", hashes, 2, vectors, 4) == 0);
+    usleep (5000);
+    int64_t cutoff = sl_now_ms ();
+    usleep (5000);
+    assert (sl_store_cache_put (store, "m-new", hashes + 2, 4, vectors + 8, 4) == 0);
+    int64_t gone = 0, gone_bytes = 0;
+    assert (sl_store_cache_trim (store, 0, cutoff, &gone, &gone_bytes) == SL_STORE_OK);
+    assert (gone == entries + 2 && gone_bytes == size + 2 * (16 + 5 + 5));
+    assert (s_count (db, "SELECT COUNT(*) FROM embed_cache") == 4);
+    assert (s_count (db, "SELECT COUNT(*) FROM embed_cache WHERE model_id = 'm-new'") == 4);
+    //  nothing to do: nothing goes
+    assert (sl_store_cache_trim (store, 0, 0, &gone, &gone_bytes) == SL_STORE_OK && gone == 0);
+    assert (sl_store_cache_trim (store, 1 << 20, cutoff, &gone, NULL) == SL_STORE_OK && gone == 0);
+    //  By size: the oldest go until it fits (each entry is 16 + 5 + 5 bytes)
+    usleep (5000);
+    assert (sl_store_cache_put (store, "m-newer", hashes, 1, vectors, 4) == 0);
+    assert (sl_store_cache_usage (store, &entries, &size) == SL_STORE_OK);
+    assert (entries == 5 && size == 4 * 26 + 28);
+    assert (sl_store_cache_trim (store, 28 + 26, 0, &gone, &gone_bytes) == SL_STORE_OK);
+    assert (gone == 3 && gone_bytes == 3 * 26);
+    assert (s_count (db, "SELECT COUNT(*) FROM embed_cache WHERE model_id = 'm-newer'") == 1);
+    assert (sl_store_cache_usage (store, &entries, &size) == SL_STORE_OK);
+    assert (entries == 2 && size <= 28 + 26);
+    //  more than one batch by age
+    enum { MANY = 2500 };
+    char (*names) [16] = malloc (MANY * 16);
+    const char **many = malloc (MANY * sizeof *many);
+    float *mv = malloc ((size_t) MANY * 4 * sizeof (float));
+    for (int i = 0; i < MANY; i++) {
+        snprintf (names [i], 16, "many-%d", i);
+        many [i] = names [i];
+        sl_store_test_unit_vector (mv + i * 4, 4);
+    }
+    assert (sl_store_cache_put (store, "m-many", many, MANY, mv, 4) == 0);
+    usleep (5000);
+    assert (sl_store_cache_trim (store, 0, sl_now_ms (), &gone, NULL) == SL_STORE_OK);
+    assert (gone == MANY + 2 && s_count (db, "SELECT COUNT(*) FROM embed_cache") == 0);
+    assert (sl_store_cache_trim (store, -1, 0, &gone, NULL) == SL_STORE_ERROR);
+    free (names);
+    free (many);
+    free (mv);
+}
+
 void
 sl_store_conformance (sl_store_t *store, const char *url, sl_store_count_fn *count, void *arg,
                       bool verbose)
@@ -3050,6 +3232,7 @@ sl_store_conformance (sl_store_t *store, const char *url, sl_store_count_fn *cou
     s_test_lexical (store, &db);
     s_test_stats (store, &db);
     s_test_identity (store, &db);
+    s_test_housekeeping (store, &db);
 }
 
 static int

@@ -488,6 +488,39 @@ int sl_store_cache_put (sl_store_t *self, const char *model_id, const char **has
                         const float *vectors, int dim);
 
 //  --------------------------------------------------------------------------
+//  Housekeeping: what the storage collector (sl_janitor) and the storage
+//  quota (sl_quota) ask
+
+//  Take or renew the lease called name (a duty one process at a time should
+//  do, like "janitor") for owner until until_ms. Succeeds if nobody holds
+//  it, owner already does, or it expired before now_ms; else SL_STORE_BUSY.
+//  One statement, so concurrent claimers cannot both win.
+int sl_store_lease (sl_store_t *self, const char *name, const char *owner, int64_t now_ms,
+                    int64_t until_ms);
+
+//  Give the lease back if owner holds it (else nothing changes), so another
+//  process may take it at once. 0 or ERROR.
+int sl_store_lease_release (sl_store_t *self, const char *name, const char *owner);
+
+//  Bytes of the workspace's documents (the files as ingested: the sum of
+//  their bytes); 0 for a workspace with none or no such workspace.
+int sl_store_workspace_bytes (sl_store_t *self, const char *workspace, int64_t *bytes_out);
+
+//  Size of the embedding cache: entries, and bytes counted as each entry's
+//  vector (dim x 4) plus its key (model id and hash); the database's own
+//  page and index overhead comes on top.
+int sl_store_cache_usage (sl_store_t *self, int64_t *entries_out, int64_t *bytes_out);
+
+//  Bound the embedding cache: evict every entry created before before_ms
+//  (0: none by age), then the oldest entries until it holds at most
+//  max_bytes as sl_store_cache_usage counts (0: no size bound), in
+//  batches of at most 1000 (short transactions). *entries_out and
+//  *bytes_out (may be NULL) get what was evicted. A text evicted is only
+//  embedded again when it is next needed.
+int sl_store_cache_trim (sl_store_t *self, int64_t max_bytes, int64_t before_ms,
+                         int64_t *entries_out, int64_t *bytes_out);
+
+//  --------------------------------------------------------------------------
 //  Event log
 
 //  Append an event to job_id's log with the next sequence number (1, 2, ...,
@@ -698,6 +731,15 @@ typedef struct {
     //  every chunk has one; bumps the generation
     int (*workspace_reembed) (void *backend, const char *workspace, const char *model_id,
                               int dim, int64_t now_ms, int64_t *missing);
+    //  until_ms 0: release the lease if owner holds it (always OK)
+    int (*lease) (void *backend, const char *name, const char *owner, int64_t now_ms,
+                  int64_t until_ms);
+    int (*workspace_bytes) (void *backend, const char *workspace, int64_t *bytes);
+    int (*cache_usage) (void *backend, int64_t *entries, int64_t *bytes);
+    //  Delete up to limit entries created before before_ms, oldest first,
+    //  in one transaction; report how many and their size (as cache_usage)
+    int (*cache_evict) (void *backend, int64_t before_ms, int limit, int64_t *entries,
+                        int64_t *bytes);
 } sl_store_ops_t;
 
 //  Record the calling thread's last error message (printf format).

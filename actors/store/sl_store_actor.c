@@ -199,6 +199,17 @@ s_job_source (store_stage_t *self, const char *job, const msgpack_object *body, 
 
 //  What the commit's outcome means for the message. Returns the outcome;
 //  for SL_DONE also whether to announce job_completed.
+//  Does a store error say the database's disk is full? SQLite: SQLITE_FULL
+//  ("database or disk is full"); PostgreSQL: SQLSTATE 53100 (disk_full),
+//  or an ENOSPC message. Then the commit fails the job with a reason that
+//  says so: retrying at once would meet the same full disk.
+static bool
+s_disk_full (const char *message)
+{
+    return strstr (message, "disk is full") || strstr (message, "SQLSTATE 53100")
+        || strstr (message, "No space left on device");
+}
+
 static sl_outcome_t
 s_outcome (store_stage_t *self, sl_ctx_t *ctx, int rc, const sl_store_commit_t *result,
            bool have_job, bool *announce)
@@ -218,6 +229,10 @@ s_outcome (store_stage_t *self, sl_ctx_t *ctx, int rc, const sl_store_commit_t *
     if (rc == SL_STORE_SUPERSEDED) {
         sl_blob_job_remove (self->blob, job);
         sl_ctx_set_error (ctx, "%s", sl_store_errmsg (self->store));
+        return SL_FAIL;
+    }
+    if (s_disk_full (sl_store_errmsg (self->store))) {
+        sl_ctx_set_error (ctx, "disk full writing the database (%s)", sl_store_errmsg (self->store));
         return SL_FAIL;
     }
     sl_ctx_set_error (ctx, "store: %s", sl_store_errmsg (self->store));
@@ -313,6 +328,7 @@ s_reembed (store_stage_t *self, sl_ctx_t *ctx, const msgpack_object *body, const
     sl_info (sl_envelope_job (env), "%s", reason);
     return SL_DONE;
 }
+
 
 static sl_outcome_t
 s_store (sl_ctx_t *ctx, void *state)

@@ -31,6 +31,14 @@ extern const sl_actor_def_t sl_query_actor;
 //  sqlite:<data>/sluice.db) on first use.
 sl_store_t *sl_store_shared (sl_node_t *node, char *err, size_t errlen);
 
+//  Storage admission for intake: may workspace ws take a new job for blob
+//  (an upload already in the blob area, or NULL for a URL)? Refreshes the
+//  blob's mtime first, so the collector (sl_janitor) sees it adopted, and
+//  refuses (400) a blob that is gone; then checks the storage quota and
+//  the data folder's free space (sl_quota). Returns 0 to accept, else an
+//  HTTP status (400, 413 over quota, 507 disk full) with the reason in err.
+int sl_store_admit (sl_node_t *node, const char *ws, const char *blob, char *err, size_t errlen);
+
 //  Pack a job / document as a msgpack map (the shapes in docs/protocol.md).
 void sl_store_pack_job (sl_mpw_t *w, const sl_store_job_t *job);
 void sl_store_pack_doc (sl_mpw_t *w, const sl_store_doc_t *doc);

@@ -226,6 +226,17 @@ static const s_migration_t s_migrations [] = {
       "  d.updated_ms FROM documents d LEFT JOIN jobs j ON j.id = d.job_id;"
       "ALTER TABLE jobs ADD COLUMN replaced TEXT, ADD COLUMN duplicate_of TEXT;"
     },
+    //  Housekeeping: named leases for duties one process at a time does
+    //  (the storage collector), and the embedding cache by age, so the
+    //  oldest entries are found without sorting the whole cache
+    { 4,
+      "CREATE TABLE leases ("
+      "  name TEXT PRIMARY KEY,"
+      "  owner TEXT NOT NULL,"
+      "  until_ms BIGINT NOT NULL"
+      ");"
+      "CREATE INDEX embed_cache_by_age ON embed_cache (created_ms);"
+    },
 };
 #define S_MIGRATIONS ((int) (sizeof s_migrations / sizeof s_migrations [0]))
 
@@ -263,6 +274,7 @@ typedef enum {
     S_WS_CHUNKS, S_WS_CACHE_MISSING, S_WS_VEC_FROM_CACHE, S_WS_VEC_DELETE, S_WS_SET_MODEL,
     S_WS_DOC_MODEL,
     S_LEXICAL, S_DOCS_KEYS,
+    S_LEASE, S_LEASE_RELEASE, S_WS_BYTES, S_CACHE_USAGE, S_CACHE_EVICT,
     S_COUNT
 } s_stmt_id_t;
 
@@ -356,6 +368,23 @@ static const char *s_sql [S_COUNT] = {
         "ORDER BY ordinal LIMIT $2 OFFSET $3",
     [S_BLOB_REF] = "SELECT EXISTS (SELECT 1 FROM documents WHERE sha256 = $1) "
         "OR EXISTS (SELECT 1 FROM jobs WHERE sha256 = $1 AND " S_TERMINAL ")",
+    //  Housekeeping. $1 name, $2 owner, $3 now, $4 until: the guard is
+    //  checked on the row the upsert locked, so one claimer wins
+    [S_LEASE] = "INSERT INTO leases AS l (name, owner, until_ms) VALUES ($1, $2, $4) "
+        "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms "
+        "WHERE l.owner = excluded.owner OR l.until_ms < $3",
+    [S_LEASE_RELEASE] = "DELETE FROM leases WHERE name = $1 AND owner = $2",
+    [S_WS_BYTES] = "SELECT COALESCE (SUM (bytes), 0)::bigint FROM documents WHERE workspace = $1",
+    //  An entry's size: its vector and its key, as in the SQLite backend
+    [S_CACHE_USAGE] = "SELECT COUNT(*), COALESCE (SUM (dim * 4 + length (model_id) "
+        "+ length (hash)), 0)::bigint FROM embed_cache",
+    //  SKIP LOCKED: entries a concurrent put or evict holds are left for
+    //  the next batch rather than waited for
+    [S_CACHE_EVICT] = "WITH victims AS (SELECT model_id, hash FROM embed_cache "
+        "WHERE created_ms < $1 ORDER BY created_ms LIMIT $2 FOR UPDATE SKIP LOCKED), "
+        "gone AS (DELETE FROM embed_cache e USING victims v WHERE e.model_id = v.model_id "
+        "AND e.hash = v.hash RETURNING e.dim * 4 + length (e.model_id) + length (e.hash) AS size) "
+        "SELECT COUNT(*), COALESCE (SUM (size), 0)::bigint FROM gone",
     //  binary result: rid int8, dim int4, vec bytea
     [S_VEC_LOAD] = "SELECT v.chunk_rid, v.dim, v.vec FROM documents d "
         "JOIN chunks c ON c.document_id = d.id JOIN vectors v ON v.chunk_rid = c.rid "
@@ -1929,6 +1958,78 @@ s_blob_referenced (void *backend, const char *sha256)
     return rc;
 }
 
+//  --------------------------------------------------------------------------
+//  Housekeeping
+
+static int
+s_lease (void *backend, const char *name, const char *owner, int64_t now_ms, int64_t until_ms)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    s_params_t p = { 0 };
+    s_p_text (&p, name);
+    s_p_text (&p, owner);
+    if (until_ms > 0) {
+        s_p_int (&p, now_ms);
+        s_p_int (&p, until_ms);
+    }
+    int changed = s_exec_count (self, c, until_ms > 0 ? S_LEASE : S_LEASE_RELEASE, &p, "lease");
+    s_release (self, c);
+    return changed < 0 ? changed : changed > 0 || until_ms == 0 ? SL_STORE_OK : SL_STORE_BUSY;
+}
+
+//  One row of one or two integers from statement id.
+static int
+s_read_ints (s_pg_t *self, s_stmt_id_t id, const s_params_t *p, int64_t *a, int64_t *b,
+             const char *what)
+{
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    PGresult *res = s_exec (self, c, id, p, false, what);
+    s_release (self, c);
+    if (!res)
+        return SL_STORE_ERROR;
+    int rc = SL_STORE_OK;
+    if (PQntuples (res) != 1) {
+        sl_store_set_errmsg ("postgres: %s: no row", what);
+        rc = SL_STORE_ERROR;
+    }
+    else {
+        *a = strtoll (PQgetvalue (res, 0, 0), NULL, 10);
+        if (b)
+            *b = strtoll (PQgetvalue (res, 0, 1), NULL, 10);
+    }
+    PQclear (res);
+    return rc;
+}
+
+static int
+s_workspace_bytes (void *backend, const char *workspace, int64_t *bytes)
+{
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    return s_read_ints (backend, S_WS_BYTES, &p, bytes, NULL, "workspace bytes");
+}
+
+static int
+s_cache_usage (void *backend, int64_t *entries, int64_t *bytes)
+{
+    return s_read_ints (backend, S_CACHE_USAGE, NULL, entries, bytes, "cache usage");
+}
+
+static int
+s_cache_evict (void *backend, int64_t before_ms, int limit, int64_t *entries, int64_t *bytes)
+{
+    s_params_t p = { 0 };
+    s_p_int (&p, before_ms);
+    s_p_int (&p, limit);
+    *entries = *bytes = 0;
+    return s_read_ints (backend, S_CACHE_EVICT, &p, entries, bytes, "evict from embed cache");
+}
+
 //  Read a workspace's model, dim and generation with the connection held.
 static int
 s_workspace_read (s_pg_t *self, s_conn_t *c, const char *workspace, char *model_out,
@@ -2562,6 +2663,10 @@ static const sl_store_ops_t s_ops = {
     .stats = s_stats,
     .workspace_chunks = s_workspace_chunks,
     .workspace_reembed = s_workspace_reembed,
+    .lease = s_lease,
+    .workspace_bytes = s_workspace_bytes,
+    .cache_usage = s_cache_usage,
+    .cache_evict = s_cache_evict,
 };
 
 int
@@ -2860,7 +2965,7 @@ s_test_open (const s_server_t *server)
     s_url (server, "t_open", url, sizeof url);
     sl_store_t *store = s_open (url);
     assert (strcmp (sl_store_backend (store), "postgres") == 0);
-    assert (s_value (url, "SELECT COUNT(*) FROM schema_version") == 3);
+    assert (s_value (url, "SELECT COUNT(*) FROM schema_version") == 4);
     int64_t applied = s_value (url, "SELECT applied_ms FROM schema_version WHERE version = 1");
     assert (applied > 0);
     assert (s_value (url, "SELECT COUNT(*) FROM information_schema.tables WHERE "
@@ -2871,7 +2976,7 @@ s_test_open (const s_server_t *server)
     assert (store == NULL);
     sl_store_destroy (&store);
     store = s_open (url);
-    assert (s_value (url, "SELECT COUNT(*) FROM schema_version") == 3);
+    assert (s_value (url, "SELECT COUNT(*) FROM schema_version") == 4);
     assert (s_value (url, "SELECT applied_ms FROM schema_version WHERE version = 1")
             == applied);
     sl_store_destroy (&store);
@@ -2896,7 +3001,7 @@ s_test_open (const s_server_t *server)
         sl_store_t *other = opened;
         sl_store_destroy (&other);
     }
-    assert (s_value (url, "SELECT COUNT(*) FROM schema_version") == 3);
+    assert (s_value (url, "SELECT COUNT(*) FROM schema_version") == 4);
 }
 
 //  Racing commits: T_RACERS threads, two per handle, meet at a barrier

@@ -187,6 +187,17 @@ static const s_migration_t s_migrations [] = {
       "ALTER TABLE jobs ADD COLUMN replaced TEXT;"
       "ALTER TABLE jobs ADD COLUMN duplicate_of TEXT;"
     },
+    //  Housekeeping: named leases for duties one process at a time does
+    //  (the storage collector), and the embedding cache by age, so the
+    //  oldest entries are found without sorting the whole cache
+    { 4,
+      "CREATE TABLE leases ("
+      "  name TEXT PRIMARY KEY,"
+      "  owner TEXT NOT NULL,"
+      "  until_ms INTEGER NOT NULL"
+      ");"
+      "CREATE INDEX embed_cache_by_age ON embed_cache (created_ms);"
+    },
 };
 #define S_MIGRATIONS ((int) (sizeof s_migrations / sizeof s_migrations [0]))
 
@@ -224,6 +235,7 @@ typedef enum {
     S_EVENT_APPEND, S_EVENTS_LIST, S_STATS_JOBS, S_STATS_COUNTS,
     S_WS_CHUNKS, S_WS_CACHE_MISSING, S_WS_VEC_DELETE, S_WS_VEC_FROM_CACHE, S_WS_SET_MODEL,
     S_WS_DOC_MODEL, S_LEXICAL, S_DOCS_KEYS,
+    S_LEASE, S_LEASE_RELEASE, S_WS_BYTES, S_CACHE_USAGE, S_CACHE_EVICT,
     S_COUNT
 } s_stmt_id_t;
 
@@ -318,6 +330,21 @@ static const char *s_sql [S_COUNT] = {
         "ORDER BY ordinal LIMIT ?2 OFFSET ?3",
     [S_BLOB_REF] = "SELECT EXISTS (SELECT 1 FROM documents WHERE sha256 = ?1) "
         "OR EXISTS (SELECT 1 FROM jobs WHERE sha256 = ?1 AND " S_TERMINAL ")",
+    //  Housekeeping. ?1 name, ?2 owner, ?3 now, ?4 until: the guard is
+    //  checked on the row the upsert found, in the same statement
+    [S_LEASE] = "INSERT INTO leases (name, owner, until_ms) VALUES (?1, ?2, ?4) "
+        "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms "
+        "WHERE leases.owner = excluded.owner OR leases.until_ms < ?3",
+    [S_LEASE_RELEASE] = "DELETE FROM leases WHERE name = ?1 AND owner = ?2",
+    [S_WS_BYTES] = "SELECT COALESCE (SUM (bytes), 0) FROM documents WHERE workspace = ?1",
+    //  An entry's size: its vector and its key (the row overhead is the
+    //  database's business); the columns read come before vec, so the
+    //  vectors themselves are not read
+    [S_CACHE_USAGE] = "SELECT COUNT(*), COALESCE (SUM (dim * 4 + length (model_id) "
+        "+ length (hash)), 0) FROM embed_cache",
+    [S_CACHE_EVICT] = "DELETE FROM embed_cache WHERE (model_id, hash) IN (SELECT model_id, hash "
+        "FROM embed_cache WHERE created_ms < ?1 ORDER BY created_ms LIMIT ?2) "
+        "RETURNING dim * 4 + length (model_id) + length (hash)",
     [S_VEC_LOAD] = "SELECT v.chunk_rid, v.dim, v.vec FROM documents d "
         "JOIN chunks c ON c.document_id = d.id JOIN vectors v ON v.chunk_rid = c.rid "
         "WHERE d.workspace = ?1 AND v.model_id = ?2",
@@ -1581,6 +1608,106 @@ s_blob_referenced (void *backend, const char *sha256)
     return rc;
 }
 
+//  --------------------------------------------------------------------------
+//  Housekeeping
+
+static int
+s_lease (void *backend, const char *name, const char *owner, int64_t now_ms, int64_t until_ms)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, until_ms > 0 ? S_LEASE : S_LEASE_RELEASE);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, name);
+        s_bind_text (st, 2, owner);
+        if (until_ms > 0) {
+            sqlite3_bind_int64 (st, 3, now_ms);
+            sqlite3_bind_int64 (st, 4, until_ms);
+        }
+        int changed = s_write_one (self, c, st, "lease");
+        rc = changed < 0 ? changed : changed > 0 || until_ms == 0 ? SL_STORE_OK : SL_STORE_BUSY;
+    }
+    s_release (self, c);
+    return rc;
+}
+
+//  One row of integers from a statement with ?1 bound to text (or none).
+static int
+s_read_ints (s_sqlite_t *self, s_stmt_id_t id, const char *arg, int64_t *a, int64_t *b,
+             const char *what)
+{
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, id);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        if (arg)
+            s_bind_text (st, 1, arg);
+        if (sqlite3_step (st) == SQLITE_ROW) {
+            *a = sqlite3_column_int64 (st, 0);
+            if (b)
+                *b = sqlite3_column_int64 (st, 1);
+            rc = SL_STORE_OK;
+        }
+        else
+            rc = s_fail (c, what);
+        s_done (st);
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_workspace_bytes (void *backend, const char *workspace, int64_t *bytes)
+{
+    return s_read_ints (backend, S_WS_BYTES, workspace, bytes, NULL, "workspace bytes");
+}
+
+static int
+s_cache_usage (void *backend, int64_t *entries, int64_t *bytes)
+{
+    return s_read_ints (backend, S_CACHE_USAGE, NULL, entries, bytes, "cache usage");
+}
+
+static int
+s_cache_evict (void *backend, int64_t before_ms, int limit, int64_t *entries, int64_t *bytes)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    *entries = *bytes = 0;
+    int rc = s_write_begin (self, c);
+    sqlite3_stmt *st = rc == 0 ? s_stmt (c, S_CACHE_EVICT) : NULL;
+    if (rc == 0 && !st) {
+        s_write_rollback (self, c);
+        rc = SL_STORE_ERROR;
+    }
+    if (st) {
+        sqlite3_bind_int64 (st, 1, before_ms);
+        sqlite3_bind_int (st, 2, limit);
+        int step;
+        while ((step = sqlite3_step (st)) == SQLITE_ROW) {
+            (*entries)++;
+            *bytes += sqlite3_column_int64 (st, 0);
+        }
+        rc = step == SQLITE_DONE ? 0 : s_fail (c, "evict from embed cache");
+        s_done (st);
+        if (rc == 0)
+            rc = s_write_commit (self, c);
+        else
+            s_write_rollback (self, c);
+        if (rc != 0)
+            *entries = *bytes = 0;
+    }
+    s_release (self, c);
+    return rc;
+}
+
 //  Read a workspace's model, dim and generation with the connection held.
 static int
 s_workspace_read (s_conn_t *c, const char *workspace, char *model_out, size_t size,
@@ -2272,6 +2399,10 @@ static const sl_store_ops_t s_ops = {
     .stats = s_stats,
     .workspace_chunks = s_workspace_chunks,
     .workspace_reembed = s_workspace_reembed,
+    .lease = s_lease,
+    .workspace_bytes = s_workspace_bytes,
+    .cache_usage = s_cache_usage,
+    .cache_evict = s_cache_evict,
 };
 
 int
