@@ -292,6 +292,16 @@ def test_disk_full_fails_job(tmp):
         assert job["state"] == "failed" and job["error_stage"] == "fetch", job
         assert "disk full writing the blob area" in job["error"], job["error"]
         assert c.request("query", "status", {}).get("documents") == 0
+        # An HTTP upload that does not fit: 507 with the reason, not a 500
+        req = urllib.request.Request("http://127.0.0.1:%d/v1/ingest?name=big.txt" % s.http_port,
+                                     data=text_of(1500000, 23), method="POST",
+                                     headers={"Content-Type": "text/plain"})
+        try:
+            urllib.request.urlopen(req, timeout=30)
+            raise AssertionError("an upload into a full disk was accepted")
+        except urllib.error.HTTPError as e:
+            body = e.read().decode()
+            assert e.code == 507 and "full" in body, (e.code, body)
         # Room for the blob (400 KB) but not for its pages as well
         _fill(data, 600 << 10)
         job = c.wait(c.ingest(url="file://%s/mid.txt" % src)["id"], 60)

@@ -175,8 +175,9 @@ s_write_file (sl_edge_upload_t *self, const char *data, size_t size)
     if (sl_blob_writer_write (writer, data, size)) {
         if (sl_blob_writer_exceeded (writer))
             s_fail (self, 413, "upload exceeds http.max_upload (%zu bytes)", self->max_upload);
-        else
-            s_fail_io (self, errno, "cannot write the upload to disk");
+        else      //  the writer's own errno: later calls may have overwritten errno
+            s_fail_io (self, sl_blob_writer_error (writer) ? sl_blob_writer_error (writer) : errno,
+                       "cannot write the upload to disk");
     }
 }
 
