@@ -432,7 +432,7 @@ def test_intake_backpressure(tmp):
                  sets=[FILE_ROOTS, "jobs.max_pending=3"])
     c = Client(core.port)
     wait_ready(c, ("intake", "query", "journal", "fetch"))
-    ok = [c.ingest(url="file://" + os.path.join(PDF, n)) for n in ("currency.pdf", "drafting.pdf", "intro.pdf")]
+    ok = [c.ingest(url="file://" + os.path.join(PDF, n)) for n in ("currency.pdf", "codec.pdf", "intro.pdf")]
     assert all("id" in j for j in ok), ok
     refused = c.ingest(url="file://" + os.path.join(PDF, "plotter.pdf"))
     assert refused["error"]["code"] == 429, refused
