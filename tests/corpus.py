@@ -66,12 +66,25 @@ def _layout(text, width=88):
     return out
 
 
-def make_pdf(path, pages, title=None, compress=True):
+def _hatch(strokes):
+    """A figure of `strokes` thin crossing lines in the lower margin: work for
+    the PDF interpreter, no text."""
+    ops = [b"q 0.2 w 0.5 G"]
+    for i in range(strokes):
+        x = 72 + (i * 37) % 468
+        ops.append(b"%d 20 m %d 60 l S" % (x, 72 + (i * 53 + 19) % 468))
+    ops.append(b"Q")
+    return b"\n".join(ops) + b"\n"
+
+
+def make_pdf(path, pages, title=None, compress=True, figure=0):
     """Write a PDF (US letter, Helvetica 10 pt) whose page N shows pages[N-1].
 
     Content streams come first in the file and the page tree and catalog
     last, as in most real PDFs written in one pass: a truncated copy has
-    lost its catalog. Raises ValueError if a page holds more than 60 lines."""
+    lost its catalog. With `figure`, every page also draws that many line
+    strokes below the text (parsing then takes longer, the text is the
+    same). Raises ValueError if a page holds more than 60 lines."""
     n = len(pages)
     if n == 0:
         raise ValueError("a PDF needs at least one page")
@@ -90,7 +103,7 @@ def make_pdf(path, pages, title=None, compress=True):
                 font = fnt
             ops.append(_pdf_string(line) + b" Tj T*")
         ops.append(b"ET")
-        data = b"\n".join(ops) + b"\n"
+        data = b"\n".join(ops) + b"\n" + (_hatch(figure) if figure else b"")
         if compress:
             data = zlib.compress(data, 6)
             bodies.append(b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(data) + data + b"\nendstream")
@@ -522,12 +535,13 @@ def corpus_dir():
     return _cached("corpus", _build)
 
 
-def big_pdf(pages=1000, distinct=None):
+def big_pdf(pages=1000, distinct=None, figure=0):
     """A manual of `pages` pages (about 2.6 KB of text each), cached. With
     `distinct`, its first `distinct` pages are repeated to make up the rest
     (like copies of one manual merged: the embedding cache then makes the
     copies cheap to embed, which keeps crash tests on the pretrained
-    encoder short); without it every page is different."""
+    encoder short); without it every page is different. `figure` strokes on
+    every page make it slower to parse (see make_pdf)."""
     distinct = distinct or pages
 
     def build(path):
@@ -539,8 +553,8 @@ def big_pdf(pages=1000, distinct=None):
                                      "Big Manual, page %d: the %s command %s." % (
                                          p, command_name("bg", p), ACTIONS[p % len(ACTIONS)])] + body[1:]))
         text = [text[i % distinct] for i in range(pages)]
-        make_pdf(os.path.join(path, "big.pdf"), text, title="Big Manual (%d pages)" % pages)
-    return os.path.join(_cached("big-%d-%d" % (pages, distinct), build), "big.pdf")
+        make_pdf(os.path.join(path, "big.pdf"), text, title="Big Manual (%d pages)" % pages, figure=figure)
+    return os.path.join(_cached("big-%d-%d-%d" % (pages, distinct, figure), build), "big.pdf")
 
 
 def small_pdfs(out, count, pages=2):
@@ -603,6 +617,7 @@ def check():
             checked += 1
     big = big_pdf(120, distinct=50)
     assert mutool_text(big, 51) == mutool_text(big, 1) and mutool_text(big, 52) != mutool_text(big, 1)
+    assert mutool_text(big_pdf(120, distinct=50, figure=100), 7) == mutool_text(big, 7)   # a figure adds no text
     tmp = tempfile.mkdtemp(prefix="sluice-corpus-check-")
     try:
         small = small_pdfs(tmp, 5)

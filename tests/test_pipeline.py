@@ -313,8 +313,10 @@ def test_ssrf_guard(tmp):
 def _big_pdf(tmp, pages=1000):
     """A generated manual of `pages` pages (cached by tests/corpus.py): 100
     distinct pages bound over and over, as copies of one manual merged, so
-    the pretrained encoder's cache keeps the reference runs short."""
-    path = big_pdf(pages, distinct=100)
+    the pretrained encoder's cache keeps the reference runs short; a figure
+    of 2000 strokes on every page keeps parse busy for seconds, so a kill
+    lands mid-parse."""
+    path = big_pdf(pages, distinct=100, figure=2000)
     assert pages_of(path) == pages
     return path
 
