@@ -12,7 +12,6 @@ set_property(GLOBAL PROPERTY SL_BINDINGS_TESTS ON)
 
 set(SL_BINDINGS_ENV
   "SLUICED=$<TARGET_FILE:sluiced>"
-  "SLUICE_SHARED_DIR=${PROJECT_SOURCE_DIR}/../shared"
   "SLUICE_TEST_CLIENT=$<TARGET_FILE:test_sluice_client>"
   "SLUICE_EXAMPLE_C=$<TARGET_FILE:sluice_ingest_folder>"
   "PYTHONPATH=${PROJECT_SOURCE_DIR}/bindings/python")

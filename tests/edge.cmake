@@ -1,7 +1,7 @@
 # edge.cmake: tests of the HTTP edge (tests/test_edge.py, one ctest per
 # behaviour) and of the `sluice` CLI (tests/test_cli.sh), against real
 # sluiced processes on loopback. Included from tests/CMakeLists.txt.
-set(SL_EDGE_ENV "SLUICED=$<TARGET_FILE:sluiced>;SLUICE_SHARED_DIR=${CMAKE_SOURCE_DIR}/../shared")
+set(SL_EDGE_ENV "SLUICED=$<TARGET_FILE:sluiced>")
 foreach(name health_ready_metrics_openapi ingest_url_follow_documents_search_delete
              sse_reconnect_exactly_once sse_heartbeat_and_stalled_job upload_pdf_then_search_page
              multipart_many_files_and_refusals error_codes workspaces_are_separate backpressure_429

@@ -12,8 +12,16 @@ import zmq
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SLUICED = os.environ.get("SLUICED", os.path.join(ROOT, "build", "actors", "sluiced"))
-SHARED = os.environ.get("SLUICE_SHARED_DIR", os.path.join(ROOT, "..", "shared"))
-CORPUS = os.path.join(SHARED, "corpus")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from corpus import big_pdf, corpus_dir, fact, make_pdf, small_pdfs  # noqa: E402,F401  (re-exported)
+
+
+def __getattr__(name):
+    """CORPUS: the folder of generated test documents (tests/corpus.py),
+    built on first use, so importing the harness costs nothing."""
+    if name == "CORPUS":
+        return corpus_dir()
+    raise AttributeError(name)
 
 
 def free_port():

@@ -5,13 +5,12 @@
 # code the help promises (0 ok, 1 job failed, 2 usage/refused, 3 server
 # unreachable, 4 not found, 5 rate-limited after retries).
 #
-# Env: SLUICED and SLUICE_CLI (binaries; default build/...), SLUICE_SHARED_DIR.
+# Env: SLUICED and SLUICE_CLI (binaries; default build/...).
 # Ends with "N passed, N failed"; exits 1 if anything failed.
 set -u
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SLUICED="${SLUICED:-$ROOT/build/actors/sluiced}"
 CLI="${SLUICE_CLI:-$ROOT/build/bindings/cli/sluice}"
-SHARED="${SLUICE_SHARED_DIR:-$ROOT/../shared}"
 PY=/usr/bin/python3
 TMP="$(mktemp -d /tmp/sluice-cli-XXXXXX)"
 PIDS=()
@@ -175,13 +174,13 @@ expect 2 "unsupported type is refused (415)" -- "$CLI" ingest "$TMP/pic.png"
 contains "415 explained" "unsupported"
 expect 3 "unreachable server" -- "$CLI" --server http://127.0.0.1:1 ls
 
-# --- PDF from the corpus: page numbers in search ----------------------------
-if [ -f "$SHARED/corpus/pdf/euro.pdf" ]; then
-    expect 0 "ingest a PDF" -- "$CLI" ingest "$SHARED/corpus/pdf/euro.pdf" --wait
-    expect 0 "search the PDF" -- "$CLI" search "official Euro symbol is not provided by default" -k 1
+# --- PDF from the generated corpus (tests/corpus.py): page numbers in search --
+if CORPUS="$($PY "$ROOT/tests/corpus.py")"; then
+    expect 0 "ingest a PDF" -- "$CLI" ingest "$CORPUS/pdf/currency.pdf" --wait
+    expect 0 "search the PDF" -- "$CLI" search "official euro symbol is not provided by default" -k 1
     contains "hit on page 3" "p. 3"
 else
-    echo "skip PDF checks: no corpus at $SHARED/corpus"
+    bad "tests/corpus.py could not build the test corpus"
 fi
 
 # --- progress bars on a terminal (script(1) gives the CLI a pty) ------------

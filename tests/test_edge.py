@@ -5,10 +5,10 @@ Every test starts its own real `sluiced` (temp --data folder, free ports),
 talks to it with nothing but the standard library (http.client, urllib,
 json, socket), asserts real values, and kills it at the end. Documents come
 from a tiny HTTP server started by the test (so jobs can be made slow or
-stalled on purpose) and, when ../shared is present, from the public corpus.
+stalled on purpose) and from the project's generated corpus (tests/corpus.py).
 
 Usage: test_edge.py [test_name ...]   (no names: run everything)
-Env:   SLUICED (path of the binary), SLUICE_SHARED_DIR (corpus parent)
+Env:   SLUICED (path of the binary)
 Ends with "N passed, N failed"; exits non-zero if anything failed.
 """
 import http.client, http.server, json, os, random, re, resource, shutil, signal, socket, subprocess, sys
@@ -16,8 +16,8 @@ import tempfile, threading, time, traceback, urllib.parse, uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SLUICED = os.environ.get("SLUICED", os.path.join(ROOT, "build", "actors", "sluiced"))
-SHARED = os.environ.get("SLUICE_SHARED_DIR", os.path.join(ROOT, "..", "shared"))
-CORPUS = os.path.join(SHARED, "corpus")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from corpus import corpus_dir  # noqa: E402
 PROCS = []
 
 
@@ -498,9 +498,7 @@ def test_sse_heartbeat_and_stalled_job(tmp):
 
 
 def test_upload_pdf_then_search_page(tmp):
-    pdf = os.path.join(CORPUS, "pdf", "euro.pdf")
-    if not os.path.exists(pdf):
-        raise Skip("no corpus at %s" % CORPUS)
+    pdf = os.path.join(corpus_dir(), "pdf", "currency.pdf")
     page = 3
     def page_text(n):
         return subprocess.run(["mutool", "draw", "-F", "txt", "-o", "-", pdf, str(n)],
@@ -517,11 +515,11 @@ def test_upload_pdf_then_search_page(tmp):
     srv = Sluiced(tmp)
     with open(pdf, "rb") as f:
         data = f.read()
-    body, ctype = multipart([("file", "euro.pdf", "application/pdf", data)])
+    body, ctype = multipart([("file", "currency.pdf", "application/pdf", data)])
     st, hdrs, reply = call(srv, "POST", "/v1/ingest", body, headers={"Content-Type": ctype})
     check(st == 202 and len(reply["jobs"]) == 1, "multipart upload accepted", st, reply)
     j = reply["jobs"][0]
-    check(j["sha256"] and j["mime"] == "application/pdf" and "euro.pdf" in j["source"], "upload job", j)
+    check(j["sha256"] and j["mime"] == "application/pdf" and "currency.pdf" in j["source"], "upload job", j)
     job = wait_job(srv, j["id"])
     check(job["state"] == "completed", "PDF job completed", job)
     st, _, doc = call(srv, "GET", "/v1/documents/" + job["document_id"])

@@ -6,7 +6,7 @@
 # npm the tests skip (exit 77). Screenshots land in <build>/web-screenshots.
 # Included from tests/CMakeLists.txt.
 set(SL_WEB_RUN ${CMAKE_CURRENT_LIST_DIR}/web/run.sh)
-set(SL_WEB_ENV "SLUICED=$<TARGET_FILE:sluiced>;SLUICE_SHARED_DIR=${CMAKE_SOURCE_DIR}/../shared;SLUICE_WEB_SHOTS=${CMAKE_BINARY_DIR}/web-screenshots")
+set(SL_WEB_ENV "SLUICED=$<TARGET_FILE:sluiced>;SLUICE_WEB_SHOTS=${CMAKE_BINARY_DIR}/web-screenshots")
 add_test(NAME web_npm_ci COMMAND bash ${SL_WEB_RUN} --install)
 set_tests_properties(web_npm_ci PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77 FIXTURES_SETUP sl_web)
 foreach(name upload_two_pdfs_search_delete failing_file_shows_reason restart_mid_ingest

@@ -10,7 +10,7 @@
 # reinstalled when that version is not the one already there. --install
 # installs and exits (ctest runs it once as a fixture, so tests running in
 # parallel never install at the same time).
-# Env: SLUICED (the binary), SLUICE_SHARED_DIR, SLUICE_WEB_SHOTS (screenshots).
+# Env: SLUICED (the binary), SLUICE_WEB_SHOTS (screenshots).
 set -euo pipefail
 cd "$(dirname "$0")"
 

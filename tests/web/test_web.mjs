@@ -3,7 +3,8 @@
 
     Debian's chromium (headless), driven by playwright-core, against a real
     sluiced started by each test (temp --data folder, free loopback ports),
-    with real documents: PDFs from the shared corpus, a broken PDF and junk
+    with real documents: PDFs from the project's generated corpus
+    (tests/corpus.py), a broken PDF and junk
     made here, and HTML from a small document server in this process (so a
     job can be held mid-fetch on purpose). Every test also checks that the
     page asked nothing of any origin but the sluiced it came from, and that
@@ -11,7 +12,6 @@
 
     Usage: test_web.mjs [test_name ...]     (no names: all of them)
     Env:   SLUICED            the binary (default build/actors/sluiced)
-           SLUICE_SHARED_DIR  parent of corpus/ (default ../shared)
            SLUICE_WEB_SHOTS   where screenshots go (default $TMPDIR/sluice-web-shots)
            CHROMIUM           the browser (default /usr/bin/chromium)
     Ends with "N passed, N failed, N skipped"; exit 1 if anything failed,
@@ -29,8 +29,6 @@ import { fileURLToPath } from 'node:url';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
 const SLUICED = process.env.SLUICED || path.join(ROOT, 'build', 'actors', 'sluiced');
-const SHARED = process.env.SLUICE_SHARED_DIR || path.join(ROOT, '..', 'shared');
-const CORPUS = path.join(SHARED, 'corpus');
 const SHOTS = process.env.SLUICE_WEB_SHOTS || path.join(os.tmpdir(), 'sluice-web-shots');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 // No internet here: keep chromium from trying to reach any service of its own
@@ -346,11 +344,17 @@ function uniquePassage(file, n) {
   return lines[i] + ' ' + lines[i + 1];
 }
 
-function needCorpus(...names) {
-  for (const n of names) {
-    if (!fs.existsSync(path.join(CORPUS, 'pdf', n))) throw new Skip('no corpus at ' + CORPUS);
+// PDFs of the project's generated corpus: tests/corpus.py builds it once
+// (cached, about a second) and prints its folder.
+let corpusFolder = null;
+function corpusPdfs(...names) {
+  if (!corpusFolder) {
+    corpusFolder = execFileSync('/usr/bin/python3', [path.join(HERE, '..', 'corpus.py')],
+                                { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
   }
-  return names.map((n) => path.join(CORPUS, 'pdf', n));
+  const files = names.map((n) => path.join(corpusFolder, 'pdf', n));
+  for (const f of files) check(fs.existsSync(f), 'generated corpus has ' + f);
+  return files;
 }
 
 function brokenPdf(tmp) {
@@ -365,7 +369,7 @@ function brokenPdf(tmp) {
 // Tests
 
 async function test_upload_two_pdfs_search_delete(tmp) {
-  const [euro, intro] = needCorpus('euro.pdf', 'mpintro.pdf');
+  const [currency, intro] = corpusPdfs('currency.pdf', 'intro.pdf');
   const srv = await new Sluiced(tmp).start();
   const b = await openBrowser(tmp, srv);
   const { page } = b;
@@ -378,8 +382,8 @@ async function test_upload_two_pdfs_search_delete(tmp) {
   check(await page.locator('#auth').isHidden(), 'no key field on an open server');
   await waitFor(async () => (await page.locator('#library-status').textContent()) === 'No documents yet.', 'empty library');
 
-  await page.setInputFiles('#files', [euro, intro]);
-  for (const name of ['euro.pdf', 'mpintro.pdf']) {
+  await page.setInputFiles('#files', [currency, intro]);
+  for (const name of ['currency.pdf', 'intro.pdf']) {
     const info = await waitRow(b, name, ['completed', 'failed']);
     check(info.state === 'completed', name + ' completed', info);
     check(info.stateText.includes('completed'), name + ': the state is said in words', info.stateText);
@@ -397,7 +401,7 @@ async function test_upload_two_pdfs_search_delete(tmp) {
     return d.length === 2 ? d : false;
   }, 'two documents in the library');
   const api = (await call(srv, 'GET', '/v1/documents')).data.documents;
-  for (const [file, name] of [[euro, 'euro.pdf'], [intro, 'mpintro.pdf']]) {
+  for (const [file, name] of [[currency, 'currency.pdf'], [intro, 'intro.pdf']]) {
     const d = api.find((x) => x.source.endsWith(name));
     check(d, 'the server has ' + name, api);
     const shown = docs.find((x) => x.id === d.id);
@@ -408,9 +412,9 @@ async function test_upload_two_pdfs_search_delete(tmp) {
   }
   check(/Connected · Model /.test(await page.locator('#server-text').textContent()), 'status line names the model');
 
-  // Search: the passage only page 3 of euro.pdf has; the top hit says so
-  const phrase = uniquePassage(euro, 3);
-  const euroDoc = api.find((x) => x.source.endsWith('euro.pdf'));
+  // Search: the passage only page 3 of currency.pdf has; the top hit says so
+  const phrase = uniquePassage(currency, 3);
+  const currencyDoc = api.find((x) => x.source.endsWith('currency.pdf'));
   await page.fill('#q', phrase);
   await page.selectOption('#k', '5');
   await page.press('#q', 'Enter');
@@ -423,7 +427,7 @@ async function test_upload_two_pdfs_search_delete(tmp) {
   })));
   check(hits.length >= 1 && hits.length <= 5, 'k respected', hits.length);
   const top = hits[0];
-  check(top.doc === euroDoc.id && top.title === euroDoc.title, 'top hit is euro.pdf', top, euroDoc.title);
+  check(top.doc === currencyDoc.id && top.title === currencyDoc.title, 'top hit is currency.pdf', top, currencyDoc.title);
   check(top.start <= 3 && 3 <= top.end, 'top hit is on page 3', top);
   check(top.pages === (top.start === top.end ? 'p. 3' : 'pp. ' + top.start + '–' + top.end), 'pages shown', top.pages);
   check(/^score \d\.\d{3}$/.test(top.score), 'score shown', top.score);
@@ -445,7 +449,7 @@ async function test_upload_two_pdfs_search_delete(tmp) {
   await page.selectOption('#mode', 'hybrid');
 
   // Search in one document from the library, then everywhere again
-  const introDoc = api.find((x) => x.source.endsWith('mpintro.pdf'));
+  const introDoc = api.find((x) => x.source.endsWith('intro.pdf'));
   await page.locator('#docs tr[data-doc="' + introDoc.id + '"]')
     .getByRole('button', { name: 'Search in ' + introDoc.title }).click();
   check(await page.locator('#search-within').isVisible()
@@ -459,19 +463,19 @@ async function test_upload_two_pdfs_search_delete(tmp) {
   check(!(await page.locator('#search-within').isVisible()), 'back to everything');
   await page.press('#q', 'Enter');
   await waitFor(async () => (await page.locator('#hits li').evaluateAll((lis) => lis.map((li) => li.dataset.doc)))
-    .includes(euroDoc.id), 'results everywhere again');
+    .includes(currencyDoc.id), 'results everywhere again');
 
-  // Delete euro.pdf from the library; only mpintro.pdf is left, everywhere
-  const euroRow = page.locator('#docs tr[data-doc="' + euroDoc.id + '"]');
-  await euroRow.getByRole('button', { name: 'Delete ' + euroDoc.title }).click();
-  await waitFor(async () => (await libraryDocs(b)).length === 1, 'library without euro.pdf');
+  // Delete currency.pdf from the library; only intro.pdf is left, everywhere
+  const currencyRow = page.locator('#docs tr[data-doc="' + currencyDoc.id + '"]');
+  await currencyRow.getByRole('button', { name: 'Delete ' + currencyDoc.title }).click();
+  await waitFor(async () => (await libraryDocs(b)).length === 1, 'library without currency.pdf');
   const left = await libraryDocs(b);
-  check(left[0].id !== euroDoc.id, 'euro.pdf is gone from the library', left);
-  check((await call(srv, 'GET', '/v1/documents/' + euroDoc.id)).status === 404, 'and from the server');
+  check(left[0].id !== currencyDoc.id, 'currency.pdf is gone from the library', left);
+  check((await call(srv, 'GET', '/v1/documents/' + currencyDoc.id)).status === 404, 'and from the server');
   await page.press('#q', 'Enter');
   await waitFor(async () => /match/.test(await page.locator('#search-status').textContent()), 'search again');
   const after = await page.locator('#hits li').evaluateAll((lis) => lis.map((li) => li.dataset.doc));
-  check(!after.includes(euroDoc.id), 'deleted document no longer found', after);
+  check(!after.includes(currencyDoc.id), 'deleted document no longer found', after);
   check(/^1 document$/.test(await page.locator('#library-status').textContent()), 'library count');
   await shot(b, 'after-delete');
 
@@ -746,7 +750,7 @@ async function test_api_key(tmp) {
 }
 
 async function test_keyboard_phone_and_steady_layout(tmp) {
-  const [euro] = needCorpus('euro.pdf');
+  const [currency] = corpusPdfs('currency.pdf');
   const docs = await new DocServer().start();
   const srv = await new Sluiced(tmp, { sets: [LOCAL] }).start();
   const b = await openBrowser(tmp, srv, { viewport: { width: 390, height: 844 } });
@@ -771,7 +775,7 @@ async function test_keyboard_phone_and_steady_layout(tmp) {
   }
   check(chooser, 'Choose files… reached by Tab', order);
   check(order[0] === 'Skip to content', 'a skip link comes first', order);
-  await chooser.setFiles(euro);
+  await chooser.setFiles(currency);
   // A URL typed and submitted from the keyboard; it trickles in, so bars move for seconds
   await page.keyboard.press('Tab');
   check(await page.evaluate(() => document.activeElement.id) === 'urls', 'Tab reaches the URL box next');
@@ -798,7 +802,7 @@ async function test_keyboard_phone_and_steady_layout(tmp) {
   check(running.some((s) => /fetch: \d+ of \d+ KiB/.test(s.msg)), 'fetch progress message shown', running.map((s) => s.msg));
   const done = await waitRow(b, 'plover', ['completed']);
   checkAllFull(done, 'plover');
-  await waitRow(b, 'euro.pdf', ['completed']);
+  await waitRow(b, 'currency.pdf', ['completed']);
 
   // Readable on a phone: no sideways scrolling, library as cards
   await waitFor(async () => (await libraryDocs(b)).length === 2, 'library of two');
@@ -859,14 +863,14 @@ async function test_keyboard_phone_and_steady_layout(tmp) {
 // Rows in every state side by side, each saying its state in words; the
 // screenshot taken here is the one in docs/screenshot.png.
 async function test_rows_in_every_state(tmp) {
-  const [euro, intro] = needCorpus('euro.pdf', 'mpintro.pdf');
+  const [currency, intro] = corpusPdfs('currency.pdf', 'intro.pdf');
   const docs = await new DocServer().start();
   const srv = await new Sluiced(tmp, { sets: [LOCAL] }).start();
   const b = await openBrowser(tmp, srv, { viewport: { width: 1200, height: 800 } });
   const { page } = b;
-  await page.setInputFiles('#files', [intro, euro]);
-  await waitRow(b, 'euro.pdf', ['completed']);
-  await waitRow(b, 'mpintro.pdf', ['completed']);
+  await page.setInputFiles('#files', [intro, currency]);
+  await waitRow(b, 'currency.pdf', ['completed']);
+  await waitRow(b, 'intro.pdf', ['completed']);
   await page.fill('#q', 'euro currency symbol');
   await page.selectOption('#k', '5');
   await page.getByRole('button', { name: 'Search', exact: true }).click();
