@@ -31,7 +31,6 @@
 #include "sl_util.h"
 
 #include <assert.h>
-#include <dirent.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1360,6 +1359,211 @@ s_contains (const char *hay, size_t n, const char *needle)
     return memmem (hay, n, needle, strlen (needle)) != NULL;
 }
 
+//  READMEs as TeX packages ship them, written here: an RCS keyword line and
+//  setext headings, aligned "key = value" fields, runs of blank lines,
+//  trailing spaces, indented commands, TeX backslashes; Markdown with soft
+//  hyphens (U+00AD) inside words and at line ends (a word hyphenated across
+//  the break), a hard hyphen at a line end, Latin letters, definition lists.
+static const struct {
+    const char *name;
+    const char *text;
+} s_readmes [] = {
+    { "sluice.txt",
+      "$Id: sluice.txt,v 1.5 2005/03/07 14:22:19 m Exp $\n"
+      "\n"
+      "sluice.sty\n"
+      "==========\n"
+      "\n"
+      "This package converts arbitrary flow rates between units\n"
+      "using the cubic metre as base unit, and typesets them\n"
+      "in almost any desired way. Write e.g. \\FLOW{17.6} to get\n"
+      "something like `17,60 m\\textthreesuperior/s  (0,28 l/min)' automatically.\n"
+      "Conversion rates for the usual units are already built-in.\n"
+      "Further rates can be added easily.\n"
+      "\n"
+      "author          = \"A. N. Author\"\n"
+      "version         = \"1.1\"\n"
+      "date            = \"7 March 2005\"\n"
+      "filename        = \"sluice.dtx\"\n"
+      "address         = \"A. N. Author\n"
+      "                   Lock Street 52\n"
+      "                   A-5212 WEIRTOWN\n"
+      "                   AUSTRIA\"\n"
+      "telephone       = \"++43 7746 3109\"\n"
+      "URL             = \"http://example.org/sluice/TeX/\"\n"
+      "email           = \"author # example : org\"\n"
+      "codetable       = \"ISO/ASCII\"\n"
+      "keywords        = \"sluice\"\n"
+      "supported       = \"yes\"\n"
+      "\n"
+      "\n"
+      "\n"
+      "COPYRIGHT NOTICE\n"
+      "================\n"
+      "This package is free software that can be redistributed and/or modified\n"
+      "under the terms of the LaTeX Project Public License as specified\n"
+      "in the file macros/latex/base/lppl.txt on any CTAN archive server.\n"
+      "\n"
+      "\n"
+      "\n"
+      "Extracting the package & processing the documentation\n"
+      "=====================================================\n"
+      "\n"
+      "on Unix/Linux just run \"make\" to get the style file and the documentation;\n"
+      "else generate the driver sluice.ins (if you don't already have it):\n"
+      "\n"
+      "    $ latex sluice.dtx\n"
+      "\n"
+      "Now generate the style file:\n"
+      "\n"
+      "    $ tex sluice.ins\n"
+      "\n"
+      "And finally to produce the documentation run LaTeX three times:\n"
+      "\n"
+      "    $ latex sluice.dtx\n"
+      "\n"
+      "\n"
+      "\n"
+      "This package needs the fp-package!\n"
+      "===============================================================\n"
+      "\n"
+      " fp      -- CTAN//macros/latex/contrib/other/fp/  --  (by A. Mathematician)\n" },
+    { "weir-README.txt",
+      "\n"
+      "The weir package allows integration between MetaPost\n"
+      "pictures and LaTeX, the main feature is that passing\n"
+      "parameters to the MetaPost pictures is possible and\n"
+      "the picture code can be put inside arguments to\n"
+      "commands, including \\newcommand.\n"
+      "\n"
+      "This is version 1.0 of the package\n"
+      "\n"
+      "Copyright (C) 2011 by A. N. Author \n"
+      "<author at example dot org>\n"
+      "-------------------------------------------------------\n"
+      "\n"
+      "This work may be distributed and/or modified under the\n"
+      "conditions of the LaTeX Project Public License, either\n"
+      "version 1.3c of this license or (at your option) any\n"
+      "later version. The latest version of this license is in\n"
+      "  http://www.latex-project.org/lppl.txt\n"
+      "and version 1.3 or later is part of all distributions\n"
+      "of LaTeX version 2005/12/01 or later.\n"
+      "\n"
+      "This work has the LPPL maintenance status `maintained'.\n"
+      "\n"
+      "This work consists of the files\n"
+      "  weir.dtx \n"
+      "  weir.ins\n"
+      "and the derived file weir.sty.\n"
+      "\n"
+      "To install the distribution:\n"
+      "\n"
+      "o run \"latex weir.ins\"\n"
+      "o move \"weir.sty\" to locations where LaTeX will find\n"
+      "  it (the FAQ on CTAN in [...]/help/uktug-FAQ gives\n"
+      "  information about this magic place\n"
+      "\n"
+      "To produce the documentation in pdf format:\n"
+      "\n"
+      "o run \"pdflatex -shell-escape weir.dtx\"\n"
+      "o run \"makeindex -s gind.ist weir\"\n"
+      "o run \"makeindex -s gglo.ist -o weir.gls weir.glo\"\n"
+      "o run \"pdflatex weir.dtx\"\n"
+      "\n"
+      "2011/03/10\n"
+      "A. N. Author\n" },
+    { "repere-README.md",
+      "Package repere - Version 23.01 - January 1, 2023\n"
+      "\n"
+      "---\n"
+      "\n"
+      "This package provides MetaPost macros for sec\xc2\xad" "ondary school math\xc2\xad" "e\xc2\xad"
+      "mat\xc2\xad" "ics teachers to draw figures in a coordinate system, with axes, grids, "
+      "points and vectors placed by their coordinates rather than by hand.\n"
+      "- axis, grids\n"
+      "- points, vectors\n"
+      "- functions (curves, tangents, integrals, se\xc2\xad\n"
+      "quences)\n"
+      "- statistic diagrams, histo\xc2\xad\n"
+      "grams and box plots\n"
+      "- plane geometry (polygons, cir-\n"
+      "cles)\n"
+      "- arrays and game boards\n"
+      "\n"
+      "The doc is in french: \xc3\xa9l\xc3\xa8ves, g\xc3\xa9om\xc3\xa9trie, rep\xc3\xa8re "
+      "orthonorm\xc3\xa9, \xc3\xa0 la fa\xc3\xa7on des manuels sco\xc2\xad\n"
+      "laires...\n"
+      "\n"
+      "---\n"
+      "\n"
+      "Author : Ol\xc3\xa9ron P\xc3\xa9" "ault\n"
+      "\n"
+      "E-mail : o.peault@example.net\n"
+      "\n"
+      "Licence   : Released under the LaTeX Project Public License v1.3c or later, see "
+      "http://www.latex-project.org/lppl.txt\n"
+      "\n"
+      "\n" },
+    { "fonts-README.md",
+      "# Interface to the sluice fonts for LaTeX2e.\n"
+      "\n"
+      "## License\n"
+      "\n"
+      "This material is subject to the LATEX Project Public License 1.3c.\n"
+      "\n"
+      "The package does work with the old fonts but some characters are\n"
+      "missing and others may come out wrong. Therefore I suggest\n"
+      "to upgrade to the new fonts.\n"
+      "\n"
+      "The fonts are provided as METAFONT fonts.\n"
+      "There is a package sluice-type1 that contains the outline fonts.\n"
+      "\n"
+      "Bug reports (and enhancements) to\n"
+      "\n"
+      "A. N. Author\n"
+      "tex@example.de\n"
+      "\n"
+      "Many TeX fonts are now supporting a wide range of Unicode symbols.\n"
+      "You may look there first.\n"
+      "\n"
+      "This package supports the fonts version 2.4 or \n"
+      "sluice-type1 version 001.001.\n"
+      "When used with older versions some characters may be missing.\n"
+      "\n"
+      "## Changes:\n"
+      "\n"
+      "1.0b\n"
+      ":   Corrected mathcode of integrals (now 1) (=mathop)\n"
+      "\n"
+      "1.0c \n"
+      ":   The command is textsluice as defined and not textlasy as\n"
+      "    shown in the margin\n"
+      "\n"
+      "1.0d \n"
+      ":   Adapted to LaTeX2e[1994/06/01]\n"
+      "\n"
+      "1.0e \n"
+      ":   Changed some symbols from mathrel to mathbin as in latexsym\n"
+      "    Changed the way the documentation is generated form\n"
+      "    latex2e-beta to official LaTeX2e-way.\n"
+      "\n"
+      "1.0f \n"
+      ":   Corrected \\dh and \\Dh definition for T1 encoding\n"
+      "    Renamed \\Dh to \\DH as in T1 encoding but keeping the old\n"
+      "    name for compatibility\n"
+      "\n"
+      "1.0g \n"
+      ":   Reinserted the \\hbox commands, the package now works in mathmode again\n"
+      "\n"
+      "1.0h \n"
+      ":   Changed most \\hbox commands to \\mbox\n"
+      "    and added partial support for AMSmath\n"
+      "\n"
+      "1.0i \n"
+      ":   Changed license to LPPL, some documentation updates.\n" },
+};
+
 void
 sl_chunk_test (bool verbose)
 {
@@ -1698,58 +1902,45 @@ sl_chunk_test (bool verbose)
         s_collector_reset (&col);
     }
 
-    //  Real text from the shared corpus, as one page and as 20-line pages
-    const char *shared = getenv ("SLUICE_SHARED_DIR");
-    char dir [1024];
-    snprintf (dir, sizeof dir, "%s/corpus/text", shared ? shared : "../shared");
-    DIR *d = opendir (dir);
-    if (!d)
-        printf ("(skipping corpus part: %s not found) ", dir);
-    else {
-        struct dirent *ent;
-        int files = 0;
-        while ((ent = readdir (d))) {
-            if (ent->d_name [0] == '.')
-                continue;
-            char path [1300];
-            snprintf (path, sizeof path, "%s/%s", dir, ent->d_name);
-            FILE *f = fopen (path, "rb");
-            if (!f)
-                continue;
-            s_bytes_t file = { 0 };
-            char chunkbuf [8192];
-            size_t got;
-            while ((got = fread (chunkbuf, 1, sizeof chunkbuf, f)) > 0)
-                s_bytes_put (&file, chunkbuf, got);
-            fclose (f);
-            if (!file.data)
-                continue;
-            const char *one [] = { file.data };
-            size_t one_len [] = { file.len };
-            sl_chunk_opts_t o = { 40, 8, 5 };
-            s_check (ent->d_name, one, one_len, 1, &o, NULL, &col, true, verbose);
-            s_check (ent->d_name, one, one_len, 1, &opts, NULL, &col, true, verbose);
-            //  split into pages of 20 lines
-            const char *pp [512];
-            size_t pl [512];
-            int np = 0;
-            const char *cursor = file.data, *end = file.data + file.len;
-            while (cursor < end && np < 512) {
-                const char *stop = cursor;
-                for (int line = 0; line < 20 && stop < end; line++) {
-                    const char *nl = memchr (stop, '\n', (size_t) (end - stop));
-                    stop = nl ? nl + 1 : end;
-                }
-                pp [np] = cursor;
-                pl [np++] = (size_t) (stop - cursor);
-                cursor = stop;
+    //  Real-world text (READMEs written above), as one page and as 20-line pages
+    for (size_t f = 0; f < sizeof s_readmes / sizeof s_readmes [0]; f++) {
+        const char *name = s_readmes [f].name;
+        const char *data = s_readmes [f].text;
+        size_t len = strlen (data);
+        const char *one [] = { data };
+        size_t one_len [] = { len };
+        sl_chunk_opts_t o = { 40, 8, 5 };
+        assert (s_check (name, one, one_len, 1, &o, NULL, &col, true, verbose) > 1);
+        if (strcmp (name, "repere-README.md") == 0) {
+            //  soft hyphens gone, words hyphenated across a line joined
+            bool school = false, sequences = false, histograms = false, schoolbooks = false;
+            for (int i = 0; i < col.n; i++) {
+                school |= strstr (col.items [i].text, "secondary school mathematics teachers") != NULL;
+                sequences |= strstr (col.items [i].text, "integrals, sequences)") != NULL;
+                histograms |= strstr (col.items [i].text, "diagrams, histograms and") != NULL;
+                schoolbooks |= strstr (col.items [i].text, "manuels scolaires...") != NULL;
+                assert (!strstr (col.items [i].text, "\xc2\xad"));
             }
-            s_check (ent->d_name, pp, pl, np, &o, s_count_bytes4, &col, true, verbose);
-            free (file.data);
-            files++;
+            assert (school && sequences && histograms && schoolbooks);
         }
-        closedir (d);
-        assert (files > 0);
+        s_check (name, one, one_len, 1, &opts, NULL, &col, true, verbose);
+        //  split into pages of 20 lines
+        const char *pp [512];
+        size_t pl [512];
+        int np = 0;
+        const char *cursor = data, *end = data + len;
+        while (cursor < end && np < 512) {
+            const char *stop = cursor;
+            for (int line = 0; line < 20 && stop < end; line++) {
+                const char *nl = memchr (stop, '\n', (size_t) (end - stop));
+                stop = nl ? nl + 1 : end;
+            }
+            pp [np] = cursor;
+            pl [np++] = (size_t) (stop - cursor);
+            cursor = stop;
+        }
+        assert (np > 1);
+        s_check (name, pp, pl, np, &o, s_count_bytes4, &col, true, verbose);
     }
     s_collector_reset (&col);
 

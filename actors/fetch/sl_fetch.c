@@ -1326,49 +1326,53 @@ s_load (const char *path, size_t *size)
     return data;
 }
 
-//  The smallest PDF of the shared corpus, or a hand-written one.
+//  A PDF to serve, written here: one page showing a line of text and a
+//  256 x 200 RGB image of noise, stored raw. About 150 KB, mostly binary
+//  (NULs, control bytes, every byte value), so the download takes many
+//  writes and the sniffer must see a PDF behind its magic, not binary.
 static unsigned char *
 s_test_pdf (size_t *size, bool verbose)
 {
-    const char *shared = getenv ("SLUICE_SHARED_DIR");
-    char dir_path [1024], best [2048] = "";
-    off_t best_size = 0;
-    if (shared) {
-        snprintf (dir_path, sizeof dir_path, "%s/corpus/pdf", shared);
-        DIR *dir = opendir (dir_path);
-        struct dirent *entry;
-        while (dir && (entry = readdir (dir))) {
-            size_t len = strlen (entry->d_name);
-            if (len < 5 || strcmp (entry->d_name + len - 4, ".pdf") != 0)
-                continue;
-            char path [2048];
-            snprintf (path, sizeof path, "%s/%s", dir_path, entry->d_name);
-            struct stat st;
-            if (stat (path, &st) == 0 && (best_size == 0 || st.st_size < best_size)) {
-                best_size = st.st_size;
-                snprintf (best, sizeof best, "%s", path);
-            }
-        }
-        if (dir)
-            closedir (dir);
+    enum { W = 256, H = 200, PIXELS = W * H * 3 };
+    const char *content = "q 256 0 0 200 100 400 cm /Im1 Do Q\n"
+                          "BT /F1 24 Tf 100 300 Td (Sluice fetch test) Tj ET\n";
+    size_t cap = PIXELS + 4096, len = 0;
+    unsigned char *pdf = malloc (cap);
+    assert (pdf);
+    long offsets [7];
+    #define S_PUT(...) (len += (size_t) snprintf ((char *) pdf + len, cap - len, __VA_ARGS__))
+    S_PUT ("%%PDF-1.4\n%%\xe2\xe3\xcf\xd3\n");
+    offsets [1] = (long) len;
+    S_PUT ("1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n");
+    offsets [2] = (long) len;
+    S_PUT ("2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n");
+    offsets [3] = (long) len;
+    S_PUT ("3 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+           " /Resources << /Font << /F1 5 0 R >> /XObject << /Im1 6 0 R >> >> >>\nendobj\n");
+    offsets [4] = (long) len;
+    S_PUT ("4 0 obj\n<< /Length %zu >>\nstream\n%sendstream\nendobj\n", strlen (content), content);
+    offsets [5] = (long) len;
+    S_PUT ("5 0 obj\n<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>\nendobj\n");
+    offsets [6] = (long) len;
+    S_PUT ("6 0 obj\n<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceRGB"
+           " /BitsPerComponent 8 /Length %d >>\nstream\n", W, H, PIXELS);
+    uint32_t x = 2463534242u;
+    for (int i = 0; i < PIXELS; i++) {
+        x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+        pdf [len++] = (unsigned char) x;
     }
-    if (best [0]) {
-        if (verbose)
-            printf ("   serving %s\n", best);
-        return s_load (best, size);
-    }
-    printf ("sl_fetch: shared corpus not found (SLUICE_SHARED_DIR), using a hand-written PDF\n");
-    static const char pdf [] =
-        "%PDF-1.4\n"
-        "1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
-        "2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n"
-        "3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >> endobj\n"
-        "trailer << /Root 1 0 R >>\n%%EOF\n";
-    unsigned char *data = malloc (sizeof pdf);
-    assert (data);
-    memcpy (data, pdf, sizeof pdf - 1);
-    *size = sizeof pdf - 1;
-    return data;
+    S_PUT ("\nendstream\nendobj\n");
+    long xref = (long) len;
+    S_PUT ("xref\n0 7\n0000000000 65535 f \n");
+    for (int i = 1; i < 7; i++)
+        S_PUT ("%010ld 00000 n \n", offsets [i]);
+    S_PUT ("trailer\n<< /Size 7 /Root 1 0 R >>\nstartxref\n%ld\n%%%%EOF\n", xref);
+    #undef S_PUT
+    assert (len < cap);
+    if (verbose)
+        printf ("   serving a generated PDF of %zu bytes\n", len);
+    *size = len;
+    return pdf;
 }
 
 static void

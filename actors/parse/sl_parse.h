@@ -75,7 +75,7 @@ typedef struct {
 int sl_parse_file (const sl_parse_opts_t *opts, const char *path, const char *mime,
                    sl_page_fn *fn, void *arg, sl_parse_info_t *info, char *err, size_t errlen);
 
-//  Self-test; uses $SLUICE_SHARED_DIR/corpus when present, mutool when on PATH.
+//  Self-test; writes every document it reads itself (in a temporary folder).
 void sl_parse_test (bool verbose);
 
 #endif
