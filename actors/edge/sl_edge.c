@@ -12,7 +12,7 @@
 */
 #include "sl_edge.h"
 #include "sl_edge_assets.h"
-#include "sl_edge_json.h"
+#include "sl_json.h"
 #include "sl_edge_pool.h"
 #include "sl_edge_sse.h"
 #include "sl_edge_upload.h"
@@ -551,7 +551,7 @@ s_broker_stats (edge_t *edge, int timeout_ms, sl_edge_fail_t *fail)
         return NULL;
     }
     char err [256];
-    json_t *stats = sl_edge_json_from_msgpack (data, size, err, sizeof err);
+    json_t *stats = sl_json_from_msgpack (data, size, err, sizeof err);
     free (data);
     if (!stats) {
         fail->status = 502;
@@ -1088,7 +1088,7 @@ s_dlq (edge_t *edge, int limit, sl_edge_fail_t *fail)
         return NULL;
     }
     char err [256];
-    json_t *list = sl_edge_json_from_msgpack (data, size, err, sizeof err);
+    json_t *list = sl_json_from_msgpack (data, size, err, sizeof err);
     free (data);
     if (!json_is_array (list)) {
         json_decref (list);
