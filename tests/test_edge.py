@@ -347,10 +347,14 @@ def test_health_ready_metrics_openapi(tmp):
     st, hdrs, text = call(srv, "GET", "/metrics")
     check(st == 200 and hdrs["content-type"].startswith("text/plain"), "metrics served", st)
     for needle in ('sluice_http_requests_total{route="/v1/jobs",method="GET",status="200"} 1',
-                   'sluice_queue_depth{service="intake"}', 'sluice_workers{service="fetch"} ',
+                   'sluice_broker_queue_depth{service="intake"}', 'sluice_broker_workers{service="fetch"} ',
                    'sluice_broker_up 1', 'sluice_store_up 1', 'sluice_sse_streams 0',
-                   '# TYPE sluice_http_request_duration_seconds histogram'):
+                   '# TYPE sluice_http_request_duration_seconds histogram', 'sluice_broker_dlq_size 0',
+                   '# TYPE sluice_broker_submitted_total counter'):
         check(needle in text, "metrics contain " + needle, text[:3000])
+    for gone in ("sluice_queue_depth", "sluice_inflight", "sluice_workers", "sluice_dlq_size",
+                 "sluice_service_messages_total"):         # one name per figure: the broker's
+        check(not re.search(r"^%s[{ ]" % gone, text, re.M), "no second name " + gone, text[:3000])
     check(srv.stop() == 0, "clean exit on SIGTERM")
 
 
