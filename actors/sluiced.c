@@ -34,6 +34,7 @@
 #include "sl_janitor.h"
 #include "sl_json.h"
 #include "sl_log.h"
+#include "sl_metrics.h"
 #include "sl_node.h"
 #include "sl_proto.h"
 #include "sl_roles.h"
@@ -71,34 +72,6 @@ typedef struct {
 //  Prometheus format and /stats.json for autoscalers (KEDA reads
 //  services.<stage>.queued), both from the broker's own STATS answer.
 
-static void
-s_prometheus_services (FILE *f, const msgpack_object *services)
-{
-    static const char *fields [][3] = {
-        { "queued", "sluice_broker_queue_depth", "gauge" },
-        { "inflight", "sluice_broker_inflight", "gauge" },
-        { "workers", "sluice_broker_workers", "gauge" },
-        { "credit", "sluice_broker_credit", "gauge" },
-        { "submitted", "sluice_broker_submitted_total", "counter" },
-        { "completed", "sluice_broker_completed_total", "counter" },
-        { "dead", "sluice_broker_dead_letters_total", "counter" },
-        { "busy", "sluice_broker_busy_total", "counter" },
-        { "redelivered", "sluice_broker_redelivered_total", "counter" },
-        { "held", "sluice_broker_held_total", "counter" },
-    };
-    uint32_t n = services && services->type == MSGPACK_OBJECT_MAP ? services->via.map.size : 0;
-    for (size_t i = 0; i < sizeof fields / sizeof fields [0]; i++) {
-        fprintf (f, "# TYPE %s %s\n", fields [i][1], fields [i][2]);
-        for (uint32_t j = 0; j < n; j++) {
-            char name [64] = "";
-            int64_t value = 0;
-            sl_mp_str (&services->via.map.ptr [j].key, name, sizeof name);
-            sl_mp_get_int (&services->via.map.ptr [j].val, fields [i][0], &value);
-            fprintf (f, "%s{service=\"%s\"} %lld\n", fields [i][1], name, (long long) value);
-        }
-    }
-}
-
 static int
 s_broker_ops (void *arg, const char *path, char **body, const char **type)
 {
@@ -121,29 +94,15 @@ s_broker_ops (void *arg, const char *path, char **body, const char **type)
         free (data);
         return *body ? 200 : 500;
     }
-    sl_mp_t *mp = sl_mp_decode (data, size, NULL, 0);
-    const msgpack_object *root = mp ? sl_mp_root (mp) : NULL;
-    char *out = NULL;
-    size_t out_size = 0;
-    FILE *f = open_memstream (&out, &out_size);
-    s_prometheus_services (f, sl_mp_get (root, "services"));
-    int64_t dlq = 0, workers = 0, malformed = 0, refused = 0, jobs = 0;
-    sl_mp_get_int (root, "dlq", &dlq);
-    sl_mp_get_int (root, "jobs", &jobs);
-    sl_mp_get_int (root, "workers", &workers);
-    sl_mp_get_int (root, "malformed", &malformed);
-    sl_mp_get_int (root, "refused", &refused);
-    fprintf (f, "# TYPE sluice_broker_dlq_size gauge\nsluice_broker_dlq_size %lld\n", (long long) dlq);
-    fprintf (f, "# TYPE sluice_broker_peers gauge\nsluice_broker_peers %lld\n", (long long) workers);
-    fprintf (f, "# TYPE sluice_broker_live_jobs gauge\nsluice_broker_live_jobs %lld\n", (long long) jobs);
-    fprintf (f, "# TYPE sluice_broker_malformed_total counter\nsluice_broker_malformed_total %lld\n",
-             (long long) malformed);
-    fprintf (f, "# TYPE sluice_broker_refused_total counter\nsluice_broker_refused_total %lld\n",
-             (long long) refused);
-    fclose (f);
-    sl_mp_destroy (&mp);
+    //  One mapping from broker figures to metric names (sl_metrics), the
+    //  edge's /metrics shows the same series
+    sl_metrics_t *m = sl_metrics_new ();
+    int rc = sl_metrics_broker_stats (m, data, size);
     free (data);
-    *body = out;
+    *body = rc ? strdup ("unreadable broker statistics\n") : sl_metrics_render (m);
+    sl_metrics_destroy (&m);
+    if (rc)
+        return 500;
     *type = "text/plain; version=0.0.4";
     return 200;
 }

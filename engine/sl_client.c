@@ -8,16 +8,21 @@
 struct _sl_client_t {
     void *dealer;                   //  a libzmq socket (see sl_client_new)
     zsock_t *sub;
+    void *monitor;                  //  PAIR: the dealer's handshake events, or NULL
+    char refused [300];             //  why the last handshake failed; "" if it did not
     char endpoint [512];
-    zcert_t *mine;
+    bool curve;
+    char public_key [41];
+    char secret_key [41];
     char server_key [41];
 };
 
 static void
 s_apply_curve (sl_client_t *self, void *sock)
 {
-    if (self->mine) {
-        zcert_apply (self->mine, sock);
+    if (self->curve) {
+        zsock_set_curve_publickey (sock, self->public_key);
+        zsock_set_curve_secretkey (sock, self->secret_key);
         zsock_set_curve_serverkey (sock, self->server_key);
     }
 }
@@ -25,20 +30,39 @@ s_apply_curve (sl_client_t *self, void *sock)
 sl_client_t *
 sl_client_new (const char *endpoint, const char *curve_client, const char *curve_server)
 {
+    sl_client_opts_t opts = { NULL, NULL, NULL, false };
+    zcert_t *mine = NULL, *theirs = NULL;
+    if (curve_client && curve_server) {
+        mine = zcert_load (curve_client);
+        theirs = zcert_load (curve_server);
+        if (!mine || !theirs) {
+            zcert_destroy (&mine);
+            zcert_destroy (&theirs);
+            return NULL;
+        }
+        opts.public_key = zcert_public_txt (mine);
+        opts.secret_key = zcert_secret_txt (mine);
+        opts.server_key = zcert_public_txt (theirs);
+    }
+    sl_client_t *self = sl_client_new_opts (endpoint, &opts);
+    int err = errno;
+    zcert_destroy (&mine);
+    zcert_destroy (&theirs);
+    errno = err;
+    return self;
+}
+
+sl_client_t *
+sl_client_new_opts (const char *endpoint, const sl_client_opts_t *opts)
+{
     sl_client_t *self = calloc (1, sizeof *self);
     assert (self);
     snprintf (self->endpoint, sizeof self->endpoint, "%s", endpoint);
-    if (curve_client && curve_server) {
-        self->mine = zcert_load (curve_client);
-        zcert_t *theirs = zcert_load (curve_server);
-        if (!self->mine || !theirs) {
-            zcert_destroy (&self->mine);
-            zcert_destroy (&theirs);
-            free (self);
-            return NULL;
-        }
-        snprintf (self->server_key, sizeof self->server_key, "%s", zcert_public_txt (theirs));
-        zcert_destroy (&theirs);
+    if (opts->public_key && opts->secret_key && opts->server_key) {
+        self->curve = true;
+        snprintf (self->public_key, sizeof self->public_key, "%s", opts->public_key);
+        snprintf (self->secret_key, sizeof self->secret_key, "%s", opts->secret_key);
+        snprintf (self->server_key, sizeof self->server_key, "%s", opts->server_key);
     }
     //  A plain libzmq socket, not a zsock: zsock_new asserts when no socket
     //  can be made, and that happens when the process is out of file
@@ -54,6 +78,24 @@ sl_client_new (const char *endpoint, const char *curve_client, const char *curve
     zsock_set_linger (self->dealer, 0);
     sl_proto_limit (self->dealer);
     s_apply_curve (self, self->dealer);
+    //  Watch the security handshake, so a refused key is an answer rather
+    //  than a silence until the timeout
+    if (opts->watch_handshake) {
+        char id [SL_ID_LEN + 1], address [80];
+        sl_id_new (id);
+        snprintf (address, sizeof address, "inproc://sl-client-monitor-%s", id);
+        if (zmq_socket_monitor (self->dealer, address,
+                                ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                                | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED) == 0) {
+            self->monitor = zmq_socket (zsys_init (), ZMQ_PAIR);
+            if (self->monitor && zmq_connect (self->monitor, address)) {
+                zmq_close (self->monitor);
+                self->monitor = NULL;
+            }
+            if (!self->monitor)
+                zmq_socket_monitor (self->dealer, NULL, 0);
+        }
+    }
     if (zmq_connect (self->dealer, endpoint)) {
         int err = errno;
         sl_client_destroy (&self);
@@ -67,10 +109,14 @@ void
 sl_client_destroy (sl_client_t **self_p)
 {
     if (*self_p) {
+        if ((*self_p)->monitor) {
+            zmq_socket_monitor ((*self_p)->dealer, NULL, 0);
+            zsock_set_linger ((*self_p)->monitor, 0);
+            zmq_close ((*self_p)->monitor);
+        }
         if ((*self_p)->dealer)
             zmq_close ((*self_p)->dealer);
         zsock_destroy (&(*self_p)->sub);
-        zcert_destroy (&(*self_p)->mine);
         free (*self_p);
         *self_p = NULL;
     }
@@ -78,6 +124,59 @@ sl_client_destroy (sl_client_t **self_p)
 
 void *sl_client_socket (sl_client_t *self) { return self->dealer; }
 void *sl_client_sub_socket (sl_client_t *self) { return self->sub; }
+
+//  Read one handshake report from the monitor into self->refused (the
+//  reason of a failure, or "" after a success). True if it was a failure.
+static bool
+s_handshake_event (sl_client_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->monitor);
+    zframe_t *frame = msg ? zmsg_first (msg) : NULL;
+    if (frame && zframe_size (frame) >= 6) {
+        uint16_t event;
+        uint32_t value;
+        memcpy (&event, zframe_data (frame), 2);
+        memcpy (&value, zframe_data (frame) + 2, 4);
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+            self->refused [0] = 0;
+        else
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+            snprintf (self->refused, sizeof self->refused, "the broker refused this client's CURVE key "
+                      "(status %u): its public key must be in the broker's curve.client_keys "
+                      "(or curve.worker_keys)", value);
+        else
+        if (!self->curve)
+            snprintf (self->refused, sizeof self->refused, "security handshake with %.200s failed: the broker "
+                      "requires CURVE keys", self->endpoint);
+        else
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+            snprintf (self->refused, sizeof self->refused, "security handshake with %.200s failed (protocol "
+                      "error 0x%x): is the broker's public key right?", self->endpoint, value);
+        else
+            snprintf (self->refused, sizeof self->refused, "security handshake with %.200s failed: wrong "
+                      "broker public key?", self->endpoint);
+    }
+    zmsg_destroy (&msg);
+    return self->refused [0] != 0;
+}
+
+//  Take every pending handshake report; true if the last one was a failure.
+static bool
+s_handshake_refused (sl_client_t *self)
+{
+    while (self->monitor && (zsock_events (self->monitor) & ZMQ_POLLIN))
+        s_handshake_event (self);
+    return self->refused [0] != 0;
+}
+
+static sl_client_rc_t
+s_refused (sl_client_t *self, sl_client_result_t *result)
+{
+    result->rc = SL_CLIENT_REFUSED;
+    result->code = 401;
+    snprintf (result->reason, sizeof result->reason, "%s", self->refused);
+    return result->rc;
+}
 
 //  Send cmd (a fresh corr is stamped on it) and wait for the answer with
 //  the same corr. On success *answer holds the decoded reply.
@@ -89,25 +188,49 @@ s_call (sl_client_t *self, sl_proto_t *cmd, int timeout_ms, sl_proto_t *answer,
     if (!result)
         result = &scratch;
     memset (result, 0, sizeof *result);
+    sl_proto_init (answer, 0);
     sl_id_new (cmd->corr);
     char corr [65];
     snprintf (corr, sizeof corr, "%s", cmd->corr);
     //  A DEALER with no live connection (broker down, handshake refused)
-    //  blocks on send: bound that by the call's timeout too
-    zsock_set_sndtimeo (self->dealer, timeout_ms);
+    //  blocks on send: bound that by the call's timeout too (by a second
+    //  if the last handshake was refused: then no peer is likely to come)
+    bool refused = s_handshake_refused (self);
+    zsock_set_sndtimeo (self->dealer, refused && timeout_ms > 1000 ? 1000 : timeout_ms);
     if (sl_proto_send (cmd, self->dealer)) {
-        result->rc = SL_CLIENT_ERROR;
-        snprintf (result->reason, sizeof result->reason, "send failed");
+        int err = zmq_errno ();
+        if (s_handshake_refused (self))
+            return s_refused (self, result);
+        result->rc = err == EAGAIN ? SL_CLIENT_TIMEOUT : SL_CLIENT_ERROR;
+        if (err == EAGAIN)
+            snprintf (result->reason, sizeof result->reason, "cannot reach the broker at %.300s within %d ms",
+                      self->endpoint, timeout_ms);
+        else
+            snprintf (result->reason, sizeof result->reason, "send failed: %s", zmq_strerror (err));
         return result->rc;
     }
     int64_t deadline = sl_mono_ms () + timeout_ms;
-    zpoller_t *poller = zpoller_new (self->dealer, NULL);
+    zmq_pollitem_t items [2] = {
+        { self->dealer, 0, ZMQ_POLLIN, 0 },
+        { self->monitor, 0, ZMQ_POLLIN, 0 }
+    };
+    int nitems = self->monitor ? 2 : 1;
     result->rc = SL_CLIENT_TIMEOUT;
-    snprintf (result->reason, sizeof result->reason, "no answer from broker within %d ms", timeout_ms);
+    snprintf (result->reason, sizeof result->reason, "no answer from the broker at %.300s within %d ms",
+              self->endpoint, timeout_ms);
     while (true) {
         int64_t left = deadline - sl_mono_ms ();
-        if (left <= 0 || !zpoller_wait (poller, (int) left))
+        if (left <= 0)
             break;
+        int n = zmq_poll (items, nitems, (long) left);
+        if (n < 0 && zmq_errno () == EINTR)
+            continue;           //  a signal for the application: keep waiting
+        if (n <= 0)
+            break;
+        if (nitems == 2 && (items [1].revents & ZMQ_POLLIN) && s_handshake_event (self))
+            return s_refused (self, result);
+        if (!(items [0].revents & ZMQ_POLLIN))
+            continue;
         zmsg_t *msg = zmsg_recv (self->dealer);
         char err [256];
         if (!msg || sl_proto_decode (&msg, answer, err, sizeof err))
@@ -125,9 +248,12 @@ s_call (sl_client_t *self, sl_proto_t *cmd, int timeout_ms, sl_proto_t *answer,
             snprintf (result->service, sizeof result->service, "%s", answer->svc [0]);
         result->rc = answer->cmd == SL_CMD_BUSY ? SL_CLIENT_BUSY
                    : answer->cmd == SL_CMD_ERROR ? SL_CLIENT_ERROR : SL_CLIENT_OK;
-        break;
+        return result->rc;
     }
-    zpoller_destroy (&poller);
+    //  Silence: if the last handshake failed (perhaps before this call
+    //  began, and ZeroMQ may not try again), that is the reason
+    if (s_handshake_refused (self))
+        return s_refused (self, result);
     return result->rc;
 }
 
@@ -164,8 +290,7 @@ s_submit (sl_client_t *self, const sl_envelope_t *env, bool if_absent, int timeo
     cmd.if_absent = if_absent;
     s_attach_envelope (&cmd, env);
     sl_client_rc_t rc = s_call (self, &cmd, timeout_ms, &answer, result);
-    if (rc != SL_CLIENT_TIMEOUT)
-        sl_proto_clear (&answer);
+    sl_proto_clear (&answer);
     return rc;
 }
 
@@ -196,9 +321,20 @@ sl_client_request (sl_client_t *self, const sl_envelope_t *env, int timeout_ms,
     sl_client_rc_t rc = s_call (self, &cmd, timeout_ms, &answer, result);
     if (rc == SL_CLIENT_OK)
         s_take_payload (&answer, reply, size);
-    if (rc != SL_CLIENT_TIMEOUT)
-        sl_proto_clear (&answer);
+    sl_proto_clear (&answer);
     return rc;
+}
+
+int
+sl_client_post (sl_client_t *self, const sl_envelope_t *env, int timeout_ms)
+{
+    sl_proto_t cmd;
+    sl_proto_init (&cmd, SL_CMD_REQUEST);
+    cmd.timeout_ms = timeout_ms;
+    sl_id_new (cmd.corr);
+    s_attach_envelope (&cmd, env);
+    zsock_set_sndtimeo (self->dealer, 0);       //  never wait for this one
+    return sl_proto_send (&cmd, self->dealer);
 }
 
 static sl_client_rc_t
@@ -211,8 +347,7 @@ s_result_call (sl_client_t *self, sl_proto_t *cmd, int timeout_ms, char **data, 
     sl_client_rc_t rc = s_call (self, cmd, timeout_ms, &answer, result);
     if (rc == SL_CLIENT_OK)
         s_take_payload (&answer, data, size);
-    if (rc != SL_CLIENT_TIMEOUT)
-        sl_proto_clear (&answer);
+    sl_proto_clear (&answer);
     return rc;
 }
 
@@ -243,8 +378,7 @@ sl_client_dlq_replay (sl_client_t *self, const char *mid, int timeout_ms,
     sl_proto_init (&cmd, SL_CMD_DLQ_REPLAY);
     snprintf (cmd.mid, sizeof cmd.mid, "%s", mid);
     sl_client_rc_t rc = s_call (self, &cmd, timeout_ms, &answer, result);
-    if (rc != SL_CLIENT_TIMEOUT)
-        sl_proto_clear (&answer);
+    sl_proto_clear (&answer);
     return rc;
 }
 

@@ -30,7 +30,9 @@ typedef enum {
     SL_CLIENT_OK = 0,
     SL_CLIENT_BUSY = 1,         //  queue full: retry after result.retry_ms
     SL_CLIENT_ERROR = -1,       //  refused: result.code + result.reason
-    SL_CLIENT_TIMEOUT = -2      //  no answer in time
+    SL_CLIENT_TIMEOUT = -2,     //  no answer in time (or the send itself timed out)
+    SL_CLIENT_REFUSED = -3      //  the security handshake failed (watch_handshake only):
+                                //  result.reason says why
 } sl_client_rc_t;
 
 typedef struct {
@@ -49,6 +51,20 @@ typedef struct {
 //  no socket can be made (errno then says why, e.g. EMFILE when the
 //  process is out of file descriptors). Caller owns the result.
 sl_client_t *sl_client_new (const char *endpoint, const char *curve_client, const char *curve_server);
+
+//  The same with options: CURVE from Z85 keys (all three, or none), and
+//  watch_handshake: a handshake monitor on the socket, so a refused key
+//  or a wrong broker key ends a call at once with SL_CLIENT_REFUSED (and
+//  a reason a person can act on) instead of a silence until the timeout.
+//  The monitor costs a socket; the library for applications (libsluice)
+//  wants it, the edge's pooled clients do not.
+typedef struct {
+    const char *public_key;     //  this client's, Z85 (40 characters)
+    const char *secret_key;
+    const char *server_key;     //  the broker's public key
+    bool watch_handshake;
+} sl_client_opts_t;
+sl_client_t *sl_client_new_opts (const char *endpoint, const sl_client_opts_t *opts);
 void sl_client_destroy (sl_client_t **self_p);
 
 //  Submit an envelope for its route's first service.
@@ -69,6 +85,10 @@ sl_client_rc_t sl_client_submit_if_absent (sl_client_t *self, const sl_envelope_
 //  frees). The broker stamps a deadline of timeout_ms on the request.
 sl_client_rc_t sl_client_request (sl_client_t *self, const sl_envelope_t *env, int timeout_ms,
                                   char **reply, size_t *size, sl_client_result_t *result);
+
+//  Send a request and do not wait: any answer is dropped later by its
+//  stale correlation id. Never blocks. 0 if sent, -1 if not.
+int sl_client_post (sl_client_t *self, const sl_envelope_t *env, int timeout_ms);
 
 //  Broker statistics as a msgpack map (see docs/protocol.md). Caller frees.
 sl_client_rc_t sl_client_stats (sl_client_t *self, int timeout_ms, char **data, size_t *size,

@@ -2,14 +2,150 @@
 #include "sl_json.h"
 
 #include <assert.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+//  Length of the valid UTF-8 sequence at s (at most n bytes), or 0 if the
+//  bytes there are not one. Rejects overlong forms, surrogates and code
+//  points past U+10FFFF: exactly what jansson refuses.
+static size_t
+s_utf8_seq (const unsigned char *s, size_t n)
+{
+    unsigned char c = s [0];
+    if (c < 0x80)
+        return c ? 1 : 0;           //  NUL is legal JSON (\u0000) but not in C strings
+    size_t len;
+    unsigned int cp;
+    if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
+    else
+    if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
+    else
+    if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s [i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s [i] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)
+    ||  (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+        return 0;
+    return len;
+}
+
+static bool
+s_utf8_valid (const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *) s;
+    size_t i = 0;
+    while (i < n) {
+        size_t len = s_utf8_seq (p + i, n - i);
+        if (!len)
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+bool
+sl_json_utf8_valid (const char *s, size_t n)
+{
+    return s_utf8_valid (s, n);
+}
+
+char *
+sl_json_utf8_repair (const char *s, size_t len, size_t *out_len)
+{
+    //  Worst case every byte becomes the 3-byte replacement character
+    char *out = malloc (len * 3 + 1);
+    assert (out);
+    const unsigned char *p = (const unsigned char *) s;
+    size_t i = 0, o = 0;
+    while (i < len) {
+        size_t seq = s_utf8_seq (p + i, len - i);
+        if (seq) {
+            memcpy (out + o, p + i, seq);
+            o += seq;
+            i += seq;
+        }
+        else {
+            memcpy (out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    out [o] = 0;
+    if (out_len)
+        *out_len = o;
+    return out;
+}
 
 static json_t *
 s_string (const char *ptr, size_t size)
 {
-    //  jansson refuses invalid UTF-8 (returns NULL): map that to null
-    json_t *s = json_stringn (ptr, size);
-    return s ? s : json_null ();
+    if (s_utf8_valid (ptr, size))
+        return json_stringn_nocheck (ptr, size);
+    size_t len;
+    char *fixed = sl_json_utf8_repair (ptr, size, &len);
+    json_t *value = json_stringn_nocheck (fixed, len);
+    free (fixed);
+    return value;
+}
+
+static json_t *
+s_base64 (const char *ptr, size_t size)
+{
+    static const char alphabet [] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t cap = (size + 2) / 3 * 4 + 1;
+    char *out = malloc (cap);
+    assert (out);
+    const unsigned char *p = (const unsigned char *) ptr;
+    size_t o = 0;
+    for (size_t i = 0; i < size; i += 3) {
+        unsigned int v = p [i] << 16;
+        if (i + 1 < size) v |= p [i + 1] << 8;
+        if (i + 2 < size) v |= p [i + 2];
+        out [o++] = alphabet [(v >> 18) & 63];
+        out [o++] = alphabet [(v >> 12) & 63];
+        out [o++] = i + 1 < size ? alphabet [(v >> 6) & 63] : '=';
+        out [o++] = i + 2 < size ? alphabet [v & 63] : '=';
+    }
+    out [o] = 0;
+    json_t *value = json_string (out);
+    free (out);
+    return value;
+}
+
+//  A map key as a C string (keys of other types are printed).
+static char *
+s_key (const msgpack_object *k)
+{
+    if (k->type == MSGPACK_OBJECT_STR || k->type == MSGPACK_OBJECT_BIN) {
+        const char *ptr = k->type == MSGPACK_OBJECT_STR ? k->via.str.ptr : k->via.bin.ptr;
+        size_t size = k->type == MSGPACK_OBJECT_STR ? k->via.str.size : k->via.bin.size;
+        //  A NUL inside a key cannot be a jansson object key: cut there
+        size_t cut = strnlen (ptr, size);
+        return sl_json_utf8_repair (ptr, cut, NULL);
+    }
+    char buf [64];
+    if (k->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        snprintf (buf, sizeof buf, "%llu", (unsigned long long) k->via.u64);
+    else
+    if (k->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        snprintf (buf, sizeof buf, "%lld", (long long) k->via.i64);
+    else
+    if (k->type == MSGPACK_OBJECT_BOOLEAN)
+        snprintf (buf, sizeof buf, "%s", k->via.boolean ? "true" : "false");
+    else
+        snprintf (buf, sizeof buf, "?");
+    return strdup (buf);
 }
 
 json_t *
@@ -18,44 +154,63 @@ sl_json_from_mp (const msgpack_object *o)
     if (!o)
         return json_null ();
     switch (o->type) {
-        case MSGPACK_OBJECT_NIL: return json_null ();
-        case MSGPACK_OBJECT_BOOLEAN: return json_boolean (o->via.boolean);
+        case MSGPACK_OBJECT_NIL:
+            return json_null ();
+        case MSGPACK_OBJECT_BOOLEAN:
+            return json_boolean (o->via.boolean);
         case MSGPACK_OBJECT_POSITIVE_INTEGER:
-            return o->via.u64 <= INT64_MAX ? json_integer ((json_int_t) o->via.u64)
-                                           : json_real ((double) o->via.u64);
-        case MSGPACK_OBJECT_NEGATIVE_INTEGER: return json_integer (o->via.i64);
+            //  JSON integers are int64 in jansson; larger ones become reals
+            if (o->via.u64 > (uint64_t) INT64_MAX)
+                return json_real ((double) o->via.u64);
+            return json_integer ((json_int_t) o->via.u64);
+        case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+            return json_integer ((json_int_t) o->via.i64);
         case MSGPACK_OBJECT_FLOAT32:
-        case MSGPACK_OBJECT_FLOAT64: return json_real (o->via.f64);
-        case MSGPACK_OBJECT_STR: return s_string (o->via.str.ptr, o->via.str.size);
-        case MSGPACK_OBJECT_BIN: return s_string (o->via.bin.ptr, o->via.bin.size);
+        case MSGPACK_OBJECT_FLOAT64:
+            if (!isfinite (o->via.f64))
+                return json_null ();
+            return json_real (o->via.f64);
+        case MSGPACK_OBJECT_STR:
+            return s_string (o->via.str.ptr, o->via.str.size);
+        case MSGPACK_OBJECT_BIN:
+            if (s_utf8_valid (o->via.bin.ptr, o->via.bin.size))
+                return json_stringn_nocheck (o->via.bin.ptr, o->via.bin.size);
+            return s_base64 (o->via.bin.ptr, o->via.bin.size);
         case MSGPACK_OBJECT_ARRAY: {
-            json_t *a = json_array ();
+            json_t *array = json_array ();
             for (uint32_t i = 0; i < o->via.array.size; i++)
-                json_array_append_new (a, sl_json_from_mp (&o->via.array.ptr [i]));
-            return a;
+                json_array_append_new (array, sl_json_from_mp (&o->via.array.ptr [i]));
+            return array;
         }
         case MSGPACK_OBJECT_MAP: {
-            json_t *m = json_object ();
+            json_t *object = json_object ();
             for (uint32_t i = 0; i < o->via.map.size; i++) {
-                const msgpack_object *k = &o->via.map.ptr [i].key;
-                if (k->type != MSGPACK_OBJECT_STR)
-                    continue;           //  JSON keys are strings: skip others
-                char key [256];
-                size_t n = k->via.str.size < sizeof key - 1 ? k->via.str.size : sizeof key - 1;
-                memcpy (key, k->via.str.ptr, n);
-                key [n] = 0;
-                json_object_set_new (m, key, sl_json_from_mp (&o->via.map.ptr [i].val));
+                char *key = s_key (&o->via.map.ptr [i].key);
+                json_object_set_new (object, key, sl_json_from_mp (&o->via.map.ptr [i].val));
+                free (key);
             }
-            return m;
+            return object;
         }
-        default: return json_null ();
+        default:
+            return json_null ();
     }
 }
 
-static int
-s_to_mp (const json_t *json, sl_mpw_t *w, int depth)
+json_t *
+sl_json_from_msgpack (const void *data, size_t size, char *err, size_t errlen)
 {
-    if (depth > SL_JSON_MAX_DEPTH)
+    sl_mp_t *mp = sl_mp_decode (data, size, err, errlen);
+    if (!mp)
+        return NULL;
+    json_t *value = sl_json_from_mp (sl_mp_root (mp));
+    sl_mp_destroy (&mp);
+    return value;
+}
+
+static int
+s_to_mp (const json_t *json, sl_mpw_t *w, int depth, int max_depth)
+{
+    if (depth > max_depth)
         return -1;
     switch (json_typeof (json)) {
         case JSON_OBJECT: {
@@ -64,7 +219,7 @@ s_to_mp (const json_t *json, sl_mpw_t *w, int depth)
             json_t *value;
             json_object_foreach ((json_t *) json, key, value) {
                 sl_mpw_str (w, key);
-                if (s_to_mp (value, w, depth + 1))
+                if (s_to_mp (value, w, depth + 1, max_depth))
                     return -1;
             }
             return 0;
@@ -74,7 +229,7 @@ s_to_mp (const json_t *json, sl_mpw_t *w, int depth)
             size_t i;
             json_t *value;
             json_array_foreach (json, i, value)
-                if (s_to_mp (value, w, depth + 1))
+                if (s_to_mp (value, w, depth + 1, max_depth))
                     return -1;
             return 0;
         }
@@ -93,21 +248,33 @@ s_to_mp (const json_t *json, sl_mpw_t *w, int depth)
 int
 sl_json_to_mp (const json_t *json, sl_mpw_t *w)
 {
-    return s_to_mp (json, w, 0);
+    return s_to_mp (json, w, 0, SL_JSON_MAX_DEPTH);
+}
+
+char *
+sl_json_to_msgpack (const json_t *value, size_t *size)
+{
+    if (!value)
+        return NULL;
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    s_to_mp (value, &w, 0, INT_MAX);
+    return sl_mpw_take (&w, size);
 }
 
 char *
 sl_json_text_from_mp (const void *data, size_t size)
 {
-    sl_mp_t *mp = sl_mp_decode (data, size, NULL, 0);
-    if (!mp)
+    json_t *json = sl_json_from_msgpack (data, size, NULL, 0);
+    if (!json)
         return NULL;
-    json_t *json = sl_json_from_mp (sl_mp_root (mp));
     char *text = json_dumps (json, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref (json);
-    sl_mp_destroy (&mp);
     return text;
 }
+
+//  --------------------------------------------------------------------------
+//  Self test
 
 void
 sl_json_test (bool verbose)
@@ -139,10 +306,112 @@ sl_json_test (bool verbose)
     assert (sl_json_to_mp (json, &w) == -1);
     json_decref (json);
     sl_mpw_reset (&w);
-    //  Invalid UTF-8 in msgpack becomes null, not a crash
+    //  Invalid UTF-8 in msgpack is repaired, not a crash, not dropped
     const char bad [] = "\x81\xa1k\xa2\xff\xfe";
     back = sl_json_text_from_mp (bad, 6);
-    assert (back && strcmp (back, "{\"k\":null}") == 0);
+    assert (back && strcmp (back, "{\"k\":\"\xEF\xBF\xBD\xEF\xBF\xBD\"}") == 0);
     free (back);
     assert (sl_json_text_from_mp ("\xc1", 1) == NULL);
+
+    //  Round trip through msgpack keeps types and values
+    json_error_t jerr;
+    text = "{\"a\":1,\"b\":-7,\"c\":2.5,\"d\":\"h\\u00e9llo\",\"e\":[true,false,null],"
+                       "\"f\":{\"g\":[]},\"big\":9007199254740993}";
+    json_t *in = json_loads (text, 0, &jerr);
+    assert (in);
+    size_t size;
+    char *mp = sl_json_to_msgpack (in, &size);
+    assert (mp && size > 0);
+    char err [256];
+    json_t *out = sl_json_from_msgpack (mp, size, err, sizeof err);
+    assert (out);
+    assert (json_equal (in, out));
+    assert (json_integer_value (json_object_get (out, "big")) == 9007199254740993LL);
+    assert (json_is_real (json_object_get (out, "c")));
+    free (mp);
+    json_decref (in);
+    json_decref (out);
+
+    //  Hostile msgpack: truncated, trailing bytes, huge claimed array
+    assert (sl_json_from_msgpack ("\x92\x01", 2, err, sizeof err) == NULL);
+    assert (sl_json_from_msgpack ("\x01\x02", 2, err, sizeof err) == NULL);
+    assert (sl_json_from_msgpack ("\xdd\xff\xff\xff\xff", 5, err, sizeof err) == NULL);
+    assert (sl_json_from_msgpack ("", 0, err, sizeof err) == NULL);
+
+    //  Invalid UTF-8 in a str is repaired, not dropped; NaN becomes null;
+    //  non-string keys are printed; bins are text or base64
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 5);
+    sl_mpw_key (&w, "bad");
+    msgpack_pack_str (&w.pk, 4);
+    msgpack_pack_str_body (&w.pk, "a\xff\xc0z", 4);
+    sl_mpw_key (&w, "nan");
+    msgpack_pack_double (&w.pk, NAN);
+    msgpack_pack_int (&w.pk, 42);
+    msgpack_pack_true (&w.pk);
+    sl_mpw_key (&w, "text");
+    msgpack_pack_bin (&w.pk, 2);
+    msgpack_pack_bin_body (&w.pk, "hi", 2);
+    sl_mpw_key (&w, "blob");
+    msgpack_pack_bin (&w.pk, 3);
+    msgpack_pack_bin_body (&w.pk, "\x00\xff\x10", 3);
+    mp = sl_mpw_take (&w, &size);
+    out = sl_json_from_msgpack (mp, size, err, sizeof err);
+    assert (out);
+    assert (strcmp (json_string_value (json_object_get (out, "bad")), "a\xEF\xBF\xBD\xEF\xBF\xBDz") == 0);
+    assert (json_is_null (json_object_get (out, "nan")));
+    assert (json_is_true (json_object_get (out, "42")));
+    assert (strcmp (json_string_value (json_object_get (out, "text")), "hi") == 0);
+    assert (strcmp (json_string_value (json_object_get (out, "blob")), "AP8Q") == 0);
+    char *dumped = json_dumps (out, JSON_COMPACT);
+    assert (dumped);            //  serialisable: jansson accepted every string
+    free (dumped);
+    free (mp);
+    json_decref (out);
+
+    //  Overlong, surrogate and out-of-range sequences are all repaired
+    const char *evil [] = { "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82", NULL };
+    for (int i = 0; evil [i]; i++) {
+        size_t len;
+        char *fixed = sl_json_utf8_repair (evil [i], strlen (evil [i]), &len);
+        json_t *s = json_stringn (fixed, len);
+        assert (s);
+        json_decref (s);
+        free (fixed);
+    }
+    //  Stable: JSON text → msgpack → JSON text is the identity on what
+    //  the converter produced (the journal stores the text, replays it
+    //  through msgpack, and the edge converts it again)
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 6);
+    sl_mpw_key (&w, "s");
+    msgpack_pack_str (&w.pk, 5);
+    msgpack_pack_str_body (&w.pk, "x\xe2\x82y\xff", 5);
+    sl_mpw_key (&w, "b");
+    msgpack_pack_bin (&w.pk, 2);
+    msgpack_pack_bin_body (&w.pk, "\xfe\x01", 2);
+    sl_mpw_key (&w, "r");
+    msgpack_pack_double (&w.pk, 3.0);
+    sl_mpw_key (&w, "f");
+    msgpack_pack_float (&w.pk, 0.1f);
+    sl_mpw_key (&w, "u");
+    msgpack_pack_uint64 (&w.pk, UINT64_MAX);
+    sl_mpw_key (&w, "m");
+    msgpack_pack_map (&w.pk, 1);
+    msgpack_pack_int (&w.pk, -5);
+    msgpack_pack_nil (&w.pk);
+    char *first = sl_json_text_from_mp (w.buf.data, w.buf.size);
+    sl_mpw_reset (&w);
+    assert (first);
+    json = json_loads (first, 0, &error);
+    assert (json);
+    mp = sl_json_to_msgpack (json, &size);
+    json_decref (json);
+    char *second = sl_json_text_from_mp (mp, size);
+    free (mp);
+    assert (second && strcmp (first, second) == 0);
+    if (verbose)
+        printf ("%s\n", first);
+    free (first);
+    free (second);
 }

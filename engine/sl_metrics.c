@@ -1,5 +1,6 @@
 /*  sl_metrics: Prometheus registry. See sl_metrics.h. */
 #include "sl_metrics.h"
+#include "sl_mp.h"
 
 #include <czmq.h>
 #include <pthread.h>
@@ -173,6 +174,72 @@ sl_metrics_label (const char *value, char *buf, size_t cap)
     return buf;
 }
 
+//  Broker figures: per service (a label), then broker-wide.
+static const struct {
+    const char *field, *name;
+    sl_metric_type_t type;
+    const char *help;
+} s_broker_service [] = {
+    { "queued", "sluice_broker_queue_depth", SL_GAUGE, "Messages queued per service" },
+    { "inflight", "sluice_broker_inflight", SL_GAUGE, "Messages in flight at workers per service" },
+    { "workers", "sluice_broker_workers", SL_GAUGE, "Workers connected per service" },
+    { "credit", "sluice_broker_credit", SL_GAUGE, "Free worker credit per service" },
+    { "submitted", "sluice_broker_submitted_total", SL_COUNTER, "Messages queued per service" },
+    { "completed", "sluice_broker_completed_total", SL_COUNTER, "Messages acknowledged per service" },
+    { "dead", "sluice_broker_dead_letters_total", SL_COUNTER, "Messages dead-lettered per service" },
+    { "busy", "sluice_broker_busy_total", SL_COUNTER, "Submissions refused BUSY per service" },
+    { "redelivered", "sluice_broker_redelivered_total", SL_COUNTER, "Messages delivered again per service" },
+    { "held", "sluice_broker_held_total", SL_COUNTER,
+      "Submissions refused per service: the job already had a live message" },
+}, s_broker_global [] = {
+    { "dlq", "sluice_broker_dlq_size", SL_GAUGE, "Dead letters held by the broker" },
+    { "workers", "sluice_broker_peers", SL_GAUGE, "Workers connected to the broker" },
+    { "jobs", "sluice_broker_live_jobs", SL_GAUGE, "Jobs with a live pipeline message" },
+    { "malformed", "sluice_broker_malformed_total", SL_COUNTER, "Undecodable messages received" },
+    { "refused", "sluice_broker_refused_total", SL_COUNTER, "Commands refused to a peer's key" },
+};
+#define COUNT(a) (sizeof (a) / sizeof (a) [0])
+
+int
+sl_metrics_broker_stats (sl_metrics_t *self, const void *data, size_t size)
+{
+    for (size_t i = 0; i < COUNT (s_broker_service); i++) {
+        sl_metrics_declare (self, s_broker_service [i].name, s_broker_service [i].type, s_broker_service [i].help);
+        sl_metrics_clear (self, s_broker_service [i].name);
+    }
+    for (size_t i = 0; i < COUNT (s_broker_global); i++) {
+        sl_metrics_declare (self, s_broker_global [i].name, s_broker_global [i].type, s_broker_global [i].help);
+        sl_metrics_clear (self, s_broker_global [i].name);
+    }
+    if (!data)
+        return 0;
+    sl_mp_t *mp = sl_mp_decode (data, size, NULL, 0);
+    const msgpack_object *root = mp ? sl_mp_root (mp) : NULL;
+    if (!root || root->type != MSGPACK_OBJECT_MAP) {
+        sl_mp_destroy (&mp);
+        return -1;
+    }
+    const msgpack_object *services = sl_mp_get (root, "services");
+    uint32_t n = services && services->type == MSGPACK_OBJECT_MAP ? services->via.map.size : 0;
+    for (uint32_t j = 0; j < n; j++) {
+        char name [64] = "", esc [160], label [200];
+        sl_mp_str (&services->via.map.ptr [j].key, name, sizeof name);
+        snprintf (label, sizeof label, "service=\"%s\"", sl_metrics_label (name, esc, sizeof esc));
+        for (size_t i = 0; i < COUNT (s_broker_service); i++) {
+            int64_t value = 0;
+            sl_mp_get_int (&services->via.map.ptr [j].val, s_broker_service [i].field, &value);
+            sl_metrics_set (self, s_broker_service [i].name, label, (double) value);
+        }
+    }
+    for (size_t i = 0; i < COUNT (s_broker_global); i++) {
+        int64_t value = 0;
+        sl_mp_get_int (root, s_broker_global [i].field, &value);
+        sl_metrics_set (self, s_broker_global [i].name, NULL, (double) value);
+    }
+    sl_mp_destroy (&mp);
+    return 0;
+}
+
 //  "name{labels,extra}" with the braces only when something is inside.
 static void
 s_name (char *buf, size_t cap, const char *name, const char *suffix, const char *labels, const char *extra)
@@ -228,23 +295,48 @@ sl_metrics_test (bool verbose)
     sl_metrics_declare (m, "sluice_http_requests_total", SL_COUNTER, "HTTP requests");
     sl_metrics_add (m, "sluice_http_requests_total", "route=\"/v1/ingest\",status=\"202\"", 1);
     sl_metrics_add (m, "sluice_http_requests_total", "route=\"/v1/ingest\",status=\"202\"", 2);
-    sl_metrics_set (m, "sluice_queue_depth", "service=\"parse\"", 7);
-    sl_metrics_observe (m, "sluice_stage_seconds", "stage=\"parse\"", 0.2);
-    sl_metrics_observe (m, "sluice_stage_seconds", "stage=\"parse\"", 40);
+    sl_metrics_set (m, "sluice_broker_queue_depth", "service=\"parse\"", 7);
+    sl_metrics_observe (m, "sluice_stage_duration_seconds", "stage=\"parse\"", 0.2);
+    sl_metrics_observe (m, "sluice_stage_duration_seconds", "stage=\"parse\"", 40);
     char *text = sl_metrics_render (m);
     if (verbose)
         printf ("%s", text);
     assert (strstr (text, "# TYPE sluice_http_requests_total counter\n"));
     assert (strstr (text, "sluice_http_requests_total{route=\"/v1/ingest\",status=\"202\"} 3\n"));
-    assert (strstr (text, "sluice_queue_depth{service=\"parse\"} 7\n"));
-    assert (strstr (text, "sluice_stage_seconds_bucket{stage=\"parse\",le=\"0.25\"} 1\n"));
-    assert (strstr (text, "sluice_stage_seconds_bucket{stage=\"parse\",le=\"60\"} 2\n"));
-    assert (strstr (text, "sluice_stage_seconds_count{stage=\"parse\"} 2\n"));
+    assert (strstr (text, "sluice_broker_queue_depth{service=\"parse\"} 7\n"));
+    assert (strstr (text, "sluice_stage_duration_seconds_bucket{stage=\"parse\",le=\"0.25\"} 1\n"));
+    assert (strstr (text, "sluice_stage_duration_seconds_bucket{stage=\"parse\",le=\"60\"} 2\n"));
+    assert (strstr (text, "sluice_stage_duration_seconds_count{stage=\"parse\"} 2\n"));
     free (text);
-    sl_metrics_clear (m, "sluice_queue_depth");
+    sl_metrics_clear (m, "sluice_broker_queue_depth");
     text = sl_metrics_render (m);
-    assert (!strstr (text, "sluice_queue_depth{"));
+    assert (!strstr (text, "sluice_broker_queue_depth{"));
     free (text);
+    //  The broker's STATS map, one name per figure
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 2);
+    sl_mpw_key (&w, "services");
+    msgpack_pack_map (&w.pk, 1);
+    sl_mpw_key (&w, "parse");
+    msgpack_pack_map (&w.pk, 2);
+    sl_mpw_kv_int (&w, "queued", 4);
+    sl_mpw_kv_int (&w, "dead", 2);
+    sl_mpw_kv_int (&w, "dlq", 2);
+    assert (sl_metrics_broker_stats (m, w.buf.data, w.buf.size) == 0);
+    sl_mpw_reset (&w);
+    text = sl_metrics_render (m);
+    assert (strstr (text, "sluice_broker_queue_depth{service=\"parse\"} 4\n"));
+    assert (strstr (text, "# TYPE sluice_broker_dead_letters_total counter\n"));
+    assert (strstr (text, "sluice_broker_dead_letters_total{service=\"parse\"} 2\n"));
+    assert (strstr (text, "sluice_broker_dlq_size 2\n"));
+    assert (strstr (text, "sluice_broker_peers 0\n"));
+    free (text);
+    assert (sl_metrics_broker_stats (m, NULL, 0) == 0);
+    text = sl_metrics_render (m);
+    assert (!strstr (text, "sluice_broker_queue_depth{") && !strstr (text, "\nsluice_broker_dlq_size "));
+    free (text);
+    assert (sl_metrics_broker_stats (m, "\x01", 1) == -1);
     char buf [32];
     assert (streq (sl_metrics_label ("a\"b\\c", buf, sizeof buf), "a\\\"b\\\\c"));
     sl_metrics_destroy (&m);

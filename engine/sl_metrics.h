@@ -34,6 +34,14 @@ void sl_metrics_clear (sl_metrics_t *self, const char *name);
 //  Render everything. Caller frees.
 char *sl_metrics_render (sl_metrics_t *self);
 
+//  The broker's STATS answer (msgpack bytes, the map of docs/protocol.md)
+//  as metrics: the one mapping from broker figures to Prometheus names,
+//  one name per figure (sluice_broker_*), used by the broker's metrics
+//  port and the edge's /metrics alike. Replaces the previous snapshot;
+//  data NULL (broker unreachable) just clears it. -1 if data is not a
+//  msgpack map.
+int sl_metrics_broker_stats (sl_metrics_t *self, const void *data, size_t size);
+
 //  Escape a label value into buf (\\, \", \n). Returns buf.
 char *sl_metrics_label (const char *value, char *buf, size_t cap);
 

@@ -3,7 +3,8 @@
 # sluiced processes on loopback. Included from tests/CMakeLists.txt.
 set(SL_EDGE_ENV "SLUICED=$<TARGET_FILE:sluiced>")
 foreach(name health_ready_metrics_openapi ingest_url_follow_documents_search_delete
-             sse_reconnect_exactly_once sse_heartbeat_and_stalled_job upload_pdf_then_search_page
+             sse_reconnect_exactly_once sse_heartbeat_and_stalled_job sse_replay_equals_live
+             upload_pdf_then_search_page
              multipart_many_files_and_refusals error_codes workspaces_are_separate backpressure_429
              two_edges_one_broker open_mode_refuses_public_bind dlq_list_and_replay
              slow_client_timeout drain_with_open_stream cors_for_browsers

@@ -186,6 +186,7 @@ class SSE:
             if line == "":
                 if "data" in ev or "event" in ev:
                     if "data" in ev:
+                        ev["raw"] = ev["data"]          # the data line(s) as sent
                         ev["data"] = json.loads(ev["data"])
                     return ev
                 ev = {}
@@ -346,10 +347,14 @@ def test_health_ready_metrics_openapi(tmp):
     st, hdrs, text = call(srv, "GET", "/metrics")
     check(st == 200 and hdrs["content-type"].startswith("text/plain"), "metrics served", st)
     for needle in ('sluice_http_requests_total{route="/v1/jobs",method="GET",status="200"} 1',
-                   'sluice_queue_depth{service="intake"}', 'sluice_workers{service="fetch"} ',
+                   'sluice_broker_queue_depth{service="intake"}', 'sluice_broker_workers{service="fetch"} ',
                    'sluice_broker_up 1', 'sluice_store_up 1', 'sluice_sse_streams 0',
-                   '# TYPE sluice_http_request_duration_seconds histogram'):
+                   '# TYPE sluice_http_request_duration_seconds histogram', 'sluice_broker_dlq_size 0',
+                   '# TYPE sluice_broker_submitted_total counter'):
         check(needle in text, "metrics contain " + needle, text[:3000])
+    for gone in ("sluice_queue_depth", "sluice_inflight", "sluice_workers", "sluice_dlq_size",
+                 "sluice_service_messages_total"):         # one name per figure: the broker's
+        check(not re.search(r"^%s[{ ]" % gone, text, re.M), "no second name " + gone, text[:3000])
     check(srv.stop() == 0, "clean exit on SIGTERM")
 
 
@@ -493,6 +498,92 @@ def test_sse_heartbeat_and_stalled_job(tmp):
             seen.append(ev["event"])
         s.close()
         check(seen[-1] == "job_completed" if seen else False, "ends after the terminal event", seen)
+    finally:
+        docs.close()
+
+
+def test_sse_replay_equals_live(tmp):
+    """An event replayed from the journal is the same bytes as the one sent
+    live, also when it carried invalid UTF-8 and binary: both paths convert
+    msgpack to JSON with one policy (engine/sl_json: repair to U+FFFD, bins
+    as text or base64). The odd event is forged the way a worker sends one
+    (an EVENT command to the broker), so it goes through the real journal."""
+    try:
+        import msgpack
+        import zmq
+    except ImportError:
+        raise Skip("needs python3-zmq and python3-msgpack to forge a worker event")
+    docs = DocServer()
+    try:
+        srv = Sluiced(tmp, sets=[LOCAL, "http.sse_heartbeat_s=1"])
+        job, _, _ = ingest_url(srv, docs.url("slow", "delta"))     # stalls in fetch: the stream stays open
+        live = SSE(srv, job, timeout=30)
+        check(live.status == 200, "stream opens", live.status)
+        while True:                             # caught up, subscribed: the next events come live
+            ev = live.next()
+            check(ev is not None, "stream ended early")
+            if ev["event"] == "heartbeat":
+                break
+
+        def raw_str(b):                         # a msgpack str whose bytes are not UTF-8
+            assert len(b) < 32
+            return bytes([0xa0 | len(b)]) + b
+        pk = lambda v: msgpack.packb(v, use_bin_type=True)
+        fields = [("type", pk("stage_progress")), ("stage", pk("fetch")), ("percent", pk(3)),
+                  ("message", raw_str(b"caf\xc3 bad \xff\xfe end")),
+                  ("title", raw_str(b"\xed\xa0\x80 surrogate, \xc0\xaf overlong")),
+                  ("blob", pk(b"\x00\xff\x10")), ("text_bin", pk(b"plain")),
+                  ("ratio", pk(0.1)), ("big", pk(2 ** 64 - 1)), ("nested", pk({"k": [1, None, True, "\u00e9"]})),
+                  ("ts", pk(int(time.time() * 1000)))]
+        event = bytes([0x80 | len(fields)]) + b"".join(pk(k) + v for k, v in fields)
+        ctx = zmq.Context.instance()
+        dealer = ctx.socket(zmq.DEALER)
+        dealer.setsockopt(zmq.LINGER, 0)
+        dealer.connect("tcp://127.0.0.1:%d" % srv.broker_port)
+        try:
+            def stats():                        # a round trip: connected before, delivered after
+                dealer.send_multipart([pk({"p": "SLP1", "c": 15, "corr": "c0ffee"})])
+                check(dealer.poll(10000), "broker answers STATS")
+                dealer.recv_multipart()
+            stats()
+            for i in range(2):                  # SL_CMD_EVENT: topic = the job, name = its workspace
+                dealer.send_multipart([pk({"p": "SLP1", "c": 13, "topic": job, "name": "default"}), event])
+            stats()
+        finally:
+            dealer.close()
+
+        seen = []
+        while len([e for e in seen if e["event"] == "stage_progress" and "blob" in e["data"]]) < 2:
+            ev = live.next()
+            check(ev is not None, "stream ended before the forged events came", seen)
+            if ev["event"] != "heartbeat":
+                seen.append(ev)
+        live.close()
+        forged = [e for e in seen if "blob" in e["data"]]
+        d = forged[0]["data"]
+        check(d["message"] == "caf\ufffd bad \ufffd\ufffd end", "invalid UTF-8 repaired live", d)
+        check(d["title"].count("\ufffd") == 5, "surrogate and overlong bytes repaired live", d)
+        check(d["blob"] == "AP8Q" and d["text_bin"] == "plain", "bins: base64 or text", d)
+        check(d["nested"] == {"k": [1, None, True, "\u00e9"]} and d["job"] == job, "the rest as sent", d)
+
+        replay = SSE(srv, job, last_id=0, timeout=30)
+        check(replay.status == 200, "replay opens", replay.status)
+        stored = {}
+        last = max(int(e["id"]) for e in seen)
+        while not stored or max(stored) < last:
+            ev = replay.next()
+            check(ev is not None, "replay ended early", sorted(stored))
+            if "id" in ev:
+                stored[int(ev["id"])] = ev
+        replay.close()
+        for e in seen:
+            r = stored.get(int(e["id"]))
+            check(r is not None, "event %s replayed" % e["id"])
+            check(r["event"] == e["event"], "same type replayed", e["event"], r["event"])
+            check(r["raw"] == e["raw"], "replayed data line == live data line, byte for byte",
+                  "live: " + e["raw"], "replay: " + r["raw"])
+        docs.gate.set()
+        wait_job(srv, job)
     finally:
         docs.close()
 
@@ -1216,7 +1307,8 @@ def test_status_and_metrics_scoped_by_key(tmp):
 
 
 TESTS = [test_health_ready_metrics_openapi, test_ingest_url_follow_documents_search_delete,
-         test_sse_reconnect_exactly_once, test_sse_heartbeat_and_stalled_job, test_upload_pdf_then_search_page,
+         test_sse_reconnect_exactly_once, test_sse_heartbeat_and_stalled_job, test_sse_replay_equals_live,
+         test_upload_pdf_then_search_page,
          test_multipart_many_files_and_refusals, test_error_codes, test_workspaces_are_separate,
          test_backpressure_429, test_two_edges_one_broker, test_open_mode_refuses_public_bind,
          test_dlq_list_and_replay, test_slow_client_timeout, test_drain_with_open_stream,

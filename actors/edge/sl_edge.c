@@ -12,7 +12,7 @@
 */
 #include "sl_edge.h"
 #include "sl_edge_assets.h"
-#include "sl_edge_json.h"
+#include "sl_json.h"
 #include "sl_edge_pool.h"
 #include "sl_edge_sse.h"
 #include "sl_edge_upload.h"
@@ -533,25 +533,35 @@ s_on_healthz (req_t *req, struct MHD_Connection *conn)
                                               req->edge->draining != 0), NULL);
 }
 
-//  Broker STATS as JSON, or NULL with fail filled.
-static json_t *
-s_broker_stats (edge_t *edge, int timeout_ms, sl_edge_fail_t *fail)
+//  Broker STATS as msgpack bytes (caller frees), or NULL with fail filled.
+static char *
+s_broker_stats_raw (edge_t *edge, int timeout_ms, size_t *size, sl_edge_fail_t *fail)
 {
     sl_client_t *client = sl_edge_pool_take (edge->pool, fail);
     if (!client)
         return NULL;
     char *data = NULL;
-    size_t size = 0;
     sl_client_result_t result;
-    sl_client_rc_t rc = sl_client_stats (client, timeout_ms, &data, &size, &result);
+    sl_client_rc_t rc = sl_client_stats (client, timeout_ms, &data, size, &result);
     sl_edge_pool_give (edge->pool, client);
     if (rc != SL_CLIENT_OK) {
         free (data);
         sl_edge_pool_map (&result, "broker stats", fail);
         return NULL;
     }
+    return data;
+}
+
+//  Broker STATS as JSON, or NULL with fail filled.
+static json_t *
+s_broker_stats (edge_t *edge, int timeout_ms, sl_edge_fail_t *fail)
+{
+    size_t size = 0;
+    char *data = s_broker_stats_raw (edge, timeout_ms, &size, fail);
+    if (!data)
+        return NULL;
     char err [256];
-    json_t *stats = sl_edge_json_from_msgpack (data, size, err, sizeof err);
+    json_t *stats = sl_json_from_msgpack (data, size, err, sizeof err);
     free (data);
     if (!stats) {
         fail->status = 502;
@@ -625,12 +635,7 @@ s_declare_metrics (sl_metrics_t *m)
     sl_metrics_declare (m, "sluice_ingest_documents_total", SL_COUNTER, "Documents accepted for ingest by kind");
     sl_metrics_declare (m, "sluice_sse_streams", SL_GAUGE, "Open Server-Sent Event streams on this edge");
     sl_metrics_declare (m, "sluice_broker_up", SL_GAUGE, "1 if the broker answered STATS within 1 s");
-    sl_metrics_declare (m, "sluice_queue_depth", SL_GAUGE, "Messages queued per service (broker)");
-    sl_metrics_declare (m, "sluice_inflight", SL_GAUGE, "Messages in flight at workers per service (broker)");
-    sl_metrics_declare (m, "sluice_workers", SL_GAUGE, "Workers connected per service (broker)");
-    sl_metrics_declare (m, "sluice_service_messages_total", SL_COUNTER,
-                        "Messages per service by outcome (broker counters)");
-    sl_metrics_declare (m, "sluice_dlq_size", SL_GAUGE, "Dead letters held by the broker");
+    sl_metrics_broker_stats (m, NULL, 0);      //  the broker's figures: sluice_broker_*
     sl_metrics_declare (m, "sluice_store_up", SL_GAUGE, "1 if query/status answered within 2 s");
     sl_metrics_declare (m, "sluice_jobs", SL_GAUGE, "Jobs by state (store)");
     sl_metrics_declare (m, "sluice_documents", SL_GAUGE, "Documents stored");
@@ -643,36 +648,18 @@ s_on_metrics (req_t *req, struct MHD_Connection *conn)
     edge_t *edge = req->edge;
     sl_metrics_t *m = edge->metrics;
     sl_edge_fail_t fail;
-    json_t *stats = s_broker_stats (edge, 1000, &fail);
-    sl_metrics_set (m, "sluice_broker_up", NULL, stats ? 1 : 0);
-    //  Snapshot gauges: clear first so a vanished service disappears too
-    sl_metrics_clear (m, "sluice_queue_depth");
-    sl_metrics_clear (m, "sluice_inflight");
-    sl_metrics_clear (m, "sluice_workers");
-    sl_metrics_clear (m, "sluice_service_messages_total");
-    if (stats) {
-        const char *name;
-        json_t *svc;
-        json_object_foreach (json_object_get (stats, "services"), name, svc) {
-            char label [160], esc [96];
-            snprintf (label, sizeof label, "service=\"%s\"", sl_metrics_label (name, esc, sizeof esc));
-            sl_metrics_set (m, "sluice_queue_depth", label, (double) json_integer_value (json_object_get (svc, "queued")));
-            sl_metrics_set (m, "sluice_inflight", label, (double) json_integer_value (json_object_get (svc, "inflight")));
-            sl_metrics_set (m, "sluice_workers", label, (double) json_integer_value (json_object_get (svc, "workers")));
-            const char *outcomes [] = { "submitted", "completed", "dead", "busy", "redelivered", NULL };
-            for (int i = 0; outcomes [i]; i++) {
-                char l2 [256];
-                snprintf (l2, sizeof l2, "%s,outcome=\"%s\"", label, outcomes [i]);
-                sl_metrics_add (m, "sluice_service_messages_total", l2,
-                                (double) json_integer_value (json_object_get (svc, outcomes [i])));
-            }
-        }
-        sl_metrics_set (m, "sluice_dlq_size", NULL, (double) json_integer_value (json_object_get (stats, "dlq")));
-        json_decref (stats);
-    }
+    size_t size = 0;
+    char *stats = s_broker_stats_raw (edge, 1000, &size, &fail);
+    bool broker_up = stats != NULL;
+    sl_metrics_set (m, "sluice_broker_up", NULL, broker_up ? 1 : 0);
+    //  The same series, under the same names, as the broker's own metrics
+    //  port: one mapping (sl_metrics_broker_stats); a snapshot, so a
+    //  vanished service disappears too
+    sl_metrics_broker_stats (m, stats, size);
+    free (stats);
     json_t *status = NULL;
-    int rc = stats ? sl_edge_pool_request (edge->pool, "default", "query", "status", NULL, NULL, 2000,
-                                           &status, &fail) : 503;
+    int rc = broker_up ? sl_edge_pool_request (edge->pool, "default", "query", "status", NULL, NULL, 2000,
+                                               &status, &fail) : 503;
     sl_metrics_set (m, "sluice_store_up", NULL, rc == 200 ? 1 : 0);
     if (rc == 200) {
         sl_metrics_clear (m, "sluice_jobs");
@@ -1088,7 +1075,7 @@ s_dlq (edge_t *edge, int limit, sl_edge_fail_t *fail)
         return NULL;
     }
     char err [256];
-    json_t *list = sl_edge_json_from_msgpack (data, size, err, sizeof err);
+    json_t *list = sl_json_from_msgpack (data, size, err, sizeof err);
     free (data);
     if (!json_is_array (list)) {
         json_decref (list);

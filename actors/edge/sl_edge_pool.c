@@ -1,6 +1,6 @@
 /*  sl_edge_pool: pooled broker clients and outcome mapping. See sl_edge_pool.h. */
 #include "sl_edge_pool.h"
-#include "sl_edge_json.h"
+#include "sl_json.h"
 #include "sl_log.h"
 #include "sl_util.h"
 
@@ -214,7 +214,7 @@ sl_edge_pool_request (sl_edge_pool_t *self, const char *ws, const char *service,
     }
     size_t size;
     json_t *empty = body ? NULL : json_object ();
-    char *packed = sl_edge_json_to_msgpack (body ? body : empty, &size);
+    char *packed = sl_json_to_msgpack (body ? body : empty, &size);
     json_decref (empty);
     sl_envelope_take_body (env, packed, size);
     sl_envelope_set_deadline (env, sl_now_ms () + timeout_ms);
@@ -235,7 +235,7 @@ sl_edge_pool_request (sl_edge_pool_t *self, const char *ws, const char *service,
         return sl_edge_pool_map (&result, what, fail);
     }
     char err [256];
-    json_t *value = sl_edge_json_from_msgpack (data, data_size, err, sizeof err);
+    json_t *value = sl_json_from_msgpack (data, data_size, err, sizeof err);
     free (data);
     if (!value || !json_is_object (value)) {
         json_decref (value);

@@ -1,6 +1,6 @@
 /*  sl_edge_sse: event hub and SSE streams. See sl_edge_sse.h. */
 #include "sl_edge_sse.h"
-#include "sl_edge_json.h"
+#include "sl_json.h"
 #include "sl_log.h"
 #include "sl_mp.h"
 #include "sl_proto.h"
@@ -457,7 +457,11 @@ s_append (sl_edge_stream_t *self, const char *text)
 char *
 sl_edge_sse_format (int64_t seq, const char *type, const json_t *data)
 {
-    char *json = json_dumps (data, JSON_COMPACT | JSON_ENSURE_ASCII);
+    //  Keys sorted: a live event (the journal's republished map) and the
+    //  same event replayed from the journal (its stored JSON, reassembled
+    //  by query) hold the same keys in different orders; sorted, their
+    //  data lines are the same bytes (values convert alike: sl_json)
+    char *json = json_dumps (data, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_SORT_KEYS);
     //  A type is a token from the journal; never let it break the framing
     char safe_type [64];
     size_t n = 0;
@@ -654,7 +658,7 @@ sl_edge_stream_read (sl_edge_stream_t *self, char *buf, size_t max)
             self->need_query = true;
         if (rc == 1) {
             char err [256];
-            json_t *event = sl_edge_json_from_msgpack (data, size, err, sizeof err);
+            json_t *event = sl_json_from_msgpack (data, size, err, sizeof err);
             free (data);
             if (!event || !json_is_object (event)) {
                 sl_warn (self->job, "dropping malformed live event: %s", event ? "not a map" : err);
@@ -804,7 +808,7 @@ sl_edge_sse_test (bool verbose)
     size_t size;
     bool overflow = false;
     assert (sl_edge_sub_wait (sub, 2000, &data, &size, &overflow) == 1);
-    json_t *ev = sl_edge_json_from_msgpack (data, size, err, sizeof err);
+    json_t *ev = sl_json_from_msgpack (data, size, err, sizeof err);
     assert (ev && strcmp (json_string_value (json_object_get (ev, "job")), "jobA") == 0);
     json_decref (ev);
     free (data);

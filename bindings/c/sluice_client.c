@@ -1,15 +1,17 @@
 /*  sluice_client: the C client of Sluice. See sluice_client.h for the
     contract; docs/protocol.md §5 for what travels on the wire.
 
-    Built into libsluice.so together with the engine's codec modules
-    (sl_envelope, sl_proto, sl_mp, sl_util), compiled again here with -fPIC
-    and hidden visibility: only the sluice_* names are exported, so the
-    library has no engine symbols in its ABI and cannot clash with a
-    program that links the engine itself.
+    Built into libsluice.so together with the engine's codec modules and
+    its broker client (sl_envelope, sl_proto, sl_mp, sl_util, sl_client),
+    compiled again here with -fPIC and hidden visibility: only the sluice_*
+    names are exported, so the library has no engine symbols in its ABI
+    and cannot clash with a program that links the engine itself. Every
+    broker round trip is sl_client's (the one the edge and the CLI use);
+    this file maps its results to sluice_rc_t and messages.
 
     Layout of this file:
       - last-call state and the mapping of server answers to sluice_rc_t
-      - the client: sockets, CURVE, the handshake monitor, one round trip
+      - the client: CURVE keys, connect, results of sl_client mapped
       - requests (REQUEST envelopes to intake, query, upload)
       - result objects: job, event, hits, docs (fields copied out of the
         msgpack reply into C strings, plus a JSON rendering)
@@ -19,6 +21,7 @@
         edge's SSE stream, actors/edge/sl_edge_sse.c)
 */
 #include "sluice_client.h"
+#include "sl_client.h"
 #include "sl_envelope.h"
 #include "sl_mp.h"
 #include "sl_proto.h"
@@ -46,9 +49,7 @@ struct _sluice_client_t {
     char public_key [41];
     char secret_key [41];
     char broker_key [41];
-    zsock_t *dealer;
-    zsock_t *monitor;               //  PAIR: the dealer's handshake events
-    char refused [300];             //  why the last handshake failed; "" if it did not
+    sl_client_t *client;            //  the engine's broker client (NULL until connect)
     sluice_watch_t **watches;       //  open watches, detached on destroy
     size_t watch_count;
     //  The last call
@@ -184,7 +185,7 @@ sluice_client_new (const char *endpoint)
 }
 
 static void s_watch_detach (sluice_watch_t *watch);
-static sluice_rc_t s_call (sluice_client_t *self, sl_proto_t *cmd, int timeout_ms, sl_proto_t *answer);
+static sluice_rc_t s_result (sluice_client_t *self, const sl_client_result_t *result);
 
 void
 sluice_client_destroy (sluice_client_t **self_p)
@@ -195,10 +196,7 @@ sluice_client_destroy (sluice_client_t **self_p)
     for (size_t i = 0; i < self->watch_count; i++)
         s_watch_detach (self->watches [i]);
     free (self->watches);
-    if (self->dealer)
-        zmq_socket_monitor (zsock_resolve (self->dealer), NULL, 0);
-    zsock_destroy (&self->monitor);
-    zsock_destroy (&self->dealer);
+    sl_client_destroy (&self->client);
     free (self);
     *self_p = NULL;
 }
@@ -209,7 +207,7 @@ sluice_client_set_curve_keys (sluice_client_t *self, const char *public_key, con
 {
     assert (self);
     s_clear (self);
-    if (self->dealer)
+    if (self->client)
         return s_set (self, SLUICE_EINVAL, 0, "set keys before sluice_client_connect");
     if (!s_z85_key_valid (public_key) || !s_z85_key_valid (secret_key) || !s_z85_key_valid (broker_key))
         return s_set (self, SLUICE_EINVAL, 0, "CURVE keys are 40 Z85 characters each");
@@ -315,182 +313,58 @@ sluice_client_connect (sluice_client_t *self, int timeout_ms)
 {
     assert (self);
     s_clear (self);
-    if (!self->dealer) {
-        self->dealer = zsock_new (ZMQ_DEALER);
-        if (!self->dealer)
-            return s_set (self, SLUICE_EINVAL, 0, "cannot create a socket: %s", zmq_strerror (zmq_errno ()));
-        zsock_set_linger (self->dealer, 0);
-        zsock_set_sndhwm (self->dealer, 1000);
-        sl_proto_limit (self->dealer);
-        s_apply_curve (self, self->dealer);
-        //  Watch the security handshake, so a refused key is an answer
-        //  (SLUICE_EAUTH) rather than a silence until the timeout
-        char id [SL_ID_LEN + 1], address [80];
-        sl_id_new (id);
-        snprintf (address, sizeof address, "inproc://sluice-monitor-%s", id);
-        if (zmq_socket_monitor (zsock_resolve (self->dealer), address,
-                                ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-                                | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED) == 0)
-            self->monitor = zsock_new_pair (address);
-        if (zsock_connect (self->dealer, "%s", self->endpoint)) {
-            sluice_rc_t rc = s_set (self, SLUICE_EINVAL, 0, "cannot connect to %s: %s", self->endpoint,
-                                    zmq_strerror (zmq_errno ()));
-            zmq_socket_monitor (zsock_resolve (self->dealer), NULL, 0);
-            zsock_destroy (&self->monitor);
-            zsock_destroy (&self->dealer);
-            return rc;
+    if (!self->client) {
+        sl_client_opts_t opts = { NULL, NULL, NULL, true };
+        if (self->curve) {
+            opts.public_key = self->public_key;
+            opts.secret_key = self->secret_key;
+            opts.server_key = self->broker_key;
         }
+        self->client = sl_client_new_opts (self->endpoint, &opts);
+        if (!self->client)
+            return s_set (self, SLUICE_EINVAL, 0, "cannot connect to %s: %s", self->endpoint,
+                          zmq_strerror (errno));
     }
     //  A STATS round trip proves the broker is there and accepts us
-    sl_proto_t cmd, answer;
-    sl_proto_init (&cmd, SL_CMD_STATS);
-    sluice_rc_t rc = s_call (self, &cmd, s_timeout (self, timeout_ms), &answer);
-    if (rc == SLUICE_OK)
-        sl_proto_clear (&answer);
+    char *data = NULL;
+    size_t size = 0;
+    sl_client_result_t result;
+    sl_client_stats (self->client, s_timeout (self, timeout_ms), &data, &size, &result);
+    free (data);
+    sluice_rc_t rc = s_result (self, &result);
     if (rc == SLUICE_TIMEOUT)
         s_set (self, rc, 0, "no answer from the broker at %s within %d ms (is it running? does it need "
                "CURVE keys?)", self->endpoint, s_timeout (self, timeout_ms));
     return rc;
 }
 
-//  Read one handshake report from the monitor into self->refused (the
-//  reason of a failure, or "" after a success). True if it was a failure.
-//  sl_proto_send, but the message is freed when the send fails too
-//  (zmsg_send leaves an unsent message to its caller).
-static int
-s_send (sl_proto_t *cmd, zsock_t *sock)
-{
-    zmsg_t *msg = sl_proto_encode (cmd);
-    int rc = zmsg_send (&msg, sock);
-    zmsg_destroy (&msg);
-    return rc;
-}
-
-static bool
-s_handshake_event (sluice_client_t *self)
-{
-    zmsg_t *msg = zmsg_recv (self->monitor);
-    zframe_t *frame = msg ? zmsg_first (msg) : NULL;
-    if (frame && zframe_size (frame) >= 6) {
-        uint16_t event;
-        uint32_t value;
-        memcpy (&event, zframe_data (frame), 2);
-        memcpy (&value, zframe_data (frame) + 2, 4);
-        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
-            self->refused [0] = 0;
-        else
-        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
-            snprintf (self->refused, sizeof self->refused, "the broker refused this client's CURVE key "
-                      "(status %u): its public key must be in the broker's curve.client_keys "
-                      "(or curve.worker_keys)", value);
-        else
-        if (!self->curve)
-            snprintf (self->refused, sizeof self->refused, "security handshake with %.200s failed: the broker "
-                      "requires CURVE keys", self->endpoint);
-        else
-        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
-            snprintf (self->refused, sizeof self->refused, "security handshake with %.200s failed (protocol "
-                      "error 0x%x): is the broker's public key right?", self->endpoint, value);
-        else
-            snprintf (self->refused, sizeof self->refused, "security handshake with %.200s failed: wrong "
-                      "broker public key?", self->endpoint);
-    }
-    zmsg_destroy (&msg);
-    return self->refused [0] != 0;
-}
-
-//  Take every pending handshake report; true if the last one was a failure.
-static bool
-s_handshake_refused (sluice_client_t *self)
-{
-    while (self->monitor && (zsock_events (self->monitor) & ZMQ_POLLIN))
-        s_handshake_event (self);
-    return self->refused [0] != 0;
-}
-
+//  The outcome of one sl_client round trip as a result code, with the
+//  status, message and retry time of the last call set.
 static sluice_rc_t
-s_refused (sluice_client_t *self)
-{
-    return s_set (self, SLUICE_EAUTH, 401, "%s", self->refused);
-}
-
-//  One round trip: send cmd with a fresh correlation id and wait for the
-//  answer carrying it (answers to earlier, abandoned calls are dropped).
-//  On SLUICE_OK *answer holds the decoded REPLY/RESULT/ACCEPTED and the
-//  caller clears it.
-static sluice_rc_t
-s_call (sluice_client_t *self, sl_proto_t *cmd, int timeout_ms, sl_proto_t *answer)
+s_result (sluice_client_t *self, const sl_client_result_t *result)
 {
     s_clear (self);
-    sl_proto_init (answer, 0);
-    if (!self->dealer) {
-        sl_proto_clear (cmd);
-        return s_set (self, SLUICE_EINVAL, 0, "not connected: call sluice_client_connect first");
-    }
-    sl_id_new (cmd->corr);
-    char corr [65];
-    snprintf (corr, sizeof corr, "%s", cmd->corr);
-    //  A DEALER with no connected peer blocks on send: bound the wait by
-    //  the call's timeout (by a second if the last handshake was refused:
-    //  then no peer is likely to appear), and see whether that is why
-    bool refused = s_handshake_refused (self);
-    zsock_set_sndtimeo (self->dealer, refused && timeout_ms > 1000 ? 1000 : timeout_ms);
-    if (s_send (cmd, self->dealer)) {
-        if (s_handshake_refused (self))
-            return s_refused (self);
-        return s_set (self, SLUICE_TIMEOUT, 0, "cannot reach the broker at %s within %d ms", self->endpoint,
-                      timeout_ms);
-    }
-    int64_t deadline = sl_mono_ms () + timeout_ms;
-    zmq_pollitem_t items [2] = {
-        { zsock_resolve (self->dealer), 0, ZMQ_POLLIN, 0 },
-        { self->monitor ? zsock_resolve (self->monitor) : NULL, 0, ZMQ_POLLIN, 0 }
-    };
-    int nitems = self->monitor ? 2 : 1;
-    while (true) {
-        int64_t left = deadline - sl_mono_ms ();
-        if (left <= 0)
-            break;
-        int n = zmq_poll (items, nitems, (long) left);
-        if (n < 0 && zmq_errno () == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        if (nitems == 2 && (items [1].revents & ZMQ_POLLIN) && s_handshake_event (self))
-            return s_refused (self);
-        if (!(items [0].revents & ZMQ_POLLIN))
-            continue;
-        zmsg_t *msg = zmsg_recv (self->dealer);
-        char err [256];
-        if (!msg || sl_proto_decode (&msg, answer, err, sizeof err))
-            continue;
-        if (strcmp (answer->corr, corr) != 0) {
-            sl_proto_clear (answer);        //  the answer to an earlier call that timed out
-            continue;
+    switch (result->rc) {
+        case SL_CLIENT_OK:
+            return SLUICE_OK;
+        case SL_CLIENT_BUSY:
+            self->retry_ms = result->retry_ms > 0 ? result->retry_ms : 1000;
+            return s_set (self, SLUICE_BUSY, 429, "the %s queue is full (%lld waiting): retry in %lld ms",
+                          *result->service ? result->service : "service", (long long) result->depth,
+                          (long long) self->retry_ms);
+        case SL_CLIENT_REFUSED:
+            return s_set (self, SLUICE_EAUTH, 401, "%s", result->reason);
+        case SL_CLIENT_TIMEOUT:
+            return s_set (self, SLUICE_TIMEOUT, 0, "%s", result->reason);
+        case SL_CLIENT_ERROR:
+        default: {
+            int code = (int) result->code;
+            if (code == 0)          //  not the broker's answer: the send failed here
+                return s_set (self, SLUICE_EINTERNAL, 0, "%s", result->reason);
+            return s_set (self, code == 400 ? SLUICE_EREFUSED : s_rc_for (code), code, "broker: %s",
+                          result->reason);
         }
-        if (answer->cmd == SL_CMD_BUSY) {
-            self->retry_ms = answer->retry_ms > 0 ? answer->retry_ms : 1000;
-            sluice_rc_t rc = s_set (self, SLUICE_BUSY, 429, "the %s queue is full (%lld waiting): retry in %lld ms",
-                                    answer->svc_count ? answer->svc [0] : "service", (long long) answer->depth,
-                                    (long long) self->retry_ms);
-            sl_proto_clear (answer);
-            return rc;
-        }
-        if (answer->cmd == SL_CMD_ERROR) {
-            int code = (int) answer->code;
-            sluice_rc_t rc = code == 400 ? SLUICE_EREFUSED : s_rc_for (code);
-            s_set (self, rc, code, "broker: %s", answer->reason);
-            sl_proto_clear (answer);
-            return rc;
-        }
-        return SLUICE_OK;
     }
-    //  Silence: if the last handshake failed (perhaps before this call
-    //  began, and ZeroMQ may not try again), that is the reason
-    if (s_handshake_refused (self))
-        return s_refused (self);
-    return s_set (self, SLUICE_TIMEOUT, 0, "no answer from the broker at %s within %d ms", self->endpoint,
-                  timeout_ms);
 }
 
 //  --------------------------------------------------------------------------
@@ -562,26 +436,19 @@ s_request (sluice_client_t *self, const char *service, const char *kind, const c
     }
     sl_envelope_take_body (env, body, body_size);
     sl_envelope_set_deadline (env, sl_now_ms () + timeout_ms);
-    char *data;
-    size_t size;
-    sl_envelope_encode (env, &data, &size);
+    if (!self->client) {
+        sl_envelope_destroy (&env);
+        s_clear (self);
+        return s_set (self, SLUICE_EINVAL, 0, "not connected: call sluice_client_connect first");
+    }
+    sl_client_result_t result;
+    sl_client_request (self->client, env, timeout_ms, &reply->raw, &reply->size, &result);
     sl_envelope_destroy (&env);
-    sl_proto_t cmd, answer;
-    sl_proto_init (&cmd, SL_CMD_REQUEST);
-    cmd.timeout_ms = timeout_ms;
-    cmd.frames = zmsg_new ();
-    zmsg_addmem (cmd.frames, data, size);
-    free (data);
-    sluice_rc_t rc = s_call (self, &cmd, timeout_ms, &answer);
-    if (rc != SLUICE_OK)
+    sluice_rc_t rc = s_result (self, &result);
+    if (rc != SLUICE_OK) {
+        s_reply_free (reply);
         return rc;
-    zframe_t *frame = answer.frames ? zmsg_first (answer.frames) : NULL;
-    reply->size = frame ? zframe_size (frame) : 0;
-    reply->raw = malloc (reply->size + 1);
-    assert (reply->raw);
-    if (frame)
-        memcpy (reply->raw, zframe_data (frame), reply->size);
-    sl_proto_clear (&answer);
+    }
     char err [256];
     reply->mp = sl_mp_decode (reply->raw, reply->size, err, sizeof err);
     reply->root = reply->mp ? sl_mp_root (reply->mp) : NULL;
@@ -943,18 +810,8 @@ s_abort_upload (sluice_client_t *self, const char *upload_id)
         sl_envelope_take_body (env, body, size);
         body = NULL;
         sl_envelope_set_deadline (env, sl_now_ms () + 5000);
-        char *data;
-        size_t dsize;
-        sl_envelope_encode (env, &data, &dsize);
-        sl_proto_t cmd;
-        sl_proto_init (&cmd, SL_CMD_REQUEST);
-        cmd.timeout_ms = 5000;
-        sl_id_new (cmd.corr);
-        cmd.frames = zmsg_new ();
-        zmsg_addmem (cmd.frames, data, dsize);
-        free (data);
-        zsock_set_sndtimeo (self->dealer, 0);       //  never wait for this one
-        s_send (&cmd, self->dealer);
+        if (self->client)
+            sl_client_post (self->client, env, 5000);
     }
     free (body);
     sl_envelope_destroy (&env);
@@ -1386,7 +1243,7 @@ sluice_watch_new (sluice_client_t *client, sluice_watch_t **watch_p)
     assert (client && watch_p);
     *watch_p = NULL;
     s_clear (client);
-    if (!client->dealer)
+    if (!client->client)
         return s_set (client, SLUICE_EINVAL, 0, "not connected: call sluice_client_connect first");
     if (!client->events [0])
         return s_set (client, SLUICE_EINVAL, 0, "no event endpoint: call sluice_client_set_events_endpoint");
