@@ -43,8 +43,11 @@ def metric(text, name, label=None):
 
 
 def metrics():
-    with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
-        return r.read().decode()
+    try:
+        with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+            return r.read().decode()
+    except urllib.error.URLError:
+        return ""
 
 
 def du(path):
@@ -77,32 +80,42 @@ for i in range(refused):
 accepted_s = time.time() - t0
 longest_wait = 0
 pages = 0
+redrives = 0
+overwritten = 0
+abandoned_jobs = 0
 states = {}
 for jid in jobs:
     job = c.wait(jid, 3600)
     states[job["state"]] = states.get(job["state"], 0) + 1
+    redrives += job.get("attempts") or 0
+    abandoned_jobs += "abandoned" in (job.get("error") or "")
     if job["state"] == "completed" and not job.get("duplicate_of"):
-        pages += c.request("query", "doc_get", {"id": job["document_id"]})["document"]["pages"]
-    st = job.get("stages", {}).get("fetch", {})
-    if st.get("started"):
-        longest_wait = max(longest_wait, (st["started"] - job["created"]) / 1000)
+        d = c.request("query", "doc_get", {"id": job["document_id"]})
+        if "document" in d:
+            pages += d["document"]["pages"]
+        else:
+            overwritten += 1      # completed, but its document was replaced since
+    # the longest the job went without an event: what the old re-driver
+    # took for a dead worker once it passed jobs.stale_s
+    ts = sorted(e["ts"] for e in c.events(jid)["events"] if "ts" in e)
+    for a, b in zip(ts, ts[1:]):
+        longest_wait = max(longest_wait, (b - a) / 1000)
 ingest_s = time.time() - t0
 docs = c.request("query", "status", {})
 fetch = c.stats()["services"].get("fetch", {})
-m = metrics()
-disk_after_ingest = du(data)
+junk_mib = refused * (256 << 10) / 2**20
 # the collector: wait for a pass after the grace period
 time.sleep(float(os.environ.get("SOAK_GC_WAIT", "20")))
 m2 = metrics()
 disk_after_gc = du(data)
 mem = rss()
 print("files=%d pages=%d refused_uploads=%d refused_status=%s jobs=%d states=%s documents=%s pages_per_sec=%s "
-      "seconds=%.1f accepted_in=%.1f longest_queue_wait_s=%.1f fetch_submitted=%d redriven=%d held=%d "
-      "abandoned=%d peak_rss_mib=%d disk_after_ingest_mib=%.1f disk_after_gc_mib=%.1f reclaimed_mib=%.1f "
+      "seconds=%.1f accepted_in=%.1f longest_silence_s=%.1f fetch_submitted=%d redriven=%d held=%d "
+      "abandoned=%d job_redrives=%d jobs_abandoned=%d completed_but_gone=%d peak_rss_mib=%d junk_mib=%.1f disk_end_mib=%.1f reclaimed_mib=%.1f "
       "reclaimed_files=%d"
       % (len(files), pages, refused, json.dumps(refused_status).replace(" ", ""), len(jobs),
          json.dumps(states).replace(" ", ""), docs.get("documents"), "%.1f" % (pages / ingest_s), ingest_s, accepted_s, longest_wait,
          fetch.get("submitted", 0), metric(m2, "sluice_redrive_total", 'outcome="redriven"'),
-         metric(m2, "sluice_redrive_total", 'outcome="held"'), metric(m2, "sluice_redrive_total", 'outcome="abandoned"'),
-         mem["VmHWM"], disk_after_ingest / 2**20, disk_after_gc / 2**20,
+         metric(m2, "sluice_redrive_total", 'outcome="held"'), metric(m2, "sluice_redrive_total", 'outcome="abandoned"'), redrives, abandoned_jobs, overwritten,
+         mem["VmHWM"], junk_mib, disk_after_gc / 2**20,
          metric(m2, "sluice_reclaimed_bytes_total") / 2**20, metric(m2, "sluice_reclaimed_files_total")))
