@@ -50,8 +50,9 @@ typedef void (sl_shared_destroy_fn) (void **item_p);
 void *sl_node_shared (sl_node_t *self, const char *name, sl_shared_new_fn *fn,
                       sl_shared_destroy_fn *destroy, char *err, size_t errlen);
 
-//  One actor kind. Worker actors set handler; others (the HTTP edge) set
-//  run/stop and manage their own threads.
+//  One actor kind. Worker actors set handler (the runtime calls it for each
+//  message, on concurrency threads); an actor without one (the HTTP edge)
+//  starts its own threads in start and ends them in stop.
 typedef struct {
     const char *name;               //  role and service name ("parse")
     int default_concurrency;
