@@ -27,7 +27,7 @@
     the job goes back through embed, whose node embeds with its model, at
     most S_REEMBED_ROUNDS times.
 */
-#include "sl_store_actors.h"
+#include "sl_store_node.h"
 #include "sl_blob.h"
 #include "sl_log.h"
 #include "sl_records.h"
