@@ -24,7 +24,7 @@
     that already sees a new generation waits for its update instead of
     reloading. Lock order: index sync -> pool connection -> write lock.
 */
-#include "sl_store.h"
+#include "sl_store_backend.h"
 #include "sl_log.h"
 
 #include <assert.h>
@@ -393,6 +393,9 @@ sl_store_job_set_blob (sl_store_t *self, const char *job_id, const char *sha256,
     return self->ops->job_set_blob (self->backend, job_id, sha256, mime, sl_now_ms ());
 }
 
+//  Record that stage started (state := stage's running state, stage :=
+//  stage, first start time kept) or finished (finish time; state
+//  unchanged). Also sets updated_ms = now_ms.
 int
 sl_store_job_stage (sl_store_t *self, const char *job_id, sl_store_stage_t stage,
                     sl_store_step_t step, int64_t now_ms)
@@ -447,6 +450,9 @@ sl_store_job_attempt (sl_store_t *self, const char *job_id, int *attempts_out)
     return self->ops->job_attempt (self->backend, job_id, attempts_out, sl_now_ms ());
 }
 
+//  Take or renew the job's lease for owner until until_ms. Succeeds if the
+//  job has no lease, owner already holds it, or it expired before now_ms;
+//  else SL_STORE_BUSY. One UPDATE, so concurrent claimers cannot both win.
 int
 sl_store_job_lease (sl_store_t *self, const char *job_id, const char *owner, int64_t now_ms,
                     int64_t until_ms)
@@ -474,6 +480,8 @@ sl_store_job_list (sl_store_t *self, const char *workspace, const char *state, i
     return self->ops->job_list (self->backend, workspace, state, limit, offset, jobs_p, count_p);
 }
 
+//  List up to limit non-terminal jobs (any workspace) last updated before
+//  older_than_ms, oldest first: candidates to re-drive after a crash.
 int
 sl_store_jobs_unfinished (sl_store_t *self, int64_t older_than_ms, int limit,
                           sl_store_job_t **jobs_p, int *count_p)
@@ -552,6 +560,16 @@ s_utf8_char (const unsigned char *p, size_t len)
     return size;
 }
 
+//  The source of an ingest, written to source (size >= SL_STORE_SOURCE):
+//  - url (not NULL/""): the URL itself;
+//  - else filename (the caller's name for the upload, maybe a relative
+//    path "d/a/n.txt"): "upload:<filename>" normalised: "." components and
+//    empty ones ("a//b", a leading "/") dropped. Refused (-1, reason in
+//    err) unless valid UTF-8 without control characters, at most
+//    SL_STORE_FILENAME_MAX bytes, with no ".." component, naming something;
+//  - else (an unnamed upload): "upload:/<job_id>", its own document:
+//    named uploads never start with "/", so it collides with nothing
+//    (job_id NULL: "", to check a request before its job id is known).
 int
 sl_store_source_name (const char *url, const char *filename, size_t filename_len,
                       const char *job_id, char *source, size_t size, char *err, size_t errlen)
@@ -763,8 +781,35 @@ s_commit_chunks (sl_store_t *self, void *tx, const char *doc_id, int n, int dim,
     return rc;
 }
 
-//  The policy of a commit (see sl_store.h, "Document identity"), inside
-//  the backend's transaction
+//  Document identity: the rules of a commit. A document is its content:
+//  its id is derived from (workspace, sha256), so the same bytes are
+//  stored once per workspace. A source (a URL, "upload:<name>", see sl_store_source_name) names exactly
+//  one document of the workspace; a document may be named by several
+//  sources (the same file in two folders) and lives as long as one does.
+//  documents.source is the oldest source still naming it.
+//
+//  Committing (workspace, source, content) in ONE transaction:
+//  - the job (meta->job_id, if any) is read first: a job already completed
+//    gets SL_STORE_TERMINAL and nothing is written (a redelivery); a FAILED
+//    job is committed and completed (its late original copy, after the
+//    re-driver gave up or a dead letter was replayed, still counts);
+//  - if the source names a document made by a job accepted LATER than
+//    this one, nothing is written: SL_STORE_SUPERSEDED, result->superseded_by
+//    names that job (an older version never overwrites a newer one,
+//    whatever order the commits arrive in);
+//  - if the source named another document, it stops naming it; that
+//    document is deleted with its chunks and vectors unless another source
+//    still names it; result->replaced is its id;
+//  - if the content is stored already, nothing of it is written again and
+//    result->duplicate_of = result->document_id; else document, chunks and
+//    vectors are inserted (the workspace's model recorded on first commit;
+//    SL_STORE_CONFLICT if model_id or dim differ from the workspace's);
+//  - the source names the document; the job is completed with document_id,
+//    replaced and duplicate_of, and result->completed says this commit did
+//    it (emit job_completed then). Different sources never replace each
+//    other.
+//
+//  s_commit_body is that policy, inside the backend's transaction.
 static int
 s_commit_body (sl_store_t *self, void *tx, const sl_doc_meta_t *meta, const char *doc_id,
                int n, int dim, const char *model_id, sl_store_reader_fn *reader, void *arg,
@@ -965,6 +1010,11 @@ s_commit (sl_store_t *self, const sl_doc_meta_t *meta, int n, int dim, const cha
     return rc;
 }
 
+//  Commit a document of n chunks read through reader in batches of at
+//  most SL_STORE_BATCH (see identity above). A reader failure rolls
+//  everything back: SL_STORE_ERROR with the reader's reason. n may be 0
+//  (reader is then not called; model_id may be NULL, dim 0). result gets
+//  the outcome (zeroed first).
 int
 sl_store_document_commit_stream (sl_store_t *self, const sl_doc_meta_t *meta, int n, int dim,
                                  const char *model_id, sl_store_reader_fn *reader, void *arg,
@@ -1114,6 +1164,12 @@ sl_store_workspace_model (sl_store_t *self, const char *workspace, char *model_o
     return rc;
 }
 
+//  Page through the workspace's chunks for re-embedding: up to limit
+//  (1..10000) chunks whose key is > after_key (0 for the first page: keys
+//  are positive), in key order. keys gets the
+//  chunk keys (the ids the vector index uses), texts malloc'd copies of
+//  their texts (free with sl_store_texts_free); *count the number written.
+//  NOT_FOUND if the workspace does not exist.
 int
 sl_store_workspace_chunks (sl_store_t *self, const char *workspace, int64_t after_key,
                            int limit, int64_t *keys, char **texts, int *count)
@@ -1140,6 +1196,17 @@ sl_store_texts_free (char **texts, int count)
     }
 }
 
+//  Switch the workspace to model_id (dim) using the embedding cache: every
+//  chunk of the workspace must already have a vector of that model and dim
+//  in the cache (sl_store_cache_put under the chunk's content hash), so a
+//  re-embed can put its vectors there in batches and never hold them all.
+//  In one transaction serialised with commits: replaces every vector of
+//  the workspace, makes model_id/dim its model, bumps the generation (every
+//  process's index reloads on its next search). If some chunk has no such
+//  vector (a document was committed meanwhile) nothing changes and the
+//  answer is SL_STORE_CONFLICT, with *missing (if not NULL) set to how many
+//  lack one: embed those and call again. An empty workspace just changes
+//  its model. NOT_FOUND if no workspace.
 int
 sl_store_workspace_reembed (sl_store_t *self, const char *workspace, const char *model_id,
                             int dim, int64_t *missing)
@@ -1294,6 +1361,12 @@ sl_store_cache_usage (sl_store_t *self, int64_t *entries_out, int64_t *bytes_out
     return self->ops->cache_usage (self->backend, entries_out, bytes_out);
 }
 
+//  Bound the embedding cache: evict every entry created before before_ms
+//  (0: none by age), then the oldest entries until it holds at most
+//  max_bytes as sl_store_cache_usage counts (0: no size bound), in
+//  batches of at most 1000 (short transactions). *entries_out and
+//  *bytes_out (may be NULL) get what was evicted. A text evicted is only
+//  embedded again when it is next needed.
 int
 sl_store_cache_trim (sl_store_t *self, int64_t max_bytes, int64_t before_ms,
                      int64_t *entries_out, int64_t *bytes_out)
@@ -2915,7 +2988,7 @@ s_gen_read (void *arg, sl_chunk_row_t *rows, float *vectors, int max, char *err,
     return count;
 }
 
-//  Document identity (sl_store.h): sources, replacement, duplicates, and
+//  Document identity (sl_store.c): sources, replacement, duplicates, and
 //  the job completed in the commit's transaction
 static void
 s_test_identity (sl_store_t *store, const s_db_t *db)

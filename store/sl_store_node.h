@@ -30,6 +30,7 @@ void sl_store_reply_job (sl_ctx_t *ctx, const sl_store_job_t *job);
 
 //  Submit an event for job (as if a stage had emitted it) through the
 //  journal: the envelope is added to the handler's successors.
-void sl_store_emit_event (sl_ctx_t *ctx, const char *job, const char *ws, const void *event, size_t size);
+void sl_store_emit_event (sl_ctx_t *ctx, const char *job, const char *ws, const void *event,
+                          size_t size);
 
 #endif

@@ -62,7 +62,7 @@
     that holds it; it is thread-safe (the pool) and closed by s_close once
     no thread uses it. Results copied into caller structs are the caller's.
 */
-#include "sl_store.h"
+#include "sl_store_backend.h"
 #include "sl_log.h"
 
 #include <assert.h>

@@ -27,7 +27,7 @@
       workspace's vectors, inside that write's transaction, so in-memory
       indexes (in this or another process) can tell whether they are stale.
 */
-#include "sl_store.h"
+#include "sl_store_backend.h"
 #include "sl_log.h"
 
 #include <assert.h>
