@@ -884,7 +884,9 @@ s_commit_body (sl_store_t *self, void *tx, const sl_doc_meta_t *meta, const char
         char first [S_SOURCE_MAX + 1] = "";
         rc = ops->tx_source_unlink (tx, ws, meta->source, old_doc, first, sizeof first);
         if (rc == SL_STORE_OK && !*first) {
-            rc = ops->tx_doc_remove (tx, ws, old_doc, change);
+            rc = ops->tx_doc_remove (tx, ws, old_doc, NULL, change);
+            if (rc == SL_STORE_NOT_FOUND)
+                rc = SL_STORE_OK;       //  gone already: nothing to remove
             change->changed = true;
         }
         else
@@ -1098,6 +1100,28 @@ sl_store_document_list (sl_store_t *self, const char *workspace, int limit, int 
                                      total_p);
 }
 
+//  The policy of a delete, inside the backend's transaction: the
+//  workspace locked as a commit locks it, then the document goes with its
+//  chunks and vectors and the generation moves on
+static int
+s_delete_body (sl_store_t *self, void *tx, const char *workspace, const char *doc_id,
+               char sha256_out [SL_SHA256_HEX], sl_store_change_t *change)
+{
+    const sl_store_ops_t *ops = self->ops;
+    int rc = ops->tx_workspace_lock (tx, workspace);
+    if (rc == SL_STORE_OK)
+        rc = ops->tx_doc_remove (tx, workspace, doc_id, sha256_out, change);
+    if (rc == SL_STORE_NOT_FOUND)
+        sl_store_set_errmsg ("no document %s in workspace %s", doc_id, workspace);
+    if (rc != SL_STORE_OK)
+        return rc;
+    snprintf (change->doc_id, sizeof change->doc_id, "%s", doc_id);
+    change->changed = true;
+    rc = ops->tx_bump (tx, workspace, &change->gen_after);
+    change->gen_before = change->gen_after - 1;
+    return rc;
+}
+
 int
 sl_store_chunks_list (sl_store_t *self, const char *workspace, const char *doc_id, int limit,
                       int offset, sl_store_chunk_t **chunks_p, int *count_p, int64_t *total_p)
@@ -1127,7 +1151,13 @@ sl_store_document_delete (sl_store_t *self, const char *workspace, const char *d
     s_index_t *entry = s_index_entry (self, workspace);
     sl_store_change_t change = { .gen_before = -1 };
     pthread_mutex_lock (&entry->sync);
-    int rc = self->ops->document_delete (self->backend, workspace, doc_id, sha256_out, &change);
+    void *tx = NULL;
+    int rc = self->ops->tx_begin (self->backend, &tx);
+    if (rc == SL_STORE_OK)
+        rc = self->ops->tx_end (self->backend, tx, s_delete_body (self, tx, workspace, doc_id,
+                                                                  sha256_out, &change));
+    if (rc != SL_STORE_OK)
+        *sha256_out = 0;
     if (rc == SL_STORE_OK && change.changed)
         s_index_apply (entry, &change, NULL, 0);
     pthread_mutex_unlock (&entry->sync);
@@ -1196,6 +1226,31 @@ sl_store_texts_free (char **texts, int count)
     }
 }
 
+//  The policy of a re-embed, inside the backend's transaction: the switch
+//  happens only if the cache holds a vector for every chunk
+static int
+s_reembed_body (sl_store_t *self, void *tx, const char *workspace, const char *model_id, int dim,
+                int64_t *missing)
+{
+    const sl_store_ops_t *ops = self->ops;
+    int rc = ops->tx_workspace_lock (tx, workspace);
+    if (rc == SL_STORE_NOT_FOUND)
+        sl_store_set_errmsg ("no workspace %s", workspace);
+    if (rc == SL_STORE_OK)
+        rc = ops->tx_cache_missing (tx, workspace, model_id, dim, missing);
+    if (rc != SL_STORE_OK)
+        return rc;
+    if (*missing > 0) {
+        sl_store_set_errmsg ("%lld chunk(s) of workspace %s have no vector of %s yet (documents "
+                             "were added during the re-embed): embed them and switch again",
+                             (long long) *missing, workspace, model_id);
+        return SL_STORE_CONFLICT;
+    }
+    int64_t gen = 0;
+    rc = ops->tx_vectors_from_cache (tx, workspace, model_id, dim, sl_now_ms ());
+    return rc == SL_STORE_OK ? ops->tx_bump (tx, workspace, &gen) : rc;
+}
+
 //  Switch the workspace to model_id (dim) using the embedding cache: every
 //  chunk of the workspace must already have a vector of that model and dim
 //  in the cache (sl_store_cache_put under the chunk's content hash), so a
@@ -1226,8 +1281,11 @@ sl_store_workspace_reembed (sl_store_t *self, const char *workspace, const char 
     //  then stale (other model, maybe other dim): the next search reloads
     s_index_t *entry = s_index_entry (self, workspace);
     pthread_mutex_lock (&entry->sync);
-    int rc = self->ops->workspace_reembed (self->backend, workspace, model_id, dim, sl_now_ms (),
-                                           missing);
+    void *tx = NULL;
+    int rc = self->ops->tx_begin (self->backend, &tx);
+    if (rc == SL_STORE_OK)
+        rc = self->ops->tx_end (self->backend, tx, s_reembed_body (self, tx, workspace, model_id,
+                                                                   dim, missing));
     if (rc == SL_STORE_OK)
         __atomic_store_n (&entry->gen, -1, __ATOMIC_RELEASE);
     pthread_mutex_unlock (&entry->sync);

@@ -126,9 +126,22 @@ typedef struct {
     int (*tx_doc_insert) (void *tx, const sl_doc_meta_t *meta, const char *doc_id, int n,
                           const char *model_id, int64_t now_ms);
     //  Delete the document (cascading to chunks, vectors, sources),
-    //  appending its chunk keys to change->removed
+    //  appending its chunk keys to change->removed; sha256_out (may be
+    //  NULL) gets its blob's hash. NOT_FOUND if no such document
     int (*tx_doc_remove) (void *tx, const char *workspace, const char *doc_id,
-                          sl_store_change_t *change);
+                          char *sha256_out, sl_store_change_t *change);
+    //  Serialise the workspace's writers until the transaction ends, as
+    //  tx_workspace does, without creating it: NOT_FOUND if no workspace
+    int (*tx_workspace_lock) (void *tx, const char *workspace);
+    //  *missing gets how many chunks of the workspace have no vector of
+    //  model_id and dim in the embedding cache
+    int (*tx_cache_missing) (void *tx, const char *workspace, const char *model_id, int dim,
+                             int64_t *missing);
+    //  Replace every vector of the workspace with the cached one of
+    //  model_id and dim, and make that the model of the workspace and of
+    //  its documents
+    int (*tx_vectors_from_cache) (void *tx, const char *workspace, const char *model_id,
+                                  int dim, int64_t now_ms);
     //  documents.source := source where it is old_source
     int (*tx_doc_set_source) (void *tx, const char *doc_id, const char *old_source,
                               const char *source, int64_t now_ms);
@@ -152,8 +165,6 @@ typedef struct {
     int (*chunks_list) (void *backend, const char *workspace, const char *doc_id, int limit,
                         int offset, sl_store_chunk_t **chunks_p, int *count_p,
                         int64_t *total_p);
-    int (*document_delete) (void *backend, const char *workspace, const char *doc_id,
-                            char sha256_out [SL_SHA256_HEX], sl_store_change_t *change);
     int (*blob_referenced) (void *backend, const char *sha256);
     //  model_out "" and *dim_out 0 if no model yet; NOT_FOUND if no workspace
     int (*workspace_info) (void *backend, const char *workspace, char *model_out,
@@ -188,11 +199,6 @@ typedef struct {
     //  texts [i] malloc'd; NOT_FOUND if no workspace
     int (*workspace_chunks) (void *backend, const char *workspace, int64_t after_key,
                              int limit, int64_t *keys, char **texts, int *count);
-    //  All in one transaction that locks the workspace like a commit:
-    //  vectors from the embedding cache; CONFLICT (and *missing) unless
-    //  every chunk has one; bumps the generation
-    int (*workspace_reembed) (void *backend, const char *workspace, const char *model_id,
-                              int dim, int64_t now_ms, int64_t *missing);
     //  until_ms 0: release the lease if owner holds it (always OK)
     int (*lease) (void *backend, const char *name, const char *owner, int64_t now_ms,
                   int64_t until_ms);

@@ -1694,17 +1694,24 @@ s_tx_doc_insert (void *tx, const sl_doc_meta_t *meta, const char *doc_id, int n,
 }
 
 static int
-s_tx_doc_remove (void *tx, const char *workspace, const char *doc_id, sl_store_change_t *change)
+s_tx_doc_remove (void *tx, const char *workspace, const char *doc_id, char *sha256_out,
+                 sl_store_change_t *change)
 {
     s_conn_t *c = tx;
     s_params_t p = { 0 };
     s_p_text (&p, workspace);
     s_p_text (&p, doc_id);
     if (s_collect_keys (c->owner, c, S_DOC_KEYS, &p, &change->removed, &change->n_removed,
-                        "replaced chunk keys"))
+                        "document chunk keys"))
         return SL_STORE_ERROR;
-    return s_exec_count (c->owner, c, S_DOC_DELETE, &p, "delete replaced document") < 0
-         ? SL_STORE_ERROR : SL_STORE_OK;
+    PGresult *res = s_exec (c->owner, c, S_DOC_DELETE, &p, false, "delete document");
+    if (!res)
+        return SL_STORE_ERROR;
+    int rc = PQntuples (res) > 0 ? SL_STORE_OK : SL_STORE_NOT_FOUND;
+    if (rc == SL_STORE_OK && sha256_out)
+        s_copy (res, 0, 0, sha256_out, SL_SHA256_HEX);
+    PQclear (res);
+    return rc;
 }
 
 static int
@@ -1879,67 +1886,6 @@ s_chunks_list (void *backend, const char *workspace, const char *doc_id, int lim
     *chunks_p = chunks;
     *count_p = count;
     return SL_STORE_OK;
-}
-
-static int
-s_delete_body (s_pg_t *self, s_conn_t *c, const char *workspace, const char *doc_id,
-               char sha256_out [SL_SHA256_HEX], sl_store_change_t *change)
-{
-    //  Lock the workspace first, as a commit does: one writer at a time
-    s_params_t p = { 0 };
-    s_p_text (&p, workspace);
-    PGresult *res = s_exec (self, c, S_WS_LOCK, &p, false, "lock workspace");
-    if (!res)
-        return SL_STORE_ERROR;
-    bool exists = PQntuples (res) > 0;
-    PQclear (res);
-    if (!exists) {
-        sl_store_set_errmsg ("no document %s in workspace %s", doc_id, workspace);
-        return SL_STORE_NOT_FOUND;
-    }
-    s_p_text (&p, doc_id);
-    if (s_collect_keys (self, c, S_DOC_KEYS, &p, &change->removed, &change->n_removed,
-                        "document chunk keys"))
-        return SL_STORE_ERROR;
-    if (!(res = s_exec (self, c, S_DOC_DELETE, &p, false, "delete document")))
-        return SL_STORE_ERROR;
-    int rc = SL_STORE_OK;
-    if (PQntuples (res) > 0)
-        s_copy (res, 0, 0, sha256_out, SL_SHA256_HEX);
-    else {
-        sl_store_set_errmsg ("no document %s in workspace %s", doc_id, workspace);
-        rc = SL_STORE_NOT_FOUND;
-    }
-    PQclear (res);
-    if (rc == SL_STORE_OK) {
-        snprintf (change->doc_id, sizeof change->doc_id, "%s", doc_id);
-        change->changed = true;
-        rc = s_bump (self, c, workspace, &change->gen_after);
-        change->gen_before = change->gen_after - 1;
-    }
-    return rc;
-}
-
-static int
-s_document_delete (void *backend, const char *workspace, const char *doc_id,
-                   char sha256_out [SL_SHA256_HEX], sl_store_change_t *change)
-{
-    s_pg_t *self = backend;
-    s_conn_t *c = s_acquire (self);
-    if (!c)
-        return SL_STORE_ERROR;
-    int rc = s_begin (self, c, false);
-    if (rc == 0) {
-        rc = s_delete_body (self, c, workspace, doc_id, sha256_out, change);
-        rc = s_end (self, c, rc);
-        if (rc != 0) {
-            change->changed = false;
-            change->n_removed = 0;
-            *sha256_out = 0;
-        }
-    }
-    s_release (self, c);
-    return rc;
 }
 
 static int
@@ -2556,65 +2502,57 @@ s_workspace_chunks (void *backend, const char *workspace, int64_t after_key, int
     return rc;
 }
 
-//  The body of a re-embed, inside the transaction.
 static int
-s_reembed_body (s_pg_t *self, s_conn_t *c, const char *workspace, const char *model_id,
-                int dim, int64_t now_ms, int64_t *missing)
+s_tx_workspace_lock (void *tx, const char *workspace)
 {
-    //  Lock the workspace first, as a commit does: one writer at a time
+    s_conn_t *c = tx;
     s_params_t p = { 0 };
     s_p_text (&p, workspace);
-    PGresult *res = s_exec (self, c, S_WS_LOCK, &p, false, "lock workspace");
+    PGresult *res = s_exec (c->owner, c, S_WS_LOCK, &p, false, "lock workspace");
     if (!res)
         return SL_STORE_ERROR;
     bool exists = PQntuples (res) > 0;
     PQclear (res);
-    if (!exists) {
-        sl_store_set_errmsg ("no workspace %s", workspace);
-        return SL_STORE_NOT_FOUND;
-    }
+    return exists ? SL_STORE_OK : SL_STORE_NOT_FOUND;
+}
+
+static int
+s_tx_cache_missing (void *tx, const char *workspace, const char *model_id, int dim,
+                    int64_t *missing)
+{
+    s_conn_t *c = tx;
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
     s_p_text (&p, model_id);
     s_p_int (&p, dim);
-    res = s_exec (self, c, S_WS_CACHE_MISSING, &p, false, "count chunks without a vector");
+    PGresult *res = s_exec (c->owner, c, S_WS_CACHE_MISSING, &p, false,
+                            "count chunks without a vector");
     if (!res)
         return SL_STORE_ERROR;
     *missing = s_i64 (res, 0, 0);
     PQclear (res);
-    if (*missing > 0) {
-        sl_store_set_errmsg ("%lld chunk(s) of workspace %s have no vector of %s yet (documents "
-                             "were added during the re-embed): embed them and switch again",
-                             (long long) *missing, workspace, model_id);
-        return SL_STORE_CONFLICT;
-    }
-    s_params_t one = { 0 };
-    s_p_text (&one, workspace);
-    if (s_exec_count (self, c, S_WS_VEC_DELETE, &one, "delete workspace vectors") < 0
-    ||  s_exec_count (self, c, S_WS_VEC_FROM_CACHE, &p, "insert vectors from the cache") < 0
-    ||  s_exec_count (self, c, S_WS_SET_MODEL, &p, "set workspace model") < 0)
-        return SL_STORE_ERROR;
-    p = (s_params_t) { 0 };
-    s_p_text (&p, workspace);
-    s_p_text (&p, model_id);
-    s_p_int (&p, now_ms);
-    if (s_exec_count (self, c, S_WS_DOC_MODEL, &p, "set document models") < 0)
-        return SL_STORE_ERROR;
-    int64_t gen = 0;
-    return s_bump (self, c, workspace, &gen);
+    return SL_STORE_OK;
 }
 
 static int
-s_workspace_reembed (void *backend, const char *workspace, const char *model_id, int dim,
-                     int64_t now_ms, int64_t *missing)
+s_tx_vectors_from_cache (void *tx, const char *workspace, const char *model_id, int dim,
+                         int64_t now_ms)
 {
-    s_pg_t *self = backend;
-    s_conn_t *c = s_acquire (self);
-    if (!c)
+    s_conn_t *c = tx;
+    s_params_t one = { 0 }, p = { 0 }, docs = { 0 };
+    s_p_text (&one, workspace);
+    s_p_text (&p, workspace);
+    s_p_text (&p, model_id);
+    s_p_int (&p, dim);
+    s_p_text (&docs, workspace);
+    s_p_text (&docs, model_id);
+    s_p_int (&docs, now_ms);
+    if (s_exec_count (c->owner, c, S_WS_VEC_DELETE, &one, "delete workspace vectors") < 0
+    ||  s_exec_count (c->owner, c, S_WS_VEC_FROM_CACHE, &p, "insert vectors from the cache") < 0
+    ||  s_exec_count (c->owner, c, S_WS_SET_MODEL, &p, "set workspace model") < 0
+    ||  s_exec_count (c->owner, c, S_WS_DOC_MODEL, &docs, "set document models") < 0)
         return SL_STORE_ERROR;
-    int rc = s_begin (self, c, false);
-    if (rc == 0)
-        rc = s_end (self, c, s_reembed_body (self, c, workspace, model_id, dim, now_ms, missing));
-    s_release (self, c);
-    return rc;
+    return SL_STORE_OK;
 }
 
 static const sl_store_ops_t s_ops = {
@@ -2642,6 +2580,9 @@ static const sl_store_ops_t s_ops = {
     .tx_doc_exists = s_tx_doc_exists,
     .tx_doc_insert = s_tx_doc_insert,
     .tx_doc_remove = s_tx_doc_remove,
+    .tx_workspace_lock = s_tx_workspace_lock,
+    .tx_cache_missing = s_tx_cache_missing,
+    .tx_vectors_from_cache = s_tx_vectors_from_cache,
     .tx_doc_set_source = s_tx_doc_set_source,
     .tx_chunks_insert = s_tx_chunks_insert,
     .tx_job_complete = s_tx_job_complete,
@@ -2649,7 +2590,6 @@ static const sl_store_ops_t s_ops = {
     .document_get = s_document_get,
     .document_list = s_document_list,
     .chunks_list = s_chunks_list,
-    .document_delete = s_document_delete,
     .blob_referenced = s_blob_referenced,
     .workspace_info = s_workspace_info,
     .vectors_load = s_vectors_load,
@@ -2662,7 +2602,6 @@ static const sl_store_ops_t s_ops = {
     .events_list = s_events_list,
     .stats = s_stats,
     .workspace_chunks = s_workspace_chunks,
-    .workspace_reembed = s_workspace_reembed,
     .lease = s_lease,
     .workspace_bytes = s_workspace_bytes,
     .cache_usage = s_cache_usage,

@@ -1315,7 +1315,8 @@ s_tx_doc_insert (void *tx, const sl_doc_meta_t *meta, const char *doc_id, int n,
 }
 
 static int
-s_tx_doc_remove (void *tx, const char *workspace, const char *doc_id, sl_store_change_t *change)
+s_tx_doc_remove (void *tx, const char *workspace, const char *doc_id, char *sha256_out,
+                 sl_store_change_t *change)
 {
     s_conn_t *c = tx;
     sqlite3_stmt *st = s_stmt (c, S_DOC_KEYS);
@@ -1323,13 +1324,25 @@ s_tx_doc_remove (void *tx, const char *workspace, const char *doc_id, sl_store_c
         return SL_STORE_ERROR;
     s_bind_text (st, 1, workspace);
     s_bind_text (st, 2, doc_id);
-    if (s_collect_keys (c, st, &change->removed, &change->n_removed, "replaced chunk keys"))
+    if (s_collect_keys (c, st, &change->removed, &change->n_removed, "document chunk keys"))
         return SL_STORE_ERROR;
     if (!(st = s_stmt (c, S_DOC_DELETE)))
         return SL_STORE_ERROR;
     s_bind_text (st, 1, workspace);
     s_bind_text (st, 2, doc_id);
-    return s_run (c, st, "delete replaced document");
+    int step = sqlite3_step (st);
+    int rc = SL_STORE_OK;
+    if (step == SQLITE_ROW) {
+        if (sha256_out)
+            s_col_copy (st, 0, sha256_out, SL_SHA256_HEX);
+    }
+    else
+    if (step == SQLITE_DONE)
+        rc = SL_STORE_NOT_FOUND;
+    else
+        rc = s_fail (c, "delete document");
+    s_done (st);
+    return rc;
 }
 
 static int
@@ -1525,66 +1538,6 @@ s_chunks_list (void *backend, const char *workspace, const char *doc_id, int lim
     *chunks_p = chunks;
     *count_p = count;
     return SL_STORE_OK;
-}
-
-static int
-s_delete_body (s_conn_t *c, const char *workspace, const char *doc_id,
-               char sha256_out [SL_SHA256_HEX], sl_store_change_t *change)
-{
-    sqlite3_stmt *st = s_stmt (c, S_DOC_KEYS);
-    if (!st)
-        return SL_STORE_ERROR;
-    s_bind_text (st, 1, workspace);
-    s_bind_text (st, 2, doc_id);
-    if (s_collect_keys (c, st, &change->removed, &change->n_removed, "document chunk keys"))
-        return SL_STORE_ERROR;
-    if (!(st = s_stmt (c, S_DOC_DELETE)))
-        return SL_STORE_ERROR;
-    s_bind_text (st, 1, workspace);
-    s_bind_text (st, 2, doc_id);
-    int step = sqlite3_step (st);
-    int rc = SL_STORE_OK;
-    if (step == SQLITE_ROW)
-        s_col_copy (st, 0, sha256_out, SL_SHA256_HEX);
-    else
-    if (step == SQLITE_DONE) {
-        sl_store_set_errmsg ("no document %s in workspace %s", doc_id, workspace);
-        rc = SL_STORE_NOT_FOUND;
-    }
-    else
-        rc = s_fail (c, "delete document");
-    s_done (st);
-    if (rc == SL_STORE_OK) {
-        snprintf (change->doc_id, sizeof change->doc_id, "%s", doc_id);
-        change->changed = true;
-        rc = s_bump (c, workspace, &change->gen_after);
-        change->gen_before = change->gen_after - 1;
-    }
-    return rc;
-}
-
-static int
-s_document_delete (void *backend, const char *workspace, const char *doc_id,
-                   char sha256_out [SL_SHA256_HEX], sl_store_change_t *change)
-{
-    s_sqlite_t *self = backend;
-    s_conn_t *c = s_acquire (self);
-    if (!c)
-        return SL_STORE_ERROR;
-    int rc = s_write_begin (self, c);
-    if (rc == 0) {
-        rc = s_delete_body (c, workspace, doc_id, sha256_out, change);
-        if (rc == 0)
-            rc = s_write_commit (self, c);
-        else
-            s_write_rollback (self, c);
-        if (rc != 0) {
-            change->changed = false;
-            change->n_removed = 0;
-        }
-    }
-    s_release (self, c);
-    return rc;
 }
 
 static int
@@ -2275,35 +2228,41 @@ s_workspace_chunks (void *backend, const char *workspace, int64_t after_key, int
     return rc;
 }
 
-//  The body of a re-embed, inside the write transaction.
-//  The body of a re-embed, inside the write transaction.
+//  The write lock serialises every writer already: only say whether the
+//  workspace exists
 static int
-s_reembed_body (s_conn_t *c, const char *workspace, const char *model_id, int dim,
-                int64_t now_ms, int64_t *missing)
+s_tx_workspace_lock (void *tx, const char *workspace)
 {
-    int rc = s_workspace_read (c, workspace, NULL, 0, NULL, NULL);
-    if (rc != SL_STORE_OK)
-        return rc;
+    return s_workspace_read (tx, workspace, NULL, 0, NULL, NULL);
+}
+
+static int
+s_tx_cache_missing (void *tx, const char *workspace, const char *model_id, int dim,
+                    int64_t *missing)
+{
+    s_conn_t *c = tx;
     sqlite3_stmt *st = s_stmt (c, S_WS_CACHE_MISSING);
     if (!st)
         return SL_STORE_ERROR;
     s_bind_text (st, 1, workspace);
     s_bind_text (st, 2, model_id);
     sqlite3_bind_int (st, 3, dim);
-    if (sqlite3_step (st) != SQLITE_ROW) {
+    int rc = SL_STORE_OK;
+    if (sqlite3_step (st) == SQLITE_ROW)
+        *missing = sqlite3_column_int64 (st, 0);
+    else
         rc = s_fail (c, "count chunks without a vector");
-        s_done (st);
-        return rc;
-    }
-    *missing = sqlite3_column_int64 (st, 0);
     s_done (st);
-    if (*missing > 0) {
-        sl_store_set_errmsg ("%lld chunk(s) of workspace %s have no vector of %s yet (documents "
-                             "were added during the re-embed): embed them and switch again",
-                             (long long) *missing, workspace, model_id);
-        return SL_STORE_CONFLICT;
-    }
-    if (!(st = s_stmt (c, S_WS_VEC_DELETE)))
+    return rc;
+}
+
+static int
+s_tx_vectors_from_cache (void *tx, const char *workspace, const char *model_id, int dim,
+                         int64_t now_ms)
+{
+    s_conn_t *c = tx;
+    sqlite3_stmt *st = s_stmt (c, S_WS_VEC_DELETE);
+    if (!st)
         return SL_STORE_ERROR;
     s_bind_text (st, 1, workspace);
     if (s_run (c, st, "delete workspace vectors"))
@@ -2327,30 +2286,7 @@ s_reembed_body (s_conn_t *c, const char *workspace, const char *model_id, int di
     s_bind_text (st, 1, workspace);
     s_bind_text (st, 2, model_id);
     sqlite3_bind_int64 (st, 3, now_ms);
-    if (s_run (c, st, "set document models"))
-        return SL_STORE_ERROR;
-    int64_t gen = 0;
-    return s_bump (c, workspace, &gen);
-}
-
-static int
-s_workspace_reembed (void *backend, const char *workspace, const char *model_id, int dim,
-                     int64_t now_ms, int64_t *missing)
-{
-    s_sqlite_t *self = backend;
-    s_conn_t *c = s_acquire (self);
-    if (!c)
-        return SL_STORE_ERROR;
-    int rc = s_write_begin (self, c);
-    if (rc == 0) {
-        rc = s_reembed_body (c, workspace, model_id, dim, now_ms, missing);
-        if (rc == 0)
-            rc = s_write_commit (self, c);
-        else
-            s_write_rollback (self, c);
-    }
-    s_release (self, c);
-    return rc;
+    return s_run (c, st, "set document models") ? SL_STORE_ERROR : SL_STORE_OK;
 }
 
 static const sl_store_ops_t s_ops = {
@@ -2378,6 +2314,9 @@ static const sl_store_ops_t s_ops = {
     .tx_doc_exists = s_tx_doc_exists,
     .tx_doc_insert = s_tx_doc_insert,
     .tx_doc_remove = s_tx_doc_remove,
+    .tx_workspace_lock = s_tx_workspace_lock,
+    .tx_cache_missing = s_tx_cache_missing,
+    .tx_vectors_from_cache = s_tx_vectors_from_cache,
     .tx_doc_set_source = s_tx_doc_set_source,
     .tx_chunks_insert = s_tx_chunks_insert,
     .tx_job_complete = s_tx_job_complete,
@@ -2385,7 +2324,6 @@ static const sl_store_ops_t s_ops = {
     .document_get = s_document_get,
     .document_list = s_document_list,
     .chunks_list = s_chunks_list,
-    .document_delete = s_document_delete,
     .blob_referenced = s_blob_referenced,
     .workspace_info = s_workspace_info,
     .vectors_load = s_vectors_load,
@@ -2398,7 +2336,6 @@ static const sl_store_ops_t s_ops = {
     .events_list = s_events_list,
     .stats = s_stats,
     .workspace_chunks = s_workspace_chunks,
-    .workspace_reembed = s_workspace_reembed,
     .lease = s_lease,
     .workspace_bytes = s_workspace_bytes,
     .cache_usage = s_cache_usage,
