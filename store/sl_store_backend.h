@@ -210,6 +210,63 @@ typedef struct {
                         int64_t *bytes);
 } sl_store_ops_t;
 
+//  A backend's table: it defines every op as a static s_<op> (s_close,
+//  s_job_create...) and says
+//      static const sl_store_ops_t s_ops = SL_STORE_OPS ("name");
+//  so an op a backend lacks is a compile error, not a NULL call.
+#define SL_STORE_OPS(backend_name) { \
+    .name = (backend_name), \
+    .close = s_close, \
+    .job_create = s_job_create, \
+    .job_get = s_job_get, \
+    .job_set_blob = s_job_set_blob, \
+    .job_stage = s_job_stage, \
+    .job_progress = s_job_progress, \
+    .job_fail = s_job_fail, \
+    .job_complete = s_job_complete, \
+    .job_attempt = s_job_attempt, \
+    .job_lease = s_job_lease, \
+    .job_list = s_job_list, \
+    .jobs_unfinished = s_jobs_unfinished, \
+    .document_find = s_document_find, \
+    .tx_begin = s_tx_begin, \
+    .tx_end = s_tx_end, \
+    .tx_workspace = s_tx_workspace, \
+    .tx_job = s_tx_job, \
+    .tx_source_get = s_tx_source_get, \
+    .tx_source_set = s_tx_source_set, \
+    .tx_source_unlink = s_tx_source_unlink, \
+    .tx_doc_exists = s_tx_doc_exists, \
+    .tx_doc_insert = s_tx_doc_insert, \
+    .tx_doc_remove = s_tx_doc_remove, \
+    .tx_workspace_lock = s_tx_workspace_lock, \
+    .tx_cache_missing = s_tx_cache_missing, \
+    .tx_vectors_from_cache = s_tx_vectors_from_cache, \
+    .tx_doc_set_source = s_tx_doc_set_source, \
+    .tx_chunks_insert = s_tx_chunks_insert, \
+    .tx_job_complete = s_tx_job_complete, \
+    .tx_bump = s_tx_bump, \
+    .document_get = s_document_get, \
+    .document_list = s_document_list, \
+    .chunks_list = s_chunks_list, \
+    .blob_referenced = s_blob_referenced, \
+    .workspace_info = s_workspace_info, \
+    .vectors_load = s_vectors_load, \
+    .hits_fill = s_hits_fill, \
+    .lexical = s_lexical, \
+    .document_keys = s_document_keys, \
+    .cache_get = s_cache_get, \
+    .cache_put = s_cache_put, \
+    .event_append = s_event_append, \
+    .events_list = s_events_list, \
+    .stats = s_stats, \
+    .workspace_chunks = s_workspace_chunks, \
+    .lease = s_lease, \
+    .workspace_bytes = s_workspace_bytes, \
+    .cache_usage = s_cache_usage, \
+    .cache_evict = s_cache_evict, \
+}
+
 //  Record the calling thread's last error message (printf format).
 void sl_store_set_errmsg (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
