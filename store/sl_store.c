@@ -1,12 +1,17 @@
-/*  sl_store: the backend-independent half of the store. See sl_store.h.
+/*  sl_store: the store's policy, once for every backend. See sl_store.h
+    for the API, sl_store_backend.h for the seam below.
 
     This file validates every argument (ids, names and hashes arrive from
     the network, so bad ones get SL_STORE_ERROR and a message, never an
     assert), derives document and chunk ids and sources, dispatches to the
-    backend vtable and keeps the in-memory vector indexes. The rules of a
-    commit (document identity, sl_store.h) are here, once, for every
-    backend: s_commit_body drives the backend's transaction through its
-    tx_* steps.
+    backend vtable and keeps the in-memory vector indexes. Every rule is
+    here and a backend only answers narrow questions:
+    - a commit (document identity, above s_commit_body), a delete
+      (s_delete_body) and a re-embed switch (s_reembed_body) drive the
+      backend's transaction through its tx_* steps;
+    - a search asks the backend for candidates (vector keys within some
+      documents, lexical keys best first) and fuses the rankings here by
+      reciprocal rank fusion (s_candidates, s_cand_cmp).
 
     Vector indexes: one sl_vindex per workspace (a workspace has exactly one
     model, so this is one per (workspace, model)), created on first search

@@ -1,4 +1,4 @@
-/*  sl_store_pg: the PostgreSQL backend of sl_store (see sl_store.h).
+/*  sl_store_pg: the PostgreSQL backend of sl_store (see sl_store_backend.h).
 
     Chosen by a "postgres://" or "postgresql://" store.url (any libpq URI),
     so several store processes can share one database in scaled mode. Every
@@ -205,7 +205,7 @@ static const s_migration_t s_migrations [] = {
       "  ' ', 'g'))) STORED;"
       "CREATE INDEX chunks_tsv ON chunks USING gin (tsv);"
     },
-    //  Document identity (sl_store.h): a source names one document, a
+    //  Document identity (sl_store.c): a source names one document, a
     //  document may have several sources; since_ms is the accept time of
     //  the job that named it (an older job never takes it back). Jobs keep
     //  what their commit replaced and whether the content was stored

@@ -1,4 +1,4 @@
-/*  sl_store_sqlite: the SQLite backend of sl_store (see sl_store.h).
+/*  sl_store_sqlite: the SQLite backend of sl_store (see sl_store_backend.h).
 
     Concurrency design
     - A pool of connections (opened lazily, at most S_POOL_MAX): a call takes
@@ -165,7 +165,7 @@ static const s_migration_t s_migrations [] = {
       "END;"
       "INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild');"
     },
-    //  Document identity (sl_store.h): a source names one document, a
+    //  Document identity (sl_store.c): a source names one document, a
     //  document may have several sources; since_ms is the accept time of
     //  the job that named it (an older job never takes it back). Jobs keep
     //  what their commit replaced and whether the content was stored
