@@ -2,7 +2,6 @@
 #include "sl_roles.h"
 #include "sl_log.h"
 #include "sl_mp.h"
-#include "sl_store_actors.h"
 #include "sl_util.h"
 
 #include <stdio.h>
@@ -15,6 +14,10 @@ extern const sl_actor_def_t sl_parse_actor;
 extern const sl_actor_def_t sl_chunk_actor;
 extern const sl_actor_def_t sl_embed_actor;
 extern const sl_actor_def_t sl_upload_actor;
+extern const sl_actor_def_t sl_intake_actor;
+extern const sl_actor_def_t sl_store_actor;
+extern const sl_actor_def_t sl_journal_actor;
+extern const sl_actor_def_t sl_query_actor;
 #ifdef SLUICE_HAVE_EDGE
 extern const sl_actor_def_t sl_edge_actor;
 #endif

@@ -28,7 +28,7 @@
 */
 #include "sl_broker.h"
 #include "sl_config.h"
-#include "sl_embed_actor.h"
+#include "sl_embed_shared.h"
 #include "sl_blob.h"
 #include "sl_health.h"
 #include "sl_janitor.h"
@@ -38,7 +38,7 @@
 #include "sl_node.h"
 #include "sl_proto.h"
 #include "sl_roles.h"
-#include "sl_store_actors.h"
+#include "sl_store_node.h"
 #include "sl_util.h"
 #include "sl_worker.h"
 

@@ -30,7 +30,7 @@
     - durability across restarts: on a clean stop the queues and the DLQ
       are written to a snapshot file and loaded at the next start. A crash
       loses the broker's memory, which is why jobs are also recorded in the
-      store and re-driven from there (actors/store).
+      store and re-driven from there (actors/intake).
 
     Trust (docs/architecture.md, "Trust model"): with CURVE every peer is
     known by its public key (sl_trust answers ZAP and names the key on every

@@ -8,7 +8,7 @@
 */
 #include "sl_chunk.h"
 #include "sl_blob.h"
-#include "sl_embed_actor.h"
+#include "sl_embed_shared.h"
 #include "sl_log.h"
 #include "sl_node.h"
 #include "sl_records.h"

@@ -8,13 +8,12 @@
     into the cache. The output is n x dim float32, row i = chunk ordinal i,
     written to a temp file and renamed, so a redelivery just rewrites it.
 */
-#include "sl_embed_actor.h"
 #include "sl_batcher.h"
-#include "sl_embed_use.h"
+#include "sl_embed_shared.h"
 #include "sl_blob.h"
 #include "sl_log.h"
 #include "sl_records.h"
-#include "sl_store_actors.h"
+#include "sl_store_node.h"
 #include "sl_util.h"
 
 #include <czmq.h>
@@ -29,58 +28,6 @@ typedef struct {
     sl_store_t *store;
     sl_blob_t *blob;
 } embed_t;
-
-//  The default is the pretrained encoder; if its files are not installed
-//  the node falls back to `hash` and says so (log, /readyz via query
-//  status). An explicitly configured provider that fails is an error: a
-//  node must not quietly embed with something other than what was asked.
-//  Vector spaces never mix either way: every workspace records its model
-//  and the store refuses vectors or queries from another one.
-static char s_fallback_note [512];
-
-static void *
-s_embedder_new (sl_node_t *node, char *err, size_t errlen)
-{
-    sl_config_t *cfg = sl_node_config (node);
-    const char *configured = sl_config_get (cfg, "embed.provider", NULL);
-    const char *provider = configured ? configured : "use";
-    const char *options = sl_config_get (cfg, "embed.options", NULL);
-    //  Model files absent: fall back, loudly. Present but damaged: refuse
-    //  to start (a broken install must be fixed, not papered over).
-    if (!configured && !sl_embed_use_installed (options)) {
-        char why [400] = "";
-        sl_embedder_t *probe = sl_embedder_new ("use", options, why, sizeof why);
-        sl_embedder_destroy (&probe);
-        snprintf (s_fallback_note, sizeof s_fallback_note,
-                  "default embedder 'use' unavailable (%s): using 'hash'", why);
-        sl_warn (NULL, "%s", s_fallback_note);
-        provider = "hash";
-        options = NULL;
-    }
-    sl_embedder_t *e = sl_embedder_new (provider, options, err, errlen);
-    if (e)
-        sl_info (NULL, "embedder %s ready: model %s, %d dimensions", sl_embedder_provider (e),
-                 sl_embedder_model_id (e), sl_embedder_dim (e));
-    return e;
-}
-
-const char *
-sl_embedder_fallback_note (void)
-{
-    return s_fallback_note;
-}
-
-static void
-s_embedder_destroy (void **item)
-{
-    sl_embedder_destroy ((sl_embedder_t **) item);
-}
-
-sl_embedder_t *
-sl_embedder_shared (sl_node_t *node, char *err, size_t errlen)
-{
-    return sl_node_shared (node, "embedder", s_embedder_new, s_embedder_destroy, err, errlen);
-}
 
 //  Embed one slice: cache hits first, the rest through the batcher.
 static int

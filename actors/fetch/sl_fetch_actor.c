@@ -14,7 +14,7 @@
 #include "sl_blob.h"
 #include "sl_log.h"
 #include "sl_node.h"
-#include "sl_store_actors.h"
+#include "sl_store_node.h"
 #include "sl_util.h"
 
 #include <czmq.h>

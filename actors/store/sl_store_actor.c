@@ -3,7 +3,7 @@
     half a document), which also completes the job, then emits
     job_completed and removes the artifacts.
 
-    Identity (sl_store.h): the document is named by the job's source, taken
+    Identity (sl_store.c): the document is named by the job's source, taken
     from the job row that intake wrote. If that source named another
     document, the event and the job say `replaced`; if the content was
     stored already, `duplicate_of`.
@@ -27,7 +27,7 @@
     the job goes back through embed, whose node embeds with its model, at
     most S_REEMBED_ROUNDS times.
 */
-#include "sl_store_actors.h"
+#include "sl_store_node.h"
 #include "sl_blob.h"
 #include "sl_log.h"
 #include "sl_records.h"

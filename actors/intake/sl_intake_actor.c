@@ -6,7 +6,7 @@
     never only in someone's memory. When more than jobs.max_pending jobs
     are unfinished the answer is 429: backpressure that survives restarts,
     unlike a queue bound. A workspace over its storage quota gets 413, a
-    data folder short of space 507 (sl_store_admit).
+    data folder short of space 507 (s_admit, sl_quota).
 
     The re-driver thread wakes every jobs.redrive_interval_s and looks at
     the jobs nobody has touched for jobs.stale_s (no event, no stage
@@ -29,17 +29,19 @@
     start (after a clean stop the broker's snapshot carries them on, and
     when they go quiet the broker answers that it holds them).
 */
-#include "sl_store_actors.h"
+#include "sl_store_node.h"
 #include "sl_blob.h"
 #include "sl_client.h"
 #include "sl_json.h"
 #include "sl_log.h"
 #include "sl_metrics.h"
 #include "sl_proto.h"
+#include "sl_quota.h"
 #include "sl_util.h"
 
 #include <czmq.h>
 #include <pthread.h>
+#include <sys/stat.h>
 
 #define PIPELINE_ROUTE "fetch,parse,chunk,embed,store"
 
@@ -74,6 +76,50 @@ s_ingest_envelope (const char *job, const char *ws, const void *body, size_t siz
     sl_envelope_set_id (env, id);
     sl_envelope_set_body (env, body, size);
     return env;
+}
+
+//  Called under the node's registry lock: must not ask the registry for
+//  anything else (the store), or it would wait on itself
+static void *
+s_quota_open (sl_node_t *node, char *err, size_t errlen)
+{
+    return sl_quota_new (sl_node_config (node), sl_node_data_dir (node));
+}
+
+static void
+s_quota_close (void **item)
+{
+    sl_quota_destroy ((sl_quota_t **) item);
+}
+
+//  Storage admission: may workspace ws take a new job for blob
+//  (an upload already in the blob area, or NULL for a URL)? Refreshes the
+//  blob's mtime first, so the collector (sl_janitor) sees it adopted, and
+//  refuses (400) a blob that is gone; then checks the storage quota and
+//  the data folder's free space (sl_quota). Returns 0 to accept, else an
+//  HTTP status (400, 413 over quota, 507 disk full) with the reason in err.
+static int
+s_admit (sl_node_t *node, const char *ws, const char *blob, char *err, size_t errlen)
+{
+    int64_t incoming = 0;
+    if (blob && *blob) {
+        //  The job is about to rely on this blob: say so to the collector,
+        //  and if the collector took it a moment ago, say so to the caller
+        sl_blob_t *blobs = sl_node_blob (node, err, errlen);
+        char path [1200];
+        struct stat st;
+        if (!blobs || sl_blob_touch (blobs, blob) != 0 || sl_blob_path (blobs, blob, path, sizeof path)
+        ||  stat (path, &st) != 0) {
+            snprintf (err, errlen, "blob %.16s… is not in the blob area (uploads not used within "
+                      "storage.gc_grace_s are collected): upload it again", blob);
+            return 400;
+        }
+        incoming = (int64_t) st.st_size;
+    }
+    sl_store_t *store = sl_store_shared (node, err, errlen);
+    sl_quota_t *quota = (sl_quota_t *) sl_node_shared (node, "quota", s_quota_open, s_quota_close,
+                                                       err, errlen);
+    return store && quota ? sl_quota_check (quota, store, ws, incoming, err, errlen) : 0;
 }
 
 //  Unfinished jobs. Counting every job by state on every ingest made
@@ -144,7 +190,7 @@ s_intake (sl_ctx_t *ctx, void *state)
         sl_ctx_reply_error (ctx, 400, "blob %.16s… is not in the blob area", blob);
         return SL_DONE;
     }
-    int refused = sl_store_admit (self->node, ws, blob, err, sizeof err);
+    int refused = s_admit (self->node, ws, blob, err, sizeof err);
     if (refused) {
         sl_ctx_reply_error (ctx, refused, "%s", err);
         return SL_DONE;

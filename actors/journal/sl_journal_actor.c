@@ -18,7 +18,7 @@
     last stage completes the job in the database before its own stage
     events, emitted earlier, have reached the journal.
 */
-#include "sl_store_actors.h"
+#include "sl_store_node.h"
 #include "sl_json.h"
 #include "sl_log.h"
 #include "sl_util.h"

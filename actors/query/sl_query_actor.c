@@ -5,9 +5,9 @@
     Search embeds the query with the process's embedder and refuses to
     compare vectors from different models.
 */
-#include "sl_store_actors.h"
+#include "sl_store_node.h"
 #include "sl_blob.h"
-#include "sl_embed_actor.h"
+#include "sl_embed_shared.h"
 #include "sl_json.h"
 #include "sl_log.h"
 #include "sl_util.h"

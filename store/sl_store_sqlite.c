@@ -1,4 +1,4 @@
-/*  sl_store_sqlite: the SQLite backend of sl_store (see sl_store.h).
+/*  sl_store_sqlite: the SQLite backend of sl_store (see sl_store_backend.h).
 
     Concurrency design
     - A pool of connections (opened lazily, at most S_POOL_MAX): a call takes
@@ -27,7 +27,7 @@
       workspace's vectors, inside that write's transaction, so in-memory
       indexes (in this or another process) can tell whether they are stale.
 */
-#include "sl_store.h"
+#include "sl_store_backend.h"
 #include "sl_log.h"
 
 #include <assert.h>
@@ -165,7 +165,7 @@ static const s_migration_t s_migrations [] = {
       "END;"
       "INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild');"
     },
-    //  Document identity (sl_store.h): a source names one document, a
+    //  Document identity (sl_store.c): a source names one document, a
     //  document may have several sources; since_ms is the accept time of
     //  the job that named it (an older job never takes it back). Jobs keep
     //  what their commit replaced and whether the content was stored
@@ -1315,7 +1315,8 @@ s_tx_doc_insert (void *tx, const sl_doc_meta_t *meta, const char *doc_id, int n,
 }
 
 static int
-s_tx_doc_remove (void *tx, const char *workspace, const char *doc_id, sl_store_change_t *change)
+s_tx_doc_remove (void *tx, const char *workspace, const char *doc_id, char *sha256_out,
+                 sl_store_change_t *change)
 {
     s_conn_t *c = tx;
     sqlite3_stmt *st = s_stmt (c, S_DOC_KEYS);
@@ -1323,13 +1324,25 @@ s_tx_doc_remove (void *tx, const char *workspace, const char *doc_id, sl_store_c
         return SL_STORE_ERROR;
     s_bind_text (st, 1, workspace);
     s_bind_text (st, 2, doc_id);
-    if (s_collect_keys (c, st, &change->removed, &change->n_removed, "replaced chunk keys"))
+    if (s_collect_keys (c, st, &change->removed, &change->n_removed, "document chunk keys"))
         return SL_STORE_ERROR;
     if (!(st = s_stmt (c, S_DOC_DELETE)))
         return SL_STORE_ERROR;
     s_bind_text (st, 1, workspace);
     s_bind_text (st, 2, doc_id);
-    return s_run (c, st, "delete replaced document");
+    int step = sqlite3_step (st);
+    int rc = SL_STORE_OK;
+    if (step == SQLITE_ROW) {
+        if (sha256_out)
+            s_col_copy (st, 0, sha256_out, SL_SHA256_HEX);
+    }
+    else
+    if (step == SQLITE_DONE)
+        rc = SL_STORE_NOT_FOUND;
+    else
+        rc = s_fail (c, "delete document");
+    s_done (st);
+    return rc;
 }
 
 static int
@@ -1525,66 +1538,6 @@ s_chunks_list (void *backend, const char *workspace, const char *doc_id, int lim
     *chunks_p = chunks;
     *count_p = count;
     return SL_STORE_OK;
-}
-
-static int
-s_delete_body (s_conn_t *c, const char *workspace, const char *doc_id,
-               char sha256_out [SL_SHA256_HEX], sl_store_change_t *change)
-{
-    sqlite3_stmt *st = s_stmt (c, S_DOC_KEYS);
-    if (!st)
-        return SL_STORE_ERROR;
-    s_bind_text (st, 1, workspace);
-    s_bind_text (st, 2, doc_id);
-    if (s_collect_keys (c, st, &change->removed, &change->n_removed, "document chunk keys"))
-        return SL_STORE_ERROR;
-    if (!(st = s_stmt (c, S_DOC_DELETE)))
-        return SL_STORE_ERROR;
-    s_bind_text (st, 1, workspace);
-    s_bind_text (st, 2, doc_id);
-    int step = sqlite3_step (st);
-    int rc = SL_STORE_OK;
-    if (step == SQLITE_ROW)
-        s_col_copy (st, 0, sha256_out, SL_SHA256_HEX);
-    else
-    if (step == SQLITE_DONE) {
-        sl_store_set_errmsg ("no document %s in workspace %s", doc_id, workspace);
-        rc = SL_STORE_NOT_FOUND;
-    }
-    else
-        rc = s_fail (c, "delete document");
-    s_done (st);
-    if (rc == SL_STORE_OK) {
-        snprintf (change->doc_id, sizeof change->doc_id, "%s", doc_id);
-        change->changed = true;
-        rc = s_bump (c, workspace, &change->gen_after);
-        change->gen_before = change->gen_after - 1;
-    }
-    return rc;
-}
-
-static int
-s_document_delete (void *backend, const char *workspace, const char *doc_id,
-                   char sha256_out [SL_SHA256_HEX], sl_store_change_t *change)
-{
-    s_sqlite_t *self = backend;
-    s_conn_t *c = s_acquire (self);
-    if (!c)
-        return SL_STORE_ERROR;
-    int rc = s_write_begin (self, c);
-    if (rc == 0) {
-        rc = s_delete_body (c, workspace, doc_id, sha256_out, change);
-        if (rc == 0)
-            rc = s_write_commit (self, c);
-        else
-            s_write_rollback (self, c);
-        if (rc != 0) {
-            change->changed = false;
-            change->n_removed = 0;
-        }
-    }
-    s_release (self, c);
-    return rc;
 }
 
 static int
@@ -2275,35 +2228,41 @@ s_workspace_chunks (void *backend, const char *workspace, int64_t after_key, int
     return rc;
 }
 
-//  The body of a re-embed, inside the write transaction.
-//  The body of a re-embed, inside the write transaction.
+//  The write lock serialises every writer already: only say whether the
+//  workspace exists
 static int
-s_reembed_body (s_conn_t *c, const char *workspace, const char *model_id, int dim,
-                int64_t now_ms, int64_t *missing)
+s_tx_workspace_lock (void *tx, const char *workspace)
 {
-    int rc = s_workspace_read (c, workspace, NULL, 0, NULL, NULL);
-    if (rc != SL_STORE_OK)
-        return rc;
+    return s_workspace_read (tx, workspace, NULL, 0, NULL, NULL);
+}
+
+static int
+s_tx_cache_missing (void *tx, const char *workspace, const char *model_id, int dim,
+                    int64_t *missing)
+{
+    s_conn_t *c = tx;
     sqlite3_stmt *st = s_stmt (c, S_WS_CACHE_MISSING);
     if (!st)
         return SL_STORE_ERROR;
     s_bind_text (st, 1, workspace);
     s_bind_text (st, 2, model_id);
     sqlite3_bind_int (st, 3, dim);
-    if (sqlite3_step (st) != SQLITE_ROW) {
+    int rc = SL_STORE_OK;
+    if (sqlite3_step (st) == SQLITE_ROW)
+        *missing = sqlite3_column_int64 (st, 0);
+    else
         rc = s_fail (c, "count chunks without a vector");
-        s_done (st);
-        return rc;
-    }
-    *missing = sqlite3_column_int64 (st, 0);
     s_done (st);
-    if (*missing > 0) {
-        sl_store_set_errmsg ("%lld chunk(s) of workspace %s have no vector of %s yet (documents "
-                             "were added during the re-embed): embed them and switch again",
-                             (long long) *missing, workspace, model_id);
-        return SL_STORE_CONFLICT;
-    }
-    if (!(st = s_stmt (c, S_WS_VEC_DELETE)))
+    return rc;
+}
+
+static int
+s_tx_vectors_from_cache (void *tx, const char *workspace, const char *model_id, int dim,
+                         int64_t now_ms)
+{
+    s_conn_t *c = tx;
+    sqlite3_stmt *st = s_stmt (c, S_WS_VEC_DELETE);
+    if (!st)
         return SL_STORE_ERROR;
     s_bind_text (st, 1, workspace);
     if (s_run (c, st, "delete workspace vectors"))
@@ -2327,83 +2286,10 @@ s_reembed_body (s_conn_t *c, const char *workspace, const char *model_id, int di
     s_bind_text (st, 1, workspace);
     s_bind_text (st, 2, model_id);
     sqlite3_bind_int64 (st, 3, now_ms);
-    if (s_run (c, st, "set document models"))
-        return SL_STORE_ERROR;
-    int64_t gen = 0;
-    return s_bump (c, workspace, &gen);
+    return s_run (c, st, "set document models") ? SL_STORE_ERROR : SL_STORE_OK;
 }
 
-static int
-s_workspace_reembed (void *backend, const char *workspace, const char *model_id, int dim,
-                     int64_t now_ms, int64_t *missing)
-{
-    s_sqlite_t *self = backend;
-    s_conn_t *c = s_acquire (self);
-    if (!c)
-        return SL_STORE_ERROR;
-    int rc = s_write_begin (self, c);
-    if (rc == 0) {
-        rc = s_reembed_body (c, workspace, model_id, dim, now_ms, missing);
-        if (rc == 0)
-            rc = s_write_commit (self, c);
-        else
-            s_write_rollback (self, c);
-    }
-    s_release (self, c);
-    return rc;
-}
-
-static const sl_store_ops_t s_ops = {
-    .name = "sqlite",
-    .close = s_close,
-    .job_create = s_job_create,
-    .job_get = s_job_get,
-    .job_set_blob = s_job_set_blob,
-    .job_stage = s_job_stage,
-    .job_progress = s_job_progress,
-    .job_fail = s_job_fail,
-    .job_complete = s_job_complete,
-    .job_attempt = s_job_attempt,
-    .job_lease = s_job_lease,
-    .job_list = s_job_list,
-    .jobs_unfinished = s_jobs_unfinished,
-    .document_find = s_document_find,
-    .tx_begin = s_tx_begin,
-    .tx_end = s_tx_end,
-    .tx_workspace = s_tx_workspace,
-    .tx_job = s_tx_job,
-    .tx_source_get = s_tx_source_get,
-    .tx_source_set = s_tx_source_set,
-    .tx_source_unlink = s_tx_source_unlink,
-    .tx_doc_exists = s_tx_doc_exists,
-    .tx_doc_insert = s_tx_doc_insert,
-    .tx_doc_remove = s_tx_doc_remove,
-    .tx_doc_set_source = s_tx_doc_set_source,
-    .tx_chunks_insert = s_tx_chunks_insert,
-    .tx_job_complete = s_tx_job_complete,
-    .tx_bump = s_tx_bump,
-    .document_get = s_document_get,
-    .document_list = s_document_list,
-    .chunks_list = s_chunks_list,
-    .document_delete = s_document_delete,
-    .blob_referenced = s_blob_referenced,
-    .workspace_info = s_workspace_info,
-    .vectors_load = s_vectors_load,
-    .hits_fill = s_hits_fill,
-    .lexical = s_lexical,
-    .document_keys = s_document_keys,
-    .cache_get = s_cache_get,
-    .cache_put = s_cache_put,
-    .event_append = s_event_append,
-    .events_list = s_events_list,
-    .stats = s_stats,
-    .workspace_chunks = s_workspace_chunks,
-    .workspace_reembed = s_workspace_reembed,
-    .lease = s_lease,
-    .workspace_bytes = s_workspace_bytes,
-    .cache_usage = s_cache_usage,
-    .cache_evict = s_cache_evict,
-};
+static const sl_store_ops_t s_ops = SL_STORE_OPS ("sqlite");
 
 int
 sl_store_sqlite_open (const char *path, const sl_store_ops_t **ops_p, void **backend_p,

@@ -1,14 +1,11 @@
-/*  sl_store_shared: one store handle per process, the msgpack shapes of
-    jobs and documents that every store-side actor answers with, and
-    intake's storage admission (sl_store_admit). */
-#include "sl_store_actors.h"
-#include "sl_blob.h"
-#include "sl_quota.h"
+/*  sl_store_node: one store handle per process, and the msgpack shapes of
+    jobs and documents that every store-side actor answers with. See
+    sl_store_node.h. */
+#include "sl_store_node.h"
 #include "sl_util.h"
 
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 static void *
 s_open (sl_node_t *node, char *err, size_t errlen)
@@ -29,44 +26,6 @@ sl_store_t *
 sl_store_shared (sl_node_t *node, char *err, size_t errlen)
 {
     return sl_node_shared (node, "store", s_open, s_close, err, errlen);
-}
-
-//  Called under the node's registry lock: must not ask the registry for
-//  anything else (the store), or it would wait on itself
-static void *
-s_quota_open (sl_node_t *node, char *err, size_t errlen)
-{
-    return sl_quota_new (sl_node_config (node), sl_node_data_dir (node));
-}
-
-static void
-s_quota_close (void **item)
-{
-    sl_quota_destroy ((sl_quota_t **) item);
-}
-
-int
-sl_store_admit (sl_node_t *node, const char *ws, const char *blob, char *err, size_t errlen)
-{
-    int64_t incoming = 0;
-    if (blob && *blob) {
-        //  The job is about to rely on this blob: say so to the collector,
-        //  and if the collector took it a moment ago, say so to the caller
-        sl_blob_t *blobs = sl_node_blob (node, err, errlen);
-        char path [1200];
-        struct stat st;
-        if (!blobs || sl_blob_touch (blobs, blob) != 0 || sl_blob_path (blobs, blob, path, sizeof path)
-        ||  stat (path, &st) != 0) {
-            snprintf (err, errlen, "blob %.16s… is not in the blob area (uploads not used within "
-                      "storage.gc_grace_s are collected): upload it again", blob);
-            return 400;
-        }
-        incoming = (int64_t) st.st_size;
-    }
-    sl_store_t *store = sl_store_shared (node, err, errlen);
-    sl_quota_t *quota = (sl_quota_t *) sl_node_shared (node, "quota", s_quota_open, s_quota_close,
-                                                       err, errlen);
-    return store && quota ? sl_quota_check (quota, store, ws, incoming, err, errlen) : 0;
 }
 
 static void

@@ -1,0 +1,36 @@
+/*  sl_store_node: the store as a node's actors see it.
+
+    One store handle per process (sl_store_shared), opened on first use
+    from store.url and shared by every actor of the process; the
+    msgpack shapes of jobs and documents every store-side actor answers
+    with (docs/protocol.md); and two replies actors share: a job as the
+    answer to a request, an event submitted to the journal. Lives in the
+    store library so that actors take the shared store from here, never
+    from another actor's header.
+*/
+#ifndef SL_STORE_NODE_H_INCLUDED
+#define SL_STORE_NODE_H_INCLUDED
+
+#include "sl_node.h"
+#include "sl_store.h"
+#include "sl_mp.h"
+#include <czmq.h>
+
+//  The process's store, opened from store.url (default
+//  sqlite:<data>/sluice.db) on first use. The node owns it (closed when
+//  the node is destroyed); NULL with a reason in err if it cannot open.
+sl_store_t *sl_store_shared (sl_node_t *node, char *err, size_t errlen);
+
+//  Pack a job / document as a msgpack map (the shapes in docs/protocol.md).
+void sl_store_pack_job (sl_mpw_t *w, const sl_store_job_t *job);
+void sl_store_pack_doc (sl_mpw_t *w, const sl_store_doc_t *doc);
+
+//  Reply {"job": {...}} to a request.
+void sl_store_reply_job (sl_ctx_t *ctx, const sl_store_job_t *job);
+
+//  Submit an event for job (as if a stage had emitted it) through the
+//  journal: the envelope is added to the handler's successors.
+void sl_store_emit_event (sl_ctx_t *ctx, const char *job, const char *ws, const void *event,
+                          size_t size);
+
+#endif

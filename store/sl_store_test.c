@@ -1,0 +1,1574 @@
+/*  sl_store_test: the store's conformance suite and the SQLite self-test.
+
+    Built only into test programs (the sl_store_tests library in
+    store/CMakeLists.txt), never into the sl_store library sluiced links.
+
+    sl_store_conformance is the oracle for the policy in sl_store.c: every
+    backend runs it on an empty database (selftest_store here on a SQLite
+    file in a mkdtemp directory, selftest_store_pg in sl_store_pg_test.c on
+    a throwaway PostgreSQL server). Its cases run in order, each one
+    behaviour of the store's contract (sl_store.h), and later cases count
+    rows the earlier ones left. A failing CHECK prints file:line, the case
+    and the condition, then exits: the failure says what broke.
+*/
+#include "sl_store_backend.h"
+#include "sl_log.h"
+
+#include <ftw.h>
+#include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+//  The case running, named in every failure
+static const char *s_case = "setup";
+
+#define CHECK(cond) do { if (!(cond)) { \
+    fprintf (stderr, "FAIL %s:%d: case '%s': %s\n", __FILE__, __LINE__, s_case, #cond); \
+    exit (1); } } while (0)
+
+#define T_DIM 8
+#define T_MODEL "test-model"
+
+//  The suite's window on the database: a backend-specific row counter
+typedef struct {
+    sl_store_count_fn *fn;
+    void *arg;
+} s_db_t;
+
+static int64_t
+s_count (const s_db_t *db, const char *sql)
+{
+    return db->fn (db->arg, sql);
+}
+
+static int64_t
+s_countf (const s_db_t *db, const char *fmt, const char *arg)
+{
+    char sql [512];
+    snprintf (sql, sizeof sql, fmt, arg);
+    return s_count (db, sql);
+}
+
+//  Count rows with a private connection (what another process would see)
+static int64_t
+s_sqlite_count (void *arg, const char *sql)
+{
+    const char *path = arg;
+    sqlite3 *db = NULL;
+    CHECK (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    CHECK (sqlite3_prepare_v2 (db, sql, -1, &st, NULL) == SQLITE_OK);
+    CHECK (sqlite3_step (st) == SQLITE_ROW);
+    int64_t value = sqlite3_column_int64 (st, 0);
+    sqlite3_finalize (st);
+    sqlite3_close (db);
+    return value;
+}
+
+//  per thread: the concurrent workers must not share (or repeat) a sequence
+static __thread uint64_t s_rng = 88172645463325252ULL;
+
+void
+sl_store_test_unit_vector (float *v, int dim)
+{
+    double norm = 0;
+    for (int i = 0; i < dim; i++) {
+        s_rng ^= s_rng << 13;
+        s_rng ^= s_rng >> 7;
+        s_rng ^= s_rng << 17;
+        v [i] = (float) ((double) (s_rng >> 11) / (double) (1ULL << 53)) * 2.0f - 1.0f;
+        norm += (double) v [i] * v [i];
+    }
+    for (int i = 0; i < dim; i++)
+        v [i] = (float) (v [i] / sqrt (norm));
+}
+
+//  A test document: n chunks with texts "<tag> <i>" and random vectors
+typedef struct {
+    sl_doc_meta_t meta;
+    char sha [SL_SHA256_HEX];
+    char texts [8][64];
+    sl_chunk_row_t chunks [8];
+    float vectors [8 * T_DIM];
+    int n;
+} s_doc_t;
+
+static void
+s_doc_make (s_doc_t *doc, const char *workspace, const char *source, const char *tag, int n)
+{
+    CHECK (n <= 8);
+    memset (doc, 0, sizeof *doc);
+    sl_sha256_hex (tag, strlen (tag), doc->sha);
+    doc->meta = (sl_doc_meta_t) {
+        .workspace = workspace, .source = source, .sha256 = doc->sha, .mime = "text/plain",
+        .title = tag, .pages = 2, .bytes = 1000 + n, .job_id = NULL
+    };
+    for (int i = 0; i < n; i++) {
+        snprintf (doc->texts [i], sizeof doc->texts [i], "%s %d", tag, i);
+        doc->chunks [i] = (sl_chunk_row_t) {
+            .ordinal = i, .page_start = 1 + i / 2, .page_end = 1 + i / 2,
+            .char_start = i * 100, .char_end = i * 100 + 99, .tokens = 20,
+            .hash = NULL, .text = doc->texts [i]
+        };
+        sl_store_test_unit_vector (doc->vectors + i * T_DIM, T_DIM);
+    }
+    doc->n = n;
+}
+
+static int
+s_doc_commit (sl_store_t *store, s_doc_t *doc, char id [SL_STORE_ID])
+{
+    return sl_store_document_commit (store, &doc->meta, doc->chunks, doc->n, doc->vectors,
+                                     T_DIM, T_MODEL, id);
+}
+
+//  A commit's reader over a test document, one batch at a time
+typedef struct {
+    const s_doc_t *doc;
+    int next;
+} s_doc_reader_t;
+
+static int
+s_doc_read (void *arg, sl_chunk_row_t *rows, float *vectors, int max, char *err, size_t errlen)
+{
+    s_doc_reader_t *self = arg;
+    int count = 0;
+    for (; count < max && self->next < self->doc->n; count++, self->next++) {
+        rows [count] = self->doc->chunks [self->next];
+        memcpy (vectors + (size_t) count * T_DIM, self->doc->vectors + (size_t) self->next * T_DIM,
+                T_DIM * sizeof (float));
+    }
+    return count;
+}
+
+//  The same, with the whole outcome
+static int
+s_doc_commit_r (sl_store_t *store, s_doc_t *doc, sl_store_commit_t *result)
+{
+    s_doc_reader_t reader = { doc, 0 };
+    return sl_store_document_commit_stream (store, &doc->meta, doc->n, T_DIM, T_MODEL,
+                                            s_doc_read, &reader, result);
+}
+
+//  Top hit for a query; returns hit count and copies the best chunk id
+static int
+s_top (sl_store_t *store, const char *workspace, const float *query, sl_hit_t *best)
+{
+    sl_hit_t hits [5];
+    int n = -1;
+    int rc = sl_store_search (store, workspace, T_MODEL, query, T_DIM, 5, hits, &n);
+    CHECK (rc == SL_STORE_OK);
+    for (int i = 1; i < n; i++)
+        CHECK (hits [i - 1].score >= hits [i].score);
+    memset (best, 0, sizeof *best);
+    if (n > 0) {
+        *best = hits [0];
+        hits [0].title = hits [0].source = hits [0].text = NULL;
+    }
+    sl_store_hits_reset (hits, n);
+    return n;
+}
+
+//  A database made before lexical search (schema 1) with chunks in it:
+//  opening it applies migration 2, whose rebuild indexes the old chunks,
+//  and migration 3 (leases, the cache's age index)
+static void
+s_test_upgrade (const char *path, const char *url)
+{
+    char err [256];
+    sl_store_t *store = sl_store_open (url, err, sizeof err);
+    s_doc_t doc;
+    s_doc_make (&doc, "wsold", "https://example.com/old", "vintage", 2);
+    char id [SL_STORE_ID];
+    CHECK (s_doc_commit (store, &doc, id) == 0);
+    sl_store_destroy (&store);
+    sqlite3 *db = NULL;
+    CHECK (sqlite3_open (path, &db) == SQLITE_OK);
+    CHECK (sqlite3_exec (db, "DROP TRIGGER chunks_fts_insert; DROP TRIGGER chunks_fts_delete; "
+                          "DROP TRIGGER chunks_fts_update; DROP TABLE chunks_fts; "
+                          "DROP TABLE document_sources; ALTER TABLE jobs DROP COLUMN replaced; "
+                          "ALTER TABLE jobs DROP COLUMN duplicate_of; "
+                          "DROP TABLE leases; DROP INDEX embed_cache_by_age; "
+                          "DELETE FROM schema_version WHERE version >= 2",
+                          NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close (db);
+
+    store = sl_store_open (url, err, sizeof err);
+    CHECK (store);
+    sl_hit_t hits [4];
+    int n = 0;
+    sl_search_t how = { .text = "Vintage", .mode = SL_SEARCH_LEXICAL };
+    CHECK (sl_store_search_text (store, "wsold", T_MODEL, doc.vectors, T_DIM, &how, 4, hits, &n)
+            == SL_STORE_OK);
+    CHECK (n == 2 && hits [0].match == SL_HIT_LEXICAL);
+    sl_store_hits_reset (hits, n);
+    //  migration 3 gave the old document its source: a new version there
+    //  replaces it, as one committed after the upgrade would
+    s_db_t counter = { s_sqlite_count, (void *) path };
+    CHECK (s_count (&counter, "SELECT COUNT(*) FROM document_sources WHERE workspace = 'wsold' "
+                               "AND source = 'https://example.com/old'") == 1);
+    s_doc_t newer;
+    s_doc_make (&newer, "wsold", "https://example.com/old", "newer", 1);
+    sl_store_commit_t result;
+    CHECK (s_doc_commit_r (store, &newer, &result) == 0 && strcmp (result.replaced, id) == 0);
+    sl_store_doc_t gone;
+    CHECK (sl_store_document_get (store, "wsold", id, &gone) == SL_STORE_NOT_FOUND);
+    int64_t now = sl_now_ms ();
+    CHECK (sl_store_lease (store, "upgraded", "me", now, now + 1) == SL_STORE_OK);
+    CHECK (sl_store_lease_release (store, "upgraded", "me") == SL_STORE_OK);
+    char sha [SL_SHA256_HEX];
+    CHECK (sl_store_document_delete (store, "wsold", result.document_id, sha) == SL_STORE_OK);
+    sl_store_destroy (&store);
+}
+
+static void
+s_test_open (const char *dir, const char *path, const char *url)
+{
+    s_db_t db = { s_sqlite_count, (void *) path };
+    char err [256];
+    //  nothing listens on port 1: a clear error, no hang
+    CHECK (!sl_store_open ("postgres://sluice@127.0.0.1:1/sluice", err, sizeof err));
+    CHECK (strstr (err, "cannot connect to PostgreSQL at postgres://sluice@127.0.0.1:1"));
+    CHECK (!sl_store_open ("", err, sizeof err));
+    CHECK (!sl_store_open ("mysql://x", err, sizeof err));
+    CHECK (strstr (err, "unknown store url scheme"));
+
+    //  a file that is not a database is refused with a message, no crash
+    char garbage [512];
+    snprintf (garbage, sizeof garbage, "%s/garbage.db", dir);
+    FILE *file = fopen (garbage, "w");
+    CHECK (file);
+    for (int i = 0; i < 200; i++)
+        fputs ("this is not an sqlite database\n", file);
+    fclose (file);
+    CHECK (!sl_store_open (garbage, err, sizeof err));
+    CHECK (strstr (err, garbage));
+
+    //  first open creates the parent directories and applies migrations
+    sl_store_t *store = sl_store_open (url, err, sizeof err);
+    if (!store)
+        fprintf (stderr, "open: %s\n", err);
+    CHECK (store);
+    CHECK (strcmp (sl_store_backend (store), "sqlite") == 0);
+    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 4);
+    int64_t applied = s_count (&db, "SELECT applied_ms FROM schema_version WHERE version = 1");
+    CHECK (s_count (&db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
+                          "AND name IN ('workspaces', 'jobs', 'documents', 'chunks', "
+                          "'vectors', 'embed_cache', 'events', 'document_sources')") == 8);
+    sl_store_destroy (&store);
+    CHECK (store == NULL);
+    sl_store_destroy (&store);
+
+    //  re-open (plain path form) is a no-op for the schema
+    store = sl_store_open (path, err, sizeof err);
+    CHECK (store);
+    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 4);
+    CHECK (s_count (&db, "SELECT applied_ms FROM schema_version WHERE version = 1") == applied);
+    sl_store_destroy (&store);
+
+    //  WAL is on: the -wal file exists while a store is open
+    store = sl_store_open (url, err, sizeof err);
+    CHECK (sl_store_job_create (store, "wal-probe", "probe", "upload:x", NULL, NULL, NULL) == 0);
+    char wal [600];
+    snprintf (wal, sizeof wal, "%s-wal", path);
+    CHECK (access (wal, F_OK) == 0);
+    sl_store_destroy (&store);
+    s_test_upgrade (path, url);
+}
+
+static void
+s_test_jobs (sl_store_t *store)
+{
+    sl_store_job_t job;
+    CHECK (sl_store_job_create (store, "job-1", "ws1", "https://example.com/a.pdf", NULL, NULL,
+                                 "{\"ocr\":false}") == 0);
+    //  creating an existing id changes nothing
+    CHECK (sl_store_job_create (store, "job-1", "ws1", "https://elsewhere/b", NULL, NULL,
+                                 NULL) == 0);
+    CHECK (sl_store_job_get (store, "job-1", &job) == 0);
+    CHECK (strcmp (job.source, "https://example.com/a.pdf") == 0);
+    CHECK (strcmp (job.workspace, "ws1") == 0);
+    CHECK (strcmp (job.options, "{\"ocr\":false}") == 0);
+    CHECK (job.state == SL_STORE_QUEUED && job.stage == SL_STORE_STAGE_NONE);
+    CHECK (job.percent == 0 && job.attempts == 0 && job.sha256 [0] == 0 && !job.mime);
+    CHECK (job.created_ms > 0 && job.created_ms == job.updated_ms);
+    sl_store_job_reset (&job);
+
+    //  stages: first start time kept on redelivery, state follows the stage
+    CHECK (sl_store_job_stage (store, "job-1", SL_STORE_STAGE_FETCH, SL_STORE_STARTED, 1000) == 0);
+    CHECK (sl_store_job_stage (store, "job-1", SL_STORE_STAGE_FETCH, SL_STORE_STARTED, 1500) == 0);
+    char sha [SL_SHA256_HEX];
+    sl_sha256_hex ("job-1 blob", 10, sha);
+    CHECK (sl_store_job_set_blob (store, "job-1", sha, "application/pdf") == 0);
+    CHECK (sl_store_job_set_blob (store, "job-1", "not-a-sha", NULL) == SL_STORE_ERROR);
+    CHECK (sl_store_job_stage (store, "job-1", SL_STORE_STAGE_FETCH, SL_STORE_FINISHED, 2000) == 0);
+    CHECK (sl_store_job_stage (store, "job-1", SL_STORE_STAGE_PARSE, SL_STORE_STARTED, 2100) == 0);
+    CHECK (sl_store_job_progress (store, "job-1", 150) == 0);
+    CHECK (sl_store_job_get (store, "job-1", &job) == 0);
+    CHECK (job.state == SL_STORE_PARSING && job.stage == SL_STORE_STAGE_PARSE);
+    CHECK (job.started_ms [SL_STORE_STAGE_FETCH] == 1000);
+    CHECK (job.finished_ms [SL_STORE_STAGE_FETCH] == 2000);
+    CHECK (job.started_ms [SL_STORE_STAGE_PARSE] == 2100);
+    CHECK (job.finished_ms [SL_STORE_STAGE_PARSE] == 0);
+    CHECK (job.percent == 100);            //  clamped
+    CHECK (strcmp (job.sha256, sha) == 0 && strcmp (job.mime, "application/pdf") == 0);
+    sl_store_job_reset (&job);
+    CHECK (sl_store_job_progress (store, "job-1", 40) == 0);
+
+    int attempts = 0;
+    CHECK (sl_store_job_attempt (store, "job-1", &attempts) == 0 && attempts == 1);
+    CHECK (sl_store_job_attempt (store, "job-1", &attempts) == 0 && attempts == 2);
+
+    //  leases: one owner at a time until expiry
+    CHECK (sl_store_job_lease (store, "job-1", "worker-a", 3000, 4000) == 0);
+    CHECK (sl_store_job_lease (store, "job-1", "worker-a", 3100, 4100) == 0);  //  renew
+    CHECK (sl_store_job_lease (store, "job-1", "worker-b", 3500, 5000) == SL_STORE_BUSY);
+    CHECK (sl_store_job_lease (store, "job-1", "worker-b", 4200, 5000) == 0);  //  expired
+    CHECK (sl_store_job_lease (store, "job-1", "worker-a", 4300, 5000) == SL_STORE_BUSY);
+    CHECK (sl_store_job_get (store, "job-1", &job) == 0);
+    CHECK (strcmp (job.lease_owner, "worker-b") == 0 && job.lease_until_ms == 5000);
+    CHECK (job.percent == 40 && job.attempts == 2);
+    sl_store_job_reset (&job);
+
+    //  completion is terminal: stale redeliveries get SL_STORE_TERMINAL
+    char doc_id [SL_STORE_ID];
+    sl_store_document_id ("ws1", sha, doc_id);
+    CHECK (sl_store_job_complete (store, "job-1", doc_id) == 0);
+    CHECK (sl_store_job_stage (store, "job-1", SL_STORE_STAGE_CHUNK, SL_STORE_STARTED, 9000)
+            == SL_STORE_TERMINAL);
+    CHECK (strstr (sl_store_errmsg (store), "completed"));
+    CHECK (sl_store_job_stage (store, "job-1", SL_STORE_STAGE_PARSE, SL_STORE_FINISHED, 9000)
+            == SL_STORE_TERMINAL);
+    CHECK (sl_store_job_progress (store, "job-1", 10) == SL_STORE_TERMINAL);
+    CHECK (sl_store_job_fail (store, "job-1", SL_STORE_STAGE_PARSE, "late") == SL_STORE_TERMINAL);
+    CHECK (sl_store_job_complete (store, "job-1", doc_id) == SL_STORE_TERMINAL);
+    CHECK (sl_store_job_attempt (store, "job-1", NULL) == SL_STORE_TERMINAL);
+    CHECK (sl_store_job_set_blob (store, "job-1", sha, NULL) == SL_STORE_TERMINAL);
+    CHECK (sl_store_job_lease (store, "job-1", "worker-c", 9000, 9999) == SL_STORE_TERMINAL);
+    CHECK (sl_store_job_get (store, "job-1", &job) == 0);
+    CHECK (job.state == SL_STORE_COMPLETED && job.percent == 100);
+    CHECK (strcmp (job.document_id, doc_id) == 0);
+    CHECK (job.lease_owner == NULL && job.started_ms [SL_STORE_STAGE_CHUNK] == 0);
+    CHECK (job.attempts == 2);
+    sl_store_job_reset (&job);
+
+    //  failure is terminal too, and records where and why
+    CHECK (sl_store_job_create (store, "job-2", "ws1", "upload:report.pdf", NULL, NULL, NULL) == 0);
+    CHECK (sl_store_job_fail (store, "job-2", SL_STORE_STAGE_PARSE, "not a PDF") == 0);
+    CHECK (sl_store_job_stage (store, "job-2", SL_STORE_STAGE_FETCH, SL_STORE_STARTED, 1)
+            == SL_STORE_TERMINAL);
+    CHECK (sl_store_job_get (store, "job-2", &job) == 0);
+    CHECK (job.state == SL_STORE_FAILED && job.error_stage == SL_STORE_STAGE_PARSE);
+    CHECK (strcmp (job.error, "not a PDF") == 0);
+    sl_store_job_reset (&job);
+
+    //  unknown and invalid ids
+    CHECK (sl_store_job_get (store, "job-none", &job) == SL_STORE_NOT_FOUND);
+    CHECK (sl_store_job_stage (store, "job-none", SL_STORE_STAGE_FETCH, SL_STORE_STARTED, 1)
+            == SL_STORE_NOT_FOUND);
+    CHECK (sl_store_job_progress (store, "job-none", 1) == SL_STORE_NOT_FOUND);
+    CHECK (sl_store_job_lease (store, "job-none", "a", 1, 2) == SL_STORE_NOT_FOUND);
+    CHECK (sl_store_job_create (store, "../etc", "ws1", "x", NULL, NULL, NULL) == SL_STORE_ERROR);
+    CHECK (strstr (sl_store_errmsg (store), "invalid job id"));
+    CHECK (sl_store_job_create (store, "job-x", "bad ws", "x", NULL, NULL, NULL) == SL_STORE_ERROR);
+    CHECK (sl_store_job_create (store, "job-x", "ws1", "", NULL, NULL, NULL) == SL_STORE_ERROR);
+    CHECK (sl_store_job_stage (store, "job-2", (sl_store_stage_t) 9, SL_STORE_STARTED, 1)
+            == SL_STORE_ERROR);
+
+    //  listing, filtering and paging
+    sl_store_job_t *jobs = NULL;
+    int count = -1;
+    CHECK (sl_store_job_list (store, "ws1", NULL, 10, 0, &jobs, &count) == 0 && count == 2);
+    sl_store_jobs_free (&jobs, count);
+    CHECK (jobs == NULL);
+    CHECK (sl_store_job_list (store, "ws1", "failed", 10, 0, &jobs, &count) == 0 && count == 1);
+    CHECK (strcmp (jobs [0].id, "job-2") == 0);
+    sl_store_jobs_free (&jobs, count);
+    CHECK (sl_store_job_list (store, "ws1", NULL, 1, 1, &jobs, &count) == 0 && count == 1);
+    sl_store_jobs_free (&jobs, count);
+    CHECK (sl_store_job_list (store, "ws1", "nonsense", 10, 0, &jobs, &count) == SL_STORE_ERROR);
+    CHECK (sl_store_job_list (store, "ws2", NULL, 10, 0, &jobs, &count) == 0 && count == 0);
+    CHECK (sl_store_job_list (store, "ws1", NULL, -1, 0, &jobs, &count) == SL_STORE_ERROR);
+}
+
+static void
+s_test_unfinished (sl_store_t *store)
+{
+    //  job-3 was last touched at t=5000, job-4 now; completed/failed never
+    CHECK (sl_store_job_create (store, "job-3", "ws1", "https://example.com/3", NULL, NULL, NULL) == 0);
+    CHECK (sl_store_job_stage (store, "job-3", SL_STORE_STAGE_EMBED, SL_STORE_STARTED, 5000) == 0);
+    CHECK (sl_store_job_create (store, "job-4", "ws1", "https://example.com/4", NULL, NULL, NULL) == 0);
+    sl_store_job_t *jobs = NULL;
+    int count = -1;
+    CHECK (sl_store_jobs_unfinished (store, 6000, 10, &jobs, &count) == 0);
+    CHECK (count == 1 && strcmp (jobs [0].id, "job-3") == 0);
+    CHECK (jobs [0].state == SL_STORE_EMBEDDING);
+    sl_store_jobs_free (&jobs, count);
+    CHECK (sl_store_jobs_unfinished (store, 4000, 10, &jobs, &count) == 0 && count == 0);
+    //  "wal-probe" (queued, created at open) is unfinished too
+    CHECK (sl_store_jobs_unfinished (store, sl_now_ms () + 1000, 10, &jobs, &count) == 0);
+    CHECK (count == 3 && strcmp (jobs [0].id, "job-3") == 0);
+    for (int i = 0; i < count; i++)
+        CHECK (strcmp (jobs [i].id, "job-1") != 0 && strcmp (jobs [i].id, "job-2") != 0);
+    sl_store_jobs_free (&jobs, count);
+    CHECK (sl_store_jobs_unfinished (store, sl_now_ms () + 1000, 1, &jobs, &count) == 0);
+    CHECK (count == 1);
+    sl_store_jobs_free (&jobs, count);
+}
+
+static void
+s_test_documents (sl_store_t *store, const s_db_t *db)
+{
+    const char *url_a = "https://example.com/a";
+    s_doc_t doc_a, doc_b, doc_bad;
+    s_doc_make (&doc_a, "ws1", url_a, "alpha", 3);
+    char id_a [SL_STORE_ID], id [SL_STORE_ID], expect [SL_STORE_ID];
+
+    //  first commit
+    CHECK (sl_store_document_find (store, "ws1", doc_a.sha, NULL) == SL_STORE_NOT_FOUND);
+    CHECK (s_doc_commit (store, &doc_a, id_a) == 0);
+    sl_store_document_id ("ws1", doc_a.sha, expect);
+    CHECK (strcmp (id_a, expect) == 0);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM documents") == 1);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM chunks") == 3);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM vectors") == 3);
+
+    //  a query equal to a stored vector finds that chunk first
+    sl_hit_t best;
+    CHECK (s_top (store, "ws1", doc_a.vectors + 1 * T_DIM, &best) == 3);
+    CHECK (strcmp (best.document_id, id_a) == 0 && best.ordinal == 1);
+    CHECK (fabsf (best.score - 1.0f) < 1e-5f);
+    CHECK (strcmp (best.text, "alpha 1") == 0 && strcmp (best.title, "alpha") == 0);
+    CHECK (strcmp (best.source, url_a) == 0);
+    sl_store_chunk_id (id_a, 1, expect);
+    CHECK (strcmp (best.chunk_id, expect) == 0);
+    sl_store_hits_reset (&best, 1);
+
+    //  commit twice (redelivery) and re-ingest from another source: no-ops
+    CHECK (s_doc_commit (store, &doc_a, id) == 0 && strcmp (id, id_a) == 0);
+    s_doc_t mirror = doc_a;
+    mirror.meta.source = "https://mirror.example.com/a";
+    for (int i = 0; i < mirror.n; i++)
+        mirror.chunks [i].text = mirror.texts [i];
+    CHECK (s_doc_commit (store, &mirror, id) == 0 && strcmp (id, id_a) == 0);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM documents") == 1);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM chunks") == 3);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM vectors") == 3);
+
+    sl_store_doc_t doc;
+    CHECK (sl_store_document_find (store, "ws1", doc_a.sha, &doc) == 0);
+    CHECK (strcmp (doc.id, id_a) == 0 && strcmp (doc.source, url_a) == 0);
+    sl_store_doc_reset (&doc);
+    CHECK (sl_store_document_get (store, "ws1", id_a, &doc) == 0);
+    CHECK (doc.chunks == 3 && doc.pages == 2 && doc.bytes == 1003);
+    CHECK (strcmp (doc.model_id, T_MODEL) == 0 && strcmp (doc.state, "ready") == 0);
+    CHECK (strcmp (doc.mime, "text/plain") == 0 && strcmp (doc.sha256, doc_a.sha) == 0);
+    sl_store_doc_reset (&doc);
+    char model [64];
+    int dim = 0;
+    CHECK (sl_store_workspace_model (store, "ws1", model, sizeof model, &dim) == 0);
+    CHECK (strcmp (model, T_MODEL) == 0 && dim == T_DIM);
+
+    //  chunks listing and paging; chunk hash defaults to sha256 of text
+    sl_store_chunk_t *chunks = NULL;
+    int count = 0;
+    int64_t total = 0;
+    CHECK (sl_store_chunks_list (store, "ws1", id_a, 10, 0, &chunks, &count, &total) == 0);
+    CHECK (count == 3 && total == 3);
+    for (int i = 0; i < 3; i++) {
+        CHECK (chunks [i].ordinal == i && strcmp (chunks [i].text, doc_a.texts [i]) == 0);
+        char hash [SL_SHA256_HEX];
+        sl_sha256_hex (doc_a.texts [i], strlen (doc_a.texts [i]), hash);
+        CHECK (strcmp (chunks [i].hash, hash) == 0);
+        CHECK (chunks [i].char_start == i * 100 && chunks [i].tokens == 20);
+    }
+    sl_store_chunks_free (&chunks, count);
+    CHECK (sl_store_chunks_list (store, "ws1", id_a, 2, 1, &chunks, &count, &total) == 0);
+    CHECK (count == 2 && chunks [0].ordinal == 1 && chunks [1].ordinal == 2);
+    sl_store_chunks_free (&chunks, count);
+
+    //  same source, changed content: the source names the new document;
+    //  the old one lives on while the mirror still names it
+    s_doc_make (&doc_b, "ws1", url_a, "beta", 2);
+    char id_b [SL_STORE_ID];
+    sl_store_commit_t result;
+    CHECK (s_doc_commit_r (store, &doc_b, &result) == 0);
+    snprintf (id_b, sizeof id_b, "%s", result.document_id);
+    CHECK (strcmp (id_b, id_a) != 0 && strcmp (result.replaced, id_a) == 0);
+    CHECK (!*result.duplicate_of && !result.completed);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM documents") == 2);
+    CHECK (sl_store_document_get (store, "ws1", id_a, &doc) == 0);
+    CHECK (strcmp (doc.source, mirror.meta.source) == 0);       //  its oldest source left
+    sl_store_doc_reset (&doc);
+    //  ... until the mirror changes too: the last source gone, so is it,
+    //  atomically with its chunks and vectors
+    s_doc_t mirror_b = doc_b;
+    mirror_b.meta.source = mirror.meta.source;
+    for (int i = 0; i < mirror_b.n; i++)
+        mirror_b.chunks [i].text = mirror_b.texts [i];
+    CHECK (s_doc_commit_r (store, &mirror_b, &result) == 0);
+    CHECK (strcmp (result.document_id, id_b) == 0 && strcmp (result.replaced, id_a) == 0);
+    CHECK (strcmp (result.duplicate_of, id_b) == 0);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM documents") == 1);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM chunks") == 2);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM vectors") == 2);
+    CHECK (s_countf (db, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", id_a) == 0);
+    CHECK (sl_store_document_get (store, "ws1", id_a, &doc) == SL_STORE_NOT_FOUND);
+    CHECK (sl_store_document_find (store, "ws1", doc_a.sha, NULL) == SL_STORE_NOT_FOUND);
+    //  the index followed: old vectors never come back, not even as
+    //  rows that would crowd a k = 1 search out
+    int n = s_top (store, "ws1", doc_a.vectors + 1 * T_DIM, &best);
+    CHECK (n == 2 && strcmp (best.document_id, id_b) == 0);
+    sl_store_hits_reset (&best, 1);
+    sl_hit_t one [1];
+    CHECK (sl_store_search (store, "ws1", T_MODEL, doc_a.vectors + T_DIM, T_DIM, 1, one, &n) == 0);
+    CHECK (n == 1 && strcmp (one [0].document_id, id_b) == 0);
+    sl_store_hits_reset (one, n);
+    CHECK (s_top (store, "ws1", doc_b.vectors, &best) == 2);
+    CHECK (strcmp (best.document_id, id_b) == 0 && best.ordinal == 0);
+    CHECK (fabsf (best.score - 1.0f) < 1e-5f);
+    sl_store_hits_reset (&best, 1);
+
+    //  a commit that fails half-way (duplicate ordinal) leaves nothing behind
+    s_doc_make (&doc_bad, "ws1", url_a, "gamma", 2);
+    doc_bad.chunks [1].ordinal = 0;
+    CHECK (s_doc_commit (store, &doc_bad, id) == SL_STORE_ERROR);
+    CHECK (strstr (sl_store_errmsg (store), "UNIQUE"));
+    CHECK (s_count (db, "SELECT COUNT(*) FROM documents") == 1);
+    CHECK (s_countf (db, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", id_b) == 2);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM vectors") == 2);
+    CHECK (s_top (store, "ws1", doc_b.vectors + T_DIM, &best) == 2);
+    CHECK (strcmp (best.document_id, id_b) == 0 && best.ordinal == 1);
+    sl_store_hits_reset (&best, 1);
+
+    //  model and dimension are the workspace's
+    s_doc_t doc_c;
+    s_doc_make (&doc_c, "ws1", "https://example.com/c", "delta", 2);
+    CHECK (sl_store_document_commit (store, &doc_c.meta, doc_c.chunks, 2, doc_c.vectors, T_DIM,
+                                      "other-model", id) == SL_STORE_CONFLICT);
+    CHECK (strstr (sl_store_errmsg (store), "other-model"));
+    CHECK (sl_store_document_commit (store, &doc_c.meta, doc_c.chunks, 2, doc_c.vectors, 4,
+                                      T_MODEL, id) == SL_STORE_CONFLICT);
+    sl_hit_t hits [3];
+    int n_hits = -1;
+    CHECK (sl_store_search (store, "ws1", "other-model", doc_b.vectors, T_DIM, 3, hits, &n_hits)
+            == SL_STORE_CONFLICT && n_hits == 0);
+    CHECK (sl_store_search (store, "ws1", T_MODEL, doc_b.vectors, 4, 3, hits, &n_hits)
+            == SL_STORE_CONFLICT);
+    CHECK (sl_store_search (store, "nowhere", T_MODEL, doc_b.vectors, T_DIM, 3, hits, &n_hits)
+            == SL_STORE_NOT_FOUND);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM documents") == 1);
+
+    //  invalid input is refused with a message
+    s_doc_t doc_x = doc_c;
+    doc_x.meta.sha256 = "zz";
+    CHECK (s_doc_commit (store, &doc_x, id) == SL_STORE_ERROR);
+    CHECK (strstr (sl_store_errmsg (store), "sha256"));
+}
+
+static void
+s_test_isolation (sl_store_t *store, const s_db_t *db)
+{
+    //  ws2 gets a document at the same URL as ws1's
+    s_doc_t doc_w2;
+    s_doc_make (&doc_w2, "ws2", "https://example.com/a", "epsilon", 3);
+    char id_w2 [SL_STORE_ID];
+    CHECK (s_doc_commit (store, &doc_w2, id_w2) == 0);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM documents") == 2);     //  ws1's survives
+
+    sl_store_doc_t doc;
+    CHECK (sl_store_document_get (store, "ws1", id_w2, &doc) == SL_STORE_NOT_FOUND);
+    CHECK (sl_store_document_get (store, "ws2", id_w2, &doc) == 0);
+    sl_store_doc_reset (&doc);
+    CHECK (sl_store_document_find (store, "ws1", doc_w2.sha, NULL) == SL_STORE_NOT_FOUND);
+
+    sl_store_doc_t *docs = NULL;
+    int count = 0;
+    int64_t total = 0;
+    CHECK (sl_store_document_list (store, "ws1", 10, 0, &docs, &count, &total) == 0);
+    CHECK (count == 1 && total == 1 && strcmp (docs [0].id, id_w2) != 0);
+    sl_store_docs_free (&docs, count);
+    CHECK (sl_store_document_list (store, "ws2", 10, 0, &docs, &count, &total) == 0);
+    CHECK (count == 1 && total == 1 && strcmp (docs [0].id, id_w2) == 0);
+    CHECK (strcmp (docs [0].title, "epsilon") == 0 && docs [0].chunks == 3);
+    sl_store_docs_free (&docs, count);
+
+    sl_store_chunk_t *chunks = NULL;
+    CHECK (sl_store_chunks_list (store, "ws1", id_w2, 10, 0, &chunks, &count, NULL)
+            == SL_STORE_NOT_FOUND && chunks == NULL);
+
+    char sha [SL_SHA256_HEX];
+    CHECK (sl_store_document_delete (store, "ws1", id_w2, sha) == SL_STORE_NOT_FOUND);
+    CHECK (s_countf (db, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", id_w2) == 3);
+
+    //  ws1 search never returns ws2's chunk, even for its exact vector
+    sl_hit_t hits [10];
+    int n = 0;
+    CHECK (sl_store_search (store, "ws1", T_MODEL, doc_w2.vectors, T_DIM, 10, hits, &n) == 0);
+    for (int i = 0; i < n; i++)
+        CHECK (strcmp (hits [i].document_id, id_w2) != 0);
+    sl_store_hits_reset (hits, n);
+    sl_hit_t best;
+    CHECK (s_top (store, "ws2", doc_w2.vectors + 2 * T_DIM, &best) == 3);
+    CHECK (strcmp (best.document_id, id_w2) == 0 && best.ordinal == 2);
+    sl_store_hits_reset (&best, 1);
+}
+
+static void
+s_test_delete (sl_store_t *store, const s_db_t *db)
+{
+    sl_store_doc_t *docs = NULL;
+    int count = 0;
+    CHECK (sl_store_document_list (store, "ws1", 10, 0, &docs, &count, NULL) == 0 && count == 1);
+    char id [SL_STORE_ID], sha_doc [SL_SHA256_HEX];
+    snprintf (id, sizeof id, "%s", docs [0].id);
+    snprintf (sha_doc, sizeof sha_doc, "%s", docs [0].sha256);
+    sl_store_docs_free (&docs, count);
+
+    CHECK (sl_store_blob_referenced (store, sha_doc) == 1);
+    char sha [SL_SHA256_HEX];
+    CHECK (sl_store_document_delete (store, "ws1", id, sha) == 0);
+    CHECK (strcmp (sha, sha_doc) == 0);
+    CHECK (s_countf (db, "SELECT COUNT(*) FROM documents WHERE id = '%s'", id) == 0);
+    CHECK (s_countf (db, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", id) == 0);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM vectors v LEFT JOIN chunks c "
+                         "ON c.rid = v.chunk_rid WHERE c.rid IS NULL") == 0);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM chunks") == 3);       //  ws2's remain
+    CHECK (s_count (db, "SELECT COUNT(*) FROM vectors") == 3);
+    CHECK (sl_store_document_delete (store, "ws1", id, sha) == SL_STORE_NOT_FOUND);
+    CHECK (sl_store_blob_referenced (store, sha_doc) == 0);
+    //  an unfinished job holding the blob keeps it referenced
+    CHECK (sl_store_job_create (store, "job-blob", "ws1", "upload:b.txt", sha_doc, "text/plain",
+                                 NULL) == 0);
+    CHECK (sl_store_blob_referenced (store, sha_doc) == 1);
+    CHECK (sl_store_job_fail (store, "job-blob", SL_STORE_STAGE_PARSE, "test") == 0);
+    CHECK (sl_store_blob_referenced (store, sha_doc) == 0);
+    CHECK (sl_store_blob_referenced (store, "nope") == SL_STORE_ERROR);
+
+    //  the workspace is empty to search, but keeps its model
+    sl_hit_t hits [3];
+    int n = -1;
+    float query [T_DIM] = { 1 };
+    CHECK (sl_store_search (store, "ws1", T_MODEL, query, T_DIM, 3, hits, &n) == 0 && n == 0);
+    char model [64];
+    CHECK (sl_store_workspace_model (store, "ws1", model, sizeof model, NULL) == 0);
+    CHECK (sl_store_workspace_model (store, "probe", model, sizeof model, NULL)
+            == SL_STORE_NOT_FOUND);
+}
+
+static void
+s_test_cache (sl_store_t *store)
+{
+    const char *hashes [3] = { "h-one", "h-two", "h-three" };
+    float vectors [3 * 4], out [3 * 4];
+    for (int i = 0; i < 3; i++)
+        sl_store_test_unit_vector (vectors + i * 4, 4);
+    bool found [3];
+    CHECK (sl_store_cache_put (store, "m1", hashes, 2, vectors, 4) == 0);
+    CHECK (sl_store_cache_get (store, "m1", hashes, 3, 4, out, found) == 2);
+    CHECK (found [0] && found [1] && !found [2]);
+    CHECK (memcmp (out, vectors, 2 * 4 * sizeof (float)) == 0);
+    //  existing entries are kept (INSERT OR IGNORE), new ones added
+    float other [3 * 4];
+    for (int i = 0; i < 3; i++)
+        sl_store_test_unit_vector (other + i * 4, 4);
+    CHECK (sl_store_cache_put (store, "m1", hashes, 3, other, 4) == 0);
+    CHECK (sl_store_cache_get (store, "m1", hashes, 3, 4, out, found) == 3);
+    CHECK (memcmp (out, vectors, 2 * 4 * sizeof (float)) == 0);
+    CHECK (memcmp (out + 8, other + 8, 4 * sizeof (float)) == 0);
+    //  keyed by model; another dimension is a miss
+    CHECK (sl_store_cache_get (store, "m2", hashes, 3, 4, out, found) == 0 && !found [0]);
+    float wide [3 * 8];
+    CHECK (sl_store_cache_get (store, "m1", hashes, 3, 8, wide, found) == 0);
+    CHECK (sl_store_cache_get (store, "m1", hashes, 0, 4, out, found) == 0);
+    CHECK (sl_store_cache_put (store, "", hashes, 1, vectors, 4) == SL_STORE_ERROR);
+}
+
+static void
+s_test_events (sl_store_t *store)
+{
+    int64_t seq = 0;
+    for (int i = 1; i <= 3; i++) {
+        CHECK (sl_store_event_append (store, "job-1", "stage", "{\"stage\":\"fetch\"}",
+                                       1000 + i, &seq) == 0);
+        CHECK (seq == i);
+    }
+    CHECK (sl_store_event_append (store, "job-2", "failed", NULL, 5, &seq) == 0 && seq == 1);
+    sl_store_event_t *events = NULL;
+    int count = 0;
+    CHECK (sl_store_events_list (store, "job-1", 0, 100, &events, &count) == 0 && count == 3);
+    for (int i = 0; i < 3; i++)
+        CHECK (events [i].seq == i + 1 && events [i].ts == 1001 + i
+                && strcmp (events [i].type, "stage") == 0);
+    CHECK (strcmp (events [0].data, "{\"stage\":\"fetch\"}") == 0);
+    sl_store_events_free (&events, count);
+    CHECK (sl_store_events_list (store, "job-1", 1, 100, &events, &count) == 0 && count == 2);
+    CHECK (events [0].seq == 2 && events [1].seq == 3);
+    sl_store_events_free (&events, count);
+    CHECK (sl_store_events_list (store, "job-1", 1, 1, &events, &count) == 0 && count == 1);
+    CHECK (events [0].seq == 2);
+    sl_store_events_free (&events, count);
+    CHECK (sl_store_events_list (store, "job-1", 3, 10, &events, &count) == 0 && count == 0);
+    CHECK (sl_store_events_list (store, "job-2", 0, 10, &events, &count) == 0 && count == 1);
+    CHECK (events [0].data == NULL);
+    sl_store_events_free (&events, count);
+    CHECK (sl_store_event_append (store, "job-1", "", NULL, 1, NULL) == SL_STORE_ERROR);
+}
+
+#define T_THREADS 4
+#define T_DOCS 25
+
+typedef struct {
+    sl_store_t *store;
+    int thread;
+    int failures;
+    float probe [T_DIM];        //  first chunk vector of this thread's last doc
+    char probe_doc [SL_STORE_ID];
+} s_worker_t;
+
+static void *
+s_worker (void *arg)
+{
+    s_worker_t *w = arg;
+    s_rng += 0x9E3779B97F4A7C15ULL * (uint64_t) (w->thread + 1);
+    for (int i = 0; i < T_DOCS; i++) {
+        char job_id [32], source [64], tag [32];
+        snprintf (job_id, sizeof job_id, "conc-%d-%d", w->thread, i);
+        snprintf (source, sizeof source, "https://conc.example.com/%d/%d", w->thread, i);
+        snprintf (tag, sizeof tag, "conc %d %d", w->thread, i);
+        s_doc_t doc;
+        s_doc_make (&doc, "conc", source, tag, 4);
+        doc.meta.job_id = job_id;
+        char id [SL_STORE_ID];
+        int64_t seq;
+        int rc = sl_store_job_create (w->store, job_id, "conc", source, NULL, NULL, NULL);
+        rc = rc ? rc : sl_store_job_stage (w->store, job_id, SL_STORE_STAGE_STORE,
+                                           SL_STORE_STARTED, sl_now_ms ());
+        rc = rc ? rc : s_doc_commit (w->store, &doc, id);
+        rc = rc ? rc : sl_store_event_append (w->store, "conc-shared", "doc", NULL, 0, &seq);
+        //  the commit completed the job, in its transaction
+        if (rc == 0 && sl_store_job_complete (w->store, job_id, id) != SL_STORE_TERMINAL)
+            rc = -101;
+        if (rc == 0 && i % 5 == 0) {
+            sl_hit_t hits [3];
+            int n = 0;
+            rc = sl_store_search (w->store, "conc", T_MODEL, doc.vectors, T_DIM, 3, hits, &n);
+            if (rc == 0 && (n < 1 || strcmp (hits [0].document_id, id) != 0))
+                rc = -100;
+            sl_store_hits_reset (hits, n);
+        }
+        if (rc != 0) {
+            fprintf (stderr, "worker %d doc %d: rc %d: %s\n", w->thread, i, rc,
+                     sl_store_errmsg (w->store));
+            w->failures++;
+        }
+        memcpy (w->probe, doc.vectors, sizeof w->probe);
+        snprintf (w->probe_doc, sizeof w->probe_doc, "%s", id);
+    }
+    return NULL;
+}
+
+static void
+s_test_concurrent (sl_store_t *store, const s_db_t *db)
+{
+    s_worker_t workers [T_THREADS];
+    pthread_t threads [T_THREADS];
+    for (int t = 0; t < T_THREADS; t++) {
+        workers [t] = (s_worker_t) { .store = store, .thread = t };
+        CHECK (pthread_create (&threads [t], NULL, s_worker, &workers [t]) == 0);
+    }
+    for (int t = 0; t < T_THREADS; t++) {
+        pthread_join (threads [t], NULL);
+        CHECK (workers [t].failures == 0);
+    }
+    CHECK (s_count (db, "SELECT COUNT(*) FROM documents WHERE workspace = 'conc'")
+            == T_THREADS * T_DOCS);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM chunks c JOIN documents d ON d.id = c.document_id "
+                         "WHERE d.workspace = 'conc'") == T_THREADS * T_DOCS * 4);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM jobs WHERE workspace = 'conc' "
+                         "AND state = 'completed'") == T_THREADS * T_DOCS);
+    //  one event log appended from 4 threads: 1..N without gaps or repeats
+    sl_store_event_t *events = NULL;
+    int count = 0;
+    CHECK (sl_store_events_list (store, "conc-shared", 0, 1000, &events, &count) == 0);
+    CHECK (count == T_THREADS * T_DOCS);
+    for (int i = 0; i < count; i++)
+        CHECK (events [i].seq == i + 1);
+    sl_store_events_free (&events, count);
+    //  the incrementally maintained index holds every document
+    for (int t = 0; t < T_THREADS; t++) {
+        sl_hit_t best;
+        CHECK (s_top (store, "conc", workers [t].probe, &best) > 0);
+        CHECK (strcmp (best.document_id, workers [t].probe_doc) == 0 && best.ordinal == 0);
+        sl_store_hits_reset (&best, 1);
+    }
+}
+
+//  A second handle on the same file stands in for another process: its
+//  writes must reach this handle's index through the generation check
+static void
+s_test_two_handles (sl_store_t *store, const char *url)
+{
+    char err [256];
+    sl_store_t *other = sl_store_open (url, err, sizeof err);
+    CHECK (other);
+    s_doc_t doc;
+    s_doc_make (&doc, "ws2", "https://example.com/other", "zeta", 2);
+    sl_hit_t best;
+    CHECK (s_top (store, "ws2", doc.vectors, &best) == 3);     //  index loaded
+    sl_store_hits_reset (&best, 1);
+    char id [SL_STORE_ID];
+    CHECK (s_doc_commit (other, &doc, id) == 0);
+    CHECK (s_top (store, "ws2", doc.vectors, &best) == 5);
+    CHECK (strcmp (best.document_id, id) == 0 && best.ordinal == 0);
+    sl_store_hits_reset (&best, 1);
+    char sha [SL_SHA256_HEX];
+    CHECK (sl_store_document_delete (other, "ws2", id, sha) == 0);
+    CHECK (s_top (store, "ws2", doc.vectors, &best) == 3);
+    CHECK (strcmp (best.document_id, id) != 0);
+    sl_store_hits_reset (&best, 1);
+    sl_hit_t one [1];
+    int n = 0;
+    CHECK (sl_store_search (store, "ws2", T_MODEL, doc.vectors, T_DIM, 1, one, &n) == 0);
+    CHECK (n == 1 && strcmp (one [0].document_id, id) != 0);
+    sl_store_hits_reset (one, n);
+    sl_store_destroy (&other);
+}
+
+//  Top hit's key for query under (model, dim); -1 if none
+static int64_t
+s_top_key (sl_store_t *store, const char *workspace, const char *model, const float *query,
+           int dim)
+{
+    sl_hit_t hits [3];
+    int n = 0;
+    CHECK (sl_store_search (store, workspace, model, query, dim, 3, hits, &n) == 0);
+    int64_t key = n > 0 ? hits [0].key : -1;
+    sl_store_hits_reset (hits, n);
+    return key;
+}
+
+//  Re-embedding a workspace with another model (and dimension)
+#define T_DIM_B 4
+#define T_MODEL_B "test-model-b"
+static void
+s_test_reembed (sl_store_t *store, const char *url, const s_db_t *db)
+{
+    s_doc_t doc_a, doc_b;
+    s_doc_make (&doc_a, "wsr", "https://example.com/ra", "rho", 3);
+    s_doc_make (&doc_b, "wsr", "https://example.com/rb", "sigma", 2);
+    char id_a [SL_STORE_ID], id_b [SL_STORE_ID];
+    CHECK (s_doc_commit (store, &doc_a, id_a) == 0);
+    CHECK (s_doc_commit (store, &doc_b, id_b) == 0);
+    const char *in_wsr = "SELECT COUNT(*) FROM vectors v JOIN chunks c ON c.rid = v.chunk_rid "
+                         "JOIN documents d ON d.id = c.document_id WHERE d.workspace = 'wsr'";
+    char sql [512];
+    int64_t vectors_all = s_count (db, "SELECT COUNT(*) FROM vectors");
+    int64_t chunks_all = s_count (db, "SELECT COUNT(*) FROM chunks");
+
+    //  Page through the chunks two at a time, in key order
+    int64_t keys [8], page_keys [2];
+    char *texts [8], *page_texts [2];
+    int n = 0, count = 0;
+    int64_t after = 0;
+    do {
+        CHECK (sl_store_workspace_chunks (store, "wsr", after, 2, page_keys, page_texts, &count)
+                == 0);
+        CHECK (count <= 2 && n + count <= 5);
+        for (int i = 0; i < count; i++) {
+            CHECK (page_keys [i] > after);
+            after = keys [n] = page_keys [i];
+            texts [n++] = page_texts [i];
+        }
+    } while (count == 2);
+    CHECK (n == 5);
+    int found = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < 3; j++)
+            found += strcmp (texts [i], doc_a.texts [j]) == 0
+                  || (j < 2 && strcmp (texts [i], doc_b.texts [j]) == 0);
+    CHECK (found == 5);
+    CHECK (sl_store_workspace_chunks (store, "nope-ws", 0, 2, page_keys, page_texts, &count)
+            == SL_STORE_NOT_FOUND && count == 0);
+    CHECK (sl_store_workspace_chunks (store, "wsr", 0, 0, page_keys, page_texts, &count)
+            == SL_STORE_ERROR);
+
+    //  Both handles have the old index loaded
+    char err [256];
+    sl_store_t *other = sl_store_open (url, err, sizeof err);
+    CHECK (other);
+    CHECK (s_top_key (store, "wsr", T_MODEL, doc_a.vectors, T_DIM) == keys [0]);
+    CHECK (s_top_key (other, "wsr", T_MODEL, doc_a.vectors, T_DIM) == keys [0]);
+
+    //  The re-embed puts its vectors in the embedding cache, by content hash
+    float vectors [8 * T_DIM_B];
+    char hash_buf [8][SL_SHA256_HEX];
+    const char *hashes [8];
+    for (int i = 0; i < n; i++) {
+        sl_store_test_unit_vector (vectors + i * T_DIM_B, T_DIM_B);
+        sl_sha256_hex (texts [i], strlen (texts [i]), hash_buf [i]);
+        hashes [i] = hash_buf [i];
+    }
+    CHECK (sl_store_cache_put (store, T_MODEL_B, hashes, n - 1, vectors, T_DIM_B) == 0);
+
+    //  Refused, changing nothing, while a chunk has no vector of the model
+    //  (as when a document is committed during the re-embed)
+    int64_t missing = 0;
+    CHECK (sl_store_workspace_reembed (store, "wsr", T_MODEL_B, T_DIM_B, &missing)
+            == SL_STORE_CONFLICT && missing == 1);
+    CHECK (strstr (sl_store_errmsg (store), "1 chunk(s) of workspace wsr have no vector"));
+    //  vectors of another dimension do not count
+    CHECK (sl_store_workspace_reembed (store, "wsr", T_MODEL_B, T_DIM_B + 1, &missing)
+            == SL_STORE_CONFLICT && missing == 5);
+    CHECK (sl_store_workspace_reembed (store, "nope-ws", T_MODEL_B, T_DIM_B, NULL)
+            == SL_STORE_NOT_FOUND);
+    CHECK (sl_store_workspace_reembed (store, "wsr", T_MODEL_B, 0, NULL) == SL_STORE_ERROR);
+    snprintf (sql, sizeof sql, "%s AND v.model_id = '%s' AND v.dim = %d", in_wsr, T_MODEL,
+              T_DIM);
+    CHECK (s_count (db, sql) == 5);
+    CHECK (s_top_key (store, "wsr", T_MODEL, doc_a.vectors, T_DIM) == keys [0]);
+    CHECK (sl_store_cache_put (store, T_MODEL_B, hashes + n - 1, 1, vectors + (n - 1) * T_DIM_B,
+                                T_DIM_B) == 0);
+
+    //  Accepted: the old model's queries are refused, the new one's find
+    //  the new vectors, in this process and in the other
+    CHECK (sl_store_workspace_reembed (store, "wsr", T_MODEL_B, T_DIM_B, &missing) == 0);
+    CHECK (missing == 0);
+    snprintf (sql, sizeof sql, "%s AND v.model_id = '%s' AND v.dim = %d", in_wsr, T_MODEL_B,
+              T_DIM_B);
+    CHECK (s_count (db, sql) == 5);
+    CHECK (s_count (db, in_wsr) == 5);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM vectors") == vectors_all);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM chunks") == chunks_all);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM workspaces WHERE name = 'wsr' "
+                         "AND model_id = '" T_MODEL_B "' AND dim = 4") == 1);
+    char model [64];
+    int dim = 0;
+    CHECK (sl_store_workspace_model (store, "wsr", model, sizeof model, &dim) == 0);
+    CHECK (strcmp (model, T_MODEL_B) == 0 && dim == T_DIM_B);
+    sl_hit_t hits [2];
+    int hit_count = 0;
+    CHECK (sl_store_search (store, "wsr", T_MODEL, doc_a.vectors, T_DIM, 2, hits, &hit_count)
+            == SL_STORE_CONFLICT);
+    CHECK (sl_store_search (other, "wsr", T_MODEL, doc_a.vectors, T_DIM, 2, hits, &hit_count)
+            == SL_STORE_CONFLICT);
+    for (int i = 0; i < n; i++) {
+        CHECK (s_top_key (store, "wsr", T_MODEL_B, vectors + i * T_DIM_B, T_DIM_B) == keys [i]);
+        CHECK (s_top_key (other, "wsr", T_MODEL_B, vectors + i * T_DIM_B, T_DIM_B) == keys [i]);
+    }
+
+    //  Commits now take the new model only
+    s_doc_t doc_c;
+    s_doc_make (&doc_c, "wsr", "https://example.com/rc", "tau", 2);
+    char id_c [SL_STORE_ID];
+    CHECK (s_doc_commit (store, &doc_c, id_c) == SL_STORE_CONFLICT);
+    float vectors_c [2 * T_DIM_B];
+    sl_store_test_unit_vector (vectors_c, T_DIM_B);
+    sl_store_test_unit_vector (vectors_c + T_DIM_B, T_DIM_B);
+    CHECK (sl_store_document_commit (store, &doc_c.meta, doc_c.chunks, 2, vectors_c, T_DIM_B,
+                                      T_MODEL_B, id_c) == 0);
+    CHECK (s_count (db, in_wsr) == 7);
+    CHECK (s_top_key (other, "wsr", T_MODEL_B, vectors_c + T_DIM_B, T_DIM_B) > keys [4]);
+
+    //  A workspace with no chunks just changes model
+    CHECK (sl_store_workspace_reembed (store, "probe", T_MODEL_B, T_DIM_B, NULL) == 0);
+    CHECK (sl_store_workspace_model (store, "probe", model, sizeof model, &dim) == 0);
+    CHECK (strcmp (model, T_MODEL_B) == 0 && dim == T_DIM_B);
+
+    sl_store_texts_free (texts, n);
+    sl_store_destroy (&other);
+}
+
+static void
+s_test_stats (sl_store_t *store, const s_db_t *db)
+{
+    sl_store_stats_t stats;
+    CHECK (sl_store_stats (store, &stats) == 0);
+    CHECK (stats.documents == s_count (db, "SELECT COUNT(*) FROM documents"));
+    CHECK (stats.chunks == s_count (db, "SELECT COUNT(*) FROM chunks"));
+    CHECK (stats.vectors == s_count (db, "SELECT COUNT(*) FROM vectors"));
+    CHECK (stats.cache_entries == 3 + 5);         //  + the re-embed's five
+    CHECK (stats.jobs [SL_STORE_COMPLETED] == 1 + T_THREADS * T_DOCS);
+    CHECK (stats.jobs [SL_STORE_FAILED] == 2);
+    CHECK (stats.jobs [SL_STORE_EMBEDDING] == 1);
+    CHECK (stats.jobs [SL_STORE_QUEUED] == 2);         //  job-4, wal-probe
+    CHECK (stats.workspaces == s_count (db, "SELECT COUNT(*) FROM workspaces"));
+}
+
+#define streq(a, b) (strcmp ((a), (b)) == 0)
+
+//  Query terms: what the lexical side of a search looks for
+static void
+s_test_terms (void)
+{
+    char t [SL_STORE_TERMS][SL_STORE_TERM_MAX];
+    CHECK (sl_store_query_terms ("Figure 28: Example of envelope", t) == 4);
+    CHECK (streq (t [0], "figure") && streq (t [1], "28") && streq (t [3], "envelope"));
+    //  punctuation splits, one ASCII letter and duplicates go, UTF-8 stays
+    CHECK (sl_store_query_terms ("XK-4471-qz, x CAFÉ—crème xk", t) == 5);
+    CHECK (streq (t [2], "qz") && streq (t [3], "café") && streq (t [4], "crème"));
+    //  only function words: they are the query; nothing at all: no terms
+    CHECK (sl_store_query_terms ("The of", t) == 2 && streq (t [0], "the"));
+    CHECK (sl_store_query_terms ("  ?! «» € → ≤ 😀 ", t) == 0);
+    CHECK (sl_store_query_terms ("50€ or 3×40", t) == 2 && streq (t [0], "50") && streq (t [1], "40"));
+    CHECK (sl_store_query_terms (NULL, t) == 0);
+    //  hostile: query syntax of either backend is just words; a long word
+    //  is dropped; a truncated UTF-8 sequence ends the text, no over-read
+    CHECK (sl_store_query_terms ("\"quartz\" OR NEAR(x* 'y' & !z)", t) == 2);
+    char longword [200];
+    memset (longword, 'w', sizeof longword - 1);
+    longword [sizeof longword - 1] = 0;
+    CHECK (sl_store_query_terms (longword, t) == 0);
+    CHECK (sl_store_query_terms ("ok \xe2", t) == 2);
+    int many = sl_store_query_terms ("a1 a2 a3 a4 a5 a6 a7 a8 a9 b1 b2 b3 b4 b5 b6 b7 b8 b9 c1", t);
+    CHECK (many == SL_STORE_TERMS);
+    CHECK (sl_search_mode_parse ("lexical") == SL_SEARCH_LEXICAL);
+    CHECK (sl_search_mode_parse ("hybrid") == SL_SEARCH_HYBRID);
+    CHECK (sl_search_mode_parse ("Vector") == -1 && sl_search_mode_parse (NULL) == -1);
+}
+
+//  Search one query text; copies the hits' ordinals (by rank) into ords.
+static int
+s_lex_search (sl_store_t *store, const char *ws, const float *query, const char *text,
+              sl_search_mode_t mode, int ords [8], int matches [8], float scores [8])
+{
+    sl_hit_t hits [8];
+    int n = -1;
+    sl_search_t how = { .text = text, .mode = mode };
+    CHECK (sl_store_search_text (store, ws, T_MODEL, query, T_DIM, &how, 8, hits, &n)
+            == SL_STORE_OK);
+    for (int i = 0; i < n; i++) {
+        ords [i] = hits [i].ordinal;
+        matches [i] = hits [i].match;
+        scores [i] = hits [i].score;
+    }
+    sl_store_hits_reset (hits, n);
+    return n;
+}
+
+//  Hybrid search: exact words find what vectors miss, the fusion ranks a
+//  chunk found by both first, every score stays the cosine
+static void
+s_test_lexical (sl_store_t *store, const s_db_t *db)
+{
+    s_test_terms ();
+    static const char *texts [5] = {
+        "The quartz harmonica sings at dawn",
+        "Otters juggle pebbles; part number XK-4471-QZ",
+        "Café crème brûlée, a recipe",
+        "nothing to see here",
+        "harmonica lessons for otters",
+    };
+    s_doc_t doc;
+    s_doc_make (&doc, "wslex", "https://example.com/lex", "lexical", 5);
+    for (int i = 0; i < 5; i++)
+        doc.chunks [i].text = texts [i];
+    char id [SL_STORE_ID];
+    CHECK (s_doc_commit (store, &doc, id) == 0);
+    //  the same words in another workspace never show up here
+    s_doc_t other;
+    s_doc_make (&other, "wslex2", "https://example.com/lex", "lexical-2", 1);
+    other.chunks [0].text = texts [0];
+    char other_id [SL_STORE_ID];
+    CHECK (s_doc_commit (store, &other, other_id) == 0);
+
+    const float *near3 = doc.vectors + 3 * T_DIM;      //  the vector side's favourite
+    int ords [8], matches [8];
+    float scores [8];
+    //  vector: chunk 3 first, found by vectors only
+    int n = s_lex_search (store, "wslex", near3, "quartz harmonica", SL_SEARCH_VECTOR,
+                          ords, matches, scores);
+    CHECK (n == 5 && ords [0] == 3 && matches [0] == SL_HIT_VECTOR);
+    //  lexical: only the chunk holding both words; its score is its cosine
+    n = s_lex_search (store, "wslex", near3, "Quartz HARMONICA", SL_SEARCH_LEXICAL,
+                      ords, matches, scores);
+    CHECK (n == 1 && ords [0] == 0 && matches [0] == SL_HIT_LEXICAL);
+    float dot = 0;
+    for (int i = 0; i < T_DIM; i++)
+        dot += near3 [i] * doc.vectors [i];
+    CHECK (fabsf (scores [0] - dot) < 1e-5f);
+    //  hybrid: found by both beats found by one, the vector favourite next
+    n = s_lex_search (store, "wslex", near3, "quartz harmonica", SL_SEARCH_HYBRID,
+                      ords, matches, scores);
+    CHECK (n == 5 && ords [0] == 0 && matches [0] == (SL_HIT_VECTOR | SL_HIT_LEXICAL));
+    CHECK (ords [1] == 3 && matches [1] == SL_HIT_VECTOR);
+    //  codes, accents, case
+    CHECK (s_lex_search (store, "wslex", near3, "xk-4471-qz", SL_SEARCH_LEXICAL,
+                          ords, matches, scores) == 1 && ords [0] == 1);
+    CHECK (s_lex_search (store, "wslex", near3, "CRÈME brûlée",
+                          SL_SEARCH_LEXICAL, ords, matches, scores) == 1 && ords [0] == 2);
+    //  every significant word must be there; function words do not count
+    CHECK (s_lex_search (store, "wslex", near3, "the harmonica of the otters",
+                          SL_SEARCH_LEXICAL, ords, matches, scores) == 1 && ords [0] == 4);
+    CHECK (s_lex_search (store, "wslex", near3, "harmonica", SL_SEARCH_LEXICAL,
+                          ords, matches, scores) == 2);
+    //  function words alone: lexical mode looks them up, hybrid leaves
+    //  them to the vectors
+    CHECK (s_lex_search (store, "wslex", near3, "The", SL_SEARCH_LEXICAL,
+                          ords, matches, scores) == 1 && ords [0] == 0);
+    n = s_lex_search (store, "wslex", near3, "the", SL_SEARCH_HYBRID, ords, matches, scores);
+    CHECK (n == 5 && matches [0] == SL_HIT_VECTOR && matches [4] == SL_HIT_VECTOR);
+    //  query syntax is words, not operators: no error, no match
+    CHECK (s_lex_search (store, "wslex", near3, "\"quartz\" OR NEAR(dawn* & !x)",
+                          SL_SEARCH_LEXICAL, ords, matches, scores) == 0);
+    CHECK (s_lex_search (store, "wslex", near3, "?!", SL_SEARCH_LEXICAL,
+                          ords, matches, scores) == 0);
+    //  within documents: a second document holding the same words, and
+    //  each mode kept to the documents asked for
+    s_doc_t twin;
+    s_doc_make (&twin, "wslex", "https://example.com/twin", "twin", 2);
+    twin.chunks [0].text = "another quartz harmonica, far away";
+    twin.chunks [1].text = "plain words";
+    char twin_id [SL_STORE_ID];
+    CHECK (s_doc_commit (store, &twin, twin_id) == 0);
+    CHECK (s_lex_search (store, "wslex", near3, "quartz harmonica", SL_SEARCH_LEXICAL,
+                          ords, matches, scores) == 2);
+    const char *only_twin [1] = { twin_id };
+    const char *both_docs [2] = { id, twin_id };
+    const char *foreign [2] = { other_id, "no-such-doc" };
+    for (int mode = SL_SEARCH_HYBRID; mode <= SL_SEARCH_LEXICAL; mode++) {
+        sl_hit_t hits [8];
+        int got = 0;
+        sl_search_t how = { .text = "quartz harmonica", .mode = (sl_search_mode_t) mode,
+                            .documents = only_twin, .n_documents = 1 };
+        CHECK (sl_store_search_text (store, "wslex", T_MODEL, near3, T_DIM, &how, 8, hits, &got)
+                == SL_STORE_OK);
+        CHECK (got == (mode == SL_SEARCH_LEXICAL ? 1 : 2));
+        for (int i = 0; i < got; i++)
+            CHECK (streq (hits [i].document_id, twin_id));
+        CHECK (mode == SL_SEARCH_VECTOR || (hits [0].ordinal == 0 && (hits [0].match & SL_HIT_LEXICAL)));
+        sl_store_hits_reset (hits, got);
+        //  both documents: all seven chunks; another workspace's or no
+        //  document: nothing (ids are looked up in this workspace only)
+        how.documents = both_docs;
+        how.n_documents = 2;
+        CHECK (sl_store_search_text (store, "wslex", T_MODEL, near3, T_DIM, &how, 8, hits, &got)
+                == SL_STORE_OK && got == (mode == SL_SEARCH_LEXICAL ? 2 : 7));
+        sl_store_hits_reset (hits, got);
+        how.documents = foreign;
+        CHECK (sl_store_search_text (store, "wslex", T_MODEL, near3, T_DIM, &how, 8, hits, &got)
+                == SL_STORE_OK && got == 0);
+        //  refused: a bad id, too many
+        const char *bad [1] = { "bad id!" };
+        how.documents = bad;
+        how.n_documents = 1;
+        CHECK (sl_store_search_text (store, "wslex", T_MODEL, near3, T_DIM, &how, 8, hits, &got)
+                == SL_STORE_ERROR);
+        how.n_documents = SL_STORE_SEARCH_DOCS + 1;
+        CHECK (sl_store_search_text (store, "wslex", T_MODEL, near3, T_DIM, &how, 8, hits, &got)
+                == SL_STORE_ERROR);
+    }
+    char twin_sha [SL_SHA256_HEX];
+    CHECK (sl_store_document_delete (store, "wslex", twin_id, twin_sha) == 0);
+
+    //  a deleted document's words go with it
+    char sha [SL_SHA256_HEX];
+    CHECK (sl_store_document_delete (store, "wslex", id, sha) == 0);
+    CHECK (s_lex_search (store, "wslex", near3, "harmonica", SL_SEARCH_LEXICAL,
+                          ords, matches, scores) == 0);
+    CHECK (s_lex_search (store, "wslex2", other.vectors, "harmonica", SL_SEARCH_LEXICAL,
+                          ords, matches, scores) == 1);
+    CHECK (s_countf (db, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", id) == 0);
+}
+
+//  A document of n generated chunks ("<tag> <i>"), read in batches: how a
+//  big document reaches the store. fail_at >= 0: the read of that chunk
+//  fails, as a truncated artifact would
+typedef struct {
+    const char *tag;
+    int n;
+    int next;
+    int fail_at;
+    int calls;
+    int max_asked;
+    char texts [SL_STORE_BATCH][48];
+    float first [T_DIM];        //  chunk 0's vector
+    float last [T_DIM];         //  chunk n - 1's
+} s_gen_t;
+
+static int
+s_gen_read (void *arg, sl_chunk_row_t *rows, float *vectors, int max, char *err, size_t errlen)
+{
+    s_gen_t *g = arg;
+    g->calls++;
+    g->max_asked = max > g->max_asked ? max : g->max_asked;
+    int count = 0;
+    for (; count < max && g->next < g->n; count++, g->next++) {
+        if (g->next == g->fail_at) {
+            snprintf (err, errlen, "chunk %d is unreadable", g->next);
+            return -1;
+        }
+        snprintf (g->texts [count], sizeof g->texts [count], "%s %d", g->tag, g->next);
+        rows [count] = (sl_chunk_row_t) { .ordinal = g->next, .page_start = 1, .page_end = 1,
+                                          .tokens = 3, .text = g->texts [count] };
+        float *v = vectors + (size_t) count * T_DIM;
+        sl_store_test_unit_vector (v, T_DIM);
+        if (g->next == 0)
+            memcpy (g->first, v, sizeof g->first);
+        if (g->next == g->n - 1)
+            memcpy (g->last, v, sizeof g->last);
+    }
+    return count;
+}
+
+//  Document identity (sl_store.c): sources, replacement, duplicates, and
+//  the job completed in the commit's transaction
+static void
+s_test_identity (sl_store_t *store, const s_db_t *db)
+{
+    const char *ws = "wsid";
+    char source_a [SL_STORE_SOURCE], source_b [SL_STORE_SOURCE], err [256];
+    CHECK (sl_store_source_name (NULL, "d/a/n.txt", 9, "job-x", source_a, sizeof source_a,
+                                  err, sizeof err) == 0);
+    CHECK (sl_store_source_name (NULL, "./d//b/n.txt", 12, "job-x", source_b, sizeof source_b,
+                                  err, sizeof err) == 0);
+    CHECK (strcmp (source_a, "upload:d/a/n.txt") == 0);
+    CHECK (strcmp (source_b, "upload:d/b/n.txt") == 0);
+
+    //  Different sources, same file name in two folders: two documents
+    s_doc_t a, b;
+    s_doc_make (&a, ws, source_a, "alpha", 2);
+    s_doc_make (&b, ws, source_b, "beta", 2);
+    sl_store_commit_t ra, rb, result;
+    CHECK (s_doc_commit_r (store, &a, &ra) == 0 && !*ra.replaced && !*ra.duplicate_of);
+    CHECK (s_doc_commit_r (store, &b, &rb) == 0 && !*rb.replaced && !*rb.duplicate_of);
+    CHECK (strcmp (ra.document_id, rb.document_id) != 0);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM documents WHERE workspace = 'wsid'") == 2);
+
+    //  A re-sync with a/n.txt changed, as job id-1: exactly that one is
+    //  replaced, reported in the result and on the job row; b untouched
+    CHECK (sl_store_job_create (store, "id-1", ws, source_a, NULL, NULL, NULL) == 0);
+    s_doc_t a2;
+    s_doc_make (&a2, ws, source_a, "alpha two", 3);
+    a2.meta.job_id = "id-1";
+    CHECK (s_doc_commit_r (store, &a2, &result) == 0);
+    CHECK (strcmp (result.replaced, ra.document_id) == 0 && !*result.duplicate_of);
+    CHECK (result.completed);
+    sl_store_job_t job;
+    CHECK (sl_store_job_get (store, "id-1", &job) == 0);
+    CHECK (job.state == SL_STORE_COMPLETED && job.percent == 100);
+    CHECK (strcmp (job.document_id, result.document_id) == 0);
+    CHECK (strcmp (job.replaced, ra.document_id) == 0 && !*job.duplicate_of);
+    CHECK (job.finished_ms [SL_STORE_STAGE_STORE] > 0);
+    sl_store_job_reset (&job);
+    sl_store_doc_t doc;
+    CHECK (sl_store_document_get (store, ws, ra.document_id, &doc) == SL_STORE_NOT_FOUND);
+    CHECK (sl_store_document_get (store, ws, rb.document_id, &doc) == 0);
+    CHECK (strcmp (doc.source, source_b) == 0);
+    sl_store_doc_reset (&doc);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM documents WHERE workspace = 'wsid'") == 2);
+    //  its redelivery is TERMINAL, writes nothing, and names the document
+    char a2_id [SL_STORE_ID];
+    snprintf (a2_id, sizeof a2_id, "%s", result.document_id);
+    CHECK (s_doc_commit_r (store, &a2, &result) == SL_STORE_TERMINAL);
+    CHECK (strcmp (result.document_id, a2_id) == 0 && !result.completed);
+
+    //  Unnamed uploads: a source of their own each, never a named one's
+    char unnamed_1 [SL_STORE_SOURCE], unnamed_2 [SL_STORE_SOURCE], named [SL_STORE_SOURCE];
+    CHECK (sl_store_source_name (NULL, NULL, 0, "up-1", unnamed_1, sizeof unnamed_1, err,
+                                  sizeof err) == 0);
+    CHECK (sl_store_source_name ("", "", 0, "up-2", unnamed_2, sizeof unnamed_2, err,
+                                  sizeof err) == 0);
+    CHECK (sl_store_source_name (NULL, "up-1", 4, "up-3", named, sizeof named, err,
+                                  sizeof err) == 0);
+    CHECK (strcmp (unnamed_1, "upload:/up-1") == 0 && strcmp (unnamed_2, "upload:/up-2") == 0);
+    CHECK (strcmp (named, "upload:up-1") == 0);
+    s_doc_t u1, u2, u3;
+    s_doc_make (&u1, ws, unnamed_1, "first paste", 1);
+    s_doc_make (&u2, ws, unnamed_2, "second paste", 1);
+    s_doc_make (&u3, ws, named, "a file called up-1", 1);
+    CHECK (s_doc_commit_r (store, &u1, &result) == 0 && !*result.replaced);
+    CHECK (s_doc_commit_r (store, &u2, &result) == 0 && !*result.replaced);
+    CHECK (s_doc_commit_r (store, &u3, &result) == 0 && !*result.replaced);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM documents WHERE workspace = 'wsid'") == 5);
+    //  the same bytes uploaded unnamed again: one document, both sources
+    //  name it, and the outcome says so
+    char unnamed_4 [SL_STORE_SOURCE];
+    CHECK (sl_store_source_name (NULL, NULL, 0, "up-4", unnamed_4, sizeof unnamed_4, err,
+                                  sizeof err) == 0);
+    s_doc_t u4 = u1;
+    u4.meta.source = unnamed_4;
+    for (int i = 0; i < u4.n; i++)
+        u4.chunks [i].text = u4.texts [i];
+    char u1_id [SL_STORE_ID];
+    sl_store_document_id (ws, u1.sha, u1_id);
+    CHECK (s_doc_commit_r (store, &u4, &result) == 0);
+    CHECK (strcmp (result.document_id, u1_id) == 0 && strcmp (result.duplicate_of, u1_id) == 0);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM documents WHERE workspace = 'wsid'") == 5);
+    CHECK (s_countf (db, "SELECT COUNT(*) FROM document_sources WHERE document_id = '%s'",
+                      u1_id) == 2);
+    //  the fetch stage's short-cut links without chunks: same outcome
+    s_doc_t link = u1;
+    link.meta.source = "https://example.com/same-paste";
+    CHECK (sl_store_document_link (store, &link.meta, &result) == 0);
+    CHECK (strcmp (result.duplicate_of, u1_id) == 0 && !*result.replaced);
+    CHECK (s_countf (db, "SELECT COUNT(*) FROM document_sources WHERE document_id = '%s'",
+                      u1_id) == 3);
+    s_doc_t gone;
+    s_doc_make (&gone, ws, "https://example.com/gone", "never stored", 1);
+    CHECK (sl_store_document_link (store, &gone.meta, &result) == SL_STORE_NOT_FOUND);
+
+    //  Failed, then the original copy commits after all: completed, with
+    //  its document; a stale failure cannot move it back
+    CHECK (sl_store_job_create (store, "id-late", ws, "upload:late.txt", NULL, NULL, NULL) == 0);
+    CHECK (sl_store_job_fail (store, "id-late", SL_STORE_STAGE_EMBED, "abandoned") == 0);
+    s_doc_t late;
+    s_doc_make (&late, ws, "upload:late.txt", "late but fine", 2);
+    late.meta.job_id = "id-late";
+    CHECK (s_doc_commit_r (store, &late, &result) == 0 && result.completed);
+    CHECK (sl_store_job_get (store, "id-late", &job) == 0);
+    CHECK (job.state == SL_STORE_COMPLETED && strcmp (job.document_id, result.document_id) == 0);
+    CHECK (!job.error && job.error_stage == SL_STORE_STAGE_NONE);
+    sl_store_job_reset (&job);
+    CHECK (sl_store_job_fail (store, "id-late", SL_STORE_STAGE_EMBED, "dead letter")
+            == SL_STORE_TERMINAL);
+    CHECK (s_doc_commit_r (store, &late, &result) == SL_STORE_TERMINAL);
+
+    //  An older version never overwrites a newer one: job id-old was
+    //  accepted first, id-new's commit came first
+    CHECK (sl_store_job_create (store, "id-old", ws, source_b, NULL, NULL, NULL) == 0);
+    usleep (3000);
+    CHECK (sl_store_job_create (store, "id-new", ws, source_b, NULL, NULL, NULL) == 0);
+    s_doc_t b_new, b_old;
+    s_doc_make (&b_new, ws, source_b, "beta newest", 2);
+    s_doc_make (&b_old, ws, source_b, "beta older", 2);
+    b_new.meta.job_id = "id-new";
+    b_old.meta.job_id = "id-old";
+    CHECK (s_doc_commit_r (store, &b_new, &result) == 0);
+    CHECK (strcmp (result.replaced, rb.document_id) == 0);
+    char b_new_id [SL_STORE_ID];
+    snprintf (b_new_id, sizeof b_new_id, "%s", result.document_id);
+    int64_t docs_before = s_count (db, "SELECT COUNT(*) FROM documents");
+    CHECK (s_doc_commit_r (store, &b_old, &result) == SL_STORE_SUPERSEDED);
+    CHECK (strcmp (result.superseded_by, "id-new") == 0 && !*result.document_id);
+    CHECK (strstr (sl_store_errmsg (store), "superseded"));
+    CHECK (s_count (db, "SELECT COUNT(*) FROM documents") == docs_before);
+    CHECK (sl_store_document_get (store, ws, b_new_id, &doc) == 0);
+    sl_store_doc_reset (&doc);
+    CHECK (sl_store_job_get (store, "id-old", &job) == 0 && job.state == SL_STORE_QUEUED);
+    sl_store_job_reset (&job);
+    CHECK (sl_store_job_fail (store, "id-old", SL_STORE_STAGE_STORE, "superseded") == 0);
+
+    //  A big document goes in batches, one transaction: all or nothing
+    s_gen_t *gen = calloc (1, sizeof *gen);
+    CHECK (gen);
+    *gen = (s_gen_t) { .tag = "bulk", .n = 2 * SL_STORE_BATCH + 88, .fail_at = -1 };
+    char bulk_sha [SL_SHA256_HEX];
+    sl_sha256_hex ("bulk", 4, bulk_sha);
+    sl_doc_meta_t bulk = { .workspace = ws, .source = source_a, .sha256 = bulk_sha, .pages = 1 };
+    gen->fail_at = SL_STORE_BATCH + 5;
+    CHECK (sl_store_document_commit_stream (store, &bulk, gen->n, T_DIM, T_MODEL, s_gen_read,
+                                             gen, &result) == SL_STORE_ERROR);
+    CHECK (strstr (sl_store_errmsg (store), "unreadable") && !*result.document_id);
+    char bulk_id [SL_STORE_ID];
+    sl_store_document_id (ws, bulk_sha, bulk_id);
+    CHECK (s_countf (db, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", bulk_id) == 0);
+    CHECK (sl_store_document_get (store, ws, a2_id, &doc) == 0);    //  still what a names
+    sl_store_doc_reset (&doc);
+    //  the reader ends early: refused, nothing written
+    gen->next = 0;
+    gen->fail_at = -1;
+    CHECK (sl_store_document_commit_stream (store, &bulk, gen->n + 1, T_DIM, T_MODEL,
+                                             s_gen_read, gen, &result) == SL_STORE_ERROR);
+    CHECK (strstr (sl_store_errmsg (store), "expected"));
+    gen->next = gen->calls = gen->max_asked = 0;
+    sl_hit_t best;
+    CHECK (s_top (store, ws, a.vectors, &best) > 0);       //  the index is loaded
+    sl_store_hits_reset (&best, 1);
+    CHECK (sl_store_document_commit_stream (store, &bulk, gen->n, T_DIM, T_MODEL, s_gen_read,
+                                             gen, &result) == 0);
+    CHECK (strcmp (result.document_id, bulk_id) == 0 && strcmp (result.replaced, a2_id) == 0);
+    CHECK (gen->calls == 3 && gen->max_asked == SL_STORE_BATCH);
+    CHECK (s_countf (db, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", bulk_id)
+            == gen->n);
+    //  the loaded index followed, first batch to last
+    CHECK (s_top (store, ws, gen->first, &best) > 0);
+    CHECK (strcmp (best.document_id, bulk_id) == 0 && best.ordinal == 0);
+    sl_store_hits_reset (&best, 1);
+    CHECK (s_top (store, ws, gen->last, &best) > 0);
+    CHECK (strcmp (best.document_id, bulk_id) == 0 && best.ordinal == gen->n - 1);
+    sl_store_hits_reset (&best, 1);
+    free (gen);
+
+    //  What a filename may be
+    const char *refused [] = { "../x", "a/../../b", "a/..", "", "./", "/", "a\x01" "b",
+                               "bad\xff" "utf8", "\xc0\xaf", "\xed\xa0\x80", "tab\tname",
+                               "c1\xc2\x85" "name", NULL };
+    for (int i = 0; refused [i]; i++) {
+        size_t len = strlen (refused [i]);
+        int rc = sl_store_source_name (NULL, refused [i], len ? len : 2, "job-z", named,
+                                       sizeof named, err, sizeof err);
+        CHECK (rc == -1 && *err && *named == 0);
+    }
+    CHECK (sl_store_source_name (NULL, "a\0b", 3, "job-z", named, sizeof named, err,
+                                  sizeof err) == -1);
+    char long_name [SL_STORE_FILENAME_MAX + 2];
+    memset (long_name, 'x', sizeof long_name);
+    CHECK (sl_store_source_name (NULL, long_name, SL_STORE_FILENAME_MAX + 1, "job-z", named,
+                                  sizeof named, err, sizeof err) == -1);
+    CHECK (strstr (err, "too long"));
+    CHECK (sl_store_source_name (NULL, long_name, SL_STORE_FILENAME_MAX, "job-z", named,
+                                  sizeof named, err, sizeof err) == 0);
+    const char *unicode = "/Ünïcödé/ 日本語.txt/";
+    CHECK (sl_store_source_name (NULL, unicode, strlen (unicode), "job-z", named, sizeof named,
+                                  err, sizeof err) == 0);
+    CHECK (strcmp (named, "upload:Ünïcödé/ 日本語.txt") == 0);
+    CHECK (sl_store_source_name (NULL, "..a/b..", 7, "job-z", named, sizeof named, err,
+                                  sizeof err) == 0 && strcmp (named, "upload:..a/b..") == 0);
+    CHECK (sl_store_source_name ("https://example.com/x", "ignored", 7, "job-z", named,
+                                  sizeof named, err, sizeof err) == 0);
+    CHECK (strcmp (named, "https://example.com/x") == 0);
+    CHECK (sl_store_source_name (NULL, NULL, 0, "bad id", named, sizeof named, err,
+                                  sizeof err) == -1);
+}
+
+//  Housekeeping: leases, a workspace's bytes, the cache's size and bounds.
+//  Runs last: it evicts the whole embedding cache.
+static void
+s_test_housekeeping (sl_store_t *store, const s_db_t *db)
+{
+    //  Leases: one holder at a time, renewable, taken over once expired
+    int64_t now = sl_now_ms ();
+    CHECK (sl_store_lease (store, "janitor", "host-a:1", now, now + 1000) == SL_STORE_OK);
+    CHECK (sl_store_lease (store, "janitor", "host-b:2", now, now + 1000) == SL_STORE_BUSY);
+    CHECK (sl_store_lease (store, "janitor", "host-a:1", now + 500, now + 1500) == SL_STORE_OK);
+    CHECK (sl_store_lease (store, "janitor", "host-b:2", now + 1400, now + 2400) == SL_STORE_BUSY);
+    CHECK (sl_store_lease (store, "janitor", "host-b:2", now + 1501, now + 2500) == SL_STORE_OK);
+    CHECK (sl_store_lease (store, "janitor", "host-a:1", now + 1600, now + 2600) == SL_STORE_BUSY);
+    CHECK (sl_store_lease (store, "other-duty", "host-a:1", now, now + 1000) == SL_STORE_OK);
+    //  only the holder can give it back
+    CHECK (sl_store_lease_release (store, "janitor", "host-a:1") == SL_STORE_OK);
+    CHECK (sl_store_lease (store, "janitor", "host-a:1", now + 1600, now + 2600) == SL_STORE_BUSY);
+    CHECK (sl_store_lease_release (store, "janitor", "host-b:2") == SL_STORE_OK);
+    CHECK (sl_store_lease (store, "janitor", "host-a:1", now + 1600, now + 2600) == SL_STORE_OK);
+    CHECK (sl_store_lease (store, "../x", "host-a:1", now, now + 1) == SL_STORE_ERROR);
+    CHECK (sl_store_lease (store, "janitor", "", now, now + 1) == SL_STORE_ERROR);
+    CHECK (sl_store_lease (store, "janitor", "host-a:1", now, 0) == SL_STORE_ERROR);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM leases") == 2);
+
+    //  A workspace's bytes are its documents' bytes
+    int64_t bytes = -1;
+    CHECK (sl_store_workspace_bytes (store, "ws2", &bytes) == SL_STORE_OK);
+    CHECK (bytes > 0 && bytes == s_count (db, "SELECT SUM (bytes) FROM documents WHERE workspace = 'ws2'"));
+    CHECK (sl_store_workspace_bytes (store, "no-such-ws", &bytes) == SL_STORE_OK && bytes == 0);
+    CHECK (sl_store_workspace_bytes (store, "bad ws", &bytes) == SL_STORE_ERROR);
+
+    //  The cache's size: vectors and keys
+    int64_t entries = -1, size = -1;
+    CHECK (sl_store_cache_usage (store, &entries, &size) == SL_STORE_OK);
+    CHECK (entries == s_count (db, "SELECT COUNT(*) FROM embed_cache") && entries > 0);
+    CHECK (size == s_count (db, "SELECT SUM (dim * 4 + length (model_id) + length (hash)) FROM embed_cache"));
+    //  By age: everything created before the cutoff goes, nothing after
+    const char *hashes [6] = { "age-a", "age-b", "age-c", "age-d", "age-e", "age-f" };
+    float vectors [6 * 4];
+    for (int i = 0; i < 6; i++)
+        sl_store_test_unit_vector (vectors + i * 4, 4);
+    CHECK (sl_store_cache_put (store, "m-old", hashes, 2, vectors, 4) == 0);
+    usleep (5000);
+    int64_t cutoff = sl_now_ms ();
+    usleep (5000);
+    CHECK (sl_store_cache_put (store, "m-new", hashes + 2, 4, vectors + 8, 4) == 0);
+    int64_t gone = 0, gone_bytes = 0;
+    CHECK (sl_store_cache_trim (store, 0, cutoff, &gone, &gone_bytes) == SL_STORE_OK);
+    CHECK (gone == entries + 2 && gone_bytes == size + 2 * (16 + 5 + 5));
+    CHECK (s_count (db, "SELECT COUNT(*) FROM embed_cache") == 4);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM embed_cache WHERE model_id = 'm-new'") == 4);
+    //  nothing to do: nothing goes
+    CHECK (sl_store_cache_trim (store, 0, 0, &gone, &gone_bytes) == SL_STORE_OK && gone == 0);
+    CHECK (sl_store_cache_trim (store, 1 << 20, cutoff, &gone, NULL) == SL_STORE_OK && gone == 0);
+    //  By size: the oldest go until it fits (each entry is 16 + 5 + 5 bytes)
+    usleep (5000);
+    CHECK (sl_store_cache_put (store, "m-newer", hashes, 1, vectors, 4) == 0);
+    CHECK (sl_store_cache_usage (store, &entries, &size) == SL_STORE_OK);
+    CHECK (entries == 5 && size == 4 * 26 + 28);
+    CHECK (sl_store_cache_trim (store, 28 + 26, 0, &gone, &gone_bytes) == SL_STORE_OK);
+    CHECK (gone == 3 && gone_bytes == 3 * 26);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM embed_cache WHERE model_id = 'm-newer'") == 1);
+    CHECK (sl_store_cache_usage (store, &entries, &size) == SL_STORE_OK);
+    CHECK (entries == 2 && size <= 28 + 26);
+    //  more than one batch by age
+    enum { MANY = 2500 };
+    char (*names) [16] = malloc (MANY * 16);
+    const char **many = malloc (MANY * sizeof *many);
+    float *mv = malloc ((size_t) MANY * 4 * sizeof (float));
+    for (int i = 0; i < MANY; i++) {
+        snprintf (names [i], 16, "many-%d", i);
+        many [i] = names [i];
+        sl_store_test_unit_vector (mv + i * 4, 4);
+    }
+    CHECK (sl_store_cache_put (store, "m-many", many, MANY, mv, 4) == 0);
+    usleep (5000);
+    CHECK (sl_store_cache_trim (store, 0, sl_now_ms (), &gone, NULL) == SL_STORE_OK);
+    CHECK (gone == MANY + 2 && s_count (db, "SELECT COUNT(*) FROM embed_cache") == 0);
+    CHECK (sl_store_cache_trim (store, -1, 0, &gone, NULL) == SL_STORE_ERROR);
+    free (names);
+    free (many);
+    free (mv);
+}
+
+void
+sl_store_conformance (sl_store_t *store, const char *url, sl_store_count_fn *count, void *arg,
+                      bool verbose)
+{
+    CHECK (store && url && count);
+    s_db_t db = { count, arg };
+    //  The suite counts on one queued job besides its own, in workspace
+    //  "probe" (the SQLite test's open already made it: a no-op there)
+    CHECK (sl_store_job_create (store, "wal-probe", "probe", "upload:x", NULL, NULL, NULL) == 0);
+#define CASE(name, call) do { s_case = (name); if (verbose) printf ("\n   - %s", s_case); \
+                              fflush (stdout); call; } while (0)
+    CASE ("jobs: state machine, terminal jobs, leases", s_test_jobs (store));
+    CASE ("unfinished jobs for the re-driver", s_test_unfinished (store));
+    CASE ("documents: commit, list, chunks, search", s_test_documents (store, &db));
+    CASE ("workspace isolation", s_test_isolation (store, &db));
+    CASE ("delete", s_test_delete (store, &db));
+    CASE ("embedding cache", s_test_cache (store));
+    CASE ("event log", s_test_events (store));
+    CASE ("concurrent commits", s_test_concurrent (store, &db));
+    CASE ("two handles on one database", s_test_two_handles (store, url));
+    CASE ("re-embed switch", s_test_reembed (store, url, &db));
+    CASE ("lexical and hybrid search", s_test_lexical (store, &db));
+    CASE ("stats", s_test_stats (store, &db));
+    CASE ("document identity", s_test_identity (store, &db));
+    CASE ("housekeeping: leases, quota bytes, cache trim", s_test_housekeeping (store, &db));
+#undef CASE
+    if (verbose)
+        printf ("\n");
+    s_case = "teardown";
+}
+
+static int
+s_rm (const char *file, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    return remove (file);
+}
+
+void
+sl_store_test (bool verbose)
+{
+    printf (" * sl_store: ");
+    fflush (stdout);
+    //  the store logs migrations at INFO; keep test output readable
+    if (!verbose)
+        sl_log_set_level (SL_LOG_WARN);
+    char dir [] = "/tmp/sl_store_test_XXXXXX";
+    CHECK (mkdtemp (dir));
+    char path [256], url [300];
+    snprintf (path, sizeof path, "%s/data/store/sluice.db", dir);
+    snprintf (url, sizeof url, "sqlite:%s", path);
+
+    s_test_open (dir, path, url);
+    char err [256];
+    sl_store_t *store = sl_store_open (url, err, sizeof err);
+    CHECK (store);
+    sl_store_conformance (store, url, s_sqlite_count, path, verbose);
+    sl_store_destroy (&store);
+
+    nftw (dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    printf ("OK\n");
+}
