@@ -361,7 +361,7 @@ def test_busy_then_retry_python(tmp):
         busy = None
         for i in range(20):
             try:
-                accepted.append(client.ingest_bytes(b"saturation document %d\n" % i, filename="s.txt"))
+                accepted.append(client.ingest_bytes(b"saturation document %d\n" % i, filename="s%d.txt" % i))
             except sluice.Busy as e:
                 busy = e
                 break

@@ -307,8 +307,11 @@ s_busy (const char *endpoint, const char *path)
     for (int i = 0; i < 50 && rc == SLUICE_OK; i++) {
         //  Distinct bytes each time, so no two jobs are the same document
         snprintf (unique, sizeof unique, "busy document %d of the saturation test, %ld\n", i, (long) time (NULL));
-        char job [SLUICE_ID_SIZE] = "";
-        rc = sluice_client_ingest_bytes (client, unique, strlen (unique), "busy.txt", "text/plain", job, 0);
+        char job [SLUICE_ID_SIZE] = "", name [32];
+        //  and distinct names: one name is one document, and a job accepted
+        //  earlier never overwrites a later one (it fails as superseded)
+        snprintf (name, sizeof name, "busy-%d.txt", i);
+        rc = sluice_client_ingest_bytes (client, unique, strlen (unique), name, "text/plain", job, 0);
         accepted += rc == SLUICE_OK;
     }
     CHECK (rc == SLUICE_BUSY, "after %d accepted: %s (%s)", accepted, sluice_rc_name (rc), sluice_client_message (client));
