@@ -52,7 +52,7 @@ function walk(dir, out = []) {
 }
 
 function sources(repo) {
-    return ["engine", "broker", "actors"].flatMap((d) => walk(path.join(repo, d)))
+    return ["engine", "broker", "store", "actors"].flatMap((d) => walk(path.join(repo, d)))
         .filter((f) => !f.endsWith("_test.c"))
         .map((f) => fs.readFileSync(f, "utf8"));
 }
