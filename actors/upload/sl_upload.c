@@ -9,6 +9,7 @@
     inode it locked before believing the record.
 */
 #include "sl_upload.h"
+#include "sl_upload_internal.h"
 #include "sl_mp.h"
 
 #include <assert.h>
@@ -26,13 +27,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define S_PATH_MAX   4096
 #define S_META_MAX   8192           //  a record is a few hundred bytes
-#define S_PREFIX     "upload-"
 
 struct _sl_upload_t {
     sl_blob_t *blobs;               //  borrowed
-    char tmp [S_PATH_MAX - 100];    //  room for "/upload-<id>.meta" in a path
+    char tmp [SL_UPLOAD_PATH_MAX - 100];    //  room for "/upload-<id>.meta" in a path
     uint64_t max_bytes;
     int64_t idle_s;
     int max_open;
@@ -54,8 +53,8 @@ typedef struct {
 //  An upload whose .meta we hold locked.
 typedef struct {
     int fd;
-    char meta [S_PATH_MAX];
-    char part [S_PATH_MAX];
+    char meta [SL_UPLOAD_PATH_MAX];
+    char part [SL_UPLOAD_PATH_MAX];
     rec_t rec;
 } locked_t;
 
@@ -88,11 +87,11 @@ s_id_valid (const char *id)
     return n == SL_ID_LEN;
 }
 
-static void
-s_paths (sl_upload_t *self, const char *id, char *meta, char *part)
+void
+sl_upload_paths (sl_upload_t *self, const char *id, char *meta, char *part)
 {
-    snprintf (meta, S_PATH_MAX, "%s/" S_PREFIX "%s.meta", self->tmp, id);
-    snprintf (part, S_PATH_MAX, "%s/" S_PREFIX "%s.part", self->tmp, id);
+    snprintf (meta, SL_UPLOAD_PATH_MAX, "%s/" SL_UPLOAD_PREFIX "%s.meta", self->tmp, id);
+    snprintf (part, SL_UPLOAD_PATH_MAX, "%s/" SL_UPLOAD_PREFIX "%s.part", self->tmp, id);
 }
 
 sl_upload_t *
@@ -100,7 +99,7 @@ sl_upload_new (sl_blob_t *blobs, uint64_t max_bytes, int64_t idle_s, int max_ope
 {
     assert (blobs);
     const char *root = sl_blob_root (blobs);
-    if (strlen (root) > S_PATH_MAX - 128)
+    if (strlen (root) > SL_UPLOAD_PATH_MAX - 128)
         return NULL;
     sl_upload_t *self = calloc (1, sizeof *self);
     assert (self);
@@ -228,7 +227,7 @@ s_lock (sl_upload_t *self, const char *ws, const char *id, locked_t *l, sl_uploa
     l->fd = -1;
     if (!s_id_valid (id))
         return s_fail (err, 404, "no upload '%.40s' (upload ids are 32 hex characters)", id ? id : "");
-    s_paths (self, id, l->meta, l->part);
+    sl_upload_paths (self, id, l->meta, l->part);
 #define S_GONE "no upload %s: unknown, aborted, or expired after %llds idle"
     l->fd = open (l->meta, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     if (l->fd < 0)
@@ -262,11 +261,11 @@ s_count (sl_upload_t *self, const char *suffix)
     if (!dir)
         return 0;
     int count = 0;
-    size_t slen = strlen (suffix), plen = strlen (S_PREFIX);
+    size_t slen = strlen (suffix), plen = strlen (SL_UPLOAD_PREFIX);
     struct dirent *entry;
     while ((entry = readdir (dir))) {
         size_t len = strlen (entry->d_name);
-        if (len == plen + SL_ID_LEN + slen && strncmp (entry->d_name, S_PREFIX, plen) == 0
+        if (len == plen + SL_ID_LEN + slen && strncmp (entry->d_name, SL_UPLOAD_PREFIX, plen) == 0
         &&  strcmp (entry->d_name + len - slen, suffix) == 0)
             count++;
     }
@@ -318,7 +317,7 @@ sl_upload_begin (sl_upload_t *self, const char *ws, int64_t size, const char *fi
     locked_t l;
     memset (&l, 0, sizeof l);
     sl_id_new (id);
-    s_paths (self, id, l.meta, l.part);
+    sl_upload_paths (self, id, l.meta, l.part);
     //  The part file first: a death between the two leaves only a stray
     //  part, which the sweep removes; never a record without its bytes
     int fd = open (l.part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -465,7 +464,7 @@ s_hash (locked_t *l, char sha [SL_SHA256_HEX], sl_upload_err_t *err)
 static int
 s_publish (sl_upload_t *self, locked_t *l, const char *sha, sl_upload_err_t *err)
 {
-    char path [S_PATH_MAX], shard [S_PATH_MAX];
+    char path [SL_UPLOAD_PATH_MAX], shard [SL_UPLOAD_PATH_MAX];
     if (sl_blob_path (self->blobs, sha, path, sizeof path) != 0)
         return s_fail (err, 500, "blob path too long");
     snprintf (shard, sizeof shard, "%s", path);
@@ -604,12 +603,12 @@ sl_upload_sweep (sl_upload_t *self)
         return 0;
     time_t now = time (NULL);
     int removed = 0;
-    size_t plen = strlen (S_PREFIX);
+    size_t plen = strlen (SL_UPLOAD_PREFIX);
     struct dirent *entry;
     while ((entry = readdir (dir))) {
         const char *name = entry->d_name;
         size_t len = strlen (name);
-        if (len != plen + SL_ID_LEN + 5 || strncmp (name, S_PREFIX, plen) != 0)
+        if (len != plen + SL_ID_LEN + 5 || strncmp (name, SL_UPLOAD_PREFIX, plen) != 0)
             continue;
         char id [SL_ID_LEN + 1];
         memcpy (id, name + plen, SL_ID_LEN);
@@ -618,7 +617,7 @@ sl_upload_sweep (sl_upload_t *self)
             continue;
         locked_t l;
         memset (&l, 0, sizeof l);
-        s_paths (self, id, l.meta, l.part);
+        sl_upload_paths (self, id, l.meta, l.part);
         struct stat st;
         if (fstatat (dirfd (dir), name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG (st.st_mode)
         ||  (int64_t) (now - st.st_mtime) < self->idle_s)
@@ -647,211 +646,4 @@ sl_upload_sweep (sl_upload_t *self)
     }
     closedir (dir);
     return removed;
-}
-
-//  --------------------------------------------------------------------------
-//  Self-test: a real blob area in a temp folder; threads stand in for the
-//  several processes that may serve one upload (flock behaves the same).
-
-static void
-s_make_old (const char *path, int seconds)
-{
-    struct timespec times [2];
-    clock_gettime (CLOCK_REALTIME, &times [0]);
-    times [0].tv_sec -= seconds;
-    times [1] = times [0];
-    assert (utimensat (AT_FDCWD, path, times, 0) == 0);
-}
-
-static void
-s_read_file (const char *path, char *buf, size_t cap, size_t *len)
-{
-    FILE *f = fopen (path, "rb");
-    assert (f);
-    *len = fread (buf, 1, cap, f);
-    fclose (f);
-}
-
-typedef struct {
-    sl_upload_t *up;
-    const char *id;
-    const char *data;
-    size_t size;
-    size_t part;
-    int applied;
-} s_racer_t;
-
-static void *
-s_racer (void *arg)
-{
-    s_racer_t *r = (s_racer_t *) arg;
-    for (size_t off = 0, seq = 0; off < r->size; off += r->part, seq++) {
-        size_t n = r->size - off < r->part ? r->size - off : r->part;
-        uint64_t received;
-        bool dup;
-        sl_upload_err_t err;
-        //  Every racer sends every part in order: whoever is first applies
-        //  it, the others are told it is a duplicate
-        int rc = sl_upload_part (r->up, "default", r->id, (int64_t) seq, r->data + off, n, &received, &dup, &err);
-        assert (rc == 0);
-        assert (received >= off + n);
-        if (!dup)
-            r->applied++;
-    }
-    return NULL;
-}
-
-void
-sl_upload_test (bool verbose)
-{
-    if (verbose)
-        printf (" * sl_upload: ");
-    char root [] = "/tmp/sl-upload-test-XXXXXX";
-    assert (mkdtemp (root));
-    sl_blob_t *blobs = sl_blob_new (root);
-    assert (blobs);
-    sl_upload_t *up = sl_upload_new (blobs, 100000, 1, 3);
-    assert (up);
-    sl_upload_err_t err;
-    char id [SL_ID_LEN + 1], sha [SL_SHA256_HEX], path [S_PATH_MAX];
-    uint64_t received;
-    bool dup;
-    sl_upload_done_t done;
-
-    //  In order, a duplicate, out of order, then commit with the right hash
-    assert (sl_upload_begin (up, "default", 11, "../dir/notes.txt", "text/plain", id, &err) == 0);
-    assert (sl_upload_open_count (up) == 1);
-    assert (sl_upload_part (up, "default", id, 0, "hello ", 6, &received, &dup, &err) == 0);
-    assert (received == 6 && !dup);
-    assert (sl_upload_part (up, "default", id, 0, "hello ", 6, &received, &dup, &err) == 0);
-    assert (received == 6 && dup);
-    assert (sl_upload_part (up, "default", id, 2, "x", 1, &received, &dup, &err) == -1 && err.status == 409);
-    assert (strstr (err.message, "expected part 1"));
-    //  Another workspace cannot see it, nor can a malformed id reach a path
-    assert (sl_upload_part (up, "other", id, 1, "world", 5, &received, &dup, &err) == -1 && err.status == 404);
-    assert (sl_upload_part (up, "default", "../../etc/passwd", 1, "w", 1, &received, &dup, &err) == -1
-            && err.status == 404);
-    //  Incomplete commit is refused but keeps the upload
-    assert (sl_upload_commit (up, "default", id, NULL, &done, &err) == -1 && err.status == 409);
-    assert (sl_upload_part (up, "default", id, 1, "world", 5, &received, &dup, &err) == 0 && received == 11);
-    sl_sha256_hex ("hello world", 11, sha);
-    assert (sl_upload_commit (up, "default", id, sha, &done, &err) == 0);
-    assert (strcmp (done.blob, sha) == 0 && done.size == 11);
-    assert (strcmp (done.filename, "notes.txt") == 0 && strcmp (done.mime, "text/plain") == 0);
-    assert (sl_blob_exists (blobs, sha));
-    assert (sl_upload_open_count (up) == 0);
-    //  A retried commit gets the same answer; parts after commit are refused
-    memset (&done, 0, sizeof done);
-    assert (sl_upload_commit (up, "default", id, NULL, &done, &err) == 0 && strcmp (done.blob, sha) == 0);
-    assert (sl_upload_part (up, "default", id, 2, "!", 1, &received, &dup, &err) == -1 && err.status == 409);
-    char content [64];
-    size_t len;
-    assert (sl_blob_path (blobs, sha, path, sizeof path) == 0);
-    s_read_file (path, content, sizeof content, &len);
-    assert (len == 11 && memcmp (content, "hello world", 11) == 0);
-
-    //  A wrong hash discards the upload (and says what the bytes hash to)
-    assert (sl_upload_begin (up, "default", -1, NULL, NULL, id, &err) == 0);
-    assert (sl_upload_part (up, "default", id, 0, "abc", 3, &received, &dup, &err) == 0);
-    assert (sl_upload_commit (up, "default", id, sha, &done, &err) == -1 && err.status == 400);
-    assert (strstr (err.message, "ba7816bf"));      //  sha256("abc")
-    assert (!sl_blob_exists (blobs, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
-    assert (sl_upload_abort (up, "default", id, &err) == -1 && err.status == 404);
-
-    //  A writer that died mid-part left bytes past the record: the resend
-    //  truncates them away
-    assert (sl_upload_begin (up, "default", 6, "t.txt", NULL, id, &err) == 0);
-    assert (sl_upload_part (up, "default", id, 0, "abc", 3, &received, &dup, &err) == 0);
-    char part_path [S_PATH_MAX], meta_path [S_PATH_MAX];
-    s_paths (up, id, meta_path, part_path);
-    FILE *f = fopen (part_path, "ab");
-    assert (f);
-    fputs ("GARBAGE", f);
-    fclose (f);
-    assert (sl_upload_part (up, "default", id, 1, "def", 3, &received, &dup, &err) == 0 && received == 6);
-    assert (sl_upload_commit (up, "default", id, NULL, &done, &err) == 0);
-    sl_sha256_hex ("abcdef", 6, sha);
-    assert (strcmp (done.blob, sha) == 0);
-
-    //  One-shot put: stored at once, checked first, refused when too large
-    assert (sl_upload_put (up, "xyz", 3, NULL, "dir/p.txt", "text/plain", &done, &err) == 0);
-    sl_sha256_hex ("xyz", 3, sha);
-    assert (strcmp (done.blob, sha) == 0 && done.size == 3 && strcmp (done.filename, "p.txt") == 0);
-    assert (sl_blob_exists (blobs, sha));
-    assert (sl_upload_put (up, "xyq", 3, sha, NULL, NULL, &done, &err) == -1 && err.status == 400);
-    assert (sl_upload_put (up, "", 0, NULL, NULL, NULL, &done, &err) == -1 && err.status == 400);
-
-    //  Limits: declared size, max_bytes, part size, open uploads
-    assert (sl_upload_begin (up, "default", 200000, NULL, NULL, id, &err) == -1 && err.status == 413);
-    assert (sl_upload_begin (up, "default", 2, NULL, NULL, id, &err) == 0);
-    assert (sl_upload_part (up, "default", id, 0, "abc", 3, &received, &dup, &err) == -1 && err.status == 413);
-    assert (sl_upload_part (up, "default", id, 0, "ab", 2, &received, &dup, &err) == -1 && err.status == 404);
-    assert (sl_upload_open_count (up) == 0);
-    char *big = calloc (1, SL_UPLOAD_PART_MAX + 1);
-    assert (big);
-    assert (sl_upload_begin (up, "default", -1, NULL, NULL, id, &err) == 0);
-    assert (sl_upload_part (up, "default", id, 0, big, SL_UPLOAD_PART_MAX + 1, &received, &dup, &err) == -1
-            && err.status == 413);
-    for (int seq = 0; seq < 100; seq++)
-        if (sl_upload_part (up, "default", id, seq, big, 2000, &received, &dup, &err))
-            break;
-    assert (err.status == 413 && strstr (err.message, "max_bytes"));
-    free (big);
-    char ids [3][SL_ID_LEN + 1];
-    for (int i = 0; i < 3; i++)
-        assert (sl_upload_begin (up, "default", -1, NULL, NULL, ids [i], &err) == 0);
-    assert (sl_upload_begin (up, "default", -1, NULL, NULL, id, &err) == -1 && err.status == 429);
-    assert (sl_upload_begin (up, "default", 0, NULL, NULL, id, &err) == -1 && err.status == 429);
-    assert (sl_upload_abort (up, "default", ids [0], &err) == 0);
-    assert (sl_upload_commit (up, "default", ids [1], NULL, &done, &err) == -1 && err.status == 400);
-
-    //  Expiry: an idle upload (and a stray part file) disappear; a fresh
-    //  one stays
-    s_paths (up, ids [2], meta_path, part_path);
-    assert (sl_upload_part (up, "default", ids [2], 0, "zz", 2, &received, &dup, &err) == 0);
-    s_make_old (meta_path, 5);
-    char stray [S_PATH_MAX + 64];
-    snprintf (stray, sizeof stray, "%s/tmp/" S_PREFIX "0123456789abcdef0123456789abcdef.part", root);
-    f = fopen (stray, "w");
-    assert (f);
-    fclose (f);
-    s_make_old (stray, 5);
-    assert (sl_upload_begin (up, "default", -1, NULL, NULL, id, &err) == 0);
-    assert (sl_upload_sweep (up) == 2);
-    assert (access (meta_path, F_OK) != 0 && access (part_path, F_OK) != 0 && access (stray, F_OK) != 0);
-    assert (sl_upload_part (up, "default", ids [2], 1, "z", 1, &received, &dup, &err) == -1 && err.status == 404);
-    assert (sl_upload_part (up, "default", id, 0, "ok", 2, &received, &dup, &err) == 0);
-    assert (sl_upload_abort (up, "default", id, &err) == 0);
-
-    //  Four threads race to send the same 64 parts: each applied once, in order
-    size_t total = 64 * 1000;
-    char *data = malloc (total);
-    assert (data);
-    for (size_t i = 0; i < total; i++)
-        data [i] = (char) ('a' + (i * 7 + i / 13) % 26);
-    assert (sl_upload_begin (up, "default", (int64_t) total, "race.txt", NULL, id, &err) == 0);
-    pthread_t threads [4];
-    s_racer_t racers [4];
-    for (int i = 0; i < 4; i++) {
-        racers [i] = (s_racer_t) { up, id, data, total, 1000, 0 };
-        pthread_create (&threads [i], NULL, s_racer, &racers [i]);
-    }
-    int applied = 0;
-    for (int i = 0; i < 4; i++) {
-        pthread_join (threads [i], NULL);
-        applied += racers [i].applied;
-    }
-    assert (applied == 64);
-    sl_sha256_hex (data, total, sha);
-    assert (sl_upload_commit (up, "default", id, sha, &done, &err) == 0 && done.size == total);
-    free (data);
-
-    sl_upload_destroy (&up);
-    assert (up == NULL);
-    sl_blob_destroy (&blobs);
-    char cmd [128];
-    snprintf (cmd, sizeof cmd, "rm -rf %s", root);
-    assert (system (cmd) == 0);
-    if (verbose)
-        printf ("OK\n");
 }
