@@ -8,10 +8,10 @@
         into an sl_blob writer, enforcing max_bytes as bytes arrive;
       - file:// handling, done here rather than by libcurl so the root check
         applies to the file actually opened;
-      - error mapping from curl codes and HTTP statuses to PERMANENT/RETRY;
-      - the self-test, which runs a small HTTP server on 127.0.0.1.
+      - error mapping from curl codes and HTTP statuses to PERMANENT/RETRY.
+    The self-test is in sl_fetch_test.c.
 */
-#include "sl_fetch.h"
+#include "sl_fetch_internal.h"
 #include "sl_util.h"
 
 #include <arpa/inet.h>
@@ -37,20 +37,13 @@
 #define S_PROGRESS_EVERY_MS 250
 #define S_MAX_URL 2047          //  fits result.final_url
 
-//  Set only by the self-test: refuse (and count) any connection to an
-//  address other than 127.0.0.1 even if the guard would allow it, so a guard
-//  bug can never make the test send traffic off the machine.
-static atomic_bool s_test_loopback_only;
-static atomic_int s_test_offhost_attempts;
+//  Test hooks, declared in sl_fetch_internal.h
+atomic_bool sl_fetch_test_loopback_only;
+atomic_int sl_fetch_test_offhost_attempts;
 
 //  --------------------------------------------------------------------------
 //  Address guard
 
-typedef struct {
-    int family;                 //  AF_INET or AF_INET6
-    unsigned char addr [16];
-    int prefix;
-} s_cidr_t;
 
 static const char *
 s_ipv4_reason (const unsigned char *a)
@@ -94,8 +87,8 @@ s_ipv6_embedded_v4 (const unsigned char *a)
 }
 
 //  Why this address must not be contacted, or NULL if it is public.
-static const char *
-s_addr_reason (int family, const unsigned char *a)
+const char *
+sl_fetch_addr_reason (int family, const unsigned char *a)
 {
     if (family == AF_INET)
         return s_ipv4_reason (a);
@@ -121,7 +114,7 @@ s_addr_reason (int family, const unsigned char *a)
 }
 
 static bool
-s_cidr_match (const s_cidr_t *cidr, int family, const unsigned char *a)
+s_cidr_match (const sl_fetch_cidr_t *cidr, int family, const unsigned char *a)
 {
     if (cidr->family != family)
         return false;
@@ -140,8 +133,8 @@ s_cidr_match (const s_cidr_t *cidr, int family, const unsigned char *a)
 
 //  Parse "a.b.c.d/n,x::y/m,..." into *list. Returns count, or -1 with the
 //  offending entry copied into bad.
-static int
-s_cidrs_parse (const char *spec, s_cidr_t **list, char *bad, size_t badcap)
+int
+sl_fetch_cidrs_parse (const char *spec, sl_fetch_cidr_t **list, char *bad, size_t badcap)
 {
     *list = NULL;
     if (!spec)
@@ -149,7 +142,7 @@ s_cidrs_parse (const char *spec, s_cidr_t **list, char *bad, size_t badcap)
     size_t cap = 1;
     for (const char *p = spec; *p; p++)
         cap += *p == ',';
-    s_cidr_t *cidrs = calloc (cap, sizeof *cidrs);
+    sl_fetch_cidr_t *cidrs = calloc (cap, sizeof *cidrs);
     assert (cidrs);
     int count = 0;
     const char *p = spec;
@@ -170,7 +163,7 @@ s_cidrs_parse (const char *spec, s_cidr_t **list, char *bad, size_t badcap)
             if (ok) {
                 memcpy (entry, s, len);
                 entry [len] = 0;
-                s_cidr_t *cidr = &cidrs [count];
+                sl_fetch_cidr_t *cidr = &cidrs [count];
                 char *slash = strchr (entry, '/');
                 if (slash)
                     *slash = 0;
@@ -209,38 +202,13 @@ s_cidrs_parse (const char *spec, s_cidr_t **list, char *bad, size_t badcap)
     return count;
 }
 
-//  Per-call state shared by the callbacks
-typedef struct {
-    const sl_fetch_opts_t *opts;
-    s_cidr_t *allow;
-    int allow_count;
-    char refused [320];         //  first guard refusal of this hop
-    int opened;                 //  sockets the guard allowed on this hop
-    sl_blob_writer_t *writer;
-    unsigned char head [SL_SNIFF_HEAD];
-    size_t head_len;
-    //  The current response (reset by each status line)
-    long status;
-    char reason [64];
-    char content_type [128];
-    char disposition [256];     //  sanitised Content-Disposition filename
-    long long content_length;   //  -1 if not announced
-    //  Why we aborted the transfer, if we did
-    bool declared_too_large;
-    bool too_large;
-    bool disk_error;
-    int disk_errno;             //  why the blob write failed
-    bool http_error;
-    int64_t last_progress_ms;
-} s_ctx_t;
-
 //  Decide about one address; NULL if it may be contacted, else the reason.
 //  text receives the address in printable form.
-static const char *
-s_guard (s_ctx_t *ctx, int family, const unsigned char *a, char *text, size_t cap)
+const char *
+sl_fetch_guard (sl_fetch_ctx_t *ctx, int family, const unsigned char *a, char *text, size_t cap)
 {
     inet_ntop (family, a, text, (socklen_t) cap);
-    const char *reason = s_addr_reason (family, a);
+    const char *reason = sl_fetch_addr_reason (family, a);
     if (!reason)
         return NULL;
     const unsigned char *v4 = family == AF_INET6 ? s_ipv6_embedded_v4 (a) : NULL;
@@ -256,7 +224,7 @@ s_guard (s_ctx_t *ctx, int family, const unsigned char *a, char *text, size_t ca
 static curl_socket_t
 s_opensocket (void *arg, curlsocktype purpose, struct curl_sockaddr *address)
 {
-    s_ctx_t *ctx = arg;
+    sl_fetch_ctx_t *ctx = arg;
     unsigned char a [16];
     int family = address->family;
     if (family == AF_INET && address->addrlen >= sizeof (struct sockaddr_in))
@@ -271,7 +239,7 @@ s_opensocket (void *arg, curlsocktype purpose, struct curl_sockaddr *address)
         return CURL_SOCKET_BAD;
     }
     char text [INET6_ADDRSTRLEN];
-    const char *reason = s_guard (ctx, family, a, text, sizeof text);
+    const char *reason = sl_fetch_guard (ctx, family, a, text, sizeof text);
     if (reason) {
         if (!ctx->refused [0])
             snprintf (ctx->refused, sizeof ctx->refused,
@@ -279,9 +247,9 @@ s_opensocket (void *arg, curlsocktype purpose, struct curl_sockaddr *address)
                       text, reason);
         return CURL_SOCKET_BAD;
     }
-    if (atomic_load (&s_test_loopback_only)
+    if (atomic_load (&sl_fetch_test_loopback_only)
     &&  !(family == AF_INET && a [0] == 127 && a [1] == 0 && a [2] == 0 && a [3] == 1)) {
-        atomic_fetch_add (&s_test_offhost_attempts, 1);
+        atomic_fetch_add (&sl_fetch_test_offhost_attempts, 1);
         snprintf (ctx->refused, sizeof ctx->refused, "self-test: refused off-host %s", text);
         return CURL_SOCKET_BAD;
     }
@@ -310,8 +278,8 @@ s_utf8_len (const unsigned char *p, size_t left)
 //  Make a server- or URL-supplied name safe to show and store: keep only
 //  the last path component, drop control characters, replace invalid UTF-8
 //  with '_', refuse "." and "..", cap the length at a character boundary.
-static void
-s_sanitize_filename (const char *in, size_t in_len, char *out, size_t cap)
+void
+sl_fetch_sanitize_filename (const char *in, size_t in_len, char *out, size_t cap)
 {
     const char *base = in;
     for (size_t i = 0; i < in_len; i++)
@@ -378,8 +346,8 @@ s_pct_decode (char *s)
 
 //  The filename from a Content-Disposition value: filename* (RFC 6266 /
 //  5987) preferred over filename. Writes "" if none.
-static void
-s_disposition_filename (const char *value, char *out, size_t cap)
+void
+sl_fetch_disposition_filename (const char *value, char *out, size_t cap)
 {
     char plain [512] = "", extended [512] = "";
     const char *p = value;
@@ -430,12 +398,12 @@ s_disposition_filename (const char *value, char *out, size_t cap)
         }
     }
     const char *name = extended [0] ? extended : plain;
-    s_sanitize_filename (name, strlen (name), out, cap);
+    sl_fetch_sanitize_filename (name, strlen (name), out, cap);
 }
 
 //  The last path segment of a URL, decoded and sanitised ("" if none).
-static void
-s_url_filename (const char *url, char *out, size_t cap)
+void
+sl_fetch_url_filename (const char *url, char *out, size_t cap)
 {
     out [0] = 0;
     CURLU *u = curl_url ();
@@ -444,7 +412,7 @@ s_url_filename (const char *url, char *out, size_t cap)
     &&  curl_url_get (u, CURLUPART_PATH, &path, CURLU_URLDECODE) == CURLUE_OK && path) {
         const char *slash = strrchr (path, '/');
         const char *last = slash ? slash + 1 : path;
-        s_sanitize_filename (last, strlen (last), out, cap);
+        sl_fetch_sanitize_filename (last, strlen (last), out, cap);
     }
     curl_free (path);
     curl_url_cleanup (u);
@@ -453,8 +421,8 @@ s_url_filename (const char *url, char *out, size_t cap)
 //  The URL without user:password, for messages and final_url. Falls back to
 //  the input when it cannot be parsed (it is then in an error message
 //  saying so, which is what the user needs to see).
-static void
-s_display_url (const char *url, char *out, size_t cap)
+void
+sl_fetch_display_url (const char *url, char *out, size_t cap)
 {
     CURLU *u = curl_url ();
     char *clean = NULL;
@@ -529,7 +497,7 @@ s_status_text (long status)
 //  libcurl callbacks
 
 static void
-s_progress_report (s_ctx_t *ctx, bool final)
+s_progress_report (sl_fetch_ctx_t *ctx, bool final)
 {
     const sl_fetch_opts_t *opts = ctx->opts;
     if (!opts->progress || !ctx->writer)
@@ -545,7 +513,7 @@ s_progress_report (s_ctx_t *ctx, bool final)
 static int
 s_xferinfo (void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
-    s_ctx_t *ctx = arg;
+    sl_fetch_ctx_t *ctx = arg;
     if (ctx->status >= 200 && ctx->status < 300 && sl_blob_writer_size (ctx->writer) > 0)
         s_progress_report (ctx, false);
     return 0;
@@ -554,7 +522,7 @@ s_xferinfo (void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 static size_t
 s_on_header (char *data, size_t size, size_t nmemb, void *arg)
 {
-    s_ctx_t *ctx = arg;
+    sl_fetch_ctx_t *ctx = arg;
     size_t total = size * nmemb;
     char line [1024];
     size_t len = total < sizeof line - 1 ? total : sizeof line - 1;
@@ -598,7 +566,7 @@ s_on_header (char *data, size_t size, size_t nmemb, void *arg)
         snprintf (ctx->content_type, sizeof ctx->content_type, "%s", value);
     else
     if (strcasecmp (line, "Content-Disposition") == 0)
-        s_disposition_filename (value, ctx->disposition, sizeof ctx->disposition);
+        sl_fetch_disposition_filename (value, ctx->disposition, sizeof ctx->disposition);
     else
     if (strcasecmp (line, "Content-Length") == 0) {
         char *end;
@@ -620,7 +588,7 @@ s_on_header (char *data, size_t size, size_t nmemb, void *arg)
 static size_t
 s_on_body (char *data, size_t size, size_t nmemb, void *arg)
 {
-    s_ctx_t *ctx = arg;
+    sl_fetch_ctx_t *ctx = arg;
     size_t total = size * nmemb;
     if (ctx->status < 200 || ctx->status >= 300) {
         //  An error page: we report the status, not its body
@@ -758,10 +726,10 @@ s_fetch_file (const sl_fetch_opts_t *opts, sl_blob_t *blobs, CURLU *u, const cha
         return s_fail (err, errlen, SL_FETCH_PERMANENT,
                        "file is %lld bytes, over the %s limit", (long long) st.st_size, limit);
     }
-    s_url_filename (shown, result->filename, sizeof result->filename);
+    sl_fetch_url_filename (shown, result->filename, sizeof result->filename);
     curl_free (path);
 
-    s_ctx_t *ctx = calloc (1, sizeof *ctx);
+    sl_fetch_ctx_t *ctx = calloc (1, sizeof *ctx);
     assert (ctx);
     ctx->opts = opts;
     ctx->status = 200;
@@ -825,7 +793,7 @@ s_curl_init (void)
 
 //  Map a failed transfer to an error class and message.
 static int
-s_http_error (s_ctx_t *ctx, CURL *curl, CURLcode code, const char *curl_msg, const char *shown,
+s_http_error (sl_fetch_ctx_t *ctx, CURL *curl, CURLcode code, const char *curl_msg, const char *shown,
               const char *start_url, int64_t elapsed_ms, char *err, size_t errlen)
 {
     const sl_fetch_opts_t *opts = ctx->opts;
@@ -910,12 +878,12 @@ s_fetch_http (const sl_fetch_opts_t *opts, sl_blob_t *blobs, const char *url, co
               sl_fetch_result_t *result, char *err, size_t errlen)
 {
     pthread_once (&s_curl_once, s_curl_init);
-    s_ctx_t *ctx = calloc (1, sizeof *ctx);
+    sl_fetch_ctx_t *ctx = calloc (1, sizeof *ctx);
     assert (ctx);
     ctx->opts = opts;
     ctx->content_length = -1;
     char bad [80];
-    ctx->allow_count = s_cidrs_parse (opts->allow_cidrs, &ctx->allow, bad, sizeof bad);
+    ctx->allow_count = sl_fetch_cidrs_parse (opts->allow_cidrs, &ctx->allow, bad, sizeof bad);
     if (ctx->allow_count < 0) {
         free (ctx);
         return s_fail (err, errlen, SL_FETCH_PERMANENT,
@@ -962,7 +930,7 @@ s_fetch_http (const sl_fetch_opts_t *opts, sl_blob_t *blobs, const char *url, co
     char *effective = NULL;
     curl_easy_getinfo (curl, CURLINFO_EFFECTIVE_URL, &effective);
     char final_shown [sizeof result->final_url];
-    s_display_url (effective ? effective : url, final_shown, sizeof final_shown);
+    sl_fetch_display_url (effective ? effective : url, final_shown, sizeof final_shown);
     snprintf (result->final_url, sizeof result->final_url, "%s", final_shown);
     result->http_status = ctx->status;
 
@@ -979,7 +947,7 @@ s_fetch_http (const sl_fetch_opts_t *opts, sl_blob_t *blobs, const char *url, co
         if (ctx->disposition [0])
             snprintf (result->filename, sizeof result->filename, "%s", ctx->disposition);
         else
-            s_url_filename (final_shown, result->filename, sizeof result->filename);
+            sl_fetch_url_filename (final_shown, result->filename, sizeof result->filename);
         snprintf (result->mime, sizeof result->mime, "%s",
                   sl_sniff_mime (ctx->head, ctx->head_len,
                                  ctx->content_type [0] ? ctx->content_type : NULL,
@@ -1039,7 +1007,7 @@ sl_fetch_url (const sl_fetch_opts_t *opts, sl_blob_t *blobs, const char *url,
                        curl_url_strerror (uc), url);
     }
     char shown [S_MAX_URL + 1];
-    s_display_url (url, shown, sizeof shown);
+    sl_fetch_display_url (url, shown, sizeof shown);
     char *scheme = NULL;
     curl_url_get (u, CURLUPART_SCHEME, &scheme, 0);
     int rc;
@@ -1057,787 +1025,4 @@ sl_fetch_url (const sl_fetch_opts_t *opts, sl_blob_t *blobs, const char *url,
     if (rc != 0)
         result->sha256 [0] = 0;
     return rc;
-}
-
-//  --------------------------------------------------------------------------
-//  Self-test: a small HTTP/1.1 server on 127.0.0.1 with canned responses
-
-typedef struct {
-    int listen_fd;
-    int port;
-    pthread_t thread;
-    atomic_bool stop;
-    atomic_int connections;
-    const unsigned char *pdf;
-    size_t pdf_size;
-} s_server_t;
-
-static void
-s_send (int fd, const void *data, size_t size)
-{
-    const char *p = data;
-    while (size) {
-        ssize_t n = send (fd, p, size, MSG_NOSIGNAL);
-        if (n <= 0)
-            return;             //  the client went away: fine for this server
-        p += n;
-        size -= (size_t) n;
-    }
-}
-
-static void
-s_sendf (int fd, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
-
-static void
-s_sendf (int fd, const char *fmt, ...)
-{
-    char buf [2048];
-    va_list args;
-    va_start (args, fmt);
-    int n = vsnprintf (buf, sizeof buf, fmt, args);
-    va_end (args);
-    assert (n > 0 && (size_t) n < sizeof buf);
-    s_send (fd, buf, (size_t) n);
-}
-
-//  Hold the connection open until the client hangs up (or 3 s pass).
-static void
-s_wait_for_close (s_server_t *server, int fd)
-{
-    int64_t deadline = sl_mono_ms () + 3000;
-    while (!atomic_load (&server->stop) && sl_mono_ms () < deadline) {
-        struct pollfd pfd = { fd, POLLIN, 0 };
-        if (poll (&pfd, 1, 100) > 0) {
-            char buf [512];
-            if (recv (fd, buf, sizeof buf, 0) <= 0)
-                return;
-        }
-    }
-}
-
-static void
-s_sleep_ms (int ms)
-{
-    struct timespec ts = { ms / 1000, (long) (ms % 1000) * 1000000 };
-    nanosleep (&ts, NULL);
-}
-
-#define S_HDR "HTTP/1.1 %s\r\nConnection: close\r\n"
-
-static void
-s_serve (s_server_t *server, int fd)
-{
-    char req [8192];
-    size_t len = 0;
-    while (len < sizeof req - 1) {
-        struct pollfd pfd = { fd, POLLIN, 0 };
-        if (poll (&pfd, 1, 2000) <= 0)
-            return;
-        ssize_t n = recv (fd, req + len, sizeof req - 1 - len, 0);
-        if (n <= 0)
-            return;
-        len += (size_t) n;
-        req [len] = 0;
-        if (strstr (req, "\r\n\r\n"))
-            break;
-    }
-    char path [1024] = "";
-    if (sscanf (req, "GET %1023s HTTP/1.1", path) != 1)
-        return;
-
-    if (strcmp (path, "/doc.pdf") == 0) {
-        s_sendf (fd, S_HDR "Content-Type: application/pdf\r\nContent-Length: %zu\r\n\r\n",
-                 "200 OK", server->pdf_size);
-        s_send (fd, server->pdf, server->pdf_size);
-    }
-    else
-    if (strcmp (path, "/fake.pdf") == 0) {
-        const char *html = "<!DOCTYPE html>\n<html><body><h1>Sign in to continue</h1></body></html>\n";
-        s_sendf (fd, S_HDR "Content-Type: application/pdf\r\nContent-Length: %zu\r\n\r\n%s",
-                 "200 OK", strlen (html), html);
-    }
-    else
-    if (strncmp (path, "/r/", 3) == 0) {
-        int hops = atoi (path + 3);
-        if (hops > 0)
-            s_sendf (fd, S_HDR "Location: /r/%d\r\nContent-Length: 0\r\n\r\n", "302 Found", hops - 1);
-        else
-            s_sendf (fd, S_HDR "Location: /doc.pdf\r\nContent-Length: 0\r\n\r\n", "302 Found");
-    }
-    else
-    if (strcmp (path, "/chunked-big") == 0) {
-        s_sendf (fd, S_HDR "Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n", "200 OK");
-        char chunk [8192];
-        memset (chunk, 'a', sizeof chunk);
-        for (int i = 0; i < 128; i++) {             //  1 MiB, far over the test's limit
-            s_sendf (fd, "%zx\r\n", sizeof chunk);
-            s_send (fd, chunk, sizeof chunk);
-            s_send (fd, "\r\n", 2);
-        }
-        s_send (fd, "0\r\n\r\n", 5);
-    }
-    else
-    if (strcmp (path, "/declared-big") == 0) {
-        s_sendf (fd, S_HDR "Content-Type: text/plain\r\nContent-Length: 10000000000\r\n\r\n", "200 OK");
-        s_send (fd, "some text\n", 10);
-        s_wait_for_close (server, fd);
-    }
-    else
-    if (strcmp (path, "/missing") == 0)
-        s_sendf (fd, S_HDR "Content-Type: text/html\r\nContent-Length: 9\r\n\r\nnot found",
-                 "404 Not Found");
-    else
-    if (strcmp (path, "/unavailable") == 0)
-        s_sendf (fd, S_HDR "Content-Length: 0\r\n\r\n", "503 Service Unavailable");
-    else
-    if (strcmp (path, "/busy") == 0)
-        s_sendf (fd, S_HDR "Retry-After: 1\r\nContent-Length: 0\r\n\r\n", "429 Too Many Requests");
-    else
-    if (strcmp (path, "/stall") == 0) {
-        s_sendf (fd, S_HDR "Content-Type: text/plain\r\nContent-Length: 1000\r\n\r\n", "200 OK");
-        s_send (fd, "0123456789", 10);
-        s_wait_for_close (server, fd);
-    }
-    else
-    if (strcmp (path, "/to-metadata") == 0)
-        s_sendf (fd, S_HDR "Location: http://169.254.169.254/latest/meta-data\r\n"
-                 "Content-Length: 0\r\n\r\n", "302 Found");
-    else
-    if (strcmp (path, "/to-file") == 0)
-        s_sendf (fd, S_HDR "Location: file:///etc/passwd\r\nContent-Length: 0\r\n\r\n", "302 Found");
-    else
-    if (strcmp (path, "/slow") == 0) {
-        char piece [16384];
-        memset (piece, 'x', sizeof piece);
-        s_sendf (fd, S_HDR "Content-Type: text/plain\r\nContent-Length: %zu\r\n\r\n",
-                 "200 OK", 4 * sizeof piece);
-        for (int i = 0; i < 4; i++) {
-            if (i)
-                s_sleep_ms (300);
-            s_send (fd, piece, sizeof piece);
-        }
-    }
-    else
-    if (strcmp (path, "/attach") == 0)
-        s_sendf (fd, S_HDR "Content-Type: application/octet-stream\r\n"
-                 "Content-Disposition: attachment; filename=\"../../ev\x01il.md\"\r\n"
-                 "Content-Length: 8\r\n\r\n# Title\n", "200 OK");
-    else
-    if (strcmp (path, "/attach-star") == 0)
-        s_sendf (fd, S_HDR "Content-Disposition: attachment; filename=\"fallback.txt\"; "
-                 "filename*=UTF-8''r%%C3%%A9sum%%C3%%A9.md\r\n"
-                 "Content-Length: 8\r\n\r\n# Title\n", "200 OK");
-    else
-    if (strcmp (path, "/files/report%20final.txt") == 0)
-        s_sendf (fd, S_HDR "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 12\r\n\r\n"
-                 "hello world\n", "200 OK");
-    else
-        s_sendf (fd, S_HDR "Content-Length: 0\r\n\r\n", "404 Not Found");
-}
-
-static void *
-s_server_run (void *arg)
-{
-    s_server_t *server = arg;
-    while (!atomic_load (&server->stop)) {
-        struct pollfd pfd = { server->listen_fd, POLLIN, 0 };
-        if (poll (&pfd, 1, 100) <= 0)
-            continue;
-        int fd = accept4 (server->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0)
-            continue;
-        atomic_fetch_add (&server->connections, 1);
-        s_serve (server, fd);
-        close (fd);
-    }
-    return NULL;
-}
-
-static void
-s_server_start (s_server_t *server)
-{
-    server->listen_fd = sl_loopback_listen (16, &server->port);
-    assert (server->listen_fd >= 0);
-    atomic_store (&server->stop, false);
-    atomic_store (&server->connections, 0);
-    assert (pthread_create (&server->thread, NULL, s_server_run, server) == 0);
-}
-
-static void
-s_server_stop (s_server_t *server)
-{
-    atomic_store (&server->stop, true);
-    pthread_join (server->thread, NULL);
-    close (server->listen_fd);
-}
-
-typedef struct {
-    int calls;
-    size_t last_done;
-    size_t last_total;
-    bool decreasing;
-} s_progress_log_t;
-
-static void
-s_progress_log (void *arg, size_t done, size_t total)
-{
-    s_progress_log_t *log = arg;
-    if (done < log->last_done)
-        log->decreasing = true;
-    log->calls++;
-    log->last_done = done;
-    log->last_total = total;
-}
-
-static int
-s_count_files (const char *path)
-{
-    DIR *dir = opendir (path);
-    assert (dir);
-    int count = 0;
-    struct dirent *entry;
-    while ((entry = readdir (dir))) {
-        if (entry->d_name [0] == '.')
-            continue;
-        char sub [2048];
-        snprintf (sub, sizeof sub, "%s/%s", path, entry->d_name);
-        struct stat st;
-        assert (lstat (sub, &st) == 0);
-        count += S_ISDIR (st.st_mode) ? s_count_files (sub) : 1;
-    }
-    closedir (dir);
-    return count;
-}
-
-static unsigned char *
-s_load (const char *path, size_t *size)
-{
-    FILE *file = fopen (path, "rb");
-    if (!file)
-        return NULL;
-    fseek (file, 0, SEEK_END);
-    long len = ftell (file);
-    fseek (file, 0, SEEK_SET);
-    unsigned char *data = malloc ((size_t) len + 1);
-    assert (data);
-    assert (fread (data, 1, (size_t) len, file) == (size_t) len);
-    fclose (file);
-    *size = (size_t) len;
-    return data;
-}
-
-//  A PDF to serve, written here: one page showing a line of text and a
-//  256 x 200 RGB image of noise, stored raw. About 150 KB, mostly binary
-//  (NULs, control bytes, every byte value), so the download takes many
-//  writes and the sniffer must see a PDF behind its magic, not binary.
-static unsigned char *
-s_test_pdf (size_t *size, bool verbose)
-{
-    enum { W = 256, H = 200, PIXELS = W * H * 3 };
-    const char *content = "q 256 0 0 200 100 400 cm /Im1 Do Q\n"
-                          "BT /F1 24 Tf 100 300 Td (Sluice fetch test) Tj ET\n";
-    size_t cap = PIXELS + 4096, len = 0;
-    unsigned char *pdf = malloc (cap);
-    assert (pdf);
-    long offsets [7];
-    #define S_PUT(...) (len += (size_t) snprintf ((char *) pdf + len, cap - len, __VA_ARGS__))
-    S_PUT ("%%PDF-1.4\n%%\xe2\xe3\xcf\xd3\n");
-    offsets [1] = (long) len;
-    S_PUT ("1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n");
-    offsets [2] = (long) len;
-    S_PUT ("2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n");
-    offsets [3] = (long) len;
-    S_PUT ("3 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
-           " /Resources << /Font << /F1 5 0 R >> /XObject << /Im1 6 0 R >> >> >>\nendobj\n");
-    offsets [4] = (long) len;
-    S_PUT ("4 0 obj\n<< /Length %zu >>\nstream\n%sendstream\nendobj\n", strlen (content), content);
-    offsets [5] = (long) len;
-    S_PUT ("5 0 obj\n<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>\nendobj\n");
-    offsets [6] = (long) len;
-    S_PUT ("6 0 obj\n<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceRGB"
-           " /BitsPerComponent 8 /Length %d >>\nstream\n", W, H, PIXELS);
-    uint32_t x = 2463534242u;
-    for (int i = 0; i < PIXELS; i++) {
-        x ^= x << 13; x ^= x >> 17; x ^= x << 5;
-        pdf [len++] = (unsigned char) x;
-    }
-    S_PUT ("\nendstream\nendobj\n");
-    long xref = (long) len;
-    S_PUT ("xref\n0 7\n0000000000 65535 f \n");
-    for (int i = 1; i < 7; i++)
-        S_PUT ("%010ld 00000 n \n", offsets [i]);
-    S_PUT ("trailer\n<< /Size 7 /Root 1 0 R >>\nstartxref\n%ld\n%%%%EOF\n", xref);
-    #undef S_PUT
-    assert (len < cap);
-    if (verbose)
-        printf ("   serving a generated PDF of %zu bytes\n", len);
-    *size = len;
-    return pdf;
-}
-
-static void
-s_expect_fail (const sl_fetch_opts_t *opts, sl_blob_t *blobs, const char *url, int code,
-               const char *needle, bool verbose)
-{
-    sl_fetch_result_t result;
-    char err [512];
-    int rc = sl_fetch_url (opts, blobs, url, &result, err, sizeof err);
-    if (verbose)
-        printf ("   %.100s -> %d: %s\n", url, rc, err);
-    if (rc != code || !strstr (err, needle)) {
-        fprintf (stderr, "sl_fetch: %s: got %d '%s', expected %d with '%s'\n",
-                 url, rc, err, code, needle);
-        assert (false);
-    }
-    assert (result.sha256 [0] == 0);
-}
-
-typedef struct {
-    sl_blob_t *blobs;
-    const char *url;
-    const char *sha;
-    int failures;
-} s_fetcher_t;
-
-static void *
-s_fetcher_run (void *arg)
-{
-    s_fetcher_t *fetcher = arg;
-    sl_fetch_opts_t opts;
-    sl_fetch_opts_defaults (&opts);
-    opts.allow_cidrs = "127.0.0.1/32";
-    for (int i = 0; i < 3; i++) {
-        sl_fetch_result_t result;
-        char err [256];
-        if (sl_fetch_url (&opts, fetcher->blobs, fetcher->url, &result, err, sizeof err) != 0
-        ||  strcmp (result.sha256, fetcher->sha) != 0)
-            fetcher->failures++;
-    }
-    return NULL;
-}
-
-static void
-s_test_guard (void)
-{
-    static const struct { const char *addr; bool refused; } cases [] = {
-        { "8.8.8.8", false }, { "1.1.1.1", false }, { "172.15.255.255", false },
-        { "172.32.0.1", false }, { "100.63.255.255", false }, { "100.128.0.1", false },
-        { "169.253.255.255", false }, { "192.169.0.1", false }, { "223.255.255.255", false },
-        { "0.0.0.0", true }, { "0.1.2.3", true }, { "10.0.0.1", true }, { "10.255.255.255", true },
-        { "100.64.0.1", true }, { "100.127.255.255", true }, { "127.0.0.1", true },
-        { "127.255.0.1", true }, { "169.254.169.254", true }, { "169.254.0.1", true },
-        { "172.16.0.1", true }, { "172.31.255.255", true }, { "192.168.1.1", true },
-        { "192.0.0.170", true }, { "198.18.0.1", true }, { "224.0.0.1", true },
-        { "239.255.255.250", true }, { "240.0.0.1", true }, { "255.255.255.255", true },
-        { "2606:4700::1111", false }, { "2001:db8::1", false }, { "64:ff9b::808:808", false },
-        { "2002:808:808::1", false }, { "::ffff:8.8.8.8", false },
-        { "::", true }, { "::1", true }, { "::ffff:127.0.0.1", true }, { "::ffff:10.0.0.1", true },
-        { "::ffff:169.254.169.254", true }, { "::10.0.0.1", true }, { "64:ff9b::10.0.0.1", true },
-        { "64:ff9b:1::1", true }, { "2002:a00:1::1", true }, { "2002:7f00:1::", true },
-        { "fc00::1", true }, { "fd12:3456::1", true }, { "fe80::1", true }, { "febf::1", true },
-        { "fec0::1", true }, { "ff02::1", true }, { "ff05::2", true },
-        { NULL, false }
-    };
-    for (int i = 0; cases [i].addr; i++) {
-        unsigned char a [16];
-        int family = strchr (cases [i].addr, ':') ? AF_INET6 : AF_INET;
-        assert (inet_pton (family, cases [i].addr, a) == 1);
-        const char *reason = s_addr_reason (family, a);
-        if ((reason != NULL) != cases [i].refused) {
-            fprintf (stderr, "sl_fetch: guard %s: %s\n", cases [i].addr, reason ? reason : "public");
-            assert (false);
-        }
-    }
-    //  allow_cidrs parsing and matching, including mapped forms
-    s_ctx_t ctx = { 0 };
-    char bad [80], text [INET6_ADDRSTRLEN];
-    ctx.allow_count = s_cidrs_parse (" 127.0.0.1/32, 10.1.0.0/16 ,fd00::/8,192.168.1.7", &ctx.allow,
-                                     bad, sizeof bad);
-    assert (ctx.allow_count == 4);
-    unsigned char a [16];
-    inet_pton (AF_INET, "127.0.0.1", a);
-    assert (s_guard (&ctx, AF_INET, a, text, sizeof text) == NULL);
-    inet_pton (AF_INET, "127.0.0.2", a);
-    assert (s_guard (&ctx, AF_INET, a, text, sizeof text) != NULL);
-    inet_pton (AF_INET, "10.1.200.3", a);
-    assert (s_guard (&ctx, AF_INET, a, text, sizeof text) == NULL);
-    inet_pton (AF_INET, "10.2.0.1", a);
-    assert (strcmp (s_guard (&ctx, AF_INET, a, text, sizeof text), "private address") == 0);
-    assert (strcmp (text, "10.2.0.1") == 0);
-    inet_pton (AF_INET, "192.168.1.7", a);
-    assert (s_guard (&ctx, AF_INET, a, text, sizeof text) == NULL);
-    inet_pton (AF_INET, "192.168.1.8", a);
-    assert (s_guard (&ctx, AF_INET, a, text, sizeof text) != NULL);
-    inet_pton (AF_INET6, "::ffff:127.0.0.1", a);
-    assert (s_guard (&ctx, AF_INET6, a, text, sizeof text) == NULL);
-    inet_pton (AF_INET6, "fd00::5", a);
-    assert (s_guard (&ctx, AF_INET6, a, text, sizeof text) == NULL);
-    inet_pton (AF_INET6, "fc00::5", a);
-    assert (s_guard (&ctx, AF_INET6, a, text, sizeof text) != NULL);
-    inet_pton (AF_INET6, "::1", a);
-    assert (s_guard (&ctx, AF_INET6, a, text, sizeof text) != NULL);
-    free (ctx.allow);
-    s_cidr_t *list;
-    const char *invalid [] = { "bogus", "10.0.0.0/33", "::1/129", "10.0.0.0/", "10.0.0.0/8x",
-                               "10.0.0.0/-1", "1.2.3.4.5", NULL };
-    for (int i = 0; invalid [i]; i++)
-        assert (s_cidrs_parse (invalid [i], &list, bad, sizeof bad) == -1);
-    assert (s_cidrs_parse ("", &list, bad, sizeof bad) == 0);
-    free (list);
-    assert (s_cidrs_parse ("0.0.0.0/0", &list, bad, sizeof bad) == 1);
-    free (list);
-}
-
-static void
-s_test_names (void)
-{
-    char out [256];
-    s_disposition_filename ("attachment; filename=\"report.pdf\"", out, sizeof out);
-    assert (strcmp (out, "report.pdf") == 0);
-    s_disposition_filename ("attachment; filename=plain.txt; size=3", out, sizeof out);
-    assert (strcmp (out, "plain.txt") == 0);
-    s_disposition_filename ("inline; filename=\"a \\\"q\\\".md\"", out, sizeof out);
-    assert (strcmp (out, "a \"q\".md") == 0);
-    s_disposition_filename ("attachment; filename=\"../../etc/passwd\"", out, sizeof out);
-    assert (strcmp (out, "passwd") == 0);
-    s_disposition_filename ("attachment; filename=\"..\\\\..\\\\boot.ini\"", out, sizeof out);
-    assert (strcmp (out, "boot.ini") == 0);
-    s_disposition_filename ("attachment; filename=\"..\"", out, sizeof out);
-    assert (strcmp (out, "") == 0);
-    s_disposition_filename ("attachment; filename*=UTF-8''%e2%82%ac%20rates.pdf", out, sizeof out);
-    assert (strcmp (out, "\xE2\x82\xAC rates.pdf") == 0);
-    s_disposition_filename ("attachment; filename*=UTF-8''a%00b%0Ac.txt", out, sizeof out);
-    assert (strcmp (out, "a%00bc.txt") == 0);
-    s_disposition_filename ("attachment", out, sizeof out);
-    assert (strcmp (out, "") == 0);
-    //  Invalid UTF-8 and over-long names
-    s_sanitize_filename ("bad\xFF\xFEname", 9, out, sizeof out);
-    assert (strcmp (out, "bad__name") == 0);
-    char longname [600];
-    memset (longname, 'a', sizeof longname);
-    s_sanitize_filename (longname, sizeof longname, out, sizeof out);
-    assert (strlen (out) == sizeof out - 1);
-    s_url_filename ("http://h/dir/My%20File.pdf?x=1#frag", out, sizeof out);
-    assert (strcmp (out, "My File.pdf") == 0);
-    s_url_filename ("http://h/dir/", out, sizeof out);
-    assert (strcmp (out, "") == 0);
-    s_display_url ("http://user:secret@h:8/p?q", out, sizeof out);
-    assert (strcmp (out, "http://h:8/p?q") == 0);
-}
-
-void
-sl_fetch_test (bool verbose)
-{
-    if (verbose)
-        printf (" * sl_fetch:\n");
-    atomic_store (&s_test_loopback_only, true);
-    s_test_guard ();
-    s_test_names ();
-
-    char root [] = "/tmp/sl_fetch_test_XXXXXX";
-    assert (mkdtemp (root));
-    char path [2048], url [2300], tmp_dir [2048], blobs_dir [2048];
-    snprintf (path, sizeof path, "%s/area", root);
-    sl_blob_t *blobs = sl_blob_new (path);
-    assert (blobs);
-    snprintf (tmp_dir, sizeof tmp_dir, "%s/area/tmp", root);
-    snprintf (blobs_dir, sizeof blobs_dir, "%s/area/blobs", root);
-
-    s_server_t server = { 0 };
-    server.pdf = s_test_pdf (&server.pdf_size, verbose);
-    assert (server.pdf);
-    char pdf_sha [SL_SHA256_HEX];
-    sl_sha256_hex (server.pdf, server.pdf_size, pdf_sha);
-    s_server_start (&server);
-    char base [64];
-    snprintf (base, sizeof base, "http://127.0.0.1:%d", server.port);
-
-    sl_fetch_opts_t opts;
-    sl_fetch_opts_defaults (&opts);
-    assert (opts.max_bytes == 100 * 1024 * 1024 && opts.max_redirects == 5);
-    opts.allow_cidrs = "127.0.0.1/32";
-    sl_fetch_result_t result;
-    char err [512];
-
-    //  A real PDF: hash of the served bytes, sniffed type, name, status
-    snprintf (url, sizeof url, "%s/doc.pdf", base);
-    int rc = sl_fetch_url (&opts, blobs, url, &result, err, sizeof err);
-    if (rc != 0)
-        fprintf (stderr, "sl_fetch: %s: %s\n", url, err);
-    assert (rc == 0);
-    assert (strcmp (result.sha256, pdf_sha) == 0);
-    assert (result.size == server.pdf_size);
-    assert (strcmp (result.mime, SL_MIME_PDF) == 0);
-    assert (strcmp (result.filename, "doc.pdf") == 0);
-    assert (strcmp (result.final_url, url) == 0);
-    assert (result.http_status == 200);
-    assert (sl_blob_path (blobs, result.sha256, path, sizeof path) == 0);
-    size_t stored_size;
-    unsigned char *stored = s_load (path, &stored_size);
-    assert (stored && stored_size == server.pdf_size
-            && memcmp (stored, server.pdf, stored_size) == 0);
-    free (stored);
-    assert (s_count_files (tmp_dir) == 0);
-    int blob_count = s_count_files (blobs_dir);
-
-    //  The bytes decide: a ".pdf" serving HTML (declared application/pdf)
-    snprintf (url, sizeof url, "%s/fake.pdf", base);
-    assert (sl_fetch_url (&opts, blobs, url, &result, err, sizeof err) == 0);
-    assert (strcmp (result.mime, SL_MIME_HTML) == 0);
-    assert (strcmp (result.filename, "fake.pdf") == 0);
-    blob_count++;
-
-    //  Redirects: 5 hops are within the default limit, 6 are not
-    snprintf (url, sizeof url, "%s/r/4", base);
-    assert (sl_fetch_url (&opts, blobs, url, &result, err, sizeof err) == 0);
-    assert (strcmp (result.sha256, pdf_sha) == 0);
-    snprintf (path, sizeof path, "%s/doc.pdf", base);
-    assert (strcmp (result.final_url, path) == 0);
-    snprintf (url, sizeof url, "%s/r/5", base);
-    s_expect_fail (&opts, blobs, url, SL_FETCH_PERMANENT, "too many redirects (more than 5)", verbose);
-
-    //  Over the limit while streaming (chunked, no length): nothing remains
-    sl_fetch_opts_t small = opts;
-    small.max_bytes = 64 * 1024;
-    snprintf (url, sizeof url, "%s/chunked-big", base);
-    s_expect_fail (&small, blobs, url, SL_FETCH_PERMANENT, "download exceeded the 64 KiB limit",
-                   verbose);
-    assert (s_count_files (tmp_dir) == 0);
-    assert (s_count_files (blobs_dir) == blob_count);
-
-    //  Announced length over the limit fails before the body
-    snprintf (url, sizeof url, "%s/declared-big", base);
-    int64_t started = sl_mono_ms ();
-    s_expect_fail (&opts, blobs, url, SL_FETCH_PERMANENT,
-                   "document is 10000000000 bytes (Content-Length), over the 100 MiB limit", verbose);
-    assert (sl_mono_ms () - started < 1000);
-    assert (s_count_files (tmp_dir) == 0);
-
-    //  HTTP errors: permanent vs transient, credentials not echoed
-    snprintf (url, sizeof url, "http://user:secret@127.0.0.1:%d/missing", server.port);
-    snprintf (path, sizeof path, "HTTP 404 Not Found from %s/missing", base);
-    s_expect_fail (&opts, blobs, url, SL_FETCH_PERMANENT, path, verbose);
-    rc = sl_fetch_url (&opts, blobs, url, &result, err, sizeof err);
-    assert (rc == SL_FETCH_PERMANENT && result.http_status == 404 && !strstr (err, "secret"));
-    assert (!strstr (result.final_url, "secret"));
-    snprintf (url, sizeof url, "%s/unavailable", base);
-    s_expect_fail (&opts, blobs, url, SL_FETCH_RETRY, "HTTP 503 Service Unavailable", verbose);
-    snprintf (url, sizeof url, "%s/busy", base);
-    s_expect_fail (&opts, blobs, url, SL_FETCH_RETRY, "HTTP 429", verbose);
-    assert (s_count_files (tmp_dir) == 0);
-
-    //  A stalled server times out, transiently
-    sl_fetch_opts_t quick = opts;
-    quick.total_timeout_ms = 1500;
-    quick.low_speed_time_s = 1;
-    snprintf (url, sizeof url, "%s/stall", base);
-    started = sl_mono_ms ();
-    rc = sl_fetch_url (&quick, blobs, url, &result, err, sizeof err);
-    if (verbose)
-        printf ("   %s -> %d: %s\n", url, rc, err);
-    assert (rc == SL_FETCH_RETRY);
-    assert (strstr (err, "timed out after 1.5 s") || strstr (err, "stalled"));
-    assert (sl_mono_ms () - started < 3000);
-    assert (s_count_files (tmp_dir) == 0);
-
-    //  Nobody listening: connection refused is transient
-    int dead_port = 0;
-    int probe = sl_loopback_listen (0, &dead_port);     //  bound, never listening
-    assert (probe >= 0);
-    close (probe);
-    snprintf (url, sizeof url, "http://127.0.0.1:%d/x", dead_port);
-    s_expect_fail (&opts, blobs, url, SL_FETCH_RETRY, "download failed", verbose);
-    //  ... also when another address of the host was refused (::1)
-    snprintf (url, sizeof url, "http://localhost:%d/x", dead_port);
-    s_expect_fail (&opts, blobs, url, SL_FETCH_RETRY, "download failed", verbose);
-
-    //  The guard: loopback needs allow_cidrs; nothing reaches the server
-    int before = atomic_load (&server.connections);
-    sl_fetch_opts_t strict = opts;
-    strict.allow_cidrs = NULL;
-    snprintf (url, sizeof url, "%s/doc.pdf", base);
-    s_expect_fail (&strict, blobs, url, SL_FETCH_PERMANENT,
-                   "refused to connect to 127.0.0.1: loopback address (add it to fetch.allow_cidrs",
-                   verbose);
-    snprintf (url, sizeof url, "http://localhost:%d/doc.pdf", server.port);
-    s_expect_fail (&strict, blobs, url, SL_FETCH_PERMANENT, "loopback address", verbose);
-    s_expect_fail (&strict, blobs, "http://2130706433/", SL_FETCH_PERMANENT,
-                   "refused to connect to 127.0.0.1", verbose);     //  decimal IPv4 form
-    s_expect_fail (&strict, blobs, "http://[::1]:1/", SL_FETCH_PERMANENT,
-                   "refused to connect to ::1: loopback address", verbose);
-    strict.allow_cidrs = "10.0.0.0/8";
-    s_expect_fail (&strict, blobs, url, SL_FETCH_PERMANENT, "refused to connect to", verbose);
-    strict.allow_cidrs = "nonsense";
-    s_expect_fail (&strict, blobs, url, SL_FETCH_PERMANENT,
-                   "invalid fetch.allow_cidrs entry 'nonsense'", verbose);
-    //  Private and metadata addresses by literal IP: refused before any
-    //  socket exists, so these send nothing anywhere
-    s_expect_fail (&opts, blobs, "http://10.0.0.1/", SL_FETCH_PERMANENT,
-                   "refused to connect to 10.0.0.1: private address", verbose);
-    s_expect_fail (&opts, blobs, "http://169.254.169.254/latest/meta-data", SL_FETCH_PERMANENT,
-                   "refused to connect to 169.254.169.254: link-local address", verbose);
-    s_expect_fail (&opts, blobs, "http://[::ffff:10.0.0.1]/", SL_FETCH_PERMANENT,
-                   "refused to connect to ::ffff:10.0.0.1: private address", verbose);
-    s_expect_fail (&opts, blobs, "http://192.168.1.1/", SL_FETCH_PERMANENT,
-                   "refused to connect to 192.168.1.1: private address", verbose);
-    s_expect_fail (&opts, blobs, "https://172.16.5.4:8443/x", SL_FETCH_PERMANENT,
-                   "private address", verbose);
-    s_expect_fail (&opts, blobs, "http://[fd00::1]/", SL_FETCH_PERMANENT, "private", verbose);
-    s_expect_fail (&opts, blobs, "http://0.0.0.0:1/", SL_FETCH_PERMANENT, "unspecified", verbose);
-    assert (atomic_load (&server.connections) == before);
-    //  A redirect from an allowed server to the metadata service
-    snprintf (url, sizeof url, "%s/to-metadata", base);
-    s_expect_fail (&opts, blobs, url, SL_FETCH_PERMANENT,
-                   "refused to connect to 169.254.169.254", verbose);
-    s_expect_fail (&opts, blobs, url, SL_FETCH_PERMANENT, "reached by redirect from", verbose);
-    snprintf (url, sizeof url, "%s/to-file", base);
-    s_expect_fail (&opts, blobs, url, SL_FETCH_PERMANENT, "disallowed scheme", verbose);
-    assert (atomic_load (&server.connections) == before + 3);
-
-    //  Other schemes and malformed URLs
-    snprintf (url, sizeof url, "ftp://127.0.0.1:%d/x", server.port);
-    s_expect_fail (&opts, blobs, url, SL_FETCH_PERMANENT, "unsupported URL scheme 'ftp'", verbose);
-    snprintf (url, sizeof url, "gopher://127.0.0.1:%d/x", server.port);
-    s_expect_fail (&opts, blobs, url, SL_FETCH_PERMANENT, "unsupported URL scheme 'gopher'", verbose);
-    s_expect_fail (&opts, blobs, "dict://127.0.0.1/x", SL_FETCH_PERMANENT, "unsupported", verbose);
-    s_expect_fail (&opts, blobs, "just some words", SL_FETCH_PERMANENT, "bad URL", verbose);
-    s_expect_fail (&opts, blobs, "", SL_FETCH_PERMANENT, "empty URL", verbose);
-    s_expect_fail (&opts, blobs, "http://", SL_FETCH_PERMANENT, "bad URL", verbose);
-    char *huge = malloc (5000);
-    assert (huge);
-    memset (huge, 'a', 4999);
-    memcpy (huge, "http://h/", 9);
-    huge [4999] = 0;
-    s_expect_fail (&opts, blobs, huge, SL_FETCH_PERMANENT, "URL longer than", verbose);
-    free (huge);
-    assert (atomic_load (&server.connections) == before + 3);
-
-    //  Progress: called more than once, bytes only grow, ends at the total
-    s_progress_log_t log = { 0 };
-    sl_fetch_opts_t watched = opts;
-    watched.progress = s_progress_log;
-    watched.progress_arg = &log;
-    snprintf (url, sizeof url, "%s/slow", base);
-    assert (sl_fetch_url (&watched, blobs, url, &result, err, sizeof err) == 0);
-    if (verbose)
-        printf ("   progress: %d calls, last %zu/%zu\n", log.calls, log.last_done, log.last_total);
-    assert (log.calls >= 3 && !log.decreasing);
-    assert (log.last_done == 4 * 16384 && log.last_total == 4 * 16384);
-    assert (result.size == 4 * 16384);
-
-    //  File names from Content-Disposition and the URL, sanitised
-    snprintf (url, sizeof url, "%s/attach", base);
-    assert (sl_fetch_url (&opts, blobs, url, &result, err, sizeof err) == 0);
-    assert (strcmp (result.filename, "evil.md") == 0);
-    assert (strcmp (result.mime, SL_MIME_MARKDOWN) == 0);
-    snprintf (url, sizeof url, "%s/attach-star", base);
-    assert (sl_fetch_url (&opts, blobs, url, &result, err, sizeof err) == 0);
-    assert (strcmp (result.filename, "r\xC3\xA9sum\xC3\xA9.md") == 0);
-    assert (strcmp (result.mime, SL_MIME_MARKDOWN) == 0);
-    snprintf (url, sizeof url, "%s/files/report%%20final.txt", base);
-    assert (sl_fetch_url (&opts, blobs, url, &result, err, sizeof err) == 0);
-    assert (strcmp (result.filename, "report final.txt") == 0);
-    assert (strcmp (result.mime, SL_MIME_TEXT) == 0);
-    assert (result.size == 12);
-
-    //  Threads fetch at once into one blob area
-    pthread_t threads [3];
-    s_fetcher_t fetchers [3];
-    snprintf (url, sizeof url, "%s/doc.pdf", base);
-    for (int i = 0; i < 3; i++) {
-        fetchers [i] = (s_fetcher_t) { blobs, url, pdf_sha, 0 };
-        assert (pthread_create (&threads [i], NULL, s_fetcher_run, &fetchers [i]) == 0);
-    }
-    for (int i = 0; i < 3; i++) {
-        pthread_join (threads [i], NULL);
-        assert (fetchers [i].failures == 0);
-    }
-    assert (s_count_files (tmp_dir) == 0);
-    s_server_stop (&server);
-
-    //  file:// below the roots only
-    char docs [1024], outside [1024];
-    snprintf (docs, sizeof docs, "%s/docs", root);
-    snprintf (outside, sizeof outside, "%s/docs-evil", root);
-    assert (mkdir (docs, 0755) == 0 && mkdir (outside, 0755) == 0);
-    snprintf (path, sizeof path, "%s/notes.md", docs);
-    FILE *file = fopen (path, "w");
-    assert (file);
-    fputs ("# Notes\n\nSome text.\n", file);
-    fclose (file);
-    char notes_sha [SL_SHA256_HEX];
-    sl_sha256_hex ("# Notes\n\nSome text.\n", 20, notes_sha);
-    snprintf (path, sizeof path, "%s/secret.txt", outside);
-    file = fopen (path, "w");
-    assert (file);
-    fputs ("secret\n", file);
-    fclose (file);
-    snprintf (path, sizeof path, "%s/escape.txt", docs);
-    char target [2100];
-    snprintf (target, sizeof target, "%s/secret.txt", outside);
-    assert (symlink (target, path) == 0);
-    snprintf (path, sizeof path, "%s/inside-link.md", docs);
-    snprintf (target, sizeof target, "%s/notes.md", docs);
-    assert (symlink (target, path) == 0);
-    snprintf (path, sizeof path, "%s/pipe", docs);
-    assert (mkfifo (path, 0600) == 0);
-
-    sl_fetch_opts_t files = opts;
-    char roots [4200];
-    snprintf (roots, sizeof roots, "/nonexistent-root:%s", docs);
-    files.file_roots = roots;
-    files.progress = s_progress_log;
-    files.progress_arg = &log;
-    memset (&log, 0, sizeof log);
-    snprintf (url, sizeof url, "file://%s/notes.md", docs);
-    rc = sl_fetch_url (&files, blobs, url, &result, err, sizeof err);
-    if (rc)
-        fprintf (stderr, "sl_fetch: %s: %s\n", url, err);
-    assert (rc == 0);
-    assert (strcmp (result.sha256, notes_sha) == 0 && result.size == 20);
-    assert (strcmp (result.mime, SL_MIME_MARKDOWN) == 0);
-    assert (strcmp (result.filename, "notes.md") == 0);
-    assert (result.http_status == 0);
-    assert (log.calls >= 1 && log.last_done == 20 && log.last_total == 20);
-    snprintf (url, sizeof url, "file://localhost%s/notes.md", docs);
-    assert (sl_fetch_url (&files, blobs, url, &result, err, sizeof err) == 0);
-    snprintf (url, sizeof url, "file://%s/inside-link.md", docs);
-    assert (sl_fetch_url (&files, blobs, url, &result, err, sizeof err) == 0);
-    assert (strcmp (result.sha256, notes_sha) == 0);
-    files.max_bytes = 10;
-    snprintf (url, sizeof url, "file://%s/notes.md", docs);
-    s_expect_fail (&files, blobs, url, SL_FETCH_PERMANENT, "over the 10 bytes limit", verbose);
-    files.max_bytes = opts.max_bytes;
-
-    s_expect_fail (&files, blobs, "file:///etc/passwd", SL_FETCH_PERMANENT,
-                   "outside fetch.file_roots", verbose);
-    snprintf (url, sizeof url, "file://%s/escape.txt", docs);
-    s_expect_fail (&files, blobs, url, SL_FETCH_PERMANENT, "outside fetch.file_roots", verbose);
-    snprintf (url, sizeof url, "file://%s/secret.txt", outside);      //  shares the prefix
-    s_expect_fail (&files, blobs, url, SL_FETCH_PERMANENT, "outside fetch.file_roots", verbose);
-    snprintf (url, sizeof url, "file://%s/%%2e%%2e/docs-evil/secret.txt", docs);
-    s_expect_fail (&files, blobs, url, SL_FETCH_PERMANENT, "outside fetch.file_roots", verbose);
-    snprintf (url, sizeof url, "file://%s/../docs-evil/secret.txt", docs);
-    s_expect_fail (&files, blobs, url, SL_FETCH_PERMANENT, "outside fetch.file_roots", verbose);
-    snprintf (url, sizeof url, "file://%s/pipe", docs);
-    s_expect_fail (&files, blobs, url, SL_FETCH_PERMANENT, "not a regular file", verbose);
-    snprintf (url, sizeof url, "file://%s", docs);
-    s_expect_fail (&files, blobs, url, SL_FETCH_PERMANENT, "not a regular file", verbose);
-    snprintf (url, sizeof url, "file://%s/absent.txt", docs);
-    s_expect_fail (&files, blobs, url, SL_FETCH_PERMANENT, "No such file", verbose);
-    snprintf (url, sizeof url, "file://example.com%s/notes.md", docs);
-    rc = sl_fetch_url (&files, blobs, url, &result, err, sizeof err);
-    assert (rc == SL_FETCH_PERMANENT);
-    snprintf (url, sizeof url, "file://%s/notes.md", docs);
-    s_expect_fail (&opts, blobs, url, SL_FETCH_PERMANENT, "file:// URLs are disabled", verbose);
-    assert (s_count_files (tmp_dir) == 0);
-
-    assert (atomic_load (&s_test_offhost_attempts) == 0);
-    atomic_store (&s_test_loopback_only, false);
-    free ((void *) server.pdf);
-    sl_blob_destroy (&blobs);
-    snprintf (path, sizeof path, "rm -rf '%s'", root);
-    assert (system (path) == 0);
-    if (verbose)
-        printf ("   OK\n");
 }
