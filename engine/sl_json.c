@@ -1,5 +1,6 @@
 /*  sl_json: msgpack <-> JSON. See sl_json.h. */
 #include "sl_json.h"
+#include "sl_util.h"
 
 #include <assert.h>
 #include <limits.h>
@@ -8,91 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-//  Length of the valid UTF-8 sequence at s (at most n bytes), or 0 if the
-//  bytes there are not one. Rejects overlong forms, surrogates and code
-//  points past U+10FFFF: exactly what jansson refuses.
-static size_t
-s_utf8_seq (const unsigned char *s, size_t n)
-{
-    unsigned char c = s [0];
-    if (c < 0x80)
-        return c ? 1 : 0;           //  NUL is legal JSON (\u0000) but not in C strings
-    size_t len;
-    unsigned int cp;
-    if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
-    else
-    if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
-    else
-    if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s [i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s [i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)
-    ||  (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
-        return 0;
-    return len;
-}
-
-static bool
-s_utf8_valid (const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *) s;
-    size_t i = 0;
-    while (i < n) {
-        size_t len = s_utf8_seq (p + i, n - i);
-        if (!len)
-            return false;
-        i += len;
-    }
-    return true;
-}
-
-bool
-sl_json_utf8_valid (const char *s, size_t n)
-{
-    return s_utf8_valid (s, n);
-}
-
-char *
-sl_json_utf8_repair (const char *s, size_t len, size_t *out_len)
-{
-    //  Worst case every byte becomes the 3-byte replacement character
-    char *out = malloc (len * 3 + 1);
-    assert (out);
-    const unsigned char *p = (const unsigned char *) s;
-    size_t i = 0, o = 0;
-    while (i < len) {
-        size_t seq = s_utf8_seq (p + i, len - i);
-        if (seq) {
-            memcpy (out + o, p + i, seq);
-            o += seq;
-            i += seq;
-        }
-        else {
-            memcpy (out + o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            i++;
-        }
-    }
-    out [o] = 0;
-    if (out_len)
-        *out_len = o;
-    return out;
-}
-
 static json_t *
 s_string (const char *ptr, size_t size)
 {
-    if (s_utf8_valid (ptr, size))
+    if (sl_utf8_valid (ptr, size))
         return json_stringn_nocheck (ptr, size);
     size_t len;
-    char *fixed = sl_json_utf8_repair (ptr, size, &len);
+    char *fixed = sl_utf8_repair (ptr, size, &len);
     json_t *value = json_stringn_nocheck (fixed, len);
     free (fixed);
     return value;
@@ -101,23 +24,7 @@ s_string (const char *ptr, size_t size)
 static json_t *
 s_base64 (const char *ptr, size_t size)
 {
-    static const char alphabet [] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t cap = (size + 2) / 3 * 4 + 1;
-    char *out = malloc (cap);
-    assert (out);
-    const unsigned char *p = (const unsigned char *) ptr;
-    size_t o = 0;
-    for (size_t i = 0; i < size; i += 3) {
-        unsigned int v = p [i] << 16;
-        if (i + 1 < size) v |= p [i + 1] << 8;
-        if (i + 2 < size) v |= p [i + 2];
-        out [o++] = alphabet [(v >> 18) & 63];
-        out [o++] = alphabet [(v >> 12) & 63];
-        out [o++] = i + 1 < size ? alphabet [(v >> 6) & 63] : '=';
-        out [o++] = i + 2 < size ? alphabet [v & 63] : '=';
-    }
-    out [o] = 0;
+    char *out = sl_base64_encode (ptr, size);
     json_t *value = json_string (out);
     free (out);
     return value;
@@ -132,7 +39,7 @@ s_key (const msgpack_object *k)
         size_t size = k->type == MSGPACK_OBJECT_STR ? k->via.str.size : k->via.bin.size;
         //  A NUL inside a key cannot be a jansson object key: cut there
         size_t cut = strnlen (ptr, size);
-        return sl_json_utf8_repair (ptr, cut, NULL);
+        return sl_utf8_repair (ptr, cut, NULL);
     }
     char buf [64];
     if (k->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
@@ -173,7 +80,7 @@ sl_json_from_mp (const msgpack_object *o)
         case MSGPACK_OBJECT_STR:
             return s_string (o->via.str.ptr, o->via.str.size);
         case MSGPACK_OBJECT_BIN:
-            if (s_utf8_valid (o->via.bin.ptr, o->via.bin.size))
+            if (sl_utf8_valid (o->via.bin.ptr, o->via.bin.size))
                 return json_stringn_nocheck (o->via.bin.ptr, o->via.bin.size);
             return s_base64 (o->via.bin.ptr, o->via.bin.size);
         case MSGPACK_OBJECT_ARRAY: {

@@ -54,13 +54,6 @@ int sl_json_to_mp (const json_t *json, sl_mpw_t *w);
 //  reals become doubles. NULL only if value is NULL.
 char *sl_json_to_msgpack (const json_t *value, size_t *size);
 
-//  True if s (n bytes) is valid UTF-8 (no overlongs, no surrogates, no NUL).
-bool sl_json_utf8_valid (const char *s, size_t n);
-
-//  A UTF-8-valid copy of s (len bytes): invalid bytes become U+FFFD.
-//  Length in *out_len if not NULL. Caller frees.
-char *sl_json_utf8_repair (const char *s, size_t len, size_t *out_len);
-
 void sl_json_test (bool verbose);
 
 #endif

@@ -5,6 +5,7 @@
     bins are printed, too-deep values and hostile msgpack are refused.
 */
 #include "sl_json.h"
+#include "sl_util.h"
 #include <assert.h>
 #include <limits.h>
 #include <math.h>
@@ -109,7 +110,7 @@ sl_json_test (bool verbose)
     const char *evil [] = { "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82", NULL };
     for (int i = 0; evil [i]; i++) {
         size_t len;
-        char *fixed = sl_json_utf8_repair (evil [i], strlen (evil [i]), &len);
+        char *fixed = sl_utf8_repair (evil [i], strlen (evil [i]), &len);
         json_t *s = json_stringn (fixed, len);
         assert (s);
         json_decref (s);

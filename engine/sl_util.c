@@ -172,3 +172,101 @@ sl_token_valid (const char *s)
     }
     return !(n == 1 && s [0] == '.') && strcmp (s, "..") != 0;
 }
+
+//  --------------------------------------------------------------------------
+//  Text for JSON: one UTF-8 policy (sl_util.h), shared by sl_json and libsluice
+
+//  Length of the valid UTF-8 sequence at s (at most n bytes), or 0 if the
+//  bytes there are not one. Rejects overlong forms, surrogates and code
+//  points past U+10FFFF: exactly what jansson refuses.
+static size_t
+s_utf8_seq (const unsigned char *s, size_t n)
+{
+    unsigned char c = s [0];
+    if (c < 0x80)
+        return c ? 1 : 0;           //  NUL is legal JSON (\u0000) but not in C strings
+    size_t len;
+    unsigned int cp;
+    if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
+    else
+    if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
+    else
+    if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s [i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s [i] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)
+    ||  (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+        return 0;
+    return len;
+}
+
+bool
+sl_utf8_valid (const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *) s;
+    size_t i = 0;
+    while (i < n) {
+        size_t len = s_utf8_seq (p + i, n - i);
+        if (!len)
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+char *
+sl_utf8_repair (const char *s, size_t len, size_t *out_len)
+{
+    //  Worst case every byte becomes the 3-byte replacement character
+    char *out = malloc (len * 3 + 1);
+    assert (out);
+    const unsigned char *p = (const unsigned char *) s;
+    size_t i = 0, o = 0;
+    while (i < len) {
+        size_t seq = s_utf8_seq (p + i, len - i);
+        if (seq) {
+            memcpy (out + o, p + i, seq);
+            o += seq;
+            i += seq;
+        }
+        else {
+            memcpy (out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    out [o] = 0;
+    if (out_len)
+        *out_len = o;
+    return out;
+}
+
+char *
+sl_base64_encode (const void *data, size_t size)
+{
+    static const char alphabet [] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t cap = (size + 2) / 3 * 4 + 1;
+    char *out = malloc (cap);
+    assert (out);
+    const unsigned char *p = (const unsigned char *) data;
+    size_t o = 0;
+    for (size_t i = 0; i < size; i += 3) {
+        unsigned int v = p [i] << 16;
+        if (i + 1 < size) v |= p [i + 1] << 8;
+        if (i + 2 < size) v |= p [i + 2];
+        out [o++] = alphabet [(v >> 18) & 63];
+        out [o++] = alphabet [(v >> 12) & 63];
+        out [o++] = i + 1 < size ? alphabet [(v >> 6) & 63] : '=';
+        out [o++] = i + 2 < size ? alphabet [v & 63] : '=';
+    }
+    out [o] = 0;
+    return out;
+}

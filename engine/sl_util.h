@@ -53,6 +53,19 @@ int sl_loopback_listen (int backlog, int *port);
 //  error.
 bool sl_disk_full (int err);
 
+//  Text bound for JSON, one policy for the engine's JSON (sl_json) and
+//  libsluice's: true if s (n bytes) is valid UTF-8 (no overlongs, no
+//  surrogates, no NUL) ...
+bool sl_utf8_valid (const char *s, size_t n);
+
+//  ... else a valid copy in which every invalid byte became U+FFFD. Length
+//  in *out_len if not NULL. Caller frees.
+char *sl_utf8_repair (const char *s, size_t len, size_t *out_len);
+
+//  Padded base64 of size bytes (how bytes that are not UTF-8 reach JSON).
+//  Caller frees.
+char *sl_base64_encode (const void *data, size_t size);
+
 void sl_util_test (bool verbose);
 
 #endif

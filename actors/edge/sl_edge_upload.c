@@ -142,7 +142,7 @@ s_start_file (sl_edge_upload_t *self, const char *filename, const char *mime)
     doc->filename = sl_edge_name_clean (filename, why, sizeof why);
     if (!doc->filename) {
         //  Refused names are still listed in "rejected": show them repaired
-        doc->filename = sl_json_utf8_repair (filename, strlen (filename), NULL);
+        doc->filename = sl_utf8_repair (filename, strlen (filename), NULL);
         doc->status = 400;
         snprintf (doc->message, sizeof doc->message, "%s", why);
         return;
@@ -436,7 +436,7 @@ sl_edge_upload_finish (sl_edge_upload_t *self)
         if (doc->url) {
             //  Form fields are bytes: a URL that is not UTF-8 could not
             //  even be put in the JSON answer that names it
-            if (!sl_json_utf8_valid (doc->url, strlen (doc->url)))
+            if (!sl_utf8_valid (doc->url, strlen (doc->url)))
                 s_fail (self, 400, "a URL field is not valid UTF-8 (percent-encode non-ASCII characters)");
             else
             if (!sl_edge_url_valid (doc->url))
@@ -607,7 +607,7 @@ sl_edge_name_clean (const char *name, char *why, size_t cap)
     if (!name)
         return strdup ("");
     size_t len = strlen (name);
-    if (!sl_json_utf8_valid (name, len)) {
+    if (!sl_utf8_valid (name, len)) {
         snprintf (why, cap, "the file name is not valid UTF-8: send document names in UTF-8 "
                   "(RFC 5987 filename*=UTF-8''... in Content-Disposition)");
         return NULL;

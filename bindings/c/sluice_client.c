@@ -549,9 +549,14 @@ s_json_printf (json_t_ *j, const char *fmt, ...)
     s_json_put (j, tmp, n > 0 ? (size_t) n : 0);
 }
 
+//  Text reaches JSON under the engine's one policy (sl_util.h, as the
+//  edge's answers and SSE): invalid UTF-8 becomes U+FFFD per bad byte
 static void
 s_json_string (json_t_ *j, const char *s, size_t n)
 {
+    char *fixed = NULL;
+    if (!sl_utf8_valid (s, n))
+        s = fixed = sl_utf8_repair (s, n, &n);
     s_json_put (j, "\"", 1);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char) s [i];
@@ -575,6 +580,20 @@ s_json_string (json_t_ *j, const char *s, size_t n)
             s_json_put (j, (const char *) &c, 1);
     }
     s_json_put (j, "\"", 1);
+    free (fixed);
+}
+
+//  A bin is a string when it is UTF-8, else padded base64 (as sl_json)
+static void
+s_json_bin (json_t_ *j, const char *s, size_t n)
+{
+    if (sl_utf8_valid (s, n)) {
+        s_json_string (j, s, n);
+        return;
+    }
+    char *b64 = sl_base64_encode (s, n);
+    s_json_string (j, b64, strlen (b64));
+    free (b64);
 }
 
 static void
@@ -593,7 +612,7 @@ s_json_value (json_t_ *j, const msgpack_object *o)
                 s_json_printf (j, "%.17g", o->via.f64);
             break;
         case MSGPACK_OBJECT_STR: s_json_string (j, o->via.str.ptr, o->via.str.size); break;
-        case MSGPACK_OBJECT_BIN: s_json_string (j, o->via.bin.ptr, o->via.bin.size); break;
+        case MSGPACK_OBJECT_BIN: s_json_bin (j, o->via.bin.ptr, o->via.bin.size); break;
         case MSGPACK_OBJECT_ARRAY:
             s_json_put (j, "[", 1);
             for (uint32_t i = 0; i < o->via.array.size; i++) {
