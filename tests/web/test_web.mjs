@@ -440,7 +440,10 @@ async function test_upload_two_pdfs_search_delete(tmp) {
   await page.selectOption('#mode', 'lexical');
   await page.fill('#q', 'currency');
   await page.press('#q', 'Enter');
-  await waitFor(async () => (await page.locator('#hits li .hit-match').count()) > 0, 'lexical results');
+  // (the hybrid hits above stay on screen until the new answer arrives, and
+  // their top hit has a badge too: wait for a badge only lexical hits have)
+  await waitFor(async () => (await page.locator('#hits li .hit-match').allTextContents())
+    .includes('exact words'), 'lexical results');
   const lexical = await page.locator('#hits li').evaluateAll((lis) => lis.map((li) => ({
     match: (li.querySelector('.hit-match') || { textContent: '' }).textContent,
     text: li.querySelector('.hit-text').textContent.toLowerCase() })));
