@@ -549,14 +549,17 @@ test_drain_sigterm (void)
     for (int i = 0; i < 100 && s_stat (client, "work", "workers") != 1; i++)
         zclock_sleep (50);
     s_submit_n (client, "work,sink", 0, 6);
-    for (int i = 0; i < 100 && s_stat (client, "work", "inflight") != 2; i++)
+    //  Two in progress before the signal (a loaded machine can take a
+    //  while to get there: wait for it rather than signal too early)
+    for (int i = 0; i < 500 && s_stat (client, "work", "inflight") != 2; i++)
         zclock_sleep (20);
+    CHECK (s_stat (client, "work", "inflight") == 2);
     CHECK (kill (child, SIGTERM) == 0);
     int status;
     waitpid (child, &status, 0);
     CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 0);
     //  The two in progress completed during the drain
-    CHECK (s_sink_wait (2, 3000) == 2);
+    CHECK (s_sink_wait (2, 10000) == 2);
     CHECK (s_stat (client, "work", "workers") == 0);
     stage_t st = { .lock = PTHREAD_MUTEX_INITIALIZER };
     sl_worker_t *w2 = s_worker (ep, "work", 2, s_stage_handler, &st);
