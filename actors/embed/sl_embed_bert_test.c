@@ -9,7 +9,6 @@
 #include "sl_util.h"
 #include "sl_wordpiece.h"
 
-#include <assert.h>
 #include <cblas.h>
 #include <errno.h>
 #include <jansson.h>
@@ -21,6 +20,16 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+//  The case running, named in every failure (each case checks one behaviour)
+static const char *s_case = "setup";
+
+#define CHECK(cond) do { if (!(cond)) { \
+    fprintf (stderr, "FAIL %s:%d: case '%s': %s\n", __FILE__, __LINE__, s_case, #cond); \
+    exit (1); } } while (0)
+
+#define CASE(name, call) do { s_case = (name); if (verbose) printf ("   - %s\n", s_case); \
+    call; } while (0)
 
 //  --------------------------------------------------------------------------
 //  Self-test: the committed tiny model (tests/fixtures/bert-tiny, made by
@@ -43,13 +52,13 @@ static void
 s_copy (const char *src, const char *dst)
 {
     FILE *in = fopen (src, "rb"), *out = fopen (dst, "wb");
-    assert (in && out);
+    CHECK (in && out);
     char buf [65536];
     size_t n;
     while ((n = fread (buf, 1, sizeof buf, in)) > 0)
-        assert (fwrite (buf, 1, n, out) == n);
+        CHECK (fwrite (buf, 1, n, out) == n);
     fclose (in);
-    assert (fclose (out) == 0);
+    CHECK (fclose (out) == 0);
 }
 
 //  A model directory: copies of the fixture's files (NULL: leave it out)
@@ -65,7 +74,7 @@ s_make_dir (const char *fixture, const char *dir, const char *config, const char
         unlink (dst);
         if (srcs [i] == NULL)
             continue;
-        char src [512];
+        char src [1024];            //  room for a fixture path of 511
         if (srcs [i] [0] == '/')
             snprintf (src, sizeof src, "%s", srcs [i]);
         else
@@ -107,7 +116,7 @@ s_rewrite (const char *src, const char *path, const char *dtype, const char *pre
 {
     char err [512];
     sl_safetensors_t *st = sl_safetensors_open (src, err, sizeof err);
-    assert (st);
+    CHECK (st);
     int esize = strcmp (dtype, "F32") == 0 ? 4 : 2;
     json_t *header = json_object ();
     size_t count = sl_safetensors_count (st), offset = 0;
@@ -115,7 +124,7 @@ s_rewrite (const char *src, const char *path, const char *dtype, const char *pre
         const char *name = sl_safetensors_name (st, i);
         if (skip && strcmp (name, skip) == 0)
             continue;
-        assert (sl_safetensors_dtype (st, i) == SL_ST_F32);
+        CHECK (sl_safetensors_dtype (st, i) == SL_ST_F32);
         size_t nbytes;
         sl_safetensors_data (st, i, &nbytes);
         size_t bytes = nbytes / 4 * (size_t) esize;
@@ -134,7 +143,7 @@ s_rewrite (const char *src, const char *path, const char *dtype, const char *pre
     while ((8 + padded) % 8)
         padded++;
     FILE *f = fopen (path, "wb");
-    assert (f);
+    CHECK (f);
     for (int i = 0; i < 8; i++)
         fputc ((int) (((uint64_t) padded >> (8 * i)) & 0xFF), f);
     fwrite (text, 1, hlen, f);
@@ -156,7 +165,7 @@ s_rewrite (const char *src, const char *path, const char *dtype, const char *pre
             }
         }
     }
-    assert (fclose (f) == 0);
+    CHECK (fclose (f) == 0);
     free (text);
     json_decref (header);
     sl_safetensors_destroy (&st);
@@ -166,16 +175,16 @@ s_rewrite (const char *src, const char *path, const char *dtype, const char *pre
 static void
 s_config_with (const char *fixture, const char *dir, const char *key, const char *value)
 {
-    char path [512];
+    char path [1024];               //  room for a fixture path of 511
     snprintf (path, sizeof path, "%s/config.json", fixture);
     json_t *config = json_load_file (path, 0, NULL);
-    assert (config);
+    CHECK (config);
     if (value)
         json_object_set_new (config, key, json_loads (value, JSON_DECODE_ANY, NULL));
     else
         json_object_del (config, key);
     snprintf (path, sizeof path, "%s/config.json", dir);
-    assert (json_dump_file (config, path, 0) == 0);
+    CHECK (json_dump_file (config, path, 0) == 0);
     json_decref (config);
 }
 
@@ -195,13 +204,13 @@ s_check (sl_embedder_t *e, const s_case_t *c, const int *ntok)
 {
     float *out = malloc ((size_t) c->n * (size_t) c->dim * sizeof *out);
     char err [512];
-    assert (sl_embedder_embed (e, c->texts, c->lens, c->n, out, err, sizeof err) == 0);
+    CHECK (sl_embedder_embed (e, c->texts, c->lens, c->n, out, err, sizeof err) == 0);
     double worst = 1;
     for (int t = 0; t < c->n; t++) {
         const float *v = out + (size_t) t * (size_t) c->dim;
         if (ntok [t] == 2) {
             for (int i = 0; i < c->dim; i++)
-                assert (v [i] == 0.0f);
+                CHECK (v [i] == 0.0f);
             continue;
         }
         double cs = s_cos (v, c->ref + (size_t) t * (size_t) c->dim, c->dim);
@@ -225,9 +234,9 @@ s_thread (void *arg)
     float *out = malloc ((size_t) a->c->n * (size_t) dim * sizeof *out);
     char err [256];
     for (int round = 0; round < 10; round++) {
-        assert (sl_embedder_embed (a->e, a->c->texts, a->c->lens, a->c->n, out, err, sizeof err) == 0);
+        CHECK (sl_embedder_embed (a->e, a->c->texts, a->c->lens, a->c->n, out, err, sizeof err) == 0);
         for (int i = 0; i < a->c->n * dim; i++)
-            assert (fabsf (out [i] - a->expect [i]) < 1e-5f);
+            CHECK (fabsf (out [i] - a->expect [i]) < 1e-5f);
     }
     free (out);
     return NULL;
@@ -240,260 +249,348 @@ s_expect_fail (const char *options, const char *expect, bool verbose)
     sl_embedder_t *e = sl_embedder_new ("bert", options, err, sizeof err);
     if (e || !strstr (err, expect))
         fprintf (stderr, "options '%s': expected '%s', got '%s'\n", options, expect, err);
-    assert (!e && strstr (err, expect));
+    CHECK (!e && strstr (err, expect));
     if (verbose)
         printf ("  %s\n", err);
 }
 
-void
-sl_embed_bert_test (bool verbose)
-{
-    printf (" * sl_embed_bert: ");
-    if (verbose)
-        printf ("\n");
-    const char *source = getenv ("SLUICE_SOURCE_DIR");
+//  --------------------------------------------------------------------------
+//  Shared fixture: the reference (texts, token counts, vectors), the
+//  embedder under test (the cases on the committed model share one), the
+//  batch vectors, and the scratch directory the variant cases rewrite
+
+static struct {
+    bool verbose;
     char fixture [512];
-    snprintf (fixture, sizeof fixture, "%s/tests/fixtures/bert-tiny", source ? source : ".");
     char refpath [600];
-    snprintf (refpath, sizeof refpath, "%s/reference.json", fixture);
-    if (access (refpath, R_OK) != 0) {
-        printf ("skipped: %s not found (set SLUICE_SOURCE_DIR)\nOK\n", refpath);
-        return;
-    }
-    //  the reference: texts, token ids, vectors
+    json_t *ref;
+    json_t *items;
+    int n;
+    int dim;
+    const char **texts;
+    size_t *lens;
+    int *ntok;
+    float *vec, *vec_new;
+    s_case_t base;
+    char options [700], err [1024];
+    sl_embedder_t *e;
+    float *batch;               //  the whole reference batch in one call
+    char dir [32];
+    char model [600], alt [600], tc [600];
+} s_fx;
+
+//  the reference: texts, token ids, vectors
+static void
+s_fixture_load (void)
+{
     json_error_t jerr;
-    json_t *ref = json_load_file (refpath, JSON_ALLOW_NUL, &jerr);
-    assert (ref);
-    json_t *items = json_object_get (ref, "texts");
-    int n = (int) json_array_size (items);
-    assert (n >= 20);
-    const int dim = 32;
-    const char **texts = calloc ((size_t) n, sizeof *texts);
-    size_t *lens = calloc ((size_t) n, sizeof *lens);
-    int *ntok = calloc ((size_t) n, sizeof *ntok);
-    float *vec = malloc ((size_t) n * dim * sizeof *vec), *vec_new = malloc ((size_t) n * dim * sizeof *vec);
+    s_fx.ref = json_load_file (s_fx.refpath, JSON_ALLOW_NUL, &jerr);
+    CHECK (s_fx.ref);
+    json_t *items = s_fx.items = json_object_get (s_fx.ref, "texts");
+    int n = s_fx.n = (int) json_array_size (items);
+    CHECK (n >= 20);
+    const int dim = s_fx.dim = 32;
+    s_fx.texts = calloc ((size_t) n, sizeof *s_fx.texts);
+    s_fx.lens = calloc ((size_t) n, sizeof *s_fx.lens);
+    s_fx.ntok = calloc ((size_t) n, sizeof *s_fx.ntok);
+    s_fx.vec = malloc ((size_t) n * dim * sizeof *s_fx.vec);
+    s_fx.vec_new = malloc ((size_t) n * dim * sizeof *s_fx.vec);
     for (int t = 0; t < n; t++) {
         json_t *item = json_array_get (items, (size_t) t);
-        texts [t] = json_string_value (json_object_get (item, "text"));
-        lens [t] = json_string_length (json_object_get (item, "text"));
-        ntok [t] = (int) json_array_size (json_object_get (item, "ids"));
+        s_fx.texts [t] = json_string_value (json_object_get (item, "text"));
+        s_fx.lens [t] = json_string_length (json_object_get (item, "text"));
+        s_fx.ntok [t] = (int) json_array_size (json_object_get (item, "ids"));
         for (int i = 0; i < dim; i++) {
-            vec [t * dim + i] = (float) json_number_value (json_array_get (json_object_get (item, "vector"), (size_t) i));
-            vec_new [t * dim + i] = (float) json_number_value (json_array_get (json_object_get (item, "vector_gelu_new"), (size_t) i));
+            s_fx.vec [t * dim + i] = (float) json_number_value (json_array_get (json_object_get (item, "vector"), (size_t) i));
+            s_fx.vec_new [t * dim + i] = (float) json_number_value (json_array_get (json_object_get (item, "vector_gelu_new"), (size_t) i));
         }
     }
-    s_case_t base = { texts, lens, n, vec, dim, 0.9999 };
-    char options [700], err [1024];
+    s_fx.base = (s_case_t) { s_fx.texts, s_fx.lens, n, s_fx.vec, dim, 0.9999 };
+}
 
-    //  Identity: dim, max_tokens, model_id with the weights' sha256
-    snprintf (options, sizeof options, "path=%s/", fixture);     //  trailing slash is fine
-    sl_embedder_t *e = sl_embedder_new ("bert", options, err, sizeof err);
-    if (!e)
+//  Identity: dim, max_tokens, model_id with the weights' sha256. Leaves
+//  s_fx.e open on the committed model
+static void
+s_test_identity (void)
+{
+    char *err = s_fx.err;
+    snprintf (s_fx.options, sizeof s_fx.options, "path=%s/", s_fx.fixture);     //  trailing slash is fine
+    s_fx.e = sl_embedder_new ("bert", s_fx.options, err, sizeof s_fx.err);
+    if (!s_fx.e)
         fprintf (stderr, "%s\n", err);
-    assert (e);
-    assert (sl_embedder_dim (e) == dim);
-    assert (sl_embedder_max_tokens (e) == 64);
-    {
-        char mpath [600], sha [SL_SHA256_HEX], expect [128];
-        snprintf (mpath, sizeof mpath, "%s/model.safetensors", fixture);
-        sl_safetensors_t *st = sl_safetensors_open (mpath, err, sizeof err);
-        size_t size;
-        const void *bytes = sl_safetensors_file (st, &size);
-        sl_sha256_hex (bytes, size, sha);
-        sl_safetensors_destroy (&st);
-        snprintf (expect, sizeof expect, "bert:bert-tiny:%.16s", sha);
-        assert (strcmp (sl_embedder_model_id (e), expect) == 0);
-        if (verbose)
-            printf ("  model_id %s\n", sl_embedder_model_id (e));
-    }
+    CHECK (s_fx.e);
+    CHECK (sl_embedder_dim (s_fx.e) == s_fx.dim);
+    CHECK (sl_embedder_max_tokens (s_fx.e) == 64);
+    char mpath [600], sha [SL_SHA256_HEX], expect [128];
+    snprintf (mpath, sizeof mpath, "%s/model.safetensors", s_fx.fixture);
+    sl_safetensors_t *st = sl_safetensors_open (mpath, err, sizeof s_fx.err);
+    size_t size;
+    const void *bytes = sl_safetensors_file (st, &size);
+    sl_sha256_hex (bytes, size, sha);
+    sl_safetensors_destroy (&st);
+    snprintf (expect, sizeof expect, "bert:bert-tiny:%.16s", sha);
+    CHECK (strcmp (sl_embedder_model_id (s_fx.e), expect) == 0);
+    if (s_fx.verbose)
+        printf ("  model_id %s\n", sl_embedder_model_id (s_fx.e));
+}
 
-    //  Token ids equal the reference's, text by text
-    sl_embed_bert_t *state = sl_embed_bert_provider.open (options, &(sl_embed_info_t) { 0 }, err, sizeof err);
-    assert (state);
+//  Token ids equal the reference's, text by text
+static void
+s_test_token_ids_match_reference (void)
+{
+    char *err = s_fx.err;
+    sl_embedder_t *e = s_fx.e;
+    sl_embed_bert_t *state = sl_embed_bert_provider.open (s_fx.options, &(sl_embed_info_t) { 0 },
+                                                          err, sizeof s_fx.err);
+    CHECK (state);
     int32_t ids [64];
-    for (int t = 0; t < n; t++) {
-        json_t *want = json_object_get (json_array_get (items, (size_t) t), "ids");
-        int got = sl_embed_bert_tokenize (state, texts [t], lens [t], ids);
-        if (ntok [t] == 2) {
-            assert (got == 0);          //  no pieces: nothing to embed
+    for (int t = 0; t < s_fx.n; t++) {
+        json_t *want = json_object_get (json_array_get (s_fx.items, (size_t) t), "ids");
+        int got = sl_embed_bert_tokenize (state, s_fx.texts [t], s_fx.lens [t], ids);
+        if (s_fx.ntok [t] == 2) {
+            CHECK (got == 0);          //  no pieces: nothing to embed
             continue;
         }
-        bool same = got == ntok [t];
+        bool same = got == s_fx.ntok [t];
         for (int i = 0; same && i < got; i++)
             same = ids [i] == json_integer_value (json_array_get (want, (size_t) i));
         if (!same)
-            fprintf (stderr, "text %d '%s': token ids differ\n", t, texts [t]);
-        assert (same);
+            fprintf (stderr, "text %d '%s': token ids differ\n", t, s_fx.texts [t]);
+        CHECK (same);
         //  count_tokens counts everything; ids stop at max_tokens
-        size_t counted = sl_embedder_count_tokens (e, texts [t], lens [t]);
-        assert (counted == (size_t) got || (got == 64 && counted > 64));
+        size_t counted = sl_embedder_count_tokens (e, s_fx.texts [t], s_fx.lens [t]);
+        CHECK (counted == (size_t) got || (got == 64 && counted > 64));
     }
-    assert (sl_embedder_count_tokens (e, "", 0) == 2);
-    assert (sl_embedder_count_tokens (e, "unaffable hello", 15) == 6);
+    CHECK (sl_embedder_count_tokens (e, "", 0) == 2);
+    CHECK (sl_embedder_count_tokens (e, "unaffable hello", 15) == 6);
     sl_embed_bert_provider.close (state);
+}
 
-    //  Vectors: the whole batch in one call against torch
-    double worst = s_check (e, &base, ntok);
-    if (verbose)
-        printf ("  %d texts: smallest cosine to torch %.7f\n", n, worst);
-    assert (worst >= 0.9999);
-    //  each text alone gives the same as in the batch
-    float *batch = malloc ((size_t) n * dim * sizeof *batch);
-    assert (sl_embedder_embed (e, texts, lens, n, batch, err, sizeof err) == 0);
+//  Vectors: the whole batch in one call against torch
+static void
+s_test_batch_matches_torch (void)
+{
+    double worst = s_check (s_fx.e, &s_fx.base, s_fx.ntok);
+    if (s_fx.verbose)
+        printf ("  %d texts: smallest cosine to torch %.7f\n", s_fx.n, worst);
+    CHECK (worst >= 0.9999);
+}
+
+//  each text alone gives the same as in the batch
+static void
+s_test_single_text_equals_batch (void)
+{
+    char *err = s_fx.err;
+    int n = s_fx.n, dim = s_fx.dim;
+    s_fx.batch = malloc ((size_t) n * dim * sizeof *s_fx.batch);
+    CHECK (sl_embedder_embed (s_fx.e, s_fx.texts, s_fx.lens, n, s_fx.batch, err, sizeof s_fx.err) == 0);
     for (int t = 0; t < n; t++) {
         float one [32];
-        assert (sl_embedder_embed (e, &texts [t], &lens [t], 1, one, err, sizeof err) == 0);
+        CHECK (sl_embedder_embed (s_fx.e, &s_fx.texts [t], &s_fx.lens [t], 1, one, err, sizeof s_fx.err) == 0);
         for (int i = 0; i < dim; i++)
-            assert (fabsf (one [i] - batch [t * dim + i]) < 1e-5f);
+            CHECK (fabsf (one [i] - s_fx.batch [t * dim + i]) < 1e-5f);
         double norm = 0;
         for (int i = 0; i < dim; i++)
             norm += (double) one [i] * one [i];
-        assert (ntok [t] == 2 ? norm == 0 : fabs (norm - 1) < 1e-5);
+        CHECK (s_fx.ntok [t] == 2 ? norm == 0 : fabs (norm - 1) < 1e-5);
     }
-    //  invalid UTF-8 is dropped like U+FFFD, not a failure
-    {
-        const char *pair [2] = { "hel\xfflo wor\xc3ld", "hello world" };
-        size_t plen [2] = { strlen (pair [0]), strlen (pair [1]) };
-        float out [64];
-        assert (sl_embedder_embed (e, pair, plen, 2, out, err, sizeof err) == 0);
-        assert (s_cos (out, out + 32, 32) > 0.99999);
-    }
-    //  several threads at once get the same answers
-    {
-        pthread_t threads [4];
-        s_thread_t arg = { e, &base, batch };
-        for (int i = 0; i < 4; i++)
-            assert (pthread_create (&threads [i], NULL, s_thread, &arg) == 0);
-        for (int i = 0; i < 4; i++)
-            pthread_join (threads [i], NULL);
-    }
-    //  a batch over S_BLOCK_ROWS tokens and S_GROUP_TEXTS texts runs in
-    //  several blocks and groups: the same vectors
-    {
-        int big = 600;                  //  600 x up to 64 tokens
-        const char **bt = malloc ((size_t) big * sizeof *bt);
-        size_t *bl = malloc ((size_t) big * sizeof *bl);
-        float *bo = malloc ((size_t) big * dim * sizeof *bo);
-        for (int i = 0; i < big; i++) {
-            bt [i] = texts [i % n];
-            bl [i] = lens [i % n];
-        }
-        assert (sl_embedder_embed (e, bt, bl, big, bo, err, sizeof err) == 0);
-        for (int i = 0; i < big; i++)
-            for (int k = 0; k < dim; k++)
-                assert (fabsf (bo [i * dim + k] - batch [(i % n) * dim + k]) < 1e-5f);
-        free (bt);
-        free (bl);
-        free (bo);
-    }
-    sl_embedder_destroy (&e);
+}
 
-    //  Variants of the model in a scratch directory
-    char dir [] = "/tmp/sl_embed_bert_test_XXXXXX";
-    assert (mkdtemp (dir));
-    char model [600], alt [600];
-    snprintf (model, sizeof model, "%s/model.safetensors", fixture);
-    snprintf (alt, sizeof alt, "%s/alt.safetensors", dir);
-    snprintf (options, sizeof options, "path=%s", dir);
+//  invalid UTF-8 is dropped like U+FFFD, not a failure
+static void
+s_test_invalid_utf8_dropped (void)
+{
+    const char *pair [2] = { "hel\xfflo wor\xc3ld", "hello world" };
+    size_t plen [2] = { strlen (pair [0]), strlen (pair [1]) };
+    float out [64];
+    CHECK (sl_embedder_embed (s_fx.e, pair, plen, 2, out, s_fx.err, sizeof s_fx.err) == 0);
+    CHECK (s_cos (out, out + 32, 32) > 0.99999);
+}
 
-    //  gelu_new (tanh approximation) against its own reference
-    s_make_dir (fixture, dir, NULL, "vocab.txt", "model.safetensors");
-    s_config_with (fixture, dir, "hidden_act", "\"gelu_new\"");
-    e = sl_embedder_new ("bert", options, err, sizeof err);
-    assert (e);
-    s_case_t tanh_case = base;
-    tanh_case.ref = vec_new;
-    worst = s_check (e, &tanh_case, ntok);
-    if (verbose)
+//  several threads at once get the same answers
+static void
+s_test_threads_agree (void)
+{
+    pthread_t threads [4];
+    s_thread_t arg = { s_fx.e, &s_fx.base, s_fx.batch };
+    for (int i = 0; i < 4; i++)
+        CHECK (pthread_create (&threads [i], NULL, s_thread, &arg) == 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join (threads [i], NULL);
+}
+
+//  a batch over S_BLOCK_ROWS tokens and S_GROUP_TEXTS texts runs in
+//  several blocks and groups: the same vectors. Closes s_fx.e
+static void
+s_test_large_batch_blocks_and_groups (void)
+{
+    int n = s_fx.n, dim = s_fx.dim;
+    int big = 600;                  //  600 x up to 64 tokens
+    const char **bt = malloc ((size_t) big * sizeof *bt);
+    size_t *bl = malloc ((size_t) big * sizeof *bl);
+    float *bo = malloc ((size_t) big * dim * sizeof *bo);
+    for (int i = 0; i < big; i++) {
+        bt [i] = s_fx.texts [i % n];
+        bl [i] = s_fx.lens [i % n];
+    }
+    CHECK (sl_embedder_embed (s_fx.e, bt, bl, big, bo, s_fx.err, sizeof s_fx.err) == 0);
+    for (int i = 0; i < big; i++)
+        for (int k = 0; k < dim; k++)
+            CHECK (fabsf (bo [i * dim + k] - s_fx.batch [(i % n) * dim + k]) < 1e-5f);
+    free (bt);
+    free (bl);
+    free (bo);
+    sl_embedder_destroy (&s_fx.e);
+}
+
+//  Variants of the model in a scratch directory
+static void
+s_scratch_setup (void)
+{
+    snprintf (s_fx.dir, sizeof s_fx.dir, "/tmp/sl_embed_bert_test_XXXXXX");
+    CHECK (mkdtemp (s_fx.dir));
+    snprintf (s_fx.model, sizeof s_fx.model, "%s/model.safetensors", s_fx.fixture);
+    snprintf (s_fx.alt, sizeof s_fx.alt, "%s/alt.safetensors", s_fx.dir);
+    snprintf (s_fx.options, sizeof s_fx.options, "path=%s", s_fx.dir);
+}
+
+//  gelu_new (tanh approximation) against its own reference
+static void
+s_test_gelu_new_matches_reference (void)
+{
+    s_make_dir (s_fx.fixture, s_fx.dir, NULL, "vocab.txt", "model.safetensors");
+    s_config_with (s_fx.fixture, s_fx.dir, "hidden_act", "\"gelu_new\"");
+    s_fx.e = sl_embedder_new ("bert", s_fx.options, s_fx.err, sizeof s_fx.err);
+    CHECK (s_fx.e);
+    s_case_t tanh_case = s_fx.base;
+    tanh_case.ref = s_fx.vec_new;
+    double worst = s_check (s_fx.e, &tanh_case, s_fx.ntok);
+    if (s_fx.verbose)
         printf ("  gelu_new: smallest cosine %.7f\n", worst);
-    assert (worst >= 0.9999);
-    sl_embedder_destroy (&e);
+    CHECK (worst >= 0.9999);
+    sl_embedder_destroy (&s_fx.e);
+}
 
-    //  "bert." prefixed names (BertForMaskedLM checkpoints): the same vectors
-    s_rewrite (model, alt, "F32", "bert.", NULL);
-    s_make_dir (fixture, dir, "config.json", "vocab.txt", alt);
-    e = sl_embedder_new ("bert", options, err, sizeof err);
-    assert (e);
-    assert (s_check (e, &base, ntok) >= 0.9999);
-    sl_embedder_destroy (&e);
+//  "bert." prefixed names (BertForMaskedLM checkpoints): the same vectors
+static void
+s_test_bert_prefixed_names (void)
+{
+    s_rewrite (s_fx.model, s_fx.alt, "F32", "bert.", NULL);
+    s_make_dir (s_fx.fixture, s_fx.dir, "config.json", "vocab.txt", s_fx.alt);
+    s_fx.e = sl_embedder_new ("bert", s_fx.options, s_fx.err, sizeof s_fx.err);
+    CHECK (s_fx.e);
+    CHECK (s_check (s_fx.e, &s_fx.base, s_fx.ntok) >= 0.9999);
+    sl_embedder_destroy (&s_fx.e);
+}
 
-    //  F16 and BF16 weights: converted at load, close to the F32 vectors
+//  F16 and BF16 weights: converted at load, close to the F32 vectors
+static void
+s_test_half_precision_weights (void)
+{
     const char *dtypes [2] = { "F16", "BF16" };
     double floor [2] = { 0.999, 0.99 };
     for (int k = 0; k < 2; k++) {
-        s_rewrite (model, alt, dtypes [k], "", NULL);
-        s_make_dir (fixture, dir, "config.json", "vocab.txt", alt);
-        e = sl_embedder_new ("bert", options, err, sizeof err);
-        assert (e);
-        worst = s_check (e, &base, ntok);
-        if (verbose)
+        s_rewrite (s_fx.model, s_fx.alt, dtypes [k], "", NULL);
+        s_make_dir (s_fx.fixture, s_fx.dir, "config.json", "vocab.txt", s_fx.alt);
+        s_fx.e = sl_embedder_new ("bert", s_fx.options, s_fx.err, sizeof s_fx.err);
+        CHECK (s_fx.e);
+        double worst = s_check (s_fx.e, &s_fx.base, s_fx.ntok);
+        if (s_fx.verbose)
             printf ("  %s weights: smallest cosine to F32 torch %.5f\n", dtypes [k], worst);
-        assert (worst >= floor [k]);
-        sl_embedder_destroy (&e);
+        CHECK (worst >= floor [k]);
+        sl_embedder_destroy (&s_fx.e);
     }
+}
 
-    //  tokenizer_config.json: do_lower_case false changes the ids (and so
-    //  the vector) of cased text; special tokens may be objects
-    s_make_dir (fixture, dir, "config.json", "vocab.txt", "model.safetensors");
-    char tc [600];
-    snprintf (tc, sizeof tc, "%s/tokenizer_config.json", dir);
-    FILE *f = fopen (tc, "w");
+//  tokenizer_config.json: do_lower_case false changes the ids (and so
+//  the vector) of cased text; special tokens may be objects
+static void
+s_test_tokenizer_config_keeps_case (void)
+{
+    s_make_dir (s_fx.fixture, s_fx.dir, "config.json", "vocab.txt", "model.safetensors");
+    snprintf (s_fx.tc, sizeof s_fx.tc, "%s/tokenizer_config.json", s_fx.dir);
+    FILE *f = fopen (s_fx.tc, "w");
     fputs ("{\"do_lower_case\": false, \"unk_token\": {\"content\": \"[UNK]\", \"lstrip\": false}}", f);
     fclose (f);
-    e = sl_embedder_new ("bert", options, err, sizeof err);
-    assert (e);
-    {
-        const char *pair [2] = { "Hello World", "hello world" };
-        size_t plen [2] = { 11, 11 };
-        float out [64];
-        assert (sl_embedder_embed (e, pair, plen, 2, out, err, sizeof err) == 0);
-        assert (s_cos (out, out + 32, 32) < 0.99);
-        assert (s_cos (out + 32, vec, 32) > 0.9999);       //  text 0 is "Hello world"
-    }
-    sl_embedder_destroy (&e);
-    f = fopen (tc, "w");
+    s_fx.e = sl_embedder_new ("bert", s_fx.options, s_fx.err, sizeof s_fx.err);
+    CHECK (s_fx.e);
+    const char *pair [2] = { "Hello World", "hello world" };
+    size_t plen [2] = { 11, 11 };
+    float out [64];
+    CHECK (sl_embedder_embed (s_fx.e, pair, plen, 2, out, s_fx.err, sizeof s_fx.err) == 0);
+    CHECK (s_cos (out, out + 32, 32) < 0.99);
+    CHECK (s_cos (out + 32, s_fx.vec, 32) > 0.9999);       //  text 0 is "Hello world"
+    sl_embedder_destroy (&s_fx.e);
+}
+
+static void
+s_test_broken_tokenizer_config_refused (void)
+{
+    FILE *f = fopen (s_fx.tc, "w");
     fputs ("{\"do_lower_case\": true", f);                  //  broken JSON
     fclose (f);
-    s_expect_fail (options, "tokenizer_config.json", verbose);
-    unlink (tc);
+    s_expect_fail (s_fx.options, "tokenizer_config.json", s_fx.verbose);
+    unlink (s_fx.tc);
+}
 
-    //  max_tokens: shorter truncation shows in model_id and in the vectors
-    snprintf (options, sizeof options, "path=%s,max_tokens=16", dir);
-    e = sl_embedder_new ("bert", options, err, sizeof err);
-    assert (e && sl_embedder_max_tokens (e) == 16);
-    assert (strstr (sl_embedder_model_id (e), ":t16"));
-    {
-        float out [32];
-        assert (sl_embedder_embed (e, &texts [8], &lens [8], 1, out, err, sizeof err) == 0);
-        assert (ntok [8] == 64 && s_cos (out, vec + 8 * dim, dim) < 0.999);
-    }
-    sl_embedder_destroy (&e);
+//  max_tokens: shorter truncation shows in model_id and in the vectors
+static void
+s_test_max_tokens_truncates (void)
+{
+    int dim = s_fx.dim;
+    snprintf (s_fx.options, sizeof s_fx.options, "path=%s,max_tokens=16", s_fx.dir);
+    s_fx.e = sl_embedder_new ("bert", s_fx.options, s_fx.err, sizeof s_fx.err);
+    CHECK (s_fx.e && sl_embedder_max_tokens (s_fx.e) == 16);
+    CHECK (strstr (sl_embedder_model_id (s_fx.e), ":t16"));
+    float out [32];
+    CHECK (sl_embedder_embed (s_fx.e, &s_fx.texts [8], &s_fx.lens [8], 1, out, s_fx.err, sizeof s_fx.err) == 0);
+    CHECK (s_fx.ntok [8] == 64 && s_cos (out, s_fx.vec + 8 * dim, dim) < 0.999);
+    sl_embedder_destroy (&s_fx.e);
+}
 
-    //  Bad options and broken model directories: messages, not crashes
+//  Bad options: messages, not crashes
+static void
+s_test_bad_options_refused (void)
+{
+    bool verbose = s_fx.verbose;
+    char *options = s_fx.options;
+    size_t size = sizeof s_fx.options;
     s_expect_fail (NULL, "path=/model/dir is required", verbose);
     s_expect_fail ("max_tokens=8", "path=/model/dir is required", verbose);
     s_expect_fail ("path=/nonexistent/model", "no such directory", verbose);
-    snprintf (options, sizeof options, "path=%s", refpath);
+    snprintf (options, size, "path=%s", s_fx.refpath);
     s_expect_fail (options, "not a directory", verbose);
-    snprintf (options, sizeof options, "path=%s,colour=red", dir);
+    snprintf (options, size, "path=%s,colour=red", s_fx.dir);
     s_expect_fail (options, "unknown option 'colour'", verbose);
-    snprintf (options, sizeof options, "path=%s,max_tokens=1", dir);
+    snprintf (options, size, "path=%s,max_tokens=1", s_fx.dir);
     s_expect_fail (options, "max_tokens=1", verbose);
-    snprintf (options, sizeof options, "path=%s,max_tokens=65", dir);
+    snprintf (options, size, "path=%s,max_tokens=65", s_fx.dir);
     s_expect_fail (options, "max_position_embeddings (64)", verbose);
-    snprintf (options, sizeof options, "path=%s", dir);
+    snprintf (options, size, "path=%s", s_fx.dir);
+}
 
-    s_make_dir (fixture, dir, NULL, "vocab.txt", "model.safetensors");
-    s_expect_fail (options, "config.json", verbose);
-    f = fopen (tc, "w");
-    snprintf (tc, sizeof tc, "%s/config.json", dir);
+//  Missing or unparseable config.json: a message, not a crash
+static void
+s_test_missing_or_broken_config_refused (void)
+{
+    bool verbose = s_fx.verbose;
+    s_make_dir (s_fx.fixture, s_fx.dir, NULL, "vocab.txt", "model.safetensors");
+    s_expect_fail (s_fx.options, "config.json", verbose);
+    FILE *f = fopen (s_fx.tc, "w");
+    snprintf (s_fx.tc, sizeof s_fx.tc, "%s/config.json", s_fx.dir);
     fclose (f);
-    f = fopen (tc, "w");
+    f = fopen (s_fx.tc, "w");
     fputs ("{\"hidden_size\": 32,", f);
     fclose (f);
-    s_expect_fail (options, "config.json", verbose);
-    snprintf (tc, sizeof tc, "%s/tokenizer_config.json", dir);
-    unlink (tc);
+    s_expect_fail (s_fx.options, "config.json", verbose);
+    snprintf (s_fx.tc, sizeof s_fx.tc, "%s/tokenizer_config.json", s_fx.dir);
+    unlink (s_fx.tc);
+}
+
+//  Config values the encoder cannot run: each says which
+static void
+s_test_bad_config_values_refused (void)
+{
     struct {
         const char *key, *value, *expect;
     } configs [] = {
@@ -511,37 +608,92 @@ sl_embed_bert_test (bool verbose)
         { "max_position_embeddings", "100000", "\"max_position_embeddings\" must be" },
     };
     for (size_t i = 0; i < sizeof configs / sizeof configs [0]; i++) {
-        s_config_with (fixture, dir, configs [i].key, configs [i].value);
-        s_expect_fail (options, configs [i].expect, verbose);
+        s_config_with (s_fx.fixture, s_fx.dir, configs [i].key, configs [i].value);
+        s_expect_fail (s_fx.options, configs [i].expect, s_fx.verbose);
     }
-    s_make_dir (fixture, dir, "config.json", NULL, "model.safetensors");
-    s_expect_fail (options, "vocab.txt: No such file", verbose);
-    s_make_dir (fixture, dir, "config.json", "vocab.txt", NULL);
-    s_expect_fail (options, "model.safetensors: No such file", verbose);
-    s_rewrite (model, alt, "F32", "", "encoder.layer.1.output.LayerNorm.bias");
-    s_make_dir (fixture, dir, "config.json", "vocab.txt", alt);
-    s_expect_fail (options, "'encoder.layer.1.output.LayerNorm.bias' is missing", verbose);
-    //  a truncated weights file
-    s_make_dir (fixture, dir, "config.json", "vocab.txt", "model.safetensors");
-    snprintf (alt, sizeof alt, "%s/model.safetensors", dir);
-    assert (truncate (alt, 50000) == 0);
-    s_expect_fail (options, "outside the", verbose);
+}
 
-    //  clean up
+//  Missing vocabulary, weights file or tensor: says which
+static void
+s_test_missing_files_and_tensors_refused (void)
+{
+    bool verbose = s_fx.verbose;
+    s_make_dir (s_fx.fixture, s_fx.dir, "config.json", NULL, "model.safetensors");
+    s_expect_fail (s_fx.options, "vocab.txt: No such file", verbose);
+    s_make_dir (s_fx.fixture, s_fx.dir, "config.json", "vocab.txt", NULL);
+    s_expect_fail (s_fx.options, "model.safetensors: No such file", verbose);
+    s_rewrite (s_fx.model, s_fx.alt, "F32", "", "encoder.layer.1.output.LayerNorm.bias");
+    s_make_dir (s_fx.fixture, s_fx.dir, "config.json", "vocab.txt", s_fx.alt);
+    s_expect_fail (s_fx.options, "'encoder.layer.1.output.LayerNorm.bias' is missing", verbose);
+}
+
+//  a truncated weights file
+static void
+s_test_truncated_weights_refused (void)
+{
+    s_make_dir (s_fx.fixture, s_fx.dir, "config.json", "vocab.txt", "model.safetensors");
+    snprintf (s_fx.alt, sizeof s_fx.alt, "%s/model.safetensors", s_fx.dir);
+    CHECK (truncate (s_fx.alt, 50000) == 0);
+    s_expect_fail (s_fx.options, "outside the", s_fx.verbose);
+}
+
+//  clean up
+static void
+s_scratch_teardown (void)
+{
     const char *leftovers [] = { "config.json", "vocab.txt", "model.safetensors",
                                  "alt.safetensors", "tokenizer_config.json" };
     for (size_t i = 0; i < sizeof leftovers / sizeof leftovers [0]; i++) {
         char p [600];
-        snprintf (p, sizeof p, "%s/%s", dir, leftovers [i]);
+        snprintf (p, sizeof p, "%s/%s", s_fx.dir, leftovers [i]);
         unlink (p);
     }
-    assert (rmdir (dir) == 0);
-    free (batch);
-    free (texts);
-    free (lens);
-    free (ntok);
-    free (vec);
-    free (vec_new);
-    json_decref (ref);
+    CHECK (rmdir (s_fx.dir) == 0);
+}
+
+void
+sl_embed_bert_test (bool verbose)
+{
+    printf (" * sl_embed_bert: ");
+    if (verbose)
+        printf ("\n");
+    s_fx.verbose = verbose;
+    const char *source = getenv ("SLUICE_SOURCE_DIR");
+    snprintf (s_fx.fixture, sizeof s_fx.fixture, "%s/tests/fixtures/bert-tiny", source ? source : ".");
+    snprintf (s_fx.refpath, sizeof s_fx.refpath, "%s/reference.json", s_fx.fixture);
+    if (access (s_fx.refpath, R_OK) != 0) {
+        printf ("skipped: %s not found (set SLUICE_SOURCE_DIR)\nOK\n", s_fx.refpath);
+        return;
+    }
+    CASE ("setup: reference texts, token ids and vectors", s_fixture_load ());
+    CASE ("identity: dim, max_tokens, model_id with the weights' hash", s_test_identity ());
+    CASE ("token ids equal the reference's; count_tokens agrees", s_test_token_ids_match_reference ());
+    CASE ("one batch matches the torch vectors", s_test_batch_matches_torch ());
+    CASE ("each text alone equals its batch vector, unit norm", s_test_single_text_equals_batch ());
+    CASE ("invalid UTF-8 dropped, not a failure", s_test_invalid_utf8_dropped ());
+    CASE ("threads at once get the same answers", s_test_threads_agree ());
+    CASE ("large batch in several blocks and groups: same vectors", s_test_large_batch_blocks_and_groups ());
+
+    CASE ("setup: scratch model directory", s_scratch_setup ());
+    CASE ("gelu_new matches its own reference", s_test_gelu_new_matches_reference ());
+    CASE ("\"bert.\" prefixed tensor names: same vectors", s_test_bert_prefixed_names ());
+    CASE ("F16 and BF16 weights close to F32", s_test_half_precision_weights ());
+    CASE ("tokenizer_config.json: do_lower_case false keeps case", s_test_tokenizer_config_keeps_case ());
+    CASE ("broken tokenizer_config.json refused", s_test_broken_tokenizer_config_refused ());
+    CASE ("max_tokens truncates, shown in model_id", s_test_max_tokens_truncates ());
+    CASE ("bad options refused with a message", s_test_bad_options_refused ());
+    CASE ("missing or broken config.json refused", s_test_missing_or_broken_config_refused ());
+    CASE ("unsupported config values refused, saying which", s_test_bad_config_values_refused ());
+    CASE ("missing vocab, weights or tensor refused", s_test_missing_files_and_tensors_refused ());
+    CASE ("truncated weights file refused", s_test_truncated_weights_refused ());
+    CASE ("teardown: scratch directory removed", s_scratch_teardown ());
+
+    free (s_fx.batch);
+    free (s_fx.texts);
+    free (s_fx.lens);
+    free (s_fx.ntok);
+    free (s_fx.vec);
+    free (s_fx.vec_new);
+    json_decref (s_fx.ref);
     printf ("OK\n");
 }

@@ -7,7 +7,6 @@
 #include "sl_log.h"
 #include "sl_util.h"
 
-#include <assert.h>
 #include <curl/curl.h>
 #include <jansson.h>
 #include <math.h>
@@ -19,6 +18,16 @@
 #include <string.h>
 #include <time.h>
 #include <utf8proc.h>
+
+//  The case running, named in every failure (each case checks one behaviour)
+static const char *s_case = "setup";
+
+#define CHECK(cond) do { if (!(cond)) { \
+    fprintf (stderr, "FAIL %s:%d: case '%s': %s\n", __FILE__, __LINE__, s_case, #cond); \
+    exit (1); } } while (0)
+
+#define CASE(name, call) do { s_case = (name); if (verbose) printf ("   - %s\n", s_case); \
+    call; } while (0)
 
 //  --------------------------------------------------------------------------
 //  Self-test: an OpenAI-compatible server on 127.0.0.1, written here, that
@@ -96,7 +105,7 @@ s_serve (s_server_t *server, int fd)
 {
     size_t cap = 1 << 20, len = 0;
     char *req = malloc (cap + 1);
-    assert (req);
+    CHECK (req);
     char *body = NULL;
     size_t want = 0;
     while (len < cap) {
@@ -166,8 +175,8 @@ s_serve (s_server_t *server, int fd)
     else {
         json_t *root = json_loadb (body, want, 0, NULL);
         json_t *input = json_object_get (root, "input");
-        assert (json_is_array (input));
-        assert (strcmp (json_string_value (json_object_get (root, "encoding_format")), "float") == 0);
+        CHECK (json_is_array (input));
+        CHECK (strcmp (json_string_value (json_object_get (root, "encoding_format")), "float") == 0);
         size_t count = json_array_size (input);
         pthread_mutex_lock (&server->lock);
         if (server->nsizes < 64)
@@ -226,9 +235,9 @@ s_server_start (s_server_t *server, int dim)
     pthread_mutex_init (&server->lock, NULL);
     server->dim = dim;
     server->listen_fd = sl_loopback_listen (16, &server->port);
-    assert (server->listen_fd >= 0);
+    CHECK (server->listen_fd >= 0);
     atomic_store (&server->stop, false);
-    assert (pthread_create (&server->thread, NULL, s_server_run, server) == 0);
+    CHECK (pthread_create (&server->thread, NULL, s_server_run, server) == 0);
 }
 
 static void
@@ -288,7 +297,7 @@ s_open (s_server_t *server, const char *extra)
     sl_embedder_t *e = sl_embedder_new ("openai", options, err, sizeof err);
     if (!e)
         fprintf (stderr, "%s\n", err);
-    assert (e);
+    CHECK (e);
     return e;
 }
 
@@ -300,7 +309,7 @@ s_expect_error (sl_embedder_t *e, char *err, size_t errlen)
     size_t lens [2] = { 3, 3 };
     float out [16];
     err [0] = 0;
-    assert (sl_embedder_embed (e, texts, lens, 2, out, err, errlen) == -1);
+    CHECK (sl_embedder_embed (e, texts, lens, 2, out, err, errlen) == -1);
 }
 
 typedef struct {
@@ -318,27 +327,37 @@ s_client (void *arg)
         const char *t = text;
         size_t len = strlen (text);
         float out [8], expect [8];
-        assert (sl_embedder_embed (c->e, &t, &len, 1, out, err, sizeof err) == 0);
+        CHECK (sl_embedder_embed (c->e, &t, &len, 1, out, err, sizeof err) == 0);
         s_expected (text, len, 8, expect);
         for (int k = 0; k < 8; k++)
-            assert (fabsf (out [k] - expect [k]) < 1e-6f);
+            CHECK (fabsf (out [k] - expect [k]) < 1e-6f);
     }
     return NULL;
 }
 
-void
-sl_embed_openai_test (bool verbose)
-{
-    printf (" * sl_embed_openai: ");
-    if (verbose)
-        printf ("\n");
-    char err [1024];
-    setenv ("SL_TEST_OPENAI_KEY", "sk-test-123", 1);
-    //  a proxy in the environment must not be used (it would fail: nothing listens there)
-    setenv ("http_proxy", "http://127.0.0.1:9", 1);
-    setenv ("HTTP_PROXY", "http://127.0.0.1:9", 1);
+//  --------------------------------------------------------------------------
+//  Shared fixture: the test server, the embedder under test (each case
+//  that opens one leaves it to the cases after it, as noted), 150 texts
+//  and room for their vectors, and the last error message
 
-    //  Options
+static struct {
+    bool verbose;
+    s_server_t server;
+    sl_embedder_t *e;
+    int n;
+    const char **texts;
+    size_t *lens;
+    char (*store) [32];
+    float *out;
+    char err [1024];
+} s_fx;
+
+//  Options
+static void
+s_test_bad_options_refused (void)
+{
+    char *err = s_fx.err;
+    size_t errlen = sizeof s_fx.err;
     struct {
         const char *options, *expect;
     } bad [] = {
@@ -355,190 +374,303 @@ sl_embed_openai_test (bool verbose)
     unsetenv ("OPENAI_API_KEY");
     for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
         err [0] = 0;
-        assert (sl_embedder_new ("openai", bad [i].options, err, sizeof err) == NULL);
+        CHECK (sl_embedder_new ("openai", bad [i].options, err, errlen) == NULL);
         if (!strstr (err, bad [i].expect))
             fprintf (stderr, "'%s': expected '%s', got '%s'\n", bad [i].options, bad [i].expect, err);
-        assert (strstr (err, bad [i].expect));
-        if (verbose)
+        CHECK (strstr (err, bad [i].expect));
+        if (s_fx.verbose)
             printf ("  %s\n", err);
     }
-    //  the default endpoint needs a key; a local one may do without
-    assert (!sl_embedder_new ("openai", "model=m,dim=8", err, sizeof err));
-    assert (strstr (err, "OPENAI_API_KEY"));
-    sl_embedder_t *e = sl_embedder_new ("openai", "model=m,dim=8,url=http://127.0.0.1:1/v1",
-                                        err, sizeof err);
-    assert (e);
-    assert (strcmp (sl_embedder_model_id (e), "openai:m") == 0);
-    assert (sl_embedder_dim (e) == 8 && sl_embedder_max_tokens (e) == 8191);
-    //  token estimate: characters / 4, rounded up
-    assert (sl_embedder_count_tokens (e, "", 0) == 0);
-    assert (sl_embedder_count_tokens (e, "abcdefgh", 8) == 2);
-    assert (sl_embedder_count_tokens (e, "abcdefghi", 9) == 3);
-    assert (sl_embedder_count_tokens (e, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 8) == 1);
-    sl_embedder_destroy (&e);
+}
 
-    s_server_t server;
-    s_server_start (&server, 8);
+//  the default endpoint needs a key; a local one may do without
+static void
+s_test_default_endpoint_needs_key (void)
+{
+    CHECK (!sl_embedder_new ("openai", "model=m,dim=8", s_fx.err, sizeof s_fx.err));
+    CHECK (strstr (s_fx.err, "OPENAI_API_KEY"));
+}
 
-    //  Batches: 150 texts, batch=64 -> 64 + 64 + 22, vectors by index,
-    //  normalised; the key and model are sent
-    e = s_open (&server, "batch=64");
-    int n = 150;
-    const char **texts = malloc ((size_t) n * sizeof *texts);
-    size_t *lens = malloc ((size_t) n * sizeof *lens);
-    char (*store) [32] = malloc ((size_t) n * 32);
+//  Leaves s_fx.e open for the token estimate
+static void
+s_test_local_endpoint_needs_no_key (void)
+{
+    s_fx.e = sl_embedder_new ("openai", "model=m,dim=8,url=http://127.0.0.1:1/v1",
+                              s_fx.err, sizeof s_fx.err);
+    CHECK (s_fx.e);
+    CHECK (strcmp (sl_embedder_model_id (s_fx.e), "openai:m") == 0);
+    CHECK (sl_embedder_dim (s_fx.e) == 8 && sl_embedder_max_tokens (s_fx.e) == 8191);
+}
+
+//  token estimate: characters / 4, rounded up
+static void
+s_test_token_estimate (void)
+{
+    sl_embedder_t *e = s_fx.e;
+    CHECK (sl_embedder_count_tokens (e, "", 0) == 0);
+    CHECK (sl_embedder_count_tokens (e, "abcdefgh", 8) == 2);
+    CHECK (sl_embedder_count_tokens (e, "abcdefghi", 9) == 3);
+    CHECK (sl_embedder_count_tokens (e, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 8) == 1);
+    sl_embedder_destroy (&s_fx.e);
+}
+
+//  Batches: 150 texts, batch=64 -> 64 + 64 + 22, vectors by index,
+//  normalised; the key and model are sent. Leaves s_fx.e open (batch=64)
+static void
+s_test_batches_split_ordered_normalised (void)
+{
+    s_server_t *server = &s_fx.server;
+    s_fx.e = s_open (server, "batch=64");
+    int n = s_fx.n = 150;
+    s_fx.texts = malloc ((size_t) n * sizeof *s_fx.texts);
+    s_fx.lens = malloc ((size_t) n * sizeof *s_fx.lens);
+    s_fx.store = malloc ((size_t) n * 32);
     for (int i = 0; i < n; i++) {
-        snprintf (store [i], 32, "chunk number %d", i);
-        texts [i] = store [i];
-        lens [i] = strlen (store [i]);
+        snprintf (s_fx.store [i], 32, "chunk number %d", i);
+        s_fx.texts [i] = s_fx.store [i];
+        s_fx.lens [i] = strlen (s_fx.store [i]);
     }
-    float *out = malloc ((size_t) n * 8 * sizeof *out);
-    s_server_plan (&server, 0);
-    assert (sl_embedder_embed (e, texts, lens, n, out, err, sizeof err) == 0);
-    assert (s_server_requests (&server) == 3);
-    assert (server.sizes [0] == 64 && server.sizes [1] == 64 && server.sizes [2] == 22);
-    assert (strcmp (server.auth, "Bearer sk-test-123") == 0);
-    assert (strcmp (server.model, "test-embed") == 0);
+    s_fx.out = malloc ((size_t) n * 8 * sizeof *s_fx.out);
+    s_server_plan (server, 0);
+    CHECK (sl_embedder_embed (s_fx.e, s_fx.texts, s_fx.lens, n, s_fx.out,
+                              s_fx.err, sizeof s_fx.err) == 0);
+    CHECK (s_server_requests (server) == 3);
+    CHECK (server->sizes [0] == 64 && server->sizes [1] == 64 && server->sizes [2] == 22);
+    CHECK (strcmp (server->auth, "Bearer sk-test-123") == 0);
+    CHECK (strcmp (server->model, "test-embed") == 0);
     for (int i = 0; i < n; i++) {
         float expect [8];
-        s_expected (texts [i], lens [i], 8, expect);
+        s_expected (s_fx.texts [i], s_fx.lens [i], 8, expect);
         for (int k = 0; k < 8; k++)
-            assert (fabsf (out [i * 8 + k] - expect [k]) < 1e-6f);
+            CHECK (fabsf (s_fx.out [i * 8 + k] - expect [k]) < 1e-6f);
     }
+}
 
-    //  Blank texts are zero vectors and not sent; invalid UTF-8 is repaired
-    {
-        const char *t [4] = { "", "  \n\t", "hel\xfflo", "x" };
-        size_t l [4] = { 0, 4, 6, 1 };
-        float o [32];
-        s_server_plan (&server, 0);
-        assert (sl_embedder_embed (e, t, l, 4, o, err, sizeof err) == 0);
-        assert (s_server_requests (&server) == 1 && server.sizes [0] == 2);
-        assert (strcmp (server.first_input, "hel\xef\xbf\xbdlo") == 0);
-        for (int k = 0; k < 16; k++)
-            assert (o [k] == 0.0f);
-        float expect [8];
-        s_expected ("hel\xef\xbf\xbdlo", 8, 8, expect);
-        for (int k = 0; k < 8; k++)
-            assert (fabsf (o [16 + k] - expect [k]) < 1e-6f);
-        //  nothing but blanks: no request at all
-        s_server_plan (&server, 0);
-        assert (sl_embedder_embed (e, t, l, 2, o, err, sizeof err) == 0);
-        assert (s_server_requests (&server) == 0);
-    }
-    sl_embedder_destroy (&e);
+//  Blank texts are zero vectors and not sent; invalid UTF-8 is repaired;
+//  nothing but blanks: no request at all. Closes s_fx.e
+static void
+s_test_blanks_not_sent_invalid_utf8_repaired (void)
+{
+    s_server_t *server = &s_fx.server;
+    const char *t [4] = { "", "  \n\t", "hel\xfflo", "x" };
+    size_t l [4] = { 0, 4, 6, 1 };
+    float o [32];
+    s_server_plan (server, 0);
+    CHECK (sl_embedder_embed (s_fx.e, t, l, 4, o, s_fx.err, sizeof s_fx.err) == 0);
+    CHECK (s_server_requests (server) == 1 && server->sizes [0] == 2);
+    CHECK (strcmp (server->first_input, "hel\xef\xbf\xbdlo") == 0);
+    for (int k = 0; k < 16; k++)
+        CHECK (o [k] == 0.0f);
+    float expect [8];
+    s_expected ("hel\xef\xbf\xbdlo", 8, 8, expect);
+    for (int k = 0; k < 8; k++)
+        CHECK (fabsf (o [16 + k] - expect [k]) < 1e-6f);
+    //  nothing but blanks: no request at all
+    s_server_plan (server, 0);
+    CHECK (sl_embedder_embed (s_fx.e, t, l, 2, o, s_fx.err, sizeof s_fx.err) == 0);
+    CHECK (s_server_requests (server) == 0);
+    sl_embedder_destroy (&s_fx.e);
+}
 
-    //  429 with Retry-After: 1 once: waits a second, then succeeds
-    e = s_open (&server, NULL);
-    s_server_plan (&server, 1, S_429);
+//  429 with Retry-After: 1 once: waits a second, then succeeds. Leaves
+//  s_fx.e open (default options)
+static void
+s_test_429_waits_retry_after (void)
+{
+    s_fx.e = s_open (&s_fx.server, NULL);
+    s_server_plan (&s_fx.server, 1, S_429);
     int64_t t0 = sl_mono_ms ();
-    assert (sl_embedder_embed (e, texts, lens, 3, out, err, sizeof err) == 0);
+    CHECK (sl_embedder_embed (s_fx.e, s_fx.texts, s_fx.lens, 3, s_fx.out,
+                              s_fx.err, sizeof s_fx.err) == 0);
     int64_t waited = sl_mono_ms () - t0;
-    assert (s_server_requests (&server) == 2);
-    assert (waited >= 950 && waited < 5000);
-    if (verbose)
+    CHECK (s_server_requests (&s_fx.server) == 2);
+    CHECK (waited >= 950 && waited < 5000);
+    if (s_fx.verbose)
         printf ("  429 + Retry-After: 1 -> retried after %lld ms\n", (long long) waited);
+}
 
-    //  500 twice: backoff, then success on the third try
-    s_server_plan (&server, 2, S_500, S_500);
-    assert (sl_embedder_embed (e, texts, lens, 3, out, err, sizeof err) == 0);
-    assert (s_server_requests (&server) == 3);
-    sl_embedder_destroy (&e);
+//  500 twice: backoff, then success on the third try. Closes s_fx.e
+static void
+s_test_500_retried_with_backoff (void)
+{
+    s_server_plan (&s_fx.server, 2, S_500, S_500);
+    CHECK (sl_embedder_embed (s_fx.e, s_fx.texts, s_fx.lens, 3, s_fx.out,
+                              s_fx.err, sizeof s_fx.err) == 0);
+    CHECK (s_server_requests (&s_fx.server) == 3);
+    sl_embedder_destroy (&s_fx.e);
+}
 
-    //  500 every time: gives up after retries + 1 tries, saying why
-    e = s_open (&server, "retries=2");
-    s_server_plan (&server, 5, S_500, S_500, S_500, S_500, S_500);
-    s_expect_error (e, err, sizeof err);
-    assert (s_server_requests (&server) == 3);
-    assert (strstr (err, "failed after 3 tries") && strstr (err, "HTTP 500: boom"));
-    assert (strstr (err, "/v1/embeddings"));
-    if (verbose)
+//  500 every time: gives up after retries + 1 tries, saying why. Leaves
+//  s_fx.e open (retries=2) for the error cases after it
+static void
+s_test_gives_up_after_retries (void)
+{
+    char *err = s_fx.err;
+    s_fx.e = s_open (&s_fx.server, "retries=2");
+    s_server_plan (&s_fx.server, 5, S_500, S_500, S_500, S_500, S_500);
+    s_expect_error (s_fx.e, err, sizeof s_fx.err);
+    CHECK (s_server_requests (&s_fx.server) == 3);
+    CHECK (strstr (err, "failed after 3 tries") && strstr (err, "HTTP 500: boom"));
+    CHECK (strstr (err, "/v1/embeddings"));
+    if (s_fx.verbose)
         printf ("  %s\n", err);
+}
 
-    //  Retry-After beyond what we wait: fails at once
-    s_server_plan (&server, 1, S_429_LONG);
-    s_expect_error (e, err, sizeof err);
-    assert (s_server_requests (&server) == 1 && strstr (err, "wait 3600 s"));
-    assert (strstr (err, "slow down"));
-    if (verbose)
+//  Retry-After beyond what we wait: fails at once
+static void
+s_test_long_retry_after_fails_at_once (void)
+{
+    char *err = s_fx.err;
+    s_server_plan (&s_fx.server, 1, S_429_LONG);
+    s_expect_error (s_fx.e, err, sizeof s_fx.err);
+    CHECK (s_server_requests (&s_fx.server) == 1 && strstr (err, "wait 3600 s"));
+    CHECK (strstr (err, "slow down"));
+    if (s_fx.verbose)
         printf ("  %s\n", err);
+}
 
-    //  401: no retry, and a hint about the key
-    s_server_plan (&server, 1, S_401);
-    s_expect_error (e, err, sizeof err);
-    assert (s_server_requests (&server) == 1);
-    assert (strstr (err, "HTTP 401: Incorrect API key provided") && strstr (err, "$SL_TEST_OPENAI_KEY"));
-    assert (!strstr (err, "sk-test-123"));          //  never the key itself
-    if (verbose)
+//  401: no retry, and a hint about the key
+static void
+s_test_401_not_retried_key_hidden (void)
+{
+    char *err = s_fx.err;
+    s_server_plan (&s_fx.server, 1, S_401);
+    s_expect_error (s_fx.e, err, sizeof s_fx.err);
+    CHECK (s_server_requests (&s_fx.server) == 1);
+    CHECK (strstr (err, "HTTP 401: Incorrect API key provided") && strstr (err, "$SL_TEST_OPENAI_KEY"));
+    CHECK (!strstr (err, "sk-test-123"));          //  never the key itself
+    if (s_fx.verbose)
         printf ("  %s\n", err);
+}
 
-    //  garbage on a 200: a clear error, not retried
-    s_server_plan (&server, 1, S_GARBAGE);
-    s_expect_error (e, err, sizeof err);
-    assert (s_server_requests (&server) == 1 && strstr (err, "not valid JSON") && strstr (err, "<html>"));
-    if (verbose)
+//  garbage on a 200: a clear error, not retried
+static void
+s_test_garbage_answer_not_retried (void)
+{
+    char *err = s_fx.err;
+    s_server_plan (&s_fx.server, 1, S_GARBAGE);
+    s_expect_error (s_fx.e, err, sizeof s_fx.err);
+    CHECK (s_server_requests (&s_fx.server) == 1 && strstr (err, "not valid JSON") && strstr (err, "<html>"));
+    if (s_fx.verbose)
         printf ("  %s\n", err);
+}
 
-    //  wrong dimension: says which and what to do
-    s_server_plan (&server, 1, S_WRONG_DIM);
-    s_expect_error (e, err, sizeof err);
-    assert (strstr (err, "returned 5-dimensional vectors but dim=8") && strstr (err, "set dim=5"));
-    if (verbose)
+//  wrong dimension: says which and what to do
+static void
+s_test_wrong_dimension_explained (void)
+{
+    char *err = s_fx.err;
+    s_server_plan (&s_fx.server, 1, S_WRONG_DIM);
+    s_expect_error (s_fx.e, err, sizeof s_fx.err);
+    CHECK (strstr (err, "returned 5-dimensional vectors but dim=8") && strstr (err, "set dim=5"));
+    if (s_fx.verbose)
         printf ("  %s\n", err);
+}
 
-    //  fewer embeddings than texts
-    s_server_plan (&server, 1, S_SHORT);
-    s_expect_error (e, err, sizeof err);
-    assert (strstr (err, "different number of embeddings for 2 texts"));
-    sl_embedder_destroy (&e);
+//  fewer embeddings than texts. Closes s_fx.e
+static void
+s_test_short_answer_refused (void)
+{
+    s_server_plan (&s_fx.server, 1, S_SHORT);
+    s_expect_error (s_fx.e, s_fx.err, sizeof s_fx.err);
+    CHECK (strstr (s_fx.err, "different number of embeddings for 2 texts"));
+    sl_embedder_destroy (&s_fx.e);
+}
 
-    //  a server that stalls: timeout on each try, then the error
-    e = s_open (&server, "retries=1,timeout_ms=300");
-    s_server_plan (&server, 2, S_STALL, S_STALL);
-    t0 = sl_mono_ms ();
-    s_expect_error (e, err, sizeof err);
-    waited = sl_mono_ms () - t0;
-    assert (s_server_requests (&server) == 2);
-    assert (strstr (err, "failed after 2 tries") && strstr (err, "timeout_ms=300"));
-    assert (waited >= 600 && waited < 2500);
-    if (verbose)
+//  a server that stalls: timeout on each try, then the error
+static void
+s_test_stalled_server_times_out (void)
+{
+    char *err = s_fx.err;
+    s_fx.e = s_open (&s_fx.server, "retries=1,timeout_ms=300");
+    s_server_plan (&s_fx.server, 2, S_STALL, S_STALL);
+    int64_t t0 = sl_mono_ms ();
+    s_expect_error (s_fx.e, err, sizeof s_fx.err);
+    int64_t waited = sl_mono_ms () - t0;
+    CHECK (s_server_requests (&s_fx.server) == 2);
+    CHECK (strstr (err, "failed after 2 tries") && strstr (err, "timeout_ms=300"));
+    CHECK (waited >= 600 && waited < 2500);
+    if (s_fx.verbose)
         printf ("  %s (%lld ms)\n", err, (long long) waited);
-    sl_embedder_destroy (&e);
+    sl_embedder_destroy (&s_fx.e);
+}
 
-    //  several threads at once
-    {
-        e = s_open (&server, NULL);
-        s_server_plan (&server, 0);
-        pthread_t threads [3];
-        s_client_t clients [3];
-        for (int i = 0; i < 3; i++) {
-            clients [i] = (s_client_t) { e, 5 };
-            assert (pthread_create (&threads [i], NULL, s_client, &clients [i]) == 0);
-        }
-        for (int i = 0; i < 3; i++)
-            pthread_join (threads [i], NULL);
-        assert (s_server_requests (&server) == 15);
-        sl_embedder_destroy (&e);
+//  several threads at once
+static void
+s_test_concurrent_clients (void)
+{
+    s_fx.e = s_open (&s_fx.server, NULL);
+    s_server_plan (&s_fx.server, 0);
+    pthread_t threads [3];
+    s_client_t clients [3];
+    for (int i = 0; i < 3; i++) {
+        clients [i] = (s_client_t) { s_fx.e, 5 };
+        CHECK (pthread_create (&threads [i], NULL, s_client, &clients [i]) == 0);
     }
+    for (int i = 0; i < 3; i++)
+        pthread_join (threads [i], NULL);
+    CHECK (s_server_requests (&s_fx.server) == 15);
+    sl_embedder_destroy (&s_fx.e);
+}
 
-    //  nobody listening: connection errors are retried, then reported
-    int port = server.port;
-    s_server_stop (&server);
+//  nobody listening: connection errors are retried, then reported (stops
+//  the server)
+static void
+s_test_unreachable_server_retried_then_reported (void)
+{
+    char *err = s_fx.err;
+    int port = s_fx.server.port;
+    s_server_stop (&s_fx.server);
     char options [256];
     snprintf (options, sizeof options, "url=http://127.0.0.1:%d/v1,model=m,dim=8,retries=1,"
               "backoff_ms=10", port);
-    e = sl_embedder_new ("openai", options, err, sizeof err);
-    assert (e);
-    s_expect_error (e, err, sizeof err);
-    assert (strstr (err, "failed after 2 tries") && strstr (err, "onnect"));
-    if (verbose)
+    s_fx.e = sl_embedder_new ("openai", options, err, sizeof s_fx.err);
+    CHECK (s_fx.e);
+    s_expect_error (s_fx.e, err, sizeof s_fx.err);
+    CHECK (strstr (err, "failed after 2 tries") && strstr (err, "onnect"));
+    if (s_fx.verbose)
         printf ("  %s\n", err);
-    sl_embedder_destroy (&e);
+    sl_embedder_destroy (&s_fx.e);
+}
 
-    free (texts);
-    free (lens);
-    free (store);
-    free (out);
+void
+sl_embed_openai_test (bool verbose)
+{
+    printf (" * sl_embed_openai: ");
+    if (verbose)
+        printf ("\n");
+    s_fx.verbose = verbose;
+    setenv ("SL_TEST_OPENAI_KEY", "sk-test-123", 1);
+    //  a proxy in the environment must not be used (it would fail: nothing listens there)
+    setenv ("http_proxy", "http://127.0.0.1:9", 1);
+    setenv ("HTTP_PROXY", "http://127.0.0.1:9", 1);
+
+    CASE ("bad options refused, saying which", s_test_bad_options_refused ());
+    CASE ("default endpoint needs a key", s_test_default_endpoint_needs_key ());
+    CASE ("local endpoint needs no key; model id, dim, max tokens", s_test_local_endpoint_needs_no_key ());
+    CASE ("token estimate: characters / 4, rounded up", s_test_token_estimate ());
+
+    CASE ("setup: test server", s_server_start (&s_fx.server, 8));
+    CASE ("batches split 64 + 64 + 22, vectors by index, normalised, key and model sent",
+          s_test_batches_split_ordered_normalised ());
+    CASE ("blanks are zero and not sent, invalid UTF-8 repaired",
+          s_test_blanks_not_sent_invalid_utf8_repaired ());
+    CASE ("429 waits Retry-After, then succeeds", s_test_429_waits_retry_after ());
+    CASE ("500 retried with backoff", s_test_500_retried_with_backoff ());
+    CASE ("gives up after retries + 1 tries, saying why", s_test_gives_up_after_retries ());
+    CASE ("Retry-After too long fails at once", s_test_long_retry_after_fails_at_once ());
+    CASE ("401 not retried, key hinted but not shown", s_test_401_not_retried_key_hidden ());
+    CASE ("garbage on a 200 not retried", s_test_garbage_answer_not_retried ());
+    CASE ("wrong dimension explained", s_test_wrong_dimension_explained ());
+    CASE ("fewer embeddings than texts refused", s_test_short_answer_refused ());
+    CASE ("stalled server times out on each try", s_test_stalled_server_times_out ());
+    CASE ("concurrent clients share one embedder", s_test_concurrent_clients ());
+    CASE ("unreachable server retried, then reported", s_test_unreachable_server_retried_then_reported ());
+
+    free (s_fx.texts);
+    free (s_fx.lens);
+    free (s_fx.store);
+    free (s_fx.out);
     unsetenv ("http_proxy");
     unsetenv ("HTTP_PROXY");
     unsetenv ("SL_TEST_OPENAI_KEY");
