@@ -27,12 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-//  The case running, named in every failure
-static const char *s_case = "setup";
-
-#define CHECK(cond) do { if (!(cond)) { \
-    fprintf (stderr, "FAIL %s:%d: case '%s': %s\n", __FILE__, __LINE__, s_case, #cond); \
-    exit (1); } } while (0)
+#include "sl_check.h"
 
 #define T_DIM 8
 #define T_MODEL "test-model"
@@ -783,7 +778,6 @@ sl_store_pg_test (bool verbose)
     s_url (&server, "scale", url, sizeof url);
     sl_store_t *a = s_open (url);
     sl_store_t *b = s_open (url);
-#define CASE(name, call) do { s_case = (name); call; } while (0)
     CASE ("two processes commit the same document", s_test_same_document (url, a, b));
     CASE ("two processes replace one source", s_test_replace_race (url, a, b));
     CASE ("two processes append events to one job", s_append_race (a, b, "race-job"));

@@ -24,12 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-//  The case running, named in every failure
-static const char *s_case = "setup";
-
-#define CHECK(cond) do { if (!(cond)) { \
-    fprintf (stderr, "FAIL %s:%d: case '%s': %s\n", __FILE__, __LINE__, s_case, #cond); \
-    exit (1); } } while (0)
+#include "sl_check.h"
 
 #define T_DIM 8
 #define T_MODEL "test-model"
@@ -1520,8 +1515,6 @@ sl_store_conformance (sl_store_t *store, const char *url, sl_store_count_fn *cou
     //  The suite counts on one queued job besides its own, in workspace
     //  "probe" (the SQLite test's open already made it: a no-op there)
     CHECK (sl_store_job_create (store, "wal-probe", "probe", "upload:x", NULL, NULL, NULL) == 0);
-#define CASE(name, call) do { s_case = (name); if (verbose) printf ("\n   - %s", s_case); \
-                              fflush (stdout); call; } while (0)
     CASE ("jobs: state machine, terminal jobs, leases", s_test_jobs (store));
     CASE ("unfinished jobs for the re-driver", s_test_unfinished (store));
     CASE ("documents: commit, list, chunks, search", s_test_documents (store, &db));

@@ -20,15 +20,7 @@
 #include <math.h>
 #include <time.h>
 
-//  The case running, named in every failure (each case checks one behaviour)
-static const char *s_case = "setup";
-
-#define CHECK(cond) do { if (!(cond)) { \
-    fprintf (stderr, "FAIL %s:%d: case '%s': %s\n", __FILE__, __LINE__, s_case, #cond); \
-    exit (1); } } while (0)
-
-#define CASE(name, call) do { s_case = (name); if (verbose) printf ("   - %s\n", s_case); \
-    call; } while (0)
+#include "sl_check.h"
 
 static uint64_t s_rng_state = 0x9E3779B97F4A7C15ULL;
 

@@ -19,15 +19,7 @@
 #include <time.h>
 #include <utf8proc.h>
 
-//  The case running, named in every failure (each case checks one behaviour)
-static const char *s_case = "setup";
-
-#define CHECK(cond) do { if (!(cond)) { \
-    fprintf (stderr, "FAIL %s:%d: case '%s': %s\n", __FILE__, __LINE__, s_case, #cond); \
-    exit (1); } } while (0)
-
-#define CASE(name, call) do { s_case = (name); if (verbose) printf ("   - %s\n", s_case); \
-    call; } while (0)
+#include "sl_check.h"
 
 //  --------------------------------------------------------------------------
 //  Self-test: an OpenAI-compatible server on 127.0.0.1, written here, that

@@ -26,15 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-//  The case running, named in every failure (each case checks one behaviour)
-static const char *s_case = "setup";
-
-#define CHECK(cond) do { if (!(cond)) { \
-    fprintf (stderr, "FAIL %s:%d: case '%s': %s\n", __FILE__, __LINE__, s_case, #cond); \
-    exit (1); } } while (0)
-
-#define CASE(name, call) do { s_case = (name); if (verbose) printf ("   - %s\n", s_case); \
-    call; } while (0)
+#include "sl_check.h"
 
 //  --------------------------------------------------------------------------
 //  Self-test: a small HTTP/1.1 server on 127.0.0.1 with canned responses
