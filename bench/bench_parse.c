@@ -16,8 +16,12 @@ static int s_count, s_next, s_pages;
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int
-s_page (void *arg, int page_no, int page_count, const char *text, size_t len)
+s_page (void *arg, const sl_page_t *page)
 {
+    int page_no = page->page_no, page_count = page->page_count;
+    const char *text = page->text;
+    size_t len = page->len;
+    (void) page_no; (void) page_count; (void) text; (void) len;
     (void) arg; (void) page_count; (void) text; (void) len; (void) page_no;
     return 0;
 }

@@ -16,6 +16,10 @@ PKGS=(
   # parse: MuPDF ships static libs only, so its third-party libs are needed too
   libmupdf-dev mupdf-tools libfreetype-dev libharfbuzz-dev libjbig2dec0-dev
   libopenjp2-7-dev libjpeg-dev zlib1g-dev libgumbo-dev libmujs-dev
+  # ocr: Tesseract's C API and its English model (more: ocr.languages)
+  libtesseract-dev tesseract-ocr-eng
+  # Office / OpenDocument containers and XML, mail
+  libzip-dev libxml2-dev libgmime-3.0-dev
   # embed / search
   libopenblas-dev libutf8proc-dev
   # store
@@ -27,6 +31,10 @@ PKGS=(
   # browser tests of the web page (driven by playwright-core from npm)
   chromium
   python3-numpy   # bench/use_numpy.py (numpy reference of the use embedder)
+  # tests write their own Office/OpenDocument files and scans
+  python3-docx python3-openpyxl python3-odf img2pdf
+  # bench/ocr.sh and bench/office.sh compare with these
+  ocrmypdf pandoc libreoffice-writer-nogui libreoffice-calc-nogui
   postgresql
 )
 

@@ -74,7 +74,7 @@ sl_parse_opts_defaults (sl_parse_opts_t *opts)
 //  --------------------------------------------------------------------------
 //  Formats
 
-typedef enum { S_MUPDF, S_HTML, S_TEXT, S_MARKDOWN } s_engine_t;
+typedef enum { S_MUPDF, S_HTML, S_TEXT, S_MARKDOWN, S_OFFICE, S_MAIL } s_engine_t;
 
 typedef struct {
     const char *mime;
@@ -101,6 +101,17 @@ static const s_format_t s_formats [] = {
     { "text/plain",                     "text",     S_TEXT,     NULL },
     { "text/markdown",                  "markdown", S_MARKDOWN, NULL },
     { "text/x-markdown",                "markdown", S_MARKDOWN, NULL },
+    { "image/png",                      "image",    S_MUPDF,    "image/png" },
+    { "image/jpeg",                     "image",    S_MUPDF,    "image/jpeg" },
+    { "image/tiff",                     "image",    S_MUPDF,    "image/tiff" },
+    { "application/vnd.openxmlformats-officedocument.wordprocessingml.document",                     "docx",     S_OFFICE,   NULL },
+    { "application/vnd.openxmlformats-officedocument.presentationml.presentation",                     "pptx",     S_OFFICE,   NULL },
+    { "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",                     "xlsx",     S_OFFICE,   NULL },
+    { "application/vnd.oasis.opendocument.text",                      "odt",      S_OFFICE,   NULL },
+    { "application/vnd.oasis.opendocument.presentation",                      "odp",      S_OFFICE,   NULL },
+    { "application/vnd.oasis.opendocument.spreadsheet",                      "ods",      S_OFFICE,   NULL },
+    { "message/rfc822",                 "eml",      S_MAIL,     NULL },
+    { "application/mbox",               "mbox",     S_MAIL,     NULL },
 };
 
 static const struct {
@@ -115,6 +126,13 @@ static const struct {
     { "xhtml", "application/xhtml+xml" },
     { "txt", "text/plain" },            { "text", "text/plain" },
     { "md", "text/markdown" },          { "markdown", "text/markdown" },
+    { "png", "image/png" },             { "jpg", "image/jpeg" },
+    { "jpeg", "image/jpeg" },           { "tif", "image/tiff" },
+    { "tiff", "image/tiff" },
+    { "docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document" },           { "pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation" },
+    { "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" },           { "odt", "application/vnd.oasis.opendocument.text" },
+    { "odp", "application/vnd.oasis.opendocument.presentation" },             { "ods", "application/vnd.oasis.opendocument.spreadsheet" },
+    { "eml", "message/rfc822" },        { "mbox", "application/mbox" },
 };
 
 static const s_format_t *
@@ -585,7 +603,9 @@ s_parse_mupdf (const sl_parse_opts_t *opts, const char *path, const s_format_t *
             rc = -1;
             break;
         }
-        if (fn && fn (arg, page_no, page_count, job->text.data, job->text.size)) {
+        sl_page_t page = { .page_no = page_no, .page_count = page_count,
+                           .text = job->text.data, .len = job->text.size };
+        if (fn && fn (arg, &page)) {
             sl_parse_errf (err, errlen, "stopped by caller");
             rc = -1;
             break;
@@ -614,15 +634,15 @@ typedef struct {
 } s_ceiling_t;
 
 static int
-s_ceiling_page (void *arg, int page_no, int page_count, const char *text, size_t len)
+s_ceiling_page (void *arg, const sl_page_t *page)
 {
     s_ceiling_t *ceiling = (s_ceiling_t *) arg;
-    if (len > ceiling->limit - ceiling->total) {
-        ceiling->over_at = page_no;
+    if (page->len > ceiling->limit - ceiling->total) {
+        ceiling->over_at = page->page_no;
         return -1;
     }
-    ceiling->total += len;
-    return ceiling->fn ? ceiling->fn (ceiling->arg, page_no, page_count, text, len) : 0;
+    ceiling->total += page->len;
+    return ceiling->fn ? ceiling->fn (ceiling->arg, page) : 0;
 }
 
 static int
@@ -638,6 +658,11 @@ s_parse_engine (const sl_parse_opts_t *opts, const s_format_t *format, const cha
             return sl_parse_text (opts, path, false, fn, arg, info, err, errlen);
         case S_MARKDOWN:
             return sl_parse_text (opts, path, true, fn, arg, info, err, errlen);
+        case S_OFFICE:
+            return sl_parse_office (opts, path, format->format, fn, arg, info, err, errlen);
+        case S_MAIL:
+            return sl_parse_mail (opts, path, strcmp (format->format, "mbox") == 0,
+                                  fn, arg, info, err, errlen);
     }
     return -1;
 }

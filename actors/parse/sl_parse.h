@@ -14,6 +14,14 @@
         engine is far too slow for text extraction.
       - Plain text and Markdown are read directly (sl_parse_text.c), with
         encoding repair.
+      - Images (PNG, JPEG, TIFF including multi-page) open in MuPDF as
+        documents whose every page needs OCR.
+      - DOCX, PPTX, XLSX, ODT, ODP, ODS (sl_parse_office.c): libzip for the
+        container, libxml2's streaming reader for the XML; structure kept as
+        sl_markup (headings, lists, tables); slides and sheets are pages.
+      - EML and MBOX (sl_parse_mail.c, GMime): the message text is the
+        document; attachments go to opts->on_attachment as documents of
+        their own.
 
     Every input is untrusted. Failures come back as -1 and a sentence a
     person can act on; nothing in here asserts on file content. Text is
@@ -33,6 +41,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+//  Attachment callback (mail messages): a part that is a document of its
+//  own, saved by the parser to the file at path (deleted after the call
+//  returns). name is the attachment's file name (sanitised, never empty),
+//  mime its declared type. Return 0 to continue, non-zero to stop.
+typedef int (sl_attachment_fn) (void *arg, const char *name, const char *mime, const char *path);
+
 typedef struct {
     int max_pages;              //  default 5000; more pages fails before parsing
     int max_seconds;            //  default 300, wall time for one document
@@ -42,26 +56,52 @@ typedef struct {
                                 //  document, every format: a small PDF whose
                                 //  thousands of pages draw one huge content
                                 //  stream would otherwise yield gigabytes
+    sl_attachment_fn *on_attachment;    //  NULL: attachments are not extracted
+    void *attachment_arg;
 } sl_parse_opts_t;
 
 //  Fill opts with the defaults above.
 void sl_parse_opts_defaults (sl_parse_opts_t *opts);
 
-//  Page callback. Called once per page in page order; page_no is 1-based and
-//  page_count is the document's total. text is valid UTF-8, NUL-terminated,
-//  len bytes long (no NUL inside), owned by the parser and valid only during
-//  the call: copy what you keep. A page with no extractable text (a scanned
-//  image, a page MuPDF could not interpret) arrives with len 0. Return 0 to
-//  continue, non-zero to stop (sl_parse_file then fails "stopped by caller").
-typedef int (sl_page_fn) (void *arg, int page_no, int page_count, const char *text, size_t len);
+//  One outline entry (PDF bookmarks) that starts on a page: the chunker
+//  treats it as a heading at the top of that page.
+typedef struct {
+    int level;                  //  1 = top level
+    const char *title;          //  UTF-8, NUL-terminated
+} sl_heading_t;
+
+//  One page, as a back-end delivers it. Everything is owned by the parser
+//  and valid only during the callback: copy what you keep.
+typedef struct {
+    int page_no;                //  1-based, in page order
+    int page_count;             //  the document's total
+    const char *text;           //  valid UTF-8, NUL-terminated, len bytes, no NUL
+    size_t len;                 //  inside; 0 for a page with no extractable text
+    bool marked;                //  text carries structure in sl_markup's grammar
+                                //  (headings, table rows); see engine/sl_markup.h
+    bool needs_ocr;             //  no usable text layer (none, too few real
+                                //  characters, or one full-page image): the ocr
+                                //  stage should read this page from the document
+    const sl_heading_t *headings;   //  outline entries starting on this page
+    int heading_count;
+} sl_page_t;
+
+//  Page callback. Called once per page in page order. A page MuPDF could not
+//  interpret arrives with len 0. Return 0 to continue, non-zero to stop
+//  (sl_parse_file then fails "stopped by caller").
+typedef int (sl_page_fn) (void *arg, const sl_page_t *page);
 
 typedef struct {
     int page_count;             //  pages in the document (after layout for EPUB/FB2)
     int pages_failed;           //  pages MuPDF could not load; delivered empty
+    int pages_need_ocr;         //  pages delivered with needs_ocr
+    int attachments;            //  attachments handed to on_attachment
     size_t peak_memory;         //  peak live bytes in MuPDF's allocator (0 for text/HTML)
     char title [512];           //  metadata title, else first heading/line, else file name
     char format [32];           //  "pdf", "epub", "xps", "cbz", "fb2", "mobi",
-                                //  "html", "text" or "markdown"
+                                //  "image", "html", "text", "markdown", "docx",
+                                //  "pptx", "xlsx", "odt", "odp", "ods", "eml",
+                                //  "mbox"
 } sl_parse_info_t;
 
 //  Parse the file at path, whose MIME type (sniffed by fetch; parameters such

@@ -1,7 +1,15 @@
 /*  sl_parse_actor: turns the job's blob into pages.mp, page by page.
 
-    Each page's text is written as a record {p, t} the moment MuPDF hands
-    it over, so the actor holds one page at a time however long the
+    Each page's text is written as a record the moment the back-end hands
+    it over:
+        p   int     page number, 1-based
+        t   str     the page's text
+        m   true    the text is marked (sl_markup: headings, table rows)
+        o   true    no usable text layer: the ocr stage reads this page
+                    (it rewrites the record with "c", its mean confidence
+                    0-100, and drops "o")
+        h   array   [[level, title], ...] outline entries starting here
+    The record is written so the actor holds one page at a time however long the
     document; a stage_progress event ("page 40/212") goes out as it goes.
     Limits come from config (parse.max_pages, parse.max_seconds,
     parse.max_memory, parse.max_text_bytes, parse.max_text_mb). Every parse failure is
@@ -32,25 +40,46 @@ typedef struct {
     sl_mpw_t w;
     size_t text_bytes;
     int pages;
+    int need_ocr;               //  pages written with "o" (for the ocr stage)
     int write_error;            //  errno of a failed write of pages.mp
 } page_sink_t;
 
 static int
-s_on_page (void *arg, int page_no, int page_count, const char *text, size_t len)
+s_on_page (void *arg, const sl_page_t *page)
 {
     page_sink_t *sink = (page_sink_t *) arg;
-    msgpack_pack_map (&sink->w.pk, 2);
-    sl_mpw_kv_int (&sink->w, "p", page_no);
+    int fields = 2 + (page->marked ? 1 : 0) + (page->needs_ocr ? 1 : 0) + (page->heading_count > 0 ? 1 : 0);
+    msgpack_pack_map (&sink->w.pk, (size_t) fields);
+    sl_mpw_kv_int (&sink->w, "p", page->page_no);
     sl_mpw_key (&sink->w, "t");
-    msgpack_pack_str (&sink->w.pk, len);
-    msgpack_pack_str_body (&sink->w.pk, text, len);
+    msgpack_pack_str (&sink->w.pk, page->len);
+    msgpack_pack_str_body (&sink->w.pk, page->text, page->len);
+    if (page->marked) {
+        sl_mpw_key (&sink->w, "m");
+        msgpack_pack_true (&sink->w.pk);
+    }
+    if (page->needs_ocr) {
+        sl_mpw_key (&sink->w, "o");
+        msgpack_pack_true (&sink->w.pk);
+        sink->need_ocr++;
+    }
+    if (page->heading_count > 0) {
+        sl_mpw_key (&sink->w, "h");
+        msgpack_pack_array (&sink->w.pk, (size_t) page->heading_count);
+        for (int i = 0; i < page->heading_count; i++) {
+            msgpack_pack_array (&sink->w.pk, 2);
+            msgpack_pack_int (&sink->w.pk, page->headings [i].level);
+            sl_mpw_str (&sink->w, page->headings [i].title);
+        }
+    }
     if (sl_recw_write_mpw (sink->out, &sink->w)) {
         sink->write_error = sl_recw_error (sink->out);
         return -1;
     }
-    sink->text_bytes += len;
-    sink->pages = page_no;
-    sl_ctx_progress (sink->ctx, page_count ? 100 * page_no / page_count : 0, "page %d/%d", page_no, page_count);
+    sink->text_bytes += page->len;
+    sink->pages = page->page_no;
+    sl_ctx_progress (sink->ctx, page->page_count ? 100 * page->page_no / page->page_count : 0, "page %d/%d",
+                     page->page_no, page->page_count);
     return 0;
 }
 

@@ -411,10 +411,12 @@ sl_parse_html (const sl_parse_opts_t *opts, const char *path,
         sl_parse_errf (err, errlen, "parse time limit of %d s exceeded at page 1", opts->max_seconds);
         rc = -1;
     }
-    else
-    if (fn && fn (arg, 1, 1, text.data, text.size)) {
-        sl_parse_errf (err, errlen, "stopped by caller");
-        rc = -1;
+    else {
+        sl_page_t page = { .page_no = 1, .page_count = 1, .text = text.data, .len = text.size };
+        if (fn && fn (arg, &page)) {
+            sl_parse_errf (err, errlen, "stopped by caller");
+            rc = -1;
+        }
     }
     sl_parse_buf_free (&text);
     return rc;

@@ -67,6 +67,14 @@ int sl_parse_text (const sl_parse_opts_t *opts, const char *path, bool markdown,
 int sl_parse_html (const sl_parse_opts_t *opts, const char *path,
                    sl_page_fn *fn, void *arg, sl_parse_info_t *info, char *err, size_t errlen);
 
+//  Office and OpenDocument (sl_parse_office.c): format is "docx", "pptx",
+//  "xlsx", "odt", "odp" or "ods".
+int sl_parse_office (const sl_parse_opts_t *opts, const char *path, const char *format,
+                     sl_page_fn *fn, void *arg, sl_parse_info_t *info, char *err, size_t errlen);
+//  Mail (sl_parse_mail.c): one message (EML), or a mailbox of them (MBOX).
+int sl_parse_mail (const sl_parse_opts_t *opts, const char *path, bool mbox,
+                   sl_page_fn *fn, void *arg, sl_parse_info_t *info, char *err, size_t errlen);
+
 //  Write a byte count for people: "64 MiB", "1.5 MiB", "12.0 KiB", "100 bytes".
 void sl_parse_size_str (size_t bytes, char *buf, size_t cap);
 

@@ -622,7 +622,8 @@ sl_parse_text (const sl_parse_opts_t *opts, const char *path, bool markdown,
         char *ff = memchr (page, '\f', left);
         size_t len = ff ? (size_t) (ff - page) : left;
         page [len] = 0;         //  we own the buffer: terminate in place
-        if (fn && fn (arg, page_no, info->page_count, page, len)) {
+        sl_page_t p = { .page_no = page_no, .page_count = info->page_count, .text = page, .len = len };
+        if (fn && fn (arg, &p)) {
             sl_parse_errf (err, errlen, "stopped by caller");
             rc = -1;
         }
