@@ -67,7 +67,8 @@ RUN set -eux; \
         libfreetype6 libharfbuzz0b libjbig2dec0 libopenjp2-7 libjpeg62-turbo zlib1g libgumbo1 libmujs2 \
         libopenblas0-pthread libutf8proc2 \
         libsqlite3-0 libpq5 \
-        libmicrohttpd12 libjansson4; \
+        libmicrohttpd12 libjansson4 \
+        libtesseract5 tesseract-ocr-eng libzip4 libxml2 libgmime-3.0-0; \
     rm -rf /var/lib/apt/lists/*; \
     groupadd --system --gid 10001 sluice; \
     useradd --system --uid 10001 --gid 10001 --home-dir /data --no-create-home \

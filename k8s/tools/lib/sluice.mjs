@@ -14,13 +14,13 @@ import fs from "node:fs";
 import path from "node:path";
 
 // Roles that run an sl_worker (and so serve worker.health_port)
-export const WORKER_ROLES = new Set(["journal", "query", "intake", "fetch", "parse", "chunk", "embed", "store", "echo"]);
+export const WORKER_ROLES = new Set(["journal", "query", "intake", "fetch", "parse", "ocr", "chunk", "embed", "store", "echo"]);
 // sl_store_shared(): fetch (dedupe), embed (vector cache), store, intake, journal, query
 export const DB_ROLES = new Set(["fetch", "embed", "store", "intake", "journal", "query"]);
 // sl_node_blob(): the edge (uploads) and every stage; intake adopts uploads, query deletes blobs
-export const BLOB_ROLES = new Set(["edge", "fetch", "parse", "chunk", "embed", "store", "intake", "query"]);
+export const BLOB_ROLES = new Set(["edge", "fetch", "parse", "ocr", "chunk", "embed", "store", "intake", "query"]);
 // The pipeline stages, each scaled by KEDA on its own queue
-export const STAGES = ["fetch", "parse", "chunk", "embed", "store"];
+export const STAGES = ["fetch", "parse", "ocr", "chunk", "embed", "store"];
 // Stages that multiply matrices (OpenBLAS): one BLAS thread per handler
 export const BLAS_ROLES = new Set(["embed", "store"]);
 
