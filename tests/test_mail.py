@@ -12,7 +12,7 @@ Usage: /usr/bin/python3 tests/test_mail.py [test_name ...]
 import base64, email.utils, os, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Client, Runner, start, wait_for, wait_ready  # noqa: E402
+from harness import Client, Runner, db, start, wait_for, wait_ready  # noqa: E402
 from corpus import make_pdf  # noqa: E402
 
 HASH = ["embed.provider=hash"]          # fast, and no model files needed
@@ -168,6 +168,93 @@ def test_reingest_creates_no_duplicates(tmp):
     assert len({h["document_id"] for h in hits}) == 1, hits
 
 
+def test_resent_message_keeps_attachment_documents(tmp):
+    """The message sent again with an edited body (new bytes, same name):
+    the message's document is replaced, its attachments, same bytes under
+    the same sources, stay the documents they were."""
+    s, c, _ = node(tmp)
+    att = [("notes.txt", "text/plain", words("seagull").encode())]
+    first = c.wait(ingest(c, message("Report", words("lighthouse"), att), "report.eml", "message/rfc822")["id"])
+    attachment_jobs(c, first["id"], 1)
+    before = documents(c)
+    second = c.wait(ingest(c, message("Report", words("foghorn"), att), "report.eml", "message/rfc822")["id"])
+    assert second["state"] == "completed" and second["replaced"] == before["upload:report.eml"]["id"], second
+    again = attachment_jobs(c, second["id"], 1)["notes.txt"]
+    assert again["state"] == "completed" and again["source"] == "upload:report.eml/notes.txt", again
+    after = documents(c)
+    assert sorted(after) == sorted(before), (before, after)
+    assert after["upload:report.eml/notes.txt"]["id"] == before["upload:report.eml/notes.txt"]["id"]
+    assert top_source(c, "foghorn sentence describes")[0] == "upload:report.eml"
+    assert top_source(c, "lighthouse sentence describes")[0] is None
+
+
+def test_redelivered_parse_submits_once(tmp):
+    """kill -9 of the parse process while it submits a mailbox's
+    attachments: the redelivered parse asks intake for the same job ids,
+    so every attachment is one job and one document."""
+    data = os.path.join(tmp, "data")
+    os.makedirs(data)
+    core = start(data, role="broker,intake,journal,query,fetch,chunk,embed,store,upload",
+                 sets=HASH + ["broker.heartbeat_ms=300"])
+    parse = start(data, role="parse", port=core.port, sets=HASH + ["broker.heartbeat_ms=300"])
+    c = Client(core.port)
+    wait_ready(c, ("intake", "query", "journal", "fetch", "parse", "chunk", "embed", "store", "upload"))
+    n = 300
+    box = b""
+    for i in range(n):
+        box += b"From sender@example.org Mon Dec  7 10:00:00 2026\n"
+        box += message("Note %d" % i, "Message number %d." % i,
+                       [("n%d.txt" % i, "text/plain", ("attachment %d says kittiwake %d" % (i, i)).encode())]
+                       ).replace(b"\r\n", b"\n") + b"\n"
+    jid = ingest(c, box, "box.mbox", "application/mbox")["id"]
+    wait_for(lambda: len(events(c, jid, "attachment")) >= 1, 60, "a first attachment")
+    parse.kill()
+    assert len(events(c, jid, "attachment")) < n, "parse finished before it was killed: make the mailbox larger"
+    parse2 = start(data, role="parse", port=core.port, sets=HASH + ["broker.heartbeat_ms=300"])
+    job = c.wait(jid, 240)
+    assert job["state"] == "completed", job
+    assert c.stats()["services"]["parse"]["redelivered"] >= 1
+    ids = {e["attachment_job"] for e in events(c, jid, "attachment")}
+    assert len(ids) == n, len(ids)
+    for i in ids:
+        c.wait(i, 240)
+    con = db(data)
+    jobs = con.execute("SELECT count(*), count(DISTINCT source) FROM jobs WHERE source LIKE 'upload:box.mbox/%'").fetchone()
+    assert jobs == (n, n), jobs
+    docs = [src for src in documents_all(c) if src.startswith("upload:box.mbox/")]
+    assert len(docs) == n, len(docs)
+    parse2.stop()
+
+
+def documents_all(c):
+    out, offset = [], 0
+    while True:
+        r = c.request("query", "doc_list", {"limit": 100, "offset": offset})
+        out += [d["source"] for d in r["documents"]]
+        if len(r["documents"]) < 100:
+            return out
+        offset += 100
+
+
+def test_attachment_refused_with_reason(tmp):
+    """An attachment intake will not take (its name would make a source
+    longer than intake allows) is an event with intake's reason on the
+    message's job; the message and its other attachments go on."""
+    s, c, _ = node(tmp)
+    long_name = "d" * 200 + ".txt"
+    parent_name = "/".join(["folder%03d" % i for i in range(90)]) + "/m.eml"     # 900 bytes
+    eml = message("Long names", words("albatross"), [(long_name, "text/plain", b"too long to name"),
+                                                    ("ok.txt", "text/plain", words("cormorant").encode())])
+    parent = c.wait(ingest(c, eml, parent_name, "message/rfc822")["id"])
+    assert parent["state"] == "completed", parent
+    refused = events(c, parent["id"], "attachment_refused")
+    assert len(refused) == 1 and refused[0]["name"] == "d" * 196 + ".txt", refused
+    assert "filename is too long" in refused[0]["reason"], refused
+    ok = attachment_jobs(c, parent["id"], 1)["ok.txt"]
+    assert ok["state"] == "completed", ok
+    assert top_source(c, "cormorant sentence describes")[0] == "upload:" + parent_name + "/ok.txt"
+
+
 def test_mbox_pages_searchable(tmp):
     """A mailbox of three messages: one page per message, each message's
     words found on its own page."""
@@ -213,8 +300,9 @@ def test_bad_message_fails_clearly(tmp):
 
 
 TESTS = [test_message_body_searchable, test_attachments_are_documents, test_attachment_text_searchable,
-         test_reingest_creates_no_duplicates, test_mbox_pages_searchable, test_nested_message_bounded,
-         test_bad_message_fails_clearly]
+         test_reingest_creates_no_duplicates, test_resent_message_keeps_attachment_documents,
+         test_redelivered_parse_submits_once, test_attachment_refused_with_reason, test_mbox_pages_searchable,
+         test_nested_message_bounded, test_bad_message_fails_clearly]
 
 if __name__ == "__main__":
     sys.exit(Runner().run(TESTS, set(sys.argv[1:]) or None))

@@ -120,7 +120,7 @@ s_on_page (void *arg, const sl_page_t *page)
 typedef struct {
     parse_t *self;
     sl_ctx_t *ctx;
-    char prefix [1100];         //  the attachments' filenames start with this
+    char prefix [2400];         //  the attachments' filenames start with this
     int64_t depth;              //  the parent's attachment_depth (0: an upload)
     sl_client_t *client;        //  made at the first attachment
     int submitted;
@@ -150,7 +150,7 @@ static int
 s_attachment_ingest (attach_t *att, const char *name, const char *mime, const char *sha, size_t size)
 {
     const sl_envelope_t *env = sl_ctx_envelope (att->ctx);
-    char job [SL_ID_LEN + 1], filename [1400];
+    char job [SL_ID_LEN + 1], filename [2700];
     sl_id_derive (job, sl_envelope_job (env), "attachment", name);
     snprintf (filename, sizeof filename, "%s/%s", att->prefix, name);
     sl_mpw_t w;
@@ -186,7 +186,6 @@ s_attachment_ingest (attach_t *att, const char *name, const char *mime, const ch
     }
     char err [256];
     sl_mp_t *mp = sl_mp_decode (reply, reply_size, err, sizeof err);
-    free (reply);
     bool readable = mp != NULL;
     const msgpack_object *error = mp ? sl_mp_get (sl_mp_root (mp), "error") : NULL;
     int64_t code = 0;
@@ -196,6 +195,7 @@ s_attachment_ingest (attach_t *att, const char *name, const char *mime, const ch
         sl_mp_get_str (error, "message", message, sizeof message);
     }
     sl_mp_destroy (&mp);
+    free (reply);               //  after: the decoded strings point into it
     if (error && (code == 429 || code >= 500)) {
         snprintf (att->reason, sizeof att->reason, "attachment '%s': intake answered %lld (%s): "
                   "the message will be parsed again", name, (long long) code, message);
@@ -247,7 +247,7 @@ s_attach_begin (attach_t *att, parse_t *self, sl_ctx_t *ctx, sl_parse_opts_t *op
     if (self->attachment_depth <= 0)
         return;
     const msgpack_object *body = sl_ctx_body (ctx);
-    char source [1100] = "";
+    char source [2400] = "";
     sl_mp_get_str (body, "source", source, sizeof source);
     sl_mp_get_int (body, "attachment_depth", &att->depth);
     snprintf (att->prefix, sizeof att->prefix, "%s",

@@ -154,15 +154,20 @@ s_sanitise_name (const char *raw, bool whole, int n, const char *ext, char *out,
     size_t len = strlen (s);
     while (len > 0 && s [len - 1] == ' ')
         len--;
+    //  Too long: the stem is cut, the extension kept (the type is read
+    //  from it later)
+    const char *dot = memrchr (s, '.', len);
+    size_t ext_len = dot && dot > s && (size_t) (s + len - dot) <= 10 ? (size_t) (s + len - dot) : 0;
+    size_t stem = len - ext_len;
     if (len > S_MAX_NAME) {
-        len = S_MAX_NAME;
-        while (len > 0 && ((unsigned char) s [len] & 0xc0) == 0x80)
-            len--;
+        stem = S_MAX_NAME - ext_len;
+        while (stem > 0 && ((unsigned char) s [stem] & 0xc0) == 0x80)
+            stem--;
     }
     if (len == 0)
         snprintf (out, cap, "attachment-%d%s", n, ext ? ext : "");
     else
-        snprintf (out, cap, "%.*s", (int) len, s);
+        snprintf (out, cap, "%.*s%.*s", (int) stem, s, (int) ext_len, s + len - ext_len);
     sl_parse_buf_free (&buf);
 }
 

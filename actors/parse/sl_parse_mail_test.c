@@ -236,23 +236,29 @@ s_test_names (void)
         "--n\nContent-Type: text/plain\nContent-Disposition: attachment; filename=\"a\x01\x1f" "b.txt\"\n\ntwo\n"
         "--n\nContent-Type: text/plain\nContent-Disposition: attachment; filename=\"b.txt\"\n\nthree\n"
         "--n\nContent-Type: text/plain\nContent-Disposition: attachment; filename=\"C:\\\\x\\\\b.txt\"\n\nfour\n"
+        "--n\nContent-Type: text/plain\nContent-Disposition: attachment; filename=\"%s.txt\"\n\nfive\n"
         "--n\nContent-Type: message/rfc822\nContent-Disposition: attachment\n\n"
         "From: inner@example.org\nSubject: Inner / note\n\nThe inner body.\n"
         "--n--\n";
-    char path [512], err [512];
-    s_write ("names.eml", eml, strlen (eml), path, sizeof path);
+    char path [512], err [512], long_stem [301], text [4096];
+    memset (long_stem, 'x', 300);
+    long_stem [300] = 0;
+    snprintf (text, sizeof text, eml, long_stem);
+    s_write ("names.eml", text, strlen (text), path, sizeof path);
     s_seen_t seen = { 0 };
     sl_parse_info_t info;
     CHECK (s_parse (path, NULL, &seen, &info, err, sizeof err, NULL) == 0);
     CHECK (strcmp (info.format, "eml") == 0);       //  by the extension
-    CHECK (seen.attachments == 5);
+    CHECK (seen.attachments == 6);
     CHECK (strcmp (seen.names [0], "attachment-1") == 0);
     CHECK (strcmp (seen.names [1], "ab.txt") == 0);
     CHECK (strcmp (seen.names [2], "b.txt") == 0);
     CHECK (strcmp (seen.names [3], "b-2.txt") == 0);    //  same name: made unique
-    CHECK (strcmp (seen.names [4], "Inner - note.eml") == 0);
-    CHECK (strcmp (seen.mimes [4], "message/rfc822") == 0);
-    CHECK (strstr (seen.contents [4], "Subject: Inner / note") && strstr (seen.contents [4], "The inner body."));
+    //  too long: the stem cut to 200 bytes with the extension
+    CHECK (strlen (seen.names [4]) == 200 && strcmp (seen.names [4] + 196, ".txt") == 0);
+    CHECK (strcmp (seen.names [5], "Inner - note.eml") == 0);
+    CHECK (strcmp (seen.mimes [5], "message/rfc822") == 0);
+    CHECK (strstr (seen.contents [5], "Subject: Inner / note") && strstr (seen.contents [5], "The inner body."));
     CHECK (!strstr (seen.text [0], "The inner body."));   //  a document of its own
     s_seen_free (&seen);
 
@@ -313,6 +319,44 @@ s_test_many_attachments (void)
     s_seen_free (&seen);
 }
 
+//  Hostile: more parts than a message may have (20,000)
+static void
+s_test_too_many_parts (void)
+{
+    size_t cap = 1000000, len = 0;
+    char *eml = malloc (cap);
+    len += (size_t) snprintf (eml + len, cap - len, "From: x@example.org\nSubject: Parts\n"
+                              "Content-Type: multipart/mixed; boundary=p\n\n");
+    for (int i = 0; i < 20001; i++)
+        len += (size_t) snprintf (eml + len, cap - len, "--p\nContent-Type: text/x-a\n\n.\n");
+    len += (size_t) snprintf (eml + len, cap - len, "--p--\n");
+    char path [512], err [512];
+    s_write ("parts.eml", eml, len, path, sizeof path);
+    free (eml);
+    s_seen_t seen = { 0 };
+    sl_parse_info_t info;
+    CHECK (s_parse (path, "message/rfc822", &seen, &info, err, sizeof err, NULL) == -1);
+    CHECK (strstr (err, "more than 20000 MIME parts") && seen.pages == 0);
+    s_seen_free (&seen);
+}
+
+//  A body part over max_text_bytes fails the message with the limit named
+static void
+s_test_body_limit (void)
+{
+    char eml [1024], path [512], err [512];
+    snprintf (eml, sizeof eml, "From: x@example.org\nSubject: Big\n\n%0300d\n", 7);
+    s_write ("big.eml", eml, strlen (eml), path, sizeof path);
+    sl_parse_opts_t opts;
+    sl_parse_opts_defaults (&opts);
+    opts.max_text_bytes = 100;
+    s_seen_t seen = { 0 };
+    sl_parse_info_t info;
+    CHECK (s_parse (path, "message/rfc822", &seen, &info, err, sizeof err, &opts) == -1);
+    CHECK (strstr (err, "message 1 has a body part larger than 100 bytes") && seen.pages == 0);
+    s_seen_free (&seen);
+}
+
 //  Hostile: a message cut off in the middle of its attachment
 static void
 s_test_truncated (void)
@@ -349,6 +393,8 @@ sl_parse_mail_test (bool verbose)
     CASE ("attachment names sanitised and unique; an attached message is a .eml", s_test_names ());
     CASE ("hostile: 1,000 nested multiparts refused with a reason", s_test_deep_nesting ());
     CASE ("hostile: 10,000 attachments, 100 handed over, the rest counted", s_test_many_attachments ());
+    CASE ("hostile: more than 20,000 parts in a message refused", s_test_too_many_parts ());
+    CASE ("a body part over max_text_bytes refused with the limit", s_test_body_limit ());
     CASE ("hostile: a truncated message reads what is there", s_test_truncated ());
 
     char cmd [512];
