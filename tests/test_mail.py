@@ -214,6 +214,8 @@ def test_redelivered_parse_submits_once(tmp):
     job = c.wait(jid, 240)
     assert job["state"] == "completed", job
     assert c.stats()["services"]["parse"]["redelivered"] >= 1
+    # the events of the second parse may still be on their way
+    wait_for(lambda: len({e["attachment_job"] for e in events(c, jid, "attachment")}) >= n, 120, "%d events" % n)
     ids = {e["attachment_job"] for e in events(c, jid, "attachment")}
     assert len(ids) == n, len(ids)
     for i in ids:
@@ -247,6 +249,7 @@ def test_attachment_refused_with_reason(tmp):
                                                     ("ok.txt", "text/plain", words("cormorant").encode())])
     parent = c.wait(ingest(c, eml, parent_name, "message/rfc822")["id"])
     assert parent["state"] == "completed", parent
+    wait_for(lambda: events(c, parent["id"], "attachment_refused"), 60, "the refusal")
     refused = events(c, parent["id"], "attachment_refused")
     assert len(refused) == 1 and refused[0]["name"] == "d" * 196 + ".txt", refused
     assert "filename is too long" in refused[0]["reason"], refused
@@ -287,6 +290,7 @@ def test_nested_message_bounded(tmp):
     assert child["state"] == "completed" and child["source"] == "upload:fwd.eml/minutes.eml", child
     src, hits = top_source(c, "quorum sentence describes")
     assert src == "upload:fwd.eml/minutes.eml", hits
+    wait_for(lambda: events(c, child["id"], "attachment_refused"), 60, "the refusal")
     refused = events(c, child["id"], "attachment_refused")
     assert refused and refused[0]["name"] == "budget.txt" and "parse.attachment_depth" in refused[0]["reason"], refused
     assert "upload:fwd.eml/minutes.eml/budget.txt" not in documents(c)
