@@ -22,10 +22,9 @@
     whose own attachments its own parse extracts). Each is decoded into a
     temporary file, handed to opts->on_attachment (arg, name, mime, path)
     and deleted. Names are sanitised (the last path component only, no
-    control characters, no "..", at most 200 bytes with the extension
-    kept, "attachment-N" when
-    nothing is left) and made unique within the file ("a.pdf", "a-2.pdf"),
-    because the caller names documents after them. Without on_attachment
+    control characters, no "..", at most 200 bytes with the extension kept,
+    "attachment-N" when nothing is left) and made unique within the file
+    ("a.pdf", "a-2.pdf"), because the caller names documents after them. Without on_attachment
     nothing is written.
 
     Bounds (every input is hostile):
