@@ -129,12 +129,18 @@ s_fetch (sl_ctx_t *ctx, void *state)
         sl_mpw_reset (&w);
         return SL_DONE;
     }
-    msgpack_pack_map (&w.pk, 5);
+    //  A mail attachment's depth goes on to parse, which bounds the
+    //  nesting of attachments by it (sl_parse_actor.c)
+    int64_t depth = 0;
+    bool attachment = sl_mp_get_int (body, "attachment_depth", &depth) == 0 && depth > 0;
+    msgpack_pack_map (&w.pk, 5 + (attachment ? 1 : 0));
     sl_mpw_kv_str (&w, "sha256", res.sha256);
     sl_mpw_kv_int (&w, "size", (int64_t) res.size);
     sl_mpw_kv_str (&w, "mime", res.mime);
     sl_mpw_kv_str (&w, "filename", res.filename);
     sl_mpw_kv_str (&w, "source", source);
+    if (attachment)
+        sl_mpw_kv_int (&w, "attachment_depth", depth);
     sl_ctx_forward (ctx, "fetched", w.buf.data, w.buf.size);
     sl_mpw_reset (&w);
     return SL_DONE;

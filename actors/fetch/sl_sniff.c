@@ -462,6 +462,12 @@ sl_sniff_mime (const void *head_, size_t n, const char *declared_mime, const cha
         return SL_MIME_MARKDOWN;
     if (strcmp (declared, SL_MIME_TEXT) == 0)
         return SL_MIME_TEXT;
+    //  mail (interim, until content sniffing of mail lands): a claim or
+    //  the extension names a text file a message or a mailbox
+    if (strcmp (declared, "message/rfc822") == 0 || strcmp (ext, "eml") == 0)
+        return "message/rfc822";
+    if (strcmp (declared, "application/mbox") == 0 || strcmp (ext, "mbox") == 0)
+        return "application/mbox";
     if (strcmp (ext, "md") == 0 || strcmp (ext, "markdown") == 0 || strcmp (ext, "mkd") == 0
     ||  strcmp (ext, "mdown") == 0)
         return SL_MIME_MARKDOWN;
@@ -475,7 +481,9 @@ sl_sniff_supported (const char *mime)
 {
     static const char *supported [] = {
         SL_MIME_PDF, SL_MIME_EPUB, SL_MIME_CBZ, SL_MIME_XPS, SL_MIME_OXPS, SL_MIME_FB2,
-        SL_MIME_HTML, SL_MIME_XHTML, SL_MIME_MARKDOWN, SL_MIME_TEXT, NULL
+        SL_MIME_HTML, SL_MIME_XHTML, SL_MIME_MARKDOWN, SL_MIME_TEXT,
+        "message/rfc822", "application/mbox",       //  mail (interim)
+        NULL
     };
     if (!mime)
         return false;

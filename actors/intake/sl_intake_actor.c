@@ -230,18 +230,28 @@ s_intake (sl_ctx_t *ctx, void *state)
         sl_ctx_reply_error (ctx, 400, "%s", why);
         return SL_DONE;
     }
-    size_t size;
-    const void *raw = sl_envelope_body (env, &size);
+    //  The job's source goes into the ingest body (replacing any the
+    //  caller sent), so the stages know the name the store will give the
+    //  document: parse names a mail attachment after its message's source
+    sl_mpw_t named;
+    sl_mpw_init (&named);
+    const char *except [] = { "source", NULL };
+    sl_mpw_map_extend (&named, body, except, 1);
+    sl_mpw_kv_str (&named, "source", source);
+    size_t size = named.buf.size;
+    const void *raw = named.buf.data;
     char *options = sl_json_text_from_mp (raw, size);
     int rc = sl_store_job_create (self->store, job, ws, source, *blob ? blob : NULL,
                                   *mime ? mime : NULL, options);
     free (options);
     if (rc != SL_STORE_OK) {
+        sl_mpw_reset (&named);
         sl_error (job, "cannot record job: %s", sl_store_errmsg (self->store));
         sl_ctx_set_error (ctx, "store: %s", sl_store_errmsg (self->store));
         return SL_RETRY;
     }
     sl_envelope_t *first = s_ingest_envelope (job, ws, raw, size, "0");
+    sl_mpw_reset (&named);
     sl_envelope_set_max_attempts (first, (uint32_t) self->message_attempts);
     sl_ctx_submit (ctx, &first);
     sl_mpw_t w;

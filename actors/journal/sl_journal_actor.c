@@ -16,7 +16,8 @@
     are dropped (a slow duplicate delivery must not report progress after
     the end); stage_started/stage_completed are always kept, because the
     last stage completes the job in the database before its own stage
-    events, emitted earlier, have reached the journal.
+    events, emitted earlier, have reached the journal, and so are parse's
+    attachment/attachment_refused (the record of a mail's attachments).
 */
 #include "sl_store_node.h"
 #include "sl_json.h"
@@ -77,6 +78,11 @@ s_apply (sl_store_t *store, const char *job, const char *type, const msgpack_obj
     else
     if (streq (type, "job_completed") || streq (type, "job_failed"))
         return true;            //  the terminal event itself is always kept
+    else
+    if (streq (type, "attachment") || streq (type, "attachment_refused"))
+        //  Kept too: parse records a mail attachment it submitted before it
+        //  forwards, but the event may arrive after the job completed
+        return true;
     else {
         //  stage_retry, job_started and unknown types: log only, unless terminal
         sl_store_job_t row;

@@ -18,9 +18,37 @@
     our reason and the actor goes on to the next message. A full disk
     while writing pages.mp fails the job too ("disk full writing
     pages.mp"); other write errors are retried.
+
+    Attachments (mail): the mail back-end hands each attachment over as a
+    temporary file (s_on_attachment). It becomes a document of its own by
+    the same path an upload takes: its bytes go into the blob area, then an
+    intake/ingest request names it, so it gets a job row, events, dedupe and
+    replace-on-resync like any upload. Its filename is the parent's source
+    without "upload:", "/", and the attachment's name, so its source is
+    "<parent source>/<name>" ("upload:inbox/m.eml/report.pdf"). Its job id
+    is derived from the parent's job and the attachment's name (unique in
+    the file), so a redelivered parse asks intake for the same jobs, and
+    intake answers with the job it already made instead of a second one.
+    The ingest body carries attachment_depth (parent's + 1; fetch passes it
+    on), and an attachment deeper than parse.attachment_depth (default 3;
+    0 = attachments are not extracted) is not submitted: a message in a
+    message in a message ends there, whatever the file holds.
+    Each attachment is recorded on the parent's job as an event:
+        {type: "attachment", name, attachment_job}      submitted
+        {type: "attachment_refused", name, reason}      intake said no (4xx:
+                                                        a bad name, quota),
+                                                        or too deep
+    and parsed carries "attachments": the number submitted.
+    Failure model: intake not answering (timeout, broker busy), or answering
+    429 (too many jobs pending) or 5xx, fails this parse with SL_RETRY: the
+    parse runs again later and asks again with the same ids, so nothing is
+    lost or doubled. A refusal for one attachment (4xx) does not fail the
+    message; the event says why. A blob area that cannot take the bytes is
+    a write failure like pages.mp's (disk full fails the job).
 */
 #include "sl_parse.h"
 #include "sl_blob.h"
+#include "sl_client.h"
 #include "sl_log.h"
 #include "sl_node.h"
 #include "sl_records.h"
@@ -32,6 +60,7 @@ typedef struct {
     sl_node_t *node;
     sl_blob_t *blob;
     sl_parse_opts_t opts;
+    int attachment_depth;       //  parse.attachment_depth: deepest attachment submitted
 } parse_t;
 
 typedef struct {
@@ -83,6 +112,150 @@ s_on_page (void *arg, const sl_page_t *page)
     return 0;
 }
 
+//  ---------------------------------------------------------------------
+//  Attachments: documents of their own, through intake (see above)
+
+#define S_INTAKE_TIMEOUT_MS 15000
+
+typedef struct {
+    parse_t *self;
+    sl_ctx_t *ctx;
+    char prefix [2400];         //  the attachments' filenames start with this
+    int64_t depth;              //  the parent's attachment_depth (0: an upload)
+    sl_client_t *client;        //  made at the first attachment
+    int submitted;
+    int error;                  //  errno of a failed blob write
+    bool retry;                 //  intake unreachable or full: retry the parse
+    char reason [600];          //  why, when the parse is stopped
+} attach_t;
+
+//  One event on the parent's job about attachment name
+static void
+s_attachment_event (attach_t *att, const char *type, const char *name, const char *key, const char *value)
+{
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 4);
+    sl_mpw_kv_str (&w, "type", type);
+    sl_mpw_kv_str (&w, "name", name);
+    sl_mpw_kv_str (&w, key, value);
+    sl_mpw_kv_int (&w, "ts", sl_now_ms ());
+    sl_ctx_event (att->ctx, w.buf.data, w.buf.size);
+    sl_mpw_reset (&w);
+}
+
+//  Ask intake for the attachment's job. 0 when intake answered (accepted,
+//  or refused with a 4xx: an event says so), -1 to stop the parse.
+static int
+s_attachment_ingest (attach_t *att, const char *name, const char *mime, const char *sha, size_t size)
+{
+    const sl_envelope_t *env = sl_ctx_envelope (att->ctx);
+    char job [SL_ID_LEN + 1], filename [2700];
+    sl_id_derive (job, sl_envelope_job (env), "attachment", name);
+    snprintf (filename, sizeof filename, "%s/%s", att->prefix, name);
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 6);
+    sl_mpw_kv_str (&w, "blob", sha);
+    sl_mpw_kv_int (&w, "size", (int64_t) size);
+    sl_mpw_kv_str (&w, "mime", mime);
+    sl_mpw_kv_str (&w, "filename", filename);
+    sl_mpw_kv_int (&w, "attachment_depth", att->depth + 1);
+    sl_mpw_kv_str (&w, "attachment_of", sl_envelope_job (env));
+    sl_envelope_t *req = sl_envelope_new ("ingest", job, sl_envelope_workspace (env));
+    sl_envelope_route_append (req, "intake");
+    sl_envelope_set_body (req, w.buf.data, w.buf.size);
+    sl_mpw_reset (&w);
+    if (!att->client)
+        att->client = sl_client_new (sl_node_broker (att->self->node), sl_node_curve_client (att->self->node),
+                                     sl_node_curve_server (att->self->node));
+    char *reply = NULL;
+    size_t reply_size = 0;
+    sl_client_result_t res;
+    memset (&res, 0, sizeof res);
+    sl_client_rc_t rc = att->client ? sl_client_request (att->client, req, S_INTAKE_TIMEOUT_MS, &reply,
+                                                         &reply_size, &res)
+                                    : SL_CLIENT_ERROR;
+    sl_envelope_destroy (&req);
+    if (rc != SL_CLIENT_OK) {
+        snprintf (att->reason, sizeof att->reason, "attachment '%s': intake did not take it (%s): "
+                  "the message will be parsed again", name, att->client ? res.reason : "no broker connection");
+        att->retry = true;
+        free (reply);
+        return -1;
+    }
+    char err [256];
+    sl_mp_t *mp = sl_mp_decode (reply, reply_size, err, sizeof err);
+    bool readable = mp != NULL;
+    const msgpack_object *error = mp ? sl_mp_get (sl_mp_root (mp), "error") : NULL;
+    int64_t code = 0;
+    char message [512] = "";
+    if (error) {
+        sl_mp_get_int (error, "code", &code);
+        sl_mp_get_str (error, "message", message, sizeof message);
+    }
+    sl_mp_destroy (&mp);
+    free (reply);               //  after: the decoded strings point into it
+    if (error && (code == 429 || code >= 500)) {
+        snprintf (att->reason, sizeof att->reason, "attachment '%s': intake answered %lld (%s): "
+                  "the message will be parsed again", name, (long long) code, message);
+        att->retry = true;
+        return -1;
+    }
+    if (error || !readable) {
+        s_attachment_event (att, "attachment_refused", name, "reason", error ? message : "intake's answer was unreadable");
+        sl_warn (sl_envelope_job (env), "attachment '%s' refused: %s", name, message);
+        return 0;
+    }
+    att->submitted++;
+    s_attachment_event (att, "attachment", name, "attachment_job", job);
+    return 0;
+}
+
+static int
+s_on_attachment (void *arg, const char *name, const char *mime, const char *path)
+{
+    attach_t *att = (attach_t *) arg;
+    if (att->depth + 1 > att->self->attachment_depth) {
+        char why [160];
+        snprintf (why, sizeof why, "attachments nested more than %d deep are not extracted "
+                  "(parse.attachment_depth)", att->self->attachment_depth);
+        s_attachment_event (att, "attachment_refused", name, "reason", why);
+        return 0;
+    }
+    char sha [SL_SHA256_HEX];
+    size_t size = 0;
+    if (sl_blob_import_file (att->self->blob, path, 0, sha, &size)) {
+        att->error = errno ? errno : EIO;
+        snprintf (att->reason, sizeof att->reason, "attachment '%s'", name);
+        return -1;
+    }
+    return s_attachment_ingest (att, name, mime, sha, size);
+}
+
+//  Ready att for the parse of this message, and opts to hand attachments
+//  to it (unless parse.attachment_depth is 0). The attachments' filenames
+//  are the parent's source without "upload:", so their sources read
+//  "<parent source>/<name>".
+static void
+s_attach_begin (attach_t *att, parse_t *self, sl_ctx_t *ctx, sl_parse_opts_t *opts)
+{
+    memset (att, 0, sizeof *att);
+    att->self = self;
+    att->ctx = ctx;
+    *opts = self->opts;
+    if (self->attachment_depth <= 0)
+        return;
+    const msgpack_object *body = sl_ctx_body (ctx);
+    char source [2400] = "";
+    sl_mp_get_str (body, "source", source, sizeof source);
+    sl_mp_get_int (body, "attachment_depth", &att->depth);
+    snprintf (att->prefix, sizeof att->prefix, "%s",
+              strncmp (source, "upload:", 7) == 0 ? source + 7 : *source ? source : sl_envelope_job (sl_ctx_envelope (ctx)));
+    opts->on_attachment = s_on_attachment;
+    opts->attachment_arg = att;
+}
+
 //  Writing what (an artifact) failed with errno error. A full disk fails
 //  the job with a reason that says so: retrying at once would meet the same
 //  full disk, and the collector may take a while to make room. Anything
@@ -120,8 +293,19 @@ s_parse (sl_ctx_t *ctx, void *state)
     sl_parse_info_t info;
     memset (&info, 0, sizeof info);
     char err [1024] = "";
-    int rc = sl_parse_file (&self->opts, path, *mime ? mime : NULL, s_on_page, &sink, &info, err, sizeof err);
+    sl_parse_opts_t opts;
+    attach_t att;
+    s_attach_begin (&att, self, ctx, &opts);
+    int rc = sl_parse_file (&opts, path, *mime ? mime : NULL, s_on_page, &sink, &info, err, sizeof err);
+    sl_client_destroy (&att.client);
     sl_mpw_reset (&sink.w);
+    if (rc && (att.retry || att.error)) {
+        sl_recw_abort (&sink.out);
+        if (att.error)
+            return s_write_failed (ctx, att.error, att.reason);
+        sl_ctx_set_error (ctx, "%s", att.reason);
+        return SL_RETRY;
+    }
     if (rc == 0 && sink.text_bytes == 0) {
         snprintf (err, sizeof err, "no extractable text in %d page(s) (scanned images? OCR is not supported)",
                   info.page_count);
@@ -143,11 +327,12 @@ s_parse (sl_ctx_t *ctx, void *state)
                  info.pages_failed, info.page_count);
     sl_mpw_t w;
     sl_mpw_init (&w);
-    const char *except [] = { "title", "pages", "format", NULL };
-    sl_mpw_map_extend (&w, body, except, 3);
+    const char *except [] = { "title", "pages", "format", "attachments", NULL };
+    sl_mpw_map_extend (&w, body, except, 4);
     sl_mpw_kv_str (&w, "title", info.title);
     sl_mpw_kv_int (&w, "pages", info.page_count);
     sl_mpw_kv_str (&w, "format", info.format);
+    sl_mpw_kv_int (&w, "attachments", att.submitted);
     sl_ctx_forward (ctx, "parsed", w.buf.data, w.buf.size);
     sl_mpw_reset (&w);
     return SL_DONE;
@@ -172,6 +357,7 @@ s_start (sl_node_t *node, char *err, size_t errlen)
     int64_t text_mb = sl_config_int (cfg, "parse.max_text_mb", (int64_t) (self->opts.max_text_total >> 20));
     if (text_mb > 0)
         self->opts.max_text_total = (size_t) text_mb << 20;
+    self->attachment_depth = (int) sl_config_int (cfg, "parse.attachment_depth", 3);
     return self;
 }
 
