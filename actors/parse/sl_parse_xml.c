@@ -73,8 +73,8 @@ static void
 s_on_error (void *arg, xmlErrorPtr error)
 {
     sl_parse_xml_t *self = arg;
-    if (!error || error->level < XML_ERR_ERROR)
-        return;                 //  warnings do not stop the read
+    if (!error || error->level < XML_ERR_ERROR || error->domain == XML_FROM_NAMESPACE)
+        return;                 //  warnings and undeclared prefixes do not stop the read
     if (error->message && strstr (error->message, "ntity"))
         s_fail (self, "%s: XML entity expansion refused: %s", error->message, error->line);
     else
