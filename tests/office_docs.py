@@ -211,10 +211,13 @@ def make_all(folder):
 
 def make_zip_bomb(path, mib=300):
     """A DOCX whose document.xml is a few hundred KiB of deflate that expands
-    to mib MiB of one repeated paragraph."""
+    to mib MiB (whitespace between elements, as bombs are: no text, so no
+    other ceiling than the container's stops it)."""
     z = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9)
     z.writestr("[Content_Types].xml", "<Types/>")
-    chunk = b"<w:p><w:r><w:t>aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa</w:t></w:r></w:p>" * 13000
+    z.writestr("_rels/.rels", '<Relationships><Relationship Id="rId1" Type="%s/officeDocument" '
+               'Target="word/document.xml"/></Relationships>' % REL)
+    chunk = b" " * (1 << 20)
     with z.open("word/document.xml", "w") as f:
         f.write(b'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>')
         for _ in range(mib):

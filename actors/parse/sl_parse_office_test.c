@@ -331,6 +331,29 @@ s_test_zip_bomb (void)
     filler [size] = 0;
     s_write_docx ("bomb.docx", filler);
     s_refused ("bomb.docx", DOCX, NULL, "expands more than 100 times its compressed size");
+    //  The same bomb lying about its size (local header and directory both
+    //  claim 1 KiB): counted as it inflates, refused all the same
+    char path [512];
+    s_path (path, sizeof path, "bomb.docx");
+    FILE *file = fopen (path, "r+b");
+    CHECK (file);
+    static unsigned char zipbuf [1 << 20];
+    size_t n = fread (zipbuf, 1, sizeof zipbuf, file);
+    int patched = 0;
+    for (size_t i = 0; i + 46 + 17 < n; i++) {
+        bool local = memcmp (zipbuf + i, "PK\3\4", 4) == 0;
+        bool central = memcmp (zipbuf + i, "PK\1\2", 4) == 0;
+        size_t name = local ? 30 : 46, size = local ? 22 : 24;
+        if ((local || central) && memcmp (zipbuf + i + name, "word/document.xml", 17) == 0) {
+            memcpy (zipbuf + i + size, "\0\4\0\0", 4);
+            patched++;
+        }
+    }
+    CHECK (patched == 2);
+    rewind (file);
+    CHECK (fwrite (zipbuf, 1, n, file) == n);
+    fclose (file);
+    s_refused ("bomb.docx", DOCX, NULL, "expands beyond the size its directory declares");
     //  Incompressible enough to pass the ratio, too large for the entry
     //  ceiling (4 x max_text_bytes)
     unsigned seed = 7;

@@ -24,6 +24,7 @@ struct _sl_parse_zip_t {
     zip_file_t *file;
     char name [256];
     uint64_t comp_size;
+    uint64_t declared;          //  uncompressed size the directory claims
     size_t entry_read;
     size_t total_read;
     bool refused;               //  sticky: a ceiling or the deadline
@@ -174,6 +175,23 @@ sl_parse_zip_open (sl_parse_zip_t *self, const char *name)
                 "upload again", name, self->what);
         return -1;
     }
+    //  The declared sizes first: a bomb that admits it is refused before
+    //  a byte is inflated; one that lies is caught as it reads (s_check)
+    const sl_parse_zip_limits_t *l = &self->limits;
+    uint64_t comp = (st.valid & ZIP_STAT_COMP_SIZE) ? st.comp_size : 0;
+    uint64_t size = (st.valid & ZIP_STAT_SIZE) ? st.size : 0;
+    if (size > l->ratio_floor && size / (comp ? comp : 1) > (uint64_t) l->ratio) {
+        s_fail (self, true, "zip entry %s expands more than %d times its compressed size: refused "
+                "as a possible zip bomb", name, l->ratio);
+        return -1;
+    }
+    if (size > l->max_entry) {
+        char limit [32];
+        sl_parse_size_str (l->max_entry, limit, sizeof limit);
+        s_fail (self, true, "zip entry %s expands beyond %s (the per-entry limit): refused as a "
+                "possible zip bomb", name, limit);
+        return -1;
+    }
     self->file = zip_fopen_index (self->zip, (zip_uint64_t) index, 0);
     if (!self->file) {
         s_fail (self, false, "not a valid %s: cannot open the zip entry %s (%s)", self->what,
@@ -181,7 +199,8 @@ sl_parse_zip_open (sl_parse_zip_t *self, const char *name)
         return -1;
     }
     snprintf (self->name, sizeof self->name, "%s", name);
-    self->comp_size = (st.valid & ZIP_STAT_COMP_SIZE) ? st.comp_size : 0;
+    self->comp_size = comp;
+    self->declared = size;
     self->entry_read = 0;
     return 0;
 }
@@ -202,6 +221,11 @@ s_check (sl_parse_zip_t *self)
         sl_parse_size_str (l->max_total, limit, sizeof limit);
         s_fail (self, true, "this %s expands beyond %s in total (the container limit): refused as "
                 "a possible zip bomb", self->what, limit);
+        return -1;
+    }
+    if (self->entry_read > self->declared) {
+        s_fail (self, true, "zip entry %s expands beyond the size its directory declares: a damaged "
+                "container or a zip bomb, refused", self->name);
         return -1;
     }
     if (self->entry_read > l->ratio_floor

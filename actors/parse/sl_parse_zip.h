@@ -3,8 +3,11 @@
 
     A zip is the easiest bomb there is: a few kilobytes of deflate can
     expand to gigabytes, a central directory can list millions of entries,
-    and the sizes it declares are claims, not facts. So nothing here trusts
-    a declared size; every byte is counted as it is decompressed:
+    and the sizes it declares are claims, not facts. So a declared size can
+    only refuse an entry (one that admits to a ratio or size over the
+    ceilings is refused before a byte is inflated), never admit one: every
+    byte is counted as it is decompressed, and an entry that yields more
+    than its directory declared is refused too:
 
       - entry count: the end-of-central-directory record is read before
         libzip sees the file, so a zip that lists 100,000 entries is
