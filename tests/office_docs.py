@@ -266,3 +266,45 @@ def make_many_entries(path, count=100000):
     for i in range(count):
         z.writestr("word/media/e%d" % i, "")
     z.close()
+
+
+# ---------------------------------------------------------------------------
+# Larger documents for bench/office.sh
+
+def _words(rng, n):
+    vocab = ("network broker actor parse chunk embed store queue page table heading section document "
+             "install configure restart worker memory limit deadline archive sheet slide notes column row "
+             "value header footer paragraph citation index vector search answer question manual guide").split()
+    return " ".join(rng.choice(vocab) + (str(rng.randrange(1000)) if rng.random() < 0.1 else "") for _ in range(n))
+
+
+def make_big_docx(path, sections=150, seed=1):
+    """sections x (heading, 4 paragraphs, a list, a 6x4 table): about 100
+    pages of text."""
+    import docx, random
+    rng = random.Random(seed)
+    d = docx.Document()
+    for s in range(sections):
+        d.add_heading("Section %d %s" % (s, _words(rng, 3)), level=1 + s % 2)
+        for _ in range(4):
+            d.add_paragraph(_words(rng, 60))
+        for _ in range(3):
+            d.add_paragraph(_words(rng, 6), style="List Bullet")
+        t = d.add_table(rows=6, cols=4)
+        for r in range(6):
+            for c in range(4):
+                t.cell(r, c).text = _words(rng, 2)
+    d.save(path)
+
+
+def make_big_xlsx(path, rows=20000, cols=8, seed=1):
+    """One sheet of rows x cols: words, integers and decimals."""
+    import openpyxl, random
+    rng = random.Random(seed)
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet("Data")
+    ws.append(["col%d" % c for c in range(cols)])
+    for r in range(rows):
+        ws.append([_words(rng, 2) if c % 3 == 0 else rng.randrange(100000) if c % 3 == 1
+                   else round(rng.random() * 1000, 2) for c in range(cols)])
+    wb.save(path)

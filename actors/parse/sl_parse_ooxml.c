@@ -734,9 +734,42 @@ s_cell_ref (const char *ref, uint32_t *row, uint32_t *col)
     return true;
 }
 
+//  A number as a spreadsheet shows it: as stored, unless the writer
+//  stored more than the 15 significant digits a spreadsheet keeps (binary
+//  floating point leftovers such as "0.07000000000000001"), which are
+//  rounded to 15 as Excel and LibreOffice display them.
+static size_t
+s_number_display (const char *text, size_t len, char *buf, size_t cap, const char **out)
+{
+    *out = text;
+    int digits = 0;
+    bool leading = true;
+    for (size_t i = 0; i < len && text [i] != 'E' && text [i] != 'e'; i++)
+        if (text [i] >= '0' && text [i] <= '9') {
+            if (text [i] != '0')
+                leading = false;
+            if (!leading)
+                digits++;
+        }
+    if (digits <= 15 || len >= 64)
+        return len;
+    char copy [64], *end;
+    memcpy (copy, text, len);
+    copy [len] = 0;
+    double value = strtod (copy, &end);
+    if (*end || end == copy)
+        return len;             //  not a number after all: as written
+    int n = snprintf (buf, cap, "%.15g", value);
+    if (n <= 0 || (size_t) n >= cap)
+        return len;
+    *out = buf;
+    return (size_t) n;
+}
+
 typedef struct {
     sl_office_t *office;
     const s_strings_t *strings;
+    char number [64];
     uint32_t row, col;
     bool any_row, any_col;
     char type [16];
@@ -758,6 +791,9 @@ s_sheet_cell_end (s_sheet_t *sheet)
         text = sheet->strings->text.data + sheet->strings->offs [index];
         len = sheet->strings->offs [index + 1] - sheet->strings->offs [index];
     }
+    else
+    if ((!sheet->type [0] || !strcmp (sheet->type, "n")) && len)
+        len = s_number_display (text, len, sheet->number, sizeof sheet->number, &text);
     else
     if (!strcmp (sheet->type, "b") && len) {
         text = strcmp (text, "1") == 0 ? "TRUE" : "FALSE";
