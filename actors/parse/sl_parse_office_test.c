@@ -213,7 +213,8 @@ s_test_xlsx (void)
           "<row r=\"2\"><c r=\"B2\" t=\"s\"><v>0</v></c><c r=\"C2\" t=\"s\"><v>1</v></c></row>"
           "<row r=\"3\"><c r=\"B3\" t=\"s\"><v>2</v></c><c r=\"C3\"><v>7341.25</v></c>"
           "<c r=\"D3\" t=\"b\"><v>1</v></c><c r=\"E3\" t=\"inlineStr\"><is><t>inline</t></is></c></row>"
-          "<row r=\"5\"><c r=\"B5\" t=\"s\"><v>99</v></c><c r=\"C5\"><f>C3*2</f><v>14682.5</v></c></row>"
+          "<row r=\"5\"><c r=\"B5\" t=\"s\"><v>99</v></c><c r=\"C5\"><f>C3*2</f><v>14682.5</v></c>"
+          "<c r=\"D5\"><v>0.07000000000000001</v></c><c r=\"E5\"><v>1.5E-3</v></c></row>"
           "</sheetData></worksheet>", 0, false },
         { "xl/worksheets/sheet1.xml", "<worksheet><sheetData/></worksheet>", 0, false },
     };
@@ -226,7 +227,7 @@ s_test_xlsx (void)
     CHECK (strcmp (info.title, "Prices") == 0);
     CHECK (strstr (got.text [0], "# Prices\n"));
     CHECK (strstr (got.text [0], "| Item | Price |  |  |\n|---|---|---|---|\n"
-                                 "| ferrowick | 7341.25 | TRUE | inline |\n|  | 14682.5 |  |  |\n"));
+                                 "| ferrowick | 7341.25 | TRUE | inline |\n|  | 14682.5 | 0.07 | 1.5E-3 |\n"));
     CHECK (strcmp (got.text [1], "# Empty\n\n") == 0);
 }
 
