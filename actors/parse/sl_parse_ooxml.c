@@ -299,8 +299,9 @@ static void
 s_docx_start (s_docx_t *docx, sl_parse_xml_t *xml)
 {
     const char *name = sl_parse_xml_name (xml);
-    if (docx->skip || strcmp (name, "Fallback") == 0) {
-        //  mc:Fallback repeats mc:Choice (a text box drawn twice)
+    if (docx->skip || strcmp (name, "Fallback") == 0 || strcmp (name, "moveFrom") == 0) {
+        //  mc:Fallback repeats mc:Choice (a text box drawn twice); a
+        //  tracked move's source repeats its destination
         docx->skip++;
         return;
     }

@@ -279,38 +279,6 @@ sl_parse_zip_close (sl_parse_zip_t *self)
     self->file = NULL;
 }
 
-int
-sl_parse_zip_slurp (sl_parse_zip_t *self, const char *name, size_t limit, char **data_p, size_t *size_p)
-{
-    *data_p = NULL;
-    *size_p = 0;
-    if (sl_parse_zip_open (self, name))
-        return -1;
-    sl_parse_buf_t buf = { 0 };
-    char chunk [16384];
-    int got;
-    while ((got = sl_parse_zip_read (self, chunk, sizeof chunk)) > 0) {
-        if (buf.size + (size_t) got > limit) {
-            char cap [32];
-            sl_parse_size_str (limit, cap, sizeof cap);
-            s_fail (self, true, "zip entry %s is larger than %s", name, cap);
-            got = -1;
-            break;
-        }
-        sl_parse_buf_append (&buf, chunk, (size_t) got);
-    }
-    sl_parse_zip_close (self);
-    if (got < 0) {
-        sl_parse_buf_free (&buf);
-        return -1;
-    }
-    if (!buf.data)
-        sl_parse_buf_append (&buf, "", 0);
-    *data_p = buf.data;
-    *size_p = buf.size;
-    return 0;
-}
-
 const char *
 sl_parse_zip_error (sl_parse_zip_t *self)
 {

@@ -75,12 +75,6 @@ int sl_parse_zip_tick (sl_parse_zip_t *self);
 //  Close the open entry, if any.
 void sl_parse_zip_close (sl_parse_zip_t *self);
 
-//  Read a whole entry of at most limit bytes into a malloc'd NUL-terminated
-//  buffer (caller frees). Returns 0, or -1 with the reason in
-//  sl_parse_zip_error (an entry over limit is refused, not cut).
-int sl_parse_zip_slurp (sl_parse_zip_t *self, const char *name, size_t limit,
-                        char **data_p, size_t *size_p);
-
 //  The first failure's reason ("" if none).
 const char *sl_parse_zip_error (sl_parse_zip_t *self);
 
