@@ -8,6 +8,7 @@
 #include <libxml/parser.h>
 #include <libxml/xmlreader.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,8 @@ struct _sl_parse_xml_t {
     unsigned nodes;
     char error [512];
 };
+
+static void s_copy (char *out, size_t cap, const char *src);
 
 static pthread_once_t s_init_once = PTHREAD_ONCE_INIT;
 
@@ -49,24 +52,19 @@ s_close (void *arg)
     return 0;
 }
 
+//  Record the first failure (later ones are consequences of it)
 static void
-s_fail (sl_parse_xml_t *self, const char *fmt, const char *detail, int line)
+s_fail (sl_parse_xml_t *self, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
+static void
+s_fail (sl_parse_xml_t *self, const char *fmt, ...)
 {
     if (self->error [0])
         return;
-    char buf [256];
-    snprintf (buf, sizeof buf, "%s", detail ? detail : "");
-    //  libxml2 messages end in a newline
-    size_t n = strlen (buf);
-    while (n && (buf [n - 1] == '\n' || buf [n - 1] == ' '))
-        buf [--n] = 0;
-    if (line > 0) {
-        char at [300];
-        snprintf (at, sizeof at, "%s (line %d)", buf, line);
-        snprintf (self->error, sizeof self->error, fmt, self->name, at);
-    }
-    else
-        snprintf (self->error, sizeof self->error, fmt, self->name, buf);
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (self->error, sizeof self->error, fmt, ap);
+    va_end (ap);
 }
 
 static void
@@ -75,10 +73,16 @@ s_on_error (void *arg, xmlErrorPtr error)
     sl_parse_xml_t *self = arg;
     if (!error || error->level < XML_ERR_ERROR || error->domain == XML_FROM_NAMESPACE)
         return;                 //  warnings and undeclared prefixes do not stop the read
-    if (error->message && strstr (error->message, "ntity"))
-        s_fail (self, "%s: XML entity expansion refused: %s", error->message, error->line);
+    //  libxml2 messages end in a newline
+    char message [256];
+    s_copy (message, sizeof message, error->message ? error->message : "error");
+    size_t n = strlen (message);
+    while (n && (message [n - 1] == '\n' || message [n - 1] == ' '))
+        message [--n] = 0;
+    if (strstr (message, "ntity"))
+        s_fail (self, "%s: XML entity expansion refused: %s (line %d)", self->name, message, error->line);
     else
-        s_fail (self, "malformed XML in %s: %s", error->message, error->line);
+        s_fail (self, "malformed XML in %s: %s (line %d)", self->name, message, error->line);
 }
 
 sl_parse_xml_t *
@@ -176,18 +180,17 @@ sl_parse_xml_next (sl_parse_xml_t *self)
         int type = xmlTextReaderNodeType (self->reader);
         switch (type) {
             case XML_READER_TYPE_DOCUMENT_TYPE:
-                s_fail (self, "%s has a document type declaration%s, which Office and "
-                        "OpenDocument parts never do: refused (entity expansion attack)", "", 0);
+                s_fail (self, "%s has a document type declaration, which Office and OpenDocument "
+                        "parts never do: refused (entity expansion attack)", self->name);
                 return s_failed (self);
             case XML_READER_TYPE_ENTITY_REFERENCE:
             case XML_READER_TYPE_ENTITY:
-                s_fail (self, "%s uses an XML entity%s: refused (entity expansion attack)", "", 0);
+                s_fail (self, "%s uses an XML entity: refused (entity expansion attack)", self->name);
                 return s_failed (self);
             case XML_READER_TYPE_ELEMENT:
                 if (xmlTextReaderDepth (self->reader) >= SL_XML_MAX_DEPTH) {
-                    char depth [32];
-                    snprintf (depth, sizeof depth, "%d", SL_XML_MAX_DEPTH);
-                    s_fail (self, "%s nests elements deeper than %s levels: refused", depth, 0);
+                    s_fail (self, "%s nests elements deeper than %d levels: refused", self->name,
+                            SL_XML_MAX_DEPTH);
                     return s_failed (self);
                 }
                 s_copy_name (self);
