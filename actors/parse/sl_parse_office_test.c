@@ -372,6 +372,95 @@ s_test_zip_bomb (void)
     s_refused ("big.docx", DOCX, &opts, "expands beyond 2 MiB (the per-entry limit)");
 }
 
+//  Random letters: incompressible enough to pass the ratio ceiling
+static char *
+s_letters (size_t size, const char *open, const char *close)
+{
+    char *text = malloc (size + 1);
+    CHECK (text);
+    unsigned seed = 11;
+    for (size_t i = 0; i < size; i++)
+        text [i] = (char) ('a' + rand_r (&seed) % 26);
+    memcpy (text, open, strlen (open));
+    memcpy (text + size - strlen (close), close, strlen (close));
+    text [size] = 0;
+    return text;
+}
+
+static void
+s_test_zip_total (void)
+{
+    //  Three parts under the per-entry ceiling (1 MiB with max_text_bytes
+    //  of 256 KiB), over the container's (2 MiB) together
+    char *strings = s_letters (900000, "<sst><si><t>", "</t></si></sst>");
+    char *sheet = s_letters (900000, "<worksheet><x>", "</x><sheetData/></worksheet>");
+    char path [512];
+    s_path (path, sizeof path, "total.xlsx");
+    s_part_t parts [] = {
+        { "xl/workbook.xml", "<workbook xmlns:r=\"" R_NS "\"><sheets>"
+          "<sheet name=\"A\" r:id=\"rId1\"/><sheet name=\"B\" r:id=\"rId2\"/></sheets></workbook>", 0, false },
+        { "xl/_rels/workbook.xml.rels", "<Relationships>"
+          "<Relationship Id=\"rId1\" Type=\"" R_NS "/worksheet\" Target=\"worksheets/a.xml\"/>"
+          "<Relationship Id=\"rId2\" Type=\"" R_NS "/worksheet\" Target=\"worksheets/b.xml\"/>"
+          "<Relationship Id=\"rId3\" Type=\"" R_NS "/sharedStrings\" Target=\"strings.xml\"/>"
+          "</Relationships>", 0, false },
+        { "xl/strings.xml", strings, 0, false },
+        { "xl/worksheets/a.xml", sheet, 0, false },
+        { "xl/worksheets/b.xml", sheet, 0, false },
+    };
+    s_zip (path, parts, 5);
+    free (strings);
+    free (sheet);
+    sl_parse_opts_t opts;
+    sl_parse_opts_defaults (&opts);
+    opts.max_text_bytes = (size_t) 256 << 10;
+    s_refused ("total.xlsx", XLSX, &opts, "expands beyond 2 MiB in total (the container limit)");
+    //  The same workbook, one page allowed: two sheets are too many
+    opts.max_text_bytes = (size_t) 64 << 20;
+    opts.max_pages = 1;
+    s_refused ("total.xlsx", XLSX, &opts, "more than 1 sheets (the page limit)");
+}
+
+static void
+s_test_encrypted_entry (bool verbose)
+{
+    char path [512];
+    s_path (path, sizeof path, "locked.docx");
+    int code;
+    zip_t *zip = zip_open (path, ZIP_CREATE | ZIP_TRUNCATE, &code);
+    CHECK (zip);
+    const char *body = "<w:document><w:body/></w:document>";
+    zip_int64_t index = zip_file_add (zip, "word/document.xml",
+                                      zip_source_buffer (zip, body, strlen (body), 0), 0);
+    CHECK (index >= 0);
+    if (zip_file_set_encryption (zip, (zip_uint64_t) index, ZIP_EM_AES_256, "secret") != 0) {
+        zip_discard (zip);      //  this libzip was built without crypto
+        if (verbose)
+            printf ("     (skipped: libzip cannot encrypt here)\n");
+        return;
+    }
+    CHECK (zip_close (zip) == 0);
+    s_refused ("locked.docx", DOCX, NULL, "is encrypted: remove the password");
+}
+
+static void
+s_test_table_ceiling (void)
+{
+    //  One row with text, repeated three million times
+    char path [512];
+    s_path (path, sizeof path, "rows.ods");
+    s_part_t parts [] = {
+        { "mimetype", "application/vnd.oasis.opendocument.spreadsheet", 0, true },
+        { "content.xml", "<office:document-content " ODF_NS "><office:body><office:spreadsheet>"
+          "<table:table table:name=\"S\"><table:table-row table:number-rows-repeated=\"3000000\">"
+          "<table:table-cell><text:p>x</text:p></table:table-cell></table:table-row></table:table>"
+          "</office:spreadsheet></office:body></office:document-content>", 0, false },
+    };
+    s_zip (path, parts, 2);
+    s_refused ("rows.ods", "application/vnd.oasis.opendocument.spreadsheet", NULL,
+               "a table has more than 2000000 cells with text");
+}
+
 static void
 s_test_billion_laughs (void)
 {
@@ -507,6 +596,9 @@ sl_parse_office_test (bool verbose)
     CASE ("pptx: slides in presentation order, title, notes", s_test_pptx ());
     CASE ("format from the name, or from the type fetch sniffed", s_test_guess ());
     CASE ("zip bomb: ratio and per-entry ceilings", s_test_zip_bomb ());
+    CASE ("zip: the container's total ceiling; sheets over the page limit", s_test_zip_total ());
+    CASE ("zip: an encrypted entry is explained", s_test_encrypted_entry (verbose));
+    CASE ("a repeated row past the table ceiling", s_test_table_ceiling ());
     CASE ("billion laughs refused", s_test_billion_laughs ());
     CASE ("10,000 nested lists refused", s_test_deep_lists ());
     CASE ("100,000 zip entries refused", s_test_many_entries ());
