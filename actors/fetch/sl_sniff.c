@@ -151,13 +151,16 @@ s_zip_entry (s_zip_t *zip, const unsigned char *head, size_t n, size_t at)
         }
         return;
     }
-    if (name_len > 5 && memcmp (name, "word/", 5) == 0)
+    //  OOXML parts are XML under word/, ppt/ or xl/ (a comic's xl/001.jpg
+    //  is still an image)
+    bool part = s_has_suffix_ci (name, name_len, ".xml") || s_has_suffix_ci (name, name_len, ".rels");
+    if (part && name_len > 5 && memcmp (name, "word/", 5) == 0)
         zip->word++;
     else
-    if (name_len > 4 && memcmp (name, "ppt/", 4) == 0)
+    if (part && name_len > 4 && memcmp (name, "ppt/", 4) == 0)
         zip->ppt++;
     else
-    if (name_len > 3 && memcmp (name, "xl/", 3) == 0)
+    if (part && name_len > 3 && memcmp (name, "xl/", 3) == 0)
         zip->xl++;
     if (name_len == 19 && memcmp (name, "[Content_Types].xml", 19) == 0)
         zip->content_types = true;

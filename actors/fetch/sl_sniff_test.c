@@ -250,6 +250,10 @@ sl_sniff_test (bool verbose)
     s_zip_add (zip, &len, "ComicInfo.xml", "<ComicInfo/>", 0);
     s_check ("cbz", zip, len, NULL, NULL, SL_MIME_CBZ);
     len = 0;
+    s_zip_add (zip, &len, "xl/001.jpg", "\xFF\xD8\xFF jpeg", 0);
+    s_zip_add (zip, &len, "xl/002.jpg", "\xFF\xD8\xFF jpeg", 0);
+    s_check ("cbz with a folder named xl", zip, len, NULL, NULL, SL_MIME_CBZ);
+    len = 0;
     s_zip_add (zip, &len, "notes.txt", "hello", 0);
     s_check ("plain zip", zip, len, NULL, NULL, SL_MIME_ZIP);
     s_check ("zip named cbz", zip, len, NULL, "x.cbz", SL_MIME_CBZ);
