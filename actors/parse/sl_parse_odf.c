@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_MAX_BREAK_STYLES  10000
+#define S_MAX_BREAK_STYLES  1000    //  page-breaking styles kept (looked up per paragraph)
 
 typedef enum { S_ODT, S_ODP, S_ODS } s_mode_t;
 

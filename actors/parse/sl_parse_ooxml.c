@@ -29,7 +29,7 @@
 #include <strings.h>
 
 #define S_MAX_RELS      20000
-#define S_MAX_STYLES    10000
+#define S_MAX_STYLES    1000        //  heading and list styles kept (looked up per paragraph)
 
 //  --------------------------------------------------------------------------
 //  Relationships
