@@ -484,8 +484,12 @@ sl_edge_upload_doc (sl_edge_upload_t *self, size_t index)
     "DOCX, PPTX, XLSX, ODT, ODP, ODS, PNG, JPEG, TIFF and mail (EML, MBOX)"
 
 static const char *s_refused_prefixes [] = { "audio/", "video/", "font/", "model/", NULL };
-//  Images Sluice reads (by OCR); every other image type is refused
-static const char *s_images [] = { "image/png", "image/jpeg", "image/tiff", NULL };
+//  Images Sluice reads (by OCR), with the older names some clients still
+//  send; every other image type is refused (fetch sniffs the bytes anyway)
+static const char *s_images [] = {
+    "image/png", "image/jpeg", "image/tiff", "image/x-png", "image/jpg", "image/pjpeg",
+    "image/tif", "image/x-tiff", NULL
+};
 static const char *s_refused_types [] = {
     "application/zip", "application/gzip", "application/x-gzip", "application/x-tar",
     "application/x-7z-compressed", "application/vnd.rar", "application/x-rar-compressed",

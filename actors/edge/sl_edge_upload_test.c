@@ -34,6 +34,7 @@ sl_edge_upload_test (bool verbose)
     assert (!sl_edge_type_refused ("image/png", "scan.png", why, sizeof why));
     assert (!sl_edge_type_refused (NULL, "Photo.JPG", why, sizeof why));
     assert (!sl_edge_type_refused ("image/tiff", "fax.tif", why, sizeof why));
+    assert (!sl_edge_type_refused ("image/x-png", "old-browser.png", why, sizeof why));
     assert (!sl_edge_type_refused ("application/vnd.oasis.opendocument.spreadsheet", "a.ods", why, sizeof why));
     assert (!sl_edge_type_refused ("application/vnd.openxmlformats-officedocument.presentationml.presentation",
                                    "deck.pptx", why, sizeof why));
