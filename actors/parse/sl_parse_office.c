@@ -6,7 +6,9 @@
       - one zip entry may expand to 4 x max_text_bytes [256 MiB], all of
         them together to 8 x max_text_bytes [512 MiB];
       - an entry past 1 MiB may not have expanded more than 100 times its
-        compressed size (real Office XML compresses 5-30 times);
+        compressed size (real Office XML compresses 5-30 times), nor more
+        than its directory declared; declared sizes over either ceiling
+        are refused before inflating;
       - at most 10,000 entries, max_pages pages, max_text_total of text;
       - XML: no DTD, no entities, nesting under 200 levels;
       - max_seconds of wall time, checked as bytes and nodes are read.
