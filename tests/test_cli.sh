@@ -169,8 +169,8 @@ expect 4 "show missing" -- "$CLI" show 0123456789abcdef0123456789abcdef
 # --- failures ----------------------------------------------------------------
 expect 1 "a job that fails exits 1" -- "$CLI" ingest "$WWW/missing.html" --wait
 contains "says why it failed" "failed"
-printf '\x89PNG\r\n\x1a\n' >"$TMP/pic.png"
-expect 2 "unsupported type is refused (415)" -- "$CLI" ingest "$TMP/pic.png"
+printf 'GIF89a' >"$TMP/pic.gif"
+expect 2 "unsupported type is refused (415)" -- "$CLI" ingest "$TMP/pic.gif"
 contains "415 explained" "unsupported"
 expect 3 "unreachable server" -- "$CLI" --server http://127.0.0.1:1 ls
 

@@ -237,8 +237,8 @@ sl_edge_test (bool verbose)
     s_http (port, "POST", "/v1/ingest", headers, "{\"url\":\"gopher://x/\"}", 21, &resp);
     json_decref (s_test_error (&resp, 400));
     free (resp.body);
-    snprintf (headers, sizeof headers, "%sContent-Type: image/png\r\n", auth);
-    s_http (port, "POST", "/v1/ingest?filename=a.png", headers, "\x89PNG", 4, &resp);
+    snprintf (headers, sizeof headers, "%sContent-Type: image/gif\r\n", auth);
+    s_http (port, "POST", "/v1/ingest?filename=a.gif", headers, "GIF8", 4, &resp);
     json_decref (s_test_error (&resp, 415));
     free (resp.body);
     char big [4096];

@@ -479,7 +479,17 @@ sl_edge_upload_doc (sl_edge_upload_t *self, size_t index)
 //  --------------------------------------------------------------------------
 //  Helpers
 
-static const char *s_refused_prefixes [] = { "image/", "audio/", "video/", "font/", "model/", NULL };
+//  What a person is told Sluice reads, in every refusal
+#define S_ACCEPTED "Sluice ingests PDF, EPUB, XPS, FB2, CBZ, HTML, Markdown, plain text, " \
+    "DOCX, PPTX, XLSX, ODT, ODP, ODS, PNG, JPEG, TIFF and mail (EML, MBOX)"
+
+static const char *s_refused_prefixes [] = { "audio/", "video/", "font/", "model/", NULL };
+//  Images Sluice reads (by OCR), with the older names some clients still
+//  send; every other image type is refused (fetch sniffs the bytes anyway)
+static const char *s_images [] = {
+    "image/png", "image/jpeg", "image/tiff", "image/x-png", "image/jpg", "image/pjpeg",
+    "image/tif", "image/x-tiff", NULL
+};
 static const char *s_refused_types [] = {
     "application/zip", "application/gzip", "application/x-gzip", "application/x-tar",
     "application/x-7z-compressed", "application/vnd.rar", "application/x-rar-compressed",
@@ -487,48 +497,68 @@ static const char *s_refused_types [] = {
     "application/x-executable", "application/x-msdownload", "application/x-sharedlib",
     "application/x-mach-binary", "application/vnd.microsoft.portable-executable",
     "application/x-iso9660-image", "application/x-apple-diskimage", "application/wasm",
-    "application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-    "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet",
-    "application/vnd.oasis.opendocument.presentation", "application/x-sqlite3",
-    NULL
+    "application/x-sqlite3", NULL
 };
+//  Legacy binary Office formats get their own reason: the fix is to save
+//  them in the newer format
+static const char *s_legacy_types [] = {
+    "application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint", NULL
+};
+static const char *s_legacy_exts [] = { "doc", "xls", "ppt", NULL };
 static const char *s_refused_exts [] = {
-    "png", "jpg", "jpeg", "gif", "webp", "bmp", "tif", "tiff", "ico", "heic", "heif", "avif", "svg",
+    "gif", "webp", "bmp", "ico", "heic", "heif", "avif", "svg",
     "psd", "raw", "mp3", "wav", "ogg", "oga", "flac", "aac", "m4a", "opus", "mp4", "m4v", "mkv",
     "avi", "mov", "webm", "wmv", "flv", "zip", "gz", "tgz", "tar", "7z", "rar", "bz2", "xz", "zst",
-    "jar", "exe", "dll", "so", "dylib", "msi", "dmg", "iso", "apk", "deb", "rpm", "wasm", "doc",
-    "docx", "xls", "xlsx", "ppt", "pptx", "odt", "ods", "odp", "sqlite", "db", "ttf", "otf",
-    "woff", "woff2", NULL
+    "jar", "exe", "dll", "so", "dylib", "msi", "dmg", "iso", "apk", "deb", "rpm", "wasm",
+    "sqlite", "db", "ttf", "otf", "woff", "woff2", NULL
 };
+
+//  What to name a legacy file by: its declared type, else its extension
+static const char *
+s_legacy_name (const char *type, const char *dot)
+{
+    return strcmp (type, "application/octet-stream") && *type ? type : dot ? dot + 1 : type;
+}
+
+static bool
+s_listed (const char *type, const char **list)
+{
+    for (int i = 0; list [i]; i++)
+        if (strcmp (type, list [i]) == 0)
+            return true;
+    return false;
+}
 
 bool
 sl_edge_type_refused (const char *mime, const char *filename, char *why, size_t cap)
 {
     char type [128];
     s_base_type (mime, type, sizeof type);
-    for (int i = 0; s_refused_prefixes [i]; i++)
-        if (strncmp (type, s_refused_prefixes [i], strlen (s_refused_prefixes [i])) == 0) {
-            snprintf (why, cap, "unsupported media type %s: Sluice ingests PDF, EPUB, XPS, "
-                      "FB2, CBZ, HTML, Markdown and plain text", type);
-            return true;
-        }
-    for (int i = 0; s_refused_types [i]; i++)
-        if (strcmp (type, s_refused_types [i]) == 0) {
-            snprintf (why, cap, "unsupported media type %s: Sluice ingests PDF, EPUB, XPS, "
-                      "FB2, CBZ, HTML, Markdown and plain text", type);
-            return true;
-        }
     const char *dot = filename ? strrchr (filename, '.') : NULL;
-    if (dot && !strchr (dot, '/'))
-        for (int i = 0; s_refused_exts [i]; i++)
-            if (strcasecmp (dot + 1, s_refused_exts [i]) == 0) {
-                snprintf (why, cap, "unsupported file type '.%s' (%s): Sluice ingests PDF, EPUB, "
-                          "XPS, FB2, CBZ, HTML, Markdown and plain text", s_refused_exts [i], filename);
-                return true;
-            }
+    if (dot && strchr (dot, '/'))
+        dot = NULL;
+    bool legacy = s_listed (type, s_legacy_types);
+    for (int i = 0; dot && !legacy && s_legacy_exts [i]; i++)
+        legacy = strcasecmp (dot + 1, s_legacy_exts [i]) == 0;
+    if (legacy) {
+        snprintf (why, cap, "legacy binary Office file (%s): save it as DOCX, XLSX or PPTX (or "
+                  "OpenDocument) and upload again", s_legacy_name (type, dot));
+        return true;
+    }
+    bool refused = s_listed (type, s_refused_types)
+                || (strncmp (type, "image/", 6) == 0 && !s_listed (type, s_images));
+    for (int i = 0; !refused && s_refused_prefixes [i]; i++)
+        refused = strncmp (type, s_refused_prefixes [i], strlen (s_refused_prefixes [i])) == 0;
+    if (refused) {
+        snprintf (why, cap, "unsupported media type %s: %s", type, S_ACCEPTED);
+        return true;
+    }
+    for (int i = 0; dot && s_refused_exts [i]; i++)
+        if (strcasecmp (dot + 1, s_refused_exts [i]) == 0) {
+            snprintf (why, cap, "unsupported file type '.%s' (%s): %s", s_refused_exts [i],
+                      filename, S_ACCEPTED);
+            return true;
+        }
     return false;
 }
 

@@ -24,11 +24,27 @@ sl_edge_upload_test (bool verbose)
     if (verbose)
         printf (" * sl_edge_upload: ");
     char why [256];
-    assert (sl_edge_type_refused ("image/png", "x.pdf", why, sizeof why));
-    assert (strstr (why, "image/png"));
+    assert (sl_edge_type_refused ("image/gif", "x.pdf", why, sizeof why));
+    assert (strstr (why, "image/gif") && strstr (why, "DOCX"));
     assert (sl_edge_type_refused ("Application/ZIP; charset=x", NULL, why, sizeof why));
-    assert (sl_edge_type_refused (NULL, "Photo.JPG", why, sizeof why));
-    assert (sl_edge_type_refused ("application/octet-stream", "a.docx", why, sizeof why));
+    assert (sl_edge_type_refused (NULL, "Photo.WEBP", why, sizeof why));
+    assert (strstr (why, ".webp"));
+    //  The documents people have: Office, OpenDocument, images, mail
+    assert (!sl_edge_type_refused ("application/octet-stream", "a.docx", why, sizeof why));
+    assert (!sl_edge_type_refused ("image/png", "scan.png", why, sizeof why));
+    assert (!sl_edge_type_refused (NULL, "Photo.JPG", why, sizeof why));
+    assert (!sl_edge_type_refused ("image/tiff", "fax.tif", why, sizeof why));
+    assert (!sl_edge_type_refused ("image/x-png", "old-browser.png", why, sizeof why));
+    assert (!sl_edge_type_refused ("application/vnd.oasis.opendocument.spreadsheet", "a.ods", why, sizeof why));
+    assert (!sl_edge_type_refused ("application/vnd.openxmlformats-officedocument.presentationml.presentation",
+                                   "deck.pptx", why, sizeof why));
+    assert (!sl_edge_type_refused ("message/rfc822", "mail.eml", why, sizeof why));
+    assert (!sl_edge_type_refused ("application/mbox", "inbox.mbox", why, sizeof why));
+    //  Legacy binary Office: refused with what to do about it
+    assert (sl_edge_type_refused ("application/octet-stream", "old.doc", why, sizeof why));
+    assert (strstr (why, "legacy") && strstr (why, "(doc)") && strstr (why, "DOCX"));
+    assert (sl_edge_type_refused ("application/vnd.ms-excel", "x", why, sizeof why));
+    assert (strstr (why, "application/vnd.ms-excel"));
     assert (!sl_edge_type_refused ("application/pdf", "a.pdf", why, sizeof why));
     assert (!sl_edge_type_refused ("application/octet-stream", "notes", why, sizeof why));
     assert (!sl_edge_type_refused ("text/plain", "a.dir/readme", why, sizeof why));
@@ -139,9 +155,9 @@ sl_edge_upload_test (bool verbose)
     assert (sl_edge_upload_bytes (up) == 11);
     sl_edge_upload_destroy (&up);
 
-    assert (sl_edge_upload_new (NULL, blobs, "image/png", "a.png", 1000, 100, &status, message,
+    assert (sl_edge_upload_new (NULL, blobs, "image/gif", "a.gif", 1000, 100, &status, message,
                                 sizeof message) == NULL);
-    assert (status == 415 && strstr (message, "image/png"));
+    assert (status == 415 && strstr (message, "image/gif"));
     assert (sl_edge_upload_new (NULL, blobs, "application/octet-stream", "a.exe", 1000, 100, &status,
                                 message, sizeof message) == NULL);
     assert (status == 415);

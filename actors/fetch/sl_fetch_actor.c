@@ -102,9 +102,16 @@ s_fetch (sl_ctx_t *ctx, void *state)
     char src_override [2300] = "";
     if (sl_mp_get_str (body, "source", src_override, sizeof src_override) == 0 && *src_override)
         snprintf (source, sizeof source, "%s", src_override);
+    if (strcmp (res.mime, SL_MIME_OLE) == 0) {
+        sl_ctx_set_error (ctx, "%s%sis an OLE compound file: a password-protected Office document or a "
+                          "legacy .doc/.xls/.ppt; save it without a password as DOCX, XLSX, PPTX or "
+                          "OpenDocument and ingest it again", res.filename, *res.filename ? " " : "");
+        return SL_FAIL;
+    }
     if (!sl_sniff_supported (res.mime)) {
         sl_ctx_set_error (ctx, "unsupported document type %s%s%s (Sluice reads PDF, EPUB, XPS, CBZ, FB2, "
-                          "HTML, Markdown and plain text)", res.mime, *res.filename ? " for " : "", res.filename);
+                          "HTML, Markdown, plain text, DOCX, PPTX, XLSX, ODT, ODP, ODS, PNG, JPEG, TIFF, "
+                          "EML and MBOX)", res.mime, *res.filename ? " for " : "", res.filename);
         return SL_FAIL;
     }
     sl_store_job_set_blob (self->store, sl_envelope_job (env), res.sha256, res.mime);

@@ -106,6 +106,8 @@ s_declared (const char *declared, char *out, size_t cap)
 
 typedef struct {
     bool epub;                  //  mimetype entry says application/epub+zip
+    const char *odf;            //  mimetype entry names an OpenDocument type
+    int word, ppt, xl;          //  OOXML parts under word/, ppt/, xl/
     bool content_types;         //  [Content_Types].xml (OPC package)
     bool fdseq;                 //  an XPS FixedDocumentSequence part
     int images;
@@ -139,8 +141,27 @@ s_zip_entry (s_zip_t *zip, const unsigned char *head, size_t n, size_t at)
         if (method == 0 && data + sizeof epub - 1 <= n
         &&  memcmp (head + data, epub, sizeof epub - 1) == 0)
             zip->epub = true;
+        static const char *odf [] = { SL_MIME_ODT, SL_MIME_ODP, SL_MIME_ODS, NULL };
+        for (int i = 0; method == 0 && odf [i]; i++) {
+            size_t len = strlen (odf [i]);
+            //  exact: "...opendocument.text-template" is another type
+            if (data + len <= n && memcmp (head + data, odf [i], len) == 0
+            &&  (s_le32 (head + at + 18) == len || s_le32 (head + at + 18) == 0))
+                zip->odf = odf [i];
+        }
         return;
     }
+    //  OOXML parts are XML under word/, ppt/ or xl/ (a comic's xl/001.jpg
+    //  is still an image)
+    bool part = s_has_suffix_ci (name, name_len, ".xml") || s_has_suffix_ci (name, name_len, ".rels");
+    if (part && name_len > 5 && memcmp (name, "word/", 5) == 0)
+        zip->word++;
+    else
+    if (part && name_len > 4 && memcmp (name, "ppt/", 4) == 0)
+        zip->ppt++;
+    else
+    if (part && name_len > 3 && memcmp (name, "xl/", 3) == 0)
+        zip->xl++;
     if (name_len == 19 && memcmp (name, "[Content_Types].xml", 19) == 0)
         zip->content_types = true;
     else
@@ -202,6 +223,15 @@ s_zip_mime (const unsigned char *head, size_t n, const char *ext, const char *de
     bool oxps = strcmp (ext, "oxps") == 0 || strcmp (declared, SL_MIME_OXPS) == 0;
     if (zip.epub)
         return SL_MIME_EPUB;
+    if (zip.odf)
+        return zip.odf;
+    //  OOXML: the folder with the most parts names the kind (a DOCX may
+    //  embed a workbook under word/embeddings, never the other way round)
+    if (zip.word || zip.ppt || zip.xl) {
+        if (zip.word >= zip.ppt && zip.word >= zip.xl)
+            return SL_MIME_DOCX;
+        return zip.ppt >= zip.xl ? SL_MIME_PPTX : SL_MIME_XLSX;
+    }
     if (zip.content_types && zip.fdseq)
         return oxps ? SL_MIME_OXPS : SL_MIME_XPS;
     if (zip.images > 0 && zip.others == 0 && !zip.content_types)
@@ -217,6 +247,13 @@ s_zip_mime (const unsigned char *head, size_t n, const char *ext, const char *de
         return SL_MIME_OXPS;
     if (strcmp (ext, "xps") == 0 || strcmp (declared, SL_MIME_XPS) == 0)
         return SL_MIME_XPS;
+    static const struct { const char *ext; const char *mime; } office [] = {
+        { "docx", SL_MIME_DOCX }, { "pptx", SL_MIME_PPTX }, { "xlsx", SL_MIME_XLSX },
+        { "odt", SL_MIME_ODT }, { "odp", SL_MIME_ODP }, { "ods", SL_MIME_ODS }, { NULL, NULL }
+    };
+    for (int i = 0; office [i].ext; i++)
+        if (strcmp (ext, office [i].ext) == 0 || strcmp (declared, office [i].mime) == 0)
+            return office [i].mime;
     return SL_MIME_ZIP;
 }
 
@@ -374,6 +411,80 @@ s_is_text (const unsigned char *p, size_t n)
 }
 
 //  --------------------------------------------------------------------------
+//  Mail
+
+//  Length of a header field name ("Subject") if line [0..len) starts with
+//  one followed by ':', else 0 (RFC 5322: printable ASCII but ':' and space).
+static size_t
+s_field_name (const unsigned char *line, size_t len)
+{
+    size_t i = 0;
+    while (i < len && line [i] > 32 && line [i] < 127 && line [i] != ':')
+        i++;
+    return i > 0 && i < len && line [i] == ':' ? i : 0;
+}
+
+//  Count the known fields of the header block starting at p (until a blank
+//  line or the end of the head); false if a line in it is not a header
+//  line (a field or a folded continuation).
+static bool
+s_header_block (const unsigned char *p, size_t n, int *known)
+{
+    static const char *fields [] = {
+        "from", "to", "cc", "subject", "date", "mime-version", "received", "return-path",
+        "message-id", "delivered-to", "reply-to", "content-type", "x-mailer", "sender", NULL
+    };
+    *known = 0;
+    size_t at = 0;
+    int lines = 0;
+    while (at < n && lines < 200) {
+        const unsigned char *eol = memchr (p + at, '\n', n - at);
+        size_t len = eol ? (size_t) (eol - (p + at)) : n - at;
+        const unsigned char *line = p + at;
+        if (len && line [len - 1] == '\r')
+            len--;
+        if (len == 0)
+            break;              //  end of the header block
+        if (!eol)
+            break;              //  a line cut off by the end of the head
+        lines++;
+        if (line [0] == ' ' || line [0] == '\t') {
+            if (lines == 1)
+                return false;   //  a continuation needs a field before it
+        }
+        else {
+            size_t name = s_field_name (line, len);
+            if (!name)
+                return false;
+            for (int i = 0; fields [i]; i++)
+                if (strlen (fields [i]) == name && strncasecmp ((const char *) line, fields [i], name) == 0)
+                    (*known)++;
+        }
+        at += (size_t) (eol - (p + at)) + 1;
+    }
+    return lines > 0;
+}
+
+//  EML: the head is a header block with at least two known fields. MBOX:
+//  a "From " separator line, then such a block.
+static const char *
+s_mail (const unsigned char *head, size_t n)
+{
+    if (!s_is_text (head, n))
+        return NULL;
+    int known;
+    if (n > 5 && memcmp (head, "From ", 5) == 0) {
+        const unsigned char *eol = memchr (head, '\n', n);
+        if (eol && s_header_block (eol + 1, n - (size_t) (eol + 1 - head), &known) && known >= 2)
+            return SL_MIME_MBOX;
+        return NULL;
+    }
+    if (s_header_block (head, n, &known) && known >= 2)
+        return SL_MIME_EML;
+    return NULL;
+}
+
+//  --------------------------------------------------------------------------
 
 static s_kind_t
 s_magic (const unsigned char *head, size_t n, const char *ext, const char *declared,
@@ -388,14 +499,16 @@ s_magic (const unsigned char *head, size_t n, const char *ext, const char *decla
         return S_KIND_FINAL;
     }
     static const struct { const char *magic; size_t len; const char *mime; } binary [] = {
-        { "\x89PNG\r\n\x1a\n", 8, "image/png" },
-        { "\xFF\xD8\xFF", 3, "image/jpeg" },
+        { "\x89PNG\r\n\x1a\n", 8, SL_MIME_PNG },
+        { "\xFF\xD8\xFF", 3, SL_MIME_JPEG },
+        { "II*\0", 4, SL_MIME_TIFF },
+        { "MM\0*", 4, SL_MIME_TIFF },
         { "GIF87a", 6, "image/gif" },
         { "GIF89a", 6, "image/gif" },
         { "\x1F\x8B", 2, "application/gzip" },
         { "7z\xBC\xAF\x27\x1C", 6, "application/x-7z-compressed" },
         { "Rar!\x1A\x07", 6, "application/vnd.rar" },
-        { "\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1", 8, "application/x-ole-storage" },
+        { "\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1", 8, SL_MIME_OLE },
         { NULL, 0, NULL }
     };
     for (int i = 0; binary [i].magic; i++)
@@ -406,6 +519,8 @@ s_magic (const unsigned char *head, size_t n, const char *ext, const char *decla
     s_kind_t kind = s_markup (head, n, mime);
     if (kind != S_KIND_NONE)
         return kind;
+    if ((*mime = s_mail (head, n)) != NULL)
+        return S_KIND_FINAL;
 
     //  PDF after leading junk (MuPDF searches for the header). Ask for a
     //  version number and an object after it, so a text that merely
@@ -462,12 +577,13 @@ sl_sniff_mime (const void *head_, size_t n, const char *declared_mime, const cha
         return SL_MIME_MARKDOWN;
     if (strcmp (declared, SL_MIME_TEXT) == 0)
         return SL_MIME_TEXT;
-    //  mail (interim, until content sniffing of mail lands): a claim or
-    //  the extension names a text file a message or a mailbox
-    if (strcmp (declared, "message/rfc822") == 0 || strcmp (ext, "eml") == 0)
-        return "message/rfc822";
-    if (strcmp (declared, "application/mbox") == 0 || strcmp (ext, "mbox") == 0)
-        return "application/mbox";
+    //  Mail whose head the bytes did not show as headers (a message that
+    //  starts with a long comment, an mbox with junk before its first
+    //  "From "): a claim or the extension may name the text a message
+    if (strcmp (declared, SL_MIME_EML) == 0 || strcmp (ext, "eml") == 0)
+        return SL_MIME_EML;
+    if (strcmp (declared, SL_MIME_MBOX) == 0 || strcmp (ext, "mbox") == 0)
+        return SL_MIME_MBOX;
     if (strcmp (ext, "md") == 0 || strcmp (ext, "markdown") == 0 || strcmp (ext, "mkd") == 0
     ||  strcmp (ext, "mdown") == 0)
         return SL_MIME_MARKDOWN;
@@ -481,9 +597,9 @@ sl_sniff_supported (const char *mime)
 {
     static const char *supported [] = {
         SL_MIME_PDF, SL_MIME_EPUB, SL_MIME_CBZ, SL_MIME_XPS, SL_MIME_OXPS, SL_MIME_FB2,
-        SL_MIME_HTML, SL_MIME_XHTML, SL_MIME_MARKDOWN, SL_MIME_TEXT,
-        "message/rfc822", "application/mbox",       //  mail (interim)
-        NULL
+        SL_MIME_HTML, SL_MIME_XHTML, SL_MIME_MARKDOWN, SL_MIME_TEXT, SL_MIME_PNG, SL_MIME_JPEG,
+        SL_MIME_TIFF, SL_MIME_DOCX, SL_MIME_PPTX, SL_MIME_XLSX, SL_MIME_ODT, SL_MIME_ODP,
+        SL_MIME_ODS, SL_MIME_EML, SL_MIME_MBOX, NULL
     };
     if (!mime)
         return false;

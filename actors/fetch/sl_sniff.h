@@ -6,9 +6,13 @@
     serves an HTML error page is HTML, not a broken PDF. Order of evidence:
 
       1. magic bytes: PDF (%PDF- anywhere in the first 1024 bytes, as MuPDF
-         tolerates leading junk), ZIP containers (EPUB, CBZ, XPS/OXPS, told
-         apart by their entry names), FB2, HTML, XHTML, a few common binary
-         formats (images, gzip) so errors can name them;
+         tolerates leading junk), ZIP containers told apart by their entry
+         names (EPUB, CBZ, XPS/OXPS; DOCX, PPTX, XLSX by their word/, ppt/,
+         xl/ parts; ODT, ODP, ODS by the type in their first entry,
+         "mimetype"), images (PNG, JPEG, TIFF), FB2, HTML, XHTML, mail (an
+         RFC 5322 header block of known fields: EML; a "From " line then
+         one: MBOX), a few common binary formats (gzip, OLE) so errors can
+         name them;
       2. the declared Content-Type (parameters and case ignored);
       3. the file name's extension (.md, .txt, .html, ...);
       4. a text/binary heuristic: valid UTF-8 or mostly printable Latin-1 is
@@ -37,11 +41,25 @@
 #define SL_MIME_XHTML       "application/xhtml+xml"
 #define SL_MIME_MARKDOWN    "text/markdown"
 #define SL_MIME_TEXT        "text/plain"
+#define SL_MIME_PNG         "image/png"
+#define SL_MIME_JPEG        "image/jpeg"
+#define SL_MIME_TIFF        "image/tiff"
+#define SL_MIME_DOCX        "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+#define SL_MIME_PPTX        "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+#define SL_MIME_XLSX        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#define SL_MIME_ODT         "application/vnd.oasis.opendocument.text"
+#define SL_MIME_ODP         "application/vnd.oasis.opendocument.presentation"
+#define SL_MIME_ODS         "application/vnd.oasis.opendocument.spreadsheet"
+#define SL_MIME_EML         "message/rfc822"
+#define SL_MIME_MBOX        "application/mbox"
 //  ... and for things the pipeline cannot ingest
 #define SL_MIME_BINARY      "application/octet-stream"
 #define SL_MIME_EMPTY       "application/x-empty"
 #define SL_MIME_ZIP         "application/zip"
 #define SL_MIME_XML         "application/xml"
+//  An OLE compound file: a password-protected (encrypted) OOXML document,
+//  or a legacy binary .doc / .xls / .ppt
+#define SL_MIME_OLE         "application/x-ole-storage"
 
 //  How many leading bytes of a document sl_sniff_mime wants to see; fewer
 //  work (short documents), more are ignored.

@@ -203,11 +203,45 @@ sl_sniff_test (bool verbose)
     s_check ("xps", zip, len, NULL, NULL, SL_MIME_XPS);
     s_check ("oxps", zip, len, NULL, "paper.oxps", SL_MIME_OXPS);
 
+    //  OOXML by the folder of its parts, whatever the name says
     len = 0;
     s_zip_add (zip, &len, "[Content_Types].xml", "<Types/>", 0);
+    s_zip_add (zip, &len, "_rels/.rels", "<Relationships/>", 0);
     s_zip_add (zip, &len, "word/document.xml", "<w:document/>", 0);
-    s_check ("docx is not supported", zip, len, NULL, "letter.docx", SL_MIME_ZIP);
-    assert (!sl_sniff_supported (sl_sniff_mime (zip, len, NULL, NULL)));
+    s_zip_add (zip, &len, "word/embeddings/x.xlsx", "PK", 0);
+    s_check ("docx", zip, len, NULL, NULL, SL_MIME_DOCX);
+    s_check ("docx renamed bin", zip, len, "application/octet-stream", "letter.bin", SL_MIME_DOCX);
+    s_check ("docx named xlsx", zip, len, NULL, "letter.xlsx", SL_MIME_DOCX);
+    assert (sl_sniff_supported (SL_MIME_DOCX));
+    len = 0;
+    s_zip_add (zip, &len, "[Content_Types].xml", "<Types/>", 0);
+    s_zip_add (zip, &len, "ppt/presentation.xml", "<p:presentation/>", 0);
+    s_zip_add (zip, &len, "ppt/slides/slide1.xml", "<p:sld/>", 0);
+    s_check ("pptx", zip, len, NULL, NULL, SL_MIME_PPTX);
+    len = 0;
+    s_zip_add (zip, &len, "docProps/app.xml", "<Properties/>", 8);
+    s_zip_add (zip, &len, "xl/workbook.xml", "<workbook/>", 8);
+    s_zip_add (zip, &len, "xl/worksheets/sheet1.xml", "<worksheet/>", 8);
+    s_check ("xlsx with data descriptors", zip, len, NULL, NULL, SL_MIME_XLSX);
+    //  A head that shows only [Content_Types].xml: the name may say which
+    len = 0;
+    s_zip_add (zip, &len, "[Content_Types].xml", "<Types/>", 0);
+    s_check ("ooxml head, named", zip, len, NULL, "deck.pptx", SL_MIME_PPTX);
+    s_check ("ooxml head, unnamed", zip, len, NULL, NULL, SL_MIME_ZIP);
+    //  OpenDocument by the type in its first entry
+    static const char *odf [][2] = {
+        { SL_MIME_ODT, "odt" }, { SL_MIME_ODP, "odp" }, { SL_MIME_ODS, "ods" }
+    };
+    for (int i = 0; i < 3; i++) {
+        len = 0;
+        s_zip_add (zip, &len, "mimetype", odf [i] [0], 0);
+        s_zip_add (zip, &len, "content.xml", "<office:document-content/>", 0);
+        s_check (odf [i] [1], zip, len, NULL, "x.bin", odf [i] [0]);
+        assert (sl_sniff_supported (odf [i] [0]));
+    }
+    len = 0;
+    s_zip_add (zip, &len, "mimetype", "application/vnd.oasis.opendocument.text-template", 0);
+    s_check ("odt template is not odt", zip, len, NULL, NULL, SL_MIME_ZIP);
 
     len = 0;
     s_zip_add (zip, &len, "comic/", "", 0);
@@ -215,6 +249,10 @@ sl_sniff_test (bool verbose)
     s_zip_add (zip, &len, "comic/002.PNG", "\x89PNG", 0);
     s_zip_add (zip, &len, "ComicInfo.xml", "<ComicInfo/>", 0);
     s_check ("cbz", zip, len, NULL, NULL, SL_MIME_CBZ);
+    len = 0;
+    s_zip_add (zip, &len, "xl/001.jpg", "\xFF\xD8\xFF jpeg", 0);
+    s_zip_add (zip, &len, "xl/002.jpg", "\xFF\xD8\xFF jpeg", 0);
+    s_check ("cbz with a folder named xl", zip, len, NULL, NULL, SL_MIME_CBZ);
     len = 0;
     s_zip_add (zip, &len, "notes.txt", "hello", 0);
     s_check ("plain zip", zip, len, NULL, NULL, SL_MIME_ZIP);
@@ -270,6 +308,34 @@ sl_sniff_test (bool verbose)
     s_check ("binary declared text", bin, sizeof bin, "text/plain", "a.txt", SL_MIME_BINARY);
     s_check ("gzip", "\x1F\x8B\x08\0\0\0", 6, NULL, "a.html", "application/gzip");
 
+    //  Images are documents now (read by OCR)
+    s_check ("png", "\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16, NULL, "scan.bin", SL_MIME_PNG);
+    s_check ("jpeg", "\xFF\xD8\xFF\xE0\0\x10JFIF", 10, NULL, NULL, SL_MIME_JPEG);
+    s_check ("tiff le", "II*\0\x08\0\0\0", 8, NULL, NULL, SL_MIME_TIFF);
+    s_check ("tiff be", "MM\0*\0\0\0\x08", 8, "text/plain", "a.txt", SL_MIME_TIFF);
+    assert (sl_sniff_supported (SL_MIME_PNG) && sl_sniff_supported (SL_MIME_JPEG)
+         && sl_sniff_supported (SL_MIME_TIFF));
+    assert (!sl_sniff_supported ("image/gif"));
+    //  Encrypted OOXML and legacy Office are OLE compound files
+    s_check ("ole", "\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1\0\0", 10, NULL, "secret.docx", SL_MIME_OLE);
+    assert (!sl_sniff_supported (SL_MIME_OLE));
+
+    //  Mail: a header block of known fields; a mailbox starts with "From "
+    s_check_str ("eml", "Return-Path: <a@example.org>\r\nReceived: from mx by mx2;\r\n"
+                 " Mon, 7 Dec 2026 10:00:00 +0000\r\nFrom: A <a@example.org>\r\nTo: b@example.org\r\n"
+                 "Subject: Minutes\r\nMIME-Version: 1.0\r\n\r\nBody text.\r\n", NULL, "x.bin", SL_MIME_EML);
+    s_check_str ("eml head cut", "From: a@example.org\nSubject: Hi\nDate: Mon, 7 Dec 2026\nContent-Ty",
+                 NULL, NULL, SL_MIME_EML);
+    s_check_str ("mbox", "From a@example.org Mon Dec  7 10:00:00 2026\nFrom: a@example.org\n"
+                 "Subject: One\n\nBody.\n\nFrom b@example.org Mon Dec  7 11:00:00 2026\n", NULL, NULL,
+                 SL_MIME_MBOX);
+    assert (sl_sniff_supported (SL_MIME_EML) && sl_sniff_supported (SL_MIME_MBOX));
+    s_check_str ("one header-like line is text", "Subject: my essay\n\nIt begins here.\n", NULL, NULL,
+                 SL_MIME_TEXT);
+    s_check_str ("prose with a colon is text", "Note: this is prose\nand more prose here\n", NULL, NULL,
+                 SL_MIME_TEXT);
+    s_check_str ("From line then prose", "From here we go\nto the sea, said she.\n", NULL, NULL, SL_MIME_TEXT);
+
     //  Extension
     s_check_str ("md", "# Title\n", NULL, "README.md", SL_MIME_MARKDOWN);
     s_check_str ("MD in path", "# Title\n", NULL, "/docs/v1.2/NOTES.MARKDOWN", SL_MIME_MARKDOWN);
@@ -301,7 +367,7 @@ sl_sniff_test (bool verbose)
     for (int i = 0; yes [i]; i++)
         assert (sl_sniff_supported (yes [i]));
     assert (!sl_sniff_supported (NULL));
-    assert (!sl_sniff_supported ("image/png"));
+    assert (!sl_sniff_supported ("image/webp"));
     assert (!sl_sniff_supported ("text/html; charset=utf-8"));
 
     //  Random bytes never crash and always give some answer
