@@ -652,7 +652,7 @@ test_synthetic_option_sets (void)
     size_t *lens = s_lens;
     const int npages = S_NPAGES;
     sl_chunk_opts_t sets [] = {
-        { 100, 15, 10 }, { 50, 10, 5 }, { 20, 0, 0 }, { 7, 3, 2 }, { 200, 40, 20 }, { 1, 0, 0 }
+        { 100, 15, 10, false }, { 50, 10, 5, false }, { 20, 0, 0, false }, { 7, 3, 2, false }, { 200, 40, 20, false }, { 1, 0, 0, false }
     };
     for (size_t s = 0; s < sizeof sets / sizeof sets [0]; s++) {
         char label [64];
@@ -714,7 +714,7 @@ test_non_additive_counter (void)
     const char **pages = s_pages;
     size_t *lens = s_lens;
     const int npages = S_NPAGES;
-    sl_chunk_opts_t o = { 60, 10, 5 };
+    sl_chunk_opts_t o = { 60, 10, 5, false };
     s_check ("bytes/4 counter", pages, lens, npages, &o, s_count_bytes4, &s_col, true, s_verbose);
 }
 
@@ -770,7 +770,7 @@ test_known_pages_and_hyphens (void)
         "ment ends on page four with omega."
     };
     size_t l [] = { strlen (p [0]), 0, strlen (p [2]), strlen (p [3]) };
-    sl_chunk_opts_t o = { 8, 2, 0 };
+    sl_chunk_opts_t o = { 8, 2, 0, false };
     s_check ("known pages", p, l, 4, &o, NULL, &s_col, true, s_verbose);
     bool saw_information = false, saw_document = false;
     for (int i = 0; i < s_col.n; i++) {
@@ -812,7 +812,7 @@ test_paragraph_beats_sentence (void)
         "Twenty-one twenty-two twenty-three twenty-four."
     };
     size_t l [] = { strlen (p [0]) };
-    sl_chunk_opts_t o = { 20, 0, 0 };
+    sl_chunk_opts_t o = { 20, 0, 0, false };
     CHECK (s_check ("paragraph first", p, l, 1, &o, NULL, &s_col, false, s_verbose) == 2);
     CHECK (strcmp (s_col.items [0].text,
                     "One two three four five six seven. Eight nine ten eleven twelve.") == 0);
@@ -829,7 +829,7 @@ test_trailing_fragment_merged (void)
     sl_chunk_bytes_put (&b, ". Tail end.", 11);
     const char *p [] = { b.data };
     size_t l [] = { b.len };
-    sl_chunk_opts_t o = { 20, 0, 5 };
+    sl_chunk_opts_t o = { 20, 0, 5, false };
     CHECK (s_check ("trailing fragment", p, l, 1, &o, NULL, &s_col, false, s_verbose) == 2);
     CHECK (sl_chunk_count_words (NULL, s_col.items [1].text, s_col.items [1].c.len) >= 5);
     o.min_tokens = 0;
@@ -857,7 +857,7 @@ test_huge_word_split (void)
     CHECK (n > 1);
     for (int i = 0; i < n; i++)
         CHECK (s_col.items [i].c.len <= (size_t) opts.target_tokens * SL_CHUNK_MAX_PIECE_BYTES);
-    sl_chunk_opts_t o = { 64, 8, 4 };
+    sl_chunk_opts_t o = { 64, 8, 4, false };
     n = s_check ("huge word / bytes4", p, l, 1, &o, s_count_bytes4, &s_col, false, s_verbose);
     CHECK (n >= (int) (big / 4 / 64));
     free (p0);
@@ -874,7 +874,7 @@ test_cjk_without_spaces (void)
         sl_chunk_bytes_put (&b, sentence, strlen (sentence));
     const char *p [] = { b.data };
     size_t l [] = { b.len };
-    sl_chunk_opts_t o = { 20, 8, 2 };
+    sl_chunk_opts_t o = { 20, 8, 2, false };
     int n = s_check ("cjk", p, l, 1, &o, NULL, &s_col, true, s_verbose);
     CHECK (n > 10);
     for (int i = 0; i < n - 1; i++) {
@@ -908,7 +908,7 @@ test_hostile_bytes (void)
             hp [pg] = b.data ? b.data : strdup ("");
             hl [pg] = b.len;
         }
-        sl_chunk_opts_t o = { 1 + (int) (s_rand (&r) % 40), 0, (int) (s_rand (&r) % 6) };
+        sl_chunk_opts_t o = { 1 + (int) (s_rand (&r) % 40), 0, (int) (s_rand (&r) % 6), false };
         o.overlap_tokens = (int) (s_rand (&r) % (uint64_t) o.target_tokens);
         s_check ("hostile", hp, hl, 6, &o, round % 2 ? s_count_bytes4 : NULL, &s_col,
                  false, false);
@@ -923,7 +923,7 @@ test_callback_stops_chunker (void)
 {
     s_collector_reset (&s_col);
     s_col.stop_after = 2;
-    sl_chunker_t *chunker = sl_chunker_new (&(sl_chunk_opts_t) { 5, 0, 0 }, NULL, NULL,
+    sl_chunker_t *chunker = sl_chunker_new (&(sl_chunk_opts_t) { 5, 0, 0, false }, NULL, NULL,
                                             s_collect, &s_col);
     const char *text = "one two three four five six seven eight nine ten eleven twelve "
                        "thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty";
@@ -948,7 +948,7 @@ test_readmes (void)
         size_t len = strlen (data);
         const char *one [] = { data };
         size_t one_len [] = { len };
-        sl_chunk_opts_t o = { 40, 8, 5 };
+        sl_chunk_opts_t o = { 40, 8, 5, false };
         CHECK (s_check (name, one, one_len, 1, &o, NULL, &s_col, true, s_verbose) > 1);
         if (strcmp (name, "repere-README.md") == 0) {
             //  soft hyphens gone, words hyphenated across a line joined

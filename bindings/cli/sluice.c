@@ -697,7 +697,7 @@ s_submit (doc_t *doc)
         doc->submit_rc = status == 202 ? EXIT_SERVER : s_exit_for (status);
         json_t *rejected = json_array_get (json_object_get (reply, "rejected"), 0);
         const char *why = json_string_value (json_object_get (json_object_get (rejected, "error"), "message"));
-        snprintf (doc->message, sizeof doc->message, "%s", why ? why : error);
+        snprintf (doc->message, sizeof doc->message, "%.*s", (int) sizeof doc->message - 1, why ? why : error);
     }
     json_decref (reply);
 }
