@@ -1413,14 +1413,14 @@ s_table_emit (sl_chunker_t *self)
         .tokens = (int) (n > INT_MAX ? INT_MAX : n) + self->context_tokens,
         .kind = "table",
     };
+    if (s_emit (self, &chunk, chunk.char_start, chunk.char_end, section))
+        return -1;
+    //  the next piece starts with the header again
     self->piece_rows = 0;
     self->first_piece = false;
-    //  the next piece starts with the header again
     self->piece.len = 0;
-    if (sl_chunk_bytes_put (&self->piece, self->header.data, self->header.len))
-        return -1;
     self->piece_tokens = self->header_tokens;
-    return s_emit (self, &chunk, chunk.char_start, chunk.char_end, section);
+    return sl_chunk_bytes_put (&self->piece, self->header.data, self->header.len);
 }
 
 //  Last resort for a row over the budget even alone with its header: each
