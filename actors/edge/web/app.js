@@ -1071,7 +1071,19 @@
              hit.match === 'lexical' || hit.match === 'both'
                ? el('span', { class: 'hit-match', title: 'The passage holds every word of the query',
                               text: hit.match === 'both' ? 'words + meaning' : 'exact words' })
+               : null,
+             // a table chunk, and text read from page images (its confidence)
+             hit.kind === 'table'
+               ? el('span', { class: 'hit-badge hit-table', title: 'Rows of a table, its header row first',
+                              text: 'table' })
+               : null,
+             hit.ocr
+               ? el('span', { class: 'hit-badge hit-ocr', title: 'Text read from page images (OCR)',
+                              text: 'OCR' + (Number.isInteger(hit.ocr_confidence)
+                                             ? ' ' + hit.ocr_confidence + '%' : '') })
                : null),
+          // the section path the passage sits under, above its snippet
+          hit.section ? el('p', { class: 'hit-section', text: hit.section }) : null,
           el('p', { class: 'hit-text' }, highlighted(part.text, terms)));
         if (part.cut) {
           li.append(el('details', {}, el('summary', { text: 'Whole passage' }),
