@@ -78,6 +78,7 @@ typedef struct {
 
 //  Longest heading title kept in a path, and the deepest level
 #define S_TITLE_MAX 200
+#define S_ORPHANS_MAX 4096      //  headings kept while a document has no text
 #define S_LEVELS 6
 #define S_SEPARATOR " \xE2\x80\xBA "           //  " › "
 
@@ -127,6 +128,11 @@ struct sl_chunker_s {
     char *context_path;
     sl_chunk_bytes_t context;
     int context_tokens;
+
+    //  headings met before any text: a document that is only headings
+    //  ("# Summer") is indexed by them rather than found empty
+    bool seen_text;
+    sl_chunk_bytes_t orphans;
 
     //  the table being chunked
     bool in_table;
@@ -673,6 +679,7 @@ sl_chunker_destroy (sl_chunker_t **self_p)
         free (self->context.data);
         free (self->header.data);
         free (self->piece.data);
+        free (self->orphans.data);
         free (self);
         *self_p = NULL;
     }
@@ -1275,6 +1282,7 @@ s_add_text (sl_chunker_t *self, const char *norm, size_t norm_len)
         }
     }
     self->force_para = false;
+    self->seen_text = true;
     if (rc == 0)
         rc = s_mark_page (self);
     if (rc == 0)
@@ -1377,6 +1385,12 @@ s_heading (sl_chunker_t *self, int level, const char *title, size_t len)
         free (clean);
         return 0;
     }
+    if (!self->seen_text && self->orphans.len < S_ORPHANS_MAX
+    &&  (sl_chunk_bytes_put (&self->orphans, clean, strlen (clean))
+    ||   sl_chunk_bytes_put (&self->orphans, "\n\n", 2))) {
+        free (clean);
+        return -1;
+    }
     if (self->open && (self->held.valid || self->pending_tokens >= self->opts.min_tokens)
     &&  s_flush (self)) {
         free (clean);
@@ -1459,6 +1473,7 @@ s_table_row (sl_chunker_t *self, const char *raw, size_t raw_len)
     int rc = 0;
     if (len == 0)
         goto done;
+    self->seen_text = true;
     if (!self->in_table) {
         //  a table ends the flow before it and opens a piece with its header
         if (self->open && (rc = s_flush (self)))
@@ -1619,7 +1634,12 @@ sl_chunker_finish (sl_chunker_t *self)
     if (self->stopped || self->finished)
         return -1;
     self->finished = true;
-    if (s_table_end (self) || s_process (self, true))
+    if (s_table_end (self))
+        return -1;
+    //  only headings: they are the text
+    if (!self->seen_text && self->orphans.len && s_add_raw (self, self->orphans.data, self->orphans.len))
+        return -1;
+    if (s_process (self, true))
         return -1;
     return s_emit_held (self);
 }

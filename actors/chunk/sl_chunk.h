@@ -40,7 +40,8 @@
       so far is cut (the chunk ends there, no overlap carried over) unless
       that would leave a chunk below min_tokens with nothing before it in
       the section to merge into; so a chunk straddles two sections only
-      when the first had next to no text.
+      when the first had next to no text. A document that is only
+      headings ("# Summer") has them as its text (the first 4 KiB).
     - Tables. A run of row lines ("| a | b |") is a table; its first row is
       the header. It becomes chunks of kind "table" whose text is the rows,
       one per line (normalisation keeps the row newlines): rows are never

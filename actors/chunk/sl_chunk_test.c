@@ -1314,6 +1314,27 @@ test_table_long_bounded (void)
     free (b.data);
 }
 
+//  A document that is only headings is indexed by them
+static void
+test_headings_only_document (void)
+{
+    const char *text = "# Summer\n## Notes\n";
+    sl_chunk_page_t page = { .page_no = 1, .text = text, .len = strlen (text), .marked = true,
+                             .ocr_confidence = -1 };
+    sl_chunk_opts_t opts;
+    sl_chunk_opts_defaults (&opts);
+    s_structured (&opts, NULL, NULL, &page, 1);
+    CHECK (s_col.n == 1);
+    CHECK (streq (s_col.items [0].text, "Summer\n\nNotes"));
+    CHECK (streq (s_col.items [0].section, "Summer \xE2\x80\xBA Notes"));
+    //  with any text, headings stay out of it
+    text = "# Summer\nWarm.\n";
+    page.text = text;
+    page.len = strlen (text);
+    s_structured (&opts, NULL, NULL, &page, 1);
+    CHECK (s_col.n == 1 && streq (s_col.items [0].text, "Warm."));
+}
+
 //  A page that is not marked: "# apt install" is text, no section
 static void
 test_unmarked_hash_line_is_text (void)
@@ -1511,6 +1532,7 @@ sl_chunk_test (bool verbose)
     RUN (test_table_no_row_split);
     RUN (test_table_huge_row_split_by_cells);
     RUN (test_table_long_bounded);
+    RUN (test_headings_only_document);
     RUN (test_unmarked_hash_line_is_text);
     RUN (test_marked_escape_is_text);
     RUN (test_outline_headings_sections);
