@@ -925,14 +925,17 @@ async function test_hit_section_and_badges(tmp) {
     return page.locator('#hits li').evaluateAll((lis) => lis.map((li) => ({
       section: (li.querySelector('.hit-section') || { textContent: null }).textContent,
       badges: Array.from(li.querySelectorAll('.hit-badge')).map((x) => x.textContent),
-      order: Array.from(li.children).map((x) => x.className)
+      order: Array.from(li.children).map((x) => x.classList[0]),
+      rows: (li.querySelector('.hit-text') || { innerText: '' }).innerText
     })));
   };
   let hits = await hitsFor('key_17');
   check(hits[0].section === 'Reference \u203a Settings', 'table hit: its section path', hits[0]);
   check(hits[0].badges.includes('table') && !hits[0].badges.some((x) => x.startsWith('OCR')),
         'table hit: a table badge, no OCR badge', hits[0]);
-  check(hits[0].order.indexOf('hit-section') < hits[0].order.indexOf('hit-text'), 'section above the snippet', hits[0]);
+  check(hits[0].order.indexOf('hit-section') >= 0 && hits[0].order.indexOf('hit-section') < hits[0].order.indexOf('hit-text'),
+        'section above the snippet', hits[0]);
+  check(hits[0].rows.split('\n')[0] === '| Key | Default | Meaning |', 'table rows one per line, header first', hits[0].rows);
   hits = await hitsFor('keep a week of copies');
   check(hits[0].section === 'Operations \u203a Backing up your data' && hits[0].badges.length === 0,
         'text hit: its section, no badge', hits[0]);

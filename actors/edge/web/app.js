@@ -1059,7 +1059,10 @@
       for (const hit of hits) {
         const title = hit.title || basename(hit.source) || hit.document_id;
         const pages = pagesText(hit);
-        const flat = String(hit.text || '').replace(/\s+/g, ' ').trim();
+        // a table's rows stay one per line; other text flows as one paragraph
+        const table = hit.kind === 'table';
+        const flat = table ? String(hit.text || '').replace(/[ \t]+/g, ' ').trim()
+                           : String(hit.text || '').replace(/\s+/g, ' ').trim();
         const part = excerpt(flat, terms, 320);
         const li = el('li', { class: 'hit', 'data-doc': hit.document_id,
                               'data-page-start': hit.page_start || null, 'data-page-end': hit.page_end || null },
@@ -1084,7 +1087,7 @@
                : null),
           // the section path the passage sits under, above its snippet
           hit.section ? el('p', { class: 'hit-section', text: hit.section }) : null,
-          el('p', { class: 'hit-text' }, highlighted(part.text, terms)));
+          el('p', { class: table ? 'hit-text rows' : 'hit-text' }, highlighted(part.text, terms)));
         if (part.cut) {
           li.append(el('details', {}, el('summary', { text: 'Whole passage' }),
                        el('p', { class: 'hit-text whole' }, highlighted(hit.text, terms))));
