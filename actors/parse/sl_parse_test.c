@@ -798,6 +798,21 @@ test_markdown_title (void)
     assert (s_parse (path, NULL, NULL, &got, &info, err, sizeof err) == 0);   //  by extension
     assert (streq (info.format, "markdown"));
     assert (streq (info.title, "From Front Matter"));
+    //  front matter is text: its closing "---" makes no setext heading
+    assert (streq (got.text [0], "---\nauthor: x\ntitle: \"From Front Matter\"\n---\n# Heading\n"));
+    s_collect_free (&got);
+    //  a first line "---" that never closes is a thematic break: the
+    //  heading after it is one
+    const char *rule = "---\n# Real heading\ntext\n";
+    s_write (path, rule, strlen (rule));
+    assert (s_parse (path, "text/markdown", NULL, &got, &info, err, sizeof err) == 0);
+    assert (streq (got.text [0], rule));
+    s_collect_free (&got);
+    //  a "---" under a list item is a thematic break, not a heading
+    const char *list = "- item\n---\n1. first\n===\n";
+    s_write (path, list, strlen (list));
+    assert (s_parse (path, "text/markdown", NULL, &got, &info, err, sizeof err) == 0);
+    assert (streq (got.text [0], list));
     s_collect_free (&got);
 }
 

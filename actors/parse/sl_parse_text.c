@@ -630,16 +630,60 @@ s_markdown_line (sl_parse_buf_t *out, const char *line, size_t n, bool code)
     sl_parse_buf_append (out, "\n", 1);
 }
 
+//  True if a line can be the text of a setext heading: not a list item,
+//  quote or indented code (whose "---" below is a thematic break)
+static bool
+s_setext_text (const char *line, size_t n)
+{
+    if (n >= 4 && memcmp (line, "    ", 4) == 0)
+        return false;
+    if (n >= 1 && line [0] == '>')
+        return false;
+    if (n >= 2 && (line [0] == '-' || line [0] == '*' || line [0] == '+') && line [1] == ' ')
+        return false;
+    size_t digits = 0;
+    while (digits < n && line [digits] >= '0' && line [digits] <= '9')
+        digits++;
+    return !(digits > 0 && digits + 1 < n && (line [digits] == '.' || line [digits] == ')')
+             && line [digits + 1] == ' ');
+}
+
 //  Mark one page of Markdown into out: Markdown's headings and pipe tables
 //  already are sl_markup; setext headings ("Title\n===") become "# Title";
 //  lines in fenced code blocks are escaped. *in_fence carries a fence open
-//  across a form feed.
+//  across a form feed. YAML front matter (first page, "---" ... "---") is
+//  passed as text: its closing "---" is no setext underline.
 static void
-s_markdown_mark (const char *text, size_t len, bool *in_fence, sl_parse_buf_t *out)
+s_markdown_mark (const char *text, size_t len, bool first_page, bool *in_fence, sl_parse_buf_t *out)
 {
     const char *p = text, *end = text + len;
     const char *held = NULL;            //  previous text line, not yet written:
     size_t held_len = 0;                //  it may be a setext heading
+    bool front = first_page && len >= 4 && memcmp (text, "---", 3) == 0
+              && (text [3] == '\n' || text [3] == '\r');
+    //  only if it closes: a lone "---" first line is a thematic break
+    for (const char *q = front ? memchr (p, '\n', len) : NULL; front; ) {
+        if (!q || q + 1 >= end) {
+            front = false;
+            break;
+        }
+        q++;
+        if (end - q >= 3 && (memcmp (q, "---", 3) == 0 || memcmp (q, "...", 3) == 0))
+            break;
+        q = memchr (q, '\n', (size_t) (end - q));
+    }
+    if (front) {
+        const char *eol = memchr (p, '\n', (size_t) (end - p));
+        p = eol ? eol + 1 : end;
+        sl_parse_buf_append (out, "---\n", 4);
+    }
+    while (front && p < end) {
+        const char *eol = memchr (p, '\n', (size_t) (end - p));
+        size_t n = (size_t) ((eol ? eol : end) - p);
+        s_markdown_line (out, p, n, true);          //  escaped: "# x" in YAML is no heading
+        front = !(n >= 3 && (memcmp (p, "---", 3) == 0 || memcmp (p, "...", 3) == 0));
+        p = eol ? eol + 1 : end;
+    }
     while (p < end) {
         const char *eol = memchr (p, '\n', (size_t) (end - p));
         if (!eol)
@@ -663,7 +707,7 @@ s_markdown_mark (const char *text, size_t len, bool *in_fence, sl_parse_buf_t *o
             s_markdown_line (out, line, n, false);
         }
         else
-        if (*in_fence || s_blank (line, n) || line [0] == '#' || line [0] == '|')
+        if (*in_fence || s_blank (line, n) || line [0] == '#' || line [0] == '|' || !s_setext_text (line, n))
             s_markdown_line (out, line, n, *in_fence);
         else {
             held = line;
@@ -722,7 +766,7 @@ sl_parse_text (const sl_parse_opts_t *opts, const char *path, bool markdown,
         sl_page_t p = { .page_no = page_no, .page_count = info->page_count, .text = page, .len = len };
         if (markdown) {
             sl_parse_buf_reset (&marked);
-            s_markdown_mark (page, len, &in_fence, &marked);
+            s_markdown_mark (page, len, page_no == 1, &in_fence, &marked);
             p.text = marked.data ? marked.data : "";
             p.len = marked.size;
             p.marked = true;
