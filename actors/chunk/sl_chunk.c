@@ -145,6 +145,7 @@ struct sl_chunker_s {
     size_t last_row_start;      //  ... and in the document
     int last_row_tokens;
     bool first_piece;           //  the piece holds the header as its own row
+    int table_rows;             //  rows of the table so far
 };
 
 //  How much the chunker holds now: buffered text bytes, pieces and page marks
@@ -1481,19 +1482,24 @@ s_table_row (sl_chunker_t *self, const char *raw, size_t raw_len)
         self->in_table = true;
         self->first_piece = true;
         self->header.len = self->piece.len = 0;
-        if (sl_chunk_bytes_put (&self->header, row, len) || sl_chunk_bytes_put (&self->header, "\n", 1)
-        ||  s_context_for (self, s_section_at (self, self->base))) {
+        self->header_tokens = self->piece_tokens = self->piece_rows = self->table_rows = 0;
+        if (s_context_for (self, s_section_at (self, self->base))) {
             rc = -1;
             goto done;
         }
-        self->header_tokens = self->piece_tokens = s_count_str (self, row, len);
-        self->piece_rows = 0;
     }
     int tokens = s_count_str (self, row, len);
     int budget = self->opts.target_tokens - self->count_offset - self->context_tokens;
-    bool fits = self->piece_tokens + tokens <= budget
-             || (self->first_piece && self->piece_rows == 0);   //  the header itself
-    if (!fits) {
+    //  the header is repeated on every piece unless it would take more
+    //  than half of one: then rows need the room more
+    if (self->table_rows++ == 0 && tokens <= budget / 2) {
+        if (sl_chunk_bytes_put (&self->header, row, len) || sl_chunk_bytes_put (&self->header, "\n", 1)) {
+            rc = -1;
+            goto done;
+        }
+        self->header_tokens = tokens;
+    }
+    if (self->piece_tokens + tokens > budget) {
         if ((rc = s_table_emit (self)))
             goto done;
         if (self->header_tokens + tokens > budget) {
@@ -1509,7 +1515,7 @@ s_table_row (sl_chunker_t *self, const char *raw, size_t raw_len)
         rc = -1;
         goto done;
     }
-    self->piece_tokens += self->first_piece && self->piece_rows == 0 ? 0 : tokens;
+    self->piece_tokens += tokens;
     self->piece_rows++;
     self->piece_end = self->base + len;
     //  the rows are in the document text (offsets) but never in the window

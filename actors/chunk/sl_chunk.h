@@ -47,7 +47,8 @@
       one per line (normalisation keeps the row newlines): rows are never
       split, a table over the budget is cut between rows and every piece
       after the first starts with the header row again (not part of the
-      piece's [char_start, char_end), which covers its new rows). Last
+      piece's [char_start, char_end), which covers its new rows; a header
+      that would take over half a piece is not repeated). Last
       resort: a single row over the budget (with the header) is split by
       cells: each cell becomes a paragraph "| cell |" of its own and goes
       through the text splitter (kind still "table", header not repeated;

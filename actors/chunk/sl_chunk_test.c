@@ -1278,6 +1278,37 @@ test_table_huge_row_split_by_cells (void)
     free (b.data);
 }
 
+//  A header bigger than the budget is not repeated (it would leave no
+//  room): it is split by cells, and the rows after it still form pieces
+static void
+test_table_huge_header_not_repeated (void)
+{
+    sl_chunk_bytes_t b = { 0 };
+    s_put (&b, "| ");
+    s_words (&b, "head", 40);
+    s_put (&b, " | B |\n");
+    char row [64];
+    for (int i = 0; i < 30; i++) {
+        snprintf (row, sizeof row, "| r%d | v%d |\n", i, i);
+        s_put (&b, row);
+    }
+    sl_chunk_page_t page = s_marked (1, &b);
+    sl_chunk_opts_t opts = { 30, 0, 3, false };
+    s_structured (&opts, NULL, NULL, &page, 1);
+    int rows = 0;
+    for (int i = 0; i < s_col.n; i++) {
+        CHECK (streq (s_col.items [i].c.kind, "table"));
+        CHECK (s_col.items [i].c.tokens <= 30);
+        if (strncmp (s_col.items [i].text, "| r", 3) == 0) {
+            CHECK (!strstr (s_col.items [i].text, "head"));
+            for (const char *p = s_col.items [i].text; (p = strstr (p, "| r")); p++)
+                rows++;
+        }
+    }
+    CHECK (rows == 30);
+    free (b.data);
+}
+
 //  A 20,000-row table: the window stays empty and every piece bounded
 static void
 test_table_long_bounded (void)
@@ -1476,10 +1507,16 @@ test_embedding_context_budgeted (void)
     sl_chunk_bytes_t b = { 0 };
     s_put (&b, "# Section with a rather long name here\n## Sub part\n");
     s_words (&b, "w", 200);
+    s_put (&b, "\n| Key | Value |\n");
+    char row [64];
+    for (int i = 0; i < 40; i++) {
+        snprintf (row, sizeof row, "| k%d | some value %d |\n", i, i);
+        s_put (&b, row);
+    }
     sl_chunk_page_t page = s_marked (1, &b);
     sl_chunk_opts_t opts = { 40, 5, 5, true };
     s_structured (&opts, NULL, "The Title", &page, 1);
-    CHECK (s_col.n > 5);
+    CHECK (s_col.n > 5 && streq (s_col.items [s_col.n - 1].c.kind, "table"));
     for (int i = 0; i < s_col.n; i++) {
         const s_kept_t *k = &s_col.items [i];
         //  9 words: over 40/4 = 10 with the title (11), the path alone fits
@@ -1531,6 +1568,7 @@ sl_chunk_test (bool verbose)
     RUN (test_table_header_repeated);
     RUN (test_table_no_row_split);
     RUN (test_table_huge_row_split_by_cells);
+    RUN (test_table_huge_header_not_repeated);
     RUN (test_table_long_bounded);
     RUN (test_headings_only_document);
     RUN (test_unmarked_hash_line_is_text);
