@@ -173,7 +173,8 @@ sl_chunk_bytes_put (sl_chunk_bytes_t *b, const void *data, size_t n)
         b->data = grown;
         b->cap = cap;
     }
-    memcpy (b->data + b->len, data, n);
+    if (n)                      //  data may be NULL when there is nothing
+        memcpy (b->data + b->len, data, n);
     b->len += n;
     b->data [b->len] = 0;
     return 0;
