@@ -462,7 +462,8 @@ static const char *s_sql [S_COUNT] = {
 };
 
 #define S_COPY_CHUNKS "COPY chunks (rid, id, document_id, ordinal, page_start, page_end, " \
-    "char_start, char_end, tokens, hash, text, kind, section, ocr_conf, context) FROM STDIN (FORMAT binary)"
+    "char_start, char_end, tokens, hash, text, kind, section, ocr_conf, context) " \
+    "FROM STDIN (FORMAT binary)"
 #define S_COPY_VECTORS "COPY vectors (chunk_rid, model_id, dim, vec) FROM STDIN (FORMAT binary)"
 
 //  --------------------------------------------------------------------------
