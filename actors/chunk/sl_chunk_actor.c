@@ -21,6 +21,7 @@
     unless chunk.embed_context = false.
 */
 #include "sl_chunk.h"
+#include "sl_chunk_pages.h"
 #include "sl_blob.h"
 #include "sl_embed_shared.h"
 #include "sl_log.h"
@@ -69,58 +70,6 @@ s_on_chunk (void *arg, const sl_chunk_t *c)
     return sl_recw_write_mpw (sink->out, &sink->w);
 }
 
-//  Outline entries kept per page; more are dropped (a hostile PDF may
-//  claim thousands on one page)
-#define S_PAGE_HEADINGS 64
-
-//  Read one pages.mp record into page (pointers into rec, headings into a
-//  static-per-thread array: valid until the next call). Fails on a record
-//  without p or t.
-static int
-s_page_read (const msgpack_object *rec, sl_chunk_page_t *page, char *err, size_t errlen)
-{
-    static _Thread_local sl_chunk_heading_t headings [S_PAGE_HEADINGS];
-    static _Thread_local char titles [S_PAGE_HEADINGS][256];
-    int64_t page_no = 0, ocr = -1;
-    memset (page, 0, sizeof *page);
-    if (sl_mp_get_int (rec, "p", &page_no) || page_no < 1 || page_no > INT_MAX
-    ||  sl_mp_bytes (sl_mp_get (rec, "t"), &page->text, &page->len)) {
-        snprintf (err, errlen, "malformed page record in pages.mp");
-        return -1;
-    }
-    page->page_no = (int) page_no;
-    bool marked = false;
-    if (sl_mp_get (rec, "m") && sl_mp_bool (sl_mp_get (rec, "m"), &marked) == 0)
-        page->marked = marked;
-    if (sl_mp_get_int (rec, "c", &ocr) == 0 && ocr >= 0 && ocr <= 100)
-        page->ocr_confidence = (int) ocr;
-    else
-        page->ocr_confidence = -1;
-    const msgpack_object *h = sl_mp_get (rec, "h");
-    if (h && h->type == MSGPACK_OBJECT_ARRAY) {
-        for (uint32_t i = 0; i < h->via.array.size && page->heading_count < S_PAGE_HEADINGS; i++) {
-            const msgpack_object *entry = &h->via.array.ptr [i];
-            int64_t level;
-            const char *title;
-            size_t len;
-            if (entry->type != MSGPACK_OBJECT_ARRAY || entry->via.array.size != 2
-            ||  sl_mp_int (&entry->via.array.ptr [0], &level)
-            ||  sl_mp_bytes (&entry->via.array.ptr [1], &title, &len))
-                continue;               //  a malformed entry is no heading
-            //  cut long titles (the chunker repairs a cut character)
-            len = len < sizeof titles [0] - 1 ? len : sizeof titles [0] - 1;
-            memcpy (titles [page->heading_count], title, len);
-            titles [page->heading_count][len] = 0;
-            headings [page->heading_count] = (sl_chunk_heading_t) {
-                (int) (level < 1 ? 1 : level > 6 ? 6 : level), titles [page->heading_count]
-            };
-            page->heading_count++;
-        }
-        page->headings = headings;
-    }
-    return 0;
-}
-
 static sl_outcome_t
 s_chunk (sl_ctx_t *ctx, void *state)
 {
@@ -151,11 +100,13 @@ s_chunk (sl_ctx_t *ctx, void *state)
     sl_mp_get_str (body, "title", title, sizeof title);
     if (chunker)
         sl_chunker_set_title (chunker, title);
+    //  per job: handlers of this actor share its state across threads
+    sl_chunk_headings_t *headings = malloc (sizeof *headings);
     sl_mp_t *mp;
-    int more, rc = chunker ? 0 : -1;
+    int more, rc = chunker && headings ? 0 : -1;
     while (rc == 0 && (more = sl_recr_next (reader, &mp, err, sizeof err)) == 1) {
         sl_chunk_page_t page;
-        if (s_page_read (sl_mp_root (mp), &page, err, sizeof err))
+        if (sl_chunk_page_read (sl_mp_root (mp), &page, headings, err, sizeof err))
             rc = -1;
         else {
             rc = sl_chunker_add (chunker, &page);
@@ -169,6 +120,7 @@ s_chunk (sl_ctx_t *ctx, void *state)
     if (rc == 0)
         rc = sl_chunker_finish (chunker);
     sl_chunker_destroy (&chunker);
+    free (headings);
     sl_recr_destroy (&reader);
     sl_mpw_reset (&sink.w);
     //  A full disk fails the job with a reason that says so: retrying at
