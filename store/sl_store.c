@@ -1327,6 +1327,7 @@ sl_store_chunks_free (sl_store_chunk_t **chunks_p, int count)
     for (int i = 0; *chunks_p && i < count; i++) {
         free ((*chunks_p) [i].hash);
         free ((*chunks_p) [i].text);
+        free ((*chunks_p) [i].section);
     }
     free (*chunks_p);
     *chunks_p = NULL;
@@ -1861,6 +1862,7 @@ sl_store_hits_reset (sl_hit_t *hits, int n)
         free (hits [i].title);
         free (hits [i].source);
         free (hits [i].text);
+        free (hits [i].section);
         memset (&hits [i], 0, sizeof hits [i]);
     }
 }

@@ -123,6 +123,13 @@ typedef struct {
     int tokens;
     const char *hash;           //  content hash (embed-cache key); NULL: sha256 of text
     const char *text;
+    const char *kind;           //  "text" or "table"; NULL: "text"
+    const char *section;        //  section path ("A › B"); NULL: none
+    const char *context;        //  what was embedded before the text ("Title › A › B",
+                                //  then a blank line); NULL: nothing. Re-embedding
+                                //  embeds context + "\n\n" + text again
+    bool ocr;                   //  its text came from OCR ...
+    int ocr_confidence;         //  ... with this lowest page confidence, 0-100
 } sl_chunk_row_t;
 
 //  A document row. Release with sl_store_doc_reset.
@@ -155,6 +162,10 @@ typedef struct {
     int tokens;
     char *hash;
     char *text;
+    char kind [8];              //  "text" or "table"
+    char *section;              //  "" none
+    bool ocr;
+    int ocr_confidence;         //  when ocr
 } sl_store_chunk_t;
 
 //  What a commit did. See sl_store_document_commit_stream.
@@ -184,6 +195,10 @@ typedef struct {
     char *title;
     char *source;
     char *text;
+    char kind [8];              //  "text" or "table"
+    char *section;              //  section path, "" none
+    bool ocr;                   //  text read by OCR ...
+    int ocr_confidence;         //  ... with this lowest page confidence, 0-100
     int64_t key;                //  internal chunk key used by the index
 } sl_hit_t;
 

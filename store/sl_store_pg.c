@@ -237,6 +237,23 @@ static const s_migration_t s_migrations [] = {
       ");"
       "CREATE INDEX embed_cache_by_age ON embed_cache (created_ms);"
     },
+    //  Document structure: a chunk's kind (text or table), its section
+    //  path, the lowest OCR confidence of its pages (NULL: not OCR'd) and
+    //  the embedding context it was embedded with. The word index covers
+    //  the section path too, so a heading's words find its chunks (the
+    //  generated column is rebuilt: a rewrite of the chunks table).
+    { 5,
+      "ALTER TABLE chunks ADD COLUMN kind TEXT NOT NULL DEFAULT 'text',"
+      "  ADD COLUMN section TEXT NOT NULL DEFAULT '', ADD COLUMN ocr_conf INTEGER,"
+      "  ADD COLUMN context TEXT NOT NULL DEFAULT '';"
+      "DROP INDEX chunks_tsv;"
+      "ALTER TABLE chunks DROP COLUMN tsv;"
+      "ALTER TABLE chunks ADD COLUMN tsv tsvector GENERATED ALWAYS AS (to_tsvector ('simple',"
+      "  regexp_replace (text || ' ' || section, '[\\x01-\\x2f\\x3a-\\x40\\x5b-\\x60\\x7b-\\x7f"
+      "\\u00a0-\\u00bf\\u00d7\\u00f7\\u2000-\\u2bff\\u3000-\\u303f\\U0001f000-\\U0001ffff]+',"
+      "  ' ', 'g'))) STORED;"
+      "CREATE INDEX chunks_tsv ON chunks USING gin (tsv);"
+    },
 };
 #define S_MIGRATIONS ((int) (sizeof s_migrations / sizeof s_migrations [0]))
 
@@ -364,7 +381,7 @@ static const char *s_sql [S_COUNT] = {
     [S_DOC_DELETE] = "DELETE FROM documents WHERE workspace = $1 AND id = $2 RETURNING sha256",
     [S_RIDS] = "SELECT nextval ('chunk_rids') FROM generate_series (1, $1::int)",
     [S_CHUNKS_LIST] = "SELECT id, document_id, ordinal, page_start, page_end, char_start, "
-        "char_end, tokens, hash, text FROM chunks WHERE document_id = $1 "
+        "char_end, tokens, hash, text, kind, section, ocr_conf FROM chunks WHERE document_id = $1 "
         "ORDER BY ordinal LIMIT $2 OFFSET $3",
     [S_BLOB_REF] = "SELECT EXISTS (SELECT 1 FROM documents WHERE sha256 = $1) "
         "OR EXISTS (SELECT 1 FROM jobs WHERE sha256 = $1 AND " S_TERMINAL ")",
@@ -390,7 +407,8 @@ static const char *s_sql [S_COUNT] = {
         "JOIN chunks c ON c.document_id = d.id JOIN vectors v ON v.chunk_rid = c.rid "
         "WHERE d.workspace = $1 AND v.model_id = $2",
     [S_HIT_FILL] = "SELECT c.rid, c.id, c.document_id, c.ordinal, c.page_start, c.page_end, "
-        "c.text, d.title, d.source FROM chunks c JOIN documents d ON d.id = c.document_id "
+        "c.text, d.title, d.source, c.kind, c.section, c.ocr_conf FROM chunks c "
+        "JOIN documents d ON d.id = c.document_id "
         "WHERE c.rid = ANY ($1::bigint[]) AND d.workspace = $2",
     //  $1 a tsquery of quoted terms joined by &; $4 NULL or the document
     //  ids to stay within
@@ -422,7 +440,9 @@ static const char *s_sql [S_COUNT] = {
         "(SELECT COUNT(*) FROM chunks), (SELECT COUNT(*) FROM vectors), "
         "(SELECT COUNT(*) FROM embed_cache)",
     //  Re-embedding: a workspace's chunks in key order, and the writes
-    [S_WS_CHUNKS] = "SELECT c.rid, c.text FROM documents d JOIN chunks c "
+    //  what was embedded: the context, a blank line, the text
+    [S_WS_CHUNKS] = "SELECT c.rid, CASE WHEN c.context = '' THEN c.text "
+        "ELSE c.context || E'\\n\\n' || c.text END FROM documents d JOIN chunks c "
         "ON c.document_id = d.id WHERE d.workspace = $1 AND c.rid > $2 ORDER BY c.rid LIMIT $3",
     //  (chunks of the workspace, how many of them are in $2): both equal
     //  to the number of keys means the keys are exactly its chunks
@@ -442,7 +462,8 @@ static const char *s_sql [S_COUNT] = {
 };
 
 #define S_COPY_CHUNKS "COPY chunks (rid, id, document_id, ordinal, page_start, page_end, " \
-    "char_start, char_end, tokens, hash, text) FROM STDIN (FORMAT binary)"
+    "char_start, char_end, tokens, hash, text, kind, section, ocr_conf, context) " \
+    "FROM STDIN (FORMAT binary)"
 #define S_COPY_VECTORS "COPY vectors (chunk_rid, model_id, dim, vec) FROM STDIN (FORMAT binary)"
 
 //  --------------------------------------------------------------------------
@@ -1478,7 +1499,7 @@ s_copy_rows (s_pg_t *self, s_conn_t *c, const char *doc_id, const sl_chunk_row_t
     if (rc == 0) {
         for (int i = 0; rc == 0 && i < n; i++) {
             const sl_chunk_row_t *chunk = &chunks [i];
-            s_put_be (&b, 11, 2);
+            s_put_be (&b, 15, 2);
             s_field_i64 (&b, rids [i]);
             s_field_text (&b, chunk_ids [i]);
             s_field_text (&b, doc_id);
@@ -1490,6 +1511,13 @@ s_copy_rows (s_pg_t *self, s_conn_t *c, const char *doc_id, const sl_chunk_row_t
             s_field_i32 (&b, chunk->tokens);
             s_field_text (&b, hashes [i]);
             s_field_text (&b, chunk->text);
+            s_field_text (&b, chunk->kind && *chunk->kind ? chunk->kind : "text");
+            s_field_text (&b, chunk->section ? chunk->section : "");
+            if (chunk->ocr)
+                s_field_i32 (&b, chunk->ocr_confidence);
+            else
+                s_field_text (&b, NULL);
+            s_field_text (&b, chunk->context ? chunk->context : "");
             if (b.size >= S_COPY_FLUSH)
                 rc = s_copy_flush (self, c, &b, "insert chunks");
         }
@@ -1838,6 +1866,10 @@ s_chunk_read (const PGresult *res, int row, sl_store_chunk_t *chunk)
     chunk->tokens = s_int (res, row, 7);
     chunk->hash = s_dup (res, row, 8);
     chunk->text = s_dup (res, row, 9);
+    s_copy (res, row, 10, chunk->kind, sizeof chunk->kind);
+    chunk->section = s_dup (res, row, 11);
+    chunk->ocr = !PQgetisnull (res, row, 12);
+    chunk->ocr_confidence = chunk->ocr ? s_int (res, row, 12) : 0;
 }
 
 static int
@@ -2144,6 +2176,10 @@ s_hits_fill (void *backend, const char *workspace, sl_hit_t *hits, int n)
         hit->text = s_dup (res, r, 6);
         hit->title = s_dup (res, r, 7);
         hit->source = s_dup (res, r, 8);
+        s_copy (res, r, 9, hit->kind, sizeof hit->kind);
+        hit->section = s_dup (res, r, 10);
+        hit->ocr = !PQgetisnull (res, r, 11);
+        hit->ocr_confidence = hit->ocr ? s_int (res, r, 11) : 0;
     }
     free (index);
     PQclear (res);

@@ -198,6 +198,35 @@ static const s_migration_t s_migrations [] = {
       ");"
       "CREATE INDEX embed_cache_by_age ON embed_cache (created_ms);"
     },
+    //  Document structure: a chunk's kind (text or table), its section
+    //  path, the lowest OCR confidence of its pages (NULL: not OCR'd) and
+    //  the embedding context it was embedded with. The word index covers
+    //  the section path too, so a heading's words find its chunks.
+    { 5,
+      "ALTER TABLE chunks ADD COLUMN kind TEXT NOT NULL DEFAULT 'text';"
+      "ALTER TABLE chunks ADD COLUMN section TEXT NOT NULL DEFAULT '';"
+      "ALTER TABLE chunks ADD COLUMN ocr_conf INTEGER;"
+      "ALTER TABLE chunks ADD COLUMN context TEXT NOT NULL DEFAULT '';"
+      "DROP TRIGGER chunks_fts_insert;"
+      "DROP TRIGGER chunks_fts_delete;"
+      "DROP TRIGGER chunks_fts_update;"
+      "DROP TABLE chunks_fts;"
+      "CREATE VIRTUAL TABLE chunks_fts USING fts5 (text, section, content = 'chunks',"
+      "  content_rowid = 'rid', tokenize = 'unicode61 remove_diacritics 2');"
+      "CREATE TRIGGER chunks_fts_insert AFTER INSERT ON chunks BEGIN"
+      "  INSERT INTO chunks_fts (rowid, text, section) VALUES (new.rid, new.text, new.section);"
+      "END;"
+      "CREATE TRIGGER chunks_fts_delete AFTER DELETE ON chunks BEGIN"
+      "  INSERT INTO chunks_fts (chunks_fts, rowid, text, section)"
+      "  VALUES ('delete', old.rid, old.text, old.section);"
+      "END;"
+      "CREATE TRIGGER chunks_fts_update AFTER UPDATE OF text, section ON chunks BEGIN"
+      "  INSERT INTO chunks_fts (chunks_fts, rowid, text, section)"
+      "  VALUES ('delete', old.rid, old.text, old.section);"
+      "  INSERT INTO chunks_fts (rowid, text, section) VALUES (new.rid, new.text, new.section);"
+      "END;"
+      "INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild');"
+    },
 };
 #define S_MIGRATIONS ((int) (sizeof s_migrations / sizeof s_migrations [0]))
 
@@ -322,11 +351,11 @@ static const char *s_sql [S_COUNT] = {
         "WHERE d.workspace = ?1 AND d.id = ?2",
     [S_DOC_DELETE] = "DELETE FROM documents WHERE workspace = ?1 AND id = ?2 RETURNING sha256",
     [S_CHUNK_INSERT] = "INSERT INTO chunks (id, document_id, ordinal, page_start, page_end, "
-        "char_start, char_end, tokens, hash, text) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "char_start, char_end, tokens, hash, text, kind, section, ocr_conf, context) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     [S_VEC_INSERT] = "INSERT INTO vectors (chunk_rid, model_id, dim, vec) VALUES (?1, ?2, ?3, ?4)",
     [S_CHUNKS_LIST] = "SELECT id, document_id, ordinal, page_start, page_end, char_start, "
-        "char_end, tokens, hash, text FROM chunks WHERE document_id = ?1 "
+        "char_end, tokens, hash, text, kind, section, ocr_conf FROM chunks WHERE document_id = ?1 "
         "ORDER BY ordinal LIMIT ?2 OFFSET ?3",
     [S_BLOB_REF] = "SELECT EXISTS (SELECT 1 FROM documents WHERE sha256 = ?1) "
         "OR EXISTS (SELECT 1 FROM jobs WHERE sha256 = ?1 AND " S_TERMINAL ")",
@@ -349,7 +378,7 @@ static const char *s_sql [S_COUNT] = {
         "JOIN chunks c ON c.document_id = d.id JOIN vectors v ON v.chunk_rid = c.rid "
         "WHERE d.workspace = ?1 AND v.model_id = ?2",
     [S_HIT_FILL] = "SELECT c.id, c.document_id, c.ordinal, c.page_start, c.page_end, c.text, "
-        "d.title, d.source FROM chunks c JOIN documents d ON d.id = c.document_id "
+        "d.title, d.source, c.kind, c.section, c.ocr_conf FROM chunks c JOIN documents d ON d.id = c.document_id "
         "WHERE c.rid = ?1 AND d.workspace = ?2",
     //  ?1 an FTS5 query of quoted terms joined by AND; ?4 NULL or a JSON
     //  array of document ids to stay within
@@ -375,7 +404,9 @@ static const char *s_sql [S_COUNT] = {
         "(SELECT COUNT(*) FROM chunks), (SELECT COUNT(*) FROM vectors), "
         "(SELECT COUNT(*) FROM embed_cache)",
     //  Re-embedding: a workspace's chunks in key order, and the writes
-    [S_WS_CHUNKS] = "SELECT c.rid, c.text FROM documents d JOIN chunks c "
+    //  what was embedded: the context, a blank line, the text
+    [S_WS_CHUNKS] = "SELECT c.rid, CASE WHEN c.context = '' THEN c.text "
+        "ELSE c.context || char (10, 10) || c.text END FROM documents d JOIN chunks c "
         "ON c.document_id = d.id WHERE d.workspace = ?1 AND c.rid > ?2 ORDER BY c.rid LIMIT ?3",
     //  Chunks of workspace ?1 with no vector of model ?2, dim ?3 in the cache
     [S_WS_CACHE_MISSING] = "SELECT COUNT(*) FROM documents d JOIN chunks c "
@@ -1382,6 +1413,13 @@ s_tx_chunks_insert (void *tx, const char *doc_id, const sl_chunk_row_t *chunks,
         sqlite3_bind_int (ins, 8, chunk->tokens);
         s_bind_text (ins, 9, hashes [i]);
         s_bind_text (ins, 10, chunk->text);
+        s_bind_text (ins, 11, chunk->kind && *chunk->kind ? chunk->kind : "text");
+        s_bind_text (ins, 12, chunk->section ? chunk->section : "");
+        if (chunk->ocr)
+            sqlite3_bind_int (ins, 13, chunk->ocr_confidence);
+        else
+            sqlite3_bind_null (ins, 13);
+        s_bind_text (ins, 14, chunk->context ? chunk->context : "");
         if (s_run (c, ins, "insert chunk"))
             return SL_STORE_ERROR;
         int64_t rid = sqlite3_last_insert_rowid (c->db);
@@ -1485,6 +1523,10 @@ s_chunk_read (sqlite3_stmt *st, sl_store_chunk_t *chunk)
     chunk->tokens = sqlite3_column_int (st, 7);
     chunk->hash = s_col_dup (st, 8);
     chunk->text = s_col_dup (st, 9);
+    s_col_copy (st, 10, chunk->kind, sizeof chunk->kind);
+    chunk->section = s_col_dup (st, 11);
+    chunk->ocr = sqlite3_column_type (st, 12) != SQLITE_NULL;
+    chunk->ocr_confidence = sqlite3_column_int (st, 12);
 }
 
 static int
@@ -1786,6 +1828,10 @@ s_hits_fill (void *backend, const char *workspace, sl_hit_t *hits, int n)
             hit->text = s_col_dup (st, 5);
             hit->title = s_col_dup (st, 6);
             hit->source = s_col_dup (st, 7);
+            s_col_copy (st, 8, hit->kind, sizeof hit->kind);
+            hit->section = s_col_dup (st, 9);
+            hit->ocr = sqlite3_column_type (st, 10) != SQLITE_NULL;
+            hit->ocr_confidence = sqlite3_column_int (st, 10);
         }
         else
         if (step != SQLITE_DONE) {

@@ -163,6 +163,7 @@ s_top (sl_store_t *store, const char *workspace, const float *query, sl_hit_t *b
     memset (best, 0, sizeof *best);
     if (n > 0) {
         *best = hits [0];
+        best->section = NULL;
         hits [0].title = hits [0].source = hits [0].text = NULL;
     }
     sl_store_hits_reset (hits, n);
@@ -189,6 +190,8 @@ s_test_upgrade (const char *path, const char *url)
                           "DROP TABLE document_sources; ALTER TABLE jobs DROP COLUMN replaced; "
                           "ALTER TABLE jobs DROP COLUMN duplicate_of; "
                           "DROP TABLE leases; DROP INDEX embed_cache_by_age; "
+                          "ALTER TABLE chunks DROP COLUMN kind; ALTER TABLE chunks DROP COLUMN section; "
+                          "ALTER TABLE chunks DROP COLUMN ocr_conf; ALTER TABLE chunks DROP COLUMN context; "
                           "DELETE FROM schema_version WHERE version >= 2",
                           NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close (db);
@@ -250,7 +253,7 @@ s_test_open (const char *dir, const char *path, const char *url)
         fprintf (stderr, "open: %s\n", err);
     CHECK (store);
     CHECK (strcmp (sl_store_backend (store), "sqlite") == 0);
-    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 4);
+    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 5);
     int64_t applied = s_count (&db, "SELECT applied_ms FROM schema_version WHERE version = 1");
     CHECK (s_count (&db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
                           "AND name IN ('workspaces', 'jobs', 'documents', 'chunks', "
@@ -262,7 +265,7 @@ s_test_open (const char *dir, const char *path, const char *url)
     //  re-open (plain path form) is a no-op for the schema
     store = sl_store_open (path, err, sizeof err);
     CHECK (store);
-    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 4);
+    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 5);
     CHECK (s_count (&db, "SELECT applied_ms FROM schema_version WHERE version = 1") == applied);
     sl_store_destroy (&store);
 
@@ -1046,6 +1049,66 @@ s_lex_search (sl_store_t *store, const char *ws, const float *query, const char 
     return n;
 }
 
+//  Structure: kind, section path, OCR confidence and embedding context
+//  travel from commit to chunk list, hits and re-embedding; a section's
+//  words find its chunks lexically though their text never says them
+static void
+s_test_structure (sl_store_t *store)
+{
+    s_doc_t doc;
+    s_doc_make (&doc, "wsstruct", "https://example.com/manual", "manual", 3);
+    doc.chunks [0].text = "| Interface | Address |\n| eth0 | 192.0.2.7 |";
+    doc.chunks [0].kind = "table";
+    doc.chunks [0].section = "Setup \xE2\x80\xBA Network configuration";
+    doc.chunks [0].context = "Manual \xE2\x80\xBA Setup \xE2\x80\xBA Network configuration";
+    doc.chunks [0].ocr = true;
+    doc.chunks [0].ocr_confidence = 87;
+    doc.chunks [1].text = "plain words, no section";
+    doc.chunks [2].text = "Start the daemon and watch the log.";
+    doc.chunks [2].section = "Usage";
+    doc.chunks [2].ocr = true;
+    doc.chunks [2].ocr_confidence = 0;              //  0 is a confidence, not "none"
+    char id [SL_STORE_ID];
+    CHECK (s_doc_commit (store, &doc, id) == 0);
+
+    sl_store_chunk_t *chunks = NULL;
+    int count = 0;
+    CHECK (sl_store_chunks_list (store, "wsstruct", id, 10, 0, &chunks, &count, NULL) == SL_STORE_OK);
+    CHECK (count == 3);
+    CHECK (streq (chunks [0].kind, "table") && streq (chunks [0].section, doc.chunks [0].section));
+    CHECK (chunks [0].ocr && chunks [0].ocr_confidence == 87);
+    CHECK (streq (chunks [1].kind, "text") && streq (chunks [1].section, "") && !chunks [1].ocr);
+    CHECK (streq (chunks [2].section, "Usage") && chunks [2].ocr && chunks [2].ocr_confidence == 0);
+    sl_store_chunks_free (&chunks, count);
+
+    //  "network configuration" is only in chunk 0's section path
+    sl_hit_t hits [8];
+    int n = -1;
+    sl_search_t how = { .text = "network configuration", .mode = SL_SEARCH_LEXICAL };
+    CHECK (sl_store_search_text (store, "wsstruct", T_MODEL, doc.vectors, T_DIM, &how, 8, hits, &n)
+           == SL_STORE_OK);
+    CHECK (n == 1 && hits [0].ordinal == 0);
+    CHECK (streq (hits [0].kind, "table") && streq (hits [0].section, doc.chunks [0].section));
+    CHECK (hits [0].ocr && hits [0].ocr_confidence == 87);
+    CHECK (streq (hits [0].text, doc.chunks [0].text));     //  the text, not the context
+    sl_store_hits_reset (hits, n);
+    how = (sl_search_t) { .text = "plain", .mode = SL_SEARCH_LEXICAL };
+    CHECK (sl_store_search_text (store, "wsstruct", T_MODEL, doc.vectors, T_DIM, &how, 8, hits, &n)
+           == SL_STORE_OK);
+    CHECK (n == 1 && streq (hits [0].kind, "text") && streq (hits [0].section, "") && !hits [0].ocr);
+    sl_store_hits_reset (hits, n);
+
+    //  re-embedding gets what was embedded: context, blank line, text
+    int64_t keys [8];
+    char *texts [8];
+    CHECK (sl_store_workspace_chunks (store, "wsstruct", 0, 8, keys, texts, &count) == SL_STORE_OK);
+    CHECK (count == 3);
+    CHECK (streq (texts [0], "Manual \xE2\x80\xBA Setup \xE2\x80\xBA Network configuration\n\n"
+                             "| Interface | Address |\n| eth0 | 192.0.2.7 |"));
+    CHECK (streq (texts [1], "plain words, no section"));
+    sl_store_texts_free (texts, count);
+}
+
 //  Hybrid search: exact words find what vectors miss, the fusion ranks a
 //  chunk found by both first, every score stays the cosine
 static void
@@ -1526,6 +1589,7 @@ sl_store_conformance (sl_store_t *store, const char *url, sl_store_count_fn *cou
     CASE ("two handles on one database", s_test_two_handles (store, url));
     CASE ("re-embed switch", s_test_reembed (store, url, &db));
     CASE ("lexical and hybrid search", s_test_lexical (store, &db));
+    CASE ("structure: kind, section, OCR confidence, context", s_test_structure (store));
     CASE ("stats", s_test_stats (store, &db));
     CASE ("document identity", s_test_identity (store, &db));
     CASE ("housekeeping: leases, quota bytes, cache trim", s_test_housekeeping (store, &db));

@@ -115,6 +115,16 @@ def test_python_client_end_to_end(tmp):
         hits = client.search("ocelot harpsichord nebula", k=3)
         assert hits and hits[0].document_id == big.document_id and "ocelot" in hits[0].text, hits[:1]
         assert hits[0].match in ("lexical", "both"), hits[0].match
+        assert hits[0].kind == "text" and hits[0].section == "" and not hits[0].ocr, hits[0]
+        assert hits[0].ocr_confidence is None, hits[0]
+        # structure: a Markdown table under a heading comes back as a table
+        # hit with its section path
+        md = b"# Harbour\n\n## Tides\n\n| Port | High water |\n|---|---|\n| Gravesend | 04:12 |\n"
+        tides = client.wait(client.ingest_bytes(md, filename="tides.md", mime="text/markdown").id, timeout=120)
+        assert tides.completed, tides
+        th = client.search("Gravesend", k=1, mode="lexical")
+        assert th and th[0].kind == "table" and th[0].section == "Harbour \u203a Tides", th[:1]
+        assert th[0].text.startswith("| Port | High water |\n"), th[0].text
         lex = client.search("Ocelot HARPSICHORD nebula", k=3, mode="lexical")
         assert lex and all(h.match == "lexical" and "ocelot" in h.text for h in lex), lex[:1]
         within = client.search("ocelot harpsichord nebula", k=3, documents=[big.document_id])

@@ -162,6 +162,15 @@ $PY -c 'import json,sys; d=json.load(sys.stdin); assert "quartz harmonica" in d[
     && ok "search --json top hit" || bad "search --json" "$OUT"
 expect 0 "status" -- "$CLI" status
 contains "status shows the model" "model"
+# sections and tables (structure): the hit's section on its own line, [table]
+expect 0 "search shows the section" -- "$CLI" search --mode lexical sailing barges -k 1
+grep -qx '   Beta' <<<"$OUT" && ok "hit's section line" || bad "no section line '   Beta'" "$OUT"
+printf '# Tides\n\n| Port | High water |\n|---|---|\n| Gravesend | 04:12 |\n| Tilbury | 04:20 |\n' >"$TMP/tides.md"
+expect 0 "ingest a Markdown table" -- "$CLI" ingest "$TMP/tides.md" --wait
+expect 0 "search the table" -- "$CLI" search --mode lexical Gravesend -k 1
+contains "table badge" "[table]"
+grep -qx '   | Port | High water |' <<<"$OUT" && ok "table hit: header row on its own line" \
+    || bad "table rows not one per line" "$OUT"
 expect 0 "rm" -- "$CLI" rm "$DOC"
 expect 4 "rm again is not found" -- "$CLI" rm "$DOC"
 expect 4 "show missing" -- "$CLI" show 0123456789abcdef0123456789abcdef

@@ -25,9 +25,19 @@
     Memory. Pieces before the overlap and buffer bytes before the held chunk
     are dropped; both arrays are compacted only when at least half is dead,
     which keeps the work linear in the document.
+
+    Structure. What is described above is the *flow*: one run of body text.
+    A heading or a table ends the flow (s_flush: everything pending is cut
+    as at the end of a document, the held chunk emitted, the window
+    emptied), so no chunk and no overlap crosses it. Section marks (offset,
+    path) are kept like page marks, only as far back as the window. A table
+    is chunked row by row beside the flow (one piece in memory, the header
+    kept to repeat); its rows still enter the window so offsets stay one
+    space, but the scanner never reads them.
 */
 #include "sl_chunk_internal.h"
 #include "sl_log.h"
+#include "sl_markup.h"
 #include "sl_util.h"
 
 #include <assert.h>
@@ -51,13 +61,26 @@ typedef struct {
 typedef struct {
     int page_no;
     size_t start;               //  offset of the page's first byte
+    int ocr;                    //  OCR confidence, -1 none
 } s_page_mark_t;
+
+typedef struct {
+    size_t start;               //  the section's text starts here
+    char *path;                 //  "A › B"
+} s_section_mark_t;
 
 typedef struct {
     bool valid;
     size_t start, new_start, end;
     int tokens;
+    int context_tokens;
 } s_held_t;
+
+//  Longest heading title kept in a path, and the deepest level
+#define S_TITLE_MAX 200
+#define S_ORPHANS_MAX 4096      //  headings kept while a document has no text
+#define S_LEVELS 6
+#define S_SEPARATOR " \xE2\x80\xBA "           //  " › "
 
 struct sl_chunker_s {
     sl_chunk_opts_t opts;
@@ -87,6 +110,42 @@ struct sl_chunker_s {
     s_held_t held;
     int ordinal;
     bool stopped, finished;
+
+    //  structure
+    s_section_mark_t *sections;
+    size_t nsections, sections_cap;
+    char *stack [S_LEVELS];     //  heading title per level (NULL: none)
+    char *title;                //  document title for the context, or NULL
+    const char *flow_kind;      //  "text", or "table" while a huge row flows
+    bool open;                  //  the window ends in flow text the next block joins
+    bool force_para;            //  the next block starts a paragraph (after a heading)
+    int page_no;                //  page being added
+    int page_ocr;
+    bool page_marked;           //  its page mark is set
+    sl_chunk_bytes_t embedded;  //  scratch: context + text, to hash
+
+    //  the embedding context in use, for the path it was made for
+    char *context_path;
+    sl_chunk_bytes_t context;
+    int context_tokens;
+
+    //  headings met before any text: a document that is only headings
+    //  ("# Summer") is indexed by them rather than found empty
+    bool seen_text;
+    sl_chunk_bytes_t orphans;
+
+    //  the table being chunked
+    bool in_table;
+    sl_chunk_bytes_t header;    //  the header row, with its "\n"
+    int header_tokens;
+    sl_chunk_bytes_t piece;     //  the piece being filled: rows with "\n"
+    int piece_tokens, piece_rows;
+    size_t piece_start, piece_end;      //  its new rows in the document
+    size_t last_row_at;         //  where its last row starts in piece
+    size_t last_row_start;      //  ... and in the document
+    int last_row_tokens;
+    bool first_piece;           //  the piece holds the header as its own row
+    int table_rows;             //  rows of the table so far
 };
 
 //  How much the chunker holds now: buffered text bytes, pieces and page marks
@@ -114,7 +173,8 @@ sl_chunk_bytes_put (sl_chunk_bytes_t *b, const void *data, size_t n)
         b->data = grown;
         b->cap = cap;
     }
-    memcpy (b->data + b->len, data, n);
+    if (n)                      //  data may be NULL when there is nothing
+        memcpy (b->data + b->len, data, n);
     b->len += n;
     b->data [b->len] = 0;
     return 0;
@@ -561,6 +621,7 @@ sl_chunk_opts_defaults (sl_chunk_opts_t *opts)
     opts->target_tokens = 100;
     opts->overlap_tokens = 15;
     opts->min_tokens = 10;
+    opts->embed_context = false;
 }
 
 sl_chunker_t *
@@ -588,8 +649,11 @@ sl_chunker_new (const sl_chunk_opts_t *opts, sl_token_count_fn *count, void *cou
     self->count_arg = count_arg;
     size_t empty = self->count (count_arg, "", 0);
     self->count_offset = empty < (size_t) o.target_tokens ? (int) empty : 0;
-    //  a piece must fit a chunk next to a full overlap and the fixed tokens
-    self->piece_cap = o.target_tokens - o.overlap_tokens - self->count_offset;
+    //  a piece must fit a chunk next to a full overlap, the fixed tokens
+    //  and the largest embedding context
+    self->piece_cap = o.target_tokens - o.overlap_tokens - self->count_offset
+                    - (o.embed_context ? o.target_tokens / 4 : 0);
+    self->flow_kind = "text";
     if (self->piece_cap < 1)
         self->piece_cap = 1;
     self->emit = emit;
@@ -606,6 +670,18 @@ sl_chunker_destroy (sl_chunker_t **self_p)
         free (self->buf);
         free (self->pieces);
         free (self->pages);
+        for (size_t i = 0; i < self->nsections; i++)
+            free (self->sections [i].path);
+        free (self->sections);
+        for (int i = 0; i < S_LEVELS; i++)
+            free (self->stack [i]);
+        free (self->title);
+        free (self->embedded.data);
+        free (self->context_path);
+        free (self->context.data);
+        free (self->header.data);
+        free (self->piece.data);
+        free (self->orphans.data);
         free (self);
         *self_p = NULL;
     }
@@ -791,30 +867,141 @@ s_page_of (sl_chunker_t *self, size_t offset)
     return self->pages [lo].page_no;
 }
 
+//  Lowest OCR confidence over the pages [start, end) touches, -1 if none
+//  of them was OCR'd
+static int
+s_ocr_of (sl_chunker_t *self, size_t start, size_t end)
+{
+    int low = -1;
+    for (size_t i = 0; i < self->npages; i++) {
+        size_t next = i + 1 < self->npages ? self->pages [i + 1].start : SIZE_MAX;
+        bool touches = (i == 0 || self->pages [i].start < end) && next > start;
+        int ocr = self->pages [i].ocr;
+        if (touches && ocr >= 0 && (low < 0 || ocr < low))
+            low = ocr;
+    }
+    return low;
+}
+
+//  The section path in effect at offset ("" before the first heading)
+static const char *
+s_section_at (sl_chunker_t *self, size_t offset)
+{
+    const char *path = "";
+    for (size_t i = 0; i < self->nsections && self->sections [i].start <= offset; i++)
+        path = self->sections [i].path;
+    return path;
+}
+
+//  Tokens text adds to a chunk (without the fixed BOS/EOS tokens)
+static int
+s_count_str (sl_chunker_t *self, const char *text, size_t len)
+{
+    size_t n = self->count (self->count_arg, text, len);
+    long long tokens = (long long) (n > INT_MAX ? INT_MAX : n) - self->count_offset;
+    return tokens > 0 ? (int) tokens : 0;
+}
+
+//  Try one form of the context; keep it if it fits a quarter of the target.
+static int
+s_context_try (sl_chunker_t *self, const char *title, const char *path, bool *fits)
+{
+    self->context.len = 0;
+    *fits = false;
+    if (!*title && !*path)
+        return 0;
+    if (sl_chunk_bytes_put (&self->context, title, strlen (title))
+    ||  (*title && *path && sl_chunk_bytes_put (&self->context, S_SEPARATOR, strlen (S_SEPARATOR)))
+    ||  sl_chunk_bytes_put (&self->context, path, strlen (path)))
+        return -1;
+    self->context_tokens = s_count_str (self, self->context.data, self->context.len);
+    *fits = self->context_tokens <= self->opts.target_tokens / 4;
+    return 0;
+}
+
+//  Make the embedding context for a section path: the title and the path,
+//  else the path, else its last heading, else none (each must fit a
+//  quarter of the target). Remembered for the last path asked.
+static int
+s_context_for (sl_chunker_t *self, const char *path)
+{
+    if (self->context_path && strcmp (self->context_path, path) == 0)
+        return 0;
+    free (self->context_path);
+    self->context_path = strdup (path);
+    if (!self->context_path)
+        return -1;
+    self->context.len = 0;
+    self->context_tokens = 0;
+    if (!self->opts.embed_context)
+        return 0;
+    const char *last = path, *at;
+    while ((at = strstr (last, S_SEPARATOR)))
+        last = at + strlen (S_SEPARATOR);
+    const char *forms [3][2] = {
+        { self->title ? self->title : "", path }, { "", path }, { "", last }
+    };
+    for (int i = 0; i < 3; i++) {
+        bool fits;
+        if (s_context_try (self, forms [i][0], forms [i][1], &fits))
+            return -1;
+        if (fits)
+            return 0;
+    }
+    self->context.len = 0;
+    self->context_tokens = 0;
+    return 0;
+}
+
+//  Give chunk (text, offsets, tokens, kind set) its ordinal, pages, OCR
+//  confidence, section, context and hash, and hand it over. The context in
+//  use must be section's (s_context_for).
+static int
+s_emit (sl_chunker_t *self, sl_chunk_t *chunk, size_t start, size_t end, const char *section)
+{
+    chunk->ordinal = self->ordinal++;
+    chunk->page_start = s_page_of (self, start);
+    chunk->page_end = s_page_of (self, end > start ? end - 1 : start);
+    chunk->ocr_confidence = s_ocr_of (self, start, end > start ? end : start + 1);
+    chunk->section = section;
+    chunk->context = self->context.len ? self->context.data : "";
+    if (self->context.len) {
+        self->embedded.len = 0;
+        if (sl_chunk_bytes_put (&self->embedded, self->context.data, self->context.len)
+        ||  sl_chunk_bytes_put (&self->embedded, "\n\n", 2)
+        ||  sl_chunk_bytes_put (&self->embedded, chunk->text, chunk->len))
+            return -1;
+        sl_sha256_hex (self->embedded.data, self->embedded.len, chunk->hash);
+    }
+    else
+        sl_sha256_hex (chunk->text, chunk->len, chunk->hash);
+    if (self->emit (self->emit_arg, chunk)) {
+        self->stopped = true;
+        return -1;
+    }
+    return 0;
+}
+
 static int
 s_emit_held (sl_chunker_t *self)
 {
     if (!self->held.valid)
         return 0;
     s_held_t *h = &self->held;
+    h->valid = false;
+    const char *section = s_section_at (self, h->new_start);
+    if (s_context_for (self, section))
+        return -1;
     sl_chunk_t chunk = {
-        .ordinal = self->ordinal++,
-        .page_start = s_page_of (self, h->start),
-        .page_end = s_page_of (self, h->end - 1),
         .char_start = h->start,
         .char_end = h->end,
         .text = self->buf + (h->start - self->base),
         .len = h->end - h->start,
         .overlap_len = h->new_start - h->start,
         .tokens = h->tokens,
+        .kind = self->flow_kind,
     };
-    sl_sha256_hex (chunk.text, chunk.len, chunk.hash);
-    h->valid = false;
-    if (self->emit (self->emit_arg, &chunk)) {
-        self->stopped = true;
-        return -1;
-    }
-    return 0;
+    return s_emit (self, &chunk, h->start, h->end, section);
 }
 
 //  Choose where the chunk starting at `next` ends, among pieces [next, last]
@@ -895,7 +1082,11 @@ s_run (sl_chunker_t *self, bool at_end)
         int overlap = 0;
         for (size_t k = self->ovl; k < self->next; k++)
             overlap += self->pieces [k].tokens;
-        long long budget = target - self->count_offset - overlap;
+        //  the embedding context of the section this chunk starts in
+        if (s_context_for (self, s_section_at (self, self->pieces [self->next].start)))
+            return -1;
+        int context_tokens = self->context_tokens;
+        long long budget = target - self->count_offset - overlap - context_tokens;
         //  walk while pieces fit (the first always goes in, whatever its size)
         long long cum = 0;
         size_t j = self->next;
@@ -909,7 +1100,7 @@ s_run (sl_chunker_t *self, bool at_end)
             //  if the held chunk still has room
             if (cum < self->opts.min_tokens && self->held.valid) {
                 size_t end = self->pieces [last].end;
-                int tokens = s_count (self, self->held.start, end);
+                int tokens = s_count (self, self->held.start, end) + self->held.context_tokens;
                 if (tokens <= target) {
                     self->held.end = end;
                     self->held.tokens = tokens;
@@ -935,7 +1126,7 @@ s_run (sl_chunker_t *self, bool at_end)
         while (true) {
             start = self->pieces [first].start;
             end = self->pieces [cut].end;
-            tokens = s_count (self, start, end);
+            tokens = s_count (self, start, end) + context_tokens;
             if (tokens <= target)
                 break;
             if (cut > self->next)
@@ -950,7 +1141,7 @@ s_run (sl_chunker_t *self, bool at_end)
             return -1;
         self->held = (s_held_t) {
             .valid = true, .start = start, .end = end, .tokens = tokens,
-            .new_start = self->pieces [self->next].start
+            .new_start = self->pieces [self->next].start, .context_tokens = context_tokens
         };
         for (size_t k = self->next; k <= cut; k++)
             self->pending_tokens -= self->pieces [k].tokens;
@@ -958,6 +1149,28 @@ s_run (sl_chunker_t *self, bool at_end)
         self->next = cut + 1;
     }
     return self->stopped ? -1 : 0;
+}
+
+//  Keep the last page and section marks at or before the oldest byte still
+//  held, and those after it.
+static void
+s_compact_marks (sl_chunker_t *self)
+{
+    size_t first = 0;
+    while (first + 1 < self->npages && self->pages [first + 1].start <= self->base)
+        first++;
+    if (first > 0) {
+        memmove (self->pages, self->pages + first, (self->npages - first) * sizeof *self->pages);
+        self->npages -= first;
+    }
+    first = 0;
+    while (first + 1 < self->nsections && self->sections [first + 1].start <= self->base)
+        free (self->sections [first++].path);
+    if (first > 0) {
+        memmove (self->sections, self->sections + first,
+                 (self->nsections - first) * sizeof *self->sections);
+        self->nsections -= first;
+    }
 }
 
 //  Drop text and pieces no future chunk can need.
@@ -983,14 +1196,7 @@ s_compact (sl_chunker_t *self)
         self->buf_len -= drop;
         self->base = keep;
     }
-    //  keep the last page mark at or before the oldest byte still held
-    size_t first = 0;
-    while (first + 1 < self->npages && self->pages [first + 1].start <= self->base)
-        first++;
-    if (first > 0) {
-        memmove (self->pages, self->pages + first, (self->npages - first) * sizeof *self->pages);
-        self->npages -= first;
-    }
+    s_compact_marks (self);
 }
 
 //  Scan, cut and compact until neither scanning nor cutting makes progress.
@@ -1010,29 +1216,63 @@ s_process (sl_chunker_t *self, bool at_end)
     }
 }
 
-int
-sl_chunker_add_page (sl_chunker_t *self, int page_no, const char *text, size_t len)
+//  --------------------------------------------------------------------------
+//  Structure: flow, sections, tables
+
+//  End the flow: cut everything pending as at the end of a document, emit
+//  the held chunk and empty the window. Nothing is carried over.
+static int
+s_flush (sl_chunker_t *self)
 {
-    assert (self);
-    if (self->stopped || self->finished)
+    if (s_process (self, true) || s_emit_held (self))
         return -1;
-    if (page_no < 1) {
-        sl_error (NULL, "chunker: page number %d is not 1-based", page_no);
-        return -1;
-    }
-    size_t norm_len;
-    char *norm = sl_chunk_normalise (text ? text : "", text ? len : 0, &norm_len);
-    if (!norm)
-        return -1;
-    if (norm_len == 0) {
-        free (norm);
+    self->np = self->next = self->ovl = 0;
+    self->pending_tokens = 0;
+    self->have_piece = false;
+    self->prev_end = 0;
+    self->base += self->buf_len;
+    self->buf_len = 0;
+    self->scan_pos = self->base;
+    self->open = false;
+    s_compact_marks (self);
+    return 0;
+}
+
+//  The current page's mark, set when its first text reaches the window
+static int
+s_mark_page (sl_chunker_t *self)
+{
+    if (self->page_marked)
         return 0;
+    if (self->npages == self->pages_cap) {
+        size_t cap = self->pages_cap ? self->pages_cap * 2 : 16;
+        s_page_mark_t *grown = realloc (self->pages, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        self->pages = grown;
+        self->pages_cap = cap;
     }
+    self->pages [self->npages++] = (s_page_mark_t) {
+        self->page_no, self->base + self->buf_len, self->page_ocr
+    };
+    self->page_marked = true;
+    return 0;
+}
+
+//  Append normalised flow text (not empty) of the current page, joined to
+//  the text before it as pages are: a hyphenated word completed, a
+//  paragraph after a sentence end or a heading, else a space.
+static int
+s_add_text (sl_chunker_t *self, const char *norm, size_t norm_len)
+{
     int rc = 0;
-    if (self->buf_len > 0) {
+    if (self->open && self->buf_len > 0) {
         //  the buffer always ends with the unscanned last word of the
-        //  previous page, so we may still rewrite it
+        //  previous text, so we may still rewrite it
         size_t hyphen = sl_chunk_ends_with_word_hyphen (self->buf, self->buf_len);
+        if (self->force_para)
+            rc = s_append (self, "\n\n", 2);
+        else
         if (hyphen && sl_chunk_starts_lowercase (norm, norm_len))
             self->buf_len -= hyphen;
         else {
@@ -1043,24 +1283,355 @@ sl_chunker_add_page (sl_chunker_t *self, int page_no, const char *text, size_t l
             rc = sentence ? s_append (self, "\n\n", 2) : s_append (self, " ", 1);
         }
     }
-    if (rc == 0 && self->npages == self->pages_cap) {
-        size_t cap = self->pages_cap ? self->pages_cap * 2 : 16;
-        s_page_mark_t *grown = realloc (self->pages, cap * sizeof *grown);
-        if (grown) {
-            self->pages = grown;
-            self->pages_cap = cap;
-        }
-        else
-            rc = -1;
-    }
-    if (rc == 0) {
-        self->pages [self->npages++] = (s_page_mark_t) { page_no, self->base + self->buf_len };
+    self->force_para = false;
+    self->seen_text = true;
+    if (rc == 0)
+        rc = s_mark_page (self);
+    if (rc == 0)
         rc = s_append (self, norm, norm_len);
-    }
-    free (norm);
+    self->open = true;
     if (rc == 0)
         rc = s_process (self, false);
     return rc;
+}
+
+//  Normalise raw text and add it to the flow
+static int
+s_add_raw (sl_chunker_t *self, const char *text, size_t len)
+{
+    size_t norm_len;
+    char *norm = sl_chunk_normalise (text, len, &norm_len);
+    if (!norm)
+        return -1;
+    int rc = norm_len ? s_add_text (self, norm, norm_len) : 0;
+    free (norm);
+    return rc;
+}
+
+//  A heading title or document title on one line: normalised, newlines
+//  to spaces, at most S_TITLE_MAX bytes (cut on a character boundary).
+//  NULL if out of memory.
+static char *
+s_clean_title (const char *text, size_t len)
+{
+    size_t n;
+    char *clean = sl_chunk_normalise (text, len, &n);
+    if (!clean)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = clean [i] == '\n' ? ' ' : clean [i];
+        if (c == ' ' && (o == 0 || clean [o - 1] == ' '))
+            continue;
+        clean [o++] = c;
+    }
+    while (o > 0 && clean [o - 1] == ' ')
+        o--;
+    if (o > S_TITLE_MAX) {
+        o = S_TITLE_MAX;
+        while (o > 0 && ((unsigned char) clean [o] & 0xC0) == 0x80)
+            o--;
+    }
+    clean [o] = 0;
+    return clean;
+}
+
+//  A new section path starts at the end of the window
+static int
+s_section_mark (sl_chunker_t *self)
+{
+    sl_chunk_bytes_t path = { 0 };
+    for (int i = 0; i < S_LEVELS; i++) {
+        if (!self->stack [i])
+            continue;
+        if ((path.len && sl_chunk_bytes_put (&path, S_SEPARATOR, strlen (S_SEPARATOR)))
+        ||  sl_chunk_bytes_put (&path, self->stack [i], strlen (self->stack [i]))) {
+            free (path.data);
+            return -1;
+        }
+    }
+    char *text = path.data ? path.data : strdup ("");
+    if (!text)
+        return -1;
+    size_t at = self->base + self->buf_len;
+    if (self->nsections && self->sections [self->nsections - 1].start == at) {
+        //  two headings with no text between: the later one names the text
+        free (self->sections [self->nsections - 1].path);
+        self->sections [self->nsections - 1].path = text;
+        return 0;
+    }
+    if (self->nsections == self->sections_cap) {
+        size_t cap = self->sections_cap ? self->sections_cap * 2 : 8;
+        s_section_mark_t *grown = realloc (self->sections, cap * sizeof *grown);
+        if (!grown) {
+            free (text);
+            return -1;
+        }
+        self->sections = grown;
+        self->sections_cap = cap;
+    }
+    self->sections [self->nsections++] = (s_section_mark_t) { at, text };
+    return 0;
+}
+
+//  A heading of level 1..6 (clamped). The text so far is cut before it
+//  unless it is below min_tokens with no chunk before it to merge into.
+static int
+s_heading (sl_chunker_t *self, int level, const char *title, size_t len)
+{
+    level = level < 1 ? 1 : level > S_LEVELS ? S_LEVELS : level;
+    char *clean = s_clean_title (title, len);
+    if (!clean)
+        return -1;
+    if (!*clean) {
+        free (clean);
+        return 0;
+    }
+    if (!self->seen_text && self->orphans.len < S_ORPHANS_MAX
+    &&  (sl_chunk_bytes_put (&self->orphans, clean, strlen (clean))
+    ||   sl_chunk_bytes_put (&self->orphans, "\n\n", 2))) {
+        free (clean);
+        return -1;
+    }
+    if (self->open && (self->held.valid || self->pending_tokens >= self->opts.min_tokens)
+    &&  s_flush (self)) {
+        free (clean);
+        return -1;
+    }
+    for (int i = level - 1; i < S_LEVELS; i++) {
+        free (self->stack [i]);
+        self->stack [i] = NULL;
+    }
+    self->stack [level - 1] = clean;
+    self->force_para = true;
+    return s_section_mark (self);
+}
+
+//  Emit the table piece being filled, if it has rows of its own
+static int
+s_table_emit (sl_chunker_t *self)
+{
+    if (self->piece_rows == 0)
+        return 0;
+    size_t len = self->piece.len;
+    while (len > 0 && self->piece.data [len - 1] == '\n')
+        len--;
+    const char *section = s_section_at (self, self->piece_start);
+    if (s_context_for (self, section))
+        return -1;
+    size_t n = self->count (self->count_arg, self->piece.data, len);
+    sl_chunk_t chunk = {
+        .char_start = self->piece_start,
+        .char_end = self->piece_end,
+        .text = self->piece.data,
+        .len = len,
+        .overlap_len = self->first_piece ? 0 : self->header.len,
+        .tokens = (int) (n > INT_MAX ? INT_MAX : n) + self->context_tokens,
+        .kind = "table",
+    };
+    if (s_emit (self, &chunk, chunk.char_start, chunk.char_end, section))
+        return -1;
+    //  the next piece starts with the header again
+    self->piece_rows = 0;
+    self->first_piece = false;
+    self->piece.len = 0;
+    self->piece_tokens = self->header_tokens;
+    return sl_chunk_bytes_put (&self->piece, self->header.data, self->header.len);
+}
+
+//  Last resort for a row over the budget even alone with its header: each
+//  cell becomes a paragraph "| cell |" of the flow (kind "table"), which
+//  cuts between cells, and inside a cell between words.
+static int
+s_table_huge_row (sl_chunker_t *self, const char *row, size_t len)
+{
+    sl_chunk_bytes_t cells = { 0 };
+    size_t pos = 0;
+    const char *cell;
+    size_t cell_len;
+    int rc = 0;
+    while (rc == 0 && sl_markup_cell_next (row, len, &pos, &cell, &cell_len))
+        if (sl_chunk_bytes_put (&cells, "| ", 2) || sl_chunk_bytes_put (&cells, cell, cell_len)
+        ||  sl_chunk_bytes_put (&cells, " |\n\n", 4))
+            rc = -1;
+    self->flow_kind = "table";
+    if (rc == 0 && cells.len)
+        rc = s_add_raw (self, cells.data, cells.len);
+    if (rc == 0)
+        rc = s_flush (self);
+    self->flow_kind = "text";
+    free (cells.data);
+    return rc;
+}
+
+//  One row line of a table (a run of rows; the first is the header).
+static int
+s_table_row (sl_chunker_t *self, const char *raw, size_t raw_len)
+{
+    size_t len;
+    char *row = sl_chunk_normalise (raw, raw_len, &len);
+    if (!row)
+        return -1;
+    int rc = 0;
+    if (len == 0)
+        goto done;
+    self->seen_text = true;
+    if (!self->in_table) {
+        //  a table ends the flow before it and opens a piece with its header
+        if (self->open && (rc = s_flush (self)))
+            goto done;
+        self->in_table = true;
+        self->first_piece = true;
+        self->header.len = self->piece.len = 0;
+        self->header_tokens = self->piece_tokens = self->piece_rows = self->table_rows = 0;
+        if (s_context_for (self, s_section_at (self, self->base))) {
+            rc = -1;
+            goto done;
+        }
+    }
+    int tokens = s_count_str (self, row, len);
+    int budget = self->opts.target_tokens - self->count_offset - self->context_tokens;
+    //  the header is repeated on every piece unless it would take more
+    //  than half of one: then rows need the room more
+    if (self->table_rows++ == 0 && tokens <= budget / 2) {
+        if (sl_chunk_bytes_put (&self->header, row, len) || sl_chunk_bytes_put (&self->header, "\n", 1)) {
+            rc = -1;
+            goto done;
+        }
+        self->header_tokens = tokens;
+    }
+    if (self->piece_tokens + tokens > budget) {
+        if ((rc = s_table_emit (self)))
+            goto done;
+        if (self->header_tokens + tokens > budget) {
+            rc = s_table_huge_row (self, row, len);
+            goto done;
+        }
+    }
+    if ((rc = s_mark_page (self)))
+        goto done;
+    if (self->piece_rows == 0)
+        self->piece_start = self->base;
+    if (sl_chunk_bytes_put (&self->piece, row, len) || sl_chunk_bytes_put (&self->piece, "\n", 1)) {
+        rc = -1;
+        goto done;
+    }
+    self->piece_tokens += tokens;
+    self->piece_rows++;
+    self->piece_end = self->base + len;
+    //  the rows are in the document text (offsets) but never in the window
+    self->base += len + 1;
+    self->scan_pos = self->base;
+    s_compact_marks (self);
+done:
+    free (row);
+    return rc;
+}
+
+static int
+s_table_end (sl_chunker_t *self)
+{
+    if (!self->in_table)
+        return 0;
+    self->in_table = false;
+    return s_table_emit (self);
+}
+
+//  Normalise and add the text lines gathered in block, then empty it
+static int
+s_block_end (sl_chunker_t *self, sl_chunk_bytes_t *block)
+{
+    int rc = block->len ? s_add_raw (self, block->data, block->len) : 0;
+    block->len = 0;
+    return rc;
+}
+
+//  A page in sl_markup's grammar: headings, table rows, text
+static int
+s_add_marked (sl_chunker_t *self, const char *text, size_t len)
+{
+    sl_chunk_bytes_t block = { 0 };
+    size_t ls = 0;
+    int rc = 0;
+    while (rc == 0 && ls < len) {
+        const char *nl = memchr (text + ls, '\n', len - ls);
+        size_t le = nl ? (size_t) (nl - text) : len;
+        int level = 0;
+        const char *content;
+        size_t content_len;
+        sl_line_kind_t kind = sl_markup_line (text + ls, le - ls, &level, &content, &content_len);
+        if (kind == SL_LINE_ROW) {
+            rc = s_block_end (self, &block);
+            if (rc == 0)
+                rc = s_table_row (self, content, content_len);
+        }
+        else
+        if (kind != SL_LINE_RULE) {
+            rc = s_table_end (self);
+            if (kind == SL_LINE_HEADING) {
+                if (rc == 0)
+                    rc = s_block_end (self, &block);
+                if (rc == 0)
+                    rc = s_heading (self, level, content, content_len);
+            }
+            else
+            if (rc == 0 && kind == SL_LINE_TEXT)
+                rc = sl_chunk_bytes_put (&block, content, content_len);
+            if (rc == 0)
+                rc = sl_chunk_bytes_put (&block, "\n", 1);
+        }
+        ls = le + 1;
+    }
+    if (rc == 0)
+        rc = s_block_end (self, &block);
+    if (rc == 0)
+        rc = s_table_end (self);
+    free (block.data);
+    return rc;
+}
+
+int
+sl_chunker_add (sl_chunker_t *self, const sl_chunk_page_t *page)
+{
+    assert (self);
+    assert (page);
+    if (self->stopped || self->finished)
+        return -1;
+    if (page->page_no < 1) {
+        sl_error (NULL, "chunker: page number %d is not 1-based", page->page_no);
+        return -1;
+    }
+    self->page_no = page->page_no;
+    self->page_ocr = page->ocr_confidence;
+    self->page_marked = false;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < page->heading_count; i++) {
+        const char *title = page->headings [i].title ? page->headings [i].title : "";
+        rc = s_heading (self, page->headings [i].level, title, strlen (title));
+    }
+    const char *text = page->text ? page->text : "";
+    size_t len = page->text ? page->len : 0;
+    if (rc == 0)
+        rc = page->marked ? s_add_marked (self, text, len) : s_add_raw (self, text, len);
+    return rc;
+}
+
+int
+sl_chunker_add_page (sl_chunker_t *self, int page_no, const char *text, size_t len)
+{
+    sl_chunk_page_t page = { .page_no = page_no, .text = text, .len = len, .ocr_confidence = -1 };
+    return sl_chunker_add (self, &page);
+}
+
+void
+sl_chunker_set_title (sl_chunker_t *self, const char *title)
+{
+    assert (self);
+    free (self->title);
+    self->title = title && *title ? s_clean_title (title, strlen (title)) : NULL;
+    //  the context in use may have been made without it
+    free (self->context_path);
+    self->context_path = NULL;
 }
 
 int
@@ -1070,6 +1641,11 @@ sl_chunker_finish (sl_chunker_t *self)
     if (self->stopped || self->finished)
         return -1;
     self->finished = true;
+    if (s_table_end (self))
+        return -1;
+    //  only headings: they are the text
+    if (!self->seen_text && self->orphans.len && s_add_raw (self, self->orphans.data, self->orphans.len))
+        return -1;
     if (s_process (self, true))
         return -1;
     return s_emit_held (self);

@@ -1,12 +1,27 @@
 /*  sl_chunk_actor: pages.mp in, chunks.mp out, streaming.
 
-    The chunker is fed one page at a time and emits chunks as it goes;
-    each chunk is written as a record {o, ps, pe, cs, ce, tk, h, t}. Sizes
-    are counted in the embedding model's own tokens (the process's
+    The chunker is fed one page at a time (pages.mp: p, t, m marked, h
+    outline headings, c OCR confidence) and emits chunks as it goes; each
+    chunk is written as a record:
+        o   int     ordinal
+        ps, pe int  first and last page
+        cs, ce int  byte offsets in the document's normalised text
+        tk  int     tokens of what is embedded
+        h   str     sha256 of what is embedded (embedding-cache key)
+        t   str     the chunk's text, as displayed
+        k   str     "text" or "table"
+        sec str     section path ("Installation › Network"; "" none)
+        x   str     embedding context, only when there is one: embed
+                    x + "\n\n" + t
+        oc  int     lowest OCR confidence of its pages, only if OCR'd
+    Sizes are counted in the embedding model's own tokens (the process's
     embedder counts them), and the target never exceeds what the model
-    can take (chunk.target_tokens, chunk.overlap_tokens).
+    can take (chunk.target_tokens, chunk.overlap_tokens). The document's
+    title (from parse) and the section path are embedded with each chunk
+    unless chunk.embed_context = false.
 */
 #include "sl_chunk.h"
+#include "sl_chunk_pages.h"
 #include "sl_blob.h"
 #include "sl_embed_shared.h"
 #include "sl_log.h"
@@ -33,7 +48,8 @@ static int
 s_on_chunk (void *arg, const sl_chunk_t *c)
 {
     chunk_sink_t *sink = (chunk_sink_t *) arg;
-    msgpack_pack_map (&sink->w.pk, 8);
+    bool context = c->context && *c->context;
+    msgpack_pack_map (&sink->w.pk, 10 + (context ? 1 : 0) + (c->ocr_confidence >= 0 ? 1 : 0));
     sl_mpw_kv_int (&sink->w, "o", c->ordinal);
     sl_mpw_kv_int (&sink->w, "ps", c->page_start);
     sl_mpw_kv_int (&sink->w, "pe", c->page_end);
@@ -44,6 +60,12 @@ s_on_chunk (void *arg, const sl_chunk_t *c)
     sl_mpw_key (&sink->w, "t");
     msgpack_pack_str (&sink->w.pk, c->len);
     msgpack_pack_str_body (&sink->w.pk, c->text, c->len);
+    sl_mpw_kv_str (&sink->w, "k", c->kind);
+    sl_mpw_kv_str (&sink->w, "sec", c->section);
+    if (context)
+        sl_mpw_kv_str (&sink->w, "x", c->context);
+    if (c->ocr_confidence >= 0)
+        sl_mpw_kv_int (&sink->w, "oc", c->ocr_confidence);
     sink->count++;
     return sl_recw_write_mpw (sink->out, &sink->w);
 }
@@ -74,18 +96,22 @@ s_chunk (sl_ctx_t *ctx, void *state)
     sl_mpw_init (&sink.w);
     sl_chunker_t *chunker = sl_chunker_new (&self->opts, sl_embedder_token_counter, self->embedder,
                                             s_on_chunk, &sink);
+    char title [512] = "";
+    sl_mp_get_str (body, "title", title, sizeof title);
+    if (chunker)
+        sl_chunker_set_title (chunker, title);
+    //  per job: handlers of this actor share its state across threads
+    sl_chunk_headings_t *headings = malloc (sizeof *headings);
     sl_mp_t *mp;
-    int more, rc = chunker ? 0 : -1;
+    int more, rc = chunker && headings ? 0 : -1;
     while (rc == 0 && (more = sl_recr_next (reader, &mp, err, sizeof err)) == 1) {
-        int64_t page = 0;
-        const char *text;
-        size_t len;
-        if (sl_mp_get_int (sl_mp_root (mp), "p", &page) || sl_mp_bytes (sl_mp_get (sl_mp_root (mp), "t"), &text, &len))
+        sl_chunk_page_t page;
+        if (sl_chunk_page_read (sl_mp_root (mp), &page, headings, err, sizeof err))
             rc = -1;
         else {
-            rc = sl_chunker_add_page (chunker, (int) page, text, len);
-            sl_ctx_progress (ctx, pages ? (int) (100 * page / pages) : 0, "page %lld/%lld, %d chunks",
-                             (long long) page, (long long) pages, sink.count);
+            rc = sl_chunker_add (chunker, &page);
+            sl_ctx_progress (ctx, pages ? (int) (100 * page.page_no / pages) : 0, "page %d/%lld, %d chunks",
+                             page.page_no, (long long) pages, sink.count);
         }
         sl_mp_destroy (&mp);
     }
@@ -94,6 +120,7 @@ s_chunk (sl_ctx_t *ctx, void *state)
     if (rc == 0)
         rc = sl_chunker_finish (chunker);
     sl_chunker_destroy (&chunker);
+    free (headings);
     sl_recr_destroy (&reader);
     sl_mpw_reset (&sink.w);
     //  A full disk fails the job with a reason that says so: retrying at
@@ -141,6 +168,7 @@ s_start (sl_node_t *node, char *err, size_t errlen)
     sl_chunk_opts_defaults (&self->opts);
     self->opts.target_tokens = (int) sl_config_int (cfg, "chunk.target_tokens", self->opts.target_tokens);
     self->opts.overlap_tokens = (int) sl_config_int (cfg, "chunk.overlap_tokens", self->opts.overlap_tokens);
+    self->opts.embed_context = sl_config_bool (cfg, "chunk.embed_context", true);
     int model_max = sl_embedder_max_tokens (self->embedder);
     if (model_max > 0 && self->opts.target_tokens > model_max) {
         sl_warn (NULL, "chunk.target_tokens %d exceeds what model %s takes: using %d",

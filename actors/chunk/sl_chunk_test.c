@@ -37,6 +37,8 @@ static const char *s_case = "";     //  the case running, for CHECK
 typedef struct {
     sl_chunk_t c;
     char *text;
+    char section [1400];
+    char context [1400];
 } s_kept_t;
 
 typedef struct {
@@ -61,6 +63,10 @@ s_collect (void *arg, const sl_chunk_t *chunk)
     memcpy (k->text, chunk->text, chunk->len);
     k->text [chunk->len] = 0;
     k->c.text = k->text;
+    snprintf (k->section, sizeof k->section, "%s", chunk->section ? chunk->section : "");
+    snprintf (k->context, sizeof k->context, "%s", chunk->context ? chunk->context : "");
+    k->c.section = k->section;
+    k->c.context = k->context;
     return col->stop_after > 0 && col->n >= col->stop_after;
 }
 
@@ -652,7 +658,7 @@ test_synthetic_option_sets (void)
     size_t *lens = s_lens;
     const int npages = S_NPAGES;
     sl_chunk_opts_t sets [] = {
-        { 100, 15, 10 }, { 50, 10, 5 }, { 20, 0, 0 }, { 7, 3, 2 }, { 200, 40, 20 }, { 1, 0, 0 }
+        { 100, 15, 10, false }, { 50, 10, 5, false }, { 20, 0, 0, false }, { 7, 3, 2, false }, { 200, 40, 20, false }, { 1, 0, 0, false }
     };
     for (size_t s = 0; s < sizeof sets / sizeof sets [0]; s++) {
         char label [64];
@@ -714,7 +720,7 @@ test_non_additive_counter (void)
     const char **pages = s_pages;
     size_t *lens = s_lens;
     const int npages = S_NPAGES;
-    sl_chunk_opts_t o = { 60, 10, 5 };
+    sl_chunk_opts_t o = { 60, 10, 5, false };
     s_check ("bytes/4 counter", pages, lens, npages, &o, s_count_bytes4, &s_col, true, s_verbose);
 }
 
@@ -770,7 +776,7 @@ test_known_pages_and_hyphens (void)
         "ment ends on page four with omega."
     };
     size_t l [] = { strlen (p [0]), 0, strlen (p [2]), strlen (p [3]) };
-    sl_chunk_opts_t o = { 8, 2, 0 };
+    sl_chunk_opts_t o = { 8, 2, 0, false };
     s_check ("known pages", p, l, 4, &o, NULL, &s_col, true, s_verbose);
     bool saw_information = false, saw_document = false;
     for (int i = 0; i < s_col.n; i++) {
@@ -812,7 +818,7 @@ test_paragraph_beats_sentence (void)
         "Twenty-one twenty-two twenty-three twenty-four."
     };
     size_t l [] = { strlen (p [0]) };
-    sl_chunk_opts_t o = { 20, 0, 0 };
+    sl_chunk_opts_t o = { 20, 0, 0, false };
     CHECK (s_check ("paragraph first", p, l, 1, &o, NULL, &s_col, false, s_verbose) == 2);
     CHECK (strcmp (s_col.items [0].text,
                     "One two three four five six seven. Eight nine ten eleven twelve.") == 0);
@@ -829,7 +835,7 @@ test_trailing_fragment_merged (void)
     sl_chunk_bytes_put (&b, ". Tail end.", 11);
     const char *p [] = { b.data };
     size_t l [] = { b.len };
-    sl_chunk_opts_t o = { 20, 0, 5 };
+    sl_chunk_opts_t o = { 20, 0, 5, false };
     CHECK (s_check ("trailing fragment", p, l, 1, &o, NULL, &s_col, false, s_verbose) == 2);
     CHECK (sl_chunk_count_words (NULL, s_col.items [1].text, s_col.items [1].c.len) >= 5);
     o.min_tokens = 0;
@@ -857,7 +863,7 @@ test_huge_word_split (void)
     CHECK (n > 1);
     for (int i = 0; i < n; i++)
         CHECK (s_col.items [i].c.len <= (size_t) opts.target_tokens * SL_CHUNK_MAX_PIECE_BYTES);
-    sl_chunk_opts_t o = { 64, 8, 4 };
+    sl_chunk_opts_t o = { 64, 8, 4, false };
     n = s_check ("huge word / bytes4", p, l, 1, &o, s_count_bytes4, &s_col, false, s_verbose);
     CHECK (n >= (int) (big / 4 / 64));
     free (p0);
@@ -874,7 +880,7 @@ test_cjk_without_spaces (void)
         sl_chunk_bytes_put (&b, sentence, strlen (sentence));
     const char *p [] = { b.data };
     size_t l [] = { b.len };
-    sl_chunk_opts_t o = { 20, 8, 2 };
+    sl_chunk_opts_t o = { 20, 8, 2, false };
     int n = s_check ("cjk", p, l, 1, &o, NULL, &s_col, true, s_verbose);
     CHECK (n > 10);
     for (int i = 0; i < n - 1; i++) {
@@ -908,7 +914,7 @@ test_hostile_bytes (void)
             hp [pg] = b.data ? b.data : strdup ("");
             hl [pg] = b.len;
         }
-        sl_chunk_opts_t o = { 1 + (int) (s_rand (&r) % 40), 0, (int) (s_rand (&r) % 6) };
+        sl_chunk_opts_t o = { 1 + (int) (s_rand (&r) % 40), 0, (int) (s_rand (&r) % 6), false };
         o.overlap_tokens = (int) (s_rand (&r) % (uint64_t) o.target_tokens);
         s_check ("hostile", hp, hl, 6, &o, round % 2 ? s_count_bytes4 : NULL, &s_col,
                  false, false);
@@ -923,7 +929,7 @@ test_callback_stops_chunker (void)
 {
     s_collector_reset (&s_col);
     s_col.stop_after = 2;
-    sl_chunker_t *chunker = sl_chunker_new (&(sl_chunk_opts_t) { 5, 0, 0 }, NULL, NULL,
+    sl_chunker_t *chunker = sl_chunker_new (&(sl_chunk_opts_t) { 5, 0, 0, false }, NULL, NULL,
                                             s_collect, &s_col);
     const char *text = "one two three four five six seven eight nine ten eleven twelve "
                        "thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty";
@@ -948,7 +954,7 @@ test_readmes (void)
         size_t len = strlen (data);
         const char *one [] = { data };
         size_t one_len [] = { len };
-        sl_chunk_opts_t o = { 40, 8, 5 };
+        sl_chunk_opts_t o = { 40, 8, 5, false };
         CHECK (s_check (name, one, one_len, 1, &o, NULL, &s_col, true, s_verbose) > 1);
         if (strcmp (name, "repere-README.md") == 0) {
             //  soft hyphens gone, words hyphenated across a line joined
@@ -1023,6 +1029,506 @@ test_long_document_bounded (void)
     s_collector_reset (&s_col);
 }
 
+//  --------------------------------------------------------------------------
+//  Structure: sections, tables, OCR confidence, embedding context
+
+static bool
+streq (const char *a, const char *b)
+{
+    return strcmp (a, b) == 0;
+}
+
+//  Chunk the marked (or not) pages given, with opts, into s_col
+static void
+s_structured (const sl_chunk_opts_t *opts, sl_token_count_fn *count, const char *title,
+              const sl_chunk_page_t *pages, int n)
+{
+    s_collector_reset (&s_col);
+    sl_chunker_t *chunker = sl_chunker_new (opts, count, NULL, s_collect, &s_col);
+    CHECK (chunker);
+    sl_chunker_set_title (chunker, title);
+    for (int i = 0; i < n; i++)
+        CHECK (sl_chunker_add (chunker, &pages [i]) == 0);
+    CHECK (sl_chunker_finish (chunker) == 0);
+    sl_chunker_destroy (&chunker);
+    for (int i = 0; i < s_col.n; i++) {
+        CHECK (s_col.items [i].c.ordinal == i);
+        CHECK (s_col.items [i].c.tokens <= opts->target_tokens);
+        CHECK (s_col.items [i].c.char_end >= s_col.items [i].c.char_start);
+    }
+}
+
+//  Append n words "<stem>0 <stem>1 ..." (a sentence every 7 words)
+static void
+s_words (sl_chunk_bytes_t *b, const char *stem, int n)
+{
+    char word [64];
+    for (int i = 0; i < n; i++) {
+        snprintf (word, sizeof word, "%s%d%s", stem, i, i % 7 == 6 || i == n - 1 ? ". " : " ");
+        CHECK (sl_chunk_bytes_put (b, word, strlen (word)) == 0);
+    }
+}
+
+static void
+s_put (sl_chunk_bytes_t *b, const char *text)
+{
+    CHECK (sl_chunk_bytes_put (b, text, strlen (text)) == 0);
+}
+
+static sl_chunk_page_t
+s_marked (int page_no, sl_chunk_bytes_t *b)
+{
+    return (sl_chunk_page_t) { .page_no = page_no, .text = b->data, .len = b->len, .marked = true,
+                               .ocr_confidence = -1 };
+}
+
+static void
+test_section_path_carried (void)
+{
+    sl_chunk_bytes_t b = { 0 };
+    s_put (&b, "# Installation\n\n");
+    s_words (&b, "intro", 30);
+    s_put (&b, "\n\n## Configuring the network\n\n");
+    s_words (&b, "net", 30);
+    s_put (&b, "\n\n### Static addresses\n\n");
+    s_words (&b, "static", 30);
+    s_put (&b, "\n\n# Usage\n\n");
+    s_words (&b, "usage", 30);
+    sl_chunk_page_t page = s_marked (1, &b);
+    sl_chunk_opts_t opts;
+    sl_chunk_opts_defaults (&opts);
+    s_structured (&opts, NULL, NULL, &page, 1);
+    CHECK (s_col.n == 4);
+    const char *want [4][2] = {
+        { "intro0", "Installation" },
+        { "net0", "Installation \xE2\x80\xBA Configuring the network" },
+        { "static0", "Installation \xE2\x80\xBA Configuring the network \xE2\x80\xBA Static addresses" },
+        { "usage0", "Usage" }
+    };
+    for (int i = 0; i < 4; i++) {
+        CHECK (strncmp (s_col.items [i].text, want [i][0], strlen (want [i][0])) == 0);
+        CHECK (streq (s_col.items [i].section, want [i][1]));
+        CHECK (streq (s_col.items [i].c.kind, "text"));
+        CHECK (!strchr (s_col.items [i].text, '#'));        //  headings are not text
+        CHECK (s_col.items [i].c.ocr_confidence == -1);
+    }
+    free (b.data);
+}
+
+//  A long section then a top-level heading: no chunk holds words of both
+static void
+test_no_straddle_top_level (void)
+{
+    sl_chunk_bytes_t b = { 0 };
+    s_put (&b, "# Alpha\n\n");
+    s_words (&b, "alpha", 130);
+    s_put (&b, "\n# Beta\n");
+    s_words (&b, "beta", 130);
+    sl_chunk_page_t page = s_marked (1, &b);
+    sl_chunk_opts_t opts;
+    sl_chunk_opts_defaults (&opts);
+    s_structured (&opts, NULL, NULL, &page, 1);
+    CHECK (s_col.n >= 4);
+    bool saw_beta = false;
+    for (int i = 0; i < s_col.n; i++) {
+        bool alpha = strstr (s_col.items [i].text, "alpha") != NULL;
+        bool beta = strstr (s_col.items [i].text, "beta") != NULL;
+        CHECK (alpha != beta);
+        CHECK (streq (s_col.items [i].section, alpha ? "Alpha" : "Beta"));
+        CHECK (!(alpha && saw_beta));
+        saw_beta |= beta;
+    }
+    CHECK (strstr (s_col.items [s_col.n - 1].text, "beta129"));
+    free (b.data);
+}
+
+//  A section below min_tokens with nothing before it is not a chunk of
+//  its own: the next section's text joins it
+static void
+test_small_section_not_alone (void)
+{
+    sl_chunk_bytes_t b = { 0 };
+    s_put (&b, "# Tiny\n\nTwo words.\n\n# Next\n\n");
+    s_words (&b, "next", 20);
+    sl_chunk_page_t page = s_marked (1, &b);
+    sl_chunk_opts_t opts;
+    sl_chunk_opts_defaults (&opts);
+    s_structured (&opts, NULL, NULL, &page, 1);
+    CHECK (s_col.n == 1);
+    CHECK (strncmp (s_col.items [0].text, "Two words.\n\nnext0", 17) == 0);
+    CHECK (streq (s_col.items [0].section, "Tiny"));
+    free (b.data);
+}
+
+//  Check the table chunks in s_col: every one starts with header, holds
+//  only whole rows "| r<i> ... |" in order, each row exactly once. Returns
+//  the number of table chunks.
+static int
+s_check_table (const char *header, int rows)
+{
+    int next_row = 0, tables = 0;
+    for (int i = 0; i < s_col.n; i++) {
+        const sl_chunk_t *c = &s_col.items [i].c;
+        if (!streq (c->kind, "table"))
+            continue;
+        tables++;
+        const char *t = s_col.items [i].text;
+        CHECK (strncmp (t, header, strlen (header)) == 0 && t [strlen (header)] == '\n');
+        if (tables == 1)
+            CHECK (c->len == c->char_end - c->char_start && c->overlap_len == 0);
+        else
+            CHECK (c->len == c->overlap_len + (c->char_end - c->char_start)
+                && c->overlap_len == strlen (header) + 1);
+        const char *line = t + strlen (header) + 1;
+        int in_chunk = 0;
+        while (*line) {
+            const char *nl = strchr (line, '\n');
+            size_t n = nl ? (size_t) (nl - line) : strlen (line);
+            char want [32];
+            snprintf (want, sizeof want, "| r%d ", next_row);
+            CHECK (strncmp (line, want, strlen (want)) == 0);
+            CHECK (n >= 2 && line [n - 1] == '|' && line [n - 2] == ' ');
+            next_row++;
+            in_chunk++;
+            line += n + (nl ? 1 : 0);
+        }
+        if (in_chunk == 0) fprintf (stderr, "chunk %d: [%s]\n", i, t);
+        CHECK (in_chunk > 0);
+    }
+    CHECK (next_row == rows);
+    return tables;
+}
+
+static void
+test_table_header_repeated (void)
+{
+    sl_chunk_bytes_t b = { 0 };
+    s_put (&b, "Before the table.\n\n| Name | Value |\n|---|---|\n");
+    char row [128];
+    for (int i = 0; i < 60; i++) {
+        snprintf (row, sizeof row, "| r%d | value %d of the   table |\n", i, i);
+        s_put (&b, row);
+    }
+    s_put (&b, "\nAfter the table.\n");
+    sl_chunk_page_t page = s_marked (1, &b);
+    sl_chunk_opts_t opts = { 30, 5, 3, false };
+    s_structured (&opts, NULL, NULL, &page, 1);
+    CHECK (s_check_table ("| Name | Value |", 60) >= 5);
+    CHECK (streq (s_col.items [0].text, "Before the table."));
+    CHECK (streq (s_col.items [0].c.kind, "text"));
+    CHECK (streq (s_col.items [s_col.n - 1].text, "After the table."));
+    //  spaces inside a cell are collapsed, row newlines kept
+    CHECK (strstr (s_col.items [1].text, "| r0 | value 0 of the table |\n| r1 |"));
+    free (b.data);
+}
+
+//  Rows of very different sizes, a counter that is not additive
+static void
+test_table_no_row_split (void)
+{
+    sl_chunk_bytes_t b = { 0 };
+    s_put (&b, "| Key | Description |\n");
+    char row [512];
+    for (int i = 0; i < 80; i++) {
+        snprintf (row, sizeof row, "| r%d | %.*s |\n", i, (i * 37) % 200,
+                  "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor "
+                  "incididunt ut labore et dolore magna aliqua ut enim ad minim veniam quis nostrud "
+                  "exercitation ullamco laboris nisi ut aliquip ex ea commodo consequat duis aute");
+        s_put (&b, row);
+    }
+    sl_chunk_page_t page = s_marked (1, &b);
+    sl_chunk_opts_t opts = { 80, 10, 5, false };
+    s_structured (&opts, s_count_bytes4, NULL, &page, 1);
+    CHECK (s_check_table ("| Key | Description |", 80) == s_col.n);
+    CHECK (s_col.n > 5);
+    free (b.data);
+}
+
+//  One row bigger than the budget: split by cells, still "table"
+static void
+test_table_huge_row_split_by_cells (void)
+{
+    sl_chunk_bytes_t b = { 0 };
+    s_put (&b, "| A | B | C |\n| x | y | z |\n| ");
+    s_words (&b, "first", 25);
+    s_put (&b, " | ");
+    s_words (&b, "second", 25);
+    s_put (&b, " | ");
+    s_words (&b, "third", 25);
+    s_put (&b, " |\n| p | q | r |\n");
+    sl_chunk_page_t page = s_marked (1, &b);
+    sl_chunk_opts_t opts = { 30, 0, 3, false };
+    s_structured (&opts, NULL, NULL, &page, 1);
+    CHECK (s_col.n >= 4);
+    //  the first piece ends before the huge row, the last holds the row after it
+    CHECK (streq (s_col.items [0].text, "| A | B | C |\n| x | y | z |"));
+    CHECK (streq (s_col.items [s_col.n - 1].text, "| A | B | C |\n| p | q | r |"));
+    bool first = false, third = false;
+    for (int i = 0; i < s_col.n; i++) {
+        CHECK (streq (s_col.items [i].c.kind, "table"));
+        first |= strstr (s_col.items [i].text, "| first0") != NULL;
+        third |= strstr (s_col.items [i].text, "third24. |") != NULL;
+    }
+    CHECK (first && third);
+    //  cells are not cut while they fit: "second" starts a chunk
+    bool second_starts = false;
+    for (int i = 0; i < s_col.n; i++)
+        second_starts |= strncmp (s_col.items [i].text, "| second0", 9) == 0;
+    CHECK (second_starts);
+    free (b.data);
+}
+
+//  A header bigger than the budget is not repeated (it would leave no
+//  room): it is split by cells, and the rows after it still form pieces
+static void
+test_table_huge_header_not_repeated (void)
+{
+    sl_chunk_bytes_t b = { 0 };
+    s_put (&b, "| ");
+    s_words (&b, "head", 40);
+    s_put (&b, " | B |\n");
+    char row [64];
+    for (int i = 0; i < 30; i++) {
+        snprintf (row, sizeof row, "| r%d | v%d |\n", i, i);
+        s_put (&b, row);
+    }
+    sl_chunk_page_t page = s_marked (1, &b);
+    sl_chunk_opts_t opts = { 30, 0, 3, false };
+    s_structured (&opts, NULL, NULL, &page, 1);
+    int rows = 0;
+    for (int i = 0; i < s_col.n; i++) {
+        CHECK (streq (s_col.items [i].c.kind, "table"));
+        CHECK (s_col.items [i].c.tokens <= 30);
+        if (strncmp (s_col.items [i].text, "| r", 3) == 0) {
+            CHECK (!strstr (s_col.items [i].text, "head"));
+            for (const char *p = s_col.items [i].text; (p = strstr (p, "| r")); p++)
+                rows++;
+        }
+    }
+    CHECK (rows == 30);
+    free (b.data);
+}
+
+//  A 20,000-row table: the window stays empty and every piece bounded
+static void
+test_table_long_bounded (void)
+{
+    sl_chunk_opts_t opts;
+    sl_chunk_opts_defaults (&opts);
+    s_collector_reset (&s_col);
+    sl_chunker_t *chunker = sl_chunker_new (&opts, NULL, NULL, s_collect, &s_col);
+    CHECK (chunker);
+    sl_chunk_bytes_t b = { 0 };
+    int chunks = 0;
+    for (int page = 1; page <= 20; page++) {
+        b.len = 0;
+        s_put (&b, "| id | name | amount |\n");
+        char row [128];
+        for (int i = 0; i < 1000; i++) {
+            snprintf (row, sizeof row, "| r%d | item %d | %d.00 |\n", i, i, i * 3);
+            s_put (&b, row);
+        }
+        sl_chunk_page_t p = s_marked (page, &b);
+        CHECK (sl_chunker_add (chunker, &p) == 0);
+        size_t buf_len, np, npages;
+        sl_chunker_window (chunker, &buf_len, &np, &npages);
+        CHECK (buf_len == 0 && np == 0 && npages <= 2);
+        CHECK (s_check_table ("| id | name | amount |", 1000) == s_col.n);
+        for (int i = 0; i < s_col.n; i++)
+            CHECK (s_col.items [i].c.page_start == page && s_col.items [i].c.page_end == page);
+        chunks += s_col.n;
+        s_collector_reset (&s_col);
+    }
+    CHECK (sl_chunker_finish (chunker) == 0);
+    CHECK (chunks > 20 * 1000 * 6 / 100);
+    sl_chunker_destroy (&chunker);
+    free (b.data);
+}
+
+//  A document that is only headings is indexed by them
+static void
+test_headings_only_document (void)
+{
+    const char *text = "# Summer\n## Notes\n";
+    sl_chunk_page_t page = { .page_no = 1, .text = text, .len = strlen (text), .marked = true,
+                             .ocr_confidence = -1 };
+    sl_chunk_opts_t opts;
+    sl_chunk_opts_defaults (&opts);
+    s_structured (&opts, NULL, NULL, &page, 1);
+    CHECK (s_col.n == 1);
+    CHECK (streq (s_col.items [0].text, "Summer\n\nNotes"));
+    CHECK (streq (s_col.items [0].section, "Summer \xE2\x80\xBA Notes"));
+    //  with any text, headings stay out of it
+    text = "# Summer\nWarm.\n";
+    page.text = text;
+    page.len = strlen (text);
+    s_structured (&opts, NULL, NULL, &page, 1);
+    CHECK (s_col.n == 1 && streq (s_col.items [0].text, "Warm."));
+}
+
+//  A page that is not marked: "# apt install" is text, no section
+static void
+test_unmarked_hash_line_is_text (void)
+{
+    const char *text = "# apt install sluice\n\nThen run it.\n| not | a table |";
+    sl_chunk_page_t page = { .page_no = 1, .text = text, .len = strlen (text), .ocr_confidence = -1 };
+    sl_chunk_opts_t opts;
+    sl_chunk_opts_defaults (&opts);
+    s_structured (&opts, NULL, NULL, &page, 1);
+    CHECK (s_col.n == 1);
+    CHECK (streq (s_col.items [0].text, "# apt install sluice\n\nThen run it. | not | a table |"));
+    CHECK (streq (s_col.items [0].section, ""));
+    CHECK (streq (s_col.items [0].c.kind, "text"));
+}
+
+//  In a marked page an escaped line is text, backslash dropped
+static void
+test_marked_escape_is_text (void)
+{
+    const char *text = "# Real\n\n\\# comment in code\n\\| not a row |\n";
+    sl_chunk_page_t page = { .page_no = 1, .text = text, .len = strlen (text), .marked = true,
+                             .ocr_confidence = -1 };
+    sl_chunk_opts_t opts;
+    sl_chunk_opts_defaults (&opts);
+    s_structured (&opts, NULL, NULL, &page, 1);
+    CHECK (s_col.n == 1);
+    CHECK (streq (s_col.items [0].text, "# comment in code | not a row |"));
+    CHECK (streq (s_col.items [0].section, "Real"));
+    CHECK (streq (s_col.items [0].c.kind, "text"));
+}
+
+//  PDF outline entries (pages.mp "h") are headings at the top of their page
+static void
+test_outline_headings_sections (void)
+{
+    sl_chunk_bytes_t p1 = { 0 }, p2 = { 0 }, p3 = { 0 };
+    s_words (&p1, "one", 40);
+    s_words (&p2, "two", 40);
+    s_put (&p3, "# not a heading in a PDF\n");
+    s_words (&p3, "three", 40);
+    sl_chunk_heading_t h1 [] = { { 1, "Chapter One" } };
+    sl_chunk_heading_t h2 [] = { { 2, "Details\nof it" } };
+    sl_chunk_heading_t h3 [] = { { 1, "Chapter Two" }, { 2, "Start" } };
+    sl_chunk_page_t pages [] = {
+        { .page_no = 1, .text = p1.data, .len = p1.len, .headings = h1, .heading_count = 1, .ocr_confidence = -1 },
+        { .page_no = 2, .text = p2.data, .len = p2.len, .headings = h2, .heading_count = 1, .ocr_confidence = -1 },
+        { .page_no = 3, .text = p3.data, .len = p3.len, .headings = h3, .heading_count = 2, .ocr_confidence = -1 },
+    };
+    sl_chunk_opts_t opts;
+    sl_chunk_opts_defaults (&opts);
+    s_structured (&opts, NULL, NULL, pages, 3);
+    CHECK (s_col.n == 3);
+    CHECK (streq (s_col.items [0].section, "Chapter One") && s_col.items [0].c.page_start == 1);
+    CHECK (streq (s_col.items [1].section, "Chapter One \xE2\x80\xBA Details of it"));
+    CHECK (s_col.items [1].c.page_start == 2 && s_col.items [1].c.page_end == 2);
+    CHECK (streq (s_col.items [2].section, "Chapter Two \xE2\x80\xBA Start"));
+    CHECK (strncmp (s_col.items [2].text, "# not a heading in a PDF three0", 31) == 0);
+    free (p1.data);
+    free (p2.data);
+    free (p3.data);
+}
+
+//  A chunk's OCR confidence is the lowest of its pages that were OCR'd
+static void
+test_ocr_confidence_carried (void)
+{
+    sl_chunk_bytes_t p1 = { 0 }, p2 = { 0 }, p3 = { 0 };
+    s_words (&p1, "typed", 50);
+    s_words (&p2, "scan", 6);           //  no sentence end at the page end:
+    p2.len -= 2;                        //  the chunk runs on into page 3
+    s_words (&p3, "more", 30);
+    sl_chunk_page_t pages [] = {
+        { .page_no = 1, .text = p1.data, .len = p1.len, .ocr_confidence = -1 },
+        { .page_no = 2, .text = p2.data, .len = p2.len, .ocr_confidence = 91 },
+        { .page_no = 3, .text = p3.data, .len = p3.len, .ocr_confidence = 78 },
+    };
+    sl_chunk_opts_t opts = { 40, 0, 5, false };
+    s_structured (&opts, NULL, NULL, pages, 3);
+    bool typed_only = false, scanned = false;
+    for (int i = 0; i < s_col.n; i++) {
+        const sl_chunk_t *c = &s_col.items [i].c;
+        if (c->page_end == 1) {
+            CHECK (c->ocr_confidence == -1);
+            typed_only = true;
+        }
+        if (c->page_start <= 2 && c->page_end >= 3) {
+            CHECK (c->ocr_confidence == 78);
+            scanned = true;
+        }
+        if (c->page_start == 2 && c->page_end == 2)
+            CHECK (c->ocr_confidence == 91);
+    }
+    CHECK (typed_only && scanned);
+    free (p1.data);
+    free (p2.data);
+    free (p3.data);
+}
+
+//  The hash covers what is embedded: title, section and text; a changed
+//  context changes the hash, the displayed text stays the same
+static void
+test_embedding_context_hashed (void)
+{
+    const char *a = "# Installation\n## Configuring the network\nEdit the file and restart.\n";
+    const char *b = "# Installation\n## Proxies\nEdit the file and restart.\n";
+    sl_chunk_page_t pa = { .page_no = 1, .text = a, .len = strlen (a), .marked = true, .ocr_confidence = -1 };
+    sl_chunk_page_t pb = { .page_no = 1, .text = b, .len = strlen (b), .marked = true, .ocr_confidence = -1 };
+    sl_chunk_opts_t opts;
+    sl_chunk_opts_defaults (&opts);
+    opts.embed_context = true;
+    s_structured (&opts, NULL, "Admin Guide", &pa, 1);
+    CHECK (s_col.n == 1);
+    const char *want = "Admin Guide \xE2\x80\xBA Installation \xE2\x80\xBA Configuring the network";
+    CHECK (streq (s_col.items [0].context, want));
+    CHECK (streq (s_col.items [0].text, "Edit the file and restart."));
+    char embedded [512], hash [65], hash_a [65];
+    snprintf (embedded, sizeof embedded, "%s\n\n%s", want, "Edit the file and restart.");
+    sl_sha256_hex (embedded, strlen (embedded), hash);
+    CHECK (streq (s_col.items [0].c.hash, hash));
+    CHECK (s_col.items [0].c.tokens == (int) sl_chunk_count_words (NULL, embedded, strlen (embedded)));
+    strcpy (hash_a, hash);
+    s_structured (&opts, NULL, "Admin Guide", &pb, 1);
+    CHECK (streq (s_col.items [0].text, "Edit the file and restart."));
+    CHECK (!streq (s_col.items [0].c.hash, hash_a));
+    //  switched off: no context, the hash is the text's
+    opts.embed_context = false;
+    s_structured (&opts, NULL, "Admin Guide", &pa, 1);
+    CHECK (streq (s_col.items [0].context, ""));
+    CHECK (streq (s_col.items [0].section, "Installation \xE2\x80\xBA Configuring the network"));
+    sl_sha256_hex ("Edit the file and restart.", 26, hash);
+    CHECK (streq (s_col.items [0].c.hash, hash));
+}
+
+//  The context counts against the budget, and a context too long for a
+//  quarter of it drops the title, then the outer headings
+static void
+test_embedding_context_budgeted (void)
+{
+    sl_chunk_bytes_t b = { 0 };
+    s_put (&b, "# Section with a rather long name here\n## Sub part\n");
+    s_words (&b, "w", 200);
+    s_put (&b, "\n| Key | Value |\n");
+    char row [64];
+    for (int i = 0; i < 40; i++) {
+        snprintf (row, sizeof row, "| k%d | some value %d |\n", i, i);
+        s_put (&b, row);
+    }
+    sl_chunk_page_t page = s_marked (1, &b);
+    sl_chunk_opts_t opts = { 40, 5, 5, true };
+    s_structured (&opts, NULL, "The Title", &page, 1);
+    CHECK (s_col.n > 5 && streq (s_col.items [s_col.n - 1].c.kind, "table"));
+    for (int i = 0; i < s_col.n; i++) {
+        const s_kept_t *k = &s_col.items [i];
+        //  9 words: over 40/4 = 10 with the title (11), the path alone fits
+        CHECK (streq (k->context, "Section with a rather long name here \xE2\x80\xBA Sub part"));
+        char embedded [2048];
+        snprintf (embedded, sizeof embedded, "%s\n\n%s", k->context, k->text);
+        CHECK ((int) sl_chunk_count_words (NULL, embedded, strlen (embedded)) <= 40);
+        CHECK (k->c.tokens <= 40);
+    }
+    free (b.data);
+}
+
 void
 sl_chunk_test (bool verbose)
 {
@@ -1056,6 +1562,21 @@ sl_chunk_test (bool verbose)
     RUN (test_callback_stops_chunker);
     RUN (test_readmes);
     RUN (test_long_document_bounded);
+    RUN (test_section_path_carried);
+    RUN (test_no_straddle_top_level);
+    RUN (test_small_section_not_alone);
+    RUN (test_table_header_repeated);
+    RUN (test_table_no_row_split);
+    RUN (test_table_huge_row_split_by_cells);
+    RUN (test_table_huge_header_not_repeated);
+    RUN (test_table_long_bounded);
+    RUN (test_headings_only_document);
+    RUN (test_unmarked_hash_line_is_text);
+    RUN (test_marked_escape_is_text);
+    RUN (test_outline_headings_sections);
+    RUN (test_ocr_confidence_carried);
+    RUN (test_embedding_context_hashed);
+    RUN (test_embedding_context_budgeted);
     s_collector_reset (&s_col);
     printf ("OK\n");
 }

@@ -7,6 +7,9 @@
     concurrent jobs into full batches for one sgemm each. New vectors go
     into the cache. The output is n x dim float32, row i = chunk ordinal i,
     written to a temp file and renamed, so a redelivery just rewrites it.
+    What is embedded is a chunk's context "x" (title and section path),
+    a blank line, and its text "t"; the chunk hash "h" covers exactly
+    that, so the cache never serves a vector made with another context.
 */
 #include "sl_batcher.h"
 #include "sl_embed_shared.h"
@@ -28,6 +31,32 @@ typedef struct {
     sl_store_t *store;
     sl_blob_t *blob;
 } embed_t;
+
+//  What a chunk record asks to embed: its text, after its embedding
+//  context "x" when it has one (chunk's record format; the hash "h" covers
+//  exactly this). NULL if the record has no text or out of memory.
+static char *
+s_embedded_text (const msgpack_object *rec)
+{
+    const char *text, *context;
+    size_t len, context_len;
+    if (sl_mp_bytes (sl_mp_get (rec, "t"), &text, &len))
+        return NULL;
+    if (sl_mp_bytes (sl_mp_get (rec, "x"), &context, &context_len) || context_len == 0)
+        context_len = 0;
+    char *out = malloc (context_len + 2 + len + 1);
+    if (!out)
+        return NULL;
+    size_t at = 0;
+    if (context_len) {
+        memcpy (out, context, context_len);
+        memcpy (out + context_len, "\n\n", 2);
+        at = context_len + 2;
+    }
+    memcpy (out + at, text, len);
+    out [at + len] = 0;
+    return out;
+}
 
 //  Embed one slice: cache hits first, the rest through the batcher.
 static int
@@ -114,7 +143,7 @@ s_embed (sl_ctx_t *ctx, void *state)
             break;
         }
         if (more == 1) {
-            texts [n] = sl_mp_strdup (sl_mp_get (sl_mp_root (mp), "t"));
+            texts [n] = s_embedded_text (sl_mp_root (mp));
             if (sl_mp_get_str (sl_mp_root (mp), "h", hashes [n], SL_SHA256_HEX) || !texts [n]) {
                 free (texts [n]);
                 sl_mp_destroy (&mp);

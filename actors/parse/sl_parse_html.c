@@ -8,9 +8,18 @@
       - script, style, noscript, template, iframe, object, svg, select and
         the whole <head> are skipped, except <title>, which becomes the title
         (else the first <h1>, else the first line, else the file name);
-      - block elements (p, div, li, h1-h6, tr, pre, table, ...) end lines or
-        paragraphs, table cells are separated by tabs, <br> breaks the line;
-      - whitespace collapses as in a browser, except inside <pre>.
+      - block elements (p, div, li, pre, ...) end lines or paragraphs, <br>
+        breaks the line; whitespace collapses as in a browser, except
+        inside <pre>;
+      - the page is marked (engine/sl_markup.h): h1-h6 become headings
+        "# ..", a table becomes rows "| a | b |" (its first row, the thead's
+        if it has one, is the header, followed by a "|---|" rule), list
+        items become lines "- item", and all other text is written in
+        paragraphs escaped by sl_markup_para, so a paragraph that begins
+        with "#" or "|" stays text. A table inside a table cell is read as
+        that cell's text. colspan repeats an empty cell (at most
+        S_COLSPAN_MAX), and a row keeps at most S_ROW_CELLS cells: a hostile
+        colspan="100000" costs nothing.
 
     gumbo 0.10 cannot report an allocation failure and frees its tree
     recursively (a deeply nested page would overflow the stack). So gumbo
@@ -21,6 +30,7 @@
     The walk is iterative for the same nesting reason.
 */
 #include "sl_parse_internal.h"
+#include "sl_markup.h"
 #include "sl_util.h"
 
 #include <gumbo.h>
@@ -118,16 +128,55 @@ s_parse_guarded (s_arena_t *arena, const GumboOptions *options, const char *data
 //  Breaks owed before the next visible text, strongest wins.
 typedef enum { S_NONE = 0, S_SPACE, S_TAB, S_LINE, S_PARA } s_break_t;
 
+#define S_ROW_CELLS 256         //  cells kept per table row
+#define S_COLSPAN_MAX 32        //  cells one colspan may fill
+
 typedef struct {
-    sl_parse_buf_t *out;
+    sl_parse_buf_t *out;        //  the marked page
+    sl_parse_buf_t para;        //  the paragraph being gathered
     s_break_t pending;
+    bool bullet;                //  a list item began: "- " before its text
     int pre_depth;              //  inside <pre>: keep whitespace
     sl_parse_buf_t title;       //  text of the first <title>
     bool have_title;
-    size_t h1_start;            //  out offset where the first <h1> began
-    bool in_h1, have_h1;
+    bool have_h1;
     char h1 [512];
+    int heading_level;          //  inside h1-h6 (outermost): 1..6, else 0
+    sl_parse_buf_t heading;     //  its text
+    int table_depth;            //  tables open; only the outermost makes rows
+    int rows;                   //  rows written of the outermost table
+    bool in_cell;
+    sl_parse_buf_t cells;       //  the row's cells, one after the other
+    size_t cell_start [S_ROW_CELLS];
+    size_t cell_len [S_ROW_CELLS];
+    int ncells;
 } s_walk_t;
+
+static void
+s_put (void *arg, const char *s, size_t n)
+{
+    sl_parse_buf_append ((sl_parse_buf_t *) arg, s, n);
+}
+
+//  Where visible text goes now: a cell, a heading or the paragraph
+static sl_parse_buf_t *
+s_sink (s_walk_t *self)
+{
+    if (self->in_cell)
+        return &self->cells;
+    if (self->heading_level)
+        return &self->heading;
+    return &self->para;
+}
+
+//  Write the paragraph gathered so far, escaped
+static void
+s_end_para (s_walk_t *self)
+{
+    if (self->para.size)
+        sl_markup_para (s_put, self->out, self->para.data, self->para.size);
+    sl_parse_buf_reset (&self->para);
+}
 
 static void
 s_owe (s_walk_t *self, s_break_t brk)
@@ -139,12 +188,23 @@ s_owe (s_walk_t *self, s_break_t brk)
 static void
 s_flush (s_walk_t *self)
 {
-    if (self->out->size > 0) {
-        static const char *text [] = { "", " ", "\t", "\n", "\n\n" };
-        const char *s = text [self->pending];
-        sl_parse_buf_append (self->out, s, strlen (s));
-    }
+    sl_parse_buf_t *sink = s_sink (self);
+    if (sink == &self->para && self->pending == S_PARA)
+        s_end_para (self);
+    else
+    if (sink == &self->para && self->pending == S_LINE && sink->size > 0)
+        sl_parse_buf_append (sink, "\n", 1);
+    else
+    if (self->pending != S_NONE && sink->size > 0 && (sink != &self->cells
+        || (self->ncells < S_ROW_CELLS && sink->size > self->cell_start [self->ncells])))
+        sl_parse_buf_append (sink, " ", 1);
     self->pending = S_NONE;
+    if (self->bullet && sink == &self->para) {
+        if (self->para.size && self->para.data [self->para.size - 1] != '\n')
+            sl_parse_buf_append (&self->para, "\n", 1);
+        sl_parse_buf_append (&self->para, "- ", 2);
+    }
+    self->bullet = false;
 }
 
 static void
@@ -153,7 +213,7 @@ s_text (s_walk_t *self, const char *s)
     if (self->pre_depth > 0) {
         if (*s) {
             s_flush (self);
-            sl_parse_buf_append (self->out, s, strlen (s));
+            sl_parse_buf_append (s_sink (self), s, strlen (s));
         }
         return;
     }
@@ -162,7 +222,7 @@ s_text (s_walk_t *self, const char *s)
         bool space = *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f';
         if ((space || !*p) && run) {
             s_flush (self);
-            sl_parse_buf_append (self->out, run, (size_t) (p - run));
+            sl_parse_buf_append (s_sink (self), run, (size_t) (p - run));
             run = NULL;
         }
         if (!*p)
@@ -236,26 +296,110 @@ s_take_title (s_walk_t *self, GumboNode *node)
     self->have_title = self->title.size > 0;
 }
 
+static int
+s_heading_level (GumboTag tag)
+{
+    switch (tag) {
+        case GUMBO_TAG_H1: return 1;
+        case GUMBO_TAG_H2: return 2;
+        case GUMBO_TAG_H3: return 3;
+        case GUMBO_TAG_H4: return 4;
+        case GUMBO_TAG_H5: return 5;
+        case GUMBO_TAG_H6: return 6;
+        default: return 0;
+    }
+}
+
+//  colspan of a cell, 1..S_COLSPAN_MAX
+static int
+s_colspan (GumboNode *node)
+{
+    GumboAttribute *attr = gumbo_get_attribute (&node->v.element.attributes, "colspan");
+    long span = attr ? strtol (attr->value, NULL, 10) : 1;
+    return span < 1 ? 1 : span > S_COLSPAN_MAX ? S_COLSPAN_MAX : (int) span;
+}
+
+//  Close the cell being read (trimmed), then span - 1 empty cells
+static void
+s_cell_end (s_walk_t *self, int span)
+{
+    self->in_cell = false;
+    self->pending = S_NONE;
+    if (self->ncells >= S_ROW_CELLS) {
+        self->cells.size = self->ncells ? self->cell_start [self->ncells - 1] + self->cell_len [self->ncells - 1]
+                                        : 0;
+        return;
+    }
+    size_t start = self->cell_start [self->ncells];
+    self->cell_len [self->ncells] = self->cells.size - start;
+    self->ncells++;
+    for (int i = 1; i < span && self->ncells < S_ROW_CELLS; i++) {
+        self->cell_start [self->ncells] = self->cells.size;
+        self->cell_len [self->ncells++] = 0;
+    }
+}
+
+//  Write the row read (the first of a table is its header: a rule follows)
+static void
+s_row_end (s_walk_t *self)
+{
+    if (self->ncells == 0)
+        return;
+    s_end_para (self);
+    const char *cells [S_ROW_CELLS];
+    for (int i = 0; i < self->ncells; i++)
+        cells [i] = self->cells.data + self->cell_start [i];
+    sl_markup_row (s_put, self->out, cells, self->cell_len, self->ncells);
+    if (self->rows++ == 0)
+        sl_markup_rule (s_put, self->out, self->ncells);
+    self->ncells = 0;
+    sl_parse_buf_reset (&self->cells);
+}
+
 static void
 s_enter (s_walk_t *self, GumboNode *node)
 {
     GumboTag tag = node->v.element.tag;
     s_role_t role = s_role (tag);
+    int level = s_heading_level (tag);
+    bool rows = self->table_depth == 1 && !self->heading_level;
+    if (tag == GUMBO_TAG_TABLE && self->table_depth++ == 0 && !self->heading_level && !self->in_cell) {
+        s_end_para (self);
+        self->rows = 0;
+        self->ncells = 0;
+        sl_parse_buf_reset (&self->cells);
+    }
+    else
+    if (rows && tag == GUMBO_TAG_TR)
+        self->ncells = 0;
+    else
+    if (rows && role == S_CELL && !self->in_cell) {
+        self->in_cell = true;
+        self->pending = S_NONE;
+        if (self->ncells < S_ROW_CELLS)
+            self->cell_start [self->ncells] = self->cells.size;
+    }
+    else
+    if (level && !self->heading_level && !self->in_cell) {
+        s_end_para (self);
+        self->pending = S_NONE;
+        self->heading_level = level;
+        sl_parse_buf_reset (&self->heading);
+    }
+    else
     if (role == S_BLOCK_PARA)
         s_owe (self, S_PARA);
     else
-    if (role == S_BLOCK_LINE)
-        s_owe (self, S_LINE);
+    if (role == S_BLOCK_LINE || role == S_CELL)
+        s_owe (self, role == S_CELL ? S_TAB : S_LINE);
     else
     if (tag == GUMBO_TAG_BR)
         //  <br><br> is how much of the web writes a paragraph break
         self->pending = self->pending >= S_LINE ? S_PARA : S_LINE;
+    if (tag == GUMBO_TAG_LI && !self->in_cell && !self->heading_level)
+        self->bullet = true;
     if (s_is_pre (tag))
         self->pre_depth++;
-    if (tag == GUMBO_TAG_H1 && !self->have_h1 && !self->in_h1) {
-        self->in_h1 = true;
-        self->h1_start = self->out->size;
-    }
 }
 
 static void
@@ -263,6 +407,31 @@ s_leave (s_walk_t *self, GumboNode *node)
 {
     GumboTag tag = node->v.element.tag;
     s_role_t role = s_role (tag);
+    bool rows = self->table_depth == 1 && !self->heading_level;
+    if (tag == GUMBO_TAG_TABLE && self->table_depth > 0) {
+        if (--self->table_depth == 0 && !self->in_cell && !self->heading_level) {
+            s_row_end (self);           //  a row gumbo left open
+            if (self->rows)
+                sl_parse_buf_append (self->out, "\n", 1);
+            s_owe (self, S_PARA);
+        }
+    }
+    else
+    if (rows && role == S_CELL && self->in_cell)
+        s_cell_end (self, s_colspan (node));
+    else
+    if (rows && tag == GUMBO_TAG_TR && !self->in_cell)
+        s_row_end (self);
+    else
+    if (s_heading_level (tag) == self->heading_level && self->heading_level && !self->in_cell) {
+        if (!self->have_h1 && self->heading_level == 1 && self->heading.size)
+            self->have_h1 = sl_parse_set_title (self->h1, sizeof self->h1, self->heading.data,
+                                                self->heading.size, 200);
+        sl_markup_heading (s_put, self->out, self->heading_level, self->heading.data, self->heading.size);
+        self->heading_level = 0;
+        self->pending = S_NONE;
+    }
+    else
     if (role == S_BLOCK_PARA)
         s_owe (self, S_PARA);
     else
@@ -273,12 +442,6 @@ s_leave (s_walk_t *self, GumboNode *node)
         s_owe (self, S_TAB);
     if (s_is_pre (tag))
         self->pre_depth--;
-    if (tag == GUMBO_TAG_H1 && self->in_h1) {
-        self->in_h1 = false;
-        self->have_h1 = sl_parse_set_title (self->h1, sizeof self->h1,
-                                            self->out->data + self->h1_start,
-                                            self->out->size - self->h1_start, 200);
-    }
 }
 
 typedef struct {
@@ -394,7 +557,11 @@ sl_parse_html (const sl_parse_opts_t *opts, const char *path,
     sl_parse_buf_t text = { 0 };
     s_walk_t walk = { .out = &text };
     s_walk (&walk, output->document);
+    s_end_para (&walk);
     s_arena_destroy (&arena);   //  frees output: see the header comment
+    sl_parse_buf_free (&walk.para);
+    sl_parse_buf_free (&walk.heading);
+    sl_parse_buf_free (&walk.cells);
     if (!text.data)
         sl_parse_buf_append (&text, "", 0);
 
@@ -412,7 +579,8 @@ sl_parse_html (const sl_parse_opts_t *opts, const char *path,
         rc = -1;
     }
     else {
-        sl_page_t page = { .page_no = 1, .page_count = 1, .text = text.data, .len = text.size };
+        sl_page_t page = { .page_no = 1, .page_count = 1, .text = text.data, .len = text.size,
+                           .marked = true };
         if (fn && fn (arg, &page)) {
             sl_parse_errf (err, errlen, "stopped by caller");
             rc = -1;

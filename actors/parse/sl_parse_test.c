@@ -66,6 +66,7 @@ typedef struct {
     size_t bytes;
     int stop_at;                //  ask to stop after this page (0: never)
     sl_sha256_t *sha;           //  optional digest of all text
+    bool marked;                //  the last page was marked (sl_markup)
 } s_collect_t;
 
 static int
@@ -90,6 +91,7 @@ s_collect_fn (void *arg, const sl_page_t *page)
     }
     self->text [page_no - 1] = strdup (text);
     self->bytes += len;
+    self->marked = page->marked;
     if (self->sha)
         sl_sha256_update (self->sha, text, len + 1);
     return self->stop_at && page_no == self->stop_at;
@@ -770,13 +772,25 @@ test_markdown_title (void)
     assert (s_parse (path, "text/markdown", NULL, &got, &info, err, sizeof err) == 0);
     assert (streq (info.format, "markdown"));
     assert (streq (info.title, "The *Real* Title"));
-    assert (streq (got.text [0], md));      //  Markdown is passed through
+    //  Markdown is marked as it is, but for code: "# not a title" is escaped
+    assert (got.marked);
+    assert (streq (got.text [0], "```\n\\# not a title (in a code fence)\n```\n\n"
+                                 "##  The *Real* Title ##\n\ntext # here\n"));
     s_collect_free (&got);
 
     const char *setext = "\nBig Title\n=========\n\n# later heading\n";
     s_write (path, setext, strlen (setext));
     assert (s_parse (path, "text/markdown", NULL, &got, &info, err, sizeof err) == 0);
     assert (streq (info.title, "Big Title"));
+    assert (streq (got.text [0], "\n# Big Title\n\n# later heading\n"));     //  setext as ATX
+    s_collect_free (&got);
+    //  code fences keep escaping across lines, rows and backslashes too;
+    //  a table outside is left as rows
+    const char *code = "Intro\n\n~~~sh\n# foo\n| pipe\n\\back\n  # indented\n~~~\n# After\n| a | b |\n";
+    s_write (path, code, strlen (code));
+    assert (s_parse (path, "text/markdown", NULL, &got, &info, err, sizeof err) == 0);
+    assert (streq (got.text [0], "Intro\n\n~~~sh\n\\# foo\n\\| pipe\n\\\\back\n  # indented\n~~~\n"
+                                 "# After\n| a | b |\n"));
     s_collect_free (&got);
 
     const char *front = "---\nauthor: x\ntitle: \"From Front Matter\"\n---\n# Heading\n";
@@ -784,6 +798,21 @@ test_markdown_title (void)
     assert (s_parse (path, NULL, NULL, &got, &info, err, sizeof err) == 0);   //  by extension
     assert (streq (info.format, "markdown"));
     assert (streq (info.title, "From Front Matter"));
+    //  front matter is text: its closing "---" makes no setext heading
+    assert (streq (got.text [0], "---\nauthor: x\ntitle: \"From Front Matter\"\n---\n# Heading\n"));
+    s_collect_free (&got);
+    //  a first line "---" that never closes is a thematic break: the
+    //  heading after it is one
+    const char *rule = "---\n# Real heading\ntext\n";
+    s_write (path, rule, strlen (rule));
+    assert (s_parse (path, "text/markdown", NULL, &got, &info, err, sizeof err) == 0);
+    assert (streq (got.text [0], rule));
+    s_collect_free (&got);
+    //  a "---" under a list item is a thematic break, not a heading
+    const char *list = "- item\n---\n1. first\n===\n";
+    s_write (path, list, strlen (list));
+    assert (s_parse (path, "text/markdown", NULL, &got, &info, err, sizeof err) == 0);
+    assert (streq (got.text [0], list));
     s_collect_free (&got);
 }
 
@@ -902,11 +931,33 @@ test_html_visible_text (void)
     if (s_verbose)
         printf ("  --- html text ---\n%s\n  ---\n", text);
     assert (!strstr (text, "LEAK") && !strstr (text, "color: red") && !strstr (text, "Menu"));
-    assert (strstr (text, "Daily specials\n\nFresh bread & butter, daily.\n\nSecond paragraph.\nNew line."));
-    assert (strstr (text, "one\ntwo"));
-    assert (strstr (text, "a1\tb1\na2\tb2"));
-    assert (strstr (text, "  keep   this\n    spacing"));
-    assert (text [strlen (text) - 1] == 'l');   //  "tail", no trailing breaks
+    //  marked: a heading, paragraphs, list items, table rows (header rule)
+    assert (got.marked);
+    assert (strstr (text, "# Daily specials\nFresh bread & butter, daily.\n\nSecond paragraph.\nNew line.\n\n"));
+    assert (strstr (text, "\n- one\n- two\n\n"));
+    assert (strstr (text, "\n| a1 | b1 |\n|---|---|\n| a2 | b2 |\n\n"));
+    assert (strstr (text, "\nkeep   this\nspacing\n"));    //  sl_markup_para trims lines
+    assert (strcmp (text + strlen (text) - 6, "tail\n\n") == 0);
+    s_collect_free (&got);
+
+    //  headings h1-h6, thead as header, th/td, colspan bounded, a table in
+    //  a cell read as text, text that would read as markup escaped
+    const char *tables =
+        "<html><body><h2>Setup <i>guide</i></h2><h6>Deep</h6><p># not a heading</p><p>| not a row</p>"
+        "<table><caption>Prices</caption><thead><tr><th>Item</th><th>Cost | net</th></tr></thead>"
+        "<tbody><tr><td colspan=\"3\">wide</td></tr><tr><td colspan=\"100000\">huge</td></tr>"
+        "<tr><td>x<table><tr><td>in</td><td>ner</td></tr></table></td><td><p>two</p><p>paras</p></td></tr>"
+        "</tbody></table><p>after</p></body></html>";
+    s_write (path, tables, strlen (tables));
+    assert (s_parse (path, "text/html", NULL, &got, &info, err, sizeof err) == 0);
+    text = got.text [0];
+    if (s_verbose)
+        printf ("  --- html tables ---\n%s\n  ---\n", text);
+    assert (strncmp (text, "## Setup guide\n###### Deep\n\\# not a heading\n\n\\| not a row\n\n", 58) == 0);
+    assert (strstr (text, "Prices\n\n| Item | Cost \\| net |\n|---|---|\n| wide |  |  |\n"));
+    assert (strstr (text, "\n| x in ner | two paras |\n\nafter\n\n"));
+    const char *huge = strstr (text, "| huge |");
+    assert (huge && strchr (huge, '\n') - huge == 8 + 3 * 31);       //  32 cells, not 100,000
     s_collect_free (&got);
 
     //  no <title>: the first <h1> names it; Latin-1 bytes are repaired

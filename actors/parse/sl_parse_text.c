@@ -20,6 +20,7 @@
     through unchanged: the chunker understands its structure.
 */
 #include "sl_parse_internal.h"
+#include "sl_markup.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -569,6 +570,12 @@ sl_parse_read_file (const char *path, size_t limit, const char *what,
 //  --------------------------------------------------------------------------
 //  Text back-end
 
+static void
+s_buf_put (void *arg, const char *s, size_t n)
+{
+    sl_parse_buf_append ((sl_parse_buf_t *) arg, s, n);
+}
+
 //  True if [s, s+n) holds only whitespace.
 static bool
 s_blank (const char *s, size_t n)
@@ -577,6 +584,138 @@ s_blank (const char *s, size_t n)
         if (!(s [i] == ' ' || (s [i] >= '\t' && s [i] <= '\r')))
             return false;
     return true;
+}
+
+//  True if line (n bytes) opens or closes a fenced code block: up to three
+//  spaces, then ``` or ~~~
+static bool
+s_is_fence (const char *line, size_t n)
+{
+    size_t indent = 0;
+    while (indent < n && indent < 4 && line [indent] == ' ')
+        indent++;
+    return indent < 4 && n - indent >= 3
+        && (memcmp (line + indent, "```", 3) == 0 || memcmp (line + indent, "~~~", 3) == 0);
+}
+
+//  A setext underline: only '=' (level 1) or only '-' (level 2, at least
+//  two, so a lone "-" list marker is not one), trailing spaces allowed
+static int
+s_setext_level (const char *line, size_t n)
+{
+    while (n > 0 && (line [n - 1] == ' ' || line [n - 1] == '\t'))
+        n--;
+    if (n == 0 || (line [0] != '=' && line [0] != '-') || (line [0] == '-' && n < 2))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (line [i] != line [0])
+            return 0;
+    return line [0] == '=' ? 1 : 2;
+}
+
+//  Write one Markdown line as a line of sl_markup: a line inside a code
+//  fence that would read as markup ("# comment", "| x") is escaped, so
+//  code never makes a heading or a table row.
+static void
+s_markdown_line (sl_parse_buf_t *out, const char *line, size_t n, bool code)
+{
+    if (code && n > 0) {
+        int level;
+        const char *content;
+        size_t content_len;
+        if (line [0] == '\\' || sl_markup_line (line, n, &level, &content, &content_len) != SL_LINE_TEXT)
+            sl_parse_buf_append (out, "\\", 1);
+    }
+    sl_parse_buf_append (out, line, n);
+    sl_parse_buf_append (out, "\n", 1);
+}
+
+//  True if a line can be the text of a setext heading: not a list item,
+//  quote or indented code (whose "---" below is a thematic break)
+static bool
+s_setext_text (const char *line, size_t n)
+{
+    if (n >= 4 && memcmp (line, "    ", 4) == 0)
+        return false;
+    if (n >= 1 && line [0] == '>')
+        return false;
+    if (n >= 2 && (line [0] == '-' || line [0] == '*' || line [0] == '+') && line [1] == ' ')
+        return false;
+    size_t digits = 0;
+    while (digits < n && line [digits] >= '0' && line [digits] <= '9')
+        digits++;
+    return !(digits > 0 && digits + 1 < n && (line [digits] == '.' || line [digits] == ')')
+             && line [digits + 1] == ' ');
+}
+
+//  Mark one page of Markdown into out: Markdown's headings and pipe tables
+//  already are sl_markup; setext headings ("Title\n===") become "# Title";
+//  lines in fenced code blocks are escaped. *in_fence carries a fence open
+//  across a form feed. YAML front matter (first page, "---" ... "---") is
+//  passed as text: its closing "---" is no setext underline.
+static void
+s_markdown_mark (const char *text, size_t len, bool first_page, bool *in_fence, sl_parse_buf_t *out)
+{
+    const char *p = text, *end = text + len;
+    const char *held = NULL;            //  previous text line, not yet written:
+    size_t held_len = 0;                //  it may be a setext heading
+    bool front = first_page && len >= 4 && memcmp (text, "---", 3) == 0
+              && (text [3] == '\n' || text [3] == '\r');
+    //  only if it closes: a lone "---" first line is a thematic break
+    for (const char *q = front ? memchr (p, '\n', len) : NULL; front; ) {
+        if (!q || q + 1 >= end) {
+            front = false;
+            break;
+        }
+        q++;
+        if (end - q >= 3 && (memcmp (q, "---", 3) == 0 || memcmp (q, "...", 3) == 0))
+            break;
+        q = memchr (q, '\n', (size_t) (end - q));
+    }
+    if (front) {
+        const char *eol = memchr (p, '\n', (size_t) (end - p));
+        p = eol ? eol + 1 : end;
+        sl_parse_buf_append (out, "---\n", 4);
+    }
+    while (front && p < end) {
+        const char *eol = memchr (p, '\n', (size_t) (end - p));
+        size_t n = (size_t) ((eol ? eol : end) - p);
+        s_markdown_line (out, p, n, true);          //  escaped: "# x" in YAML is no heading
+        front = !(n >= 3 && (memcmp (p, "---", 3) == 0 || memcmp (p, "...", 3) == 0));
+        p = eol ? eol + 1 : end;
+    }
+    while (p < end) {
+        const char *eol = memchr (p, '\n', (size_t) (end - p));
+        if (!eol)
+            eol = end;
+        const char *line = p;
+        size_t n = (size_t) (eol - p);
+        if (n > 0 && line [n - 1] == '\r')
+            n--;
+        p = eol + 1;
+        int setext = *in_fence || !held ? 0 : s_setext_level (line, n);
+        if (setext) {
+            sl_markup_heading (s_buf_put, out, setext, held, held_len);
+            held = NULL;
+            continue;
+        }
+        if (held)
+            s_markdown_line (out, held, held_len, false);
+        held = NULL;
+        if (s_is_fence (line, n)) {
+            *in_fence = !*in_fence;
+            s_markdown_line (out, line, n, false);
+        }
+        else
+        if (*in_fence || s_blank (line, n) || line [0] == '#' || line [0] == '|' || !s_setext_text (line, n))
+            s_markdown_line (out, line, n, *in_fence);
+        else {
+            held = line;
+            held_len = n;
+        }
+    }
+    if (held)
+        s_markdown_line (out, held, held_len, false);
 }
 
 int
@@ -617,18 +756,28 @@ sl_parse_text (const sl_parse_opts_t *opts, const char *path, bool markdown,
         sl_parse_title_from_path (info, path);
 
     char *page = text.data;
+    sl_parse_buf_t marked = { 0 };
+    bool in_fence = false;
     for (int page_no = 1; page_no <= info->page_count && rc == 0; page_no++) {
         size_t left = end - (size_t) (page - text.data);
         char *ff = memchr (page, '\f', left);
         size_t len = ff ? (size_t) (ff - page) : left;
         page [len] = 0;         //  we own the buffer: terminate in place
         sl_page_t p = { .page_no = page_no, .page_count = info->page_count, .text = page, .len = len };
+        if (markdown) {
+            sl_parse_buf_reset (&marked);
+            s_markdown_mark (page, len, page_no == 1, &in_fence, &marked);
+            p.text = marked.data ? marked.data : "";
+            p.len = marked.size;
+            p.marked = true;
+        }
         if (fn && fn (arg, &p)) {
             sl_parse_errf (err, errlen, "stopped by caller");
             rc = -1;
         }
         page += len + 1;
     }
+    sl_parse_buf_free (&marked);
     sl_parse_buf_free (&text);
     return rc;
 }

@@ -19,6 +19,23 @@ typedef struct {
     sl_store_t *store;
 } query_t;
 
+//  A chunk's structure, in hits and chunk lists: kind ("text", "table"),
+//  section (path, "" none), ocr (its text was read by OCR) and
+//  ocr_confidence (lowest page confidence 0-100, null when not OCR'd).
+//  Four map entries.
+static void
+s_pack_structure (sl_mpw_t *w, const char *kind, const char *section, bool ocr, int confidence)
+{
+    sl_mpw_kv_str (w, "kind", *kind ? kind : "text");
+    sl_mpw_kv_str (w, "section", section ? section : "");
+    sl_mpw_kv_bool (w, "ocr", ocr);
+    sl_mpw_key (w, "ocr_confidence");
+    if (ocr)
+        msgpack_pack_int (&w->pk, confidence);
+    else
+        msgpack_pack_nil (&w->pk);
+}
+
 static void
 s_limits (const msgpack_object *body, int64_t *limit, int64_t *offset, int64_t max)
 {
@@ -217,7 +234,7 @@ s_doc_chunks (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object
     sl_mpw_key (&w, "chunks");
     msgpack_pack_array (&w.pk, (size_t) count);
     for (int i = 0; i < count; i++) {
-        msgpack_pack_map (&w.pk, 8);
+        msgpack_pack_map (&w.pk, 12);
         sl_mpw_kv_str (&w, "id", chunks [i].id);
         sl_mpw_kv_int (&w, "ordinal", chunks [i].ordinal);
         sl_mpw_kv_int (&w, "page_start", chunks [i].page_start);
@@ -226,6 +243,8 @@ s_doc_chunks (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object
         sl_mpw_kv_int (&w, "char_end", chunks [i].char_end);
         sl_mpw_kv_int (&w, "tokens", chunks [i].tokens);
         sl_mpw_kv_str (&w, "text", chunks [i].text);
+        s_pack_structure (&w, chunks [i].kind, chunks [i].section, chunks [i].ocr,
+                          chunks [i].ocr_confidence);
     }
     sl_mpw_kv_int (&w, "total", total);
     sl_store_chunks_free (&chunks, count);
@@ -367,7 +386,7 @@ s_search (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *bo
     sl_mpw_key (&w, "hits");
     msgpack_pack_array (&w.pk, (size_t) n);
     for (int i = 0; i < n; i++) {
-        msgpack_pack_map (&w.pk, 10);
+        msgpack_pack_map (&w.pk, 14);
         sl_mpw_key (&w, "score");
         msgpack_pack_double (&w.pk, hits [i].score);
         int match = hits [i].match;
@@ -384,6 +403,7 @@ s_search (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *bo
         sl_mpw_kv_int (&w, "page_end", hits [i].page_end);
         sl_mpw_key (&w, "text");
         sl_mpw_str (&w, hits [i].text);
+        s_pack_structure (&w, hits [i].kind, hits [i].section, hits [i].ocr, hits [i].ocr_confidence);
     }
     sl_mpw_kv_str (&w, "model", sl_embedder_model_id (embedder));
     sl_mpw_kv_str (&w, "mode", sl_search_mode_name ((sl_search_mode_t) mode));

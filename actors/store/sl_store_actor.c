@@ -51,6 +51,8 @@ typedef struct {
     int dim;
     bool oom;                   //  an allocation failed: the job fails, the process lives
     char *texts [SL_STORE_BATCH];
+    char *sections [SL_STORE_BATCH];    //  "sec", NULL if absent
+    char *contexts [SL_STORE_BATCH];    //  "x", NULL if absent
     char hashes [SL_STORE_BATCH][SL_SHA256_HEX];
     int held;                   //  texts of the last batch, freed by the next
 } reader_t;
@@ -60,7 +62,9 @@ s_reader_release (reader_t *r)
 {
     for (int i = 0; i < r->held; i++) {
         free (r->texts [i]);
-        r->texts [i] = NULL;
+        free (r->sections [i]);
+        free (r->contexts [i]);
+        r->texts [i] = r->sections [i] = r->contexts [i] = NULL;
     }
     r->held = 0;
 }
@@ -127,9 +131,20 @@ s_reader_read (void *arg, sl_chunk_row_t *rows, float *vectors, int max, char *e
         bool is_text = t && (t->type == MSGPACK_OBJECT_STR || t->type == MSGPACK_OBJECT_BIN);
         char *text = is_text ? sl_mp_strdup (t) : NULL;
         bool hashed = sl_mp_get_str (o, "h", r->hashes [count], SL_SHA256_HEX) == 0;
+        //  structure (chunk's record format): kind, section, context, OCR
+        char kind [8] = "";
+        int64_t oc = -1;
+        bool table = sl_mp_get_str (o, "k", kind, sizeof kind) == 0 && strcmp (kind, "table") == 0;
+        bool ocr = sl_mp_get_int (o, "oc", &oc) == 0 && oc >= 0 && oc <= 100;
+        const msgpack_object *sec = sl_mp_get (o, "sec"), *x = sl_mp_get (o, "x");
+        r->sections [count] = sec ? sl_mp_strdup (sec) : NULL;
+        r->contexts [count] = x ? sl_mp_strdup (x) : NULL;
         sl_mp_destroy (&mp);
         if (!text || !hashed) {
             free (text);
+            free (r->sections [count]);
+            free (r->contexts [count]);
+            r->sections [count] = r->contexts [count] = NULL;
             r->oom = is_text && hashed;
             snprintf (err, errlen, r->oom ? "out of memory for the text of chunk %lld"
                                           : "chunks artifact has a malformed record (chunk %lld)",
@@ -141,7 +156,9 @@ s_reader_read (void *arg, sl_chunk_row_t *rows, float *vectors, int max, char *e
         rows [count] = (sl_chunk_row_t) {
             .ordinal = (int) ord, .page_start = (int) ps, .page_end = (int) pe,
             .char_start = cs, .char_end = ce, .tokens = (int) tk,
-            .hash = r->hashes [count], .text = text
+            .hash = r->hashes [count], .text = text,
+            .kind = table ? "table" : "text", .section = r->sections [count],
+            .context = r->contexts [count], .ocr = ocr, .ocr_confidence = ocr ? (int) oc : 0
         };
         count++;
     }

@@ -1632,6 +1632,9 @@ typedef struct {
     char *text, *document_id, *chunk_id, *title, *source;
     int page_start, page_end;
     const char *match;          //  static: "vector", "lexical", "both"
+    const char *kind;           //  static: "text", "table"
+    char *section;              //  never NULL
+    int ocr_confidence;         //  -1: not OCR'd
 } hit_t;
 
 struct _sluice_hits_t {
@@ -1718,6 +1721,15 @@ sluice_client_search_within (sluice_client_t *self, const char *query, int k, co
         hit->match = match && strcmp (match, "both") == 0 ? "both"
                    : match && strcmp (match, "lexical") == 0 ? "lexical" : "vector";
         free (match);
+        char *kind = s_field_str (h, "kind");
+        hit->kind = kind && strcmp (kind, "table") == 0 ? "table" : "text";
+        free (kind);
+        hit->section = s_field_str (h, "section");
+        if (!hit->section)
+            hit->section = strdup ("");
+        const msgpack_object *ocr = sl_mp_get (h, "ocr");
+        bool ocr_true = ocr && ocr->type == MSGPACK_OBJECT_BOOLEAN && ocr->via.boolean;
+        hit->ocr_confidence = ocr_true ? (int) s_field_int (h, "ocr_confidence", 0) : -1;
         if (!hit->text)
             hit->text = strdup ("");
         if (!hit->document_id)
@@ -1748,6 +1760,9 @@ const char *sluice_hits_source (const sluice_hits_t *self, size_t i) { return HI
 int sluice_hits_page_start (const sluice_hits_t *self, size_t i) { return HIT (i)->page_start; }
 int sluice_hits_page_end (const sluice_hits_t *self, size_t i) { return HIT (i)->page_end; }
 const char *sluice_hits_match (const sluice_hits_t *self, size_t i) { return HIT (i)->match; }
+const char *sluice_hits_kind (const sluice_hits_t *self, size_t i) { return HIT (i)->kind; }
+const char *sluice_hits_section (const sluice_hits_t *self, size_t i) { return HIT (i)->section; }
+int sluice_hits_ocr_confidence (const sluice_hits_t *self, size_t i) { return HIT (i)->ocr_confidence; }
 
 void
 sluice_hits_destroy (sluice_hits_t **self_p)
@@ -1761,6 +1776,7 @@ sluice_hits_destroy (sluice_hits_t **self_p)
         free (self->hits [i].chunk_id);
         free (self->hits [i].title);
         free (self->hits [i].source);
+        free (self->hits [i].section);
     }
     free (self->hits);
     free (self->model);

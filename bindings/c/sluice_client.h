@@ -311,6 +311,15 @@ SLUICE_EXPORT int sluice_hits_page_end (const sluice_hits_t *self, size_t index)
 //  Which ranking found the hit: "vector", "lexical" or "both". The score is
 //  the cosine similarity to the query whatever found it.
 SLUICE_EXPORT const char *sluice_hits_match (const sluice_hits_t *self, size_t index);
+//  "text", or "table": the text is Markdown rows of one table, one per
+//  line, its header row first (every piece of a long table repeats it).
+SLUICE_EXPORT const char *sluice_hits_kind (const sluice_hits_t *self, size_t index);
+//  The section path the hit's text sits under, outer heading first, joined
+//  by " › " ("Installation › Configuring the network"); "" for none.
+SLUICE_EXPORT const char *sluice_hits_section (const sluice_hits_t *self, size_t index);
+//  The lowest OCR confidence (0-100) of the pages its text was read from
+//  by OCR, or -1 if it was not OCR'd.
+SLUICE_EXPORT int sluice_hits_ocr_confidence (const sluice_hits_t *self, size_t index);
 //  The embedding model that ranked them.
 SLUICE_EXPORT const char *sluice_hits_model (const sluice_hits_t *self);
 SLUICE_EXPORT const char *sluice_hits_json (const sluice_hits_t *self);

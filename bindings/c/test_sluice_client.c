@@ -178,6 +178,20 @@ s_e2e (const char *endpoint, const char *text_path, const char *pdf_path)
     CHECK (strstr (sluice_hits_json (hits), "\"hits\":["), "json");
     CHECK (strcmp (sluice_hits_match (hits, 0), "vector") != 0, "the words matched: %s",
            sluice_hits_match (hits, 0));
+    CHECK (strcmp (sluice_hits_kind (hits, 0), "text") == 0 && strcmp (sluice_hits_section (hits, 0), "") == 0
+           && sluice_hits_ocr_confidence (hits, 0) == -1, "structure of a plain text hit: %s", sluice_hits_json (hits));
+    sluice_hits_destroy (&hits);
+
+    //  A Markdown table under a heading: a table hit with its section path
+    const char *md = "# Harbour\n\n## Tides\n\n| Port | High water |\n|---|---|\n| Gravesend | 04:12 |\n";
+    char md_job [SLUICE_ID_SIZE] = "";
+    OK (client, sluice_client_ingest_bytes (client, md, strlen (md), "tides.md", "text/markdown", md_job, 0));
+    OK (client, sluice_client_wait (client, md_job, NULL, 120000));
+    OK (client, sluice_client_search_mode (client, "Gravesend", 1, "lexical", &hits, 0));
+    CHECK (sluice_hits_size (hits) == 1 && strcmp (sluice_hits_kind (hits, 0), "table") == 0
+           && strcmp (sluice_hits_section (hits, 0), "Harbour \xE2\x80\xBA Tides") == 0
+           && strncmp (sluice_hits_text (hits, 0), "| Port | High water |\n", 22) == 0,
+           "table hit: %s", sluice_hits_json (hits));
     sluice_hits_destroy (&hits);
     //  One ranking at a time: lexical finds the words in any case
     OK (client, sluice_client_search_mode (client, "ZEBRACORN Quasar", 3, "lexical", &hits, 0));

@@ -469,16 +469,32 @@ s_cmd_search (const char *query)
                 if (p0 > 0)
                     snprintf (pages, sizeof pages, p1 > p0 ? "pp. %lld-%lld" : "p. %lld", p0, p1);
                 const char *match = s_str (hit, "match");
-                printf ("%zu. %.3f  %s  %s  [%s]%s\n", i + 1, json_number_value (json_object_get (hit, "score")),
-                        s_str (hit, "title"), pages, s_str (hit, "document_id"),
+                //  badges: a table chunk, text read by OCR (its confidence)
+                char badges [64] = "";
+                bool table = strcmp (s_str (hit, "kind"), "table") == 0;
+                json_t *ocr = json_object_get (hit, "ocr_confidence");
+                snprintf (badges, sizeof badges, "%s%s", table ? "  [table]" : "",
+                          json_is_true (json_object_get (hit, "ocr")) ? "  [ocr" : "");
+                if (json_is_true (json_object_get (hit, "ocr")))
+                    snprintf (badges + strlen (badges), sizeof badges - strlen (badges),
+                              json_is_integer (ocr) ? " %lld%%]" : "]", (long long) json_integer_value (ocr));
+                printf ("%zu. %.3f  %s  %s  [%s]%s%s\n", i + 1, json_number_value (json_object_get (hit, "score")),
+                        s_str (hit, "title"), pages, s_str (hit, "document_id"), badges,
                         !*match || strcmp (match, "vector") == 0 ? "" : strcmp (match, "both") == 0
                         ? "  (words + meaning)" : "  (words)");
-                //  The text, on one line, shortened
+                //  The section the text sits under, on its own line
+                if (*s_str (hit, "section"))
+                    printf ("   %s\n", s_str (hit, "section"));
+                //  The text shortened: on one line, a table's rows one per line
                 const char *text = s_str (hit, "text");
                 printf ("   ");
                 int n = 0;
-                for (const char *p = text; *p && n < 240; p++, n++)
-                    putchar (*p == '\n' || *p == '\r' || *p == '\t' ? ' ' : *p);
+                for (const char *p = text; *p && n < 240; p++, n++) {
+                    if (*p == '\n' && table)
+                        printf ("\n   ");
+                    else
+                        putchar (*p == '\n' || *p == '\r' || *p == '\t' ? ' ' : *p);
+                }
                 //  Do not end inside a UTF-8 sequence
                 for (const char *p = text + n; *p && ((unsigned char) *p & 0xC0) == 0x80; p++)
                     putchar (*p);

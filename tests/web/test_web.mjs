@@ -899,8 +899,53 @@ async function test_rows_in_every_state(tmp) {
   checkClean(b);
 }
 
+// Hits show where their text sits: the section path above the snippet, a
+// "table" badge on a table chunk; no OCR badge on typed text. (The OCR badge
+// itself needs the ocr stage: its data path is covered by the store and
+// query tests.)
+async function test_hit_section_and_badges(tmp) {
+  const srv = await new Sluiced(tmp).start();
+  const b = await openBrowser(tmp, srv);
+  const { page } = b;
+  const manual = path.join(tmp, 'manual.html');
+  const rows = Array.from({ length: 40 }, (_, i) =>
+    '<tr><td>key_' + i + '</td><td>' + (i * 7) + '</td><td>what setting ' + i + ' changes</td></tr>').join('\n');
+  fs.writeFileSync(manual, '<!DOCTYPE html><html><head><title>Admin Guide</title></head><body>' +
+    '<h1>Operations</h1><h2>Backing up your data</h2><p>Copy the storage folder every night to a second ' +
+    'disk and keep a week of copies; test a restore now and then on a spare machine.</p>' +
+    '<h1>Reference</h1><h2>Settings</h2><table><thead><tr><th>Key</th><th>Default</th><th>Meaning</th></tr>' +
+    '</thead><tbody>' + rows + '</tbody></table></body></html>');
+  await page.setInputFiles('#files', [manual]);
+  const info = await waitRow(b, 'manual.html', ['completed', 'failed']);
+  check(info.state === 'completed', 'manual.html completed', info);
+  const hitsFor = async (q) => {
+    await page.fill('#q', q);
+    await page.press('#q', 'Enter');
+    await waitFor(async () => /match/.test(await page.locator('#search-status').textContent()), 'results for ' + q);
+    return page.locator('#hits li').evaluateAll((lis) => lis.map((li) => ({
+      section: (li.querySelector('.hit-section') || { textContent: null }).textContent,
+      badges: Array.from(li.querySelectorAll('.hit-badge')).map((x) => x.textContent),
+      order: Array.from(li.children).map((x) => x.classList[0]),
+      rows: (li.querySelector('.hit-text') || { innerText: '' }).innerText
+    })));
+  };
+  let hits = await hitsFor('key_17');
+  check(hits[0].section === 'Reference \u203a Settings', 'table hit: its section path', hits[0]);
+  check(hits[0].badges.includes('table') && !hits[0].badges.some((x) => x.startsWith('OCR')),
+        'table hit: a table badge, no OCR badge', hits[0]);
+  check(hits[0].order.indexOf('hit-section') >= 0 && hits[0].order.indexOf('hit-section') < hits[0].order.indexOf('hit-text'),
+        'section above the snippet', hits[0]);
+  check(hits[0].rows.split('\n')[0] === '| Key | Default | Meaning |', 'table rows one per line, header first', hits[0].rows);
+  hits = await hitsFor('keep a week of copies');
+  check(hits[0].section === 'Operations \u203a Backing up your data' && hits[0].badges.length === 0,
+        'text hit: its section, no badge', hits[0]);
+  await shot(b, 'hit-section-and-badges');
+  checkClean(b);
+}
+
 const TESTS = [test_upload_two_pdfs_search_delete, test_failing_file_shows_reason, test_restart_mid_ingest,
-               test_restart_edge_before_broker, test_many_at_once, test_api_key, test_keyboard_phone_and_steady_layout, test_rows_in_every_state];
+               test_restart_edge_before_broker, test_many_at_once, test_api_key, test_keyboard_phone_and_steady_layout, test_rows_in_every_state,
+               test_hit_section_and_badges];
 
 async function main() {
   const only = new Set(process.argv.slice(2));

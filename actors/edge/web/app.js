@@ -1059,7 +1059,10 @@
       for (const hit of hits) {
         const title = hit.title || basename(hit.source) || hit.document_id;
         const pages = pagesText(hit);
-        const flat = String(hit.text || '').replace(/\s+/g, ' ').trim();
+        // a table's rows stay one per line; other text flows as one paragraph
+        const table = hit.kind === 'table';
+        const flat = table ? String(hit.text || '').replace(/[ \t]+/g, ' ').trim()
+                           : String(hit.text || '').replace(/\s+/g, ' ').trim();
         const part = excerpt(flat, terms, 320);
         const li = el('li', { class: 'hit', 'data-doc': hit.document_id,
                               'data-page-start': hit.page_start || null, 'data-page-end': hit.page_end || null },
@@ -1071,8 +1074,20 @@
              hit.match === 'lexical' || hit.match === 'both'
                ? el('span', { class: 'hit-match', title: 'The passage holds every word of the query',
                               text: hit.match === 'both' ? 'words + meaning' : 'exact words' })
+               : null,
+             // a table chunk, and text read from page images (its confidence)
+             hit.kind === 'table'
+               ? el('span', { class: 'hit-badge hit-table', title: 'Rows of a table, its header row first',
+                              text: 'table' })
+               : null,
+             hit.ocr
+               ? el('span', { class: 'hit-badge hit-ocr', title: 'Text read from page images (OCR)',
+                              text: 'OCR' + (Number.isInteger(hit.ocr_confidence)
+                                             ? ' ' + hit.ocr_confidence + '%' : '') })
                : null),
-          el('p', { class: 'hit-text' }, highlighted(part.text, terms)));
+          // the section path the passage sits under, above its snippet
+          hit.section ? el('p', { class: 'hit-section', text: hit.section }) : null,
+          el('p', { class: table ? 'hit-text rows' : 'hit-text' }, highlighted(part.text, terms)));
         if (part.cut) {
           li.append(el('details', {}, el('summary', { text: 'Whole passage' }),
                        el('p', { class: 'hit-text whole' }, highlighted(hit.text, terms))));

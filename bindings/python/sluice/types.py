@@ -96,7 +96,11 @@ class Hit:
     """A chunk matching a search, best first. ``score`` is the cosine
     similarity to the query; ``match`` says which ranking found it:
     ``"vector"``, ``"lexical"`` (every significant query word is in the
-    text) or ``"both"``."""
+    text) or ``"both"``. ``kind`` is ``"text"`` or ``"table"`` (Markdown
+    rows, header row first), ``section`` the section path
+    (``"Installation › Configuring the network"``, ``""`` for none);
+    ``ocr`` says the text was read by OCR, with ``ocr_confidence`` 0-100
+    (``None`` when not)."""
 
     score: float
     text: str
@@ -107,6 +111,10 @@ class Hit:
     page_start: int
     page_end: int
     match: str = "vector"
+    kind: str = "text"
+    section: str = ""
+    ocr: bool = False
+    ocr_confidence: Optional[int] = None
 
     @classmethod
     def from_map(cls, m: Mapping[str, Any]) -> "Hit":
@@ -114,7 +122,10 @@ class Hit:
         return cls(score=float(score) if isinstance(score, (int, float)) else 0.0, text=_str(m, "text") or "",
                    document_id=_str(m, "document_id") or "", chunk_id=_str(m, "chunk_id") or "",
                    title=_str(m, "title"), source=_str(m, "source"), page_start=_int(m, "page_start"),
-                   page_end=_int(m, "page_end"), match=_str(m, "match") or "vector")
+                   page_end=_int(m, "page_end"), match=_str(m, "match") or "vector",
+                   kind=_str(m, "kind") or "text", section=_str(m, "section") or "",
+                   ocr=m.get("ocr") is True,
+                   ocr_confidence=_int(m, "ocr_confidence") if m.get("ocr") is True else None)
 
 
 @dataclass(frozen=True)
