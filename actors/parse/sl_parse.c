@@ -66,12 +66,11 @@
 #define SL_PARSE_OCR_MIN_CHARS  16
 
 //  A page whose largest image covers this share of its area, with fewer
-//  than S_IMAGE_TEXT_FACTOR x ocr_min_chars real characters on it, is a
-//  scan (perhaps with a stamp or a page number in real text): OCR reads it.
-//  A scan that already carries an OCR text layer has far more text and is
-//  left alone.
+//  than S_IMAGE_TEXT real characters on it, is a scan (perhaps with a
+//  stamp or a page number in real text): OCR reads it. A scan that already
+//  carries an OCR text layer has far more text and is left alone.
 #define S_IMAGE_COVER           0.85
-#define S_IMAGE_TEXT_FACTOR     10
+#define S_IMAGE_TEXT            160
 
 //  Outline (bookmarks) bounds: a hostile outline of millions of entries or
 //  a cycle costs at most this many visits, titles are cut at a sentence.
@@ -579,8 +578,7 @@ s_page_needs_ocr (const s_job_t *job)
         return false;
     if (job->real_chars < job->min_chars)
         return true;
-    return job->image_cover >= S_IMAGE_COVER
-        && job->real_chars < S_IMAGE_TEXT_FACTOR * job->min_chars;
+    return job->image_cover >= S_IMAGE_COVER && job->real_chars < S_IMAGE_TEXT;
 }
 
 //  --------------------------------------------------------------------------
@@ -604,7 +602,11 @@ s_outline_walk (s_job_t *job, fz_outline *node, int level, int *visits)
     fz_context *ctx = job->ctx;
     for (; node && *visits < S_OUTLINE_MAX; node = node->next) {
         (*visits)++;
-        int page = node->page.page >= 0 ? fz_page_number_from_location (ctx, job->doc, node->page) : -1;
+        //  An entry without a link goes nowhere (MuPDF still says page 0);
+        //  a link out of the document (a web address) is no page either
+        int page = -1;
+        if (node->uri && !fz_is_external_link (ctx, node->uri) && node->page.page >= 0)
+            page = fz_page_number_from_location (ctx, job->doc, node->page);
         char title [S_OUTLINE_TITLE + 8];
         if (page >= 0 && page < job->page_count && node->title
         &&  sl_parse_set_title (title, sizeof title, node->title, strlen (node->title), S_OUTLINE_TITLE)) {
