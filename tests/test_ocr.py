@@ -248,13 +248,16 @@ def test_ocr_runs_as_its_own_process(tmp):
     c = Client(front.port)
     wait_ready(c, tuple(x for x in ALL if x != "ocr"))
     assert c.stats()["services"].get("ocr", {}).get("workers", 0) == 0
-    start(os.path.join(tmp, "data"), role="ocr", port=front.port, sets=BASE,
-          log=os.path.join(tmp, "ocr.log"))
+    ocr = start(os.path.join(tmp, "data"), role="ocr", port=front.port, sets=BASE,
+                log=os.path.join(tmp, "ocr.log"))
     wait_ready(c, ("ocr",))
     path = scanned_pdf(tmp, "scan.pdf", [page(1, SENTENCES[4])])
     job = ingest(c, path)
     assert job["state"] == "completed", job
     assert top_hit(c, NEEDLES[4])["document_id"] == job["document_id"]
+    # it drains and exits cleanly (under the sanitizers: nothing leaked)
+    rc = ocr.stop()
+    assert rc == 0, (rc, log_of(ocr)[-2000:])
 
 
 if __name__ == "__main__":
