@@ -36,8 +36,8 @@ from corpus import make_pdf, page_text
 path, pages = sys.argv[1], int(sys.argv[2])
 make_pdf(path, [page_text("intro.pdf", 1 + (p % 13)) for p in range(pages)], title="OCR bench")
 PY
-mutool draw -q -F txt -o "$TMP/ref-%d.txt" "$TMP/text.pdf"
-mutool draw -q -r 300 -c gray -o "$TMP/scan-%03d.png" "$TMP/text.pdf"
+mutool draw -q -F txt -o "$TMP/ref-%d.txt" "$TMP/text.pdf" 2>/dev/null
+mutool draw -q -r 300 -c gray -o "$TMP/scan-%03d.png" "$TMP/text.pdf" 2>/dev/null
 img2pdf --output "$TMP/scan.pdf" "$TMP"/scan-*.png
 SCAN_MB=$(du -m "$TMP/scan.pdf" | cut -f1)
 
@@ -102,7 +102,7 @@ $PAGES clean English manual pages (tests/corpus.py, Helvetica 10 pt) rendered at
 300 dpi grayscale and wrapped by img2pdf into one image-only PDF ($SCAN_MB MiB); the
 reference is the text layer of the same pages. One core each (-j 1, one
 thread, OMP_THREAD_LIMIT=1), same run. Tesseract $(tesseract --version 2>&1 | head -1 | cut -d' ' -f2),
-ocrmypdf $(ocrmypdf --version), $(nproc) cores shared.
+ocrmypdf $(ocrmypdf --version), $(getconf _NPROCESSORS_ONLN) cores shared with other work.
 
 | engine | CER | pages/s (wall) | pages per CPU-second |
 |---|---|---|---|

@@ -2,5 +2,5 @@
 # made by each test (mutool draw, img2pdf, PIL) from PDFs it writes.
 sl_pytest(test_ocr.py ocr
   scanned_pdf_found_by_search mixed_pdf_sends_only_image_pages text_pdf_skips_ocr
-  image_files_are_documents ocr_page_timeout_fails_page_not_document
-  ocr_unreadable_scan_fails_naming_ocr ocr_disabled_says_so ocr_runs_as_its_own_process)
+  image_files_are_documents page_timeout_fails_page_not_document
+  unreadable_scan_fails_naming_ocr disabled_says_so runs_as_its_own_process)

@@ -196,7 +196,7 @@ def test_image_files_are_documents(tmp):
     assert hit["page_start"] == 1, hit
 
 
-def test_ocr_page_timeout_fails_page_not_document(tmp):
+def test_page_timeout_fails_page_not_document(tmp):
     """A scanned page over its time limit fails alone, with a reason in
     the log; the document's text pages are indexed."""
     s, c, _ = node(tmp, sets=["ocr.page_ms=1"])
@@ -216,7 +216,7 @@ def test_ocr_page_timeout_fails_page_not_document(tmp):
     assert last["message"] == "ocr: read 0 page(s), 1 failed", last
 
 
-def test_ocr_unreadable_scan_fails_naming_ocr(tmp):
+def test_unreadable_scan_fails_naming_ocr(tmp):
     """A scan whose every page fails OCR fails the job, and says OCR."""
     s, c, _ = node(tmp, sets=["ocr.page_ms=1"])
     path = scanned_pdf(tmp, "scan.pdf", [page(1, SENTENCES[0])])
@@ -226,7 +226,7 @@ def test_ocr_unreadable_scan_fails_naming_ocr(tmp):
     assert "time limit" in job["error"], job["error"]
 
 
-def test_ocr_disabled_says_so(tmp):
+def test_disabled_says_so(tmp):
     """With ocr.enabled=false a scan fails, saying OCR is off and how to
     turn it on; the ocr stage is not needed at all."""
     services = tuple(x for x in ALL if x != "ocr")
@@ -239,7 +239,7 @@ def test_ocr_disabled_says_so(tmp):
     assert "ocr.enabled=true" in job["error"], job["error"]
 
 
-def test_ocr_runs_as_its_own_process(tmp):
+def test_runs_as_its_own_process(tmp):
     """--role ocr alone serves the stage for a node that has none."""
     data = os.path.join(tmp, "data")
     os.makedirs(data, exist_ok=True)
