@@ -12,7 +12,7 @@ Usage: /usr/bin/python3 tests/test_ocr.py [test_name ...]
 import os, re, subprocess, sys, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Client, Runner, make_pdf, start, wait_for, wait_ready  # noqa: E402
+from harness import Client, Runner, free_port, make_pdf, start, wait_for, wait_ready  # noqa: E402
 from corpus import command_name, filler  # noqa: E402
 
 DPI = 150
@@ -224,6 +224,31 @@ def test_unreadable_scan_fails_naming_ocr(tmp):
     assert job["state"] == "failed", job
     assert "OCR could not read any page: 1 of 1 failed" in job["error"], job["error"]
     assert "time limit" in job["error"], job["error"]
+
+
+def test_blank_scan_fails_naming_ocr(tmp):
+    """A scan of a blank page: OCR reads nothing, and the job says so."""
+    from PIL import Image
+    s, c, _ = node(tmp)
+    png = os.path.join(tmp, "blank.png")
+    Image.new("L", (DPI * 8, DPI * 10), 255).save(png, dpi=(DPI, DPI))
+    path = os.path.join(tmp, "blank.pdf")
+    run("img2pdf", "--output", path, png)
+    job = ingest(c, path)
+    assert job["state"] == "failed", job
+    assert "no text found by OCR in 1 scanned page(s)" in job["error"], job["error"]
+
+
+def test_missing_language_refused_at_start(tmp):
+    """ocr.languages naming a language that is not installed stops the
+    ocr process at start, naming the package to install."""
+    data = os.path.join(tmp, "data")
+    os.makedirs(data, exist_ok=True)
+    s = start(data, role="ocr", port=free_port(), sets=["ocr.languages=eng+zzq"])
+    rc = s.proc.wait(timeout=60)
+    assert rc != 0, rc
+    log = log_of(s)
+    assert "OCR language 'zzq' is not installed" in log and "install tesseract-ocr-zzq" in log, log[-2000:]
 
 
 def test_disabled_says_so(tmp):

@@ -159,6 +159,26 @@ s_deadline_fails_page (const char *path)
 }
 
 static void
+s_memory_fails_page (const char *path)
+{
+    sl_ocr_opts_t opts;
+    sl_ocr_opts_defaults (&opts);
+    opts.dpi = 1200;                //  ~60 million pixels after the cap
+    opts.max_memory = 16 << 20;     //  the smallest ceiling taken
+    char err [512] = "";
+    sl_ocr_t *ocr = sl_ocr_new (&opts, err, sizeof err);
+    CHECK (ocr);
+    CHECK (sl_ocr_open (ocr, path, "application/pdf", err, sizeof err) == 1);
+    char *text = NULL;
+    size_t len = 0;
+    int confidence = 0;
+    CHECK (sl_ocr_page (ocr, 1, &text, &len, &confidence, err, sizeof err) == -1);
+    CHECK (strstr (err, "OCR memory limit of 16 MiB exceeded rendering page 1"));
+    CHECK (!text);
+    sl_ocr_destroy (&ocr);
+}
+
+static void
 s_languages_checked (void)
 {
     sl_ocr_opts_t opts;
@@ -218,6 +238,7 @@ sl_ocr_test (bool verbose)
     CASE ("a rendered PDF page reads back as its text", s_read_back (pdf, "application/pdf"));
     CASE ("a PNG scan is a document of one page and reads back", s_read_back (png, "application/octet-stream"));
     CASE ("a deadline of 1 ms fails the page with a reason", s_deadline_fails_page (pdf));
+    CASE ("a page over the memory limit fails with a reason", s_memory_fails_page (pdf));
     CASE ("languages: malformed refused, missing named", s_languages_checked ());
     CASE ("a broken document fails to open with a reason", s_not_a_document (bad));
 
