@@ -31,7 +31,10 @@
 #include <unistd.h>
 
 #define S_HEADER        16              //  keeps malloc's alignment
-#define S_MAX_PIXELS    (60.0 * 1000 * 1000)    //  ~ A3 at 600 dpi; letter at 300 is 8.4 M
+//  A2 at 300 dpi is 35 M pixels, letter 8.4 M. Tesseract takes ~12 bytes a
+//  pixel (132 MB peak RSS for a letter page at 300 dpi, model included):
+//  the cap keeps one page under ~0.5 GB whatever the media box says
+#define S_MAX_PIXELS    (36.0 * 1000 * 1000)
 #define S_DEFAULT_TESSDATA "/usr/share/tesseract-ocr/5/tessdata"
 #define S_LANG_MAX      64
 

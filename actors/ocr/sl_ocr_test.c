@@ -163,7 +163,7 @@ s_memory_fails_page (const char *path)
 {
     sl_ocr_opts_t opts;
     sl_ocr_opts_defaults (&opts);
-    opts.dpi = 1200;                //  ~60 million pixels after the cap
+    opts.dpi = 1200;                //  36 million pixels after the cap
     opts.max_memory = 16 << 20;     //  the smallest ceiling taken
     char err [512] = "";
     sl_ocr_t *ocr = sl_ocr_new (&opts, err, sizeof err);
