@@ -99,23 +99,23 @@ s_flagged (const msgpack_object *record)
     return o && sl_mp_bool (o, &flag) == 0 && flag;
 }
 
-//  Write record with its text replaced (text != NULL: OCR'd, confidence)
-//  or with a failure reason (error != NULL: text kept). Always drops "o".
+//  Write record with its text replaced (error NULL: OCR'd, with its
+//  confidence) or with a failure reason (error set: the text it had is
+//  kept). Always drops "o". *kept_p gets the length of the text written.
 static int
 s_write_page (sl_recw_t *out, const msgpack_object *record, const char *text, size_t len,
-              int confidence, const char *error)
+              int confidence, const char *error, size_t *kept_p)
 {
     static const char *except [] = { "t", "o", "c", "e", NULL };
-    const char *old = "";
-    size_t old_len = 0;
-    sl_mp_bytes (sl_mp_get (record, "t"), &old, &old_len);
+    if (error) {
+        text = "";
+        len = 0;
+        sl_mp_bytes (sl_mp_get (record, "t"), &text, &len);
+    }
+    *kept_p = len;
     sl_mpw_t w;
     sl_mpw_init (&w);
     sl_mpw_map_extend (&w, record, except, 2);
-    if (!text) {
-        text = old;
-        len = old_len;
-    }
     sl_mpw_key (&w, "t");
     msgpack_pack_str (&w.pk, len);
     msgpack_pack_str_body (&w.pk, text, len);
@@ -165,17 +165,10 @@ s_ocr_record (ocr_t *self, sl_ctx_t *ctx, sl_ocr_t *ocr, const char *doc, const 
     }
     int todo = pass->todo > done ? pass->todo : done;
     sl_ctx_progress (ctx, done * 100 / todo >= 100 ? 99 : done * 100 / todo, "ocr page %d/%d", done, todo);
-    int written = s_write_page (out, record, rc == 0 ? (text ? text : "") : NULL, len, confidence,
-                                rc == 0 ? NULL : err);
-    if ((rc == 0 && len > 0))
+    size_t kept = 0;
+    int written = s_write_page (out, record, text ? text : "", len, confidence, rc == 0 ? NULL : err, &kept);
+    if (kept > 0)
         pass->with_text++;
-    else
-    if (rc != 0) {
-        const char *old = "";
-        size_t old_len = 0;
-        if (sl_mp_bytes (sl_mp_get (record, "t"), &old, &old_len) == 0 && old_len > 0)
-            pass->with_text++;
-    }
     free (text);
     return written;
 }

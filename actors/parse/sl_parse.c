@@ -73,7 +73,8 @@
 #define S_IMAGE_TEXT            160
 
 //  Outline (bookmarks) bounds: a hostile outline of millions of entries or
-//  a cycle costs at most this many visits, titles are cut at a sentence.
+//  a cycle costs at most S_OUTLINE_MAX visits; deeper entries are skipped;
+//  titles are cut at S_OUTLINE_TITLE bytes (a UTF-8 boundary).
 #define S_OUTLINE_MAX           4000
 #define S_OUTLINE_DEPTH         6
 #define S_OUTLINE_TITLE         300
@@ -508,6 +509,8 @@ s_stext_to_text (fz_stext_page *stext, sl_parse_buf_t *out, size_t cap)
 static bool
 s_real_char (int c)
 {
+    if (c < 0)
+        return false;
     if (c < 0x80)
         return isalnum (c) != 0;
     if (c < 0xC0 || c == 0xD7 || c == 0xF7)
