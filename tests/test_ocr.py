@@ -285,6 +285,40 @@ def test_runs_as_its_own_process(tmp):
     assert rc == 0, (rc, log_of(ocr)[-2000:])
 
 
+def test_worker_killed_mid_ocr_redelivered(tmp):
+    """kill -9 of the ocr process mid-document: the message is redelivered to
+    a new ocr process, which reads every page; each page indexed once."""
+    data = os.path.join(tmp, "data")
+    os.makedirs(data, exist_ok=True)
+    hb = "broker.heartbeat_ms=300"
+    front = start(data, role="broker,journal,query,intake,fetch,parse,chunk,embed,store",
+                  sets=BASE + ["fetch.file_roots=%s" % tmp, hb])
+    c = Client(front.port)
+    wait_ready(c, tuple(x for x in ALL if x != "ocr"))
+    # 300 dpi: about a second a page, so the kill lands mid-document
+    slow = [x for x in BASE if not x.startswith("ocr.dpi")] + ["ocr.dpi=300", hb]
+    ocr = start(data, role="ocr", port=front.port, sets=slow, log=os.path.join(tmp, "ocr1.log"))
+    wait_ready(c, ("ocr",))
+    path = scanned_pdf(tmp, "scan.pdf", [page(i + 1, t) for i, t in enumerate(SENTENCES)])
+    jid = c.ingest(url="file://" + path)["id"]
+    wait_for(lambda: any(e["type"] == "stage_progress" and e.get("stage") == "ocr"
+                         for e in c.events(jid)["events"]), 120, "ocr progress")
+    ocr.kill()
+    start(data, role="ocr", port=front.port, sets=slow, log=os.path.join(tmp, "ocr2.log"))
+    job = c.wait(jid, 180)
+    assert job["state"] == "completed", job
+    assert c.stats()["services"]["ocr"]["redelivered"] >= 1
+    assert any(e["type"] == "stage_started" and e.get("stage") == "ocr" and e.get("attempt") == 1
+               for e in c.events(jid)["events"])
+    # every page read, and indexed once: no chunk twice (overlapping chunks
+    # may both hold the sentence, identical ones would be a duplicate)
+    for i, word in enumerate(NEEDLES):
+        hits = [h for h in c.search(word, k=10)["hits"] if word in h["text"].lower()]
+        assert hits and all(h["page_start"] == i + 1 for h in hits), (word, [h["page_start"] for h in hits])
+        texts = [h["text"] for h in hits]
+        assert len(set(texts)) == len(texts), (word, texts)
+
+
 if __name__ == "__main__":
     tests = [v for k, v in globals().items() if k.startswith("test_") and callable(v)]
     sys.exit(Runner().run(tests, set(sys.argv[1:]) or None))
