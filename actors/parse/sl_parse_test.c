@@ -1786,6 +1786,66 @@ test_image_documents (void)
     assert (got.needs_ocr [0]);
 }
 
+//  A two-page 8-bit grayscale TIFF, uncompressed, written by hand (MuPDF
+//  reads TIFF but does not write it).
+static void
+s_write_tiff (const char *path, int w, int h)
+{
+    FILE *file = fopen (path, "wb");
+    assert (file);
+    #define PUT16(v) do { fputc ((v) & 255, file); fputc (((v) >> 8) & 255, file); } while (0)
+    #define PUT32(v) do { PUT16 ((v) & 0xFFFF); PUT16 (((uint32_t) (v) >> 16) & 0xFFFF); } while (0)
+    const int entries = 9;
+    const uint32_t ifd_size = 2 + 12 * (uint32_t) entries + 4;
+    const uint32_t pixels = (uint32_t) (w * h);
+    fputs ("II*", file);
+    fputc (0, file);
+    PUT32 (8);                              //  first IFD right after the header
+    for (int pg = 0; pg < 2; pg++) {
+        uint32_t ifd = 8 + (uint32_t) pg * (ifd_size + pixels);
+        uint32_t data = ifd + ifd_size;
+        uint32_t next = pg == 0 ? data + pixels : 0;
+        const uint16_t tags [9] = { 256, 257, 258, 259, 262, 273, 277, 278, 279 };
+        const uint32_t values [9] = { (uint32_t) w, (uint32_t) h, 8, 1, 1, data, 1, (uint32_t) h, pixels };
+        PUT16 (entries);
+        for (int i = 0; i < entries; i++) {
+            PUT16 (tags [i]);
+            PUT16 (tags [i] == 273 || tags [i] == 279 || tags [i] == 256 || tags [i] == 257 ? 4 : 3);
+            PUT32 (1);
+            if (tags [i] == 273 || tags [i] == 279 || tags [i] == 256 || tags [i] == 257)
+                PUT32 (values [i]);
+            else {
+                PUT16 (values [i]);
+                PUT16 (0);
+            }
+        }
+        PUT32 (next);
+        for (uint32_t k = 0; k < pixels; k++)
+            fputc (k % 7 ? 255 : 0, file);
+    }
+    #undef PUT16
+    #undef PUT32
+    assert (fclose (file) == 0);
+}
+
+//  A multi-page TIFF is a document of as many pages, each needing OCR.
+static void
+test_tiff_pages (void)
+{
+    char path [512];
+    s_path (path, sizeof path, "scan.tif");
+    s_write_tiff (path, 64, 48);
+    s_flags_t got = { 0 };
+    sl_parse_info_t info;
+    char err [256] = "";
+    int rc = sl_parse_file (NULL, path, "image/tiff", s_flags_fn, &got, &info, err, sizeof err);
+    if (rc)
+        fprintf (stderr, "scan.tif: %s\n", err);
+    assert (rc == 0 && streq (info.format, "image"));
+    assert (info.page_count == 2 && got.pages == 2 && info.pages_need_ocr == 2);
+    assert (got.needs_ocr [0] && got.needs_ocr [1]);
+}
+
 //  Outline entries come with the page they start on; depth, count and
 //  title length are bounded; entries without a page are dropped.
 static void
@@ -1968,6 +2028,7 @@ sl_parse_test (bool verbose)
     test_epub_reflow ();
     test_pdf_needs_ocr ();
     test_image_documents ();
+    test_tiff_pages ();
     test_pdf_outline_headings ();
     test_threads ();
     s_report_speed ();
