@@ -11,6 +11,7 @@
 
 extern const sl_actor_def_t sl_fetch_actor;
 extern const sl_actor_def_t sl_parse_actor;
+extern const sl_actor_def_t sl_ocr_actor;
 extern const sl_actor_def_t sl_chunk_actor;
 extern const sl_actor_def_t sl_embed_actor;
 extern const sl_actor_def_t sl_upload_actor;
@@ -101,6 +102,7 @@ const sl_actor_def_t *sl_roles [] = {
     &sl_intake_actor,
     &sl_fetch_actor,
     &sl_parse_actor,
+    &sl_ocr_actor,
     &sl_chunk_actor,
     &sl_embed_actor,
     &sl_store_actor,

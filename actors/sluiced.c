@@ -500,6 +500,15 @@ s_start_janitor (sl_node_t *node)
 int
 main (int argc, char **argv)
 {
+    //  Tesseract (the ocr stage) is built with OpenMP, whose runtime reads
+    //  OMP_THREAD_LIMIT once, as the library loads, before main: unset, every
+    //  page spreads over all cores and spins, measured 5x slower and 6x the
+    //  CPU on a busy 2-core machine. One page per thread is the stage's own
+    //  concurrency (ocr.concurrency). So set it and start again, before
+    //  anything else has happened; a value set by the operator is kept, and
+    //  if the exec fails we carry on as we are.
+    if (!getenv ("OMP_THREAD_LIMIT") && setenv ("OMP_THREAD_LIMIT", "1", 1) == 0)
+        execv ("/proc/self/exe", argv);
     //  Before any thread exists: signals go to sigwait, not to a handler
     sigset_t signals;
     sigemptyset (&signals);

@@ -101,13 +101,11 @@ s_add_envelope (zmsg_t **frames_p, sl_envelope_t *env)
     free (data);
 }
 
-int
-sl_ctx_forward (sl_ctx_t *ctx, const char *kind, const void *body, size_t size)
+//  Queue next (a copy of the delivered envelope whose route the caller
+//  set) as a successor. Shared by forward and forward_via.
+static void
+s_forward_env (sl_ctx_t *ctx, sl_envelope_t *next, const char *kind, const void *body, size_t size)
 {
-    if (sl_envelope_route_size (ctx->env) < 2)
-        return -1;
-    sl_envelope_t *next = sl_envelope_dup (ctx->env);
-    sl_envelope_route_pop (next);
     //  Same input, same successor id: duplicates die at the broker
     char id [SL_ID_LEN + 1], index [16];
     snprintf (index, sizeof index, "%zu", ctx->forwards ? zmsg_size (ctx->forwards) : 0);
@@ -118,8 +116,37 @@ sl_ctx_forward (sl_ctx_t *ctx, const char *kind, const void *body, size_t size)
         sl_envelope_set_kind (next, kind);
     sl_envelope_set_body (next, body, size);
     s_add_envelope (&ctx->forwards, next);
+}
+
+int
+sl_ctx_forward (sl_ctx_t *ctx, const char *kind, const void *body, size_t size)
+{
+    if (sl_envelope_route_size (ctx->env) < 2)
+        return -1;
+    sl_envelope_t *next = sl_envelope_dup (ctx->env);
+    sl_envelope_route_pop (next);
+    s_forward_env (ctx, next, kind, body, size);
     sl_envelope_destroy (&next);
     return 0;
+}
+
+int
+sl_ctx_forward_via (sl_ctx_t *ctx, const char *service, const char *kind, const void *body, size_t size)
+{
+    const sl_envelope_t *env = ctx->env;
+    int size_route = sl_envelope_route_size (env);
+    if (size_route < 2)
+        return -1;
+    //  service first, then what was left after the current stage
+    sl_envelope_t *next = sl_envelope_dup (env);
+    sl_envelope_set_route (next, "");
+    int rc = sl_envelope_route_append (next, service);
+    for (int i = 1; rc == 0 && i < size_route; i++)
+        rc = sl_envelope_route_append (next, sl_envelope_route_at (env, i));
+    if (rc == 0)
+        s_forward_env (ctx, next, kind, body, size);
+    sl_envelope_destroy (&next);
+    return rc;
 }
 
 void

@@ -113,6 +113,16 @@ const msgpack_object *sl_ctx_body (sl_ctx_t *ctx);
 //  several times (fan-out). Sent with the ACK. 0 or -1 (route finished).
 int sl_ctx_forward (sl_ctx_t *ctx, const char *kind, const void *body, size_t size);
 
+//  Like sl_ctx_forward, but the successor goes to service first and then
+//  on along the rest of the route ("parse,chunk,embed" handled by parse
+//  with service "ocr" -> "ocr,chunk,embed"): a stage that only some
+//  messages need, inserted by the stage before it. Same successor id
+//  scheme as sl_ctx_forward, so a redelivered message makes the same
+//  successor. 0, or -1 if the route is finished, full, or service is not
+//  a valid name.
+int sl_ctx_forward_via (sl_ctx_t *ctx, const char *service, const char *kind,
+                        const void *body, size_t size);
+
 //  Queue an arbitrary new envelope (ownership taken), sent with the ACK.
 void sl_ctx_submit (sl_ctx_t *ctx, sl_envelope_t **env_p);
 

@@ -45,7 +45,11 @@ s_apply (sl_store_t *store, const char *job, const char *type, const msgpack_obj
     char stage_name [32] = "", reason [1024] = "";
     sl_mp_get_str (event, "stage", stage_name, sizeof stage_name);
     sl_mp_get_str (event, "reason", reason, sizeof reason);
-    sl_store_stage_t stage = sl_store_stage_parse (stage_name);
+    //  OCR runs between parse and chunk for documents with scanned pages;
+    //  the job row has no columns of its own for it, so it counts as
+    //  parsing there: its events keep the job fresh for the re-driver,
+    //  and a failure in it is a failure while parsing (the reason says OCR)
+    sl_store_stage_t stage = sl_store_stage_parse (streq (stage_name, "ocr") ? "parse" : stage_name);
     int64_t percent = 0;
     sl_mp_get_int (event, "percent", &percent);
     int64_t now = sl_now_ms ();

@@ -24,14 +24,27 @@
     Locking: MuPDF's harfbuzz and openjpeg glue keep a global "current
     context" pointer guarded by FZ_LOCK_FREETYPE, and MuPDF's own docs say
     that lock must be shared by every context in the process. So
-    FZ_LOCK_FREETYPE maps to one process-wide mutex; FZ_LOCK_ALLOC and
+    FZ_LOCK_FREETYPE maps to one process-wide mutex (engine/sl_mupdf_lock,
+    shared with the ocr stage's contexts); FZ_LOCK_ALLOC and
     FZ_LOCK_GLYPHCACHE guard only per-context structures (store, glyph
     cache: our contexts are never cloned) and get per-call mutexes, so
     parse threads do not contend on every malloc. MuPDF's lazily built AES
-    tables are built once, under pthread_once, before any context exists.
+    tables are built once, through sl_mupdf_once, before any context exists.
+
+    OCR detection: while extracting a page's text the stext device also
+    keeps image blocks (a reference and a bounding box each, no decoding),
+    so one pass tells how many real characters the text layer has and how
+    much of the page its largest image covers. A page with too few
+    characters, or a full-page image and little text, is delivered with
+    needs_ocr; image files (PNG, JPEG, TIFF) are such pages throughout.
+
+    Outlines (bookmarks) are read once after layout, flattened in document
+    order to (page, depth, title), bounded in count, depth and title
+    length, sorted by page, and handed out with the page they start on.
 */
 #include "sl_parse_internal.h"
 #include "sl_log.h"
+#include "sl_mupdf_lock.h"
 #include "sl_util.h"
 
 #include <mupdf/fitz.h>
@@ -50,6 +63,21 @@
 #define SL_PARSE_MAX_SECONDS    300
 #define SL_PARSE_MAX_MEMORY     ((size_t) 1 << 30)
 #define SL_PARSE_MAX_TEXT       ((size_t) 64 << 20)
+#define SL_PARSE_OCR_MIN_CHARS  16
+
+//  A page whose largest image covers this share of its area, with fewer
+//  than S_IMAGE_TEXT real characters on it, is a scan (perhaps with a
+//  stamp or a page number in real text): OCR reads it. A scan that already
+//  carries an OCR text layer has far more text and is left alone.
+#define S_IMAGE_COVER           0.85
+#define S_IMAGE_TEXT            160
+
+//  Outline (bookmarks) bounds: a hostile outline of millions of entries or
+//  a cycle costs at most S_OUTLINE_MAX visits; deeper entries are skipped;
+//  titles are cut at S_OUTLINE_TITLE bytes (a UTF-8 boundary).
+#define S_OUTLINE_MAX           4000
+#define S_OUTLINE_DEPTH         6
+#define S_OUTLINE_TITLE         300
 
 //  Reflowable formats (EPUB, FB2, MOBI) are laid out on a small page so
 //  "pages" are chunks of a few hundred words, like a paperback's.
@@ -69,6 +97,7 @@ sl_parse_opts_defaults (sl_parse_opts_t *opts)
     opts->max_memory = SL_PARSE_MAX_MEMORY;
     opts->max_text_bytes = SL_PARSE_MAX_TEXT;
     opts->max_text_total = SL_PARSE_MAX_TEXT;
+    opts->ocr_min_chars = SL_PARSE_OCR_MIN_CHARS;
 }
 
 //  --------------------------------------------------------------------------
@@ -184,6 +213,14 @@ s_guess_mime (const char *path)
 
 typedef enum { S_OK = 0, S_OVER_MEMORY, S_OVER_TIME } s_failure_t;
 
+//  One outline entry: the page it starts on (0-based), its depth, its title
+typedef struct {
+    int page;
+    int level;
+    int order;                  //  position in the outline: ties keep it
+    char *title;
+} s_entry_t;
+
 typedef struct {
     //  Limits, enforced by the allocator (see header comment)
     size_t limit;
@@ -208,15 +245,24 @@ typedef struct {
     const s_format_t *format;
     const char *path;
     bool needs_password;
+    bool reflowable;            //  EPUB, FB2, MOBI: laid out by us, never OCR'd
     int page_count;
     int index;                  //  0-based page being extracted
     char meta_title [512];      //  title from document metadata, or ""
     sl_parse_buf_t text;        //  the current page, reused page to page
     size_t text_cap;            //  a page's text stops growing past this
-} s_job_t;
 
-static pthread_mutex_t s_global_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t s_global_once = PTHREAD_ONCE_INIT;
+    //  OCR detection, filled by s_step_extract for the current page
+    int min_chars;              //  opts->ocr_min_chars
+    int real_chars;             //  alphanumerics in the text layer
+    double image_cover;         //  largest image's share of the page area
+
+    //  Outline entries, sorted by page (s_step_outline)
+    s_entry_t *entries;
+    int entry_count;
+    int entry_next;             //  first entry not delivered yet
+    sl_heading_t *heads;        //  the current page's, as delivered
+} s_job_t;
 
 static void
 s_global_init (void)
@@ -233,14 +279,20 @@ static void
 s_lock (void *user, int lock)
 {
     s_job_t *job = (s_job_t *) user;
-    pthread_mutex_lock (lock == FZ_LOCK_FREETYPE ? &s_global_lock : &job->locks [lock]);
+    if (lock == FZ_LOCK_FREETYPE)
+        sl_mupdf_lock ();
+    else
+        pthread_mutex_lock (&job->locks [lock]);
 }
 
 static void
 s_unlock (void *user, int lock)
 {
     s_job_t *job = (s_job_t *) user;
-    pthread_mutex_unlock (lock == FZ_LOCK_FREETYPE ? &s_global_lock : &job->locks [lock]);
+    if (lock == FZ_LOCK_FREETYPE)
+        sl_mupdf_unlock ();
+    else
+        pthread_mutex_unlock (&job->locks [lock]);
 }
 
 //  Decide whether the allocator may grow live memory by grow bytes.
@@ -354,6 +406,13 @@ s_job_drop (s_job_t *job)
     for (int i = 0; i < FZ_LOCK_MAX; i++)
         pthread_mutex_destroy (&job->locks [i]);
     sl_parse_buf_free (&job->text);
+    for (int i = 0; i < job->entry_count; i++)
+        free (job->entries [i].title);
+    free (job->entries);
+    job->entries = NULL;
+    free (job->heads);
+    job->heads = NULL;
+    job->entry_count = 0;
 }
 
 //  --------------------------------------------------------------------------
@@ -389,7 +448,8 @@ static void
 s_step_layout (s_job_t *job)
 {
     fz_context *ctx = job->ctx;
-    if (fz_is_document_reflowable (ctx, job->doc))
+    job->reflowable = fz_is_document_reflowable (ctx, job->doc);
+    if (job->reflowable)
         fz_layout_document (ctx, job->doc, SL_LAYOUT_W, SL_LAYOUT_H, SL_LAYOUT_EM);
     job->page_count = fz_count_pages (ctx, job->doc);
     if (fz_lookup_metadata (ctx, job->doc, FZ_META_INFO_TITLE,
@@ -443,6 +503,52 @@ s_stext_to_text (fz_stext_page *stext, sl_parse_buf_t *out, size_t cap)
         sl_parse_buf_append (out, "", 0);
 }
 
+//  A character that carries meaning: a letter or digit, in any script.
+//  Spaces, punctuation, symbols, private-use glyphs and U+FFFD (what a
+//  font without a Unicode map gives) are not text a reader could search.
+static bool
+s_real_char (int c)
+{
+    if (c < 0)
+        return false;
+    if (c < 0x80)
+        return isalnum (c) != 0;
+    if (c < 0xC0 || c == 0xD7 || c == 0xF7)
+        return false;           //  Latin-1 punctuation and signs
+    if (c >= 0x2000 && c <= 0x2BFF)
+        return false;           //  punctuation, arrows, maths, box drawing
+    if ((c >= 0xE000 && c <= 0xF8FF) || c == 0xFFFD || c >= 0xF0000)
+        return false;           //  private use, replacement character
+    return true;
+}
+
+//  Count the text layer's real characters and measure the largest image,
+//  for the OCR decision (see s_page_needs_ocr).
+static void
+s_measure_page (s_job_t *job, fz_stext_page *stext)
+{
+    job->real_chars = 0;
+    job->image_cover = 0;
+    fz_rect page = stext->mediabox;
+    double area = (double) (page.x1 - page.x0) * (double) (page.y1 - page.y0);
+    for (fz_stext_block *block = stext->first_block; block; block = block->next) {
+        if (block->type == FZ_STEXT_BLOCK_IMAGE && area > 0) {
+            fz_rect box = fz_intersect_rect (block->bbox, page);
+            if (!fz_is_empty_rect (box)) {
+                double cover = (double) (box.x1 - box.x0) * (double) (box.y1 - box.y0) / area;
+                if (cover > job->image_cover)
+                    job->image_cover = cover;
+            }
+        }
+        else
+        if (block->type == FZ_STEXT_BLOCK_TEXT)
+            for (fz_stext_line *line = block->u.t.first_line; line; line = line->next)
+                for (fz_stext_char *ch = line->first_char; ch; ch = ch->next)
+                    if (s_real_char (ch->c))
+                        job->real_chars++;
+    }
+}
+
 //  Extract page job->index into job->text.
 static void
 s_step_extract (s_job_t *job)
@@ -450,12 +556,117 @@ s_step_extract (s_job_t *job)
     fz_context *ctx = job->ctx;
     job->page = fz_load_page (ctx, job->doc, job->index);
     job->stext = fz_new_stext_page (ctx, fz_bound_page (ctx, job->page));
-    //  Text clipped away outside the page is not what a reader sees
-    fz_stext_options options = { .flags = FZ_STEXT_MEDIABOX_CLIP };
+    //  Text clipped away outside the page is not what a reader sees.
+    //  Images are kept as blocks (a reference and a box, never decoded) so
+    //  a scanned page can be told from a text page in the same pass.
+    fz_stext_options options = { .flags = FZ_STEXT_MEDIABOX_CLIP | FZ_STEXT_PRESERVE_IMAGES };
     job->dev = fz_new_stext_device (ctx, job->stext, &options);
     fz_run_page (ctx, job->page, job->dev, fz_identity, &job->cookie);
     fz_close_device (ctx, job->dev);
+    s_measure_page (job, job->stext);
     s_stext_to_text (job->stext, &job->text, job->text_cap);
+}
+
+//  Does the page just extracted need OCR? Image files always do; a page
+//  of another format does when its text layer has fewer than min_chars
+//  real characters, or when it is one full-page image with little text.
+static bool
+s_page_needs_ocr (const s_job_t *job)
+{
+    if (strcmp (job->format->format, "image") == 0)
+        return true;
+    //  Reflowed formats (EPUB, FB2, MOBI) are text by nature: a short last
+    //  page of a chapter is not a scan, and a cover picture is not text
+    if (job->reflowable)
+        return false;
+    if (job->real_chars < job->min_chars)
+        return true;
+    return job->image_cover >= S_IMAGE_COVER && job->real_chars < S_IMAGE_TEXT;
+}
+
+//  --------------------------------------------------------------------------
+//  Outline (bookmarks) -> headings per page
+
+static int
+s_entry_cmp (const void *a, const void *b)
+{
+    const s_entry_t *x = (const s_entry_t *) a, *y = (const s_entry_t *) b;
+    if (x->page != y->page)
+        return x->page < y->page ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+//  Walk the outline depth first, keeping entries that resolve to a page.
+//  visits counts every node seen, kept or not, so a cyclic or enormous
+//  outline costs at most S_OUTLINE_MAX steps.
+static void
+s_outline_walk (s_job_t *job, fz_outline *node, int level, int *visits)
+{
+    fz_context *ctx = job->ctx;
+    for (; node && *visits < S_OUTLINE_MAX; node = node->next) {
+        (*visits)++;
+        //  An entry without a link goes nowhere (MuPDF still says page 0);
+        //  a link out of the document (a web address) is no page either
+        int page = -1;
+        if (node->uri && !fz_is_external_link (ctx, node->uri) && node->page.page >= 0)
+            page = fz_page_number_from_location (ctx, job->doc, node->page);
+        char title [S_OUTLINE_TITLE + 8];
+        if (page >= 0 && page < job->page_count && node->title
+        &&  sl_parse_set_title (title, sizeof title, node->title, strlen (node->title), S_OUTLINE_TITLE)) {
+            s_entry_t *entry = &job->entries [job->entry_count];
+            entry->title = strdup (title);
+            if (entry->title) {
+                entry->page = page;
+                entry->level = level;
+                entry->order = job->entry_count;
+                job->entry_count++;
+            }
+        }
+        if (level < S_OUTLINE_DEPTH)
+            s_outline_walk (job, node->down, level + 1, visits);
+    }
+}
+
+//  Load the outline into job->entries, sorted by page. An outline MuPDF
+//  cannot read costs the headings, never the document (see caller).
+static void
+s_step_outline (s_job_t *job)
+{
+    fz_context *ctx = job->ctx;
+    fz_outline *outline = fz_load_outline (ctx, job->doc);
+    if (!outline)
+        return;
+    fz_try (ctx) {
+        job->entries = calloc (S_OUTLINE_MAX, sizeof *job->entries);
+        job->heads = calloc (S_OUTLINE_MAX, sizeof *job->heads);
+        if (!job->entries || !job->heads)
+            fz_throw (ctx, FZ_ERROR_GENERIC, "out of memory for the outline");
+        int visits = 0;
+        s_outline_walk (job, outline, 1, &visits);
+    }
+    fz_always (ctx)
+        fz_drop_outline (ctx, outline);
+    fz_catch (ctx)
+        fz_rethrow (ctx);
+    qsort (job->entries, (size_t) job->entry_count, sizeof *job->entries, s_entry_cmp);
+}
+
+//  The outline entries that start on page index (0-based), as headings in
+//  job->heads. Returns how many.
+static int
+s_page_headings (s_job_t *job, int index)
+{
+    sl_heading_t *heads = job->heads;
+    int count = 0;
+    while (job->entry_next < job->entry_count && job->entries [job->entry_next].page < index)
+        job->entry_next++;
+    while (job->entry_next < job->entry_count && job->entries [job->entry_next].page == index) {
+        heads [count].level = job->entries [job->entry_next].level;
+        heads [count].title = job->entries [job->entry_next].title;
+        count++;
+        job->entry_next++;
+    }
+    return count;
 }
 
 //  Run one step under fz_try, always dropping page-level objects after it.
@@ -497,7 +708,7 @@ static int
 s_parse_mupdf (const sl_parse_opts_t *opts, const char *path, const s_format_t *format,
                sl_page_fn *fn, void *arg, sl_parse_info_t *info, char *err, size_t errlen)
 {
-    pthread_once (&s_global_once, s_global_init);
+    sl_mupdf_once (s_global_init);
     s_job_t *job = calloc (1, sizeof *job);
     if (!job) {
         sl_parse_errf (err, errlen, "out of memory");
@@ -508,6 +719,7 @@ s_parse_mupdf (const sl_parse_opts_t *opts, const char *path, const s_format_t *
     job->limit = opts->max_memory;
     job->text_cap = opts->max_text_total;
     job->deadline = sl_mono_ms () + (int64_t) opts->max_seconds * 1000;
+    job->min_chars = opts->ocr_min_chars;
     for (int i = 0; i < FZ_LOCK_MAX; i++)
         pthread_mutex_init (&job->locks [i], NULL);
     char name [16];
@@ -551,6 +763,19 @@ s_parse_mupdf (const sl_parse_opts_t *opts, const char *path, const s_format_t *
             s_limit_error (job, opts, 0, err, errlen);
         else
             sl_parse_errf (err, errlen, "cannot parse %s: %s", name, fz_caught_message (ctx));
+        rc = -1;
+        goto done;
+    }
+    //  Headings are a bonus: an outline MuPDF cannot read costs them, not
+    //  the document (unless a limit was crossed reading it)
+    if (s_try (job, s_step_outline) != 0 && job->failure == S_OK) {
+        sl_debug (NULL, "outline ignored: %s", fz_caught_message (ctx));
+        for (int i = 0; i < job->entry_count; i++)
+            free (job->entries [i].title);
+        job->entry_count = 0;
+    }
+    if (job->failure != S_OK) {
+        s_limit_error (job, opts, 0, err, errlen);
         rc = -1;
         goto done;
     }
@@ -604,7 +829,12 @@ s_parse_mupdf (const sl_parse_opts_t *opts, const char *path, const s_format_t *
             break;
         }
         sl_page_t page = { .page_no = page_no, .page_count = page_count,
-                           .text = job->text.data, .len = job->text.size };
+                           .text = job->text.data, .len = job->text.size,
+                           .needs_ocr = !page_failed && s_page_needs_ocr (job) };
+        page.heading_count = job->heads ? s_page_headings (job, job->index) : 0;
+        page.headings = job->heads;
+        if (page.needs_ocr)
+            info->pages_need_ocr++;
         if (fn && fn (arg, &page)) {
             sl_parse_errf (err, errlen, "stopped by caller");
             rc = -1;

@@ -56,6 +56,10 @@ typedef struct {
                                 //  document, every format: a small PDF whose
                                 //  thousands of pages draw one huge content
                                 //  stream would otherwise yield gigabytes
+    int ocr_min_chars;          //  default 16: a PDF/XPS/CBZ page whose text layer
+                                //  has fewer real (alphanumeric) characters is
+                                //  delivered with needs_ocr (0: only full-page
+                                //  images and image files are)
     sl_attachment_fn *on_attachment;    //  NULL: attachments are not extracted
     void *attachment_arg;
 } sl_parse_opts_t;

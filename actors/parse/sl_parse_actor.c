@@ -11,6 +11,12 @@
         h   array   [[level, title], ...] outline entries starting here
     The record is written so the actor holds one page at a time however long the
     document; a stage_progress event ("page 40/212") goes out as it goes.
+    When some pages were written with "o" and OCR is on (ocr.enabled,
+    default true), the parsed message goes through the ocr stage before
+    chunk (sl_ctx_forward_via), carrying "ocr_pages": how many; a document
+    without any page needing OCR never meets that stage. With OCR off, such
+    pages keep what little text they had, and a document with no text at
+    all fails saying OCR is off and how to turn it on.
     Limits come from config (parse.max_pages, parse.max_seconds,
     parse.max_memory, parse.max_text_bytes, parse.max_text_mb). Every parse failure is
     permanent for that file (retrying a bomb only burns the machine
@@ -61,6 +67,7 @@ typedef struct {
     sl_blob_t *blob;
     sl_parse_opts_t opts;
     int attachment_depth;       //  parse.attachment_depth: deepest attachment submitted
+    bool ocr;                   //  ocr.enabled: route pages that need it to ocr
 } parse_t;
 
 typedef struct {
@@ -306,9 +313,13 @@ s_parse (sl_ctx_t *ctx, void *state)
         sl_ctx_set_error (ctx, "%s", att.reason);
         return SL_RETRY;
     }
-    if (rc == 0 && sink.text_bytes == 0) {
-        snprintf (err, sizeof err, "no extractable text in %d page(s) (scanned images? OCR is not supported)",
-                  info.page_count);
+    bool via_ocr = rc == 0 && sink.need_ocr > 0 && self->ocr;
+    if (rc == 0 && sink.text_bytes == 0 && !via_ocr) {
+        if (sink.need_ocr > 0)
+            snprintf (err, sizeof err, "no extractable text in %d page(s): %d look scanned and OCR is off "
+                      "(set ocr.enabled=true to read them)", info.page_count, sink.need_ocr);
+        else
+            snprintf (err, sizeof err, "no extractable text in %d page(s)", info.page_count);
         rc = -1;
     }
     if (rc && sink.write_error) {
@@ -325,15 +336,23 @@ s_parse (sl_ctx_t *ctx, void *state)
     if (info.pages_failed)
         sl_warn (sl_envelope_job (env), "%d of %d pages could not be read and were skipped",
                  info.pages_failed, info.page_count);
+    if (sink.need_ocr > 0 && !self->ocr)
+        sl_warn (sl_envelope_job (env), "%d of %d pages look scanned but OCR is off (ocr.enabled): "
+                 "indexed with the little text they have", sink.need_ocr, info.page_count);
     sl_mpw_t w;
     sl_mpw_init (&w);
-    const char *except [] = { "title", "pages", "format", "attachments", NULL };
-    sl_mpw_map_extend (&w, body, except, 4);
+    const char *except [] = { "title", "pages", "format", "attachments", "ocr_pages", NULL };
+    sl_mpw_map_extend (&w, body, except, via_ocr ? 5 : 4);
     sl_mpw_kv_str (&w, "title", info.title);
     sl_mpw_kv_int (&w, "pages", info.page_count);
     sl_mpw_kv_str (&w, "format", info.format);
     sl_mpw_kv_int (&w, "attachments", att.submitted);
-    sl_ctx_forward (ctx, "parsed", w.buf.data, w.buf.size);
+    if (via_ocr) {
+        sl_mpw_kv_int (&w, "ocr_pages", sink.need_ocr);
+        sl_ctx_forward_via (ctx, "ocr", "parsed", w.buf.data, w.buf.size);
+    }
+    else
+        sl_ctx_forward (ctx, "parsed", w.buf.data, w.buf.size);
     sl_mpw_reset (&w);
     return SL_DONE;
 }
@@ -354,6 +373,8 @@ s_start (sl_node_t *node, char *err, size_t errlen)
     self->opts.max_seconds = (int) sl_config_int (cfg, "parse.max_seconds", self->opts.max_seconds);
     self->opts.max_memory = (size_t) sl_config_size (cfg, "parse.max_memory", (int64_t) self->opts.max_memory);
     self->opts.max_text_bytes = (size_t) sl_config_size (cfg, "parse.max_text_bytes", (int64_t) self->opts.max_text_bytes);
+    self->opts.ocr_min_chars = (int) sl_config_int (cfg, "ocr.min_chars", self->opts.ocr_min_chars);
+    self->ocr = sl_config_bool (cfg, "ocr.enabled", true);
     int64_t text_mb = sl_config_int (cfg, "parse.max_text_mb", (int64_t) (self->opts.max_text_total >> 20));
     if (text_mb > 0)
         self->opts.max_text_total = (size_t) text_mb << 20;

@@ -1669,6 +1669,300 @@ s_thread_main (void *arg)
     return NULL;
 }
 
+//  --------------------------------------------------------------------------
+//  OCR detection, image files, outline headings (MuPDF back-end)
+
+//  What a page callback saw of each page: the OCR flag and its headings.
+#define S_OCR_PAGES 16
+
+typedef struct {
+    int pages;
+    bool needs_ocr [S_OCR_PAGES];
+    size_t len [S_OCR_PAGES];
+    int heading_count [S_OCR_PAGES];
+    int level [S_OCR_PAGES][4];
+    char title [S_OCR_PAGES][4][512];
+} s_flags_t;
+
+static int
+s_flags_fn (void *arg, const sl_page_t *page)
+{
+    s_flags_t *self = (s_flags_t *) arg;
+    int i = page->page_no - 1;
+    assert (i >= 0 && i < S_OCR_PAGES);
+    self->pages = page->page_no;
+    self->needs_ocr [i] = page->needs_ocr;
+    self->len [i] = page->len;
+    self->heading_count [i] = page->heading_count;
+    for (int h = 0; h < page->heading_count && h < 4; h++) {
+        self->level [i][h] = page->headings [h].level;
+        snprintf (self->title [i][h], sizeof self->title [i][h], "%s", page->headings [h].title);
+    }
+    return 0;
+}
+
+//  A PDF of objects that may each carry a (text) stream: bodies [i] is
+//  object i+1's dictionary, streams [i] its stream or NULL. Object 1 is
+//  the catalog.
+static void
+s_write_pdf_objects (const char *path, const char **bodies, const char **streams, int count)
+{
+    FILE *file = fopen (path, "wb");
+    assert (file);
+    long *offsets = calloc ((size_t) count, sizeof (long));
+    assert (offsets);
+    fprintf (file, "%%PDF-1.7\n");
+    for (int i = 0; i < count; i++) {
+        offsets [i] = ftell (file);
+        if (streams [i])
+            fprintf (file, "%d 0 obj\n<< /Length %zu >>\nstream\n%s\nendstream\nendobj\n",
+                     i + 1, strlen (streams [i]) + 1, streams [i]);
+        else
+            fprintf (file, "%d 0 obj\n%s\nendobj\n", i + 1, bodies [i]);
+    }
+    long xref = ftell (file);
+    fprintf (file, "xref\n0 %d\n0000000000 65535 f \n", count + 1);
+    for (int i = 0; i < count; i++)
+        fprintf (file, "%010ld 00000 n \n", offsets [i]);
+    fprintf (file, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%ld\n%%%%EOF\n", count + 1, xref);
+    assert (fclose (file) == 0);
+    free (offsets);
+}
+
+//  Content: an 8x8 gray image drawn over w x h points at (x, y), then text.
+static char *
+s_image_content (int x, int y, int w, int h, const char *text)
+{
+    char hex [129];
+    for (int i = 0; i < 64; i++)
+        snprintf (hex + 2 * i, 3, "%02x", (i * 37) & 0xFF);
+    char *out;
+    int rc;
+    if (w > 0)
+        rc = asprintf (&out, "q %d 0 0 %d %d %d cm BI /W 8 /H 8 /CS /G /BPC 8 /F /AHx ID %s> EI Q\n"
+                       "BT /F1 4 Tf 36 700 Td (%s) Tj ET", w, h, x, y, hex, text);
+    else
+        rc = asprintf (&out, "BT /F1 4 Tf 36 700 Td (%s) Tj ET", text);
+    assert (rc > 0);
+    return out;
+}
+
+//  Five pages: what the text layer and the images say decides the flag.
+static void
+test_pdf_needs_ocr (void)
+{
+    const char *long_text = "This page has a proper text layer with far more than sixteen letters on it";
+    const char *ocrd_text = "A scan that was already OCR'd carries an invisible text layer of many words "
+                            "over its picture, and that layer is good enough to index as it is, "
+                            "so it must not be read a second time by the OCR stage, which is slow";
+    char *contents [5] = {
+        s_image_content (0, 0, 0, 0, long_text),            //  1: text
+        s_image_content (0, 0, 0, 0, "Page 2 -"),           //  2: too few characters
+        s_image_content (0, 0, 612, 792, "Scan 3"),         //  3: full-page image
+        s_image_content (72, 72, 200, 200, long_text),      //  4: a figure and text
+        s_image_content (0, 0, 612, 792, ocrd_text),        //  5: scan with a text layer
+    };
+    const char *bodies [13] = {
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Count 5 /Kids [3 0 R 4 0 R 5 0 R 6 0 R 7 0 R] >>",
+    };
+    const char *streams [13] = { NULL };
+    char *pages [5];
+    for (int i = 0; i < 5; i++) {
+        int rc = asprintf (&pages [i], "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R"
+                           " /Resources << /Font << /F1 13 0 R >> >> >>", 8 + i);
+        assert (rc > 0);
+        bodies [2 + i] = pages [i];
+        streams [7 + i] = contents [i];
+    }
+    bodies [12] = "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>";
+    char path [512];
+    s_path (path, sizeof path, "needs_ocr.pdf");
+    s_write_pdf_objects (path, bodies, streams, 13);
+    for (int i = 0; i < 5; i++) {
+        free (pages [i]);
+        free (contents [i]);
+    }
+    sl_parse_opts_t opts;
+    sl_parse_opts_defaults (&opts);
+    assert (opts.ocr_min_chars == 16);
+    s_flags_t got = { 0 };
+    sl_parse_info_t info;
+    char err [256];
+    assert (sl_parse_file (&opts, path, "application/pdf", s_flags_fn, &got, &info, err, sizeof err) == 0);
+    if (s_verbose)
+        for (int i = 0; i < got.pages; i++)
+            printf ("  needs_ocr page %d: %d (%zu bytes)\n", i + 1, got.needs_ocr [i], got.len [i]);
+    assert (got.pages == 5 && info.pages_need_ocr == 2);
+    assert (!got.needs_ocr [0] && got.needs_ocr [1] && got.needs_ocr [2]);
+    assert (!got.needs_ocr [3] && !got.needs_ocr [4]);
+    assert (got.len [1] > 0);       //  what little text there was is delivered
+    //  ocr_min_chars 0: only the full-page image is a scan
+    opts.ocr_min_chars = 0;
+    memset (&got, 0, sizeof got);
+    assert (sl_parse_file (&opts, path, "application/pdf", s_flags_fn, &got, &info, err, sizeof err) == 0);
+    assert (info.pages_need_ocr == 1 && got.needs_ocr [2] && !got.needs_ocr [1]);
+    if (s_verbose)
+        printf ("  needs_ocr: pages 2 and 3 of 5 flagged\n");
+}
+
+//  A PNG written by MuPDF is a document of one page that needs OCR.
+static void
+test_image_documents (void)
+{
+    char path [512];
+    s_path (path, sizeof path, "scan.png");
+    fz_context *ctx = fz_new_context (NULL, NULL, FZ_STORE_DEFAULT);
+    assert (ctx);
+    fz_pixmap *pix = NULL;
+    fz_try (ctx) {
+        pix = fz_new_pixmap (ctx, fz_device_gray (ctx), 200, 100, NULL, 0);
+        fz_clear_pixmap_with_value (ctx, pix, 255);
+        fz_save_pixmap_as_png (ctx, pix, path);
+    }
+    fz_always (ctx)
+        fz_drop_pixmap (ctx, pix);
+    fz_catch (ctx)
+        assert (!"cannot write a PNG");
+    fz_drop_context (ctx);
+    s_flags_t got = { 0 };
+    sl_parse_info_t info;
+    char err [256];
+    assert (sl_parse_file (NULL, path, "image/png", s_flags_fn, &got, &info, err, sizeof err) == 0);
+    assert (streq (info.format, "image") && info.page_count == 1 && info.pages_need_ocr == 1);
+    assert (got.pages == 1 && got.needs_ocr [0] && got.len [0] == 0);
+    //  without a MIME type, by its name
+    memset (&got, 0, sizeof got);
+    assert (sl_parse_file (NULL, path, NULL, s_flags_fn, &got, &info, err, sizeof err) == 0);
+    assert (got.needs_ocr [0]);
+}
+
+//  A two-page 8-bit grayscale TIFF, uncompressed, written by hand (MuPDF
+//  reads TIFF but does not write it).
+static void
+s_write_tiff (const char *path, int w, int h)
+{
+    FILE *file = fopen (path, "wb");
+    assert (file);
+    #define PUT16(v) do { fputc ((v) & 255, file); fputc (((v) >> 8) & 255, file); } while (0)
+    #define PUT32(v) do { PUT16 ((v) & 0xFFFF); PUT16 (((uint32_t) (v) >> 16) & 0xFFFF); } while (0)
+    const int entries = 9;
+    const uint32_t ifd_size = 2 + 12 * (uint32_t) entries + 4;
+    const uint32_t pixels = (uint32_t) (w * h);
+    fputs ("II*", file);
+    fputc (0, file);
+    PUT32 (8);                              //  first IFD right after the header
+    for (int pg = 0; pg < 2; pg++) {
+        uint32_t ifd = 8 + (uint32_t) pg * (ifd_size + pixels);
+        uint32_t data = ifd + ifd_size;
+        uint32_t next = pg == 0 ? data + pixels : 0;
+        const uint16_t tags [9] = { 256, 257, 258, 259, 262, 273, 277, 278, 279 };
+        const uint32_t values [9] = { (uint32_t) w, (uint32_t) h, 8, 1, 1, data, 1, (uint32_t) h, pixels };
+        PUT16 (entries);
+        for (int i = 0; i < entries; i++) {
+            PUT16 (tags [i]);
+            PUT16 (tags [i] == 273 || tags [i] == 279 || tags [i] == 256 || tags [i] == 257 ? 4 : 3);
+            PUT32 (1);
+            if (tags [i] == 273 || tags [i] == 279 || tags [i] == 256 || tags [i] == 257)
+                PUT32 (values [i]);
+            else {
+                PUT16 (values [i]);
+                PUT16 (0);
+            }
+        }
+        PUT32 (next);
+        for (uint32_t k = 0; k < pixels; k++)
+            fputc (k % 7 ? 255 : 0, file);
+    }
+    #undef PUT16
+    #undef PUT32
+    assert (fclose (file) == 0);
+}
+
+//  A multi-page TIFF is a document of as many pages, each needing OCR.
+static void
+test_tiff_pages (void)
+{
+    char path [512];
+    s_path (path, sizeof path, "scan.tif");
+    s_write_tiff (path, 64, 48);
+    s_flags_t got = { 0 };
+    sl_parse_info_t info;
+    char err [256] = "";
+    int rc = sl_parse_file (NULL, path, "image/tiff", s_flags_fn, &got, &info, err, sizeof err);
+    if (rc)
+        fprintf (stderr, "scan.tif: %s\n", err);
+    assert (rc == 0 && streq (info.format, "image"));
+    assert (info.page_count == 2 && got.pages == 2 && info.pages_need_ocr == 2);
+    assert (got.needs_ocr [0] && got.needs_ocr [1]);
+}
+
+//  Outline entries come with the page they start on; depth, count and
+//  title length are bounded; entries without a page are dropped.
+static void
+test_pdf_outline_headings (void)
+{
+    char long_title [1100];
+    memset (long_title, 'x', 1000);
+    memcpy (long_title, "(Long ", 6);
+    long_title [1000] = ')';
+    long_title [1001] = 0;
+    char long_item [1300];
+    snprintf (long_item, sizeof long_item, "<< /Title %s /Parent 7 0 R /Prev 10 0 R /Dest [5 0 R /Fit] >>", long_title);
+    //  1 catalog, 2 pages, 3-5 pages, 6 font, 7 outlines root,
+    //  8 "Chapter One" (p1) with child 9 "Section 1.1" (p2) whose child
+    //  12 is 5 levels deeper than allowed through 13..16,
+    //  10 "Chapter Two" (p3), 11 long title (p3), 17 "Nowhere" (no dest)
+    const char *bodies [18] = {
+        "<< /Type /Catalog /Pages 2 0 R /Outlines 7 0 R >>",
+        "<< /Type /Pages /Count 3 /Kids [3 0 R 4 0 R 5 0 R] >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 6 0 R >> >> /Contents 18 0 R >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 6 0 R >> >> /Contents 18 0 R >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 6 0 R >> >> /Contents 18 0 R >>",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        "<< /Type /Outlines /First 8 0 R /Last 17 0 R /Count 5 >>",
+        "<< /Title (Chapter One) /Parent 7 0 R /Next 10 0 R /First 9 0 R /Last 9 0 R /Count 1 /Dest [3 0 R /Fit] >>",
+        "<< /Title (  Section\t1.1  ) /Parent 8 0 R /First 12 0 R /Last 12 0 R /Count 1 /Dest [4 0 R /XYZ 0 700 0] >>",
+        "<< /Title (Chapter Two) /Parent 7 0 R /Prev 8 0 R /Next 11 0 R /Dest [5 0 R /Fit] >>",
+        NULL,
+        "<< /Title (Level 3) /Parent 9 0 R /First 13 0 R /Last 13 0 R /Count 1 /Dest [4 0 R /Fit] >>",
+        "<< /Title (Level 4) /Parent 12 0 R /First 14 0 R /Last 14 0 R /Count 1 /Dest [4 0 R /Fit] >>",
+        "<< /Title (Level 5) /Parent 13 0 R /First 15 0 R /Last 15 0 R /Count 1 /Dest [4 0 R /Fit] >>",
+        "<< /Title (Level 6) /Parent 14 0 R /First 16 0 R /Last 16 0 R /Count 1 /Dest [4 0 R /Fit] >>",
+        "<< /Title (Level 7) /Parent 15 0 R /Dest [4 0 R /Fit] >>",
+        "<< /Title (Nowhere) /Parent 7 0 R /Prev 11 0 R >>",
+        NULL,
+    };
+    bodies [10] = long_item;
+    //  11 links on to 17 (Nowhere)
+    char long_linked [1400];
+    snprintf (long_linked, sizeof long_linked, "<< /Title %s /Parent 7 0 R /Prev 10 0 R /Next 17 0 R /Dest [5 0 R /Fit] >>",
+              long_title);
+    bodies [10] = long_linked;
+    const char *streams [18] = { NULL };
+    streams [17] = "BT /F1 10 Tf 72 700 Td (A page of the outlined manual with a text layer of its own.) Tj ET";
+    char path [512];
+    s_path (path, sizeof path, "outline.pdf");
+    s_write_pdf_objects (path, bodies, streams, 18);
+    s_flags_t got = { 0 };
+    sl_parse_info_t info;
+    char err [256];
+    int rc = sl_parse_file (NULL, path, "application/pdf", s_flags_fn, &got, &info, err, sizeof err);
+    if (rc)
+        fprintf (stderr, "outline.pdf: %s\n", err);
+    assert (rc == 0 && got.pages == 3 && info.pages_need_ocr == 0);
+    assert (got.heading_count [0] == 1 && got.level [0][0] == 1 && streq (got.title [0][0], "Chapter One"));
+    //  page 2: Section 1.1 (level 2, whitespace tidied), then levels 3..6; level 7 is too deep
+    assert (got.heading_count [1] == 5);
+    assert (got.level [1][0] == 2 && streq (got.title [1][0], "Section 1.1"));
+    assert (got.level [1][1] == 3 && streq (got.title [1][1], "Level 3"));
+    assert (got.heading_count [2] == 2);
+    assert (got.level [2][0] == 1 && streq (got.title [2][0], "Chapter Two"));
+    assert (got.level [2][1] == 1 && strncmp (got.title [2][1], "Long xxx", 8) == 0);
+    assert (strlen (got.title [2][1]) <= 300);
+    _Static_assert (sizeof got.title [0][0] > 300, "title buffer holds a trimmed title");
+}
+
 static void
 test_threads (void)
 {
@@ -1783,6 +2077,10 @@ sl_parse_test (bool verbose)
     test_pdf_time_limit ();
     test_pdf_memory_flat ();
     test_epub_reflow ();
+    test_pdf_needs_ocr ();
+    test_image_documents ();
+    test_tiff_pages ();
+    test_pdf_outline_headings ();
     test_threads ();
     s_report_speed ();
 
