@@ -115,6 +115,8 @@ def test_scanned_pdf_found_by_search(tmp):
         assert hit["document_id"] == job["document_id"], hit
         assert hit["page_start"] == i + 1, (word, hit["page_start"], hit["text"][:200])
         assert word in hit["text"].lower(), (word, hit["text"][:300])
+        # the hit says it was read by OCR, with Tesseract's confidence
+        assert hit["ocr"] is True and 50 <= hit["ocr_confidence"] <= 100, hit
     types = [(e["type"], e.get("stage")) for e in events(c, job["id"])]
     for stage in ("parse", "ocr", "chunk"):
         assert ("stage_completed", stage) in types, types
@@ -152,6 +154,8 @@ def test_mixed_pdf_sends_only_image_pages(tmp):
     # a text page is still its text layer
     hit = top_hit(c, command_name("mx", 9))
     assert hit["page_start"] == 9, (hit["page_start"], hit["text"][:200])
+    if not any(hit["page_start"] <= p <= hit["page_end"] for p in scans):
+        assert hit["ocr"] is False and hit["ocr_confidence"] is None, hit
 
 
 def test_text_pdf_skips_ocr(tmp):

@@ -506,9 +506,10 @@ async function test_failing_file_shows_reason(tmp) {
   const broken = brokenPdf(tmp);
   const junk = path.join(tmp, 'junk.bin');
   fs.writeFileSync(junk, Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 131) % 256)));
-  const png = path.join(tmp, 'picture.png');
-  fs.writeFileSync(png, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0]));
-  await page.setInputFiles('#files', [broken, junk, png]);
+  // A GIF: images Sluice reads (PNG, JPEG, TIFF) go to OCR, a GIF is refused
+  const gif = path.join(tmp, 'picture.gif');
+  fs.writeFileSync(gif, Buffer.from('GIF89a\x01\x00\x01\x00\x00\x00\x00;', 'latin1'));
+  await page.setInputFiles('#files', [broken, junk, gif]);
 
   // A PDF that is not one: fetched, then parse fails with MuPDF's reason
   let info = await waitRow(b, 'broken.pdf', ['completed', 'failed']);
@@ -528,9 +529,9 @@ async function test_failing_file_shows_reason(tmp) {
   check(info.error === 'Failed at fetch: ' + job.error && /unsupported document type/.test(job.error), 'junk.bin reason', info.error);
 
   // Refused by the edge before any job existed: the server's message
-  info = await waitRow(b, 'picture.png', ['refused']);
-  check(info.job === null && info.stateText.includes('refused'), 'picture.png refused without a job', info);
-  check(/^Refused: unsupported media type image\/png.*\(HTTP 415\)$/.test(info.error), 'picture.png reason', info.error);
+  info = await waitRow(b, 'picture.gif', ['refused']);
+  check(info.job === null && info.stateText.includes('refused'), 'picture.gif refused without a job', info);
+  check(/^Refused: unsupported media type image\/gif.*\(HTTP 415\)$/.test(info.error), 'picture.gif reason', info.error);
   check(info.stages.every((s) => s.value === 0), 'no bar moved for a refused file', info.stages);
   await shot(b, 'failed');
 
