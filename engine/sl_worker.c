@@ -272,6 +272,17 @@ sl_ctx_set_error (sl_ctx_t *ctx, const char *fmt, ...)
     va_end (args);
 }
 
+sl_outcome_t
+sl_ctx_write_failed (sl_ctx_t *ctx, int error, const char *what)
+{
+    if (sl_disk_full (error)) {
+        sl_ctx_set_error (ctx, "disk full writing %s (%s)", what, strerror (error));
+        return SL_FAIL;
+    }
+    sl_ctx_set_error (ctx, "%s: cannot write %s: %s", sl_ctx_service (ctx), what, strerror (error ? error : EIO));
+    return SL_RETRY;
+}
+
 //  Run the handler on one delivered envelope and report the outcome.
 //  direct: called on the actor thread, sock is the broker socket.
 static void

@@ -154,6 +154,14 @@ void sl_ctx_reply_error (sl_ctx_t *ctx, int code, const char *fmt, ...)
 void sl_ctx_set_error (sl_ctx_t *ctx, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));
 
+//  A write of an artifact (what: "pages.mp") failed with errno error. A
+//  full disk (ENOSPC, EDQUOT) fails the job with a reason that says so
+//  ("disk full writing pages.mp (No space left on device)"): retrying at
+//  once would meet the same full disk, and the collector may take a while
+//  to make room. Any other error may pass: "<service>: cannot write
+//  <what>: <strerror>" and a retry. The one policy every stage follows.
+sl_outcome_t sl_ctx_write_failed (sl_ctx_t *ctx, int error, const char *what);
+
 //  The service this worker serves (= the stage name).
 const char *sl_ctx_service (sl_ctx_t *ctx);
 

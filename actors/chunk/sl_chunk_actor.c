@@ -132,10 +132,8 @@ s_chunk (sl_ctx_t *ctx, void *state)
     }
     if (rc) {
         sl_recw_abort (&sink.out);
-        if (sl_disk_full (write_error)) {
-            sl_ctx_set_error (ctx, "disk full writing chunks.mp (%s)", strerror (write_error));
-            return SL_FAIL;
-        }
+        if (sl_disk_full (write_error))
+            return sl_ctx_write_failed (ctx, write_error, "chunks.mp");
         sl_ctx_set_error (ctx, "chunk: %s", *err ? err : "cannot read pages or write chunks");
         return SL_RETRY;
     }

@@ -190,10 +190,8 @@ s_embed (sl_ctx_t *ctx, void *state)
         unlink (tmp_path);
         //  A full disk fails the job with a reason that says so: retrying
         //  at once would meet the same full disk
-        if (sl_disk_full (write_error)) {
-            sl_ctx_set_error (ctx, "disk full writing vectors.f32 (%s)", strerror (write_error));
-            return SL_FAIL;
-        }
+        if (sl_disk_full (write_error))
+            return sl_ctx_write_failed (ctx, write_error, "vectors.f32");
         sl_ctx_set_error (ctx, "embed: %s", *err ? err : "I/O error");
         return SL_RETRY;
     }

@@ -221,19 +221,6 @@ s_pass (ocr_t *self, sl_ctx_t *ctx, const char *doc, const char *mime, sl_recr_t
     return rc;
 }
 
-//  Writing pages.mp failed with errno error: a full disk fails the job
-//  (retrying at once meets the same full disk), anything else may pass.
-static sl_outcome_t
-s_write_failed (sl_ctx_t *ctx, int error)
-{
-    if (sl_disk_full (error)) {
-        sl_ctx_set_error (ctx, "disk full writing pages.mp after OCR (%s)", strerror (error));
-        return SL_FAIL;
-    }
-    sl_ctx_set_error (ctx, "ocr: cannot write pages.mp: %s", strerror (error ? error : EIO));
-    return SL_RETRY;
-}
-
 static sl_outcome_t
 s_ocr (sl_ctx_t *ctx, void *state)
 {
@@ -275,7 +262,7 @@ s_ocr (sl_ctx_t *ctx, void *state)
     if (rc) {
         sl_recw_abort (&out);
         if (write_error)
-            return s_write_failed (ctx, write_error);
+            return sl_ctx_write_failed (ctx, write_error, "pages.mp");
         sl_ctx_set_error (ctx, "ocr: %s", err);
         return SL_RETRY;
     }
@@ -290,7 +277,7 @@ s_ocr (sl_ctx_t *ctx, void *state)
         return SL_FAIL;
     }
     if (sl_recw_commit (&out))
-        return s_write_failed (ctx, errno);
+        return sl_ctx_write_failed (ctx, errno, "pages.mp");
     if (pass.read + pass.failed > 0)
         sl_ctx_progress (ctx, 100, "ocr: read %d page(s), %d failed", pass.read, pass.failed);
     size_t size;

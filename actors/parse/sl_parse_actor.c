@@ -263,21 +263,6 @@ s_attach_begin (attach_t *att, parse_t *self, sl_ctx_t *ctx, sl_parse_opts_t *op
     opts->attachment_arg = att;
 }
 
-//  Writing what (an artifact) failed with errno error. A full disk fails
-//  the job with a reason that says so: retrying at once would meet the same
-//  full disk, and the collector may take a while to make room. Anything
-//  else may pass: retry.
-static sl_outcome_t
-s_write_failed (sl_ctx_t *ctx, int error, const char *what)
-{
-    if (sl_disk_full (error)) {
-        sl_ctx_set_error (ctx, "disk full writing %s (%s)", what, strerror (error));
-        return SL_FAIL;
-    }
-    sl_ctx_set_error (ctx, "parse: cannot write %s: %s", what, strerror (error ? error : EIO));
-    return SL_RETRY;
-}
-
 static sl_outcome_t
 s_parse (sl_ctx_t *ctx, void *state)
 {
@@ -291,11 +276,11 @@ s_parse (sl_ctx_t *ctx, void *state)
     }
     sl_mp_get_str (body, "mime", mime, sizeof mime);
     if (sl_blob_job_dir (self->blob, sl_envelope_job (env), dir, sizeof dir))
-        return s_write_failed (ctx, errno, "the job's artifact folder");
+        return sl_ctx_write_failed (ctx, errno, "the job's artifact folder");
     snprintf (out_path, sizeof out_path, "%s/pages.mp", dir);
     page_sink_t sink = { .ctx = ctx, .out = sl_recw_new (out_path) };
     if (!sink.out)
-        return s_write_failed (ctx, errno, "pages.mp");
+        return sl_ctx_write_failed (ctx, errno, "pages.mp");
     sl_mpw_init (&sink.w);
     sl_parse_info_t info;
     memset (&info, 0, sizeof info);
@@ -309,7 +294,7 @@ s_parse (sl_ctx_t *ctx, void *state)
     if (rc && (att.retry || att.error)) {
         sl_recw_abort (&sink.out);
         if (att.error)
-            return s_write_failed (ctx, att.error, att.reason);
+            return sl_ctx_write_failed (ctx, att.error, att.reason);
         sl_ctx_set_error (ctx, "%s", att.reason);
         return SL_RETRY;
     }
@@ -324,7 +309,7 @@ s_parse (sl_ctx_t *ctx, void *state)
     }
     if (rc && sink.write_error) {
         sl_recw_abort (&sink.out);
-        return s_write_failed (ctx, sink.write_error, "pages.mp");
+        return sl_ctx_write_failed (ctx, sink.write_error, "pages.mp");
     }
     if (rc) {
         sl_recw_abort (&sink.out);
@@ -332,7 +317,7 @@ s_parse (sl_ctx_t *ctx, void *state)
         return strncmp (err, "cannot open", 11) == 0 ? SL_RETRY : SL_FAIL;
     }
     if (sl_recw_commit (&sink.out))
-        return s_write_failed (ctx, errno, "pages.mp");
+        return sl_ctx_write_failed (ctx, errno, "pages.mp");
     if (info.pages_failed)
         sl_warn (sl_envelope_job (env), "%d of %d pages could not be read and were skipped",
                  info.pages_failed, info.page_count);
