@@ -38,6 +38,16 @@ PKGS=(
   postgresql
 )
 
+# More OCR languages: SLUICE_OCR_LANGUAGES=eng+deu+fra (the same value as
+# ocr.languages) installs tesseract-ocr-deu and tesseract-ocr-fra too.
+# Tesseract's names are lower-case letters, digits and '_' (chi_sim); the
+# Debian packages spell '_' as '-'.
+IFS='+' read -r -a ocr_langs <<< "${SLUICE_OCR_LANGUAGES:-eng}"
+for lang in "${ocr_langs[@]}"; do
+  [[ "$lang" =~ ^[a-z][a-z0-9_]*$ ]] || { echo "setup-deps: bad OCR language '$lang' in SLUICE_OCR_LANGUAGES" >&2; exit 1; }
+  PKGS+=("tesseract-ocr-${lang//_/-}")
+done
+
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -77,8 +77,10 @@ def _hatch(strokes):
     return b"\n".join(ops) + b"\n"
 
 
-def make_pdf(path, pages, title=None, compress=True, figure=0):
+def make_pdf(path, pages, title=None, compress=True, figure=0, outline=None):
     """Write a PDF (US letter, Helvetica 10 pt) whose page N shows pages[N-1].
+    `outline`: bookmarks, a list of (level, title, page) in document order
+    (level 1 = top, page 1-based), written as the PDF's /Outlines tree.
 
     Content streams come first in the file and the page tree and catalog
     last, as in most real PDFs written in one pass: a truncated copy has
@@ -117,9 +119,12 @@ def make_pdf(path, pages, title=None, compress=True, figure=0):
         bodies.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /" + base + b" /Encoding /WinAnsiEncoding >>")
     kids = b" ".join(b"%d 0 R" % (n + 1 + i) for i in range(n))
     bodies.append(b"<< /Type /Pages /Count %d /Kids [%s] >>" % (n, kids))
-    bodies.append(b"<< /Type /Catalog /Pages %d 0 R >>" % tree)
+    root = info + 1 if outline else 0
+    bodies.append(b"<< /Type /Catalog /Pages %d 0 R%s >>" % (tree, b" /Outlines %d 0 R" % root if root else b""))
     bodies.append(b"<< /Title " + _pdf_string(title or os.path.basename(path)) +
                   b" /Producer (Sluice test corpus) >>")
+    if outline:
+        bodies.extend(_outline_objects(outline, root, n))
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for num, body in enumerate(bodies, 1):
@@ -134,6 +139,41 @@ def make_pdf(path, pages, title=None, compress=True, figure=0):
     with open(path, "wb") as f:
         f.write(out)
     return path
+
+
+def _outline_objects(outline, root, n):
+    """The /Outlines root (object `root`) and one object per entry after it:
+    a tree built from the levels, siblings chained by /Prev and /Next."""
+    nodes = [{"num": root, "kids": [], "parent": None}]
+    stack = [(0, nodes[0])]
+    for i, (level, title, page) in enumerate(outline):
+        while stack[-1][0] >= level:
+            stack.pop()
+        node = {"num": root + 1 + i, "kids": [], "parent": stack[-1][1], "title": title, "page": page}
+        stack[-1][1]["kids"].append(node)
+        nodes.append(node)
+        stack.append((level, node))
+
+    def body(node):
+        kids = node["kids"]
+        fields = []
+        if node["parent"] is None:
+            fields.append(b"/Type /Outlines")
+        else:
+            sib = node["parent"]["kids"]
+            k = sib.index(node)
+            fields.append(b"/Title " + _pdf_string(node["title"]))
+            fields.append(b"/Parent %d 0 R" % node["parent"]["num"])
+            if k > 0:
+                fields.append(b"/Prev %d 0 R" % sib[k - 1]["num"])
+            if k + 1 < len(sib):
+                fields.append(b"/Next %d 0 R" % sib[k + 1]["num"])
+            # page objects follow the n content streams: page p is object n + p
+            fields.append(b"/Dest [%d 0 R /XYZ 0 792 0]" % (n + node["page"]))
+        if kids:
+            fields.append(b"/First %d 0 R /Last %d 0 R /Count %d" % (kids[0]["num"], kids[-1]["num"], len(kids)))
+        return b"<< " + b" ".join(fields) + b" >>"
+    return [body(node) for node in nodes]
 
 
 # ---------------------------------------------------------------------------

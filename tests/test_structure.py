@@ -8,16 +8,15 @@ table chunks hold whole rows under their header row, and the section path
 embedded with a chunk's text finds it by a question worded after its
 heading, though its body never says those words.
 
-PDF outlines (page.headings from MuPDF) belong to the ocr part's branch;
-until it is merged they are tested at the chunker's level (sl_chunk_test:
-test_outline_headings_sections).
+A PDF's outline (bookmarks) gives its pages' sections the same way
+(test_pdf_outline_sections_in_hits).
 Usage: /usr/bin/python3 tests/test_structure.py [test_name ...]
 """
 import html as htmlmod
 import os, re, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Client, Runner, start, wait_ready  # noqa: E402
+from harness import Client, Runner, make_pdf, start, wait_ready  # noqa: E402
 
 SEP = " \u203a "
 HASH = ["embed.provider=hash"]
@@ -133,6 +132,34 @@ def test_html_sections_in_hits(tmp):
     assert hits and all(h["section"] == "Operations" + SEP + "Monitoring performance" for h in hits), hits
 
 
+def test_pdf_outline_sections_in_hits(tmp):
+    """A PDF's bookmarks are its sections: a chunk on a bookmarked page
+    carries the bookmark's path, nested bookmarks under their parents, and
+    the section's words find it though the page never says them."""
+    s, c, data = node(tmp, HASH)
+    pages = ["This guide tells an operator how to run the frobnicator service.",
+             "Unpack the archive into the service folder and run the unpacker once.",
+             "Set the listen address and the mask in the settings file; the quuxwire daemon reads them.",
+             "Copy the data folder every night; keep seven copies of the zorbletide store."]
+    outline = [(1, "Introduction", 1), (1, "Installation", 2), (2, "Configuring the network", 3),
+               (1, "Operations", 4), (2, "Backing up your data", 4)]
+    path = os.path.join(tmp, "guide.pdf")
+    make_pdf(path, pages, title="Frobnicator Guide", outline=outline)
+    with open(path, "rb") as f:
+        doc = ingest_bytes(c, f.read(), "guide.pdf", "application/pdf")
+    want = {"quuxwire": ("Installation" + SEP + "Configuring the network", 3),
+            "zorbletide": ("Operations" + SEP + "Backing up your data", 4)}
+    for word, (section, page) in want.items():
+        hits = c.search(word, k=3, mode="lexical")["hits"]
+        assert hits and hits[0]["document_id"] == doc, (word, hits[:1])
+        assert hits[0]["section"] == section and hits[0]["page_start"] <= page <= hits[0]["page_end"], hits[0]
+    # the bookmark's words are in the word index with the chunk under it
+    hits = c.search("configuring network", k=3, mode="lexical")["hits"]
+    assert hits and hits[0]["section"] == want["quuxwire"][0], hits[:1]
+    sections = {ch["section"] for ch in chunks_of(c, doc)}
+    assert sections <= {"Introduction", "Installation", want["quuxwire"][0], "Operations", want["zorbletide"][0]}, sections
+
+
 def test_table_chunks_hold_whole_rows(tmp):
     """The long table becomes table chunks: each starts with the header
     row, holds only whole rows, every row exactly once and in order; a row's
@@ -232,5 +259,6 @@ def test_markdown_code_comment_not_heading(tmp):
 
 if __name__ == "__main__":
     tests = [test_html_sections_in_hits, test_table_chunks_hold_whole_rows,
-             test_section_context_finds_paraphrase, test_markdown_code_comment_not_heading]
+             test_section_context_finds_paraphrase, test_markdown_code_comment_not_heading,
+             test_pdf_outline_sections_in_hits]
     sys.exit(Runner().run(tests, only=set(sys.argv[1:]) or None))
