@@ -192,6 +192,29 @@ else
     bad "tests/corpus.py could not build the test corpus"
 fi
 
+# --- a scan goes through the ocr stage, and --wait follows it there ----------
+# An image-only PDF, made as tests/test_ocr.py makes them: a text PDF
+# (tests/corpus.py make_pdf) drawn to PNG by mutool, wrapped by img2pdf.
+if command -v img2pdf >/dev/null && command -v mutool >/dev/null; then
+    $PY -c 'import sys; sys.path.insert(0, sys.argv[1]); from corpus import make_pdf
+make_pdf(sys.argv[2], ["Field notes on the bittern, which booms from the reeds below the old mill at dusk.",
+                       "Field notes on the water rail, which squeals from the ditch beside the towpath."])' \
+        "$ROOT/tests" "$TMP/scan-src.pdf"
+    mutool draw -q -r 150 -c gray -o "$TMP/scan-%d.png" "$TMP/scan-src.pdf"
+    img2pdf --output "$TMP/scan.pdf" "$TMP/scan-1.png"
+    img2pdf --output "$TMP/scan-tty.pdf" "$TMP/scan-2.png"
+    expect 0 "ingest a scan --wait" -- "$CLI" ingest "$TMP/scan.pdf" --wait
+    contains "--wait follows the ocr stage" "stage_completed scan.pdf: ocr done in"
+    # on a terminal the bar goes on from parse's 40% through ocr (15% of its own)
+    if command -v script >/dev/null; then
+        OUT="$(script -qec "$CLI ingest $TMP/scan-tty.pdf --wait" /dev/null 2>&1)"
+        grep -qE 'scan-tty\.pdf +\[[#.]{20}\] +(4[0-9]|5[0-5])%  ocr' <<<"$OUT" \
+            && ok "terminal: the bar shows the ocr stage" || bad "no ocr bar line on a tty" "$OUT"
+    fi
+else
+    bad "img2pdf and mutool are needed to make a scan"
+fi
+
 # --- progress bars on a terminal (script(1) gives the CLI a pty) ------------
 if command -v script >/dev/null; then
     echo "Delta: a terminal shows bars." >"$TMP/d.txt"

@@ -566,6 +566,7 @@ typedef struct {
     bool printed;                   //  final line shown (terminal mode)
     char stage [32];
     int percent;
+    bool ocr;                       //  the job has an ocr stage (scanned pages)
     char detail [160];
     char result [256];
     char replaced [80];             //  the document this one replaced (a new version)
@@ -720,16 +721,28 @@ s_submit (doc_t *doc)
 
 //  --- following jobs over SSE ---
 
-static const char *s_stages [] = { "fetch", "parse", "chunk", "embed", "store", NULL };
+//  The stages in order; ocr only for a document with scanned pages, whose
+//  job then goes through it between parse and chunk
+static const char *s_stages [] = { "fetch", "parse", "ocr", "chunk", "embed", "store", NULL };
 
+//  The job's overall percent: fetch and parse take 20 each, the stages
+//  after parse share the other 60 (four of 15 once ocr showed up, three
+//  of 20 otherwise), so the bar never moves back when ocr starts.
 static int
 s_overall (doc_t *doc)
 {
     if (doc->done)
         return 100;
-    for (int i = 0; s_stages [i]; i++)
+    int start = 0;
+    for (int i = 0; s_stages [i]; i++) {
+        bool ocr = strcmp (s_stages [i], "ocr") == 0;
+        if (ocr && !doc->ocr)
+            continue;
+        int width = i < 2 ? 20 : doc->ocr ? 15 : 20;
         if (strcmp (doc->stage, s_stages [i]) == 0)
-            return i * 20 + doc->percent / 5;
+            return start + doc->percent * width / 100;
+        start += width;
+    }
     return 0;
 }
 
@@ -742,6 +755,8 @@ s_on_event (doc_t *doc)
     const char *stage = s_str (data, "stage");
     if (*stage)
         snprintf (doc->stage, sizeof doc->stage, "%s", stage);
+    if (strcmp (stage, "ocr") == 0)
+        doc->ocr = true;
     if (strcmp (type, "stage_started") == 0) {
         doc->percent = 0;
         snprintf (doc->detail, sizeof doc->detail, "%s", stage);

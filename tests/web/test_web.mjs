@@ -357,6 +357,22 @@ function corpusPdfs(...names) {
   return files;
 }
 
+// An image-only PDF of two pages (no text layer): a text PDF written by
+// tests/corpus.py (make_pdf), its pages drawn to PNG by mutool, the PNGs
+// wrapped by img2pdf, as tests/test_ocr.py makes its scans.
+function scannedPdf(tmp, name, texts) {
+  for (const tool of ['mutool', 'img2pdf']) {
+    try { execFileSync('which', [tool], { stdio: 'ignore' }); } catch (e) { throw new Skip('no ' + tool); }
+  }
+  const src = path.join(tmp, name + '.src.pdf');
+  execFileSync('/usr/bin/python3', ['-c', 'import sys; sys.path.insert(0, sys.argv[1]); from corpus import make_pdf; ' +
+                                    'make_pdf(sys.argv[2], sys.argv[3:])', path.join(HERE, '..'), src, ...texts]);
+  execFileSync('mutool', ['draw', '-q', '-r', '150', '-c', 'gray', '-o', path.join(tmp, name + '-%d.png'), src]);
+  const out = path.join(tmp, name);
+  execFileSync('img2pdf', ['--output', out, ...texts.map((t, i) => path.join(tmp, name + '-' + (i + 1) + '.png'))]);
+  return out;
+}
+
 function brokenPdf(tmp) {
   const file = path.join(tmp, 'broken.pdf');
   const junk = Buffer.alloc(3000);
@@ -944,9 +960,81 @@ async function test_hit_section_and_badges(tmp) {
   checkClean(b);
 }
 
+// A scan goes through the ocr stage: its row grows a sixth bar, ocr,
+// between parse and chunk, fed like the others; a text PDF keeps five.
+// After a reload the finished rows replay their events: the same bars.
+async function test_scan_shows_ocr_stage(tmp) {
+  const [intro] = corpusPdfs('intro.pdf');
+  const line = (w) => 'Field notes on the ' + w + ': it nested in the reeds below the old mill, and the warden ' +
+                      'counted its chicks every morning before the river mist lifted from the water meadows.';
+  const scan = scannedPdf(tmp, 'scan.pdf', [line('bittern'), line('water rail')]);
+  const srv = await new Sluiced(tmp, { sets: ['ocr.dpi=150'] }).start();
+  const b = await openBrowser(tmp, srv);
+  const { page } = b;
+  // Everything the scan's row said while it ran
+  await page.evaluate(() => {
+    window.seen = [];
+    new MutationObserver(() => {
+      for (const li of document.querySelectorAll('li.job')) {
+        const stages = Array.from(li.querySelectorAll('.stage')).map((s) => s.dataset.stage + ':' + s.dataset.status).join();
+        window.seen.push([li.querySelector('.job-name').textContent, li.dataset.state,
+                          li.querySelector('.job-msg').textContent, stages]);
+      }
+    }).observe(document.getElementById('jobs'), { subtree: true, childList: true, characterData: true, attributes: true });
+  });
+  await page.setInputFiles('#files', [scan, intro]);
+  const info = await waitRow(b, 'scan.pdf', ['completed', 'failed'], 180000);
+  check(info.state === 'completed', 'scan.pdf completed', info);
+  const order = ['fetch', 'parse', 'ocr', 'chunk', 'embed', 'store'];
+  check(info.stages.map((s) => s.stage).join() === order.join(), 'scan.pdf: six bars, ocr after parse', info.stages);
+  for (const s of info.stages) {
+    check(s.value === 100 && s.status === 'done' && s.text.startsWith('✓'), 'scan.pdf: ' + s.stage + ' bar full', info);
+  }
+  const text = await waitRow(b, 'intro.pdf', ['completed']);
+  checkAllFull(text, 'intro.pdf');
+  const job = await call(srv, 'GET', '/v1/jobs/' + info.job);
+  check(job.data.job.state === 'completed', 'the server agrees', job.data);
+  const ids = await serverEvents(srv, info.job);
+  check(info.seq === ids[ids.length - 1], 'the page saw every event', info.seq, ids);
+
+  // Live: the bar ran with OCR's own state and messages, the five others stayed
+  const seen = (await page.evaluate(() => window.seen)).filter((x) => x[0] === 'scan.pdf');
+  const reading = seen.filter((x) => x[1] === 'reading scans');
+  check(reading.length && reading.every((x) => /ocr:(running|retry|done)/.test(x[3]) && /parse:done/.test(x[3]))
+        && reading.some((x) => /ocr:running/.test(x[3])),
+        'while OCR ran, the row said so and its ocr bar ran', seen.slice(-30));
+  check(seen.some((x) => /^ocr: ocr page \d\/2$/.test(x[2])), 'OCR progress message per page', seen.map((x) => x[2]));
+  check(seen.every((x) => !/ocr:/.test(x[3]) || x[3].startsWith('fetch:done,parse:done,ocr:')),
+        'the ocr bar appeared only once parse was done', seen.filter((x) => /ocr:/.test(x[3])).slice(0, 5));
+  check(!(await page.evaluate(() => window.seen)).some((x) => x[0] === 'intro.pdf' && /ocr/.test(x[3])),
+        'intro.pdf never had an ocr bar');
+  // Named like the others for assistive technology
+  const a11y = await row(b, 'scan.pdf').locator('.stage[data-stage="ocr"] progress').evaluate((p) => ({
+    name: p.getAttribute('aria-labelledby').split(' ').map((id) => document.getElementById(id).textContent).join(' '),
+    text: p.getAttribute('aria-valuetext') }));
+  check(a11y.name === 'ocr scan.pdf' && /^ocr done/.test(a11y.text), 'the ocr bar has a name and says it is done', a11y);
+  await shot(b, 'ocr-stage');
+
+  // A reload replays the finished jobs' events: the same bars again
+  await page.reload();
+  await page.waitForFunction(() => document.getElementById('server').dataset.online !== 'unknown');
+  const again = await waitRow(b, 'scan.pdf', ['completed']);
+  check(again.stages.map((s) => s.stage).join() === order.join() && again.stages.every((s) => s.status === 'done'),
+        'after a reload: six bars, all done', again.stages);
+  checkAllFull(await waitRow(b, 'intro.pdf', ['completed']), 'intro.pdf after reload');
+  // On a phone the six bars still fit in the row, with no sideways scrolling
+  await page.setViewportSize({ width: 390, height: 844 });
+  const fit = await row(b, 'scan.pdf').evaluate((li) => ({
+    scroll: document.documentElement.scrollWidth, width: window.innerWidth, row: li.getBoundingClientRect().right,
+    bars: Array.from(li.querySelectorAll('.stage')).map((s) => s.getBoundingClientRect().right) }));
+  check(fit.scroll <= fit.width && fit.bars.length === 6 && fit.bars.every((r) => r <= fit.row), 'six bars fit on a phone', fit);
+  await shot(b, 'ocr-stage-phone');
+  checkClean(b);
+}
+
 const TESTS = [test_upload_two_pdfs_search_delete, test_failing_file_shows_reason, test_restart_mid_ingest,
                test_restart_edge_before_broker, test_many_at_once, test_api_key, test_keyboard_phone_and_steady_layout, test_rows_in_every_state,
-               test_hit_section_and_badges];
+               test_hit_section_and_badges, test_scan_shows_ocr_stage];
 
 async function main() {
   const only = new Set(process.argv.slice(2));

@@ -6,7 +6,8 @@
         server's {"error": {...}} turned into a message a person can read;
       - the ingest queue: each file or URL is its own request (one upload at a
         time, with upload progress), so each document has its own row;
-      - progress rows: one per document, five stage bars fed by EventSource on
+      - progress rows: one per document, five stage bars (a sixth, ocr, for
+        a document with scanned pages, from its first event) fed by EventSource on
         /v1/jobs/{id}/events. A stream that drops (server restart) is picked
         up again where it stopped: natively with Last-Event-ID, or, when the
         browser gives up (a 503 while the server comes back), by a new
@@ -23,8 +24,14 @@
 (function () {
   'use strict';
 
+  // The job row's stages (GET /v1/jobs); every row shows their bars
   const STAGES = ['fetch', 'parse', 'chunk', 'embed', 'store'];
-  const RUNNING = { fetch: 'fetching', parse: 'parsing', chunk: 'chunking', embed: 'embedding', store: 'storing' };
+  // Stages only some jobs go through, each with the stage it follows: its bar
+  // is added when its first event arrives. The job row has no columns for
+  // ocr and counts it as parsing (state "parsing", parse's slice of percent).
+  const OPTIONAL = { ocr: 'parse' };
+  const RUNNING = { fetch: 'fetching', parse: 'parsing', ocr: 'reading scans', chunk: 'chunking', embed: 'embedding',
+                    store: 'storing' };
   const EVENT_TYPES = ['job_started', 'stage_started', 'stage_progress', 'stage_completed', 'stage_retry',
                        'job_completed', 'job_failed', 'heartbeat'];
   const MAX_STREAMS = 4;
@@ -270,8 +277,8 @@
       startLocal: Date.now(), es: null, lastSeen: 0, reopenDelay: 1000, reopenTimer: null,
       closedFailures: 0, lastStatus: 0
     }, extra || {});
-    for (const s of STAGES) row.stages[s] = { pct: 0, status: 'pending', duration: null };
     buildRow(row);
+    resetStages(row);
     rows.push(row);
     $('jobs').prepend(row.el.li);
     updateEmpty();
@@ -288,16 +295,7 @@
     refs.state = el('span', { class: 'job-state' }, refs.icon, refs.stateText);
     refs.time = el('span', { class: 'job-time', title: 'Elapsed time' });
     refs.stages = {};
-    const stages = el('div', { class: 'stages' });
-    for (const s of STAGES) {
-      const label = el('span', { class: 'stage-name', id: id + '-' + s, text: s });
-      const pct = el('span', { class: 'stage-pct' });
-      const bar = el('progress', { max: '100', value: '0', 'aria-labelledby': id + '-' + s + ' ' + id + '-name' });
-      const box = el('div', { class: 'stage', 'data-stage': s, 'data-status': 'pending' },
-                     el('div', { class: 'stage-top' }, label, pct), bar);
-      refs.stages[s] = { box, bar, pct };
-      stages.append(box);
-    }
+    refs.stageList = el('div', { class: 'stages' });
     refs.msg = el('p', { class: 'job-msg' });
     refs.errText = el('p');
     refs.retry = el('button', { type: 'button', class: 'retry', text: 'Retry',
@@ -306,8 +304,40 @@
     refs.error = el('div', { class: 'job-error', hidden: true }, refs.errText, refs.retry);
     refs.li = el('li', { class: 'job', 'data-uid': String(row.uid), 'aria-labelledby': id + '-name' },
                  el('div', { class: 'job-head' }, refs.name, refs.state, refs.time),
-                 stages, refs.msg, refs.error);
+                 refs.stageList, refs.msg, refs.error);
     row.el = refs;
+  }
+
+  function stageBox(row, s) {
+    const id = 'job-' + row.uid;
+    const label = el('span', { class: 'stage-name', id: id + '-' + s, text: s });
+    const pct = el('span', { class: 'stage-pct' });
+    const bar = el('progress', { max: '100', value: '0', 'aria-labelledby': id + '-' + s + ' ' + id + '-name' });
+    const box = el('div', { class: 'stage', 'data-stage': s, 'data-status': 'pending' },
+                   el('div', { class: 'stage-top' }, label, pct), bar);
+    row.el.stages[s] = { box, bar, pct };
+    row.stages[s] = { pct: 0, status: 'pending', duration: null };
+    return box;
+  }
+
+  // Back to the five bars, none started (a new row, a retry)
+  function resetStages(row) {
+    for (const s of Object.keys(row.el.stages)) row.el.stages[s].box.remove();
+    row.el.stages = {};
+    row.stages = {};
+    row.shown = STAGES.slice();
+    for (const s of STAGES) row.el.stageList.append(stageBox(row, s));
+  }
+
+  // The row's stage by name, its bar added first if it is an optional
+  // stage seen for the first time; null for a name the page does not know.
+  function stageOf(row, s) {
+    if (!row.stages[s] && OPTIONAL[s]) {
+      const after = OPTIONAL[s];
+      row.el.stages[after].box.after(stageBox(row, s));
+      row.shown.splice(row.shown.indexOf(after) + 1, 0, s);
+    }
+    return row.stages[s] || null;
   }
 
   function stateWords(row) {
@@ -340,7 +370,7 @@
     r.stateText.textContent = words;
     // A non-breaking space keeps the line's height when there is no time yet
     r.time.textContent = row.state === 'waiting' || row.state === 'refused' ? '\u00a0' : formatDuration(elapsedMs(row));
-    for (const s of STAGES) {
+    for (const s of row.shown) {
       const st = row.stages[s];
       const ui = r.stages[s];
       ui.box.dataset.status = st.status;
@@ -396,7 +426,7 @@
     row.finished = null;
     row.startLocal = Date.now();
     row.closedFailures = 0;
-    for (const s of STAGES) row.stages[s] = { pct: 0, status: 'pending', duration: null };
+    resetStages(row);
   }
 
   function retry(row) {
@@ -414,7 +444,7 @@
     closeStream(row);
     if (how === 'completed') {
       row.state = 'completed';
-      for (const s of STAGES) {
+      for (const s of row.shown) {
         const st = row.stages[s];
         st.status = 'done';
         st.pct = 100;
@@ -425,7 +455,13 @@
     } else {
       row.state = 'failed';
       row.error = detail;
-      const st = detail && row.stages[detail.stage];
+      // The job row says parse for a failure in OCR: after parse finished
+      // and OCR started, it was OCR's
+      const ocr = row.stages.ocr;
+      if (detail && detail.stage === 'parse' && ocr && ocr.status !== 'done' && row.stages.parse.status === 'done') {
+        detail.stage = 'ocr';
+      }
+      const st = detail && detail.stage ? stageOf(row, detail.stage) : null;
       if (st) st.status = 'failed';
       row.message = '';
       announce(row.name + ' failed' + (detail && detail.stage ? ' at ' + detail.stage : '') + ': ' +
@@ -467,7 +503,7 @@
     if (row.conn !== 'live') row.conn = 'live';
     row.reopenDelay = 1000;
     row.closedFailures = 0;
-    const st = d.stage ? row.stages[d.stage] : null;
+    const st = d.stage ? stageOf(row, d.stage) : null;
     switch (ev.type) {
       case 'job_started':
         if (row.created === null && typeof d.ts === 'number') row.created = d.ts;
@@ -533,13 +569,29 @@
       if (info.finished) {
         st.status = 'done';
         st.pct = 100;
-        if (typeof info.duration_ms === 'number') st.duration = info.duration_ms;
+        // (an event's duration stays: the job row's parse time takes in OCR's)
+        if (typeof info.duration_ms === 'number' && st.duration === null) st.duration = info.duration_ms;
       } else if (i === current && st.status !== 'done') {
         // The job's percent is overall: five equal slices, one per stage
         st.status = 'running';
         st.pct = Math.max(st.pct, Math.max(0, Math.min(100, (job.percent || 0) * STAGES.length - i * 100)));
       }
     });
+    // An ocr bar (from events) the job row knows only as parsing: running
+    // while the row is in parse with parse finished, done once it is past
+    const ocr = row.stages.ocr;
+    const parse = STAGES.indexOf('parse');
+    let ocrRunning = false;
+    if (ocr && ocr.status !== 'done') {
+      if (current > parse) {
+        ocr.status = 'done';
+        ocr.pct = 100;
+      } else if (current === parse && row.stages.parse.status === 'done' && job.state === 'parsing') {
+        ocrRunning = true;
+        ocr.status = 'running';
+        ocr.pct = Math.max(ocr.pct, Math.max(0, Math.min(100, (job.percent || 0) * STAGES.length - parse * 100)));
+      }
+    }
     if (job.state === 'completed') {
       row.documentId = job.document_id;
       noteIdentity(row, job);
@@ -549,7 +601,7 @@
       row.finished = job.updated || null;
       finish(row, 'failed', { stage: job.error_stage || '', reason: job.error || '' });
     } else {
-      row.state = job.state;
+      row.state = ocrRunning ? RUNNING.ocr : job.state;
       render(row);
     }
   }
