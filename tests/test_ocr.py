@@ -117,6 +117,8 @@ def test_scanned_pdf_found_by_search(tmp):
         assert word in hit["text"].lower(), (word, hit["text"][:300])
         # the hit says it was read by OCR, with Tesseract's confidence
         assert hit["ocr"] is True and 50 <= hit["ocr_confidence"] <= 100, hit
+        # a scan has no metadata title and no text layer: its name, not its blob's hash
+        assert hit["title"] == "scan.pdf", hit["title"]
     types = [(e["type"], e.get("stage")) for e in events(c, job["id"])]
     for stage in ("parse", "ocr", "chunk"):
         assert ("stage_completed", stage) in types, types
