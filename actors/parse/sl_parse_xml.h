@@ -1,25 +1,41 @@
 /*  sl_parse_xml: a hardened streaming XML reader over one zip entry, for
     the Office and OpenDocument back-ends. Internal to parse.
 
-    libxml2's xmlTextReader pulls nodes one at a time from the entry as
-    sl_parse_zip decompresses it, so memory stays flat however large the
-    part. Every part is hostile, so the reader is configured and watched:
+    libxml2's SAX2 push parser is fed the entry a block (64 KiB) at a time
+    as sl_parse_zip decompresses it; its callbacks queue the block's
+    events and sl_parse_xml_next pops them, so memory holds one block's
+    events however large the part, and no node tree is built (as
+    xmlTextReader did). Every part is hostile, so the parser is
+    configured and watched:
 
       - XML_PARSE_NONET (no network), no XML_PARSE_NOENT (entities are not
         substituted), no XML_PARSE_DTDLOAD (no external DTD), no
-        XML_PARSE_HUGE (libxml2 keeps its own text-node and depth limits);
-      - a document type declaration is refused outright: OOXML and
-        OpenDocument parts never carry one, and a DTD is where entity
-        expansion attacks (billion laughs) live;
+        XML_PARSE_HUGE (libxml2 keeps its own limits); nothing is ever
+        resolved or loaded (the SAX entity resolver refuses);
+      - a document type declaration is refused outright, at the SAX
+        internal/external subset event, before its declarations are read:
+        OOXML and OpenDocument parts never carry one, and a DTD is where
+        entity expansion attacks (billion laughs) live; an entity
+        declaration or reference (other than &amp; and the like) is
+        refused too;
       - element nesting deeper than SL_XML_MAX_DEPTH is refused with a
-        reason (10,000 nested lists);
+        reason (10,000 nested lists); one text node longer than libxml2's
+        XML_MAX_TEXT_LENGTH is refused;
       - the zip's ceilings and the deadline apply to every byte read, and
-        the deadline is checked again every few hundred nodes.
+        the deadline is checked again every few hundred nodes (as they
+        are parsed and as they are handed out);
+      - libxml2 errors become reasons naming the part and the line; a
+        failure is reported as soon as it is found (nodes already queued
+        from that block are dropped), and is sticky.
 
     Callers see three kinds of node: an element start, an element end (an
-    empty element <a/> gives both) and text (character data, CDATA and
-    whitespace). Names are local names: prefixes vary between writers,
-    local names do not.
+    empty element <a/> gives both) and text. Adjacent character data,
+    CDATA and whitespace are one TEXT node, also across blocks and across
+    comments and processing instructions (which are skipped). Names are
+    local names: prefixes vary between writers, local names do not.
+    Attribute values are un-escaped; namespace declarations (xmlns:*) are
+    not attributes. Strings returned are valid until the next call of
+    sl_parse_xml_next.
 */
 #ifndef SL_PARSE_XML_H_INCLUDED
 #define SL_PARSE_XML_H_INCLUDED
