@@ -17,7 +17,7 @@
       - Images (PNG, JPEG, TIFF including multi-page) open in MuPDF as
         documents whose every page needs OCR.
       - DOCX, PPTX, XLSX, ODT, ODP, ODS (sl_parse_office.c): libzip for the
-        container, libxml2's streaming reader for the XML; structure kept as
+        container, libxml2's SAX2 push parser for the XML; structure kept as
         sl_markup (headings, lists, tables); slides and sheets are pages.
       - EML and MBOX (sl_parse_mail.c, GMime): the message text is the
         document; attachments go to opts->on_attachment as documents of
