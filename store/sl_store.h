@@ -228,9 +228,9 @@ typedef struct {
 } sl_search_t;
 
 //  Fusion defaults, chosen on the tune half of bench/eval (RESULTS-draft.md)
-#define SL_SEARCH_LEXICAL_WEIGHT_DEFAULT 1.5
-#define SL_SEARCH_RRF_K_DEFAULT          60
-#define SL_SEARCH_CANDIDATES_DEFAULT     50
+#define SL_SEARCH_LEXICAL_WEIGHT_DEFAULT 3.0
+#define SL_SEARCH_RRF_K_DEFAULT          10
+#define SL_SEARCH_CANDIDATES_DEFAULT     100
 
 //  One event of a job's log. Release with sl_store_events_free.
 typedef struct {
