@@ -1651,14 +1651,14 @@ typedef struct {
 //  Add key at rank (0-based) of the ranking that found it.
 static int
 s_cand_add (s_cand_t *cands, int n, int64_t key, int rank, int match, const float *score,
-            const sl_search_t *how)
+            double share, const sl_search_t *how)
 {
     int i = 0;
     while (i < n && cands [i].key != key)
         i++;
     if (i == n)
         cands [n++] = (s_cand_t) { .key = key };
-    cands [i].fused += (match == SL_HIT_LEXICAL ? how->lexical_weight : 1.0)
+    cands [i].fused += (match == SL_HIT_LEXICAL ? how->lexical_weight * share : 1.0)
                      / (how->rrf_k + rank + 1);
     cands [i].match |= match;
     if (score) {
@@ -1739,7 +1739,7 @@ s_candidates (sl_store_t *self, const char *workspace, sl_vindex_t *index, const
                 sl_store_set_errmsg ("out of memory searching workspace %s", workspace);
         }
         for (int i = 0; i < found; i++)
-            n = s_cand_add (cands, n, keys [i], i, SL_HIT_VECTOR, &scores [i], how);
+            n = s_cand_add (cands, n, keys [i], i, SL_HIT_VECTOR, &scores [i], 1, how);
     }
     char terms [SL_STORE_TERMS][SL_STORE_TERM_MAX];
     int nterms = how->mode != SL_SEARCH_VECTOR ? sl_store_query_terms (how->text, terms) : 0;
@@ -1749,10 +1749,27 @@ s_candidates (sl_store_t *self, const char *workspace, sl_vindex_t *index, const
         nterms = 0;
     if (rc == SL_STORE_OK && nterms > 0) {
         int found = 0;
-        rc = self->ops->lexical (self->backend, workspace, (const char (*) [SL_STORE_TERM_MAX]) terms,
-                                 nterms, how->documents, how->n_documents, want, keys, &found);
+        double *shares = malloc ((size_t) want * sizeof *shares);
+        rc = shares ? self->ops->lexical (self->backend, workspace,
+                                          (const char (*) [SL_STORE_TERM_MAX]) terms, nterms,
+                                          how->documents, how->n_documents, want, keys, shares,
+                                          &found)
+                    : SL_STORE_ERROR;
+        if (!shares)
+            sl_store_set_errmsg ("out of memory searching workspace %s", workspace);
+        //  In fusion a chunk's lexical vote counts as much as the share of
+        //  the query it matches, and not at all below lexical_min_share
+        //  (keeping its rank): one incidental word of a question ("roll",
+        //  "still") must not outvote the vectors, and a page matching the
+        //  query's rare word beats one holding only its common words, while
+        //  lexical mode keeps plain BM25 order
         for (int i = 0; rc == SL_STORE_OK && i < found; i++)
-            n = s_cand_add (cands, n, keys [i], i, SL_HIT_LEXICAL, NULL, how);
+            if (how->mode != SL_SEARCH_HYBRID)
+                n = s_cand_add (cands, n, keys [i], i, SL_HIT_LEXICAL, NULL, 1, how);
+            else
+            if (shares [i] >= how->lexical_min_share)
+                n = s_cand_add (cands, n, keys [i], i, SL_HIT_LEXICAL, NULL, shares [i], how);
+        free (shares);
     }
     free (keys);
     free (scores);
@@ -1789,6 +1806,8 @@ sl_store_search_text (sl_store_t *self, const char *workspace, const char *model
         fusion.rrf_k = S_FUSION_MAX;
     if (fusion.candidates > S_FUSION_MAX)
         fusion.candidates = S_FUSION_MAX;
+    if (fusion.lexical_min_share <= 0 || fusion.lexical_min_share > 1)
+        fusion.lexical_min_share = SL_SEARCH_LEXICAL_MIN_SHARE_DEFAULT;
     if (k > 0 && hits)
         memset (hits, 0, (size_t) k * sizeof *hits);
     if (!s_token_ok ("workspace", workspace) || !s_text_ok ("model id", model_id, S_MODEL_MAX - 1))

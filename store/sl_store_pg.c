@@ -438,7 +438,8 @@ static const char *s_sql [S_COUNT] = {
     //  workspace, counted through the GIN index) times a saturated term
     //  frequency, r / (r + 0.5) where r = ts_rank_cd of the term with
     //  length normalisation 1 (occurrences / (1 + log length)); a chunk
-    //  holding every term is multiplied by $5 as on SQLite
+    //  holding every term is multiplied by $5 as on SQLite. Second column:
+    //  the share of the terms' idf the chunk holds (NULL: no idf at all)
     [S_LEXICAL] = "WITH t AS (SELECT to_tsquery ('sluice_words', w) AS q FROM unnest ($1::text[]) w), "
         "n AS (SELECT GREATEST (COALESCE (SUM (chunks), 0), 1)::float8 AS n FROM documents "
         "WHERE workspace = $2), "
@@ -448,7 +449,9 @@ static const char *s_sql [S_COUNT] = {
         "WHERE numnode (t.q) > 0), "
         "a AS (SELECT string_agg (q::text, ' | ')::tsquery AS q, "
         "string_agg (q::text, ' & ')::tsquery AS qa, COUNT (*) AS n FROM w) "
-        "SELECT c.rid FROM chunks c JOIN documents d ON d.id = c.document_id, a "
+        "SELECT c.rid, (SELECT SUM (w.idf) FROM w WHERE c.tsv @@ w.q) "
+        "/ NULLIF ((SELECT SUM (w.idf) FROM w), 0) "
+        "FROM chunks c JOIN documents d ON d.id = c.document_id, a "
         "WHERE c.tsv @@ a.q AND d.workspace = $2 "
         "AND ($4::text[] IS NULL OR d.id = ANY ($4::text[])) "
         "ORDER BY (SELECT SUM (w.idf * r / (r + 0.5)) FROM w, "
@@ -2261,7 +2264,7 @@ s_document_keys (void *backend, const char *workspace, const char *const *docume
 static int
 s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_TERM_MAX],
            int nterms, const char *const *documents, int n_documents, int limit,
-           int64_t *keys, int *count)
+           int64_t *keys, double *shares, int *count)
 {
     //  Terms hold no quote or backslash (letters, digits, UTF-8 bytes), so
     //  quoting each makes it a plain lexeme whatever it spells
@@ -2295,8 +2298,13 @@ s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_T
     if (!res)
         return SL_STORE_ERROR;
     int rows = PQntuples (res);
-    for (int r = 0; r < rows && r < limit; r++)
+    for (int r = 0; r < rows && r < limit; r++) {
+        if (shares) {
+            double share = PQgetisnull (res, r, 1) ? 1 : strtod (PQgetvalue (res, r, 1), NULL);
+            shares [*count] = share < 0 ? 0 : share > 1 ? 1 : share;
+        }
         keys [(*count)++] = s_i64 (res, r, 0);
+    }
     PQclear (res);
     return SL_STORE_OK;
 }

@@ -31,6 +31,7 @@
 #include "sl_log.h"
 
 #include <assert.h>
+#include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -288,7 +289,7 @@ typedef enum {
     S_BLOB_REF, S_VEC_LOAD, S_HIT_FILL, S_CACHE_GET, S_CACHE_PUT,
     S_EVENT_APPEND, S_EVENTS_LIST, S_STATS_JOBS, S_STATS_COUNTS,
     S_WS_CHUNKS, S_WS_CACHE_MISSING, S_WS_VEC_DELETE, S_WS_VEC_FROM_CACHE, S_WS_SET_MODEL,
-    S_WS_DOC_MODEL, S_LEXICAL, S_DOCS_KEYS,
+    S_WS_DOC_MODEL, S_LEXICAL, S_TERM_CHUNKS, S_CHUNK_COUNT, S_DOCS_KEYS,
     S_LEASE, S_LEASE_RELEASE, S_WS_BYTES, S_CACHE_USAGE, S_CACHE_EVICT,
     S_COUNT
 } s_stmt_id_t;
@@ -410,12 +411,16 @@ static const char *s_sql [S_COUNT] = {
     //  joined by AND: a chunk holding every word has its score multiplied
     //  by ?6 (> 1, the all-words boost); ?4 NULL or a JSON array of
     //  document ids to stay within
-    [S_LEXICAL] = "SELECT c.rid FROM chunks_fts JOIN chunks c ON c.rid = chunks_fts.rowid "
+    [S_LEXICAL] = "SELECT c.rid, -bm25 (chunks_fts) FROM chunks_fts JOIN chunks c ON c.rid = chunks_fts.rowid "
         "JOIN documents d ON d.id = c.document_id WHERE chunks_fts MATCH ?1 "
         "AND d.workspace = ?2 AND (?4 IS NULL OR d.id IN (SELECT value FROM json_each (?4))) "
         "ORDER BY bm25 (chunks_fts) * (CASE WHEN ?5 IS NOT NULL AND chunks_fts.rowid IN "
         "(SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?5) THEN ?6 ELSE 1.0 END), "
         "c.rid LIMIT ?3",
+    //  What FTS5's bm25 () counts a term's idf from: the rows of the index
+    //  (every workspace) and those holding the term (?1, one quoted term)
+    [S_TERM_CHUNKS] = "SELECT COUNT (*) FROM chunks_fts WHERE chunks_fts MATCH ?1",
+    [S_CHUNK_COUNT] = "SELECT COUNT (*) FROM chunks",
     //  ?2 a JSON array of document ids
     [S_DOCS_KEYS] = "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id "
         "WHERE d.workspace = ?1 AND d.id IN (SELECT value FROM json_each (?2))",
@@ -1956,7 +1961,7 @@ s_document_keys (void *backend, const char *workspace, const char *const *docume
 static int
 s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_TERM_MAX],
            int nterms, const char *const *documents, int n_documents, int limit,
-           int64_t *keys, int *count)
+           int64_t *keys, double *shares, int *count)
 {
     //  Terms hold no '"' (letters, digits, UTF-8 bytes), so quoting each
     //  makes it a plain FTS5 string whatever it spells (AND, NEAR, ...).
@@ -1976,7 +1981,28 @@ s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_T
     if (!c)
         return SL_STORE_ERROR;
     int rc = s_read_begin (c);
-    sqlite3_stmt *st = rc == 0 ? s_stmt (c, S_LEXICAL) : NULL;
+    //  The query's idf mass, as bm25 () weighs each term: ln ((N - n + 0.5)
+    //  / (n + 0.5)), at least 1e-6 (FTS5's floor)
+    double chunks = 0, mass = 0;
+    sqlite3_stmt *st = rc == 0 ? s_stmt (c, S_CHUNK_COUNT) : NULL;
+    if (st && sqlite3_step (st) == SQLITE_ROW)
+        chunks = (double) sqlite3_column_int64 (st, 0);
+    if (st)
+        s_done (st);
+    for (int i = 0; rc == 0 && i < nterms; i++) {
+        char one [SL_STORE_TERM_MAX + 4];
+        snprintf (one, sizeof one, "\"%s\"", terms [i]);
+        st = s_stmt (c, S_TERM_CHUNKS);
+        if (!st)
+            break;
+        s_bind_text (st, 1, one);
+        double holding = sqlite3_step (st) == SQLITE_ROW
+                       ? (double) sqlite3_column_int64 (st, 0) : 0;
+        s_done (st);
+        double idf = log ((chunks - holding + 0.5) / (holding + 0.5));
+        mass += idf > 1e-6 ? idf : 1e-6;
+    }
+    st = rc == 0 ? s_stmt (c, S_LEXICAL) : NULL;
     char *ids = s_ids_json (documents, n_documents);
     if (st) {
         s_bind_text (st, 1, match);
@@ -1986,8 +2012,12 @@ s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_T
         s_bind_text (st, 5, nterms > 1 ? all : NULL);
         sqlite3_bind_double (st, 6, SL_STORE_ALL_WORDS_BOOST);
         int step;
-        while ((step = sqlite3_step (st)) == SQLITE_ROW && *count < limit)
+        while ((step = sqlite3_step (st)) == SQLITE_ROW && *count < limit) {
+            double share = mass > 0 ? sqlite3_column_double (st, 1) / mass : 1;
+            if (shares)
+                shares [*count] = share < 0 ? 0 : share > 1 ? 1 : share;
             keys [(*count)++] = sqlite3_column_int64 (st, 0);
+        }
         if (step != SQLITE_ROW && step != SQLITE_DONE)
             rc = s_fail (c, "lexical search");
         s_done (st);
