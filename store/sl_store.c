@@ -1517,13 +1517,14 @@ sl_store_events_free (sl_store_event_t **events_p, int count)
 //  --------------------------------------------------------------------------
 //  Search: vector, lexical, or both fused
 
-#define S_RRF_K      60         //  reciprocal rank fusion constant (Cormack et al.)
-#define S_CANDIDATES 50         //  per ranking, at least, before fusion
-//  The lexical side only returns chunks holding every significant query
-//  word, which is strong evidence: its top hit outranks the nearest vector
-//  that lacks the words (equal weights would make them tie), while a chunk
-//  found by both still comes first of all
-#define S_LEXICAL_WEIGHT 1.5
+//  Reciprocal rank fusion (Cormack et al.): a candidate scores the sum of
+//  weight / (rrf_k + rank) over the rankings that found it. The lexical
+//  ranking (BM25 over any of the query's significant words) weighs
+//  lexical_weight against the vector ranking's 1; each ranking gives at
+//  least `candidates` before fusion. Defaults in sl_store.h, chosen by
+//  measurement (bench/eval); config keys search.lexical_weight,
+//  search.rrf_k, search.candidates
+#define S_FUSION_MAX 1000       //  upper bound of rrf_k and candidates
 
 //  Words too common to say what a query is about; dropped unless a query
 //  has nothing else, so "the kitten" needs "kitten", not "the". Lucene's
@@ -1643,20 +1644,22 @@ typedef struct {
     int64_t key;
     float score;                //  cosine, if known
     bool has_score;
-    double fused;               //  sum of 1 / (S_RRF_K + rank) over rankings
+    double fused;               //  sum of weight / (rrf_k + rank) over rankings
     int match;
 } s_cand_t;
 
 //  Add key at rank (0-based) of the ranking that found it.
 static int
-s_cand_add (s_cand_t *cands, int n, int64_t key, int rank, int match, const float *score)
+s_cand_add (s_cand_t *cands, int n, int64_t key, int rank, int match, const float *score,
+            double share, const sl_search_t *how)
 {
     int i = 0;
     while (i < n && cands [i].key != key)
         i++;
     if (i == n)
         cands [n++] = (s_cand_t) { .key = key };
-    cands [i].fused += (match == SL_HIT_LEXICAL ? S_LEXICAL_WEIGHT : 1.0) / (S_RRF_K + rank + 1);
+    cands [i].fused += (match == SL_HIT_LEXICAL ? how->lexical_weight * share : 1.0)
+                     / (how->rrf_k + rank + 1);
     cands [i].match |= match;
     if (score) {
         cands [i].score = *score;
@@ -1736,7 +1739,7 @@ s_candidates (sl_store_t *self, const char *workspace, sl_vindex_t *index, const
                 sl_store_set_errmsg ("out of memory searching workspace %s", workspace);
         }
         for (int i = 0; i < found; i++)
-            n = s_cand_add (cands, n, keys [i], i, SL_HIT_VECTOR, &scores [i]);
+            n = s_cand_add (cands, n, keys [i], i, SL_HIT_VECTOR, &scores [i], 1, how);
     }
     char terms [SL_STORE_TERMS][SL_STORE_TERM_MAX];
     int nterms = how->mode != SL_SEARCH_VECTOR ? sl_store_query_terms (how->text, terms) : 0;
@@ -1746,10 +1749,27 @@ s_candidates (sl_store_t *self, const char *workspace, sl_vindex_t *index, const
         nterms = 0;
     if (rc == SL_STORE_OK && nterms > 0) {
         int found = 0;
-        rc = self->ops->lexical (self->backend, workspace, (const char (*) [SL_STORE_TERM_MAX]) terms,
-                                 nterms, how->documents, how->n_documents, want, keys, &found);
+        double *shares = malloc ((size_t) want * sizeof *shares);
+        rc = shares ? self->ops->lexical (self->backend, workspace,
+                                          (const char (*) [SL_STORE_TERM_MAX]) terms, nterms,
+                                          how->documents, how->n_documents, want, keys, shares,
+                                          &found)
+                    : SL_STORE_ERROR;
+        if (!shares)
+            sl_store_set_errmsg ("out of memory searching workspace %s", workspace);
+        //  In fusion a chunk's lexical vote counts as much as the share of
+        //  the query it matches, and not at all below lexical_min_share
+        //  (keeping its rank): one incidental word of a question ("roll",
+        //  "still") must not outvote the vectors, and a page matching the
+        //  query's rare word beats one holding only its common words, while
+        //  lexical mode keeps plain BM25 order
         for (int i = 0; rc == SL_STORE_OK && i < found; i++)
-            n = s_cand_add (cands, n, keys [i], i, SL_HIT_LEXICAL, NULL);
+            if (how->mode != SL_SEARCH_HYBRID)
+                n = s_cand_add (cands, n, keys [i], i, SL_HIT_LEXICAL, NULL, 1, how);
+            else
+            if (shares [i] >= how->lexical_min_share)
+                n = s_cand_add (cands, n, keys [i], i, SL_HIT_LEXICAL, NULL, shares [i], how);
+        free (shares);
     }
     free (keys);
     free (scores);
@@ -1767,13 +1787,27 @@ sl_store_search (sl_store_t *self, const char *workspace, const char *model_id,
 
 int
 sl_store_search_text (sl_store_t *self, const char *workspace, const char *model_id,
-                      const float *query, int dim, const sl_search_t *how, int k,
+                      const float *query, int dim, const sl_search_t *how_in, int k,
                       sl_hit_t *hits, int *n_hits)
 {
-    assert (how);
+    assert (how_in);
     assert (self);
     assert (n_hits);
     *n_hits = 0;
+    sl_search_t fusion = *how_in;
+    const sl_search_t *how = &fusion;
+    if (fusion.lexical_weight <= 0)
+        fusion.lexical_weight = SL_SEARCH_LEXICAL_WEIGHT_DEFAULT;
+    if (fusion.rrf_k <= 0)
+        fusion.rrf_k = SL_SEARCH_RRF_K_DEFAULT;
+    if (fusion.candidates <= 0)
+        fusion.candidates = SL_SEARCH_CANDIDATES_DEFAULT;
+    if (fusion.rrf_k > S_FUSION_MAX)
+        fusion.rrf_k = S_FUSION_MAX;
+    if (fusion.candidates > S_FUSION_MAX)
+        fusion.candidates = S_FUSION_MAX;
+    if (fusion.lexical_min_share <= 0 || fusion.lexical_min_share > 1)
+        fusion.lexical_min_share = SL_SEARCH_LEXICAL_MIN_SHARE_DEFAULT;
     if (k > 0 && hits)
         memset (hits, 0, (size_t) k * sizeof *hits);
     if (!s_token_ok ("workspace", workspace) || !s_text_ok ("model id", model_id, S_MODEL_MAX - 1))
@@ -1820,7 +1854,8 @@ sl_store_search_text (sl_store_t *self, const char *workspace, const char *model
 
     //  Vector mode wants exactly k; fusion looks deeper so that a chunk
     //  ranked well by one side and fairly by the other can win
-    int want = how->mode == SL_SEARCH_VECTOR ? k : (k * 4 > S_CANDIDATES ? k * 4 : S_CANDIDATES);
+    int want = how->mode == SL_SEARCH_VECTOR ? k
+             : (k * 4 > how->candidates ? k * 4 : how->candidates);
     if (want > S_LIST_MAX)
         want = S_LIST_MAX;
     s_cand_t *cands = calloc ((size_t) want * 2, sizeof *cands);

@@ -219,7 +219,24 @@ typedef struct {
     sl_search_mode_t mode;
     const char *const *documents;   //  only chunks of these documents (0..SL_STORE_SEARCH_DOCS;
     int n_documents;                //  0: the whole workspace)
+    //  Fusion (hybrid), 0 for the defaults (SL_SEARCH_*_DEFAULT): the
+    //  lexical ranking's weight against the vector ranking's 1, the
+    //  reciprocal rank fusion constant, candidates taken from each ranking
+    double lexical_weight;
+    int rrf_k;
+    int candidates;
+    //  Hybrid: a lexical candidate votes only if it matches at least this
+    //  share of the query's idf mass (0..1), and then with its share of the
+    //  lexical weight; 0 (or out of range) for the default, a tiny value
+    //  such as 1e-9 to let every lexical candidate vote
+    double lexical_min_share;
 } sl_search_t;
+
+//  Fusion defaults, chosen on the tune half of bench/eval (RESULTS-draft.md)
+#define SL_SEARCH_LEXICAL_WEIGHT_DEFAULT 3.0
+#define SL_SEARCH_RRF_K_DEFAULT          10
+#define SL_SEARCH_CANDIDATES_DEFAULT     100
+#define SL_SEARCH_LEXICAL_MIN_SHARE_DEFAULT 0.3
 
 //  One event of a job's log. Release with sl_store_events_free.
 typedef struct {

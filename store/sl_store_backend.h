@@ -40,6 +40,9 @@ void sl_store_document_id (const char *workspace, const char *sha256, char out [
 //  unless nothing else is left. Returns the count.
 #define SL_STORE_TERMS    16
 #define SL_STORE_TERM_MAX 64
+//  Lexical ranking: a chunk holding every query word has its BM25 score
+//  multiplied by this (both backends)
+#define SL_STORE_ALL_WORDS_BOOST 1.3
 int sl_store_query_terms (const char *text, char terms [SL_STORE_TERMS][SL_STORE_TERM_MAX]);
 
 //  --------------------------------------------------------------------------
@@ -176,13 +179,18 @@ typedef struct {
     //  Fill title/source/text/ids of hits[0..n) from their key; drop hits
     //  whose chunk is gone or outside workspace. Returns the count kept.
     int (*hits_fill) (void *backend, const char *workspace, sl_hit_t *hits, int n);
-    //  Up to limit chunk keys of workspace whose text holds every one of
-    //  terms [0..nterms) (see sl_store_query_terms), best text match first;
-    //  *count gets how many were written.
+    //  Up to limit chunk keys of workspace whose text holds any of terms
+    //  [0..nterms) (see sl_store_query_terms), stemmed as the index is,
+    //  best BM25 (or the backend's closest) first, every-term chunks boosted;
+    //  *count gets how many were written. shares [i] gets how much of the
+    //  query keys [i] matches, 0..1: the share of the query terms' idf
+    //  (BM25's) that the chunk holds (SQLite: its BM25 score over the sum
+    //  of the terms' idf, which is that share for a chunk of average
+    //  length holding each term once; capped at 1).
     //  documents/n_documents as in sl_search_t (NULL/0: the whole workspace)
     int (*lexical) (void *backend, const char *workspace, const char (*terms) [SL_STORE_TERM_MAX],
                     int nterms, const char *const *documents, int n_documents, int limit,
-                    int64_t *keys, int *count);
+                    int64_t *keys, double *shares, int *count);
     //  Keys of every chunk of these documents of the workspace (*keys_p
     //  malloc'd, NULL if none)
     int (*document_keys) (void *backend, const char *workspace, const char *const *documents,

@@ -254,6 +254,26 @@ static const s_migration_t s_migrations [] = {
       "  ' ', 'g'))) STORED;"
       "CREATE INDEX chunks_tsv ON chunks USING gin (tsv);"
     },
+    //  Ranked word matching: the words are stemmed (Snowball English, the
+    //  Porter stemmer's successor) but none is dropped, so "the" is still
+    //  a word a query of function words alone can find: configuration
+    //  sluice_words is 'simple' with its word tokens mapped to a Snowball
+    //  dictionary without a stop list. Queries go through the same
+    //  configuration (to_tsquery ('sluice_words', ...)), so indexing and
+    //  query stem alike. The generated column is rebuilt
+    { 6,
+      "CREATE TEXT SEARCH DICTIONARY sluice_stem (TEMPLATE = snowball, Language = english);"
+      "CREATE TEXT SEARCH CONFIGURATION sluice_words (COPY = simple);"
+      "ALTER TEXT SEARCH CONFIGURATION sluice_words ALTER MAPPING FOR asciiword, word, numword,"
+      "  asciihword, hword, numhword, hword_asciipart, hword_part, hword_numpart WITH sluice_stem;"
+      "DROP INDEX chunks_tsv;"
+      "ALTER TABLE chunks DROP COLUMN tsv;"
+      "ALTER TABLE chunks ADD COLUMN tsv tsvector GENERATED ALWAYS AS (to_tsvector ('sluice_words',"
+      "  regexp_replace (text || ' ' || section, '[\\x01-\\x2f\\x3a-\\x40\\x5b-\\x60\\x7b-\\x7f"
+      "\\u00a0-\\u00bf\\u00d7\\u00f7\\u2000-\\u2bff\\u3000-\\u303f\\U0001f000-\\U0001ffff]+',"
+      "  ' ', 'g'))) STORED;"
+      "CREATE INDEX chunks_tsv ON chunks USING gin (tsv);"
+    },
 };
 #define S_MIGRATIONS ((int) (sizeof s_migrations / sizeof s_migrations [0]))
 
@@ -410,12 +430,34 @@ static const char *s_sql [S_COUNT] = {
         "c.text, d.title, d.source, c.kind, c.section, c.ocr_conf FROM chunks c "
         "JOIN documents d ON d.id = c.document_id "
         "WHERE c.rid = ANY ($1::bigint[]) AND d.workspace = $2",
-    //  $1 a tsquery of quoted terms joined by &; $4 NULL or the document
-    //  ids to stay within
-    [S_LEXICAL] = "SELECT c.rid FROM chunks c JOIN documents d ON d.id = c.document_id, "
-        "to_tsquery ('simple', $1) q WHERE c.tsv @@ q AND d.workspace = $2 "
+    //  $1 the query's terms, each quoted ('word'); $4 NULL or the document
+    //  ids to stay within; $5 the all-words boost. PostgreSQL has no BM25:
+    //  this is the closest it offers, computed from its own statistics.
+    //  A chunk holding any term matches (OR); it scores the sum over the
+    //  terms it holds of idf (BM25's, from the term's chunk count in the
+    //  workspace, counted through the GIN index) times a saturated term
+    //  frequency, r / (r + 0.5) where r = ts_rank_cd of the term with
+    //  length normalisation 1 (occurrences / (1 + log length)); a chunk
+    //  holding every term is multiplied by $5 as on SQLite. Second column:
+    //  the share of the terms' idf the chunk holds (NULL: no idf at all)
+    [S_LEXICAL] = "WITH t AS (SELECT to_tsquery ('sluice_words', w) AS q FROM unnest ($1::text[]) w), "
+        "n AS (SELECT GREATEST (COALESCE (SUM (chunks), 0), 1)::float8 AS n FROM documents "
+        "WHERE workspace = $2), "
+        "w AS (SELECT t.q, ln (1 + (n.n - df.c + 0.5) / (df.c + 0.5)) AS idf FROM t, n, "
+        "LATERAL (SELECT COUNT (*)::float8 AS c FROM chunks c JOIN documents d "
+        "ON d.id = c.document_id WHERE d.workspace = $2 AND c.tsv @@ t.q) df "
+        "WHERE numnode (t.q) > 0), "
+        "a AS (SELECT string_agg (q::text, ' | ')::tsquery AS q, "
+        "string_agg (q::text, ' & ')::tsquery AS qa, COUNT (*) AS n FROM w) "
+        "SELECT c.rid, (SELECT SUM (w.idf) FROM w WHERE c.tsv @@ w.q) "
+        "/ NULLIF ((SELECT SUM (w.idf) FROM w), 0) "
+        "FROM chunks c JOIN documents d ON d.id = c.document_id, a "
+        "WHERE c.tsv @@ a.q AND d.workspace = $2 "
         "AND ($4::text[] IS NULL OR d.id = ANY ($4::text[])) "
-        "ORDER BY ts_rank (c.tsv, q) DESC, c.rid LIMIT $3",
+        "ORDER BY (SELECT SUM (w.idf * r / (r + 0.5)) FROM w, "
+        "LATERAL (SELECT ts_rank_cd (c.tsv, w.q, 1)::float8 AS r) rr WHERE c.tsv @@ w.q) "
+        "* (CASE WHEN a.n > 1 AND c.tsv @@ a.qa THEN $5::float8 ELSE 1.0 END) DESC, "
+        "c.rid LIMIT $3",
     [S_DOCS_KEYS] = "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id "
         "WHERE d.workspace = $1 AND d.id = ANY ($2::text[])",
     //  binary result: i int8 (1-based position in $2), dim int4, vec bytea
@@ -2222,34 +2264,47 @@ s_document_keys (void *backend, const char *workspace, const char *const *docume
 static int
 s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_TERM_MAX],
            int nterms, const char *const *documents, int n_documents, int limit,
-           int64_t *keys, int *count)
+           int64_t *keys, double *shares, int *count)
 {
     //  Terms hold no quote or backslash (letters, digits, UTF-8 bytes), so
     //  quoting each makes it a plain lexeme whatever it spells
-    char query [SL_STORE_TERMS * (SL_STORE_TERM_MAX + 8)] = "";
-    size_t used = 0;
-    for (int i = 0; i < nterms; i++)
-        used += (size_t) snprintf (query + used, sizeof query - used, "%s'%s'",
-                                   i ? " & " : "", terms [i]);
+    char quoted [SL_STORE_TERMS][SL_STORE_TERM_MAX + 2];
+    const char *items [SL_STORE_TERMS];
+    for (int i = 0; i < nterms && i < SL_STORE_TERMS; i++) {
+        snprintf (quoted [i], sizeof quoted [i], "'%s'", terms [i]);
+        items [i] = quoted [i];
+    }
+    char *query = s_text_array (items, nterms < SL_STORE_TERMS ? nterms : SL_STORE_TERMS);
+    char boost [32];
+    snprintf (boost, sizeof boost, "%g", SL_STORE_ALL_WORDS_BOOST);
     s_pg_t *self = backend;
     *count = 0;
     s_conn_t *c = s_acquire (self);
-    if (!c)
+    if (!c) {
+        free (query);
         return SL_STORE_ERROR;
+    }
     char *ids = n_documents > 0 ? s_text_array ((const char **) documents, n_documents) : NULL;
     s_params_t p = { 0 };
     s_p_text (&p, query);
     s_p_text (&p, workspace);
     s_p_int (&p, limit);
     s_p_text (&p, ids);
+    s_p_text (&p, boost);
     PGresult *res = s_exec (self, c, S_LEXICAL, &p, false, "lexical search");
     s_release (self, c);
     free (ids);
+    free (query);
     if (!res)
         return SL_STORE_ERROR;
     int rows = PQntuples (res);
-    for (int r = 0; r < rows && r < limit; r++)
+    for (int r = 0; r < rows && r < limit; r++) {
+        if (shares) {
+            double share = PQgetisnull (res, r, 1) ? 1 : strtod (PQgetvalue (res, r, 1), NULL);
+            shares [*count] = share < 0 ? 0 : share > 1 ? 1 : share;
+        }
         keys [(*count)++] = s_i64 (res, r, 0);
+    }
     PQclear (res);
     return SL_STORE_OK;
 }

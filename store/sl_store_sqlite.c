@@ -31,6 +31,7 @@
 #include "sl_log.h"
 
 #include <assert.h>
+#include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -227,6 +228,31 @@ static const s_migration_t s_migrations [] = {
       "END;"
       "INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild');"
     },
+    //  Ranked word matching: the word index stems (Porter, over the same
+    //  unicode61 tokens), so "terminates" finds "terminate"; the query goes
+    //  through the same tokenizer, so indexing and query stem alike. The
+    //  index is rebuilt from the chunks
+    { 6,
+      "DROP TRIGGER chunks_fts_insert;"
+      "DROP TRIGGER chunks_fts_delete;"
+      "DROP TRIGGER chunks_fts_update;"
+      "DROP TABLE chunks_fts;"
+      "CREATE VIRTUAL TABLE chunks_fts USING fts5 (text, section, content = 'chunks',"
+      "  content_rowid = 'rid', tokenize = 'porter unicode61 remove_diacritics 2');"
+      "CREATE TRIGGER chunks_fts_insert AFTER INSERT ON chunks BEGIN"
+      "  INSERT INTO chunks_fts (rowid, text, section) VALUES (new.rid, new.text, new.section);"
+      "END;"
+      "CREATE TRIGGER chunks_fts_delete AFTER DELETE ON chunks BEGIN"
+      "  INSERT INTO chunks_fts (chunks_fts, rowid, text, section)"
+      "  VALUES ('delete', old.rid, old.text, old.section);"
+      "END;"
+      "CREATE TRIGGER chunks_fts_update AFTER UPDATE OF text, section ON chunks BEGIN"
+      "  INSERT INTO chunks_fts (chunks_fts, rowid, text, section)"
+      "  VALUES ('delete', old.rid, old.text, old.section);"
+      "  INSERT INTO chunks_fts (rowid, text, section) VALUES (new.rid, new.text, new.section);"
+      "END;"
+      "INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild');"
+    },
 };
 #define S_MIGRATIONS ((int) (sizeof s_migrations / sizeof s_migrations [0]))
 
@@ -263,7 +289,7 @@ typedef enum {
     S_BLOB_REF, S_VEC_LOAD, S_HIT_FILL, S_CACHE_GET, S_CACHE_PUT,
     S_EVENT_APPEND, S_EVENTS_LIST, S_STATS_JOBS, S_STATS_COUNTS,
     S_WS_CHUNKS, S_WS_CACHE_MISSING, S_WS_VEC_DELETE, S_WS_VEC_FROM_CACHE, S_WS_SET_MODEL,
-    S_WS_DOC_MODEL, S_LEXICAL, S_DOCS_KEYS,
+    S_WS_DOC_MODEL, S_LEXICAL, S_TERM_CHUNKS, S_CHUNK_COUNT, S_DOCS_KEYS,
     S_LEASE, S_LEASE_RELEASE, S_WS_BYTES, S_CACHE_USAGE, S_CACHE_EVICT,
     S_COUNT
 } s_stmt_id_t;
@@ -380,12 +406,21 @@ static const char *s_sql [S_COUNT] = {
     [S_HIT_FILL] = "SELECT c.id, c.document_id, c.ordinal, c.page_start, c.page_end, c.text, "
         "d.title, d.source, c.kind, c.section, c.ocr_conf FROM chunks c JOIN documents d ON d.id = c.document_id "
         "WHERE c.rid = ?1 AND d.workspace = ?2",
-    //  ?1 an FTS5 query of quoted terms joined by AND; ?4 NULL or a JSON
-    //  array of document ids to stay within
-    [S_LEXICAL] = "SELECT c.rid FROM chunks_fts JOIN chunks c ON c.rid = chunks_fts.rowid "
+    //  ?1 an FTS5 query of quoted terms joined by OR, ranked by BM25 (FTS5
+    //  bm25 (): negative, lower is better); ?5 NULL or the same terms
+    //  joined by AND: a chunk holding every word has its score multiplied
+    //  by ?6 (> 1, the all-words boost); ?4 NULL or a JSON array of
+    //  document ids to stay within
+    [S_LEXICAL] = "SELECT c.rid, -bm25 (chunks_fts) FROM chunks_fts JOIN chunks c ON c.rid = chunks_fts.rowid "
         "JOIN documents d ON d.id = c.document_id WHERE chunks_fts MATCH ?1 "
         "AND d.workspace = ?2 AND (?4 IS NULL OR d.id IN (SELECT value FROM json_each (?4))) "
-        "ORDER BY bm25 (chunks_fts), c.rid LIMIT ?3",
+        "ORDER BY bm25 (chunks_fts) * (CASE WHEN ?5 IS NOT NULL AND chunks_fts.rowid IN "
+        "(SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?5) THEN ?6 ELSE 1.0 END), "
+        "c.rid LIMIT ?3",
+    //  What FTS5's bm25 () counts a term's idf from: the rows of the index
+    //  (every workspace) and those holding the term (?1, one quoted term)
+    [S_TERM_CHUNKS] = "SELECT COUNT (*) FROM chunks_fts WHERE chunks_fts MATCH ?1",
+    [S_CHUNK_COUNT] = "SELECT COUNT (*) FROM chunks",
     //  ?2 a JSON array of document ids
     [S_DOCS_KEYS] = "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id "
         "WHERE d.workspace = ?1 AND d.id IN (SELECT value FROM json_each (?2))",
@@ -1926,31 +1961,63 @@ s_document_keys (void *backend, const char *workspace, const char *const *docume
 static int
 s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_TERM_MAX],
            int nterms, const char *const *documents, int n_documents, int limit,
-           int64_t *keys, int *count)
+           int64_t *keys, double *shares, int *count)
 {
     //  Terms hold no '"' (letters, digits, UTF-8 bytes), so quoting each
-    //  makes it a plain FTS5 string whatever it spells (AND, NEAR, ...)
+    //  makes it a plain FTS5 string whatever it spells (AND, NEAR, ...).
+    //  Any of the words finds a chunk (OR); all of them boost it (AND)
     char match [SL_STORE_TERMS * (SL_STORE_TERM_MAX + 8)] = "";
-    size_t used = 0;
-    for (int i = 0; i < nterms; i++)
+    char all [SL_STORE_TERMS * (SL_STORE_TERM_MAX + 8)] = "";
+    size_t used = 0, used_all = 0;
+    for (int i = 0; i < nterms; i++) {
         used += (size_t) snprintf (match + used, sizeof match - used, "%s\"%s\"",
-                                   i ? " AND " : "", terms [i]);
+                                   i ? " OR " : "", terms [i]);
+        used_all += (size_t) snprintf (all + used_all, sizeof all - used_all, "%s\"%s\"",
+                                       i ? " AND " : "", terms [i]);
+    }
     s_sqlite_t *self = backend;
     *count = 0;
     s_conn_t *c = s_acquire (self);
     if (!c)
         return SL_STORE_ERROR;
     int rc = s_read_begin (c);
-    sqlite3_stmt *st = rc == 0 ? s_stmt (c, S_LEXICAL) : NULL;
+    //  The query's idf mass, as bm25 () weighs each term: ln ((N - n + 0.5)
+    //  / (n + 0.5)), at least 1e-6 (FTS5's floor)
+    double chunks = 0, mass = 0;
+    sqlite3_stmt *st = rc == 0 ? s_stmt (c, S_CHUNK_COUNT) : NULL;
+    if (st && sqlite3_step (st) == SQLITE_ROW)
+        chunks = (double) sqlite3_column_int64 (st, 0);
+    if (st)
+        s_done (st);
+    for (int i = 0; rc == 0 && i < nterms; i++) {
+        char one [SL_STORE_TERM_MAX + 4];
+        snprintf (one, sizeof one, "\"%s\"", terms [i]);
+        st = s_stmt (c, S_TERM_CHUNKS);
+        if (!st)
+            break;
+        s_bind_text (st, 1, one);
+        double holding = sqlite3_step (st) == SQLITE_ROW
+                       ? (double) sqlite3_column_int64 (st, 0) : 0;
+        s_done (st);
+        double idf = log ((chunks - holding + 0.5) / (holding + 0.5));
+        mass += idf > 1e-6 ? idf : 1e-6;
+    }
+    st = rc == 0 ? s_stmt (c, S_LEXICAL) : NULL;
     char *ids = s_ids_json (documents, n_documents);
     if (st) {
         s_bind_text (st, 1, match);
         s_bind_text (st, 2, workspace);
         sqlite3_bind_int (st, 3, limit);
         s_bind_text (st, 4, ids);
+        s_bind_text (st, 5, nterms > 1 ? all : NULL);
+        sqlite3_bind_double (st, 6, SL_STORE_ALL_WORDS_BOOST);
         int step;
-        while ((step = sqlite3_step (st)) == SQLITE_ROW && *count < limit)
+        while ((step = sqlite3_step (st)) == SQLITE_ROW && *count < limit) {
+            double share = mass > 0 ? sqlite3_column_double (st, 1) / mass : 1;
+            if (shares)
+                shares [*count] = share < 0 ? 0 : share > 1 ? 1 : share;
             keys [(*count)++] = sqlite3_column_int64 (st, 0);
+        }
         if (step != SQLITE_ROW && step != SQLITE_DONE)
             rc = s_fail (c, "lexical search");
         s_done (st);

@@ -164,7 +164,7 @@ def test_reingest_creates_no_duplicates(tmp):
         assert c.wait(e["attachment_job"])["state"] == "completed"
     after = {src: d["id"] for src, d in documents(c).items()}
     assert after == before, (before, after)
-    hits = c.search("seagull sentence describes", k=10, mode="lexical")["hits"]
+    hits = c.search("seagull", k=10, mode="lexical")["hits"]
     assert len({h["document_id"] for h in hits}) == 1, hits
 
 
@@ -185,7 +185,7 @@ def test_resent_message_keeps_attachment_documents(tmp):
     assert sorted(after) == sorted(before), (before, after)
     assert after["upload:report.eml/notes.txt"]["id"] == before["upload:report.eml/notes.txt"]["id"]
     assert top_source(c, "foghorn sentence describes")[0] == "upload:report.eml"
-    assert top_source(c, "lighthouse sentence describes")[0] is None
+    assert top_source(c, "lighthouse")[0] is None
 
 
 def test_redelivered_parse_submits_once(tmp):
