@@ -351,37 +351,10 @@ s_end (s_odf_t *odf, sl_parse_xml_t *xml)
         odf->title_frame--;
 }
 
-//  dc:title from meta.xml, if there is one.
-static void
-s_meta_title (sl_office_t *self)
-{
-    if (!sl_parse_zip_has (self->zip, "meta.xml"))
-        return;
-    sl_parse_xml_t *xml = sl_office_xml (self, "meta.xml");
-    if (!xml)
-        return;
-    sl_parse_buf_t title = { 0 };
-    bool in_title = false;
-    while (sl_office_next (self, xml) > 0) {
-        sl_xml_node_t type = sl_parse_xml_type (xml);
-        if (type != SL_XML_TEXT)
-            in_title = type == SL_XML_START && strcmp (sl_parse_xml_name (xml), "title") == 0;
-        else
-        if (in_title && title.size < sizeof self->title) {
-            const char *text = sl_parse_xml_text (xml);
-            sl_parse_buf_append (&title, text, strlen (text));
-        }
-    }
-    if (title.data)
-        sl_parse_set_title (self->title, sizeof self->title, title.data, title.size, 500);
-    sl_parse_buf_free (&title);
-    sl_parse_xml_destroy (&xml);
-}
-
 int
 sl_office_odf (sl_office_t *self, const char *format)
 {
-    s_meta_title (self);
+    sl_office_dc_title (self, "meta.xml");
     s_odf_t odf = { .office = self };
     odf.mode = !strcmp (format, "odp") ? S_ODP : !strcmp (format, "ods") ? S_ODS : S_ODT;
     sl_parse_xml_t *xml = sl_office_xml (self, "content.xml");

@@ -422,7 +422,7 @@ sl_parse_office (const sl_parse_opts_t *opts, const char *path, const char *form
     if (!sl_parse_set_title (info->title, sizeof info->title, self.title, strlen (self.title), 500)
     &&  !sl_parse_set_title (info->title, sizeof info->title, self.heading, strlen (self.heading), 500)
     &&  !(self.count && sl_parse_title_from_text (info, self.pages [0], self.lens [0])))
-        sl_parse_title_from_path (info, path);
+        sl_parse_title_from_path (info, opts, path);
     if (!self.failed && rc == 0)
         rc = s_deliver (&self, fn, arg);
     for (int i = 0; i < self.count; i++)
@@ -434,4 +434,32 @@ sl_parse_office (const sl_parse_opts_t *opts, const char *path, const char *form
         return -1;
     }
     return 0;
+}
+
+//  dc:title from part (meta.xml in OpenDocument, docProps/core.xml in
+//  OOXML: both use Dublin Core), if the document has that part.
+void
+sl_office_dc_title (sl_office_t *self, const char *part)
+{
+    if (!sl_parse_zip_has (self->zip, part))
+        return;
+    sl_parse_xml_t *xml = sl_office_xml (self, part);
+    if (!xml)
+        return;
+    sl_parse_buf_t title = { 0 };
+    bool in_title = false;
+    while (sl_office_next (self, xml) > 0) {
+        sl_xml_node_t type = sl_parse_xml_type (xml);
+        if (type != SL_XML_TEXT)
+            in_title = type == SL_XML_START && strcmp (sl_parse_xml_name (xml), "title") == 0;
+        else
+        if (in_title && title.size < sizeof self->title) {
+            const char *text = sl_parse_xml_text (xml);
+            sl_parse_buf_append (&title, text, strlen (text));
+        }
+    }
+    if (title.data)
+        sl_parse_set_title (self->title, sizeof self->title, title.data, title.size, 500);
+    sl_parse_buf_free (&title);
+    sl_parse_xml_destroy (&xml);
 }

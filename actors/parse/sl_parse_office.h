@@ -79,6 +79,10 @@ sl_parse_xml_t *sl_office_xml (sl_office_t *self, const char *entry);
 //  reader's reason, or an earlier failure of the walker).
 int sl_office_next (sl_office_t *self, sl_parse_xml_t *xml);
 
+//  Set self->title from the Dublin Core title in part (meta.xml for
+//  OpenDocument, docProps/core.xml for OOXML) when the part exists.
+void sl_office_dc_title (sl_office_t *self, const char *part);
+
 //  Finish the page being written (even if empty).
 void sl_office_end_page (sl_office_t *self);
 

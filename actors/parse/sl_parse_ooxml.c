@@ -127,33 +127,6 @@ s_main_part (sl_office_t *self, const char *usual, char *out, size_t cap)
     return 0;
 }
 
-//  dc:title from docProps/core.xml, if there is one.
-static void
-s_core_title (sl_office_t *self)
-{
-    if (!sl_parse_zip_has (self->zip, "docProps/core.xml"))
-        return;
-    sl_parse_xml_t *xml = sl_office_xml (self, "docProps/core.xml");
-    if (!xml)
-        return;
-    sl_parse_buf_t title = { 0 };
-    bool in_title = false;
-    while (sl_office_next (self, xml) > 0) {
-        sl_xml_node_t type = sl_parse_xml_type (xml);
-        if (type != SL_XML_TEXT)
-            in_title = type == SL_XML_START && strcmp (sl_parse_xml_name (xml), "title") == 0;
-        else
-        if (in_title && title.size < sizeof self->title) {
-            const char *text = sl_parse_xml_text (xml);
-            sl_parse_buf_append (&title, text, strlen (text));
-        }
-    }
-    if (title.data)
-        sl_parse_set_title (self->title, sizeof self->title, title.data, title.size, 500);
-    sl_parse_buf_free (&title);
-    sl_parse_xml_destroy (&xml);
-}
-
 static bool
 s_is (sl_parse_xml_t *xml, sl_xml_node_t type, const char *name)
 {
@@ -414,7 +387,7 @@ sl_office_docx (sl_office_t *self)
     char main [512], dir [512], styles [600];
     if (s_main_part (self, "word/document.xml", main, sizeof main))
         return -1;
-    s_core_title (self);
+    sl_office_dc_title (self, "docProps/core.xml");
     s_docx_t docx = { .office = self };
     sl_office_dirname (main, dir, sizeof dir);
     snprintf (styles, sizeof styles, "%s%sstyles.xml", dir, *dir ? "/" : "");
@@ -616,7 +589,7 @@ sl_office_pptx (sl_office_t *self)
     char main [512];
     if (s_main_part (self, "ppt/presentation.xml", main, sizeof main))
         return -1;
-    s_core_title (self);
+    sl_office_dc_title (self, "docProps/core.xml");
     s_rels_t rels = { 0 };
     if (s_rels_read (self, main, &rels)) {
         s_rels_free (&rels);
@@ -876,7 +849,7 @@ sl_office_xlsx (sl_office_t *self)
     char main [512];
     if (s_main_part (self, "xl/workbook.xml", main, sizeof main))
         return -1;
-    s_core_title (self);
+    sl_office_dc_title (self, "docProps/core.xml");
     s_rels_t rels = { 0 };
     s_strings_t strings;
     memset (&strings, 0, sizeof strings);
