@@ -92,6 +92,7 @@ void
 sl_parse_opts_defaults (sl_parse_opts_t *opts)
 {
     assert (opts);
+    memset (opts, 0, sizeof *opts);     //  no name, no attachment hook
     opts->max_pages = SL_PARSE_MAX_PAGES;
     opts->max_seconds = SL_PARSE_MAX_SECONDS;
     opts->max_memory = SL_PARSE_MAX_MEMORY;
@@ -845,7 +846,7 @@ done:
     if (job->peak > info->peak_memory)
         info->peak_memory = job->peak;
     if (!info->title [0])
-        sl_parse_title_from_path (info, path);
+        sl_parse_title_from_path (info, opts, path);
     s_job_drop (job);
     free (job);
     return rc;

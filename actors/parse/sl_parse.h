@@ -60,6 +60,10 @@ typedef struct {
                                 //  has fewer real (alphanumeric) characters is
                                 //  delivered with needs_ocr (0: only full-page
                                 //  images and image files are)
+    const char *name;           //  the document's own file name ("scan.pdf"), for
+                                //  the title of a document with no title and no
+                                //  text; NULL: the name of the file parsed (the
+                                //  parse actor reads a blob named by its sha256)
     sl_attachment_fn *on_attachment;    //  NULL: attachments are not extracted
     void *attachment_arg;
 } sl_parse_opts_t;

@@ -263,23 +263,6 @@ s_attach_begin (attach_t *att, parse_t *self, sl_ctx_t *ctx, sl_parse_opts_t *op
     opts->attachment_arg = att;
 }
 
-//  A back-end with no title in the document's metadata and no first line
-//  of text (a scan, an image) falls back to the file's name, and the file
-//  here is the blob, named by its sha256: use the name the document came
-//  with (the upload's file name, the URL's last part) instead.
-static void
-s_title_from_name (sl_parse_info_t *info, const msgpack_object *body, const char *blob_path)
-{
-    const char *base = strrchr (blob_path, '/');
-    base = base ? base + 1 : blob_path;
-    char filename [512] = "";
-    if (strcmp (info->title, base) != 0 || sl_mp_get_str (body, "filename", filename, sizeof filename)
-    ||  !*filename)
-        return;
-    const char *name = strrchr (filename, '/');
-    snprintf (info->title, sizeof info->title, "%s", name && name [1] ? name + 1 : filename);
-}
-
 static sl_outcome_t
 s_parse (sl_ctx_t *ctx, void *state)
 {
@@ -305,6 +288,11 @@ s_parse (sl_ctx_t *ctx, void *state)
     sl_parse_opts_t opts;
     attach_t att;
     s_attach_begin (&att, self, ctx, &opts);
+    //  The blob is named by its sha256: a document with no title and no
+    //  text (a scan) is titled by the name it came with instead
+    char filename [512] = "";
+    sl_mp_get_str (body, "filename", filename, sizeof filename);
+    opts.name = *filename ? filename : NULL;
     int rc = sl_parse_file (&opts, path, *mime ? mime : NULL, s_on_page, &sink, &info, err, sizeof err);
     sl_client_destroy (&att.client);
     sl_mpw_reset (&sink.w);
@@ -341,7 +329,6 @@ s_parse (sl_ctx_t *ctx, void *state)
     if (sink.need_ocr > 0 && !self->ocr)
         sl_warn (sl_envelope_job (env), "%d of %d pages look scanned but OCR is off (ocr.enabled): "
                  "indexed with the little text they have", sink.need_ocr, info.page_count);
-    s_title_from_name (&info, body, path);
     sl_mpw_t w;
     sl_mpw_init (&w);
     const char *except [] = { "title", "pages", "format", "attachments", "ocr_pages", NULL };

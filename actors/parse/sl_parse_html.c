@@ -571,7 +571,7 @@ sl_parse_html (const sl_parse_opts_t *opts, const char *path,
             snprintf (info->title, sizeof info->title, "%s", walk.h1);
         else
         if (!sl_parse_title_from_text (info, text.data, text.size))
-            sl_parse_title_from_path (info, path);
+            sl_parse_title_from_path (info, opts, path);
     }
     sl_parse_buf_free (&walk.title);
     if (sl_mono_ms () > deadline) {

@@ -57,8 +57,9 @@ bool sl_parse_set_title (char *dest, size_t cap, const char *s, size_t len, size
 //  Set info->title to the first non-empty line of text (at most 200 bytes).
 bool sl_parse_title_from_text (sl_parse_info_t *info, const char *text, size_t len);
 
-//  Set info->title to the base name of path.
-void sl_parse_title_from_path (sl_parse_info_t *info, const char *path);
+//  The title of last resort: the base name of the document's own name
+//  (opts->name) if the caller gave one, else of path.
+void sl_parse_title_from_path (sl_parse_info_t *info, const sl_parse_opts_t *opts, const char *path);
 
 //  Back-ends. Same contract as sl_parse_file; opts is never NULL and info
 //  is zeroed with format already set.

@@ -627,6 +627,6 @@ sl_parse_mail (const sl_parse_opts_t *opts, const char *path, bool mbox,
     sl_parse_buf_free (&self.html);
     sl_parse_buf_free (&self.names_line);
     if (rc == 0 && !*info->title)
-        sl_parse_title_from_path (info, path);
+        sl_parse_title_from_path (info, opts, path);
     return rc;
 }

@@ -402,8 +402,10 @@ sl_parse_title_from_text (sl_parse_info_t *info, const char *text, size_t len)
 }
 
 void
-sl_parse_title_from_path (sl_parse_info_t *info, const char *path)
+sl_parse_title_from_path (sl_parse_info_t *info, const sl_parse_opts_t *opts, const char *path)
 {
+    if (opts->name && *opts->name)
+        path = opts->name;
     const char *base = strrchr (path, '/');
     base = base ? base + 1 : path;
     if (!sl_parse_set_title (info->title, sizeof info->title, base, strlen (base),
@@ -753,7 +755,7 @@ sl_parse_text (const sl_parse_opts_t *opts, const char *path, bool markdown,
     bool titled = markdown ? s_markdown_title (info, text.data, end)
                            : sl_parse_title_from_text (info, text.data, end);
     if (!titled)
-        sl_parse_title_from_path (info, path);
+        sl_parse_title_from_path (info, opts, path);
 
     char *page = text.data;
     sl_parse_buf_t marked = { 0 };
