@@ -68,7 +68,7 @@ RUN set -eux; \
         libopenblas0-pthread libutf8proc2 \
         libsqlite3-0 libpq5 \
         libmicrohttpd12 libjansson4 \
-        libtesseract5 tesseract-ocr-eng libzip4 libxml2 libgmime-3.0-0; \
+        libtesseract5 tesseract-ocr-eng libzip4 libxml2 libgmime-3.0-0 libstemmer0d; \
     rm -rf /var/lib/apt/lists/*; \
     groupadd --system --gid 10001 sluice; \
     useradd --system --uid 10001 --gid 10001 --home-dir /data --no-create-home \

@@ -19,7 +19,7 @@ PKGS=(
   # ocr: Tesseract's C API and its English model (more: ocr.languages)
   libtesseract-dev tesseract-ocr-eng
   # Office / OpenDocument containers and XML, mail
-  libzip-dev libxml2-dev libgmime-3.0-dev
+  libzip-dev libxml2-dev libgmime-3.0-dev libstemmer-dev
   # embed / search
   libopenblas-dev libutf8proc-dev
   # store
