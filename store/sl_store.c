@@ -1517,14 +1517,20 @@ sl_store_events_free (sl_store_event_t **events_p, int count)
 //  --------------------------------------------------------------------------
 //  Search: vector, lexical, or both fused
 
-//  Reciprocal rank fusion (Cormack et al.): a candidate scores the sum of
-//  weight / (rrf_k + rank) over the rankings that found it. The lexical
-//  ranking (BM25 over any of the query's significant words) weighs
-//  lexical_weight against the vector ranking's 1; each ranking gives at
-//  least `candidates` before fusion. Defaults in sl_store.h, chosen by
-//  measurement (bench/eval); config keys search.lexical_weight,
-//  search.rrf_k, search.candidates
-#define S_FUSION_MAX 1000       //  upper bound of rrf_k and candidates
+//  Hybrid fusion: a candidate scores (1 - vector_weight) x its word share
+//  (its BM25 over the query terms' idf sum, about how much of the query
+//  it holds, capped at S_SHARE_MAX; 0 if the word side did not find it) +
+//  vector_weight x its cosine scaled to 0..1 between the lowest and
+//  highest cosine among the candidates. Each ranking gives its best
+//  `candidates`. Interpolating scores keeps how far ahead a chunk is on
+//  each side, which rank fusion throws away, and a share (not the score
+//  over the best one) keeps a chunk holding only an incidental word of
+//  the question ("still", "cover") from counting as a full word match:
+//  on bench/eval's tune half this beat reciprocal rank fusion at every
+//  setting tried (bench/RESULTS.md). Defaults in sl_store.h; config keys
+//  search.vector_weight and search.candidates
+#define S_SHARE_MAX 2.0
+#define S_FUSION_MAX 1000       //  upper bound of candidates
 
 //  Words too common to say what a query is about; dropped unless a query
 //  has nothing else, so "the kitten" needs "kitten", not "the". Lucene's
@@ -1644,28 +1650,50 @@ typedef struct {
     int64_t key;
     float score;                //  cosine, if known
     bool has_score;
-    double fused;               //  sum of weight / (rrf_k + rank) over rankings
+    double words;               //  word share (0: not found by the word side)
+    double fused;               //  what the final order is by
     int match;
 } s_cand_t;
 
-//  Add key at rank (0-based) of the ranking that found it.
+//  Add key, found by the ranking match with a cosine (score) or a word
+//  share (words)
 static int
-s_cand_add (s_cand_t *cands, int n, int64_t key, int rank, int match, const float *score,
-            double share, const sl_search_t *how)
+s_cand_add (s_cand_t *cands, int n, int64_t key, int match, const float *score, double words)
 {
     int i = 0;
     while (i < n && cands [i].key != key)
         i++;
     if (i == n)
         cands [n++] = (s_cand_t) { .key = key };
-    cands [i].fused += (match == SL_HIT_LEXICAL ? how->lexical_weight * share : 1.0)
-                     / (how->rrf_k + rank + 1);
     cands [i].match |= match;
     if (score) {
         cands [i].score = *score;
         cands [i].has_score = true;
     }
+    if (words > cands [i].words)
+        cands [i].words = words;
     return n;
+}
+
+//  Give each candidate its fused score, as the mode says
+static void
+s_cand_fuse (s_cand_t *cands, int n, const sl_search_t *how)
+{
+    float lo = 0, hi = 0;
+    for (int i = 0; i < n; i++) {
+        if (i == 0 || cands [i].score < lo)
+            lo = cands [i].score;
+        if (i == 0 || cands [i].score > hi)
+            hi = cands [i].score;
+    }
+    for (int i = 0; i < n; i++) {
+        s_cand_t *c = &cands [i];
+        double words = c->words < S_SHARE_MAX ? c->words : S_SHARE_MAX;
+        double cosine = hi > lo ? (c->score - lo) / (hi - lo) : 0;
+        c->fused = how->mode == SL_SEARCH_VECTOR ? c->score
+                 : how->mode == SL_SEARCH_LEXICAL ? c->words
+                 : (1 - how->vector_weight) * words + how->vector_weight * cosine;
+    }
 }
 
 //  Best fused first; ties (one rank each in different rankings) go to the
@@ -1739,7 +1767,7 @@ s_candidates (sl_store_t *self, const char *workspace, sl_vindex_t *index, const
                 sl_store_set_errmsg ("out of memory searching workspace %s", workspace);
         }
         for (int i = 0; i < found; i++)
-            n = s_cand_add (cands, n, keys [i], i, SL_HIT_VECTOR, &scores [i], 1, how);
+            n = s_cand_add (cands, n, keys [i], SL_HIT_VECTOR, &scores [i], 0);
     }
     char terms [SL_STORE_TERMS][SL_STORE_TERM_MAX];
     int nterms = how->mode != SL_SEARCH_VECTOR ? sl_store_query_terms (how->text, terms) : 0;
@@ -1749,27 +1777,17 @@ s_candidates (sl_store_t *self, const char *workspace, sl_vindex_t *index, const
         nterms = 0;
     if (rc == SL_STORE_OK && nterms > 0) {
         int found = 0;
-        double *shares = malloc ((size_t) want * sizeof *shares);
-        rc = shares ? self->ops->lexical (self->backend, workspace,
-                                          (const char (*) [SL_STORE_TERM_MAX]) terms, nterms,
-                                          how->documents, how->n_documents, want, keys, shares,
-                                          &found)
-                    : SL_STORE_ERROR;
-        if (!shares)
+        double *words = malloc ((size_t) want * sizeof *words);
+        rc = words ? self->ops->lexical (self->backend, workspace,
+                                         (const char (*) [SL_STORE_TERM_MAX]) terms, nterms,
+                                         how->documents, how->n_documents, want, keys, words,
+                                         &found)
+                   : SL_STORE_ERROR;
+        if (!words)
             sl_store_set_errmsg ("out of memory searching workspace %s", workspace);
-        //  In fusion a chunk's lexical vote counts as much as the share of
-        //  the query it matches, and not at all below lexical_min_share
-        //  (keeping its rank): one incidental word of a question ("roll",
-        //  "still") must not outvote the vectors, and a page matching the
-        //  query's rare word beats one holding only its common words, while
-        //  lexical mode keeps plain BM25 order
         for (int i = 0; rc == SL_STORE_OK && i < found; i++)
-            if (how->mode != SL_SEARCH_HYBRID)
-                n = s_cand_add (cands, n, keys [i], i, SL_HIT_LEXICAL, NULL, 1, how);
-            else
-            if (shares [i] >= how->lexical_min_share)
-                n = s_cand_add (cands, n, keys [i], i, SL_HIT_LEXICAL, NULL, shares [i], how);
-        free (shares);
+            n = s_cand_add (cands, n, keys [i], SL_HIT_LEXICAL, NULL, words [i]);
+        free (words);
     }
     free (keys);
     free (scores);
@@ -1796,18 +1814,12 @@ sl_store_search_text (sl_store_t *self, const char *workspace, const char *model
     *n_hits = 0;
     sl_search_t fusion = *how_in;
     const sl_search_t *how = &fusion;
-    if (fusion.lexical_weight <= 0)
-        fusion.lexical_weight = SL_SEARCH_LEXICAL_WEIGHT_DEFAULT;
-    if (fusion.rrf_k <= 0)
-        fusion.rrf_k = SL_SEARCH_RRF_K_DEFAULT;
+    if (!(fusion.vector_weight > 0 && fusion.vector_weight <= 1))
+        fusion.vector_weight = SL_SEARCH_VECTOR_WEIGHT_DEFAULT;
     if (fusion.candidates <= 0)
         fusion.candidates = SL_SEARCH_CANDIDATES_DEFAULT;
-    if (fusion.rrf_k > S_FUSION_MAX)
-        fusion.rrf_k = S_FUSION_MAX;
     if (fusion.candidates > S_FUSION_MAX)
         fusion.candidates = S_FUSION_MAX;
-    if (fusion.lexical_min_share <= 0 || fusion.lexical_min_share > 1)
-        fusion.lexical_min_share = SL_SEARCH_LEXICAL_MIN_SHARE_DEFAULT;
     if (k > 0 && hits)
         memset (hits, 0, (size_t) k * sizeof *hits);
     if (!s_token_ok ("workspace", workspace) || !s_text_ok ("model id", model_id, S_MODEL_MAX - 1))
@@ -1871,6 +1883,7 @@ sl_store_search_text (sl_store_t *self, const char *workspace, const char *model
             if (!cands [i].has_score && sl_vindex_score (index, cands [i].key, query,
                                                          &cands [i].score) != 0)
                 cands [i].score = 0;
+        s_cand_fuse (cands, n, how);
         qsort (cands, (size_t) n, sizeof *cands, s_cand_cmp);
         if (n > k)
             n = k;

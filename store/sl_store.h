@@ -203,10 +203,10 @@ typedef struct {
 } sl_hit_t;
 
 #define SL_HIT_VECTOR  1        //  among the nearest vectors
-#define SL_HIT_LEXICAL 2        //  its text holds every significant query word
+#define SL_HIT_LEXICAL 2        //  its text holds some of the query's significant words
 
 //  Hybrid fuses the vector ranking (meaning) with the lexical one (names,
-//  codes, rare words) by reciprocal rank fusion.
+//  codes, rare words) by interpolating their normalised scores.
 typedef enum {
     SL_SEARCH_HYBRID = 0,
     SL_SEARCH_VECTOR,
@@ -219,24 +219,17 @@ typedef struct {
     sl_search_mode_t mode;
     const char *const *documents;   //  only chunks of these documents (0..SL_STORE_SEARCH_DOCS;
     int n_documents;                //  0: the whole workspace)
-    //  Fusion (hybrid), 0 for the defaults (SL_SEARCH_*_DEFAULT): the
-    //  lexical ranking's weight against the vector ranking's 1, the
-    //  reciprocal rank fusion constant, candidates taken from each ranking
-    double lexical_weight;
-    int rrf_k;
+    //  Fusion (hybrid): a candidate scores (1 - vector_weight) x its word
+    //  score over the best word score + vector_weight x its cosine scaled
+    //  to 0..1 over the candidates' cosines; candidates are the best
+    //  `candidates` of each ranking. 0 (or out of range) for the defaults
+    double vector_weight;           //  0..1
     int candidates;
-    //  Hybrid: a lexical candidate votes only if it matches at least this
-    //  share of the query's idf mass (0..1), and then with its share of the
-    //  lexical weight; 0 (or out of range) for the default, a tiny value
-    //  such as 1e-9 to let every lexical candidate vote
-    double lexical_min_share;
 } sl_search_t;
 
-//  Fusion defaults, chosen on the tune half of bench/eval (RESULTS-draft.md)
-#define SL_SEARCH_LEXICAL_WEIGHT_DEFAULT 3.0
-#define SL_SEARCH_RRF_K_DEFAULT          10
+//  Fusion defaults, chosen on the tune half of bench/eval (bench/RESULTS.md)
+#define SL_SEARCH_VECTOR_WEIGHT_DEFAULT  0.4
 #define SL_SEARCH_CANDIDATES_DEFAULT     100
-#define SL_SEARCH_LEXICAL_MIN_SHARE_DEFAULT 0.3
 
 //  One event of a job's log. Release with sl_store_events_free.
 typedef struct {

@@ -182,11 +182,11 @@ typedef struct {
     //  Up to limit chunk keys of workspace whose text holds any of terms
     //  [0..nterms) (see sl_store_query_terms), stemmed as the index is,
     //  best BM25 (or the backend's closest) first, every-term chunks boosted;
-    //  *count gets how many were written. shares [i] gets how much of the
-    //  query keys [i] matches, 0..1: the share of the query terms' idf
-    //  (BM25's) that the chunk holds (SQLite: its BM25 score over the sum
-    //  of the terms' idf, which is that share for a chunk of average
-    //  length holding each term once; capped at 1).
+    //  *count gets how many were written. shares [i] (may be NULL) gets
+    //  keys [i]'s score (the one the order is by) over the query terms'
+    //  idf sum: about how much of the query it holds, 1 for a chunk of
+    //  average length holding each term once (more with repeats and the
+    //  all-words boost), so scores compare across queries.
     //  documents/n_documents as in sl_search_t (NULL/0: the whole workspace)
     int (*lexical) (void *backend, const char *workspace, const char (*terms) [SL_STORE_TERM_MAX],
                     int nterms, const char *const *documents, int n_documents, int limit,

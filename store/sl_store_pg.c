@@ -435,11 +435,14 @@ static const char *s_sql [S_COUNT] = {
     //  this is the closest it offers, computed from its own statistics.
     //  A chunk holding any term matches (OR); it scores the sum over the
     //  terms it holds of idf (BM25's, from the term's chunk count in the
-    //  workspace, counted through the GIN index) times a saturated term
-    //  frequency, r / (r + 0.5) where r = ts_rank_cd of the term with
-    //  length normalisation 1 (occurrences / (1 + log length)); a chunk
-    //  holding every term is multiplied by $5 as on SQLite. Second column:
-    //  the share of the terms' idf the chunk holds (NULL: no idf at all)
+    //  workspace, counted through the GIN index) times BM25's saturated
+    //  term frequency r (k1 + 1) / (r + k1), k1 = 1.2, where r is the
+    //  term's occurrences in the chunk (ts_rank_cd of one lexeme with unit
+    //  weights and no normalisation). No length normalisation (BM25's b =
+    //  0): the average chunk length would cost a scan per query, and
+    //  chunks are of similar length by construction. A chunk holding every
+    //  term is multiplied by $5 as on SQLite. Second column:
+    //  that score over the terms' idf sum (NULL: no idf at all)
     [S_LEXICAL] = "WITH t AS (SELECT to_tsquery ('sluice_words', w) AS q FROM unnest ($1::text[]) w), "
         "n AS (SELECT GREATEST (COALESCE (SUM (chunks), 0), 1)::float8 AS n FROM documents "
         "WHERE workspace = $2), "
@@ -449,15 +452,15 @@ static const char *s_sql [S_COUNT] = {
         "WHERE numnode (t.q) > 0), "
         "a AS (SELECT string_agg (q::text, ' | ')::tsquery AS q, "
         "string_agg (q::text, ' & ')::tsquery AS qa, COUNT (*) AS n FROM w) "
-        "SELECT c.rid, (SELECT SUM (w.idf) FROM w WHERE c.tsv @@ w.q) "
-        "/ NULLIF ((SELECT SUM (w.idf) FROM w), 0) "
+        "SELECT rid, score / NULLIF ((SELECT SUM (w.idf) FROM w), 0) FROM (SELECT c.rid, "
+        "(SELECT SUM (w.idf * r * 2.2 / (r + 1.2)) FROM w, "
+        "LATERAL (SELECT ts_rank_cd ('{1,1,1,1}', c.tsv, w.q, 0)::float8 AS r) rr "
+        "WHERE c.tsv @@ w.q) "
+        "* (CASE WHEN a.n > 1 AND c.tsv @@ a.qa THEN $5::float8 ELSE 1.0 END) AS score "
         "FROM chunks c JOIN documents d ON d.id = c.document_id, a "
         "WHERE c.tsv @@ a.q AND d.workspace = $2 "
-        "AND ($4::text[] IS NULL OR d.id = ANY ($4::text[])) "
-        "ORDER BY (SELECT SUM (w.idf * r / (r + 0.5)) FROM w, "
-        "LATERAL (SELECT ts_rank_cd (c.tsv, w.q, 1)::float8 AS r) rr WHERE c.tsv @@ w.q) "
-        "* (CASE WHEN a.n > 1 AND c.tsv @@ a.qa THEN $5::float8 ELSE 1.0 END) DESC, "
-        "c.rid LIMIT $3",
+        "AND ($4::text[] IS NULL OR d.id = ANY ($4::text[]))) s "
+        "ORDER BY score DESC, rid LIMIT $3",
     [S_DOCS_KEYS] = "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id "
         "WHERE d.workspace = $1 AND d.id = ANY ($2::text[])",
     //  binary result: i int8 (1-based position in $2), dim int4, vec bytea
@@ -2301,7 +2304,7 @@ s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_T
     for (int r = 0; r < rows && r < limit; r++) {
         if (shares) {
             double share = PQgetisnull (res, r, 1) ? 1 : strtod (PQgetvalue (res, r, 1), NULL);
-            shares [*count] = share < 0 ? 0 : share > 1 ? 1 : share;
+            shares [*count] = share > 0 ? share : 0;
         }
         keys [(*count)++] = s_i64 (res, r, 0);
     }

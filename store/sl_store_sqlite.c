@@ -410,13 +410,14 @@ static const char *s_sql [S_COUNT] = {
     //  bm25 (): negative, lower is better); ?5 NULL or the same terms
     //  joined by AND: a chunk holding every word has its score multiplied
     //  by ?6 (> 1, the all-words boost); ?4 NULL or a JSON array of
-    //  document ids to stay within
-    [S_LEXICAL] = "SELECT c.rid, -bm25 (chunks_fts) FROM chunks_fts JOIN chunks c ON c.rid = chunks_fts.rowid "
-        "JOIN documents d ON d.id = c.document_id WHERE chunks_fts MATCH ?1 "
-        "AND d.workspace = ?2 AND (?4 IS NULL OR d.id IN (SELECT value FROM json_each (?4))) "
-        "ORDER BY bm25 (chunks_fts) * (CASE WHEN ?5 IS NOT NULL AND chunks_fts.rowid IN "
-        "(SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?5) THEN ?6 ELSE 1.0 END), "
-        "c.rid LIMIT ?3",
+    //  document ids to stay within. Second column: the (boosted) score
+    [S_LEXICAL] = "SELECT rid, score FROM (SELECT c.rid, -bm25 (chunks_fts) * (CASE WHEN "
+        "?5 IS NOT NULL AND chunks_fts.rowid IN (SELECT rowid FROM chunks_fts WHERE chunks_fts "
+        "MATCH ?5) THEN ?6 ELSE 1.0 END) AS score FROM chunks_fts JOIN chunks c "
+        "ON c.rid = chunks_fts.rowid JOIN documents d ON d.id = c.document_id "
+        "WHERE chunks_fts MATCH ?1 AND d.workspace = ?2 "
+        "AND (?4 IS NULL OR d.id IN (SELECT value FROM json_each (?4)))) "
+        "ORDER BY score DESC, rid LIMIT ?3",
     //  What FTS5's bm25 () counts a term's idf from: the rows of the index
     //  (every workspace) and those holding the term (?1, one quoted term)
     [S_TERM_CHUNKS] = "SELECT COUNT (*) FROM chunks_fts WHERE chunks_fts MATCH ?1",
@@ -2015,7 +2016,7 @@ s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_T
         while ((step = sqlite3_step (st)) == SQLITE_ROW && *count < limit) {
             double share = mass > 0 ? sqlite3_column_double (st, 1) / mass : 1;
             if (shares)
-                shares [*count] = share < 0 ? 0 : share > 1 ? 1 : share;
+                shares [*count] = share > 0 ? share : 0;
             keys [(*count)++] = sqlite3_column_int64 (st, 0);
         }
         if (step != SQLITE_ROW && step != SQLITE_DONE)

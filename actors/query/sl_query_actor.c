@@ -17,10 +17,8 @@
 typedef struct {
     sl_node_t *node;
     sl_store_t *store;
-    double lexical_weight;      //  search.* fusion settings
-    int rrf_k;
+    double vector_weight;       //  search.* fusion settings
     int candidates;
-    double lexical_min_share;
 } query_t;
 
 //  A chunk's structure, in hits and chunk lists: kind ("text", "table"),
@@ -371,9 +369,8 @@ s_search (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *bo
     int n = 0;
     sl_search_t how = { .text = query, .mode = (sl_search_mode_t) mode,
                         .documents = doc_ptrs, .n_documents = n_docs,
-                        .lexical_weight = self->lexical_weight, .rrf_k = self->rrf_k,
-                        .candidates = self->candidates,
-                        .lexical_min_share = self->lexical_min_share };
+                        .vector_weight = self->vector_weight,
+                        .candidates = self->candidates };
     int rc = sl_store_search_text (self->store, ws, sl_embedder_model_id (embedder), vec, dim,
                                    &how, (int) k, hits, &n);
     free (vec);
@@ -485,13 +482,10 @@ s_start (sl_node_t *node, char *err, size_t errlen)
     self->store = store;
     //  fusion settings (docs/config.md); out of range: the store's default
     sl_config_t *config = sl_node_config (node);
-    self->lexical_weight = sl_config_double (config, "search.lexical_weight",
-                                             SL_SEARCH_LEXICAL_WEIGHT_DEFAULT);
-    self->rrf_k = (int) sl_config_int (config, "search.rrf_k", SL_SEARCH_RRF_K_DEFAULT);
+    self->vector_weight = sl_config_double (config, "search.vector_weight",
+                                            SL_SEARCH_VECTOR_WEIGHT_DEFAULT);
     self->candidates = (int) sl_config_int (config, "search.candidates",
                                             SL_SEARCH_CANDIDATES_DEFAULT);
-    self->lexical_min_share = sl_config_double (config, "search.lexical_min_share",
-                                                SL_SEARCH_LEXICAL_MIN_SHARE_DEFAULT);
     return self;
 }
 

@@ -18,7 +18,7 @@ once, whichever chunk of it comes first).
 
 --keep-data DIR keeps the data directory (the ingested store) in DIR and
 reuses it on the next run: ingest with `use` takes minutes, so tuning runs
-(--set search.lexical_weight=...) only start sluiced over the same store.
+(--set search.vector_weight=...) only start sluiced over the same store.
 The code under test may change between runs: the store migrates on start.
 """
 import argparse
@@ -105,7 +105,7 @@ def main():
     ap.add_argument("--questions", default=os.path.join(HERE, "questions.jsonl"))
     ap.add_argument("--encoder", default="use", help="embed.provider (default use)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="extra sluiced setting, e.g. search.lexical_weight=2")
+                    help="extra sluiced setting, e.g. search.vector_weight=0.3")
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     a = ap.parse_args()
