@@ -1307,6 +1307,7 @@ sl_store_doc_reset (sl_store_doc_t *doc)
     free (doc->title);
     free (doc->model_id);
     free (doc->job_id);
+    free (doc->chunking);
     memset (doc, 0, sizeof *doc);
 }
 
@@ -1403,6 +1404,27 @@ sl_store_lease_release (sl_store_t *self, const char *name, const char *owner)
     if (!s_token_ok ("lease name", name) || !s_text_ok ("lease owner", owner, 256))
         return SL_STORE_ERROR;
     return self->ops->lease (self->backend, name, owner, 0, 0);
+}
+
+int
+sl_store_workspace_chunking (sl_store_t *self, const char *workspace, char *out, size_t size)
+{
+    assert (self);
+    assert (out && size > 0);
+    *out = 0;
+    if (!s_token_ok ("workspace", workspace))
+        return SL_STORE_ERROR;
+    return self->ops->workspace_chunking (self->backend, workspace, out, size);
+}
+
+int
+sl_store_workspace_set_chunking (sl_store_t *self, const char *workspace, const char *json)
+{
+    assert (self);
+    if (!s_token_ok ("workspace", workspace)
+    ||  (json && !s_text_ok ("chunking settings", json, 1024)))
+        return SL_STORE_ERROR;
+    return self->ops->workspace_set_chunking (self->backend, workspace, json, sl_now_ms ());
 }
 
 int

@@ -111,6 +111,8 @@ typedef struct {
     int pages;
     int64_t bytes;
     const char *job_id;         //  the job committing it (completed by the commit); may be NULL
+    const char *chunking;       //  JSON text of the chunking settings it was cut with
+                                //  (engine/sl_chunking.h); may be NULL
 } sl_doc_meta_t;
 
 //  One chunk to commit. Borrowed. Its id derives from document id and ordinal.
@@ -148,6 +150,7 @@ typedef struct {
     int chunks;
     int64_t created_ms;
     int64_t updated_ms;
+    char *chunking;             //  JSON text of how it was cut; NULL if not recorded
 } sl_store_doc_t;
 
 //  A stored chunk. Release with sl_store_chunks_free.
@@ -403,6 +406,18 @@ void sl_store_texts_free (char **texts, int count);
 //  transaction; CONFLICT (with *missing) if some chunk has no cached vector yet.
 int sl_store_workspace_reembed (sl_store_t *self, const char *workspace, const char *model_id,
                                 int dim, int64_t *missing);
+
+//  The workspace's own chunking settings (JSON text, engine/sl_chunking.h)
+//  into out (size bytes); "" if it has none, so the server's apply.
+//  NOT_FOUND if there is no such workspace.
+int sl_store_workspace_chunking (sl_store_t *self, const char *workspace, char *out,
+                                 size_t size);
+
+//  Give the workspace its own chunking settings (json: a JSON object of at
+//  most 1 KiB, checked by the caller with sl_chunking; NULL: back to the
+//  server's), creating the workspace if it is new. Documents keep what
+//  they were cut with; jobs accepted from now on are stamped with these.
+int sl_store_workspace_set_chunking (sl_store_t *self, const char *workspace, const char *json);
 
 //  Bytes of the workspace's documents as ingested (0 if none).
 int sl_store_workspace_bytes (sl_store_t *self, const char *workspace, int64_t *bytes_out);

@@ -211,6 +211,12 @@ typedef struct {
     int (*lease) (void *backend, const char *name, const char *owner, int64_t now_ms,
                   int64_t until_ms);
     int (*workspace_bytes) (void *backend, const char *workspace, int64_t *bytes);
+    //  "" into out if the workspace has no chunking of its own; NOT_FOUND
+    //  if no such workspace
+    int (*workspace_chunking) (void *backend, const char *workspace, char *out, size_t size);
+    //  json NULL: none of its own; the workspace row is created if new
+    int (*workspace_set_chunking) (void *backend, const char *workspace, const char *json,
+                                   int64_t now_ms);
     int (*cache_usage) (void *backend, int64_t *entries, int64_t *bytes);
     //  Delete up to limit entries created before before_ms, oldest first,
     //  in one transaction; report how many and their size (as cache_usage)
@@ -271,6 +277,8 @@ typedef struct {
     .workspace_chunks = s_workspace_chunks, \
     .lease = s_lease, \
     .workspace_bytes = s_workspace_bytes, \
+    .workspace_chunking = s_workspace_chunking, \
+    .workspace_set_chunking = s_workspace_set_chunking, \
     .cache_usage = s_cache_usage, \
     .cache_evict = s_cache_evict, \
 }

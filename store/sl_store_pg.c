@@ -73,7 +73,7 @@
 #include <string.h>
 
 #define S_POOL_MAX      8           //  connections per store
-#define S_PARAMS_MAX    12
+#define S_PARAMS_MAX    16
 #define S_COPY_FLUSH    (1 << 20)   //  bytes buffered before PQputCopyData
 #define S_MIGRATE_LOCK  "126943050924901"         //  advisory lock key: "sluice" in ASCII
 
@@ -274,6 +274,12 @@ static const s_migration_t s_migrations [] = {
       "  ' ', 'g'))) STORED;"
       "CREATE INDEX chunks_tsv ON chunks USING gin (tsv);"
     },
+    //  Chunking settings (engine/sl_chunking.h, JSON text): a workspace's
+    //  own (NULL: the server's), and what each document was cut with
+    { 9,
+      "ALTER TABLE workspaces ADD COLUMN chunking TEXT;"
+      "ALTER TABLE documents ADD COLUMN chunking TEXT;"
+    },
 };
 #define S_MIGRATIONS ((int) (sizeof s_migrations / sizeof s_migrations [0]))
 
@@ -288,7 +294,7 @@ static const s_migration_t s_migrations [] = {
     "store_started_ms, store_finished_ms, lease_owner, lease_until_ms, options, replaced, " \
     "duplicate_of FROM jobs "
 #define S_DOC_COLS "SELECT id, workspace, sha256, source, mime, title, model_id, job_id, " \
-    "state, pages, bytes, chunks, created_ms, updated_ms FROM documents "
+    "state, pages, bytes, chunks, created_ms, updated_ms, chunking FROM documents "
 //  $1 id, $2 state, $3 stage, $4 now
 #define S_STARTED(st) "UPDATE jobs SET state = $2, stage = $3, updated_ms = $4, " \
     st "_started_ms = COALESCE (" st "_started_ms, $4) WHERE id = $1 AND " S_TERMINAL
@@ -297,7 +303,7 @@ static const s_migration_t s_migrations [] = {
     "WHERE id = $1 AND " S_TERMINAL
 
 typedef enum {
-    S_WS_ENSURE, S_WS_GET, S_WS_MODEL, S_WS_LOCK, S_WS_BUMP,
+    S_WS_ENSURE, S_WS_GET, S_WS_CHUNKING, S_WS_SET_CHUNKING, S_WS_MODEL, S_WS_LOCK, S_WS_BUMP,
     S_JOB_CREATE, S_JOB_GET, S_JOB_STATE, S_JOB_SET_BLOB,
     S_JOB_STARTED,              //  + stage
     S_JOB_FINISHED = S_JOB_STARTED + SL_STORE_STAGE_COUNT,
@@ -319,6 +325,9 @@ static const char *s_sql [S_COUNT] = {
     [S_WS_ENSURE] = "INSERT INTO workspaces (name, created_ms) VALUES ($1, $2) "
         "ON CONFLICT (name) DO NOTHING",
     [S_WS_GET] = "SELECT model_id, dim, generation FROM workspaces WHERE name = $1",
+    [S_WS_CHUNKING] = "SELECT COALESCE (chunking, '') FROM workspaces WHERE name = $1",
+    [S_WS_SET_CHUNKING] = "INSERT INTO workspaces (name, created_ms, chunking) VALUES ($1, $2, $3) "
+        "ON CONFLICT (name) DO UPDATE SET chunking = excluded.chunking",
     //  Records the model on first embed, returns what the workspace uses,
     //  and row-locks the workspace until the commit ends
     [S_WS_MODEL] = "INSERT INTO workspaces AS w (name, model_id, dim, created_ms) "
@@ -393,8 +402,8 @@ static const char *s_sql [S_COUNT] = {
     [S_SRC_FIRST] = "SELECT source FROM document_sources WHERE document_id = $1 "
         "ORDER BY since_ms, source LIMIT 1",
     [S_DOC_INSERT] = "INSERT INTO documents (id, workspace, source, sha256, mime, title, "
-        "pages, bytes, chunks, model_id, job_id, created_ms, updated_ms) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) "
+        "pages, bytes, chunks, model_id, job_id, created_ms, updated_ms, chunking) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13) "
         "ON CONFLICT (id) DO NOTHING",
     [S_DOC_KEYS] = "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id "
         "WHERE d.workspace = $1 AND d.id = $2",
@@ -1437,6 +1446,7 @@ s_doc_read (const PGresult *res, int row, sl_store_doc_t *doc)
     doc->chunks = s_int (res, row, 11);
     doc->created_ms = s_i64 (res, row, 12);
     doc->updated_ms = s_i64 (res, row, 13);
+    doc->chunking = s_dup (res, row, 14);
 }
 
 //  Run a single-document query (workspace, second key). doc may be NULL.
@@ -1762,6 +1772,7 @@ s_tx_doc_insert (void *tx, const sl_doc_meta_t *meta, const char *doc_id, int n,
     s_p_text (&p, model_id);
     s_p_text (&p, meta->job_id);
     s_p_int (&p, now_ms);
+    s_p_text (&p, meta->chunking);
     int inserted = s_exec_count (c->owner, c, S_DOC_INSERT, &p, "insert document");
     return inserted < 0 ? SL_STORE_ERROR : inserted > 0 ? 1 : 0;
 }
@@ -2027,6 +2038,42 @@ s_read_ints (s_pg_t *self, s_stmt_id_t id, const s_params_t *p, int64_t *a, int6
     }
     PQclear (res);
     return rc;
+}
+
+static int
+s_workspace_chunking (void *backend, const char *workspace, char *out, size_t size)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    PGresult *res = s_exec (self, c, S_WS_CHUNKING, &p, false, "read workspace chunking");
+    s_release (self, c);
+    if (!res)
+        return SL_STORE_ERROR;
+    int rc = PQntuples (res) > 0 ? SL_STORE_OK : SL_STORE_NOT_FOUND;
+    if (rc == SL_STORE_OK)
+        s_copy (res, 0, 0, out, size);
+    PQclear (res);
+    return rc;
+}
+
+static int
+s_workspace_set_chunking (void *backend, const char *workspace, const char *json, int64_t now_ms)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    s_p_int (&p, now_ms);
+    s_p_text (&p, json);
+    int changed = s_exec_count (self, c, S_WS_SET_CHUNKING, &p, "set workspace chunking");
+    s_release (self, c);
+    return changed < 0 ? SL_STORE_ERROR : SL_STORE_OK;
 }
 
 static int

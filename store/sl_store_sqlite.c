@@ -253,6 +253,12 @@ static const s_migration_t s_migrations [] = {
       "END;"
       "INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild');"
     },
+    //  Chunking settings (engine/sl_chunking.h, JSON text): a workspace's
+    //  own (NULL: the server's), and what each document was cut with
+    { 9,
+      "ALTER TABLE workspaces ADD COLUMN chunking TEXT;"
+      "ALTER TABLE documents ADD COLUMN chunking TEXT;"
+    },
 };
 #define S_MIGRATIONS ((int) (sizeof s_migrations / sizeof s_migrations [0]))
 
@@ -267,7 +273,7 @@ static const s_migration_t s_migrations [] = {
     "store_started_ms, store_finished_ms, lease_owner, lease_until_ms, options, replaced, " \
     "duplicate_of FROM jobs "
 #define S_DOC_COLS "SELECT id, workspace, sha256, source, mime, title, model_id, job_id, " \
-    "state, pages, bytes, chunks, created_ms, updated_ms FROM documents "
+    "state, pages, bytes, chunks, created_ms, updated_ms, chunking FROM documents "
 //  ?1 id, ?2 state, ?3 stage, ?4 now
 #define S_STARTED(st) "UPDATE jobs SET state = ?2, stage = ?3, updated_ms = ?4, " \
     st "_started_ms = COALESCE (" st "_started_ms, ?4) WHERE id = ?1 AND " S_TERMINAL
@@ -276,7 +282,7 @@ static const s_migration_t s_migrations [] = {
 
 typedef enum {
     S_BEGIN, S_BEGIN_IMMEDIATE, S_COMMIT, S_ROLLBACK,
-    S_WS_ENSURE, S_WS_GET, S_WS_MODEL, S_WS_BUMP,
+    S_WS_ENSURE, S_WS_GET, S_WS_CHUNKING, S_WS_SET_CHUNKING, S_WS_MODEL, S_WS_BUMP,
     S_JOB_CREATE, S_JOB_GET, S_JOB_STATE, S_JOB_SET_BLOB,
     S_JOB_STARTED,              //  + stage
     S_JOB_FINISHED = S_JOB_STARTED + SL_STORE_STAGE_COUNT,
@@ -302,6 +308,9 @@ static const char *s_sql [S_COUNT] = {
     [S_WS_ENSURE] = "INSERT INTO workspaces (name, created_ms) VALUES (?1, ?2) "
         "ON CONFLICT (name) DO NOTHING",
     [S_WS_GET] = "SELECT model_id, dim, generation FROM workspaces WHERE name = ?1",
+    [S_WS_CHUNKING] = "SELECT COALESCE (chunking, '') FROM workspaces WHERE name = ?1",
+    [S_WS_SET_CHUNKING] = "INSERT INTO workspaces (name, created_ms, chunking) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (name) DO UPDATE SET chunking = excluded.chunking",
     //  Records the model on first embed; returns what the workspace uses
     [S_WS_MODEL] = "INSERT INTO workspaces (name, model_id, dim, created_ms) "
         "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET "
@@ -370,8 +379,8 @@ static const char *s_sql [S_COUNT] = {
     [S_SRC_FIRST] = "SELECT source FROM document_sources WHERE document_id = ?1 "
         "ORDER BY since_ms, source LIMIT 1",
     [S_DOC_INSERT] = "INSERT INTO documents (id, workspace, source, sha256, mime, title, "
-        "pages, bytes, chunks, model_id, job_id, created_ms, updated_ms) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12) "
+        "pages, bytes, chunks, model_id, job_id, created_ms, updated_ms, chunking) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13) "
         "ON CONFLICT (id) DO NOTHING",
     [S_DOC_KEYS] = "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id "
         "WHERE d.workspace = ?1 AND d.id = ?2",
@@ -1097,6 +1106,7 @@ s_doc_read (sqlite3_stmt *st, sl_store_doc_t *doc)
     doc->chunks = sqlite3_column_int (st, 11);
     doc->created_ms = sqlite3_column_int64 (st, 12);
     doc->updated_ms = sqlite3_column_int64 (st, 13);
+    doc->chunking = s_col_dup (st, 14);
 }
 
 //  Run a bound single-document query. doc may be NULL.
@@ -1376,6 +1386,7 @@ s_tx_doc_insert (void *tx, const sl_doc_meta_t *meta, const char *doc_id, int n,
     s_bind_text (st, 10, model_id);
     s_bind_text (st, 11, meta->job_id);
     sqlite3_bind_int64 (st, 12, now_ms);
+    s_bind_text (st, 13, meta->chunking);
     if (s_run (c, st, "insert document"))
         return SL_STORE_ERROR;
     return sqlite3_changes (c->db) > 0 ? 1 : 0;
@@ -1660,6 +1671,49 @@ s_lease (void *backend, const char *name, const char *owner, int64_t now_ms, int
         }
         int changed = s_write_one (self, c, st, "lease");
         rc = changed < 0 ? changed : changed > 0 || until_ms == 0 ? SL_STORE_OK : SL_STORE_BUSY;
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_workspace_chunking (void *backend, const char *workspace, char *out, size_t size)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_WS_CHUNKING);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, workspace);
+        int step = sqlite3_step (st);
+        if (step == SQLITE_ROW) {
+            s_col_copy (st, 0, out, size);
+            rc = SL_STORE_OK;
+        }
+        else
+            rc = step == SQLITE_DONE ? SL_STORE_NOT_FOUND : s_fail (c, "read workspace chunking");
+        s_done (st);
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_workspace_set_chunking (void *backend, const char *workspace, const char *json, int64_t now_ms)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_WS_SET_CHUNKING);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, workspace);
+        sqlite3_bind_int64 (st, 2, now_ms);
+        s_bind_text (st, 3, json);
+        rc = s_write_one (self, c, st, "set workspace chunking") < 0 ? SL_STORE_ERROR : SL_STORE_OK;
     }
     s_release (self, c);
     return rc;

@@ -192,6 +192,8 @@ s_test_upgrade (const char *path, const char *url)
                           "DROP TABLE leases; DROP INDEX embed_cache_by_age; "
                           "ALTER TABLE chunks DROP COLUMN kind; ALTER TABLE chunks DROP COLUMN section; "
                           "ALTER TABLE chunks DROP COLUMN ocr_conf; ALTER TABLE chunks DROP COLUMN context; "
+                          "ALTER TABLE workspaces DROP COLUMN chunking; "
+                          "ALTER TABLE documents DROP COLUMN chunking; "
                           "DELETE FROM schema_version WHERE version >= 2",
                           NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close (db);
@@ -253,7 +255,7 @@ s_test_open (const char *dir, const char *path, const char *url)
         fprintf (stderr, "open: %s\n", err);
     CHECK (store);
     CHECK (strcmp (sl_store_backend (store), "sqlite") == 0);
-    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 6);
+    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 7);
     int64_t applied = s_count (&db, "SELECT applied_ms FROM schema_version WHERE version = 1");
     CHECK (s_count (&db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
                           "AND name IN ('workspaces', 'jobs', 'documents', 'chunks', "
@@ -265,7 +267,7 @@ s_test_open (const char *dir, const char *path, const char *url)
     //  re-open (plain path form) is a no-op for the schema
     store = sl_store_open (path, err, sizeof err);
     CHECK (store);
-    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 6);
+    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 7);
     CHECK (s_count (&db, "SELECT applied_ms FROM schema_version WHERE version = 1") == applied);
     sl_store_destroy (&store);
 
@@ -1109,6 +1111,53 @@ s_test_structure (sl_store_t *store)
     sl_store_texts_free (texts, count);
 }
 
+//  Chunking settings: a workspace's own, and what each document was cut
+//  with, recorded beside its model
+static void
+s_test_chunking (sl_store_t *store)
+{
+    char json [1100] = "x";
+    CHECK (sl_store_workspace_chunking (store, "wschunk", json, sizeof json) == SL_STORE_NOT_FOUND);
+    //  setting them creates the workspace; none of its own reads as ""
+    const char *mine = "{\"embed_context\":true,\"overlap_tokens\":10,\"target_tokens\":64}";
+    CHECK (sl_store_workspace_set_chunking (store, "wschunk", mine) == SL_STORE_OK);
+    CHECK (sl_store_workspace_chunking (store, "wschunk", json, sizeof json) == SL_STORE_OK);
+    CHECK (strcmp (json, mine) == 0);
+    CHECK (sl_store_workspace_chunking (store, "wschunk2", json, sizeof json) == SL_STORE_NOT_FOUND);
+    //  a document records what it was cut with; another workspace's
+    //  settings are its own
+    s_doc_t doc;
+    s_doc_make (&doc, "wschunk", "https://example.com/chunked", "chunked", 2);
+    doc.meta.chunking = mine;
+    char id [SL_STORE_ID];
+    CHECK (s_doc_commit (store, &doc, id) == 0);
+    sl_store_doc_t row;
+    CHECK (sl_store_document_get (store, "wschunk", id, &row) == SL_STORE_OK);
+    CHECK (row.chunking && strcmp (row.chunking, mine) == 0);
+    CHECK (strcmp (row.model_id, T_MODEL) == 0);
+    sl_store_doc_reset (&row);
+    //  the workspace goes back to the server's settings; the document keeps its record
+    CHECK (sl_store_workspace_set_chunking (store, "wschunk", NULL) == SL_STORE_OK);
+    CHECK (sl_store_workspace_chunking (store, "wschunk", json, sizeof json) == SL_STORE_OK);
+    CHECK (*json == 0);
+    CHECK (sl_store_document_get (store, "wschunk", id, &row) == SL_STORE_OK);
+    CHECK (row.chunking && strcmp (row.chunking, mine) == 0);
+    sl_store_doc_reset (&row);
+    //  a document committed without a record has none
+    s_doc_t plain;
+    s_doc_make (&plain, "wschunk", "https://example.com/plain", "plain", 1);
+    CHECK (s_doc_commit (store, &plain, id) == 0);
+    CHECK (sl_store_document_get (store, "wschunk", id, &row) == SL_STORE_OK);
+    CHECK (row.chunking == NULL);
+    sl_store_doc_reset (&row);
+    //  refused: too long, bad workspace
+    char big [1200];
+    memset (big, 'a', sizeof big - 1);
+    big [sizeof big - 1] = 0;
+    CHECK (sl_store_workspace_set_chunking (store, "wschunk", big) == SL_STORE_ERROR);
+    CHECK (sl_store_workspace_set_chunking (store, "bad workspace", mine) == SL_STORE_ERROR);
+}
+
 //  Hybrid search: exact words find what vectors miss, the fusion ranks a
 //  chunk found by both first, every score stays the cosine
 static void
@@ -1628,6 +1677,7 @@ sl_store_conformance (sl_store_t *store, const char *url, sl_store_count_fn *cou
     CASE ("re-embed switch", s_test_reembed (store, url, &db));
     CASE ("lexical and hybrid search", s_test_lexical (store, &db));
     CASE ("structure: kind, section, OCR confidence, context", s_test_structure (store));
+    CASE ("chunking settings: workspace's own, each document's record", s_test_chunking (store));
     CASE ("stats", s_test_stats (store, &db));
     CASE ("document identity", s_test_identity (store, &db));
     CASE ("housekeeping: leases, quota bytes, cache trim", s_test_housekeeping (store, &db));

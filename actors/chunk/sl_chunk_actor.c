@@ -16,13 +16,18 @@
         oc  int     lowest OCR confidence of its pages, only if OCR'd
     Sizes are counted in the embedding model's own tokens (the process's
     embedder counts them), and the target never exceeds what the model
-    can take (chunk.target_tokens, chunk.overlap_tokens). The document's
-    title (from parse) and the section path are embedded with each chunk
-    unless chunk.embed_context = false.
+    can take. The settings (engine/sl_chunking.h) are the job's
+    "chunking" map, stamped by intake from the workspace's settings, else
+    chunk.target_tokens, chunk.overlap_tokens and chunk.embed_context; the
+    document's title (from parse) and the section path are embedded with
+    each chunk unless embed_context is false. The settings used go on in
+    the forwarded body's "chunking", and the store records them with the
+    document.
 */
 #include "sl_chunk.h"
 #include "sl_chunk_pages.h"
 #include "sl_blob.h"
+#include "sl_chunking.h"
 #include "sl_embed_shared.h"
 #include "sl_log.h"
 #include "sl_node.h"
@@ -35,8 +40,29 @@ typedef struct {
     sl_node_t *node;
     sl_blob_t *blob;
     sl_embedder_t *embedder;
-    sl_chunk_opts_t opts;
+    sl_chunk_opts_t opts;       //  what no setting changes (min_tokens)
+    sl_chunking_t chunking;     //  the process's settings, for jobs that carry none
 } chunk_t;
+
+//  The job's settings over the process's, capped at what the model takes.
+//  0, or -1 with a reason (a stamped map that does not validate)
+static int
+s_job_chunking (chunk_t *self, const msgpack_object *body, sl_chunking_t *out, char *err,
+                size_t errlen)
+{
+    *out = self->chunking;
+    const msgpack_object *map = sl_mp_get (body, "chunking");
+    if (map && map->type != MSGPACK_OBJECT_NIL
+    &&  sl_chunking_apply_mp (out, map, err, errlen))
+        return -1;
+    int model_max = sl_embedder_max_tokens (self->embedder);
+    if (model_max > 0 && out->target_tokens > model_max) {
+        out->target_tokens = model_max;
+        if (out->overlap_tokens > model_max / 2)
+            out->overlap_tokens = model_max / 4;
+    }
+    return 0;
+}
 
 typedef struct {
     sl_recw_t *out;
@@ -79,6 +105,11 @@ s_chunk (sl_ctx_t *ctx, void *state)
     int64_t pages = 0;
     sl_mp_get_int (body, "pages", &pages);
     char dir [1200], in_path [1300], out_path [1300], err [512] = "";
+    sl_chunking_t chunking;
+    if (s_job_chunking (self, body, &chunking, err, sizeof err)) {
+        sl_ctx_set_error (ctx, "%s", err);
+        return SL_FAIL;
+    }
     if (sl_blob_job_dir (self->blob, sl_envelope_job (env), dir, sizeof dir)) {
         sl_ctx_set_error (ctx, "chunk: bad job id");
         return SL_FAIL;
@@ -94,7 +125,11 @@ s_chunk (sl_ctx_t *ctx, void *state)
         return SL_RETRY;
     }
     sl_mpw_init (&sink.w);
-    sl_chunker_t *chunker = sl_chunker_new (&self->opts, sl_embedder_token_counter, self->embedder,
+    sl_chunk_opts_t opts = self->opts;
+    opts.target_tokens = chunking.target_tokens;
+    opts.overlap_tokens = chunking.overlap_tokens;
+    opts.embed_context = chunking.embed_context;
+    sl_chunker_t *chunker = sl_chunker_new (&opts, sl_embedder_token_counter, self->embedder,
                                             s_on_chunk, &sink);
     char title [512] = "";
     sl_mp_get_str (body, "title", title, sizeof title);
@@ -143,9 +178,11 @@ s_chunk (sl_ctx_t *ctx, void *state)
     }
     sl_mpw_t w;
     sl_mpw_init (&w);
-    const char *except [] = { "chunks", NULL };
-    sl_mpw_map_extend (&w, body, except, 1);
+    const char *except [] = { "chunks", "chunking", NULL };
+    sl_mpw_map_extend (&w, body, except, 2);
     sl_mpw_kv_int (&w, "chunks", sink.count);
+    sl_mpw_key (&w, "chunking");
+    sl_chunking_pack (&chunking, &w);
     sl_ctx_forward (ctx, "chunked", w.buf.data, w.buf.size);
     sl_mpw_reset (&w);
     return SL_DONE;
@@ -162,19 +199,16 @@ s_start (sl_node_t *node, char *err, size_t errlen)
         free (self);
         return NULL;
     }
-    sl_config_t *cfg = sl_node_config (node);
     sl_chunk_opts_defaults (&self->opts);
-    self->opts.target_tokens = (int) sl_config_int (cfg, "chunk.target_tokens", self->opts.target_tokens);
-    self->opts.overlap_tokens = (int) sl_config_int (cfg, "chunk.overlap_tokens", self->opts.overlap_tokens);
-    self->opts.embed_context = sl_config_bool (cfg, "chunk.embed_context", true);
-    int model_max = sl_embedder_max_tokens (self->embedder);
-    if (model_max > 0 && self->opts.target_tokens > model_max) {
-        sl_warn (NULL, "chunk.target_tokens %d exceeds what model %s takes: using %d",
-                 self->opts.target_tokens, sl_embedder_model_id (self->embedder), model_max);
-        self->opts.target_tokens = model_max;
+    sl_chunking_from_config (&self->chunking, sl_node_config (node));
+    if (sl_chunking_check (&self->chunking, err, errlen)) {
+        free (self);
+        return NULL;
     }
-    if (self->opts.overlap_tokens >= self->opts.target_tokens)
-        self->opts.overlap_tokens = self->opts.target_tokens / 4;
+    int model_max = sl_embedder_max_tokens (self->embedder);
+    if (model_max > 0 && self->chunking.target_tokens > model_max)
+        sl_warn (NULL, "chunk.target_tokens %d exceeds what model %s takes: using %d",
+                 self->chunking.target_tokens, sl_embedder_model_id (self->embedder), model_max);
     return self;
 }
 

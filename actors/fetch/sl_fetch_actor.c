@@ -140,7 +140,12 @@ s_fetch (sl_ctx_t *ctx, void *state)
     //  nesting of attachments by it (sl_parse_actor.c)
     int64_t depth = 0;
     bool attachment = sl_mp_get_int (body, "attachment_depth", &depth) == 0 && depth > 0;
-    msgpack_pack_map (&w.pk, 5 + (attachment ? 1 : 0));
+    //  The workspace's chunking settings, stamped by intake, go on to
+    //  chunk as they came (engine/sl_chunking.h)
+    const msgpack_object *chunking = sl_mp_get (body, "chunking");
+    if (chunking && chunking->type != MSGPACK_OBJECT_MAP)
+        chunking = NULL;
+    msgpack_pack_map (&w.pk, 5 + (attachment ? 1 : 0) + (chunking ? 1 : 0));
     sl_mpw_kv_str (&w, "sha256", res.sha256);
     sl_mpw_kv_int (&w, "size", (int64_t) res.size);
     sl_mpw_kv_str (&w, "mime", res.mime);
@@ -148,6 +153,10 @@ s_fetch (sl_ctx_t *ctx, void *state)
     sl_mpw_kv_str (&w, "source", source);
     if (attachment)
         sl_mpw_kv_int (&w, "attachment_depth", depth);
+    if (chunking) {
+        sl_mpw_key (&w, "chunking");
+        msgpack_pack_object (&w.pk, *chunking);
+    }
     sl_ctx_forward (ctx, "fetched", w.buf.data, w.buf.size);
     sl_mpw_reset (&w);
     return SL_DONE;
