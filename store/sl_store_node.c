@@ -2,6 +2,7 @@
     jobs and documents that every store-side actor answers with. See
     sl_store_node.h. */
 #include "sl_store_node.h"
+#include "sl_json.h"
 #include "sl_util.h"
 
 #include <stdio.h>
@@ -86,7 +87,7 @@ sl_store_pack_job (sl_mpw_t *w, const sl_store_job_t *job)
 void
 sl_store_pack_doc (sl_mpw_t *w, const sl_store_doc_t *doc)
 {
-    msgpack_pack_map (&w->pk, 13);
+    msgpack_pack_map (&w->pk, 14);
     sl_mpw_kv_str (w, "id", doc->id);
     s_kv_str_or_nil (w, "title", doc->title);
     s_kv_str_or_nil (w, "source", doc->source);
@@ -100,6 +101,14 @@ sl_store_pack_doc (sl_mpw_t *w, const sl_store_doc_t *doc)
     s_kv_str_or_nil (w, "job_id", doc->job_id);
     sl_mpw_kv_int (w, "created", doc->created_ms);
     sl_mpw_kv_int (w, "updated", doc->updated_ms);
+    //  how it was cut (engine/sl_chunking.h): an object, nil if not recorded
+    sl_mpw_key (w, "chunking");
+    json_t *chunking = doc->chunking ? json_loads (doc->chunking, 0, NULL) : NULL;
+    if (json_is_object (chunking))
+        sl_json_to_mp (chunking, w);     //  ints and booleans: cannot fail
+    else
+        msgpack_pack_nil (&w->pk);
+    json_decref (chunking);
 }
 
 void

@@ -80,7 +80,7 @@ typedef struct {
 
 typedef enum {
     R_HEALTHZ, R_READYZ, R_METRICS, R_OPENAPI, R_STATUS, R_INGEST, R_JOBS, R_JOB, R_JOB_EVENTS,
-    R_DOCS, R_DOC, R_DOC_CHUNKS, R_SEARCH, R_DLQ, R_DLQ_REPLAY, R_NONE
+    R_DOCS, R_DOC, R_DOC_CHUNKS, R_SEARCH, R_DLQ, R_DLQ_REPLAY, R_WS, R_WS_CHUNKING, R_NONE
 } route_id_t;
 
 typedef struct {
@@ -108,6 +108,9 @@ static const route_t s_routes [] = {
     { R_SEARCH, "GET", "/v1/search", false },
     { R_DLQ, "GET", "/v1/dlq", false },
     { R_DLQ_REPLAY, "POST", "/v1/dlq/{id}/replay", false },
+    { R_WS, "GET", "/v1/workspace", false },
+    { R_WS_CHUNKING, "PUT", "/v1/workspace/chunking", false },
+    { R_WS_CHUNKING, "DELETE", "/v1/workspace/chunking", false },
     { R_NONE, NULL, NULL, false }
 };
 
@@ -1034,6 +1037,29 @@ s_on_search (req_t *req, struct MHD_Connection *conn)
     return rc;
 }
 
+//  PUT /v1/workspace/chunking {"target_tokens": 128, ...}: the fields
+//  given change (the query service validates them against the model);
+//  DELETE: back to the server's settings
+static enum MHD_Result
+s_on_ws_chunking (req_t *req, struct MHD_Connection *conn)
+{
+    if (strcmp (req->method, "DELETE") == 0)
+        return s_query (req, conn, "ws_chunking", json_pack ("{s:n}", "chunking"),
+                        req->edge->request_ms, NULL, 200);
+    json_error_t jerr;
+    json_t *in = req->body ? json_loadb (req->body, req->body_len, 0, &jerr) : NULL;
+    if (!in && req->body)
+        return s_error (req, conn, 400, "malformed JSON at line %d column %d: %s", jerr.line,
+                        jerr.column, jerr.text);
+    if (!json_is_object (in)) {
+        json_decref (in);
+        return s_error (req, conn, 400, "send {\"target_tokens\": 128, \"overlap_tokens\": 24, "
+                        "\"embed_context\": true} (any of them)");
+    }
+    return s_query (req, conn, "ws_chunking", json_pack ("{s:o}", "chunking", in),
+                    req->edge->request_ms, NULL, 200);
+}
+
 //  May this workspace see the dead letter? Letters carry the job (and, once
 //  the broker adds it, the workspace); jobs are looked up in the caller's
 //  workspace, which answers 404 for anyone else's.
@@ -1271,6 +1297,9 @@ s_dispatch (req_t *req, struct MHD_Connection *conn)
         case R_SEARCH: return s_on_search (req, conn);
         case R_DLQ: return s_on_dlq (req, conn);
         case R_DLQ_REPLAY: return s_on_dlq_replay (req, conn);
+        case R_WS:
+            return s_query (req, conn, "ws_get", json_object (), req->edge->request_ms, NULL, 200);
+        case R_WS_CHUNKING: return s_on_ws_chunking (req, conn);
         default: return s_error (req, conn, 404, "no such endpoint");
     }
 }

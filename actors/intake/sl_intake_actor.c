@@ -233,11 +233,23 @@ s_intake (sl_ctx_t *ctx, void *state)
     //  The job's source goes into the ingest body (replacing any the
     //  caller sent), so the stages know the name the store will give the
     //  document: parse names a mail attachment after its message's source
+    //  The workspace's own chunking settings, if it has any, are stamped
+    //  on the job (kept in its options, so a re-driven job is cut as it
+    //  was first asked to be); whatever the caller sent under that name
+    //  goes
+    char chunking_json [1100] = "";
+    sl_store_workspace_chunking (self->store, ws, chunking_json, sizeof chunking_json);
+    json_t *chunking = *chunking_json ? json_loads (chunking_json, 0, NULL) : NULL;
     sl_mpw_t named;
     sl_mpw_init (&named);
-    const char *except [] = { "source", NULL };
-    sl_mpw_map_extend (&named, body, except, 1);
+    const char *except [] = { "source", "chunking", NULL };
+    sl_mpw_map_extend (&named, body, except, chunking ? 2 : 1);
     sl_mpw_kv_str (&named, "source", source);
+    if (chunking) {
+        sl_mpw_key (&named, "chunking");
+        sl_json_to_mp (chunking, &named);
+        json_decref (chunking);
+    }
     size_t size = named.buf.size;
     const void *raw = named.buf.data;
     char *options = sl_json_text_from_mp (raw, size);

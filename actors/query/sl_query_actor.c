@@ -7,6 +7,7 @@
 */
 #include "sl_store_node.h"
 #include "sl_blob.h"
+#include "sl_chunking.h"
 #include "sl_embed_shared.h"
 #include "sl_json.h"
 #include "sl_log.h"
@@ -445,6 +446,98 @@ s_status (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *bo
     s_reply (ctx, &w);
 }
 
+//  The workspace's chunking: its own settings, else the server's. *own
+//  says which; -1 if the store cannot say (replied)
+static int
+s_ws_chunking (query_t *self, sl_ctx_t *ctx, const char *ws, sl_chunking_t *out, bool *own)
+{
+    sl_chunking_from_config (out, sl_node_config (self->node));
+    char json [1100] = "";
+    int rc = sl_store_workspace_chunking (self->store, ws, json, sizeof json);
+    if (rc != SL_STORE_OK && rc != SL_STORE_NOT_FOUND) {
+        s_store_error (self, ctx, rc, "workspace");
+        return -1;
+    }
+    json_t *object = *json ? json_loads (json, 0, NULL) : NULL;
+    char err [256];
+    *own = object && sl_chunking_apply_json (out, object, err, sizeof err) == 0;
+    json_decref (object);
+    return 0;
+}
+
+//  GET /v1/workspace: the caller's workspace, its model and how its
+//  documents are cut
+static void
+s_ws_reply (query_t *self, sl_ctx_t *ctx, const char *ws)
+{
+    sl_chunking_t chunking;
+    bool own = false;
+    if (s_ws_chunking (self, ctx, ws, &chunking, &own))
+        return;
+    char model [256] = "";
+    int dim = 0;
+    int rc = sl_store_workspace_model (self->store, ws, model, sizeof model, &dim);
+    if (rc != SL_STORE_OK && rc != SL_STORE_NOT_FOUND) {
+        s_store_error (self, ctx, rc, "workspace");
+        return;
+    }
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 5);
+    sl_mpw_kv_str (&w, "workspace", ws);
+    sl_mpw_key (&w, "model");
+    sl_mpw_str (&w, *model ? model : NULL);
+    sl_mpw_kv_int (&w, "dim", dim);
+    sl_mpw_key (&w, "chunking");
+    sl_chunking_pack (&chunking, &w);
+    //  "workspace": its own settings; "server": the chunk.* configuration
+    sl_mpw_kv_str (&w, "chunking_source", own ? "workspace" : "server");
+    s_reply (ctx, &w);
+}
+
+static void
+s_ws_get (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *body)
+{
+    (void) body;
+    s_ws_reply (self, ctx, ws);
+}
+
+//  PUT /v1/workspace/chunking ({"chunking": {...}}: the fields given
+//  change, over what applies now) and DELETE ({"chunking": nil}: back to
+//  the server's). Refused: a bad setting, a target the model cannot take
+static void
+s_ws_set_chunking (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *body)
+{
+    const msgpack_object *change = sl_mp_get (body, "chunking");
+    char *json = NULL;
+    if (change && change->type != MSGPACK_OBJECT_NIL) {
+        sl_chunking_t chunking;
+        bool own;
+        if (s_ws_chunking (self, ctx, ws, &chunking, &own))
+            return;
+        char err [256] = "";
+        if (sl_chunking_apply_mp (&chunking, change, err, sizeof err)) {
+            sl_ctx_reply_error (ctx, 400, "%s", err);
+            return;
+        }
+        sl_embedder_t *embedder = sl_embedder_shared (self->node, err, sizeof err);
+        int max = embedder ? sl_embedder_max_tokens (embedder) : 0;
+        if (max > 0 && chunking.target_tokens > max) {
+            sl_ctx_reply_error (ctx, 400, "chunking: target_tokens %d is more than model %s "
+                                "takes (%d tokens)", chunking.target_tokens,
+                                sl_embedder_model_id (embedder), max);
+            return;
+        }
+        json = sl_chunking_to_text (&chunking);
+    }
+    int rc = sl_store_workspace_set_chunking (self->store, ws, json);
+    free (json);
+    if (rc != SL_STORE_OK)
+        s_store_error (self, ctx, rc, "workspace");
+    else
+        s_ws_reply (self, ctx, ws);
+}
+
 static sl_outcome_t
 s_query (sl_ctx_t *ctx, void *state)
 {
@@ -461,6 +554,7 @@ s_query (sl_ctx_t *ctx, void *state)
         { "job_get", s_job_get }, { "jobs_list", s_jobs_list }, { "events", s_events },
         { "doc_list", s_doc_list }, { "doc_get", s_doc_get }, { "doc_chunks", s_doc_chunks },
         { "doc_delete", s_doc_delete }, { "search", s_search }, { "status", s_status },
+        { "ws_get", s_ws_get }, { "ws_chunking", s_ws_set_chunking },
     };
     for (size_t i = 0; i < sizeof ops / sizeof ops [0]; i++)
         if (streq (kind, ops [i].kind)) {

@@ -29,6 +29,7 @@
 */
 #include "sl_store_node.h"
 #include "sl_blob.h"
+#include "sl_json.h"
 #include "sl_log.h"
 #include "sl_records.h"
 #include "sl_util.h"
@@ -394,14 +395,24 @@ s_store (sl_ctx_t *ctx, void *state)
         return SL_RETRY;
     }
     sl_ctx_progress (ctx, 50, "committing %lld chunks", (long long) nchunks);
+    //  How chunk cut it (engine/sl_chunking.h), recorded with the document
+    const msgpack_object *cut = sl_mp_get (body, "chunking");
+    json_t *cut_json = cut && cut->type == MSGPACK_OBJECT_MAP ? sl_json_from_mp (cut) : NULL;
+    char *chunking = cut_json ? json_dumps (cut_json, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref (cut_json);
+    if (chunking && strlen (chunking) > 1024) {
+        free (chunking);
+        chunking = NULL;
+    }
     sl_doc_meta_t meta = {
         .workspace = sl_envelope_workspace (env), .source = source, .sha256 = sha,
         .mime = *mime ? mime : NULL, .title = *title ? title : NULL, .pages = (int) pages,
-        .bytes = bytes, .job_id = job_state >= 0 ? job : NULL
+        .bytes = bytes, .job_id = job_state >= 0 ? job : NULL, .chunking = chunking
     };
     sl_store_commit_t result;
     int rc = sl_store_document_commit_stream (self->store, &meta, (int) nchunks, (int) dim,
                                               model, s_reader_read, reader, &result);
+    free (chunking);
     bool oom = reader->oom;
     s_reader_close (reader);
     free (reader);
