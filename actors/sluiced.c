@@ -30,6 +30,7 @@
 #include "sl_config.h"
 #include "sl_embed_shared.h"
 #include "sl_blob.h"
+#include "sl_chunking.h"
 #include "sl_health.h"
 #include "sl_janitor.h"
 #include "sl_json.h"
@@ -284,6 +285,31 @@ s_reembed_pass (sl_store_t *store, sl_embedder_t *embedder, const char *workspac
     return rc;
 }
 
+//  Re-embedding keeps the chunks as they were cut: say so when they were
+//  cut longer than the new model reads, since their ends would then not
+//  count in their vectors (ingesting again re-cuts them)
+static void
+s_reembed_chunking_note (sl_config_t *cfg, sl_store_t *store, const char *workspace,
+                         sl_embedder_t *embedder)
+{
+    sl_chunking_t chunking;
+    sl_chunking_from_config (&chunking, cfg);
+    char json [1100] = "";
+    if (sl_store_workspace_chunking (store, workspace, json, sizeof json) == SL_STORE_OK && *json) {
+        json_t *own = json_loads (json, 0, NULL);
+        char err [256];
+        if (own)
+            sl_chunking_apply_json (&chunking, own, err, sizeof err);
+        json_decref (own);
+    }
+    int max = sl_embedder_max_tokens (embedder);
+    if (max > 0 && chunking.target_tokens > max)
+        printf ("note: workspace %s cuts chunks of up to %d tokens and %s reads %d: the rest "
+                "of a longer chunk will not count in its vector; ingest the documents again "
+                "to cut them for this model\n", workspace, chunking.target_tokens,
+                sl_embedder_model_id (embedder), max);
+}
+
 static int
 s_reembed (sl_config_t *cfg, const char *workspace)
 {
@@ -324,6 +350,7 @@ s_reembed (sl_config_t *cfg, const char *workspace)
     }
     printf ("re-embedding workspace %s: %s (%d dimensions) -> %s (%d dimensions)\n", workspace,
             old_model, old_dim, model, dim);
+    s_reembed_chunking_note (cfg, store, workspace, embedder);
     fflush (stdout);
     for (int pass = 1; pass <= S_REEMBED_PASSES; pass++) {
         size_t total = 0, embedded = 0;

@@ -112,6 +112,17 @@ def test_python_client_end_to_end(tmp):
         assert big.completed, big
         doc = client.document(big.document_id)
         assert doc.bytes == len(body) and doc.sha256 == hashlib.sha256(body).hexdigest(), doc
+        # chunking: the workspace's settings, each document's record
+        ws = client.workspace_info()
+        assert ws["chunking_source"] == "server" and doc.chunking == ws["chunking"], (ws, doc)
+        ws = client.set_chunking(target_tokens=48, overlap_tokens=6)
+        assert ws["chunking"]["target_tokens"] == 48 and ws["chunking_source"] == "workspace", ws
+        try:
+            client.set_chunking(overlap_tokens=40)
+            raise AssertionError("overlap over half the target accepted")
+        except sluice.Refused as e:
+            assert "half of target_tokens" in str(e), e
+        assert client.reset_chunking()["chunking_source"] == "server"
         hits = client.search("ocelot harpsichord nebula", k=3)
         assert hits and hits[0].document_id == big.document_id and "ocelot" in hits[0].text, hits[:1]
         assert hits[0].match in ("lexical", "both"), hits[0].match

@@ -162,6 +162,17 @@ $PY -c 'import json,sys; d=json.load(sys.stdin); assert "quartz harmonica" in d[
     && ok "search --json top hit" || bad "search --json" "$OUT"
 expect 0 "status" -- "$CLI" status
 contains "status shows the model" "model"
+# workspace chunking: shown, changed, refused with the reason, reset
+expect 0 "chunking shown" -- "$CLI" chunking
+contains "chunking: the server's settings" "settings        the server's"
+expect 0 "chunking changed" -- "$CLI" chunking target_tokens=64 overlap_tokens=8
+contains "chunking: new target" "target_tokens   64"
+contains "chunking: the workspace's own" "settings        the workspace's own"
+expect 2 "chunking: bad overlap refused" -- "$CLI" chunking overlap_tokens=50
+contains "chunking: the reason" "half of target_tokens"
+expect 2 "chunking: not KEY=VALUE" -- "$CLI" chunking target_tokens
+expect 0 "chunking reset" -- "$CLI" chunking reset
+contains "chunking: back to the server's" "settings        the server's"
 # sections and tables (structure): the hit's section on its own line, [table]
 expect 0 "search shows the section" -- "$CLI" search --mode lexical sailing barges -k 1
 grep -qx '   Beta' <<<"$OUT" && ok "hit's section line" || bad "no section line '   Beta'" "$OUT"

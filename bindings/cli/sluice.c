@@ -82,6 +82,10 @@ s_usage (FILE *out)
         "                            meaning and exact words), vector or lexical; --doc: only\n"
         "                            within that document (repeatable, up to 100)\n"
         "  status                    server status (model, counts)\n"
+        "  chunking [KEY=VALUE]...   how the workspace cuts documents; with settings\n"
+        "                            (target_tokens=N, overlap_tokens=N, embed_context=true|false)\n"
+        "                            change them for documents ingested from now on;\n"
+        "                            `chunking reset`: back to the server's\n"
         "\n"
         "options:\n"
         "  --server URL      server (default $SLUICE_SERVER or http://127.0.0.1:8080)\n"
@@ -283,6 +287,77 @@ s_time (json_t *ms, char *buf, size_t cap)
     struct tm tm;
     localtime_r (&t, &tm);
     strftime (buf, cap, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+//  --------------------------------------------------------------------------
+//  Workspace chunking
+
+//  "key=value" into change; false (reason printed) if it does not parse
+static bool
+s_chunking_arg (const char *arg, json_t *change)
+{
+    const char *eq = strchr (arg, '=');
+    if (!eq || eq == arg) {
+        s_err ("expected KEY=VALUE, got '%s'", arg);
+        return false;
+    }
+    char key [64];
+    snprintf (key, sizeof key, "%.*s", (int) (eq - arg), arg);
+    const char *value = eq + 1;
+    if (strcmp (value, "true") == 0 || strcmp (value, "false") == 0)
+        json_object_set_new (change, key, json_boolean (strcmp (value, "true") == 0));
+    else {
+        char *end;
+        long long n = strtoll (value, &end, 10);
+        if (!*value || *end) {
+            s_err ("%s: expected a number, true or false, got '%s'", key, value);
+            return false;
+        }
+        json_object_set_new (change, key, json_integer (n));
+    }
+    return true;
+}
+
+static int
+s_cmd_chunking (int argc, char **argv)
+{
+    json_t *reply = NULL, *change = NULL;
+    char error [1024];
+    long status;
+    if (argc == 1 && strcmp (argv [0], "reset") == 0)
+        status = s_request ("DELETE", "/v1/workspace/chunking", NULL, NULL, &reply, error,
+                            sizeof error);
+    else
+    if (argc > 0) {
+        change = json_object ();
+        for (int i = 0; i < argc; i++)
+            if (!s_chunking_arg (argv [i], change)) {
+                json_decref (change);
+                return EXIT_USAGE;
+            }
+        status = s_request ("PUT", "/v1/workspace/chunking", change, NULL, &reply, error,
+                            sizeof error);
+    }
+    else
+        status = s_request ("GET", "/v1/workspace", NULL, NULL, &reply, error, sizeof error);
+    json_decref (change);
+    int rc = s_finish (status, reply, error);
+    if (rc == EXIT_OK && s_opt.json)
+        s_print_json (reply);
+    else
+    if (rc == EXIT_OK && !s_opt.quiet) {
+        json_t *c = json_object_get (reply, "chunking");
+        printf ("workspace       %s\nmodel           %s\ntarget_tokens   %lld\n"
+                "overlap_tokens  %lld\nembed_context   %s\nsettings        %s\n",
+                s_str (reply, "workspace"), *s_str (reply, "model") ? s_str (reply, "model") : "(none yet)",
+                (long long) json_integer_value (json_object_get (c, "target_tokens")),
+                (long long) json_integer_value (json_object_get (c, "overlap_tokens")),
+                json_is_true (json_object_get (c, "embed_context")) ? "true" : "false",
+                strcmp (s_str (reply, "chunking_source"), "workspace") == 0
+                ? "the workspace's own" : "the server's");
+    }
+    json_decref (reply);
+    return rc;
 }
 
 //  --------------------------------------------------------------------------
@@ -1268,6 +1343,9 @@ main (int argc, char **argv)
     else
     if (strcmp (cmd, "status") == 0 && nargs == 0)
         rc = s_cmd_status ();
+    else
+    if (strcmp (cmd, "chunking") == 0)
+        rc = s_cmd_chunking (nargs, args);
     else {
         s_err ("unknown command or wrong arguments: %s (try --help)", cmd);
         rc = EXIT_USAGE;

@@ -506,6 +506,30 @@ class Client:
         """Delete a document with its chunks and vectors. Raises :class:`NotFound`."""
         self._request("query", "doc_delete", {"id": _check_token(doc_id, "document id")}, timeout)
 
+    def workspace_info(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """The workspace's model, dim and chunking: {"workspace", "model", "dim",
+        "chunking": {"target_tokens", "overlap_tokens", "embed_context"},
+        "chunking_source": "workspace" (its own) or "server" (the chunk.* settings)}."""
+        return self._request("query", "ws_get", {}, timeout)
+
+    def set_chunking(self, *, target_tokens: Optional[int] = None, overlap_tokens: Optional[int] = None,
+                     embed_context: Optional[bool] = None, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Change how the workspace's documents ingested from now on are cut (the settings
+        given change; the rest stay). Stored documents keep theirs. Raises :class:`Refused`
+        with the reason for a bad setting or a target the model cannot take."""
+        change: Dict[str, Any] = {}
+        if target_tokens is not None:
+            change["target_tokens"] = int(target_tokens)
+        if overlap_tokens is not None:
+            change["overlap_tokens"] = int(overlap_tokens)
+        if embed_context is not None:
+            change["embed_context"] = bool(embed_context)
+        return self._request("query", "ws_chunking", {"chunking": change}, timeout)
+
+    def reset_chunking(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Go back to the server's chunking settings for documents ingested from now on."""
+        return self._request("query", "ws_chunking", {"chunking": None}, timeout)
+
 
 class _Followed:
     __slots__ = ("id", "last", "done", "need_query", "requery_at", "requery", "terminal_since")

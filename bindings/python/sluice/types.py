@@ -142,12 +142,16 @@ class Document:
     bytes: int
     state: Optional[str]
     raw: Dict[str, Any] = field(repr=False, compare=False)
+    #  how it was cut: {"target_tokens", "overlap_tokens", "embed_context"}, None if not recorded
+    chunking: Optional[Dict[str, Any]] = None
 
     @classmethod
     def from_map(cls, m: Mapping[str, Any]) -> "Document":
+        chunking = m.get("chunking")
         return cls(id=_str(m, "id") or "", title=_str(m, "title"), source=_str(m, "source"),
                    mime=_str(m, "mime"), sha256=_str(m, "sha256"), pages=_int(m, "pages"),
-                   chunks=_int(m, "chunks"), bytes=_int(m, "bytes"), state=_str(m, "state"), raw=dict(m))
+                   chunks=_int(m, "chunks"), bytes=_int(m, "bytes"), state=_str(m, "state"), raw=dict(m),
+                   chunking=dict(chunking) if isinstance(chunking, dict) else None)
 
 
 @dataclass(frozen=True)
