@@ -924,7 +924,8 @@ s_commit_body (sl_store_t *self, void *tx, const sl_doc_meta_t *meta, const char
         else {
             change->changed = true;
             if (n > 0
-            &&  (rc = s_commit_chunks (self, tx, doc_id, n, dim, model_id, reader, arg, staged)))
+            &&  ((rc = s_commit_chunks (self, tx, doc_id, n, dim, model_id, reader, arg, staged))
+                 || (rc = ops->tx_pages_build (tx, doc_id))))
                 return rc;
         }
     }
@@ -1673,6 +1674,7 @@ typedef struct {
     float score;                //  cosine, if known
     bool has_score;
     double words;               //  word share (0: not found by the word side)
+    double page;                //  its page's word share (0: page not among the best)
     double fused;               //  what the final order is by
     int match;
 } s_cand_t;
@@ -1710,10 +1712,11 @@ s_cand_fuse (s_cand_t *cands, int n, const sl_search_t *how)
     }
     for (int i = 0; i < n; i++) {
         s_cand_t *c = &cands [i];
-        double words = c->words < S_SHARE_MAX ? c->words : S_SHARE_MAX;
+        double words = (1 - how->page_weight) * (c->words < S_SHARE_MAX ? c->words : S_SHARE_MAX)
+                     + how->page_weight * (c->page < S_SHARE_MAX ? c->page : S_SHARE_MAX);
         double cosine = hi > lo ? (c->score - lo) / (hi - lo) : 0;
         c->fused = how->mode == SL_SEARCH_VECTOR ? c->score
-                 : how->mode == SL_SEARCH_LEXICAL ? c->words
+                 : how->mode == SL_SEARCH_LEXICAL ? words
                  : (1 - how->vector_weight) * words + how->vector_weight * cosine;
     }
 }
@@ -1767,6 +1770,35 @@ s_vector_within (sl_store_t *self, const char *workspace, sl_vindex_t *index, co
     return n;
 }
 
+//  Give the candidates that hold some query word their pages' word
+//  shares: a page holding all the question's words across its chunks says
+//  more than one chunk holding some of them (on bench/eval, chunk and page
+//  evidence together beat either alone). A chunk holding none of the words
+//  gets nothing from its page: it is shown as a hit, and should answer
+//  with its own text
+static int
+s_page_shares (sl_store_t *self, const char *workspace, char terms [SL_STORE_TERMS][SL_STORE_TERM_MAX],
+               int nterms, const sl_search_t *how, s_cand_t *cands, int n)
+{
+    int64_t *keys = NULL;
+    double *shares = NULL;
+    int count = 0;
+    int rc = self->ops->page_lexical (self->backend, workspace,
+                                      (const char (*) [SL_STORE_TERM_MAX]) terms, nterms,
+                                      how->documents, how->n_documents, how->candidates, &keys,
+                                      &shares, &count);
+    for (int i = 0; rc == SL_STORE_OK && i < count; i++)
+        for (int j = 0; j < n; j++)
+            if (cands [j].key == keys [i]) {
+                if (cands [j].words > 0)
+                    cands [j].page = shares [i];
+                break;
+            }
+    free (keys);
+    free (shares);
+    return rc;
+}
+
 //  Collect candidates of the rankings the search asks for; *count gets how
 //  many.
 static int
@@ -1810,6 +1842,8 @@ s_candidates (sl_store_t *self, const char *workspace, sl_vindex_t *index, const
         for (int i = 0; rc == SL_STORE_OK && i < found; i++)
             n = s_cand_add (cands, n, keys [i], SL_HIT_LEXICAL, NULL, words [i]);
         free (words);
+        if (rc == SL_STORE_OK)
+            rc = s_page_shares (self, workspace, terms, nterms, how, cands, n);
     }
     free (keys);
     free (scores);
@@ -1838,6 +1872,8 @@ sl_store_search_text (sl_store_t *self, const char *workspace, const char *model
     const sl_search_t *how = &fusion;
     if (!(fusion.vector_weight > 0 && fusion.vector_weight <= 1))
         fusion.vector_weight = SL_SEARCH_VECTOR_WEIGHT_DEFAULT;
+    if (!(fusion.page_weight > 0 && fusion.page_weight <= 1))
+        fusion.page_weight = SL_SEARCH_PAGE_WEIGHT_DEFAULT;
     if (fusion.candidates <= 0)
         fusion.candidates = SL_SEARCH_CANDIDATES_DEFAULT;
     if (fusion.candidates > S_FUSION_MAX)

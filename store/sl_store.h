@@ -222,16 +222,21 @@ typedef struct {
     sl_search_mode_t mode;
     const char *const *documents;   //  only chunks of these documents (0..SL_STORE_SEARCH_DOCS;
     int n_documents;                //  0: the whole workspace)
-    //  Fusion (hybrid): a candidate scores (1 - vector_weight) x its word
-    //  score over the best word score + vector_weight x its cosine scaled
-    //  to 0..1 over the candidates' cosines; candidates are the best
-    //  `candidates` of each ranking. 0 (or out of range) for the defaults
+    //  Fusion: a candidate's words score (1 - page_weight) x its word
+    //  share + page_weight x its page's word share (shares: BM25 over the
+    //  query's idf sum, capped at 2); hybrid adds vector_weight x its
+    //  cosine scaled to 0..1 over the candidates, the words counting
+    //  1 - vector_weight. Candidates are the best `candidates` of each
+    //  ranking. 0 (or out of range) for the defaults; a tiny value (1e-9)
+    //  for "none"
     double vector_weight;           //  0..1
+    double page_weight;             //  0..1
     int candidates;
 } sl_search_t;
 
 //  Fusion defaults, chosen on the tune half of bench/eval (bench/RESULTS.md)
-#define SL_SEARCH_VECTOR_WEIGHT_DEFAULT  0.4
+#define SL_SEARCH_VECTOR_WEIGHT_DEFAULT  0.2
+#define SL_SEARCH_PAGE_WEIGHT_DEFAULT    0.3
 #define SL_SEARCH_CANDIDATES_DEFAULT     100
 
 //  One event of a job's log. Release with sl_store_events_free.

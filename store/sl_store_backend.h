@@ -159,6 +159,9 @@ typedef struct {
     //  stage finished, error cleared, lease released. 1 if it changed, 0 if not
     int (*tx_job_complete) (void *tx, const char *job_id, const char *doc_id,
                             const char *replaced, const char *duplicate_of, int64_t now_ms);
+    //  Build the document's pages (the text of its chunks, page by page)
+    //  once its chunks are in
+    int (*tx_pages_build) (void *tx, const char *doc_id);
     //  Bump the workspace's generation; *gen_out gets the new one
     int (*tx_bump) (void *tx, const char *workspace, int64_t *gen_out);
     int (*document_get) (void *backend, const char *workspace, const char *doc_id,
@@ -191,6 +194,14 @@ typedef struct {
     int (*lexical) (void *backend, const char *workspace, const char (*terms) [SL_STORE_TERM_MAX],
                     int nterms, const char *const *documents, int n_documents, int limit,
                     int64_t *keys, double *shares, int *count);
+    //  The chunks of the best `pages` pages of the workspace for terms (as
+    //  lexical, pages being the text of their chunks, indexed alike, BM25
+    //  with the pages' own statistics), each with its page's share (as
+    //  lexical's): *keys_p and *shares_p malloc'd, *count of them
+    int (*page_lexical) (void *backend, const char *workspace,
+                         const char (*terms) [SL_STORE_TERM_MAX], int nterms,
+                         const char *const *documents, int n_documents, int pages,
+                         int64_t **keys_p, double **shares_p, int *count);
     //  Keys of every chunk of these documents of the workspace (*keys_p
     //  malloc'd, NULL if none)
     int (*document_keys) (void *backend, const char *workspace, const char *const *documents,
@@ -259,6 +270,7 @@ typedef struct {
     .tx_doc_set_source = s_tx_doc_set_source, \
     .tx_chunks_insert = s_tx_chunks_insert, \
     .tx_job_complete = s_tx_job_complete, \
+    .tx_pages_build = s_tx_pages_build, \
     .tx_bump = s_tx_bump, \
     .document_get = s_document_get, \
     .document_list = s_document_list, \
@@ -268,6 +280,7 @@ typedef struct {
     .vectors_load = s_vectors_load, \
     .hits_fill = s_hits_fill, \
     .lexical = s_lexical, \
+    .page_lexical = s_page_lexical, \
     .document_keys = s_document_keys, \
     .cache_get = s_cache_get, \
     .cache_put = s_cache_put, \

@@ -280,6 +280,27 @@ static const s_migration_t s_migrations [] = {
       "ALTER TABLE workspaces ADD COLUMN chunking TEXT;"
       "ALTER TABLE documents ADD COLUMN chunking TEXT;"
     },
+    //  Pages as the word index sees them: the text of a page's chunks (in
+    //  order), indexed like chunks, so a chunk can be ranked by its page's
+    //  score as well as its own. Built from the chunks at commit (and
+    //  here, for documents stored before)
+    { 10,
+      "CREATE TABLE pages ("
+      "  rid BIGSERIAL PRIMARY KEY,"
+      "  document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,"
+      "  page INTEGER NOT NULL,"
+      "  text TEXT NOT NULL,"
+      "  tsv tsvector GENERATED ALWAYS AS (to_tsvector ('sluice_words',"
+      "  regexp_replace (text, '[\\x01-\\x2f\\x3a-\\x40\\x5b-\\x60\\x7b-\\x7f"
+      "\\u00a0-\\u00bf\\u00d7\\u00f7\\u2000-\\u2bff\\u3000-\\u303f\\U0001f000-\\U0001ffff]+',"
+      "  ' ', 'g'))) STORED,"
+      "  UNIQUE (document_id, page)"
+      ");"
+      "CREATE INDEX pages_tsv ON pages USING gin (tsv);"
+      "CREATE INDEX chunks_by_page ON chunks (document_id, page_start);"
+      "INSERT INTO pages (document_id, page, text) SELECT document_id, page_start,"
+      "  string_agg (text, E'\\n' ORDER BY ordinal) FROM chunks GROUP BY document_id, page_start;"
+    },
 };
 #define S_MIGRATIONS ((int) (sizeof s_migrations / sizeof s_migrations [0]))
 
@@ -316,7 +337,7 @@ typedef enum {
     S_EVENT_APPEND, S_EVENTS_LIST, S_STATS_JOBS, S_STATS_COUNTS,
     S_WS_CHUNKS, S_WS_CACHE_MISSING, S_WS_VEC_FROM_CACHE, S_WS_VEC_DELETE, S_WS_SET_MODEL,
     S_WS_DOC_MODEL,
-    S_LEXICAL, S_DOCS_KEYS,
+    S_LEXICAL, S_PAGE_LEXICAL, S_PAGES_BUILD, S_DOCS_KEYS,
     S_LEASE, S_LEASE_RELEASE, S_WS_BYTES, S_CACHE_USAGE, S_CACHE_EVICT,
     S_COUNT
 } s_stmt_id_t;
@@ -470,6 +491,32 @@ static const char *s_sql [S_COUNT] = {
         "WHERE c.tsv @@ a.q AND d.workspace = $2 "
         "AND ($4::text[] IS NULL OR d.id = ANY ($4::text[]))) s "
         "ORDER BY score DESC, rid LIMIT $3",
+    //  The chunks of the best $3 pages for $1 (scored as S_LEXICAL scores
+    //  chunks, with the pages' statistics: N is the workspace's page
+    //  count), each with its page's share; $4 NULL or document ids
+    [S_PAGE_LEXICAL] = "WITH t AS (SELECT to_tsquery ('sluice_words', w) AS q "
+        "FROM unnest ($1::text[]) w), "
+        "n AS (SELECT GREATEST (COALESCE (SUM (pages), 0), 1)::float8 AS n FROM documents "
+        "WHERE workspace = $2), "
+        "w AS (SELECT t.q, ln (1 + (n.n - df.c + 0.5) / (df.c + 0.5)) AS idf FROM t, n, "
+        "LATERAL (SELECT COUNT (*)::float8 AS c FROM pages p JOIN documents d "
+        "ON d.id = p.document_id WHERE d.workspace = $2 AND p.tsv @@ t.q) df "
+        "WHERE numnode (t.q) > 0), "
+        "a AS (SELECT string_agg (q::text, ' | ')::tsquery AS q FROM w), "
+        "top AS (SELECT p.document_id, p.page, (SELECT SUM (w.idf * r * 2.2 / (r + 1.2)) "
+        "FROM w, LATERAL (SELECT ts_rank_cd ('{1,1,1,1}', p.tsv, w.q, 0)::float8 AS r) rr "
+        "WHERE p.tsv @@ w.q) / NULLIF ((SELECT SUM (w.idf) FROM w), 0) AS share "
+        "FROM pages p JOIN documents d ON d.id = p.document_id, a "
+        "WHERE p.tsv @@ a.q AND d.workspace = $2 "
+        "AND ($4::text[] IS NULL OR d.id = ANY ($4::text[])) "
+        "ORDER BY share DESC NULLS LAST, p.rid LIMIT $3) "
+        "SELECT c.rid, top.share FROM top JOIN chunks c ON c.document_id = top.document_id "
+        "AND c.page_start = top.page",
+    //  A committed document's pages from its chunks ($1 its id)
+    [S_PAGES_BUILD] = "INSERT INTO pages (document_id, page, text) SELECT document_id, "
+        "page_start, string_agg (text, E'\\n' ORDER BY ordinal) FROM chunks "
+        "WHERE document_id = $1 GROUP BY document_id, page_start "
+        "ON CONFLICT (document_id, page) DO NOTHING",
     [S_DOCS_KEYS] = "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id "
         "WHERE d.workspace = $1 AND d.id = ANY ($2::text[])",
     //  binary result: i int8 (1-based position in $2), dim int4, vec bytea
@@ -1778,6 +1825,16 @@ s_tx_doc_insert (void *tx, const sl_doc_meta_t *meta, const char *doc_id, int n,
 }
 
 static int
+s_tx_pages_build (void *tx, const char *doc_id)
+{
+    s_conn_t *c = tx;
+    s_params_t p = { 0 };
+    s_p_text (&p, doc_id);
+    return s_exec_count (c->owner, c, S_PAGES_BUILD, &p, "build pages") < 0 ? SL_STORE_ERROR
+                                                                             : SL_STORE_OK;
+}
+
+static int
 s_tx_doc_remove (void *tx, const char *workspace, const char *doc_id, char *sha256_out,
                  sl_store_change_t *change)
 {
@@ -2355,6 +2412,62 @@ s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_T
         }
         keys [(*count)++] = s_i64 (res, r, 0);
     }
+    PQclear (res);
+    return SL_STORE_OK;
+}
+
+static int
+s_page_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_TERM_MAX],
+                int nterms, const char *const *documents, int n_documents, int pages,
+                int64_t **keys_p, double **shares_p, int *count)
+{
+    char quoted [SL_STORE_TERMS][SL_STORE_TERM_MAX + 2];
+    const char *items [SL_STORE_TERMS];
+    int n = nterms < SL_STORE_TERMS ? nterms : SL_STORE_TERMS;
+    for (int i = 0; i < n; i++) {
+        snprintf (quoted [i], sizeof quoted [i], "'%s'", terms [i]);
+        items [i] = quoted [i];
+    }
+    *keys_p = NULL;
+    *shares_p = NULL;
+    *count = 0;
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    char *query = s_text_array (items, n);
+    char *ids = n_documents > 0 ? s_text_array ((const char **) documents, n_documents) : NULL;
+    s_params_t p = { 0 };
+    s_p_text (&p, query);
+    s_p_text (&p, workspace);
+    s_p_int (&p, pages);
+    s_p_text (&p, ids);
+    PGresult *res = s_exec (self, c, S_PAGE_LEXICAL, &p, false, "page search");
+    s_release (self, c);
+    free (ids);
+    free (query);
+    if (!res)
+        return SL_STORE_ERROR;
+    int rows = PQntuples (res);
+    if (rows > 0) {
+        *keys_p = malloc ((size_t) rows * sizeof **keys_p);
+        *shares_p = malloc ((size_t) rows * sizeof **shares_p);
+        if (!*keys_p || !*shares_p) {
+            free (*keys_p);
+            free (*shares_p);
+            *keys_p = NULL;
+            *shares_p = NULL;
+            PQclear (res);
+            sl_store_set_errmsg ("out of memory ranking pages");
+            return SL_STORE_ERROR;
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        double share = PQgetisnull (res, r, 1) ? 0 : strtod (PQgetvalue (res, r, 1), NULL);
+        (*shares_p) [r] = share > 0 ? share : 0;
+        (*keys_p) [r] = s_i64 (res, r, 0);
+    }
+    *count = rows;
     PQclear (res);
     return SL_STORE_OK;
 }

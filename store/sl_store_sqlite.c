@@ -259,6 +259,32 @@ static const s_migration_t s_migrations [] = {
       "ALTER TABLE workspaces ADD COLUMN chunking TEXT;"
       "ALTER TABLE documents ADD COLUMN chunking TEXT;"
     },
+    //  Pages as the word index sees them: the text of a page's chunks (in
+    //  order), indexed like chunks, so a chunk can be ranked by its page's
+    //  BM25 as well as its own (a page holding all the question's words
+    //  over several chunks says more than one chunk holding some). Built
+    //  from the chunks at commit (and here, for documents stored before)
+    { 10,
+      "CREATE TABLE pages ("
+      "  rid INTEGER PRIMARY KEY AUTOINCREMENT,"
+      "  document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,"
+      "  page INTEGER NOT NULL,"
+      "  text TEXT NOT NULL,"
+      "  UNIQUE (document_id, page)"
+      ");"
+      "CREATE INDEX chunks_by_page ON chunks (document_id, page_start);"
+      "CREATE VIRTUAL TABLE pages_fts USING fts5 (text, content = 'pages',"
+      "  content_rowid = 'rid', tokenize = 'porter unicode61 remove_diacritics 2');"
+      "CREATE TRIGGER pages_fts_insert AFTER INSERT ON pages BEGIN"
+      "  INSERT INTO pages_fts (rowid, text) VALUES (new.rid, new.text);"
+      "END;"
+      "CREATE TRIGGER pages_fts_delete AFTER DELETE ON pages BEGIN"
+      "  INSERT INTO pages_fts (pages_fts, rowid, text) VALUES ('delete', old.rid, old.text);"
+      "END;"
+      "INSERT INTO pages (document_id, page, text) SELECT document_id, page_start,"
+      "  group_concat (text, char (10)) FROM (SELECT document_id, page_start, text FROM chunks"
+      "  ORDER BY document_id, ordinal) GROUP BY document_id, page_start;"
+    },
 };
 #define S_MIGRATIONS ((int) (sizeof s_migrations / sizeof s_migrations [0]))
 
@@ -295,7 +321,7 @@ typedef enum {
     S_BLOB_REF, S_VEC_LOAD, S_HIT_FILL, S_CACHE_GET, S_CACHE_PUT,
     S_EVENT_APPEND, S_EVENTS_LIST, S_STATS_JOBS, S_STATS_COUNTS,
     S_WS_CHUNKS, S_WS_CACHE_MISSING, S_WS_VEC_DELETE, S_WS_VEC_FROM_CACHE, S_WS_SET_MODEL,
-    S_WS_DOC_MODEL, S_LEXICAL, S_TERM_CHUNKS, S_CHUNK_COUNT, S_DOCS_KEYS,
+    S_WS_DOC_MODEL, S_LEXICAL, S_TERM_CHUNKS, S_CHUNK_COUNT, S_PAGE_LEXICAL, S_TERM_PAGES, S_PAGE_COUNT, S_PAGES_BUILD, S_DOCS_KEYS,
     S_LEASE, S_LEASE_RELEASE, S_WS_BYTES, S_CACHE_USAGE, S_CACHE_EVICT,
     S_COUNT
 } s_stmt_id_t;
@@ -431,6 +457,21 @@ static const char *s_sql [S_COUNT] = {
     //  (every workspace) and those holding the term (?1, one quoted term)
     [S_TERM_CHUNKS] = "SELECT COUNT (*) FROM chunks_fts WHERE chunks_fts MATCH ?1",
     [S_CHUNK_COUNT] = "SELECT COUNT (*) FROM chunks",
+    //  The chunks of the best ?3 pages for ?1 (as S_LEXICAL's), each with
+    //  its page's BM25; ?4 NULL or a JSON array of document ids
+    [S_PAGE_LEXICAL] = "SELECT c.rid, p.score FROM (SELECT pages.document_id, pages.page, "
+        "-bm25 (pages_fts) AS score FROM pages_fts JOIN pages ON pages.rid = pages_fts.rowid "
+        "JOIN documents d ON d.id = pages.document_id WHERE pages_fts MATCH ?1 "
+        "AND d.workspace = ?2 AND (?4 IS NULL OR d.id IN (SELECT value FROM json_each (?4))) "
+        "ORDER BY score DESC LIMIT ?3) p JOIN chunks c ON c.document_id = p.document_id "
+        "AND c.page_start = p.page",
+    [S_TERM_PAGES] = "SELECT COUNT (*) FROM pages_fts WHERE pages_fts MATCH ?1",
+    [S_PAGE_COUNT] = "SELECT COUNT (*) FROM pages",
+    //  A committed document's pages from its chunks (?1 its id)
+    [S_PAGES_BUILD] = "INSERT INTO pages (document_id, page, text) SELECT document_id, "
+        "page_start, group_concat (text, char (10)) FROM (SELECT document_id, page_start, text "
+        "FROM chunks WHERE document_id = ?1 ORDER BY ordinal) WHERE true GROUP BY page_start "
+        "ON CONFLICT (document_id, page) DO NOTHING",
     //  ?2 a JSON array of document ids
     [S_DOCS_KEYS] = "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id "
         "WHERE d.workspace = ?1 AND d.id IN (SELECT value FROM json_each (?2))",
@@ -1393,6 +1434,17 @@ s_tx_doc_insert (void *tx, const sl_doc_meta_t *meta, const char *doc_id, int n,
 }
 
 static int
+s_tx_pages_build (void *tx, const char *doc_id)
+{
+    s_conn_t *c = tx;
+    sqlite3_stmt *st = s_stmt (c, S_PAGES_BUILD);
+    if (!st)
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, doc_id);
+    return s_run (c, st, "build pages") ? SL_STORE_ERROR : SL_STORE_OK;
+}
+
+static int
 s_tx_doc_remove (void *tx, const char *workspace, const char *doc_id, char *sha256_out,
                  sl_store_change_t *change)
 {
@@ -2013,6 +2065,36 @@ s_document_keys (void *backend, const char *workspace, const char *const *docume
     return rc;
 }
 
+//  The query's idf mass, as bm25 () weighs each term: ln ((N - n + 0.5) /
+//  (n + 0.5)), at least 1e-6 (FTS5's floor), N the rows of the index
+//  (count, every workspace: what bm25 () counts) and n those holding the
+//  term (term, one quoted term)
+static double
+s_idf_mass (s_conn_t *c, const char (*terms) [SL_STORE_TERM_MAX], int nterms, s_stmt_id_t count,
+            s_stmt_id_t term)
+{
+    double rows = 0, mass = 0;
+    sqlite3_stmt *st = s_stmt (c, count);
+    if (st && sqlite3_step (st) == SQLITE_ROW)
+        rows = (double) sqlite3_column_int64 (st, 0);
+    if (st)
+        s_done (st);
+    for (int i = 0; i < nterms; i++) {
+        char one [SL_STORE_TERM_MAX + 4];
+        snprintf (one, sizeof one, "\"%s\"", terms [i]);
+        st = s_stmt (c, term);
+        if (!st)
+            break;
+        s_bind_text (st, 1, one);
+        double holding = sqlite3_step (st) == SQLITE_ROW
+                       ? (double) sqlite3_column_int64 (st, 0) : 0;
+        s_done (st);
+        double idf = log ((rows - holding + 0.5) / (holding + 0.5));
+        mass += idf > 1e-6 ? idf : 1e-6;
+    }
+    return mass;
+}
+
 static int
 s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_TERM_MAX],
            int nterms, const char *const *documents, int n_documents, int limit,
@@ -2036,28 +2118,8 @@ s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_T
     if (!c)
         return SL_STORE_ERROR;
     int rc = s_read_begin (c);
-    //  The query's idf mass, as bm25 () weighs each term: ln ((N - n + 0.5)
-    //  / (n + 0.5)), at least 1e-6 (FTS5's floor)
-    double chunks = 0, mass = 0;
-    sqlite3_stmt *st = rc == 0 ? s_stmt (c, S_CHUNK_COUNT) : NULL;
-    if (st && sqlite3_step (st) == SQLITE_ROW)
-        chunks = (double) sqlite3_column_int64 (st, 0);
-    if (st)
-        s_done (st);
-    for (int i = 0; rc == 0 && i < nterms; i++) {
-        char one [SL_STORE_TERM_MAX + 4];
-        snprintf (one, sizeof one, "\"%s\"", terms [i]);
-        st = s_stmt (c, S_TERM_CHUNKS);
-        if (!st)
-            break;
-        s_bind_text (st, 1, one);
-        double holding = sqlite3_step (st) == SQLITE_ROW
-                       ? (double) sqlite3_column_int64 (st, 0) : 0;
-        s_done (st);
-        double idf = log ((chunks - holding + 0.5) / (holding + 0.5));
-        mass += idf > 1e-6 ? idf : 1e-6;
-    }
-    st = rc == 0 ? s_stmt (c, S_LEXICAL) : NULL;
+    double mass = rc == 0 ? s_idf_mass (c, terms, nterms, S_CHUNK_COUNT, S_TERM_CHUNKS) : 0;
+    sqlite3_stmt *st = rc == 0 ? s_stmt (c, S_LEXICAL) : NULL;
     char *ids = s_ids_json (documents, n_documents);
     if (st) {
         s_bind_text (st, 1, match);
@@ -2083,6 +2145,72 @@ s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_T
     free (ids);
     s_read_end (c);
     s_release (self, c);
+    return rc;
+}
+
+static int
+s_page_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_TERM_MAX],
+                int nterms, const char *const *documents, int n_documents, int pages,
+                int64_t **keys_p, double **shares_p, int *count)
+{
+    char match [SL_STORE_TERMS * (SL_STORE_TERM_MAX + 8)] = "";
+    size_t used = 0;
+    for (int i = 0; i < nterms; i++)
+        used += (size_t) snprintf (match + used, sizeof match - used, "%s\"%s\"",
+                                   i ? " OR " : "", terms [i]);
+    s_sqlite_t *self = backend;
+    *keys_p = NULL;
+    *shares_p = NULL;
+    *count = 0;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    int rc = s_read_begin (c);
+    double mass = rc == 0 ? s_idf_mass (c, terms, nterms, S_PAGE_COUNT, S_TERM_PAGES) : 0;
+    sqlite3_stmt *st = rc == 0 ? s_stmt (c, S_PAGE_LEXICAL) : NULL;
+    char *ids = s_ids_json (documents, n_documents);
+    size_t cap = 0;
+    if (st) {
+        s_bind_text (st, 1, match);
+        s_bind_text (st, 2, workspace);
+        sqlite3_bind_int (st, 3, pages);
+        s_bind_text (st, 4, ids);
+        int step;
+        while ((step = sqlite3_step (st)) == SQLITE_ROW) {
+            if ((size_t) *count == cap) {
+                cap = cap ? cap * 2 : 256;
+                int64_t *keys = realloc (*keys_p, cap * sizeof *keys);
+                double *shares = keys ? realloc (*shares_p, cap * sizeof *shares) : NULL;
+                if (keys)
+                    *keys_p = keys;
+                if (!keys || !shares) {
+                    sl_store_set_errmsg ("out of memory ranking pages");
+                    rc = SL_STORE_ERROR;
+                    break;
+                }
+                *shares_p = shares;
+            }
+            double share = mass > 0 ? sqlite3_column_double (st, 1) / mass : 1;
+            (*shares_p) [*count] = share > 0 ? share : 0;
+            (*keys_p) [(*count)++] = sqlite3_column_int64 (st, 0);
+        }
+        if (rc == 0 && step != SQLITE_DONE)
+            rc = s_fail (c, "page search");
+        s_done (st);
+    }
+    else
+    if (rc == 0)
+        rc = SL_STORE_ERROR;
+    free (ids);
+    s_read_end (c);
+    s_release (self, c);
+    if (rc != 0) {
+        free (*keys_p);
+        free (*shares_p);
+        *keys_p = NULL;
+        *shares_p = NULL;
+        *count = 0;
+    }
     return rc;
 }
 

@@ -19,6 +19,7 @@ typedef struct {
     sl_node_t *node;
     sl_store_t *store;
     double vector_weight;       //  search.* fusion settings
+    double page_weight;
     int candidates;
 } query_t;
 
@@ -371,6 +372,7 @@ s_search (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *bo
     sl_search_t how = { .text = query, .mode = (sl_search_mode_t) mode,
                         .documents = doc_ptrs, .n_documents = n_docs,
                         .vector_weight = self->vector_weight,
+                        .page_weight = self->page_weight,
                         .candidates = self->candidates };
     int rc = sl_store_search_text (self->store, ws, sl_embedder_model_id (embedder), vec, dim,
                                    &how, (int) k, hits, &n);
@@ -578,6 +580,8 @@ s_start (sl_node_t *node, char *err, size_t errlen)
     sl_config_t *config = sl_node_config (node);
     self->vector_weight = sl_config_double (config, "search.vector_weight",
                                             SL_SEARCH_VECTOR_WEIGHT_DEFAULT);
+    self->page_weight = sl_config_double (config, "search.page_weight",
+                                          SL_SEARCH_PAGE_WEIGHT_DEFAULT);
     self->candidates = (int) sl_config_int (config, "search.candidates",
                                             SL_SEARCH_CANDIDATES_DEFAULT);
     return self;
