@@ -235,8 +235,8 @@ typedef struct {
 } sl_search_t;
 
 //  Fusion defaults, chosen on the tune half of bench/eval (bench/RESULTS.md)
-#define SL_SEARCH_VECTOR_WEIGHT_DEFAULT  0.2
-#define SL_SEARCH_PAGE_WEIGHT_DEFAULT    0.3
+#define SL_SEARCH_VECTOR_WEIGHT_DEFAULT  0.3
+#define SL_SEARCH_PAGE_WEIGHT_DEFAULT    0.4
 #define SL_SEARCH_CANDIDATES_DEFAULT     100
 
 //  One event of a job's log. Release with sl_store_events_free.

@@ -40,9 +40,18 @@ void sl_store_document_id (const char *workspace, const char *sha256, char out [
 //  unless nothing else is left. Returns the count.
 #define SL_STORE_TERMS    16
 #define SL_STORE_TERM_MAX 64
-//  Lexical ranking: a chunk holding every query word has its BM25 score
-//  multiplied by this (both backends)
+//  Lexical ranking (both backends): a chunk holding every query word has
+//  its BM25 score multiplied by SL_STORE_ALL_WORDS_BOOST; one where two
+//  consecutive query words stand at most SL_STORE_NEAR_DISTANCE words
+//  apart ("exception handling", "handling of exceptions") by
+//  SL_STORE_NEAR_BOOST too; a word of the chunk's section path counts
+//  SL_STORE_SECTION_WEIGHT of one in its text (a heading is repeated on
+//  every chunk under it, so at full weight it drowns the text). Chosen on
+//  the tune half of bench/eval (bench/RESULTS.md)
 #define SL_STORE_ALL_WORDS_BOOST 1.3
+#define SL_STORE_NEAR_BOOST      1.1
+#define SL_STORE_NEAR_DISTANCE   2
+#define SL_STORE_SECTION_WEIGHT  0.5
 int sl_store_query_terms (const char *text, char terms [SL_STORE_TERMS][SL_STORE_TERM_MAX]);
 
 //  --------------------------------------------------------------------------

@@ -301,6 +301,21 @@ static const s_migration_t s_migrations [] = {
       "INSERT INTO pages (document_id, page, text) SELECT document_id, page_start,"
       "  string_agg (text, E'\\n' ORDER BY ordinal) FROM chunks GROUP BY document_id, page_start;"
     },
+    //  A word of a chunk's section path counts less than one of its text
+    //  (SL_STORE_SECTION_WEIGHT, as SQLite weighs its section column): the
+    //  text is labelled A and the section B, which ranking weighs apart
+    { 11,
+      "DROP INDEX chunks_tsv;"
+      "ALTER TABLE chunks DROP COLUMN tsv;"
+      "ALTER TABLE chunks ADD COLUMN tsv tsvector GENERATED ALWAYS AS ("
+      "  setweight (to_tsvector ('sluice_words', regexp_replace (text, '[\\x01-\\x2f\\x3a-\\x40"
+      "\\x5b-\\x60\\x7b-\\x7f\\u00a0-\\u00bf\\u00d7\\u00f7\\u2000-\\u2bff\\u3000-\\u303f"
+      "\\U0001f000-\\U0001ffff]+', ' ', 'g')), 'A') ||"
+      "  setweight (to_tsvector ('sluice_words', regexp_replace (section, '[\\x01-\\x2f"
+      "\\x3a-\\x40\\x5b-\\x60\\x7b-\\x7f\\u00a0-\\u00bf\\u00d7\\u00f7\\u2000-\\u2bff"
+      "\\u3000-\\u303f\\U0001f000-\\U0001ffff]+', ' ', 'g')), 'B')) STORED;"
+      "CREATE INDEX chunks_tsv ON chunks USING gin (tsv);"
+    },
 };
 #define S_MIGRATIONS ((int) (sizeof s_migrations / sizeof s_migrations [0]))
 
@@ -471,7 +486,10 @@ static const char *s_sql [S_COUNT] = {
     //  weights and no normalisation). No length normalisation (BM25's b =
     //  0): the average chunk length would cost a scan per query, and
     //  chunks are of similar length by construction. A chunk holding every
-    //  term is multiplied by $5 as on SQLite. Second column:
+    //  term is multiplied by $5 as on SQLite, one where two consecutive
+    //  terms stand near each other ($6: a tsquery of <N> phrases, both
+    //  orders, N up to SL_STORE_NEAR_DISTANCE + 1) by $8; occurrences are
+    //  weighted by label ($7: {D, C, B = section, A = text}). Second column:
     //  that score over the terms' idf sum (NULL: no idf at all)
     [S_LEXICAL] = "WITH t AS (SELECT to_tsquery ('sluice_words', w) AS q FROM unnest ($1::text[]) w), "
         "n AS (SELECT GREATEST (COALESCE (SUM (chunks), 0), 1)::float8 AS n FROM documents "
@@ -484,9 +502,11 @@ static const char *s_sql [S_COUNT] = {
         "string_agg (q::text, ' & ')::tsquery AS qa, COUNT (*) AS n FROM w) "
         "SELECT rid, score / NULLIF ((SELECT SUM (w.idf) FROM w), 0) FROM (SELECT c.rid, "
         "(SELECT SUM (w.idf * r * 2.2 / (r + 1.2)) FROM w, "
-        "LATERAL (SELECT ts_rank_cd ('{1,1,1,1}', c.tsv, w.q, 0)::float8 AS r) rr "
+        "LATERAL (SELECT ts_rank_cd ($7::float4[], c.tsv, w.q, 0)::float8 AS r) rr "
         "WHERE c.tsv @@ w.q) "
-        "* (CASE WHEN a.n > 1 AND c.tsv @@ a.qa THEN $5::float8 ELSE 1.0 END) AS score "
+        "* (CASE WHEN a.n > 1 AND c.tsv @@ a.qa THEN $5::float8 ELSE 1.0 END) "
+        "* (CASE WHEN $6::text IS NOT NULL AND c.tsv @@ to_tsquery ('sluice_words', $6::text) "
+        "THEN $8::float8 ELSE 1.0 END) AS score "
         "FROM chunks c JOIN documents d ON d.id = c.document_id, a "
         "WHERE c.tsv @@ a.q AND d.workspace = $2 "
         "AND ($4::text[] IS NULL OR d.id = ANY ($4::text[]))) s "
@@ -2382,8 +2402,20 @@ s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_T
         items [i] = quoted [i];
     }
     char *query = s_text_array (items, nterms < SL_STORE_TERMS ? nterms : SL_STORE_TERMS);
-    char boost [32];
+    char boost [32], near_boost [32], weights [64];
     snprintf (boost, sizeof boost, "%g", SL_STORE_ALL_WORDS_BOOST);
+    snprintf (near_boost, sizeof near_boost, "%g", SL_STORE_NEAR_BOOST);
+    snprintf (weights, sizeof weights, "{%g,%g,%g,1}", SL_STORE_SECTION_WEIGHT,
+              SL_STORE_SECTION_WEIGHT, SL_STORE_SECTION_WEIGHT);
+    //  'a' <1> 'b' | 'b' <1> 'a' | 'a' <2> 'b' ...: consecutive terms at
+    //  most SL_STORE_NEAR_DISTANCE words apart, either order (FTS5's NEAR)
+    char near [SL_STORE_TERMS * (SL_STORE_NEAR_DISTANCE + 1) * (4 * SL_STORE_TERM_MAX + 24)] = "";
+    size_t used = 0;
+    for (int i = 1; i < nterms && i < SL_STORE_TERMS; i++)
+        for (int d = 1; d <= SL_STORE_NEAR_DISTANCE + 1; d++)
+            used += (size_t) snprintf (near + used, sizeof near - used,
+                                       "%s%s <%d> %s | %s <%d> %s", used ? " | " : "",
+                                       quoted [i - 1], d, quoted [i], quoted [i], d, quoted [i - 1]);
     s_pg_t *self = backend;
     *count = 0;
     s_conn_t *c = s_acquire (self);
@@ -2398,6 +2430,9 @@ s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_T
     s_p_int (&p, limit);
     s_p_text (&p, ids);
     s_p_text (&p, boost);
+    s_p_text (&p, *near ? near : NULL);
+    s_p_text (&p, weights);
+    s_p_text (&p, near_boost);
     PGresult *res = s_exec (self, c, S_LEXICAL, &p, false, "lexical search");
     s_release (self, c);
     free (ids);

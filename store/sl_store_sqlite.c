@@ -444,11 +444,15 @@ static const char *s_sql [S_COUNT] = {
     //  ?1 an FTS5 query of quoted terms joined by OR, ranked by BM25 (FTS5
     //  bm25 (): negative, lower is better); ?5 NULL or the same terms
     //  joined by AND: a chunk holding every word has its score multiplied
-    //  by ?6 (> 1, the all-words boost); ?4 NULL or a JSON array of
+    //  by ?6 (> 1, the all-words boost); ?7 NULL or NEAR groups of
+    //  consecutive terms: a chunk matching one is multiplied by ?8; ?9
+    //  the section column's weight; ?4 NULL or a JSON array of
     //  document ids to stay within. Second column: the (boosted) score
-    [S_LEXICAL] = "SELECT rid, score FROM (SELECT c.rid, -bm25 (chunks_fts) * (CASE WHEN "
+    [S_LEXICAL] = "SELECT rid, score FROM (SELECT c.rid, -bm25 (chunks_fts, 1.0, ?9) * (CASE WHEN "
         "?5 IS NOT NULL AND chunks_fts.rowid IN (SELECT rowid FROM chunks_fts WHERE chunks_fts "
-        "MATCH ?5) THEN ?6 ELSE 1.0 END) AS score FROM chunks_fts JOIN chunks c "
+        "MATCH ?5) THEN ?6 ELSE 1.0 END) * (CASE WHEN ?7 IS NOT NULL AND chunks_fts.rowid IN "
+        "(SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?7) THEN ?8 ELSE 1.0 END) "
+        "AS score FROM chunks_fts JOIN chunks c "
         "ON c.rid = chunks_fts.rowid JOIN documents d ON d.id = c.document_id "
         "WHERE chunks_fts MATCH ?1 AND d.workspace = ?2 "
         "AND (?4 IS NULL OR d.id IN (SELECT value FROM json_each (?4)))) "
@@ -2105,12 +2109,17 @@ s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_T
     //  Any of the words finds a chunk (OR); all of them boost it (AND)
     char match [SL_STORE_TERMS * (SL_STORE_TERM_MAX + 8)] = "";
     char all [SL_STORE_TERMS * (SL_STORE_TERM_MAX + 8)] = "";
-    size_t used = 0, used_all = 0;
+    char near [SL_STORE_TERMS * (2 * SL_STORE_TERM_MAX + 24)] = "";
+    size_t used = 0, used_all = 0, used_near = 0;
     for (int i = 0; i < nterms; i++) {
         used += (size_t) snprintf (match + used, sizeof match - used, "%s\"%s\"",
                                    i ? " OR " : "", terms [i]);
         used_all += (size_t) snprintf (all + used_all, sizeof all - used_all, "%s\"%s\"",
                                        i ? " AND " : "", terms [i]);
+        if (i > 0)
+            used_near += (size_t) snprintf (near + used_near, sizeof near - used_near,
+                                            "%sNEAR (\"%s\" \"%s\", %d)", i > 1 ? " OR " : "",
+                                            terms [i - 1], terms [i], SL_STORE_NEAR_DISTANCE);
     }
     s_sqlite_t *self = backend;
     *count = 0;
@@ -2128,6 +2137,9 @@ s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_T
         s_bind_text (st, 4, ids);
         s_bind_text (st, 5, nterms > 1 ? all : NULL);
         sqlite3_bind_double (st, 6, SL_STORE_ALL_WORDS_BOOST);
+        s_bind_text (st, 7, nterms > 1 ? near : NULL);
+        sqlite3_bind_double (st, 8, SL_STORE_NEAR_BOOST);
+        sqlite3_bind_double (st, 9, SL_STORE_SECTION_WEIGHT);
         int step;
         while ((step = sqlite3_step (st)) == SQLITE_ROW && *count < limit) {
             double share = mass > 0 ? sqlite3_column_double (st, 1) / mass : 1;

@@ -1294,6 +1294,40 @@ s_test_lexical (sl_store_t *store, const s_db_t *db)
         char wood_sha [SL_SHA256_HEX];
         CHECK (sl_store_document_delete (store, "wsrank", wood_id, wood_sha) == 0);
     }
+    //  proximity: of two chunks with the same words, the one where they
+    //  stand together ranks first, whichever comes first in the query;
+    //  section: a word of the text counts more than one of the section
+    //  path alone (each chunk on a page of its own, so pages do not tell)
+    {
+        static const char *near [4] = {
+            "amber kettle lamp moss oak pine reed sage", "amber lamp moss oak pine reed sage kettle",
+            "drum flute", "drum flute"
+        };
+        s_doc_t prox;
+        s_doc_make (&prox, "wsnear", "https://example.com/near", "near", 4);
+        for (int i = 0; i < 4; i++) {
+            prox.chunks [i].text = near [i];
+            prox.chunks [i].page_start = prox.chunks [i].page_end = i + 1;
+        }
+        prox.chunks [2].section = "Harpsichord";
+        prox.chunks [3].text = "drum flute harpsichord";
+        prox.chunks [3].section = "Tuning";
+        char prox_id [SL_STORE_ID];
+        CHECK (s_doc_commit (store, &prox, prox_id) == 0);
+        for (int q = 0; q < 4; q++) {
+            n = s_lex_search (store, "wsnear", prox.vectors + q * T_DIM, "amber kettle",
+                              SL_SEARCH_LEXICAL, ords, matches, scores);
+            CHECK (n == 2 && ords [0] == 0);
+            n = s_lex_search (store, "wsnear", prox.vectors + q * T_DIM, "kettle amber",
+                              SL_SEARCH_LEXICAL, ords, matches, scores);
+            CHECK (n == 2 && ords [0] == 0);
+            n = s_lex_search (store, "wsnear", prox.vectors + q * T_DIM, "harpsichord",
+                              SL_SEARCH_LEXICAL, ords, matches, scores);
+            CHECK (n == 2 && ords [0] == 3 && ords [1] == 2);
+        }
+        char prox_sha [SL_SHA256_HEX];
+        CHECK (sl_store_document_delete (store, "wsnear", prox_id, prox_sha) == 0);
+    }
     CHECK (s_lex_search (store, "wslex", near3, "harmonica", SL_SEARCH_LEXICAL,
                           ords, matches, scores) == 2);
     //  function words alone: lexical mode looks them up, hybrid leaves
