@@ -162,9 +162,8 @@ s_top (sl_store_t *store, const char *workspace, const float *query, sl_hit_t *b
         CHECK (hits [i - 1].score >= hits [i].score);
     memset (best, 0, sizeof *best);
     if (n > 0) {
-        *best = hits [0];
-        best->section = NULL;
-        hits [0].title = hits [0].source = hits [0].text = NULL;
+        *best = hits [0];           //  best owns its strings now
+        memset (&hits [0], 0, sizeof hits [0]);
     }
     sl_store_hits_reset (hits, n);
     return n;
