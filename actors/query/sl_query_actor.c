@@ -40,6 +40,24 @@ s_pack_structure (sl_mpw_t *w, const char *kind, const char *section, bool ocr, 
         msgpack_pack_nil (&w->pk);
 }
 
+//  Where a hit's answer is: highlights, [[start, end], ...] in code points
+//  of text (the words the ranking matched, sl_highlight.h), and mime, the
+//  document's type (the edge's document_url opens a PDF at its page).
+//  Two map entries.
+static void
+s_pack_answer (sl_mpw_t *w, const sl_hit_t *hit)
+{
+    sl_mpw_key (w, "highlights");
+    msgpack_pack_array (&w->pk, (size_t) hit->n_highlights);
+    for (int i = 0; i < hit->n_highlights; i++) {
+        msgpack_pack_array (&w->pk, 2);
+        msgpack_pack_int (&w->pk, hit->highlights [2 * i]);
+        msgpack_pack_int (&w->pk, hit->highlights [2 * i + 1]);
+    }
+    sl_mpw_key (w, "mime");
+    sl_mpw_str (w, hit->mime);
+}
+
 static void
 s_limits (const msgpack_object *body, int64_t *limit, int64_t *offset, int64_t max)
 {
@@ -393,7 +411,7 @@ s_search (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *bo
     sl_mpw_key (&w, "hits");
     msgpack_pack_array (&w.pk, (size_t) n);
     for (int i = 0; i < n; i++) {
-        msgpack_pack_map (&w.pk, 14);
+        msgpack_pack_map (&w.pk, 16);
         sl_mpw_key (&w, "score");
         msgpack_pack_double (&w.pk, hits [i].score);
         int match = hits [i].match;
@@ -411,6 +429,7 @@ s_search (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *bo
         sl_mpw_key (&w, "text");
         sl_mpw_str (&w, hits [i].text);
         s_pack_structure (&w, hits [i].kind, hits [i].section, hits [i].ocr, hits [i].ocr_confidence);
+        s_pack_answer (&w, &hits [i]);
     }
     sl_mpw_kv_str (&w, "model", sl_embedder_model_id (embedder));
     sl_mpw_kv_str (&w, "mode", sl_search_mode_name ((sl_search_mode_t) mode));
