@@ -268,6 +268,47 @@ def test_hit_link_opens_its_page(tmp):
                   "%s hits link their page" % mode, h)
 
 
+def test_python_client_highlights_and_content(tmp):
+    sys.path.insert(0, os.path.join(ROOT, "bindings", "python"))
+    import sluice
+    srv = Sluiced(tmp, sets=[HASH])
+    pages = [" ".join(filler(30 + i, 220)) for i in range(4)]
+    pages[1] = " ".join(filler(40, 80)) + " Unscrew the brass impeller housing first. " + " ".join(filler(41, 80))
+    pdf = os.path.join(tmp, "pump.pdf")
+    make_pdf(pdf, pages)
+    data = open(pdf, "rb").read()
+    doc = upload(srv, "pump.pdf", "application/pdf", data)
+    with sluice.Client("tcp://127.0.0.1:%d" % srv.broker_port, timeout=30) as client:
+        hits = client.search("unscrewing impeller housings", mode="lexical", k=3)
+        top = hits[0]
+        check(top.document_id == doc and top.page_start == 2, "the answer's page", top)
+        check([top.text[a:b] for a, b in top.highlights] == ["Unscrew", "impeller", "housing"],
+              "highlights slice the matched words", top.highlights)
+        check(top.mime == "application/pdf" and top.document_url == "/v1/documents/%s/content#page=2" % doc,
+              "the document's link", top.document_url)
+        check(client.content(doc) == data, "content: the uploaded bytes")
+        big = os.path.join(tmp, "big.bin")
+        with open(big, "wb") as out:
+            check(client.content(doc, out) == len(data), "content to a file: its size")
+        check(open(big, "rb").read() == data, "the file holds the bytes")
+        try:
+            client.content(doc, max_bytes=100)
+            check(False, "max_bytes refused")
+        except sluice.Refused as e:
+            check("max_bytes" in str(e), "says why", e)
+        try:
+            client.content("0123456789abcdef0123456789abcdef")
+            check(False, "an unknown document is not found")
+        except sluice.NotFound:
+            pass
+    with sluice.Client("tcp://127.0.0.1:%d" % srv.broker_port, workspace="elsewhere", timeout=30) as other:
+        try:
+            other.content(doc)
+            check(False, "another workspace's document is not found")
+        except sluice.NotFound:
+            pass
+
+
 TESTS = [
     test_highlights_are_the_ranked_words_sqlite,
     test_highlights_are_the_ranked_words_postgres,
@@ -279,6 +320,7 @@ TESTS = [
     test_content_hostile_ids,
     test_content_gone_is_410,
     test_hit_link_opens_its_page,
+    test_python_client_highlights_and_content,
 ]
 
 

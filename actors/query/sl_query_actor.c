@@ -12,6 +12,10 @@
 #include "sl_log.h"
 #include "sl_util.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #define MAX_K 100
 
 typedef struct {
@@ -273,6 +277,65 @@ s_doc_chunks (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object
     s_reply (ctx, &w);
 }
 
+//  doc_content {id, offset, limit}: up to limit (1..SL_QUERY_CONTENT_PART,
+//  the default) bytes of the document's stored blob from offset, for
+//  clients that reach Sluice through the broker (the HTTP edge serves the
+//  blob itself): {sha256, mime, source, size, offset, data, more}. Another
+//  workspace's document is 404; a blob gone (collected, lost) is 410
+#define SL_QUERY_CONTENT_PART (1 << 20)
+
+static void
+s_doc_content (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *body)
+{
+    char id [SL_STORE_ID], err [256], path [1024];
+    int64_t offset = 0, limit = SL_QUERY_CONTENT_PART;
+    sl_mp_get_int (body, "offset", &offset);
+    sl_mp_get_int (body, "limit", &limit);
+    if (offset < 0 || limit < 1 || limit > SL_QUERY_CONTENT_PART) {
+        sl_ctx_reply_error (ctx, 400, "offset must be >= 0 and limit 1..%d", SL_QUERY_CONTENT_PART);
+        return;
+    }
+    sl_store_doc_t doc;
+    memset (&doc, 0, sizeof doc);
+    int rc = sl_mp_get_str (body, "id", id, sizeof id) ? SL_STORE_NOT_FOUND
+           : sl_store_document_get (self->store, ws, id, &doc);
+    sl_blob_t *blob = rc == SL_STORE_OK ? sl_node_blob (self->node, err, sizeof err) : NULL;
+    int fd = blob && sl_blob_path (blob, doc.sha256, path, sizeof path) == 0
+           ? open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+    struct stat st;
+    char *data = NULL;
+    ssize_t got = -1;
+    if (fd >= 0 && fstat (fd, &st) == 0 && S_ISREG (st.st_mode)
+    &&  (data = malloc ((size_t) limit)) != NULL)
+        got = offset >= st.st_size ? 0 : pread (fd, data, (size_t) limit, (off_t) offset);
+    if (fd >= 0)
+        close (fd);
+    if (rc != SL_STORE_OK)
+        s_store_error (self, ctx, rc, "document");
+    else
+    if (got < 0)
+        sl_ctx_reply_error (ctx, 410, "the stored bytes of document %s are gone (collected or "
+                            "lost); ingest the document again to read it", id);
+    else {
+        sl_mpw_t w;
+        sl_mpw_init (&w);
+        msgpack_pack_map (&w.pk, 7);
+        sl_mpw_kv_str (&w, "sha256", doc.sha256);
+        sl_mpw_key (&w, "mime");
+        sl_mpw_str (&w, doc.mime);
+        sl_mpw_key (&w, "source");
+        sl_mpw_str (&w, doc.source);
+        sl_mpw_kv_int (&w, "size", st.st_size);
+        sl_mpw_kv_int (&w, "offset", offset);
+        sl_mpw_key (&w, "data");
+        sl_mpw_bin (&w, data, (size_t) got);
+        sl_mpw_kv_bool (&w, "more", offset + got < st.st_size);
+        s_reply (ctx, &w);
+    }
+    free (data);
+    sl_store_doc_reset (&doc);
+}
+
 //  For sl_blob_collect: 1 if nothing holds the blob any more
 static int
 s_blob_unused (void *store, const char *sha256)
@@ -483,6 +546,7 @@ s_query (sl_ctx_t *ctx, void *state)
         { "job_get", s_job_get }, { "jobs_list", s_jobs_list }, { "events", s_events },
         { "doc_list", s_doc_list }, { "doc_get", s_doc_get }, { "doc_chunks", s_doc_chunks },
         { "doc_delete", s_doc_delete }, { "search", s_search }, { "status", s_status },
+        { "doc_content", s_doc_content },
     };
     for (size_t i = 0; i < sizeof ops / sizeof ops [0]; i++)
         if (streq (kind, ops [i].kind)) {
