@@ -309,6 +309,44 @@ def test_python_client_highlights_and_content(tmp):
             pass
 
 
+def test_cli_search_shows_link_and_bold_words(tmp):
+    cli = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(SLUICED))), "bindings", "cli", "sluice")
+    if not os.access(cli, os.X_OK):
+        raise Skip("no sluice CLI at " + cli)
+    srv = Sluiced(tmp, sets=[HASH])
+    pages = [" ".join(filler(50 + i, 220)) for i in range(4)]
+    pages[2] = " ".join(filler(60, 80)) + " Grease the sprocket bearings monthly. " + " ".join(filler(61, 80))
+    pdf = os.path.join(tmp, "bike.pdf")
+    make_pdf(pdf, pages)
+    doc = upload(srv, "bike.pdf", "application/pdf", open(pdf, "rb").read())
+    server = "http://127.0.0.1:%d" % srv.http_port
+    args = [cli, "--server", server, "search", "--mode", "lexical", "-k", "1", "sprocket bearing"]
+    plain = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    check(plain.returncode == 0, "search ran", plain.stdout, plain.stderr)
+    link = "%s/v1/documents/%s/content#page=3" % (server, doc)
+    check(link in plain.stdout.splitlines()[-1], "the link, at page 3", plain.stdout)
+    check("\x1b[" not in plain.stdout, "no escapes when not a terminal", plain.stdout)
+    # on a terminal the matched words are bold
+    import pty
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(args, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    proc.wait(timeout=60)
+    os.close(master)
+    text = out.decode("utf-8", "replace")
+    check("\x1b[1msprocket\x1b[0m" in text and "\x1b[1mbearings\x1b[0m" in text,
+          "matched words bold on a terminal", text)
+
+
 TESTS = [
     test_highlights_are_the_ranked_words_sqlite,
     test_highlights_are_the_ranked_words_postgres,
@@ -321,6 +359,7 @@ TESTS = [
     test_content_gone_is_410,
     test_hit_link_opens_its_page,
     test_python_client_highlights_and_content,
+    test_cli_search_shows_link_and_bold_words,
 ]
 
 
