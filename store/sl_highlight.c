@@ -100,6 +100,10 @@ s_fold (int32_t c, bool fts5)
 static int32_t
 s_read (s_cursor_t *cur)
 {
+    if (*cur->p < 0x80) {
+        cur->cp++;
+        return *cur->p++;
+    }
     utf8proc_int32_t c = -1;
     utf8proc_ssize_t n = utf8proc_iterate (cur->p, cur->end - cur->p, &c);
     cur->p += n > 0 ? n : 1;
@@ -269,6 +273,19 @@ sl_highlight_stems (sl_highlight_t *self)
     return self->count;
 }
 
+//  Neither stemmer touches a word's first character (suffixes go, and the
+//  whole-word exceptions keep it: "dying" -> "die", "skies" -> "sky"), so
+//  a token whose first byte begins no query stem cannot match: most of a
+//  text's tokens are let go without stemming them
+static bool
+s_may_match (sl_highlight_t *self, const s_token_t *tok)
+{
+    for (int i = 0; i < self->count; i++)
+        if (self->stems [i][0] == tok->folded [0])
+            return true;
+    return false;
+}
+
 int
 sl_highlight_spans (sl_highlight_t *self, const char *text, int *spans, int max)
 {
@@ -281,7 +298,7 @@ sl_highlight_spans (sl_highlight_t *self, const char *text, int *spans, int max)
     char stem [SL_HIGHLIGHT_TOKEN_MAX + 1];
     int n = 0;
     while (n < max && s_next (&cur, &tok)) {
-        if (!s_stem (self, &tok, stem))
+        if (!s_may_match (self, &tok) || !s_stem (self, &tok, stem))
             continue;
         for (int i = 0; i < self->count; i++)
             if (strcmp (self->stems [i], stem) == 0) {

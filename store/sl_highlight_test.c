@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sl_check.h"
@@ -182,6 +183,35 @@ s_test_fts5_agrees (void)
     nftw (dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+//  Not a behaviour, a figure (verbose only): what highlighting adds to a
+//  search of k = 10 hits of a typical chunk (about 700 bytes, 100 words)
+static void
+s_bench (void)
+{
+    const char *sentence = "The configured daemon restarts its workers when a configuration "
+                           "file changes; caching settings apply at once. ";
+    char text [800] = "";
+    while (strlen (text) + strlen (sentence) < sizeof text)
+        strcat (text, sentence);
+    int spans [2 * SL_HIGHLIGHT_SPANS_MAX];
+    for (int f = 0; f < 2; f++) {
+        const char *stemmer = f ? "english" : "porter";
+        struct timespec a, b;
+        clock_gettime (CLOCK_MONOTONIC, &a);
+        int rounds = 2000, found = 0;
+        for (int r = 0; r < rounds; r++) {
+            sl_highlight_t *h = sl_highlight_new ("how do I change configuring and cache workers", stemmer);
+            for (int i = 0; i < 10; i++)
+                found += sl_highlight_spans (h, text, spans, SL_HIGHLIGHT_SPANS_MAX);
+            sl_highlight_destroy (&h);
+        }
+        clock_gettime (CLOCK_MONOTONIC, &b);
+        double us = ((double) (b.tv_sec - a.tv_sec) * 1e6 + (double) (b.tv_nsec - a.tv_nsec) / 1e3) / rounds;
+        printf ("     %s: %.1f us per search of 10 hits of %zu bytes (%d spans each)\n", stemmer, us,
+                strlen (text), found / rounds / 10);
+    }
+}
+
 void
 sl_highlight_test (bool verbose)
 {
@@ -196,4 +226,6 @@ sl_highlight_test (bool verbose)
     CASE ("hostile: unknown stemmer, invalid UTF-8, a huge token, no room", s_test_hostile ());
     CASE ("FTS5's index keeps the stem sl_highlight computes for each tricky word",
           s_test_fts5_agrees ());
+    if (verbose)
+        CASE ("figure: the cost of highlighting one search", s_bench ());
 }

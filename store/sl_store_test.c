@@ -1643,6 +1643,9 @@ s_test_highlights (sl_store_t *store, const s_db_t *db)
         //  follow the ranking, so they mark nothing either)
         for (int i = 0; i < count; i++) {
             found [hits [i].ordinal] = true;
+            if (hits [i].n_highlights == 0)
+                fprintf (stderr, "%s: query \"%s\" finds \"%s\" but marks nothing\n",
+                         sl_store_backend (store), word, hits [i].text);
             CHECK (hits [i].n_highlights > 0 && hits [i].highlights);
             CHECK (hits [i].mime && streq (hits [i].mime, "application/pdf"));
         }
