@@ -30,6 +30,7 @@
     reloading. Lock order: index sync -> pool connection -> write lock.
 */
 #include "sl_store_backend.h"
+#include "sl_highlight.h"
 #include "sl_log.h"
 
 #include <assert.h>
@@ -1851,6 +1852,36 @@ s_candidates (sl_store_t *self, const char *workspace, sl_vindex_t *index, const
     return rc;
 }
 
+//  Highlights: the spans of each hit's text holding the words the lexical
+//  ranking matched, found as the backend's index finds them (its
+//  tokenizer and stemmer, sl_highlight.h): Porter for SQLite's FTS5,
+//  Snowball English for PostgreSQL's sluice_words. A hybrid query of
+//  function words alone ranks no words (s_candidates), so it marks none.
+//  Out of memory: hits without highlights, never a failed search
+static void
+s_highlight (sl_store_t *self, const sl_search_t *how, sl_hit_t *hits, int n)
+{
+    char terms [SL_STORE_TERMS][SL_STORE_TERM_MAX];
+    int nterms = sl_store_query_terms (how->text, terms);
+    if (nterms == 0 || (how->mode == SL_SEARCH_HYBRID && s_stopword (terms [0])))
+        return;
+    const char *stemmer = strcmp (self->ops->name, "postgres") == 0 ? "english" : "porter";
+    sl_highlight_t *marker = sl_highlight_new (how->text, stemmer);
+    int *spans = marker ? malloc (2 * SL_HIGHLIGHT_SPANS_MAX * sizeof *spans) : NULL;
+    for (int i = 0; spans && i < n; i++) {
+        int found = sl_highlight_spans (marker, hits [i].text, spans, SL_HIGHLIGHT_SPANS_MAX);
+        if (found == 0)
+            continue;
+        hits [i].highlights = malloc ((size_t) found * 2 * sizeof *spans);
+        if (!hits [i].highlights)
+            continue;
+        memcpy (hits [i].highlights, spans, (size_t) found * 2 * sizeof *spans);
+        hits [i].n_highlights = found;
+    }
+    free (spans);
+    sl_highlight_destroy (&marker);
+}
+
 int
 sl_store_search (sl_store_t *self, const char *workspace, const char *model_id,
                  const float *query, int dim, int k, sl_hit_t *hits, int *n_hits)
@@ -1958,6 +1989,7 @@ sl_store_search_text (sl_store_t *self, const char *workspace, const char *model
     if (kept < 0)
         return kept;
     *n_hits = kept;
+    s_highlight (self, how, hits, kept);
     return SL_STORE_OK;
 }
 
@@ -1969,6 +2001,8 @@ sl_store_hits_reset (sl_hit_t *hits, int n)
         free (hits [i].source);
         free (hits [i].text);
         free (hits [i].section);
+        free (hits [i].mime);
+        free (hits [i].highlights);
         memset (&hits [i], 0, sizeof hits [i]);
     }
 }

@@ -203,6 +203,13 @@ typedef struct {
     bool ocr;                   //  text read by OCR ...
     int ocr_confidence;         //  ... with this lowest page confidence, 0-100
     int64_t key;                //  internal chunk key used by the index
+    char *mime;                 //  the document's type (NULL unknown): a link's #page=
+    //  Where text holds the query's words as the word index matched them
+    //  (sl_highlight.h): n_highlights spans, highlights [2i] .. [2i + 1]
+    //  the code point offsets [start, end), sorted, non-overlapping;
+    //  every mode (a hit the vectors found still shows the words it holds)
+    int *highlights;
+    int n_highlights;
 } sl_hit_t;
 
 #define SL_HIT_VECTOR  1        //  among the nearest vectors

@@ -472,7 +472,7 @@ static const char *s_sql [S_COUNT] = {
         "JOIN chunks c ON c.document_id = d.id JOIN vectors v ON v.chunk_rid = c.rid "
         "WHERE d.workspace = $1 AND v.model_id = $2",
     [S_HIT_FILL] = "SELECT c.rid, c.id, c.document_id, c.ordinal, c.page_start, c.page_end, "
-        "c.text, d.title, d.source, c.kind, c.section, c.ocr_conf FROM chunks c "
+        "c.text, d.title, d.source, c.kind, c.section, c.ocr_conf, d.mime FROM chunks c "
         "JOIN documents d ON d.id = c.document_id "
         "WHERE c.rid = ANY ($1::bigint[]) AND d.workspace = $2",
     //  $1 the query's terms, each quoted ('word'); $4 NULL or the document
@@ -2349,6 +2349,7 @@ s_hits_fill (void *backend, const char *workspace, sl_hit_t *hits, int n)
         hit->section = s_dup (res, r, 10);
         hit->ocr = !PQgetisnull (res, r, 11);
         hit->ocr_confidence = hit->ocr ? s_int (res, r, 11) : 0;
+        hit->mime = s_dup (res, r, 12);
     }
     free (index);
     PQclear (res);

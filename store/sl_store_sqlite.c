@@ -439,8 +439,8 @@ static const char *s_sql [S_COUNT] = {
         "JOIN chunks c ON c.document_id = d.id JOIN vectors v ON v.chunk_rid = c.rid "
         "WHERE d.workspace = ?1 AND v.model_id = ?2",
     [S_HIT_FILL] = "SELECT c.id, c.document_id, c.ordinal, c.page_start, c.page_end, c.text, "
-        "d.title, d.source, c.kind, c.section, c.ocr_conf FROM chunks c JOIN documents d ON d.id = c.document_id "
-        "WHERE c.rid = ?1 AND d.workspace = ?2",
+        "d.title, d.source, c.kind, c.section, c.ocr_conf, d.mime FROM chunks c "
+        "JOIN documents d ON d.id = c.document_id WHERE c.rid = ?1 AND d.workspace = ?2",
     //  ?1 an FTS5 query of quoted terms joined by OR, ranked by BM25 (FTS5
     //  bm25 (): negative, lower is better); ?5 NULL or the same terms
     //  joined by AND: a chunk holding every word has its score multiplied
@@ -1978,6 +1978,7 @@ s_hits_fill (void *backend, const char *workspace, sl_hit_t *hits, int n)
             hit->section = s_col_dup (st, 9);
             hit->ocr = sqlite3_column_type (st, 10) != SQLITE_NULL;
             hit->ocr_confidence = sqlite3_column_int (st, 10);
+            hit->mime = s_col_dup (st, 11);
         }
         else
         if (step != SQLITE_DONE) {

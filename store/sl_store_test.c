@@ -25,6 +25,8 @@
 #include <unistd.h>
 
 #include "sl_check.h"
+#include "sl_highlight.h"
+#include "sl_highlight_test_words.h"
 
 #define T_DIM 8
 #define T_MODEL "test-model"
@@ -162,9 +164,8 @@ s_top (sl_store_t *store, const char *workspace, const float *query, sl_hit_t *b
         CHECK (hits [i - 1].score >= hits [i].score);
     memset (best, 0, sizeof *best);
     if (n > 0) {
-        *best = hits [0];
-        best->section = NULL;
-        hits [0].title = hits [0].source = hits [0].text = NULL;
+        *best = hits [0];           //  best owns its strings now
+        memset (&hits [0], 0, sizeof hits [0]);
     }
     sl_store_hits_reset (hits, n);
     return n;
@@ -1737,6 +1738,98 @@ s_test_housekeeping (sl_store_t *store, const s_db_t *db)
     free (mv);
 }
 
+//  Highlights are the words the ranking used. Every tricky word is a
+//  chunk; with each word as the query, a chunk carries highlights exactly
+//  when lexical search finds it (vector mode returns every chunk, with the
+//  highlights the store computes for them all); PostgreSQL's generated
+//  tsvector holds the very lexeme sl_highlight stems each word to (for
+//  SQLite's FTS5 index, sl_highlight_test.c reads it back)
+static void
+s_test_highlights (sl_store_t *store, const s_db_t *db)
+{
+    int n = SL_HIGHLIGHT_TEST_WORDS;
+    sl_chunk_row_t *rows = calloc ((size_t) n, sizeof *rows);
+    float *vectors = calloc ((size_t) n * T_DIM, sizeof *vectors);
+    sl_hit_t *hits = calloc ((size_t) n, sizeof *hits);
+    bool *found = calloc ((size_t) n, sizeof *found);
+    CHECK (rows && vectors && hits && found);
+    for (int i = 0; i < n; i++) {
+        rows [i] = (sl_chunk_row_t) { .ordinal = i, .page_start = 1 + i / 10,
+                                      .page_end = 1 + i / 10, .text = sl_highlight_test_words [i] };
+        sl_store_test_unit_vector (vectors + i * T_DIM, T_DIM);
+    }
+    char sha [SL_SHA256_HEX], id [SL_STORE_ID];
+    sl_sha256_hex ("tricky words", 12, sha);
+    sl_doc_meta_t meta = { .workspace = "wshl", .source = "upload:words.pdf", .sha256 = sha,
+                           .mime = "application/pdf", .pages = 10, .bytes = 100 };
+    CHECK (sl_store_document_commit (store, &meta, rows, n, vectors, T_DIM, T_MODEL, id) == 0);
+    for (int q = 0; q < n; q++) {
+        const char *word = sl_highlight_test_words [q];
+        memset (found, 0, (size_t) n * sizeof *found);
+        sl_search_t how = { .text = word, .mode = SL_SEARCH_LEXICAL };
+        int count = -1;
+        CHECK (sl_store_search_text (store, "wshl", T_MODEL, vectors, T_DIM, &how, n, hits, &count)
+               == SL_STORE_OK);
+        //  (a C-locale PostgreSQL finds no "Über" for "Über": the query's
+        //  terms fold Latin-1 capitals, its index does not. Highlights
+        //  follow the ranking, so they mark nothing either)
+        for (int i = 0; i < count; i++) {
+            found [hits [i].ordinal] = true;
+            if (hits [i].n_highlights == 0)
+                fprintf (stderr, "%s: query \"%s\" finds \"%s\" but marks nothing\n",
+                         sl_store_backend (store), word, hits [i].text);
+            CHECK (hits [i].n_highlights > 0 && hits [i].highlights);
+            CHECK (hits [i].mime && streq (hits [i].mime, "application/pdf"));
+        }
+        sl_store_hits_reset (hits, count);
+        how.mode = SL_SEARCH_VECTOR;
+        CHECK (sl_store_search_text (store, "wshl", T_MODEL, vectors, T_DIM, &how, n, hits, &count)
+               == SL_STORE_OK);
+        CHECK (count == n);
+        for (int i = 0; i < count; i++) {
+            if (found [hits [i].ordinal] != (hits [i].n_highlights > 0))
+                fprintf (stderr, "%s: query \"%s\" on \"%s\": lexical %s it, %d highlights\n",
+                         sl_store_backend (store), word, hits [i].text,
+                         found [hits [i].ordinal] ? "finds" : "misses", hits [i].n_highlights);
+            CHECK (found [hits [i].ordinal] == (hits [i].n_highlights > 0));
+            for (int s = 0; s < hits [i].n_highlights; s++) {
+                CHECK (hits [i].highlights [2 * s] < hits [i].highlights [2 * s + 1]);
+                CHECK (s == 0 || hits [i].highlights [2 * s - 1] <= hits [i].highlights [2 * s]);
+            }
+        }
+        sl_store_hits_reset (hits, count);
+    }
+    if (streq (sl_store_backend (store), "postgres")) {
+        sl_highlight_t *h = sl_highlight_new ("", "english");
+        CHECK (h);
+        for (int i = 0; i < n; i++) {
+            char stem [SL_HIGHLIGHT_TOKEN_MAX + 1], sql [1024];
+            CHECK (sl_highlight_stem (h, sl_highlight_test_words [i], stem, sizeof stem));
+            CHECK (!strchr (stem, '\'') && !strchr (stem, '\\'));
+            snprintf (sql, sizeof sql, "SELECT COUNT(*) FROM chunks c JOIN documents d ON "
+                      "d.id = c.document_id WHERE d.workspace = 'wshl' AND c.ordinal = %d "
+                      "AND c.tsv @@ quote_literal ('%s')::tsquery", i, stem);
+            if (s_count (db, sql) != 1)
+                fprintf (stderr, "PostgreSQL does not keep \"%s\" as \"%s\"\n",
+                         sl_highlight_test_words [i], stem);
+            CHECK (s_count (db, sql) == 1);
+        }
+        sl_highlight_destroy (&h);
+    }
+    //  a hybrid query of function words alone ranks no words: no marks
+    sl_search_t how = { .text = "is as", .mode = SL_SEARCH_HYBRID };
+    int count = -1;
+    CHECK (sl_store_search_text (store, "wshl", T_MODEL, vectors, T_DIM, &how, n, hits, &count)
+           == SL_STORE_OK);
+    for (int i = 0; i < count; i++)
+        CHECK (hits [i].n_highlights == 0 && !hits [i].highlights);
+    sl_store_hits_reset (hits, count);
+    free (rows);
+    free (vectors);
+    free (hits);
+    free (found);
+}
+
 void
 sl_store_conformance (sl_store_t *store, const char *url, sl_store_count_fn *count, void *arg,
                       bool verbose)
@@ -1763,6 +1856,8 @@ sl_store_conformance (sl_store_t *store, const char *url, sl_store_count_fn *cou
     CASE ("stats", s_test_stats (store, &db));
     CASE ("document identity", s_test_identity (store, &db));
     CASE ("housekeeping: leases, quota bytes, cache trim", s_test_housekeeping (store, &db));
+    CASE ("highlights: the words lexical search matched, on both backends",
+          s_test_highlights (store, &db));
 #undef CASE
     if (verbose)
         printf ("\n");

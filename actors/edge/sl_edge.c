@@ -13,6 +13,7 @@
 #include "sl_edge.h"
 #include "sl_edge_internal.h"
 #include "sl_edge_assets.h"
+#include "sl_edge_content.h"
 #include "sl_json.h"
 #include "sl_edge_pool.h"
 #include "sl_edge_sse.h"
@@ -80,7 +81,8 @@ typedef struct {
 
 typedef enum {
     R_HEALTHZ, R_READYZ, R_METRICS, R_OPENAPI, R_STATUS, R_INGEST, R_JOBS, R_JOB, R_JOB_EVENTS,
-    R_DOCS, R_DOC, R_DOC_CHUNKS, R_SEARCH, R_DLQ, R_DLQ_REPLAY, R_WS, R_WS_CHUNKING, R_NONE
+    R_DOCS, R_DOC, R_DOC_CHUNKS, R_SEARCH, R_DLQ, R_DLQ_REPLAY, R_DOC_CONTENT, R_WS,
+    R_WS_CHUNKING, R_NONE
 } route_id_t;
 
 typedef struct {
@@ -104,6 +106,7 @@ static const route_t s_routes [] = {
     { R_DOC, "GET", "/v1/documents/{id}", false },
     { R_DOC, "DELETE", "/v1/documents/{id}", false },
     { R_DOC_CHUNKS, "GET", "/v1/documents/{id}/chunks", false },
+    { R_DOC_CONTENT, "GET", "/v1/documents/{id}/content", false },
     { R_SEARCH, "POST", "/v1/search", false },
     { R_SEARCH, "GET", "/v1/search", false },
     { R_DLQ, "GET", "/v1/dlq", false },
@@ -939,6 +942,65 @@ s_on_status (req_t *req, struct MHD_Connection *conn)
     return s_json (req, conn, 200, reply, NULL);
 }
 
+//  Each hit gets document_url: its document's stored bytes, opened at the
+//  hit's first page where the type has pages (PDF viewers read #page=N)
+static void
+s_touch_hits (json_t *reply)
+{
+    size_t index;
+    json_t *hit;
+    json_array_foreach (json_object_get (reply, "hits"), index, hit) {
+        const char *id = json_string_value (json_object_get (hit, "document_id"));
+        const char *mime = json_string_value (json_object_get (hit, "mime"));
+        json_int_t page = json_integer_value (json_object_get (hit, "page_start"));
+        if (!id)
+            continue;
+        char url [160];
+        int len = snprintf (url, sizeof url, "/v1/documents/%.64s/content", id);
+        if (mime && strcmp (mime, "application/pdf") == 0 && page > 0)
+            snprintf (url + len, sizeof url - (size_t) len, "#page=%lld", (long long) page);
+        json_object_set_new (hit, "document_url", json_string (url));
+    }
+}
+
+//  GET /v1/documents/{id}/content: the query service says whether the
+//  caller's workspace has the document (404 if not) and which blob holds
+//  it; sl_edge_content streams the bytes with their headers
+static enum MHD_Result
+s_on_doc_content (req_t *req, struct MHD_Connection *conn)
+{
+    json_t *reply = NULL;
+    sl_edge_fail_t fail;
+    json_t *body = json_pack ("{s:s}", "id", req->id);
+    int status = sl_edge_pool_request (req->edge->pool, req->ws, "query", "doc_get", NULL, body,
+                                       req->edge->request_ms, &reply, &fail);
+    json_decref (body);
+    if (status != 200) {
+        json_decref (reply);
+        return s_fail (req, conn, &fail);
+    }
+    json_t *doc = json_object_get (reply, "document");
+    sl_edge_content_req_t what = {
+        .id = req->id,
+        .sha256 = json_string_value (json_object_get (doc, "sha256")),
+        .mime = json_string_value (json_object_get (doc, "mime")),
+        .source = json_string_value (json_object_get (doc, "source")),
+        .range = s_header (conn, "Range"),
+        .if_none_match = s_header (conn, "If-None-Match")
+    };
+    int code = 500;
+    struct MHD_Response *response = sl_edge_content_response (req->edge->blobs, &what, &code);
+    json_decref (reply);
+    if (!response)
+        return MHD_NO;
+    s_cors (req->edge, conn, response);
+    enum MHD_Result rc = MHD_queue_response (conn, (unsigned int) code, response);
+    MHD_destroy_response (response);
+    if (rc == MHD_YES)
+        req->status = code;
+    return rc;
+}
+
 //  A search's "documents": an array of document ids (the query service
 //  checks each against the workspace)
 #define S_SEARCH_DOCS 100
@@ -1031,7 +1093,7 @@ s_on_search (req_t *req, struct MHD_Connection *conn)
                                   mode ? json_string_value (mode) : "hybrid");
         if (docs)
             json_object_set (body, "documents", docs);
-        rc = s_query (req, conn, "search", body, req->edge->search_ms, NULL, 200);
+        rc = s_query (req, conn, "search", body, req->edge->search_ms, s_touch_hits, 200);
     }
     json_decref (in);
     return rc;
@@ -1294,6 +1356,7 @@ s_dispatch (req_t *req, struct MHD_Connection *conn)
         case R_DOCS: return s_on_docs (req, conn);
         case R_DOC: return s_on_doc (req, conn);
         case R_DOC_CHUNKS: return s_on_doc_chunks (req, conn);
+        case R_DOC_CONTENT: return s_on_doc_content (req, conn);
         case R_SEARCH: return s_on_search (req, conn);
         case R_DLQ: return s_on_dlq (req, conn);
         case R_DLQ_REPLAY: return s_on_dlq_replay (req, conn);

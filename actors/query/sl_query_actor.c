@@ -13,6 +13,10 @@
 #include "sl_log.h"
 #include "sl_util.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #define MAX_K 100
 
 typedef struct {
@@ -38,6 +42,24 @@ s_pack_structure (sl_mpw_t *w, const char *kind, const char *section, bool ocr, 
         msgpack_pack_int (&w->pk, confidence);
     else
         msgpack_pack_nil (&w->pk);
+}
+
+//  Where a hit's answer is: highlights, [[start, end], ...] in code points
+//  of text (the words the ranking matched, sl_highlight.h), and mime, the
+//  document's type (the edge's document_url opens a PDF at its page).
+//  Two map entries.
+static void
+s_pack_answer (sl_mpw_t *w, const sl_hit_t *hit)
+{
+    sl_mpw_key (w, "highlights");
+    msgpack_pack_array (&w->pk, (size_t) hit->n_highlights);
+    for (int i = 0; i < hit->n_highlights; i++) {
+        msgpack_pack_array (&w->pk, 2);
+        msgpack_pack_int (&w->pk, hit->highlights [2 * i]);
+        msgpack_pack_int (&w->pk, hit->highlights [2 * i + 1]);
+    }
+    sl_mpw_key (w, "mime");
+    sl_mpw_str (w, hit->mime);
 }
 
 static void
@@ -255,6 +277,65 @@ s_doc_chunks (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object
     s_reply (ctx, &w);
 }
 
+//  doc_content {id, offset, limit}: up to limit (1..SL_QUERY_CONTENT_PART,
+//  the default) bytes of the document's stored blob from offset, for
+//  clients that reach Sluice through the broker (the HTTP edge serves the
+//  blob itself): {sha256, mime, source, size, offset, data, more}. Another
+//  workspace's document is 404; a blob gone (collected, lost) is 410
+#define SL_QUERY_CONTENT_PART (1 << 20)
+
+static void
+s_doc_content (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *body)
+{
+    char id [SL_STORE_ID], err [256], path [1024];
+    int64_t offset = 0, limit = SL_QUERY_CONTENT_PART;
+    sl_mp_get_int (body, "offset", &offset);
+    sl_mp_get_int (body, "limit", &limit);
+    if (offset < 0 || limit < 1 || limit > SL_QUERY_CONTENT_PART) {
+        sl_ctx_reply_error (ctx, 400, "offset must be >= 0 and limit 1..%d", SL_QUERY_CONTENT_PART);
+        return;
+    }
+    sl_store_doc_t doc;
+    memset (&doc, 0, sizeof doc);
+    int rc = sl_mp_get_str (body, "id", id, sizeof id) ? SL_STORE_NOT_FOUND
+           : sl_store_document_get (self->store, ws, id, &doc);
+    sl_blob_t *blob = rc == SL_STORE_OK ? sl_node_blob (self->node, err, sizeof err) : NULL;
+    int fd = blob && sl_blob_path (blob, doc.sha256, path, sizeof path) == 0
+           ? open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+    struct stat st;
+    char *data = NULL;
+    ssize_t got = -1;
+    if (fd >= 0 && fstat (fd, &st) == 0 && S_ISREG (st.st_mode)
+    &&  (data = malloc ((size_t) limit)) != NULL)
+        got = offset >= st.st_size ? 0 : pread (fd, data, (size_t) limit, (off_t) offset);
+    if (fd >= 0)
+        close (fd);
+    if (rc != SL_STORE_OK)
+        s_store_error (self, ctx, rc, "document");
+    else
+    if (got < 0)
+        sl_ctx_reply_error (ctx, 410, "the stored bytes of document %s are gone (collected or "
+                            "lost); ingest the document again to read it", id);
+    else {
+        sl_mpw_t w;
+        sl_mpw_init (&w);
+        msgpack_pack_map (&w.pk, 7);
+        sl_mpw_kv_str (&w, "sha256", doc.sha256);
+        sl_mpw_key (&w, "mime");
+        sl_mpw_str (&w, doc.mime);
+        sl_mpw_key (&w, "source");
+        sl_mpw_str (&w, doc.source);
+        sl_mpw_kv_int (&w, "size", st.st_size);
+        sl_mpw_kv_int (&w, "offset", offset);
+        sl_mpw_key (&w, "data");
+        sl_mpw_bin (&w, data, (size_t) got);
+        sl_mpw_kv_bool (&w, "more", offset + got < st.st_size);
+        s_reply (ctx, &w);
+    }
+    free (data);
+    sl_store_doc_reset (&doc);
+}
+
 //  For sl_blob_collect: 1 if nothing holds the blob any more
 static int
 s_blob_unused (void *store, const char *sha256)
@@ -393,7 +474,7 @@ s_search (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *bo
     sl_mpw_key (&w, "hits");
     msgpack_pack_array (&w.pk, (size_t) n);
     for (int i = 0; i < n; i++) {
-        msgpack_pack_map (&w.pk, 14);
+        msgpack_pack_map (&w.pk, 16);
         sl_mpw_key (&w, "score");
         msgpack_pack_double (&w.pk, hits [i].score);
         int match = hits [i].match;
@@ -411,6 +492,7 @@ s_search (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *bo
         sl_mpw_key (&w, "text");
         sl_mpw_str (&w, hits [i].text);
         s_pack_structure (&w, hits [i].kind, hits [i].section, hits [i].ocr, hits [i].ocr_confidence);
+        s_pack_answer (&w, &hits [i]);
     }
     sl_mpw_kv_str (&w, "model", sl_embedder_model_id (embedder));
     sl_mpw_kv_str (&w, "mode", sl_search_mode_name ((sl_search_mode_t) mode));
@@ -557,6 +639,7 @@ s_query (sl_ctx_t *ctx, void *state)
         { "doc_list", s_doc_list }, { "doc_get", s_doc_get }, { "doc_chunks", s_doc_chunks },
         { "doc_delete", s_doc_delete }, { "search", s_search }, { "status", s_status },
         { "ws_get", s_ws_get }, { "ws_chunking", s_ws_set_chunking },
+        { "doc_content", s_doc_content },
     };
     for (size_t i = 0; i < sizeof ops / sizeof ops [0]; i++)
         if (streq (kind, ops [i].kind)) {

@@ -29,6 +29,7 @@
 
 #include <czmq.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -1635,6 +1636,10 @@ typedef struct {
     const char *kind;           //  static: "text", "table"
     char *section;              //  never NULL
     int ocr_confidence;         //  -1: not OCR'd
+    int *highlights;            //  2 x n_highlights code point offsets, or NULL
+    size_t n_highlights;
+    char *mime;                 //  NULL unknown
+    char *document_url;         //  never NULL
 } hit_t;
 
 struct _sluice_hits_t {
@@ -1643,6 +1648,33 @@ struct _sluice_hits_t {
     char *model;
     char *json;
 };
+
+//  A hit's highlights ([[start, end], ...], malformed pairs dropped), its
+//  document's mime, and the edge's link to it (#page=N for a PDF)
+static void
+s_hit_answer (hit_t *hit, const msgpack_object *h)
+{
+    const msgpack_object *spans = sl_mp_get (h, "highlights");
+    size_t n = spans && spans->type == MSGPACK_OBJECT_ARRAY ? spans->via.array.size : 0;
+    hit->highlights = n ? calloc (2 * n, sizeof *hit->highlights) : NULL;
+    for (size_t i = 0; hit->highlights && i < n; i++) {
+        const msgpack_object *pair = &spans->via.array.ptr [i];
+        if (pair->type != MSGPACK_OBJECT_ARRAY || pair->via.array.size != 2
+        ||  pair->via.array.ptr [0].type != MSGPACK_OBJECT_POSITIVE_INTEGER
+        ||  pair->via.array.ptr [1].type != MSGPACK_OBJECT_POSITIVE_INTEGER
+        ||  pair->via.array.ptr [0].via.u64 > INT_MAX || pair->via.array.ptr [1].via.u64 > INT_MAX)
+            continue;
+        hit->highlights [2 * hit->n_highlights] = (int) pair->via.array.ptr [0].via.u64;
+        hit->highlights [2 * hit->n_highlights + 1] = (int) pair->via.array.ptr [1].via.u64;
+        hit->n_highlights++;
+    }
+    hit->mime = s_field_str (h, "mime");
+    char url [160];
+    int len = snprintf (url, sizeof url, "/v1/documents/%.64s/content", hit->document_id);
+    if (hit->mime && strcmp (hit->mime, "application/pdf") == 0 && hit->page_start > 0)
+        snprintf (url + len, sizeof url - (size_t) len, "#page=%d", hit->page_start);
+    hit->document_url = strdup (url);
+}
 
 sluice_rc_t
 sluice_client_search (sluice_client_t *self, const char *query, int k, sluice_hits_t **hits_p, int timeout_ms)
@@ -1736,6 +1768,7 @@ sluice_client_search_within (sluice_client_t *self, const char *query, int k, co
             hit->document_id = strdup ("");
         if (!hit->chunk_id)
             hit->chunk_id = strdup ("");
+        s_hit_answer (hit, h);
     }
     result->model = s_field_str (reply.root, "model");
     if (!result->model)
@@ -1763,6 +1796,16 @@ const char *sluice_hits_match (const sluice_hits_t *self, size_t i) { return HIT
 const char *sluice_hits_kind (const sluice_hits_t *self, size_t i) { return HIT (i)->kind; }
 const char *sluice_hits_section (const sluice_hits_t *self, size_t i) { return HIT (i)->section; }
 int sluice_hits_ocr_confidence (const sluice_hits_t *self, size_t i) { return HIT (i)->ocr_confidence; }
+const char *sluice_hits_mime (const sluice_hits_t *self, size_t i) { return HIT (i)->mime; }
+const char *sluice_hits_document_url (const sluice_hits_t *self, size_t i) { return HIT (i)->document_url; }
+
+size_t
+sluice_hits_highlights (const sluice_hits_t *self, size_t i, const int **spans)
+{
+    if (spans)
+        *spans = HIT (i)->highlights;
+    return HIT (i)->n_highlights;
+}
 
 void
 sluice_hits_destroy (sluice_hits_t **self_p)
@@ -1777,6 +1820,9 @@ sluice_hits_destroy (sluice_hits_t **self_p)
         free (self->hits [i].title);
         free (self->hits [i].source);
         free (self->hits [i].section);
+        free (self->hits [i].highlights);
+        free (self->hits [i].mime);
+        free (self->hits [i].document_url);
     }
     free (self->hits);
     free (self->model);
@@ -1880,6 +1926,70 @@ sluice_docs_destroy (sluice_docs_t **self_p)
     free (self->json);
     free (self);
     *self_p = NULL;
+}
+
+//  One part of a document's bytes from offset: 0 with *got, *size, *more
+//  set and the bytes written to out, or the error code
+static sluice_rc_t
+s_content_part (sluice_client_t *self, const char *doc_id, int64_t offset, FILE *out,
+                int64_t max_bytes, size_t *got, int64_t *size, bool *more, int timeout_ms)
+{
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 2);
+    sl_mpw_kv_str (&w, "id", doc_id);
+    sl_mpw_kv_int (&w, "offset", offset);
+    size_t body_size;
+    char *body = sl_mpw_take (&w, &body_size);
+    reply_t reply;
+    sluice_rc_t rc = s_request (self, "query", "doc_content", NULL, body, body_size, timeout_ms, &reply);
+    if (rc != SLUICE_OK)
+        return rc;
+    const msgpack_object *data = sl_mp_get (reply.root, "data");
+    const msgpack_object *more_o = sl_mp_get (reply.root, "more");
+    *size = s_field_int (reply.root, "size", -1);
+    if (!data || data->type != MSGPACK_OBJECT_BIN || *size < 0) {
+        s_reply_free (&reply);
+        return s_set (self, SLUICE_EPROTOCOL, 502, "query/doc_content: reply without data");
+    }
+    *got = data->via.bin.size;
+    *more = more_o && more_o->type == MSGPACK_OBJECT_BOOLEAN && more_o->via.boolean;
+    if (max_bytes > 0 && *size > max_bytes)
+        rc = s_set (self, SLUICE_EINVAL, 0, "document %s has %lld bytes, more than %lld", doc_id,
+                    (long long) *size, (long long) max_bytes);
+    else
+    if (*got && fwrite (data->via.bin.ptr, 1, *got, out) != *got)
+        rc = s_set (self, SLUICE_EIO, 0, "cannot write document %s: %s", doc_id, strerror (errno));
+    s_reply_free (&reply);
+    return rc;
+}
+
+sluice_rc_t
+sluice_client_document_content (sluice_client_t *self, const char *doc_id, FILE *out, int64_t max_bytes,
+                                int64_t *size_p, int timeout_ms)
+{
+    assert (self);
+    s_clear (self);
+    if (size_p)
+        *size_p = 0;
+    if (!sl_token_valid (doc_id) || !out)
+        return s_set (self, SLUICE_EINVAL, 0, "a document id is 1..64 characters of [A-Za-z0-9_.-], "
+                      "and out a stream");
+    int64_t offset = 0, size = 0;
+    bool more = true;
+    sluice_rc_t rc = SLUICE_OK;
+    while (rc == SLUICE_OK && more) {
+        size_t got = 0;
+        rc = s_content_part (self, doc_id, offset, out, max_bytes, &got, &size, &more, timeout_ms);
+        offset += (int64_t) got;
+        if (rc == SLUICE_OK && got == 0)
+            more = false;
+    }
+    if (rc == SLUICE_OK && offset != size)
+        rc = s_set (self, SLUICE_EPROTOCOL, 502, "document %s changed while it was read", doc_id);
+    if (size_p)
+        *size_p = offset;
+    return rc;
 }
 
 sluice_rc_t

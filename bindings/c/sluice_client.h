@@ -57,6 +57,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -320,6 +321,17 @@ SLUICE_EXPORT const char *sluice_hits_section (const sluice_hits_t *self, size_t
 //  The lowest OCR confidence (0-100) of the pages its text was read from
 //  by OCR, or -1 if it was not OCR'd.
 SLUICE_EXPORT int sluice_hits_ocr_confidence (const sluice_hits_t *self, size_t index);
+//  Where the hit's text holds the words the lexical ranking matched (as the
+//  index stems them): returns how many spans, *spans (may be NULL) gets
+//  them, (*spans) [2i] and [2i + 1] the i-th's [start, end) in Unicode
+//  code points of the text (not bytes), sorted; owned by the hits.
+SLUICE_EXPORT size_t sluice_hits_highlights (const sluice_hits_t *self, size_t index, const int **spans);
+//  The hit's document type ("application/pdf"...), or NULL if unknown.
+SLUICE_EXPORT const char *sluice_hits_mime (const sluice_hits_t *self, size_t index);
+//  The HTTP edge's link to the hit's document, at its page for a PDF:
+//  "/v1/documents/<id>/content#page=3". Read the bytes here with
+//  sluice_client_document_content.
+SLUICE_EXPORT const char *sluice_hits_document_url (const sluice_hits_t *self, size_t index);
 //  The embedding model that ranked them.
 SLUICE_EXPORT const char *sluice_hits_model (const sluice_hits_t *self);
 SLUICE_EXPORT const char *sluice_hits_json (const sluice_hits_t *self);
@@ -341,6 +353,15 @@ SLUICE_EXPORT int64_t sluice_docs_chunks (const sluice_docs_t *self, size_t inde
 SLUICE_EXPORT int64_t sluice_docs_bytes (const sluice_docs_t *self, size_t index);
 SLUICE_EXPORT const char *sluice_docs_json (const sluice_docs_t *self);
 SLUICE_EXPORT void sluice_docs_destroy (sluice_docs_t **self_p);
+
+//  Write document doc_id's stored bytes, as ingested, to out, read in
+//  parts of up to 1 MiB; *size_p (may be NULL) gets how many. SLUICE_EINVAL
+//  if it holds more than max_bytes (0: no bound), SLUICE_EIO if writing to
+//  out fails, SLUICE_ENOTFOUND for another workspace's document, and
+//  SLUICE_EREFUSED with status 410 if the stored bytes are gone.
+SLUICE_EXPORT sluice_rc_t sluice_client_document_content (sluice_client_t *self, const char *doc_id,
+                                                          FILE *out, int64_t max_bytes, int64_t *size_p,
+                                                          int timeout_ms);
 
 //  Delete document doc_id with its chunks and vectors.
 SLUICE_EXPORT sluice_rc_t sluice_client_document_delete (sluice_client_t *self, const char *doc_id,

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -197,7 +198,32 @@ s_e2e (const char *endpoint, const char *text_path, const char *pdf_path)
     OK (client, sluice_client_search_mode (client, "ZEBRACORN Quasar", 3, "lexical", &hits, 0));
     CHECK (sluice_hits_size (hits) >= 1 && strcmp (sluice_hits_match (hits, 0), "lexical") == 0
            && strstr (sluice_hits_text (hits, 0), "zebracorn"), "lexical mode: %s", sluice_hits_json (hits));
+    //  its highlights are the matched words (code points; this text is ASCII)
+    const int *spans = NULL;
+    size_t n_spans = sluice_hits_highlights (hits, 0, &spans);
+    CHECK (n_spans >= 2 && spans, "highlights: %s", sluice_hits_json (hits));
+    for (size_t i = 0; i < n_spans; i++) {
+        const char *word = sluice_hits_text (hits, 0) + spans [2 * i];
+        int len = spans [2 * i + 1] - spans [2 * i];
+        CHECK ((len == 9 && strncasecmp (word, "zebracorn", 9) == 0)
+               || (len == 6 && strncasecmp (word, "quasar", 6) == 0), "marked %.*s", len, word);
+    }
+    CHECK (sluice_hits_mime (hits, 0), "mime");
+    char url [128];
+    snprintf (url, sizeof url, "/v1/documents/%s/content", sluice_hits_document_id (hits, 0));
+    CHECK (strncmp (sluice_hits_document_url (hits, 0), url, strlen (url)) == 0, "document_url %s",
+           sluice_hits_document_url (hits, 0));
     sluice_hits_destroy (&hits);
+    //  the document's bytes, as sent: more than one part of 1 MiB
+    FILE *copy = tmpfile ();
+    int64_t copied = 0;
+    OK (client, sluice_client_document_content (client, big_doc, copy, 0, &copied, 0));
+    CHECK (copied == (int64_t) size && ftell (copy) == (long) size, "content: %lld bytes", (long long) copied);
+    CHECK (sluice_client_document_content (client, big_doc, copy, 1000, &copied, 0) == SLUICE_EINVAL,
+           "content over max_bytes refused");
+    CHECK (sluice_client_document_content (client, "0123456789abcdef0123456789abcdef", copy, 0, NULL, 0)
+           == SLUICE_ENOTFOUND, "content of no document");
+    fclose (copy);
     OK (client, sluice_client_search_mode (client, "zebracorn", 2, "vector", &hits, 0));
     for (size_t i = 0; i < sluice_hits_size (hits); i++)
         CHECK (strcmp (sluice_hits_match (hits, i), "vector") == 0, "vector mode");

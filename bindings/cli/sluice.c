@@ -515,6 +515,44 @@ s_cmd_rm (const char *id)
     return rc;
 }
 
+//  A hit's text shortened: on one line, a table's rows one per line; on a
+//  terminal the words the ranking matched in bold (its highlights: code
+//  point offsets, so counted at each character's first byte)
+static void
+s_print_hit_text (json_t *hit, bool table)
+{
+    const char *text = s_str (hit, "text");
+    json_t *spans = json_object_get (hit, "highlights");
+    size_t next = 0;
+    long long cp = -1;
+    bool bold = false;
+    printf ("   ");
+    int n = 0;
+    for (const char *p = text; *p && n < 240; p++, n++) {
+        if (((unsigned char) *p & 0xC0) != 0x80 && s_opt.tty) {
+            cp++;
+            json_t *span = json_array_get (spans, next);
+            if (bold && cp == json_integer_value (json_array_get (span, 1))) {
+                printf ("\033[0m");
+                bold = false;
+                span = json_array_get (spans, ++next);
+            }
+            if (!bold && span && cp == json_integer_value (json_array_get (span, 0))) {
+                printf ("\033[1m");
+                bold = true;
+            }
+        }
+        if (*p == '\n' && table)
+            printf ("\n   ");
+        else
+            putchar (*p == '\n' || *p == '\r' || *p == '\t' ? ' ' : *p);
+    }
+    //  Do not end inside a UTF-8 sequence
+    for (const char *p = text + n; *p && ((unsigned char) *p & 0xC0) == 0x80; p++)
+        putchar (*p);
+    printf ("%s%s\n", bold ? "\033[0m" : "", strlen (text) > 240 ? "…" : "");
+}
+
 static int
 s_cmd_search (const char *query)
 {
@@ -560,20 +598,10 @@ s_cmd_search (const char *query)
                 //  The section the text sits under, on its own line
                 if (*s_str (hit, "section"))
                     printf ("   %s\n", s_str (hit, "section"));
-                //  The text shortened: on one line, a table's rows one per line
-                const char *text = s_str (hit, "text");
-                printf ("   ");
-                int n = 0;
-                for (const char *p = text; *p && n < 240; p++, n++) {
-                    if (*p == '\n' && table)
-                        printf ("\n   ");
-                    else
-                        putchar (*p == '\n' || *p == '\r' || *p == '\t' ? ' ' : *p);
-                }
-                //  Do not end inside a UTF-8 sequence
-                for (const char *p = text + n; *p && ((unsigned char) *p & 0xC0) == 0x80; p++)
-                    putchar (*p);
-                printf ("%s\n", strlen (text) > 240 ? "…" : "");
+                s_print_hit_text (hit, table);
+                //  The stored document, at the hit's page for a PDF
+                if (*s_str (hit, "document_url"))
+                    printf ("   %s%s\n", s_opt.server, s_str (hit, "document_url"));
             }
             if (json_array_size (json_object_get (reply, "hits")) == 0)
                 printf ("no matches\n");

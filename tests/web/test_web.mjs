@@ -960,6 +960,86 @@ async function test_hit_section_and_badges(tmp) {
   checkClean(b);
 }
 
+// A PDF of five pages whose answer ("zephyr calibration torque") is on page
+// 3 alone, written by tests/corpus.py (make_pdf, filler text elsewhere).
+function answerPdf(tmp) {
+  const out = path.join(tmp, 'winch.pdf');
+  execFileSync('/usr/bin/python3', ['-c', 'import sys; sys.path.insert(0, sys.argv[1]); ' +
+    'from corpus import filler, make_pdf; ' +
+    'pages = [" ".join(filler(10 + i, 220)) for i in range(5)]; ' +
+    'pages[2] = " ".join(filler(20, 100)) + " The zephyr calibration torque of the winch is forty two ' +
+    'newton metres. " + " ".join(filler(21, 100)); make_pdf(sys.argv[2], pages, title="Winch manual")',
+    path.join(HERE, '..'), out]);
+  return out;
+}
+
+// Upload the answer PDF, search for the answer; the top hit's marks and its
+// "open page 3" link
+async function answerHit(b, key) {
+  const { page } = b;
+  const pdf = answerPdf(b.tmp);
+  await page.setInputFiles('#files', [pdf]);
+  const info = await waitRow(b, 'winch.pdf', ['completed', 'failed']);
+  check(info.state === 'completed', 'winch.pdf completed', info);
+  await page.fill('#q', 'zephyr calibration torque');
+  await page.press('#q', 'Enter');
+  await waitFor(async () => /match/.test(await page.locator('#search-status').textContent()), 'search results');
+  const top = page.locator('#hits li').first();
+  const marks = await top.locator('.hit-text:not(.whole) mark').allTextContents();
+  check(marks.map((m) => m.toLowerCase()).join() === 'zephyr,calibration,torque',
+        "the API's highlights are marked", marks);
+  const link = top.locator('a.hit-open');
+  check((await link.textContent()) === 'open page 3', 'the hit offers its page', await link.textContent());
+  const [tab] = await Promise.all([b.ctx.waitForEvent('page'), link.click()]);
+  await waitFor(async () => /#page=3$/.test(tab.url()), 'a new tab at #page=3, not ' + tab.url());
+  return { pdf, tab, doc: await top.getAttribute('data-doc') };
+}
+
+// A hit opens its page: "open page 3" opens the stored PDF in a new tab at
+// #page=3 (a plain link: no key to send), and those are the PDF's bytes
+async function test_hit_opens_its_page(tmp) {
+  const srv = await new Sluiced(tmp).start();
+  const b = await openBrowser(tmp, srv);
+  b.tmp = tmp;
+  const { pdf, tab, doc } = await answerHit(b);
+  check(tab.url() === srv.origin + '/v1/documents/' + doc + '/content#page=3', 'the link is the content route', tab.url());
+  const res = await fetch(tab.url().split('#')[0]);
+  const bytes = Buffer.from(await res.arrayBuffer());
+  check(res.status === 200 && res.headers.get('content-type') === 'application/pdf', 'served as a PDF', res.status);
+  check(bytes.equals(fs.readFileSync(pdf)), 'the tab shows the uploaded bytes');
+  await shot(b, 'hit-opens-its-page');
+  // the browser's own PDF viewer loads its parts (chrome-extension://,
+  // chrome://): the page asked nothing of any other origin
+  b.requests = b.requests.filter((u) => !/^chrome(-extension)?:\/\//.test(u));
+  checkClean(b);
+}
+
+// With an API key a link cannot send it: the page fetches the bytes with
+// the key and opens them as blob:...#page=3 in the new tab
+async function test_hit_opens_its_page_with_key(tmp) {
+  const key = 'web-test-key-5678';
+  const srv = await new Sluiced(tmp, { sets: ['auth.keys=' + key + ':webws'] }).start();
+  const b = await openBrowser(tmp, srv);
+  b.tmp = tmp;
+  await b.page.locator('#auth').waitFor({ state: 'visible' });
+  await b.page.fill('#key', key);
+  await b.page.getByRole('button', { name: 'Use key' }).click();
+  await b.page.locator('#auth').waitFor({ state: 'hidden' });
+  const contentBody = b.ctx.waitForEvent('response', (r) => r.url().includes('/content'))
+    .then((r) => { check(r.status() === 200 && r.headers()['content-type'] === 'application/pdf', 'content fetched', r.status()); return r.body(); });
+  const { pdf, tab } = await answerHit(b, key);
+  check(tab.url().startsWith('blob:' + srv.origin + '/'), 'a blob: URL of the page', tab.url());
+  // (the page's CSP lets nobody read a blob: back, the test neither: the
+  // bytes it was made of are the one response of the content route)
+  const body = await contentBody;
+  check(body.equals(fs.readFileSync(pdf)), 'the blob was made of the uploaded bytes', body.length);
+  const fetched = b.requests.filter((u) => u.includes('/content'));
+  check(fetched.length === 1 && !fetched[0].includes('access_token'), 'one fetch, no key in the URL', fetched);
+  // the tab's blob: is the page's own; the PDF viewer's parts the browser's
+  b.requests = b.requests.filter((u) => !/^chrome(-extension)?:\/\//.test(u) && !u.startsWith('blob:' + srv.origin + '/'));
+  checkClean(b, { allowProblems: [/401 \(Unauthorized\)/] });
+}
+
 // A scan goes through the ocr stage: its row grows a sixth bar, ocr,
 // between parse and chunk, fed like the others; a text PDF keeps five.
 // After a reload the finished rows replay their events: the same bars.
@@ -1034,7 +1114,8 @@ async function test_scan_shows_ocr_stage(tmp) {
 
 const TESTS = [test_upload_two_pdfs_search_delete, test_failing_file_shows_reason, test_restart_mid_ingest,
                test_restart_edge_before_broker, test_many_at_once, test_api_key, test_keyboard_phone_and_steady_layout, test_rows_in_every_state,
-               test_hit_section_and_badges, test_scan_shows_ocr_stage];
+               test_hit_section_and_badges, test_scan_shows_ocr_stage, test_hit_opens_its_page,
+               test_hit_opens_its_page_with_key];
 
 async function main() {
   const only = new Set(process.argv.slice(2));

@@ -16,8 +16,9 @@
       - at most MAX_STREAMS streams are open at once: browsers allow six HTTP/1.1
         connections per server, and the page must keep some for its own calls.
         Rows without a stream follow GET /v1/jobs until a stream is free;
-      - the library (documents, with delete) and search (hits with the query's
-        words highlighted).
+      - the library (documents, with delete) and search (hits with the words
+        the ranking matched marked, from the API's highlights, and a link that
+        opens the stored document at the hit's page).
     Text from the server is always inserted as text (textContent), never as
     markup. The page talks to its own origin only (the CSP says so too).
 */
@@ -1023,54 +1024,52 @@
   // ------------------------------------------------------------------------
   // Search
 
-  // Words too common to be worth marking
-  const STOPWORDS = new Set(('the and for are but not you your with this that from into have has had was were ' +
-    'will would can could should there their them then than they what when where which who how its our out ' +
-    'all any also about over such some may one two see use used using each other only more most very').split(' '));
-
-  // The query's words worth marking: three letters or more, or a number.
-  function queryTerms(q) {
-    const words = String(q).toLowerCase().match(/[\p{L}\p{N}]+/gu) || [];
-    const seen = new Set();
-    for (const w of words) {
-      if (/^\p{N}+$/u.test(w) ? w.length >= 2 : (w.length >= 3 && !STOPWORDS.has(w))) seen.add(w);
+  // The hit's text as segments {text, mark}: the marks are the API's
+  // highlights, the spans of the words the ranking matched, as the index
+  // stemmed them (so "configured" is marked for "configuring" exactly when
+  // the search matched it). Offsets count code points: Array.from.
+  function segments(text, spans) {
+    const cps = Array.from(String(text || ''));
+    const out = [];
+    let last = 0;
+    for (const span of spans || []) {
+      const [a, b] = span;
+      if (!(Number.isInteger(a) && Number.isInteger(b) && a >= last && b > a && b <= cps.length)) continue;
+      if (a > last) out.push({ text: cps.slice(last, a).join(''), mark: false });
+      out.push({ text: cps.slice(a, b).join(''), mark: true });
+      last = b;
     }
-    return Array.from(seen).sort((a, b) => b.length - a.length);
+    if (last < cps.length) out.push({ text: cps.slice(last).join(''), mark: false });
+    return out;
   }
 
-  function escapeRegExp(s) {
-    return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // Runs of spaces as one (a table's rows stay one per line). A marked
+  // word holds no space, so every run lies inside one segment
+  function flatten(segs, table) {
+    const re = table ? /[ \t]+/g : /\s+/g;
+    const out = segs.map((s) => ({ text: s.text.replace(re, ' '), mark: s.mark }));
+    if (out.length) {
+      out[0].text = out[0].text.replace(/^\s+/, '');
+      out[out.length - 1].text = out[out.length - 1].text.replace(/\s+$/, '');
+    }
+    return out;
   }
 
-  // Whole words only: "the" must not light up inside "further"
-  function termsPattern(terms) {
-    return '(?<![\\p{L}\\p{N}])(' + terms.map(escapeRegExp).join('|') + ')(?![\\p{L}\\p{N}])';
-  }
-
-  // Text as nodes, with the query's words in <mark>.
-  function highlighted(text, terms) {
+  // Segments as nodes, the marked words in <mark>.
+  function highlighted(segs) {
     const frag = document.createDocumentFragment();
-    if (!terms.length) { frag.append(text); return frag; }
-    const re = new RegExp(termsPattern(terms), 'giu');
-    let last = 0, m;
-    while ((m = re.exec(text)) !== null) {
-      if (m.index > last) frag.append(text.slice(last, m.index));
-      frag.append(el('mark', { text: m[0] }));
-      last = m.index + m[0].length;
-      if (m[0].length === 0) re.lastIndex++;
-    }
-    if (last < text.length) frag.append(text.slice(last));
+    for (const s of segs) frag.append(s.mark ? el('mark', { text: s.text }) : s.text);
     return frag;
   }
 
-  // A passage of about max characters around the first match.
-  function excerpt(text, terms, max) {
-    if (text.length <= max) return { text, cut: false };
-    let at = 0;
-    if (terms.length) {
-      const re = new RegExp(termsPattern(terms), 'iu');
-      const m = re.exec(text);
-      if (m) at = m.index;
+  // A passage of about max characters around the first marked word.
+  function excerpt(segs, max) {
+    const text = segs.map((s) => s.text).join('');
+    if (text.length <= max) return { segs, cut: false };
+    let at = 0, pos = 0;
+    for (const s of segs) {
+      if (s.mark) { at = pos; break; }
+      pos += s.text.length;
     }
     let start = Math.max(0, at - Math.floor(max / 4));
     const space = text.lastIndexOf(' ', start);
@@ -1078,7 +1077,77 @@
     let end = Math.min(text.length, start + max);
     const endSpace = text.indexOf(' ', end);
     if (end < text.length && endSpace !== -1 && endSpace < end + 40) end = endSpace;
-    return { text: (start > 0 ? '… ' : '') + text.slice(start, end) + (end < text.length ? ' …' : ''), cut: true };
+    const out = [];
+    pos = 0;
+    for (const s of segs) {
+      const a = Math.max(start, pos), b = Math.min(end, pos + s.text.length);
+      if (b > a) out.push({ text: s.text.slice(a - pos, b - pos), mark: s.mark });
+      pos += s.text.length;
+    }
+    if (start > 0) out.unshift({ text: '… ', mark: false });
+    if (end < text.length) out.push({ text: ' …', mark: false });
+    return { segs: out, cut: true };
+  }
+
+  // What a browser may show of a stored document it got as a blob: a page
+  // of ours opens it as blob:, in this page's origin, where stored HTML or
+  // SVG would run as this page. So: PDFs and plain pictures as they are,
+  // any text as plain text, anything else downloaded
+  function safeBlobType(mime) {
+    const m = String(mime || '').toLowerCase();
+    if (m === 'application/pdf' || /^image\/(png|jpeg|gif|webp)$/.test(m)) return m;
+    if (m.startsWith('text/') || m.endsWith('+xml') || m.endsWith('/xml') || m === 'application/json') {
+      return 'text/plain;charset=utf-8';
+    }
+    return 'application/octet-stream';
+  }
+
+  // Open a hit's document at its page in a new tab. Without a key a plain
+  // link does it (the server's headers keep stored HTML inert). A link
+  // cannot send the key, so with one the bytes are fetched with it into a
+  // blob: URL, opened at #page=N; the tab is opened at once, while the
+  // click still counts, and the blob URL is let go a minute later
+  async function openDocument(ev, hit) {
+    if (!apiKey) return;
+    ev.preventDefault();
+    const tab = window.open('', '_blank');
+    if (tab) tab.opener = null;
+    const url = String(hit.document_url || '');
+    const hash = url.indexOf('#');
+    const path = hash < 0 ? url : url.slice(0, hash);
+    try {
+      const res = await fetch(path, { headers: authHeaders(), cache: 'no-store' });
+      if (!res.ok) {
+        let data = null;
+        try { data = await res.json(); } catch (e) { /* not JSON */ }
+        if (res.status === 401) needKey(data);
+        throw new Error(errorMessage(res.status, data, res.statusText));
+      }
+      const bytes = await res.arrayBuffer();
+      const blob = new Blob([bytes], { type: safeBlobType(res.headers.get('Content-Type')) });
+      const blobUrl = URL.createObjectURL(blob);
+      setTimeout(() => URL.revokeObjectURL(blobUrl), 60000);
+      const target = blobUrl + (hash < 0 ? '' : url.slice(hash));
+      if (tab) tab.location.href = target;
+      else window.open(target, '_blank', 'noopener');
+    } catch (e) {
+      if (tab) tab.close();
+      const status = $('search-status');
+      status.dataset.kind = 'error';
+      status.textContent = 'Cannot open the document: ' + e.message;
+    }
+  }
+
+  // "open page N" for a paged document (the link says #page=N), else "open"
+  function openLink(hit) {
+    const url = String(hit.document_url || '');
+    if (!url.startsWith('/v1/documents/')) return null;
+    const page = /#page=(\d+)$/.exec(url);
+    const a = el('a', { class: 'hit-open', href: url, target: '_blank', rel: 'noopener',
+                        text: page ? 'open page ' + page[1] : 'open document',
+                        title: 'The stored document' + (page ? ', at page ' + page[1] : '') + ', in a new tab' });
+    a.addEventListener('click', (ev) => openDocument(ev, hit));
+    return a;
   }
 
   function pagesText(hit) {
@@ -1106,16 +1175,14 @@
       if (searchWithin) body.documents = [searchWithin.id];
       const data = await api('POST', '/v1/search', body);
       const hits = data.hits || [];
-      const terms = queryTerms(q);
       list.textContent = '';
       for (const hit of hits) {
         const title = hit.title || basename(hit.source) || hit.document_id;
         const pages = pagesText(hit);
         // a table's rows stay one per line; other text flows as one paragraph
         const table = hit.kind === 'table';
-        const flat = table ? String(hit.text || '').replace(/[ \t]+/g, ' ').trim()
-                           : String(hit.text || '').replace(/\s+/g, ' ').trim();
-        const part = excerpt(flat, terms, 320);
+        const segs = segments(hit.text, hit.highlights);
+        const part = excerpt(flatten(segs, table), 320);
         const li = el('li', { class: 'hit', 'data-doc': hit.document_id,
                               'data-page-start': hit.page_start || null, 'data-page-end': hit.page_end || null },
           el('div', { class: 'hit-head' },
@@ -1124,7 +1191,7 @@
              pages ? el('span', { class: 'hit-pages', text: pages }) : null,
              // which ranking found it, in words (not colour alone)
              hit.match === 'lexical' || hit.match === 'both'
-               ? el('span', { class: 'hit-match', title: 'The passage holds every word of the query',
+               ? el('span', { class: 'hit-match', title: 'The passage holds words of the query',
                               text: hit.match === 'both' ? 'words + meaning' : 'exact words' })
                : null,
              // a table chunk, and text read from page images (its confidence)
@@ -1136,13 +1203,14 @@
                ? el('span', { class: 'hit-badge hit-ocr', title: 'Text read from page images (OCR)',
                               text: 'OCR' + (Number.isInteger(hit.ocr_confidence)
                                              ? ' ' + hit.ocr_confidence + '%' : '') })
-               : null),
+               : null,
+             openLink(hit)),
           // the section path the passage sits under, above its snippet
           hit.section ? el('p', { class: 'hit-section', text: hit.section }) : null,
-          el('p', { class: table ? 'hit-text rows' : 'hit-text' }, highlighted(part.text, terms)));
+          el('p', { class: table ? 'hit-text rows' : 'hit-text' }, highlighted(part.segs)));
         if (part.cut) {
           li.append(el('details', {}, el('summary', { text: 'Whole passage' }),
-                       el('p', { class: 'hit-text whole' }, highlighted(hit.text, terms))));
+                       el('p', { class: 'hit-text whole' }, highlighted(segs))));
         }
         list.append(li);
       }

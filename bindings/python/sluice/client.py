@@ -502,6 +502,37 @@ class Client:
         reply = self._request("query", "doc_get", {"id": _check_token(doc_id, "document id")}, timeout)
         return Document.from_map(reply.get("document") or {})
 
+    def content(self, doc_id: str, out: Optional[BinaryIO] = None, *, max_bytes: int = 1 << 30,
+                timeout: Optional[float] = None) -> Union[bytes, int]:
+        """The document's stored bytes, as ingested (a hit's document_url
+        without the edge), read in parts of up to 1 MiB. Written to ``out``
+        (returns the size) or returned as bytes. Raises :class:`NotFound`
+        (no such document in this workspace), :class:`Refused` past
+        ``max_bytes`` or with status 410 when the
+        stored bytes are gone."""
+        _check_token(doc_id, "document id")
+        parts: List[bytes] = []
+        offset, sha = 0, hashlib.sha256()
+        while True:
+            reply = self._request("query", "doc_content", {"id": doc_id, "offset": offset}, timeout)
+            data = reply.get("data")
+            size = reply.get("size")
+            if not isinstance(data, bytes) or not isinstance(size, int):
+                raise ProtocolError("query/doc_content: reply without data", 502)
+            if size > max_bytes:
+                raise Refused("document %s has %d bytes, more than max_bytes %d" % (doc_id, size, max_bytes))
+            sha.update(data)
+            if out is not None:
+                out.write(data)
+            else:
+                parts.append(data)
+            offset += len(data)
+            if not reply.get("more") or not data:
+                break
+        if offset != size or sha.hexdigest() != reply.get("sha256"):
+            raise ProtocolError("document %s changed while it was read" % doc_id, 502)
+        return offset if out is not None else b"".join(parts)
+
     def delete_document(self, doc_id: str, *, timeout: Optional[float] = None) -> None:
         """Delete a document with its chunks and vectors. Raises :class:`NotFound`."""
         self._request("query", "doc_delete", {"id": _check_token(doc_id, "document id")}, timeout)

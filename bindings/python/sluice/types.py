@@ -5,7 +5,7 @@ whole map is kept in ``raw`` so fields added by newer servers are not lost.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 TERMINAL_EVENTS = ("job_completed", "job_failed")
 TERMINAL_STATES = ("completed", "failed")
@@ -100,7 +100,15 @@ class Hit:
     rows, header row first), ``section`` the section path
     (``"Installation › Configuring the network"``, ``""`` for none);
     ``ocr`` says the text was read by OCR, with ``ocr_confidence`` 0-100
-    (``None`` when not)."""
+    (``None`` when not).
+
+    ``highlights`` are the spans of ``text`` holding the words the lexical
+    ranking matched (stemmed as the index stems them), as ``(start, end)``
+    code-point offsets, sorted: ``text[start:end]`` is the word.
+    ``mime`` is the document's type and ``document_url`` the HTTP edge's
+    link to its stored bytes, at the hit's page for a PDF
+    (``/v1/documents/<id>/content#page=3``); :meth:`Client.content`
+    fetches those bytes through the broker."""
 
     score: float
     text: str
@@ -115,6 +123,16 @@ class Hit:
     section: str = ""
     ocr: bool = False
     ocr_confidence: Optional[int] = None
+    highlights: Tuple[Tuple[int, int], ...] = ()
+    mime: Optional[str] = None
+
+    @property
+    def document_url(self) -> str:
+        """The edge's link to the document, at the hit's page for a PDF."""
+        url = "/v1/documents/%s/content" % self.document_id
+        if self.mime == "application/pdf" and self.page_start > 0:
+            url += "#page=%d" % self.page_start
+        return url
 
     @classmethod
     def from_map(cls, m: Mapping[str, Any]) -> "Hit":
@@ -125,7 +143,18 @@ class Hit:
                    page_end=_int(m, "page_end"), match=_str(m, "match") or "vector",
                    kind=_str(m, "kind") or "text", section=_str(m, "section") or "",
                    ocr=m.get("ocr") is True,
-                   ocr_confidence=_int(m, "ocr_confidence") if m.get("ocr") is True else None)
+                   ocr_confidence=_int(m, "ocr_confidence") if m.get("ocr") is True else None,
+                   highlights=_spans(m.get("highlights")), mime=_str(m, "mime"))
+
+
+def _spans(value: Any) -> Tuple[Tuple[int, int], ...]:
+    """[[start, end], ...] as pairs of ints; anything malformed is dropped."""
+    out = []
+    for span in value if isinstance(value, list) else ():
+        if (isinstance(span, (list, tuple)) and len(span) == 2
+                and all(isinstance(x, int) and not isinstance(x, bool) for x in span)):
+            out.append((span[0], span[1]))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
