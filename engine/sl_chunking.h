@@ -36,7 +36,7 @@ typedef struct {
 } sl_chunking_t;
 
 #define SL_CHUNKING_TARGET_DEFAULT  128
-#define SL_CHUNKING_OVERLAP_DEFAULT 24
+#define SL_CHUNKING_OVERLAP_DEFAULT 37
 #define SL_CHUNKING_TARGET_MIN      16
 #define SL_CHUNKING_TARGET_MAX      8192
 

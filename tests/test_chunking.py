@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_edge  # noqa: E402
 from test_edge import Sluiced, call, check, expect_error, multipart, wait_job  # noqa: E402
 
-DEFAULTS = {"target_tokens": 128, "overlap_tokens": 24, "embed_context": True}
+DEFAULTS = {"target_tokens": 128, "overlap_tokens": 37, "embed_context": True}
 WORDS = ("river stone lantern harbour meadow copper violin orchard glacier thunder falcon "
          "pepper saddle marble canyon ribbon tulip anchor").split()
 

@@ -1115,7 +1115,7 @@ s_on_ws_chunking (req_t *req, struct MHD_Connection *conn)
                         jerr.column, jerr.text);
     if (!json_is_object (in)) {
         json_decref (in);
-        return s_error (req, conn, 400, "send {\"target_tokens\": 128, \"overlap_tokens\": 24, "
+        return s_error (req, conn, 400, "send {\"target_tokens\": 128, \"overlap_tokens\": 37, "
                         "\"embed_context\": true} (any of them)");
     }
     return s_query (req, conn, "ws_chunking", json_pack ("{s:o}", "chunking", in),
