@@ -13,11 +13,12 @@ real documents: text files, an HTML page, PDFs written by tests/corpus.py.
 Usage: /usr/bin/python3 tests/test_answers.py [test_name ...]
 Env:   SLUICED (path of the binary)
 """
-import hashlib, http.client, json, os, shutil, signal, subprocess, sys, tempfile, time, traceback
+import hashlib, http.client, json, os, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_edge  # noqa: E402
 from corpus import filler, make_pdf  # noqa: E402
-from test_edge import (PROCS, SLUICED, Skip, Sluiced, call, check, expect_error,  # noqa: E402
+from test_edge import (SLUICED, Skip, Sluiced, call, check, expect_error,  # noqa: E402
                        free_ports, multipart, wait_job)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -363,50 +364,12 @@ TESTS = [
 ]
 
 
-def main():
-    only = set(sys.argv[1:])
-    unknown = only - {t.__name__ for t in TESTS}
-    if unknown:
-        print("unknown test(s): " + ", ".join(sorted(unknown)))
-        return 2
-    if not os.access(SLUICED, os.X_OK):
-        print("no sluiced at %s (set SLUICED)" % SLUICED)
-        return 2
-    passed = failed = skipped = 0
-    for t in TESTS:
-        if only and t.__name__ not in only:
-            continue
-        tmp = tempfile.mkdtemp(prefix="sluice-answers-")
-        t0 = time.time()
-        try:
-            t(tmp)
-            passed += 1
-            print("ok   %s (%.1f s)" % (t.__name__, time.time() - t0), flush=True)
-        except Skip as e:
-            skipped += 1
-            print("SKIP %s: %s" % (t.__name__, e), flush=True)
-        except Exception:
-            failed += 1
-            print("FAIL %s" % t.__name__, flush=True)
-            traceback.print_exc()
-            for f in sorted(os.listdir(tmp)):
-                if f.endswith(".log"):
-                    print("---- %s (tail)" % f)
-                    with open(os.path.join(tmp, f), errors="replace") as fh:
-                        print("".join(fh.readlines()[-30:]))
-        finally:
-            while PROCS:
-                PROCS.pop().stop(signal.SIGKILL)
-            while PG:
-                subprocess.run(["sh", PG_SERVER, "stop", PG.pop()], capture_output=True)
-            shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
-    if failed:
-        return 1
-    if skipped and not passed:
-        return 77
-    return 0
+def _stop_pg():
+    while PG:
+        subprocess.run(["sh", PG_SERVER, "stop", PG.pop()], capture_output=True)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    test_edge.TESTS = TESTS
+    test_edge.CLEANUPS.append(_stop_pg)
+    sys.exit(test_edge.main())

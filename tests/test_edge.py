@@ -19,6 +19,7 @@ SLUICED = os.environ.get("SLUICED", os.path.join(ROOT, "build", "actors", "sluic
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from corpus import corpus_dir  # noqa: E402
 PROCS = []
+CLEANUPS = []       # callables run after each test (other files' servers to stop)
 
 
 class Skip(Exception):
@@ -1355,6 +1356,8 @@ def main():
         finally:
             while PROCS:
                 PROCS.pop().stop(signal.SIGKILL)
+            for cleanup in CLEANUPS:
+                cleanup()
             shutil.rmtree(tmp, ignore_errors=True)
     print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
     if failed:
