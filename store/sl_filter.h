@@ -113,7 +113,7 @@ typedef struct {
 } sl_cond_t;
 
 //  A parsed filter. Release with sl_filter_destroy.
-typedef struct {
+typedef struct sl_filter_s {
     sl_cond_t conds [SL_FILTER_CONDITIONS];
     int n_conds;
     char *source_prefix;        //  NULL: any source

@@ -818,8 +818,8 @@ s_commit_chunks (sl_store_t *self, void *tx, const char *doc_id, int n, int dim,
 static int
 s_commit_body (sl_store_t *self, void *tx, const sl_doc_meta_t *meta, const char *doc_id,
                int n, int dim, const char *model_id, sl_store_reader_fn *reader, void *arg,
-               bool link_only, sl_store_change_t *change, s_staged_t *staged,
-               sl_store_commit_t *result)
+               bool link_only, const sl_meta_t *attrs, sl_store_change_t *change,
+               s_staged_t *staged, sl_store_commit_t *result)
 {
     const sl_store_ops_t *ops = self->ops;
     const char *ws = meta->workspace;
@@ -935,6 +935,10 @@ s_commit_body (sl_store_t *self, void *tx, const sl_doc_meta_t *meta, const char
                              since, now);
     if (rc != SL_STORE_OK)
         return rc;
+    //  Attributes sent with the ingest replace the document's, whether its
+    //  content was new or stored already; none sent keeps what it has
+    if (attrs && (rc = ops->tx_doc_attrs (tx, ws, doc_id, attrs)) != SL_STORE_OK)
+        return rc;
     snprintf (result->document_id, sizeof result->document_id, "%s", doc_id);
     snprintf (change->doc_id, sizeof change->doc_id, "%s", doc_id);
     if (have_job) {
@@ -972,6 +976,14 @@ s_commit (sl_store_t *self, const sl_doc_meta_t *meta, int n, int dim, const cha
         return SL_STORE_ERROR;
     if (n == 0)
         dim = 0;                //  nothing embedded: record no dimension
+    sl_meta_t *attrs = NULL;
+    if (meta->attrs) {
+        char why [256];
+        if (!(attrs = sl_meta_parse (meta->attrs, -1, why, sizeof why))) {
+            sl_store_set_errmsg ("%s", why);
+            return SL_STORE_ERROR;
+        }
+    }
 
     char doc_id [SL_STORE_ID];
     sl_store_document_id (meta->workspace, meta->sha256, doc_id);
@@ -987,7 +999,7 @@ s_commit (sl_store_t *self, const sl_doc_meta_t *meta, int n, int dim, const cha
     int rc = self->ops->tx_begin (self->backend, &tx);
     if (rc == SL_STORE_OK) {
         rc = s_commit_body (self, tx, meta, doc_id, n, dim, model_id, reader, arg, link_only,
-                            &change, &staged, result);
+                            attrs, &change, &staged, result);
         rc = self->ops->tx_end (self->backend, tx, rc);
     }
     if (rc == SL_STORE_OK && change.changed) {
@@ -1001,6 +1013,7 @@ s_commit (sl_store_t *self, const sl_doc_meta_t *meta, int n, int dim, const cha
         }
     }
     pthread_mutex_unlock (&entry->sync);
+    sl_meta_destroy (&attrs);
     free (staged.vectors);
     free (staged.keys);
     s_change_free (&change);
@@ -1170,6 +1183,66 @@ sl_store_document_delete (sl_store_t *self, const char *workspace, const char *d
     return rc;
 }
 
+//  A re-tag, inside the backend's transaction: the workspace locked as a
+//  commit locks it, so a PATCH merges over the attributes the last
+//  writer left (never a lost update), then the rows are replaced. The
+//  vectors do not change, so neither does the generation: searches read
+//  the attribute rows themselves and follow at once.
+static int
+s_meta_body (sl_store_t *self, void *tx, const char *workspace, const char *doc_id,
+             const char *meta_json, bool merge, char **meta_out)
+{
+    const sl_store_ops_t *ops = self->ops;
+    char *current = NULL;
+    int rc = ops->tx_workspace_lock (tx, workspace);
+    if (rc == SL_STORE_OK)
+        rc = ops->tx_doc_meta_get (tx, workspace, doc_id, &current);
+    if (rc == SL_STORE_NOT_FOUND)
+        sl_store_set_errmsg ("no document %s in workspace %s", doc_id, workspace);
+    sl_meta_t *meta = NULL;
+    if (rc == SL_STORE_OK) {
+        char why [256];
+        meta = merge ? sl_meta_merge (current, meta_json, why, sizeof why)
+                     : sl_meta_parse (meta_json, -1, why, sizeof why);
+        if (!meta) {
+            sl_store_set_errmsg ("%s", why);
+            rc = SL_STORE_ERROR;
+        }
+    }
+    if (rc == SL_STORE_OK)
+        rc = ops->tx_doc_attrs (tx, workspace, doc_id, meta);
+    if (rc == SL_STORE_OK && meta_out)
+        *meta_out = strdup (meta->json);
+    sl_meta_destroy (&meta);
+    free (current);
+    return rc;
+}
+
+int
+sl_store_document_meta (sl_store_t *self, const char *workspace, const char *doc_id,
+                        const char *meta_json, bool merge, char **meta_out)
+{
+    assert (self);
+    if (meta_out)
+        *meta_out = NULL;
+    if (!s_token_ok ("workspace", workspace) || !s_token_ok ("document id", doc_id))
+        return SL_STORE_ERROR;
+    if (!meta_json) {
+        sl_store_set_errmsg ("meta is missing");
+        return SL_STORE_ERROR;
+    }
+    void *tx = NULL;
+    int rc = self->ops->tx_begin (self->backend, &tx);
+    if (rc == SL_STORE_OK)
+        rc = self->ops->tx_end (self->backend, tx, s_meta_body (self, tx, workspace, doc_id,
+                                                                meta_json, merge, meta_out));
+    if (rc != SL_STORE_OK && meta_out) {
+        free (*meta_out);
+        *meta_out = NULL;
+    }
+    return rc;
+}
+
 int
 sl_store_blob_referenced (sl_store_t *self, const char *sha256)
 {
@@ -1307,6 +1380,7 @@ sl_store_doc_reset (sl_store_doc_t *doc)
     free (doc->title);
     free (doc->model_id);
     free (doc->job_id);
+    free (doc->meta);
     memset (doc, 0, sizeof *doc);
 }
 
@@ -1681,9 +1755,12 @@ s_cand_cmp (const void *a, const void *b)
     return x->key < y->key ? -1 : x->key > y->key;
 }
 
-//  The vector ranking within some documents: every chunk of theirs scored
-//  against the index (a few hundred dot products per document), the best
-//  want kept, best first. Returns the count, or -1 (message set).
+//  The vector ranking within some documents or a filter: the backend
+//  resolves them to the matching chunk keys with its indexes (sorted),
+//  and the index ranks only those: a small set is scored key by key, a
+//  large one in the single pass an unfiltered search makes, keys checked
+//  against a bitmap, so a filter narrows the work and a broad one costs
+//  no more than no filter. Returns the count, or -1 (message set).
 static int
 s_vector_within (sl_store_t *self, const char *workspace, sl_vindex_t *index, const float *query,
                  const sl_search_t *how, int want, int64_t *keys_out, float *scores_out)
@@ -1691,29 +1768,12 @@ s_vector_within (sl_store_t *self, const char *workspace, sl_vindex_t *index, co
     int64_t *keys = NULL;
     int count = 0;
     if (self->ops->document_keys (self->backend, workspace, how->documents, how->n_documents,
-                                  &keys, &count) != SL_STORE_OK)
+                                  how->filter, &keys, &count) != SL_STORE_OK)
         return -1;
-    s_cand_t *scored = calloc ((size_t) (count ? count : 1), sizeof *scored);
-    int n = 0;
-    for (int i = 0; scored && i < count; i++)
-        if (sl_vindex_score (index, keys [i], query, &scored [n].score) == 0) {
-            scored [n].key = keys [i];
-            scored [n].fused = scored [n].score;    //  s_cand_cmp sorts on it first
-            n++;
-        }
+    int n = sl_vindex_search_in (index, query, want, keys, (size_t) count, keys_out, scores_out);
     free (keys);
-    if (!scored) {
+    if (n < 0)
         sl_store_set_errmsg ("out of memory searching workspace %s", workspace);
-        return -1;
-    }
-    qsort (scored, (size_t) n, sizeof *scored, s_cand_cmp);
-    if (n > want)
-        n = want;
-    for (int i = 0; i < n; i++) {
-        keys_out [i] = scored [i].key;
-        scores_out [i] = scored [i].score;
-    }
-    free (scored);
     return n;
 }
 
@@ -1730,12 +1790,13 @@ s_candidates (sl_store_t *self, const char *workspace, sl_vindex_t *index, const
     if (rc != SL_STORE_OK)
         sl_store_set_errmsg ("out of memory searching workspace %s", workspace);
     if (rc == SL_STORE_OK && how->mode != SL_SEARCH_LEXICAL) {
-        int found = how->n_documents > 0
+        bool within = how->n_documents > 0 || how->filter;
+        int found = within
                   ? s_vector_within (self, workspace, index, query, how, want, keys, scores)
                   : sl_vindex_search (index, query, want, keys, scores);
         if (found < 0) {
             rc = SL_STORE_ERROR;
-            if (how->n_documents == 0)
+            if (!within)
                 sl_store_set_errmsg ("out of memory searching workspace %s", workspace);
         }
         for (int i = 0; i < found; i++)
@@ -1752,8 +1813,8 @@ s_candidates (sl_store_t *self, const char *workspace, sl_vindex_t *index, const
         double *shares = malloc ((size_t) want * sizeof *shares);
         rc = shares ? self->ops->lexical (self->backend, workspace,
                                           (const char (*) [SL_STORE_TERM_MAX]) terms, nterms,
-                                          how->documents, how->n_documents, want, keys, shares,
-                                          &found)
+                                          how->documents, how->n_documents, how->filter, want,
+                                          keys, shares, &found)
                     : SL_STORE_ERROR;
         if (!shares)
             sl_store_set_errmsg ("out of memory searching workspace %s", workspace);

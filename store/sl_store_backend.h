@@ -24,6 +24,7 @@
 #define SL_STORE_BACKEND_H_INCLUDED
 
 #include "sl_store.h"
+#include "sl_filter.h"
 #include "sl_vindex.h"
 
 //  Deterministic chunk id: the same document and ordinal always give the
@@ -187,14 +188,27 @@ typedef struct {
     //  (BM25's) that the chunk holds (SQLite: its BM25 score over the sum
     //  of the terms' idf, which is that share for a chunk of average
     //  length holding each term once; capped at 1).
-    //  documents/n_documents as in sl_search_t (NULL/0: the whole workspace)
+    //  documents/n_documents and filter as in sl_search_t (NULL/0: the
+    //  whole workspace; filter NULL: none), in the query's SQL
     int (*lexical) (void *backend, const char *workspace, const char (*terms) [SL_STORE_TERM_MAX],
-                    int nterms, const char *const *documents, int n_documents, int limit,
-                    int64_t *keys, double *shares, int *count);
-    //  Keys of every chunk of these documents of the workspace (*keys_p
-    //  malloc'd, NULL if none)
+                    int nterms, const char *const *documents, int n_documents,
+                    const sl_filter_t *filter, int limit, int64_t *keys, double *shares,
+                    int *count);
+    //  Keys of every chunk of the workspace's documents among documents
+    //  (n_documents 0: all) that match filter (NULL: all), ascending
+    //  (*keys_p malloc'd, NULL if none)
     int (*document_keys) (void *backend, const char *workspace, const char *const *documents,
-                          int n_documents, int64_t **keys_p, int *count);
+                          int n_documents, const sl_filter_t *filter, int64_t **keys_p,
+                          int *count);
+    //  The document's attributes become meta's (documents.meta := its
+    //  canonical text, its rows in doc_attrs replaced); NOT_FOUND if the
+    //  workspace has no such document
+    int (*tx_doc_attrs) (void *tx, const char *workspace, const char *doc_id,
+                         const sl_meta_t *meta);
+    //  *json_out (malloc'd) gets the document's attributes as stored
+    //  (NULL: none); NOT_FOUND if no such document
+    int (*tx_doc_meta_get) (void *tx, const char *workspace, const char *doc_id,
+                            char **json_out);
     int (*cache_get) (void *backend, const char *model_id, const char **hashes, int n,
                       int dim, float *out, bool *found);
     int (*cache_put) (void *backend, const char *model_id, const char **hashes, int n,
@@ -263,6 +277,8 @@ typedef struct {
     .hits_fill = s_hits_fill, \
     .lexical = s_lexical, \
     .document_keys = s_document_keys, \
+    .tx_doc_attrs = s_tx_doc_attrs, \
+    .tx_doc_meta_get = s_tx_doc_meta_get, \
     .cache_get = s_cache_get, \
     .cache_put = s_cache_put, \
     .event_append = s_event_append, \

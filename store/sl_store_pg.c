@@ -274,6 +274,28 @@ static const s_migration_t s_migrations [] = {
       "  ' ', 'g'))) STORED;"
       "CREATE INDEX chunks_tsv ON chunks USING gin (tsv);"
     },
+    //  Document attributes (sl_filter.h): their canonical JSON on the
+    //  document for showing, and one row per scalar and list item for
+    //  filtering, indexed by text and by number within a workspace's key;
+    //  they go with their document. Documents by type (the mime filter),
+    //  sources in byte order (the source_prefix range, whatever the
+    //  database's collation)
+    { 7,
+      "ALTER TABLE documents ADD COLUMN meta TEXT;"
+      "CREATE TABLE doc_attrs ("
+      "  workspace TEXT NOT NULL,"
+      "  document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,"
+      "  key TEXT NOT NULL,"
+      "  vtype TEXT NOT NULL,"
+      "  vtext TEXT NOT NULL,"
+      "  vnum DOUBLE PRECISION"
+      ");"
+      "CREATE INDEX doc_attrs_by_text ON doc_attrs (workspace, key, vtext);"
+      "CREATE INDEX doc_attrs_by_num ON doc_attrs (workspace, key, vnum);"
+      "CREATE INDEX doc_attrs_by_document ON doc_attrs (document_id);"
+      "CREATE INDEX documents_by_mime ON documents (workspace, mime);"
+      "CREATE INDEX document_sources_by_prefix ON document_sources (workspace, source COLLATE \"C\");"
+    },
 };
 #define S_MIGRATIONS ((int) (sizeof s_migrations / sizeof s_migrations [0]))
 
@@ -281,6 +303,27 @@ static const s_migration_t s_migrations [] = {
 //  Statements, prepared once per connection
 
 #define S_TERMINAL "state NOT IN ('completed', 'failed')"
+#define S_LEXICAL_HEAD "WITH t AS (SELECT to_tsquery ('sluice_words', w) AS q FROM unnest ($1::text[]) w), " \
+    "n AS (SELECT GREATEST (COALESCE (SUM (chunks), 0), 1)::float8 AS n FROM documents " \
+    "WHERE workspace = $2), " \
+    "w AS (SELECT t.q, ln (1 + (n.n - df.c + 0.5) / (df.c + 0.5)) AS idf FROM t, n, " \
+    "LATERAL (SELECT COUNT (*)::float8 AS c FROM chunks c JOIN documents d " \
+    "ON d.id = c.document_id WHERE d.workspace = $2 AND c.tsv @@ t.q) df " \
+    "WHERE numnode (t.q) > 0), " \
+    "a AS (SELECT string_agg (q::text, ' | ')::tsquery AS q, " \
+    "string_agg (q::text, ' & ')::tsquery AS qa, COUNT (*) AS n FROM w) " \
+    "SELECT c.rid, (SELECT SUM (w.idf) FROM w WHERE c.tsv @@ w.q) " \
+    "/ NULLIF ((SELECT SUM (w.idf) FROM w), 0) " \
+    "FROM chunks c JOIN documents d ON d.id = c.document_id, a " \
+    "WHERE c.tsv @@ a.q AND d.workspace = $2 " \
+    "AND ($4::text[] IS NULL OR d.id = ANY ($4::text[]))"
+#define S_LEXICAL_TAIL " ORDER BY (SELECT SUM (w.idf * r / (r + 0.5)) FROM w, " \
+    "LATERAL (SELECT ts_rank_cd (c.tsv, w.q, 1)::float8 AS r) rr WHERE c.tsv @@ w.q) " \
+    "* (CASE WHEN a.n > 1 AND c.tsv @@ a.qa THEN $5::float8 ELSE 1.0 END) DESC, " \
+    "c.rid LIMIT $3"
+#define S_DOCS_KEYS_HEAD "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id " \
+    "WHERE d.workspace = $1 AND ($2::text[] IS NULL OR d.id = ANY ($2::text[]))"
+#define S_DOCS_KEYS_TAIL " ORDER BY c.rid"
 #define S_JOB_COLS "SELECT id, workspace, source, sha256, mime, state, stage, percent, " \
     "attempts, error_stage, error, document_id, created_ms, updated_ms, " \
     "fetch_started_ms, fetch_finished_ms, parse_started_ms, parse_finished_ms, " \
@@ -288,7 +331,7 @@ static const s_migration_t s_migrations [] = {
     "store_started_ms, store_finished_ms, lease_owner, lease_until_ms, options, replaced, " \
     "duplicate_of FROM jobs "
 #define S_DOC_COLS "SELECT id, workspace, sha256, source, mime, title, model_id, job_id, " \
-    "state, pages, bytes, chunks, created_ms, updated_ms FROM documents "
+    "state, pages, bytes, chunks, created_ms, updated_ms, meta FROM documents "
 //  $1 id, $2 state, $3 stage, $4 now
 #define S_STARTED(st) "UPDATE jobs SET state = $2, stage = $3, updated_ms = $4, " \
     st "_started_ms = COALESCE (" st "_started_ms, $4) WHERE id = $1 AND " S_TERMINAL
@@ -311,6 +354,7 @@ typedef enum {
     S_WS_CHUNKS, S_WS_CACHE_MISSING, S_WS_VEC_FROM_CACHE, S_WS_VEC_DELETE, S_WS_SET_MODEL,
     S_WS_DOC_MODEL,
     S_LEXICAL, S_DOCS_KEYS,
+    S_ATTRS_DELETE, S_ATTR_INSERT, S_DOC_META_SET, S_DOC_META_GET,
     S_LEASE, S_LEASE_RELEASE, S_WS_BYTES, S_CACHE_USAGE, S_CACHE_EVICT,
     S_COUNT
 } s_stmt_id_t;
@@ -440,26 +484,18 @@ static const char *s_sql [S_COUNT] = {
     //  length normalisation 1 (occurrences / (1 + log length)); a chunk
     //  holding every term is multiplied by $5 as on SQLite. Second column:
     //  the share of the terms' idf the chunk holds (NULL: no idf at all)
-    [S_LEXICAL] = "WITH t AS (SELECT to_tsquery ('sluice_words', w) AS q FROM unnest ($1::text[]) w), "
-        "n AS (SELECT GREATEST (COALESCE (SUM (chunks), 0), 1)::float8 AS n FROM documents "
-        "WHERE workspace = $2), "
-        "w AS (SELECT t.q, ln (1 + (n.n - df.c + 0.5) / (df.c + 0.5)) AS idf FROM t, n, "
-        "LATERAL (SELECT COUNT (*)::float8 AS c FROM chunks c JOIN documents d "
-        "ON d.id = c.document_id WHERE d.workspace = $2 AND c.tsv @@ t.q) df "
-        "WHERE numnode (t.q) > 0), "
-        "a AS (SELECT string_agg (q::text, ' | ')::tsquery AS q, "
-        "string_agg (q::text, ' & ')::tsquery AS qa, COUNT (*) AS n FROM w) "
-        "SELECT c.rid, (SELECT SUM (w.idf) FROM w WHERE c.tsv @@ w.q) "
-        "/ NULLIF ((SELECT SUM (w.idf) FROM w), 0) "
-        "FROM chunks c JOIN documents d ON d.id = c.document_id, a "
-        "WHERE c.tsv @@ a.q AND d.workspace = $2 "
-        "AND ($4::text[] IS NULL OR d.id = ANY ($4::text[])) "
-        "ORDER BY (SELECT SUM (w.idf * r / (r + 0.5)) FROM w, "
-        "LATERAL (SELECT ts_rank_cd (c.tsv, w.q, 1)::float8 AS r) rr WHERE c.tsv @@ w.q) "
-        "* (CASE WHEN a.n > 1 AND c.tsv @@ a.qa THEN $5::float8 ELSE 1.0 END) DESC, "
-        "c.rid LIMIT $3",
-    [S_DOCS_KEYS] = "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id "
-        "WHERE d.workspace = $1 AND d.id = ANY ($2::text[])",
+    //  (a search's filter goes between the two halves, parameters from $6)
+    [S_LEXICAL] = S_LEXICAL_HEAD S_LEXICAL_TAIL,
+    //  $2 document ids or NULL (a search's filter goes between the halves,
+    //  parameters from $3)
+    [S_DOCS_KEYS] = S_DOCS_KEYS_HEAD S_DOCS_KEYS_TAIL,
+    //  Attributes (tx_doc_attrs): the document's text, then its rows
+    [S_DOC_META_SET] = "UPDATE documents SET meta = $3, updated_ms = $4 "
+        "WHERE workspace = $1 AND id = $2",
+    [S_DOC_META_GET] = "SELECT meta FROM documents WHERE workspace = $1 AND id = $2 FOR UPDATE",
+    [S_ATTRS_DELETE] = "DELETE FROM doc_attrs WHERE document_id = $1",
+    [S_ATTR_INSERT] = "INSERT INTO doc_attrs (workspace, document_id, key, vtype, vtext, vnum) "
+        "VALUES ($1, $2, $3, $4, $5, $6::float8)",
     //  binary result: i int8 (1-based position in $2), dim int4, vec bytea
     [S_CACHE_GET] = "SELECT u.i, c.dim, c.vec FROM unnest ($2::text[]) WITH ORDINALITY "
         "AS u (hash, i) JOIN embed_cache c ON c.model_id = $1 AND c.hash = u.hash",
@@ -1434,6 +1470,7 @@ s_doc_read (const PGresult *res, int row, sl_store_doc_t *doc)
     doc->chunks = s_int (res, row, 11);
     doc->created_ms = s_i64 (res, row, 12);
     doc->updated_ms = s_i64 (res, row, 13);
+    doc->meta = PQgetisnull (res, row, 14) ? strdup ("{}") : s_dup (res, row, 14);
 }
 
 //  Run a single-document query (workspace, second key). doc may be NULL.
@@ -2230,9 +2267,47 @@ s_hits_fill (void *backend, const char *workspace, sl_hit_t *hits, int n)
     return kept;
 }
 
+//  Run a search statement: the prepared one without a filter; with one,
+//  head + the filter's conditions + tail with p's parameters and then the
+//  filter's (numbered from p->n + 1). The result or NULL (message set).
+static PGresult *
+s_exec_search (s_pg_t *self, s_conn_t *c, s_stmt_id_t id, const char *head, const char *tail,
+               const s_params_t *p, const sl_filter_t *filter, int ws_param, const char *what)
+{
+    if (!filter)
+        return s_exec (self, c, id, p, false, what);
+    size_t size = strlen (head) + strlen (tail) + 65536;
+    char *sql = malloc (size);
+    const char **values = malloc ((S_PARAMS_MAX + SL_FILTER_PARAMS_MAX) * sizeof *values);
+    PGresult *res = NULL;
+    int n = 0;
+    if (!sql || !values)
+        sl_store_set_errmsg ("out of memory preparing a filtered search");
+    else {
+        snprintf (sql, size, "%s", head);
+        for (int i = 0; i < p->n; i++)
+            values [i] = p->values [i];
+        if (sl_filter_sql (filter, true, ws_param, p->n + 1, sql, size - strlen (tail),
+                           values + p->n, SL_FILTER_PARAMS_MAX, &n) == 0) {
+            strcat (sql, tail);
+            res = PQexecParams (c->pg, sql, p->n + n, NULL, values, NULL, NULL, 0);
+            if (PQresultStatus (res) != PGRES_TUPLES_OK) {
+                s_fail (self, c, res, what);
+                PQclear (res);
+                res = NULL;
+            }
+        }
+        else
+            sl_store_set_errmsg ("the search's filter is too large");
+    }
+    free (sql);
+    free (values);
+    return res;
+}
+
 static int
 s_document_keys (void *backend, const char *workspace, const char *const *documents,
-                 int n_documents, int64_t **keys_p, int *count)
+                 int n_documents, const sl_filter_t *filter, int64_t **keys_p, int *count)
 {
     s_pg_t *self = backend;
     *keys_p = NULL;
@@ -2240,11 +2315,12 @@ s_document_keys (void *backend, const char *workspace, const char *const *docume
     s_conn_t *c = s_acquire (self);
     if (!c)
         return SL_STORE_ERROR;
-    char *ids = s_text_array ((const char **) documents, n_documents);
+    char *ids = n_documents > 0 ? s_text_array ((const char **) documents, n_documents) : NULL;
     s_params_t p = { 0 };
     s_p_text (&p, workspace);
     s_p_text (&p, ids);
-    PGresult *res = s_exec (self, c, S_DOCS_KEYS, &p, false, "list document chunk keys");
+    PGresult *res = s_exec_search (self, c, S_DOCS_KEYS, S_DOCS_KEYS_HEAD, S_DOCS_KEYS_TAIL, &p,
+                                   filter, 1, "list document chunk keys");
     s_release (self, c);
     free (ids);
     if (!res)
@@ -2252,7 +2328,11 @@ s_document_keys (void *backend, const char *workspace, const char *const *docume
     int rows = PQntuples (res);
     if (rows > 0) {
         *keys_p = malloc ((size_t) rows * sizeof **keys_p);
-        assert (*keys_p);
+        if (!*keys_p) {
+            PQclear (res);
+            sl_store_set_errmsg ("out of memory listing %d chunk keys", rows);
+            return SL_STORE_ERROR;
+        }
         for (int r = 0; r < rows; r++)
             (*keys_p) [r] = s_i64 (res, r, 0);
         *count = rows;
@@ -2263,8 +2343,8 @@ s_document_keys (void *backend, const char *workspace, const char *const *docume
 
 static int
 s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_TERM_MAX],
-           int nterms, const char *const *documents, int n_documents, int limit,
-           int64_t *keys, double *shares, int *count)
+           int nterms, const char *const *documents, int n_documents,
+           const sl_filter_t *filter, int limit, int64_t *keys, double *shares, int *count)
 {
     //  Terms hold no quote or backslash (letters, digits, UTF-8 bytes), so
     //  quoting each makes it a plain lexeme whatever it spells
@@ -2291,7 +2371,8 @@ s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_T
     s_p_int (&p, limit);
     s_p_text (&p, ids);
     s_p_text (&p, boost);
-    PGresult *res = s_exec (self, c, S_LEXICAL, &p, false, "lexical search");
+    PGresult *res = s_exec_search (self, c, S_LEXICAL, S_LEXICAL_HEAD, S_LEXICAL_TAIL, &p, filter,
+                                   2, "lexical search");
     s_release (self, c);
     free (ids);
     free (query);
@@ -2590,6 +2671,64 @@ s_workspace_chunks (void *backend, const char *workspace, int64_t after_key, int
             rc = SL_STORE_ERROR;
     }
     s_release (self, c);
+    return rc;
+}
+
+//  The document's attributes: its JSON, then its rows replaced
+static int
+s_tx_doc_attrs (void *tx, const char *workspace, const char *doc_id, const sl_meta_t *meta)
+{
+    s_conn_t *c = tx;
+    char now [24];
+    snprintf (now, sizeof now, "%lld", (long long) sl_now_ms ());
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    s_p_text (&p, doc_id);
+    s_p_text (&p, meta->json);
+    s_p_text (&p, now);
+    int changed = s_exec_count (c->owner, c, S_DOC_META_SET, &p, "set document attributes");
+    if (changed < 0)
+        return SL_STORE_ERROR;
+    if (changed == 0) {
+        sl_store_set_errmsg ("no document %s in workspace %s", doc_id, workspace);
+        return SL_STORE_NOT_FOUND;
+    }
+    s_params_t d = { 0 };
+    s_p_text (&d, doc_id);
+    if (s_exec_count (c->owner, c, S_ATTRS_DELETE, &d, "delete document attributes") < 0)
+        return SL_STORE_ERROR;
+    for (int i = 0; i < meta->n_attrs; i++) {
+        const sl_attr_t *a = &meta->attrs [i];
+        char vtype [2] = { a->vtype, 0 }, num [32];
+        snprintf (num, sizeof num, "%.17g", a->num);
+        s_params_t r = { 0 };
+        s_p_text (&r, workspace);
+        s_p_text (&r, doc_id);
+        s_p_text (&r, a->key);
+        s_p_text (&r, vtype);
+        s_p_text (&r, a->text);
+        s_p_text (&r, a->vtype == 's' ? NULL : num);
+        if (s_exec_count (c->owner, c, S_ATTR_INSERT, &r, "insert document attribute") < 0)
+            return SL_STORE_ERROR;
+    }
+    return SL_STORE_OK;
+}
+
+static int
+s_tx_doc_meta_get (void *tx, const char *workspace, const char *doc_id, char **json_out)
+{
+    s_conn_t *c = tx;
+    *json_out = NULL;
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    s_p_text (&p, doc_id);
+    PGresult *res = s_exec (c->owner, c, S_DOC_META_GET, &p, false, "read document attributes");
+    if (!res)
+        return SL_STORE_ERROR;
+    int rc = PQntuples (res) > 0 ? SL_STORE_OK : SL_STORE_NOT_FOUND;
+    if (rc == SL_STORE_OK)
+        *json_out = s_dup (res, 0, 0);
+    PQclear (res);
     return rc;
 }
 

@@ -57,6 +57,14 @@ int sl_vindex_remove (sl_vindex_t *self, int64_t id);
 //  Returns the count written, or -1 if out of memory.
 int sl_vindex_search (sl_vindex_t *self, const float *query, int k, int64_t *ids, float *scores);
 
+//  The same over only the rows whose id is in allowed [0..n_allowed),
+//  sorted ascending (ids absent from the index are skipped): a filtered
+//  search. Few allowed rows are scored one by one; many go through the
+//  same single pass as an unfiltered search, so a filter never costs more
+//  than that pass. Returns the count written, or -1 if out of memory.
+int sl_vindex_search_in (sl_vindex_t *self, const float *query, int k, const int64_t *allowed,
+                         size_t n_allowed, int64_t *ids, float *scores);
+
 //  Dot product of query with id's vector into *score: how a hit that came
 //  from somewhere else (the lexical index) gets the same similarity as the
 //  rows search returns. Returns 0, or -1 if id is not present.
