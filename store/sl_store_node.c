@@ -2,6 +2,7 @@
     jobs and documents that every store-side actor answers with. See
     sl_store_node.h. */
 #include "sl_store_node.h"
+#include "sl_json.h"
 #include "sl_util.h"
 
 #include <stdio.h>
@@ -86,7 +87,7 @@ sl_store_pack_job (sl_mpw_t *w, const sl_store_job_t *job)
 void
 sl_store_pack_doc (sl_mpw_t *w, const sl_store_doc_t *doc)
 {
-    msgpack_pack_map (&w->pk, 13);
+    msgpack_pack_map (&w->pk, 14);
     sl_mpw_kv_str (w, "id", doc->id);
     s_kv_str_or_nil (w, "title", doc->title);
     s_kv_str_or_nil (w, "source", doc->source);
@@ -100,6 +101,15 @@ sl_store_pack_doc (sl_mpw_t *w, const sl_store_doc_t *doc)
     s_kv_str_or_nil (w, "job_id", doc->job_id);
     sl_mpw_kv_int (w, "created", doc->created_ms);
     sl_mpw_kv_int (w, "updated", doc->updated_ms);
+    //  its attributes as the object they are (the store keeps them as
+    //  canonical JSON text, checked on the way in)
+    sl_mpw_key (w, "meta");
+    json_t *meta = doc->meta ? json_loads (doc->meta, 0, NULL) : NULL;
+    if (json_is_object (meta))
+        sl_json_to_mp (meta, w);    //  depth 2 at most: cannot fail
+    else
+        msgpack_pack_map (&w->pk, 0);
+    json_decref (meta);
 }
 
 void

@@ -7,6 +7,7 @@
 */
 #include "sl_store_node.h"
 #include "sl_blob.h"
+#include "sl_filter.h"
 #include "sl_embed_shared.h"
 #include "sl_json.h"
 #include "sl_log.h"
@@ -315,6 +316,62 @@ s_search_documents (const msgpack_object *body, char (*ids) [SL_TOKEN_MAX + 1],
     return (int) docs->via.array.size;
 }
 
+//  The search's filter fields (filter, source_prefix, mime; sl_filter.h),
+//  checked here too: the query service trusts no caller. 0 with *filter_p
+//  (NULL: none), or -1 after replying 400 with the reason.
+static int
+s_search_filter (const msgpack_object *body, sl_filter_t **filter_p, sl_ctx_t *ctx)
+{
+    *filter_p = NULL;
+    if (!sl_mp_get (body, "filter") && !sl_mp_get (body, "source_prefix")
+    &&  !sl_mp_get (body, "mime"))
+        return 0;
+    json_t *request = sl_json_from_mp (body);
+    char err [300];
+    int rc = sl_filter_from_request (request, filter_p, err, sizeof err);
+    json_decref (request);
+    if (rc)
+        sl_ctx_reply_error (ctx, 400, "%s", err);
+    return rc;
+}
+
+//  Re-tag: body {id, meta (object), merge (PATCH) or not (PUT)}; replies
+//  with the document as it is now
+static void
+s_doc_meta (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *body)
+{
+    char id [SL_STORE_ID];
+    const msgpack_object *meta = sl_mp_get (body, "meta");
+    bool merge = false;
+    const msgpack_object *m = sl_mp_get (body, "merge");
+    if (m && m->type == MSGPACK_OBJECT_BOOLEAN)
+        merge = m->via.boolean;
+    if (sl_mp_get_str (body, "id", id, sizeof id)) {
+        s_store_error (self, ctx, SL_STORE_NOT_FOUND, "document");
+        return;
+    }
+    json_t *object = meta ? sl_json_from_mp (meta) : NULL;
+    char *text = json_is_object (object) ? json_dumps (object, JSON_COMPACT) : NULL;
+    json_decref (object);
+    if (!text) {
+        sl_ctx_reply_error (ctx, 400, "meta must be a JSON object such as {\"team\": \"legal\"}");
+        return;
+    }
+    int rc = sl_store_document_meta (self->store, ws, id, text, merge, NULL);
+    free (text);
+    //  The store's refusals of the attributes themselves all begin "meta"
+    //  (sl_filter.h); anything else is the database's failure
+    if (rc == SL_STORE_ERROR && strncmp (sl_store_errmsg (self->store), "meta", 4) == 0) {
+        sl_ctx_reply_error (ctx, 400, "%s", sl_store_errmsg (self->store));
+        return;
+    }
+    if (rc != SL_STORE_OK) {
+        s_store_error (self, ctx, rc, "document");
+        return;
+    }
+    s_doc_get (self, ctx, ws, body);
+}
+
 static void
 s_search (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *body)
 {
@@ -349,10 +406,16 @@ s_search (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *bo
         free (query);
         return;
     }
+    sl_filter_t *filter = NULL;
+    if (s_search_filter (body, &filter, ctx)) {
+        free (query);
+        return;
+    }
     char err [512] = "";
     sl_embedder_t *embedder = sl_embedder_shared (self->node, err, sizeof err);
     if (!embedder) {
         sl_ctx_reply_error (ctx, 503, "no embedder: %s", err);
+        sl_filter_destroy (&filter);
         free (query);
         return;
     }
@@ -362,6 +425,7 @@ s_search (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *bo
     size_t lens [1] = { strlen (query) };
     if (sl_embedder_embed (embedder, texts, lens, 1, vec, err, sizeof err)) {
         sl_ctx_reply_error (ctx, 500, "cannot embed the query: %s", err);
+        sl_filter_destroy (&filter);
         free (vec);
         free (query);
         return;
@@ -373,9 +437,10 @@ s_search (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *bo
                         .documents = doc_ptrs, .n_documents = n_docs,
                         .lexical_weight = self->lexical_weight, .rrf_k = self->rrf_k,
                         .candidates = self->candidates,
-                        .lexical_min_share = self->lexical_min_share };
+                        .lexical_min_share = self->lexical_min_share, .filter = filter };
     int rc = sl_store_search_text (self->store, ws, sl_embedder_model_id (embedder), vec, dim,
                                    &how, (int) k, hits, &n);
+    sl_filter_destroy (&filter);
     free (vec);
     free (query);
     if (rc == SL_STORE_CONFLICT) {
@@ -464,6 +529,7 @@ s_query (sl_ctx_t *ctx, void *state)
         { "job_get", s_job_get }, { "jobs_list", s_jobs_list }, { "events", s_events },
         { "doc_list", s_doc_list }, { "doc_get", s_doc_get }, { "doc_chunks", s_doc_chunks },
         { "doc_delete", s_doc_delete }, { "search", s_search }, { "status", s_status },
+        { "doc_meta", s_doc_meta },
     };
     for (size_t i = 0; i < sizeof ops / sizeof ops [0]; i++)
         if (streq (kind, ops [i].kind)) {
