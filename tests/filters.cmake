@@ -1,0 +1,9 @@
+# filters.cmake: document attributes (meta) on ingest, re-tagging, and
+# search filters over real HTTP (tests/test_filters.py, one ctest per
+# behaviour; the PostgreSQL case skips where PostgreSQL is not installed).
+# Included from tests/CMakeLists.txt.
+sl_pytest(test_filters.py filters
+  filtered_search_hybrid filtered_search_vector filtered_search_lexical
+  get_search_takes_filter_args documents_show_meta json_url_ingest_with_meta
+  retag_patch_changes_results retag_put_replaces reingest_keeps_or_replaces_meta
+  bad_meta_refused bad_filter_refused retag_refused postgres_end_to_end)
