@@ -328,10 +328,64 @@ def test_postgres_end_to_end(tmp):
         subprocess.run(["sh", PG_SERVER, "stop", pgdir], capture_output=True)
 
 
+
+def cli(srv, *args):
+    out = subprocess.run([CLI, "--server", "http://127.0.0.1:%d" % srv.http_port] + list(args),
+                         capture_output=True, text=True, timeout=120)
+    return out.returncode, out.stdout, out.stderr
+
+
+def test_cli_meta_and_filter(tmp):
+    if not os.path.exists(CLI):
+        print("skip: no sluice CLI at " + CLI)
+        return "skip"
+    srv = node(tmp)
+    paths = {}
+    for name in ("A", "B"):
+        filename, _, text, _ = DOCS[name]
+        paths[name] = os.path.join(tmp, os.path.basename(filename))
+        with open(paths[name], "w") as f:
+            f.write(text)
+    rc, out, err = cli(srv, "ingest", paths["A"], "--meta", "team=legal", "--meta", "year=2024",
+                       "--meta", "tags=contract,nda", "--meta", "signed=2024-03-01", "--wait", "-q")
+    check(rc == 0, "CLI ingest with --meta", rc, out, err)
+    rc, out, err = cli(srv, "ingest", paths["B"], "--meta-json", json.dumps(DOCS["B"][3]), "--wait", "-q")
+    check(rc == 0, "CLI ingest with --meta-json", rc, out, err)
+    st, _, docs = call(srv, "GET", "/v1/documents")
+    ids = {("A" if d["meta"].get("team") == "legal" else "B"): d["id"] for d in docs["documents"]}
+    check(call(srv, "GET", "/v1/documents/" + ids["A"])[2]["document"]["meta"]
+          == {"team": "legal", "year": 2024, "tags": ["contract", "nda"], "signed": "2024-03-01"},
+          "--meta typed: number, list, string", docs)
+
+    def search(*args):
+        rc, out, err = cli(srv, "--json", "search", "harbour", *args)
+        check(rc == 0, "CLI search " + " ".join(args), rc, err)
+        back = {v: k for k, v in ids.items()}
+        return {back[h["document_id"]] for h in json.loads(out)["hits"]}
+    check(search("--filter", "team=legal") == {"A"}, "--filter key=v")
+    check(search("--filter", "year>=2020") == {"A"}, "--filter key>=v")
+    check(search("--filter", "year>2000", "--filter", "year<2020") == {"B"}, "two bounds, one range")
+    check(search("--filter", "tags~spec,nda") == {"A", "B"}, "--filter key~a,b")
+    check(search("--filter", "signed<=2024-01-01") == {"B"}, "date bound")
+    check(search("--filter-json", '{"draft": true}') == {"B"}, "--filter-json")
+    check(search("--mime", "text/plain", "--source-prefix", "upload:legal") == {"A"}, "--mime, --source-prefix")
+    rc, out, err = cli(srv, "tag", ids["B"], "team=legal")
+    check(rc == 0 and '"team":"legal"' in out, "tag merges", rc, out, err)
+    check(search("--filter", "team=legal") == {"A", "B"}, "tag followed")
+    rc, out, err = cli(srv, "tag", ids["B"], "team=")
+    check(rc == 0 and "team" not in out, "key= removes", rc, out, err)
+    rc, out, err = cli(srv, "tag", "--replace", ids["A"], "x=1")
+    check(rc == 0 and out.strip().endswith('{"x":1}'), "--replace", rc, out, err)
+    rc, out, err = cli(srv, "search", "harbour", "--filter", "team")
+    check(rc == 2 and "--filter wants" in err, "unreadable --filter refused locally", rc, err)
+    rc, out, err = cli(srv, "search", "harbour", "--filter-json", '{"year": {"gte": "abc"}}')
+    check(rc != 0 and "takes a number or a date" in err, "the server's reason shown", rc, err)
+
 TESTS = [test_filtered_search_hybrid, test_filtered_search_vector, test_filtered_search_lexical,
          test_get_search_takes_filter_args, test_documents_show_meta, test_json_url_ingest_with_meta,
          test_retag_patch_changes_results, test_retag_put_replaces, test_reingest_keeps_or_replaces_meta,
-         test_bad_meta_refused, test_bad_filter_refused, test_retag_refused, test_postgres_end_to_end]
+         test_bad_meta_refused, test_bad_filter_refused, test_retag_refused, test_postgres_end_to_end,
+         test_cli_meta_and_filter]
 
 if __name__ == "__main__":
     sys.exit(Runner().run(TESTS, set(sys.argv[1:]) or None))
