@@ -6,7 +6,7 @@ sl_pytest(test_filters.py filters
   filtered_search_hybrid filtered_search_vector filtered_search_lexical
   get_search_takes_filter_args documents_show_meta json_url_ingest_with_meta
   retag_patch_changes_results retag_put_replaces reingest_keeps_or_replaces_meta
-  bad_meta_refused bad_filter_refused retag_refused postgres_end_to_end)
+  bad_meta_refused bad_filter_refused retag_refused postgres_end_to_end python_client)
 # the CLI's --meta, --filter and tag, against the sluice binary built here
 sl_pytest(test_filters.py filters cli_meta_and_filter)
 set_property(TEST filters_cli_meta_and_filter APPEND PROPERTY ENVIRONMENT "SLUICE_CLI=$<TARGET_FILE:sluice>")

@@ -381,11 +381,53 @@ def test_cli_meta_and_filter(tmp):
     rc, out, err = cli(srv, "search", "harbour", "--filter-json", '{"year": {"gte": "abc"}}')
     check(rc != 0 and "takes a number or a date" in err, "the server's reason shown", rc, err)
 
+
+def test_python_client(tmp):
+    sys.path.insert(0, os.path.join(ROOT, "bindings", "python"))
+    import sluice
+    srv = node(tmp)
+    with sluice.Client(srv.endpoint(), timeout=30) as client:
+        ids = {}
+        for name in ("A", "B", "C"):
+            filename, ctype, text, meta = DOCS[name]
+            job = client.ingest_bytes(text.encode(), filename=filename, mime=ctype, meta=meta)
+            job = client.wait(job.id, timeout=90)
+            check(job.completed, "ingest with meta=", job)
+            ids[name] = job.document_id
+        check(client.document(ids["A"]).meta == DOCS["A"][3], "Document.meta")
+
+        def names(**kw):
+            back = {v: k for k, v in ids.items()}
+            return {back[h.document_id] for h in client.search("harbour", k=20, **kw)}
+        check(names(filter={"team": "legal"}) == {"A"}, "filter=")
+        check(names(filter={"year": {"lt": 2020}}) == {"B"}, "range filter=")
+        check(names(source_prefix="upload:reports/") == {"A"}, "source_prefix=")
+        check(names(mime="text/plain") == {"A", "B", "C"}, "mime=")
+        doc = client.set_meta(ids["C"], {"team": "legal"})
+        check(doc.meta == {"team": "legal"}, "set_meta merges", doc)
+        check(names(filter={"team": "legal"}) == {"A", "C"}, "re-tag followed")
+        doc = client.set_meta(ids["A"], {"x": 1}, merge=False)
+        check(doc.meta == {"x": 1}, "set_meta merge=False replaces", doc)
+        for bad, words in [(lambda: client.search("harbour", filter={"year": {"gte": "abc"}}),
+                            "takes a number or a date"),
+                           (lambda: client.ingest_url("https://example.com/x", meta={"a": None}), "is null"),
+                           (lambda: client.set_meta(ids["B"], {"a": {"b": 1}}), "is an object")]:
+            try:
+                bad()
+                check(False, "refused: " + words)
+            except sluice.Refused as e:
+                check(words in str(e), "the server's reason", e)
+        try:
+            client.set_meta("0" * 32, {})
+            check(False, "unknown document refused")
+        except sluice.NotFound:
+            pass
+
 TESTS = [test_filtered_search_hybrid, test_filtered_search_vector, test_filtered_search_lexical,
          test_get_search_takes_filter_args, test_documents_show_meta, test_json_url_ingest_with_meta,
          test_retag_patch_changes_results, test_retag_put_replaces, test_reingest_keeps_or_replaces_meta,
          test_bad_meta_refused, test_bad_filter_refused, test_retag_refused, test_postgres_end_to_end,
-         test_cli_meta_and_filter]
+         test_cli_meta_and_filter, test_python_client]
 
 if __name__ == "__main__":
     sys.exit(Runner().run(TESTS, set(sys.argv[1:]) or None))

@@ -33,6 +33,7 @@
 #include "sl_blob.h"
 #include "sl_client.h"
 #include "sl_json.h"
+#include "sl_filter.h"
 #include "sl_log.h"
 #include "sl_metrics.h"
 #include "sl_proto.h"
@@ -183,6 +184,20 @@ s_intake (sl_ctx_t *ctx, void *state)
                               sizeof source, why, sizeof why)) {
         sl_ctx_reply_error (ctx, 400, "%s", why);
         return SL_DONE;
+    }
+    //  Attributes (sl_filter.h) are checked here too, not only at the HTTP
+    //  edge: clients of the broker come here directly, and the store's
+    //  commit must never meet attributes it refuses
+    const msgpack_object *meta = sl_mp_get (body, "meta");
+    if (meta && meta->type != MSGPACK_OBJECT_NIL) {
+        json_t *object = sl_json_from_mp (meta);
+        sl_meta_t *checked = sl_meta_from_json (object, why, sizeof why);
+        json_decref (object);
+        if (!checked) {
+            sl_ctx_reply_error (ctx, 400, "%s", why);
+            return SL_DONE;
+        }
+        sl_meta_destroy (&checked);
     }
     char err [512] = "";
     sl_blob_t *blobs = sl_node_blob (self->node, err, sizeof err);

@@ -142,12 +142,15 @@ class Document:
     bytes: int
     state: Optional[str]
     raw: Dict[str, Any] = field(repr=False, compare=False)
+    meta: Dict[str, Any] = field(default_factory=dict, compare=False)   # its attributes
 
     @classmethod
     def from_map(cls, m: Mapping[str, Any]) -> "Document":
+        meta = m.get("meta")
         return cls(id=_str(m, "id") or "", title=_str(m, "title"), source=_str(m, "source"),
                    mime=_str(m, "mime"), sha256=_str(m, "sha256"), pages=_int(m, "pages"),
-                   chunks=_int(m, "chunks"), bytes=_int(m, "bytes"), state=_str(m, "state"), raw=dict(m))
+                   chunks=_int(m, "chunks"), bytes=_int(m, "bytes"), state=_str(m, "state"), raw=dict(m),
+                   meta=dict(meta) if isinstance(meta, dict) else {})
 
 
 @dataclass(frozen=True)
