@@ -50,6 +50,7 @@ typedef struct s_index_s {
     sl_vindex_t *index;         //  NULL until first load; then never replaced
     int64_t gen;                //  generation reflected; -1 = must reload
     pthread_mutex_t sync;       //  reloads and incremental updates
+    sl_docmap_t *docs;          //  its documents' tags (rows are tagged with them)
     struct s_index_s *next;
 } s_index_t;
 
@@ -256,6 +257,7 @@ sl_store_destroy (sl_store_t **self_p)
         s_index_t *entry = self->indexes;
         self->indexes = entry->next;
         sl_vindex_destroy (&entry->index);
+        sl_docmap_destroy (&entry->docs);
         pthread_mutex_destroy (&entry->sync);
         free (entry);
     }
@@ -289,6 +291,8 @@ s_index_entry (sl_store_t *self, const char *workspace)
         assert (entry);
         snprintf (entry->workspace, sizeof entry->workspace, "%s", workspace);
         entry->gen = -1;
+        entry->docs = sl_docmap_new ();
+        assert (entry->docs);
         pthread_mutex_init (&entry->sync, NULL);
         entry->next = self->indexes;
         self->indexes = entry;
@@ -312,9 +316,11 @@ s_index_apply (s_index_t *entry, const sl_store_change_t *change, const float *v
     for (int i = 0; i < change->n_removed; i++)
         sl_vindex_remove (entry->index, change->removed [i]);
     bool ok = change->n_added == 0 || sl_vindex_dim (entry->index) == dim;
+    int32_t tag = change->n_added > 0 ? sl_docmap_tag (entry->docs, change->doc_id) : -1;
+    ok = ok && (change->n_added == 0 || tag >= 0);
     for (int i = 0; ok && i < change->n_added; i++)
-        ok = sl_vindex_add (entry->index, change->added [i],
-                            vectors + (size_t) i * (size_t) dim) == 0;
+        ok = sl_vindex_add_tagged (entry->index, change->added [i],
+                                   vectors + (size_t) i * (size_t) dim, tag) == 0;
     __atomic_store_n (&entry->gen, ok ? change->gen_after : -1, __ATOMIC_RELEASE);
 }
 
@@ -335,7 +341,7 @@ s_index_sync (sl_store_t *self, s_index_t *entry, const char *model_id, int dim,
         }
         else
             rc = self->ops->vectors_load (self->backend, entry->workspace, model_id, fresh,
-                                          &loaded);
+                                          entry->docs, &loaded);
         if (rc == 0) {
             if (entry->index)
                 sl_vindex_swap (entry->index, fresh);
@@ -1762,17 +1768,47 @@ s_cand_cmp (const void *a, const void *b)
 //  against a bitmap, so a filter narrows the work and a broad one costs
 //  no more than no filter. Returns the count, or -1 (message set).
 static int
-s_vector_within (sl_store_t *self, const char *workspace, sl_vindex_t *index, const float *query,
+s_vector_within (sl_store_t *self, s_index_t *entry, sl_vindex_t *index, const float *query,
                  const sl_search_t *how, int want, int64_t *keys_out, float *scores_out)
 {
-    int64_t *keys = NULL;
-    int count = 0;
-    if (self->ops->document_keys (self->backend, workspace, how->documents, how->n_documents,
-                                  how->filter, &keys, &count) != SL_STORE_OK)
+    const char *workspace = entry->workspace;
+    char (*ids) [SL_STORE_ID] = NULL;
+    int count = 0, n = -1;
+    int64_t chunks = 0;
+    if (self->ops->filter_docs (self->backend, workspace, how->documents, how->n_documents,
+                                how->filter, &ids, &count, &chunks) != SL_STORE_OK)
         return -1;
-    int n = sl_vindex_search_in (index, query, want, keys, (size_t) count, keys_out, scores_out);
-    free (keys);
-    if (n < 0)
+    if (count == 0)
+        n = 0;
+    else
+    if (chunks * 4 < (int64_t) sl_vindex_size (index)) {
+        //  Few chunks: their keys, each scored
+        int64_t *keys = NULL;
+        int nkeys = 0;
+        if (self->ops->document_keys (self->backend, workspace, how->documents,
+                                      how->n_documents, how->filter, &keys, &nkeys)
+            == SL_STORE_OK)
+            n = sl_vindex_search_in (index, query, want, keys, (size_t) nkeys, keys_out,
+                                     scores_out);
+        else
+            count = -1;         //  message set
+        free (keys);
+    }
+    else {
+        //  Many: the documents' tags, checked row by row in one pass
+        size_t n_tags = (size_t) sl_docmap_size (entry->docs);
+        uint8_t *allowed = calloc (n_tags ? n_tags : 1, 1);
+        for (int i = 0; allowed && i < count; i++) {
+            int32_t tag = sl_docmap_find (entry->docs, ids [i]);
+            if (tag >= 0 && (size_t) tag < n_tags)
+                allowed [tag] = 1;
+        }
+        n = allowed ? sl_vindex_search_tags (index, query, want, allowed, n_tags, keys_out,
+                                             scores_out) : -1;
+        free (allowed);
+    }
+    free (ids);
+    if (n < 0 && count >= 0)
         sl_store_set_errmsg ("out of memory searching workspace %s", workspace);
     return n;
 }
@@ -1780,9 +1816,10 @@ s_vector_within (sl_store_t *self, const char *workspace, sl_vindex_t *index, co
 //  Collect candidates of the rankings the search asks for; *count gets how
 //  many.
 static int
-s_candidates (sl_store_t *self, const char *workspace, sl_vindex_t *index, const float *query,
+s_candidates (sl_store_t *self, s_index_t *entry, sl_vindex_t *index, const float *query,
               const sl_search_t *how, int want, s_cand_t *cands, int *count)
 {
+    const char *workspace = entry->workspace;
     int n = 0;
     int64_t *keys = malloc ((size_t) want * sizeof *keys);
     float *scores = malloc ((size_t) want * sizeof *scores);
@@ -1792,7 +1829,7 @@ s_candidates (sl_store_t *self, const char *workspace, sl_vindex_t *index, const
     if (rc == SL_STORE_OK && how->mode != SL_SEARCH_LEXICAL) {
         bool within = how->n_documents > 0 || how->filter;
         int found = within
-                  ? s_vector_within (self, workspace, index, query, how, want, keys, scores)
+                  ? s_vector_within (self, entry, index, query, how, want, keys, scores)
                   : sl_vindex_search (index, query, want, keys, scores);
         if (found < 0) {
             rc = SL_STORE_ERROR;
@@ -1921,7 +1958,7 @@ sl_store_search_text (sl_store_t *self, const char *workspace, const char *model
         want = S_LIST_MAX;
     s_cand_t *cands = calloc ((size_t) want * 2, sizeof *cands);
     int n = 0;
-    rc = cands ? s_candidates (self, workspace, index, query, how, want, cands, &n)
+    rc = cands ? s_candidates (self, entry, index, query, how, want, cands, &n)
                : SL_STORE_ERROR;
     if (!cands)
         sl_store_set_errmsg ("out of memory searching workspace %s", workspace);

@@ -24,6 +24,7 @@
 #define SL_STORE_BACKEND_H_INCLUDED
 
 #include "sl_store.h"
+#include "sl_docmap.h"
 #include "sl_filter.h"
 #include "sl_vindex.h"
 
@@ -174,9 +175,10 @@ typedef struct {
     int (*workspace_info) (void *backend, const char *workspace, char *model_out,
                            size_t size, int *dim_out, int64_t *gen_out);
     //  Add every vector of (workspace, model_id) of dimension dim to index
-    //  (empty, private) and report the generation they are consistent with.
+    //  (empty, private), each tagged with its document's tag in docs
+    //  (sl_docmap_tag), and report the generation they are consistent with.
     int (*vectors_load) (void *backend, const char *workspace, const char *model_id,
-                         sl_vindex_t *index, int64_t *gen_out);
+                         sl_vindex_t *index, sl_docmap_t *docs, int64_t *gen_out);
     //  Fill title/source/text/ids of hits[0..n) from their key; drop hits
     //  whose chunk is gone or outside workspace. Returns the count kept.
     int (*hits_fill) (void *backend, const char *workspace, sl_hit_t *hits, int n);
@@ -200,6 +202,12 @@ typedef struct {
     int (*document_keys) (void *backend, const char *workspace, const char *const *documents,
                           int n_documents, const sl_filter_t *filter, int64_t **keys_p,
                           int *count);
+    //  The ids of the workspace's documents among documents (n_documents
+    //  0: all) that match filter (*ids_p malloc'd, NULL if none), and
+    //  *chunks_out the sum of their chunk counts
+    int (*filter_docs) (void *backend, const char *workspace, const char *const *documents,
+                        int n_documents, const sl_filter_t *filter,
+                        char (**ids_p) [SL_STORE_ID], int *count, int64_t *chunks_out);
     //  The document's attributes become meta's (documents.meta := its
     //  canonical text, its rows in doc_attrs replaced); NOT_FOUND if the
     //  workspace has no such document
@@ -278,6 +286,7 @@ typedef struct {
     .lexical = s_lexical, \
     .document_keys = s_document_keys, \
     .tx_doc_attrs = s_tx_doc_attrs, \
+    .filter_docs = s_filter_docs, \
     .tx_doc_meta_get = s_tx_doc_meta_get, \
     .cache_get = s_cache_get, \
     .cache_put = s_cache_put, \

@@ -324,6 +324,9 @@ static const s_migration_t s_migrations [] = {
 #define S_DOCS_KEYS_HEAD "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id " \
     "WHERE d.workspace = $1 AND ($2::text[] IS NULL OR d.id = ANY ($2::text[]))"
 #define S_DOCS_KEYS_TAIL " ORDER BY c.rid"
+//  A search's documents and their chunk counts (filter from $3)
+#define S_FILTER_DOCS_HEAD "SELECT d.id, d.chunks FROM documents d WHERE d.workspace = $1 " \
+    "AND ($2::text[] IS NULL OR d.id = ANY ($2::text[]))"
 #define S_JOB_COLS "SELECT id, workspace, source, sha256, mime, state, stage, percent, " \
     "attempts, error_stage, error, document_id, created_ms, updated_ms, " \
     "fetch_started_ms, fetch_finished_ms, parse_started_ms, parse_finished_ms, " \
@@ -467,7 +470,7 @@ static const char *s_sql [S_COUNT] = {
         "AND e.hash = v.hash RETURNING e.dim * 4 + length (e.model_id) + length (e.hash) AS size) "
         "SELECT COUNT(*), COALESCE (SUM (size), 0)::bigint FROM gone",
     //  binary result: rid int8, dim int4, vec bytea
-    [S_VEC_LOAD] = "SELECT v.chunk_rid, v.dim, v.vec FROM documents d "
+    [S_VEC_LOAD] = "SELECT v.chunk_rid, v.dim, v.vec, d.id FROM documents d "
         "JOIN chunks c ON c.document_id = d.id JOIN vectors v ON v.chunk_rid = c.rid "
         "WHERE d.workspace = $1 AND v.model_id = $2",
     [S_HIT_FILL] = "SELECT c.rid, c.id, c.document_id, c.ordinal, c.page_start, c.page_end, "
@@ -2131,7 +2134,7 @@ s_workspace_info (void *backend, const char *workspace, char *model_out, size_t 
 //  hold millions: never one result of all of them in memory).
 static int
 s_vectors_stream (s_pg_t *self, s_conn_t *c, const char *workspace, const char *model_id,
-                  sl_vindex_t *index)
+                  sl_vindex_t *index, sl_docmap_t *docs)
 {
     s_params_t p = { 0 };
     s_p_text (&p, workspace);
@@ -2163,7 +2166,14 @@ s_vectors_stream (s_pg_t *self, s_conn_t *c, const char *workspace, const char *
                 skipped++;
             else {
                 s_vec_decode (PQgetvalue (res, 0, 2), vec, dim);
-                if (sl_vindex_add (index, s_be64 (PQgetvalue (res, 0, 0)), vec)) {
+                //  binary text: the bytes, not NUL-terminated
+                char doc [SL_STORE_ID];
+                int len = PQgetlength (res, 0, 3);
+                snprintf (doc, sizeof doc, "%.*s", len < SL_STORE_ID ? len : SL_STORE_ID - 1,
+                          PQgetvalue (res, 0, 3));
+                int32_t tag = sl_docmap_tag (docs, doc);
+                if (tag < 0
+                ||  sl_vindex_add_tagged (index, s_be64 (PQgetvalue (res, 0, 0)), vec, tag)) {
                     sl_store_set_errmsg ("out of memory loading vectors of workspace %s",
                                          workspace);
                     rc = SL_STORE_ERROR;
@@ -2184,7 +2194,7 @@ s_vectors_stream (s_pg_t *self, s_conn_t *c, const char *workspace, const char *
 
 static int
 s_vectors_load (void *backend, const char *workspace, const char *model_id, sl_vindex_t *index,
-                int64_t *gen_out)
+                sl_docmap_t *docs, int64_t *gen_out)
 {
     s_pg_t *self = backend;
     s_conn_t *c = s_acquire (self);
@@ -2195,7 +2205,7 @@ s_vectors_load (void *backend, const char *workspace, const char *model_id, sl_v
     if (rc == 0) {
         rc = s_workspace_read (self, c, workspace, NULL, 0, NULL, gen_out);
         if (rc == 0)
-            rc = s_vectors_stream (self, c, workspace, model_id, index);
+            rc = s_vectors_stream (self, c, workspace, model_id, index, docs);
         s_rollback (c);
     }
     s_release (self, c);
@@ -2335,6 +2345,48 @@ s_document_keys (void *backend, const char *workspace, const char *const *docume
         }
         for (int r = 0; r < rows; r++)
             (*keys_p) [r] = s_i64 (res, r, 0);
+        *count = rows;
+    }
+    PQclear (res);
+    return SL_STORE_OK;
+}
+
+static int
+s_filter_docs (void *backend, const char *workspace, const char *const *documents,
+               int n_documents, const sl_filter_t *filter, char (**ids_p) [SL_STORE_ID],
+               int *count, int64_t *chunks_out)
+{
+    s_pg_t *self = backend;
+    *ids_p = NULL;
+    *count = 0;
+    *chunks_out = 0;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    char *ids = n_documents > 0 ? s_text_array ((const char **) documents, n_documents) : NULL;
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    s_p_text (&p, ids);
+    //  never prepared: the statement exists only with a filter
+    sl_filter_t none = { .n_conds = 0 };
+    PGresult *res = s_exec_search (self, c, S_COUNT, S_FILTER_DOCS_HEAD, "", &p,
+                                   filter ? filter : &none, 1, "list filtered documents");
+    s_release (self, c);
+    free (ids);
+    if (!res)
+        return SL_STORE_ERROR;
+    int rows = PQntuples (res);
+    if (rows > 0) {
+        *ids_p = malloc ((size_t) rows * sizeof **ids_p);
+        if (!*ids_p) {
+            PQclear (res);
+            sl_store_set_errmsg ("out of memory listing %d documents", rows);
+            return SL_STORE_ERROR;
+        }
+        for (int r = 0; r < rows; r++) {
+            s_copy (res, r, 0, (*ids_p) [r], SL_STORE_ID);
+            *chunks_out += s_i64 (res, r, 1);
+        }
         *count = rows;
     }
     PQclear (res);

@@ -290,6 +290,9 @@ static const s_migration_t s_migrations [] = {
 #define S_DOCS_KEYS_HEAD "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id " \
     "WHERE d.workspace = ?1 AND (?2 IS NULL OR d.id IN (SELECT value FROM json_each (?2)))"
 #define S_DOCS_KEYS_TAIL " ORDER BY c.rid"
+//  A search's documents and their chunk counts (filter from ?3)
+#define S_FILTER_DOCS_HEAD "SELECT d.id, d.chunks FROM documents d WHERE d.workspace = ?1 " \
+    "AND (?2 IS NULL OR d.id IN (SELECT value FROM json_each (?2)))"
 #define S_JOB_COLS "SELECT id, workspace, source, sha256, mime, state, stage, percent, " \
     "attempts, error_stage, error, document_id, created_ms, updated_ms, " \
     "fetch_started_ms, fetch_finished_ms, parse_started_ms, parse_finished_ms, " \
@@ -431,7 +434,7 @@ static const char *s_sql [S_COUNT] = {
     [S_CACHE_EVICT] = "DELETE FROM embed_cache WHERE (model_id, hash) IN (SELECT model_id, hash "
         "FROM embed_cache WHERE created_ms < ?1 ORDER BY created_ms LIMIT ?2) "
         "RETURNING dim * 4 + length (model_id) + length (hash)",
-    [S_VEC_LOAD] = "SELECT v.chunk_rid, v.dim, v.vec FROM documents d "
+    [S_VEC_LOAD] = "SELECT v.chunk_rid, v.dim, v.vec, d.id FROM documents d "
         "JOIN chunks c ON c.document_id = d.id JOIN vectors v ON v.chunk_rid = c.rid "
         "WHERE d.workspace = ?1 AND v.model_id = ?2",
     [S_HIT_FILL] = "SELECT c.id, c.document_id, c.ordinal, c.page_start, c.page_end, c.text, "
@@ -1817,7 +1820,7 @@ s_workspace_info (void *backend, const char *workspace, char *model_out, size_t 
 
 static int
 s_vectors_load (void *backend, const char *workspace, const char *model_id, sl_vindex_t *index,
-                int64_t *gen_out)
+                sl_docmap_t *docs, int64_t *gen_out)
 {
     s_sqlite_t *self = backend;
     s_conn_t *c = s_acquire (self);
@@ -1844,7 +1847,8 @@ s_vectors_load (void *backend, const char *workspace, const char *model_id, sl_v
                 continue;
             }
             memcpy (vec, blob, (size_t) bytes);
-            if (sl_vindex_add (index, sqlite3_column_int64 (st, 0), vec)) {
+            int32_t tag = sl_docmap_tag (docs, (const char *) sqlite3_column_text (st, 3));
+            if (tag < 0 || sl_vindex_add_tagged (index, sqlite3_column_int64 (st, 0), vec, tag)) {
                 sl_store_set_errmsg ("out of memory loading vectors of workspace %s", workspace);
                 rc = SL_STORE_ERROR;
                 break;
@@ -2037,6 +2041,62 @@ s_document_keys (void *backend, const char *workspace, const char *const *docume
     if (rc != 0) {
         free (*keys_p);
         *keys_p = NULL;
+        *count = 0;
+    }
+    return rc;
+}
+
+static int
+s_filter_docs (void *backend, const char *workspace, const char *const *documents,
+               int n_documents, const sl_filter_t *filter, char (**ids_p) [SL_STORE_ID],
+               int *count, int64_t *chunks_out)
+{
+    s_sqlite_t *self = backend;
+    *ids_p = NULL;
+    *count = 0;
+    *chunks_out = 0;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    char *ids = s_ids_json (documents, n_documents);
+    int rc = s_read_begin (c);
+    bool owned = false;
+    //  never cached: the statement exists only with a filter
+    sl_filter_t none = { .n_conds = 0 };
+    sqlite3_stmt *st = rc == 0 ? s_search_stmt (c, S_COUNT, S_FILTER_DOCS_HEAD, "",
+                                                filter ? filter : &none, 1, 3, &owned) : NULL;
+    size_t cap = 0;
+    if (st) {
+        s_bind_text (st, 1, workspace);
+        s_bind_text (st, 2, ids);
+        int step;
+        while ((step = sqlite3_step (st)) == SQLITE_ROW) {
+            if ((size_t) *count == cap) {
+                cap = cap ? cap * 2 : 256;
+                char (*grown) [SL_STORE_ID] = realloc (*ids_p, cap * sizeof **ids_p);
+                if (!grown) {
+                    sl_store_set_errmsg ("out of memory listing documents");
+                    rc = SL_STORE_ERROR;
+                    break;
+                }
+                *ids_p = grown;
+            }
+            s_col_copy (st, 0, (*ids_p) [(*count)++], SL_STORE_ID);
+            *chunks_out += sqlite3_column_int64 (st, 1);
+        }
+        if (rc == 0 && step != SQLITE_DONE)
+            rc = s_fail (c, "list filtered documents");
+        s_search_done (st, owned);
+    }
+    else
+    if (rc == 0)
+        rc = SL_STORE_ERROR;
+    s_read_end (c);
+    s_release (self, c);
+    free (ids);
+    if (rc != 0) {
+        free (*ids_p);
+        *ids_p = NULL;
         *count = 0;
     }
     return rc;

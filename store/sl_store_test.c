@@ -1727,6 +1727,25 @@ s_test_filters (sl_store_t *store, const s_db_t *db)
     CHECK (s_filtered (store, "wsf2", ids + 4, 1, q, &(s_fq_t) { .filter = "{\"team\": \"legal\"}" })
            == 1);
 
+    //  the vector side's two ways: few matching chunks are scored by key,
+    //  many by their documents' tags in one pass; both give the same
+    {
+        s_doc_t small, big;
+        s_doc_make (&small, "wsf3", "https://docs.x/small", "filtered-small", 1);
+        small.meta.attrs = "{\"k\": 1}";
+        s_doc_make (&big, "wsf3", "https://docs.x/big", "filtered-big", 8);
+        char both [2][SL_STORE_ID];
+        small.chunks [0].text = "alpha";
+        for (int i = 0; i < 8; i++)
+            big.chunks [i].text = "alpha";
+        CHECK (s_doc_commit (store, &small, both [0]) == 0);
+        CHECK (s_doc_commit (store, &big, both [1]) == 0);
+        CHECK (s_filtered (store, "wsf3", both, 2, q, &(s_fq_t) { .filter = "{\"k\": 1}" }) == 1);
+        CHECK (s_filtered (store, "wsf3", both, 2, q, &(s_fq_t) { .filter = "{\"k\": 2}" }) == 0);
+        CHECK (s_filtered (store, "wsf3", both, 2, q, &(s_fq_t) { .prefix = "https://docs.x/b" })
+               == 2);
+    }
+
     //  re-tag: PATCH merges (null removes), PUT replaces; searches follow at once
     char *now = NULL;
     CHECK (sl_store_document_meta (store, "wsf", ids [1], "{\"team\": \"legal\"}", true, &now)
