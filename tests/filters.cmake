@@ -10,3 +10,6 @@ sl_pytest(test_filters.py filters
 # the CLI's --meta, --filter and tag, against the sluice binary built here
 sl_pytest(test_filters.py filters cli_meta_and_filter)
 set_property(TEST filters_cli_meta_and_filter APPEND PROPERTY ENVIRONMENT "SLUICE_CLI=$<TARGET_FILE:sluice>")
+# libsluice (bindings/c) through ctypes: meta on ingest, filters, re-tag
+sl_pytest(test_filters.py filters c_client)
+set_property(TEST filters_c_client APPEND PROPERTY ENVIRONMENT "SLUICE_LIB=$<TARGET_FILE:sluice_lib>")

@@ -423,11 +423,83 @@ def test_python_client(tmp):
         except sluice.NotFound:
             pass
 
+
+def test_c_client(tmp):
+    """libsluice through ctypes: the real C library against a real sluiced."""
+    import ctypes
+    lib_path = os.environ.get("SLUICE_LIB", os.path.join(ROOT, "build", "bindings", "c", "libsluice.so"))
+    if not os.path.exists(lib_path):
+        print("skip: no libsluice at " + lib_path)
+        return "skip"
+    lib = ctypes.CDLL(lib_path)
+    P, S, I = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
+    READ = ctypes.CFUNCTYPE(ctypes.c_ssize_t, P, P, ctypes.c_size_t)
+    for name, res, args in [
+            ("sluice_client_new", P, [S]), ("sluice_client_connect", I, [P, I]),
+            ("sluice_client_ingest_stream_meta", I, [P, READ, P, ctypes.c_int64, S, S, S, S, I]),
+            ("sluice_client_wait", I, [P, S, ctypes.POINTER(P), I]),
+            ("sluice_job_document_id", S, [P]), ("sluice_job_destroy", None, [ctypes.POINTER(P)]),
+            ("sluice_client_search_filter", I, [P, S, I, S, S, S, ctypes.POINTER(S), ctypes.c_size_t,
+                                                ctypes.POINTER(P), I]),
+            ("sluice_hits_size", ctypes.c_size_t, [P]), ("sluice_hits_document_id", S, [P, ctypes.c_size_t]),
+            ("sluice_hits_destroy", None, [ctypes.POINTER(P)]),
+            ("sluice_client_document_meta", I, [P, S, S, ctypes.c_bool, I]),
+            ("sluice_client_message", S, [P]), ("sluice_client_destroy", None, [ctypes.POINTER(P)])]:
+        getattr(lib, name).restype = res
+        getattr(lib, name).argtypes = args
+    srv = node(tmp)
+    client = P(lib.sluice_client_new(srv.endpoint().encode()))
+    check(lib.sluice_client_connect(client, 10000) == 0, "C client connects")
+    ids = {}
+    for name in ("A", "B"):
+        filename, ctype, text, meta = DOCS[name]
+        data = [text.encode()]
+
+        def reader(arg, buf, size, data=data):
+            chunk, data[0] = data[0][:size], data[0][size:]
+            ctypes.memmove(buf, chunk, len(chunk))
+            return len(chunk)
+        read = READ(reader)
+        job = ctypes.create_string_buffer(65)
+        rc = lib.sluice_client_ingest_stream_meta(client, read, None, len(text.encode()), filename.encode(),
+                                                  ctype.encode(), json.dumps(meta).encode(), job, 30000)
+        check(rc == 0, "ingest_stream_meta", rc, lib.sluice_client_message(client))
+        done = P()
+        check(lib.sluice_client_wait(client, job.value, ctypes.byref(done), 90000) == 0, "waited")
+        ids[name] = lib.sluice_job_document_id(done).decode()
+        lib.sluice_job_destroy(ctypes.byref(done))
+    back = {v: k for k, v in ids.items()}
+
+    def search(filter_json=None, prefix=None, mimes=()):
+        hits = P()
+        arr = (S * max(1, len(mimes)))(*[m.encode() for m in mimes])
+        rc = lib.sluice_client_search_filter(client, b"harbour", 20, b"hybrid",
+                                             filter_json.encode() if filter_json else None,
+                                             prefix.encode() if prefix else None, arr, len(mimes),
+                                             ctypes.byref(hits), 30000)
+        if rc != 0:
+            return rc, lib.sluice_client_message(client).decode()
+        found = {back[lib.sluice_hits_document_id(hits, i).decode()] for i in range(lib.sluice_hits_size(hits))}
+        lib.sluice_hits_destroy(ctypes.byref(hits))
+        return found
+    check(search('{"team": "legal"}') == {"A"}, "C filter", search('{"team": "legal"}'))
+    check(search('{"year": {"lt": 2020}}') == {"B"}, "C range filter")
+    check(search(prefix="upload:reports/") == {"A"}, "C source prefix")
+    check(search(mimes=["text/plain"]) == {"A", "B"}, "C mime")
+    rc, why = search('{"year": {"gte": "abc"}}')
+    check(rc != 0 and "takes a number or a date" in why, "C: the server's reason", rc, why)
+    check(lib.sluice_client_document_meta(client, ids["B"].encode(), b'{"team": "legal"}', True, 10000) == 0,
+          "C re-tag", lib.sluice_client_message(client))
+    check(search('{"team": "legal"}') == {"A", "B"}, "C re-tag followed")
+    rc = lib.sluice_client_document_meta(client, ids["B"].encode(), b'{"a": null}', False, 10000)
+    check(rc != 0 and "is null" in lib.sluice_client_message(client).decode(), "C re-tag refused")
+    lib.sluice_client_destroy(ctypes.byref(client))
+
 TESTS = [test_filtered_search_hybrid, test_filtered_search_vector, test_filtered_search_lexical,
          test_get_search_takes_filter_args, test_documents_show_meta, test_json_url_ingest_with_meta,
          test_retag_patch_changes_results, test_retag_put_replaces, test_reingest_keeps_or_replaces_meta,
          test_bad_meta_refused, test_bad_filter_refused, test_retag_refused, test_postgres_end_to_end,
-         test_cli_meta_and_filter, test_python_client]
+         test_cli_meta_and_filter, test_python_client, test_c_client]
 
 if __name__ == "__main__":
     sys.exit(Runner().run(TESTS, set(sys.argv[1:]) or None))

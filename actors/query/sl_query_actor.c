@@ -327,6 +327,13 @@ s_search_filter (const msgpack_object *body, sl_filter_t **filter_p, sl_ctx_t *c
     &&  !sl_mp_get (body, "mime"))
         return 0;
     json_t *request = sl_json_from_mp (body);
+    //  filter may come as the JSON text of an object (from clients without
+    //  a JSON library: libsluice)
+    json_t *text = json_object_get (request, "filter");
+    if (json_is_string (text)) {
+        json_t *parsed = json_loads (json_string_value (text), JSON_REJECT_DUPLICATES, NULL);
+        json_object_set_new (request, "filter", parsed ? parsed : json_string ("not JSON"));
+    }
     char err [300];
     int rc = sl_filter_from_request (request, filter_p, err, sizeof err);
     json_decref (request);
@@ -350,7 +357,10 @@ s_doc_meta (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *
         s_store_error (self, ctx, SL_STORE_NOT_FOUND, "document");
         return;
     }
-    json_t *object = meta ? sl_json_from_mp (meta) : NULL;
+    //  a map, or the JSON text of one (libsluice)
+    json_t *object = meta && meta->type == MSGPACK_OBJECT_STR
+                   ? json_loadb (meta->via.str.ptr, meta->via.str.size, JSON_REJECT_DUPLICATES, NULL)
+                   : meta ? sl_json_from_mp (meta) : NULL;
     char *text = json_is_object (object) ? json_dumps (object, JSON_COMPACT) : NULL;
     json_decref (object);
     if (!text) {
