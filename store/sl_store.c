@@ -45,12 +45,27 @@
 #define S_LIST_MAX  10000       //  cap on one page of any listing
 #define S_SOURCE_MAX 8192       //  sources: up to 8 KiB
 
+//  A filter resolved to the documents it matches, as one byte per document
+//  tag (see s_vector_within): reused while neither the index's generation
+//  (new documents, new tags) nor the workspace's filter generation (any
+//  commit, delete or re-tag, in any process) has moved
+#define S_RESOLVED 4
+typedef struct {
+    char *key;                  //  the filter's SQL and values, and the documents
+    int64_t gen, fgen;
+    uint8_t *allowed;
+    size_t n_tags;
+} s_resolved_t;
+
 typedef struct s_index_s {
     char workspace [SL_STORE_TOKEN];
     sl_vindex_t *index;         //  NULL until first load; then never replaced
     int64_t gen;                //  generation reflected; -1 = must reload
     pthread_mutex_t sync;       //  reloads and incremental updates
     sl_docmap_t *docs;          //  its documents' tags (rows are tagged with them)
+    pthread_mutex_t filters_lock;
+    s_resolved_t resolved [S_RESOLVED];     //  recently resolved broad filters
+    int resolved_next;
     struct s_index_s *next;
 } s_index_t;
 
@@ -258,6 +273,11 @@ sl_store_destroy (sl_store_t **self_p)
         self->indexes = entry->next;
         sl_vindex_destroy (&entry->index);
         sl_docmap_destroy (&entry->docs);
+        for (int i = 0; i < S_RESOLVED; i++) {
+            free (entry->resolved [i].key);
+            free (entry->resolved [i].allowed);
+        }
+        pthread_mutex_destroy (&entry->filters_lock);
         pthread_mutex_destroy (&entry->sync);
         free (entry);
     }
@@ -293,6 +313,7 @@ s_index_entry (sl_store_t *self, const char *workspace)
         entry->gen = -1;
         entry->docs = sl_docmap_new ();
         assert (entry->docs);
+        pthread_mutex_init (&entry->filters_lock, NULL);
         pthread_mutex_init (&entry->sync, NULL);
         entry->next = self->indexes;
         self->indexes = entry;
@@ -954,6 +975,10 @@ s_commit_body (sl_store_t *self, void *tx, const sl_doc_meta_t *meta, const char
             return rc;
         result->completed = rc > 0;
     }
+    //  Sources, documents or attributes may have moved: resolved filters
+    //  of this workspace are stale (s_filter_cache)
+    if ((rc = ops->tx_filters_bump (tx, ws)) != SL_STORE_OK)
+        return rc;
     if (change->changed)
         return ops->tx_bump (tx, ws, &change->gen_after);
     return SL_STORE_OK;
@@ -1141,6 +1166,8 @@ s_delete_body (sl_store_t *self, void *tx, const char *workspace, const char *do
         return rc;
     snprintf (change->doc_id, sizeof change->doc_id, "%s", doc_id);
     change->changed = true;
+    if ((rc = ops->tx_filters_bump (tx, workspace)) != SL_STORE_OK)
+        return rc;
     rc = ops->tx_bump (tx, workspace, &change->gen_after);
     change->gen_before = change->gen_after - 1;
     return rc;
@@ -1217,6 +1244,8 @@ s_meta_body (sl_store_t *self, void *tx, const char *workspace, const char *doc_
     }
     if (rc == SL_STORE_OK)
         rc = ops->tx_doc_attrs (tx, workspace, doc_id, meta);
+    if (rc == SL_STORE_OK)
+        rc = ops->tx_filters_bump (tx, workspace);
     if (rc == SL_STORE_OK && meta_out)
         *meta_out = strdup (meta->json);
     sl_meta_destroy (&meta);
@@ -1761,54 +1790,144 @@ s_cand_cmp (const void *a, const void *b)
     return x->key < y->key ? -1 : x->key > y->key;
 }
 
-//  The vector ranking within some documents or a filter: the backend
-//  resolves them to the matching chunk keys with its indexes (sorted),
-//  and the index ranks only those: a small set is scored key by key, a
-//  large one in the single pass an unfiltered search makes, keys checked
-//  against a bitmap, so a filter narrows the work and a broad one costs
-//  no more than no filter. Returns the count, or -1 (message set).
+//  The cache key of a search's scope: the filter's SQL with its values, and
+//  the documents. malloc'd, NULL if it cannot be built (then no caching)
+static char *
+s_scope_key (const sl_search_t *how)
+{
+    size_t size = 65536;
+    char *key = malloc (size);
+    const char **params = malloc (SL_FILTER_PARAMS_MAX * sizeof *params);
+    int n = 0;
+    bool ok = key && params;
+    if (ok) {
+        *key = 0;
+        ok = !how->filter || sl_filter_sql (how->filter, false, 1, 2, key, size, params,
+                                            SL_FILTER_PARAMS_MAX, &n) == 0;
+    }
+    size_t used = ok ? strlen (key) : 0;
+    for (int i = 0; ok && i < n; i++) {
+        int wrote = snprintf (key + used, size - used, "\x1f%s", params [i]);
+        ok = wrote >= 0 && (size_t) wrote < size - used;
+        used += ok ? (size_t) wrote : 0;
+    }
+    for (int i = 0; ok && i < how->n_documents; i++) {
+        int wrote = snprintf (key + used, size - used, "\x1e%s", how->documents [i]);
+        ok = wrote >= 0 && (size_t) wrote < size - used;
+        used += ok ? (size_t) wrote : 0;
+    }
+    free (params);
+    if (!ok) {
+        free (key);
+        return NULL;
+    }
+    return key;
+}
+
+//  A copy of the resolved mask for key at (gen, fgen), or NULL
+static uint8_t *
+s_resolved_get (s_index_t *entry, const char *key, int64_t gen, int64_t fgen, size_t *n_tags)
+{
+    uint8_t *copy = NULL;
+    pthread_mutex_lock (&entry->filters_lock);
+    for (int i = 0; i < S_RESOLVED && !copy; i++) {
+        s_resolved_t *r = &entry->resolved [i];
+        if (r->key && r->gen == gen && r->fgen == fgen && strcmp (r->key, key) == 0
+        &&  (copy = malloc (r->n_tags ? r->n_tags : 1))) {
+            memcpy (copy, r->allowed, r->n_tags);
+            *n_tags = r->n_tags;
+        }
+    }
+    pthread_mutex_unlock (&entry->filters_lock);
+    return copy;
+}
+
+static void
+s_resolved_put (s_index_t *entry, const char *key, int64_t gen, int64_t fgen,
+                const uint8_t *allowed, size_t n_tags)
+{
+    char *k = strdup (key);
+    uint8_t *copy = malloc (n_tags ? n_tags : 1);
+    if (!k || !copy) {
+        free (k);
+        free (copy);
+        return;
+    }
+    memcpy (copy, allowed, n_tags);
+    pthread_mutex_lock (&entry->filters_lock);
+    s_resolved_t *r = &entry->resolved [entry->resolved_next];
+    entry->resolved_next = (entry->resolved_next + 1) % S_RESOLVED;
+    free (r->key);
+    free (r->allowed);
+    *r = (s_resolved_t) { .key = k, .gen = gen, .fgen = fgen, .allowed = copy, .n_tags = n_tags };
+    pthread_mutex_unlock (&entry->filters_lock);
+}
+
+//  The vector ranking within some documents or a filter. The backend
+//  resolves them with its indexes to the matching documents and their
+//  chunk counts. Few chunks (a quarter of the index or less): their keys
+//  are fetched and scored one by one. Many: the index ranks in the single
+//  pass an unfiltered search makes, checking one byte per row (is its
+//  document's tag allowed?), so a broad filter costs no more than none;
+//  that mask is kept (s_resolved_t) while nothing that could change it
+//  has happened, so a filter used again skips the database. Returns the
+//  count, or -1 (message set).
 static int
 s_vector_within (sl_store_t *self, s_index_t *entry, sl_vindex_t *index, const float *query,
                  const sl_search_t *how, int want, int64_t *keys_out, float *scores_out)
 {
     const char *workspace = entry->workspace;
-    char (*ids) [SL_STORE_ID] = NULL;
-    int count = 0, n = -1;
-    int64_t chunks = 0;
-    if (self->ops->filter_docs (self->backend, workspace, how->documents, how->n_documents,
-                                how->filter, &ids, &count, &chunks) != SL_STORE_OK)
-        return -1;
-    if (count == 0)
-        n = 0;
-    else
-    if (chunks * 4 < (int64_t) sl_vindex_size (index)) {
-        //  Few chunks: their keys, each scored
-        int64_t *keys = NULL;
-        int nkeys = 0;
-        if (self->ops->document_keys (self->backend, workspace, how->documents,
-                                      how->n_documents, how->filter, &keys, &nkeys)
-            == SL_STORE_OK)
-            n = sl_vindex_search_in (index, query, want, keys, (size_t) nkeys, keys_out,
-                                     scores_out);
+    int64_t gen = __atomic_load_n (&entry->gen, __ATOMIC_ACQUIRE), fgen = -1;
+    char *key = s_scope_key (how);
+    size_t n_tags = 0;
+    uint8_t *allowed = NULL;
+    if (key && self->ops->filters_gen (self->backend, workspace, &fgen) == SL_STORE_OK)
+        allowed = s_resolved_get (entry, key, gen, fgen, &n_tags);
+    int n = -1;
+    bool failed = false;
+    if (!allowed) {
+        char (*ids) [SL_STORE_ID] = NULL;
+        int count = 0;
+        int64_t chunks = 0;
+        if (self->ops->filter_docs (self->backend, workspace, how->documents, how->n_documents,
+                                    how->filter, &ids, &count, &chunks) != SL_STORE_OK)
+            failed = true;
         else
-            count = -1;         //  message set
-        free (keys);
-    }
-    else {
-        //  Many: the documents' tags, checked row by row in one pass
-        size_t n_tags = (size_t) sl_docmap_size (entry->docs);
-        uint8_t *allowed = calloc (n_tags ? n_tags : 1, 1);
-        for (int i = 0; allowed && i < count; i++) {
-            int32_t tag = sl_docmap_find (entry->docs, ids [i]);
-            if (tag >= 0 && (size_t) tag < n_tags)
-                allowed [tag] = 1;
+        if (count == 0)
+            n = 0;
+        else
+        if (chunks * 4 < (int64_t) sl_vindex_size (index)) {
+            //  Few chunks: their keys, each scored
+            int64_t *keys = NULL;
+            int nkeys = 0;
+            if (self->ops->document_keys (self->backend, workspace, how->documents,
+                                          how->n_documents, how->filter, &keys, &nkeys)
+                == SL_STORE_OK)
+                n = sl_vindex_search_in (index, query, want, keys, (size_t) nkeys, keys_out,
+                                         scores_out);
+            else
+                failed = true;
+            free (keys);
         }
-        n = allowed ? sl_vindex_search_tags (index, query, want, allowed, n_tags, keys_out,
-                                             scores_out) : -1;
-        free (allowed);
+        else {
+            //  Many: the documents' tags
+            n_tags = (size_t) sl_docmap_size (entry->docs);
+            allowed = calloc (n_tags ? n_tags : 1, 1);
+            for (int i = 0; allowed && i < count; i++) {
+                int32_t tag = sl_docmap_find (entry->docs, ids [i]);
+                if (tag >= 0 && (size_t) tag < n_tags)
+                    allowed [tag] = 1;
+            }
+            if (allowed && key && fgen >= 0)
+                s_resolved_put (entry, key, gen, fgen, allowed, n_tags);
+        }
+        free (ids);
     }
-    free (ids);
-    if (n < 0 && count >= 0)
+    if (allowed)
+        n = sl_vindex_search_tags (index, query, want, allowed, n_tags, keys_out, scores_out);
+    free (allowed);
+    free (key);
+    if (n < 0 && !failed)
         sl_store_set_errmsg ("out of memory searching workspace %s", workspace);
     return n;
 }

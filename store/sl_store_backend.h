@@ -208,6 +208,13 @@ typedef struct {
     int (*filter_docs) (void *backend, const char *workspace, const char *const *documents,
                         int n_documents, const sl_filter_t *filter,
                         char (**ids_p) [SL_STORE_ID], int *count, int64_t *chunks_out);
+    //  *out gets the workspace's filter generation: bumped by every
+    //  transaction that may change which documents a filter matches
+    //  (commits, deletes, re-tags), so a resolved filter can be reused
+    //  until it moves. NOT_FOUND if no workspace
+    int (*filters_gen) (void *backend, const char *workspace, int64_t *out);
+    //  Bump the workspace's filter generation inside the transaction
+    int (*tx_filters_bump) (void *tx, const char *workspace);
     //  The document's attributes become meta's (documents.meta := its
     //  canonical text, its rows in doc_attrs replaced); NOT_FOUND if the
     //  workspace has no such document
@@ -287,6 +294,8 @@ typedef struct {
     .document_keys = s_document_keys, \
     .tx_doc_attrs = s_tx_doc_attrs, \
     .filter_docs = s_filter_docs, \
+    .filters_gen = s_filters_gen, \
+    .tx_filters_bump = s_tx_filters_bump, \
     .tx_doc_meta_get = s_tx_doc_meta_get, \
     .cache_get = s_cache_get, \
     .cache_put = s_cache_put, \

@@ -282,6 +282,7 @@ static const s_migration_t s_migrations [] = {
     //  database's collation)
     { 7,
       "ALTER TABLE documents ADD COLUMN meta TEXT;"
+      "ALTER TABLE workspaces ADD COLUMN filters_gen BIGINT NOT NULL DEFAULT 0;"
       "CREATE TABLE doc_attrs ("
       "  workspace TEXT NOT NULL,"
       "  document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,"
@@ -358,6 +359,7 @@ typedef enum {
     S_WS_DOC_MODEL,
     S_LEXICAL, S_DOCS_KEYS,
     S_ATTRS_DELETE, S_ATTR_INSERT, S_DOC_META_SET, S_DOC_META_GET,
+    S_FILTERS_GEN, S_FILTERS_BUMP,
     S_LEASE, S_LEASE_RELEASE, S_WS_BYTES, S_CACHE_USAGE, S_CACHE_EVICT,
     S_COUNT
 } s_stmt_id_t;
@@ -497,6 +499,8 @@ static const char *s_sql [S_COUNT] = {
         "WHERE workspace = $1 AND id = $2",
     [S_DOC_META_GET] = "SELECT meta FROM documents WHERE workspace = $1 AND id = $2 FOR UPDATE",
     [S_ATTRS_DELETE] = "DELETE FROM doc_attrs WHERE document_id = $1",
+    [S_FILTERS_GEN] = "SELECT filters_gen FROM workspaces WHERE name = $1",
+    [S_FILTERS_BUMP] = "UPDATE workspaces SET filters_gen = filters_gen + 1 WHERE name = $1",
     [S_ATTR_INSERT] = "INSERT INTO doc_attrs (workspace, document_id, key, vtype, vtext, vnum) "
         "VALUES ($1, $2, $3, $4, $5, $6::float8)",
     //  binary result: i int8 (1-based position in $2), dim int4, vec bytea
@@ -2724,6 +2728,36 @@ s_workspace_chunks (void *backend, const char *workspace, int64_t after_key, int
     }
     s_release (self, c);
     return rc;
+}
+
+static int
+s_filters_gen (void *backend, const char *workspace, int64_t *out)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    PGresult *res = s_exec (self, c, S_FILTERS_GEN, &p, false, "read filter generation");
+    s_release (self, c);
+    if (!res)
+        return SL_STORE_ERROR;
+    int rc = PQntuples (res) > 0 ? SL_STORE_OK : SL_STORE_NOT_FOUND;
+    if (rc == SL_STORE_OK)
+        *out = s_i64 (res, 0, 0);
+    PQclear (res);
+    return rc;
+}
+
+static int
+s_tx_filters_bump (void *tx, const char *workspace)
+{
+    s_conn_t *c = tx;
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    return s_exec_count (c->owner, c, S_FILTERS_BUMP, &p, "bump filter generation") < 0
+         ? SL_STORE_ERROR : SL_STORE_OK;
 }
 
 //  The document's attributes: its JSON, then its rows replaced

@@ -259,6 +259,7 @@ static const s_migration_t s_migrations [] = {
     //  they go with their document. Documents by type, for the mime filter
     { 7,
       "ALTER TABLE documents ADD COLUMN meta TEXT;"
+      "ALTER TABLE workspaces ADD COLUMN filters_gen INTEGER NOT NULL DEFAULT 0;"
       "CREATE TABLE doc_attrs ("
       "  workspace TEXT NOT NULL,"
       "  document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,"
@@ -325,6 +326,7 @@ typedef enum {
     S_WS_DOC_MODEL, S_LEXICAL, S_TERM_CHUNKS, S_CHUNK_COUNT, S_DOCS_KEYS,
     S_LEASE, S_LEASE_RELEASE, S_WS_BYTES, S_CACHE_USAGE, S_CACHE_EVICT,
     S_ATTRS_DELETE, S_ATTR_INSERT, S_DOC_META_SET, S_DOC_META_GET,
+    S_FILTERS_GEN, S_FILTERS_BUMP,
     S_COUNT
 } s_stmt_id_t;
 
@@ -487,6 +489,8 @@ static const char *s_sql [S_COUNT] = {
     [S_DOC_META_SET] = "UPDATE documents SET meta = ?3, updated_ms = ?4 "
         "WHERE workspace = ?1 AND id = ?2",
     [S_DOC_META_GET] = "SELECT meta FROM documents WHERE workspace = ?1 AND id = ?2",
+    [S_FILTERS_GEN] = "SELECT filters_gen FROM workspaces WHERE name = ?1",
+    [S_FILTERS_BUMP] = "UPDATE workspaces SET filters_gen = filters_gen + 1 WHERE name = ?1",
     [S_ATTRS_DELETE] = "DELETE FROM doc_attrs WHERE document_id = ?1",
     [S_ATTR_INSERT] = "INSERT INTO doc_attrs (workspace, document_id, key, vtype, vtext, vnum) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -2489,6 +2493,39 @@ s_workspace_chunks (void *backend, const char *workspace, int64_t after_key, int
 
 //  The write lock serialises every writer already: only say whether the
 //  workspace exists
+static int
+s_filters_gen (void *backend, const char *workspace, int64_t *out)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_FILTERS_GEN);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, workspace);
+        int step = sqlite3_step (st);
+        rc = step == SQLITE_ROW ? SL_STORE_OK
+           : step == SQLITE_DONE ? SL_STORE_NOT_FOUND : s_fail (c, "read filter generation");
+        if (step == SQLITE_ROW)
+            *out = sqlite3_column_int64 (st, 0);
+        s_done (st);
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_tx_filters_bump (void *tx, const char *workspace)
+{
+    s_conn_t *c = tx;
+    sqlite3_stmt *st = s_stmt (c, S_FILTERS_BUMP);
+    if (!st)
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, workspace);
+    return s_run (c, st, "bump filter generation");
+}
+
 //  The document's attributes: its JSON, then its rows replaced
 static int
 s_tx_doc_attrs (void *tx, const char *workspace, const char *doc_id, const sl_meta_t *meta)

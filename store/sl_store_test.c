@@ -194,6 +194,7 @@ s_test_upgrade (const char *path, const char *url)
                           "ALTER TABLE chunks DROP COLUMN ocr_conf; ALTER TABLE chunks DROP COLUMN context; "
                           "DROP TABLE doc_attrs; DROP INDEX documents_by_mime; "
                           "ALTER TABLE documents DROP COLUMN meta; "
+                          "ALTER TABLE workspaces DROP COLUMN filters_gen; "
                           "DELETE FROM schema_version WHERE version >= 2",
                           NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close (db);
@@ -1651,7 +1652,7 @@ s_filtered (sl_store_t *store, const char *ws, char ids [][SL_STORE_ID], int n_i
 }
 
 static void
-s_test_filters (sl_store_t *store, const s_db_t *db)
+s_test_filters (sl_store_t *store, const char *url, const s_db_t *db)
 {
     static const char *attrs [4] = {
         "{\"team\": \"legal\", \"year\": 2024, \"tags\": [\"contract\", \"nda\"], "
@@ -1769,6 +1770,22 @@ s_test_filters (sl_store_t *store, const s_db_t *db)
     CHECK (sl_store_document_get (store, "wsf", ids [1], &doc) == SL_STORE_OK);
     CHECK (strcmp (doc.meta, "{}") == 0);
     sl_store_doc_reset (&doc);
+    //  a re-tag by another process (another handle: its own index and
+    //  resolved filters) is followed at once here, though this handle
+    //  resolved the same filter a moment ago
+    {
+        char err [256];
+        sl_store_t *other_handle = sl_store_open (url, err, sizeof err);
+        CHECK (other_handle);
+        CHECK (F (.filter = "{\"year\": 2019}") == D);
+        CHECK (sl_store_document_meta (other_handle, "wsf", ids [0], "{\"year\": 2019}", true, NULL)
+               == SL_STORE_OK);
+        CHECK (F (.filter = "{\"year\": 2019}") == (A | D));
+        CHECK (sl_store_document_meta (other_handle, "wsf", ids [0], "{\"year\": 2024}", true, NULL)
+               == SL_STORE_OK);
+        CHECK (F (.filter = "{\"year\": 2019}") == D);
+        sl_store_destroy (&other_handle);
+    }
     //  refusals: bad attributes, another workspace's document
     CHECK (sl_store_document_meta (store, "wsf", ids [1], "{\"a\": {}}", false, NULL)
            == SL_STORE_ERROR && strstr (sl_store_errmsg (store), "is an object"));
@@ -1828,7 +1845,7 @@ sl_store_conformance (sl_store_t *store, const char *url, sl_store_count_fn *cou
     CASE ("document identity", s_test_identity (store, &db));
     CASE ("housekeeping: leases, quota bytes, cache trim", s_test_housekeeping (store, &db));
     CASE ("filters: attributes, ranges, prefix, mime, re-tag, delete, isolation",
-          s_test_filters (store, &db));
+          s_test_filters (store, url, &db));
 #undef CASE
     if (verbose)
         printf ("\n");
