@@ -424,10 +424,7 @@ s_parse_json (sl_edge_upload_t *self)
             s_fail (self, 400, "%s", err);
         sl_meta_destroy (&checked);
     }
-    if (self->status)
-        ;
-    else
-    if (!json_is_object (root) || (!url && !urls))
+    if (!self->status && (!json_is_object (root) || (!url && !urls)))
         s_fail (self, 400, "body must be an object with \"url\" or \"urls\"");
     else
     if (url && !json_is_string (url))
