@@ -46,11 +46,27 @@
 #define S_LIST_MAX  10000       //  cap on one page of any listing
 #define S_SOURCE_MAX 8192       //  sources: up to 8 KiB
 
+//  A filter resolved to the documents it matches, as one byte per document
+//  tag (see s_vector_within): reused while neither the index's generation
+//  (new documents, new tags) nor the workspace's filter generation (any
+//  commit, delete or re-tag, in any process) has moved
+#define S_RESOLVED 4
+typedef struct {
+    char *key;                  //  the filter's SQL and values, and the documents
+    int64_t gen, fgen;
+    uint8_t *allowed;
+    size_t n_tags;
+} s_resolved_t;
+
 typedef struct s_index_s {
     char workspace [SL_STORE_TOKEN];
     sl_vindex_t *index;         //  NULL until first load; then never replaced
     int64_t gen;                //  generation reflected; -1 = must reload
     pthread_mutex_t sync;       //  reloads and incremental updates
+    sl_docmap_t *docs;          //  its documents' tags (rows are tagged with them)
+    pthread_mutex_t filters_lock;
+    s_resolved_t resolved [S_RESOLVED];     //  recently resolved broad filters
+    int resolved_next;
     struct s_index_s *next;
 } s_index_t;
 
@@ -257,6 +273,12 @@ sl_store_destroy (sl_store_t **self_p)
         s_index_t *entry = self->indexes;
         self->indexes = entry->next;
         sl_vindex_destroy (&entry->index);
+        sl_docmap_destroy (&entry->docs);
+        for (int i = 0; i < S_RESOLVED; i++) {
+            free (entry->resolved [i].key);
+            free (entry->resolved [i].allowed);
+        }
+        pthread_mutex_destroy (&entry->filters_lock);
         pthread_mutex_destroy (&entry->sync);
         free (entry);
     }
@@ -290,6 +312,9 @@ s_index_entry (sl_store_t *self, const char *workspace)
         assert (entry);
         snprintf (entry->workspace, sizeof entry->workspace, "%s", workspace);
         entry->gen = -1;
+        entry->docs = sl_docmap_new ();
+        assert (entry->docs);
+        pthread_mutex_init (&entry->filters_lock, NULL);
         pthread_mutex_init (&entry->sync, NULL);
         entry->next = self->indexes;
         self->indexes = entry;
@@ -313,9 +338,11 @@ s_index_apply (s_index_t *entry, const sl_store_change_t *change, const float *v
     for (int i = 0; i < change->n_removed; i++)
         sl_vindex_remove (entry->index, change->removed [i]);
     bool ok = change->n_added == 0 || sl_vindex_dim (entry->index) == dim;
+    int32_t tag = change->n_added > 0 ? sl_docmap_tag (entry->docs, change->doc_id) : -1;
+    ok = ok && (change->n_added == 0 || tag >= 0);
     for (int i = 0; ok && i < change->n_added; i++)
-        ok = sl_vindex_add (entry->index, change->added [i],
-                            vectors + (size_t) i * (size_t) dim) == 0;
+        ok = sl_vindex_add_tagged (entry->index, change->added [i],
+                                   vectors + (size_t) i * (size_t) dim, tag) == 0;
     __atomic_store_n (&entry->gen, ok ? change->gen_after : -1, __ATOMIC_RELEASE);
 }
 
@@ -336,7 +363,7 @@ s_index_sync (sl_store_t *self, s_index_t *entry, const char *model_id, int dim,
         }
         else
             rc = self->ops->vectors_load (self->backend, entry->workspace, model_id, fresh,
-                                          &loaded);
+                                          entry->docs, &loaded);
         if (rc == 0) {
             if (entry->index)
                 sl_vindex_swap (entry->index, fresh);
@@ -819,8 +846,8 @@ s_commit_chunks (sl_store_t *self, void *tx, const char *doc_id, int n, int dim,
 static int
 s_commit_body (sl_store_t *self, void *tx, const sl_doc_meta_t *meta, const char *doc_id,
                int n, int dim, const char *model_id, sl_store_reader_fn *reader, void *arg,
-               bool link_only, sl_store_change_t *change, s_staged_t *staged,
-               sl_store_commit_t *result)
+               bool link_only, const sl_meta_t *attrs, sl_store_change_t *change,
+               s_staged_t *staged, sl_store_commit_t *result)
 {
     const sl_store_ops_t *ops = self->ops;
     const char *ws = meta->workspace;
@@ -937,6 +964,10 @@ s_commit_body (sl_store_t *self, void *tx, const sl_doc_meta_t *meta, const char
                              since, now);
     if (rc != SL_STORE_OK)
         return rc;
+    //  Attributes sent with the ingest replace the document's, whether its
+    //  content was new or stored already; none sent keeps what it has
+    if (attrs && (rc = ops->tx_doc_attrs (tx, ws, doc_id, attrs)) != SL_STORE_OK)
+        return rc;
     snprintf (result->document_id, sizeof result->document_id, "%s", doc_id);
     snprintf (change->doc_id, sizeof change->doc_id, "%s", doc_id);
     if (have_job) {
@@ -946,6 +977,10 @@ s_commit_body (sl_store_t *self, void *tx, const sl_doc_meta_t *meta, const char
             return rc;
         result->completed = rc > 0;
     }
+    //  Sources, documents or attributes may have moved: resolved filters
+    //  of this workspace are stale (s_filter_cache)
+    if ((rc = ops->tx_filters_bump (tx, ws)) != SL_STORE_OK)
+        return rc;
     if (change->changed)
         return ops->tx_bump (tx, ws, &change->gen_after);
     return SL_STORE_OK;
@@ -974,6 +1009,14 @@ s_commit (sl_store_t *self, const sl_doc_meta_t *meta, int n, int dim, const cha
         return SL_STORE_ERROR;
     if (n == 0)
         dim = 0;                //  nothing embedded: record no dimension
+    sl_meta_t *attrs = NULL;
+    if (meta->attrs) {
+        char why [256];
+        if (!(attrs = sl_meta_parse (meta->attrs, -1, why, sizeof why))) {
+            sl_store_set_errmsg ("%s", why);
+            return SL_STORE_ERROR;
+        }
+    }
 
     char doc_id [SL_STORE_ID];
     sl_store_document_id (meta->workspace, meta->sha256, doc_id);
@@ -989,7 +1032,7 @@ s_commit (sl_store_t *self, const sl_doc_meta_t *meta, int n, int dim, const cha
     int rc = self->ops->tx_begin (self->backend, &tx);
     if (rc == SL_STORE_OK) {
         rc = s_commit_body (self, tx, meta, doc_id, n, dim, model_id, reader, arg, link_only,
-                            &change, &staged, result);
+                            attrs, &change, &staged, result);
         rc = self->ops->tx_end (self->backend, tx, rc);
     }
     if (rc == SL_STORE_OK && change.changed) {
@@ -1003,6 +1046,7 @@ s_commit (sl_store_t *self, const sl_doc_meta_t *meta, int n, int dim, const cha
         }
     }
     pthread_mutex_unlock (&entry->sync);
+    sl_meta_destroy (&attrs);
     free (staged.vectors);
     free (staged.keys);
     s_change_free (&change);
@@ -1124,6 +1168,8 @@ s_delete_body (sl_store_t *self, void *tx, const char *workspace, const char *do
         return rc;
     snprintf (change->doc_id, sizeof change->doc_id, "%s", doc_id);
     change->changed = true;
+    if ((rc = ops->tx_filters_bump (tx, workspace)) != SL_STORE_OK)
+        return rc;
     rc = ops->tx_bump (tx, workspace, &change->gen_after);
     change->gen_before = change->gen_after - 1;
     return rc;
@@ -1169,6 +1215,68 @@ sl_store_document_delete (sl_store_t *self, const char *workspace, const char *d
         s_index_apply (entry, &change, NULL, 0);
     pthread_mutex_unlock (&entry->sync);
     s_change_free (&change);
+    return rc;
+}
+
+//  A re-tag, inside the backend's transaction: the workspace locked as a
+//  commit locks it, so a PATCH merges over the attributes the last
+//  writer left (never a lost update), then the rows are replaced. The
+//  vectors do not change, so neither does the generation: searches read
+//  the attribute rows themselves and follow at once.
+static int
+s_meta_body (sl_store_t *self, void *tx, const char *workspace, const char *doc_id,
+             const char *meta_json, bool merge, char **meta_out)
+{
+    const sl_store_ops_t *ops = self->ops;
+    char *current = NULL;
+    int rc = ops->tx_workspace_lock (tx, workspace);
+    if (rc == SL_STORE_OK)
+        rc = ops->tx_doc_meta_get (tx, workspace, doc_id, &current);
+    if (rc == SL_STORE_NOT_FOUND)
+        sl_store_set_errmsg ("no document %s in workspace %s", doc_id, workspace);
+    sl_meta_t *meta = NULL;
+    if (rc == SL_STORE_OK) {
+        char why [256];
+        meta = merge ? sl_meta_merge (current, meta_json, why, sizeof why)
+                     : sl_meta_parse (meta_json, -1, why, sizeof why);
+        if (!meta) {
+            sl_store_set_errmsg ("%s", why);
+            rc = SL_STORE_ERROR;
+        }
+    }
+    if (rc == SL_STORE_OK)
+        rc = ops->tx_doc_attrs (tx, workspace, doc_id, meta);
+    if (rc == SL_STORE_OK)
+        rc = ops->tx_filters_bump (tx, workspace);
+    if (rc == SL_STORE_OK && meta_out)
+        *meta_out = strdup (meta->json);
+    sl_meta_destroy (&meta);
+    free (current);
+    return rc;
+}
+
+int
+sl_store_document_meta (sl_store_t *self, const char *workspace, const char *doc_id,
+                        const char *meta_json, bool merge, char **meta_out)
+{
+    assert (self);
+    if (meta_out)
+        *meta_out = NULL;
+    if (!s_token_ok ("workspace", workspace) || !s_token_ok ("document id", doc_id))
+        return SL_STORE_ERROR;
+    if (!meta_json) {
+        sl_store_set_errmsg ("meta is missing");
+        return SL_STORE_ERROR;
+    }
+    void *tx = NULL;
+    int rc = self->ops->tx_begin (self->backend, &tx);
+    if (rc == SL_STORE_OK)
+        rc = self->ops->tx_end (self->backend, tx, s_meta_body (self, tx, workspace, doc_id,
+                                                                meta_json, merge, meta_out));
+    if (rc != SL_STORE_OK && meta_out) {
+        free (*meta_out);
+        *meta_out = NULL;
+    }
     return rc;
 }
 
@@ -1310,6 +1418,7 @@ sl_store_doc_reset (sl_store_doc_t *doc)
     free (doc->model_id);
     free (doc->job_id);
     free (doc->chunking);
+    free (doc->meta);
     memset (doc, 0, sizeof *doc);
 }
 
@@ -1735,39 +1844,145 @@ s_cand_cmp (const void *a, const void *b)
     return x->key < y->key ? -1 : x->key > y->key;
 }
 
-//  The vector ranking within some documents: every chunk of theirs scored
-//  against the index (a few hundred dot products per document), the best
-//  want kept, best first. Returns the count, or -1 (message set).
+//  The cache key of a search's scope: the filter's SQL with its values, and
+//  the documents. malloc'd, NULL if it cannot be built (then no caching)
+static char *
+s_scope_key (const sl_search_t *how)
+{
+    size_t size = 65536;
+    char *key = malloc (size);
+    const char **params = malloc (SL_FILTER_PARAMS_MAX * sizeof *params);
+    int n = 0;
+    bool ok = key && params;
+    if (ok) {
+        *key = 0;
+        ok = !how->filter || sl_filter_sql (how->filter, false, 1, 2, key, size, params,
+                                            SL_FILTER_PARAMS_MAX, &n) == 0;
+    }
+    size_t used = ok ? strlen (key) : 0;
+    for (int i = 0; ok && i < n; i++) {
+        int wrote = snprintf (key + used, size - used, "\x1f%s", params [i]);
+        ok = wrote >= 0 && (size_t) wrote < size - used;
+        used += ok ? (size_t) wrote : 0;
+    }
+    for (int i = 0; ok && i < how->n_documents; i++) {
+        int wrote = snprintf (key + used, size - used, "\x1e%s", how->documents [i]);
+        ok = wrote >= 0 && (size_t) wrote < size - used;
+        used += ok ? (size_t) wrote : 0;
+    }
+    free (params);
+    if (!ok) {
+        free (key);
+        return NULL;
+    }
+    return key;
+}
+
+//  A copy of the resolved mask for key at (gen, fgen), or NULL
+static uint8_t *
+s_resolved_get (s_index_t *entry, const char *key, int64_t gen, int64_t fgen, size_t *n_tags)
+{
+    uint8_t *copy = NULL;
+    pthread_mutex_lock (&entry->filters_lock);
+    for (int i = 0; i < S_RESOLVED && !copy; i++) {
+        s_resolved_t *r = &entry->resolved [i];
+        if (r->key && r->gen == gen && r->fgen == fgen && strcmp (r->key, key) == 0
+        &&  (copy = malloc (r->n_tags ? r->n_tags : 1))) {
+            memcpy (copy, r->allowed, r->n_tags);
+            *n_tags = r->n_tags;
+        }
+    }
+    pthread_mutex_unlock (&entry->filters_lock);
+    return copy;
+}
+
+static void
+s_resolved_put (s_index_t *entry, const char *key, int64_t gen, int64_t fgen,
+                const uint8_t *allowed, size_t n_tags)
+{
+    char *k = strdup (key);
+    uint8_t *copy = malloc (n_tags ? n_tags : 1);
+    if (!k || !copy) {
+        free (k);
+        free (copy);
+        return;
+    }
+    memcpy (copy, allowed, n_tags);
+    pthread_mutex_lock (&entry->filters_lock);
+    s_resolved_t *r = &entry->resolved [entry->resolved_next];
+    entry->resolved_next = (entry->resolved_next + 1) % S_RESOLVED;
+    free (r->key);
+    free (r->allowed);
+    *r = (s_resolved_t) { .key = k, .gen = gen, .fgen = fgen, .allowed = copy, .n_tags = n_tags };
+    pthread_mutex_unlock (&entry->filters_lock);
+}
+
+//  The vector ranking within some documents or a filter. The backend
+//  resolves them with its indexes to the matching documents and their
+//  chunk counts. Few chunks (a quarter of the index or less): their keys
+//  are fetched and scored one by one. Many: the index ranks in the single
+//  pass an unfiltered search makes, checking one byte per row (is its
+//  document's tag allowed?), so a broad filter costs no more than none;
+//  that mask is kept (s_resolved_t) while nothing that could change it
+//  has happened, so a filter used again skips the database. Returns the
+//  count, or -1 (message set).
 static int
-s_vector_within (sl_store_t *self, const char *workspace, sl_vindex_t *index, const float *query,
+s_vector_within (sl_store_t *self, s_index_t *entry, sl_vindex_t *index, const float *query,
                  const sl_search_t *how, int want, int64_t *keys_out, float *scores_out)
 {
-    int64_t *keys = NULL;
-    int count = 0;
-    if (self->ops->document_keys (self->backend, workspace, how->documents, how->n_documents,
-                                  &keys, &count) != SL_STORE_OK)
-        return -1;
-    s_cand_t *scored = calloc ((size_t) (count ? count : 1), sizeof *scored);
-    int n = 0;
-    for (int i = 0; scored && i < count; i++)
-        if (sl_vindex_score (index, keys [i], query, &scored [n].score) == 0) {
-            scored [n].key = keys [i];
-            scored [n].fused = scored [n].score;    //  s_cand_cmp sorts on it first
-            n++;
+    const char *workspace = entry->workspace;
+    int64_t gen = __atomic_load_n (&entry->gen, __ATOMIC_ACQUIRE), fgen = -1;
+    char *key = s_scope_key (how);
+    size_t n_tags = 0;
+    uint8_t *allowed = NULL;
+    if (key && self->ops->filters_gen (self->backend, workspace, &fgen) == SL_STORE_OK)
+        allowed = s_resolved_get (entry, key, gen, fgen, &n_tags);
+    int n = -1;
+    bool failed = false;
+    if (!allowed) {
+        char (*ids) [SL_STORE_ID] = NULL;
+        int count = 0;
+        int64_t chunks = 0;
+        if (self->ops->filter_docs (self->backend, workspace, how->documents, how->n_documents,
+                                    how->filter, &ids, &count, &chunks) != SL_STORE_OK)
+            failed = true;
+        else
+        if (count == 0)
+            n = 0;
+        else
+        if (chunks * 4 < (int64_t) sl_vindex_size (index)) {
+            //  Few chunks: their keys, each scored
+            int64_t *keys = NULL;
+            int nkeys = 0;
+            if (self->ops->document_keys (self->backend, workspace, how->documents,
+                                          how->n_documents, how->filter, &keys, &nkeys)
+                == SL_STORE_OK)
+                n = sl_vindex_search_in (index, query, want, keys, (size_t) nkeys, keys_out,
+                                         scores_out);
+            else
+                failed = true;
+            free (keys);
         }
-    free (keys);
-    if (!scored) {
+        else {
+            //  Many: the documents' tags
+            n_tags = (size_t) sl_docmap_size (entry->docs);
+            allowed = calloc (n_tags ? n_tags : 1, 1);
+            for (int i = 0; allowed && i < count; i++) {
+                int32_t tag = sl_docmap_find (entry->docs, ids [i]);
+                if (tag >= 0 && (size_t) tag < n_tags)
+                    allowed [tag] = 1;
+            }
+            if (allowed && key && fgen >= 0)
+                s_resolved_put (entry, key, gen, fgen, allowed, n_tags);
+        }
+        free (ids);
+    }
+    if (allowed)
+        n = sl_vindex_search_tags (index, query, want, allowed, n_tags, keys_out, scores_out);
+    free (allowed);
+    free (key);
+    if (n < 0 && !failed)
         sl_store_set_errmsg ("out of memory searching workspace %s", workspace);
-        return -1;
-    }
-    qsort (scored, (size_t) n, sizeof *scored, s_cand_cmp);
-    if (n > want)
-        n = want;
-    for (int i = 0; i < n; i++) {
-        keys_out [i] = scored [i].key;
-        scores_out [i] = scored [i].score;
-    }
-    free (scored);
     return n;
 }
 
@@ -1786,8 +2001,8 @@ s_page_shares (sl_store_t *self, const char *workspace, char terms [SL_STORE_TER
     int count = 0;
     int rc = self->ops->page_lexical (self->backend, workspace,
                                       (const char (*) [SL_STORE_TERM_MAX]) terms, nterms,
-                                      how->documents, how->n_documents, how->candidates, &keys,
-                                      &shares, &count);
+                                      how->documents, how->n_documents, how->filter,
+                                      how->candidates, &keys, &shares, &count);
     for (int i = 0; rc == SL_STORE_OK && i < count; i++)
         for (int j = 0; j < n; j++)
             if (cands [j].key == keys [i]) {
@@ -1803,9 +2018,10 @@ s_page_shares (sl_store_t *self, const char *workspace, char terms [SL_STORE_TER
 //  Collect candidates of the rankings the search asks for; *count gets how
 //  many.
 static int
-s_candidates (sl_store_t *self, const char *workspace, sl_vindex_t *index, const float *query,
+s_candidates (sl_store_t *self, s_index_t *entry, sl_vindex_t *index, const float *query,
               const sl_search_t *how, int want, s_cand_t *cands, int *count)
 {
+    const char *workspace = entry->workspace;
     int n = 0;
     int64_t *keys = malloc ((size_t) want * sizeof *keys);
     float *scores = malloc ((size_t) want * sizeof *scores);
@@ -1813,12 +2029,13 @@ s_candidates (sl_store_t *self, const char *workspace, sl_vindex_t *index, const
     if (rc != SL_STORE_OK)
         sl_store_set_errmsg ("out of memory searching workspace %s", workspace);
     if (rc == SL_STORE_OK && how->mode != SL_SEARCH_LEXICAL) {
-        int found = how->n_documents > 0
-                  ? s_vector_within (self, workspace, index, query, how, want, keys, scores)
+        bool within = how->n_documents > 0 || how->filter;
+        int found = within
+                  ? s_vector_within (self, entry, index, query, how, want, keys, scores)
                   : sl_vindex_search (index, query, want, keys, scores);
         if (found < 0) {
             rc = SL_STORE_ERROR;
-            if (how->n_documents == 0)
+            if (!within)
                 sl_store_set_errmsg ("out of memory searching workspace %s", workspace);
         }
         for (int i = 0; i < found; i++)
@@ -1835,8 +2052,8 @@ s_candidates (sl_store_t *self, const char *workspace, sl_vindex_t *index, const
         double *words = malloc ((size_t) want * sizeof *words);
         rc = words ? self->ops->lexical (self->backend, workspace,
                                          (const char (*) [SL_STORE_TERM_MAX]) terms, nterms,
-                                         how->documents, how->n_documents, want, keys, words,
-                                         &found)
+                                         how->documents, how->n_documents, how->filter, want,
+                                         keys, words, &found)
                    : SL_STORE_ERROR;
         if (!words)
             sl_store_set_errmsg ("out of memory searching workspace %s", workspace);
@@ -1961,7 +2178,7 @@ sl_store_search_text (sl_store_t *self, const char *workspace, const char *model
         want = S_LIST_MAX;
     s_cand_t *cands = calloc ((size_t) want * 2, sizeof *cands);
     int n = 0;
-    rc = cands ? s_candidates (self, workspace, index, query, how, want, cands, &n)
+    rc = cands ? s_candidates (self, entry, index, query, how, want, cands, &n)
                : SL_STORE_ERROR;
     if (!cands)
         sl_store_set_errmsg ("out of memory searching workspace %s", workspace);

@@ -32,6 +32,7 @@
 #include "sl_util.h"
 
 typedef struct sl_store_s sl_store_t;
+struct sl_filter_s;             //  sl_filter.h
 
 //  Return codes. Negative = the call did not do what was asked.
 #define SL_STORE_OK          0
@@ -113,6 +114,8 @@ typedef struct {
     const char *job_id;         //  the job committing it (completed by the commit); may be NULL
     const char *chunking;       //  JSON text of the chunking settings it was cut with
                                 //  (engine/sl_chunking.h); may be NULL
+    const char *attrs;          //  its attributes, a JSON object (sl_meta_parse rules) that
+                                //  replaces the document's; NULL: keep what it has
 } sl_doc_meta_t;
 
 //  One chunk to commit. Borrowed. Its id derives from document id and ordinal.
@@ -151,6 +154,7 @@ typedef struct {
     int64_t created_ms;
     int64_t updated_ms;
     char *chunking;             //  JSON text of how it was cut; NULL if not recorded
+    char *meta;                 //  its attributes, canonical JSON ("{}" none)
 } sl_store_doc_t;
 
 //  A stored chunk. Release with sl_store_chunks_free.
@@ -239,6 +243,9 @@ typedef struct {
     double vector_weight;           //  0..1
     double page_weight;             //  0..1
     int candidates;
+    //  Only chunks of documents matching this filter (sl_filter.h; NULL:
+    //  none), ANDed with documents
+    const struct sl_filter_s *filter;
 } sl_search_t;
 
 //  Fusion defaults, chosen on the tune half of bench/eval (bench/RESULTS.md)
@@ -394,6 +401,14 @@ int sl_store_document_delete (sl_store_t *self, const char *workspace, const cha
 
 //  1 if any document or unfinished job uses blob sha256, 0 if none.
 int sl_store_blob_referenced (sl_store_t *self, const char *sha256);
+
+//  Re-tag document doc_id of workspace: its attributes become meta_json
+//  (merge false, PUT) or meta_json merged over them (merge true, PATCH: a
+//  key set to null goes), checked by sl_meta_parse's rules (ERROR with
+//  the reason). Searches see the change as soon as this returns.
+//  *meta_out (may be NULL) gets the attributes now (caller frees).
+int sl_store_document_meta (sl_store_t *self, const char *workspace, const char *doc_id,
+                            const char *meta_json, bool merge, char **meta_out);
 
 void sl_store_doc_reset (sl_store_doc_t *doc);
 void sl_store_docs_free (sl_store_doc_t **docs_p, int count);

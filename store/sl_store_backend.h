@@ -24,6 +24,8 @@
 #define SL_STORE_BACKEND_H_INCLUDED
 
 #include "sl_store.h"
+#include "sl_docmap.h"
+#include "sl_filter.h"
 #include "sl_vindex.h"
 
 //  Deterministic chunk id: the same document and ordinal always give the
@@ -185,9 +187,10 @@ typedef struct {
     int (*workspace_info) (void *backend, const char *workspace, char *model_out,
                            size_t size, int *dim_out, int64_t *gen_out);
     //  Add every vector of (workspace, model_id) of dimension dim to index
-    //  (empty, private) and report the generation they are consistent with.
+    //  (empty, private), each tagged with its document's tag in docs
+    //  (sl_docmap_tag), and report the generation they are consistent with.
     int (*vectors_load) (void *backend, const char *workspace, const char *model_id,
-                         sl_vindex_t *index, int64_t *gen_out);
+                         sl_vindex_t *index, sl_docmap_t *docs, int64_t *gen_out);
     //  Fill title/source/text/ids of hits[0..n) from their key; drop hits
     //  whose chunk is gone or outside workspace. Returns the count kept.
     int (*hits_fill) (void *backend, const char *workspace, sl_hit_t *hits, int n);
@@ -199,22 +202,50 @@ typedef struct {
     //  idf sum: about how much of the query it holds, 1 for a chunk of
     //  average length holding each term once (more with repeats and the
     //  all-words boost), so scores compare across queries.
-    //  documents/n_documents as in sl_search_t (NULL/0: the whole workspace)
+    //  documents/n_documents and filter as in sl_search_t (NULL/0: the
+    //  whole workspace; filter NULL: none), in the query's SQL
     int (*lexical) (void *backend, const char *workspace, const char (*terms) [SL_STORE_TERM_MAX],
-                    int nterms, const char *const *documents, int n_documents, int limit,
-                    int64_t *keys, double *shares, int *count);
+                    int nterms, const char *const *documents, int n_documents,
+                    const sl_filter_t *filter, int limit, int64_t *keys, double *shares,
+                    int *count);
     //  The chunks of the best `pages` pages of the workspace for terms (as
     //  lexical, pages being the text of their chunks, indexed alike, BM25
     //  with the pages' own statistics), each with its page's share (as
-    //  lexical's): *keys_p and *shares_p malloc'd, *count of them
+    //  lexical's), within documents and filter as lexical: *keys_p and
+    //  *shares_p malloc'd, *count of them
     int (*page_lexical) (void *backend, const char *workspace,
                          const char (*terms) [SL_STORE_TERM_MAX], int nterms,
-                         const char *const *documents, int n_documents, int pages,
-                         int64_t **keys_p, double **shares_p, int *count);
-    //  Keys of every chunk of these documents of the workspace (*keys_p
-    //  malloc'd, NULL if none)
+                         const char *const *documents, int n_documents,
+                         const sl_filter_t *filter, int pages, int64_t **keys_p,
+                         double **shares_p, int *count);
+    //  Keys of every chunk of the workspace's documents among documents
+    //  (n_documents 0: all) that match filter (NULL: all), ascending
+    //  (*keys_p malloc'd, NULL if none)
     int (*document_keys) (void *backend, const char *workspace, const char *const *documents,
-                          int n_documents, int64_t **keys_p, int *count);
+                          int n_documents, const sl_filter_t *filter, int64_t **keys_p,
+                          int *count);
+    //  The ids of the workspace's documents among documents (n_documents
+    //  0: all) that match filter (*ids_p malloc'd, NULL if none), and
+    //  *chunks_out the sum of their chunk counts
+    int (*filter_docs) (void *backend, const char *workspace, const char *const *documents,
+                        int n_documents, const sl_filter_t *filter,
+                        char (**ids_p) [SL_STORE_ID], int *count, int64_t *chunks_out);
+    //  *out gets the workspace's filter generation: bumped by every
+    //  transaction that may change which documents a filter matches
+    //  (commits, deletes, re-tags), so a resolved filter can be reused
+    //  until it moves. NOT_FOUND if no workspace
+    int (*filters_gen) (void *backend, const char *workspace, int64_t *out);
+    //  Bump the workspace's filter generation inside the transaction
+    int (*tx_filters_bump) (void *tx, const char *workspace);
+    //  The document's attributes become meta's (documents.meta := its
+    //  canonical text, its rows in doc_attrs replaced); NOT_FOUND if the
+    //  workspace has no such document
+    int (*tx_doc_attrs) (void *tx, const char *workspace, const char *doc_id,
+                         const sl_meta_t *meta);
+    //  *json_out (malloc'd) gets the document's attributes as stored
+    //  (NULL: none); NOT_FOUND if no such document
+    int (*tx_doc_meta_get) (void *tx, const char *workspace, const char *doc_id,
+                            char **json_out);
     int (*cache_get) (void *backend, const char *model_id, const char **hashes, int n,
                       int dim, float *out, bool *found);
     int (*cache_put) (void *backend, const char *model_id, const char **hashes, int n,
@@ -291,6 +322,11 @@ typedef struct {
     .lexical = s_lexical, \
     .page_lexical = s_page_lexical, \
     .document_keys = s_document_keys, \
+    .tx_doc_attrs = s_tx_doc_attrs, \
+    .filter_docs = s_filter_docs, \
+    .filters_gen = s_filters_gen, \
+    .tx_filters_bump = s_tx_filters_bump, \
+    .tx_doc_meta_get = s_tx_doc_meta_get, \
     .cache_get = s_cache_get, \
     .cache_put = s_cache_put, \
     .event_append = s_event_append, \

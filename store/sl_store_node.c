@@ -87,7 +87,7 @@ sl_store_pack_job (sl_mpw_t *w, const sl_store_job_t *job)
 void
 sl_store_pack_doc (sl_mpw_t *w, const sl_store_doc_t *doc)
 {
-    msgpack_pack_map (&w->pk, 14);
+    msgpack_pack_map (&w->pk, 15);
     sl_mpw_kv_str (w, "id", doc->id);
     s_kv_str_or_nil (w, "title", doc->title);
     s_kv_str_or_nil (w, "source", doc->source);
@@ -109,6 +109,15 @@ sl_store_pack_doc (sl_mpw_t *w, const sl_store_doc_t *doc)
     else
         msgpack_pack_nil (&w->pk);
     json_decref (chunking);
+    //  its attributes as the object they are (the store keeps them as
+    //  canonical JSON text, checked on the way in)
+    sl_mpw_key (w, "meta");
+    json_t *meta = doc->meta ? json_loads (doc->meta, 0, NULL) : NULL;
+    if (json_is_object (meta))
+        sl_json_to_mp (meta, w);    //  depth 2 at most: cannot fail
+    else
+        msgpack_pack_map (&w->pk, 0);
+    json_decref (meta);
 }
 
 void

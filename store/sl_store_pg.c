@@ -274,9 +274,32 @@ static const s_migration_t s_migrations [] = {
       "  ' ', 'g'))) STORED;"
       "CREATE INDEX chunks_tsv ON chunks USING gin (tsv);"
     },
+    //  Document attributes (sl_filter.h): their canonical JSON on the
+    //  document for showing, and one row per scalar and list item for
+    //  filtering, indexed by text and by number within a workspace's key;
+    //  they go with their document. Documents by type (the mime filter),
+    //  sources in byte order (the source_prefix range, whatever the
+    //  database's collation)
+    { 7,
+      "ALTER TABLE documents ADD COLUMN meta TEXT;"
+      "ALTER TABLE workspaces ADD COLUMN filters_gen BIGINT NOT NULL DEFAULT 0;"
+      "CREATE TABLE doc_attrs ("
+      "  workspace TEXT NOT NULL,"
+      "  document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,"
+      "  key TEXT NOT NULL,"
+      "  vtype TEXT NOT NULL,"
+      "  vtext TEXT NOT NULL,"
+      "  vnum DOUBLE PRECISION"
+      ");"
+      "CREATE INDEX doc_attrs_by_text ON doc_attrs (workspace, key, vtext);"
+      "CREATE INDEX doc_attrs_by_num ON doc_attrs (workspace, key, vnum);"
+      "CREATE INDEX doc_attrs_by_document ON doc_attrs (document_id);"
+      "CREATE INDEX documents_by_mime ON documents (workspace, mime);"
+      "CREATE INDEX document_sources_by_prefix ON document_sources (workspace, source COLLATE \"C\");"
+    },
     //  Chunking settings (engine/sl_chunking.h, JSON text): a workspace's
     //  own (NULL: the server's), and what each document was cut with
-    { 9,
+    { 8,
       "ALTER TABLE workspaces ADD COLUMN chunking TEXT;"
       "ALTER TABLE documents ADD COLUMN chunking TEXT;"
     },
@@ -284,7 +307,7 @@ static const s_migration_t s_migrations [] = {
     //  order), indexed like chunks, so a chunk can be ranked by its page's
     //  score as well as its own. Built from the chunks at commit (and
     //  here, for documents stored before)
-    { 10,
+    { 9,
       "CREATE TABLE pages ("
       "  rid BIGSERIAL PRIMARY KEY,"
       "  document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,"
@@ -304,7 +327,7 @@ static const s_migration_t s_migrations [] = {
     //  A word of a chunk's section path counts less than one of its text
     //  (SL_STORE_SECTION_WEIGHT, as SQLite weighs its section column): the
     //  text is labelled A and the section B, which ranking weighs apart
-    { 11,
+    { 10,
       "DROP INDEX chunks_tsv;"
       "ALTER TABLE chunks DROP COLUMN tsv;"
       "ALTER TABLE chunks ADD COLUMN tsv tsvector GENERATED ALWAYS AS ("
@@ -323,6 +346,50 @@ static const s_migration_t s_migrations [] = {
 //  Statements, prepared once per connection
 
 #define S_TERMINAL "state NOT IN ('completed', 'failed')"
+#define S_LEXICAL_HEAD "WITH t AS (SELECT to_tsquery ('sluice_words', w) AS q FROM unnest ($1::text[]) w), " \
+    "n AS (SELECT GREATEST (COALESCE (SUM (chunks), 0), 1)::float8 AS n FROM documents " \
+    "WHERE workspace = $2), " \
+    "w AS (SELECT t.q, ln (1 + (n.n - df.c + 0.5) / (df.c + 0.5)) AS idf FROM t, n, " \
+    "LATERAL (SELECT COUNT (*)::float8 AS c FROM chunks c JOIN documents d " \
+    "ON d.id = c.document_id WHERE d.workspace = $2 AND c.tsv @@ t.q) df " \
+    "WHERE numnode (t.q) > 0), " \
+    "a AS (SELECT string_agg (q::text, ' | ')::tsquery AS q, " \
+    "string_agg (q::text, ' & ')::tsquery AS qa, COUNT (*) AS n FROM w) " \
+    "SELECT rid, score / NULLIF ((SELECT SUM (w.idf) FROM w), 0) FROM (SELECT c.rid, " \
+    "(SELECT SUM (w.idf * r * 2.2 / (r + 1.2)) FROM w, " \
+    "LATERAL (SELECT ts_rank_cd ($7::float4[], c.tsv, w.q, 0)::float8 AS r) rr " \
+    "WHERE c.tsv @@ w.q) " \
+    "* (CASE WHEN a.n > 1 AND c.tsv @@ a.qa THEN $5::float8 ELSE 1.0 END) " \
+    "* (CASE WHEN $6::text IS NOT NULL AND c.tsv @@ to_tsquery ('sluice_words', $6::text) " \
+    "THEN $8::float8 ELSE 1.0 END) AS score " \
+    "FROM chunks c JOIN documents d ON d.id = c.document_id, a " \
+    "WHERE c.tsv @@ a.q AND d.workspace = $2 " \
+    "AND ($4::text[] IS NULL OR d.id = ANY ($4::text[]))"
+#define S_LEXICAL_TAIL ") s ORDER BY score DESC, rid LIMIT $3"
+#define S_PAGE_LEXICAL_HEAD "WITH t AS (SELECT to_tsquery ('sluice_words', w) AS q " \
+    "FROM unnest ($1::text[]) w), " \
+    "n AS (SELECT GREATEST (COALESCE (SUM (pages), 0), 1)::float8 AS n FROM documents " \
+    "WHERE workspace = $2), " \
+    "w AS (SELECT t.q, ln (1 + (n.n - df.c + 0.5) / (df.c + 0.5)) AS idf FROM t, n, " \
+    "LATERAL (SELECT COUNT (*)::float8 AS c FROM pages p JOIN documents d " \
+    "ON d.id = p.document_id WHERE d.workspace = $2 AND p.tsv @@ t.q) df " \
+    "WHERE numnode (t.q) > 0), " \
+    "a AS (SELECT string_agg (q::text, ' | ')::tsquery AS q FROM w), " \
+    "top AS (SELECT p.document_id, p.page, p.rid, (SELECT SUM (w.idf * r * 2.2 / (r + 1.2)) " \
+    "FROM w, LATERAL (SELECT ts_rank_cd ('{1,1,1,1}', p.tsv, w.q, 0)::float8 AS r) rr " \
+    "WHERE p.tsv @@ w.q) / NULLIF ((SELECT SUM (w.idf) FROM w), 0) AS share " \
+    "FROM pages p JOIN documents d ON d.id = p.document_id, a " \
+    "WHERE p.tsv @@ a.q AND d.workspace = $2 " \
+    "AND ($4::text[] IS NULL OR d.id = ANY ($4::text[]))"
+#define S_PAGE_LEXICAL_TAIL " ORDER BY share DESC NULLS LAST, p.rid LIMIT $3) " \
+    "SELECT c.rid, top.share FROM top JOIN chunks c ON c.document_id = top.document_id " \
+    "AND c.page_start = top.page"
+#define S_DOCS_KEYS_HEAD "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id " \
+    "WHERE d.workspace = $1 AND ($2::text[] IS NULL OR d.id = ANY ($2::text[]))"
+#define S_DOCS_KEYS_TAIL " ORDER BY c.rid"
+//  A search's documents and their chunk counts (filter from $3)
+#define S_FILTER_DOCS_HEAD "SELECT d.id, d.chunks FROM documents d WHERE d.workspace = $1 " \
+    "AND ($2::text[] IS NULL OR d.id = ANY ($2::text[]))"
 #define S_JOB_COLS "SELECT id, workspace, source, sha256, mime, state, stage, percent, " \
     "attempts, error_stage, error, document_id, created_ms, updated_ms, " \
     "fetch_started_ms, fetch_finished_ms, parse_started_ms, parse_finished_ms, " \
@@ -330,7 +397,7 @@ static const s_migration_t s_migrations [] = {
     "store_started_ms, store_finished_ms, lease_owner, lease_until_ms, options, replaced, " \
     "duplicate_of FROM jobs "
 #define S_DOC_COLS "SELECT id, workspace, sha256, source, mime, title, model_id, job_id, " \
-    "state, pages, bytes, chunks, created_ms, updated_ms, chunking FROM documents "
+    "state, pages, bytes, chunks, created_ms, updated_ms, chunking, meta FROM documents "
 //  $1 id, $2 state, $3 stage, $4 now
 #define S_STARTED(st) "UPDATE jobs SET state = $2, stage = $3, updated_ms = $4, " \
     st "_started_ms = COALESCE (" st "_started_ms, $4) WHERE id = $1 AND " S_TERMINAL
@@ -353,6 +420,8 @@ typedef enum {
     S_WS_CHUNKS, S_WS_CACHE_MISSING, S_WS_VEC_FROM_CACHE, S_WS_VEC_DELETE, S_WS_SET_MODEL,
     S_WS_DOC_MODEL,
     S_LEXICAL, S_PAGE_LEXICAL, S_PAGES_BUILD, S_DOCS_KEYS,
+    S_ATTRS_DELETE, S_ATTR_INSERT, S_DOC_META_SET, S_DOC_META_GET,
+    S_FILTERS_GEN, S_FILTERS_BUMP,
     S_LEASE, S_LEASE_RELEASE, S_WS_BYTES, S_CACHE_USAGE, S_CACHE_EVICT,
     S_COUNT
 } s_stmt_id_t;
@@ -468,7 +537,7 @@ static const char *s_sql [S_COUNT] = {
         "AND e.hash = v.hash RETURNING e.dim * 4 + length (e.model_id) + length (e.hash) AS size) "
         "SELECT COUNT(*), COALESCE (SUM (size), 0)::bigint FROM gone",
     //  binary result: rid int8, dim int4, vec bytea
-    [S_VEC_LOAD] = "SELECT v.chunk_rid, v.dim, v.vec FROM documents d "
+    [S_VEC_LOAD] = "SELECT v.chunk_rid, v.dim, v.vec, d.id FROM documents d "
         "JOIN chunks c ON c.document_id = d.id JOIN vectors v ON v.chunk_rid = c.rid "
         "WHERE d.workspace = $1 AND v.model_id = $2",
     [S_HIT_FILL] = "SELECT c.rid, c.id, c.document_id, c.ordinal, c.page_start, c.page_end, "
@@ -491,54 +560,30 @@ static const char *s_sql [S_COUNT] = {
     //  orders, N up to SL_STORE_NEAR_DISTANCE + 1) by $8; occurrences are
     //  weighted by label ($7: {D, C, B = section, A = text}). Second column:
     //  that score over the terms' idf sum (NULL: no idf at all)
-    [S_LEXICAL] = "WITH t AS (SELECT to_tsquery ('sluice_words', w) AS q FROM unnest ($1::text[]) w), "
-        "n AS (SELECT GREATEST (COALESCE (SUM (chunks), 0), 1)::float8 AS n FROM documents "
-        "WHERE workspace = $2), "
-        "w AS (SELECT t.q, ln (1 + (n.n - df.c + 0.5) / (df.c + 0.5)) AS idf FROM t, n, "
-        "LATERAL (SELECT COUNT (*)::float8 AS c FROM chunks c JOIN documents d "
-        "ON d.id = c.document_id WHERE d.workspace = $2 AND c.tsv @@ t.q) df "
-        "WHERE numnode (t.q) > 0), "
-        "a AS (SELECT string_agg (q::text, ' | ')::tsquery AS q, "
-        "string_agg (q::text, ' & ')::tsquery AS qa, COUNT (*) AS n FROM w) "
-        "SELECT rid, score / NULLIF ((SELECT SUM (w.idf) FROM w), 0) FROM (SELECT c.rid, "
-        "(SELECT SUM (w.idf * r * 2.2 / (r + 1.2)) FROM w, "
-        "LATERAL (SELECT ts_rank_cd ($7::float4[], c.tsv, w.q, 0)::float8 AS r) rr "
-        "WHERE c.tsv @@ w.q) "
-        "* (CASE WHEN a.n > 1 AND c.tsv @@ a.qa THEN $5::float8 ELSE 1.0 END) "
-        "* (CASE WHEN $6::text IS NOT NULL AND c.tsv @@ to_tsquery ('sluice_words', $6::text) "
-        "THEN $8::float8 ELSE 1.0 END) AS score "
-        "FROM chunks c JOIN documents d ON d.id = c.document_id, a "
-        "WHERE c.tsv @@ a.q AND d.workspace = $2 "
-        "AND ($4::text[] IS NULL OR d.id = ANY ($4::text[]))) s "
-        "ORDER BY score DESC, rid LIMIT $3",
+    //  (a search's filter goes between the two halves, parameters from $9)
+    [S_LEXICAL] = S_LEXICAL_HEAD S_LEXICAL_TAIL,
     //  The chunks of the best $3 pages for $1 (scored as S_LEXICAL scores
     //  chunks, with the pages' statistics: N is the workspace's page
-    //  count), each with its page's share; $4 NULL or document ids
-    [S_PAGE_LEXICAL] = "WITH t AS (SELECT to_tsquery ('sluice_words', w) AS q "
-        "FROM unnest ($1::text[]) w), "
-        "n AS (SELECT GREATEST (COALESCE (SUM (pages), 0), 1)::float8 AS n FROM documents "
-        "WHERE workspace = $2), "
-        "w AS (SELECT t.q, ln (1 + (n.n - df.c + 0.5) / (df.c + 0.5)) AS idf FROM t, n, "
-        "LATERAL (SELECT COUNT (*)::float8 AS c FROM pages p JOIN documents d "
-        "ON d.id = p.document_id WHERE d.workspace = $2 AND p.tsv @@ t.q) df "
-        "WHERE numnode (t.q) > 0), "
-        "a AS (SELECT string_agg (q::text, ' | ')::tsquery AS q FROM w), "
-        "top AS (SELECT p.document_id, p.page, (SELECT SUM (w.idf * r * 2.2 / (r + 1.2)) "
-        "FROM w, LATERAL (SELECT ts_rank_cd ('{1,1,1,1}', p.tsv, w.q, 0)::float8 AS r) rr "
-        "WHERE p.tsv @@ w.q) / NULLIF ((SELECT SUM (w.idf) FROM w), 0) AS share "
-        "FROM pages p JOIN documents d ON d.id = p.document_id, a "
-        "WHERE p.tsv @@ a.q AND d.workspace = $2 "
-        "AND ($4::text[] IS NULL OR d.id = ANY ($4::text[])) "
-        "ORDER BY share DESC NULLS LAST, p.rid LIMIT $3) "
-        "SELECT c.rid, top.share FROM top JOIN chunks c ON c.document_id = top.document_id "
-        "AND c.page_start = top.page",
+    //  count), each with its page's share; $4 NULL or document ids (a
+    //  search's filter between the halves, parameters from $5)
+    [S_PAGE_LEXICAL] = S_PAGE_LEXICAL_HEAD S_PAGE_LEXICAL_TAIL,
     //  A committed document's pages from its chunks ($1 its id)
     [S_PAGES_BUILD] = "INSERT INTO pages (document_id, page, text) SELECT document_id, "
         "page_start, string_agg (text, E'\\n' ORDER BY ordinal) FROM chunks "
         "WHERE document_id = $1 GROUP BY document_id, page_start "
         "ON CONFLICT (document_id, page) DO NOTHING",
-    [S_DOCS_KEYS] = "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id "
-        "WHERE d.workspace = $1 AND d.id = ANY ($2::text[])",
+    //  $2 document ids or NULL (a search's filter goes between the halves,
+    //  parameters from $3)
+    [S_DOCS_KEYS] = S_DOCS_KEYS_HEAD S_DOCS_KEYS_TAIL,
+    //  Attributes (tx_doc_attrs): the document's text, then its rows
+    [S_DOC_META_SET] = "UPDATE documents SET meta = $3, updated_ms = $4 "
+        "WHERE workspace = $1 AND id = $2",
+    [S_DOC_META_GET] = "SELECT meta FROM documents WHERE workspace = $1 AND id = $2 FOR UPDATE",
+    [S_ATTRS_DELETE] = "DELETE FROM doc_attrs WHERE document_id = $1",
+    [S_FILTERS_GEN] = "SELECT filters_gen FROM workspaces WHERE name = $1",
+    [S_FILTERS_BUMP] = "UPDATE workspaces SET filters_gen = filters_gen + 1 WHERE name = $1",
+    [S_ATTR_INSERT] = "INSERT INTO doc_attrs (workspace, document_id, key, vtype, vtext, vnum) "
+        "VALUES ($1, $2, $3, $4, $5, $6::float8)",
     //  binary result: i int8 (1-based position in $2), dim int4, vec bytea
     [S_CACHE_GET] = "SELECT u.i, c.dim, c.vec FROM unnest ($2::text[]) WITH ORDINALITY "
         "AS u (hash, i) JOIN embed_cache c ON c.model_id = $1 AND c.hash = u.hash",
@@ -1514,6 +1559,7 @@ s_doc_read (const PGresult *res, int row, sl_store_doc_t *doc)
     doc->created_ms = s_i64 (res, row, 12);
     doc->updated_ms = s_i64 (res, row, 13);
     doc->chunking = s_dup (res, row, 14);
+    doc->meta = PQgetisnull (res, row, 15) ? strdup ("{}") : s_dup (res, row, 15);
 }
 
 //  Run a single-document query (workspace, second key). doc may be NULL.
@@ -2221,7 +2267,7 @@ s_workspace_info (void *backend, const char *workspace, char *model_out, size_t 
 //  hold millions: never one result of all of them in memory).
 static int
 s_vectors_stream (s_pg_t *self, s_conn_t *c, const char *workspace, const char *model_id,
-                  sl_vindex_t *index)
+                  sl_vindex_t *index, sl_docmap_t *docs)
 {
     s_params_t p = { 0 };
     s_p_text (&p, workspace);
@@ -2253,7 +2299,14 @@ s_vectors_stream (s_pg_t *self, s_conn_t *c, const char *workspace, const char *
                 skipped++;
             else {
                 s_vec_decode (PQgetvalue (res, 0, 2), vec, dim);
-                if (sl_vindex_add (index, s_be64 (PQgetvalue (res, 0, 0)), vec)) {
+                //  binary text: the bytes, not NUL-terminated
+                char doc [SL_STORE_ID];
+                int len = PQgetlength (res, 0, 3);
+                snprintf (doc, sizeof doc, "%.*s", len < SL_STORE_ID ? len : SL_STORE_ID - 1,
+                          PQgetvalue (res, 0, 3));
+                int32_t tag = sl_docmap_tag (docs, doc);
+                if (tag < 0
+                ||  sl_vindex_add_tagged (index, s_be64 (PQgetvalue (res, 0, 0)), vec, tag)) {
                     sl_store_set_errmsg ("out of memory loading vectors of workspace %s",
                                          workspace);
                     rc = SL_STORE_ERROR;
@@ -2274,7 +2327,7 @@ s_vectors_stream (s_pg_t *self, s_conn_t *c, const char *workspace, const char *
 
 static int
 s_vectors_load (void *backend, const char *workspace, const char *model_id, sl_vindex_t *index,
-                int64_t *gen_out)
+                sl_docmap_t *docs, int64_t *gen_out)
 {
     s_pg_t *self = backend;
     s_conn_t *c = s_acquire (self);
@@ -2285,7 +2338,7 @@ s_vectors_load (void *backend, const char *workspace, const char *model_id, sl_v
     if (rc == 0) {
         rc = s_workspace_read (self, c, workspace, NULL, 0, NULL, gen_out);
         if (rc == 0)
-            rc = s_vectors_stream (self, c, workspace, model_id, index);
+            rc = s_vectors_stream (self, c, workspace, model_id, index, docs);
         s_rollback (c);
     }
     s_release (self, c);
@@ -2358,9 +2411,47 @@ s_hits_fill (void *backend, const char *workspace, sl_hit_t *hits, int n)
     return kept;
 }
 
+//  Run a search statement: the prepared one without a filter; with one,
+//  head + the filter's conditions + tail with p's parameters and then the
+//  filter's (numbered from p->n + 1). The result or NULL (message set).
+static PGresult *
+s_exec_search (s_pg_t *self, s_conn_t *c, s_stmt_id_t id, const char *head, const char *tail,
+               const s_params_t *p, const sl_filter_t *filter, int ws_param, const char *what)
+{
+    if (!filter)
+        return s_exec (self, c, id, p, false, what);
+    size_t size = strlen (head) + strlen (tail) + 65536;
+    char *sql = malloc (size);
+    const char **values = malloc ((S_PARAMS_MAX + SL_FILTER_PARAMS_MAX) * sizeof *values);
+    PGresult *res = NULL;
+    int n = 0;
+    if (!sql || !values)
+        sl_store_set_errmsg ("out of memory preparing a filtered search");
+    else {
+        snprintf (sql, size, "%s", head);
+        for (int i = 0; i < p->n; i++)
+            values [i] = p->values [i];
+        if (sl_filter_sql (filter, true, ws_param, p->n + 1, sql, size - strlen (tail),
+                           values + p->n, SL_FILTER_PARAMS_MAX, &n) == 0) {
+            strcat (sql, tail);
+            res = PQexecParams (c->pg, sql, p->n + n, NULL, values, NULL, NULL, 0);
+            if (PQresultStatus (res) != PGRES_TUPLES_OK) {
+                s_fail (self, c, res, what);
+                PQclear (res);
+                res = NULL;
+            }
+        }
+        else
+            sl_store_set_errmsg ("the search's filter is too large");
+    }
+    free (sql);
+    free (values);
+    return res;
+}
+
 static int
 s_document_keys (void *backend, const char *workspace, const char *const *documents,
-                 int n_documents, int64_t **keys_p, int *count)
+                 int n_documents, const sl_filter_t *filter, int64_t **keys_p, int *count)
 {
     s_pg_t *self = backend;
     *keys_p = NULL;
@@ -2368,11 +2459,12 @@ s_document_keys (void *backend, const char *workspace, const char *const *docume
     s_conn_t *c = s_acquire (self);
     if (!c)
         return SL_STORE_ERROR;
-    char *ids = s_text_array ((const char **) documents, n_documents);
+    char *ids = n_documents > 0 ? s_text_array ((const char **) documents, n_documents) : NULL;
     s_params_t p = { 0 };
     s_p_text (&p, workspace);
     s_p_text (&p, ids);
-    PGresult *res = s_exec (self, c, S_DOCS_KEYS, &p, false, "list document chunk keys");
+    PGresult *res = s_exec_search (self, c, S_DOCS_KEYS, S_DOCS_KEYS_HEAD, S_DOCS_KEYS_TAIL, &p,
+                                   filter, 1, "list document chunk keys");
     s_release (self, c);
     free (ids);
     if (!res)
@@ -2380,7 +2472,11 @@ s_document_keys (void *backend, const char *workspace, const char *const *docume
     int rows = PQntuples (res);
     if (rows > 0) {
         *keys_p = malloc ((size_t) rows * sizeof **keys_p);
-        assert (*keys_p);
+        if (!*keys_p) {
+            PQclear (res);
+            sl_store_set_errmsg ("out of memory listing %d chunk keys", rows);
+            return SL_STORE_ERROR;
+        }
         for (int r = 0; r < rows; r++)
             (*keys_p) [r] = s_i64 (res, r, 0);
         *count = rows;
@@ -2390,9 +2486,51 @@ s_document_keys (void *backend, const char *workspace, const char *const *docume
 }
 
 static int
+s_filter_docs (void *backend, const char *workspace, const char *const *documents,
+               int n_documents, const sl_filter_t *filter, char (**ids_p) [SL_STORE_ID],
+               int *count, int64_t *chunks_out)
+{
+    s_pg_t *self = backend;
+    *ids_p = NULL;
+    *count = 0;
+    *chunks_out = 0;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    char *ids = n_documents > 0 ? s_text_array ((const char **) documents, n_documents) : NULL;
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    s_p_text (&p, ids);
+    //  never prepared: the statement exists only with a filter
+    sl_filter_t none = { .n_conds = 0 };
+    PGresult *res = s_exec_search (self, c, S_COUNT, S_FILTER_DOCS_HEAD, "", &p,
+                                   filter ? filter : &none, 1, "list filtered documents");
+    s_release (self, c);
+    free (ids);
+    if (!res)
+        return SL_STORE_ERROR;
+    int rows = PQntuples (res);
+    if (rows > 0) {
+        *ids_p = malloc ((size_t) rows * sizeof **ids_p);
+        if (!*ids_p) {
+            PQclear (res);
+            sl_store_set_errmsg ("out of memory listing %d documents", rows);
+            return SL_STORE_ERROR;
+        }
+        for (int r = 0; r < rows; r++) {
+            s_copy (res, r, 0, (*ids_p) [r], SL_STORE_ID);
+            *chunks_out += s_i64 (res, r, 1);
+        }
+        *count = rows;
+    }
+    PQclear (res);
+    return SL_STORE_OK;
+}
+
+static int
 s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_TERM_MAX],
-           int nterms, const char *const *documents, int n_documents, int limit,
-           int64_t *keys, double *shares, int *count)
+           int nterms, const char *const *documents, int n_documents,
+           const sl_filter_t *filter, int limit, int64_t *keys, double *shares, int *count)
 {
     //  Terms hold no quote or backslash (letters, digits, UTF-8 bytes), so
     //  quoting each makes it a plain lexeme whatever it spells
@@ -2434,7 +2572,8 @@ s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_T
     s_p_text (&p, *near ? near : NULL);
     s_p_text (&p, weights);
     s_p_text (&p, near_boost);
-    PGresult *res = s_exec (self, c, S_LEXICAL, &p, false, "lexical search");
+    PGresult *res = s_exec_search (self, c, S_LEXICAL, S_LEXICAL_HEAD, S_LEXICAL_TAIL, &p, filter,
+                                   2, "lexical search");
     s_release (self, c);
     free (ids);
     free (query);
@@ -2454,8 +2593,9 @@ s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_T
 
 static int
 s_page_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_TERM_MAX],
-                int nterms, const char *const *documents, int n_documents, int pages,
-                int64_t **keys_p, double **shares_p, int *count)
+                int nterms, const char *const *documents, int n_documents,
+                const sl_filter_t *filter, int pages, int64_t **keys_p, double **shares_p,
+                int *count)
 {
     char quoted [SL_STORE_TERMS][SL_STORE_TERM_MAX + 2];
     const char *items [SL_STORE_TERMS];
@@ -2478,7 +2618,8 @@ s_page_lexical (void *backend, const char *workspace, const char (*terms) [SL_ST
     s_p_text (&p, workspace);
     s_p_int (&p, pages);
     s_p_text (&p, ids);
-    PGresult *res = s_exec (self, c, S_PAGE_LEXICAL, &p, false, "page search");
+    PGresult *res = s_exec_search (self, c, S_PAGE_LEXICAL, S_PAGE_LEXICAL_HEAD,
+                                   S_PAGE_LEXICAL_TAIL, &p, filter, 2, "page search");
     s_release (self, c);
     free (ids);
     free (query);
@@ -2789,6 +2930,94 @@ s_workspace_chunks (void *backend, const char *workspace, int64_t after_key, int
             rc = SL_STORE_ERROR;
     }
     s_release (self, c);
+    return rc;
+}
+
+static int
+s_filters_gen (void *backend, const char *workspace, int64_t *out)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    PGresult *res = s_exec (self, c, S_FILTERS_GEN, &p, false, "read filter generation");
+    s_release (self, c);
+    if (!res)
+        return SL_STORE_ERROR;
+    int rc = PQntuples (res) > 0 ? SL_STORE_OK : SL_STORE_NOT_FOUND;
+    if (rc == SL_STORE_OK)
+        *out = s_i64 (res, 0, 0);
+    PQclear (res);
+    return rc;
+}
+
+static int
+s_tx_filters_bump (void *tx, const char *workspace)
+{
+    s_conn_t *c = tx;
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    return s_exec_count (c->owner, c, S_FILTERS_BUMP, &p, "bump filter generation") < 0
+         ? SL_STORE_ERROR : SL_STORE_OK;
+}
+
+//  The document's attributes: its JSON, then its rows replaced
+static int
+s_tx_doc_attrs (void *tx, const char *workspace, const char *doc_id, const sl_meta_t *meta)
+{
+    s_conn_t *c = tx;
+    char now [24];
+    snprintf (now, sizeof now, "%lld", (long long) sl_now_ms ());
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    s_p_text (&p, doc_id);
+    s_p_text (&p, meta->json);
+    s_p_text (&p, now);
+    int changed = s_exec_count (c->owner, c, S_DOC_META_SET, &p, "set document attributes");
+    if (changed < 0)
+        return SL_STORE_ERROR;
+    if (changed == 0) {
+        sl_store_set_errmsg ("no document %s in workspace %s", doc_id, workspace);
+        return SL_STORE_NOT_FOUND;
+    }
+    s_params_t d = { 0 };
+    s_p_text (&d, doc_id);
+    if (s_exec_count (c->owner, c, S_ATTRS_DELETE, &d, "delete document attributes") < 0)
+        return SL_STORE_ERROR;
+    for (int i = 0; i < meta->n_attrs; i++) {
+        const sl_attr_t *a = &meta->attrs [i];
+        char vtype [2] = { a->vtype, 0 }, num [32];
+        snprintf (num, sizeof num, "%.17g", a->num);
+        s_params_t r = { 0 };
+        s_p_text (&r, workspace);
+        s_p_text (&r, doc_id);
+        s_p_text (&r, a->key);
+        s_p_text (&r, vtype);
+        s_p_text (&r, a->text);
+        s_p_text (&r, a->vtype == 's' ? NULL : num);
+        if (s_exec_count (c->owner, c, S_ATTR_INSERT, &r, "insert document attribute") < 0)
+            return SL_STORE_ERROR;
+    }
+    return SL_STORE_OK;
+}
+
+static int
+s_tx_doc_meta_get (void *tx, const char *workspace, const char *doc_id, char **json_out)
+{
+    s_conn_t *c = tx;
+    *json_out = NULL;
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    s_p_text (&p, doc_id);
+    PGresult *res = s_exec (c->owner, c, S_DOC_META_GET, &p, false, "read document attributes");
+    if (!res)
+        return SL_STORE_ERROR;
+    int rc = PQntuples (res) > 0 ? SL_STORE_OK : SL_STORE_NOT_FOUND;
+    if (rc == SL_STORE_OK)
+        *json_out = s_dup (res, 0, 0);
+    PQclear (res);
     return rc;
 }
 

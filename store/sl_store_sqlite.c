@@ -253,9 +253,29 @@ static const s_migration_t s_migrations [] = {
       "END;"
       "INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild');"
     },
+    //  Document attributes (sl_filter.h): their canonical JSON on the
+    //  document for showing, and one row per scalar and list item for
+    //  filtering, indexed by text and by number within a workspace's key;
+    //  they go with their document. Documents by type, for the mime filter
+    { 7,
+      "ALTER TABLE documents ADD COLUMN meta TEXT;"
+      "ALTER TABLE workspaces ADD COLUMN filters_gen INTEGER NOT NULL DEFAULT 0;"
+      "CREATE TABLE doc_attrs ("
+      "  workspace TEXT NOT NULL,"
+      "  document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,"
+      "  key TEXT NOT NULL,"
+      "  vtype TEXT NOT NULL,"             //  s string, d instant, n number, b boolean
+      "  vtext TEXT NOT NULL,"
+      "  vnum REAL"                         //  numbers, booleans 0/1, instants (s since 1970)
+      ");"
+      "CREATE INDEX doc_attrs_by_text ON doc_attrs (workspace, key, vtext);"
+      "CREATE INDEX doc_attrs_by_num ON doc_attrs (workspace, key, vnum);"
+      "CREATE INDEX doc_attrs_by_document ON doc_attrs (document_id);"
+      "CREATE INDEX documents_by_mime ON documents (workspace, mime);"
+    },
     //  Chunking settings (engine/sl_chunking.h, JSON text): a workspace's
     //  own (NULL: the server's), and what each document was cut with
-    { 9,
+    { 8,
       "ALTER TABLE workspaces ADD COLUMN chunking TEXT;"
       "ALTER TABLE documents ADD COLUMN chunking TEXT;"
     },
@@ -264,7 +284,7 @@ static const s_migration_t s_migrations [] = {
     //  BM25 as well as its own (a page holding all the question's words
     //  over several chunks says more than one chunk holding some). Built
     //  from the chunks at commit (and here, for documents stored before)
-    { 10,
+    { 9,
       "CREATE TABLE pages ("
       "  rid INTEGER PRIMARY KEY AUTOINCREMENT,"
       "  document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,"
@@ -292,6 +312,29 @@ static const s_migration_t s_migrations [] = {
 //  Statements, prepared once per connection
 
 #define S_TERMINAL "state NOT IN ('completed', 'failed')"
+#define S_LEXICAL_HEAD "SELECT rid, score FROM (SELECT c.rid, -bm25 (chunks_fts, 1.0, ?9) " \
+    "* (CASE WHEN ?5 IS NOT NULL AND chunks_fts.rowid IN (SELECT rowid FROM chunks_fts " \
+    "WHERE chunks_fts MATCH ?5) THEN ?6 ELSE 1.0 END) * (CASE WHEN ?7 IS NOT NULL AND " \
+    "chunks_fts.rowid IN (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?7) THEN ?8 " \
+    "ELSE 1.0 END) AS score FROM chunks_fts JOIN chunks c ON c.rid = chunks_fts.rowid " \
+    "JOIN documents d ON d.id = c.document_id WHERE chunks_fts MATCH ?1 AND d.workspace = ?2 " \
+    "AND (?4 IS NULL OR d.id IN (SELECT value FROM json_each (?4)))"
+#define S_LEXICAL_TAIL ") ORDER BY score DESC, rid LIMIT ?3"
+//  A search's best pages, their chunks (filter between head and tail,
+//  parameters from ?5)
+#define S_PAGE_LEXICAL_HEAD "SELECT c.rid, p.score FROM (SELECT pages.document_id, pages.page, " \
+    "-bm25 (pages_fts) AS score FROM pages_fts JOIN pages ON pages.rid = pages_fts.rowid " \
+    "JOIN documents d ON d.id = pages.document_id WHERE pages_fts MATCH ?1 " \
+    "AND d.workspace = ?2 AND (?4 IS NULL OR d.id IN (SELECT value FROM json_each (?4)))"
+#define S_PAGE_LEXICAL_TAIL " ORDER BY score DESC LIMIT ?3) p JOIN chunks c " \
+    "ON c.document_id = p.document_id AND c.page_start = p.page"
+//  A search's chunk keys (filter between head and tail, parameters from ?3)
+#define S_DOCS_KEYS_HEAD "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id " \
+    "WHERE d.workspace = ?1 AND (?2 IS NULL OR d.id IN (SELECT value FROM json_each (?2)))"
+#define S_DOCS_KEYS_TAIL " ORDER BY c.rid"
+//  A search's documents and their chunk counts (filter from ?3)
+#define S_FILTER_DOCS_HEAD "SELECT d.id, d.chunks FROM documents d WHERE d.workspace = ?1 " \
+    "AND (?2 IS NULL OR d.id IN (SELECT value FROM json_each (?2)))"
 #define S_JOB_COLS "SELECT id, workspace, source, sha256, mime, state, stage, percent, " \
     "attempts, error_stage, error, document_id, created_ms, updated_ms, " \
     "fetch_started_ms, fetch_finished_ms, parse_started_ms, parse_finished_ms, " \
@@ -299,7 +342,7 @@ static const s_migration_t s_migrations [] = {
     "store_started_ms, store_finished_ms, lease_owner, lease_until_ms, options, replaced, " \
     "duplicate_of FROM jobs "
 #define S_DOC_COLS "SELECT id, workspace, sha256, source, mime, title, model_id, job_id, " \
-    "state, pages, bytes, chunks, created_ms, updated_ms, chunking FROM documents "
+    "state, pages, bytes, chunks, created_ms, updated_ms, chunking, meta FROM documents "
 //  ?1 id, ?2 state, ?3 stage, ?4 now
 #define S_STARTED(st) "UPDATE jobs SET state = ?2, stage = ?3, updated_ms = ?4, " \
     st "_started_ms = COALESCE (" st "_started_ms, ?4) WHERE id = ?1 AND " S_TERMINAL
@@ -323,6 +366,8 @@ typedef enum {
     S_WS_CHUNKS, S_WS_CACHE_MISSING, S_WS_VEC_DELETE, S_WS_VEC_FROM_CACHE, S_WS_SET_MODEL,
     S_WS_DOC_MODEL, S_LEXICAL, S_TERM_CHUNKS, S_CHUNK_COUNT, S_PAGE_LEXICAL, S_TERM_PAGES, S_PAGE_COUNT, S_PAGES_BUILD, S_DOCS_KEYS,
     S_LEASE, S_LEASE_RELEASE, S_WS_BYTES, S_CACHE_USAGE, S_CACHE_EVICT,
+    S_ATTRS_DELETE, S_ATTR_INSERT, S_DOC_META_SET, S_DOC_META_GET,
+    S_FILTERS_GEN, S_FILTERS_BUMP,
     S_COUNT
 } s_stmt_id_t;
 
@@ -435,7 +480,7 @@ static const char *s_sql [S_COUNT] = {
     [S_CACHE_EVICT] = "DELETE FROM embed_cache WHERE (model_id, hash) IN (SELECT model_id, hash "
         "FROM embed_cache WHERE created_ms < ?1 ORDER BY created_ms LIMIT ?2) "
         "RETURNING dim * 4 + length (model_id) + length (hash)",
-    [S_VEC_LOAD] = "SELECT v.chunk_rid, v.dim, v.vec FROM documents d "
+    [S_VEC_LOAD] = "SELECT v.chunk_rid, v.dim, v.vec, d.id FROM documents d "
         "JOIN chunks c ON c.document_id = d.id JOIN vectors v ON v.chunk_rid = c.rid "
         "WHERE d.workspace = ?1 AND v.model_id = ?2",
     [S_HIT_FILL] = "SELECT c.id, c.document_id, c.ordinal, c.page_start, c.page_end, c.text, "
@@ -448,27 +493,16 @@ static const char *s_sql [S_COUNT] = {
     //  consecutive terms: a chunk matching one is multiplied by ?8; ?9
     //  the section column's weight; ?4 NULL or a JSON array of
     //  document ids to stay within. Second column: the (boosted) score
-    [S_LEXICAL] = "SELECT rid, score FROM (SELECT c.rid, -bm25 (chunks_fts, 1.0, ?9) * (CASE WHEN "
-        "?5 IS NOT NULL AND chunks_fts.rowid IN (SELECT rowid FROM chunks_fts WHERE chunks_fts "
-        "MATCH ?5) THEN ?6 ELSE 1.0 END) * (CASE WHEN ?7 IS NOT NULL AND chunks_fts.rowid IN "
-        "(SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?7) THEN ?8 ELSE 1.0 END) "
-        "AS score FROM chunks_fts JOIN chunks c "
-        "ON c.rid = chunks_fts.rowid JOIN documents d ON d.id = c.document_id "
-        "WHERE chunks_fts MATCH ?1 AND d.workspace = ?2 "
-        "AND (?4 IS NULL OR d.id IN (SELECT value FROM json_each (?4)))) "
-        "ORDER BY score DESC, rid LIMIT ?3",
+    //  (a search's filter goes between the two halves, parameters from ?10)
+    [S_LEXICAL] = S_LEXICAL_HEAD S_LEXICAL_TAIL,
     //  What FTS5's bm25 () counts a term's idf from: the rows of the index
     //  (every workspace) and those holding the term (?1, one quoted term)
     [S_TERM_CHUNKS] = "SELECT COUNT (*) FROM chunks_fts WHERE chunks_fts MATCH ?1",
     [S_CHUNK_COUNT] = "SELECT COUNT (*) FROM chunks",
     //  The chunks of the best ?3 pages for ?1 (as S_LEXICAL's), each with
-    //  its page's BM25; ?4 NULL or a JSON array of document ids
-    [S_PAGE_LEXICAL] = "SELECT c.rid, p.score FROM (SELECT pages.document_id, pages.page, "
-        "-bm25 (pages_fts) AS score FROM pages_fts JOIN pages ON pages.rid = pages_fts.rowid "
-        "JOIN documents d ON d.id = pages.document_id WHERE pages_fts MATCH ?1 "
-        "AND d.workspace = ?2 AND (?4 IS NULL OR d.id IN (SELECT value FROM json_each (?4))) "
-        "ORDER BY score DESC LIMIT ?3) p JOIN chunks c ON c.document_id = p.document_id "
-        "AND c.page_start = p.page",
+    //  its page's BM25; ?4 NULL or a JSON array of document ids (a
+    //  search's filter between the halves, parameters from ?5)
+    [S_PAGE_LEXICAL] = S_PAGE_LEXICAL_HEAD S_PAGE_LEXICAL_TAIL,
     [S_TERM_PAGES] = "SELECT COUNT (*) FROM pages_fts WHERE pages_fts MATCH ?1",
     [S_PAGE_COUNT] = "SELECT COUNT (*) FROM pages",
     //  A committed document's pages from its chunks (?1 its id)
@@ -476,9 +510,8 @@ static const char *s_sql [S_COUNT] = {
         "page_start, group_concat (text, char (10)) FROM (SELECT document_id, page_start, text "
         "FROM chunks WHERE document_id = ?1 ORDER BY ordinal) WHERE true GROUP BY page_start "
         "ON CONFLICT (document_id, page) DO NOTHING",
-    //  ?2 a JSON array of document ids
-    [S_DOCS_KEYS] = "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id "
-        "WHERE d.workspace = ?1 AND d.id IN (SELECT value FROM json_each (?2))",
+    //  ?2 a JSON array of document ids, or NULL
+    [S_DOCS_KEYS] = S_DOCS_KEYS_HEAD S_DOCS_KEYS_TAIL,
     [S_CACHE_GET] = "SELECT dim, vec FROM embed_cache WHERE model_id = ?1 AND hash = ?2",
     [S_CACHE_PUT] = "INSERT INTO embed_cache (model_id, hash, dim, vec, created_ms) "
         "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
@@ -509,6 +542,15 @@ static const char *s_sql [S_COUNT] = {
         "JOIN embed_cache e ON e.model_id = ?2 AND e.hash = c.hash AND e.dim = ?3 "
         "WHERE d.workspace = ?1",
     [S_WS_SET_MODEL] = "UPDATE workspaces SET model_id = ?2, dim = ?3 WHERE name = ?1",
+    //  Attributes (tx_doc_attrs): the document's text, then its rows
+    [S_DOC_META_SET] = "UPDATE documents SET meta = ?3, updated_ms = ?4 "
+        "WHERE workspace = ?1 AND id = ?2",
+    [S_DOC_META_GET] = "SELECT meta FROM documents WHERE workspace = ?1 AND id = ?2",
+    [S_FILTERS_GEN] = "SELECT filters_gen FROM workspaces WHERE name = ?1",
+    [S_FILTERS_BUMP] = "UPDATE workspaces SET filters_gen = filters_gen + 1 WHERE name = ?1",
+    [S_ATTRS_DELETE] = "DELETE FROM doc_attrs WHERE document_id = ?1",
+    [S_ATTR_INSERT] = "INSERT INTO doc_attrs (workspace, document_id, key, vtype, vtext, vnum) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [S_WS_DOC_MODEL] = "UPDATE documents SET model_id = ?2, updated_ms = ?3 "
         "WHERE workspace = ?1 AND model_id IS NOT NULL",
 };
@@ -1152,6 +1194,7 @@ s_doc_read (sqlite3_stmt *st, sl_store_doc_t *doc)
     doc->created_ms = sqlite3_column_int64 (st, 12);
     doc->updated_ms = sqlite3_column_int64 (st, 13);
     doc->chunking = s_col_dup (st, 14);
+    doc->meta = sqlite3_column_type (st, 15) == SQLITE_NULL ? strdup ("{}") : s_col_dup (st, 15);
 }
 
 //  Run a bound single-document query. doc may be NULL.
@@ -1894,7 +1937,7 @@ s_workspace_info (void *backend, const char *workspace, char *model_out, size_t 
 
 static int
 s_vectors_load (void *backend, const char *workspace, const char *model_id, sl_vindex_t *index,
-                int64_t *gen_out)
+                sl_docmap_t *docs, int64_t *gen_out)
 {
     s_sqlite_t *self = backend;
     s_conn_t *c = s_acquire (self);
@@ -1921,7 +1964,8 @@ s_vectors_load (void *backend, const char *workspace, const char *model_id, sl_v
                 continue;
             }
             memcpy (vec, blob, (size_t) bytes);
-            if (sl_vindex_add (index, sqlite3_column_int64 (st, 0), vec)) {
+            int32_t tag = sl_docmap_tag (docs, (const char *) sqlite3_column_text (st, 3));
+            if (tag < 0 || sl_vindex_add_tagged (index, sqlite3_column_int64 (st, 0), vec, tag)) {
                 sl_store_set_errmsg ("out of memory loading vectors of workspace %s", workspace);
                 rc = SL_STORE_ERROR;
                 break;
@@ -2021,9 +2065,57 @@ s_ids_json (const char *const *ids, int n)
     return json;
 }
 
+//  A search statement: the cached one without a filter; with one, head +
+//  the filter's conditions + tail prepared for this call (its values
+//  bound from first_param on; the caller binds the rest). *owned: the
+//  caller finalises it (else s_done). NULL with the message set.
+static sqlite3_stmt *
+s_search_stmt (s_conn_t *c, s_stmt_id_t id, const char *head, const char *tail,
+               const sl_filter_t *filter, int ws_param, int first_param, bool *owned)
+{
+    *owned = false;
+    if (!filter)
+        return s_stmt (c, id);
+    size_t size = strlen (head) + strlen (tail) + 65536;
+    char *sql = malloc (size);
+    const char **params = malloc (SL_FILTER_PARAMS_MAX * sizeof *params);
+    int n = 0;
+    sqlite3_stmt *st = NULL;
+    if (sql && params) {
+        snprintf (sql, size, "%s", head);
+        if (sl_filter_sql (filter, false, ws_param, first_param, sql, size - strlen (tail),
+                           params, SL_FILTER_PARAMS_MAX, &n) == 0) {
+            strcat (sql, tail);
+            if (sqlite3_prepare_v2 (c->db, sql, -1, &st, NULL) != SQLITE_OK) {
+                s_fail (c, "prepare a filtered search");
+                st = NULL;
+            }
+        }
+        else
+            sl_store_set_errmsg ("the search's filter is too large");
+    }
+    else
+        sl_store_set_errmsg ("out of memory preparing a filtered search");
+    for (int i = 0; st && i < n; i++)
+        s_bind_text (st, first_param + i, params [i]);
+    free (sql);
+    free (params);
+    *owned = st != NULL;
+    return st;
+}
+
+static void
+s_search_done (sqlite3_stmt *st, bool owned)
+{
+    if (owned)
+        sqlite3_finalize (st);
+    else
+        s_done (st);
+}
+
 static int
 s_document_keys (void *backend, const char *workspace, const char *const *documents,
-                 int n_documents, int64_t **keys_p, int *count)
+                 int n_documents, const sl_filter_t *filter, int64_t **keys_p, int *count)
 {
     s_sqlite_t *self = backend;
     *keys_p = NULL;
@@ -2033,9 +2125,11 @@ s_document_keys (void *backend, const char *workspace, const char *const *docume
         return SL_STORE_ERROR;
     char *ids = s_ids_json (documents, n_documents);
     int rc = s_read_begin (c);
-    sqlite3_stmt *st = rc == 0 ? s_stmt (c, S_DOCS_KEYS) : NULL;
+    bool owned = false;
+    sqlite3_stmt *st = rc == 0 ? s_search_stmt (c, S_DOCS_KEYS, S_DOCS_KEYS_HEAD,
+                                                S_DOCS_KEYS_TAIL, filter, 1, 3, &owned) : NULL;
     size_t cap = 0;
-    if (st && ids) {
+    if (st) {
         s_bind_text (st, 1, workspace);
         s_bind_text (st, 2, ids);
         int step;
@@ -2054,10 +2148,10 @@ s_document_keys (void *backend, const char *workspace, const char *const *docume
         }
         if (rc == 0 && step != SQLITE_DONE)
             rc = s_fail (c, "list document chunk keys");
-        s_done (st);
+        s_search_done (st, owned);
     }
     else
-    if (rc == 0 && !st)
+    if (rc == 0)
         rc = SL_STORE_ERROR;
     s_read_end (c);
     s_release (self, c);
@@ -2101,9 +2195,65 @@ s_idf_mass (s_conn_t *c, const char (*terms) [SL_STORE_TERM_MAX], int nterms, s_
 }
 
 static int
+s_filter_docs (void *backend, const char *workspace, const char *const *documents,
+               int n_documents, const sl_filter_t *filter, char (**ids_p) [SL_STORE_ID],
+               int *count, int64_t *chunks_out)
+{
+    s_sqlite_t *self = backend;
+    *ids_p = NULL;
+    *count = 0;
+    *chunks_out = 0;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    char *ids = s_ids_json (documents, n_documents);
+    int rc = s_read_begin (c);
+    bool owned = false;
+    //  never cached: the statement exists only with a filter
+    sl_filter_t none = { .n_conds = 0 };
+    sqlite3_stmt *st = rc == 0 ? s_search_stmt (c, S_COUNT, S_FILTER_DOCS_HEAD, "",
+                                                filter ? filter : &none, 1, 3, &owned) : NULL;
+    size_t cap = 0;
+    if (st) {
+        s_bind_text (st, 1, workspace);
+        s_bind_text (st, 2, ids);
+        int step;
+        while ((step = sqlite3_step (st)) == SQLITE_ROW) {
+            if ((size_t) *count == cap) {
+                cap = cap ? cap * 2 : 256;
+                char (*grown) [SL_STORE_ID] = realloc (*ids_p, cap * sizeof **ids_p);
+                if (!grown) {
+                    sl_store_set_errmsg ("out of memory listing documents");
+                    rc = SL_STORE_ERROR;
+                    break;
+                }
+                *ids_p = grown;
+            }
+            s_col_copy (st, 0, (*ids_p) [(*count)++], SL_STORE_ID);
+            *chunks_out += sqlite3_column_int64 (st, 1);
+        }
+        if (rc == 0 && step != SQLITE_DONE)
+            rc = s_fail (c, "list filtered documents");
+        s_search_done (st, owned);
+    }
+    else
+    if (rc == 0)
+        rc = SL_STORE_ERROR;
+    s_read_end (c);
+    s_release (self, c);
+    free (ids);
+    if (rc != 0) {
+        free (*ids_p);
+        *ids_p = NULL;
+        *count = 0;
+    }
+    return rc;
+}
+
+static int
 s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_TERM_MAX],
-           int nterms, const char *const *documents, int n_documents, int limit,
-           int64_t *keys, double *shares, int *count)
+           int nterms, const char *const *documents, int n_documents,
+           const sl_filter_t *filter, int limit, int64_t *keys, double *shares, int *count)
 {
     //  Terms hold no '"' (letters, digits, UTF-8 bytes), so quoting each
     //  makes it a plain FTS5 string whatever it spells (AND, NEAR, ...).
@@ -2129,7 +2279,9 @@ s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_T
         return SL_STORE_ERROR;
     int rc = s_read_begin (c);
     double mass = rc == 0 ? s_idf_mass (c, terms, nterms, S_CHUNK_COUNT, S_TERM_CHUNKS) : 0;
-    sqlite3_stmt *st = rc == 0 ? s_stmt (c, S_LEXICAL) : NULL;
+    bool owned = false;
+    sqlite3_stmt *st = rc == 0 ? s_search_stmt (c, S_LEXICAL, S_LEXICAL_HEAD, S_LEXICAL_TAIL,
+                                                filter, 2, 10, &owned) : NULL;
     char *ids = s_ids_json (documents, n_documents);
     if (st) {
         s_bind_text (st, 1, match);
@@ -2150,7 +2302,7 @@ s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_T
         }
         if (step != SQLITE_ROW && step != SQLITE_DONE)
             rc = s_fail (c, "lexical search");
-        s_done (st);
+        s_search_done (st, owned);
     }
     else
     if (rc == 0)
@@ -2163,8 +2315,9 @@ s_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_T
 
 static int
 s_page_lexical (void *backend, const char *workspace, const char (*terms) [SL_STORE_TERM_MAX],
-                int nterms, const char *const *documents, int n_documents, int pages,
-                int64_t **keys_p, double **shares_p, int *count)
+                int nterms, const char *const *documents, int n_documents,
+                const sl_filter_t *filter, int pages, int64_t **keys_p, double **shares_p,
+                int *count)
 {
     char match [SL_STORE_TERMS * (SL_STORE_TERM_MAX + 8)] = "";
     size_t used = 0;
@@ -2180,7 +2333,9 @@ s_page_lexical (void *backend, const char *workspace, const char (*terms) [SL_ST
         return SL_STORE_ERROR;
     int rc = s_read_begin (c);
     double mass = rc == 0 ? s_idf_mass (c, terms, nterms, S_PAGE_COUNT, S_TERM_PAGES) : 0;
-    sqlite3_stmt *st = rc == 0 ? s_stmt (c, S_PAGE_LEXICAL) : NULL;
+    bool owned = false;
+    sqlite3_stmt *st = rc == 0 ? s_search_stmt (c, S_PAGE_LEXICAL, S_PAGE_LEXICAL_HEAD,
+                                                S_PAGE_LEXICAL_TAIL, filter, 2, 5, &owned) : NULL;
     char *ids = s_ids_json (documents, n_documents);
     size_t cap = 0;
     if (st) {
@@ -2209,7 +2364,7 @@ s_page_lexical (void *backend, const char *workspace, const char (*terms) [SL_ST
         }
         if (rc == 0 && step != SQLITE_DONE)
             rc = s_fail (c, "page search");
-        s_done (st);
+        s_search_done (st, owned);
     }
     else
     if (rc == 0)
@@ -2539,6 +2694,101 @@ s_workspace_chunks (void *backend, const char *workspace, int64_t after_key, int
 
 //  The write lock serialises every writer already: only say whether the
 //  workspace exists
+static int
+s_filters_gen (void *backend, const char *workspace, int64_t *out)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_FILTERS_GEN);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, workspace);
+        int step = sqlite3_step (st);
+        rc = step == SQLITE_ROW ? SL_STORE_OK
+           : step == SQLITE_DONE ? SL_STORE_NOT_FOUND : s_fail (c, "read filter generation");
+        if (step == SQLITE_ROW)
+            *out = sqlite3_column_int64 (st, 0);
+        s_done (st);
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_tx_filters_bump (void *tx, const char *workspace)
+{
+    s_conn_t *c = tx;
+    sqlite3_stmt *st = s_stmt (c, S_FILTERS_BUMP);
+    if (!st)
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, workspace);
+    return s_run (c, st, "bump filter generation");
+}
+
+//  The document's attributes: its JSON, then its rows replaced
+static int
+s_tx_doc_attrs (void *tx, const char *workspace, const char *doc_id, const sl_meta_t *meta)
+{
+    s_conn_t *c = tx;
+    sqlite3_stmt *st = s_stmt (c, S_DOC_META_SET);
+    if (!st)
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, workspace);
+    s_bind_text (st, 2, doc_id);
+    s_bind_text (st, 3, meta->json);
+    sqlite3_bind_int64 (st, 4, sl_now_ms ());
+    if (s_run (c, st, "set document attributes"))
+        return SL_STORE_ERROR;
+    if (sqlite3_changes (c->db) == 0) {
+        sl_store_set_errmsg ("no document %s in workspace %s", doc_id, workspace);
+        return SL_STORE_NOT_FOUND;
+    }
+    if (!(st = s_stmt (c, S_ATTRS_DELETE)))
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, doc_id);
+    if (s_run (c, st, "delete document attributes"))
+        return SL_STORE_ERROR;
+    for (int i = 0; i < meta->n_attrs; i++) {
+        const sl_attr_t *a = &meta->attrs [i];
+        char vtype [2] = { a->vtype, 0 };
+        if (!(st = s_stmt (c, S_ATTR_INSERT)))
+            return SL_STORE_ERROR;
+        s_bind_text (st, 1, workspace);
+        s_bind_text (st, 2, doc_id);
+        s_bind_text (st, 3, a->key);
+        s_bind_text (st, 4, vtype);
+        s_bind_text (st, 5, a->text);
+        if (a->vtype == 's')
+            sqlite3_bind_null (st, 6);
+        else
+            sqlite3_bind_double (st, 6, a->num);
+        if (s_run (c, st, "insert document attribute"))
+            return SL_STORE_ERROR;
+    }
+    return SL_STORE_OK;
+}
+
+static int
+s_tx_doc_meta_get (void *tx, const char *workspace, const char *doc_id, char **json_out)
+{
+    s_conn_t *c = tx;
+    *json_out = NULL;
+    sqlite3_stmt *st = s_stmt (c, S_DOC_META_GET);
+    if (!st)
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, workspace);
+    s_bind_text (st, 2, doc_id);
+    int step = sqlite3_step (st);
+    int rc = step == SQLITE_ROW ? SL_STORE_OK
+           : step == SQLITE_DONE ? SL_STORE_NOT_FOUND : s_fail (c, "read document attributes");
+    if (step == SQLITE_ROW)
+        *json_out = s_col_dup (st, 0);
+    s_done (st);
+    return rc;
+}
+
 static int
 s_tx_workspace_lock (void *tx, const char *workspace)
 {

@@ -197,6 +197,9 @@ s_test_upgrade (const char *path, const char *url)
                           "ALTER TABLE documents DROP COLUMN chunking; "
                           "DROP TRIGGER pages_fts_insert; DROP TRIGGER pages_fts_delete; "
                           "DROP TABLE pages_fts; DROP TABLE pages; DROP INDEX chunks_by_page; "
+                          "DROP TABLE doc_attrs; DROP INDEX documents_by_mime; "
+                          "ALTER TABLE documents DROP COLUMN meta; "
+                          "ALTER TABLE workspaces DROP COLUMN filters_gen; "
                           "DELETE FROM schema_version WHERE version >= 2",
                           NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close (db);
@@ -258,7 +261,7 @@ s_test_open (const char *dir, const char *path, const char *url)
         fprintf (stderr, "open: %s\n", err);
     CHECK (store);
     CHECK (strcmp (sl_store_backend (store), "sqlite") == 0);
-    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 8);
+    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 9);
     int64_t applied = s_count (&db, "SELECT applied_ms FROM schema_version WHERE version = 1");
     CHECK (s_count (&db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
                           "AND name IN ('workspaces', 'jobs', 'documents', 'chunks', "
@@ -270,7 +273,7 @@ s_test_open (const char *dir, const char *path, const char *url)
     //  re-open (plain path form) is a no-op for the schema
     store = sl_store_open (path, err, sizeof err);
     CHECK (store);
-    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 8);
+    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 9);
     CHECK (s_count (&db, "SELECT applied_ms FROM schema_version WHERE version = 1") == applied);
     sl_store_destroy (&store);
 
@@ -1830,6 +1833,218 @@ s_test_highlights (sl_store_t *store, const s_db_t *db)
     free (found);
 }
 
+//  Filters: which of the test documents (bit i = docs [i]) a search with
+//  this filter returns, the same in every mode (each chunk holds "alpha")
+typedef struct {
+    const char *filter;         //  JSON or NULL
+    const char *prefix;         //  source_prefix or NULL
+    const char *mimes [2];      //  NULL-terminated
+    const char *documents [2];  //  NULL-terminated
+} s_fq_t;
+
+static int
+s_filtered (sl_store_t *store, const char *ws, char ids [][SL_STORE_ID], int n_ids,
+            const float *query, const s_fq_t *q)
+{
+    char err [256];
+    sl_filter_t *filter = NULL;
+    int n_mimes = q->mimes [0] ? (q->mimes [1] ? 2 : 1) : 0;
+    int n_docs = q->documents [0] ? (q->documents [1] ? 2 : 1) : 0;
+    CHECK (sl_filter_parse (q->filter, q->prefix, q->mimes, n_mimes, &filter, err,
+                            sizeof err) == 0);
+    int found [3] = { 0 };
+    for (int mode = SL_SEARCH_HYBRID; mode <= SL_SEARCH_LEXICAL; mode++) {
+        sl_hit_t hits [20];
+        int n = -1;
+        sl_search_t how = { .text = "alpha", .mode = (sl_search_mode_t) mode,
+                            .filter = filter, .documents = q->documents,
+                            .n_documents = n_docs };
+        CHECK (sl_store_search_text (store, ws, T_MODEL, query, T_DIM, &how, 20, hits, &n)
+               == SL_STORE_OK);
+        for (int h = 0; h < n; h++) {
+            int which = -1;
+            for (int i = 0; i < n_ids; i++)
+                if (strcmp (hits [h].document_id, ids [i]) == 0)
+                    which = i;
+            CHECK (which >= 0);     //  never a document of another workspace
+            found [mode] |= 1 << which;
+        }
+        sl_store_hits_reset (hits, n);
+    }
+    sl_filter_destroy (&filter);
+    CHECK (found [0] == found [1] && found [1] == found [2]);
+    return found [0];
+}
+
+static void
+s_test_filters (sl_store_t *store, const char *url, const s_db_t *db)
+{
+    static const char *attrs [4] = {
+        "{\"team\": \"legal\", \"year\": 2024, \"tags\": [\"contract\", \"nda\"], "
+        "\"signed\": \"2024-03-01\", \"draft\": false}",
+        "{\"team\": \"eng\", \"year\": 2019, \"tags\": [\"spec\"], "
+        "\"signed\": \"2023-12-31T23:00:00Z\", \"draft\": true}",
+        "{\"team\": \"legal\", \"year\": 2021, \"tags\": [\"nda\"], "
+        "\"signed\": \"2024-07-01T00:00:00+02:00\"}",
+        NULL,
+    };
+    static const char *sources [4] = {
+        "https://docs.x/a", "https://docs.x/b", "upload:reports/c.pdf", "upload:reports/d.txt"
+    };
+    static const char *mimes [4] = { "text/plain", "text/html", "application/pdf", "text/plain" };
+    s_doc_t docs [4];
+    char ids [5][SL_STORE_ID];
+    for (int i = 0; i < 4; i++) {
+        char tag [16];
+        snprintf (tag, sizeof tag, "filtered-%d", i);
+        s_doc_make (&docs [i], "wsf", sources [i], tag, 2);
+        docs [i].meta.mime = mimes [i];
+        docs [i].meta.attrs = attrs [i];
+        docs [i].chunks [0].text = "alpha one";
+        docs [i].chunks [1].text = "alpha two";
+        CHECK (s_doc_commit (store, &docs [i], ids [i]) == 0);
+    }
+    //  the same attribute in another workspace never matches here
+    s_doc_t other;
+    s_doc_make (&other, "wsf2", "https://docs.x/a", "filtered-other", 2);
+    other.meta.attrs = "{\"team\": \"legal\"}";
+    other.chunks [0].text = other.chunks [1].text = "alpha";
+    CHECK (s_doc_commit (store, &other, ids [4]) == 0);
+    const float *q = docs [0].vectors;
+    enum { A = 1, B = 2, C = 4, D = 8 };
+#define F(...) s_filtered (store, "wsf", ids, 4, q, &(s_fq_t) { __VA_ARGS__ })
+    CHECK (F (.filter = NULL) == (A | B | C | D));
+    //  equality: strings, on a list the list holds it, booleans, numbers
+    CHECK (F (.filter = "{\"team\": \"legal\"}") == (A | C));
+    CHECK (F (.filter = "{\"tags\": \"nda\"}") == (A | C));
+    CHECK (F (.filter = "{\"tags\": \"contract\"}") == A);
+    CHECK (F (.filter = "{\"draft\": false}") == A);
+    CHECK (F (.filter = "{\"draft\": true}") == B);
+    CHECK (F (.filter = "{\"year\": 2024}") == A);
+    CHECK (F (.filter = "{\"year\": \"2024\"}") == 0);     //  typed: a string is not 2024
+    //  any of
+    CHECK (F (.filter = "{\"tags\": {\"any\": [\"spec\", \"contract\"]}}") == (A | B));
+    //  numeric range
+    CHECK (F (.filter = "{\"year\": {\"gte\": 2020, \"lt\": 2024}}") == C);
+    CHECK (F (.filter = "{\"year\": {\"gt\": 2019}}") == (A | C));
+    CHECK (F (.filter = "{\"year\": {\"lte\": 2019}}") == B);
+    //  date range: instants, a date is that day at 00:00 UTC
+    CHECK (F (.filter = "{\"signed\": {\"gte\": \"2024-01-01\", \"lte\": \"2024-06-30\"}}") == A);
+    CHECK (F (.filter = "{\"signed\": {\"gte\": \"2024-06-30\"}}") == C);
+    CHECK (F (.filter = "{\"signed\": {\"lte\": \"2024-01-01T00:00:00+01:00\"}}") == B);
+    CHECK (F (.filter = "{\"signed\": {\"lt\": \"2024-01-01T00:00:00+01:00\"}}") == 0);
+    //  source prefix, mime
+    CHECK (F (.prefix = "https://docs.x/") == (A | B));
+    CHECK (F (.prefix = "upload:reports/") == (C | D));
+    CHECK (F (.prefix = "upload:reports/c") == C);
+    CHECK (F (.prefix = "https://docs.x/a/") == 0);
+    CHECK (F (.mimes = { "text/plain" }) == (A | D));
+    CHECK (F (.mimes = { "application/pdf", "text/html" }) == (B | C));
+    //  all together, ANDed, and with documents
+    CHECK (F (.filter = "{\"team\": \"legal\"}", .prefix = "upload:") == C);
+    CHECK (F (.filter = "{\"team\": \"legal\"}", .documents = { ids [0], ids [1] }) == A);
+    CHECK (F (.filter = "{\"team\": \"legal\"}", .documents = { ids [1] }) == 0);
+    CHECK (F (.filter = "{\"team\": \"legal\", \"year\": {\"lt\": 2022}}",
+              .mimes = { "application/pdf" }) == C);
+    //  matching nothing returns nothing, in every mode
+    CHECK (F (.filter = "{\"team\": \"nobody\"}") == 0);
+    CHECK (F (.filter = "{\"nokey\": {\"gte\": 0}}") == 0);
+    //  isolation: the other workspace sees only its own
+    CHECK (s_filtered (store, "wsf2", ids + 4, 1, q, &(s_fq_t) { .filter = "{\"team\": \"legal\"}" })
+           == 1);
+
+    //  the vector side's two ways: few matching chunks are scored by key,
+    //  many by their documents' tags in one pass; both give the same
+    {
+        s_doc_t small, big;
+        s_doc_make (&small, "wsf3", "https://docs.x/small", "filtered-small", 1);
+        small.meta.attrs = "{\"k\": 1}";
+        s_doc_make (&big, "wsf3", "https://docs.x/big", "filtered-big", 8);
+        char both [2][SL_STORE_ID];
+        small.chunks [0].text = "alpha";
+        for (int i = 0; i < 8; i++)
+            big.chunks [i].text = "alpha";
+        CHECK (s_doc_commit (store, &small, both [0]) == 0);
+        CHECK (s_doc_commit (store, &big, both [1]) == 0);
+        CHECK (s_filtered (store, "wsf3", both, 2, q, &(s_fq_t) { .filter = "{\"k\": 1}" }) == 1);
+        CHECK (s_filtered (store, "wsf3", both, 2, q, &(s_fq_t) { .filter = "{\"k\": 2}" }) == 0);
+        CHECK (s_filtered (store, "wsf3", both, 2, q, &(s_fq_t) { .prefix = "https://docs.x/b" })
+               == 2);
+    }
+
+    //  re-tag: PATCH merges (null removes), PUT replaces; searches follow at once
+    char *now = NULL;
+    CHECK (sl_store_document_meta (store, "wsf", ids [1], "{\"team\": \"legal\"}", true, &now)
+           == SL_STORE_OK);
+    CHECK (strstr (now, "\"team\":\"legal\"") && strstr (now, "\"year\":2019"));
+    free (now);
+    CHECK (F (.filter = "{\"team\": \"legal\"}") == (A | B | C));
+    CHECK (sl_store_document_meta (store, "wsf", ids [1], "{\"team\": null}", true, NULL)
+           == SL_STORE_OK);
+    CHECK (F (.filter = "{\"team\": \"legal\"}") == (A | C));
+    CHECK (F (.filter = "{\"year\": 2019}") == B);
+    CHECK (sl_store_document_meta (store, "wsf", ids [3], "{\"year\": 2019}", false, NULL)
+           == SL_STORE_OK);
+    CHECK (F (.filter = "{\"year\": 2019}") == (B | D));
+    CHECK (sl_store_document_meta (store, "wsf", ids [1], "{}", false, NULL) == SL_STORE_OK);
+    CHECK (F (.filter = "{\"year\": 2019}") == D);
+    sl_store_doc_t doc;
+    CHECK (sl_store_document_get (store, "wsf", ids [3], &doc) == SL_STORE_OK);
+    CHECK (strcmp (doc.meta, "{\"year\":2019}") == 0);
+    sl_store_doc_reset (&doc);
+    CHECK (sl_store_document_get (store, "wsf", ids [1], &doc) == SL_STORE_OK);
+    CHECK (strcmp (doc.meta, "{}") == 0);
+    sl_store_doc_reset (&doc);
+    //  a re-tag by another process (another handle: its own index and
+    //  resolved filters) is followed at once here, though this handle
+    //  resolved the same filter a moment ago
+    {
+        char err [256];
+        sl_store_t *other_handle = sl_store_open (url, err, sizeof err);
+        CHECK (other_handle);
+        CHECK (F (.filter = "{\"year\": 2019}") == D);
+        CHECK (sl_store_document_meta (other_handle, "wsf", ids [0], "{\"year\": 2019}", true, NULL)
+               == SL_STORE_OK);
+        CHECK (F (.filter = "{\"year\": 2019}") == (A | D));
+        CHECK (sl_store_document_meta (other_handle, "wsf", ids [0], "{\"year\": 2024}", true, NULL)
+               == SL_STORE_OK);
+        CHECK (F (.filter = "{\"year\": 2019}") == D);
+        sl_store_destroy (&other_handle);
+    }
+    //  refusals: bad attributes, another workspace's document
+    CHECK (sl_store_document_meta (store, "wsf", ids [1], "{\"a\": {}}", false, NULL)
+           == SL_STORE_ERROR && strstr (sl_store_errmsg (store), "is an object"));
+    CHECK (sl_store_document_meta (store, "wsf2", ids [1], "{}", false, NULL)
+           == SL_STORE_NOT_FOUND);
+    CHECK (sl_store_document_meta (store, "wsf", ids [4], "{}", true, NULL)
+           == SL_STORE_NOT_FOUND);
+    s_doc_t bad;
+    s_doc_make (&bad, "wsf", "https://docs.x/bad", "filtered-bad", 1);
+    bad.meta.attrs = "{\"a\": null}";
+    char bad_id [SL_STORE_ID];
+    CHECK (s_doc_commit (store, &bad, bad_id) == SL_STORE_ERROR);
+    CHECK (strstr (sl_store_errmsg (store), "is null"));
+
+    //  ingest again: without attributes keeps the document's, with them
+    //  replaces them
+    docs [0].meta.attrs = NULL;
+    char again [SL_STORE_ID];
+    CHECK (s_doc_commit (store, &docs [0], again) == 0 && strcmp (again, ids [0]) == 0);
+    CHECK (F (.filter = "{\"team\": \"legal\"}") == (A | C));
+    docs [0].meta.attrs = "{\"team\": \"ops\"}";
+    CHECK (s_doc_commit (store, &docs [0], again) == 0);
+    CHECK (F (.filter = "{\"team\": \"legal\"}") == C);
+    CHECK (F (.filter = "{\"team\": \"ops\"}") == A);
+
+    //  delete: its attributes go with it
+    char sha [SL_SHA256_HEX];
+    CHECK (sl_store_document_delete (store, "wsf", ids [2], sha) == SL_STORE_OK);
+    CHECK (F (.filter = "{\"team\": \"legal\"}") == 0);
+    CHECK (s_countf (db, "SELECT COUNT(*) FROM doc_attrs WHERE document_id = '%s'", ids [2]) == 0);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM doc_attrs WHERE workspace = 'wsf2'") == 1);
+#undef F
+}
+
 void
 sl_store_conformance (sl_store_t *store, const char *url, sl_store_count_fn *count, void *arg,
                       bool verbose)
@@ -1858,6 +2073,8 @@ sl_store_conformance (sl_store_t *store, const char *url, sl_store_count_fn *cou
     CASE ("housekeeping: leases, quota bytes, cache trim", s_test_housekeeping (store, &db));
     CASE ("highlights: the words lexical search matched, on both backends",
           s_test_highlights (store, &db));
+    CASE ("filters: attributes, ranges, prefix, mime, re-tag, delete, isolation",
+          s_test_filters (store, url, &db));
 #undef CASE
     if (verbose)
         printf ("\n");

@@ -33,6 +33,7 @@ struct sl_vindex_s {
     size_t capacity;            //  allocated rows
     float *data;                //  capacity x dim
     int64_t *ids;               //  capacity: row -> id
+    int32_t *tags;              //  capacity: row -> tag (its document), -1 none
     s_slot_t *slots;            //  nslots: id -> row
     size_t nslots;              //  power of two
     pthread_rwlock_t lock;
@@ -131,6 +132,10 @@ s_reserve (sl_vindex_t *self)
         if (!ids)
             return -1;          //  data grew, harmless: capacity unchanged
         self->ids = ids;
+        int32_t *tags = realloc (self->tags, capacity * sizeof (int32_t));
+        if (!tags)
+            return -1;
+        self->tags = tags;
         self->capacity = capacity;
     }
     if ((self->size + 1) * 2 > self->nslots) {
@@ -175,6 +180,7 @@ sl_vindex_destroy (sl_vindex_t **self_p)
     pthread_rwlock_destroy (&self->lock);
     free (self->data);
     free (self->ids);
+    free (self->tags);
     free (self->slots);
     free (self);
     *self_p = NULL;
@@ -213,18 +219,27 @@ sl_vindex_has (sl_vindex_t *self, int64_t id)
 int
 sl_vindex_add (sl_vindex_t *self, int64_t id, const float *vec)
 {
+    return sl_vindex_add_tagged (self, id, vec, -1);
+}
+
+int
+sl_vindex_add_tagged (sl_vindex_t *self, int64_t id, const float *vec, int32_t tag)
+{
     assert (self);
     assert (vec);
     size_t width = (size_t) self->dim * sizeof (float);
     pthread_rwlock_wrlock (&self->lock);
     int rc = 0;
     ssize_t slot = s_find (self, id);
-    if (slot >= 0)
+    if (slot >= 0) {
         memcpy (self->data + (size_t) self->slots [slot].row * (size_t) self->dim, vec, width);
+        self->tags [self->slots [slot].row] = tag;
+    }
     else
     if (s_reserve (self) == 0) {
         memcpy (self->data + self->size * (size_t) self->dim, vec, width);
         self->ids [self->size] = id;
+        self->tags [self->size] = tag;
         s_slot_put (self->slots, self->nslots, id, (int64_t) self->size);
         self->size++;
     }
@@ -252,6 +267,7 @@ sl_vindex_remove (sl_vindex_t *self, int64_t id)
         memcpy (self->data + row * (size_t) self->dim,
                 self->data + last * (size_t) self->dim, (size_t) self->dim * sizeof (float));
         self->ids [row] = self->ids [last];
+        self->tags [row] = self->tags [last];
         ssize_t moved = s_find (self, self->ids [row]);
         assert (moved >= 0);
         self->slots [moved].row = (int64_t) row;
@@ -342,6 +358,159 @@ sl_vindex_search (sl_vindex_t *self, const float *query, int k, int64_t *ids, fl
     return count;
 }
 
+//  Keep (s, id) among the best k of ids/scores (a heap, root = worst)
+static inline void
+s_heap_offer (float *scores, int64_t *ids, int *count, int k, float s, int64_t id)
+{
+    if (*count < k) {
+        scores [*count] = s;
+        ids [*count] = id;
+        s_sift_up (scores, ids, (*count)++);
+    }
+    else
+    if (sl_vindex_worse (scores [0], ids [0], s, id)) {
+        scores [0] = s;
+        ids [0] = id;
+        s_sift_down (scores, ids, *count, 0);
+    }
+}
+
+//  Membership in a sorted id set: a bitmap over its span when that is
+//  small (chunk keys of one workspace are dense), else binary search
+typedef struct {
+    const int64_t *ids;
+    size_t n;
+    uint64_t *bits;
+    int64_t base;
+} s_idset_t;
+
+static void
+s_idset_init (s_idset_t *set, const int64_t *ids, size_t n)
+{
+    *set = (s_idset_t) { .ids = ids, .n = n };
+    if (n == 0)
+        return;
+    uint64_t span = (uint64_t) (ids [n - 1] - ids [0]) + 1;
+    if (span > ((uint64_t) 1 << 26))
+        return;                 //  > 8 MiB of bits: binary search instead
+    set->base = ids [0];
+    set->bits = calloc ((size_t) (span + 63) / 64, sizeof (uint64_t));
+    for (size_t i = 0; set->bits && i < n; i++) {
+        uint64_t bit = (uint64_t) (ids [i] - set->base);
+        set->bits [bit / 64] |= (uint64_t) 1 << (bit % 64);
+    }
+}
+
+static bool
+s_idset_has (const s_idset_t *set, int64_t id)
+{
+    if (set->n == 0 || id < set->ids [0] || id > set->ids [set->n - 1])
+        return false;
+    if (set->bits) {
+        uint64_t bit = (uint64_t) (id - set->base);
+        return (set->bits [bit / 64] >> (bit % 64)) & 1;
+    }
+    size_t lo = 0, hi = set->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (set->ids [mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < set->n && set->ids [lo] == id;
+}
+
+int
+sl_vindex_search_in (sl_vindex_t *self, const float *query, int k, const int64_t *allowed,
+                     size_t n_allowed, int64_t *ids, float *scores)
+{
+    assert (self);
+    assert (query);
+    if (k <= 0 || n_allowed == 0)
+        return 0;
+    assert (ids && scores && allowed);
+    pthread_rwlock_rdlock (&self->lock);
+    size_t n = self->size;
+    int count = 0, rc = 0;
+    if (n_allowed * 4 < n) {
+        //  Few rows allowed: score just those, no pass over the matrix
+        for (size_t i = 0; i < n_allowed; i++) {
+            ssize_t slot = s_find (self, allowed [i]);
+            if (slot < 0)
+                continue;
+            const float *row = self->data + (size_t) self->slots [slot].row * (size_t) self->dim;
+            float s = cblas_sdot (self->dim, row, 1, query, 1);
+            s_heap_offer (scores, ids, &count, k, s, allowed [i]);
+        }
+    }
+    else
+    if (n > 0) {
+        //  Many: one sgemv as an unfiltered search does, and only allowed
+        //  rows enter the heap
+        float *all = malloc (n * sizeof (float));
+        s_idset_t set;
+        s_idset_init (&set, allowed, n_allowed);
+        if (all) {
+            cblas_sgemv (CblasRowMajor, CblasNoTrans, (int) n, self->dim, 1.0f,
+                         self->data, self->dim, query, 1, 0.0f, all, 1);
+            for (size_t row = 0; row < n; row++)
+                if (s_idset_has (&set, self->ids [row]))
+                    s_heap_offer (scores, ids, &count, k, all [row], self->ids [row]);
+        }
+        else
+            rc = -1;
+        free (set.bits);
+        free (all);
+    }
+    pthread_rwlock_unlock (&self->lock);
+    if (rc)
+        return -1;
+    for (int end = count - 1; end > 0; end--) {
+        float ts = scores [0]; scores [0] = scores [end]; scores [end] = ts;
+        int64_t ti = ids [0]; ids [0] = ids [end]; ids [end] = ti;
+        s_sift_down (scores, ids, end, 0);
+    }
+    return count;
+}
+
+int
+sl_vindex_search_tags (sl_vindex_t *self, const float *query, int k, const uint8_t *allowed,
+                       size_t n_tags, int64_t *ids, float *scores)
+{
+    assert (self);
+    assert (query);
+    if (k <= 0 || n_tags == 0)
+        return 0;
+    assert (ids && scores && allowed);
+    pthread_rwlock_rdlock (&self->lock);
+    size_t n = self->size;
+    int count = 0, rc = 0;
+    float *all = n ? malloc (n * sizeof (float)) : NULL;
+    if (n && !all)
+        rc = -1;
+    else
+    if (n) {
+        cblas_sgemv (CblasRowMajor, CblasNoTrans, (int) n, self->dim, 1.0f,
+                     self->data, self->dim, query, 1, 0.0f, all, 1);
+        for (size_t row = 0; row < n; row++) {
+            int32_t tag = self->tags [row];
+            if (tag >= 0 && (size_t) tag < n_tags && allowed [tag])
+                s_heap_offer (scores, ids, &count, k, all [row], self->ids [row]);
+        }
+    }
+    pthread_rwlock_unlock (&self->lock);
+    free (all);
+    if (rc)
+        return -1;
+    for (int end = count - 1; end > 0; end--) {
+        float ts = scores [0]; scores [0] = scores [end]; scores [end] = ts;
+        int64_t ti = ids [0]; ids [0] = ids [end]; ids [end] = ti;
+        s_sift_down (scores, ids, end, 0);
+    }
+    return count;
+}
+
 void
 sl_vindex_swap (sl_vindex_t *self, sl_vindex_t *other)
 {
@@ -352,6 +521,7 @@ sl_vindex_swap (sl_vindex_t *self, sl_vindex_t *other)
     #define S_SWAP(field) do { __typeof__ (self->field) tmp = self->field; \
         self->field = other->field; other->field = tmp; } while (0)
     S_SWAP (dim);
+    S_SWAP (tags);
     S_SWAP (size);
     S_SWAP (capacity);
     S_SWAP (data);

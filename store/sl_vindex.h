@@ -49,6 +49,11 @@ bool sl_vindex_has (sl_vindex_t *self, int64_t id);
 //  replaced. Returns 0, or -1 if out of memory (index unchanged).
 int sl_vindex_add (sl_vindex_t *self, int64_t id, const float *vec);
 
+//  The same, tagging the row with tag (>= 0: the store's document number,
+//  sl_docmap; -1: none), for sl_vindex_search_tags. sl_vindex_add is
+//  this with tag -1. Re-adding an id replaces its tag too.
+int sl_vindex_add_tagged (sl_vindex_t *self, int64_t id, const float *vec, int32_t tag);
+
 //  Remove id (swap-remove). Returns 0, or -1 if id is not present.
 int sl_vindex_remove (sl_vindex_t *self, int64_t id);
 
@@ -56,6 +61,20 @@ int sl_vindex_remove (sl_vindex_t *self, int64_t id);
 //  scores (arrays of at least k), best first; ties go to the smaller id.
 //  Returns the count written, or -1 if out of memory.
 int sl_vindex_search (sl_vindex_t *self, const float *query, int k, int64_t *ids, float *scores);
+
+//  The same over only the rows whose id is in allowed [0..n_allowed),
+//  sorted ascending (ids absent from the index are skipped): a filtered
+//  search. Few allowed rows are scored one by one; many go through the
+//  same single pass as an unfiltered search, so a filter never costs more
+//  than that pass. Returns the count written, or -1 if out of memory.
+int sl_vindex_search_in (sl_vindex_t *self, const float *query, int k, const int64_t *allowed,
+                         size_t n_allowed, int64_t *ids, float *scores);
+
+//  The same over the rows whose tag t has allowed [t] != 0 (t < n_tags;
+//  untagged rows never match): a search filtered to many documents, one
+//  byte per document, in the single pass of an unfiltered search.
+int sl_vindex_search_tags (sl_vindex_t *self, const float *query, int k, const uint8_t *allowed,
+                          size_t n_tags, int64_t *ids, float *scores);
 
 //  Dot product of query with id's vector into *score: how a hit that came
 //  from somewhere else (the lexical index) gets the same similarity as the

@@ -306,6 +306,98 @@ s_test_latency (void)
     sl_vindex_destroy (&index);
 }
 
+//  Search within an allowed set equals brute force over that set: a few
+//  rows (scored one by one), most rows (one pass, bitmap), sparse ids far
+//  apart (binary search), ids absent from the index, nothing allowed
+static void
+s_test_search_in (void)
+{
+    enum { N = 2000, DIM = 16, K = 10 };
+    sl_vindex_t *index = sl_vindex_new (DIM);
+    float *data = malloc (sizeof (float) * N * DIM);
+    int64_t ids [N];
+    bool live [N];
+    for (int r = 0; r < N; r++) {
+        ids [r] = r % 2 ? (int64_t) r * 100000007 : r + 1;     //  dense and far-apart ids
+        s_random_vector (data + (size_t) r * DIM, DIM);
+        CHECK (sl_vindex_add (index, ids [r], data + (size_t) r * DIM) == 0);
+    }
+    float q [DIM];
+    s_random_vector (q, DIM);
+    int64_t *allowed = malloc (sizeof (int64_t) * (N + 1));
+    for (int every = 1; every <= 64; every *= 4) {
+        size_t n_allowed = 0;
+        for (int r = 0; r < N; r++) {
+            live [r] = r % every == 0;
+            if (live [r])
+                allowed [n_allowed++] = ids [r];
+        }
+        allowed [n_allowed++] = -5;     //  not in the index: skipped
+        //  ascending, as the store gives them
+        for (size_t i = 1; i < n_allowed; i++)
+            for (size_t j = i; j > 0 && allowed [j - 1] > allowed [j]; j--) {
+                int64_t t = allowed [j]; allowed [j] = allowed [j - 1]; allowed [j - 1] = t;
+            }
+        int64_t got_ids [K], ref_ids [K];
+        float got_s [K], ref_s [K];
+        int got = sl_vindex_search_in (index, q, K, allowed, n_allowed, got_ids, got_s);
+        int ref = s_brute_topk (data, ids, live, N, DIM, q, K, ref_ids, ref_s);
+        CHECK (got == ref);
+        s_assert_same_topk (got, got_ids, got_s, ref_ids, ref_s);
+    }
+    int64_t one [1] = { ids [0] }, out [K];
+    float out_s [K];
+    CHECK (sl_vindex_search_in (index, q, K, one, 0, out, out_s) == 0);
+    CHECK (sl_vindex_search_in (index, q, K, one, 1, out, out_s) == 1 && out [0] == ids [0]);
+    free (allowed);
+    free (data);
+    sl_vindex_destroy (&index);
+}
+
+//  Search by tags equals brute force over the rows of allowed tags; untagged
+//  rows and tags past the table never match; a re-add moves a row's tag
+static void
+s_test_search_tags (void)
+{
+    enum { N = 3000, DIM = 16, K = 10, TAGS = 50 };
+    sl_vindex_t *index = sl_vindex_new (DIM);
+    float *data = malloc (sizeof (float) * N * DIM);
+    int64_t ids [N];
+    int32_t tags [N];
+    bool live [N];
+    for (int r = 0; r < N; r++) {
+        ids [r] = r + 1;
+        tags [r] = r % 7 == 0 ? -1 : r % (TAGS + 5);      //  some untagged, some past TAGS
+        s_random_vector (data + (size_t) r * DIM, DIM);
+        CHECK (sl_vindex_add_tagged (index, ids [r], data + (size_t) r * DIM, tags [r]) == 0);
+    }
+    //  removals swap rows: tags must follow their rows
+    for (int r = 0; r < N; r += 11)
+        CHECK (sl_vindex_remove (index, ids [r]) == 0);
+    uint8_t allowed [TAGS] = { 0 };
+    for (int t = 0; t < TAGS; t += 3)
+        allowed [t] = 1;
+    for (int r = 0; r < N; r++)
+        live [r] = r % 11 != 0 && tags [r] >= 0 && tags [r] < TAGS && allowed [tags [r]];
+    float q [DIM];
+    s_random_vector (q, DIM);
+    int64_t got_ids [K], ref_ids [K];
+    float got_s [K], ref_s [K];
+    int got = sl_vindex_search_tags (index, q, K, allowed, TAGS, got_ids, got_s);
+    int ref = s_brute_topk (data, ids, live, N, DIM, q, K, ref_ids, ref_s);
+    CHECK (got == ref && got == K);
+    s_assert_same_topk (got, got_ids, got_s, ref_ids, ref_s);
+    //  re-tag the best row out of the allowed set: it is gone from the results
+    int best = (int) got_ids [0] - 1;
+    CHECK (sl_vindex_add_tagged (index, ids [best], data + (size_t) best * DIM, 1) == 0);
+    got = sl_vindex_search_tags (index, q, K, allowed, TAGS, got_ids, got_s);
+    for (int i = 0; i < got; i++)
+        CHECK (got_ids [i] != ids [best]);
+    CHECK (sl_vindex_search_tags (index, q, K, allowed, 0, got_ids, got_s) == 0);
+    free (data);
+    sl_vindex_destroy (&index);
+}
+
 void
 sl_vindex_test (bool verbose)
 {
@@ -315,6 +407,8 @@ sl_vindex_test (bool verbose)
     CASE ("empty index and k edge cases", s_test_edge_cases ());
     CASE ("small index: k > n, duplicate id replaced in place, score, ties, swap", s_test_small_index ());
     CASE ("exact top-k equals brute force, before and after removals, under concurrency", s_test_exact_topk ());
+    CASE ("search within an allowed set equals brute force over it", s_test_search_in ());
+    CASE ("search by tags equals brute force over the allowed tags' rows", s_test_search_tags ());
     if (verbose)            //  a benchmark, not a behaviour
         CASE ("latency figure (verbose only)", s_test_latency ());
     printf ("OK\n");

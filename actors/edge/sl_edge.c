@@ -18,6 +18,7 @@
 #include "sl_edge_pool.h"
 #include "sl_edge_sse.h"
 #include "sl_edge_upload.h"
+#include "sl_filter.h"
 #include "sl_log.h"
 #include "sl_mp.h"
 #include "sl_util.h"
@@ -81,8 +82,8 @@ typedef struct {
 
 typedef enum {
     R_HEALTHZ, R_READYZ, R_METRICS, R_OPENAPI, R_STATUS, R_INGEST, R_JOBS, R_JOB, R_JOB_EVENTS,
-    R_DOCS, R_DOC, R_DOC_CHUNKS, R_SEARCH, R_DLQ, R_DLQ_REPLAY, R_DOC_CONTENT, R_WS,
-    R_WS_CHUNKING, R_NONE
+    R_DOCS, R_DOC, R_DOC_CHUNKS, R_SEARCH, R_DLQ, R_DLQ_REPLAY, R_DOC_CONTENT, R_DOC_META,
+    R_WS, R_WS_CHUNKING, R_NONE
 } route_id_t;
 
 typedef struct {
@@ -107,6 +108,8 @@ static const route_t s_routes [] = {
     { R_DOC, "DELETE", "/v1/documents/{id}", false },
     { R_DOC_CHUNKS, "GET", "/v1/documents/{id}/chunks", false },
     { R_DOC_CONTENT, "GET", "/v1/documents/{id}/content", false },
+    { R_DOC_META, "PUT", "/v1/documents/{id}/meta", false },
+    { R_DOC_META, "PATCH", "/v1/documents/{id}/meta", false },
     { R_SEARCH, "POST", "/v1/search", false },
     { R_SEARCH, "GET", "/v1/search", false },
     { R_DLQ, "GET", "/v1/dlq", false },
@@ -1026,6 +1029,31 @@ s_arg_json (const char *value)
     return string ? string : json_integer (0);
 }
 
+//  GET /v1/search's filter fields: filter=<JSON object>, source_prefix=,
+//  mime=a,b. A filter that is not JSON goes in as a string, which the
+//  body's check refuses with its reason
+static void
+s_filter_args (struct MHD_Connection *conn, json_t *in)
+{
+    const char *filter = s_arg (conn, "filter");
+    if (filter) {
+        json_t *parsed = json_loads (filter, JSON_REJECT_DUPLICATES, NULL);
+        json_object_set_new (in, "filter", parsed ? parsed : s_arg_json (filter));
+    }
+    const char *prefix = s_arg (conn, "source_prefix");
+    if (prefix)
+        json_object_set_new (in, "source_prefix", s_arg_json (prefix));
+    const char *mime = s_arg (conn, "mime");
+    if (mime) {
+        json_t *list = json_array ();
+        char *copy = strdup (mime), *save = NULL;
+        for (char *type = strtok_r (copy, ",", &save); type; type = strtok_r (NULL, ",", &save))
+            json_array_append_new (list, s_arg_json (type));
+        free (copy);
+        json_object_set_new (in, "mime", list);
+    }
+}
+
 //  GET /v1/search?q=...&k=10&mode=hybrid&documents=ID,ID: the POST body's
 //  fields from the query string, for curl and a browser's address bar.
 //  Values the body could not hold (k not a number, text not UTF-8) go in as
@@ -1051,6 +1079,7 @@ s_search_args (struct MHD_Connection *conn)
         free (copy);
         json_object_set_new (in, "documents", list);
     }
+    s_filter_args (conn, in);
     return in;
 }
 
@@ -1070,6 +1099,9 @@ s_on_search (req_t *req, struct MHD_Connection *conn)
     json_t *mode = json_object_get (in, "mode");
     json_t *docs = json_object_get (in, "documents");
     enum MHD_Result rc;
+    char why [300] = "";
+    sl_filter_t *filter = NULL;
+    bool filter_bad = json_is_object (in) && sl_filter_from_request (in, &filter, why, sizeof why);
     if (!json_is_object (in) || !json_is_string (query) || json_string_length (query) == 0)
         rc = s_error (req, conn, 400, "\"query\" must be a non-empty string");
     else
@@ -1087,14 +1119,24 @@ s_on_search (req_t *req, struct MHD_Connection *conn)
     if (docs && !s_search_documents_ok (docs))
         rc = s_error (req, conn, 400, "\"documents\" must be an array of at most %d document ids",
                       S_SEARCH_DOCS);
+    else
+    if (filter_bad)
+        rc = s_error (req, conn, 400, "%s", why);
     else {
         json_t *body = json_pack ("{s:O, s:I, s:s}", "query", query, "k",
                                   (json_int_t) (k ? json_integer_value (k) : 10), "mode",
                                   mode ? json_string_value (mode) : "hybrid");
         if (docs)
             json_object_set (body, "documents", docs);
+        //  the filter fields go on as given (checked above; the query
+        //  service checks them again)
+        const char *fields [] = { "filter", "source_prefix", "mime" };
+        for (size_t i = 0; filter && i < 3; i++)
+            if (json_object_get (in, fields [i]))
+                json_object_set (body, fields [i], json_object_get (in, fields [i]));
         rc = s_query (req, conn, "search", body, req->edge->search_ms, s_touch_hits, 200);
     }
+    sl_filter_destroy (&filter);
     json_decref (in);
     return rc;
 }
@@ -1120,6 +1162,38 @@ s_on_ws_chunking (req_t *req, struct MHD_Connection *conn)
     }
     return s_query (req, conn, "ws_chunking", json_pack ("{s:o}", "chunking", in),
                     req->edge->request_ms, NULL, 200);
+}
+
+//  PUT /v1/documents/{id}/meta replaces the document's attributes with the
+//  body's object; PATCH merges it over them (a key set to null goes). The
+//  answer is the document as it is now; another workspace's id is 404
+static enum MHD_Result
+s_on_doc_meta (req_t *req, struct MHD_Connection *conn)
+{
+    bool merge = strcmp (req->method, "PATCH") == 0;
+    json_error_t jerr;
+    json_t *in = req->body ? json_loadb (req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr)
+                           : NULL;
+    if (!in)
+        return req->body ? s_error (req, conn, 400, "malformed JSON at line %d column %d: %s",
+                                    jerr.line, jerr.column, jerr.text)
+                         : s_error (req, conn, 400, "send the attributes as a JSON object, "
+                                    "such as {\"team\": \"legal\", \"year\": 2024}");
+    char why [300] = "";
+    sl_meta_t *checked = NULL;
+    if (!merge && !(checked = sl_meta_from_json (in, why, sizeof why))) {
+        json_decref (in);
+        return s_error (req, conn, 400, "%s", why);
+    }
+    sl_meta_destroy (&checked);
+    //  a patch is checked once merged (a null there removes a key), by the store
+    if (merge && !json_is_object (in)) {
+        json_decref (in);
+        return s_error (req, conn, 400, "meta must be a JSON object such as {\"team\": "
+                        "\"legal\"} (a key set to null is removed)");
+    }
+    json_t *body = json_pack ("{s:s, s:o, s:b}", "id", req->id, "meta", in, "merge", merge);
+    return s_query (req, conn, "doc_meta", body, req->edge->request_ms, NULL, 200);
 }
 
 //  May this workspace see the dead letter? Letters carry the job (and, once
@@ -1245,6 +1319,24 @@ s_on_ingest (req_t *req, struct MHD_Connection *conn)
         int status = sl_edge_upload_error (up, &message);
         return s_error_json (req, conn, status, sl_edge_upload_retry_after (up), NULL, message);
     }
+    //  Attributes for every document of the request: in the body ("meta"
+    //  of a JSON body or a form field) or, for any body, ?meta=<JSON>
+    const char *meta_arg = s_arg (conn, "meta");
+    const char *meta_text = sl_edge_upload_meta (up);
+    if (meta_arg && meta_text)
+        return s_error (req, conn, 400, "meta is given twice: in the body and as ?meta=");
+    json_t *meta = NULL;
+    if (meta_arg) {
+        char why [300];
+        sl_meta_t *checked = sl_meta_parse (meta_arg, -1, why, sizeof why);
+        if (!checked)
+            return s_error (req, conn, 400, "%s", why);
+        meta = json_loads (checked->json, 0, NULL);
+        sl_meta_destroy (&checked);
+    }
+    else
+    if (meta_text)
+        meta = json_loads (meta_text, 0, NULL);
     json_t *jobs = json_array ();
     json_t *rejected = json_array ();
     sl_edge_fail_t stop = { 0 };    //  once intake is full or gone, stop asking
@@ -1272,6 +1364,9 @@ s_on_ingest (req_t *req, struct MHD_Connection *conn)
                              "mime", doc->mime);
             if (!doc->url && *doc->filename)
                 json_object_set_new (body, "filename", json_string (doc->filename));
+            //  attributes travel in the job's options to the store's commit
+            if (meta)
+                json_object_set (body, "meta", meta);
             //  The edge names the job, so intake recognises a retry: when
             //  the answer is lost (timeout) the request may have been done,
             //  and asking once more with the same id returns that job
@@ -1318,6 +1413,7 @@ s_on_ingest (req_t *req, struct MHD_Connection *conn)
     if (bytes)
         sl_metrics_add (edge->metrics, "sluice_ingest_bytes_total", NULL, (double) bytes);
     if (json_array_size (jobs) == 0) {
+        json_decref (meta);
         json_decref (jobs);
         json_t *first = json_array_get (rejected, 0);
         const char *msg = json_string_value (json_object_get (json_object_get (first, "error"), "message"));
@@ -1326,6 +1422,7 @@ s_on_ingest (req_t *req, struct MHD_Connection *conn)
         int status = first_status ? first_status : 400;
         return s_error_json (req, conn, status, first_retry, json_pack ("{s:o}", "rejected", rejected), message);
     }
+    json_decref (meta);
     char location [128];
     snprintf (location, sizeof location, "%s",
               json_string_value (json_object_get (json_array_get (jobs, 0), "status_url")));
@@ -1358,6 +1455,7 @@ s_dispatch (req_t *req, struct MHD_Connection *conn)
         case R_DOC_CHUNKS: return s_on_doc_chunks (req, conn);
         case R_DOC_CONTENT: return s_on_doc_content (req, conn);
         case R_SEARCH: return s_on_search (req, conn);
+        case R_DOC_META: return s_on_doc_meta (req, conn);
         case R_DLQ: return s_on_dlq (req, conn);
         case R_DLQ_REPLAY: return s_on_dlq_replay (req, conn);
         case R_WS:
@@ -1391,7 +1489,7 @@ s_begin (req_t *req, struct MHD_Connection *conn, const char *url, const char *m
     }
     if (strcmp (method, "OPTIONS") == 0 && *edge->cors) {
         //  CORS preflight: answered for any path, no key needed
-        const char *headers [] = { "Access-Control-Allow-Methods", "GET, POST, DELETE",
+        const char *headers [] = { "Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE",
                                    "Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID",
                                    "Access-Control-Max-Age", "600", NULL };
         s_send (req, conn, 204, NULL, NULL, 0, headers);

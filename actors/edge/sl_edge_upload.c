@@ -1,6 +1,7 @@
 /*  sl_edge_upload: ingest bodies into documents. See sl_edge_upload.h. */
 #include "sl_edge_upload.h"
 #include "sl_json.h"
+#include "sl_filter.h"
 #include "sl_util.h"
 
 #include <assert.h>
@@ -46,6 +47,13 @@ struct _sl_edge_upload_t {
     sl_blob_writer_t *writer;
     int writer_doc;                 //  the document the writer belongs to
     bool finished;
+    //  Attributes for every document of the body: a form's "meta" field
+    //  or the JSON body's "meta", as received, then checked (sl_filter.h)
+    char *meta_raw;
+    size_t meta_len;
+    bool in_meta;                   //  the form part being read is "meta"
+    int meta_fields;
+    char *meta;                     //  canonical JSON after finish, or NULL
 };
 
 static void
@@ -209,6 +217,11 @@ s_iterate (void *cls, enum MHD_ValueKind kind, const char *key, const char *file
         self->cur_key = strdup (key);
         self->cur_filename = filename ? strdup (filename) : NULL;
         self->cur = -1;
+        self->in_meta = !filename && strcmp (key, "meta") == 0;
+        if (self->in_meta && ++self->meta_fields > 1) {
+            s_fail (self, 400, "the form has more than one \"meta\" field");
+            return MHD_NO;
+        }
         if (filename) {
             s_start_file (self, filename, content_type);
             self->cur = (int) self->count - 1;
@@ -222,6 +235,19 @@ s_iterate (void *cls, enum MHD_ValueKind kind, const char *key, const char *file
             }
         }
         //  other fields are ignored
+    }
+    if (self->in_meta) {
+        if (self->meta_len + size > 4 * SL_META_BYTES) {
+            s_fail (self, 400, "the \"meta\" field is longer than %d bytes", 4 * SL_META_BYTES);
+            return MHD_NO;
+        }
+        char *grown = realloc (self->meta_raw, self->meta_len + size + 1);
+        assert (grown);
+        self->meta_raw = grown;
+        memcpy (self->meta_raw + self->meta_len, data, size);
+        self->meta_len += size;
+        self->meta_raw [self->meta_len] = 0;
+        return MHD_YES;
     }
     if (self->cur < 0 || self->status)
         return self->status ? MHD_NO : MHD_YES;
@@ -337,6 +363,8 @@ sl_edge_upload_destroy (sl_edge_upload_t **self_p)
     free (self->json);
     free (self->cur_key);
     free (self->cur_filename);
+    free (self->meta_raw);
+    free (self->meta);
     free (self);
     *self_p = NULL;
 }
@@ -386,7 +414,17 @@ s_parse_json (sl_edge_upload_t *self)
     }
     json_t *url = json_object_get (root, "url");
     json_t *urls = json_object_get (root, "urls");
-    if (!json_is_object (root) || (!url && !urls))
+    json_t *meta = json_object_get (root, "meta");
+    if (meta && !json_is_null (meta)) {
+        char err [300];
+        sl_meta_t *checked = sl_meta_from_json (meta, err, sizeof err);
+        if (checked)
+            self->meta = strdup (checked->json);
+        else
+            s_fail (self, 400, "%s", err);
+        sl_meta_destroy (&checked);
+    }
+    if (!self->status && (!json_is_object (root) || (!url && !urls)))
         s_fail (self, 400, "body must be an object with \"url\" or \"urls\"");
     else
     if (url && !json_is_string (url))
@@ -429,6 +467,16 @@ sl_edge_upload_finish (sl_edge_upload_t *self)
         self->pp = NULL;
     }
     s_end_file (self);              //  the last part (aborted if anything failed)
+    if (self->meta_raw && !self->status) {
+        char err [300];
+        sl_meta_t *checked = sl_meta_parse (self->meta_raw, (ptrdiff_t) self->meta_len, err,
+                                            sizeof err);
+        if (checked)
+            self->meta = strdup (checked->json);
+        else
+            s_fail (self, 400, "%s", err);
+        sl_meta_destroy (&checked);
+    }
     if (self->status)
         return -1;
     for (size_t i = 0; i < self->count; i++) {
@@ -467,6 +515,7 @@ sl_edge_upload_retry_after (sl_edge_upload_t *self)
 }
 
 bool sl_edge_upload_is_json (sl_edge_upload_t *self) { return self->mode == MODE_JSON; }
+const char *sl_edge_upload_meta (sl_edge_upload_t *self) { return self->meta; }
 size_t sl_edge_upload_count (sl_edge_upload_t *self) { return self->count; }
 uint64_t sl_edge_upload_bytes (sl_edge_upload_t *self) { return self->bytes; }
 

@@ -1,8 +1,10 @@
 /*  sl_edge_upload: the body of POST /v1/ingest, turned into documents.
 
     Four body shapes arrive at the same endpoint:
-      application/json          {"url": "..."} or {"urls": ["...", ...]}
-      multipart/form-data       one or many file parts (and/or "url" fields)
+      application/json          {"url": "..."} or {"urls": ["...", ...]},
+                                with "meta": {...} for their attributes
+      multipart/form-data       one or many file parts (and/or "url" fields),
+                                and a "meta" field (JSON text) for all of them
       x-www-form-urlencoded     url=...&url=...
       anything else             the raw bytes of one file, named by
                                 ?name= (or ?filename=) or Content-Disposition
@@ -84,6 +86,10 @@ int sl_edge_upload_retry_after (sl_edge_upload_t *self);
 
 //  True when the body is JSON (the caller limits those more tightly).
 bool sl_edge_upload_is_json (sl_edge_upload_t *self);
+
+//  The attributes the body gave every document (a form's "meta" field, the
+//  JSON body's "meta"), checked and canonical, or NULL (after finish).
+const char *sl_edge_upload_meta (sl_edge_upload_t *self);
 
 //  Documents found (after finish).
 size_t sl_edge_upload_count (sl_edge_upload_t *self);

@@ -33,6 +33,7 @@
 #include "sl_blob.h"
 #include "sl_client.h"
 #include "sl_json.h"
+#include "sl_filter.h"
 #include "sl_log.h"
 #include "sl_metrics.h"
 #include "sl_proto.h"
@@ -145,6 +146,26 @@ s_pending (intake_t *self)
     return n - 1;
 }
 
+//  The ingest's attributes (sl_filter.h): body.meta, a map or the JSON
+//  text of one (from clients without a JSON library: libsluice). 0 with
+//  *meta_p (NULL if none), or -1 with the reason in why.
+static int
+s_meta (const msgpack_object *body, sl_meta_t **meta_p, char *why, size_t whylen)
+{
+    const msgpack_object *meta = sl_mp_get (body, "meta");
+    *meta_p = NULL;
+    if (!meta || meta->type == MSGPACK_OBJECT_NIL)
+        return 0;
+    if (meta->type == MSGPACK_OBJECT_STR)
+        *meta_p = sl_meta_parse (meta->via.str.ptr, (ptrdiff_t) meta->via.str.size, why, whylen);
+    else {
+        json_t *object = sl_json_from_mp (meta);
+        *meta_p = sl_meta_from_json (object, why, whylen);
+        json_decref (object);
+    }
+    return *meta_p ? 0 : -1;
+}
+
 static sl_outcome_t
 s_intake (sl_ctx_t *ctx, void *state)
 {
@@ -184,6 +205,15 @@ s_intake (sl_ctx_t *ctx, void *state)
         sl_ctx_reply_error (ctx, 400, "%s", why);
         return SL_DONE;
     }
+    //  Attributes are checked here too, not only at the HTTP edge: clients
+    //  of the broker come here directly, and the store's commit must never
+    //  meet attributes it refuses
+    sl_meta_t *checked = NULL;
+    if (s_meta (body, &checked, why, sizeof why)) {
+        sl_ctx_reply_error (ctx, 400, "%s", why);
+        return SL_DONE;
+    }
+    sl_meta_destroy (&checked);     //  read again below, where the job is made
     char err [512] = "";
     sl_blob_t *blobs = sl_node_blob (self->node, err, sizeof err);
     if (*blob && (!blobs || !sl_blob_exists (blobs, blob))) {
@@ -242,13 +272,20 @@ s_intake (sl_ctx_t *ctx, void *state)
     json_t *chunking = *chunking_json ? json_loads (chunking_json, 0, NULL) : NULL;
     sl_mpw_t named;
     sl_mpw_init (&named);
-    const char *except [] = { "source", "chunking", NULL };
-    sl_mpw_map_extend (&named, body, except, chunking ? 2 : 1);
+    s_meta (body, &checked, why, sizeof why);
+    const char *except [] = { "source", "meta", "chunking", NULL };
+    sl_mpw_map_extend (&named, body, except, 1 + (checked ? 1 : 0) + (chunking ? 1 : 0));
     sl_mpw_kv_str (&named, "source", source);
     if (chunking) {
         sl_mpw_key (&named, "chunking");
         sl_json_to_mp (chunking, &named);
         json_decref (chunking);
+    }
+    if (checked) {
+        //  as a map, whatever form it came in: the job's options keep it so
+        sl_mpw_key (&named, "meta");
+        sl_json_to_mp ((json_t *) checked->object, &named);
+        sl_meta_destroy (&checked);
     }
     size_t size = named.buf.size;
     const void *raw = named.buf.data;

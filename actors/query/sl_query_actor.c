@@ -8,6 +8,7 @@
 #include "sl_store_node.h"
 #include "sl_blob.h"
 #include "sl_chunking.h"
+#include "sl_filter.h"
 #include "sl_embed_shared.h"
 #include "sl_json.h"
 #include "sl_log.h"
@@ -396,6 +397,72 @@ s_search_documents (const msgpack_object *body, char (*ids) [SL_TOKEN_MAX + 1],
     return (int) docs->via.array.size;
 }
 
+//  The search's filter fields (filter, source_prefix, mime; sl_filter.h),
+//  checked here too: the query service trusts no caller. 0 with *filter_p
+//  (NULL: none), or -1 after replying 400 with the reason.
+static int
+s_search_filter (const msgpack_object *body, sl_filter_t **filter_p, sl_ctx_t *ctx)
+{
+    *filter_p = NULL;
+    if (!sl_mp_get (body, "filter") && !sl_mp_get (body, "source_prefix")
+    &&  !sl_mp_get (body, "mime"))
+        return 0;
+    json_t *request = sl_json_from_mp (body);
+    //  filter may come as the JSON text of an object (from clients without
+    //  a JSON library: libsluice)
+    json_t *text = json_object_get (request, "filter");
+    if (json_is_string (text)) {
+        json_t *parsed = json_loads (json_string_value (text), JSON_REJECT_DUPLICATES, NULL);
+        json_object_set_new (request, "filter", parsed ? parsed : json_string ("not JSON"));
+    }
+    char err [300];
+    int rc = sl_filter_from_request (request, filter_p, err, sizeof err);
+    json_decref (request);
+    if (rc)
+        sl_ctx_reply_error (ctx, 400, "%s", err);
+    return rc;
+}
+
+//  Re-tag: body {id, meta (object), merge (PATCH) or not (PUT)}; replies
+//  with the document as it is now
+static void
+s_doc_meta (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *body)
+{
+    char id [SL_STORE_ID];
+    const msgpack_object *meta = sl_mp_get (body, "meta");
+    bool merge = false;
+    const msgpack_object *m = sl_mp_get (body, "merge");
+    if (m && m->type == MSGPACK_OBJECT_BOOLEAN)
+        merge = m->via.boolean;
+    if (sl_mp_get_str (body, "id", id, sizeof id)) {
+        s_store_error (self, ctx, SL_STORE_NOT_FOUND, "document");
+        return;
+    }
+    //  a map, or the JSON text of one (libsluice)
+    json_t *object = meta && meta->type == MSGPACK_OBJECT_STR
+                   ? json_loadb (meta->via.str.ptr, meta->via.str.size, JSON_REJECT_DUPLICATES, NULL)
+                   : meta ? sl_json_from_mp (meta) : NULL;
+    char *text = json_is_object (object) ? json_dumps (object, JSON_COMPACT) : NULL;
+    json_decref (object);
+    if (!text) {
+        sl_ctx_reply_error (ctx, 400, "meta must be a JSON object such as {\"team\": \"legal\"}");
+        return;
+    }
+    int rc = sl_store_document_meta (self->store, ws, id, text, merge, NULL);
+    free (text);
+    //  The store's refusals of the attributes themselves all begin "meta"
+    //  (sl_filter.h); anything else is the database's failure
+    if (rc == SL_STORE_ERROR && strncmp (sl_store_errmsg (self->store), "meta", 4) == 0) {
+        sl_ctx_reply_error (ctx, 400, "%s", sl_store_errmsg (self->store));
+        return;
+    }
+    if (rc != SL_STORE_OK) {
+        s_store_error (self, ctx, rc, "document");
+        return;
+    }
+    s_doc_get (self, ctx, ws, body);
+}
+
 static void
 s_search (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *body)
 {
@@ -430,10 +497,16 @@ s_search (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *bo
         free (query);
         return;
     }
+    sl_filter_t *filter = NULL;
+    if (s_search_filter (body, &filter, ctx)) {
+        free (query);
+        return;
+    }
     char err [512] = "";
     sl_embedder_t *embedder = sl_embedder_shared (self->node, err, sizeof err);
     if (!embedder) {
         sl_ctx_reply_error (ctx, 503, "no embedder: %s", err);
+        sl_filter_destroy (&filter);
         free (query);
         return;
     }
@@ -443,6 +516,7 @@ s_search (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *bo
     size_t lens [1] = { strlen (query) };
     if (sl_embedder_embed (embedder, texts, lens, 1, vec, err, sizeof err)) {
         sl_ctx_reply_error (ctx, 500, "cannot embed the query: %s", err);
+        sl_filter_destroy (&filter);
         free (vec);
         free (query);
         return;
@@ -454,9 +528,10 @@ s_search (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *bo
                         .documents = doc_ptrs, .n_documents = n_docs,
                         .vector_weight = self->vector_weight,
                         .page_weight = self->page_weight,
-                        .candidates = self->candidates };
+                        .candidates = self->candidates, .filter = filter };
     int rc = sl_store_search_text (self->store, ws, sl_embedder_model_id (embedder), vec, dim,
                                    &how, (int) k, hits, &n);
+    sl_filter_destroy (&filter);
     free (vec);
     free (query);
     if (rc == SL_STORE_CONFLICT) {
@@ -640,6 +715,7 @@ s_query (sl_ctx_t *ctx, void *state)
         { "doc_delete", s_doc_delete }, { "search", s_search }, { "status", s_status },
         { "ws_get", s_ws_get }, { "ws_chunking", s_ws_set_chunking },
         { "doc_content", s_doc_content },
+        { "doc_meta", s_doc_meta },
     };
     for (size_t i = 0; i < sizeof ops / sizeof ops [0]; i++)
         if (streq (kind, ops [i].kind)) {

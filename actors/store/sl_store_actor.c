@@ -34,6 +34,8 @@
 #include "sl_records.h"
 #include "sl_util.h"
 
+#include <jansson.h>
+
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -195,20 +197,38 @@ s_completed_event (sl_ctx_t *ctx, const sl_store_commit_t *result, int pages, in
     sl_mpw_reset (&w);
 }
 
+//  The attributes the ingest asked for: the job's options' "meta" (the
+//  edge checked it), as JSON text (caller frees), or NULL: the commit
+//  keeps the document's own
+static char *
+s_job_attrs (const sl_store_job_t *row)
+{
+    json_t *options = row->options ? json_loads (row->options, 0, NULL) : NULL;
+    json_t *meta = json_object_get (options, "meta");
+    char *text = json_is_object (meta) ? json_dumps (meta, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref (options);
+    return text;
+}
+
 //  The source the document is to be named by: the job row's, written by
 //  intake (sl_store_source_name); the message's only if the row is gone.
-//  *state_out gets the job's state (-1 if there is no row).
+//  *state_out gets the job's state (-1 if there is no row), *attrs_out
+//  (may be NULL) the attributes to commit (see s_job_attrs).
 static void
 s_job_source (store_stage_t *self, const char *job, const msgpack_object *body, char *source,
-              size_t size, int *state_out)
+              size_t size, int *state_out, char **attrs_out)
 {
     sl_store_job_t row;
     memset (&row, 0, sizeof row);
     *state_out = -1;
     *source = 0;
+    if (attrs_out)
+        *attrs_out = NULL;
     if (sl_store_job_get (self->store, job, &row) == SL_STORE_OK) {
         *state_out = (int) row.state;
         snprintf (source, size, "%s", row.source ? row.source : "");
+        if (attrs_out)
+            *attrs_out = s_job_attrs (&row);
     }
     sl_store_job_reset (&row);
     if (!*source)
@@ -269,17 +289,21 @@ s_duplicate (store_stage_t *self, sl_ctx_t *ctx, const msgpack_object *body)
         return SL_FAIL;
     }
     int state;
-    s_job_source (self, job, body, source, sizeof source, &state);
+    char *attrs = NULL;
+    s_job_source (self, job, body, source, sizeof source, &state, &attrs);
     if (state == SL_STORE_COMPLETED) {
+        free (attrs);
         sl_blob_job_remove (self->blob, job);
         return SL_DONE;
     }
     sl_doc_meta_t meta = {
         .workspace = sl_envelope_workspace (env), .source = source, .sha256 = sha,
-        .job_id = state >= 0 ? job : NULL
+        .job_id = state >= 0 ? job : NULL, .attrs = attrs
     };
     sl_store_commit_t result;
     int rc = sl_store_document_link (self->store, &meta, &result);
+    free (attrs);
+    meta.attrs = NULL;
     if (rc == SL_STORE_NOT_FOUND) {
         sl_ctx_set_error (ctx, "document %s was deleted before the job completed: ingest "
                           "it again", doc_id);
@@ -372,24 +396,29 @@ s_store (sl_ctx_t *ctx, void *state)
     sl_mp_get_int (body, "pages", &pages);
     sl_mp_get_int (body, "size", &bytes);
     int job_state;
-    s_job_source (self, job, body, source, sizeof source, &job_state);
+    char *attrs = NULL;
+    s_job_source (self, job, body, source, sizeof source, &job_state, &attrs);
     if (job_state == SL_STORE_COMPLETED) {
         //  A duplicate delivery after the first one completed
+        free (attrs);
         sl_blob_job_remove (self->blob, job);
         return SL_DONE;
     }
 
     char dir [1200], err [512] = "";
     if (sl_blob_job_dir (self->blob, job, dir, sizeof dir)) {
+        free (attrs);
         sl_ctx_set_error (ctx, "store: bad job id");
         return SL_FAIL;
     }
     reader_t *reader = calloc (1, sizeof *reader);
     if (!reader) {
+        free (attrs);
         sl_ctx_set_error (ctx, "store: out of memory");
         return SL_RETRY;
     }
     if (s_reader_open (reader, dir, nchunks, (int) dim, err, sizeof err)) {
+        free (attrs);
         free (reader);
         sl_ctx_set_error (ctx, "store: %s", err);
         return SL_RETRY;
@@ -407,12 +436,15 @@ s_store (sl_ctx_t *ctx, void *state)
     sl_doc_meta_t meta = {
         .workspace = sl_envelope_workspace (env), .source = source, .sha256 = sha,
         .mime = *mime ? mime : NULL, .title = *title ? title : NULL, .pages = (int) pages,
-        .bytes = bytes, .job_id = job_state >= 0 ? job : NULL, .chunking = chunking
+        .bytes = bytes, .job_id = job_state >= 0 ? job : NULL, .chunking = chunking,
+        .attrs = attrs
     };
     sl_store_commit_t result;
     int rc = sl_store_document_commit_stream (self->store, &meta, (int) nchunks, (int) dim,
                                               model, s_reader_read, reader, &result);
     free (chunking);
+    free (attrs);
+    meta.attrs = NULL;
     bool oom = reader->oom;
     s_reader_close (reader);
     free (reader);

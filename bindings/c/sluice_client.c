@@ -787,14 +787,30 @@ s_ingest (sluice_client_t *self, char *body, size_t size, char job_id [SLUICE_ID
 sluice_rc_t
 sluice_client_ingest_url (sluice_client_t *self, const char *url, char job_id [SLUICE_ID_SIZE], int timeout_ms)
 {
+    return sluice_client_ingest_url_meta (self, url, NULL, job_id, timeout_ms);
+}
+
+sluice_rc_t
+sluice_client_ingest_url_meta (sluice_client_t *self, const char *url, const char *meta_json,
+                               char job_id [SLUICE_ID_SIZE], int timeout_ms)
+{
     assert (self);
     s_clear (self);
     if (!url || (strncmp (url, "http://", 7) && strncmp (url, "https://", 8)) || strlen (url) > 2000)
         return s_set (self, SLUICE_EINVAL, 0, "url must be an http or https URL of at most 2000 characters");
     if (!s_job_id_prepare (self, job_id))
         return s_set (self, SLUICE_EINVAL, 0, "job_id must be \"\" or 1..64 characters of [A-Za-z0-9_.-]");
+    if (meta_json && strlen (meta_json) > 65536)
+        return s_set (self, SLUICE_EINVAL, 0, "meta is longer than 64 KiB");
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, meta_json ? 2 : 1);
+    sl_mpw_kv_str (&w, "url", url);
+    //  JSON text: intake reads and checks it (this library parses no JSON)
+    if (meta_json)
+        sl_mpw_kv_str (&w, "meta", meta_json);
     size_t size;
-    char *body = s_body_kv ("url", url, &size);
+    char *body = sl_mpw_take (&w, &size);
     return s_ingest (self, body, size, job_id, timeout_ms);
 }
 
@@ -992,6 +1008,16 @@ sluice_client_ingest_stream (sluice_client_t *self, sluice_read_fn *read, void *
                              const char *filename, const char *mime, char job_id [SLUICE_ID_SIZE],
                              int timeout_ms)
 {
+    return sluice_client_ingest_stream_meta (self, read, arg, size, filename, mime, NULL, job_id,
+                                             timeout_ms);
+}
+
+sluice_rc_t
+sluice_client_ingest_stream_meta (sluice_client_t *self, sluice_read_fn *read, void *arg,
+                                  int64_t size, const char *filename, const char *mime,
+                                  const char *meta_json, char job_id [SLUICE_ID_SIZE],
+                                  int timeout_ms)
+{
     assert (self);
     s_clear (self);
     if (!read)
@@ -1000,6 +1026,8 @@ sluice_client_ingest_stream (sluice_client_t *self, sluice_read_fn *read, void *
         return s_set (self, SLUICE_EINVAL, 0, "job_id must be \"\" or 1..64 characters of [A-Za-z0-9_.-]");
     if ((filename && strlen (filename) > 1000) || (mime && strlen (mime) > 120))
         return s_set (self, SLUICE_EINVAL, 0, "filename or mime too long");
+    if (meta_json && strlen (meta_json) > 65536)
+        return s_set (self, SLUICE_EINVAL, 0, "meta is longer than 64 KiB");
     char blob [SL_SHA256_HEX] = "";
     uint64_t total = 0;
     sluice_rc_t rc = s_upload (self, read, arg, size, filename, mime, blob, &total, timeout_ms);
@@ -1010,11 +1038,13 @@ sluice_client_ingest_stream (sluice_client_t *self, sluice_read_fn *read, void *
                       (unsigned long long) total, (long long) size);
     sl_mpw_t w;
     sl_mpw_init (&w);
-    msgpack_pack_map (&w.pk, 4);
+    msgpack_pack_map (&w.pk, meta_json ? 5 : 4);
     sl_mpw_kv_str (&w, "blob", blob);
     sl_mpw_kv_int (&w, "size", (int64_t) total);
     sl_mpw_kv_str (&w, "filename", filename ? filename : "");
     sl_mpw_kv_str (&w, "mime", mime ? mime : "");
+    if (meta_json)
+        sl_mpw_kv_str (&w, "meta", meta_json);
     size_t bsize;
     char *body = sl_mpw_take (&w, &bsize);
     return s_ingest (self, body, bsize, job_id, timeout_ms);
@@ -1689,10 +1719,13 @@ sluice_client_search_mode (sluice_client_t *self, const char *query, int k, cons
     return sluice_client_search_within (self, query, k, mode, NULL, 0, hits_p, timeout_ms);
 }
 
-sluice_rc_t
-sluice_client_search_within (sluice_client_t *self, const char *query, int k, const char *mode,
-                             const char *const *documents, size_t n_documents,
-                             sluice_hits_t **hits_p, int timeout_ms)
+//  A search with everything it can take (filter_json, source_prefix,
+//  mimes: see sluice_client_search_filter)
+static sluice_rc_t
+s_search (sluice_client_t *self, const char *query, int k, const char *mode,
+          const char *const *documents, size_t n_documents, const char *filter_json,
+          const char *source_prefix, const char *const *mimes, size_t n_mimes,
+          sluice_hits_t **hits_p, int timeout_ms)
 {
     assert (self && hits_p);
     *hits_p = NULL;
@@ -1711,12 +1744,30 @@ sluice_client_search_within (sluice_client_t *self, const char *query, int k, co
         if (!documents [i] || !sl_token_valid (documents [i]))
             return s_set (self, SLUICE_EINVAL, 0, "not a document id: %.64s",
                           documents [i] ? documents [i] : "(null)");
+    if (n_mimes > 16 || (n_mimes > 0 && !mimes) || (filter_json && strlen (filter_json) > 65536)
+    ||  (source_prefix && strlen (source_prefix) > 2048))
+        return s_set (self, SLUICE_EINVAL, 0, "at most 16 types, a filter of 64 KiB, a prefix of 2 KiB");
+    for (size_t i = 0; i < n_mimes; i++)
+        if (!mimes [i])
+            return s_set (self, SLUICE_EINVAL, 0, "a type is NULL");
     sl_mpw_t w;
     sl_mpw_init (&w);
-    msgpack_pack_map (&w.pk, n_documents > 0 ? 4 : 3);
+    msgpack_pack_map (&w.pk, 3 + (n_documents > 0) + (filter_json != NULL)
+                             + (source_prefix != NULL) + (n_mimes > 0));
     sl_mpw_kv_str (&w, "query", query);
     sl_mpw_kv_int (&w, "k", k);
     sl_mpw_kv_str (&w, "mode", mode);
+    //  JSON text: the query service reads it (this library parses no JSON)
+    if (filter_json)
+        sl_mpw_kv_str (&w, "filter", filter_json);
+    if (source_prefix)
+        sl_mpw_kv_str (&w, "source_prefix", source_prefix);
+    if (n_mimes > 0) {
+        sl_mpw_key (&w, "mime");
+        msgpack_pack_array (&w.pk, n_mimes);
+        for (size_t i = 0; i < n_mimes; i++)
+            sl_mpw_str (&w, mimes [i]);
+    }
     if (n_documents > 0) {
         sl_mpw_key (&w, "documents");
         msgpack_pack_array (&w.pk, n_documents);
@@ -1777,6 +1828,25 @@ sluice_client_search_within (sluice_client_t *self, const char *query, int k, co
     s_reply_free (&reply);
     *hits_p = result;
     return SLUICE_OK;
+}
+
+sluice_rc_t
+sluice_client_search_within (sluice_client_t *self, const char *query, int k, const char *mode,
+                             const char *const *documents, size_t n_documents,
+                             sluice_hits_t **hits_p, int timeout_ms)
+{
+    return s_search (self, query, k, mode, documents, n_documents, NULL, NULL, NULL, 0, hits_p,
+                     timeout_ms);
+}
+
+sluice_rc_t
+sluice_client_search_filter (sluice_client_t *self, const char *query, int k, const char *mode,
+                             const char *filter_json, const char *source_prefix,
+                             const char *const *mimes, size_t n_mimes, sluice_hits_t **hits_p,
+                             int timeout_ms)
+{
+    return s_search (self, query, k, mode, NULL, 0, filter_json, source_prefix, mimes, n_mimes,
+                     hits_p, timeout_ms);
 }
 
 size_t sluice_hits_size (const sluice_hits_t *self) { return self->size; }
@@ -1989,6 +2059,31 @@ sluice_client_document_content (sluice_client_t *self, const char *doc_id, FILE 
         rc = s_set (self, SLUICE_EPROTOCOL, 502, "document %s changed while it was read", doc_id);
     if (size_p)
         *size_p = offset;
+    return rc;
+}
+
+sluice_rc_t
+sluice_client_document_meta (sluice_client_t *self, const char *doc_id, const char *meta_json,
+                             bool merge, int timeout_ms)
+{
+    assert (self);
+    s_clear (self);
+    if (!sl_token_valid (doc_id))
+        return s_set (self, SLUICE_EINVAL, 0, "a document id is 1..64 characters of [A-Za-z0-9_.-]");
+    if (!meta_json || strlen (meta_json) > 65536)
+        return s_set (self, SLUICE_EINVAL, 0, "meta must be a JSON object of at most 64 KiB");
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 3);
+    sl_mpw_kv_str (&w, "id", doc_id);
+    sl_mpw_kv_str (&w, "meta", meta_json);
+    sl_mpw_kv_bool (&w, "merge", merge);
+    size_t size;
+    char *body = sl_mpw_take (&w, &size);
+    reply_t reply;
+    sluice_rc_t rc = s_request (self, "query", "doc_meta", NULL, body, size, timeout_ms, &reply);
+    if (rc == SLUICE_OK)
+        s_reply_free (&reply);
     return rc;
 }
 

@@ -178,6 +178,16 @@ SLUICE_EXPORT sluice_rc_t sluice_client_ingest_bytes (sluice_client_t *self, con
 SLUICE_EXPORT sluice_rc_t sluice_client_ingest_file (sluice_client_t *self, const char *path, const char *mime,
                                                      char job_id [SLUICE_ID_SIZE], int timeout_ms);
 
+//  The same with attributes for the document: meta_json is a JSON object's
+//  text ({"team": "legal", "year": 2024}, see POST /v1/ingest "meta"),
+//  checked by the server (a refusal is SLUICE_EREFUSED, status 400, with
+//  the reason in sluice_client_message); NULL: none.
+//  Without meta a document ingested again keeps its attributes; with meta
+//  they are replaced.
+SLUICE_EXPORT sluice_rc_t sluice_client_ingest_url_meta (sluice_client_t *self, const char *url,
+                                                         const char *meta_json,
+                                                         char job_id [SLUICE_ID_SIZE], int timeout_ms);
+
 //  A source of bytes: copy up to max bytes into buf; return the count, 0
 //  at the end, or -1 on error (the upload is abandoned with SLUICE_EIO).
 typedef ssize_t (sluice_read_fn) (void *arg, void *buf, size_t max);
@@ -186,6 +196,11 @@ typedef ssize_t (sluice_read_fn) (void *arg, void *buf, size_t max);
 SLUICE_EXPORT sluice_rc_t sluice_client_ingest_stream (sluice_client_t *self, sluice_read_fn *read, void *arg,
                                                        int64_t size, const char *filename, const char *mime,
                                                        char job_id [SLUICE_ID_SIZE], int timeout_ms);
+//  The same with attributes (meta_json as for sluice_client_ingest_url_meta).
+SLUICE_EXPORT sluice_rc_t sluice_client_ingest_stream_meta (sluice_client_t *self, sluice_read_fn *read,
+                                                            void *arg, int64_t size, const char *filename,
+                                                            const char *mime, const char *meta_json,
+                                                            char job_id [SLUICE_ID_SIZE], int timeout_ms);
 
 //  --------------------------------------------------------------------------
 //  Jobs
@@ -299,6 +314,17 @@ SLUICE_EXPORT sluice_rc_t sluice_client_search_within (sluice_client_t *self, co
                                                        const char *mode, const char *const *documents,
                                                        size_t n_documents, sluice_hits_t **hits_p,
                                                        int timeout_ms);
+//  The same limited by the documents' attributes and source: filter_json a
+//  JSON object's text ({"team": "legal", "year": {"gte": 2020}}, see POST
+//  /v1/search "filter"), source_prefix (only sources starting with it),
+//  mimes [0..n_mimes) (only these types); each NULL / 0 for none. The
+//  server checks them: a refusal is SLUICE_EREFUSED (400) with its reason
+//  in sluice_client_message.
+SLUICE_EXPORT sluice_rc_t sluice_client_search_filter (sluice_client_t *self, const char *query, int k,
+                                                       const char *mode, const char *filter_json,
+                                                       const char *source_prefix, const char *const *mimes,
+                                                       size_t n_mimes, sluice_hits_t **hits_p,
+                                                       int timeout_ms);
 SLUICE_EXPORT size_t sluice_hits_size (const sluice_hits_t *self);
 SLUICE_EXPORT double sluice_hits_score (const sluice_hits_t *self, size_t index);
 SLUICE_EXPORT const char *sluice_hits_text (const sluice_hits_t *self, size_t index);
@@ -362,6 +388,14 @@ SLUICE_EXPORT void sluice_docs_destroy (sluice_docs_t **self_p);
 SLUICE_EXPORT sluice_rc_t sluice_client_document_content (sluice_client_t *self, const char *doc_id,
                                                           FILE *out, int64_t max_bytes, int64_t *size_p,
                                                           int timeout_ms);
+
+//  Re-tag document doc_id without ingesting it again: meta_json (a JSON
+//  object's text) is merged over its attributes (merge true: a key set to
+//  null goes) or replaces them (merge false). SLUICE_ENOTFOUND for another
+//  workspace's id; the server's refusal of the attributes comes back with
+//  its reason in sluice_client_message.
+SLUICE_EXPORT sluice_rc_t sluice_client_document_meta (sluice_client_t *self, const char *doc_id,
+                                                       const char *meta_json, bool merge, int timeout_ms);
 
 //  Delete document doc_id with its chunks and vectors.
 SLUICE_EXPORT sluice_rc_t sluice_client_document_delete (sluice_client_t *self, const char *doc_id,

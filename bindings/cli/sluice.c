@@ -2,6 +2,8 @@
 
         sluice ingest FILE|URL|DIR ... [--wait]
         sluice jobs | ls | show ID | rm ID | search "query" [-k N] | status
+        sluice ingest FILE --meta team=legal; sluice search "q" --filter year>=2020
+        sluice tag ID key=value ...
 
     Talks HTTP only (libcurl + jansson), so it works against any edge, local
     or remote. Files are uploaded as multipart/form-data streamed from disk
@@ -31,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sluice_args.h"
+
 #define SLUICE_CLI_VERSION "0.1.0"
 
 //  Exit codes
@@ -56,6 +60,11 @@ static struct {
     const char *mode;
     const char *docs [100];         //  search --doc ID (repeatable)
     int n_docs;
+    json_t *meta;                   //  ingest --meta / --meta-json; tag
+    json_t *filter;                 //  search --filter / --filter-json
+    const char *source_prefix;      //  search --source-prefix
+    json_t *mimes;                  //  search --mime (repeatable, or a,b)
+    bool replace;                   //  tag --replace: PUT instead of PATCH
     int limit;
     int offset;
     CURL *curl;                     //  one handle: connections are reused
@@ -77,6 +86,8 @@ s_usage (FILE *out)
         "  ls                        list documents\n"
         "  show ID                   show a document (or, if there is none, a job)\n"
         "  rm ID                     delete a document\n"
+        "  tag ID key=value...       set a document's attributes (key= removes one;\n"
+        "         --replace          replace them all instead of merging)\n"
         "  search \"QUERY\" [-k N] [--mode M] [--doc ID]...\n"
         "                            best matching chunks (default k 10); M: hybrid (default:\n"
         "                            meaning and exact words), vector or lexical; --doc: only\n"
@@ -88,6 +99,11 @@ s_usage (FILE *out)
         "                            `chunking reset`: back to the server's\n"
         "\n"
         "options:\n"
+        "  --meta key=value  ingest: an attribute of every document (repeatable; 1 is a\n"
+        "                    number, true a boolean, a,b a list); --meta-json '{...}' for any\n"
+        "  --filter EXPR     search: key=v, key~a,b (any of), key>=v, key>v, key<=v, key<v\n"
+        "                    (repeatable, ANDed; numbers or dates); --filter-json '{...}'\n"
+        "  --source-prefix P, --mime TYPE   search: only sources starting with P, of TYPE\n"
         "  --server URL      server (default $SLUICE_SERVER or http://127.0.0.1:8080)\n"
         "  --key KEY         API key (default $SLUICE_KEY)\n"
         "  --json            machine-readable output (one JSON document)\n"
@@ -489,6 +505,48 @@ s_cmd_show (const char *id)
     return rc;
 }
 
+//  tag ID key=value...: PATCH the document's attributes (key= removes
+//  one), or PUT them with --replace
+static int
+s_cmd_tag (const char *id, int argc, char **argv)
+{
+    if (!s_id_ok (id)) {
+        s_err ("'%s' is not an id", id);
+        return EXIT_USAGE;
+    }
+    json_t *meta = s_opt.meta ? json_deep_copy (s_opt.meta) : json_object ();
+    char why [256];
+    for (int i = 0; i < argc; i++)
+        if (sluice_meta_add (meta, argv [i], !s_opt.replace, why, sizeof why)) {
+            json_decref (meta);
+            s_err ("%s", why);
+            return EXIT_USAGE;
+        }
+    char path [256];
+    snprintf (path, sizeof path, "/v1/documents/%s/meta", id);
+    json_t *reply;
+    char error [1024];
+    long status = s_request (s_opt.replace ? "PUT" : "PATCH", path, meta, NULL, &reply, error,
+                             sizeof error);
+    json_decref (meta);
+    if (status == 404)
+        snprintf (error, sizeof error, "no document %s", id);
+    int rc = s_finish (status, reply, error);
+    if (rc == EXIT_OK) {
+        if (s_opt.json)
+            s_print_json (reply);
+        else
+        if (!s_opt.quiet) {
+            char *text = json_dumps (json_object_get (json_object_get (reply, "document"), "meta"),
+                                     JSON_COMPACT | JSON_SORT_KEYS);
+            printf ("%s %s\n", id, text ? text : "{}");
+            free (text);
+        }
+    }
+    json_decref (reply);
+    return rc;
+}
+
 static int
 s_cmd_rm (const char *id)
 {
@@ -564,6 +622,12 @@ s_cmd_search (const char *query)
             json_array_append_new (docs, json_string (s_opt.docs [i]));
         json_object_set_new (body, "documents", docs);
     }
+    if (s_opt.filter)
+        json_object_set (body, "filter", s_opt.filter);
+    if (s_opt.source_prefix)
+        json_object_set_new (body, "source_prefix", json_string (s_opt.source_prefix));
+    if (s_opt.mimes)
+        json_object_set (body, "mime", s_opt.mimes);
     json_t *reply;
     char error [1024];
     long status = s_request ("POST", "/v1/search", body, NULL, &reply, error, sizeof error);
@@ -789,6 +853,8 @@ s_submit (doc_t *doc)
     long status;
     if (doc->is_url) {
         json_t *body = json_pack ("{s:s}", "url", doc->arg);
+        if (s_opt.meta)
+            json_object_set (body, "meta", s_opt.meta);
         status = s_request ("POST", "/v1/ingest", body, NULL, &reply, error, sizeof error);
         json_decref (body);
     }
@@ -804,6 +870,13 @@ s_submit (doc_t *doc)
             return;
         }
         curl_mime_filename (part, doc->name);
+        if (s_opt.meta) {
+            char *text = json_dumps (s_opt.meta, JSON_COMPACT);
+            curl_mimepart *field = curl_mime_addpart (mime);
+            curl_mime_name (field, "meta");
+            curl_mime_data (field, text, CURL_ZERO_TERMINATED);
+            free (text);
+        }
         status = s_request ("POST", "/v1/ingest", NULL, mime, &reply, error, sizeof error);
         curl_mime_free (mime);
     }
@@ -1262,6 +1335,13 @@ main (int argc, char **argv)
         { "doc", required_argument, 0, 'D' },
         { "limit", required_argument, 0, 'l' },
         { "offset", required_argument, 0, 'o' },
+        { "meta", required_argument, 0, 'm' },
+        { "meta-json", required_argument, 0, 'J' },
+        { "filter", required_argument, 0, 'f' },
+        { "filter-json", required_argument, 0, 'F' },
+        { "source-prefix", required_argument, 0, 'P' },
+        { "mime", required_argument, 0, 'T' },
+        { "replace", no_argument, 0, 'R' },
         { "help", no_argument, 0, 'h' },
         { "version", no_argument, 0, 'V' },
         { 0, 0, 0, 0 }
@@ -1282,6 +1362,49 @@ main (int argc, char **argv)
             case 'q': s_opt.quiet = true; break;
             case 'S': s_opt.state = optarg; break;
             case 'M': s_opt.mode = optarg; break;
+            case 'P': s_opt.source_prefix = optarg; break;
+            case 'R': s_opt.replace = true; break;
+            case 'T': {
+                if (!s_opt.mimes)
+                    s_opt.mimes = json_array ();
+                json_t *types = sluice_arg_value (optarg, true);
+                if (json_is_array (types))
+                    json_array_extend (s_opt.mimes, types);
+                else
+                    json_array_append (s_opt.mimes, types);
+                json_decref (types);
+                break;
+            }
+            case 'm':
+            case 'f': {
+                json_t **into = opt == 'm' ? &s_opt.meta : &s_opt.filter;
+                if (!*into)
+                    *into = json_object ();
+                char why [256];
+                if ((opt == 'm' ? sluice_meta_add (*into, optarg, false, why, sizeof why)
+                                : sluice_filter_add (*into, optarg, why, sizeof why))) {
+                    s_err ("%s", why);
+                    return EXIT_USAGE;
+                }
+                break;
+            }
+            case 'J':
+            case 'F': {
+                json_error_t jerr;
+                json_t *given = json_loads (optarg, 0, &jerr);
+                if (!json_is_object (given)) {
+                    json_decref (given);
+                    s_err ("--%s wants a JSON object, e.g. '{\"team\": \"legal\"}'",
+                           opt == 'J' ? "meta-json" : "filter-json");
+                    return EXIT_USAGE;
+                }
+                json_t **into = opt == 'J' ? &s_opt.meta : &s_opt.filter;
+                if (!*into)
+                    *into = json_object ();
+                json_object_update (*into, given);
+                json_decref (given);
+                break;
+            }
             case 'D':
                 if (s_opt.n_docs == (int) (sizeof s_opt.docs / sizeof s_opt.docs [0])) {
                     s_err ("at most %d --doc options", s_opt.n_docs);
@@ -1359,6 +1482,9 @@ main (int argc, char **argv)
     if (strcmp (cmd, "rm") == 0 && nargs == 1)
         rc = s_cmd_rm (args [0]);
     else
+    if (strcmp (cmd, "tag") == 0 && nargs >= 1 && (nargs > 1 || s_opt.meta || s_opt.replace))
+        rc = s_cmd_tag (args [0], nargs - 1, args + 1);
+    else
     if (strcmp (cmd, "search") == 0 && nargs >= 1) {
         //  Several words without quotes are one query
         char query [4096] = "";
@@ -1380,5 +1506,8 @@ main (int argc, char **argv)
     }
     curl_easy_cleanup (s_opt.curl);
     curl_global_cleanup ();
+    json_decref (s_opt.meta);
+    json_decref (s_opt.filter);
+    json_decref (s_opt.mimes);
     return rc;
 }

@@ -769,8 +769,10 @@
   function addFiles(fileList) {
     const files = Array.from(fileList || []).map((f) =>
       f instanceof File ? { file: f, path: f.webkitRelativePath || f.name } : f);
+    const meta = metaForNewRows();
+    if (meta === false) return;
     for (const { file, path } of files) {
-      const row = newRow('file', path, { file, path, source: path });
+      const row = newRow('file', path, { file, path, source: path, meta });
       ingestQueue.push(row);
     }
     if (files.length) announce(files.length === 1 ? 'Added ' + files[0].path + '.' : 'Added ' + files.length + ' files.');
@@ -809,10 +811,54 @@
     return out;
   }
 
+  // A value typed as a person means it: true/false, numbers, a,b lists
+  // (split only where asked), anything else a string (dates stay strings:
+  // the server reads them as instants)
+  function typedValue(text, split) {
+    if (split && text.includes(',')) return text.split(',').filter((v) => v !== '').map((v) => typedValue(v, false));
+    if (text === 'true') return true;
+    if (text === 'false') return false;
+    if (/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) return Number(text);
+    return text;
+  }
+
+  // The attributes box: key=value lines or a JSON object. {meta} (null if
+  // empty) or {error}. The server checks them fully (400 with the reason).
+  function ingestMeta() {
+    const text = $('meta').value.trim();
+    if (!text) return { meta: null };
+    if (text.startsWith('{')) {
+      try {
+        const meta = JSON.parse(text);
+        if (meta && typeof meta === 'object' && !Array.isArray(meta)) return { meta };
+      } catch (e) { return { error: 'Attributes: not valid JSON (' + e.message + ')' }; }
+      return { error: 'Attributes: a JSON object, please' };
+    }
+    const meta = {};
+    for (const line of text.split('\n').map((l) => l.trim()).filter(Boolean)) {
+      const eq = line.indexOf('=');
+      if (eq <= 0) return { error: 'Attributes: "' + line + '" is not key=value' };
+      meta[line.slice(0, eq).trim()] = typedValue(line.slice(eq + 1).trim(), true);
+    }
+    return { meta };
+  }
+
+  // Attributes for rows being added now; false (and the reason shown) if
+  // the box cannot be read
+  function metaForNewRows() {
+    const m = ingestMeta();
+    const status = $('meta-status');
+    status.dataset.kind = m.error ? 'error' : '';
+    status.textContent = m.error || '';
+    return m.error ? false : m.meta;
+  }
+
   function addUrls(text) {
     const urls = String(text || '').split(/\s+/).map((u) => u.trim()).filter((u) => u && !u.startsWith('#'));
+    const meta = metaForNewRows();
+    if (meta === false) return 0;
     for (const url of urls) {
-      const row = newRow('url', basename(url) || url, { url, source: url });
+      const row = newRow('url', basename(url) || url, { url, source: url, meta });
       ingestQueue.push(row);
     }
     if (urls.length) announce('Added ' + urls.length + (urls.length === 1 ? ' URL.' : ' URLs.'));
@@ -840,6 +886,7 @@
       let body;
       if (row.kind === 'file') {
         body = new FormData();
+        if (row.meta) body.append('meta', JSON.stringify(row.meta));
         body.append('file', row.file, row.path || row.file.name);
         xhr.upload.onprogress = (e) => {
           if (!e.lengthComputable) return;
@@ -848,7 +895,7 @@
         };
       } else {
         xhr.setRequestHeader('Content-Type', 'application/json');
-        body = JSON.stringify({ url: row.url });
+        body = JSON.stringify(row.meta ? { url: row.url, meta: row.meta } : { url: row.url });
       }
       xhr.onload = () => {
         let data = null;
@@ -1165,13 +1212,45 @@
     $('search-within').hidden = !doc;
   }
 
+  // The filter box into the search request's fields: a JSON object (the
+  // filter itself), or conditions separated by ";" as the CLI takes them:
+  // key=v, key~a,b (any of), key>=v, key>v, key<=v, key<v, and
+  // source^=prefix, mime=type[,type]. Throws with a reason a person can act on.
+  function filterFields(text) {
+    text = text.trim();
+    if (!text) return {};
+    if (text.startsWith('{')) {
+      let filter;
+      try { filter = JSON.parse(text); } catch (e) { throw new Error('Filter: not valid JSON (' + e.message + ')'); }
+      return { filter };
+    }
+    const out = {}, filter = {};
+    for (const part of text.split(/[;\n]/).map((p) => p.trim()).filter(Boolean)) {
+      const m = /^([^<>=~^]+)(\^=|>=|<=|=|~|>|<)(.+)$/.exec(part);
+      if (!m) throw new Error('Filter: "' + part + '" is not key=value, key~a,b, key>=v…');
+      const key = m[1].trim(), op = m[2], value = m[3].trim();
+      if (op === '^=' && key === 'source') out.source_prefix = value;
+      else if (op === '=' && key === 'mime') out.mime = value.split(',').filter(Boolean);
+      else if (op === '=') filter[key] = typedValue(value, false);
+      else if (op === '~') filter[key] = { any: [].concat(typedValue(value, true)) };
+      else if (op === '^=') throw new Error('Filter: ^= is for source^=prefix');
+      else {
+        const name = { '>=': 'gte', '>': 'gt', '<=': 'lte', '<': 'lt' }[op];
+        filter[key] = Object.assign(typeof filter[key] === 'object' && filter[key] ? filter[key] : {},
+                                    { [name]: typedValue(value, false) });
+      }
+    }
+    if (Object.keys(filter).length) out.filter = filter;
+    return out;
+  }
+
   async function search(q, k, mode) {
     const status = $('search-status');
     const list = $('hits');
     status.dataset.kind = '';
     status.textContent = 'Searching…';
     try {
-      const body = { query: q, k, mode: mode || 'hybrid' };
+      const body = Object.assign({ query: q, k, mode: mode || 'hybrid' }, filterFields($('filter').value));
       if (searchWithin) body.documents = [searchWithin.id];
       const data = await api('POST', '/v1/search', body);
       const hits = data.hits || [];

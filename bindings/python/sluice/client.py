@@ -20,7 +20,7 @@ import io
 import os
 import re
 import time
-from typing import Any, BinaryIO, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, BinaryIO, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import msgpack
 import zmq
@@ -53,6 +53,14 @@ def _check_token(value: str, what: str) -> str:
     if not isinstance(value, str) or not _TOKEN.match(value):
         raise Refused("%s must be 1..64 characters of [A-Za-z0-9_.-], not %r" % (what, value))
     return value
+
+
+def _check_meta(meta: Mapping[str, Any]) -> Dict[str, Any]:
+    """Attributes go as they are (the server checks them fully); only what
+    cannot be a JSON object of them is refused here."""
+    if not isinstance(meta, Mapping):
+        raise Refused("meta must be a mapping such as {'team': 'legal', 'year': 2024}")
+    return dict(meta)
 
 
 def _load_cert(path: str) -> Tuple[bytes, Optional[bytes]]:
@@ -297,8 +305,11 @@ class Client:
 
     # -- submitting --------------------------------------------------------
 
-    def _ingest(self, body: Dict[str, Any], job_id: Optional[str], timeout: Optional[float]) -> Job:
+    def _ingest(self, body: Dict[str, Any], job_id: Optional[str], timeout: Optional[float],
+                meta: Optional[Mapping[str, Any]] = None) -> Job:
         job = _check_token(job_id, "job_id") if job_id else _new_id()
+        if meta is not None:
+            body = dict(body, meta=_check_meta(meta))
         try:
             reply = self._request("intake", "ingest", body, timeout, job=job)
         except Timeout as e:
@@ -308,31 +319,36 @@ class Client:
             raise ProtocolError("intake/ingest: reply without a job", 502)
         return Job.from_map(reply["job"])
 
-    def ingest_url(self, url: str, *, job_id: Optional[str] = None, timeout: Optional[float] = None) -> Job:
+    def ingest_url(self, url: str, *, job_id: Optional[str] = None, timeout: Optional[float] = None,
+                   meta: Optional[Mapping[str, Any]] = None) -> Job:
         """Ingest the document at an http(s) URL. ``job_id`` names the job
         (else a random one): repeating a call with the same id after a
         :class:`Timeout` returns that job instead of making a second (the
-        exception's ``job_id`` attribute holds the id that was asked for)."""
+        exception's ``job_id`` attribute holds the id that was asked for).
+        ``meta``: the document's attributes (strings, numbers, booleans,
+        dates as "2024-03-01" strings, or lists of those), which replace
+        any it had; without it a document ingested again keeps its own."""
         if not isinstance(url, str) or not re.match(r"^https?://", url) or len(url) > 2000:
             raise Refused("url must be an http or https URL of at most 2000 characters")
-        return self._ingest({"url": url}, job_id, timeout)
+        return self._ingest({"url": url}, job_id, timeout, meta)
 
     def ingest_bytes(self, data: Union[bytes, bytearray, memoryview], *, filename: Optional[str] = None,
                      mime: Optional[str] = None, job_id: Optional[str] = None,
-                     timeout: Optional[float] = None) -> Job:
+                     timeout: Optional[float] = None, meta: Optional[Mapping[str, Any]] = None) -> Job:
         """Ingest bytes, sent to the upload service in 1 MiB parts."""
         data = bytes(data)
         return self.ingest_stream(io.BytesIO(data), size=len(data), filename=filename, mime=mime,
-                                  job_id=job_id, timeout=timeout)
+                                  job_id=job_id, timeout=timeout, meta=meta)
 
     def ingest_file(self, path: Union[str, "os.PathLike[str]"], *, mime: Optional[str] = None,
-                    job_id: Optional[str] = None, timeout: Optional[float] = None) -> Job:
+                    job_id: Optional[str] = None, timeout: Optional[float] = None,
+                    meta: Optional[Mapping[str, Any]] = None) -> Job:
         """Ingest a file, streamed from disk in 1 MiB parts."""
         path = os.fspath(path)
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             return self.ingest_stream(f, size=size, filename=os.path.basename(path), mime=mime,
-                                      job_id=job_id, timeout=timeout)
+                                      job_id=job_id, timeout=timeout, meta=meta)
 
     def upload(self, stream: BinaryIO, *, size: Optional[int] = None, filename: Optional[str] = None,
                mime: Optional[str] = None, timeout: Optional[float] = None) -> Dict[str, Any]:
@@ -408,12 +424,14 @@ class Client:
 
     def ingest_stream(self, stream: BinaryIO, *, size: Optional[int] = None, filename: Optional[str] = None,
                       mime: Optional[str] = None, job_id: Optional[str] = None,
-                      timeout: Optional[float] = None) -> Job:
+                      timeout: Optional[float] = None, meta: Optional[Mapping[str, Any]] = None) -> Job:
         """Ingest the bytes read from a binary stream (``size`` if known)."""
         job = _check_token(job_id, "job_id") if job_id else None
+        if meta is not None:
+            _check_meta(meta)       # before the bytes go, not after
         done = self.upload(stream, size=size, filename=filename, mime=mime, timeout=timeout)
         return self._ingest({"blob": done["blob"], "size": done["size"], "filename": filename or "",
-                             "mime": mime or ""}, job, timeout)
+                             "mime": mime or ""}, job, timeout, meta)
 
     # -- jobs and events ---------------------------------------------------
 
@@ -463,11 +481,19 @@ class Client:
 
     def search(self, query: str, k: int = 10, *, mode: str = "hybrid",
                documents: Optional[Sequence[str]] = None,
+               filter: Optional[Mapping[str, Any]] = None, source_prefix: Optional[str] = None,
+               mime: Union[str, Sequence[str], None] = None,
                timeout: Optional[float] = None) -> List[Hit]:
         """The ``k`` (1..100) chunks that best match ``query``, best first.
         ``mode``: ``"hybrid"`` (meaning and exact words, fused), ``"vector"``
         or ``"lexical"``. ``documents``: search only within these document
-        ids (up to 100)."""
+        ids (up to 100). ``filter``: only documents whose attributes match,
+        every key ANDed: ``{"team": "legal"}`` (on a list attribute: holds
+        it), ``{"tags": {"any": ["a", "b"]}}``, ``{"year": {"gte": 2020,
+        "lt": 2025}}``, ``{"signed": {"gte": "2024-01-01"}}``;
+        ``source_prefix``: only sources starting with it; ``mime``: a type
+        or a list of types. The server checks them (:class:`Refused` with
+        its reason)."""
         if not query:
             raise Refused("an empty query matches nothing")
         if not 1 <= int(k) <= 100:
@@ -479,6 +505,14 @@ class Client:
             if isinstance(documents, str) or len(documents) > 100:
                 raise Refused("documents must be a list of at most 100 document ids")
             body["documents"] = [_check_token(d, "document id") for d in documents]
+        if filter is not None:
+            if not isinstance(filter, Mapping):
+                raise Refused("filter must be a mapping such as {'team': 'legal'}")
+            body["filter"] = dict(filter)
+        if source_prefix is not None:
+            body["source_prefix"] = source_prefix
+        if mime is not None:
+            body["mime"] = [mime] if isinstance(mime, str) else list(mime)
         reply = self._request("query", "search", body, timeout)
         hits = reply.get("hits")
         if not isinstance(hits, list):
@@ -532,6 +566,18 @@ class Client:
         if offset != size or sha.hexdigest() != reply.get("sha256"):
             raise ProtocolError("document %s changed while it was read" % doc_id, 502)
         return offset if out is not None else b"".join(parts)
+
+    def set_meta(self, doc_id: str, meta: Mapping[str, Any], *, merge: bool = True,
+                 timeout: Optional[float] = None) -> Document:
+        """Re-tag a document without ingesting it again: ``merge`` (the
+        default) sets the given keys and removes those given as ``None``;
+        ``merge=False`` replaces all its attributes. Returns the document
+        as it is now. Raises :class:`NotFound`, :class:`Refused`."""
+        if not isinstance(meta, Mapping):
+            raise Refused("meta must be a mapping such as {'team': 'legal'}")
+        reply = self._request("query", "doc_meta", {"id": _check_token(doc_id, "document id"),
+                                                    "meta": dict(meta), "merge": bool(merge)}, timeout)
+        return Document.from_map(reply.get("document") or {})
 
     def delete_document(self, doc_id: str, *, timeout: Optional[float] = None) -> None:
         """Delete a document with its chunks and vectors. Raises :class:`NotFound`."""

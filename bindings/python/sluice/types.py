@@ -173,14 +173,17 @@ class Document:
     raw: Dict[str, Any] = field(repr=False, compare=False)
     #  how it was cut: {"target_tokens", "overlap_tokens", "embed_context"}, None if not recorded
     chunking: Optional[Dict[str, Any]] = None
+    meta: Dict[str, Any] = field(default_factory=dict, compare=False)   # its attributes
 
     @classmethod
     def from_map(cls, m: Mapping[str, Any]) -> "Document":
         chunking = m.get("chunking")
+        meta = m.get("meta")
         return cls(id=_str(m, "id") or "", title=_str(m, "title"), source=_str(m, "source"),
                    mime=_str(m, "mime"), sha256=_str(m, "sha256"), pages=_int(m, "pages"),
                    chunks=_int(m, "chunks"), bytes=_int(m, "bytes"), state=_str(m, "state"), raw=dict(m),
-                   chunking=dict(chunking) if isinstance(chunking, dict) else None)
+                   chunking=dict(chunking) if isinstance(chunking, dict) else None,
+                   meta=dict(meta) if isinstance(meta, dict) else {})
 
 
 @dataclass(frozen=True)
