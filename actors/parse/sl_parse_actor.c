@@ -343,7 +343,8 @@ s_parse (sl_ctx_t *ctx, void *state)
                  "indexed with the little text they have", sink.need_ocr, info.page_count);
     sl_mpw_t w;
     sl_mpw_init (&w);
-    const char *except [] = { "title", "pages", "format", "attachments", "ocr_pages", NULL };
+    //  meta stops here: only attachments needed it, the store has the job's
+    const char *except [] = { "title", "pages", "format", "attachments", "ocr_pages", "meta", NULL };
     sl_mpw_map_extend (&w, body, except, via_ocr ? 5 : 4);
     sl_mpw_kv_str (&w, "title", info.title);
     sl_mpw_kv_int (&w, "pages", info.page_count);
