@@ -2,4 +2,5 @@
 sl_pytest(test_mail.py mail
   message_body_searchable attachments_are_documents attachment_text_searchable
   reingest_creates_no_duplicates resent_message_keeps_attachment_documents redelivered_parse_submits_once
-  attachment_refused_with_reason mbox_pages_searchable nested_message_bounded bad_message_fails_clearly)
+  attachment_refused_with_reason mbox_pages_searchable nested_message_bounded bad_message_fails_clearly
+  attachments_inherit_attributes)

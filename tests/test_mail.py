@@ -303,10 +303,42 @@ def test_bad_message_fails_clearly(tmp):
     assert job["state"] == "failed" and "not a mailbox" in (job.get("error") or ""), job
 
 
+def test_attachments_inherit_attributes(tmp):
+    """A message ingested with attributes: each attachment's document
+    carries the same ones, and a filter on them finds the attachment; a
+    message without attributes gives its attachments none."""
+    s, c, _ = node(tmp)
+    meta = {"team": "legal", "year": 2024, "tags": ["contract"]}
+    tagged = message("Contract", words("lighthouse"), [("notes.txt", "text/plain", words("seagull").encode())])
+    r = c.request("upload", "put", {"data": tagged, "mime": "message/rfc822"})
+    parent = c.wait(c.ingest(blob=r["blob"], size=len(tagged), mime="message/rfc822",
+                             filename="inbox/contract.eml", meta=meta)["id"])
+    assert parent["state"] == "completed", parent
+    assert attachment_jobs(c, parent["id"], 1)["notes.txt"]["state"] == "completed"
+    plain = message("Minutes", words("foghorn"), [("notes.txt", "text/plain", words("seagull", 31).encode())])
+    other = c.wait(ingest(c, plain, "inbox/minutes.eml", "message/rfc822")["id"])
+    assert attachment_jobs(c, other["id"], 1)["notes.txt"]["state"] == "completed"
+    docs = documents(c)
+    assert docs["upload:inbox/contract.eml"]["meta"] == meta, docs
+    assert docs["upload:inbox/contract.eml/notes.txt"]["meta"] == meta, docs
+    assert docs["upload:inbox/minutes.eml/notes.txt"]["meta"] == {}, docs
+    # both attachments hold the word; the filter keeps the tagged one
+    everywhere = c.search("seagull", k=10, mode="lexical")["hits"]
+    assert {h["source"] for h in everywhere} == {"upload:inbox/contract.eml/notes.txt",
+                                                 "upload:inbox/minutes.eml/notes.txt"}, everywhere
+    found = c.request("query", "search", {"query": "seagull", "k": 10, "mode": "lexical",
+                                           "filter": {"team": "legal", "tags": {"any": ["contract"]}}})
+    assert {h["source"] for h in found["hits"]} == {"upload:inbox/contract.eml/notes.txt"}, found
+    found = c.request("query", "search", {"query": "seagull", "k": 10, "mode": "lexical",
+                                           "filter": {"team": "ops"}})
+    assert found["hits"] == [], found
+
+
 TESTS = [test_message_body_searchable, test_attachments_are_documents, test_attachment_text_searchable,
          test_reingest_creates_no_duplicates, test_resent_message_keeps_attachment_documents,
          test_redelivered_parse_submits_once, test_attachment_refused_with_reason, test_mbox_pages_searchable,
-         test_nested_message_bounded, test_bad_message_fails_clearly]
+         test_nested_message_bounded, test_bad_message_fails_clearly,
+         test_attachments_inherit_attributes]
 
 if __name__ == "__main__":
     sys.exit(Runner().run(TESTS, set(sys.argv[1:]) or None))

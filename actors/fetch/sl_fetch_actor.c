@@ -145,7 +145,13 @@ s_fetch (sl_ctx_t *ctx, void *state)
     const msgpack_object *chunking = sl_mp_get (body, "chunking");
     if (chunking && chunking->type != MSGPACK_OBJECT_MAP)
         chunking = NULL;
-    msgpack_pack_map (&w.pk, 5 + (attachment ? 1 : 0) + (chunking ? 1 : 0));
+    //  The ingest's attributes (checked by intake, at most 16 KiB) go on
+    //  to parse, which gives them to a mail's attachments; the store takes
+    //  the document's own from the job row, not from here
+    const msgpack_object *meta = sl_mp_get (body, "meta");
+    if (meta && meta->type != MSGPACK_OBJECT_MAP)
+        meta = NULL;
+    msgpack_pack_map (&w.pk, 5 + (attachment ? 1 : 0) + (chunking ? 1 : 0) + (meta ? 1 : 0));
     sl_mpw_kv_str (&w, "sha256", res.sha256);
     sl_mpw_kv_int (&w, "size", (int64_t) res.size);
     sl_mpw_kv_str (&w, "mime", res.mime);
@@ -156,6 +162,10 @@ s_fetch (sl_ctx_t *ctx, void *state)
     if (chunking) {
         sl_mpw_key (&w, "chunking");
         msgpack_pack_object (&w.pk, *chunking);
+    }
+    if (meta) {
+        sl_mpw_key (&w, "meta");
+        msgpack_pack_object (&w.pk, *meta);
     }
     sl_ctx_forward (ctx, "fetched", w.buf.data, w.buf.size);
     sl_mpw_reset (&w);

@@ -38,7 +38,10 @@
     The ingest body carries attachment_depth (parent's + 1; fetch passes it
     on), and an attachment deeper than parse.attachment_depth (default 3;
     0 = attachments are not extracted) is not submitted: a message in a
-    message in a message ends there, whatever the file holds.
+    message in a message ends there, whatever the file holds. It also
+    carries the message's attributes ("meta", which fetch passes on), so
+    an attachment is tagged as its message is; a message ingested without
+    attributes leaves its attachments' own as they are.
     Each attachment is recorded on the parent's job as an event:
         {type: "attachment", name, attachment_job}      submitted
         {type: "attachment_refused", name, reason}      intake said no (4xx:
@@ -160,15 +163,24 @@ s_attachment_ingest (attach_t *att, const char *name, const char *mime, const ch
     char job [SL_ID_LEN + 1], filename [2700];
     sl_id_derive (job, sl_envelope_job (env), "attachment", name);
     snprintf (filename, sizeof filename, "%s/%s", att->prefix, name);
+    //  The message's attributes are its attachments' too (a filter on
+    //  them finds the attachment); intake checks them again
+    const msgpack_object *meta = sl_mp_get (sl_ctx_body (att->ctx), "meta");
+    if (meta && meta->type != MSGPACK_OBJECT_MAP)
+        meta = NULL;
     sl_mpw_t w;
     sl_mpw_init (&w);
-    msgpack_pack_map (&w.pk, 6);
+    msgpack_pack_map (&w.pk, 6 + (meta ? 1 : 0));
     sl_mpw_kv_str (&w, "blob", sha);
     sl_mpw_kv_int (&w, "size", (int64_t) size);
     sl_mpw_kv_str (&w, "mime", mime);
     sl_mpw_kv_str (&w, "filename", filename);
     sl_mpw_kv_int (&w, "attachment_depth", att->depth + 1);
     sl_mpw_kv_str (&w, "attachment_of", sl_envelope_job (env));
+    if (meta) {
+        sl_mpw_key (&w, "meta");
+        msgpack_pack_object (&w.pk, *meta);
+    }
     sl_envelope_t *req = sl_envelope_new ("ingest", job, sl_envelope_workspace (env));
     sl_envelope_route_append (req, "intake");
     sl_envelope_set_body (req, w.buf.data, w.buf.size);
@@ -331,7 +343,8 @@ s_parse (sl_ctx_t *ctx, void *state)
                  "indexed with the little text they have", sink.need_ocr, info.page_count);
     sl_mpw_t w;
     sl_mpw_init (&w);
-    const char *except [] = { "title", "pages", "format", "attachments", "ocr_pages", NULL };
+    //  meta stops here: only attachments needed it, the store has the job's
+    const char *except [] = { "title", "pages", "format", "attachments", "ocr_pages", "meta", NULL };
     sl_mpw_map_extend (&w, body, except, via_ocr ? 5 : 4);
     sl_mpw_kv_str (&w, "title", info.title);
     sl_mpw_kv_int (&w, "pages", info.page_count);

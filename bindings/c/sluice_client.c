@@ -1906,6 +1906,7 @@ sluice_hits_destroy (sluice_hits_t **self_p)
 
 typedef struct {
     char *id, *title, *source, *mime, *sha256;
+    char *meta;                 //  its attributes as JSON text, "{}" if none
     int64_t pages, chunks, bytes;
 } doc_t;
 
@@ -1955,6 +1956,10 @@ sluice_client_documents (sluice_client_t *self, int limit, int offset, sluice_do
         doc->pages = s_field_int (d, "pages", 0);
         doc->chunks = s_field_int (d, "chunks", 0);
         doc->bytes = s_field_int (d, "bytes", 0);
+        //  a server from before attributes sends none: the same as none set
+        const msgpack_object *meta = sl_mp_get (d, "meta");
+        doc->meta = meta && meta->type == MSGPACK_OBJECT_MAP ? s_json (meta) : strdup ("{}");
+        assert (doc->meta);
         if (!doc->id)
             doc->id = strdup ("");
     }
@@ -1978,6 +1983,7 @@ const char *sluice_docs_sha256 (const sluice_docs_t *self, size_t i) { return DO
 int64_t sluice_docs_pages (const sluice_docs_t *self, size_t i) { return DOC (i)->pages; }
 int64_t sluice_docs_chunks (const sluice_docs_t *self, size_t i) { return DOC (i)->chunks; }
 int64_t sluice_docs_bytes (const sluice_docs_t *self, size_t i) { return DOC (i)->bytes; }
+const char *sluice_docs_meta (const sluice_docs_t *self, size_t i) { return DOC (i)->meta; }
 
 void
 sluice_docs_destroy (sluice_docs_t **self_p)
@@ -1991,6 +1997,7 @@ sluice_docs_destroy (sluice_docs_t **self_p)
         free (self->docs [i].source);
         free (self->docs [i].mime);
         free (self->docs [i].sha256);
+        free (self->docs [i].meta);
     }
     free (self->docs);
     free (self->json);

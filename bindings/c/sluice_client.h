@@ -377,6 +377,10 @@ SLUICE_EXPORT const char *sluice_docs_sha256 (const sluice_docs_t *self, size_t 
 SLUICE_EXPORT int64_t sluice_docs_pages (const sluice_docs_t *self, size_t index);
 SLUICE_EXPORT int64_t sluice_docs_chunks (const sluice_docs_t *self, size_t index);
 SLUICE_EXPORT int64_t sluice_docs_bytes (const sluice_docs_t *self, size_t index);
+//  Document index's attributes as compact JSON object text
+//  ({"team":"legal","year":2024}); "{}" when it has none. Never NULL; valid
+//  until sluice_docs_destroy.
+SLUICE_EXPORT const char *sluice_docs_meta (const sluice_docs_t *self, size_t index);
 SLUICE_EXPORT const char *sluice_docs_json (const sluice_docs_t *self);
 SLUICE_EXPORT void sluice_docs_destroy (sluice_docs_t **self_p);
 

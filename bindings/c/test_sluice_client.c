@@ -241,15 +241,25 @@ s_e2e (const char *endpoint, const char *text_path, const char *pdf_path)
     CHECK (sluice_client_search_within (client, "x", 3, NULL, bad_doc, 1, &hits, 0) == SLUICE_EINVAL,
            "bad document id refused");
 
-    //  List, delete, and the errors that follow
+    //  List, delete, and the errors that follow; the list carries each
+    //  document's attributes (re-tagged here), "{}" for one without
+    OK (client, sluice_client_document_meta (client, text_doc,
+                                             "{\"team\": \"legal\", \"year\": 2024, \"tags\": [\"nda\"]}",
+                                             false, 0));
     sluice_docs_t *docs = NULL;
     OK (client, sluice_client_documents (client, 100, 0, &docs, 0));
     CHECK (sluice_docs_total (docs) >= 3, "total %lld", (long long) sluice_docs_total (docs));
     bool found_text = false, found_big = false;
     for (size_t i = 0; i < sluice_docs_size (docs); i++) {
-        found_text |= strcmp (sluice_docs_id (docs, i), text_doc) == 0;
+        if (strcmp (sluice_docs_id (docs, i), text_doc) == 0) {
+            found_text = true;
+            CHECK (strcmp (sluice_docs_meta (docs, i), "{\"tags\":[\"nda\"],\"team\":\"legal\",\"year\":2024}") == 0,
+                   "meta %s", sluice_docs_meta (docs, i));
+        }
         if (strcmp (sluice_docs_id (docs, i), big_doc) == 0) {
             found_big = true;
+            CHECK (strcmp (sluice_docs_meta (docs, i), "{}") == 0, "meta of a document without %s",
+                   sluice_docs_meta (docs, i));
             CHECK (sluice_docs_bytes (docs, i) == (int64_t) size, "bytes %lld", (long long) sluice_docs_bytes (docs, i));
             CHECK (sluice_docs_chunks (docs, i) > 10, "chunks");
         }

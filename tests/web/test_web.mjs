@@ -1112,10 +1112,230 @@ async function test_scan_shows_ocr_stage(tmp) {
   checkClean(b);
 }
 
+// --------------------------------------------------------------------------
+// Attributes: set on upload, shown in the library, filtered on, re-tagged
+
+// A small text document of its own words (written here), with a word every
+// document of these tests shares, so a search without a filter finds all.
+function textDoc(tmp, name, word) {
+  const file = path.join(tmp, name);
+  let text = '';
+  for (let i = 0; i < 12; i++) {
+    text += 'Entry ' + i + ' of the ' + word + ' register: the grey heron waded past the ' + word +
+            ' sluice gate at low water and was counted twice.\n';
+  }
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+// Type attributes into the "Attributes for what you add next" box
+async function setAttributes(page, text) {
+  const box = page.locator('details.meta-box');
+  if (!(await box.evaluate((d) => d.open))) await box.locator('summary').click();
+  await page.fill('#meta', text);
+}
+
+// Search from the form with the filter field; the hits' documents, or the
+// status line's error
+async function searchWithFilter(page, query, filter) {
+  await page.fill('#q', query);
+  await page.fill('#filter', filter);
+  await page.locator('#search-status').evaluate((p) => { p.textContent = ''; p.dataset.kind = ''; });
+  await page.press('#q', 'Enter');
+  const status = await waitFor(async () => {
+    const t = await page.locator('#search-status').textContent();
+    return t && t !== 'Searching…' ? t : false;
+  }, 'search answer for ' + filter);
+  const docs = await page.locator('#hits li').evaluateAll((lis) => lis.map((li) => li.dataset.doc));
+  const kind = await page.locator('#search-status').evaluate((p) => p.dataset.kind || '');
+  return { status, kind, docs: kind === 'error' ? [] : docs };
+}
+
+function chipsOf(b, id) {
+  return b.page.locator('#docs tr[data-doc="' + id + '"] .doc-meta .chip').allTextContents();
+}
+
+// The chips a document's attributes should give ("tags: contract, nda")
+function chipsFor(meta) {
+  return Object.entries(meta).map(([k, v]) => k + ': ' + (Array.isArray(v) ? v.join(', ') : String(v))).sort();
+}
+
+async function uploadTagged(b, srv, file, attrs) {
+  await setAttributes(b.page, attrs);
+  await b.page.setInputFiles('#files', file);
+  const info = await waitRow(b, path.basename(file), ['completed', 'failed', 'refused']);
+  check(info.state === 'completed', path.basename(file) + ' completed', info);
+  const job = (await call(srv, 'GET', '/v1/jobs/' + info.job)).data.job;
+  return job.document_id;
+}
+
+async function test_upload_with_attributes_then_filter(tmp) {
+  const srv = await new Sluiced(tmp).start();
+  const b = await openBrowser(tmp, srv);
+  const { page } = b;
+  const legal = await uploadTagged(b, srv, textDoc(tmp, 'lease.txt', 'lease'), 'team=legal\nyear=2024\ntags=contract,nda');
+  const ops = await uploadTagged(b, srv, textDoc(tmp, 'rota.txt', 'rota'), '{"team": "ops", "year": 2023}');
+
+  // The server has each document's attributes, typed as they were meant
+  const byId = Object.fromEntries((await call(srv, 'GET', '/v1/documents')).data.documents.map((d) => [d.id, d]));
+  check(JSON.stringify(byId[legal].meta) === JSON.stringify({ tags: ['contract', 'nda'], team: 'legal', year: 2024 }),
+        'lease.txt carries its attributes', byId[legal]);
+  check(JSON.stringify(byId[ops].meta) === JSON.stringify({ team: 'ops', year: 2023 }), 'rota.txt carries its own', byId[ops]);
+  const one = await call(srv, 'GET', '/v1/documents/' + legal);
+  check(one.data.document.meta.team === 'legal', 'and so does the single document', one.data);
+
+  // Without a filter both are found; each filter keeps the matching one only
+  let r = await searchWithFilter(page, 'grey heron sluice gate', '');
+  check(r.docs.includes(legal) && r.docs.includes(ops), 'both found without a filter', r);
+  for (const [filter, want] of [['team=legal', legal], ['year<2024', ops], ['tags~nda,other', legal],
+                                ['team=ops; year>=2023', ops], ['{"year": {"gte": 2024}}', legal]]) {
+    r = await searchWithFilter(page, 'grey heron sluice gate', filter);
+    check(r.kind === '' && r.docs.length >= 1 && r.docs.every((d) => d === want), 'filter ' + filter + ' keeps one document', r);
+  }
+  r = await searchWithFilter(page, 'grey heron sluice gate', 'team=finance');
+  check(r.docs.length === 0 && r.status === 'No matches.', 'a filter nothing matches: no hits', r);
+  await shot(b, 'filtered');
+  checkClean(b);
+}
+
+async function test_bad_filter_says_why(tmp) {
+  const srv = await new Sluiced(tmp).start();
+  const b = await openBrowser(tmp, srv);
+  const { page } = b;
+  const searches = () => b.requests.filter((u) => u.endsWith('/v1/search')).length;
+  const ingests = () => b.requests.filter((u) => u.endsWith('/v1/ingest')).length;
+
+  // Not a condition at all: the page says why and sends nothing
+  let r = await searchWithFilter(page, 'heron', 'team');
+  check(r.kind === 'error' && r.status.includes('Filter: "team" is not key=value'), 'the page says why', r);
+  r = await searchWithFilter(page, 'heron', '{"team": ');
+  check(r.kind === 'error' && r.status.includes('Filter: not valid JSON'), 'broken JSON said', r);
+  check(searches() === 0, 'nothing was sent for a filter the page cannot read', b.requests);
+
+  // Well-formed but refused by the server: its 400 reason is shown as it is
+  const bad = { year: { between: [2020, 2024] } };
+  const api = await call(srv, 'POST', '/v1/search', { query: 'heron', filter: bad });
+  check(api.status === 400 && api.data.error.message, 'the server refuses the filter', api);
+  r = await searchWithFilter(page, 'heron', JSON.stringify(bad));
+  check(r.kind === 'error' && r.status === 'Search failed: ' + api.data.error.message, 'the server\'s reason shown', r, api.data);
+  check(searches() === 1, 'that one was sent', searches());
+
+  // The attributes box: an entry that is not key=value stops the upload
+  const file = textDoc(tmp, 'memo.txt', 'memo');
+  await setAttributes(page, 'team=legal\nlegal team');
+  await page.setInputFiles('#files', file);
+  await waitFor(async () => (await page.locator('#meta-status').textContent()).includes('"legal team" is not key=value'),
+                'the box says why');
+  check(await page.locator('#meta-status').evaluate((p) => p.dataset.kind) === 'error', 'shown as an error');
+  check(await row(b, 'memo.txt').count() === 0 && ingests() === 0, 'no row and no upload', b.requests);
+
+  // Attributes the server refuses: the row says the server's reason
+  const refused = { 'bad key!': 1 };
+  const apiIngest = await call(srv, 'POST', '/v1/ingest', { url: 'http://127.0.0.1:9/x.txt', meta: refused });
+  check(apiIngest.status === 400 && apiIngest.data.error.message, 'the server refuses the attributes', apiIngest);
+  await setAttributes(page, JSON.stringify(refused));
+  await page.setInputFiles('#files', file);
+  const info = await waitRow(b, 'memo.txt', ['refused', 'completed', 'failed']);
+  check(info.state === 'refused' && info.job === null, 'refused, no job', info);
+  check(info.error === 'Refused: ' + apiIngest.data.error.message + ' (HTTP 400)', 'the row shows the server\'s reason',
+        info.error, apiIngest.data);
+  check((await call(srv, 'GET', '/v1/documents')).data.documents.length === 0, 'nothing stored');
+  await shot(b, 'bad-filter');
+  checkClean(b, { allowProblems: [/status of 400 \(Bad Request\)/] });
+}
+
+async function test_library_shows_attributes(tmp) {
+  const srv = await new Sluiced(tmp).start();
+  const b = await openBrowser(tmp, srv);
+  const { page } = b;
+  const tagged = await uploadTagged(b, srv, textDoc(tmp, 'deed.txt', 'deed'),
+                                    'team=legal\nyear=2024\ntags=contract,nda\nsigned=2024-03-01\nurgent=true');
+  const plain = await uploadTagged(b, srv, textDoc(tmp, 'notes.txt', 'notes'), '');
+  await waitFor(async () => (await libraryDocs(b)).length === 2, 'two documents in the library');
+  const api = Object.fromEntries((await call(srv, 'GET', '/v1/documents')).data.documents.map((d) => [d.id, d.meta]));
+  check(Object.keys(api[tagged]).length === 5 && Object.keys(api[plain]).length === 0, 'the server has them', api);
+  const shown = await waitFor(async () => {
+    const c = (await chipsOf(b, tagged)).sort();
+    return c.length ? c : false;
+  }, 'chips of deed.txt');
+  check(JSON.stringify(shown) === JSON.stringify(chipsFor(api[tagged])), 'one chip per attribute, lists joined', shown);
+  check(shown.includes('tags: contract, nda') && shown.includes('year: 2024') && shown.includes('urgent: true'),
+        'chips read as typed', shown);
+  check((await chipsOf(b, plain)).length === 0, 'no chips for a document without attributes');
+  const label = await page.locator('#docs tr[data-doc="' + tagged + '"] .doc-meta').getAttribute('aria-label');
+  check(label === 'Attributes', 'the chips are named for a screen reader', label);
+
+  // Re-tagged elsewhere (the API): Refresh shows the change
+  await call(srv, 'PATCH', '/v1/documents/' + plain + '/meta', { team: 'ops' });
+  await page.getByRole('button', { name: 'Refresh' }).click();
+  await waitFor(async () => (await chipsOf(b, plain)).join() === 'team: ops', 'chips after a re-tag');
+
+  // On a phone the chips wrap inside the card: no sideways scrolling
+  await page.setViewportSize({ width: 390, height: 844 });
+  const width = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  check(width[0] <= width[1], 'no horizontal scroll at 390 px with chips', width);
+  await shot(b, 'library-attributes');
+  checkClean(b);
+}
+
+async function test_retag_from_library(tmp) {
+  const srv = await new Sluiced(tmp).start();
+  const b = await openBrowser(tmp, srv);
+  const { page } = b;
+  const doc = await uploadTagged(b, srv, textDoc(tmp, 'lease.txt', 'lease'), 'team=legal\ntags=contract,nda');
+  const title = (await call(srv, 'GET', '/v1/documents/' + doc)).data.document.title;
+  const metaNow = async () => (await call(srv, 'GET', '/v1/documents/' + doc)).data.document.meta;
+  const patches = () => b.requests.filter((u) => u.endsWith('/meta')).length;
+  const edit = page.getByRole('button', { name: 'Edit attributes of ' + title });
+  const field = page.getByRole('textbox', { name: 'Attributes of ' + title });
+  const status = page.locator('#docs tr[data-doc="' + doc + '"] form.meta-edit .status-line');
+
+  // From the keyboard: the editor opens with the attributes as they are
+  await edit.focus();
+  await page.keyboard.press('Enter');
+  check(await field.evaluate((i) => i === document.activeElement), 'focus in the field');
+  check(await field.inputValue() === 'tags=contract,nda; team=legal', 'the field holds the attributes', await field.inputValue());
+  check(await edit.getAttribute('aria-expanded') === 'true', 'the button says it is open');
+
+  // Not key=value: said, and nothing sent
+  await field.fill('team=legal; oops');
+  await page.keyboard.press('Enter');
+  await waitFor(async () => (await status.textContent()).includes('"oops" is not key=value'), 'the reason');
+  check(patches() === 0, 'nothing sent for an entry the page cannot read');
+
+  // Refused by the server: its reason, the attributes unchanged
+  await field.fill('bad key!=1');
+  await page.keyboard.press('Enter');
+  const api = await call(srv, 'PATCH', '/v1/documents/' + doc + '/meta', { 'bad key!': 1 });
+  check(api.status === 400, 'the server refuses the key', api);
+  await waitFor(async () => (await status.textContent()) === 'Not saved: ' + api.data.error.message,
+                'the server\'s reason shown');
+  check(JSON.stringify(await metaNow()) === JSON.stringify({ tags: ['contract', 'nda'], team: 'legal' }), 'unchanged');
+
+  // Saved: a key changed, one added, one removed; chips and server agree
+  await field.fill('team=ops; year=2025');
+  await page.keyboard.press('Enter');
+  await waitFor(async () => (await chipsOf(b, doc)).sort().join('|') === 'team: ops|year: 2025', 'new chips');
+  check(JSON.stringify(await metaNow()) === JSON.stringify({ team: 'ops', year: 2025 }), 'the server has them', await metaNow());
+  check(await field.isHidden() && await edit.evaluate((x) => x === document.activeElement), 'closed, focus back on its button');
+  // a search filter sees the change
+  const r = await searchWithFilter(page, 'grey heron', 'team=ops');
+  check(r.docs.length >= 1 && r.docs.every((d) => d === doc), 'the filter finds the re-tagged document', r);
+
+  // Escape closes without saving
+  await edit.click();
+  await field.fill('team=nobody');
+  await page.keyboard.press('Escape');
+  check(await field.isHidden(), 'Escape closes the editor');
+  check((await metaNow()).team === 'ops', 'and saves nothing');
+  checkClean(b, { allowProblems: [/status of 400 \(Bad Request\)/] });
+}
+
 const TESTS = [test_upload_two_pdfs_search_delete, test_failing_file_shows_reason, test_restart_mid_ingest,
                test_restart_edge_before_broker, test_many_at_once, test_api_key, test_keyboard_phone_and_steady_layout, test_rows_in_every_state,
                test_hit_section_and_badges, test_scan_shows_ocr_stage, test_hit_opens_its_page,
-               test_hit_opens_its_page_with_key];
+               test_hit_opens_its_page_with_key, test_upload_with_attributes_then_filter, test_bad_filter_says_why,
+               test_library_shows_attributes, test_retag_from_library];
 
 async function main() {
   const only = new Set(process.argv.slice(2));

@@ -822,10 +822,12 @@
     return text;
   }
 
-  // The attributes box: key=value lines or a JSON object. {meta} (null if
-  // empty) or {error}. The server checks them fully (400 with the reason).
-  function ingestMeta() {
-    const text = $('meta').value.trim();
+  // Attributes typed by a person: a JSON object, or key=value entries
+  // split by sep (lines in the upload box; ";" or lines when re-tagging).
+  // {meta} (null if empty) or {error}. The server checks them fully (400
+  // with the reason); this only catches what cannot be sent at all.
+  function readAttrs(text, sep) {
+    text = text.trim();
     if (!text) return { meta: null };
     if (text.startsWith('{')) {
       try {
@@ -835,12 +837,17 @@
       return { error: 'Attributes: a JSON object, please' };
     }
     const meta = {};
-    for (const line of text.split('\n').map((l) => l.trim()).filter(Boolean)) {
-      const eq = line.indexOf('=');
-      if (eq <= 0) return { error: 'Attributes: "' + line + '" is not key=value' };
-      meta[line.slice(0, eq).trim()] = typedValue(line.slice(eq + 1).trim(), true);
+    for (const entry of text.split(sep).map((l) => l.trim()).filter(Boolean)) {
+      const eq = entry.indexOf('=');
+      if (eq <= 0) return { error: 'Attributes: "' + entry + '" is not key=value' };
+      meta[entry.slice(0, eq).trim()] = typedValue(entry.slice(eq + 1).trim(), true);
     }
     return { meta };
+  }
+
+  // The attributes box on upload: key=value lines or a JSON object
+  function ingestMeta() {
+    return readAttrs($('meta').value, '\n');
   }
 
   // Attributes for rows being added now; false (and the reason shown) if
@@ -997,12 +1004,23 @@
       // A reload must not take keyboard focus away from the row it was on
       const focused = body.contains(document.activeElement) ? document.activeElement.closest('tr') : null;
       const focusDoc = focused ? focused.dataset.doc : null;
+      // nor take away what is being typed in an attributes editor
+      const editing = new Map();
+      for (const tr of body.querySelectorAll('tr')) {
+        const form = tr.querySelector('form.meta-edit');
+        if (form && !form.hidden) editing.set(tr.dataset.doc, form.elements.attrs.value);
+      }
+      const typing = document.activeElement && document.activeElement.name === 'attrs' ? focusDoc : null;
       if (!more) body.textContent = '';
       const docs = data.documents || [];
-      for (const doc of docs) body.append(docRow(doc));
-      if (focusDoc) {
+      for (const doc of docs) {
+        const tr = docRow(doc);
+        body.append(tr);
+        if (editing.has(doc.id)) tr.openEditor(editing.get(doc.id), doc.id === typing);
+      }
+      if (focusDoc && focusDoc !== typing) {
         const again = Array.from(body.querySelectorAll('tr')).find((tr) => tr.dataset.doc === focusDoc);
-        (again ? again.querySelector('button') : $('library-title')).focus();
+        (again ? again.querySelector('td.actions button') : $('library-title')).focus();
       }
       libraryOffset = offset + docs.length;
       const total = typeof data.total === 'number' ? data.total : libraryOffset;
@@ -1021,23 +1039,108 @@
     return doc.title || basename(doc.source) || doc.id;
   }
 
+  // An attribute's value as read in a chip: lists joined
+  function attrText(v) {
+    return Array.isArray(v) ? v.map(String).join(', ') : String(v);
+  }
+
+  // The document's attributes as compact chips ("team: legal"), or null
+  function metaChips(meta) {
+    const keys = Object.keys(meta || {});
+    if (!keys.length) return null;
+    return el('ul', { class: 'doc-meta', 'aria-label': 'Attributes' },
+      ...keys.map((k) => el('li', { class: 'chip', 'data-key': k, text: k + ': ' + attrText(meta[k]) })));
+  }
+
+  // The attributes as the editor shows them: "key=value; tags=a,b" when
+  // reading that back gives the same values, else as JSON
+  function attrsEditText(meta) {
+    const keys = Object.keys(meta || {});
+    const plain = (v) => typeof v !== 'string' || (!/[;,=\n]/.test(v) && v.trim() === v && v !== ''
+                                                 && typedValue(v, false) === v);
+    const simple = keys.every((k) => !/[;=\s]/.test(k) && (Array.isArray(meta[k])
+      ? meta[k].length > 1 && meta[k].every((x) => typeof x !== 'object' && plain(x)) : plain(meta[k])));
+    if (!simple) return JSON.stringify(meta);
+    return keys.map((k) => k + '=' + (Array.isArray(meta[k]) ? meta[k].join(',') : String(meta[k]))).join('; ');
+  }
+
+  // Re-tag in place: a field with the attributes, sent as a PATCH (keys
+  // left out are removed: null), the server's answer or refusal shown
+  // beside it. Escape or Cancel closes it; focus goes back to its button.
+  function metaEditor(doc, title, cell, button) {
+    const input = el('input', { type: 'text', name: 'attrs', autocomplete: 'off', spellcheck: false,
+                                'aria-label': 'Attributes of ' + title,
+                                placeholder: 'team=legal; year=2024; tags=a,b' });
+    input.spellcheck = false;
+    const status = el('p', { class: 'status-line', role: 'status' });
+    const cancel = el('button', { type: 'button', class: 'quiet', text: 'Cancel' });
+    const form = el('form', { class: 'meta-edit', hidden: true }, input,
+                    el('button', { type: 'submit', text: 'Save' }), cancel, status);
+    const close = () => {
+      form.hidden = true;
+      button.setAttribute('aria-expanded', 'false');
+      button.focus();
+    };
+    const open = (text, focus) => {
+      input.value = text === undefined ? attrsEditText(doc.meta) : text;
+      status.textContent = '';
+      form.hidden = false;
+      button.setAttribute('aria-expanded', 'true');
+      if (focus !== false) input.focus();
+    };
+    button.addEventListener('click', () => (form.hidden ? open() : close()));
+    cancel.addEventListener('click', close);
+    form.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') { ev.preventDefault(); close(); } });
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const read = readAttrs(input.value, /[;\n]/);
+      status.dataset.kind = read.error ? 'error' : '';
+      status.textContent = read.error || 'Saving…';
+      if (read.error) return;
+      const patch = Object.assign({}, read.meta || {});
+      for (const k of Object.keys(doc.meta || {})) if (!(k in patch)) patch[k] = null;
+      try {
+        const data = await api('PATCH', '/v1/documents/' + encodeURIComponent(doc.id) + '/meta', patch);
+        doc.meta = (data && data.document && data.document.meta) || read.meta || {};
+        const chips = metaChips(doc.meta);
+        const old = cell.querySelector('.doc-meta');
+        if (old) old.remove();
+        if (chips) cell.insertBefore(chips, form);
+        status.textContent = '';
+        close();
+        announce('Saved the attributes of ' + title + '.');
+      } catch (e) {
+        status.dataset.kind = 'error';
+        status.textContent = e.status === 401 ? 'Enter the API key to change attributes.'
+          : 'Not saved: ' + e.message;
+      }
+    });
+    return { form, open };
+  }
+
   function docRow(doc) {
     const title = docTitle(doc);
     const when = formatWhen(doc.created);
     const source = doc.source && basename(doc.source) !== title ? doc.source : '';
     const within = el('button', { type: 'button', class: 'quiet', text: 'Search in',
                                   'aria-label': 'Search in ' + title });
+    const tag = el('button', { type: 'button', class: 'quiet', text: 'Attributes', 'aria-expanded': 'false',
+                               'aria-label': 'Edit attributes of ' + title });
     const del = el('button', { type: 'button', class: 'danger', text: 'Delete', 'aria-label': 'Delete ' + title });
+    const cell = el('td', { class: 'doc' }, el('span', { class: 'doc-title', text: title }),
+                    source ? el('span', { class: 'doc-source', text: source }) : null, metaChips(doc.meta));
+    const editor = metaEditor(doc, title, cell, tag);
+    cell.append(editor.form);
     const tr = el('tr', { 'data-doc': doc.id },
-      el('td', { class: 'doc' }, el('span', { class: 'doc-title', text: title }),
-         source ? el('span', { class: 'doc-source', text: source }) : null),
+      cell,
       el('td', { class: 'num', 'data-label': 'Pages', text: doc.pages ? String(doc.pages) : '–' }),
       el('td', { class: 'num', 'data-label': 'Chunks', text: typeof doc.chunks === 'number' ? String(doc.chunks) : '–' }),
       el('td', { class: 'num', 'data-label': 'Size', text: formatBytes(doc.bytes) }),
       el('td', { class: 'model', 'data-label': 'Model', text: doc.model || '–' }),
       el('td', { 'data-label': 'Added' },
          el('time', { datetime: when.iso || null, title: when.title, text: when.text })),
-      el('td', { class: 'actions' }, within, del));
+      el('td', { class: 'actions' }, within, tag, del));
+    tr.openEditor = editor.open;
     within.addEventListener('click', () => {
       setWithin(doc, title);
       $('q').focus();
@@ -1057,7 +1160,7 @@
       tr.remove();
       if (searchWithin && searchWithin.id === doc.id) setWithin(null);
       libraryOffset = Math.max(0, libraryOffset - 1);
-      const focus = next && next.querySelector('button');
+      const focus = next && next.querySelector('td.actions button');
       (focus || $('library-title')).focus();
       announce('Deleted ' + title + '.');
       await loadLibrary();
