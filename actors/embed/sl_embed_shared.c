@@ -7,6 +7,7 @@
 #include "sl_log.h"
 
 #include <stdio.h>
+#include <string.h>
 
 //  The default is the pretrained encoder; if its files are not installed
 //  the node falls back to `hash` and says so (log, /readyz via query
@@ -15,6 +16,35 @@
 //  Vector spaces never mix either way: every workspace records its model
 //  and the store refuses vectors or queries from another one.
 static char s_fallback_note [512];
+
+//  embed.precision (auto, the default | fp32 | bf16) reaches the encoders
+//  that compute in reduced precision (use, bert) as their precision=
+//  option, after embed.options so the key wins. The other providers
+//  compute in fp32 or elsewhere: bf16 asked of them is refused, not ignored.
+static int
+s_with_precision (sl_config_t *cfg, const char *provider, const char *options, char *buf,
+                  size_t buflen, char *err, size_t errlen)
+{
+    const char *precision = sl_config_get (cfg, "embed.precision", "auto");
+    bool encoder = strcmp (provider, "use") == 0 || strcmp (provider, "bert") == 0;
+    if (!encoder) {
+        if (strcmp (precision, "auto") && strcmp (precision, "fp32")) {
+            snprintf (err, errlen, "embed.precision=%s applies to the use and bert encoders only; "
+                      "embed.provider %s has no reduced-precision path (set embed.precision=auto)",
+                      precision, provider);
+            return -1;
+        }
+        snprintf (buf, buflen, "%s", options ? options : "");
+        return 0;
+    }
+    int n = snprintf (buf, buflen, "%s%sprecision=%s", options && options [0] ? options : "",
+                      options && options [0] ? "," : "", precision);
+    if (n < 0 || (size_t) n >= buflen) {
+        snprintf (err, errlen, "embed.options is too long (%zu bytes at most)", buflen - 64);
+        return -1;
+    }
+    return 0;
+}
 
 static void *
 s_embedder_new (sl_node_t *node, char *err, size_t errlen)
@@ -35,7 +65,10 @@ s_embedder_new (sl_node_t *node, char *err, size_t errlen)
         provider = "hash";
         options = NULL;
     }
-    sl_embedder_t *e = sl_embedder_new (provider, options, err, errlen);
+    char with_precision [2048];
+    if (s_with_precision (cfg, provider, options, with_precision, sizeof with_precision, err, errlen))
+        return NULL;
+    sl_embedder_t *e = sl_embedder_new (provider, with_precision, err, errlen);
     if (e)
         sl_info (NULL, "embedder %s ready: model %s, %d dimensions", sl_embedder_provider (e),
                  sl_embedder_model_id (e), sl_embedder_dim (e));
