@@ -68,6 +68,13 @@
 #define S_F 1536                //  feed-forward width
 #define S_HEADS 4
 #define S_BATCH_TOKENS 1024     //  tokens per sub-batch: ~11 MB of scratch
+//  bf16: attention stays fp32 sgemm, issued S_ATTN_ROWS query rows at a
+//  time so each call stays under OpenBLAS's threading threshold (M*N*K <=
+//  65536 * GEMM_MULTITHREAD_THRESHOLD (4): 16 x 128 x 128 at most). Woken
+//  for one attention product, OpenBLAS's worker thread spins (sched_yield)
+//  afterwards and takes a core from sl_matmul's threads: measured 25% of
+//  the CPU. Same sums per element; fp32 keeps whole products (bit for bit).
+#define S_ATTN_ROWS 16
 #define S_SETUP_HINT "run `bash scripts/setup-model.sh` to install it"
 
 //  Manifest names
@@ -466,16 +473,19 @@ s_relu (float *x, size_t n)
 //  rows x 3d (q | k | v, each split into 4 heads), a gets rows x d.
 static void
 s_attention (const s_layer_t *L, const float *qkv, float *a, int texts, const int *first,
-             const int *lens, float *scores)
+             const int *lens, float *scores, bool one_thread)
 {
     int d = L->d, dh = d / S_HEADS, ld = 3 * d;
+    int step = one_thread ? S_ATTN_ROWS : INT_MAX;
     for (int t = 0; t < texts; t++) {
         int n = lens [t];
         const float *base = qkv + (size_t) first [t] * (size_t) ld;
         for (int h = 0; h < S_HEADS; h++) {
             const float *q = base + h * dh, *k = q + d, *v = q + 2 * d;
-            cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n, n, dh, L->scale, q, ld, k, ld,
-                         0.0f, scores, n);
+            for (int i = 0; i < n; i += step)
+                cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n - i < step ? n - i : step, n, dh,
+                             L->scale, q + (size_t) i * (size_t) ld, ld, k, ld, 0.0f,
+                             scores + (size_t) i * (size_t) n, n);
             for (int i = 0; i < n; i++) {
                 float *row = scores + (size_t) i * (size_t) n;
                 float max = row [0], sum = 0;
@@ -489,8 +499,10 @@ s_attention (const s_layer_t *L, const float *qkv, float *a, int texts, const in
                 for (int j = 0; j < n; j++)
                     row [j] *= inv;
             }
-            cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dh, n, 1.0f, scores, n, v, ld,
-                         0.0f, a + (size_t) first [t] * (size_t) d + h * dh, d);
+            for (int i = 0; i < n; i += step)
+                cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n - i < step ? n - i : step, dh, n,
+                             1.0f, scores + (size_t) i * (size_t) n, n, v, ld, 0.0f,
+                             a + (size_t) (first [t] + i) * (size_t) d + h * dh, d);
         }
     }
 }
@@ -539,7 +551,7 @@ s_layer (const s_use_t *self, const s_layer_t *L, s_scratch_t *s, int rows, int 
     const float *in = L->res_w ? s->x0 : s->y;
     s_layernorm (in, s->h, rows, d, L->ln1_g, L->ln1_b, self->ln_eps);
     s_linear (L->qkv, s->h, rows, L->qkv_b, s->big, 3 * d, false, s->act);
-    s_attention (L, s->big, s->h, texts, first, lens, s->scores);
+    s_attention (L, s->big, s->h, texts, first, lens, s->scores, self->precision == SL_PRECISION_BF16);
     if (L->res)                 //  layer 0: the residual is projected E -> W
         s_linear (L->res, s->x0, rows, L->res_b, s->y, S_W, false, s->act);
     s_linear (L->out, s->h, rows, L->out_b, s->y, S_W, true, s->act);

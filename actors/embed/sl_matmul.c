@@ -17,6 +17,7 @@
 #include <assert.h>
 #include <cblas.h>
 #include <immintrin.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,9 @@
 
 #define S_NB 64                 //  output columns per panel: 4 vectors of 16
 #define S_MR 6                  //  rows per register block
+#define S_SPLIT_MACS (1 << 24)  //  a product this big is split over threads:
+                                //  ~0.1 ms of work, against ~30 us to start one
+#define S_MAX_THREADS 8
 
 struct sl_matmul_s {
     sl_precision_t precision;
@@ -148,19 +152,29 @@ sl_matmul_scratch_floats (sl_precision_t precision, int rows, int in)
     return (size_t) s_round_up (rows, S_MR) * (size_t) s_round_up (in, 2) / 2;
 }
 
-//  c [mr x valid columns] += a [6 rows of pairs] * one panel
+//  c [mr x valid columns] += a [6 rows of pairs] * one panel. The 24
+//  accumulators only stay in registers if the row and vector loops are
+//  unrolled, which -O2 does not do by itself (measured: 4x slower, every
+//  accumulator spilled): hence O3 and the explicit unrolls, at any build type.
+#if defined(__GNUC__) && !defined(__clang__)
+#   pragma GCC push_options
+#   pragma GCC optimize ("O3")
+#endif
 __attribute__ ((target ("avx512f,avx512bf16")))
 static void
 s_kernel (const uint32_t *a, int pairs, const uint32_t *panel, float *c, int ldc, int mr, int valid)
 {
     __m512 acc [S_MR][4];
+#pragma GCC unroll 6
     for (int r = 0; r < S_MR; r++)
+#pragma GCC unroll 4
         for (int v = 0; v < 4; v++)
             acc [r][v] = _mm512_setzero_ps ();
     for (int k = 0; k < pairs; k++) {
         const uint32_t *b = panel + (size_t) k * S_NB;
         __m512bh b0 = (__m512bh) _mm512_loadu_si512 (b), b1 = (__m512bh) _mm512_loadu_si512 (b + 16),
                  b2 = (__m512bh) _mm512_loadu_si512 (b + 32), b3 = (__m512bh) _mm512_loadu_si512 (b + 48);
+#pragma GCC unroll 6
         for (int r = 0; r < S_MR; r++) {
             __m512bh x = (__m512bh) _mm512_set1_epi32 ((int) a [(size_t) r * (size_t) pairs + (size_t) k]);
             acc [r][0] = _mm512_dpbf16_ps (acc [r][0], x, b0);
@@ -177,6 +191,9 @@ s_kernel (const uint32_t *a, int pairs, const uint32_t *panel, float *c, int ldc
             _mm512_mask_storeu_ps (cp, m, _mm512_add_ps (_mm512_maskz_loadu_ps (m, cp), acc [r][v]));
         }
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#   pragma GCC pop_options
+#endif
 
 //  x rows to bf16 pairs, padded with zeros to whole pairs and 6-row blocks
 static void
@@ -197,6 +214,44 @@ s_convert (const float *x, int rows, int in, int in_pad, uint32_t *a)
     }
 }
 
+//  One thread's share of a bf16 product: panels [from, to) of W
+typedef struct {
+    const sl_matmul_t *self;
+    const uint32_t *a;
+    int rows, from, to;
+    float *y;
+} s_part_t;
+
+static void *
+s_part_run (void *arg)
+{
+    s_part_t *p = arg;
+    const sl_matmul_t *self = p->self;
+    int pairs = self->in_pad / 2;
+    for (int panel = p->from; panel < p->to; panel++) {
+        int j = panel * S_NB;
+        const uint32_t *b = self->packed + (size_t) panel * (size_t) pairs * S_NB;
+        for (int r = 0; r < p->rows; r += S_MR)
+            s_kernel (p->a + (size_t) r * (size_t) pairs, pairs, b,
+                      p->y + (size_t) r * (size_t) self->out + j, self->out,
+                      p->rows - r < S_MR ? p->rows - r : S_MR, self->out - j);
+    }
+    return NULL;
+}
+
+//  As many threads as OpenBLAS would use for the fp32 product (its
+//  OPENBLAS_NUM_THREADS, else the cores), so the precisions compare on
+//  the same cores; small products stay on the caller's thread.
+static int
+s_threads (const sl_matmul_t *self, int rows, int panels)
+{
+    double macs = (double) rows * self->in * self->out;
+    int threads = openblas_get_num_threads ();
+    threads = threads < S_MAX_THREADS ? threads : S_MAX_THREADS;
+    threads = threads < panels ? threads : panels;
+    return macs >= S_SPLIT_MACS && threads > 1 ? threads : 1;
+}
+
 void
 sl_matmul_apply (const sl_matmul_t *self, const float *x, int rows, float *y, float *scratch)
 {
@@ -212,11 +267,20 @@ sl_matmul_apply (const sl_matmul_t *self, const float *x, int rows, float *y, fl
     assert (scratch);
     uint32_t *a = (uint32_t *) scratch;
     s_convert (x, rows, self->in, self->in_pad, a);
-    int pairs = self->in_pad / 2;
-    for (int j = 0; j < self->out_pad; j += S_NB) {
-        const uint32_t *panel = self->packed + (size_t) (j / S_NB) * (size_t) pairs * S_NB;
-        for (int r = 0; r < rows; r += S_MR)
-            s_kernel (a + (size_t) r * (size_t) pairs, pairs, panel, y + (size_t) r * (size_t) self->out + j,
-                      self->out, rows - r < S_MR ? rows - r : S_MR, self->out - j);
-    }
+    int panels = self->out_pad / S_NB, threads = s_threads (self, rows, panels);
+    s_part_t part [S_MAX_THREADS];
+    pthread_t tid [S_MAX_THREADS];
+    bool started [S_MAX_THREADS] = { false };
+    for (int t = 0; t < threads; t++)
+        part [t] = (s_part_t) { self, a, rows, panels * t / threads, panels * (t + 1) / threads, y };
+    //  a thread that cannot start leaves its share to the caller: slower,
+    //  never wrong
+    for (int t = 1; t < threads; t++)
+        started [t] = pthread_create (&tid [t], NULL, s_part_run, &part [t]) == 0;
+    s_part_run (&part [0]);
+    for (int t = 1; t < threads; t++)
+        if (started [t])
+            pthread_join (tid [t], NULL);
+        else
+            s_part_run (&part [t]);
 }
