@@ -58,7 +58,7 @@ def node(tmp, sets):
     os.makedirs(data, exist_ok=True)
     s = start(data, sets=list(sets))
     c = Client(s.port)
-    wait_ready(c)
+    wait_ready(c, ("intake", "query", "journal", "fetch", "parse", "chunk", "embed", "store", "upload"))
     return s, c, data
 
 
@@ -122,6 +122,22 @@ def test_auto_without_cpu_unit_is_fp32(tmp):
     assert res["hits"][0]["document_id"] == docs["kettle"], res
 
 
+def test_auto_picks_bf16_where_it_agrees(tmp):
+    """The default (auto) on a CPU with avx512_bf16 checks bf16 against
+    fp32 on probe texts at start, says so in the log, and embeds in bf16
+    (model id with :bf16)."""
+    if not has_model() or not has_bf16():
+        return "skip"
+    s, c, _ = node(tmp, USE + ["log.level=info"])      # the choice is logged at info
+    docs = ingest_texts(c)
+    res = c.search(QUERY, k=3)
+    assert res["model"].startswith("use:use-lite:") and res["model"].endswith(":bf16"), res["model"]
+    assert res["hits"][0]["document_id"] == docs["kettle"], res
+    with open(s.log_path, errors="replace") as f:
+        log = f.read()
+    assert "embed.precision auto: bf16 (lowest cosine with fp32 0.99" in log, log[-3000:]
+
+
 def test_precision_switch_refused_then_reembedded(tmp):
     """A workspace embedded in fp32 refuses a bf16 node's search with 409
     naming the stored model; `sluiced --reembed` moves it to bf16 (id with
@@ -165,5 +181,6 @@ def test_precision_switch_refused_then_reembedded(tmp):
 
 if __name__ == "__main__":
     tests = [test_unknown_precision_refused, test_bf16_refused_without_cpu_unit, test_bf16_refused_for_hash,
-             test_auto_without_cpu_unit_is_fp32, test_precision_switch_refused_then_reembedded]
+             test_auto_without_cpu_unit_is_fp32, test_auto_picks_bf16_where_it_agrees,
+             test_precision_switch_refused_then_reembedded]
     sys.exit(Runner().run(tests, only=set(sys.argv[1:]) or None))
