@@ -43,8 +43,11 @@
     in place of libm's, which don't.
 
     Weights: F32 tensors are used in place from the read-only mapping; F16
-    and BF16 are converted to F32 copies at load (sl_safetensors). Thread-
-    safe: after open, state is read-only.
+    and BF16 are converted to F32 copies at load (sl_safetensors). Option
+    precision=bf16 (sl_matmul.h) converts the six projections of each layer
+    to packed bf16 once at open and runs them on the CPU's AVX512-BF16
+    units; attention, GELU, LayerNorm and pooling stay fp32; the model id
+    gains ":bf16". Thread-safe: after open, state is read-only.
 */
 #include "sl_embed_bert_internal.h"
 #include "sl_embedder.h"

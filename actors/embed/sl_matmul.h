@@ -26,8 +26,14 @@
     without it is refused with a sentence saying so (never a silent
     fallback: the model identity records the precision, see sl_embed_use.h).
 
+    Threads: a bf16 product of 16M multiply-adds or more is split by output
+    panels over as many threads as OpenBLAS would use for it
+    (openblas_get_num_threads: OPENBLAS_NUM_THREADS, else the cores), so
+    both precisions use the same cores; smaller ones run on the caller's.
+
     Failure model: new returns NULL only when out of memory. apply cannot
-    fail: the scratch is the caller's, sized by sl_matmul_scratch_floats.
+    fail: the scratch is the caller's, sized by sl_matmul_scratch_floats;
+    a thread that cannot be started leaves its share to the caller.
     Thread safety: read-only after new; concurrent applies need their own
     scratch.
 */
