@@ -19,7 +19,7 @@
     projections. Unset, the provider is the fp32 reference (today's vectors
     bit for bit); the node passes embed.precision (default auto: bf16 where
     the CPU has avx512_bf16 and it agrees with fp32, see sl_embed_shared.h).
-    bf16 weights are converted and packed once at open (about 14 MB more);
+    bf16 weights are converted and packed once at open (about 10 MB more);
     attention, layer norm, softmax, pooling and normalisation stay fp32.
     Agreement with fp32 on the golden texts: cosine >= 0.9999 (the
     self-test holds it to 0.995 per text).
