@@ -8,12 +8,14 @@
           "ids": [[...], ...]}: the texts for every implementation, the ids
           for the numpy reference (which has no tokenizer).
       bench_use embed --model DIR --in chunks.json --batch B [--seconds S]
-                      [--vectors out.f32]
+                      [--vectors out.f32] [--precision auto|fp32|bf16]
           Embed the chunks B at a time, in order, wrapping around, until S
           seconds have passed (at least one batch); print one JSON line with
           chunks/s, CPU time per chunk and the process's peak RSS. --vectors
           writes the vectors of the first pass over the chunks (float32, n x
           512), for cross-checking, and runs at least that one pass.
+          --precision is the use provider's option (default: the
+          provider's, fp32); the JSON line names the model id it got.
 
     Timing covers sl_embedder_embed only: tokenizing, the forward pass and
     normalisation, as the embed actor runs them.
@@ -53,11 +55,14 @@ s_rss_kb (const char *field)
     return kb;
 }
 
+static const char *s_precision;     //  --precision, NULL: the provider's default
+
 static sl_embedder_t *
 s_open (const char *model)
 {
     char options [4200], err [1024];
-    snprintf (options, sizeof options, "path=%s", model);
+    snprintf (options, sizeof options, "path=%s%s%s", model, s_precision ? ",precision=" : "",
+              s_precision ? s_precision : "");
     sl_embedder_t *e = sl_embedder_new ("use", options, err, sizeof err);
     if (!e) {
         fprintf (stderr, "bench_use: %s\n", err);
@@ -265,7 +270,8 @@ static void
 s_usage (void)
 {
     fprintf (stderr, "usage: bench_use chunk --model DIR --out FILE [--max N] [--target T] FILE...\n"
-                     "       bench_use embed --model DIR --in FILE --batch B [--seconds S] [--vectors FILE]\n");
+                     "       bench_use embed --model DIR --in FILE --batch B [--seconds S] [--vectors FILE]\n"
+                     "                       [--precision auto|fp32|bf16]\n");
     exit (2);
 }
 
@@ -295,6 +301,8 @@ main (int argc, char **argv)
             target = atoi (argv [++i]);
         else if (strcmp (argv [i], "--batch") == 0 && more)
             batch = atoi (argv [++i]);
+        else if (strcmp (argv [i], "--precision") == 0 && more)
+            s_precision = argv [++i];
         else if (strcmp (argv [i], "--seconds") == 0 && more)
             seconds = atof (argv [++i]);
         else if (argv [i][0] != '-') {

@@ -43,11 +43,15 @@
     in place of libm's, which don't.
 
     Weights: F32 tensors are used in place from the read-only mapping; F16
-    and BF16 are converted to F32 copies at load (sl_safetensors). Thread-
-    safe: after open, state is read-only.
+    and BF16 are converted to F32 copies at load (sl_safetensors). Option
+    precision=bf16 (sl_matmul.h) converts the six projections of each layer
+    to packed bf16 once at open and runs them on the CPU's AVX512-BF16
+    units; attention, GELU, LayerNorm and pooling stay fp32; the model id
+    gains ":bf16". Thread-safe: after open, state is read-only.
 */
 #include "sl_embed_bert_internal.h"
 #include "sl_embedder.h"
+#include "sl_matmul.h"
 #include "sl_safetensors.h"
 #include "sl_util.h"
 #include "sl_wordpiece.h"
@@ -74,6 +78,7 @@ typedef struct {
     const float *ao_w, *ao_b, *ln1_g, *ln1_b;           //  attention output dense, LayerNorm
     const float *i_w, *i_b;                             //  intermediate [I, H], [I]
     const float *o_w, *o_b, *ln2_g, *ln2_b;             //  output [H, I], [H], LayerNorm
+    sl_matmul_t *q, *k, *v, *ao, *i, *o;                //  the weights, prepared
 } s_layer_t;
 
 struct sl_embed_bert_s {
@@ -85,6 +90,7 @@ struct sl_embed_bert_s {
     int max_tokens;
     const float *word, *pos, *type, *emb_g, *emb_b;
     s_layer_t *layer;
+    sl_precision_t precision;
 };
 
 //  --------------------------------------------------------------------------
@@ -279,21 +285,25 @@ s_softmax_rows (float *restrict s, int rows, int cols, int ld)
 }
 
 //  y [rows, out] = x [rows, in] . w^T, w as nn.Linear stores it ([out, in],
-//  row-major): one sgemm for all rows. The bias is left to the next pass
-//  (bias_act, add_layernorm) when bias is NULL, or copied in first.
+//  row-major): one sgemm (or bf16 kernel, sl_matmul) for all rows. The bias
+//  is left to the next pass (bias_act, add_layernorm) when bias is NULL, or
+//  copied in first.
 static void
-s_linear (const float *x, int rows, int in, const float *w, const float *bias, int out, float *y)
+s_linear (const float *x, int rows, const sl_matmul_t *w, const float *bias, int out, float *y,
+          float *scratch)
 {
-    if (bias)
-        for (int r = 0; r < rows; r++)
+    for (int r = 0; r < rows; r++)
+        if (bias)
             memcpy (y + (size_t) r * (size_t) out, bias, (size_t) out * sizeof *y);
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, w, in,
-                 bias ? 1.0f : 0.0f, y, out);
+        else
+            memset (y + (size_t) r * (size_t) out, 0, (size_t) out * sizeof *y);
+    sl_matmul_apply (w, x, rows, y, scratch);
 }
 
 //  Scratch for one block; allocated once per embed call.
 typedef struct {
     float *x, *q, *k, *v, *ctx, *mid, *scores;
+    float *act;                 //  bf16 only: a projection's input, converted
 } s_scratch_t;
 
 //  Run the encoder over one block of packed texts: len [t] rows each
@@ -321,9 +331,9 @@ s_forward (sl_embed_bert_t *self, const int32_t *ids, const int *len, int first,
     float scale = 1.0f / sqrtf ((float) d);
     for (int l = 0; l < self->layers; l++) {
         const s_layer_t *L = &self->layer [l];
-        s_linear (s->x, rows, H, L->q_w, L->q_b, H, s->q);
-        s_linear (s->x, rows, H, L->k_w, L->k_b, H, s->k);
-        s_linear (s->x, rows, H, L->v_w, L->v_b, H, s->v);
+        s_linear (s->x, rows, L->q, L->q_b, H, s->q, s->act);
+        s_linear (s->x, rows, L->k, L->k_b, H, s->k, s->act);
+        s_linear (s->x, rows, L->v, L->v_b, H, s->v, s->act);
         //  attention: each text's rows attend to that text's rows only,
         //  which is what masking a padded batch's keys computes
         int r0 = 0;
@@ -341,11 +351,11 @@ s_forward (sl_embed_bert_t *self, const int32_t *ids, const int *len, int first,
             }
             r0 += n;
         }
-        s_linear (s->ctx, rows, H, L->ao_w, NULL, H, s->q);
+        s_linear (s->ctx, rows, L->ao, NULL, H, s->q, s->act);
         s_add_layernorm (s->x, s->q, L->ao_b, rows, H, L->ln1_g, L->ln1_b, self->eps);
-        s_linear (s->x, rows, H, L->i_w, NULL, Isz, s->mid);
+        s_linear (s->x, rows, L->i, NULL, Isz, s->mid, s->act);
         s_bias_act (self->act, s->mid, rows, Isz, L->i_b);
-        s_linear (s->mid, rows, Isz, L->o_w, NULL, H, s->q);
+        s_linear (s->mid, rows, L->o, NULL, H, s->q, s->act);
         s_add_layernorm (s->x, s->q, L->o_b, rows, H, L->ln2_g, L->ln2_b, self->eps);
     }
     //  mean pooling over each text's tokens, then L2 normalisation
@@ -407,7 +417,9 @@ s_arena_fit (sl_embed_bert_t *self, s_arena_t *a, size_t cap, size_t longest)
     longest = longest > a->longest ? longest : a->longest;
     size_t h = (size_t) self->hidden;
     free (a->mem);
-    a->mem = malloc ((cap * (5 * h + (size_t) self->inter) + longest * longest) * sizeof (float));
+    size_t act = sl_matmul_scratch_floats (self->precision, (int) cap,
+                                           self->inter > self->hidden ? self->inter : self->hidden);
+    a->mem = malloc ((cap * (5 * h + (size_t) self->inter) + longest * longest + act) * sizeof (float));
     if (!a->mem)
         return -1;
     a->cap = cap;
@@ -419,6 +431,7 @@ s_arena_fit (sl_embed_bert_t *self, s_arena_t *a, size_t cap, size_t longest)
     a->s.ctx = a->s.v + cap * h;
     a->s.mid = a->s.ctx + cap * h;
     a->s.scores = a->s.mid + cap * (size_t) self->inter;
+    a->s.act = act ? a->s.scores + longest * longest : NULL;
     return 0;
 }
 
@@ -488,6 +501,7 @@ s_bert_count_tokens (void *state, const char *text, size_t len)
 typedef struct {
     char path [1024];
     long long max_tokens;       //  0: default
+    char precision [16];        //  "" (fp32), auto, fp32, bf16
 } s_bert_opts_t;
 
 static int
@@ -500,7 +514,17 @@ s_on_option (void *arg, const char *key, const char *value, char *err, size_t er
     }
     if (strcmp (key, "max_tokens") == 0)
         return sl_embed_option_int (key, value, 2, 1 << 20, &o->max_tokens, err, errlen);
-    snprintf (err, errlen, "bert provider: unknown option '%s' (known: path, max_tokens)", key);
+    if (strcmp (key, "precision") == 0) {
+        char why [256];
+        sl_precision_t p;
+        if (sl_matmul_precision (value, &p, why, sizeof why)) {
+            snprintf (err, errlen, "bert provider: %s", why);
+            return -1;
+        }
+        snprintf (o->precision, sizeof o->precision, "%s", value);
+        return 0;
+    }
+    snprintf (err, errlen, "bert provider: unknown option '%s' (known: path, max_tokens, precision)", key);
     return -1;
 }
 
@@ -735,15 +759,45 @@ s_bert_close (void *state)
     if (self) {
         sl_safetensors_destroy (&self->st);
         sl_wordpiece_destroy (&self->wp);
+        for (int l = 0; self->layer && l < self->layers; l++) {
+            s_layer_t *L = &self->layer [l];
+            sl_matmul_destroy (&L->q);
+            sl_matmul_destroy (&L->k);
+            sl_matmul_destroy (&L->v);
+            sl_matmul_destroy (&L->ao);
+            sl_matmul_destroy (&L->i);
+            sl_matmul_destroy (&L->o);
+        }
         free (self->layer);
         free (self);
     }
 }
 
+//  Each projection's weights ([out, in] as nn.Linear stores them) in the
+//  chosen precision. Returns -1 if out of memory.
+static int
+s_prepare (sl_embed_bert_t *self)
+{
+    int H = self->hidden, Isz = self->inter;
+    sl_precision_t p = self->precision;
+    for (int l = 0; l < self->layers; l++) {
+        s_layer_t *L = &self->layer [l];
+        L->q = sl_matmul_new (L->q_w, H, H, true, p);
+        L->k = sl_matmul_new (L->k_w, H, H, true, p);
+        L->v = sl_matmul_new (L->v_w, H, H, true, p);
+        L->ao = sl_matmul_new (L->ao_w, H, H, true, p);
+        L->i = sl_matmul_new (L->i_w, H, Isz, true, p);
+        L->o = sl_matmul_new (L->o_w, Isz, H, true, p);
+        if (!L->q || !L->k || !L->v || !L->ao || !L->i || !L->o)
+            return -1;
+    }
+    return 0;
+}
+
 static void *
 s_bert_open (const char *options, sl_embed_info_t *info, char *err, size_t errlen)
 {
-    s_bert_opts_t o = { "", 0 };
+    s_bert_opts_t o = { "", 0, "" };
     if (sl_embed_options_parse (options, s_on_option, &o, err, errlen))
         return NULL;
     if (!o.path [0]) {
@@ -779,6 +833,15 @@ s_bert_open (const char *options, sl_embed_info_t *info, char *err, size_t errle
         s_bert_close (self);
         return NULL;
     }
+    //  Used directly, the provider is the fp32 reference unless asked; the
+    //  node passes embed.precision (default auto). Checked when parsed.
+    sl_matmul_precision (o.precision [0] ? o.precision : "fp32", &self->precision, err, errlen);
+    if (s_prepare (self)) {
+        snprintf (err, errlen, "bert provider: out of memory preparing the %s weights",
+                  sl_matmul_precision_name (self->precision));
+        s_bert_close (self);
+        return NULL;
+    }
     int dflt = self->max_pos < 512 ? self->max_pos : 512;
     if (o.max_tokens > self->max_pos) {
         snprintf (err, errlen, "bert provider: max_tokens=%lld is more than the model's "
@@ -797,7 +860,9 @@ s_bert_open (const char *options, sl_embed_info_t *info, char *err, size_t errle
     char suffix [24] = "";
     if (self->max_tokens != dflt)
         snprintf (suffix, sizeof suffix, ":t%d", self->max_tokens);
-    snprintf (info->model_id, sizeof info->model_id, "bert:%.64s:%.16s%s", base, sha, suffix);
+    //  fp32 keeps the id it always had; bf16 vectors are another model
+    snprintf (info->model_id, sizeof info->model_id, "bert:%.64s:%.16s%s%s", base, sha, suffix,
+              self->precision == SL_PRECISION_BF16 ? ":bf16" : "");
     info->dim = self->hidden;
     info->max_tokens = self->max_tokens;
     return self;

@@ -4,6 +4,7 @@
     dtypes, prefixes, configs, broken files.
 */
 #include "sl_embed_bert_internal.h"
+#include "sl_matmul.h"
 #include "sl_embedder.h"
 #include "sl_safetensors.h"
 #include "sl_util.h"
@@ -643,6 +644,67 @@ s_scratch_teardown (void)
     CHECK (rmdir (s_fx.dir) == 0);
 }
 
+//  Precision: fp32 asked for is the default exactly; bf16 (where the CPU
+//  has it) agrees with fp32 at cosine >= 0.995 on every reference text and
+//  says bf16 in its id; precision=bf16 without the unit is refused.
+static void
+s_test_precision (void)
+{
+    char opts [700], err [512];
+    int n = s_fx.n, dim = s_fx.dim;
+    float *base = calloc ((size_t) n * dim, sizeof *base), *other = calloc ((size_t) n * dim, sizeof *other);
+    CHECK (base && other);
+    snprintf (opts, sizeof opts, "path=%s", s_fx.fixture);
+    sl_embedder_t *e = sl_embedder_new ("bert", opts, err, sizeof err);
+    CHECK (e);
+    CHECK (sl_embedder_embed (e, s_fx.texts, s_fx.lens, n, base, err, sizeof err) == 0);
+    char id [128];
+    snprintf (id, sizeof id, "%s", sl_embedder_model_id (e));
+    sl_embedder_destroy (&e);
+
+    snprintf (opts, sizeof opts, "path=%s,precision=fp32", s_fx.fixture);
+    e = sl_embedder_new ("bert", opts, err, sizeof err);
+    CHECK (e && strcmp (sl_embedder_model_id (e), id) == 0);
+    CHECK (sl_embedder_embed (e, s_fx.texts, s_fx.lens, n, other, err, sizeof err) == 0);
+    CHECK (memcmp (base, other, (size_t) n * dim * sizeof *base) == 0);
+    sl_embedder_destroy (&e);
+
+    setenv ("SLUICE_CPU_NO_BF16", "1", 1);
+    snprintf (opts, sizeof opts, "path=%s,precision=bf16", s_fx.fixture);
+    CHECK (sl_embedder_new ("bert", opts, err, sizeof err) == NULL);
+    if (s_fx.verbose)
+        printf ("  %s\n", err);
+    CHECK (strstr (err, "bert provider: precision bf16 needs a CPU with avx512_bf16"));
+    unsetenv ("SLUICE_CPU_NO_BF16");
+    if (sl_matmul_cpu_has_bf16 ()) {
+        e = sl_embedder_new ("bert", opts, err, sizeof err);
+        CHECK (e);
+        CHECK (strlen (sl_embedder_model_id (e)) == strlen (id) + 5);
+        CHECK (strcmp (sl_embedder_model_id (e) + strlen (id), ":bf16") == 0);
+        memset (other, 0, (size_t) n * dim * sizeof *other);
+        CHECK (sl_embedder_embed (e, s_fx.texts, s_fx.lens, n, other, err, sizeof err) == 0);
+        sl_embedder_destroy (&e);
+        double worst = 2;
+        for (int t = 0; t < n; t++) {
+            double ab = 0, aa = 0, bb = 0;
+            for (int i = 0; i < dim; i++) {
+                ab += (double) base [t * dim + i] * other [t * dim + i];
+                aa += (double) base [t * dim + i] * base [t * dim + i];
+                bb += (double) other [t * dim + i] * other [t * dim + i];
+            }
+            if (aa == 0 && bb == 0)
+                continue;       //  no word pieces: the zero vector both ways
+            double c = ab / sqrt (aa * bb);
+            worst = c < worst ? c : worst;
+            CHECK (c >= 0.995);
+        }
+        if (s_fx.verbose)
+            printf ("  bf16 vs fp32: lowest cosine %.6f over %d texts\n", worst, n);
+    }
+    free (base);
+    free (other);
+}
+
 void
 sl_embed_bert_test (bool verbose)
 {
@@ -665,6 +727,8 @@ sl_embed_bert_test (bool verbose)
     CASE ("invalid UTF-8 dropped, not a failure", s_test_invalid_utf8_dropped ());
     CASE ("threads at once get the same answers", s_test_threads_agree ());
     CASE ("large batch in several blocks and groups: same vectors", s_test_large_batch_blocks_and_groups ());
+    CASE ("precision: fp32 is the default exactly, bf16 agrees (cos >= 0.995), refused without the unit",
+          s_test_precision ());
 
     CASE ("setup: scratch model directory", s_scratch_setup ());
     CASE ("gelu_new matches its own reference", s_test_gelu_new_matches_reference ());

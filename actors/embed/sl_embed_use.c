@@ -41,6 +41,7 @@
 */
 #include "sl_embed_use_internal.h"
 #include "sl_embedder.h"
+#include "sl_matmul.h"
 #include "sl_tfjs.h"
 #include "sl_use_tokenizer.h"
 #include "sl_util.h"
@@ -67,6 +68,13 @@
 #define S_F 1536                //  feed-forward width
 #define S_HEADS 4
 #define S_BATCH_TOKENS 1024     //  tokens per sub-batch: ~11 MB of scratch
+//  bf16: attention stays fp32 sgemm, issued S_ATTN_ROWS query rows at a
+//  time so each call stays under OpenBLAS's threading threshold (M*N*K <=
+//  65536 * GEMM_MULTITHREAD_THRESHOLD (4): 16 x 128 x 128 at most). Woken
+//  for one attention product, OpenBLAS's worker thread spins (sched_yield)
+//  afterwards and takes a core from sl_matmul's threads: measured 25% of
+//  the CPU. Same sums per element; fp32 keeps whole products (bit for bit).
+#define S_ATTN_ROWS 16
 #define S_SETUP_HINT "run `bash scripts/setup-model.sh` to install it"
 
 //  Manifest names
@@ -80,6 +88,7 @@ typedef struct {
     const float *ln1_g, *ln1_b, *qkv_w, *qkv_b, *out_w, *out_b;
     const float *res_w, *res_b; //  layer 0 only: input E -> W for the residual
     const float *ln2_g, *ln2_b, *ffn1_w, *ffn1_b, *ffn2_w, *ffn2_b;
+    sl_matmul_t *qkv, *out, *res, *ffn1, *ffn2;     //  the weights above, prepared
 } s_layer_t;
 
 typedef struct {
@@ -92,24 +101,40 @@ typedef struct {
     float ln_eps, l2_eps;
     s_layer_t layer [2];
     const float *tanh_w, *tanh_b;
+    sl_matmul_t *tanh;
+    sl_precision_t precision;
 } s_use_t;
 
 //  --------------------------------------------------------------------------
 //  Where the model is
 
+typedef struct {
+    char path [PATH_MAX];
+    char precision [16];        //  "" (fp32), auto, fp32, bf16
+} s_options_t;
+
 static int
 s_on_option (void *arg, const char *key, const char *value, char *err, size_t errlen)
 {
-    char *path = arg;
+    s_options_t *o = arg;
     if (strcmp (key, "path") == 0) {
         if (!value [0] || strlen (value) >= PATH_MAX - 32) {
             snprintf (err, errlen, "use provider: option path=%s: expected a folder", value);
             return -1;
         }
-        snprintf (path, PATH_MAX, "%s", value);
+        snprintf (o->path, sizeof o->path, "%s", value);
         return 0;
     }
-    snprintf (err, errlen, "use provider: unknown option '%s' (known: path)", key);
+    if (strcmp (key, "precision") == 0) {
+        //  checked (and refused with a reason) when the model is opened
+        if (strlen (value) >= sizeof o->precision) {
+            snprintf (err, errlen, "use provider: option precision=%.40s: expected auto, fp32 or bf16", value);
+            return -1;
+        }
+        snprintf (o->precision, sizeof o->precision, "%s", value);
+        return 0;
+    }
+    snprintf (err, errlen, "use provider: unknown option '%s' (known: path, precision)", key);
     return -1;
 }
 
@@ -122,9 +147,10 @@ sl_embed_use_model_dir (const char *options, char *buf, size_t buflen, char *err
         err = scratch;
         errlen = sizeof scratch;
     }
-    char path [PATH_MAX] = "";
-    if (sl_embed_options_parse (options, s_on_option, path, err, errlen))
+    s_options_t o = { "", "" };
+    if (sl_embed_options_parse (options, s_on_option, &o, err, errlen))
         return -1;
+    const char *path = o.path;
     const char *env = getenv ("SLUICE_MODEL_DIR");
     int n;
     if (path [0])
@@ -234,11 +260,41 @@ s_use_close (void *state)
 {
     s_use_t *self = state;
     if (self) {
+        for (int i = 0; i < 2; i++) {
+            s_layer_t *L = &self->layer [i];
+            sl_matmul_destroy (&L->qkv);
+            sl_matmul_destroy (&L->out);
+            sl_matmul_destroy (&L->res);
+            sl_matmul_destroy (&L->ffn1);
+            sl_matmul_destroy (&L->ffn2);
+        }
+        sl_matmul_destroy (&self->tanh);
         sl_tfjs_destroy (&self->weights);
         sl_use_tokenizer_destroy (&self->tokenizer);
         free (self->timing);
         free (self);
     }
+}
+
+//  Each projection's weights in the chosen precision (bf16: converted and
+//  packed once, here). Returns -1 if out of memory.
+static int
+s_prepare (s_use_t *self)
+{
+    sl_precision_t p = self->precision;
+    for (int i = 0; i < 2; i++) {
+        s_layer_t *L = &self->layer [i];
+        L->qkv = sl_matmul_new (L->qkv_w, L->d, 3 * L->d, false, p);
+        L->out = sl_matmul_new (L->out_w, L->d, S_W, false, p);
+        L->ffn1 = sl_matmul_new (L->ffn1_w, S_W, S_F, false, p);
+        L->ffn2 = sl_matmul_new (L->ffn2_w, S_F, S_W, false, p);
+        if (L->res_w)
+            L->res = sl_matmul_new (L->res_w, S_E, S_W, false, p);
+        if (!L->qkv || !L->out || !L->ffn1 || !L->ffn2 || (L->res_w && !L->res))
+            return -1;
+    }
+    self->tanh = sl_matmul_new (self->tanh_w, S_W, S_W, false, p);
+    return self->tanh ? 0 : -1;
 }
 
 static void *
@@ -247,6 +303,15 @@ s_use_open (const char *options, sl_embed_info_t *info, char *err, size_t errlen
     char dir [PATH_MAX], path [PATH_MAX + 16], why [768];
     if (sl_embed_use_model_dir (options, dir, sizeof dir, err, errlen))
         return NULL;
+    s_options_t o = { "", "" };
+    sl_precision_t precision;
+    sl_embed_options_parse (options, s_on_option, &o, err, errlen);    //  checked just above
+    //  Used directly, the provider is the fp32 reference unless asked;
+    //  the node passes embed.precision (default auto)
+    if (sl_matmul_precision (o.precision [0] ? o.precision : "fp32", &precision, why, sizeof why)) {
+        snprintf (err, errlen, "use provider: %s", why);
+        return NULL;
+    }
     snprintf (path, sizeof path, "%s/model.json", dir);
     struct stat st;
     if (stat (path, &st)) {
@@ -315,6 +380,13 @@ s_use_open (const char *options, sl_embed_info_t *info, char *err, size_t errlen
         s_use_close (self);
         return NULL;
     }
+    self->precision = precision;
+    if (rc == 0 && s_prepare (self)) {
+        snprintf (err, errlen, "use provider: out of memory preparing the %s weights",
+                  sl_matmul_precision_name (precision));
+        s_use_close (self);
+        return NULL;
+    }
     self->max_len = (int) max_len;
     self->ln_eps = (float) ln_eps;
     self->l2_eps = (float) l2_eps;
@@ -334,8 +406,11 @@ s_use_open (const char *options, sl_embed_info_t *info, char *err, size_t errlen
         }
     info->dim = S_W;
     info->max_tokens = self->max_len;
-    snprintf (info->model_id, sizeof info->model_id, "use:" S_MODEL_NAME ":%.16s:%.8s",
-              sl_tfjs_digest (self->weights), sl_use_tokenizer_digest (self->tokenizer));
+    //  fp32 keeps the id it always had, so existing workspaces stay valid;
+    //  bf16 vectors are another model as far as the store is concerned
+    snprintf (info->model_id, sizeof info->model_id, "use:" S_MODEL_NAME ":%.16s:%.8s%s",
+              sl_tfjs_digest (self->weights), sl_use_tokenizer_digest (self->tokenizer),
+              precision == SL_PRECISION_BF16 ? ":bf16" : "");
     return self;
 }
 
@@ -350,10 +425,10 @@ s_use_count_tokens (void *state, const char *text, size_t len)
 //  --------------------------------------------------------------------------
 //  The forward pass
 
-//  y [rows x out] = (accumulate ? y : 0) + b + x [rows x in] * w [in x out]
+//  y [rows x out] = (accumulate ? y : 0) + b + x [rows x in] * W [in x out]
 static void
-s_linear (const float *x, int rows, int in, const float *w, const float *b, float *y, int out,
-          bool accumulate)
+s_linear (const sl_matmul_t *w, const float *x, int rows, const float *b, float *y, int out,
+          bool accumulate, float *scratch)
 {
     for (int r = 0; r < rows; r++) {
         float *yr = y + (size_t) r * (size_t) out;
@@ -363,8 +438,7 @@ s_linear (const float *x, int rows, int in, const float *w, const float *b, floa
         else
             memcpy (yr, b, (size_t) out * sizeof (float));
     }
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, out, in, 1.0f, x, in, w, out,
-                 1.0f, y, out);
+    sl_matmul_apply (w, x, rows, y, scratch);
 }
 
 static void
@@ -399,16 +473,19 @@ s_relu (float *x, size_t n)
 //  rows x 3d (q | k | v, each split into 4 heads), a gets rows x d.
 static void
 s_attention (const s_layer_t *L, const float *qkv, float *a, int texts, const int *first,
-             const int *lens, float *scores)
+             const int *lens, float *scores, bool one_thread)
 {
     int d = L->d, dh = d / S_HEADS, ld = 3 * d;
+    int step = one_thread ? S_ATTN_ROWS : INT_MAX;
     for (int t = 0; t < texts; t++) {
         int n = lens [t];
         const float *base = qkv + (size_t) first [t] * (size_t) ld;
         for (int h = 0; h < S_HEADS; h++) {
             const float *q = base + h * dh, *k = q + d, *v = q + 2 * d;
-            cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n, n, dh, L->scale, q, ld, k, ld,
-                         0.0f, scores, n);
+            for (int i = 0; i < n; i += step)
+                cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n - i < step ? n - i : step, n, dh,
+                             L->scale, q + (size_t) i * (size_t) ld, ld, k, ld, 0.0f,
+                             scores + (size_t) i * (size_t) n, n);
             for (int i = 0; i < n; i++) {
                 float *row = scores + (size_t) i * (size_t) n;
                 float max = row [0], sum = 0;
@@ -422,8 +499,10 @@ s_attention (const s_layer_t *L, const float *qkv, float *a, int texts, const in
                 for (int j = 0; j < n; j++)
                     row [j] *= inv;
             }
-            cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dh, n, 1.0f, scores, n, v, ld,
-                         0.0f, a + (size_t) first [t] * (size_t) d + h * dh, d);
+            for (int i = 0; i < n; i += step)
+                cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n - i < step ? n - i : step, dh, n,
+                             1.0f, scores + (size_t) i * (size_t) n, n, v, ld, 0.0f,
+                             a + (size_t) (first [t] + i) * (size_t) d + h * dh, d);
         }
     }
 }
@@ -437,6 +516,7 @@ typedef struct {
     float *pooled_f;            //  texts x F: mean of the last FFN's hidden layer
     float *pooled;              //  texts x W: mean of the output tokens
     float *z;                   //  texts x W
+    float *act;                 //  bf16 only: a projection's input, converted
 } s_scratch_t;
 
 //  Mean of each text's rows of m (rows x width) into pooled (texts x width)
@@ -470,21 +550,21 @@ s_layer (const s_use_t *self, const s_layer_t *L, s_scratch_t *s, int rows, int 
     int d = L->d;
     const float *in = L->res_w ? s->x0 : s->y;
     s_layernorm (in, s->h, rows, d, L->ln1_g, L->ln1_b, self->ln_eps);
-    s_linear (s->h, rows, d, L->qkv_w, L->qkv_b, s->big, 3 * d, false);
-    s_attention (L, s->big, s->h, texts, first, lens, s->scores);
-    if (L->res_w)               //  layer 0: the residual is projected E -> W
-        s_linear (s->x0, rows, S_E, L->res_w, L->res_b, s->y, S_W, false);
-    s_linear (s->h, rows, d, L->out_w, L->out_b, s->y, S_W, true);
+    s_linear (L->qkv, s->h, rows, L->qkv_b, s->big, 3 * d, false, s->act);
+    s_attention (L, s->big, s->h, texts, first, lens, s->scores, self->precision == SL_PRECISION_BF16);
+    if (L->res)                 //  layer 0: the residual is projected E -> W
+        s_linear (L->res, s->x0, rows, L->res_b, s->y, S_W, false, s->act);
+    s_linear (L->out, s->h, rows, L->out_b, s->y, S_W, true, s->act);
     s_layernorm (s->y, s->h, rows, S_W, L->ln2_g, L->ln2_b, self->ln_eps);
-    s_linear (s->h, rows, S_W, L->ffn1_w, L->ffn1_b, s->big, S_F, false);
+    s_linear (L->ffn1, s->h, rows, L->ffn1_b, s->big, S_F, false, s->act);
     s_relu (s->big, (size_t) rows * S_F);
     if (last) {
         s_mean_rows (s->big, S_F, texts, first, lens, s->pooled_f);
         s_mean_rows (s->y, S_W, texts, first, lens, s->pooled);
-        s_linear (s->pooled_f, texts, S_F, L->ffn2_w, L->ffn2_b, s->pooled, S_W, true);
+        s_linear (L->ffn2, s->pooled_f, texts, L->ffn2_b, s->pooled, S_W, true, s->act);
     }
     else
-        s_linear (s->big, rows, S_F, L->ffn2_w, L->ffn2_b, s->y, S_W, true);
+        s_linear (L->ffn2, s->big, rows, L->ffn2_b, s->y, S_W, true, s->act);
 }
 
 //  Sub-batches: consecutive texts while their tokens fit S_BATCH_TOKENS
@@ -546,8 +626,9 @@ s_use_embed (void *state, const char **texts, const size_t *lens, int n, float *
         texts_max = k > texts_max ? k : texts_max;
     }
     s_scratch_t s = { 0 };
+    size_t act = sl_matmul_scratch_floats (self->precision, largest, S_F);
     size_t floats = (size_t) largest * (S_E + S_W + S_W + 3 * S_W)
-                  + (size_t) max_len * (size_t) max_len + (size_t) texts_max * (S_F + 2 * S_W);
+                  + (size_t) max_len * (size_t) max_len + (size_t) texts_max * (S_F + 2 * S_W) + act;
     float *mem = rc == 0 && largest ? malloc (floats * sizeof (float)) : NULL;
     if (rc == 0 && largest && !mem) {
         snprintf (err, errlen, "use provider: out of memory for a batch of %d tokens", largest);
@@ -562,6 +643,7 @@ s_use_embed (void *state, const char **texts, const size_t *lens, int n, float *
         s.pooled_f = s.scores + (size_t) max_len * (size_t) max_len;
         s.pooled = s.pooled_f + (size_t) texts_max * S_F;
         s.z = s.pooled + (size_t) texts_max * S_W;
+        s.act = act ? s.z + (size_t) texts_max * S_W : NULL;
     }
     int at = 0;
     while (rc == 0 && at < n) {
@@ -584,7 +666,7 @@ s_use_embed (void *state, const char **texts, const size_t *lens, int n, float *
         s_layer (self, &self->layer [0], &s, rows, k, first, packed, false);
         s_layer (self, &self->layer [1], &s, rows, k, first, packed, true);
         //  tanh layer on the pooled tokens, then L2 normalisation
-        s_linear (s.pooled, k, S_W, self->tanh_w, self->tanh_b, s.z, S_W, false);
+        s_linear (self->tanh, s.pooled, k, self->tanh_b, s.z, S_W, false, s.act);
         for (int t = 0; t < k; t++) {
             float *z = s.z + (size_t) t * S_W;
             float sum = 0;

@@ -6,6 +6,7 @@
     at a time, batched, and from several threads; then damaged copies.
 */
 #include "sl_embed_use_internal.h"
+#include "sl_matmul.h"
 #include "sl_embedder.h"
 #include "sl_tfjs.h"
 #include "sl_use_tokenizer.h"
@@ -396,6 +397,82 @@ s_damage_tests (const char *real, bool verbose)
     assert (rmdir (dir) == 0);
 }
 
+//  The golden texts embedded by a use embedder with these options, all at
+//  once; returns the vectors (caller frees) and the model id in id.
+static float *
+s_embed_golden (const s_golden_t *g, const char *options, char *id, size_t idlen)
+{
+    char err [1024];
+    sl_embedder_t *e = sl_embedder_new ("use", options, err, sizeof err);
+    if (!e)
+        printf ("\n    %s: %s\n", options, err);
+    assert (e);
+    snprintf (id, idlen, "%s", sl_embedder_model_id (e));
+    float *v = calloc ((size_t) g->n * SL_EMBED_USE_DIM, sizeof *v);
+    assert (v);
+    assert (sl_embedder_embed (e, (const char **) g->texts, g->lens, g->n, v, err, sizeof err) == 0);
+    sl_embedder_destroy (&e);
+    return v;
+}
+
+//  Precision: fp32 asked for is exactly the default (today's vectors, the
+//  id unchanged); bf16, where the CPU has it, agrees with fp32 at cosine
+//  >= 0.995 on every golden text and says bf16 in its id; bad values are
+//  refused with the reason.
+static void
+s_precision_tests (const s_golden_t *g, const float *reference, const char *reference_id, bool verbose)
+{
+    char id [128], err [1024];
+    //  the reference was embedded one text per call: compare fp32 to an
+    //  all-at-once default run, so the only difference is the option
+    float *base = s_embed_golden (g, NULL, id, sizeof id);
+    float *fp32 = s_embed_golden (g, "precision=fp32", id, sizeof id);
+    assert (strcmp (id, reference_id) == 0);
+    assert (memcmp (fp32, base, (size_t) g->n * SL_EMBED_USE_DIM * sizeof *fp32) == 0);
+    free (fp32);
+    free (base);
+
+    assert (sl_embedder_new ("use", "precision=fp16", err, sizeof err) == NULL);
+    assert (strstr (err, "use provider: precision 'fp16' is not one of auto, fp32, bf16"));
+    setenv ("SLUICE_CPU_NO_BF16", "1", 1);
+    assert (sl_embedder_new ("use", "precision=bf16", err, sizeof err) == NULL);
+    assert (strstr (err, "needs a CPU with avx512_bf16"));
+    float *fallback = s_embed_golden (g, "precision=auto", id, sizeof id);
+    assert (strcmp (id, reference_id) == 0);     //  auto without the unit: fp32
+    free (fallback);
+    unsetenv ("SLUICE_CPU_NO_BF16");
+    if (!sl_matmul_cpu_has_bf16 ()) {
+        printf ("(no avx512_bf16: bf16 agreement not run) ");
+        return;
+    }
+    float *bf16 = s_embed_golden (g, "precision=bf16", id, sizeof id);
+    assert (strlen (id) == strlen (reference_id) + 5);
+    assert (strncmp (id, reference_id, strlen (reference_id)) == 0);
+    assert (strcmp (id + strlen (reference_id), ":bf16") == 0);
+    double worst = 2;
+    int worst_at = -1, zero = 0;
+    for (int i = 0; i < g->n; i++) {
+        const float *a = reference + (size_t) i * SL_EMBED_USE_DIM, *b = bf16 + (size_t) i * SL_EMBED_USE_DIM;
+        double c = s_cos (a, b);
+        if (c == 0 && s_cos (a, a) == 0) {
+            zero++;             //  the empty text: zero vector both ways
+            continue;
+        }
+        if (c < worst) {
+            worst = c;
+            worst_at = i;
+        }
+        if (c < 0.995)
+            printf ("\n    bf16: text %d ('%.40s') cosine %.6f < 0.995 with fp32\n", i, g->texts [i], c);
+        assert (c >= 0.995);
+    }
+    assert (zero <= 1);
+    if (verbose)
+        printf ("    bf16 vs fp32 on %d golden texts: lowest cosine %.6f (text %d); model %s\n",
+                g->n, worst, worst_at, id);
+    free (bf16);
+}
+
 void
 sl_embed_use_test (bool verbose)
 {
@@ -590,6 +667,7 @@ sl_embed_use_test (bool verbose)
         printf ("    %d golden texts: lowest cosine %.7f single, %.7f batched; open %lld ms, "
                 "single %lld ms, batched %lld ms; model %s\n", g.n, worst_single, worst_batch,
                 (long long) t_open, (long long) t_single, (long long) t_batch, sl_embedder_model_id (e));
+    s_precision_tests (&g, single, sl_embedder_model_id (e), verbose);
     free (out);
     free (single);
     s_golden_free (&g);

@@ -9,14 +9,15 @@
 
       use     Universal Sentence Encoder lite (sl_embed_use.c): the default,
               a pretrained 512-d sentence encoder run on OpenBLAS from the
-              weights scripts/setup-model.sh installs. Options: path=DIR.
+              weights scripts/setup-model.sh installs. Options: path=DIR,
+              precision=auto|fp32|bf16 (sl_matmul.h; unset: fp32).
       hash    feature hashing of words and word pairs, projected to dim by a
               fixed seeded random matrix (sl_embed_hash.c). No model files,
               deterministic, fast; lexical similarity, and the fallback when
               the use model is missing. Options: dim=384, buckets=4096, seed=42.
       bert    BERT-family models from a folder with config.json,
               model.safetensors, vocab.txt (sl_embed_bert.c). Options: path=DIR,
-              max_tokens=N.
+              max_tokens=N, precision=auto|fp32|bf16 (as use).
       openai  any OpenAI-compatible POST /v1/embeddings server
               (sl_embed_openai.c). Options: url=, model=, dim=, batch=,
               retries=, timeout_ms=, key_env=.

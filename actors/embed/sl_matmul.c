@@ -1,0 +1,286 @@
+/*  sl_matmul: a weight matrix prepared for fp32 (OpenBLAS sgemm) or bf16
+    (an AVX512-BF16 kernel). See sl_matmul.h.
+
+    bf16 layout: W is packed in panels of S_NB (64) output columns; within a
+    panel, for each pair of input rows k, k+1, the 64 columns' two values
+    sit side by side (column c: element 2c is row k, 2c+1 row k+1). That is
+    the operand order of vdpbf16ps: each 32-bit lane holds a pair, and the
+    instruction adds a.lo * b.lo + a.hi * b.hi into an fp32 lane. x is
+    converted into the same pairs per row, so one 32-bit broadcast of x
+    feeds four instructions (64 columns). A block of S_MR (6) rows x 64
+    columns keeps 24 accumulators and 4 panel vectors in the 32 registers.
+    Widths are padded (in to even, out to 64, rows to 6) with zeros, which
+    add nothing; the stores are masked to the real columns and rows.
+*/
+#include "sl_matmul.h"
+
+#include <assert.h>
+#include <cblas.h>
+#include <immintrin.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_NB 64                 //  output columns per panel: 4 vectors of 16
+#define S_MR 6                  //  rows per register block
+#define S_SPLIT_MACS (1 << 24)  //  a product this big is split over threads:
+                                //  ~0.1 ms of work, against ~30 us to start one
+#define S_MAX_THREADS 8
+
+struct sl_matmul_s {
+    sl_precision_t precision;
+    int in, out;
+    bool transposed;
+    const float *w;             //  fp32: the caller's matrix
+    uint32_t *packed;           //  bf16: panels of in_pad/2 x 64 pairs
+    int in_pad, out_pad;
+};
+
+bool
+sl_matmul_cpu_has_bf16 (void)
+{
+    //  A test (and a person comparing) can hide the unit, to see what a
+    //  CPU without it gets: the refusal, and auto's fallback
+    const char *hide = getenv ("SLUICE_CPU_NO_BF16");
+    if (hide && hide [0] && strcmp (hide, "0") != 0)
+        return false;
+    __builtin_cpu_init ();
+    return __builtin_cpu_supports ("avx512f") && __builtin_cpu_supports ("avx512bf16");
+}
+
+int
+sl_matmul_precision (const char *value, sl_precision_t *precision, char *err, size_t errlen)
+{
+    bool has = sl_matmul_cpu_has_bf16 ();
+    if (!value || !value [0] || strcmp (value, "auto") == 0)
+        *precision = has ? SL_PRECISION_BF16 : SL_PRECISION_FP32;
+    else
+    if (strcmp (value, "fp32") == 0)
+        *precision = SL_PRECISION_FP32;
+    else
+    if (strcmp (value, "bf16") == 0) {
+        if (!has) {
+            snprintf (err, errlen, "precision bf16 needs a CPU with avx512_bf16, which this one "
+                      "lacks: set embed.precision=fp32 or auto");
+            return -1;
+        }
+        *precision = SL_PRECISION_BF16;
+    }
+    else {
+        snprintf (err, errlen, "precision '%s' is not one of auto, fp32, bf16", value);
+        return -1;
+    }
+    return 0;
+}
+
+const char *
+sl_matmul_precision_name (sl_precision_t precision)
+{
+    return precision == SL_PRECISION_BF16 ? "bf16" : "fp32";
+}
+
+//  fp32 to bf16, round to nearest even (the weights and activations are
+//  finite: the encoders refuse NaN weights at open)
+static inline uint32_t
+s_bf16 (float f)
+{
+    uint32_t u;
+    memcpy (&u, &f, sizeof u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return u >> 16;
+}
+
+static int
+s_round_up (int n, int to)
+{
+    return (n + to - 1) / to * to;
+}
+
+static void
+s_pack (sl_matmul_t *self)
+{
+    int in = self->in, out = self->out, pairs = self->in_pad / 2;
+    for (int j = 0; j < out; j++) {
+        uint32_t *panel = self->packed + (size_t) (j / S_NB) * (size_t) pairs * S_NB + j % S_NB;
+        for (int k = 0; k < in; k++) {
+            float v = self->transposed ? self->w [(size_t) j * (size_t) in + (size_t) k]
+                                       : self->w [(size_t) k * (size_t) out + (size_t) j];
+            panel [(size_t) (k / 2) * S_NB] |= s_bf16 (v) << (16 * (k & 1));
+        }
+    }
+}
+
+sl_matmul_t *
+sl_matmul_new (const float *w, int in, int out, bool transposed, sl_precision_t precision)
+{
+    assert (w && in > 0 && out > 0);
+    sl_matmul_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    *self = (sl_matmul_t) { precision, in, out, transposed, w, NULL, s_round_up (in, 2),
+                            s_round_up (out, S_NB) };
+    if (precision == SL_PRECISION_BF16) {
+        self->packed = calloc ((size_t) self->in_pad / 2 * (size_t) self->out_pad, sizeof (uint32_t));
+        if (!self->packed) {
+            free (self);
+            return NULL;
+        }
+        s_pack (self);
+        self->w = NULL;         //  bf16 never reads the caller's matrix again
+    }
+    return self;
+}
+
+void
+sl_matmul_destroy (sl_matmul_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        free ((*self_p)->packed);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+size_t
+sl_matmul_scratch_floats (sl_precision_t precision, int rows, int in)
+{
+    if (precision != SL_PRECISION_BF16)
+        return 0;
+    return (size_t) s_round_up (rows, S_MR) * (size_t) s_round_up (in, 2) / 2;
+}
+
+//  c [mr x valid columns] += a [6 rows of pairs] * one panel. The 24
+//  accumulators only stay in registers if the row and vector loops are
+//  unrolled, which -O2 does not do by itself (measured: 4x slower, every
+//  accumulator spilled): hence O3 and the explicit unrolls, at any build type.
+#if defined(__GNUC__) && !defined(__clang__)
+#   pragma GCC push_options
+#   pragma GCC optimize ("O3")
+#endif
+__attribute__ ((target ("avx512f,avx512bf16")))
+static void
+s_kernel (const uint32_t *a, int pairs, const uint32_t *panel, float *c, int ldc, int mr, int valid)
+{
+    __m512 acc [S_MR][4];
+#pragma GCC unroll 6
+    for (int r = 0; r < S_MR; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++)
+            acc [r][v] = _mm512_setzero_ps ();
+    for (int k = 0; k < pairs; k++) {
+        const uint32_t *b = panel + (size_t) k * S_NB;
+        __m512bh b0 = (__m512bh) _mm512_loadu_si512 (b), b1 = (__m512bh) _mm512_loadu_si512 (b + 16),
+                 b2 = (__m512bh) _mm512_loadu_si512 (b + 32), b3 = (__m512bh) _mm512_loadu_si512 (b + 48);
+#pragma GCC unroll 6
+        for (int r = 0; r < S_MR; r++) {
+            __m512bh x = (__m512bh) _mm512_set1_epi32 ((int) a [(size_t) r * (size_t) pairs + (size_t) k]);
+            acc [r][0] = _mm512_dpbf16_ps (acc [r][0], x, b0);
+            acc [r][1] = _mm512_dpbf16_ps (acc [r][1], x, b1);
+            acc [r][2] = _mm512_dpbf16_ps (acc [r][2], x, b2);
+            acc [r][3] = _mm512_dpbf16_ps (acc [r][3], x, b3);
+        }
+    }
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < 4 && v * 16 < valid; v++) {
+            int n = valid - v * 16;
+            __mmask16 m = n >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << n) - 1);
+            float *cp = c + (size_t) r * (size_t) ldc + v * 16;
+            _mm512_mask_storeu_ps (cp, m, _mm512_add_ps (_mm512_maskz_loadu_ps (m, cp), acc [r][v]));
+        }
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#   pragma GCC pop_options
+#endif
+
+//  x rows to bf16 pairs, padded with zeros to whole pairs and 6-row blocks
+static void
+s_convert (const float *x, int rows, int in, int in_pad, uint32_t *a)
+{
+    int pairs = in_pad / 2, rows_pad = s_round_up (rows, S_MR);
+    for (int r = 0; r < rows_pad; r++) {
+        uint32_t *ar = a + (size_t) r * (size_t) pairs;
+        const float *xr = x + (size_t) r * (size_t) in;
+        if (r >= rows) {
+            memset (ar, 0, (size_t) pairs * sizeof *ar);
+            continue;
+        }
+        for (int k = 0; k + 1 < in; k += 2)
+            ar [k / 2] = s_bf16 (xr [k]) | s_bf16 (xr [k + 1]) << 16;
+        if (in & 1)
+            ar [pairs - 1] = s_bf16 (xr [in - 1]);
+    }
+}
+
+//  One thread's share of a bf16 product: panels [from, to) of W
+typedef struct {
+    const sl_matmul_t *self;
+    const uint32_t *a;
+    int rows, from, to;
+    float *y;
+} s_part_t;
+
+static void *
+s_part_run (void *arg)
+{
+    s_part_t *p = arg;
+    const sl_matmul_t *self = p->self;
+    int pairs = self->in_pad / 2;
+    for (int panel = p->from; panel < p->to; panel++) {
+        int j = panel * S_NB;
+        const uint32_t *b = self->packed + (size_t) panel * (size_t) pairs * S_NB;
+        for (int r = 0; r < p->rows; r += S_MR)
+            s_kernel (p->a + (size_t) r * (size_t) pairs, pairs, b,
+                      p->y + (size_t) r * (size_t) self->out + j, self->out,
+                      p->rows - r < S_MR ? p->rows - r : S_MR, self->out - j);
+    }
+    return NULL;
+}
+
+//  As many threads as OpenBLAS would use for the fp32 product (its
+//  OPENBLAS_NUM_THREADS, else the cores), so the precisions compare on
+//  the same cores; small products stay on the caller's thread.
+static int
+s_threads (const sl_matmul_t *self, int rows, int panels)
+{
+    double macs = (double) rows * self->in * self->out;
+    int threads = openblas_get_num_threads ();
+    threads = threads < S_MAX_THREADS ? threads : S_MAX_THREADS;
+    threads = threads < panels ? threads : panels;
+    return macs >= S_SPLIT_MACS && threads > 1 ? threads : 1;
+}
+
+void
+sl_matmul_apply (const sl_matmul_t *self, const float *x, int rows, float *y, float *scratch)
+{
+    assert (self);
+    if (rows <= 0)
+        return;
+    if (self->precision == SL_PRECISION_FP32) {
+        cblas_sgemm (CblasRowMajor, CblasNoTrans, self->transposed ? CblasTrans : CblasNoTrans,
+                     rows, self->out, self->in, 1.0f, x, self->in, self->w,
+                     self->transposed ? self->in : self->out, 1.0f, y, self->out);
+        return;
+    }
+    assert (scratch);
+    uint32_t *a = (uint32_t *) scratch;
+    s_convert (x, rows, self->in, self->in_pad, a);
+    int panels = self->out_pad / S_NB, threads = s_threads (self, rows, panels);
+    s_part_t part [S_MAX_THREADS];
+    pthread_t tid [S_MAX_THREADS];
+    bool started [S_MAX_THREADS] = { false };
+    for (int t = 0; t < threads; t++)
+        part [t] = (s_part_t) { self, a, rows, panels * t / threads, panels * (t + 1) / threads, y };
+    //  a thread that cannot start leaves its share to the caller: slower,
+    //  never wrong
+    for (int t = 1; t < threads; t++)
+        started [t] = pthread_create (&tid [t], NULL, s_part_run, &part [t]) == 0;
+    s_part_run (&part [0]);
+    for (int t = 1; t < threads; t++)
+        if (started [t])
+            pthread_join (tid [t], NULL);
+        else
+            s_part_run (&part [t]);
+}
