@@ -106,13 +106,13 @@ def test_bf16_refused_for_hash(tmp):
 
 
 def test_auto_without_cpu_unit_is_fp32(tmp):
-    """The default (auto) on a CPU without the unit embeds in fp32 with
-    today's model id (no suffix), so existing workspaces stay valid."""
+    """auto on a CPU without the unit embeds in fp32 with today's model id
+    (no suffix), so existing workspaces stay valid."""
     if not has_model():
         return "skip"
     os.environ["SLUICE_CPU_NO_BF16"] = "1"
     try:
-        s, c, _ = node(tmp, USE)
+        s, c, _ = node(tmp, USE + ["embed.precision=auto"])
     finally:
         del os.environ["SLUICE_CPU_NO_BF16"]
     docs = ingest_texts(c)
@@ -122,13 +122,25 @@ def test_auto_without_cpu_unit_is_fp32(tmp):
     assert res["hits"][0]["document_id"] == docs["kettle"], res
 
 
+def test_default_is_fp32(tmp):
+    """Without embed.precision a node embeds in fp32 with today's model id,
+    even on a CPU with avx512_bf16: switching precision is a model change
+    (409 until a re-embed), so it is never made behind the operator's back."""
+    if not has_model():
+        return "skip"
+    s, c, _ = node(tmp, USE)
+    ingest_texts(c)
+    model = c.search(QUERY, k=1)["model"]
+    assert model.startswith("use:use-lite:") and len(model.split(":")) == 4, model
+
+
 def test_auto_picks_bf16_where_it_agrees(tmp):
-    """The default (auto) on a CPU with avx512_bf16 checks bf16 against
-    fp32 on probe texts at start, says so in the log, and embeds in bf16
-    (model id with :bf16)."""
+    """auto on a CPU with avx512_bf16 checks bf16 against fp32 on probe
+    texts at start, says so in the log, and embeds in bf16 (model id with
+    :bf16)."""
     if not has_model() or not has_bf16():
         return "skip"
-    s, c, _ = node(tmp, USE + ["log.level=info"])      # the choice is logged at info
+    s, c, _ = node(tmp, USE + ["embed.precision=auto", "log.level=info"])   # logged at info
     docs = ingest_texts(c)
     res = c.search(QUERY, k=3)
     assert res["model"].startswith("use:use-lite:") and res["model"].endswith(":bf16"), res["model"]
@@ -180,7 +192,7 @@ def test_precision_switch_refused_then_reembedded(tmp):
 
 
 if __name__ == "__main__":
-    tests = [test_unknown_precision_refused, test_bf16_refused_without_cpu_unit, test_bf16_refused_for_hash,
+    tests = [test_unknown_precision_refused, test_bf16_refused_without_cpu_unit, test_bf16_refused_for_hash, test_default_is_fp32,
              test_auto_without_cpu_unit_is_fp32, test_auto_picks_bf16_where_it_agrees,
              test_precision_switch_refused_then_reembedded]
     sys.exit(Runner().run(tests, only=set(sys.argv[1:]) or None))

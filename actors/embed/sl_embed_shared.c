@@ -91,20 +91,24 @@ s_auto_precision (const char *provider, const char *options)
     return "fp32";
 }
 
-//  embed.precision (auto, the default | fp32 | bf16) reaches the encoders
+//  embed.precision (fp32, the default | auto | bf16) reaches the encoders
 //  that compute in reduced precision (use, bert) as their precision=
-//  option, after embed.options so the key wins; auto is resolved here. The other providers
+//  option, after embed.options so the key wins; auto is resolved here.
+//  fp32 is the default because the precision is part of the model id: a
+//  node that switched on its own would answer 409 to every workspace
+//  embedded before; bf16 is a choice made with a re-embed
+//  (docs/config.md, "Re-embedding"). The other providers
 //  compute in fp32 or elsewhere: bf16 asked of them is refused, not ignored.
 static int
 s_with_precision (sl_config_t *cfg, const char *provider, const char *options, char *buf,
                   size_t buflen, char *err, size_t errlen)
 {
-    const char *precision = sl_config_get (cfg, "embed.precision", "auto");
+    const char *precision = sl_config_get (cfg, "embed.precision", "fp32");
     bool encoder = strcmp (provider, "use") == 0 || strcmp (provider, "bert") == 0;
     if (!encoder) {
         if (strcmp (precision, "auto") && strcmp (precision, "fp32")) {
             snprintf (err, errlen, "embed.precision=%s applies to the use and bert encoders only; "
-                      "embed.provider %s has no reduced-precision path (set embed.precision=auto)",
+                      "embed.provider %s has no reduced-precision path (set embed.precision=fp32)",
                       precision, provider);
             return -1;
         }
