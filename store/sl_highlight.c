@@ -79,8 +79,11 @@ s_fold (int32_t c, bool fts5)
 {
     if (c < 0x80)
         return c >= 'A' && c <= 'Z' ? c + 32 : c;
+    //  a C-locale database folds ASCII only; Sluice's generated columns
+    //  fold Latin-1 capitals too (U+00C0..U+00DE but U+00D7), as the
+    //  query's terms are folded (sl_store_pg.c, S_LATIN1_UPPER)
     if (!fts5)
-        return c;               //  a C-locale database folds ASCII only
+        return c >= 0xC0 && c <= 0xDE && c != 0xD7 ? c + 0x20 : c;
     if (utf8proc_category (c) == UTF8PROC_CATEGORY_MN)
         return -1;
     c = utf8proc_tolower (c);

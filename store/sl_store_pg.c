@@ -85,6 +85,13 @@ typedef struct {
     const char *sql;
 } s_migration_t;
 
+//  Latin-1 capitals and their small letters: a C-locale database folds
+//  ASCII only, and sl_store_query_terms folds these too, so the word
+//  indexes translate them before the words are split (sl_highlight folds
+//  alike)
+#define S_LATIN1_UPPER "'\u00C0\u00C1\u00C2\u00C3\u00C4\u00C5\u00C6\u00C7\u00C8\u00C9\u00CA\u00CB\u00CC\u00CD\u00CE\u00CF\u00D0\u00D1\u00D2\u00D3\u00D4\u00D5\u00D6\u00D8\u00D9\u00DA\u00DB\u00DC\u00DD\u00DE'"
+#define S_LATIN1_LOWER "'\u00E0\u00E1\u00E2\u00E3\u00E4\u00E5\u00E6\u00E7\u00E8\u00E9\u00EA\u00EB\u00EC\u00ED\u00EE\u00EF\u00F0\u00F1\u00F2\u00F3\u00F4\u00F5\u00F6\u00F8\u00F9\u00FA\u00FB\u00FC\u00FD\u00FE'"
+
 static const s_migration_t s_migrations [] = {
     { 1,
       "CREATE TABLE workspaces ("
@@ -313,10 +320,10 @@ static const s_migration_t s_migrations [] = {
       "  document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,"
       "  page INTEGER NOT NULL,"
       "  text TEXT NOT NULL,"
-      "  tsv tsvector GENERATED ALWAYS AS (to_tsvector ('sluice_words',"
+      "  tsv tsvector GENERATED ALWAYS AS (to_tsvector ('sluice_words', translate ("
       "  regexp_replace (text, '[\\x01-\\x2f\\x3a-\\x40\\x5b-\\x60\\x7b-\\x7f"
       "\\u00a0-\\u00bf\\u00d7\\u00f7\\u2000-\\u2bff\\u3000-\\u303f\\U0001f000-\\U0001ffff]+',"
-      "  ' ', 'g'))) STORED,"
+      "  ' ', 'g'), " S_LATIN1_UPPER ", " S_LATIN1_LOWER "))) STORED,"
       "  UNIQUE (document_id, page)"
       ");"
       "CREATE INDEX pages_tsv ON pages USING gin (tsv);"
@@ -326,17 +333,20 @@ static const s_migration_t s_migrations [] = {
     },
     //  A word of a chunk's section path counts less than one of its text
     //  (SL_STORE_SECTION_WEIGHT, as SQLite weighs its section column): the
-    //  text is labelled A and the section B, which ranking weighs apart
+    //  text is labelled A and the section B, which ranking weighs apart.
+    //  Latin-1 capitals fold as the query's do (S_LATIN1_UPPER)
     { 10,
       "DROP INDEX chunks_tsv;"
       "ALTER TABLE chunks DROP COLUMN tsv;"
       "ALTER TABLE chunks ADD COLUMN tsv tsvector GENERATED ALWAYS AS ("
-      "  setweight (to_tsvector ('sluice_words', regexp_replace (text, '[\\x01-\\x2f\\x3a-\\x40"
-      "\\x5b-\\x60\\x7b-\\x7f\\u00a0-\\u00bf\\u00d7\\u00f7\\u2000-\\u2bff\\u3000-\\u303f"
-      "\\U0001f000-\\U0001ffff]+', ' ', 'g')), 'A') ||"
-      "  setweight (to_tsvector ('sluice_words', regexp_replace (section, '[\\x01-\\x2f"
+      "  setweight (to_tsvector ('sluice_words', translate (regexp_replace (text, '[\\x01-\\x2f"
       "\\x3a-\\x40\\x5b-\\x60\\x7b-\\x7f\\u00a0-\\u00bf\\u00d7\\u00f7\\u2000-\\u2bff"
-      "\\u3000-\\u303f\\U0001f000-\\U0001ffff]+', ' ', 'g')), 'B')) STORED;"
+      "\\u3000-\\u303f\\U0001f000-\\U0001ffff]+', ' ', 'g'), " S_LATIN1_UPPER ", "
+      S_LATIN1_LOWER ")), 'A') ||"
+      "  setweight (to_tsvector ('sluice_words', translate (regexp_replace (section, '[\\x01-\\x2f"
+      "\\x3a-\\x40\\x5b-\\x60\\x7b-\\x7f\\u00a0-\\u00bf\\u00d7\\u00f7\\u2000-\\u2bff"
+      "\\u3000-\\u303f\\U0001f000-\\U0001ffff]+', ' ', 'g'), " S_LATIN1_UPPER ", "
+      S_LATIN1_LOWER ")), 'B')) STORED;"
       "CREATE INDEX chunks_tsv ON chunks USING gin (tsv);"
     },
 };
