@@ -178,6 +178,11 @@ expect 0 "search shows the section" -- "$CLI" search --mode lexical sailing barg
 grep -qx '   Beta' <<<"$OUT" && ok "hit's section line" || bad "no section line '   Beta'" "$OUT"
 printf '# Tides\n\n| Port | High water |\n|---|---|\n| Gravesend | 04:12 |\n| Tilbury | 04:20 |\n' >"$TMP/tides.md"
 expect 0 "ingest a Markdown table" -- "$CLI" ingest "$TMP/tides.md" --wait
+printf 'Ferry timetable for the estuary crossings.\n' >"$TMP/ferries.txt"
+expect 0 "ingest with attributes" -- "$CLI" ingest "$TMP/ferries.txt" --wait --meta team=harbour --meta tags=ferry,tide
+expect 0 "ls shows attributes" -- "$CLI" ls
+grep -q ' team=harbour tags=ferry,tide$\| tags=ferry,tide team=harbour$' <<<"$OUT" \
+    && ok "ls: a document's attributes under it" || bad "ls: no attributes line" "$OUT"
 expect 0 "search the table" -- "$CLI" search --mode lexical Gravesend -k 1
 contains "table badge" "[table]"
 grep -qx '   | Port | High water |' <<<"$OUT" && ok "table hit: header row on its own line" \

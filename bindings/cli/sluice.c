@@ -409,6 +409,30 @@ s_cmd_jobs (void)
     return rc;
 }
 
+//  A document's attributes on a line of their own under it, as
+//  key=value pairs (lists joined with commas), the form --meta takes
+static void
+s_print_meta (json_t *meta)
+{
+    if (!json_is_object (meta) || json_object_size (meta) == 0)
+        return;
+    printf ("%34s", "");
+    const char *key;
+    json_t *value;
+    json_object_foreach (meta, key, value) {
+        printf (" %s=", key);
+        json_t *items = json_is_array (value) ? value : NULL;
+        size_t n = items ? json_array_size (items) : 1;
+        for (size_t j = 0; j < n; j++) {
+            json_t *item = items ? json_array_get (items, j) : value;
+            char *text = json_is_string (item) ? NULL : json_dumps (item, JSON_ENCODE_ANY);
+            printf ("%s%s", j ? "," : "", text ? text : json_string_value (item));
+            free (text);
+        }
+    }
+    printf ("\n");
+}
+
 static int
 s_cmd_ls (void)
 {
@@ -425,12 +449,14 @@ s_cmd_ls (void)
             size_t i;
             json_t *doc;
             printf ("%-32s  %5s  %6s  %10s  %s\n", "DOCUMENT", "PAGES", "CHUNKS", "BYTES", "TITLE / SOURCE");
-            json_array_foreach (json_object_get (reply, "documents"), i, doc)
+            json_array_foreach (json_object_get (reply, "documents"), i, doc) {
                 printf ("%-32s  %5lld  %6lld  %10lld  %s  (%s)\n", s_str (doc, "id"),
                         (long long) json_integer_value (json_object_get (doc, "pages")),
                         (long long) json_integer_value (json_object_get (doc, "chunks")),
                         (long long) json_integer_value (json_object_get (doc, "bytes")),
                         s_str (doc, "title"), s_str (doc, "source"));
+                s_print_meta (json_object_get (doc, "meta"));
+            }
             json_t *total = json_object_get (reply, "total");
             if (json_is_integer (total))
                 printf ("(%lld document%s)\n", (long long) json_integer_value (total),
