@@ -39,15 +39,9 @@ done
 [ -f "$MODEL/model.json" ] || bash "$ROOT/scripts/setup-model.sh"
 grep -qw avx512_bf16 /proc/cpuinfo || { say "this CPU has no avx512_bf16: bf16 cannot run here"; exit 1; }
 
-say "building sl_embed and sl_chunk (Release) in $BUILD"
+say "building bench_use (Release) in $BUILD"
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD" -j2 --target sl_embed sl_chunk >/dev/null
-PKGS="openblas libutf8proc jansson libczmq libzmq msgpack libcrypto libcurl"
-# shellcheck disable=SC2046
-cc -O2 -std=gnu11 -D_GNU_SOURCE -I"$ROOT/actors/embed" -I"$ROOT/actors/chunk" -I"$ROOT/engine" \
-  $(pkg-config --cflags $PKGS) -o "$BUILD/bench_use" "$ROOT/bench/bench_use.c" \
-  "$BUILD/actors/embed/libsl_embed.a" "$BUILD/actors/chunk/libsl_chunk.a" "$BUILD/engine/libsl_engine.a" \
-  $(pkg-config --libs $PKGS) -lpthread -lm
+cmake --build "$BUILD" -j2 --target bench_use >/dev/null
 
 TMP=$(mktemp -d /tmp/sluice-bench-precision-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
@@ -59,15 +53,15 @@ for pdf in mpman libtasn1 shared-mime-info-spec mpintro mplibapi; do
   DOCS+=("$TMP/$pdf.txt")
 done
 for txt in "$CORPUS"/text/*; do DOCS+=("$txt"); done
-"$BUILD/bench_use" chunk --model "$MODEL" --out "$TMP/chunks.json" --max "$CHUNKS" --target 100 "${DOCS[@]}"
+"$BUILD/bench/bench_use" chunk --model "$MODEL" --out "$TMP/chunks.json" --max "$CHUNKS" --target 100 "${DOCS[@]}"
 
 run() {   # precision batch seconds [extra args]
   local p=$1 b=$2 s=$3; shift 3
   if [ -n "$THREADS" ]; then
-    OPENBLAS_NUM_THREADS=$THREADS "$BUILD/bench_use" embed --model "$MODEL" --in "$TMP/chunks.json" \
+    OPENBLAS_NUM_THREADS=$THREADS "$BUILD/bench/bench_use" embed --model "$MODEL" --in "$TMP/chunks.json" \
       --batch "$b" --seconds "$s" --precision "$p" "$@"
   else
-    "$BUILD/bench_use" embed --model "$MODEL" --in "$TMP/chunks.json" --batch "$b" --seconds "$s" \
+    "$BUILD/bench/bench_use" embed --model "$MODEL" --in "$TMP/chunks.json" --batch "$b" --seconds "$s" \
       --precision "$p" "$@"
   fi
 }

@@ -48,17 +48,9 @@ if [ ! -d "$ROOT/tools/use_golden/node_modules/@energetic-ai/embeddings" ]; then
   (cd "$ROOT/tools/use_golden" && npm ci --no-audit --no-fund --silent)
 fi
 
-say "building sl_embed and sl_chunk (Release) in $BUILD"
+say "building bench_use (Release) in $BUILD"
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD" -j2 --target sl_embed sl_chunk >/dev/null
-# bench_use links the libraries CMake built; the link flags are those of the
-# libraries' pkg-config modules
-PKGS="openblas libutf8proc jansson libczmq libzmq msgpack libcrypto libcurl"
-# shellcheck disable=SC2046
-cc -O2 -std=gnu11 -D_GNU_SOURCE -I"$ROOT/actors/embed" -I"$ROOT/actors/chunk" -I"$ROOT/engine" \
-  $(pkg-config --cflags $PKGS) -o "$BUILD/bench_use" "$ROOT/bench/bench_use.c" \
-  "$BUILD/actors/embed/libsl_embed.a" "$BUILD/actors/chunk/libsl_chunk.a" "$BUILD/engine/libsl_engine.a" \
-  $(pkg-config --libs $PKGS) -lpthread -lm
+cmake --build "$BUILD" -j2 --target bench_use >/dev/null
 
 TMP=$(mktemp -d /tmp/sluice-bench-use-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
@@ -71,14 +63,14 @@ for pdf in mpman libtasn1 shared-mime-info-spec mpintro mplibapi; do
   DOCS+=("$TMP/$pdf.txt")
 done
 for txt in "$CORPUS"/text/*; do DOCS+=("$txt"); done
-"$BUILD/bench_use" chunk --model "$MODEL" --out "$TMP/chunks.json" --max "$CHUNKS" --target 100 "${DOCS[@]}"
+"$BUILD/bench/bench_use" chunk --model "$MODEL" --out "$TMP/chunks.json" --max "$CHUNKS" --target 100 "${DOCS[@]}"
 read -r NCHUNKS MEAN_TOKENS MAX_TOKENS < <("$PY" -c "
 import json; d = json.load(open('$TMP/chunks.json'))
 print(d['chunks'], round(d['mean_tokens'], 1), d['max_tokens'])")
 
 # Cross-check first: each implementation's vectors for every chunk
 say "cross-checking vectors on $NCHUNKS chunks"
-"$BUILD/bench_use" embed --model "$MODEL" --in "$TMP/chunks.json" --batch 32 --seconds 0 \
+"$BUILD/bench/bench_use" embed --model "$MODEL" --in "$TMP/chunks.json" --batch 32 --seconds 0 \
   --vectors "$TMP/c.f32" >/dev/null
 "$PY" "$ROOT/bench/use_numpy.py" --model "$MODEL" --in "$TMP/chunks.json" --batch 32 --seconds 0 \
   --vectors "$TMP/numpy.f32" >/dev/null
@@ -102,7 +94,7 @@ for round in $(seq "$RUNS"); do
     node "$ROOT/bench/use_node.mjs" --in "$TMP/chunks.json" --batch "$b" --seconds "$SECONDS_NODE" >>"$TMP/runs.jsonl"
     "$PY" "$ROOT/bench/use_numpy.py" --model "$MODEL" --in "$TMP/chunks.json" --batch "$b" \
       --seconds "$SECONDS_NUMPY" >>"$TMP/runs.jsonl"
-    "$BUILD/bench_use" embed --model "$MODEL" --in "$TMP/chunks.json" --batch "$b" \
+    "$BUILD/bench/bench_use" embed --model "$MODEL" --in "$TMP/chunks.json" --batch "$b" \
       --seconds "$SECONDS_C" >>"$TMP/runs.jsonl"
   done
 done
@@ -204,8 +196,8 @@ lines.append("  less with outside load than the rates do.")
 lines.append("")
 lines.append("Commands (<chunks> is the file \`bench_use chunk\` writes; see the script):")
 lines.append("")
-lines.append("    build-bench/bench_use chunk --model models/use-lite --out <chunks> --max $CHUNKS --target 100 <texts>")
-lines.append("    build-bench/bench_use embed --model models/use-lite --in <chunks> --batch B --seconds $SECONDS_C")
+lines.append("    build-bench/bench/bench_use chunk --model models/use-lite --out <chunks> --max $CHUNKS --target 100 <texts>")
+lines.append("    build-bench/bench/bench_use embed --model models/use-lite --in <chunks> --batch B --seconds $SECONDS_C")
 lines.append("    /usr/bin/python3 bench/use_numpy.py --model models/use-lite --in <chunks> --batch B --seconds $SECONDS_NUMPY")
 lines.append("    node bench/use_node.mjs --in <chunks> --batch B --seconds $SECONDS_NODE")
 section = "\n".join(lines) + "\n"

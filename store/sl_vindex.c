@@ -307,6 +307,19 @@ s_sift_up (float *score, int64_t *id, int i)
     }
 }
 
+//  Heap-sort the k-heap in place, repeatedly moving the worst to the end,
+//  so it reads best first; returns count
+static int
+s_heap_sort (float *scores, int64_t *ids, int count)
+{
+    for (int end = count - 1; end > 0; end--) {
+        float ts = scores [0]; scores [0] = scores [end]; scores [end] = ts;
+        int64_t ti = ids [0]; ids [0] = ids [end]; ids [end] = ti;
+        s_sift_down (scores, ids, end, 0);
+    }
+    return count;
+}
+
 int
 sl_vindex_search (sl_vindex_t *self, const float *query, int k, int64_t *ids, float *scores)
 {
@@ -349,13 +362,7 @@ sl_vindex_search (sl_vindex_t *self, const float *query, int k, int64_t *ids, fl
     pthread_rwlock_unlock (&self->lock);
     free (all);
 
-    //  Heap-sort in place: repeatedly move the worst to the end -> best first
-    for (int end = count - 1; end > 0; end--) {
-        float ts = scores [0]; scores [0] = scores [end]; scores [end] = ts;
-        int64_t ti = ids [0]; ids [0] = ids [end]; ids [end] = ti;
-        s_sift_down (scores, ids, end, 0);
-    }
-    return count;
+    return s_heap_sort (scores, ids, count);
 }
 
 //  Keep (s, id) among the best k of ids/scores (a heap, root = worst)
@@ -466,12 +473,7 @@ sl_vindex_search_in (sl_vindex_t *self, const float *query, int k, const int64_t
     pthread_rwlock_unlock (&self->lock);
     if (rc)
         return -1;
-    for (int end = count - 1; end > 0; end--) {
-        float ts = scores [0]; scores [0] = scores [end]; scores [end] = ts;
-        int64_t ti = ids [0]; ids [0] = ids [end]; ids [end] = ti;
-        s_sift_down (scores, ids, end, 0);
-    }
-    return count;
+    return s_heap_sort (scores, ids, count);
 }
 
 int
@@ -503,12 +505,7 @@ sl_vindex_search_tags (sl_vindex_t *self, const float *query, int k, const uint8
     free (all);
     if (rc)
         return -1;
-    for (int end = count - 1; end > 0; end--) {
-        float ts = scores [0]; scores [0] = scores [end]; scores [end] = ts;
-        int64_t ti = ids [0]; ids [0] = ids [end]; ids [end] = ti;
-        s_sift_down (scores, ids, end, 0);
-    }
-    return count;
+    return s_heap_sort (scores, ids, count);
 }
 
 void
