@@ -266,6 +266,17 @@ s_e2e (const char *endpoint, const char *text_path, const char *pdf_path)
     }
     CHECK (found_text && found_big, "listed documents %s", sluice_docs_json (docs));
     sluice_docs_destroy (&docs);
+    //  a search filtered by the attributes just set finds that document
+    //  only; a filter the server refuses is refused with its reason
+    OK (client, sluice_client_search_filter (client, "ocelot harpsichord nebula quartz", 10, NULL,
+                                             "{\"team\": \"legal\", \"year\": {\"gte\": 2020}}",
+                                             NULL, NULL, 0, &hits, 0));
+    CHECK (sluice_hits_size (hits) >= 1, "the filtered document's chunks are found");
+    for (size_t i = 0; i < sluice_hits_size (hits); i++)
+        CHECK (strcmp (sluice_hits_document_id (hits, i), text_doc) == 0, "hit outside the filter");
+    sluice_hits_destroy (&hits);
+    CHECK (sluice_client_search_filter (client, "x", 3, NULL, "{\"year\": {\"between\": 1}}", NULL,
+                                        NULL, 0, &hits, 0) == SLUICE_EREFUSED, "unknown operator refused");
     OK (client, sluice_client_document_delete (client, big_doc, 0));
     sluice_rc_t rc = sluice_client_document_delete (client, big_doc, 0);
     CHECK (rc == SLUICE_ENOTFOUND && sluice_client_status (client) == 404, "second delete %s", sluice_rc_name (rc));
