@@ -235,10 +235,12 @@ sl_blob_collect_recover (sl_blob_t *self, int64_t min_age_s)
         sha [64] = 0;
         struct stat st;
         //  ctime, not mtime: rename keeps the blob's old mtime but sets
-        //  ctime, which says when it was set aside
+        //  ctime, which says when it was set aside. No age asked: no
+        //  comparison, since time () can read a second behind the ctime the
+        //  file system just wrote (both clocks are coarse)
         if (sl_blob_path (self, sha, path, sizeof path) != 0
         ||  fstatat (dirfd (dir), name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG (st.st_mode)
-        ||  (int64_t) (now - st.st_ctime) < min_age_s)
+        ||  (min_age_s > 0 && (int64_t) (now - st.st_ctime) < min_age_s))
             continue;
         char shard [S_PATH_MAX];
         snprintf (shard, sizeof shard, "%s/%.2s", self->blobs_dir, sha);
@@ -646,7 +648,7 @@ sl_blob_tmp_reclaim (sl_blob_t *self, int64_t min_age_s, uint64_t *bytes)
             continue;
         struct stat st;
         if (fstatat (dirfd (dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0
-        &&  S_ISREG (st.st_mode) && (int64_t) (now - st.st_mtime) >= min_age_s
+        &&  S_ISREG (st.st_mode) && (min_age_s <= 0 || (int64_t) (now - st.st_mtime) >= min_age_s)
         &&  unlinkat (dirfd (dir), entry->d_name, 0) == 0) {
             removed++;
             if (bytes)
