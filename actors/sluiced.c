@@ -294,14 +294,9 @@ s_reembed_chunking_note (sl_config_t *cfg, sl_store_t *store, const char *worksp
 {
     sl_chunking_t chunking;
     sl_chunking_from_config (&chunking, cfg);
-    char json [1100] = "";
-    if (sl_store_workspace_chunking (store, workspace, json, sizeof json) == SL_STORE_OK && *json) {
-        json_t *own = json_loads (json, 0, NULL);
-        char err [256];
-        if (own)
-            sl_chunking_apply_json (&chunking, own, err, sizeof err);
-        json_decref (own);
-    }
+    char json [1100] = "", err [256];
+    if (sl_store_workspace_chunking (store, workspace, json, sizeof json) == SL_STORE_OK)
+        sl_chunking_apply_text (&chunking, json, err, sizeof err);
     int max = sl_embedder_max_tokens (embedder);
     if (max > 0 && chunking.target_tokens > max)
         printf ("note: workspace %s cuts chunks of up to %d tokens and %s reads %d: the rest "

@@ -91,6 +91,17 @@ sl_chunking_apply_json (sl_chunking_t *self, const json_t *object, char *err, si
 }
 
 int
+sl_chunking_apply_text (sl_chunking_t *self, const char *text, char *err, size_t errlen)
+{
+    if (!text || !*text)
+        return 0;
+    json_t *object = json_loads (text, 0, NULL);
+    int rc = sl_chunking_apply_json (self, object, err, errlen);
+    json_decref (object);
+    return rc == 0 ? 1 : -1;
+}
+
+int
 sl_chunking_apply_mp (sl_chunking_t *self, const msgpack_object *map, char *err, size_t errlen)
 {
     json_t *object = map ? sl_json_from_mp (map) : NULL;

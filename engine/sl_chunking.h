@@ -49,6 +49,11 @@ void sl_chunking_from_config (sl_chunking_t *self, sl_config_t *cfg);
 //  check the whole: 0, or -1 with a sentence in err and self unchanged.
 int sl_chunking_apply_json (sl_chunking_t *self, const json_t *object, char *err, size_t errlen);
 
+//  The same from JSON text as sl_chunking_to_text writes it (a workspace's
+//  stored settings): 1 applied, 0 if text is NULL or empty (self
+//  unchanged), -1 with a sentence in err if it does not hold valid settings.
+int sl_chunking_apply_text (sl_chunking_t *self, const char *text, char *err, size_t errlen);
+
 //  The same from a msgpack map (a message's "chunking").
 int sl_chunking_apply_mp (sl_chunking_t *self, const msgpack_object *map, char *err,
                           size_t errlen);

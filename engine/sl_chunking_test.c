@@ -87,6 +87,16 @@ s_test_round_trip (void)
     sl_mp_destroy (&mp);
     sl_mpw_reset (&w);
     CHECK (sl_chunking_apply_mp (&back, NULL, err, sizeof err) == -1);
+    //  a workspace's stored text: applied, absent, or not settings
+    sl_chunking_t stored = { 128, 24, true };
+    text = sl_chunking_to_text (&c);
+    CHECK (sl_chunking_apply_text (&stored, text, err, sizeof err) == 1);
+    CHECK (stored.target_tokens == 300 && stored.overlap_tokens == 50 && !stored.embed_context);
+    free (text);
+    CHECK (sl_chunking_apply_text (&stored, "", err, sizeof err) == 0);
+    CHECK (sl_chunking_apply_text (&stored, NULL, err, sizeof err) == 0);
+    CHECK (sl_chunking_apply_text (&stored, "{not json", err, sizeof err) == -1);
+    CHECK (stored.target_tokens == 300);
 }
 
 void

@@ -31,6 +31,7 @@
 */
 #include "sl_store_node.h"
 #include "sl_blob.h"
+#include "sl_chunking.h"
 #include "sl_client.h"
 #include "sl_json.h"
 #include "sl_filter.h"
@@ -267,9 +268,13 @@ s_intake (sl_ctx_t *ctx, void *state)
     //  on the job (kept in its options, so a re-driven job is cut as it
     //  was first asked to be); whatever the caller sent under that name
     //  goes
-    char chunking_json [1100] = "";
-    sl_store_workspace_chunking (self->store, ws, chunking_json, sizeof chunking_json);
-    json_t *chunking = *chunking_json ? json_loads (chunking_json, 0, NULL) : NULL;
+    char chunking_json [1100] = "", chunking_err [256];
+    sl_chunking_t own;
+    sl_chunking_from_config (&own, NULL);
+    bool chunking = sl_store_workspace_chunking (self->store, ws, chunking_json,
+                                                 sizeof chunking_json) == SL_STORE_OK
+                 && sl_chunking_apply_text (&own, chunking_json, chunking_err,
+                                            sizeof chunking_err) == 1;
     sl_mpw_t named;
     sl_mpw_init (&named);
     s_meta (body, &checked, why, sizeof why);
@@ -278,8 +283,7 @@ s_intake (sl_ctx_t *ctx, void *state)
     sl_mpw_kv_str (&named, "source", source);
     if (chunking) {
         sl_mpw_key (&named, "chunking");
-        sl_json_to_mp (chunking, &named);
-        json_decref (chunking);
+        sl_chunking_pack (&own, &named);
     }
     if (checked) {
         //  as a map, whatever form it came in: the job's options keep it so

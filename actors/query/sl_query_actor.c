@@ -617,10 +617,8 @@ s_ws_chunking (query_t *self, sl_ctx_t *ctx, const char *ws, sl_chunking_t *out,
         s_store_error (self, ctx, rc, "workspace");
         return -1;
     }
-    json_t *object = *json ? json_loads (json, 0, NULL) : NULL;
     char err [256];
-    *own = object && sl_chunking_apply_json (out, object, err, sizeof err) == 0;
-    json_decref (object);
+    *own = sl_chunking_apply_text (out, json, err, sizeof err) == 1;
     return 0;
 }
 

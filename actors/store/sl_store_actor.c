@@ -29,6 +29,7 @@
 */
 #include "sl_store_node.h"
 #include "sl_blob.h"
+#include "sl_chunking.h"
 #include "sl_json.h"
 #include "sl_log.h"
 #include "sl_records.h"
@@ -426,13 +427,11 @@ s_store (sl_ctx_t *ctx, void *state)
     sl_ctx_progress (ctx, 50, "committing %lld chunks", (long long) nchunks);
     //  How chunk cut it (engine/sl_chunking.h), recorded with the document
     const msgpack_object *cut = sl_mp_get (body, "chunking");
-    json_t *cut_json = cut && cut->type == MSGPACK_OBJECT_MAP ? sl_json_from_mp (cut) : NULL;
-    char *chunking = cut_json ? json_dumps (cut_json, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref (cut_json);
-    if (chunking && strlen (chunking) > 1024) {
-        free (chunking);
-        chunking = NULL;
-    }
+    sl_chunking_t used;
+    sl_chunking_from_config (&used, NULL);
+    char cut_err [256];
+    char *chunking = cut && sl_chunking_apply_mp (&used, cut, cut_err, sizeof cut_err) == 0
+                   ? sl_chunking_to_text (&used) : NULL;
     sl_doc_meta_t meta = {
         .workspace = sl_envelope_workspace (env), .source = source, .sha256 = sha,
         .mime = *mime ? mime : NULL, .title = *title ? title : NULL, .pages = (int) pages,
