@@ -364,13 +364,14 @@ static const s_migration_t s_migrations [] = {
     "ON d.id = c.document_id WHERE d.workspace = $2 AND c.tsv @@ t.q) df " \
     "WHERE numnode (t.q) > 0), " \
     "a AS (SELECT string_agg (q::text, ' | ')::tsquery AS q, " \
-    "string_agg (q::text, ' & ')::tsquery AS qa, COUNT (*) AS n FROM w) " \
+    "string_agg (q::text, ' & ')::tsquery AS qa, COUNT (*) AS n, " \
+    "to_tsquery ('sluice_words', $6::text) AS qn FROM w) " \
     "SELECT rid, score / NULLIF ((SELECT SUM (w.idf) FROM w), 0) FROM (SELECT c.rid, " \
     "(SELECT SUM (w.idf * r * 2.2 / (r + 1.2)) FROM w, " \
     "LATERAL (SELECT ts_rank_cd ($7::float4[], c.tsv, w.q, 0)::float8 AS r) rr " \
     "WHERE c.tsv @@ w.q) " \
     "* (CASE WHEN a.n > 1 AND c.tsv @@ a.qa THEN $5::float8 ELSE 1.0 END) " \
-    "* (CASE WHEN $6::text IS NOT NULL AND c.tsv @@ to_tsquery ('sluice_words', $6::text) " \
+    "* (CASE WHEN a.qn IS NOT NULL AND c.tsv @@ a.qn " \
     "THEN $8::float8 ELSE 1.0 END) AS score " \
     "FROM chunks c JOIN documents d ON d.id = c.document_id, a " \
     "WHERE c.tsv @@ a.q AND d.workspace = $2 " \
@@ -566,7 +567,8 @@ static const char *s_sql [S_COUNT] = {
     //  0): the average chunk length would cost a scan per query, and
     //  chunks are of similar length by construction. A chunk holding every
     //  term is multiplied by $5 as on SQLite, one where two consecutive
-    //  terms stand near each other ($6: a tsquery of <N> phrases, both
+    //  terms stand near each other ($6: a tsquery of <N> phrases, parsed
+    //  once in the a CTE, both
     //  orders, N up to SL_STORE_NEAR_DISTANCE + 1) by $8; occurrences are
     //  weighted by label ($7: {D, C, B = section, A = text}). Second column:
     //  that score over the terms' idf sum (NULL: no idf at all)
