@@ -93,7 +93,7 @@ s_begin (upload_actor_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_obje
     }
     char id [SL_ID_LEN + 1];
     sl_upload_err_t err;
-    if (sl_upload_begin (self->uploads, ws, size, filename, mime, id, &err)) {
+    if (sl_upload_begin (self->uploads, ws, size, filename, mime, NULL, id, &err)) {
         s_reply_err (ctx, &err);
         return;
     }
@@ -251,7 +251,7 @@ s_sweeper (void *arg)
     pthread_mutex_lock (&self->lock);
     while (!self->stopping) {
         pthread_mutex_unlock (&self->lock);
-        int removed = sl_upload_sweep (self->uploads);
+        int removed = sl_upload_sweep (self->uploads, NULL);
         if (removed)
             sl_info (NULL, "removed %d upload(s) idle for %llds or more", removed, (long long) self->idle_s);
         pthread_mutex_lock (&self->lock);
@@ -289,7 +289,7 @@ s_start (sl_node_t *node, char *err, size_t errlen)
     if (self->idle_s < 1)
         self->idle_s = 1;
     int64_t max_open = sl_config_int (cfg, "upload.max_open", 256);
-    self->uploads = sl_upload_new (blobs, (uint64_t) self->max_bytes, self->idle_s,
+    self->uploads = sl_upload_new (blobs, "tmp", (uint64_t) self->max_bytes, self->idle_s,
                                    max_open > 0 && max_open < 1000000 ? (int) max_open : 0);
     if (!self->uploads) {
         snprintf (err, errlen, "cannot use %s/tmp for uploads", sl_node_data_dir (node));

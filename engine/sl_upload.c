@@ -31,7 +31,7 @@
 
 struct _sl_upload_t {
     sl_blob_t *blobs;               //  borrowed
-    char tmp [SL_UPLOAD_PATH_MAX - 100];    //  room for "/upload-<id>.meta" in a path
+    char tmp [SL_UPLOAD_PATH_MAX - 100];    //  the folder; room for "/upload-<id>.meta" in a path
     uint64_t max_bytes;
     int64_t idle_s;
     int max_open;
@@ -48,6 +48,8 @@ typedef struct {
     bool committed;
     char blob [SL_SHA256_HEX];
     int64_t created;
+    char attrs [SL_UPLOAD_ATTRS_MAX];
+    char job [SL_ID_LEN + 1];
 } rec_t;
 
 //  An upload whose .meta we hold locked.
@@ -95,16 +97,17 @@ sl_upload_paths (sl_upload_t *self, const char *id, char *meta, char *part)
 }
 
 sl_upload_t *
-sl_upload_new (sl_blob_t *blobs, uint64_t max_bytes, int64_t idle_s, int max_open)
+sl_upload_new (sl_blob_t *blobs, const char *folder, uint64_t max_bytes, int64_t idle_s, int max_open)
 {
-    assert (blobs);
+    assert (blobs && folder);
     const char *root = sl_blob_root (blobs);
-    if (strlen (root) > SL_UPLOAD_PATH_MAX - 128)
+    if (strlen (root) + strlen (folder) > SL_UPLOAD_PATH_MAX - 128 || !*folder || strchr (folder, '/')
+    ||  strcmp (folder, "..") == 0 || strcmp (folder, ".") == 0)
         return NULL;
     sl_upload_t *self = calloc (1, sizeof *self);
     assert (self);
     self->blobs = blobs;
-    snprintf (self->tmp, sizeof self->tmp, "%s/tmp", root);
+    snprintf (self->tmp, sizeof self->tmp, "%s/%s", root, folder);
     self->max_bytes = max_bytes;
     self->idle_s = idle_s > 0 ? idle_s : 60;
     self->max_open = max_open;
@@ -148,7 +151,7 @@ s_save (locked_t *l)
     rec_t *r = &l->rec;
     sl_mpw_t w;
     sl_mpw_init (&w);
-    msgpack_pack_map (&w.pk, 10);
+    msgpack_pack_map (&w.pk, 12);
     sl_mpw_kv_int (&w, "v", 1);
     sl_mpw_kv_str (&w, "ws", r->ws);
     sl_mpw_kv_int (&w, "size", r->size);
@@ -159,6 +162,8 @@ s_save (locked_t *l)
     sl_mpw_kv_bool (&w, "committed", r->committed);
     sl_mpw_kv_str (&w, "blob", r->blob);
     sl_mpw_kv_int (&w, "created", r->created);
+    sl_mpw_kv_str (&w, "attrs", r->attrs);
+    sl_mpw_kv_str (&w, "job", r->job);
     int rc = s_write_all (l->fd, w.buf.data, w.buf.size, 0) == 0
           && ftruncate (l->fd, (off_t) w.buf.size) == 0 ? 0 : -1;
     sl_mpw_reset (&w);
@@ -197,6 +202,11 @@ s_load (locked_t *l)
           || sl_mp_get_str (root, "blob", r->blob, sizeof r->blob)
           || sl_mp_get_int (root, "created", &r->created) ? -1 : 0;
     r->bytes = bytes > 0 ? (uint64_t) bytes : 0;
+    //  Absent from records written before tus: none
+    if (rc == 0 && sl_mp_get (root, "attrs"))
+        rc = sl_mp_get_str (root, "attrs", r->attrs, sizeof r->attrs);
+    if (rc == 0 && sl_mp_get (root, "job"))
+        rc = sl_mp_get_str (root, "job", r->job, sizeof r->job);
     sl_mp_destroy (&mp);
     return rc;
 }
@@ -220,8 +230,10 @@ s_remove (locked_t *l)
 
 //  Open and lock upload id of workspace ws. 0, or -1 with err (404 for
 //  anything unknown, including another workspace's id).
+//  how is the flock operation: LOCK_EX waits; with LOCK_NB a held lock
+//  answers 423 at once.
 static int
-s_lock (sl_upload_t *self, const char *ws, const char *id, locked_t *l, sl_upload_err_t *err)
+s_lock_how (sl_upload_t *self, const char *ws, const char *id, int how, locked_t *l, sl_upload_err_t *err)
 {
     memset (l, 0, sizeof *l);
     l->fd = -1;
@@ -234,8 +246,13 @@ s_lock (sl_upload_t *self, const char *ws, const char *id, locked_t *l, sl_uploa
         return s_fail (err, 404, S_GONE, id, (long long) self->idle_s);
     int rc;
     do
-        rc = flock (l->fd, LOCK_EX);
+        rc = flock (l->fd, how);
     while (rc < 0 && errno == EINTR);
+    if (rc < 0 && errno == EWOULDBLOCK) {
+        s_unlock (l);
+        return s_fail (err, 423, "upload %s is being written by another request right now; retry in a moment",
+                       id);
+    }
     struct stat held, now;
     if (rc < 0 || fstat (l->fd, &held) != 0 || stat (l->meta, &now) != 0
     ||  held.st_ino != now.st_ino || held.st_dev != now.st_dev) {
@@ -251,6 +268,12 @@ s_lock (sl_upload_t *self, const char *ws, const char *id, locked_t *l, sl_uploa
         return s_fail (err, 404, S_GONE, id, (long long) self->idle_s);
     }
     return 0;
+}
+
+static int
+s_lock (sl_upload_t *self, const char *ws, const char *id, locked_t *l, sl_upload_err_t *err)
+{
+    return s_lock_how (self, ws, id, LOCK_EX, l, err);
 }
 
 //  Count files in tmp named upload-<id><suffix>.
@@ -299,7 +322,7 @@ s_clean_name (const char *name, char *out, size_t cap)
 
 int
 sl_upload_begin (sl_upload_t *self, const char *ws, int64_t size, const char *filename,
-                 const char *mime, char id [SL_ID_LEN + 1], sl_upload_err_t *err)
+                 const char *mime, const char *attrs, char id [SL_ID_LEN + 1], sl_upload_err_t *err)
 {
     assert (self && ws && id && err);
     memset (err, 0, sizeof *err);
@@ -312,6 +335,9 @@ sl_upload_begin (sl_upload_t *self, const char *ws, int64_t size, const char *fi
                        (long long) size, (unsigned long long) self->max_bytes);
     if (mime && strlen (mime) >= sizeof ((rec_t *) 0)->mime)
         return s_fail (err, 400, "mime type too long");
+    if (attrs && strlen (attrs) >= SL_UPLOAD_ATTRS_MAX)
+        return s_fail (err, 400, "attributes of an upload must be shorter than %d bytes of JSON",
+                       SL_UPLOAD_ATTRS_MAX);
     if (self->max_open > 0 && sl_upload_open_count (self) >= self->max_open)
         return s_fail (err, 429, "%d uploads are open (upload.max_open): retry later", self->max_open);
     locked_t l;
@@ -334,6 +360,7 @@ sl_upload_begin (sl_upload_t *self, const char *ws, int64_t size, const char *fi
     l.rec.size = size;
     s_clean_name (filename, l.rec.filename, sizeof l.rec.filename);
     snprintf (l.rec.mime, sizeof l.rec.mime, "%s", mime ? mime : "");
+    snprintf (l.rec.attrs, sizeof l.rec.attrs, "%s", attrs ? attrs : "");
     l.rec.created = sl_now_ms ();
     if (s_save (&l) != 0) {
         s_remove (&l);
@@ -595,7 +622,7 @@ sl_upload_abort (sl_upload_t *self, const char *ws, const char *id, sl_upload_er
 }
 
 int
-sl_upload_sweep (sl_upload_t *self)
+sl_upload_sweep (sl_upload_t *self, uint64_t *bytes)
 {
     assert (self);
     DIR *dir = opendir (self->tmp);
@@ -625,8 +652,11 @@ sl_upload_sweep (sl_upload_t *self)
         if (strcmp (name + len - 5, ".part") == 0) {
             //  A part without its record: begin died half-way, or a
             //  removal was interrupted. Old enough to be nobody's.
-            if (access (l.meta, F_OK) != 0 && errno == ENOENT && unlinkat (dirfd (dir), name, 0) == 0)
+            if (access (l.meta, F_OK) != 0 && errno == ENOENT && unlinkat (dirfd (dir), name, 0) == 0) {
                 removed++;
+                if (bytes)
+                    *bytes += (uint64_t) st.st_size;
+            }
             continue;
         }
         if (strcmp (name + len - 5, ".meta") != 0)
@@ -641,9 +671,169 @@ sl_upload_sweep (sl_upload_t *self)
             s_unlock (&l);
             continue;
         }
+        struct stat part;
+        if (bytes && stat (l.part, &part) == 0)
+            *bytes += (uint64_t) part.st_size;
         s_remove (&l);
         removed++;
     }
     closedir (dir);
     return removed;
+}
+
+//  --------------------------------------------------------------------------
+//  Offsets (tus)
+
+int
+sl_upload_info (sl_upload_t *self, const char *ws, const char *id, sl_upload_info_t *info,
+                sl_upload_err_t *err)
+{
+    assert (self && ws && info && err);
+    memset (err, 0, sizeof *err);
+    memset (info, 0, sizeof *info);
+    locked_t l;
+    if (s_lock_how (self, ws, id, LOCK_SH | LOCK_NB, &l, err))
+        return -1;
+    rec_t *r = &l.rec;
+    struct stat st;
+    int64_t touched = fstat (l.fd, &st) == 0 ? (int64_t) st.st_mtime * 1000 : sl_now_ms ();
+    info->size = r->size;
+    info->bytes = r->bytes;
+    info->committed = r->committed;
+    snprintf (info->blob, sizeof info->blob, "%s", r->blob);
+    snprintf (info->filename, sizeof info->filename, "%s", r->filename);
+    snprintf (info->mime, sizeof info->mime, "%s", r->mime);
+    snprintf (info->attrs, sizeof info->attrs, "%s", r->attrs);
+    snprintf (info->job, sizeof info->job, "%s", r->job);
+    info->expires_ms = touched + self->idle_s * 1000;
+    s_unlock (&l);
+    return 0;
+}
+
+int
+sl_upload_set_job (sl_upload_t *self, const char *ws, const char *id, const char *job, sl_upload_err_t *err)
+{
+    assert (self && ws && job && err);
+    memset (err, 0, sizeof *err);
+    locked_t l;
+    if (s_lock (self, ws, id, &l, err))
+        return -1;
+    snprintf (l.rec.job, sizeof l.rec.job, "%s", job);
+    int rc = s_save (&l) == 0 ? 0 : s_fail (err, 500, "cannot record the job of upload %s: %s", id,
+                                            strerror (errno));
+    s_unlock (&l);
+    return rc;
+}
+
+struct _sl_upload_writer_t {
+    sl_upload_t *owner;
+    locked_t l;
+    int part_fd;
+    uint64_t start;                 //  bytes held when the writer opened
+    uint64_t written;
+    bool failed;
+};
+
+sl_upload_writer_t *
+sl_upload_writer_open (sl_upload_t *self, const char *ws, const char *id, uint64_t offset,
+                       sl_upload_err_t *err)
+{
+    assert (self && ws && err);
+    memset (err, 0, sizeof *err);
+    sl_upload_writer_t *w = calloc (1, sizeof *w);
+    assert (w);
+    w->owner = self;
+    w->part_fd = -1;
+    if (s_lock_how (self, ws, id, LOCK_EX | LOCK_NB, &w->l, err)) {
+        free (w);
+        return NULL;
+    }
+    rec_t *r = &w->l.rec;
+    if (r->committed || (r->size >= 0 && r->bytes == (uint64_t) r->size && offset == r->bytes))
+        s_fail (err, 409, "upload %s is complete (%llu bytes): there is nothing more to send", id,
+                (unsigned long long) r->bytes);
+    else
+    if (offset != r->bytes)
+        s_fail (err, 409, "Upload-Offset %llu does not match upload %s, which holds %llu bytes: ask with HEAD "
+                "and resume from there", (unsigned long long) offset, id, (unsigned long long) r->bytes);
+    else {
+        w->part_fd = open (w->l.part, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        //  Cut what a writer that died left past the record
+        if (w->part_fd < 0 || ftruncate (w->part_fd, (off_t) r->bytes) != 0)
+            s_fail (err, 500, "cannot open the bytes of upload %s: %s", id, strerror (errno));
+    }
+    if (err->status) {
+        if (w->part_fd >= 0)
+            close (w->part_fd);
+        s_unlock (&w->l);
+        free (w);
+        return NULL;
+    }
+    w->start = r->bytes;
+    return w;
+}
+
+int
+sl_upload_writer_write (sl_upload_writer_t *w, const void *data, size_t size, sl_upload_err_t *err)
+{
+    assert (w && err);
+    assert (data || size == 0);
+    memset (err, 0, sizeof *err);
+    if (w->failed)
+        return s_fail (err, 500, "this request already failed");
+    rec_t *r = &w->l.rec;
+    uint64_t after = w->start + w->written + size;
+    if ((r->size >= 0 && after > (uint64_t) r->size) || (w->owner->max_bytes && after > w->owner->max_bytes)) {
+        w->failed = true;
+        return s_fail (err, 413, "the body goes past the upload's length of %lld bytes", (long long) r->size);
+    }
+    if (s_write_all (w->part_fd, data, size, (off_t) (w->start + w->written)) != 0) {
+        w->failed = true;
+        return s_fail (err, errno == ENOSPC || errno == EDQUOT ? 507 : 500, "cannot write the upload: %s",
+                       strerror (errno));
+    }
+    w->written += size;
+    return 0;
+}
+
+uint64_t
+sl_upload_writer_offset (sl_upload_writer_t *w)
+{
+    assert (w);
+    return w->start + w->written;
+}
+
+int
+sl_upload_writer_close (sl_upload_writer_t **w_p, bool keep, uint64_t *bytes, sl_upload_err_t *err)
+{
+    assert (w_p && err);
+    memset (err, 0, sizeof *err);
+    sl_upload_writer_t *w = *w_p;
+    if (!w)
+        return 0;
+    *w_p = NULL;
+    rec_t *r = &w->l.rec;
+    int rc = 0;
+    if (keep && !w->failed && w->written) {
+        //  The bytes reach the disk before the record that vouches for them
+        if (fdatasync (w->part_fd) != 0)
+            rc = s_fail (err, 500, "cannot sync the upload: %s", strerror (errno));
+        else {
+            r->bytes = w->start + w->written;
+            if (s_save (&w->l) != 0) {
+                r->bytes = w->start;
+                rc = s_fail (err, 500, "cannot record the upload's progress: %s", strerror (errno));
+            }
+        }
+    }
+    if (r->bytes == w->start && ftruncate (w->part_fd, (off_t) w->start) != 0 && rc == 0)
+        rc = s_fail (err, 500, "cannot cut the upload back: %s", strerror (errno));
+    if (rc == 0 && !keep)
+        futimens (w->l.fd, NULL);           //  still activity: the client is there
+    if (bytes)
+        *bytes = r->bytes;
+    close (w->part_fd);
+    s_unlock (&w->l);
+    free (w);
+    return rc;
 }
