@@ -10,6 +10,7 @@
     lease that expired during a very long pass) cost time, not data.
 */
 #include "sl_janitor.h"
+#include "sl_upload.h"
 #include "sl_janitor_internal.h"
 #include "sl_log.h"
 #include "sl_util.h"
@@ -64,6 +65,7 @@ sl_janitor_config_defaults (sl_janitor_config_t *cfg)
     cfg->grace_ms = 3600 * 1000;
     cfg->cache_max_bytes = (int64_t) 1024 << 20;
     cfg->cache_max_age_ms = 0;
+    cfg->uploads_expire_ms = 86400 * 1000;
     char host [64] = "host";
     gethostname (host, sizeof host);
     host [sizeof host - 1] = 0;
@@ -84,6 +86,8 @@ sl_janitor_config_load (sl_janitor_config_t *cfg, sl_config_t *config)
     cfg->grace_ms = (grace_s > 0 ? grace_s : 1) * 1000;
     cfg->cache_max_bytes = cache_mb > 0 ? cache_mb << 20 : 0;
     cfg->cache_max_age_ms = cache_age_s > 0 ? cache_age_s * 1000 : 0;
+    int64_t expire_s = sl_config_int (config, "uploads.expire_s", cfg->uploads_expire_ms / 1000);
+    cfg->uploads_expire_ms = (expire_s > 0 ? expire_s : 1) * 1000;
 }
 
 sl_janitor_t *
@@ -242,6 +246,8 @@ s_stats_add (sl_janitor_stats_t *to, const sl_janitor_stats_t *from)
     to->artifact_bytes += from->artifact_bytes;
     to->tmp_files += from->tmp_files;
     to->tmp_bytes += from->tmp_bytes;
+    to->uploads += from->uploads;
+    to->upload_bytes += from->upload_bytes;
     to->cache_entries += from->cache_entries;
     to->cache_bytes += from->cache_bytes;
     to->passes += from->passes;
@@ -265,22 +271,24 @@ s_report (sl_janitor_t *self, const sl_janitor_stats_t *pass, int64_t took_ms)
 {
     if (self->metrics) {
         static const char *what [] = { "what=\"blobs\"", "what=\"artifacts\"", "what=\"tmp\"",
-                                       "what=\"cache\"" };
-        uint64_t files [] = { pass->blobs, pass->artifacts, pass->tmp_files, pass->cache_entries };
-        uint64_t bytes [] = { pass->blob_bytes, pass->artifact_bytes, pass->tmp_bytes, pass->cache_bytes };
-        for (int i = 0; i < 4; i++) {
+                                       "what=\"cache\"", "what=\"uploads\"" };
+        uint64_t files [] = { pass->blobs, pass->artifacts, pass->tmp_files, pass->cache_entries, pass->uploads };
+        uint64_t bytes [] = { pass->blob_bytes, pass->artifact_bytes, pass->tmp_bytes, pass->cache_bytes,
+                              pass->upload_bytes };
+        for (int i = 0; i < 5; i++) {
             sl_metrics_add (self->metrics, "sluice_reclaimed_files_total", what [i], (double) files [i]);
             sl_metrics_add (self->metrics, "sluice_reclaimed_bytes_total", what [i], (double) bytes [i]);
         }
     }
-    if (pass->blobs + pass->artifacts + pass->tmp_files + pass->cache_entries == 0)
+    if (pass->blobs + pass->artifacts + pass->tmp_files + pass->cache_entries + pass->uploads == 0)
         return;
-    char a [32], b [32], c [32], d [32];
+    char a [32], b [32], c [32], d [32], e [32];
     sl_info (NULL, "reclaimed %llu blob(s) (%s), %llu job folder(s) (%s), %llu temp file(s) (%s), "
-             "%llu cache entries (%s) in %lld ms",
+             "%llu abandoned upload(s) (%s), %llu cache entries (%s) in %lld ms",
              (unsigned long long) pass->blobs, s_size (pass->blob_bytes, a, sizeof a),
              (unsigned long long) pass->artifacts, s_size (pass->artifact_bytes, b, sizeof b),
              (unsigned long long) pass->tmp_files, s_size (pass->tmp_bytes, c, sizeof c),
+             (unsigned long long) pass->uploads, s_size (pass->upload_bytes, e, sizeof e),
              (unsigned long long) pass->cache_entries, s_size (pass->cache_bytes, d, sizeof d),
              (long long) took_ms);
 }
@@ -313,6 +321,12 @@ sl_janitor_run (sl_janitor_t *self, int64_t now_ms, sl_janitor_stats_t *out)
         sl_warn (NULL, "collector: put back %d blob(s) a collector left aside", restored);
     int64_t tmp_age_ms = self->cfg.grace_ms > S_TMP_AGE_MIN_MS ? self->cfg.grace_ms : S_TMP_AGE_MIN_MS;
     stats.tmp_files = (uint64_t) sl_blob_tmp_reclaim (self->blobs, tmp_age_ms / 1000, &stats.tmp_bytes);
+    //  The edge's resumable uploads: their own clock (a person's upload
+    //  may wait a night), and sl_upload's own locking against a writer
+    sl_upload_t *uploads = sl_upload_new (self->blobs, "uploads", 0, self->cfg.uploads_expire_ms / 1000, 0);
+    if (uploads)
+        stats.uploads = (uint64_t) sl_upload_sweep (uploads, &stats.upload_bytes);
+    sl_upload_destroy (&uploads);
 
     sl_blob_job_each (self->blobs, s_on_job, &pass);
     if (!pass.store_failed && !s_stopping (self))

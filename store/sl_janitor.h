@@ -17,6 +17,8 @@
       - temp files of writers that died, older than the grace period and
         at least an hour; blobs a collector set aside and never finished
         with are put back;
+      - resumable uploads (the edge's tus uploads, data/uploads/)
+        untouched for uploads.expire_s (a day);
       - the embedding cache: entries older than cache_max_age (if set)
         are evicted, then the oldest until it is under cache_max_bytes.
 
@@ -27,7 +29,7 @@
 
     What each pass reclaimed is logged and added to metrics
     (sluice_reclaimed_bytes_total and sluice_reclaimed_files_total by
-    what="blobs|artifacts|tmp|cache"; the cache's size as gauges).
+    what="blobs|artifacts|tmp|uploads|cache"; the cache's size as gauges).
 
     Ownership: the janitor borrows the store, the blob area and the metrics
     registry; they must outlive it. Thread-safety: sl_janitor_run may be
@@ -48,6 +50,7 @@ typedef struct {
     int64_t grace_ms;           //  how old an unneeded thing must be (storage.gc_grace_s, 3600 s)
     int64_t cache_max_bytes;    //  embedding cache bound (embed.cache_max_mb, 1024 MiB; 0 = none)
     int64_t cache_max_age_ms;   //  embedding cache entry age bound (embed.cache_max_age_s; 0 = none)
+    int64_t uploads_expire_ms;  //  resumable uploads untouched this long go (uploads.expire_s, 86400 s)
     char owner [128];           //  lease owner (default host:pid)
 } sl_janitor_config_t;
 
@@ -56,6 +59,7 @@ typedef struct {
     uint64_t blobs, blob_bytes;
     uint64_t artifacts, artifact_bytes;     //  job folders, and the bytes in them
     uint64_t tmp_files, tmp_bytes;
+    uint64_t uploads, upload_bytes;         //  abandoned resumable uploads
     uint64_t cache_entries, cache_bytes;
     uint64_t passes;                        //  passes this process did
 } sl_janitor_stats_t;

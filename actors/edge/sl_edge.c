@@ -17,6 +17,7 @@
 #include "sl_json.h"
 #include "sl_edge_pool.h"
 #include "sl_edge_sse.h"
+#include "sl_edge_tus.h"
 #include "sl_edge_upload.h"
 #include "sl_filter.h"
 #include "sl_log.h"
@@ -60,6 +61,7 @@ typedef struct {
     sl_edge_pool_t *pool;
     sl_edge_hub_t *hub;
     sl_blob_t *blobs;               //  the node's; not owned
+    sl_edge_tus_t *tus;             //  resumable uploads (/v1/uploads); NULL without a blob area
     edge_key_t *keys;
     int key_count;
     char bind [128];
@@ -83,7 +85,7 @@ typedef struct {
 typedef enum {
     R_HEALTHZ, R_READYZ, R_METRICS, R_OPENAPI, R_STATUS, R_INGEST, R_JOBS, R_JOB, R_JOB_EVENTS,
     R_DOCS, R_DOC, R_DOC_CHUNKS, R_SEARCH, R_DLQ, R_DLQ_REPLAY, R_DOC_CONTENT, R_DOC_META,
-    R_WS, R_WS_CHUNKING, R_NONE
+    R_WS, R_WS_CHUNKING, R_TUS_CREATE, R_TUS_OPTIONS, R_TUS, R_NONE
 } route_id_t;
 
 typedef struct {
@@ -117,6 +119,11 @@ static const route_t s_routes [] = {
     { R_WS, "GET", "/v1/workspace", false },
     { R_WS_CHUNKING, "PUT", "/v1/workspace/chunking", false },
     { R_WS_CHUNKING, "DELETE", "/v1/workspace/chunking", false },
+    { R_TUS_CREATE, "POST", "/v1/uploads", false },
+    { R_TUS_OPTIONS, "OPTIONS", "/v1/uploads", true },     //  tus discovery, as the protocol asks
+    { R_TUS, "GET", "/v1/uploads/{id}", false },           //  and HEAD
+    { R_TUS, "PATCH", "/v1/uploads/{id}", false },
+    { R_TUS, "DELETE", "/v1/uploads/{id}", false },
     { R_NONE, NULL, NULL, false }
 };
 
@@ -162,7 +169,9 @@ typedef struct {
     char id [65];
     char ws [65];
     int64_t started;
+    bool head;                      //  HEAD (method says GET, which MHD answers without a body)
     sl_edge_upload_t *upload;
+    sl_edge_tus_patch_t *patch;     //  a tus PATCH body in progress
     char *body;                     //  small JSON bodies (search)
     size_t body_len;
     bool admin;                     //  the key may see store-wide numbers
@@ -197,7 +206,9 @@ s_cors (edge_t *edge, struct MHD_Connection *conn, struct MHD_Response *response
         MHD_add_response_header (response, "Access-Control-Allow-Origin", origin);
         MHD_add_response_header (response, "Vary", "Origin");
     }
-    MHD_add_response_header (response, "Access-Control-Expose-Headers", "Location, Retry-After");
+    MHD_add_response_header (response, "Access-Control-Expose-Headers",
+                             "Location, Retry-After, Upload-Offset, Upload-Length, Upload-Expires, Tus-Resumable, "
+                             "Tus-Version, Tus-Extension, Tus-Max-Size, Sluice-Job");
 }
 
 static enum MHD_Result
@@ -1309,6 +1320,40 @@ s_on_dlq_replay (req_t *req, struct MHD_Connection *conn)
     return s_json (req, conn, 202, json_pack ("{s:s, s:b}", "id", req->id, "replayed", 1), NULL);
 }
 
+//  Ask intake for one document's job (body: what intake/ingest takes).
+//  The job object (with its links; caller owns it), or NULL with fail.
+static json_t *
+s_submit (edge_t *edge, const char *ws, json_t *body, sl_edge_fail_t *fail)
+{
+    //  The edge names the job, so intake recognises a retry: when the
+    //  answer is lost (timeout) the request may have been done, and asking
+    //  once more with the same id returns that job instead of a second one
+    char job_id [SL_ID_LEN + 1];
+    sl_id_new (job_id);
+    json_t *reply = NULL;
+    int status = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        status = sl_edge_pool_request (edge->pool, ws, "intake", "ingest", job_id, body, edge->request_ms,
+                                       &reply, fail);
+        if (!(status == 503 && fail->timed_out))
+            break;
+        sl_warn (job_id, "intake/ingest timed out; asking again with the same job id");
+    }
+    json_t *job = json_object_get (reply, "job");
+    if (status == 200 && json_is_object (job)) {
+        json_incref (job);
+        json_decref (reply);
+        s_job_links (job);
+        return job;
+    }
+    if (status == 200) {
+        fail->status = 502;
+        snprintf (fail->message, sizeof fail->message, "intake/ingest: reply without a job");
+    }
+    json_decref (reply);
+    return NULL;
+}
+
 static enum MHD_Result
 s_on_ingest (req_t *req, struct MHD_Connection *conn)
 {
@@ -1367,39 +1412,17 @@ s_on_ingest (req_t *req, struct MHD_Connection *conn)
             //  attributes travel in the job's options to the store's commit
             if (meta)
                 json_object_set (body, "meta", meta);
-            //  The edge names the job, so intake recognises a retry: when
-            //  the answer is lost (timeout) the request may have been done,
-            //  and asking once more with the same id returns that job
-            //  instead of creating a second one
-            char job_id [SL_ID_LEN + 1];
-            sl_id_new (job_id);
-            json_t *reply = NULL;
-            int status = 0;
-            for (int attempt = 0; attempt < 2; attempt++) {
-                status = sl_edge_pool_request (edge->pool, req->ws, "intake", "ingest", job_id, body,
-                                               edge->request_ms, &reply, &fail);
-                if (!(status == 503 && fail.timed_out))
-                    break;
-                sl_warn (job_id, "intake/ingest timed out; asking again with the same job id");
-            }
+            json_t *job = s_submit (edge, req->ws, body, &fail);
             json_decref (body);
-            json_t *job = json_object_get (reply, "job");
-            if (status == 200 && json_is_object (job)) {
-                s_job_links (job);
-                json_array_append (jobs, job);
+            if (job) {
+                json_array_append_new (jobs, job);
                 if (!doc->url)
                     bytes += doc->size;
                 sl_metrics_add (edge->metrics, "sluice_ingest_documents_total",
                                 doc->url ? "kind=\"url\"" : "kind=\"upload\"", 1);
-                json_decref (reply);
                 json_decref (what);
                 continue;
             }
-            if (status == 200) {
-                fail.status = 502;
-                snprintf (fail.message, sizeof fail.message, "intake/ingest: reply without a job");
-            }
-            json_decref (reply);
             if (fail.status == 429 || fail.status >= 500)
                 stop = fail;
         }
@@ -1435,6 +1458,149 @@ s_on_ingest (req_t *req, struct MHD_Connection *conn)
     return s_json (req, conn, 202, out, headers);
 }
 
+//  --------------------------------------------------------------------------
+//  Resumable uploads (tus): the protocol is sl_edge_tus's; here are the
+//  routing, the answers, and the ingest of a finished upload
+
+static void
+s_tus_headers (struct MHD_Connection *conn, sl_edge_tus_headers_t *h)
+{
+    h->tus_resumable = s_header (conn, "Tus-Resumable");
+    h->upload_length = s_header (conn, "Upload-Length");
+    h->upload_defer_length = s_header (conn, "Upload-Defer-Length");
+    h->upload_metadata = s_header (conn, "Upload-Metadata");
+    h->upload_offset = s_header (conn, "Upload-Offset");
+    h->upload_checksum = s_header (conn, "Upload-Checksum");
+    h->content_type = s_header (conn, MHD_HTTP_HEADER_CONTENT_TYPE);
+}
+
+//  Send a tus reply: its headers, and for an error the usual JSON body
+//  (json, for a GET, is sent and freed)
+static enum MHD_Result
+s_tus_send (req_t *req, struct MHD_Connection *conn, const sl_edge_tus_reply_t *reply, char *json)
+{
+    const char *headers [2 * SL_EDGE_TUS_HEADERS + 1];
+    int n = 0;
+    for (int i = 0; i < reply->count; i++) {
+        headers [n++] = reply->name [i];
+        headers [n++] = reply->value [i];
+    }
+    headers [n] = NULL;
+    if (reply->status >= 400) {
+        free (json);
+        json_t *body = json_pack ("{s:{s:i, s:s}}", "error", "code", reply->status, "message", reply->message);
+        return s_json (req, conn, reply->status, body, headers);
+    }
+    if (json)
+        return s_send (req, conn, reply->status, "application/json", json, strlen (json), headers);
+    return s_send (req, conn, reply->status, NULL, NULL, 0, headers);
+}
+
+//  A finished upload becomes a job (once: the upload records it). Adds
+//  Sluice-Job to reply, or turns reply into the refusal (the bytes stay:
+//  an empty PATCH at the end asks again).
+static void
+s_tus_ingest (req_t *req, sl_edge_tus_done_t *done, sl_edge_tus_reply_t *reply)
+{
+    edge_t *edge = req->edge;
+    if (!*done->job) {
+        json_t *body = json_pack ("{s:s, s:I, s:s}", "blob", done->blob, "size", (json_int_t) done->size,
+                                  "mime", done->mime);
+        if (*done->filename)
+            json_object_set_new (body, "filename", json_string (done->filename));
+        json_t *meta = *done->attrs ? json_loads (done->attrs, 0, NULL) : NULL;
+        if (meta)
+            json_object_set_new (body, "meta", meta);
+        sl_edge_fail_t fail = { 0 };
+        json_t *job = s_submit (edge, req->ws, body, &fail);
+        json_decref (body);
+        if (!job) {
+            *reply = (sl_edge_tus_reply_t) { 0 };
+            reply->status = fail.status ? fail.status : 503;
+            snprintf (reply->message, sizeof reply->message, "every byte arrived, but the document could not "
+                      "be ingested: %.200s (send an empty PATCH at Upload-Offset %llu to ask again)", fail.message,
+                      (unsigned long long) done->size);
+            sl_edge_tus_reply_header (reply, "Tus-Resumable", "1.0.0");
+            if (fail.retry_after_s > 0 || reply->status == 429) {
+                char retry [16];
+                snprintf (retry, sizeof retry, "%d", fail.retry_after_s > 0 ? fail.retry_after_s : 1);
+                sl_edge_tus_reply_header (reply, "Retry-After", retry);
+            }
+            return;
+        }
+        snprintf (done->job, sizeof done->job, "%s", json_string_value (json_object_get (job, "id")));
+        json_decref (job);
+        if (sl_edge_tus_set_job (edge->tus, req->ws, done->id, done->job))
+            sl_warn (done->job, "upload %s: cannot record its job (a retried PATCH may ingest it again)",
+                     done->id);
+        sl_metrics_add (edge->metrics, "sluice_ingest_documents_total", "kind=\"upload\"", 1);
+        sl_metrics_add (edge->metrics, "sluice_ingest_bytes_total", NULL, (double) done->size);
+        sl_info (done->job, "upload %s complete (%llu bytes): ingesting", done->id,
+                 (unsigned long long) done->size);
+    }
+    sl_edge_tus_reply_header (reply, "Sluice-Job", done->job);
+}
+
+//  PATCH headers arrived: open the upload for the body, or refuse now
+static bool
+s_tus_begin_patch (req_t *req, struct MHD_Connection *conn)
+{
+    sl_edge_tus_headers_t h;
+    s_tus_headers (conn, &h);
+    sl_edge_tus_reply_t reply;
+    if (!req->edge->tus) {
+        s_error (req, conn, 503, "resumable uploads are off: this edge has no blob area");
+        return true;
+    }
+    req->patch = sl_edge_tus_patch_begin (req->edge->tus, req->ws, req->id, &h, &reply);
+    if (!req->patch) {
+        s_tus_send (req, conn, &reply, NULL);
+        return true;
+    }
+    return false;
+}
+
+static enum MHD_Result
+s_on_tus (req_t *req, struct MHD_Connection *conn)
+{
+    edge_t *edge = req->edge;
+    sl_edge_tus_headers_t h;
+    s_tus_headers (conn, &h);
+    sl_edge_tus_reply_t reply;
+    if (!edge->tus)
+        return s_error (req, conn, 503, "resumable uploads are off: this edge has no blob area");
+    char *json = NULL;
+    if (req->route->id == R_TUS_OPTIONS)
+        sl_edge_tus_options (edge->tus, &reply);
+    else
+    if (req->route->id == R_TUS_CREATE)
+        sl_edge_tus_create (edge->tus, req->ws, &h, &reply);
+    else
+    if (strcmp (req->method, "GET") == 0)
+        sl_edge_tus_head (edge->tus, req->ws, req->id, &h, &reply, req->head ? NULL : &json);
+    else
+    if (strcmp (req->method, "DELETE") == 0)
+        sl_edge_tus_delete (edge->tus, req->ws, req->id, &h, &reply);
+    else {
+        sl_edge_tus_done_t done;
+        if (sl_edge_tus_patch_end (&req->patch, true, &reply, &done))
+            s_tus_ingest (req, &done, &reply);
+    }
+    return s_tus_send (req, conn, &reply, json);
+}
+
+//  The connection dropped mid-PATCH: keep what arrived, and if that was
+//  the last byte, ingest it now (the client's next HEAD will say the
+//  upload is whole and send nothing more)
+static void
+s_tus_dropped (req_t *req)
+{
+    sl_edge_tus_reply_t reply;
+    sl_edge_tus_done_t done;
+    if (sl_edge_tus_patch_end (&req->patch, false, &reply, &done))
+        s_tus_ingest (req, &done, &reply);
+}
+
 static enum MHD_Result
 s_dispatch (req_t *req, struct MHD_Connection *conn)
 {
@@ -1461,6 +1627,7 @@ s_dispatch (req_t *req, struct MHD_Connection *conn)
         case R_WS:
             return s_query (req, conn, "ws_get", json_object (), req->edge->request_ms, NULL, 200);
         case R_WS_CHUNKING: return s_on_ws_chunking (req, conn);
+        case R_TUS_CREATE: case R_TUS_OPTIONS: case R_TUS: return s_on_tus (req, conn);
         default: return s_error (req, conn, 404, "no such endpoint");
     }
 }
@@ -1474,7 +1641,8 @@ static bool
 s_begin (req_t *req, struct MHD_Connection *conn, const char *url, const char *method)
 {
     edge_t *edge = req->edge;
-    snprintf (req->method, sizeof req->method, "%s", strcmp (method, "HEAD") == 0 ? "GET" : method);
+    req->head = strcmp (method, "HEAD") == 0;
+    snprintf (req->method, sizeof req->method, "%s", req->head ? "GET" : method);
     snprintf (req->route_label, sizeof req->route_label, "other");
     char path [1024];
     snprintf (path, sizeof path, "%s", url);
@@ -1487,10 +1655,12 @@ s_begin (req_t *req, struct MHD_Connection *conn, const char *url, const char *m
         s_error (req, conn, refusal, "%s", why);
         return true;
     }
-    if (strcmp (method, "OPTIONS") == 0 && *edge->cors) {
+    if (strcmp (method, "OPTIONS") == 0 && *edge->cors
+    &&  !(strcmp (path, "/v1/uploads") == 0 && !s_header (conn, "Access-Control-Request-Method"))) {
         //  CORS preflight: answered for any path, no key needed
-        const char *headers [] = { "Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE",
-                                   "Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID",
+        const char *headers [] = { "Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, PATCH, DELETE",
+                                   "Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID, "
+                                   "Tus-Resumable, Upload-Length, Upload-Offset, Upload-Metadata, Upload-Checksum",
                                    "Access-Control-Max-Age", "600", NULL };
         s_send (req, conn, 204, NULL, NULL, 0, headers);
         return true;
@@ -1599,6 +1769,9 @@ s_begin (req_t *req, struct MHD_Connection *conn, const char *url, const char *m
         }
     }
     else
+    if (req->route->id == R_TUS && strcmp (req->method, "PATCH") == 0)
+        return s_tus_begin_patch (req, conn);
+    else
     if (declared > edge->max_json) {
         s_error (req, conn, 413, "request body of %llu bytes exceeds %zu bytes", declared, edge->max_json);
         return true;
@@ -1631,6 +1804,11 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         *upload_data_size = 0;
         if (req->deferred_status)
             return MHD_YES;
+        if (req->patch) {
+            if (sl_edge_tus_patch_feed (req->patch, upload_data, size))
+                req->deferred_status = -1;      //  the patch holds the answer: read the rest, then say it
+        }
+        else
         if (req->upload) {
             if (sl_edge_upload_feed (req->upload, upload_data, size)) {
                 const char *message;
@@ -1660,7 +1838,7 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         }
         return MHD_YES;
     }
-    if (req->deferred_status)
+    if (req->deferred_status > 0)
         return s_error_json (req, conn, req->deferred_status, req->deferred_retry_s, NULL,
                              req->deferred_message);
     return s_dispatch (req, conn);
@@ -1682,6 +1860,8 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_Re
     sl_metrics_observe (edge->metrics, "sluice_http_request_duration_seconds", labels,
                         (double) (sl_mono_ms () - req->started) / 1000.0);
     sl_edge_upload_destroy (&req->upload);
+    if (req->patch)
+        s_tus_dropped (req);
     free (req->body);
     free (req);
     *con_cls = NULL;
@@ -2054,6 +2234,15 @@ s_start (sl_node_t *node, char *err, size_t errlen)
     edge->blobs = sl_node_blob (node, berr, sizeof berr);
     if (!edge->blobs)
         sl_warn (NULL, "edge: %s: uploads will be refused", berr);
+    else {
+        int64_t expire_s = sl_config_int (cfg, "uploads.expire_s", 86400);
+        int64_t max_open = sl_config_int (cfg, "uploads.max_open", 1000);
+        edge->tus = sl_edge_tus_new (edge->blobs, edge->max_upload, expire_s > 0 ? expire_s : 86400,
+                                     max_open > 0 && max_open < 1000000 ? (int) max_open : 0);
+        if (!edge->tus)
+            sl_warn (NULL, "edge: cannot use %s/uploads: resumable uploads will be refused",
+                     sl_blob_root (edge->blobs));
+    }
     s_declare_metrics (edge->metrics);
 
     //  The listening address
@@ -2143,6 +2332,7 @@ s_stop (void **state_p)
         MHD_stop_daemon (edge->daemon);
     sl_edge_hub_destroy (&edge->hub);
     sl_edge_pool_destroy (&edge->pool);
+    sl_edge_tus_destroy (&edge->tus);
     free (edge->keys);
     for (int i = 0; i < edge->allowed_host_count; i++)
         free (edge->allowed_hosts [i]);
