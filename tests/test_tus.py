@@ -21,6 +21,7 @@ from test_edge import Sluiced, call, check, wait_job  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HASH = "embed.provider=hash"
+CLI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(test_edge.SLUICED))), "bindings", "cli", "sluice")
 TUS = {"Tus-Resumable": "1.0.0"}
 OCTETS = "application/offset+octet-stream"
 
@@ -300,13 +301,13 @@ def test_concurrent_patch_is_423(tmp):
 def test_cli_resumes_interrupted_upload(tmp):
     """The CLI sends big files with tus; a proxy cuts its connection once, and
     the CLI resumes from the offset instead of starting over."""
-    cli = os.environ.get("SLUICE", os.path.join(ROOT, "build", "bindings", "cli", "sluice"))
+    cli = CLI
     srv = Sluiced(tmp, sets=[HASH])
     data = pdf_bytes(tmp, "big.pdf", pages=30)
     path = os.path.join(tmp, "big.pdf")
     proxy = CuttingProxy(srv.http_port, cut_after=len(data) // 2)
     try:
-        env = dict(os.environ, SLUICE_URL="http://127.0.0.1:%d" % proxy.port, SLUICE_RESUMABLE_MIN="1",
+        env = dict(os.environ, SLUICE_SERVER="http://127.0.0.1:%d" % proxy.port, SLUICE_RESUMABLE_MIN="1",
                    SLUICE_UPLOAD_PIECE="65536", SLUICE_STATE_DIR=os.path.join(tmp, "state"))
         out = subprocess.run([cli, "ingest", "--wait", path], env=env, capture_output=True, text=True, timeout=120)
         check(out.returncode == 0, "the CLI finishes the upload", out.returncode, out.stdout, out.stderr)
@@ -317,6 +318,32 @@ def test_cli_resumes_interrupted_upload(tmp):
         proxy.close()
     st, _, body = call(srv, "GET", "/v1/documents")
     check(len(body["documents"]) == 1, "one document", body)
+
+
+def test_cli_resumes_after_restart(tmp):
+    """A CLI that gave up (no retries) leaves where its upload stood; the same
+    command run again resumes it from the server's offset."""
+    srv = Sluiced(tmp, sets=[HASH])
+    data = pdf_bytes(tmp, "big.pdf", pages=30)
+    path = os.path.join(tmp, "big.pdf")
+    proxy = CuttingProxy(srv.http_port, cut_after=len(data) // 2)
+    try:
+        env = dict(os.environ, SLUICE_SERVER="http://127.0.0.1:%d" % proxy.port, SLUICE_RESUMABLE_MIN="1",
+                   SLUICE_STATE_DIR=os.path.join(tmp, "state"))
+        out = subprocess.run([CLI, "ingest", "--retries", "0", path], env=env, capture_output=True, text=True,
+                             timeout=60)
+        check(out.returncode != 0 and proxy.cuts == 1, "the first run gives up at the cut", out.returncode,
+              out.stderr)
+        check(len(os.listdir(os.path.join(tmp, "state"))) == 1, "it left where the upload stands")
+        before = proxy.upstream_bytes
+        out = subprocess.run([CLI, "ingest", "--wait", path], env=env, capture_output=True, text=True, timeout=120)
+        check(out.returncode == 0, "the second run finishes", out.returncode, out.stderr)
+        check("resuming the upload at" in out.stderr, "from where the first stopped", out.stderr)
+        check(proxy.upstream_bytes - before < len(data) * 0.8, "without sending the first half again",
+              proxy.upstream_bytes - before, len(data))
+        check(os.listdir(os.path.join(tmp, "state")) == [], "and forgets it once done")
+    finally:
+        proxy.close()
 
 
 class CuttingProxy:
@@ -385,9 +412,12 @@ class CuttingProxy:
             pass
         for s in (c, up):
             try:
-                s.close()
+                # shutdown first: close alone does not end a connection
+                # another thread is blocked reading
+                s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            s.close()
 
     def close(self):
         self.closed = True
@@ -408,6 +438,7 @@ TESTS = [
     test_abandoned_upload_collected,
     test_concurrent_patch_is_423,
     test_cli_resumes_interrupted_upload,
+    test_cli_resumes_after_restart,
 ]
 
 if __name__ == "__main__":

@@ -9,7 +9,10 @@
     or remote. Files are uploaded as multipart/form-data streamed from disk
     (curl reads them as it sends: a 2 GB file is never in memory), one
     request per document so that a 429 for one document is retried alone;
-    URLs go as JSON. With --wait every job is followed on its Server-Sent
+    URLs go as JSON. Files of SLUICE_RESUMABLE_MIN bytes or more (8 MiB)
+    go as resumable tus uploads instead (sluice_tus.h): a dropped
+    connection, or a second run after a crash, resumes where the server
+    stands. With --wait every job is followed on its Server-Sent
     Event stream (all at once, on one curl multi handle), with a live
     progress bar per document when stdout is a terminal and one plain line
     per event otherwise; a dropped stream is resumed with Last-Event-ID.
@@ -34,6 +37,7 @@
 #include <unistd.h>
 
 #include "sluice_args.h"
+#include "sluice_tus.h"
 
 #define SLUICE_CLI_VERSION "0.1.0"
 
@@ -870,6 +874,15 @@ s_note_identity (doc_t *doc, json_t *object)
         snprintf (doc->duplicate_of, sizeof doc->duplicate_of, "%s", dup);
 }
 
+//  Big files go resumably (tus): a dropped connection costs the bytes in
+//  flight, not the whole file
+static bool
+s_resumable (doc_t *doc)
+{
+    struct stat st;
+    return stat (doc->arg, &st) == 0 && S_ISREG (st.st_mode) && (long long) st.st_size >= sluice_tus_threshold ();
+}
+
 //  Submit one document; fills doc->job or doc->submit_rc + message.
 static void
 s_submit (doc_t *doc)
@@ -883,6 +896,21 @@ s_submit (doc_t *doc)
             json_object_set (body, "meta", s_opt.meta);
         status = s_request ("POST", "/v1/ingest", body, NULL, &reply, error, sizeof error);
         json_decref (body);
+    }
+    else
+    if (s_resumable (doc)) {
+        sluice_tus_t tus = { s_opt.curl, s_opt.server, s_opt.key, s_opt.retries, s_opt.quiet || s_opt.json };
+        char job [33];
+        status = sluice_tus_upload (&tus, doc->arg, doc->name, s_opt.meta, job, error, sizeof error);
+        if (status == 204) {
+            snprintf (doc->job, sizeof doc->job, "%s", job);
+            doc->submit_rc = EXIT_OK;
+        }
+        else {
+            doc->submit_rc = s_exit_for (status);
+            snprintf (doc->message, sizeof doc->message, "%.*s", (int) sizeof doc->message - 1, error);
+        }
+        return;
     }
     else {
         curl_mime *mime = curl_mime_init (s_opt.curl);
