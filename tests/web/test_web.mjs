@@ -1331,11 +1331,58 @@ async function test_retag_from_library(tmp) {
   checkClean(b, { allowProblems: [/status of 400 \(Bad Request\)/] });
 }
 
+// A big file goes as a resumable (tus) upload; a PATCH that dies mid-way is
+// resumed from the offset the server holds, and the document is the file
+async function test_upload_resumes_after_dropped_connection(tmp) {
+  const [pdf] = corpusPdfs('currency.pdf');
+  const size = fs.statSync(pdf).size;
+  const piece = Math.max(4096, Math.floor(size / 4));
+  const srv = await new Sluiced(tmp).start();
+  const b = await openBrowser(tmp, srv);
+  const { page } = b;
+  // Small limits so a test file takes several PATCHes (read when the page loads)
+  await page.evaluate(([p]) => {
+    localStorage.setItem('sluice.resumable_min', '1');
+    localStorage.setItem('sluice.upload_piece', String(p));
+  }, [piece]);
+  await page.reload();
+  await page.waitForFunction(() => document.getElementById('server').dataset.online !== 'unknown');
+  const seen = [];
+  let cut = false;
+  await page.route('**/v1/uploads/**', async (route) => {
+    const req = route.request();
+    seen.push(req.method() + ' ' + (req.headers()['upload-offset'] || ''));
+    // The second PATCH never arrives: the connection resets
+    if (req.method() === 'PATCH' && !cut && seen.filter((m) => m.startsWith('PATCH')).length === 2) {
+      cut = true;
+      return route.abort('connectionreset');
+    }
+    return route.continue();
+  });
+  await page.setInputFiles('#files', pdf);
+  const info = await waitRow(b, 'currency.pdf', ['completed', 'failed', 'refused']);
+  check(info.state === 'completed', 'the resumed upload completes', info, seen);
+  check(cut, 'a PATCH was cut', seen);
+  const patches = seen.filter((m) => m.startsWith('PATCH'));
+  const afterCut = seen.slice(seen.findIndex((m, i) => m.startsWith('PATCH') && seen.slice(0, i + 1)
+    .filter((x) => x.startsWith('PATCH')).length === 2) + 1);
+  check(afterCut[0].startsWith('HEAD'), 'after the cut the page asks where the upload stands', seen);
+  check(patches.length === Math.ceil(size / piece) + 1, 'every piece sent once, the cut one twice', patches, size, piece);
+  check(patches[2] === 'PATCH ' + piece, 'resumed at the offset the server held, not at 0', patches);
+  const job = (await call(srv, 'GET', '/v1/jobs/' + info.job)).data.job;
+  const content = await fetch(srv.origin + '/v1/documents/' + job.document_id + '/content');
+  const got = Buffer.from(await content.arrayBuffer());
+  check(got.equals(fs.readFileSync(pdf)), 'the stored document is the file, byte for byte', got.length, size);
+  check(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('sluice.upload:')).length) === 0,
+        'the finished upload is forgotten');
+  checkClean(b, { allowProblems: [/ERR_CONNECTION_RESET|Failed to load resource|ERR_FAILED/] });
+}
+
 const TESTS = [test_upload_two_pdfs_search_delete, test_failing_file_shows_reason, test_restart_mid_ingest,
                test_restart_edge_before_broker, test_many_at_once, test_api_key, test_keyboard_phone_and_steady_layout, test_rows_in_every_state,
                test_hit_section_and_badges, test_scan_shows_ocr_stage, test_hit_opens_its_page,
                test_hit_opens_its_page_with_key, test_upload_with_attributes_then_filter, test_bad_filter_says_why,
-               test_library_shows_attributes, test_retag_from_library];
+               test_library_shows_attributes, test_retag_from_library, test_upload_resumes_after_dropped_connection];
 
 async function main() {
   const only = new Set(process.argv.slice(2));

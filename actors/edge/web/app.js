@@ -5,7 +5,12 @@
       - api(): every JSON call, with the API key as a Bearer header and the
         server's {"error": {...}} turned into a message a person can read;
       - the ingest queue: each file or URL is its own request (one upload at a
-        time, with upload progress), so each document has its own row;
+        time, with upload progress), so each document has its own row; files
+        of RESUMABLE_MIN bytes or more go as resumable tus uploads
+        (/v1/uploads, in PATCHes of UPLOAD_PIECE): a dropped connection is
+        resumed from the offset the server holds, and the upload's address
+        is kept in localStorage by file name, size and date, so picking
+        the same file again after a reload resumes it too;
       - progress rows: one per document, five stage bars (a sixth, ocr, for
         a document with scanned pages, from its first event) fed by EventSource on
         /v1/jobs/{id}/events. A stream that drops (server restart) is picked
@@ -41,9 +46,18 @@
   const STALE_MS = 45000;          // no event nor heartbeat for this long: reopen the stream
   const LIBRARY_PAGE = 100;
   const KEY_STORE = 'sluice.key';
+  const UPLOAD_STORE = 'sluice.upload:';     // + name:size:lastModified -> /v1/uploads/{id}
+  // Overridable through localStorage (tests use small ones)
+  const RESUMABLE_MIN = Number(localGet('sluice.resumable_min')) || 8 * 1024 * 1024;
+  const UPLOAD_PIECE = Number(localGet('sluice.upload_piece')) || 8 * 1024 * 1024;
+  const UPLOAD_TRIES = 8;          // failed requests in a row before an upload gives up
   const JOBS_STORE = 'sluice.jobs';
 
   const $ = (id) => document.getElementById(id);
+
+  function localGet(k) {
+    try { return localStorage.getItem(k); } catch (e) { return null; }
+  }
 
   let apiKey = '';
   try { apiKey = localStorage.getItem(KEY_STORE) || ''; } catch (e) { /* storage disabled */ }
@@ -884,8 +898,105 @@
     }
   }
 
+  // ------------------------------------------------------------------------
+  // Resumable uploads (tus 1.0)
+
+  function b64(text) {
+    const bytes = new TextEncoder().encode(text);
+    let bin = '';
+    for (const b of bytes) bin += String.fromCharCode(b);
+    return btoa(bin);
+  }
+
+  function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
+
+  // One tus request; body is a Blob for PATCH. Resolves {status, data, headers}.
+  function tusRequest(method, path, headers, body, onProgress) {
+    return new Promise((resolve) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open(method, path);
+      xhr.setRequestHeader('Tus-Resumable', '1.0.0');
+      for (const [k, v] of Object.entries(Object.assign({}, authHeaders(), headers))) xhr.setRequestHeader(k, v);
+      if (onProgress) xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded); };
+      xhr.onload = () => {
+        let data = null;
+        try { data = JSON.parse(xhr.responseText); } catch (e) { /* no body */ }
+        resolve({ status: xhr.status, data, header: (h) => xhr.getResponseHeader(h) });
+      };
+      xhr.onerror = xhr.onabort = () => resolve({ status: 0, data: null, header: () => null });
+      xhr.send(body || null);
+    });
+  }
+
+  // Worth another try: no answer, busy, or out of step (ask where it stands)
+  function transient(status) {
+    return status === 0 || status === 409 || status === 423 || status === 429 || status >= 500;
+  }
+
+  async function sendResumable(row) {
+    const file = row.file;
+    const name = row.path || file.name;
+    const store = UPLOAD_STORE + name + ':' + file.size + ':' + file.lastModified;
+    let location = localGet(store);
+    let offset = location ? -1 : 0;
+    let failures = 0;
+    const progress = (done) => {
+      row.message = 'uploading ' + Math.round(100 * done / file.size) + '% of ' + formatBytes(file.size);
+      render(row);
+    };
+    const forget = () => { try { localStorage.removeItem(store); } catch (e) { /* ignore */ } };
+    const done = (job) => { forget(); return { status: 202, data: { jobs: [{ id: job }] } }; };
+    for (;;) {
+      let res;
+      if (!location) {
+        const md = ['filename ' + b64(name)];
+        if (file.type) md.push('filetype ' + b64(file.type));
+        if (row.meta) md.push('meta ' + b64(JSON.stringify(row.meta)));
+        res = await tusRequest('POST', '/v1/uploads', { 'Upload-Length': String(file.size),
+                                                        'Upload-Metadata': md.join(',') });
+        if (res.status === 201) {
+          location = res.header('Location');
+          try { localStorage.setItem(store, location); } catch (e) { /* resumes within this page only */ }
+          offset = 0;
+        }
+      } else if (offset < 0) {
+        // Where does the server stand? (after a failure, or a reload)
+        res = await tusRequest('HEAD', location, {});
+        if (res.status === 404 || res.status === 410) { location = null; forget(); continue; }
+        if (res.status === 200) {
+          offset = Number(res.header('Upload-Offset'));
+          if (res.header('Sluice-Job')) return done(res.header('Sluice-Job'));
+          if (offset > 0) { row.message = 'resuming at ' + Math.round(100 * offset / file.size) + '%'; render(row); }
+        }
+      } else {
+        const start = offset;
+        res = await tusRequest('PATCH', location, { 'Upload-Offset': String(start),
+                                                    'Content-Type': 'application/offset+octet-stream' },
+                               file.slice(start, Math.min(file.size, start + UPLOAD_PIECE)),
+                               (n) => progress(start + n));
+        if (res.status === 204) {
+          failures = 0;
+          offset = Number(res.header('Upload-Offset'));
+          if (res.header('Sluice-Job')) return done(res.header('Sluice-Job'));
+          if (offset >= file.size) offset = -1;     // whole, not ingested: HEAD, then an empty PATCH
+          progress(Math.min(offset, file.size));
+          continue;
+        }
+      }
+      if (res.status >= 200 && res.status < 300) continue;
+      if (!transient(res.status) || ++failures > UPLOAD_TRIES) return res;
+      if (res.status === 0) setOnline(false);
+      row.message = 'connection lost, resuming…';
+      render(row);
+      offset = location ? -1 : 0;
+      const wait = Number(res.header('Retry-After')) * 1000 || Math.min(8000, 250 * 2 ** failures);
+      await sleep(wait);
+    }
+  }
+
   // XMLHttpRequest, not fetch: only it reports upload progress.
   function send(row) {
+    if (row.kind === 'file' && row.file && row.file.size >= RESUMABLE_MIN) return sendResumable(row);
     return new Promise((resolve) => {
       const xhr = new XMLHttpRequest();
       xhr.open('POST', '/v1/ingest');
