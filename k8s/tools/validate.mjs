@@ -138,16 +138,24 @@ class Render {
         const ns = this.all("Namespace");
         return ns.length === 1 ? ns[0].metadata.name : this.docs.find((d) => d.metadata?.namespace)?.metadata.namespace;
     }
+    // Deployments and StatefulSets, and the batch work (CronJobs, Jobs):
+    // for those, job is the Job spec and batch what its container does
     workloads() {
-        return this.docs.filter((d) => d.kind === "Deployment" || d.kind === "StatefulSet").map((w) => {
-            const pod = w.spec?.template?.spec || {};
-            const labels = w.spec?.template?.metadata?.labels || {};
+        return this.docs.filter((d) => ["Deployment", "StatefulSet", "CronJob", "Job"].includes(d.kind)).map((w) => {
+            const job = w.kind === "CronJob" ? w.spec?.jobTemplate?.spec || {} : w.kind === "Job" ? w.spec || {} : null;
+            const template = job ? job.template : w.spec?.template;
+            const pod = template?.spec || {};
+            const labels = template?.metadata?.labels || {};
             const namedPorts = {};
             for (const c of pod.containers || [])
                 for (const p of c.ports || [])
                     if (p.name)
                         namedPorts[p.name] = p.containerPort;
-            return { w, pod, labels, namedPorts, ns: w.metadata.namespace, component: labels["app.kubernetes.io/component"] };
+            const args = (pod.containers || []).flatMap((ct) => [...(ct.command || []), ...(ct.args || [])]);
+            const batch = !job ? null : args.includes("--reembed") ? "reembed"
+                        : args.some((a) => /(^|\/)sluice$/.test(a)) && args.includes("ingest") ? "ingest" : "other";
+            return { w, pod, labels, namedPorts, ns: w.metadata.namespace, component: labels["app.kubernetes.io/component"],
+                     job, batch };
         });
     }
     // Keys of a Secret: rendered (stringData + data) or declared external
@@ -249,12 +257,15 @@ async function checkTarget(render, opts, report) {
       "enforces the restricted Pod Security profile");
 
     const workloads = render.workloads();
+    const batchOf = (w) => workloads.find((x) => x.w === w)?.batch;
     const byName = new Map(workloads.map((x) => [x.w.metadata.name, x]));
     const podsMatching = (selector) => workloads.filter((x) => Object.entries(selector || {}).length
         && Object.entries(selector).every(([k, v]) => x.labels[k] === v));
 
     // ---- 2. references
-    for (const { w, labels } of workloads) {
+    for (const { w, labels, job } of workloads) {
+        if (job)
+            continue;               // a Job's selector is the API server's
         const sel = w.spec?.selector?.matchLabels || {};
         c(id(w), Object.entries(sel).length > 0 && Object.entries(sel).every(([k, v]) => labels[k] === v),
           "selector matches its pod template's labels");
@@ -383,14 +394,69 @@ async function checkTarget(render, opts, report) {
               "drops ALL capabilities and adds none");
             const seccomp = sc.seccompProfile?.type ?? psc.seccompProfile?.type;
             c(who, seccomp === "RuntimeDefault" || seccomp === "Localhost", "has a seccomp profile (RuntimeDefault)");
-            c(who, !!ct.livenessProbe && !!ct.readinessProbe, "has a liveness and a readiness probe");
+            if (!batchOf(w))
+                c(who, !!ct.livenessProbe && !!ct.readinessProbe, "has a liveness and a readiness probe");
             c(who, (ct.volumeMounts || []).some((m) => m.mountPath === "/tmp"), "mounts a writable /tmp (the root filesystem is read-only)");
+        }
+    }
+
+    // ---- 3b. batch work: runs to an end, fails for a reason, never piles up
+    for (const x of workloads.filter((x) => x.job)) {
+        const { w, pod, job, batch } = x;
+        const who = id(w);
+        c(who, w.kind === "CronJob", "is a CronJob (a Job's pod template is immutable: a Job in the render breaks the next apply)");
+        if (w.kind === "CronJob") {
+            c(who, w.spec.concurrencyPolicy === "Forbid", "concurrencyPolicy Forbid: two runs never overlap");
+            c(who, Number(w.spec.startingDeadlineSeconds) > 0, "has startingDeadlineSeconds (a missed start is not run hours late)");
+            c(who, w.spec.successfulJobsHistoryLimit !== undefined && w.spec.failedJobsHistoryLimit !== undefined,
+              "keeps a bounded history of runs");
+        }
+        c(who, ["Never", "OnFailure"].includes(pod.restartPolicy), `restartPolicy ${pod.restartPolicy} (Never or OnFailure)`);
+        c(who, Number.isInteger(job.backoffLimit) && job.backoffLimit >= 1, `backoffLimit ${job.backoffLimit}: a lost pod is retried`);
+        c(who, Number(job.activeDeadlineSeconds) > 0, "has activeDeadlineSeconds: a stuck run ends as failed");
+        c(who, Number(job.ttlSecondsAfterFinished) > 0, "has ttlSecondsAfterFinished: finished Jobs do not pile up");
+        c(who, batch !== "other", "runs `sluice ingest` or `sluiced --reembed`");
+        const ct = (pod.containers || [])[0] || {};
+        const env = Object.fromEntries((ct.env || []).map((e) => [e.name, e]));
+        if (batch === "ingest") {
+            const args = ct.args || [];
+            c(who, args.includes("--wait"), "ingests with --wait: the Job ends when the documents' jobs end");
+            const rule = (job.podFailurePolicy?.rules || []).find((r) => r.action === "FailJob");
+            const codes = new Set(rule?.onExitCodes?.operator === "In" ? rule.onExitCodes.values : []);
+            c(who, pod.restartPolicy === "Never" && [1, 2, 4].every((n) => codes.has(n)) && !codes.has(3) && !codes.has(5),
+              "a failed or refused document (exit 1, 2, 4) fails the Job at once; an unreachable or busy edge (3, 5) is retried");
+            const edgeSvc = render.get("Service", "sluice-edge");
+            const port = (edgeSvc?.spec?.ports || []).map((p) => p.port);
+            const m = /^http:\/\/sluice-edge(?:\.[a-z0-9.-]+)?(?::(\d+))?$/.exec(env.SLUICE_SERVER?.value || "");
+            c(who, !!m && port.includes(Number(m[1] ?? 80)), `SLUICE_SERVER ${env.SLUICE_SERVER?.value} is the edge Service (ports ${port.join(", ")})`);
+            const ref = env.SLUICE_KEY?.valueFrom?.secretKeyRef;
+            c(who, !!ref && !!render.secretKeys(ref.name)?.has(ref.key), "SLUICE_KEY comes from a Secret");
+            c(who, x.labels["sluice.io/edge-client"] === "true" && x.labels["sluice.io/broker-client"] !== "true"
+                && x.labels["sluice.io/db-client"] !== "true",
+              "is labelled sluice.io/edge-client only (it talks HTTP to the edge, nothing else)");
+            const input = (ct.volumeMounts || []).find((vm) => args.includes(vm.mountPath));
+            c(who, !!input && input.readOnly === true, `reads its input (${input?.mountPath}) from a read-only mount`);
+        }
+        if (batch === "reembed") {
+            const eff = effective(render, ct, known);
+            const hasUrl = eff.secretRefs.some((n) => render.secretKeys(n)?.has("SLUICE_STORE_URL"));
+            c(who, hasUrl && x.labels["sluice.io/db-client"] === "true", "gets store.url from a Secret and is labelled sluice.io/db-client");
+            c(who, x.labels["sluice.io/broker-client"] !== "true" && !(ct.args || []).includes("--role"),
+              "runs no role and needs no broker");
+            c(who, env.OPENBLAS_NUM_THREADS?.value === "1", "sets OPENBLAS_NUM_THREADS=1 (it embeds)");
+            for (const [name, value, where] of eff.names) {
+                if (!name.startsWith("SLUICE_"))
+                    continue;
+                const key = S.envToKey(name);
+                const kind = key && known.keys.get(key);
+                c(who, !!kind || known.getenv.has(name), `${name} (${where}) is a setting sluiced reads${key ? ` (${key})` : ""}`);
+            }
         }
     }
 
     // ---- 4. sluiced settings and roles
     const sluiced = [];
-    for (const x of workloads)
+    for (const x of workloads.filter((x) => !x.job))
         for (const ct of x.pod.containers || [])
             if (isSluiced(ct))
                 sluiced.push({ ...x, ct, eff: effective(render, ct, known) });
@@ -638,6 +704,15 @@ async function checkTarget(render, opts, report) {
                     expect = true;
                     why = "its roles use the store";
                 }
+                if (dst === postgres && src.batch === "reembed") {
+                    expect = true;
+                    why = "re-embedding reads and writes the store";
+                }
+                const dstEff = sluiced.find((x) => x.w === dst.w)?.eff;
+                if (src.batch === "ingest" && dstEff?.roles.includes("edge") && port === Number(dstEff.get("http.port"))) {
+                    expect = true;
+                    why = "the ingest uploads through the edge";
+                }
                 const got = net.allowed(podPeer(src), podPeer(dst), port);
                 c(sname, got === expect, `-> ${id(dst.w)}:${port} ${expect ? "allowed" : "denied"} (${why})${got === expect ? "" : `, but it is ${got ? "allowed" : "denied"}`}`);
             }
@@ -654,7 +729,7 @@ async function checkTarget(render, opts, report) {
             const got = net.allowed(podPeer(src), { ip }, port);
             c(sname, got === expect, `-> ${ip}:${port} (${what}) ${expect ? "allowed" : "denied"}${got === expect ? "" : `, but it is ${got ? "allowed" : "denied"}`}`);
         }
-        if (opts.overlay && !postgres && sroles.some((r) => S.DB_ROLES.has(r))) {
+        if (opts.overlay && !postgres && (sroles.some((r) => S.DB_ROLES.has(r)) || src.batch === "reembed")) {
             const dbPolicy = policies.find((p) => (p.spec.egress || []).some((r) => (r.ports || []).some((pt) => pt.port === 5432)
                 && (r.to || []).some((t) => t.ipBlock)));
             const cidr = dbPolicy?.spec.egress.flatMap((r) => r.to || []).find((t) => t.ipBlock)?.ipBlock.cidr;
@@ -779,6 +854,11 @@ const MUTATIONS = [
         for (const cm of d.filter((x) => x.kind === "ConfigMap"))
             delete (cm.data || {}).SLUICE_BROKER_INSECURE;
     }],
+    ["ingest as a bare Job", /is a CronJob/, (d) => { const cj = d.find((x) => x.kind === "CronJob" && x.metadata.name === "sluice-ingest"); cj.kind = "Job"; cj.apiVersion = "batch/v1"; cj.spec = cj.spec.jobTemplate.spec; }],
+    ["ingest retries failed documents", /fails the Job at once/, (d) => { delete d.find((x) => x.kind === "CronJob" && x.metadata.name === "sluice-ingest").spec.jobTemplate.spec.podFailurePolicy; }],
+    ["re-embeds may overlap", /concurrencyPolicy Forbid/, (d) => { d.find((x) => x.kind === "CronJob" && x.metadata.name === "sluice-reembed").spec.concurrencyPolicy = "Allow"; }],
+    ["ingest may reach the broker", /sluice-ingest: .*5555 denied|edge-client only/, (d) => { d.find((x) => x.kind === "CronJob" && x.metadata.name === "sluice-ingest").spec.jobTemplate.spec.template.metadata.labels["sluice.io/broker-client"] = "true"; }],
+    ["ingest cut off from the edge", /-> Deployment\/sluice-edge:8080 allowed/, (d) => { d.splice(d.findIndex((x) => x.kind === "NetworkPolicy" && x.metadata.name === "sluice-edge-from-batch"), 1); }],
     ["embed without OPENBLAS_NUM_THREADS", /OPENBLAS_NUM_THREADS=1/, (d) => { container(d, "sluice-embed").env = container(d, "sluice-embed").env.filter((e) => e.name !== "OPENBLAS_NUM_THREADS"); }],
 ];
 
