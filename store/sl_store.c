@@ -2099,6 +2099,129 @@ s_highlight (sl_store_t *self, const sl_search_t *how, sl_hit_t *hits, int n)
     sl_highlight_destroy (&marker);
 }
 
+//  Does text hold term (lower case, as sl_store_query_terms makes it) as
+//  a whole word, folded the same way?
+static bool
+s_holds_word (const char *text, const char *term)
+{
+    size_t len = strlen (term);
+    const unsigned char *p = (const unsigned char *) text;
+    while (*p) {
+        int sep;
+        while (*p && (sep = s_separator (p)) > 0)
+            p += sep;
+        const unsigned char *start = p;
+        while (*p && s_separator (p) == 0)
+            p++;
+        if ((size_t) (p - start) != len)
+            continue;
+        size_t i = 0;
+        for (; i < len; i++) {
+            unsigned char c = start [i];
+            if (c >= 'A' && c <= 'Z')
+                c += 32;
+            else
+            if (i > 0 && start [i - 1] == 0xC3 && c >= 0x80 && c <= 0x9E && c != 0x97)
+                c += 32;
+            if (c != (unsigned char) term [i])
+                break;
+        }
+        if (i == len)
+            return true;
+    }
+    return false;
+}
+
+//  The share of the query's words a hit's text holds as written
+static double
+s_exact_share (const char *text, char terms [][SL_STORE_TERM_MAX], int n_terms)
+{
+    if (!text || n_terms == 0)
+        return 0;
+    int found = 0;
+    for (int i = 0; i < n_terms; i++)
+        found += s_holds_word (text, terms [i]);
+    return (double) found / n_terms;
+}
+
+typedef struct {
+    sl_hit_t hit;
+    double fused;
+    int rank;
+} s_ranked_t;
+
+static int
+s_ranked_cmp (const void *a, const void *b)
+{
+    const s_ranked_t *x = a, *y = b;
+    if (x->fused != y->fused)
+        return x->fused > y->fused ? -1 : 1;
+    return x->rank - y->rank;
+}
+
+//  The best k of the ranked candidates, filled from the store. In hybrid
+//  and lexical modes the best SL_SEARCH_EXACT_WINDOW are read first and
+//  reordered by exact forms (sl_search_t.exact_weight): their text is
+//  needed for that, so the window costs one read of its rows, no more.
+//  Returns the hits written, or a negative store error.
+static int
+s_hits_ranked (sl_store_t *self, const char *workspace, const sl_search_t *how, s_cand_t *cands, int n,
+               int k, sl_hit_t *hits)
+{
+    char terms [SL_STORE_TERMS][SL_STORE_TERM_MAX];
+    int n_terms = how->mode == SL_SEARCH_VECTOR || !how->text ? 0 : sl_store_query_terms (how->text, terms);
+    int window = n_terms ? (k > SL_SEARCH_EXACT_WINDOW ? k : SL_SEARCH_EXACT_WINDOW) : k;
+    if (window > n)
+        window = n;
+    s_ranked_t *pool = calloc ((size_t) window, sizeof *pool);
+    if (!pool) {
+        sl_store_set_errmsg ("out of memory ranking hits");
+        return SL_STORE_ERROR;
+    }
+    sl_hit_t *fill = calloc ((size_t) window, sizeof *fill);
+    if (!fill) {
+        free (pool);
+        sl_store_set_errmsg ("out of memory ranking hits");
+        return SL_STORE_ERROR;
+    }
+    for (int i = 0; i < window; i++) {
+        fill [i].key = cands [i].key;
+        fill [i].score = cands [i].score;
+        fill [i].match = cands [i].match;
+    }
+    int kept = self->ops->hits_fill (self->backend, workspace, fill, window);
+    if (kept < 0) {
+        sl_store_hits_reset (fill, window);
+        free (fill);
+        free (pool);
+        return kept;
+    }
+    for (int i = 0; i < kept; i++) {
+        //  hits_fill keeps the order and drops what vanished: find each
+        //  one's candidate again by key (the window is small)
+        int c = 0;
+        while (c < window && cands [c].key != fill [i].key)
+            c++;
+        pool [i].hit = fill [i];
+        pool [i].rank = c;
+        pool [i].fused = c < window ? cands [c].fused : 0;
+        if (n_terms)
+            pool [i].fused *= 1 + how->exact_weight * s_exact_share (fill [i].text, terms, n_terms);
+    }
+    free (fill);
+    if (n_terms)
+        qsort (pool, (size_t) kept, sizeof *pool, s_ranked_cmp);
+    int out = kept < k ? kept : k;
+    for (int i = 0; i < kept; i++) {
+        if (i < out)
+            hits [i] = pool [i].hit;
+        else
+            sl_store_hits_reset (&pool [i].hit, 1);
+    }
+    free (pool);
+    return out;
+}
+
 int
 sl_store_search (sl_store_t *self, const char *workspace, const char *model_id,
                  const float *query, int dim, int k, sl_hit_t *hits, int *n_hits)
@@ -2122,6 +2245,8 @@ sl_store_search_text (sl_store_t *self, const char *workspace, const char *model
         fusion.vector_weight = SL_SEARCH_VECTOR_WEIGHT_DEFAULT;
     if (!(fusion.page_weight > 0 && fusion.page_weight <= 1))
         fusion.page_weight = SL_SEARCH_PAGE_WEIGHT_DEFAULT;
+    if (!(fusion.exact_weight > 0 && fusion.exact_weight <= 4))
+        fusion.exact_weight = SL_SEARCH_EXACT_WEIGHT_DEFAULT;
     if (fusion.candidates <= 0)
         fusion.candidates = SL_SEARCH_CANDIDATES_DEFAULT;
     if (fusion.candidates > S_FUSION_MAX)
@@ -2191,21 +2316,16 @@ sl_store_search_text (sl_store_t *self, const char *workspace, const char *model
                 cands [i].score = 0;
         s_cand_fuse (cands, n, how);
         qsort (cands, (size_t) n, sizeof *cands, s_cand_cmp);
-        if (n > k)
-            n = k;
-        for (int i = 0; i < n; i++) {
-            hits [i].key = cands [i].key;
-            hits [i].score = cands [i].score;
-            hits [i].match = cands [i].match;
-        }
     }
+    int kept = rc == SL_STORE_OK && n > 0 ? s_hits_ranked (self, workspace, how, cands, n, k, hits) : 0;
     free (cands);
-    if (rc != SL_STORE_OK || n == 0)
+    if (rc != SL_STORE_OK)
         return rc;
-    int kept = self->ops->hits_fill (self->backend, workspace, hits, n);
     if (kept < 0)
         return kept;
     *n_hits = kept;
+    if (kept == 0)
+        return SL_STORE_OK;
     s_highlight (self, how, hits, kept);
     return SL_STORE_OK;
 }

@@ -243,6 +243,13 @@ typedef struct {
     double vector_weight;           //  0..1
     double page_weight;             //  0..1
     int candidates;
+    //  Exact forms: stems find "declaration" for "declarative"; among the
+    //  best SL_SEARCH_EXACT_WINDOW candidates (or k, if more), a chunk's
+    //  fused score is multiplied by 1 + exact_weight x the share of the
+    //  query's words it holds as written (case folded), so the chunk that
+    //  says what was asked comes first. Hybrid and lexical modes. 0 (or
+    //  out of range) for the default, a tiny value for "none"
+    double exact_weight;            //  0..4
     //  Only chunks of documents matching this filter (sl_filter.h; NULL:
     //  none), ANDed with documents
     const struct sl_filter_s *filter;
@@ -252,6 +259,8 @@ typedef struct {
 #define SL_SEARCH_VECTOR_WEIGHT_DEFAULT  0.3
 #define SL_SEARCH_PAGE_WEIGHT_DEFAULT    0.4
 #define SL_SEARCH_CANDIDATES_DEFAULT     100
+#define SL_SEARCH_EXACT_WEIGHT_DEFAULT   0.5
+#define SL_SEARCH_EXACT_WINDOW           30
 
 //  One event of a job's log. Release with sl_store_events_free.
 typedef struct {

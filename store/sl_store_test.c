@@ -1332,6 +1332,31 @@ s_test_lexical (sl_store_t *store, const s_db_t *db)
         char prox_sha [SL_SHA256_HEX];
         CHECK (sl_store_document_delete (store, "wsnear", prox_id, prox_sha) == 0);
     }
+    //  exact forms: the stem finds "declaration" for "declarative", and
+    //  BM25 prefers the chunk saying it twice; the
+    //  chunk holding the word as asked comes first all the same (each
+    //  chunk on a page of its own, so pages do not tell)
+    {
+        static const char *forms [3] = {
+            "the declaration of a type goes in the declaration part of the unit",
+            "a declarative style of writing rules for the parser and the unit",
+            "nothing of interest here at all"
+        };
+        s_doc_t ex;
+        s_doc_make (&ex, "wsexact", "https://example.com/exact", "exact", 3);
+        for (int i = 0; i < 3; i++) {
+            ex.chunks [i].text = forms [i];
+            ex.chunks [i].page_start = ex.chunks [i].page_end = i + 1;
+        }
+        char ex_id [SL_STORE_ID];
+        CHECK (s_doc_commit (store, &ex, ex_id) == 0);
+        n = s_lex_search (store, "wsexact", ex.vectors, "Declarative", SL_SEARCH_LEXICAL, ords, matches, scores);
+        CHECK (n == 2 && ords [0] == 1 && ords [1] == 0);
+        n = s_lex_search (store, "wsexact", ex.vectors, "declaration", SL_SEARCH_LEXICAL, ords, matches, scores);
+        CHECK (n == 2 && ords [0] == 0);
+        char ex_sha [SL_SHA256_HEX];
+        CHECK (sl_store_document_delete (store, "wsexact", ex_id, ex_sha) == 0);
+    }
     //  case: a capital the text has finds the small letter a query has, and
     //  the other way round, in ASCII and Latin-1 on both backends
     {

@@ -25,6 +25,7 @@ typedef struct {
     sl_store_t *store;
     double vector_weight;       //  search.* fusion settings
     double page_weight;
+    double exact_weight;
     int candidates;
 } query_t;
 
@@ -528,6 +529,7 @@ s_search (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *bo
                         .documents = doc_ptrs, .n_documents = n_docs,
                         .vector_weight = self->vector_weight,
                         .page_weight = self->page_weight,
+                        .exact_weight = self->exact_weight,
                         .candidates = self->candidates, .filter = filter };
     int rc = sl_store_search_text (self->store, ws, sl_embedder_model_id (embedder), vec, dim,
                                    &how, (int) k, hits, &n);
@@ -739,6 +741,8 @@ s_start (sl_node_t *node, char *err, size_t errlen)
                                             SL_SEARCH_VECTOR_WEIGHT_DEFAULT);
     self->page_weight = sl_config_double (config, "search.page_weight",
                                           SL_SEARCH_PAGE_WEIGHT_DEFAULT);
+    self->exact_weight = sl_config_double (config, "search.exact_weight",
+                                           SL_SEARCH_EXACT_WEIGHT_DEFAULT);
     self->candidates = (int) sl_config_int (config, "search.candidates",
                                             SL_SEARCH_CANDIDATES_DEFAULT);
     return self;
