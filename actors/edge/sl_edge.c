@@ -1844,6 +1844,30 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
     return s_dispatch (req, conn);
 }
 
+//  Percent-decoding of paths and arguments, as libmicrohttpd's own but
+//  leaving "%00" as it is: a NUL would end the C string there, and
+//  "/v1/documents/%00/content" would be read as "/v1/documents" (the
+//  caller's list) instead of a malformed id
+static size_t
+s_unescape (void *cls, struct MHD_Connection *conn, char *text)
+{
+    (void) cls;
+    (void) conn;
+    char *r = text, *w = text;
+    while (*r) {
+        if (r [0] == '%' && isxdigit ((unsigned char) r [1]) && isxdigit ((unsigned char) r [2])
+        &&  !(r [1] == '0' && r [2] == '0')) {
+            char hex [3] = { r [1], r [2], 0 };
+            *w++ = (char) strtol (hex, NULL, 16);
+            r += 3;
+        }
+        else
+            *w++ = *r++;
+    }
+    *w = 0;
+    return (size_t) (w - text);
+}
+
 static void
 s_completed (void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
@@ -2293,6 +2317,7 @@ s_start (sl_node_t *node, char *err, size_t errlen)
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int) max_conn,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t) (512 * 1024),
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, edge,
+        MHD_OPTION_UNESCAPE_CALLBACK, s_unescape, edge,
         MHD_OPTION_END);
     if (!edge->daemon) {
         snprintf (err, errlen, "cannot start the HTTP server on %s:%d: %s", edge->bind, edge->port,
