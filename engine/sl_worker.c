@@ -48,6 +48,8 @@ struct _sl_ctx_t {
     zmsg_t *after;              //  events to emit once the handler returned
     char error [SL_REASON_MAX];
     int64_t last_progress;
+    bool cancelled;             //  the job was cancelled: drop what the handler made
+    int64_t cancel_checked;     //  when sl_ctx_cancelled last asked (monotonic ms)
 };
 
 void
@@ -283,6 +285,20 @@ sl_ctx_write_failed (sl_ctx_t *ctx, int error, const char *what)
     return SL_RETRY;
 }
 
+bool
+sl_ctx_cancelled (sl_ctx_t *ctx)
+{
+    const sl_worker_config_t *cfg = &ctx->worker->cfg;
+    if (ctx->cancelled || !cfg->admit || !*sl_envelope_job (ctx->env))
+        return ctx->cancelled;
+    int64_t now = sl_mono_ms ();
+    if (ctx->cancel_checked && now - ctx->cancel_checked < SL_CANCEL_POLL_MS)
+        return false;
+    ctx->cancel_checked = now;
+    ctx->cancelled = !cfg->admit (ctx->env, cfg->admit_arg);
+    return ctx->cancelled;
+}
+
 //  Run the handler on one delivered envelope and report the outcome.
 //  direct: called on the actor thread, sock is the broker socket.
 static void
@@ -302,9 +318,25 @@ s_handle_one (sl_worker_t *worker, zsock_t *sock, zframe_t *frame, bool direct)
     }
     bool events = worker->cfg.stage_events && *sl_envelope_job (ctx.env);
     int64_t started = sl_mono_ms ();
-    if (events)
+    //  The stage boundary: a message of a job that was cancelled is not
+    //  handled (the gate removes what the job left), only acknowledged
+    ctx.cancelled = worker->cfg.admit && *sl_envelope_job (ctx.env)
+                 && !worker->cfg.admit (ctx.env, worker->cfg.admit_arg);
+    if (ctx.cancelled)
+        sl_info (sl_envelope_job (ctx.env), "%s: job cancelled: message dropped", worker->service);
+    if (events && !ctx.cancelled)
         s_stage_event (&ctx, "stage_started", -1, NULL);
-    sl_outcome_t outcome = worker->cfg.handler (&ctx, worker->cfg.state);
+    sl_outcome_t outcome = ctx.cancelled ? SL_DONE : worker->cfg.handler (&ctx, worker->cfg.state);
+    if (ctx.cancelled) {
+        //  Cancelled meanwhile (sl_ctx_cancelled): nothing it made goes
+        //  on, and asking the gate once more removes what it wrote since
+        if (worker->cfg.admit)
+            worker->cfg.admit (ctx.env, worker->cfg.admit_arg);
+        outcome = SL_DONE;
+        events = false;
+        zmsg_destroy (&ctx.forwards);
+        zmsg_destroy (&ctx.after);
+    }
     if (events && outcome == SL_DONE)
         s_stage_event (&ctx, "stage_completed", sl_mono_ms () - started, NULL);
     else

@@ -101,7 +101,8 @@ static const char *s_stage_names [SL_STORE_STAGE_COUNT] = {
     "fetch", "parse", "chunk", "embed", "store"
 };
 static const char *s_state_names [SL_STORE_STATE_COUNT] = {
-    "queued", "fetching", "parsing", "chunking", "embedding", "storing", "completed", "failed"
+    "queued", "fetching", "parsing", "chunking", "embedding", "storing", "completed", "failed",
+    "cancelled"
 };
 
 const char *
@@ -123,6 +124,12 @@ const char *
 sl_store_state_name (sl_store_state_t state)
 {
     return state >= 0 && state < SL_STORE_STATE_COUNT ? s_state_names [state] : "";
+}
+
+bool
+sl_store_state_terminal (int state)
+{
+    return state == SL_STORE_COMPLETED || state == SL_STORE_FAILED || state == SL_STORE_CANCELLED;
 }
 
 int
@@ -528,6 +535,85 @@ sl_store_jobs_unfinished (sl_store_t *self, int64_t older_than_ms, int limit,
     return self->ops->jobs_unfinished (self->backend, older_than_ms, limit, jobs_p, count_p);
 }
 
+//  Why a job-control write changed nothing: the job is elsewhere, or in a
+//  state the transition does not start from
+static int
+s_control_refused (sl_store_t *self, const char *job_id, const char *workspace,
+                   sl_store_control_t what, sl_store_job_t *row)
+{
+    int rc = self->ops->job_get (self->backend, job_id, row);
+    if (rc == SL_STORE_OK && strcmp (row->workspace, workspace) != 0) {
+        sl_store_job_reset (row);
+        rc = SL_STORE_NOT_FOUND;
+    }
+    if (rc == SL_STORE_NOT_FOUND) {
+        sl_store_set_errmsg ("no job %s in this workspace", job_id);
+        return rc;
+    }
+    if (rc != SL_STORE_OK)
+        return rc;
+    const char *state = sl_store_state_name (row->state);
+    if (what == SL_STORE_CANCEL) {
+        sl_store_set_errmsg ("job %s is already %s: only a job that has not finished can be "
+                             "cancelled%s", job_id, state, row->state == SL_STORE_FAILED
+                             ? " (retry it instead: POST /v1/jobs/{id}/retry)" : "");
+        return SL_STORE_TERMINAL;
+    }
+    if (what == SL_STORE_RESTART || what == SL_STORE_RESTART_HELD)
+        sl_store_set_errmsg ("job %s is %s: only a failed or cancelled job can be retried%s",
+                             job_id, state, row->state == SL_STORE_COMPLETED
+                             ? " (to cut its document again, reprocess the document)" : "");
+    else
+        sl_store_set_errmsg ("job %s is %s%s", job_id, state, row->held ? " and held" : "");
+    return SL_STORE_CONFLICT;
+}
+
+int
+sl_store_job_control (sl_store_t *self, const char *job_id, const char *workspace,
+                      sl_store_control_t what, sl_store_job_t *job)
+{
+    assert (self);
+    sl_store_job_t row;
+    memset (&row, 0, sizeof row);
+    if (!s_token_ok ("job id", job_id) || !s_token_ok ("workspace", workspace)
+    ||  what < 0 || what >= SL_STORE_CONTROL_COUNT)
+        return SL_STORE_ERROR;
+    int rc = self->ops->job_control (self->backend, job_id, workspace, what, sl_now_ms ());
+    if (rc == SL_STORE_OK) {
+        if (job && self->ops->job_get (self->backend, job_id, &row) != SL_STORE_OK)
+            sl_store_job_reset (&row);
+    }
+    else
+    if (rc == SL_STORE_CONFLICT)
+        rc = s_control_refused (self, job_id, workspace, what, &row);
+    if (job)
+        *job = row;
+    else
+        sl_store_job_reset (&row);
+    return rc;
+}
+
+int
+sl_store_workspace_paused (sl_store_t *self, const char *workspace, bool *paused)
+{
+    assert (self && paused);
+    *paused = false;
+    if (!s_token_ok ("workspace", workspace))
+        return SL_STORE_ERROR;
+    return self->ops->workspace_paused (self->backend, workspace, -1, paused, sl_now_ms ());
+}
+
+int
+sl_store_workspace_set_paused (sl_store_t *self, const char *workspace, bool paused)
+{
+    assert (self);
+    bool now;
+    if (!s_token_ok ("workspace", workspace))
+        return SL_STORE_ERROR;
+    return self->ops->workspace_paused (self->backend, workspace, paused ? 1 : 0, &now,
+                                        sl_now_ms ());
+}
+
 void
 sl_store_job_reset (sl_store_job_t *job)
 {
@@ -880,6 +966,12 @@ s_commit_body (sl_store_t *self, void *tx, const sl_doc_meta_t *meta, const char
         if (state == SL_STORE_COMPLETED) {
             snprintf (result->document_id, sizeof result->document_id, "%s", job_doc);
             sl_store_set_errmsg ("job %s is already completed", meta->job_id);
+            return SL_STORE_TERMINAL;
+        }
+        else
+        if (state == SL_STORE_CANCELLED) {
+            //  The cancel was accepted first: nothing of the job is written
+            sl_store_set_errmsg ("job %s was cancelled", meta->job_id);
             return SL_STORE_TERMINAL;
         }
         else

@@ -98,6 +98,15 @@ typedef struct {
                      int offset, sl_store_job_t **jobs_p, int *count_p);
     int (*jobs_unfinished) (void *backend, int64_t older_than_ms, int limit,
                             sl_store_job_t **jobs_p, int *count_p);
+    //  One job-control transition of a job of workspace (sl_store.h), one
+    //  guarded UPDATE: OK if it moved, CONFLICT if the job is not in a
+    //  state that allows it (or not there: the policy tells which)
+    int (*job_control) (void *backend, const char *job_id, const char *workspace,
+                        sl_store_control_t what, int64_t now_ms);
+    //  set < 0: read whether the workspace's intake is paused (false if no
+    //  such workspace); 0 / 1: record it (the workspace is created if new)
+    int (*workspace_paused) (void *backend, const char *workspace, int set, bool *paused,
+                             int64_t now_ms);
     int (*document_find) (void *backend, const char *workspace, const char *sha256,
                           sl_store_doc_t *doc);
     //  A commit is a write transaction driven by sl_store.c (which holds
@@ -293,6 +302,8 @@ typedef struct {
     .job_lease = s_job_lease, \
     .job_list = s_job_list, \
     .jobs_unfinished = s_jobs_unfinished, \
+    .job_control = s_job_control, \
+    .workspace_paused = s_workspace_paused, \
     .document_find = s_document_find, \
     .tx_begin = s_tx_begin, \
     .tx_end = s_tx_end, \

@@ -1,0 +1,290 @@
+/*  sl_jobctl: job control as intake serves it. See sl_jobctl.h.
+*/
+#include "sl_jobctl.h"
+#include "sl_blob.h"
+#include "sl_json.h"
+#include "sl_log.h"
+#include "sl_mp.h"
+#include "sl_store_node.h"
+#include "sl_util.h"
+
+#include <jansson.h>
+
+#define PIPELINE_ROUTE "fetch,parse,chunk,embed,store"
+
+static const char *s_kinds [] = { "cancel", "retry", "pause", "resume", "ws_state", NULL };
+
+sl_envelope_t *
+sl_jobctl_first_envelope (const char *job, const char *ws, const void *body, size_t size,
+                          const char *salt, int attempts)
+{
+    sl_envelope_t *env = sl_envelope_new ("ingest", job, ws);
+    if (!env)
+        return NULL;
+    sl_envelope_set_route (env, PIPELINE_ROUTE);
+    char id [SL_ID_LEN + 1];
+    sl_id_derive (id, job, "ingest", salt);
+    sl_envelope_set_id (env, id);
+    sl_envelope_set_body (env, body, size);
+    sl_envelope_set_max_attempts (env, (uint32_t) attempts);
+    return env;
+}
+
+bool
+sl_jobctl_handles (const char *kind)
+{
+    for (int i = 0; s_kinds [i]; i++)
+        if (streq (kind, s_kinds [i]))
+            return true;
+    return false;
+}
+
+//  An event of the job, through the journal, sent with the reply.
+static void
+s_event (sl_ctx_t *ctx, const char *job, const char *ws, const char *type, const char *stage,
+         bool retry)
+{
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 2 + (stage ? 1 : 0) + (retry ? 1 : 0));
+    sl_mpw_kv_str (&w, "type", type);
+    if (stage)
+        sl_mpw_kv_str (&w, "stage", stage);
+    if (retry)
+        sl_mpw_kv_bool (&w, "retry", true);
+    sl_mpw_kv_int (&w, "ts", sl_now_ms ());
+    sl_store_emit_event (ctx, job, ws, w.buf.data, w.buf.size);
+    sl_mpw_reset (&w);
+}
+
+void
+sl_jobctl_held_event (sl_ctx_t *ctx, const char *job, const char *ws)
+{
+    s_event (ctx, job, ws, "job_held", NULL, false);
+}
+
+//  Send the job on from its start: its stored ingest body, a new message
+//  id (salted with why and the time, so the broker never takes it for a
+//  message it completed before). 0, or -1 if its options are unreadable.
+static int
+s_start (sl_ctx_t *ctx, const sl_store_job_t *job, const char *why, int attempts)
+{
+    json_error_t error;
+    json_t *options = job->options ? json_loads (job->options, 0, &error) : NULL;
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    int rc = !options || sl_json_to_mp (options, &w) ? -1 : 0;
+    json_decref (options);
+    if (rc == 0) {
+        char salt [48];
+        snprintf (salt, sizeof salt, "%s.%lld", why, (long long) sl_now_ms ());
+        sl_envelope_t *first = sl_jobctl_first_envelope (job->id, job->workspace, w.buf.data,
+                                                         w.buf.size, salt, attempts);
+        sl_ctx_submit (ctx, &first);
+        s_event (ctx, job->id, job->workspace, "job_started", NULL, streq (why, "retry"));
+    }
+    sl_mpw_reset (&w);
+    return rc;
+}
+
+//  A store refusal as the caller's answer: the store's reason is written
+//  for a person already
+static sl_outcome_t
+s_refuse (sl_ctx_t *ctx, sl_store_t *store, int rc)
+{
+    if (rc == SL_STORE_NOT_FOUND)
+        sl_ctx_reply_error (ctx, 404, "%s", sl_store_errmsg (store));
+    else
+    if (rc == SL_STORE_TERMINAL || rc == SL_STORE_CONFLICT)
+        sl_ctx_reply_error (ctx, 409, "%s", sl_store_errmsg (store));
+    else {
+        sl_ctx_set_error (ctx, "store: %s", sl_store_errmsg (store));
+        return SL_RETRY;
+    }
+    return SL_DONE;
+}
+
+static sl_outcome_t
+s_cancel (sl_ctx_t *ctx, sl_store_t *store, sl_blob_t *blobs, const char *id, const char *ws)
+{
+    sl_store_job_t job;
+    int rc = sl_store_job_control (store, id, ws, SL_STORE_CANCEL, &job);
+    if (rc != SL_STORE_OK) {
+        sl_store_job_reset (&job);
+        return s_refuse (ctx, store, rc);
+    }
+    //  What the stages made so far goes now; a stage still writing loses
+    //  the rest at its boundary (the gate removes it again)
+    if (blobs)
+        sl_blob_job_remove (blobs, id);
+    s_event (ctx, id, ws, "job_cancelled",
+             job.stage == SL_STORE_STAGE_NONE ? NULL : sl_store_stage_name (job.stage), false);
+    sl_store_reply_job (ctx, &job);
+    sl_info (id, "cancelled (it was %s)", job.stage == SL_STORE_STAGE_NONE ? "queued"
+                                                     : sl_store_stage_name (job.stage));
+    sl_store_job_reset (&job);
+    return SL_DONE;
+}
+
+//  The upload a job was made from, if any, must still be in the blob area
+//  for it to run again. 0, or -1 with a reply sent.
+static int
+s_blob_still_there (sl_ctx_t *ctx, sl_store_t *store, sl_blob_t *blobs, const char *id,
+                    const char *ws)
+{
+    sl_store_job_t job;
+    memset (&job, 0, sizeof job);
+    int rc = sl_store_job_get (store, id, &job);
+    if (rc == SL_STORE_OK && !streq (job.workspace, ws))
+        rc = SL_STORE_NOT_FOUND;
+    json_error_t error;
+    json_t *options = rc == SL_STORE_OK && job.options ? json_loads (job.options, 0, &error) : NULL;
+    const char *blob = json_string_value (json_object_get (options, "blob"));
+    bool retryable = job.state == SL_STORE_FAILED || job.state == SL_STORE_CANCELLED;
+    bool gone = retryable && blob && blobs && sl_blob_touch (blobs, blob) != 0;
+    if (gone)
+        sl_ctx_reply_error (ctx, 410, "job %s was made from an upload that is no longer in the "
+                            "blob area (uploads of failed jobs are collected after "
+                            "storage.gc_grace_s): ingest the file again", id);
+    json_decref (options);
+    sl_store_job_reset (&job);
+    return gone ? -1 : 0;
+}
+
+static sl_outcome_t
+s_retry (sl_ctx_t *ctx, sl_store_t *store, sl_blob_t *blobs, const char *id, const char *ws,
+         int attempts)
+{
+    if (s_blob_still_there (ctx, store, blobs, id, ws))
+        return SL_DONE;
+    bool paused = false;
+    sl_store_workspace_paused (store, ws, &paused);
+    sl_store_job_t job;
+    int rc = sl_store_job_control (store, id, ws, paused ? SL_STORE_RESTART_HELD : SL_STORE_RESTART,
+                                   &job);
+    if (rc != SL_STORE_OK) {
+        sl_store_job_reset (&job);
+        return s_refuse (ctx, store, rc);
+    }
+    //  Its old artifacts (a failed job keeps them until the collector
+    //  comes) must not be read as this run's
+    if (blobs)
+        sl_blob_job_remove (blobs, id);
+    if (paused)
+        sl_jobctl_held_event (ctx, id, ws);
+    else
+    if (s_start (ctx, &job, "retry", attempts)) {
+        sl_store_job_fail (store, id, SL_STORE_STAGE_NONE, "cannot retry: job options unreadable");
+        sl_ctx_reply_error (ctx, 500, "job %s cannot be retried: its recorded options are "
+                            "unreadable; ingest the document again", id);
+        sl_store_job_reset (&job);
+        return SL_DONE;
+    }
+    sl_store_reply_job (ctx, &job);
+    sl_info (id, "retried%s", paused ? " (held: the workspace is paused)" : "");
+    sl_store_job_reset (&job);
+    return SL_DONE;
+}
+
+//  {"workspace", "paused", "held"} as the reply
+static void
+s_reply_state (sl_ctx_t *ctx, const char *ws, bool paused, int64_t held, int64_t started)
+{
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, started >= 0 ? 4 : 3);
+    sl_mpw_kv_str (&w, "workspace", ws);
+    sl_mpw_kv_bool (&w, "paused", paused);
+    sl_mpw_kv_int (&w, "held", held);
+    if (started >= 0)
+        sl_mpw_kv_int (&w, "started", started);
+    sl_ctx_reply (ctx, w.buf.data, w.buf.size);
+    sl_mpw_reset (&w);
+}
+
+//  Held jobs of the workspace, oldest first, up to limit: release each
+//  (one guarded write: of two resumes, one releases it) and start it.
+//  *held gets how many are still held after this pass.
+static int64_t
+s_release_held (sl_ctx_t *ctx, sl_store_t *store, const char *ws, int limit, int attempts,
+                int64_t *held)
+{
+    int64_t started = 0;
+    *held = 0;
+    for (int offset = 0; ; offset += 500) {
+        sl_store_job_t *jobs = NULL;
+        int count = 0;
+        if (sl_store_job_list (store, ws, "queued", 500, offset, &jobs, &count) != SL_STORE_OK)
+            break;
+        //  newest first: walk each page backwards for the oldest
+        for (int i = count - 1; i >= 0; i--) {
+            if (!jobs [i].held)
+                continue;
+            sl_store_job_t row;
+            memset (&row, 0, sizeof row);
+            if (started < limit
+            &&  sl_store_job_control (store, jobs [i].id, ws, SL_STORE_RELEASE, &row) == SL_STORE_OK
+            &&  s_start (ctx, &row, "resume", attempts) == 0)
+                started++;
+            else
+                (*held)++;
+            sl_store_job_reset (&row);
+        }
+        sl_store_jobs_free (&jobs, count);
+        if (count < 500)
+            break;
+    }
+    return started;
+}
+
+static sl_outcome_t
+s_pause (sl_ctx_t *ctx, sl_store_t *store, const char *ws, bool pause, int attempts)
+{
+    if (sl_store_workspace_set_paused (store, ws, pause) != SL_STORE_OK) {
+        sl_ctx_set_error (ctx, "store: %s", sl_store_errmsg (store));
+        return SL_RETRY;
+    }
+    int64_t held = 0, started = -1;
+    if (pause) {
+        sl_info (NULL, "workspace %s: intake paused (new jobs are held)", ws);
+        s_release_held (ctx, store, ws, 0, attempts, &held);
+    }
+    else {
+        started = s_release_held (ctx, store, ws, SL_JOBCTL_RESUME_MAX, attempts, &held);
+        sl_info (NULL, "workspace %s: intake resumed, %lld held jobs started, %lld still held",
+                 ws, (long long) started, (long long) held);
+    }
+    s_reply_state (ctx, ws, pause, held, started);
+    return SL_DONE;
+}
+
+sl_outcome_t
+sl_jobctl_handle (sl_ctx_t *ctx, sl_store_t *store, sl_blob_t *blobs, int attempts)
+{
+    const sl_envelope_t *env = sl_ctx_envelope (ctx);
+    const char *kind = sl_envelope_kind (env);
+    const char *ws = sl_envelope_workspace (env);
+    if (!*ws) {
+        sl_ctx_reply_error (ctx, 400, "request has no workspace");
+        return SL_DONE;
+    }
+    if (streq (kind, "pause") || streq (kind, "resume"))
+        return s_pause (ctx, store, ws, streq (kind, "pause"), attempts);
+    if (streq (kind, "ws_state")) {
+        bool paused = false;
+        int64_t held = 0;
+        sl_store_workspace_paused (store, ws, &paused);
+        s_release_held (ctx, store, ws, 0, attempts, &held);
+        s_reply_state (ctx, ws, paused, held, -1);
+        return SL_DONE;
+    }
+    char id [SL_STORE_TOKEN] = "";
+    const msgpack_object *body = sl_ctx_body (ctx);
+    if (!body || sl_mp_get_str (body, "job", id, sizeof id) || !sl_token_valid (id)) {
+        sl_ctx_reply_error (ctx, 400, "%s needs {\"job\": \"<job id>\"}", kind);
+        return SL_DONE;
+    }
+    if (streq (kind, "cancel"))
+        return s_cancel (ctx, store, blobs, id, ws);
+    return s_retry (ctx, store, blobs, id, ws, attempts);
+}

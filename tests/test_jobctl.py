@@ -1,0 +1,357 @@
+#!/usr/bin/python3
+"""test_jobctl: job control over real HTTP on loopback: cancel, retry,
+pause and resume a workspace's intake.
+
+Every test starts real `sluiced` processes (temp --data, free ports) and
+speaks HTTP to them (helpers from test_edge.py); documents come from a
+local HTTP server the test runs or from the generated corpus (a big PDF
+whose parse takes long enough to be cancelled midway).
+
+Usage: test_jobctl.py [test_name ...]   (no names: run everything)
+Env:   SLUICED (path of the binary)
+"""
+import os, signal, sys, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_edge  # noqa: E402
+from test_edge import (LOCAL, SSE, DocServer, Sluiced, call, check, expect_error, follow,  # noqa: E402
+                       ingest_url, free_ports)
+from corpus import big_pdf  # noqa: E402
+
+TERMINAL = ("completed", "failed", "cancelled")
+
+
+def job_of(srv, job, key=None):
+    st, _, body = call(srv, "GET", "/v1/jobs/" + job, key=key)
+    check(st == 200, "GET job", st, body)
+    return body["job"]
+
+
+def wait_state(srv, job, states, key=None, timeout=120):
+    """Poll the job until its state is one of states; returns the job."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        j = job_of(srv, job, key)
+        if j["state"] in states:
+            return j
+        check(j["state"] not in TERMINAL, "job ended as %s before reaching %s" % (j["state"], states), j)
+        time.sleep(0.05)
+    raise TimeoutError("job %s never reached %s" % (job, states))
+
+
+def wait_final(srv, job, key=None, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        j = job_of(srv, job, key)
+        if j["state"] in TERMINAL:
+            return j
+        time.sleep(0.1)
+    raise TimeoutError("job %s not finished" % job)
+
+
+def upload(srv, path, name, key=None):
+    with open(path, "rb") as f:
+        data = f.read()
+    st, _, body = call(srv, "POST", "/v1/ingest?name=" + name, data,
+                       headers={"Content-Type": "application/pdf"}, key=key)
+    check(st == 202, "upload " + name, st, body)
+    return body["jobs"][0]
+
+
+def metric(srv, name, labels):
+    """The value of one series on /metrics (0 if absent)."""
+    st, _, text = call(srv, "GET", "/metrics")
+    check(st == 200, "metrics", st)
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(l in line for l in labels):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def artifacts(srv, job):
+    return os.path.exists(os.path.join(srv.data, "jobs", job))
+
+
+def documents(srv, key=None):
+    st, _, body = call(srv, "GET", "/v1/documents", key=key)
+    check(st == 200, "documents", st, body)
+    return body["documents"]
+
+
+def slow_pdf():
+    # figure strokes on every page make MuPDF's text pass slower: a parse
+    # that is still running when the test cancels it
+    return big_pdf(1000, distinct=50, figure=400)
+
+
+def assert_cancelled_midway(srv, job):
+    """The job reads cancelled, its log ends with job_cancelled (over SSE),
+    no later stage ran, nothing was committed, and its artifacts are gone
+    once the stage that was running let go of the message."""
+    j = job_of(srv, job)
+    check(j["state"] == "cancelled" and j["terminal"], "state cancelled", j)
+    events = follow(srv, job, timeout=60)
+    types = [e["event"] for e in events]
+    check(types[0] == "job_started" and types[-1] == "job_cancelled", "log ends with job_cancelled", types)
+    check(not any(e["data"].get("stage") in ("chunk", "embed", "store") for e in events
+                  if e["event"] == "stage_started"), "no stage after the cancelled one ran", types)
+    pages = [e["data"].get("percent", 0) for e in events if e["event"] == "stage_progress"]
+    check(max(pages or [0]) < 100, "the parse did not reach its last page", pages)
+    # the parse handler returns (done: it stopped) and removes what it wrote
+    deadline = time.time() + 60
+    while metric(srv, "sluice_stage_duration_seconds_count", ['stage="parse"']) < 1 and time.time() < deadline:
+        time.sleep(0.1)
+    check(metric(srv, "sluice_stage_duration_seconds_count", ['stage="parse"', 'outcome="done"']) >= 1,
+          "the parse stopped")
+    check(not artifacts(srv, job), "artifacts removed", os.listdir(os.path.join(srv.data, "jobs"))
+          if os.path.isdir(os.path.join(srv.data, "jobs")) else [])
+    check(documents(srv) == [], "nothing committed", documents(srv))
+    check(job_of(srv, job)["state"] == "cancelled", "still cancelled after the stage let go")
+
+
+# --------------------------------------------------------------------------
+# Tests
+
+def test_cancel_running_parse(tmp):
+    """A 1,000-page parse is cancelled midway: it stops between pages."""
+    srv = Sluiced(tmp)
+    job = upload(srv, slow_pdf(), "big.pdf")["id"]
+    wait_state(srv, job, ("parsing",))
+    st, _, body = call(srv, "POST", "/v1/jobs/%s/cancel" % job)
+    check(st == 200 and body["job"]["state"] == "cancelled", "cancel answered", st, body)
+    assert_cancelled_midway(srv, job)
+
+
+def test_cancel_with_stages_as_processes(tmp):
+    """Parse runs in its own process on tcp: the cancel reaches it through
+    the store both share."""
+    ports = free_ports(2)
+    main = Sluiced(tmp, name="main", role="broker,edge,intake,journal,query,fetch,chunk,embed,store",
+                   sets=["broker.bind=tcp://127.0.0.1:%d" % ports, "broker.events_bind=tcp://127.0.0.1:%d"
+                         % (ports + 1), "broker.metrics_port=0", "worker.health_port=0"], broker_port=ports)
+    # the only parse worker: its own process, on tcp, sharing the data folder
+    Sluiced(tmp, name="parse", role="parse", broker_port=ports, data=main.data, wait=False,
+            sets=["worker.health_port=0"])
+    job = upload(main, slow_pdf(), "big.pdf")["id"]
+    wait_state(main, job, ("parsing",))
+    st, _, body = call(main, "POST", "/v1/jobs/%s/cancel" % job)
+    check(st == 200 and body["job"]["state"] == "cancelled", "cancel answered", st, body)
+    j = job_of(main, job)
+    check(j["state"] == "cancelled", "state cancelled", j)
+    events = follow(main, job, timeout=60)
+    types = [e["event"] for e in events]
+    check(types[-1] == "job_cancelled", "log ends with job_cancelled", types)
+    # the parse process let go: its folder is gone and nothing was stored
+    deadline = time.time() + 60
+    while artifacts(main, job) and time.time() < deadline:
+        time.sleep(0.1)
+    check(not artifacts(main, job), "artifacts removed by the parse process")
+    check(documents(main) == [], "nothing committed", documents(main))
+    check(not any(e["data"].get("stage") in ("chunk", "embed", "store") for e in events
+                  if e["event"] == "stage_started"), "no stage after parse ran", types)
+    pages = [e["data"].get("percent", 0) for e in events if e["event"] == "stage_progress"]
+    check(max(pages or [0]) < 100, "the parse process stopped before the last page", pages)
+
+
+def test_cancel_waiting_fetch_drops_at_boundary(tmp):
+    """A job cancelled while fetch holds it (a slow server) goes no further
+    than fetch: parse drops its message, nothing is committed."""
+    docs = DocServer()
+    try:
+        srv = Sluiced(tmp, sets=[LOCAL])
+        job, _, _ = ingest_url(srv, docs.url("slow", "tortoise"))
+        wait_state(srv, job, ("fetching",))
+        st, _, body = call(srv, "POST", "/v1/jobs/%s/cancel" % job)
+        check(st == 200 and body["job"]["state"] == "cancelled", "cancel answered", st, body)
+        docs.gate.set()                 # fetch finishes and forwards to parse
+        deadline = time.time() + 60
+        while metric(srv, "sluice_stage_duration_seconds_count", ['stage="parse"']) < 1 \
+                and time.time() < deadline:
+            time.sleep(0.1)
+        check(metric(srv, "sluice_stage_duration_seconds_count", ['stage="parse"']) >= 1, "parse got it")
+        check(job_of(srv, job)["state"] == "cancelled", "still cancelled")
+        check(documents(srv) == [], "nothing committed", documents(srv))
+        check(not artifacts(srv, job), "no artifacts")
+        types = [e["event"] for e in follow(srv, job, timeout=30)]
+        check(types[-1] == "job_cancelled" and "stage_completed" not in types[types.index("job_cancelled"):],
+              "no stage event after the cancel", types)
+    finally:
+        docs.close()
+
+
+def test_cancel_across_workspaces_refused(tmp):
+    docs = DocServer()
+    try:
+        ka, kb = "key-alpha-123456", "key-bravo-654321"
+        srv = Sluiced(tmp, sets=[LOCAL, "auth.keys=%s:alpha,%s:bravo" % (ka, kb)])
+        job, _, _ = ingest_url(srv, docs.url("slow", "otter"), key=ka)
+        r = expect_error(call(srv, "POST", "/v1/jobs/%s/cancel" % job, key=kb), 404, "cancel by bravo")
+        check("no job" in r["error"]["message"], "says no such job", r)
+        expect_error(call(srv, "POST", "/v1/jobs/%s/retry" % job, key=kb), 404, "retry by bravo")
+        expect_error(call(srv, "POST", "/v1/jobs/%s/cancel" % job), 401, "cancel without a key")
+        docs.gate.set()
+        j = wait_final(srv, job, key=ka)
+        check(j["state"] == "completed", "alpha's job went on", j)
+    finally:
+        docs.close()
+
+
+def test_cancel_finished_job_409(tmp):
+    docs = DocServer()
+    try:
+        srv = Sluiced(tmp, sets=[LOCAL])
+        job, _, _ = ingest_url(srv, docs.url("doc", "heron"))
+        j = wait_final(srv, job)
+        check(j["state"] == "completed", "completed", j)
+        r = expect_error(call(srv, "POST", "/v1/jobs/%s/cancel" % job), 409, "cancel a completed job")
+        check("already completed" in r["error"]["message"], "the reason names the state", r)
+        r = expect_error(call(srv, "POST", "/v1/jobs/%s/retry" % job), 409, "retry a completed job")
+        check("completed" in r["error"]["message"], "the reason names the state", r)
+        expect_error(call(srv, "POST", "/v1/jobs/nosuchjob/cancel"), 404, "cancel an unknown job")
+        expect_error(call(srv, "POST", "/v1/jobs/nosuchjob/retry"), 404, "retry an unknown job")
+        expect_error(call(srv, "POST", "/v1/jobs/bad%20id/cancel"), 404, "a malformed id")
+        expect_error(call(srv, "GET", "/v1/jobs/%s/cancel" % job), 405, "cancel is a POST")
+        check(job_of(srv, job)["state"] == "completed", "still completed")
+        check(len(documents(srv)) == 1, "its document stays")
+    finally:
+        docs.close()
+
+
+class FlakyDocs(DocServer):
+    """A DocServer whose /flaky/<name> answers 404 until fixed."""
+
+    def __init__(self):
+        super().__init__()
+        self.fixed = False
+        handler = self.httpd.RequestHandlerClass
+        outer = self
+        original = handler.do_GET
+
+        def do_GET(h):
+            if h.path.startswith("/flaky/") and not outer.fixed:
+                h.send_response(404)
+                h.send_header("Content-Length", "0")
+                h.end_headers()
+                return
+            if h.path.startswith("/flaky/"):
+                h.path = "/doc/" + h.path.split("/", 2)[2]
+            original(h)
+        handler.do_GET = do_GET
+
+
+def test_retry_failed_job_completes(tmp):
+    docs = FlakyDocs()
+    try:
+        srv = Sluiced(tmp, sets=[LOCAL])
+        job, _, _ = ingest_url(srv, docs.url("flaky", "puffin"))
+        j = wait_final(srv, job)
+        check(j["state"] == "failed" and j["error"], "failed first", j)
+        r = expect_error(call(srv, "POST", "/v1/jobs/%s/cancel" % job), 409, "cancel a failed job")
+        check("retry" in r["error"]["message"], "a failed job points to retry", r)
+        docs.fixed = True               # the cause is fixed
+        st, _, body = call(srv, "POST", "/v1/jobs/%s/retry" % job)
+        check(st == 200 and body["job"]["state"] == "queued" and not body["job"]["error"],
+              "retry accepted, from the start", st, body)
+        j = wait_final(srv, job)
+        check(j["state"] == "completed" and j["document_id"], "completed on retry", j)
+        events = follow(srv, job, timeout=30)
+        types = [e["event"] for e in events]
+        check(types.count("job_started") == 2 and types[-1] == "job_completed", "a second run", types)
+        check(any(e["event"] == "job_started" and e["data"].get("retry") for e in events), "marked retry")
+        st, _, body = call(srv, "POST", "/v1/search", {"query": "zqpuffinq"})
+        check(st == 200 and body["hits"], "its text is found", body)
+    finally:
+        docs.close()
+
+
+def test_retry_cancelled_job_completes(tmp):
+    docs = DocServer()
+    try:
+        srv = Sluiced(tmp, sets=[LOCAL])
+        job, _, _ = ingest_url(srv, docs.url("slow", "walrus"))
+        wait_state(srv, job, ("fetching",))
+        check(call(srv, "POST", "/v1/jobs/%s/cancel" % job)[0] == 200, "cancelled")
+        st, _, body = call(srv, "POST", "/v1/jobs/%s/retry" % job)
+        check(st == 200 and body["job"]["state"] == "queued", "retry of a cancelled job", st, body)
+        r = expect_error(call(srv, "POST", "/v1/jobs/%s/retry" % job), 409, "retry a running job")
+        check("only a failed or cancelled job" in r["error"]["message"], "the reason", r)
+        docs.gate.set()
+        j = wait_final(srv, job)
+        check(j["state"] == "completed", "completed", j)
+        check(len(documents(srv)) == 1, "one document", documents(srv))
+    finally:
+        docs.close()
+
+
+def test_pause_holds_then_resume_completes(tmp):
+    docs = DocServer()
+    try:
+        srv = Sluiced(tmp, sets=[LOCAL])
+        st, _, body = call(srv, "POST", "/v1/workspace/pause")
+        check(st == 200 and body["paused"] is True, "paused", st, body)
+        st, _, ws = call(srv, "GET", "/v1/workspace")
+        check(st == 200 and ws.get("paused") is True, "workspace says paused", ws)
+        job, _, body = ingest_url(srv, docs.url("doc", "lemur"))
+        check(body["jobs"][0]["held"] is True and body["jobs"][0]["state"] == "queued", "accepted, held", body)
+        types = [e["event"] for e in _events_until(srv, job, "job_held")]
+        check(types == ["job_held"], "job_held, and nothing started", types)
+        check(docs.hits == 0, "nothing fetched while paused", docs.hits)
+        st, _, ws = call(srv, "GET", "/v1/workspace")
+        check(ws.get("held") == 1, "one held", ws)
+        st, _, body = call(srv, "POST", "/v1/workspace/resume")
+        check(st == 200 and body["paused"] is False and body["started"] == 1 and body["held"] == 0,
+              "resumed, one started", st, body)
+        j = wait_final(srv, job)
+        check(j["state"] == "completed" and not j["held"], "completed after resume", j)
+        # a running workspace is not held: the next ingest goes at once
+        job2, _, body = ingest_url(srv, docs.url("doc", "okapi"))
+        check(body["jobs"][0]["held"] is False, "not held", body)
+        check(wait_final(srv, job2)["state"] == "completed", "completed")
+    finally:
+        docs.close()
+
+
+def _events_until(srv, job, last):
+    """The job's stored events up to the one of type last (stream left open)."""
+    s = SSE(srv, job, timeout=30)
+    got = []
+    while True:
+        ev = s.next()
+        check(ev is not None, "stream ended before " + last, got)
+        if ev.get("event") == "heartbeat":
+            continue
+        got.append(ev["event"])
+        if ev["event"] == last:
+            s.close()
+            return [{"event": t} for t in got]
+
+
+def test_pause_survives_restart(tmp):
+    docs = DocServer()
+    try:
+        srv = Sluiced(tmp, sets=[LOCAL])
+        check(call(srv, "POST", "/v1/workspace/pause")[0] == 200, "paused")
+        job, _, _ = ingest_url(srv, docs.url("doc", "tapir"))
+        srv.stop(signal.SIGKILL)
+        srv = Sluiced(tmp, sets=[LOCAL, "jobs.redrive_orphans=true", "jobs.redrive_interval_s=1"])
+        st, _, ws = call(srv, "GET", "/v1/workspace")
+        check(ws.get("paused") is True and ws.get("held") == 1, "still paused, still held", ws)
+        j = job_of(srv, job)
+        check(j["state"] == "queued" and j["held"], "not re-driven while held", j)
+        check(docs.hits == 0, "nothing fetched", docs.hits)
+        st, _, body = call(srv, "POST", "/v1/workspace/resume")
+        check(st == 200 and body["started"] == 1, "resumed", body)
+        check(wait_final(srv, job)["state"] == "completed", "completed after the restart and resume")
+    finally:
+        docs.close()
+
+
+TESTS = [test_cancel_running_parse, test_cancel_with_stages_as_processes,
+         test_cancel_waiting_fetch_drops_at_boundary, test_cancel_across_workspaces_refused,
+         test_cancel_finished_job_409, test_retry_failed_job_completes,
+         test_retry_cancelled_job_completes, test_pause_holds_then_resume_completes,
+         test_pause_survives_restart]
+
+if __name__ == "__main__":
+    test_edge.TESTS = TESTS
+    sys.exit(test_edge.main())
