@@ -346,11 +346,94 @@ def test_pause_survives_restart(tmp):
         docs.close()
 
 
+def test_python_client_job_control(tmp):
+    """The Python package: cancel, retry, pause, resume, with refusals."""
+    sys.path.insert(0, os.path.join(test_edge.ROOT, "bindings", "python"))
+    import sluice
+    docs = DocServer()
+    try:
+        srv = Sluiced(tmp, sets=[LOCAL])
+        with sluice.Client("tcp://127.0.0.1:%d" % srv.broker_port, timeout=30) as client:
+            state = client.pause()
+            check(state["paused"] is True, "paused", state)
+            job = client.ingest_url(docs.url("doc", "gecko"))
+            check(job.held and job.state == "queued", "held", job)
+            state = client.resume()
+            check(state["started"] == 1 and state["held"] == 0, "resumed", state)
+            done = client.wait(job.id, timeout=120)
+            check(done.completed, "completed", done)
+            try:
+                client.cancel(job.id)
+                check(False, "cancel of a completed job must be refused")
+            except sluice.Refused as e:
+                check(e.status == 409 and "already completed" in str(e), "409 with the state", e)
+            try:
+                client.cancel("nosuchjob")
+                check(False, "cancel of an unknown job must be refused")
+            except sluice.NotFound as e:
+                check(e.status == 404, "404", e)
+            slow = client.ingest_url(docs.url("slow", "marmot"))
+            wait_state(srv, slow.id, ("fetching",))
+            got = client.cancel(slow.id)
+            check(got.state == "cancelled" and got.terminal, "cancelled", got)
+            types = [e.type for e in client.events(slow.id, timeout=60)]
+            check(types[-1] == "job_cancelled", "events end with job_cancelled", types)
+            again = client.retry(slow.id)
+            check(again.state == "queued" and not again.terminal, "retried", again)
+            docs.gate.set()
+            check(wait_final(srv, slow.id)["state"] == "completed", "the retried job completed")
+        with sluice.Client("tcp://127.0.0.1:%d" % srv.broker_port, workspace="elsewhere") as other:
+            try:
+                other.cancel(slow.id)
+                check(False, "another workspace's job must not be found")
+            except sluice.NotFound:
+                pass
+    finally:
+        docs.close()
+
+
+def test_cli_job_control(tmp):
+    """sluice cancel / retry / pause / resume, with their exit codes."""
+    import subprocess
+    cli = os.environ.get("SLUICE_CLI", os.path.join(test_edge.ROOT, "build", "bindings", "cli", "sluice"))
+    if not os.access(cli, os.X_OK):
+        raise test_edge.Skip("no sluice CLI at " + cli)
+    docs = FlakyDocs()
+    try:
+        srv = Sluiced(tmp, sets=[LOCAL])
+
+        def run(*args):
+            out = subprocess.run([cli, "--server", "http://127.0.0.1:%d" % srv.http_port] + list(args),
+                                 capture_output=True, text=True, timeout=60)
+            return out.returncode, out.stdout + out.stderr
+
+        rc, out = run("pause")
+        check(rc == 0 and "paused" in out, "sluice pause", rc, out)
+        job, _, _ = ingest_url(srv, docs.url("flaky", "ibis"))
+        rc, out = run("resume")
+        check(rc == 0 and "1 held jobs started" in out, "sluice resume", rc, out)
+        check(wait_final(srv, job)["state"] == "failed", "failed: the server said 404")
+        rc, out = run("cancel", job)
+        check(rc == 2 and "already failed" in out, "cancel of a failed job: exit 2 with the reason", rc, out)
+        docs.fixed = True
+        rc, out = run("retry", job)
+        check(rc == 0 and job in out and "queued" in out, "sluice retry", rc, out)
+        check(wait_final(srv, job)["state"] == "completed", "completed after the retry")
+        rc, out = run("cancel", "nosuchjob")
+        check(rc == 4, "cancel of an unknown job: exit 4", rc, out)
+        rc, out = run("cancel", "../x")
+        check(rc == 2 and "not a job id" in out, "a malformed id: exit 2", rc, out)
+        rc, out = run("--json", "retry", job)
+        check(rc == 2 and "completed" in out, "retry of a completed job: exit 2", rc, out)
+    finally:
+        docs.close()
+
+
 TESTS = [test_cancel_running_parse, test_cancel_with_stages_as_processes,
          test_cancel_waiting_fetch_drops_at_boundary, test_cancel_across_workspaces_refused,
          test_cancel_finished_job_409, test_retry_failed_job_completes,
          test_retry_cancelled_job_completes, test_pause_holds_then_resume_completes,
-         test_pause_survives_restart]
+         test_pause_survives_restart, test_python_client_job_control, test_cli_job_control]
 
 if __name__ == "__main__":
     test_edge.TESTS = TESTS

@@ -607,6 +607,39 @@ class Client:
         """Go back to the server's chunking settings for documents ingested from now on."""
         return self._request("query", "ws_chunking", {"chunking": None}, timeout)
 
+    # -- job control ---------------------------------------------------------
+
+    def _job_control(self, kind: str, job_id: str, timeout: Optional[float]) -> Job:
+        reply = self._request("intake", kind, {"job": _check_token(job_id, "job id")}, timeout)
+        if not isinstance(reply.get("job"), dict):
+            raise ProtocolError("intake/%s: reply without a job" % kind, 502)
+        return Job.from_map(reply["job"])
+
+    def cancel(self, job_id: str, *, timeout: Optional[float] = None) -> Job:
+        """Cancel a job that has not finished: it stops at its next stage
+        boundary (a long parse between pages), what it made is removed,
+        nothing of it is stored; its events end with job_cancelled. Returns
+        the job (state ``cancelled``). Raises :class:`NotFound`, or
+        :class:`Refused` (409) with the state of a job that has finished."""
+        return self._job_control("cancel", job_id, timeout)
+
+    def retry(self, job_id: str, *, timeout: Optional[float] = None) -> Job:
+        """Run a failed or cancelled job again from its start (same source or
+        upload, same options); a new job_started event follows. Raises
+        :class:`Refused` (409) for a job running or completed, (410) when its
+        upload was collected meanwhile."""
+        return self._job_control("retry", job_id, timeout)
+
+    def pause(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Pause the workspace's intake: new jobs are accepted and held (not
+        started), running ones finish. {"workspace", "paused": True, "held"}."""
+        return self._request("intake", "pause", {}, timeout)
+
+    def resume(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Resume it: held jobs start, oldest first (up to 1,000 a call).
+        {"workspace", "paused": False, "started", "held" (still held)}."""
+        return self._request("intake", "resume", {}, timeout)
+
 
 class _Followed:
     __slots__ = ("id", "last", "done", "need_query", "requery_at", "requery", "terminal_since")
