@@ -681,7 +681,8 @@ s_job_new (const msgpack_object *map)
     self->percent = (int) s_field_int (map, "percent", 0);
     bool terminal = false;
     if (sl_mp_bool (sl_mp_get (map, "terminal"), &terminal) != 0)
-        terminal = self->state && (strcmp (self->state, "completed") == 0 || strcmp (self->state, "failed") == 0);
+        terminal = self->state && (strcmp (self->state, "completed") == 0 || strcmp (self->state, "failed") == 0
+                                || strcmp (self->state, "cancelled") == 0);
     self->terminal = terminal;
     self->json = s_json (map);
     if (!self->id)
@@ -728,27 +729,51 @@ s_body_kv (const char *key, const char *value, size_t *size)
     return sl_mpw_take (&w, size);
 }
 
-sluice_rc_t
-sluice_client_job (sluice_client_t *self, const char *job_id, sluice_job_t **job_p, int timeout_ms)
+//  service/kind {"job": job_id}, answered with {"job": {...}}
+static sluice_rc_t
+s_job_request (sluice_client_t *self, const char *service, const char *kind, const char *job_id,
+               sluice_job_t **job_p, int timeout_ms)
 {
-    assert (self && job_p);
-    *job_p = NULL;
+    if (job_p)
+        *job_p = NULL;
     s_clear (self);
     if (!sl_token_valid (job_id))
         return s_set (self, SLUICE_EINVAL, 0, "a job id is 1..64 characters of [A-Za-z0-9_.-]");
     size_t size;
     char *body = s_body_kv ("job", job_id, &size);
     reply_t reply;
-    sluice_rc_t rc = s_request (self, "query", "job_get", NULL, body, size, timeout_ms, &reply);
+    sluice_rc_t rc = s_request (self, service, kind, NULL, body, size, timeout_ms, &reply);
     if (rc != SLUICE_OK)
         return rc;
     const msgpack_object *job = sl_mp_get (reply.root, "job");
     if (!job || job->type != MSGPACK_OBJECT_MAP)
-        rc = s_set (self, SLUICE_EPROTOCOL, 502, "query/job_get: reply without a job");
+        rc = s_set (self, SLUICE_EPROTOCOL, 502, "%s/%s: reply without a job", service, kind);
     else
+    if (job_p)
         *job_p = s_job_new (job);
     s_reply_free (&reply);
     return rc;
+}
+
+sluice_rc_t
+sluice_client_job (sluice_client_t *self, const char *job_id, sluice_job_t **job_p, int timeout_ms)
+{
+    assert (self && job_p);
+    return s_job_request (self, "query", "job_get", job_id, job_p, timeout_ms);
+}
+
+sluice_rc_t
+sluice_client_cancel (sluice_client_t *self, const char *job_id, sluice_job_t **job_p, int timeout_ms)
+{
+    assert (self);
+    return s_job_request (self, "intake", "cancel", job_id, job_p, timeout_ms);
+}
+
+sluice_rc_t
+sluice_client_retry (sluice_client_t *self, const char *job_id, sluice_job_t **job_p, int timeout_ms)
+{
+    assert (self);
+    return s_job_request (self, "intake", "retry", job_id, job_p, timeout_ms);
 }
 
 //  --------------------------------------------------------------------------
@@ -1255,7 +1280,8 @@ const char *sluice_event_json (const sluice_event_t *self) { return self->json; 
 bool
 sluice_event_terminal (const sluice_event_t *self)
 {
-    return strcmp (self->type, "job_completed") == 0 || strcmp (self->type, "job_failed") == 0;
+    return strcmp (self->type, "job_completed") == 0 || strcmp (self->type, "job_failed") == 0
+        || strcmp (self->type, "job_cancelled") == 0;
 }
 
 //  --------------------------------------------------------------------------
