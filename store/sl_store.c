@@ -1022,20 +1022,38 @@ s_commit_body (sl_store_t *self, void *tx, const sl_doc_meta_t *meta, const char
         snprintf (result->replaced, sizeof result->replaced, "%s", old_doc);
     }
 
-    //  5. The content: stored once; a duplicate writes nothing of it
-    if (exists)
-        snprintf (result->duplicate_of, sizeof result->duplicate_of, "%s", doc_id);
-    else {
-        if (n > 0 && *ws_model && strcmp (model_id, ws_model) != 0) {
+    //  5. The content: stored once; a duplicate writes nothing of it,
+    //  except a reprocess (recut), whose new chunks replace the old ones
+    if (n > 0 && (!exists || meta->recut)) {
+        if (*ws_model && strcmp (model_id, ws_model) != 0) {
             sl_store_set_errmsg ("workspace %s embeds with model %s, not %s: use a new "
                                  "workspace to change models", ws, ws_model, model_id);
             return SL_STORE_CONFLICT;
         }
-        if (n > 0 && ws_dim > 0 && dim != ws_dim) {
+        if (ws_dim > 0 && dim != ws_dim) {
             sl_store_set_errmsg ("workspace %s stores %d-dimensional vectors, not %d", ws,
                                  ws_dim, dim);
             return SL_STORE_CONFLICT;
         }
+    }
+    if (exists && meta->recut && n > 0) {
+        rc = ops->tx_doc_update (tx, ws, doc_id, true, n, model_id, meta->chunking,
+                                 meta->pages_blob, now, change);
+        change->changed = true;
+        if (rc || (rc = s_commit_chunks (self, tx, doc_id, n, dim, model_id, reader, arg, staged))
+        ||  (rc = ops->tx_pages_build (tx, doc_id)))
+            return rc;
+    }
+    else
+    if (exists) {
+        snprintf (result->duplicate_of, sizeof result->duplicate_of, "%s", doc_id);
+        //  its parse output, if it had none kept (stored before it was)
+        if (meta->pages_blob
+        &&  (rc = ops->tx_doc_update (tx, ws, doc_id, false, 0, NULL, NULL, meta->pages_blob, now,
+                                      change)) != SL_STORE_OK)
+            return rc;
+    }
+    else {
         rc = ops->tx_doc_insert (tx, meta, doc_id, n, n > 0 ? model_id : NULL, now);
         if (rc < 0)
             return rc;
@@ -1043,6 +1061,10 @@ s_commit_body (sl_store_t *self, void *tx, const sl_doc_meta_t *meta, const char
             snprintf (result->duplicate_of, sizeof result->duplicate_of, "%s", doc_id);
         else {
             change->changed = true;
+            if (meta->pages_blob
+            &&  (rc = ops->tx_doc_update (tx, ws, doc_id, false, 0, NULL, NULL, meta->pages_blob,
+                                          now, change)) != SL_STORE_OK)
+                return rc;
             if (n > 0
             &&  ((rc = s_commit_chunks (self, tx, doc_id, n, dim, model_id, reader, arg, staged))
                  || (rc = ops->tx_pages_build (tx, doc_id))))
@@ -1090,7 +1112,8 @@ s_commit (sl_store_t *self, const sl_doc_meta_t *meta, int n, int dim, const cha
     memset (result, 0, sizeof *result);
     if (!s_token_ok ("workspace", meta->workspace)
     ||  !s_text_ok ("source", meta->source, S_SOURCE_MAX) || !s_sha_ok (meta->sha256)
-    ||  (meta->job_id && !s_token_ok ("job id", meta->job_id)))
+    ||  (meta->job_id && !s_token_ok ("job id", meta->job_id))
+    ||  (meta->pages_blob && !s_sha_ok (meta->pages_blob)))
         return SL_STORE_ERROR;
     if (n < 0 || (n > 0 && (!reader || dim < 1 || dim > S_DIM_MAX))) {
         sl_store_set_errmsg ("invalid commit: %d chunks, dim %d%s", n, dim,

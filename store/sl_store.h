@@ -128,6 +128,10 @@ typedef struct {
                                 //  (engine/sl_chunking.h); may be NULL
     const char *attrs;          //  its attributes, a JSON object (sl_meta_parse rules) that
                                 //  replaces the document's; NULL: keep what it has
+    const char *pages_blob;     //  its parse output (pages.mp) kept as this blob, so it can
+                                //  be cut again without a parse; NULL: keep what it has
+    bool recut;                 //  a reprocess: the document exists, its chunks (vectors,
+                                //  pages) are replaced by these in the same transaction
 } sl_doc_meta_t;
 
 //  One chunk to commit. Borrowed. Its id derives from document id and ordinal.
@@ -167,6 +171,7 @@ typedef struct {
     int64_t updated_ms;
     char *chunking;             //  JSON text of how it was cut; NULL if not recorded
     char *meta;                 //  its attributes, canonical JSON ("{}" none)
+    char pages_blob [SL_SHA256_HEX];    //  its kept parse output (a blob), "" if none
 } sl_store_doc_t;
 
 //  A stored chunk. Release with sl_store_chunks_free.

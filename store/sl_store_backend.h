@@ -153,6 +153,12 @@ typedef struct {
     //  NULL) gets its blob's hash. NOT_FOUND if no such document
     int (*tx_doc_remove) (void *tx, const char *workspace, const char *doc_id,
                           char *sha256_out, sl_store_change_t *change);
+    //  Update a document of workspace: drop: delete its chunks (their
+    //  vectors and its pages; keys appended to change->removed) and record
+    //  n chunks; model_id, chunking, pages_blob: record each unless NULL
+    int (*tx_doc_update) (void *tx, const char *workspace, const char *doc_id, bool drop, int n,
+                          const char *model_id, const char *chunking, const char *pages_blob,
+                          int64_t now_ms, sl_store_change_t *change);
     //  Serialise the workspace's writers until the transaction ends, as
     //  tx_workspace does, without creating it: NOT_FOUND if no workspace
     int (*tx_workspace_lock) (void *tx, const char *workspace);
@@ -321,6 +327,7 @@ typedef struct {
     .tx_doc_set_source = s_tx_doc_set_source, \
     .tx_chunks_insert = s_tx_chunks_insert, \
     .tx_job_complete = s_tx_job_complete, \
+    .tx_doc_update = s_tx_doc_update, \
     .tx_pages_build = s_tx_pages_build, \
     .tx_bump = s_tx_bump, \
     .document_get = s_document_get, \

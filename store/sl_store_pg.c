@@ -433,7 +433,7 @@ static const s_migration_t s_migrations [] = {
     "store_started_ms, store_finished_ms, lease_owner, lease_until_ms, options, replaced, " \
     "duplicate_of, held FROM jobs "
 #define S_DOC_COLS "SELECT id, workspace, sha256, source, mime, title, model_id, job_id, " \
-    "state, pages, bytes, chunks, created_ms, updated_ms, chunking, meta FROM documents "
+    "state, pages, bytes, chunks, created_ms, updated_ms, chunking, meta, pages_blob FROM documents "
 //  $1 id, $2 state, $3 stage, $4 now
 #define S_STARTED(st) "UPDATE jobs SET state = $2, stage = $3, updated_ms = $4, " \
     st "_started_ms = COALESCE (" st "_started_ms, $4) WHERE id = $1 AND " S_TERMINAL
@@ -460,6 +460,7 @@ typedef enum {
     S_FILTERS_GEN, S_FILTERS_BUMP,
     S_JOB_CONTROL,              //  + sl_store_control_t
     S_WS_PAUSED = S_JOB_CONTROL + SL_STORE_CONTROL_COUNT, S_WS_SET_PAUSED,
+    S_DOC_CHUNKS_DROP, S_DOC_PAGES_DROP, S_DOC_UPDATE,
     S_LEASE, S_LEASE_RELEASE, S_WS_BYTES, S_CACHE_USAGE, S_CACHE_EVICT,
     S_COUNT
 } s_stmt_id_t;
@@ -556,6 +557,7 @@ static const char *s_sql [S_COUNT] = {
         "char_end, tokens, hash, text, kind, section, ocr_conf FROM chunks WHERE document_id = $1 "
         "ORDER BY ordinal LIMIT $2 OFFSET $3",
     [S_BLOB_REF] = "SELECT EXISTS (SELECT 1 FROM documents WHERE sha256 = $1) "
+        "OR EXISTS (SELECT 1 FROM documents WHERE pages_blob = $1) "
         "OR EXISTS (SELECT 1 FROM jobs WHERE sha256 = $1 AND " S_TERMINAL ")",
     //  Housekeeping. $1 name, $2 owner, $3 now, $4 until: the guard is
     //  checked on the row the upsert locked, so one claimer wins
@@ -679,6 +681,13 @@ static const char *s_sql [S_COUNT] = {
     [S_JOB_CONTROL + SL_STORE_RELEASE] = "UPDATE jobs SET held = 0, updated_ms = $3 "
         "WHERE id = $1 AND workspace = $2 AND state = 'queued' AND held = 1",
     [S_WS_PAUSED] = "SELECT paused FROM workspaces WHERE name = $1",
+    //  A reprocess: the document's chunks go (vectors by cascade), then its
+    //  pages; $3.. NULL keeps what it has
+    [S_DOC_CHUNKS_DROP] = "DELETE FROM chunks WHERE document_id = $1",
+    [S_DOC_PAGES_DROP] = "DELETE FROM pages WHERE document_id = $1",
+    [S_DOC_UPDATE] = "UPDATE documents SET chunks = COALESCE ($3::integer, chunks), "
+        "model_id = COALESCE ($4, model_id), chunking = COALESCE ($5, chunking), "
+        "pages_blob = COALESCE ($6, pages_blob), updated_ms = $7 WHERE workspace = $1 AND id = $2",
     [S_WS_SET_PAUSED] = "INSERT INTO workspaces (name, created_ms, paused) VALUES ($1, $2, $3) "
         "ON CONFLICT (name) DO UPDATE SET paused = excluded.paused",
 };
@@ -1661,6 +1670,7 @@ s_doc_read (const PGresult *res, int row, sl_store_doc_t *doc)
     doc->updated_ms = s_i64 (res, row, 13);
     doc->chunking = s_dup (res, row, 14);
     doc->meta = PQgetisnull (res, row, 15) ? strdup ("{}") : s_dup (res, row, 15);
+    s_copy (res, row, 16, doc->pages_blob, sizeof doc->pages_blob);
 }
 
 //  Run a single-document query (workspace, second key). doc may be NULL.
@@ -2020,6 +2030,37 @@ s_tx_doc_remove (void *tx, const char *workspace, const char *doc_id, char *sha2
         s_copy (res, 0, 0, sha256_out, SL_SHA256_HEX);
     PQclear (res);
     return rc;
+}
+
+static int
+s_tx_doc_update (void *tx, const char *workspace, const char *doc_id, bool drop, int n,
+                 const char *model_id, const char *chunking, const char *pages_blob,
+                 int64_t now_ms, sl_store_change_t *change)
+{
+    s_conn_t *c = tx;
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    s_p_text (&p, doc_id);
+    if (drop) {
+        if (s_collect_keys (c->owner, c, S_DOC_KEYS, &p, &change->removed, &change->n_removed,
+                            "document chunk keys"))
+            return SL_STORE_ERROR;
+        s_params_t one = { 0 };
+        s_p_text (&one, doc_id);
+        if (s_exec_count (c->owner, c, S_DOC_CHUNKS_DROP, &one, "drop chunks") < 0
+        ||  s_exec_count (c->owner, c, S_DOC_PAGES_DROP, &one, "drop pages") < 0)
+            return SL_STORE_ERROR;
+    }
+    if (drop)
+        s_p_int (&p, n);
+    else
+        s_p_text (&p, NULL);
+    s_p_text (&p, model_id);
+    s_p_text (&p, chunking);
+    s_p_text (&p, pages_blob);
+    s_p_int (&p, now_ms);
+    return s_exec_count (c->owner, c, S_DOC_UPDATE, &p, "update document") < 0
+         ? SL_STORE_ERROR : SL_STORE_OK;
 }
 
 static int

@@ -400,7 +400,7 @@ static const s_migration_t s_migrations [] = {
     "store_started_ms, store_finished_ms, lease_owner, lease_until_ms, options, replaced, " \
     "duplicate_of, held FROM jobs "
 #define S_DOC_COLS "SELECT id, workspace, sha256, source, mime, title, model_id, job_id, " \
-    "state, pages, bytes, chunks, created_ms, updated_ms, chunking, meta FROM documents "
+    "state, pages, bytes, chunks, created_ms, updated_ms, chunking, meta, pages_blob FROM documents "
 //  A job back to its start: what its last run recorded goes
 #define S_RESTART "state = 'queued', stage = NULL, percent = 0, attempts = 0, " \
     "error_stage = NULL, error = NULL, document_id = NULL, replaced = NULL, " \
@@ -436,6 +436,7 @@ typedef enum {
     S_FILTERS_GEN, S_FILTERS_BUMP,
     S_JOB_CONTROL,              //  + sl_store_control_t
     S_WS_PAUSED = S_JOB_CONTROL + SL_STORE_CONTROL_COUNT, S_WS_SET_PAUSED,
+    S_DOC_CHUNKS_DROP, S_DOC_PAGES_DROP, S_DOC_UPDATE,
     S_COUNT
 } s_stmt_id_t;
 
@@ -532,6 +533,7 @@ static const char *s_sql [S_COUNT] = {
         "char_end, tokens, hash, text, kind, section, ocr_conf FROM chunks WHERE document_id = ?1 "
         "ORDER BY ordinal LIMIT ?2 OFFSET ?3",
     [S_BLOB_REF] = "SELECT EXISTS (SELECT 1 FROM documents WHERE sha256 = ?1) "
+        "OR EXISTS (SELECT 1 FROM documents WHERE pages_blob = ?1) "
         "OR EXISTS (SELECT 1 FROM jobs WHERE sha256 = ?1 AND " S_TERMINAL ")",
     //  Housekeeping. ?1 name, ?2 owner, ?3 now, ?4 until: the guard is
     //  checked on the row the upsert found, in the same statement
@@ -636,6 +638,13 @@ static const char *s_sql [S_COUNT] = {
     [S_JOB_CONTROL + SL_STORE_RELEASE] = "UPDATE jobs SET held = 0, updated_ms = ?3 "
         "WHERE id = ?1 AND workspace = ?2 AND state = 'queued' AND held = 1",
     [S_WS_PAUSED] = "SELECT paused FROM workspaces WHERE name = ?1",
+    //  A reprocess: the document's chunks go (vectors by cascade, the word
+    //  index by trigger), then its pages; ?3.. NULL keeps what it has
+    [S_DOC_CHUNKS_DROP] = "DELETE FROM chunks WHERE document_id = ?1",
+    [S_DOC_PAGES_DROP] = "DELETE FROM pages WHERE document_id = ?1",
+    [S_DOC_UPDATE] = "UPDATE documents SET chunks = COALESCE (?3, chunks), "
+        "model_id = COALESCE (?4, model_id), chunking = COALESCE (?5, chunking), "
+        "pages_blob = COALESCE (?6, pages_blob), updated_ms = ?7 WHERE workspace = ?1 AND id = ?2",
     [S_WS_SET_PAUSED] = "INSERT INTO workspaces (name, created_ms, paused) VALUES (?1, ?2, ?3) "
         "ON CONFLICT (name) DO UPDATE SET paused = excluded.paused",
 };
@@ -1330,6 +1339,7 @@ s_doc_read (sqlite3_stmt *st, sl_store_doc_t *doc)
     doc->updated_ms = sqlite3_column_int64 (st, 13);
     doc->chunking = s_col_dup (st, 14);
     doc->meta = sqlite3_column_type (st, 15) == SQLITE_NULL ? strdup ("{}") : s_col_dup (st, 15);
+    s_col_copy (st, 16, doc->pages_blob, sizeof doc->pages_blob);
 }
 
 //  Run a bound single-document query. doc may be NULL.
@@ -1655,6 +1665,43 @@ s_tx_doc_remove (void *tx, const char *workspace, const char *doc_id, char *sha2
         rc = s_fail (c, "delete document");
     s_done (st);
     return rc;
+}
+
+static int
+s_tx_doc_update (void *tx, const char *workspace, const char *doc_id, bool drop, int n,
+                 const char *model_id, const char *chunking, const char *pages_blob,
+                 int64_t now_ms, sl_store_change_t *change)
+{
+    s_conn_t *c = tx;
+    sqlite3_stmt *st;
+    if (drop) {
+        if (!(st = s_stmt (c, S_DOC_KEYS)))
+            return SL_STORE_ERROR;
+        s_bind_text (st, 1, workspace);
+        s_bind_text (st, 2, doc_id);
+        if (s_collect_keys (c, st, &change->removed, &change->n_removed, "document chunk keys"))
+            return SL_STORE_ERROR;
+        for (s_stmt_id_t id = S_DOC_CHUNKS_DROP; id <= S_DOC_PAGES_DROP; id++) {
+            if (!(st = s_stmt (c, id)))
+                return SL_STORE_ERROR;
+            s_bind_text (st, 1, doc_id);
+            if (s_run (c, st, "drop chunks") != SL_STORE_OK)
+                return SL_STORE_ERROR;
+        }
+    }
+    if (!(st = s_stmt (c, S_DOC_UPDATE)))
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, workspace);
+    s_bind_text (st, 2, doc_id);
+    if (drop)
+        sqlite3_bind_int (st, 3, n);
+    else
+        sqlite3_bind_null (st, 3);
+    s_bind_text (st, 4, model_id);
+    s_bind_text (st, 5, chunking);
+    s_bind_text (st, 6, pages_blob);
+    sqlite3_bind_int64 (st, 7, now_ms);
+    return s_run (c, st, "update document");
 }
 
 static int

@@ -2162,6 +2162,57 @@ s_test_control (sl_store_t *store, s_db_t *db)
     CHECK (sl_store_job_list (store, ws, "cancelled", 10, 0, &jobs, &count) == 0 && count == 2);
     sl_store_jobs_free (&jobs, count);
 
+    //  reprocess: a document keeps its parse output (pages_blob); a recut
+    //  by a job replaces its chunks, vectors and pages in one transaction
+    char pages [SL_SHA256_HEX];
+    sl_sha256_hex ("pages of recut", 14, pages);
+    s_doc_t r1;
+    s_doc_make (&r1, ws, "upload:recut.txt", "recut first", 4);
+    r1.meta.pages_blob = pages;
+    CHECK (s_doc_commit_r (store, &r1, &result) == SL_STORE_OK && !*result.duplicate_of);
+    char recut_id [SL_STORE_ID];
+    snprintf (recut_id, sizeof recut_id, "%s", result.document_id);
+    sl_store_doc_t doc;
+    CHECK (sl_store_document_get (store, ws, recut_id, &doc) == 0);
+    CHECK (strcmp (doc.pages_blob, pages) == 0 && doc.chunks == 4);
+    sl_store_doc_reset (&doc);
+    CHECK (sl_store_blob_referenced (store, pages) == 1);
+    CHECK (sl_store_job_create (store, "ctl-6", ws, "upload:recut.txt", r1.sha, NULL, NULL) == 0);
+    s_doc_t r2;
+    s_doc_make (&r2, ws, "upload:recut.txt", "recut first", 2);    //  same content, cut in 2
+    snprintf (r2.texts [0], sizeof r2.texts [0], "recut zebra");
+    snprintf (r2.texts [1], sizeof r2.texts [1], "recut yak");
+    r2.meta.job_id = "ctl-6";
+    r2.meta.recut = true;
+    r2.meta.chunking = "{\"target_tokens\":64}";
+    CHECK (s_doc_commit_r (store, &r2, &result) == SL_STORE_OK && result.completed);
+    CHECK (strcmp (result.document_id, recut_id) == 0 && !*result.duplicate_of);
+    CHECK (sl_store_document_get (store, ws, recut_id, &doc) == 0);
+    CHECK (doc.chunks == 2 && strcmp (doc.pages_blob, pages) == 0);
+    CHECK (doc.chunking && strstr (doc.chunking, "64"));
+    sl_store_doc_reset (&doc);
+    CHECK (s_countf (db, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", recut_id) == 2);
+    CHECK (s_countf (db, "SELECT COUNT(*) FROM vectors v JOIN chunks c ON c.rid = v.chunk_rid "
+                         "WHERE c.document_id = '%s'", recut_id) == 2);
+    sl_hit_t hits [4];
+    int nhits = 0;
+    sl_search_t how = { .text = "zebra", .mode = SL_SEARCH_LEXICAL };
+    CHECK (sl_store_search_text (store, ws, T_MODEL, r2.vectors, T_DIM, &how, 4, hits, &nhits) == 0);
+    CHECK (nhits == 1 && strcmp (hits [0].document_id, recut_id) == 0);
+    sl_store_hits_reset (hits, nhits);
+    how.text = "first";
+    CHECK (sl_store_search_text (store, ws, T_MODEL, r2.vectors, T_DIM, &how, 4, hits, &nhits) == 0);
+    CHECK (nhits == 0);         //  the old chunks' words are gone with them
+    sl_store_hits_reset (hits, nhits);
+    //  a plain re-ingest of the same content is still a duplicate
+    s_doc_t r3;
+    s_doc_make (&r3, ws, "upload:recut.txt", "recut first", 3);
+    CHECK (s_doc_commit_r (store, &r3, &result) == SL_STORE_OK && *result.duplicate_of);
+    CHECK (s_countf (db, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", recut_id) == 2);
+    char gone [SL_SHA256_HEX];
+    CHECK (sl_store_document_delete (store, ws, recut_id, gone) == SL_STORE_OK);
+    CHECK (sl_store_blob_referenced (store, pages) == 0);
+
     //  the workspace's intake flag, in the store
     bool paused = true;
     CHECK (sl_store_workspace_paused (store, "wsnew", &paused) == 0 && !paused);
