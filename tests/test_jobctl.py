@@ -429,11 +429,71 @@ def test_cli_job_control(tmp):
         docs.close()
 
 
+def stage_runs(srv, stage):
+    """Messages a stage handled (any outcome), from /metrics."""
+    st, _, text = call(srv, "GET", "/metrics")
+    check(st == 200, "metrics", st)
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("sluice_stage_duration_seconds_count{") and 'stage="%s"' % stage in line)
+
+
+def chunks_of(srv, doc, key=None):
+    st, _, body = call(srv, "GET", "/v1/documents/%s/chunks?limit=1000" % doc, key=key)
+    check(st == 200, "chunks listed", st, body)
+    return body["chunks"]
+
+
+def test_reprocess_from_chunk_recuts_without_parse(tmp):
+    """New chunking settings, then reprocess: the chunks change, fetch and
+    parse do not run again (their counters), the text is still found."""
+    from corpus import make_pdf, filler
+    pdf = os.path.join(tmp, "recut.pdf")
+    make_pdf(pdf, [" ".join(filler("recut:%d" % p, 300)) + " Unique marker zqcapybaraq%d." % p
+                   for p in range(1, 7)], title="Recut Manual")
+    srv = Sluiced(tmp)
+    job = upload(srv, pdf, "recut.pdf")["id"]
+    done = wait_final(srv, job)
+    check(done["state"] == "completed", "stored", done)
+    doc = done["document_id"]
+    before = chunks_of(srv, doc)
+    fetches, parses, chunks = stage_runs(srv, "fetch"), stage_runs(srv, "parse"), stage_runs(srv, "chunk")
+    st, _, ws = call(srv, "PUT", "/v1/workspace/chunking", {"target_tokens": 40, "overlap_tokens": 0})
+    check(st == 200, "settings changed", st, ws)
+    st, _, body = call(srv, "POST", "/v1/documents/%s/reprocess" % doc, {"from": "chunk"})
+    check(st == 202 and body["job"]["state"] in ("queued", "chunking", "embedding", "storing", "completed"),
+          "reprocess accepted", st, body)
+    again = wait_final(srv, body["job"]["id"])
+    check(again["state"] == "completed" and again["document_id"] == doc, "same document", again)
+    after = chunks_of(srv, doc)
+    check(len(after) > len(before), "smaller chunks: more of them", len(after), len(before))
+    check(all(c["tokens"] <= 40 for c in after), "cut with the new settings", [c["tokens"] for c in after])
+    st, _, d = call(srv, "GET", "/v1/documents/" + doc)
+    check(d["document"]["chunking"]["target_tokens"] == 40 and d["document"]["chunks"] == len(after),
+          "the document records how it was cut now", d)
+    check(stage_runs(srv, "fetch") == fetches and stage_runs(srv, "parse") == parses,
+          "neither fetch nor parse ran again", stage_runs(srv, "fetch"), stage_runs(srv, "parse"))
+    check(stage_runs(srv, "chunk") == chunks + 1, "chunk ran once more", stage_runs(srv, "chunk"), chunks)
+    st, _, found = call(srv, "POST", "/v1/search", {"query": "zqcapybaraq3", "mode": "lexical"})
+    check(st == 200 and found["hits"] and found["hits"][0]["document_id"] == doc
+          and len(found["hits"]) == 1, "found once, in its new chunks", found)
+    check(len(documents(srv)) == 1, "still one document")
+    check(not artifacts(srv, again["id"]), "the reprocess job's artifacts are gone")
+    # refusals
+    expect_error(call(srv, "POST", "/v1/documents/nosuchdoc/reprocess", {"from": "chunk"}), 404, "unknown")
+    r = expect_error(call(srv, "POST", "/v1/documents/%s/reprocess" % doc, {"from": "fetch"}), 400, "from fetch")
+    check("not possible" in r["error"]["message"], "says what is possible", r)
+    expect_error(call(srv, "POST", "/v1/documents/%s/reprocess" % doc, b"{nope",
+                      headers={"Content-Type": "application/json"}), 400, "malformed JSON")
+    expect_error(call(srv, "POST", "/v1/documents/%s/reprocess" % doc, {"from": "chunk", "x": 1}),
+                 400, "an unknown field")
+
+
 TESTS = [test_cancel_running_parse, test_cancel_with_stages_as_processes,
          test_cancel_waiting_fetch_drops_at_boundary, test_cancel_across_workspaces_refused,
          test_cancel_finished_job_409, test_retry_failed_job_completes,
          test_retry_cancelled_job_completes, test_pause_holds_then_resume_completes,
-         test_pause_survives_restart, test_python_client_job_control, test_cli_job_control]
+         test_pause_survives_restart, test_python_client_job_control, test_cli_job_control,
+         test_reprocess_from_chunk_recuts_without_parse]
 
 if __name__ == "__main__":
     test_edge.TESTS = TESTS

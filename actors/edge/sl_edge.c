@@ -84,7 +84,7 @@ typedef struct {
 typedef enum {
     R_HEALTHZ, R_READYZ, R_METRICS, R_OPENAPI, R_STATUS, R_INGEST, R_JOBS, R_JOB, R_JOB_EVENTS,
     R_DOCS, R_DOC, R_DOC_CHUNKS, R_SEARCH, R_DLQ, R_DLQ_REPLAY, R_DOC_CONTENT, R_DOC_META,
-    R_WS, R_WS_CHUNKING, R_JOB_CANCEL, R_JOB_RETRY, R_WS_PAUSE, R_WS_RESUME, R_NONE
+    R_WS, R_WS_CHUNKING, R_JOB_CANCEL, R_JOB_RETRY, R_WS_PAUSE, R_WS_RESUME, R_DOC_REPROCESS, R_NONE
 } route_id_t;
 
 typedef struct {
@@ -112,6 +112,7 @@ static const route_t s_routes [] = {
     { R_DOC_CHUNKS, "GET", "/v1/documents/{id}/chunks", false },
     { R_DOC_CONTENT, "GET", "/v1/documents/{id}/content", false },
     { R_DOC_META, "PUT", "/v1/documents/{id}/meta", false },
+    { R_DOC_REPROCESS, "POST", "/v1/documents/{id}/reprocess", false },
     { R_DOC_META, "PATCH", "/v1/documents/{id}/meta", false },
     { R_SEARCH, "POST", "/v1/search", false },
     { R_SEARCH, "GET", "/v1/search", false },
@@ -1161,6 +1162,21 @@ s_on_job_control (req_t *req, struct MHD_Connection *conn, const char *action)
     return s_json (req, conn, 200, reply, NULL);
 }
 
+//  POST /v1/documents/{id}/reprocess {"from": "chunk"}: a job that cuts
+//  the document again from its kept pages (sl_edge_jobs)
+static enum MHD_Result
+s_on_reprocess (req_t *req, struct MHD_Connection *conn)
+{
+    json_t *reply = NULL;
+    sl_edge_fail_t fail;
+    int status = sl_edge_jobs_reprocess (req->edge->pool, req->ws, req->id, req->body,
+                                         req->body_len, req->edge->request_ms, &reply, &fail);
+    if (status != 200)
+        return s_fail (req, conn, &fail);
+    s_job_links (json_object_get (reply, "job"));
+    return s_json (req, conn, 202, reply, NULL);
+}
+
 //  GET /v1/workspace: the query service's answer, and whether its intake
 //  is paused (intake's)
 static enum MHD_Result
@@ -1498,6 +1514,7 @@ s_dispatch (req_t *req, struct MHD_Connection *conn)
         case R_JOB_RETRY: return s_on_job_control (req, conn, "retry");
         case R_WS_PAUSE: return s_on_job_control (req, conn, "pause");
         case R_WS_RESUME: return s_on_job_control (req, conn, "resume");
+        case R_DOC_REPROCESS: return s_on_reprocess (req, conn);
         case R_WS_CHUNKING: return s_on_ws_chunking (req, conn);
         default: return s_error (req, conn, 404, "no such endpoint");
     }

@@ -4,6 +4,8 @@
       POST /v1/jobs/{id}/retry      intake/retry {job}
       POST /v1/workspace/pause      intake/pause
       POST /v1/workspace/resume     intake/resume
+      POST /v1/documents/{id}/reprocess {"from": "chunk"}
+                                    intake/reprocess {document, from}
       (GET /v1/workspace adds)      intake/ws_state: paused, held
 
     The decisions (what may be cancelled or retried, 404 for another
@@ -23,6 +25,13 @@
 //  caller decrefs), or the HTTP status with fail filled.
 int sl_edge_jobs_request (sl_edge_pool_t *pool, const char *ws, const char *action,
                           const char *id, int timeout_ms, json_t **reply, sl_edge_fail_t *fail);
+
+//  POST /v1/documents/{id}/reprocess: body (may be NULL: from "chunk") is
+//  the request's JSON text. 200 with *reply ({"job": ...}), 400 with the
+//  reason in fail for a body that is not {"from": "..."}, or intake's
+//  answer.
+int sl_edge_jobs_reprocess (sl_edge_pool_t *pool, const char *ws, const char *id, const char *body,
+                            size_t len, int timeout_ms, json_t **reply, sl_edge_fail_t *fail);
 
 //  Add the workspace's intake state ("paused", "held") to reply (a
 //  GET /v1/workspace answer); left as it is if intake does not answer.

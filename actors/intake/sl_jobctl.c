@@ -2,6 +2,7 @@
 */
 #include "sl_jobctl.h"
 #include "sl_blob.h"
+#include "sl_chunking.h"
 #include "sl_json.h"
 #include "sl_log.h"
 #include "sl_mp.h"
@@ -9,10 +10,14 @@
 #include "sl_util.h"
 
 #include <jansson.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #define PIPELINE_ROUTE "fetch,parse,chunk,embed,store"
 
-static const char *s_kinds [] = { "cancel", "retry", "pause", "resume", "ws_state", NULL };
+static const char *s_kinds [] = { "cancel", "retry", "pause", "resume", "ws_state", "reprocess",
+                                  NULL };
 
 sl_envelope_t *
 sl_jobctl_first_envelope (const char *job, const char *ws, const void *body, size_t size,
@@ -258,6 +263,137 @@ s_pause (sl_ctx_t *ctx, sl_store_t *store, const char *ws, bool pause, int attem
     return SL_DONE;
 }
 
+//  The kept pages of a document into the new job's folder as pages.mp:
+//  a hard link (the blob area and the jobs folder share a file system;
+//  nobody writes pages.mp in place, OCR replaces it by rename), else a
+//  copy. 0, or -1 with errno.
+static int
+s_place_pages (sl_blob_t *blobs, const char *sha, const char *job)
+{
+    char from [1200], dir [1200], to [1300];
+    if (sl_blob_path (blobs, sha, from, sizeof from) || sl_blob_job_dir (blobs, job, dir, sizeof dir))
+        return -1;
+    snprintf (to, sizeof to, "%s/pages.mp", dir);
+    unlink (to);
+    if (link (from, to) == 0)
+        return 0;
+    int in = open (from, O_RDONLY | O_CLOEXEC);
+    int out = in < 0 ? -1 : open (to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    char buf [65536];
+    ssize_t n = 0;
+    while (out >= 0 && (n = read (in, buf, sizeof buf)) > 0)
+        if (write (out, buf, (size_t) n) != n) {
+            n = -1;
+            break;
+        }
+    int rc = in >= 0 && out >= 0 && n == 0 ? 0 : -1;
+    int saved = errno;
+    if (in >= 0)
+        close (in);
+    if (out >= 0 && close (out) != 0)
+        rc = -1;
+    errno = saved;
+    return rc;
+}
+
+//  The body chunk gets, as if parse had just made it: the document's
+//  facts, the workspace's chunking now, and what the store must do
+static void
+s_reprocess_body (sl_mpw_t *w, sl_store_t *store, const sl_store_doc_t *doc, const char *ws)
+{
+    char text [1100] = "", err [256];
+    sl_chunking_t own;
+    sl_chunking_from_config (&own, NULL);
+    bool chunking = sl_store_workspace_chunking (store, ws, text, sizeof text) == SL_STORE_OK
+                 && sl_chunking_apply_text (&own, text, err, sizeof err) == 1;
+    msgpack_pack_map (&w->pk, 8 + (chunking ? 1 : 0) + (doc->mime ? 1 : 0));
+    sl_mpw_kv_str (w, "sha256", doc->sha256);
+    sl_mpw_kv_int (w, "size", doc->bytes);
+    sl_mpw_kv_str (w, "source", doc->source ? doc->source : "");
+    sl_mpw_kv_str (w, "title", doc->title ? doc->title : "");
+    sl_mpw_kv_int (w, "pages", doc->pages);
+    sl_mpw_kv_int (w, "attachments", 0);
+    sl_mpw_kv_str (w, "reprocess", "chunk");
+    sl_mpw_kv_str (w, "document", doc->id);
+    if (doc->mime)
+        sl_mpw_kv_str (w, "mime", doc->mime);
+    if (chunking) {
+        sl_mpw_key (w, "chunking");
+        sl_chunking_pack (&own, w);
+    }
+}
+
+//  reprocess {document, from: "chunk"}: a new job whose route starts at
+//  chunk, over the document's kept parse output; its commit replaces the
+//  document's chunks (sl_doc_meta_t.recut). Not held by a pause: it is a
+//  person's request about one document, not new work arriving
+static sl_outcome_t
+s_reprocess (sl_ctx_t *ctx, sl_store_t *store, sl_blob_t *blobs, const char *ws, int attempts)
+{
+    const msgpack_object *body = sl_ctx_body (ctx);
+    char id [SL_STORE_TOKEN] = "", from [16] = "";
+    if (!body || sl_mp_get_str (body, "document", id, sizeof id) || !sl_token_valid (id)) {
+        sl_ctx_reply_error (ctx, 400, "reprocess needs {\"document\": \"<document id>\", "
+                            "\"from\": \"chunk\"}");
+        return SL_DONE;
+    }
+    sl_mp_get_str (body, "from", from, sizeof from);
+    if (!streq (from, "chunk")) {
+        sl_ctx_reply_error (ctx, 400, "reprocess from '%.16s' is not possible: from \"chunk\" "
+                            "cuts the document again with the workspace's settings and embeds it "
+                            "(re-embedding alone is sluiced --reembed)", from);
+        return SL_DONE;
+    }
+    sl_store_doc_t doc;
+    int rc = sl_store_document_get (store, ws, id, &doc);
+    if (rc == SL_STORE_NOT_FOUND)
+        sl_ctx_reply_error (ctx, 404, "no document %s in this workspace", id);
+    else
+    if (rc != SL_STORE_OK) {
+        sl_ctx_set_error (ctx, "store: %s", sl_store_errmsg (store));
+        return SL_RETRY;
+    }
+    else
+    if (!*doc.pages_blob || !blobs || sl_blob_touch (blobs, doc.pages_blob) != 0)
+        sl_ctx_reply_error (ctx, 409, "document %s has no kept parse output (it was stored "
+                            "before pages were kept, or they were lost): ingest it again", id);
+    else {
+        char job [SL_ID_LEN + 1];
+        sl_id_new (job);
+        char options [300];
+        snprintf (options, sizeof options, "{\"blob\":\"%s\",\"reprocess\":\"chunk\","
+                  "\"document\":\"%s\"}", doc.sha256, doc.id);
+        if (sl_store_job_create (store, job, ws, doc.source, doc.sha256, doc.mime, options)
+        ||  s_place_pages (blobs, doc.pages_blob, job)) {
+            sl_store_job_fail (store, job, SL_STORE_STAGE_CHUNK, "cannot place the kept pages");
+            sl_store_doc_reset (&doc);
+            sl_ctx_set_error (ctx, "reprocess: cannot start: %s", strerror (errno));
+            return SL_RETRY;
+        }
+        sl_mpw_t w;
+        sl_mpw_init (&w);
+        s_reprocess_body (&w, store, &doc, ws);
+        sl_envelope_t *first = sl_envelope_new ("parsed", job, ws);
+        sl_envelope_set_route (first, "chunk,embed,store");
+        char mid [SL_ID_LEN + 1];
+        sl_id_derive (mid, job, "reprocess", "0");
+        sl_envelope_set_id (first, mid);
+        sl_envelope_set_body (first, w.buf.data, w.buf.size);
+        sl_envelope_set_max_attempts (first, (uint32_t) attempts);
+        sl_mpw_reset (&w);
+        sl_ctx_submit (ctx, &first);
+        s_event (ctx, job, ws, "job_started", NULL, false);
+        sl_store_job_t row;
+        memset (&row, 0, sizeof row);
+        sl_store_job_get (store, job, &row);
+        sl_store_reply_job (ctx, &row);
+        sl_store_job_reset (&row);
+        sl_info (job, "reprocessing document %s from chunk", id);
+    }
+    sl_store_doc_reset (&doc);
+    return SL_DONE;
+}
+
 sl_outcome_t
 sl_jobctl_handle (sl_ctx_t *ctx, sl_store_t *store, sl_blob_t *blobs, int attempts)
 {
@@ -278,6 +414,8 @@ sl_jobctl_handle (sl_ctx_t *ctx, sl_store_t *store, sl_blob_t *blobs, int attemp
         s_reply_state (ctx, ws, paused, held, -1);
         return SL_DONE;
     }
+    if (streq (kind, "reprocess"))
+        return s_reprocess (ctx, store, blobs, ws, attempts);
     char id [SL_STORE_TOKEN] = "";
     const msgpack_object *body = sl_ctx_body (ctx);
     if (!body || sl_mp_get_str (body, "job", id, sizeof id) || !sl_token_valid (id)) {
