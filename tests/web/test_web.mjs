@@ -1349,6 +1349,7 @@ async function test_cancel_then_retry_buttons(tmp) {
   info = await waitRow(b, 'puffin', ['cancelled']);
   check(info.stateText.includes('cancelled') && /^Cancelled during fetch: /.test(info.error), 'the row says cancelled, and where', info);
   check(!(await cancel.isVisible()), 'no Cancel on a finished job');
+  check(info.stages[0].status === 'stopped' && info.stages[0].text === '⊘ stopped', 'fetch says stopped, not failed', info.stages[0]);
   const job = (await call(srv, 'GET', '/v1/jobs/' + first)).data.job;
   check(job.state === 'cancelled', 'the server says cancelled', job);
   await shot(b, 'cancelled');

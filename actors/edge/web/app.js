@@ -385,6 +385,7 @@
       let text;
       if (st.status === 'done') text = '✓ ' + (st.duration !== null ? formatDuration(st.duration) : '100%');
       else if (st.status === 'failed') text = '✗ failed';
+      else if (st.status === 'stopped') text = '⊘ stopped';
       else if (st.status === 'retry') text = '↻ retry';
       else if (st.status === 'running') text = Math.round(st.pct) + '%';
       else text = '';
@@ -512,7 +513,7 @@
       row.state = 'cancelled';
       row.error = detail;
       const st = detail && detail.stage ? stageOf(row, detail.stage) : null;
-      if (st && st.status !== 'done') st.status = 'failed';
+      if (st && st.status !== 'done') st.status = 'stopped';
       row.message = '';
       announce(row.name + ' cancelled.');
     } else {
