@@ -322,6 +322,7 @@ s_handle_one (sl_worker_t *worker, zsock_t *sock, zframe_t *frame, bool direct)
     //  handled (the gate removes what the job left), only acknowledged
     ctx.cancelled = worker->cfg.admit && *sl_envelope_job (ctx.env)
                  && !worker->cfg.admit (ctx.env, worker->cfg.admit_arg);
+    ctx.cancel_checked = started;
     if (ctx.cancelled)
         sl_info (sl_envelope_job (ctx.env), "%s: job cancelled: message dropped", worker->service);
     if (events && !ctx.cancelled)

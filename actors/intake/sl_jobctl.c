@@ -350,6 +350,7 @@ s_reprocess (sl_ctx_t *ctx, sl_store_t *store, sl_blob_t *blobs, const char *ws,
         sl_ctx_reply_error (ctx, 404, "no document %s in this workspace", id);
     else
     if (rc != SL_STORE_OK) {
+        sl_store_doc_reset (&doc);
         sl_ctx_set_error (ctx, "store: %s", sl_store_errmsg (store));
         return SL_RETRY;
     }
