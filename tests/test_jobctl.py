@@ -488,12 +488,43 @@ def test_reprocess_from_chunk_recuts_without_parse(tmp):
                  400, "an unknown field")
 
 
+def test_reprocess_redriven_goes_the_long_way(tmp):
+    """A reprocess job's options are an ingest of the document's own bytes
+    marked "reprocess": re-driven from them (what the re-driver does after
+    a lost message), it is fetched and parsed again, not taken for a
+    duplicate, and still recuts the document."""
+    sys.path.insert(0, os.path.join(test_edge.ROOT, "bindings", "python"))
+    import sluice
+    from corpus import make_pdf, filler
+    pdf = os.path.join(tmp, "longway.pdf")
+    make_pdf(pdf, [" ".join(filler("longway:%d" % p, 300)) for p in range(1, 5)], title="Long Way")
+    srv = Sluiced(tmp)
+    done = wait_final(srv, upload(srv, pdf, "longway.pdf")["id"])
+    doc, sha = done["document_id"], done["sha256"]
+    before = chunks_of(srv, doc)
+    st, _, _ = call(srv, "PUT", "/v1/workspace/chunking", {"target_tokens": 40, "overlap_tokens": 0})
+    check(st == 200, "settings changed")
+    parses = stage_runs(srv, "parse")
+    with sluice.Client("tcp://127.0.0.1:%d" % srv.broker_port, timeout=30) as client:
+        # the options of a reprocess job, as the re-driver submits them
+        reply = client.call("intake", "ingest", {"blob": sha, "filename": "longway.pdf", "reprocess": "chunk"})
+        job = reply["job"]["id"]
+    again = wait_final(srv, job)
+    check(again["state"] == "completed" and again["document_id"] == doc and not again["duplicate_of"],
+          "recut, not a duplicate", again)
+    after = chunks_of(srv, doc)
+    check(len(after) > len(before) and all(c["tokens"] <= 40 for c in after), "cut again with the new settings",
+          len(before), [c["tokens"] for c in after])
+    check(stage_runs(srv, "parse") == parses + 1, "parsed again: the long way")
+    check(len(documents(srv)) == 1, "still one document")
+
+
 TESTS = [test_cancel_running_parse, test_cancel_with_stages_as_processes,
          test_cancel_waiting_fetch_drops_at_boundary, test_cancel_across_workspaces_refused,
          test_cancel_finished_job_409, test_retry_failed_job_completes,
          test_retry_cancelled_job_completes, test_pause_holds_then_resume_completes,
          test_pause_survives_restart, test_python_client_job_control, test_cli_job_control,
-         test_reprocess_from_chunk_recuts_without_parse]
+         test_reprocess_from_chunk_recuts_without_parse, test_reprocess_redriven_goes_the_long_way]
 
 if __name__ == "__main__":
     test_edge.TESTS = TESTS

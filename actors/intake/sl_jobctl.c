@@ -323,6 +323,25 @@ s_reprocess_body (sl_mpw_t *w, sl_store_t *store, const sl_store_doc_t *doc, con
     }
 }
 
+//  The job's options (an ingest body, JSON text, malloc'd) from the body
+//  chunk gets: the blob, the source, the chunking and "reprocess"
+static char *
+s_reprocess_options (const sl_mpw_t *w, const char *blob)
+{
+    char err [128];
+    json_t *from = sl_json_from_msgpack (w->buf.data, w->buf.size, err, sizeof err);
+    json_t *options = json_object ();
+    const char *keep [] = { "source", "chunking", "reprocess", "document", NULL };
+    for (int i = 0; keep [i]; i++)
+        if (json_object_get (from, keep [i]))
+            json_object_set (options, keep [i], json_object_get (from, keep [i]));
+    json_object_set_new (options, "blob", json_string (blob));
+    char *text = json_dumps (options, JSON_COMPACT);
+    json_decref (from);
+    json_decref (options);
+    return text;
+}
+
 //  reprocess {document, from: "chunk"}: a new job whose route starts at
 //  chunk, over the document's kept parse output; its commit replaces the
 //  document's chunks (sl_doc_meta_t.recut). Not held by a pause: it is a
@@ -361,19 +380,23 @@ s_reprocess (sl_ctx_t *ctx, sl_store_t *store, sl_blob_t *blobs, const char *ws,
     else {
         char job [SL_ID_LEN + 1];
         sl_id_new (job);
-        char options [300];
-        snprintf (options, sizeof options, "{\"blob\":\"%s\",\"reprocess\":\"chunk\","
-                  "\"document\":\"%s\"}", doc.sha256, doc.id);
-        if (sl_store_job_create (store, job, ws, doc.source, doc.sha256, doc.mime, options)
+        sl_mpw_t w;
+        sl_mpw_init (&w);
+        s_reprocess_body (&w, store, &doc, ws);
+        //  Its options are an ingest of the document's own bytes that
+        //  says "reprocess": a re-drive (a lost message) fetches and
+        //  parses it again, and still recuts it (fetch passes it on)
+        char *options = s_reprocess_options (&w, doc.sha256);
+        if (!options || sl_store_job_create (store, job, ws, doc.source, doc.sha256, doc.mime, options)
         ||  s_place_pages (blobs, doc.pages_blob, job)) {
+            free (options);
+            sl_mpw_reset (&w);
             sl_store_job_fail (store, job, SL_STORE_STAGE_CHUNK, "cannot place the kept pages");
             sl_store_doc_reset (&doc);
             sl_ctx_set_error (ctx, "reprocess: cannot start: %s", strerror (errno));
             return SL_RETRY;
         }
-        sl_mpw_t w;
-        sl_mpw_init (&w);
-        s_reprocess_body (&w, store, &doc, ws);
+        free (options);
         sl_envelope_t *first = sl_envelope_new ("parsed", job, ws);
         sl_envelope_set_route (first, "chunk,embed,store");
         char mid [SL_ID_LEN + 1];
