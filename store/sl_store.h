@@ -316,7 +316,8 @@ bool sl_store_state_terminal (int state);
 //  --------------------------------------------------------------------------
 //  Jobs. Writes give NOT_FOUND for an unknown id, TERMINAL for a finished job.
 
-//  Create job id, queued (and its workspace if new); sha256, mime and
+//  Create job id, queued (and its workspace if new), held if the
+//  workspace's intake is paused (read in the same transaction); sha256, mime and
 //  options_json may be NULL. An id that exists: 0, nothing changed.
 int sl_store_job_create (sl_store_t *self, const char *job_id, const char *workspace,
                          const char *source, const char *sha256, const char *mime,

@@ -458,8 +458,11 @@ static const char *s_sql [S_COUNT] = {
         "RETURNING model_id, dim, generation",
     [S_WS_BUMP] = "UPDATE workspaces SET generation = generation + 1 WHERE name = ?1 "
         "RETURNING generation",
+    //  A job made while its workspace's intake is paused is held from its
+    //  first moment: the flag is read in the same transaction
     [S_JOB_CREATE] = "INSERT INTO jobs (id, workspace, source, sha256, mime, options, "
-        "created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) "
+        "created_ms, updated_ms, held) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, "
+        "COALESCE ((SELECT paused FROM workspaces WHERE name = ?2), 0)) "
         "ON CONFLICT (id) DO NOTHING",
     [S_JOB_GET] = S_JOB_COLS "WHERE id = ?1",
     [S_JOB_STATE] = "SELECT state FROM jobs WHERE id = ?1",

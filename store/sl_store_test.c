@@ -2218,8 +2218,15 @@ s_test_control (sl_store_t *store, s_db_t *db)
     CHECK (sl_store_workspace_paused (store, "wsnew", &paused) == 0 && !paused);
     CHECK (sl_store_workspace_set_paused (store, "wsnew", true) == 0);
     CHECK (sl_store_workspace_paused (store, "wsnew", &paused) == 0 && paused);
+    //  a job made while paused is held from its first moment
+    CHECK (sl_store_job_create (store, "ctl-7", "wsnew", "upload:c7.txt", NULL, NULL, NULL) == 0);
+    CHECK (sl_store_job_get (store, "ctl-7", &job) == 0 && job.held && job.state == SL_STORE_QUEUED);
+    sl_store_job_reset (&job);
     CHECK (sl_store_workspace_set_paused (store, "wsnew", false) == 0);
     CHECK (sl_store_workspace_paused (store, "wsnew", &paused) == 0 && !paused);
+    CHECK (sl_store_job_create (store, "ctl-8", "wsnew", "upload:c8.txt", NULL, NULL, NULL) == 0);
+    CHECK (sl_store_job_get (store, "ctl-8", &job) == 0 && !job.held);
+    sl_store_job_reset (&job);
     CHECK (sl_store_workspace_paused (store, "bad ws", &paused) == SL_STORE_ERROR);
     CHECK (sl_store_job_control (store, "ctl-1", ws, SL_STORE_CONTROL_COUNT, NULL) == SL_STORE_ERROR);
     CHECK (sl_store_job_control (store, "../x", ws, SL_STORE_CANCEL, NULL) == SL_STORE_ERROR);

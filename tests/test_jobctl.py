@@ -519,12 +519,38 @@ def test_reprocess_redriven_goes_the_long_way(tmp):
     check(len(documents(srv)) == 1, "still one document")
 
 
+def test_reprocess_held_while_paused(tmp):
+    """A reprocess asked for in a paused workspace is held like any new job;
+    resume runs it (from its options) and it recuts the document."""
+    srv = Sluiced(tmp)
+    from corpus import make_pdf, filler
+    pdf = os.path.join(tmp, "paused.pdf")
+    make_pdf(pdf, [" ".join(filler("paused:%d" % p, 300)) for p in range(1, 4)], title="Paused")
+    done = wait_final(srv, upload(srv, pdf, "paused.pdf")["id"])
+    doc = done["document_id"]
+    before = chunks_of(srv, doc)
+    check(call(srv, "PUT", "/v1/workspace/chunking", {"target_tokens": 40, "overlap_tokens": 0})[0] == 200, "set")
+    check(call(srv, "POST", "/v1/workspace/pause")[0] == 200, "paused")
+    st, _, body = call(srv, "POST", "/v1/documents/%s/reprocess" % doc, {"from": "chunk"})
+    check(st == 202 and body["job"]["held"] is True and body["job"]["state"] == "queued", "held", st, body)
+    job = body["job"]["id"]
+    check([e["event"] for e in _events_until(srv, job, "job_held")] == ["job_held"], "only job_held")
+    check(chunks_of(srv, doc) == before, "nothing recut while paused")
+    st, _, body = call(srv, "POST", "/v1/workspace/resume")
+    check(st == 200 and body["started"] == 1, "resumed", body)
+    j = wait_final(srv, job)
+    check(j["state"] == "completed" and j["document_id"] == doc, "completed", j)
+    after = chunks_of(srv, doc)
+    check(len(after) > len(before) and all(c["tokens"] <= 40 for c in after), "recut", len(before), len(after))
+
+
 TESTS = [test_cancel_running_parse, test_cancel_with_stages_as_processes,
          test_cancel_waiting_fetch_drops_at_boundary, test_cancel_across_workspaces_refused,
          test_cancel_finished_job_409, test_retry_failed_job_completes,
          test_retry_cancelled_job_completes, test_pause_holds_then_resume_completes,
          test_pause_survives_restart, test_python_client_job_control, test_cli_job_control,
-         test_reprocess_from_chunk_recuts_without_parse, test_reprocess_redriven_goes_the_long_way]
+         test_reprocess_from_chunk_recuts_without_parse, test_reprocess_redriven_goes_the_long_way,
+         test_reprocess_held_while_paused]
 
 if __name__ == "__main__":
     test_edge.TESTS = TESTS

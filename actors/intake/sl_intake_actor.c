@@ -310,20 +310,18 @@ s_intake (sl_ctx_t *ctx, void *state)
         return SL_RETRY;
     }
     //  A paused workspace keeps what it is given, but starts nothing: the
-    //  job is held (the re-driver leaves it alone) until resume
-    bool paused = false;
-    sl_store_workspace_paused (self->store, ws, &paused);
-    if (paused && sl_store_job_control (self->store, job, ws, SL_STORE_HOLD, NULL) == SL_STORE_OK) {
+    //  store made the job held (the re-driver leaves it alone) until resume
+    sl_store_job_t row;
+    memset (&row, 0, sizeof row);
+    if (sl_store_job_get (self->store, job, &row) == SL_STORE_OK && row.held) {
         sl_mpw_reset (&named);
         sl_jobctl_held_event (ctx, job, ws);
-        sl_store_job_t row;
-        memset (&row, 0, sizeof row);
-        sl_store_job_get (self->store, job, &row);
         sl_store_reply_job (ctx, &row);
         sl_store_job_reset (&row);
         sl_info (job, "accepted %s into workspace %s, held: its intake is paused", source, ws);
         return SL_DONE;
     }
+    sl_store_job_reset (&row);
     sl_envelope_t *first = s_ingest_envelope (job, ws, raw, size, "0");
     sl_mpw_reset (&named);
     sl_envelope_set_max_attempts (first, (uint32_t) self->message_attempts);
@@ -337,8 +335,6 @@ s_intake (sl_ctx_t *ctx, void *state)
     sl_store_emit_event (ctx, job, ws, w.buf.data, w.buf.size);
     sl_mpw_reset (&w);
 
-    sl_store_job_t row;
-    memset (&row, 0, sizeof row);
     sl_store_job_get (self->store, job, &row);
     sl_store_reply_job (ctx, &row);
     sl_store_job_reset (&row);

@@ -344,8 +344,9 @@ s_reprocess_options (const sl_mpw_t *w, const char *blob)
 
 //  reprocess {document, from: "chunk"}: a new job whose route starts at
 //  chunk, over the document's kept parse output; its commit replaces the
-//  document's chunks (sl_doc_meta_t.recut). Not held by a pause: it is a
-//  person's request about one document, not new work arriving
+//  document's chunks (sl_doc_meta_t.recut). In a paused workspace it is
+//  held like any new job, and resume starts it from its options: fetched
+//  and parsed again, still a recut (fetch passes "reprocess" on)
 static sl_outcome_t
 s_reprocess (sl_ctx_t *ctx, sl_store_t *store, sl_blob_t *blobs, const char *ws, int attempts)
 {
@@ -387,8 +388,12 @@ s_reprocess (sl_ctx_t *ctx, sl_store_t *store, sl_blob_t *blobs, const char *ws,
         //  says "reprocess": a re-drive (a lost message) fetches and
         //  parses it again, and still recuts it (fetch passes it on)
         char *options = s_reprocess_options (&w, doc.sha256);
+        sl_store_job_t row;
+        memset (&row, 0, sizeof row);
         if (!options || sl_store_job_create (store, job, ws, doc.source, doc.sha256, doc.mime, options)
-        ||  s_place_pages (blobs, doc.pages_blob, job)) {
+        ||  sl_store_job_get (store, job, &row)
+        ||  (!row.held && s_place_pages (blobs, doc.pages_blob, job))) {
+            sl_store_job_reset (&row);
             free (options);
             sl_mpw_reset (&w);
             sl_store_job_fail (store, job, SL_STORE_STAGE_CHUNK, "cannot place the kept pages");
@@ -397,22 +402,25 @@ s_reprocess (sl_ctx_t *ctx, sl_store_t *store, sl_blob_t *blobs, const char *ws,
             return SL_RETRY;
         }
         free (options);
-        sl_envelope_t *first = sl_envelope_new ("parsed", job, ws);
-        sl_envelope_set_route (first, "chunk,embed,store");
-        char mid [SL_ID_LEN + 1];
-        sl_id_derive (mid, job, "reprocess", "0");
-        sl_envelope_set_id (first, mid);
-        sl_envelope_set_body (first, w.buf.data, w.buf.size);
-        sl_envelope_set_max_attempts (first, (uint32_t) attempts);
+        if (row.held)
+            //  Paused: resume starts it from its options, the long way
+            sl_jobctl_held_event (ctx, job, ws);
+        else {
+            sl_envelope_t *first = sl_envelope_new ("parsed", job, ws);
+            sl_envelope_set_route (first, "chunk,embed,store");
+            char mid [SL_ID_LEN + 1];
+            sl_id_derive (mid, job, "reprocess", "0");
+            sl_envelope_set_id (first, mid);
+            sl_envelope_set_body (first, w.buf.data, w.buf.size);
+            sl_envelope_set_max_attempts (first, (uint32_t) attempts);
+            sl_ctx_submit (ctx, &first);
+            s_event (ctx, job, ws, "job_started", NULL, false);
+        }
         sl_mpw_reset (&w);
-        sl_ctx_submit (ctx, &first);
-        s_event (ctx, job, ws, "job_started", NULL, false);
-        sl_store_job_t row;
-        memset (&row, 0, sizeof row);
-        sl_store_job_get (store, job, &row);
+        bool held = row.held;
         sl_store_reply_job (ctx, &row);
         sl_store_job_reset (&row);
-        sl_info (job, "reprocessing document %s from chunk", id);
+        sl_info (job, "reprocessing document %s from chunk%s", id, held ? " (held)" : "");
     }
     sl_store_doc_reset (&doc);
     return SL_DONE;
