@@ -1555,6 +1555,7 @@ sl_store_chunks_free (sl_store_chunk_t **chunks_p, int count)
         free ((*chunks_p) [i].hash);
         free ((*chunks_p) [i].text);
         free ((*chunks_p) [i].section);
+        free ((*chunks_p) [i].context);
     }
     free (*chunks_p);
     *chunks_p = NULL;

@@ -190,6 +190,7 @@ typedef struct {
     char *section;              //  "" none
     bool ocr;
     int ocr_confidence;         //  when ocr
+    char *context;              //  what was embedded before its text ("" none)
 } sl_store_chunk_t;
 
 //  What a commit did. See sl_store_document_commit_stream.

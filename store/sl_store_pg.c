@@ -557,7 +557,7 @@ static const char *s_sql [S_COUNT] = {
     [S_DOC_DELETE] = "DELETE FROM documents WHERE workspace = $1 AND id = $2 RETURNING sha256",
     [S_RIDS] = "SELECT nextval ('chunk_rids') FROM generate_series (1, $1::int)",
     [S_CHUNKS_LIST] = "SELECT id, document_id, ordinal, page_start, page_end, char_start, "
-        "char_end, tokens, hash, text, kind, section, ocr_conf FROM chunks WHERE document_id = $1 "
+        "char_end, tokens, hash, text, kind, section, ocr_conf, context FROM chunks WHERE document_id = $1 "
         "ORDER BY ordinal LIMIT $2 OFFSET $3",
     [S_BLOB_REF] = "SELECT EXISTS (SELECT 1 FROM documents WHERE sha256 = $1) "
         "OR EXISTS (SELECT 1 FROM documents WHERE pages_blob = $1) "
@@ -2194,6 +2194,7 @@ s_chunk_read (const PGresult *res, int row, sl_store_chunk_t *chunk)
     chunk->section = s_dup (res, row, 11);
     chunk->ocr = !PQgetisnull (res, row, 12);
     chunk->ocr_confidence = chunk->ocr ? s_int (res, row, 12) : 0;
+    chunk->context = s_dup (res, row, 13);
 }
 
 static int

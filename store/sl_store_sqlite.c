@@ -533,7 +533,7 @@ static const char *s_sql [S_COUNT] = {
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     [S_VEC_INSERT] = "INSERT INTO vectors (chunk_rid, model_id, dim, vec) VALUES (?1, ?2, ?3, ?4)",
     [S_CHUNKS_LIST] = "SELECT id, document_id, ordinal, page_start, page_end, char_start, "
-        "char_end, tokens, hash, text, kind, section, ocr_conf FROM chunks WHERE document_id = ?1 "
+        "char_end, tokens, hash, text, kind, section, ocr_conf, context FROM chunks WHERE document_id = ?1 "
         "ORDER BY ordinal LIMIT ?2 OFFSET ?3",
     [S_BLOB_REF] = "SELECT EXISTS (SELECT 1 FROM documents WHERE sha256 = ?1) "
         "OR EXISTS (SELECT 1 FROM documents WHERE pages_blob = ?1) "
@@ -1858,6 +1858,7 @@ s_chunk_read (sqlite3_stmt *st, sl_store_chunk_t *chunk)
     chunk->section = s_col_dup (st, 11);
     chunk->ocr = sqlite3_column_type (st, 12) != SQLITE_NULL;
     chunk->ocr_confidence = sqlite3_column_int (st, 12);
+    chunk->context = s_col_dup (st, 13);
 }
 
 static int

@@ -11,7 +11,8 @@ foreach(name cancel_running_parse cancel_with_stages_as_processes cancel_waiting
              cancel_across_workspaces_refused cancel_finished_job_409 retry_failed_job_completes
              retry_cancelled_job_completes pause_holds_then_resume_completes pause_survives_restart
              python_client_job_control cli_job_control reprocess_from_chunk_recuts_without_parse
-             reprocess_redriven_goes_the_long_way reprocess_held_while_paused)
+             reprocess_redriven_goes_the_long_way reprocess_held_while_paused
+             reprocess_from_embed_keeps_chunks)
   add_test(NAME jobctl_${name} COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_jobctl.py test_${name})
   set_tests_properties(jobctl_${name} PROPERTIES TIMEOUT 240 SKIP_RETURN_CODE 77
                        ENVIRONMENT "${SL_JOBCTL_ENV}")

@@ -480,7 +480,7 @@ def test_reprocess_from_chunk_recuts_without_parse(tmp):
     check(not artifacts(srv, again["id"]), "the reprocess job's artifacts are gone")
     # refusals
     expect_error(call(srv, "POST", "/v1/documents/nosuchdoc/reprocess", {"from": "chunk"}), 404, "unknown")
-    r = expect_error(call(srv, "POST", "/v1/documents/%s/reprocess" % doc, {"from": "fetch"}), 400, "from fetch")
+    r = expect_error(call(srv, "POST", "/v1/documents/%s/reprocess" % doc, {"from": "parse"}), 400, "from parse")
     check("not possible" in r["error"]["message"], "says what is possible", r)
     expect_error(call(srv, "POST", "/v1/documents/%s/reprocess" % doc, b"{nope",
                       headers={"Content-Type": "application/json"}), 400, "malformed JSON")
@@ -544,13 +544,39 @@ def test_reprocess_held_while_paused(tmp):
     check(len(after) > len(before) and all(c["tokens"] <= 40 for c in after), "recut", len(before), len(after))
 
 
+def test_reprocess_from_embed_keeps_chunks(tmp):
+    """From embed: the stored chunks go through embed and store again as
+    they are; neither fetch, parse nor chunk runs."""
+    from corpus import make_pdf, filler
+    pdf = os.path.join(tmp, "embed.pdf")
+    make_pdf(pdf, [" ".join(filler("embed:%d" % p, 300)) + " Marker zqnarwhalq%d." % p for p in range(1, 4)],
+             title="Embed Again")
+    srv = Sluiced(tmp)
+    done = wait_final(srv, upload(srv, pdf, "embed.pdf")["id"])
+    doc = done["document_id"]
+    before = chunks_of(srv, doc)
+    runs = {st: stage_runs(srv, st) for st in ("fetch", "parse", "chunk", "embed")}
+    st, _, body = call(srv, "POST", "/v1/documents/%s/reprocess" % doc, {"from": "embed"})
+    check(st == 202, "accepted", st, body)
+    j = wait_final(srv, body["job"]["id"])
+    check(j["state"] == "completed" and j["document_id"] == doc and not j["duplicate_of"], "recommitted", j)
+    after = chunks_of(srv, doc)
+    strip = lambda cs: [(c["ordinal"], c["text"], c["page_start"], c["tokens"]) for c in cs]
+    check(strip(after) == strip(before), "the same chunks", len(before), len(after))
+    check(all(stage_runs(srv, s) == runs[s] for s in ("fetch", "parse", "chunk")), "no fetch, parse or chunk",
+          {s: stage_runs(srv, s) for s in runs}, runs)
+    check(stage_runs(srv, "embed") == runs["embed"] + 1, "embed ran once more")
+    st, _, found = call(srv, "POST", "/v1/search", {"query": "zqnarwhalq2", "mode": "lexical"})
+    check(st == 200 and len(found["hits"]) == 1 and found["hits"][0]["document_id"] == doc, "found once", found)
+
+
 TESTS = [test_cancel_running_parse, test_cancel_with_stages_as_processes,
          test_cancel_waiting_fetch_drops_at_boundary, test_cancel_across_workspaces_refused,
          test_cancel_finished_job_409, test_retry_failed_job_completes,
          test_retry_cancelled_job_completes, test_pause_holds_then_resume_completes,
          test_pause_survives_restart, test_python_client_job_control, test_cli_job_control,
          test_reprocess_from_chunk_recuts_without_parse, test_reprocess_redriven_goes_the_long_way,
-         test_reprocess_held_while_paused]
+         test_reprocess_held_while_paused, test_reprocess_from_embed_keeps_chunks]
 
 if __name__ == "__main__":
     test_edge.TESTS = TESTS

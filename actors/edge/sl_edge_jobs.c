@@ -42,8 +42,9 @@ sl_edge_jobs_reprocess (sl_edge_pool_t *pool, const char *ws, const char *id, co
         memset (fail, 0, sizeof *fail);
         fail->status = 400;
         snprintf (fail->message, sizeof fail->message, "send {\"from\": \"chunk\"} (or no "
-                  "body): the document is cut again with the workspace's settings and embedded, "
-                  "without a fetch or a parse");
+                  "body: the document is cut again with the workspace's settings and embedded) or "
+                  "{\"from\": \"embed\"} (its chunks are embedded again), without a fetch or a "
+                  "parse");
         json_decref (in);
         return 400;
     }

@@ -4,7 +4,7 @@
       POST /v1/jobs/{id}/retry      intake/retry {job}
       POST /v1/workspace/pause      intake/pause
       POST /v1/workspace/resume     intake/resume
-      POST /v1/documents/{id}/reprocess {"from": "chunk"}
+      POST /v1/documents/{id}/reprocess {"from": "chunk" | "embed"}
                                     intake/reprocess {document, from}
       (GET /v1/workspace adds)      intake/ws_state: paused, held
 

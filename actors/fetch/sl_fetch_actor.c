@@ -124,7 +124,7 @@ s_fetch (sl_ctx_t *ctx, void *state)
     //  it is no duplicate, and says so to the stages after
     char reprocess [16] = "";
     sl_mp_get_str (body, "reprocess", reprocess, sizeof reprocess);
-    bool recut = streq (reprocess, "chunk");
+    bool recut = streq (reprocess, "chunk") || streq (reprocess, "embed");
     if (!recut && sl_store_document_find (self->store, ws, res.sha256, &doc) == SL_STORE_OK) {
         //  Same bytes already indexed here: no parse, no new chunks
         msgpack_pack_map (&w.pk, 2);
@@ -160,7 +160,7 @@ s_fetch (sl_ctx_t *ctx, void *state)
     msgpack_pack_map (&w.pk, 5 + (attachment ? 1 : 0) + (chunking ? 1 : 0) + (meta ? 1 : 0)
                            + (recut ? 1 : 0));
     if (recut)
-        sl_mpw_kv_str (&w, "reprocess", "chunk");
+        sl_mpw_kv_str (&w, "reprocess", reprocess);
     sl_mpw_kv_str (&w, "sha256", res.sha256);
     sl_mpw_kv_int (&w, "size", (int64_t) res.size);
     sl_mpw_kv_str (&w, "mime", res.mime);

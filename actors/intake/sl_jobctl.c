@@ -6,6 +6,7 @@
 #include "sl_json.h"
 #include "sl_log.h"
 #include "sl_mp.h"
+#include "sl_records.h"
 #include "sl_store_node.h"
 #include "sl_util.h"
 
@@ -296,31 +297,96 @@ s_place_pages (sl_blob_t *blobs, const char *sha, const char *job)
     return rc;
 }
 
-//  The body chunk gets, as if parse had just made it: the document's
-//  facts, the workspace's chunking now, and what the store must do
+//  The body the first stage gets, as if the stage before had just made
+//  it: the document's facts, the chunking (for "chunk" the workspace's
+//  now, for "embed" the one its chunks were cut with), what the store must
+//  do, and for "embed" the chunk count
 static void
-s_reprocess_body (sl_mpw_t *w, sl_store_t *store, const sl_store_doc_t *doc, const char *ws)
+s_reprocess_body (sl_mpw_t *w, sl_store_t *store, const sl_store_doc_t *doc, const char *ws,
+                  const char *from, int64_t chunks)
 {
     char text [1100] = "", err [256];
     sl_chunking_t own;
     sl_chunking_from_config (&own, NULL);
-    bool chunking = sl_store_workspace_chunking (store, ws, text, sizeof text) == SL_STORE_OK
-                 && sl_chunking_apply_text (&own, text, err, sizeof err) == 1;
-    msgpack_pack_map (&w->pk, 8 + (chunking ? 1 : 0) + (doc->mime ? 1 : 0));
+    bool embed = streq (from, "embed");
+    bool chunking = embed ? doc->chunking && sl_chunking_apply_text (&own, doc->chunking, err, sizeof err) == 1
+                  : sl_store_workspace_chunking (store, ws, text, sizeof text) == SL_STORE_OK
+                    && sl_chunking_apply_text (&own, text, err, sizeof err) == 1;
+    msgpack_pack_map (&w->pk, 8 + (chunking ? 1 : 0) + (doc->mime ? 1 : 0) + (embed ? 1 : 0));
     sl_mpw_kv_str (w, "sha256", doc->sha256);
     sl_mpw_kv_int (w, "size", doc->bytes);
     sl_mpw_kv_str (w, "source", doc->source ? doc->source : "");
     sl_mpw_kv_str (w, "title", doc->title ? doc->title : "");
     sl_mpw_kv_int (w, "pages", doc->pages);
     sl_mpw_kv_int (w, "attachments", 0);
-    sl_mpw_kv_str (w, "reprocess", "chunk");
+    sl_mpw_kv_str (w, "reprocess", from);
     sl_mpw_kv_str (w, "document", doc->id);
     if (doc->mime)
         sl_mpw_kv_str (w, "mime", doc->mime);
+    if (embed)
+        sl_mpw_kv_int (w, "chunks", chunks);
     if (chunking) {
         sl_mpw_key (w, "chunking");
         sl_chunking_pack (&own, w);
     }
+}
+
+//  One stored chunk as chunk writes it in chunks.mp (sl_chunk_actor.c)
+static int
+s_chunk_record (sl_recw_t *out, sl_mpw_t *w, const sl_store_chunk_t *c)
+{
+    bool context = c->context && *c->context;
+    msgpack_pack_map (&w->pk, 10 + (context ? 1 : 0) + (c->ocr ? 1 : 0));
+    sl_mpw_kv_int (w, "o", c->ordinal);
+    sl_mpw_kv_int (w, "ps", c->page_start);
+    sl_mpw_kv_int (w, "pe", c->page_end);
+    sl_mpw_kv_int (w, "cs", c->char_start);
+    sl_mpw_kv_int (w, "ce", c->char_end);
+    sl_mpw_kv_int (w, "tk", c->tokens);
+    sl_mpw_kv_str (w, "h", c->hash ? c->hash : "");
+    sl_mpw_kv_str (w, "t", c->text ? c->text : "");
+    sl_mpw_kv_str (w, "k", c->kind);
+    sl_mpw_kv_str (w, "sec", c->section ? c->section : "");
+    if (context)
+        sl_mpw_kv_str (w, "x", c->context);
+    if (c->ocr)
+        sl_mpw_kv_int (w, "oc", c->ocr_confidence);
+    return sl_recw_write_mpw (out, w);
+}
+
+//  The document's stored chunks into the job's folder as chunks.mp, so
+//  embed starts from them as they were cut. The count, or -1 (errno).
+static int64_t
+s_place_chunks (sl_store_t *store, sl_blob_t *blobs, const char *ws, const char *doc_id,
+                const char *job)
+{
+    char dir [1200], path [1300];
+    if (sl_blob_job_dir (blobs, job, dir, sizeof dir))
+        return -1;
+    snprintf (path, sizeof path, "%s/chunks.mp", dir);
+    sl_recw_t *out = sl_recw_new (path);
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    int64_t n = 0;
+    int rc = out ? 0 : -1;
+    for (int offset = 0; rc == 0; offset += 1000) {
+        sl_store_chunk_t *chunks = NULL;
+        int count = 0;
+        if (sl_store_chunks_list (store, ws, doc_id, 1000, offset, &chunks, &count, NULL)) {
+            errno = EIO;
+            rc = -1;
+        }
+        for (int i = 0; rc == 0 && i < count; i++, n++)
+            rc = s_chunk_record (out, &w, &chunks [i]);
+        sl_store_chunks_free (&chunks, count);
+        if (count < 1000)
+            break;
+    }
+    sl_mpw_reset (&w);
+    if (rc == 0 && sl_recw_commit (&out) == 0)
+        return n;
+    sl_recw_abort (&out);
+    return -1;
 }
 
 //  The job's options (an ingest body, JSON text, malloc'd) from the body
@@ -358,10 +424,11 @@ s_reprocess (sl_ctx_t *ctx, sl_store_t *store, sl_blob_t *blobs, const char *ws,
         return SL_DONE;
     }
     sl_mp_get_str (body, "from", from, sizeof from);
-    if (!streq (from, "chunk")) {
+    bool embed = streq (from, "embed");
+    if (!embed && !streq (from, "chunk")) {
         sl_ctx_reply_error (ctx, 400, "reprocess from '%.16s' is not possible: from \"chunk\" "
-                            "cuts the document again with the workspace's settings and embeds it "
-                            "(re-embedding alone is sluiced --reembed)", from);
+                            "cuts the document again with the workspace's settings and embeds it, "
+                            "from \"embed\" embeds its chunks again as they are", from);
         return SL_DONE;
     }
     sl_store_doc_t doc;
@@ -375,15 +442,22 @@ s_reprocess (sl_ctx_t *ctx, sl_store_t *store, sl_blob_t *blobs, const char *ws,
         return SL_RETRY;
     }
     else
-    if (!*doc.pages_blob || !blobs || sl_blob_touch (blobs, doc.pages_blob) != 0)
+    if (!blobs || (!embed && (!*doc.pages_blob || sl_blob_touch (blobs, doc.pages_blob) != 0)))
         sl_ctx_reply_error (ctx, 409, "document %s has no kept parse output (it was stored "
                             "before pages were kept, or they were lost): ingest it again", id);
     else {
         char job [SL_ID_LEN + 1];
         sl_id_new (job);
+        int64_t chunks = embed ? s_place_chunks (store, blobs, ws, doc.id, job) : 0;
+        if (chunks < 0) {
+            sl_blob_job_remove (blobs, job);
+            sl_store_doc_reset (&doc);
+            sl_ctx_set_error (ctx, "reprocess: cannot write the chunks: %s", strerror (errno));
+            return SL_RETRY;
+        }
         sl_mpw_t w;
         sl_mpw_init (&w);
-        s_reprocess_body (&w, store, &doc, ws);
+        s_reprocess_body (&w, store, &doc, ws, from, chunks);
         //  Its options are an ingest of the document's own bytes that
         //  says "reprocess": a re-drive (a lost message) fetches and
         //  parses it again, and still recuts it (fetch passes it on)
@@ -392,7 +466,7 @@ s_reprocess (sl_ctx_t *ctx, sl_store_t *store, sl_blob_t *blobs, const char *ws,
         memset (&row, 0, sizeof row);
         if (!options || sl_store_job_create (store, job, ws, doc.source, doc.sha256, doc.mime, options)
         ||  sl_store_job_get (store, job, &row)
-        ||  (!row.held && s_place_pages (blobs, doc.pages_blob, job))) {
+        ||  (!row.held && !embed && s_place_pages (blobs, doc.pages_blob, job))) {
             sl_store_job_reset (&row);
             free (options);
             sl_mpw_reset (&w);
@@ -406,8 +480,8 @@ s_reprocess (sl_ctx_t *ctx, sl_store_t *store, sl_blob_t *blobs, const char *ws,
             //  Paused: resume starts it from its options, the long way
             sl_jobctl_held_event (ctx, job, ws);
         else {
-            sl_envelope_t *first = sl_envelope_new ("parsed", job, ws);
-            sl_envelope_set_route (first, "chunk,embed,store");
+            sl_envelope_t *first = sl_envelope_new (embed ? "chunked" : "parsed", job, ws);
+            sl_envelope_set_route (first, embed ? "embed,store" : "chunk,embed,store");
             char mid [SL_ID_LEN + 1];
             sl_id_derive (mid, job, "reprocess", "0");
             sl_envelope_set_id (first, mid);
@@ -420,7 +494,7 @@ s_reprocess (sl_ctx_t *ctx, sl_store_t *store, sl_blob_t *blobs, const char *ws,
         bool held = row.held;
         sl_store_reply_job (ctx, &row);
         sl_store_job_reset (&row);
-        sl_info (job, "reprocessing document %s from chunk%s", id, held ? " (held)" : "");
+        sl_info (job, "reprocessing document %s from %s%s", id, from, held ? " (held)" : "");
     }
     sl_store_doc_reset (&doc);
     return SL_DONE;

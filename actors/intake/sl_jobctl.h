@@ -33,6 +33,20 @@
                      jobs start, oldest first (event job_started); the reply
                      says how many are still held (call again).
       ws_state {}    {paused, held}.
+      reprocess {document, from}
+                     a new job over a stored document, without fetch or
+                     parse: from "chunk" its kept parse output (the blob
+                     documents.pages_blob names, hard-linked as pages.mp)
+                     goes through chunk with the workspace's chunking now,
+                     embed and store; from "embed" its stored chunks are
+                     written back as chunks.mp and go through embed and
+                     store. The commit replaces the document's chunks,
+                     vectors and pages (sl_doc_meta_t.recut). 404 unknown
+                     document, 409 no kept pages (stored before they were
+                     kept: ingest it again), 400 another "from". Held in a
+                     paused workspace; its options are an ingest of the
+                     document's own bytes marked "reprocess", so a re-drive
+                     (or a resume) goes the long way and still recuts.
     Failure model: each request changes one row (or one flag) and then
     submits what follows with its REPLY; a crash between the two leaves a
     queued job with no message, which the re-driver sends again after
