@@ -372,6 +372,15 @@ def test_python_client_job_control(tmp):
                 check(False, "cancel of an unknown job must be refused")
             except sluice.NotFound as e:
                 check(e.status == 404, "404", e)
+            again = client.reprocess(done.document_id)
+            check(again.id != job.id, "a new job", again)
+            recut = client.wait(again.id, timeout=120)
+            check(recut.completed and recut.document_id == done.document_id, "reprocessed", recut)
+            try:
+                client.reprocess("nosuchdoc", "embed")
+                check(False, "reprocess of an unknown document must be refused")
+            except sluice.NotFound:
+                pass
             slow = client.ingest_url(docs.url("slow", "marmot"))
             wait_state(srv, slow.id, ("fetching",))
             got = client.cancel(slow.id)
@@ -425,6 +434,11 @@ def test_cli_job_control(tmp):
         check(rc == 2 and "not a job id" in out, "a malformed id: exit 2", rc, out)
         rc, out = run("--json", "retry", job)
         check(rc == 2 and "completed" in out, "retry of a completed job: exit 2", rc, out)
+        doc = job_of(srv, job)["document_id"]
+        rc, out = run("reprocess", doc, "embed")
+        check(rc == 0 and "from embed" in out, "sluice reprocess", rc, out)
+        rc, out = run("reprocess", doc, "parse")
+        check(rc == 2 and "'chunk' or 'embed'" in out, "reprocess from parse: exit 2", rc, out)
     finally:
         docs.close()
 

@@ -85,6 +85,8 @@ s_usage (FILE *out)
         "                            storing, completed, failed, cancelled)\n"
         "  cancel JOB                stop a job at its next stage boundary; what it made goes\n"
         "  retry JOB                 run a failed or cancelled job again from its start\n"
+        "  reprocess ID [chunk|embed] process a stored document again from a stage, without\n"
+        "                            fetch or parse (chunk: with the workspace's chunking now)\n"
         "  pause                     hold the workspace's new jobs (accepted, not started)\n"
         "  resume                    start the held jobs, and new ones as they come\n"
         "  ls                        list documents\n"
@@ -625,6 +627,35 @@ s_cmd_job_control (const char *action, const char *id)
     if (rc == EXIT_OK && !s_opt.quiet)
         printf ("%s %s%s\n", s_str (job, "id"), s_str (job, "state"),
                 json_is_true (json_object_get (job, "held")) ? " (held: the workspace is paused)" : "");
+    json_decref (reply);
+    return rc;
+}
+
+//  reprocess ID [chunk|embed]: POST /v1/documents/ID/reprocess
+static int
+s_cmd_reprocess (const char *id, const char *from)
+{
+    if (!s_id_ok (id)) {
+        s_err ("'%s' is not a document id", id);
+        return EXIT_USAGE;
+    }
+    if (strcmp (from, "chunk") != 0 && strcmp (from, "embed") != 0) {
+        s_err ("reprocess from 'chunk' or 'embed', not '%s'", from);
+        return EXIT_USAGE;
+    }
+    char path [256];
+    snprintf (path, sizeof path, "/v1/documents/%s/reprocess", id);
+    json_t *body = json_pack ("{s:s}", "from", from), *reply = NULL;
+    char error [1024];
+    long status = s_request ("POST", path, body, NULL, &reply, error, sizeof error);
+    json_decref (body);
+    int rc = s_finish (status, reply, error);
+    json_t *job = json_object_get (reply, "job");
+    if (rc == EXIT_OK && s_opt.json)
+        s_print_json (reply);
+    else
+    if (rc == EXIT_OK && !s_opt.quiet)
+        printf ("%s %s (document %s from %s)\n", s_str (job, "id"), s_str (job, "state"), id, from);
     json_decref (reply);
     return rc;
 }
@@ -1589,6 +1620,9 @@ main (int argc, char **argv)
     else
     if ((strcmp (cmd, "pause") == 0 || strcmp (cmd, "resume") == 0) && nargs == 0)
         rc = s_cmd_pause (cmd);
+    else
+    if (strcmp (cmd, "reprocess") == 0 && (nargs == 1 || nargs == 2))
+        rc = s_cmd_reprocess (args [0], nargs == 2 ? args [1] : "chunk");
     else {
         s_err ("unknown command or wrong arguments: %s (try --help)", cmd);
         rc = EXIT_USAGE;

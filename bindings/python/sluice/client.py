@@ -630,6 +630,21 @@ class Client:
         upload was collected meanwhile."""
         return self._job_control("retry", job_id, timeout)
 
+    def reprocess(self, doc_id: str, from_stage: str = "chunk", *, timeout: Optional[float] = None) -> Job:
+        """Process a stored document again without fetching or parsing it:
+        ``"chunk"`` cuts its kept pages with the workspace's chunking now,
+        ``"embed"`` embeds its chunks again as they are. Returns the new job;
+        its commit replaces the document's chunks. Raises :class:`NotFound`,
+        or :class:`Refused` (409) for a document stored before its pages
+        were kept."""
+        if from_stage not in ("chunk", "embed"):
+            raise Refused("reprocess from 'chunk' or 'embed'")
+        reply = self._request("intake", "reprocess", {"document": _check_token(doc_id, "document id"),
+                                                      "from": from_stage}, timeout)
+        if not isinstance(reply.get("job"), dict):
+            raise ProtocolError("intake/reprocess: reply without a job", 502)
+        return Job.from_map(reply["job"])
+
     def pause(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Pause the workspace's intake: new jobs are accepted and held (not
         started), running ones finish. {"workspace", "paused": True, "held"}."""
