@@ -581,7 +581,10 @@ def test_reprocess_from_embed_keeps_chunks(tmp):
           {s: stage_runs(srv, s) for s in runs}, runs)
     check(stage_runs(srv, "embed") == runs["embed"] + 1, "embed ran once more")
     st, _, found = call(srv, "POST", "/v1/search", {"query": "zqnarwhalq2", "mode": "lexical"})
-    check(st == 200 and len(found["hits"]) == 1 and found["hits"][0]["document_id"] == doc, "found once", found)
+    holding = {c["id"] for c in after if "zqnarwhalq2" in c["text"]}
+    check(st == 200 and holding and {h["chunk_id"] for h in found["hits"]} == holding
+          and len(found["hits"]) == len(holding), "found in exactly the chunks that hold it, once each",
+          found["hits"], holding)
 
 
 TESTS = [test_cancel_running_parse, test_cancel_with_stages_as_processes,
