@@ -408,6 +408,67 @@ s_reprocess_options (const sl_mpw_t *w, const char *blob)
     return text;
 }
 
+//  The first message of a reprocess job: as if the stage before the one
+//  it starts at had just sent it
+static void
+s_reprocess_submit (sl_ctx_t *ctx, const char *job, const char *ws, bool embed,
+                    const sl_mpw_t *body, int attempts)
+{
+    sl_envelope_t *first = sl_envelope_new (embed ? "chunked" : "parsed", job, ws);
+    sl_envelope_set_route (first, embed ? "embed,store" : "chunk,embed,store");
+    char mid [SL_ID_LEN + 1];
+    sl_id_derive (mid, job, "reprocess", "0");
+    sl_envelope_set_id (first, mid);
+    sl_envelope_set_body (first, body->buf.data, body->buf.size);
+    sl_envelope_set_max_attempts (first, (uint32_t) attempts);
+    sl_ctx_submit (ctx, &first);
+    s_event (ctx, job, ws, "job_started", NULL, false);
+}
+
+//  Make the job for document doc and start it (or hold it, paused): what
+//  its first stage reads goes into its folder first. 0, or -1 (errno)
+static int
+s_reprocess_start (sl_ctx_t *ctx, sl_store_t *store, sl_blob_t *blobs, const char *ws,
+                   const sl_store_doc_t *doc, const char *from, int attempts)
+{
+    bool embed = streq (from, "embed");
+    char job [SL_ID_LEN + 1];
+    sl_id_new (job);
+    int64_t chunks = embed ? s_place_chunks (store, blobs, ws, doc->id, job) : 0;
+    if (chunks < 0) {
+        sl_blob_job_remove (blobs, job);
+        return -1;
+    }
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    s_reprocess_body (&w, store, doc, ws, from, chunks);
+    //  Its options are an ingest of the document's own bytes that says
+    //  "reprocess": a re-drive (a lost message) fetches and parses it
+    //  again, and still recuts it (fetch passes it on)
+    char *options = s_reprocess_options (&w, doc->sha256);
+    sl_store_job_t row;
+    memset (&row, 0, sizeof row);
+    int rc = !options || sl_store_job_create (store, job, ws, doc->source, doc->sha256, doc->mime,
+                                              options)
+          || sl_store_job_get (store, job, &row)
+          || (!row.held && !embed && s_place_pages (blobs, doc->pages_blob, job)) ? -1 : 0;
+    free (options);
+    if (rc)
+        sl_store_job_fail (store, job, SL_STORE_STAGE_NONE, "reprocess: cannot place its input");
+    else
+    if (row.held)
+        sl_jobctl_held_event (ctx, job, ws);    //  resume starts it from its options
+    else
+        s_reprocess_submit (ctx, job, ws, embed, &w, attempts);
+    if (rc == 0) {
+        sl_store_reply_job (ctx, &row);
+        sl_info (job, "reprocessing document %s from %s%s", doc->id, from, row.held ? " (held)" : "");
+    }
+    sl_mpw_reset (&w);
+    sl_store_job_reset (&row);
+    return rc;
+}
+
 //  reprocess {document, from: "chunk"}: a new job whose route starts at
 //  chunk, over the document's kept parse output; its commit replaces the
 //  document's chunks (sl_doc_meta_t.recut). In a paused workspace it is
@@ -433,71 +494,26 @@ s_reprocess (sl_ctx_t *ctx, sl_store_t *store, sl_blob_t *blobs, const char *ws,
     }
     sl_store_doc_t doc;
     int rc = sl_store_document_get (store, ws, id, &doc);
+    sl_outcome_t outcome = SL_DONE;
     if (rc == SL_STORE_NOT_FOUND)
         sl_ctx_reply_error (ctx, 404, "no document %s in this workspace", id);
     else
-    if (rc != SL_STORE_OK) {
-        sl_store_doc_reset (&doc);
-        sl_ctx_set_error (ctx, "store: %s", sl_store_errmsg (store));
-        return SL_RETRY;
+    if (rc != SL_STORE_OK || !blobs) {
+        sl_ctx_set_error (ctx, "store: %s", rc ? sl_store_errmsg (store) : "no blob area");
+        outcome = SL_RETRY;
     }
     else
-    if (!blobs || (!embed && (!*doc.pages_blob || sl_blob_touch (blobs, doc.pages_blob) != 0)))
+    if (!embed && (!*doc.pages_blob || sl_blob_touch (blobs, doc.pages_blob) != 0))
         sl_ctx_reply_error (ctx, 409, "document %s has no kept parse output (it was stored "
-                            "before pages were kept, or they were lost): ingest it again", id);
-    else {
-        char job [SL_ID_LEN + 1];
-        sl_id_new (job);
-        int64_t chunks = embed ? s_place_chunks (store, blobs, ws, doc.id, job) : 0;
-        if (chunks < 0) {
-            sl_blob_job_remove (blobs, job);
-            sl_store_doc_reset (&doc);
-            sl_ctx_set_error (ctx, "reprocess: cannot write the chunks: %s", strerror (errno));
-            return SL_RETRY;
-        }
-        sl_mpw_t w;
-        sl_mpw_init (&w);
-        s_reprocess_body (&w, store, &doc, ws, from, chunks);
-        //  Its options are an ingest of the document's own bytes that
-        //  says "reprocess": a re-drive (a lost message) fetches and
-        //  parses it again, and still recuts it (fetch passes it on)
-        char *options = s_reprocess_options (&w, doc.sha256);
-        sl_store_job_t row;
-        memset (&row, 0, sizeof row);
-        if (!options || sl_store_job_create (store, job, ws, doc.source, doc.sha256, doc.mime, options)
-        ||  sl_store_job_get (store, job, &row)
-        ||  (!row.held && !embed && s_place_pages (blobs, doc.pages_blob, job))) {
-            sl_store_job_reset (&row);
-            free (options);
-            sl_mpw_reset (&w);
-            sl_store_job_fail (store, job, SL_STORE_STAGE_CHUNK, "cannot place the kept pages");
-            sl_store_doc_reset (&doc);
-            sl_ctx_set_error (ctx, "reprocess: cannot start: %s", strerror (errno));
-            return SL_RETRY;
-        }
-        free (options);
-        if (row.held)
-            //  Paused: resume starts it from its options, the long way
-            sl_jobctl_held_event (ctx, job, ws);
-        else {
-            sl_envelope_t *first = sl_envelope_new (embed ? "chunked" : "parsed", job, ws);
-            sl_envelope_set_route (first, embed ? "embed,store" : "chunk,embed,store");
-            char mid [SL_ID_LEN + 1];
-            sl_id_derive (mid, job, "reprocess", "0");
-            sl_envelope_set_id (first, mid);
-            sl_envelope_set_body (first, w.buf.data, w.buf.size);
-            sl_envelope_set_max_attempts (first, (uint32_t) attempts);
-            sl_ctx_submit (ctx, &first);
-            s_event (ctx, job, ws, "job_started", NULL, false);
-        }
-        sl_mpw_reset (&w);
-        bool held = row.held;
-        sl_store_reply_job (ctx, &row);
-        sl_store_job_reset (&row);
-        sl_info (job, "reprocessing document %s from %s%s", id, from, held ? " (held)" : "");
+                            "before pages were kept, or they were lost): ingest it again, or "
+                            "reprocess it from \"embed\"", id);
+    else
+    if (s_reprocess_start (ctx, store, blobs, ws, &doc, from, attempts)) {
+        sl_ctx_set_error (ctx, "reprocess: cannot start: %s", strerror (errno));
+        outcome = SL_RETRY;
     }
     sl_store_doc_reset (&doc);
-    return SL_DONE;
+    return outcome;
 }
 
 sl_outcome_t
