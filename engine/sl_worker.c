@@ -299,6 +299,30 @@ sl_ctx_cancelled (sl_ctx_t *ctx)
     return ctx->cancelled;
 }
 
+//  The stage boundary: a message of a job that was cancelled is not
+//  handled (the gate removes what the job left), only acknowledged
+static void
+s_boundary (sl_ctx_t *ctx, int64_t now)
+{
+    const sl_worker_config_t *cfg = &ctx->worker->cfg;
+    ctx->cancelled = cfg->admit && *sl_envelope_job (ctx->env) && !cfg->admit (ctx->env, cfg->admit_arg);
+    ctx->cancel_checked = now;
+    if (ctx->cancelled)
+        sl_info (sl_envelope_job (ctx->env), "%s: job cancelled: message dropped", ctx->worker->service);
+}
+
+//  Cancelled before or while the handler ran: nothing it made goes on,
+//  and asking the gate once more removes what it wrote meanwhile
+static void
+s_drop_cancelled (sl_ctx_t *ctx)
+{
+    const sl_worker_config_t *cfg = &ctx->worker->cfg;
+    if (cfg->admit)
+        cfg->admit (ctx->env, cfg->admit_arg);
+    zmsg_destroy (&ctx->forwards);
+    zmsg_destroy (&ctx->after);
+}
+
 //  Run the handler on one delivered envelope and report the outcome.
 //  direct: called on the actor thread, sock is the broker socket.
 static void
@@ -318,25 +342,14 @@ s_handle_one (sl_worker_t *worker, zsock_t *sock, zframe_t *frame, bool direct)
     }
     bool events = worker->cfg.stage_events && *sl_envelope_job (ctx.env);
     int64_t started = sl_mono_ms ();
-    //  The stage boundary: a message of a job that was cancelled is not
-    //  handled (the gate removes what the job left), only acknowledged
-    ctx.cancelled = worker->cfg.admit && *sl_envelope_job (ctx.env)
-                 && !worker->cfg.admit (ctx.env, worker->cfg.admit_arg);
-    ctx.cancel_checked = started;
-    if (ctx.cancelled)
-        sl_info (sl_envelope_job (ctx.env), "%s: job cancelled: message dropped", worker->service);
+    s_boundary (&ctx, started);
     if (events && !ctx.cancelled)
         s_stage_event (&ctx, "stage_started", -1, NULL);
     sl_outcome_t outcome = ctx.cancelled ? SL_DONE : worker->cfg.handler (&ctx, worker->cfg.state);
     if (ctx.cancelled) {
-        //  Cancelled meanwhile (sl_ctx_cancelled): nothing it made goes
-        //  on, and asking the gate once more removes what it wrote since
-        if (worker->cfg.admit)
-            worker->cfg.admit (ctx.env, worker->cfg.admit_arg);
+        s_drop_cancelled (&ctx);
         outcome = SL_DONE;
         events = false;
-        zmsg_destroy (&ctx.forwards);
-        zmsg_destroy (&ctx.after);
     }
     if (events && outcome == SL_DONE)
         s_stage_event (&ctx, "stage_completed", sl_mono_ms () - started, NULL);

@@ -929,6 +929,23 @@ s_commit_chunks (sl_store_t *self, void *tx, const char *doc_id, int n, int dim,
 //    other.
 //
 //  s_commit_body is that policy, inside the backend's transaction.
+//  Vectors of model_id and dim may go into a workspace that embeds with
+//  ws_model ("" none yet) and ws_dim (0 none yet): else CONFLICT
+static int
+s_model_check (const char *ws, const char *ws_model, int ws_dim, const char *model_id, int dim)
+{
+    if (*ws_model && strcmp (model_id, ws_model) != 0) {
+        sl_store_set_errmsg ("workspace %s embeds with model %s, not %s: use a new "
+                             "workspace to change models", ws, ws_model, model_id);
+        return SL_STORE_CONFLICT;
+    }
+    if (ws_dim > 0 && dim != ws_dim) {
+        sl_store_set_errmsg ("workspace %s stores %d-dimensional vectors, not %d", ws, ws_dim, dim);
+        return SL_STORE_CONFLICT;
+    }
+    return SL_STORE_OK;
+}
+
 static int
 s_commit_body (sl_store_t *self, void *tx, const sl_doc_meta_t *meta, const char *doc_id,
                int n, int dim, const char *model_id, sl_store_reader_fn *reader, void *arg,
@@ -1024,18 +1041,9 @@ s_commit_body (sl_store_t *self, void *tx, const sl_doc_meta_t *meta, const char
 
     //  5. The content: stored once; a duplicate writes nothing of it,
     //  except a reprocess (recut), whose new chunks replace the old ones
-    if (n > 0 && (!exists || meta->recut)) {
-        if (*ws_model && strcmp (model_id, ws_model) != 0) {
-            sl_store_set_errmsg ("workspace %s embeds with model %s, not %s: use a new "
-                                 "workspace to change models", ws, ws_model, model_id);
-            return SL_STORE_CONFLICT;
-        }
-        if (ws_dim > 0 && dim != ws_dim) {
-            sl_store_set_errmsg ("workspace %s stores %d-dimensional vectors, not %d", ws,
-                                 ws_dim, dim);
-            return SL_STORE_CONFLICT;
-        }
-    }
+    if (n > 0 && (!exists || meta->recut)
+    &&  (rc = s_model_check (ws, ws_model, ws_dim, model_id, dim)) != SL_STORE_OK)
+        return rc;
     if (exists && meta->recut && n > 0) {
         rc = ops->tx_doc_update (tx, ws, doc_id, true, n, model_id, meta->chunking,
                                  meta->pages_blob, now, change);
