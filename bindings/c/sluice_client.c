@@ -1658,22 +1658,34 @@ sluice_client_wait (sluice_client_t *self, const char *job_id, sluice_job_t **jo
     if (job_p)
         *job_p = NULL;
     int64_t deadline = sl_mono_ms () + s_timeout (self, timeout_ms);
-    sluice_watch_t *watch = NULL;
-    sluice_rc_t rc = sluice_client_watch (self, job_id, 0, &watch, timeout_ms);
-    while (rc == SLUICE_OK) {
-        int64_t left = deadline - sl_mono_ms ();
-        sluice_event_t *event = NULL;
-        rc = left > 0 ? sluice_watch_next (watch, &event, (int) left) : SLUICE_TIMEOUT;
-        sluice_event_destroy (&event);
-    }
-    sluice_watch_destroy (&watch);
-    if (rc == SLUICE_TIMEOUT)
-        return s_set (self, rc, 0, "job %s did not finish within %d ms", job_id, s_timeout (self, timeout_ms));
-    if (rc != SLUICE_END)
-        return rc;
+    int64_t after = 0;
     sluice_job_t *job = NULL;
-    int64_t left = deadline - sl_mono_ms ();
-    rc = sluice_client_job (self, job_id, &job, left > 1000 ? (int) left : 1000);
+    sluice_rc_t rc;
+    //  A job that ended and was retried has more events after its first
+    //  terminal one: follow them until the job reads terminal itself
+    do {
+        if (job)
+            zclock_sleep (50);      //  retried: give its new run a moment to be logged
+        sluice_job_destroy (&job);
+        sluice_watch_t *watch = NULL;
+        rc = sluice_client_watch (self, job_id, after, &watch, timeout_ms);
+        while (rc == SLUICE_OK) {
+            int64_t left = deadline - sl_mono_ms ();
+            sluice_event_t *event = NULL;
+            rc = left > 0 ? sluice_watch_next (watch, &event, (int) left) : SLUICE_TIMEOUT;
+            if (event && sluice_event_seq (event) > after)
+                after = sluice_event_seq (event);
+            sluice_event_destroy (&event);
+        }
+        sluice_watch_destroy (&watch);
+        if (rc == SLUICE_TIMEOUT)
+            return s_set (self, rc, 0, "job %s did not finish within %d ms", job_id,
+                          s_timeout (self, timeout_ms));
+        if (rc != SLUICE_END)
+            return rc;
+        int64_t left = deadline - sl_mono_ms ();
+        rc = sluice_client_job (self, job_id, &job, left > 1000 ? (int) left : 1000);
+    } while (rc == SLUICE_OK && !sluice_job_terminal (job) && sl_mono_ms () < deadline);
     if (rc == SLUICE_OK && job_p)
         *job_p = job;
     else

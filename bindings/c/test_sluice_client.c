@@ -319,6 +319,11 @@ s_e2e (const char *endpoint, const char *text_path, const char *pdf_path)
     CHECK (ctl && strcmp (sluice_job_state (ctl), "queued") == 0 && !sluice_job_terminal (ctl),
            "retried job %s", ctl ? sluice_job_json (ctl) : "(none)");
     sluice_job_destroy (&ctl);
+    //  waiting follows the new run past the first job_failed, to its own end
+    OK (client, sluice_client_wait (client, url_job, &ctl, 60000));
+    CHECK (ctl && strcmp (sluice_job_state (ctl), "failed") == 0,
+           "retried job failed again %s", ctl ? sluice_job_json (ctl) : "(none)");
+    sluice_job_destroy (&ctl);
     rc = sluice_client_retry (client, "../x", NULL, 0);
     CHECK (rc == SLUICE_EINVAL, "a malformed id is refused here %s", sluice_rc_name (rc));
 

@@ -472,10 +472,21 @@ class Client:
                 yield event
 
     def wait(self, job_id: str, *, timeout: Optional[float] = None) -> Job:
-        """Follow a job until it completes or fails; return its final state."""
-        for _ in self.events(job_id, timeout=timeout):
-            pass
-        return self.job(job_id)
+        """Follow a job until it completes, fails or is cancelled; return its
+        final state. A job retried after it ended is followed through its new
+        run (its events go on after the earlier terminal one)."""
+        deadline = time.monotonic() + timeout if timeout else None
+        after = 0
+        while True:
+            left = None if deadline is None else max(0.001, deadline - time.monotonic())
+            seen = after
+            for event in self.events(job_id, after=after, timeout=left):
+                after = max(after, event.seq)
+            job = self.job(job_id)
+            if job.terminal or (deadline is not None and time.monotonic() >= deadline):
+                return job
+            if after == seen:
+                time.sleep(0.05)    # retried, its new run not in the log yet
 
     # -- search and documents ----------------------------------------------
 
