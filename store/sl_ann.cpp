@@ -154,6 +154,14 @@ sl_ann_search (sl_ann_t *self, const float *query, int k, int64_t *ids, float *s
     }
 }
 
+extern "C" void
+sl_ann_set_ef (sl_ann_t *self, int ef_search)
+{
+    assert (self && ef_search >= 1);
+    self->ef_search = ef_search;
+    self->hnsw->setEf ((size_t) ef_search);
+}
+
 extern "C" int
 sl_ann_write (sl_ann_t *self, const char *path)
 {

@@ -64,6 +64,10 @@ void sl_ann_each (sl_ann_t *self, void (*fn) (int64_t id, void *arg), void *arg)
 //  ids and scores. Returns the count, or -1 on failure.
 int sl_ann_search (sl_ann_t *self, const float *query, int k, int64_t *ids, float *scores);
 
+//  Set the least candidate list of later searches (>= 1). Not while a
+//  search runs: the caller's exclusive lock.
+void sl_ann_set_ef (sl_ann_t *self, int ef_search);
+
 //  Write the graph to path (the library's format; the caller adds the
 //  integrity check and the atomic rename). Returns 0 or -1.
 int sl_ann_write (sl_ann_t *self, const char *path);

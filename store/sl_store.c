@@ -84,6 +84,7 @@ struct sl_store_s {
     s_index_t *indexes;
     char *graph_dir;            //  where graph files live, or NULL
     size_t graph_min_rows;      //  0: exact search only
+    int graph_ef;               //  the graphs' search width
 };
 
 static __thread char s_errmsg [512];
@@ -272,9 +273,10 @@ sl_store_open (const char *url, char *err, size_t errlen)
 }
 
 void
-sl_store_set_graphs (sl_store_t *self, const char *dir, size_t min_rows)
+sl_store_set_graphs (sl_store_t *self, const char *dir, size_t min_rows, int ef)
 {
     assert (self);
+    self->graph_ef = ef;
     free (self->graph_dir);
     self->graph_dir = dir ? strdup (dir) : NULL;
     self->graph_min_rows = min_rows;
@@ -324,6 +326,7 @@ s_graph_open (sl_store_t *self, s_index_t *entry, sl_vindex_t *fresh, int64_t ge
         *path = 0;              //  no folder: build, never write
     int64_t file_gen, started = sl_now_ms ();
     size_t applied;
+    sl_vindex_set_ef (fresh, self->graph_ef);
     int how = sl_vindex_open_graph (fresh, self->graph_min_rows, path, entry->model,
                                     &file_gen, &applied);
     int64_t took = sl_now_ms () - started;

@@ -283,11 +283,12 @@ sl_store_t *sl_store_open (const char *url, char *err, size_t errlen);
 void sl_store_destroy (sl_store_t **self_p);
 
 //  Approximate search (sl_vindex.h): a workspace's vector index walks an
-//  HNSW graph at min_rows vectors and above (0: always exact), and keeps
-//  that graph in dir (one file per workspace and model, written at build
-//  and at close, reused at the next load; NULL: never written). Call once,
+//  HNSW graph at min_rows vectors and above (0: always exact), searched
+//  with width ef (sl_vindex_set_ef; < 1: the default), and keeps that
+//  graph in dir (one file per workspace and model, written at build and at
+//  close, reused at the next load; NULL: never written). Call once,
 //  before the first search.
-void sl_store_set_graphs (sl_store_t *self, const char *dir, size_t min_rows);
+void sl_store_set_graphs (sl_store_t *self, const char *dir, size_t min_rows, int ef);
 
 //  search.ann_min_rows: below it exact search is fast enough (bench/ann.sh)
 #define SL_SEARCH_ANN_MIN_ROWS_DEFAULT 50000

@@ -5,6 +5,7 @@
 #include "sl_json.h"
 #include "sl_util.h"
 #include "sl_log.h"
+#include "sl_vindex.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -31,8 +32,14 @@ s_open (sl_node_t *node, char *err, size_t errlen)
     if (store && mkdir (graph_dir, 0700) && errno != EEXIST)
         sl_warn (NULL, "store: cannot create %s (%s): vector graphs will be rebuilt at "
                  "every start", graph_dir, strerror (errno));
+    int64_t ef = sl_config_int (config, "search.ann_ef", SL_VINDEX_EF_DEFAULT);
+    if (store && (ef < 1 || ef > 10000)) {
+        sl_warn (NULL, "store: search.ann_ef is %lld: the graph's search width must be 1 to "
+                 "10000; using %d", (long long) ef, SL_VINDEX_EF_DEFAULT);
+        ef = SL_VINDEX_EF_DEFAULT;
+    }
     if (store)
-        sl_store_set_graphs (store, graph_dir, min_rows > 0 ? (size_t) min_rows : 0);
+        sl_store_set_graphs (store, graph_dir, min_rows > 0 ? (size_t) min_rows : 0, (int) ef);
     return store;
 }
 

@@ -26,11 +26,10 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-//  Graph settings (sl_ann.h): m 16 and ef_construction 100 gave recall@10
-//  above 0.95 at ef_search 64 on clustered 512-d vectors (bench/ann.sh)
+//  Graph settings (sl_ann.h): m 16 and ef_construction 100 as hnswlib
+//  recommends for recall; ef_search is sl_vindex_set_ef's
 #define S_ANN_M         16
 #define S_ANN_EF_BUILD  100
-#define S_ANN_EF_SEARCH 64
 #define S_ANN_CAND_MAX  4096    //  most candidates a filtered search asks for
 
 typedef struct {
@@ -49,6 +48,7 @@ struct sl_vindex_s {
     size_t nslots;              //  power of two
     size_t min_rows;            //  graph at this size and above; 0 never
     sl_ann_t *ann;              //  the graph, or NULL: exact
+    int ef_search;              //  the graph's search width
     pthread_rwlock_t lock;
 };
 
@@ -172,7 +172,7 @@ s_reserve (sl_vindex_t *self)
 static sl_ann_t *
 s_graph_build (sl_vindex_t *self)
 {
-    sl_ann_t *ann = sl_ann_new (self->dim, S_ANN_M, S_ANN_EF_BUILD, S_ANN_EF_SEARCH);
+    sl_ann_t *ann = sl_ann_new (self->dim, S_ANN_M, S_ANN_EF_BUILD, self->ef_search);
     for (size_t row = 0; ann && row < self->size; row++)
         if (sl_ann_add (ann, self->ids [row], self->data + row * (size_t) self->dim))
             sl_ann_destroy (&ann);
@@ -214,6 +214,7 @@ sl_vindex_new (int dim)
     if (!self)
         return NULL;
     self->dim = dim;
+    self->ef_search = SL_VINDEX_EF_DEFAULT;
     self->nslots = 64;
     self->slots = s_slots_new (self->nslots);
     if (!self->slots) {
@@ -686,6 +687,7 @@ sl_vindex_swap (sl_vindex_t *self, sl_vindex_t *other)
     S_SWAP (nslots);
     S_SWAP (min_rows);
     S_SWAP (ann);
+    S_SWAP (ef_search);
     #undef S_SWAP
     pthread_rwlock_unlock (&self->lock);
 }
@@ -716,6 +718,17 @@ sl_vindex_set_approximate (sl_vindex_t *self, size_t min_rows)
     int rc = s_graph_fit (self);
     pthread_rwlock_unlock (&self->lock);
     return rc;
+}
+
+void
+sl_vindex_set_ef (sl_vindex_t *self, int ef_search)
+{
+    assert (self);
+    pthread_rwlock_wrlock (&self->lock);
+    self->ef_search = ef_search >= 1 ? ef_search : SL_VINDEX_EF_DEFAULT;
+    if (self->ann)
+        sl_ann_set_ef (self->ann, self->ef_search);
+    pthread_rwlock_unlock (&self->lock);
 }
 
 bool
@@ -831,7 +844,7 @@ sl_vindex_save (sl_vindex_t *self, const char *path, const char *model, int64_t 
 //  The graph in path if path.meta vouches for it (this dim and model, the
 //  file's size and checksum), else NULL: a file is never half trusted
 static sl_ann_t *
-s_graph_read (int dim, const char *path, const char *model, int64_t *file_gen)
+s_graph_read (int dim, int ef_search, const char *path, const char *model, int64_t *file_gen)
 {
     char meta_path [4096], meta [1024] = "", meta_model [256];
     if (snprintf (meta_path, sizeof meta_path, "%s.meta", path) >= (int) sizeof meta_path)
@@ -853,7 +866,7 @@ s_graph_read (int dim, const char *path, const char *model, int64_t *file_gen)
     if (s_file_sum (path, &file_sum, &file_bytes) || file_bytes != bytes || file_sum != sum)
         return NULL;
     *file_gen = gen;
-    return sl_ann_read (path, dim, S_ANN_EF_SEARCH);
+    return sl_ann_read (path, dim, ef_search);
 }
 
 typedef struct {
@@ -918,7 +931,7 @@ sl_vindex_open_graph (sl_vindex_t *self, size_t min_rows, const char *path, cons
     self->min_rows = min_rows;
     int how = SL_VINDEX_EXACT;
     if (min_rows > 0 && self->size >= min_rows) {
-        self->ann = s_graph_read (self->dim, path, model, &gen);
+        self->ann = s_graph_read (self->dim, self->ef_search, path, model, &gen);
         if (self->ann && (changed = s_graph_reconcile (self, self->ann)) < 0)
             sl_ann_destroy (&self->ann);
         how = self->ann ? SL_VINDEX_REUSED : SL_VINDEX_BUILT;

@@ -123,6 +123,12 @@ void sl_vindex_swap (sl_vindex_t *self, sl_vindex_t *other);
 //  out of memory (the index stays exact).
 int sl_vindex_set_approximate (sl_vindex_t *self, size_t min_rows);
 
+//  The graph's search width: candidates kept while walking it (at least
+//  k). Wider is slower and finds more of the exact top k (bench/ann.sh);
+//  < 1 means the default.
+#define SL_VINDEX_EF_DEFAULT 128
+void sl_vindex_set_ef (sl_vindex_t *self, int ef_search);
+
 //  True if searches currently go through the graph.
 bool sl_vindex_approximate (sl_vindex_t *self);
 

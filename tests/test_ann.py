@@ -35,10 +35,10 @@ def query(i):
     return " ".join(words(i, 60)[5:13])
 
 
-def node(tmp, min_rows):
+def node(tmp, min_rows, sets=()):
     data = os.path.join(tmp, "data")
     os.makedirs(data, exist_ok=True)
-    srv = start(data, sets=SETS + ["search.ann_min_rows=%d" % min_rows])
+    srv = start(data, sets=SETS + ["search.ann_min_rows=%d" % min_rows] + list(sets))
     wait_for(lambda: call(srv, "GET", "/readyz")[0] == 200, 60, "edge ready")
     return srv
 
@@ -147,12 +147,14 @@ def test_corrupt_graph_rebuilt(tmp):
     check(os.path.getsize(files[0]) >= size, "a whole graph written again")
 
 
-def test_negative_threshold_refused(tmp):
-    """A negative search.ann_min_rows is refused with a sentence saying
-    what to set; searches stay exact and right."""
-    srv = node(tmp, -5)
+def test_bad_settings_refused(tmp):
+    """A negative search.ann_min_rows and an out-of-range search.ann_ef are
+    refused with a sentence saying what to set; searches stay right."""
+    srv = node(tmp, -5, ["search.ann_ef=0"])
     wait_for(lambda: log_lines(srv, r"search.ann_min_rows is -5: a count of vectors cannot be "
-                                    r"negative; searches stay exact"), 30, "the refusal logged")
+                                    r"negative; searches stay exact"), 30, "the threshold refused")
+    check(log_lines(srv, r"search.ann_ef is 0: the graph's search width must be 1 to 10000; "
+                         r"using 128"), "the width refused")
     docs = ingest_all(srv)
     check([d for d, _ in top_hits(srv)] == docs, "exact search finds each document")
     check(not log_lines(srv, "vector graph"), "no graph")
@@ -160,5 +162,5 @@ def test_negative_threshold_refused(tmp):
 
 if __name__ == "__main__":
     tests = [test_graph_search_delete_restart, test_corrupt_graph_rebuilt,
-             test_negative_threshold_refused]
+             test_bad_settings_refused]
     sys.exit(Runner().run(tests, set(sys.argv[1:]) or None))
