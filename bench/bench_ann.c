@@ -1,6 +1,6 @@
 /*  bench_ann: the vector index exact and approximate, in one run.
 
-    bench_ann N DIM CLUSTERS GRAPH_FILE [QUERIES]
+    bench_ann N DIM CLUSTERS GRAPH_FILE [QUERIES [VECTORS_FILE]]
 
     Generates N unit vectors of DIM floats (CLUSTERS > 0: around that many
     random centres, as embeddings of topics cluster; 0: uniform noise, the
@@ -12,11 +12,16 @@
     - filtered searches (1 % and 10 % of rows allowed): p50 and recall;
     - restart: writing the graph file, and reading + checking it back
       (sl_vindex_open_graph) against building it again.
+    With VECTORS_FILE (raw little-endian float32 rows of DIM, e.g. chunk
+    vectors read from a store), its rows replace the generated ones: the
+    last QUERIES rows are the queries (held out of the index), the first
+    up to N the index, and the graph is used at any size.
     Each figure is one line "name value unit". Not a test: nothing asserts.
 */
 #include "sl_vindex.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +30,7 @@
 #include <unistd.h>
 
 //  the store's default search.ann_min_rows: filters over fewer rows go exact
-#define S_MIN_ROWS 50000
+#define S_MIN_ROWS 20000
 
 static uint64_t s_rng = 0x9E3779B97F4A7C15ULL;
 
@@ -76,6 +81,35 @@ s_generate (size_t n, int dim, int clusters)
         s_normalise (v, dim);
     }
     free (centres);
+    return data;
+}
+
+//  Rows of a raw float32 file: the last nq into queries, up to *n before
+//  them returned (*n updated); NULL if the file is too small
+static float *
+s_read_vectors (const char *path, int dim, int nq, size_t *n, float *queries)
+{
+    FILE *file = fopen (path, "rb");
+    if (!file || fseek (file, 0, SEEK_END))
+        return NULL;
+    size_t rows = (size_t) ftell (file) / ((size_t) dim * sizeof (float));
+    if (rows <= (size_t) nq) {
+        fprintf (stderr, "%s: %zu rows, fewer than the queries\n", path, rows);
+        fclose (file);
+        return NULL;
+    }
+    size_t keep = rows - (size_t) nq < *n ? rows - (size_t) nq : *n;
+    float *data = malloc (keep * dim * sizeof (float));
+    rewind (file);
+    bool ok = fread (data, (size_t) dim * sizeof (float), keep, file) == keep
+           && fseek (file, (long) ((rows - (size_t) nq) * dim * sizeof (float)), SEEK_SET) == 0
+           && fread (queries, (size_t) dim * sizeof (float), (size_t) nq, file) == (size_t) nq;
+    fclose (file);
+    if (!ok) {
+        free (data);
+        return NULL;
+    }
+    *n = keep;
     return data;
 }
 
@@ -171,10 +205,18 @@ main (int argc, char *argv [])
     int dim = atoi (argv [2]), clusters = atoi (argv [3]);
     const char *path = argv [4];
     int nq = argc > 5 ? atoi (argv [5]) : 200;
+    size_t min_rows = S_MIN_ROWS;
+    float *data, *queries = malloc ((size_t) nq * dim * sizeof (float));
+    if (argc > 6) {
+        data = s_read_vectors (argv [6], dim, nq, &n, queries);
+        if (!data)
+            return 1;
+        min_rows = 1;
+    }
+    else
+        data = s_generate (n, dim, clusters);
     printf ("vectors %zu\ndim %d\nclusters %d\nqueries %d\n", n, dim, clusters, nq);
-    float *data = s_generate (n, dim, clusters);
-    float *queries = malloc ((size_t) nq * dim * sizeof (float));
-    for (int q = 0; q < nq; q++) {
+    for (int q = 0; argc <= 6 && q < nq; q++) {
         //  a query near a row: a paraphrase of something stored
         const float *row = data + (size_t) (s_uniform () * n) * dim;
         for (int i = 0; i < dim; i++)
@@ -218,7 +260,7 @@ main (int argc, char *argv [])
     t0 = s_now ();
     int64_t gen;
     size_t applied;
-    int how = sl_vindex_open_graph (index, S_MIN_ROWS, path, "bench", &gen, &applied);
+    int how = sl_vindex_open_graph (index, min_rows, path, "bench", &gen, &applied);
     took = s_now () - t0;
     rss1 = s_rss_mb ();
     if (how == SL_VINDEX_BUILT) {
@@ -232,18 +274,20 @@ main (int argc, char *argv [])
         printf ("graph_read_seconds %.2f (reused %s, %zu rows applied)\n", took, path, applied);
     //  restart: read the file back and check it against the rows
     t0 = s_now ();
-    how = sl_vindex_open_graph (index, S_MIN_ROWS, path, "bench", &gen, &applied);
+    how = sl_vindex_open_graph (index, min_rows, path, "bench", &gen, &applied);
     printf ("graph_restart_ready_seconds %.2f (%s)\n", s_now () - t0,
             how == SL_VINDEX_REUSED ? "read + checked" : "REBUILT");
 
     //  the search width against recall and time
-    int widths [] = { 32, 64, 256, 128 };    //  the default last: the runs below use it
-    for (int i = 0; i < 4; i++) {
+    int widths [] = { 32, 64, 128, 256, 512, 1024 };
+    for (int i = 0; i < 6; i++) {
         char name [32];
         snprintf (name, sizeof name, "graph_ef%d", widths [i]);
         sl_vindex_set_ef (index, widths [i]);
         s_run (name, index, queries, nq_exact, dim, &plain, truth, false);
     }
+    sl_vindex_set_ef (index, 0);            //  the default, for the runs below
+    printf ("graph_ef_default %d\n", SL_VINDEX_EF_DEFAULT);
     //  only the exact queries have truth; time all the queries
     double graph_p50 = s_run ("graph", index, queries, nq_exact, dim, &plain, truth, false);
     s_run ("graph_all_queries", index, queries, nq, dim, &plain, truth, true);

@@ -27,7 +27,7 @@ s_open (sl_node_t *node, char *err, size_t errlen)
     int64_t min_rows = sl_config_int (config, "search.ann_min_rows", SL_SEARCH_ANN_MIN_ROWS_DEFAULT);
     if (store && min_rows < 0)
         sl_warn (NULL, "store: search.ann_min_rows is %lld: a count of vectors cannot be "
-                 "negative; searches stay exact (set 0 for that, or e.g. 50000)",
+                 "negative; searches stay exact (set 0 for that, or e.g. 20000)",
                  (long long) min_rows);
     if (store && mkdir (graph_dir, 0700) && errno != EEXIST)
         sl_warn (NULL, "store: cannot create %s (%s): vector graphs will be rebuilt at "

@@ -154,7 +154,7 @@ def test_bad_settings_refused(tmp):
     wait_for(lambda: log_lines(srv, r"search.ann_min_rows is -5: a count of vectors cannot be "
                                     r"negative; searches stay exact"), 30, "the threshold refused")
     check(log_lines(srv, r"search.ann_ef is 0: the graph's search width must be 1 to 10000; "
-                         r"using 128"), "the width refused")
+                         r"using 1024"), "the width refused")
     docs = ingest_all(srv)
     check([d for d, _ in top_hits(srv)] == docs, "exact search finds each document")
     check(not log_lines(srv, "vector graph"), "no graph")
