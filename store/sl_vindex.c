@@ -49,6 +49,7 @@ struct sl_vindex_s {
     size_t min_rows;            //  graph at this size and above; 0 never
     sl_ann_t *ann;              //  the graph, or NULL: exact
     int ef_search;              //  the graph's search width
+    bool dirty;                 //  graph changed since last written or read
     pthread_rwlock_t lock;
 };
 
@@ -192,8 +193,10 @@ s_graph_fit (sl_vindex_t *self)
         sl_ann_destroy (&self->ann);
         want = keep;            //  too many removed waypoints: rebuild
     }
-    if (!self->ann && want)
+    if (!self->ann && want) {
         self->ann = s_graph_build (self);
+        self->dirty = self->ann != NULL;
+    }
     return want && !self->ann ? -1 : 0;
 }
 
@@ -203,6 +206,7 @@ s_graph_add (sl_vindex_t *self, int64_t id, const float *vec)
 {
     if (self->ann && sl_ann_add (self->ann, id, vec))
         sl_ann_destroy (&self->ann);
+    self->dirty |= self->ann != NULL;
     s_graph_fit (self);
 }
 
@@ -331,8 +335,10 @@ sl_vindex_remove (sl_vindex_t *self, int64_t id)
         self->slots [moved].row = (int64_t) row;
     }
     self->size--;
-    if (self->ann)
+    if (self->ann) {
         sl_ann_remove (self->ann, id);
+        self->dirty = true;
+    }
     s_graph_fit (self);
     pthread_rwlock_unlock (&self->lock);
     return 0;
@@ -688,6 +694,7 @@ sl_vindex_swap (sl_vindex_t *self, sl_vindex_t *other)
     S_SWAP (min_rows);
     S_SWAP (ann);
     S_SWAP (ef_search);
+    S_SWAP (dirty);
     #undef S_SWAP
     pthread_rwlock_unlock (&self->lock);
 }
@@ -825,7 +832,10 @@ sl_vindex_save (sl_vindex_t *self, const char *path, const char *model, int64_t 
     //  Read lock: searches go on while the graph is written, writes wait
     pthread_rwlock_rdlock (&self->lock);
     int dim = self->dim;
-    int rc = self->ann ? sl_ann_write (self->ann, tmp) : 1;
+    int rc = self->ann && __atomic_load_n (&self->dirty, __ATOMIC_RELAXED)
+           ? sl_ann_write (self->ann, tmp) : 1;
+    if (rc == 0)                //  a change after this waits for the lock
+        __atomic_store_n (&self->dirty, false, __ATOMIC_RELAXED);
     pthread_rwlock_unlock (&self->lock);
     if (rc)
         return rc;
@@ -935,6 +945,7 @@ sl_vindex_open_graph (sl_vindex_t *self, size_t min_rows, const char *path, cons
         if (self->ann && (changed = s_graph_reconcile (self, self->ann)) < 0)
             sl_ann_destroy (&self->ann);
         how = self->ann ? SL_VINDEX_REUSED : SL_VINDEX_BUILT;
+        self->dirty = changed > 0;
         if (s_graph_fit (self))
             how = -1;
     }

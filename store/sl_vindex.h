@@ -135,8 +135,9 @@ void sl_vindex_set_ef (sl_vindex_t *self, int ef_search);
 bool sl_vindex_approximate (sl_vindex_t *self);
 
 //  Write the graph to path and path.meta, recording model and gen (the
-//  store's generation the contents reflect). Returns 0, 1 if there is no
-//  graph to write, or -1 if a file could not be written (errno set; a
+//  store's generation the contents reflect). Returns 0, 1 if there is
+//  nothing to write (no graph, or none of its rows changed since it was
+//  last written or read), or -1 if a file could not be written (errno set; a
 //  previous file stays as it was).
 int sl_vindex_save (sl_vindex_t *self, const char *path, const char *model, int64_t gen);
 

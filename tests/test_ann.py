@@ -144,7 +144,7 @@ def test_corrupt_graph_rebuilt(tmp):
           open(srv.log_path).read()[-2000:])
     check(not log_lines(srv, "reused the vector graph"), "the truncated file was not trusted")
     stop(srv)
-    check(os.path.getsize(files[0]) >= size, "a whole graph written again")
+    check(os.path.getsize(files[0]) >= size, "a whole graph written again (at the rebuild)")
 
 
 def test_bad_settings_refused(tmp):
