@@ -10,6 +10,7 @@
 #include <cassert>
 #include <cstring>
 #include <new>
+#include <sys/stat.h>
 
 typedef hnswlib::HierarchicalNSW<float> s_hnsw_t;
 
@@ -162,13 +163,29 @@ sl_ann_set_ef (sl_ann_t *self, int ef_search)
     self->hnsw->setEf ((size_t) ef_search);
 }
 
+//  The bytes saveIndex writes: its header fields, the rows, and each
+//  row's upper-level links with their length
+static size_t
+s_file_size (s_hnsw_t *h)
+{
+    size_t size = 10 * sizeof (size_t) + sizeof (int) + sizeof (hnswlib::tableint)
+                + sizeof (double) + h->cur_element_count * h->size_data_per_element_;
+    for (size_t i = 0; i < h->cur_element_count; i++)
+        size += sizeof (unsigned int) + (h->element_levels_ [i] > 0
+                ? h->size_links_per_element_ * (size_t) h->element_levels_ [i] : 0);
+    return size;
+}
+
 extern "C" int
 sl_ann_write (sl_ann_t *self, const char *path)
 {
     assert (self && path);
     try {
+        //  saveIndex reports no write error (a full disk, no folder): the
+        //  file must have every byte it was meant to
         self->hnsw->saveIndex (path);
-        return 0;
+        struct stat st;
+        return stat (path, &st) == 0 && (size_t) st.st_size == s_file_size (self->hnsw) ? 0 : -1;
     }
     catch (...) {
         return -1;
