@@ -22,6 +22,7 @@ PKGS=(
   libzip-dev libxml2-dev libgmime-3.0-dev libstemmer-dev
   # embed / search
   libopenblas-dev libutf8proc-dev
+  libhnswlib-dev   # store/sl_ann.cpp: the approximate vector index (header-only C++)
   # store
   libsqlite3-dev sqlite3 libpq-dev
   # edge

@@ -28,6 +28,12 @@
     backend write, so in-process writes apply in commit order and a search
     that already sees a new generation waits for its update instead of
     reloading. Lock order: index sync -> pool connection -> write lock.
+
+    Approximate search (sl_store_set_graphs): a load hands the fresh index
+    to sl_vindex_open_graph, which reuses the graph file of (workspace,
+    model) when it vouches for itself and reconciles it with the rows just
+    loaded, or builds one; a built graph is written at once (so a crash
+    after it still restarts fast), and every graph again at close.
 */
 #include "sl_store_backend.h"
 #include "sl_highlight.h"
@@ -62,6 +68,7 @@ typedef struct s_index_s {
     char workspace [SL_STORE_TOKEN];
     sl_vindex_t *index;         //  NULL until first load; then never replaced
     int64_t gen;                //  generation reflected; -1 = must reload
+    char model [S_MODEL_MAX];   //  the model of the last load (graph file name)
     pthread_mutex_t sync;       //  reloads and incremental updates
     sl_docmap_t *docs;          //  its documents' tags (rows are tagged with them)
     pthread_mutex_t filters_lock;
@@ -75,6 +82,9 @@ struct sl_store_s {
     void *backend;
     pthread_mutex_t index_lock; //  guards the indexes list
     s_index_t *indexes;
+    char *graph_dir;            //  where graph files live, or NULL
+    size_t graph_min_rows;      //  0: exact search only
+    int graph_ef;               //  the graphs' search width
 };
 
 static __thread char s_errmsg [512];
@@ -270,6 +280,80 @@ sl_store_open (const char *url, char *err, size_t errlen)
 }
 
 void
+sl_store_set_graphs (sl_store_t *self, const char *dir, size_t min_rows, int ef)
+{
+    assert (self);
+    self->graph_ef = ef;
+    free (self->graph_dir);
+    self->graph_dir = dir ? strdup (dir) : NULL;
+    self->graph_min_rows = min_rows;
+}
+
+//  The graph file of a workspace's model: the model id may hold any
+//  character, so the name carries a hash of it (the file records the id)
+static bool
+s_graph_path (sl_store_t *self, const char *workspace, const char *model, char *path, size_t size)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const char *c = model; *c; c++)
+        h = (h ^ (uint8_t) *c) * 0x100000001b3ULL;
+    return self->graph_dir
+        && snprintf (path, size, "%s/%s.%016llx.hnsw", self->graph_dir, workspace,
+                     (unsigned long long) h) < (int) size;
+}
+
+//  Write index's graph (if it has one) for the entry's model at gen
+static void
+s_graph_save (sl_store_t *self, s_index_t *entry, sl_vindex_t *index, int64_t gen)
+{
+    char path [4096];
+    if (!index || gen < 0 || !*entry->model
+    ||  !s_graph_path (self, entry->workspace, entry->model, path, sizeof path))
+        return;
+    int64_t started = sl_now_ms ();
+    int rc = sl_vindex_save (index, path, entry->model, gen);
+    if (rc < 0)
+        sl_warn (NULL, "store: cannot write the vector graph %s: %s (the next start rebuilds it)",
+                 path, strerror (errno));
+    else
+    if (rc == 0)
+        sl_info (NULL, "store: wrote the vector graph of workspace %s (%zu vectors, generation "
+                 "%lld) to %s in %lld ms", entry->workspace, sl_vindex_size (index),
+                 (long long) gen, path, (long long) (sl_now_ms () - started));
+}
+
+//  Give a freshly loaded index its graph: reused from the file or built
+static void
+s_graph_open (sl_store_t *self, s_index_t *entry, sl_vindex_t *fresh, int64_t gen)
+{
+    char path [4096];
+    if (self->graph_min_rows == 0)
+        return;
+    if (!s_graph_path (self, entry->workspace, entry->model, path, sizeof path))
+        *path = 0;              //  no folder: build, never write
+    int64_t file_gen, started = sl_now_ms ();
+    size_t applied;
+    sl_vindex_set_ef (fresh, self->graph_ef);
+    int how = sl_vindex_open_graph (fresh, self->graph_min_rows, path, entry->model,
+                                    &file_gen, &applied);
+    int64_t took = sl_now_ms () - started;
+    if (how == SL_VINDEX_REUSED)
+        sl_info (NULL, "store: reused the vector graph of workspace %s from %s (generation %lld, "
+                 "%zu rows changed since applied) in %lld ms", entry->workspace, path,
+                 (long long) file_gen, applied, (long long) took);
+    else
+    if (how == SL_VINDEX_BUILT) {
+        sl_info (NULL, "store: built the vector graph of workspace %s (%zu vectors) in %lld ms",
+                 entry->workspace, sl_vindex_size (fresh), (long long) took);
+        s_graph_save (self, entry, fresh, gen);
+    }
+    else
+    if (how < 0)
+        sl_warn (NULL, "store: out of memory building the vector graph of workspace %s: "
+                 "its searches stay exact", entry->workspace);
+}
+
+void
 sl_store_destroy (sl_store_t **self_p)
 {
     assert (self_p);
@@ -279,6 +363,7 @@ sl_store_destroy (sl_store_t **self_p)
     while (self->indexes) {
         s_index_t *entry = self->indexes;
         self->indexes = entry->next;
+        s_graph_save (self, entry, entry->index, entry->gen);
         sl_vindex_destroy (&entry->index);
         sl_docmap_destroy (&entry->docs);
         for (int i = 0; i < S_RESOLVED; i++) {
@@ -291,6 +376,7 @@ sl_store_destroy (sl_store_t **self_p)
     }
     pthread_mutex_destroy (&self->index_lock);
     self->ops->close (self->backend);
+    free (self->graph_dir);
     free (self);
     *self_p = NULL;
 }
@@ -372,6 +458,8 @@ s_index_sync (sl_store_t *self, s_index_t *entry, const char *model_id, int dim,
             rc = self->ops->vectors_load (self->backend, entry->workspace, model_id, fresh,
                                           entry->docs, &loaded);
         if (rc == 0) {
+            snprintf (entry->model, sizeof entry->model, "%s", model_id);
+            s_graph_open (self, entry, fresh, loaded);
             if (entry->index)
                 sl_vindex_swap (entry->index, fresh);
             else {

@@ -309,6 +309,19 @@ sl_store_t *sl_store_open (const char *url, char *err, size_t errlen);
 //  thread may be using it.
 void sl_store_destroy (sl_store_t **self_p);
 
+//  Approximate search (sl_vindex.h): a workspace's vector index walks an
+//  HNSW graph at min_rows vectors and above (0: always exact), searched
+//  with width ef (sl_vindex_set_ef; < 1: the default), and keeps that
+//  graph in dir (one file per workspace and model, written at build and at
+//  close, reused at the next load; NULL: never written). Call once,
+//  before the first search.
+void sl_store_set_graphs (sl_store_t *self, const char *dir, size_t min_rows, int ef);
+
+//  search.ann_min_rows: exact search costs ~0.19 ms per 1,000 512-d rows
+//  (bench/ann.sh), so it stays under 5 ms below this; the graph's one-off
+//  build when a workspace crosses it takes ~10 s at ~2,000 vectors/s
+#define SL_SEARCH_ANN_MIN_ROWS_DEFAULT 20000
+
 //  Message for the calling thread's last failure (never NULL).
 const char *sl_store_errmsg (sl_store_t *self);
 

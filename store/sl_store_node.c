@@ -5,17 +5,43 @@
 #include "sl_blob.h"
 #include "sl_json.h"
 #include "sl_util.h"
+#include "sl_log.h"
+#include "sl_vindex.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void *
 s_open (sl_node_t *node, char *err, size_t errlen)
 {
     char url [1200];
     snprintf (url, sizeof url, "sqlite:%s/sluice.db", sl_node_data_dir (node));
-    const char *configured = sl_config_get (sl_node_config (node), "store.url", url);
-    return sl_store_open (configured, err, errlen);
+    sl_config_t *config = sl_node_config (node);
+    const char *configured = sl_config_get (config, "store.url", url);
+    sl_store_t *store = sl_store_open (configured, err, errlen);
+    //  approximate search (docs/config.md): graphs beside the database
+    char dir [1200];
+    snprintf (dir, sizeof dir, "%s/vindex", sl_node_data_dir (node));
+    const char *graph_dir = sl_config_get (config, "search.ann_dir", dir);
+    int64_t min_rows = sl_config_int (config, "search.ann_min_rows", SL_SEARCH_ANN_MIN_ROWS_DEFAULT);
+    if (store && min_rows < 0)
+        sl_warn (NULL, "store: search.ann_min_rows is %lld: a count of vectors cannot be "
+                 "negative; searches stay exact (set 0 for that, or e.g. 20000)",
+                 (long long) min_rows);
+    if (store && mkdir (graph_dir, 0700) && errno != EEXIST)
+        sl_warn (NULL, "store: cannot create %s (%s): vector graphs will be rebuilt at "
+                 "every start", graph_dir, strerror (errno));
+    int64_t ef = sl_config_int (config, "search.ann_ef", SL_VINDEX_EF_DEFAULT);
+    if (store && (ef < 1 || ef > 10000)) {
+        sl_warn (NULL, "store: search.ann_ef is %lld: the graph's search width must be 1 to "
+                 "10000; using %d", (long long) ef, SL_VINDEX_EF_DEFAULT);
+        ef = SL_VINDEX_EF_DEFAULT;
+    }
+    if (store)
+        sl_store_set_graphs (store, graph_dir, min_rows > 0 ? (size_t) min_rows : 0, (int) ef);
+    return store;
 }
 
 static void

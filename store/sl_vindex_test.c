@@ -19,6 +19,7 @@
 
 #include <math.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sl_check.h"
 
@@ -398,6 +399,312 @@ s_test_search_tags (void)
     sl_vindex_destroy (&index);
 }
 
+//  --------------------------------------------------------------------------
+//  Approximate mode (an HNSW graph above min_rows), against exact search
+
+#define A_DIM     48
+#define A_CLUSTERS 20
+#define A_PER     100
+#define A_N       (A_CLUSTERS * A_PER)
+#define A_MIN     500
+
+//  Clustered unit vectors (embeddings cluster by topic; uniform noise is
+//  the worst case of every graph index): row r is in cluster r / A_PER,
+//  its id r + 1
+static float *
+s_clustered (void)
+{
+    float *centres = malloc ((size_t) A_CLUSTERS * A_DIM * sizeof (float));
+    float *data = malloc ((size_t) A_N * A_DIM * sizeof (float));
+    assert (centres && data);
+    for (int c = 0; c < A_CLUSTERS; c++)
+        s_random_vector (centres + (size_t) c * A_DIM, A_DIM);
+    for (int r = 0; r < A_N; r++) {
+        float *v = data + (size_t) r * A_DIM;
+        s_random_vector (v, A_DIM);
+        double norm = 0;
+        for (int i = 0; i < A_DIM; i++) {
+            v [i] = centres [(size_t) (r / A_PER) * A_DIM + i] + 0.3f * v [i];
+            norm += (double) v [i] * v [i];
+        }
+        for (int i = 0; i < A_DIM; i++)
+            v [i] = (float) (v [i] / sqrt (norm));
+    }
+    free (centres);
+    return data;
+}
+
+//  Two indexes of the same rows: one approximate, one exact (the reference)
+static void
+s_pair (const float *data, sl_vindex_t **approx, sl_vindex_t **exact)
+{
+    *approx = sl_vindex_new (A_DIM);
+    *exact = sl_vindex_new (A_DIM);
+    CHECK (sl_vindex_set_approximate (*approx, A_MIN) == 0);
+    for (int r = 0; r < A_N; r++) {
+        CHECK (sl_vindex_add_tagged (*approx, r + 1, data + (size_t) r * A_DIM, r / A_PER) == 0);
+        CHECK (sl_vindex_add_tagged (*exact, r + 1, data + (size_t) r * A_DIM, r / A_PER) == 0);
+    }
+}
+
+//  recall@10 of approx against exact over queries near random rows
+static double
+s_recall (sl_vindex_t *approx, sl_vindex_t *exact, const float *data)
+{
+    int hits = 0, total = 0;
+    for (int q = 0; q < 50; q++) {
+        const float *query = data + (size_t) ((q * 37) % A_N) * A_DIM;
+        int64_t a_ids [10], e_ids [10];
+        float a_s [10], e_s [10];
+        int a = sl_vindex_search (approx, query, 10, a_ids, a_s);
+        int e = sl_vindex_search (exact, query, 10, e_ids, e_s);
+        CHECK (a == 10 && e == 10);
+        for (int i = 0; i < e; i++)
+            for (int j = 0; j < a; j++)
+                hits += e_ids [i] == a_ids [j];
+        total += e;
+    }
+    return (double) hits / total;
+}
+
+static void
+s_test_graph_threshold (void)
+{
+    sl_vindex_t *index = sl_vindex_new (A_DIM);
+    float *data = s_clustered ();
+    CHECK (sl_vindex_set_approximate (index, A_MIN) == 0);
+    for (int r = 0; r < A_MIN - 1; r++)
+        CHECK (sl_vindex_add (index, r + 1, data + (size_t) r * A_DIM) == 0);
+    CHECK (!sl_vindex_approximate (index));
+    CHECK (sl_vindex_add (index, A_MIN, data + (size_t) (A_MIN - 1) * A_DIM) == 0);
+    CHECK (sl_vindex_approximate (index));
+    //  under min_rows the graph stays (no flapping); under half it goes
+    for (int r = A_MIN; r > A_MIN / 2; r--)
+        CHECK (sl_vindex_remove (index, r) == 0);
+    CHECK (sl_vindex_approximate (index));
+    CHECK (sl_vindex_remove (index, A_MIN / 2) == 0);
+    CHECK (!sl_vindex_approximate (index));
+    CHECK (sl_vindex_size (index) == A_MIN / 2 - 1);
+    free (data);
+    sl_vindex_destroy (&index);
+}
+
+static void
+s_test_graph_recall (void)
+{
+    float *data = s_clustered ();
+    sl_vindex_t *approx, *exact;
+    s_pair (data, &approx, &exact);
+    CHECK (sl_vindex_approximate (approx));
+    CHECK (s_recall (approx, exact, data) >= 0.95);
+    //  scores are the same dot products the exact index gives
+    int64_t ids [10];
+    float scores [10], exact_score;
+    CHECK (sl_vindex_search (approx, data, 10, ids, scores) == 10);
+    CHECK (sl_vindex_score (exact, ids [0], data, &exact_score) == 0);
+    CHECK (fabsf (scores [0] - exact_score) < 1e-4f);
+    free (data);
+    sl_vindex_destroy (&approx);
+    sl_vindex_destroy (&exact);
+}
+
+static void
+s_test_graph_remove_readd (void)
+{
+    float *data = s_clustered ();
+    sl_vindex_t *approx, *exact;
+    s_pair (data, &approx, &exact);
+    int64_t ids [10];
+    float scores [10];
+    //  a removed row is never returned, even for its own vector
+    CHECK (sl_vindex_remove (approx, 7) == 0);
+    int n = sl_vindex_search (approx, data + 6 * A_DIM, 10, ids, scores);
+    CHECK (n == 10);
+    for (int i = 0; i < n; i++)
+        CHECK (ids [i] != 7);
+    //  re-adding an id replaces its vector: found under the new one
+    float moved [A_DIM];
+    memcpy (moved, data + (size_t) (A_N - 1) * A_DIM, sizeof moved);
+    CHECK (sl_vindex_add (approx, 7, moved) == 0);
+    CHECK (sl_vindex_add (approx, 8, moved) == 0);
+    CHECK (sl_vindex_size (approx) == A_N);
+    n = sl_vindex_search (approx, moved, 3, ids, scores);
+    bool found7 = false, found8 = false;
+    for (int i = 0; i < n; i++) {
+        found7 |= ids [i] == 7;
+        found8 |= ids [i] == 8;
+    }
+    CHECK (found7 && found8);
+    //  remove most rows: the graph is rebuilt (removed outnumber live) and
+    //  what is left is still found, what went never comes back
+    for (int r = 1; r <= A_N * 3 / 4; r++)
+        sl_vindex_remove (approx, r);
+    CHECK (sl_vindex_approximate (approx));
+    n = sl_vindex_search (approx, data, 10, ids, scores);
+    CHECK (n == 10);
+    for (int i = 0; i < n; i++)
+        CHECK (ids [i] > A_N * 3 / 4);
+    free (data);
+    sl_vindex_destroy (&approx);
+    sl_vindex_destroy (&exact);
+}
+
+//  Filters on the graph equal exact filters: a set too small for the
+//  graph, and a large set far from the query, where a post-filter of the
+//  graph's candidates would return none
+static void
+s_test_graph_filters (void)
+{
+    float *data = s_clustered ();
+    sl_vindex_t *approx, *exact;
+    s_pair (data, &approx, &exact);
+    const float *query = data;              //  in cluster 0
+    size_t n_far = (size_t) A_N / 2;        //  clusters 10..19: > A_MIN rows
+    int64_t *far = malloc (n_far * sizeof *far);
+    for (size_t i = 0; i < n_far; i++)
+        far [i] = (int64_t) (A_N / 2 + i + 1);
+    int64_t few [5] = { 150, 420, 999, 1500, 1999 };
+    uint8_t tags [A_CLUSTERS] = { 0 };
+    for (int c = A_CLUSTERS / 2; c < A_CLUSTERS; c++)
+        tags [c] = 1;
+    //  the premise: the unfiltered top 40 hold no allowed row
+    int64_t a_ids [40], e_ids [40];
+    float a_s [40], e_s [40];
+    int n = sl_vindex_search (approx, query, 40, a_ids, a_s);
+    for (int i = 0; i < n; i++)
+        CHECK (a_ids [i] <= A_N / 2);
+    struct { const int64_t *set; size_t n; } cases [] = { { few, 5 }, { far, n_far } };
+    for (int c = 0; c < 2; c++) {
+        int a = sl_vindex_search_in (approx, query, 10, cases [c].set, cases [c].n, a_ids, a_s);
+        int e = sl_vindex_search_in (exact, query, 10, cases [c].set, cases [c].n, e_ids, e_s);
+        CHECK (a == e && a == (c == 0 ? 5 : 10));
+        s_assert_same_topk (a, a_ids, a_s, e_ids, e_s);
+    }
+    int a = sl_vindex_search_tags (approx, query, 10, tags, A_CLUSTERS, a_ids, a_s);
+    int e = sl_vindex_search_tags (exact, query, 10, tags, A_CLUSTERS, e_ids, e_s);
+    CHECK (a == e && a == 10);
+    s_assert_same_topk (a, a_ids, a_s, e_ids, e_s);
+    tags [A_CLUSTERS - 1] = 0;              //  one cluster: few rows
+    memset (tags, 0, sizeof tags);
+    tags [3] = 1;
+    a = sl_vindex_search_tags (approx, query, 10, tags, A_CLUSTERS, a_ids, a_s);
+    e = sl_vindex_search_tags (exact, query, 10, tags, A_CLUSTERS, e_ids, e_s);
+    CHECK (a == e && a == 10);
+    s_assert_same_topk (a, a_ids, a_s, e_ids, e_s);
+    free (far);
+    free (data);
+    sl_vindex_destroy (&approx);
+    sl_vindex_destroy (&exact);
+}
+
+static char s_graph_dir [] = "/tmp/sl_vindex_test.XXXXXX";
+
+static void
+s_truncate (const char *path)
+{
+    FILE *file = fopen (path, "r+");
+    CHECK (file);
+    CHECK (fseek (file, 0, SEEK_END) == 0);
+    long size = ftell (file);
+    CHECK (ftruncate (fileno (file), size / 2) == 0);
+    fclose (file);
+}
+
+//  A fresh index of the first n rows opened with the file at path
+static int
+s_reopen (const float *data, int n, const char *path, const char *model, size_t *applied,
+          sl_vindex_t **index_p)
+{
+    sl_vindex_t *index = sl_vindex_new (A_DIM);
+    for (int r = 0; r < n; r++)
+        CHECK (sl_vindex_add (index, r + 1, data + (size_t) r * A_DIM) == 0);
+    int64_t gen;
+    int how = sl_vindex_open_graph (index, A_MIN, path, model, &gen, applied);
+    CHECK (how == SL_VINDEX_BUILT || gen >= 42);
+    CHECK (sl_vindex_approximate (index));
+    *index_p = index;
+    return how;
+}
+
+static void
+s_test_graph_file (void)
+{
+    CHECK (mkdtemp (s_graph_dir));
+    char path [64], meta [80];
+    snprintf (path, sizeof path, "%s/ws.hnsw", s_graph_dir);
+    snprintf (meta, sizeof meta, "%s.meta", path);
+    float *data = s_clustered ();
+    sl_vindex_t *approx, *exact, *again;
+    s_pair (data, &approx, &exact);
+    CHECK (sl_vindex_save (exact, path, "m1", 42) == 1);        //  no graph
+    CHECK (sl_vindex_save (approx, path, "m1", 42) == 0);
+    //  the same rows: reused as is, and searches as the original did
+    size_t applied;
+    CHECK (s_reopen (data, A_N, path, "m1", &applied, &again) == SL_VINDEX_REUSED);
+    CHECK (applied == 0);
+    CHECK (sl_vindex_save (again, path, "m1", 42) == 1);        //  nothing changed
+    int64_t a_ids [10], b_ids [10];
+    float a_s [10], b_s [10];
+    CHECK (sl_vindex_search (approx, data, 10, a_ids, a_s) == 10);
+    CHECK (sl_vindex_search (again, data, 10, b_ids, b_s) == 10);
+    CHECK (memcmp (a_ids, b_ids, sizeof a_ids) == 0);
+    sl_vindex_destroy (&again);
+    //  rows gone since (the last 10), one changed: only those applied
+    sl_vindex_t *fewer = sl_vindex_new (A_DIM);
+    for (int r = 0; r < A_N - 10; r++)
+        CHECK (sl_vindex_add (fewer, r + 1, data + (size_t) (r == 0 ? 1 : r) * A_DIM) == 0);
+    int64_t gen;
+    CHECK (sl_vindex_open_graph (fewer, A_MIN, path, "m1", &gen, &applied) == SL_VINDEX_REUSED);
+    CHECK (applied == 11 && gen == 42 && sl_vindex_size (fewer) == A_N - 10);
+    CHECK (sl_vindex_save (fewer, path, "m1", 43) == 0);        //  changed: written
+    CHECK (sl_vindex_save (fewer, path, "m1", 43) == 1);        //  and then clean
+    int n = sl_vindex_search (fewer, data + (size_t) (A_N - 1) * A_DIM, 10, b_ids, b_s);
+    for (int i = 0; i < n; i++)
+        CHECK (b_ids [i] <= A_N - 10);
+    sl_vindex_destroy (&fewer);
+    CHECK (s_reopen (data, A_N, path, "m1", &applied, &again) == SL_VINDEX_REUSED);
+    CHECK (applied == 11);      //  the file of fewer, back to all rows
+    sl_vindex_destroy (&again);
+    //  another model, another dim: never trusted, rebuilt
+    CHECK (s_reopen (data, A_N, path, "m2", NULL, &again) == SL_VINDEX_BUILT);
+    sl_vindex_destroy (&again);
+    sl_vindex_t *wide = sl_vindex_new (A_DIM + 1);
+    float row [A_DIM + 1] = { 1 };
+    for (int r = 0; r < A_MIN; r++)
+        CHECK (sl_vindex_add (wide, r + 1, row) == 0);
+    CHECK (sl_vindex_open_graph (wide, A_MIN, path, "m1", NULL, NULL) == SL_VINDEX_BUILT);
+    sl_vindex_destroy (&wide);
+    //  below min_rows: exact, the file is not read
+    sl_vindex_t *small = sl_vindex_new (A_DIM);
+    CHECK (sl_vindex_open_graph (small, A_MIN, path, "m1", NULL, NULL) == SL_VINDEX_EXACT);
+    sl_vindex_destroy (&small);
+    //  a truncated graph, a garbled meta, a missing file: rebuilt
+    s_truncate (path);
+    CHECK (s_reopen (data, A_N, path, "m1", NULL, &again) == SL_VINDEX_BUILT);
+    CHECK (sl_vindex_save (again, path, "m1", 42) == 0);
+    sl_vindex_destroy (&again);
+    CHECK (s_reopen (data, A_N, path, "m1", NULL, &again) == SL_VINDEX_REUSED);
+    sl_vindex_destroy (&again);
+    FILE *file = fopen (meta, "w");
+    CHECK (file && fputs ("sluice-vindex-graph 1\ndim 48\nmodel m1\n", file) >= 0);
+    fclose (file);
+    CHECK (s_reopen (data, A_N, path, "m1", NULL, &again) == SL_VINDEX_BUILT);
+    sl_vindex_destroy (&again);
+    CHECK (unlink (path) == 0 && unlink (meta) == 0);
+    CHECK (s_reopen (data, A_N, path, "m1", NULL, &again) == SL_VINDEX_BUILT);
+    sl_vindex_destroy (&again);
+    //  an unwritable place: -1, nothing half written (a re-add: something to write)
+    CHECK (sl_vindex_add (approx, 1, data) == 0);
+    CHECK (sl_vindex_save (approx, "/nonexistent/dir/ws.hnsw", "m1", 1) == -1);
+    CHECK (rmdir (s_graph_dir) == 0);
+    //  swap moves the graph with the contents
+    sl_vindex_swap (exact, approx);
+    CHECK (sl_vindex_approximate (exact) && !sl_vindex_approximate (approx));
+    free (data);
+    sl_vindex_destroy (&approx);
+    sl_vindex_destroy (&exact);
+}
+
 void
 sl_vindex_test (bool verbose)
 {
@@ -409,6 +716,14 @@ sl_vindex_test (bool verbose)
     CASE ("exact top-k equals brute force, before and after removals, under concurrency", s_test_exact_topk ());
     CASE ("search within an allowed set equals brute force over it", s_test_search_in ());
     CASE ("search by tags equals brute force over the allowed tags' rows", s_test_search_tags ());
+    CASE ("graph built at min_rows, dropped under half of it", s_test_graph_threshold ());
+    CASE ("graph recall@10 >= 0.95 against exact on clustered vectors", s_test_graph_recall ());
+    CASE ("graph: removed never returned, re-add replaces, rebuild after many removals",
+          s_test_graph_remove_readd ());
+    CASE ("graph: filtered searches equal exact ones where a post-filter finds too few",
+          s_test_graph_filters ());
+    CASE ("graph file: reused, changes applied, other model/dim, truncated, garbled, missing",
+          s_test_graph_file ());
     if (verbose)            //  a benchmark, not a behaviour
         CASE ("latency figure (verbose only)", s_test_latency ());
     printf ("OK\n");
