@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -1153,4 +1154,67 @@ sl_fetch_path_allowed (const char *path, const char *roots)
 {
     char real [PATH_MAX];
     return path && roots && realpath (path, real) && s_inside_roots (real, roots);
+}
+
+int
+sl_fetch_check_url (const sl_fetch_opts_t *opts, const char *url, char *err, size_t errlen)
+{
+    sl_fetch_opts_t defaults;
+    if (!opts) {
+        sl_fetch_opts_defaults (&defaults);
+        opts = &defaults;
+    }
+    pthread_once (&s_curl_once, s_curl_init);
+    CURLU *u = curl_url ();
+    assert (u);
+    char *scheme = NULL, *host = NULL;
+    int rc = 0;
+    if (!url || strlen (url) > S_MAX_URL
+    ||  curl_url_set (u, CURLUPART_URL, url, 0) != CURLUE_OK
+    ||  curl_url_get (u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK
+    ||  (strcmp (scheme, "http") && strcmp (scheme, "https"))
+    ||  curl_url_get (u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+        rc = s_fail (err, errlen, SL_FETCH_PERMANENT, "'%.200s' is not an http or https URL",
+                     url ? url : "");
+    sl_fetch_ctx_t ctx;
+    memset (&ctx, 0, sizeof ctx);
+    char bad [80];
+    if (rc == 0 && (ctx.allow_count = sl_fetch_cidrs_parse (opts->allow_cidrs, &ctx.allow, bad,
+                                                             sizeof bad)) < 0)
+        rc = s_fail (err, errlen, SL_FETCH_PERMANENT,
+                     "invalid fetch.allow_cidrs entry '%s' (want address or address/prefix)", bad);
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *found = NULL;
+    //  IPv6 literals come bracketed from curl
+    char name [256] = "";
+    if (rc == 0) {
+        snprintf (name, sizeof name, "%s", host [0] == '[' ? host + 1 : host);
+        char *close = strchr (name, ']');
+        if (close)
+            *close = 0;
+        int gai = getaddrinfo (name, NULL, &hints, &found);
+        if (gai)
+            rc = s_fail (err, errlen, SL_FETCH_RETRY, "cannot resolve %s: %s", name,
+                         gai_strerror (gai));
+    }
+    const char *reason = NULL;
+    char text [INET6_ADDRSTRLEN] = "";
+    for (struct addrinfo *a = found; rc == 0 && a; a = a->ai_next) {
+        const unsigned char *bytes = a->ai_family == AF_INET
+            ? (const unsigned char *) &((struct sockaddr_in *) a->ai_addr)->sin_addr
+            : a->ai_family == AF_INET6
+            ? (const unsigned char *) &((struct sockaddr_in6 *) a->ai_addr)->sin6_addr : NULL;
+        if (!bytes)
+            continue;
+        reason = sl_fetch_guard (&ctx, a->ai_family, bytes, text, sizeof text);
+        if (reason)
+            rc = s_fail (err, errlen, SL_FETCH_PERMANENT, "refused: %s resolves to %s, %s (add it "
+                         "to fetch.allow_cidrs to allow)", name, text, reason);
+    }
+    if (found)
+        freeaddrinfo (found);
+    free (ctx.allow);
+    curl_free (scheme);
+    curl_free (host);
+    curl_url_cleanup (u);
+    return rc;
 }

@@ -101,6 +101,14 @@ typedef struct {
 int sl_fetch_probe (const sl_fetch_opts_t *opts, const char *url, const char *etag,
                     const char *last_modified, sl_fetch_probe_t *probe, char *err, size_t errlen);
 
+//  Would the address guard let a fetch of url (http or https) connect?
+//  Resolves its host now and judges every address as the guard will at
+//  connect time (allow_cidrs from opts); 0 if one may be contacted, else
+//  SL_FETCH_PERMANENT with the guard's reason (or a resolver failure's,
+//  SL_FETCH_RETRY) in err. For refusing a URL when it is registered; the
+//  guard still judges every later connection.
+int sl_fetch_check_url (const sl_fetch_opts_t *opts, const char *url, char *err, size_t errlen);
+
 //  True if path resolves (realpath) at or below one of roots ("/a:/b"), the
 //  rule file:// URLs obey; false for NULL roots or a path that does not exist.
 bool sl_fetch_path_allowed (const char *path, const char *roots);
