@@ -6,3 +6,8 @@
 sl_pytest(test_sources.py sources
   folder_sync_tracks_changes site_resync_conditional urls_source_conditional schedule_fires_by_itself
   two_nodes_never_overlap killed_node_run_taken_over refusals_say_why)
+if(TARGET sluice)
+  sl_pytest(test_sources.py sources cli_sources_and_sync)
+  set_tests_properties(sources_cli_sources_and_sync PROPERTIES
+    ENVIRONMENT "SLUICED=$<TARGET_FILE:sluiced>;SLUICE_CLI=$<TARGET_FILE:sluice>")
+endif()

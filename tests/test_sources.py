@@ -416,6 +416,41 @@ def test_refusals_say_why(tmp):
     check(st == 404, "gone", st, body)
 
 
+CLI = os.environ.get("SLUICE_CLI", os.path.join(test_edge.ROOT, "build", "bindings", "cli", "sluice"))
+
+
+def test_cli_sources_and_sync(tmp):
+    """sluice sources add/ls/show/set/rm and sluice sync --wait, exit codes included."""
+    import subprocess
+    root = os.path.join(tmp, "docs")
+    write(os.path.join(root, "a.txt"), "zqcliaq\n")
+    srv = Sluiced(tmp, sets=FAST + ["fetch.file_roots=" + root])
+    env = dict(os.environ, SLUICE_SERVER="http://127.0.0.1:%d" % srv.http_port)
+
+    def cli(*args):
+        p = subprocess.run([CLI] + list(args), env=env, capture_output=True, text=True, timeout=120)
+        return p.returncode, p.stdout, p.stderr
+
+    rc, out, err = cli("--json", "sources", "add", "folder", root, "--schedule", "every 1h", "--meta", "team=cli")
+    check(rc == 0, "add", rc, out, err)
+    sid = json.loads(out)["source"]["id"]
+    wait_run(srv, sid, 1)
+    write(os.path.join(root, "b.txt"), "zqclibq\n")
+    rc, out, err = cli("sync", sid, "--wait")
+    check(rc == 0 and "new 1" in out and "unchanged 1" in out, "sync --wait prints the run", rc, out, err)
+    rc, out, err = cli("sources")
+    check(rc == 0 and sid in out and "every 1h" in out, "ls", rc, out, err)
+    rc, out, err = cli("sources", "set", sid, "--schedule", "none")
+    check(rc == 0 and "schedule: none" in out, "set", rc, out, err)
+    rc, out, err = cli("sources", "add", "folder", "/etc")
+    check(rc == 2 and "outside fetch.file_roots" in err, "refusal is exit 2 with the reason", rc, err)
+    rc, out, err = cli("sync", "0" * 32)
+    check(rc == 4, "unknown source is exit 4", rc, err)
+    rc, out, err = cli("sources", "rm", sid)
+    check(rc == 0 and "2 documents" in out, "rm", rc, out, err)
+    check(not search(srv, "zqcliaq"), "its documents went")
+
+
 TESTS = [
     test_folder_sync_tracks_changes,
     test_site_resync_conditional,
@@ -424,6 +459,7 @@ TESTS = [
     test_two_nodes_never_overlap,
     test_killed_node_run_taken_over,
     test_refusals_say_why,
+    test_cli_sources_and_sync,
 ]
 
 if __name__ == "__main__":
