@@ -451,6 +451,36 @@ def test_cli_sources_and_sync(tmp):
     check(not search(srv, "zqcliaq"), "its documents went")
 
 
+def test_python_client_sources(tmp):
+    """The Python package: add, list, sync and wait, runs, refusal, delete."""
+    sys.path.insert(0, os.path.join(test_edge.ROOT, "bindings", "python"))
+    import sluice
+    root = os.path.join(tmp, "docs")
+    write(os.path.join(root, "a.txt"), "zqpyaq\n")
+    srv = Sluiced(tmp, sets=FAST + ["fetch.file_roots=" + root])
+    with sluice.Client("tcp://127.0.0.1:%d" % srv.broker_port, timeout=30) as client:
+        src = client.add_source("folder", path=root, meta={"team": "py"})
+        check(src["kind"] == "folder" and src["meta"] == {"team": "py"}, "added", src)
+        check([s["id"] for s in client.sources()] == [src["id"]], "listed")
+        wait_run(srv, src["id"], 1)
+        write(os.path.join(root, "b.txt"), "zqpybq\n")
+        run = client.wait_sync(src["id"], client.sync(src["id"])["id"], timeout=120)
+        check(run["state"] == "completed" and run["new"] == 1 and run["unchanged"] == 1, "synced", run)
+        check(len(client.source_runs(src["id"])) == 2, "two runs")
+        check(client.update_source(src["id"], schedule="every 1h")["schedule"] == "every 1h", "updated")
+        try:
+            client.add_source("folder", path=root, schedule="whenever")
+            check(False, "bad schedule refused")
+        except sluice.Refused as e:
+            check("neither an interval" in str(e), "with the reason", e)
+        check(client.delete_source(src["id"]) == 2, "deleted with its 2 documents")
+        try:
+            client.source(src["id"])
+            check(False, "gone")
+        except sluice.NotFound:
+            pass
+
+
 TESTS = [
     test_folder_sync_tracks_changes,
     test_site_resync_conditional,
@@ -460,6 +490,7 @@ TESTS = [
     test_killed_node_run_taken_over,
     test_refusals_say_why,
     test_cli_sources_and_sync,
+    test_python_client_sources,
 ]
 
 if __name__ == "__main__":
