@@ -115,8 +115,9 @@ s_walk (sl_sitemap_t *self, xmlTextReaderPtr reader, const char *url, int max_en
     }
     if (rc < 0 || !rooted) {
         const xmlError *error = xmlGetLastError ();
-        snprintf (err, errlen, "%.200s is not a sitemap: not well-formed XML (%s)", url,
-                  error && error->message ? error->message : "no root element");
+        char why [200];
+        s_trim_copy (why, sizeof why, error && error->message ? error->message : "no root element");
+        snprintf (err, errlen, "%.200s is not a sitemap: not well-formed XML (%s)", url, why);
         return -1;
     }
     return 0;

@@ -313,7 +313,7 @@ static void
 s_add (sources_t *self, sl_ctx_t *ctx, const char *ws, json_t *body)
 {
     json_t *in = json_object_get (body, "source");
-    char key [S_PATH_MAX + 16], why [600];
+    char key [S_PATH_MAX + 16], why [1024];
     if (!json_is_object (in)) {
         sl_ctx_reply_error (ctx, 400, "send the source as a JSON object: {\"kind\": \"folder\", "
                             "\"path\": \"/srv/docs\", \"schedule\": \"every 15m\"}");
@@ -408,7 +408,7 @@ s_update (sources_t *self, sl_ctx_t *ctx, const char *ws, json_t *body)
 {
     const char *id = s_str (body, "id");
     json_t *in = json_object_get (body, "source");
-    char why [600];
+    char why [1024];
     if (!json_is_object (in)) {
         sl_ctx_reply_error (ctx, 400, "send the changes as a JSON object, such as "
                             "{\"schedule\": \"every 1h\"}");
@@ -616,6 +616,7 @@ typedef struct {
     json_t *items;                  //  key -> evidence, as stored
     json_t *listing;                //  key -> {u: url, m, s, lm}: what the source holds now
     sl_client_t *client;            //  to intake
+    bool abandoned;                 //  stopping, or the lease went: the run stays running
     char error [1024];
 } run_t;
 
@@ -637,12 +638,14 @@ s_renew (run_t *run)
     int64_t now = sl_now_ms ();
     if (run->self->stopping) {
         snprintf (run->error, sizeof run->error, "the process is stopping");
+        run->abandoned = true;
         return false;
     }
     if (sl_store_lease (run->self->store, run->lease, run->self->owner, now,
                         now + run->self->lease_ms) == SL_STORE_OK)
         return true;
     snprintf (run->error, sizeof run->error, "lost the source's lease to another process");
+    run->abandoned = true;
     return false;
 }
 
@@ -683,6 +686,13 @@ s_walk (run_t *run, const char *dir, const char *rel, int depth)
             rc = s_walk (run, path, key, depth + 1);
         else
         if (S_ISREG (st.st_mode)) {
+            //  Keys are JSON object keys: a name that is not UTF-8 cannot be one
+            json_t *probe = json_string (key);
+            json_decref (probe);
+            if (!probe) {
+                sl_warn (NULL, "source %s: skipped %.300s: its name is not UTF-8", run->id, path);
+                continue;
+            }
             if ((int) json_object_size (run->listing) >= run->self->max_items) {
                 snprintf (run->error, sizeof run->error, "folder holds more than %d files "
                           "(sources.max_items)", run->self->max_items);
@@ -872,7 +882,7 @@ s_submit_changes (run_t *run)
             continue;           //  handled before this run was resumed
         if (!s_renew (run))
             return -1;
-        char why [600] = "", job [SL_ID_LEN + 1] = "";
+        char why [1024] = "", job [SL_ID_LEN + 1] = "";
         int same = s_unchanged (run, old, now, why, sizeof why);
         if (same == 1) {
             //  Keep the new validators: the next probe asks with them
@@ -1081,7 +1091,8 @@ s_run (sources_t *self, json_t *source, sl_client_t *client)
         rc = s_wait_jobs (&run);
     if (rc == 0)
         rc = s_forget_vanished (&run);
-    if (run.run && !self->stopping && strstr (run.error, "lease") == NULL) {
+    //  An abandoned run stays running: whoever holds the lease next resumes it
+    if (run.run && !run.abandoned) {
         s_count (&run);
         json_object_set_new (run.run, "state", json_string (rc == 0 ? "completed" : "failed"));
         json_object_set_new (run.run, "finished", json_integer (sl_now_ms ()));
