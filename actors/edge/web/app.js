@@ -1519,6 +1519,7 @@
   // Sources: folders, URL lists and sitemaps kept in sync (/v1/sources)
 
   let sourcesTimer = null;
+  let sourcesSeen = null;          // sources and their last runs at the last load: a change reloads the library
 
   function runText(run) {
     if (!run) return 'not synced yet';
@@ -1560,10 +1561,11 @@
       try {
         await api('POST', '/v1/sources/' + encodeURIComponent(src.id) + '/sync');
         announce('Sync of ' + sourceTarget(src) + ' requested.');
+        loadSources();
       } catch (e) {
+        await loadSources();
         showSourcesError('Could not sync: ' + e.message);
       }
-      loadSources();
     });
     del.addEventListener('click', async () => {
       if (!window.confirm('Delete this source and the documents it brought?')) return;
@@ -1571,10 +1573,11 @@
         const r = await api('DELETE', '/v1/sources/' + encodeURIComponent(src.id));
         announce('Source deleted with ' + r.documents_deleted + ' documents.');
         libraryChanged();
+        loadSources();
       } catch (e) {
+        await loadSources();
         showSourcesError('Could not delete: ' + e.message);
       }
-      loadSources();
     });
     return li;
   }
@@ -1591,14 +1594,17 @@
       const data = await api('GET', '/v1/sources');
       const list = $('sources');
       const sources = data.sources || [];
-      const wasBusy = Array.from(list.querySelectorAll('li')).some((li) => li.dataset.state === 'running' || li.dataset.state === 'queued');
       list.textContent = '';
       for (const src of sources) list.append(sourceRow(src));
-      status.dataset.kind = '';
-      status.textContent = sources.length ? '' : 'No sources yet.';
+      if (status.dataset.kind !== 'error' || !status.textContent.startsWith('Not added: ')) {
+        status.dataset.kind = '';
+        status.textContent = sources.length ? '' : 'No sources yet.';
+      }
       // follow runs while one is under way, and show what they brought
       const busy = sources.some((s) => s.last_run && (s.last_run.state === 'running' || s.last_run.state === 'queued'));
-      if (wasBusy && !busy) libraryChanged();
+      const seen = sources.map((s) => s.id + ':' + (s.last_run ? s.last_run.id + ':' + s.last_run.state : '')).join();
+      if (sourcesSeen !== null && seen !== sourcesSeen) libraryChanged();
+      sourcesSeen = seen;
       window.clearTimeout(sourcesTimer);
       sourcesTimer = window.setTimeout(loadSources, busy ? 1000 : 15000);
     } catch (e) {
@@ -1624,13 +1630,14 @@
     if (meta && Object.keys(meta).length) source.meta = meta;
     try {
       await api('POST', '/v1/sources', source);
+      $('sources-status').dataset.kind = '';
       $('source-target').value = '';
       announce('Source added; its first sync has begun.');
-      $('sources-status').textContent = '';
+      loadSources();
     } catch (e) {
+      // what the server said stays until the next add (the list does not change)
       showSourcesError('Not added: ' + e.message);
     }
-    loadSources();
   }
 
   // ------------------------------------------------------------------------
