@@ -379,7 +379,6 @@ def test_refusals_say_why(tmp):
     refused({"kind": "urls", "urls": ["http://10.1.2.3/doc"]}, 400, "private")
     refused({"kind": "sitemap", "url": "http://169.254.169.254/sitemap.xml"}, 400, "refused")
     refused({"kind": "urls", "urls": []}, 400, "list of 1 to")
-    refused({"kind": "crawl", "url": site.url("/")}, 400, "not supported yet")
     refused({"kind": "ftp"}, 400, "kind must be")
     refused({"kind": "folder", "path": root, "meta": {"a": {"b": 1}}}, 400, "")
     st, _, body = call(srv, "POST", "/v1/sources", b"{not json", key=ka)
@@ -481,6 +480,44 @@ def test_python_client_sources(tmp):
             pass
 
 
+def test_crawl_limits_and_robots(tmp):
+    """A crawl stays on its site, stops at its depth and page limits, honours
+    robots.txt; a re-crawl re-ingests only the page whose bytes changed."""
+    site = Site({})
+    link = lambda *paths: " ".join('<a href="%s">%s</a>' % (p, p) for p in paths)
+    site.pages.update({
+        "/c/": "zqcstartq " + link("a.html", "b.html", "/private/x.html", "deep1.html", "#top",
+                                   "http://127.0.0.2:%d/c/a.html" % site.httpd.server_port, "mailto:x@y"),
+        "/c/a.html": "zqcaq " + link("/c/"),
+        "/c/b.html": "zqcbq",
+        "/c/deep1.html": "zqcdeeponeq " + link("deep2.html"),
+        "/c/deep2.html": "zqcdeeptwoq " + link("deep3.html"),
+        "/c/deep3.html": "zqcdeepthreeq",
+        "/private/x.html": "zqcprivateq",
+    })
+    site.extra["/robots.txt"] = b"User-agent: *\nDisallow: /private\n"
+    srv = Sluiced(tmp, sets=FAST + [LOCAL])
+    src = add_source(srv, {"kind": "crawl", "url": site.url("/c/"), "max_depth": 2})
+    first = wait_run(srv, src["id"], 1)
+    check(first["state"] == "completed" and counts(first)["new"] == 5, "start, a, b, deep1, deep2", first)
+    check(first.get("robots_skipped") == 1, "robots.txt kept it out of /private", first)
+    check(not [e for e in site.log if e[1].startswith("/private")], "never asked for /private", site.log)
+    check(not search(srv, "zqcdeepthreeq") and search(srv, "zqcdeeptwoq"), "depth 2 and no deeper")
+    check(len(documents(srv)) == 5, "five documents", [d["source"] for d in documents(srv)])
+    small = add_source(srv, {"kind": "crawl", "url": site.url("/c/a.html"), "max_pages": 2})
+    check(wait_run(srv, small["id"], 1)["new"] == 2, "max_pages 2: the start page and one more")
+    # one page changed, one no longer linked
+    site.pages["/c/b.html"] = "zqcbchangedq"
+    site.pages["/c/"] = site.pages["/c/"].replace('<a href="deep1.html">deep1.html</a>', "")
+    sync(srv, src["id"])
+    second = wait_run(srv, src["id"], 2)
+    check(counts(second) == {"new": 0, "changed": 2, "deleted": 2, "unchanged": 1, "failed": 0},
+          "start and b changed, deep1 and deep2 gone, a unchanged", second)
+    check(search(srv, "zqcbchangedq") and not search(srv, "zqcdeeponeq"), "search follows")
+    st, _, body = call(srv, "POST", "/v1/sources", {"kind": "crawl", "url": site.url("/c/"), "max_depth": 11})
+    check(st == 400 and "max_depth" in body["error"]["message"], "limits checked", st, body)
+
+
 TESTS = [
     test_folder_sync_tracks_changes,
     test_site_resync_conditional,
@@ -491,6 +528,7 @@ TESTS = [
     test_refusals_say_why,
     test_cli_sources_and_sync,
     test_python_client_sources,
+    test_crawl_limits_and_robots,
 ]
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 /*  sl_sources_actor: a workspace's sources, kept in sync.
 
     A source is a folder (under fetch.file_roots, walked recursively), a
-    list of URLs, or a sitemap (sitemap.xml, indexes followed once), with
+    list of URLs, a sitemap (sitemap.xml, indexes followed once) or a
+    bounded crawl of one site (robots.txt honoured, depth and page limits), with
     an optional schedule (sl_schedule: "every 15m" or five-field cron) and
     attributes (meta) every document it brings gets. The service answers
     REQUESTs (the edge's /v1/sources, the CLI, the clients):
@@ -18,7 +19,8 @@
     for each item (sl_store "Sources": one row per item), cheapest first:
     a file's mtime and size; a URL's ETag / Last-Modified, asked with a
     conditional HEAD through fetch's address guard (304: unchanged); a
-    sitemap entry's <lastmod>. What is new or changed is submitted to
+    sitemap entry's <lastmod>; a crawled page's content hash (the crawl
+    reads every page for its links anyway). What is new or changed is submitted to
     intake as an ordinary ingest job (retries, events and the ledger
     apply), named after the run and the item, so a run resumed after a
     crash asks for the same jobs and intake answers with the ones it made;
@@ -59,6 +61,7 @@
 #include "sl_json.h"
 #include "sl_log.h"
 #include "sl_metrics.h"
+#include "sl_crawl.h"
 #include "sl_schedule.h"
 #include "sl_sitemap.h"
 #include "sl_util.h"
@@ -234,11 +237,31 @@ s_check_target (sources_t *self, json_t *in, char *key, size_t keysize, char *wh
         return 0;
     }
     if (streq (kind, "crawl")) {
-        snprintf (why, whylen, "crawl sources are not supported yet: list the pages in a "
-                  "sitemap, or as a urls source");
-        return 400;
+        const char *url = s_str (in, "url");
+        json_t *depth = json_object_get (in, "max_depth");
+        json_t *pages = json_object_get (in, "max_pages");
+        if (!*url) {
+            snprintf (why, whylen, "a crawl source needs 'url', the http(s) page it starts from");
+            return 400;
+        }
+        if ((depth && (!json_is_integer (depth) || json_integer_value (depth) < 0
+                       || json_integer_value (depth) > 10))
+        ||  (pages && (!json_is_integer (pages) || json_integer_value (pages) < 1
+                       || json_integer_value (pages) > self->max_items))) {
+            snprintf (why, whylen, "max_depth must be an integer 0..10 and max_pages 1..%d "
+                      "(sources.max_items)", self->max_items);
+            return 400;
+        }
+        if (sl_fetch_check_url (&self->opts, url, why, whylen))
+            return 400;
+        if (!depth)
+            json_object_set_new (in, "max_depth", json_integer (2));
+        if (!pages)
+            json_object_set_new (in, "max_pages", json_integer (100));
+        snprintf (key, keysize, "crawl:%s", url);
+        return 0;
     }
-    snprintf (why, whylen, "kind must be folder, urls or sitemap, not '%.40s'", kind);
+    snprintf (why, whylen, "kind must be folder, urls, sitemap or crawl, not '%.40s'", kind);
     return 400;
 }
 
@@ -335,7 +358,8 @@ s_add (sources_t *self, sl_ctx_t *ctx, const char *ws, json_t *body)
     json_t *row = json_pack ("{s:s, s:s, s:s, s:I, s:I}", "id", id, "workspace", ws,
                              "kind", s_str (in, "kind"), "created", (json_int_t) now,
                              "updated", (json_int_t) now);
-    const char *fields [] = { "path", "urls", "url", "schedule", "meta", "name", NULL };
+    const char *fields [] = { "path", "urls", "url", "max_depth", "max_pages", "schedule", "meta",
+                              "name", NULL };
     for (int i = 0; fields [i]; i++) {
         json_t *value = json_object_get (in, fields [i]);
         if (value && !json_is_null (value))
@@ -446,8 +470,8 @@ s_update (sources_t *self, sl_ctx_t *ctx, const char *ws, json_t *body)
     if (streq (kind, "folder"))
         snprintf (source_key, sizeof source_key, "folder:%s", s_str (row, "path"));
     else
-    if (streq (kind, "sitemap"))
-        snprintf (source_key, sizeof source_key, "sitemap:%s", s_str (row, "url"));
+    if (streq (kind, "sitemap") || streq (kind, "crawl"))
+        snprintf (source_key, sizeof source_key, "%s:%s", kind, s_str (row, "url"));
     else
         source_key [0] = 0;
     char *text = json_dumps (row, JSON_COMPACT);
@@ -765,6 +789,135 @@ s_sitemap (run_t *run, const char *url, int depth)
     return rc;
 }
 
+//  A bounded crawl: breadth first from the start page, same site only
+//  (sl_crawl), robots.txt honoured, at most max_pages pages and max_depth
+//  links deep, every fetch through fetch's guard and limits. Each page is
+//  read to find its links, so its content hash is the evidence ("h"): a
+//  page whose bytes did not change is not submitted.
+typedef struct {
+    run_t *run;
+    json_t *queue;                  //  [[url, depth], ...]
+    json_t *seen;                   //  url -> true
+} s_crawl_t;
+
+static bool
+s_crawl_enqueue (void *arg, const char *url)
+{
+    s_crawl_t *crawl = arg;
+    if (!json_object_get (crawl->seen, url) && json_array_size (crawl->queue) < 100000) {
+        json_object_set_new (crawl->seen, url, json_true ());
+        json_array_append_new (crawl->queue, json_pack ("[s, I]", url, (json_int_t) 0));
+    }
+    return true;
+}
+
+//  Fetch url into the blob area; *path gets its file. 0, or the fetch's code.
+static int
+s_crawl_fetch (run_t *run, const char *url, size_t max_bytes, sl_fetch_result_t *result,
+               char *path, size_t pathlen, char *err, size_t errlen)
+{
+    sl_fetch_opts_t opts = run->self->opts;
+    opts.file_roots = NULL;
+    if (max_bytes)
+        opts.max_bytes = max_bytes;
+    int rc = sl_fetch_url (&opts, run->self->blobs, url, result, err, errlen);
+    if (rc == 0 && sl_blob_path (run->self->blobs, result->sha256, path, pathlen)) {
+        snprintf (err, errlen, "%.300s: not in the blob area", url);
+        rc = SL_FETCH_RETRY;
+    }
+    return rc;
+}
+
+//  A fetched page the store does not hold as a document goes again
+static void
+s_crawl_drop (run_t *run, const char *sha256)
+{
+    if (sl_store_blob_referenced (run->self->store, sha256) == 0)
+        sl_blob_remove (run->self->blobs, sha256);
+}
+
+static sl_robots_t *
+s_crawl_robots (run_t *run, const char *start)
+{
+    char url [2100], path [1200], err [512];
+    if (sl_crawl_robots_url (start, url, sizeof url)) {
+        snprintf (run->error, sizeof run->error, "%.300s is not an http(s) URL", start);
+        return NULL;
+    }
+    sl_fetch_result_t result;
+    int rc = s_crawl_fetch (run, url, 500 * 1024, &result, path, sizeof path, err, sizeof err);
+    if (rc && result.http_status >= 400 && result.http_status < 500)
+        return sl_robots_new (NULL, 0, "sluice");       //  no robots.txt: all allowed
+    if (rc) {
+        //  RFC 9309: an unreachable robots.txt means "do not crawl"
+        snprintf (run->error, sizeof run->error, "robots.txt of %.300s could not be read, so "
+                  "nothing is crawled: %s", start, err);
+        return NULL;
+    }
+    char *text = NULL;
+    size_t size = 0;
+    FILE *file = fopen (path, "rb");
+    if (file) {
+        text = malloc (result.size + 1);
+        size = text ? fread (text, 1, result.size, file) : 0;
+        fclose (file);
+    }
+    sl_robots_t *robots = sl_robots_new (text, size, "sluice");
+    free (text);
+    s_crawl_drop (run, result.sha256);
+    return robots;
+}
+
+static int
+s_crawl (run_t *run)
+{
+    const char *start = s_str (run->source, "url");
+    int max_depth = (int) json_integer_value (json_object_get (run->source, "max_depth"));
+    int max_pages = (int) json_integer_value (json_object_get (run->source, "max_pages"));
+    if (!s_renew (run))
+        return -1;
+    sl_robots_t *robots = s_crawl_robots (run, start);
+    if (!robots)
+        return -1;
+    s_crawl_t crawl = { run, json_array (), json_object () };
+    json_object_set_new (crawl.seen, start, json_true ());
+    json_array_append_new (crawl.queue, json_pack ("[s, I]", start, (json_int_t) 0));
+    int rc = 0, pages = 0, skipped = 0;
+    for (size_t next = 0; rc == 0 && next < json_array_size (crawl.queue) && pages < max_pages;
+         next++) {
+        json_t *entry = json_array_get (crawl.queue, next);
+        const char *url = json_string_value (json_array_get (entry, 0));
+        int depth = (int) json_integer_value (json_array_get (entry, 1));
+        char where [2100], path [1200], err [512];
+        if (sl_crawl_url_path (url, where, sizeof where) || !sl_robots_allowed (robots, where)) {
+            skipped++;
+            continue;
+        }
+        if (!s_renew (run)) {
+            rc = -1;
+            break;
+        }
+        pages++;
+        sl_fetch_result_t result;
+        if (s_crawl_fetch (run, url, 0, &result, path, sizeof path, err, sizeof err)) {
+            json_object_set_new (run->listing, url, json_pack ("{s:s, s:s}", "u", url, "fail", err));
+            continue;
+        }
+        json_object_set_new (run->listing, url, json_pack ("{s:s, s:s}", "u", url, "h", result.sha256));
+        size_t before = json_array_size (crawl.queue);
+        if (depth < max_depth && strncmp (result.mime, "text/html", 9) == 0
+        &&  sl_crawl_links (path, url, 1000, s_crawl_enqueue, &crawl) > 0)
+            for (size_t i = before; i < json_array_size (crawl.queue); i++)
+                json_array_set_new (json_array_get (crawl.queue, i), 1, json_integer (depth + 1));
+        s_crawl_drop (run, result.sha256);
+    }
+    json_object_set_new (run->run, "robots_skipped", json_integer (skipped));
+    json_decref (crawl.queue);
+    json_decref (crawl.seen);
+    sl_robots_destroy (&robots);
+    return rc;
+}
+
 //  What the source holds now, into run->listing. -1 with run->error.
 static int
 s_list_items (run_t *run)
@@ -790,6 +943,8 @@ s_list_items (run_t *run)
     }
     if (streq (kind, "sitemap"))
         return s_sitemap (run, s_str (run->source, "url"), 0);
+    if (streq (kind, "crawl"))
+        return s_crawl (run);
     snprintf (run->error, sizeof run->error, "unknown kind '%.40s'", kind);
     return -1;
 }
@@ -802,6 +957,12 @@ s_unchanged (run_t *run, const json_t *old, json_t *now, char *why, size_t whyle
 {
     //  Evidence counts only from an item whose last job went through
     bool valid = old && streq (s_str (old, "st"), "ok") && !streq (s_str (old, "a"), "deleted");
+    if (*s_str (now, "fail")) {
+        snprintf (why, whylen, "%s", s_str (now, "fail"));
+        return -1;
+    }
+    if (*s_str (now, "h"))
+        return valid && streq (s_str (old, "h"), s_str (now, "h"));
     if (json_object_get (now, "m"))
         return valid && json_equal (json_object_get (old, "m"), json_object_get (now, "m"))
                      && json_equal (json_object_get (old, "s"), json_object_get (now, "s"));
@@ -904,6 +1065,7 @@ s_submit_changes (run_t *run)
         if (rc == -2)
             return -1;
         json_t *evidence = json_deep_copy (now);
+        json_object_del (evidence, "fail");
         json_object_set_new (evidence, "r", json_string (run->run_id));
         json_object_set_new (evidence, "a", json_string (fresh ? "new" : "changed"));
         json_object_set_new (evidence, "st", json_string (rc ? "failed" : "pending"));
