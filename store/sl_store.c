@@ -2481,6 +2481,19 @@ sl_store_source_runs (sl_store_t *self, const char *id, int limit, char **json_o
     return self->ops->source_runs (self->backend, id, limit, json_out);
 }
 
+int
+sl_store_source_runs_trim (sl_store_t *self, const char *id, int keep)
+{
+    assert (self);
+    if (!s_token_ok ("source id", id))
+        return SL_STORE_ERROR;
+    if (keep < 1) {
+        sl_store_set_errmsg ("keep at least one run, not %d", keep);
+        return SL_STORE_ERROR;
+    }
+    return self->ops->source_runs_trim (self->backend, id, keep);
+}
+
 //  Inside the transaction: as step 4 of a commit does for a replaced
 //  document, the source stops naming it, and it goes only if no other
 //  source names it.

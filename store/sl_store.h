@@ -574,6 +574,9 @@ int sl_store_source_run_put (sl_store_t *self, const char *id, const char *run_i
 //  runs, newest first.
 int sl_store_source_runs (sl_store_t *self, const char *id, int limit, char **json_out);
 
+//  Keep the source's newest keep runs (>= 1), delete the older ones.
+int sl_store_source_runs_trim (sl_store_t *self, const char *id, int keep);
+
 //  The source name stops naming its document, as a re-ingest under another
 //  name would: the document goes with its chunks and vectors unless another
 //  source still names it (a renamed file whose copy was stored under its new

@@ -286,6 +286,7 @@ typedef struct {
     int (*source_run_put) (void *backend, const char *id, const char *run_id, const char *json,
                            int64_t started_ms);
     int (*source_runs) (void *backend, const char *id, int limit, char **json_out);
+    int (*source_runs_trim) (void *backend, const char *id, int keep);
     //  Delete up to limit entries created before before_ms, oldest first,
     //  in one transaction; report how many and their size (as cache_usage)
     int (*cache_evict) (void *backend, int64_t before_ms, int limit, int64_t *entries,
@@ -364,6 +365,7 @@ typedef struct {
     .source_item_put = s_source_item_put, \
     .source_run_put = s_source_run_put, \
     .source_runs = s_source_runs, \
+    .source_runs_trim = s_source_runs_trim, \
     .cache_evict = s_cache_evict, \
 }
 

@@ -463,7 +463,7 @@ typedef enum {
     S_FILTERS_GEN, S_FILTERS_BUMP,
     S_LEASE, S_LEASE_RELEASE, S_WS_BYTES, S_CACHE_USAGE, S_CACHE_EVICT,
     S_SRC_INSERT, S_SRC_UPDATE, S_SRC_ROW, S_SRC_LIST, S_SRC_DELETE, S_SRC_NEXT,
-    S_SRC_ITEMS, S_SRC_ITEM_SET, S_SRC_ITEM_DELETE, S_SRC_RUN_PUT, S_SRC_RUNS,
+    S_SRC_ITEMS, S_SRC_ITEM_SET, S_SRC_ITEM_DELETE, S_SRC_RUN_PUT, S_SRC_RUNS, S_SRC_RUNS_TRIM,
     S_COUNT
 } s_stmt_id_t;
 
@@ -582,6 +582,8 @@ static const char *s_sql [S_COUNT] = {
     [S_SRC_RUNS] = "SELECT COALESCE (json_agg (r.row::json ORDER BY r.started_ms DESC, r.id DESC)::text, "
         "'[]') FROM (SELECT id, row, started_ms FROM source_runs WHERE source_id = $1 "
         "ORDER BY started_ms DESC, id DESC LIMIT $2) r",
+    [S_SRC_RUNS_TRIM] = "DELETE FROM source_runs WHERE source_id = $1 AND id NOT IN (SELECT id FROM "
+        "source_runs WHERE source_id = $1 ORDER BY started_ms DESC, id DESC LIMIT $2)",
     [S_LEASE] = "INSERT INTO leases AS l (name, owner, until_ms) VALUES ($1, $2, $4) "
         "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms "
         "WHERE l.owner = excluded.owner OR l.until_ms < $3",
@@ -2322,6 +2324,15 @@ s_source_run_put (void *backend, const char *id, const char *run_id, const char 
     s_p_int (&p, started_ms);
     s_p_text (&p, json);
     return s_write_rows (backend, S_SRC_RUN_PUT, &p, false, "record run");
+}
+
+static int
+s_source_runs_trim (void *backend, const char *id, int keep)
+{
+    s_params_t p = { 0 };
+    s_p_text (&p, id);
+    s_p_int (&p, keep);
+    return s_write_rows (backend, S_SRC_RUNS_TRIM, &p, false, "trim runs");
 }
 
 static int

@@ -397,7 +397,7 @@ typedef enum {
     S_WS_DOC_MODEL, S_LEXICAL, S_TERM_CHUNKS, S_CHUNK_COUNT, S_PAGE_LEXICAL, S_TERM_PAGES, S_PAGE_COUNT, S_PAGES_BUILD, S_DOCS_KEYS,
     S_LEASE, S_LEASE_RELEASE, S_WS_BYTES, S_CACHE_USAGE, S_CACHE_EVICT,
     S_SRC_INSERT, S_SRC_UPDATE, S_SRC_ROW, S_SRC_LIST, S_SRC_DELETE, S_SRC_NEXT,
-    S_SRC_ITEMS, S_SRC_ITEM_SET, S_SRC_ITEM_DELETE, S_SRC_RUN_PUT, S_SRC_RUNS,
+    S_SRC_ITEMS, S_SRC_ITEM_SET, S_SRC_ITEM_DELETE, S_SRC_RUN_PUT, S_SRC_RUNS, S_SRC_RUNS_TRIM,
     S_ATTRS_DELETE, S_ATTR_INSERT, S_DOC_META_SET, S_DOC_META_GET,
     S_FILTERS_GEN, S_FILTERS_BUMP,
     S_COUNT
@@ -517,6 +517,8 @@ static const char *s_sql [S_COUNT] = {
     [S_SRC_RUN_PUT] = "INSERT INTO source_runs (id, source_id, started_ms, row) VALUES (?1, ?2, ?3, ?4) "
         "ON CONFLICT (id) DO UPDATE SET row = excluded.row",
     [S_SRC_RUNS] = "SELECT COALESCE (json_group_array (json (row)), '[]') FROM (SELECT row FROM "
+        "source_runs WHERE source_id = ?1 ORDER BY started_ms DESC, id DESC LIMIT ?2)",
+    [S_SRC_RUNS_TRIM] = "DELETE FROM source_runs WHERE source_id = ?1 AND id NOT IN (SELECT id FROM "
         "source_runs WHERE source_id = ?1 ORDER BY started_ms DESC, id DESC LIMIT ?2)",
     [S_LEASE] = "INSERT INTO leases (name, owner, until_ms) VALUES (?1, ?2, ?4) "
         "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms "
@@ -2032,6 +2034,24 @@ s_source_run_put (void *backend, const char *id, const char *run_id, const char 
         sqlite3_bind_int64 (st, 3, started_ms);
         s_bind_text (st, 4, json);
         rc = s_write_one (self, c, st, "record run") < 0 ? SL_STORE_ERROR : SL_STORE_OK;
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_source_runs_trim (void *backend, const char *id, int keep)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_SRC_RUNS_TRIM);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, id);
+        sqlite3_bind_int (st, 2, keep);
+        rc = s_write_one (self, c, st, "trim runs") < 0 ? SL_STORE_ERROR : SL_STORE_OK;
     }
     s_release (self, c);
     return rc;

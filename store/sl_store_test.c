@@ -2161,6 +2161,11 @@ s_test_sources (sl_store_t *store, const s_db_t *db)
     free (json);
     CHECK (json_array_size (runs) == 1);
     json_decref (runs);
+    //  Trimmed to the newest
+    CHECK (sl_store_source_runs_trim (store, "src1", 1) == 0);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM source_runs WHERE source_id = 'src1'") == 1);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM source_runs WHERE id = 'run2'") == 1);
+    CHECK (sl_store_source_runs_trim (store, "src1", 0) == SL_STORE_ERROR);
 
     //  Another workspace cannot delete it; deleting takes items and runs
     CHECK (sl_store_source_delete (store, "other", "src1") == SL_STORE_NOT_FOUND);

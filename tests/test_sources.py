@@ -148,6 +148,12 @@ class Site:
                 self.answer(False)
 
             def do_HEAD(self):
+                if self.path.startswith("/nohead"):
+                    outer.log.append(("HEAD", self.path, 405))
+                    self.send_response(405)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 self.answer(True)
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -277,6 +283,18 @@ def test_urls_source_conditional(tmp):
     second = wait_run(srv, src["id"], 2)
     check(counts(second) == {"new": 0, "changed": 0, "deleted": 0, "unchanged": 2, "failed": 0}, "second", second)
     check(sorted(site.log) == [("HEAD", "/pa", 304), ("HEAD", "/pb", 304)], "only conditional HEADs", site.log)
+    # a server that refuses HEAD: the page goes to fetch each time, and
+    # fetch's dedupe by content keeps it from being parsed again
+    site.pages["/nohead1"] = "zqnoheadq"
+    other = add_source(srv, {"kind": "urls", "urls": [site.url("/nohead1")]})
+    check(counts(wait_run(srv, other["id"], 1))["new"] == 1, "405 to HEAD: ingested anyway")
+    before = stage_counts(srv)
+    sync(srv, other["id"])
+    again = wait_run(srv, other["id"], 2)
+    after = stage_counts(srv)
+    check(again["changed"] == 1 and again["failed"] == 0, "no evidence: submitted again", again)
+    check(after.get("fetch", 0) - before.get("fetch", 0) == 1 and after.get("parse", 0) == before.get("parse", 0),
+          "fetched, not parsed", before, after)
 
 
 def test_schedule_fires_by_itself(tmp):

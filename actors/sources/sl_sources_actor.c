@@ -88,6 +88,7 @@ typedef struct {
     int64_t lease_ms;
     int max_items;
     int max_urls;
+    int keep_runs;
     int64_t max_sitemap_bytes;
     pthread_t thread;
     volatile bool stopping;
@@ -550,9 +551,10 @@ s_sync (sources_t *self, sl_ctx_t *ctx, const char *ws, json_t *body)
         json_decref (runs);
         return;
     }
-    json_decref (runs);
+    //  Named after the run before it: two requests racing here make one run
     char run_id [SL_ID_LEN + 1];
-    sl_id_new (run_id);
+    sl_id_derive (run_id, id, last ? s_str (last, "id") : "", "sync");
+    json_decref (runs);
     int64_t now = sl_now_ms ();
     json_t *run = json_pack ("{s:s, s:s, s:s, s:s, s:I}", "id", run_id, "source_id", id,
                              "state", "queued", "trigger", "manual", "requested", (json_int_t) now);
@@ -971,8 +973,14 @@ s_unchanged (run_t *run, const json_t *old, json_t *now, char *why, size_t whyle
     //  A URL: ask the server (the first time too, for the validators)
     sl_fetch_probe_t probe;
     if (sl_fetch_probe (&run->self->opts, s_str (now, "u"), valid ? s_str (old, "e") : NULL,
-                        valid ? s_str (old, "l") : NULL, &probe, why, whylen))
+                        valid ? s_str (old, "l") : NULL, &probe, why, whylen)) {
+        //  A server that does not answer HEAD: no cheap evidence, so the
+        //  page goes to fetch, whose dedupe by content keeps an unchanged
+        //  page from being parsed again
+        if (probe.http_status == 405 || probe.http_status == 501)
+            return 0;
         return -1;
+    }
     json_object_set_new (now, "e", json_string (probe.etag));
     json_object_set_new (now, "l", json_string (probe.last_modified));
     return valid && probe.http_status == 304 ? 1 : 0;
@@ -1262,6 +1270,7 @@ s_run (sources_t *self, json_t *source, sl_client_t *client)
         if (rc)
             json_object_set_new (run.run, "error", json_string (run.error));
         s_run_save (&run);
+        sl_store_source_runs_trim (self->store, run.id, self->keep_runs);
         sl_store_source_set_next (self->store, run.id, s_next_due (source, started));
         char labels [64];
         snprintf (labels, sizeof labels, "state=\"%s\"", rc == 0 ? "completed" : "failed");
@@ -1333,6 +1342,9 @@ s_start (sl_node_t *node, char *err, size_t errlen)
     self->lease_ms = sl_config_int (cfg, "sources.lease_s", 60) * 1000;
     self->max_items = (int) sl_config_int (cfg, "sources.max_items", 100000);
     self->max_urls = (int) sl_config_int (cfg, "sources.max_urls", 1000);
+    self->keep_runs = (int) sl_config_int (cfg, "sources.keep_runs", 100);
+    if (self->keep_runs < 1)
+        self->keep_runs = 1;
     self->max_sitemap_bytes = sl_config_size (cfg, "sources.max_sitemap_bytes", 50 * 1024 * 1024);
     char host [64] = "host";
     gethostname (host, sizeof host);
