@@ -5,7 +5,7 @@
 # killed mid-sync, refusals. Included from tests/CMakeLists.txt.
 sl_pytest(test_sources.py sources
   folder_sync_tracks_changes site_resync_conditional urls_source_conditional schedule_fires_by_itself
-  two_nodes_never_overlap killed_node_run_taken_over refusals_say_why python_client_sources
+  two_nodes_never_overlap killed_node_run_taken_over killed_node_run_taken_over_postgres refusals_say_why python_client_sources
   crawl_limits_and_robots)
 if(TARGET sluice)
   sl_pytest(test_sources.py sources cli_sources_and_sync)

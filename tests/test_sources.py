@@ -9,7 +9,7 @@ store and broker, a node killed mid-sync. Nothing of Sluice is imitated.
 
 Usage: test_sources.py [test_name ...]   Env: SLUICED
 """
-import http.server, json, os, re, signal, sys, threading, time
+import http.server, json, os, re, signal, sys, tempfile, threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_edge  # noqa: E402
@@ -341,12 +341,13 @@ def test_two_nodes_never_overlap(tmp):
     check(len(documents(srv)) == 6, "one document per page", len(documents(srv)))
 
 
-def test_killed_node_run_taken_over(tmp):
+def test_killed_node_run_taken_over(tmp, store=()):
     """A node killed mid-sync: after the lease the other node resumes the same
     run; counts exact, no duplicates."""
     site = _slow_site(8, 0.6)
-    srv = Sluiced(tmp, sets=[LOCAL, "sources.scheduler=false", "jobs.stale_s=3", "jobs.redrive_interval_s=1"])
-    sets = FAST + [LOCAL, "sources.lease_s=3"]
+    srv = Sluiced(tmp, sets=[LOCAL, "sources.scheduler=false", "jobs.stale_s=3", "jobs.redrive_interval_s=1"]
+                  + list(store))
+    sets = FAST + [LOCAL, "sources.lease_s=3"] + list(store)
     first = Sluiced(tmp, name="first", role="sources", broker_port=srv.broker_port, data=srv.data,
                     sets=sets, wait=False)
     src = add_source(srv, {"kind": "urls", "urls": [site.url(p) for p in sorted(site.pages)]})
@@ -371,6 +372,28 @@ def test_killed_node_run_taken_over(tmp):
     check(counts(done) == {"new": 8, "changed": 0, "deleted": 0, "unchanged": 0, "failed": 0}, "counts exact", done)
     docs = documents(srv)
     check(len(docs) == 8 and len({d["source"] for d in docs}) == 8, "no duplicates", [d["source"] for d in docs])
+
+
+def test_killed_node_run_taken_over_postgres(tmp):
+    """The same on PostgreSQL (tests/pg_server.sh): leases, runs and items
+    in the shared database."""
+    import subprocess
+    pg_server = os.path.join(test_edge.ROOT, "tests", "pg_server.sh")
+    pgdir = os.path.join(tmp, "pg")
+    os.makedirs(pgdir)
+    d = pgdir
+    while d not in ("/", "/tmp", tempfile.gettempdir()):
+        os.chmod(d, os.stat(d).st_mode | 0o055)
+        d = os.path.dirname(d)
+    out = subprocess.run(["sh", pg_server, "start", pgdir, str(test_edge.free_ports(1)), str(os.getpid())],
+                         capture_output=True, text=True)
+    if out.returncode == 77:
+        raise test_edge.Skip(out.stderr.strip())
+    check(out.returncode == 0, "PostgreSQL started", out.stderr)
+    try:
+        test_killed_node_run_taken_over(tmp, store=["store.url=" + out.stdout.strip().splitlines()[-1]])
+    finally:
+        subprocess.run(["sh", pg_server, "stop", pgdir], capture_output=True)
 
 
 def test_refusals_say_why(tmp):
@@ -543,6 +566,7 @@ TESTS = [
     test_schedule_fires_by_itself,
     test_two_nodes_never_overlap,
     test_killed_node_run_taken_over,
+    test_killed_node_run_taken_over_postgres,
     test_refusals_say_why,
     test_cli_sources_and_sync,
     test_python_client_sources,
