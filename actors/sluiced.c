@@ -636,6 +636,11 @@ main (int argc, char **argv)
             wc.drain_timeout_ms = (int) sl_config_int (cfg, "worker.drain_timeout_ms", wc.drain_timeout_ms);
             wc.handler = def->handler;
             wc.stage_events = def->stage_events;
+            if (def->stage_events) {
+                //  A pipeline stage: a cancelled job stops at its boundary
+                wc.admit = sl_store_job_gate;
+                wc.admit_arg = node;
+            }
             wc.metrics = sl_node_metrics (node);
             wc.state = r->state;
             if (strncmp (wc.broker, "inproc:", 7) != 0) {

@@ -48,6 +48,8 @@ struct _sl_ctx_t {
     zmsg_t *after;              //  events to emit once the handler returned
     char error [SL_REASON_MAX];
     int64_t last_progress;
+    bool cancelled;             //  the job was cancelled: drop what the handler made
+    int64_t cancel_checked;     //  when sl_ctx_cancelled last asked (monotonic ms)
 };
 
 void
@@ -283,6 +285,44 @@ sl_ctx_write_failed (sl_ctx_t *ctx, int error, const char *what)
     return SL_RETRY;
 }
 
+bool
+sl_ctx_cancelled (sl_ctx_t *ctx)
+{
+    const sl_worker_config_t *cfg = &ctx->worker->cfg;
+    if (ctx->cancelled || !cfg->admit || !*sl_envelope_job (ctx->env))
+        return ctx->cancelled;
+    int64_t now = sl_mono_ms ();
+    if (ctx->cancel_checked && now - ctx->cancel_checked < SL_CANCEL_POLL_MS)
+        return false;
+    ctx->cancel_checked = now;
+    ctx->cancelled = !cfg->admit (ctx->env, cfg->admit_arg);
+    return ctx->cancelled;
+}
+
+//  The stage boundary: a message of a job that was cancelled is not
+//  handled (the gate removes what the job left), only acknowledged
+static void
+s_boundary (sl_ctx_t *ctx, int64_t now)
+{
+    const sl_worker_config_t *cfg = &ctx->worker->cfg;
+    ctx->cancelled = cfg->admit && *sl_envelope_job (ctx->env) && !cfg->admit (ctx->env, cfg->admit_arg);
+    ctx->cancel_checked = now;
+    if (ctx->cancelled)
+        sl_info (sl_envelope_job (ctx->env), "%s: job cancelled: message dropped", ctx->worker->service);
+}
+
+//  Cancelled before or while the handler ran: nothing it made goes on,
+//  and asking the gate once more removes what it wrote meanwhile
+static void
+s_drop_cancelled (sl_ctx_t *ctx)
+{
+    const sl_worker_config_t *cfg = &ctx->worker->cfg;
+    if (cfg->admit)
+        cfg->admit (ctx->env, cfg->admit_arg);
+    zmsg_destroy (&ctx->forwards);
+    zmsg_destroy (&ctx->after);
+}
+
 //  Run the handler on one delivered envelope and report the outcome.
 //  direct: called on the actor thread, sock is the broker socket.
 static void
@@ -302,9 +342,15 @@ s_handle_one (sl_worker_t *worker, zsock_t *sock, zframe_t *frame, bool direct)
     }
     bool events = worker->cfg.stage_events && *sl_envelope_job (ctx.env);
     int64_t started = sl_mono_ms ();
-    if (events)
+    s_boundary (&ctx, started);
+    if (events && !ctx.cancelled)
         s_stage_event (&ctx, "stage_started", -1, NULL);
-    sl_outcome_t outcome = worker->cfg.handler (&ctx, worker->cfg.state);
+    sl_outcome_t outcome = ctx.cancelled ? SL_DONE : worker->cfg.handler (&ctx, worker->cfg.state);
+    if (ctx.cancelled) {
+        s_drop_cancelled (&ctx);
+        outcome = SL_DONE;
+        events = false;
+    }
     if (events && outcome == SL_DONE)
         s_stage_event (&ctx, "stage_completed", sl_mono_ms () - started, NULL);
     else

@@ -71,6 +71,13 @@ typedef struct {
     void *state;
     bool stage_events;          //  emit stage_started/stage_completed/stage_retry
     struct _sl_metrics_t *metrics;  //  if set: sluice_stage_duration_seconds{stage,outcome}
+    //  Optional gate at the stage boundary: asked before a message of a
+    //  job is handled (and by sl_ctx_cancelled while it is); false means
+    //  the job was cancelled: the message is acknowledged with no
+    //  successor and no stage events. Must be thread-safe; answers true
+    //  when in doubt (a job is never dropped for a failed look-up)
+    bool (*admit) (const sl_envelope_t *env, void *arg);
+    void *admit_arg;
     const char *curve_client;   //  path of this worker's CURVE cert (secret), or NULL
     const char *curve_server;   //  path of the broker's public cert, or NULL
 } sl_worker_config_t;
@@ -161,6 +168,15 @@ void sl_ctx_set_error (sl_ctx_t *ctx, const char *fmt, ...)
 //  to make room. Any other error may pass: "<service>: cannot write
 //  <what>: <strerror>" and a retry. The one policy every stage follows.
 sl_outcome_t sl_ctx_write_failed (sl_ctx_t *ctx, int error, const char *what);
+
+//  Has the job been cancelled since its message was delivered? Asks the
+//  worker's gate (cfg.admit) at most every SL_CANCEL_POLL_MS, so a long
+//  handler may call it every page. Once true, the handler should stop and
+//  return SL_DONE: whatever it forwarded or emitted is dropped, and the
+//  gate is asked once more after it returns, so it removes what the
+//  handler wrote meanwhile too. Always false without a gate.
+#define SL_CANCEL_POLL_MS 250
+bool sl_ctx_cancelled (sl_ctx_t *ctx);
 
 //  The service this worker serves (= the stage name).
 const char *sl_ctx_service (sl_ctx_t *ctx);

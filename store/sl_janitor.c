@@ -217,7 +217,7 @@ s_on_job (void *arg, const char *job_id, int64_t mtime_ms)
         collect = true;         //  no such job (deleted store, stray folder)
     else
     if (rc == SL_STORE_OK)
-        collect = (job.state == SL_STORE_COMPLETED || job.state == SL_STORE_FAILED)
+        collect = sl_store_state_terminal ((int) job.state)
                && job.updated_ms < pass->cutoff_ms;
     else
         pass->store_failed = true;

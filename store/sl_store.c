@@ -102,7 +102,8 @@ static const char *s_stage_names [SL_STORE_STAGE_COUNT] = {
     "fetch", "parse", "chunk", "embed", "store"
 };
 static const char *s_state_names [SL_STORE_STATE_COUNT] = {
-    "queued", "fetching", "parsing", "chunking", "embedding", "storing", "completed", "failed"
+    "queued", "fetching", "parsing", "chunking", "embedding", "storing", "completed", "failed",
+    "cancelled"
 };
 
 const char *
@@ -124,6 +125,12 @@ const char *
 sl_store_state_name (sl_store_state_t state)
 {
     return state >= 0 && state < SL_STORE_STATE_COUNT ? s_state_names [state] : "";
+}
+
+bool
+sl_store_state_terminal (int state)
+{
+    return state == SL_STORE_COMPLETED || state == SL_STORE_FAILED || state == SL_STORE_CANCELLED;
 }
 
 int
@@ -529,6 +536,85 @@ sl_store_jobs_unfinished (sl_store_t *self, int64_t older_than_ms, int limit,
     return self->ops->jobs_unfinished (self->backend, older_than_ms, limit, jobs_p, count_p);
 }
 
+//  Why a job-control write changed nothing: the job is elsewhere, or in a
+//  state the transition does not start from
+static int
+s_control_refused (sl_store_t *self, const char *job_id, const char *workspace,
+                   sl_store_control_t what, sl_store_job_t *row)
+{
+    int rc = self->ops->job_get (self->backend, job_id, row);
+    if (rc == SL_STORE_OK && strcmp (row->workspace, workspace) != 0) {
+        sl_store_job_reset (row);
+        rc = SL_STORE_NOT_FOUND;
+    }
+    if (rc == SL_STORE_NOT_FOUND) {
+        sl_store_set_errmsg ("no job %s in this workspace", job_id);
+        return rc;
+    }
+    if (rc != SL_STORE_OK)
+        return rc;
+    const char *state = sl_store_state_name (row->state);
+    if (what == SL_STORE_CANCEL) {
+        sl_store_set_errmsg ("job %s is already %s: only a job that has not finished can be "
+                             "cancelled%s", job_id, state, row->state == SL_STORE_FAILED
+                             ? " (retry it instead: POST /v1/jobs/{id}/retry)" : "");
+        return SL_STORE_TERMINAL;
+    }
+    if (what == SL_STORE_RESTART || what == SL_STORE_RESTART_HELD)
+        sl_store_set_errmsg ("job %s is %s: only a failed or cancelled job can be retried%s",
+                             job_id, state, row->state == SL_STORE_COMPLETED
+                             ? " (to cut its document again, reprocess the document)" : "");
+    else
+        sl_store_set_errmsg ("job %s is %s%s", job_id, state, row->held ? " and held" : "");
+    return SL_STORE_CONFLICT;
+}
+
+int
+sl_store_job_control (sl_store_t *self, const char *job_id, const char *workspace,
+                      sl_store_control_t what, sl_store_job_t *job)
+{
+    assert (self);
+    sl_store_job_t row;
+    memset (&row, 0, sizeof row);
+    if (!s_token_ok ("job id", job_id) || !s_token_ok ("workspace", workspace)
+    ||  what < 0 || what >= SL_STORE_CONTROL_COUNT)
+        return SL_STORE_ERROR;
+    int rc = self->ops->job_control (self->backend, job_id, workspace, what, sl_now_ms ());
+    if (rc == SL_STORE_OK) {
+        if (job && self->ops->job_get (self->backend, job_id, &row) != SL_STORE_OK)
+            sl_store_job_reset (&row);
+    }
+    else
+    if (rc == SL_STORE_CONFLICT)
+        rc = s_control_refused (self, job_id, workspace, what, &row);
+    if (job)
+        *job = row;
+    else
+        sl_store_job_reset (&row);
+    return rc;
+}
+
+int
+sl_store_workspace_paused (sl_store_t *self, const char *workspace, bool *paused)
+{
+    assert (self && paused);
+    *paused = false;
+    if (!s_token_ok ("workspace", workspace))
+        return SL_STORE_ERROR;
+    return self->ops->workspace_paused (self->backend, workspace, -1, paused, sl_now_ms ());
+}
+
+int
+sl_store_workspace_set_paused (sl_store_t *self, const char *workspace, bool paused)
+{
+    assert (self);
+    bool now;
+    if (!s_token_ok ("workspace", workspace))
+        return SL_STORE_ERROR;
+    return self->ops->workspace_paused (self->backend, workspace, paused ? 1 : 0, &now,
+                                        sl_now_ms ());
+}
+
 void
 sl_store_job_reset (sl_store_job_t *job)
 {
@@ -844,6 +930,23 @@ s_commit_chunks (sl_store_t *self, void *tx, const char *doc_id, int n, int dim,
 //    other.
 //
 //  s_commit_body is that policy, inside the backend's transaction.
+//  Vectors of model_id and dim may go into a workspace that embeds with
+//  ws_model ("" none yet) and ws_dim (0 none yet): else CONFLICT
+static int
+s_model_check (const char *ws, const char *ws_model, int ws_dim, const char *model_id, int dim)
+{
+    if (*ws_model && strcmp (model_id, ws_model) != 0) {
+        sl_store_set_errmsg ("workspace %s embeds with model %s, not %s: use a new "
+                             "workspace to change models", ws, ws_model, model_id);
+        return SL_STORE_CONFLICT;
+    }
+    if (ws_dim > 0 && dim != ws_dim) {
+        sl_store_set_errmsg ("workspace %s stores %d-dimensional vectors, not %d", ws, ws_dim, dim);
+        return SL_STORE_CONFLICT;
+    }
+    return SL_STORE_OK;
+}
+
 static int
 s_commit_body (sl_store_t *self, void *tx, const sl_doc_meta_t *meta, const char *doc_id,
                int n, int dim, const char *model_id, sl_store_reader_fn *reader, void *arg,
@@ -881,6 +984,12 @@ s_commit_body (sl_store_t *self, void *tx, const sl_doc_meta_t *meta, const char
         if (state == SL_STORE_COMPLETED) {
             snprintf (result->document_id, sizeof result->document_id, "%s", job_doc);
             sl_store_set_errmsg ("job %s is already completed", meta->job_id);
+            return SL_STORE_TERMINAL;
+        }
+        else
+        if (state == SL_STORE_CANCELLED) {
+            //  The cancel was accepted first: nothing of the job is written
+            sl_store_set_errmsg ("job %s was cancelled", meta->job_id);
             return SL_STORE_TERMINAL;
         }
         else
@@ -931,20 +1040,29 @@ s_commit_body (sl_store_t *self, void *tx, const sl_doc_meta_t *meta, const char
         snprintf (result->replaced, sizeof result->replaced, "%s", old_doc);
     }
 
-    //  5. The content: stored once; a duplicate writes nothing of it
-    if (exists)
+    //  5. The content: stored once; a duplicate writes nothing of it,
+    //  except a reprocess (recut), whose new chunks replace the old ones
+    if (n > 0 && (!exists || meta->recut)
+    &&  (rc = s_model_check (ws, ws_model, ws_dim, model_id, dim)) != SL_STORE_OK)
+        return rc;
+    if (exists && meta->recut && n > 0) {
+        rc = ops->tx_doc_update (tx, ws, doc_id, true, n, model_id, meta->chunking,
+                                 meta->pages_blob, now, change);
+        change->changed = true;
+        if (rc || (rc = s_commit_chunks (self, tx, doc_id, n, dim, model_id, reader, arg, staged))
+        ||  (rc = ops->tx_pages_build (tx, doc_id)))
+            return rc;
+    }
+    else
+    if (exists) {
         snprintf (result->duplicate_of, sizeof result->duplicate_of, "%s", doc_id);
+        //  its parse output, if it had none kept (stored before it was)
+        if (meta->pages_blob
+        &&  (rc = ops->tx_doc_update (tx, ws, doc_id, false, 0, NULL, NULL, meta->pages_blob, now,
+                                      change)) != SL_STORE_OK)
+            return rc;
+    }
     else {
-        if (n > 0 && *ws_model && strcmp (model_id, ws_model) != 0) {
-            sl_store_set_errmsg ("workspace %s embeds with model %s, not %s: use a new "
-                                 "workspace to change models", ws, ws_model, model_id);
-            return SL_STORE_CONFLICT;
-        }
-        if (n > 0 && ws_dim > 0 && dim != ws_dim) {
-            sl_store_set_errmsg ("workspace %s stores %d-dimensional vectors, not %d", ws,
-                                 ws_dim, dim);
-            return SL_STORE_CONFLICT;
-        }
         rc = ops->tx_doc_insert (tx, meta, doc_id, n, n > 0 ? model_id : NULL, now);
         if (rc < 0)
             return rc;
@@ -952,6 +1070,10 @@ s_commit_body (sl_store_t *self, void *tx, const sl_doc_meta_t *meta, const char
             snprintf (result->duplicate_of, sizeof result->duplicate_of, "%s", doc_id);
         else {
             change->changed = true;
+            if (meta->pages_blob
+            &&  (rc = ops->tx_doc_update (tx, ws, doc_id, false, 0, NULL, NULL, meta->pages_blob,
+                                          now, change)) != SL_STORE_OK)
+                return rc;
             if (n > 0
             &&  ((rc = s_commit_chunks (self, tx, doc_id, n, dim, model_id, reader, arg, staged))
                  || (rc = ops->tx_pages_build (tx, doc_id))))
@@ -999,7 +1121,8 @@ s_commit (sl_store_t *self, const sl_doc_meta_t *meta, int n, int dim, const cha
     memset (result, 0, sizeof *result);
     if (!s_token_ok ("workspace", meta->workspace)
     ||  !s_text_ok ("source", meta->source, S_SOURCE_MAX) || !s_sha_ok (meta->sha256)
-    ||  (meta->job_id && !s_token_ok ("job id", meta->job_id)))
+    ||  (meta->job_id && !s_token_ok ("job id", meta->job_id))
+    ||  (meta->pages_blob && !s_sha_ok (meta->pages_blob)))
         return SL_STORE_ERROR;
     if (n < 0 || (n > 0 && (!reader || dim < 1 || dim > S_DIM_MAX))) {
         sl_store_set_errmsg ("invalid commit: %d chunks, dim %d%s", n, dim,
@@ -1441,6 +1564,7 @@ sl_store_chunks_free (sl_store_chunk_t **chunks_p, int count)
         free ((*chunks_p) [i].hash);
         free ((*chunks_p) [i].text);
         free ((*chunks_p) [i].section);
+        free ((*chunks_p) [i].context);
     }
     free (*chunks_p);
     *chunks_p = NULL;

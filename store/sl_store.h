@@ -69,6 +69,7 @@ typedef enum {
     SL_STORE_STORING,
     SL_STORE_COMPLETED,
     SL_STORE_FAILED,
+    SL_STORE_CANCELLED,         //  stopped by a person: terminal, never committed or re-driven
     SL_STORE_STATE_COUNT
 } sl_store_state_t;
 
@@ -100,7 +101,18 @@ typedef struct {
     char *lease_owner;          //  NULL if no lease
     int64_t lease_until_ms;
     char *options;              //  JSON text or NULL
+    bool held;                  //  accepted while its workspace's intake was paused: not started
 } sl_store_job_t;
+
+//  Job control: the transitions a person asks for (sl_store_job_control)
+typedef enum {
+    SL_STORE_CANCEL,            //  any unfinished state -> cancelled
+    SL_STORE_RESTART,           //  failed | cancelled -> queued, its last run forgotten
+    SL_STORE_RESTART_HELD,      //  the same, but held (its workspace is paused)
+    SL_STORE_HOLD,              //  queued -> queued and held
+    SL_STORE_RELEASE,           //  queued and held -> queued (the caller starts it)
+    SL_STORE_CONTROL_COUNT
+} sl_store_control_t;
 
 //  A document being committed. Borrowed.
 typedef struct {
@@ -116,6 +128,10 @@ typedef struct {
                                 //  (engine/sl_chunking.h); may be NULL
     const char *attrs;          //  its attributes, a JSON object (sl_meta_parse rules) that
                                 //  replaces the document's; NULL: keep what it has
+    const char *pages_blob;     //  its parse output (pages.mp) kept as this blob, so it can
+                                //  be cut again without a parse; NULL: keep what it has
+    bool recut;                 //  a reprocess: the document exists, its chunks (vectors,
+                                //  pages) are replaced by these in the same transaction
 } sl_doc_meta_t;
 
 //  One chunk to commit. Borrowed. Its id derives from document id and ordinal.
@@ -155,6 +171,7 @@ typedef struct {
     int64_t updated_ms;
     char *chunking;             //  JSON text of how it was cut; NULL if not recorded
     char *meta;                 //  its attributes, canonical JSON ("{}" none)
+    char pages_blob [SL_SHA256_HEX];    //  its kept parse output (a blob), "" if none
 } sl_store_doc_t;
 
 //  A stored chunk. Release with sl_store_chunks_free.
@@ -173,6 +190,7 @@ typedef struct {
     char *section;              //  "" none
     bool ocr;
     int ocr_confidence;         //  when ocr
+    char *context;              //  what was embedded before its text ("" none)
 } sl_store_chunk_t;
 
 //  What a commit did. See sl_store_document_commit_stream.
@@ -302,11 +320,14 @@ const char *sl_store_stage_name (sl_store_stage_t stage);
 sl_store_stage_t sl_store_stage_parse (const char *name);
 const char *sl_store_state_name (sl_store_state_t state);
 int sl_store_state_parse (const char *name);
+//  completed, failed or cancelled: nothing moves the job on its own any more
+bool sl_store_state_terminal (int state);
 
 //  --------------------------------------------------------------------------
 //  Jobs. Writes give NOT_FOUND for an unknown id, TERMINAL for a finished job.
 
-//  Create job id, queued (and its workspace if new); sha256, mime and
+//  Create job id, queued (and its workspace if new), held if the
+//  workspace's intake is paused (read in the same transaction); sha256, mime and
 //  options_json may be NULL. An id that exists: 0, nothing changed.
 int sl_store_job_create (sl_store_t *self, const char *job_id, const char *workspace,
                          const char *source, const char *sha256, const char *mime,
@@ -350,6 +371,25 @@ int sl_store_job_list (sl_store_t *self, const char *workspace, const char *stat
 //  older_than_ms, oldest first: the re-driver's candidates.
 int sl_store_jobs_unfinished (sl_store_t *self, int64_t older_than_ms, int limit,
                               sl_store_job_t **jobs_p, int *count_p);
+
+//  Job control (a person's request, through intake). One guarded write,
+//  ordered by the database against a racing commit: a cancel accepted
+//  before the commit's transaction locked the job means the commit writes
+//  nothing (TERMINAL, "was cancelled"); a commit first means the cancel
+//  finds the job completed. job (may be NULL; caller resets it) gets the
+//  row as it is after the call, whatever the outcome. Returns OK;
+//  NOT_FOUND (no such job in workspace: another workspace's job is not
+//  found); TERMINAL (cancel of a completed/failed job; errmsg says which);
+//  CONFLICT (restart of a job that is not failed or cancelled, hold or
+//  release of a job not in that state; errmsg says its state).
+int sl_store_job_control (sl_store_t *self, const char *job_id, const char *workspace,
+                          sl_store_control_t what, sl_store_job_t *job);
+
+//  Is workspace's intake paused (false for an unknown workspace)? Set it
+//  (the workspace is created if new): kept in the store, so it survives
+//  restarts and is the same for every intake process.
+int sl_store_workspace_paused (sl_store_t *self, const char *workspace, bool *paused);
+int sl_store_workspace_set_paused (sl_store_t *self, const char *workspace, bool paused);
 
 //  Free one job's strings and zero it.
 void sl_store_job_reset (sl_store_job_t *job);

@@ -98,6 +98,15 @@ typedef struct {
                      int offset, sl_store_job_t **jobs_p, int *count_p);
     int (*jobs_unfinished) (void *backend, int64_t older_than_ms, int limit,
                             sl_store_job_t **jobs_p, int *count_p);
+    //  One job-control transition of a job of workspace (sl_store.h), one
+    //  guarded UPDATE: OK if it moved, CONFLICT if the job is not in a
+    //  state that allows it (or not there: the policy tells which)
+    int (*job_control) (void *backend, const char *job_id, const char *workspace,
+                        sl_store_control_t what, int64_t now_ms);
+    //  set < 0: read whether the workspace's intake is paused (false if no
+    //  such workspace); 0 / 1: record it (the workspace is created if new)
+    int (*workspace_paused) (void *backend, const char *workspace, int set, bool *paused,
+                             int64_t now_ms);
     int (*document_find) (void *backend, const char *workspace, const char *sha256,
                           sl_store_doc_t *doc);
     //  A commit is a write transaction driven by sl_store.c (which holds
@@ -144,6 +153,12 @@ typedef struct {
     //  NULL) gets its blob's hash. NOT_FOUND if no such document
     int (*tx_doc_remove) (void *tx, const char *workspace, const char *doc_id,
                           char *sha256_out, sl_store_change_t *change);
+    //  Update a document of workspace: drop: delete its chunks (their
+    //  vectors and its pages; keys appended to change->removed) and record
+    //  n chunks; model_id, chunking, pages_blob: record each unless NULL
+    int (*tx_doc_update) (void *tx, const char *workspace, const char *doc_id, bool drop, int n,
+                          const char *model_id, const char *chunking, const char *pages_blob,
+                          int64_t now_ms, sl_store_change_t *change);
     //  Serialise the workspace's writers until the transaction ends, as
     //  tx_workspace does, without creating it: NOT_FOUND if no workspace
     int (*tx_workspace_lock) (void *tx, const char *workspace);
@@ -311,6 +326,8 @@ typedef struct {
     .job_lease = s_job_lease, \
     .job_list = s_job_list, \
     .jobs_unfinished = s_jobs_unfinished, \
+    .job_control = s_job_control, \
+    .workspace_paused = s_workspace_paused, \
     .document_find = s_document_find, \
     .tx_begin = s_tx_begin, \
     .tx_end = s_tx_end, \
@@ -328,6 +345,7 @@ typedef struct {
     .tx_doc_set_source = s_tx_doc_set_source, \
     .tx_chunks_insert = s_tx_chunks_insert, \
     .tx_job_complete = s_tx_job_complete, \
+    .tx_doc_update = s_tx_doc_update, \
     .tx_pages_build = s_tx_pages_build, \
     .tx_bump = s_tx_bump, \
     .document_get = s_document_get, \

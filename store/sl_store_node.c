@@ -2,6 +2,7 @@
     jobs and documents that every store-side actor answers with. See
     sl_store_node.h. */
 #include "sl_store_node.h"
+#include "sl_blob.h"
 
 #include <jansson.h>
 #include "sl_json.h"
@@ -38,6 +39,27 @@ s_kv_str_or_nil (sl_mpw_t *w, const char *key, const char *value)
     sl_mpw_str (w, value && *value ? value : NULL);
 }
 
+bool
+sl_store_job_gate (const sl_envelope_t *env, void *node)
+{
+    char err [256];
+    sl_store_t *store = sl_store_shared ((sl_node_t *) node, err, sizeof err);
+    if (!store)
+        return true;
+    const char *job = sl_envelope_job (env);
+    sl_store_job_t row;
+    memset (&row, 0, sizeof row);
+    bool cancelled = sl_store_job_get (store, job, &row) == SL_STORE_OK
+                  && row.state == SL_STORE_CANCELLED;
+    sl_store_job_reset (&row);
+    if (cancelled) {
+        sl_blob_t *blobs = sl_node_blob ((sl_node_t *) node, err, sizeof err);
+        if (blobs)
+            sl_blob_job_remove (blobs, job);
+    }
+    return !cancelled;
+}
+
 void
 sl_store_pack_job (sl_mpw_t *w, const sl_store_job_t *job)
 {
@@ -46,7 +68,7 @@ sl_store_pack_job (sl_mpw_t *w, const sl_store_job_t *job)
     json_t *options = job->options ? json_loads (job->options, 0, NULL) : NULL;
     const char *run = json_string_value (json_object_get (options, "source_run"));
     const char *source_id = json_string_value (json_object_get (options, "source_id"));
-    msgpack_pack_map (&w->pk, 18 + (run ? 1 : 0) + (source_id ? 1 : 0));
+    msgpack_pack_map (&w->pk, 19 + (run ? 1 : 0) + (source_id ? 1 : 0));
     if (run)
         sl_mpw_kv_str (w, "source_run", run);
     if (source_id)
@@ -93,7 +115,9 @@ sl_store_pack_job (sl_mpw_t *w, const sl_store_job_t *job)
         else
             msgpack_pack_nil (&w->pk);
     }
-    sl_mpw_kv_bool (w, "terminal", job->state == SL_STORE_COMPLETED || job->state == SL_STORE_FAILED);
+    sl_mpw_kv_bool (w, "terminal", sl_store_state_terminal ((int) job->state));
+    //  accepted while its workspace's intake was paused: starts on resume
+    sl_mpw_kv_bool (w, "held", job->held);
 }
 
 void

@@ -21,6 +21,14 @@
 //  the node is destroyed); NULL with a reason in err if it cannot open.
 sl_store_t *sl_store_shared (sl_node_t *node, char *err, size_t errlen);
 
+//  The stage boundary's gate (sl_worker_config_t.admit; arg: the node):
+//  false if the message's job was cancelled, after removing the job's
+//  artifacts (data/jobs/<job>/). One read of the job's row in the store
+//  every stage process opens, so it holds when stages are processes on
+//  other hosts. True when in doubt (no store, a failed read, a job nobody
+//  recorded): a cancel must never cost a job that was not cancelled.
+bool sl_store_job_gate (const sl_envelope_t *env, void *node);
+
 //  Pack a job / document as a msgpack map (the shapes in docs/protocol.md).
 void sl_store_pack_job (sl_mpw_t *w, const sl_store_job_t *job);
 void sl_store_pack_doc (sl_mpw_t *w, const sl_store_doc_t *doc);

@@ -349,6 +349,23 @@ static const s_migration_t s_migrations [] = {
       S_LATIN1_LOWER ")), 'B')) STORED;"
       "CREATE INDEX chunks_tsv ON chunks USING gin (tsv);"
     },
+    //  Job control (sl_store.h): a job can be cancelled, held while its
+    //  workspace's intake is paused (left alone by the re-driver), a
+    //  workspace remembers that it is paused, and a document keeps its
+    //  parse output (pages_blob) to be chunked again without a parse
+    { 11,
+      "ALTER TABLE jobs DROP CONSTRAINT jobs_state_check;"
+      "ALTER TABLE jobs ADD CONSTRAINT jobs_state_check CHECK (state IN ('queued', 'fetching',"
+      "  'parsing', 'chunking', 'embedding', 'storing', 'completed', 'failed', 'cancelled'));"
+      "ALTER TABLE jobs ADD COLUMN held INTEGER NOT NULL DEFAULT 0;"
+      "DROP INDEX jobs_unfinished;"
+      "CREATE INDEX jobs_unfinished ON jobs (updated_ms)"
+      "  WHERE state NOT IN ('completed', 'failed', 'cancelled') AND held = 0;"
+      "CREATE INDEX jobs_held ON jobs (workspace, created_ms) WHERE held = 1;"
+      "ALTER TABLE workspaces ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;"
+      "ALTER TABLE documents ADD COLUMN pages_blob TEXT;"
+      "CREATE INDEX documents_by_pages_blob ON documents (pages_blob) WHERE pages_blob IS NOT NULL;"
+    },
     //  Sources (actors/sources): as SQLite's migration 11 (the rows are
     //  JSON text the sources service owns; one source per key)
     { 12,
@@ -383,7 +400,7 @@ static const s_migration_t s_migrations [] = {
 //  --------------------------------------------------------------------------
 //  Statements, prepared once per connection
 
-#define S_TERMINAL "state NOT IN ('completed', 'failed')"
+#define S_TERMINAL "state NOT IN ('completed', 'failed', 'cancelled')"
 #define S_LEXICAL_HEAD "WITH t AS (SELECT to_tsquery ('sluice_words', w) AS q FROM unnest ($1::text[]) w), " \
     "n AS (SELECT GREATEST (COALESCE (SUM (chunks), 0), 1)::float8 AS n FROM documents " \
     "WHERE workspace = $2), " \
@@ -429,14 +446,22 @@ static const s_migration_t s_migrations [] = {
 //  A search's documents and their chunk counts (filter from $3)
 #define S_FILTER_DOCS_HEAD "SELECT d.id, d.chunks FROM documents d WHERE d.workspace = $1 " \
     "AND ($2::text[] IS NULL OR d.id = ANY ($2::text[]))"
+//  A job back to its start: what its last run recorded goes
+#define S_RESTART "state = 'queued', stage = NULL, percent = 0, attempts = 0, " \
+    "error_stage = NULL, error = NULL, document_id = NULL, replaced = NULL, " \
+    "duplicate_of = NULL, fetch_started_ms = NULL, fetch_finished_ms = NULL, " \
+    "parse_started_ms = NULL, parse_finished_ms = NULL, chunk_started_ms = NULL, " \
+    "chunk_finished_ms = NULL, embed_started_ms = NULL, embed_finished_ms = NULL, " \
+    "store_started_ms = NULL, store_finished_ms = NULL, updated_ms = $3, " \
+    "lease_owner = NULL, lease_until_ms = NULL"
 #define S_JOB_COLS "SELECT id, workspace, source, sha256, mime, state, stage, percent, " \
     "attempts, error_stage, error, document_id, created_ms, updated_ms, " \
     "fetch_started_ms, fetch_finished_ms, parse_started_ms, parse_finished_ms, " \
     "chunk_started_ms, chunk_finished_ms, embed_started_ms, embed_finished_ms, " \
     "store_started_ms, store_finished_ms, lease_owner, lease_until_ms, options, replaced, " \
-    "duplicate_of FROM jobs "
+    "duplicate_of, held FROM jobs "
 #define S_DOC_COLS "SELECT id, workspace, sha256, source, mime, title, model_id, job_id, " \
-    "state, pages, bytes, chunks, created_ms, updated_ms, chunking, meta FROM documents "
+    "state, pages, bytes, chunks, created_ms, updated_ms, chunking, meta, pages_blob FROM documents "
 //  $1 id, $2 state, $3 stage, $4 now
 #define S_STARTED(st) "UPDATE jobs SET state = $2, stage = $3, updated_ms = $4, " \
     st "_started_ms = COALESCE (" st "_started_ms, $4) WHERE id = $1 AND " S_TERMINAL
@@ -461,6 +486,9 @@ typedef enum {
     S_LEXICAL, S_PAGE_LEXICAL, S_PAGES_BUILD, S_DOCS_KEYS,
     S_ATTRS_DELETE, S_ATTR_INSERT, S_DOC_META_SET, S_DOC_META_GET,
     S_FILTERS_GEN, S_FILTERS_BUMP,
+    S_JOB_CONTROL,              //  + sl_store_control_t
+    S_WS_PAUSED = S_JOB_CONTROL + SL_STORE_CONTROL_COUNT, S_WS_SET_PAUSED,
+    S_DOC_CHUNKS_DROP, S_DOC_PAGES_DROP, S_DOC_UPDATE,
     S_LEASE, S_LEASE_RELEASE, S_WS_BYTES, S_CACHE_USAGE, S_CACHE_EVICT,
     S_SRC_INSERT, S_SRC_UPDATE, S_SRC_ROW, S_SRC_LIST, S_SRC_DELETE, S_SRC_NEXT,
     S_SRC_ITEMS, S_SRC_ITEM_SET, S_SRC_ITEM_DELETE, S_SRC_RUN_PUT, S_SRC_RUNS, S_SRC_RUNS_TRIM,
@@ -483,8 +511,11 @@ static const char *s_sql [S_COUNT] = {
     [S_WS_LOCK] = "SELECT generation FROM workspaces WHERE name = $1 FOR NO KEY UPDATE",
     [S_WS_BUMP] = "UPDATE workspaces SET generation = generation + 1 WHERE name = $1 "
         "RETURNING generation",
+    //  A job made while its workspace's intake is paused is held from its
+    //  first moment: the flag is read in the same transaction
     [S_JOB_CREATE] = "INSERT INTO jobs (id, workspace, source, sha256, mime, options, "
-        "created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) "
+        "created_ms, updated_ms, held) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, "
+        "COALESCE ((SELECT paused FROM workspaces WHERE name = $2), 0)) "
         "ON CONFLICT (id) DO NOTHING",
     [S_JOB_GET] = S_JOB_COLS "WHERE id = $1",
     [S_JOB_STATE] = "SELECT state FROM jobs WHERE id = $1",
@@ -517,7 +548,7 @@ static const char *s_sql [S_COUNT] = {
         "OR lease_until_ms < $3) RETURNING lease_until_ms",
     [S_JOB_LIST] = S_JOB_COLS "WHERE workspace = $1 AND ($2::text IS NULL OR state = $2) "
         "ORDER BY created_ms DESC, id LIMIT $3 OFFSET $4",
-    [S_JOBS_UNFINISHED] = S_JOB_COLS "WHERE " S_TERMINAL " AND updated_ms < $1 "
+    [S_JOBS_UNFINISHED] = S_JOB_COLS "WHERE " S_TERMINAL " AND held = 0 AND updated_ms < $1 "
         "ORDER BY updated_ms LIMIT $2 FOR UPDATE SKIP LOCKED",
     [S_DOC_FIND] = S_DOC_COLS "WHERE workspace = $1 AND sha256 = $2 AND state = 'ready'",
     [S_DOC_GET] = S_DOC_COLS "WHERE workspace = $1 AND id = $2",
@@ -534,7 +565,7 @@ static const char *s_sql [S_COUNT] = {
         "document_id = $2, replaced = $3, duplicate_of = $4, error = NULL, error_stage = NULL, "
         "store_started_ms = COALESCE (store_started_ms, $5), store_finished_ms = $5, "
         "updated_ms = $5, lease_owner = NULL, lease_until_ms = NULL "
-        "WHERE id = $1 AND state <> 'completed'",
+        "WHERE id = $1 AND state NOT IN ('completed', 'cancelled')",
     [S_SRC_GET] = "SELECT document_id, since_ms, job_id FROM document_sources "
         "WHERE workspace = $1 AND source = $2",
     //  since_ms only grows, and job_id follows it
@@ -556,9 +587,10 @@ static const char *s_sql [S_COUNT] = {
     [S_DOC_DELETE] = "DELETE FROM documents WHERE workspace = $1 AND id = $2 RETURNING sha256",
     [S_RIDS] = "SELECT nextval ('chunk_rids') FROM generate_series (1, $1::int)",
     [S_CHUNKS_LIST] = "SELECT id, document_id, ordinal, page_start, page_end, char_start, "
-        "char_end, tokens, hash, text, kind, section, ocr_conf FROM chunks WHERE document_id = $1 "
+        "char_end, tokens, hash, text, kind, section, ocr_conf, context FROM chunks WHERE document_id = $1 "
         "ORDER BY ordinal LIMIT $2 OFFSET $3",
     [S_BLOB_REF] = "SELECT EXISTS (SELECT 1 FROM documents WHERE sha256 = $1) "
+        "OR EXISTS (SELECT 1 FROM documents WHERE pages_blob = $1) "
         "OR EXISTS (SELECT 1 FROM jobs WHERE sha256 = $1 AND " S_TERMINAL ")",
     //  Housekeeping. $1 name, $2 owner, $3 now, $4 until: the guard is
     //  checked on the row the upsert locked, so one claimer wins
@@ -689,6 +721,30 @@ static const char *s_sql [S_COUNT] = {
     [S_WS_SET_MODEL] = "UPDATE workspaces SET model_id = $2, dim = $3 WHERE name = $1",
     [S_WS_DOC_MODEL] = "UPDATE documents SET model_id = $2, updated_ms = $3 "
         "WHERE workspace = $1 AND model_id IS NOT NULL",
+    //  Job control: $1 id, $2 workspace, $3 now. Each is one guarded
+    //  UPDATE; a commit holds the job's row lock (S_TX_JOB), so the two
+    //  are ordered: whichever writes first wins
+    [S_JOB_CONTROL + SL_STORE_CANCEL] = "UPDATE jobs SET state = 'cancelled', held = 0, "
+        "updated_ms = $3, lease_owner = NULL, lease_until_ms = NULL "
+        "WHERE id = $1 AND workspace = $2 AND " S_TERMINAL,
+    [S_JOB_CONTROL + SL_STORE_RESTART] = "UPDATE jobs SET " S_RESTART ", held = 0 "
+        "WHERE id = $1 AND workspace = $2 AND state IN ('failed', 'cancelled')",
+    [S_JOB_CONTROL + SL_STORE_RESTART_HELD] = "UPDATE jobs SET " S_RESTART ", held = 1 "
+        "WHERE id = $1 AND workspace = $2 AND state IN ('failed', 'cancelled')",
+    [S_JOB_CONTROL + SL_STORE_HOLD] = "UPDATE jobs SET held = 1, updated_ms = $3 "
+        "WHERE id = $1 AND workspace = $2 AND state = 'queued' AND held = 0",
+    [S_JOB_CONTROL + SL_STORE_RELEASE] = "UPDATE jobs SET held = 0, updated_ms = $3 "
+        "WHERE id = $1 AND workspace = $2 AND state = 'queued' AND held = 1",
+    [S_WS_PAUSED] = "SELECT paused FROM workspaces WHERE name = $1",
+    //  A reprocess: the document's chunks go (vectors by cascade), then its
+    //  pages; $3.. NULL keeps what it has
+    [S_DOC_CHUNKS_DROP] = "DELETE FROM chunks WHERE document_id = $1",
+    [S_DOC_PAGES_DROP] = "DELETE FROM pages WHERE document_id = $1",
+    [S_DOC_UPDATE] = "UPDATE documents SET chunks = COALESCE ($3::integer, chunks), "
+        "model_id = COALESCE ($4, model_id), chunking = COALESCE ($5, chunking), "
+        "pages_blob = COALESCE ($6, pages_blob), updated_ms = $7 WHERE workspace = $1 AND id = $2",
+    [S_WS_SET_PAUSED] = "INSERT INTO workspaces (name, created_ms, paused) VALUES ($1, $2, $3) "
+        "ON CONFLICT (name) DO UPDATE SET paused = excluded.paused",
 };
 
 #define S_COPY_CHUNKS "COPY chunks (rid, id, document_id, ordinal, page_start, page_end, " \
@@ -1346,6 +1402,7 @@ s_job_read (const PGresult *res, int row, sl_store_job_t *job)
     job->options = s_dup (res, row, 26);
     s_copy (res, row, 27, job->replaced, sizeof job->replaced);
     s_copy (res, row, 28, job->duplicate_of, sizeof job->duplicate_of);
+    job->held = s_int (res, row, 29) != 0;
 }
 
 //  Why did a guarded job UPDATE change nothing? NOT_FOUND or TERMINAL, or
@@ -1361,7 +1418,7 @@ s_job_why (s_pg_t *self, s_conn_t *c, const char *job_id, int otherwise)
     int rc;
     if (PQntuples (res) > 0) {
         const char *state = PQgetvalue (res, 0, 0);
-        bool terminal = strcmp (state, "completed") == 0 || strcmp (state, "failed") == 0;
+        bool terminal = sl_store_state_terminal (sl_store_state_parse (state));
         rc = terminal ? SL_STORE_TERMINAL : otherwise;
         if (terminal)
             sl_store_set_errmsg ("job %s is already %s", job_id, state);
@@ -1601,6 +1658,50 @@ s_jobs_unfinished (void *backend, int64_t older_than_ms, int limit, sl_store_job
     return s_job_rows (backend, S_JOBS_UNFINISHED, &p, jobs_p, count_p);
 }
 
+static int
+s_job_control (void *backend, const char *job_id, const char *workspace,
+               sl_store_control_t what, int64_t now_ms)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    s_params_t p = { 0 };
+    s_p_text (&p, job_id);
+    s_p_text (&p, workspace);
+    s_p_int (&p, now_ms);
+    int changed = s_exec_count (self, c, (s_stmt_id_t) (S_JOB_CONTROL + what), &p, "job control");
+    s_release (self, c);
+    return changed < 0 ? SL_STORE_ERROR : changed > 0 ? SL_STORE_OK : SL_STORE_CONFLICT;
+}
+
+static int
+s_workspace_paused (void *backend, const char *workspace, int set, bool *paused, int64_t now_ms)
+{
+    s_pg_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    int rc = SL_STORE_OK;
+    if (set < 0) {
+        PGresult *res = s_exec (self, c, S_WS_PAUSED, &p, false, "read paused");
+        rc = res ? SL_STORE_OK : SL_STORE_ERROR;
+        *paused = res && PQntuples (res) > 0 && s_int (res, 0, 0) != 0;
+        PQclear (res);
+    }
+    else {
+        s_p_int (&p, now_ms);
+        s_p_int (&p, set);
+        rc = s_exec_count (self, c, S_WS_SET_PAUSED, &p, "set paused") < 0 ? SL_STORE_ERROR
+                                                                             : SL_STORE_OK;
+        *paused = set != 0;
+    }
+    s_release (self, c);
+    return rc;
+}
+
 //  --------------------------------------------------------------------------
 //  Documents
 
@@ -1624,6 +1725,7 @@ s_doc_read (const PGresult *res, int row, sl_store_doc_t *doc)
     doc->updated_ms = s_i64 (res, row, 13);
     doc->chunking = s_dup (res, row, 14);
     doc->meta = PQgetisnull (res, row, 15) ? strdup ("{}") : s_dup (res, row, 15);
+    s_copy (res, row, 16, doc->pages_blob, sizeof doc->pages_blob);
 }
 
 //  Run a single-document query (workspace, second key). doc may be NULL.
@@ -1986,6 +2088,37 @@ s_tx_doc_remove (void *tx, const char *workspace, const char *doc_id, char *sha2
 }
 
 static int
+s_tx_doc_update (void *tx, const char *workspace, const char *doc_id, bool drop, int n,
+                 const char *model_id, const char *chunking, const char *pages_blob,
+                 int64_t now_ms, sl_store_change_t *change)
+{
+    s_conn_t *c = tx;
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    s_p_text (&p, doc_id);
+    if (drop) {
+        if (s_collect_keys (c->owner, c, S_DOC_KEYS, &p, &change->removed, &change->n_removed,
+                            "document chunk keys"))
+            return SL_STORE_ERROR;
+        s_params_t one = { 0 };
+        s_p_text (&one, doc_id);
+        if (s_exec_count (c->owner, c, S_DOC_CHUNKS_DROP, &one, "drop chunks") < 0
+        ||  s_exec_count (c->owner, c, S_DOC_PAGES_DROP, &one, "drop pages") < 0)
+            return SL_STORE_ERROR;
+    }
+    if (drop)
+        s_p_int (&p, n);
+    else
+        s_p_text (&p, NULL);
+    s_p_text (&p, model_id);
+    s_p_text (&p, chunking);
+    s_p_text (&p, pages_blob);
+    s_p_int (&p, now_ms);
+    return s_exec_count (c->owner, c, S_DOC_UPDATE, &p, "update document") < 0
+         ? SL_STORE_ERROR : SL_STORE_OK;
+}
+
+static int
 s_tx_doc_set_source (void *tx, const char *doc_id, const char *old_source, const char *source,
                      int64_t now_ms)
 {
@@ -2113,6 +2246,7 @@ s_chunk_read (const PGresult *res, int row, sl_store_chunk_t *chunk)
     chunk->section = s_dup (res, row, 11);
     chunk->ocr = !PQgetisnull (res, row, 12);
     chunk->ocr_confidence = chunk->ocr ? s_int (res, row, 12) : 0;
+    chunk->context = s_dup (res, row, 13);
 }
 
 static int

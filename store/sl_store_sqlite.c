@@ -305,6 +305,64 @@ static const s_migration_t s_migrations [] = {
       "  group_concat (text, char (10)) FROM (SELECT document_id, page_start, text FROM chunks"
       "  ORDER BY document_id, ordinal) GROUP BY document_id, page_start;"
     },
+    //  Job control (sl_store.h, "Job control"): a job can be cancelled
+    //  (the state CHECK gains 'cancelled', which SQLite cannot alter, so the
+    //  table is rebuilt with its rows), held while its workspace's intake is
+    //  paused (held = 1: accepted, not started, left alone by the
+    //  re-driver), and a workspace remembers that it is paused. A document
+    //  keeps its parse output (pages_blob, a blob in the blob area) so it
+    //  can be chunked again without fetching or parsing
+    { 10,
+      "CREATE TABLE jobs_new ("
+      "  id TEXT PRIMARY KEY,"
+      "  workspace TEXT NOT NULL REFERENCES workspaces (name),"
+      "  source TEXT NOT NULL,"
+      "  sha256 TEXT,"
+      "  mime TEXT,"
+      "  state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'fetching',"
+      "    'parsing', 'chunking', 'embedding', 'storing', 'completed', 'failed', 'cancelled')),"
+      "  stage TEXT,"
+      "  percent INTEGER NOT NULL DEFAULT 0,"
+      "  attempts INTEGER NOT NULL DEFAULT 0,"
+      "  error_stage TEXT,"
+      "  error TEXT,"
+      "  document_id TEXT,"
+      "  created_ms INTEGER NOT NULL,"
+      "  updated_ms INTEGER NOT NULL,"
+      "  fetch_started_ms INTEGER, fetch_finished_ms INTEGER,"
+      "  parse_started_ms INTEGER, parse_finished_ms INTEGER,"
+      "  chunk_started_ms INTEGER, chunk_finished_ms INTEGER,"
+      "  embed_started_ms INTEGER, embed_finished_ms INTEGER,"
+      "  store_started_ms INTEGER, store_finished_ms INTEGER,"
+      "  lease_owner TEXT,"
+      "  lease_until_ms INTEGER,"
+      "  options TEXT,"
+      "  replaced TEXT,"
+      "  duplicate_of TEXT,"
+      "  held INTEGER NOT NULL DEFAULT 0"
+      ");"
+      "INSERT INTO jobs_new (id, workspace, source, sha256, mime, state, stage, percent, attempts,"
+      "  error_stage, error, document_id, created_ms, updated_ms, fetch_started_ms,"
+      "  fetch_finished_ms, parse_started_ms, parse_finished_ms, chunk_started_ms,"
+      "  chunk_finished_ms, embed_started_ms, embed_finished_ms, store_started_ms,"
+      "  store_finished_ms, lease_owner, lease_until_ms, options, replaced, duplicate_of)"
+      "  SELECT id, workspace, source, sha256, mime, state, stage, percent, attempts,"
+      "  error_stage, error, document_id, created_ms, updated_ms, fetch_started_ms,"
+      "  fetch_finished_ms, parse_started_ms, parse_finished_ms, chunk_started_ms,"
+      "  chunk_finished_ms, embed_started_ms, embed_finished_ms, store_started_ms,"
+      "  store_finished_ms, lease_owner, lease_until_ms, options, replaced, duplicate_of"
+      "  FROM jobs;"
+      "DROP TABLE jobs;"
+      "ALTER TABLE jobs_new RENAME TO jobs;"
+      "CREATE INDEX jobs_by_workspace ON jobs (workspace, created_ms);"
+      "CREATE INDEX jobs_unfinished ON jobs (updated_ms)"
+      "  WHERE state NOT IN ('completed', 'failed', 'cancelled') AND held = 0;"
+      "CREATE INDEX jobs_by_sha256 ON jobs (sha256);"
+      "CREATE INDEX jobs_held ON jobs (workspace, created_ms) WHERE held = 1;"
+      "ALTER TABLE workspaces ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;"
+      "ALTER TABLE documents ADD COLUMN pages_blob TEXT;"
+      "CREATE INDEX documents_by_pages_blob ON documents (pages_blob) WHERE pages_blob IS NOT NULL;"
+    },
     //  Sources (actors/sources): a workspace's registered sources (row:
     //  JSON the sources service owns; key: kind and target, one source per
     //  key), each item's evidence (mtime+size, ETag, lastmod: JSON), and
@@ -341,7 +399,7 @@ static const s_migration_t s_migrations [] = {
 //  --------------------------------------------------------------------------
 //  Statements, prepared once per connection
 
-#define S_TERMINAL "state NOT IN ('completed', 'failed')"
+#define S_TERMINAL "state NOT IN ('completed', 'failed', 'cancelled')"
 #define S_LEXICAL_HEAD "SELECT rid, score FROM (SELECT c.rid, -bm25 (chunks_fts, 1.0, ?9) " \
     "* (CASE WHEN ?5 IS NOT NULL AND chunks_fts.rowid IN (SELECT rowid FROM chunks_fts " \
     "WHERE chunks_fts MATCH ?5) THEN ?6 ELSE 1.0 END) * (CASE WHEN ?7 IS NOT NULL AND " \
@@ -370,9 +428,17 @@ static const s_migration_t s_migrations [] = {
     "fetch_started_ms, fetch_finished_ms, parse_started_ms, parse_finished_ms, " \
     "chunk_started_ms, chunk_finished_ms, embed_started_ms, embed_finished_ms, " \
     "store_started_ms, store_finished_ms, lease_owner, lease_until_ms, options, replaced, " \
-    "duplicate_of FROM jobs "
+    "duplicate_of, held FROM jobs "
 #define S_DOC_COLS "SELECT id, workspace, sha256, source, mime, title, model_id, job_id, " \
-    "state, pages, bytes, chunks, created_ms, updated_ms, chunking, meta FROM documents "
+    "state, pages, bytes, chunks, created_ms, updated_ms, chunking, meta, pages_blob FROM documents "
+//  A job back to its start: what its last run recorded goes
+#define S_RESTART "state = 'queued', stage = NULL, percent = 0, attempts = 0, " \
+    "error_stage = NULL, error = NULL, document_id = NULL, replaced = NULL, " \
+    "duplicate_of = NULL, fetch_started_ms = NULL, fetch_finished_ms = NULL, " \
+    "parse_started_ms = NULL, parse_finished_ms = NULL, chunk_started_ms = NULL, " \
+    "chunk_finished_ms = NULL, embed_started_ms = NULL, embed_finished_ms = NULL, " \
+    "store_started_ms = NULL, store_finished_ms = NULL, updated_ms = ?3, " \
+    "lease_owner = NULL, lease_until_ms = NULL"
 //  ?1 id, ?2 state, ?3 stage, ?4 now
 #define S_STARTED(st) "UPDATE jobs SET state = ?2, stage = ?3, updated_ms = ?4, " \
     st "_started_ms = COALESCE (" st "_started_ms, ?4) WHERE id = ?1 AND " S_TERMINAL
@@ -400,6 +466,9 @@ typedef enum {
     S_SRC_ITEMS, S_SRC_ITEM_SET, S_SRC_ITEM_DELETE, S_SRC_RUN_PUT, S_SRC_RUNS, S_SRC_RUNS_TRIM,
     S_ATTRS_DELETE, S_ATTR_INSERT, S_DOC_META_SET, S_DOC_META_GET,
     S_FILTERS_GEN, S_FILTERS_BUMP,
+    S_JOB_CONTROL,              //  + sl_store_control_t
+    S_WS_PAUSED = S_JOB_CONTROL + SL_STORE_CONTROL_COUNT, S_WS_SET_PAUSED,
+    S_DOC_CHUNKS_DROP, S_DOC_PAGES_DROP, S_DOC_UPDATE,
     S_COUNT
 } s_stmt_id_t;
 
@@ -421,8 +490,11 @@ static const char *s_sql [S_COUNT] = {
         "RETURNING model_id, dim, generation",
     [S_WS_BUMP] = "UPDATE workspaces SET generation = generation + 1 WHERE name = ?1 "
         "RETURNING generation",
+    //  A job made while its workspace's intake is paused is held from its
+    //  first moment: the flag is read in the same transaction
     [S_JOB_CREATE] = "INSERT INTO jobs (id, workspace, source, sha256, mime, options, "
-        "created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) "
+        "created_ms, updated_ms, held) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, "
+        "COALESCE ((SELECT paused FROM workspaces WHERE name = ?2), 0)) "
         "ON CONFLICT (id) DO NOTHING",
     [S_JOB_GET] = S_JOB_COLS "WHERE id = ?1",
     [S_JOB_STATE] = "SELECT state FROM jobs WHERE id = ?1",
@@ -453,7 +525,7 @@ static const char *s_sql [S_COUNT] = {
         "OR lease_until_ms < ?3)",
     [S_JOB_LIST] = S_JOB_COLS "WHERE workspace = ?1 AND (?2 IS NULL OR state = ?2) "
         "ORDER BY created_ms DESC, id LIMIT ?3 OFFSET ?4",
-    [S_JOBS_UNFINISHED] = S_JOB_COLS "WHERE " S_TERMINAL " AND updated_ms < ?1 "
+    [S_JOBS_UNFINISHED] = S_JOB_COLS "WHERE " S_TERMINAL " AND held = 0 AND updated_ms < ?1 "
         "ORDER BY updated_ms LIMIT ?2",
     [S_DOC_FIND] = S_DOC_COLS "WHERE workspace = ?1 AND sha256 = ?2 AND state = 'ready'",
     [S_DOC_GET] = S_DOC_COLS "WHERE workspace = ?1 AND id = ?2",
@@ -469,7 +541,7 @@ static const char *s_sql [S_COUNT] = {
         "document_id = ?2, replaced = ?3, duplicate_of = ?4, error = NULL, error_stage = NULL, "
         "store_started_ms = COALESCE (store_started_ms, ?5), store_finished_ms = ?5, "
         "updated_ms = ?5, lease_owner = NULL, lease_until_ms = NULL "
-        "WHERE id = ?1 AND state <> 'completed'",
+        "WHERE id = ?1 AND state NOT IN ('completed', 'cancelled')",
     [S_SRC_GET] = "SELECT document_id, since_ms, job_id FROM document_sources "
         "WHERE workspace = ?1 AND source = ?2",
     //  since_ms only grows, and job_id follows it
@@ -493,9 +565,10 @@ static const char *s_sql [S_COUNT] = {
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     [S_VEC_INSERT] = "INSERT INTO vectors (chunk_rid, model_id, dim, vec) VALUES (?1, ?2, ?3, ?4)",
     [S_CHUNKS_LIST] = "SELECT id, document_id, ordinal, page_start, page_end, char_start, "
-        "char_end, tokens, hash, text, kind, section, ocr_conf FROM chunks WHERE document_id = ?1 "
+        "char_end, tokens, hash, text, kind, section, ocr_conf, context FROM chunks WHERE document_id = ?1 "
         "ORDER BY ordinal LIMIT ?2 OFFSET ?3",
     [S_BLOB_REF] = "SELECT EXISTS (SELECT 1 FROM documents WHERE sha256 = ?1) "
+        "OR EXISTS (SELECT 1 FROM documents WHERE pages_blob = ?1) "
         "OR EXISTS (SELECT 1 FROM jobs WHERE sha256 = ?1 AND " S_TERMINAL ")",
     //  Housekeeping. ?1 name, ?2 owner, ?3 now, ?4 until: the guard is
     //  checked on the row the upsert found, in the same statement
@@ -606,6 +679,30 @@ static const char *s_sql [S_COUNT] = {
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [S_WS_DOC_MODEL] = "UPDATE documents SET model_id = ?2, updated_ms = ?3 "
         "WHERE workspace = ?1 AND model_id IS NOT NULL",
+    //  Job control: ?1 id, ?2 workspace, ?3 now. Each is one guarded
+    //  UPDATE, so it and a racing commit (which locks the job first) are
+    //  ordered by the database: whichever writes first wins
+    [S_JOB_CONTROL + SL_STORE_CANCEL] = "UPDATE jobs SET state = 'cancelled', held = 0, "
+        "updated_ms = ?3, lease_owner = NULL, lease_until_ms = NULL "
+        "WHERE id = ?1 AND workspace = ?2 AND " S_TERMINAL,
+    [S_JOB_CONTROL + SL_STORE_RESTART] = "UPDATE jobs SET " S_RESTART ", held = 0 "
+        "WHERE id = ?1 AND workspace = ?2 AND state IN ('failed', 'cancelled')",
+    [S_JOB_CONTROL + SL_STORE_RESTART_HELD] = "UPDATE jobs SET " S_RESTART ", held = 1 "
+        "WHERE id = ?1 AND workspace = ?2 AND state IN ('failed', 'cancelled')",
+    [S_JOB_CONTROL + SL_STORE_HOLD] = "UPDATE jobs SET held = 1, updated_ms = ?3 "
+        "WHERE id = ?1 AND workspace = ?2 AND state = 'queued' AND held = 0",
+    [S_JOB_CONTROL + SL_STORE_RELEASE] = "UPDATE jobs SET held = 0, updated_ms = ?3 "
+        "WHERE id = ?1 AND workspace = ?2 AND state = 'queued' AND held = 1",
+    [S_WS_PAUSED] = "SELECT paused FROM workspaces WHERE name = ?1",
+    //  A reprocess: the document's chunks go (vectors by cascade, the word
+    //  index by trigger), then its pages; ?3.. NULL keeps what it has
+    [S_DOC_CHUNKS_DROP] = "DELETE FROM chunks WHERE document_id = ?1",
+    [S_DOC_PAGES_DROP] = "DELETE FROM pages WHERE document_id = ?1",
+    [S_DOC_UPDATE] = "UPDATE documents SET chunks = COALESCE (?3, chunks), "
+        "model_id = COALESCE (?4, model_id), chunking = COALESCE (?5, chunking), "
+        "pages_blob = COALESCE (?6, pages_blob), updated_ms = ?7 WHERE workspace = ?1 AND id = ?2",
+    [S_WS_SET_PAUSED] = "INSERT INTO workspaces (name, created_ms, paused) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (name) DO UPDATE SET paused = excluded.paused",
 };
 
 //  --------------------------------------------------------------------------
@@ -896,6 +993,7 @@ s_job_read (sqlite3_stmt *st, sl_store_job_t *job)
     job->options = s_col_dup (st, 26);
     s_col_copy (st, 27, job->replaced, sizeof job->replaced);
     s_col_copy (st, 28, job->duplicate_of, sizeof job->duplicate_of);
+    job->held = sqlite3_column_int (st, 29) != 0;
 }
 
 //  Why did a guarded job UPDATE change nothing? NOT_FOUND or TERMINAL, or
@@ -911,7 +1009,7 @@ s_job_why (s_conn_t *c, const char *job_id, int otherwise)
     int result;
     if (rc == SQLITE_ROW) {
         const char *state = (const char *) sqlite3_column_text (st, 0);
-        bool terminal = state && (strcmp (state, "completed") == 0 || strcmp (state, "failed") == 0);
+        bool terminal = state && sl_store_state_terminal (sl_store_state_parse (state));
         result = terminal ? SL_STORE_TERMINAL : otherwise;
         if (terminal)
             sl_store_set_errmsg ("job %s is already %s", job_id, state);
@@ -1225,6 +1323,55 @@ s_jobs_unfinished (void *backend, int64_t older_than_ms, int limit, sl_store_job
     return rc;
 }
 
+static int
+s_job_control (void *backend, const char *job_id, const char *workspace,
+               sl_store_control_t what, int64_t now_ms)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_JOB_CONTROL + what);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, job_id);
+        s_bind_text (st, 2, workspace);
+        sqlite3_bind_int64 (st, 3, now_ms);
+        int changed = s_write_one (self, c, st, "job control");
+        rc = changed < 0 ? changed : changed > 0 ? SL_STORE_OK : SL_STORE_CONFLICT;
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_workspace_paused (void *backend, const char *workspace, int set, bool *paused, int64_t now_ms)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, set < 0 ? S_WS_PAUSED : S_WS_SET_PAUSED);
+    int rc = SL_STORE_ERROR;
+    if (st && set < 0) {
+        s_bind_text (st, 1, workspace);
+        int step = sqlite3_step (st);
+        *paused = step == SQLITE_ROW && sqlite3_column_int (st, 0) != 0;
+        rc = step == SQLITE_ROW || step == SQLITE_DONE ? SL_STORE_OK : s_fail (c, "read paused");
+        s_done (st);
+    }
+    else
+    if (st) {
+        s_bind_text (st, 1, workspace);
+        sqlite3_bind_int64 (st, 2, now_ms);
+        sqlite3_bind_int (st, 3, set);
+        rc = s_write_one (self, c, st, "set paused") < 0 ? SL_STORE_ERROR : SL_STORE_OK;
+        *paused = set != 0;
+    }
+    s_release (self, c);
+    return rc;
+}
+
 //  --------------------------------------------------------------------------
 //  Documents
 
@@ -1248,6 +1395,7 @@ s_doc_read (sqlite3_stmt *st, sl_store_doc_t *doc)
     doc->updated_ms = sqlite3_column_int64 (st, 13);
     doc->chunking = s_col_dup (st, 14);
     doc->meta = sqlite3_column_type (st, 15) == SQLITE_NULL ? strdup ("{}") : s_col_dup (st, 15);
+    s_col_copy (st, 16, doc->pages_blob, sizeof doc->pages_blob);
 }
 
 //  Run a bound single-document query. doc may be NULL.
@@ -1576,6 +1724,43 @@ s_tx_doc_remove (void *tx, const char *workspace, const char *doc_id, char *sha2
 }
 
 static int
+s_tx_doc_update (void *tx, const char *workspace, const char *doc_id, bool drop, int n,
+                 const char *model_id, const char *chunking, const char *pages_blob,
+                 int64_t now_ms, sl_store_change_t *change)
+{
+    s_conn_t *c = tx;
+    sqlite3_stmt *st;
+    if (drop) {
+        if (!(st = s_stmt (c, S_DOC_KEYS)))
+            return SL_STORE_ERROR;
+        s_bind_text (st, 1, workspace);
+        s_bind_text (st, 2, doc_id);
+        if (s_collect_keys (c, st, &change->removed, &change->n_removed, "document chunk keys"))
+            return SL_STORE_ERROR;
+        for (s_stmt_id_t id = S_DOC_CHUNKS_DROP; id <= S_DOC_PAGES_DROP; id++) {
+            if (!(st = s_stmt (c, id)))
+                return SL_STORE_ERROR;
+            s_bind_text (st, 1, doc_id);
+            if (s_run (c, st, "drop chunks") != SL_STORE_OK)
+                return SL_STORE_ERROR;
+        }
+    }
+    if (!(st = s_stmt (c, S_DOC_UPDATE)))
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, workspace);
+    s_bind_text (st, 2, doc_id);
+    if (drop)
+        sqlite3_bind_int (st, 3, n);
+    else
+        sqlite3_bind_null (st, 3);
+    s_bind_text (st, 4, model_id);
+    s_bind_text (st, 5, chunking);
+    s_bind_text (st, 6, pages_blob);
+    sqlite3_bind_int64 (st, 7, now_ms);
+    return s_run (c, st, "update document");
+}
+
+static int
 s_tx_doc_set_source (void *tx, const char *doc_id, const char *old_source, const char *source,
                      int64_t now_ms)
 {
@@ -1726,6 +1911,7 @@ s_chunk_read (sqlite3_stmt *st, sl_store_chunk_t *chunk)
     chunk->section = s_col_dup (st, 11);
     chunk->ocr = sqlite3_column_type (st, 12) != SQLITE_NULL;
     chunk->ocr_confidence = sqlite3_column_int (st, 12);
+    chunk->context = s_col_dup (st, 13);
 }
 
 static int

@@ -187,7 +187,13 @@ s_test_upgrade (const char *path, const char *url)
     sl_store_destroy (&store);
     sqlite3 *db = NULL;
     CHECK (sqlite3_open (path, &db) == SQLITE_OK);
-    CHECK (sqlite3_exec (db, "DROP TRIGGER chunks_fts_insert; DROP TRIGGER chunks_fts_delete; "
+    CHECK (sqlite3_exec (db, "DROP INDEX jobs_unfinished; DROP INDEX jobs_held; "
+                          "ALTER TABLE jobs DROP COLUMN held; CREATE INDEX jobs_unfinished ON "
+                          "jobs (updated_ms) WHERE state NOT IN ('completed', 'failed'); "
+                          "DROP INDEX documents_by_pages_blob; "
+                          "ALTER TABLE documents DROP COLUMN pages_blob; "
+                          "ALTER TABLE workspaces DROP COLUMN paused; "
+                          "DROP TRIGGER chunks_fts_insert; DROP TRIGGER chunks_fts_delete; "
                           "DROP TRIGGER chunks_fts_update; DROP TABLE chunks_fts; "
                           "DROP TABLE document_sources; ALTER TABLE jobs DROP COLUMN replaced; "
                           "ALTER TABLE jobs DROP COLUMN duplicate_of; "
@@ -263,7 +269,7 @@ s_test_open (const char *dir, const char *path, const char *url)
         fprintf (stderr, "open: %s\n", err);
     CHECK (store);
     CHECK (strcmp (sl_store_backend (store), "sqlite") == 0);
-    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 10);
+    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 11);
     int64_t applied = s_count (&db, "SELECT applied_ms FROM schema_version WHERE version = 1");
     CHECK (s_count (&db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
                           "AND name IN ('workspaces', 'jobs', 'documents', 'chunks', "
@@ -275,7 +281,7 @@ s_test_open (const char *dir, const char *path, const char *url)
     //  re-open (plain path form) is a no-op for the schema
     store = sl_store_open (path, err, sizeof err);
     CHECK (store);
-    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 10);
+    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 11);
     CHECK (s_count (&db, "SELECT applied_ms FROM schema_version WHERE version = 1") == applied);
     sl_store_destroy (&store);
 
@@ -2087,6 +2093,172 @@ s_test_filters (sl_store_t *store, const char *url, const s_db_t *db)
 #undef F
 }
 
+//  Job control (sl_store_job_control): cancel wins over a later commit,
+//  a commit first makes the cancel find a completed job; held jobs and
+//  cancelled ones are never offered to the re-driver; a restart forgets
+//  the last run; another workspace's job is not found
+static void
+s_test_control (sl_store_t *store, s_db_t *db)
+{
+    const char *ws = "wsctl";
+    sl_store_job_t job;
+    //  cancel a running job: a commit that comes later writes nothing
+    CHECK (sl_store_job_create (store, "ctl-1", ws, "upload:c1.txt", NULL, NULL, "{\"blob\":\"x\"}") == 0);
+    CHECK (sl_store_job_stage (store, "ctl-1", SL_STORE_STAGE_PARSE, SL_STORE_STARTED, 100) == 0);
+    CHECK (sl_store_job_control (store, "ctl-1", "wsother", SL_STORE_CANCEL, &job) == SL_STORE_NOT_FOUND);
+    CHECK (strstr (sl_store_errmsg (store), "no job ctl-1"));
+    sl_store_job_reset (&job);
+    CHECK (sl_store_job_control (store, "ctl-1", ws, SL_STORE_CANCEL, &job) == SL_STORE_OK);
+    CHECK (job.state == SL_STORE_CANCELLED && job.stage == SL_STORE_STAGE_PARSE);
+    CHECK (sl_store_state_terminal (job.state) && !job.held);
+    sl_store_job_reset (&job);
+    CHECK (strcmp (sl_store_state_name (SL_STORE_CANCELLED), "cancelled") == 0);
+    CHECK (sl_store_state_parse ("cancelled") == SL_STORE_CANCELLED);
+    s_doc_t d;
+    s_doc_make (&d, ws, "upload:c1.txt", "cancelled text", 2);
+    d.meta.job_id = "ctl-1";
+    sl_store_commit_t result;
+    CHECK (s_doc_commit_r (store, &d, &result) == SL_STORE_TERMINAL);
+    CHECK (strstr (sl_store_errmsg (store), "cancelled"));
+    CHECK (s_count (db, "SELECT COUNT(*) FROM documents WHERE workspace = 'wsctl'") == 0);
+    CHECK (sl_store_job_stage (store, "ctl-1", SL_STORE_STAGE_CHUNK, SL_STORE_STARTED, 200)
+            == SL_STORE_TERMINAL);
+    CHECK (sl_store_job_lease (store, "ctl-1", "redriver", 1, 2) == SL_STORE_TERMINAL);
+    CHECK (sl_store_job_fail (store, "ctl-1", SL_STORE_STAGE_PARSE, "late") == SL_STORE_TERMINAL);
+    CHECK (sl_store_job_control (store, "ctl-1", ws, SL_STORE_CANCEL, NULL) == SL_STORE_TERMINAL);
+    CHECK (strstr (sl_store_errmsg (store), "already cancelled"));
+
+    //  a commit first: the cancel finds the job completed
+    CHECK (sl_store_job_create (store, "ctl-2", ws, "upload:c2.txt", NULL, NULL, NULL) == 0);
+    s_doc_t d2;
+    s_doc_make (&d2, ws, "upload:c2.txt", "completed text", 2);
+    d2.meta.job_id = "ctl-2";
+    CHECK (s_doc_commit_r (store, &d2, &result) == SL_STORE_OK && result.completed);
+    CHECK (sl_store_job_control (store, "ctl-2", ws, SL_STORE_CANCEL, &job) == SL_STORE_TERMINAL);
+    CHECK (strstr (sl_store_errmsg (store), "already completed"));
+    CHECK (job.state == SL_STORE_COMPLETED);
+    sl_store_job_reset (&job);
+    //  a completed job is not retried
+    CHECK (sl_store_job_control (store, "ctl-2", ws, SL_STORE_RESTART, NULL) == SL_STORE_CONFLICT);
+    CHECK (strstr (sl_store_errmsg (store), "only a failed or cancelled job"));
+
+    //  retry: a cancelled job starts again from nothing, then completes
+    CHECK (sl_store_job_control (store, "ctl-1", ws, SL_STORE_RESTART, &job) == SL_STORE_OK);
+    CHECK (job.state == SL_STORE_QUEUED && job.stage == SL_STORE_STAGE_NONE && !job.held);
+    CHECK (job.started_ms [SL_STORE_STAGE_PARSE] == 0 && job.attempts == 0 && !job.error);
+    CHECK (strcmp (job.options, "{\"blob\":\"x\"}") == 0);
+    sl_store_job_reset (&job);
+    CHECK (sl_store_job_control (store, "ctl-1", ws, SL_STORE_RESTART, NULL) == SL_STORE_CONFLICT);
+    CHECK (strstr (sl_store_errmsg (store), "is queued"));
+    CHECK (s_doc_commit_r (store, &d, &result) == SL_STORE_OK && result.completed);
+    //  and a failed one too
+    CHECK (sl_store_job_create (store, "ctl-3", ws, "upload:c3.txt", NULL, NULL, NULL) == 0);
+    CHECK (sl_store_job_fail (store, "ctl-3", SL_STORE_STAGE_FETCH, "HTTP 404") == 0);
+    CHECK (sl_store_job_control (store, "ctl-3", ws, SL_STORE_CANCEL, NULL) == SL_STORE_TERMINAL);
+    CHECK (strstr (sl_store_errmsg (store), "retry it instead"));
+    CHECK (sl_store_job_control (store, "ctl-3", ws, SL_STORE_RESTART_HELD, &job) == SL_STORE_OK);
+    CHECK (job.state == SL_STORE_QUEUED && job.held && !job.error && job.error_stage == SL_STORE_STAGE_NONE);
+    sl_store_job_reset (&job);
+
+    //  held: never offered to the re-driver, nor is a cancelled job
+    CHECK (sl_store_job_create (store, "ctl-4", ws, "upload:c4.txt", NULL, NULL, NULL) == 0);
+    CHECK (sl_store_job_control (store, "ctl-4", ws, SL_STORE_HOLD, NULL) == SL_STORE_OK);
+    CHECK (sl_store_job_control (store, "ctl-4", ws, SL_STORE_HOLD, NULL) == SL_STORE_CONFLICT);
+    CHECK (sl_store_job_create (store, "ctl-5", ws, "upload:c5.txt", NULL, NULL, NULL) == 0);
+    CHECK (sl_store_job_control (store, "ctl-5", ws, SL_STORE_CANCEL, NULL) == SL_STORE_OK);
+    sl_store_job_t *jobs = NULL;
+    int count = 0;
+    CHECK (sl_store_jobs_unfinished (store, INT64_MAX, 1000, &jobs, &count) == 0);
+    for (int i = 0; i < count; i++)
+        CHECK (strncmp (jobs [i].id, "ctl-", 4) != 0);
+    sl_store_jobs_free (&jobs, count);
+    CHECK (sl_store_job_control (store, "ctl-4", ws, SL_STORE_RELEASE, &job) == SL_STORE_OK);
+    CHECK (!job.held && job.state == SL_STORE_QUEUED);
+    sl_store_job_reset (&job);
+    CHECK (sl_store_job_control (store, "ctl-4", ws, SL_STORE_RELEASE, NULL) == SL_STORE_CONFLICT);
+    CHECK (sl_store_jobs_unfinished (store, INT64_MAX, 1000, &jobs, &count) == 0);
+    int seen = 0;
+    for (int i = 0; i < count; i++)
+        seen += strcmp (jobs [i].id, "ctl-4") == 0;
+    CHECK (seen == 1);
+    sl_store_jobs_free (&jobs, count);
+    //  a held job can be cancelled: it is not held any more
+    CHECK (sl_store_job_control (store, "ctl-3", ws, SL_STORE_CANCEL, &job) == SL_STORE_OK);
+    CHECK (job.state == SL_STORE_CANCELLED && !job.held);
+    sl_store_job_reset (&job);
+    CHECK (sl_store_job_list (store, ws, "cancelled", 10, 0, &jobs, &count) == 0 && count == 2);
+    sl_store_jobs_free (&jobs, count);
+
+    //  reprocess: a document keeps its parse output (pages_blob); a recut
+    //  by a job replaces its chunks, vectors and pages in one transaction
+    char pages [SL_SHA256_HEX];
+    sl_sha256_hex ("pages of recut", 14, pages);
+    s_doc_t r1;
+    s_doc_make (&r1, ws, "upload:recut.txt", "recut first", 4);
+    r1.meta.pages_blob = pages;
+    CHECK (s_doc_commit_r (store, &r1, &result) == SL_STORE_OK && !*result.duplicate_of);
+    char recut_id [SL_STORE_ID];
+    snprintf (recut_id, sizeof recut_id, "%s", result.document_id);
+    sl_store_doc_t doc;
+    CHECK (sl_store_document_get (store, ws, recut_id, &doc) == 0);
+    CHECK (strcmp (doc.pages_blob, pages) == 0 && doc.chunks == 4);
+    sl_store_doc_reset (&doc);
+    CHECK (sl_store_blob_referenced (store, pages) == 1);
+    CHECK (sl_store_job_create (store, "ctl-6", ws, "upload:recut.txt", r1.sha, NULL, NULL) == 0);
+    s_doc_t r2;
+    s_doc_make (&r2, ws, "upload:recut.txt", "recut first", 2);    //  same content, cut in 2
+    snprintf (r2.texts [0], sizeof r2.texts [0], "recut zebra");
+    snprintf (r2.texts [1], sizeof r2.texts [1], "recut yak");
+    r2.meta.job_id = "ctl-6";
+    r2.meta.recut = true;
+    r2.meta.chunking = "{\"target_tokens\":64}";
+    CHECK (s_doc_commit_r (store, &r2, &result) == SL_STORE_OK && result.completed);
+    CHECK (strcmp (result.document_id, recut_id) == 0 && !*result.duplicate_of);
+    CHECK (sl_store_document_get (store, ws, recut_id, &doc) == 0);
+    CHECK (doc.chunks == 2 && strcmp (doc.pages_blob, pages) == 0);
+    CHECK (doc.chunking && strstr (doc.chunking, "64"));
+    sl_store_doc_reset (&doc);
+    CHECK (s_countf (db, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", recut_id) == 2);
+    CHECK (s_countf (db, "SELECT COUNT(*) FROM vectors v JOIN chunks c ON c.rid = v.chunk_rid "
+                         "WHERE c.document_id = '%s'", recut_id) == 2);
+    sl_hit_t hits [4];
+    int nhits = 0;
+    sl_search_t how = { .text = "zebra", .mode = SL_SEARCH_LEXICAL };
+    CHECK (sl_store_search_text (store, ws, T_MODEL, r2.vectors, T_DIM, &how, 4, hits, &nhits) == 0);
+    CHECK (nhits == 1 && strcmp (hits [0].document_id, recut_id) == 0);
+    sl_store_hits_reset (hits, nhits);
+    how.text = "first";
+    CHECK (sl_store_search_text (store, ws, T_MODEL, r2.vectors, T_DIM, &how, 4, hits, &nhits) == 0);
+    CHECK (nhits == 0);         //  the old chunks' words are gone with them
+    sl_store_hits_reset (hits, nhits);
+    //  a plain re-ingest of the same content is still a duplicate
+    s_doc_t r3;
+    s_doc_make (&r3, ws, "upload:recut.txt", "recut first", 3);
+    CHECK (s_doc_commit_r (store, &r3, &result) == SL_STORE_OK && *result.duplicate_of);
+    CHECK (s_countf (db, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", recut_id) == 2);
+    char gone [SL_SHA256_HEX];
+    CHECK (sl_store_document_delete (store, ws, recut_id, gone) == SL_STORE_OK);
+    CHECK (sl_store_blob_referenced (store, pages) == 0);
+
+    //  the workspace's intake flag, in the store
+    bool paused = true;
+    CHECK (sl_store_workspace_paused (store, "wsnew", &paused) == 0 && !paused);
+    CHECK (sl_store_workspace_set_paused (store, "wsnew", true) == 0);
+    CHECK (sl_store_workspace_paused (store, "wsnew", &paused) == 0 && paused);
+    //  a job made while paused is held from its first moment
+    CHECK (sl_store_job_create (store, "ctl-7", "wsnew", "upload:c7.txt", NULL, NULL, NULL) == 0);
+    CHECK (sl_store_job_get (store, "ctl-7", &job) == 0 && job.held && job.state == SL_STORE_QUEUED);
+    sl_store_job_reset (&job);
+    CHECK (sl_store_workspace_set_paused (store, "wsnew", false) == 0);
+    CHECK (sl_store_workspace_paused (store, "wsnew", &paused) == 0 && !paused);
+    CHECK (sl_store_job_create (store, "ctl-8", "wsnew", "upload:c8.txt", NULL, NULL, NULL) == 0);
+    CHECK (sl_store_job_get (store, "ctl-8", &job) == 0 && !job.held);
+    sl_store_job_reset (&job);
+    CHECK (sl_store_workspace_paused (store, "bad ws", &paused) == SL_STORE_ERROR);
+    CHECK (sl_store_job_control (store, "ctl-1", ws, SL_STORE_CONTROL_COUNT, NULL) == SL_STORE_ERROR);
+    CHECK (sl_store_job_control (store, "../x", ws, SL_STORE_CANCEL, NULL) == SL_STORE_ERROR);
+}
+
 //  Sources: rows kept per workspace, one per key, due listing, items and
 //  runs, cascade on delete; a vanished item's document goes unless
 //  another source still names it (a renamed file)
@@ -2226,6 +2398,7 @@ sl_store_conformance (sl_store_t *store, const char *url, sl_store_count_fn *cou
           s_test_highlights (store, &db));
     CASE ("filters: attributes, ranges, prefix, mime, re-tag, delete, isolation",
           s_test_filters (store, url, &db));
+    CASE ("job control: cancel, retry, hold, pause", s_test_control (store, &db));
     CASE ("sources: rows, items, runs, forget", s_test_sources (store, &db));
 #undef CASE
     if (verbose)

@@ -14,6 +14,7 @@
 #include "sl_edge_internal.h"
 #include "sl_edge_assets.h"
 #include "sl_edge_content.h"
+#include "sl_edge_jobs.h"
 #include "sl_json.h"
 #include "sl_edge_pool.h"
 #include "sl_edge_sse.h"
@@ -86,7 +87,8 @@ typedef struct {
 typedef enum {
     R_HEALTHZ, R_READYZ, R_METRICS, R_OPENAPI, R_STATUS, R_INGEST, R_JOBS, R_JOB, R_JOB_EVENTS,
     R_DOCS, R_DOC, R_DOC_CHUNKS, R_SEARCH, R_DLQ, R_DLQ_REPLAY, R_DOC_CONTENT, R_DOC_META,
-    R_WS, R_WS_CHUNKING, R_TUS_CREATE, R_TUS_OPTIONS, R_TUS,
+    R_WS, R_WS_CHUNKING, R_JOB_CANCEL, R_JOB_RETRY, R_WS_PAUSE, R_WS_RESUME, R_DOC_REPROCESS,
+    R_TUS_CREATE, R_TUS_OPTIONS, R_TUS,
     R_SOURCES, R_SOURCE, R_SOURCE_SYNC, R_SOURCE_RUNS, R_NONE
 } route_id_t;
 
@@ -107,12 +109,15 @@ static const route_t s_routes [] = {
     { R_JOBS, "GET", "/v1/jobs", false },
     { R_JOB, "GET", "/v1/jobs/{id}", false },
     { R_JOB_EVENTS, "GET", "/v1/jobs/{id}/events", false },
+    { R_JOB_CANCEL, "POST", "/v1/jobs/{id}/cancel", false },
+    { R_JOB_RETRY, "POST", "/v1/jobs/{id}/retry", false },
     { R_DOCS, "GET", "/v1/documents", false },
     { R_DOC, "GET", "/v1/documents/{id}", false },
     { R_DOC, "DELETE", "/v1/documents/{id}", false },
     { R_DOC_CHUNKS, "GET", "/v1/documents/{id}/chunks", false },
     { R_DOC_CONTENT, "GET", "/v1/documents/{id}/content", false },
     { R_DOC_META, "PUT", "/v1/documents/{id}/meta", false },
+    { R_DOC_REPROCESS, "POST", "/v1/documents/{id}/reprocess", false },
     { R_DOC_META, "PATCH", "/v1/documents/{id}/meta", false },
     { R_SEARCH, "POST", "/v1/search", false },
     { R_SEARCH, "GET", "/v1/search", false },
@@ -121,6 +126,8 @@ static const route_t s_routes [] = {
     { R_WS, "GET", "/v1/workspace", false },
     { R_WS_CHUNKING, "PUT", "/v1/workspace/chunking", false },
     { R_WS_CHUNKING, "DELETE", "/v1/workspace/chunking", false },
+    { R_WS_PAUSE, "POST", "/v1/workspace/pause", false },
+    { R_WS_RESUME, "POST", "/v1/workspace/resume", false },
     { R_TUS_CREATE, "POST", "/v1/uploads", false },
     { R_TUS_OPTIONS, "OPTIONS", "/v1/uploads", true },     //  tus discovery, as the protocol asks
     { R_TUS, "GET", "/v1/uploads/{id}", false },           //  and HEAD
@@ -753,7 +760,7 @@ s_touch_jobs (json_t *reply)
 }
 
 static const char *s_states [] = { "queued", "fetching", "parsing", "chunking", "embedding", "storing",
-                                   "completed", "failed", NULL };
+                                   "completed", "failed", "cancelled", NULL };
 
 //  limit/offset from the query string into body; false (and 400 sent) if bad.
 static bool
@@ -790,7 +797,7 @@ s_on_jobs (req_t *req, struct MHD_Connection *conn)
         if (!known) {
             json_decref (body);
             return s_error (req, conn, 400, "unknown state '%.64s' (queued, fetching, parsing, chunking, "
-                            "embedding, storing, completed, failed)", state);
+                            "embedding, storing, completed, failed, cancelled)", state);
         }
         json_object_set_new (body, "state", json_string (state));
     }
@@ -1159,6 +1166,51 @@ s_on_search (req_t *req, struct MHD_Connection *conn)
     sl_filter_destroy (&filter);
     json_decref (in);
     return rc;
+}
+
+//  Job control (sl_edge_jobs): cancel and retry a job, pause and resume
+//  the workspace's intake; intake decides, the answer is passed on
+static enum MHD_Result
+s_on_job_control (req_t *req, struct MHD_Connection *conn, const char *action)
+{
+    json_t *reply = NULL;
+    sl_edge_fail_t fail;
+    int status = sl_edge_jobs_request (req->edge->pool, req->ws, action, *req->id ? req->id : NULL,
+                                       req->edge->request_ms, &reply, &fail);
+    if (status != 200)
+        return s_fail (req, conn, &fail);
+    s_job_links (json_object_get (reply, "job"));
+    return s_json (req, conn, 200, reply, NULL);
+}
+
+//  POST /v1/documents/{id}/reprocess {"from": "chunk"}: a job that cuts
+//  the document again from its kept pages (sl_edge_jobs)
+static enum MHD_Result
+s_on_reprocess (req_t *req, struct MHD_Connection *conn)
+{
+    json_t *reply = NULL;
+    sl_edge_fail_t fail;
+    int status = sl_edge_jobs_reprocess (req->edge->pool, req->ws, req->id, req->body,
+                                         req->body_len, req->edge->request_ms, &reply, &fail);
+    if (status != 200)
+        return s_fail (req, conn, &fail);
+    s_job_links (json_object_get (reply, "job"));
+    return s_json (req, conn, 202, reply, NULL);
+}
+
+//  GET /v1/workspace: the query service's answer, and whether its intake
+//  is paused (intake's)
+static enum MHD_Result
+s_on_ws (req_t *req, struct MHD_Connection *conn)
+{
+    json_t *reply = NULL;
+    sl_edge_fail_t fail;
+    int status = sl_edge_pool_request (req->edge->pool, req->ws, "query", "ws_get", NULL, NULL,
+                                       req->edge->request_ms, &reply, &fail);
+    if (status != 200)
+        return s_fail (req, conn, &fail);
+    sl_edge_jobs_ws_state (req->edge->pool, req->ws, req->edge->request_ms, reply);
+    return s_json (req, conn, 200, reply, NULL);
 }
 
 //  PUT /v1/workspace/chunking {"target_tokens": 128, ...}: the fields
@@ -1648,8 +1700,12 @@ s_dispatch (req_t *req, struct MHD_Connection *conn)
         case R_DOC_META: return s_on_doc_meta (req, conn);
         case R_DLQ: return s_on_dlq (req, conn);
         case R_DLQ_REPLAY: return s_on_dlq_replay (req, conn);
-        case R_WS:
-            return s_query (req, conn, "ws_get", json_object (), req->edge->request_ms, NULL, 200);
+        case R_WS: return s_on_ws (req, conn);
+        case R_JOB_CANCEL: return s_on_job_control (req, conn, "cancel");
+        case R_JOB_RETRY: return s_on_job_control (req, conn, "retry");
+        case R_WS_PAUSE: return s_on_job_control (req, conn, "pause");
+        case R_WS_RESUME: return s_on_job_control (req, conn, "resume");
+        case R_DOC_REPROCESS: return s_on_reprocess (req, conn);
         case R_WS_CHUNKING: return s_on_ws_chunking (req, conn);
         case R_TUS_CREATE: case R_TUS_OPTIONS: case R_TUS: return s_on_tus (req, conn);
         case R_SOURCES: case R_SOURCE: return s_on_sources (req, conn, "");
@@ -1869,6 +1925,30 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         return s_error_json (req, conn, req->deferred_status, req->deferred_retry_s, NULL,
                              req->deferred_message);
     return s_dispatch (req, conn);
+}
+
+//  Percent-decoding of paths and arguments, as libmicrohttpd's own but
+//  leaving "%00" as it is: a NUL would end the C string there, and
+//  "/v1/documents/%00/content" would be read as "/v1/documents" (the
+//  caller's list) instead of a malformed id
+static size_t
+s_unescape (void *cls, struct MHD_Connection *conn, char *text)
+{
+    (void) cls;
+    (void) conn;
+    char *r = text, *w = text;
+    while (*r) {
+        if (r [0] == '%' && isxdigit ((unsigned char) r [1]) && isxdigit ((unsigned char) r [2])
+        &&  !(r [1] == '0' && r [2] == '0')) {
+            char hex [3] = { r [1], r [2], 0 };
+            *w++ = (char) strtol (hex, NULL, 16);
+            r += 3;
+        }
+        else
+            *w++ = *r++;
+    }
+    *w = 0;
+    return (size_t) (w - text);
 }
 
 static void
@@ -2320,6 +2400,7 @@ s_start (sl_node_t *node, char *err, size_t errlen)
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int) max_conn,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t) (512 * 1024),
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, edge,
+        MHD_OPTION_UNESCAPE_CALLBACK, s_unescape, edge,
         MHD_OPTION_END);
     if (!edge->daemon) {
         snprintf (err, errlen, "cannot start the HTTP server on %s:%d: %s", edge->bind, edge->port,

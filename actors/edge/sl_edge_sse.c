@@ -503,7 +503,8 @@ sl_edge_sse_flatten (const json_t *event, const char *job)
 static bool
 s_terminal_type (const char *type)
 {
-    return type && (strcmp (type, "job_completed") == 0 || strcmp (type, "job_failed") == 0);
+    return type && (strcmp (type, "job_completed") == 0 || strcmp (type, "job_failed") == 0
+                 || strcmp (type, "job_cancelled") == 0);
 }
 
 //  Emit one event (JSON, stored or live form) if it is the next one.
@@ -547,8 +548,10 @@ s_take_reply (sl_edge_stream_t *self, json_t *reply)
     size_t index;
     json_t *event;
     json_array_foreach (events, index, event) {
+        //  A terminal event with more after it was not the end: the job
+        //  was retried (job_started follows its job_failed/job_cancelled)
         if (self->done)
-            break;
+            self->done = false;
         //  Stored events come in seq order; a hole there is a journal
         //  matter, not ours to wait for: accept the next one present
         json_t *seq = json_object_get (event, "seq");

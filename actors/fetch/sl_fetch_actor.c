@@ -119,7 +119,13 @@ s_fetch (sl_ctx_t *ctx, void *state)
     sl_mpw_init (&w);
     sl_store_doc_t doc;
     memset (&doc, 0, sizeof doc);
-    if (sl_store_document_find (self->store, ws, res.sha256, &doc) == SL_STORE_OK) {
+    //  A reprocess that went the long way (its job re-driven from its
+    //  options after a lost message) is parsed and cut again on purpose:
+    //  it is no duplicate, and says so to the stages after
+    char reprocess [16] = "";
+    sl_mp_get_str (body, "reprocess", reprocess, sizeof reprocess);
+    bool recut = streq (reprocess, "chunk") || streq (reprocess, "embed");
+    if (!recut && sl_store_document_find (self->store, ws, res.sha256, &doc) == SL_STORE_OK) {
         //  Same bytes already indexed here: no parse, no new chunks
         msgpack_pack_map (&w.pk, 2);
         sl_mpw_kv_str (&w, "document_id", doc.id);
@@ -151,7 +157,10 @@ s_fetch (sl_ctx_t *ctx, void *state)
     const msgpack_object *meta = sl_mp_get (body, "meta");
     if (meta && meta->type != MSGPACK_OBJECT_MAP)
         meta = NULL;
-    msgpack_pack_map (&w.pk, 5 + (attachment ? 1 : 0) + (chunking ? 1 : 0) + (meta ? 1 : 0));
+    msgpack_pack_map (&w.pk, 5 + (attachment ? 1 : 0) + (chunking ? 1 : 0) + (meta ? 1 : 0)
+                           + (recut ? 1 : 0));
+    if (recut)
+        sl_mpw_kv_str (&w, "reprocess", reprocess);
     sl_mpw_kv_str (&w, "sha256", res.sha256);
     sl_mpw_kv_int (&w, "size", (int64_t) res.size);
     sl_mpw_kv_str (&w, "mime", res.mime);

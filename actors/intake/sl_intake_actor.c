@@ -35,6 +35,7 @@
 #include "sl_client.h"
 #include "sl_json.h"
 #include "sl_filter.h"
+#include "sl_jobctl.h"
 #include "sl_log.h"
 #include "sl_metrics.h"
 #include "sl_proto.h"
@@ -174,6 +175,11 @@ s_intake (sl_ctx_t *ctx, void *state)
     const sl_envelope_t *env = sl_ctx_envelope (ctx);
     const msgpack_object *body = sl_ctx_body (ctx);
     const char *ws = sl_envelope_workspace (env);
+    if (sl_jobctl_handles (sl_envelope_kind (env))) {
+        char why [256];
+        return sl_jobctl_handle (ctx, self->store, sl_node_blob (self->node, why, sizeof why),
+                                 self->message_attempts);
+    }
     char url [2048] = "", blob [SL_SHA256_HEX] = "", mime [128] = "";
     sl_mp_get_str (body, "url", url, sizeof url);
     sl_mp_get_str (body, "blob", blob, sizeof blob);
@@ -303,6 +309,19 @@ s_intake (sl_ctx_t *ctx, void *state)
         sl_ctx_set_error (ctx, "store: %s", sl_store_errmsg (self->store));
         return SL_RETRY;
     }
+    //  A paused workspace keeps what it is given, but starts nothing: the
+    //  store made the job held (the re-driver leaves it alone) until resume
+    sl_store_job_t row;
+    memset (&row, 0, sizeof row);
+    if (sl_store_job_get (self->store, job, &row) == SL_STORE_OK && row.held) {
+        sl_mpw_reset (&named);
+        sl_jobctl_held_event (ctx, job, ws);
+        sl_store_reply_job (ctx, &row);
+        sl_store_job_reset (&row);
+        sl_info (job, "accepted %s into workspace %s, held: its intake is paused", source, ws);
+        return SL_DONE;
+    }
+    sl_store_job_reset (&row);
     sl_envelope_t *first = s_ingest_envelope (job, ws, raw, size, "0");
     sl_mpw_reset (&named);
     sl_envelope_set_max_attempts (first, (uint32_t) self->message_attempts);
@@ -316,8 +335,6 @@ s_intake (sl_ctx_t *ctx, void *state)
     sl_store_emit_event (ctx, job, ws, w.buf.data, w.buf.size);
     sl_mpw_reset (&w);
 
-    sl_store_job_t row;
-    memset (&row, 0, sizeof row);
     sl_store_job_get (self->store, job, &row);
     sl_store_reply_job (ctx, &row);
     sl_store_job_reset (&row);

@@ -12,11 +12,13 @@
     Persisting before publishing is what lets the HTTP edge replay history
     to a late or reconnecting SSE client and then continue live without a
     gap or a duplicate: both sides speak in the same sequence numbers.
-    Progress and retry events for a job that already completed or failed
-    are dropped (a slow duplicate delivery must not report progress after
-    the end); stage_started/stage_completed are always kept, because the
-    last stage completes the job in the database before its own stage
-    events, emitted earlier, have reached the journal, and so are parse's
+    Progress and retry events for a job that already completed, failed or
+    was cancelled are dropped (a slow duplicate delivery must not report
+    progress after the end); stage_started/stage_completed are kept,
+    because the last stage completes the job in the database before its
+    own stage events, emitted earlier, have reached the journal, except
+    for a cancelled job (a handler that was running when the cancel came:
+    the log ends with job_cancelled); and so are parse's
     attachment/attachment_refused (the record of a mail's attachments).
 */
 #include "sl_store_node.h"
@@ -35,6 +37,22 @@ s_overall (sl_store_stage_t stage, int64_t percent)
     if (percent > 100)
         percent = 100;
     return (int) (((int64_t) stage * 100 + percent) / SL_STORE_STAGE_COUNT);
+}
+
+//  A stage's own events of a cancelled job (a handler that was running
+//  when the cancel came, or a message that raced it) say nothing true any
+//  more: the job's log ends with job_cancelled
+static bool
+s_cancelled (sl_store_t *store, const char *job, int rc)
+{
+    if (rc != SL_STORE_TERMINAL)
+        return false;
+    sl_store_job_t row;
+    memset (&row, 0, sizeof row);
+    bool cancelled = sl_store_job_get (store, job, &row) == SL_STORE_OK
+                  && row.state == SL_STORE_CANCELLED;
+    sl_store_job_reset (&row);
+    return cancelled;
 }
 
 //  Apply the event to the job row. Returns false to drop the event.
@@ -59,17 +77,16 @@ s_apply (sl_store_t *store, const char *job, const char *type, const msgpack_obj
         //  Kept even if the job turned terminal meanwhile: the store stage
         //  completes the job in the database while its own stage_started is
         //  still on its way here, yet it was emitted before job_completed
-        sl_store_job_stage (store, job, stage, SL_STORE_STARTED, now);
-        return true;
+        return !s_cancelled (store, job, sl_store_job_stage (store, job, stage, SL_STORE_STARTED, now));
     }
     else
     if (streq (type, "stage_completed") && stage != SL_STORE_STAGE_NONE) {
         //  Kept even when the job just turned terminal: the last stage
         //  completes the job before its own stage_completed arrives
-        if (sl_store_job_stage (store, job, stage, SL_STORE_FINISHED, now) == SL_STORE_OK
-        &&  stage != SL_STORE_STAGE_STORE)
+        rc = sl_store_job_stage (store, job, stage, SL_STORE_FINISHED, now);
+        if (rc == SL_STORE_OK && stage != SL_STORE_STAGE_STORE)
             sl_store_job_progress (store, job, s_overall (stage, 100));
-        return true;
+        return !s_cancelled (store, job, rc);
     }
     else
     if (streq (type, "stage_progress") && stage != SL_STORE_STAGE_NONE)
@@ -80,7 +97,7 @@ s_apply (sl_store_t *store, const char *job, const char *type, const msgpack_obj
         snprintf (final_type, cap, "job_failed");
     }
     else
-    if (streq (type, "job_completed") || streq (type, "job_failed"))
+    if (streq (type, "job_completed") || streq (type, "job_failed") || streq (type, "job_cancelled"))
         return true;            //  the terminal event itself is always kept
     else
     if (streq (type, "attachment") || streq (type, "attachment_refused"))
@@ -92,7 +109,7 @@ s_apply (sl_store_t *store, const char *job, const char *type, const msgpack_obj
         sl_store_job_t row;
         memset (&row, 0, sizeof row);
         if (sl_store_job_get (store, job, &row) == SL_STORE_OK
-        &&  (row.state == SL_STORE_COMPLETED || row.state == SL_STORE_FAILED))
+        &&  sl_store_state_terminal ((int) row.state))
             rc = SL_STORE_TERMINAL;
         sl_store_job_reset (&row);
     }

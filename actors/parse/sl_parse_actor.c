@@ -117,6 +117,10 @@ s_on_page (void *arg, const sl_page_t *page)
     }
     sink->text_bytes += page->len;
     sink->pages = page->page_no;
+    //  A long document checks for a cancel between pages (a store read at
+    //  most every SL_CANCEL_POLL_MS): the parse stops within that
+    if (sl_ctx_cancelled (sink->ctx))
+        return -1;
     sl_ctx_progress (sink->ctx, page->page_count ? 100 * page->page_no / page->page_count : 0, "page %d/%d",
                      page->page_no, page->page_count);
     return 0;
@@ -308,6 +312,11 @@ s_parse (sl_ctx_t *ctx, void *state)
     int rc = sl_parse_file (&opts, path, *mime ? mime : NULL, s_on_page, &sink, &info, err, sizeof err);
     sl_client_destroy (&att.client);
     sl_mpw_reset (&sink.w);
+    if (sl_ctx_cancelled (ctx)) {
+        sl_recw_abort (&sink.out);
+        sl_info (sl_envelope_job (env), "cancelled at page %d: parse stopped", sink.pages);
+        return SL_DONE;         //  the runtime drops the message and what it made
+    }
     if (rc && (att.retry || att.error)) {
         sl_recw_abort (&sink.out);
         if (att.error)

@@ -157,7 +157,7 @@ s_events (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *bo
     char id [SL_STORE_TOKEN];
     sl_store_job_t job;
     int rc = s_job_in_ws (self, ws, body, id, &job);
-    bool terminal = job.state == SL_STORE_COMPLETED || job.state == SL_STORE_FAILED;
+    bool terminal = sl_store_state_terminal ((int) job.state);
     sl_store_job_reset (&job);
     if (rc != SL_STORE_OK) {
         s_store_error (self, ctx, rc, "job");

@@ -1109,13 +1109,15 @@ s_wait_jobs (run_t *run)
                 pending++;
                 continue;
             }
-            if (job.state == SL_STORE_COMPLETED || job.state == SL_STORE_FAILED) {
+            //  completed, failed or cancelled: a cancelled job counts as failed
+            if (sl_store_state_terminal (job.state)) {
                 bool ok = job.state == SL_STORE_COMPLETED;
                 json_object_set_new (evidence, "st", json_string (ok ? "ok" : "failed"));
                 if (ok)
                     json_object_set_new (evidence, "d", json_string (job.document_id));
                 else
-                    json_object_set_new (evidence, "err", json_string (job.error ? job.error : "failed"));
+                    json_object_set_new (evidence, "err", json_string (job.error ? job.error
+                                         : job.state == SL_STORE_FAILED ? "failed" : "cancelled"));
                 if (s_item_put (run, key, evidence) != SL_STORE_OK) {
                     sl_store_job_reset (&job);
                     return -1;

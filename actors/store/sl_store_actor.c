@@ -39,6 +39,7 @@
 
 #include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define S_REEMBED_ROUNDS 3
 
@@ -373,6 +374,20 @@ s_reembed (store_stage_t *self, sl_ctx_t *ctx, const msgpack_object *body, const
 }
 
 
+//  pages.mp into the blob area (content-addressed: the same parse output
+//  is one blob), its hash into sha. Best effort: a document whose pages
+//  could not be kept is stored all the same, and a reprocess of it says
+//  to ingest it again
+static void
+s_keep_pages (store_stage_t *self, const char *dir, char sha [SL_SHA256_HEX])
+{
+    char path [1300];
+    snprintf (path, sizeof path, "%s/pages.mp", dir);
+    size_t size = 0;
+    if (access (path, R_OK) == 0 && sl_blob_import_file (self->blob, path, 0, sha, &size) != 0)
+        *sha = 0;
+}
+
 static sl_outcome_t
 s_store (sl_ctx_t *ctx, void *state)
 {
@@ -432,11 +447,17 @@ s_store (sl_ctx_t *ctx, void *state)
     char cut_err [256];
     char *chunking = cut && sl_chunking_apply_mp (&used, cut, cut_err, sizeof cut_err) == 0
                    ? sl_chunking_to_text (&used) : NULL;
+    //  The parse output is kept (a blob the document names), so the
+    //  document can be cut again later without a fetch or a parse
+    char pages_blob [SL_SHA256_HEX] = "";
+    s_keep_pages (self, dir, pages_blob);
+    char reprocess [16] = "";
+    sl_mp_get_str (body, "reprocess", reprocess, sizeof reprocess);
     sl_doc_meta_t meta = {
         .workspace = sl_envelope_workspace (env), .source = source, .sha256 = sha,
         .mime = *mime ? mime : NULL, .title = *title ? title : NULL, .pages = (int) pages,
         .bytes = bytes, .job_id = job_state >= 0 ? job : NULL, .chunking = chunking,
-        .attrs = attrs
+        .attrs = attrs, .pages_blob = *pages_blob ? pages_blob : NULL, .recut = *reprocess != 0
     };
     sl_store_commit_t result;
     int rc = sl_store_document_commit_stream (self->store, &meta, (int) nchunks, (int) dim,

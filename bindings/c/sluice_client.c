@@ -681,7 +681,8 @@ s_job_new (const msgpack_object *map)
     self->percent = (int) s_field_int (map, "percent", 0);
     bool terminal = false;
     if (sl_mp_bool (sl_mp_get (map, "terminal"), &terminal) != 0)
-        terminal = self->state && (strcmp (self->state, "completed") == 0 || strcmp (self->state, "failed") == 0);
+        terminal = self->state && (strcmp (self->state, "completed") == 0 || strcmp (self->state, "failed") == 0
+                                || strcmp (self->state, "cancelled") == 0);
     self->terminal = terminal;
     self->json = s_json (map);
     if (!self->id)
@@ -728,27 +729,51 @@ s_body_kv (const char *key, const char *value, size_t *size)
     return sl_mpw_take (&w, size);
 }
 
-sluice_rc_t
-sluice_client_job (sluice_client_t *self, const char *job_id, sluice_job_t **job_p, int timeout_ms)
+//  service/kind {"job": job_id}, answered with {"job": {...}}
+static sluice_rc_t
+s_job_request (sluice_client_t *self, const char *service, const char *kind, const char *job_id,
+               sluice_job_t **job_p, int timeout_ms)
 {
-    assert (self && job_p);
-    *job_p = NULL;
+    if (job_p)
+        *job_p = NULL;
     s_clear (self);
     if (!sl_token_valid (job_id))
         return s_set (self, SLUICE_EINVAL, 0, "a job id is 1..64 characters of [A-Za-z0-9_.-]");
     size_t size;
     char *body = s_body_kv ("job", job_id, &size);
     reply_t reply;
-    sluice_rc_t rc = s_request (self, "query", "job_get", NULL, body, size, timeout_ms, &reply);
+    sluice_rc_t rc = s_request (self, service, kind, NULL, body, size, timeout_ms, &reply);
     if (rc != SLUICE_OK)
         return rc;
     const msgpack_object *job = sl_mp_get (reply.root, "job");
     if (!job || job->type != MSGPACK_OBJECT_MAP)
-        rc = s_set (self, SLUICE_EPROTOCOL, 502, "query/job_get: reply without a job");
+        rc = s_set (self, SLUICE_EPROTOCOL, 502, "%s/%s: reply without a job", service, kind);
     else
+    if (job_p)
         *job_p = s_job_new (job);
     s_reply_free (&reply);
     return rc;
+}
+
+sluice_rc_t
+sluice_client_job (sluice_client_t *self, const char *job_id, sluice_job_t **job_p, int timeout_ms)
+{
+    assert (self && job_p);
+    return s_job_request (self, "query", "job_get", job_id, job_p, timeout_ms);
+}
+
+sluice_rc_t
+sluice_client_cancel (sluice_client_t *self, const char *job_id, sluice_job_t **job_p, int timeout_ms)
+{
+    assert (self);
+    return s_job_request (self, "intake", "cancel", job_id, job_p, timeout_ms);
+}
+
+sluice_rc_t
+sluice_client_retry (sluice_client_t *self, const char *job_id, sluice_job_t **job_p, int timeout_ms)
+{
+    assert (self);
+    return s_job_request (self, "intake", "retry", job_id, job_p, timeout_ms);
 }
 
 //  --------------------------------------------------------------------------
@@ -1255,7 +1280,8 @@ const char *sluice_event_json (const sluice_event_t *self) { return self->json; 
 bool
 sluice_event_terminal (const sluice_event_t *self)
 {
-    return strcmp (self->type, "job_completed") == 0 || strcmp (self->type, "job_failed") == 0;
+    return strcmp (self->type, "job_completed") == 0 || strcmp (self->type, "job_failed") == 0
+        || strcmp (self->type, "job_cancelled") == 0;
 }
 
 //  --------------------------------------------------------------------------
@@ -1632,22 +1658,34 @@ sluice_client_wait (sluice_client_t *self, const char *job_id, sluice_job_t **jo
     if (job_p)
         *job_p = NULL;
     int64_t deadline = sl_mono_ms () + s_timeout (self, timeout_ms);
-    sluice_watch_t *watch = NULL;
-    sluice_rc_t rc = sluice_client_watch (self, job_id, 0, &watch, timeout_ms);
-    while (rc == SLUICE_OK) {
-        int64_t left = deadline - sl_mono_ms ();
-        sluice_event_t *event = NULL;
-        rc = left > 0 ? sluice_watch_next (watch, &event, (int) left) : SLUICE_TIMEOUT;
-        sluice_event_destroy (&event);
-    }
-    sluice_watch_destroy (&watch);
-    if (rc == SLUICE_TIMEOUT)
-        return s_set (self, rc, 0, "job %s did not finish within %d ms", job_id, s_timeout (self, timeout_ms));
-    if (rc != SLUICE_END)
-        return rc;
+    int64_t after = 0;
     sluice_job_t *job = NULL;
-    int64_t left = deadline - sl_mono_ms ();
-    rc = sluice_client_job (self, job_id, &job, left > 1000 ? (int) left : 1000);
+    sluice_rc_t rc;
+    //  A job that ended and was retried has more events after its first
+    //  terminal one: follow them until the job reads terminal itself
+    do {
+        if (job)
+            zclock_sleep (50);      //  retried: give its new run a moment to be logged
+        sluice_job_destroy (&job);
+        sluice_watch_t *watch = NULL;
+        rc = sluice_client_watch (self, job_id, after, &watch, timeout_ms);
+        while (rc == SLUICE_OK) {
+            int64_t left = deadline - sl_mono_ms ();
+            sluice_event_t *event = NULL;
+            rc = left > 0 ? sluice_watch_next (watch, &event, (int) left) : SLUICE_TIMEOUT;
+            if (event && sluice_event_seq (event) > after)
+                after = sluice_event_seq (event);
+            sluice_event_destroy (&event);
+        }
+        sluice_watch_destroy (&watch);
+        if (rc == SLUICE_TIMEOUT)
+            return s_set (self, rc, 0, "job %s did not finish within %d ms", job_id,
+                          s_timeout (self, timeout_ms));
+        if (rc != SLUICE_END)
+            return rc;
+        int64_t left = deadline - sl_mono_ms ();
+        rc = sluice_client_job (self, job_id, &job, left > 1000 ? (int) left : 1000);
+    } while (rc == SLUICE_OK && !sluice_job_terminal (job) && sl_mono_ms () < deadline);
     if (rc == SLUICE_OK && job_p)
         *job_p = job;
     else

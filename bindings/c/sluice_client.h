@@ -209,9 +209,22 @@ SLUICE_EXPORT sluice_rc_t sluice_client_ingest_stream_meta (sluice_client_t *sel
 SLUICE_EXPORT sluice_rc_t sluice_client_job (sluice_client_t *self, const char *job_id, sluice_job_t **job_p,
                                              int timeout_ms);
 
-//  Follow job_id until it completes or fails, then read it into *job_p
-//  (may be NULL). timeout_ms bounds the whole wait here. SLUICE_OK when the
-//  job is terminal (check sluice_job_state: "completed" or "failed").
+//  Cancel job_id: it stops at its next stage boundary, what it made is
+//  removed and nothing of it is stored; *job_p (may be NULL) gets it as it
+//  is now ("cancelled"). A job that has finished is refused (status 409,
+//  the message names its state); another workspace's job is not found.
+SLUICE_EXPORT sluice_rc_t sluice_client_cancel (sluice_client_t *self, const char *job_id,
+                                                sluice_job_t **job_p, int timeout_ms);
+
+//  Run a failed or cancelled job again from its start; 409 for a job that
+//  is running or completed, 410 if its upload was collected meanwhile.
+SLUICE_EXPORT sluice_rc_t sluice_client_retry (sluice_client_t *self, const char *job_id,
+                                               sluice_job_t **job_p, int timeout_ms);
+
+//  Follow job_id until it completes, fails or is cancelled, then read it
+//  into *job_p (may be NULL). timeout_ms bounds the whole wait here.
+//  SLUICE_OK when the job is terminal (check sluice_job_state:
+//  "completed", "failed" or "cancelled").
 SLUICE_EXPORT sluice_rc_t sluice_client_wait (sluice_client_t *self, const char *job_id, sluice_job_t **job_p,
                                               int timeout_ms);
 

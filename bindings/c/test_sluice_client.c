@@ -306,10 +306,33 @@ s_e2e (const char *endpoint, const char *text_path, const char *pdf_path)
     OK (client, sluice_client_ingest_url (client, "http://127.0.0.1:9/nothing.pdf", url_job, 0));
     free (s_follow (client, url_job, "job_failed"));
 
+    //  Job control: a finished job is not cancelled (409, the state named),
+    //  a failed one is retried from its start, an unknown one is not found
+    sluice_job_t *ctl = NULL;
+    rc = sluice_client_cancel (client, text_job, &ctl, 0);
+    CHECK (rc == SLUICE_EREFUSED && sluice_client_status (client) == 409 && !ctl
+           && strstr (sluice_client_message (client), "completed"), "cancel of a completed job %s: %s",
+           sluice_rc_name (rc), sluice_client_message (client));
+    rc = sluice_client_cancel (client, "nosuchjob", NULL, 0);
+    CHECK (rc == SLUICE_ENOTFOUND, "cancel of an unknown job %s", sluice_rc_name (rc));
+    OK (client, sluice_client_retry (client, url_job, &ctl, 0));
+    CHECK (ctl && strcmp (sluice_job_state (ctl), "queued") == 0 && !sluice_job_terminal (ctl),
+           "retried job %s", ctl ? sluice_job_json (ctl) : "(none)");
+    sluice_job_destroy (&ctl);
+    //  waiting follows the new run past the first job_failed, to its own end
+    OK (client, sluice_client_wait (client, url_job, &ctl, 60000));
+    CHECK (ctl && strcmp (sluice_job_state (ctl), "failed") == 0,
+           "retried job failed again %s", ctl ? sluice_job_json (ctl) : "(none)");
+    sluice_job_destroy (&ctl);
+    rc = sluice_client_retry (client, "../x", NULL, 0);
+    CHECK (rc == SLUICE_EINVAL, "a malformed id is refused here %s", sluice_rc_name (rc));
+
     //  Another workspace sees nothing of this one
     OK (client, sluice_client_set_workspace (client, "elsewhere"));
     rc = sluice_client_job (client, text_job, &job, 0);
     CHECK (rc == SLUICE_ENOTFOUND, "other workspace %s", sluice_rc_name (rc));
+    rc = sluice_client_cancel (client, text_job, NULL, 0);
+    CHECK (rc == SLUICE_ENOTFOUND, "cancel from another workspace %s", sluice_rc_name (rc));
 
     //  A watch outliving its client is detached, not dangling
     OK (client, sluice_client_set_workspace (client, "default"));

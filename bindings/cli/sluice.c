@@ -88,7 +88,13 @@ s_usage (FILE *out)
         "                            ingesting a name again replaces that document)\n"
         "         --wait             follow every job to the end (progress bars on a terminal)\n"
         "  jobs [--state S]          list jobs (queued, fetching, parsing, chunking, embedding,\n"
-        "                            storing, completed, failed)\n"
+        "                            storing, completed, failed, cancelled)\n"
+        "  cancel JOB                stop a job at its next stage boundary; what it made goes\n"
+        "  retry JOB                 run a failed or cancelled job again from its start\n"
+        "  reprocess ID [chunk|embed] process a stored document again from a stage, without\n"
+        "                            fetch or parse (chunk: with the workspace's chunking now)\n"
+        "  pause                     hold the workspace's new jobs (accepted, not started)\n"
+        "  resume                    start the held jobs, and new ones as they come\n"
         "  ls                        list documents\n"
         "  show ID                   show a document (or, if there is none, a job)\n"
         "  rm ID                     delete a document\n"
@@ -132,6 +138,7 @@ s_usage (FILE *out)
         "  2  usage error, or the server refused the request (400, 401, 413, 415)\n"
         "  3  server unreachable, or it answered 5xx\n"
         "  4  not found\n"
+        "      (cancel or retry of a job in a state that does not allow it: 2, with the state)\n"
         "  5  still rate-limited (429) after the retries\n");
 }
 
@@ -806,6 +813,87 @@ s_cmd_rm (const char *id)
         else
         if (!s_opt.quiet)
             printf ("deleted %s\n", id);
+    }
+    json_decref (reply);
+    return rc;
+}
+
+//  cancel JOB, retry JOB: POST /v1/jobs/JOB/<action>; the job as it is now
+static int
+s_cmd_job_control (const char *action, const char *id)
+{
+    if (!s_id_ok (id)) {
+        s_err ("'%s' is not a job id", id);
+        return EXIT_USAGE;
+    }
+    char path [256];
+    snprintf (path, sizeof path, "/v1/jobs/%s/%s", id, action);
+    json_t *reply = NULL;
+    char error [1024];
+    long status = s_request ("POST", path, NULL, NULL, &reply, error, sizeof error);
+    int rc = s_finish (status, reply, error);
+    json_t *job = json_object_get (reply, "job");
+    if (rc == EXIT_OK && s_opt.json)
+        s_print_json (reply);
+    else
+    if (rc == EXIT_OK && !s_opt.quiet)
+        printf ("%s %s%s\n", s_str (job, "id"), s_str (job, "state"),
+                json_is_true (json_object_get (job, "held")) ? " (held: the workspace is paused)" : "");
+    json_decref (reply);
+    return rc;
+}
+
+//  reprocess ID [chunk|embed]: POST /v1/documents/ID/reprocess
+static int
+s_cmd_reprocess (const char *id, const char *from)
+{
+    if (!s_id_ok (id)) {
+        s_err ("'%s' is not a document id", id);
+        return EXIT_USAGE;
+    }
+    if (strcmp (from, "chunk") != 0 && strcmp (from, "embed") != 0) {
+        s_err ("reprocess from 'chunk' or 'embed', not '%s'", from);
+        return EXIT_USAGE;
+    }
+    char path [256];
+    snprintf (path, sizeof path, "/v1/documents/%s/reprocess", id);
+    json_t *body = json_pack ("{s:s}", "from", from), *reply = NULL;
+    char error [1024];
+    long status = s_request ("POST", path, body, NULL, &reply, error, sizeof error);
+    json_decref (body);
+    int rc = s_finish (status, reply, error);
+    json_t *job = json_object_get (reply, "job");
+    if (rc == EXIT_OK && s_opt.json)
+        s_print_json (reply);
+    else
+    if (rc == EXIT_OK && !s_opt.quiet)
+        printf ("%s %s (document %s from %s)\n", s_str (job, "id"), s_str (job, "state"), id, from);
+    json_decref (reply);
+    return rc;
+}
+
+//  pause, resume: the workspace's intake
+static int
+s_cmd_pause (const char *action)
+{
+    char path [64];
+    snprintf (path, sizeof path, "/v1/workspace/%s", action);
+    json_t *reply = NULL;
+    char error [1024];
+    long status = s_request ("POST", path, NULL, NULL, &reply, error, sizeof error);
+    int rc = s_finish (status, reply, error);
+    if (rc == EXIT_OK && s_opt.json)
+        s_print_json (reply);
+    else
+    if (rc == EXIT_OK && !s_opt.quiet) {
+        long long held = (long long) json_integer_value (json_object_get (reply, "held"));
+        if (json_is_true (json_object_get (reply, "paused")))
+            printf ("workspace %s paused: new jobs are held (%lld held)\n", s_str (reply, "workspace"), held);
+        else
+            printf ("workspace %s resumed: %lld held jobs started, %lld still held%s\n",
+                    s_str (reply, "workspace"),
+                    (long long) json_integer_value (json_object_get (reply, "started")), held,
+                    held ? " (run resume again)" : "");
     }
     json_decref (reply);
     return rc;
@@ -1715,7 +1803,7 @@ main (int argc, char **argv)
     }
     if (s_opt.state) {
         static const char *states [] = { "queued", "fetching", "parsing", "chunking", "embedding",
-                                         "storing", "completed", "failed", NULL };
+                                         "storing", "completed", "failed", "cancelled", NULL };
         bool known = false;
         for (int i = 0; states [i]; i++)
             known |= strcmp (states [i], s_opt.state) == 0;
@@ -1764,6 +1852,15 @@ main (int argc, char **argv)
     else
     if (strcmp (cmd, "chunking") == 0)
         rc = s_cmd_chunking (nargs, args);
+    else
+    if ((strcmp (cmd, "cancel") == 0 || strcmp (cmd, "retry") == 0) && nargs == 1)
+        rc = s_cmd_job_control (cmd, args [0]);
+    else
+    if ((strcmp (cmd, "pause") == 0 || strcmp (cmd, "resume") == 0) && nargs == 0)
+        rc = s_cmd_pause (cmd);
+    else
+    if (strcmp (cmd, "reprocess") == 0 && (nargs == 1 || nargs == 2))
+        rc = s_cmd_reprocess (args [0], nargs == 2 ? args [1] : "chunk");
     else
     if (strcmp (cmd, "sources") == 0)
         rc = s_cmd_sources (nargs, args);

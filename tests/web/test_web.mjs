@@ -1378,6 +1378,37 @@ async function test_upload_resumes_after_dropped_connection(tmp) {
   checkClean(b, { allowProblems: [/ERR_CONNECTION_RESET|Failed to load resource|ERR_FAILED/] });
 }
 
+// Job control from the page: Cancel on a running job stops it (the server
+// says cancelled), Retry on the cancelled row runs the same job again on
+// the server until it completes
+async function test_cancel_then_retry_buttons(tmp) {
+  const docs = await new DocServer().start();
+  const srv = await new Sluiced(tmp, { sets: [LOCAL] }).start();
+  const b = await openBrowser(tmp, srv);
+  const { page } = b;
+  await page.fill('#urls', docs.url('held', 'puffin'));
+  await page.getByRole('button', { name: 'Ingest URLs' }).click();
+  let info = await waitRow(b, 'puffin', ['fetching']);
+  const first = info.job;
+  const cancel = row(b, 'puffin').getByRole('button', { name: 'Cancel puffin' });
+  check(await cancel.isVisible(), 'Cancel offered on a running job');
+  await cancel.click();
+  info = await waitRow(b, 'puffin', ['cancelled']);
+  check(info.stateText.includes('cancelled') && /^Cancelled during fetch: /.test(info.error), 'the row says cancelled, and where', info);
+  check(!(await cancel.isVisible()), 'no Cancel on a finished job');
+  check(info.stages[0].status === 'stopped' && info.stages[0].text === '⊘ stopped', 'fetch says stopped, not failed', info.stages[0]);
+  const job = (await call(srv, 'GET', '/v1/jobs/' + first)).data.job;
+  check(job.state === 'cancelled', 'the server says cancelled', job);
+  await shot(b, 'cancelled');
+  docs.open();
+  await row(b, 'puffin').getByRole('button', { name: 'Retry puffin' }).click();
+  info = await waitRow(b, 'puffin', ['completed'], 60000);
+  check(info.job === first, 'the same job ran again on the server', info.job, first);
+  checkAllFull(info, 'puffin');
+  check((await call(srv, 'GET', '/v1/jobs/' + first)).data.job.state === 'completed', 'completed on the server');
+  checkClean(b);
+}
+
 // Sources: a folder added from the page syncs, its last run's counts show;
 // a file added on disk comes with "Sync now"; a folder outside the roots is
 // refused with the server's reason; Delete takes the source's documents
@@ -1419,7 +1450,7 @@ const TESTS = [test_upload_two_pdfs_search_delete, test_failing_file_shows_reaso
                test_hit_section_and_badges, test_scan_shows_ocr_stage, test_hit_opens_its_page,
                test_hit_opens_its_page_with_key, test_upload_with_attributes_then_filter, test_bad_filter_says_why,
                test_library_shows_attributes, test_retag_from_library, test_upload_resumes_after_dropped_connection,
-               test_sources_panel];
+               test_cancel_then_retry_buttons, test_sources_panel];
 
 async function main() {
   const only = new Set(process.argv.slice(2));

@@ -39,7 +39,7 @@
   const RUNNING = { fetch: 'fetching', parse: 'parsing', ocr: 'reading scans', chunk: 'chunking', embed: 'embedding',
                     store: 'storing' };
   const EVENT_TYPES = ['job_started', 'stage_started', 'stage_progress', 'stage_completed', 'stage_retry',
-                       'job_completed', 'job_failed', 'heartbeat'];
+                       'job_completed', 'job_failed', 'job_cancelled', 'job_held', 'heartbeat'];
   const MAX_STREAMS = 4;
   const MAX_UPLOADS = 1;
   const POLL_MS = 1500;
@@ -317,8 +317,12 @@
                                 'aria-label': 'Retry ' + row.name });
     refs.retry.addEventListener('click', () => retry(row));
     refs.error = el('div', { class: 'job-error', hidden: true }, refs.errText, refs.retry);
+    // Cancel: on a job the server is running (POST /v1/jobs/{id}/cancel)
+    refs.cancel = el('button', { type: 'button', class: 'cancel', text: 'Cancel', hidden: true,
+                                 'aria-label': 'Cancel ' + row.name });
+    refs.cancel.addEventListener('click', () => cancel(row));
     refs.li = el('li', { class: 'job', 'data-uid': String(row.uid), 'aria-labelledby': id + '-name' },
-                 el('div', { class: 'job-head' }, refs.name, refs.state, refs.time),
+                 el('div', { class: 'job-head' }, refs.name, refs.state, refs.time, refs.cancel),
                  refs.stageList, refs.msg, refs.error);
     row.el = refs;
   }
@@ -362,6 +366,7 @@
       case 'queued': return ['…', 'queued'];
       case 'completed': return ['✓', 'completed'];
       case 'failed': return ['✗', 'failed'];
+      case 'cancelled': return ['⊘', 'cancelled'];
       case 'refused': return ['✗', 'refused'];
       default: return ['⟳', row.state];
     }
@@ -394,6 +399,7 @@
       let text;
       if (st.status === 'done') text = '✓ ' + (st.duration !== null ? formatDuration(st.duration) : '100%');
       else if (st.status === 'failed') text = '✗ failed';
+      else if (st.status === 'stopped') text = '⊘ stopped';
       else if (st.status === 'retry') text = '↻ retry';
       else if (st.status === 'running') text = Math.round(st.pct) + '%';
       else text = '';
@@ -404,13 +410,17 @@
     if (row.conn === 'reconnecting' && !row.terminal) msg = 'Connection lost — reconnecting…';
     r.msg.textContent = msg || '\u00a0';
     r.msg.title = msg || '';
-    const failed = row.state === 'failed' || row.state === 'refused';
+    r.cancel.hidden = !row.jobId || row.terminal;
+    const failed = row.state === 'failed' || row.state === 'refused' || row.state === 'cancelled';
     r.error.hidden = !failed;
     if (failed && row.error) {
       r.errText.textContent = '';
-      const where = row.error.stage ? 'Failed at ' + row.error.stage + ': ' : (row.state === 'refused' ? 'Refused: ' : 'Failed: ');
+      const where = row.state === 'cancelled' ? 'Cancelled' + (row.error.stage ? ' during ' + row.error.stage : '') + ': '
+                  : row.error.stage ? 'Failed at ' + row.error.stage + ': ' : (row.state === 'refused' ? 'Refused: ' : 'Failed: ');
       r.errText.append(el('strong', { text: where }), row.error.reason || 'no reason given');
-      const canRetry = row.kind === 'url' ? !!row.url : !!row.file;
+      // Sent again from the page when it holds the file or URL, else
+      // retried by the server (same source, no upload again)
+      const canRetry = (!!row.jobId && row.state !== 'refused') || (row.kind === 'url' ? !!row.url : !!row.file);
       r.retry.disabled = !canRetry;
       r.retry.title = canRetry ? '' : 'The file is no longer in this page: choose it again to retry';
     }
@@ -444,8 +454,54 @@
     resetStages(row);
   }
 
-  function retry(row) {
+  async function cancel(row) {
+    if (!row.jobId || row.terminal) return;
+    row.el.cancel.disabled = true;
+    try {
+      const data = await api('POST', '/v1/jobs/' + encodeURIComponent(row.jobId) + '/cancel');
+      applyJob(row, data.job);
+    } catch (e) {
+      // 409: it finished meanwhile; its stream or the next poll says how
+      row.message = 'Cannot cancel: ' + e.message;
+      render(row);
+    } finally {
+      row.el.cancel.disabled = false;
+    }
+  }
+
+  // Retry a failed or cancelled job on the server: it runs again from its
+  // start and its stream goes on from the events already seen
+  async function retryOnServer(row) {
+    try {
+      const data = await api('POST', '/v1/jobs/' + encodeURIComponent(row.jobId) + '/retry');
+      closeStream(row);
+      row.terminal = false;
+      row.error = null;
+      row.finished = null;
+      row.closedFailures = 0;
+      row.state = 'queued';
+      row.message = data.job && data.job.held ? 'held: the workspace is paused' : '';
+      resetStages(row);
+      render(row);
+      pumpStreams();
+      announce('Retrying ' + row.name + '.');
+      return true;
+    } catch (e) {
+      // 410: its upload was collected; anything else: say why, keep the row
+      if (e.status === 410 && (row.kind === 'url' ? row.url : row.file)) return false;
+      row.message = 'Cannot retry: ' + e.message;
+      render(row);
+      return true;
+    }
+  }
+
+  async function retry(row) {
     if (!row.terminal && row.state !== 'refused') return;
+    // A cancelled job, or a failed one whose file this page no longer
+    // holds, is retried by the server; otherwise the page sends it again
+    const here = row.kind === 'url' ? !!row.url : !!row.file;
+    if (row.jobId && (row.state === 'cancelled' || (row.state === 'failed' && !here))
+    &&  await retryOnServer(row)) return;
     if (row.kind === 'file' && !row.file) return;
     resetRow(row);
     render(row);
@@ -467,6 +523,13 @@
       row.message = (row.documentId ? 'Stored as document ' + row.documentId : 'Stored') + identityNote(row);
       announce(row.name + ' completed.');
       libraryChanged();
+    } else if (how === 'cancelled') {
+      row.state = 'cancelled';
+      row.error = detail;
+      const st = detail && detail.stage ? stageOf(row, detail.stage) : null;
+      if (st && st.status !== 'done') st.status = 'stopped';
+      row.message = '';
+      announce(row.name + ' cancelled.');
     } else {
       row.state = 'failed';
       row.error = detail;
@@ -563,6 +626,14 @@
         row.finished = typeof d.ts === 'number' ? d.ts : null;
         finish(row, 'failed', { stage: d.stage || '', reason: d.reason || d.error || '' });
         return;
+      case 'job_cancelled':
+        row.finished = typeof d.ts === 'number' ? d.ts : null;
+        finish(row, 'cancelled', { stage: d.stage || '', reason: 'stopped on request; nothing of it was stored' });
+        return;
+      case 'job_held':
+        row.state = 'queued';
+        row.message = 'held: the workspace is paused';
+        break;
       default:
         return;
     }
@@ -615,7 +686,11 @@
     } else if (job.state === 'failed') {
       row.finished = job.updated || null;
       finish(row, 'failed', { stage: job.error_stage || '', reason: job.error || '' });
+    } else if (job.state === 'cancelled') {
+      row.finished = job.updated || null;
+      finish(row, 'cancelled', { stage: job.stage || '', reason: 'stopped on request; nothing of it was stored' });
     } else {
+      if (job.held) row.message = 'held: the workspace is paused';
       row.state = ocrRunning ? RUNNING.ocr : job.state;
       render(row);
     }
@@ -707,7 +782,7 @@
       if (row.jobId !== jobId) return;
       const job = data.job;
       // Over, and its stream keeps being refused (204): take the job's word
-      if ((job.state === 'completed' || job.state === 'failed') && row.closedFailures >= 3) {
+      if (job.terminal && row.closedFailures >= 3) {
         closeStream(row);
         row.conn = 'idle';
         applyJob(row, job);

@@ -472,10 +472,21 @@ class Client:
                 yield event
 
     def wait(self, job_id: str, *, timeout: Optional[float] = None) -> Job:
-        """Follow a job until it completes or fails; return its final state."""
-        for _ in self.events(job_id, timeout=timeout):
-            pass
-        return self.job(job_id)
+        """Follow a job until it completes, fails or is cancelled; return its
+        final state. A job retried after it ended is followed through its new
+        run (its events go on after the earlier terminal one)."""
+        deadline = time.monotonic() + timeout if timeout else None
+        after = 0
+        while True:
+            left = None if deadline is None else max(0.001, deadline - time.monotonic())
+            seen = after
+            for event in self.events(job_id, after=after, timeout=left):
+                after = max(after, event.seq)
+            job = self.job(job_id)
+            if job.terminal or (deadline is not None and time.monotonic() >= deadline):
+                return job
+            if after == seen:
+                time.sleep(0.05)    # retried, its new run not in the log yet
 
     # -- search and documents ----------------------------------------------
 
@@ -606,6 +617,54 @@ class Client:
     def reset_chunking(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Go back to the server's chunking settings for documents ingested from now on."""
         return self._request("query", "ws_chunking", {"chunking": None}, timeout)
+
+    # -- job control ---------------------------------------------------------
+
+    def _job_control(self, kind: str, job_id: str, timeout: Optional[float]) -> Job:
+        reply = self._request("intake", kind, {"job": _check_token(job_id, "job id")}, timeout)
+        if not isinstance(reply.get("job"), dict):
+            raise ProtocolError("intake/%s: reply without a job" % kind, 502)
+        return Job.from_map(reply["job"])
+
+    def cancel(self, job_id: str, *, timeout: Optional[float] = None) -> Job:
+        """Cancel a job that has not finished: it stops at its next stage
+        boundary (a long parse between pages), what it made is removed,
+        nothing of it is stored; its events end with job_cancelled. Returns
+        the job (state ``cancelled``). Raises :class:`NotFound`, or
+        :class:`Refused` (409) with the state of a job that has finished."""
+        return self._job_control("cancel", job_id, timeout)
+
+    def retry(self, job_id: str, *, timeout: Optional[float] = None) -> Job:
+        """Run a failed or cancelled job again from its start (same source or
+        upload, same options); a new job_started event follows. Raises
+        :class:`Refused` (409) for a job running or completed, (410) when its
+        upload was collected meanwhile."""
+        return self._job_control("retry", job_id, timeout)
+
+    def reprocess(self, doc_id: str, from_stage: str = "chunk", *, timeout: Optional[float] = None) -> Job:
+        """Process a stored document again without fetching or parsing it:
+        ``"chunk"`` cuts its kept pages with the workspace's chunking now,
+        ``"embed"`` embeds its chunks again as they are. Returns the new job;
+        its commit replaces the document's chunks. Raises :class:`NotFound`,
+        or :class:`Refused` (409) for a document stored before its pages
+        were kept."""
+        if from_stage not in ("chunk", "embed"):
+            raise Refused("reprocess from 'chunk' or 'embed'")
+        reply = self._request("intake", "reprocess", {"document": _check_token(doc_id, "document id"),
+                                                      "from": from_stage}, timeout)
+        if not isinstance(reply.get("job"), dict):
+            raise ProtocolError("intake/reprocess: reply without a job", 502)
+        return Job.from_map(reply["job"])
+
+    def pause(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Pause the workspace's intake: new jobs are accepted and held (not
+        started), running ones finish. {"workspace", "paused": True, "held"}."""
+        return self._request("intake", "pause", {}, timeout)
+
+    def resume(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Resume it: held jobs start, oldest first (up to 1,000 a call).
+        {"workspace", "paused": False, "started", "held" (still held)}."""
+        return self._request("intake", "resume", {}, timeout)
 
 
     # -- sources: folders, URL lists and sitemaps kept in sync --------------

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-TERMINAL_EVENTS = ("job_completed", "job_failed")
-TERMINAL_STATES = ("completed", "failed")
+TERMINAL_EVENTS = ("job_completed", "job_failed", "job_cancelled")
+TERMINAL_STATES = ("completed", "failed", "cancelled")
 
 
 def _str(m: Mapping[str, Any], key: str) -> Optional[str]:
@@ -24,7 +24,9 @@ def _int(m: Mapping[str, Any], key: str, default: int = 0) -> int:
 @dataclass(frozen=True)
 class Job:
     """An ingest job (docs/protocol.md §4). ``state`` is one of queued,
-    fetching, parsing, chunking, embedding, storing, completed, failed."""
+    fetching, parsing, chunking, embedding, storing, completed, failed,
+    cancelled. ``held``: accepted while its workspace was paused, not
+    started until it is resumed."""
 
     id: str
     state: str
@@ -37,12 +39,16 @@ class Job:
 
     @property
     def terminal(self) -> bool:
-        """True once the job has completed or failed."""
+        """True once the job has completed, failed or been cancelled."""
         return self.state in TERMINAL_STATES
 
     @property
     def completed(self) -> bool:
         return self.state == "completed"
+
+    @property
+    def held(self) -> bool:
+        return self.raw.get("held") is True
 
     @classmethod
     def from_map(cls, m: Mapping[str, Any]) -> "Job":
@@ -56,7 +62,8 @@ class Event:
     """One event of a job, flat like the SSE stream's ``data:`` line.
     ``seq`` grows by one per job (the SSE event id); ``type`` is job_started,
     stage_started, stage_progress, stage_completed, stage_retry,
-    dead_letter, job_completed or job_failed (newer servers may add more)."""
+    dead_letter, job_completed, job_failed, job_cancelled or job_held (newer
+    servers may add more)."""
 
     seq: int
     type: str
