@@ -19,6 +19,7 @@ extern const sl_actor_def_t sl_intake_actor;
 extern const sl_actor_def_t sl_store_actor;
 extern const sl_actor_def_t sl_journal_actor;
 extern const sl_actor_def_t sl_query_actor;
+extern const sl_actor_def_t sl_sources_actor;
 #ifdef SLUICE_HAVE_EDGE
 extern const sl_actor_def_t sl_edge_actor;
 #endif
@@ -100,6 +101,7 @@ const sl_actor_def_t *sl_roles [] = {
     &sl_journal_actor,
     &sl_query_actor,
     &sl_intake_actor,
+    &sl_sources_actor,
     &sl_fetch_actor,
     &sl_parse_actor,
     &sl_ocr_actor,

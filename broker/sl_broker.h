@@ -66,7 +66,7 @@ typedef struct {
     const char *curve_workers;   //  worker public keys, Z85, comma-separated
     const char *curve_workers_dir;  //  folder of worker public certs (re-read when it changes)
     const char *curve_clients;   //  client keys: "KEY:WORKSPACE,..." (see sl_trust.h)
-    const char *client_services; //  services client keys may address (NULL: intake,query,upload)
+    const char *client_services; //  services client keys may address (NULL: intake,query,upload,sources)
     bool insecure;               //  allow a non-local bind without CURVE (logged loudly)
     int64_t max_msg_size;        //  largest message part a peer may send (default 64 MiB; -1 none)
 } sl_broker_config_t;

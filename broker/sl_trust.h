@@ -33,7 +33,7 @@
 #include <stdbool.h>
 
 #define SL_TRUST_KEY_LEN 40             //  a Z85 CURVE public key
-#define SL_TRUST_CLIENT_SERVICES "intake,query,upload"
+#define SL_TRUST_CLIENT_SERVICES "intake,query,upload,sources"
 
 typedef struct _sl_trust_t sl_trust_t;
 

@@ -39,6 +39,7 @@
 #include "sl_highlight.h"
 #include "sl_log.h"
 
+#include <jansson.h>
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
@@ -2565,4 +2566,208 @@ sl_store_stats (sl_store_t *self, sl_store_stats_t *stats)
     assert (self);
     assert (stats);
     return self->ops->stats (self->backend, stats);
+}
+
+//  --------------------------------------------------------------------------
+//  Sources: rows the sources service owns (sl_store.h, "Sources"). The
+//  store checks what it can without knowing their shape: ids are tokens,
+//  rows are JSON objects of bounded size, so a caller's bug is an error
+//  here rather than a row no reader can parse.
+
+#define S_SOURCE_ROW_MAX (1 << 20)      //  a source row (a URL list of 100 URLs fits easily)
+
+static bool
+s_json_row_ok (const char *what, const char *json, size_t max)
+{
+    if (!json || strlen (json) > max) {
+        sl_store_set_errmsg ("%s is %s", what, json ? "too long" : "missing");
+        return false;
+    }
+    json_error_t error;
+    json_t *value = json_loads (json, 0, &error);
+    bool ok = json_is_object (value);
+    json_decref (value);
+    if (!ok)
+        sl_store_set_errmsg ("%s is not a JSON object", what);
+    return ok;
+}
+
+int
+sl_store_source_put (sl_store_t *self, const char *workspace, const char *id, const char *key,
+                     const char *json, int64_t next_ms, bool create)
+{
+    assert (self);
+    if (!s_token_ok ("workspace", workspace) || !s_token_ok ("source id", id)
+    ||  !s_text_ok ("source key", key, S_SOURCE_MAX)
+    ||  !s_json_row_ok ("source row", json, S_SOURCE_ROW_MAX))
+        return SL_STORE_ERROR;
+    return self->ops->source_put (self->backend, workspace, id, key, json, next_ms, create,
+                                  sl_now_ms ());
+}
+
+int
+sl_store_source_get (sl_store_t *self, const char *workspace, const char *id, char **json_out,
+                     int64_t *next_out)
+{
+    assert (self);
+    assert (json_out);
+    *json_out = NULL;
+    int64_t next = 0;
+    if (!s_token_ok ("workspace", workspace) || !s_token_ok ("source id", id))
+        return SL_STORE_ERROR;
+    int rc = self->ops->source_get (self->backend, workspace, id, json_out, &next);
+    if (next_out)
+        *next_out = next;
+    return rc;
+}
+
+int
+sl_store_source_list (sl_store_t *self, const char *workspace, int64_t due_ms, char **json_out)
+{
+    assert (self);
+    assert (json_out);
+    *json_out = NULL;
+    if (workspace && !s_token_ok ("workspace", workspace))
+        return SL_STORE_ERROR;
+    return self->ops->source_list (self->backend, workspace, due_ms, json_out);
+}
+
+int
+sl_store_source_delete (sl_store_t *self, const char *workspace, const char *id)
+{
+    assert (self);
+    if (!s_token_ok ("workspace", workspace) || !s_token_ok ("source id", id))
+        return SL_STORE_ERROR;
+    return self->ops->source_delete (self->backend, workspace, id);
+}
+
+int
+sl_store_source_set_next (sl_store_t *self, const char *id, int64_t next_ms)
+{
+    assert (self);
+    if (!s_token_ok ("source id", id))
+        return SL_STORE_ERROR;
+    return self->ops->source_set_next (self->backend, id, next_ms);
+}
+
+int
+sl_store_source_items (sl_store_t *self, const char *id, char **json_out)
+{
+    assert (self);
+    assert (json_out);
+    *json_out = NULL;
+    if (!s_token_ok ("source id", id))
+        return SL_STORE_ERROR;
+    return self->ops->source_items (self->backend, id, json_out);
+}
+
+int
+sl_store_source_item_put (sl_store_t *self, const char *id, const char *key, const char *evidence)
+{
+    assert (self);
+    if (!s_token_ok ("source id", id) || !s_text_ok ("item key", key, S_SOURCE_MAX)
+    ||  (evidence && !s_json_row_ok ("item evidence", evidence, 4096)))
+        return SL_STORE_ERROR;
+    return self->ops->source_item_put (self->backend, id, key, evidence);
+}
+
+int
+sl_store_source_run_put (sl_store_t *self, const char *id, const char *run_id, const char *json,
+                         int64_t started_ms)
+{
+    assert (self);
+    if (!s_token_ok ("source id", id) || !s_token_ok ("run id", run_id)
+    ||  !s_json_row_ok ("run row", json, 65536))
+        return SL_STORE_ERROR;
+    return self->ops->source_run_put (self->backend, id, run_id, json, started_ms);
+}
+
+int
+sl_store_source_runs (sl_store_t *self, const char *id, int limit, char **json_out)
+{
+    assert (self);
+    assert (json_out);
+    *json_out = NULL;
+    if (!s_token_ok ("source id", id) || !s_page_ok (limit, 0))
+        return SL_STORE_ERROR;
+    return self->ops->source_runs (self->backend, id, limit, json_out);
+}
+
+int
+sl_store_source_runs_trim (sl_store_t *self, const char *id, int keep)
+{
+    assert (self);
+    if (!s_token_ok ("source id", id))
+        return SL_STORE_ERROR;
+    if (keep < 1) {
+        sl_store_set_errmsg ("keep at least one run, not %d", keep);
+        return SL_STORE_ERROR;
+    }
+    return self->ops->source_runs_trim (self->backend, id, keep);
+}
+
+//  Inside the transaction: as step 4 of a commit does for a replaced
+//  document, the source stops naming it, and it goes only if no other
+//  source names it.
+static int
+s_forget_body (sl_store_t *self, void *tx, const char *workspace, const char *source,
+               char doc [SL_STORE_ID], sl_store_change_t *change)
+{
+    const sl_store_ops_t *ops = self->ops;
+    int64_t since = 0;
+    char job [SL_STORE_TOKEN] = "";
+    int rc = ops->tx_workspace_lock (tx, workspace);
+    if (rc == SL_STORE_NOT_FOUND)
+        return SL_STORE_OK;             //  no workspace: nothing is named
+    if (rc == SL_STORE_OK)
+        rc = ops->tx_source_get (tx, workspace, source, doc, &since, job);
+    if (rc == SL_STORE_NOT_FOUND) {
+        *doc = 0;
+        return SL_STORE_OK;
+    }
+    char first [S_SOURCE_MAX + 1] = "";
+    if (rc == SL_STORE_OK)
+        rc = ops->tx_source_unlink (tx, workspace, source, doc, first, sizeof first);
+    if (rc == SL_STORE_OK && *first)
+        return ops->tx_doc_set_source (tx, doc, source, first, sl_now_ms ());
+    if (rc == SL_STORE_OK)
+        rc = ops->tx_doc_remove (tx, workspace, doc, NULL, change);
+    if (rc == SL_STORE_NOT_FOUND)
+        return SL_STORE_OK;
+    if (rc != SL_STORE_OK)
+        return rc;
+    snprintf (change->doc_id, sizeof change->doc_id, "%s", doc);
+    change->changed = true;
+    if ((rc = ops->tx_filters_bump (tx, workspace)) != SL_STORE_OK)
+        return rc;
+    rc = ops->tx_bump (tx, workspace, &change->gen_after);
+    change->gen_before = change->gen_after - 1;
+    return rc;
+}
+
+int
+sl_store_source_forget (sl_store_t *self, const char *workspace, const char *source,
+                        char doc_out [SL_STORE_ID])
+{
+    assert (self);
+    char doc [SL_STORE_ID] = "";
+    if (doc_out)
+        *doc_out = 0;
+    if (!s_token_ok ("workspace", workspace) || !s_text_ok ("source", source, S_SOURCE_MAX))
+        return SL_STORE_ERROR;
+    s_index_t *entry = s_index_entry (self, workspace);
+    sl_store_change_t change = { .gen_before = -1 };
+    pthread_mutex_lock (&entry->sync);
+    void *tx = NULL;
+    int rc = self->ops->tx_begin (self->backend, &tx);
+    if (rc == SL_STORE_OK)
+        rc = self->ops->tx_end (self->backend, tx, s_forget_body (self, tx, workspace, source,
+                                                                  doc, &change));
+    if (rc == SL_STORE_OK && change.changed)
+        s_index_apply (entry, &change, NULL, 0);
+    pthread_mutex_unlock (&entry->sync);
+    s_change_free (&change);
+    if (rc == SL_STORE_OK && doc_out)
+        snprintf (doc_out, SL_STORE_ID, "%s", doc);
+    return rc;
 }

@@ -578,6 +578,67 @@ int sl_store_cache_trim (sl_store_t *self, int64_t max_bytes, int64_t before_ms,
                          int64_t *entries_out, int64_t *bytes_out);
 
 //  --------------------------------------------------------------------------
+//  Sources (actors/sources): a workspace's registered sources, the evidence
+//  of each item a source holds (a folder's file, a URL), and the source's
+//  sync runs. The rows are JSON text the sources service writes and reads
+//  (their shape is its business, documented in actors/sources/sl_source.h);
+//  the store keeps them, scoped to the workspace, with the two columns it
+//  must query: a source's key (what makes two sources the same: kind and
+//  target) and when it is next due.
+
+//  Record source id of workspace with its key and row (JSON text). create:
+//  a new source, CONFLICT if the workspace has one with this key (or this
+//  id); else an update of the existing row, NOT_FOUND if none.
+int sl_store_source_put (sl_store_t *self, const char *workspace, const char *id,
+                         const char *key, const char *json, int64_t next_ms, bool create);
+
+//  *json_out (caller frees) gets the source's row, *next_out (may be NULL)
+//  when it is next due; NOT_FOUND if the workspace has no such source.
+int sl_store_source_get (sl_store_t *self, const char *workspace, const char *id,
+                         char **json_out, int64_t *next_out);
+
+//  *json_out (caller frees) gets a JSON array of the rows of workspace's
+//  sources (workspace NULL: every workspace's) due at or before due_ms
+//  (0: all), oldest first, each with "next_ms" set to when it is due.
+int sl_store_source_list (sl_store_t *self, const char *workspace, int64_t due_ms,
+                          char **json_out);
+
+//  Delete the source with its items and runs (not its documents: the
+//  sources service deletes those first). NOT_FOUND if none.
+int sl_store_source_delete (sl_store_t *self, const char *workspace, const char *id);
+
+//  The source is next due at next_ms.
+int sl_store_source_set_next (sl_store_t *self, const char *id, int64_t next_ms);
+
+//  *json_out (caller frees) gets the source's items as one JSON object,
+//  item key -> its evidence ({} if none).
+int sl_store_source_items (sl_store_t *self, const char *id, char **json_out);
+
+//  Record item key's evidence (JSON text) for the source; evidence NULL
+//  forgets the item.
+int sl_store_source_item_put (sl_store_t *self, const char *id, const char *key,
+                              const char *evidence);
+
+//  Record (insert or replace) run run_id of source id, its row as JSON text.
+int sl_store_source_run_put (sl_store_t *self, const char *id, const char *run_id,
+                             const char *json, int64_t started_ms);
+
+//  *json_out (caller frees) gets a JSON array of the source's last limit
+//  runs, newest first.
+int sl_store_source_runs (sl_store_t *self, const char *id, int limit, char **json_out);
+
+//  Keep the source's newest keep runs (>= 1), delete the older ones.
+int sl_store_source_runs_trim (sl_store_t *self, const char *id, int keep);
+
+//  The source name stops naming its document, as a re-ingest under another
+//  name would: the document goes with its chunks and vectors unless another
+//  source still names it (a renamed file whose copy was stored under its new
+//  name keeps it). doc_out (may be NULL) gets the document it named ("" if
+//  none). OK if the source named nothing.
+int sl_store_source_forget (sl_store_t *self, const char *workspace, const char *source,
+                            char doc_out [SL_STORE_ID]);
+
+//  --------------------------------------------------------------------------
 //  Metrics
 
 //  Row counts for metrics.

@@ -284,6 +284,24 @@ typedef struct {
     int (*workspace_set_chunking) (void *backend, const char *workspace, const char *json,
                                    int64_t now_ms);
     int (*cache_usage) (void *backend, int64_t *entries, int64_t *bytes);
+    //  Sources (sl_store.h, "Sources"); arguments checked by sl_store.c.
+    //  create: INSERT, CONFLICT if the key or id exists; else UPDATE of
+    //  (workspace, id), NOT_FOUND if none
+    int (*source_put) (void *backend, const char *workspace, const char *id, const char *key,
+                       const char *json, int64_t next_ms, bool create, int64_t now_ms);
+    int (*source_get) (void *backend, const char *workspace, const char *id, char **json_out,
+                       int64_t *next_out);
+    //  workspace NULL: all; due_ms 0: any
+    int (*source_list) (void *backend, const char *workspace, int64_t due_ms, char **json_out);
+    int (*source_delete) (void *backend, const char *workspace, const char *id);
+    int (*source_set_next) (void *backend, const char *id, int64_t next_ms);
+    int (*source_items) (void *backend, const char *id, char **json_out);
+    //  evidence NULL: delete the item
+    int (*source_item_put) (void *backend, const char *id, const char *key, const char *evidence);
+    int (*source_run_put) (void *backend, const char *id, const char *run_id, const char *json,
+                           int64_t started_ms);
+    int (*source_runs) (void *backend, const char *id, int limit, char **json_out);
+    int (*source_runs_trim) (void *backend, const char *id, int keep);
     //  Delete up to limit entries created before before_ms, oldest first,
     //  in one transaction; report how many and their size (as cache_usage)
     int (*cache_evict) (void *backend, int64_t before_ms, int limit, int64_t *entries,
@@ -356,6 +374,16 @@ typedef struct {
     .workspace_chunking = s_workspace_chunking, \
     .workspace_set_chunking = s_workspace_set_chunking, \
     .cache_usage = s_cache_usage, \
+    .source_put = s_source_put, \
+    .source_get = s_source_get, \
+    .source_list = s_source_list, \
+    .source_delete = s_source_delete, \
+    .source_set_next = s_source_set_next, \
+    .source_items = s_source_items, \
+    .source_item_put = s_source_item_put, \
+    .source_run_put = s_source_run_put, \
+    .source_runs = s_source_runs, \
+    .source_runs_trim = s_source_runs_trim, \
     .cache_evict = s_cache_evict, \
 }
 

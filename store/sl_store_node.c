@@ -3,6 +3,8 @@
     sl_store_node.h. */
 #include "sl_store_node.h"
 #include "sl_blob.h"
+
+#include <jansson.h>
 #include "sl_json.h"
 #include "sl_util.h"
 #include "sl_log.h"
@@ -87,7 +89,17 @@ sl_store_job_gate (const sl_envelope_t *env, void *node)
 void
 sl_store_pack_job (sl_mpw_t *w, const sl_store_job_t *job)
 {
-    msgpack_pack_map (&w->pk, 19);
+    //  A job a source's sync made names the run and the source (its
+    //  options keep what intake was asked: actors/sources)
+    json_t *options = job->options ? json_loads (job->options, 0, NULL) : NULL;
+    const char *run = json_string_value (json_object_get (options, "source_run"));
+    const char *source_id = json_string_value (json_object_get (options, "source_id"));
+    msgpack_pack_map (&w->pk, 19 + (run ? 1 : 0) + (source_id ? 1 : 0));
+    if (run)
+        sl_mpw_kv_str (w, "source_run", run);
+    if (source_id)
+        sl_mpw_kv_str (w, "source_id", source_id);
+    json_decref (options);
     sl_mpw_kv_str (w, "id", job->id);
     sl_mpw_kv_str (w, "workspace", job->workspace);
     sl_mpw_kv_str (w, "state", sl_store_state_name (job->state));

@@ -366,6 +366,34 @@ static const s_migration_t s_migrations [] = {
       "ALTER TABLE documents ADD COLUMN pages_blob TEXT;"
       "CREATE INDEX documents_by_pages_blob ON documents (pages_blob) WHERE pages_blob IS NOT NULL;"
     },
+    //  Sources (actors/sources): as SQLite's migration 11 (the rows are
+    //  JSON text the sources service owns; one source per key)
+    { 12,
+      "CREATE TABLE sources ("
+      "  id TEXT PRIMARY KEY,"
+      "  workspace TEXT NOT NULL,"
+      "  key TEXT NOT NULL,"
+      "  row TEXT NOT NULL,"
+      "  next_ms BIGINT NOT NULL,"
+      "  created_ms BIGINT NOT NULL,"
+      "  updated_ms BIGINT NOT NULL,"
+      "  UNIQUE (workspace, key)"
+      ");"
+      "CREATE INDEX sources_by_due ON sources (next_ms);"
+      "CREATE TABLE source_items ("
+      "  source_id TEXT NOT NULL REFERENCES sources (id) ON DELETE CASCADE,"
+      "  key TEXT NOT NULL,"
+      "  evidence TEXT NOT NULL,"
+      "  PRIMARY KEY (source_id, key)"
+      ");"
+      "CREATE TABLE source_runs ("
+      "  id TEXT PRIMARY KEY,"
+      "  source_id TEXT NOT NULL REFERENCES sources (id) ON DELETE CASCADE,"
+      "  started_ms BIGINT NOT NULL,"
+      "  row TEXT NOT NULL"
+      ");"
+      "CREATE INDEX source_runs_by_source ON source_runs (source_id, started_ms);"
+    },
 };
 #define S_MIGRATIONS ((int) (sizeof s_migrations / sizeof s_migrations [0]))
 
@@ -462,6 +490,8 @@ typedef enum {
     S_WS_PAUSED = S_JOB_CONTROL + SL_STORE_CONTROL_COUNT, S_WS_SET_PAUSED,
     S_DOC_CHUNKS_DROP, S_DOC_PAGES_DROP, S_DOC_UPDATE,
     S_LEASE, S_LEASE_RELEASE, S_WS_BYTES, S_CACHE_USAGE, S_CACHE_EVICT,
+    S_SRC_INSERT, S_SRC_UPDATE, S_SRC_ROW, S_SRC_LIST, S_SRC_DELETE, S_SRC_NEXT,
+    S_SRC_ITEMS, S_SRC_ITEM_SET, S_SRC_ITEM_DELETE, S_SRC_RUN_PUT, S_SRC_RUNS, S_SRC_RUNS_TRIM,
     S_COUNT
 } s_stmt_id_t;
 
@@ -564,6 +594,28 @@ static const char *s_sql [S_COUNT] = {
         "OR EXISTS (SELECT 1 FROM jobs WHERE sha256 = $1 AND " S_TERMINAL ")",
     //  Housekeeping. $1 name, $2 owner, $3 now, $4 until: the guard is
     //  checked on the row the upsert locked, so one claimer wins
+    [S_SRC_INSERT] = "INSERT INTO sources (id, workspace, key, row, next_ms, created_ms, updated_ms) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING",
+    [S_SRC_UPDATE] = "UPDATE sources SET key = $3, row = $4, next_ms = $5, updated_ms = $6 "
+        "WHERE id = $1 AND workspace = $2",
+    [S_SRC_ROW] = "SELECT row, next_ms FROM sources WHERE id = $1 AND workspace = $2",
+    [S_SRC_LIST] = "SELECT COALESCE (json_agg (row::jsonb || jsonb_build_object ('next_ms', next_ms) "
+        "ORDER BY created_ms, id)::text, '[]') FROM sources WHERE ($1::text IS NULL OR workspace = $1) "
+        "AND ($2::bigint = 0 OR next_ms <= $2)",
+    [S_SRC_DELETE] = "DELETE FROM sources WHERE id = $1 AND workspace = $2",
+    [S_SRC_NEXT] = "UPDATE sources SET next_ms = $2 WHERE id = $1",
+    [S_SRC_ITEMS] = "SELECT COALESCE (json_object_agg (key, evidence::json)::text, '{}') "
+        "FROM source_items WHERE source_id = $1",
+    [S_SRC_ITEM_SET] = "INSERT INTO source_items (source_id, key, evidence) VALUES ($1, $2, $3) "
+        "ON CONFLICT (source_id, key) DO UPDATE SET evidence = excluded.evidence",
+    [S_SRC_ITEM_DELETE] = "DELETE FROM source_items WHERE source_id = $1 AND key = $2",
+    [S_SRC_RUN_PUT] = "INSERT INTO source_runs (id, source_id, started_ms, row) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (id) DO UPDATE SET row = excluded.row",
+    [S_SRC_RUNS] = "SELECT COALESCE (json_agg (r.row::json ORDER BY r.started_ms DESC, r.id DESC)::text, "
+        "'[]') FROM (SELECT id, row, started_ms FROM source_runs WHERE source_id = $1 "
+        "ORDER BY started_ms DESC, id DESC LIMIT $2) r",
+    [S_SRC_RUNS_TRIM] = "DELETE FROM source_runs WHERE source_id = $1 AND id NOT IN (SELECT id FROM "
+        "source_runs WHERE source_id = $1 ORDER BY started_ms DESC, id DESC LIMIT $2)",
     [S_LEASE] = "INSERT INTO leases AS l (name, owner, until_ms) VALUES ($1, $2, $4) "
         "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms "
         "WHERE l.owner = excluded.owner OR l.until_ms < $3",
@@ -2281,6 +2333,149 @@ s_lease (void *backend, const char *name, const char *owner, int64_t now_ms, int
     int changed = s_exec_count (self, c, until_ms > 0 ? S_LEASE : S_LEASE_RELEASE, &p, "lease");
     s_release (self, c);
     return changed < 0 ? changed : changed > 0 || until_ms == 0 ? SL_STORE_OK : SL_STORE_BUSY;
+}
+
+//  --------------------------------------------------------------------------
+//  Sources: rows of JSON text (sl_store.h, "Sources")
+
+//  Statement id's one text column of one row (NOT_FOUND if none) into
+//  *out (malloc'd), column 1 into *next_out (may be NULL).
+static int
+s_read_text (s_pg_t *self, s_stmt_id_t id, const s_params_t *p, char **out, int64_t *next_out,
+             const char *what)
+{
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    PGresult *res = s_exec (self, c, id, p, false, what);
+    s_release (self, c);
+    if (!res)
+        return SL_STORE_ERROR;
+    int rc = PQntuples (res) > 0 ? SL_STORE_OK : SL_STORE_NOT_FOUND;
+    if (rc == SL_STORE_OK) {
+        *out = strdup (PQgetvalue (res, 0, 0));
+        assert (*out);
+        if (next_out)
+            *next_out = s_i64 (res, 0, 1);
+    }
+    PQclear (res);
+    return rc;
+}
+
+//  A write for its row count: NOT_FOUND if it changed none and need_row.
+static int
+s_write_rows (s_pg_t *self, s_stmt_id_t id, const s_params_t *p, bool need_row, const char *what)
+{
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    int changed = s_exec_count (self, c, id, p, what);
+    s_release (self, c);
+    return changed < 0 ? SL_STORE_ERROR : changed == 0 && need_row ? SL_STORE_NOT_FOUND
+                                                                   : SL_STORE_OK;
+}
+
+static int
+s_source_put (void *backend, const char *workspace, const char *id, const char *key,
+              const char *json, int64_t next_ms, bool create, int64_t now_ms)
+{
+    s_params_t p = { 0 };
+    s_p_text (&p, id);
+    s_p_text (&p, workspace);
+    s_p_text (&p, key);
+    s_p_text (&p, json);
+    s_p_int (&p, next_ms);
+    s_p_int (&p, now_ms);
+    int rc = s_write_rows (backend, create ? S_SRC_INSERT : S_SRC_UPDATE, &p, true,
+                           create ? "add source" : "update source");
+    return rc == SL_STORE_NOT_FOUND && create ? SL_STORE_CONFLICT : rc;
+}
+
+static int
+s_source_get (void *backend, const char *workspace, const char *id, char **json_out,
+              int64_t *next_out)
+{
+    s_params_t p = { 0 };
+    s_p_text (&p, id);
+    s_p_text (&p, workspace);
+    return s_read_text (backend, S_SRC_ROW, &p, json_out, next_out, "read source");
+}
+
+static int
+s_source_list (void *backend, const char *workspace, int64_t due_ms, char **json_out)
+{
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    s_p_int (&p, due_ms);
+    return s_read_text (backend, S_SRC_LIST, &p, json_out, NULL, "list sources");
+}
+
+static int
+s_source_delete (void *backend, const char *workspace, const char *id)
+{
+    s_params_t p = { 0 };
+    s_p_text (&p, id);
+    s_p_text (&p, workspace);
+    return s_write_rows (backend, S_SRC_DELETE, &p, true, "delete source");
+}
+
+static int
+s_source_set_next (void *backend, const char *id, int64_t next_ms)
+{
+    s_params_t p = { 0 };
+    s_p_text (&p, id);
+    s_p_int (&p, next_ms);
+    return s_write_rows (backend, S_SRC_NEXT, &p, true, "schedule source");
+}
+
+static int
+s_source_items (void *backend, const char *id, char **json_out)
+{
+    s_params_t p = { 0 };
+    s_p_text (&p, id);
+    return s_read_text (backend, S_SRC_ITEMS, &p, json_out, NULL, "read source items");
+}
+
+static int
+s_source_item_put (void *backend, const char *id, const char *key, const char *evidence)
+{
+    s_params_t p = { 0 };
+    s_p_text (&p, id);
+    s_p_text (&p, key);
+    if (evidence)
+        s_p_text (&p, evidence);
+    return s_write_rows (backend, evidence ? S_SRC_ITEM_SET : S_SRC_ITEM_DELETE, &p, false,
+                         evidence ? "record item" : "forget item");
+}
+
+static int
+s_source_run_put (void *backend, const char *id, const char *run_id, const char *json,
+                  int64_t started_ms)
+{
+    s_params_t p = { 0 };
+    s_p_text (&p, run_id);
+    s_p_text (&p, id);
+    s_p_int (&p, started_ms);
+    s_p_text (&p, json);
+    return s_write_rows (backend, S_SRC_RUN_PUT, &p, false, "record run");
+}
+
+static int
+s_source_runs_trim (void *backend, const char *id, int keep)
+{
+    s_params_t p = { 0 };
+    s_p_text (&p, id);
+    s_p_int (&p, keep);
+    return s_write_rows (backend, S_SRC_RUNS_TRIM, &p, false, "trim runs");
+}
+
+static int
+s_source_runs (void *backend, const char *id, int limit, char **json_out)
+{
+    s_params_t p = { 0 };
+    s_p_text (&p, id);
+    s_p_int (&p, limit);
+    return s_read_text (backend, S_SRC_RUNS, &p, json_out, NULL, "list runs");
 }
 
 //  One row of one or two integers from statement id.

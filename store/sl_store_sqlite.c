@@ -363,6 +363,36 @@ static const s_migration_t s_migrations [] = {
       "ALTER TABLE documents ADD COLUMN pages_blob TEXT;"
       "CREATE INDEX documents_by_pages_blob ON documents (pages_blob) WHERE pages_blob IS NOT NULL;"
     },
+    //  Sources (actors/sources): a workspace's registered sources (row:
+    //  JSON the sources service owns; key: kind and target, one source per
+    //  key), each item's evidence (mtime+size, ETag, lastmod: JSON), and
+    //  the sync runs. Deleting a source takes its items and runs along
+    { 11,
+      "CREATE TABLE sources ("
+      "  id TEXT PRIMARY KEY,"
+      "  workspace TEXT NOT NULL,"
+      "  key TEXT NOT NULL,"
+      "  row TEXT NOT NULL,"
+      "  next_ms INTEGER NOT NULL,"
+      "  created_ms INTEGER NOT NULL,"
+      "  updated_ms INTEGER NOT NULL,"
+      "  UNIQUE (workspace, key)"
+      ");"
+      "CREATE INDEX sources_by_due ON sources (next_ms);"
+      "CREATE TABLE source_items ("
+      "  source_id TEXT NOT NULL REFERENCES sources (id) ON DELETE CASCADE,"
+      "  key TEXT NOT NULL,"
+      "  evidence TEXT NOT NULL,"
+      "  PRIMARY KEY (source_id, key)"
+      ");"
+      "CREATE TABLE source_runs ("
+      "  id TEXT PRIMARY KEY,"
+      "  source_id TEXT NOT NULL REFERENCES sources (id) ON DELETE CASCADE,"
+      "  started_ms INTEGER NOT NULL,"
+      "  row TEXT NOT NULL"
+      ");"
+      "CREATE INDEX source_runs_by_source ON source_runs (source_id, started_ms);"
+    },
 };
 #define S_MIGRATIONS ((int) (sizeof s_migrations / sizeof s_migrations [0]))
 
@@ -432,6 +462,8 @@ typedef enum {
     S_WS_CHUNKS, S_WS_CACHE_MISSING, S_WS_VEC_DELETE, S_WS_VEC_FROM_CACHE, S_WS_SET_MODEL,
     S_WS_DOC_MODEL, S_LEXICAL, S_TERM_CHUNKS, S_CHUNK_COUNT, S_PAGE_LEXICAL, S_TERM_PAGES, S_PAGE_COUNT, S_PAGES_BUILD, S_DOCS_KEYS,
     S_LEASE, S_LEASE_RELEASE, S_WS_BYTES, S_CACHE_USAGE, S_CACHE_EVICT,
+    S_SRC_INSERT, S_SRC_UPDATE, S_SRC_ROW, S_SRC_LIST, S_SRC_DELETE, S_SRC_NEXT,
+    S_SRC_ITEMS, S_SRC_ITEM_SET, S_SRC_ITEM_DELETE, S_SRC_RUN_PUT, S_SRC_RUNS, S_SRC_RUNS_TRIM,
     S_ATTRS_DELETE, S_ATTR_INSERT, S_DOC_META_SET, S_DOC_META_GET,
     S_FILTERS_GEN, S_FILTERS_BUMP,
     S_JOB_CONTROL,              //  + sl_store_control_t
@@ -540,6 +572,27 @@ static const char *s_sql [S_COUNT] = {
         "OR EXISTS (SELECT 1 FROM jobs WHERE sha256 = ?1 AND " S_TERMINAL ")",
     //  Housekeeping. ?1 name, ?2 owner, ?3 now, ?4 until: the guard is
     //  checked on the row the upsert found, in the same statement
+    [S_SRC_INSERT] = "INSERT INTO sources (id, workspace, key, row, next_ms, created_ms, updated_ms) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT DO NOTHING",
+    [S_SRC_UPDATE] = "UPDATE sources SET key = ?3, row = ?4, next_ms = ?5, updated_ms = ?6 "
+        "WHERE id = ?1 AND workspace = ?2",
+    [S_SRC_ROW] = "SELECT row, next_ms FROM sources WHERE id = ?1 AND workspace = ?2",
+    [S_SRC_LIST] = "SELECT COALESCE (json_group_array (json_set (row, '$.next_ms', next_ms)), '[]') "
+        "FROM (SELECT row, next_ms FROM sources WHERE (?1 IS NULL OR workspace = ?1) "
+        "AND (?2 = 0 OR next_ms <= ?2) ORDER BY created_ms, id)",
+    [S_SRC_DELETE] = "DELETE FROM sources WHERE id = ?1 AND workspace = ?2",
+    [S_SRC_NEXT] = "UPDATE sources SET next_ms = ?2 WHERE id = ?1",
+    [S_SRC_ITEMS] = "SELECT COALESCE (json_group_object (key, json (evidence)), '{}') "
+        "FROM source_items WHERE source_id = ?1",
+    [S_SRC_ITEM_SET] = "INSERT INTO source_items (source_id, key, evidence) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (source_id, key) DO UPDATE SET evidence = excluded.evidence",
+    [S_SRC_ITEM_DELETE] = "DELETE FROM source_items WHERE source_id = ?1 AND key = ?2",
+    [S_SRC_RUN_PUT] = "INSERT INTO source_runs (id, source_id, started_ms, row) VALUES (?1, ?2, ?3, ?4) "
+        "ON CONFLICT (id) DO UPDATE SET row = excluded.row",
+    [S_SRC_RUNS] = "SELECT COALESCE (json_group_array (json (row)), '[]') FROM (SELECT row FROM "
+        "source_runs WHERE source_id = ?1 ORDER BY started_ms DESC, id DESC LIMIT ?2)",
+    [S_SRC_RUNS_TRIM] = "DELETE FROM source_runs WHERE source_id = ?1 AND id NOT IN (SELECT id FROM "
+        "source_runs WHERE source_id = ?1 ORDER BY started_ms DESC, id DESC LIMIT ?2)",
     [S_LEASE] = "INSERT INTO leases (name, owner, until_ms) VALUES (?1, ?2, ?4) "
         "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms "
         "WHERE leases.owner = excluded.owner OR leases.until_ms < ?3",
@@ -1999,6 +2052,210 @@ s_workspace_set_chunking (void *backend, const char *workspace, const char *json
         sqlite3_bind_int64 (st, 2, now_ms);
         s_bind_text (st, 3, json);
         rc = s_write_one (self, c, st, "set workspace chunking") < 0 ? SL_STORE_ERROR : SL_STORE_OK;
+    }
+    s_release (self, c);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Sources: rows of JSON text (sl_store.h, "Sources")
+
+//  One text column of one row from statement st (bound); NOT_FOUND if no
+//  row. *next_out (may be NULL) gets column 1.
+static int
+s_read_text (s_conn_t *c, sqlite3_stmt *st, char **out, int64_t *next_out, const char *what)
+{
+    int step = sqlite3_step (st);
+    int rc = SL_STORE_OK;
+    if (step == SQLITE_ROW) {
+        *out = s_col_dup (st, 0);
+        if (next_out)
+            *next_out = sqlite3_column_int64 (st, 1);
+    }
+    else
+        rc = step == SQLITE_DONE ? SL_STORE_NOT_FOUND : s_fail (c, what);
+    s_done (st);
+    return rc;
+}
+
+static int
+s_source_put (void *backend, const char *workspace, const char *id, const char *key,
+              const char *json, int64_t next_ms, bool create, int64_t now_ms)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, create ? S_SRC_INSERT : S_SRC_UPDATE);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, id);
+        s_bind_text (st, 2, workspace);
+        s_bind_text (st, 3, key);
+        s_bind_text (st, 4, json);
+        sqlite3_bind_int64 (st, 5, next_ms);
+        sqlite3_bind_int64 (st, 6, now_ms);
+        int changed = s_write_one (self, c, st, create ? "add source" : "update source");
+        rc = changed < 0 ? SL_STORE_ERROR : changed > 0 ? SL_STORE_OK
+           : create ? SL_STORE_CONFLICT : SL_STORE_NOT_FOUND;
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_source_get (void *backend, const char *workspace, const char *id, char **json_out,
+              int64_t *next_out)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_SRC_ROW);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, id);
+        s_bind_text (st, 2, workspace);
+        rc = s_read_text (c, st, json_out, next_out, "read source");
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_source_list (void *backend, const char *workspace, int64_t due_ms, char **json_out)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_SRC_LIST);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, workspace);
+        sqlite3_bind_int64 (st, 2, due_ms);
+        rc = s_read_text (c, st, json_out, NULL, "list sources");
+    }
+    s_release (self, c);
+    return rc;
+}
+
+//  A write of two text parameters (and an optional third, or an integer)
+//  for its row count; NOT_FOUND if it changed nothing and that matters.
+static int
+s_source_write (s_sqlite_t *self, s_stmt_id_t id, const char *a, const char *b, const char *t,
+                int64_t n, bool need_row, const char *what)
+{
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, id);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, a);
+        if (b)
+            s_bind_text (st, 2, b);
+        else
+            sqlite3_bind_int64 (st, 2, n);
+        if (t)
+            s_bind_text (st, 3, t);
+        int changed = s_write_one (self, c, st, what);
+        rc = changed < 0 ? SL_STORE_ERROR : changed == 0 && need_row ? SL_STORE_NOT_FOUND
+                                                                       : SL_STORE_OK;
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_source_delete (void *backend, const char *workspace, const char *id)
+{
+    return s_source_write (backend, S_SRC_DELETE, id, workspace, NULL, 0, true, "delete source");
+}
+
+static int
+s_source_set_next (void *backend, const char *id, int64_t next_ms)
+{
+    return s_source_write (backend, S_SRC_NEXT, id, NULL, NULL, next_ms, true, "schedule source");
+}
+
+static int
+s_source_item_put (void *backend, const char *id, const char *key, const char *evidence)
+{
+    return evidence
+        ? s_source_write (backend, S_SRC_ITEM_SET, id, key, evidence, 0, false, "record item")
+        : s_source_write (backend, S_SRC_ITEM_DELETE, id, key, NULL, 0, false, "forget item");
+}
+
+static int
+s_source_items (void *backend, const char *id, char **json_out)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_SRC_ITEMS);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, id);
+        rc = s_read_text (c, st, json_out, NULL, "read source items");
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_source_run_put (void *backend, const char *id, const char *run_id, const char *json,
+                  int64_t started_ms)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_SRC_RUN_PUT);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, run_id);
+        s_bind_text (st, 2, id);
+        sqlite3_bind_int64 (st, 3, started_ms);
+        s_bind_text (st, 4, json);
+        rc = s_write_one (self, c, st, "record run") < 0 ? SL_STORE_ERROR : SL_STORE_OK;
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_source_runs_trim (void *backend, const char *id, int keep)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_SRC_RUNS_TRIM);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, id);
+        sqlite3_bind_int (st, 2, keep);
+        rc = s_write_one (self, c, st, "trim runs") < 0 ? SL_STORE_ERROR : SL_STORE_OK;
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_source_runs (void *backend, const char *id, int limit, char **json_out)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_SRC_RUNS);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        s_bind_text (st, 1, id);
+        sqlite3_bind_int (st, 2, limit);
+        rc = s_read_text (c, st, json_out, NULL, "list runs");
     }
     s_release (self, c);
     return rc;

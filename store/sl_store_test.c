@@ -15,6 +15,7 @@
 #include "sl_log.h"
 
 #include <ftw.h>
+#include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -206,6 +207,7 @@ s_test_upgrade (const char *path, const char *url)
                           "DROP TABLE doc_attrs; DROP INDEX documents_by_mime; "
                           "ALTER TABLE documents DROP COLUMN meta; "
                           "ALTER TABLE workspaces DROP COLUMN filters_gen; "
+                          "DROP TABLE source_runs; DROP TABLE source_items; DROP TABLE sources; "
                           "DELETE FROM schema_version WHERE version >= 2",
                           NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close (db);
@@ -267,7 +269,7 @@ s_test_open (const char *dir, const char *path, const char *url)
         fprintf (stderr, "open: %s\n", err);
     CHECK (store);
     CHECK (strcmp (sl_store_backend (store), "sqlite") == 0);
-    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 10);
+    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 11);
     int64_t applied = s_count (&db, "SELECT applied_ms FROM schema_version WHERE version = 1");
     CHECK (s_count (&db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
                           "AND name IN ('workspaces', 'jobs', 'documents', 'chunks', "
@@ -279,7 +281,7 @@ s_test_open (const char *dir, const char *path, const char *url)
     //  re-open (plain path form) is a no-op for the schema
     store = sl_store_open (path, err, sizeof err);
     CHECK (store);
-    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 10);
+    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 11);
     CHECK (s_count (&db, "SELECT applied_ms FROM schema_version WHERE version = 1") == applied);
     sl_store_destroy (&store);
 
@@ -2257,6 +2259,115 @@ s_test_control (sl_store_t *store, s_db_t *db)
     CHECK (sl_store_job_control (store, "../x", ws, SL_STORE_CANCEL, NULL) == SL_STORE_ERROR);
 }
 
+//  Sources: rows kept per workspace, one per key, due listing, items and
+//  runs, cascade on delete; a vanished item's document goes unless
+//  another source still names it (a renamed file)
+static void
+s_test_sources (sl_store_t *store, const s_db_t *db)
+{
+    const char *ws = "wssrc";
+    CHECK (sl_store_source_put (store, ws, "src1", "folder:/a", "{\"id\":\"src1\"}", 100, true) == 0);
+    CHECK (sl_store_source_put (store, ws, "src2", "folder:/a", "{\"id\":\"src2\"}", 100, true)
+           == SL_STORE_CONFLICT);
+    CHECK (sl_store_source_put (store, "other", "src3", "folder:/a", "{\"id\":\"src3\"}", 5000,
+                                true) == 0);
+    CHECK (sl_store_source_put (store, ws, "src4", "folder:/b", "not json", 1, true)
+           == SL_STORE_ERROR);
+    CHECK (sl_store_source_put (store, ws, "src9", "folder:/z", "{}", 1, false)
+           == SL_STORE_NOT_FOUND);
+    char *json = NULL;
+    int64_t next = 0;
+    CHECK (sl_store_source_get (store, ws, "src1", &json, &next) == 0);
+    CHECK (strcmp (json, "{\"id\":\"src1\"}") == 0 && next == 100);
+    free (json);
+    CHECK (sl_store_source_get (store, ws, "src3", &json, NULL) == SL_STORE_NOT_FOUND);
+    CHECK (sl_store_source_put (store, ws, "src1", "folder:/a", "{\"id\":\"src1\",\"v\":2}", 200,
+                                false) == 0);
+    CHECK (sl_store_source_list (store, ws, 0, &json) == 0);
+    json_t *list = json_loads (json, 0, NULL);
+    free (json);
+    CHECK (json_array_size (list) == 1);
+    CHECK (json_integer_value (json_object_get (json_array_get (list, 0), "v")) == 2);
+    CHECK (json_integer_value (json_object_get (json_array_get (list, 0), "next_ms")) == 200);
+    json_decref (list);
+    //  due: every workspace's, at or before the time
+    CHECK (sl_store_source_list (store, NULL, 1000, &json) == 0);
+    list = json_loads (json, 0, NULL);
+    free (json);
+    CHECK (json_array_size (list) == 1);
+    json_decref (list);
+    CHECK (sl_store_source_set_next (store, "src3", 900) == 0);
+    CHECK (sl_store_source_list (store, NULL, 1000, &json) == 0);
+    list = json_loads (json, 0, NULL);
+    free (json);
+    CHECK (json_array_size (list) == 2);
+    json_decref (list);
+
+    //  Items: evidence by key, replaced, forgotten
+    CHECK (sl_store_source_items (store, "src1", &json) == 0 && strcmp (json, "{}") == 0);
+    free (json);
+    CHECK (sl_store_source_item_put (store, "src1", "a.txt", "{\"m\":1,\"s\":2}") == 0);
+    CHECK (sl_store_source_item_put (store, "src1", "b.txt", "{\"m\":3,\"s\":4}") == 0);
+    CHECK (sl_store_source_item_put (store, "src1", "a.txt", "{\"m\":5,\"s\":6}") == 0);
+    CHECK (sl_store_source_item_put (store, "src1", "b.txt", NULL) == 0);
+    CHECK (sl_store_source_items (store, "src1", &json) == 0);
+    json_t *items = json_loads (json, 0, NULL);
+    free (json);
+    CHECK (json_object_size (items) == 1);
+    CHECK (json_integer_value (json_object_get (json_object_get (items, "a.txt"), "m")) == 5);
+    json_decref (items);
+
+    //  Runs: newest first, replaced in place
+    CHECK (sl_store_source_run_put (store, "src1", "run1", "{\"state\":\"completed\"}", 10) == 0);
+    CHECK (sl_store_source_run_put (store, "src1", "run2", "{\"state\":\"running\"}", 20) == 0);
+    CHECK (sl_store_source_run_put (store, "src1", "run2", "{\"state\":\"completed\",\"new\":3}",
+                                    20) == 0);
+    CHECK (sl_store_source_runs (store, "src1", 10, &json) == 0);
+    json_t *runs = json_loads (json, 0, NULL);
+    free (json);
+    CHECK (json_array_size (runs) == 2);
+    CHECK (json_integer_value (json_object_get (json_array_get (runs, 0), "new")) == 3);
+    json_decref (runs);
+    CHECK (sl_store_source_runs (store, "src1", 1, &json) == 0);
+    runs = json_loads (json, 0, NULL);
+    free (json);
+    CHECK (json_array_size (runs) == 1);
+    json_decref (runs);
+    //  Trimmed to the newest
+    CHECK (sl_store_source_runs_trim (store, "src1", 1) == 0);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM source_runs WHERE source_id = 'src1'") == 1);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM source_runs WHERE id = 'run2'") == 1);
+    CHECK (sl_store_source_runs_trim (store, "src1", 0) == SL_STORE_ERROR);
+
+    //  Another workspace cannot delete it; deleting takes items and runs
+    CHECK (sl_store_source_delete (store, "other", "src1") == SL_STORE_NOT_FOUND);
+    CHECK (sl_store_source_delete (store, ws, "src1") == 0);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM source_items WHERE source_id = 'src1'") == 0);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM source_runs WHERE source_id = 'src1'") == 0);
+    CHECK (sl_store_source_delete (store, "other", "src3") == 0);
+
+    //  Forget: a file renamed (its copy stored under the new name) keeps
+    //  the document; the last name forgotten deletes it
+    s_doc_t a, b;
+    s_doc_make (&a, ws, "file:///r/old.txt", "renamed content", 2);
+    s_doc_make (&b, ws, "file:///r/new.txt", "renamed content", 2);
+    sl_store_commit_t ra, rb;
+    CHECK (s_doc_commit_r (store, &a, &ra) == 0);
+    CHECK (s_doc_commit_r (store, &b, &rb) == 0 && strcmp (rb.duplicate_of, ra.document_id) == 0);
+    char doc [SL_STORE_ID];
+    CHECK (sl_store_source_forget (store, ws, "file:///r/old.txt", doc) == 0);
+    CHECK (strcmp (doc, ra.document_id) == 0);
+    sl_store_doc_t row;
+    CHECK (sl_store_document_get (store, ws, ra.document_id, &row) == 0);
+    CHECK (strcmp (row.source, "file:///r/new.txt") == 0);
+    sl_store_doc_reset (&row);
+    CHECK (sl_store_source_forget (store, ws, "file:///r/new.txt", doc) == 0);
+    CHECK (sl_store_document_get (store, ws, ra.document_id, &row) == SL_STORE_NOT_FOUND);
+    //  a name that names nothing: nothing to do
+    CHECK (sl_store_source_forget (store, ws, "file:///r/none.txt", doc) == 0 && !*doc);
+    CHECK (sl_store_source_forget (store, "nows", "file:///r/none.txt", doc) == 0 && !*doc);
+}
+
 void
 sl_store_conformance (sl_store_t *store, const char *url, sl_store_count_fn *count, void *arg,
                       bool verbose)
@@ -2288,6 +2399,7 @@ sl_store_conformance (sl_store_t *store, const char *url, sl_store_count_fn *cou
     CASE ("filters: attributes, ranges, prefix, mime, re-tag, delete, isolation",
           s_test_filters (store, url, &db));
     CASE ("job control: cancel, retry, hold, pause", s_test_control (store, &db));
+    CASE ("sources: rows, items, runs, forget", s_test_sources (store, &db));
 #undef CASE
     if (verbose)
         printf ("\n");

@@ -19,6 +19,7 @@
 #include "sl_edge_pool.h"
 #include "sl_edge_sse.h"
 #include "sl_edge_tus.h"
+#include "sl_edge_sources.h"
 #include "sl_edge_upload.h"
 #include "sl_filter.h"
 #include "sl_log.h"
@@ -87,7 +88,8 @@ typedef enum {
     R_HEALTHZ, R_READYZ, R_METRICS, R_OPENAPI, R_STATUS, R_INGEST, R_JOBS, R_JOB, R_JOB_EVENTS,
     R_DOCS, R_DOC, R_DOC_CHUNKS, R_SEARCH, R_DLQ, R_DLQ_REPLAY, R_DOC_CONTENT, R_DOC_META,
     R_WS, R_WS_CHUNKING, R_JOB_CANCEL, R_JOB_RETRY, R_WS_PAUSE, R_WS_RESUME, R_DOC_REPROCESS,
-    R_TUS_CREATE, R_TUS_OPTIONS, R_TUS, R_NONE
+    R_TUS_CREATE, R_TUS_OPTIONS, R_TUS,
+    R_SOURCES, R_SOURCE, R_SOURCE_SYNC, R_SOURCE_RUNS, R_NONE
 } route_id_t;
 
 typedef struct {
@@ -131,6 +133,13 @@ static const route_t s_routes [] = {
     { R_TUS, "GET", "/v1/uploads/{id}", false },           //  and HEAD
     { R_TUS, "PATCH", "/v1/uploads/{id}", false },
     { R_TUS, "DELETE", "/v1/uploads/{id}", false },
+    { R_SOURCES, "GET", "/v1/sources", false },
+    { R_SOURCES, "POST", "/v1/sources", false },
+    { R_SOURCE, "GET", "/v1/sources/{id}", false },
+    { R_SOURCE, "PATCH", "/v1/sources/{id}", false },
+    { R_SOURCE, "DELETE", "/v1/sources/{id}", false },
+    { R_SOURCE_SYNC, "POST", "/v1/sources/{id}/sync", false },
+    { R_SOURCE_RUNS, "GET", "/v1/sources/{id}/runs", false },
     { R_NONE, NULL, NULL, false }
 };
 
@@ -1653,6 +1662,21 @@ s_tus_dropped (req_t *req)
         s_tus_ingest (req, &done, &reply);
 }
 
+//  /v1/sources and below (sl_edge_sources): sub is "", "sync" or "runs"
+static enum MHD_Result
+s_on_sources (req_t *req, struct MHD_Connection *conn, const char *sub)
+{
+    json_t *reply = NULL;
+    sl_edge_fail_t fail;
+    int status = sl_edge_sources_call (req->edge->pool, req->ws, req->method,
+                                       req->route->id == R_SOURCES ? "" : req->id, sub, req->body,
+                                       req->body_len, s_arg (conn, "limit"), req->edge->request_ms,
+                                       &reply, &fail);
+    if (status >= 300)
+        return s_fail (req, conn, &fail);
+    return s_json (req, conn, status, reply, NULL);
+}
+
 static enum MHD_Result
 s_dispatch (req_t *req, struct MHD_Connection *conn)
 {
@@ -1684,6 +1708,9 @@ s_dispatch (req_t *req, struct MHD_Connection *conn)
         case R_DOC_REPROCESS: return s_on_reprocess (req, conn);
         case R_WS_CHUNKING: return s_on_ws_chunking (req, conn);
         case R_TUS_CREATE: case R_TUS_OPTIONS: case R_TUS: return s_on_tus (req, conn);
+        case R_SOURCES: case R_SOURCE: return s_on_sources (req, conn, "");
+        case R_SOURCE_SYNC: return s_on_sources (req, conn, "sync");
+        case R_SOURCE_RUNS: return s_on_sources (req, conn, "runs");
         default: return s_error (req, conn, 404, "no such endpoint");
     }
 }

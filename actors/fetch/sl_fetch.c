@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -1024,5 +1025,196 @@ sl_fetch_url (const sl_fetch_opts_t *opts, sl_blob_t *blobs, const char *url,
     curl_url_cleanup (u);
     if (rc != 0)
         result->sha256 [0] = 0;
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Conditional probes (sources: "has this URL changed?")
+
+typedef struct {
+    sl_fetch_ctx_t *ctx;
+    sl_fetch_probe_t *probe;
+} s_probe_state_t;
+
+//  Headers of the last hop: the status line resets what the guard and the
+//  error messages read (as s_on_header does), validators are kept
+static size_t
+s_probe_header (char *data, size_t size, size_t nmemb, void *arg)
+{
+    s_probe_state_t *state = arg;
+    size_t total = size * nmemb;
+    if (total > 5 && strncmp (data, "HTTP/", 5) == 0) {
+        state->probe->etag [0] = 0;
+        state->probe->last_modified [0] = 0;
+        return s_on_header (data, size, nmemb, state->ctx);
+    }
+    char line [512];
+    size_t len = total < sizeof line - 1 ? total : sizeof line - 1;
+    memcpy (line, data, len);
+    line [len] = 0;
+    while (len && (line [len - 1] == '\r' || line [len - 1] == '\n'))
+        line [--len] = 0;
+    char *colon = strchr (line, ':');
+    if (colon) {
+        *colon = 0;
+        char *value = colon + 1;
+        while (*value == ' ' || *value == '\t')
+            value++;
+        //  Only printable ASCII goes back out in a request header
+        bool clean = true;
+        for (char *p = value; *p; p++)
+            clean = clean && *p >= 0x20 && *p < 0x7F;
+        if (clean && strcasecmp (line, "ETag") == 0)
+            snprintf (state->probe->etag, sizeof state->probe->etag, "%s", value);
+        else
+        if (clean && strcasecmp (line, "Last-Modified") == 0)
+            snprintf (state->probe->last_modified, sizeof state->probe->last_modified, "%s", value);
+    }
+    return total;
+}
+
+int
+sl_fetch_probe (const sl_fetch_opts_t *opts, const char *url, const char *etag,
+                const char *last_modified, sl_fetch_probe_t *probe, char *err, size_t errlen)
+{
+    assert (probe);
+    sl_fetch_opts_t defaults;
+    if (!opts) {
+        sl_fetch_opts_defaults (&defaults);
+        opts = &defaults;
+    }
+    memset (probe, 0, sizeof *probe);
+    if (err && errlen)
+        err [0] = 0;
+    if (!url || strncmp (url, "http", 4) || strlen (url) > S_MAX_URL)
+        return s_fail (err, errlen, SL_FETCH_PERMANENT, "only http and https URLs of at most %d "
+                       "characters can be probed", S_MAX_URL);
+    pthread_once (&s_curl_once, s_curl_init);
+    sl_fetch_ctx_t *ctx = calloc (1, sizeof *ctx);
+    assert (ctx);
+    ctx->opts = opts;
+    ctx->content_length = -1;
+    char bad [80];
+    ctx->allow_count = sl_fetch_cidrs_parse (opts->allow_cidrs, &ctx->allow, bad, sizeof bad);
+    if (ctx->allow_count < 0) {
+        free (ctx);
+        return s_fail (err, errlen, SL_FETCH_PERMANENT,
+                       "invalid fetch.allow_cidrs entry '%s' (want address or address/prefix)", bad);
+    }
+    s_probe_state_t state = { ctx, probe };
+    struct curl_slist *headers = NULL;
+    char line [400];
+    if (etag && *etag) {
+        snprintf (line, sizeof line, "If-None-Match: %s", etag);
+        headers = curl_slist_append (headers, line);
+    }
+    if (last_modified && *last_modified) {
+        snprintf (line, sizeof line, "If-Modified-Since: %s", last_modified);
+        headers = curl_slist_append (headers, line);
+    }
+    CURL *curl = curl_easy_init ();
+    assert (curl);
+    char curl_msg [CURL_ERROR_SIZE] = "";
+    char shown [S_MAX_URL + 1];
+    sl_fetch_display_url (url, shown, sizeof shown);
+    curl_easy_setopt (curl, CURLOPT_URL, url);
+    curl_easy_setopt (curl, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt (curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt (curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt (curl, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt (curl, CURLOPT_MAXREDIRS, opts->max_redirects);
+    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (curl, CURLOPT_PROXY, "");     //  ignore *_proxy env: it bypasses the guard
+    curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT_MS, opts->connect_timeout_ms);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, opts->total_timeout_ms);
+    curl_easy_setopt (curl, CURLOPT_USERAGENT, opts->user_agent ? opts->user_agent : "sluice/0.1");
+    curl_easy_setopt (curl, CURLOPT_ERRORBUFFER, curl_msg);
+    curl_easy_setopt (curl, CURLOPT_OPENSOCKETFUNCTION, s_opensocket);
+    curl_easy_setopt (curl, CURLOPT_OPENSOCKETDATA, ctx);
+    curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, s_probe_header);
+    curl_easy_setopt (curl, CURLOPT_HEADERDATA, &state);
+    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
+    int64_t started = sl_mono_ms ();
+    CURLcode code = curl_easy_perform (curl);
+    int64_t elapsed = sl_mono_ms () - started;
+    probe->http_status = ctx->status;
+    int rc = 0;
+    if (code != CURLE_OK || ctx->status < 200 || ctx->status >= 400)
+        rc = s_http_error (ctx, curl, code, curl_msg [0] ? curl_msg : curl_easy_strerror (code),
+                           shown, shown, elapsed, err, errlen);
+    curl_easy_cleanup (curl);
+    curl_slist_free_all (headers);
+    free (ctx->allow);
+    free (ctx);
+    return rc;
+}
+
+bool
+sl_fetch_path_allowed (const char *path, const char *roots)
+{
+    char real [PATH_MAX];
+    return path && roots && realpath (path, real) && s_inside_roots (real, roots);
+}
+
+int
+sl_fetch_check_url (const sl_fetch_opts_t *opts, const char *url, char *err, size_t errlen)
+{
+    sl_fetch_opts_t defaults;
+    if (!opts) {
+        sl_fetch_opts_defaults (&defaults);
+        opts = &defaults;
+    }
+    pthread_once (&s_curl_once, s_curl_init);
+    CURLU *u = curl_url ();
+    assert (u);
+    char *scheme = NULL, *host = NULL;
+    int rc = 0;
+    if (!url || strlen (url) > S_MAX_URL
+    ||  curl_url_set (u, CURLUPART_URL, url, 0) != CURLUE_OK
+    ||  curl_url_get (u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK
+    ||  (strcmp (scheme, "http") && strcmp (scheme, "https"))
+    ||  curl_url_get (u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+        rc = s_fail (err, errlen, SL_FETCH_PERMANENT, "'%.200s' is not an http or https URL",
+                     url ? url : "");
+    sl_fetch_ctx_t ctx;
+    memset (&ctx, 0, sizeof ctx);
+    char bad [80];
+    if (rc == 0 && (ctx.allow_count = sl_fetch_cidrs_parse (opts->allow_cidrs, &ctx.allow, bad,
+                                                             sizeof bad)) < 0)
+        rc = s_fail (err, errlen, SL_FETCH_PERMANENT,
+                     "invalid fetch.allow_cidrs entry '%s' (want address or address/prefix)", bad);
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *found = NULL;
+    //  IPv6 literals come bracketed from curl
+    char name [256] = "";
+    if (rc == 0) {
+        snprintf (name, sizeof name, "%s", host [0] == '[' ? host + 1 : host);
+        char *close = strchr (name, ']');
+        if (close)
+            *close = 0;
+        int gai = getaddrinfo (name, NULL, &hints, &found);
+        if (gai)
+            rc = s_fail (err, errlen, SL_FETCH_RETRY, "cannot resolve %s: %s", name,
+                         gai_strerror (gai));
+    }
+    const char *reason = NULL;
+    char text [INET6_ADDRSTRLEN] = "";
+    for (struct addrinfo *a = found; rc == 0 && a; a = a->ai_next) {
+        const unsigned char *bytes = a->ai_family == AF_INET
+            ? (const unsigned char *) &((struct sockaddr_in *) a->ai_addr)->sin_addr
+            : a->ai_family == AF_INET6
+            ? (const unsigned char *) &((struct sockaddr_in6 *) a->ai_addr)->sin6_addr : NULL;
+        if (!bytes)
+            continue;
+        reason = sl_fetch_guard (&ctx, a->ai_family, bytes, text, sizeof text);
+        if (reason)
+            rc = s_fail (err, errlen, SL_FETCH_PERMANENT, "refused: %s resolves to %s, %s (add it "
+                         "to fetch.allow_cidrs to allow)", name, text, reason);
+    }
+    if (found)
+        freeaddrinfo (found);
+    free (ctx.allow);
+    curl_free (scheme);
+    curl_free (host);
+    curl_url_cleanup (u);
     return rc;
 }

@@ -84,6 +84,35 @@ void sl_fetch_opts_defaults (sl_fetch_opts_t *opts);
 int sl_fetch_url (const sl_fetch_opts_t *opts, sl_blob_t *blobs, const char *url,
                   sl_fetch_result_t *result, char *err, size_t errlen);
 
+//  What a conditional probe learnt (sl_fetch_probe).
+typedef struct {
+    long http_status;           //  304: unchanged; 2xx: changed (or no validator)
+    char etag [256];            //  the response's ETag, "" if none
+    char last_modified [64];    //  its Last-Modified, "" if none
+} sl_fetch_probe_t;
+
+//  Ask whether url changed since the validators a previous probe returned
+//  (etag, last_modified: "" or NULL if none) with a HEAD request carrying
+//  If-None-Match / If-Modified-Since, through the same address guard and
+//  limits as sl_fetch_url, following redirects; no body is read. Returns 0
+//  with probe filled for any HTTP answer below 400 (a 304 means unchanged),
+//  else SL_FETCH_PERMANENT or SL_FETCH_RETRY with the reason in err, as
+//  sl_fetch_url would.
+int sl_fetch_probe (const sl_fetch_opts_t *opts, const char *url, const char *etag,
+                    const char *last_modified, sl_fetch_probe_t *probe, char *err, size_t errlen);
+
+//  Would the address guard let a fetch of url (http or https) connect?
+//  Resolves its host now and judges every address as the guard will at
+//  connect time (allow_cidrs from opts); 0 if one may be contacted, else
+//  SL_FETCH_PERMANENT with the guard's reason (or a resolver failure's,
+//  SL_FETCH_RETRY) in err. For refusing a URL when it is registered; the
+//  guard still judges every later connection.
+int sl_fetch_check_url (const sl_fetch_opts_t *opts, const char *url, char *err, size_t errlen);
+
+//  True if path resolves (realpath) at or below one of roots ("/a:/b"), the
+//  rule file:// URLs obey; false for NULL roots or a path that does not exist.
+bool sl_fetch_path_allowed (const char *path, const char *roots);
+
 void sl_fetch_test (bool verbose);
 
 #endif

@@ -4,6 +4,7 @@
         sluice jobs | ls | show ID | rm ID | search "query" [-k N] | status
         sluice ingest FILE --meta team=legal; sluice search "q" --filter year>=2020
         sluice tag ID key=value ...
+        sluice sources add folder DIR --schedule "every 15m"; sluice sync ID --wait
 
     Talks HTTP only (libcurl + jansson), so it works against any edge, local
     or remote. Files are uploaded as multipart/form-data streamed from disk
@@ -69,6 +70,7 @@ static struct {
     const char *source_prefix;      //  search --source-prefix
     json_t *mimes;                  //  search --mime (repeatable, or a,b)
     bool replace;                   //  tag --replace: PUT instead of PATCH
+    const char *schedule;           //  sources add/set --schedule
     int limit;
     int offset;
     CURL *curl;                     //  one handle: connections are reused
@@ -107,6 +109,14 @@ s_usage (FILE *out)
         "                            (target_tokens=N, overlap_tokens=N, embed_context=true|false)\n"
         "                            change them for documents ingested from now on;\n"
         "                            `chunking reset`: back to the server's\n"
+        "  sources [ls]              registered sources with their last run\n"
+        "  sources add folder PATH | urls URL... | sitemap URL [--schedule S] [--meta k=v]\n"
+        "                            register one (S: 'every 15m' or cron '0 3 * * *'; a\n"
+        "                            folder must be below the server's fetch.file_roots)\n"
+        "  sources show|runs|rm ID   one source and its runs, its runs, delete it (and its documents)\n"
+        "  sources set ID --schedule S|none [--meta k=v]   change its schedule or attributes\n"
+        "  sync ID [--wait]          sync a source now; --wait: until its run ends (exit 1 if\n"
+        "                            it failed or any of its documents did)\n"
         "\n"
         "options:\n"
         "  --meta key=value  ingest: an attribute of every document (repeatable; 1 is a\n"
@@ -385,6 +395,204 @@ s_cmd_chunking (int argc, char **argv)
     }
     json_decref (reply);
     return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Sources: folders, URL lists and sitemaps kept in sync (/v1/sources)
+
+static void
+s_print_run (json_t *run)
+{
+    char started [32] = "-";
+    if (json_object_get (run, "started"))
+        s_time (json_object_get (run, "started"), started, sizeof started);
+    printf ("  run %s  %-9s %s  new %lld  changed %lld  deleted %lld  unchanged %lld  failed %lld%s%s\n",
+            s_str (run, "id"), s_str (run, "state"), started,
+            (long long) json_integer_value (json_object_get (run, "new")),
+            (long long) json_integer_value (json_object_get (run, "changed")),
+            (long long) json_integer_value (json_object_get (run, "deleted")),
+            (long long) json_integer_value (json_object_get (run, "unchanged")),
+            (long long) json_integer_value (json_object_get (run, "failed")),
+            *s_str (run, "error") ? "\n    " : "", s_str (run, "error"));
+}
+
+static void
+s_print_source (json_t *source)
+{
+    const char *kind = s_str (source, "kind");
+    char next [32] = "on demand";
+    if (json_is_integer (json_object_get (source, "next_sync")))
+        s_time (json_object_get (source, "next_sync"), next, sizeof next);
+    printf ("%s  %-7s %s  schedule: %s  next: %s\n", s_str (source, "id"), kind,
+            strcmp (kind, "folder") == 0 ? s_str (source, "path")
+            : strcmp (kind, "sitemap") == 0 ? s_str (source, "url") : "(urls)",
+            *s_str (source, "schedule") ? s_str (source, "schedule") : "none", next);
+    json_t *run = json_object_get (source, "last_run");
+    if (json_is_object (run))
+        s_print_run (run);
+}
+
+//  One request about sources; prints the reply's `what` (a source, the
+//  runs) unless --json or -q.
+static int
+s_sources_call (const char *method, const char *path, json_t *body, const char *what,
+                json_t **reply_out)
+{
+    json_t *reply = NULL;
+    char error [1024];
+    long status = s_request (method, path, body, NULL, &reply, error, sizeof error);
+    json_decref (body);
+    int rc = s_finish (status, reply, error);
+    if (rc == EXIT_OK && s_opt.json)
+        s_print_json (reply);
+    else
+    if (rc == EXIT_OK && !s_opt.quiet && what) {
+        json_t *value = json_object_get (reply, what);
+        size_t index;
+        json_t *item;
+        if (json_is_array (value))
+            json_array_foreach (value, index, item)
+                strcmp (what, "runs") == 0 ? s_print_run (item) : s_print_source (item);
+        else
+        if (json_is_object (value))
+            strcmp (what, "run") == 0 ? s_print_run (value) : s_print_source (value);
+    }
+    if (reply_out && rc == EXIT_OK)
+        *reply_out = reply;
+    else
+        json_decref (reply);
+    return rc;
+}
+
+//  sources add folder PATH | urls URL... | sitemap URL  [--schedule S] [--meta k=v]
+static int
+s_sources_add (int argc, char **argv)
+{
+    if (argc < 2 || (strcmp (argv [0], "urls") != 0 && argc != 2)) {
+        s_err ("sources add folder PATH | urls URL... | sitemap URL [--schedule S] [--meta k=v]");
+        return EXIT_USAGE;
+    }
+    json_t *source = json_pack ("{s:s}", "kind", argv [0]);
+    if (strcmp (argv [0], "folder") == 0) {
+        char real [PATH_MAX];
+        //  the server resolves it again, under its own roots
+        json_object_set_new (source, "path", json_string (realpath (argv [1], real) ? real : argv [1]));
+    }
+    else
+    if (strcmp (argv [0], "urls") == 0) {
+        json_t *urls = json_array ();
+        for (int i = 1; i < argc; i++)
+            json_array_append_new (urls, json_string (argv [i]));
+        json_object_set_new (source, "urls", urls);
+    }
+    else
+        json_object_set_new (source, "url", json_string (argv [1]));
+    if (s_opt.schedule)
+        json_object_set_new (source, "schedule", json_string (s_opt.schedule));
+    if (s_opt.meta)
+        json_object_set (source, "meta", s_opt.meta);
+    return s_sources_call ("POST", "/v1/sources", source, "source", NULL);
+}
+
+static int
+s_cmd_sources (int argc, char **argv)
+{
+    char path [256];
+    const char *sub = argc ? argv [0] : "ls";
+    if (strcmp (sub, "ls") == 0 && argc <= 1)
+        return s_sources_call ("GET", "/v1/sources", NULL, "sources", NULL);
+    if (strcmp (sub, "add") == 0)
+        return s_sources_add (argc - 1, argv + 1);
+    if (argc == 2 && strcmp (sub, "show") == 0) {
+        snprintf (path, sizeof path, "/v1/sources/%.64s", argv [1]);
+        int rc = s_sources_call ("GET", path, NULL, "source", NULL);
+        if (rc == EXIT_OK && !s_opt.json) {
+            snprintf (path, sizeof path, "/v1/sources/%.64s/runs?limit=%d", argv [1],
+                      s_opt.limit > 100 ? 100 : s_opt.limit);
+            rc = s_sources_call ("GET", path, NULL, "runs", NULL);
+        }
+        return rc;
+    }
+    if (argc == 2 && strcmp (sub, "runs") == 0) {
+        snprintf (path, sizeof path, "/v1/sources/%.64s/runs?limit=%d", argv [1],
+                  s_opt.limit > 100 ? 100 : s_opt.limit);
+        return s_sources_call ("GET", path, NULL, "runs", NULL);
+    }
+    if (argc == 2 && strcmp (sub, "rm") == 0) {
+        snprintf (path, sizeof path, "/v1/sources/%.64s", argv [1]);
+        json_t *reply = NULL;
+        int rc = s_sources_call ("DELETE", path, NULL, NULL, &reply);
+        if (rc == EXIT_OK && !s_opt.json && !s_opt.quiet)
+            printf ("deleted source %s and its %lld documents\n", argv [1],
+                    (long long) json_integer_value (json_object_get (reply, "documents_deleted")));
+        json_decref (reply);
+        return rc;
+    }
+    if (argc == 2 && strcmp (sub, "set") == 0 && (s_opt.schedule || s_opt.meta)) {
+        json_t *change = json_object ();
+        if (s_opt.schedule)
+            json_object_set_new (change, "schedule", strcmp (s_opt.schedule, "none") == 0
+                                 ? json_null () : json_string (s_opt.schedule));
+        if (s_opt.meta)
+            json_object_set (change, "meta", s_opt.meta);
+        snprintf (path, sizeof path, "/v1/sources/%.64s", argv [1]);
+        return s_sources_call ("PATCH", path, change, "source", NULL);
+    }
+    s_err ("sources [ls] | add KIND ... | show ID | runs ID | set ID --schedule S|none "
+           "[--meta k=v] | rm ID");
+    return EXIT_USAGE;
+}
+
+//  sync ID [--wait]: ask for a run; with --wait follow it to its end (exit
+//  1 if it failed or any of its jobs did)
+static int
+s_cmd_sync (const char *id)
+{
+    char path [256];
+    snprintf (path, sizeof path, "/v1/sources/%.64s/sync", id);
+    json_t *reply = NULL;
+    bool wait = s_opt.wait;
+    bool json = s_opt.json;
+    s_opt.json = s_opt.json && !wait;
+    int rc = s_sources_call ("POST", path, NULL, wait ? NULL : "run", &reply);
+    s_opt.json = json;
+    if (rc != EXIT_OK || !wait) {
+        json_decref (reply);
+        return rc;
+    }
+    char run_id [80];
+    snprintf (run_id, sizeof run_id, "%s", s_str (json_object_get (reply, "run"), "id"));
+    json_decref (reply);
+    snprintf (path, sizeof path, "/v1/sources/%.64s/runs?limit=20", id);
+    for (;;) {
+        json_t *runs = NULL;
+        char error [1024];
+        long status = s_request ("GET", path, NULL, NULL, &runs, error, sizeof error);
+        if (status != 200) {
+            rc = s_finish (status, runs, error);
+            json_decref (runs);
+            return rc;
+        }
+        size_t index;
+        json_t *run, *mine = NULL;
+        json_array_foreach (json_object_get (runs, "runs"), index, run)
+            if (strcmp (s_str (run, "id"), run_id) == 0)
+                mine = run;
+        const char *state = s_str (mine, "state");
+        if (strcmp (state, "completed") == 0 || strcmp (state, "failed") == 0) {
+            if (s_opt.json)
+                s_print_json (mine);
+            else
+            if (!s_opt.quiet)
+                s_print_run (mine);
+            rc = strcmp (state, "failed") == 0
+              || json_integer_value (json_object_get (mine, "failed")) > 0 ? EXIT_FAILED : EXIT_OK;
+            json_decref (runs);
+            return rc;
+        }
+        json_decref (runs);
+        usleep (300 * 1000);
+    }
 }
 
 //  --------------------------------------------------------------------------
@@ -1484,6 +1692,7 @@ main (int argc, char **argv)
         { "source-prefix", required_argument, 0, 'P' },
         { "mime", required_argument, 0, 'T' },
         { "replace", no_argument, 0, 'R' },
+        { "schedule", required_argument, 0, 'C' },
         { "help", no_argument, 0, 'h' },
         { "version", no_argument, 0, 'V' },
         { 0, 0, 0, 0 }
@@ -1506,6 +1715,7 @@ main (int argc, char **argv)
             case 'M': s_opt.mode = optarg; break;
             case 'P': s_opt.source_prefix = optarg; break;
             case 'R': s_opt.replace = true; break;
+            case 'C': s_opt.schedule = optarg; break;
             case 'T': {
                 if (!s_opt.mimes)
                     s_opt.mimes = json_array ();
@@ -1651,6 +1861,12 @@ main (int argc, char **argv)
     else
     if (strcmp (cmd, "reprocess") == 0 && (nargs == 1 || nargs == 2))
         rc = s_cmd_reprocess (args [0], nargs == 2 ? args [1] : "chunk");
+    else
+    if (strcmp (cmd, "sources") == 0)
+        rc = s_cmd_sources (nargs, args);
+    else
+    if (strcmp (cmd, "sync") == 0 && nargs == 1)
+        rc = s_cmd_sync (args [0]);
     else {
         s_err ("unknown command or wrong arguments: %s (try --help)", cmd);
         rc = EXIT_USAGE;

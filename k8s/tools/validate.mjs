@@ -722,7 +722,7 @@ async function checkTarget(render, opts, report) {
                         ["93.184.216.34", 25, "a public mail server"], ["169.254.169.254", 80, "the cloud metadata service"],
                         ["10.1.2.3", 80, "a private address"], ["192.168.1.1", 443, "a private address"],
                         ["172.16.5.5", 80, "a private address"], ["127.0.0.1", 80, "loopback"]];
-        const fetches = sroles.includes("fetch");
+        const fetches = sroles.some((r) => S.INTERNET_ROLES.has(r));
         for (const [ip, port, what] of probes) {
             const isPublic = !["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "127.0.0.0/8"].some((r) => inCidr(ip, r));
             const expect = fetches && (port === 80 || port === 443 || port >= 1024) && (isPublic || fetchCidrs.some((r) => inCidr(ip, r)));

@@ -1409,12 +1409,48 @@ async function test_cancel_then_retry_buttons(tmp) {
   checkClean(b);
 }
 
+// Sources: a folder added from the page syncs, its last run's counts show;
+// a file added on disk comes with "Sync now"; a folder outside the roots is
+// refused with the server's reason; Delete takes the source's documents
+async function test_sources_panel(tmp) {
+  const root = path.join(tmp, 'shared');
+  fs.mkdirSync(root);
+  textDoc(root, 'avocet.txt', 'avocet');
+  textDoc(root, 'bittern.txt', 'bittern');
+  const srv = await new Sluiced(tmp, { sets: ['fetch.file_roots=' + root, 'sources.poll_ms=200'] }).start();
+  const b = await openBrowser(tmp, srv);
+  const { page } = b;
+  await page.getByLabel('Kind').selectOption('folder');
+  await page.getByLabel('Folder path, URLs (one per line) or the sitemap\'s URL').fill(path.join(tmp, 'elsewhere'));
+  await page.getByRole('button', { name: 'Add source' }).click();
+  await waitFor(async () => (await page.locator('#sources-status').textContent()).startsWith('Not added: folder '),
+                'a folder outside the roots is refused with the reason');
+  await page.getByLabel('Folder path, URLs (one per line) or the sitemap\'s URL').fill(root);
+  await page.getByLabel('Schedule').fill('every 1h');
+  await page.getByRole('button', { name: 'Add source' }).click();
+  const runText = () => page.locator('#sources li.source .source-run').first().textContent();
+  await waitFor(async () => (await runText()).includes('2 new'), 'the first sync shows 2 new', 60000);
+  check((await page.locator('#sources li.source .source-schedule').textContent()).includes('every 1h'),
+        'the schedule is shown');
+  await waitFor(async () => (await libraryDocs(b)).length === 2, 'the library shows what it brought');
+  textDoc(root, 'curlew.txt', 'curlew');
+  await page.getByRole('button', { name: 'Sync ' + root + ' now' }).click();
+  await waitFor(async () => (await runText()).includes('1 new') && (await runText()).includes('2 unchanged'),
+                'the new file came with Sync now', 60000);
+  await waitFor(async () => (await libraryDocs(b)).length === 3, 'and it is in the library');
+  await shot(b, 'sources');
+  await page.getByRole('button', { name: 'Delete source ' + root + ' and its documents' }).click();
+  await waitFor(async () => (await page.locator('#sources li.source').count()) === 0, 'the source is gone');
+  await waitFor(async () => (await libraryDocs(b)).length === 0, 'with its documents');
+  checkClean(b, { allowProblems: [/status of 400 \(Bad Request\)/] });
+}
+
 const TESTS = [test_upload_two_pdfs_search_delete, test_failing_file_shows_reason, test_restart_mid_ingest,
                test_restart_edge_before_broker, test_many_at_once, test_api_key, test_keyboard_phone_and_steady_layout, test_rows_in_every_state,
                test_hit_section_and_badges, test_scan_shows_ocr_stage, test_hit_opens_its_page,
                test_hit_opens_its_page_with_key, test_upload_with_attributes_then_filter, test_bad_filter_says_why,
                test_library_shows_attributes, test_retag_from_library, test_upload_resumes_after_dropped_connection,
-               test_cancel_then_retry_buttons];
+               test_cancel_then_retry_buttons, test_sources_panel];
 
 async function main() {
   const only = new Set(process.argv.slice(2));

@@ -1591,6 +1591,131 @@
   }
 
   // ------------------------------------------------------------------------
+  // Sources: folders, URL lists and sitemaps kept in sync (/v1/sources)
+
+  let sourcesTimer = null;
+  let sourcesSeen = null;          // sources and their last runs at the last load: a change reloads the library
+
+  function runText(run) {
+    if (!run) return 'not synced yet';
+    const when = run.finished || run.started || run.requested;
+    const head = run.state === 'running' ? 'syncing since ' + formatWhen(toLocal(run.started)).text
+      : run.state === 'queued' ? 'sync requested'
+      : (run.state === 'failed' ? 'last sync failed ' : 'last synced ') + formatWhen(toLocal(when)).text;
+    if (run.state === 'queued') return head;
+    const parts = ['new', 'changed', 'deleted', 'unchanged', 'failed']
+      .filter((k) => typeof run[k] === 'number').map((k) => run[k] + ' ' + k);
+    return head + (parts.length ? ': ' + parts.join(', ') : '') + (run.error ? ' (' + run.error + ')' : '');
+  }
+
+  function sourceTarget(src) {
+    if (src.kind === 'folder') return src.path;
+    if (src.kind === 'sitemap') return src.url;
+    const urls = src.urls || [];
+    return urls.length === 1 ? urls[0] : urls.length + ' URLs';
+  }
+
+  function sourceRow(src) {
+    const run = src.last_run;
+    const busy = run && (run.state === 'queued' || run.state === 'running');
+    const sync = el('button', { type: 'button', class: 'quiet', text: busy ? 'Syncing…' : 'Sync now',
+                                'aria-label': 'Sync ' + sourceTarget(src) + ' now' });
+    sync.disabled = !!busy;
+    const del = el('button', { type: 'button', class: 'quiet danger', text: 'Delete',
+                               'aria-label': 'Delete source ' + sourceTarget(src) + ' and its documents' });
+    const li = el('li', { class: 'source', 'data-source': src.id, 'data-state': run ? run.state : 'none' },
+      el('p', { class: 'source-head' },
+        el('strong', { text: src.kind }), ' ', el('span', { class: 'source-target', text: sourceTarget(src) })),
+      el('p', { class: 'source-schedule', text: src.schedule ? 'schedule: ' + src.schedule +
+        (src.next_sync ? ', next at ' + new Date(toLocal(src.next_sync)).toLocaleString() : '') : 'synced when you ask' }),
+      el('p', { class: 'source-run', text: runText(run) }),
+      el('p', { class: 'source-actions' }, sync, ' ', del));
+    sync.addEventListener('click', async () => {
+      sync.disabled = true;
+      sync.textContent = 'Syncing…';
+      try {
+        await api('POST', '/v1/sources/' + encodeURIComponent(src.id) + '/sync');
+        announce('Sync of ' + sourceTarget(src) + ' requested.');
+        loadSources();
+      } catch (e) {
+        await loadSources();
+        showSourcesError('Could not sync: ' + e.message);
+      }
+    });
+    del.addEventListener('click', async () => {
+      if (!window.confirm('Delete this source and the documents it brought?')) return;
+      try {
+        const r = await api('DELETE', '/v1/sources/' + encodeURIComponent(src.id));
+        announce('Source deleted with ' + r.documents_deleted + ' documents.');
+        libraryChanged();
+        loadSources();
+      } catch (e) {
+        await loadSources();
+        showSourcesError('Could not delete: ' + e.message);
+      }
+    });
+    return li;
+  }
+
+  function showSourcesError(text) {
+    const status = $('sources-status');
+    status.dataset.kind = 'error';
+    status.textContent = text;
+  }
+
+  async function loadSources() {
+    const status = $('sources-status');
+    try {
+      const data = await api('GET', '/v1/sources');
+      const list = $('sources');
+      const sources = data.sources || [];
+      list.textContent = '';
+      for (const src of sources) list.append(sourceRow(src));
+      if (status.dataset.kind !== 'error' || !status.textContent.startsWith('Not added: ')) {
+        status.dataset.kind = '';
+        status.textContent = sources.length ? '' : 'No sources yet.';
+      }
+      // follow runs while one is under way, and show what they brought
+      const busy = sources.some((s) => s.last_run && (s.last_run.state === 'running' || s.last_run.state === 'queued'));
+      const seen = sources.map((s) => s.id + ':' + (s.last_run ? s.last_run.id + ':' + s.last_run.state : '')).join();
+      if (sourcesSeen !== null && seen !== sourcesSeen) libraryChanged();
+      sourcesSeen = seen;
+      window.clearTimeout(sourcesTimer);
+      sourcesTimer = window.setTimeout(loadSources, busy ? 1000 : 15000);
+    } catch (e) {
+      showSourcesError(e.status === 401 ? 'Enter the API key to see the sources.' : 'Could not load the sources: ' + e.message);
+    }
+  }
+
+  async function addSource(form) {
+    const kind = $('source-kind').value;
+    const target = $('source-target').value.trim();
+    const schedule = $('source-schedule').value.trim();
+    const meta = metaForNewRows();
+    if (meta === false) return;
+    if (!target) {
+      showSourcesError(kind === 'folder' ? 'Type the folder\'s path on the server.' : 'Type the URL.');
+      return;
+    }
+    const source = { kind };
+    if (kind === 'folder') source.path = target;
+    else if (kind === 'sitemap') source.url = target;
+    else source.urls = target.split(/\s+/).filter(Boolean);
+    if (schedule) source.schedule = schedule;
+    if (meta && Object.keys(meta).length) source.meta = meta;
+    try {
+      await api('POST', '/v1/sources', source);
+      $('sources-status').dataset.kind = '';
+      $('source-target').value = '';
+      announce('Source added; its first sync has begun.');
+      loadSources();
+    } catch (e) {
+      // what the server said stays until the next add (the list does not change)
+      showSourcesError('Not added: ' + e.message);
+    }
+  }
+
+  // ------------------------------------------------------------------------
   // Wiring
 
   function setupDrop() {
@@ -1657,11 +1782,17 @@
     });
     $('more').addEventListener('click', () => loadLibrary(true));
     $('clear-done').addEventListener('click', clearFinished);
+    $('source-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      addSource(e.target);
+    });
+    $('sources-refresh').addEventListener('click', loadSources);
     if (apiKey) $('key').value = apiKey;
     window.setInterval(() => { for (const r of rows) if (!r.terminal && r.jobId) render(r); }, 1000);
     window.setInterval(watchdog, 5000);
     refreshStatus();
     loadLibrary();
+    loadSources();
     restoreRows();
   }
 

@@ -667,6 +667,74 @@ class Client:
         return self._request("intake", "resume", {}, timeout)
 
 
+    # -- sources: folders, URL lists and sitemaps kept in sync --------------
+
+    def add_source(self, kind: str, *, path: Optional[str] = None, urls: Optional[Sequence[str]] = None,
+                   url: Optional[str] = None, schedule: Optional[str] = None,
+                   meta: Optional[Mapping[str, Any]] = None, name: Optional[str] = None,
+                   timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Register a source: kind "folder" (path, below the server's fetch.file_roots),
+        "urls" (urls) or "sitemap" (url of a sitemap.xml or sitemap index), with an optional
+        schedule ("every 15m" or a cron expression "0 3 * * *") and attributes for its
+        documents. It syncs at once, then on its schedule. Returns the source; raises
+        :class:`Refused` with the server's reason (a folder outside the roots, a bad schedule,
+        an address the fetch guard refuses; a duplicate is 409)."""
+        source: Dict[str, Any] = {"kind": kind}
+        for key, value in (("path", path), ("urls", list(urls) if urls is not None else None),
+                           ("url", url), ("schedule", schedule), ("name", name)):
+            if value is not None:
+                source[key] = value
+        if meta is not None:
+            source["meta"] = _check_meta(meta)
+        return self._request("sources", "source_add", {"source": source}, timeout)["source"]
+
+    def sources(self, *, timeout: Optional[float] = None) -> List[Dict[str, Any]]:
+        """The workspace's sources, each with next_sync (ms, None: on demand) and last_run."""
+        return self._request("sources", "source_list", {}, timeout)["sources"]
+
+    def source(self, source_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        _check_token(source_id, "source id")
+        return self._request("sources", "source_get", {"id": source_id}, timeout)["source"]
+
+    def update_source(self, source_id: str, *, timeout: Optional[float] = None,
+                      **changes: Any) -> Dict[str, Any]:
+        """Change a source's schedule, meta or name (None removes it)."""
+        _check_token(source_id, "source id")
+        return self._request("sources", "source_update", {"id": source_id, "source": changes},
+                             timeout)["source"]
+
+    def delete_source(self, source_id: str, *, timeout: Optional[float] = None) -> int:
+        """Delete a source and its documents; returns how many documents went."""
+        _check_token(source_id, "source id")
+        return int(self._request("sources", "source_delete", {"id": source_id}, timeout)["documents_deleted"])
+
+    def sync(self, source_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Ask for a sync now: the run (queued), or the one already queued or running."""
+        _check_token(source_id, "source id")
+        return self._request("sources", "source_sync", {"id": source_id}, timeout)["run"]
+
+    def source_runs(self, source_id: str, limit: int = 20, *, timeout: Optional[float] = None
+                    ) -> List[Dict[str, Any]]:
+        """The source's runs, newest first: state (queued, running, completed, failed),
+        started, finished, and new / changed / deleted / unchanged / failed counts."""
+        _check_token(source_id, "source id")
+        return self._request("sources", "source_runs", {"id": source_id, "limit": int(limit)},
+                             timeout)["runs"]
+
+    def wait_sync(self, source_id: str, run_id: str, *, timeout: Optional[float] = None,
+                  poll: float = 0.25) -> Dict[str, Any]:
+        """Wait until run run_id of the source has ended; returns it. Raises
+        :class:`Timeout` after timeout seconds (None: forever)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            for run in self.source_runs(source_id, 100):
+                if run["id"] == run_id and run["state"] in ("completed", "failed"):
+                    return run
+            if deadline is not None and time.monotonic() > deadline:
+                raise Timeout("run %s of source %s has not ended" % (run_id, source_id))
+            time.sleep(poll)
+
+
 class _Followed:
     __slots__ = ("id", "last", "done", "need_query", "requery_at", "requery", "terminal_since")
 

@@ -14,11 +14,14 @@ import fs from "node:fs";
 import path from "node:path";
 
 // Roles that run an sl_worker (and so serve worker.health_port)
-export const WORKER_ROLES = new Set(["journal", "query", "intake", "fetch", "parse", "ocr", "chunk", "embed", "store", "echo"]);
+export const WORKER_ROLES = new Set(["journal", "query", "intake", "fetch", "parse", "ocr", "chunk", "embed", "store", "echo", "sources"]);
 // sl_store_shared(): fetch (dedupe), embed (vector cache), store, intake, journal, query
-export const DB_ROLES = new Set(["fetch", "embed", "store", "intake", "journal", "query"]);
+export const DB_ROLES = new Set(["fetch", "embed", "store", "intake", "journal", "query", "sources"]);
 // sl_node_blob(): the edge (uploads) and every stage; intake adopts uploads, query deletes blobs
-export const BLOB_ROLES = new Set(["edge", "fetch", "parse", "ocr", "chunk", "embed", "store", "intake", "query"]);
+export const BLOB_ROLES = new Set(["edge", "fetch", "parse", "ocr", "chunk", "embed", "store", "intake", "query", "sources"]);
+// Roles that contact servers on the internet through fetch's guard (sources
+// asks servers whether pages changed and reads sitemaps)
+export const INTERNET_ROLES = new Set(["fetch", "sources"]);
 // The pipeline stages, each scaled by KEDA on its own queue
 export const STAGES = ["fetch", "parse", "ocr", "chunk", "embed", "store"];
 // Stages that multiply matrices (OpenBLAS): one BLAS thread per handler
