@@ -153,7 +153,8 @@ class Render {
                         namedPorts[p.name] = p.containerPort;
             const args = (pod.containers || []).flatMap((ct) => [...(ct.command || []), ...(ct.args || [])]);
             const batch = !job ? null : args.includes("--reembed") ? "reembed"
-                        : args.some((a) => /(^|\/)sluice$/.test(a)) && args.includes("ingest") ? "ingest" : "other";
+                        : args.some((a) => /(^|\/)sluice$/.test(a)) && args.includes("ingest") ? "ingest"
+                        : args.some((a) => /(^|\/)sluice$/.test(a)) && args.includes("sync") ? "sync" : "other";
             return { w, pod, labels, namedPorts, ns: w.metadata.namespace, component: labels["app.kubernetes.io/component"],
                      job, batch };
         });
@@ -415,12 +416,12 @@ async function checkTarget(render, opts, report) {
         c(who, Number.isInteger(job.backoffLimit) && job.backoffLimit >= 1, `backoffLimit ${job.backoffLimit}: a lost pod is retried`);
         c(who, Number(job.activeDeadlineSeconds) > 0, "has activeDeadlineSeconds: a stuck run ends as failed");
         c(who, Number(job.ttlSecondsAfterFinished) > 0, "has ttlSecondsAfterFinished: finished Jobs do not pile up");
-        c(who, batch !== "other", "runs `sluice ingest` or `sluiced --reembed`");
+        c(who, batch !== "other", "runs `sluice ingest`, `sluice sync` or `sluiced --reembed`");
         const ct = (pod.containers || [])[0] || {};
         const env = Object.fromEntries((ct.env || []).map((e) => [e.name, e]));
-        if (batch === "ingest") {
+        if (batch === "ingest" || batch === "sync") {
             const args = ct.args || [];
-            c(who, args.includes("--wait"), "ingests with --wait: the Job ends when the documents' jobs end");
+            c(who, args.includes("--wait"), "runs with --wait: the Job ends when the documents' jobs (or the run) end");
             const rule = (job.podFailurePolicy?.rules || []).find((r) => r.action === "FailJob");
             const codes = new Set(rule?.onExitCodes?.operator === "In" ? rule.onExitCodes.values : []);
             c(who, pod.restartPolicy === "Never" && [1, 2, 4].every((n) => codes.has(n)) && !codes.has(3) && !codes.has(5),
@@ -434,8 +435,10 @@ async function checkTarget(render, opts, report) {
             c(who, x.labels["sluice.io/edge-client"] === "true" && x.labels["sluice.io/broker-client"] !== "true"
                 && x.labels["sluice.io/db-client"] !== "true",
               "is labelled sluice.io/edge-client only (it talks HTTP to the edge, nothing else)");
-            const input = (ct.volumeMounts || []).find((vm) => args.includes(vm.mountPath));
-            c(who, !!input && input.readOnly === true, `reads its input (${input?.mountPath}) from a read-only mount`);
+            if (batch === "ingest") {
+                const input = (ct.volumeMounts || []).find((vm) => args.includes(vm.mountPath));
+                c(who, !!input && input.readOnly === true, `reads its input (${input?.mountPath}) from a read-only mount`);
+            }
         }
         if (batch === "reembed") {
             const eff = effective(render, ct, known);
@@ -709,7 +712,7 @@ async function checkTarget(render, opts, report) {
                     why = "re-embedding reads and writes the store";
                 }
                 const dstEff = sluiced.find((x) => x.w === dst.w)?.eff;
-                if (src.batch === "ingest" && dstEff?.roles.includes("edge") && port === Number(dstEff.get("http.port"))) {
+                if ((src.batch === "ingest" || src.batch === "sync") && dstEff?.roles.includes("edge") && port === Number(dstEff.get("http.port"))) {
                     expect = true;
                     why = "the ingest uploads through the edge";
                 }
