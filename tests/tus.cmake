@@ -8,4 +8,5 @@ sl_pytest(test_tus.py tus
   options_advertise_the_protocol upload_in_pieces_is_ingested resume_after_dropped_connection
   wrong_offset_is_409 checksum_checked terminate_removes_upload upload_is_the_workspace_s refusals_say_why
   attributes_from_metadata second_edge_continues_upload abandoned_upload_collected concurrent_patch_is_423
+  big_upload_cut_three_times_two_edges
   cli_resumes_interrupted_upload cli_resumes_after_restart)
