@@ -66,6 +66,7 @@
 */
 #include "sl_parse.h"
 #include "sl_parse_fanout.h"
+#include "sl_parse_internal.h"
 #include "sl_blob.h"
 #include "sl_client.h"
 #include "sl_log.h"
@@ -417,9 +418,13 @@ s_join (sl_ctx_t *ctx, parse_t *self, const char *dir, int pages, int step, cons
     const char *job = sl_envelope_job (sl_ctx_envelope (ctx));
     sl_fanout_range_t total;
     sl_fanout_complete (dir, pages, step, &total);
-    if ((size_t) total.text_bytes > self->opts.max_text_total) {
-        sl_ctx_set_error (ctx, "text limit of %zu MiB exceeded across the document's %d pages",
-                          self->opts.max_text_total >> 20, pages);
+    if (total.over_at || (size_t) total.text_bytes > self->opts.max_text_total) {
+        int page = sl_fanout_text_over (dir, pages, step, self->opts.max_text_total);
+        if (page < 0)
+            return sl_ctx_write_failed (ctx, errno ? errno : EIO, "the page ranges' pages");
+        char limit [32];
+        sl_parse_size_str (self->opts.max_text_total, limit, sizeof limit);
+        sl_ctx_set_error (ctx, "text limit of %s exceeded at page %d", limit, page);
         return SL_FAIL;
     }
     bool via_ocr = total.need_ocr > 0 && self->ocr;
@@ -472,18 +477,28 @@ s_parse_range (sl_ctx_t *ctx, parse_t *self, const char *path, const char *mime,
                   info.page_count, pages);
         rc = -1;
     }
+    //  The text limit is the document's: keep the pages before it and let
+    //  the join say at which page the whole document passed it
+    int over_at = 0;
+    const char *at = strstr (err, " exceeded at page ");
+    if (rc && !sink.write_error && strncmp (err, "text limit of ", 14) == 0 && at
+        && sscanf (at, " exceeded at page %d", &over_at) == 1 && over_at >= first && over_at < end)
+        rc = 0;
     if (rc || sl_ctx_cancelled (ctx)) {
         sl_recw_abort (&sink.out);
         if (sl_ctx_cancelled (ctx))
             return SL_DONE;
         if (sink.write_error)
             return sl_ctx_write_failed (ctx, sink.write_error, "pages.mp");
-        sl_ctx_set_error (ctx, "pages %d-%d: %s", first, end - 1, err);
+        //  The library's sentence as a whole parse gives it (its page
+        //  numbers are the document's)
+        sl_ctx_set_error (ctx, "%s", err);
         return strncmp (err, "cannot open", 11) == 0 ? SL_RETRY : SL_FAIL;
     }
     if (sl_recw_commit (&sink.out))
         return sl_ctx_write_failed (ctx, errno, "pages.mp");
-    sl_fanout_range_t mine = { .need_ocr = sink.need_ocr, .text_bytes = (long long) sink.text_bytes };
+    sl_fanout_range_t mine = { .need_ocr = sink.need_ocr, .text_bytes = (long long) sink.text_bytes,
+                               .over_at = over_at };
     snprintf (mine.title, sizeof mine.title, "%s", info.title);
     if (sl_fanout_mark (dir, first, &mine))
         return sl_ctx_write_failed (ctx, errno, "the page range's marker");

@@ -1,5 +1,6 @@
 /*  sl_parse_fanout: the page-range join (see the header for the design). */
 #include "sl_parse_fanout.h"
+#include "sl_records.h"
 
 //  Far past parse.max_pages' ceiling: keeps page arithmetic in int
 #define SL_FANOUT_MAX_PAGES 10000000
@@ -95,7 +96,8 @@ sl_fanout_mark (const char *dir, int first, const sl_fanout_range_t *range)
 {
     char path [1300], text [700];
     snprintf (path, sizeof path, "%s/range.%d.done", dir, first);
-    int len = snprintf (text, sizeof text, "%d %lld\n%s", range->need_ocr, range->text_bytes, range->title);
+    int len = snprintf (text, sizeof text, "%d %lld %d\n%s", range->need_ocr, range->text_bytes,
+                        range->over_at, range->title);
     return s_write_atomic (path, text, (size_t) (len < (int) sizeof text ? len : (int) sizeof text - 1));
 }
 
@@ -108,7 +110,7 @@ s_read_mark (const char *dir, int first, sl_fanout_range_t *range)
     if (s_read_small (path, text, sizeof text) < 0)
         return false;
     char *title = strchr (text, '\n');
-    if (!title || sscanf (text, "%d %lld", &range->need_ocr, &range->text_bytes) != 2)
+    if (!title || sscanf (text, "%d %lld %d", &range->need_ocr, &range->text_bytes, &range->over_at) != 3)
         return false;
     snprintf (range->title, sizeof range->title, "%s", title + 1);
     return true;
@@ -125,6 +127,8 @@ sl_fanout_complete (const char *dir, int pages, int step, sl_fanout_range_t *tot
             return false;
         total->need_ocr += range.need_ocr;
         total->text_bytes += range.text_bytes;
+        if (!total->over_at)
+            total->over_at = range.over_at;
         if (k == 0)
             snprintf (total->title, sizeof total->title, "%s", range.title);
     }
@@ -153,6 +157,51 @@ sl_fanout_claim (const char *dir, int first)
     if (s_read_small (path, owner, sizeof owner) < 0)
         return -1;
     return atoi (owner) == first ? 1 : 0;
+}
+
+//  Add range first's page texts to *sum; the page passing limit, 0 if
+//  none, -1 if its pages cannot be read
+static int
+s_text_over_in (const char *dir, int first, size_t limit, size_t *sum)
+{
+    char path [1300], err [256];
+    sl_fanout_pages_path (dir, first, path, sizeof path);
+    sl_recr_t *in = sl_recr_new (path);
+    if (!in)
+        return -1;
+    sl_mp_t *mp = NULL;
+    int rc, over = 0;
+    while (!over && (rc = sl_recr_next (in, &mp, err, sizeof err)) == 1) {
+        const msgpack_object *t = sl_mp_get (sl_mp_root (mp), "t");
+        int64_t page = 0;
+        sl_mp_get_int (sl_mp_root (mp), "p", &page);
+        size_t len = t && t->type == MSGPACK_OBJECT_STR ? t->via.str.size : 0;
+        if (len > limit - *sum)
+            over = (int) page;
+        else
+            *sum += len;
+        sl_mp_destroy (&mp);
+    }
+    sl_recr_destroy (&in);
+    return over ? over : rc < 0 ? -1 : 0;
+}
+
+int
+sl_fanout_text_over (const char *dir, int pages, int step, size_t limit)
+{
+    size_t sum = 0;
+    int ranges = sl_fanout_ranges (pages, step);
+    for (int k = 0; k < ranges; k++) {
+        int over = s_text_over_in (dir, 1 + k * step, limit, &sum);
+        if (over)
+            return over;
+        //  The page that stopped a range was not written: it passed the
+        //  range's own count, so the document's too
+        sl_fanout_range_t range;
+        if (s_read_mark (dir, 1 + k * step, &range) && range.over_at)
+            return range.over_at;
+    }
+    return 0;
 }
 
 //  Append the file at path to out. 0, or -1 with errno.

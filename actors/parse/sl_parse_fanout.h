@@ -26,6 +26,11 @@
     - A range that fails retries on its own (its own message); until it
       succeeds no join happens, so the job waits for it and nothing is
       committed half.
+    - The text limit (parse.max_text_mb) is the document's: a range stops
+      at it as a whole parse would, keeps the pages before, and the join
+      finds the page where the text of all ranges in page order passes it,
+      so the job fails with the sentence and page a whole parse gives,
+      whichever range finished first.
     - Progress: each range keeps its count of pages done in
       range.<first>.progress (rewritten in place, so a redelivered range
       starts from 0 again and never counts twice); the sum over ranges is
@@ -42,6 +47,8 @@
 typedef struct {
     int need_ocr;               //  pages written with "o"
     long long text_bytes;       //  text extracted
+    int over_at;                //  page that passed the text limit within the
+                                //  range (its pages before it were written), 0 if none
     char title [512];           //  the parse's title (range 1's is the document's)
 } sl_fanout_range_t;
 
@@ -60,12 +67,17 @@ void sl_fanout_pages_path (const char *dir, int first, char *buf, size_t cap);
 int sl_fanout_mark (const char *dir, int first, const sl_fanout_range_t *range);
 
 //  True if every range of (pages, step) is marked; sums their reports
-//  into total (title: range 1's).
+//  into total (title: range 1's; over_at: the first range's that has one).
 bool sl_fanout_complete (const char *dir, int pages, int step, sl_fanout_range_t *total);
 
 //  Claim the join for range first: 1 if it is this range's (now or from
 //  an earlier delivery of it), 0 if another range's, -1 on error (errno).
 int sl_fanout_claim (const char *dir, int first);
+
+//  The page at which the text of the ranges' pages, in page order, passes
+//  limit bytes (as a whole parse counts it), or 0 if it does not; -1 if a
+//  range's pages cannot be read.
+int sl_fanout_text_over (const char *dir, int pages, int step, size_t limit);
 
 //  Concatenate the ranges' pages into pages.mp in page order, unless
 //  pages.mp exists already. 0, or -1 with errno.

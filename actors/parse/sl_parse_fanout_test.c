@@ -1,10 +1,12 @@
 /*  sl_parse_fanout self-test: the join's files in a temporary job folder. */
 #include "sl_parse_fanout.h"
 #include "sl_check.h"
+#include "sl_records.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char s_dir [256];
@@ -105,6 +107,51 @@ s_test_join_missing_range (void)
     CHECK (s_size ("pages.mp", buf, sizeof buf) == -1);     //  nothing half-joined
 }
 
+//  Write range first's pages file: pages first.. with these texts
+static void
+s_pages (const char *dir, int first, const char *const *texts, int count)
+{
+    char path [400];
+    sl_fanout_pages_path (dir, first, path, sizeof path);
+    sl_recw_t *w = sl_recw_new (path);
+    CHECK (w);
+    for (int i = 0; i < count; i++) {
+        sl_mpw_t mpw;
+        sl_mpw_init (&mpw);
+        msgpack_pack_map (&mpw.pk, 2);
+        sl_mpw_kv_int (&mpw, "p", first + i);
+        sl_mpw_kv_str (&mpw, "t", texts [i]);
+        CHECK (sl_recw_write_mpw (w, &mpw) == 0);
+        sl_mpw_reset (&mpw);
+    }
+    CHECK (sl_recw_commit (&w) == 0);
+}
+
+//  The text limit is counted over the document in page order, as a whole
+//  parse counts it, whichever range stopped at its own count
+static void
+s_test_text_over (void)
+{
+    char dir [300];
+    snprintf (dir, sizeof dir, "%s/limit", s_dir);
+    CHECK (mkdir (dir, 0700) == 0);
+    const char *r1 [] = { "aaaa", "bbbb" }, *r3 [] = { "cc" };
+    s_pages (dir, 1, r1, 2);
+    s_pages (dir, 3, r3, 1);
+    s_pages (dir, 5, NULL, 0);
+    sl_fanout_range_t r = { .text_bytes = 0 };
+    CHECK (sl_fanout_mark (dir, 1, &r) == 0 && sl_fanout_mark (dir, 3, &r) == 0);
+    r.over_at = 5;              //  range 5 stopped at its first page
+    CHECK (sl_fanout_mark (dir, 5, &r) == 0);
+    CHECK (sl_fanout_text_over (dir, 5, 2, 9) == 3);
+    CHECK (sl_fanout_text_over (dir, 5, 2, 7) == 2);
+    CHECK (sl_fanout_text_over (dir, 5, 2, 20) == 5);
+    r.over_at = 0;
+    CHECK (sl_fanout_mark (dir, 5, &r) == 0);
+    CHECK (sl_fanout_text_over (dir, 5, 2, 20) == 0);
+    CHECK (sl_fanout_text_over (dir, 7, 2, 20) == -1);      //  range 7's pages missing
+}
+
 //  A redelivered range starts its count again: no page counted twice
 static void
 s_test_progress (void)
@@ -132,6 +179,7 @@ sl_parse_fanout_test (bool verbose)
     CASE ("a range the fan-out cannot have made is refused", s_test_refusals ());
     CASE ("the join waits for every range, is claimed once, joins in page order", s_test_join ());
     CASE ("a missing range's pages fail the join and leave no pages.mp", s_test_join_missing_range ());
+    CASE ("the text limit is the document's, found at its page across ranges", s_test_text_over ());
     CASE ("progress sums ranges and never counts a redelivered range twice", s_test_progress ());
     char cmd [300];
     snprintf (cmd, sizeof cmd, "rm -rf '%s'", s_dir);
