@@ -175,8 +175,22 @@ def test_fanout_small_pdf_not_split(tmp):
     assert db(data).execute("SELECT pages FROM documents WHERE id=?", (job["document_id"],)).fetchone()[0] == 12
 
 
+def test_fanout_scanned_pages_read_by_ocr(tmp):
+    """The document of ocr_mixed_pdf_sends_only_image_pages (20 pages, scans
+    at 4, 11, 17) cut in ranges of 5: each scan in its own range, the ocr
+    stage reads exactly those 3 pages of the joined document and search
+    finds each at its page (that test's own checks, on a fanned-out parse)."""
+    import test_ocr
+    test_ocr.BASE = test_ocr.BASE + ["parse.range_pages=5", "log.level=info"]
+    test_ocr.test_mixed_pdf_sends_only_image_pages(tmp)
+    data = os.path.join(tmp, "data")
+    logs = "".join(open(os.path.join(data, f), errors="replace").read()
+                   for f in os.listdir(data) if f.endswith(".log"))
+    assert "20 pages: fanned out in 4 ranges" in logs and "joined 4 ranges" in logs
+
+
 if __name__ == "__main__":
     tests = [test_fanout_same_chunks_as_whole_parse, test_fanout_two_parse_processes_share_ranges,
              test_fanout_killed_parse_range_redelivered, test_fanout_progress_counts_pages_across_ranges,
-             test_fanout_small_pdf_not_split]
+             test_fanout_small_pdf_not_split, test_fanout_scanned_pages_read_by_ocr]
     sys.exit(Runner().run(tests, only=set(sys.argv[1:]) or None))
