@@ -795,9 +795,19 @@ s_parse_mupdf (const sl_parse_opts_t *opts, const char *path, const s_format_t *
         goto done;
     }
     info->page_count = page_count;
+    if (opts->count_only)
+        goto done;
+    int first = opts->first_page > 0 ? opts->first_page - 1 : 0;
+    int end = opts->end_page > 0 && opts->end_page - 1 < page_count ? opts->end_page - 1 : page_count;
+    if (first >= end) {
+        sl_parse_errf (err, errlen, "page range %d-%d is outside the document's %d pages",
+                       opts->first_page, opts->end_page - 1, page_count);
+        rc = -1;
+        goto done;
+    }
 
     char first_error [256] = "";
-    for (job->index = 0; job->index < page_count; job->index++) {
+    for (job->index = first; job->index < end; job->index++) {
         int page_no = job->index + 1;
         if (sl_mono_ms () > job->deadline) {
             job->failure = S_OVER_TIME;
@@ -824,7 +834,7 @@ s_parse_mupdf (const sl_parse_opts_t *opts, const char *path, const s_format_t *
         }
         if (page_no == 1 && !info->title [0])
             sl_parse_title_from_text (info, job->text.data, job->text.size);
-        if (info->pages_failed == page_count) {
+        if (info->pages_failed == end - first) {
             sl_parse_errf (err, errlen, "cannot parse %s: %s", name, first_error);
             rc = -1;
             break;

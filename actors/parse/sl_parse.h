@@ -66,6 +66,15 @@ typedef struct {
                                 //  parse actor reads a blob named by its sha256)
     sl_attachment_fn *on_attachment;    //  NULL: attachments are not extracted
     void *attachment_arg;
+    //  Page ranges (MuPDF formats only; others ignore them): the parse
+    //  actor's fan-out splits a long PDF into ranges parsed in parallel.
+    //  Pages [first_page, end_page), 1-based; 0 = from the start / to the
+    //  end. Page numbers, headings and page_count stay the document's, so
+    //  the pages of all ranges, joined in order, are the whole parse's.
+    //  max_seconds and max_text_total then hold per range.
+    int first_page;
+    int end_page;
+    bool count_only;            //  open and count pages, deliver none
 } sl_parse_opts_t;
 
 //  Fill opts with the defaults above.

@@ -17,6 +17,15 @@
     without any page needing OCR never meets that stage. With OCR off, such
     pages keep what little text they had, and a document with no text at
     all fails saying OCR is off and how to turn it on.
+    Page-range fan-out (sl_parse_fanout.h has the join and its failure
+    model): a PDF of more than parse.range_pages pages (default 200; 0 =
+    never) is counted, not parsed: one "range" message per range of that
+    many pages goes back to the parse service, so parse handlers of every
+    process share the document. The last range to finish joins their
+    pages into pages.mp in page order and alone forwards the job, as a
+    whole parse would have: chunk, embed and store see no difference.
+    Progress counts pages across ranges ("page 812/2000"); only the join
+    reports the last page.
     Limits come from config (parse.max_pages, parse.max_seconds,
     parse.max_memory, parse.max_text_bytes, parse.max_text_mb). Every parse failure is
     permanent for that file (retrying a bomb only burns the machine
@@ -56,6 +65,8 @@
     a write failure like pages.mp's (disk full fails the job).
 */
 #include "sl_parse.h"
+#include "sl_parse_fanout.h"
+#include "sl_parse_internal.h"
 #include "sl_blob.h"
 #include "sl_client.h"
 #include "sl_log.h"
@@ -71,6 +82,7 @@ typedef struct {
     sl_parse_opts_t opts;
     int attachment_depth;       //  parse.attachment_depth: deepest attachment submitted
     bool ocr;                   //  ocr.enabled: route pages that need it to ocr
+    int range_pages;            //  parse.range_pages: fan a longer PDF out
 } parse_t;
 
 typedef struct {
@@ -81,7 +93,27 @@ typedef struct {
     int pages;
     int need_ocr;               //  pages written with "o" (for the ocr stage)
     int write_error;            //  errno of a failed write of pages.mp
+    const char *dir;            //  a range's: the job folder
+    int range_first;            //  a range's first page (0: a whole parse)
+    int range_step;             //  pages per range
+    int range_done;             //  pages of this range written
 } page_sink_t;
+
+//  A range's progress: pages done across all ranges of the document. The
+//  document's last page is reported by the join alone, so once
+static void
+s_range_progress (page_sink_t *sink, const sl_page_t *page)
+{
+    sink->range_done++;
+    bool last = page->page_no == page->page_count
+             || page->page_no == sink->range_first + sink->range_step - 1;
+    if (sink->range_done % 8 != 0 && !last)
+        return;
+    sl_fanout_progress_set (sink->dir, sink->range_first, sink->range_done);
+    int done = sl_fanout_progress_sum (sink->dir, page->page_count, sink->range_step);
+    if (done < page->page_count)
+        sl_ctx_progress (sink->ctx, 100 * done / page->page_count, "page %d/%d", done, page->page_count);
+}
 
 static int
 s_on_page (void *arg, const sl_page_t *page)
@@ -121,6 +153,10 @@ s_on_page (void *arg, const sl_page_t *page)
     //  most every SL_CANCEL_POLL_MS): the parse stops within that
     if (sl_ctx_cancelled (sink->ctx))
         return -1;
+    if (sink->range_first > 0) {
+        s_range_progress (sink, page);
+        return 0;
+    }
     sl_ctx_progress (sink->ctx, page->page_count ? 100 * page->page_no / page->page_count : 0, "page %d/%d",
                      page->page_no, page->page_count);
     return 0;
@@ -279,6 +315,203 @@ s_attach_begin (attach_t *att, parse_t *self, sl_ctx_t *ctx, sl_parse_opts_t *op
     opts->attachment_arg = att;
 }
 
+//  Hand the parsed document on: to ocr first if ocr_pages > 0, else to chunk
+static void
+s_forward_parsed (sl_ctx_t *ctx, const msgpack_object *body, const char *title, int pages,
+                  const char *format, int attachments, int ocr_pages)
+{
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    //  meta stops here: only attachments needed it, the store has the job's
+    const char *except [] = { "title", "pages", "format", "attachments", "ocr_pages", "meta",
+                              "range", "range_pages", NULL };
+    sl_mpw_map_extend (&w, body, except, ocr_pages > 0 ? 5 : 4);
+    sl_mpw_kv_str (&w, "title", title);
+    sl_mpw_kv_int (&w, "pages", pages);
+    sl_mpw_kv_str (&w, "format", format);
+    sl_mpw_kv_int (&w, "attachments", attachments);
+    if (ocr_pages > 0) {
+        sl_mpw_kv_int (&w, "ocr_pages", ocr_pages);
+        sl_ctx_forward_via (ctx, "ocr", "parsed", w.buf.data, w.buf.size);
+    }
+    else
+        sl_ctx_forward (ctx, "parsed", w.buf.data, w.buf.size);
+    sl_mpw_reset (&w);
+}
+
+//  ---------------------------------------------------------------------
+//  Page-range fan-out (see the header and sl_parse_fanout.h)
+
+//  Pages of a PDF, or 0 (not a PDF, or unreadable: the whole parse then
+//  says why). Cheap: MuPDF reads the page tree, not the pages.
+static int
+s_count_pages (parse_t *self, const char *path, const char *mime)
+{
+    if (self->range_pages <= 0 || strncmp (mime, "application/pdf", 15) != 0)
+        return 0;
+    sl_parse_opts_t opts = self->opts;
+    opts.count_only = true;
+    sl_parse_info_t info;
+    char err [256];
+    return sl_parse_file (&opts, path, mime, NULL, NULL, &info, err, sizeof err) == 0 ? info.page_count : 0;
+}
+
+//  One "range" message per step pages back to parse, then on along the route
+static sl_outcome_t
+s_fan_out (sl_ctx_t *ctx, int pages, int step)
+{
+    const msgpack_object *body = sl_ctx_body (ctx);
+    const char *except [] = { "range", "range_pages", "pages", NULL };
+    int ranges = sl_fanout_ranges (pages, step);
+    for (int k = 0; k < ranges; k++) {
+        int first = 1 + k * step;
+        int end = first + step <= pages + 1 ? first + step : pages + 1;
+        sl_mpw_t w;
+        sl_mpw_init (&w);
+        sl_mpw_map_extend (&w, body, except, 3);
+        sl_mpw_key (&w, "range");
+        msgpack_pack_array (&w.pk, 2);
+        msgpack_pack_int (&w.pk, first);
+        msgpack_pack_int (&w.pk, end);
+        sl_mpw_kv_int (&w, "range_pages", step);
+        sl_mpw_kv_int (&w, "pages", pages);
+        int rc = sl_ctx_forward_via (ctx, "parse", "range", w.buf.data, w.buf.size);
+        sl_mpw_reset (&w);
+        if (rc) {
+            sl_ctx_set_error (ctx, "parse: cannot fan the document out: its route is full");
+            return SL_FAIL;
+        }
+    }
+    sl_info (sl_envelope_job (sl_ctx_envelope (ctx)), "%d pages: fanned out in %d ranges of %d pages",
+             pages, ranges, step);
+    sl_ctx_progress (ctx, 0, "page 0/%d", pages);
+    return SL_DONE;
+}
+
+//  A range message's [first, end), step and pages, checked against each
+//  other (a range the fan-out could not have made is refused). 0 or -1.
+static int
+s_range_of (const msgpack_object *body, int *first, int *end, int *step, int *pages)
+{
+    const msgpack_object *range = sl_mp_get (body, "range");
+    int64_t v_step = 0, v_pages = 0;
+    if (!range || range->type != MSGPACK_OBJECT_ARRAY || range->via.array.size != 2
+        || range->via.array.ptr [0].type != MSGPACK_OBJECT_POSITIVE_INTEGER
+        || range->via.array.ptr [1].type != MSGPACK_OBJECT_POSITIVE_INTEGER
+        || sl_mp_get_int (body, "range_pages", &v_step) || sl_mp_get_int (body, "pages", &v_pages))
+        return -1;
+    uint64_t a = range->via.array.ptr [0].via.u64, b = range->via.array.ptr [1].via.u64;
+    if (a > INT32_MAX || b > INT32_MAX || !sl_fanout_range_valid ((int) a, (int) b, v_step, v_pages))
+        return -1;
+    *first = (int) a;
+    *end = (int) b;
+    *step = (int) v_step;
+    *pages = (int) v_pages;
+    return 0;
+}
+
+//  All ranges are in and this range holds the join: check the document as
+//  a whole parse would, write pages.mp and forward the job, once
+static sl_outcome_t
+s_join (sl_ctx_t *ctx, parse_t *self, const char *dir, int pages, int step, const char *format)
+{
+    const char *job = sl_envelope_job (sl_ctx_envelope (ctx));
+    sl_fanout_range_t total;
+    sl_fanout_complete (dir, pages, step, &total);
+    if (total.over_at || (size_t) total.text_bytes > self->opts.max_text_total) {
+        int page = sl_fanout_text_over (dir, pages, step, self->opts.max_text_total);
+        if (page < 0)
+            return sl_ctx_write_failed (ctx, errno ? errno : EIO, "the page ranges' pages");
+        char limit [32];
+        sl_parse_size_str (self->opts.max_text_total, limit, sizeof limit);
+        sl_ctx_set_error (ctx, "text limit of %s exceeded at page %d", limit, page);
+        return SL_FAIL;
+    }
+    bool via_ocr = total.need_ocr > 0 && self->ocr;
+    if (total.text_bytes == 0 && !via_ocr) {
+        if (total.need_ocr > 0)
+            sl_ctx_set_error (ctx, "no extractable text in %d page(s): %d look scanned and OCR is off "
+                              "(set ocr.enabled=true to read them)", pages, total.need_ocr);
+        else
+            sl_ctx_set_error (ctx, "no extractable text in %d page(s)", pages);
+        return SL_FAIL;
+    }
+    if (sl_fanout_join (dir, pages, step))
+        return sl_ctx_write_failed (ctx, errno, "pages.mp (joining page ranges)");
+    sl_info (job, "joined %d ranges of %d pages", sl_fanout_ranges (pages, step), pages);
+    sl_ctx_progress (ctx, 100, "page %d/%d", pages, pages);
+    s_forward_parsed (ctx, sl_ctx_body (ctx), total.title, pages, format, 0, via_ocr ? total.need_ocr : 0);
+    return SL_DONE;
+}
+
+//  Parse one range into pages.r<first>.mp, mark it done, join if last
+static sl_outcome_t
+s_parse_range (sl_ctx_t *ctx, parse_t *self, const char *path, const char *mime, const char *dir)
+{
+    const msgpack_object *body = sl_ctx_body (ctx);
+    const char *job = sl_envelope_job (sl_ctx_envelope (ctx));
+    int first, end, step, pages;
+    if (s_range_of (body, &first, &end, &step, &pages)) {
+        sl_ctx_set_error (ctx, "parse: malformed page range message (range, range_pages, pages disagree)");
+        return SL_FAIL;
+    }
+    char out_path [1300];
+    sl_fanout_pages_path (dir, first, out_path, sizeof out_path);
+    page_sink_t sink = { .ctx = ctx, .out = sl_recw_new (out_path), .dir = dir,
+                         .range_first = first, .range_step = step };
+    if (!sink.out)
+        return sl_ctx_write_failed (ctx, errno, "pages.mp");
+    sl_mpw_init (&sink.w);
+    sl_parse_opts_t opts = self->opts;
+    opts.first_page = first;
+    opts.end_page = end;
+    char filename [512] = "", err [1024] = "";
+    sl_mp_get_str (body, "filename", filename, sizeof filename);
+    opts.name = *filename ? filename : NULL;
+    sl_parse_info_t info;
+    sl_info (job, "parsing pages %d-%d of %d", first, end - 1, pages);
+    int rc = sl_parse_file (&opts, path, *mime ? mime : NULL, s_on_page, &sink, &info, err, sizeof err);
+    sl_mpw_reset (&sink.w);
+    if (rc == 0 && info.page_count != pages) {
+        snprintf (err, sizeof err, "the document has %d pages, its page ranges were cut for %d",
+                  info.page_count, pages);
+        rc = -1;
+    }
+    //  The text limit is the document's: keep the pages before it and let
+    //  the join say at which page the whole document passed it
+    int over_at = 0;
+    const char *at = strstr (err, " exceeded at page ");
+    if (rc && !sink.write_error && strncmp (err, "text limit of ", 14) == 0 && at
+        && sscanf (at, " exceeded at page %d", &over_at) == 1 && over_at >= first && over_at < end)
+        rc = 0;
+    if (rc || sl_ctx_cancelled (ctx)) {
+        sl_recw_abort (&sink.out);
+        if (sl_ctx_cancelled (ctx))
+            return SL_DONE;
+        if (sink.write_error)
+            return sl_ctx_write_failed (ctx, sink.write_error, "pages.mp");
+        //  The library's sentence as a whole parse gives it (its page
+        //  numbers are the document's)
+        sl_ctx_set_error (ctx, "%s", err);
+        return strncmp (err, "cannot open", 11) == 0 ? SL_RETRY : SL_FAIL;
+    }
+    if (sl_recw_commit (&sink.out))
+        return sl_ctx_write_failed (ctx, errno, "pages.mp");
+    sl_fanout_range_t mine = { .need_ocr = sink.need_ocr, .text_bytes = (long long) sink.text_bytes,
+                               .over_at = over_at };
+    snprintf (mine.title, sizeof mine.title, "%s", info.title);
+    if (sl_fanout_mark (dir, first, &mine))
+        return sl_ctx_write_failed (ctx, errno, "the page range's marker");
+    sl_info (job, "parsed pages %d-%d of %d", first, end - 1, pages);
+    sl_fanout_range_t total;
+    if (!sl_fanout_complete (dir, pages, step, &total))
+        return SL_DONE;         //  a range still running will join
+    int claim = sl_fanout_claim (dir, first);
+    if (claim < 0)
+        return sl_ctx_write_failed (ctx, errno, "the join of page ranges");
+    return claim ? s_join (ctx, self, dir, pages, step, info.format) : SL_DONE;
+}
+
 static sl_outcome_t
 s_parse (sl_ctx_t *ctx, void *state)
 {
@@ -293,6 +526,11 @@ s_parse (sl_ctx_t *ctx, void *state)
     sl_mp_get_str (body, "mime", mime, sizeof mime);
     if (sl_blob_job_dir (self->blob, sl_envelope_job (env), dir, sizeof dir))
         return sl_ctx_write_failed (ctx, errno, "the job's artifact folder");
+    if (sl_mp_get (body, "range"))
+        return s_parse_range (ctx, self, path, mime, dir);
+    int pages = s_count_pages (self, path, mime);
+    if (self->range_pages > 0 && pages > self->range_pages)
+        return s_fan_out (ctx, pages, self->range_pages);
     snprintf (out_path, sizeof out_path, "%s/pages.mp", dir);
     page_sink_t sink = { .ctx = ctx, .out = sl_recw_new (out_path) };
     if (!sink.out)
@@ -350,22 +588,8 @@ s_parse (sl_ctx_t *ctx, void *state)
     if (sink.need_ocr > 0 && !self->ocr)
         sl_warn (sl_envelope_job (env), "%d of %d pages look scanned but OCR is off (ocr.enabled): "
                  "indexed with the little text they have", sink.need_ocr, info.page_count);
-    sl_mpw_t w;
-    sl_mpw_init (&w);
-    //  meta stops here: only attachments needed it, the store has the job's
-    const char *except [] = { "title", "pages", "format", "attachments", "ocr_pages", "meta", NULL };
-    sl_mpw_map_extend (&w, body, except, via_ocr ? 5 : 4);
-    sl_mpw_kv_str (&w, "title", info.title);
-    sl_mpw_kv_int (&w, "pages", info.page_count);
-    sl_mpw_kv_str (&w, "format", info.format);
-    sl_mpw_kv_int (&w, "attachments", att.submitted);
-    if (via_ocr) {
-        sl_mpw_kv_int (&w, "ocr_pages", sink.need_ocr);
-        sl_ctx_forward_via (ctx, "ocr", "parsed", w.buf.data, w.buf.size);
-    }
-    else
-        sl_ctx_forward (ctx, "parsed", w.buf.data, w.buf.size);
-    sl_mpw_reset (&w);
+    s_forward_parsed (ctx, body, info.title, info.page_count, info.format, att.submitted,
+                      via_ocr ? sink.need_ocr : 0);
     return SL_DONE;
 }
 
@@ -391,6 +615,7 @@ s_start (sl_node_t *node, char *err, size_t errlen)
     if (text_mb > 0)
         self->opts.max_text_total = (size_t) text_mb << 20;
     self->attachment_depth = (int) sl_config_int (cfg, "parse.attachment_depth", 3);
+    self->range_pages = (int) sl_config_int (cfg, "parse.range_pages", 200);
     return self;
 }
 

@@ -1,0 +1,81 @@
+#!/usr/bin/python3
+"""Page-range fan-out: one long generated PDF end to end (ingest request to
+job completed, hash embedder) through one parse process, then through two.
+
+    /usr/bin/python3 bench/fanout.py [pages] [rounds] [figure]
+
+Each round runs both set-ups, interleaved (the machine is shared: a
+round's two runs see about the same load), each on a fresh data folder:
+  one: sluiced --role all, parse.concurrency=1
+  two: the same, plus sluiced --role parse (parse.concurrency=1) on the
+       same data folder and broker
+Both with fan-out at parse.range_pages (default 200). Also "whole": one
+process with fan-out off (parse.range_pages=0), the pre-fan-out path.
+Prints each run's seconds and each round's ratio one/two, end to end
+and for the parse stage alone (first parse stage_started to the join's
+stage_completed, from the journal's event timestamps).
+"""
+import os, shutil, sys, tempfile, time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from harness import Client, Sluiced, big_pdf, wait_for, wait_ready  # noqa: E402
+
+BASE = ["embed.provider=hash", "parse.concurrency=1"]
+
+
+def parse_span(c, job):
+    """Seconds from the first parse stage_started to the last parse
+    stage_completed (the journal's event timestamps)."""
+    ts = [e.get("data", e).get("ts") for e in c.events(job)["events"]
+          if e.get("data", e).get("stage") == "parse"
+          and e.get("data", e).get("type") in ("stage_started", "stage_completed")]
+    return (max(ts) - min(ts)) / 1000.0
+
+
+def run(path, setup, range_pages):
+    tmp = tempfile.mkdtemp(prefix="sluice-bench-fanout-")
+    data = os.path.join(tmp, "data")
+    os.makedirs(data)
+    procs = []
+    try:
+        sets = BASE + ["parse.range_pages=%d" % range_pages,
+                       "fetch.file_roots=%s" % os.path.dirname(os.path.dirname(path))]
+        s = Sluiced(data, sets=sets)
+        procs.append(s)
+        c = Client(s.port)
+        wait_ready(c)
+        if setup == "two":
+            procs.append(Sluiced(data, role="parse", broker=s.endpoint(), sets=sets))
+            wait_for(lambda: c.stats()["services"]["parse"]["workers"] == 2, 60, "two parse workers")
+        t0 = time.time()
+        job = c.ingest(url="file://" + path)
+        done = c.wait(job["id"], 1800)
+        took = time.time() - t0
+        assert done["state"] == "completed", done
+        span = parse_span(c, job["id"])
+        c.close()
+        return took, span
+    finally:
+        for p in procs:
+            p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main():
+    pages = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    figure = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    path = big_pdf(pages, figure=figure)
+    print("pdf: %s (%d pages, figure %d, %.1f MB)" % (path, pages, figure, os.path.getsize(path) / 1e6))
+    for r in range(rounds):
+        whole = run(path, "one", 0)
+        one = run(path, "one", 200)
+        two = run(path, "two", 200)
+        print("round %d: end to end: whole %.2f s, one %.2f s, two %.2f s, one/two %.2fx, whole/two %.2fx;"
+              " parse stage: whole %.2f s, one %.2f s, two %.2f s, one/two %.2fx"
+              % (r + 1, whole[0], one[0], two[0], one[0] / two[0], whole[0] / two[0],
+                 whole[1], one[1], two[1], one[1] / two[1]), flush=True)
+
+
+if __name__ == "__main__":
+    main()
