@@ -554,9 +554,9 @@ static const char *s_sql [S_COUNT] = {
         "ORDER BY updated_ms LIMIT $2 FOR UPDATE SKIP LOCKED",
     [S_DOC_FIND] = S_DOC_COLS "WHERE workspace = $1 AND sha256 = $2 AND state = 'ready'",
     [S_DOC_GET] = S_DOC_COLS "WHERE workspace = $1 AND id = $2",
-    [S_DOC_LIST] = S_DOC_COLS "WHERE workspace = $1 ORDER BY created_ms DESC, id "
+    [S_DOC_LIST] = S_DOC_COLS "WHERE workspace = $1 AND state = 'ready' ORDER BY created_ms DESC, id "
         "LIMIT $2 OFFSET $3",
-    [S_DOC_COUNT] = "SELECT COUNT(*) FROM documents WHERE workspace = $1",
+    [S_DOC_COUNT] = "SELECT COUNT(*) FROM documents WHERE workspace = $1 AND state = 'ready'",
     [S_DOC_EXISTS] = "SELECT 1 FROM documents WHERE workspace = $1 AND id = $2",
     [S_DOC_SET_SOURCE] = "UPDATE documents SET source = $3, updated_ms = $4 "
         "WHERE id = $1 AND source = $2",

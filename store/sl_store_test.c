@@ -732,6 +732,12 @@ s_test_tombstone (sl_store_t *store, const s_db_t *db)
     CHECK (sl_store_document_get (store, "wsdel", id, &doc) == 0);
     CHECK (strcmp (doc.state, "deleting") == 0);
     sl_store_doc_reset (&doc);
+    sl_store_doc_t *docs = NULL;
+    int count = 0;
+    int64_t total = 0;
+    CHECK (sl_store_document_list (store, "wsdel", 10, 0, &docs, &count, &total) == 0);
+    CHECK (count == 1 && total == 1 && strcmp (docs [0].id, kept_id) == 0);    //  the list hides it
+    sl_store_docs_free (&docs, count);
     char *json = NULL;
     CHECK (sl_store_documents_deleting (store, 10, &json) == 0 && json && strstr (json, id));
     free (json);
