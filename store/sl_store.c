@@ -2819,7 +2819,7 @@ sl_store_source_runs_trim (sl_store_t *self, const char *id, int keep)
 //  source names it.
 static int
 s_forget_body (sl_store_t *self, void *tx, const char *workspace, const char *source,
-               char doc [SL_STORE_ID], sl_store_change_t *change)
+               char doc [SL_STORE_ID])
 {
     const sl_store_ops_t *ops = self->ops;
     int64_t since = 0;
@@ -2838,19 +2838,12 @@ s_forget_body (sl_store_t *self, void *tx, const char *workspace, const char *so
         rc = ops->tx_source_unlink (tx, workspace, source, doc, first, sizeof first);
     if (rc == SL_STORE_OK && *first)
         return ops->tx_doc_set_source (tx, doc, source, first, sl_now_ms ());
+    //  The last name gone: the document is marked deleting (hidden at
+    //  once) and the delete service removes it in bounded batches
+    int was = 0;
     if (rc == SL_STORE_OK)
-        rc = ops->tx_doc_remove (tx, workspace, doc, NULL, change);
-    if (rc == SL_STORE_NOT_FOUND)
-        return SL_STORE_OK;
-    if (rc != SL_STORE_OK)
-        return rc;
-    snprintf (change->doc_id, sizeof change->doc_id, "%s", doc);
-    change->changed = true;
-    if ((rc = ops->tx_filters_bump (tx, workspace)) != SL_STORE_OK)
-        return rc;
-    rc = ops->tx_bump (tx, workspace, &change->gen_after);
-    change->gen_before = change->gen_after - 1;
-    return rc;
+        rc = s_tombstone_body (self, tx, workspace, doc, &was);
+    return rc == SL_STORE_NOT_FOUND ? SL_STORE_OK : rc;
 }
 
 int
@@ -2864,17 +2857,12 @@ sl_store_source_forget (sl_store_t *self, const char *workspace, const char *sou
     if (!s_token_ok ("workspace", workspace) || !s_text_ok ("source", source, S_SOURCE_MAX))
         return SL_STORE_ERROR;
     s_index_t *entry = s_index_entry (self, workspace);
-    sl_store_change_t change = { .gen_before = -1 };
     pthread_mutex_lock (&entry->sync);
     void *tx = NULL;
     int rc = self->ops->tx_begin (self->backend, &tx);
     if (rc == SL_STORE_OK)
-        rc = self->ops->tx_end (self->backend, tx, s_forget_body (self, tx, workspace, source,
-                                                                  doc, &change));
-    if (rc == SL_STORE_OK && change.changed)
-        s_index_apply (entry, &change, NULL, 0);
+        rc = self->ops->tx_end (self->backend, tx, s_forget_body (self, tx, workspace, source, doc));
     pthread_mutex_unlock (&entry->sync);
-    s_change_free (&change);
     if (rc == SL_STORE_OK && doc_out)
         snprintf (doc_out, SL_STORE_ID, "%s", doc);
     return rc;

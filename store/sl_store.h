@@ -653,10 +653,11 @@ int sl_store_source_runs (sl_store_t *self, const char *id, int limit, char **js
 int sl_store_source_runs_trim (sl_store_t *self, const char *id, int keep);
 
 //  The source name stops naming its document, as a re-ingest under another
-//  name would: the document goes with its chunks and vectors unless another
-//  source still names it (a renamed file whose copy was stored under its new
-//  name keeps it). doc_out (may be NULL) gets the document it named ("" if
-//  none). OK if the source named nothing.
+//  name would: unless another source still names it (a renamed file whose
+//  copy was stored under its new name keeps it), the document is marked
+//  deleting (sl_store_document_tombstone: hidden at once) for the delete
+//  service to remove. doc_out (may be NULL) gets the document it named (""
+//  if none). OK if the source named nothing.
 int sl_store_source_forget (sl_store_t *self, const char *workspace, const char *source,
                             char doc_out [SL_STORE_ID]);
 

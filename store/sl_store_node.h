@@ -43,8 +43,8 @@ void sl_store_emit_event (sl_ctx_t *ctx, const char *job, const char *ws, const 
 
 //  The delete service's message for document doc_id of ws (actors/delete):
 //  job id the document id (so the broker's SUBMIT ifabsent knows it), id
-//  derived from (document, salt) ("0" at acceptance, the time for a
-//  re-drive), body {id, sha256, pages_blob} (the blobs to collect once it
+//  derived from (document, salt) (the time: a document deleted, ingested
+//  again and deleted again gets a new message), body {id, sha256, pages_blob} (the blobs to collect once it
 //  is gone, kept in the message so a redelivery after the row went still
 //  knows them), at most max_attempts deliveries before the DLQ. NULL if
 //  out of memory.

@@ -2457,6 +2457,14 @@ s_test_sources (sl_store_t *store, const s_db_t *db)
     CHECK (strcmp (row.source, "file:///r/new.txt") == 0);
     sl_store_doc_reset (&row);
     CHECK (sl_store_source_forget (store, ws, "file:///r/new.txt", doc) == 0);
+    //  the last name forgotten: deleting (for the delete service), then purged
+    CHECK (sl_store_document_get (store, ws, ra.document_id, &row) == 0);
+    CHECK (strcmp (row.state, "deleting") == 0);
+    sl_store_doc_reset (&row);
+    char sha [SL_SHA256_HEX];
+    bool done = false;
+    while (!done)
+        CHECK (sl_store_document_purge (store, ws, ra.document_id, 500, sha, &done) == 0);
     CHECK (sl_store_document_get (store, ws, ra.document_id, &row) == SL_STORE_NOT_FOUND);
     //  a name that names nothing: nothing to do
     CHECK (sl_store_source_forget (store, ws, "file:///r/none.txt", doc) == 0 && !*doc);

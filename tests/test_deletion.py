@@ -216,6 +216,51 @@ def test_many_deletions_while_searching(tmp):
     check(rows(srv.data, "SELECT COUNT(*) FROM pages") == 0, "no page left")
 
 
+def test_folder_source_removed_through_delete_service(tmp):
+    """A folder source of 300 files: removing it accepts 300 deletions at
+    once (hidden at once), the delete service removes them while searches
+    keep answering; so does a file that vanishes from a re-sync."""
+    root = os.path.join(tmp, "docs")
+    os.makedirs(root)
+    for i in range(300):
+        with open(os.path.join(root, "f%03d.txt" % i), "w") as f:
+            f.write("File %d of the zqfolderq archive about lighthouse keepers.\n" % i)
+    with open(os.path.join(root, "keep.txt"), "w") as f:
+        f.write("The zqstayq file and the zqgoneq file share a folder.\n")
+    srv = Sluiced(tmp, sets=["fetch.file_roots=" + root, "sources.poll_ms=200", "delete.batch=2"])
+    st, _, src = call(srv, "POST", "/v1/sources", {"kind": "folder", "path": root})
+    check(st == 201, "source added", st, src)
+    sid = src["source"]["id"]
+    deadline, run = time.time() + 300, None
+    while time.time() < deadline and not run:
+        st, _, body = call(srv, "GET", "/v1/sources/%s/runs?limit=5" % sid)
+        run = next((r for r in body["runs"] if r["state"] in ("completed", "failed")), None)
+        time.sleep(0.2)
+    check(run and run["state"] == "completed" and run["new"] == 301, "first sync", run)
+    check(len(hits(srv, "zqfolderq", mode="lexical")) == 50, "the folder is searchable")
+    answered, stop = [], threading.Event()
+
+    def searcher():
+        while not stop.is_set():
+            answered.append(call(srv, "POST", "/v1/search", {"query": "zqstayq lighthouse", "k": 5})[0])
+    t = threading.Thread(target=searcher)
+    t.start()
+    try:
+        st, _, body = call(srv, "DELETE", "/v1/sources/" + sid)
+        check(st == 200 and body["documents_deleted"] == 301, "source removed with its documents", st, body)
+        check(hits(srv, "zqfolderq", mode="lexical") == [], "none found from that moment")
+        check(hits(srv, "zqfolderq", mode="vector") == [], "nor by meaning: every document of the source is hidden")
+        deadline = time.time() + 300
+        while time.time() < deadline and rows(srv.data, "SELECT COUNT(*) FROM documents"):
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        t.join()
+    check(rows(srv.data, "SELECT COUNT(*) FROM documents") == 0, "the delete service removed them all")
+    check(rows(srv.data, "SELECT COUNT(*) FROM chunks") == 0, "with their chunks")
+    check(answered and all(st == 200 for st in answered), "searches answered meanwhile", len(answered))
+
+
 def test_kill9_mid_deletion_completes(tmp):
     """The delete service is killed (-9) mid-way through a large document
     (one chunk a transaction): the broker hands its message to the next
@@ -285,6 +330,7 @@ def test_failing_deletion_dead_letters_and_replays(tmp):
 
 TESTS = [test_delete_202_hidden_at_once, test_cross_workspace_delete_refused,
          test_shared_blob_survives_one_deletion, test_many_deletions_while_searching,
+         test_folder_source_removed_through_delete_service,
          test_kill9_mid_deletion_completes, test_failing_deletion_dead_letters_and_replays]
 
 if __name__ == "__main__":

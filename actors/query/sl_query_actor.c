@@ -364,7 +364,12 @@ s_doc_delete (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object
         return;
     }
     if (!already) {
-        sl_envelope_t *env = sl_store_delete_envelope (ws, id, doc.sha256, doc.pages_blob, "0",
+        //  The time in the salt: the same bytes ingested again after this
+        //  deletion are the same document id, and a later deletion must not
+        //  reuse this message's id (the broker would drop it as done)
+        char salt [32];
+        snprintf (salt, sizeof salt, "%lld", (long long) sl_now_ms ());
+        sl_envelope_t *env = sl_store_delete_envelope (ws, id, doc.sha256, doc.pages_blob, salt,
                                                        self->delete_attempts);
         if (env)
             sl_ctx_submit (ctx, &env);
