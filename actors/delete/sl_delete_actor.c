@@ -25,8 +25,11 @@
       accepting process died between its commit and the reply) is sent
       again by the re-driver: at start and every `delete.redrive_s` (30)
       it lists documents marked deleting and submits their message with
-      SUBMIT ifabsent, which the broker refuses while it holds one
-      (queued, in flight or dead-lettered): never two at once;
+      SUBMIT ifabsent, which the broker refuses while it holds one queued
+      or in flight: never two at once. A dead letter does not count as
+      held, so a document is re-driven at most once per `delete.stale_s`
+      (300) by a process: a deletion the store keeps refusing gets a new
+      try (and, failing, a new letter) that often, not every pass;
     - a store error retries the message (at the back of the queue); after
       `delete.message_attempts` it is dead-lettered with the reason, and
       the document stays deleting (invisible) until a person replays it.
@@ -49,6 +52,8 @@ typedef struct {
     int batch;                  //  delete.batch: chunks (and pages) a transaction
     int attempts;               //  delete.message_attempts
     int64_t interval_ms;        //  delete.redrive_s
+    int64_t stale_ms;           //  delete.stale_s
+    zhash_t *redriven;          //  document id -> when this process last re-drove it (re-driver thread only)
     atomic_bool stopping;
     pthread_t thread;
     bool threaded;
@@ -127,10 +132,27 @@ s_redrive_pass (delete_t *self, sl_client_t *client)
     json_array_foreach (list, index, pair) {
         const char *ws = json_string_value (json_array_get (pair, 0));
         const char *id = json_string_value (json_array_get (pair, 1));
+        //  A dead letter does not count as held: a deletion the store keeps
+        //  refusing would get a new message (and letter) every pass, so
+        //  each document is re-driven at most once per delete.stale_s
+        int64_t *last = id ? (int64_t *) zhash_lookup (self->redriven, id) : NULL;
+        int64_t now = sl_now_ms ();
+        if (last && now - *last < self->stale_ms)
+            continue;
         sl_store_doc_t doc;
         memset (&doc, 0, sizeof doc);
         if (!ws || !id || sl_store_document_get (self->store, ws, id, &doc) != SL_STORE_OK)
             continue;
+        if (!last) {
+            last = malloc (sizeof *last);
+            if (!last || zhash_insert (self->redriven, id, last)) {
+                free (last);
+                sl_store_doc_reset (&doc);
+                continue;
+            }
+            zhash_freefn (self->redriven, id, free);
+        }
+        *last = now;
         //  A new id each time: the broker would take a reused one for a
         //  retry of the message it completed and queue nothing
         char salt [32];
@@ -155,12 +177,14 @@ s_redriver (void *args)
     sl_client_t *client = sl_client_new (sl_node_broker (self->node),
                                          sl_node_curve_client (self->node),
                                          sl_node_curve_server (self->node));
-    while (client && !atomic_load (&self->stopping)) {
+    self->redriven = zhash_new ();
+    while (client && self->redriven && !atomic_load (&self->stopping)) {
         s_redrive_pass (self, client);
         for (int64_t t = 0; t < self->interval_ms && !atomic_load (&self->stopping); t += 100)
             zclock_sleep (100);
     }
     sl_client_destroy (&client);
+    zhash_destroy (&self->redriven);
     return NULL;
 }
 
@@ -171,14 +195,16 @@ s_start (sl_node_t *node, char *err, size_t errlen)
     int64_t batch = sl_config_int (cfg, "delete.batch", 500);
     int64_t attempts = sl_config_int (cfg, "delete.message_attempts", 5);
     int64_t redrive_s = sl_config_int (cfg, "delete.redrive_s", 30);
+    int64_t stale_s = sl_config_int (cfg, "delete.stale_s", 300);
     if (batch < 1 || batch > 100000) {
         snprintf (err, errlen, "delete.batch = %lld is out of range: give 1..100000 chunks a "
                   "transaction (default 500)", (long long) batch);
         return NULL;
     }
-    if (attempts < 1 || attempts > 100 || redrive_s < 1) {
-        snprintf (err, errlen, "delete.message_attempts must be 1..100 and delete.redrive_s at "
-                  "least 1 (got %lld and %lld)", (long long) attempts, (long long) redrive_s);
+    if (attempts < 1 || attempts > 100 || redrive_s < 1 || stale_s < 1) {
+        snprintf (err, errlen, "delete.message_attempts must be 1..100, delete.redrive_s and "
+                  "delete.stale_s at least 1 (got %lld, %lld and %lld)", (long long) attempts,
+                  (long long) redrive_s, (long long) stale_s);
         return NULL;
     }
     sl_store_t *store = sl_store_shared (node, err, errlen);
@@ -190,6 +216,7 @@ s_start (sl_node_t *node, char *err, size_t errlen)
     self->batch = (int) batch;
     self->attempts = (int) attempts;
     self->interval_ms = redrive_s * 1000;
+    self->stale_ms = stale_s * 1000;
     atomic_init (&self->stopping, false);
     self->threaded = pthread_create (&self->thread, NULL, s_redriver, self) == 0;
     return self;
