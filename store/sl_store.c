@@ -1104,6 +1104,16 @@ s_commit_body (sl_store_t *self, void *tx, const sl_doc_meta_t *meta, const char
     if (rc < 0)
         return rc;
     bool exists = rc > 0;
+    //  The same bytes, stored, but that document is being deleted (its id
+    //  is the content's): naming it would lose this ingest when the delete
+    //  service finishes, so the commit waits (the store stage retries the
+    //  message) until the row is gone
+    if (exists && ops->tx_doc_deleting (tx, ws, doc_id) == 1) {
+        sl_store_set_errmsg ("document %s (the same content) is still being deleted: the commit "
+                             "is retried; should the job fail with this, ingest it again once "
+                             "the deletion is done", doc_id);
+        return SL_STORE_BUSY;
+    }
     if (link_only && !exists) {
         sl_store_set_errmsg ("document %s is no longer in workspace %s", doc_id, ws);
         return SL_STORE_NOT_FOUND;

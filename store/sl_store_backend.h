@@ -157,6 +157,8 @@ typedef struct {
     //  *was_out 1 if it already was (nothing written). NOT_FOUND if absent
     int (*tx_doc_tombstone) (void *tx, const char *workspace, const char *doc_id,
                              int64_t now_ms, int *was_out);
+    //  1 if the document is marked deleting, 0 if not, NOT_FOUND if absent
+    int (*tx_doc_deleting) (void *tx, const char *workspace, const char *doc_id);
     //  Delete at most limit chunks (with their vectors and word rows) and
     //  at most limit pages of doc_id; *removed_out how many rows went
     int (*tx_doc_purge) (void *tx, const char *doc_id, int limit, int *removed_out);
@@ -350,6 +352,7 @@ typedef struct {
     .tx_doc_insert = s_tx_doc_insert, \
     .tx_doc_remove = s_tx_doc_remove, \
     .tx_doc_tombstone = s_tx_doc_tombstone, \
+    .tx_doc_deleting = s_tx_doc_deleting, \
     .tx_doc_purge = s_tx_doc_purge, \
     .tx_workspace_lock = s_tx_workspace_lock, \
     .tx_cache_missing = s_tx_cache_missing, \

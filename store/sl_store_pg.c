@@ -2080,10 +2080,9 @@ s_tx_pages_build (void *tx, const char *doc_id)
                                                                              : SL_STORE_OK;
 }
 
-//  Mark a document deleting; *was_out 1 if it already was
+//  (locks the row: a tombstone and a commit of the same id are ordered)
 static int
-s_tx_doc_tombstone (void *tx, const char *workspace, const char *doc_id, int64_t now_ms,
-                    int *was_out)
+s_tx_doc_deleting (void *tx, const char *workspace, const char *doc_id)
 {
     s_conn_t *c = tx;
     s_params_t p = { 0 };
@@ -2092,12 +2091,27 @@ s_tx_doc_tombstone (void *tx, const char *workspace, const char *doc_id, int64_t
     PGresult *res = s_exec (c->owner, c, S_DOC_STATE, &p, false, "read document state");
     if (!res)
         return SL_STORE_ERROR;
-    int rc = PQntuples (res) > 0 ? SL_STORE_OK : SL_STORE_NOT_FOUND;
-    if (rc == SL_STORE_OK)
-        *was_out = strcmp (PQgetvalue (res, 0, 0), "deleting") == 0;
+    int rc = PQntuples (res) > 0 ? strcmp (PQgetvalue (res, 0, 0), "deleting") == 0
+                                 : SL_STORE_NOT_FOUND;
     PQclear (res);
-    if (rc != SL_STORE_OK || *was_out)
+    return rc;
+}
+
+//  Mark a document deleting; *was_out 1 if it already was
+static int
+s_tx_doc_tombstone (void *tx, const char *workspace, const char *doc_id, int64_t now_ms,
+                    int *was_out)
+{
+    s_conn_t *c = tx;
+    int rc = s_tx_doc_deleting (tx, workspace, doc_id);
+    if (rc < 0)
         return rc;
+    *was_out = rc;
+    if (*was_out)
+        return SL_STORE_OK;
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    s_p_text (&p, doc_id);
     s_p_int (&p, now_ms);
     return s_exec_count (c->owner, c, S_DOC_TOMBSTONE, &p, "mark document deleting") < 0
          ? SL_STORE_ERROR : SL_STORE_OK;

@@ -1707,10 +1707,8 @@ s_tx_pages_build (void *tx, const char *doc_id)
     return s_run (c, st, "build pages") ? SL_STORE_ERROR : SL_STORE_OK;
 }
 
-//  Mark a document deleting; *was_out 1 if it already was
 static int
-s_tx_doc_tombstone (void *tx, const char *workspace, const char *doc_id, int64_t now_ms,
-                    int *was_out)
+s_tx_doc_deleting (void *tx, const char *workspace, const char *doc_id)
 {
     s_conn_t *c = tx;
     sqlite3_stmt *st = s_stmt (c, S_DOC_STATE);
@@ -1719,13 +1717,25 @@ s_tx_doc_tombstone (void *tx, const char *workspace, const char *doc_id, int64_t
     s_bind_text (st, 1, workspace);
     s_bind_text (st, 2, doc_id);
     int step = sqlite3_step (st);
-    int rc = step == SQLITE_ROW ? SL_STORE_OK : step == SQLITE_DONE ? SL_STORE_NOT_FOUND
-                                : s_fail (c, "read document state");
-    if (rc == SL_STORE_OK)
-        *was_out = strcmp ((const char *) sqlite3_column_text (st, 0), "deleting") == 0;
+    int rc = step == SQLITE_ROW ? strcmp ((const char *) sqlite3_column_text (st, 0), "deleting") == 0
+           : step == SQLITE_DONE ? SL_STORE_NOT_FOUND : s_fail (c, "read document state");
     s_done (st);
-    if (rc != SL_STORE_OK || *was_out)
+    return rc;
+}
+
+//  Mark a document deleting; *was_out 1 if it already was
+static int
+s_tx_doc_tombstone (void *tx, const char *workspace, const char *doc_id, int64_t now_ms,
+                    int *was_out)
+{
+    s_conn_t *c = tx;
+    int rc = s_tx_doc_deleting (tx, workspace, doc_id);
+    if (rc < 0)
         return rc;
+    *was_out = rc;
+    if (*was_out)
+        return SL_STORE_OK;
+    sqlite3_stmt *st;
     if (!(st = s_stmt (c, S_DOC_TOMBSTONE)))
         return SL_STORE_ERROR;
     s_bind_text (st, 1, workspace);

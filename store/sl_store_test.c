@@ -742,6 +742,13 @@ s_test_tombstone (sl_store_t *store, const s_db_t *db)
     CHECK (sl_store_documents_deleting (store, 10, &json) == 0 && json && strstr (json, id));
     free (json);
 
+    //  the same bytes ingested again meanwhile: the commit waits (BUSY,
+    //  retried by the store stage) rather than name a document going away
+    s_doc_t again;
+    s_doc_make (&again, "wsdel", "upload:again.txt", "doomed", 8);
+    char again_id [SL_STORE_ID];
+    CHECK (s_doc_commit (store, &again, again_id) == SL_STORE_BUSY);
+
     //  8 chunks and 4 pages, 3 rows of each a step: 3 steps of rows, then the row itself
     char sha [SL_SHA256_HEX];
     bool done = false;
@@ -764,6 +771,9 @@ s_test_tombstone (sl_store_t *store, const s_db_t *db)
     CHECK (sl_store_documents_deleting (store, 10, &json) == 0 && json && !strstr (json, id));
     free (json);
     CHECK (sl_store_document_purge (store, "wsdel", id, 0, sha, &done) == SL_STORE_ERROR);
+    //  once it is gone, the same bytes commit as a new document of that id
+    CHECK (s_doc_commit (store, &again, again_id) == 0 && strcmp (again_id, id) == 0);
+    CHECK (sl_store_document_delete (store, "wsdel", again_id, sha) == 0);
     //  the other document is whole and found
     CHECK (s_countf (db, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", kept_id) == 2);
     CHECK (s_hits_of (store, "wsdel", kept.vectors, "kept", SL_SEARCH_VECTOR, NULL, kept_id, NULL) > 0);
