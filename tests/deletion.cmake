@@ -3,7 +3,7 @@
 # workspaces refused, a shared blob kept, many deletions while searching,
 # kill -9 mid-deletion, a failing deletion dead-lettered and replayed.
 # Included from tests/CMakeLists.txt.
-foreach(name delete_202_hidden_at_once cross_workspace_delete_refused
+foreach(name delete_202_hidden_at_once same_bytes_while_deleting_wait cross_workspace_delete_refused
              shared_blob_survives_one_deletion many_deletions_while_searching
              folder_source_removed_through_delete_service
              kill9_mid_deletion_completes failing_deletion_dead_letters_and_replays)

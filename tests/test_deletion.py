@@ -140,6 +140,28 @@ def test_delete_202_hidden_at_once(tmp):
     check(kept in hits(main, "zqkeptq lighthouse"), "the other document still found")
 
 
+def test_same_bytes_while_deleting_wait(tmp):
+    """The same bytes ingested while their document is being deleted (same
+    id: the content's) are not committed as a duplicate of it: the job
+    fails with a sentence saying to ingest again once the deletion is done;
+    ingested again after it, it is stored anew, searchable."""
+    main = main_node(tmp, sets=["jobs.message_attempts=2"])
+    text = long_text("zqagainq", 4)
+    doc = ingest_text(main, "first.txt", text)
+    delete(main, doc)
+    job = ingest_text(main, "second.txt", text, wait=False)
+    done = wait_job(main, job)
+    check(done["state"] == "failed" and "still being deleted" in (done["error"] or "")
+          and "ingest it again" in done["error"], "refused with what to do", done)
+    check(doc_state(main, doc) == "deleting" and doc not in hits(main, "zqagainq"), "still going")
+    delete_node(tmp, main)
+    wait_gone(main, doc)
+    # as the sentence says: ingested again once the deletion is done
+    again = ingest_text(main, "second.txt", text)
+    check(again == doc, "stored anew under the content's id", again, doc)
+    check(doc in hits(main, "zqagainq") and doc_state(main, doc) == "ready", "and found")
+
+
 def test_cross_workspace_delete_refused(tmp):
     srv = Sluiced(tmp, sets=["auth.keys=key-one-aaaaaaaa:one,key-two-bbbbbbbb:two"])
     doc = ingest_text(srv, "mine.txt", long_text("zqmineq", 3), key="key-one-aaaaaaaa")
@@ -328,7 +350,8 @@ def test_failing_deletion_dead_letters_and_replays(tmp):
     check(leftovers(srv.data, doc) == (0, 0, 0, 0), "nothing left after the replay")
 
 
-TESTS = [test_delete_202_hidden_at_once, test_cross_workspace_delete_refused,
+TESTS = [test_delete_202_hidden_at_once, test_same_bytes_while_deleting_wait,
+         test_cross_workspace_delete_refused,
          test_shared_blob_survives_one_deletion, test_many_deletions_while_searching,
          test_folder_source_removed_through_delete_service,
          test_kill9_mid_deletion_completes, test_failing_deletion_dead_letters_and_replays]
