@@ -122,6 +122,13 @@ s_delete (sl_ctx_t *ctx, void *state)
 static void
 s_redrive_pass (delete_t *self, sl_client_t *client)
 {
+    //  Bounded memory: past 10,000 remembered documents start afresh (at
+    //  worst one early re-drive each, which ifabsent keeps harmless)
+    if (zhash_size (self->redriven) > 10000) {
+        zhash_destroy (&self->redriven);
+        if (!(self->redriven = zhash_new ()))
+            return;
+    }
     char *text = NULL;
     if (sl_store_documents_deleting (self->store, 100, &text) != SL_STORE_OK)
         return;
