@@ -14,7 +14,7 @@ documents are text the test writes. Helpers come from test_edge.py.
 Usage: test_deletion.py [test_name ...]   (no names: run everything)
 Env:   SLUICED (path of the binary)
 """
-import os, signal, sqlite3, sys, threading, time, urllib.parse
+import json, os, signal, sqlite3, sys, threading, time, urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_edge  # noqa: E402
@@ -39,8 +39,11 @@ def delete_node(tmp, main, name="delete", sets=()):
                    wait=False, sets=["worker.health_port=0"] + list(sets))
 
 
-def ingest_text(srv, name, text, key=None, wait=True):
-    st, _, body = call(srv, "POST", "/v1/ingest?" + urllib.parse.urlencode({"name": name}),
+def ingest_text(srv, name, text, key=None, wait=True, meta=None):
+    query = {"name": name}
+    if meta:
+        query["meta"] = json.dumps(meta)
+    st, _, body = call(srv, "POST", "/v1/ingest?" + urllib.parse.urlencode(query),
                        text.encode(), headers={"Content-Type": "text/plain"}, key=key)
     check(st == 202, "ingest " + name, st, body)
     job = body["jobs"][0]["id"]
@@ -114,16 +117,20 @@ def test_delete_202_hidden_at_once(tmp):
     returns the document; GET and the list say deleting; a second DELETE is
     the same 202; the delete service joining later finishes it (then 404)."""
     main = main_node(tmp)
-    doomed = ingest_text(main, "doomed.txt", long_text("zqdoomedq", 40))
+    doomed = ingest_text(main, "doomed.txt", long_text("zqdoomedq", 40), meta={"team": "harbour"})
     kept = ingest_text(main, "kept.txt", long_text("zqkeptq", 5))
     for mode in ("hybrid", "lexical", "vector"):
         check(doomed in hits(main, "zqdoomedq lighthouse", mode=mode), "found before (%s)" % mode)
+        check(hits(main, "zqdoomedq lighthouse", mode=mode, filter={"team": "harbour"}) != [],
+              "found through its attribute before (%s)" % mode)
     first = delete(main, doomed)
     for mode in ("hybrid", "lexical", "vector"):
         found = hits(main, "zqdoomedq lighthouse", mode=mode)
         check(doomed not in found, "never found after the 202 (%s)" % mode, found)
         found = hits(main, "zqdoomedq lighthouse", mode=mode, documents=[doomed])
         check(found == [], "nor within itself (%s)" % mode, found)
+        found = hits(main, "zqdoomedq lighthouse", mode=mode, filter={"team": "harbour"})
+        check(found == [], "nor through a filter on its attributes (%s)" % mode, found)
     check(kept in hits(main, "zqkeptq lighthouse"), "the other document is found")
     check(doc_state(main, doomed) == "deleting", "GET says deleting")
     st, _, body = call(main, "GET", "/v1/documents?limit=10")
