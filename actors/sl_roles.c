@@ -20,6 +20,7 @@ extern const sl_actor_def_t sl_store_actor;
 extern const sl_actor_def_t sl_journal_actor;
 extern const sl_actor_def_t sl_query_actor;
 extern const sl_actor_def_t sl_sources_actor;
+extern const sl_actor_def_t sl_delete_actor;
 #ifdef SLUICE_HAVE_EDGE
 extern const sl_actor_def_t sl_edge_actor;
 #endif
@@ -102,6 +103,7 @@ const sl_actor_def_t *sl_roles [] = {
     &sl_query_actor,
     &sl_intake_actor,
     &sl_sources_actor,
+    &sl_delete_actor,
     &sl_fetch_actor,
     &sl_parse_actor,
     &sl_ocr_actor,

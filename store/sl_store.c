@@ -1104,6 +1104,16 @@ s_commit_body (sl_store_t *self, void *tx, const sl_doc_meta_t *meta, const char
     if (rc < 0)
         return rc;
     bool exists = rc > 0;
+    //  The same bytes, stored, but that document is being deleted (its id
+    //  is the content's): naming it would lose this ingest when the delete
+    //  service finishes, so the commit waits (the store stage retries the
+    //  message) until the row is gone
+    if (exists && ops->tx_doc_deleting (tx, ws, doc_id) == 1) {
+        sl_store_set_errmsg ("document %s (the same content) is still being deleted: the commit "
+                             "is retried; should the job fail with this, ingest it again once "
+                             "the deletion is done", doc_id);
+        return SL_STORE_BUSY;
+    }
     if (link_only && !exists) {
         sl_store_set_errmsg ("document %s is no longer in workspace %s", doc_id, ws);
         return SL_STORE_NOT_FOUND;
@@ -1428,6 +1438,114 @@ sl_store_document_delete (sl_store_t *self, const char *workspace, const char *d
     pthread_mutex_unlock (&entry->sync);
     s_change_free (&change);
     return rc;
+}
+
+//  The tombstone, inside the backend's transaction: the workspace locked
+//  as a commit locks it, the state changed, and the generation bumped
+//  without an incremental update, so every process's vector index sees
+//  itself behind and reloads without the document's rows (the load reads
+//  only documents that are ready) at its next search
+static int
+s_tombstone_body (sl_store_t *self, void *tx, const char *workspace, const char *doc_id,
+                  int *was)
+{
+    const sl_store_ops_t *ops = self->ops;
+    int64_t gen = 0;
+    int rc = ops->tx_workspace_lock (tx, workspace);
+    if (rc == SL_STORE_OK)
+        rc = ops->tx_doc_tombstone (tx, workspace, doc_id, sl_now_ms (), was);
+    if (rc == SL_STORE_NOT_FOUND)
+        sl_store_set_errmsg ("no document %s in workspace %s", doc_id, workspace);
+    if (rc != SL_STORE_OK || *was)
+        return rc;
+    if ((rc = ops->tx_filters_bump (tx, workspace)) != SL_STORE_OK)
+        return rc;
+    return ops->tx_bump (tx, workspace, &gen);
+}
+
+int
+sl_store_document_tombstone (sl_store_t *self, const char *workspace, const char *doc_id,
+                             bool *already)
+{
+    assert (self);
+    assert (already);
+    *already = false;
+    if (!s_token_ok ("workspace", workspace) || !s_token_ok ("document id", doc_id))
+        return SL_STORE_ERROR;
+    s_index_t *entry = s_index_entry (self, workspace);
+    int was = 0;
+    pthread_mutex_lock (&entry->sync);
+    void *tx = NULL;
+    int rc = self->ops->tx_begin (self->backend, &tx);
+    if (rc == SL_STORE_OK)
+        rc = self->ops->tx_end (self->backend, tx,
+                                s_tombstone_body (self, tx, workspace, doc_id, &was));
+    pthread_mutex_unlock (&entry->sync);
+    *already = rc == SL_STORE_OK && was;
+    return rc;
+}
+
+//  One purge step, inside the backend's transaction: the document is
+//  (still, or again: a purge implies the tombstone) deleting, then at most
+//  batch of its chunks and pages go; a step that finds none left removes
+//  the document row itself, as a synchronous delete would
+static int
+s_purge_body (sl_store_t *self, void *tx, const char *workspace, const char *doc_id, int batch,
+              char sha256_out [SL_SHA256_HEX], sl_store_change_t *change, bool *done)
+{
+    int was = 0;
+    int rc = s_tombstone_body (self, tx, workspace, doc_id, &was);
+    int removed = 0;
+    if (rc == SL_STORE_OK)
+        rc = self->ops->tx_doc_purge (tx, doc_id, batch, &removed);
+    if (rc != SL_STORE_OK || removed > 0)
+        return rc;
+    *done = true;
+    return s_delete_body (self, tx, workspace, doc_id, sha256_out, change);
+}
+
+int
+sl_store_document_purge (sl_store_t *self, const char *workspace, const char *doc_id, int batch,
+                         char sha256_out [SL_SHA256_HEX], bool *done)
+{
+    assert (self);
+    assert (sha256_out && done);
+    *sha256_out = 0;
+    *done = false;
+    if (!s_token_ok ("workspace", workspace) || !s_token_ok ("document id", doc_id))
+        return SL_STORE_ERROR;
+    if (batch < 1 || batch > 100000) {
+        sl_store_set_errmsg ("purge batch %d is out of range (1..100000)", batch);
+        return SL_STORE_ERROR;
+    }
+    s_index_t *entry = s_index_entry (self, workspace);
+    sl_store_change_t change = { .gen_before = -1 };
+    pthread_mutex_lock (&entry->sync);
+    void *tx = NULL;
+    int rc = self->ops->tx_begin (self->backend, &tx);
+    if (rc == SL_STORE_OK)
+        rc = self->ops->tx_end (self->backend, tx, s_purge_body (self, tx, workspace, doc_id,
+                                                                 batch, sha256_out, &change, done));
+    if (rc != SL_STORE_OK) {
+        *sha256_out = 0;
+        *done = false;
+    }
+    if (rc == SL_STORE_OK && change.changed)
+        s_index_apply (entry, &change, NULL, 0);
+    pthread_mutex_unlock (&entry->sync);
+    s_change_free (&change);
+    return rc;
+}
+
+int
+sl_store_documents_deleting (sl_store_t *self, int limit, char **json_out)
+{
+    assert (self);
+    assert (json_out);
+    *json_out = NULL;
+    if (limit < 1)
+        limit = 1;
+    return self->ops->docs_deleting (self->backend, limit, json_out);
 }
 
 //  A re-tag, inside the backend's transaction: the workspace locked as a
@@ -2711,7 +2829,7 @@ sl_store_source_runs_trim (sl_store_t *self, const char *id, int keep)
 //  source names it.
 static int
 s_forget_body (sl_store_t *self, void *tx, const char *workspace, const char *source,
-               char doc [SL_STORE_ID], sl_store_change_t *change)
+               char doc [SL_STORE_ID])
 {
     const sl_store_ops_t *ops = self->ops;
     int64_t since = 0;
@@ -2730,19 +2848,12 @@ s_forget_body (sl_store_t *self, void *tx, const char *workspace, const char *so
         rc = ops->tx_source_unlink (tx, workspace, source, doc, first, sizeof first);
     if (rc == SL_STORE_OK && *first)
         return ops->tx_doc_set_source (tx, doc, source, first, sl_now_ms ());
+    //  The last name gone: the document is marked deleting (hidden at
+    //  once) and the delete service removes it in bounded batches
+    int was = 0;
     if (rc == SL_STORE_OK)
-        rc = ops->tx_doc_remove (tx, workspace, doc, NULL, change);
-    if (rc == SL_STORE_NOT_FOUND)
-        return SL_STORE_OK;
-    if (rc != SL_STORE_OK)
-        return rc;
-    snprintf (change->doc_id, sizeof change->doc_id, "%s", doc);
-    change->changed = true;
-    if ((rc = ops->tx_filters_bump (tx, workspace)) != SL_STORE_OK)
-        return rc;
-    rc = ops->tx_bump (tx, workspace, &change->gen_after);
-    change->gen_before = change->gen_after - 1;
-    return rc;
+        rc = s_tombstone_body (self, tx, workspace, doc, &was);
+    return rc == SL_STORE_NOT_FOUND ? SL_STORE_OK : rc;
 }
 
 int
@@ -2756,17 +2867,12 @@ sl_store_source_forget (sl_store_t *self, const char *workspace, const char *sou
     if (!s_token_ok ("workspace", workspace) || !s_text_ok ("source", source, S_SOURCE_MAX))
         return SL_STORE_ERROR;
     s_index_t *entry = s_index_entry (self, workspace);
-    sl_store_change_t change = { .gen_before = -1 };
     pthread_mutex_lock (&entry->sync);
     void *tx = NULL;
     int rc = self->ops->tx_begin (self->backend, &tx);
     if (rc == SL_STORE_OK)
-        rc = self->ops->tx_end (self->backend, tx, s_forget_body (self, tx, workspace, source,
-                                                                  doc, &change));
-    if (rc == SL_STORE_OK && change.changed)
-        s_index_apply (entry, &change, NULL, 0);
+        rc = self->ops->tx_end (self->backend, tx, s_forget_body (self, tx, workspace, source, doc));
     pthread_mutex_unlock (&entry->sync);
-    s_change_free (&change);
     if (rc == SL_STORE_OK && doc_out)
         snprintf (doc_out, SL_STORE_ID, "%s", doc);
     return rc;

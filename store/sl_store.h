@@ -461,6 +461,28 @@ int sl_store_chunks_list (sl_store_t *self, const char *workspace, const char *d
 int sl_store_document_delete (sl_store_t *self, const char *workspace, const char *doc_id,
                               char sha256_out [SL_SHA256_HEX]);
 
+//  Deletion in two steps (the delete service, actors/delete/).
+//  Tombstone: one short transaction marks the document `deleting`; from
+//  its commit on no search (any mode, any filter) returns its chunks, and
+//  document_get/list show it with that state. *already true if it was
+//  marked before (nothing written). NOT_FOUND if there is no such
+//  document in workspace (another workspace's id is absent here).
+int sl_store_document_tombstone (sl_store_t *self, const char *workspace, const char *doc_id,
+                                 bool *already);
+
+//  Purge: one bounded transaction removing at most batch of the
+//  document's chunks (with their vectors and word rows) and pages, so no
+//  transaction holds the writer long; the step that finds none left
+//  removes the document row (its attributes, its sources) and sets *done,
+//  with sha256_out its blob's hash. Marks the document deleting first if
+//  it was not. NOT_FOUND if it is gone already (a repeated purge).
+int sl_store_document_purge (sl_store_t *self, const char *workspace, const char *doc_id,
+                             int batch, char sha256_out [SL_SHA256_HEX], bool *done);
+
+//  Documents marked deleting, oldest first, at most limit: a JSON array
+//  of [workspace, id] pairs (malloc'd) for the delete service's re-driver.
+int sl_store_documents_deleting (sl_store_t *self, int limit, char **json_out);
+
 //  1 if any document or unfinished job uses blob sha256, 0 if none.
 int sl_store_blob_referenced (sl_store_t *self, const char *sha256);
 
@@ -631,10 +653,11 @@ int sl_store_source_runs (sl_store_t *self, const char *id, int limit, char **js
 int sl_store_source_runs_trim (sl_store_t *self, const char *id, int keep);
 
 //  The source name stops naming its document, as a re-ingest under another
-//  name would: the document goes with its chunks and vectors unless another
-//  source still names it (a renamed file whose copy was stored under its new
-//  name keeps it). doc_out (may be NULL) gets the document it named ("" if
-//  none). OK if the source named nothing.
+//  name would: unless another source still names it (a renamed file whose
+//  copy was stored under its new name keeps it), the document is marked
+//  deleting (sl_store_document_tombstone: hidden at once) for the delete
+//  service to remove. doc_out (may be NULL) gets the document it named (""
+//  if none). OK if the source named nothing.
 int sl_store_source_forget (sl_store_t *self, const char *workspace, const char *source,
                             char doc_out [SL_STORE_ID]);
 

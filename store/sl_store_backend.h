@@ -153,6 +153,15 @@ typedef struct {
     //  NULL) gets its blob's hash. NOT_FOUND if no such document
     int (*tx_doc_remove) (void *tx, const char *workspace, const char *doc_id,
                           char *sha256_out, sl_store_change_t *change);
+    //  Mark the document deleting (searches skip it from this commit on);
+    //  *was_out 1 if it already was (nothing written). NOT_FOUND if absent
+    int (*tx_doc_tombstone) (void *tx, const char *workspace, const char *doc_id,
+                             int64_t now_ms, int *was_out);
+    //  1 if the document is marked deleting, 0 if not, NOT_FOUND if absent
+    int (*tx_doc_deleting) (void *tx, const char *workspace, const char *doc_id);
+    //  Delete at most limit chunks (with their vectors and word rows) and
+    //  at most limit pages of doc_id; *removed_out how many rows went
+    int (*tx_doc_purge) (void *tx, const char *doc_id, int limit, int *removed_out);
     //  Update a document of workspace: drop: delete its chunks (their
     //  vectors and its pages; keys appended to change->removed) and record
     //  n chunks; model_id, chunking, pages_blob: record each unless NULL
@@ -302,6 +311,9 @@ typedef struct {
                            int64_t started_ms);
     int (*source_runs) (void *backend, const char *id, int limit, char **json_out);
     int (*source_runs_trim) (void *backend, const char *id, int keep);
+    //  Documents marked deleting, oldest first, at most limit: a JSON
+    //  array of [workspace, id] pairs (malloc'd)
+    int (*docs_deleting) (void *backend, int limit, char **json_out);
     //  Delete up to limit entries created before before_ms, oldest first,
     //  in one transaction; report how many and their size (as cache_usage)
     int (*cache_evict) (void *backend, int64_t before_ms, int limit, int64_t *entries,
@@ -339,6 +351,9 @@ typedef struct {
     .tx_doc_exists = s_tx_doc_exists, \
     .tx_doc_insert = s_tx_doc_insert, \
     .tx_doc_remove = s_tx_doc_remove, \
+    .tx_doc_tombstone = s_tx_doc_tombstone, \
+    .tx_doc_deleting = s_tx_doc_deleting, \
+    .tx_doc_purge = s_tx_doc_purge, \
     .tx_workspace_lock = s_tx_workspace_lock, \
     .tx_cache_missing = s_tx_cache_missing, \
     .tx_vectors_from_cache = s_tx_vectors_from_cache, \
@@ -384,6 +399,7 @@ typedef struct {
     .source_run_put = s_source_run_put, \
     .source_runs = s_source_runs, \
     .source_runs_trim = s_source_runs_trim, \
+    .docs_deleting = s_docs_deleting, \
     .cache_evict = s_cache_evict, \
 }
 

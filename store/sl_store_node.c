@@ -205,3 +205,26 @@ sl_store_emit_event (sl_ctx_t *ctx, const char *job, const char *ws, const void 
     sl_envelope_set_body (env, event, size);
     sl_ctx_submit (ctx, &env);
 }
+
+sl_envelope_t *
+sl_store_delete_envelope (const char *ws, const char *doc_id, const char *sha256,
+                          const char *pages_blob, const char *salt, int max_attempts)
+{
+    sl_envelope_t *env = sl_envelope_new ("delete", doc_id, ws);
+    if (!env)
+        return NULL;
+    sl_envelope_set_route (env, "delete");
+    char id [SL_ID_LEN + 1];
+    sl_id_derive (id, doc_id, "delete", salt);
+    sl_envelope_set_id (env, id);
+    sl_envelope_set_max_attempts (env, (uint32_t) (max_attempts < 1 ? 1 : max_attempts));
+    sl_mpw_t w;
+    sl_mpw_init (&w);
+    msgpack_pack_map (&w.pk, 3);
+    sl_mpw_kv_str (&w, "id", doc_id);
+    sl_mpw_kv_str (&w, "sha256", sha256 ? sha256 : "");
+    sl_mpw_kv_str (&w, "pages_blob", pages_blob ? pages_blob : "");
+    sl_envelope_set_body (env, w.buf.data, w.buf.size);
+    sl_mpw_reset (&w);
+    return env;
+}

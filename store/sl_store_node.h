@@ -41,4 +41,15 @@ void sl_store_reply_job (sl_ctx_t *ctx, const sl_store_job_t *job);
 void sl_store_emit_event (sl_ctx_t *ctx, const char *job, const char *ws, const void *event,
                           size_t size);
 
+//  The delete service's message for document doc_id of ws (actors/delete):
+//  job id the document id (so the broker's SUBMIT ifabsent knows it), id
+//  derived from (document, salt) (the time: a document deleted, ingested
+//  again and deleted again gets a new message), body {id, sha256, pages_blob} (the blobs to collect once it
+//  is gone, kept in the message so a redelivery after the row went still
+//  knows them), at most max_attempts deliveries before the DLQ. NULL if
+//  out of memory.
+sl_envelope_t *sl_store_delete_envelope (const char *ws, const char *doc_id, const char *sha256,
+                                         const char *pages_blob, const char *salt,
+                                         int max_attempts);
+
 #endif

@@ -419,7 +419,7 @@ static const s_migration_t s_migrations [] = {
     "* (CASE WHEN a.qn IS NOT NULL AND c.tsv @@ a.qn " \
     "THEN $8::float8 ELSE 1.0 END) AS score " \
     "FROM chunks c JOIN documents d ON d.id = c.document_id, a " \
-    "WHERE c.tsv @@ a.q AND d.workspace = $2 " \
+    "WHERE c.tsv @@ a.q AND d.workspace = $2 AND d.state = 'ready' " \
     "AND ($4::text[] IS NULL OR d.id = ANY ($4::text[]))"
 #define S_LEXICAL_TAIL ") s ORDER BY score DESC, rid LIMIT $3"
 #define S_PAGE_LEXICAL_HEAD "WITH t AS (SELECT to_tsquery ('sluice_words', w) AS q " \
@@ -435,16 +435,17 @@ static const s_migration_t s_migrations [] = {
     "FROM w, LATERAL (SELECT ts_rank_cd ('{1,1,1,1}', p.tsv, w.q, 0)::float8 AS r) rr " \
     "WHERE p.tsv @@ w.q) / NULLIF ((SELECT SUM (w.idf) FROM w), 0) AS share " \
     "FROM pages p JOIN documents d ON d.id = p.document_id, a " \
-    "WHERE p.tsv @@ a.q AND d.workspace = $2 " \
+    "WHERE p.tsv @@ a.q AND d.workspace = $2 AND d.state = 'ready' " \
     "AND ($4::text[] IS NULL OR d.id = ANY ($4::text[]))"
 #define S_PAGE_LEXICAL_TAIL " ORDER BY share DESC NULLS LAST, p.rid LIMIT $3) " \
     "SELECT c.rid, top.share FROM top JOIN chunks c ON c.document_id = top.document_id " \
     "AND c.page_start = top.page"
 #define S_DOCS_KEYS_HEAD "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id " \
-    "WHERE d.workspace = $1 AND ($2::text[] IS NULL OR d.id = ANY ($2::text[]))"
+    "WHERE d.workspace = $1 AND d.state = 'ready' AND ($2::text[] IS NULL OR d.id = ANY ($2::text[]))"
 #define S_DOCS_KEYS_TAIL " ORDER BY c.rid"
 //  A search's documents and their chunk counts (filter from $3)
 #define S_FILTER_DOCS_HEAD "SELECT d.id, d.chunks FROM documents d WHERE d.workspace = $1 " \
+    "AND d.state = 'ready' " \
     "AND ($2::text[] IS NULL OR d.id = ANY ($2::text[]))"
 //  A job back to its start: what its last run recorded goes
 #define S_RESTART "state = 'queued', stage = NULL, percent = 0, attempts = 0, " \
@@ -492,6 +493,7 @@ typedef enum {
     S_LEASE, S_LEASE_RELEASE, S_WS_BYTES, S_CACHE_USAGE, S_CACHE_EVICT,
     S_SRC_INSERT, S_SRC_UPDATE, S_SRC_ROW, S_SRC_LIST, S_SRC_DELETE, S_SRC_NEXT,
     S_SRC_ITEMS, S_SRC_ITEM_SET, S_SRC_ITEM_DELETE, S_SRC_RUN_PUT, S_SRC_RUNS, S_SRC_RUNS_TRIM,
+    S_DOC_STATE, S_DOC_TOMBSTONE, S_DOC_PURGE_CHUNKS, S_DOC_PURGE_PAGES, S_DOCS_DELETING,
     S_COUNT
 } s_stmt_id_t;
 
@@ -552,9 +554,9 @@ static const char *s_sql [S_COUNT] = {
         "ORDER BY updated_ms LIMIT $2 FOR UPDATE SKIP LOCKED",
     [S_DOC_FIND] = S_DOC_COLS "WHERE workspace = $1 AND sha256 = $2 AND state = 'ready'",
     [S_DOC_GET] = S_DOC_COLS "WHERE workspace = $1 AND id = $2",
-    [S_DOC_LIST] = S_DOC_COLS "WHERE workspace = $1 ORDER BY created_ms DESC, id "
+    [S_DOC_LIST] = S_DOC_COLS "WHERE workspace = $1 AND state = 'ready' ORDER BY created_ms DESC, id "
         "LIMIT $2 OFFSET $3",
-    [S_DOC_COUNT] = "SELECT COUNT(*) FROM documents WHERE workspace = $1",
+    [S_DOC_COUNT] = "SELECT COUNT(*) FROM documents WHERE workspace = $1 AND state = 'ready'",
     [S_DOC_EXISTS] = "SELECT 1 FROM documents WHERE workspace = $1 AND id = $2",
     [S_DOC_SET_SOURCE] = "UPDATE documents SET source = $3, updated_ms = $4 "
         "WHERE id = $1 AND source = $2",
@@ -634,11 +636,11 @@ static const char *s_sql [S_COUNT] = {
     //  binary result: rid int8, dim int4, vec bytea
     [S_VEC_LOAD] = "SELECT v.chunk_rid, v.dim, v.vec, d.id FROM documents d "
         "JOIN chunks c ON c.document_id = d.id JOIN vectors v ON v.chunk_rid = c.rid "
-        "WHERE d.workspace = $1 AND v.model_id = $2",
+        "WHERE d.workspace = $1 AND v.model_id = $2 AND d.state = 'ready'",
     [S_HIT_FILL] = "SELECT c.rid, c.id, c.document_id, c.ordinal, c.page_start, c.page_end, "
         "c.text, d.title, d.source, c.kind, c.section, c.ocr_conf, d.mime FROM chunks c "
         "JOIN documents d ON d.id = c.document_id "
-        "WHERE c.rid = ANY ($1::bigint[]) AND d.workspace = $2",
+        "WHERE c.rid = ANY ($1::bigint[]) AND d.workspace = $2 AND d.state = 'ready'",
     //  $1 the query's terms, each quoted ('word'); $4 NULL or the document
     //  ids to stay within; $5 the all-words boost. PostgreSQL has no BM25:
     //  this is the closest it offers, computed from its own statistics.
@@ -740,6 +742,18 @@ static const char *s_sql [S_COUNT] = {
     //  pages; $3.. NULL keeps what it has
     [S_DOC_CHUNKS_DROP] = "DELETE FROM chunks WHERE document_id = $1",
     [S_DOC_PAGES_DROP] = "DELETE FROM pages WHERE document_id = $1",
+    //  Deletion (sl_store_document_tombstone / _purge): the state a search
+    //  filters on, then the document's rows a bounded batch at a time
+    [S_DOC_STATE] = "SELECT state FROM documents WHERE workspace = $1 AND id = $2 FOR UPDATE",
+    [S_DOC_TOMBSTONE] = "UPDATE documents SET state = 'deleting', updated_ms = $3 "
+        "WHERE workspace = $1 AND id = $2",
+    [S_DOC_PURGE_CHUNKS] = "DELETE FROM chunks WHERE rid IN (SELECT rid FROM chunks "
+        "WHERE document_id = $1 LIMIT $2)",
+    [S_DOC_PURGE_PAGES] = "DELETE FROM pages WHERE rid IN (SELECT rid FROM pages "
+        "WHERE document_id = $1 LIMIT $2)",
+    [S_DOCS_DELETING] = "SELECT COALESCE (json_agg (json_build_array (workspace, id))::text, '[]') "
+        "FROM (SELECT workspace, id FROM documents WHERE state = 'deleting' "
+        "ORDER BY updated_ms LIMIT $1) d",
     [S_DOC_UPDATE] = "UPDATE documents SET chunks = COALESCE ($3::integer, chunks), "
         "model_id = COALESCE ($4, model_id), chunking = COALESCE ($5, chunking), "
         "pages_blob = COALESCE ($6, pages_blob), updated_ms = $7 WHERE workspace = $1 AND id = $2",
@@ -2066,6 +2080,62 @@ s_tx_pages_build (void *tx, const char *doc_id)
                                                                              : SL_STORE_OK;
 }
 
+//  (locks the row: a tombstone and a commit of the same id are ordered)
+static int
+s_tx_doc_deleting (void *tx, const char *workspace, const char *doc_id)
+{
+    s_conn_t *c = tx;
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    s_p_text (&p, doc_id);
+    PGresult *res = s_exec (c->owner, c, S_DOC_STATE, &p, false, "read document state");
+    if (!res)
+        return SL_STORE_ERROR;
+    int rc = PQntuples (res) > 0 ? strcmp (PQgetvalue (res, 0, 0), "deleting") == 0
+                                 : SL_STORE_NOT_FOUND;
+    PQclear (res);
+    return rc;
+}
+
+//  Mark a document deleting; *was_out 1 if it already was
+static int
+s_tx_doc_tombstone (void *tx, const char *workspace, const char *doc_id, int64_t now_ms,
+                    int *was_out)
+{
+    s_conn_t *c = tx;
+    int rc = s_tx_doc_deleting (tx, workspace, doc_id);
+    if (rc < 0)
+        return rc;
+    *was_out = rc;
+    if (*was_out)
+        return SL_STORE_OK;
+    s_params_t p = { 0 };
+    s_p_text (&p, workspace);
+    s_p_text (&p, doc_id);
+    s_p_int (&p, now_ms);
+    return s_exec_count (c->owner, c, S_DOC_TOMBSTONE, &p, "mark document deleting") < 0
+         ? SL_STORE_ERROR : SL_STORE_OK;
+}
+
+//  Up to limit chunks (their vectors and word rows go by cascade) and up
+//  to limit pages of a document
+static int
+s_tx_doc_purge (void *tx, const char *doc_id, int limit, int *removed_out)
+{
+    s_conn_t *c = tx;
+    *removed_out = 0;
+    s_params_t p = { 0 };
+    s_p_text (&p, doc_id);
+    s_p_int (&p, limit);
+    for (s_stmt_id_t id = S_DOC_PURGE_CHUNKS; id <= S_DOC_PURGE_PAGES; id++) {
+        int n = s_exec_count (c->owner, c, id, &p, "purge document rows");
+        if (n < 0)
+            return SL_STORE_ERROR;
+        *removed_out += n;
+    }
+    return SL_STORE_OK;
+}
+
 static int
 s_tx_doc_remove (void *tx, const char *workspace, const char *doc_id, char *sha256_out,
                  sl_store_change_t *change)
@@ -2476,6 +2546,14 @@ s_source_runs (void *backend, const char *id, int limit, char **json_out)
     s_p_text (&p, id);
     s_p_int (&p, limit);
     return s_read_text (backend, S_SRC_RUNS, &p, json_out, NULL, "list runs");
+}
+
+static int
+s_docs_deleting (void *backend, int limit, char **json_out)
+{
+    s_params_t p = { 0 };
+    s_p_int (&p, limit);
+    return s_read_text (backend, S_DOCS_DELETING, &p, json_out, NULL, "list deleting documents");
 }
 
 //  One row of one or two integers from statement id.

@@ -406,6 +406,7 @@ static const s_migration_t s_migrations [] = {
     "chunks_fts.rowid IN (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?7) THEN ?8 " \
     "ELSE 1.0 END) AS score FROM chunks_fts JOIN chunks c ON c.rid = chunks_fts.rowid " \
     "JOIN documents d ON d.id = c.document_id WHERE chunks_fts MATCH ?1 AND d.workspace = ?2 " \
+    "AND d.state = 'ready' " \
     "AND (?4 IS NULL OR d.id IN (SELECT value FROM json_each (?4)))"
 #define S_LEXICAL_TAIL ") ORDER BY score DESC, rid LIMIT ?3"
 //  A search's best pages, their chunks (filter between head and tail,
@@ -413,15 +414,16 @@ static const s_migration_t s_migrations [] = {
 #define S_PAGE_LEXICAL_HEAD "SELECT c.rid, p.score FROM (SELECT pages.document_id, pages.page, " \
     "-bm25 (pages_fts) AS score FROM pages_fts JOIN pages ON pages.rid = pages_fts.rowid " \
     "JOIN documents d ON d.id = pages.document_id WHERE pages_fts MATCH ?1 " \
-    "AND d.workspace = ?2 AND (?4 IS NULL OR d.id IN (SELECT value FROM json_each (?4)))"
+    "AND d.workspace = ?2 AND d.state = 'ready' AND (?4 IS NULL OR d.id IN (SELECT value FROM json_each (?4)))"
 #define S_PAGE_LEXICAL_TAIL " ORDER BY score DESC LIMIT ?3) p JOIN chunks c " \
     "ON c.document_id = p.document_id AND c.page_start = p.page"
 //  A search's chunk keys (filter between head and tail, parameters from ?3)
 #define S_DOCS_KEYS_HEAD "SELECT c.rid FROM documents d JOIN chunks c ON c.document_id = d.id " \
-    "WHERE d.workspace = ?1 AND (?2 IS NULL OR d.id IN (SELECT value FROM json_each (?2)))"
+    "WHERE d.workspace = ?1 AND d.state = 'ready' AND (?2 IS NULL OR d.id IN (SELECT value FROM json_each (?2)))"
 #define S_DOCS_KEYS_TAIL " ORDER BY c.rid"
 //  A search's documents and their chunk counts (filter from ?3)
 #define S_FILTER_DOCS_HEAD "SELECT d.id, d.chunks FROM documents d WHERE d.workspace = ?1 " \
+    "AND d.state = 'ready' " \
     "AND (?2 IS NULL OR d.id IN (SELECT value FROM json_each (?2)))"
 #define S_JOB_COLS "SELECT id, workspace, source, sha256, mime, state, stage, percent, " \
     "attempts, error_stage, error, document_id, created_ms, updated_ms, " \
@@ -469,6 +471,7 @@ typedef enum {
     S_JOB_CONTROL,              //  + sl_store_control_t
     S_WS_PAUSED = S_JOB_CONTROL + SL_STORE_CONTROL_COUNT, S_WS_SET_PAUSED,
     S_DOC_CHUNKS_DROP, S_DOC_PAGES_DROP, S_DOC_UPDATE,
+    S_DOC_STATE, S_DOC_TOMBSTONE, S_DOC_PURGE_CHUNKS, S_DOC_PURGE_PAGES, S_DOCS_DELETING,
     S_COUNT
 } s_stmt_id_t;
 
@@ -529,9 +532,9 @@ static const char *s_sql [S_COUNT] = {
         "ORDER BY updated_ms LIMIT ?2",
     [S_DOC_FIND] = S_DOC_COLS "WHERE workspace = ?1 AND sha256 = ?2 AND state = 'ready'",
     [S_DOC_GET] = S_DOC_COLS "WHERE workspace = ?1 AND id = ?2",
-    [S_DOC_LIST] = S_DOC_COLS "WHERE workspace = ?1 ORDER BY created_ms DESC, id "
+    [S_DOC_LIST] = S_DOC_COLS "WHERE workspace = ?1 AND state = 'ready' ORDER BY created_ms DESC, id "
         "LIMIT ?2 OFFSET ?3",
-    [S_DOC_COUNT] = "SELECT COUNT(*) FROM documents WHERE workspace = ?1",
+    [S_DOC_COUNT] = "SELECT COUNT(*) FROM documents WHERE workspace = ?1 AND state = 'ready'",
     [S_DOC_EXISTS] = "SELECT 1 FROM documents WHERE workspace = ?1 AND id = ?2",
     [S_DOC_SET_SOURCE] = "UPDATE documents SET source = ?3, updated_ms = ?4 "
         "WHERE id = ?1 AND source = ?2",
@@ -608,10 +611,10 @@ static const char *s_sql [S_COUNT] = {
         "RETURNING dim * 4 + length (model_id) + length (hash)",
     [S_VEC_LOAD] = "SELECT v.chunk_rid, v.dim, v.vec, d.id FROM documents d "
         "JOIN chunks c ON c.document_id = d.id JOIN vectors v ON v.chunk_rid = c.rid "
-        "WHERE d.workspace = ?1 AND v.model_id = ?2",
+        "WHERE d.workspace = ?1 AND v.model_id = ?2 AND d.state = 'ready'",
     [S_HIT_FILL] = "SELECT c.id, c.document_id, c.ordinal, c.page_start, c.page_end, c.text, "
         "d.title, d.source, c.kind, c.section, c.ocr_conf, d.mime FROM chunks c "
-        "JOIN documents d ON d.id = c.document_id WHERE c.rid = ?1 AND d.workspace = ?2",
+        "JOIN documents d ON d.id = c.document_id WHERE c.rid = ?1 AND d.workspace = ?2 AND d.state = 'ready'",
     //  ?1 an FTS5 query of quoted terms joined by OR, ranked by BM25 (FTS5
     //  bm25 (): negative, lower is better); ?5 NULL or the same terms
     //  joined by AND: a chunk holding every word has its score multiplied
@@ -698,6 +701,18 @@ static const char *s_sql [S_COUNT] = {
     //  index by trigger), then its pages; ?3.. NULL keeps what it has
     [S_DOC_CHUNKS_DROP] = "DELETE FROM chunks WHERE document_id = ?1",
     [S_DOC_PAGES_DROP] = "DELETE FROM pages WHERE document_id = ?1",
+    //  Deletion (sl_store_document_tombstone / _purge): the state a search
+    //  filters on, then the document's rows a bounded batch at a time
+    [S_DOC_STATE] = "SELECT state FROM documents WHERE workspace = ?1 AND id = ?2",
+    [S_DOC_TOMBSTONE] = "UPDATE documents SET state = 'deleting', updated_ms = ?3 "
+        "WHERE workspace = ?1 AND id = ?2",
+    [S_DOC_PURGE_CHUNKS] = "DELETE FROM chunks WHERE rid IN (SELECT rid FROM chunks "
+        "WHERE document_id = ?1 LIMIT ?2)",
+    [S_DOC_PURGE_PAGES] = "DELETE FROM pages WHERE rid IN (SELECT rid FROM pages "
+        "WHERE document_id = ?1 LIMIT ?2)",
+    [S_DOCS_DELETING] = "SELECT COALESCE (json_group_array (json_array (workspace, id)), '[]') "
+        "FROM (SELECT workspace, id FROM documents WHERE state = 'deleting' "
+        "ORDER BY updated_ms LIMIT ?1)",
     [S_DOC_UPDATE] = "UPDATE documents SET chunks = COALESCE (?3, chunks), "
         "model_id = COALESCE (?4, model_id), chunking = COALESCE (?5, chunking), "
         "pages_blob = COALESCE (?6, pages_blob), updated_ms = ?7 WHERE workspace = ?1 AND id = ?2",
@@ -1693,6 +1708,63 @@ s_tx_pages_build (void *tx, const char *doc_id)
 }
 
 static int
+s_tx_doc_deleting (void *tx, const char *workspace, const char *doc_id)
+{
+    s_conn_t *c = tx;
+    sqlite3_stmt *st = s_stmt (c, S_DOC_STATE);
+    if (!st)
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, workspace);
+    s_bind_text (st, 2, doc_id);
+    int step = sqlite3_step (st);
+    int rc = step == SQLITE_ROW ? strcmp ((const char *) sqlite3_column_text (st, 0), "deleting") == 0
+           : step == SQLITE_DONE ? SL_STORE_NOT_FOUND : s_fail (c, "read document state");
+    s_done (st);
+    return rc;
+}
+
+//  Mark a document deleting; *was_out 1 if it already was
+static int
+s_tx_doc_tombstone (void *tx, const char *workspace, const char *doc_id, int64_t now_ms,
+                    int *was_out)
+{
+    s_conn_t *c = tx;
+    int rc = s_tx_doc_deleting (tx, workspace, doc_id);
+    if (rc < 0)
+        return rc;
+    *was_out = rc;
+    if (*was_out)
+        return SL_STORE_OK;
+    sqlite3_stmt *st;
+    if (!(st = s_stmt (c, S_DOC_TOMBSTONE)))
+        return SL_STORE_ERROR;
+    s_bind_text (st, 1, workspace);
+    s_bind_text (st, 2, doc_id);
+    sqlite3_bind_int64 (st, 3, now_ms);
+    return s_run (c, st, "mark document deleting") ? SL_STORE_ERROR : SL_STORE_OK;
+}
+
+//  Up to limit chunks (their vectors and word rows go by cascade and
+//  trigger) and up to limit pages of a document
+static int
+s_tx_doc_purge (void *tx, const char *doc_id, int limit, int *removed_out)
+{
+    s_conn_t *c = tx;
+    *removed_out = 0;
+    for (s_stmt_id_t id = S_DOC_PURGE_CHUNKS; id <= S_DOC_PURGE_PAGES; id++) {
+        sqlite3_stmt *st = s_stmt (c, id);
+        if (!st)
+            return SL_STORE_ERROR;
+        s_bind_text (st, 1, doc_id);
+        sqlite3_bind_int (st, 2, limit);
+        if (s_run (c, st, "purge document rows"))
+            return SL_STORE_ERROR;
+        *removed_out += sqlite3_changes (c->db);
+    }
+    return SL_STORE_OK;
+}
+
+static int
 s_tx_doc_remove (void *tx, const char *workspace, const char *doc_id, char *sha256_out,
                  sl_store_change_t *change)
 {
@@ -2256,6 +2328,23 @@ s_source_runs (void *backend, const char *id, int limit, char **json_out)
         s_bind_text (st, 1, id);
         sqlite3_bind_int (st, 2, limit);
         rc = s_read_text (c, st, json_out, NULL, "list runs");
+    }
+    s_release (self, c);
+    return rc;
+}
+
+static int
+s_docs_deleting (void *backend, int limit, char **json_out)
+{
+    s_sqlite_t *self = backend;
+    s_conn_t *c = s_acquire (self);
+    if (!c)
+        return SL_STORE_ERROR;
+    sqlite3_stmt *st = s_stmt (c, S_DOCS_DELETING);
+    int rc = SL_STORE_ERROR;
+    if (st) {
+        sqlite3_bind_int (st, 1, limit);
+        rc = s_read_text (c, st, json_out, NULL, "list deleting documents");
     }
     s_release (self, c);
     return rc;

@@ -675,6 +675,111 @@ s_test_delete (sl_store_t *store, const s_db_t *db)
             == SL_STORE_NOT_FOUND);
 }
 
+//  Hits of a search in one mode (vector, lexical, hybrid), optionally
+//  within one document; how many came from document doc_id
+static int
+s_hits_of (sl_store_t *store, const char *ws, const float *query, const char *text,
+           sl_search_mode_t mode, const char *within, const char *doc_id, int *total)
+{
+    sl_hit_t hits [8];
+    int n = -1;
+    const char *docs [1] = { within };
+    sl_search_t how = { .text = text, .mode = mode, .documents = within ? docs : NULL,
+                        .n_documents = within ? 1 : 0 };
+    CHECK (sl_store_search_text (store, ws, T_MODEL, query, T_DIM, &how, 8, hits, &n)
+            == SL_STORE_OK);
+    int of = 0;
+    for (int i = 0; i < n; i++)
+        of += strcmp (hits [i].document_id, doc_id) == 0;
+    sl_store_hits_reset (hits, n);
+    if (total)
+        *total = n;
+    return of;
+}
+
+//  Deletion in two steps: the tombstone hides the document from every
+//  search at once (all modes, within documents too), shows it deleting,
+//  is idempotent and scoped to its workspace; the purge then removes it
+//  in bounded steps, its last step the row itself, and a repeat finds
+//  nothing (the delete service's redelivery)
+static void
+s_test_tombstone (sl_store_t *store, const s_db_t *db)
+{
+    s_doc_t doomed, kept;
+    s_doc_make (&doomed, "wsdel", "upload:doomed.txt", "doomed", 8);
+    s_doc_make (&kept, "wsdel", "upload:kept.txt", "kept", 2);
+    char id [SL_STORE_ID], kept_id [SL_STORE_ID];
+    CHECK (s_doc_commit (store, &doomed, id) == 0);
+    CHECK (s_doc_commit (store, &kept, kept_id) == 0);
+    const float *query = doomed.vectors;
+    sl_search_mode_t modes [] = { SL_SEARCH_VECTOR, SL_SEARCH_LEXICAL, SL_SEARCH_HYBRID };
+    for (int m = 0; m < 3; m++)
+        CHECK (s_hits_of (store, "wsdel", query, "doomed", modes [m], NULL, id, NULL) > 0);
+
+    bool already = true;
+    CHECK (sl_store_document_tombstone (store, "ws2", id, &already) == SL_STORE_NOT_FOUND);
+    CHECK (sl_store_document_tombstone (store, "wsdel", id, &already) == SL_STORE_OK && !already);
+    CHECK (sl_store_document_tombstone (store, "wsdel", id, &already) == SL_STORE_OK && already);
+    for (int m = 0; m < 3; m++) {
+        int total = 0;
+        CHECK (s_hits_of (store, "wsdel", query, "doomed", modes [m], NULL, id, NULL) == 0);
+        CHECK (s_hits_of (store, "wsdel", query, "doomed", modes [m], id, id, &total) == 0);
+        CHECK (total == 0);
+    }
+    CHECK (s_hits_of (store, "wsdel", kept.vectors, "kept", SL_SEARCH_HYBRID, NULL, kept_id, NULL) > 0);
+    sl_store_doc_t doc;
+    memset (&doc, 0, sizeof doc);
+    CHECK (sl_store_document_get (store, "wsdel", id, &doc) == 0);
+    CHECK (strcmp (doc.state, "deleting") == 0);
+    sl_store_doc_reset (&doc);
+    sl_store_doc_t *docs = NULL;
+    int count = 0;
+    int64_t total = 0;
+    CHECK (sl_store_document_list (store, "wsdel", 10, 0, &docs, &count, &total) == 0);
+    CHECK (count == 1 && total == 1 && strcmp (docs [0].id, kept_id) == 0);    //  the list hides it
+    sl_store_docs_free (&docs, count);
+    char *json = NULL;
+    CHECK (sl_store_documents_deleting (store, 10, &json) == 0 && json && strstr (json, id));
+    free (json);
+
+    //  the same bytes ingested again meanwhile: the commit waits (BUSY,
+    //  retried by the store stage) rather than name a document going away
+    s_doc_t again;
+    s_doc_make (&again, "wsdel", "upload:again.txt", "doomed", 8);
+    char again_id [SL_STORE_ID];
+    CHECK (s_doc_commit (store, &again, again_id) == SL_STORE_BUSY);
+
+    //  8 chunks and 4 pages, 3 rows of each a step: 3 steps of rows, then the row itself
+    char sha [SL_SHA256_HEX];
+    bool done = false;
+    int steps = 0;
+    while (!done && steps < 10) {
+        CHECK (sl_store_document_purge (store, "wsdel", id, 3, sha, &done) == 0);
+        steps++;
+        if (!done)
+            CHECK (s_countf (db, "SELECT COUNT(*) FROM documents WHERE id = '%s'", id) == 1);
+    }
+    CHECK (done && steps == 4);
+    CHECK (strcmp (sha, doomed.sha) == 0);
+    CHECK (s_countf (db, "SELECT COUNT(*) FROM documents WHERE id = '%s'", id) == 0);
+    CHECK (s_countf (db, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", id) == 0);
+    CHECK (s_countf (db, "SELECT COUNT(*) FROM pages WHERE document_id = '%s'", id) == 0);
+    CHECK (s_count (db, "SELECT COUNT(*) FROM vectors v LEFT JOIN chunks c "
+                         "ON c.rid = v.chunk_rid WHERE c.rid IS NULL") == 0);
+    CHECK (sl_store_document_purge (store, "wsdel", id, 3, sha, &done) == SL_STORE_NOT_FOUND);
+    CHECK (sl_store_document_tombstone (store, "wsdel", id, &already) == SL_STORE_NOT_FOUND);
+    CHECK (sl_store_documents_deleting (store, 10, &json) == 0 && json && !strstr (json, id));
+    free (json);
+    CHECK (sl_store_document_purge (store, "wsdel", id, 0, sha, &done) == SL_STORE_ERROR);
+    //  once it is gone, the same bytes commit as a new document of that id
+    CHECK (s_doc_commit (store, &again, again_id) == 0 && strcmp (again_id, id) == 0);
+    CHECK (sl_store_document_delete (store, "wsdel", again_id, sha) == 0);
+    //  the other document is whole and found
+    CHECK (s_countf (db, "SELECT COUNT(*) FROM chunks WHERE document_id = '%s'", kept_id) == 2);
+    CHECK (s_hits_of (store, "wsdel", kept.vectors, "kept", SL_SEARCH_VECTOR, NULL, kept_id, NULL) > 0);
+    CHECK (sl_store_document_delete (store, "wsdel", kept_id, sha) == 0);
+}
+
 static void
 s_test_cache (sl_store_t *store)
 {
@@ -2362,6 +2467,14 @@ s_test_sources (sl_store_t *store, const s_db_t *db)
     CHECK (strcmp (row.source, "file:///r/new.txt") == 0);
     sl_store_doc_reset (&row);
     CHECK (sl_store_source_forget (store, ws, "file:///r/new.txt", doc) == 0);
+    //  the last name forgotten: deleting (for the delete service), then purged
+    CHECK (sl_store_document_get (store, ws, ra.document_id, &row) == 0);
+    CHECK (strcmp (row.state, "deleting") == 0);
+    sl_store_doc_reset (&row);
+    char sha [SL_SHA256_HEX];
+    bool done = false;
+    while (!done)
+        CHECK (sl_store_document_purge (store, ws, ra.document_id, 500, sha, &done) == 0);
     CHECK (sl_store_document_get (store, ws, ra.document_id, &row) == SL_STORE_NOT_FOUND);
     //  a name that names nothing: nothing to do
     CHECK (sl_store_source_forget (store, ws, "file:///r/none.txt", doc) == 0 && !*doc);
@@ -2400,6 +2513,7 @@ sl_store_conformance (sl_store_t *store, const char *url, sl_store_count_fn *cou
           s_test_filters (store, url, &db));
     CASE ("job control: cancel, retry, hold, pause", s_test_control (store, &db));
     CASE ("sources: rows, items, runs, forget", s_test_sources (store, &db));
+    CASE ("deletion: tombstone hides at once, purge in bounded steps", s_test_tombstone (store, &db));
 #undef CASE
     if (verbose)
         printf ("\n");

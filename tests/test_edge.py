@@ -259,6 +259,18 @@ def wait_job(srv, job, key=None, timeout=90):
     raise TimeoutError("job %s not finished" % job)
 
 
+def wait_gone(srv, doc, key=None, timeout=90):
+    """Poll until the document's deletion (accepted with 202) is done: 404."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        st, _, body = call(srv, "GET", "/v1/documents/" + doc, key=key)
+        if st == 404:
+            return
+        check(st == 200 and body["document"]["state"] == "deleting", "deleting meanwhile", st, body)
+        time.sleep(0.1)
+    raise TimeoutError("document %s not deleted" % doc)
+
+
 # --------------------------------------------------------------------------
 # A document server: /doc/<name> serves a small HTML page at once,
 # /slow/<name> waits for the gate, /trickle/<name> sends its body slowly.
@@ -421,7 +433,9 @@ def test_ingest_url_follow_documents_search_delete(tmp):
         check(st == 200 and body["mode"] == "lexical" and [h["document_id"] for h in body["hits"]] == [doc_id],
               "GET search", body)
         st, _, body = call(srv, "DELETE", "/v1/documents/" + doc_id)
-        check(st == 200 and body.get("deleted") is True, "delete", st, body)
+        check(st == 202 and body.get("deleted") is True and body.get("state") == "deleting",
+              "delete accepted", st, body)
+        wait_gone(srv, doc_id)
         expect_error(call(srv, "GET", "/v1/documents/" + doc_id), 404, "deleted document")
         expect_error(call(srv, "DELETE", "/v1/documents/" + doc_id), 404, "delete twice")
         st, _, body = call(srv, "POST", "/v1/search", {"query": "marmalade lighthouse keeper"})
@@ -1284,7 +1298,7 @@ def test_delete_hides_blob_removed(tmp):
         ids[key] = wait_job(srv, body["jobs"][0]["id"], key=key)["document_id"]
     for key in (ka, kb):
         st, _, body = call(srv, "DELETE", "/v1/documents/" + ids[key], key=key)
-        check(st == 200 and body.get("deleted") is True, "deleted", st, body)
+        check(st == 202 and body.get("deleted") is True, "deleted", st, body)
         check("blob_removed" not in body, "nothing says whether another workspace holds the bytes", body)
 
 

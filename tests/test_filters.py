@@ -322,7 +322,7 @@ def test_postgres_end_to_end(tmp):
         check(st == 200, "PATCH on PostgreSQL", doc)
         check(found(srv, ids, "hybrid", filter={"team": "legal"}) == {"A", "C", "D"}, "re-tag followed")
         st, _, _ = call(srv, "DELETE", "/v1/documents/" + ids["A"])
-        check(st == 200, "deleted")
+        check(st == 202, "deleted")
         check(found(srv, ids, "hybrid", filter={"team": "legal"}) == {"C", "D"}, "delete followed")
     finally:
         subprocess.run(["sh", PG_SERVER, "stop", pgdir], capture_output=True)

@@ -158,7 +158,7 @@ def test_document_blob_never_collected(tmp):
     assert os.path.exists(blob_path(data, blob)), "the blob of an unfinished job was collected"
     assert not c.job(job)["job"]["terminal"]
     # The rest of the pipeline joins: the job completes on its blob
-    start(data, role="parse,chunk,embed,store", port=front.port, sets=GC_FAST)
+    start(data, role="parse,chunk,embed,store,delete", port=front.port, sets=GC_FAST)
     done = c.wait(job, 60)
     assert done["state"] == "completed", done
     # Now a document names it: old as it is, it stays through passes
@@ -171,8 +171,8 @@ def test_document_blob_never_collected(tmp):
     assert again["state"] == "completed" and again["document_id"] == done["document_id"], again
     # The document deleted: its blob goes with it (no collector needed)
     r = c.request("query", "doc_delete", {"id": done["document_id"]})
-    assert r.get("deleted") and r.get("blob_removed"), r
-    assert not os.path.exists(blob_path(data, blob))
+    assert r.get("deleted") and r.get("state") == "deleting", r
+    wait_for(lambda: not os.path.exists(blob_path(data, blob)), 60, "blob collected by the delete service")
 
 
 def test_embed_cache_bounded(tmp):

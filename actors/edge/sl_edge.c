@@ -920,7 +920,7 @@ s_on_doc (req_t *req, struct MHD_Connection *conn)
 {
     bool delete = strcmp (req->method, "DELETE") == 0;
     return s_query (req, conn, delete ? "doc_delete" : "doc_get", json_pack ("{s:s}", "id", req->id),
-                    req->edge->request_ms, delete ? s_touch_deleted : NULL, 200);
+                    req->edge->request_ms, delete ? s_touch_deleted : NULL, delete ? 202 : 200);
 }
 
 static enum MHD_Result

@@ -27,6 +27,7 @@ typedef struct {
     double page_weight;
     double exact_weight;
     int candidates;
+    int delete_attempts;        //  delete.message_attempts: deliveries before the DLQ
 } query_t;
 
 //  A chunk's structure, in hits and chunk lists: kind ("text", "table"),
@@ -338,38 +339,50 @@ s_doc_content (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_objec
     sl_store_doc_reset (&doc);
 }
 
-//  For sl_blob_collect: 1 if nothing holds the blob any more
-static int
-s_blob_unused (void *store, const char *sha256)
-{
-    int rc = sl_store_blob_referenced ((sl_store_t *) store, sha256);
-    return rc < 0 ? -1 : rc == 0;
-}
-
+//  A deletion is accepted here and done by the delete service
+//  (actors/delete): one short transaction marks the document deleting,
+//  which every search skips from its commit on, and the delete message
+//  goes to the broker with the reply. The tombstone is the durable
+//  record: had the message been lost, the delete service's re-driver
+//  sends it again. A document already deleting answers the same, and
+//  sends nothing more (its message is queued, running, or dead-lettered
+//  for a person to replay).
 static void
 s_doc_delete (query_t *self, sl_ctx_t *ctx, const char *ws, const msgpack_object *body)
 {
-    char id [SL_STORE_ID], sha [SL_SHA256_HEX] = "";
+    char id [SL_STORE_ID];
+    sl_store_doc_t doc;
+    memset (&doc, 0, sizeof doc);
+    bool already = false;
     int rc = sl_mp_get_str (body, "id", id, sizeof id) ? SL_STORE_NOT_FOUND
-           : sl_store_document_delete (self->store, ws, id, sha);
+           : sl_store_document_get (self->store, ws, id, &doc);
+    if (rc == SL_STORE_OK)
+        rc = sl_store_document_tombstone (self->store, ws, id, &already);
     if (rc != SL_STORE_OK) {
+        sl_store_doc_reset (&doc);
         s_store_error (self, ctx, rc, "document");
         return;
     }
-    //  The stored bytes go too, unless another document or a job holds the
-    //  same; collected rather than removed, so an upload of the same bytes
-    //  being accepted right now keeps them (sl_blob.h, "Collection")
-    char err [256];
-    sl_blob_t *blob = sl_node_blob (self->node, err, sizeof err);
-    bool blob_removed = blob && *sha
-                     && sl_blob_collect (blob, sha, INT64_MAX, s_blob_unused, self->store, NULL) == 1;
-    sl_info (NULL, "deleted document %s from %s (blob %s)", id, ws, blob_removed ? "removed" : "kept");
+    if (!already) {
+        //  The time in the salt: the same bytes ingested again after this
+        //  deletion are the same document id, and a later deletion must not
+        //  reuse this message's id (the broker would drop it as done)
+        char salt [32];
+        snprintf (salt, sizeof salt, "%lld", (long long) sl_now_ms ());
+        sl_envelope_t *env = sl_store_delete_envelope (ws, id, doc.sha256, doc.pages_blob, salt,
+                                                       self->delete_attempts);
+        if (env)
+            sl_ctx_submit (ctx, &env);
+        sl_info (NULL, "deletion of document %s from %s accepted", id, ws);
+    }
+    sl_store_doc_reset (&doc);
     sl_mpw_t w;
     sl_mpw_init (&w);
-    msgpack_pack_map (&w.pk, 3);
+    msgpack_pack_map (&w.pk, 4);
     sl_mpw_kv_bool (&w, "deleted", true);
+    sl_mpw_kv_bool (&w, "accepted", true);
     sl_mpw_kv_str (&w, "id", id);
-    sl_mpw_kv_bool (&w, "blob_removed", blob_removed);
+    sl_mpw_kv_str (&w, "state", "deleting");
     s_reply (ctx, &w);
 }
 
@@ -745,6 +758,7 @@ s_start (sl_node_t *node, char *err, size_t errlen)
                                            SL_SEARCH_EXACT_WEIGHT_DEFAULT);
     self->candidates = (int) sl_config_int (config, "search.candidates",
                                             SL_SEARCH_CANDIDATES_DEFAULT);
+    self->delete_attempts = (int) sl_config_int (config, "delete.message_attempts", 5);
     return self;
 }
 

@@ -89,6 +89,7 @@ typedef struct {
     int max_items;
     int max_urls;
     int keep_runs;
+    int delete_attempts;            //  delete.message_attempts
     int64_t max_sitemap_bytes;
     pthread_t thread;
     volatile bool stopping;
@@ -97,6 +98,42 @@ typedef struct {
 
 //  --------------------------------------------------------------------------
 //  Small helpers
+
+//  Forget a source name (sl_store_source_forget); if that left its
+//  document deleting, hand the delete service its message: with the
+//  request's reply (ctx) or through the run's client. A message that does
+//  not reach the broker is sent later by the delete service's re-driver.
+//  OK, doc_out the document the name named ("" if none).
+static int
+s_forget (sources_t *self, const char *ws, const char *name, char doc_out [SL_STORE_ID],
+          sl_ctx_t *ctx, sl_client_t *client)
+{
+    int rc = sl_store_source_forget (self->store, ws, name, doc_out);
+    sl_store_doc_t row;
+    memset (&row, 0, sizeof row);
+    if (rc != SL_STORE_OK || !*doc_out
+    ||  sl_store_document_get (self->store, ws, doc_out, &row) != SL_STORE_OK
+    ||  strcmp (row.state, "deleting") != 0) {
+        sl_store_doc_reset (&row);
+        return rc;
+    }
+    char salt [32];
+    snprintf (salt, sizeof salt, "%lld", (long long) sl_now_ms ());
+    sl_envelope_t *env = sl_store_delete_envelope (ws, doc_out, row.sha256, row.pages_blob, salt,
+                                                   self->delete_attempts);
+    sl_store_doc_reset (&row);
+    if (env && ctx)
+        sl_ctx_submit (ctx, &env);
+    else
+    if (env && client) {
+        sl_client_result_t res;
+        if (sl_client_submit (client, env, 5000, &res) != SL_CLIENT_OK)
+            sl_warn (NULL, "deletion of document %s not handed over now (%s): the delete "
+                     "service's re-driver sends it", doc_out, res.reason);
+    }
+    sl_envelope_destroy (&env);
+    return rc;
+}
 
 //  Reply with a JSON value (reference stolen).
 static void
@@ -517,7 +554,7 @@ s_delete (sources_t *self, sl_ctx_t *ctx, const char *ws, json_t *body)
         char name [SL_STORE_SOURCE], doc [SL_STORE_ID];
         const char *url = s_str (evidence, "u");
         if (*url && !streq (s_str (evidence, "a"), "deleted") && s_doc_source (url, name, sizeof name) == 0
-        &&  sl_store_source_forget (self->store, ws, name, doc) == SL_STORE_OK && *doc)
+        &&  s_forget (self, ws, name, doc, ctx, NULL) == SL_STORE_OK && *doc)
             deleted++;
     }
     json_decref (items);
@@ -1162,7 +1199,7 @@ s_forget_vanished (run_t *run)
         }
         char name [SL_STORE_SOURCE], doc [SL_STORE_ID];
         if (s_doc_source (s_str (evidence, "u"), name, sizeof name) == 0
-        &&  sl_store_source_forget (run->self->store, run->ws, name, doc) != SL_STORE_OK) {
+        &&  s_forget (run->self, run->ws, name, doc, NULL, run->client) != SL_STORE_OK) {
             snprintf (run->error, sizeof run->error, "store: %s", sl_store_errmsg (run->self->store));
             return -1;
         }
@@ -1343,6 +1380,7 @@ s_start (sl_node_t *node, char *err, size_t errlen)
     self->poll_ms = sl_config_int (cfg, "sources.poll_ms", 1000);
     self->lease_ms = sl_config_int (cfg, "sources.lease_s", 60) * 1000;
     self->max_items = (int) sl_config_int (cfg, "sources.max_items", 100000);
+    self->delete_attempts = (int) sl_config_int (cfg, "delete.message_attempts", 5);
     self->max_urls = (int) sl_config_int (cfg, "sources.max_urls", 1000);
     self->keep_runs = (int) sl_config_int (cfg, "sources.keep_runs", 100);
     if (self->keep_runs < 1)

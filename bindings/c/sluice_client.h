@@ -414,7 +414,10 @@ SLUICE_EXPORT sluice_rc_t sluice_client_document_content (sluice_client_t *self,
 SLUICE_EXPORT sluice_rc_t sluice_client_document_meta (sluice_client_t *self, const char *doc_id,
                                                        const char *meta_json, bool merge, int timeout_ms);
 
-//  Delete document doc_id with its chunks and vectors.
+//  Delete document doc_id with its chunks and vectors: SLUICE_OK once the
+//  deletion is accepted (from then on no search returns it; the server's
+//  delete service removes it shortly after). Deleting a document whose
+//  deletion runs is SLUICE_OK again; one that is gone is SLUICE_ENOTFOUND.
 SLUICE_EXPORT sluice_rc_t sluice_client_document_delete (sluice_client_t *self, const char *doc_id,
                                                          int timeout_ms);
 

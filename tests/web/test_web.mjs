@@ -490,7 +490,9 @@ async function test_upload_two_pdfs_search_delete(tmp) {
   await waitFor(async () => (await libraryDocs(b)).length === 1, 'library without currency.pdf');
   const left = await libraryDocs(b);
   check(left[0].id !== currencyDoc.id, 'currency.pdf is gone from the library', left);
-  check((await call(srv, 'GET', '/v1/documents/' + currencyDoc.id)).status === 404, 'and from the server');
+  // the deletion was accepted (202): the delete service removes it just after
+  await waitFor(async () => (await call(srv, 'GET', '/v1/documents/' + currencyDoc.id)).status === 404,
+                'and from the server');
   await page.press('#q', 'Enter');
   await waitFor(async () => /match/.test(await page.locator('#search-status').textContent()), 'search again');
   const after = await page.locator('#hits li').evaluateAll((lis) => lis.map((li) => li.dataset.doc));

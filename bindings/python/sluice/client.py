@@ -591,7 +591,10 @@ class Client:
         return Document.from_map(reply.get("document") or {})
 
     def delete_document(self, doc_id: str, *, timeout: Optional[float] = None) -> None:
-        """Delete a document with its chunks and vectors. Raises :class:`NotFound`."""
+        """Delete a document with its chunks and vectors. Returns once the
+        deletion is accepted: from then on no search returns it, and the
+        server's delete service removes it shortly after. Deleting it again
+        meanwhile is harmless; raises :class:`NotFound` once it is gone."""
         self._request("query", "doc_delete", {"id": _check_token(doc_id, "document id")}, timeout)
 
     def workspace_info(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
