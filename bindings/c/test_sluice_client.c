@@ -28,6 +28,18 @@
     CHECK (rc_ == SLUICE_OK, "%s -> %s (%d: %s)", #expr, sluice_rc_name (rc_), \
            sluice_client_status (client), sluice_client_message (client)); } while (0)
 
+
+//  Does the msgpack reply hold this key or string (its bytes)?
+static bool
+s_holds (const void *data, size_t size, const char *text)
+{
+    size_t len = strlen (text);
+    for (size_t i = 0; i + len <= size; i++)
+        if (memcmp ((const char *) data + i, text, len) == 0)
+            return true;
+    return false;
+}
+
 static sluice_client_t *
 s_connect (const char *endpoint, const char *cert, const char *broker)
 {
@@ -329,6 +341,23 @@ s_e2e (const char *endpoint, const char *text_path, const char *pdf_path)
     sluice_job_destroy (&ctl);
     rc = sluice_client_retry (client, "../x", NULL, 0);
     CHECK (rc == SLUICE_EINVAL, "a malformed id is refused here %s", sluice_rc_name (rc));
+
+    //  What has no function of its own is one sluice_client_call away:
+    //  pausing and resuming this workspace's intake, its sources
+    static const char empty_map [] = "\x80";       //  msgpack {}
+    void *reply = NULL;
+    size_t reply_size = 0;
+    OK (client, sluice_client_call (client, "intake", "pause", empty_map, 1, &reply, &reply_size, 0));
+    CHECK (reply && s_holds (reply, reply_size, "paused"), "pause answers the workspace's state");
+    sluice_free (reply);
+    OK (client, sluice_client_call (client, "intake", "resume", empty_map, 1, &reply, &reply_size, 0));
+    CHECK (reply && s_holds (reply, reply_size, "started"), "resume says what it started");
+    sluice_free (reply);
+    OK (client, sluice_client_call (client, "sources", "source_list", empty_map, 1, &reply, &reply_size, 0));
+    CHECK (reply && s_holds (reply, reply_size, "sources"), "the sources service answers a client");
+    sluice_free (reply);
+    rc = sluice_client_call (client, "sources", "source_sync", "\x81\xa2id\xa4nope", 9, &reply, &reply_size, 0);
+    CHECK (rc == SLUICE_ENOTFOUND, "sync of an unknown source %s", sluice_rc_name (rc));
 
     //  Another workspace sees nothing of this one
     OK (client, sluice_client_set_workspace (client, "elsewhere"));
