@@ -15,6 +15,7 @@ foreach(name upload_two_pdfs_search_delete failing_file_shows_reason restart_mid
              hit_opens_its_page hit_opens_its_page_with_key
              upload_with_attributes_then_filter bad_filter_says_why library_shows_attributes
              retag_from_library upload_resumes_after_dropped_connection cancel_then_retry_buttons
+             pause_resume_and_rechunk
              sources_panel)
   add_test(NAME web_${name} COMMAND bash ${SL_WEB_RUN} test_${name})
   set_tests_properties(web_${name} PROPERTIES TIMEOUT 240 SKIP_RETURN_CODE 77 FIXTURES_REQUIRED sl_web

@@ -1447,12 +1447,52 @@ async function test_sources_panel(tmp) {
   checkClean(b, { allowProblems: [/status of 400 \(Bad Request\)/] });
 }
 
+// Pause and resume this workspace's intake from the page (a document added
+// while paused is held, then completes), and re-chunk a stored document
+// from the library: a job of its own that neither fetches nor parses
+async function test_pause_resume_and_rechunk(tmp) {
+  const srv = await new Sluiced(tmp).start();
+  const b = await openBrowser(tmp, srv);
+  const { page } = b;
+  await page.setInputFiles('#files', textDoc(tmp, 'first.txt', 'first'));
+  check((await waitRow(b, 'first.txt', ['completed', 'failed'])).state === 'completed', 'first.txt completed');
+  const toggle = page.locator('#intake-toggle');
+  await waitFor(async () => (await toggle.isVisible()) && (await toggle.textContent()) === 'Pause intake', 'the pause button');
+  await toggle.click();
+  await waitFor(async () => (await toggle.textContent()) === 'Resume intake', 'the button turns to resume');
+  check((await call(srv, 'GET', '/v1/workspace')).data.paused === true, 'the server says paused');
+  await page.setInputFiles('#files', textDoc(tmp, 'second.txt', 'second'));
+  await waitFor(async () => (await rowInfo(b, 'second.txt')).message.includes('held'), 'second.txt held');
+  await waitFor(async () => /held/.test(await page.locator('#intake-status').textContent()), 'the status counts it');
+  const held = (await rowInfo(b, 'second.txt')).job;
+  check((await call(srv, 'GET', '/v1/jobs/' + held)).data.job.held === true, 'the server holds the job');
+  await toggle.click();
+  check((await waitRow(b, 'second.txt', ['completed', 'failed'])).state === 'completed', 'resumed, it completes');
+  check((await toggle.textContent()) === 'Pause intake' && (await call(srv, 'GET', '/v1/workspace')).data.paused === false,
+        'running again');
+
+  // Re-chunk from the library
+  const docs = await waitFor(async () => { const d = await libraryDocs(b); return d.length === 2 ? d : false; }, 'two documents');
+  const first = (await call(srv, 'GET', '/v1/documents')).data.documents.find((d) => d.source.endsWith('first.txt'));
+  const title = await page.locator('#docs tr[data-doc="' + first.id + '"] .doc-title').textContent();
+  check(docs.some((d) => d.id === first.id), 'first.txt in the library', docs);
+  const before = await page.locator('#jobs > li').count();
+  await page.locator('#docs tr[data-doc="' + first.id + '"]').getByRole('button', { name: /^Re-chunk / }).click();
+  await waitFor(async () => (await page.locator('#jobs > li').count()) === before + 1, 'a row for the re-chunk');
+  const info = await waitRow(b, title, ['completed', 'failed']);
+  check(info.state === 'completed', 're-chunk completed', info);
+  const job = (await call(srv, 'GET', '/v1/jobs/' + info.job)).data.job;
+  check(job.document_id === first.id && job.state === 'completed', 'the same document, cut again', job);
+  check(!job.stages || !job.stages.fetch || !job.stages.fetch.started, 'without fetching it again', job.stages);
+  checkClean(b);
+}
+
 const TESTS = [test_upload_two_pdfs_search_delete, test_failing_file_shows_reason, test_restart_mid_ingest,
                test_restart_edge_before_broker, test_many_at_once, test_api_key, test_keyboard_phone_and_steady_layout, test_rows_in_every_state,
                test_hit_section_and_badges, test_scan_shows_ocr_stage, test_hit_opens_its_page,
                test_hit_opens_its_page_with_key, test_upload_with_attributes_then_filter, test_bad_filter_says_why,
                test_library_shows_attributes, test_retag_from_library, test_upload_resumes_after_dropped_connection,
-               test_cancel_then_retry_buttons, test_sources_panel];
+               test_cancel_then_retry_buttons, test_sources_panel, test_pause_resume_and_rechunk];
 
 async function main() {
   const only = new Set(process.argv.slice(2));

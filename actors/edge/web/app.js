@@ -633,6 +633,7 @@
       case 'job_held':
         row.state = 'queued';
         row.message = 'held: the workspace is paused';
+        refreshIntake();
         break;
       default:
         return;
@@ -1126,6 +1127,7 @@
       return;
     }
     row.jobId = job.id;
+    if (job.held) refreshIntake();
     if (typeof job.created === 'number') { row.created = job.created; noteServerTime(job.created); }
     if (job.source) row.source = job.source;
     row.el.name.title = row.source || row.name;
@@ -1312,6 +1314,8 @@
                                   'aria-label': 'Search in ' + title });
     const tag = el('button', { type: 'button', class: 'quiet', text: 'Attributes', 'aria-expanded': 'false',
                                'aria-label': 'Edit attributes of ' + title });
+    const again = el('button', { type: 'button', class: 'quiet', text: 'Re-chunk',
+                                 'aria-label': 'Re-chunk ' + title + ' with this workspace\'s chunking' });
     const del = el('button', { type: 'button', class: 'danger', text: 'Delete', 'aria-label': 'Delete ' + title });
     const cell = el('td', { class: 'doc' }, el('span', { class: 'doc-title', text: title }),
                     source ? el('span', { class: 'doc-source', text: source }) : null, metaChips(doc.meta));
@@ -1325,14 +1329,77 @@
       el('td', { class: 'model', 'data-label': 'Model', text: doc.model || '–' }),
       el('td', { 'data-label': 'Added' },
          el('time', { datetime: when.iso || null, title: when.title, text: when.text })),
-      el('td', { class: 'actions' }, within, tag, del));
+      el('td', { class: 'actions' }, within, tag, again, del));
     tr.openEditor = editor.open;
     within.addEventListener('click', () => {
       setWithin(doc, title);
       $('q').focus();
     });
     del.addEventListener('click', () => deleteDoc(doc, title, tr));
+    again.addEventListener('click', () => reprocessDoc(doc, title, again));
     return tr;
+  }
+
+  // Cut a stored document again with the workspace's chunking now, from its
+  // kept pages (no fetch, no parse): a job of its own, followed in Progress
+  async function reprocessDoc(doc, title, button) {
+    const status = $('library-status');
+    button.disabled = true;
+    try {
+      const data = await api('POST', '/v1/documents/' + encodeURIComponent(doc.id) + '/reprocess', { from: 'chunk' });
+      const job = data && data.job;
+      if (!job || !job.id) throw new Error('no job in the answer');
+      const row = newRow('reprocess', title, { source: job.source || doc.source || null });
+      row.jobId = job.id;
+      row.state = 'queued';
+      if (job.held) row.message = 'held: the workspace is paused';
+      saveRows();
+      render(row);
+      openStream(row);
+      schedulePoll();
+      announce('Re-chunking ' + title + '.');
+    } catch (e) {
+      status.dataset.kind = 'error';
+      status.textContent = 'Cannot re-chunk ' + title + ': ' + e.message;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // Pause and resume this workspace's intake: while paused, new documents
+  // are accepted and held (their rows say so) until Resume starts them
+  let intakePaused = null;
+  function showIntake(ws) {
+    if (!ws || typeof ws.paused !== 'boolean') return;
+    intakePaused = ws.paused;
+    const button = $('intake-toggle');
+    button.hidden = false;
+    button.textContent = ws.paused ? 'Resume intake' : 'Pause intake';
+    button.setAttribute('aria-pressed', ws.paused ? 'true' : 'false');
+    const held = typeof ws.held === 'number' ? ws.held : 0;
+    $('intake-status').textContent = ws.paused
+      ? 'Intake paused' + (held ? ': ' + held + (held === 1 ? ' document held' : ' documents held') : '')
+      : '';
+  }
+
+  async function refreshIntake() {
+    try { showIntake(await api('GET', '/v1/workspace')); } catch (e) { /* the status line says why */ }
+  }
+
+  async function toggleIntake() {
+    const button = $('intake-toggle');
+    button.disabled = true;
+    try {
+      const data = await api('POST', intakePaused ? '/v1/workspace/resume' : '/v1/workspace/pause');
+      showIntake(data);
+      announce(intakePaused ? 'Intake paused: new documents are held.'
+                            : 'Intake resumed' + (data && data.started ? ': ' + data.started + ' started.' : '.'));
+      if (!intakePaused) schedulePoll();
+    } catch (e) {
+      $('intake-status').textContent = 'Cannot change intake: ' + e.message;
+    } finally {
+      button.disabled = false;
+    }
   }
 
   async function deleteDoc(doc, title, tr) {
@@ -1782,6 +1849,8 @@
     });
     $('more').addEventListener('click', () => loadLibrary(true));
     $('clear-done').addEventListener('click', clearFinished);
+    $('intake-toggle').addEventListener('click', toggleIntake);
+    refreshIntake();
     $('source-form').addEventListener('submit', (e) => {
       e.preventDefault();
       addSource(e.target);
