@@ -874,9 +874,10 @@ s_http_error (sl_fetch_ctx_t *ctx, CURL *curl, CURLcode code, const char *curl_m
     }
 }
 
-static int
-s_fetch_http (const sl_fetch_opts_t *opts, sl_blob_t *blobs, const char *url, const char *shown,
-              sl_fetch_result_t *result, char *err, size_t errlen)
+//  A transfer's context: curl set up once, the guard's allowed ranges
+//  parsed. NULL with err set when fetch.allow_cidrs does not parse.
+static sl_fetch_ctx_t *
+s_ctx_new (const sl_fetch_opts_t *opts, char *err, size_t errlen)
 {
     pthread_once (&s_curl_once, s_curl_init);
     sl_fetch_ctx_t *ctx = calloc (1, sizeof *ctx);
@@ -887,9 +888,20 @@ s_fetch_http (const sl_fetch_opts_t *opts, sl_blob_t *blobs, const char *url, co
     ctx->allow_count = sl_fetch_cidrs_parse (opts->allow_cidrs, &ctx->allow, bad, sizeof bad);
     if (ctx->allow_count < 0) {
         free (ctx);
-        return s_fail (err, errlen, SL_FETCH_PERMANENT,
-                       "invalid fetch.allow_cidrs entry '%s' (want address or address/prefix)", bad);
+        s_fail (err, errlen, SL_FETCH_PERMANENT,
+                "invalid fetch.allow_cidrs entry '%s' (want address or address/prefix)", bad);
+        return NULL;
     }
+    return ctx;
+}
+
+static int
+s_fetch_http (const sl_fetch_opts_t *opts, sl_blob_t *blobs, const char *url, const char *shown,
+              sl_fetch_result_t *result, char *err, size_t errlen)
+{
+    sl_fetch_ctx_t *ctx = s_ctx_new (opts, err, errlen);
+    if (!ctx)
+        return SL_FETCH_PERMANENT;
     ctx->writer = sl_blob_writer_new (blobs, opts->max_bytes);
     if (!ctx->writer) {
         free (ctx->allow);
@@ -1089,18 +1101,9 @@ sl_fetch_probe (const sl_fetch_opts_t *opts, const char *url, const char *etag,
     if (!url || strncmp (url, "http", 4) || strlen (url) > S_MAX_URL)
         return s_fail (err, errlen, SL_FETCH_PERMANENT, "only http and https URLs of at most %d "
                        "characters can be probed", S_MAX_URL);
-    pthread_once (&s_curl_once, s_curl_init);
-    sl_fetch_ctx_t *ctx = calloc (1, sizeof *ctx);
-    assert (ctx);
-    ctx->opts = opts;
-    ctx->content_length = -1;
-    char bad [80];
-    ctx->allow_count = sl_fetch_cidrs_parse (opts->allow_cidrs, &ctx->allow, bad, sizeof bad);
-    if (ctx->allow_count < 0) {
-        free (ctx);
-        return s_fail (err, errlen, SL_FETCH_PERMANENT,
-                       "invalid fetch.allow_cidrs entry '%s' (want address or address/prefix)", bad);
-    }
+    sl_fetch_ctx_t *ctx = s_ctx_new (opts, err, errlen);
+    if (!ctx)
+        return SL_FETCH_PERMANENT;
     s_probe_state_t state = { ctx, probe };
     struct curl_slist *headers = NULL;
     char line [400];
