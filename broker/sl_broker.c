@@ -292,7 +292,10 @@ s_dead_letter (broker_t *self, item_t *item, const char *reason)
     if (strcmp (sl_envelope_kind (env), "event") != 0) {
         sl_mpw_t w;
         sl_mpw_init (&w);
-        msgpack_pack_map (&w.pk, 7);
+        uint32_t run = sl_envelope_run (env);
+        msgpack_pack_map (&w.pk, 7 + (run ? 1 : 0));
+        if (run)                //  the journal fails the job only if it is still that run
+            sl_mpw_kv_int (&w, "run", run);
         sl_mpw_kv_str (&w, "type", "dead_letter");
         sl_mpw_kv_str (&w, "stage", stage);
         sl_mpw_kv_str (&w, "reason", reason);

@@ -19,6 +19,7 @@ struct _sl_envelope_t {
     uint32_t max_attempts;
     int64_t deadline;
     int64_t created;
+    uint32_t run;
     void *body;
     size_t body_size;
 };
@@ -91,6 +92,8 @@ uint32_t sl_envelope_attempt (const sl_envelope_t *self) { return self->attempt;
 uint32_t sl_envelope_max_attempts (const sl_envelope_t *self) { return self->max_attempts; }
 int64_t sl_envelope_deadline (const sl_envelope_t *self) { return self->deadline; }
 int64_t sl_envelope_created (const sl_envelope_t *self) { return self->created; }
+uint32_t sl_envelope_run (const sl_envelope_t *self) { return self->run; }
+void sl_envelope_set_run (sl_envelope_t *self, uint32_t run) { self->run = run; }
 void sl_envelope_set_attempt (sl_envelope_t *self, uint32_t a) { self->attempt = a; }
 void sl_envelope_set_max_attempts (sl_envelope_t *self, uint32_t m) { self->max_attempts = m; }
 void sl_envelope_set_deadline (sl_envelope_t *self, int64_t d) { self->deadline = d; }
@@ -200,7 +203,9 @@ sl_envelope_encode (const sl_envelope_t *self, char **data, size_t *size)
 {
     sl_mpw_t w;
     sl_mpw_init (&w);
-    msgpack_pack_map (&w.pk, 11);
+    //  run only when not 0: most jobs run once, and an older receiver
+    //  ignores the key
+    msgpack_pack_map (&w.pk, 11 + (self->run ? 1 : 0));
     sl_mpw_kv_int (&w, "v", SL_ENVELOPE_VERSION);
     sl_mpw_kv_str (&w, "id", self->id);
     sl_mpw_kv_str (&w, "kind", self->kind);
@@ -214,6 +219,8 @@ sl_envelope_encode (const sl_envelope_t *self, char **data, size_t *size)
     sl_mpw_kv_int (&w, "max", self->max_attempts);
     sl_mpw_kv_int (&w, "dl", self->deadline);
     sl_mpw_kv_int (&w, "ts", self->created);
+    if (self->run)
+        sl_mpw_kv_int (&w, "run", self->run);
     sl_mpw_key (&w, "body");
     sl_mpw_bin (&w, self->body, self->body_size);
     *data = sl_mpw_take (&w, size);
@@ -312,7 +319,8 @@ s_decode_fields (const msgpack_object *root, sl_envelope_t *self, char *err, siz
     ||  s_read_uint32 (root, "att", &self->attempt, err, errlen)
     ||  s_read_uint32 (root, "max", &self->max_attempts, err, errlen)
     ||  s_read_int64 (root, "dl", &self->deadline, err, errlen)
-    ||  s_read_int64 (root, "ts", &self->created, err, errlen))
+    ||  s_read_int64 (root, "ts", &self->created, err, errlen)
+    ||  s_read_uint32 (root, "run", &self->run, err, errlen))
         return -1;
     const msgpack_object *body = sl_mp_get (root, "body");
     if (body && body->type != MSGPACK_OBJECT_NIL) {

@@ -11,6 +11,9 @@
         max    uint    attempts allowed before the message is dead-lettered
         dl     int     deadline, ms since epoch (0 = none)
         ts     int     creation time, ms since epoch
+        run    uint    the job's run (0 first, +1 per retry); omitted when 0,
+                       copied to every successor so a stage can tell a
+                       retried job's old messages from its new ones
         body   bin     the stage-specific payload, itself msgpack
     The broker reads only v, id, route, att, max, dl; everything else passes
     through untouched. Unknown keys are ignored so a newer sender can add
@@ -57,6 +60,7 @@ uint32_t sl_envelope_attempt (const sl_envelope_t *self);
 uint32_t sl_envelope_max_attempts (const sl_envelope_t *self);
 int64_t sl_envelope_deadline (const sl_envelope_t *self);
 int64_t sl_envelope_created (const sl_envelope_t *self);
+uint32_t sl_envelope_run (const sl_envelope_t *self);
 
 //  Setters return 0, or -1 if the value is not acceptable (bad characters,
 //  too long); the envelope is unchanged on failure.
@@ -65,6 +69,7 @@ int sl_envelope_set_kind (sl_envelope_t *self, const char *kind);
 void sl_envelope_set_attempt (sl_envelope_t *self, uint32_t attempt);
 void sl_envelope_set_max_attempts (sl_envelope_t *self, uint32_t max_attempts);
 void sl_envelope_set_deadline (sl_envelope_t *self, int64_t deadline_ms);
+void sl_envelope_set_run (sl_envelope_t *self, uint32_t run);
 
 //  Routing slip. The next service is route[0]; NULL when the route is done.
 int sl_envelope_route_size (const sl_envelope_t *self);

@@ -66,6 +66,8 @@ sl_envelope_test (bool verbose)
     sl_envelope_set_attempt (env, 2);
     sl_envelope_set_max_attempts (env, 5);
     sl_envelope_set_deadline (env, 1234567890123LL);
+    assert (sl_envelope_run (env) == 0);
+    sl_envelope_set_run (env, 3);
     sl_envelope_set_body (env, "\x81\xa3url\xa1x", 7);
     char *data;
     size_t size;
@@ -83,6 +85,7 @@ sl_envelope_test (bool verbose)
     assert (sl_envelope_max_attempts (copy) == 5);
     assert (sl_envelope_deadline (copy) == 1234567890123LL);
     assert (sl_envelope_created (copy) == sl_envelope_created (env));
+    assert (sl_envelope_run (copy) == 3);
     size_t body_size;
     const char *body = sl_envelope_body (copy, &body_size);
     assert (body_size == 7 && memcmp (body, "\x81\xa3url\xa1x", 7) == 0);
@@ -90,6 +93,7 @@ sl_envelope_test (bool verbose)
     assert (strcmp (sl_envelope_service (copy), "parse") == 0);
     sl_envelope_t *dup = sl_envelope_dup (copy);
     assert (sl_envelope_route_size (dup) == 4);
+    assert (sl_envelope_run (dup) == 3);           //  a successor keeps its job's run
     sl_envelope_destroy (&dup);
     sl_envelope_destroy (&copy);
     sl_envelope_destroy (&copy);

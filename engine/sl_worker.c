@@ -168,7 +168,24 @@ sl_ctx_event (sl_ctx_t *ctx, const void *data, size_t size)
     snprintf (cmd.topic, sizeof cmd.topic, "%s", sl_envelope_job (ctx->env));
     snprintf (cmd.name, sizeof cmd.name, "%s", sl_envelope_workspace (ctx->env));
     cmd.frames = zmsg_new ();
-    zmsg_addmem (cmd.frames, data, size);
+    //  A retried job's events say which run they belong to: the journal
+    //  moves the job row only for its current run, and a follower tells a
+    //  late event of the run that was cancelled from the new run's
+    uint32_t run = sl_envelope_run (ctx->env);
+    char err [128];
+    sl_mp_t *event = run ? sl_mp_decode (data, size, err, sizeof err) : NULL;
+    if (event && sl_mp_root (event)->type == MSGPACK_OBJECT_MAP) {
+        sl_mpw_t w;
+        sl_mpw_init (&w);
+        const char *const except [] = { "run", NULL };
+        sl_mpw_map_extend (&w, sl_mp_root (event), except, 1);
+        sl_mpw_kv_int (&w, "run", run);
+        zmsg_addmem (cmd.frames, w.buf.data, w.buf.size);
+        sl_mpw_reset (&w);
+    }
+    else
+        zmsg_addmem (cmd.frames, data, size);
+    sl_mp_destroy (&event);
     s_to_actor (ctx, "E", &cmd);
 }
 

@@ -102,6 +102,7 @@ typedef struct {
     int64_t lease_until_ms;
     char *options;              //  JSON text or NULL
     bool held;                  //  accepted while its workspace's intake was paused: not started
+    int run;                    //  0, then one more at each retry: its messages carry it
 } sl_store_job_t;
 
 //  Job control: the transitions a person asks for (sl_store_job_control)

@@ -75,15 +75,19 @@ sl_store_job_gate (const sl_envelope_t *env, void *node)
     const char *job = sl_envelope_job (env);
     sl_store_job_t row;
     memset (&row, 0, sizeof row);
-    bool cancelled = sl_store_job_get (store, job, &row) == SL_STORE_OK
-                  && row.state == SL_STORE_CANCELLED;
+    bool found = sl_store_job_get (store, job, &row) == SL_STORE_OK;
+    //  A message of an earlier run: that run was cancelled or failed and
+    //  the job was retried since. Its artifacts are the new run's now, so
+    //  the message goes without touching them
+    bool superseded = found && (int64_t) sl_envelope_run (env) < row.run;
+    bool cancelled = found && !superseded && row.state == SL_STORE_CANCELLED;
     sl_store_job_reset (&row);
     if (cancelled) {
         sl_blob_t *blobs = sl_node_blob ((sl_node_t *) node, err, sizeof err);
         if (blobs)
             sl_blob_job_remove (blobs, job);
     }
-    return !cancelled;
+    return !cancelled && !superseded;
 }
 
 void
@@ -94,7 +98,7 @@ sl_store_pack_job (sl_mpw_t *w, const sl_store_job_t *job)
     json_t *options = job->options ? json_loads (job->options, 0, NULL) : NULL;
     const char *run = json_string_value (json_object_get (options, "source_run"));
     const char *source_id = json_string_value (json_object_get (options, "source_id"));
-    msgpack_pack_map (&w->pk, 19 + (run ? 1 : 0) + (source_id ? 1 : 0));
+    msgpack_pack_map (&w->pk, 20 + (run ? 1 : 0) + (source_id ? 1 : 0));
     if (run)
         sl_mpw_kv_str (w, "source_run", run);
     if (source_id)
@@ -103,6 +107,7 @@ sl_store_pack_job (sl_mpw_t *w, const sl_store_job_t *job)
     sl_mpw_kv_str (w, "id", job->id);
     sl_mpw_kv_str (w, "workspace", job->workspace);
     sl_mpw_kv_str (w, "state", sl_store_state_name (job->state));
+    sl_mpw_kv_int (w, "run", job->run);
     s_kv_str_or_nil (w, "stage", job->stage == SL_STORE_STAGE_NONE ? NULL : sl_store_stage_name (job->stage));
     sl_mpw_kv_int (w, "percent", job->state == SL_STORE_COMPLETED ? 100 : job->percent);
     s_kv_str_or_nil (w, "source", job->source);

@@ -23,7 +23,9 @@ sl_store_t *sl_store_shared (sl_node_t *node, char *err, size_t errlen);
 
 //  The stage boundary's gate (sl_worker_config_t.admit; arg: the node):
 //  false if the message's job was cancelled, after removing the job's
-//  artifacts (data/jobs/<job>/). One read of the job's row in the store
+//  artifacts (data/jobs/<job>/); false also, leaving the artifacts alone,
+//  for a message of an earlier run of a job retried since (its envelope's
+//  run is below the job's). One read of the job's row in the store
 //  every stage process opens, so it holds when stages are processes on
 //  other hosts. True when in doubt (no store, a failed read, a job nobody
 //  recorded): a cancel must never cost a job that was not cancelled.

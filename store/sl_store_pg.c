@@ -394,6 +394,10 @@ static const s_migration_t s_migrations [] = {
       ");"
       "CREATE INDEX source_runs_by_source ON source_runs (source_id, started_ms);"
     },
+    //  A job's run (see the SQLite store's migration 12)
+    { 13,
+      "ALTER TABLE jobs ADD COLUMN run INTEGER NOT NULL DEFAULT 0;"
+    },
 };
 #define S_MIGRATIONS ((int) (sizeof s_migrations / sizeof s_migrations [0]))
 
@@ -448,7 +452,7 @@ static const s_migration_t s_migrations [] = {
     "AND d.state = 'ready' " \
     "AND ($2::text[] IS NULL OR d.id = ANY ($2::text[]))"
 //  A job back to its start: what its last run recorded goes
-#define S_RESTART "state = 'queued', stage = NULL, percent = 0, attempts = 0, " \
+#define S_RESTART "state = 'queued', stage = NULL, percent = 0, attempts = 0, run = run + 1, " \
     "error_stage = NULL, error = NULL, document_id = NULL, replaced = NULL, " \
     "duplicate_of = NULL, fetch_started_ms = NULL, fetch_finished_ms = NULL, " \
     "parse_started_ms = NULL, parse_finished_ms = NULL, chunk_started_ms = NULL, " \
@@ -460,7 +464,7 @@ static const s_migration_t s_migrations [] = {
     "fetch_started_ms, fetch_finished_ms, parse_started_ms, parse_finished_ms, " \
     "chunk_started_ms, chunk_finished_ms, embed_started_ms, embed_finished_ms, " \
     "store_started_ms, store_finished_ms, lease_owner, lease_until_ms, options, replaced, " \
-    "duplicate_of, held FROM jobs "
+    "duplicate_of, held, run FROM jobs "
 #define S_DOC_COLS "SELECT id, workspace, sha256, source, mime, title, model_id, job_id, " \
     "state, pages, bytes, chunks, created_ms, updated_ms, chunking, meta, pages_blob FROM documents "
 //  $1 id, $2 state, $3 stage, $4 now
@@ -1417,6 +1421,7 @@ s_job_read (const PGresult *res, int row, sl_store_job_t *job)
     s_copy (res, row, 27, job->replaced, sizeof job->replaced);
     s_copy (res, row, 28, job->duplicate_of, sizeof job->duplicate_of);
     job->held = s_int (res, row, 29) != 0;
+    job->run = s_int (res, row, 30);
 }
 
 //  Why did a guarded job UPDATE change nothing? NOT_FOUND or TERMINAL, or

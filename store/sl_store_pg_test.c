@@ -277,7 +277,7 @@ s_test_open (const s_server_t *server)
     s_url (server, "t_open", url, sizeof url);
     sl_store_t *store = s_open (url);
     CHECK (strcmp (sl_store_backend (store), "postgres") == 0);
-    CHECK (s_value (url, "SELECT COUNT(*) FROM schema_version") == 12);
+    CHECK (s_value (url, "SELECT COUNT(*) FROM schema_version") == 13);
     int64_t applied = s_value (url, "SELECT applied_ms FROM schema_version WHERE version = 1");
     CHECK (applied > 0);
     CHECK (s_value (url, "SELECT COUNT(*) FROM information_schema.tables WHERE "
@@ -288,7 +288,7 @@ s_test_open (const s_server_t *server)
     CHECK (store == NULL);
     sl_store_destroy (&store);
     store = s_open (url);
-    CHECK (s_value (url, "SELECT COUNT(*) FROM schema_version") == 12);
+    CHECK (s_value (url, "SELECT COUNT(*) FROM schema_version") == 13);
     CHECK (s_value (url, "SELECT applied_ms FROM schema_version WHERE version = 1")
             == applied);
     sl_store_destroy (&store);
@@ -313,7 +313,7 @@ s_test_open (const s_server_t *server)
         sl_store_t *other = opened;
         sl_store_destroy (&other);
     }
-    CHECK (s_value (url, "SELECT COUNT(*) FROM schema_version") == 12);
+    CHECK (s_value (url, "SELECT COUNT(*) FROM schema_version") == 13);
 }
 
 //  Racing commits: T_RACERS threads, two per handle, meet at a barrier

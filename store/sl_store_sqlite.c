@@ -393,6 +393,13 @@ static const s_migration_t s_migrations [] = {
       ");"
       "CREATE INDEX source_runs_by_source ON source_runs (source_id, started_ms);"
     },
+    //  A job's run: 0 for its first, one more at each retry. Messages carry
+    //  the run that sent them, and a stage drops those of an earlier run
+    //  (sl_store_job_gate): a cancelled run's handler still at work when the
+    //  retry came must not go on beside the new run
+    { 12,
+      "ALTER TABLE jobs ADD COLUMN run INTEGER NOT NULL DEFAULT 0;"
+    },
 };
 #define S_MIGRATIONS ((int) (sizeof s_migrations / sizeof s_migrations [0]))
 
@@ -430,11 +437,11 @@ static const s_migration_t s_migrations [] = {
     "fetch_started_ms, fetch_finished_ms, parse_started_ms, parse_finished_ms, " \
     "chunk_started_ms, chunk_finished_ms, embed_started_ms, embed_finished_ms, " \
     "store_started_ms, store_finished_ms, lease_owner, lease_until_ms, options, replaced, " \
-    "duplicate_of, held FROM jobs "
+    "duplicate_of, held, run FROM jobs "
 #define S_DOC_COLS "SELECT id, workspace, sha256, source, mime, title, model_id, job_id, " \
     "state, pages, bytes, chunks, created_ms, updated_ms, chunking, meta, pages_blob FROM documents "
 //  A job back to its start: what its last run recorded goes
-#define S_RESTART "state = 'queued', stage = NULL, percent = 0, attempts = 0, " \
+#define S_RESTART "state = 'queued', stage = NULL, percent = 0, attempts = 0, run = run + 1, " \
     "error_stage = NULL, error = NULL, document_id = NULL, replaced = NULL, " \
     "duplicate_of = NULL, fetch_started_ms = NULL, fetch_finished_ms = NULL, " \
     "parse_started_ms = NULL, parse_finished_ms = NULL, chunk_started_ms = NULL, " \
@@ -1009,6 +1016,7 @@ s_job_read (sqlite3_stmt *st, sl_store_job_t *job)
     s_col_copy (st, 27, job->replaced, sizeof job->replaced);
     s_col_copy (st, 28, job->duplicate_of, sizeof job->duplicate_of);
     job->held = sqlite3_column_int (st, 29) != 0;
+    job->run = sqlite3_column_int (st, 30);
 }
 
 //  Why did a guarded job UPDATE change nothing? NOT_FOUND or TERMINAL, or

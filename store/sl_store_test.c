@@ -208,6 +208,7 @@ s_test_upgrade (const char *path, const char *url)
                           "ALTER TABLE documents DROP COLUMN meta; "
                           "ALTER TABLE workspaces DROP COLUMN filters_gen; "
                           "DROP TABLE source_runs; DROP TABLE source_items; DROP TABLE sources; "
+                          "ALTER TABLE jobs DROP COLUMN run; "
                           "DELETE FROM schema_version WHERE version >= 2",
                           NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close (db);
@@ -269,7 +270,7 @@ s_test_open (const char *dir, const char *path, const char *url)
         fprintf (stderr, "open: %s\n", err);
     CHECK (store);
     CHECK (strcmp (sl_store_backend (store), "sqlite") == 0);
-    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 11);
+    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 12);
     int64_t applied = s_count (&db, "SELECT applied_ms FROM schema_version WHERE version = 1");
     CHECK (s_count (&db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
                           "AND name IN ('workspaces', 'jobs', 'documents', 'chunks', "
@@ -281,7 +282,7 @@ s_test_open (const char *dir, const char *path, const char *url)
     //  re-open (plain path form) is a no-op for the schema
     store = sl_store_open (path, err, sizeof err);
     CHECK (store);
-    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 11);
+    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 12);
     CHECK (s_count (&db, "SELECT applied_ms FROM schema_version WHERE version = 1") == applied);
     sl_store_destroy (&store);
 

@@ -9,7 +9,8 @@ if(TARGET sluice)
 endif()
 foreach(name cancel_running_parse cancel_with_stages_as_processes cancel_waiting_fetch_drops_at_boundary
              cancel_across_workspaces_refused cancel_finished_job_409 retry_failed_job_completes
-             retry_cancelled_job_completes pause_holds_then_resume_completes pause_survives_restart
+             retry_cancelled_job_completes retry_supersedes_the_cancelled_run
+             pause_holds_then_resume_completes pause_survives_restart
              python_client_job_control cli_job_control reprocess_from_chunk_recuts_without_parse
              reprocess_redriven_goes_the_long_way reprocess_held_while_paused
              reprocess_from_embed_keeps_chunks)

@@ -283,6 +283,52 @@ def test_retry_cancelled_job_completes(tmp):
         docs.close()
 
 
+def test_retry_supersedes_the_cancelled_run(tmp):
+    """Retried while the cancelled run's fetch is still at work: when that
+    fetch ends, its message is dropped at parse (an earlier run's), so only
+    the new run goes on (chunk and embed run once, one document), and the
+    new run's events carry its run number while the old run's late reports
+    move nothing."""
+    docs = DocServer()
+    try:
+        srv = Sluiced(tmp, sets=[LOCAL])
+        job, _, _ = ingest_url(srv, docs.url("slow", "narwhal"))
+        wait_state(srv, job, ("fetching",))
+        st, _, body = call(srv, "POST", "/v1/jobs/%s/cancel" % job)
+        check(st == 200 and body["job"]["run"] == 0, "cancelled in its first run", st, body)
+        st, _, body = call(srv, "POST", "/v1/jobs/%s/retry" % job)
+        check(st == 200 and body["job"]["run"] == 1, "the retry is run 1", st, body)
+        # the new run's fetch asks too: both requests wait on the gate
+        deadline = time.time() + 60
+        while docs.hits < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        check(docs.hits == 2, "both runs' fetches are at the server", docs.hits)
+        docs.gate.set()
+        j = wait_final(srv, job)
+        check(j["state"] == "completed" and j["run"] == 1, "run 1 completed", j)
+        check(len(documents(srv)) == 1, "one document", documents(srv))
+        check(stage_runs(srv, "fetch") == 2, "fetched by both runs", stage_runs(srv, "fetch"))
+        check(stage_runs(srv, "chunk") == 1 and stage_runs(srv, "embed") == 1,
+              "the cancelled run's message went no further than parse's gate",
+              stage_runs(srv, "chunk"), stage_runs(srv, "embed"))
+        events = follow(srv, job, timeout=30)
+        types = [e["event"] for e in events]
+        restart = [i for i, e in enumerate(events)
+                   if e["event"] == "job_started" and e["data"].get("retry")]
+        check(len(restart) == 1 and events[restart[0]]["data"].get("run") == 1,
+              "the retry's start says run 1", types)
+        cancelled = [e for e in events if e["event"] == "job_cancelled"]
+        check(len(cancelled) == 1 and cancelled[0]["data"].get("run", 0) == 0,
+              "the cancel is run 0's", cancelled)
+        late = [e for e in events[restart[0]:] if e["data"].get("run", 0) != 1
+                and e["event"] != "job_cancelled"]
+        check(late == [], "after the retry, only run 1 reports", late)
+        check(types[-1] == "job_completed" and events[-1]["data"].get("run") == 1,
+              "the log ends with run 1's completion", types)
+    finally:
+        docs.close()
+
+
 def test_pause_holds_then_resume_completes(tmp):
     docs = DocServer()
     try:
@@ -385,13 +431,19 @@ def test_python_client_job_control(tmp):
             wait_state(srv, slow.id, ("fetching",))
             got = client.cancel(slow.id)
             check(got.state == "cancelled" and got.terminal, "cancelled", got)
-            types = [e.type for e in client.events(slow.id, timeout=60)]
+            first_run = list(client.events(slow.id, timeout=60))
+            types = [e.type for e in first_run]
             check(types[-1] == "job_cancelled", "events end with job_cancelled", types)
             again = client.retry(slow.id)
-            check(again.state == "queued" and not again.terminal, "retried", again)
+            check(again.state == "queued" and not again.terminal and again.run == got.run + 1,
+                  "retried: its next run", again)
             docs.gate.set()
             final = client.wait(slow.id, timeout=120)   # past its job_cancelled, through the new run
-            check(final.completed, "wait follows the retried run to its end", final)
+            check(final.completed and final.run == again.run, "wait follows the retried run to its end", final)
+            second_run = list(client.events(slow.id, after=first_run[-1].seq, timeout=60))
+            check(second_run[-1].type == "job_completed"
+                  and all(e.run == again.run for e in second_run),
+                  "after the cancel, the log is the new run's", [(e.type, e.run) for e in second_run])
         with sluice.Client("tcp://127.0.0.1:%d" % srv.broker_port, workspace="elsewhere") as other:
             try:
                 other.cancel(slow.id)
@@ -591,7 +643,7 @@ def test_reprocess_from_embed_keeps_chunks(tmp):
 TESTS = [test_cancel_running_parse, test_cancel_with_stages_as_processes,
          test_cancel_waiting_fetch_drops_at_boundary, test_cancel_across_workspaces_refused,
          test_cancel_finished_job_409, test_retry_failed_job_completes,
-         test_retry_cancelled_job_completes, test_pause_holds_then_resume_completes,
+         test_retry_cancelled_job_completes, test_retry_supersedes_the_cancelled_run, test_pause_holds_then_resume_completes,
          test_pause_survives_restart, test_python_client_job_control, test_cli_job_control,
          test_reprocess_from_chunk_recuts_without_parse, test_reprocess_redriven_goes_the_long_way,
          test_reprocess_held_while_paused, test_reprocess_from_embed_keeps_chunks]

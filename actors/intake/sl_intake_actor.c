@@ -447,6 +447,7 @@ s_redrive_one (intake_t *self, sl_client_t *client, sl_store_job_t *job)
     snprintf (salt, sizeof salt, "%d.%lld", attempt, (long long) now);
     sl_envelope_t *env = s_ingest_envelope (job->id, job->workspace, w.buf.data, w.buf.size, salt);
     sl_envelope_set_max_attempts (env, (uint32_t) self->message_attempts);
+    sl_envelope_set_run (env, (uint32_t) job->run);
     sl_mpw_reset (&w);
     sl_client_result_t res;
     sl_client_rc_t rc = sl_client_submit_if_absent (client, env, 5000, &res);

@@ -46,14 +46,18 @@ sl_jobctl_handles (const char *kind)
 }
 
 //  An event of the job, through the journal, sent with the reply.
+//  run: the job's run it is about (the request that makes it is no
+//  message of the job, so the worker cannot stamp it)
 static void
 s_event (sl_ctx_t *ctx, const char *job, const char *ws, const char *type, const char *stage,
-         bool retry)
+         bool retry, int run)
 {
     sl_mpw_t w;
     sl_mpw_init (&w);
-    msgpack_pack_map (&w.pk, 2 + (stage ? 1 : 0) + (retry ? 1 : 0));
+    msgpack_pack_map (&w.pk, 2 + (stage ? 1 : 0) + (retry ? 1 : 0) + (run ? 1 : 0));
     sl_mpw_kv_str (&w, "type", type);
+    if (run)
+        sl_mpw_kv_int (&w, "run", run);
     if (stage)
         sl_mpw_kv_str (&w, "stage", stage);
     if (retry)
@@ -66,7 +70,7 @@ s_event (sl_ctx_t *ctx, const char *job, const char *ws, const char *type, const
 void
 sl_jobctl_held_event (sl_ctx_t *ctx, const char *job, const char *ws)
 {
-    s_event (ctx, job, ws, "job_held", NULL, false);
+    s_event (ctx, job, ws, "job_held", NULL, false, 0);
 }
 
 //  Send the job on from its start: its stored ingest body, a new message
@@ -86,8 +90,11 @@ s_start (sl_ctx_t *ctx, const sl_store_job_t *job, const char *why, int attempts
         snprintf (salt, sizeof salt, "%s.%lld", why, (long long) sl_now_ms ());
         sl_envelope_t *first = sl_jobctl_first_envelope (job->id, job->workspace, w.buf.data,
                                                          w.buf.size, salt, attempts);
+        //  every message of this run carries its number (sl_store_job_gate)
+        sl_envelope_set_run (first, (uint32_t) job->run);
         sl_ctx_submit (ctx, &first);
-        s_event (ctx, job->id, job->workspace, "job_started", NULL, streq (why, "retry"));
+        s_event (ctx, job->id, job->workspace, "job_started", NULL, streq (why, "retry"),
+                 job->run);
     }
     sl_mpw_reset (&w);
     return rc;
@@ -124,7 +131,8 @@ s_cancel (sl_ctx_t *ctx, sl_store_t *store, sl_blob_t *blobs, const char *id, co
     if (blobs)
         sl_blob_job_remove (blobs, id);
     s_event (ctx, id, ws, "job_cancelled",
-             job.stage == SL_STORE_STAGE_NONE ? NULL : sl_store_stage_name (job.stage), false);
+             job.stage == SL_STORE_STAGE_NONE ? NULL : sl_store_stage_name (job.stage), false,
+             job.run);
     sl_store_reply_job (ctx, &job);
     sl_info (id, "cancelled (it was %s)", job.stage == SL_STORE_STAGE_NONE ? "queued"
                                                      : sl_store_stage_name (job.stage));
@@ -177,7 +185,7 @@ s_retry (sl_ctx_t *ctx, sl_store_t *store, sl_blob_t *blobs, const char *id, con
     if (blobs)
         sl_blob_job_remove (blobs, id);
     if (paused)
-        sl_jobctl_held_event (ctx, id, ws);
+        s_event (ctx, id, ws, "job_held", NULL, false, job.run);
     else
     if (s_start (ctx, &job, "retry", attempts)) {
         sl_store_job_fail (store, id, SL_STORE_STAGE_NONE, "cannot retry: job options unreadable");
@@ -422,7 +430,7 @@ s_reprocess_submit (sl_ctx_t *ctx, const char *job, const char *ws, bool embed,
     sl_envelope_set_body (first, body->buf.data, body->buf.size);
     sl_envelope_set_max_attempts (first, (uint32_t) attempts);
     sl_ctx_submit (ctx, &first);
-    s_event (ctx, job, ws, "job_started", NULL, false);
+    s_event (ctx, job, ws, "job_started", NULL, false, 0);
 }
 
 //  Make the job for document doc and start it (or hold it, paused): what

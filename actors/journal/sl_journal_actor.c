@@ -20,6 +20,8 @@
     for a cancelled job (a handler that was running when the cancel came:
     the log ends with job_cancelled); and so are parse's
     attachment/attachment_refused (the record of a mail's attachments).
+    An event of an earlier run of a job that was retried since (its "run"
+    below the job row's) moves nothing (s_stale).
 */
 #include "sl_store_node.h"
 #include "sl_json.h"
@@ -53,6 +55,24 @@ s_cancelled (sl_store_t *store, const char *job, int rc)
                   && row.state == SL_STORE_CANCELLED;
     sl_store_job_reset (&row);
     return cancelled;
+}
+
+//  An event of an earlier run of a job retried since (its "run" is below
+//  the job's; no "run" is run 0) must not move the job row: a handler of
+//  the cancelled run, still at work when the retry came, would report its
+//  stage, or fail the new run with a dead letter. Of those only the run's
+//  own start and cancel are logged (with their run, so a follower can tell
+//  them from the new run's); the rest is dropped.
+static bool
+s_stale (sl_store_t *store, const char *job, const char *type, const msgpack_object *event)
+{
+    int64_t run = 0;
+    sl_mp_get_int (event, "run", &run);
+    sl_store_job_t row;
+    memset (&row, 0, sizeof row);
+    bool stale = sl_store_job_get (store, job, &row) == SL_STORE_OK && run < row.run;
+    sl_store_job_reset (&row);
+    return stale && !streq (type, "job_started") && !streq (type, "job_cancelled");
 }
 
 //  Apply the event to the job row. Returns false to drop the event.
@@ -130,6 +150,8 @@ s_journal (sl_ctx_t *ctx, void *state)
         return SL_FAIL;
     }
     char final_type [64];
+    if (s_stale (store, job, type, event))
+        return SL_DONE;         //  an earlier run's: it says nothing of the job now
     if (!s_apply (store, job, type, event, final_type, sizeof final_type))
         return SL_DONE;         //  job already terminal: drop quietly
     //  Persist data without "type" (stored in its own column)

@@ -288,7 +288,7 @@
   function newRow(kind, name, extra) {
     const row = Object.assign({
       uid: ++rowSeq, kind, name, jobId: null, state: 'waiting', conn: 'idle', terminal: false,
-      stages: {}, lastSeq: 0, message: '', error: null, created: null, finished: null,
+      stages: {}, lastSeq: 0, run: 0, message: '', error: null, created: null, finished: null,
       startLocal: Date.now(), es: null, lastSeen: 0, reopenDelay: 1000, reopenTimer: null,
       closedFailures: 0, lastStatus: 0
     }, extra || {});
@@ -445,6 +445,7 @@
     row.state = 'waiting';
     row.conn = 'idle';
     row.lastSeq = 0;
+    row.run = 0;
     row.message = '';
     row.error = null;
     row.created = null;
@@ -475,6 +476,7 @@
     try {
       const data = await api('POST', '/v1/jobs/' + encodeURIComponent(row.jobId) + '/retry');
       closeStream(row);
+      if (data.job && typeof data.job.run === 'number') row.run = data.job.run;
       row.terminal = false;
       row.error = null;
       row.finished = null;
@@ -577,6 +579,10 @@
     }
     let d;
     try { d = JSON.parse(ev.data); } catch (e) { return; }
+    // A retried job's stream holds its earlier runs too (the cancel this
+    // page did not see through the stream, a late report of the cancelled
+    // run): only the run the row follows speaks for it
+    if ((Number(d.run) || 0) < (row.run || 0)) return;
     noteServerTime(d.ts);
     if (row.conn !== 'live') row.conn = 'live';
     row.reopenDelay = 1000;
@@ -645,6 +651,7 @@
   // and for rows restored after a reload.
   function applyJob(row, job) {
     if (!job || row.terminal) return;
+    if (typeof job.run === 'number' && job.run > (row.run || 0)) row.run = job.run;
     noteServerTime(job.updated);
     if (typeof job.created === 'number') row.created = job.created;
     if (job.source && !row.source) row.source = job.source;

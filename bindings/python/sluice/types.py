@@ -50,6 +50,11 @@ class Job:
     def held(self) -> bool:
         return self.raw.get("held") is True
 
+    @property
+    def run(self) -> int:
+        """0 for the job's first run, one more at each retry."""
+        return self.raw.get("run") or 0
+
     @classmethod
     def from_map(cls, m: Mapping[str, Any]) -> "Job":
         return cls(id=_str(m, "id") or "", state=_str(m, "state") or "", stage=_str(m, "stage"),
@@ -78,8 +83,14 @@ class Event:
 
     @property
     def terminal(self) -> bool:
-        """True for job_completed and job_failed: the job's last event."""
+        """True for job_completed, job_failed and job_cancelled: the end of
+        a run (a retried job goes on with its next run)."""
         return self.type in TERMINAL_EVENTS
+
+    @property
+    def run(self) -> int:
+        """The run of the job this event belongs to (0, one more per retry)."""
+        return self.data.get("run") or 0
 
     @classmethod
     def from_map(cls, m: Mapping[str, Any], job: str) -> "Event":
