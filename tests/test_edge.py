@@ -61,8 +61,12 @@ class Sluiced:
         self.http_port = free_ports(1)
         self.data = data or os.path.join(tmp, name)
         os.makedirs(self.data, exist_ok=True)
+        # A node that is not role all serves operational HTTP on 9101/9102
+        # by default (for pods): two tests on one machine would fight over
+        # them, and the loser exits. Ports 0 unless a test asks for them.
         args = [SLUICED, "--role", role, "--data", self.data, "--set", "log.level=warn",
-                "--set", "http.port=%d" % self.http_port]
+                "--set", "http.port=%d" % self.http_port,
+                "--set", "broker.metrics_port=0", "--set", "worker.health_port=0"]
         if role == "all":
             self.broker_port = broker_port or free_ports(2)
             args += ["--set", "broker.bind=tcp://127.0.0.1:%d" % self.broker_port]
