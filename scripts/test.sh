@@ -15,7 +15,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-JOBS=${JOBS:-2}
+JOBS=${JOBS:-3}   # ctest slots: most tests wait on processes and timers, not on the 2 cores
 passed=0
 failed=0
 skipped=0
