@@ -9,7 +9,8 @@ then cancels it over HTTP and measures, per round:
   - stopped: from sending the cancel until the parse handler returned (its
     sluice_stage_duration_seconds_count on /metrics goes up, polled every
     10 ms): how long the stage went on working for a cancelled job;
-  - clean: until the job's artifact folder (data/jobs/<job>/) was gone;
+  - clean: until the job's artifact folder (data/jobs/<job>/) was gone
+    with the handler returned (it may write there until it returns);
   - pages: how far the parse had got (its last progress event, percent).
 Each round uses a fresh data folder. Prints one row per round and the median.
 
@@ -58,7 +59,9 @@ def one_round(tmp, pdf):
             now = time.perf_counter() - t0
             if stopped is None and parse_count(srv) > before:
                 stopped = now
-            if clean is None and not os.path.exists(folder):
+            #  gone for good: the handler may write into it until it returns
+            #  (the gate removes it once more then)
+            if clean is None and stopped is not None and not os.path.exists(folder):
                 clean = now
             time.sleep(0.01)
         events = follow(srv, job, timeout=30)
