@@ -1484,6 +1484,23 @@ async function test_pause_resume_and_rechunk(tmp) {
   const job = (await call(srv, 'GET', '/v1/jobs/' + info.job)).data.job;
   check(job.document_id === first.id && job.state === 'completed', 'the same document, cut again', job);
   check(!job.stages || !job.stages.fetch || !job.stages.fetch.started, 'without fetching it again', job.stages);
+
+  // Re-embed from the library: the chunks stay, only embed and store run
+  const rows = await page.locator('#jobs > li').count();
+  await page.locator('#docs tr[data-doc="' + first.id + '"]').getByRole('button', { name: /^Re-embed / }).click();
+  await waitFor(async () => (await page.locator('#jobs > li').count()) === rows + 1, 'a row for the re-embed');
+  // (two rows carry the document's name now: the newest, on top, is the re-embed's)
+  const again = await waitFor(async () => {
+    const r = await page.locator('#jobs > li').first()
+      .evaluate((li) => ({ state: li.dataset.state, job: li.dataset.job || null }));
+    return r.job && r.job !== info.job && ['completed', 'failed'].includes(r.state) ? r : false;
+  }, 'the re-embed finished', 60000);
+  check(again.state === 'completed', 're-embed completed', again);
+  const ejob = (await call(srv, 'GET', '/v1/jobs/' + again.job)).data.job;
+  check(ejob.document_id === first.id && ejob.state === 'completed', 'the same document, embedded again', ejob);
+  check(ejob.stages && ejob.stages.embed && ejob.stages.embed.started
+        && !(ejob.stages.chunk && ejob.stages.chunk.started) && !(ejob.stages.parse && ejob.stages.parse.started),
+        'embed ran, chunk and parse did not', ejob.stages);
   checkClean(b);
 }
 

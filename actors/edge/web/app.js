@@ -1323,6 +1323,8 @@
                                'aria-label': 'Edit attributes of ' + title });
     const again = el('button', { type: 'button', class: 'quiet', text: 'Re-chunk',
                                  'aria-label': 'Re-chunk ' + title + ' with this workspace\'s chunking' });
+    const reembed = el('button', { type: 'button', class: 'quiet', text: 'Re-embed',
+                                   'aria-label': 'Re-embed ' + title + ' with this workspace\'s model' });
     const del = el('button', { type: 'button', class: 'danger', text: 'Delete', 'aria-label': 'Delete ' + title });
     const cell = el('td', { class: 'doc' }, el('span', { class: 'doc-title', text: title }),
                     source ? el('span', { class: 'doc-source', text: source }) : null, metaChips(doc.meta));
@@ -1336,24 +1338,28 @@
       el('td', { class: 'model', 'data-label': 'Model', text: doc.model || '–' }),
       el('td', { 'data-label': 'Added' },
          el('time', { datetime: when.iso || null, title: when.title, text: when.text })),
-      el('td', { class: 'actions' }, within, tag, again, del));
+      el('td', { class: 'actions' }, within, tag, again, reembed, del));
     tr.openEditor = editor.open;
     within.addEventListener('click', () => {
       setWithin(doc, title);
       $('q').focus();
     });
     del.addEventListener('click', () => deleteDoc(doc, title, tr));
-    again.addEventListener('click', () => reprocessDoc(doc, title, again));
+    again.addEventListener('click', () => reprocessDoc(doc, title, again, 'chunk'));
+    reembed.addEventListener('click', () => reprocessDoc(doc, title, reembed, 'embed'));
     return tr;
   }
 
   // Cut a stored document again with the workspace's chunking now, from its
-  // kept pages (no fetch, no parse): a job of its own, followed in Progress
-  async function reprocessDoc(doc, title, button) {
+  // kept pages (from 'chunk': no fetch, no parse), or embed its chunks again
+  // with the workspace's model (from 'embed': the chunks stay): a job of its
+  // own, followed in Progress
+  async function reprocessDoc(doc, title, button, from) {
     const status = $('library-status');
+    const what = from === 'embed' ? 're-embed' : 're-chunk';
     button.disabled = true;
     try {
-      const data = await api('POST', '/v1/documents/' + encodeURIComponent(doc.id) + '/reprocess', { from: 'chunk' });
+      const data = await api('POST', '/v1/documents/' + encodeURIComponent(doc.id) + '/reprocess', { from });
       const job = data && data.job;
       if (!job || !job.id) throw new Error('no job in the answer');
       const row = newRow('reprocess', title, { source: job.source || doc.source || null });
@@ -1364,10 +1370,10 @@
       render(row);
       openStream(row);
       schedulePoll();
-      announce('Re-chunking ' + title + '.');
+      announce((from === 'embed' ? 'Re-embedding ' : 'Re-chunking ') + title + '.');
     } catch (e) {
       status.dataset.kind = 'error';
-      status.textContent = 'Cannot re-chunk ' + title + ': ' + e.message;
+      status.textContent = 'Cannot ' + what + ' ' + title + ': ' + e.message;
     } finally {
       button.disabled = false;
     }
