@@ -1126,6 +1126,10 @@ def test_thousand_parts_with_few_descriptors(tmp):
     check(peak[0] < NOFILE - 20, "a few descriptors for the whole upload, not one per part", peak[0])
     check(others and all(x == 200 for x in others), "other requests served meanwhile", others[:5])
     check(call(srv, "GET", "/readyz")[0] == 200, "ready afterwards")
+    # the accepted parts' jobs write through data/tmp while they run: the
+    # upload's own temp files must be gone once they have finished
+    for job in jobs:
+        wait_job(srv, job["id"])
     check(not temp_files(srv), "no temp files left", temp_files(srv))
 
 
