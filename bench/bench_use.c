@@ -16,6 +16,8 @@
           512), for cross-checking, and runs at least that one pass.
           --precision is the use provider's option (default: the
           provider's, fp32); the JSON line names the model id it got.
+          --provider hash times the hash embedder on the same chunks
+          instead (--model is then only used to cut them).
 
     Timing covers sl_embedder_embed only: tokenizing, the forward pass and
     normalisation, as the embed actor runs them.
@@ -56,6 +58,7 @@ s_rss_kb (const char *field)
 }
 
 static const char *s_precision;     //  --precision, NULL: the provider's default
+static const char *s_provider = "use";  //  --provider: use, or hash
 
 static sl_embedder_t *
 s_open (const char *model)
@@ -63,7 +66,8 @@ s_open (const char *model)
     char options [4200], err [1024];
     snprintf (options, sizeof options, "path=%s%s%s", model, s_precision ? ",precision=" : "",
               s_precision ? s_precision : "");
-    sl_embedder_t *e = sl_embedder_new ("use", options, err, sizeof err);
+    bool use = strcmp (s_provider, "use") == 0;
+    sl_embedder_t *e = sl_embedder_new (s_provider, use ? options : "", err, sizeof err);
     if (!e) {
         fprintf (stderr, "bench_use: %s\n", err);
         exit (1);
@@ -271,7 +275,7 @@ s_usage (void)
 {
     fprintf (stderr, "usage: bench_use chunk --model DIR --out FILE [--max N] [--target T] FILE...\n"
                      "       bench_use embed --model DIR --in FILE --batch B [--seconds S] [--vectors FILE]\n"
-                     "                       [--precision auto|fp32|bf16]\n");
+                     "                       [--precision auto|fp32|bf16] [--provider use|hash]\n");
     exit (2);
 }
 
@@ -303,6 +307,8 @@ main (int argc, char **argv)
             batch = atoi (argv [++i]);
         else if (strcmp (argv [i], "--precision") == 0 && more)
             s_precision = argv [++i];
+        else if (strcmp (argv [i], "--provider") == 0 && more)
+            s_provider = argv [++i];
         else if (strcmp (argv [i], "--seconds") == 0 && more)
             seconds = atof (argv [++i]);
         else if (argv [i][0] != '-') {
