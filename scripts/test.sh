@@ -89,7 +89,9 @@ if [ -z "${SKIP_ASAN:-}" ]; then
   # backlog load test (a minute of the same re-driver code the other liveness
   # tests run sanitized) and the PostgreSQL copy of the sources take-over
   # (its store calls are the conformance suite's, which runs sanitized).
-  if build build-asan -DSLUICE_SANITIZE=ON; then
+  # (no benchmarks: nothing in the suite runs them, and they would only
+  # lengthen the second build)
+  if build build-asan -DSLUICE_SANITIZE=ON -DSLUICE_BENCH=OFF; then
     SLUICE_EMBED_PROVIDER=${SLUICE_EMBED_PROVIDER:-hash} run_ctest asan build-asan \
       -E '^(web_|k8s_manifests$|liveness_backlog_not_redriven$|sources_killed_node_run_taken_over_postgres$)'
   else echo "asan build failed"; failed=$((failed + 1)); fi
