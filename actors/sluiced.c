@@ -166,14 +166,11 @@ s_usage (FILE *out)
 }
 
 //  tcp://host:5555 → tcp://host:5556 (the event endpoint by convention)
+//  (a comma list, a broker pair, element by element)
 static void
 s_events_from_broker (const char *broker, char *out, size_t cap)
 {
-    const char *colon = strrchr (broker, ':');
-    if (!strncmp (broker, "tcp://", 6) && colon && atoi (colon + 1) > 0)
-        snprintf (out, cap, "%.*s:%d", (int) (colon - broker), broker, atoi (colon + 1) + 1);
-    else
-        snprintf (out, cap, "%s-events", broker);
+    sl_proto_events_endpoint (broker, out, cap);
 }
 
 //  --keygen PATH: write a CURVE certificate pair, PATH (public, to hand
@@ -494,6 +491,12 @@ s_start_broker (sl_config_t *cfg, bool embedded, const char *data_dir)
     bc.client_services = sl_config_get (cfg, "broker.client_services", NULL);
     bc.insecure = sl_config_bool (cfg, "broker.insecure", false);
     bc.max_msg_size = sl_config_size (cfg, "broker.max_msg_size", SL_MAX_MSG_DEFAULT);
+    //  A failover pair (sl_broker.h, "Failover"): unset is a single broker
+    bc.pair = sl_config_get (cfg, "broker.pair", NULL);
+    if (bc.pair && !*bc.pair)
+        bc.pair = NULL;
+    bc.state_endpoint = sl_config_get (cfg, "broker.state_bind", NULL);
+    bc.peer = sl_config_get (cfg, "broker.peer", NULL);
     return sl_broker_new (&bc);
 }
 
