@@ -27,6 +27,7 @@
 
 #define DONE_MEMORY 200000          //  completed ids remembered for dedupe
 #define SUBSCRIPTION_MAX 4096       //  largest message the event socket takes (subscriptions)
+#define ADOPT_MAX 1024              //  messages one READY may list as held (s_adopt)
 
 typedef struct _worker_t worker_t;
 typedef struct _service_t service_t;
@@ -93,6 +94,8 @@ typedef struct {
     zsock_t *state_sub;
     void *state_monitor;
     uint64_t passive_refused;
+    uint64_t adopted;               //  messages workers brought from the peer (s_adopt)
+    char epoch [SL_ID_LEN + 1];     //  this broker's run: a new one knows nothing of the old
 } broker_t;
 
 struct _sl_broker_t {
@@ -491,6 +494,40 @@ s_worker_lookup (broker_t *self, zframe_t *identity)
     return zhashx_lookup (self->workers, s_identity_key (identity, key, sizeof key));
 }
 
+//  A worker that moved here from a broker of the pair that died lists
+//  what it holds with its READY: each message becomes in flight here, at
+//  that worker, as if this broker had delivered it. Its job is then live
+//  (SUBMIT ifabsent holds the re-driver off it), its ACK is not an
+//  orphan's, and if the worker dies it is re-queued like any other. A
+//  message this broker knows already (queued, done) is left as it is.
+static void
+s_adopt (broker_t *self, worker_t *worker, zframe_t *frame)
+{
+    char err [256];
+    sl_envelope_t *env = sl_envelope_decode (zframe_data (frame), zframe_size (frame), 0, err, sizeof err);
+    if (!env || !sl_envelope_service (env)) {
+        self->malformed++;
+        sl_envelope_destroy (&env);
+        return;
+    }
+    const char *mid = sl_envelope_id (env);
+    if (zhashx_lookup (self->items, mid) || zhashx_lookup (self->done, mid)) {
+        sl_envelope_destroy (&env);
+        return;
+    }
+    item_t *item = calloc (1, sizeof *item);
+    assert (item);
+    item->env = env;
+    item->raw = zframe_dup (frame);
+    item->service = s_service_require (self, sl_envelope_service (env));
+    item->worker = worker;
+    item->service->inflight++;
+    worker->held++;
+    zhashx_update (self->items, mid, item);
+    s_item_live (self, item, true);
+    self->adopted++;
+}
+
 static void
 s_on_ready (broker_t *self, zframe_t *identity, sl_proto_t *cmd)
 {
@@ -518,6 +555,12 @@ s_on_ready (broker_t *self, zframe_t *identity, sl_proto_t *cmd)
     for (int i = 0; i < cmd->svc_count; i++) {
         worker->services [i] = s_service_require (self, cmd->svc [i]);
         zlistx_add_end (worker->services [i]->workers, worker);
+    }
+    size_t listed = cmd->frames ? zmsg_size (cmd->frames) : 0;
+    for (size_t i = 0; i < listed && i < ADOPT_MAX; i++) {
+        zframe_t *frame = zmsg_pop (cmd->frames);
+        s_adopt (self, worker, frame);
+        zframe_destroy (&frame);
     }
     for (int i = 0; i < worker->service_count; i++)
         s_dispatch (self, worker->services [i]);
@@ -834,7 +877,7 @@ s_send_result (broker_t *self, zframe_t *identity, const char *corr, sl_mpw_t *w
 static void
 s_pack_stats (broker_t *self, sl_mpw_t *w_p)
 {
-    msgpack_pack_map (&w_p->pk, 8 + (self->bstar ? 3 : 0));     //  the keys below: keep in step
+    msgpack_pack_map (&w_p->pk, 8 + (self->bstar ? 5 : 0));     //  the keys below: keep in step
     sl_mpw_key (w_p, "services");
     msgpack_pack_map (&w_p->pk, zhashx_size (self->services));
     for (service_t *s = zhashx_first (self->services); s; s = zhashx_next (self->services)) {
@@ -852,6 +895,10 @@ s_pack_stats (broker_t *self, sl_mpw_t *w_p)
         sl_mpw_kv_str (w_p, "pair", sl_bstar_state_name (sl_bstar_state (self->bstar)));
         sl_mpw_kv_int (w_p, "failovers", (int64_t) sl_bstar_failovers (self->bstar));
         sl_mpw_kv_int (w_p, "passive_refused", (int64_t) self->passive_refused);
+        sl_mpw_kv_int (w_p, "adopted", (int64_t) self->adopted);
+        //  Which broker's memory the queues are: a re-driver that sees it
+        //  change re-drives at once what the old one may have held
+        sl_mpw_kv_str (w_p, "epoch", self->epoch);
     }
 }
 
@@ -1197,6 +1244,7 @@ s_pair_admit (broker_t *self, zframe_t *identity, sl_proto_t *cmd)
 static int
 s_pair_start (broker_t *self)
 {
+    sl_id_new (self->epoch);
     self->bstar = sl_bstar_new (streq (self->cfg.pair, "primary"),
                                 (int64_t) self->cfg.heartbeat_ms * self->cfg.liveness, sl_mono_ms ());
     self->state_pub = zsock_new (ZMQ_PUB);

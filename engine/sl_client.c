@@ -303,6 +303,9 @@ s_call (sl_client_t *self, sl_proto_t *cmd, int timeout_ms, sl_proto_t *answer,
     bool sent;
     if (self->endpoint_count < 2)
         return s_call_once (self, cmd, timeout_ms, timeout_ms, answer, result, &sent);
+    sl_client_result_t scratch;
+    if (!result)
+        result = &scratch;
     int64_t deadline = sl_mono_ms () + timeout_ms;
     sl_client_rc_t rc = SL_CLIENT_TIMEOUT;
     int refused = 0;

@@ -468,8 +468,32 @@ typedef struct {
     zlistx_t *outbox;           //  zmsg_t *, for the broker once confirmed
     int64_t ready_at;           //  0: none pending
     int refusals;               //  in a row, from any broker
+    int64_t fled;               //  when we left a broker that died (closed, silent)
     void *monitor;
+    zhashx_t *running;          //  handler identity (hex) -> envelope frame it works on
 } actor_t;
+
+static bool
+s_pair (actor_t *self)
+{
+    return self->worker->endpoint_count > 1;
+}
+
+//  A handler's identity as a hash key
+static const char *
+s_who_key (zframe_t *who, char *buf, size_t cap)
+{
+    static const char digits [] = "0123456789abcdef";
+    size_t n = zframe_size (who);
+    if (n * 2 + 1 > cap)
+        n = (cap - 1) / 2;
+    for (size_t i = 0; i < n; i++) {
+        buf [2 * i] = digits [zframe_data (who) [i] >> 4];
+        buf [2 * i + 1] = digits [zframe_data (who) [i] & 15];
+    }
+    buf [2 * n] = 0;
+    return buf;
+}
 
 static void
 s_send_ready (actor_t *self)
@@ -477,6 +501,17 @@ s_send_ready (actor_t *self)
     sl_worker_config_t *cfg = &self->worker->cfg;
     sl_proto_t ready;
     sl_proto_init (&ready, SL_CMD_READY);
+    //  A pair: READY lists what this worker holds (running and waiting),
+    //  so a broker that takes over from one that died knows those
+    //  messages are in flight here: their jobs are not re-driven under us,
+    //  and if we die they are re-queued (sl_broker.c, s_adopt)
+    if (s_pair (self) && (zhashx_size (self->running) || zlistx_size (self->backlog))) {
+        ready.frames = zmsg_new ();
+        for (zframe_t *env = zhashx_first (self->running); env; env = zhashx_next (self->running))
+            zmsg_addmem (ready.frames, zframe_data (env), zframe_size (env));
+        for (zframe_t *env = zlistx_first (self->backlog); env; env = zlistx_next (self->backlog))
+            zmsg_addmem (ready.frames, zframe_data (env), zframe_size (env));
+    }
     snprintf (ready.name, sizeof ready.name, "%s", self->worker->name);
     snprintf (ready.svc [0], sizeof ready.svc [0], "%s", self->worker->service);
     ready.svc_count = 1;
@@ -484,12 +519,6 @@ s_send_ready (actor_t *self)
     //  absent credit as 1
     ready.credit = self->draining ? -1 : (cfg->concurrency > 0 ? cfg->concurrency : 1) + cfg->prefetch;
     sl_proto_send (&ready, self->broker);
-}
-
-static bool
-s_pair (actor_t *self)
-{
-    return self->worker->endpoint_count > 1;
 }
 
 static void
@@ -570,10 +599,11 @@ s_broker_connect (actor_t *self)
 
 //  The next broker of the list (a pair: the other one)
 static void
-s_broker_next (actor_t *self, const char *why)
+s_broker_next (actor_t *self, const char *why, bool died)
 {
     sl_worker_t *worker = self->worker;
     int from = self->current;
+    self->fled = died ? sl_mono_ms () : 0;
     self->current = (self->current + 1) % worker->endpoint_count;
     sl_warn (NULL, "broker %s %s: moving to %s", worker->endpoints [from], why,
              worker->endpoints [self->current]);
@@ -625,8 +655,17 @@ s_on_passive (actor_t *self, sl_proto_t *cmd)
                   self->worker->endpoints [self->current], cmd->reason, (long long) cmd->retry_ms);
     }
     else
+    if (s_pair (self) && self->fled && sl_mono_ms () - self->fled < (int64_t) cfg->heartbeat_ms * cfg->liveness * 2) {
+        //  We left the other broker because it died, and this one has not
+        //  noticed yet (it heard its peer a moment ago): going back would
+        //  meet the dead one again. Ask this one again shortly; it takes
+        //  over once it sees its peer gone
+        self->ready_at = sl_mono_ms () + cfg->heartbeat_ms / 4;
+        self->broker_expiry = self->ready_at + (int64_t) cfg->heartbeat_ms * cfg->liveness;
+    }
+    else
     if (s_pair (self))
-        s_broker_next (self, "stands by");
+        s_broker_next (self, "stands by", false);
     else {
         //  One broker that stands by: nothing else to try but it, later
         self->ready_at = sl_mono_ms () + cfg->heartbeat_ms;
@@ -644,7 +683,7 @@ s_on_monitor (actor_t *self)
         memcpy (&event, zframe_data (frame), 2);
     zmsg_destroy (&msg);
     if (event == ZMQ_EVENT_DISCONNECTED && !self->draining)
-        s_broker_next (self, "closed the connection");
+        s_broker_next (self, "closed the connection", true);
 }
 
 static void
@@ -663,6 +702,10 @@ s_dispatch_local (actor_t *self)
         zlistx_detach_cur (self->idle);
         zframe_t *env = zlistx_first (self->backlog);
         zlistx_detach_cur (self->backlog);
+        if (s_pair (self)) {
+            char key [128];
+            zhashx_update (self->running, s_who_key (who, key, sizeof key), zframe_dup (env));
+        }
         zmsg_t *msg = zmsg_new ();
         zmsg_append (msg, &who);
         zmsg_append (msg, &env);
@@ -728,6 +771,8 @@ s_on_handler (actor_t *self)
         if (!streq (tag, "X"))
             s_to_broker (self, &msg);
         if (!streq (tag, "E")) {
+            char key [128];
+            zhashx_delete (self->running, s_who_key (who, key, sizeof key));
             self->busy--;
             zlistx_add_end (self->idle, who);
         }
@@ -827,6 +872,8 @@ s_worker_actor (zsock_t *pipe, void *args)
     zlistx_set_destructor (self.idle, (zlistx_destructor_fn *) zframe_destroy);
     self.backlog = zlistx_new ();
     zlistx_set_destructor (self.backlog, (zlistx_destructor_fn *) zframe_destroy);
+    self.running = zhashx_new ();
+    zhashx_set_destructor (self.running, (zhashx_destructor_fn *) zframe_destroy);
     self.outbox = zlistx_new ();
     zlistx_set_destructor (self.outbox, (zlistx_destructor_fn *) zmsg_destroy);
     self.backoff_ms = cfg->heartbeat_ms * cfg->liveness;
@@ -884,7 +931,7 @@ s_worker_actor (zsock_t *pipe, void *args)
             if (self.current + 1 == worker->endpoint_count)
                 self.backoff_ms = self.backoff_ms * 2 > cfg->reconnect_max_ms
                                 ? cfg->reconnect_max_ms : self.backoff_ms * 2;
-            s_broker_next (&self, "silent");
+            s_broker_next (&self, "silent", true);
         }
         else
         if (now > self.broker_expiry) {
@@ -905,6 +952,7 @@ s_worker_actor (zsock_t *pipe, void *args)
         sl_warn (NULL, "stopping with %zu result(s) no broker took: their messages are redelivered",
                  zlistx_size (self.outbox));
     zlistx_destroy (&self.outbox);
+    zhashx_destroy (&self.running);
     zlistx_destroy (&self.idle);
     zlistx_destroy (&self.backlog);
     zsock_destroy (&self.broker);
