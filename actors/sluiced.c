@@ -36,6 +36,7 @@
 #include "sl_json.h"
 #include "sl_log.h"
 #include "sl_metrics.h"
+#include "sl_mp.h"
 #include "sl_node.h"
 #include "sl_proto.h"
 #include "sl_roles.h"
@@ -81,13 +82,27 @@ s_broker_ops (void *arg, const char *path, char **body, const char **type)
         *body = strdup ("ok\n");
         return 200;
     }
-    if (!streq (path, "/metrics") && !streq (path, "/stats.json"))
+    if (!streq (path, "/metrics") && !streq (path, "/stats.json") && !streq (path, "/readyz"))
         return 404;
     char *data = NULL;
     size_t size = 0;
     if (sl_broker_stats (ops->broker, &data, &size)) {
         *body = strdup ("broker has no statistics yet\n");
         return 503;
+    }
+    if (streq (path, "/readyz")) {
+        //  Ready = serving: a single broker whose loop turns, or the active
+        //  one of a pair. A Service over both brokers of a pair (the one
+        //  autoscalers read) then reaches the active one only
+        char pair [16] = "";
+        sl_mp_t *mp = sl_mp_decode (data, size, NULL, 0);
+        if (mp)
+            sl_mp_get_str (sl_mp_root (mp), "pair", pair, sizeof pair);
+        sl_mp_destroy (&mp);
+        free (data);
+        bool serving = !*pair || streq (pair, "active");
+        *body = serving ? strdup ("ok\n") : zsys_sprintf ("standing by: this broker of the pair is %s\n", pair);
+        return serving ? 200 : 503;
     }
     if (streq (path, "/stats.json")) {
         *body = sl_json_text_from_mp (data, size);
