@@ -95,6 +95,7 @@ typedef struct {
     void *state_monitor;
     uint64_t passive_refused;
     uint64_t adopted;               //  messages workers brought from the peer (s_adopt)
+    bool pair_misconfigured;        //  said that both brokers are configured alike
     char epoch [SL_ID_LEN + 1];     //  this broker's run: a new one knows nothing of the old
 } broker_t;
 
@@ -1177,6 +1178,13 @@ s_pair_on_state (broker_t *self)
         sl_bstar_state_t was = sl_bstar_state (self->bstar);
         if (sl_bstar_peer (self->bstar, peer, primary, sl_mono_ms ()))
             s_pair_changed (self, was);
+        else
+        if (peer == SL_BSTAR_ACTIVE && sl_bstar_active (self->bstar) && primary == sl_bstar_primary (self->bstar)
+        &&  !self->pair_misconfigured) {
+            //  Both active and configured alike: no rule picks one. Said once
+            self->pair_misconfigured = true;
+            sl_error (NULL, "broker pair: %s", sl_bstar_reason (self->bstar));
+        }
     }
     else
         self->malformed++;
