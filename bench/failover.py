@@ -2,7 +2,7 @@
 """Broker failover: the time without progress after the active broker of a
 pair is kill -9'd under load, for bench/RESULTS.md.
 
-    /usr/bin/python3 bench/failover.py [rounds] [docs] [kills]
+    /usr/bin/python3 bench/failover.py [rounds] [docs] [kills]   (default 3 200 3)
 
 Runs tests/test_failover.py's failover_primary_killed_under_load (real
 processes on loopback, PostgreSQL, hash embedder) `rounds` times (default
@@ -39,7 +39,7 @@ def run(heartbeat, docs, kills):
 
 def main():
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    docs = int(sys.argv[2]) if len(sys.argv) > 2 else 120
+    docs = int(sys.argv[2]) if len(sys.argv) > 2 else 200
     kills = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     for heartbeat in (1000, 500):
         worst = []

@@ -35,7 +35,8 @@ from cluster import PG_SERVER, SkipCluster  # noqa: E402
 PASSIVE = 421
 HEARTBEAT_MS = int(os.environ.get("FAILOVER_HEARTBEAT_MS", "500"))
 LIVENESS = 3
-DOCS = int(os.environ.get("FAILOVER_DOCS", "120"))
+DOCS = int(os.environ.get("FAILOVER_DOCS", "200"))
+SPACING = 4.0           # seconds at least between kills: the window measured after each
 LOG = os.environ.get("FAILOVER_LOG", "warn")
 KILLS = int(os.environ.get("FAILOVER_KILLS", "3"))
 # jobs.stale_s is long on purpose: a job the dead broker held must be
@@ -127,7 +128,7 @@ class PairClient:
         while time.time() < deadline:
             c = self.clients[self.current]
             try:
-                r = c.request(service, kind, body, timeout=3000)
+                r = c.request(service, kind, body, timeout=2000)
             except TimeoutError:
                 self.current = 1 - self.current
                 continue
@@ -205,15 +206,17 @@ def test_failover_primary_killed_under_load(tmp):
         wait_for(workers_ready, 60, "every stage to register")
 
         accepted, refused = [], [0]
-        done = threading.Event()
         progress = []           # (time, completed jobs) whenever it changed
         stop_watch = threading.Event()
 
-        def submitter():
-            for d in docs:
+        # Three submitters, as several callers would: one whose request
+        # went to the broker that was just killed waits its timeout, and the
+        # pipeline's progress, not one caller's patience, is what is measured
+        def submitter(mine, client):
+            for d in mine:
                 while True:
                     try:
-                        r = pc.request("intake", "ingest", {"url": "file://" + d})
+                        r = client.request("intake", "ingest", {"url": "file://" + d})
                     except TimeoutError:
                         r = {}
                     if "job" in r:
@@ -221,8 +224,7 @@ def test_failover_primary_killed_under_load(tmp):
                         break
                     refused[0] += 1     # not accepted (busy, a failover): ask again
                     time.sleep(0.2)
-                time.sleep(0.05)
-            done.set()
+                time.sleep(0.15)
 
         def watcher():
             last = -1
@@ -236,13 +238,17 @@ def test_failover_primary_killed_under_load(tmp):
                     last = n
                 time.sleep(0.1)
 
-        t_sub = threading.Thread(target=submitter, daemon=True)
+        clients = [pc, PairClient(pair), PairClient(pair)]
+        subs = [threading.Thread(target=submitter, args=(docs[i::3], clients[i]), daemon=True) for i in range(3)]
         t_watch = threading.Thread(target=watcher, daemon=True)
         t_watch.start()
-        t_sub.start()
+        for t in subs:
+            t.start()
         kills = []              # (time of the kill, role killed, time the other was active)
         for k in range(KILLS):
             wait_for(lambda: len(accepted) >= (k + 1) * DOCS // (KILLS + 2), 120, "load before kill %d" % (k + 1))
+            if kills:
+                time.sleep(max(0.0, kills[-1][0] + SPACING - time.time()))
             victim = pair.active()
             assert victim, "no active broker before kill %d" % (k + 1)
             other = "backup" if victim == "primary" else "primary"
@@ -253,7 +259,8 @@ def test_failover_primary_killed_under_load(tmp):
             # restarted with its own role, as its Deployment would: it must stand by
             pair.start(victim)
             wait_for(lambda: pair.state_of(victim, 500) == "passive", 30, "the restarted %s to stand by" % victim)
-        t_sub.join()
+        for t in subs:
+            t.join()
         print("submitted: accepted=%d refused-and-asked-again=%d kills=%d (%s)"
               % (len(accepted), refused[0], len(kills), ", ".join(v for _, v, _ in kills)), flush=True)
 
@@ -308,7 +315,8 @@ def test_failover_primary_killed_under_load(tmp):
         assert documents == DOCS, (documents, DOCS)
         assert dup == 0 and chunks > 0 and vectors == chunks, (dup, chunks, vectors)
         assert stuck == 0 and failed == 0, (stuck, failed)
-        pc.close()
+        for c in clients:
+            c.close()
         # Every process that failed over stops cleanly (under the sanitizers:
         # no leak of what a failover left, outboxes, adopted messages)
         for p in procs + [pair.procs["primary"], pair.procs["backup"]]:
