@@ -594,7 +594,6 @@ s_broker_connect (actor_t *self)
         s_send_ready (self);
     }
     self->broker_expiry = now + (self->ready_at ? cfg->heartbeat_ms : 0) + self->backoff_ms;
-    (void) cfg;
 }
 
 //  The next broker of the list (a pair: the other one)
