@@ -154,8 +154,12 @@ sl_bstar_retry_ms (sl_bstar_t *self, int64_t now)
     int64_t left = self->peer_expiry - now;
     if (self->state == SL_BSTAR_BACKUP || left <= 0)
         return 0;
+    //  A primary that just started cannot say: its peer may be serving
+    //  (then go there) or gone (then it serves once the wait is over). "Go
+    //  to the other" costs a round trip if wrong; "wait" would cost up to
+    //  the whole timeout if wrong, so it says the former
     if (self->state == SL_BSTAR_PRIMARY)
-        return left;            //  just started: serves alone once the wait is over
+        return 0;
     return left > self->timeout_ms / 2 ? 0 : left;
 }
 

@@ -44,6 +44,7 @@ s_test_alone (void)
     sl_bstar_t *p = sl_bstar_new (true, T, 1000);
     CHECK (!sl_bstar_request (p, 1000 + T - 1));
     CHECK (strstr (sl_bstar_reason (p), "waits to hear"));
+    CHECK (sl_bstar_retry_ms (p, 1000 + T - 1) == 0);   //  "ask the other", not "wait"
     CHECK (sl_bstar_request (p, 1000 + T));
     CHECK (sl_bstar_active (p));
     CHECK (sl_bstar_failovers (p) == 0);

@@ -17,6 +17,7 @@ struct _sl_client_t {
     char endpoints [S_ENDPOINTS_MAX][512];
     int endpoint_count;
     int current;                    //  the broker we talk to
+    bool watch;                     //  watch_handshake
     bool curve;
     char public_key [41];
     char secret_key [41];
@@ -58,6 +59,37 @@ sl_client_new (const char *endpoint, const char *curve_client, const char *curve
     return self;
 }
 
+//  A monitor of the dealer's security handshakes (watch_handshake)
+static void
+s_watch (sl_client_t *self)
+{
+    char id [SL_ID_LEN + 1], address [80];
+    sl_id_new (id);
+    snprintf (address, sizeof address, "inproc://sl-client-monitor-%s", id);
+    if (zmq_socket_monitor (self->dealer, address,
+                            ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED) == 0) {
+        self->monitor = zmq_socket (zsys_init (), ZMQ_PAIR);
+        if (self->monitor && zmq_connect (self->monitor, address)) {
+            zmq_close (self->monitor);
+            self->monitor = NULL;
+        }
+        if (!self->monitor)
+            zmq_socket_monitor (self->dealer, NULL, 0);
+    }
+}
+
+static void
+s_unwatch (sl_client_t *self)
+{
+    if (self->monitor) {
+        zmq_socket_monitor (self->dealer, NULL, 0);
+        zsock_set_linger (self->monitor, 0);
+        zmq_close (self->monitor);
+        self->monitor = NULL;
+    }
+}
+
 sl_client_t *
 sl_client_new_opts (const char *endpoint, const sl_client_opts_t *opts)
 {
@@ -95,22 +127,9 @@ sl_client_new_opts (const char *endpoint, const sl_client_opts_t *opts)
     s_apply_curve (self, self->dealer);
     //  Watch the security handshake, so a refused key is an answer rather
     //  than a silence until the timeout
-    if (opts->watch_handshake) {
-        char id [SL_ID_LEN + 1], address [80];
-        sl_id_new (id);
-        snprintf (address, sizeof address, "inproc://sl-client-monitor-%s", id);
-        if (zmq_socket_monitor (self->dealer, address,
-                                ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-                                | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED) == 0) {
-            self->monitor = zmq_socket (zsys_init (), ZMQ_PAIR);
-            if (self->monitor && zmq_connect (self->monitor, address)) {
-                zmq_close (self->monitor);
-                self->monitor = NULL;
-            }
-            if (!self->monitor)
-                zmq_socket_monitor (self->dealer, NULL, 0);
-        }
-    }
+    self->watch = opts->watch_handshake;
+    if (self->watch)
+        s_watch (self);
     if (self->endpoint_count > 1) {
         //  Queue only to a live connection: a send towards a dead broker
         //  then fails (EAGAIN) instead of waiting for it, and we move on
@@ -281,12 +300,26 @@ s_call_once (sl_client_t *self, sl_proto_t *cmd, int timeout_ms, int send_ms, sl
     return result->rc;
 }
 
-//  The next broker of the list (a pair: the other one)
+//  The next broker of the list (a pair: the other one), on a new socket:
+//  disconnecting the old one is asynchronous, and a DEALER may still hand
+//  the next message to the pipe being torn down, where it is lost
 static void
 s_next_broker (sl_client_t *self)
 {
-    zmq_disconnect (self->dealer, self->endpoints [self->current]);
+    void *dealer = zmq_socket (zsys_init (), ZMQ_DEALER);
+    if (!dealer)
+        return;                 //  out of descriptors: keep the old link, try it
     self->current = (self->current + 1) % self->endpoint_count;
+    s_unwatch (self);
+    zmq_close (self->dealer);
+    self->dealer = dealer;
+    zsock_set_linger (self->dealer, 0);
+    sl_proto_limit (self->dealer);
+    s_apply_curve (self, self->dealer);
+    if (self->watch)
+        s_watch (self);
+    int one = 1;
+    zmq_setsockopt (self->dealer, ZMQ_IMMEDIATE, &one, sizeof one);
     zmq_connect (self->dealer, self->endpoints [self->current]);
 }
 
@@ -309,6 +342,7 @@ s_call (sl_client_t *self, sl_proto_t *cmd, int timeout_ms, sl_proto_t *answer,
     int64_t deadline = sl_mono_ms () + timeout_ms;
     sl_client_rc_t rc = SL_CLIENT_TIMEOUT;
     int refused = 0;
+    bool stayed = false;        //  the last refusal kept us on the same broker
     while (true) {
         int64_t left = deadline - sl_mono_ms ();
         if (left <= 0)
@@ -321,6 +355,7 @@ s_call (sl_client_t *self, sl_proto_t *cmd, int timeout_ms, sl_proto_t *answer,
         if (rc == SL_CLIENT_ERROR && result->code == SL_ERR_PASSIVE) {
             sl_proto_clear (answer);
             int64_t pause = result->retry_ms;
+            stayed = pause > 0;
             if (pause <= 0) {
                 s_next_broker (self);
                 //  Every broker stands by (a pair still forming): a pause
@@ -338,6 +373,10 @@ s_call (sl_client_t *self, sl_proto_t *cmd, int timeout_ms, sl_proto_t *answer,
             s_next_broker (self);
         break;
     }
+    //  The time ran out waiting on a broker that promised to take over and
+    //  did not: the next call starts at the other one
+    if (rc == SL_CLIENT_ERROR && result->code == SL_ERR_PASSIVE && stayed)
+        s_next_broker (self);
     sl_proto_clear (cmd);
     return rc;
 }
