@@ -93,9 +93,9 @@ ENV SLUICE_MODEL_DIR=/opt/sluice/models \
 USER 10001:10001
 WORKDIR /data
 
-# 5555 broker ROUTER, 5556 broker events, 8080 HTTP edge,
+# 5555 broker ROUTER, 5556 broker events, 5557 broker pair state, 8080 HTTP edge,
 # 9101 broker metrics (/metrics, /stats.json), 9102 worker health (/healthz, /readyz)
-EXPOSE 5555 5556 8080 9101 9102
+EXPOSE 5555 5556 5557 8080 9101 9102
 
 # sluiced drains on SIGTERM (the default stop signal) and exits 0; it takes
 # signals itself with sigwait and starts no children, so it can be PID 1.

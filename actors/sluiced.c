@@ -36,6 +36,7 @@
 #include "sl_json.h"
 #include "sl_log.h"
 #include "sl_metrics.h"
+#include "sl_mp.h"
 #include "sl_node.h"
 #include "sl_proto.h"
 #include "sl_roles.h"
@@ -81,13 +82,27 @@ s_broker_ops (void *arg, const char *path, char **body, const char **type)
         *body = strdup ("ok\n");
         return 200;
     }
-    if (!streq (path, "/metrics") && !streq (path, "/stats.json"))
+    if (!streq (path, "/metrics") && !streq (path, "/stats.json") && !streq (path, "/readyz"))
         return 404;
     char *data = NULL;
     size_t size = 0;
     if (sl_broker_stats (ops->broker, &data, &size)) {
         *body = strdup ("broker has no statistics yet\n");
         return 503;
+    }
+    if (streq (path, "/readyz")) {
+        //  Ready = serving: a single broker whose loop turns, or the active
+        //  one of a pair. A Service over both brokers of a pair (the one
+        //  autoscalers read) then reaches the active one only
+        char pair [16] = "";
+        sl_mp_t *mp = sl_mp_decode (data, size, NULL, 0);
+        if (mp)
+            sl_mp_get_str (sl_mp_root (mp), "pair", pair, sizeof pair);
+        sl_mp_destroy (&mp);
+        free (data);
+        bool serving = !*pair || streq (pair, "active");
+        *body = serving ? strdup ("ok\n") : zsys_sprintf ("standing by: this broker of the pair is %s\n", pair);
+        return serving ? 200 : 503;
     }
     if (streq (path, "/stats.json")) {
         *body = sl_json_text_from_mp (data, size);
@@ -166,14 +181,11 @@ s_usage (FILE *out)
 }
 
 //  tcp://host:5555 → tcp://host:5556 (the event endpoint by convention)
+//  (a comma list, a broker pair, element by element)
 static void
 s_events_from_broker (const char *broker, char *out, size_t cap)
 {
-    const char *colon = strrchr (broker, ':');
-    if (!strncmp (broker, "tcp://", 6) && colon && atoi (colon + 1) > 0)
-        snprintf (out, cap, "%.*s:%d", (int) (colon - broker), broker, atoi (colon + 1) + 1);
-    else
-        snprintf (out, cap, "%s-events", broker);
+    sl_proto_events_endpoint (broker, out, cap);
 }
 
 //  --keygen PATH: write a CURVE certificate pair, PATH (public, to hand
@@ -494,6 +506,12 @@ s_start_broker (sl_config_t *cfg, bool embedded, const char *data_dir)
     bc.client_services = sl_config_get (cfg, "broker.client_services", NULL);
     bc.insecure = sl_config_bool (cfg, "broker.insecure", false);
     bc.max_msg_size = sl_config_size (cfg, "broker.max_msg_size", SL_MAX_MSG_DEFAULT);
+    //  A failover pair (sl_broker.h, "Failover"): unset is a single broker
+    bc.pair = sl_config_get (cfg, "broker.pair", NULL);
+    if (bc.pair && !*bc.pair)
+        bc.pair = NULL;
+    bc.state_endpoint = sl_config_get (cfg, "broker.state_bind", NULL);
+    bc.peer = sl_config_get (cfg, "broker.peer", NULL);
     return sl_broker_new (&bc);
 }
 

@@ -14,6 +14,7 @@
     except the jobs index, which s_item_live keeps (see there).
 */
 #include "sl_broker.h"
+#include "sl_bstar.h"
 #include "sl_envelope.h"
 #include "sl_log.h"
 #include "sl_mp.h"
@@ -26,6 +27,7 @@
 
 #define DONE_MEMORY 200000          //  completed ids remembered for dedupe
 #define SUBSCRIPTION_MAX 4096       //  largest message the event socket takes (subscriptions)
+#define ADOPT_MAX 1024              //  messages one READY may list as held (s_adopt)
 
 typedef struct _worker_t worker_t;
 typedef struct _service_t service_t;
@@ -84,6 +86,17 @@ typedef struct {
     int64_t started;
     uint64_t published, malformed, refused;
     bool terminated;
+    //  A pair (cfg.pair): the Binary Star machine, our state's PUB, the
+    //  peer's SUB, and a monitor of that SUB (its connection closing is
+    //  the peer's process dying)
+    sl_bstar_t *bstar;
+    zsock_t *state_pub;
+    zsock_t *state_sub;
+    void *state_monitor;
+    uint64_t passive_refused;
+    uint64_t adopted;               //  messages workers brought from the peer (s_adopt)
+    bool pair_misconfigured;        //  said that both brokers are configured alike
+    char epoch [SL_ID_LEN + 1];     //  this broker's run: a new one knows nothing of the old
 } broker_t;
 
 struct _sl_broker_t {
@@ -482,6 +495,40 @@ s_worker_lookup (broker_t *self, zframe_t *identity)
     return zhashx_lookup (self->workers, s_identity_key (identity, key, sizeof key));
 }
 
+//  A worker that moved here from a broker of the pair that died lists
+//  what it holds with its READY: each message becomes in flight here, at
+//  that worker, as if this broker had delivered it. Its job is then live
+//  (SUBMIT ifabsent holds the re-driver off it), its ACK is not an
+//  orphan's, and if the worker dies it is re-queued like any other. A
+//  message this broker knows already (queued, done) is left as it is.
+static void
+s_adopt (broker_t *self, worker_t *worker, zframe_t *frame)
+{
+    char err [256];
+    sl_envelope_t *env = sl_envelope_decode (zframe_data (frame), zframe_size (frame), 0, err, sizeof err);
+    if (!env || !sl_envelope_service (env)) {
+        self->malformed++;
+        sl_envelope_destroy (&env);
+        return;
+    }
+    const char *mid = sl_envelope_id (env);
+    if (zhashx_lookup (self->items, mid) || zhashx_lookup (self->done, mid)) {
+        sl_envelope_destroy (&env);
+        return;
+    }
+    item_t *item = calloc (1, sizeof *item);
+    assert (item);
+    item->env = env;
+    item->raw = zframe_dup (frame);
+    item->service = s_service_require (self, sl_envelope_service (env));
+    item->worker = worker;
+    item->service->inflight++;
+    worker->held++;
+    zhashx_update (self->items, mid, item);
+    s_item_live (self, item, true);
+    self->adopted++;
+}
+
 static void
 s_on_ready (broker_t *self, zframe_t *identity, sl_proto_t *cmd)
 {
@@ -509,6 +556,12 @@ s_on_ready (broker_t *self, zframe_t *identity, sl_proto_t *cmd)
     for (int i = 0; i < cmd->svc_count; i++) {
         worker->services [i] = s_service_require (self, cmd->svc [i]);
         zlistx_add_end (worker->services [i]->workers, worker);
+    }
+    size_t listed = cmd->frames ? zmsg_size (cmd->frames) : 0;
+    for (size_t i = 0; i < listed && i < ADOPT_MAX; i++) {
+        zframe_t *frame = zmsg_pop (cmd->frames);
+        s_adopt (self, worker, frame);
+        zframe_destroy (&frame);
     }
     for (int i = 0; i < worker->service_count; i++)
         s_dispatch (self, worker->services [i]);
@@ -825,7 +878,7 @@ s_send_result (broker_t *self, zframe_t *identity, const char *corr, sl_mpw_t *w
 static void
 s_pack_stats (broker_t *self, sl_mpw_t *w_p)
 {
-    msgpack_pack_map (&w_p->pk, 8);         //  the keys below: keep in step
+    msgpack_pack_map (&w_p->pk, 8 + (self->bstar ? 5 : 0));     //  the keys below: keep in step
     sl_mpw_key (w_p, "services");
     msgpack_pack_map (&w_p->pk, zhashx_size (self->services));
     for (service_t *s = zhashx_first (self->services); s; s = zhashx_next (self->services)) {
@@ -839,6 +892,15 @@ s_pack_stats (broker_t *self, sl_mpw_t *w_p)
     sl_mpw_kv_int (w_p, "published", (int64_t) self->published);
     sl_mpw_kv_int (w_p, "malformed", (int64_t) self->malformed);
     sl_mpw_kv_int (w_p, "refused", (int64_t) self->refused);
+    if (self->bstar) {
+        sl_mpw_kv_str (w_p, "pair", sl_bstar_state_name (sl_bstar_state (self->bstar)));
+        sl_mpw_kv_int (w_p, "failovers", (int64_t) sl_bstar_failovers (self->bstar));
+        sl_mpw_kv_int (w_p, "passive_refused", (int64_t) self->passive_refused);
+        sl_mpw_kv_int (w_p, "adopted", (int64_t) self->adopted);
+        //  Which broker's memory the queues are: a re-driver that sees it
+        //  change re-drives at once what the old one may have held
+        sl_mpw_kv_str (w_p, "epoch", self->epoch);
+    }
 }
 
 static void
@@ -1075,6 +1137,175 @@ s_handle_subscription (broker_t *self)
     return true;
 }
 
+//  ---------------------------------------------------------------------
+//  A pair: Binary Star (sl_bstar.h) between this broker and its peer
+
+static int s_bind (zsock_t *sock, const char *endpoint, const sl_broker_config_t *cfg, int64_t max_msg_size);
+
+static void
+s_pair_publish (broker_t *self)
+{
+    char state [64];
+    if (sl_bstar_encode (self->bstar, state, sizeof state) == 0)
+        zstr_send (self->state_pub, state);
+}
+
+static void
+s_pair_changed (broker_t *self, sl_bstar_state_t was)
+{
+    sl_bstar_state_t now = sl_bstar_state (self->bstar);
+    sl_warn (NULL, "broker pair: %s -> %s: %s", sl_bstar_state_name (was), sl_bstar_state_name (now),
+             sl_bstar_reason (self->bstar));
+    if (was == SL_BSTAR_ACTIVE && now != SL_BSTAR_ACTIVE) {
+        //  Stepped down: the workers go to the peer (each is refused on
+        //  its next heartbeat); what they held is the peer's to re-drive
+        for (worker_t *w = zhashx_first (self->workers); w; w = zhashx_first (self->workers)) {
+            worker_t *victim = w;
+            s_worker_destroy (self, &victim, false, "broker stepped down");
+        }
+    }
+    s_pair_publish (self);      //  at once: the peer decides on it
+}
+
+//  The peer told its state.
+static void
+s_pair_on_state (broker_t *self)
+{
+    char *text = zstr_recv (self->state_sub);
+    sl_bstar_state_t peer;
+    bool primary;
+    if (text && sl_bstar_decode (text, strlen (text), &peer, &primary) == 0) {
+        sl_bstar_state_t was = sl_bstar_state (self->bstar);
+        if (sl_bstar_peer (self->bstar, peer, primary, sl_mono_ms ()))
+            s_pair_changed (self, was);
+        else
+        if (peer == SL_BSTAR_ACTIVE && sl_bstar_active (self->bstar) && primary == sl_bstar_primary (self->bstar)
+        &&  !self->pair_misconfigured) {
+            //  Both active and configured alike: no rule picks one. Said once
+            self->pair_misconfigured = true;
+            sl_error (NULL, "broker pair: %s", sl_bstar_reason (self->bstar));
+        }
+    }
+    else
+        self->malformed++;
+    zstr_free (&text);
+}
+
+//  The monitor of the peer's SUB: a closed connection is a peer process
+//  that died (kill, crash): its kernel closed the socket
+static void
+s_pair_on_monitor (broker_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->state_monitor);
+    zframe_t *frame = msg ? zmsg_first (msg) : NULL;
+    if (frame && zframe_size (frame) >= 2) {
+        uint16_t event;
+        memcpy (&event, zframe_data (frame), 2);
+        if (event == ZMQ_EVENT_DISCONNECTED) {
+            sl_info (NULL, "broker pair: the peer's connection closed");
+            sl_bstar_peer_gone (self->bstar, sl_mono_ms ());
+        }
+    }
+    zmsg_destroy (&msg);
+}
+
+//  Commands a passive broker answers with an ERROR (they carry a corr);
+//  the others come from workers, which get DISCONNECT
+static bool
+s_pair_is_call (sl_cmd_t cmd)
+{
+    return cmd == SL_CMD_SUBMIT || cmd == SL_CMD_REQUEST || cmd == SL_CMD_STATS
+        || cmd == SL_CMD_DLQ_LIST || cmd == SL_CMD_DLQ_REPLAY;
+}
+
+//  May this broker serve the command? Always, alone. In a pair, only
+//  when active; a command from a peer may make a passive broker take
+//  over (STATS may not: a probe is not a peer that needs service). A
+//  refusal says why and when to ask again (sl_broker.h, "Failover").
+static bool
+s_pair_admit (broker_t *self, zframe_t *identity, sl_proto_t *cmd)
+{
+    if (!self->bstar || sl_bstar_active (self->bstar))
+        return true;
+    int64_t now = sl_mono_ms ();
+    sl_bstar_state_t was = sl_bstar_state (self->bstar);
+    if (cmd->cmd != SL_CMD_STATS && sl_bstar_request (self->bstar, now)) {
+        s_pair_changed (self, was);
+        return true;
+    }
+    self->passive_refused++;
+    sl_proto_t reply;
+    sl_proto_init (&reply, s_pair_is_call (cmd->cmd) ? SL_CMD_ERROR : SL_CMD_DISCONNECT);
+    snprintf (reply.corr, sizeof reply.corr, "%s", cmd->corr);
+    reply.code = SL_ERR_PASSIVE;
+    reply.retry_ms = sl_bstar_retry_ms (self->bstar, now);
+    snprintf (reply.reason, sizeof reply.reason, "broker %s (%s): %s", self->cfg.pair,
+              sl_bstar_state_name (sl_bstar_state (self->bstar)), sl_bstar_reason (self->bstar));
+    s_send_to (self, identity, &reply);
+    return false;
+}
+
+//  The pair's sockets: our state out, the peer's in. Same rules as the
+//  broker's other sockets: with CURVE both ends use the broker's key
+//  (the pair shares it: workers know one broker key), else loopback
+//  unless insecure (s_check_exposure)
+static int
+s_pair_start (broker_t *self)
+{
+    sl_id_new (self->epoch);
+    self->bstar = sl_bstar_new (streq (self->cfg.pair, "primary"),
+                                (int64_t) self->cfg.heartbeat_ms * self->cfg.liveness, sl_mono_ms ());
+    self->state_pub = zsock_new (ZMQ_PUB);
+    self->state_sub = zsock_new (ZMQ_SUB);
+    zsock_set_linger (self->state_pub, 0);
+    zsock_set_linger (self->state_sub, 0);
+    if (s_bind (self->state_pub, self->cfg.state_endpoint, &self->cfg, 256))
+        return -1;
+    zsock_set_maxmsgsize (self->state_sub, 256);
+    if (self->cfg.curve_secret) {
+        zcert_t *cert = zcert_load (self->cfg.curve_secret);
+        if (!cert)
+            return -1;
+        zcert_apply (cert, self->state_sub);
+        zsock_set_curve_serverkey (self->state_sub, zcert_public_txt (cert));
+        zcert_destroy (&cert);
+    }
+    zsock_set_subscribe (self->state_sub, "");
+    char address [80], id [SL_ID_LEN + 1];
+    sl_id_new (id);
+    snprintf (address, sizeof address, "inproc://sl-bstar-%s", id);
+    if (zmq_socket_monitor (zsock_resolve (self->state_sub), address, ZMQ_EVENT_DISCONNECTED) == 0) {
+        self->state_monitor = zmq_socket (zsys_init (), ZMQ_PAIR);
+        if (self->state_monitor && zmq_connect (self->state_monitor, address)) {
+            zmq_close (self->state_monitor);
+            self->state_monitor = NULL;
+        }
+    }
+    if (zsock_connect (self->state_sub, "%s", self->cfg.peer)) {
+        sl_error (NULL, "broker pair: cannot connect to the peer's state endpoint %s", self->cfg.peer);
+        return -1;
+    }
+    sl_info (NULL, "broker pair: %s, state on %s, peer %s", self->cfg.pair, self->cfg.state_endpoint,
+             self->cfg.peer);
+    s_pair_publish (self);
+    return 0;
+}
+
+static void
+s_pair_stop (broker_t *self)
+{
+    if (self->state_monitor) {
+        zmq_socket_monitor (zsock_resolve (self->state_sub), NULL, 0);
+        int zero = 0;
+        zmq_setsockopt (self->state_monitor, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_close (self->state_monitor);
+        self->state_monitor = NULL;
+    }
+    zsock_destroy (&self->state_sub);
+    zsock_destroy (&self->state_pub);
+    sl_bstar_destroy (&self->bstar);
+}
+
 //  Handle one message from the router. False if none was ready.
 static bool
 s_handle_router (broker_t *self)
@@ -1098,7 +1329,7 @@ s_handle_router (broker_t *self)
         zmsg_destroy (&msg);
         return true;
     }
-    if (!s_authorize (self, identity, peer, &cmd)) {
+    if (!s_authorize (self, identity, peer, &cmd) || !s_pair_admit (self, identity, &cmd)) {
         sl_proto_clear (&cmd);
         zframe_destroy (&identity);
         return true;
@@ -1296,6 +1527,25 @@ s_bind (zsock_t *sock, const char *endpoint, const sl_broker_config_t *cfg, int6
     return 0;
 }
 
+//  The worker keys the trust accepts. In a pair the peer broker follows
+//  our state socket with the broker key the pair shares, so that key is
+//  accepted too (whoever holds it is the broker anyway). Caller frees.
+static char *
+s_pair_worker_keys (const sl_broker_config_t *cfg)
+{
+    const char *given = cfg->curve_workers ? cfg->curve_workers : "";
+    if (!cfg->pair)
+        return strdup (given);
+    zcert_t *cert = zcert_load (cfg->curve_secret);
+    if (!cert)
+        return strdup (given);
+    char *keys = zsys_sprintf ("%s%s%s", given, *given ? "," : "", zcert_public_txt (cert));
+    zcert_destroy (&cert);
+    char *copy = strdup (keys);
+    zstr_free (&keys);
+    return copy;
+}
+
 static void
 s_broker_actor (zsock_t *pipe, void *args)
 {
@@ -1317,8 +1567,10 @@ s_broker_actor (zsock_t *pipe, void *args)
     if (self->cfg.curve_secret) {
         //  Keys first, then the ZAP handler, then the sockets that use it
         char err [512];
-        self->trust = sl_trust_new (self->cfg.curve_workers, self->cfg.curve_workers_dir,
+        char *workers = s_pair_worker_keys (&self->cfg);
+        self->trust = sl_trust_new (workers, self->cfg.curve_workers_dir,
                                     self->cfg.curve_clients, self->cfg.client_services, err, sizeof err);
+        free (workers);
         if (self->trust && !(self->zap = sl_trust_zap_new (err, sizeof err)))
             sl_trust_destroy (&self->trust);
         if (!self->trust) {
@@ -1332,7 +1584,8 @@ s_broker_actor (zsock_t *pipe, void *args)
                  sl_trust_clients (self->trust));
     }
     if (s_bind (self->router, self->cfg.endpoint, &self->cfg, self->cfg.max_msg_size)
-    ||  s_bind (self->pub, self->cfg.pub_endpoint, &self->cfg, SUBSCRIPTION_MAX)) {
+    ||  s_bind (self->pub, self->cfg.pub_endpoint, &self->cfg, SUBSCRIPTION_MAX)
+    ||  (self->cfg.pair && s_pair_start (self))) {
         zsock_signal (pipe, 1);
         goto done;
     }
@@ -1371,6 +1624,11 @@ s_broker_actor (zsock_t *pipe, void *args)
         zpoller_add (poller, self->zap);
         zpoller_add (poller, self->pub);
     }
+    if (self->bstar) {
+        zpoller_add (poller, self->state_sub);
+        if (self->state_monitor)
+            zpoller_add (poller, self->state_monitor);
+    }
     while (!self->terminated) {
         int64_t wait = self->heartbeat_at - sl_mono_ms ();
         void *which = zpoller_wait (poller, (int) (wait > 0 ? wait : 0));
@@ -1400,9 +1658,17 @@ s_broker_actor (zsock_t *pipe, void *args)
                 ;
         }
         else
+        if (self->bstar && which == self->state_sub)
+            s_pair_on_state (self);
+        else
+        if (self->state_monitor && which == self->state_monitor)
+            s_pair_on_monitor (self);
+        else
         if (zpoller_terminated (poller))
             break;
         if (sl_mono_ms () >= self->heartbeat_at) {
+            if (self->bstar)
+                s_pair_publish (self);
             s_heartbeat (self);
             s_publish_stats (self, outer);
             if (self->trust)
@@ -1430,6 +1696,8 @@ s_broker_actor (zsock_t *pipe, void *args)
     zhashx_destroy (&self->jobs);
     zframe_destroy (&self->deliver_header);
 done:
+    if (self->bstar)
+        s_pair_stop (self);
     zsock_destroy (&self->router);
     zsock_destroy (&self->pub);
     zsock_destroy (&self->zap);
@@ -1444,10 +1712,10 @@ s_check_exposure (const sl_broker_config_t *cfg)
 {
     if (cfg->curve_secret)
         return 0;
-    const char *endpoints [] = { cfg->endpoint, cfg->pub_endpoint };
-    const char *names [] = { "broker.bind", "broker.events_bind" };
-    for (int i = 0; i < 2; i++) {
-        if (sl_trust_endpoint_local (endpoints [i]))
+    const char *endpoints [] = { cfg->endpoint, cfg->pub_endpoint, cfg->state_endpoint, cfg->peer };
+    const char *names [] = { "broker.bind", "broker.events_bind", "broker.state_bind", "broker.peer" };
+    for (int i = 0; i < 4; i++) {
+        if (!endpoints [i] || sl_trust_endpoint_local (endpoints [i]))
             continue;
         if (!cfg->insecure) {
             sl_error (NULL, "refusing to bind %s (%s) without CURVE: anyone who can reach it could read, "
@@ -1465,11 +1733,30 @@ s_check_exposure (const sl_broker_config_t *cfg)
     return 0;
 }
 
+//  A pair needs a role and both state endpoints
+static int
+s_check_pair (const sl_broker_config_t *cfg)
+{
+    if (!cfg->pair)
+        return 0;
+    if (!streq (cfg->pair, "primary") && !streq (cfg->pair, "backup")) {
+        sl_error (NULL, "broker.pair is '%.40s': it must be 'primary' or 'backup' (or unset for a single "
+                  "broker)", cfg->pair);
+        return -1;
+    }
+    if (!cfg->state_endpoint || !*cfg->state_endpoint || !cfg->peer || !*cfg->peer) {
+        sl_error (NULL, "broker.pair=%s needs broker.state_bind (where this broker tells its state) and "
+                  "broker.peer (the other broker's state endpoint)", cfg->pair);
+        return -1;
+    }
+    return 0;
+}
+
 sl_broker_t *
 sl_broker_new (const sl_broker_config_t *cfg)
 {
     assert (cfg && cfg->endpoint && cfg->pub_endpoint);
-    if (s_check_exposure (cfg))
+    if (s_check_pair (cfg) || s_check_exposure (cfg))
         return NULL;
     sl_broker_t *self = calloc (1, sizeof *self);
     assert (self);
@@ -1480,7 +1767,8 @@ sl_broker_new (const sl_broker_config_t *cfg)
     const char **strings [] = { &self->cfg.endpoint, &self->cfg.pub_endpoint, &self->cfg.journal_service,
                                 &self->cfg.snapshot_path, &self->cfg.curve_secret, &self->cfg.curve_clients,
                                 &self->cfg.services, &self->cfg.curve_workers, &self->cfg.curve_workers_dir,
-                                &self->cfg.client_services };
+                                &self->cfg.client_services, &self->cfg.pair, &self->cfg.state_endpoint,
+                                &self->cfg.peer };
     for (size_t i = 0; i < sizeof strings / sizeof strings [0]; i++)
         if (*strings [i])
             *strings [i] = strdup (*strings [i]);
@@ -1514,6 +1802,9 @@ sl_broker_destroy (sl_broker_t **self_p)
         free ((char *) self->cfg.curve_workers);
         free ((char *) self->cfg.curve_workers_dir);
         free ((char *) self->cfg.client_services);
+        free ((char *) self->cfg.pair);
+        free ((char *) self->cfg.state_endpoint);
+        free ((char *) self->cfg.peer);
         free (self->stats);
         pthread_mutex_destroy (&self->stats_lock);
         free (self);

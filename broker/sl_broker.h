@@ -32,6 +32,22 @@
       loses the broker's memory, which is why jobs are also recorded in the
       store and re-driven from there (actors/intake).
 
+    Failover (pair set): two brokers, a primary and a backup, run the
+    Binary Star state machine (sl_bstar.h). Each publishes its state every
+    heartbeat on state_endpoint and follows the other's on peer (same
+    rules as the other sockets: CURVE with the broker's own key, which the
+    pair shares, or loopback unless `insecure`). The passive one answers
+    every command with ERROR / DISCONNECT code 421 (SL_ERR_PASSIVE) and a
+    reason, and retry_ms: 0 means "my peer is alive, go there", more means
+    "my peer is falling silent: ask me again then". It takes over when its
+    peer has been silent for `liveness` heartbeats (or its connection
+    closed: the process died) AND a worker or client asks it for
+    something; STATS alone never makes it take over. Workers and clients
+    know both endpoints (sl_worker.h, sl_client.h) and move. What the dead
+    broker held in memory is lost as in a crash (see durability): handlers
+    still running ACK to the new broker, whose dedupe and the orphan rule
+    below keep that from doubling anything, and intake re-drives the rest.
+
     Trust (docs/architecture.md, "Trust model"): with CURVE every peer is
     known by its public key (sl_trust answers ZAP and names the key on every
     message). Worker keys are the pipeline and may do everything; a client
@@ -69,6 +85,9 @@ typedef struct {
     const char *client_services; //  services client keys may address (NULL: intake,query,upload,sources)
     bool insecure;               //  allow a non-local bind without CURVE (logged loudly)
     int64_t max_msg_size;        //  largest message part a peer may send (default 64 MiB; -1 none)
+    const char *pair;            //  NULL: a single broker; "primary" or "backup" of a pair
+    const char *state_endpoint;  //  pair: PUB bind where this broker tells its state
+    const char *peer;            //  pair: the other broker's state endpoint
 } sl_broker_config_t;
 
 typedef struct _sl_broker_t sl_broker_t;
@@ -77,7 +96,8 @@ typedef struct _sl_broker_t sl_broker_t;
 void sl_broker_config_defaults (sl_broker_config_t *cfg);
 
 //  Start a broker thread bound to the configured endpoints. Returns NULL
-//  (and logs why) if binding fails, if an endpoint other than loopback,
+//  (and logs why) if binding fails, if pair is set but is not "primary"
+//  or "backup" or lacks state_endpoint or peer, if an endpoint other than loopback,
 //  inproc or ipc would be bound without CURVE and without `insecure`, or if
 //  the keys are malformed. Caller owns the result.
 sl_broker_t *sl_broker_new (const sl_broker_config_t *cfg);

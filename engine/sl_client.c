@@ -5,12 +5,19 @@
 
 #include <czmq.h>
 
+#define S_ENDPOINTS_MAX 8           //  brokers a client may know (a pair needs two)
+#define S_PAIR_SEND_MS 1000         //  a pair: a send that waits this long moves on
+
 struct _sl_client_t {
     void *dealer;                   //  a libzmq socket (see sl_client_new)
     zsock_t *sub;
     void *monitor;                  //  PAIR: the dealer's handshake events, or NULL
     char refused [300];             //  why the last handshake failed; "" if it did not
-    char endpoint [512];
+    char endpoint [512];            //  as given (maybe a comma list)
+    char endpoints [S_ENDPOINTS_MAX][512];
+    int endpoint_count;
+    int current;                    //  the broker we talk to
+    bool watch;                     //  watch_handshake
     bool curve;
     char public_key [41];
     char secret_key [41];
@@ -52,12 +59,52 @@ sl_client_new (const char *endpoint, const char *curve_client, const char *curve
     return self;
 }
 
+//  A monitor of the dealer's security handshakes (watch_handshake)
+static void
+s_watch (sl_client_t *self)
+{
+    char id [SL_ID_LEN + 1], address [80];
+    sl_id_new (id);
+    snprintf (address, sizeof address, "inproc://sl-client-monitor-%s", id);
+    if (zmq_socket_monitor (self->dealer, address,
+                            ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED) == 0) {
+        self->monitor = zmq_socket (zsys_init (), ZMQ_PAIR);
+        if (self->monitor && zmq_connect (self->monitor, address)) {
+            zmq_close (self->monitor);
+            self->monitor = NULL;
+        }
+        if (!self->monitor)
+            zmq_socket_monitor (self->dealer, NULL, 0);
+    }
+}
+
+static void
+s_unwatch (sl_client_t *self)
+{
+    if (self->monitor) {
+        zmq_socket_monitor (self->dealer, NULL, 0);
+        zsock_set_linger (self->monitor, 0);
+        zmq_close (self->monitor);
+        self->monitor = NULL;
+    }
+}
+
 sl_client_t *
 sl_client_new_opts (const char *endpoint, const sl_client_opts_t *opts)
 {
     sl_client_t *self = calloc (1, sizeof *self);
     assert (self);
     snprintf (self->endpoint, sizeof self->endpoint, "%s", endpoint);
+    //  "tcp://a:5555,tcp://b:5555": a broker pair, asked in this order
+    char list [512], *save = NULL;
+    snprintf (list, sizeof list, "%s", endpoint);
+    for (char *ep = strtok_r (list, ",", &save); ep && self->endpoint_count < S_ENDPOINTS_MAX;
+         ep = strtok_r (NULL, ",", &save))
+        if (*ep)
+            snprintf (self->endpoints [self->endpoint_count++], sizeof self->endpoints [0], "%s", ep);
+    if (self->endpoint_count == 0)
+        snprintf (self->endpoints [self->endpoint_count++], sizeof self->endpoints [0], "%s", endpoint);
     if (opts->public_key && opts->secret_key && opts->server_key) {
         self->curve = true;
         snprintf (self->public_key, sizeof self->public_key, "%s", opts->public_key);
@@ -80,23 +127,16 @@ sl_client_new_opts (const char *endpoint, const sl_client_opts_t *opts)
     s_apply_curve (self, self->dealer);
     //  Watch the security handshake, so a refused key is an answer rather
     //  than a silence until the timeout
-    if (opts->watch_handshake) {
-        char id [SL_ID_LEN + 1], address [80];
-        sl_id_new (id);
-        snprintf (address, sizeof address, "inproc://sl-client-monitor-%s", id);
-        if (zmq_socket_monitor (self->dealer, address,
-                                ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-                                | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED) == 0) {
-            self->monitor = zmq_socket (zsys_init (), ZMQ_PAIR);
-            if (self->monitor && zmq_connect (self->monitor, address)) {
-                zmq_close (self->monitor);
-                self->monitor = NULL;
-            }
-            if (!self->monitor)
-                zmq_socket_monitor (self->dealer, NULL, 0);
-        }
+    self->watch = opts->watch_handshake;
+    if (self->watch)
+        s_watch (self);
+    if (self->endpoint_count > 1) {
+        //  Queue only to a live connection: a send towards a dead broker
+        //  then fails (EAGAIN) instead of waiting for it, and we move on
+        int one = 1;
+        zmq_setsockopt (self->dealer, ZMQ_IMMEDIATE, &one, sizeof one);
     }
-    if (zmq_connect (self->dealer, endpoint)) {
+    if (zmq_connect (self->dealer, self->endpoints [0])) {
         int err = errno;
         sl_client_destroy (&self);
         errno = err;
@@ -179,11 +219,13 @@ s_refused (sl_client_t *self, sl_client_result_t *result)
 }
 
 //  Send cmd (a fresh corr is stamped on it) and wait for the answer with
-//  the same corr. On success *answer holds the decoded reply.
+//  the same corr. On success *answer holds the decoded reply. *sent says
+//  whether the command left (a send that timed out never reached a broker).
 static sl_client_rc_t
-s_call (sl_client_t *self, sl_proto_t *cmd, int timeout_ms, sl_proto_t *answer,
-        sl_client_result_t *result)
+s_call_once (sl_client_t *self, sl_proto_t *cmd, int timeout_ms, int send_ms, sl_proto_t *answer,
+             sl_client_result_t *result, bool *sent)
 {
+    *sent = false;
     sl_client_result_t scratch;
     if (!result)
         result = &scratch;
@@ -196,7 +238,7 @@ s_call (sl_client_t *self, sl_proto_t *cmd, int timeout_ms, sl_proto_t *answer,
     //  blocks on send: bound that by the call's timeout too (by a second
     //  if the last handshake was refused: then no peer is likely to come)
     bool refused = s_handshake_refused (self);
-    zsock_set_sndtimeo (self->dealer, refused && timeout_ms > 1000 ? 1000 : timeout_ms);
+    zsock_set_sndtimeo (self->dealer, refused && send_ms > 1000 ? 1000 : send_ms);
     if (sl_proto_send (cmd, self->dealer)) {
         int err = zmq_errno ();
         if (s_handshake_refused (self))
@@ -209,6 +251,7 @@ s_call (sl_client_t *self, sl_proto_t *cmd, int timeout_ms, sl_proto_t *answer,
             snprintf (result->reason, sizeof result->reason, "send failed: %s", zmq_strerror (err));
         return result->rc;
     }
+    *sent = true;
     int64_t deadline = sl_mono_ms () + timeout_ms;
     zmq_pollitem_t items [2] = {
         { self->dealer, 0, ZMQ_POLLIN, 0 },
@@ -255,6 +298,87 @@ s_call (sl_client_t *self, sl_proto_t *cmd, int timeout_ms, sl_proto_t *answer,
     if (s_handshake_refused (self))
         return s_refused (self, result);
     return result->rc;
+}
+
+//  The next broker of the list (a pair: the other one), on a new socket:
+//  disconnecting the old one is asynchronous, and a DEALER may still hand
+//  the next message to the pipe being torn down, where it is lost
+static void
+s_next_broker (sl_client_t *self)
+{
+    void *dealer = zmq_socket (zsys_init (), ZMQ_DEALER);
+    if (!dealer)
+        return;                 //  out of descriptors: keep the old link, try it
+    self->current = (self->current + 1) % self->endpoint_count;
+    s_unwatch (self);
+    zmq_close (self->dealer);
+    self->dealer = dealer;
+    zsock_set_linger (self->dealer, 0);
+    sl_proto_limit (self->dealer);
+    s_apply_curve (self, self->dealer);
+    if (self->watch)
+        s_watch (self);
+    int one = 1;
+    zmq_setsockopt (self->dealer, ZMQ_IMMEDIATE, &one, sizeof one);
+    zmq_connect (self->dealer, self->endpoints [self->current]);
+}
+
+//  One call. With a broker pair: a broker that stands by (ERROR 421)
+//  did nothing, so the call goes to the other one (or to the same one
+//  after its retry_ms: it is about to take over), as does a send that
+//  could not leave; a call that met silence ends with TIMEOUT (the broker
+//  may have acted on it: only the caller knows whether to ask again) and
+//  the next call goes to the other broker.
+static sl_client_rc_t
+s_call (sl_client_t *self, sl_proto_t *cmd, int timeout_ms, sl_proto_t *answer,
+        sl_client_result_t *result)
+{
+    bool sent;
+    if (self->endpoint_count < 2)
+        return s_call_once (self, cmd, timeout_ms, timeout_ms, answer, result, &sent);
+    sl_client_result_t scratch;
+    if (!result)
+        result = &scratch;
+    int64_t deadline = sl_mono_ms () + timeout_ms;
+    sl_client_rc_t rc = SL_CLIENT_TIMEOUT;
+    int refused = 0;
+    bool stayed = false;        //  the last refusal kept us on the same broker
+    while (true) {
+        int64_t left = deadline - sl_mono_ms ();
+        if (left <= 0)
+            break;
+        sl_proto_t attempt = *cmd;
+        attempt.frames = cmd->frames ? zmsg_dup (cmd->frames) : NULL;
+        rc = s_call_once (self, &attempt, (int) left, left > S_PAIR_SEND_MS ? S_PAIR_SEND_MS : (int) left,
+                          answer, result, &sent);
+        sl_proto_clear (&attempt);
+        if (rc == SL_CLIENT_ERROR && result->code == SL_ERR_PASSIVE) {
+            sl_proto_clear (answer);
+            int64_t pause = result->retry_ms;
+            stayed = pause > 0;
+            if (pause <= 0) {
+                s_next_broker (self);
+                //  Every broker stands by (a pair still forming): a pause
+                pause = ++refused % self->endpoint_count == 0 ? 250 : 0;
+            }
+            left = deadline - sl_mono_ms ();
+            zclock_sleep ((int) (pause < left ? pause : left > 0 ? left : 0));
+            continue;
+        }
+        if (!sent && rc == SL_CLIENT_TIMEOUT) {
+            s_next_broker (self);
+            continue;
+        }
+        if (rc == SL_CLIENT_TIMEOUT)
+            s_next_broker (self);
+        break;
+    }
+    //  The time ran out waiting on a broker that promised to take over and
+    //  did not: the next call starts at the other one
+    if (rc == SL_CLIENT_ERROR && result->code == SL_ERR_PASSIVE && stayed)
+        s_next_broker (self);
+    sl_proto_clear (cmd);
+    return rc;
 }
 
 static void
@@ -391,7 +515,8 @@ sl_client_subscribe (sl_client_t *self, const char *pub_endpoint, const char *to
         zsock_set_rcvhwm (self->sub, 100000);
         sl_proto_limit (self->sub);
         s_apply_curve (self, self->sub);
-        if (zsock_connect (self->sub, "%s", pub_endpoint))
+        //  A comma list (a broker pair): follow both, only the active one publishes
+        if (zsock_attach (self->sub, pub_endpoint, false))
             return -1;
     }
     zsock_set_subscribe (self->sub, topic);

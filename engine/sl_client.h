@@ -8,6 +8,14 @@
     no connection state to repair: the DEALER socket reconnects by itself
     when the broker restarts, so the next call simply works again.
 
+    A broker pair ("tcp://a:5555,tcp://b:5555", sl_broker.h "Failover"):
+    a call refused by the passive broker (421) did nothing and is sent to
+    the other one (or to the same one after its retry hint) within the
+    call's timeout, as is a send that could not leave; a call that met
+    silence ends with SL_CLIENT_TIMEOUT (the broker may have acted on it:
+    only the caller knows whether to ask again), and the next call goes to
+    the other broker. Event subscriptions follow every broker of the list.
+
     Live events: sl_client_subscribe opens a SUB socket on the broker's
     event endpoint for a topic: "<workspace>/<job>" for one job
     (sl_proto_topic), "<workspace>/" for a workspace, "" for everything (a
@@ -45,7 +53,7 @@ typedef struct {
     char reason [512];
 } sl_client_result_t;
 
-//  Connect to a broker ROUTER endpoint. With curve_client/curve_server
+//  Connect to a broker ROUTER endpoint (or a comma list: a pair). With curve_client/curve_server
 //  (paths to this client's secret cert and the broker's public cert) the
 //  link is CURVE-encrypted. Returns NULL if the certs cannot be loaded or
 //  no socket can be made (errno then says why, e.g. EMFILE when the

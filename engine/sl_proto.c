@@ -202,3 +202,25 @@ fail:
     zmsg_destroy (msg_p);
     return -1;
 }
+
+int
+sl_proto_events_endpoint (const char *broker, char *out, size_t cap)
+{
+    char list [1024], *save = NULL;
+    snprintf (list, sizeof list, "%s", broker);
+    size_t used = 0;
+    out [0] = 0;
+    for (char *ep = strtok_r (list, ",", &save); ep; ep = strtok_r (NULL, ",", &save)) {
+        const char *colon = strrchr (ep, ':');
+        int n;
+        if (!strncmp (ep, "tcp://", 6) && colon && atoi (colon + 1) > 0)
+            n = snprintf (out + used, cap - used, "%s%.*s:%d", used ? "," : "", (int) (colon - ep), ep,
+                          atoi (colon + 1) + 1);
+        else
+            n = snprintf (out + used, cap - used, "%s%s-events", used ? "," : "", ep);
+        if (n < 0 || (size_t) n >= cap - used)
+            return -1;
+        used += (size_t) n;
+    }
+    return 0;
+}

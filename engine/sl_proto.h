@@ -62,6 +62,9 @@ typedef enum {
     SL_ERR_HELD = 409,          //  SUBMIT ifabsent: the broker already holds a
                                 //  live pipeline message of that job
     SL_ERR_TOO_LARGE = 413,
+    SL_ERR_PASSIVE = 421,       //  this broker of a pair stands by: ask the other
+                                //  one (retry_ms 0), or this one again after
+                                //  retry_ms (it is about to take over)
     SL_ERR_NO_SERVICE = 503,    //  no worker serves that request
     SL_ERR_INTERNAL = 500
 } sl_errcode_t;
@@ -123,6 +126,11 @@ int sl_proto_topic (char *buf, size_t cap, const char *ws, const char *job);
 void sl_proto_set_max_msg_size (int64_t bytes);
 int64_t sl_proto_max_msg_size (void);
 void sl_proto_limit (void *socket);
+
+//  The event endpoint of a broker endpoint, by convention: tcp://host:5555
+//  -> tcp://host:5556, anything else gets "-events" appended; a comma
+//  list (a broker pair) maps element by element. 0, or -1 if cap is short.
+int sl_proto_events_endpoint (const char *broker, char *out, size_t cap);
 
 void sl_proto_test (bool verbose);
 

@@ -20,12 +20,16 @@
 
 //  How long a stopping worker waits for a handler that has not spoken yet
 #define S_HANDLER_STOP_MS 2000
+//  Brokers a worker may know (a pair needs two)
+#define S_ENDPOINTS_MAX 8
 
 struct _sl_worker_t {
     sl_worker_config_t cfg;
     char service [SL_NAME_MAX];
     char name [65];
     char broker [512];
+    char endpoints [S_ENDPOINTS_MAX][512];  //  cfg.broker split at commas
+    int endpoint_count;
     char inproc [64];
     char curve_client [1024];
     char curve_server [1024];
@@ -455,7 +459,41 @@ typedef struct {
     int backoff_ms;
     bool draining;
     int64_t drain_deadline;
+    //  Several brokers (a pair): the one we talk to, whether it took our
+    //  READY (results wait in the outbox until then: a passive broker
+    //  would drop them), when to send READY again, and a monitor of the
+    //  link, whose closing means the broker process died
+    int current;
+    bool confirmed;
+    zlistx_t *outbox;           //  zmsg_t *, for the broker once confirmed
+    int64_t ready_at;           //  0: none pending
+    int refusals;               //  in a row, from any broker
+    int64_t fled;               //  when we left a broker that died (closed, silent)
+    void *monitor;
+    zhashx_t *running;          //  handler identity (hex) -> envelope frame it works on
 } actor_t;
+
+static bool
+s_pair (actor_t *self)
+{
+    return self->worker->endpoint_count > 1;
+}
+
+//  A handler's identity as a hash key
+static const char *
+s_who_key (zframe_t *who, char *buf, size_t cap)
+{
+    static const char digits [] = "0123456789abcdef";
+    size_t n = zframe_size (who);
+    if (n * 2 + 1 > cap)
+        n = (cap - 1) / 2;
+    for (size_t i = 0; i < n; i++) {
+        buf [2 * i] = digits [zframe_data (who) [i] >> 4];
+        buf [2 * i + 1] = digits [zframe_data (who) [i] & 15];
+    }
+    buf [2 * n] = 0;
+    return buf;
+}
 
 static void
 s_send_ready (actor_t *self)
@@ -463,6 +501,17 @@ s_send_ready (actor_t *self)
     sl_worker_config_t *cfg = &self->worker->cfg;
     sl_proto_t ready;
     sl_proto_init (&ready, SL_CMD_READY);
+    //  A pair: READY lists what this worker holds (running and waiting),
+    //  so a broker that takes over from one that died knows those
+    //  messages are in flight here: their jobs are not re-driven under us,
+    //  and if we die they are re-queued (sl_broker.c, s_adopt)
+    if (s_pair (self) && (zhashx_size (self->running) || zlistx_size (self->backlog))) {
+        ready.frames = zmsg_new ();
+        for (zframe_t *env = zhashx_first (self->running); env; env = zhashx_next (self->running))
+            zmsg_addmem (ready.frames, zframe_data (env), zframe_size (env));
+        for (zframe_t *env = zlistx_first (self->backlog); env; env = zlistx_next (self->backlog))
+            zmsg_addmem (ready.frames, zframe_data (env), zframe_size (env));
+    }
     snprintf (ready.name, sizeof ready.name, "%s", self->worker->name);
     snprintf (ready.svc [0], sizeof ready.svc [0], "%s", self->worker->service);
     ready.svc_count = 1;
@@ -473,9 +522,43 @@ s_send_ready (actor_t *self)
 }
 
 static void
+s_monitor_stop (actor_t *self)
+{
+    if (self->monitor) {
+        zmq_socket_monitor (zsock_resolve (self->broker), NULL, 0);
+        int zero = 0;
+        zmq_setsockopt (self->monitor, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_close (self->monitor);
+        self->monitor = NULL;
+    }
+}
+
+//  With several brokers, watch the link: when the broker's process dies
+//  its kernel closes the connection, and the worker moves at once
+//  instead of after `liveness` heartbeats of silence
+static void
+s_monitor_start (actor_t *self)
+{
+    char address [80], id [SL_ID_LEN + 1];
+    sl_id_new (id);
+    snprintf (address, sizeof address, "inproc://sl-worker-mon-%s", id);
+    if (zmq_socket_monitor (zsock_resolve (self->broker), address, ZMQ_EVENT_DISCONNECTED))
+        return;
+    self->monitor = zmq_socket (zsys_init (), ZMQ_PAIR);
+    if (self->monitor && zmq_connect (self->monitor, address)) {
+        zmq_close (self->monitor);
+        self->monitor = NULL;
+    }
+    if (!self->monitor)
+        zmq_socket_monitor (zsock_resolve (self->broker), NULL, 0);
+}
+
+static void
 s_broker_connect (actor_t *self)
 {
     sl_worker_config_t *cfg = &self->worker->cfg;
+    if (self->broker)
+        s_monitor_stop (self);
     zsock_destroy (&self->broker);
     self->broker = zsock_new (ZMQ_DEALER);
     zsock_set_linger (self->broker, 2000);
@@ -495,9 +578,111 @@ s_broker_connect (actor_t *self)
         zcert_destroy (&mine);
         zcert_destroy (&theirs);
     }
-    zsock_connect (self->broker, "%s", cfg->broker);
-    s_send_ready (self);
-    self->broker_expiry = sl_mono_ms () + self->backoff_ms;
+    const char *endpoint = self->worker->endpoints [self->current];
+    if (s_pair (self)) {
+        s_monitor_start (self);
+        self->confirmed = false;
+    }
+    zsock_connect (self->broker, "%s", endpoint);
+    //  After every broker refused in a row, a pause: no hot loop between
+    //  two that both stand by (a backup alone, a primary just started)
+    int64_t now = sl_mono_ms ();
+    if (self->refusals >= self->worker->endpoint_count)
+        self->ready_at = now + cfg->heartbeat_ms;
+    else {
+        self->ready_at = 0;
+        s_send_ready (self);
+    }
+    self->broker_expiry = now + (self->ready_at ? cfg->heartbeat_ms : 0) + self->backoff_ms;
+}
+
+//  The next broker of the list (a pair: the other one)
+static void
+s_broker_next (actor_t *self, const char *why, bool died)
+{
+    sl_worker_t *worker = self->worker;
+    int from = self->current;
+    self->fled = died ? sl_mono_ms () : 0;
+    self->current = (self->current + 1) % worker->endpoint_count;
+    sl_warn (NULL, "broker %s %s: moving to %s", worker->endpoints [from], why,
+             worker->endpoints [self->current]);
+    s_broker_connect (self);
+}
+
+//  To the broker, or, while a broker of a pair has not taken our READY,
+//  into the outbox (a passive one would drop it; the active one gets it)
+static void
+s_to_broker (actor_t *self, zmsg_t **msg_p)
+{
+    if (s_pair (self) && !self->confirmed)
+        zlistx_add_end (self->outbox, *msg_p);
+    else
+        zmsg_send (msg_p, self->broker);
+    *msg_p = NULL;
+}
+
+static void
+s_confirmed (actor_t *self)
+{
+    if (self->confirmed)
+        return;
+    self->confirmed = true;
+    self->refusals = 0;
+    size_t held = zlistx_size (self->outbox);
+    for (zmsg_t *msg = zlistx_first (self->outbox); msg; msg = zlistx_first (self->outbox)) {
+        zlistx_detach_cur (self->outbox);
+        zmsg_send (&msg, self->broker);
+    }
+    if (held)
+        sl_info (NULL, "broker %s took us: %zu held result(s) sent", self->worker->endpoints [self->current],
+                 held);
+}
+
+//  A broker of a pair stands by (DISCONNECT 421). retry_ms 0: its peer
+//  is alive, go there; more: its peer is falling silent, ask it again
+//  then (it takes over once the peer has been silent long enough)
+static void
+s_on_passive (actor_t *self, sl_proto_t *cmd)
+{
+    sl_worker_config_t *cfg = &self->worker->cfg;
+    self->confirmed = false;
+    self->refusals++;
+    if (cmd->retry_ms > 0 && cmd->retry_ms <= (int64_t) cfg->heartbeat_ms * cfg->liveness * 2) {
+        self->ready_at = sl_mono_ms () + cmd->retry_ms;
+        self->broker_expiry = self->ready_at + (int64_t) cfg->heartbeat_ms * cfg->liveness;
+        sl_debug (NULL, "broker %s stands by (%s): asking again in %lld ms",
+                  self->worker->endpoints [self->current], cmd->reason, (long long) cmd->retry_ms);
+    }
+    else
+    if (s_pair (self) && self->fled && sl_mono_ms () - self->fled < (int64_t) cfg->heartbeat_ms * cfg->liveness * 2) {
+        //  We left the other broker because it died, and this one has not
+        //  noticed yet (it heard its peer a moment ago): going back would
+        //  meet the dead one again. Ask this one again shortly; it takes
+        //  over once it sees its peer gone
+        self->ready_at = sl_mono_ms () + cfg->heartbeat_ms / 4;
+        self->broker_expiry = self->ready_at + (int64_t) cfg->heartbeat_ms * cfg->liveness;
+    }
+    else
+    if (s_pair (self))
+        s_broker_next (self, "stands by", false);
+    else {
+        //  One broker that stands by: nothing else to try but it, later
+        self->ready_at = sl_mono_ms () + cfg->heartbeat_ms;
+        self->broker_expiry = self->ready_at + (int64_t) cfg->heartbeat_ms * cfg->liveness;
+    }
+}
+
+static void
+s_on_monitor (actor_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->monitor);
+    zframe_t *frame = msg ? zmsg_first (msg) : NULL;
+    uint16_t event = 0;
+    if (frame && zframe_size (frame) >= 2)
+        memcpy (&event, zframe_data (frame), 2);
+    zmsg_destroy (&msg);
+    if (event == ZMQ_EVENT_DISCONNECTED && !self->draining)
+        s_broker_next (self, "closed the connection", true);
 }
 
 static void
@@ -516,6 +701,10 @@ s_dispatch_local (actor_t *self)
         zlistx_detach_cur (self->idle);
         zframe_t *env = zlistx_first (self->backlog);
         zlistx_detach_cur (self->backlog);
+        if (s_pair (self)) {
+            char key [128];
+            zhashx_update (self->running, s_who_key (who, key, sizeof key), zframe_dup (env));
+        }
         zmsg_t *msg = zmsg_new ();
         zmsg_append (msg, &who);
         zmsg_append (msg, &env);
@@ -532,7 +721,6 @@ s_on_broker (actor_t *self)
         return;
     sl_worker_config_t *cfg = &self->worker->cfg;
     self->broker_expiry = sl_mono_ms () + (int64_t) cfg->heartbeat_ms * cfg->liveness;
-    __atomic_store_n (&self->worker->broker_seen, sl_mono_ms (), __ATOMIC_RELAXED);
     self->backoff_ms = cfg->heartbeat_ms * cfg->liveness;
     sl_proto_t cmd;
     char err [256];
@@ -540,6 +728,14 @@ s_on_broker (actor_t *self)
         sl_warn (NULL, "bad message from broker: %s", err);
         return;
     }
+    if (cmd.cmd == SL_CMD_DISCONNECT && cmd.code == SL_ERR_PASSIVE) {
+        s_on_passive (self, &cmd);
+        sl_proto_clear (&cmd);
+        return;
+    }
+    __atomic_store_n (&self->worker->broker_seen, sl_mono_ms (), __ATOMIC_RELAXED);
+    if (s_pair (self))
+        s_confirmed (self);
     if (cmd.cmd == SL_CMD_DELIVER && cmd.frames && zmsg_size (cmd.frames) >= 1) {
         zframe_t *env = zmsg_pop (cmd.frames);
         if (self->worker->cfg.concurrency == 0) {
@@ -572,8 +768,10 @@ s_on_handler (actor_t *self)
     else
     if (tag && (streq (tag, "R") || streq (tag, "E") || streq (tag, "X"))) {
         if (!streq (tag, "X"))
-            zmsg_send (&msg, self->broker);
+            s_to_broker (self, &msg);
         if (!streq (tag, "E")) {
+            char key [128];
+            zhashx_delete (self->running, s_who_key (who, key, sizeof key));
             self->busy--;
             zlistx_add_end (self->idle, who);
         }
@@ -673,6 +871,10 @@ s_worker_actor (zsock_t *pipe, void *args)
     zlistx_set_destructor (self.idle, (zlistx_destructor_fn *) zframe_destroy);
     self.backlog = zlistx_new ();
     zlistx_set_destructor (self.backlog, (zlistx_destructor_fn *) zframe_destroy);
+    self.running = zhashx_new ();
+    zhashx_set_destructor (self.running, (zhashx_destructor_fn *) zframe_destroy);
+    self.outbox = zlistx_new ();
+    zlistx_set_destructor (self.outbox, (zlistx_destructor_fn *) zmsg_destroy);
     self.backoff_ms = cfg->heartbeat_ms * cfg->liveness;
     s_broker_connect (&self);
     self.heartbeat_at = sl_mono_ms () + cfg->heartbeat_ms;
@@ -685,8 +887,9 @@ s_worker_actor (zsock_t *pipe, void *args)
             { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
             { zsock_resolve (self.handlers), 0, ZMQ_POLLIN, 0 },
             { zsock_resolve (self.broker), 0, ZMQ_POLLIN, 0 },
+            { self.monitor, 0, ZMQ_POLLIN, 0 },
         };
-        int rc = zmq_poll (items, 3, 100);
+        int rc = zmq_poll (items, self.monitor ? 4 : 3, 100);
         if (rc == -1 && zmq_errno () == ETERM) {
             if (!self.draining)
                 s_start_drain (&self);
@@ -704,15 +907,32 @@ s_worker_actor (zsock_t *pipe, void *args)
                 s_on_handler (&self);
             if (items [2].revents & ZMQ_POLLIN)
                 s_on_broker (&self);
+            if (self.monitor && (items [3].revents & ZMQ_POLLIN))
+                s_on_monitor (&self);
         }
         int64_t now = sl_mono_ms ();
         __atomic_store_n (&worker->loop_seen, now, __ATOMIC_RELAXED);
         if (self.draining && (self.busy == 0 || now > self.drain_deadline))
             break;
+        if (self.ready_at && now >= self.ready_at) {
+            self.ready_at = 0;
+            s_send_ready (&self);
+        }
+        //  A broker of a pair that has not taken us is asked with READY,
+        //  not heartbeats
         if (now >= self.heartbeat_at) {
-            s_send_broker (&self, SL_CMD_HEARTBEAT);
+            if (!s_pair (&self) || self.confirmed)
+                s_send_broker (&self, SL_CMD_HEARTBEAT);
             self.heartbeat_at = now + cfg->heartbeat_ms;
         }
+        if (now > self.broker_expiry && s_pair (&self)) {
+            //  Silent: the next broker. The backoff grows once per round
+            if (self.current + 1 == worker->endpoint_count)
+                self.backoff_ms = self.backoff_ms * 2 > cfg->reconnect_max_ms
+                                ? cfg->reconnect_max_ms : self.backoff_ms * 2;
+            s_broker_next (&self, "silent", true);
+        }
+        else
         if (now > self.broker_expiry) {
             sl_warn (NULL, "broker silent: reconnecting to %s (next try in %d ms)", cfg->broker,
                      self.backoff_ms);
@@ -726,6 +946,12 @@ s_worker_actor (zsock_t *pipe, void *args)
     //  What was delivered but never started goes back to the broker
     s_send_broker (&self, SL_CMD_BYE);
     s_stop_handlers (&self);
+    s_monitor_stop (&self);
+    if (zlistx_size (self.outbox))
+        sl_warn (NULL, "stopping with %zu result(s) no broker took: their messages are redelivered",
+                 zlistx_size (self.outbox));
+    zlistx_destroy (&self.outbox);
+    zhashx_destroy (&self.running);
     zlistx_destroy (&self.idle);
     zlistx_destroy (&self.backlog);
     zsock_destroy (&self.broker);
@@ -756,6 +982,15 @@ sl_worker_new (const sl_worker_config_t *cfg)
         snprintf (self->curve_server, sizeof self->curve_server, "%s", cfg->curve_server);
     }
     snprintf (self->broker, sizeof self->broker, "%s", cfg->broker);
+    //  "tcp://a:5555,tcp://b:5555": a pair, tried in this order
+    char list [512], *save = NULL;
+    snprintf (list, sizeof list, "%s", cfg->broker);
+    for (char *ep = strtok_r (list, ",", &save); ep && self->endpoint_count < S_ENDPOINTS_MAX;
+         ep = strtok_r (NULL, ",", &save))
+        if (*ep)
+            snprintf (self->endpoints [self->endpoint_count++], sizeof self->endpoints [0], "%s", ep);
+    if (self->endpoint_count == 0)
+        snprintf (self->endpoints [self->endpoint_count++], sizeof self->endpoints [0], "%s", cfg->broker);
     self->cfg.service = self->service;
     self->cfg.name = self->name;
     self->cfg.broker = self->broker;

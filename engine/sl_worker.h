@@ -19,6 +19,18 @@
     delivered on the new connection (the broker honours ACKs from peers it
     does not know, so finished work is not lost across a broker restart).
 
+    A broker pair (cfg.broker "tcp://a:5555,tcp://b:5555", see sl_broker.h,
+    "Failover"): the worker talks to one broker at a time and moves to the
+    next when it is silent for `liveness` heartbeats, when its connection
+    closes (a socket monitor: the broker's process died) or when it refuses
+    with 421 (passive; with a retry hint the worker asks it again then).
+    Results a handler finishes while no broker has taken the worker's READY
+    wait in an outbox and go to the one that does. READY lists the
+    envelopes the worker holds (running and prefetched), so a broker taking
+    over from one that died knows they are in flight here. A worker that
+    left a dead broker and is told "my peer is alive" by the other (which
+    has not noticed yet) asks it again shortly rather than going back.
+
     Drain: sl_worker_destroy first withdraws credit (no new deliveries),
     waits for running handlers to finish and their ACKs to be sent, then
     says BYE (the broker re-queues anything not started) and joins. A
@@ -54,7 +66,7 @@ typedef sl_outcome_t (sl_handler_fn) (sl_ctx_t *ctx, void *state);
 
 typedef struct {
     const char *service;        //  the stage served ("parse")
-    const char *broker;         //  broker ROUTER endpoint
+    const char *broker;         //  broker ROUTER endpoint, or a comma list (a pair)
     const char *name;           //  worker name in logs (default service)
     int concurrency;            //  handler threads (default 1); 0 = run the handler
                                 //  on the actor thread itself (for handlers far

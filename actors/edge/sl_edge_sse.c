@@ -179,7 +179,8 @@ sl_edge_hub_new (const char *pub_endpoint, const char *curve_client, const char 
         zcert_destroy (&mine);
         zcert_destroy (&theirs);
     }
-    if (zsock_connect (self->sub, "%s", pub_endpoint)) {
+    //  A comma list (a broker pair): follow both, only the active one publishes
+    if (zsock_attach (self->sub, pub_endpoint, false)) {
         snprintf (err, errlen, "cannot connect to event endpoint %s", pub_endpoint);
         goto fail;
     }

@@ -38,6 +38,7 @@
 #include "sl_jobctl.h"
 #include "sl_log.h"
 #include "sl_metrics.h"
+#include "sl_mp.h"
 #include "sl_proto.h"
 #include "sl_quota.h"
 #include "sl_util.h"
@@ -466,35 +467,89 @@ s_redrive_one (intake_t *self, sl_client_t *client, sl_store_job_t *job)
     return S_REDRIVEN;
 }
 
+//  One pass over the unfinished jobs untouched since cutoff, at most a
+//  page of them. Returns how many were listed.
+static int
+s_redrive_pass (intake_t *self, sl_client_t *client, int64_t cutoff)
+{
+    sl_store_job_t *jobs = NULL;
+    int count = 0;
+    if (sl_store_jobs_unfinished (self->store, cutoff, 100, &jobs, &count) != SL_STORE_OK)
+        return 0;
+    for (int i = 0; i < count && !self->stopping; i++) {
+        s_redrive_t outcome = s_redrive_one (self, client, &jobs [i]);
+        if (outcome != S_PASSED) {
+            char labels [32];
+            snprintf (labels, sizeof labels, "outcome=\"%s\"", s_redrive_names [outcome]);
+            sl_metrics_add (self->metrics, "sluice_redrive_total", labels, 1);
+        }
+    }
+    sl_store_jobs_free (&jobs, count);
+    return count;
+}
+
+//  A broker pair: has the broker we reach changed since we last asked
+//  (its "epoch": a failover, or a restart)? Then the messages the old one
+//  held in memory are gone, and every unfinished job must be asked about
+//  now rather than once it has been quiet for jobs.stale_s: the new
+//  broker holds what workers brought with them (sl_broker.c, s_adopt), so
+//  SUBMIT ifabsent still tells a job in flight from a lost one.
+static bool
+s_broker_changed (sl_client_t *client, char *epoch, size_t cap)
+{
+    char *data = NULL;
+    size_t size = 0;
+    char now [SL_ID_LEN + 1] = "";
+    if (sl_client_stats (client, 2000, &data, &size, NULL) == SL_CLIENT_OK) {
+        sl_mp_t *mp = sl_mp_decode (data, size, NULL, 0);
+        if (mp)
+            sl_mp_get_str (sl_mp_root (mp), "epoch", now, sizeof now);
+        sl_mp_destroy (&mp);
+    }
+    free (data);
+    if (!*now)
+        return false;           //  no answer, or a single broker
+    bool changed = *epoch && strcmp (epoch, now) != 0;
+    snprintf (epoch, cap, "%s", now);
+    return changed;
+}
+
 static void *
 s_redriver (void *args)
 {
     intake_t *self = (intake_t *) args;
     sl_log_set_role ("redrive");
-    sl_client_t *client = sl_client_new (sl_node_broker (self->node), sl_node_curve_client (self->node),
+    const char *broker = sl_node_broker (self->node);
+    sl_client_t *client = sl_client_new (broker, sl_node_curve_client (self->node),
                                          sl_node_curve_server (self->node));
+    bool pair = strchr (broker, ',') != NULL;
+    char epoch [SL_ID_LEN + 1] = "";
     int64_t started = sl_now_ms ();
-    bool first = true;
+    bool first = true, failover = false;
     while (!self->stopping && client) {
         //  First pass of an embedded node: everything unfinished is an
-        //  orphan of the previous run. Later passes: only what went quiet.
-        int64_t cutoff = first && self->embedded ? started : sl_now_ms () - self->stale_ms;
-        first = false;
-        sl_store_job_t *jobs = NULL;
-        int count = 0;
-        if (sl_store_jobs_unfinished (self->store, cutoff, 100, &jobs, &count) == SL_STORE_OK) {
-            for (int i = 0; i < count && !self->stopping; i++) {
-                s_redrive_t outcome = s_redrive_one (self, client, &jobs [i]);
-                if (outcome != S_PASSED) {
-                    char labels [32];
-                    snprintf (labels, sizeof labels, "outcome=\"%s\"", s_redrive_names [outcome]);
-                    sl_metrics_add (self->metrics, "sluice_redrive_total", labels, 1);
-                }
-            }
-            sl_store_jobs_free (&jobs, count);
+        //  orphan of the previous run. After a failover: everything
+        //  unfinished, page after page (each job asked about leaves the
+        //  listing). Later passes: only what went quiet.
+        if (failover) {
+            int64_t cutoff = sl_now_ms ();
+            sl_warn (NULL, "the broker changed (failover or restart): asking about every unfinished job now");
+            //  Bounded: jobs another intake leases stay in the listing
+            for (int page = 0; page < 100 && !self->stopping; page++)
+                if (s_redrive_pass (self, client, cutoff) < 100)
+                    break;
+            failover = false;
         }
-        for (int64_t t = 0; t < self->interval_ms && !self->stopping; t += 100)
+        else {
+            int64_t cutoff = first && self->embedded ? started : sl_now_ms () - self->stale_ms;
+            s_redrive_pass (self, client, cutoff);
+        }
+        first = false;
+        for (int64_t t = 0; t < self->interval_ms && !self->stopping && !failover; t += 100) {
             zclock_sleep (100);
+            if (pair && t % 1000 == 0)
+                failover = s_broker_changed (client, epoch, sizeof epoch);
+        }
     }
     sl_client_destroy (&client);
     return NULL;

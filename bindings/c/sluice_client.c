@@ -173,14 +173,12 @@ sluice_client_new (const char *endpoint)
     snprintf (self->endpoint, sizeof self->endpoint, "%s", endpoint);
     snprintf (self->ws, sizeof self->ws, "default");
     self->timeout_ms = DEFAULT_TIMEOUT_MS;
-    //  The broker's event endpoint is, by convention, the next port
-    if (strncmp (endpoint, "tcp://", 6) == 0) {
-        const char *colon = strrchr (endpoint, ':');
-        char *end;
-        long port = colon ? strtol (colon + 1, &end, 10) : 0;
-        if (colon && colon > endpoint + 5 && port > 0 && port < 65535 && *end == 0)
-            snprintf (self->events, sizeof self->events, "%.*s:%ld", (int) (colon - endpoint), endpoint,
-                      port + 1);
+    //  The broker's event endpoint is, by convention, the next port (of
+    //  each broker of a pair, "tcp://a:5555,tcp://b:5555")
+    if (strncmp (endpoint, "tcp://", 6) == 0 && !strstr (endpoint, "-events")) {
+        char events [sizeof self->events];
+        if (sl_proto_events_endpoint (endpoint, events, sizeof events) == 0 && !strstr (events, "-events"))
+            snprintf (self->events, sizeof self->events, "%s", events);
     }
     return self;
 }
@@ -1335,7 +1333,8 @@ sluice_watch_new (sluice_client_t *client, sluice_watch_t **watch_p)
     zsock_set_rcvhwm (self->sub, 100000);
     sl_proto_limit (self->sub);
     s_apply_curve (client, self->sub);
-    if (zsock_connect (self->sub, "%s", client->events)) {
+    //  A comma list (a broker pair): follow both, only the active one publishes
+    if (zsock_attach (self->sub, client->events, false)) {
         zsock_destroy (&self->sub);
         free (self);
         return s_set (client, SLUICE_EINVAL, 0, "cannot connect to the event endpoint %s", client->events);

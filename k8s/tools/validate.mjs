@@ -273,7 +273,10 @@ async function checkTarget(render, opts, report) {
     }
     for (const svc of render.all("Service")) {
         const pods = podsMatching(svc.spec?.selector);
-        c(id(svc), pods.length === 1, `selects the pods of exactly one workload (found ${pods.map((p) => p.w.metadata.name).join(", ") || "none"})`);
+        // the one exception: a Service over both brokers of a pair, which
+        // only the active one (ready) answers
+        const pairSvc = pods.length === 2 && pods.every((p) => p.component === "broker");
+        c(id(svc), pods.length === 1 || pairSvc, `selects the pods of exactly one workload, or both brokers of the pair (found ${pods.map((p) => p.w.metadata.name).join(", ") || "none"})`);
         for (const p of svc.spec?.ports || []) {
             const target = p.targetPort ?? p.port;
             const ok = pods.length > 0 && pods.every((x) => typeof target === "string" ? target in x.namedPorts
@@ -465,8 +468,42 @@ async function checkTarget(render, opts, report) {
                 sluiced.push({ ...x, ct, eff: effective(render, ct, known) });
     const brokerSvc = render.get("Service", "sluice-broker");
     const brokers = sluiced.filter((s) => s.eff.roles.includes("broker"));
-    c("sluiced", brokers.length === 1, `exactly one workload runs the broker role (found ${brokers.length})`);
+    c("sluiced", brokers.length === 1 || brokers.length === 2,
+      `one workload runs the broker role, or two as a pair (found ${brokers.length})`);
     const broker = brokers[0];
+    // A pair (broker/sl_bstar.h): a primary and a backup, each following
+    // the other's state through the other's own Service, never on one node;
+    // every peer is given both brokers' Services
+    const pair = brokers.length === 2;
+    const brokerSvcOf = (b) => render.all("Service").find((x) => x.metadata.name !== "sluice-broker"
+        && podsMatching(x.spec?.selector).some((p) => p.w === b.w));
+    const statePort = (b) => Number(/:(\d+)$/.exec(String(b.eff.cfg.get("broker.state_bind") || ""))?.[1]);
+    if (pair) {
+        const roles = brokers.map((b) => b.eff.cfg.get("broker.pair")).sort();
+        c("sluiced", roles[0] === "backup" && roles[1] === "primary", `the two brokers are broker.pair primary and backup (${roles.join(", ")})`);
+        for (const [b, o] of [[brokers[0], brokers[1]], [brokers[1], brokers[0]]]) {
+            const svc = brokerSvcOf(o);
+            const m = /^tcp:\/\/([^:]+):(\d+)$/.exec(String(b.eff.cfg.get("broker.peer") || ""));
+            c(id(b.w), !!svc && !!m && m[1] === svc.metadata.name && Number(m[2]) === statePort(o)
+                && (svc.spec.ports || []).some((p) => p.port === statePort(o)),
+              `broker.peer ${b.eff.cfg.get("broker.peer")} is the other broker's Service and state port`);
+            c(id(b.w), !!svc?.spec?.publishNotReadyAddresses,
+              `its Service ${svc?.metadata?.name} publishes not-ready addresses (a passive broker must be reachable)`);
+            const anti = b.pod.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution || [];
+            c(id(b.w), anti.some((t) => t.topologyKey === "kubernetes.io/hostname"
+                && Object.entries(t.labelSelector?.matchLabels || {}).every(([k, v]) => o.labels[k] === v)),
+              "podAntiAffinity (required, kubernetes.io/hostname) keeps it off the other broker's node");
+        }
+    }
+    const brokerEndpoint = (ep) => {
+        const list = String(ep).split(",");
+        const svcs = pair ? brokers.map(brokerSvcOf) : [brokerSvc];
+        return list.length === svcs.length && list.every((e, i) => {
+            const m = /^tcp:\/\/([^:]+):(\d+)$/.exec(e);
+            const ports = (svcs[i]?.spec?.ports || []).map((p) => p.port);
+            return !!m && m[1] === svcs[i]?.metadata?.name && ports.includes(Number(m[2])) && ports.includes(Number(m[2]) + 1);
+        });
+    };
     const blobClaims = new Set();
     for (const s of sluiced) {
         const { w, pod, ct, eff, namedPorts } = s;
@@ -490,10 +527,8 @@ async function checkTarget(render, opts, report) {
         const isBroker = roles.includes("broker");
         if (!isBroker) {
             const ep = String(eff.get("broker.endpoint") || "");
-            const m = /^tcp:\/\/([^:]+):(\d+)$/.exec(ep);
-            const ports = (brokerSvc?.spec?.ports || []).map((p) => p.port);
-            c(who, !!m && m[1] === "sluice-broker" && ports.includes(Number(m[2])) && ports.includes(Number(m[2]) + 1),
-              `--broker ${ep} is the broker Service, with the event port (+1) beside it`);
+            c(who, brokerEndpoint(ep),
+              `--broker ${ep} is the broker Service (each broker's, primary first, for a pair), with the event port (+1) beside it`);
             c(who, s.labels["sluice.io/broker-client"] === "true", "is labelled sluice.io/broker-client (NetworkPolicy)");
         }
         // the data folder
@@ -529,8 +564,9 @@ async function checkTarget(render, opts, report) {
         if (isBroker) {
             const port = Number(eff.get("broker.metrics_port"));
             c(who, probePort(lp, namedPorts) === port && probePort(rp, namedPorts) === port
-                && ["/healthz", "/stats.json"].includes(lp?.httpGet?.path) && rp?.httpGet?.path === "/stats.json",
-              `probes the broker's metrics port ${port} (/stats.json answers only if the router loop does)`);
+                && ["/healthz", "/stats.json"].includes(lp?.httpGet?.path)
+                && rp?.httpGet?.path === (pair ? "/readyz" : "/stats.json"),
+              `probes the broker's metrics port ${port} (/stats.json answers only if the router loop does${pair ? "; /readyz only on the active broker" : ""})`);
         }
         else if (roles.includes("edge")) {
             const port = Number(eff.get("http.port"));
@@ -640,6 +676,11 @@ async function checkTarget(render, opts, report) {
         const items = v?.secret?.items;
         return !!keys && (items ? items.some((i) => i.path === base && keys.has(i.key)) : keys.has(base));
     };
+    for (const b of brokers.slice(1))
+        c(id(b.w), !!b.eff.cfg.get("curve.broker_secret") === !!broker.eff.cfg.get("curve.broker_secret")
+            && b.eff.cfg.get("curve.broker_secret") === broker.eff.cfg.get("curve.broker_secret")
+            && /^(1|true|yes|on)$/i.test(b.eff.cfg.get("broker.insecure") || "") === /^(1|true|yes|on)$/i.test(broker.eff.cfg.get("broker.insecure") || ""),
+          "has the same CURVE and broker.insecure settings as the other broker (peers know one broker key)");
     if (broker && broker.eff.cfg.get("curve.broker_secret")) {
         c(id(broker.w), curveFile(broker, "curve.broker_secret"), `curve.broker_secret ${broker.eff.cfg.get("curve.broker_secret")} is a key of a mounted Secret`);
         // curve.clients_dir is the old name of curve.workers_dir
@@ -662,7 +703,7 @@ async function checkTarget(render, opts, report) {
         c(id(broker.w), !(curveOn && insecure), "does not set broker.insecure beside CURVE");
     }
     for (const s of sluiced) {
-        if (s === broker)
+        if (brokers.includes(s))
             continue;
         const has = !!s.eff.cfg.get("curve.client_cert") && !!s.eff.cfg.get("curve.broker_public");
         c(id(s.w), has === curveOn, curveOn ? "has curve.client_cert and curve.broker_public (the broker requires CURVE)"
@@ -699,9 +740,14 @@ async function checkTarget(render, opts, report) {
                 continue;
             for (const port of portsOf(dst)) {
                 let expect = false, why = "no flow is intended";
-                if (dst === brokerW && isClient && port !== Number(broker.eff.get("broker.metrics_port"))) {
+                const dstBroker = brokers.find((b) => b.w === dst.w);
+                if (dstBroker && isClient && port !== Number(dstBroker.eff.get("broker.metrics_port")) && port !== statePort(dstBroker)) {
                     expect = true;
                     why = "every peer talks to the broker";
+                }
+                if (dstBroker && pair && sroles.includes("broker") && port === statePort(dstBroker)) {
+                    expect = true;
+                    why = "a broker follows the other's state";
                 }
                 if (dst === postgres && sroles.some((r) => S.DB_ROLES.has(r))) {
                     expect = true;
@@ -829,6 +875,13 @@ const clone = (x) => JSON.parse(JSON.stringify(x));
 const dep = (docs, name) => docs.find((d) => d.kind === "Deployment" && d.metadata.name === name);
 const container = (docs, name) => dep(docs, name).spec.template.spec.containers[0];
 const MUTATIONS = [
+    ["brokers of the pair allowed on one node", /podAntiAffinity \(required, kubernetes\.io\/hostname\)/, (d) => { delete dep(d, "sluice-broker-backup").spec.template.spec.affinity; }],
+    ["a peer given one broker of the pair", /--broker tcp:\/\/sluice-broker-primary:5555 is the broker Service/, (d) => {
+        const ct = container(d, "sluice-chunk");
+        ct.args = ct.args.map((a) => a.startsWith("tcp://sluice-broker-primary:5555,") ? "tcp://sluice-broker-primary:5555" : a);
+    }],
+    ["the pair's state port closed", /-> Deployment\/sluice-broker(-backup)?:5557 allowed \(a broker follows the other's state\)/, (d) => { d.splice(d.findIndex((x) => x.kind === "NetworkPolicy" && x.metadata.name === "sluice-broker-pair"), 1); }],
+    ["passive broker ready (the metrics Service would reach it)", /\/readyz only on the active broker/, (d) => { container(d, "sluice-broker-backup").readinessProbe.httpGet.path = "/stats.json"; }],
     ["parse without memory limit", /cpu and memory requests and limits/, (d) => { delete container(d, "sluice-parse").resources.limits.memory; }],
     ["parse grace period cut to 60 s", /parse\.max_seconds 300 \+ 30/, (d) => { dep(d, "sluice-parse").spec.template.spec.terminationGracePeriodSeconds = 60; }],
     ["parse memory limit below max_memory x concurrency", /memory limit 1Gi >= parse\.max_memory/, (d) => { container(d, "sluice-parse").resources.limits.memory = "1Gi"; }],
