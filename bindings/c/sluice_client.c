@@ -142,7 +142,9 @@ s_rc_for (int status)
         return SLUICE_BUSY;
     if (status == 408 || status == 504)
         return SLUICE_TIMEOUT;
-    if (status == 503)
+    //  421: every broker of a pair said it stands by (the library already
+    //  tried the other): nothing was done, as with no worker
+    if (status == 503 || status == 421)
         return SLUICE_EUNAVAILABLE;
     if (status >= 400 && status < 500)
         return SLUICE_EREFUSED;

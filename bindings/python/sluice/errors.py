@@ -66,7 +66,8 @@ class Refused(SluiceError):
 
 
 class Unavailable(SluiceError):
-    """No worker serves the service right now (503)."""
+    """No worker serves the service right now (503), or the broker asked is
+    the passive one of a pair (421: connect to the other)."""
 
 
 class AuthError(SluiceError):
@@ -89,7 +90,7 @@ def for_status(status: int, message: str, retry_ms: Optional[int] = None) -> Slu
         return NotFound(message, status)
     if status in (408, 504):
         return Timeout(message, status)
-    if status == 503:
+    if status in (503, 421):
         return Unavailable(message, status)
     if 400 <= status < 500:
         return Refused(message, status)
