@@ -11,9 +11,9 @@ import os, random, signal, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import ROOT, Client, Sluiced, free_port, wait_for, wait_ready  # noqa: E402
+import pg  # noqa: E402
 
 STAGES = ("fetch", "parse", "chunk", "embed", "store")
-PG_SERVER = os.path.join(ROOT, "tests", "pg_server.sh")
 
 
 class Cluster:
@@ -21,22 +21,10 @@ class Cluster:
         self.tmp, self.sets = tmp, list(sets)
         self.data = os.path.join(tmp, "data")
         os.makedirs(self.data, exist_ok=True)
-        self.pgdir = os.path.join(tmp, "pg")
-        os.makedirs(self.pgdir)
-        # PostgreSQL runs as its own account: it must be able to reach the
-        # folder through our private temp directories
-        d = self.pgdir
-        while d not in ("/", "/tmp", tempfile.gettempdir()):
-            os.chmod(d, os.stat(d).st_mode | 0o055)
-            d = os.path.dirname(d)
-        pg_port = free_port()
-        out = subprocess.run(["sh", PG_SERVER, "start", self.pgdir, str(pg_port), str(os.getpid())],
-                             capture_output=True, text=True)
-        if out.returncode == 77:
-            raise SkipCluster(out.stderr.strip())
-        if out.returncode != 0:
-            raise RuntimeError("PostgreSQL did not start: " + out.stderr)
-        self.pg_url = out.stdout.strip().splitlines()[-1]
+        try:
+            self.pg_url, self.pgdir = pg.start(tmp, free_port())
+        except pg.NotInstalled as e:
+            raise SkipCluster(str(e))
         self.common = ["store.url=" + self.pg_url] + self.sets
         self.port = free_port()
         self.procs = {}          # name -> Sluiced
@@ -82,7 +70,7 @@ class Cluster:
                 p.kill(signal.SIGKILL)
             except Exception:
                 pass
-        subprocess.run(["sh", PG_SERVER, "stop", self.pgdir], capture_output=True)
+        pg.stop(self.pgdir)
 
 
 class SkipCluster(Exception):

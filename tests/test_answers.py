@@ -13,16 +13,16 @@ real documents: text files, an HTML page, PDFs written by tests/corpus.py.
 Usage: /usr/bin/python3 tests/test_answers.py [test_name ...]
 Env:   SLUICED (path of the binary)
 """
-import hashlib, http.client, json, os, subprocess, sys, tempfile
+import hashlib, http.client, json, os, subprocess, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_edge  # noqa: E402
+import pg  # noqa: E402
 from corpus import filler, make_pdf  # noqa: E402
 from test_edge import (SLUICED, Skip, Sluiced, call, check, expect_error,  # noqa: E402
                        free_ports, multipart, wait_job)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PG_SERVER = os.path.join(ROOT, "tests", "pg_server.sh")
 HASH = "embed.provider=hash"
 PG = []             # throwaway PostgreSQL folders to stop
 
@@ -69,19 +69,12 @@ def marked(hit):
 
 def postgres(tmp):
     """A throwaway PostgreSQL; its URL, or Skip when PostgreSQL is not installed."""
-    d = os.path.join(tmp, "pg")
-    os.makedirs(d)
-    p = d
-    while p not in ("/", "/tmp", tempfile.gettempdir()):
-        os.chmod(p, os.stat(p).st_mode | 0o055)      # its own account must reach it
-        p = os.path.dirname(p)
-    out = subprocess.run(["sh", PG_SERVER, "start", d, str(free_ports(1)), str(os.getpid())],
-                         capture_output=True, text=True)
-    if out.returncode == 77:
-        raise Skip(out.stderr.strip() or "PostgreSQL is not installed")
-    check(out.returncode == 0, "PostgreSQL started", out.stderr)
-    PG.append(d)
-    return out.stdout.strip().splitlines()[-1]
+    try:
+        url, folder = pg.start(tmp, free_ports(1))
+    except pg.NotInstalled as e:
+        raise Skip(str(e))
+    PG.append(folder)
+    return url
 
 
 # --------------------------------------------------------------------------
@@ -366,7 +359,7 @@ TESTS = [
 
 def _stop_pg():
     while PG:
-        subprocess.run(["sh", PG_SERVER, "stop", PG.pop()], capture_output=True)
+        pg.stop(PG.pop())
 
 
 if __name__ == "__main__":

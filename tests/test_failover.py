@@ -23,14 +23,15 @@ given both broker endpoints ("tcp://a,tcp://b"). Nothing is mocked.
 
 Usage: /usr/bin/python3 tests/test_failover.py [test_NAME ...]
 """
-import os, signal, subprocess, sys, tempfile, threading, time
+import os, signal, subprocess, sys, threading, time
 
 import msgpack
 import zmq
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Client, Runner, Sluiced, free_port, small_pdfs, wait_for  # noqa: E402
-from cluster import PG_SERVER, SkipCluster  # noqa: E402
+from cluster import SkipCluster  # noqa: E402
+import pg  # noqa: E402
 from test_chaos import post, serve  # noqa: E402
 
 PASSIVE = 421
@@ -143,19 +144,11 @@ class PairClient:
 
 
 def start_pg(tmp):
-    pgdir = os.path.join(tmp, "pg")
-    os.makedirs(pgdir)
-    d = pgdir
-    while d not in ("/", "/tmp", tempfile.gettempdir()):
-        os.chmod(d, os.stat(d).st_mode | 0o055)
-        d = os.path.dirname(d)
-    out = subprocess.run(["sh", PG_SERVER, "start", pgdir, str(free_port()), str(os.getpid())],
-                         capture_output=True, text=True)
-    if out.returncode == 77:
-        raise SkipCluster(out.stderr.strip())
-    if out.returncode != 0:
-        raise RuntimeError("PostgreSQL did not start: " + out.stderr)
-    return pgdir, out.stdout.strip().splitlines()[-1]
+    try:
+        url, folder = pg.start(tmp, free_port())
+    except pg.NotInstalled as e:
+        raise SkipCluster(str(e))
+    return folder, url
 
 
 def psql(url, sql):
@@ -351,7 +344,7 @@ def test_failover_primary_killed_under_load(tmp):
         if os.environ.get("FAILOVER_KEEP"):     # the logs, for a person reading a run
             subprocess.run(["sh", "-c", "mkdir -p '%s' && cp %s/*.log '%s'" % (os.environ["FAILOVER_KEEP"], tmp,
                                                                              os.environ["FAILOVER_KEEP"])])
-        subprocess.run(["sh", PG_SERVER, "stop", pgdir], capture_output=True)
+        pg.stop(pgdir)
 
 
 def test_failover_passive_refuses_work(tmp):

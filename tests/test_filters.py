@@ -11,14 +11,14 @@ on PostgreSQL (tests/pg_server.sh; skipped where it is not installed).
 
 Usage: /usr/bin/python3 tests/test_filters.py [test_name ...]
 """
-import http.server, json, os, subprocess, sys, tempfile, threading, urllib.parse
+import http.server, json, os, subprocess, sys, threading, urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import ROOT, Runner, free_port, start, wait_for  # noqa: E402
 from test_edge import call, check, expect_error, multipart  # noqa: E402
+import pg  # noqa: E402
 
 HASH = ["embed.provider=hash"]
-PG_SERVER = os.path.join(ROOT, "tests", "pg_server.sh")
 CLI = os.environ.get("SLUICE_CLI", os.path.join(ROOT, "build", "bindings", "cli", "sluice"))
 
 DOCS = {
@@ -300,19 +300,11 @@ def test_retag_refused(tmp):
 
 
 def test_postgres_end_to_end(tmp):
-    pgdir = os.path.join(tmp, "pg")
-    os.makedirs(pgdir)
-    d = pgdir
-    while d not in ("/", "/tmp", tempfile.gettempdir()):
-        os.chmod(d, os.stat(d).st_mode | 0o055)
-        d = os.path.dirname(d)
-    out = subprocess.run(["sh", PG_SERVER, "start", pgdir, str(free_port()), str(os.getpid())],
-                         capture_output=True, text=True)
-    if out.returncode == 77:
-        print("skip: " + out.stderr.strip())
+    try:
+        url, pgdir = pg.start(tmp, free_port())
+    except pg.NotInstalled as e:
+        print("skip: " + str(e))
         return "skip"
-    check(out.returncode == 0, "PostgreSQL started", out.stderr)
-    url = out.stdout.strip().splitlines()[-1]
     try:
         srv = node(tmp, ["store.url=" + url])
         ids = corpus(srv)
@@ -325,7 +317,7 @@ def test_postgres_end_to_end(tmp):
         check(st == 202, "deleted")
         check(found(srv, ids, "hybrid", filter={"team": "legal"}) == {"C", "D"}, "delete followed")
     finally:
-        subprocess.run(["sh", PG_SERVER, "stop", pgdir], capture_output=True)
+        pg.stop(pgdir)
 
 
 

@@ -9,11 +9,12 @@ store and broker, a node killed mid-sync. Nothing of Sluice is imitated.
 
 Usage: test_sources.py [test_name ...]   Env: SLUICED
 """
-import http.server, json, os, re, signal, sys, tempfile, threading, time
+import http.server, json, os, re, signal, sys, threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_edge  # noqa: E402
 from test_edge import Sluiced, call, check  # noqa: E402
+import pg  # noqa: E402
 
 LOCAL = "fetch.allow_cidrs=127.0.0.1/32"
 FAST = ["sources.poll_ms=200"]
@@ -377,23 +378,14 @@ def test_killed_node_run_taken_over(tmp, store=()):
 def test_killed_node_run_taken_over_postgres(tmp):
     """The same on PostgreSQL (tests/pg_server.sh): leases, runs and items
     in the shared database."""
-    import subprocess
-    pg_server = os.path.join(test_edge.ROOT, "tests", "pg_server.sh")
-    pgdir = os.path.join(tmp, "pg")
-    os.makedirs(pgdir)
-    d = pgdir
-    while d not in ("/", "/tmp", tempfile.gettempdir()):
-        os.chmod(d, os.stat(d).st_mode | 0o055)
-        d = os.path.dirname(d)
-    out = subprocess.run(["sh", pg_server, "start", pgdir, str(test_edge.free_ports(1)), str(os.getpid())],
-                         capture_output=True, text=True)
-    if out.returncode == 77:
-        raise test_edge.Skip(out.stderr.strip())
-    check(out.returncode == 0, "PostgreSQL started", out.stderr)
     try:
-        test_killed_node_run_taken_over(tmp, store=["store.url=" + out.stdout.strip().splitlines()[-1]])
+        url, pgdir = pg.start(tmp, test_edge.free_ports(1))
+    except pg.NotInstalled as e:
+        raise test_edge.Skip(str(e))
+    try:
+        test_killed_node_run_taken_over(tmp, store=["store.url=" + url])
     finally:
-        subprocess.run(["sh", pg_server, "stop", pgdir], capture_output=True)
+        pg.stop(pgdir)
 
 
 def test_refusals_say_why(tmp):
