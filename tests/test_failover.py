@@ -29,7 +29,7 @@ import msgpack
 import zmq
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Client, Runner, Sluiced, free_port, small_pdfs, wait_for  # noqa: E402
+from harness import ROOT, Client, Runner, Sluiced, free_port, small_pdfs, wait_for  # noqa: E402
 from cluster import SkipCluster  # noqa: E402
 import pg  # noqa: E402
 from test_chaos import post, serve  # noqa: E402
@@ -457,8 +457,57 @@ def test_failover_silent_peer_and_dual_active(tmp):
         pair.stop()
 
 
+def test_failover_python_client_moves_to_the_active_broker(tmp):
+    """The Python client given both endpoints, the passive one first: its
+    calls are refused there (421) and answered through the active one;
+    once that one is killed they go to the other, which takes over."""
+    sys.path.insert(0, os.path.join(ROOT, "bindings", "python"))
+    import sluice
+    data = os.path.join(tmp, "data")
+    os.makedirs(data)
+    pair = Pair(tmp, data, ["log.level=info", "broker.heartbeat_ms=%d" % HEARTBEAT_MS])
+    control = None
+    try:
+        pair.start("primary")
+        pair.start("backup")
+        wait_for(lambda: pair.state_of("primary") == "active", 20, "the primary to be active")
+        wait_for(lambda: pair.state_of("backup") == "passive", 20, "the backup to stand by")
+        control = Sluiced(data, role="intake,query,journal", broker=pair.endpoints(),
+                          sets=["log.level=info", "broker.heartbeat_ms=%d" % HEARTBEAT_MS],
+                          log=os.path.join(tmp, "control.log"))
+        primary = "tcp://127.0.0.1:%d" % pair.port["primary"]
+        backup = "tcp://127.0.0.1:%d" % pair.port["backup"]
+        unknown = "0" * 32
+        c = sluice.Client(backup + "," + primary, timeout=10)
+        try:
+            assert c.endpoints == [backup, primary] and c.endpoint == primary, c.endpoint
+            def answered():
+                try:
+                    c.job(unknown)
+                except sluice.NotFound:
+                    return True                 # the query service said so
+                except (sluice.Unavailable, sluice.Timeout):
+                    return False                # its worker not there yet
+                return False
+            wait_for(answered, 30, "the query service through the active broker")
+            assert c.endpoint == primary, c.endpoint
+            assert pair.state_of("backup") == "passive", "asking the passive one did not wake it"
+            pair.kill("primary")
+            # the next calls go to the backup, which takes over at the first
+            wait_for(answered, 60, "an answer through the backup")
+            assert c.endpoint == backup, c.endpoint
+            assert pair.state_of("backup") == "active"
+        finally:
+            c.close()
+    finally:
+        if control is not None:
+            control.kill(signal.SIGKILL)
+        pair.stop()
+
+
 if __name__ == "__main__":
     names = [a for a in sys.argv[1:] if a.startswith("test_")]
     sys.exit(Runner().run([test_failover_primary_killed_under_load, test_failover_passive_refuses_work,
-                           test_failover_no_split_brain_without_clients, test_failover_silent_peer_and_dual_active],
+                           test_failover_no_split_brain_without_clients, test_failover_silent_peer_and_dual_active,
+                           test_failover_python_client_moves_to_the_active_broker],
                           only=set(names) or None))

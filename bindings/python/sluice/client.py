@@ -79,7 +79,10 @@ def _load_cert(path: str) -> Tuple[bytes, Optional[bytes]]:
 class Client:
     """A connection to a Sluice broker.
 
-    ``endpoint`` is the broker's ROUTER (``tcp://host:5555``). For a broker
+    ``endpoint`` is the broker's ROUTER (``tcp://host:5555``), or a broker
+    pair's two, comma-separated (``tcp://a:5555,tcp://b:5555``): a call the
+    passive one refuses goes to the other, and after a silence the next
+    call does; watches listen to both. For a broker
     that requires CURVE, give ``client_cert`` (this client's *secret*
     certificate file, ``PATH_secret`` from ``sluiced --keygen``) and
     ``broker_cert`` (the broker's public certificate), or ``curve_keys`` =
@@ -99,12 +102,22 @@ class Client:
                  events_endpoint: Optional[str] = None, client_cert: Optional[str] = None,
                  broker_cert: Optional[str] = None, curve_keys: Optional[Tuple[str, str, str]] = None,
                  connect: bool = True, context: Optional[zmq.Context] = None) -> None:
-        if not isinstance(endpoint, str) or "://" not in endpoint:
-            raise Refused("not a ZeroMQ endpoint: %r" % (endpoint,))
-        self.endpoint = endpoint
+        # A broker pair is given as "tcp://a:5555,tcp://b:5555": calls go to
+        # one, and move to the other when it says it stands by (421) or
+        # falls silent (docs/protocol.md, "A pair")
+        endpoints = endpoint.split(",") if isinstance(endpoint, str) else []
+        if not endpoints or len(endpoints) > 8 or any("://" not in e for e in endpoints):
+            raise Refused("not a ZeroMQ endpoint (or a comma list of up to 8): %r" % (endpoint,))
+        self.endpoints = endpoints
+        self._current = 0
         self.workspace = _check_token(workspace, "workspace")
         self.timeout = float(timeout) if timeout and timeout > 0 else DEFAULT_TIMEOUT
-        self.events_endpoint = events_endpoint or self._events_from(endpoint)
+        if events_endpoint:
+            self.events_endpoints = events_endpoint.split(",")
+        else:
+            derived = [self._events_from(e) for e in endpoints]
+            self.events_endpoints = derived if all(derived) else []
+        self.events_endpoint = ",".join(self.events_endpoints) or None
         self._keys: Optional[Tuple[bytes, bytes, bytes]] = None
         if curve_keys:
             public, secret, broker = (k.encode() if isinstance(k, str) else k for k in curve_keys)
@@ -138,28 +151,22 @@ class Client:
         if self._keys:
             sock.curve_publickey, sock.curve_secretkey, sock.curve_serverkey = self._keys
 
-    def connect(self, timeout: Optional[float] = None) -> None:
-        """Open the connection and check the broker answers and accepts this
-        client's key. Raises :class:`Timeout` or :class:`AuthError`."""
-        if self._dealer is None:
-            dealer = self._ctx.socket(zmq.DEALER)
-            dealer.setsockopt(zmq.LINGER, 0)
-            self._secure(dealer)
-            # Watch the security handshake so a refused key is an answer,
-            # not a silence until the timeout
-            self._monitor = dealer.get_monitor_socket(_HANDSHAKE_EVENTS)
-            dealer.connect(self.endpoint)
-            self._dealer = dealer
-        try:
-            self._call({"c": CMD_STATS}, (), timeout)
-        except Timeout:
-            raise Timeout("no answer from the broker at %s within %.1f s (is it running? does it need CURVE "
-                          "keys?)" % (self.endpoint, timeout or self.timeout))
+    @property
+    def endpoint(self) -> str:
+        """The broker this client talks to now (one of :attr:`endpoints`)."""
+        return self.endpoints[self._current]
 
-    def close(self) -> None:
-        """Close the sockets (and any watch still open). Safe to call twice."""
-        for w in list(self._watches):
-            w.close()
+    def _open(self) -> None:
+        dealer = self._ctx.socket(zmq.DEALER)
+        dealer.setsockopt(zmq.LINGER, 0)
+        self._secure(dealer)
+        # Watch the security handshake so a refused key is an answer,
+        # not a silence until the timeout
+        self._monitor = dealer.get_monitor_socket(_HANDSHAKE_EVENTS)
+        dealer.connect(self.endpoint)
+        self._dealer = dealer
+
+    def _close_dealer(self) -> None:
         if self._dealer is not None:
             try:
                 self._dealer.disable_monitor()
@@ -169,6 +176,37 @@ class Client:
                 self._monitor.close(0)
             self._dealer.close(0)
         self._dealer = self._monitor = None
+
+    def _move(self) -> None:
+        """To the next broker of the list, on a new socket (a moved DEALER
+        could still hand a message to the pipe being torn down)."""
+        self._close_dealer()
+        self._current = (self._current + 1) % len(self.endpoints)
+        self._refused = None
+        self._open()
+
+    def connect(self, timeout: Optional[float] = None) -> None:
+        """Open the connection and check the broker answers and accepts this
+        client's key. Raises :class:`Timeout` or :class:`AuthError`."""
+        if self._dealer is None:
+            self._open()
+        # each broker of a pair in turn (a silent one moves the next call on)
+        for _ in self.endpoints:
+            tried = self.endpoint
+            try:
+                self._call({"c": CMD_STATS}, (), timeout)
+                return
+            except Timeout:
+                pass
+        raise Timeout("no answer from the broker at %s within %.1f s (is it running? does it need CURVE "
+                      "keys?)" % (tried if len(self.endpoints) == 1 else ",".join(self.endpoints),
+                                  timeout or self.timeout))
+
+    def close(self) -> None:
+        """Close the sockets (and any watch still open). Safe to call twice."""
+        for w in list(self._watches):
+            w.close()
+        self._close_dealer()
 
     def __enter__(self) -> "Client":
         return self
@@ -215,9 +253,34 @@ class Client:
 
     def _call(self, header: Dict[str, Any], frames: Sequence[bytes], timeout: Optional[float]
               ) -> Tuple[Dict[str, Any], List[bytes]]:
+        """One round trip. With a pair: a call the broker refused as passive
+        (421: nothing was done) goes to the other within the same timeout;
+        a call met with silence raises Timeout (it may have been done: only
+        the caller can tell whether to ask again) and the next call goes to
+        the other broker."""
         if self._dealer is None:
             raise SluiceError("not connected: call connect() first")
         timeout = timeout if timeout and timeout > 0 else self.timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self._call_once(header, frames, max(0.001, deadline - time.monotonic()))
+            except Unavailable as e:
+                if len(self.endpoints) < 2 or e.status != 421 or time.monotonic() >= deadline:
+                    raise
+                # 0: its peer is alive, go there; > 0: ask again then
+                wait = min(e.retry_ms / 1000.0, max(0.0, deadline - time.monotonic()))
+                if wait <= 0:
+                    self._move()
+                else:
+                    time.sleep(wait)
+            except Timeout:
+                if len(self.endpoints) > 1:
+                    self._move()
+                raise
+
+    def _call_once(self, header: Dict[str, Any], frames: Sequence[bytes], timeout: float
+                   ) -> Tuple[Dict[str, Any], List[bytes]]:
         corr = _new_id()
         assert self._monitor is not None
         msg = [msgpack.packb(dict(header, p=PROTO_TAG, corr=corr))] + list(frames)
@@ -267,7 +330,10 @@ class Client:
                 reason = "broker: %s" % h.get("reason", "error")
                 if code == 400:
                     raise Refused(reason, code)
-                raise errors.for_status(code, reason)
+                e = errors.for_status(code, reason)
+                if code == 421:
+                    e.retry_ms = int(h.get("retry_ms") or 0)
+                raise e
             return h, reply[1:]
 
     def _request(self, service: str, kind: str, body: Dict[str, Any], timeout: Optional[float] = None,
@@ -778,7 +844,8 @@ class Watch:
         self._sub.setsockopt(zmq.LINGER, 0)
         self._sub.setsockopt(zmq.RCVHWM, 100000)
         client._secure(self._sub)
-        self._sub.connect(client.events_endpoint)
+        for e in client.events_endpoints:      # only the active broker of a pair publishes
+            self._sub.connect(e)
         client._watches.append(self)
 
     def add(self, job_id: str, *, after: int = 0, timeout: Optional[float] = None) -> None:
