@@ -5,7 +5,7 @@ has Debian's python3-zmq and python3-msgpack). Nothing here imitates Sluice:
 processes are the real binary, sockets are real, the database is the real
 SQLite file the processes write.
 """
-import os, random, shutil, signal, socket, sqlite3, subprocess, sys, tempfile, time, traceback
+import os, shutil, signal, sqlite3, subprocess, sys, tempfile, time, traceback
 
 import msgpack
 import zmq
@@ -14,6 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SLUICED = os.environ.get("SLUICED", os.path.join(ROOT, "build", "actors", "sluiced"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from corpus import big_pdf, corpus_dir, fact, make_pdf, small_pdfs  # noqa: E402,F401  (re-exported)
+import ports  # noqa: E402
 
 
 def __getattr__(name):
@@ -25,22 +26,10 @@ def __getattr__(name):
 
 
 def free_port():
-    """Two consecutive free ports (broker + events), below Linux's ephemeral
-    range (32768-60999): the outgoing connections of tests running in
-    parallel take ports from there and could grab ours before we bind."""
-    for _ in range(100):
-        p = random.randint(20000, 32000)
-        ok = True
-        for q in (p, p + 1):
-            s = socket.socket()
-            try:
-                s.bind(("127.0.0.1", q))
-            except OSError:
-                ok = False
-            s.close()
-        if ok:
-            return p
-    raise RuntimeError("no free port")
+    """Two consecutive free ports (broker + events), reserved for this test
+    (tests/ports.py: below the ephemeral range, and no other test process
+    gets them while this one lives)."""
+    return ports.free_ports(2)
 
 
 class Sluiced:

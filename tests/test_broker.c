@@ -589,7 +589,7 @@ test_broker_restart (void)
     char ep [64], pub [64];
     sl_broker_t *broker = NULL;
     for (int attempt = 0; attempt < 50 && !broker; attempt++) {
-        int port = 20000 + (int) ((getpid () * 7919 + attempt * 104729) % 40000);
+        int port = 31500 + (int) ((getpid () * 7919 + attempt * 104729) % 1200);
         snprintf (ep, sizeof ep, "tcp://127.0.0.1:%d", port);
         snprintf (pub, sizeof pub, "tcp://127.0.0.1:%d", port + 1);
         broker = s_broker (ep, pub, 0, snapshot);
@@ -832,7 +832,7 @@ test_orphan_ack (void)
     char ep [64], pub [64];
     sl_broker_t *broker = NULL;
     for (int attempt = 0; attempt < 50 && !broker; attempt++) {
-        int port = 20000 + (int) ((getpid () * 7919 + attempt * 104729) % 12000);
+        int port = 31500 + (int) ((getpid () * 7919 + attempt * 104729) % 1200);
         snprintf (ep, sizeof ep, "tcp://127.0.0.1:%d", port);
         snprintf (pub, sizeof pub, "tcp://127.0.0.1:%d", port + 1);
         broker = s_broker (ep, pub, 0, NULL);

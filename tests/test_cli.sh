@@ -39,19 +39,11 @@ contains () {
     if grep -qF -- "$2" <<<"$OUT"; then ok "$1"; else bad "$1: no '$2' in output" "$OUT"; fi
 }
 
-# Ports come from below Linux's ephemeral range (32768-60999): the
-# outgoing connections of the other tests running in parallel take ports
-# from that range and could grab one between our probe and sluiced's bind.
+# Ports come from tests/ports.py (below Linux's ephemeral range, 32768-60999,
+# where the outgoing connections of the other tests land; a probe only here:
+# its reservation ends with the python process).
 free_port () {
-    $PY -c 'import socket,random
-while True:
-    p=random.randint(20000,32000); ok=True
-    for q in (p,p+1):
-        s=socket.socket()
-        try: s.bind(("127.0.0.1",q))
-        except OSError: ok=False
-        s.close()
-    if ok: print(p); break'
+    $PY "$(dirname "$0")/ports.py" 2
 }
 
 # start_sluiced NAME [--set k=v ...]: sets PORT_<NAME>, waits for /readyz.

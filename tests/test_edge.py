@@ -11,13 +11,14 @@ Usage: test_edge.py [test_name ...]   (no names: run everything)
 Env:   SLUICED (path of the binary)
 Ends with "N passed, N failed"; exits non-zero if anything failed.
 """
-import hashlib, http.client, http.server, json, os, random, re, resource, shutil, signal, socket, subprocess, sys
+import hashlib, http.client, http.server, json, os, re, resource, shutil, signal, socket, subprocess, sys
 import tempfile, threading, time, traceback, urllib.parse, uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SLUICED = os.environ.get("SLUICED", os.path.join(ROOT, "build", "actors", "sluiced"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from corpus import corpus_dir  # noqa: E402
+import ports  # noqa: E402
 PROCS = []
 CLEANUPS = []       # callables run after each test (other files' servers to stop)
 
@@ -35,22 +36,8 @@ def check(cond, what, *context):
 # Processes
 
 def free_ports(n):
-    """n consecutive free loopback ports."""
-    for _ in range(200):
-        p = random.randint(20000, 32000 - n)
-        socks, ok = [], True
-        for q in range(p, p + n):
-            s = socket.socket()
-            try:
-                s.bind(("127.0.0.1", q))
-            except OSError:
-                ok = False
-            socks.append(s)
-        for s in socks:
-            s.close()
-        if ok:
-            return p
-    raise RuntimeError("no free ports")
+    """n consecutive free loopback ports, reserved for this test (tests/ports.py)."""
+    return ports.free_ports(n)
 
 
 class Sluiced:
@@ -92,8 +79,8 @@ class Sluiced:
                 st, _, _ = call(self, "GET", "/readyz" if ready else "/healthz", timeout=3)
                 if st == 200:
                     return
-            except OSError:
-                pass
+            except (OSError, http.client.HTTPException):
+                pass            # not up yet (or not ours: then it exits, and the check above says so)
             time.sleep(0.1)
         raise TimeoutError("sluiced not %s on port %d" % ("ready" if ready else "up", self.http_port))
 
