@@ -213,7 +213,9 @@ make_pdf(sys.argv[2], ["Field notes on the bittern, which booms from the reeds b
         "$ROOT/tests" "$TMP/scan-src.pdf"
     mutool draw -q -r 150 -c gray -o "$TMP/scan-%d.png" "$TMP/scan-src.pdf"
     img2pdf --output "$TMP/scan.pdf" "$TMP/scan-1.png"
-    img2pdf --output "$TMP/scan-tty.pdf" "$TMP/scan-2.png"
+    # three scanned pages: ocr lasts long enough for a frame of the bar
+    # (it redraws every 100 ms, and a loaded machine delivers events in bursts)
+    img2pdf --output "$TMP/scan-tty.pdf" "$TMP/scan-2.png" "$TMP/scan-1.png" "$TMP/scan-2.png"
     expect 0 "ingest a scan --wait" -- "$CLI" ingest "$TMP/scan.pdf" --wait
     contains "--wait follows the ocr stage" "stage_completed scan.pdf: ocr done in"
     # on a terminal the bar goes on from parse's 40% through ocr (15% of its own)

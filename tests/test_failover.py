@@ -73,6 +73,14 @@ class Pair:
         self.procs[role] = p
         return p
 
+    def form(self):
+        """Start both brokers and wait until the primary serves and the
+        backup stands by."""
+        self.start("primary")
+        self.start("backup")
+        wait_for(lambda: self.state_of("primary") == "active", 20, "the primary to be active")
+        wait_for(lambda: self.state_of("backup") == "passive", 20, "the backup to stand by")
+
     def kill(self, role, sig=signal.SIGKILL):
         p = self.procs[role]
         if sig == signal.SIGKILL:
@@ -393,10 +401,7 @@ def test_failover_passive_refuses_work(tmp):
 def test_failover_no_split_brain_without_clients(tmp):
     pair = Pair(tmp, tmp, ["log.level=info", "broker.heartbeat_ms=%d" % HEARTBEAT_MS])
     try:
-        pair.start("primary")
-        pair.start("backup")
-        wait_for(lambda: pair.state_of("primary") == "active", 20, "the primary to be active")
-        wait_for(lambda: pair.state_of("backup") == "passive", 20, "the backup to stand by")
+        pair.form()
         pair.kill("primary")
         # Nobody asks: the backup stays passive, however long the silence
         time.sleep(4 * LIVENESS * HEARTBEAT_MS / 1000.0)
@@ -428,10 +433,7 @@ def test_failover_no_split_brain_without_clients(tmp):
 def test_failover_silent_peer_and_dual_active(tmp):
     pair = Pair(tmp, tmp, ["log.level=info", "broker.heartbeat_ms=%d" % HEARTBEAT_MS])
     try:
-        pair.start("primary")
-        pair.start("backup")
-        wait_for(lambda: pair.state_of("primary") == "active", 20, "the primary to be active")
-        wait_for(lambda: pair.state_of("backup") == "passive", 20, "the backup to stand by")
+        pair.form()
         # Silent, connections open (a partition, a hung host): no kernel
         # closes anything, so only the timeout tells
         pair.kill("primary", signal.SIGSTOP)
@@ -468,10 +470,7 @@ def test_failover_python_client_moves_to_the_active_broker(tmp):
     pair = Pair(tmp, data, ["log.level=info", "broker.heartbeat_ms=%d" % HEARTBEAT_MS])
     control = None
     try:
-        pair.start("primary")
-        pair.start("backup")
-        wait_for(lambda: pair.state_of("primary") == "active", 20, "the primary to be active")
-        wait_for(lambda: pair.state_of("backup") == "passive", 20, "the backup to stand by")
+        pair.form()
         control = Sluiced(data, role="intake,query,journal", broker=pair.endpoints(),
                           sets=["log.level=info", "broker.heartbeat_ms=%d" % HEARTBEAT_MS],
                           log=os.path.join(tmp, "control.log"))
