@@ -193,7 +193,7 @@ s_test_upgrade (const char *path, const char *url)
                           "DROP INDEX documents_by_pages_blob; "
                           "ALTER TABLE documents DROP COLUMN pages_blob; "
                           "ALTER TABLE workspaces DROP COLUMN paused; "
-                          "DROP TRIGGER chunks_fts_insert; DROP TRIGGER chunks_fts_delete; "
+                          "DROP TRIGGER chunks_fts_delete; "
                           "DROP TRIGGER chunks_fts_update; DROP TABLE chunks_fts; "
                           "DROP TABLE document_sources; ALTER TABLE jobs DROP COLUMN replaced; "
                           "ALTER TABLE jobs DROP COLUMN duplicate_of; "
@@ -231,6 +231,19 @@ s_test_upgrade (const char *path, const char *url)
     s_doc_make (&newer, "wsold", "https://example.com/old", "newer", 1);
     sl_store_commit_t result;
     CHECK (s_doc_commit_r (store, &newer, &result) == 0 && strcmp (result.replaced, id) == 0);
+    //  its words are indexed by the store's own insert (migration 13 took
+    //  the trigger away), and the index agrees with the chunks table
+    sl_search_t newer_how = { .text = "Newer", .mode = SL_SEARCH_LEXICAL };
+    CHECK (sl_store_search_text (store, "wsold", T_MODEL, newer.vectors, T_DIM, &newer_how, 4, hits, &n)
+            == SL_STORE_OK);
+    CHECK (n == 1 && hits [0].match == SL_HIT_LEXICAL);
+    sl_store_hits_reset (hits, n);
+    CHECK (sqlite3_open (path, &db) == SQLITE_OK);
+    CHECK (sqlite3_exec (db, "INSERT INTO chunks_fts (chunks_fts) VALUES ('integrity-check');"
+                          "INSERT INTO pages_fts (pages_fts) VALUES ('integrity-check')",
+                          NULL, NULL, NULL) == SQLITE_OK);
+    CHECK (s_count (&counter, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'chunks_fts_insert'") == 0);
+    sqlite3_close (db);
     sl_store_doc_t gone;
     CHECK (sl_store_document_get (store, "wsold", id, &gone) == SL_STORE_NOT_FOUND);
     int64_t now = sl_now_ms ();
@@ -270,7 +283,7 @@ s_test_open (const char *dir, const char *path, const char *url)
         fprintf (stderr, "open: %s\n", err);
     CHECK (store);
     CHECK (strcmp (sl_store_backend (store), "sqlite") == 0);
-    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 12);
+    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 13);
     int64_t applied = s_count (&db, "SELECT applied_ms FROM schema_version WHERE version = 1");
     CHECK (s_count (&db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
                           "AND name IN ('workspaces', 'jobs', 'documents', 'chunks', "
@@ -282,7 +295,7 @@ s_test_open (const char *dir, const char *path, const char *url)
     //  re-open (plain path form) is a no-op for the schema
     store = sl_store_open (path, err, sizeof err);
     CHECK (store);
-    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 12);
+    CHECK (s_count (&db, "SELECT COUNT(*) FROM schema_version") == 13);
     CHECK (s_count (&db, "SELECT applied_ms FROM schema_version WHERE version = 1") == applied);
     sl_store_destroy (&store);
 

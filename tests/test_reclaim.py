@@ -178,7 +178,7 @@ def test_document_blob_never_collected(tmp):
 def test_embed_cache_bounded(tmp):
     """With embed.cache_max_mb=1 the embedding cache stays under 1 MiB
     (vectors and keys) however much is ingested; search is unaffected."""
-    s, c, data = node(tmp, sets=GC_FAST + ["embed.cache_max_mb=1", "chunk.target_tokens=30",
+    s, c, data = node(tmp, sets=GC_FAST + ["embed.cache=on", "embed.cache_max_mb=1", "chunk.target_tokens=30",
                                            "chunk.overlap_tokens=5"])
     jobs = [c.ingest(blob=upload(c, text_of(110000, 40 + i), "t%d.txt" % i), filename="t%d.txt" % i)["id"]
             for i in range(4)]

@@ -5,7 +5,9 @@
     re-ingested or overlapping document costs lookups, not matrix work),
     the rest go to the process's batcher, which merges slices from
     concurrent jobs into full batches for one sgemm each. New vectors go
-    into the cache. The output is n x dim float32, row i = chunk ordinal i,
+    into the cache, unless embed.cache says not to: "auto" (the default)
+    leaves it out for an embedder cheaper than a cache read and write
+    (sl_embedder_cacheable: the hash provider), "on" and "off" say so. The output is n x dim float32, row i = chunk ordinal i,
     written to a temp file and renamed, so a redelivery just rewrites it.
     What is embedded is a chunk's context "x" (title and section path),
     a blank line, and its text "t"; the chunk hash "h" covers exactly
@@ -30,6 +32,7 @@ typedef struct {
     sl_batcher_t *batcher;
     sl_store_t *store;
     sl_blob_t *blob;
+    bool cache;                 //  embed.cache: read and fill the embedding cache
 } embed_t;
 
 //  What a chunk record asks to embed: its text, after its embedding
@@ -70,7 +73,8 @@ s_embed_slice (embed_t *self, char **texts, char (*hashes) [SL_SHA256_HEX], int 
     for (int i = 0; i < n; i++)
         hash_ptrs [i] = hashes [i];
     memset (found, 0, sizeof found);
-    int hits = sl_store_cache_get (self->store, model, hash_ptrs, n, dim, out, found);
+    bool cacheable = self->cache;
+    int hits = cacheable ? sl_store_cache_get (self->store, model, hash_ptrs, n, dim, out, found) : 0;
     if (hits < 0)
         hits = 0;                   //  a cache failure only costs speed
     *cached += hits;
@@ -94,7 +98,8 @@ s_embed_slice (embed_t *self, char **texts, char (*hashes) [SL_SHA256_HEX], int 
     }
     for (int m = 0; m < misses; m++)
         memcpy (out + (size_t) miss_index [m] * dim, fresh + (size_t) m * dim, (size_t) dim * sizeof (float));
-    sl_store_cache_put (self->store, model, miss_hashes, misses, fresh, dim);
+    if (cacheable)
+        sl_store_cache_put (self->store, model, miss_hashes, misses, fresh, dim);
     free (fresh);
     return 0;
 }
@@ -220,6 +225,14 @@ s_start (sl_node_t *node, char *err, size_t errlen)
         return NULL;
     }
     sl_config_t *cfg = sl_node_config (node);
+    const char *cache = sl_config_get (cfg, "embed.cache", "auto");
+    if (strcmp (cache, "auto") && strcmp (cache, "on") && strcmp (cache, "off")) {
+        snprintf (err, errlen, "embed.cache=%s: expected auto, on or off", cache);
+        free (self);
+        return NULL;
+    }
+    self->cache = strcmp (cache, "on") == 0
+               || (strcmp (cache, "auto") == 0 && sl_embedder_cacheable (self->embedder));
     self->batcher = sl_batcher_new (self->embedder, (int) sl_config_int (cfg, "embed.batch_size", 64),
                                     (int) sl_config_int (cfg, "embed.max_wait_ms", 5));
     return self;

@@ -377,6 +377,9 @@ s_hash_open (const char *options, sl_embed_info_t *info, char *err, size_t errle
     }
     info->dim = self->dim;
     info->max_tokens = 0;
+    //  A few microseconds of saxpy per text: a cache read and write in the
+    //  store would cost more than they save
+    info->uncached = true;
     snprintf (info->model_id, sizeof info->model_id, "hash-v1:b%d:d%d:s%llu",
               self->buckets, self->dim, (unsigned long long) self->seed);
     return self;

@@ -118,6 +118,13 @@ sl_embedder_dim (sl_embedder_t *self)
     return self->info.dim;
 }
 
+bool
+sl_embedder_cacheable (sl_embedder_t *self)
+{
+    assert (self);
+    return !self->info.uncached;
+}
+
 int
 sl_embedder_max_tokens (sl_embedder_t *self)
 {

@@ -60,6 +60,11 @@ int sl_embedder_dim (sl_embedder_t *self);
 //  unlimited. The chunk target must not exceed it.
 int sl_embedder_max_tokens (sl_embedder_t *self);
 
+//  False when computing a vector costs less than the embedding cache's
+//  store lookup and write would (the hash provider: microseconds per
+//  text): the embed stage then neither reads nor fills the cache.
+bool sl_embedder_cacheable (sl_embedder_t *self);
+
 //  Tokens of text as this model counts them.
 size_t sl_embedder_count_tokens (sl_embedder_t *self, const char *text, size_t len);
 
@@ -88,6 +93,7 @@ typedef struct {
     int dim;
     int max_tokens;
     char model_id [128];
+    bool uncached;              //  cheaper to compute than to cache (sl_embedder_cacheable)
 } sl_embed_info_t;
 
 //  A provider: a name and four functions over its own state. open parses
