@@ -152,6 +152,26 @@ sl_recr_destroy (sl_recr_t **self_p)
 }
 
 int
+sl_recr_skip (sl_recr_t *self, int64_t n, char *err, size_t errlen)
+{
+    //  Only the length prefixes are read: the bodies are seeked over, so a
+    //  part of a document's chunks starts without decoding those before it
+    for (int64_t i = 0; i < n; i++) {
+        unsigned char len [4];
+        if (fread (len, 1, 4, self->file) != 4) {
+            snprintf (err, errlen, "record file ends before record %lld", (long long) n);
+            return -1;
+        }
+        size_t size = (size_t) len [0] | (size_t) len [1] << 8 | (size_t) len [2] << 16 | (size_t) len [3] << 24;
+        if (size > SL_RECORD_MAX || fseeko (self->file, (off_t) size, SEEK_CUR)) {
+            snprintf (err, errlen, "record file corrupt before record %lld", (long long) n);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
 sl_recr_next (sl_recr_t *self, sl_mp_t **mp_p, char *err, size_t errlen)
 {
     unsigned char len [4];

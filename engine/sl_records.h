@@ -16,6 +16,7 @@
 #include "sl_mp.h"
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define SL_RECORD_MAX (64u << 20)
 
@@ -45,6 +46,11 @@ void sl_recr_destroy (sl_recr_t **self_p);
 //  Next record: 1 with *mp_p set (caller destroys), 0 at end, -1 on a
 //  corrupt file (with a reason in err).
 int sl_recr_next (sl_recr_t *self, sl_mp_t **mp_p, char *err, size_t errlen);
+
+//  Pass over the next n records without decoding them (a part of an
+//  artifact read from its first record). 0, or -1 with a reason in err if
+//  the file ends or is corrupt before.
+int sl_recr_skip (sl_recr_t *self, int64_t n, char *err, size_t errlen);
 
 void sl_records_test (bool verbose);
 

@@ -45,6 +45,16 @@ sl_records_test (bool verbose)
     }
     assert (rc == 0 && n == 100);
     sl_recr_destroy (&r);
+    //  skip: the next record read is the one after those passed over; past
+    //  the end is an error
+    r = sl_recr_new (path);
+    assert (r && sl_recr_skip (r, 40, err, sizeof err) == 0);
+    int64_t p;
+    assert (sl_recr_next (r, &mp, err, sizeof err) == 1);
+    assert (sl_mp_get_int (sl_mp_root (mp), "p", &p) == 0 && p == 41);
+    sl_mp_destroy (&mp);
+    assert (sl_recr_skip (r, 60, err, sizeof err) == -1 && strstr (err, "ends before"));
+    sl_recr_destroy (&r);
     //  A truncated file is an error, not a crash
     assert (truncate (path, 60) == 0);      //  mid-record (records are 25 bytes)
     r = sl_recr_new (path);

@@ -1,5 +1,7 @@
-/*  sl_parse_fanout: the page-range join (see the header for the design). */
+/*  sl_parse_fanout: the page-range join (see the header for the design;
+    the file operations the ranges meet through are engine/sl_join's). */
 #include "sl_parse_fanout.h"
+#include "sl_join.h"
 #include "sl_records.h"
 
 //  Far past parse.max_pages' ceiling: keeps page arithmetic in int
@@ -34,63 +36,6 @@ sl_fanout_pages_path (const char *dir, int first, char *buf, size_t cap)
     snprintf (buf, cap, "%s/pages.r%d.mp", dir, first);
 }
 
-//  Write data to a unique temporary file beside path, fsync it and leave
-//  its name in tmp. 0, or -1 with errno (and no file left).
-static int
-s_write_tmp (const char *path, const char *data, size_t size, char *tmp, size_t cap)
-{
-    snprintf (tmp, cap, "%s.XXXXXX", path);
-    int fd = mkstemp (tmp);
-    if (fd < 0)
-        return -1;
-    size_t done = 0;
-    while (done < size) {
-        ssize_t n = write (fd, data + done, size - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        done += (size_t) n;
-    }
-    int rc = done == size && fsync (fd) == 0 ? 0 : -1;
-    int saved = errno;
-    close (fd);
-    if (rc) {
-        unlink (tmp);
-        errno = saved ? saved : EIO;
-    }
-    return rc;
-}
-
-//  Write path whole or not at all (a crash leaves the old file or the new)
-static int
-s_write_atomic (const char *path, const char *data, size_t size)
-{
-    char tmp [1400];
-    if (s_write_tmp (path, data, size, tmp, sizeof tmp))
-        return -1;
-    if (rename (tmp, path)) {
-        int saved = errno;
-        unlink (tmp);
-        errno = saved;
-        return -1;
-    }
-    return 0;
-}
-
-//  Read a small file into buf (NUL-terminated). Bytes read, or -1.
-static ssize_t
-s_read_small (const char *path, char *buf, size_t cap)
-{
-    int fd = open (path, O_RDONLY);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read (fd, buf, cap - 1);
-    close (fd);
-    buf [n > 0 ? n : 0] = 0;
-    return n;
-}
-
 int
 sl_fanout_mark (const char *dir, int first, const sl_fanout_range_t *range)
 {
@@ -98,7 +43,7 @@ sl_fanout_mark (const char *dir, int first, const sl_fanout_range_t *range)
     snprintf (path, sizeof path, "%s/range.%d.done", dir, first);
     int len = snprintf (text, sizeof text, "%d %lld %d\n%s", range->need_ocr, range->text_bytes,
                         range->over_at, range->title);
-    return s_write_atomic (path, text, (size_t) (len < (int) sizeof text ? len : (int) sizeof text - 1));
+    return sl_join_write (path, text, (size_t) (len < (int) sizeof text ? len : (int) sizeof text - 1));
 }
 
 //  Read range first's marker into range. false if it is missing or torn.
@@ -107,7 +52,7 @@ s_read_mark (const char *dir, int first, sl_fanout_range_t *range)
 {
     char path [1300], text [700];
     snprintf (path, sizeof path, "%s/range.%d.done", dir, first);
-    if (s_read_small (path, text, sizeof text) < 0)
+    if (sl_join_read (path, text, sizeof text) < 0)
         return false;
     char *title = strchr (text, '\n');
     if (!title || sscanf (text, "%d %lld %d", &range->need_ocr, &range->text_bytes, &range->over_at) != 3)
@@ -138,25 +83,7 @@ sl_fanout_complete (const char *dir, int pages, int step, sl_fanout_range_t *tot
 int
 sl_fanout_claim (const char *dir, int first)
 {
-    char path [1300], tmp [1400], text [32];
-    snprintf (path, sizeof path, "%s/join", dir);
-    int len = snprintf (text, sizeof text, "%d", first);
-    if (s_write_tmp (path, text, (size_t) len, tmp, sizeof tmp))
-        return -1;
-    //  link(2) never replaces: of two ranges claiming at once one wins
-    int rc = link (tmp, path);
-    int saved = errno;
-    unlink (tmp);
-    if (rc == 0)
-        return 1;
-    if (saved != EEXIST) {
-        errno = saved;
-        return -1;
-    }
-    char owner [32];
-    if (s_read_small (path, owner, sizeof owner) < 0)
-        return -1;
-    return atoi (owner) == first ? 1 : 0;
+    return sl_join_claim (dir, "join", first);
 }
 
 //  Add range first's page texts to *sum; the page passing limit, 0 if
@@ -204,69 +131,39 @@ sl_fanout_text_over (const char *dir, int pages, int step, size_t limit)
     return 0;
 }
 
-//  Append the file at path to out. 0, or -1 with errno.
-static int
-s_append_file (FILE *out, const char *path)
-{
-    FILE *in = fopen (path, "rb");
-    if (!in)
-        return -1;
-    char buf [65536];
-    size_t n;
-    int rc = 0;
-    while (rc == 0 && (n = fread (buf, 1, sizeof buf, in)) > 0)
-        if (fwrite (buf, 1, n, out) != n)
-            rc = -1;
-    if (ferror (in))
-        rc = -1;
-    int saved = errno;
-    fclose (in);
-    errno = saved;
-    return rc;
-}
-
 int
 sl_fanout_join (const char *dir, int pages, int step)
 {
-    char path [1300], tmp [1400], part [1300];
+    char path [1300];
     snprintf (path, sizeof path, "%s/pages.mp", dir);
     if (access (path, F_OK) == 0)
         return 0;
-    //  The records format has no header: files concatenate
-    if (s_write_tmp (path, "", 0, tmp, sizeof tmp))
-        return -1;
-    FILE *out = fopen (tmp, "wb");
-    int rc = out ? 0 : -1;
     int ranges = sl_fanout_ranges (pages, step);
-    for (int k = 0; rc == 0 && k < ranges; k++) {
-        sl_fanout_pages_path (dir, 1 + k * step, part, sizeof part);
-        rc = s_append_file (out, part);
+    char (*names) [1300] = calloc ((size_t) ranges, sizeof *names);
+    const char **parts = calloc ((size_t) ranges, sizeof *parts);
+    int rc = -1;
+    if (names && parts) {
+        for (int k = 0; k < ranges; k++) {
+            sl_fanout_pages_path (dir, 1 + k * step, names [k], sizeof names [k]);
+            parts [k] = names [k];
+        }
+        rc = sl_join_concat (path, parts, ranges);
     }
-    if (out && (fflush (out) || fsync (fileno (out))))
-        rc = -1;
-    if (out && fclose (out))
-        rc = -1;
-    if (rc == 0 && rename (tmp, path) == 0)
-        return 0;
+    else
+        errno = ENOMEM;
     int saved = errno;
-    unlink (tmp);
-    errno = saved ? saved : EIO;
-    return -1;
+    free (names);
+    free (parts);
+    errno = saved;
+    return rc;
 }
 
 void
 sl_fanout_progress_set (const char *dir, int first, int done)
 {
-    char path [1300], text [32];
+    char path [1300];
     snprintf (path, sizeof path, "%s/range.%d.progress", dir, first);
-    int fd = open (path, O_WRONLY | O_CREAT, 0644);
-    if (fd < 0)
-        return;
-    //  Fixed width, rewritten in place: a reader sees one number or the other
-    int len = snprintf (text, sizeof text, "%10d", done);
-    if (pwrite (fd, text, (size_t) len, 0) != len)
-        errno = EIO;            //  best effort: progress is not the result
-    close (fd);
+    sl_join_progress_set (path, done);
 }
 
 int
@@ -274,10 +171,9 @@ sl_fanout_progress_sum (const char *dir, int pages, int step)
 {
     int sum = 0, ranges = sl_fanout_ranges (pages, step);
     for (int k = 0; k < ranges; k++) {
-        char path [1300], text [32];
+        char path [1300];
         snprintf (path, sizeof path, "%s/range.%d.progress", dir, 1 + k * step);
-        if (s_read_small (path, text, sizeof text) > 0)
-            sum += atoi (text);
+        sum += sl_join_progress_get (path);
     }
     return sum < pages ? sum : pages;
 }
