@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Page-range fan-out (issue 17, item 2): a PDF longer than parse.range_pages
 is parsed in ranges by every parse process, joined in page order, and
-committed once with the same chunks as a whole parse.
+committed once with the same chunks as a whole parse. Likewise a document of
+more than embed.part_chunks chunks is embedded in parts by every embed
+process, joined in order, with the same vectors as a whole embed.
 
 Real sluiced processes over loopback, real PDFs written here (tests/corpus.py
 make_pdf), the real SQLite store. One behaviour per test:
@@ -189,8 +191,79 @@ def test_fanout_scanned_pages_read_by_ocr(tmp):
     assert "20 pages: fanned out in 4 ranges" in logs and "joined 4 ranges" in logs
 
 
+def vectors_of(data, doc):
+    return db(data).execute("SELECT c.ordinal, v.model_id, v.vec FROM chunks c JOIN vectors v "
+                            "ON v.chunk_rid = c.rid WHERE c.document_id=? ORDER BY c.ordinal",
+                            (doc,)).fetchall()
+
+
+def embed_progress(c, job_id):
+    out = []
+    for e in c.events(job_id)["events"]:
+        d = e.get("data", e)
+        if d.get("type") == "stage_progress" and d.get("stage") == "embed":
+            m = re.match(r"chunk (\d+)/(\d+)", d.get("message", ""))
+            if m:
+                out.append((int(m.group(1)), int(m.group(2))))
+    return out
+
+
+def test_embed_parts_same_vectors_as_whole(tmp):
+    """A document cut in embed parts of 40 chunks, taken by two processes'
+    embed workers, is stored with the same chunks and the same vectors, row
+    for row, as one embedded whole; both processes embedded parts."""
+    path = manual(tmp, 100)
+    results = {}
+    for name, part in (("whole", "0"), ("parts", "40")):
+        s, data = node(tmp, name, ["embed.part_chunks=" + part, "embed.concurrency=1"])
+        c = Client(s.port)
+        wait_ready(c)
+        other = None
+        if part != "0":
+            other, _ = node(tmp, name + "-embed2", ["embed.concurrency=1"], role="embed",
+                            broker=s.endpoint(), data=data)
+            wait_for(lambda: c.stats()["services"].get("embed", {}).get("workers", 0) == 2, 60,
+                     "two embed workers")
+        job = ingest(c, path)
+        results[name] = (chunks_of(data, job["document_id"]), vectors_of(data, job["document_id"]))
+        if other:
+            total = len(results[name][0])
+            mine = log_lines(s.log_path, r"embedded chunks (\d+)-(\d+) of (\d+)")
+            theirs = log_lines(other.log_path, r"embedded chunks (\d+)-(\d+) of (\d+)")
+            assert mine and theirs, (mine, theirs)
+            spans = sorted((int(a), int(b)) for a, b, _ in mine + theirs)
+            assert spans == [(a, min(a + 40, total) - 1) for a in range(0, total, 40)], spans
+            assert log_lines(s.log_path + "", r"(joined \d+ parts)") or \
+                log_lines(other.log_path, r"(joined \d+ parts)"), "no join logged"
+            other.kill()
+        c.close()
+        assert s.stop() == 0, "sluiced did not exit cleanly (under ASan: a leak)"
+    whole, parts = results["whole"], results["parts"]
+    assert len(whole[0]) > 150, len(whole[0])
+    assert whole[0] == parts[0], "chunks differ"
+    assert len(whole[1]) == len(whole[0]) and whole[1] == parts[1], "vectors differ"
+
+
+def test_embed_parts_progress_counts_chunks_across_parts(tmp):
+    """Progress of a document embedded in parts counts chunks over every
+    part, against the document's total, and reaches it."""
+    path = manual(tmp, 40)
+    s, data = node(tmp, "all", ["embed.part_chunks=30", "embed.concurrency=2"])
+    c = Client(s.port)
+    wait_ready(c)
+    job = ingest(c, path)
+    total = db(data).execute("SELECT chunks FROM documents WHERE id=?", (job["document_id"],)).fetchone()[0]
+    seen = embed_progress(c, job["id"])
+    assert seen and all(t == total for _, t in seen), (total, seen)
+    assert max(n for n, _ in seen) == total, (total, seen)
+    assert any(30 < n < total for n, _ in seen), seen
+    parts = log_lines(s.log_path, r"(\d+) chunks: embedding in (\d+) parts of 30")
+    assert parts == [(str(total), str((total + 29) // 30))], parts
+
+
 if __name__ == "__main__":
     tests = [test_fanout_same_chunks_as_whole_parse, test_fanout_two_parse_processes_share_ranges,
              test_fanout_killed_parse_range_redelivered, test_fanout_progress_counts_pages_across_ranges,
-             test_fanout_small_pdf_not_split, test_fanout_scanned_pages_read_by_ocr]
+             test_fanout_small_pdf_not_split, test_fanout_scanned_pages_read_by_ocr,
+             test_embed_parts_same_vectors_as_whole, test_embed_parts_progress_counts_chunks_across_parts]
     sys.exit(Runner().run(tests, only=set(sys.argv[1:]) or None))

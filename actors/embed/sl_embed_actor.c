@@ -12,10 +12,25 @@
     What is embedded is a chunk's context "x" (title and section path),
     a blank line, and its text "t"; the chunk hash "h" covers exactly
     that, so the cache never serves a vector made with another context.
+
+    Parts (engine/sl_join has the protocol): a document of more than
+    embed.part_chunks chunks is not embedded by one handler. The handler
+    that gets it forwards one "part" message per part_chunks chunks back to
+    the embed service (body "part": [first, end), 0-based chunk ordinals,
+    and "part_chunks"), so every embed worker of every process takes a
+    share of one long document. A part writes vectors.p<first>.f32, then
+    its marker embed.<first>.done ("run cached model"). The part that finds
+    every marker of its run present claims the join (embed.join.<run>),
+    embeds again any part whose marker names another model (a node switched
+    model while the parts ran: one document never mixes them), concatenates
+    the parts into vectors.f32 in order and alone forwards the job to
+    store. A part that fails retries on its own message; until it succeeds
+    nobody joins. Progress counts chunks over all parts.
 */
 #include "sl_batcher.h"
 #include "sl_embed_shared.h"
 #include "sl_blob.h"
+#include "sl_join.h"
 #include "sl_log.h"
 #include "sl_records.h"
 #include "sl_store_node.h"
@@ -33,6 +48,7 @@ typedef struct {
     sl_store_t *store;
     sl_blob_t *blob;
     bool cache;                 //  embed.cache: read and fill the embedding cache
+    int64_t part_chunks;        //  embed.part_chunks: a longer document is cut in parts
 } embed_t;
 
 //  What a chunk record asks to embed: its text, after its embedding
@@ -104,27 +120,51 @@ s_embed_slice (embed_t *self, char **texts, char (*hashes) [SL_SHA256_HEX], int 
     return 0;
 }
 
-static sl_outcome_t
-s_embed (sl_ctx_t *ctx, void *state)
+//  Where chunks [first, end) of a document of total go: a whole document
+//  (or a part of it) and how its progress is told
+typedef struct {
+    const char *dir;
+    int64_t first, end, total;
+    int64_t step;               //  part size; 0 for a whole document
+    char out_path [1300];       //  vectors.f32, or the part's vectors.p<first>.f32
+    int cached;                 //  chunks the cache served
+} span_t;
+
+static void
+s_part_path (const char *dir, int64_t first, const char *what, char *buf, size_t cap)
 {
-    embed_t *self = (embed_t *) state;
-    const sl_envelope_t *env = sl_ctx_envelope (ctx);
-    const msgpack_object *body = sl_ctx_body (ctx);
-    int64_t total = 0;
-    if (sl_mp_get_int (body, "chunks", &total) || total < 0) {
-        sl_ctx_set_error (ctx, "embed: message lacks a chunk count");
-        return SL_FAIL;
+    if (strcmp (what, "vectors") == 0)
+        snprintf (buf, cap, "%s/vectors.p%lld.f32", dir, (long long) first);
+    else
+        snprintf (buf, cap, "%s/embed.%lld.%s", dir, (long long) first, what);
+}
+
+//  Chunks done over every part of the document (this part's count set first)
+static int64_t
+s_parts_done (const span_t *span, int64_t done)
+{
+    char path [1300];
+    s_part_path (span->dir, span->first, "progress", path, sizeof path);
+    sl_join_progress_set (path, (int) done);
+    int64_t sum = 0;
+    for (int64_t first = 0; first < span->total; first += span->step) {
+        s_part_path (span->dir, first, "progress", path, sizeof path);
+        sum += sl_join_progress_get (path);
     }
-    char dir [1200], in_path [1300], out_path [1300], tmp_path [1400], err [512] = "";
-    if (sl_blob_job_dir (self->blob, sl_envelope_job (env), dir, sizeof dir)) {
-        sl_ctx_set_error (ctx, "embed: bad job id");
-        return SL_FAIL;
-    }
-    snprintf (in_path, sizeof in_path, "%s/chunks.mp", dir);
-    snprintf (out_path, sizeof out_path, "%s/vectors.f32", dir);
+    return sum < span->total ? sum : span->total;
+}
+
+//  Embed the span's chunks into its out_path (a temp file renamed into
+//  place: a redelivery rewrites it). SL_DONE, or the outcome with the
+//  context's error set.
+static sl_outcome_t
+s_embed_span (embed_t *self, sl_ctx_t *ctx, span_t *span)
+{
+    char in_path [1300], tmp_path [1400], err [512] = "";
+    snprintf (in_path, sizeof in_path, "%s/chunks.mp", span->dir);
     char unique [SL_ID_LEN + 1];
     sl_id_new (unique);
-    snprintf (tmp_path, sizeof tmp_path, "%s.%s.tmp", out_path, unique);
+    snprintf (tmp_path, sizeof tmp_path, "%s.%s.tmp", span->out_path, unique);
     sl_recr_t *reader = sl_recr_new (in_path);
     FILE *out = fopen (tmp_path, "wb");
     if (!reader || !out) {
@@ -132,16 +172,19 @@ s_embed (sl_ctx_t *ctx, void *state)
         if (out)
             fclose (out);
         unlink (tmp_path);
-        sl_ctx_set_error (ctx, "embed: cannot open artifacts in %s", dir);
+        sl_ctx_set_error (ctx, "embed: cannot open artifacts in %s", span->dir);
         return SL_RETRY;
     }
     int dim = sl_embedder_dim (self->embedder);
     float *vectors = malloc ((size_t) SLICE * (size_t) dim * sizeof (float));
     char *texts [SLICE];
     char hashes [SLICE][SL_SHA256_HEX];
-    int n = 0, done = 0, cached = 0, rc = 0, write_error = 0;
+    int n = 0, rc = 0, write_error = 0;
+    int64_t done = 0, want = span->end - span->first;
+    if (span->first > 0 && sl_recr_skip (reader, span->first, err, sizeof err))
+        rc = -1;
     sl_mp_t *mp;
-    while (rc == 0) {
+    while (rc == 0 && done + n < want) {
         int more = sl_recr_next (reader, &mp, err, sizeof err);
         if (more < 0) {
             rc = -1;
@@ -159,8 +202,8 @@ s_embed (sl_ctx_t *ctx, void *state)
             n++;
             sl_mp_destroy (&mp);
         }
-        if (n == SLICE || (more == 0 && n > 0)) {
-            rc = s_embed_slice (self, texts, hashes, n, vectors, &cached, err, sizeof err);
+        if (n == SLICE || (n > 0 && (more == 0 || done + n == want))) {
+            rc = s_embed_slice (self, texts, hashes, n, vectors, &span->cached, err, sizeof err);
             if (rc == 0 && fwrite (vectors, sizeof (float), (size_t) n * (size_t) dim, out) != (size_t) n * (size_t) dim) {
                 write_error = errno;
                 snprintf (err, sizeof err, "cannot write vectors: %s", strerror (errno));
@@ -170,7 +213,9 @@ s_embed (sl_ctx_t *ctx, void *state)
                 free (texts [i]);
             done += n;
             n = 0;
-            sl_ctx_progress (ctx, total ? (int) (100 * done / total) : 100, "chunk %d/%lld", done, (long long) total);
+            int64_t all = span->step ? s_parts_done (span, done) : done;
+            sl_ctx_progress (ctx, span->total ? (int) (100 * all / span->total) : 100, "chunk %lld/%lld",
+                             (long long) all, (long long) span->total);
         }
         if (more == 0)
             break;
@@ -179,8 +224,9 @@ s_embed (sl_ctx_t *ctx, void *state)
         free (texts [i]);
     free (vectors);
     sl_recr_destroy (&reader);
-    if (rc == 0 && done != total) {
-        snprintf (err, sizeof err, "chunks artifact holds %d chunks, message says %lld", done, (long long) total);
+    if (rc == 0 && done != want) {
+        snprintf (err, sizeof err, "chunks artifact holds %lld chunks, message says %lld",
+                  (long long) (span->first + done), (long long) span->total);
         rc = -1;
     }
     if (fflush (out) || fsync (fileno (out))) {
@@ -189,7 +235,7 @@ s_embed (sl_ctx_t *ctx, void *state)
         rc = -1;
     }
     fclose (out);
-    if (rc == 0 && rename (tmp_path, out_path))
+    if (rc == 0 && rename (tmp_path, span->out_path))
         rc = -1;
     if (rc) {
         unlink (tmp_path);
@@ -200,16 +246,199 @@ s_embed (sl_ctx_t *ctx, void *state)
         sl_ctx_set_error (ctx, "embed: %s", *err ? err : "I/O error");
         return SL_RETRY;
     }
+    return SL_DONE;
+}
+
+//  On to store: the body with the model, dim and cache hits
+static void
+s_forward_embedded (embed_t *self, sl_ctx_t *ctx, int cached)
+{
+    const char *except [] = { "model", "dim", "cached", "part", "part_chunks", NULL };
     sl_mpw_t w;
     sl_mpw_init (&w);
-    const char *except [] = { "model", "dim", "cached", NULL };
-    sl_mpw_map_extend (&w, body, except, 3);
+    sl_mpw_map_extend (&w, sl_ctx_body (ctx), except, 3);
     sl_mpw_kv_str (&w, "model", sl_embedder_model_id (self->embedder));
-    sl_mpw_kv_int (&w, "dim", dim);
+    sl_mpw_kv_int (&w, "dim", sl_embedder_dim (self->embedder));
     sl_mpw_kv_int (&w, "cached", cached);
     sl_ctx_forward (ctx, "embedded", w.buf.data, w.buf.size);
     sl_mpw_reset (&w);
+}
+
+//  One "part" message per step chunks back to the embed service
+static sl_outcome_t
+s_fan_out (sl_ctx_t *ctx, int64_t total, int64_t step)
+{
+    const char *except [] = { "part", "part_chunks", NULL };
+    for (int64_t first = 0; first < total; first += step) {
+        int64_t end = first + step < total ? first + step : total;
+        sl_mpw_t w;
+        sl_mpw_init (&w);
+        sl_mpw_map_extend (&w, sl_ctx_body (ctx), except, 2);
+        sl_mpw_key (&w, "part");
+        msgpack_pack_array (&w.pk, 2);
+        msgpack_pack_int64 (&w.pk, first);
+        msgpack_pack_int64 (&w.pk, end);
+        sl_mpw_kv_int (&w, "part_chunks", step);
+        int rc = sl_ctx_forward_via (ctx, "embed", "part", w.buf.data, w.buf.size);
+        sl_mpw_reset (&w);
+        if (rc) {
+            sl_ctx_set_error (ctx, "embed: cannot cut the document in parts: its route is full");
+            return SL_FAIL;
+        }
+    }
+    sl_info (sl_envelope_job (sl_ctx_envelope (ctx)), "%lld chunks: embedding in %lld parts of %lld",
+             (long long) total, (long long) ((total + step - 1) / step), (long long) step);
+    sl_ctx_progress (ctx, 0, "chunk 0/%lld", (long long) total);
     return SL_DONE;
+}
+
+//  A part message's [first, end) and step, checked against the total (a
+//  part the fan-out could not have made is refused). 0 or -1.
+static int
+s_part_of (const msgpack_object *body, int64_t total, int64_t *first, int64_t *end, int64_t *step)
+{
+    const msgpack_object *part = sl_mp_get (body, "part");
+    if (!part || part->type != MSGPACK_OBJECT_ARRAY || part->via.array.size != 2
+    ||  part->via.array.ptr [0].type != MSGPACK_OBJECT_POSITIVE_INTEGER
+    ||  part->via.array.ptr [1].type != MSGPACK_OBJECT_POSITIVE_INTEGER
+    ||  sl_mp_get_int (body, "part_chunks", step) || *step <= 0)
+        return -1;
+    uint64_t a = part->via.array.ptr [0].via.u64, b = part->via.array.ptr [1].via.u64;
+    if (a >= (uint64_t) total || a % (uint64_t) *step != 0
+    ||  b != (a + (uint64_t) *step < (uint64_t) total ? a + (uint64_t) *step : (uint64_t) total))
+        return -1;
+    *first = (int64_t) a;
+    *end = (int64_t) b;
+    return 0;
+}
+
+//  Part first's marker, if it is of this run: its cache hits and model
+static bool
+s_part_marked (const char *dir, int64_t first, uint32_t run, int *cached, char *model, size_t cap)
+{
+    char path [1300], text [300];
+    s_part_path (dir, first, "done", path, sizeof path);
+    unsigned long marked_run;
+    int hits, at = 0;
+    if (sl_join_read (path, text, sizeof text) <= 0
+    ||  sscanf (text, "%lu %d %n", &marked_run, &hits, &at) != 2 || at == 0 || marked_run != run)
+        return false;
+    *cached = hits;
+    snprintf (model, cap, "%s", text + at);
+    return true;
+}
+
+//  Every part of this run is in and this part holds the join: bring any
+//  part of another model to this one's, concatenate, forward, once
+static sl_outcome_t
+s_join (embed_t *self, sl_ctx_t *ctx, const span_t *mine)
+{
+    const char *model = sl_embedder_model_id (self->embedder);
+    int64_t parts = (mine->total + mine->step - 1) / mine->step;
+    char (*names) [1300] = calloc ((size_t) parts, sizeof *names);
+    const char **paths = calloc ((size_t) parts, sizeof *paths);
+    if (!names || !paths) {
+        free (names);
+        free (paths);
+        sl_ctx_set_error (ctx, "embed: out of memory joining %lld parts", (long long) parts);
+        return SL_RETRY;
+    }
+    int cached = 0;
+    sl_outcome_t outcome = SL_DONE;
+    for (int64_t k = 0; k < parts && outcome == SL_DONE; k++) {
+        span_t part = { .dir = mine->dir, .first = k * mine->step, .total = mine->total, .step = mine->step };
+        part.end = part.first + part.step < part.total ? part.first + part.step : part.total;
+        s_part_path (mine->dir, part.first, "vectors", part.out_path, sizeof part.out_path);
+        char theirs [200] = "";
+        int hits = 0;
+        s_part_marked (mine->dir, part.first, sl_envelope_run (sl_ctx_envelope (ctx)), &hits, theirs,
+                       sizeof theirs);
+        if (strcmp (theirs, model) != 0) {
+            sl_info (sl_envelope_job (sl_ctx_envelope (ctx)), "part %lld was embedded by %s: again by %s",
+                     (long long) part.first, theirs, model);
+            outcome = s_embed_span (self, ctx, &part);
+            hits = part.cached;
+        }
+        cached += hits;
+        snprintf (names [k], sizeof names [k], "%s", part.out_path);
+        paths [k] = names [k];
+    }
+    char path [1300];
+    snprintf (path, sizeof path, "%s/vectors.f32", mine->dir);
+    if (outcome == SL_DONE && sl_join_concat (path, paths, (int) parts))
+        outcome = sl_ctx_write_failed (ctx, errno, "vectors.f32 (joining parts)");
+    free (names);
+    free (paths);
+    if (outcome != SL_DONE)
+        return outcome;
+    sl_info (sl_envelope_job (sl_ctx_envelope (ctx)), "joined %lld parts of %lld chunks", (long long) parts,
+             (long long) mine->total);
+    s_forward_embedded (self, ctx, cached);
+    return SL_DONE;
+}
+
+//  Embed one part, mark it, join if it is the last
+static sl_outcome_t
+s_embed_part (embed_t *self, sl_ctx_t *ctx, const char *dir, int64_t total)
+{
+    span_t span = { .dir = dir, .total = total };
+    if (s_part_of (sl_ctx_body (ctx), total, &span.first, &span.end, &span.step)) {
+        sl_ctx_set_error (ctx, "embed: malformed part message (part, part_chunks, chunks disagree)");
+        return SL_FAIL;
+    }
+    s_part_path (dir, span.first, "vectors", span.out_path, sizeof span.out_path);
+    sl_outcome_t outcome = s_embed_span (self, ctx, &span);
+    if (outcome != SL_DONE)
+        return outcome;
+    sl_info (sl_envelope_job (sl_ctx_envelope (ctx)), "embedded chunks %lld-%lld of %lld",
+             (long long) span.first, (long long) span.end - 1, (long long) total);
+    uint32_t run = sl_envelope_run (sl_ctx_envelope (ctx));
+    char path [1300], text [300];
+    s_part_path (dir, span.first, "done", path, sizeof path);
+    int len = snprintf (text, sizeof text, "%lu %d %s", (unsigned long) run, span.cached,
+                        sl_embedder_model_id (self->embedder));
+    if (sl_join_write (path, text, (size_t) len))
+        return sl_ctx_write_failed (ctx, errno, "the embed part's marker");
+    for (int64_t first = 0; first < total; first += span.step) {
+        int hits;
+        char model [200];
+        if (!s_part_marked (dir, first, run, &hits, model, sizeof model))
+            return SL_DONE;     //  a part still running will join
+    }
+    char name [64];
+    snprintf (name, sizeof name, "embed.join.%lu", (unsigned long) run);
+    int claim = sl_join_claim (dir, name, span.first);
+    if (claim < 0)
+        return sl_ctx_write_failed (ctx, errno, "the join of embed parts");
+    return claim ? s_join (self, ctx, &span) : SL_DONE;
+}
+
+static sl_outcome_t
+s_embed (sl_ctx_t *ctx, void *state)
+{
+    embed_t *self = (embed_t *) state;
+    const sl_envelope_t *env = sl_ctx_envelope (ctx);
+    const msgpack_object *body = sl_ctx_body (ctx);
+    int64_t total = 0;
+    if (sl_mp_get_int (body, "chunks", &total) || total < 0) {
+        sl_ctx_set_error (ctx, "embed: message lacks a chunk count");
+        return SL_FAIL;
+    }
+    char dir [1200];
+    if (sl_blob_job_dir (self->blob, sl_envelope_job (env), dir, sizeof dir)) {
+        sl_ctx_set_error (ctx, "embed: bad job id");
+        return SL_FAIL;
+    }
+    if (sl_mp_get (body, "part"))
+        return s_embed_part (self, ctx, dir, total);
+    if (self->part_chunks > 0 && total > self->part_chunks)
+        return s_fan_out (ctx, total, self->part_chunks);
+    span_t span = { .dir = dir, .first = 0, .end = total, .total = total };
+    snprintf (span.out_path, sizeof span.out_path, "%s/vectors.f32", dir);
+    sl_outcome_t outcome = s_embed_span (self, ctx, &span);
+    if (outcome == SL_DONE)
+        s_forward_embedded (self, ctx, span.cached);
+    return outcome;
 }
 
 static void *
@@ -233,6 +462,7 @@ s_start (sl_node_t *node, char *err, size_t errlen)
     }
     self->cache = strcmp (cache, "on") == 0
                || (strcmp (cache, "auto") == 0 && sl_embedder_cacheable (self->embedder));
+    self->part_chunks = sl_config_int (cfg, "embed.part_chunks", 1000);
     self->batcher = sl_batcher_new (self->embedder, (int) sl_config_int (cfg, "embed.batch_size", 64),
                                     (int) sl_config_int (cfg, "embed.max_wait_ms", 5));
     return self;

@@ -1,0 +1,84 @@
+#!/usr/bin/python3
+"""Embed parts: one long document's embedding shared by the embed workers
+of two processes, against one, with the default `use` encoder.
+
+    /usr/bin/python3 bench/embed_parts.py [pages] [rounds] [part_chunks]
+
+Each process computes on ONE core (OPENBLAS_NUM_THREADS=1 and one embed
+handler), as an embed pod with a CPU limit of 1 would: what is measured is
+whether a second such process takes half of one document's work. Each
+round runs, interleaved and on fresh data folders:
+  whole: sluiced --role all, embed.part_chunks=0 (the document embedded by
+         one handler, as before parts)
+  one:   the same with embed.part_chunks (default 250)
+  two:   "one" plus sluiced --role embed on the same data folder and broker
+The document is tests/corpus.py's generated manual big_pdf(pages) (300
+pages by default, about 1,800 chunks). Prints each run's end to end
+seconds (ingest request to job completed) and the embed stage's span
+(first embed stage_started to the last stage_completed, from the journal's
+event timestamps), and each round's ratios one/two.
+"""
+import os, shutil, sys, tempfile, time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from harness import Client, Sluiced, big_pdf, wait_for, wait_ready  # noqa: E402
+
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+BASE = ["embed.concurrency=1", "parse.range_pages=0"]
+
+
+def embed_span(c, job):
+    ts = [e.get("data", e).get("ts") for e in c.events(job)["events"]
+          if e.get("data", e).get("stage") == "embed"
+          and e.get("data", e).get("type") in ("stage_started", "stage_completed")]
+    return (max(ts) - min(ts)) / 1000.0
+
+
+def run(path, setup, part_chunks):
+    tmp = tempfile.mkdtemp(prefix="sluice-bench-parts-")
+    data = os.path.join(tmp, "data")
+    os.makedirs(data)
+    procs = []
+    try:
+        sets = BASE + ["embed.part_chunks=%d" % part_chunks,
+                       "fetch.file_roots=%s" % os.path.dirname(os.path.dirname(path))]
+        s = Sluiced(data, sets=sets)
+        procs.append(s)
+        c = Client(s.port)
+        wait_ready(c)
+        if setup == "two":
+            procs.append(Sluiced(data, role="embed", broker=s.endpoint(), sets=sets))
+            wait_for(lambda: c.stats()["services"]["embed"]["workers"] == 2, 60, "two embed workers")
+        t0 = time.time()
+        job = c.ingest(url="file://" + path)
+        done = c.wait(job["id"], 3600)
+        took = time.time() - t0
+        assert done["state"] == "completed", done
+        span = embed_span(c, job["id"])
+        c.close()
+        return took, span
+    finally:
+        for p in procs:
+            p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main():
+    pages = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    part = int(sys.argv[3]) if len(sys.argv) > 3 else 250
+    path = big_pdf(pages)
+    print("pdf: %s (%d pages, %.1f MB); parts of %d chunks; load %s"
+          % (path, pages, os.path.getsize(path) / 1e6, part, open("/proc/loadavg").read().split()[:3]))
+    for r in range(rounds):
+        whole = run(path, "one", 0)
+        one = run(path, "one", part)
+        two = run(path, "two", part)
+        print("round %d: end to end: whole %.1f s, one %.1f s, two %.1f s, one/two %.2fx, whole/two %.2fx;"
+              " embed stage: whole %.1f s, one %.1f s, two %.1f s, one/two %.2fx"
+              % (r + 1, whole[0], one[0], two[0], one[0] / two[0], whole[0] / two[0],
+                 whole[1], one[1], two[1], one[1] / two[1]), flush=True)
+
+
+if __name__ == "__main__":
+    main()
