@@ -209,12 +209,12 @@ def embed_progress(c, job_id):
 
 
 def test_embed_parts_same_vectors_as_whole(tmp):
-    """A document cut in embed parts of 40 chunks, taken by two processes'
+    """A document cut in embed parts of 64 chunks, taken by two processes'
     embed workers, is stored with the same chunks and the same vectors, row
     for row, as one embedded whole; both processes embedded parts."""
     path = manual(tmp, 100)
     results = {}
-    for name, part in (("whole", "0"), ("parts", "40")):
+    for name, part in (("whole", "0"), ("parts", "64")):
         s, data = node(tmp, name, ["embed.part_chunks=" + part, "embed.concurrency=1"])
         c = Client(s.port)
         wait_ready(c)
@@ -232,7 +232,7 @@ def test_embed_parts_same_vectors_as_whole(tmp):
             theirs = log_lines(other.log_path, r"embedded chunks (\d+)-(\d+) of (\d+)")
             assert mine and theirs, (mine, theirs)
             spans = sorted((int(a), int(b)) for a, b, _ in mine + theirs)
-            assert spans == [(a, min(a + 40, total) - 1) for a in range(0, total, 40)], spans
+            assert spans == [(a, min(a + 64, total) - 1) for a in range(0, total, 64)], spans
             assert log_lines(s.log_path + "", r"(joined \d+ parts)") or \
                 log_lines(other.log_path, r"(joined \d+ parts)"), "no join logged"
             other.kill()
@@ -247,8 +247,8 @@ def test_embed_parts_same_vectors_as_whole(tmp):
 def test_embed_parts_progress_counts_chunks_across_parts(tmp):
     """Progress of a document embedded in parts counts chunks over every
     part, against the document's total, and reaches it."""
-    path = manual(tmp, 40)
-    s, data = node(tmp, "all", ["embed.part_chunks=30", "embed.concurrency=2"])
+    path = manual(tmp, 100)
+    s, data = node(tmp, "all", ["embed.part_chunks=30", "embed.concurrency=2"])   # 64 once rounded
     c = Client(s.port)
     wait_ready(c)
     job = ingest(c, path)
@@ -256,9 +256,9 @@ def test_embed_parts_progress_counts_chunks_across_parts(tmp):
     seen = embed_progress(c, job["id"])
     assert seen and all(t == total for _, t in seen), (total, seen)
     assert max(n for n, _ in seen) == total, (total, seen)
-    assert any(30 < n < total for n, _ in seen), seen
-    parts = log_lines(s.log_path, r"(\d+) chunks: embedding in (\d+) parts of 30")
-    assert parts == [(str(total), str((total + 29) // 30))], parts
+    assert any(64 < n < total for n, _ in seen), seen
+    parts = log_lines(s.log_path, r"(\d+) chunks: embedding in (\d+) parts of 64")
+    assert parts == [(str(total), str((total + 63) // 64))], parts
 
 
 if __name__ == "__main__":

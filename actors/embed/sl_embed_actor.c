@@ -462,7 +462,11 @@ s_start (sl_node_t *node, char *err, size_t errlen)
     }
     self->cache = strcmp (cache, "on") == 0
                || (strcmp (cache, "auto") == 0 && sl_embedder_cacheable (self->embedder));
-    self->part_chunks = sl_config_int (cfg, "embed.part_chunks", 1000);
+    //  Whole slices per part: a part's last slice short of SLICE would be
+    //  a short batch, which the encoders run at a worse rate
+    self->part_chunks = sl_config_int (cfg, "embed.part_chunks", 1024);
+    if (self->part_chunks > 0)
+        self->part_chunks = (self->part_chunks + SLICE - 1) / SLICE * SLICE;
     self->batcher = sl_batcher_new (self->embedder, (int) sl_config_int (cfg, "embed.batch_size", 64),
                                     (int) sl_config_int (cfg, "embed.max_wait_ms", 5));
     return self;
