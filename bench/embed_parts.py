@@ -16,9 +16,13 @@ The document is tests/corpus.py's generated manual big_pdf(pages) (300
 pages by default, about 1,800 chunks). Prints each run's end to end
 seconds (ingest request to job completed) and the embed stage's span
 (first embed stage_started to the last stage_completed, from the journal's
-event timestamps), and each round's ratios one/two.
+event timestamps), and each round's ratios one/two. First, the ceiling
+on this machine: the encoder alone (build-rel/bench/bench_use, one thread)
+in one process, then in two processes at once: how much two one-core
+encoders get done together here (shared or hyper-threaded cores give less
+than 2x, and nothing above the encoders can do better).
 """
-import os, shutil, sys, tempfile, time
+import json, os, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 from harness import Client, Sluiced, big_pdf, wait_for, wait_ready  # noqa: E402
@@ -63,6 +67,29 @@ def run(path, setup, part_chunks):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def ceiling(path):
+    """chunks/s of the encoder alone: one process, then two at once."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    tool = os.path.join(root, "build-rel", "bench", "bench_use")
+    model = os.path.join(root, "models", "use-lite")
+    if not os.path.exists(tool):
+        return None
+    tmp = tempfile.mkdtemp(prefix="sluice-bench-ceiling-")
+    try:
+        text, chunks = os.path.join(tmp, "doc.txt"), os.path.join(tmp, "chunks.json")
+        subprocess.run(["mutool", "draw", "-q", "-F", "txt", "-o", text, path], check=True)
+        subprocess.run([tool, "chunk", "--model", model, "--out", chunks, "--max", "400", text],
+                       check=True, capture_output=True)
+        cmd = [tool, "embed", "--model", model, "--in", chunks, "--batch", "64", "--seconds", "8"]
+        rate = lambda out: json.loads(out.strip().splitlines()[-1])["chunks_per_s"]
+        one = rate(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+        pair = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+        two = sum(rate(p.communicate()[0]) for p in pair)
+        return one, two
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     pages = int(sys.argv[1]) if len(sys.argv) > 1 else 300
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
@@ -70,6 +97,10 @@ def main():
     path = big_pdf(pages)
     print("pdf: %s (%d pages, %.1f MB); parts of %d chunks; load %s"
           % (path, pages, os.path.getsize(path) / 1e6, part, open("/proc/loadavg").read().split()[:3]))
+    c = ceiling(path)
+    if c:
+        print("ceiling: the encoder alone, one thread: one process %.1f chunks/s, two at once %.1f chunks/s "
+              "together (%.2fx)" % (c[0], c[1], c[1] / c[0]), flush=True)
     for r in range(rounds):
         whole = run(path, "one", 0)
         one = run(path, "one", part)
