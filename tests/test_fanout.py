@@ -261,9 +261,44 @@ def test_embed_parts_progress_counts_chunks_across_parts(tmp):
     assert parts == [(str(total), str((total + 63) // 64))], parts
 
 
+def test_embed_part_killed_redelivered(tmp):
+    """An embed process killed in the middle of a part (the default `use`
+    encoder: a part of 64 chunks takes about a second): that part is
+    embedded again by the other process, the job completes once, every
+    chunk has exactly one vector."""
+    path = manual(tmp, 80)
+    sets = ["embed.provider=use", "embed.part_chunks=64", "embed.concurrency=1"]
+    s, data = node(tmp, "all", sets)
+    c = Client(s.port)
+    wait_ready(c)
+    p2, _ = node(tmp, "embed2", sets, role="embed", broker=s.endpoint(), data=data)
+    wait_for(lambda: c.stats()["services"].get("embed", {}).get("workers", 0) == 2, 60, "two embed workers")
+    job = c.ingest(url="file://" + path)
+    deadline = time.time() + 120
+    while not log_lines(p2.log_path, r"embedding chunks (\d+)-") and time.time() < deadline:
+        time.sleep(0.005)
+    p2.kill(signal.SIGKILL)
+    started = log_lines(p2.log_path, r"embedding chunks (\d+)-")
+    finished = log_lines(p2.log_path, r"embedded chunks (\d+)-")
+    cut = [r for r in started if r not in finished]
+    assert cut, "the second process finished its part before the kill: nothing was cut (%s)" % started
+    done = c.wait(job["id"], 300)
+    assert done["state"] == "completed", done
+    again = log_lines(s.log_path, r"embedded chunks (\d+)-")
+    assert cut[0] in again, (cut, again)
+    con = db(data)
+    total, vectors, distinct = con.execute(
+        "SELECT (SELECT count(*) FROM chunks WHERE document_id = ?1), count(*), count(DISTINCT v.chunk_rid) "
+        "FROM vectors v JOIN chunks c ON c.rid = v.chunk_rid WHERE c.document_id = ?1",
+        (done["document_id"],)).fetchone()
+    assert total > 64 * 3 and vectors == distinct == total, (total, vectors, distinct)
+    assert con.execute("SELECT count(*) FROM documents").fetchone()[0] == 1
+
+
 if __name__ == "__main__":
     tests = [test_fanout_same_chunks_as_whole_parse, test_fanout_two_parse_processes_share_ranges,
              test_fanout_killed_parse_range_redelivered, test_fanout_progress_counts_pages_across_ranges,
              test_fanout_small_pdf_not_split, test_fanout_scanned_pages_read_by_ocr,
-             test_embed_parts_same_vectors_as_whole, test_embed_parts_progress_counts_chunks_across_parts]
+             test_embed_parts_same_vectors_as_whole, test_embed_parts_progress_counts_chunks_across_parts,
+             test_embed_part_killed_redelivered]
     sys.exit(Runner().run(tests, only=set(sys.argv[1:]) or None))

@@ -387,6 +387,8 @@ s_embed_part (embed_t *self, sl_ctx_t *ctx, const char *dir, int64_t total)
         return SL_FAIL;
     }
     s_part_path (dir, span.first, "vectors", span.out_path, sizeof span.out_path);
+    sl_info (sl_envelope_job (sl_ctx_envelope (ctx)), "embedding chunks %lld-%lld of %lld",
+             (long long) span.first, (long long) span.end - 1, (long long) total);
     sl_outcome_t outcome = s_embed_span (self, ctx, &span);
     if (outcome != SL_DONE)
         return outcome;
