@@ -1,4 +1,4 @@
-/*  sl_batcher: one flusher thread batching texts from many callers. See
+/*  sl_batcher: flusher threads batching texts from many callers. See
     sl_batcher.h.
 
     Every caller's request sits in a FIFO until all its texts have been
@@ -7,9 +7,14 @@
     request's last text is done, and never touches the request afterwards,
     so the caller may return as soon as it sees done == n.
 
-    The flusher takes texts for the batch under the mutex, runs the embedder
+    A flusher takes texts for its batch under the mutex, runs the embedder
     and copies the rows out without it (callers are blocked and their texts
-    and out stay put), then retakes it to mark the requests done.
+    and out stay put), then retakes it to mark the requests done. With
+    several flushers, one request's texts may be in several batches at
+    once: `done` counts each text exactly once (embedded, or given up when
+    a batch of the request failed), and only the flusher that brings it to
+    n signals, so the caller never leaves while a batch still writes into
+    its out.
 */
 #include "sl_batcher.h"
 #include "sl_log.h"
@@ -44,9 +49,21 @@ typedef struct {
     int from, count, at;        //  req's texts [from, from + count) are batch rows at..
 } s_segment_t;
 
+//  One flusher thread and its scratch
+typedef struct {
+    sl_batcher_t *batcher;
+    pthread_t thread;
+    bool started;
+    const char **texts;
+    size_t *lens;
+    float *out;
+    s_segment_t *segments;
+} s_flusher_t;
+
 struct sl_batcher_s {
     sl_embedder_t *embedder;
     int batch_size, max_wait_ms, dim;
+    int threads;
 
     pthread_mutex_t mutex;
     pthread_cond_t wake;        //  flusher: new work or stopping (monotonic clock)
@@ -55,13 +72,7 @@ struct sl_batcher_s {
     int pending;                //  texts not yet taken
     int inside;                 //  callers inside sl_batcher_embed
     bool stopping;
-    pthread_t thread;
-
-    //  the flusher's own scratch
-    const char **texts;
-    size_t *lens;
-    float *out;
-    s_segment_t *segments;
+    s_flusher_t *flushers;      //  threads of them
 
     sl_batcher_stats_t stats;
 };
@@ -73,9 +84,10 @@ s_deadline (struct timespec *ts, int64_t at_ms)
     ts->tv_nsec = (long) (at_ms % 1000) * 1000000L;
 }
 
-//  Take up to batch_size texts from the front of the queue. Mutex held.
+//  Take up to batch_size texts from the front of the queue into f's
+//  scratch. Mutex held.
 static int
-s_take_batch (sl_batcher_t *self, int *nseg_p)
+s_take_batch (sl_batcher_t *self, s_flusher_t *f, int *nseg_p)
 {
     int count = 0, nseg = 0;
     while (self->head && count < self->batch_size) {
@@ -83,10 +95,10 @@ s_take_batch (sl_batcher_t *self, int *nseg_p)
         int take = req->n - req->taken;
         if (take > self->batch_size - count)
             take = self->batch_size - count;
-        self->segments [nseg++] = (s_segment_t) { req, req->taken, take, count };
+        f->segments [nseg++] = (s_segment_t) { req, req->taken, take, count };
         for (int i = 0; i < take; i++) {
-            self->texts [count + i] = req->texts [req->taken + i];
-            self->lens [count + i] = req->lens [req->taken + i];
+            f->texts [count + i] = req->texts [req->taken + i];
+            f->lens [count + i] = req->lens [req->taken + i];
         }
         req->taken += take;
         count += take;
@@ -101,7 +113,8 @@ s_take_batch (sl_batcher_t *self, int *nseg_p)
     return count;
 }
 
-//  Take a failed request's remaining texts out of the queue. Mutex held.
+//  Take a failed request's remaining texts out of the queue; they count
+//  as done (given up). Mutex held.
 static void
 s_drop_request (sl_batcher_t *self, s_request_t *req)
 {
@@ -116,13 +129,15 @@ s_drop_request (sl_batcher_t *self, s_request_t *req)
             self->tail = prev;
     }
     self->pending -= req->n - req->taken;
+    req->done += req->n - req->taken;
     req->taken = req->n;
 }
 
 static void *
 s_flusher (void *arg)
 {
-    sl_batcher_t *self = arg;
+    s_flusher_t *f = arg;
+    sl_batcher_t *self = f->batcher;
     sl_log_set_role ("embed-batcher");
     pthread_mutex_lock (&self->mutex);
     while (true) {
@@ -140,21 +155,25 @@ s_flusher (void *arg)
             }
         }
         if (self->pending == 0) {
-            assert (self->stopping);
-            break;
+            if (self->stopping)
+                break;
+            continue;           //  another flusher took what was due
         }
         int nseg;
-        int count = s_take_batch (self, &nseg);
+        int count = s_take_batch (self, f, &nseg);
+        //  more work queued: another flusher may take it while this one runs
+        if (self->pending > 0)
+            pthread_cond_signal (&self->wake);
         pthread_mutex_unlock (&self->mutex);
 
         char err [256] = "";
-        int rc = sl_embedder_embed (self->embedder, self->texts, self->lens, count, self->out,
+        int rc = sl_embedder_embed (self->embedder, f->texts, f->lens, count, f->out,
                                     err, sizeof err);
         if (rc == 0)
             for (int s = 0; s < nseg; s++) {
-                s_segment_t *seg = &self->segments [s];
+                s_segment_t *seg = &f->segments [s];
                 memcpy (seg->req->out + (size_t) seg->from * (size_t) self->dim,
-                        self->out + (size_t) seg->at * (size_t) self->dim,
+                        f->out + (size_t) seg->at * (size_t) self->dim,
                         (size_t) seg->count * (size_t) self->dim * sizeof (float));
             }
         else
@@ -166,25 +185,43 @@ s_flusher (void *arg)
         if (rc)
             self->stats.failed_batches++;
         for (int s = 0; s < nseg; s++) {
-            s_request_t *req = self->segments [s].req;
-            if (rc) {
+            s_request_t *req = f->segments [s].req;
+            if (rc && !req->failed) {
                 req->failed = true;
                 snprintf (req->err, sizeof req->err, "embedding batch failed: %.200s", err);
                 s_drop_request (self, req);
-                req->done = req->n;
             }
-            else
-                req->done += self->segments [s].count;
+            req->done += f->segments [s].count;
             if (req->done == req->n)
                 pthread_cond_signal (&req->cond);
         }
     }
+    //  the others wait on the same condition: let them see stopping too
+    pthread_cond_broadcast (&self->wake);
     pthread_mutex_unlock (&self->mutex);
     return NULL;
 }
 
+static void
+s_flusher_free (s_flusher_t *f)
+{
+    free (f->texts);
+    free (f->lens);
+    free (f->out);
+    free (f->segments);
+}
+
+static void
+s_free (sl_batcher_t *self)
+{
+    for (int t = 0; self->flushers && t < self->threads; t++)
+        s_flusher_free (&self->flushers [t]);
+    free (self->flushers);
+    free (self);
+}
+
 sl_batcher_t *
-sl_batcher_new (sl_embedder_t *embedder, int batch_size, int max_wait_ms)
+sl_batcher_new (sl_embedder_t *embedder, int batch_size, int max_wait_ms, int threads)
 {
     assert (embedder);
     sl_batcher_t *self = calloc (1, sizeof *self);
@@ -193,18 +230,22 @@ sl_batcher_new (sl_embedder_t *embedder, int batch_size, int max_wait_ms)
     self->embedder = embedder;
     self->batch_size = batch_size > 0 ? batch_size : 64;
     self->max_wait_ms = max_wait_ms >= 0 ? max_wait_ms : 5;
+    self->threads = threads > 0 ? threads : 1;
     self->dim = sl_embedder_dim (embedder);
     size_t bs = (size_t) self->batch_size;
-    self->texts = calloc (bs, sizeof *self->texts);
-    self->lens = calloc (bs, sizeof *self->lens);
-    self->out = calloc (bs * (size_t) self->dim, sizeof *self->out);
-    self->segments = calloc (bs, sizeof *self->segments);
-    if (!self->texts || !self->lens || !self->out || !self->segments) {
-        free (self->texts);
-        free (self->lens);
-        free (self->out);
-        free (self->segments);
-        free (self);
+    self->flushers = calloc ((size_t) self->threads, sizeof *self->flushers);
+    bool ok = self->flushers != NULL;
+    for (int t = 0; ok && t < self->threads; t++) {
+        s_flusher_t *f = &self->flushers [t];
+        f->batcher = self;
+        f->texts = calloc (bs, sizeof *f->texts);
+        f->lens = calloc (bs, sizeof *f->lens);
+        f->out = calloc (bs * (size_t) self->dim, sizeof *f->out);
+        f->segments = calloc (bs, sizeof *f->segments);
+        ok = f->texts && f->lens && f->out && f->segments;
+    }
+    if (!ok) {
+        s_free (self);
         return NULL;
     }
     pthread_mutex_init (&self->mutex, NULL);
@@ -214,19 +255,23 @@ sl_batcher_new (sl_embedder_t *embedder, int batch_size, int max_wait_ms)
     pthread_cond_init (&self->wake, &attr);
     pthread_condattr_destroy (&attr);
     pthread_cond_init (&self->idle, NULL);
-    int rc = pthread_create (&self->thread, NULL, s_flusher, self);
-    if (rc) {
+    int started = 0, rc = 0;
+    for (int t = 0; t < self->threads && rc == 0; t++) {
+        rc = pthread_create (&self->flushers [t].thread, NULL, s_flusher, &self->flushers [t]);
+        self->flushers [t].started = rc == 0;
+        started += rc == 0;
+    }
+    if (started == 0) {
         sl_error (NULL, "batcher: cannot start thread: %s", strerror (rc));
         pthread_cond_destroy (&self->wake);
         pthread_cond_destroy (&self->idle);
         pthread_mutex_destroy (&self->mutex);
-        free (self->texts);
-        free (self->lens);
-        free (self->out);
-        free (self->segments);
-        free (self);
+        s_free (self);
         return NULL;
     }
+    if (rc)
+        sl_warn (NULL, "batcher: %d of %d threads started (%s): embedding runs on those",
+                 started, self->threads, strerror (rc));
     return self;
 }
 
@@ -239,19 +284,17 @@ sl_batcher_destroy (sl_batcher_t **self_p)
         return;
     pthread_mutex_lock (&self->mutex);
     self->stopping = true;
-    pthread_cond_signal (&self->wake);
+    pthread_cond_broadcast (&self->wake);
     while (self->inside > 0)
         pthread_cond_wait (&self->idle, &self->mutex);
     pthread_mutex_unlock (&self->mutex);
-    pthread_join (self->thread, NULL);
+    for (int t = 0; t < self->threads; t++)
+        if (self->flushers [t].started)
+            pthread_join (self->flushers [t].thread, NULL);
     pthread_cond_destroy (&self->wake);
     pthread_cond_destroy (&self->idle);
     pthread_mutex_destroy (&self->mutex);
-    free (self->texts);
-    free (self->lens);
-    free (self->out);
-    free (self->segments);
-    free (self);
+    s_free (self);
     *self_p = NULL;
 }
 

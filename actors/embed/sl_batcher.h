@@ -3,13 +3,21 @@
     The embed actor runs several handler threads, each working on one job's
     chunks. Embedding pays per call (a dense sgemm for hash, a forward pass
     for a neural model), so small requests from different jobs are better
-    run together. Each handler calls sl_batcher_embed and blocks; one flusher
-    thread groups the pending texts of all callers, in arrival order, and
-    runs sl_embedder_embed once per batch: as soon as batch_size texts are
+    run together. Each handler calls sl_batcher_embed and blocks; flusher
+    threads group the pending texts of all callers, in arrival order, and
+    run sl_embedder_embed once per batch: as soon as batch_size texts are
     pending, or when the oldest pending text has waited max_wait_ms. A
-    caller with more than batch_size texts spans several batches. Results go
-    straight into each caller's out; if a batch fails, every caller with
-    texts in it fails with the embedder's message.
+    caller with more than batch_size texts spans several batches, which
+    several flushers run at once. Results go straight into each caller's
+    out; if a batch fails, every caller with texts in it fails with the
+    embedder's message.
+
+    Why several flushers: an encoder's products for one batch (64 texts of
+    ~100 tokens) are too small for OpenBLAS to spread over cores well (9-10
+    ms of CPU per chunk on two threads against 8 on one, and the threads
+    idle between products); batches side by side, each on one core, keep
+    every core busy. The embed actor runs one flusher per core and OpenBLAS
+    on one thread (embed.threads).
 
     Ownership: the batcher uses but does not own the embedder, which must
     outlive it. sl_batcher_embed is thread-safe; destroy finishes the work
@@ -35,11 +43,13 @@ typedef struct {
     double mean_batch;          //  texts / batches, 0 before the first batch
 } sl_batcher_stats_t;
 
-//  Start a batcher over embedder. batch_size <= 0 means 64; max_wait_ms < 0
-//  means 5. Returns NULL if the thread cannot start. Caller owns it.
-sl_batcher_t *sl_batcher_new (sl_embedder_t *embedder, int batch_size, int max_wait_ms);
+//  Start a batcher over embedder with `threads` flushers (<= 0 means 1).
+//  batch_size <= 0 means 64; max_wait_ms < 0 means 5. Returns NULL if no
+//  thread can start. Caller owns it.
+sl_batcher_t *sl_batcher_new (sl_embedder_t *embedder, int batch_size, int max_wait_ms,
+                              int threads);
 
-//  Finish queued work, wait for callers to leave, stop the thread; nulls
+//  Finish queued work, wait for callers to leave, stop the threads; nulls
 //  *self_p, safe on NULL.
 void sl_batcher_destroy (sl_batcher_t **self_p);
 

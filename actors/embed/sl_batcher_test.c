@@ -153,7 +153,7 @@ sl_batcher_test (bool verbose)
 
     //  8 threads, random sizes up to 150 (so some span several batches):
     //  every caller gets exactly its own vectors
-    sl_batcher_t *batcher = sl_batcher_new (embedder, 0, -1);
+    sl_batcher_t *batcher = sl_batcher_new (embedder, 0, -1, 1);
     assert (batcher);
     s_worker_t proto = { .pool = pool, .lens = lens, .direct = direct, .dim = dim,
                          .rounds = 25, .max_n = 150, .seed = 1 };
@@ -171,8 +171,44 @@ sl_batcher_test (bool verbose)
     assert (batcher == NULL);
     sl_batcher_destroy (&batcher);
 
+    //  Several flushers (batches side by side): the same mixed load, every
+    //  caller still gets exactly its own vectors
+    batcher = sl_batcher_new (embedder, 16, 2, 3);
+    assert (batcher);
+    s_run_workers (batcher, &proto, 8);
+    sl_batcher_stats (batcher, &stats);
+    assert (stats.calls == 8 * 25 && stats.failed_batches == 0 && stats.mean_batch <= 16.0);
+    //  A request whose batches run on several flushers at once, one of
+    //  them failing (its last text is over the size limit): it fails once,
+    //  with the message, and returns only after every one of its batches
+    //  is done (under ASan, a flusher writing after it left would show)
+    {
+        size_t huge_len = ((size_t) 1 << 20) + 1;
+        char *huge = malloc (huge_len);
+        memset (huge, 'a', huge_len);
+        const char *texts [100];
+        size_t text_lens [100];
+        for (int i = 0; i < 99; i++) {
+            texts [i] = pool [i];
+            text_lens [i] = lens [i];
+        }
+        texts [99] = huge;
+        text_lens [99] = huge_len;
+        float *out = malloc ((size_t) 100 * (size_t) dim * sizeof *out);
+        for (int round = 0; round < 20; round++)
+            assert (sl_batcher_embed (batcher, texts, text_lens, 100, out, err, sizeof err) == -1
+                    && strstr (err, "too long"));
+        //  and it goes on working
+        assert (sl_batcher_embed (batcher, texts, text_lens, 99, out, err, sizeof err) == 0);
+        for (int k = 0; k < 99 * dim; k++)
+            assert (fabsf (out [k] - direct [k]) < 1e-5f);
+        free (out);
+        free (huge);
+    }
+    sl_batcher_destroy (&batcher);
+
     //  Small concurrent requests are merged: fewer batches than calls
-    batcher = sl_batcher_new (embedder, 64, 20);
+    batcher = sl_batcher_new (embedder, 64, 20, 1);
     proto.rounds = 20;
     proto.max_n = 3;
     s_run_workers (batcher, &proto, 8);
@@ -206,7 +242,7 @@ sl_batcher_test (bool verbose)
     //  and the batcher goes on working. A text over the embedder's size
     //  limit is a real error; a long max_wait puts both callers in one batch.
     {
-        batcher = sl_batcher_new (embedder, 64, 300);
+        batcher = sl_batcher_new (embedder, 64, 300, 2);
         size_t huge_len = ((size_t) 1 << 20) + 1;
         char *huge = malloc (huge_len);
         memset (huge, 'a', huge_len);
@@ -237,7 +273,7 @@ sl_batcher_test (bool verbose)
 
     //  A request bigger than several batches, plus stopping with work queued
     {
-        batcher = sl_batcher_new (embedder, 16, 1000);
+        batcher = sl_batcher_new (embedder, 16, 1000, 3);
         s_oneshot_t big = { batcher, pool, lens, S_POOL, dim, -5, "", direct };
         pthread_t t;
         assert (pthread_create (&t, NULL, s_oneshot, &big) == 0);

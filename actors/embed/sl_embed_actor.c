@@ -36,10 +36,16 @@
 #include "sl_store_node.h"
 #include "sl_util.h"
 
+#include <cblas.h>
 #include <czmq.h>
 #include <stdio.h>
+#include <unistd.h>
 
-#define SLICE 64
+//  Chunks read, looked up in the cache and handed to the batcher at once:
+//  embed.batch_size x embed.threads (a slice fills every flusher), at most
+//  S_SLICE_MAX. Parts are whole multiples of S_UNIT (the default batch).
+#define S_SLICE_MAX 1024
+#define S_UNIT 64
 
 typedef struct {
     sl_node_t *node;
@@ -48,6 +54,7 @@ typedef struct {
     sl_store_t *store;
     sl_blob_t *blob;
     bool cache;                 //  embed.cache: read and fill the embedding cache
+    int slice;                  //  chunks per batcher call
     int64_t part_chunks;        //  embed.part_chunks: a longer document is cut in parts
 } embed_t;
 
@@ -84,8 +91,8 @@ s_embed_slice (embed_t *self, char **texts, char (*hashes) [SL_SHA256_HEX], int 
 {
     int dim = sl_embedder_dim (self->embedder);
     const char *model = sl_embedder_model_id (self->embedder);
-    const char *hash_ptrs [SLICE];
-    bool found [SLICE];
+    const char *hash_ptrs [S_SLICE_MAX];
+    bool found [S_SLICE_MAX];
     for (int i = 0; i < n; i++)
         hash_ptrs [i] = hashes [i];
     memset (found, 0, sizeof found);
@@ -94,10 +101,10 @@ s_embed_slice (embed_t *self, char **texts, char (*hashes) [SL_SHA256_HEX], int 
     if (hits < 0)
         hits = 0;                   //  a cache failure only costs speed
     *cached += hits;
-    const char *miss_texts [SLICE];
-    size_t miss_lens [SLICE];
-    const char *miss_hashes [SLICE];
-    int miss_index [SLICE], misses = 0;
+    const char *miss_texts [S_SLICE_MAX];
+    size_t miss_lens [S_SLICE_MAX];
+    const char *miss_hashes [S_SLICE_MAX];
+    int miss_index [S_SLICE_MAX], misses = 0;
     for (int i = 0; i < n; i++)
         if (!found [i]) {
             miss_texts [misses] = texts [i];
@@ -176,10 +183,15 @@ s_embed_span (embed_t *self, sl_ctx_t *ctx, span_t *span)
         return SL_RETRY;
     }
     int dim = sl_embedder_dim (self->embedder);
-    float *vectors = malloc ((size_t) SLICE * (size_t) dim * sizeof (float));
-    char *texts [SLICE];
-    char hashes [SLICE][SL_SHA256_HEX];
+    int slice = self->slice;
+    float *vectors = malloc ((size_t) slice * (size_t) dim * sizeof (float));
+    char **texts = calloc ((size_t) slice, sizeof *texts);
+    char (*hashes) [SL_SHA256_HEX] = calloc ((size_t) slice, sizeof *hashes);
     int n = 0, rc = 0, write_error = 0;
+    if (!vectors || !texts || !hashes) {
+        snprintf (err, sizeof err, "out of memory for a slice of %d chunks", slice);
+        rc = -1;
+    }
     int64_t done = 0, want = span->end - span->first;
     if (span->first > 0 && sl_recr_skip (reader, span->first, err, sizeof err))
         rc = -1;
@@ -202,7 +214,7 @@ s_embed_span (embed_t *self, sl_ctx_t *ctx, span_t *span)
             n++;
             sl_mp_destroy (&mp);
         }
-        if (n == SLICE || (n > 0 && (more == 0 || done + n == want))) {
+        if (n == slice || (n > 0 && (more == 0 || done + n == want))) {
             rc = s_embed_slice (self, texts, hashes, n, vectors, &span->cached, err, sizeof err);
             if (rc == 0 && fwrite (vectors, sizeof (float), (size_t) n * (size_t) dim, out) != (size_t) n * (size_t) dim) {
                 write_error = errno;
@@ -223,6 +235,8 @@ s_embed_span (embed_t *self, sl_ctx_t *ctx, span_t *span)
     for (int i = 0; i < n; i++)
         free (texts [i]);
     free (vectors);
+    free (texts);
+    free (hashes);
     sl_recr_destroy (&reader);
     if (rc == 0 && done != want) {
         snprintf (err, sizeof err, "chunks artifact holds %lld chunks, message says %lld",
@@ -464,13 +478,29 @@ s_start (sl_node_t *node, char *err, size_t errlen)
     }
     self->cache = strcmp (cache, "on") == 0
                || (strcmp (cache, "auto") == 0 && sl_embedder_cacheable (self->embedder));
-    //  Whole slices per part: a part's last slice short of SLICE would be
+    //  Whole units per part: a part's last batch short of S_UNIT would be
     //  a short batch, which the encoders run at a worse rate
     self->part_chunks = sl_config_int (cfg, "embed.part_chunks", 1024);
     if (self->part_chunks > 0)
-        self->part_chunks = (self->part_chunks + SLICE - 1) / SLICE * SLICE;
-    self->batcher = sl_batcher_new (self->embedder, (int) sl_config_int (cfg, "embed.batch_size", 64),
-                                    (int) sl_config_int (cfg, "embed.max_wait_ms", 5));
+        self->part_chunks = (self->part_chunks + S_UNIT - 1) / S_UNIT * S_UNIT;
+    //  One flusher per core, each batch on its own core: an encoder's
+    //  products for one batch are too small for OpenBLAS to spread over
+    //  cores well (sl_batcher.h), so OpenBLAS runs each call on its caller's
+    //  thread. embed.threads=1 keeps one flusher and OpenBLAS's own threads
+    long cpus = sysconf (_SC_NPROCESSORS_ONLN);
+    int threads = (int) sl_config_int (cfg, "embed.threads", cpus > 0 ? (cpus < 16 ? cpus : 16) : 1);
+    if (threads < 1 || threads > 64) {
+        snprintf (err, errlen, "embed.threads=%d: expected 1 to 64", threads);
+        free (self);
+        return NULL;
+    }
+    if (threads > 1)
+        openblas_set_num_threads (1);
+    int batch = (int) sl_config_int (cfg, "embed.batch_size", 64);
+    self->slice = (batch > 0 ? batch : 64) * threads;
+    self->slice = self->slice < S_UNIT ? S_UNIT : self->slice > S_SLICE_MAX ? S_SLICE_MAX : self->slice;
+    self->batcher = sl_batcher_new (self->embedder, batch, (int) sl_config_int (cfg, "embed.max_wait_ms", 5),
+                                    threads);
     return self;
 }
 
