@@ -3,6 +3,7 @@
 job completed, hash embedder) through one parse process, then through two.
 
     /usr/bin/python3 bench/fanout.py [pages] [rounds] [figure]
+    PIN=1 ROLE2=parse,chunk,embed /usr/bin/python3 bench/fanout.py ...
 
 Each round runs both set-ups, interleaved (the machine is shared: a
 round's two runs see about the same load), each on a fresh data folder:
@@ -14,11 +15,36 @@ process with fan-out off (parse.range_pages=0), the pre-fan-out path.
 Prints each run's seconds and each round's ratio one/two, end to end
 and for the parse stage alone (first parse stage_started to the join's
 stage_completed, from the journal's event timestamps).
+
+PIN=1 runs each process on one core of its own (taskset: the first
+process on CPU 0, the second on CPU 1), as pods with one CPU each on a
+cluster: "one" is then one such pod's capacity, not the whole machine's
+(unpinned, the single process's other stages and the broker use the second
+core too, which on a two-core machine leaves the second process little to
+add). ROLE2 gives the second process's roles (default parse; the
+issue's "two parse processes"); with parse,chunk,embed it also takes a
+share of the long document's embed parts.
 """
-import os, shutil, sys, tempfile, time
+import os, shutil, stat, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+import harness  # noqa: E402
 from harness import Client, Sluiced, big_pdf, wait_for, wait_ready  # noqa: E402
+
+PIN = os.environ.get("PIN") == "1"
+ROLE2 = os.environ.get("ROLE2", "parse")
+BINARY = harness.SLUICED
+
+
+def pinned(cpu, tmp):
+    """A wrapper running the sluiced binary on one CPU (PIN=1), else the binary."""
+    if not PIN:
+        return BINARY
+    path = os.path.join(tmp, "sluiced-cpu%d" % cpu)
+    with open(path, "w") as f:
+        f.write('#!/bin/sh\nexec taskset -c %d %s "$@"\n' % (cpu, BINARY))
+    os.chmod(path, stat.S_IRWXU)
+    return path
 
 BASE = ["embed.provider=hash", "parse.concurrency=1"]
 
@@ -40,12 +66,14 @@ def run(path, setup, range_pages):
     try:
         sets = BASE + ["parse.range_pages=%d" % range_pages,
                        "fetch.file_roots=%s" % os.path.dirname(os.path.dirname(path))]
+        harness.SLUICED = pinned(0, tmp)
         s = Sluiced(data, sets=sets)
         procs.append(s)
         c = Client(s.port)
         wait_ready(c)
         if setup == "two":
-            procs.append(Sluiced(data, role="parse", broker=s.endpoint(), sets=sets))
+            harness.SLUICED = pinned(1, tmp)
+            procs.append(Sluiced(data, role=ROLE2, broker=s.endpoint(), sets=sets))
             wait_for(lambda: c.stats()["services"]["parse"]["workers"] == 2, 60, "two parse workers")
         t0 = time.time()
         job = c.ingest(url="file://" + path)
@@ -66,7 +94,9 @@ def main():
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     figure = int(sys.argv[3]) if len(sys.argv) > 3 else 0
     path = big_pdf(pages, figure=figure)
-    print("pdf: %s (%d pages, figure %d, %.1f MB)" % (path, pages, figure, os.path.getsize(path) / 1e6))
+    print("pdf: %s (%d pages, figure %d, %.1f MB); %s; second process: --role %s; load %s"
+          % (path, pages, figure, os.path.getsize(path) / 1e6, "one core per process" if PIN else "unpinned",
+             ROLE2, open("/proc/loadavg").read().split()[:3]))
     for r in range(rounds):
         whole = run(path, "one", 0)
         one = run(path, "one", 200)
