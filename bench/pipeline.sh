@@ -26,11 +26,12 @@ EMBED=${EMBED:-hash}
 CORPUS=${SLUICE_SHARED_DIR:-$ROOT/../shared}/corpus/pdf
 [ -d "$CORPUS" ] || { echo "pipeline.sh: corpus not found at $CORPUS" >&2; exit 1; }
 cmake -S . -B build-rel -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build-rel -j2 --target sluiced bench_parse >/dev/null
+cmake --build build-rel -j2 --target sluiced bench_parse bench_use >/dev/null
 TMP=$(mktemp -d); trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$TMP"' EXIT
 PDFS=("$CORPUS"/*.pdf)
 median () { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 field () { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
+ratio () { echo "scale=2; $1 / $2" | bc -l; }
 
 echo "== parse"
 for t in 1 2; do
@@ -84,9 +85,29 @@ E2E_PAGES=$(field pages_per_sec < "$TMP/e2e" | median)
 E2E_CHUNKS=$(field chunks_per_sec < "$TMP/e2e" | median)
 E2E_EMBED=$(field embed_chunks_per_stage_sec < "$TMP/e2e" | median)
 E2E_RSS=$(field peak_rss_mib < "$TMP/e2e" | median)
+ENCODER_ROW=""
+if [ "$EMBED" = use ]; then
+  # The encoder alone on the same texts, as the embed stage runs it: one
+  # one-thread encoder per core at once (embed.threads), their rates summed
+  echo "== the encoder alone"
+  for f in "${PDFS[@]}"; do mutool draw -q -F txt -o "$TMP/$(basename "$f" .pdf).txt" "$f" 2>/dev/null; done
+  ./build-rel/bench/bench_use chunk --model "${SLUICE_MODEL_DIR:-$ROOT/models}/use-lite" --out "$TMP/chunks.json" \
+      --max 600 "$TMP"/*.txt >/dev/null
+  for r in $(seq "$RUNS"); do
+    for c in $(seq "$(nproc)"); do
+      OPENBLAS_NUM_THREADS=1 ./build-rel/bench/bench_use embed --model "${SLUICE_MODEL_DIR:-$ROOT/models}/use-lite" \
+          --in "$TMP/chunks.json" --batch 64 --seconds 8 > "$TMP/enc$c.json" &
+    done
+    wait
+    cat "$TMP"/enc*.json | sed -n 's/.*"chunks_per_s": \([0-9.]*\).*/\1/p' | paste -sd+ | bc -l
+  done | median > "$TMP/encoder"
+  ENCODER_ROW="| the encoder alone ($(nproc) one-thread \`bench_use embed\` at once, batch 64, the same PDFs' text) | $(printf %.0f "$(cat "$TMP/encoder")") chunks/s | end to end is $(ratio "$E2E_CHUNKS" "$(cat "$TMP/encoder")")× of it |
+"
+fi
 BEFORE_ROW=""
 if [ -n "${BASELINE_SLUICED:-}" ]; then
-  BEFORE_ROW="| end to end, the binary before the change (\`$BASELINE_SLUICED\`) | $(field pages_per_sec < "$TMP/before" | median) pages/s, $(field chunks_per_sec < "$TMP/before" | median) chunks/s | runs interleaved with the row above |"
+  BEFORE_ROW="| end to end, the binary before the change (\`$BASELINE_SLUICED\`) | $(field pages_per_sec < "$TMP/before" | median) pages/s, $(field chunks_per_sec < "$TMP/before" | median) chunks/s | runs interleaved with the row above |
+"
 fi
 
 echo "== largest PDF"
@@ -95,7 +116,6 @@ BIG=$(run_sluiced "$TMP/big" "$TMP/big.pdf" | tee /dev/stderr)
 BIG_PAGES=$(echo "$BIG" | field pages); BIG_RSS=$(echo "$BIG" | field peak_rss_mib)
 BIG_RATE=$(echo "$BIG" | field pages_per_sec)
 
-ratio () { echo "scale=2; $1 / $2" | bc -l; }
 SECTION=$(cat <<MD
 ## Pipeline ($EMBED embedder)
 
@@ -109,9 +129,8 @@ median of $RUNS runs.
 | parse, 2 threads (two parse actors) | $(printf %.0f "$(cat "$TMP/parse2")") pages/s | ratio to mutool $(ratio "$(cat "$TMP/parse2")" "$(cat "$TMP/mutool")") |
 | end to end, \`sluiced --role all\`, corpus folder | $E2E_PAGES pages/s, $E2E_CHUNKS chunks/s | fetch → parse → chunk → embed → store, all committed; $(ratio "$E2E_PAGES" "$(cat "$TMP/mutool2")")× \`mutool draw -F txt\` two files at a time ($(printf %.0f "$(cat "$TMP/mutool2")") pages/s), $(ratio "$E2E_PAGES" "$PY_PAGES")× the Python pipeline |
 | the Python pipeline (\`bench/baseline_pipeline.py\`, two processes) | $PY_PAGES pages/s, $PY_CHUNKS chunks/s | PyMuPDF, recursive splitter, numpy hashing, SQLite + FTS5 |
-$BEFORE_ROW
-| embed stage | $E2E_EMBED chunks/s | chunks / summed embed-stage time |
-| peak RSS, corpus run | $E2E_RSS MiB | whole process (broker + every actor) |
+${BEFORE_ROW}| embed stage | $E2E_EMBED chunks/s | chunks / summed embed-stage time |
+${ENCODER_ROW}| peak RSS, corpus run | $E2E_RSS MiB | whole process (broker + every actor) |
 | largest PDF ($BIG_PAGES pages) | $BIG_RATE pages/s end to end, peak RSS $BIG_RSS MiB | memory stays flat: pages are streamed to disk, never held together (it is 9 copies of one manual: an embedder that is cached, such as \`use\`, embeds 1 chunk in 9; \`embed.cache=auto\` leaves \`hash\` uncached) |
 
 \`mutool\` is timed as a process per file (its start-up is included, as a user running it would
