@@ -48,6 +48,7 @@
 
 #include <assert.h>
 #include <cblas.h>
+#include <immintrin.h>
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
@@ -469,14 +470,55 @@ s_relu (float *x, size_t n)
         x [i] = x [i] > 0 ? x [i] : 0;
 }
 
+//  bf16 only (so on a CPU with AVX512): softmax of each of rows rows of n
+//  scores, in 16 lanes. exp (x - max) by 2^i * p (f), x * log2 e = i + f,
+//  f in [-0.5, 0.5], p a degree-6 polynomial (relative error < 2e-7,
+//  about libm's expf); the sum over 16 lanes then across them.
+__attribute__ ((target ("avx512f")))
+static void
+s_softmax_avx512 (float *scores, int rows, int n)
+{
+    const __m512 log2e = _mm512_set1_ps (1.44269504f), lo = _mm512_set1_ps (-126.0f);
+    for (int i = 0; i < rows; i++) {
+        float *row = scores + (size_t) i * (size_t) n;
+        __m512 vmax = _mm512_set1_ps (-INFINITY);
+        for (int j = 0; j < n; j += 16) {
+            __mmask16 m = n - j >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (n - j)) - 1);
+            vmax = _mm512_mask_max_ps (vmax, m, vmax, _mm512_maskz_loadu_ps (m, row + j));
+        }
+        __m512 max = _mm512_set1_ps (_mm512_reduce_max_ps (vmax)), vsum = _mm512_setzero_ps ();
+        for (int j = 0; j < n; j += 16) {
+            __mmask16 m = n - j >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (n - j)) - 1);
+            __m512 t = _mm512_max_ps (_mm512_mul_ps (_mm512_sub_ps (_mm512_maskz_loadu_ps (m, row + j), max), log2e), lo);
+            __m512 e = _mm512_roundscale_ps (t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            __m512 f = _mm512_mul_ps (_mm512_sub_ps (t, e), _mm512_set1_ps (0.69314718f));
+            __m512 p = _mm512_set1_ps (1.0f / 720);
+            p = _mm512_fmadd_ps (p, f, _mm512_set1_ps (1.0f / 120));
+            p = _mm512_fmadd_ps (p, f, _mm512_set1_ps (1.0f / 24));
+            p = _mm512_fmadd_ps (p, f, _mm512_set1_ps (1.0f / 6));
+            p = _mm512_fmadd_ps (p, f, _mm512_set1_ps (0.5f));
+            p = _mm512_fmadd_ps (p, f, _mm512_set1_ps (1.0f));
+            p = _mm512_fmadd_ps (p, f, _mm512_set1_ps (1.0f));
+            p = _mm512_scalef_ps (p, e);
+            _mm512_mask_storeu_ps (row + j, m, p);
+            vsum = _mm512_add_ps (vsum, _mm512_maskz_mov_ps (m, p));
+        }
+        __m512 inv = _mm512_set1_ps (1.0f / _mm512_reduce_add_ps (vsum));
+        for (int j = 0; j < n; j += 16) {
+            __mmask16 m = n - j >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (n - j)) - 1);
+            _mm512_mask_storeu_ps (row + j, m, _mm512_mul_ps (_mm512_maskz_loadu_ps (m, row + j), inv));
+        }
+    }
+}
+
 //  Attention of every text of the sub-batch over its own rows: qkv holds
 //  rows x 3d (q | k | v, each split into 4 heads), a gets rows x d.
 static void
 s_attention (const s_layer_t *L, const float *qkv, float *a, int texts, const int *first,
-             const int *lens, float *scores, bool one_thread)
+             const int *lens, float *scores, bool bf16)
 {
     int d = L->d, dh = d / S_HEADS, ld = 3 * d;
-    int step = one_thread ? S_ATTN_ROWS : INT_MAX;
+    int step = bf16 ? S_ATTN_ROWS : INT_MAX;
     for (int t = 0; t < texts; t++) {
         int n = lens [t];
         const float *base = qkv + (size_t) first [t] * (size_t) ld;
@@ -486,6 +528,9 @@ s_attention (const s_layer_t *L, const float *qkv, float *a, int texts, const in
                 cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n - i < step ? n - i : step, n, dh,
                              L->scale, q + (size_t) i * (size_t) ld, ld, k, ld, 0.0f,
                              scores + (size_t) i * (size_t) n, n);
+            if (bf16)           //  bf16: the CPU has AVX512
+                s_softmax_avx512 (scores, n, n);
+            else
             for (int i = 0; i < n; i++) {
                 float *row = scores + (size_t) i * (size_t) n;
                 float max = row [0], sum = 0;
@@ -517,6 +562,7 @@ typedef struct {
     float *pooled;              //  texts x W: mean of the output tokens
     float *z;                   //  texts x W
     float *act;                 //  bf16 only: a projection's input, converted
+    uint32_t *hid;              //  bf16 only: layer 0's FFN hidden layer, as pairs
 } s_scratch_t;
 
 //  Mean of each text's rows of m (rows x width) into pooled (texts x width)
@@ -534,6 +580,31 @@ s_mean_rows (const float *m, int width, int texts, const int *first, const int *
         float inv = 1.0f / (float) lens [t];
         for (int c = 0; c < width; c++)
             p [c] *= inv;
+    }
+}
+
+//  s_mean_rows in 16 lanes (bf16 only; width a multiple of 64)
+__attribute__ ((target ("avx512f")))
+static void
+s_mean_rows_avx512 (const float *m, int width, int texts, const int *first, const int *lens, float *pooled)
+{
+    for (int t = 0; t < texts; t++) {
+        __m512 inv = _mm512_set1_ps (1.0f / (float) lens [t]);
+        for (int c = 0; c < width; c += 64) {
+            __m512 s0 = _mm512_setzero_ps (), s1 = s0, s2 = s0, s3 = s0;
+            for (int r = first [t]; r < first [t] + lens [t]; r++) {
+                const float *row = m + (size_t) r * (size_t) width + c;
+                s0 = _mm512_add_ps (s0, _mm512_loadu_ps (row));
+                s1 = _mm512_add_ps (s1, _mm512_loadu_ps (row + 16));
+                s2 = _mm512_add_ps (s2, _mm512_loadu_ps (row + 32));
+                s3 = _mm512_add_ps (s3, _mm512_loadu_ps (row + 48));
+            }
+            float *p = pooled + (size_t) t * (size_t) width + c;
+            _mm512_storeu_ps (p, _mm512_mul_ps (s0, inv));
+            _mm512_storeu_ps (p + 16, _mm512_mul_ps (s1, inv));
+            _mm512_storeu_ps (p + 32, _mm512_mul_ps (s2, inv));
+            _mm512_storeu_ps (p + 48, _mm512_mul_ps (s3, inv));
+        }
     }
 }
 
@@ -565,6 +636,41 @@ s_layer (const s_use_t *self, const s_layer_t *L, s_scratch_t *s, int rows, int 
     }
     else
         s_linear (L->ffn2, s->big, rows, L->ffn2_b, s->y, S_W, true, s->act);
+}
+
+//  s_layer in bf16: the activations that feed a projection are written as
+//  bf16 pairs by the step that makes them (LayerNorm, the FFN's ReLU), and
+//  the biases, residual sums and ReLU are done in the projection's store,
+//  so no pass converts, fills or clips a matrix of its own. Same graph,
+//  same rounding points as converting each projection's input.
+static void
+s_layer_bf16 (const s_use_t *self, const s_layer_t *L, s_scratch_t *s, int rows, int texts,
+              const int *first, const int *lens, bool last)
+{
+    int d = L->d;
+    uint32_t *act = (uint32_t *) s->act;
+    if (L->res) {               //  layer 0: y = x0 * Wr + br
+        sl_matmul_to_pairs (s->x0, rows, S_E, act);
+        sl_matmul_apply_pairs (L->res, act, rows, s->y, &(sl_matmul_store_t) { L->res_b, false, false, NULL });
+    }
+    sl_matmul_layernorm_pairs (L->res_w ? s->x0 : s->y, rows, d, L->ln1_g, L->ln1_b, self->ln_eps, act);
+    sl_matmul_apply_pairs (L->qkv, act, rows, s->big, &(sl_matmul_store_t) { L->qkv_b, false, false, NULL });
+    s_attention (L, s->big, s->h, texts, first, lens, s->scores, true);
+    sl_matmul_to_pairs (s->h, rows, d, act);
+    sl_matmul_apply_pairs (L->out, act, rows, s->y, &(sl_matmul_store_t) { L->out_b, true, false, NULL });
+    sl_matmul_layernorm_pairs (s->y, rows, S_W, L->ln2_g, L->ln2_b, self->ln_eps, act);
+    if (last) {
+        sl_matmul_apply_pairs (L->ffn1, act, rows, s->big, &(sl_matmul_store_t) { L->ffn1_b, false, true, NULL });
+        s_mean_rows_avx512 (s->big, S_F, texts, first, lens, s->pooled_f);
+        s_mean_rows_avx512 (s->y, S_W, texts, first, lens, s->pooled);
+        sl_matmul_to_pairs (s->pooled_f, texts, S_F, act);
+        sl_matmul_apply_pairs (L->ffn2, act, texts, s->pooled,
+                               &(sl_matmul_store_t) { L->ffn2_b, true, false, NULL });
+    }
+    else {
+        sl_matmul_apply_pairs (L->ffn1, act, rows, NULL, &(sl_matmul_store_t) { L->ffn1_b, false, true, s->hid });
+        sl_matmul_apply_pairs (L->ffn2, s->hid, rows, s->y, &(sl_matmul_store_t) { L->ffn2_b, true, false, NULL });
+    }
 }
 
 //  Sub-batches: consecutive texts while their tokens fit S_BATCH_TOKENS
@@ -628,7 +734,7 @@ s_use_embed (void *state, const char **texts, const size_t *lens, int n, float *
     s_scratch_t s = { 0 };
     size_t act = sl_matmul_scratch_floats (self->precision, largest, S_F);
     size_t floats = (size_t) largest * (S_E + S_W + S_W + 3 * S_W)
-                  + (size_t) max_len * (size_t) max_len + (size_t) texts_max * (S_F + 2 * S_W) + act;
+                  + (size_t) max_len * (size_t) max_len + (size_t) texts_max * (S_F + 2 * S_W) + 2 * act;
     float *mem = rc == 0 && largest ? malloc (floats * sizeof (float)) : NULL;
     if (rc == 0 && largest && !mem) {
         snprintf (err, errlen, "use provider: out of memory for a batch of %d tokens", largest);
@@ -644,6 +750,7 @@ s_use_embed (void *state, const char **texts, const size_t *lens, int n, float *
         s.pooled = s.pooled_f + (size_t) texts_max * S_F;
         s.z = s.pooled + (size_t) texts_max * S_W;
         s.act = act ? s.z + (size_t) texts_max * S_W : NULL;
+        s.hid = act ? (uint32_t *) (s.act + act) : NULL;
     }
     int at = 0;
     while (rc == 0 && at < n) {
@@ -663,8 +770,10 @@ s_use_embed (void *state, const char **texts, const size_t *lens, int n, float *
                     x [c] = 2.0f * e [c] + tm [c];
             }
         }
-        s_layer (self, &self->layer [0], &s, rows, k, first, packed, false);
-        s_layer (self, &self->layer [1], &s, rows, k, first, packed, true);
+        void (*layer) (const s_use_t *, const s_layer_t *, s_scratch_t *, int, int, const int *, const int *,
+                       bool) = self->precision == SL_PRECISION_BF16 ? s_layer_bf16 : s_layer;
+        layer (self, &self->layer [0], &s, rows, k, first, packed, false);
+        layer (self, &self->layer [1], &s, rows, k, first, packed, true);
         //  tanh layer on the pooled tokens, then L2 normalisation
         s_linear (self->tanh, s.pooled, k, self->tanh_b, s.z, S_W, false, s.act);
         for (int t = 0; t < k; t++) {

@@ -42,6 +42,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum { SL_PRECISION_FP32, SL_PRECISION_BF16 } sl_precision_t;
 
@@ -74,6 +75,38 @@ size_t sl_matmul_scratch_floats (sl_precision_t precision, int rows, int in);
 //  y [rows x out] += x [rows x in] * W, row-major, leading dimensions the
 //  widths. scratch as sized above (may be NULL for fp32).
 void sl_matmul_apply (const sl_matmul_t *self, const float *x, int rows, float *y, float *scratch);
+
+//  bf16 only, for an encoder that keeps its activations in bf16 between
+//  projections (the conversion, bias, accumulation and ReLU done where the
+//  values are written anyway, instead of passes of their own):
+//
+//  A projection's input as bf16 pairs: sl_matmul_rows_pad (rows) rows of
+//  sl_matmul_pairs (width) uint32 each, two columns per uint32 (low half
+//  the even column), rows past `rows` zero.
+int sl_matmul_rows_pad (int rows);
+size_t sl_matmul_pairs (int width);
+
+//  x [rows x width] to pairs as above (round to nearest even).
+void sl_matmul_to_pairs (const float *x, int rows, int width, uint32_t *pairs);
+
+//  LayerNorm of each row of x [rows x d] (d a multiple of 32), times g plus
+//  b, written as pairs as above.
+void sl_matmul_layernorm_pairs (const float *x, int rows, int d, const float *g, const float *b, float eps,
+                                uint32_t *pairs);
+
+//  How apply_pairs writes its result.
+typedef struct {
+    const float *bias;          //  out floats added to every row, or NULL
+    bool accumulate;            //  y = y + bias + product (else bias + product)
+    bool relu;                  //  then max (0, .)
+    uint32_t *pairs;            //  not NULL: the result as pairs (for a next
+                                //  projection) here, not in y; no accumulate
+} sl_matmul_store_t;
+
+//  y [rows x out] (or store->pairs) = x * W as store says, x given as pairs
+//  (sl_matmul_rows_pad (rows) x sl_matmul_pairs (in)). bf16 matmuls only.
+void sl_matmul_apply_pairs (const sl_matmul_t *self, const uint32_t *a, int rows, float *y,
+                            const sl_matmul_store_t *store);
 
 void sl_matmul_test (bool verbose);
 
