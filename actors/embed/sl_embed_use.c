@@ -69,13 +69,6 @@
 #define S_F 1536                //  feed-forward width
 #define S_HEADS 4
 #define S_BATCH_TOKENS 1024     //  tokens per sub-batch: ~11 MB of scratch
-//  bf16: attention stays fp32 sgemm, issued S_ATTN_ROWS query rows at a
-//  time so each call stays under OpenBLAS's threading threshold (M*N*K <=
-//  65536 * GEMM_MULTITHREAD_THRESHOLD (4): 16 x 128 x 128 at most). Woken
-//  for one attention product, OpenBLAS's worker thread spins (sched_yield)
-//  afterwards and takes a core from sl_matmul's threads: measured 25% of
-//  the CPU. Same sums per element; fp32 keeps whole products (bit for bit).
-#define S_ATTN_ROWS 16
 #define S_SETUP_HINT "run `bash scripts/setup-model.sh` to install it"
 
 //  Manifest names
@@ -470,67 +463,20 @@ s_relu (float *x, size_t n)
         x [i] = x [i] > 0 ? x [i] : 0;
 }
 
-//  bf16 only (so on a CPU with AVX512): softmax of each of rows rows of n
-//  scores, in 16 lanes. exp (x - max) by 2^i * p (f), x * log2 e = i + f,
-//  f in [-0.5, 0.5], p a degree-6 polynomial (relative error < 2e-7,
-//  about libm's expf); the sum over 16 lanes then across them.
-__attribute__ ((target ("avx512f")))
-static void
-s_softmax_avx512 (float *scores, int rows, int n)
-{
-    const __m512 log2e = _mm512_set1_ps (1.44269504f), lo = _mm512_set1_ps (-126.0f);
-    for (int i = 0; i < rows; i++) {
-        float *row = scores + (size_t) i * (size_t) n;
-        __m512 vmax = _mm512_set1_ps (-INFINITY);
-        for (int j = 0; j < n; j += 16) {
-            __mmask16 m = n - j >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (n - j)) - 1);
-            vmax = _mm512_mask_max_ps (vmax, m, vmax, _mm512_maskz_loadu_ps (m, row + j));
-        }
-        __m512 max = _mm512_set1_ps (_mm512_reduce_max_ps (vmax)), vsum = _mm512_setzero_ps ();
-        for (int j = 0; j < n; j += 16) {
-            __mmask16 m = n - j >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (n - j)) - 1);
-            __m512 t = _mm512_max_ps (_mm512_mul_ps (_mm512_sub_ps (_mm512_maskz_loadu_ps (m, row + j), max), log2e), lo);
-            __m512 e = _mm512_roundscale_ps (t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            __m512 f = _mm512_mul_ps (_mm512_sub_ps (t, e), _mm512_set1_ps (0.69314718f));
-            __m512 p = _mm512_set1_ps (1.0f / 720);
-            p = _mm512_fmadd_ps (p, f, _mm512_set1_ps (1.0f / 120));
-            p = _mm512_fmadd_ps (p, f, _mm512_set1_ps (1.0f / 24));
-            p = _mm512_fmadd_ps (p, f, _mm512_set1_ps (1.0f / 6));
-            p = _mm512_fmadd_ps (p, f, _mm512_set1_ps (0.5f));
-            p = _mm512_fmadd_ps (p, f, _mm512_set1_ps (1.0f));
-            p = _mm512_fmadd_ps (p, f, _mm512_set1_ps (1.0f));
-            p = _mm512_scalef_ps (p, e);
-            _mm512_mask_storeu_ps (row + j, m, p);
-            vsum = _mm512_add_ps (vsum, _mm512_maskz_mov_ps (m, p));
-        }
-        __m512 inv = _mm512_set1_ps (1.0f / _mm512_reduce_add_ps (vsum));
-        for (int j = 0; j < n; j += 16) {
-            __mmask16 m = n - j >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (n - j)) - 1);
-            _mm512_mask_storeu_ps (row + j, m, _mm512_mul_ps (_mm512_maskz_loadu_ps (m, row + j), inv));
-        }
-    }
-}
-
 //  Attention of every text of the sub-batch over its own rows: qkv holds
 //  rows x 3d (q | k | v, each split into 4 heads), a gets rows x d.
 static void
 s_attention (const s_layer_t *L, const float *qkv, float *a, int texts, const int *first,
-             const int *lens, float *scores, bool bf16)
+             const int *lens, float *scores)
 {
     int d = L->d, dh = d / S_HEADS, ld = 3 * d;
-    int step = bf16 ? S_ATTN_ROWS : INT_MAX;
     for (int t = 0; t < texts; t++) {
         int n = lens [t];
         const float *base = qkv + (size_t) first [t] * (size_t) ld;
         for (int h = 0; h < S_HEADS; h++) {
             const float *q = base + h * dh, *k = q + d, *v = q + 2 * d;
-            for (int i = 0; i < n; i += step)
-                cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n - i < step ? n - i : step, n, dh,
-                             L->scale, q + (size_t) i * (size_t) ld, ld, k, ld, 0.0f,
-                             scores + (size_t) i * (size_t) n, n);
-            if (bf16)           //  bf16: the CPU has AVX512
-                s_softmax_avx512 (scores, n, n);
-            else
+            cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n, n, dh, L->scale, q, ld, k, ld, 0.0f,
+                         scores, n);
             for (int i = 0; i < n; i++) {
                 float *row = scores + (size_t) i * (size_t) n;
                 float max = row [0], sum = 0;
@@ -544,10 +490,8 @@ s_attention (const s_layer_t *L, const float *qkv, float *a, int texts, const in
                 for (int j = 0; j < n; j++)
                     row [j] *= inv;
             }
-            for (int i = 0; i < n; i += step)
-                cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n - i < step ? n - i : step, dh, n,
-                             1.0f, scores + (size_t) i * (size_t) n, n, v, ld, 0.0f,
-                             a + (size_t) (first [t] + i) * (size_t) d + h * dh, d);
+            cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dh, n, 1.0f, scores, n, v, ld, 0.0f,
+                         a + (size_t) first [t] * (size_t) d + h * dh, d);
         }
     }
 }
@@ -563,6 +507,7 @@ typedef struct {
     float *z;                   //  texts x W
     float *act;                 //  bf16 only: a projection's input, converted
     uint32_t *hid;              //  bf16 only: layer 0's FFN hidden layer, as pairs
+    uint32_t *att;              //  bf16 only: sl_matmul_attention's scratch
 } s_scratch_t;
 
 //  Mean of each text's rows of m (rows x width) into pooled (texts x width)
@@ -622,7 +567,7 @@ s_layer (const s_use_t *self, const s_layer_t *L, s_scratch_t *s, int rows, int 
     const float *in = L->res_w ? s->x0 : s->y;
     s_layernorm (in, s->h, rows, d, L->ln1_g, L->ln1_b, self->ln_eps);
     s_linear (L->qkv, s->h, rows, L->qkv_b, s->big, 3 * d, false, s->act);
-    s_attention (L, s->big, s->h, texts, first, lens, s->scores, self->precision == SL_PRECISION_BF16);
+    s_attention (L, s->big, s->h, texts, first, lens, s->scores);
     if (L->res)                 //  layer 0: the residual is projected E -> W
         s_linear (L->res, s->x0, rows, L->res_b, s->y, S_W, false, s->act);
     s_linear (L->out, s->h, rows, L->out_b, s->y, S_W, true, s->act);
@@ -655,8 +600,15 @@ s_layer_bf16 (const s_use_t *self, const s_layer_t *L, s_scratch_t *s, int rows,
     }
     sl_matmul_layernorm_pairs (L->res_w ? s->x0 : s->y, rows, d, L->ln1_g, L->ln1_b, self->ln_eps, act);
     sl_matmul_apply_pairs (L->qkv, act, rows, s->big, &(sl_matmul_store_t) { L->qkv_b, false, false, NULL });
-    s_attention (L, s->big, s->h, texts, first, lens, s->scores, true);
-    sl_matmul_to_pairs (s->h, rows, d, act);
+    int dh = d / S_HEADS;
+    for (int t = 0; t < texts; t++)
+        for (int h = 0; h < S_HEADS; h++) {
+            const float *q = s->big + (size_t) first [t] * (size_t) (3 * d) + h * dh;
+            sl_matmul_attention (q, q + d, q + 2 * d, 3 * d, lens [t], dh, L->scale,
+                                 act + (size_t) first [t] * (size_t) (d / 2) + h * dh / 2, (size_t) d / 2, s->att);
+        }
+    memset (act + (size_t) rows * (size_t) (d / 2), 0,
+            (size_t) (sl_matmul_rows_pad (rows) - rows) * (size_t) (d / 2) * sizeof *act);
     sl_matmul_apply_pairs (L->out, act, rows, s->y, &(sl_matmul_store_t) { L->out_b, true, false, NULL });
     sl_matmul_layernorm_pairs (s->y, rows, S_W, L->ln2_g, L->ln2_b, self->ln_eps, act);
     if (last) {
@@ -733,8 +685,9 @@ s_use_embed (void *state, const char **texts, const size_t *lens, int n, float *
     }
     s_scratch_t s = { 0 };
     size_t act = sl_matmul_scratch_floats (self->precision, largest, S_F);
+    size_t att = act ? sl_matmul_attention_scratch (max_len, S_W / S_HEADS) : 0;
     size_t floats = (size_t) largest * (S_E + S_W + S_W + 3 * S_W)
-                  + (size_t) max_len * (size_t) max_len + (size_t) texts_max * (S_F + 2 * S_W) + 2 * act;
+                  + (size_t) max_len * (size_t) max_len + (size_t) texts_max * (S_F + 2 * S_W) + 2 * act + att;
     float *mem = rc == 0 && largest ? malloc (floats * sizeof (float)) : NULL;
     if (rc == 0 && largest && !mem) {
         snprintf (err, errlen, "use provider: out of memory for a batch of %d tokens", largest);
@@ -751,6 +704,7 @@ s_use_embed (void *state, const char **texts, const size_t *lens, int n, float *
         s.z = s.pooled + (size_t) texts_max * S_W;
         s.act = act ? s.z + (size_t) texts_max * S_W : NULL;
         s.hid = act ? (uint32_t *) (s.act + act) : NULL;
+        s.att = act ? s.hid + act : NULL;
     }
     int at = 0;
     while (rc == 0 && at < n) {

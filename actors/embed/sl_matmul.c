@@ -167,7 +167,7 @@ sl_matmul_scratch_floats (sl_precision_t precision, int rows, int in)
 #endif
 __attribute__ ((target ("avx512f,avx512bf16")))
 static void
-s_kernel (const uint32_t *a, int pairs, const uint32_t *panel, float *c, int ldc, int mr, int valid,
+s_kernel (const uint32_t *a, size_t lda, int pairs, const uint32_t *panel, float *c, int ldc, int mr, int valid,
           const sl_matmul_store_t *store, const float *bias, uint32_t *po, int ldp)
 {
     __m512 acc [S_MR][4];
@@ -176,13 +176,24 @@ s_kernel (const uint32_t *a, int pairs, const uint32_t *panel, float *c, int ldc
 #pragma GCC unroll 4
         for (int v = 0; v < 4; v++)
             acc [r][v] = _mm512_setzero_ps ();
+    //  the block's output lines, fetched while the products run (a column
+    //  panel of y is 6 KB apart per row: they are rarely in cache)
+    for (int r = 0; r < mr; r++)
+        if (c)
+            for (int v = 0; v < 4; v++)
+                _mm_prefetch ((const char *) (c + (size_t) r * (size_t) ldc + v * 16), _MM_HINT_T0);
+        else
+        if (po) {
+            _mm_prefetch ((const char *) (po + (size_t) r * (size_t) ldp), _MM_HINT_T0);
+            _mm_prefetch ((const char *) (po + (size_t) r * (size_t) ldp + 16), _MM_HINT_T0);
+        }
     for (int k = 0; k < pairs; k++) {
         const uint32_t *b = panel + (size_t) k * S_NB;
         __m512bh b0 = (__m512bh) _mm512_load_si512 (b), b1 = (__m512bh) _mm512_load_si512 (b + 16),
                  b2 = (__m512bh) _mm512_load_si512 (b + 32), b3 = (__m512bh) _mm512_load_si512 (b + 48);
 #pragma GCC unroll 6
         for (int r = 0; r < S_MR; r++) {
-            __m512bh x = (__m512bh) _mm512_set1_epi32 ((int) a [(size_t) r * (size_t) pairs + (size_t) k]);
+            __m512bh x = (__m512bh) _mm512_set1_epi32 ((int) a [(size_t) r * lda + (size_t) k]);
             acc [r][0] = _mm512_dpbf16_ps (acc [r][0], x, b0);
             acc [r][1] = _mm512_dpbf16_ps (acc [r][1], x, b1);
             acc [r][2] = _mm512_dpbf16_ps (acc [r][2], x, b2);
@@ -199,9 +210,20 @@ s_kernel (const uint32_t *a, int pairs, const uint32_t *panel, float *c, int ldc
         m [v] = n >= 16 ? (__mmask16) 0xffff : n <= 0 ? 0 : (__mmask16) ((1u << n) - 1);
         bv [v] = bias ? _mm512_maskz_loadu_ps (m [v], bias + v * 16) : _mm512_setzero_ps ();
     }
-    for (int r = 0; r < mr; r++) {
+    __mmask16 pm [2];
+    for (int v = 0; v < 4; v += 2) {
+        int n = (valid - v * 16 + 1) / 2;
+        pm [v / 2] = n >= 16 ? (__mmask16) 0xffff : n <= 0 ? 0 : (__mmask16) ((1u << n) - 1);
+    }
+    //  unrolled, so the accumulators stay in registers (a loop over r
+    //  indexes them and spills all 24 to the stack)
+#pragma GCC unroll 6
+    for (int r = 0; r < S_MR; r++) {
+        if (r >= mr)
+            break;
         float *cp = c ? c + (size_t) r * (size_t) ldc : NULL;
         __m512 t [4];
+#pragma GCC unroll 4
         for (int v = 0; v < 4; v++) {
             t [v] = acc [r][v];
             if (store->accumulate)
@@ -215,14 +237,12 @@ s_kernel (const uint32_t *a, int pairs, const uint32_t *panel, float *c, int ldc
         }
         if (po) {
             uint32_t *pp = po + (size_t) r * (size_t) ldp;
-            for (int v = 0; v < 4 && v * 16 < valid; v += 2) {
-                int n = (valid - v * 16 + 1) / 2;
-                __mmask16 pm = n >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << n) - 1);
-                _mm512_mask_storeu_epi32 (pp + v * 8, pm, (__m512i) _mm512_cvtne2ps_pbh (t [v + 1], t [v]));
-            }
+            _mm512_mask_storeu_epi32 (pp, pm [0], (__m512i) _mm512_cvtne2ps_pbh (t [1], t [0]));
+            _mm512_mask_storeu_epi32 (pp + 16, pm [1], (__m512i) _mm512_cvtne2ps_pbh (t [3], t [2]));
         }
         else
-            for (int v = 0; v < 4 && v * 16 < valid; v++)
+#pragma GCC unroll 4
+            for (int v = 0; v < 4; v++)
                 _mm512_mask_storeu_ps (cp + v * 16, m [v], t [v]);
     }
 }
@@ -288,7 +308,7 @@ s_part_run (void *arg)
         int j = panel * S_NB;
         const uint32_t *b = self->packed + (size_t) panel * (size_t) pairs * S_NB;
         for (int r = 0; r < p->rows; r += S_MR)
-            s_kernel (p->a + (size_t) r * (size_t) pairs, pairs, b,
+            s_kernel (p->a + (size_t) r * (size_t) pairs, (size_t) pairs, pairs, b,
                       p->y ? p->y + (size_t) r * (size_t) self->out + j : NULL, self->out,
                       p->rows - r < S_MR ? p->rows - r : S_MR, self->out - j, store,
                       store->bias ? store->bias + j : NULL,
@@ -419,4 +439,128 @@ sl_matmul_layernorm_pairs (const float *x, int rows, int d, const float *g, cons
     }
     for (int r = rows; r < sl_matmul_rows_pad (rows); r++)
         memset (pairs + (size_t) r * ldp, 0, ldp * sizeof (uint32_t));
+}
+
+//  --------------------------------------------------------------------------
+//  Attention in bf16: the two products per head on the same kernel
+
+//  fp32 to bf16 bits in 16 lanes, as s_bf16 (nearest even), in the low half
+__attribute__ ((target ("avx512f")))
+static inline __m512i
+s_round16 (__m512 x)
+{
+    __m512i u = _mm512_castps_si512 (x);
+    __m512i odd = _mm512_and_si512 (_mm512_srli_epi32 (u, 16), _mm512_set1_epi32 (1));
+    return _mm512_srli_epi32 (_mm512_add_epi32 (u, _mm512_add_epi32 (odd, _mm512_set1_epi32 (0x7fff))), 16);
+}
+
+static uint32_t *
+s_align64 (uint32_t *p)
+{
+    return (uint32_t *) (((uintptr_t) p + 63) & ~(uintptr_t) 63);
+}
+
+size_t
+sl_matmul_attention_scratch (int n, int dh)
+{
+    size_t rows = (size_t) s_round_up (n, S_MR), np = (size_t) (n + 1) / 2, ld = (size_t) np * 2;
+    return rows * (size_t) dh / 2                               //  q as pairs
+         + (size_t) s_round_up (n, S_NB) * (size_t) dh / 2      //  k as panels
+         + rows * ld                                            //  scores
+         + rows * np                                            //  p as pairs
+         + (size_t) s_round_up (dh, S_NB) * np                  //  v as panels
+         + 5 * 16;                                              //  alignment
+}
+
+__attribute__ ((target ("avx512f,avx512bf16")))
+void
+sl_matmul_attention (const float *q, const float *k, const float *v, int ld, int n, int dh, float scale,
+                     uint32_t *out, size_t ldp, uint32_t *scratch)
+{
+    assert (dh % 32 == 0 && n > 0);
+    int rows = s_round_up (n, S_MR), np = (n + 1) / 2, lds = np * 2, dp = dh / 2;
+    int kpanels = s_round_up (n, S_NB) / S_NB, vpanels = s_round_up (dh, S_NB) / S_NB;
+    uint32_t *qa = s_align64 (scratch);
+    uint32_t *kp = s_align64 (qa + (size_t) rows * (size_t) dp);
+    float *scores = (float *) s_align64 (kp + (size_t) kpanels * S_NB * (size_t) dp);
+    uint32_t *pa = s_align64 ((uint32_t *) (scores + (size_t) rows * (size_t) lds));
+    uint32_t *vp = s_align64 (pa + (size_t) rows * (size_t) np);
+    //  q rows as pairs (pad rows zero); k rows as columns of panels: pair
+    //  i of row j at [i][j], the other columns zero
+    for (int r = 0; r < rows; r++)
+        if (r < n)
+            s_to_pairs (q + (size_t) r * (size_t) ld, dh, qa + (size_t) r * (size_t) dp);
+        else
+            memset (qa + (size_t) r * (size_t) dp, 0, (size_t) dp * sizeof *qa);
+    memset (kp, 0, (size_t) kpanels * S_NB * (size_t) dp * sizeof *kp);
+    __m512i step = _mm512_mullo_epi32 (_mm512_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                       _mm512_set1_epi32 (S_NB));
+    for (int j = 0; j < n; j++) {
+        const float *kr = k + (size_t) j * (size_t) ld;
+        uint32_t *col = kp + (size_t) (j / S_NB) * S_NB * (size_t) dp + j % S_NB;
+        for (int i = 0; i < dh; i += 32) {
+            __m512i pr = (__m512i) _mm512_cvtne2ps_pbh (_mm512_loadu_ps (kr + i + 16), _mm512_loadu_ps (kr + i));
+            _mm512_i32scatter_epi32 (col + (size_t) (i / 2) * S_NB, step, pr, 4);
+        }
+    }
+    sl_matmul_store_t plain = { NULL, false, false, NULL };
+    for (int p = 0; p < kpanels; p++)
+        for (int r = 0; r < n; r += S_MR)
+            s_kernel (qa + (size_t) r * (size_t) dp, (size_t) dp, dp, kp + (size_t) p * S_NB * (size_t) dp,
+                      scores + (size_t) r * (size_t) lds + p * S_NB, lds, n - r < S_MR ? n - r : S_MR,
+                      n - p * S_NB, &plain, NULL, NULL, 0);
+    //  softmax (scale * scores) per row, to pairs (an odd n gets a zero
+    //  column); exp as 2^i * p (f), x log2 e = i + f, |f| <= 0.5, p of
+    //  degree 6 (relative error < 2e-7, about libm's expf)
+    const __m512 k2 = _mm512_set1_ps (scale * 1.44269504f), lo = _mm512_set1_ps (-126.0f);
+    for (int i = 0; i < n; i++) {
+        float *row = scores + (size_t) i * (size_t) lds;
+        __m512 vmax = _mm512_set1_ps (-INFINITY), vsum = _mm512_setzero_ps ();
+        for (int j = 0; j < n; j += 16) {
+            __mmask16 m = n - j >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (n - j)) - 1);
+            vmax = _mm512_mask_max_ps (vmax, m, vmax, _mm512_maskz_loadu_ps (m, row + j));
+        }
+        __m512 max = _mm512_set1_ps (_mm512_reduce_max_ps (vmax));
+        for (int j = 0; j < n; j += 16) {
+            __mmask16 m = n - j >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (n - j)) - 1);
+            __m512 t = _mm512_max_ps (_mm512_mul_ps (_mm512_sub_ps (_mm512_maskz_loadu_ps (m, row + j), max), k2), lo);
+            __m512 e = _mm512_roundscale_ps (t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            __m512 f = _mm512_mul_ps (_mm512_sub_ps (t, e), _mm512_set1_ps (0.69314718f));
+            __m512 y = _mm512_set1_ps (1.0f / 720);
+            y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (1.0f / 120));
+            y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (1.0f / 24));
+            y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (1.0f / 6));
+            y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (0.5f));
+            y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (1.0f));
+            y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (1.0f));
+            y = _mm512_maskz_mov_ps (m, _mm512_scalef_ps (y, e));
+            __mmask16 ml = lds - j >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (lds - j)) - 1);
+            _mm512_mask_storeu_ps (row + j, ml, y);     //  and the odd n's zero column
+            vsum = _mm512_add_ps (vsum, y);
+        }
+        __m512 inv = _mm512_set1_ps (1.0f / _mm512_reduce_add_ps (vsum));
+        for (int j = 0; j < lds; j += 16) {
+            __mmask16 m = lds - j >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (lds - j)) - 1);
+            _mm512_mask_storeu_ps (row + j, m, _mm512_mul_ps (_mm512_maskz_loadu_ps (m, row + j), inv));
+        }
+        s_to_pairs (row, lds, pa + (size_t) i * (size_t) np);
+    }
+    memset (pa + (size_t) n * (size_t) np, 0, (size_t) (rows - n) * (size_t) np * sizeof *pa);
+    //  v as panels: pair i of column c = rows 2i, 2i + 1 (a zero row past n)
+    for (int i = 0; i < np; i++) {
+        const float *v0 = v + (size_t) (2 * i) * (size_t) ld, *v1 = v0 + ld;
+        for (int c = 0; c < dh; c += 16) {
+            __m512i lo16 = s_round16 (_mm512_loadu_ps (v0 + c));
+            __m512i hi16 = 2 * i + 1 < n ? _mm512_slli_epi32 (s_round16 (_mm512_loadu_ps (v1 + c)), 16)
+                                         : _mm512_setzero_si512 ();
+            _mm512_store_si512 (vp + (size_t) (c / S_NB) * S_NB * (size_t) np + (size_t) i * S_NB + c % S_NB,
+                                _mm512_or_si512 (lo16, hi16));
+        }
+    }
+    sl_matmul_store_t to_pairs = { NULL, false, false, out };
+    for (int p = 0; p < vpanels; p++)
+        for (int r = 0; r < n; r += S_MR)
+            s_kernel (pa + (size_t) r * (size_t) np, (size_t) np, np, vp + (size_t) p * S_NB * (size_t) np, NULL, 0,
+                      n - r < S_MR ? n - r : S_MR, dh - p * S_NB, &to_pairs, NULL,
+                      out + (size_t) r * ldp + (size_t) p * S_NB / 2, (int) ldp);
 }

@@ -108,6 +108,15 @@ typedef struct {
 void sl_matmul_apply_pairs (const sl_matmul_t *self, const uint32_t *a, int rows, float *y,
                             const sl_matmul_store_t *store);
 
+//  Softmax attention of one head over n tokens, both products in bf16 (the
+//  softmax in fp32): q, k, v rows of dh floats (dh a multiple of 32), ld
+//  floats apart; out row i = softmax (scale * q_i . k_j) over j, times v,
+//  written as pairs (dh / 2 per row, rows ldp apart) for the projection
+//  that follows. scratch: sl_matmul_attention_scratch (n, dh) uint32.
+size_t sl_matmul_attention_scratch (int n, int dh);
+void sl_matmul_attention (const float *q, const float *k, const float *v, int ld, int n, int dh, float scale,
+                          uint32_t *out, size_t ldp, uint32_t *scratch);
+
 void sl_matmul_test (bool verbose);
 
 #endif

@@ -246,6 +246,59 @@ s_test_layernorm (void)
     }
 }
 
+//  attention against a double reference over the same rounded q, k, v,
+//  n odd and even, across a panel boundary, both head widths of use;
+//  the output goes into a wider pairs matrix at a column offset
+static void
+s_test_attention (void)
+{
+    int cases [][2] = { { 1, 64 }, { 7, 64 }, { 84, 128 }, { 65, 64 }, { 128, 128 } };
+    for (size_t c = 0; c < sizeof cases / sizeof cases [0]; c++) {
+        int n = cases [c][0], dh = cases [c][1], ld = 3 * dh + 5;
+        size_t ldp = (size_t) dh + 3;           //  out: 2 dh + 6 columns, ours at dh / 2 pairs in
+        unsigned seed = (unsigned) (n * dh);
+        float *qkv = malloc ((size_t) n * (size_t) ld * sizeof *qkv);
+        uint32_t *out = malloc ((size_t) n * ldp * sizeof *out);
+        uint32_t *scratch = malloc (sl_matmul_attention_scratch (n, dh) * sizeof *scratch);
+        double *sc = malloc ((size_t) n * sizeof *sc);
+        CHECK (qkv && out && scratch && sc);
+        for (int k = 0; k < n * ld; k++)
+            qkv [k] = s_random (&seed) * 2;
+        memset (out, 0xee, (size_t) n * ldp * sizeof *out);
+        float scale = 0.125f;
+        sl_matmul_attention (qkv, qkv + dh, qkv + 2 * dh, ld, n, dh, scale, out + dh / 2, ldp, scratch);
+        double worst = 0;
+        for (int i = 0; i < n; i++) {
+            double max = -1e300, sum = 0;
+            for (int j = 0; j < n; j++) {
+                double dot = 0;
+                for (int k = 0; k < dh; k++)
+                    dot += (double) s_round_bf16 (qkv [i * ld + k]) * s_round_bf16 (qkv [j * ld + dh + k]);
+                sc [j] = dot * scale;
+                max = fmax (max, sc [j]);
+            }
+            for (int j = 0; j < n; j++)
+                sum += (sc [j] = exp (sc [j] - max));
+            for (int k = 0; k < dh; k++) {
+                double want = 0;
+                for (int j = 0; j < n; j++)
+                    want += sc [j] / sum * s_round_bf16 (qkv [j * ld + 2 * dh + k]);
+                //  p is rounded to bf16, and so is the result: 2 roundings
+                worst = fmax (worst, fabs (s_unpair (out, i, dh + k, ldp) - want));
+            }
+            CHECK (out [(size_t) i * ldp] == 0xeeeeeeeeu);      //  the columns beside untouched
+            CHECK (out [(size_t) i * ldp + (size_t) dh + 2] == 0xeeeeeeeeu);
+        }
+        if (s_verbose)
+            printf ("    attention n %d dh %d: worst error %.5f\n", n, dh, worst);
+        CHECK (worst < 0.02);                   //  |v| < 2
+        free (qkv);
+        free (out);
+        free (scratch);
+        free (sc);
+    }
+}
+
 void
 sl_matmul_test (bool verbose)
 {
@@ -263,6 +316,8 @@ sl_matmul_test (bool verbose)
         CASE ("bf16 pairs in, bias, accumulation, ReLU, pairs out, odd shapes", s_test_pairs ());
     if (has)
         CASE ("bf16 LayerNorm to pairs agrees with a double LayerNorm", s_test_layernorm ());
+    if (has)
+        CASE ("bf16 attention agrees with a double reference, odd n, both head widths", s_test_attention ());
     if (!has)
         printf ("(no avx512_bf16 here: bf16 kernel not run) ");
     printf ("OK\n");
