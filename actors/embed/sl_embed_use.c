@@ -33,6 +33,14 @@
     mean over the tokens is used, so it runs on the mean (one row per text,
     not per token): a sixth fewer multiply-adds, exact up to rounding.
 
+    bf16 (precision=bf16) runs the same graph in s_layer_bf16: the inputs
+    of the projections are written as bf16 pairs by the step that makes
+    them (LayerNorm, the previous projection's store, attention), biases,
+    residual sums, ReLU and the last FFN's mean are done in the
+    projections' stores, and attention's two products per head run on
+    the bf16 kernel (sl_matmul_attention). fp32 is the sgemm path above,
+    bit for bit.
+
     Thread safety: the model (mapped weights, vocabulary trie, timing table)
     is read-only after open; each call allocates its own scratch, about
     11 KB per token of its largest sub-batch plus 512 bytes per text for the
@@ -508,6 +516,7 @@ typedef struct {
     float *act;                 //  bf16 only: a projection's input, converted
     uint32_t *hid;              //  bf16 only: layer 0's FFN hidden layer, as pairs
     uint32_t *att;              //  bf16 only: sl_matmul_attention's scratch
+    int *group;                 //  bf16 only: tokens: the text of each
 } s_scratch_t;
 
 //  Mean of each text's rows of m (rows x width) into pooled (texts x width)
@@ -596,10 +605,10 @@ s_layer_bf16 (const s_use_t *self, const s_layer_t *L, s_scratch_t *s, int rows,
     uint32_t *act = (uint32_t *) s->act;
     if (L->res) {               //  layer 0: y = x0 * Wr + br
         sl_matmul_to_pairs (s->x0, rows, S_E, act);
-        sl_matmul_apply_pairs (L->res, act, rows, s->y, &(sl_matmul_store_t) { L->res_b, false, false, NULL });
+        sl_matmul_apply_pairs (L->res, act, rows, s->y, &(sl_matmul_store_t) { .bias = L->res_b });
     }
     sl_matmul_layernorm_pairs (L->res_w ? s->x0 : s->y, rows, d, L->ln1_g, L->ln1_b, self->ln_eps, act);
-    sl_matmul_apply_pairs (L->qkv, act, rows, s->big, &(sl_matmul_store_t) { L->qkv_b, false, false, NULL });
+    sl_matmul_apply_pairs (L->qkv, act, rows, s->big, &(sl_matmul_store_t) { .bias = L->qkv_b });
     int dh = d / S_HEADS;
     for (int t = 0; t < texts; t++)
         for (int h = 0; h < S_HEADS; h++) {
@@ -609,19 +618,32 @@ s_layer_bf16 (const s_use_t *self, const s_layer_t *L, s_scratch_t *s, int rows,
         }
     memset (act + (size_t) rows * (size_t) (d / 2), 0,
             (size_t) (sl_matmul_rows_pad (rows) - rows) * (size_t) (d / 2) * sizeof *act);
-    sl_matmul_apply_pairs (L->out, act, rows, s->y, &(sl_matmul_store_t) { L->out_b, true, false, NULL });
+    sl_matmul_apply_pairs (L->out, act, rows, s->y,
+                           &(sl_matmul_store_t) { .bias = L->out_b, .accumulate = true });
     sl_matmul_layernorm_pairs (s->y, rows, S_W, L->ln2_g, L->ln2_b, self->ln_eps, act);
     if (last) {
-        sl_matmul_apply_pairs (L->ffn1, act, rows, s->big, &(sl_matmul_store_t) { L->ffn1_b, false, true, NULL });
-        s_mean_rows_avx512 (s->big, S_F, texts, first, lens, s->pooled_f);
+        //  the FFN's hidden rows are only summed per text (the mean)
+        for (int t = 0; t < texts; t++)
+            for (int r = first [t]; r < first [t] + lens [t]; r++)
+                s->group [r] = t;
+        memset (s->pooled_f, 0, (size_t) texts * S_F * sizeof (float));
+        sl_matmul_apply_pairs (L->ffn1, act, rows, NULL, &(sl_matmul_store_t) { .bias = L->ffn1_b, .relu = true,
+                               .sums = s->pooled_f, .groups = s->group });
+        for (int t = 0; t < texts; t++) {
+            float inv = 1.0f / (float) lens [t], *p = s->pooled_f + (size_t) t * S_F;
+            for (int c = 0; c < S_F; c++)
+                p [c] *= inv;
+        }
         s_mean_rows_avx512 (s->y, S_W, texts, first, lens, s->pooled);
         sl_matmul_to_pairs (s->pooled_f, texts, S_F, act);
         sl_matmul_apply_pairs (L->ffn2, act, texts, s->pooled,
-                               &(sl_matmul_store_t) { L->ffn2_b, true, false, NULL });
+                               &(sl_matmul_store_t) { .bias = L->ffn2_b, .accumulate = true });
     }
     else {
-        sl_matmul_apply_pairs (L->ffn1, act, rows, NULL, &(sl_matmul_store_t) { L->ffn1_b, false, true, s->hid });
-        sl_matmul_apply_pairs (L->ffn2, s->hid, rows, s->y, &(sl_matmul_store_t) { L->ffn2_b, true, false, NULL });
+        sl_matmul_apply_pairs (L->ffn1, act, rows, NULL,
+                               &(sl_matmul_store_t) { .bias = L->ffn1_b, .relu = true, .pairs = s->hid });
+        sl_matmul_apply_pairs (L->ffn2, s->hid, rows, s->y,
+                               &(sl_matmul_store_t) { .bias = L->ffn2_b, .accumulate = true });
     }
 }
 
@@ -687,7 +709,8 @@ s_use_embed (void *state, const char **texts, const size_t *lens, int n, float *
     size_t act = sl_matmul_scratch_floats (self->precision, largest, S_F);
     size_t att = act ? sl_matmul_attention_scratch (max_len, S_W / S_HEADS) : 0;
     size_t floats = (size_t) largest * (S_E + S_W + S_W + 3 * S_W)
-                  + (size_t) max_len * (size_t) max_len + (size_t) texts_max * (S_F + 2 * S_W) + 2 * act + att;
+                  + (size_t) max_len * (size_t) max_len + (size_t) texts_max * (S_F + 2 * S_W) + 2 * act + att
+                  + (act ? (size_t) largest : 0);    //  group (an int per token)
     float *mem = rc == 0 && largest ? malloc (floats * sizeof (float)) : NULL;
     if (rc == 0 && largest && !mem) {
         snprintf (err, errlen, "use provider: out of memory for a batch of %d tokens", largest);
@@ -705,6 +728,7 @@ s_use_embed (void *state, const char **texts, const size_t *lens, int n, float *
         s.act = act ? s.z + (size_t) texts_max * S_W : NULL;
         s.hid = act ? (uint32_t *) (s.act + act) : NULL;
         s.att = act ? s.hid + act : NULL;
+        s.group = act ? (int *) (s.att + att) : NULL;
     }
     int at = 0;
     while (rc == 0 && at < n) {

@@ -168,7 +168,7 @@ sl_matmul_scratch_floats (sl_precision_t precision, int rows, int in)
 __attribute__ ((target ("avx512f,avx512bf16")))
 static void
 s_kernel (const uint32_t *a, size_t lda, int pairs, const uint32_t *panel, float *c, int ldc, int mr, int valid,
-          const sl_matmul_store_t *store, const float *bias, uint32_t *po, int ldp)
+          const sl_matmul_store_t *store, const float *bias, uint32_t *po, int ldp, const int *groups)
 {
     __m512 acc [S_MR][4];
 #pragma GCC unroll 6
@@ -181,7 +181,8 @@ s_kernel (const uint32_t *a, size_t lda, int pairs, const uint32_t *panel, float
     for (int r = 0; r < mr; r++)
         if (c)
             for (int v = 0; v < 4; v++)
-                _mm_prefetch ((const char *) (c + (size_t) r * (size_t) ldc + v * 16), _MM_HINT_T0);
+                _mm_prefetch ((const char *) (c + (size_t) (groups ? groups [r] : r) * (size_t) ldc + v * 16),
+                              _MM_HINT_T0);
         else
         if (po) {
             _mm_prefetch ((const char *) (po + (size_t) r * (size_t) ldp), _MM_HINT_T0);
@@ -221,7 +222,7 @@ s_kernel (const uint32_t *a, size_t lda, int pairs, const uint32_t *panel, float
     for (int r = 0; r < S_MR; r++) {
         if (r >= mr)
             break;
-        float *cp = c ? c + (size_t) r * (size_t) ldc : NULL;
+        float *cp = c ? c + (size_t) (groups ? groups [r] : r) * (size_t) ldc : NULL;
         __m512 t [4];
 #pragma GCC unroll 4
         for (int v = 0; v < 4; v++) {
@@ -234,6 +235,8 @@ s_kernel (const uint32_t *a, size_t lda, int pairs, const uint32_t *panel, float
                 t [v] = _mm512_add_ps (bv [v], t [v]);
             if (store->relu)
                 t [v] = _mm512_max_ps (t [v], _mm512_setzero_ps ());
+            if (groups)         //  summed into the row's group
+                t [v] = _mm512_add_ps (_mm512_maskz_loadu_ps (m [v], cp + v * 16), t [v]);
         }
         if (po) {
             uint32_t *pp = po + (size_t) r * (size_t) ldp;
@@ -309,10 +312,11 @@ s_part_run (void *arg)
         const uint32_t *b = self->packed + (size_t) panel * (size_t) pairs * S_NB;
         for (int r = 0; r < p->rows; r += S_MR)
             s_kernel (p->a + (size_t) r * (size_t) pairs, (size_t) pairs, pairs, b,
-                      p->y ? p->y + (size_t) r * (size_t) self->out + j : NULL, self->out,
+                      !p->y ? NULL : p->y + (store->groups ? 0 : (size_t) r * (size_t) self->out) + j, self->out,
                       p->rows - r < S_MR ? p->rows - r : S_MR, self->out - j, store,
                       store->bias ? store->bias + j : NULL,
-                      store->pairs ? store->pairs + (size_t) r * (size_t) ldp + j / 2 : NULL, ldp);
+                      store->pairs ? store->pairs + (size_t) r * (size_t) ldp + j / 2 : NULL, ldp,
+                      store->groups ? store->groups + r : NULL);
     }
     return NULL;
 }
@@ -367,7 +371,7 @@ sl_matmul_apply (const sl_matmul_t *self, const float *x, int rows, float *y, fl
     assert (scratch);
     uint32_t *a = (uint32_t *) scratch;
     s_convert (x, rows, self->in, self->in_pad, a);
-    sl_matmul_store_t store = { NULL, true, false, NULL };
+    sl_matmul_store_t store = { .accumulate = true };
     s_run (self, a, rows, y, &store);
 }
 
@@ -395,10 +399,11 @@ sl_matmul_apply_pairs (const sl_matmul_t *self, const uint32_t *a, int rows, flo
                        const sl_matmul_store_t *store)
 {
     assert (self && self->precision == SL_PRECISION_BF16 && store);
-    assert (store->pairs ? !store->accumulate : y != NULL);
+    assert (store->pairs || store->sums ? !store->accumulate : y != NULL);
+    assert (!store->sums == !store->groups && !(store->sums && store->pairs));
     if (rows <= 0)
         return;
-    s_run (self, a, rows, store->pairs ? NULL : y, store);
+    s_run (self, a, rows, store->pairs ? NULL : store->sums ? store->sums : y, store);
     if (store->pairs) {         //  the pad rows, zero, as sl_matmul_to_pairs leaves them
         size_t ldp = sl_matmul_pairs (self->out);
         memset (store->pairs + (size_t) rows * ldp, 0,
@@ -503,12 +508,12 @@ sl_matmul_attention (const float *q, const float *k, const float *v, int ld, int
             _mm512_i32scatter_epi32 (col + (size_t) (i / 2) * S_NB, step, pr, 4);
         }
     }
-    sl_matmul_store_t plain = { NULL, false, false, NULL };
+    sl_matmul_store_t plain = { .bias = NULL };
     for (int p = 0; p < kpanels; p++)
         for (int r = 0; r < n; r += S_MR)
             s_kernel (qa + (size_t) r * (size_t) dp, (size_t) dp, dp, kp + (size_t) p * S_NB * (size_t) dp,
                       scores + (size_t) r * (size_t) lds + p * S_NB, lds, n - r < S_MR ? n - r : S_MR,
-                      n - p * S_NB, &plain, NULL, NULL, 0);
+                      n - p * S_NB, &plain, NULL, NULL, 0, NULL);
     //  softmax (scale * scores) per row, to pairs (an odd n gets a zero
     //  column); exp as 2^i * p (f), x log2 e = i + f, |f| <= 0.5, p of
     //  degree 6 (relative error < 2e-7, about libm's expf)
@@ -557,10 +562,10 @@ sl_matmul_attention (const float *q, const float *k, const float *v, int ld, int
                                 _mm512_or_si512 (lo16, hi16));
         }
     }
-    sl_matmul_store_t to_pairs = { NULL, false, false, out };
+    sl_matmul_store_t to_pairs = { .pairs = out };
     for (int p = 0; p < vpanels; p++)
         for (int r = 0; r < n; r += S_MR)
             s_kernel (pa + (size_t) r * (size_t) np, (size_t) np, np, vp + (size_t) p * S_NB * (size_t) np, NULL, 0,
                       n - r < S_MR ? n - r : S_MR, dh - p * S_NB, &to_pairs, NULL,
-                      out + (size_t) r * ldp + (size_t) p * S_NB / 2, (int) ldp);
+                      out + (size_t) r * ldp + (size_t) p * S_NB / 2, (int) ldp, NULL);
 }

@@ -15,9 +15,19 @@
             (8 of 24 mantissa bits kept). Everything outside the
             projections (layer norm, softmax, pooling, normalisation)
             stays fp32 in the caller.
+      bf16, chained (use): an encoder can keep a projection's input in
+            bf16 pairs from the step that makes it: layernorm_pairs,
+            apply_pairs (whose store also adds the bias, accumulates,
+            applies ReLU, writes pairs for the next projection or sums
+            rows per group) and attention (both products of a head on
+            the same kernel, softmax in fp32, output as pairs). No pass
+            of its own converts, fills or clips a matrix (those passes
+            were 18% of use's bf16 time, one thread).
     Debian's OpenBLAS 0.3.21 declares cblas_sbgemm in cblas.h but is built
     without it (the symbol is absent from libopenblas), so the bf16 kernel
-    is here: a 6 x 64 register block of vdpbf16ps, compiled for that
+    is here: a 6 x 64 register block of vdpbf16ps (on use's shapes 200-224
+    GFLOPS on one core of this EPYC, whose vdpbf16ps alone peaks at
+    226-231: 90-97%), compiled for that
     instruction set only (target attribute) and called only when the CPU
     reports it, so the binary still runs on any x86-64.
 
@@ -101,9 +111,12 @@ typedef struct {
     bool relu;                  //  then max (0, .)
     uint32_t *pairs;            //  not NULL: the result as pairs (for a next
                                 //  projection) here, not in y; no accumulate
+    float *sums;                //  not NULL: row r of the result is added to
+    const int *groups;          //  row groups [r] of sums (out wide), not
+                                //  written to y (a pooling); no accumulate
 } sl_matmul_store_t;
 
-//  y [rows x out] (or store->pairs) = x * W as store says, x given as pairs
+//  y [rows x out] (or store->pairs, store->sums) = x * W as store says, x given as pairs
 //  (sl_matmul_rows_pad (rows) x sl_matmul_pairs (in)). bf16 matmuls only.
 void sl_matmul_apply_pairs (const sl_matmul_t *self, const uint32_t *a, int rows, float *y,
                             const sl_matmul_store_t *store);

@@ -183,7 +183,7 @@ s_test_pairs (void)
                     sum += (double) s_round_bf16 (x [r * in + k]) * s_round_bf16 (w [k * out + j]);
                 ref [r * out + j] = sum;
             }
-        sl_matmul_apply_pairs (m, a, rows, y, &(sl_matmul_store_t) { bias, true, false, NULL });
+        sl_matmul_apply_pairs (m, a, rows, y, &(sl_matmul_store_t) { .bias = bias, .accumulate = true });
         double worst = 0, largest = 0;
         for (int k = 0; k < rows * out; k++) {
             worst = fmax (worst, fabs (y [k] - ref [k]));
@@ -192,7 +192,7 @@ s_test_pairs (void)
         CHECK (worst / largest < 1e-5);
         //  relu (bias + x * W) as pairs, pad rows zero
         memset (po, 0xff, (size_t) rows_pad * pout * sizeof *po);
-        sl_matmul_apply_pairs (m, a, rows, NULL, &(sl_matmul_store_t) { bias, false, true, po });
+        sl_matmul_apply_pairs (m, a, rows, NULL, &(sl_matmul_store_t) { .bias = bias, .relu = true, .pairs = po });
         for (int r = 0; r < rows_pad; r++)
             for (int j = 0; j < (int) pout * 2; j++) {
                 float v = s_unpair (po, r, j, pout);
@@ -203,6 +203,27 @@ s_test_pairs (void)
                     CHECK (fabs (v - want) <= fabs (want) / 128 + largest * 1e-5);
                 }
             }
+        //  relu (bias + x * W) summed per group of rows (rows 0, 1 in
+        //  group 1, the rest in 0), onto what sums holds
+        int *groups = malloc ((size_t) rows * sizeof *groups);
+        float *sums = malloc ((size_t) 2 * out * sizeof *sums);
+        CHECK (groups && sums);
+        for (int r = 0; r < rows; r++)
+            groups [r] = r < 2 ? 1 : 0;
+        for (int k = 0; k < 2 * out; k++)
+            sums [k] = 1.0f;
+        sl_matmul_apply_pairs (m, a, rows, NULL, &(sl_matmul_store_t) { .bias = bias, .relu = true,
+                               .sums = sums, .groups = groups });
+        for (int g = 0; g < 2; g++)
+            for (int j = 0; j < out; j++) {
+                double want = 1;
+                for (int r = 0; r < rows; r++)
+                    if (groups [r] == g)
+                        want += fmax (0, ref [r * out + j] - (float) (r - j) * 0.01f);
+                CHECK (fabs (sums [g * out + j] - want) <= largest * rows * 1e-5);
+            }
+        free (groups);
+        free (sums);
         sl_matmul_destroy (&m);
         free (x);
         free (w);
@@ -313,7 +334,7 @@ sl_matmul_test (bool verbose)
     if (has)
         CASE ("bf16 agrees with a double reference on odd and real shapes, both layouts", s_test_bf16 ());
     if (has)
-        CASE ("bf16 pairs in, bias, accumulation, ReLU, pairs out, odd shapes", s_test_pairs ());
+        CASE ("bf16 pairs in, bias, accumulation, ReLU, pairs out, sums by group, odd shapes", s_test_pairs ());
     if (has)
         CASE ("bf16 LayerNorm to pairs agrees with a double LayerNorm", s_test_layernorm ());
     if (has)
