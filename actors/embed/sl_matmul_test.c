@@ -267,7 +267,8 @@ s_test_layernorm (void)
     }
 }
 
-//  attention against a double reference over the same rounded q, k, v,
+//  attention against a double reference over the same rounded k, v (q
+//  goes in as hi + lo: nearly unrounded),
 //  n odd and even, across a panel boundary, both head widths of use;
 //  the output goes into a wider pairs matrix at a column offset
 static void
@@ -294,7 +295,7 @@ s_test_attention (void)
             for (int j = 0; j < n; j++) {
                 double dot = 0;
                 for (int k = 0; k < dh; k++)
-                    dot += (double) s_round_bf16 (qkv [i * ld + k]) * s_round_bf16 (qkv [j * ld + dh + k]);
+                    dot += (double) qkv [i * ld + k] * s_round_bf16 (qkv [j * ld + dh + k]);
                 sc [j] = dot * scale;
                 max = fmax (max, sc [j]);
             }
