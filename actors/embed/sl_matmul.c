@@ -511,6 +511,15 @@ sl_matmul_attention (const float *q, const float *k, const float *v, int ld, int
     //  hit; this costs about 3% of bf16's time.
     for (int r = 0; r < rows; r++) {
         uint32_t *qr = qa + (size_t) r * (size_t) kl;
+        //  q, k, v rows are ld floats apart, rarely in cache (the qkv
+        //  projection wrote them for a whole sub-batch): fetch ahead
+        if (r + 8 < n)
+            for (int c = 0; c < dh; c += 16) {
+                const float *ahead = q + (size_t) (r + 8) * (size_t) ld + c;
+                _mm_prefetch ((const char *) ahead, _MM_HINT_T0);
+                _mm_prefetch ((const char *) (ahead + (k - q)), _MM_HINT_T0);
+                _mm_prefetch ((const char *) (ahead + (v - q)), _MM_HINT_T0);
+            }
         if (r < n) {
             s_to_pairs (q + (size_t) r * (size_t) ld, dh, qr);
             s_to_pairs_lo (q + (size_t) r * (size_t) ld, dh, qr + dp);
