@@ -165,10 +165,13 @@ sl_matmul_scratch_floats (sl_precision_t precision, int rows, int in)
 #   pragma GCC push_options
 #   pragma GCC optimize ("O3")
 #endif
-__attribute__ ((target ("avx512f,avx512bf16")))
-static void
-s_kernel (const uint32_t *a, size_t lda, int pairs, const uint32_t *panel, float *c, int ldc, int mr, int valid,
-          const sl_matmul_store_t *store, const float *bias, uint32_t *po, int ldp, const int *groups)
+//  nv: the vectors of 16 columns that hold valid ones (a panel's last
+//  columns past the product's are not multiplied: attention's scores of
+//  a 84-token text are 64 + 20 columns, not 128)
+__attribute__ ((target ("avx512f,avx512bf16"), always_inline))
+static inline void
+s_kernel_nv (const uint32_t *a, size_t lda, int pairs, const uint32_t *panel, float *c, int ldc, int mr, int valid,
+             const sl_matmul_store_t *store, const float *bias, uint32_t *po, int ldp, const int *groups, const int nv)
 {
     __m512 acc [S_MR][4];
 #pragma GCC unroll 6
@@ -190,15 +193,16 @@ s_kernel (const uint32_t *a, size_t lda, int pairs, const uint32_t *panel, float
         }
     for (int k = 0; k < pairs; k++) {
         const uint32_t *b = panel + (size_t) k * S_NB;
-        __m512bh b0 = (__m512bh) _mm512_load_si512 (b), b1 = (__m512bh) _mm512_load_si512 (b + 16),
-                 b2 = (__m512bh) _mm512_load_si512 (b + 32), b3 = (__m512bh) _mm512_load_si512 (b + 48);
+        __m512bh bv [4];
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++)
+            bv [v] = (__m512bh) _mm512_load_si512 (b + 16 * v);
 #pragma GCC unroll 6
         for (int r = 0; r < S_MR; r++) {
             __m512bh x = (__m512bh) _mm512_set1_epi32 ((int) a [(size_t) r * lda + (size_t) k]);
-            acc [r][0] = _mm512_dpbf16_ps (acc [r][0], x, b0);
-            acc [r][1] = _mm512_dpbf16_ps (acc [r][1], x, b1);
-            acc [r][2] = _mm512_dpbf16_ps (acc [r][2], x, b2);
-            acc [r][3] = _mm512_dpbf16_ps (acc [r][3], x, b3);
+#pragma GCC unroll 4
+            for (int v = 0; v < nv; v++)
+                acc [r][v] = _mm512_dpbf16_ps (acc [r][v], x, bv [v]);
         }
     }
     //  The store: (y or 0) + bias + product, ReLU, then fp32 to y or bf16
@@ -247,6 +251,34 @@ s_kernel (const uint32_t *a, size_t lda, int pairs, const uint32_t *panel, float
 #pragma GCC unroll 4
             for (int v = 0; v < 4; v++)
                 _mm512_mask_storeu_ps (cp + v * 16, m [v], t [v]);
+    }
+}
+
+#define S_KERNEL_NV(nv)                                                                                  \
+__attribute__ ((target ("avx512f,avx512bf16")))                                                         \
+static void                                                                                             \
+s_kernel##nv (const uint32_t *a, size_t lda, int pairs, const uint32_t *panel, float *c, int ldc, int mr, \
+              int valid, const sl_matmul_store_t *store, const float *bias, uint32_t *po, int ldp,        \
+              const int *groups)                                                                        \
+{                                                                                                       \
+    s_kernel_nv (a, lda, pairs, panel, c, ldc, mr, valid, store, bias, po, ldp, groups, nv);            \
+}
+S_KERNEL_NV (1)
+S_KERNEL_NV (2)
+S_KERNEL_NV (3)
+S_KERNEL_NV (4)
+
+//  c [mr x valid columns] (or po, or groups of c) = a [6 rows of pairs] *
+//  one panel, as store says
+static void
+s_kernel (const uint32_t *a, size_t lda, int pairs, const uint32_t *panel, float *c, int ldc, int mr, int valid,
+          const sl_matmul_store_t *store, const float *bias, uint32_t *po, int ldp, const int *groups)
+{
+    switch (valid >= 64 ? 4 : (valid + 15) / 16) {
+        case 1: s_kernel1 (a, lda, pairs, panel, c, ldc, mr, valid, store, bias, po, ldp, groups); break;
+        case 2: s_kernel2 (a, lda, pairs, panel, c, ldc, mr, valid, store, bias, po, ldp, groups); break;
+        case 3: s_kernel3 (a, lda, pairs, panel, c, ldc, mr, valid, store, bias, po, ldp, groups); break;
+        default: s_kernel4 (a, lda, pairs, panel, c, ldc, mr, valid, store, bias, po, ldp, groups); break;
     }
 }
 #if defined(__GNUC__) && !defined(__clang__)
