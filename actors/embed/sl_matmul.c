@@ -528,7 +528,7 @@ void
 sl_matmul_attention (const float *q, const float *k, const float *v, int ld, int n, int dh, float scale,
                      uint32_t *out, size_t ldp, uint32_t *scratch)
 {
-    assert (dh % 32 == 0 && dh <= 128 && n > 0);
+    assert (dh % 32 == 0 && dh <= 128 && n > 0 && scale > 0);
     int rows = s_round_up (n, S_MR), np = (n + 1) / 2, lds = np * 2, dp = dh / 2, kl = 2 * dp;
     int kpanels = s_round_up (n, S_NB) / S_NB, vpanels = s_round_up (dh, S_NB) / S_NB;
     uint32_t *qa = s_align64 (scratch);
@@ -616,10 +616,10 @@ sl_matmul_attention (const float *q, const float *k, const float *v, int ld, int
     memset (pa + (size_t) n * (size_t) np, 0, (size_t) (rows - n) * (size_t) np * sizeof *pa);
     //  v as panels: pair i of column c = rows 2i, 2i + 1 (a zero row past n)
     for (int i = 0; i < np; i++) {
-        const float *v0 = v + (size_t) (2 * i) * (size_t) ld, *v1 = v0 + ld;
+        const float *v0 = v + (size_t) (2 * i) * (size_t) ld;
         for (int c = 0; c < dh; c += 16) {
             __m512i lo16 = s_round16 (_mm512_loadu_ps (v0 + c));
-            __m512i hi16 = 2 * i + 1 < n ? _mm512_slli_epi32 (s_round16 (_mm512_loadu_ps (v1 + c)), 16)
+            __m512i hi16 = 2 * i + 1 < n ? _mm512_slli_epi32 (s_round16 (_mm512_loadu_ps (v0 + ld + c)), 16)
                                          : _mm512_setzero_si512 ();
             _mm512_store_si512 (vp + (size_t) (c / S_NB) * S_NB * (size_t) np + (size_t) i * S_NB + c % S_NB,
                                 _mm512_or_si512 (lo16, hi16));
