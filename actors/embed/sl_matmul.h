@@ -124,11 +124,10 @@ void sl_matmul_apply_pairs (const sl_matmul_t *self, const uint32_t *a, int rows
 //  Softmax attention of one head over n tokens, both products on the bf16
 //  kernel (q as two bf16 parts, so 16 of its bits count; k, p, v rounded
 //  to bf16; softmax in fp32): q, k, v rows of dh floats (dh 32, 64, 96 or
-//  128), ld
-//  floats apart; out row i = softmax (scale * q_i . k_j) over j (scale >
-//  0), times v,
-//  written as pairs (dh / 2 per row, rows ldp apart) for the projection
-//  that follows. scratch: sl_matmul_attention_scratch (n, dh) uint32.
+//  128), ld floats apart; out row i = softmax over j of scale * q_i . k_j
+//  (scale > 0), times v, written as pairs (dh / 2 per row, rows ldp
+//  apart) for the projection that follows. scratch:
+//  sl_matmul_attention_scratch (n, dh) uint32.
 size_t sl_matmul_attention_scratch (int n, int dh);
 void sl_matmul_attention (const float *q, const float *k, const float *v, int ld, int n, int dh, float scale,
                           uint32_t *out, size_t ldp, uint32_t *scratch);
