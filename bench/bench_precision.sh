@@ -9,7 +9,8 @@
 # model tokens. First the agreement: every chunk embedded both ways, cosine
 # per chunk (lowest, mean). Then the rate: B chunks per call, in order, for
 # SECONDS each, at B = 1, 8, 32, 128, fp32 and bf16 back to back in RUNS
-# interleaved rounds (outside load hits both alike); medians shown. THREADS
+# interleaved rounds (outside load hits both alike); medians shown, with
+# the ratio of the CPU medians (the steadier figure on a shared machine). THREADS
 # sets OPENBLAS_NUM_THREADS for both (the bf16 kernel splits a product over
 # as many threads as OpenBLAS would use); "" leaves OpenBLAS's default (the
 # cores), as sluiced runs. Prints a markdown section on stdout; writes no
@@ -111,13 +112,13 @@ print(f"Texts: {chunks['chunks']} real chunks ({chunks['mean_tokens']:.1f} token
 print()
 print(f"Agreement over {len(cos)} chunks: cosine bf16 vs fp32 lowest {min(cos):.6f}, mean {statistics.mean(cos):.6f}.")
 print()
-print("| Batch | fp32 chunks/s | bf16 chunks/s | bf16 / fp32 | CPU ms per chunk fp32 | bf16 |")
-print("|---:|---:|---:|---:|---:|---:|")
+print("| Batch | fp32 chunks/s | bf16 chunks/s | bf16 / fp32 | CPU ms per chunk fp32 | bf16 | fp32 / bf16 CPU |")
+print("|---:|---:|---:|---:|---:|---:|---:|")
 for bs in [int(x) for x in "$BATCHES".split()]:
     f, h = pick("fp32", bs, "chunks_per_s"), pick("bf16", bs, "chunks_per_s")
     ratio = med([y / x for x, y in zip(f, h)])
-    print(f"| {bs} | {med(f):,.1f} | {med(h):,.1f} | {ratio:.2f}x | "
-          f"{med(pick('fp32', bs, 'cpu_ms_per_chunk')):.2f} | {med(pick('bf16', bs, 'cpu_ms_per_chunk')):.2f} |")
+    cf, ch = med(pick('fp32', bs, 'cpu_ms_per_chunk')), med(pick('bf16', bs, 'cpu_ms_per_chunk'))
+    print(f"| {bs} | {med(f):,.1f} | {med(h):,.1f} | {ratio:.2f}x | {cf:.2f} | {ch:.2f} | {cf / ch:.2f}x |")
 print()
 print("Rounds, chunks/s (fp32 / bf16):")
 print()

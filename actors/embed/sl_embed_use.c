@@ -33,6 +33,14 @@
     mean over the tokens is used, so it runs on the mean (one row per text,
     not per token): a sixth fewer multiply-adds, exact up to rounding.
 
+    bf16 (precision=bf16) runs the same graph in s_layer_bf16: the inputs
+    of the projections are written as bf16 pairs by the step that makes
+    them (LayerNorm, the previous projection's store, attention), biases,
+    residual sums, ReLU and the last FFN's mean are done in the
+    projections' stores, and attention's two products per head run on
+    the bf16 kernel (sl_matmul_attention). fp32 is the sgemm path above,
+    bit for bit.
+
     Thread safety: the model (mapped weights, vocabulary trie, timing table)
     is read-only after open; each call allocates its own scratch, about
     11 KB per token of its largest sub-batch plus 512 bytes per text for the
@@ -48,6 +56,7 @@
 
 #include <assert.h>
 #include <cblas.h>
+#include <immintrin.h>
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
@@ -68,13 +77,6 @@
 #define S_F 1536                //  feed-forward width
 #define S_HEADS 4
 #define S_BATCH_TOKENS 1024     //  tokens per sub-batch: ~11 MB of scratch
-//  bf16: attention stays fp32 sgemm, issued S_ATTN_ROWS query rows at a
-//  time so each call stays under OpenBLAS's threading threshold (M*N*K <=
-//  65536 * GEMM_MULTITHREAD_THRESHOLD (4): 16 x 128 x 128 at most). Woken
-//  for one attention product, OpenBLAS's worker thread spins (sched_yield)
-//  afterwards and takes a core from sl_matmul's threads: measured 25% of
-//  the CPU. Same sums per element; fp32 keeps whole products (bit for bit).
-#define S_ATTN_ROWS 16
 #define S_SETUP_HINT "run `bash scripts/setup-model.sh` to install it"
 
 //  Manifest names
@@ -473,19 +475,16 @@ s_relu (float *x, size_t n)
 //  rows x 3d (q | k | v, each split into 4 heads), a gets rows x d.
 static void
 s_attention (const s_layer_t *L, const float *qkv, float *a, int texts, const int *first,
-             const int *lens, float *scores, bool one_thread)
+             const int *lens, float *scores)
 {
     int d = L->d, dh = d / S_HEADS, ld = 3 * d;
-    int step = one_thread ? S_ATTN_ROWS : INT_MAX;
     for (int t = 0; t < texts; t++) {
         int n = lens [t];
         const float *base = qkv + (size_t) first [t] * (size_t) ld;
         for (int h = 0; h < S_HEADS; h++) {
             const float *q = base + h * dh, *k = q + d, *v = q + 2 * d;
-            for (int i = 0; i < n; i += step)
-                cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n - i < step ? n - i : step, n, dh,
-                             L->scale, q + (size_t) i * (size_t) ld, ld, k, ld, 0.0f,
-                             scores + (size_t) i * (size_t) n, n);
+            cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n, n, dh, L->scale, q, ld, k, ld, 0.0f,
+                         scores, n);
             for (int i = 0; i < n; i++) {
                 float *row = scores + (size_t) i * (size_t) n;
                 float max = row [0], sum = 0;
@@ -499,10 +498,8 @@ s_attention (const s_layer_t *L, const float *qkv, float *a, int texts, const in
                 for (int j = 0; j < n; j++)
                     row [j] *= inv;
             }
-            for (int i = 0; i < n; i += step)
-                cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n - i < step ? n - i : step, dh, n,
-                             1.0f, scores + (size_t) i * (size_t) n, n, v, ld, 0.0f,
-                             a + (size_t) (first [t] + i) * (size_t) d + h * dh, d);
+            cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dh, n, 1.0f, scores, n, v, ld, 0.0f,
+                         a + (size_t) first [t] * (size_t) d + h * dh, d);
         }
     }
 }
@@ -517,6 +514,9 @@ typedef struct {
     float *pooled;              //  texts x W: mean of the output tokens
     float *z;                   //  texts x W
     float *act;                 //  bf16 only: a projection's input, converted
+    uint32_t *hid;              //  bf16 only: layer 0's FFN hidden layer, as pairs
+    uint32_t *att;              //  bf16 only: sl_matmul_attention's scratch
+    int *group;                 //  bf16 only: tokens: the text of each
 } s_scratch_t;
 
 //  Mean of each text's rows of m (rows x width) into pooled (texts x width)
@@ -537,6 +537,31 @@ s_mean_rows (const float *m, int width, int texts, const int *first, const int *
     }
 }
 
+//  s_mean_rows in 16 lanes (bf16 only; width a multiple of 64)
+__attribute__ ((target ("avx512f")))
+static void
+s_mean_rows_avx512 (const float *m, int width, int texts, const int *first, const int *lens, float *pooled)
+{
+    for (int t = 0; t < texts; t++) {
+        __m512 inv = _mm512_set1_ps (1.0f / (float) lens [t]);
+        for (int c = 0; c < width; c += 64) {
+            __m512 s0 = _mm512_setzero_ps (), s1 = s0, s2 = s0, s3 = s0;
+            for (int r = first [t]; r < first [t] + lens [t]; r++) {
+                const float *row = m + (size_t) r * (size_t) width + c;
+                s0 = _mm512_add_ps (s0, _mm512_loadu_ps (row));
+                s1 = _mm512_add_ps (s1, _mm512_loadu_ps (row + 16));
+                s2 = _mm512_add_ps (s2, _mm512_loadu_ps (row + 32));
+                s3 = _mm512_add_ps (s3, _mm512_loadu_ps (row + 48));
+            }
+            float *p = pooled + (size_t) t * (size_t) width + c;
+            _mm512_storeu_ps (p, _mm512_mul_ps (s0, inv));
+            _mm512_storeu_ps (p + 16, _mm512_mul_ps (s1, inv));
+            _mm512_storeu_ps (p + 32, _mm512_mul_ps (s2, inv));
+            _mm512_storeu_ps (p + 48, _mm512_mul_ps (s3, inv));
+        }
+    }
+}
+
 //  One transformer layer over rows tokens. Layer 0 reads x0 and writes y;
 //  layer 1 updates y, and, being the last, leaves the mean of its output
 //  tokens per text in pooled instead of the tokens themselves: the FFN's
@@ -551,7 +576,7 @@ s_layer (const s_use_t *self, const s_layer_t *L, s_scratch_t *s, int rows, int 
     const float *in = L->res_w ? s->x0 : s->y;
     s_layernorm (in, s->h, rows, d, L->ln1_g, L->ln1_b, self->ln_eps);
     s_linear (L->qkv, s->h, rows, L->qkv_b, s->big, 3 * d, false, s->act);
-    s_attention (L, s->big, s->h, texts, first, lens, s->scores, self->precision == SL_PRECISION_BF16);
+    s_attention (L, s->big, s->h, texts, first, lens, s->scores);
     if (L->res)                 //  layer 0: the residual is projected E -> W
         s_linear (L->res, s->x0, rows, L->res_b, s->y, S_W, false, s->act);
     s_linear (L->out, s->h, rows, L->out_b, s->y, S_W, true, s->act);
@@ -565,6 +590,61 @@ s_layer (const s_use_t *self, const s_layer_t *L, s_scratch_t *s, int rows, int 
     }
     else
         s_linear (L->ffn2, s->big, rows, L->ffn2_b, s->y, S_W, true, s->act);
+}
+
+//  s_layer in bf16: the activations that feed a projection are written as
+//  bf16 pairs by the step that makes them (LayerNorm, the FFN's ReLU), and
+//  the biases, residual sums and ReLU are done in the projection's store,
+//  so no pass converts, fills or clips a matrix of its own. Same graph,
+//  same rounding points as converting each projection's input.
+static void
+s_layer_bf16 (const s_use_t *self, const s_layer_t *L, s_scratch_t *s, int rows, int texts,
+              const int *first, const int *lens, bool last)
+{
+    int d = L->d;
+    uint32_t *act = (uint32_t *) s->act;
+    if (L->res) {               //  layer 0: y = x0 * Wr + br
+        sl_matmul_to_pairs (s->x0, rows, S_E, act);
+        sl_matmul_apply_pairs (L->res, act, rows, s->y, &(sl_matmul_store_t) { .bias = L->res_b });
+    }
+    sl_matmul_layernorm_pairs (L->res_w ? s->x0 : s->y, rows, d, L->ln1_g, L->ln1_b, self->ln_eps, act);
+    sl_matmul_apply_pairs (L->qkv, act, rows, s->big, &(sl_matmul_store_t) { .bias = L->qkv_b });
+    int dh = d / S_HEADS;
+    for (int t = 0; t < texts; t++)
+        for (int h = 0; h < S_HEADS; h++) {
+            const float *q = s->big + (size_t) first [t] * (size_t) (3 * d) + h * dh;
+            sl_matmul_attention (q, q + d, q + 2 * d, 3 * d, lens [t], dh, L->scale,
+                                 act + (size_t) first [t] * (size_t) (d / 2) + h * dh / 2, (size_t) d / 2, s->att);
+        }
+    memset (act + (size_t) rows * (size_t) (d / 2), 0,
+            (size_t) (sl_matmul_rows_pad (rows) - rows) * (size_t) (d / 2) * sizeof *act);
+    sl_matmul_apply_pairs (L->out, act, rows, s->y,
+                           &(sl_matmul_store_t) { .bias = L->out_b, .accumulate = true });
+    sl_matmul_layernorm_pairs (s->y, rows, S_W, L->ln2_g, L->ln2_b, self->ln_eps, act);
+    if (last) {
+        //  the FFN's hidden rows are only summed per text (the mean)
+        for (int t = 0; t < texts; t++)
+            for (int r = first [t]; r < first [t] + lens [t]; r++)
+                s->group [r] = t;
+        memset (s->pooled_f, 0, (size_t) texts * S_F * sizeof (float));
+        sl_matmul_apply_pairs (L->ffn1, act, rows, NULL, &(sl_matmul_store_t) { .bias = L->ffn1_b, .relu = true,
+                               .sums = s->pooled_f, .groups = s->group });
+        for (int t = 0; t < texts; t++) {
+            float inv = 1.0f / (float) lens [t], *p = s->pooled_f + (size_t) t * S_F;
+            for (int c = 0; c < S_F; c++)
+                p [c] *= inv;
+        }
+        s_mean_rows_avx512 (s->y, S_W, texts, first, lens, s->pooled);
+        sl_matmul_to_pairs (s->pooled_f, texts, S_F, act);
+        sl_matmul_apply_pairs (L->ffn2, act, texts, s->pooled,
+                               &(sl_matmul_store_t) { .bias = L->ffn2_b, .accumulate = true });
+    }
+    else {
+        sl_matmul_apply_pairs (L->ffn1, act, rows, NULL,
+                               &(sl_matmul_store_t) { .bias = L->ffn1_b, .relu = true, .pairs = s->hid });
+        sl_matmul_apply_pairs (L->ffn2, s->hid, rows, s->y,
+                               &(sl_matmul_store_t) { .bias = L->ffn2_b, .accumulate = true });
+    }
 }
 
 //  Sub-batches: consecutive texts while their tokens fit S_BATCH_TOKENS
@@ -627,8 +707,10 @@ s_use_embed (void *state, const char **texts, const size_t *lens, int n, float *
     }
     s_scratch_t s = { 0 };
     size_t act = sl_matmul_scratch_floats (self->precision, largest, S_F);
+    size_t att = act ? sl_matmul_attention_scratch (max_len, S_W / S_HEADS) : 0;
     size_t floats = (size_t) largest * (S_E + S_W + S_W + 3 * S_W)
-                  + (size_t) max_len * (size_t) max_len + (size_t) texts_max * (S_F + 2 * S_W) + act;
+                  + (size_t) max_len * (size_t) max_len + (size_t) texts_max * (S_F + 2 * S_W) + 2 * act + att
+                  + (act ? (size_t) largest : 0);    //  group (an int per token)
     float *mem = rc == 0 && largest ? malloc (floats * sizeof (float)) : NULL;
     if (rc == 0 && largest && !mem) {
         snprintf (err, errlen, "use provider: out of memory for a batch of %d tokens", largest);
@@ -644,6 +726,9 @@ s_use_embed (void *state, const char **texts, const size_t *lens, int n, float *
         s.pooled = s.pooled_f + (size_t) texts_max * S_F;
         s.z = s.pooled + (size_t) texts_max * S_W;
         s.act = act ? s.z + (size_t) texts_max * S_W : NULL;
+        s.hid = act ? (uint32_t *) (s.act + act) : NULL;
+        s.att = act ? s.hid + act : NULL;
+        s.group = act ? (int *) (s.att + att) : NULL;
     }
     int at = 0;
     while (rc == 0 && at < n) {
@@ -663,8 +748,10 @@ s_use_embed (void *state, const char **texts, const size_t *lens, int n, float *
                     x [c] = 2.0f * e [c] + tm [c];
             }
         }
-        s_layer (self, &self->layer [0], &s, rows, k, first, packed, false);
-        s_layer (self, &self->layer [1], &s, rows, k, first, packed, true);
+        void (*layer) (const s_use_t *, const s_layer_t *, s_scratch_t *, int, int, const int *, const int *,
+                       bool) = self->precision == SL_PRECISION_BF16 ? s_layer_bf16 : s_layer;
+        layer (self, &self->layer [0], &s, rows, k, first, packed, false);
+        layer (self, &self->layer [1], &s, rows, k, first, packed, true);
         //  tanh layer on the pooled tokens, then L2 normalisation
         s_linear (self->tanh, s.pooled, k, self->tanh_b, s.z, S_W, false, s.act);
         for (int t = 0; t < k; t++) {
