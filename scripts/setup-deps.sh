@@ -32,6 +32,7 @@ PKGS=(
   # browser tests of the web page (driven by playwright-core from npm)
   chromium
   python3-numpy   # bench/use_numpy.py (numpy reference of the use embedder)
+  python3-fitz    # bench/baseline_pipeline.py (PyMuPDF: the Python pipeline bench/pipeline.sh compares with)
   # tests write their own Office/OpenDocument files and scans
   python3-docx python3-openpyxl python3-odf img2pdf
   # bench/ocr.sh and bench/office.sh compare with these
