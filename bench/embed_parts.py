@@ -22,49 +22,15 @@ in one process, then in two processes at once: how much two one-core
 encoders get done together here (shared or hyper-threaded cores give less
 than 2x, and nothing above the encoders can do better).
 """
-import json, os, shutil, subprocess, sys, tempfile, time
+import json, os, shutil, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-from harness import Client, Sluiced, big_pdf, wait_for, wait_ready  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import big_pdf  # noqa: E402
+from fanout import run as fanout_run  # noqa: E402
 
 os.environ["OPENBLAS_NUM_THREADS"] = "1"
 BASE = ["embed.concurrency=1", "parse.range_pages=0"]
-
-
-def embed_span(c, job):
-    ts = [e.get("data", e).get("ts") for e in c.events(job)["events"]
-          if e.get("data", e).get("stage") == "embed"
-          and e.get("data", e).get("type") in ("stage_started", "stage_completed")]
-    return (max(ts) - min(ts)) / 1000.0
-
-
-def run(path, setup, part_chunks):
-    tmp = tempfile.mkdtemp(prefix="sluice-bench-parts-")
-    data = os.path.join(tmp, "data")
-    os.makedirs(data)
-    procs = []
-    try:
-        sets = BASE + ["embed.part_chunks=%d" % part_chunks,
-                       "fetch.file_roots=%s" % os.path.dirname(os.path.dirname(path))]
-        s = Sluiced(data, sets=sets)
-        procs.append(s)
-        c = Client(s.port)
-        wait_ready(c)
-        if setup == "two":
-            procs.append(Sluiced(data, role="embed", broker=s.endpoint(), sets=sets))
-            wait_for(lambda: c.stats()["services"]["embed"]["workers"] == 2, 60, "two embed workers")
-        t0 = time.time()
-        job = c.ingest(url="file://" + path)
-        done = c.wait(job["id"], 3600)
-        took = time.time() - t0
-        assert done["state"] == "completed", done
-        span = embed_span(c, job["id"])
-        c.close()
-        return took, span
-    finally:
-        for p in procs:
-            p.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def ceiling(path):
@@ -101,10 +67,12 @@ def main():
     if c:
         print("ceiling: the encoder alone, one thread: one process %.1f chunks/s, two at once %.1f chunks/s "
               "together (%.2fx)" % (c[0], c[1], c[1] / c[0]), flush=True)
+    run = lambda setup, chunks: fanout_run(path, setup, BASE + ["embed.part_chunks=%d" % chunks],
+                                           role2="embed", stage="embed", timeout=3600)
     for r in range(rounds):
-        whole = run(path, "one", 0)
-        one = run(path, "one", part)
-        two = run(path, "two", part)
+        whole = run("one", 0)
+        one = run("one", part)
+        two = run("two", part)
         print("round %d: end to end: whole %.1f s, one %.1f s, two %.1f s, one/two %.2fx, whole/two %.2fx;"
               " embed stage: whole %.1f s, one %.1f s, two %.1f s, one/two %.2fx"
               % (r + 1, whole[0], one[0], two[0], one[0] / two[0], whole[0] / two[0],

@@ -49,23 +49,27 @@ def pinned(cpu, tmp):
 BASE = ["embed.provider=hash", "parse.concurrency=1"]
 
 
-def parse_span(c, job):
-    """Seconds from the first parse stage_started to the last parse
+def stage_span(c, job, stage):
+    """Seconds from the first stage_started of stage to its last
     stage_completed (the journal's event timestamps)."""
     ts = [e.get("data", e).get("ts") for e in c.events(job)["events"]
-          if e.get("data", e).get("stage") == "parse"
+          if e.get("data", e).get("stage") == stage
           and e.get("data", e).get("type") in ("stage_started", "stage_completed")]
     return (max(ts) - min(ts)) / 1000.0
 
 
-def run(path, setup, range_pages):
+def run(path, setup, sets, role2=None, stage="parse", timeout=1800):
+    """One ingest of path on a fresh data folder: "one" process (--role
+    all), or "two" (plus one of role2 on the same folder and broker).
+    Returns (seconds end to end, stage's span)."""
+    role2 = role2 or ROLE2
+    service = role2.split(",")[0]
     tmp = tempfile.mkdtemp(prefix="sluice-bench-fanout-")
     data = os.path.join(tmp, "data")
     os.makedirs(data)
     procs = []
     try:
-        sets = BASE + ["parse.range_pages=%d" % range_pages,
-                       "fetch.file_roots=%s" % os.path.dirname(os.path.dirname(path))]
+        sets = list(sets) + ["fetch.file_roots=%s" % os.path.dirname(os.path.dirname(path))]
         harness.SLUICED = pinned(0, tmp)
         s = Sluiced(data, sets=sets)
         procs.append(s)
@@ -73,14 +77,14 @@ def run(path, setup, range_pages):
         wait_ready(c)
         if setup == "two":
             harness.SLUICED = pinned(1, tmp)
-            procs.append(Sluiced(data, role=ROLE2, broker=s.endpoint(), sets=sets))
-            wait_for(lambda: c.stats()["services"]["parse"]["workers"] == 2, 60, "two parse workers")
+            procs.append(Sluiced(data, role=role2, broker=s.endpoint(), sets=sets))
+            wait_for(lambda: c.stats()["services"][service]["workers"] == 2, 60, "two %s workers" % service)
         t0 = time.time()
         job = c.ingest(url="file://" + path)
-        done = c.wait(job["id"], 1800)
+        done = c.wait(job["id"], timeout)
         took = time.time() - t0
         assert done["state"] == "completed", done
-        span = parse_span(c, job["id"])
+        span = stage_span(c, job["id"], stage)
         c.close()
         return took, span
     finally:
@@ -98,9 +102,9 @@ def main():
           % (path, pages, figure, os.path.getsize(path) / 1e6, "one core per process" if PIN else "unpinned",
              ROLE2, open("/proc/loadavg").read().split()[:3]))
     for r in range(rounds):
-        whole = run(path, "one", 0)
-        one = run(path, "one", 200)
-        two = run(path, "two", 200)
+        whole = run(path, "one", BASE + ["parse.range_pages=0"])
+        one = run(path, "one", BASE + ["parse.range_pages=200"])
+        two = run(path, "two", BASE + ["parse.range_pages=200"])
         print("round %d: end to end: whole %.2f s, one %.2f s, two %.2f s, one/two %.2fx, whole/two %.2fx;"
               " parse stage: whole %.2f s, one %.2f s, two %.2f s, one/two %.2fx"
               % (r + 1, whole[0], one[0], two[0], one[0] / two[0], whole[0] / two[0],
