@@ -4,8 +4,8 @@ of two processes, against one, with the default `use` encoder.
 
     /usr/bin/python3 bench/embed_parts.py [pages] [rounds] [part_chunks]
 
-Each process computes on ONE core (OPENBLAS_NUM_THREADS=1 and one embed
-handler), as an embed pod with a CPU limit of 1 would: what is measured is
+Each process computes on ONE core (OPENBLAS_NUM_THREADS=1, one embed
+handler, embed.threads=1), as an embed pod with a CPU limit of 1 would: what is measured is
 whether a second such process takes half of one document's work. Each
 round runs, interleaved and on fresh data folders:
   whole: sluiced --role all, embed.part_chunks=0 (the document embedded by
@@ -30,7 +30,7 @@ from harness import big_pdf  # noqa: E402
 from fanout import run as fanout_run  # noqa: E402
 
 os.environ["OPENBLAS_NUM_THREADS"] = "1"
-BASE = ["embed.concurrency=1", "parse.range_pages=0"]
+BASE = ["embed.concurrency=1", "embed.threads=1", "parse.range_pages=0"]
 
 
 def ceiling(path):
