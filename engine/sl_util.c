@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,4 +270,53 @@ sl_base64_encode (const void *data, size_t size)
     }
     out [o] = 0;
     return out;
+}
+
+int
+sl_cpu_quota_v2 (const char *text)
+{
+    long long quota = 0, period = 0;
+    if (!text || strncmp (text, "max", 3) == 0
+    ||  sscanf (text, "%lld %lld", &quota, &period) != 2 || quota <= 0 || period <= 0)
+        return 0;
+    return (int) ((quota + period - 1) / period);
+}
+
+//  A small file's first line, or "" (NUL-terminated in buf)
+static void
+s_read_line (const char *path, char *buf, size_t cap)
+{
+    buf [0] = 0;
+    FILE *f = fopen (path, "r");
+    if (f) {
+        if (!fgets (buf, (int) cap, f))
+            buf [0] = 0;
+        fclose (f);
+    }
+}
+
+int
+sl_cpu_count (void)
+{
+    int cpus = 0;
+    cpu_set_t set;
+    if (sched_getaffinity (0, sizeof set, &set) == 0)
+        cpus = CPU_COUNT (&set);
+    if (cpus <= 0) {
+        long online = sysconf (_SC_NPROCESSORS_ONLN);
+        cpus = online > 0 ? (int) online : 1;
+    }
+    char line [128];
+    s_read_line ("/sys/fs/cgroup/cpu.max", line, sizeof line);
+    int quota = sl_cpu_quota_v2 (line);
+    if (quota == 0) {
+        //  cgroup v1: the quota and the period in two files
+        char period [64];
+        s_read_line ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", line, sizeof line);
+        s_read_line ("/sys/fs/cgroup/cpu/cpu.cfs_period_us", period, sizeof period);
+        char both [200];
+        snprintf (both, sizeof both, "%lld %lld", atoll (line), atoll (period));
+        quota = sl_cpu_quota_v2 (both);
+    }
+    return quota > 0 && quota < cpus ? quota : cpus;
 }

@@ -66,6 +66,17 @@ char *sl_utf8_repair (const char *s, size_t len, size_t *out_len);
 //  Caller frees.
 char *sl_base64_encode (const void *data, size_t size);
 
+//  The CPUs this process may use: those of its affinity mask, fewer if a
+//  cgroup CPU quota (a container's or pod's CPU limit, cgroup v2 cpu.max
+//  or v1 cpu.cfs_quota_us) allows less, rounded up; at least 1. sysconf
+//  alone counts the node's cores, which a pod limited to 2 CPUs on a
+//  64-core node must not size its thread pools by.
+int sl_cpu_count (void);
+
+//  The quota part, for tests: CPUs allowed by a cgroup v2 cpu.max text
+//  ("max 100000", "250000 100000"), 0 if unlimited or not understood.
+int sl_cpu_quota_v2 (const char *text);
+
 void sl_util_test (bool verbose);
 
 #endif

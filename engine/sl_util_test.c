@@ -22,6 +22,17 @@
 void
 sl_util_test (bool verbose)
 {
+    //  CPUs: a pod's limit read from cgroup v2's cpu.max, rounded up;
+    //  unlimited or unreadable is 0 (the affinity mask decides)
+    assert (sl_cpu_quota_v2 ("max 100000\n") == 0);
+    assert (sl_cpu_quota_v2 ("200000 100000\n") == 2);
+    assert (sl_cpu_quota_v2 ("250000 100000") == 3);
+    assert (sl_cpu_quota_v2 ("50000 100000") == 1);
+    assert (sl_cpu_quota_v2 ("") == 0 && sl_cpu_quota_v2 ("-1 100000") == 0 && sl_cpu_quota_v2 (NULL) == 0);
+    int cpus = sl_cpu_count ();
+    long online = sysconf (_SC_NPROCESSORS_ONLN);
+    assert (cpus >= 1 && (online <= 0 || cpus <= online));
+
     char a [SL_ID_LEN + 1], b [SL_ID_LEN + 1];
     sl_id_new (a);
     sl_id_new (b);

@@ -487,8 +487,9 @@ s_start (sl_node_t *node, char *err, size_t errlen)
     //  products for one batch are too small for OpenBLAS to spread over
     //  cores well (sl_batcher.h), so OpenBLAS runs each call on its caller's
     //  thread. embed.threads=1 keeps one flusher and OpenBLAS's own threads
-    long cpus = sysconf (_SC_NPROCESSORS_ONLN);
-    int threads = (int) sl_config_int (cfg, "embed.threads", cpus > 0 ? (cpus < 16 ? cpus : 16) : 1);
+    //  the CPUs this process may use (a pod's limit, not the node's cores)
+    int cpus = sl_cpu_count ();
+    int threads = (int) sl_config_int (cfg, "embed.threads", cpus < 16 ? cpus : 16);
     if (threads < 1 || threads > 64) {
         snprintf (err, errlen, "embed.threads=%d: expected 1 to 64", threads);
         free (self);
