@@ -1,14 +1,16 @@
 /*  sl_embed_actor: turns a job's chunks.mp into vectors.f32.
 
-    Chunks are read in slices of 64; texts whose (model id, content hash)
-    is already in the store's embedding cache are not embedded again (a
-    re-ingested or overlapping document costs lookups, not matrix work),
-    the rest go to the process's batcher, which merges slices from
-    concurrent jobs into full batches for one sgemm each. New vectors go
-    into the cache, unless embed.cache says not to: "auto" (the default)
-    leaves it out for an embedder cheaper than a cache read and write
-    (sl_embedder_cacheable: the hash provider), "on" and "off" say so. The output is n x dim float32, row i = chunk ordinal i,
-    written to a temp file and renamed, so a redelivery just rewrites it.
+    Chunks are read in slices of embed.batch_size x embed.threads (one
+    batch for each of the batcher's flushers); texts whose (model id,
+    content hash) is already in the store's embedding cache are not
+    embedded again (a re-ingested or overlapping document costs lookups,
+    not matrix work), the rest go to the process's batcher, which merges
+    slices from concurrent jobs into full batches. New vectors go into the
+    cache, unless embed.cache says not to: "auto" (the default) leaves it
+    out for an embedder cheaper than a cache read and write
+    (sl_embedder_cacheable: the hash provider), "on" and "off" say so.
+    The output is n x dim float32, row i = chunk ordinal i, written to a
+    temp file and renamed, so a redelivery just rewrites it.
     What is embedded is a chunk's context "x" (title and section path),
     a blank line, and its text "t"; the chunk hash "h" covers exactly
     that, so the cache never serves a vector made with another context.
@@ -96,8 +98,7 @@ s_embed_slice (embed_t *self, char **texts, char (*hashes) [SL_SHA256_HEX], int 
     for (int i = 0; i < n; i++)
         hash_ptrs [i] = hashes [i];
     memset (found, 0, sizeof found);
-    bool cacheable = self->cache;
-    int hits = cacheable ? sl_store_cache_get (self->store, model, hash_ptrs, n, dim, out, found) : 0;
+    int hits = self->cache ? sl_store_cache_get (self->store, model, hash_ptrs, n, dim, out, found) : 0;
     if (hits < 0)
         hits = 0;                   //  a cache failure only costs speed
     *cached += hits;
@@ -121,7 +122,7 @@ s_embed_slice (embed_t *self, char **texts, char (*hashes) [SL_SHA256_HEX], int 
     }
     for (int m = 0; m < misses; m++)
         memcpy (out + (size_t) miss_index [m] * dim, fresh + (size_t) m * dim, (size_t) dim * sizeof (float));
-    if (cacheable)
+    if (self->cache)
         sl_store_cache_put (self->store, model, miss_hashes, misses, fresh, dim);
     free (fresh);
     return 0;
